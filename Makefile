@@ -1,0 +1,52 @@
+# poiflow: two commands to know.
+#   make demo   set everything up and run the main job on the bundled Helsinki data
+#   make test   set everything up and run every check and test
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= out/demo
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test check lint format test-only bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# The install is redone only when what it depends on changed: a re-run is quick and changes nothing.
+$(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
+	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools
+
+demo: install ## ingest and normalize the bundled Helsinki OpenStreetMap extract and a vendor feed
+	$(BIN)/poiflow ingest examples/helsinki/Helsinki.osm.pbf examples/helsinki/vendor_feed.csv \
+		--output $(DEMO_OUT)/places.parquet
+	$(BIN)/poiflow summary $(DEMO_OUT)/places.parquet
+
+check: install ## lint, format check, strict types, import layers
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: check ## everything: checks, then the whole test suite
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test-only: install ## the test suite without the checks (PYTEST_ARGS='-m server' for server tests alone)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+format: install ## rewrite the code in the house format
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: install ## run the benchmarks (prints figures; see benchmarks/RESULTS.md)
+	$(BIN)/python benchmarks/ingest.py
+
+clean: ## remove the virtualenv and outputs
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Every error poiflow raises on purpose, rooted at one class.
+
+The tree::
+
+    PoiflowError                 anything poiflow refuses to do, with a readable message
+    ├── ConfigError              a config or mapping file is malformed (names the file, line, key)
+    ├── InputError               an input file cannot be read as what it claims to be
+    │   ├── UnknownFormatError   the file's kind cannot be told from its name or content
+    │   ├── CorruptInputError    the file is truncated or its bytes are not the format
+    │   └── SchemaMismatchError  columns are missing, unknown, or of the wrong type
+    └── OutputError              an output cannot be written, or would be empty
+
+Bad *records* are not errors: they go to the quarantine table with a reason. Errors are for
+the cases where nothing sensible can be produced, and they always say where and what.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "CorruptInputError",
+    "InputError",
+    "OutputError",
+    "PoiflowError",
+    "SchemaMismatchError",
+    "UnknownFormatError",
+    "did_you_mean",
+]
+
+
+class PoiflowError(Exception):
+    """The root of every error poiflow raises on purpose.
+
+    Args:
+        message: What went wrong and, where it helps, what was expected.
+        path: The file the error is about, if any.
+        location: Where in that file: a line number, a field, a row, an OSM object.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        location: str | int | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.location = str(location) if location is not None else None
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path or ""
+        if self.location is not None:
+            where = f"{where}:{self.location}" if where else self.location
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ConfigError(PoiflowError):
+    """A config, pipeline or mapping file is malformed."""
+
+
+class InputError(PoiflowError):
+    """An input file cannot be read as what it claims to be."""
+
+
+class UnknownFormatError(InputError):
+    """The kind of an input cannot be told from its name or its content."""
+
+
+class CorruptInputError(InputError):
+    """An input is truncated, or its bytes are not the format its name says."""
+
+
+class SchemaMismatchError(InputError):
+    """An input's columns are missing, unknown, or of the wrong type."""
+
+
+class OutputError(PoiflowError):
+    """An output cannot be written, or would be meaningless (e.g. empty)."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""`` if none is close.
+
+    Args:
+        name: What the user typed.
+        choices: The names that would have been accepted.
+    """
+    close = difflib.get_close_matches(name, sorted(set(choices)), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,38 @@
+"""Normalization: pure functions of one value, and their column-wise application.
+
+Each normalizer is idempotent and never raises on any text; property tests hold them to it.
+"""
+
+from poiflow.normalize.addresses import AddressParts, parse_address, postcode_key, street_key
+from poiflow.normalize.categories import Category, Taxonomy, taxonomy
+from poiflow.normalize.countries import country_code
+from poiflow.normalize.names import brand_key, name_key
+from poiflow.normalize.phones import ParsedPhones, parse_phones, to_e164
+from poiflow.normalize.records import FieldProblem, NormalizedBatch, normalize_records
+from poiflow.normalize.text import clean_text, fold, tokens
+from poiflow.normalize.websites import canonical_email, canonical_url, registrable_domain
+
+__all__ = [
+    "AddressParts",
+    "Category",
+    "FieldProblem",
+    "NormalizedBatch",
+    "ParsedPhones",
+    "Taxonomy",
+    "brand_key",
+    "canonical_email",
+    "canonical_url",
+    "clean_text",
+    "country_code",
+    "fold",
+    "name_key",
+    "normalize_records",
+    "parse_address",
+    "parse_phones",
+    "postcode_key",
+    "registrable_domain",
+    "street_key",
+    "taxonomy",
+    "to_e164",
+    "tokens",
+]

@@ -1,0 +1,259 @@
+"""Addresses: parse a freeform line into parts, and fold streets into comparable keys.
+
+US addresses go through ``usaddress`` (a CRF parser trained on US addresses). Elsewhere a
+rule parser reads the two layouts that cover most of the world's street addresses:
+"Street 12 B 5, 00100 City" (number after the street, most of Europe) and
+"12 Street Name, City Postcode" (number first, English- and French-speaking countries).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final
+
+import usaddress
+
+from poiflow.normalize.text import fold
+
+__all__ = ["AddressParts", "parse_address", "postcode_key", "street_key"]
+
+# Street-type abbreviations, by language group; applied to folded words.
+_STREET_TYPES_EN: Final = {
+    "st": "street", "str": "street", "ave": "avenue", "av": "avenue", "rd": "road",
+    "blvd": "boulevard", "dr": "drive", "ln": "lane", "ct": "court", "pl": "place",
+    "sq": "square", "hwy": "highway", "pkwy": "parkway", "ter": "terrace", "cres": "crescent",
+    "cir": "circle", "trl": "trail", "pk": "park", "gdns": "gardens", "cl": "close",
+    "n": "north", "s": "south", "e": "east", "w": "west", "ne": "northeast",
+    "nw": "northwest", "se": "southeast", "sw": "southwest",
+}
+_STREET_TYPES_DE: Final = {"str": "strasse", "pl": "platz", "g": "gasse"}
+_STREET_TYPES_FR: Final = {
+    "r": "rue", "av": "avenue", "ave": "avenue", "bd": "boulevard", "bld": "boulevard",
+    "pl": "place", "che": "chemin", "imp": "impasse", "fg": "faubourg", "rte": "route",
+}
+_STREET_TYPES_ES_PT_IT: Final = {
+    "c": "calle", "cl": "calle", "avda": "avenida", "av": "avenida", "pza": "plaza",
+    "pl": "plaza", "ctra": "carretera", "r": "rua", "v": "via", "p": "piazza", "le": "viale",
+}
+_STREET_TYPES_NL: Final = {"str": "straat", "pln": "plein", "ln": "laan"}
+_GROUPS: Final = {
+    **dict.fromkeys(("DE", "AT", "CH", "LI"), _STREET_TYPES_DE),
+    **dict.fromkeys(("FR", "BE", "LU", "MC"), _STREET_TYPES_FR),
+    **dict.fromkeys(("ES", "PT", "IT", "MX", "AR", "CO", "CL", "PE", "BR"), _STREET_TYPES_ES_PT_IT),
+    **dict.fromkeys(("NL",), _STREET_TYPES_NL),
+}
+# Nordic streets are compounds; the abbreviation is a suffix ("Aleksanterink." -> "-katu").
+_NORDIC_SUFFIXES: Final = (
+    ("kj", "kuja"), ("gt", "gate"), ("vn", "veien"), ("k", "katu"), ("t", "tie"),
+    ("g", "gatan"), ("v", "vagen"),
+)
+_NORDIC: Final = frozenset({"FI", "SE", "NO", "DK", "IS", "AX"})
+_GERMAN_TYPES: Final = frozenset({"strasse", "gasse", "platz", "weg", "allee", "damm"})
+
+# "12", "12a", "12-14", "12 B", "12 B 5", "12 as 3" (Finnish "asunto", flat)
+_NUMBER: Final = r"\d+[a-z]?(?:\s*[-–/]\s*\d+[a-z]?)?"
+_UNIT: Final = r"(?:(?:as\.?|asunto|lgh|apt\.?|apartment|flat|unit|suite|ste\.?|#)\s*)?[a-z]?\s*\d*"
+_NUMBER_LAST = re.compile(
+    rf"^(?P<street>.*?\D)\s+(?P<number>{_NUMBER})(?:\s+(?P<unit>[a-z](?:\s*\d+)?|(?:as\.?|asunto|lgh|apt\.?)\s*\d+))?$",
+    re.IGNORECASE,
+)
+_NUMBER_FIRST = re.compile(rf"^(?P<number>{_NUMBER}),?\s+(?P<street>\D.*)$", re.IGNORECASE)
+_UNIT_PREFIX = re.compile(
+    r"^(?P<unit>(?:apt\.?|apartment|flat|unit|suite|ste\.?|#)\s*\w+)\s*,?\s*(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+_POSTCODES: Final = {
+    "FI": r"\d{5}", "DE": r"\d{5}", "FR": r"\d{5}", "ES": r"\d{5}", "IT": r"\d{5}",
+    "EE": r"\d{5}", "US": r"\d{5}(?:-\d{4})?", "SE": r"\d{3}\s?\d{2}", "NO": r"\d{4}",
+    "DK": r"\d{4}", "AT": r"\d{4}", "CH": r"\d{4}", "BE": r"\d{4}", "NL": r"\d{4}\s?[A-Z]{2}",
+    "GB": r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}", "CA": r"[A-Z]\d[A-Z]\s?\d[A-Z]\d",
+    "PL": r"\d{2}-\d{3}", "PT": r"\d{4}-\d{3}", "JP": r"\d{3}-\d{4}", "BR": r"\d{5}-?\d{3}",
+}
+_GENERIC_POSTCODE: Final = r"\d{4,6}|\d{2,3}-\d{3,4}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}"
+_US_STATES: Final = re.compile(
+    r",\s*(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|"
+    r"NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)\s+\d{5}(?:-\d{4})?\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AddressParts:
+    """The parts of one address; every part is optional."""
+
+    street: str | None = None
+    housenumber: str | None = None
+    unit: str | None = None
+    postcode: str | None = None
+    locality: str | None = None
+    region: str | None = None
+    extra: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The parts by name, without ``extra``."""
+        return {
+            "street": self.street,
+            "housenumber": self.housenumber,
+            "unit": self.unit,
+            "postcode": self.postcode,
+            "locality": self.locality,
+            "region": self.region,
+        }
+
+
+def parse_address(freeform: str | None, country: str | None = None) -> AddressParts:
+    """Parse a one-line address into parts. Never raises; unknown layouts give fewer parts.
+
+    Args:
+        freeform: The address as one line ("Mannerheimintie 12 B 5, 00100 Helsinki").
+        country: ISO country code of the place, if known; it picks the layout and postcode.
+
+    >>> parse_address("Mannerheimintie 12 B 5, 00100 Helsinki", "FI").as_dict()["unit"]
+    'B 5'
+    """
+    if not freeform or not freeform.strip():
+        return AddressParts()
+    text = " ".join(freeform.split())
+    if country == "US" or (country is None and _US_STATES.search(text)):
+        parsed = _parse_us(text)
+        if parsed is not None:
+            return parsed
+    return _parse_generic(text, country)
+
+
+def _parse_us(text: str) -> AddressParts | None:
+    try:
+        tagged, kind = usaddress.tag(text)
+    except (usaddress.RepeatedLabelError, ValueError, TypeError, IndexError):
+        return None
+    if kind not in ("Street Address", "Ambiguous") or not tagged:
+        return None
+    street = " ".join(
+        tagged[label]
+        for label in (
+            "StreetNamePreDirectional", "StreetNamePreModifier", "StreetNamePreType",
+            "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
+        )
+        if label in tagged
+    )
+    unit = " ".join(tagged[k] for k in ("OccupancyType", "OccupancyIdentifier") if k in tagged)
+    return AddressParts(
+        street=street or None,
+        housenumber=tagged.get("AddressNumber"),
+        unit=unit or None,
+        postcode=tagged.get("ZipCode"),
+        locality=tagged.get("PlaceName"),
+        region=tagged.get("StateName"),
+    )
+
+
+def _parse_generic(text: str, country: str | None) -> AddressParts:
+    postcode_re = re.compile(
+        rf"^(?:(?P<pc1>{_POSTCODES.get(country or '', _GENERIC_POSTCODE)})\s+(?P<city1>\D.*)"
+        rf"|(?P<city2>\D.*?)\s+(?P<pc2>{_POSTCODES.get(country or '', _GENERIC_POSTCODE)}))$",
+        re.IGNORECASE,
+    )
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    street = housenumber = unit = postcode = locality = None
+    extra: list[str] = []
+    rest: list[str] = []
+    for part in parts:
+        match = postcode_re.match(part) if postcode is None else None
+        if match:
+            postcode = (match.group("pc1") or match.group("pc2")).upper()
+            locality = match.group("city1") or match.group("city2")
+            continue
+        rest.append(part)
+    if rest:
+        first = rest.pop(0)
+        prefix = _UNIT_PREFIX.match(first)
+        if prefix and prefix.group("rest"):
+            unit, first = prefix.group("unit"), prefix.group("rest")
+        number_last = _NUMBER_LAST.match(first)
+        number_first = _NUMBER_FIRST.match(first)
+        if number_first and (country not in _NUMBER_LAST_COUNTRIES or not number_last):
+            housenumber, street = number_first.group("number"), number_first.group("street")
+        elif number_last:
+            street, housenumber = number_last.group("street"), number_last.group("number")
+            unit = number_last.group("unit") or unit
+        elif any(ch.isalpha() for ch in first):
+            street = first
+        else:
+            extra.append(first)
+    for part in rest:
+        if locality is None and postcode is None and not any(ch.isdigit() for ch in part):
+            locality = part
+        elif unit is None and re.fullmatch(_UNIT, part, re.IGNORECASE) and any(
+            ch.isdigit() for ch in part
+        ):
+            unit = part
+        else:
+            extra.append(part)
+    if locality is not None and locality.isdigit():
+        extra.append(locality)
+        locality = None
+    return AddressParts(
+        street=_tidy(street),
+        housenumber=_tidy(housenumber),
+        unit=_tidy(unit),
+        postcode=postcode,
+        locality=_tidy(locality),
+        extra=tuple(extra),
+    )
+
+
+# Where a number after the street is the rule; a leading number there is rare.
+_NUMBER_LAST_COUNTRIES: Final = frozenset(
+    {"FI", "SE", "NO", "DK", "DE", "AT", "CH", "NL", "BE", "IT", "ES", "PT", "PL", "CZ",
+     "SK", "HU", "EE", "LV", "LT", "SI", "HR", "RS", "RU", "UA", "GR", "TR", "BR", "AR",
+     "MX", "CL", "CO", "IS", "AX"}
+)
+
+
+def _tidy(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip(" ,;")
+    return value or None
+
+
+@lru_cache(maxsize=1 << 18)
+def street_key(street: str, country: str | None = None) -> str:
+    """The folded key of a street, with street types spelled out.
+
+    Idempotent. ``"Aleksanterink."`` in Finland and ``"Aleksanterinkatu"`` agree, so do
+    ``"Main St"`` and ``"Main Street"``, and ``"Hauptstr."`` and ``"Haupt Straße"``.
+
+    >>> street_key("Aleksanterink.", "FI")
+    'aleksanterinkatu'
+    >>> street_key("W Main St.", "US")
+    'west main street'
+    """
+    words = fold(street).split()
+    if not words:
+        return ""
+    table: dict[str, str] = {}
+    if country in _NORDIC:
+        # Only a written abbreviation ("Aleksanterink.") is expanded; whole words stay.
+        last = words[-1]
+        if street.rstrip().endswith("."):
+            for abbreviation, full in _NORDIC_SUFFIXES:
+                if len(last) > len(abbreviation) + 2 and last.endswith(abbreviation):
+                    words[-1] = last[: -len(abbreviation)] + full
+                    break
+    else:
+        table = _GROUPS.get(country or "", _STREET_TYPES_EN)
+    expanded = [table.get(word, word) for word in words]
+    if country in ("DE", "AT", "CH", "LI"):
+        if expanded[-1].endswith("str"):
+            expanded[-1] += "asse"
+        if len(expanded) > 1 and expanded[-1] in _GERMAN_TYPES:
+            expanded[-2:] = [expanded[-2] + expanded[-1]]
+    return " ".join(expanded)
+
+
+@lru_cache(maxsize=1 << 16)
+def postcode_key(postcode: str) -> str:
+    """A postcode without spaces, upper-cased ("sw1a 1aa" -> "SW1A1AA")."""
+    return "".join(postcode.split()).upper()

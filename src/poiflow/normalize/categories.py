@@ -1,0 +1,139 @@
+"""Categories: OSM tags, Overture categories and free-text vendor labels in one taxonomy.
+
+The taxonomy lives in ``data/categories.yaml`` inside the package; see its header for the
+fields. :func:`taxonomy` loads it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any, Final
+
+import yaml
+
+from poiflow.normalize.text import fold
+
+__all__ = ["Category", "Taxonomy", "taxonomy"]
+
+# The category of an object whose tag value the taxonomy does not list ("shop=yarn").
+_OSM_KEY_FALLBACK: Final = {
+    "amenity": "other",
+    "shop": "shopping",
+    "tourism": "arts_and_entertainment",
+    "leisure": "active_life",
+    "healthcare": "health",
+    "office": "professional_service",
+    "craft": "craft_service",
+    "aeroway": "transportation",
+    "railway": "transportation",
+    "public_transport": "transportation",
+}
+_MAX_TERM_WORDS: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """One node of the taxonomy.
+
+    Attributes:
+        id: The category id ("cafe").
+        parent: The broader category's id, or ``None`` at the top.
+        extent_m: How far apart two records of one such place can plausibly be.
+    """
+
+    id: str
+    parent: str | None
+    extent_m: float
+
+
+class Taxonomy:
+    """The place taxonomy, with lookups from OSM tags and from free text."""
+
+    def __init__(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        self.categories: dict[str, Category] = {}
+        self._by_osm: dict[tuple[str, str], str] = {}
+        self._by_term: dict[str, str] = {}
+        for category_id, entry in entries.items():
+            entry = entry or {}
+            self.categories[category_id] = Category(
+                id=category_id,
+                parent=entry.get("parent"),
+                extent_m=float(entry.get("extent_m", 80)),
+            )
+            for tag in entry.get("osm", []):
+                key, _, value = str(tag).partition("=")
+                self._by_osm.setdefault((key, value), category_id)
+            for term in (category_id.replace("_", " "), *entry.get("terms", [])):
+                self._by_term.setdefault(fold(str(term)), category_id)
+        for category in self.categories.values():
+            if category.parent is not None and category.parent not in self.categories:
+                msg = f"category '{category.id}' has unknown parent '{category.parent}'"
+                raise ValueError(msg)
+
+    def __contains__(self, category_id: object) -> bool:
+        return category_id in self.categories
+
+    def ancestors(self, category_id: str) -> list[str]:
+        """The chain from ``category_id`` up to its top-level category, both included."""
+        chain = []
+        current: str | None = category_id
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = self.categories[current].parent if current in self.categories else None
+        return chain
+
+    def from_label(self, label: str | None) -> str | None:
+        """The category of one source label: an OSM tag ("shop=bakery") or free text.
+
+        An OSM tag whose value the taxonomy does not list falls back to its key's broad
+        category ("shop=yarn" -> "shopping"); an unknown key or text gives ``None``.
+        """
+        if not label:
+            return None
+        key, sep, value = label.partition("=")
+        if sep and key in _OSM_KEY_FALLBACK and " " not in key:
+            return self._by_osm.get((key, value.strip())) or _OSM_KEY_FALLBACK[key]
+        return self.from_text(label)
+
+    def from_text(self, text: str | None) -> str | None:
+        """The category of a free-text label ("Coffee & Tea", "italian_restaurant"), or None."""
+        if not text:
+            return None
+        return _from_text(self, text)
+
+    def from_labels(self, labels: Iterable[str]) -> list[str]:
+        """The distinct categories of several labels, in order, unknown labels skipped."""
+        out: list[str] = []
+        for label in labels:
+            category = self.from_label(label)
+            if category is not None and category not in out:
+                out.append(category)
+        return out
+
+
+@lru_cache(maxsize=1 << 14)
+def _from_text(tax: Taxonomy, text: str) -> str | None:
+    words = fold(text.replace("_", " ")).split()
+    if not words:
+        return None
+    singular = [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+                for w in words]
+    # Longest phrase first, then rightmost: "italian restaurant" is a restaurant, and in
+    # "pizza restaurant" the head noun, last in English, decides.
+    for size in range(min(_MAX_TERM_WORDS, len(words)), 0, -1):
+        for variant in (words, singular):
+            for start in range(len(variant) - size, -1, -1):
+                category = tax._by_term.get(" ".join(variant[start : start + size]))
+                if category is not None:
+                    return category
+    return None
+
+
+@cache
+def taxonomy() -> Taxonomy:
+    """The taxonomy shipped with poiflow (loaded once)."""
+    text = resources.files("poiflow.normalize").joinpath("data/categories.yaml").read_text("utf-8")
+    return Taxonomy(yaml.safe_load(text))

@@ -1,0 +1,137 @@
+"""Place and brand names: the folded keys that matching compares.
+
+The key of a name is its folded text (see :func:`poiflow.normalize.text.fold`) with the
+legal form of a company dropped ("Oy", "GmbH", "S.p.A.", "Sp. z o.o."), common
+abbreviations spelled out ("Intl" -> "international"), connectors ("&", "and") and a
+leading article dropped. A brand's key is its name key without spaces, so "Mc Donald's",
+"McDonalds" and "MCDONALD'S" agree.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Final
+
+from poiflow.normalize.text import fold
+
+__all__ = ["LEGAL_FORMS", "brand_key", "name_key"]
+
+# Legal forms of companies and associations, as folded word sequences. Dotted forms fold to
+# single letters ("S.p.A." -> "s p a"), so both spellings are listed where they differ.
+LEGAL_FORMS: Final[frozenset[tuple[str, ...]]] = frozenset(
+    tuple(form.split())
+    for form in (
+        # English
+        "ltd", "limited", "llc", "l l c", "inc", "incorporated", "corp", "corporation",
+        "plc", "llp", "lp", "pllc", "co ltd", "pty ltd", "pty", "pte ltd", "pvt ltd",
+        "private limited", "sdn bhd", "bhd",
+        # Finnish, Swedish, Norwegian, Danish, Estonian
+        "oy", "oyj", "oy ab", "ab", "abp", "ky", "tmi", "ry", "rf", "as", "asa", "a s",
+        "aps", "i s", "ou", "hb", "kb",
+        # German, Dutch, Belgian, Swiss
+        "gmbh", "mbh", "gmbh co kg", "ag", "kg", "kgaa", "ohg", "gbr", "ug", "e v", "ev",
+        "bv", "b v", "nv", "n v", "vof", "bvba", "sprl",
+        # French, Spanish, Portuguese, Italian
+        "sa", "s a", "sarl", "s a r l", "sas", "s a s", "sasu", "eurl", "sl", "s l",
+        "slu", "sau", "ltda", "lda", "s p a", "srl", "s r l", "snc", "sas di",
+        # Central and Eastern Europe, Russia
+        "sp z o o", "sp zoo", "s r o", "a s", "kft", "zrt", "nyrt", "bt", "d o o", "doo",
+        "ooo", "oao", "zao", "pao", "ao",
+        # Asia
+        "kk", "k k", "kabushiki kaisha", "co ltd", "yugen kaisha",
+    )
+)
+_MAX_FORM = max(len(form) for form in LEGAL_FORMS)
+# Forms that also open a name ("Oy Hartwall Ab", "Tmi Virtanen").
+_LEADING_FORMS: Final = frozenset({("oy",), ("tmi",), ("ab",), ("as",), ("ooo",)})
+
+ABBREVIATIONS: Final[dict[str, str]] = {
+    "intl": "international",
+    "int": "international",
+    "ctr": "center",
+    "cntr": "center",
+    "centre": "center",
+    "dept": "department",
+    "univ": "university",
+    "uni": "university",
+    "hosp": "hospital",
+    "mkt": "market",
+    "mkts": "markets",
+    "bros": "brothers",
+    "mt": "mount",
+    "ft": "fort",
+    "st": "saint",
+    "ste": "sainte",
+    "sta": "santa",
+    "natl": "national",
+    "assn": "association",
+    "assoc": "association",
+    "svc": "service",
+    "svcs": "services",
+    "mfg": "manufacturing",
+    "dr": "doctor",
+    "no": "number",
+    "n": "number",  # only ever reached as a lone "N°"-style token after the check below
+}
+# "N" alone is far more often an initial than "number"; only expand it before a digit.
+_EXPAND_BEFORE_DIGIT_ONLY: Final = frozenset({"no", "n"})
+
+_DROPPED: Final = frozenset({"and"})
+_ARTICLES: Final = frozenset({"the"})
+
+
+@lru_cache(maxsize=1 << 18)
+def name_key(name: str) -> str:
+    """The folded key of a place name, for comparing names across sources.
+
+    Idempotent: ``name_key(name_key(x)) == name_key(x)``. Never empties a name that has
+    letters or digits: a name made only of a legal form ("AB") keeps it.
+
+    >>> name_key("Hartwall Oy")
+    'hartwall'
+    >>> name_key("The Marks & Spencer Intl Ltd.")
+    'marks spencer international'
+    """
+    words = fold(name).split()
+    if not words:
+        return ""
+    words = _strip_legal_forms(words)
+    expanded: list[str] = []
+    for index, word in enumerate(words):
+        if word in _DROPPED and 0 < index < len(words) - 1:
+            continue
+        full = ABBREVIATIONS.get(word)
+        if full is not None and word in _EXPAND_BEFORE_DIGIT_ONLY:
+            following = words[index + 1] if index + 1 < len(words) else ""
+            full = full if following[:1].isdigit() else None
+        expanded.append(full if full is not None else word)
+    # No expansion is itself a legal form or an article, so one pass settles the key.
+    return " ".join(expanded)
+
+
+def _strip_legal_forms(words: list[str]) -> list[str]:
+    """Drop legal forms at the end, and legal forms and articles at the start, keeping a word."""
+    changed = True
+    while changed and len(words) > 1:
+        changed = False
+        for size in range(min(_MAX_FORM, len(words) - 1), 0, -1):
+            if tuple(words[-size:]) in LEGAL_FORMS:
+                words = words[:-size]
+                changed = True
+                break
+        if len(words) > 1 and ((words[0],) in _LEADING_FORMS or words[0] in _ARTICLES):
+            words = words[1:]
+            changed = True
+    return words
+
+
+@lru_cache(maxsize=1 << 16)
+def brand_key(brand: str) -> str:
+    """The key of a brand: its name key without spaces.
+
+    >>> brand_key("Mc Donald's")
+    'mcdonalds'
+    >>> brand_key("K-Market")
+    'kmarket'
+    """
+    return name_key(brand).replace(" ", "")

@@ -1,0 +1,296 @@
+"""Normalize a table of validated source records into places (``PLACE_SCHEMA``).
+
+Every normalizer is a pure function of one value; this module applies them column-wise,
+once per distinct value (chains repeat names, cities repeat streets), and collects the
+values that could not be normalized so that nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from poiflow.normalize.addresses import parse_address, postcode_key, street_key
+from poiflow.normalize.categories import taxonomy
+from poiflow.normalize.countries import country_code, places_at
+from poiflow.normalize.names import brand_key, name_key
+from poiflow.normalize.phones import parse_phones
+from poiflow.normalize.text import clean_text, fold
+from poiflow.normalize.websites import canonical_email, canonical_url, registrable_domain
+from poiflow.schema import ADDRESS_FIELDS, ADDRESS_TYPE, KEYS_TYPE, PLACE_SCHEMA
+
+__all__ = ["FieldProblem", "NormalizedBatch", "normalize_records"]
+
+Key = TypeVar("Key", bound=Hashable)
+Value = TypeVar("Value")
+
+_STATUS: Final = {
+    "open": "open",
+    "opened": "open",
+    "operational": "open",
+    "active": "open",
+    "temporarily closed": "temporarily_closed",
+    "temporarily_closed": "temporarily_closed",
+    "closed temporarily": "temporarily_closed",
+    "closed": "permanently_closed",
+    "permanently closed": "permanently_closed",
+    "permanently_closed": "permanently_closed",
+    "closed permanently": "permanently_closed",
+    "defunct": "permanently_closed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One value that could not be normalized and was withheld from its record.
+
+    Attributes:
+        row: The record's row in the batch.
+        field: The field ("phones", "websites", ...).
+        value: The value as the source gave it.
+        reason: Why it was withheld.
+    """
+
+    row: int
+    field: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedBatch:
+    """The places of one batch and the values withheld from them."""
+
+    places: pa.Table
+    problems: tuple[FieldProblem, ...]
+
+
+def _once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value]:
+    """``[function(v) for v in values]``, calling ``function`` once per distinct value."""
+    memo: dict[Key, Value] = {}
+    out: list[Value] = []
+    for value in values:
+        try:
+            out.append(memo[value])
+        except KeyError:
+            result = memo[value] = function(value)
+            out.append(result)
+    return out
+
+
+def _strings(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    return column.to_pylist()  # type: ignore[no-any-return]
+
+
+def _field(table: pa.Table, column: str, child: str) -> list[Any]:
+    return pc.struct_field(table.column(column), child).to_pylist()  # type: ignore[no-any-return]
+
+
+def normalize_records(records: pa.Table) -> NormalizedBatch:
+    """Normalize validated source records (``SOURCE_RECORD_SCHEMA``) into places.
+
+    Args:
+        records: Records that passed validation: each has an id and a name.
+
+    Returns:
+        The places (``PLACE_SCHEMA``, same rows in the same order) and every value that was
+        withheld (an unparsable phone, a website that is not a URL, an unknown status).
+    """
+    n = records.num_rows
+    problems: list[FieldProblem] = []
+    tax = taxonomy()
+
+    lats = records.column("lat").to_numpy(zero_copy_only=False)
+    lons = records.column("lon").to_numpy(zero_copy_only=False)
+
+    # Country: the record's own, else the country its coordinates fall in (for phones).
+    raw_country = _field(records, "address", "country")
+    country: list[str | None] = _once(raw_country, lambda c: country_code(c) if c else None)
+    for row, (raw, code) in enumerate(zip(raw_country, country, strict=True)):
+        if raw and code is None:
+            problems.append(FieldProblem(row, "address.country", raw, "not a known country"))
+    region = list(country)
+    missing = [i for i in range(n) if region[i] is None and not np.isnan(lats[i])]
+    if missing:
+        for i, (code, _town) in zip(missing, places_at(lats[missing], lons[missing]), strict=True):
+            region[i] = code
+
+    # Address: freeform lines parsed into the parts the source did not give.
+    address = {part: _field(records, "address", part) for part in ADDRESS_FIELDS}
+    for row in range(n):
+        freeform = address["freeform"][row]
+        if freeform and not address["street"][row]:
+            parsed = parse_address(freeform, region[row]).as_dict()
+            for part, value in parsed.items():
+                if value and not address[part][row]:
+                    address[part][row] = value
+    for part in ADDRESS_FIELDS:
+        address[part] = _once(address[part], lambda v: clean_text(v) if v else None)
+    address["country"] = country
+    address["postcode"] = [p.upper() if p else None for p in address["postcode"]]
+
+    # Names.
+    primary = _once(_field(records, "names", "primary"), lambda v: clean_text(v) if v else None)
+    alternates_in = _field(records, "names", "alternates")
+    alternates: list[list[dict[str, Any]] | None] = []
+    for row, alts in enumerate(alternates_in):
+        kept: list[dict[str, Any]] = []
+        seen = {primary[row]}
+        for alt in alts or []:
+            value = clean_text(alt["value"]) if alt["value"] else None
+            if value and value not in seen:
+                seen.add(value)
+                kept.append({**alt, "value": value})
+        alternates.append(kept or None)
+
+    # Categories: each label into the taxonomy; labels that map nowhere are kept as provenance.
+    cat_primary = _field(records, "categories", "primary")
+    cat_alternate = _field(records, "categories", "alternate")
+    labels = [
+        tuple(label for label in (first, *(rest or [])) if label)
+        for first, rest in zip(cat_primary, cat_alternate, strict=True)
+    ]
+    found = _once(labels, tax.from_labels)
+    categories: list[dict[str, Any] | None] = []
+    for row, (row_labels, ids) in enumerate(zip(labels, found, strict=True)):
+        if row_labels and not ids:
+            problems.append(FieldProblem(row, "categories", row_labels[0], "not in the taxonomy"))
+        categories.append({"primary": ids[0], "alternate": ids[1:]} if ids else None)
+    source_category = _strings(records.column("source_category"))
+    source_category = [sc or (cat_primary[row]) for row, sc in enumerate(source_category)]
+
+    phones = _normalize_lists(records, "phones", problems, region, _phones)
+    websites = _normalize_lists(records, "websites", problems, None, _website)
+    emails = _normalize_lists(records, "emails", problems, None, _email)
+
+    status_in = _strings(records.column("operating_status"))
+    status: list[str | None] = []
+    for row, value in enumerate(status_in):
+        mapped = _STATUS.get(fold(value)) if value else None
+        if value and mapped is None:
+            problems.append(FieldProblem(row, "operating_status", value, "not a known status"))
+        status.append(mapped)
+
+    brand_name = _once(_field(records, "brand", "name"), lambda v: clean_text(v) if v else None)
+    brand_wikidata = _field(records, "brand", "wikidata")
+    opening_hours = _once(
+        _strings(records.column("opening_hours")), lambda v: clean_text(v) if v else None
+    )
+
+    name_keys = _once(primary, lambda v: name_key(v) if v else None)
+    keys = {
+        "name": name_keys,
+        "name_alternates": [
+            _unique_keys([a["value"] for a in alts or []], exclude=key)
+            for alts, key in zip(alternates, name_keys, strict=True)
+        ],
+        "brand": _once(brand_name, lambda v: (brand_key(v) or None) if v else None),
+        "domains": [_domains(urls) for urls in websites],
+        "street": [
+            (street_key(s, c) or None) if s else None
+            for s, c in zip(address["street"], region, strict=True)
+        ],
+        "housenumber": _once(
+            address["housenumber"], lambda v: (fold(v).replace(" ", "") or None) if v else None
+        ),
+        "postcode": _once(address["postcode"], lambda v: (postcode_key(v) or None) if v else None),
+        "locality": _once(address["locality"], lambda v: (fold(v) or None) if v else None),
+    }
+
+    names_array = pa.StructArray.from_arrays(
+        [pa.array(primary, pa.string()),
+         pa.array(alternates, PLACE_SCHEMA.field("names").type.field("alternates").type)],
+        fields=list(PLACE_SCHEMA.field("names").type),
+    )
+    columns: dict[str, Any] = {
+        "source": records.column("source"),
+        "id": records.column("id"),
+        "names": names_array,
+        "categories": pa.array(categories, PLACE_SCHEMA.field("categories").type),
+        "source_category": pa.array(source_category, pa.string()),
+        "lat": records.column("lat"),
+        "lon": records.column("lon"),
+        "address": _struct(address, ADDRESS_TYPE),
+        "phones": pa.array(phones, pa.list_(pa.string())),
+        "websites": pa.array(websites, pa.list_(pa.string())),
+        "emails": pa.array(emails, pa.list_(pa.string())),
+        "brand": _struct({"name": brand_name, "wikidata": brand_wikidata},
+                         PLACE_SCHEMA.field("brand").type),
+        "opening_hours": pa.array(opening_hours, pa.string()),
+        "operating_status": pa.array(status, pa.string()),
+        "update_time": records.column("update_time"),
+        "origin": records.column("origin"),
+        "keys": _struct(keys, KEYS_TYPE),
+    }
+    places = pa.Table.from_pydict(columns, schema=PLACE_SCHEMA)
+    return NormalizedBatch(places, tuple(problems))
+
+
+def _domains(urls: list[str] | None) -> list[str] | None:
+    if not urls:
+        return None
+    return sorted({d for d in map(registrable_domain, urls) if d}) or None
+
+
+def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
+    out: list[str] = []
+    for value in values:
+        key = name_key(value)
+        if key and key != exclude and key not in out:
+            out.append(key)
+    return out or None
+
+
+def _phones(value: str, region: str | None) -> tuple[list[str], list[str]]:
+    parsed = parse_phones(value, region)
+    return list(parsed.numbers), [f"'{r}' is not a phone number" for r in parsed.rejected]
+
+
+def _website(value: str, _region: str | None) -> tuple[list[str], list[str]]:
+    url = canonical_url(value)
+    return ([url], []) if url else ([], [f"'{value}' is not a web address"])
+
+
+def _email(value: str, _region: str | None) -> tuple[list[str], list[str]]:
+    email = canonical_email(value)
+    return ([email], []) if email else ([], [f"'{value}' is not an email address"])
+
+
+def _normalize_lists(
+    records: pa.Table,
+    column: str,
+    problems: list[FieldProblem],
+    region: list[str | None] | None,
+    normalize: Callable[[str, str | None], tuple[list[str], list[str]]],
+) -> list[list[str] | None]:
+    """Normalize every value of a list column; unparsable values become FieldProblems."""
+    out: list[list[str] | None] = []
+    for row, values in enumerate(_strings(records.column(column))):
+        if not values:
+            out.append(None)
+            continue
+        kept: list[str] = []
+        for value in values:
+            if not value or not value.strip():
+                continue
+            good, bad = normalize(value, region[row] if region else None)
+            kept.extend(v for v in good if v not in kept)
+            problems.extend(FieldProblem(row, column, value, reason) for reason in bad)
+        out.append(kept or None)
+    return out
+
+
+def _struct(children: dict[str, list[Any]], struct_type: pa.StructType) -> pa.StructArray:
+    """A struct array from child lists; a row whose children are all null is null."""
+    arrays = [pa.array(children[f.name], f.type) for f in struct_type]
+    valid = np.zeros(len(arrays[0]), dtype=bool)
+    for array in arrays:
+        valid |= array.is_valid().to_numpy(zero_copy_only=False)
+    return pa.StructArray.from_arrays(
+        arrays, fields=list(struct_type), mask=pa.array(~valid, pa.bool_())
+    )

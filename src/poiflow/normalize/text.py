@@ -1,0 +1,57 @@
+"""Text primitives every normalizer builds on: clean for display, fold for comparison."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from anyascii import anyascii
+
+__all__ = ["clean_text", "fold", "tokens"]
+
+# Control and format characters (zero-width joiners, BOMs, bidi marks) never belong in a value.
+_INVISIBLE = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+_SPACE = re.compile(r"\s+")
+_APOSTROPHES = re.compile(r"['’`´ʼ‘]")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+# Han, kana and hangul transliterate a syllable per character; spacing them keeps syllables
+# apart as words ("北京饭店" -> "bei jing fan dian") instead of one long run.
+_SYLLABIC = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
+
+
+def clean_text(value: str | None) -> str | None:
+    """Tidy a value for display: NFC, no invisible characters, single spaces; ``None`` if empty.
+
+    >>> clean_text("  Café\\u200b  Regatta ")
+    'Café Regatta'
+    """
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub(" ", value))
+    text = _SPACE.sub(" ", text).strip()
+    return text or None
+
+
+@lru_cache(maxsize=1 << 18)
+def fold(value: str) -> str:
+    """Fold text to lower-case ASCII words for comparison.
+
+    NFKC, casefold, transliteration of every script to ASCII, apostrophes dropped (so
+    "McDonald's" and "McDonalds" agree), every other run of non-alphanumerics one space.
+
+    >>> fold("Ravintola Sävy – Kaffe & Mat")
+    'ravintola savy kaffe mat'
+    >>> fold("Москва")
+    'moskva'
+    """
+    text = unicodedata.normalize("NFKC", value).casefold()
+    text = anyascii(_SYLLABIC.sub(r" \1 ", text)).lower()
+    text = _APOSTROPHES.sub("", text)
+    return _NOT_ALNUM.sub(" ", text).strip()
+
+
+def tokens(value: str) -> list[str]:
+    """The folded words of ``value``."""
+    folded = fold(value)
+    return folded.split() if folded else []

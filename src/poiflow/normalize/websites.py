@@ -1,0 +1,105 @@
+"""Websites to one canonical URL and their registrable domain; emails to a canonical form."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from publicsuffixlist import PublicSuffixList
+
+__all__ = ["canonical_email", "canonical_url", "registrable_domain"]
+
+_PSL = PublicSuffixList()
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+# Query parameters that track a click, not identify a page.
+_TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_ga|ref|yclid)$")
+_EMAIL = re.compile(r"^[^@\s]+@([^@\s]+\.[^@\s]+)$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@lru_cache(maxsize=1 << 18)
+def canonical_url(value: str) -> str | None:
+    """The canonical form of a website, or ``None`` if it is not a web address.
+
+    Adds a missing scheme, lower-cases scheme and host (internationalized hosts become
+    punycode), drops default ports, fragments, tracking parameters and a bare trailing
+    "/". Idempotent.
+
+    >>> canonical_url("WWW.Example.COM:80/?utm_source=x#top")
+    'http://www.example.com'
+    """
+    text = value.strip()
+    if not text or any(ch.isspace() for ch in text):
+        return None
+    if not _SCHEME.match(text):
+        text = "http://" + text.lstrip("/")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return None
+    host = _host(parts.hostname or "")
+    if host is None:
+        return None
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+    )
+    path = parts.path if parts.path not in ("", "/") else ""
+    return f"{scheme}://{netloc}{path}{'?' + query if query else ''}"
+
+
+def _host(hostname: str) -> str | None:
+    """A lower-case ASCII host name with a dot, or ``None``."""
+    host = hostname.rstrip(".").lower()
+    if _IPV4.match(host):
+        return host if all(int(octet) <= 255 for octet in host.split(".")) else None
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    labels = host.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return None
+    if labels[-1].isdigit():
+        return None
+    return host
+
+
+@lru_cache(maxsize=1 << 18)
+def registrable_domain(url: str) -> str | None:
+    """The registrable domain of a canonical URL ("shop.example.co.uk" -> "example.co.uk").
+
+    >>> registrable_domain("https://www.raflaamo.fi/fi/helsinki")
+    'raflaamo.fi'
+    """
+    host = urlsplit(url).hostname
+    if not host:
+        return None
+    if _IPV4.match(host):
+        return host
+    domain = _PSL.privatesuffix(host)
+    return str(domain) if domain else None
+
+
+@lru_cache(maxsize=1 << 16)
+def canonical_email(value: str) -> str | None:
+    """An email address with its domain lower-cased, or ``None`` if it is not one.
+
+    >>> canonical_email(" Info@Example.FI ")
+    'Info@example.fi'
+    """
+    text = value.strip().removeprefix("mailto:")
+    match = _EMAIL.match(text)
+    if match is None:
+        return None
+    domain = _host(match.group(1))
+    if domain is None:
+        return None
+    return f"{text[: match.start(1)]}{domain}"

@@ -1,0 +1,268 @@
+"""Ingest: read any mix of sources, validate, normalize, and write places and quarantine.
+
+Invariant, checked on every run: every record read is either a place or quarantined
+(``read == valid + quarantined``). Values withheld from a record that went on (an
+unparsable phone) are quarantined too, with ``scope == "field"``, and counted apart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from poiflow.config import OsmOptions, SourceMapping
+from poiflow.errors import OutputError
+from poiflow.normalize import FieldProblem, normalize_records
+from poiflow.quality import DuplicateIds, validate_records
+from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
+from poiflow.sinks import ParquetSink
+from poiflow.sources import DEFAULT_BATCH_SIZE, Source, SourceBatch, open_source
+
+__all__ = ["IngestProgress", "IngestReport", "SourceReport", "default_quarantine_path", "ingest"]
+
+
+class IngestProgress(Protocol):
+    """What ingest tells a progress display (the CLI draws it with rich)."""
+
+    def start(self, label: str, total: int | None) -> None:
+        """A source begins; ``total`` records if known."""
+
+    def advance(self, records: int) -> None:
+        """``records`` more records of the current source were read."""
+
+    def finish(self) -> None:
+        """The current source is done."""
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """Counts for one input file."""
+
+    path: str
+    kind: str
+    sources: set[str] = field(default_factory=set)
+    read: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    withheld_values: int = 0
+    seconds: float = 0.0
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every record read is accounted for."""
+        return self.read == self.valid + self.quarantined
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest run read, kept, held back, and where it wrote."""
+
+    output: Path
+    quarantine: Path
+    inputs: list[SourceReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def read(self) -> int:
+        """Records read, over all inputs."""
+        return sum(s.read for s in self.inputs)
+
+    @property
+    def valid(self) -> int:
+        """Records that became places."""
+        return sum(s.valid for s in self.inputs)
+
+    @property
+    def quarantined(self) -> int:
+        """Records held back whole."""
+        return sum(s.quarantined for s in self.inputs)
+
+    @property
+    def withheld_values(self) -> int:
+        """Single values withheld from records that went on."""
+        return sum(s.withheld_values for s in self.inputs)
+
+    @property
+    def balanced(self) -> bool:
+        """``read == valid + quarantined`` for every input."""
+        return all(s.balanced for s in self.inputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data."""
+        return {
+            "output": str(self.output),
+            "quarantine": str(self.quarantine),
+            "read": self.read,
+            "valid": self.valid,
+            "quarantined": self.quarantined,
+            "withheld_values": self.withheld_values,
+            "seconds": round(self.seconds, 3),
+            "inputs": [
+                {
+                    "path": s.path, "kind": s.kind, "sources": sorted(s.sources), "read": s.read,
+                    "valid": s.valid, "quarantined": s.quarantined,
+                    "withheld_values": s.withheld_values, "seconds": round(s.seconds, 3),
+                }
+                for s in self.inputs
+            ],
+        }
+
+
+def default_quarantine_path(output: Path) -> Path:
+    """``places.parquet`` -> ``places.quarantine.parquet``, beside it."""
+    return output.with_name(f"{output.name.removesuffix('.parquet')}.quarantine.parquet")
+
+
+def ingest(
+    inputs: Sequence[str | Path | Source],
+    output: str | Path,
+    quarantine: str | Path | None = None,
+    *,
+    mapping: SourceMapping | None = None,
+    osm: OsmOptions | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Read, validate and normalize places from any mix of inputs into one GeoParquet file.
+
+    Args:
+        inputs: Files (the kind is told from the name) or opened sources.
+        output: The places file to write (GeoParquet, ``PLACE_SCHEMA`` plus ``geometry``).
+        quarantine: Where held-back records and withheld values go; default beside output.
+        mapping: Column mapping for the tabular inputs.
+        osm: Which OSM objects are places.
+        batch_size: Records per batch; memory grows with it, not with the input.
+        progress: Told about each source and batch.
+
+    Returns:
+        The counts per input, with ``read == valid + quarantined`` for each.
+
+    Raises:
+        poiflow.errors.InputError: An input is missing, of unknown kind, truncated or
+            malformed; nothing is written.
+        poiflow.errors.OutputError: No record at all survived validation (the quarantine
+            file is still written, to show why).
+    """
+    if not inputs:
+        raise OutputError("no inputs given")
+    output = Path(output)
+    quarantine_path = Path(quarantine) if quarantine else default_quarantine_path(output)
+    sources = [
+        s if isinstance(s, Source) else open_source(s, mapping=mapping, osm=osm) for s in inputs
+    ]
+    report = IngestReport(output, quarantine_path)
+    started = time.perf_counter()
+    places = ParquetSink(output, PLACE_SCHEMA, geo=True)
+    held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
+    duplicates = DuplicateIds()
+    try:
+        for source in sources:
+            counts = SourceReport(str(source.path), type(source).__name__.removesuffix("Source"))
+            report.inputs.append(counts)
+            t0 = time.perf_counter()
+            if progress is not None:
+                progress.start(source.path.name, source.size_hint())
+            for batch in source.batches(batch_size):
+                place_table, quarantine_table = _ingest_batch(batch, source.name, duplicates, counts)
+                if place_table.num_rows:
+                    places.write(place_table)
+                if quarantine_table.num_rows:
+                    held.write(quarantine_table)
+                if progress is not None:
+                    progress.advance(batch.records.num_rows + len(batch.rejected))
+            counts.seconds = time.perf_counter() - t0
+            if progress is not None:
+                progress.finish()
+            if not counts.balanced:  # pragma: no cover - an internal invariant
+                msg = f"lost records: read {counts.read} != {counts.valid} + {counts.quarantined}"
+                raise AssertionError(msg)
+    except BaseException:
+        places.abort()
+        held.abort()
+        raise
+    held.close()
+    if report.valid == 0:
+        places.abort()
+        raise OutputError(
+            f"no valid records: all {report.read} records read were quarantined; "
+            f"see {quarantine_path} for the reasons",
+            path=output,
+        )
+    places.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest_batch(
+    batch: SourceBatch, source_name: str, duplicates: DuplicateIds, counts: SourceReport
+) -> tuple[pa.Table, pa.Table]:
+    records = batch.records
+    counts.read += records.num_rows + len(batch.rejected)
+    quarantine_rows: list[dict[str, Any]] = [
+        {"source": source_name, "id": None,
+         "origin": origin, "scope": "record", "field": None, "reason": reason, "original": text}
+        for origin, reason, text in batch.rejected
+    ]
+    verdict = validate_records(records)
+    reasons = list(verdict.reasons)
+    valid = verdict.valid.copy()
+    for row, repeat in enumerate(duplicates.check(records, valid)):
+        if repeat is not None:
+            valid[row] = False
+            reasons[row] = repeat
+    bad = np.flatnonzero(~valid)
+    if len(bad):
+        sources = records.column("source").to_pylist()
+        ids = records.column("id").to_pylist()
+        origins = records.column("origin").to_pylist()
+        originals = batch.original.take(pa.array(bad)).to_pylist()
+        for row, original in zip(bad, originals, strict=True):
+            quarantine_rows.append({
+                "source": sources[row], "id": ids[row], "origin": origins[row], "scope": "record",
+                "field": None, "reason": reasons[row], "original": _to_json(original),
+            })
+    good = records.filter(pa.array(valid)) if len(bad) else records
+    normalized = normalize_records(good)
+    quarantine_rows.extend(_field_rows(normalized.places, normalized.problems))
+    counts.valid += good.num_rows
+    counts.quarantined += len(bad) + len(batch.rejected)
+    counts.withheld_values += len(normalized.problems)
+    counts.sources.update(s for s in good.column("source").unique().to_pylist() if s)
+    return normalized.places, pa.Table.from_pylist(quarantine_rows, schema=QUARANTINE_SCHEMA)
+
+
+def _field_rows(places: pa.Table, problems: Iterable[FieldProblem]) -> list[dict[str, Any]]:
+    problems = list(problems)
+    if not problems:
+        return []
+    sources = places.column("source").to_pylist()
+    ids = places.column("id").to_pylist()
+    origins = places.column("origin").to_pylist()
+    return [
+        {"source": sources[p.row], "id": ids[p.row], "origin": origins[p.row], "scope": "field",
+         "field": p.field, "reason": p.reason, "original": _to_json({p.field: p.value})}
+        for p in problems
+    ]
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default, sort_keys=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return repr(value)

@@ -1,0 +1,90 @@
+"""A profile of a places file: how many, from where, of what kind, how complete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from poiflow.errors import InputError
+
+__all__ = ["PlacesProfile", "profile_places"]
+
+_COMPLETENESS = {
+    "coordinates": "lat IS NOT NULL",
+    "category": "categories.primary IS NOT NULL",
+    "street address": "address.street IS NOT NULL AND address.housenumber IS NOT NULL",
+    "postcode": "address.postcode IS NOT NULL",
+    "phone": "len(phones) > 0",
+    "website": "len(websites) > 0",
+    "opening hours": "opening_hours IS NOT NULL",
+    "alternate names": "len(names.alternates) > 0",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlacesProfile:
+    """Counts that describe a places file (and its quarantine, if it has one)."""
+
+    path: Path
+    places: int
+    by_source: list[tuple[str, int]]
+    top_categories: list[tuple[str, int]]
+    completeness: list[tuple[str, float]]
+    phones_e164: tuple[int, int]
+    quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def profile_places(path: str | Path, quarantine: str | Path | None = None) -> PlacesProfile:
+    """Profile a places file written by ``poiflow ingest``, with DuckDB.
+
+    Args:
+        path: The places GeoParquet.
+        quarantine: Its quarantine file; default: ``<name>.quarantine.parquet`` beside it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    con = duckdb.connect()
+    try:
+        con.read_parquet(str(path)).create_view("places")
+    except duckdb.Error as exc:
+        raise InputError(f"not a readable places file ({exc})", path=path) from exc
+
+    def rows(sql: str) -> list[tuple[object, ...]]:
+        return con.execute(sql).fetchall()
+
+    total = int(rows("SELECT count(*) FROM places")[0][0])  # type: ignore[call-overload]
+    by_source = [(str(s), int(n)) for s, n in rows(  # type: ignore[call-overload]
+        "SELECT source, count(*) FROM places GROUP BY 1 ORDER BY 2 DESC, 1")]
+    top = [(str(c), int(n)) for c, n in rows(  # type: ignore[call-overload]
+        "SELECT coalesce(categories.primary, '(none)'), count(*) FROM places "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12")]
+    shares = ", ".join(f"avg(CASE WHEN {sql} THEN 1 ELSE 0 END)" for sql in _COMPLETENESS.values())
+    share_row = rows(f"SELECT {shares} FROM places")[0]  # noqa: S608 (constant SQL)
+    completeness = [(name, float(v or 0)) for name, v in zip(_COMPLETENESS, share_row, strict=True)]
+    phone_row = rows(
+        "SELECT count(*), count(*) FILTER (WHERE regexp_full_match(p, '\\+[1-9][0-9]{6,14}')) "
+        "FROM (SELECT unnest(phones) AS p FROM places)"
+    )[0]
+    quarantine_path = Path(quarantine) if quarantine else path.with_name(
+        f"{path.name.removesuffix('.parquet')}.quarantine.parquet"
+    )
+    reasons: list[tuple[str, str, int]] = []
+    if quarantine_path.is_file():
+        con.read_parquet(str(quarantine_path)).create_view("quarantine")
+        reasons = [(str(s), str(r), int(n)) for s, r, n in rows(  # type: ignore[call-overload]
+            # Quoted values vary per record; the reason's shape is what to count.
+            "SELECT scope, regexp_replace(reason, '''[^'']*''', '''…''', 'g'), count(*) "
+            "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 10"
+        )]
+    return PlacesProfile(
+        path=path,
+        places=total,
+        by_source=by_source,
+        top_categories=top,
+        completeness=completeness,
+        phones_e164=(int(phone_row[0]), int(phone_row[1])),  # type: ignore[call-overload]
+        quarantine_reasons=reasons,
+    )

@@ -1,0 +1,114 @@
+"""Record validation: which source records may go on, and why the others may not.
+
+A record is held back when it has no id or no name, when a coordinate is unparsable, out of
+range, alone (a latitude without a longitude) or at (0, 0), or when the source itself found
+a problem with it. Field-level problems (an unparsable phone) do not hold a record back:
+normalization withholds just that value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["DuplicateIds", "Validation", "validate_records"]
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """The verdict on one batch of records.
+
+    Attributes:
+        valid: One flag per record: may it go on?
+        reasons: For each record held back, why (several reasons joined by "; ").
+    """
+
+    valid: np.ndarray
+    reasons: list[str | None]
+
+    @property
+    def held_back(self) -> int:
+        """How many records were held back."""
+        return int((~self.valid).sum())
+
+
+def validate_records(records: pa.Table) -> Validation:
+    """Validate a batch of source records (``SOURCE_RECORD_SCHEMA``).
+
+    Vectorized: each rule is one Arrow or numpy expression over the batch; only the rows
+    that fail pay for building a message.
+    """
+    n = records.num_rows
+    reasons: list[list[str]] = [[] for _ in range(n)]
+
+    def flag(mask: np.ndarray, message: str | Callable[[int], str]) -> None:
+        for row in np.flatnonzero(mask):
+            reasons[row].append(message(int(row)) if callable(message) else message)
+
+    ids = records.column("id")
+    flag(_blank(ids), "id is missing")
+    names = pc.struct_field(records.column("names"), "primary")
+    blank_name = _blank(names)
+    flag(blank_name, "name is missing")
+    no_alnum = ~pc.fill_null(pc.match_substring_regex(names, r"[\p{L}\p{N}]"), True).to_numpy(
+        zero_copy_only=False
+    )
+    flag(no_alnum & ~blank_name, "name has no letters or digits")
+
+    lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
+    lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
+    issues = records.column("issues").to_pylist()
+    parse_failed = np.array([bool(i) for i in issues], dtype=bool)
+    for row in np.flatnonzero(parse_failed):
+        reasons[row].extend(issues[row])
+    lat_missing, lon_missing = np.isnan(lat), np.isnan(lon)
+    coordinate_issue = np.array(
+        [any(i.startswith(("lat", "lon", "geometry", "location")) for i in x) if x else False
+         for x in issues],
+        dtype=bool,
+    )
+    flag((lat_missing ^ lon_missing) & ~coordinate_issue, "only one of lat and lon is given")
+    with np.errstate(invalid="ignore"):
+        flag(np.abs(lat) > 90, lambda row: f"lat {lat[row]} is out of range [-90, 90]")
+        flag(np.abs(lon) > 180, lambda row: f"lon {lon[row]} is out of range [-180, 180]")
+        flag((lat == 0) & (lon == 0), "coordinates are (0, 0): a geocoding failure, not a place")
+
+    joined = [("; ".join(r) if r else None) for r in reasons]
+    valid = np.array([r is None for r in joined], dtype=bool)
+    return Validation(valid, joined)
+
+
+def _blank(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    trimmed = pc.utf8_trim_whitespace(values)
+    blank = pc.fill_null(pc.equal(trimmed, ""), True)
+    return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class DuplicateIds:
+    """Remembers the (source, id) pairs seen so far, to hold back a repeated id.
+
+    The first record with an id goes on; a later record with the same id in the same
+    source is held back with a reason that names where the first one was.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, str], str] = {}
+
+    def check(self, records: pa.Table, valid: np.ndarray) -> list[str | None]:
+        """For each valid record, ``None`` or why it repeats an earlier id."""
+        out: list[str | None] = [None] * records.num_rows
+        sources = records.column("source").to_pylist()
+        ids = records.column("id").to_pylist()
+        origins = records.column("origin").to_pylist()
+        for row in np.flatnonzero(valid):
+            key = (sources[row], ids[row])
+            first = self._first.get(key)
+            if first is None:
+                self._first[key] = origins[row] or "an earlier row"
+            else:
+                out[row] = f"duplicate id '{ids[row]}' in source '{sources[row]}' (first at {first})"
+        return out

@@ -1,0 +1,69 @@
+"""The Source protocol, the batch it yields, and helpers shared by the source kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from poiflow.schema import SOURCE_RECORD_SCHEMA
+
+__all__ = ["DEFAULT_BATCH_SIZE", "Source", "SourceBatch", "records_from_rows"]
+
+DEFAULT_BATCH_SIZE = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBatch:
+    """One batch of records from a source.
+
+    Attributes:
+        records: The records in ``SOURCE_RECORD_SCHEMA``.
+        original: The same rows as the source gave them (its own columns), so that a record
+            held back by validation can be quarantined with its original values.
+        rejected: Rows the source could not even split into fields (a CSV row with the wrong
+            number of columns, a line that is not JSON): ``(origin, reason, raw text)``.
+    """
+
+    records: pa.Table
+    original: pa.Table
+    rejected: tuple[tuple[str, str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.records.num_rows != self.original.num_rows:
+            msg = "records and original must have the same rows"
+            raise ValueError(msg)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A readable input of places: one file of one kind.
+
+    Attributes:
+        name: The source's name, as it appears in every record's ``source`` column for
+            sources that do not carry their own.
+        path: The file.
+    """
+
+    name: str
+    path: Path
+
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
+        """Yield the records in batches of at most ``batch_size`` rows.
+
+        Raises:
+            poiflow.errors.InputError: The file is unreadable, truncated or malformed.
+        """
+        ...
+
+    def size_hint(self) -> int | None:
+        """How many records the source holds, if it can tell cheaply; for progress bars."""
+        ...
+
+
+def records_from_rows(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """A ``SOURCE_RECORD_SCHEMA`` table from row dicts (missing keys are null)."""
+    return pa.Table.from_pylist(list(rows), schema=SOURCE_RECORD_SCHEMA)

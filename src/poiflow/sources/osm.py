@@ -1,0 +1,235 @@
+"""OpenStreetMap PBF extracts, read with pyosmium.
+
+Every named node, way (at its centroid) and multipolygon relation (at the centroid of its
+outer rings) that carries one of the configured keys becomes a record. Ids are
+``node/123``, ``way/123``, ``relation/123``; the source is ``osm``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import osmium
+import pyarrow as pa
+from osmium.filter import KeyFilter
+
+from poiflow.config import OsmOptions
+from poiflow.errors import CorruptInputError, InputError
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, records_from_rows
+
+__all__ = ["OSM_KEY_PRIORITY", "OsmSource"]
+
+OSM_KEY_PRIORITY: Final = (
+    "amenity", "shop", "tourism", "leisure", "healthcare", "office", "craft",
+    "aeroway", "railway", "public_transport",
+)
+"""The order in which tags decide a record's primary category."""
+
+_ADDRESS_TAGS: Final = {
+    "addr:street": "street",
+    "addr:place": "street",
+    "addr:housenumber": "housenumber",
+    "addr:unit": "unit",
+    "addr:flats": "unit",
+    "addr:door": "unit",
+    "addr:postcode": "postcode",
+    "addr:city": "locality",
+    "addr:state": "region",
+    "addr:province": "region",
+    "addr:country": "country",
+    "addr:full": "freeform",
+}
+_PHONE_TAGS: Final = ("phone", "contact:phone", "contact:mobile", "mobile")
+_WEBSITE_TAGS: Final = ("website", "contact:website", "url")
+_EMAIL_TAGS: Final = ("email", "contact:email")
+_NAME_VARIANTS: Final = {
+    "alt_name": "alternate",
+    "short_name": "short",
+    "official_name": "official",
+    "old_name": "old",
+    "loc_name": "alternate",
+}
+_CLOSED_LIFECYCLE: Final = ("disused:", "abandoned:", "was:")
+_ORIGINAL_SCHEMA: Final = pa.schema([pa.field("osm", pa.string()), pa.field("tags", pa.string())])
+
+
+class OsmSource:
+    """An OpenStreetMap ``.osm.pbf`` (or ``.osm``/``.osm.bz2``) file.
+
+    Args:
+        path: The extract.
+        options: Which keys make a place, and whether ways and relations count.
+        name: The source name written into each record.
+    """
+
+    def __init__(self, path: str | Path, options: OsmOptions | None = None, name: str = "osm"):
+        self.path = Path(path)
+        self.options = options or OsmOptions()
+        self.name = name
+
+    def size_hint(self) -> int | None:
+        """Unknown without reading the file."""
+        return None
+
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
+        """Yield the extract's places in batches."""
+        if not self.path.is_file():
+            raise InputError("no such file", path=self.path)
+        processor = osmium.FileProcessor(str(self.path))
+        if self.options.ways:
+            processor = processor.with_locations()
+        if self.options.relations:
+            processor = processor.with_areas()
+        processor = processor.with_filter(KeyFilter("name")).with_filter(
+            KeyFilter(*self.options.keys)
+        )
+        rows: list[dict[str, Any]] = []
+        originals: list[dict[str, str]] = []
+        try:
+            for obj in processor:
+                row = self._record(obj)
+                if row is None:
+                    continue
+                rows.append(row)
+                originals.append({"osm": row["id"], "tags": json.dumps(dict(obj.tags))})
+                if len(rows) >= batch_size:
+                    yield self._batch(rows, originals)
+                    rows, originals = [], []
+        except RuntimeError as exc:
+            raise CorruptInputError(
+                f"not a readable OSM file ({exc}); is it truncated or not OSM data?",
+                path=self.path,
+            ) from exc
+        if rows:
+            yield self._batch(rows, originals)
+
+    @staticmethod
+    def _batch(rows: list[dict[str, Any]], originals: list[dict[str, str]]) -> SourceBatch:
+        return SourceBatch(
+            records_from_rows(rows), pa.Table.from_pylist(originals, schema=_ORIGINAL_SCHEMA)
+        )
+
+    def _record(self, obj: Any) -> dict[str, Any] | None:
+        """One record from an OSM object, or None if the object is not a place here."""
+        issues: list[str] = []
+        kind = obj.type_str()
+        if kind == "n":
+            osm_id = f"node/{obj.id}"
+            lat, lon = (obj.location.lat, obj.location.lon) if obj.location.valid() else (None, None)
+        elif kind == "w":
+            if not self.options.ways:
+                return None
+            osm_id = f"way/{obj.id}"
+            lat, lon = _way_centroid(obj)
+        elif kind == "a":
+            if obj.from_way():
+                return None  # the way itself is already a record
+            osm_id = f"relation/{obj.orig_id()}"
+            lat, lon = _area_centroid(obj)
+        else:
+            return None  # plain relations have no location of their own
+        if lat is None:
+            issues.append("location: no node of the object has a location in this extract")
+        tags: Mapping[str, str] = {tag.k: tag.v for tag in obj.tags}
+        labels = [
+            f"{key}={part.strip()}"
+            for key in OSM_KEY_PRIORITY
+            if tags.get(key)
+            for part in tags[key].split(";")
+            if part.strip()
+        ]
+        address: dict[str, str] = {}
+        for tag, part in _ADDRESS_TAGS.items():
+            if tag in tags and part not in address:
+                address[part] = tags[tag]
+        alternates = [
+            {"value": value, "language": key[5:], "variant": "common"}
+            for key, value in tags.items()
+            if key.startswith("name:") and len(key) > 5
+        ]
+        for key, variant in _NAME_VARIANTS.items():
+            for value in tags.get(key, "").split(";"):
+                if value.strip():
+                    alternates.append({"value": value.strip(), "language": None, "variant": variant})
+        status = "open"
+        if any(key.startswith(_CLOSED_LIFECYCLE) for key in tags) and not labels:
+            status = "permanently_closed"
+        timestamp = obj.timestamp
+        return {
+            "source": self.name,
+            "id": osm_id,
+            "names": {"primary": tags.get("name"), "alternates": alternates or None},
+            "categories": {"primary": labels[0], "alternate": labels[1:]} if labels else None,
+            "source_category": labels[0] if labels else None,
+            "lat": lat,
+            "lon": lon,
+            "address": address or None,
+            "phones": [tags[t] for t in _PHONE_TAGS if tags.get(t)] or None,
+            "websites": [tags[t] for t in _WEBSITE_TAGS if tags.get(t)] or None,
+            "emails": [tags[t] for t in _EMAIL_TAGS if tags.get(t)] or None,
+            "brand": (
+                {"name": tags.get("brand"), "wikidata": tags.get("brand:wikidata")}
+                if tags.get("brand") or tags.get("brand:wikidata")
+                else None
+            ),
+            "opening_hours": tags.get("opening_hours"),
+            "operating_status": status,
+            "update_time": timestamp if timestamp > _EPOCH else None,
+            "origin": osm_id,
+            "issues": issues or None,
+        }
+
+
+_EPOCH: Final = datetime(1970, 1, 2, tzinfo=UTC)
+
+
+def _way_centroid(way: Any) -> tuple[float | None, float | None]:
+    points = []
+    for node in way.nodes:
+        if node.location.valid():
+            points.append((node.location.lon, node.location.lat))
+    return _centroid(points)
+
+
+def _area_centroid(area: Any) -> tuple[float | None, float | None]:
+    """Area-weighted centroid of the outer rings (holes are small; ignoring them is fine here)."""
+    total_x = total_y = total_area = 0.0
+    fallback: list[tuple[float, float]] = []
+    for ring in area.outer_rings():
+        points = [(n.location.lon, n.location.lat) for n in ring if n.location.valid()]
+        fallback.extend(points)
+        x, y, a = _ring_moments(points)
+        if a < 0:  # rings may wind either way; only their size matters here
+            x, y, a = -x, -y, -a
+        total_x, total_y, total_area = total_x + x, total_y + y, total_area + a
+    if abs(total_area) > 1e-15:
+        return total_y / total_area, total_x / total_area
+    return _centroid(fallback)
+
+
+def _centroid(points: list[tuple[float, float]]) -> tuple[float | None, float | None]:
+    """(lat, lon) of a closed ring's area centroid, else of its points' mean."""
+    if not points:
+        return None, None
+    if len(points) >= 4 and points[0] == points[-1]:
+        x, y, a = _ring_moments(points)
+        if abs(a) > 1e-15:
+            return y / a, x / a
+    unique = list(dict.fromkeys(points))
+    return (sum(p[1] for p in unique) / len(unique), sum(p[0] for p in unique) / len(unique))
+
+
+def _ring_moments(points: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """First moments and signed area of a ring (shoelace), as (Sx, Sy, A)."""
+    sx = sy = a = 0.0
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        cross = x0 * y1 - x1 * y0
+        a += cross
+        sx += (x0 + x1) * cross
+        sy += (y0 + y1) * cross
+    a /= 2.0
+    return sx / 6.0, sy / 6.0, a

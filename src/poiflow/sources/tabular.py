@@ -1,0 +1,395 @@
+"""Tabular feeds: CSV, TSV, JSON lines and Parquet in the flat place format, or mapped.
+
+The flat place format has the columns ``source, id, name, lat, lon, category, street,
+housenumber, postcode, city, country, phone, website, address`` (plus the optional
+``unit, region, email, brand, opening_hours, operating_status, update_time``), all optional
+but ``id`` and ``name``. Without a ``source`` column the file's stem names the source.
+Any other layout is read through a :class:`~poiflow.config.SourceMapping`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from poiflow.config import SourceMapping
+from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError, did_you_mean
+from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch
+
+__all__ = ["TabularSource", "tabular_format"]
+
+_KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
+_NUMBER: Final = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_SUFFIXES: Final = {
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".json": "jsonl", ".parquet": "parquet", ".geoparquet": "parquet", ".pq": "parquet",
+}
+_CSV_BLOCK: Final = 4 << 20
+
+
+def tabular_format(path: Path) -> str | None:
+    """The tabular format a file name says ("csv", "tsv", "jsonl", "parquet"), or None."""
+    return _SUFFIXES.get(path.suffix.lower())
+
+
+class TabularSource:
+    """A CSV, TSV, JSON-lines or Parquet file of places.
+
+    Args:
+        path: The file.
+        mapping: How its columns map onto the flat place format; without one, the file must
+            already be in the flat format.
+    """
+
+    def __init__(self, path: str | Path, mapping: SourceMapping | None = None):
+        self.path = Path(path)
+        self.mapping = mapping or SourceMapping()
+        self.format = self.mapping.format or tabular_format(self.path)
+        if self.format is None:
+            raise InputError(
+                f"cannot tell the format from the suffix '{self.path.suffix}'; "
+                "set 'format:' in a mapping file",
+                path=self.path,
+            )
+        self.name = self.mapping.source or self.path.name.split(".")[0]
+
+    def size_hint(self) -> int | None:
+        """The row count of a Parquet file; unknown for text formats."""
+        if self.format == "parquet" and self.path.is_file():
+            try:
+                return int(pq.ParquetFile(self.path).metadata.num_rows)
+            except (pa.ArrowInvalid, OSError):
+                return None
+        return None
+
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
+        """Yield the file's records in batches."""
+        if not self.path.is_file():
+            raise InputError("no such file", path=self.path)
+        reader = {"csv": self._csv, "tsv": self._csv, "jsonl": self._jsonl, "parquet": self._parquet}
+        columns: dict[str, str] | None = None
+        for raw, origins, rejected in reader[self.format](batch_size):
+            if columns is None:
+                columns = self._resolve(raw.column_names)
+            yield SourceBatch(self._records(raw, origins, columns), raw, tuple(rejected))
+
+    # -- column mapping ---------------------------------------------------------------
+
+    def _resolve(self, file_columns: list[str]) -> dict[str, str]:
+        """Map flat field -> file column, or raise naming what is missing or unknown."""
+        mapped = dict(self.mapping.columns)
+        for field, column in mapped.items():
+            if column not in file_columns:
+                raise SchemaMismatchError(
+                    f"the mapping reads column '{column}' for '{field}', but the file has no "
+                    f"such column.{did_you_mean(column, file_columns)} "
+                    f"Its columns: {', '.join(file_columns)}",
+                    path=self.path,
+                )
+        used = set(mapped.values()) | set(self.mapping.ignore)
+        for column in file_columns:
+            if column in used:
+                continue
+            field = column.strip().lower()
+            if field in _KNOWN and field not in mapped:
+                mapped[field] = column
+                continue
+            hint = did_you_mean(field, _KNOWN)
+            raise SchemaMismatchError(
+                f"unknown column '{column}'.{hint} The flat place format has: "
+                f"{', '.join(_KNOWN)}; map or ignore other columns with --mapping "
+                "(see 'poiflow ingest --help')",
+                path=self.path,
+            )
+        for required in ("id", "name"):
+            if required not in mapped and required not in self.mapping.constants:
+                raise SchemaMismatchError(
+                    f"no '{required}' column; every flat place file needs 'id' and 'name' "
+                    "(map them with --mapping if they are called something else)",
+                    path=self.path,
+                )
+        return mapped
+
+    # -- readers: each yields (raw table, origin per row, rejected rows) ---------------
+
+    def _csv(self, batch_size: int) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        options = self.mapping.csv
+        delimiter = "\t" if self.format == "tsv" and options.delimiter == "," else options.delimiter
+        header = self._csv_header(delimiter, options.encoding)
+        skipped: list[tuple[int | None, str, str]] = []
+
+        def on_invalid(row: Any) -> str:
+            reason = (
+                "" if not row.text.strip()
+                else f"expected {row.expected_columns} columns, found {row.actual_columns}"
+            )
+            skipped.append((row.number, reason, row.text))
+            return "skip"
+
+        try:
+            reader = pa_csv.open_csv(
+                self.path,
+                read_options=pa_csv.ReadOptions(
+                    use_threads=False, block_size=_CSV_BLOCK, encoding=options.encoding
+                ),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=delimiter, quote_char=options.quote_char,
+                    newlines_in_values=options.newlines_in_values, ignore_empty_lines=False,
+                    invalid_row_handler=on_invalid,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={name: pa.string() for name in header},
+                    strings_can_be_null=True, quoted_strings_can_be_null=True,
+                ),
+            )
+            next_line, row_index, taken = 2, 0, 0
+            skipped_lines: set[int] = set()
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                fresh = skipped[taken:]
+                taken = len(skipped)
+                skipped_lines.update(number for number, _, _ in fresh if number is not None)
+                rejected = [
+                    (f"{self.path.name}:{number}" if number else self.path.name, reason, text)
+                    for number, reason, text in fresh
+                    if reason
+                ]
+                origins = []
+                for _ in range(table.num_rows):
+                    if options.newlines_in_values:
+                        row_index += 1
+                        origins.append(f"{self.path.name}#row={row_index}")
+                        continue
+                    while next_line in skipped_lines:
+                        next_line += 1
+                    origins.append(f"{self.path.name}:{next_line}")
+                    next_line += 1
+                table, origins = _drop_blank(table, origins)
+                yield from _rebatch(table, origins, rejected, batch_size)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise CorruptInputError(
+                f"not readable as {self.format.upper() if self.format else 'CSV'} ({exc}); "
+                "for another encoding or delimiter use a mapping with 'csv: {encoding: ..., "
+                "delimiter: ...}'",
+                path=self.path,
+            ) from exc
+
+    def _csv_header(self, delimiter: str, encoding: str) -> list[str]:
+        try:
+            with self.path.open(encoding=encoding, newline="") as handle:
+                header = next(csv.reader(handle, delimiter=delimiter), None)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise CorruptInputError(f"cannot decode the header as {encoding} ({exc})",
+                                    path=self.path) from exc
+        if not header or not any(h.strip() for h in header):
+            raise SchemaMismatchError("empty file: expected a header row", path=self.path,
+                                      location=1)
+        duplicates = sorted({h for h in header if header.count(h) > 1})
+        if duplicates:
+            raise SchemaMismatchError(
+                f"duplicate column(s) in the header: {', '.join(duplicates)}",
+                path=self.path, location=1,
+            )
+        return header
+
+    def _jsonl(self, batch_size: int) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        rows: list[dict[str, str | None]] = []
+        origins: list[str] = []
+        rejected: list[tuple[str, str, str]] = []
+        columns: dict[str, None] = {}
+        try:
+            with self.path.open(encoding=self.mapping.csv.encoding) as handle:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    origin = f"{self.path.name}:{number}"
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        rejected.append((origin, f"not JSON: {exc.msg} at column {exc.colno}",
+                                         line.rstrip("\n")))
+                        continue
+                    if not isinstance(value, dict):
+                        rejected.append((origin, f"expected a JSON object, found "
+                                         f"{type(value).__name__}", line.rstrip("\n")))
+                        continue
+                    rows.append({k: _as_text(v) for k, v in value.items()})
+                    columns.update(dict.fromkeys(value))
+                    origins.append(origin)
+                    if len(rows) >= batch_size:
+                        yield _strings_table(rows, columns), origins, rejected
+                        rows, origins, rejected = [], [], []
+        except UnicodeDecodeError as exc:
+            raise CorruptInputError(f"not {self.mapping.csv.encoding} text ({exc})",
+                                    path=self.path) from exc
+        if rows or rejected or not columns:
+            yield _strings_table(rows, columns), origins, rejected
+
+    def _parquet(self, batch_size: int) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        try:
+            parquet = pq.ParquetFile(self.path)
+            start = 0
+            for batch in parquet.iter_batches(batch_size=batch_size):
+                table = pa.Table.from_batches([batch])
+                origins = [f"{self.path.name}#row={start + i}" for i in range(table.num_rows)]
+                start += table.num_rows
+                yield table, origins, []
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=self.path) from exc
+
+    # -- flat columns -> source records -----------------------------------------------
+
+    def _records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
+        n = raw.num_rows
+        issues: dict[int, list[str]] = {}
+
+        def text(field: str) -> pa.Array:
+            if field in columns:
+                array = _combine(raw.column(columns[field]))
+                if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+                    array = pc.cast(array, pa.string())
+                array = pc.utf8_trim_whitespace(array)
+                return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+            constant = self.mapping.constants.get(field)
+            return pa.array([constant] * n, pa.string())
+
+        def number(field: str) -> pa.Array:
+            if field in columns and pa.types.is_floating(raw.column(columns[field]).type):
+                return pc.cast(_combine(raw.column(columns[field])), pa.float64())
+            if field in columns and pa.types.is_integer(raw.column(columns[field]).type):
+                return pc.cast(_combine(raw.column(columns[field])), pa.float64())
+            values = text(field)
+            fixed = pc.if_else(
+                pc.match_substring(values, "."), values, pc.replace_substring(values, ",", ".")
+            )
+            ok = pc.fill_null(pc.match_substring_regex(fixed, _NUMBER.pattern), False)
+            for row in np.flatnonzero(~ok.to_numpy(zero_copy_only=False) &
+                                      values.is_valid().to_numpy(zero_copy_only=False)):
+                issues.setdefault(int(row), []).append(
+                    f"{field}: '{values[int(row)].as_py()}' is not a number")
+            return pc.cast(pc.if_else(ok, fixed, pa.scalar(None, pa.string())), pa.float64())
+
+        source = pc.fill_null(text("source"), self.name)
+        update_time = self._times(text("update_time"), issues)
+        address = pa.StructArray.from_arrays(
+            [text({"freeform": "address", "locality": "city"}.get(part, part))
+             if part in ("freeform", "street", "housenumber", "unit", "postcode", "locality",
+                         "region", "country") else pa.nulls(n, pa.string())
+             for part in ADDRESS_TYPE.names],
+            fields=list(ADDRESS_TYPE),
+        )
+        category = text("category")
+        brand = text("brand")
+        arrays = {
+            "source": source,
+            "id": text("id"),
+            "names": pa.StructArray.from_arrays(
+                [text("name"), pa.nulls(n, SOURCE_RECORD_SCHEMA.field("names").type[1].type)],
+                fields=list(SOURCE_RECORD_SCHEMA.field("names").type),
+            ),
+            "categories": pa.StructArray.from_arrays(
+                [category, pa.nulls(n, pa.list_(pa.string()))],
+                fields=list(SOURCE_RECORD_SCHEMA.field("categories").type),
+                mask=pc.is_null(category),
+            ),
+            "source_category": category,
+            "lat": number("lat"),
+            "lon": number("lon"),
+            "address": address,
+            "phones": _singletons(text("phone")),
+            "websites": _singletons(text("website")),
+            "emails": _singletons(text("email")),
+            "brand": pa.StructArray.from_arrays(
+                [brand, pa.nulls(n, pa.string())], fields=list(SOURCE_RECORD_SCHEMA.field("brand").type),
+                mask=pc.is_null(brand),
+            ),
+            "opening_hours": text("opening_hours"),
+            "operating_status": text("operating_status"),
+            "update_time": update_time,
+            "origin": pa.array(origins, pa.string()),
+        }
+        arrays["issues"] = pa.array([issues.get(i) for i in range(n)], pa.list_(pa.string()))
+        return pa.Table.from_pydict(arrays, schema=SOURCE_RECORD_SCHEMA)
+
+    @staticmethod
+    def _times(values: pa.Array, issues: dict[int, list[str]]) -> pa.Array:
+        parsed: dict[str, datetime | None] = {}
+        out: list[datetime | None] = []
+        for row, value in enumerate(values.to_pylist()):
+            if value is None:
+                out.append(None)
+                continue
+            if value not in parsed:
+                try:
+                    stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    parsed[value] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+                except ValueError:
+                    parsed[value] = None
+            if parsed[value] is None:
+                issues.setdefault(row, []).append(
+                    f"update_time: '{value}' is not an ISO 8601 date or time")
+            out.append(parsed[value])
+        return pa.array(out, pa.timestamp("ms", tz="UTC"))
+
+
+def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    return column
+
+
+def _singletons(values: pa.Array) -> pa.Array:
+    """A list column holding each non-null value alone (null stays null)."""
+    return pa.array([[v] if v is not None else None for v in values.to_pylist()],
+                    pa.list_(pa.string()))
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _strings_table(rows: list[dict[str, str | None]], columns: dict[str, None]) -> pa.Table:
+    names = list(columns)
+    return pa.table({name: pa.array([row.get(name) for row in rows], pa.string()) for name in names})
+
+
+def _drop_blank(table: pa.Table, origins: list[str]) -> tuple[pa.Table, list[str]]:
+    """Drop rows where every column is null (blank lines)."""
+    if table.num_columns == 0 or table.num_rows == 0:
+        return table, origins
+    blank = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        blank &= column.is_null().to_numpy(zero_copy_only=False)
+    if not blank.any():
+        return table, origins
+    keep = np.flatnonzero(~blank)
+    return table.take(keep), [origins[i] for i in keep]
+
+
+def _rebatch(
+    table: pa.Table, origins: list[str], rejected: list[tuple[str, str, str]], size: int
+) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    if table.num_rows <= size:
+        yield table, origins, rejected
+        return
+    for start in range(0, table.num_rows, size):
+        yield (table.slice(start, size), origins[start : start + size],
+               rejected if start == 0 else [])
