@@ -114,8 +114,12 @@ class _RichProgress:
 
 @app.command(name="ingest", help=_INGEST_HELP, no_args_is_help=True)
 def ingest_command(
-    inputs: Annotated[list[Path], typer.Argument(help="Input files (kind told from the name).",
-                                                 metavar="INPUT...", show_default=False)],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Input files (kind told from the name).", metavar="INPUT...", show_default=False
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The places GeoParquet to write.")],
     quarantine: Annotated[
         Path | None,
@@ -142,13 +146,24 @@ def ingest_command(
     keys = tuple(k.strip() for k in osm_keys.split(",") if k.strip())
     osm = OsmOptions(keys=keys or DEFAULT_OSM_KEYS, relations=relations)
     with Progress(
-        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-        MofNCompleteColumn(), TextColumn("records"), TimeElapsedColumn(),
-        console=console, transient=False, disable=json_report,
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=json_report,
     ) as progress:
         report = ingest(
-            inputs, output, quarantine, mapping=source_mapping, osm=osm,
-            batch_size=batch_size, progress=_RichProgress(progress),
+            inputs,
+            output,
+            quarantine,
+            mapping=source_mapping,
+            osm=osm,
+            batch_size=batch_size,
+            progress=_RichProgress(progress),
         )
     if json_report:
         out.print_json(json.dumps(report.to_dict()))
@@ -162,8 +177,15 @@ def _print_report(report: IngestReport) -> None:
         table.add_column(column, justify="right" if column not in ("input", "kind") else "left")
     for s in report.inputs:
         rate = f"{s.read / s.seconds:,.0f}" if s.seconds > 0 else "-"
-        table.add_row(Path(s.path).name, s.kind, f"{s.read:,}", f"{s.valid:,}",
-                      f"{s.quarantined:,}", f"{s.withheld_values:,}", rate)
+        table.add_row(
+            Path(s.path).name,
+            s.kind,
+            f"{s.read:,}",
+            f"{s.valid:,}",
+            f"{s.quarantined:,}",
+            f"{s.withheld_values:,}",
+            rate,
+        )
     console.print(table)
     check = "[green]✓[/green]" if report.balanced else "[red]✗[/red]"
     console.print(
@@ -191,8 +213,9 @@ def summary(
     left = Table("source", "places", show_edge=False, title="By source", title_justify="left")
     for name, n in profile.by_source:
         left.add_row(name, f"{n:,}")
-    middle = Table("category", "places", show_edge=False, title="Top categories",
-                   title_justify="left")
+    middle = Table(
+        "category", "places", show_edge=False, title="Top categories", title_justify="left"
+    )
     for name, n in profile.top_categories:
         middle.add_row(name, f"{n:,}")
     right = Table("field", "share", show_edge=False, title="Completeness", title_justify="left")
@@ -203,8 +226,9 @@ def summary(
     total, e164 = profile.phones_e164
     out.print(f"phones in E.164: {e164:,} of {total:,}")
     if profile.quarantine_reasons:
-        held = Table("scope", "reason", "count", show_edge=False, title="Quarantine",
-                     title_justify="left")
+        held = Table(
+            "scope", "reason", "count", show_edge=False, title="Quarantine", title_justify="left"
+        )
         for scope, reason, n in profile.quarantine_reasons:
             held.add_row(scope, reason, f"{n:,}")
         out.print(held)
@@ -216,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except PoiflowError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; no output was written[/yellow]")

@@ -7,6 +7,7 @@ Every model forbids unknown keys, and :func:`load_yaml` turns a validation failu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -126,8 +127,10 @@ def load_yaml(path: str | Path, model: type[Model]) -> Model:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
         key = ".".join(str(part) for part in loc) or "(top level)"
-        line = _line_of(root, loc)
-        message = first["msg"]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        # A validator of a whole mapping names the bad key in its message; point at that key.
+        named = re.search(r"'([^']+)'", message)
+        line = _line_of(root, (*loc, named.group(1)) if named else loc)
         if first["type"] == "extra_forbidden":
             known = _known_keys(model, loc[:-1])
             message = f"unknown key '{loc[-1]}'.{did_you_mean(str(loc[-1]), known)}"
@@ -149,8 +152,8 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
                 return line
             line = keys[0].start_mark.line + 1
             node = match[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(
-            node.value
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
         ):
             node = node.value[part]
             line = node.start_mark.line + 1

@@ -64,7 +64,8 @@ ALTERNATE_NAME_TYPE: Final = pa.struct(
         pa.field("value", pa.string(), nullable=False),
         # BCP-47-ish language code ("fi", "sv", "zh-Hant"); null when the name has none.
         pa.field("language", pa.string()),
-        # Why the alternate exists: "common" (a translation), "alternate", "short", "official", "old".
+        # Why the alternate exists: "common" (a translation), "alternate", "short",
+        # "official", "old".
         pa.field("variant", pa.string()),
     ]
 )
@@ -89,7 +90,8 @@ OPERATING_STATUSES: Final = ("open", "temporarily_closed", "permanently_closed")
 
 KEYS_TYPE: Final = pa.struct(
     [
-        # Folded primary name: casefolded, transliterated, legal forms dropped, abbreviations expanded.
+        # Folded primary name: casefolded, transliterated, legal forms dropped,
+        # abbreviations expanded.
         pa.field("name", pa.string()),
         pa.field("name_alternates", pa.list_(pa.string())),
         pa.field("brand", pa.string()),

@@ -21,21 +21,60 @@ __all__ = ["AddressParts", "parse_address", "postcode_key", "street_key"]
 
 # Street-type abbreviations, by language group; applied to folded words.
 _STREET_TYPES_EN: Final = {
-    "st": "street", "str": "street", "ave": "avenue", "av": "avenue", "rd": "road",
-    "blvd": "boulevard", "dr": "drive", "ln": "lane", "ct": "court", "pl": "place",
-    "sq": "square", "hwy": "highway", "pkwy": "parkway", "ter": "terrace", "cres": "crescent",
-    "cir": "circle", "trl": "trail", "pk": "park", "gdns": "gardens", "cl": "close",
-    "n": "north", "s": "south", "e": "east", "w": "west", "ne": "northeast",
-    "nw": "northwest", "se": "southeast", "sw": "southwest",
+    "st": "street",
+    "str": "street",
+    "ave": "avenue",
+    "av": "avenue",
+    "rd": "road",
+    "blvd": "boulevard",
+    "dr": "drive",
+    "ln": "lane",
+    "ct": "court",
+    "pl": "place",
+    "sq": "square",
+    "hwy": "highway",
+    "pkwy": "parkway",
+    "ter": "terrace",
+    "cres": "crescent",
+    "cir": "circle",
+    "trl": "trail",
+    "pk": "park",
+    "gdns": "gardens",
+    "cl": "close",
+    "n": "north",
+    "s": "south",
+    "e": "east",
+    "w": "west",
+    "ne": "northeast",
+    "nw": "northwest",
+    "se": "southeast",
+    "sw": "southwest",
 }
 _STREET_TYPES_DE: Final = {"str": "strasse", "pl": "platz", "g": "gasse"}
 _STREET_TYPES_FR: Final = {
-    "r": "rue", "av": "avenue", "ave": "avenue", "bd": "boulevard", "bld": "boulevard",
-    "pl": "place", "che": "chemin", "imp": "impasse", "fg": "faubourg", "rte": "route",
+    "r": "rue",
+    "av": "avenue",
+    "ave": "avenue",
+    "bd": "boulevard",
+    "bld": "boulevard",
+    "pl": "place",
+    "che": "chemin",
+    "imp": "impasse",
+    "fg": "faubourg",
+    "rte": "route",
 }
 _STREET_TYPES_ES_PT_IT: Final = {
-    "c": "calle", "cl": "calle", "avda": "avenida", "av": "avenida", "pza": "plaza",
-    "pl": "plaza", "ctra": "carretera", "r": "rua", "v": "via", "p": "piazza", "le": "viale",
+    "c": "calle",
+    "cl": "calle",
+    "avda": "avenida",
+    "av": "avenida",
+    "pza": "plaza",
+    "pl": "plaza",
+    "ctra": "carretera",
+    "r": "rua",
+    "v": "via",
+    "p": "piazza",
+    "le": "viale",
 }
 _STREET_TYPES_NL: Final = {"str": "straat", "pln": "plein", "ln": "laan"}
 _GROUPS: Final = {
@@ -46,8 +85,13 @@ _GROUPS: Final = {
 }
 # Nordic streets are compounds; the abbreviation is a suffix ("Aleksanterink." -> "-katu").
 _NORDIC_SUFFIXES: Final = (
-    ("kj", "kuja"), ("gt", "gate"), ("vn", "veien"), ("k", "katu"), ("t", "tie"),
-    ("g", "gatan"), ("v", "vagen"),
+    ("kj", "kuja"),
+    ("gt", "gate"),
+    ("vn", "veien"),
+    ("k", "katu"),
+    ("t", "tie"),
+    ("g", "gatan"),
+    ("v", "vagen"),
 )
 _NORDIC: Final = frozenset({"FI", "SE", "NO", "DK", "IS", "AX"})
 _GERMAN_TYPES: Final = frozenset({"strasse", "gasse", "platz", "weg", "allee", "damm"})
@@ -65,11 +109,26 @@ _UNIT_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _POSTCODES: Final = {
-    "FI": r"\d{5}", "DE": r"\d{5}", "FR": r"\d{5}", "ES": r"\d{5}", "IT": r"\d{5}",
-    "EE": r"\d{5}", "US": r"\d{5}(?:-\d{4})?", "SE": r"\d{3}\s?\d{2}", "NO": r"\d{4}",
-    "DK": r"\d{4}", "AT": r"\d{4}", "CH": r"\d{4}", "BE": r"\d{4}", "NL": r"\d{4}\s?[A-Z]{2}",
-    "GB": r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}", "CA": r"[A-Z]\d[A-Z]\s?\d[A-Z]\d",
-    "PL": r"\d{2}-\d{3}", "PT": r"\d{4}-\d{3}", "JP": r"\d{3}-\d{4}", "BR": r"\d{5}-?\d{3}",
+    "FI": r"\d{5}",
+    "DE": r"\d{5}",
+    "FR": r"\d{5}",
+    "ES": r"\d{5}",
+    "IT": r"\d{5}",
+    "EE": r"\d{5}",
+    "US": r"\d{5}(?:-\d{4})?",
+    "SE": r"\d{3}\s?\d{2}",
+    "NO": r"\d{4}",
+    "DK": r"\d{4}",
+    "AT": r"\d{4}",
+    "CH": r"\d{4}",
+    "BE": r"\d{4}",
+    "NL": r"\d{4}\s?[A-Z]{2}",
+    "GB": r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}",
+    "CA": r"[A-Z]\d[A-Z]\s?\d[A-Z]\d",
+    "PL": r"\d{2}-\d{3}",
+    "PT": r"\d{4}-\d{3}",
+    "JP": r"\d{3}-\d{4}",
+    "BR": r"\d{5}-?\d{3}",
 }
 _GENERIC_POSTCODE: Final = r"\d{4,6}|\d{2,3}-\d{3,4}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}"
 _US_STATES: Final = re.compile(
@@ -132,8 +191,12 @@ def _parse_us(text: str) -> AddressParts | None:
     street = " ".join(
         tagged[label]
         for label in (
-            "StreetNamePreDirectional", "StreetNamePreModifier", "StreetNamePreType",
-            "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
+            "StreetNamePreDirectional",
+            "StreetNamePreModifier",
+            "StreetNamePreType",
+            "StreetName",
+            "StreetNamePostType",
+            "StreetNamePostDirectional",
         )
         if label in tagged
     )
@@ -184,8 +247,10 @@ def _parse_generic(text: str, country: str | None) -> AddressParts:
     for part in rest:
         if locality is None and postcode is None and not any(ch.isdigit() for ch in part):
             locality = part
-        elif unit is None and re.fullmatch(_UNIT, part, re.IGNORECASE) and any(
-            ch.isdigit() for ch in part
+        elif (
+            unit is None
+            and re.fullmatch(_UNIT, part, re.IGNORECASE)
+            and any(ch.isdigit() for ch in part)
         ):
             unit = part
         else:
@@ -205,9 +270,41 @@ def _parse_generic(text: str, country: str | None) -> AddressParts:
 
 # Where a number after the street is the rule; a leading number there is rare.
 _NUMBER_LAST_COUNTRIES: Final = frozenset(
-    {"FI", "SE", "NO", "DK", "DE", "AT", "CH", "NL", "BE", "IT", "ES", "PT", "PL", "CZ",
-     "SK", "HU", "EE", "LV", "LT", "SI", "HR", "RS", "RU", "UA", "GR", "TR", "BR", "AR",
-     "MX", "CL", "CO", "IS", "AX"}
+    {
+        "FI",
+        "SE",
+        "NO",
+        "DK",
+        "DE",
+        "AT",
+        "CH",
+        "NL",
+        "BE",
+        "IT",
+        "ES",
+        "PT",
+        "PL",
+        "CZ",
+        "SK",
+        "HU",
+        "EE",
+        "LV",
+        "LT",
+        "SI",
+        "HR",
+        "RS",
+        "RU",
+        "UA",
+        "GR",
+        "TR",
+        "BR",
+        "AR",
+        "MX",
+        "CL",
+        "CO",
+        "IS",
+        "AX",
+    }
 )
 
 

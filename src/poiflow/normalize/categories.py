@@ -56,6 +56,7 @@ class Taxonomy:
         self.categories: dict[str, Category] = {}
         self._by_osm: dict[tuple[str, str], str] = {}
         self._by_term: dict[str, str] = {}
+        self._osm_terms: dict[str, str] = {}
         for category_id, entry in entries.items():
             entry = entry or {}
             self.categories[category_id] = Category(
@@ -66,8 +67,12 @@ class Taxonomy:
             for tag in entry.get("osm", []):
                 key, _, value = str(tag).partition("=")
                 self._by_osm.setdefault((key, value), category_id)
+                if value != "yes":  # an OSM value is also a vendor's word ("bureau de change")
+                    self._osm_terms.setdefault(fold(value.replace("_", " ")), category_id)
             for term in (category_id.replace("_", " "), *entry.get("terms", [])):
                 self._by_term.setdefault(fold(str(term)), category_id)
+        for term, category_id in self._osm_terms.items():
+            self._by_term.setdefault(term, category_id)
         for category in self.categories.values():
             if category.parent is not None and category.parent not in self.categories:
                 msg = f"category '{category.id}' has unknown parent '{category.parent}'"
@@ -119,16 +124,20 @@ def _from_text(tax: Taxonomy, text: str) -> str | None:
     words = fold(text.replace("_", " ")).split()
     if not words:
         return None
-    singular = [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-                for w in words]
-    # Longest phrase first, then rightmost: "italian restaurant" is a restaurant, and in
-    # "pizza restaurant" the head noun, last in English, decides.
+    singular = [
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words
+    ]
+    # Longest phrase first; among phrases of one length the most specific category, then the
+    # leftmost: "gift shop" is a gift shop (not just a shop), "coffee & tea" a cafe.
     for size in range(min(_MAX_TERM_WORDS, len(words)), 0, -1):
+        found: list[tuple[int, int, str]] = []
         for variant in (words, singular):
-            for start in range(len(variant) - size, -1, -1):
+            for start in range(len(variant) - size + 1):
                 category = tax._by_term.get(" ".join(variant[start : start + size]))
                 if category is not None:
-                    return category
+                    found.append((-len(tax.ancestors(category)), start, category))
+        if found:
+            return min(found)[2]
     return None
 
 

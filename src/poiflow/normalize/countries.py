@@ -14,15 +14,48 @@ __all__ = ["country_code", "places_at"]
 
 # Names in the countries' own languages that pycountry (English names) does not know.
 _LOCAL_NAMES: Final = {
-    "suomi": "FI", "finland": "FI", "sverige": "SE", "norge": "NO", "noreg": "NO",
-    "danmark": "DK", "island": "IS", "eesti": "EE", "deutschland": "DE", "osterreich": "AT",
-    "schweiz": "CH", "suisse": "CH", "svizzera": "CH", "espana": "ES", "italia": "IT",
-    "nederland": "NL", "belgie": "BE", "belgique": "BE", "polska": "PL", "cesko": "CZ",
-    "magyarorszag": "HU", "rossiia": "RU", "rossiya": "RU", "uk": "GB", "great britain": "GB",
-    "england": "GB", "scotland": "GB", "wales": "GB", "usa": "US", "u s a": "US",
-    "united states of america": "US", "u s": "US", "nippon": "JP", "zhongguo": "CN",
-    "brasil": "BR", "mexico": "MX", "turkiye": "TR", "ellada": "GR", "latvija": "LV",
-    "lietuva": "LT", "ahvenanmaa": "AX", "aland": "AX",
+    "suomi": "FI",
+    "finland": "FI",
+    "sverige": "SE",
+    "norge": "NO",
+    "noreg": "NO",
+    "danmark": "DK",
+    "island": "IS",
+    "eesti": "EE",
+    "deutschland": "DE",
+    "osterreich": "AT",
+    "schweiz": "CH",
+    "suisse": "CH",
+    "svizzera": "CH",
+    "espana": "ES",
+    "italia": "IT",
+    "nederland": "NL",
+    "belgie": "BE",
+    "belgique": "BE",
+    "polska": "PL",
+    "cesko": "CZ",
+    "magyarorszag": "HU",
+    "rossiia": "RU",
+    "rossiya": "RU",
+    "uk": "GB",
+    "great britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "usa": "US",
+    "u s a": "US",
+    "united states of america": "US",
+    "u s": "US",
+    "nippon": "JP",
+    "zhongguo": "CN",
+    "brasil": "BR",
+    "mexico": "MX",
+    "turkiye": "TR",
+    "ellada": "GR",
+    "latvija": "LV",
+    "lietuva": "LT",
+    "ahvenanmaa": "AX",
+    "aland": "AX",
 }
 
 
@@ -44,8 +77,11 @@ def country_code(value: str) -> str | None:
         found = found or (pycountry.countries.get(alpha_3=text.upper()) if len(text) == 3 else None)
         return str(found.alpha_2) if found else None
     for country in pycountry.countries:
-        names = (country.name, getattr(country, "official_name", None),
-                 getattr(country, "common_name", None))
+        names = (
+            country.name,
+            getattr(country, "official_name", None),
+            getattr(country, "common_name", None),
+        )
         if any(name and fold(name) == folded for name in names):
             return str(country.alpha_2)
     return None
@@ -59,7 +95,7 @@ def places_at(lats: Sequence[float], lons: Sequence[float]) -> list[tuple[str, s
     """
     if len(lats) == 0:
         return []
-    import reverse_geocode  # noqa: PLC0415  (loads a 1 MB table: only when needed)
+    import reverse_geocode
 
     found: list[dict[str, Any]] = reverse_geocode.search(list(zip(lats, lons, strict=True)))
     return [(str(place["country_code"]), str(place["city"])) for place in found]

@@ -183,7 +183,7 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
     )
 
     name_keys = _once(primary, lambda v: name_key(v) if v else None)
-    keys = {
+    keys: dict[str, list[Any]] = {
         "name": name_keys,
         "name_alternates": [
             _unique_keys([a["value"] for a in alts or []], exclude=key)
@@ -203,8 +203,10 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
     }
 
     names_array = pa.StructArray.from_arrays(
-        [pa.array(primary, pa.string()),
-         pa.array(alternates, PLACE_SCHEMA.field("names").type.field("alternates").type)],
+        [
+            pa.array(primary, pa.string()),
+            pa.array(alternates, PLACE_SCHEMA.field("names").type.field("alternates").type),
+        ],
         fields=list(PLACE_SCHEMA.field("names").type),
     )
     columns: dict[str, Any] = {
@@ -219,8 +221,9 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         "phones": pa.array(phones, pa.list_(pa.string())),
         "websites": pa.array(websites, pa.list_(pa.string())),
         "emails": pa.array(emails, pa.list_(pa.string())),
-        "brand": _struct({"name": brand_name, "wikidata": brand_wikidata},
-                         PLACE_SCHEMA.field("brand").type),
+        "brand": _struct(
+            {"name": brand_name, "wikidata": brand_wikidata}, PLACE_SCHEMA.field("brand").type
+        ),
         "opening_hours": pa.array(opening_hours, pa.string()),
         "operating_status": pa.array(status, pa.string()),
         "update_time": records.column("update_time"),

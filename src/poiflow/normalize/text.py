@@ -11,7 +11,9 @@ from anyascii import anyascii
 __all__ = ["clean_text", "fold", "tokens"]
 
 # Control and format characters (zero-width joiners, BOMs, bidi marks) never belong in a value.
-_INVISIBLE = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+_INVISIBLE = re.compile(
+    r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
+)
 _SPACE = re.compile(r"\s+")
 _APOSTROPHES = re.compile(r"['’`´ʼ‘]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")

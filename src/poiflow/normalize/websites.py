@@ -49,7 +49,11 @@ def canonical_url(value: str) -> str | None:
         return None
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        ]
     )
     path = parts.path if parts.path not in ("", "/") else ""
     return f"{scheme}://{netloc}{path}{'?' + query if query else ''}"

@@ -1,4 +1,4 @@
-"""Pipelines: stages composed into runs. Today: ingest (sources -> validate -> normalize -> file)."""
+"""Pipelines: stages composed into runs. Today: ingest (read, validate, normalize, write)."""
 
 from poiflow.pipeline.ingest import IngestProgress, IngestReport, SourceReport, ingest
 

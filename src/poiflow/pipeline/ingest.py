@@ -108,9 +108,14 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "inputs": [
                 {
-                    "path": s.path, "kind": s.kind, "sources": sorted(s.sources), "read": s.read,
-                    "valid": s.valid, "quarantined": s.quarantined,
-                    "withheld_values": s.withheld_values, "seconds": round(s.seconds, 3),
+                    "path": s.path,
+                    "kind": s.kind,
+                    "sources": sorted(s.sources),
+                    "read": s.read,
+                    "valid": s.valid,
+                    "quarantined": s.quarantined,
+                    "withheld_values": s.withheld_values,
+                    "seconds": round(s.seconds, 3),
                 }
                 for s in self.inputs
             ],
@@ -172,7 +177,9 @@ def ingest(
             if progress is not None:
                 progress.start(source.path.name, source.size_hint())
             for batch in source.batches(batch_size):
-                place_table, quarantine_table = _ingest_batch(batch, source.name, duplicates, counts)
+                place_table, quarantine_table = _ingest_batch(
+                    batch, source.name, duplicates, counts
+                )
                 if place_table.num_rows:
                     places.write(place_table)
                 if quarantine_table.num_rows:
@@ -208,8 +215,15 @@ def _ingest_batch(
     records = batch.records
     counts.read += records.num_rows + len(batch.rejected)
     quarantine_rows: list[dict[str, Any]] = [
-        {"source": source_name, "id": None,
-         "origin": origin, "scope": "record", "field": None, "reason": reason, "original": text}
+        {
+            "source": source_name,
+            "id": None,
+            "origin": origin,
+            "scope": "record",
+            "field": None,
+            "reason": reason,
+            "original": text,
+        }
         for origin, reason, text in batch.rejected
     ]
     verdict = validate_records(records)
@@ -225,11 +239,18 @@ def _ingest_batch(
         ids = records.column("id").to_pylist()
         origins = records.column("origin").to_pylist()
         originals = batch.original.take(pa.array(bad)).to_pylist()
-        for row, original in zip(bad, originals, strict=True):
-            quarantine_rows.append({
-                "source": sources[row], "id": ids[row], "origin": origins[row], "scope": "record",
-                "field": None, "reason": reasons[row], "original": _to_json(original),
-            })
+        for row, original in zip(bad.tolist(), originals, strict=True):
+            quarantine_rows.append(
+                {
+                    "source": sources[row],
+                    "id": ids[row],
+                    "origin": origins[row],
+                    "scope": "record",
+                    "field": None,
+                    "reason": reasons[row],
+                    "original": _to_json(original),
+                }
+            )
     good = records.filter(pa.array(valid)) if len(bad) else records
     normalized = normalize_records(good)
     quarantine_rows.extend(_field_rows(normalized.places, normalized.problems))
@@ -248,8 +269,15 @@ def _field_rows(places: pa.Table, problems: Iterable[FieldProblem]) -> list[dict
     ids = places.column("id").to_pylist()
     origins = places.column("origin").to_pylist()
     return [
-        {"source": sources[p.row], "id": ids[p.row], "origin": origins[p.row], "scope": "field",
-         "field": p.field, "reason": p.reason, "original": _to_json({p.field: p.value})}
+        {
+            "source": sources[p.row],
+            "id": ids[p.row],
+            "origin": origins[p.row],
+            "scope": "field",
+            "field": p.field,
+            "reason": p.reason,
+            "original": _to_json({p.field: p.value}),
+        }
         for p in problems
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -52,15 +53,21 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
     except duckdb.Error as exc:
         raise InputError(f"not a readable places file ({exc})", path=path) from exc
 
-    def rows(sql: str) -> list[tuple[object, ...]]:
+    def rows(sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
-    total = int(rows("SELECT count(*) FROM places")[0][0])  # type: ignore[call-overload]
-    by_source = [(str(s), int(n)) for s, n in rows(  # type: ignore[call-overload]
-        "SELECT source, count(*) FROM places GROUP BY 1 ORDER BY 2 DESC, 1")]
-    top = [(str(c), int(n)) for c, n in rows(  # type: ignore[call-overload]
-        "SELECT coalesce(categories.primary, '(none)'), count(*) FROM places "
-        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12")]
+    total = int(rows("SELECT count(*) FROM places")[0][0])
+    by_source = [
+        (str(s), int(n))
+        for s, n in rows("SELECT source, count(*) FROM places GROUP BY 1 ORDER BY 2 DESC, 1")
+    ]
+    top = [
+        (str(c), int(n))
+        for c, n in rows(
+            "SELECT coalesce(categories.primary, '(none)'), count(*) FROM places "
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12"
+        )
+    ]
     shares = ", ".join(f"avg(CASE WHEN {sql} THEN 1 ELSE 0 END)" for sql in _COMPLETENESS.values())
     share_row = rows(f"SELECT {shares} FROM places")[0]  # noqa: S608 (constant SQL)
     completeness = [(name, float(v or 0)) for name, v in zip(_COMPLETENESS, share_row, strict=True)]
@@ -68,23 +75,28 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
         "SELECT count(*), count(*) FILTER (WHERE regexp_full_match(p, '\\+[1-9][0-9]{6,14}')) "
         "FROM (SELECT unnest(phones) AS p FROM places)"
     )[0]
-    quarantine_path = Path(quarantine) if quarantine else path.with_name(
-        f"{path.name.removesuffix('.parquet')}.quarantine.parquet"
+    quarantine_path = (
+        Path(quarantine)
+        if quarantine
+        else path.with_name(f"{path.name.removesuffix('.parquet')}.quarantine.parquet")
     )
     reasons: list[tuple[str, str, int]] = []
     if quarantine_path.is_file():
         con.read_parquet(str(quarantine_path)).create_view("quarantine")
-        reasons = [(str(s), str(r), int(n)) for s, r, n in rows(  # type: ignore[call-overload]
-            # Quoted values vary per record; the reason's shape is what to count.
-            "SELECT scope, regexp_replace(reason, '''[^'']*''', '''…''', 'g'), count(*) "
-            "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 10"
-        )]
+        reasons = [
+            (str(s), str(r), int(n))
+            for s, r, n in rows(
+                # Quoted values vary per record; the reason's shape is what to count.
+                "SELECT scope, regexp_replace(reason, '''[^'']*''', '''…''', 'g'), count(*) "
+                "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 10"
+            )
+        ]
     return PlacesProfile(
         path=path,
         places=total,
         by_source=by_source,
         top_categories=top,
         completeness=completeness,
-        phones_e164=(int(phone_row[0]), int(phone_row[1])),  # type: ignore[call-overload]
+        phones_e164=(int(phone_row[0]), int(phone_row[1])),
         quarantine_reasons=reasons,
     )

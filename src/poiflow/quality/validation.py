@@ -67,8 +67,10 @@ def validate_records(records: pa.Table) -> Validation:
         reasons[row].extend(issues[row])
     lat_missing, lon_missing = np.isnan(lat), np.isnan(lon)
     coordinate_issue = np.array(
-        [any(i.startswith(("lat", "lon", "geometry", "location")) for i in x) if x else False
-         for x in issues],
+        [
+            any(i.startswith(("lat", "lon", "geometry", "location")) for i in x) if x else False
+            for x in issues
+        ],
         dtype=bool,
     )
     flag((lat_missing ^ lon_missing) & ~coordinate_issue, "only one of lat and lon is given")
@@ -110,5 +112,7 @@ class DuplicateIds:
             if first is None:
                 self._first[key] = origins[row] or "an earlier row"
             else:
-                out[row] = f"duplicate id '{ids[row]}' in source '{sources[row]}' (first at {first})"
+                out[row] = (
+                    f"duplicate id '{ids[row]}' in source '{sources[row]}' (first at {first})"
+                )
         return out

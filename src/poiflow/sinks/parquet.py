@@ -32,7 +32,9 @@ def point_wkb(lat: np.ndarray, lon: np.ndarray) -> pa.Array:
     offsets = np.arange(0, 21 * (n + 1), 21, dtype=np.int32)
     validity = pa.array(valid, pa.bool_()).buffers()[1] if not valid.all() else None
     return pa.Array.from_buffers(
-        pa.binary(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())],
+        pa.binary(),
+        n,
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())],
         null_count=int((~valid).sum()),
     )
 
@@ -80,8 +82,10 @@ class ParquetSink:
             table = table.append_column("geometry", point_wkb(lat, lon))
             if np.isfinite(lat).any():
                 self._bbox = [
-                    min(self._bbox[0], float(np.nanmin(lon))), min(self._bbox[1], float(np.nanmin(lat))),
-                    max(self._bbox[2], float(np.nanmax(lon))), max(self._bbox[3], float(np.nanmax(lat))),
+                    min(self._bbox[0], float(np.nanmin(lon))),
+                    min(self._bbox[1], float(np.nanmin(lat))),
+                    max(self._bbox[2], float(np.nanmax(lon))),
+                    max(self._bbox[3], float(np.nanmax(lat))),
                 ]
         self._writer.write_table(table.cast(self.schema))
         self.rows += table.num_rows

@@ -12,7 +12,9 @@ __all__ = ["points_from_wkb"]
 _POINT_WKB_SIZE = 21  # byte order (1) + type (4) + x (8) + y (8)
 
 
-def points_from_wkb(geometry: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def points_from_wkb(
+    geometry: pa.Array | pa.ChunkedArray,
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Latitudes and longitudes of WKB points, NaN where a value is null or not a point.
 
     Returns:
@@ -28,7 +30,9 @@ def points_from_wkb(geometry: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, n
     not_points: list[int] = []
     if n == 0:
         return lat, lon, not_points
-    offsets = np.frombuffer(geometry.buffers()[1], dtype=np.int32)[geometry.offset : geometry.offset + n + 1]
+    offsets = np.frombuffer(geometry.buffers()[1], dtype=np.int32)[
+        geometry.offset : geometry.offset + n + 1
+    ]
     lengths = np.diff(offsets)
     valid = geometry.is_valid().to_numpy(zero_copy_only=False)
     data = geometry.buffers()[2]

@@ -7,6 +7,7 @@ outer rings) that carries one of the configured keys becomes a record. Ids are
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -24,8 +25,16 @@ from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, records_from_r
 __all__ = ["OSM_KEY_PRIORITY", "OsmSource"]
 
 OSM_KEY_PRIORITY: Final = (
-    "amenity", "shop", "tourism", "leisure", "healthcare", "office", "craft",
-    "aeroway", "railway", "public_transport",
+    "amenity",
+    "shop",
+    "tourism",
+    "leisure",
+    "healthcare",
+    "office",
+    "craft",
+    "aeroway",
+    "railway",
+    "public_transport",
 )
 """The order in which tags decide a record's primary category."""
 
@@ -119,7 +128,9 @@ class OsmSource:
         kind = obj.type_str()
         if kind == "n":
             osm_id = f"node/{obj.id}"
-            lat, lon = (obj.location.lat, obj.location.lon) if obj.location.valid() else (None, None)
+            lat, lon = (
+                (obj.location.lat, obj.location.lon) if obj.location.valid() else (None, None)
+            )
         elif kind == "w":
             if not self.options.ways:
                 return None
@@ -146,7 +157,7 @@ class OsmSource:
         for tag, part in _ADDRESS_TAGS.items():
             if tag in tags and part not in address:
                 address[part] = tags[tag]
-        alternates = [
+        alternates: list[dict[str, str | None]] = [
             {"value": value, "language": key[5:], "variant": "common"}
             for key, value in tags.items()
             if key.startswith("name:") and len(key) > 5
@@ -154,7 +165,9 @@ class OsmSource:
         for key, variant in _NAME_VARIANTS.items():
             for value in tags.get(key, "").split(";"):
                 if value.strip():
-                    alternates.append({"value": value.strip(), "language": None, "variant": variant})
+                    alternates.append(
+                        {"value": value.strip(), "language": None, "variant": variant}
+                    )
         status = "open"
         if any(key.startswith(_CLOSED_LIFECYCLE) for key in tags) and not labels:
             status = "permanently_closed"
@@ -188,10 +201,10 @@ _EPOCH: Final = datetime(1970, 1, 2, tzinfo=UTC)
 
 
 def _way_centroid(way: Any) -> tuple[float | None, float | None]:
-    points = []
-    for node in way.nodes:
-        if node.location.valid():
-            points.append((node.location.lon, node.location.lat))
+    points = [(n.location.lon, n.location.lat) for n in way.nodes if n.location.valid()]
+    if len(points) < len(way.nodes):
+        # Clipped by the extract's edge: what is left is no polygon, so take the mean.
+        points = points[:-1] if len(points) > 1 and points[0] == points[-1] else points
     return _centroid(points)
 
 
@@ -218,7 +231,11 @@ def _centroid(points: list[tuple[float, float]]) -> tuple[float | None, float | 
     if len(points) >= 4 and points[0] == points[-1]:
         x, y, a = _ring_moments(points)
         if abs(a) > 1e-15:
-            return y / a, x / a
+            lon, lat = x / a, y / a
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            # A near-degenerate ring can put the centroid far away; keep it within the ring's box.
+            if min(xs) <= lon <= max(xs) and min(ys) <= lat <= max(ys):
+                return lat, lon
     unique = list(dict.fromkeys(points))
     return (sum(p[1] for p in unique) / len(unique), sum(p[0] for p in unique) / len(unique))
 
@@ -226,7 +243,7 @@ def _centroid(points: list[tuple[float, float]]) -> tuple[float | None, float | 
 def _ring_moments(points: list[tuple[float, float]]) -> tuple[float, float, float]:
     """First moments and signed area of a ring (shoelace), as (Sx, Sy, A)."""
     sx = sy = a = 0.0
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         cross = x0 * y1 - x1 * y0
         a += cross
         sx += (x0 + x1) * cross

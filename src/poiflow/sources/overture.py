@@ -23,8 +23,19 @@ from poiflow.sources.geometry import points_from_wkb
 __all__ = ["OVERTURE_COLUMNS", "OvertureSource", "looks_like_overture"]
 
 OVERTURE_COLUMNS: Final = (
-    "id", "geometry", "names", "categories", "taxonomy", "basic_category", "websites",
-    "emails", "phones", "brand", "addresses", "sources", "operating_status",
+    "id",
+    "geometry",
+    "names",
+    "categories",
+    "taxonomy",
+    "basic_category",
+    "websites",
+    "emails",
+    "phones",
+    "brand",
+    "addresses",
+    "sources",
+    "operating_status",
 )
 _REQUIRED: Final = ("id", "geometry", "names")
 
@@ -85,19 +96,29 @@ class OvertureSource:
     def _records(self, table: pa.Table, start: int) -> pa.Table:
         lat, lon, not_points = points_from_wkb(table.column("geometry"))
         bad_geometry = set(not_points)
-        column = {name: table.column(name).to_pylist() for name in table.column_names
-                  if name != "geometry"}
+        column = {
+            name: table.column(name).to_pylist()
+            for name in table.column_names
+            if name != "geometry"
+        }
+        empty: list[Any] = [None] * table.num_rows
         rows = []
         for i in range(table.num_rows):
-            get = lambda name, i=i: column[name][i] if name in column else None  # noqa: E731
+
+            def get(name: str, i: int = i) -> Any:
+                return column.get(name, empty)[i]
+
             issues = ["geometry: not a point"] if i in bad_geometry else []
             names = get("names") or {}
             alternates = [
                 {"value": value, "language": language, "variant": "common"}
                 for language, value in _pairs(names.get("common"))
             ] + [
-                {"value": rule.get("value"), "language": rule.get("language"),
-                 "variant": rule.get("variant") or "alternate"}
+                {
+                    "value": rule.get("value"),
+                    "language": rule.get("language"),
+                    "variant": rule.get("variant") or "alternate",
+                }
                 for rule in names.get("rules") or []
                 if rule.get("value")
             ]
@@ -105,32 +126,37 @@ class OvertureSource:
             address = (get("addresses") or [None])[0]
             brand = get("brand") or {}
             brand_name = (brand.get("names") or {}).get("primary")
-            point_ok = not (lat[i] != lat[i])  # NaN check without numpy per row
-            rows.append({
-                "source": self.name,
-                "id": get("id"),
-                "names": {"primary": names.get("primary"), "alternates": alternates or None},
-                "categories": {"primary": labels[0], "alternate": labels[1:]} if labels else None,
-                "source_category": labels[0] if labels else None,
-                "lat": float(lat[i]) if point_ok else None,
-                "lon": float(lon[i]) if point_ok else None,
-                "address": address,
-                "phones": get("phones"),
-                "websites": get("websites"),
-                "emails": get("emails"),
-                "brand": {"name": brand_name, "wikidata": brand.get("wikidata")}
-                if brand_name or brand.get("wikidata") else None,
-                "opening_hours": None,
-                "operating_status": get("operating_status"),
-                "update_time": _latest(get("sources")),
-                "origin": f"{self.path.name}#row={start + i}",
-                "issues": issues or None,
-            })
+            point_ok = lat[i] == lat[i]  # NaN check without numpy per row
+            rows.append(
+                {
+                    "source": self.name,
+                    "id": get("id"),
+                    "names": {"primary": names.get("primary"), "alternates": alternates or None},
+                    "categories": {"primary": labels[0], "alternate": labels[1:]}
+                    if labels
+                    else None,
+                    "source_category": labels[0] if labels else None,
+                    "lat": float(lat[i]) if point_ok else None,
+                    "lon": float(lon[i]) if point_ok else None,
+                    "address": address,
+                    "phones": get("phones"),
+                    "websites": get("websites"),
+                    "emails": get("emails"),
+                    "brand": {"name": brand_name, "wikidata": brand.get("wikidata")}
+                    if brand_name or brand.get("wikidata")
+                    else None,
+                    "opening_hours": None,
+                    "operating_status": get("operating_status"),
+                    "update_time": _latest(get("sources")),
+                    "origin": f"{self.path.name}#row={start + i}",
+                    "issues": issues or None,
+                }
+            )
         return records_from_rows(rows)
 
 
 def _pairs(common: Any) -> list[tuple[str, str]]:
-    """Language/value pairs of a names.common map (a list of pairs or a dict in Arrow's Python form)."""
+    """Language/value pairs of a names.common map (Arrow gives a list of pairs or a dict)."""
     if not common:
         return []
     if isinstance(common, dict):

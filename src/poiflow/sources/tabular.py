@@ -33,8 +33,15 @@ __all__ = ["TabularSource", "tabular_format"]
 _KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
 _NUMBER: Final = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _SUFFIXES: Final = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".json": "jsonl", ".parquet": "parquet", ".geoparquet": "parquet", ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".geoparquet": "parquet",
+    ".pq": "parquet",
 }
 _CSV_BLOCK: Final = 4 << 20
 
@@ -56,13 +63,14 @@ class TabularSource:
     def __init__(self, path: str | Path, mapping: SourceMapping | None = None):
         self.path = Path(path)
         self.mapping = mapping or SourceMapping()
-        self.format = self.mapping.format or tabular_format(self.path)
-        if self.format is None:
+        kind = self.mapping.format or tabular_format(self.path)
+        if kind is None:
             raise InputError(
                 f"cannot tell the format from the suffix '{self.path.suffix}'; "
                 "set 'format:' in a mapping file",
                 path=self.path,
             )
+        self.format: str = kind
         self.name = self.mapping.source or self.path.name.split(".")[0]
 
     def size_hint(self) -> int | None:
@@ -78,7 +86,12 @@ class TabularSource:
         """Yield the file's records in batches."""
         if not self.path.is_file():
             raise InputError("no such file", path=self.path)
-        reader = {"csv": self._csv, "tsv": self._csv, "jsonl": self._jsonl, "parquet": self._parquet}
+        reader = {
+            "csv": self._csv,
+            "tsv": self._csv,
+            "jsonl": self._jsonl,
+            "parquet": self._parquet,
+        }
         columns: dict[str, str] | None = None
         for raw, origins, rejected in reader[self.format](batch_size):
             if columns is None:
@@ -124,7 +137,9 @@ class TabularSource:
 
     # -- readers: each yields (raw table, origin per row, rejected rows) ---------------
 
-    def _csv(self, batch_size: int) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _csv(
+        self, batch_size: int
+    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
         options = self.mapping.csv
         delimiter = "\t" if self.format == "tsv" and options.delimiter == "," else options.delimiter
         header = self._csv_header(delimiter, options.encoding)
@@ -132,7 +147,8 @@ class TabularSource:
 
         def on_invalid(row: Any) -> str:
             reason = (
-                "" if not row.text.strip()
+                ""
+                if not row.text.strip()
                 else f"expected {row.expected_columns} columns, found {row.actual_columns}"
             )
             skipped.append((row.number, reason, row.text))
@@ -145,13 +161,16 @@ class TabularSource:
                     use_threads=False, block_size=_CSV_BLOCK, encoding=options.encoding
                 ),
                 parse_options=pa_csv.ParseOptions(
-                    delimiter=delimiter, quote_char=options.quote_char,
-                    newlines_in_values=options.newlines_in_values, ignore_empty_lines=False,
+                    delimiter=delimiter,
+                    quote_char=options.quote_char,
+                    newlines_in_values=options.newlines_in_values,
+                    ignore_empty_lines=False,
                     invalid_row_handler=on_invalid,
                 ),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={name: pa.string() for name in header},
-                    strings_can_be_null=True, quoted_strings_can_be_null=True,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
                 ),
             )
             next_line, row_index, taken = 2, 0, 0
@@ -176,8 +195,8 @@ class TabularSource:
                         next_line += 1
                     origins.append(f"{self.path.name}:{next_line}")
                     next_line += 1
-                table, origins = _drop_blank(table, origins)
-                yield from _rebatch(table, origins, rejected, batch_size)
+                table, origins, empty = _split_empty(table, origins)
+                yield from _rebatch(table, origins, rejected + empty, batch_size)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise CorruptInputError(
                 f"not readable as {self.format.upper() if self.format else 'CSV'} ({exc}); "
@@ -191,20 +210,25 @@ class TabularSource:
             with self.path.open(encoding=encoding, newline="") as handle:
                 header = next(csv.reader(handle, delimiter=delimiter), None)
         except (UnicodeDecodeError, LookupError) as exc:
-            raise CorruptInputError(f"cannot decode the header as {encoding} ({exc})",
-                                    path=self.path) from exc
+            raise CorruptInputError(
+                f"cannot decode the header as {encoding} ({exc})", path=self.path
+            ) from exc
         if not header or not any(h.strip() for h in header):
-            raise SchemaMismatchError("empty file: expected a header row", path=self.path,
-                                      location=1)
+            raise SchemaMismatchError(
+                "empty file: expected a header row", path=self.path, location=1
+            )
         duplicates = sorted({h for h in header if header.count(h) > 1})
         if duplicates:
             raise SchemaMismatchError(
                 f"duplicate column(s) in the header: {', '.join(duplicates)}",
-                path=self.path, location=1,
+                path=self.path,
+                location=1,
             )
         return header
 
-    def _jsonl(self, batch_size: int) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _jsonl(
+        self, batch_size: int
+    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
         rows: list[dict[str, str | None]] = []
         origins: list[str] = []
         rejected: list[tuple[str, str, str]] = []
@@ -218,12 +242,22 @@ class TabularSource:
                     try:
                         value = json.loads(line)
                     except json.JSONDecodeError as exc:
-                        rejected.append((origin, f"not JSON: {exc.msg} at column {exc.colno}",
-                                         line.rstrip("\n")))
+                        rejected.append(
+                            (
+                                origin,
+                                f"not JSON: {exc.msg} at column {exc.colno}",
+                                line.rstrip("\n"),
+                            )
+                        )
                         continue
                     if not isinstance(value, dict):
-                        rejected.append((origin, f"expected a JSON object, found "
-                                         f"{type(value).__name__}", line.rstrip("\n")))
+                        rejected.append(
+                            (
+                                origin,
+                                f"expected a JSON object, found {type(value).__name__}",
+                                line.rstrip("\n"),
+                            )
+                        )
                         continue
                     rows.append({k: _as_text(v) for k, v in value.items()})
                     columns.update(dict.fromkeys(value))
@@ -232,12 +266,15 @@ class TabularSource:
                         yield _strings_table(rows, columns), origins, rejected
                         rows, origins, rejected = [], [], []
         except UnicodeDecodeError as exc:
-            raise CorruptInputError(f"not {self.mapping.csv.encoding} text ({exc})",
-                                    path=self.path) from exc
+            raise CorruptInputError(
+                f"not {self.mapping.csv.encoding} text ({exc})", path=self.path
+            ) from exc
         if rows or rejected or not columns:
             yield _strings_table(rows, columns), origins, rejected
 
-    def _parquet(self, batch_size: int) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _parquet(
+        self, batch_size: int
+    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
         try:
             parquet = pq.ParquetFile(self.path)
             start = 0
@@ -275,19 +312,34 @@ class TabularSource:
                 pc.match_substring(values, "."), values, pc.replace_substring(values, ",", ".")
             )
             ok = pc.fill_null(pc.match_substring_regex(fixed, _NUMBER.pattern), False)
-            for row in np.flatnonzero(~ok.to_numpy(zero_copy_only=False) &
-                                      values.is_valid().to_numpy(zero_copy_only=False)):
+            for row in np.flatnonzero(
+                ~ok.to_numpy(zero_copy_only=False)
+                & values.is_valid().to_numpy(zero_copy_only=False)
+            ):
                 issues.setdefault(int(row), []).append(
-                    f"{field}: '{values[int(row)].as_py()}' is not a number")
+                    f"{field}: '{values[int(row)].as_py()}' is not a number"
+                )
             return pc.cast(pc.if_else(ok, fixed, pa.scalar(None, pa.string())), pa.float64())
 
         source = pc.fill_null(text("source"), self.name)
         update_time = self._times(text("update_time"), issues)
         address = pa.StructArray.from_arrays(
-            [text({"freeform": "address", "locality": "city"}.get(part, part))
-             if part in ("freeform", "street", "housenumber", "unit", "postcode", "locality",
-                         "region", "country") else pa.nulls(n, pa.string())
-             for part in ADDRESS_TYPE.names],
+            [
+                text({"freeform": "address", "locality": "city"}.get(part, part))
+                if part
+                in (
+                    "freeform",
+                    "street",
+                    "housenumber",
+                    "unit",
+                    "postcode",
+                    "locality",
+                    "region",
+                    "country",
+                )
+                else pa.nulls(n, pa.string())
+                for part in ADDRESS_TYPE.names
+            ],
             fields=list(ADDRESS_TYPE),
         )
         category = text("category")
@@ -312,7 +364,8 @@ class TabularSource:
             "websites": _singletons(text("website")),
             "emails": _singletons(text("email")),
             "brand": pa.StructArray.from_arrays(
-                [brand, pa.nulls(n, pa.string())], fields=list(SOURCE_RECORD_SCHEMA.field("brand").type),
+                [brand, pa.nulls(n, pa.string())],
+                fields=list(SOURCE_RECORD_SCHEMA.field("brand").type),
                 mask=pc.is_null(brand),
             ),
             "opening_hours": text("opening_hours"),
@@ -339,7 +392,8 @@ class TabularSource:
                     parsed[value] = None
             if parsed[value] is None:
                 issues.setdefault(row, []).append(
-                    f"update_time: '{value}' is not an ISO 8601 date or time")
+                    f"update_time: '{value}' is not an ISO 8601 date or time"
+                )
             out.append(parsed[value])
         return pa.array(out, pa.timestamp("ms", tz="UTC"))
 
@@ -352,8 +406,9 @@ def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 def _singletons(values: pa.Array) -> pa.Array:
     """A list column holding each non-null value alone (null stays null)."""
-    return pa.array([[v] if v is not None else None for v in values.to_pylist()],
-                    pa.list_(pa.string()))
+    return pa.array(
+        [[v] if v is not None else None for v in values.to_pylist()], pa.list_(pa.string())
+    )
 
 
 def _as_text(value: Any) -> str | None:
@@ -368,20 +423,25 @@ def _as_text(value: Any) -> str | None:
 
 def _strings_table(rows: list[dict[str, str | None]], columns: dict[str, None]) -> pa.Table:
     names = list(columns)
-    return pa.table({name: pa.array([row.get(name) for row in rows], pa.string()) for name in names})
+    return pa.table(
+        {name: pa.array([row.get(name) for row in rows], pa.string()) for name in names}
+    )
 
 
-def _drop_blank(table: pa.Table, origins: list[str]) -> tuple[pa.Table, list[str]]:
-    """Drop rows where every column is null (blank lines)."""
+def _split_empty(
+    table: pa.Table, origins: list[str]
+) -> tuple[pa.Table, list[str], list[tuple[str, str, str]]]:
+    """Take out rows where every field is empty (blank lines, ",,,,"), as rejected rows."""
     if table.num_columns == 0 or table.num_rows == 0:
-        return table, origins
-    blank = np.ones(table.num_rows, dtype=bool)
+        return table, origins, []
+    empty = np.ones(table.num_rows, dtype=bool)
     for column in table.columns:
-        blank &= column.is_null().to_numpy(zero_copy_only=False)
-    if not blank.any():
-        return table, origins
-    keep = np.flatnonzero(~blank)
-    return table.take(keep), [origins[i] for i in keep]
+        empty &= column.is_null().to_numpy(zero_copy_only=False)
+    if not empty.any():
+        return table, origins, []
+    keep = np.flatnonzero(~empty)
+    rejected = [(origins[i], "empty row: every field is empty", "") for i in np.flatnonzero(empty)]
+    return table.take(keep), [origins[i] for i in keep], rejected
 
 
 def _rebatch(
@@ -391,5 +451,8 @@ def _rebatch(
         yield table, origins, rejected
         return
     for start in range(0, table.num_rows, size):
-        yield (table.slice(start, size), origins[start : start + size],
-               rejected if start == 0 else [])
+        yield (
+            table.slice(start, size),
+            origins[start : start + size],
+            rejected if start == 0 else [],
+        )

@@ -1,0 +1,5 @@
+"""``python -m poiflow`` runs the CLI."""
+
+from poiflow.cli import main
+
+main()

@@ -1,0 +1,160 @@
+"""Behaviour of each normalizer on cases a reviewer can check at a glance."""
+
+from __future__ import annotations
+
+import pytest
+
+from poiflow.normalize import (
+    brand_key,
+    canonical_email,
+    canonical_url,
+    clean_text,
+    country_code,
+    fold,
+    name_key,
+    parse_address,
+    parse_phones,
+    registrable_domain,
+    street_key,
+    taxonomy,
+    tokens,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Hartwall Oy", "hartwall"),
+        ("Oy Hartwall Ab", "hartwall"),
+        ("Siemens AG", "siemens"),
+        ("Bosch GmbH & Co. KG", "bosch"),
+        ("Pizzeria Napoli S.p.A.", "pizzeria napoli"),
+        ("Kowalski Sp. z o.o.", "kowalski"),
+        ("Acme, Inc.", "acme"),
+        ("The Cheesecake Factory", "cheesecake factory"),
+        ("Marks & Spencer", "marks spencer"),
+        ("Marks and Spencer", "marks spencer"),
+        ("St. Mary's Intl Hospital", "saint marys international hospital"),
+        ("AB", "ab"),  # a name that is only a legal form keeps it
+        ("Café Ñandú", "cafe nandu"),
+        ("Москва", "moskva"),
+        ("北京饭店", "bei jing fan dian"),
+        ("ＳＴＡＲＢＵＣＫＳ", "starbucks"),  # full-width letters
+    ],
+)
+def test_name_key(name: str, key: str) -> None:
+    assert name_key(name) == key
+
+
+def test_brand_key_joins_the_words() -> None:
+    assert brand_key("Mc Donald's") == brand_key("McDonalds") == brand_key("MCDONALD’S")
+
+
+def test_fold_and_tokens() -> None:
+    assert fold("  Ravintola   SÄVY — kaffe&mat ") == "ravintola savy kaffe mat"
+    assert tokens("K-Market Kamppi") == ["k", "market", "kamppi"]
+
+
+def test_clean_text_strips_invisible_characters() -> None:
+    assert clean_text("\ufeffCafé\u200b Regatta\t") == "Café Regatta"
+    assert clean_text("   ") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "numbers", "rejected"),
+    [
+        ("09 123 4567", "FI", ("+35891234567",), ()),
+        ("+358 40 123 4567; 040-765 4321", "FI", ("+358401234567", "+358407654321"), ()),
+        ("0049 30 1234567", None, ("+49301234567",), ()),
+        ("358401234567", None, ("+358401234567",), ()),  # international, "+" missing
+        ("(212) 555-0123", "US", ("+12125550123",), ()),
+        ("call us!", "FI", (), ("call us!",)),
+        ("+358 40 123 4567 / +358 40 123 4567", "FI", ("+358401234567",), ()),
+    ],
+)
+def test_phones(
+    value: str, region: str | None, numbers: tuple[str, ...], rejected: tuple[str, ...]
+) -> None:
+    parsed = parse_phones(value, region)
+    assert parsed.numbers == numbers
+    assert parsed.rejected == rejected
+
+
+@pytest.mark.parametrize(
+    ("value", "url"),
+    [
+        ("WWW.Example.COM", "http://www.example.com"),
+        ("https://example.com:443/menu?utm_source=x&id=3#top", "https://example.com/menu?id=3"),
+        ("http://example.com:8080/", "http://example.com:8080"),
+        ("https://café.fi/", "https://xn--caf-dma.fi"),
+        ("not a url", None),
+        ("ftp://example.com", None),
+        ("https://localhost", None),
+    ],
+)
+def test_canonical_url(value: str, url: str | None) -> None:
+    assert canonical_url(value) == url
+
+
+def test_registrable_domain_knows_public_suffixes() -> None:
+    assert registrable_domain("https://shop.example.co.uk/x") == "example.co.uk"
+    assert registrable_domain("https://www.raflaamo.fi") == "raflaamo.fi"
+
+
+def test_canonical_email() -> None:
+    assert canonical_email("mailto:Info@Example.FI") == "Info@example.fi"
+    assert canonical_email("info at example.fi") is None
+
+
+@pytest.mark.parametrize(
+    ("street", "country", "key"),
+    [
+        ("Aleksanterink.", "FI", "aleksanterinkatu"),
+        ("Aleksanterinkatu", "FI", "aleksanterinkatu"),
+        ("Mannerheimint.", "FI", "mannerheimintie"),
+        ("W Main St.", "US", "west main street"),
+        ("Hauptstr.", "DE", "hauptstrasse"),
+        ("Haupt Straße", "DE", "hauptstrasse"),
+        ("Av. des Champs-Élysées", "FR", "avenue des champs elysees"),
+        ("Drottningg.", "SE", "drottninggatan"),
+    ],
+)
+def test_street_key(street: str, country: str, key: str) -> None:
+    assert street_key(street, country) == key
+
+
+def test_parse_address_number_first_and_last() -> None:
+    finnish = parse_address("Mannerheimintie 12 B 5, 00100 Helsinki", "FI")
+    assert (finnish.street, finnish.housenumber, finnish.unit) == ("Mannerheimintie", "12", "B 5")
+    assert (finnish.postcode, finnish.locality) == ("00100", "Helsinki")
+    us = parse_address("1600 Pennsylvania Ave NW, Washington, DC 20500")  # US told by its shape
+    assert (us.housenumber, us.region, us.postcode) == ("1600", "DC", "20500")
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("FI", "FI"),
+        ("fin", "FI"),
+        ("Suomi", "FI"),
+        ("Germany", "DE"),
+        ("Deutschland", "DE"),
+        ("United States", "US"),
+        ("USA", "US"),
+        ("Atlantis", None),
+        ("", None),
+    ],
+)
+def test_country_code(value: str, code: str | None) -> None:
+    assert country_code(value) == code
+
+
+def test_taxonomy_tree_and_extents() -> None:
+    tax = taxonomy()
+    assert tax.ancestors("fast_food_restaurant") == [
+        "fast_food_restaurant",
+        "restaurant",
+        "eat_and_drink",
+    ]
+    assert tax.categories["airport"].extent_m > 20 * tax.categories["cafe"].extent_m
+    assert tax.from_label("shop=unheard_of_value") == "shopping"

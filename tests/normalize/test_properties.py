@@ -1,0 +1,145 @@
+"""Every normalizer: never raises on any text, and is idempotent."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from poiflow.normalize import (
+    brand_key,
+    canonical_email,
+    canonical_url,
+    clean_text,
+    country_code,
+    fold,
+    name_key,
+    parse_address,
+    parse_phones,
+    postcode_key,
+    street_key,
+    taxonomy,
+    to_e164,
+)
+
+COUNTRIES = st.sampled_from([None, "FI", "SE", "DE", "US", "GB", "FR", "NL", "NO", "JP", "XX"])
+# Text that looks like the real thing more often than uniform unicode would.
+NAMEISH = st.one_of(
+    st.text(),
+    st.text(alphabet=st.sampled_from(list("abcäöåß &.-'’ OyABLtdGmbHSpA123 ")), max_size=40),
+)
+PHONEISH = st.one_of(
+    st.text(),
+    st.text(alphabet=st.sampled_from(list("+0123456789 -()/;,.ext")), max_size=30),
+)
+URLISH = st.one_of(
+    st.text(),
+    st.from_regex(
+        r"(https?://)?(www\.)?[a-zA-Z0-9-]{1,12}\.(fi|com|co\.uk|de)(:\d{1,5})?"
+        r"(/[a-zA-Z0-9%._~-]*){0,3}"
+        r"(\?[a-z_]{1,8}=[a-zA-Z0-9% +]{0,6}(&[a-z_]{1,8}=[a-z0-9]{0,4})?)?(#\w*)?",
+        fullmatch=True,
+    ),
+)
+
+
+@given(st.text())
+def test_clean_text_is_idempotent(value: str) -> None:
+    once = clean_text(value)
+    assert clean_text(once) == once
+    if once is not None:
+        assert once == once.strip()
+        assert "  " not in once
+
+
+@given(st.text())
+def test_fold_is_ascii_lowercase_words_and_idempotent(value: str) -> None:
+    folded = fold(value)
+    assert folded.isascii()
+    assert folded == folded.lower()
+    assert fold(folded) == folded
+    assert "  " not in folded
+
+
+@given(NAMEISH)
+def test_name_key_is_idempotent_and_never_empties_a_name(value: str) -> None:
+    key = name_key(value)
+    assert name_key(key) == key
+    if fold(value):
+        assert key, f"{value!r} lost every word"
+
+
+@given(NAMEISH)
+def test_brand_key_has_no_spaces_and_is_idempotent(value: str) -> None:
+    key = brand_key(value)
+    assert " " not in key
+    assert brand_key(key) == key
+
+
+@given(PHONEISH, COUNTRIES)
+def test_phones_are_e164_and_stable(value: str, region: str | None) -> None:
+    parsed = parse_phones(value, region)
+    for number in parsed.numbers:
+        assert number.startswith("+")
+        assert number[1:].isdigit()
+        assert len(number) <= 16
+        assert to_e164(number, region) == number
+        assert parse_phones(number, region).numbers == (number,)
+    assert len(set(parsed.numbers)) == len(parsed.numbers)
+
+
+@given(URLISH)
+def test_canonical_url_is_idempotent(value: str) -> None:
+    url = canonical_url(value)
+    if url is not None:
+        assert canonical_url(url) == url
+        assert url.startswith(("http://", "https://"))
+        assert "#" not in url
+
+
+@given(st.text())
+def test_canonical_email_is_idempotent(value: str) -> None:
+    email = canonical_email(value)
+    if email is not None:
+        assert canonical_email(email) == email
+        assert email.count("@") == 1
+
+
+@given(st.text(), COUNTRIES)
+def test_parse_address_never_raises_and_keeps_to_the_input(value: str, country: str | None) -> None:
+    parts = parse_address(value, country)
+    squashed = "".join(value.split()).lower()
+    for part in parts.as_dict().values():
+        if part is not None:
+            assert part.strip() == part
+            assert part
+            assert "".join(part.split()).lower() in squashed or part.isupper()
+
+
+@given(NAMEISH, COUNTRIES)
+def test_street_key_is_idempotent(value: str, country: str | None) -> None:
+    key = street_key(value, country)
+    assert street_key(key, country) == key
+
+
+@given(st.text())
+def test_postcode_key_is_idempotent(value: str) -> None:
+    key = postcode_key(value)
+    assert postcode_key(key) == key
+    assert " " not in key
+
+
+@given(st.text())
+def test_country_code_is_a_known_code_or_none(value: str) -> None:
+    code = country_code(value)
+    assert code is None or (len(code) == 2 and code.isupper())
+    if code is not None:
+        assert country_code(code) == code
+
+
+@given(st.text())
+def test_category_lookup_returns_a_taxonomy_id_or_none(value: str) -> None:
+    tax = taxonomy()
+    category = tax.from_label(value)
+    assert category is None or category in tax
+    if category is not None:
+        assert tax.from_label(category) == category

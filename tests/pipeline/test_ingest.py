@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from poiflow import ingest
+from poiflow.errors import CorruptInputError, OutputError
+from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
+
+from ..sources.overture_fixture import place, write_overture
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def test_helsinki_every_named_poi_and_every_phone_in_e164(
+    helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    report = ingest([helsinki_pbf], tmp_path / "places.parquet")
+    assert report.balanced
+    assert report.read == report.valid > 1400
+    places = pq.read_table(tmp_path / "places.parquet")
+    assert places.num_rows == report.valid
+    assert places.schema.remove(places.schema.get_field_index("geometry")).equals(PLACE_SCHEMA)
+    phones = [p for row in places.column("phones").to_pylist() for p in row or []]
+    assert len(phones) > 340
+    assert all(E164.match(p) for p in phones)
+    categories = places.column("categories").to_pylist()
+    assert sum(c is not None for c in categories) == places.num_rows
+    geo = json.loads(pq.read_metadata(tmp_path / "places.parquet").metadata[b"geo"])
+    assert geo["primary_column"] == "geometry"
+    assert geo["columns"]["geometry"]["encoding"] == "WKB"
+    xmin, ymin, xmax, ymax = geo["columns"]["geometry"]["bbox"]
+    assert 24.8 < xmin < xmax < 25.1
+    assert 60.1 < ymin < ymax < 60.3
+
+
+def test_csv_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
+    feed = tmp_path / "vendor.csv"
+    feed.write_text(
+        "id,name,lat,lon,phone,website,country\n"
+        "1,Good Cafe,60.17,24.94,09 123 4567,www.good.fi,FI\n"
+        "2,,60.17,24.94,,,\n"
+        "3,Bad Lat,abc,24.94,,,\n"
+        "4,Half,60.17,,,,\n"
+        "5,Far Away,95,24.9,,,\n"
+        "6,Null Island,0,0,,,\n"
+        "1,Again,60.1,24.9,,,\n"
+        "7,Bad Phone,60.18,24.95,not a phone,not a url,FI\n"
+        "8,Too,many,cols,x,y,z,w\n"
+        "9,No Coordinates,,,+358 40 123 4567,,\n",
+        encoding="utf-8",
+    )
+    report = ingest([feed], tmp_path / "out" / "places.parquet")
+    assert (report.read, report.valid, report.quarantined) == (10, 3, 7)
+    assert report.withheld_values == 2
+    held = pq.read_table(tmp_path / "out" / "places.quarantine.parquet")
+    assert held.schema.equals(QUARANTINE_SCHEMA)
+    by_origin = {r["origin"]: r for r in held.to_pylist() if r["scope"] == "record"}
+    assert by_origin["vendor.csv:3"]["reason"] == "name is missing"
+    assert by_origin["vendor.csv:4"]["reason"] == "lat: 'abc' is not a number"
+    assert by_origin["vendor.csv:5"]["reason"] == "only one of lat and lon is given"
+    assert by_origin["vendor.csv:6"]["reason"] == "lat 95.0 is out of range [-90, 90]"
+    assert "(0, 0)" in by_origin["vendor.csv:7"]["reason"]
+    assert by_origin["vendor.csv:8"]["reason"].startswith("duplicate id '1' in source 'vendor'")
+    assert by_origin["vendor.csv:10"]["reason"] == "expected 7 columns, found 8"
+    assert json.loads(by_origin["vendor.csv:4"]["original"])["lat"] == "abc"
+    fields = {r["field"]: r for r in held.to_pylist() if r["scope"] == "field"}
+    assert set(fields) == {"phones", "websites"}
+    places = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "places.parquet").to_pylist()}
+    assert places["7"]["phones"] is None
+    assert places["7"]["names"]["primary"] == "Bad Phone"
+    assert places["9"]["lat"] is None
+    assert places["9"]["geometry"] is None
+    assert places["9"]["phones"] == ["+358401234567"]
+    assert places["1"]["phones"] == ["+35891234567"]
+    assert places["1"]["keys"]["domains"] == ["good.fi"]
+
+
+def test_phone_region_comes_from_coordinates_when_the_record_has_no_country(tmp_path: Path) -> None:
+    feed = tmp_path / "f.csv"
+    feed.write_text(
+        "id,name,lat,lon,phone\n1,Helsinki Cafe,60.17,24.94,09 123 4567\n"
+        "2,Berlin Cafe,52.52,13.40,030 1234567\n",
+        encoding="utf-8",
+    )
+    ingest([feed], tmp_path / "p.parquet")
+    phones = pq.read_table(tmp_path / "p.parquet").column("phones").to_pylist()
+    assert phones == [["+35891234567"], ["+49301234567"]]
+
+
+def test_mixed_inputs(helsinki_pbf: Path, tmp_path: Path) -> None:
+    overture = write_overture(tmp_path / "overture.parquet", [place("g1", "Kafe", 24.94, 60.17)])
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        '{"id": "a", "name": "Jsonl Place", "category": "Pharmacy"}\n', encoding="utf-8"
+    )
+    report = ingest([helsinki_pbf, overture, feed], tmp_path / "all.parquet")
+    assert [s.kind for s in report.inputs] == ["Osm", "Overture", "Tabular"]
+    sources = set(pq.read_table(tmp_path / "all.parquet").column("source").to_pylist())
+    assert sources == {"osm", "overture", "feed"}
+    table = pq.read_table(tmp_path / "all.parquet").to_pylist()
+    by_id = {r["id"]: r for r in table}
+    assert by_id["g1"]["categories"]["primary"] == "cafe"
+    assert by_id["a"]["categories"]["primary"] == "pharmacy"
+
+
+def test_truncated_input_leaves_no_output(helsinki_pbf: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
+    good = tmp_path / "good.csv"
+    good.write_text("id,name\n1,A\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(CorruptInputError):
+        ingest([good, truncated], out / "places.parquet", batch_size=100)
+    assert list(out.iterdir()) == []
+
+
+def test_existing_output_survives_a_failed_run(helsinki_pbf: Path, tmp_path: Path) -> None:
+    output = tmp_path / "places.parquet"
+    output.write_bytes(b"previous run")
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
+    with pytest.raises(CorruptInputError):
+        ingest([truncated], output)
+    assert output.read_bytes() == b"previous run"
+
+
+def test_everything_quarantined_is_an_error_that_says_where_to_look(tmp_path: Path) -> None:
+    feed = tmp_path / "bad.csv"
+    feed.write_text("id,name\n1,\n2,   \n", encoding="utf-8")
+    with pytest.raises(OutputError, match="all 2 records read were quarantined"):
+        ingest([feed], tmp_path / "p.parquet")
+    assert not (tmp_path / "p.parquet").exists()
+    assert pq.read_table(tmp_path / "p.quarantine.parquet").num_rows == 2
+
+
+CELL = st.one_of(
+    st.none(),
+    st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n\x00"),
+        max_size=12,
+    ),
+    st.floats(allow_nan=True).map(str),
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(CELL, CELL, CELL, CELL, CELL), min_size=1, max_size=25))
+def test_every_record_is_accounted_for(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str | None, ...]]
+) -> None:
+    import csv
+
+    folder = tmp_path_factory.mktemp("acct")
+    feed = folder / "any.csv"
+    with feed.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "name", "lat", "lon", "phone"])
+        writer.writerows([["" if c is None else c for c in row] for row in rows])
+    try:
+        report = ingest([feed], folder / "p.parquet", batch_size=7)
+    except OutputError:
+        held = pq.read_table(folder / "p.quarantine.parquet")
+        assert held.filter(pc.equal(held.column("scope"), "record")).num_rows == len(rows)
+        return
+    assert report.balanced
+    held = pq.read_table(folder / "p.quarantine.parquet")
+    records_held = held.filter(pc.equal(held.column("scope"), "record")).num_rows
+    assert report.read == len(rows) == report.valid + records_held
+    assert pq.read_table(folder / "p.parquet").num_rows == report.valid

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+
+from poiflow.quality import DuplicateIds, validate_records
+from poiflow.sources import records_from_rows
+
+
+def rec(
+    i: str | None,
+    name: str | None,
+    lat: float | None = 60.0,
+    lon: float | None = 24.0,
+    issues: list[str] | None = None,
+    source: str = "s",
+) -> dict:
+    return {
+        "source": source,
+        "id": i,
+        "names": {"primary": name},
+        "lat": lat,
+        "lon": lon,
+        "issues": issues,
+        "origin": f"f.csv:{i}",
+    }
+
+
+def table(*rows: dict) -> pa.Table:
+    return records_from_rows(list(rows))
+
+
+def test_each_rule_names_its_reason() -> None:
+    verdict = validate_records(
+        table(
+            rec("1", "Fine"),
+            rec("2", "  "),
+            rec("", "No id"),
+            rec("4", "!!! ..."),
+            rec("5", "Half", lon=None),
+            rec("6", "North", lat=91.0),
+            rec("7", "East", lon=-181.0),
+            rec("8", "Null", 0.0, 0.0),
+            rec("9", "Parse", None, None, issues=["lat: 'x' is not a number"]),
+            rec("10", "No point", None, None),
+            rec("11", "NaN", math.nan, math.nan),
+        )
+    )
+    assert verdict.valid.tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert verdict.reasons[1] == "name is missing"
+    assert verdict.reasons[2] == "id is missing"
+    assert verdict.reasons[3] == "name has no letters or digits"
+    assert verdict.reasons[4] == "only one of lat and lon is given"
+    assert verdict.reasons[5] == "lat 91.0 is out of range [-90, 90]"
+    assert verdict.reasons[6] == "lon -181.0 is out of range [-180, 180]"
+    assert "(0, 0)" in str(verdict.reasons[7])
+    assert verdict.reasons[8] == "lat: 'x' is not a number"  # not also "only one of lat and lon"
+    assert verdict.held_back == 8
+
+
+def test_several_reasons_are_joined() -> None:
+    verdict = validate_records(table(rec(None, None, lat=100.0)))
+    assert (
+        verdict.reasons[0] == "id is missing; name is missing; lat 100.0 is out of range [-90, 90]"
+    )
+
+
+def test_duplicate_ids_across_batches_and_sources() -> None:
+    seen = DuplicateIds()
+    first = table(rec("1", "A"), rec("1", "B", source="other"))
+    second = table(rec("1", "C"), rec("2", "D"))
+    assert seen.check(first, validate_records(first).valid) == [None, None]
+    repeat = seen.check(second, validate_records(second).valid)
+    assert repeat[0] == "duplicate id '1' in source 's' (first at f.csv:1)"
+    assert repeat[1] is None

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from poiflow.sinks import ParquetSink, point_wkb
+from poiflow.sources.geometry import points_from_wkb
+
+SCHEMA = pa.schema([("id", pa.string()), ("lat", pa.float64()), ("lon", pa.float64())])
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(-90, 90), st.floats(-180, 180)) | st.just((np.nan, np.nan)), max_size=50
+    ).map(lambda xs: xs if isinstance(xs, list) else [xs])
+)
+def test_wkb_round_trip(points: list[tuple[float, float]]) -> None:
+    lat = np.array([p[0] for p in points], dtype=float)
+    lon = np.array([p[1] for p in points], dtype=float)
+    back_lat, back_lon, not_points = points_from_wkb(point_wkb(lat, lon))
+    assert not_points == []
+    np.testing.assert_array_equal(back_lat, lat)
+    np.testing.assert_array_equal(back_lon, lon)
+
+
+def test_file_appears_only_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "p.parquet"
+    sink = ParquetSink(path, SCHEMA, geo=True)
+    sink.write(pa.table({"id": ["a", "b"], "lat": [60.0, None], "lon": [24.0, None]}))
+    assert not path.exists()
+    sink.close()
+    table = pq.read_table(path)
+    assert table.column("geometry").null_count == 1
+    geo = json.loads(pq.read_metadata(path).metadata[b"geo"])
+    assert geo["columns"]["geometry"]["bbox"] == [24.0, 60.0, 24.0, 60.0]
+
+
+def test_an_exception_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.parquet"
+    path.write_bytes(b"old")
+
+    def failing_run() -> None:
+        with ParquetSink(path, SCHEMA) as sink:
+            sink.write(pa.table({"id": ["a"], "lat": [1.0], "lon": [2.0]}))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_run()
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.parquet"]

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from poiflow.config import OsmOptions
+from poiflow.errors import CorruptInputError, InputError
+from poiflow.schema import SOURCE_RECORD_SCHEMA
+from poiflow.sources import OsmSource, open_source
+
+
+def read_all(source: OsmSource, batch_size: int = 50_000) -> pa.Table:
+    return pa.concat_tables(b.records for b in source.batches(batch_size))
+
+
+def test_helsinki_yields_every_named_poi(helsinki_pbf: Path) -> None:
+    table = read_all(OsmSource(helsinki_pbf))
+    assert table.schema.equals(SOURCE_RECORD_SCHEMA)
+    assert table.num_rows > 1400
+    kinds = Counter(i.split("/")[0] for i in table.column("id").to_pylist())
+    assert kinds["node"] > 1300
+    assert kinds["way"] > 40
+    assert kinds["relation"] >= 1
+    assert len(set(table.column("id").to_pylist())) == table.num_rows
+    names = pc.struct_field(table.column("names"), "primary")
+    assert pc.all(pc.greater(pc.utf8_length(names), 0)).as_py()
+    # Everything lies in central Helsinki, ways and relations included (centroids, not 0/0).
+    assert pc.min(table.column("lat")).as_py() > 60.1
+    assert pc.max(table.column("lat")).as_py() < 60.3
+    assert pc.min(table.column("lon")).as_py() > 24.8
+    assert pc.max(table.column("lon")).as_py() < 25.1
+
+
+def test_tags_map_to_fields(helsinki_pbf: Path) -> None:
+    rows = read_all(OsmSource(helsinki_pbf)).to_pylist()
+    with_sv = [
+        r for r in rows if any(a["language"] == "sv" for a in r["names"]["alternates"] or [])
+    ]
+    assert len(with_sv) > 100
+    assert sum(1 for r in rows if r["address"] and r["address"]["street"]) > 900
+    assert sum(1 for r in rows if r["phones"]) > 300
+    assert sum(1 for r in rows if r["opening_hours"]) > 500
+    assert all(
+        r["categories"]["primary"].split("=")[0]
+        in ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
+        for r in rows
+    )
+
+
+def test_batches_are_bounded_and_complete(helsinki_pbf: Path) -> None:
+    batches = list(OsmSource(helsinki_pbf).batches(200))
+    assert all(b.records.num_rows <= 200 for b in batches)
+    assert sum(b.records.num_rows for b in batches) == read_all(OsmSource(helsinki_pbf)).num_rows
+    assert all(b.original.num_rows == b.records.num_rows for b in batches)
+
+
+def test_options_narrow_the_objects(helsinki_pbf: Path) -> None:
+    shops = read_all(
+        OsmSource(helsinki_pbf, OsmOptions(keys=("shop",), ways=False, relations=False))
+    )
+    assert 400 < shops.num_rows < 600
+    assert all(i.startswith("node/") for i in shops.column("id").to_pylist())
+
+
+def test_truncated_pbf_is_refused(helsinki_pbf: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
+    with pytest.raises(CorruptInputError, match="truncated") as err:
+        read_all(OsmSource(truncated))
+    assert err.value.path == str(truncated)
+
+
+def test_garbage_and_missing_files(tmp_path: Path) -> None:
+    garbage = tmp_path / "x.osm.pbf"
+    garbage.write_bytes(b"definitely not protobuf" * 20)
+    with pytest.raises(CorruptInputError):
+        read_all(OsmSource(garbage))
+    with pytest.raises(InputError, match="no such file"):
+        open_source(tmp_path / "missing.osm.pbf")
+
+
+def test_small_extract_from_shared_data(small_pbf: Path) -> None:
+    table = read_all(OsmSource(small_pbf))
+    assert 5 <= table.num_rows <= 40

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.config import CsvOptions, SourceMapping
+from poiflow.errors import CorruptInputError, SchemaMismatchError, UnknownFormatError
+from poiflow.sources import TabularSource, open_source
+
+
+def records(source: TabularSource) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    rows: list[dict] = []
+    rejected: list[tuple[str, str, str]] = []
+    for batch in source.batches(batch_size=3):
+        rows += batch.records.to_pylist()
+        rejected += batch.rejected
+    return rows, rejected
+
+
+def test_flat_csv_with_bad_rows_keeps_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "acme.csv"
+    path.write_text(
+        "id,name,lat,lon,phone,city\n"  # line 1
+        "1,Cafe One,60.1,24.9,09 123,Helsinki\n"  # 2
+        "2,Short row\n"  # 3: too few columns
+        "\n"  # 4: blank: an empty row
+        '3,Comma Decimal,"60,2","24,8",,\n'  # 5
+        "4,Bad Lat,north,24.9,,\n"  # 6
+        "5,Too,many,columns,here,x,y\n"  # 7
+        "6,Last,60.3,24.7,,\n",  # 8
+        encoding="utf-8",
+    )
+    rows, rejected = records(TabularSource(path))
+    assert [r["id"] for r in rows] == ["1", "3", "4", "6"]
+    assert [r["origin"] for r in rows] == ["acme.csv:2", "acme.csv:5", "acme.csv:6", "acme.csv:8"]
+    assert [r[0] for r in rejected] == ["acme.csv:3", "acme.csv:7", "acme.csv:4"]
+    assert rejected[0][1] == "expected 6 columns, found 2"
+    assert rejected[0][2] == "2,Short row"
+    assert rows[0]["source"] == "acme"
+    assert rows[0]["phones"] == ["09 123"]
+    assert rows[0]["address"]["locality"] == "Helsinki"
+    assert (rows[1]["lat"], rows[1]["lon"]) == (60.2, 24.8)
+    assert rows[2]["lat"] is None
+    assert rows[2]["issues"] == ["lat: 'north' is not a number"]
+
+
+def test_source_column_wins_over_file_stem(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text("source,id,name\nyelpish,1,A\n,2,B\n", encoding="utf-8")
+    rows, _ = records(TabularSource(path))
+    assert [r["source"] for r in rows] == ["yelpish", "mixed"]
+
+
+def test_jsonl_with_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_text(
+        json.dumps({"id": 1, "name": "A", "lat": 60.1, "lon": 24.9})
+        + "\n"
+        + "{not json\n"
+        + "[1, 2]\n"
+        + "\n"
+        + json.dumps({"id": "x", "name": "B", "update_time": "2024-05-01T12:00:00Z"})
+        + "\n",
+        encoding="utf-8",
+    )
+    rows, rejected = records(TabularSource(path))
+    assert [(r["id"], r["origin"]) for r in rows] == [("1", "feed.jsonl:1"), ("x", "feed.jsonl:5")]
+    assert rows[0]["lat"] == 60.1
+    assert rows[1]["update_time"].year == 2024
+    assert [(o, reason.split(":")[0]) for o, reason, _ in rejected] == [
+        ("feed.jsonl:2", "not JSON"),
+        ("feed.jsonl:3", "expected a JSON object, found list"),
+    ]
+
+
+def test_parquet_with_numeric_columns(tmp_path: Path) -> None:
+    path = tmp_path / "vendor.parquet"
+    pq.write_table(
+        pa.table({"id": [1, 2], "name": ["A", "B"], "lat": [60.1, None], "lon": [24.9, None]}), path
+    )
+    source = open_source(path)
+    assert isinstance(source, TabularSource)
+    assert source.size_hint() == 2
+    rows, _ = records(source)
+    assert [(r["id"], r["lat"], r["origin"]) for r in rows] == [
+        ("1", 60.1, "vendor.parquet#row=0"),
+        ("2", None, "vendor.parquet#row=1"),
+    ]
+
+
+def test_mapping_renames_and_adds_constants(tmp_path: Path) -> None:
+    path = tmp_path / "raw.csv"
+    path.write_text(
+        "vendor_id;business_name;latitude;longitude;score\n7;Kahvila;60.1;24.9;3\n",
+        encoding="latin-1",
+    )
+    mapping = SourceMapping(
+        source="acme",
+        columns={"id": "vendor_id", "name": "business_name", "lat": "latitude", "lon": "longitude"},
+        constants={"country": "FI"},
+        ignore=("score",),
+        csv=CsvOptions(delimiter=";", encoding="latin-1"),
+    )
+    rows, _ = records(TabularSource(path, mapping))
+    assert rows[0]["source"] == "acme"
+    assert rows[0]["id"] == "7"
+    assert rows[0]["names"]["primary"] == "Kahvila"
+    assert rows[0]["address"]["country"] == "FI"
+
+
+def test_unknown_column_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("id,name,postal_code\n1,A,00100\n", encoding="utf-8")
+    with pytest.raises(SchemaMismatchError, match="unknown column 'postal_code'") as err:
+        records(TabularSource(path))
+    assert "Did you mean 'postcode'?" in str(err.value)
+    assert err.value.path == str(path)
+
+
+def test_mapping_names_a_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("id,business_name\n1,A\n", encoding="utf-8")
+    mapping = SourceMapping(columns={"name": "busines_name"})
+    with pytest.raises(SchemaMismatchError, match="Did you mean 'business_name'"):
+        records(TabularSource(path, mapping))
+
+
+def test_required_columns_and_empty_files(tmp_path: Path) -> None:
+    no_name = tmp_path / "a.csv"
+    no_name.write_text("id,lat\n1,60\n", encoding="utf-8")
+    with pytest.raises(SchemaMismatchError, match="no 'name' column"):
+        records(TabularSource(no_name))
+    empty = tmp_path / "b.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(SchemaMismatchError, match="empty file"):
+        records(TabularSource(empty))
+
+
+def test_wrong_encoding_is_a_readable_error(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes("id,name\n1,Kahvila Ääni\n".encode("latin-1"))
+    with pytest.raises(CorruptInputError, match="encoding"):
+        records(TabularSource(path))
+
+
+def test_unknown_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "places.xlsx"
+    path.write_bytes(b"PK")
+    with pytest.raises(UnknownFormatError, match="cannot tell"):
+        open_source(path)

@@ -1,0 +1,78 @@
+"""The CLI as a person uses it: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .conftest import VENDOR_FEED
+
+POIFLOW = [sys.executable, "-m", "poiflow"]
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*POIFLOW, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_help_teaches_with_examples() -> None:
+    result = run("ingest", "--help")
+    assert result.returncode == 0
+    assert "Examples" in result.stdout
+    assert "poiflow ingest" in result.stdout
+    assert "--mapping" in result.stdout
+    assert "quarantine" in result.stdout
+
+
+def test_ingest_and_summary(helsinki_pbf: Path, tmp_path: Path) -> None:
+    out = tmp_path / "places.parquet"
+    result = run("ingest", helsinki_pbf, VENDOR_FEED, "--output", out, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["read"] == report["valid"] + report["quarantined"]
+    assert report["quarantined"] >= 6  # the feed's broken rows
+    assert pq.read_table(out).num_rows == report["valid"]
+    summary = run("summary", out)
+    assert summary.returncode == 0
+    assert f"{report['valid']:,} places" in summary.stdout
+    assert "phones in E.164" in summary.stdout
+    assert "OpenStreetMap contributors" in summary.stdout
+
+
+def test_errors_are_one_readable_line(helsinki_pbf: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
+    result = run("ingest", truncated, "-o", tmp_path / "p.parquet")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"error: {truncated}: not a readable OSM file" in result.stderr
+    assert len(result.stderr.strip().splitlines()[-1]) > 80  # one line, not wrapped
+    assert not (tmp_path / "p.parquet").exists()
+
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("colums: {id: x}\n", encoding="utf-8")
+    result = run("ingest", VENDOR_FEED, "-o", tmp_path / "p.parquet", "--mapping", mapping)
+    assert result.returncode == 1
+    assert "Did you mean 'columns'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_command_suggests() -> None:
+    result = run("ingets")
+    assert result.returncode == 2
+    assert "Did you mean 'ingest'?" in result.stderr
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("poiflow ")

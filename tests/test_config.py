@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from poiflow.config import SourceMapping, load_yaml
+from poiflow.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mapping.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_valid_mapping(tmp_path: Path) -> None:
+    mapping = load_yaml(
+        write(tmp_path, "source: acme\ncolumns:\n  id: vid\n  name: title\n"), SourceMapping
+    )
+    assert mapping.source == "acme"
+    assert mapping.columns == {"id": "vid", "name": "title"}
+
+
+def test_misspelt_key_names_line_and_suggests(tmp_path: Path) -> None:
+    path = write(tmp_path, "source: acme\ncolums:\n  id: vid\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, SourceMapping)
+    assert str(err.value).startswith(
+        f"{path}:2: colums: unknown key 'colums'. Did you mean 'columns'?"
+    )
+
+
+def test_nested_misspelt_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "csv:\n  delimiter: ';'\n  encodng: latin-1\n")
+    with pytest.raises(
+        ConfigError, match=r":3: csv.encodng: unknown key 'encodng'. Did you mean 'encoding'"
+    ):
+        load_yaml(path, SourceMapping)
+
+
+def test_unknown_flat_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "columns:\n  id: a\n  zipcode: b\n")
+    with pytest.raises(ConfigError, match=r":3: columns: unknown flat field 'zipcode'"):
+        load_yaml(path, SourceMapping)
+
+
+def test_bad_yaml_and_bad_shape(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r":2: not valid YAML"):
+        load_yaml(write(tmp_path, "a: [1,\nb: c: d\n"), SourceMapping)
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_yaml(write(tmp_path, "- 1\n- 2\n"), SourceMapping)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_yaml(tmp_path / "missing.yaml", SourceMapping)
