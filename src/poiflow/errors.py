@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -53,6 +54,10 @@ class PoiflowError(Exception):
         self.location = str(location) if location is not None else None
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (the local engine's workers) with their context.
+        return (_rebuild, (type(self), self.message, self.path, self.location))
+
     def __str__(self) -> str:
         where = self.path or ""
         if self.location is not None:
@@ -82,6 +87,12 @@ class SchemaMismatchError(InputError):
 
 class OutputError(PoiflowError):
     """An output cannot be written, or would be meaningless (e.g. empty)."""
+
+
+def _rebuild(
+    cls: type[PoiflowError], message: str, path: str | None, location: str | None
+) -> PoiflowError:
+    return cls(message, path=path, location=location)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

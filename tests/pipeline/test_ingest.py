@@ -175,3 +175,28 @@ def test_every_record_is_accounted_for(
     records_held = held.filter(pc.equal(held.column("scope"), "record")).num_rows
     assert report.read == len(rows) == report.valid + records_held
     assert pq.read_table(folder / "p.parquet").num_rows == report.valid
+
+
+def test_output_is_the_same_bytes_whatever_the_number_of_workers(
+    helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.csv"
+    rows = "".join(f"{i},Place {i % 40},60.{i:04d},24.9,,\n" for i in range(900))
+    feed.write_text("id,name,lat,lon,phone,website\n" + rows + "5,Dup,60.1,24.9,,\n", "utf-8")
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        report = ingest([helsinki_pbf, feed], out / "p.parquet", batch_size=250, workers=workers)
+        assert report.quarantined == 1  # the repeated id, found across partitions
+        outputs.append(((out / "p.parquet").read_bytes(),
+                        (out / "p.quarantine.parquet").read_bytes()))
+    assert outputs[0] == outputs[1]
+
+
+def test_a_worker_error_surfaces_with_its_context(helsinki_pbf: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
+    with pytest.raises(CorruptInputError) as err:
+        ingest([truncated], tmp_path / "p.parquet", workers=2, batch_size=100)
+    assert err.value.path == str(truncated)
+    assert not (tmp_path / "p.parquet").exists()

@@ -55,7 +55,16 @@ def test_batches_are_bounded_and_complete(helsinki_pbf: Path) -> None:
     batches = list(OsmSource(helsinki_pbf).batches(200))
     assert all(b.records.num_rows <= 200 for b in batches)
     assert sum(b.records.num_rows for b in batches) == read_all(OsmSource(helsinki_pbf)).num_rows
-    assert all(b.original.num_rows == b.records.num_rows for b in batches)
+    assert [b.chunk for b in batches] == list(range(len(batches)))
+
+
+def test_partitions_split_the_batches_and_cover_them_all(helsinki_pbf: Path) -> None:
+    whole = list(OsmSource(helsinki_pbf).batches(100))
+    halves = [list(OsmSource(helsinki_pbf).batches(100, part=p, parts=2)) for p in (0, 1)]
+    assert [b.chunk for b in halves[0]] == list(range(0, len(whole), 2))
+    assert [b.chunk for b in halves[1]] == list(range(1, len(whole), 2))
+    merged = sorted(halves[0] + halves[1], key=lambda b: b.chunk)
+    assert [b.records.equals(w.records) for b, w in zip(merged, whole, strict=True)] == [True] * len(whole)
 
 
 def test_options_narrow_the_objects(helsinki_pbf: Path) -> None:

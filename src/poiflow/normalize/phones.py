@@ -14,6 +14,33 @@ __all__ = ["ParsedPhones", "parse_phones", "to_e164"]
 # it is a digit-group separator in some countries ("030/1234567").
 _SEPARATORS = re.compile(r"\s*(?:[;,|]|\s/\s|\s+or\s+|\s+tai\s+|\s+eller\s+)\s*", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
+# "+358 40 123 4567", "+1-212-555-0123": written internationally, nothing to interpret.
+_INTERNATIONAL = re.compile(r"^\+[1-9][\d \-.]{6,20}$")
+_NOT_DIGIT = re.compile(r"\D")
+
+
+def _international(text: str) -> str | None:
+    """E.164 of a plainly international number, checked against its country's possible
+    lengths (what ``is_possible_number`` checks), without the full parser."""
+    digits = _NOT_DIGIT.sub("", text)
+    for size in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+        if not regions:
+            continue
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+            int(digits[:size]), regions[0]
+        )
+        national = digits[size:]
+        if metadata is None or (national.startswith("0") and regions[0] not in _LEADING_ZERO):
+            return None
+        general = metadata.general_desc
+        lengths = (general.possible_length or ()) if general is not None else ()
+        return f"+{digits}" if len(national) in lengths else None
+    return None
+
+
+# Countries whose national numbers keep a leading zero after the country code.
+_LEADING_ZERO = frozenset({"IT", "VA", "SM", "CI", "CG", "GA", "TG", "BJ", "NE", "ML", "BF"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +70,10 @@ def to_e164(number: str, region: str | None = None) -> str | None:
     text = number.strip()
     if not _DIGIT.search(text):
         return None
+    if _INTERNATIONAL.match(text):
+        fast = _international(text)
+        if fast is not None:
+            return fast
     candidates: list[tuple[str, str | None]] = [(text, region.upper() if region else None)]
     if not text.startswith("+"):
         digits = "".join(ch for ch in text if ch.isdigit())

@@ -108,14 +108,23 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
     lats = records.column("lat").to_numpy(zero_copy_only=False)
     lons = records.column("lon").to_numpy(zero_copy_only=False)
 
-    # Country: the record's own, else the country its coordinates fall in (for phones).
+    # Country: the record's own, else the country its coordinates fall in. Only a phone
+    # written nationally or a freeform address needs it, so only those rows look it up.
     raw_country = _field(records, "address", "country")
     country: list[str | None] = _once(raw_country, lambda c: country_code(c) if c else None)
     for row, (raw, code) in enumerate(zip(raw_country, country, strict=True)):
         if raw and code is None:
             problems.append(FieldProblem(row, "address.country", raw, "not a known country"))
     region = list(country)
-    missing = [i for i in range(n) if region[i] is None and not np.isnan(lats[i])]
+    phones_in = _strings(records.column("phones"))
+    freeform_in = _field(records, "address", "freeform")
+    missing = [
+        i
+        for i in range(n)
+        if region[i] is None
+        and not np.isnan(lats[i])
+        and (freeform_in[i] or any(not p.lstrip().startswith("+") for p in phones_in[i] or ()))
+    ]
     if missing:
         for i, (code, _town) in zip(missing, places_at(lats[missing], lons[missing]), strict=True):
             region[i] = code

@@ -12,7 +12,9 @@ __all__ = ["canonical_email", "canonical_url", "registrable_domain"]
 
 _PSL = PublicSuffixList()
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Two or more dot-separated labels of 1-63 letters, digits or inner hyphens.
+_HOST = re.compile(r"^(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SPACE = re.compile(r"\s")
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 # Query parameters that track a click, not identify a page.
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_ga|ref|yclid)$")
@@ -32,7 +34,7 @@ def canonical_url(value: str) -> str | None:
     'http://www.example.com'
     """
     text = value.strip()
-    if not text or any(ch.isspace() for ch in text):
+    if not text or _SPACE.search(text):
         return None
     if not _SCHEME.match(text):
         text = "http://" + text.lstrip("/")
@@ -48,13 +50,10 @@ def canonical_url(value: str) -> str | None:
     if host is None:
         return None
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING.match(k)
-        ]
-    )
+    query = ""
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = urlencode([(k, v) for k, v in pairs if not _TRACKING.match(k)])
     path = parts.path if parts.path not in ("", "/") else ""
     return f"{scheme}://{netloc}{path}{'?' + query if query else ''}"
 
@@ -64,14 +63,12 @@ def _host(hostname: str) -> str | None:
     host = hostname.rstrip(".").lower()
     if _IPV4.match(host):
         return host if all(int(octet) <= 255 for octet in host.split(".")) else None
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    labels = host.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        return None
-    if labels[-1].isdigit():
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if not _HOST.match(host) or host.rpartition(".")[2].isdigit():
         return None
     return host
 
@@ -84,8 +81,11 @@ def registrable_domain(url: str) -> str | None:
     'raflaamo.fi'
     """
     host = urlsplit(url).hostname
-    if not host:
-        return None
+    return _domain_of_host(host) if host else None
+
+
+@lru_cache(maxsize=1 << 16)
+def _domain_of_host(host: str) -> str | None:
     if _IPV4.match(host):
         return host
     domain = _PSL.privatesuffix(host)

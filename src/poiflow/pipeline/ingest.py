@@ -7,9 +7,11 @@ unparsable phone) are quarantined too, with ``scope == "field"``, and counted ap
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from poiflow.config import OsmOptions, SourceMapping
+from poiflow.engines import run_partitioned
 from poiflow.errors import OutputError
 from poiflow.normalize import FieldProblem, normalize_records
 from poiflow.quality import DuplicateIds, validate_records
@@ -127,6 +130,21 @@ def default_quarantine_path(output: Path) -> Path:
     return output.with_name(f"{output.name.removesuffix('.parquet')}.quarantine.parquet")
 
 
+# Below this size an input is read in this process: starting workers costs more than it saves.
+PARALLEL_MIN_BYTES = 2 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """What a worker hands back for one batch: places, quarantine rows, and counts."""
+
+    places: pa.Table
+    quarantine: pa.Table
+    read: int
+    quarantined: int
+    withheld: int
+
+
 def ingest(
     inputs: Sequence[str | Path | Source],
     output: str | Path,
@@ -135,6 +153,7 @@ def ingest(
     mapping: SourceMapping | None = None,
     osm: OsmOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
     progress: IngestProgress | None = None,
 ) -> IngestReport:
     """Read, validate and normalize places from any mix of inputs into one GeoParquet file.
@@ -146,6 +165,8 @@ def ingest(
         mapping: Column mapping for the tabular inputs.
         osm: Which OSM objects are places.
         batch_size: Records per batch; memory grows with it, not with the input.
+        workers: Processes per input; default: one per core for inputs of 2 MiB or more,
+            else none. The output is the same, byte for byte, whatever the number.
         progress: Told about each source and batch.
 
     Returns:
@@ -176,16 +197,16 @@ def ingest(
             t0 = time.perf_counter()
             if progress is not None:
                 progress.start(source.path.name, source.size_hint())
-            for batch in source.batches(batch_size):
-                place_table, quarantine_table = _ingest_batch(
-                    batch, source.name, duplicates, counts
-                )
+            parts = workers if workers is not None else _auto_workers(source)
+            task = functools.partial(_ingest_part, source, batch_size)
+            for chunk in run_partitioned(task, parts):
+                place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
                 if place_table.num_rows:
                     places.write(place_table)
                 if quarantine_table.num_rows:
                     held.write(quarantine_table)
                 if progress is not None:
-                    progress.advance(batch.records.num_rows + len(batch.rejected))
+                    progress.advance(chunk.read)
             counts.seconds = time.perf_counter() - t0
             if progress is not None:
                 progress.finish()
@@ -209,11 +230,60 @@ def ingest(
     return report
 
 
-def _ingest_batch(
-    batch: SourceBatch, source_name: str, duplicates: DuplicateIds, counts: SourceReport
+def _auto_workers(source: Source) -> int:
+    try:
+        size = source.path.stat().st_size
+    except OSError:
+        return 1
+    return max(1, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+
+
+def _ingest_part(
+    source: Source, batch_size: int, part: int, parts: int
+) -> Iterator[tuple[int, _Chunk]]:
+    """One partition's share of a source: validated, normalized chunks (runs in a worker)."""
+    for batch in source.batches(batch_size, part=part, parts=parts):
+        yield batch.chunk, _ingest_batch(batch, source.name)
+
+
+def _drop_duplicates(
+    chunk: _Chunk, duplicates: DuplicateIds, counts: SourceReport
 ) -> tuple[pa.Table, pa.Table]:
+    """Hold back places whose (source, id) came earlier; runs in input order, in one process."""
+    places, quarantine = chunk.places, chunk.quarantine
+    valid = np.ones(places.num_rows, dtype=bool)
+    repeats = duplicates.check(places, valid)
+    repeated = [row for row, reason in enumerate(repeats) if reason is not None]
+    if repeated:
+        keep = np.ones(places.num_rows, dtype=bool)
+        keep[repeated] = False
+        held = places.take(pa.array(repeated)).drop_columns(["keys"]).to_pylist()
+        rows = [
+            {
+                "source": row["source"],
+                "id": row["id"],
+                "origin": row["origin"],
+                "scope": "record",
+                "field": None,
+                "reason": repeats[index],
+                "original": _to_json(row),
+            }
+            for index, row in zip(repeated, held, strict=True)
+        ]
+        places = places.filter(pa.array(keep))
+        quarantine = pa.concat_tables(
+            [quarantine, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)]
+        )
+    counts.read += chunk.read
+    counts.valid += places.num_rows
+    counts.quarantined += chunk.quarantined + len(repeated)
+    counts.withheld_values += chunk.withheld
+    counts.sources.update(s for s in places.column("source").unique().to_pylist() if s)
+    return places, quarantine
+
+
+def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
     records = batch.records
-    counts.read += records.num_rows + len(batch.rejected)
     quarantine_rows: list[dict[str, Any]] = [
         {
             "source": source_name,
@@ -227,19 +297,15 @@ def _ingest_batch(
         for origin, reason, text in batch.rejected
     ]
     verdict = validate_records(records)
-    reasons = list(verdict.reasons)
-    valid = verdict.valid.copy()
-    for row, repeat in enumerate(duplicates.check(records, valid)):
-        if repeat is not None:
-            valid[row] = False
-            reasons[row] = repeat
+    valid = verdict.valid
     bad = np.flatnonzero(~valid)
     if len(bad):
         sources = records.column("source").to_pylist()
         ids = records.column("id").to_pylist()
         origins = records.column("origin").to_pylist()
-        originals = batch.original.take(pa.array(bad)).to_pylist()
-        for row, original in zip(bad.tolist(), originals, strict=True):
+        original = batch.original if batch.original is not None else records.drop_columns("issues")
+        originals = original.take(pa.array(bad)).to_pylist()
+        for row, values in zip(bad.tolist(), originals, strict=True):
             quarantine_rows.append(
                 {
                     "source": sources[row],
@@ -247,18 +313,20 @@ def _ingest_batch(
                     "origin": origins[row],
                     "scope": "record",
                     "field": None,
-                    "reason": reasons[row],
-                    "original": _to_json(original),
+                    "reason": verdict.reasons[row],
+                    "original": _to_json(values),
                 }
             )
     good = records.filter(pa.array(valid)) if len(bad) else records
     normalized = normalize_records(good)
     quarantine_rows.extend(_field_rows(normalized.places, normalized.problems))
-    counts.valid += good.num_rows
-    counts.quarantined += len(bad) + len(batch.rejected)
-    counts.withheld_values += len(normalized.problems)
-    counts.sources.update(s for s in good.column("source").unique().to_pylist() if s)
-    return normalized.places, pa.Table.from_pylist(quarantine_rows, schema=QUARANTINE_SCHEMA)
+    return _Chunk(
+        places=normalized.places,
+        quarantine=pa.Table.from_pylist(quarantine_rows, schema=QUARANTINE_SCHEMA),
+        read=records.num_rows + len(batch.rejected),
+        quarantined=len(bad) + len(batch.rejected),
+        withheld=len(normalized.problems),
+    )
 
 
 def _field_rows(places: pa.Table, problems: Iterable[FieldProblem]) -> list[dict[str, Any]]:

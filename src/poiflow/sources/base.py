@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from poiflow.schema import SOURCE_RECORD_SCHEMA
 
-__all__ = ["DEFAULT_BATCH_SIZE", "Source", "SourceBatch", "records_from_rows"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Source", "SourceBatch", "owns", "records_from_rows"]
 
 DEFAULT_BATCH_SIZE = 50_000
 
@@ -23,17 +23,22 @@ class SourceBatch:
     Attributes:
         records: The records in ``SOURCE_RECORD_SCHEMA``.
         original: The same rows as the source gave them (its own columns), so that a record
-            held back by validation can be quarantined with its original values.
+            held back by validation can be quarantined with its original values; ``None``
+            where the records carry the source's values unchanged and the ``origin`` points
+            back into the input (an OSM object id).
         rejected: Rows the source could not even split into fields (a CSV row with the wrong
             number of columns, a line that is not JSON): ``(origin, reason, raw text)``.
+        chunk: The batch's place in the source: batches are numbered 0, 1, 2, ... in input
+            order, whichever partition reads them.
     """
 
     records: pa.Table
-    original: pa.Table
+    original: pa.Table | None = None
     rejected: tuple[tuple[str, str, str], ...] = ()
+    chunk: int = 0
 
     def __post_init__(self) -> None:
-        if self.records.num_rows != self.original.num_rows:
+        if self.original is not None and self.records.num_rows != self.original.num_rows:
             msg = "records and original must have the same rows"
             raise ValueError(msg)
 
@@ -51,8 +56,14 @@ class Source(Protocol):
     name: str
     path: Path
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
+    def batches(
+        self, batch_size: int = DEFAULT_BATCH_SIZE, part: int = 0, parts: int = 1
+    ) -> Iterator[SourceBatch]:
         """Yield the records in batches of at most ``batch_size`` rows.
+
+        With ``parts > 1``, yield only the batches whose ``chunk % parts == part``, every one
+        of them (empty ones too), so that ``parts`` processes can share one input and their
+        batches can be merged back into input order.
 
         Raises:
             poiflow.errors.InputError: The file is unreadable, truncated or malformed.
@@ -62,6 +73,11 @@ class Source(Protocol):
     def size_hint(self) -> int | None:
         """How many records the source holds, if it can tell cheaply; for progress bars."""
         ...
+
+
+def owns(chunk: int, part: int, parts: int) -> bool:
+    """Whether partition ``part`` of ``parts`` reads batch number ``chunk``."""
+    return chunk % parts == part
 
 
 def records_from_rows(rows: Sequence[dict[str, Any]]) -> pa.Table:

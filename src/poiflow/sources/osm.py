@@ -8,19 +8,17 @@ outer rings) that carries one of the configured keys becomes a record. Ids are
 from __future__ import annotations
 
 import itertools
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import osmium
-import pyarrow as pa
 from osmium.filter import KeyFilter
 
 from poiflow.config import OsmOptions
 from poiflow.errors import CorruptInputError, InputError
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, records_from_rows
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns, records_from_rows
 
 __all__ = ["OSM_KEY_PRIORITY", "OsmSource"]
 
@@ -63,7 +61,19 @@ _NAME_VARIANTS: Final = {
     "loc_name": "alternate",
 }
 _CLOSED_LIFECYCLE: Final = ("disused:", "abandoned:", "was:")
-_ORIGINAL_SCHEMA: Final = pa.schema([pa.field("osm", pa.string()), pa.field("tags", pa.string())])
+# What each tag that matters is for: (role, field).
+_ROLES: Final[dict[str, tuple[str, str]]] = {
+    "name": ("name", "primary"),
+    "opening_hours": ("opening_hours", "opening_hours"),
+    "brand": ("brand", "name"),
+    "brand:wikidata": ("brand", "wikidata"),
+    **{key: ("category", key) for key in OSM_KEY_PRIORITY},
+    **{key: ("address", part) for key, part in _ADDRESS_TAGS.items()},
+    **{key: ("variant", variant) for key, variant in _NAME_VARIANTS.items()},
+    **{key: ("phone", key) for key in _PHONE_TAGS},
+    **{key: ("website", key) for key in _WEBSITE_TAGS},
+    **{key: ("email", key) for key in _EMAIL_TAGS},
+}
 
 
 class OsmSource:
@@ -84,8 +94,14 @@ class OsmSource:
         """Unknown without reading the file."""
         return None
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
-        """Yield the extract's places in batches."""
+    def batches(
+        self, batch_size: int = DEFAULT_BATCH_SIZE, part: int = 0, parts: int = 1
+    ) -> Iterator[SourceBatch]:
+        """Yield the extract's places in batches (of ``batch_size`` candidate objects).
+
+        Every partition parses the whole file (fast, in C++); only turning an object into a
+        record (slow, in Python) is split between them.
+        """
         if not self.path.is_file():
             raise InputError("no such file", path=self.path)
         processor = osmium.FileProcessor(str(self.path))
@@ -97,30 +113,28 @@ class OsmSource:
             KeyFilter(*self.options.keys)
         )
         rows: list[dict[str, Any]] = []
-        originals: list[dict[str, str]] = []
+        index = -1
+        pending: int | None = None  # the chunk whose rows are being collected
         try:
             for obj in processor:
-                row = self._record(obj)
-                if row is None:
+                index += 1
+                chunk = index // batch_size
+                if not owns(chunk, part, parts):
                     continue
-                rows.append(row)
-                originals.append({"osm": row["id"], "tags": json.dumps(dict(obj.tags))})
-                if len(rows) >= batch_size:
-                    yield self._batch(rows, originals)
-                    rows, originals = [], []
+                if pending is not None and chunk != pending:
+                    yield SourceBatch(records_from_rows(rows), chunk=pending)
+                    rows = []
+                pending = chunk
+                row = self._record(obj)
+                if row is not None:
+                    rows.append(row)
         except RuntimeError as exc:
             raise CorruptInputError(
                 f"not a readable OSM file ({exc}); is it truncated or not OSM data?",
                 path=self.path,
             ) from exc
-        if rows:
-            yield self._batch(rows, originals)
-
-    @staticmethod
-    def _batch(rows: list[dict[str, Any]], originals: list[dict[str, str]]) -> SourceBatch:
-        return SourceBatch(
-            records_from_rows(rows), pa.Table.from_pylist(originals, schema=_ORIGINAL_SCHEMA)
-        )
+        if pending is not None:
+            yield SourceBatch(records_from_rows(rows), chunk=pending)
 
     def _record(self, obj: Any) -> dict[str, Any] | None:
         """One record from an OSM object, or None if the object is not a place here."""
@@ -145,51 +159,72 @@ class OsmSource:
             return None  # plain relations have no location of their own
         if lat is None:
             issues.append("location: no node of the object has a location in this extract")
-        tags: Mapping[str, str] = {tag.k: tag.v for tag in obj.tags}
+        # One pass over the tags, each sorted by its role (iterating tags is the costly part).
+        name = None
+        category_tags: dict[str, str] = {}
+        address: dict[str, str] = {}
+        alternates: list[dict[str, str | None]] = []
+        phones: list[str] = []
+        websites: list[str] = []
+        emails: list[str] = []
+        brand: dict[str, str | None] = {}
+        opening_hours = None
+        closed = False
+        for tag in obj.tags:
+            key, value = tag.k, tag.v
+            role = _ROLES.get(key)
+            if role is None:
+                if key.startswith("name:") and len(key) > 5:
+                    alternates.append({"value": value, "language": key[5:], "variant": "common"})
+                elif key.startswith(_CLOSED_LIFECYCLE):
+                    closed = True
+                continue
+            kind_of, field = role
+            if kind_of == "name":
+                name = value
+            elif kind_of == "category":
+                category_tags[key] = value
+            elif kind_of == "address":
+                address.setdefault(field, value)
+            elif kind_of == "variant":
+                alternates.extend(
+                    {"value": part.strip(), "language": None, "variant": field}
+                    for part in value.split(";")
+                    if part.strip()
+                )
+            elif kind_of == "phone":
+                phones.append(value)
+            elif kind_of == "website":
+                websites.append(value)
+            elif kind_of == "email":
+                emails.append(value)
+            elif kind_of == "brand":
+                brand[field] = value
+            else:
+                opening_hours = value
         labels = [
             f"{key}={part.strip()}"
             for key in OSM_KEY_PRIORITY
-            if tags.get(key)
-            for part in tags[key].split(";")
+            if key in category_tags
+            for part in category_tags[key].split(";")
             if part.strip()
         ]
-        address: dict[str, str] = {}
-        for tag, part in _ADDRESS_TAGS.items():
-            if tag in tags and part not in address:
-                address[part] = tags[tag]
-        alternates: list[dict[str, str | None]] = [
-            {"value": value, "language": key[5:], "variant": "common"}
-            for key, value in tags.items()
-            if key.startswith("name:") and len(key) > 5
-        ]
-        for key, variant in _NAME_VARIANTS.items():
-            for value in tags.get(key, "").split(";"):
-                if value.strip():
-                    alternates.append(
-                        {"value": value.strip(), "language": None, "variant": variant}
-                    )
-        status = "open"
-        if any(key.startswith(_CLOSED_LIFECYCLE) for key in tags) and not labels:
-            status = "permanently_closed"
+        status = "permanently_closed" if closed and not labels else "open"
         timestamp = obj.timestamp
         return {
             "source": self.name,
             "id": osm_id,
-            "names": {"primary": tags.get("name"), "alternates": alternates or None},
+            "names": {"primary": name, "alternates": alternates or None},
             "categories": {"primary": labels[0], "alternate": labels[1:]} if labels else None,
             "source_category": labels[0] if labels else None,
             "lat": lat,
             "lon": lon,
             "address": address or None,
-            "phones": [tags[t] for t in _PHONE_TAGS if tags.get(t)] or None,
-            "websites": [tags[t] for t in _WEBSITE_TAGS if tags.get(t)] or None,
-            "emails": [tags[t] for t in _EMAIL_TAGS if tags.get(t)] or None,
-            "brand": (
-                {"name": tags.get("brand"), "wikidata": tags.get("brand:wikidata")}
-                if tags.get("brand") or tags.get("brand:wikidata")
-                else None
-            ),
-            "opening_hours": tags.get("opening_hours"),
+            "phones": phones or None,
+            "websites": websites or None,
+            "emails": emails or None,
+            "brand": brand or None,
+            "opening_hours": opening_hours,
             "operating_status": status,
             "update_time": timestamp if timestamp > _EPOCH else None,
             "origin": osm_id,

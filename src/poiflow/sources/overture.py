@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, records_from_rows
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns, records_from_rows
 from poiflow.sources.geometry import points_from_wkb
 
 __all__ = ["OVERTURE_COLUMNS", "OvertureSource", "looks_like_overture"]
@@ -70,7 +70,9 @@ class OvertureSource:
         """The row count from the Parquet footer."""
         return int(self._open().metadata.num_rows)
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
+    def batches(
+        self, batch_size: int = DEFAULT_BATCH_SIZE, part: int = 0, parts: int = 1
+    ) -> Iterator[SourceBatch]:
         """Yield the places in batches."""
         parquet = self._open()
         schema = parquet.schema_arrow
@@ -83,9 +85,12 @@ class OvertureSource:
         columns = [c for c in OVERTURE_COLUMNS if c in schema.names]
         start = 0
         try:
-            for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
-                original = pa.Table.from_batches([batch])
-                yield SourceBatch(self._records(original, start), original)
+            for chunk, batch in enumerate(
+                parquet.iter_batches(batch_size=batch_size, columns=columns)
+            ):
+                if owns(chunk, part, parts):
+                    original = pa.Table.from_batches([batch])
+                    yield SourceBatch(self._records(original, start), original, chunk=chunk)
                 start += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
             raise CorruptInputError(

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError, did_you_mean
 from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns
 
 __all__ = ["TabularSource", "tabular_format"]
 
@@ -82,8 +82,11 @@ class TabularSource:
                 return None
         return None
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
-        """Yield the file's records in batches."""
+    def batches(
+        self, batch_size: int = DEFAULT_BATCH_SIZE, part: int = 0, parts: int = 1
+    ) -> Iterator[SourceBatch]:
+        """Yield the file's records in batches (every partition reads the file; each builds
+        records only for its own batches)."""
         if not self.path.is_file():
             raise InputError("no such file", path=self.path)
         reader = {
@@ -92,11 +95,11 @@ class TabularSource:
             "jsonl": self._jsonl,
             "parquet": self._parquet,
         }
-        columns: dict[str, str] | None = None
-        for raw, origins, rejected in reader[self.format](batch_size):
-            if columns is None:
+        for chunk, (raw, origins, rejected) in enumerate(reader[self.format](batch_size)):
+            if owns(chunk, part, parts):
                 columns = self._resolve(raw.column_names)
-            yield SourceBatch(self._records(raw, origins, columns), raw, tuple(rejected))
+                records = self._records(raw, origins, columns)
+                yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
 
     # -- column mapping ---------------------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""Ingest throughput and peak memory on a large generated input, against a named peer.
+
+Generates (seeded, so every figure can be reproduced) N synthetic POIs whose names, tags and
+addresses are drawn from the bundled Helsinki extract and scattered over many synthetic
+cities, written both as an OSM PBF (nodes with POI tags) and as a flat place Parquet. Then
+it times, each in its own process so peak RSS is its own:
+
+- ``poiflow ingest`` of the PBF (read, validate, normalize, write GeoParquet);
+- ``poiflow ingest`` of the flat Parquet;
+- the peer, pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame; it does
+  no validation or normalization, so it is a floor for reading, not a like-for-like).
+
+Usage:
+    .venv/bin/python benchmarks/ingest.py [--records 1000000] [--seed 42] [--skip-peer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import osmium
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+HELSINKI = ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"
+KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
+COPY_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "opening_hours", "cuisine")
+
+
+def _templates() -> list[dict[str, str]]:
+    """Tag sets of the real named POIs in the Helsinki extract."""
+    out = []
+    for obj in osmium.FileProcessor(str(HELSINKI)).with_filter(osmium.filter.KeyFilter("name")):
+        tags = dict(obj.tags)
+        if any(k in tags for k in KEYS):
+            out.append({k: v for k, v in tags.items() if k in (*KEYS, "name", *COPY_TAGS)})
+    return out
+
+
+def generate(records: int, seed: int) -> tuple[Path, Path]:
+    """Write DATA/pois-N-S.osm.pbf and DATA/pois-N-S.parquet (skipped if they exist)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    pbf = DATA / f"pois-{records}-{seed}.osm.pbf"
+    flat = DATA / f"pois-{records}-{seed}.parquet"
+    if pbf.exists() and flat.exists():
+        return pbf, flat
+    rng = random.Random(seed)
+    templates = _templates()
+    cities = [(rng.uniform(-40, 65), rng.uniform(-120, 140)) for _ in range(400)]
+    columns: dict[str, list[object]] = {k: [] for k in (
+        "id", "name", "lat", "lon", "category", "street", "housenumber", "postcode", "city",
+        "phone", "website")}
+    tmp = pbf.with_suffix(".tmp.pbf")
+    tmp.unlink(missing_ok=True)
+    with osmium.SimpleWriter(str(tmp)) as writer:
+        for i in range(records):
+            tags = dict(rng.choice(templates))
+            lat0, lon0 = rng.choice(cities)
+            lat, lon = lat0 + rng.gauss(0, 0.05), lon0 + rng.gauss(0, 0.08)
+            if rng.random() < 0.5:
+                tags["name"] = f"{tags['name']} {rng.randint(1, 999)}"
+            phone = f"+1 {rng.randint(200, 999)} {rng.randint(200, 999)} {rng.randint(1000, 9999)}"
+            if rng.random() < 0.4:
+                tags["phone"] = phone
+            website = f"https://www.{tags['name'].split()[0].lower()}{i % 5000}.com/"
+            if rng.random() < 0.5:
+                tags["website"] = website
+            writer.add_node(osmium.osm.mutable.Node(
+                id=i + 1, location=(lon, lat), tags=tags, version=1,
+                timestamp="2024-01-01T00:00:00Z"))
+            key = next(k for k in KEYS if k in tags)
+            for name, value in (
+                ("id", str(i + 1)), ("name", tags["name"]), ("lat", lat), ("lon", lon),
+                ("category", tags[key]), ("street", tags.get("addr:street")),
+                ("housenumber", tags.get("addr:housenumber")),
+                ("postcode", tags.get("addr:postcode")), ("city", f"City {cities.index((lat0, lon0))}"),
+                ("phone", tags.get("phone")), ("website", tags.get("website")),
+            ):
+                columns[name].append(value)
+    tmp.rename(pbf)
+    pq.write_table(pa.table(columns), flat)
+    return pbf, flat
+
+
+def _measure(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and stdout of ``command``.
+
+    The RSS is the peak of the sum over the whole process tree (the command and its worker
+    processes), sampled every 50 ms.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        root = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                tree = [root, *root.children(recursive=True)]
+                total = 0
+                for member in tree:
+                    with contextlib.suppress(psutil.Error):
+                        total += member.memory_info().rss
+                peak = max(peak, total)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{stderr[-2000:]}")
+    return seconds, peak / 2**20, stdout
+
+
+PEER = """
+import sys, pyrosm
+osm = pyrosm.OSM(sys.argv[1])
+pois = osm.get_pois(custom_filter={k: True for k in %r})
+print(len(pois))
+""" % (KEYS,)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    pbf, flat = generate(args.records, args.seed)
+    print(f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
+          f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
+          f"Parquet {flat.stat().st_size / 2**20:.0f} MiB")
+    out = DATA / "out"
+    poiflow = [sys.executable, "-m", "poiflow", "ingest", "--json", "-o"]
+    rows = []
+    for label, source in (("poiflow ingest (PBF)", pbf), ("poiflow ingest (flat Parquet)", flat)):
+        seconds, peak, stdout = _measure([*poiflow, str(out / f"{source.suffix[1:]}.parquet"),
+                                          str(source)])
+        report = json.loads(stdout)
+        rows.append((label, report["read"], seconds, peak))
+    if not args.skip_peer:
+        seconds, peak, stdout = _measure([sys.executable, "-c", PEER, str(pbf)])
+        rows.append(("pyrosm get_pois (PBF, read only)", int(stdout.strip().splitlines()[-1]),
+                     seconds, peak))
+    print(f"{'command':<36} {'records':>10} {'wall s':>8} {'records/s':>10} {'peak RSS MiB':>13}")
+    for label, n, seconds, peak in rows:
+        print(f"{label:<36} {n:>10,} {seconds:>8.1f} {n / seconds:>10,.0f} {peak:>13,.0f}")
+
+
+if __name__ == "__main__":
+    main()
