@@ -30,8 +30,8 @@ demo: install ## ingest and normalize the bundled Helsinki OpenStreetMap extract
 	$(BIN)/poiflow summary $(DEMO_OUT)/places.parquet
 
 check: install ## lint, format check, strict types, import layers
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -42,8 +42,8 @@ test-only: install ## the test suite without the checks (PYTEST_ARGS='-m server'
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 format: install ## rewrite the code in the house format
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
 
 bench: install ## run the benchmarks (prints figures; see benchmarks/RESULTS.md)
 	$(BIN)/python benchmarks/ingest.py

@@ -58,9 +58,22 @@ def generate(records: int, seed: int) -> tuple[Path, Path]:
     rng = random.Random(seed)
     templates = _templates()
     cities = [(rng.uniform(-40, 65), rng.uniform(-120, 140)) for _ in range(400)]
-    columns: dict[str, list[object]] = {k: [] for k in (
-        "id", "name", "lat", "lon", "category", "street", "housenumber", "postcode", "city",
-        "phone", "website")}
+    columns: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "id",
+            "name",
+            "lat",
+            "lon",
+            "category",
+            "street",
+            "housenumber",
+            "postcode",
+            "city",
+            "phone",
+            "website",
+        )
+    }
     tmp = pbf.with_suffix(".tmp.pbf")
     tmp.unlink(missing_ok=True)
     with osmium.SimpleWriter(str(tmp)) as writer:
@@ -76,16 +89,28 @@ def generate(records: int, seed: int) -> tuple[Path, Path]:
             website = f"https://www.{tags['name'].split()[0].lower()}{i % 5000}.com/"
             if rng.random() < 0.5:
                 tags["website"] = website
-            writer.add_node(osmium.osm.mutable.Node(
-                id=i + 1, location=(lon, lat), tags=tags, version=1,
-                timestamp="2024-01-01T00:00:00Z"))
+            writer.add_node(
+                osmium.osm.mutable.Node(
+                    id=i + 1,
+                    location=(lon, lat),
+                    tags=tags,
+                    version=1,
+                    timestamp="2024-01-01T00:00:00Z",
+                )
+            )
             key = next(k for k in KEYS if k in tags)
             for name, value in (
-                ("id", str(i + 1)), ("name", tags["name"]), ("lat", lat), ("lon", lon),
-                ("category", tags[key]), ("street", tags.get("addr:street")),
+                ("id", str(i + 1)),
+                ("name", tags["name"]),
+                ("lat", lat),
+                ("lon", lon),
+                ("category", tags[key]),
+                ("street", tags.get("addr:street")),
                 ("housenumber", tags.get("addr:housenumber")),
-                ("postcode", tags.get("addr:postcode")), ("city", f"City {cities.index((lat0, lon0))}"),
-                ("phone", tags.get("phone")), ("website", tags.get("website")),
+                ("postcode", tags.get("addr:postcode")),
+                ("city", f"City {cities.index((lat0, lon0))}"),
+                ("phone", tags.get("phone")),
+                ("website", tags.get("website")),
             ):
                 columns[name].append(value)
     tmp.rename(pbf)
@@ -122,12 +147,12 @@ def _measure(command: list[str]) -> tuple[float, float, str]:
     return seconds, peak / 2**20, stdout
 
 
-PEER = """
+PEER = f"""
 import sys, pyrosm
 osm = pyrosm.OSM(sys.argv[1])
-pois = osm.get_pois(custom_filter={k: True for k in %r})
+pois = osm.get_pois(custom_filter={{k: True for k in {KEYS!r}}})
 print(len(pois))
-""" % (KEYS,)
+"""
 
 
 def main() -> None:
@@ -139,21 +164,30 @@ def main() -> None:
 
     t0 = time.perf_counter()
     pbf, flat = generate(args.records, args.seed)
-    print(f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
-          f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
-          f"Parquet {flat.stat().st_size / 2**20:.0f} MiB")
+    print(
+        f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
+        f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
+        f"Parquet {flat.stat().st_size / 2**20:.0f} MiB"
+    )
     out = DATA / "out"
     poiflow = [sys.executable, "-m", "poiflow", "ingest", "--json", "-o"]
     rows = []
     for label, source in (("poiflow ingest (PBF)", pbf), ("poiflow ingest (flat Parquet)", flat)):
-        seconds, peak, stdout = _measure([*poiflow, str(out / f"{source.suffix[1:]}.parquet"),
-                                          str(source)])
+        seconds, peak, stdout = _measure(
+            [*poiflow, str(out / f"{source.suffix[1:]}.parquet"), str(source)]
+        )
         report = json.loads(stdout)
         rows.append((label, report["read"], seconds, peak))
     if not args.skip_peer:
         seconds, peak, stdout = _measure([sys.executable, "-c", PEER, str(pbf)])
-        rows.append(("pyrosm get_pois (PBF, read only)", int(stdout.strip().splitlines()[-1]),
-                     seconds, peak))
+        rows.append(
+            (
+                "pyrosm get_pois (PBF, read only)",
+                int(stdout.strip().splitlines()[-1]),
+                seconds,
+                peak,
+            )
+        )
     print(f"{'command':<36} {'records':>10} {'wall s':>8} {'records/s':>10} {'peak RSS MiB':>13}")
     for label, n, seconds, peak in rows:
         print(f"{label:<36} {n:>10,} {seconds:>8.1f} {n / seconds:>10,.0f} {peak:>13,.0f}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from poiflow.schema import FLAT_FIELDS
 from poiflow.sources import OsmSource
 
 HERE = Path(__file__).resolve().parent.parent / "examples" / "helsinki"
@@ -65,20 +66,7 @@ def main() -> None:
             "phone": "call us!",
         },
     ]
-    fields = [
-        "id",
-        "name",
-        "lat",
-        "lon",
-        "category",
-        "street",
-        "housenumber",
-        "postcode",
-        "city",
-        "country",
-        "phone",
-        "website",
-    ]
+    fields = [f for f in FLAT_FIELDS if f not in ("source", "address")]
     path = HERE / "vendor_feed.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, restval="")

@@ -188,8 +188,9 @@ def test_output_is_the_same_bytes_whatever_the_number_of_workers(
         out = tmp_path / f"w{workers}"
         report = ingest([helsinki_pbf, feed], out / "p.parquet", batch_size=250, workers=workers)
         assert report.quarantined == 1  # the repeated id, found across partitions
-        outputs.append(((out / "p.parquet").read_bytes(),
-                        (out / "p.quarantine.parquet").read_bytes()))
+        outputs.append(
+            ((out / "p.parquet").read_bytes(), (out / "p.quarantine.parquet").read_bytes())
+        )
     assert outputs[0] == outputs[1]
 
 

@@ -64,7 +64,9 @@ def test_partitions_split_the_batches_and_cover_them_all(helsinki_pbf: Path) -> 
     assert [b.chunk for b in halves[0]] == list(range(0, len(whole), 2))
     assert [b.chunk for b in halves[1]] == list(range(1, len(whole), 2))
     merged = sorted(halves[0] + halves[1], key=lambda b: b.chunk)
-    assert [b.records.equals(w.records) for b, w in zip(merged, whole, strict=True)] == [True] * len(whole)
+    assert [b.records.equals(w.records) for b, w in zip(merged, whole, strict=True)] == [
+        True
+    ] * len(whole)
 
 
 def test_options_narrow_the_objects(helsinki_pbf: Path) -> None:

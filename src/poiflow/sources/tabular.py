@@ -44,6 +44,7 @@ _SUFFIXES: Final = {
     ".pq": "parquet",
 }
 _CSV_BLOCK: Final = 4 << 20
+_FLAT_ADDRESS: Final = {"freeform": "address", "locality": "city"}
 
 
 def tabular_format(path: Path) -> str | None:
@@ -327,22 +328,8 @@ class TabularSource:
         source = pc.fill_null(text("source"), self.name)
         update_time = self._times(text("update_time"), issues)
         address = pa.StructArray.from_arrays(
-            [
-                text({"freeform": "address", "locality": "city"}.get(part, part))
-                if part
-                in (
-                    "freeform",
-                    "street",
-                    "housenumber",
-                    "unit",
-                    "postcode",
-                    "locality",
-                    "region",
-                    "country",
-                )
-                else pa.nulls(n, pa.string())
-                for part in ADDRESS_TYPE.names
-            ],
+            # Every address part has a flat column of its own name, but for these two.
+            [text(_FLAT_ADDRESS.get(part, part)) for part in ADDRESS_TYPE.names],
             fields=list(ADDRESS_TYPE),
         )
         category = text("category")
