@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -107,12 +109,13 @@ def test_canonical_email_is_idempotent(value: str) -> None:
 @given(st.text(), COUNTRIES)
 def test_parse_address_never_raises_and_keeps_to_the_input(value: str, country: str | None) -> None:
     parts = parse_address(value, country)
-    squashed = "".join(value.split()).lower()
+    squashed = re.sub(r"[\W_]+", "", value).lower()
     for part in parts.as_dict().values():
         if part is not None:
             assert part.strip() == part
             assert part
-            assert "".join(part.split()).lower() in squashed or part.isupper()
+            # Parsers may drop punctuation and spaces, never invent letters or digits.
+            assert re.sub(r"[\W_]+", "", part).lower() in squashed
 
 
 @given(NAMEISH, COUNTRIES)
