@@ -28,7 +28,9 @@ def main() -> None:
     picked = [r for r, s in zip(rows, street, strict=True) if s and r["phones"]]
     picked = rng.sample(picked, min(150, len(picked)))
     out = []
+    truth: list[tuple[str, str]] = []
     for i, r in enumerate(picked):
+        truth.append((f"V{1000 + i}", r["id"]))
         name = r["names"]["primary"]
         name = name.upper() if i % 5 == 0 else name + (" Oy" if i % 7 == 0 else "")
         phone = r["phones"][0].replace("+358 ", "0").replace("+358", "0")
@@ -74,7 +76,11 @@ def main() -> None:
         writer.writerows(out)
     with path.open("a", encoding="utf-8") as handle:  # a row with a column too many
         handle.write("V9006,Liikaa Sarakkeita,60.1,24.9,cafe,,,,,,,,surplus\n")
-    print(f"wrote {len(out) + 1} rows to {path}")
+    with (HERE / "vendor_feed.truth.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("vendor_id", "osm_id"))
+        writer.writerows(truth)
+    print(f"wrote {len(out) + 1} rows to {path}, and which OSM object each came from")
 
 
 if __name__ == "__main__":

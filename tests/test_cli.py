@@ -76,3 +76,39 @@ def test_version() -> None:
     result = run("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("poiflow ")
+
+
+def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
+    gen = tmp_path / "gen"
+    result = run("generate", "--places", "1500", "--sources", "3", "--seed", "4", "-o", gen)
+    assert result.returncode == 0, result.stderr
+    sources = sorted(gen.glob("source_*.csv"))
+    result = run("conflate", *sources, "-o", tmp_path / "run", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["counts"]["places"] > 1000
+    result = run(
+        "evaluate",
+        "--gold",
+        gen / "gold.csv",
+        "--membership",
+        tmp_path / "run" / "membership.parquet",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert scores["f1"] > 0.9
+    assert scores["bcubed_f1"] > 0.9
+    result = run("train", *sources, "--gold", gen / "gold.csv", "-o", tmp_path / "m.json.gz")
+    assert result.returncode == 0, result.stderr
+    assert "held out" in result.stderr
+    result = run("conflate", *sources, "-o", tmp_path / "run2", "--model", tmp_path / "m.json.gz")
+    assert result.returncode == 0, result.stderr
+
+
+def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.json.gz"
+    junk.write_text("{}", encoding="utf-8")
+    result = run("conflate", VENDOR_FEED, "-o", tmp_path / "run", "--model", junk)
+    assert result.returncode == 1
+    assert "not a poiflow model" in result.stderr
+    assert "Traceback" not in result.stderr

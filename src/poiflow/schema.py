@@ -16,6 +16,10 @@ Tables:
     A validated, normalized record: display values in canonical form (phones in E.164,
     websites as canonical URLs, categories in poiflow's taxonomy, ISO country codes) and
     ``keys``, the folded forms that blocking and matching compare.
+``CANDIDATE_SCHEMA``, ``PAIR_KEY_FIELDS``, ``MEMBERSHIP_SCHEMA``, ``GOLDEN_PLACE_SCHEMA``
+    What conflation passes on: candidate pairs (rows of the records table), scored pairs,
+    each record's place, and the golden places with their provenance (Overture's
+    ``sources``) and confidence.
 ``QUARANTINE_SCHEMA``
     What validation held back: whole records (``scope == "record"``) or single field values
     (``scope == "field"``, the record itself went on), each with the reason and the
@@ -32,16 +36,22 @@ __all__ = [
     "ADDRESS_FIELDS",
     "ADDRESS_TYPE",
     "ALTERNATE_NAME_TYPE",
+    "ATTRIBUTE_CONFIDENCE_TYPE",
     "BRAND_TYPE",
+    "CANDIDATE_SCHEMA",
     "CATEGORIES_TYPE",
     "FLAT_EXTRA_FIELDS",
     "FLAT_FIELDS",
+    "GOLDEN_PLACE_SCHEMA",
     "KEYS_TYPE",
+    "MEMBERSHIP_SCHEMA",
     "NAMES_TYPE",
     "OPERATING_STATUSES",
+    "PAIR_KEY_FIELDS",
     "PLACE_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SOURCE_RECORD_SCHEMA",
+    "SOURCE_REF_TYPE",
     "empty_table",
 ]
 
@@ -149,6 +159,78 @@ QUARANTINE_SCHEMA: Final = pa.schema(
         pa.field("original", pa.string()),
     ],
     metadata={"poiflow.table": "quarantine"},
+)
+
+CANDIDATE_SCHEMA: Final = pa.schema(
+    [
+        # Rows of the records table, left < right.
+        pa.field("left", pa.int64(), nullable=False),
+        pa.field("right", pa.int64(), nullable=False),
+        # Which blocking keys proposed the pair, as a bit set (see conflate.blocking.KEYS).
+        pa.field("keys", pa.int32(), nullable=False),
+    ],
+    metadata={"poiflow.table": "candidate_pairs"},
+)
+
+PAIR_KEY_FIELDS: Final = (
+    pa.field("left_source", pa.string(), nullable=False),
+    pa.field("left_id", pa.string(), nullable=False),
+    pa.field("right_source", pa.string(), nullable=False),
+    pa.field("right_id", pa.string(), nullable=False),
+    pa.field("match_probability", pa.float32(), nullable=False),
+)
+"""The first columns of ``pairs.parquet``; the features that drove each score follow."""
+
+MEMBERSHIP_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("place_id", pa.string(), nullable=False),
+    ],
+    metadata={"poiflow.table": "membership"},
+)
+
+SOURCE_REF_TYPE: Final = pa.struct(
+    [
+        # The attribute this reference backs ("" for the place as a whole), as in Overture.
+        pa.field("property", pa.string()),
+        pa.field("dataset", pa.string()),
+        pa.field("record_id", pa.string()),
+        pa.field("update_time", pa.timestamp("ms", tz="UTC")),
+        pa.field("confidence", pa.float32()),
+    ]
+)
+
+ATTRIBUTE_CONFIDENCE_TYPE: Final = pa.struct(
+    [
+        pa.field(name, pa.float32())
+        for name in ("name", "category", "location", "address", "phone", "website")
+    ]
+)
+
+GOLDEN_PLACE_SCHEMA: Final = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("names", NAMES_TYPE),
+        pa.field("categories", CATEGORIES_TYPE),
+        pa.field("lat", pa.float64()),
+        pa.field("lon", pa.float64()),
+        pa.field("address", ADDRESS_TYPE),
+        pa.field("phones", pa.list_(pa.string())),
+        pa.field("websites", pa.list_(pa.string())),
+        pa.field("emails", pa.list_(pa.string())),
+        pa.field("brand", BRAND_TYPE),
+        pa.field("opening_hours", pa.string()),
+        pa.field("operating_status", pa.string()),
+        pa.field("update_time", pa.timestamp("ms", tz="UTC")),
+        # How sure poiflow is that the place is one real place, well described (0 to 1).
+        pa.field("confidence", pa.float32()),
+        pa.field("attribute_confidence", ATTRIBUTE_CONFIDENCE_TYPE),
+        # Every contributing record, and which record each chosen attribute came from.
+        pa.field("sources", pa.list_(SOURCE_REF_TYPE)),
+        pa.field("members", pa.int32()),
+    ],
+    metadata={"poiflow.table": "golden_places"},
 )
 
 FLAT_FIELDS: Final = (

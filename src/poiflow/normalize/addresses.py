@@ -15,7 +15,7 @@ from typing import Final
 
 import usaddress
 
-from poiflow.normalize.text import fold
+from poiflow.text import fold
 
 __all__ = ["AddressParts", "parse_address", "postcode_key", "street_key"]
 

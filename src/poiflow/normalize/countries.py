@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import pycountry
 
-from poiflow.normalize.text import fold
+from poiflow.text import fold
 
 __all__ = ["country_code", "places_at"]
 

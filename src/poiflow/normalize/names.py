@@ -1,6 +1,6 @@
 """Place and brand names: the folded keys that matching compares.
 
-The key of a name is its folded text (see :func:`poiflow.normalize.text.fold`) with the
+The key of a name is its folded text (see :func:`poiflow.text.fold`) with the
 legal form of a company dropped ("Oy", "GmbH", "S.p.A.", "Sp. z o.o."), common
 abbreviations spelled out ("Intl" -> "international"), connectors ("&", "and") and a
 leading article dropped. A brand's key is its name key without spaces, so "Mc Donald's",
@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Final
 
-from poiflow.normalize.text import fold
+from poiflow.text import fold
 
 __all__ = ["LEGAL_FORMS", "brand_key", "name_key"]
 

@@ -16,13 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poiflow.normalize.addresses import parse_address, postcode_key, street_key
-from poiflow.normalize.categories import taxonomy
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.names import brand_key, name_key
 from poiflow.normalize.phones import parse_phones
-from poiflow.normalize.text import clean_text, fold
 from poiflow.normalize.websites import canonical_email, canonical_url, registrable_domain
 from poiflow.schema import ADDRESS_FIELDS, ADDRESS_TYPE, KEYS_TYPE, PLACE_SCHEMA
+from poiflow.taxonomy import taxonomy
+from poiflow.text import clean_text, fold
 
 __all__ = ["FieldProblem", "NormalizedBatch", "normalize_records"]
 

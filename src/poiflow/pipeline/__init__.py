@@ -1,5 +1,7 @@
-"""Pipelines: stages composed into runs. Today: ingest (read, validate, normalize, write)."""
+"""Pipelines: stages composed into runs: ingest, and conflate (ingest, block, score,
+cluster, merge)."""
 
+from poiflow.pipeline.conflate import ConflateReport, conflate
 from poiflow.pipeline.ingest import IngestProgress, IngestReport, SourceReport, ingest
 
-__all__ = ["IngestProgress", "IngestReport", "SourceReport", "ingest"]
+__all__ = ["ConflateReport", "IngestProgress", "IngestReport", "SourceReport", "conflate", "ingest"]

@@ -1,7 +1,9 @@
-"""Categories: OSM tags, Overture categories and free-text vendor labels in one taxonomy.
+"""The place taxonomy: OSM tags, Overture categories and vendor labels in one tree.
 
-The taxonomy lives in ``data/categories.yaml`` inside the package; see its header for the
-fields. :func:`taxonomy` loads it once.
+Reference data every stage shares (normalization maps labels into it, blocking reads each
+category's extent), so it sits beside the schemas. The tree lives in
+``data/categories.yaml`` inside the package; see its header for the fields.
+:func:`taxonomy` loads it once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Final
 
 import yaml
 
-from poiflow.normalize.text import fold
+from poiflow.text import fold
 
 __all__ = ["Category", "Taxonomy", "taxonomy"]
 
@@ -144,5 +146,5 @@ def _from_text(tax: Taxonomy, text: str) -> str | None:
 @cache
 def taxonomy() -> Taxonomy:
     """The taxonomy shipped with poiflow (loaded once)."""
-    text = resources.files("poiflow.normalize").joinpath("data/categories.yaml").read_text("utf-8")
+    text = resources.files("poiflow").joinpath("data/categories.yaml").read_text("utf-8")
     return Taxonomy(yaml.safe_load(text))

@@ -1,4 +1,4 @@
-"""Text primitives every normalizer builds on: clean for display, fold for comparison."""
+"""Text primitives every stage builds on: clean for display, fold for comparison."""
 
 from __future__ import annotations
 

@@ -1,0 +1,324 @@
+"""Blocking: the candidate pairs worth scoring, from cheap shared keys.
+
+Two records become a candidate pair when they share one of these keys (``KEYS``):
+
+``name``
+    A name word that is rare in the data (or the whole folded name) and an H3 cell: one
+    record's own cell, the other's ring of neighbours, at a resolution set by the larger
+    place's category extent (a cafe is met within a few hundred metres, an airport within
+    kilometres).
+``near``
+    Any two records within about a hundred metres (a fine H3 cell and its ring), names
+    aside: translations and renames share no word.
+``phone``
+    The same phone number, anywhere.
+``domain``
+    The same registrable website domain within a few kilometres.
+``locality``
+    For records without coordinates (many vendor feeds): a rare name word, or the house
+    number and street, within the same locality or postcode.
+
+Keys shared by too many records (a chain's call centre, a generic word in a dense centre)
+are skipped: they would cost quadratic work and say little. Each pair is produced once
+(``left < right``), with the bit set of the keys that proposed it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+import polars_h3 as plh3
+import pyarrow as pa
+
+from poiflow.schema import CANDIDATE_SCHEMA
+from poiflow.taxonomy import taxonomy
+
+__all__ = ["KEYS", "BlockingConfig", "blocking_recall", "candidate_pairs"]
+
+KEYS: Final = {"name": 1, "near": 2, "phone": 4, "domain": 8, "locality": 16}
+_DEFAULT_EXTENT_M: Final = 80.0
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingConfig:
+    """How wide blocking casts its net.
+
+    Attributes:
+        rare_token_share: A name word is rare when at most this share of records has it.
+        rare_token_min: ... or at most this many records, whichever is larger.
+        max_group: Keys shared by more records than this are skipped.
+        max_local_group: The same, for a name word within one H3 cell: a chain's name is
+            common in the data but rare in one neighbourhood, a generic word is not.
+        near_resolution: H3 resolution of the ``near`` key (11: cells about 25 m across).
+        domain_resolution: H3 resolution of the ``domain`` key (6: about 3 km).
+    """
+
+    rare_token_share: float = 0.01
+    rare_token_min: int = 200
+    max_group: int = 300
+    max_local_group: int = 40
+    near_resolution: int = 11
+    domain_resolution: int = 6
+
+
+def _resolution(extent_m: pl.Expr) -> pl.Expr:
+    # Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
+    return (
+        pl.when(extent_m <= 300).then(8).when(extent_m <= 1200).then(7).otherwise(6).cast(pl.Int8)
+    )
+
+
+def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> pa.Table:
+    """The candidate pairs of a records table (``PLACE_SCHEMA``), as ``CANDIDATE_SCHEMA``.
+
+    Rows are positions in ``records``. Deterministic: the same table gives the same pairs
+    in the same order.
+    """
+    config = config or BlockingConfig()
+    n = records.num_rows
+    if n < 2:
+        return CANDIDATE_SCHEMA.empty_table()
+    extents = {c.id: c.extent_m for c in taxonomy().categories.values()}
+    base = pl.DataFrame(records.select(["lat", "lon", "categories", "keys", "phones"]))
+    base = base.with_row_index("row")
+    base = base.with_columns(
+        pl.col("categories")
+        .struct.field("primary")
+        .replace_strict(extents, default=_DEFAULT_EXTENT_M, return_dtype=pl.Float64)
+        .alias("extent"),
+        pl.col("lat").is_not_null().alias("located"),
+    ).with_columns(_resolution(pl.col("extent")).alias("res"))
+
+    terms = _name_terms(base, n, config)
+    frames = [
+        _spatial_name_pairs(base, terms, config),
+        _near_pairs(base, config),
+        _group_pairs(
+            base.select("row", pl.col("phones").alias("k")).explode("k").drop_nulls("k"),
+            ["k"],
+            KEYS["phone"],
+            config,
+        ),
+        _domain_pairs(base, config),
+        _locality_pairs(base, terms, config),
+    ]
+    found = [f for f in frames if f.height]
+    if not found:
+        return CANDIDATE_SCHEMA.empty_table()
+    pairs = (
+        pl.concat(found, how="vertical")
+        .group_by("left", "right")
+        .agg(pl.col("keys").bitwise_or())
+        .sort("left", "right")
+    )
+    return (
+        pairs.select(
+            pl.col("left").cast(pl.Int64),
+            pl.col("right").cast(pl.Int64),
+            pl.col("keys").cast(pl.Int32),
+        )
+        .to_arrow()
+        .cast(CANDIDATE_SCHEMA)
+    )
+
+
+def _name_terms(base: pl.DataFrame, n: int, config: BlockingConfig) -> pl.DataFrame:
+    """(row, term): each record's rare name words and its whole folded names, hashed."""
+    names = (
+        base.select(
+            "row",
+            pl.concat_list(
+                pl.col("keys").struct.field("name"),
+                pl.col("keys").struct.field("name_alternates").fill_null([]),
+            ).alias("name"),
+        )
+        .explode("name")
+        .drop_nulls("name")
+        .filter(pl.col("name") != "")
+    )
+    words = (
+        names.select("row", pl.col("name").str.split(" ").alias("word"))
+        .explode("word")
+        .filter(pl.col("word").str.len_chars() > 1)
+        .unique(["row", "word"])
+    )
+    cap = max(config.rare_token_min, int(config.rare_token_share * n))
+    rare = words.join(
+        words.group_by("word").len().filter(pl.col("len") <= cap).select("word"), on="word"
+    )
+    return pl.concat(
+        [
+            rare.select("row", pl.col("word").hash().alias("term")),
+            names.select("row", pl.col("name").hash(seed=1).alias("term")),
+        ]
+    ).unique(["row", "term"])
+
+
+def _pairs_from_join(
+    left: pl.DataFrame, right: pl.DataFrame, on: list[str], bit: int
+) -> pl.DataFrame:
+    joined = left.join(right, on=on, suffix="_r").filter(pl.col("row") != pl.col("row_r"))
+    return joined.select(
+        pl.min_horizontal("row", "row_r").alias("left"),
+        pl.max_horizontal("row", "row_r").alias("right"),
+        pl.lit(bit, pl.Int32).alias("keys"),
+    ).unique(["left", "right"])
+
+
+def _capped(frame: pl.DataFrame, on: list[str], cap: int) -> pl.DataFrame:
+    sizes = frame.group_by(on).len().filter(pl.col("len") <= cap).drop("len")
+    return frame.join(sizes, on=on)
+
+
+def _spatial_name_pairs(
+    base: pl.DataFrame, terms: pl.DataFrame, config: BlockingConfig
+) -> pl.DataFrame:
+    located = base.filter(pl.col("located")).select("row", "lat", "lon", "res")
+    # Left: a record's own cell at every resolution; right: its ring at its own resolution.
+    own = pl.concat(
+        [
+            located.select(
+                "row",
+                pl.lit(r, pl.Int8).alias("res"),
+                plh3.latlng_to_cell("lat", "lon", r).alias("cell"),
+            )
+            for r in (6, 7, 8)
+        ]
+    )
+    ring = (
+        located.select(
+            "row",
+            "res",
+            pl.when(pl.col("res") == 8)
+            .then(plh3.latlng_to_cell("lat", "lon", 8))
+            .when(pl.col("res") == 7)
+            .then(plh3.latlng_to_cell("lat", "lon", 7))
+            .otherwise(plh3.latlng_to_cell("lat", "lon", 6))
+            .alias("center"),
+        )
+        .select("row", "res", plh3.grid_disk("center", 1).alias("cell"))
+        .explode("cell")
+    )
+    left = _capped(own.join(terms, on="row"), ["res", "cell", "term"], config.max_local_group)
+    right = ring.join(terms, on="row")
+    return _pairs_from_join(left, right, ["res", "cell", "term"], KEYS["name"])
+
+
+def _near_pairs(base: pl.DataFrame, config: BlockingConfig) -> pl.DataFrame:
+    located = base.filter(pl.col("located"))
+    r = config.near_resolution
+    own = located.select("row", plh3.latlng_to_cell("lat", "lon", r).alias("cell"))
+    ring = own.select("row", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
+    left = _capped(own, ["cell"], max(2, config.max_group // 10))
+    return _pairs_from_join(left, ring, ["cell"], KEYS["near"])
+
+
+def _group_pairs(
+    frame: pl.DataFrame, on: list[str], bit: int, config: BlockingConfig
+) -> pl.DataFrame:
+    """All pairs within each group of ``on`` (groups larger than the cap skipped)."""
+    grouped = _capped(frame.unique(["row", *on]), on, max(2, config.max_group // 10))
+    return _pairs_from_join(grouped, grouped, on, bit)
+
+
+def _domain_pairs(base: pl.DataFrame, config: BlockingConfig) -> pl.DataFrame:
+    domains = (
+        base.select(
+            "row", "located", "lat", "lon", pl.col("keys").struct.field("domains").alias("domain")
+        )
+        .explode("domain")
+        .drop_nulls("domain")
+    )
+    located = domains.filter(pl.col("located"))
+    r = config.domain_resolution
+    own = located.select("row", "domain", plh3.latlng_to_cell("lat", "lon", r).alias("cell"))
+    ring = own.select("row", "domain", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
+    left = _capped(own, ["domain", "cell"], max(2, config.max_group // 10))
+    spatial = _pairs_from_join(left, ring, ["domain", "cell"], KEYS["domain"])
+    # Records without coordinates meet every record of their domain (groups are capped).
+    unlocated = domains.filter(~pl.col("located")).select("row", "domain")
+    if unlocated.height == 0:
+        return spatial
+    everyone = domains.select("row", "domain")
+    return pl.concat(
+        [
+            spatial,
+            _pairs_from_join(
+                _capped(everyone, ["domain"], config.max_group // 10),
+                unlocated,
+                ["domain"],
+                KEYS["domain"],
+            ),
+        ]
+    )
+
+
+def _locality_pairs(
+    base: pl.DataFrame, terms: pl.DataFrame, config: BlockingConfig
+) -> pl.DataFrame:
+    """Pairs for records without coordinates: same locality or postcode, and a shared name
+    term or the same street and house number."""
+    if base.filter(~pl.col("located")).height == 0:
+        return pl.DataFrame(schema={"left": pl.UInt32, "right": pl.UInt32, "keys": pl.Int32})
+    place = base.select(
+        "row",
+        "located",
+        pl.col("keys").struct.field("locality").alias("locality"),
+        pl.col("keys").struct.field("postcode").alias("postcode"),
+        pl.col("keys").struct.field("street").alias("street"),
+        pl.col("keys").struct.field("housenumber").alias("housenumber"),
+    )
+    areas = pl.concat(
+        [
+            place.select("row", "located", pl.col("locality").hash().alias("area")),
+            place.select("row", "located", pl.col("postcode").hash(seed=2).alias("area")),
+        ]
+    ).filter(pl.col("area").is_not_null())
+    areas = areas.join(
+        place.filter(pl.col("locality").is_not_null() | pl.col("postcode").is_not_null()).select(
+            "row"
+        ),
+        on="row",
+    )
+    by_term = areas.join(terms, on="row")
+    by_address = areas.join(
+        place.filter(pl.col("street").is_not_null() & pl.col("housenumber").is_not_null()).select(
+            "row", pl.concat_str("street", "housenumber", separator="|").hash().alias("term")
+        ),
+        on="row",
+    )
+    frames = []
+    for keyed in (by_term, by_address):
+        everyone = _capped(keyed.select("row", "area", "term"), ["area", "term"], config.max_group)
+        unlocated = keyed.filter(~pl.col("located")).select("row", "area", "term")
+        frames.append(_pairs_from_join(everyone, unlocated, ["area", "term"], KEYS["locality"]))
+    return pl.concat(frames)
+
+
+def blocking_recall(pairs: pa.Table, truth: pa.Array) -> tuple[float, int, int]:
+    """Share of true pairs that became candidates.
+
+    Args:
+        pairs: Candidate pairs (``CANDIDATE_SCHEMA``).
+        truth: For each record row, the id of the real place it describes.
+
+    Returns:
+        ``(recall, true pairs found, true pairs in all)``.
+    """
+    gold = pl.DataFrame({"place": pl.Series(truth)}).with_row_index("row")
+    sizes = gold.group_by("place").len()
+    total = int((sizes["len"] * (sizes["len"] - 1) // 2).sum())
+    found = (
+        (
+            pl.DataFrame(pairs.select(["left", "right"]))
+            .join(gold.rename({"row": "left", "place": "pl"}), on="left")
+            .join(gold.rename({"row": "right", "place": "pr"}), on="right")
+            .filter(pl.col("pl") == pl.col("pr"))
+            .height
+        )
+        if pairs.num_rows
+        else 0
+    )
+    return (found / total if total else 1.0), found, total

@@ -1,0 +1,87 @@
+"""Matching quality against known truth: pairwise precision/recall/F1 and B-cubed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import polars as pl
+import pyarrow as pa
+
+__all__ = ["Scores", "score_membership"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """How a clustering compares with the truth.
+
+    Pairwise scores count pairs of records put in one place; B-cubed scores average, per
+    record, the share of its predicted place that truly belongs with it (precision) and
+    of its true place that was found (recall).
+    """
+
+    records: int
+    predicted_pairs: int
+    true_pairs: int
+    correct_pairs: int
+    precision: float
+    recall: float
+    f1: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+    unmatched_records: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The scores as plain data."""
+        return asdict(self)
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score_membership(membership: pa.Table | pl.DataFrame, gold: pa.Table | pl.DataFrame) -> Scores:
+    """Score ``membership`` (``source, id, place_id``) against ``gold`` (``source, id, place``).
+
+    Only records present in both are scored; ``unmatched_records`` counts the gold records
+    the membership lacks (quarantined, or never read).
+    """
+    predicted = pl.DataFrame(membership)
+    truth = pl.DataFrame(gold)
+    both = predicted.select("source", "id", "place_id").join(
+        truth.select("source", "id", pl.col("place").cast(pl.String)), on=["source", "id"]
+    )
+    n = both.height
+    if n == 0:
+        return Scores(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, truth.height)
+
+    def pairs(frame: pl.DataFrame, by: list[str]) -> int:
+        sizes = frame.group_by(by).len()["len"]
+        return int((sizes * (sizes - 1) // 2).sum())
+
+    predicted_pairs = pairs(both, ["place_id"])
+    true_pairs = pairs(both, ["place"])
+    correct = pairs(both, ["place_id", "place"])
+    precision = correct / predicted_pairs if predicted_pairs else 1.0
+    recall = correct / true_pairs if true_pairs else 1.0
+
+    cell = both.group_by("place_id", "place").len().rename({"len": "both"})
+    sizes_p = both.group_by("place_id").len().rename({"len": "pred"})
+    sizes_t = both.group_by("place").len().rename({"len": "true"})
+    cells = cell.join(sizes_p, on="place_id").join(sizes_t, on="place")
+    # Each record in a cell shares `both` records with its predicted and its true place.
+    b_precision = float((cells["both"] ** 2 / cells["pred"]).sum()) / n
+    b_recall = float((cells["both"] ** 2 / cells["true"]).sum()) / n
+    return Scores(
+        records=n,
+        predicted_pairs=predicted_pairs,
+        true_pairs=true_pairs,
+        correct_pairs=correct,
+        precision=round(precision, 6),
+        recall=round(recall, 6),
+        f1=round(_f1(precision, recall), 6),
+        bcubed_precision=round(b_precision, 6),
+        bcubed_recall=round(b_recall, 6),
+        bcubed_f1=round(_f1(b_precision, b_recall), 6),
+        unmatched_records=truth.height - n,
+    )

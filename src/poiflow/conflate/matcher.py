@@ -1,0 +1,246 @@
+"""The learned matcher: pair features to a calibrated match probability.
+
+A gradient-boosted model (LightGBM) scores each pair; an isotonic map fitted on held-out
+pairs turns its score into a probability that means what it says (of the pairs scored 0.8,
+about 80% are matches). A model is one versioned file: the booster, the calibration, the
+feature list it was trained on, and how it was trained. poiflow ships a default model
+trained on its own generator (``models/default.json.gz``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import lightgbm as lgb
+import numpy as np
+
+from poiflow.conflate.features import FEATURES
+from poiflow.errors import InputError
+
+__all__ = ["DEFAULT_MODEL", "Matcher", "ModelError", "load_matcher", "train_matcher"]
+
+FORMAT: Final = "poiflow-matcher"
+FORMAT_VERSION: Final = 1
+DEFAULT_MODEL: Final = "default"
+_PARAMS: Final = {
+    "objective": "binary",
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 2,
+    "verbosity": -1,
+}
+
+
+class ModelError(InputError):
+    """A model file is missing, not a poiflow model, or made for other features."""
+
+
+@dataclass
+class Matcher:
+    """A trained matcher: ``predict`` maps feature columns to match probabilities.
+
+    Attributes:
+        booster: The LightGBM model.
+        features: The feature names, in the order the booster expects.
+        calibration: Isotonic map from raw score to probability, as (x, y) knots.
+        threshold: The probability above which a pair is called a match.
+        info: How and on what the model was trained, and its held-out metrics.
+    """
+
+    booster: lgb.Booster
+    features: tuple[str, ...]
+    calibration: tuple[np.ndarray, np.ndarray]
+    threshold: float = 0.5
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        """A short identifier of the model: its name and training seed."""
+        return str(self.info.get("name", "custom"))
+
+    def predict(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Calibrated match probabilities for the pairs whose features are given."""
+        missing = [name for name in self.features if name not in features]
+        if missing:
+            raise ModelError(
+                f"the model needs features this run did not compute: {', '.join(missing)}"
+            )
+        matrix = np.column_stack([features[name] for name in self.features]).astype(np.float32)
+        if matrix.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        raw = np.asarray(self.booster.predict(matrix, raw_score=False, num_threads=2))
+        x, y = self.calibration
+        return np.asarray(np.interp(raw, x, y), dtype=np.float32)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as one gzip-compressed JSON file."""
+        path = Path(path)
+        payload = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "features": list(self.features),
+            "threshold": self.threshold,
+            "calibration": {"x": self.calibration[0].tolist(), "y": self.calibration[1].tolist()},
+            "info": self.info,
+            "booster": self.booster.model_to_string(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # No name or time in the gzip header: the same model is the same bytes.
+        with (
+            path.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle,
+        ):
+            handle.write(json.dumps(payload, sort_keys=True).encode("utf-8"))
+        return path
+
+
+def load_matcher(model: str | Path = DEFAULT_MODEL) -> Matcher:
+    """Load a model file, or the shipped default (``"default"``).
+
+    Raises:
+        ModelError: The file is missing, not a poiflow model, of a newer format, or needs
+            features this version of poiflow does not compute.
+    """
+    if str(model) == DEFAULT_MODEL:
+        data = resources.files("poiflow.conflate").joinpath("models/default.json.gz").read_bytes()
+        where: str | Path = "the default model"
+    else:
+        where = Path(model)
+        try:
+            data = where.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read the model ({exc.strerror})", path=where) from exc
+    try:
+        payload = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            "not a poiflow model file (expected gzip-compressed JSON)", path=where
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelError("not a poiflow model file (no 'format: poiflow-matcher')", path=where)
+    if int(payload.get("version", 0)) > FORMAT_VERSION:
+        raise ModelError(
+            f"model format {payload['version']} is newer than this poiflow reads "
+            f"({FORMAT_VERSION}); upgrade poiflow",
+            path=where,
+        )
+    unknown = [name for name in payload["features"] if name not in FEATURES]
+    if unknown:
+        raise ModelError(
+            f"the model was trained with features poiflow does not compute: {', '.join(unknown)}; "
+            "retrain it with 'poiflow train'",
+            path=where,
+        )
+    booster = lgb.Booster(model_str=payload["booster"])
+    calibration = (
+        np.asarray(payload["calibration"]["x"], dtype=float),
+        np.asarray(payload["calibration"]["y"], dtype=float),
+    )
+    return Matcher(
+        booster,
+        tuple(payload["features"]),
+        calibration,
+        float(payload.get("threshold", 0.5)),
+        dict(payload.get("info", {})),
+    )
+
+
+def train_matcher(
+    features: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    rounds: int = 120,
+    holdout: float = 0.2,
+    name: str = "custom",
+    feature_names: tuple[str, ...] = FEATURES,
+) -> Matcher:
+    """Fit a matcher on labelled pairs.
+
+    Args:
+        features: Feature columns of the pairs (from ``pair_features``).
+        labels: 1 for a match, 0 for a non-match, per pair.
+        seed: Fixes the split and the boosting: same data, same seed, same model.
+        rounds: Boosting rounds (trees).
+        holdout: Share of pairs kept out of training, to fit the calibration and report
+            held-out precision, recall and F1.
+        name: A name recorded in the model file.
+        feature_names: Which features to use.
+    """
+    labels = np.asarray(labels, dtype=np.int8)
+    if labels.size == 0 or labels.min() == labels.max():
+        msg = "training needs both matching and non-matching pairs"
+        raise ValueError(msg)
+    matrix = np.column_stack([features[n] for n in feature_names]).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    held = rng.random(len(labels)) < holdout
+    data = lgb.Dataset(
+        matrix[~held], labels[~held], feature_name=list(feature_names), free_raw_data=True
+    )
+    booster = lgb.train({**_PARAMS, "seed": seed}, data, num_boost_round=rounds)
+    raw = np.asarray(booster.predict(matrix[held]))
+    calibration = _isotonic(raw, labels[held])
+    matcher = Matcher(booster, feature_names, calibration)
+    probability = matcher.predict({n: features[n][held] for n in feature_names})
+    predicted = probability >= matcher.threshold
+    tp = int((predicted & (labels[held] == 1)).sum())
+    precision = tp / max(1, int(predicted.sum()))
+    recall = tp / max(1, int((labels[held] == 1).sum()))
+    matcher.info = {
+        "name": name,
+        "seed": seed,
+        "rounds": rounds,
+        "pairs": len(labels),
+        "matches": int(labels.sum()),
+        "holdout": {
+            "pairs": int(held.sum()),
+            "precision": round(precision, 5),
+            "recall": round(recall, 5),
+            "f1": round(2 * precision * recall / max(1e-9, precision + recall), 5),
+        },
+        "importance": dict(
+            zip(feature_names, booster.feature_importance("gain").round(1).tolist(), strict=True)
+        ),
+    }
+    return matcher
+
+
+def _isotonic(
+    score: np.ndarray, label: np.ndarray, knots: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pool-adjacent-violators fit of P(match | score), thinned to at most ``knots`` knots."""
+    order = np.argsort(score, kind="stable")
+    x = score[order]
+    y = label[order].astype(float)
+    values: list[float] = []
+    weights: list[float] = []
+    ends: list[float] = []
+    for xi, yi in zip(x, y, strict=True):
+        values.append(yi)
+        weights.append(1.0)
+        ends.append(xi)
+        while len(values) > 1 and values[-2] > values[-1]:
+            w = weights[-2] + weights[-1]
+            v = (values[-2] * weights[-2] + values[-1] * weights[-1]) / w
+            values[-2:] = [v]
+            weights[-2:] = [w]
+            ends[-2:] = [ends[-1]]
+    xs = np.asarray(ends)
+    ys = np.asarray(values)
+    if len(xs) > knots:
+        keep = np.unique(np.linspace(0, len(xs) - 1, knots).astype(int))
+        xs, ys = xs[keep], ys[keep]
+    return np.concatenate([[0.0], xs, [1.0]]), np.concatenate([[ys[0]], ys, [ys[-1]]])

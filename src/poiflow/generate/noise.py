@@ -1,0 +1,227 @@
+"""Sources that describe the generated world, each with its own coverage and noise."""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from poiflow.generate.world import Place
+
+__all__ = ["SourceProfile", "describe", "profiles"]
+
+# Words vendors shorten, and how.
+_ABBREVIATIONS: Final = {
+    "Restaurant": "Rest.",
+    "Ravintola": "Rav.",
+    "Street": "St.",
+    "Saint": "St.",
+    "International": "Intl",
+    "Center": "Ctr",
+    "Centre": "Ctr",
+    "Hotel": "Htl",
+    "Company": "Co.",
+    "Katu": "K.",
+    "Museum": "Mus.",
+}
+# What sources file places under when they disagree with the others.
+_OTHER_CATEGORIES: Final = (
+    "restaurant",
+    "cafe",
+    "bar",
+    "shopping",
+    "Shop",
+    "Food",
+    "Services",
+    "professional_service",
+    "Local business",
+    "Store",
+    "fast_food_restaurant",
+    "other",
+)
+_BRANCH_WORDS: Final = ("Centre", "Station", "Mall", "Airport", "Downtown", "Kamppi", "Keskusta")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceProfile:
+    """How one source sees the world (rates are per record)."""
+
+    name: str
+    coverage: float  # share of places the source has
+    jitter_m: float  # typical coordinate error
+    geocode_error: float  # records placed at a wrong spot up to a kilometre away
+    no_coordinates: float  # records without coordinates (address-only feeds)
+    case_change: float
+    strip_accents: float
+    translate: float  # use a translation of the name when one exists
+    typo: float
+    abbreviate: float
+    legal_form: float
+    branch_suffix: float
+    phone_national: float  # write the phone nationally, not in E.164
+    missing_phone: float
+    missing_website: float
+    missing_address: float
+    missing_category: float
+    duplicates: float  # a second record of the same place within the source
+    stale_phone: float  # an old or wrong number
+    wrong_housenumber: float
+    other_category: float  # filed under a related or a wrong category
+    brand: float  # writes the brand of a chain store
+
+
+def profiles(count: int, rng: np.random.Generator) -> list[SourceProfile]:
+    """``count`` source profiles: the first is OSM-like (clean points), the rest vendor-like."""
+    out = []
+    for index in range(count):
+        vendor = index > 0
+
+        def r(lo: float, hi: float) -> float:
+            return round(float(rng.uniform(lo, hi)), 3)
+
+        out.append(
+            SourceProfile(
+                name=f"source_{chr(ord('a') + index)}" if index < 26 else f"source_{index}",
+                coverage=r(0.55, 0.9),
+                jitter_m=r(3, 15) if not vendor else r(10, 60),
+                geocode_error=0.0 if not vendor else r(0.0, 0.05),
+                no_coordinates=0.0 if not vendor else r(0.0, 0.25),
+                case_change=r(0.0, 0.05) if not vendor else r(0.05, 0.3),
+                strip_accents=r(0.0, 0.3),
+                translate=0.0 if not vendor else r(0.0, 0.08),
+                typo=r(0.0, 0.03) if not vendor else r(0.03, 0.12),
+                abbreviate=r(0.0, 0.15),
+                legal_form=0.0 if not vendor else r(0.05, 0.3),
+                branch_suffix=r(0.0, 0.2),
+                phone_national=r(0.0, 0.3) if not vendor else r(0.3, 0.9),
+                missing_phone=r(0.3, 0.7),
+                missing_website=r(0.2, 0.6),
+                missing_address=r(0.05, 0.4),
+                missing_category=r(0.0, 0.1),
+                duplicates=r(0.0, 0.01) if not vendor else r(0.0, 0.03),
+                stale_phone=r(0.0, 0.02) if not vendor else r(0.01, 0.06),
+                wrong_housenumber=r(0.0, 0.02) if not vendor else r(0.01, 0.05),
+                other_category=r(0.0, 0.05) if not vendor else r(0.05, 0.2),
+                brand=r(0.3, 0.9),
+            )
+        )
+    return out
+
+
+def describe(place: Place, profile: SourceProfile, rng: np.random.Generator) -> dict[str, Any]:
+    """One record of ``place`` as ``profile``'s source would write it (flat place format)."""
+    p = profile
+    name = place.name
+    if place.alternates and rng.random() < p.translate:
+        name = place.alternates[int(rng.integers(len(place.alternates)))][1]
+    if place.chain and rng.random() < p.branch_suffix:
+        name = f"{name} {_BRANCH_WORDS[int(rng.integers(len(_BRANCH_WORDS)))]}"
+    if rng.random() < p.abbreviate:
+        name = " ".join(_ABBREVIATIONS.get(word, word) for word in name.split())
+    if rng.random() < p.legal_form:
+        forms = place.country.legal_forms
+        name = f"{name} {forms[int(rng.integers(len(forms)))]}"
+    if rng.random() < p.typo:
+        name = _typo(name, rng)
+    if rng.random() < p.strip_accents:
+        name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode() or name
+    if rng.random() < p.case_change:
+        name = name.upper() if rng.random() < 0.7 else name.lower()
+    lat: float | None = place.lat
+    lon: float | None = place.lon
+    if rng.random() < p.no_coordinates:
+        lat = lon = None
+    else:
+        error = p.jitter_m if rng.random() >= p.geocode_error else float(rng.uniform(200, 1000))
+        dy, dx = rng.normal(0.0, error, size=2)
+        lat = round(place.lat + dy / 111_320, 6)
+        lon = round(place.lon + dx / (111_320 * np.cos(np.radians(place.lat))), 6)
+    phone = None
+    if rng.random() >= p.missing_phone:
+        phone = _national(place) if rng.random() < p.phone_national else _international(place, rng)
+        if rng.random() < p.stale_phone:
+            phone = phone[:-3] + "".join(str(d) for d in rng.integers(0, 10, size=3))
+    website = None
+    if place.website and rng.random() >= p.missing_website:
+        website = _website_variant(place.website, rng)
+    has_address = rng.random() >= p.missing_address
+    street = place.street
+    if has_address and rng.random() < p.abbreviate:
+        street = street.replace("katu", "k.").replace("tie", "t.")
+    housenumber = place.housenumber
+    if rng.random() < p.wrong_housenumber:
+        housenumber = str(max(1, int(housenumber) + int(rng.choice([-2, -1, 1, 2, 10]))))
+    category: str | None = _category_label(place, rng)
+    if rng.random() < p.other_category:
+        category = _OTHER_CATEGORIES[int(rng.integers(len(_OTHER_CATEGORIES)))]
+    if rng.random() < p.missing_category:
+        category = None
+    return {
+        "name": name,
+        "lat": lat,
+        "lon": lon,
+        "category": category,
+        "street": street if has_address else None,
+        "housenumber": housenumber if has_address else None,
+        "postcode": place.postcode if has_address else None,
+        "city": place.city if has_address or lat is None else None,
+        "country": place.country.code,
+        "phone": phone,
+        "website": website,
+        "brand": place.brand if place.brand and rng.random() < p.brand else None,
+    }
+
+
+def _typo(name: str, rng: np.random.Generator) -> str:
+    if len(name) < 4:
+        return name
+    i = int(rng.integers(1, len(name) - 1))
+    kind = int(rng.integers(3))
+    if kind == 0:  # swap two letters
+        return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+    if kind == 1:  # drop one
+        return name[:i] + name[i + 1 :]
+    return name[:i] + string.ascii_lowercase[int(rng.integers(26))] + name[i + 1 :]
+
+
+def _national(place: Place) -> str:
+    number = place.phone_national
+    if place.country.code == "US":
+        return f"({number[:3]}) {number[3:6]}-{number[6:]}"
+    return f"{place.country.trunk}{number[:2]} {number[2:5]} {number[5:]}"
+
+
+def _international(place: Place, rng: np.random.Generator) -> str:
+    number = place.phone_national
+    if rng.random() < 0.5:
+        return place.e164
+    return f"+{place.country.calling_code} {number[:2]} {number[2:5]} {number[5:]}"
+
+
+def _website_variant(url: str, rng: np.random.Generator) -> str:
+    variant = int(rng.integers(4))
+    if variant == 0:
+        return url
+    if variant == 1:
+        return url.replace("https://", "http://")
+    if variant == 2:
+        return url.replace("https://www.", "")
+    return url.rstrip("/") + "/?utm_source=feed"
+
+
+def _category_label(place: Place, rng: np.random.Generator) -> str:
+    # Sources spell categories their own way: an id, a title, or a plural.
+    label = place.category
+    style = int(rng.integers(3))
+    if style == 0:
+        return label
+    words = label.replace("_", " ")
+    return words.title() if style == 1 else words + "s"
+
+
+def profile_dict(profile: SourceProfile) -> dict[str, Any]:
+    """The profile as plain data, for the generator's manifest."""
+    return asdict(profile)

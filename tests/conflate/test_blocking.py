@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from poiflow.conflate.blocking import KEYS, BlockingConfig, blocking_recall, candidate_pairs
+from poiflow.normalize import normalize_records
+from poiflow.sources import records_from_rows
+
+from .conftest import World
+
+
+def places(*rows: dict) -> pa.Table:
+    base = {"source": "s", "origin": "x"}
+    return normalize_records(records_from_rows([{**base, **r} for r in rows])).places
+
+
+def test_pairs_are_ordered_unique_and_deterministic(world: World) -> None:
+    pairs = candidate_pairs(world.records)
+    left, right = pairs.column("left").to_numpy(), pairs.column("right").to_numpy()
+    assert (left < right).all()
+    assert len({(a, b) for a, b in zip(left, right, strict=True)}) == len(left)
+    assert candidate_pairs(world.records).equals(pairs)
+
+
+def test_recall_and_cost_on_generated_data(world: World) -> None:
+    pairs = candidate_pairs(world.records)
+    recall, _found, total = blocking_recall(pairs, pa.array(world.truth))
+    assert total > 1000
+    assert recall > 0.96
+    assert pairs.num_rows / world.records.num_rows < 30  # candidates per record
+
+
+def test_each_key_finds_what_only_it_can() -> None:
+    table = places(
+        # 1, 2: translations 15 m apart, no shared word: only "near" can propose them
+        {"id": "1", "names": {"primary": "Kansallismuseo"}, "lat": 60.1750, "lon": 24.9310},
+        {"id": "2", "names": {"primary": "Nationalmuseet"}, "lat": 60.17512, "lon": 24.93105},
+        # 3, 4: one phone, 40 km apart
+        {
+            "id": "3",
+            "names": {"primary": "Acme"},
+            "lat": 60.0,
+            "lon": 24.0,
+            "phones": ["+358401234567"],
+        },
+        {
+            "id": "4",
+            "names": {"primary": "Acme Oy"},
+            "lat": 60.3,
+            "lon": 24.6,
+            "phones": ["+358 40 123 4567"],
+        },
+        # 5, 6: no coordinates, same locality, a shared rare word
+        {"id": "5", "names": {"primary": "Kahvila Zyxwv"}, "address": {"locality": "Tampere"}},
+        {"id": "6", "names": {"primary": "Zyxwv"}, "address": {"locality": "Tampere"}},
+        # 7, 8: the same name 400 m apart (a cafe's ring)
+        {"id": "7", "names": {"primary": "Regatta"}, "lat": 60.1800, "lon": 24.9100},
+        {"id": "8", "names": {"primary": "Cafe Regatta"}, "lat": 60.1836, "lon": 24.9100},
+    )
+    pairs = candidate_pairs(table)
+    found = {
+        (int(a), int(b)): int(k)
+        for a, b, k in zip(
+            pairs.column("left").to_numpy(),
+            pairs.column("right").to_numpy(),
+            pairs.column("keys").to_numpy(),
+            strict=True,
+        )
+    }
+    assert found[(0, 1)] & KEYS["near"]
+    assert found[(2, 3)] & KEYS["phone"]
+    assert found[(4, 5)] & KEYS["locality"]
+    assert found[(6, 7)] & KEYS["name"]
+    assert (0, 6) not in found  # far apart, nothing shared
+
+
+def test_crowded_keys_are_skipped() -> None:
+    # 30 records with one phone (a call centre): the group exceeds the cap and says nothing.
+    rows = [
+        {
+            "id": str(i),
+            "names": {"primary": f"Branch {i} Qwz{i}"},
+            "lat": 10.0 + i,
+            "lon": 10.0,
+            "phones": ["+358401234567"],
+        }
+        for i in range(30)
+    ]
+    pairs = candidate_pairs(places(*rows), BlockingConfig(max_group=100))
+    keys = pairs.column("keys").to_numpy()
+    assert not (keys & KEYS["phone"]).any()
+    assert candidate_pairs(places(*rows), BlockingConfig(max_group=400)).num_rows == 30 * 29 // 2
+    assert np.all(keys >= 0)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from poiflow.generate import generate
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
+    a = generate(500, 3, 5, tmp_path / "a")
+    b = generate(500, 3, 5, tmp_path / "b")
+    c = generate(500, 3, 6, tmp_path / "c")
+    for x, y in zip([*a.sources, a.gold], [*b.sources, b.gold], strict=True):
+        assert x.read_bytes() == y.read_bytes()
+    assert a.gold.read_bytes() != c.gold.read_bytes()
+
+
+def test_gold_covers_every_record_and_sources_are_noisy(tmp_path: Path) -> None:
+    made = generate(2000, 4, 1, tmp_path)
+    gold = read(made.gold)
+    assert len(gold) == made.records
+    records = {(p.stem, r["id"]): r for p in made.sources for r in read(p)}
+    assert set(records) == {(g["source"], g["id"]) for g in gold}
+    by_place: dict[str, list[dict[str, str]]] = {}
+    for g in gold:
+        by_place.setdefault(g["place"], []).append(records[(g["source"], g["id"])])
+    multi = [rs for rs in by_place.values() if len(rs) > 1]
+    assert len(multi) > 1000  # most places are described by several sources
+    differing_names = sum(1 for rs in multi if len({r["name"] for r in rs}) > 1)
+    assert differing_names > 0.2 * len(multi)
+    vendor = read(made.sources[1])
+    assert (
+        any(not r["lat"] for r in vendor)
+        or json.loads(made.manifest.read_text())["profiles"][1]["no_coordinates"] == 0
+    )
+    assert any(r["phone"].startswith("+") for r in vendor)
+    assert any(
+        r["phone"].startswith("0") or r["phone"].startswith("(") for r in vendor if r["phone"]
+    )
+
+
+def test_address_only_feeds(tmp_path: Path) -> None:
+    made = generate(300, 3, 2, tmp_path, drop_coordinates=True)
+    assert all(r["lat"] for r in read(made.sources[0]))
+    assert not any(r["lat"] for p in made.sources[1:] for r in read(p))

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poiflow.conflate.features import FEATURES
+from poiflow.conflate.matcher import ModelError, load_matcher, train_matcher
+from poiflow.conflate.training import labelled_pairs
+
+from .conftest import World
+
+
+@pytest.fixture(scope="module")
+def labelled(world: World) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    return labelled_pairs(world.folder / "records.parquet", world.gold)
+
+
+def test_train_save_load_round_trip(
+    labelled: tuple[dict[str, np.ndarray], np.ndarray], tmp_path: Path
+) -> None:
+    features, labels = labelled
+    matcher = train_matcher(features, labels, seed=3, rounds=40, name="small")
+    assert matcher.info["holdout"]["f1"] > 0.9
+    path = matcher.save(tmp_path / "m.json.gz")
+    again = load_matcher(path)
+    assert again.features == FEATURES
+    assert again.version == "small"
+    np.testing.assert_array_equal(again.predict(features), matcher.predict(features))
+    # Same data and seed: the same model, byte for byte.
+    twin = train_matcher(features, labels, seed=3, rounds=40, name="small")
+    assert twin.save(tmp_path / "twin.json.gz").read_bytes() == path.read_bytes()
+
+
+def test_probabilities_are_calibrated_and_monotone(
+    labelled: tuple[dict[str, np.ndarray], np.ndarray],
+) -> None:
+    features, labels = labelled
+    probability = load_matcher().predict(features)
+    assert ((probability >= 0) & (probability <= 1)).all()
+    x, y = load_matcher().calibration
+    assert (np.diff(y) >= 0).all()
+    assert (np.diff(x) >= 0).all()
+    # Of the pairs scored above 0.9, nearly all are matches; of those below 0.1, nearly none.
+    assert labels[probability > 0.9].mean() > 0.95
+    assert labels[probability < 0.1].mean() < 0.02
+
+
+def test_default_model_generalizes_to_an_unseen_world(
+    labelled: tuple[dict[str, np.ndarray], np.ndarray],
+) -> None:
+    features, labels = labelled
+    # A world of one dense city (shared buildings, look-alikes, chain branches) it never saw.
+    predicted = load_matcher().predict(features) >= 0.5
+    tp = (predicted & (labels == 1)).sum()
+    assert tp / predicted.sum() > 0.9
+    assert tp / labels.sum() > 0.9
+
+
+def test_bad_model_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot read"):
+        load_matcher(tmp_path / "missing.json.gz")
+    junk = tmp_path / "junk.json.gz"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a poiflow model"):
+        load_matcher(junk)
+    payload = json.loads(
+        gzip.decompress(
+            (
+                Path(__file__).resolve().parents[2] / "src/poiflow/conflate/models/default.json.gz"
+            ).read_bytes()
+        )
+    )
+    payload["features"] = [*payload["features"], "wifi_password_match"]
+    other = tmp_path / "other.json.gz"
+    other.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    with pytest.raises(ModelError, match=r"wifi_password_match.*poiflow train"):
+        load_matcher(other)
+    payload["version"] = 99
+    newer = tmp_path / "newer.json.gz"
+    newer.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    with pytest.raises(ModelError, match="newer"):
+        load_matcher(newer)
+
+
+def test_training_needs_both_classes() -> None:
+    with pytest.raises(ValueError, match="both"):
+        train_matcher({n: np.zeros(5, np.float32) for n in FEATURES}, np.zeros(5))

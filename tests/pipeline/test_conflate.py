@@ -1,0 +1,127 @@
+"""Whole conflation runs: hand-checked matches and non-matches on real Helsinki data,
+determinism, atomic outputs, and the refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.conflate.matcher import ModelError
+from poiflow.errors import CorruptInputError, OutputError
+from poiflow.pipeline import conflate
+from poiflow.pipeline.conflate import OUTPUTS
+
+from ..conftest import ROOT, VENDOR_FEED
+
+TRUTH = ROOT / "examples" / "helsinki" / "vendor_feed.truth.csv"
+
+
+@pytest.fixture(scope="module")
+def helsinki_run(tmp_path_factory: pytest.TempPathFactory, helsinki_pbf: Path) -> Path:
+    out = tmp_path_factory.mktemp("helsinki")
+    conflate([helsinki_pbf, VENDOR_FEED], out, workers=1)
+    return out
+
+
+def place_of(run: Path) -> dict[tuple[str, str], str]:
+    return {
+        (r["source"], r["id"]): r["place_id"]
+        for r in pq.read_table(run / "membership.parquet").to_pylist()
+    }
+
+
+def test_outputs_and_run_report(helsinki_run: Path) -> None:
+    assert sorted(p.name for p in helsinki_run.iterdir()) == sorted(OUTPUTS)
+    run = json.loads((helsinki_run / "run.json").read_text())
+    counts = run["counts"]
+    assert counts["read"] == counts["records"] + counts["quarantined"]
+    assert counts["records"] == pq.read_table(helsinki_run / "membership.parquet").num_rows
+    assert counts["places"] == pq.read_table(helsinki_run / "places.parquet").num_rows
+    assert run["model"] == "default-1"
+    assert set(run["seconds"]) == {
+        "ingest",
+        "block",
+        "features",
+        "score",
+        "cluster",
+        "merge",
+        "write",
+    }
+    pairs = pq.read_table(helsinki_run / "pairs.parquet")
+    assert pairs.num_rows == counts["candidate_pairs"]
+    assert {"match_probability", "distance_m", "name_token_set", "phone_match"} <= set(
+        pairs.column_names
+    )
+
+
+def test_vendor_records_find_the_osm_object_they_describe(helsinki_run: Path) -> None:
+    places = place_of(helsinki_run)
+    with TRUTH.open(encoding="utf-8") as handle:
+        truth = [(row["vendor_id"], row["osm_id"]) for row in csv.DictReader(handle)]
+    found = sum(
+        places[("vendor_feed", v)] == places[("osm", o)]
+        for v, o in truth
+        if ("vendor_feed", v) in places
+    )
+    assert found >= 0.95 * len(truth)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("node/317766540", "node/1369465559"),  # Minuuttibaari / Baguette & Co, one station
+        ("node/5301126785", "node/5301128404"),  # statues Väinämöinen / Ilmarinen, side by side
+        ("node/1604685371", "node/4860193998"),  # Gaijin / Gaia: near names, different places
+        ("node/319517902", "node/2001532381"),  # XXL Kluuvi / Alepa Kluuvi, one mall
+        ("node/4860193985", "node/4860193986"),  # Spirit FM / Veropaja, one office block
+    ],
+)
+def test_hand_checked_non_matches(helsinki_run: Path, first: str, second: str) -> None:
+    places = place_of(helsinki_run)
+    assert places[("osm", first)] != places[("osm", second)]
+
+
+def test_golden_places_carry_provenance(helsinki_run: Path) -> None:
+    places = pq.read_table(helsinki_run / "places.parquet").to_pylist()
+    for place in places:
+        members = [s for s in place["sources"] if s["property"] == ""]
+        assert len(members) == place["members"]
+        assert 0 < place["confidence"] <= 1
+    multi = [p for p in places if p["members"] > 1]
+    assert len(multi) > 100
+    assert all(len({s["dataset"] for s in p["sources"]}) >= 1 for p in multi)
+
+
+def test_same_input_same_bytes(helsinki_pbf: Path, tmp_path: Path) -> None:
+    conflate([VENDOR_FEED, helsinki_pbf], tmp_path / "a", workers=1)
+    conflate([VENDOR_FEED, helsinki_pbf], tmp_path / "b", workers=2)
+    for name in ("places.parquet", "membership.parquet", "pairs.parquet"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_a_failed_run_keeps_the_previous_outputs(helsinki_pbf: Path, tmp_path: Path) -> None:
+    conflate([VENDOR_FEED], tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    truncated = tmp_path.parent / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
+    with pytest.raises(CorruptInputError):
+        conflate([VENDOR_FEED, truncated], tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_refusals(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot read"):
+        conflate([VENDOR_FEED], tmp_path / "x", model=tmp_path / "nope.json.gz")
+    assert not (tmp_path / "x" / "run.json").exists()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name\n", encoding="utf-8")
+    with pytest.raises(OutputError, match="no valid records"):
+        conflate([empty], tmp_path / "y")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name\n1,\n", encoding="utf-8")
+    with pytest.raises(OutputError, match="all 1 records read were quarantined"):
+        conflate([bad], tmp_path / "z")
