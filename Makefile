@@ -24,10 +24,12 @@ $(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
 
 install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools
 
-demo: install ## ingest and normalize the bundled Helsinki OpenStreetMap extract and a vendor feed
-	$(BIN)/poiflow ingest examples/helsinki/Helsinki.osm.pbf examples/helsinki/vendor_feed.csv \
-		--output $(DEMO_OUT)/places.parquet
-	$(BIN)/poiflow summary $(DEMO_OUT)/places.parquet
+demo: install ## conflate the bundled Helsinki OpenStreetMap extract with a vendor feed
+	$(BIN)/poiflow conflate examples/helsinki/Helsinki.osm.pbf examples/helsinki/vendor_feed.csv \
+		--output $(DEMO_OUT)
+	$(BIN)/poiflow summary $(DEMO_OUT)/records.parquet
+	@echo "Golden places: $(DEMO_OUT)/places.parquet; each record's place: $(DEMO_OUT)/membership.parquet;"
+	@echo "scored pairs: $(DEMO_OUT)/pairs.parquet; run report: $(DEMO_OUT)/run.json"
 
 check: install ## lint, format check, strict types, import layers
 	$(BIN)/ruff check src tests benchmarks scripts

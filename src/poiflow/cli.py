@@ -252,6 +252,7 @@ lines/Parquet, or any layout through --mapping). OUTPUT gets:
   [bold]pairs.parquet[/bold]       every scored candidate pair with its probability and features
   [bold]records.parquet[/bold]     the normalized records
   [bold]quarantine.parquet[/bold]  what validation held back
+  [bold]changes.parquet[/bold]     created / merged / split / updated / removed since --previous
   [bold]run.json[/bold]            counts, seconds per stage, the model
 
 Matching uses the model poiflow ships (trained on its own generator) unless --model names
@@ -261,6 +262,7 @@ another ([bold]poiflow train[/bold] makes one).
 
   poiflow conflate examples/helsinki/Helsinki.osm.pbf examples/helsinki/vendor_feed.csv -o out/run
   poiflow conflate osm.pbf overture.parquet vendor.csv -o out/run --model my-model.json.gz
+  poiflow conflate osm.pbf vendor-2026-12.csv -o out/dec --previous out/nov
 """
 
 
@@ -273,6 +275,10 @@ def conflate_command(
     model: Annotated[
         str, typer.Option(help="A model file from 'poiflow train', or 'default'.")
     ] = "default",
+    previous: Annotated[
+        Path | None,
+        typer.Option(help="An earlier output folder: keep place ids, write what changed."),
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping of a tabular feed's columns.")
     ] = None,
@@ -306,6 +312,7 @@ def conflate_command(
             inputs,
             output,
             model=model,
+            previous=previous,
             mapping=source_mapping,
             clustering=ClusterConfig(threshold=threshold),
             progress=_RichProgress(progress),
@@ -334,6 +341,7 @@ def conflate_command(
             "merge",
             f"{counts['places']:,} places, {counts['multi_source_places']:,} from 2+ records",
         ),
+        ("changes", ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.changes.items()))),
         ("write", str(report.output)),
     ]
     for stage, result in rows:

@@ -40,6 +40,7 @@ __all__ = [
     "BRAND_TYPE",
     "CANDIDATE_SCHEMA",
     "CATEGORIES_TYPE",
+    "CHANGES_SCHEMA",
     "FLAT_EXTRA_FIELDS",
     "FLAT_FIELDS",
     "GOLDEN_PLACE_SCHEMA",
@@ -231,6 +232,20 @@ GOLDEN_PLACE_SCHEMA: Final = pa.schema(
         pa.field("members", pa.int32()),
     ],
     metadata={"poiflow.table": "golden_places"},
+)
+
+CHANGES_SCHEMA: Final = pa.schema(
+    [
+        pa.field("place_id", pa.string(), nullable=False),
+        # created | merged | split | updated | removed
+        pa.field("change", pa.string(), nullable=False),
+        # For updated (and merged/split) places: which attributes differ from before.
+        pa.field("attributes", pa.list_(pa.string())),
+        # merged: the previous places taken in (or, for a removed one, where it went);
+        # split: the places that took the records.
+        pa.field("related", pa.list_(pa.string())),
+    ],
+    metadata={"poiflow.table": "changes"},
 )
 
 FLAT_FIELDS: Final = (

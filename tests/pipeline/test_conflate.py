@@ -125,3 +125,33 @@ def test_refusals(tmp_path: Path) -> None:
     bad.write_text("id,name\n1,\n", encoding="utf-8")
     with pytest.raises(OutputError, match="all 1 records read were quarantined"):
         conflate([bad], tmp_path / "z")
+
+
+def test_place_ids_are_stable_across_releases(helsinki_pbf: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    conflate([helsinki_pbf, VENDOR_FEED], first, workers=1)
+    # The next release: the vendor sends fewer records, one of them renamed.
+    lines = VENDOR_FEED.read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:120]
+    rows[0] = rows[0].replace("HAPPY!", "Happy Store", 1)
+    feed = tmp_path / "vendor_feed.csv"
+    feed.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    second = tmp_path / "second"
+    report = conflate([helsinki_pbf, feed], second, previous=first, workers=1)
+    before = place_of(first)
+    after = place_of(second)
+    kept = [k for k in after if k in before and k[0] == "osm"]
+    assert sum(before[k] == after[k] for k in kept) >= 0.99 * len(kept)
+    changes = pq.read_table(second / "changes.parquet").to_pylist()
+    kinds = {c["change"] for c in changes}
+    assert "updated" in kinds or "split" in kinds  # places that lost their vendor record
+    assert report.changes == {k: sum(1 for c in changes if c["change"] == k) for k in kinds}
+    first_changes = pq.read_table(first / "changes.parquet")
+    assert set(first_changes.column("change").to_pylist()) == {"created"}
+
+
+def test_previous_must_be_an_output_folder(tmp_path: Path) -> None:
+    from poiflow.errors import InputError
+
+    with pytest.raises(InputError, match="not a poiflow conflate output folder"):
+        conflate([VENDOR_FEED], tmp_path / "out", previous=tmp_path)

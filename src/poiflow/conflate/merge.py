@@ -13,6 +13,7 @@ entry per attribute naming the record it was taken from.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,8 +56,8 @@ class _Columns:
     name_key: list[str]
     alternates: list[list[dict[str, Any]] | None]
     category: list[str | None]
-    lat: np.ndarray
-    lon: np.ndarray
+    lat: list[float]  # NaN where missing
+    lon: list[float]
     address: list[dict[str, Any] | None]
     phones: list[list[str] | None]
     websites: list[list[str] | None]
@@ -72,6 +73,7 @@ def merge_clusters(
     labels: np.ndarray,
     best_probability: np.ndarray,
     config: MergeConfig | None = None,
+    ids: Mapping[int, str] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """Golden places and membership from clustered records.
 
@@ -81,6 +83,8 @@ def merge_clusters(
         best_probability: Each record's strongest match probability within its cluster
             (1.0 for a record alone).
         config: Trust and recency.
+        ids: The place id of each cluster label (see ``ids.assign_ids``); by default a
+            hash of the cluster's first member.
 
     Returns:
         ``(places, membership)`` as ``GOLDEN_PLACE_SCHEMA`` and ``MEMBERSHIP_SCHEMA``; the
@@ -95,9 +99,12 @@ def merge_clusters(
     membership_source: list[str] = []
     membership_id: list[str] = []
     membership_place: list[str] = []
-    for rows in groups.values():
+    best = best_probability.astype(float).tolist()
+    for label, rows in groups.items():
         rows.sort(key=lambda r: (cols.source[r], cols.id[r]))
-        place = _golden(rows, cols, best_probability, config)
+        place = _golden(rows, cols, best, config)
+        if ids is not None:
+            place["id"] = ids[label]
         places.append(place)
         for row in rows:
             membership_source.append(cols.source[row])
@@ -121,8 +128,8 @@ def _columns(records: pa.Table) -> _Columns:
         name_key=[k["name"] for k in keys],
         alternates=[n["alternates"] for n in names],
         category=[(c or {}).get("primary") for c in records.column("categories").to_pylist()],
-        lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float),
-        lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float),
+        lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float).tolist(),
+        lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float).tolist(),
         address=records.column("address").to_pylist(),
         phones=records.column("phones").to_pylist(),
         websites=records.column("websites").to_pylist(),
@@ -173,8 +180,14 @@ def _display_rank(name: str) -> tuple[int, int, int]:
     return mixed, sum(1 for ch in name if not ch.isascii()), len(name)
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _golden(
-    rows: list[int], cols: _Columns, best: np.ndarray, config: MergeConfig
+    rows: list[int], cols: _Columns, best: list[float], config: MergeConfig
 ) -> dict[str, Any]:
     weights = _weights(rows, cols, config)
     first = rows[0]
@@ -207,12 +220,12 @@ def _golden(
         chosen["categories"] = category_voters[0]
     other_categories = sorted({c for r in rows if (c := cols.category[r]) and c != category})
 
-    located = [r for r in rows if not np.isnan(cols.lat[r])]
+    located = [r for r in rows if not math.isnan(cols.lat[r])]
     lat = lon = None
     location_confidence = 0.0
     if located:
-        lat = float(np.median(cols.lat[located]))
-        lon = float(np.median(cols.lon[located]))
+        lat = _median([cols.lat[r] for r in located])
+        lon = _median([cols.lon[r] for r in located])
         medoid = min(
             located, key=lambda r: ((cols.lat[r] - lat) ** 2 + (cols.lon[r] - lon) ** 2, rank[r])
         )
@@ -252,7 +265,7 @@ def _golden(
     stamps = [s for r in rows if (s := cols.update_time[r]) is not None]
 
     members = len(rows)
-    strength = float(np.mean([best[r] for r in rows]))
+    strength = sum(best[r] for r in rows) / members
     distinct_sources = len({cols.source[r] for r in rows})
     confidence = (1 - 0.5 ** (distinct_sources + 1)) * strength
     sources = [

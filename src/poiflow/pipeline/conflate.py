@@ -7,6 +7,7 @@ Outputs, in the output folder:
 - ``pairs.parquet``: every scored candidate pair, its probability and its features;
 - ``records.parquet``: the normalized records the run matched;
 - ``quarantine.parquet``: what validation held back;
+- ``changes.parquet``: what changed since ``--previous`` (every place ``created`` without);
 - ``run.json``: counts, timings per stage, the model, and where each output is.
 
 Everything is written to a hidden staging folder first and moved into place at the end,
@@ -19,6 +20,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +35,10 @@ from poiflow.config import OsmOptions, SourceMapping
 from poiflow.conflate.blocking import KEYS, BlockingConfig, candidate_pairs
 from poiflow.conflate.clustering import ClusterConfig, cluster_records
 from poiflow.conflate.features import RecordView, pair_features
+from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
 from poiflow.conflate.matcher import DEFAULT_MODEL, load_matcher
 from poiflow.conflate.merge import MergeConfig, merge_clusters
-from poiflow.errors import OutputError
+from poiflow.errors import InputError, OutputError
 from poiflow.pipeline.ingest import IngestProgress, IngestReport, ingest
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
 from poiflow.sinks import ParquetSink
@@ -49,6 +52,7 @@ OUTPUTS = (
     "pairs.parquet",
     "records.parquet",
     "quarantine.parquet",
+    "changes.parquet",
     "run.json",
 )
 
@@ -67,6 +71,7 @@ class ConflateReport:
     multi_source_places: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     pairs_by_key: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data (what ``run.json`` holds)."""
@@ -87,6 +92,7 @@ class ConflateReport:
                 "multi_source_places": self.multi_source_places,
             },
             "candidate_pairs_by_key": self.pairs_by_key,
+            "changes": self.changes,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "inputs": self.ingest.to_dict()["inputs"],
         }
@@ -97,6 +103,7 @@ def conflate(
     output: str | Path,
     *,
     model: str | Path = DEFAULT_MODEL,
+    previous: str | Path | None = None,
     mapping: SourceMapping | None = None,
     osm: OsmOptions | None = None,
     blocking: BlockingConfig | None = None,
@@ -113,6 +120,8 @@ def conflate(
         inputs: Files of any kind ``ingest`` reads, or opened sources.
         output: The output folder (created; earlier outputs in it are replaced).
         model: A model file, or ``"default"`` for the model poiflow ships.
+        previous: An earlier output folder: places keep their ids where they persist, and
+            ``changes.parquet`` says what changed.
         mapping, osm, batch_size, workers, progress: As for :func:`poiflow.ingest`.
         blocking, clustering, merging: Settings of those stages.
         on_stage: Called with each stage's name as it starts (for progress displays).
@@ -123,6 +132,7 @@ def conflate(
         poiflow.errors.OutputError: No record survived validation.
     """
     matcher = load_matcher(model)  # fail before any work on a bad model
+    history = _read_previous(Path(previous)) if previous is not None else None
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     staging = output / f".staging-{os.getpid()}"
@@ -142,6 +152,7 @@ def conflate(
             workers,
             progress,
             on_stage,
+            history,
         )
         report.output = output
         (staging / "run.json").write_text(json.dumps(report.to_dict(), indent=2), "utf-8")
@@ -165,6 +176,7 @@ def _run(
     workers: int | None,
     progress: IngestProgress | None,
     on_stage: Any,
+    history: tuple[dict[tuple[str, str], str], pa.Table] | None,
 ) -> ConflateReport:
     seconds: dict[str, float] = {}
 
@@ -219,7 +231,20 @@ def _run(
     seconds["cluster"] = time.perf_counter() - t
 
     t = stage("merge")
-    places, membership = merge_clusters(records, labels, best, merging)
+    keys = list(
+        zip(records.column("source").to_pylist(), records.column("id").to_pylist(), strict=True)
+    )
+    label_list = labels.tolist()
+    previous_membership = history[0] if history else {}
+    ids = assign_ids(keys, label_list, previous_membership, fresh_ids(keys, label_list))
+    places, membership = merge_clusters(records, labels, best, merging, ids)
+    changes = changelog(
+        previous_membership,
+        dict(zip(keys, (ids[label] for label in label_list), strict=True)),
+        history[1] if history else GOLDEN_PLACE_SCHEMA.empty_table(),
+        places,
+    )
+    report.changes = dict(Counter(changes.column("change").to_pylist()))
     report.places = places.num_rows
     report.multi_source_places = int(
         (places.column("members").to_numpy(zero_copy_only=False) > 1).sum()
@@ -230,6 +255,7 @@ def _run(
     with ParquetSink(staging / "places.parquet", GOLDEN_PLACE_SCHEMA, geo=True) as sink:
         sink.write(places)
     pq.write_table(membership, staging / "membership.parquet", compression="zstd")
+    pq.write_table(changes, staging / "changes.parquet", compression="zstd")
     pq.write_table(
         _pairs_table(records, left, right, probability, features),
         staging / "pairs.parquet",
@@ -239,6 +265,25 @@ def _run(
     if places.num_rows == 0:  # pragma: no cover - ingest refuses an empty run first
         raise OutputError("no places: nothing to write")
     return report
+
+
+def _read_previous(folder: Path) -> tuple[dict[tuple[str, str], str], pa.Table]:
+    """The membership and places of an earlier output folder."""
+    try:
+        membership = pq.read_table(
+            folder / "membership.parquet", columns=["source", "id", "place_id"]
+        )
+        places = pq.read_table(folder / "places.parquet").drop_columns(["geometry"])
+    except (OSError, pa.ArrowInvalid, KeyError) as exc:
+        raise InputError(
+            f"not a poiflow conflate output folder ({exc}); --previous takes the folder "
+            "an earlier 'poiflow conflate' wrote",
+            path=folder,
+        ) from exc
+    keys = zip(
+        membership.column("source").to_pylist(), membership.column("id").to_pylist(), strict=True
+    )
+    return dict(zip(keys, membership.column("place_id").to_pylist(), strict=True)), places
 
 
 def _pairs_table(

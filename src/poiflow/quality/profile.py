@@ -75,11 +75,10 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
         "SELECT count(*), count(*) FILTER (WHERE regexp_full_match(p, '\\+[1-9][0-9]{6,14}')) "
         "FROM (SELECT unnest(phones) AS p FROM places)"
     )[0]
-    quarantine_path = (
-        Path(quarantine)
-        if quarantine
-        else path.with_name(f"{path.name.removesuffix('.parquet')}.quarantine.parquet")
-    )
+    beside = path.with_name(f"{path.name.removesuffix('.parquet')}.quarantine.parquet")
+    # 'poiflow ingest' writes NAME.quarantine.parquet; 'poiflow conflate' quarantine.parquet.
+    fallback = beside if beside.is_file() else path.with_name("quarantine.parquet")
+    quarantine_path = Path(quarantine) if quarantine else fallback
     reasons: list[tuple[str, str, int]] = []
     if quarantine_path.is_file():
         con.read_parquet(str(quarantine_path)).create_view("quarantine")

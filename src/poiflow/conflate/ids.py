@@ -1,0 +1,141 @@
+"""Stable place ids across releases, and the changelog between two releases.
+
+A new cluster inherits the id of the previous place it shares the most member records with
+(each previous id goes to one new place at most; ties go to the larger overlap, then the
+smaller id). A cluster that inherits nothing gets a fresh id from its first member. The
+changelog says, per place: ``created``, ``merged`` (it took in records of other previous
+places, listed), ``split`` (a previous place's records went to several places, listed),
+``updated`` (which attributes changed), or ``removed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import pyarrow as pa
+
+from poiflow.conflate.merge import place_id_for
+from poiflow.schema import CHANGES_SCHEMA
+
+__all__ = ["assign_ids", "changelog", "fresh_ids"]
+
+# Moves shorter than this are jitter, not a change of location.
+_MOVE_M: Final = 25.0
+_COMPARED: Final = ("names", "categories", "address", "phones", "websites", "operating_status")
+
+
+def fresh_ids(keys: Sequence[tuple[str, str]], labels: Sequence[int]) -> dict[int, str]:
+    """The id each cluster gets with no history: a hash of its first (source, id)."""
+    first: dict[int, tuple[str, str]] = {}
+    for key, label in zip(keys, labels, strict=True):
+        if label not in first or key < first[label]:
+            first[label] = key
+    return {label: place_id_for(*key) for label, key in first.items()}
+
+
+def assign_ids(
+    keys: Sequence[tuple[str, str]],
+    labels: Sequence[int],
+    previous: Mapping[tuple[str, str], str],
+    fresh: Mapping[int, str],
+) -> dict[int, str]:
+    """The place id of every cluster label.
+
+    Args:
+        keys: ``(source, id)`` of each record.
+        labels: Cluster label of each record.
+        previous: The previous release's ``(source, id) -> place_id``.
+        fresh: The id each cluster would get with no history (from its first member).
+    """
+    overlap: Counter[tuple[int, str]] = Counter()
+    for key, label in zip(keys, labels, strict=True):
+        old = previous.get(key)
+        if old is not None:
+            overlap[(label, old)] += 1
+    ids: dict[int, str] = {}
+    taken: set[str] = set()
+    for (label, old), _count in sorted(
+        overlap.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])
+    ):
+        if label not in ids and old not in taken:
+            ids[label] = old
+            taken.add(old)
+    used = set(previous.values()) | taken
+    for label in sorted(set(labels)):
+        if label in ids:
+            continue
+        candidate, salt = fresh[label], 0
+        while candidate in used:  # never reuse an id that meant another place
+            salt += 1
+            candidate = f"{fresh[label]}-{salt}"
+        ids[label] = candidate
+        used.add(candidate)
+    return ids
+
+
+def changelog(
+    previous_membership: Mapping[tuple[str, str], str],
+    membership: Mapping[tuple[str, str], str],
+    previous_places: pa.Table,
+    places: pa.Table,
+) -> pa.Table:
+    """What changed between two releases, one row per affected place (``CHANGES_SCHEMA``)."""
+    old_members: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    new_members: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key, place in previous_membership.items():
+        old_members[place].add(key)
+    for key, place in membership.items():
+        new_members[place].add(key)
+    old_rows = {row["id"]: row for row in previous_places.to_pylist()}
+    new_rows = {row["id"]: row for row in places.to_pylist()}
+    rows: list[dict[str, Any]] = []
+    for place in sorted(new_members):
+        sources_of_members = {previous_membership.get(k) for k in new_members[place]} - {None}
+        if place not in old_members:
+            if sources_of_members:
+                rows.append(_row(place, "split", [], sorted(s for s in sources_of_members if s)))
+            else:
+                rows.append(_row(place, "created", [], []))
+            continue
+        absorbed = sorted(s for s in sources_of_members if s and s != place)
+        left_for = sorted({membership[k] for k in old_members[place] if k in membership} - {place})
+        if absorbed:
+            rows.append(
+                _row(place, "merged", _changed(old_rows.get(place), new_rows.get(place)), absorbed)
+            )
+        elif left_for:
+            rows.append(
+                _row(place, "split", _changed(old_rows.get(place), new_rows.get(place)), left_for)
+            )
+        else:
+            changed = _changed(old_rows.get(place), new_rows.get(place))
+            if changed:
+                rows.append(_row(place, "updated", changed, []))
+    for place in sorted(set(old_members) - set(new_members)):
+        successors = sorted({membership[k] for k in old_members[place] if k in membership})
+        rows.append(_row(place, "merged" if successors else "removed", [], successors))
+    return pa.Table.from_pylist(rows, schema=CHANGES_SCHEMA)
+
+
+def _row(place: str, change: str, attributes: list[str], related: list[str]) -> dict[str, Any]:
+    return {"place_id": place, "change": change, "attributes": attributes, "related": related}
+
+
+def _changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+    if old is None or new is None:
+        return []
+    changed = [name for name in _COMPARED if old.get(name) != new.get(name)]
+    if _moved(old, new):
+        changed.append("location")
+    return changed
+
+
+def _moved(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    if old.get("lat") is None or new.get("lat") is None:
+        return (old.get("lat") is None) != (new.get("lat") is None)
+    dy = (new["lat"] - old["lat"]) * 111_320
+    dx = (new["lon"] - old["lon"]) * 111_320 * math.cos(math.radians(old["lat"]))
+    return math.hypot(dx, dy) > _MOVE_M

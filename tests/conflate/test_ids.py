@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pyarrow as pa
+
+from poiflow.conflate.ids import assign_ids, changelog
+from poiflow.schema import GOLDEN_PLACE_SCHEMA
+
+
+def places(*rows: dict) -> pa.Table:
+    full = [
+        {
+            "names": {"primary": r.get("name", "x")},
+            "lat": r.get("lat", 60.0),
+            "lon": 24.0,
+            "members": 1,
+            **{k: v for k, v in r.items() if k not in ("name", "lat")},
+        }
+        for r in rows
+    ]
+    return pa.Table.from_pylist(full, schema=GOLDEN_PLACE_SCHEMA)
+
+
+def test_ids_follow_the_largest_overlap() -> None:
+    keys = [("a", "1"), ("b", "1"), ("c", "1"), ("a", "2"), ("a", "3")]
+    previous = {("a", "1"): "P1", ("b", "1"): "P1", ("c", "1"): "P2", ("a", "2"): "P2"}
+    # Now {a1, b1, c1} (P1 took c1 from P2), {a2}, {a3}
+    labels = [0, 0, 0, 3, 4]
+    ids = assign_ids(keys, labels, previous, {0: "f0", 3: "f3", 4: "f4"})
+    assert ids == {0: "P1", 3: "P2", 4: "f4"}
+
+
+def test_a_fresh_id_never_reuses_an_old_one() -> None:
+    previous = {("a", "1"): "f0"}
+    ids = assign_ids([("a", "2")], [0], previous, {0: "f0"})
+    assert ids[0] == "f0-1"
+
+
+def test_changelog_kinds() -> None:
+    before = {
+        ("a", "1"): "P1",
+        ("b", "1"): "P1",
+        ("a", "2"): "P2",
+        ("a", "3"): "P3",
+        ("a", "4"): "P4",
+        ("b", "4"): "P4",
+        ("a", "5"): "P5",
+    }
+    after = {
+        ("a", "1"): "P1",
+        ("b", "1"): "P1",
+        ("a", "2"): "P1",  # P2 merged into P1
+        ("a", "3"): "P3",  # updated (renamed)
+        ("a", "4"): "P4",
+        ("b", "4"): "N1",  # P4 split
+        ("a", "6"): "N2",
+    }  # created; P5 removed
+    old = places(
+        {"id": "P1"}, {"id": "P2"}, {"id": "P3", "name": "Old"}, {"id": "P4"}, {"id": "P5"}
+    )
+    new = places(
+        {"id": "P1"}, {"id": "P3", "name": "New"}, {"id": "P4"}, {"id": "N1"}, {"id": "N2"}
+    )
+    rows = {r["place_id"]: r for r in changelog(before, after, old, new).to_pylist()}
+    assert rows["P1"]["change"] == "merged"
+    assert rows["P1"]["related"] == ["P2"]
+    assert rows["P2"]["change"] == "merged"
+    assert rows["P2"]["related"] == ["P1"]
+    assert rows["P3"] == {
+        "place_id": "P3",
+        "change": "updated",
+        "attributes": ["names"],
+        "related": [],
+    }
+    assert rows["P4"]["change"] == "split"
+    assert rows["P4"]["related"] == ["N1"]
+    assert rows["N1"]["change"] == "split"
+    assert rows["N1"]["related"] == ["P4"]
+    assert rows["N2"]["change"] == "created"
+    assert rows["P5"]["change"] == "removed"
