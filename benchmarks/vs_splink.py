@@ -77,8 +77,9 @@ def splink_run(folder: Path, out: Path) -> None:
             FROM read_csv({files!r}, union_by_name = true, filename = true, all_varchar = true)
         ), folded AS (
             SELECT *,
-                trim(regexp_replace(regexp_replace(lower(strip_accents(name)), '[^a-z0-9 ]', ' ', 'g'),
-                     '\\b({legal})\\b', ' ', 'g')) AS name0,
+                trim(regexp_replace(
+                    regexp_replace(lower(strip_accents(name)), '[^a-z0-9 ]', ' ', 'g'),
+                    '\\b({legal})\\b', ' ', 'g')) AS name0,
                 TRY_CAST(lat AS DOUBLE) AS lat_d, TRY_CAST(lon AS DOUBLE) AS lon_d
             FROM raw
         )
@@ -88,10 +89,12 @@ def splink_run(folder: Path, out: Path) -> None:
             split_part(regexp_replace(name0, ' +', ' ', 'g'), ' ', 1) AS name_tok1,
             lat_d AS lat, lon_d AS lon,
             CASE WHEN lat_d IS NULL THEN NULL ELSE
-                floor(lat_d * 100)::BIGINT || '_' || floor(lon_d * 100 * cos(radians(lat_d)))::BIGINT
+                floor(lat_d * 100)::BIGINT || '_'
+                || floor(lon_d * 100 * cos(radians(lat_d)))::BIGINT
             END AS cell_1km,
             CASE WHEN lat_d IS NULL THEN NULL ELSE
-                floor(lat_d * 1000)::BIGINT || '_' || floor(lon_d * 1000 * cos(radians(lat_d)))::BIGINT
+                floor(lat_d * 1000)::BIGINT || '_'
+                || floor(lon_d * 1000 * cos(radians(lat_d)))::BIGINT
             END AS cell_100m,
             NULLIF(right(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g'), 9), '') AS phone9,
             NULLIF(regexp_extract(lower(coalesce(website, '')),
