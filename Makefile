@@ -49,6 +49,8 @@ format: install ## rewrite the code in the house format
 
 bench: install ## run the benchmarks (prints figures; see benchmarks/RESULTS.md)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/conflate.py
+	$(BIN)/python benchmarks/vs_splink.py
 
 clean: ## remove the virtualenv and outputs
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -17,19 +17,17 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import osmium
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from measure import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -118,35 +116,6 @@ def generate(records: int, seed: int) -> tuple[Path, Path]:
     return pbf, flat
 
 
-def _measure(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and stdout of ``command``.
-
-    The RSS is the peak of the sum over the whole process tree (the command and its worker
-    processes), sampled every 50 ms.
-    """
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-        root = psutil.Process(process.pid)
-        peak = 0
-        while process.poll() is None:
-            with contextlib.suppress(psutil.Error):
-                tree = [root, *root.children(recursive=True)]
-                total = 0
-                for member in tree:
-                    with contextlib.suppress(psutil.Error):
-                        total += member.memory_info().rss
-                peak = max(peak, total)
-            time.sleep(0.05)
-        seconds = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if process.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{stderr[-2000:]}")
-    return seconds, peak / 2**20, stdout
-
-
 PEER = f"""
 import sys, pyrosm
 osm = pyrosm.OSM(sys.argv[1])
@@ -173,13 +142,13 @@ def main() -> None:
     poiflow = [sys.executable, "-m", "poiflow", "ingest", "--json", "-o"]
     rows = []
     for label, source in (("poiflow ingest (PBF)", pbf), ("poiflow ingest (flat Parquet)", flat)):
-        seconds, peak, stdout = _measure(
+        seconds, peak, stdout = measure(
             [*poiflow, str(out / f"{source.suffix[1:]}.parquet"), str(source)]
         )
         report = json.loads(stdout)
         rows.append((label, report["read"], seconds, peak))
     if not args.skip_peer:
-        seconds, peak, stdout = _measure([sys.executable, "-c", PEER, str(pbf)])
+        seconds, peak, stdout = measure([sys.executable, "-c", PEER, str(pbf)])
         rows.append(
             (
                 "pyrosm get_pois (PBF, read only)",

@@ -14,7 +14,7 @@ from poiflow.errors import (
     SchemaMismatchError,
     UnknownFormatError,
 )
-from poiflow.pipeline import IngestReport, ingest
+from poiflow.pipeline import ConflateReport, IngestReport, conflate, ingest
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
 from poiflow.sources import OsmSource, OvertureSource, TabularSource, open_source
 
@@ -23,6 +23,7 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "SOURCE_RECORD_SCHEMA",
     "ConfigError",
+    "ConflateReport",
     "CorruptInputError",
     "CsvOptions",
     "IngestReport",
@@ -37,6 +38,7 @@ __all__ = [
     "TabularSource",
     "UnknownFormatError",
     "__version__",
+    "conflate",
     "ingest",
     "load_yaml",
     "open_source",

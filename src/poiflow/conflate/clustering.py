@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
 
 __all__ = ["ClusterConfig", "cluster_records"]
 
@@ -36,24 +38,6 @@ class ClusterConfig:
     veto: float = 0.02
 
 
-class _PairLookup:
-    """Probability of any candidate pair, by binary search over sorted pair keys."""
-
-    def __init__(self, n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray):
-        self.n = np.int64(n)
-        keys = left.astype(np.int64) * self.n + right.astype(np.int64)
-        order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.probability = probability[order]
-
-    def get(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
-        keys = lo * self.n + hi
-        at = np.clip(np.searchsorted(self.keys, keys), 0, max(0, len(self.keys) - 1))
-        found = self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
-        return found, np.where(found, self.probability[at] if len(self.keys) else 0.0, 0.0)
-
-
 def cluster_records(
     n: int,
     left: np.ndarray,
@@ -74,7 +58,6 @@ def cluster_records(
     Deterministic: ties between equally strong edges are broken by the pair's rows.
     """
     config = config or ClusterConfig()
-    lookup = _PairLookup(n, left, right, probability)
     parent = np.arange(n)
     members: dict[int, list[int]] = {}
     source_sets: dict[int, set[object]] = {}
@@ -88,7 +71,29 @@ def cluster_records(
         return root
 
     strong = np.flatnonzero(probability >= config.threshold)
+    # Components of the strong edges: a component of one edge needs no cross-pair checks
+    # (its edge is the only cross pair), so only larger components go through the loop.
+    graph = sparse.coo_matrix((np.ones(len(strong)), (left[strong], right[strong])), shape=(n, n))
+    _, component = csgraph.connected_components(graph, directed=False)
+    size = np.bincount(component, minlength=n)
+    simple = size[component[left[strong]]] == 2
+    for edge in strong[simple]:
+        a, b = int(left[edge]), int(right[edge])
+        bar = config.same_source if sources[a] == sources[b] else config.threshold
+        if probability[edge] >= bar:
+            parent[max(a, b)] = min(a, b)
+    strong = strong[~simple]
     order = strong[np.lexsort((right[strong], left[strong], -probability[strong]))]
+    # Every scored pair inside the larger components, for the cross-pair checks.
+    crowded = size[component] > 2
+    inside = crowded[left] & crowded[right] & (component[left] == component[right])
+    scored: dict[tuple[int, int], float] = dict(
+        zip(
+            zip(left[inside].tolist(), right[inside].tolist(), strict=True),
+            probability[inside].tolist(),
+            strict=True,
+        )
+    )
     for edge in order:
         a, b = find(int(left[edge])), find(int(right[edge]))
         if a == b:
@@ -101,12 +106,11 @@ def cluster_records(
         if len(group_a) == 1 and len(group_b) == 1:
             mean, coverage = float(probability[edge]), 1.0
         else:
-            xa = np.repeat(np.asarray(group_a), len(group_b))
-            xb = np.tile(np.asarray(group_b), len(group_a))
-            found, p = lookup.get(xa, xb)
-            coverage = float(found.mean())
-            mean = float(p[found].mean()) if found.any() else 0.0
-            if found.any() and float(p[found].min()) < config.veto:
+            cross = [scored.get((x, y) if x < y else (y, x)) for x in group_a for y in group_b]
+            known = [p for p in cross if p is not None]
+            coverage = len(known) / len(cross)
+            mean = sum(known) / len(known) if known else 0.0
+            if known and min(known) < config.veto:
                 continue
         if mean < bar or coverage < config.min_coverage:
             continue

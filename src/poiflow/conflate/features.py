@@ -198,7 +198,8 @@ def _haversine_m(
 def _cpdist(a: list[str], b: list[str], scorer: object) -> np.ndarray:
     if not a:
         return np.zeros(0)
-    return np.asarray(process.cpdist(a, b, scorer=scorer, workers=1), dtype=float)  # type: ignore[arg-type]
+    # All cores: rapidfuzz splits the aligned lists between threads.
+    return np.asarray(process.cpdist(a, b, scorer=scorer, workers=-1), dtype=float)  # type: ignore[arg-type]
 
 
 def _best_alternate(
@@ -236,11 +237,17 @@ def _equal(values: list[str | None], left: np.ndarray, right: np.ndarray) -> np.
 
 
 def _overlap(values: list[list[str] | None], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    out = np.full(len(left), np.nan)
-    for k in range(len(left)):
+    """1 where the two lists share a value, 0 where they do not, NaN where either is empty.
+
+    Most records have at most one phone or domain: those compare as single values, at once;
+    only pairs with a longer list on either side are compared as sets.
+    """
+    first = [v[0] if v else None for v in values]
+    out = _equal(first, left, right)
+    several = np.array([len(v) > 1 if v else False for v in values], dtype=bool)
+    for k in np.flatnonzero((several[left] | several[right]) & ~np.isnan(out)):
         a, b = values[left[k]], values[right[k]]
-        if a and b:
-            out[k] = 1.0 if set(a) & set(b) else 0.0
+        out[k] = 1.0 if set(a or ()) & set(b or ()) else 0.0
     return out
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from poiflow.conflate.merge import place_id_for
 from poiflow.schema import CHANGES_SCHEMA
@@ -89,8 +90,13 @@ def changelog(
         old_members[place].add(key)
     for key, place in membership.items():
         new_members[place].add(key)
+    # Attributes are compared only for places that existed before: skip the rest.
     old_rows = {row["id"]: row for row in previous_places.to_pylist()}
-    new_rows = {row["id"]: row for row in places.to_pylist()}
+    kept = pa.array(sorted(set(old_rows)), pa.string())
+    new_rows = {
+        row["id"]: row
+        for row in places.filter(pc.is_in(places.column("id"), value_set=kept)).to_pylist()
+    }
     rows: list[dict[str, Any]] = []
     for place in sorted(new_members):
         sources_of_members = {previous_membership.get(k) for k in new_members[place]} - {None}

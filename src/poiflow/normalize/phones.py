@@ -39,6 +39,50 @@ def _international(text: str) -> str | None:
     return None
 
 
+# "09 123 4567", "(212) 555-0123": written nationally with plain separators.
+_NATIONAL = re.compile(r"^\(?[0-9][\d \-.()]{5,20}$")
+
+
+@lru_cache(maxsize=512)
+def _plain_trunk(region: str) -> tuple[str, str, tuple[int, ...]] | None:
+    """(calling code, trunk prefix, possible lengths) of a region whose national numbers
+    are read by dropping a fixed trunk prefix, or None where parsing needs the full rules
+    (carrier codes, prefixes with patterns)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return None
+    trunk = metadata.national_prefix or ""
+    for_parsing = metadata.national_prefix_for_parsing
+    if for_parsing not in (None, trunk) or metadata.national_prefix_transform_rule:
+        return None
+    if not trunk.isdigit() and trunk != "":
+        return None
+    lengths = tuple(metadata.general_desc.possible_length or ())
+    return str(metadata.country_code), trunk, lengths
+
+
+def _national(text: str, region: str) -> str | None:
+    """E.164 of a nationally written number in a plain-trunk country (see ``_plain_trunk``)."""
+    rules = _plain_trunk(region) if region not in _LEADING_ZERO else None
+    if rules is None:
+        return None
+    code, trunk, lengths = rules
+    digits = _NOT_DIGIT.sub("", text)
+    if trunk and digits.startswith(trunk):
+        digits = digits[len(trunk) :]
+    elif trunk:
+        return None  # no trunk prefix: a local number, or something else; let the parser judge
+    if digits.startswith("0") or (code == "1" and digits[:1] == "1"):
+        return None  # "00..." dials abroad; no national number starts with 0 (or, in NANP, 1)
+    if (
+        digits.startswith(code)
+        and len(digits) - len(code) in lengths
+        and len(digits) not in lengths
+    ):
+        return None  # the country code written without "+": ambiguous, let the parser judge
+    return f"+{code}{digits}" if len(digits) in lengths else None
+
+
 # Countries whose national numbers keep a leading zero after the country code.
 _LEADING_ZERO = frozenset({"IT", "VA", "SM", "CI", "CG", "GA", "TG", "BJ", "NE", "ML", "BF"})
 
@@ -74,13 +118,15 @@ def to_e164(number: str, region: str | None = None) -> str | None:
         fast = _international(text)
         if fast is not None:
             return fast
+    elif region is not None and _NATIONAL.match(text):
+        fast = _national(text, region.upper())
+        if fast is not None:
+            return fast
     candidates: list[tuple[str, str | None]] = [(text, region.upper() if region else None)]
-    if not text.startswith("+"):
+    if not text.startswith("+") and region is None:
+        # Without a region, "00 49 ..." and "358 40 ..." can only be international.
         digits = "".join(ch for ch in text if ch.isdigit())
-        if digits.startswith("00"):
-            candidates.insert(0, ("+" + digits[2:], None))
-        elif region is None:
-            candidates.append(("+" + digits, None))
+        candidates.append(("+" + (digits[2:] if digits.startswith("00") else digits), None))
     for candidate, candidate_region in candidates:
         try:
             parsed = phonenumbers.parse(candidate, candidate_region)

@@ -1,0 +1,97 @@
+"""Conflation quality and cost on generated worlds the shipped model never saw.
+
+For each world (seeded; none of them is one the default model was trained on): generate
+it, run ``poiflow conflate`` as a whole process (wall time, peak RSS of the process tree),
+and score the membership against the truth. Prints blocking recall and candidates per
+record, pairwise precision/recall/F1, B-cubed F1, seconds per stage and records/s.
+
+Usage:
+    .venv/bin/python benchmarks/conflate.py                  # the quality suite
+    .venv/bin/python benchmarks/conflate.py --scale 340000   # one large world (~1M records)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from measure import measure
+from poiflow.conflate.blocking import blocking_recall, candidate_pairs
+from poiflow.conflate.evaluate import score_membership
+from poiflow.generate import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
+    ("4 sources", 20_000, 4, 7, False),
+    ("5 sources", 20_000, 5, 99, False),
+    ("3 sources, vendors without coordinates", 15_000, 3, 31, True),
+    ("6 sources, one dense city", 2_500, 6, 55, False),
+)
+
+
+def run_world(label: str, places: int, sources: int, seed: int, no_coordinates: bool) -> dict:
+    folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
+    if not (folder / "gold.csv").exists():
+        generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
+    files = sorted(str(p) for p in folder.glob("source_*.csv"))
+    out = folder / "run"
+    seconds, peak, _ = measure(
+        [sys.executable, "-m", "poiflow", "conflate", *files, "-o", str(out), "--json"]
+    )
+    gold = pl.read_csv(folder / "gold.csv", schema_overrides={"id": pl.String, "place": pl.String})
+    scores = score_membership(pl.read_parquet(out / "membership.parquet"), gold)
+    run = json.loads((out / "run.json").read_text())
+    records = pq.read_table(out / "records.parquet").drop_columns(["geometry"])
+    truth = (
+        pl.DataFrame(records.select(["source", "id"]))
+        .join(gold, on=["source", "id"], how="left", maintain_order="left")["place"]
+        .to_arrow()
+    )
+    recall, _, _ = blocking_recall(candidate_pairs(records), pa.array(truth))
+    return {
+        "world": label,
+        "records": run["counts"]["records"],
+        "wall_s": seconds,
+        "peak_rss_mib": peak,
+        "blocking_recall": recall,
+        "candidates_per_record": run["counts"]["candidates_per_record"],
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
+        "bcubed_f1": scores.bcubed_f1,
+        "stages": run["seconds"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, help="places of one large world (4 sources)")
+    args = parser.parse_args()
+    worlds = (
+        [(f"scale, {args.scale:,} places", args.scale, 4, 1234, False)] if args.scale else SUITE
+    )
+    results = [run_world(*world) for world in worlds]
+    print(
+        f"{'world':<42} {'records':>9} {'wall s':>7} {'rec/s':>7} {'RSS MiB':>8} "
+        f"{'block R':>7} {'cand/rec':>8} {'P':>7} {'R':>7} {'F1':>7} {'B3 F1':>7}"
+    )
+    for r in results:
+        print(
+            f"{r['world']:<42} {r['records']:>9,} {r['wall_s']:>7.1f} "
+            f"{r['records'] / r['wall_s']:>7,.0f} {r['peak_rss_mib']:>8,.0f} "
+            f"{r['blocking_recall']:>7.4f} {r['candidates_per_record']:>8.1f} "
+            f"{r['precision']:>7.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} {r['bcubed_f1']:>7.4f}"
+        )
+    for r in results:
+        print(f"stages (s), {r['world']}: {r['stages']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Wall time and peak memory of a whole command, for the benchmark scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+__all__ = ["measure"]
+
+
+def measure(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and stdout of ``command``.
+
+    The RSS is the peak of the sum over the whole process tree (the command and its worker
+    processes), sampled every 50 ms.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        root = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                tree = [root, *root.children(recursive=True)]
+                total = 0
+                for member in tree:
+                    with contextlib.suppress(psutil.Error):
+                        total += member.memory_info().rss
+                peak = max(peak, total)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{stderr[-2000:]}")
+    return seconds, peak / 2**20, stdout
