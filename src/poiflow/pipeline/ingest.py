@@ -133,7 +133,7 @@ def default_quarantine_path(output: Path) -> Path:
 # Below these sizes an input is read in this process: starting workers costs more than it
 # saves. An OSM extract is dense and slow to read (about 30 bytes and 60 µs a place); a
 # text or Parquet feed is read in blocks of 4 MiB, so a smaller one is a single batch anyway.
-PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 32 << 20}
+PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +168,7 @@ def ingest(
         osm: Which OSM objects are places.
         batch_size: Records per batch; memory grows with it, not with the input.
         workers: Processes per input; default: one per core for large inputs (OSM
-            extracts of 2 MiB, other files of 32 MiB or more), else none. The output is the
+            extracts of 2 MiB, other files of 16 MiB or more), else none. The output is the
             same, byte for byte, whatever the number.
         progress: Told about each source and batch.
 
