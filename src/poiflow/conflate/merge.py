@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,10 @@ class _Columns:
     opening_hours: list[str | None]
     status: list[str | None]
     update_time: list[datetime | None]
+    # Keys the votes compare, computed once per record.
+    category_known: list[str | None]  # the category, unless it is "other"
+    address_key: list[tuple[str, str] | None]
+    brand_key: list[str | None]
 
 
 def merge_clusters(
@@ -121,23 +125,29 @@ def merge_clusters(
 def _columns(records: pa.Table) -> _Columns:
     names = records.column("names").to_pylist()
     keys = records.column("keys").to_pylist()
+    categories = [(c or {}).get("primary") for c in records.column("categories").to_pylist()]
+    addresses = records.column("address").to_pylist()
+    brands = records.column("brand").to_pylist()
     return _Columns(
         source=records.column("source").to_pylist(),
         id=records.column("id").to_pylist(),
         name=[n["primary"] for n in names],
         name_key=[k["name"] for k in keys],
         alternates=[n["alternates"] for n in names],
-        category=[(c or {}).get("primary") for c in records.column("categories").to_pylist()],
+        category=categories,
         lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float).tolist(),
         lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float).tolist(),
-        address=records.column("address").to_pylist(),
+        address=addresses,
         phones=records.column("phones").to_pylist(),
         websites=records.column("websites").to_pylist(),
         emails=records.column("emails").to_pylist(),
-        brand=records.column("brand").to_pylist(),
+        brand=brands,
         opening_hours=records.column("opening_hours").to_pylist(),
         status=records.column("operating_status").to_pylist(),
         update_time=records.column("update_time").to_pylist(),
+        category_known=[c if c != "other" else None for c in categories],
+        address_key=[_address_key(a) for a in addresses],
+        brand_key=[(b or {}).get("name") or (b or {}).get("wikidata") for b in brands],
     )
 
 
@@ -154,23 +164,31 @@ def _weights(rows: list[int], cols: _Columns, config: MergeConfig) -> dict[int, 
 
 
 def _vote(
-    rows: list[int], weights: dict[int, float], key: Callable[[int], Any]
+    rows: list[int], weights: dict[int, float], column: Sequence[Any]
 ) -> tuple[Any, list[int], float]:
-    """The winning key among rows that have one, its voters, and their share of the weight."""
-    tally: dict[Any, float] = defaultdict(float)
-    voters: dict[Any, list[int]] = defaultdict(list)
+    """The winning value of ``column`` among rows that have one, its voters, and their
+    share of the weight. Ties go to the value whose first voter comes first (rows are in
+    (source, id) order, and dicts keep the order values first appear in)."""
+    tally: dict[Any, float] = {}
+    voters: dict[Any, list[int]] = {}
     for row in rows:
-        value = key(row)
+        value = column[row]
         if value is None:
             continue
-        tally[value] += weights[row]
-        voters[value].append(row)
+        if value in tally:
+            tally[value] += weights[row]
+            voters[value].append(row)
+        else:
+            tally[value] = weights[row]
+            voters[value] = [row]
     if not tally:
         return None, [], 0.0
-    # Ties go to the value whose first voter comes first (rows are in (source, id) order).
-    position = {row: i for i, row in enumerate(rows)}
-    winner = max(tally, key=lambda v: (tally[v], -position[voters[v][0]]))
-    return winner, voters[winner], tally[winner] / sum(tally.values())
+    winner = None
+    most = -1.0
+    for value, weight in tally.items():
+        if weight > most:
+            winner, most = value, weight
+    return winner, voters[winner], most / sum(tally.values())
 
 
 def _display_rank(name: str) -> tuple[int, int, int]:
@@ -196,7 +214,7 @@ def _golden(
     rank = {row: i for i, row in enumerate(rows)}
     chosen: dict[str, int] = {}
 
-    _, name_voters, name_share = _vote(rows, weights, lambda r: cols.name_key[r])
+    _, name_voters, name_share = _vote(rows, weights, cols.name_key)
     name_row = max(name_voters, key=lambda r: (weights[r], _display_rank(cols.name[r]), -rank[r]))
     chosen["names"] = name_row
     primary = cols.name[name_row]
@@ -211,11 +229,9 @@ def _golden(
                 seen.add(candidate["value"].casefold())
                 alternates.append(candidate)
 
-    category, category_voters, category_share = _vote(
-        rows, weights, lambda r: cols.category[r] if cols.category[r] != "other" else None
-    )
+    category, category_voters, category_share = _vote(rows, weights, cols.category_known)
     if category is None:
-        category, category_voters, category_share = _vote(rows, weights, lambda r: cols.category[r])
+        category, category_voters, category_share = _vote(rows, weights, cols.category)
     if category_voters:
         chosen["categories"] = category_voters[0]
     other_categories = sorted({c for r in rows if (c := cols.category[r]) and c != category})
@@ -232,7 +248,7 @@ def _golden(
         chosen["geometry"] = medoid
         location_confidence = sum(weights[r] for r in located) / sum(weights.values())
 
-    _, address_voters, address_share = _vote(rows, weights, lambda r: _address_key(cols.address[r]))
+    _, address_voters, address_share = _vote(rows, weights, cols.address_key)
     address = None
     if address_voters:
         address_row = max(
@@ -248,11 +264,7 @@ def _golden(
         chosen["phones"] = phone_row
     if website_row is not None:
         chosen["websites"] = website_row
-    brand_key, brand_voters, _ = _vote(
-        rows,
-        weights,
-        lambda r: (cols.brand[r] or {}).get("name") or (cols.brand[r] or {}).get("wikidata"),
-    )
+    brand_key, brand_voters, _ = _vote(rows, weights, cols.brand_key)
     hours = next(
         (
             cols.opening_hours[r]
@@ -261,7 +273,7 @@ def _golden(
         ),
         None,
     )
-    status, _, _ = _vote(rows, weights, lambda r: cols.status[r])
+    status, _, _ = _vote(rows, weights, cols.status)
     stamps = [s for r in rows if (s := cols.update_time[r]) is not None]
 
     members = len(rows)
