@@ -116,13 +116,10 @@ KEYS_TYPE: Final = pa.struct(
     ]
 )
 
-_COMMON_FIELDS: Final = [
-    pa.field("source", pa.string(), nullable=False),
-    pa.field("id", pa.string(), nullable=False),
+# What a place is, whoever describes it: shared by source records and golden places.
+_PLACE_ATTRIBUTES: Final = [
     pa.field("names", NAMES_TYPE),
     pa.field("categories", CATEGORIES_TYPE),
-    # The category as the source spelled it ("amenity=cafe", "Coffee & Tea"), kept for audits.
-    pa.field("source_category", pa.string()),
     pa.field("lat", pa.float64()),
     pa.field("lon", pa.float64()),
     pa.field("address", ADDRESS_TYPE),
@@ -133,6 +130,14 @@ _COMMON_FIELDS: Final = [
     pa.field("opening_hours", pa.string()),
     pa.field("operating_status", pa.string()),
     pa.field("update_time", pa.timestamp("ms", tz="UTC")),
+]
+
+_COMMON_FIELDS: Final = [
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("id", pa.string(), nullable=False),
+    *_PLACE_ATTRIBUTES,
+    # The category as the source spelled it ("amenity=cafe", "Coffee & Tea"), kept for audits.
+    pa.field("source_category", pa.string()),
     # Where the record came from: "feed.csv:12", "node/123", "places.parquet#row=7".
     pa.field("origin", pa.string()),
 ]
@@ -212,18 +217,7 @@ ATTRIBUTE_CONFIDENCE_TYPE: Final = pa.struct(
 GOLDEN_PLACE_SCHEMA: Final = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
-        pa.field("names", NAMES_TYPE),
-        pa.field("categories", CATEGORIES_TYPE),
-        pa.field("lat", pa.float64()),
-        pa.field("lon", pa.float64()),
-        pa.field("address", ADDRESS_TYPE),
-        pa.field("phones", pa.list_(pa.string())),
-        pa.field("websites", pa.list_(pa.string())),
-        pa.field("emails", pa.list_(pa.string())),
-        pa.field("brand", BRAND_TYPE),
-        pa.field("opening_hours", pa.string()),
-        pa.field("operating_status", pa.string()),
-        pa.field("update_time", pa.timestamp("ms", tz="UTC")),
+        *_PLACE_ATTRIBUTES,
         # How sure poiflow is that the place is one real place, well described (0 to 1).
         pa.field("confidence", pa.float32()),
         pa.field("attribute_confidence", ATTRIBUTE_CONFIDENCE_TYPE),

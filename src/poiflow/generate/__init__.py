@@ -20,24 +20,13 @@ import pyarrow.parquet as pq
 
 from poiflow.generate.noise import SourceProfile, describe, profile_dict, profiles
 from poiflow.generate.world import COUNTRIES, Place, build_world
+from poiflow.schema import FLAT_FIELDS
 
 __all__ = ["COUNTRIES", "Generated", "Place", "SourceProfile", "generate"]
 
-_COLUMNS: Final = (
-    "id",
-    "name",
-    "lat",
-    "lon",
-    "category",
-    "street",
-    "housenumber",
-    "postcode",
-    "city",
-    "country",
-    "phone",
-    "website",
-    "brand",
-)
+# The flat place format, less what the generator leaves to the file name (source) and to
+# the parts (a freeform address), plus the brand of chain stores.
+_COLUMNS: Final = (*(f for f in FLAT_FIELDS if f not in ("source", "address")), "brand")
 
 
 @dataclass(frozen=True, slots=True)
