@@ -13,14 +13,11 @@ entry per attribute naming the record it was taken from.
 from __future__ import annotations
 
 import hashlib
-import math
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
@@ -48,28 +45,71 @@ def place_id_for(source: str, record_id: str) -> str:
     return f"p{digest}"
 
 
-@dataclass(slots=True)
-class _Columns:
-    source: list[str]
-    id: list[str]
-    name: list[str]
-    name_key: list[str]
-    alternates: list[list[dict[str, Any]] | None]
-    category: list[str | None]
-    lat: list[float]  # NaN where missing
-    lon: list[float]
-    address: list[dict[str, Any] | None]
-    phones: list[list[str] | None]
-    websites: list[list[str] | None]
-    emails: list[list[str] | None]
-    brand: list[dict[str, Any] | None]
-    opening_hours: list[str | None]
-    status: list[str | None]
-    update_time: list[datetime | None]
-    # Keys the votes compare, computed once per record.
-    category_known: list[str | None]  # the category, unless it is "other"
-    address_key: list[tuple[str, str] | None]
-    brand_key: list[str | None]
+_L = "label"
+
+
+def _vote(frame: pl.DataFrame, key: str, name: str) -> pl.DataFrame:
+    """Per label: the winning value of ``key`` (most weight; ties to the first voter), its
+    share of the weight, and the position of its first voter."""
+    tally = (
+        frame.filter(pl.col(key).is_not_null())
+        .group_by(_L, key)
+        .agg(pl.col("weight").sum().alias("tally"), pl.col("pos").min().alias("first"))
+    )
+    total = tally.group_by(_L).agg(pl.col("tally").sum().alias("total"))
+    return (
+        tally.sort([_L, "tally", "first"], descending=[False, True, False])
+        .group_by(_L, maintain_order=True)
+        .first()
+        .join(total, on=_L)
+        .select(
+            _L,
+            pl.col(key).alias(name),
+            (pl.col("tally") / pl.col("total")).alias(f"{name}_share"),
+            pl.col("first").alias(f"{name}_first"),
+        )
+    )
+
+
+def _first_by(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.DataFrame:
+    return (
+        frame.sort([_L, *by], descending=[False, *descending])
+        .group_by(_L, maintain_order=True)
+        .first()
+    )
+
+
+def _union(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Per label: every value of a list column, most supported first; the first value's
+    share of the weight of records that have any; the position of its first giver."""
+    having = (
+        frame.filter(pl.col(column).list.len() > 0)
+        .group_by(_L)
+        .agg(pl.col("weight").sum().alias("having"))
+    )
+    support = (
+        frame.select(_L, "pos", "weight", pl.col(column).alias("value"))
+        .explode("value")
+        .drop_nulls("value")
+        .group_by(_L, "value")
+        .agg(pl.col("weight").sum().alias("support"), pl.col("pos").min().alias("giver"))
+        .sort([_L, "support", "value"], descending=[False, True, False])
+    )
+    return (
+        support.group_by(_L, maintain_order=True)
+        .agg(
+            pl.col("value").alias(column),
+            pl.col("support").first().alias("top"),
+            pl.col("giver").first().alias(f"{column}_giver"),
+        )
+        .join(having, on=_L)
+        .select(
+            _L,
+            column,
+            (pl.col("top") / pl.col("having")).alias(f"{column}_share"),
+            f"{column}_giver",
+        )
+    )
 
 
 def merge_clusters(
@@ -92,263 +132,325 @@ def merge_clusters(
 
     Returns:
         ``(places, membership)`` as ``GOLDEN_PLACE_SCHEMA`` and ``MEMBERSHIP_SCHEMA``; the
-        places sorted by id, independent of the order of the input records.
+        places sorted by id, independent of the order of the input records. Every rule is
+        a polars group-by over all clusters at once; ties are broken by the members'
+        (source, id) order, never by row numbers.
     """
     config = config or MergeConfig()
-    cols = _columns(records)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for row, label in enumerate(labels.tolist()):
-        groups[label].append(row)
-    places: list[dict[str, Any]] = []
-    membership_source: list[str] = []
-    membership_id: list[str] = []
-    membership_place: list[str] = []
-    best = best_probability.astype(float).tolist()
-    for label, rows in groups.items():
-        rows.sort(key=lambda r: (cols.source[r], cols.id[r]))
-        place = _golden(rows, cols, best, config)
-        if ids is not None:
-            place["id"] = ids[label]
-        places.append(place)
-        for row in rows:
-            membership_source.append(cols.source[row])
-            membership_id.append(cols.id[row])
-            membership_place.append(place["id"])
-    places.sort(key=lambda p: p["id"])
-    membership = pa.table(
-        {"source": membership_source, "id": membership_id, "place_id": membership_place},
-        schema=MEMBERSHIP_SCHEMA,
-    ).sort_by([("source", "ascending"), ("id", "ascending")])
-    return pa.Table.from_pylist(places, schema=GOLDEN_PLACE_SCHEMA), membership
+    base = pl.DataFrame(
+        records.select(
+            [
+                "source",
+                "id",
+                "names",
+                "categories",
+                "lat",
+                "lon",
+                "address",
+                "phones",
+                "websites",
+                "emails",
+                "brand",
+                "opening_hours",
+                "operating_status",
+                "update_time",
+                "keys",
+            ]
+        )
+    ).with_columns(
+        pl.Series(_L, labels.astype(np.int64)),
+        pl.Series("best", best_probability.astype(np.float64)),
+    )
+    known_times = pl.col("update_time").n_unique().over(_L) - pl.col(
+        "update_time"
+    ).is_null().any().over(_L).cast(pl.Int64)
+    frame = (
+        base.sort(_L, "source", "id")
+        .with_columns(
+            pl.int_range(pl.len()).over(_L).alias("pos"),
+            pl.col("names").struct.field("primary").alias("name"),
+            pl.col("names").struct.field("alternates").alias("alternates"),
+            pl.col("keys").struct.field("name").alias("name_key"),
+            pl.col("categories").struct.field("primary").alias("category"),
+            pl.col("operating_status").alias("status"),
+            (pl.col("update_time").rank("dense").over(_L) / known_times)
+            .fill_null(0.0)
+            .alias("recency"),
+            pl.col("source")
+            .replace_strict(dict(config.trust), default=1.0, return_dtype=pl.Float64)
+            .alias("trust"),
+            pl.when(pl.col("address").struct.field("street").is_not_null())
+            .then(
+                pl.concat_str(
+                    pl.col("address").struct.field("street").str.to_lowercase(),
+                    pl.col("address").struct.field("housenumber").fill_null("").str.to_lowercase(),
+                    separator="\x1f",
+                )
+            )
+            .alias("address_key"),
+            pl.sum_horizontal(
+                [
+                    pl.col("address").struct.field(f).is_not_null().cast(pl.Int32)
+                    for f in (
+                        "freeform",
+                        "street",
+                        "housenumber",
+                        "unit",
+                        "postcode",
+                        "locality",
+                        "region",
+                        "country",
+                    )
+                ]
+            ).alias("completeness"),
+            pl.coalesce(
+                pl.col("brand").struct.field("name"), pl.col("brand").struct.field("wikidata")
+            ).alias("brand_key"),
+        )
+        .with_columns(
+            (pl.col("trust") * (1 + config.recency_weight * pl.col("recency"))).alias("weight"),
+            pl.when(pl.col("category") != "other").then(pl.col("category")).alias("category_known"),
+            (
+                (pl.col("name") != pl.col("name").str.to_uppercase())
+                & (pl.col("name") != pl.col("name").str.to_lowercase())
+            )
+            .cast(pl.Int32)
+            .alias("mixed"),
+            (
+                pl.col("name").str.len_chars()
+                - pl.col("name").str.replace_all(r"[^\x00-\x7F]", "").str.len_chars()
+            ).alias("nonascii"),
+            pl.col("name").str.len_chars().alias("length"),
+        )
+    )
+    rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 
-
-def _columns(records: pa.Table) -> _Columns:
-    names = records.column("names").to_pylist()
-    keys = records.column("keys").to_pylist()
-    categories = [(c or {}).get("primary") for c in records.column("categories").to_pylist()]
-    addresses = records.column("address").to_pylist()
-    brands = records.column("brand").to_pylist()
-    return _Columns(
-        source=records.column("source").to_pylist(),
-        id=records.column("id").to_pylist(),
-        name=[n["primary"] for n in names],
-        name_key=[k["name"] for k in keys],
-        alternates=[n["alternates"] for n in names],
-        category=categories,
-        lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float).tolist(),
-        lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float).tolist(),
-        address=addresses,
-        phones=records.column("phones").to_pylist(),
-        websites=records.column("websites").to_pylist(),
-        emails=records.column("emails").to_pylist(),
-        brand=brands,
-        opening_hours=records.column("opening_hours").to_pylist(),
-        status=records.column("operating_status").to_pylist(),
-        update_time=records.column("update_time").to_pylist(),
-        category_known=[c if c != "other" else None for c in categories],
-        address_key=[_address_key(a) for a in addresses],
-        brand_key=[(b or {}).get("name") or (b or {}).get("wikidata") for b in brands],
+    name_vote = _vote(frame, "name_key", "name_key_won")
+    name_pick = _first_by(
+        frame.join(name_vote, on=_L).filter(pl.col("name_key") == pl.col("name_key_won")),
+        ["weight", "mixed", "nonascii", "length", "pos"],
+        [True, True, True, True, False],
+    ).select(
+        _L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "name_key_won_share"
     )
 
+    alternates_long = pl.concat(
+        [
+            frame.select(
+                _L,
+                "pos",
+                pl.lit(0, pl.Int64).alias("sub"),
+                pl.col("name").alias("value"),
+                pl.lit(None, pl.String).alias("language"),
+                pl.lit("alternate").alias("variant"),
+            ),
+            frame.select(_L, "pos", "alternates")
+            .explode("alternates")
+            .drop_nulls("alternates")
+            .with_columns(
+                pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(_L, "pos").alias("sub")
+            )
+            .select(
+                _L,
+                "pos",
+                "sub",
+                pl.col("alternates").struct.field("value"),
+                pl.col("alternates").struct.field("language"),
+                pl.col("alternates").struct.field("variant"),
+            ),
+        ]
+    ).join(name_pick.select(_L, "primary"), on=_L)
+    alternates = (
+        alternates_long.with_columns(pl.col("value").str.to_lowercase().alias("folded"))
+        .filter(pl.col("folded") != pl.col("primary").str.to_lowercase())
+        .sort(_L, "pos", "sub")
+        .unique([_L, "folded"], keep="first", maintain_order=True)
+        .group_by(_L, maintain_order=True)
+        .agg(pl.struct("value", "language", "variant").alias("alternates"))
+    )
 
-def _weights(rows: list[int], cols: _Columns, config: MergeConfig) -> dict[int, float]:
-    stamps = [cols.update_time[r] for r in rows]
-    known = sorted({s for s in stamps if s is not None})
-    weights = {}
-    for row, stamp in zip(rows, stamps, strict=True):
-        recency = (known.index(stamp) + 1) / len(known) if stamp is not None and known else 0.0
-        weights[row] = config.trust.get(cols.source[row], 1.0) * (
-            1 + config.recency_weight * recency
-        )
-    return weights
+    category = _vote(frame, "category_known", "category_won")
+    fallback = _vote(frame, "category", "category_any")
+    category = fallback.join(category, on=_L, how="left").select(
+        _L,
+        pl.coalesce("category_won", "category_any").alias("category"),
+        pl.when(pl.col("category_won").is_not_null())
+        .then(pl.col("category_won_share"))
+        .otherwise(pl.col("category_any_share"))
+        .alias("category_share"),
+        pl.when(pl.col("category_won").is_not_null())
+        .then(pl.col("category_won_first"))
+        .otherwise(pl.col("category_any_first"))
+        .alias("categories_pos"),
+    )
+    other_categories = (
+        frame.select(_L, pl.col("category").alias("other"))
+        .drop_nulls("other")
+        .join(category.select(_L, "category"), on=_L)
+        .filter(pl.col("other") != pl.col("category"))
+        .unique([_L, "other"])
+        .sort(_L, "other")
+        .group_by(_L, maintain_order=True)
+        .agg(pl.col("other").alias("alternate"))
+    )
 
-
-def _vote(
-    rows: list[int], weights: dict[int, float], column: Sequence[Any]
-) -> tuple[Any, list[int], float]:
-    """The winning value of ``column`` among rows that have one, its voters, and their
-    share of the weight. Ties go to the value whose first voter comes first (rows are in
-    (source, id) order, and dicts keep the order values first appear in)."""
-    tally: dict[Any, float] = {}
-    voters: dict[Any, list[int]] = {}
-    for row in rows:
-        value = column[row]
-        if value is None:
-            continue
-        if value in tally:
-            tally[value] += weights[row]
-            voters[value].append(row)
-        else:
-            tally[value] = weights[row]
-            voters[value] = [row]
-    if not tally:
-        return None, [], 0.0
-    winner = None
-    most = -1.0
-    for value, weight in tally.items():
-        if weight > most:
-            winner, most = value, weight
-    return winner, voters[winner], most / sum(tally.values())
-
-
-def _display_rank(name: str) -> tuple[int, int, int]:
-    # Mixed case beats all caps or all lower case; accents beat their stripped form (sources
-    # lose them, never add them); then the longer, fuller spelling.
-    mixed = int(name != name.upper() and name != name.lower())
-    return mixed, sum(1 for ch in name if not ch.isascii()), len(name)
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def _golden(
-    rows: list[int], cols: _Columns, best: list[float], config: MergeConfig
-) -> dict[str, Any]:
-    weights = _weights(rows, cols, config)
-    first = rows[0]
-    # Ties are broken by (source, id) order, never by row numbers: the input order of the
-    # records must not change a golden record.
-    rank = {row: i for i, row in enumerate(rows)}
-    chosen: dict[str, int] = {}
-
-    _, name_voters, name_share = _vote(rows, weights, cols.name_key)
-    name_row = max(name_voters, key=lambda r: (weights[r], _display_rank(cols.name[r]), -rank[r]))
-    chosen["names"] = name_row
-    primary = cols.name[name_row]
-    alternates: list[dict[str, Any]] = []
-    seen = {primary.casefold()}
-    for row in rows:
-        for candidate in [
-            {"value": cols.name[row], "language": None, "variant": "alternate"},
-            *(cols.alternates[row] or []),
-        ]:
-            if candidate["value"].casefold() not in seen:
-                seen.add(candidate["value"].casefold())
-                alternates.append(candidate)
-
-    category, category_voters, category_share = _vote(rows, weights, cols.category_known)
-    if category is None:
-        category, category_voters, category_share = _vote(rows, weights, cols.category)
-    if category_voters:
-        chosen["categories"] = category_voters[0]
-    other_categories = sorted({c for r in rows if (c := cols.category[r]) and c != category})
-
-    located = [r for r in rows if not math.isnan(cols.lat[r])]
-    lat = lon = None
-    location_confidence = 0.0
-    if located:
-        lat = _median([cols.lat[r] for r in located])
-        lon = _median([cols.lon[r] for r in located])
-        medoid = min(
-            located, key=lambda r: ((cols.lat[r] - lat) ** 2 + (cols.lon[r] - lon) ** 2, rank[r])
-        )
-        chosen["geometry"] = medoid
-        location_confidence = sum(weights[r] for r in located) / sum(weights.values())
-
-    _, address_voters, address_share = _vote(rows, weights, cols.address_key)
-    address = None
-    if address_voters:
-        address_row = max(
-            address_voters, key=lambda r: (_completeness(cols.address[r]), weights[r], -rank[r])
-        )
-        address = cols.address[address_row]
-        chosen["address"] = address_row
-
-    phones, phone_share, phone_row = _union(rows, weights, cols.phones)
-    websites, website_share, website_row = _union(rows, weights, cols.websites)
-    emails, _, _ = _union(rows, weights, cols.emails)
-    if phone_row is not None:
-        chosen["phones"] = phone_row
-    if website_row is not None:
-        chosen["websites"] = website_row
-    brand_key, brand_voters, _ = _vote(rows, weights, cols.brand_key)
-    hours = next(
-        (
-            cols.opening_hours[r]
-            for r in sorted(rows, key=lambda r: -weights[r])
-            if cols.opening_hours[r]
+    located = frame.filter(pl.col("lat").is_not_null())
+    centre = located.group_by(_L).agg(
+        pl.col("lat").median().alias("glat"),
+        pl.col("lon").median().alias("glon"),
+        pl.col("weight").sum().alias("located_weight"),
+    )
+    medoid = _first_by(
+        located.join(centre, on=_L).with_columns(
+            ((pl.col("lat") - pl.col("glat")) ** 2 + (pl.col("lon") - pl.col("glon")) ** 2).alias(
+                "d2"
+            )
         ),
-        None,
+        ["d2", "pos"],
+        [False, False],
+    ).select(_L, pl.col("pos").alias("geometry_pos"))
+
+    address_vote = _vote(frame, "address_key", "address_won")
+    address = _first_by(
+        frame.join(address_vote, on=_L).filter(pl.col("address_key") == pl.col("address_won")),
+        ["completeness", "weight", "pos"],
+        [True, True, False],
+    ).select(
+        _L,
+        "address",
+        pl.col("pos").alias("address_pos"),
+        pl.col("address_won_share").alias("address_share"),
     )
-    status, _, _ = _vote(rows, weights, cols.status)
-    stamps = [s for r in rows if (s := cols.update_time[r]) is not None]
 
-    members = len(rows)
-    strength = sum(best[r] for r in rows) / members
-    distinct_sources = len({cols.source[r] for r in rows})
-    confidence = (1 - 0.5 ** (distinct_sources + 1)) * strength
-    sources = [
-        {
-            "property": "",
-            "dataset": cols.source[r],
-            "record_id": cols.id[r],
-            "update_time": cols.update_time[r],
-            "confidence": float(best[r]),
-        }
-        for r in rows
-    ] + [
-        {
-            "property": f"/{prop}",
-            "dataset": cols.source[r],
-            "record_id": cols.id[r],
-            "update_time": cols.update_time[r],
-            "confidence": float(best[r]),
-        }
-        for prop, r in chosen.items()
-    ]
-    return {
-        "id": place_id_for(cols.source[first], cols.id[first]),
-        "names": {"primary": primary, "alternates": alternates or None},
-        "categories": {"primary": category, "alternate": other_categories} if category else None,
-        "lat": lat,
-        "lon": lon,
-        "address": address,
-        "phones": phones or None,
-        "websites": websites or None,
-        "emails": emails or None,
-        "brand": cols.brand[brand_voters[0]] if brand_key is not None else None,
-        "opening_hours": hours,
-        "operating_status": status,
-        "update_time": max(stamps) if stamps else None,
-        "confidence": round(confidence, 4),
-        "attribute_confidence": {
-            "name": round(name_share, 4),
-            "category": round(category_share, 4),
-            "location": round(location_confidence, 4),
-            "address": round(address_share, 4),
-            "phone": round(phone_share, 4),
-            "website": round(website_share, 4),
-        },
-        "sources": sources,
-        "members": members,
-    }
+    phones, websites, emails = (_union(frame, c) for c in ("phones", "websites", "emails"))
+    brand_vote = _vote(frame, "brand_key", "brand_won")
+    brand = (
+        frame.join(brand_vote, on=_L)
+        .filter(pl.col("pos") == pl.col("brand_won_first"))
+        .select(_L, "brand")
+    )
+    hours = _first_by(
+        frame.filter(pl.col("opening_hours").is_not_null()), ["weight", "pos"], [True, False]
+    ).select(_L, "opening_hours")
+    status = _vote(frame, "status", "operating_status").select(_L, "operating_status")
+    totals = frame.group_by(_L).agg(
+        pl.len().alias("members"),
+        pl.col("source").n_unique().alias("distinct_sources"),
+        pl.col("best").mean().alias("strength"),
+        pl.col("weight").sum().alias("total_weight"),
+        pl.col("update_time").max().alias("update_time"),
+    )
 
+    places = (
+        totals.join(name_pick, on=_L, how="left")
+        .join(alternates, on=_L, how="left")
+        .join(category, on=_L, how="left")
+        .join(other_categories, on=_L, how="left")
+        .join(centre, on=_L, how="left")
+        .join(medoid, on=_L, how="left")
+        .join(address, on=_L, how="left")
+        .join(phones, on=_L, how="left")
+        .join(websites, on=_L, how="left")
+        .join(emails.select(_L, "emails"), on=_L, how="left")
+        .join(brand, on=_L, how="left")
+        .join(hours, on=_L, how="left")
+        .join(status, on=_L, how="left")
+    )
+    # Provenance: every member, then the record behind each chosen attribute.
+    chosen = pl.concat(
+        [
+            places.select(
+                _L,
+                pl.lit(f"/{prop}").alias("property"),
+                pl.lit(order).alias("order"),
+                pl.col(f"{prop}_pos").alias("pos"),
+            )
+            for order, prop in enumerate(("names", "categories", "geometry", "address"), start=1)
+        ]
+        + [
+            places.select(
+                _L,
+                pl.lit(f"/{prop}").alias("property"),
+                pl.lit(order).alias("order"),
+                pl.col(f"{prop}_giver").alias("pos"),
+            )
+            for order, prop in ((5, "phones"), (6, "websites"))
+        ]
+    ).drop_nulls("pos")
+    refs = (
+        pl.concat(
+            [
+                rows.select(_L, pl.lit("").alias("property"), pl.lit(0).alias("order"), "pos"),
+                chosen.with_columns(pl.col("pos").cast(pl.Int64)),
+            ],
+            how="vertical_relaxed",
+        )
+        .join(rows, on=[_L, "pos"])
+        .sort(_L, "order", "pos")
+    )
+    sources = refs.group_by(_L, maintain_order=True).agg(
+        pl.struct(
+            "property",
+            pl.col("source").alias("dataset"),
+            pl.col("id").alias("record_id"),
+            "update_time",
+            pl.col("best").cast(pl.Float32).alias("confidence"),
+        ).alias("sources")
+    )
+    first_member = rows.filter(pl.col("pos") == 0).select(
+        _L, pl.col("source").alias("fs"), pl.col("id").alias("fi")
+    )
+    places = places.join(sources, on=_L).join(first_member, on=_L)
+    id_of = (
+        ids
+        if ids is not None
+        else {label: place_id_for(s, i) for label, s, i in first_member.iter_rows()}
+    )
+    places = places.with_columns(
+        pl.col(_L).replace_strict(dict(id_of), return_dtype=pl.String).alias("id")
+    )
 
-def _address_key(address: dict[str, Any] | None) -> tuple[str, str] | None:
-    if not address or not address.get("street"):
-        return None
-    return (str(address["street"]).casefold(), str(address.get("housenumber") or "").casefold())
+    def share(column: str) -> pl.Expr:
+        return pl.col(column).fill_null(0.0).round(4).cast(pl.Float32)
 
-
-def _completeness(address: dict[str, Any] | None) -> int:
-    return sum(1 for v in (address or {}).values() if v)
-
-
-def _union(
-    rows: list[int], weights: dict[int, float], values: list[list[str] | None]
-) -> tuple[list[str], float, int | None]:
-    """Every value any member gives, most supported first; the first's share; who gave it."""
-    support: dict[str, float] = defaultdict(float)
-    giver: dict[str, int] = {}
-    for row in rows:
-        for value in values[row] or []:
-            support[value] += weights[row]
-            giver.setdefault(value, row)
-    if not support:
-        return [], 0.0, None
-    ordered = sorted(support, key=lambda v: (-support[v], v))
-    having = sum(weights[r] for r in rows if values[r])
-    return ordered, support[ordered[0]] / having, giver[ordered[0]]
+    out = places.select(
+        "id",
+        pl.struct(pl.col("primary"), pl.col("alternates")).alias("names"),
+        pl.when(pl.col("category").is_not_null())
+        .then(pl.struct(pl.col("category").alias("primary"), pl.col("alternate").fill_null([])))
+        .alias("categories"),
+        pl.col("glat").alias("lat"),
+        pl.col("glon").alias("lon"),
+        "address",
+        "phones",
+        "websites",
+        "emails",
+        "brand",
+        "opening_hours",
+        "operating_status",
+        "update_time",
+        ((1 - 0.5 ** (pl.col("distinct_sources") + 1)) * pl.col("strength"))
+        .round(4)
+        .cast(pl.Float32)
+        .alias("confidence"),
+        pl.struct(
+            share("name_key_won_share").alias("name"),
+            share("category_share").alias("category"),
+            (pl.col("located_weight").fill_null(0.0) / pl.col("total_weight"))
+            .round(4)
+            .cast(pl.Float32)
+            .alias("location"),
+            share("address_share").alias("address"),
+            share("phones_share").alias("phone"),
+            share("websites_share").alias("website"),
+        ).alias("attribute_confidence"),
+        "sources",
+        pl.col("members").cast(pl.Int32),
+    ).sort("id")
+    membership = (
+        frame.select("source", "id", _L)
+        .join(places.select(_L, pl.col("id").alias("place_id")), on=_L)
+        .select("source", "id", "place_id")
+        .sort("source", "id")
+    )
+    return out.to_arrow().cast(GOLDEN_PLACE_SCHEMA), membership.to_arrow().cast(MEMBERSHIP_SCHEMA)
