@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
+from poiflow.schema import ADDRESS_FIELDS, GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
 
 __all__ = ["MergeConfig", "merge_clusters", "place_id_for"]
 
@@ -191,16 +191,7 @@ def merge_clusters(
             pl.sum_horizontal(
                 [
                     pl.col("address").struct.field(f).is_not_null().cast(pl.Int32)
-                    for f in (
-                        "freeform",
-                        "street",
-                        "housenumber",
-                        "unit",
-                        "postcode",
-                        "locality",
-                        "region",
-                        "country",
-                    )
+                    for f in ADDRESS_FIELDS
                 ]
             ).alias("completeness"),
             pl.coalesce(
