@@ -98,6 +98,10 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     scores = json.loads(result.stdout)
     assert scores["f1"] > 0.9
     assert scores["bcubed_f1"] > 0.9
+    summary = run("summary", tmp_path / "run" / "places.parquet")  # golden places
+    assert summary.returncode == 0, summary.stderr
+    assert "source_a" in summary.stdout
+    assert "Completeness" in summary.stdout
     result = run("train", *sources, "--gold", gen / "gold.csv", "-o", tmp_path / "m.json.gz")
     assert result.returncode == 0, result.stderr
     assert "held out" in result.stderr

@@ -212,7 +212,7 @@ def summary(
     profile = profile_places(places)
     out.print(f"[bold]{profile.places:,} places[/bold] in {profile.path}")
     grid = Table.grid(padding=(0, 4))
-    left = Table("source", "places", show_edge=False, title="By source", title_justify="left")
+    left = Table("source", "records", show_edge=False, title="By source", title_justify="left")
     for name, n in profile.by_source:
         left.add_row(name, f"{n:,}")
     middle = Table(

@@ -30,6 +30,7 @@ class PlacesProfile:
 
     path: Path
     places: int
+    # Records per source (for golden places: member records per source).
     by_source: list[tuple[str, int]]
     top_categories: list[tuple[str, int]]
     completeness: list[tuple[str, float]]
@@ -54,13 +55,24 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
         raise InputError(f"not a readable places file ({exc})", path=path) from exc
 
     def rows(sql: str) -> list[tuple[Any, ...]]:
-        return con.execute(sql).fetchall()
+        try:
+            return con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise InputError(
+                f"not a places file from 'poiflow ingest' or 'poiflow conflate' ({exc})",
+                path=path,
+            ) from exc
 
+    columns = {str(row[0]) for row in rows("DESCRIBE places")}
     total = int(rows("SELECT count(*) FROM places")[0][0])
-    by_source = [
-        (str(s), int(n))
-        for s, n in rows("SELECT source, count(*) FROM places GROUP BY 1 ORDER BY 2 DESC, 1")
-    ]
+    # Records carry their source; golden places name their member records in `sources`.
+    by_source_sql = (
+        "SELECT source, count(*) FROM places GROUP BY 1 ORDER BY 2 DESC, 1"
+        if "source" in columns
+        else "SELECT s.dataset, count(*) FROM (SELECT unnest(sources) AS s FROM places) "
+        "WHERE s.property = '' GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    by_source = [(str(s), int(n)) for s, n in rows(by_source_sql)]
     top = [
         (str(c), int(n))
         for c, n in rows(
