@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .conftest import VENDOR_FEED
@@ -116,3 +117,13 @@ def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not a poiflow model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_evaluate_names_what_the_gold_file_lacks(tmp_path: Path) -> None:
+    gold = tmp_path / "gold.csv"
+    gold.write_text("source,id,cluster\na,1,X\n", encoding="utf-8")
+    membership = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"source": ["a"], "id": ["1"], "place_id": ["p"]}), membership)
+    result = run("evaluate", "--gold", gold, "--membership", membership)
+    assert result.returncode == 1
+    assert f"{gold}: the gold file needs columns source, id, place; missing place" in result.stderr
