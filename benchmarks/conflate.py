@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from measure import measure
 from poiflow.conflate.blocking import blocking_recall, candidate_pairs
-from poiflow.conflate.evaluate import score_membership
+from poiflow.conflate.evaluate import read_gold, score_membership
 from poiflow.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def run_world(label: str, places: int, sources: int, seed: int, no_coordinates: 
     seconds, peak, _ = measure(
         [sys.executable, "-m", "poiflow", "conflate", *files, "-o", str(out), "--json"]
     )
-    gold = pl.read_csv(folder / "gold.csv", schema_overrides={"id": pl.String, "place": pl.String})
+    gold = read_gold(folder / "gold.csv")
     scores = score_membership(pl.read_parquet(out / "membership.parquet"), gold)
     run = json.loads((out / "run.json").read_text())
     records = pq.read_table(out / "records.parquet").drop_columns(["geometry"])

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from measure import measure
+from poiflow.schema import FLAT_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -56,22 +57,8 @@ def generate(records: int, seed: int) -> tuple[Path, Path]:
     rng = random.Random(seed)
     templates = _templates()
     cities = [(rng.uniform(-40, 65), rng.uniform(-120, 140)) for _ in range(400)]
-    columns: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "id",
-            "name",
-            "lat",
-            "lon",
-            "category",
-            "street",
-            "housenumber",
-            "postcode",
-            "city",
-            "phone",
-            "website",
-        )
-    }
+    fields = [f for f in FLAT_FIELDS if f not in ("source", "country", "address")]
+    columns: dict[str, list[object]] = {k: [] for k in fields}
     tmp = pbf.with_suffix(".tmp.pbf")
     tmp.unlink(missing_ok=True)
     with osmium.SimpleWriter(str(tmp)) as writer:

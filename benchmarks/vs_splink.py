@@ -162,13 +162,13 @@ def main() -> None:
         splink_run(args.splink_only, args.splink_only / "splink")
         return
 
-    from poiflow.conflate.evaluate import score_membership
+    from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.generate import generate
 
     folder = DATA / f"splink-{args.places}-{args.sources}-{args.seed}"
     if not (folder / "gold.csv").exists():
         generate(args.places, args.sources, args.seed, folder)
-    gold = pl.read_csv(folder / "gold.csv", schema_overrides={"id": pl.String, "place": pl.String})
+    gold = read_gold(folder / "gold.csv")
     print(
         f"input: {gold.height:,} records of {args.places:,} places in {args.sources} sources "
         f"(seed {args.seed})"

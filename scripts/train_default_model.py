@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.matcher import train_matcher
 from poiflow.conflate.training import labelled_pairs
 from poiflow.generate import generate
@@ -36,7 +37,9 @@ def main() -> None:
             folder = Path(tmp) / f"world-{seed}"
             made = generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
             ingest(made.sources, folder / "records.parquet", workers=1)
-            pair_features, pair_labels = labelled_pairs(folder / "records.parquet", made.gold)
+            pair_features, pair_labels = labelled_pairs(
+                folder / "records.parquet", read_gold(made.gold)
+            )
             for name, column in pair_features.items():
                 features.setdefault(name, []).append(column)
             labels.append(pair_labels)

@@ -93,6 +93,19 @@ def _root(
     """Points of Interest from many sources into one clean set of places."""
 
 
+def _progress(*, hidden: bool) -> Progress:
+    """The progress display of long commands (on stderr; none when stdout carries JSON)."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=hidden,
+    )
+
+
 class _RichProgress:
     """Draws ingest progress: one bar per input, a spinner where the total is unknown."""
 
@@ -109,8 +122,8 @@ class _RichProgress:
 
     def finish(self) -> None:
         if self._task is not None:
-            task = self._progress.tasks[-1]
-            self._progress.update(self._task, total=task.completed)
+            done = next(t.completed for t in self._progress.tasks if t.id == self._task)
+            self._progress.update(self._task, total=done)
 
 
 @app.command(name="ingest", help=_INGEST_HELP, no_args_is_help=True)
@@ -146,17 +159,7 @@ def ingest_command(
     source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
     keys = tuple(k.strip() for k in osm_keys.split(",") if k.strip())
     osm = OsmOptions(keys=keys or DEFAULT_OSM_KEYS, relations=relations)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("records"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=json_report,
-    ) as progress:
+    with _progress(hidden=json_report) as progress:
         report = ingest(
             inputs,
             output,
@@ -292,15 +295,7 @@ def conflate_command(
     from poiflow.pipeline import conflate
 
     source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=json_report,
-    ) as progress:
+    with _progress(hidden=json_report) as progress:
         stages = progress.add_task("conflate", total=7)
 
         def on_stage(name: str) -> None:
@@ -364,9 +359,9 @@ def evaluate_command(
       poiflow conflate out/gen/source_*.csv -o out/run
       poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet
     """
-    from poiflow.conflate.evaluate import score_membership
+    from poiflow.conflate.evaluate import read_gold, score_membership
 
-    scores = score_membership(_read_membership(membership), _read_gold(gold))
+    scores = score_membership(_read_membership(membership), read_gold(gold))
     if json_report:
         out.print_json(json.dumps(scores.as_dict()))
         return
@@ -392,26 +387,6 @@ def evaluate_command(
         f"{scores.predicted_pairs:,} predicted pairs correct, {scores.true_pairs:,} true "
         f"pairs; {scores.unmatched_records:,} gold records not in the membership"
     )
-
-
-def _read_gold(path: Path) -> Any:
-    import polars as pl
-
-    from poiflow.errors import SchemaMismatchError
-
-    try:
-        gold = pl.read_csv(
-            path, schema_overrides={"source": pl.String, "id": pl.String, "place": pl.String}
-        )
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(f"cannot read the gold file ({exc})", path=path) from exc
-    missing = {"source", "id", "place"} - set(gold.columns)
-    if missing:
-        raise SchemaMismatchError(
-            f"the gold file needs columns source, id, place; missing {', '.join(sorted(missing))}",
-            path=path,
-        )
-    return gold
 
 
 def _read_membership(path: Path) -> Any:
@@ -492,13 +467,14 @@ def train_command(
     """
     import tempfile
 
+    from poiflow.conflate.evaluate import read_gold
     from poiflow.conflate.matcher import train_matcher
     from poiflow.conflate.training import labelled_pairs
 
-    _read_gold(gold)
+    truth = read_gold(gold)  # refuse a bad gold file before the work
     with tempfile.TemporaryDirectory() as tmp:
         ingest(inputs, Path(tmp) / "records.parquet")
-        features, labels = labelled_pairs(Path(tmp) / "records.parquet", gold)
+        features, labels = labelled_pairs(Path(tmp) / "records.parquet", truth)
     matcher = train_matcher(features, labels, seed=seed, name=output.name.split(".")[0])
     matcher.save(output)
     held = matcher.info["holdout"]

@@ -49,6 +49,7 @@ __all__ = [
     "NAMES_TYPE",
     "OPERATING_STATUSES",
     "PAIR_KEY_FIELDS",
+    "PLACE_ATTRIBUTE_NAMES",
     "PLACE_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SOURCE_RECORD_SCHEMA",
@@ -131,6 +132,9 @@ _PLACE_ATTRIBUTES: Final = [
     pa.field("operating_status", pa.string()),
     pa.field("update_time", pa.timestamp("ms", tz="UTC")),
 ]
+
+PLACE_ATTRIBUTE_NAMES: Final = tuple(f.name for f in _PLACE_ATTRIBUTES)
+"""The attributes of a place, in schema order: what records and golden places share."""
 
 _COMMON_FIELDS: Final = [
     pa.field("source", pa.string(), nullable=False),

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from poiflow.conflate.evaluate import read_gold
 from poiflow.generate import generate
 from poiflow.pipeline import ingest
 
@@ -29,7 +30,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     made = generate(3000, 3, 11, folder)
     ingest(made.sources, folder / "records.parquet", workers=1)
     records = pq.read_table(folder / "records.parquet").drop_columns(["geometry"])
-    gold = pl.read_csv(made.gold, schema_overrides={"id": pl.String, "place": pl.String})
+    gold = read_gold(made.gold)
     keys = pl.DataFrame(records.select(["source", "id"]))
     truth = keys.join(gold, on=["source", "id"], how="left", maintain_order="left")["place"]
     return World(folder, made.sources, made.gold, records, truth.to_list())

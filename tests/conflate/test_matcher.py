@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.features import FEATURES
 from poiflow.conflate.matcher import ModelError, load_matcher, train_matcher
 from poiflow.conflate.training import labelled_pairs
@@ -16,7 +17,7 @@ from .conftest import World
 
 @pytest.fixture(scope="module")
 def labelled(world: World) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    return labelled_pairs(world.folder / "records.parquet", world.gold)
+    return labelled_pairs(world.folder / "records.parquet", read_gold(world.gold))
 
 
 def test_train_save_load_round_trip(

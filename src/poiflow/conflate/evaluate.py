@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
-__all__ = ["Scores", "score_membership"]
+from poiflow.errors import InputError, SchemaMismatchError
+
+__all__ = ["Scores", "read_gold", "score_membership"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,28 @@ class Scores:
     def as_dict(self) -> dict[str, float | int]:
         """The scores as plain data."""
         return asdict(self)
+
+
+def read_gold(path: str | Path) -> pl.DataFrame:
+    """A truth file: CSV of ``source,id,place`` (which real place each record describes).
+
+    Raises:
+        InputError: The file cannot be read as CSV.
+        SchemaMismatchError: A column is missing.
+    """
+    try:
+        gold = pl.read_csv(
+            path, schema_overrides={"source": pl.String, "id": pl.String, "place": pl.String}
+        )
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"cannot read the gold file ({exc})", path=path) from exc
+    missing = {"source", "id", "place"} - set(gold.columns)
+    if missing:
+        raise SchemaMismatchError(
+            f"the gold file needs columns source, id, place; missing {', '.join(sorted(missing))}",
+            path=path,
+        )
+    return gold
 
 
 def _f1(p: float, r: float) -> float:

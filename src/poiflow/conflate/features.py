@@ -163,8 +163,10 @@ def pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict
     out["distance_m"] = distance
     out["distance_over_extent"] = distance / np.maximum(view.extent[left], view.extent[right])
 
-    left_names = [view.name[i] for i in left]
-    right_names = [view.name[i] for i in right]
+    # Gather by fancy indexing on object arrays, not a Python loop per pair.
+    names = np.asarray(view.name, dtype=object)
+    left_names = names[left].tolist()
+    right_names = names[right].tolist()
     out["name_token_set"] = _cpdist(left_names, right_names, fuzz.token_set_ratio) / 100
     out["name_jaro_winkler"] = _cpdist(left_names, right_names, JaroWinkler.normalized_similarity)
     out["name_partial"] = _cpdist(left_names, right_names, fuzz.partial_ratio) / 100
@@ -208,9 +210,8 @@ def _best_alternate(
     """The best token-set score over every pairing of the two records' names (primary and
     translations); the primary score where neither has alternates."""
     best = primary.copy()
-    has = np.array([bool(view.alternates[i]) for i in left]) | np.array(
-        [bool(view.alternates[i]) for i in right]
-    )
+    with_alternates = np.array([bool(a) for a in view.alternates], dtype=bool)  # per record
+    has = with_alternates[left] | with_alternates[right]
     index: list[int] = []
     a: list[str] = []
     b: list[str] = []
@@ -253,13 +254,12 @@ def _overlap(values: list[list[str] | None], left: np.ndarray, right: np.ndarray
 
 def _string_similarity(values: list[str | None], left: np.ndarray, right: np.ndarray) -> np.ndarray:
     out = np.full(len(left), np.nan)
-    known = np.array(
-        [values[i] is not None and values[j] is not None for i, j in zip(left, right, strict=True)],
-        dtype=bool,
-    )
+    column = np.asarray(values, dtype=object)
+    present = np.array([v is not None for v in values], dtype=bool)  # per record
+    known = present[left] & present[right]
     if known.any():
-        a = [str(values[i]) for i in left[known]]
-        b = [str(values[j]) for j in right[known]]
+        a = column[left[known]].tolist()
+        b = column[right[known]].tolist()
         out[known] = _cpdist(a, b, JaroWinkler.normalized_similarity)
     return out
 

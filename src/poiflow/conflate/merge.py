@@ -20,7 +20,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.schema import ADDRESS_FIELDS, GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
+from poiflow.schema import (
+    ADDRESS_FIELDS,
+    GOLDEN_PLACE_SCHEMA,
+    MEMBERSHIP_SCHEMA,
+    PLACE_ATTRIBUTE_NAMES,
+)
 
 __all__ = ["MergeConfig", "merge_clusters", "place_id_for"]
 
@@ -138,25 +143,7 @@ def merge_clusters(
     """
     config = config or MergeConfig()
     base = pl.DataFrame(
-        records.select(
-            [
-                "source",
-                "id",
-                "names",
-                "categories",
-                "lat",
-                "lon",
-                "address",
-                "phones",
-                "websites",
-                "emails",
-                "brand",
-                "opening_hours",
-                "operating_status",
-                "update_time",
-                "keys",
-            ]
-        )
+        records.select(["source", "id", *PLACE_ATTRIBUTE_NAMES, "keys"])
     ).with_columns(
         pl.Series(_L, labels.astype(np.int64)),
         pl.Series("best", best_probability.astype(np.float64)),

@@ -15,13 +15,14 @@ __all__ = ["labelled_pairs"]
 
 
 def labelled_pairs(
-    records_path: str | Path, gold_path: str | Path, blocking: BlockingConfig | None = None
+    records_path: str | Path, gold: pl.DataFrame, blocking: BlockingConfig | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Features and labels of the candidate pairs of a records file.
 
     Args:
         records_path: Normalized records (``PLACE_SCHEMA``, as ``poiflow ingest`` writes).
-        gold_path: CSV ``source,id,place``: which real place each record describes.
+        gold: ``source, id, place``: which real place each record describes (see
+            :func:`poiflow.conflate.evaluate.read_gold`).
         blocking: How candidates are proposed.
 
     Returns:
@@ -29,9 +30,6 @@ def labelled_pairs(
         Records missing from the gold file are never a match.
     """
     records = pq.read_table(records_path)
-    gold = pl.read_csv(
-        gold_path, schema_overrides={"source": pl.String, "id": pl.String, "place": pl.String}
-    )
     keys = pl.DataFrame(records.select(["source", "id"]))
     truth = keys.join(gold, on=["source", "id"], how="left", maintain_order="left")["place"]
     place = truth.to_numpy()

@@ -219,7 +219,8 @@ def _run(
     seconds["score"] = time.perf_counter() - t
 
     t = stage("cluster")
-    sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+    source_names = records.column("source").to_pylist()
+    sources = np.asarray(source_names, dtype=object)
     config = clustering or ClusterConfig()
     labels = cluster_records(records.num_rows, left, right, probability, sources, config)
     together = labels[left] == labels[right]
@@ -231,9 +232,7 @@ def _run(
     seconds["cluster"] = time.perf_counter() - t
 
     t = stage("merge")
-    keys = list(
-        zip(records.column("source").to_pylist(), records.column("id").to_pylist(), strict=True)
-    )
+    keys = list(zip(source_names, records.column("id").to_pylist(), strict=True))
     label_list = labels.tolist()
     previous_membership = history[0] if history else {}
     ids = assign_ids(keys, label_list, previous_membership, fresh_ids(keys, label_list))
