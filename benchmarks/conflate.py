@@ -8,6 +8,7 @@ record, pairwise precision/recall/F1, B-cubed F1, seconds per stage and records/
 Usage:
     .venv/bin/python benchmarks/conflate.py                  # the quality suite
     .venv/bin/python benchmarks/conflate.py --scale 340000   # one large world (~1M records)
+    .venv/bin/python benchmarks/conflate.py --model default --model em  # both matchers
 """
 
 from __future__ import annotations
@@ -36,15 +37,16 @@ SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
 )
 
 
-def run_world(label: str, places: int, sources: int, seed: int, no_coordinates: bool) -> dict:
+def run_world(
+    label: str, places: int, sources: int, seed: int, no_coordinates: bool, model: str
+) -> dict:
     folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
     if not (folder / "gold.csv").exists():
         generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
     files = sorted(str(p) for p in folder.glob("source_*.csv"))
-    out = folder / "run"
-    seconds, peak, _ = measure(
-        [sys.executable, "-m", "poiflow", "conflate", *files, "-o", str(out), "--json"]
-    )
+    out = folder / f"run-{model}"
+    command = [sys.executable, "-m", "poiflow", "conflate", *files, "-o", str(out)]
+    seconds, peak, _ = measure([*command, "--json", "--model", model])
     gold = read_gold(folder / "gold.csv")
     scores = score_membership(pl.read_parquet(out / "membership.parquet"), gold)
     run = json.loads((out / "run.json").read_text())
@@ -57,6 +59,7 @@ def run_world(label: str, places: int, sources: int, seed: int, no_coordinates: 
     recall, _, _ = blocking_recall(candidate_pairs(records), pa.array(truth))
     return {
         "world": label,
+        "model": model,
         "records": run["counts"]["records"],
         "wall_s": seconds,
         "peak_rss_mib": peak,
@@ -73,24 +76,29 @@ def run_world(label: str, places: int, sources: int, seed: int, no_coordinates: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, help="places of one large world (4 sources)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="model to run each world with ('default', 'em' or a file); repeatable",
+    )
     args = parser.parse_args()
     worlds = (
         [(f"scale, {args.scale:,} places", args.scale, 4, 1234, False)] if args.scale else SUITE
     )
-    results = [run_world(*world) for world in worlds]
+    results = [run_world(*world, model) for world in worlds for model in args.model or ["default"]]
     print(
-        f"{'world':<42} {'records':>9} {'wall s':>7} {'rec/s':>7} {'RSS MiB':>8} "
+        f"{'world':<42} {'model':<8} {'records':>9} {'wall s':>7} {'rec/s':>7} {'RSS MiB':>8} "
         f"{'block R':>7} {'cand/rec':>8} {'P':>7} {'R':>7} {'F1':>7} {'B3 F1':>7}"
     )
     for r in results:
         print(
-            f"{r['world']:<42} {r['records']:>9,} {r['wall_s']:>7.1f} "
+            f"{r['world']:<42} {r['model'][:8]:<8} {r['records']:>9,} {r['wall_s']:>7.1f} "
             f"{r['records'] / r['wall_s']:>7,.0f} {r['peak_rss_mib']:>8,.0f} "
             f"{r['blocking_recall']:>7.4f} {r['candidates_per_record']:>8.1f} "
             f"{r['precision']:>7.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} {r['bcubed_f1']:>7.4f}"
         )
     for r in results:
-        print(f"stages (s), {r['world']}: {r['stages']}")
+        print(f"stages (s), {r['world']}, {r['model']}: {r['stages']}")
 
 
 if __name__ == "__main__":

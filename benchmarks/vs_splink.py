@@ -4,6 +4,8 @@ Generates about 100,000 records (seeded) with ``poiflow generate``, then runs, e
 whole process so wall times are comparable:
 
 - ``poiflow conflate`` with its shipped default model;
+- ``poiflow conflate --model em``: no model, no labels, a Fellegi-Sunter model fitted by EM
+  on the run's own pairs (the like-for-like with Splink, which is Fellegi-Sunter with EM);
 - Splink 4+/5 on DuckDB, configured for POIs as a competent user would: the names folded
   (lower case, ASCII, legal forms dropped), phones reduced to their last nine digits,
   website domains, a ~1 km grid cell and a ~100 m cell from the coordinates; blocking on
@@ -175,24 +177,18 @@ def main() -> None:
     )
 
     sources = sorted(str(p) for p in folder.glob("source_*.csv"))
-    t = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "poiflow",
-            "conflate",
-            *sources,
-            "-o",
-            str(folder / "poiflow"),
-            "--json",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    poiflow_s = time.perf_counter() - t
-    poiflow = score_membership(pl.read_parquet(folder / "poiflow" / "membership.parquet"), gold)
-    run = json.loads((folder / "poiflow" / "run.json").read_text())
+    poiflow_runs = {}
+    for label, model, out in (
+        ("poiflow conflate (default model)", "default", folder / "poiflow"),
+        ("poiflow conflate --model em", "em", folder / "poiflow-em"),
+    ):
+        command = [sys.executable, "-m", "poiflow", "conflate", *sources, "-o", str(out)]
+        t = time.perf_counter()
+        subprocess.run([*command, "--json", "--model", model], check=True, capture_output=True)
+        seconds = time.perf_counter() - t
+        membership = pl.read_parquet(out / "membership.parquet")
+        run = json.loads((out / "run.json").read_text())
+        poiflow_runs[label] = (seconds, score_membership(membership, gold), run)
 
     t = time.perf_counter()
     subprocess.run(
@@ -208,12 +204,14 @@ def main() -> None:
     }
     best = max(scores, key=lambda th: scores[th].f1)
 
-    print(f"poiflow stages (s): {run['seconds']}")
+    for label, (_, _, run) in poiflow_runs.items():
+        print(f"{label} stages (s): {run['seconds']}")
     print(f"{'system':<34} {'wall s':>8} {'precision':>10} {'recall':>8} {'F1':>7} {'B3 F1':>7}")
-    print(
-        f"{'poiflow conflate (default model)':<34} {poiflow_s:>8.1f} {poiflow.precision:>10.4f} "
-        f"{poiflow.recall:>8.4f} {poiflow.f1:>7.4f} {poiflow.bcubed_f1:>7.4f}"
-    )
+    for label, (seconds, p, _) in poiflow_runs.items():
+        print(
+            f"{label:<34} {seconds:>8.1f} {p.precision:>10.4f} "
+            f"{p.recall:>8.4f} {p.f1:>7.4f} {p.bcubed_f1:>7.4f}"
+        )
     for th in THRESHOLDS:
         s = scores[th]
         mark = "  <- best" if th == best else ""
@@ -221,7 +219,8 @@ def main() -> None:
             f"{'splink @ ' + str(th):<34} {splink_s if th == best else float('nan'):>8.1f} "
             f"{s.precision:>10.4f} {s.recall:>8.4f} {s.f1:>7.4f} {s.bcubed_f1:>7.4f}{mark}"
         )
-    print(f"wall ratio poiflow / splink: {poiflow_s / splink_s:.2f}")
+    for label, (seconds, _, _) in poiflow_runs.items():
+        print(f"wall ratio {label} / splink: {seconds / splink_s:.2f}")
 
 
 if __name__ == "__main__":

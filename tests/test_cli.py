@@ -108,6 +108,17 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert "held out" in result.stderr
     result = run("conflate", *sources, "-o", tmp_path / "run2", "--model", tmp_path / "m.json.gz")
     assert result.returncode == 0, result.stderr
+    # Without labels: a Fellegi-Sunter model, its weights shown, then used as a model file.
+    result = run("train", *sources, "--unsupervised", "-o", tmp_path / "em.json.gz")
+    assert result.returncode == 0, result.stderr
+    assert "Match weights" in result.stderr
+    assert "exact, rare name" in result.stderr
+    result = run("conflate", *sources, "-o", tmp_path / "run3", "--model", tmp_path / "em.json.gz")
+    assert result.returncode == 0, result.stderr
+    result = run("train", *sources, "-o", tmp_path / "x.json.gz")  # neither --gold nor --unsup.
+    assert result.returncode == 1
+    assert "--gold" in result.stderr
+    assert "--unsupervised" in result.stderr
 
 
 def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, load_yaml
-from poiflow.errors import InputError, PoiflowError, did_you_mean
+from poiflow.errors import ConfigError, InputError, PoiflowError, did_you_mean
 from poiflow.pipeline import IngestReport, ingest
 from poiflow.pipeline.conflate import OUTPUTS
 from poiflow.quality import profile_places
@@ -259,13 +259,16 @@ lines/Parquet, or any layout through --mapping). OUTPUT gets:
   [bold]run.json[/bold]            counts, seconds per stage, the model
 
 Matching uses the model poiflow ships (trained on its own generator) unless --model names
-another ([bold]poiflow train[/bold] makes one).
+another ([bold]poiflow train[/bold] makes one). [bold]--model em[/bold] needs no model and no
+labels: it fits a Fellegi-Sunter model by EM on this run's own candidate pairs, and
+run.json shows its match weights.
 
 [bold]Examples[/bold]
 
   poiflow conflate examples/helsinki/Helsinki.osm.pbf examples/helsinki/vendor_feed.csv -o out/run
   poiflow conflate osm.pbf overture.parquet vendor.csv -o out/run --model my-model.json.gz
   poiflow conflate osm.pbf vendor-2026-12.csv -o out/dec --previous out/nov
+  poiflow conflate feed-a.csv feed-b.csv -o out/run --model em
 """
 
 
@@ -276,7 +279,11 @@ def conflate_command(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The output folder.")],
     model: Annotated[
-        str, typer.Option(help="A model file from 'poiflow train', or 'default'.")
+        str,
+        typer.Option(
+            help="A model file from 'poiflow train', 'default' (the shipped model), or 'em' "
+            "(fit a Fellegi-Sunter model on this run, without labels)."
+        ),
     ] = "default",
     previous: Annotated[
         Path | None,
@@ -286,8 +293,15 @@ def conflate_command(
         Path | None, typer.Option(help="YAML mapping of a tabular feed's columns.")
     ] = None,
     threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Least match probability that joins records.")
-    ] = 0.3,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Least match probability that joins records "
+            "(default: 0.3; 0.05 with a Fellegi-Sunter model).",
+            show_default=False,
+        ),
+    ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Find the records that are the same place and merge them."""
@@ -309,7 +323,7 @@ def conflate_command(
             model=model,
             previous=previous,
             mapping=source_mapping,
-            clustering=ClusterConfig(threshold=threshold),
+            clustering=None if threshold is None else ClusterConfig(threshold=threshold),
             progress=_RichProgress(progress),
             on_stage=on_stage,
         )
@@ -449,33 +463,64 @@ def train_command(
             help="Input files whose records are labelled.", metavar="INPUT...", show_default=False
         ),
     ],
-    gold: Annotated[Path, typer.Option(help="CSV of source,id,place for those records.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The model file to write.")],
+    gold: Annotated[
+        Path | None,
+        typer.Option(help="CSV of source,id,place for those records (a supervised model)."),
+    ] = None,
+    unsupervised: Annotated[
+        bool,
+        typer.Option("--unsupervised", help="No labels: fit a Fellegi-Sunter model by EM instead."),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Fixes the split and the boosting.")] = 0,
 ) -> None:
-    """Train a matcher on labelled records and write it as a model file.
+    """Train a matcher and write it as a model file.
 
-    The records are ingested, blocked and featured as in [bold]poiflow conflate[/bold]; every
-    candidate pair whose two records share a place in GOLD is a match. A fifth of the pairs
-    is held out to calibrate the probabilities and to report precision, recall and F1.
+    The records are ingested, blocked and featured as in [bold]poiflow conflate[/bold].
 
-    [bold]Example[/bold]
+    With [bold]--gold[/bold], a gradient-boosted model (LightGBM) learns from labels: every
+    candidate pair whose two records share a place in GOLD is a match. A fifth of the
+    pairs is held out to calibrate the probabilities and to report precision, recall, F1.
+
+    With [bold]--unsupervised[/bold], no labels are needed: a Fellegi-Sunter model is
+    fitted by EM on the candidate pairs, and its match weights are printed: how much each
+    level of each comparison (name, where, phone, website, address, category, brand,
+    source) counts for or against a match, in bits.
+
+    [bold]Examples[/bold]
 
       poiflow generate --places 20000 --sources 4 --seed 3 --output out/train
       poiflow train out/train/source_*.csv --gold out/train/gold.csv -o out/model.json.gz
       poiflow conflate my/*.csv -o out/run --model out/model.json.gz
+
+      poiflow train my/*.csv --unsupervised -o out/em.json.gz
     """
     import tempfile
 
     from poiflow.conflate.evaluate import read_gold
     from poiflow.conflate.matcher import train_matcher
-    from poiflow.conflate.training import labelled_pairs
+    from poiflow.conflate.training import candidate_features, labelled_pairs
 
+    if (gold is None) == (not unsupervised):
+        raise ConfigError("give one of --gold (labelled records) and --unsupervised (no labels)")
+    name = output.name.split(".")[0]
+    if unsupervised:
+        from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
+        from poiflow.conflate.matcher import save_model
+
+        with tempfile.TemporaryDirectory() as tmp:
+            ingest(inputs, Path(tmp) / "records.parquet")
+            model = fit_fellegi_sunter(candidate_features(Path(tmp) / "records.parquet"), name=name)
+        save_model(model, output)
+        _print_weights(model)
+        console.print(f"model: [bold]{output}[/bold]")
+        return
+    assert gold is not None
     truth = read_gold(gold)  # refuse a bad gold file before the work
     with tempfile.TemporaryDirectory() as tmp:
         ingest(inputs, Path(tmp) / "records.parquet")
         features, labels = labelled_pairs(Path(tmp) / "records.parquet", truth)
-    matcher = train_matcher(features, labels, seed=seed, name=output.name.split(".")[0])
+    matcher = train_matcher(features, labels, seed=seed, name=name)
     matcher.save(output)
     held = matcher.info["holdout"]
     console.print(
@@ -484,6 +529,27 @@ def train_command(
         f"F1 {held['f1']:.4f}"
     )
     console.print(f"model: [bold]{output}[/bold]")
+
+
+def _print_weights(model: Any) -> None:
+    """The match weights of a Fellegi-Sunter model, as a table with bars."""
+    info = model.info
+    console.print(
+        f"fitted on {info['pairs']:,} candidate pairs ({info['patterns']:,} patterns) in "
+        f"{info['iterations']} EM steps{'' if info['converged'] else ', not converged'}; "
+        f"matches about {model.prior:.1%} of the pairs"
+    )
+    table = Table(title="Match weights (bits)", title_justify="left", show_edge=False)
+    table.add_column("comparison")
+    table.add_column("level")
+    table.add_column("weight", justify="right")
+    table.add_column("")
+    for comparison, levels in model.weights().items():
+        for k, (level, weight) in enumerate(levels.items()):
+            bar = "[green]" + "+" * min(20, round(weight)) if weight > 0 else ""
+            bar = bar or "[red]" + "-" * min(20, round(-weight))
+            table.add_row(comparison if k == 0 else "", level, f"{weight:+.1f}", bar)
+    console.print(table)
 
 
 def main(argv: list[str] | None = None) -> None:

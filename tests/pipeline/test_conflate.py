@@ -155,3 +155,20 @@ def test_previous_must_be_an_output_folder(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="not a poiflow conflate output folder"):
         conflate([VENDOR_FEED], tmp_path / "out", previous=tmp_path)
+
+
+def test_unsupervised_run_on_real_data(helsinki_pbf: Path, tmp_path: Path) -> None:
+    # No model and no labels: Fellegi-Sunter fitted by EM on the run's own pairs.
+    report = conflate([helsinki_pbf, VENDOR_FEED], tmp_path, model="em", workers=1)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["model"] == report.model == "fellegi-sunter, fitted on this run"
+    weights = run["model_info"]["match_weights"]
+    assert weights["phone"]["shared"] > 0 > weights["phone"]["different"]
+    places = place_of(tmp_path)
+    with TRUTH.open(encoding="utf-8") as handle:
+        truth = [(row["vendor_id"], row["osm_id"]) for row in csv.DictReader(handle)]
+    found = sum(places[("vendor_feed", v)] == places[("osm", o)] for v, o in truth)
+    assert found >= 0.85 * len(truth)
+    apart = [("node/5301126785", "node/5301128404"), ("node/319517902", "node/2001532381")]
+    for first, second in apart:
+        assert places[("osm", first)] != places[("osm", second)]

@@ -4,7 +4,9 @@ A gradient-boosted model (LightGBM) scores each pair; an isotonic map fitted on 
 pairs turns its score into a probability that means what it says (of the pairs scored 0.8,
 about 80% are matches). A model is one versioned file: the booster, the calibration, the
 feature list it was trained on, and how it was trained. poiflow ships a default model
-trained on its own generator (``models/default.json.gz``).
+trained on its own generator (``models/default.json.gz``). A model file may instead hold
+an unsupervised Fellegi-Sunter model (:mod:`poiflow.conflate.fellegi_sunter`); both kinds
+load with :func:`load_matcher` and score pairs the same way.
 """
 
 from __future__ import annotations
@@ -21,13 +23,26 @@ import lightgbm as lgb
 import numpy as np
 
 from poiflow.conflate.features import FEATURES
+from poiflow.conflate.fellegi_sunter import KIND as FELLEGI_SUNTER
+from poiflow.conflate.fellegi_sunter import FellegiSunter
 from poiflow.errors import InputError
 
-__all__ = ["DEFAULT_MODEL", "Matcher", "ModelError", "load_matcher", "train_matcher"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "UNSUPERVISED",
+    "AnyMatcher",
+    "Matcher",
+    "ModelError",
+    "load_matcher",
+    "save_model",
+    "train_matcher",
+]
 
 FORMAT: Final = "poiflow-matcher"
 FORMAT_VERSION: Final = 1
 DEFAULT_MODEL: Final = "default"
+# The model name that asks conflate to fit a Fellegi-Sunter model on the run's own pairs.
+UNSUPERVISED: Final = "em"
 _PARAMS: Final = {
     "objective": "binary",
     "learning_rate": 0.1,
@@ -85,30 +100,41 @@ class Matcher:
         x, y = self.calibration
         return np.asarray(np.interp(raw, x, y), dtype=np.float32)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the model as one gzip-compressed JSON file."""
-        path = Path(path)
-        payload = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
+    def to_payload(self) -> dict[str, Any]:
+        """The model as JSON-ready data (the body of a model file)."""
+        return {
+            "kind": "lightgbm",
             "features": list(self.features),
             "threshold": self.threshold,
             "calibration": {"x": self.calibration[0].tolist(), "y": self.calibration[1].tolist()},
             "info": self.info,
             "booster": self.booster.model_to_string(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # No name or time in the gzip header: the same model is the same bytes.
-        with (
-            path.open("wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle,
-        ):
-            handle.write(json.dumps(payload, sort_keys=True).encode("utf-8"))
-        return path
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as one gzip-compressed JSON file."""
+        return save_model(self, path)
 
 
-def load_matcher(model: str | Path = DEFAULT_MODEL) -> Matcher:
-    """Load a model file, or the shipped default (``"default"``).
+AnyMatcher = Matcher | FellegiSunter
+
+
+def save_model(model: AnyMatcher, path: str | Path) -> Path:
+    """Write a model of either kind as one gzip-compressed JSON file."""
+    path = Path(path)
+    payload = {"format": FORMAT, "version": FORMAT_VERSION, **model.to_payload()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No name or time in the gzip header: the same model is the same bytes.
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle,
+    ):
+        handle.write(json.dumps(payload, sort_keys=True).encode("utf-8"))
+    return path
+
+
+def load_matcher(model: str | Path = DEFAULT_MODEL) -> AnyMatcher:
+    """Load a model file of either kind, or the shipped default (``"default"``).
 
     Raises:
         ModelError: The file is missing, not a poiflow model, of a newer format, or needs
@@ -144,6 +170,11 @@ def load_matcher(model: str | Path = DEFAULT_MODEL) -> Matcher:
             "retrain it with 'poiflow train'",
             path=where,
         )
+    if payload.get("kind") == FELLEGI_SUNTER:
+        try:
+            return FellegiSunter.from_payload(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"a broken Fellegi-Sunter model ({exc})", path=where) from exc
     booster = lgb.Booster(model_str=payload["booster"])
     calibration = (
         np.asarray(payload["calibration"]["x"], dtype=float),

@@ -11,7 +11,18 @@ import pyarrow.parquet as pq
 from poiflow.conflate.blocking import BlockingConfig, candidate_pairs
 from poiflow.conflate.features import RecordView, pair_features
 
-__all__ = ["labelled_pairs"]
+__all__ = ["candidate_features", "labelled_pairs"]
+
+
+def candidate_features(
+    records_path: str | Path, blocking: BlockingConfig | None = None
+) -> dict[str, np.ndarray]:
+    """The features of every candidate pair of a records file (no labels needed)."""
+    records = pq.read_table(records_path)
+    pairs = candidate_pairs(records, blocking)
+    left = pairs.column("left").to_numpy()
+    right = pairs.column("right").to_numpy()
+    return pair_features(RecordView.of(records), left, right)
 
 
 def labelled_pairs(

@@ -35,8 +35,9 @@ from poiflow.config import OsmOptions, SourceMapping
 from poiflow.conflate.blocking import KEYS, BlockingConfig, candidate_pairs
 from poiflow.conflate.clustering import ClusterConfig, cluster_records
 from poiflow.conflate.features import RecordView, pair_features
+from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
 from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
-from poiflow.conflate.matcher import DEFAULT_MODEL, load_matcher
+from poiflow.conflate.matcher import DEFAULT_MODEL, UNSUPERVISED, AnyMatcher, load_matcher
 from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.errors import InputError, OutputError
 from poiflow.pipeline.ingest import IngestProgress, IngestReport, ingest
@@ -64,6 +65,7 @@ class ConflateReport:
     output: Path
     ingest: IngestReport
     model: str
+    model_info: dict[str, Any] = field(default_factory=dict)
     records: int = 0
     candidate_pairs: int = 0
     matched_pairs: int = 0
@@ -78,6 +80,7 @@ class ConflateReport:
         return {
             "poiflow": __version__,
             "model": self.model,
+            "model_info": self.model_info,
             "output": str(self.output),
             "files": {name: name for name in OUTPUTS},
             "counts": {
@@ -119,11 +122,14 @@ def conflate(
     Args:
         inputs: Files of any kind ``ingest`` reads, or opened sources.
         output: The output folder (created; earlier outputs in it are replaced).
-        model: A model file, or ``"default"`` for the model poiflow ships.
+        model: A model file, ``"default"`` for the model poiflow ships, or ``"em"`` to fit
+            an unsupervised Fellegi-Sunter model on this run's own candidate pairs (no
+            labels needed; its match weights are reported in ``run.json``).
         previous: An earlier output folder: places keep their ids where they persist, and
             ``changes.parquet`` says what changed.
         mapping, osm, batch_size, workers, progress: As for :func:`poiflow.ingest`.
-        blocking, clustering, merging: Settings of those stages.
+        blocking, clustering, merging: Settings of those stages. Without ``clustering``,
+            a Fellegi-Sunter model clusters at its own threshold.
         on_stage: Called with each stage's name as it starts (for progress displays).
 
     Raises:
@@ -131,7 +137,8 @@ def conflate(
         poiflow.errors.InputError: An input cannot be read.
         poiflow.errors.OutputError: No record survived validation.
     """
-    matcher = load_matcher(model)  # fail before any work on a bad model
+    # Fail before any work on a bad model.
+    matcher = None if str(model) == UNSUPERVISED else load_matcher(model)
     history = _read_previous(Path(previous)) if previous is not None else None
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -166,7 +173,7 @@ def conflate(
 def _run(
     inputs: Sequence[str | Path | Source],
     staging: Path,
-    matcher: Any,
+    matcher: AnyMatcher | None,
     mapping: SourceMapping | None,
     osm: OsmOptions | None,
     blocking: BlockingConfig | None,
@@ -197,7 +204,9 @@ def _run(
         progress=progress,
     )
     seconds["ingest"] = time.perf_counter() - t
-    report = ConflateReport(staging, ingested, matcher.version, seconds=seconds)
+    report = ConflateReport(
+        staging, ingested, matcher.version if matcher else UNSUPERVISED, seconds=seconds
+    )
     records = pq.read_table(staging / "records.parquet").drop_columns(["geometry"])
     report.records = records.num_rows
 
@@ -215,12 +224,21 @@ def _run(
     seconds["features"] = time.perf_counter() - t
 
     t = stage("score")
+    if matcher is None:
+        matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
+        report.model = matcher.version
+    report.model_info = dict(matcher.info)
+    if isinstance(matcher, FellegiSunter):
+        report.model_info["prior"] = round(matcher.prior, 6)
+        report.model_info["match_weights"] = matcher.weights()
     probability = matcher.predict(features)
     seconds["score"] = time.perf_counter() - t
 
     t = stage("cluster")
     source_names = records.column("source").to_pylist()
     sources = np.asarray(source_names, dtype=object)
+    if clustering is None and isinstance(matcher, FellegiSunter):
+        clustering = ClusterConfig(threshold=matcher.threshold)
     config = clustering or ClusterConfig()
     labels = cluster_records(records.num_rows, left, right, probability, sources, config)
     together = labels[left] == labels[right]

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from poiflow.conflate.evaluate import read_gold
+from poiflow.conflate.features import FEATURES
+from poiflow.conflate.fellegi_sunter import (
+    COMPARISONS,
+    FellegiSunter,
+    _decreasing,
+    comparison_levels,
+    fit_fellegi_sunter,
+)
+from poiflow.conflate.matcher import ModelError, load_matcher, save_model
+from poiflow.conflate.training import labelled_pairs
+
+from .conftest import World
+
+
+@pytest.fixture(scope="module")
+def labelled(world: World) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    return labelled_pairs(world.folder / "records.parquet", read_gold(world.gold))
+
+
+@pytest.fixture(scope="module")
+def fitted(labelled: tuple[dict[str, np.ndarray], np.ndarray]) -> FellegiSunter:
+    return fit_fellegi_sunter(labelled[0])
+
+
+def _pairs(**columns: list[float]) -> dict[str, np.ndarray]:
+    n = len(next(iter(columns.values())))
+    out = {name: np.full(n, np.nan, dtype=np.float32) for name in FEATURES}
+    out.update({k: np.asarray(v, dtype=np.float32) for k, v in columns.items()})
+    return out
+
+
+def test_levels_leave_out_what_cannot_be_compared() -> None:
+    features = _pairs(
+        name_token_set=[1.0, 0.3, 0.92],
+        name_best_alternate=[1.0, 0.3, 0.92],
+        name_jaro_winkler=[1.0, 0.4, 0.95],
+        name_commonness=[np.log1p(1), np.log1p(1), np.log1p(1)],
+        distance_over_extent=[0.1, np.nan, 9.0],
+        locality_match=[1.0, 0.0, 1.0],
+        phone_match=[1.0, np.nan, 0.0],
+        street_similarity=[1.0, np.nan, 0.2],
+        housenumber_match=[1.0, np.nan, np.nan],
+        postcode_match=[np.nan, np.nan, 1.0],
+        category_agreement=[2.0, 0.0, np.nan],
+    )
+    levels = comparison_levels(features)
+    names = list(COMPARISONS)
+
+    def label(row: int, comparison: str) -> str | None:
+        level = int(levels[row, names.index(comparison)])
+        return None if level < 0 else COMPARISONS[comparison][level]
+
+    assert label(0, "name") == "exact, rare name"
+    assert label(0, "where") == "within a quarter of the category's extent"
+    assert label(0, "phone") == "shared"
+    assert label(0, "address") == "same street and number"
+    assert label(0, "website") is None  # neither has a website: no evidence either way
+    assert label(1, "name") == "different"
+    assert label(1, "where") == "no coordinates, other locality"
+    assert label(1, "phone") is None
+    assert label(1, "address") is None
+    assert label(1, "category") == "unrelated"
+    assert label(2, "name") == "similar (>= 0.9)"
+    assert label(2, "where") == "further"
+    assert label(2, "address") == "different"  # same postcode, other street
+    assert label(2, "category") is None
+
+
+def test_em_without_labels_finds_the_matches(
+    fitted: FellegiSunter, labelled: tuple[dict[str, np.ndarray], np.ndarray]
+) -> None:
+    features, labels = labelled
+    assert fitted.info["converged"]
+    # The class EM grows is "same place": its size is near the true share of matches.
+    assert 0.5 * labels.mean() < fitted.prior < 1.5 * labels.mean()
+    predicted = fitted.predict(features) >= 0.5
+    tp = (predicted & (labels == 1)).sum()
+    assert tp / predicted.sum() > 0.9
+    assert tp / labels.sum() > 0.7
+    weights = fitted.weights()
+    assert weights["phone"]["shared"] > 5 > 0 > weights["phone"]["different"]
+    assert weights["name"]["exact, rare name"] > weights["name"]["exact, common name"]
+    assert weights["name"]["different"] < -3
+
+
+def test_weights_respect_the_order_of_levels(fitted: FellegiSunter) -> None:
+    for name, levels in fitted.weights().items():
+        values = list(levels.values())
+        if name == "where":
+            assert values[:5] == sorted(values[:5], reverse=True)
+        elif name in ("phone", "website", "category", "brand"):
+            assert values == sorted(values, reverse=True)
+    name = list(fitted.weights()["name"].values())
+    assert name[0] >= name[1] >= name[2] >= name[4] >= name[5] >= name[6]
+
+
+def test_the_fit_does_not_depend_on_pair_order(
+    fitted: FellegiSunter, labelled: tuple[dict[str, np.ndarray], np.ndarray]
+) -> None:
+    features, _ = labelled
+    order = np.random.default_rng(5).permutation(len(features["distance_m"]))
+    shuffled = fit_fellegi_sunter({k: v[order] for k, v in features.items()})
+    assert shuffled.prior == pytest.approx(fitted.prior, rel=1e-9)
+    for name in COMPARISONS:
+        np.testing.assert_allclose(shuffled.m[name], fitted.m[name], rtol=1e-9)
+
+
+def test_save_load_round_trip_and_broken_files(
+    fitted: FellegiSunter, labelled: tuple[dict[str, np.ndarray], np.ndarray], tmp_path: Path
+) -> None:
+    features, _ = labelled
+    path = save_model(fitted, tmp_path / "em.json.gz")
+    again = load_matcher(path)
+    assert isinstance(again, FellegiSunter)
+    assert again.threshold == fitted.threshold
+    np.testing.assert_array_equal(again.predict(features), fitted.predict(features))
+    payload = json.loads(gzip.decompress(path.read_bytes()))
+    payload["m"]["name"] = payload["m"]["name"][:3]
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    with pytest.raises(ModelError, match=r"broken Fellegi-Sunter.*'name' needs 7 levels"):
+        load_matcher(broken)
+
+
+def test_no_pairs_is_an_error() -> None:
+    with pytest.raises(ValueError, match="needs candidate pairs"):
+        fit_fellegi_sunter({n: np.zeros(0, np.float32) for n in FEATURES})
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(-50, 50, allow_nan=False), st.floats(0.01, 100, allow_nan=False)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_decreasing_fit_is_monotone_and_keeps_the_weighted_mean(
+    points: list[tuple[float, float]],
+) -> None:
+    values = np.array([v for v, _ in points])
+    weight = np.array([w for _, w in points])
+    fitted = _decreasing(values, weight)
+    assert (np.diff(fitted) <= 1e-9).all()
+    assert np.average(fitted, weights=weight) == pytest.approx(
+        np.average(values, weights=weight), abs=1e-6
+    )
+    if (np.diff(values) <= 0).all():  # already in order: left as it is
+        np.testing.assert_allclose(fitted, values)
