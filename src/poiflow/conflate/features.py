@@ -70,24 +70,48 @@ _RELATED: Final = (
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """A string column as integer codes: equal strings, equal codes; -1 where missing."""
+
+    codes: np.ndarray
+    values: np.ndarray  # object array: the string of each code
+
+    @classmethod
+    def of(cls, column: pa.Array | pa.ChunkedArray) -> Encoded:
+        """Dictionary-encode an Arrow string column (hashing in Arrow, not Python)."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = pc.dictionary_encode(column.cast(pa.string()))
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        return cls(codes.astype(np.int64), np.asarray(encoded.dictionary.to_pylist(), dtype=object))
+
+
+@dataclass(frozen=True, slots=True)
 class RecordView:
-    """The columns of the records table that features read, extracted once."""
+    """The columns of the records table that features read, extracted once.
+
+    Single-valued strings are dictionary-encoded: equality is an integer comparison, and
+    string similarities are computed once per distinct pair of strings (a chain's name
+    meets the same other names many times over).
+    """
 
     source: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
     extent: np.ndarray
-    name: list[str]
+    name: Encoded
     alternates: list[list[str] | None]
-    brand: list[str | None]
+    brand: Encoded
     phones: list[list[str] | None]
+    first_phone: Encoded
     domains: list[list[str] | None]
-    street: list[str | None]
-    housenumber: list[str | None]
-    postcode: list[str | None]
-    locality: list[str | None]
+    first_domain: Encoded
+    street: Encoded
+    housenumber: Encoded
+    postcode: Encoded
+    locality: Encoded
     category: list[str | None]
-    tfidf: sparse.csr_matrix
+    tfidf: sparse.csr_matrix  # one row per distinct name (code)
     commonness: np.ndarray
 
     @classmethod
@@ -95,43 +119,45 @@ class RecordView:
         """Extract the feature inputs of a records table (``PLACE_SCHEMA``)."""
         keys = records.column("keys")
 
-        def key(name: str) -> list[object]:
-            return pc.struct_field(keys, name).to_pylist()  # type: ignore[no-any-return]
+        def key(name: str) -> pa.ChunkedArray:
+            return pc.struct_field(keys, name)
 
         tax = taxonomy()
         category = pc.struct_field(records.column("categories"), "primary").to_pylist()
         extent = np.array(
             [tax.categories[c].extent_m if c in tax.categories else 80.0 for c in category]
         )
-        names = [str(n or "") for n in key("name")]
-        frame = pl.DataFrame({"name": names})
-        counts = frame.group_by("name").len()
-        commonness = np.log1p(
-            frame.join(counts, on="name", how="left", maintain_order="left")["len"].to_numpy()
-        )
+        name = Encoded.of(pc.fill_null(key("name"), ""))
+        # How many records carry each name: a chain's name is weak evidence.
+        carrying = np.bincount(name.codes, minlength=len(name.values))
+        phones = records.column("phones")
+        domains = key("domains")
         return cls(
-            source=np.asarray(records.column("source").to_pylist(), dtype=object),
+            source=Encoded.of(records.column("source")).codes,
             lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float),
             lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float),
             extent=extent,
-            name=names,
-            alternates=key("name_alternates"),  # type: ignore[arg-type]
-            brand=key("brand"),  # type: ignore[arg-type]
-            phones=records.column("phones").to_pylist(),
-            domains=key("domains"),  # type: ignore[arg-type]
-            street=key("street"),  # type: ignore[arg-type]
-            housenumber=key("housenumber"),  # type: ignore[arg-type]
-            postcode=key("postcode"),  # type: ignore[arg-type]
-            locality=key("locality"),  # type: ignore[arg-type]
+            name=name,
+            alternates=key("name_alternates").to_pylist(),
+            brand=Encoded.of(key("brand")),
+            phones=phones.to_pylist(),
+            first_phone=Encoded.of(pc.list_element(pc.list_slice(phones, 0, 1), 0)),
+            domains=domains.to_pylist(),
+            first_domain=Encoded.of(pc.list_element(pc.list_slice(domains, 0, 1), 0)),
+            street=Encoded.of(key("street")),
+            housenumber=Encoded.of(key("housenumber")),
+            postcode=Encoded.of(key("postcode")),
+            locality=Encoded.of(key("locality")),
             category=category,
-            tfidf=_tfidf(names),
-            commonness=commonness,
+            tfidf=_tfidf(name.values.tolist(), carrying),
+            commonness=np.log1p(carrying)[name.codes],
         )
 
 
-def _tfidf(names: Sequence[str]) -> sparse.csr_matrix:
-    """Rows of L2-normalized IDF weights of each name's words: a rare shared word weighs
-    much, "cafe" little."""
+def _tfidf(names: Sequence[str], records: np.ndarray) -> sparse.csr_matrix:
+    """Rows of L2-normalized IDF weights of each distinct name's words: a rare shared word
+    weighs much, "cafe" little. ``records`` counts the records that carry each name: a
+    word's document frequency is over records."""
     words = (
         pl.DataFrame({"name": list(names)})
         .with_row_index("row")
@@ -145,9 +171,11 @@ def _tfidf(names: Sequence[str]) -> sparse.csr_matrix:
         return sparse.csr_matrix((n, 1))
     vocabulary = words.select("word").unique(maintain_order=True).with_row_index("column")
     words = words.join(vocabulary, on="word")
-    df = words.group_by("column").len()
+    words = words.with_columns(carried=pl.Series(records[words["row"].to_numpy()]))
+    df = words.group_by("column").agg(pl.col("carried").sum())
     idf = np.zeros(vocabulary.height)
-    idf[df["column"].to_numpy()] = np.log((n + 1) / (df["len"].to_numpy() + 1)) + 1.0
+    total = int(records.sum())
+    idf[df["column"].to_numpy()] = np.log((total + 1) / (df["carried"].to_numpy() + 1)) + 1.0
     rows = words["row"].to_numpy()
     columns = words["column"].to_numpy()
     matrix = sparse.csr_matrix((idf[columns], (rows, columns)), shape=(n, vocabulary.height))
@@ -163,29 +191,71 @@ def pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict
     out["distance_m"] = distance
     out["distance_over_extent"] = distance / np.maximum(view.extent[left], view.extent[right])
 
-    # Gather by fancy indexing on object arrays, not a Python loop per pair.
-    names = np.asarray(view.name, dtype=object)
-    left_names = names[left].tolist()
-    right_names = names[right].tolist()
-    out["name_token_set"] = _cpdist(left_names, right_names, fuzz.token_set_ratio) / 100
-    out["name_jaro_winkler"] = _cpdist(left_names, right_names, JaroWinkler.normalized_similarity)
-    out["name_partial"] = _cpdist(left_names, right_names, fuzz.partial_ratio) / 100
+    token_set, jaro_winkler, partial = _similarities(
+        view.name,
+        left,
+        right,
+        (fuzz.token_set_ratio, JaroWinkler.normalized_similarity, fuzz.partial_ratio),
+    )
+    out["name_token_set"] = token_set / 100
+    out["name_jaro_winkler"] = jaro_winkler
+    out["name_partial"] = partial / 100
     out["name_best_alternate"] = _best_alternate(view, left, right, out["name_token_set"])
-    out["name_tfidf"] = np.asarray(view.tfidf[left].multiply(view.tfidf[right]).sum(axis=1)).ravel()
+    out["name_tfidf"] = _tfidf_cosine(view, left, right)
     out["name_commonness"] = np.maximum(view.commonness[left], view.commonness[right])
 
-    out["brand_match"] = _equal(view.brand, left, right)
-    out["phone_match"] = _overlap(view.phones, left, right)
-    out["domain_match"] = _overlap(view.domains, left, right)
-    out["housenumber_match"] = _equal(view.housenumber, left, right)
-    out["street_similarity"] = _string_similarity(view.street, left, right)
-    out["postcode_match"] = _equal(view.postcode, left, right)
-    out["locality_match"] = _equal(view.locality, left, right)
+    out["brand_match"] = _equal(view.brand.codes, left, right)
+    out["phone_match"] = _overlap(view.phones, view.first_phone.codes, left, right)
+    out["domain_match"] = _overlap(view.domains, view.first_domain.codes, left, right)
+    out["housenumber_match"] = _equal(view.housenumber.codes, left, right)
+    (out["street_similarity"],) = _similarities(
+        view.street, left, right, (JaroWinkler.normalized_similarity,)
+    )
+    out["postcode_match"] = _equal(view.postcode.codes, left, right)
+    out["locality_match"] = _equal(view.locality.codes, left, right)
     # How many of the two have coordinates: a missing distance means little when one has none.
     out["located"] = (~np.isnan(view.lat[left])).astype(float) + (~np.isnan(view.lat[right]))
     out["category_agreement"] = _category_agreement(view.category, left, right)
     out["same_source"] = (view.source[left] == view.source[right]).astype(float)
     return {name: np.asarray(out[name], dtype=np.float32) for name in FEATURES}
+
+
+def _distinct_pairs(
+    column: Encoded, left: np.ndarray, right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct unordered pairs of codes among the pairs where both have a value:
+    ``(known, low, high, inverse)``, with ``pairs[known] == distinct[inverse]``."""
+    a, b = column.codes[left], column.codes[right]
+    known = (a >= 0) & (b >= 0)
+    base = len(column.values) + 1
+    key = np.minimum(a[known], b[known]) * base + np.maximum(a[known], b[known])
+    distinct, inverse = np.unique(key, return_inverse=True)
+    return known, distinct // base, distinct % base, inverse
+
+
+def _similarities(
+    column: Encoded, left: np.ndarray, right: np.ndarray, scorers: Sequence[object]
+) -> list[np.ndarray]:
+    """Each scorer on every pair, computed once per distinct unordered pair of strings
+    (so also symmetric by construction); NaN where either string is missing."""
+    known, low, high, inverse = _distinct_pairs(column, left, right)
+    first = column.values[low].tolist()
+    second = column.values[high].tolist()
+    results = []
+    for scorer in scorers:
+        out = np.full(len(left), np.nan)
+        out[known] = _cpdist(first, second, scorer)[inverse]
+        results.append(out)
+    return results
+
+
+def _tfidf_cosine(view: RecordView, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Cosine of the two names' IDF-weighted words, once per distinct pair of names."""
+    known, low, high, inverse = _distinct_pairs(view.name, left, right)
+    cosine = np.asarray(view.tfidf[low].multiply(view.tfidf[high]).sum(axis=1)).ravel()
+    out = np.zeros(len(left))
+    out[known] = cosine[inverse]
+    return out
 
 
 def _haversine_m(
@@ -215,10 +285,11 @@ def _best_alternate(
     index: list[int] = []
     a: list[str] = []
     b: list[str] = []
+    names = view.name.values
     for k in np.flatnonzero(has):
         i, j = left[k], right[k]
-        for x in [view.name[i], *(view.alternates[i] or [])]:
-            for y in [view.name[j], *(view.alternates[j] or [])]:
+        for x in [names[view.name.codes[i]], *(view.alternates[i] or [])]:
+            for y in [names[view.name.codes[j]], *(view.alternates[j] or [])]:
                 index.append(int(k))
                 a.append(x)
                 b.append(y)
@@ -228,39 +299,28 @@ def _best_alternate(
     return best
 
 
-def _equal(values: list[str | None], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    a = np.asarray(values, dtype=object)
-    la, ra = a[left], a[right]
-    known = (la != None) & (ra != None)  # noqa: E711  (element-wise on object arrays)
-    out = np.full(len(left), np.nan)
-    out[known] = (la[known] == ra[known]).astype(float)
+def _equal(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """1 where both records have the value and it is the same, 0 where it differs, NaN
+    where either lacks it."""
+    a, b = codes[left], codes[right]
+    out = np.asarray(a == b, dtype=float)
+    out[(a < 0) | (b < 0)] = np.nan
     return out
 
 
-def _overlap(values: list[list[str] | None], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _overlap(
+    values: list[list[str] | None], first: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
     """1 where the two lists share a value, 0 where they do not, NaN where either is empty.
 
-    Most records have at most one phone or domain: those compare as single values, at once;
-    only pairs with a longer list on either side are compared as sets.
+    Most records have at most one phone or domain: those compare as single values (their
+    codes), at once; only pairs with a longer list on either side are compared as sets.
     """
-    first = [v[0] if v else None for v in values]
     out = _equal(first, left, right)
     several = np.array([len(v) > 1 if v else False for v in values], dtype=bool)
     for k in np.flatnonzero((several[left] | several[right]) & ~np.isnan(out)):
         a, b = values[left[k]], values[right[k]]
         out[k] = 1.0 if set(a or ()) & set(b or ()) else 0.0
-    return out
-
-
-def _string_similarity(values: list[str | None], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    out = np.full(len(left), np.nan)
-    column = np.asarray(values, dtype=object)
-    present = np.array([v is not None for v in values], dtype=bool)  # per record
-    known = present[left] & present[right]
-    if known.any():
-        a = column[left[known]].tolist()
-        b = column[right[known]].tolist()
-        out[known] = _cpdist(a, b, JaroWinkler.normalized_similarity)
     return out
 
 
