@@ -83,9 +83,26 @@ def cluster_records(
         if probability[edge] >= bar:
             parent[max(a, b)] = min(a, b)
     strong = strong[~simple]
+    # A component whose records are all from different sources and whose every pair is a
+    # strong edge would be merged whole by the loop below (every cross mean clears the
+    # bar, nothing is vetoed): merge it at once. Most places seen by several sources are.
+    pair_count = np.bincount(component[left[strong]], minlength=n)
+    source_codes = np.unique(sources.astype(str), return_inverse=True)[1]
+    distinct = np.bincount(
+        np.unique(component.astype(np.int64) * (source_codes.max() + 1) + source_codes)
+        // (source_codes.max() + 1),
+        minlength=n,
+    )
+    clique = (size > 2) & (pair_count == size * (size - 1) // 2) & (distinct == size)
+    clique &= config.veto <= config.threshold  # else a strong edge could still veto
+    in_clique = clique[component]
+    smallest_row = np.full(n, n)
+    np.minimum.at(smallest_row, component, np.arange(n))
+    parent[in_clique] = smallest_row[component[in_clique]]
+    strong = strong[~in_clique[left[strong]]]
     order = strong[np.lexsort((right[strong], left[strong], -probability[strong]))]
     # Every scored pair inside the larger components, for the cross-pair checks.
-    crowded = size[component] > 2
+    crowded = (size[component] > 2) & ~in_clique
     inside = crowded[left] & crowded[right] & (component[left] == component[right])
     scored: dict[tuple[int, int], float] = dict(
         zip(
@@ -120,7 +137,12 @@ def cluster_records(
         source_sets[root] = sources_a | sources_b
         members.pop(other, None)
         source_sets.pop(other, None)
-    labels = np.array([find(i) for i in range(n)])
+    labels = parent.copy()  # every root, by pointer jumping
+    while True:
+        jumped = labels[labels]
+        if np.array_equal(jumped, labels):
+            break
+        labels = jumped
     # Label each cluster by its smallest row, whatever order the merges took.
     smallest = np.full(n, n)
     np.minimum.at(smallest, labels, np.arange(n))

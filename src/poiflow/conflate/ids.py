@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,11 +31,20 @@ _COMPARED: Final = ("names", "categories", "address", "phones", "websites", "ope
 
 def fresh_ids(keys: Sequence[tuple[str, str]], labels: Sequence[int]) -> dict[int, str]:
     """The id each cluster gets with no history: a hash of its first (source, id)."""
-    first: dict[int, tuple[str, str]] = {}
-    for key, label in zip(keys, labels, strict=True):
-        if label not in first or key < first[label]:
-            first[label] = key
-    return {label: place_id_for(*key) for label, key in first.items()}
+    first = (
+        pl.DataFrame(
+            {
+                "label": list(labels),
+                "source": [k[0] for k in keys],
+                "id": [k[1] for k in keys],
+            },
+            schema={"label": pl.Int64, "source": pl.String, "id": pl.String},
+        )
+        .sort("label", "source", "id")
+        .group_by("label", maintain_order=True)
+        .first()
+    )
+    return {label: place_id_for(s, i) for label, s, i in first.iter_rows()}
 
 
 def assign_ids(
@@ -51,6 +61,8 @@ def assign_ids(
         previous: The previous release's ``(source, id) -> place_id``.
         fresh: The id each cluster would get with no history (from its first member).
     """
+    if not previous and len(set(fresh.values())) == len(fresh):
+        return {label: fresh[label] for label in set(labels)}  # nothing to inherit
     overlap: Counter[tuple[int, str]] = Counter()
     for key, label in zip(keys, labels, strict=True):
         old = previous.get(key)
@@ -84,6 +96,16 @@ def changelog(
     places: pa.Table,
 ) -> pa.Table:
     """What changed between two releases, one row per affected place (``CHANGES_SCHEMA``)."""
+    if not previous_membership:  # a first release: every place is new
+        created = pc.unique(places.column("id")).sort()
+        return pa.table(
+            {
+                "place_id": created,
+                "change": pa.repeat("created", len(created)),
+                "attributes": pa.repeat(pa.scalar([], pa.list_(pa.string())), len(created)),
+                "related": pa.repeat(pa.scalar([], pa.list_(pa.string())), len(created)),
+            }
+        ).cast(CHANGES_SCHEMA)
     old_members: dict[str, set[tuple[str, str]]] = defaultdict(set)
     new_members: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for key, place in previous_membership.items():

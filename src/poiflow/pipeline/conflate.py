@@ -257,7 +257,9 @@ def _run(
     places, membership = merge_clusters(records, labels, best, merging, ids)
     changes = changelog(
         previous_membership,
-        dict(zip(keys, (ids[label] for label in label_list), strict=True)),
+        dict(zip(keys, (ids[label] for label in label_list), strict=True))
+        if previous_membership
+        else {},
         history[1] if history else GOLDEN_PLACE_SCHEMA.empty_table(),
         places,
     )
