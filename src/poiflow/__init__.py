@@ -1,10 +1,15 @@
 """poiflow: Points of Interest from many sources into one clean set of places.
 
-The public API; everything else is internal and may change.
+The public API; everything else is internal and may change. Names are imported on first
+use, so that ``import poiflow`` (and every worker process poiflow starts) loads only the
+parts it needs.
 """
 
+import importlib as _importlib
+import typing as _typing
+
+from poiflow._lazy import lazy_names as _lazy_names
 from poiflow._version import __version__
-from poiflow.config import CsvOptions, OsmOptions, SourceMapping, load_yaml
 from poiflow.errors import (
     ConfigError,
     CorruptInputError,
@@ -14,9 +19,30 @@ from poiflow.errors import (
     SchemaMismatchError,
     UnknownFormatError,
 )
-from poiflow.pipeline import ConflateReport, IngestReport, conflate, ingest
-from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
-from poiflow.sources import OsmSource, OvertureSource, TabularSource, open_source
+
+if _typing.TYPE_CHECKING:
+    from poiflow.config import CsvOptions, OsmOptions, SourceMapping, load_yaml
+    from poiflow.pipeline import ConflateReport, IngestReport, conflate, ingest
+    from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
+    from poiflow.sources import OsmSource, OvertureSource, TabularSource, open_source
+
+_LAZY = {
+    "CsvOptions": "poiflow.config",
+    "OsmOptions": "poiflow.config",
+    "SourceMapping": "poiflow.config",
+    "load_yaml": "poiflow.config",
+    "ConflateReport": "poiflow.pipeline",
+    "IngestReport": "poiflow.pipeline",
+    "conflate": "poiflow.pipeline",
+    "ingest": "poiflow.pipeline",
+    "PLACE_SCHEMA": "poiflow.schema",
+    "QUARANTINE_SCHEMA": "poiflow.schema",
+    "SOURCE_RECORD_SCHEMA": "poiflow.schema",
+    "OsmSource": "poiflow.sources",
+    "OvertureSource": "poiflow.sources",
+    "TabularSource": "poiflow.sources",
+    "open_source": "poiflow.sources",
+}
 
 __all__ = [
     "PLACE_SCHEMA",
@@ -43,3 +69,17 @@ __all__ = [
     "load_yaml",
     "open_source",
 ]
+
+
+# ``poiflow.conflate`` is both the stage package and the public function. Load the package
+# (its ``__init__`` is empty) now and drop the attribute the import set, so that the name
+# resolves to the function below; later imports of its modules leave the name alone.
+_importlib.import_module("poiflow.conflate")
+globals().pop("conflate", None)
+
+
+__getattr__ = _lazy_names("poiflow", _LAZY, globals())
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

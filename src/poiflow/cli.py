@@ -24,7 +24,7 @@ from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, load_yaml
 from poiflow.errors import ConfigError, InputError, PoiflowError, did_you_mean
 from poiflow.pipeline import IngestReport, ingest
-from poiflow.pipeline.conflate import OUTPUTS
+from poiflow.pipeline.conflation import OUTPUTS
 from poiflow.quality import profile_places
 from poiflow.sources import DEFAULT_BATCH_SIZE
 

@@ -13,7 +13,7 @@ import pytest
 from poiflow.conflate.matcher import ModelError
 from poiflow.errors import CorruptInputError, OutputError
 from poiflow.pipeline import conflate
-from poiflow.pipeline.conflate import OUTPUTS
+from poiflow.pipeline.conflation import OUTPUTS
 
 from ..conftest import ROOT, VENDOR_FEED
 

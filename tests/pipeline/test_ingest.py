@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from poiflow import ingest
 from poiflow.errors import CorruptInputError, OutputError
+from poiflow.pipeline import ingestion
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 
 from ..sources.overture_fixture import place, write_overture
@@ -188,6 +189,28 @@ def test_output_is_the_same_bytes_whatever_the_number_of_workers(
         out = tmp_path / f"w{workers}"
         report = ingest([helsinki_pbf, feed], out / "p.parquet", batch_size=250, workers=workers)
         assert report.quarantined == 1  # the repeated id, found across partitions
+        outputs.append(
+            ((out / "p.parquet").read_bytes(), (out / "p.quarantine.parquet").read_bytes())
+        )
+    assert outputs[0] == outputs[1]
+
+
+def test_small_inputs_read_side_by_side_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds = []
+    for k in range(3):
+        feed = tmp_path / f"feed{k}.csv"
+        rows = "".join(f"{i},Place {i % 40},60.{i:04d},24.9,,\n" for i in range(300))
+        bad = f"{k},Dup,60.1,24.9,,\nx{k},,not a number,24.9,,\n"
+        feed.write_text("id,name,lat,lon,phone,website\n" + rows + bad, "utf-8")
+        feeds.append(feed)
+    outputs = []
+    for group_min in (1 << 40, 0):  # never grouped, then always (one worker per input)
+        monkeypatch.setattr(ingestion, "GROUP_MIN_BYTES", group_min)
+        out = tmp_path / f"g{group_min}"
+        report = ingest(feeds, out / "p.parquet", batch_size=100)
+        assert [(i.read, i.valid, i.quarantined) for i in report.inputs] == [(302, 300, 2)] * 3
         outputs.append(
             ((out / "p.parquet").read_bytes(), (out / "p.quarantine.parquet").read_bytes())
         )

@@ -134,6 +134,8 @@ def default_quarantine_path(output: Path) -> Path:
 # saves. An OSM extract is dense and slow to read (about 30 bytes and 60 µs a place); a
 # text or Parquet feed is read in blocks of 4 MiB, so a smaller one is a single batch anyway.
 PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
+# Several smaller inputs that add up to this are read at once, one worker per input.
+GROUP_MIN_BYTES = 6 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,8 @@ def ingest(
         osm: Which OSM objects are places.
         batch_size: Records per batch; memory grows with it, not with the input.
         workers: Processes per input; default: one per core for large inputs (OSM
-            extracts of 2 MiB, other files of 16 MiB or more), else none. The output is the
+            extracts of 2 MiB, other files of 16 MiB or more), and for several smaller
+            inputs that add up to 6 MiB one worker per input; else none. The output is the
             same, byte for byte, whatever the number.
         progress: Told about each source and batch.
 
@@ -194,28 +197,21 @@ def ingest(
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
     try:
-        for source in sources:
-            counts = SourceReport(str(source.path), type(source).__name__.removesuffix("Source"))
-            report.inputs.append(counts)
-            t0 = time.perf_counter()
-            if progress is not None:
-                progress.start(source.path.name, source.size_hint())
-            parts = workers if workers is not None else _auto_workers(source)
-            task = functools.partial(_ingest_part, source, batch_size)
-            for chunk in run_partitioned(task, parts):
-                place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
-                if place_table.num_rows:
-                    places.write(place_table)
-                if quarantine_table.num_rows:
-                    held.write(quarantine_table)
-                if progress is not None:
-                    progress.advance(chunk.read)
-            counts.seconds = time.perf_counter() - t0
-            if progress is not None:
-                progress.finish()
-            if not counts.balanced:  # pragma: no cover - an internal invariant
-                msg = f"lost records: read {counts.read} != {counts.valid} + {counts.quarantined}"
-                raise AssertionError(msg)
+        for group in _plan(sources, workers):
+            if len(group) == 1:
+                source = group[0]
+                parts = workers if workers is not None else _auto_workers(source)
+                task = functools.partial(_ingest_part, source, batch_size)
+                _consume(
+                    source, run_partitioned(task, parts), places, held, duplicates, report, progress
+                )
+                continue
+            # Several small inputs: each read whole by one of the workers, in input order.
+            whole = functools.partial(_ingest_sources, tuple(group), batch_size)
+            pool = min(len(group), os.cpu_count() or 1)
+            for source, (chunks, seconds) in zip(group, run_partitioned(whole, pool), strict=True):
+                counts = _consume(source, iter(chunks), places, held, duplicates, report, progress)
+                counts.seconds = seconds
     except BaseException:
         places.abort()
         held.abort()
@@ -231,6 +227,80 @@ def ingest(
     places.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _consume(
+    source: Source,
+    chunks: Iterator[_Chunk],
+    places: ParquetSink,
+    held: ParquetSink,
+    duplicates: DuplicateIds,
+    report: IngestReport,
+    progress: IngestProgress | None,
+) -> SourceReport:
+    """Write one source's chunks, in order, and count them."""
+    counts = SourceReport(str(source.path), type(source).__name__.removesuffix("Source"))
+    report.inputs.append(counts)
+    t0 = time.perf_counter()
+    if progress is not None:
+        progress.start(source.path.name, source.size_hint())
+    for chunk in chunks:
+        place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
+        if place_table.num_rows:
+            places.write(place_table)
+        if quarantine_table.num_rows:
+            held.write(quarantine_table)
+        if progress is not None:
+            progress.advance(chunk.read)
+    counts.seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress.finish()
+    if not counts.balanced:  # pragma: no cover - an internal invariant
+        msg = f"lost records: read {counts.read} != {counts.valid} + {counts.quarantined}"
+        raise AssertionError(msg)
+    return counts
+
+
+def _plan(sources: Sequence[Source], workers: int | None) -> list[list[Source]]:
+    """Inputs in order, in groups: a large input alone (read by several workers), and runs
+    of small ones together when they are worth a pool (each read whole by one worker)."""
+    plan: list[list[Source]] = []
+    run: list[Source] = []
+
+    def close_run() -> None:
+        size = sum(_size(s) for s in run)
+        if len(run) > 1 and size >= GROUP_MIN_BYTES and (os.cpu_count() or 1) > 1:
+            plan.append(list(run))
+        else:
+            plan.extend([s] for s in run)
+        run.clear()
+
+    for source in sources:
+        if workers is None and _auto_workers(source) == 1:
+            run.append(source)
+            continue
+        close_run()
+        plan.append([source])
+    close_run()
+    return plan
+
+
+def _size(source: Source) -> int:
+    try:
+        return source.path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _ingest_sources(
+    sources: tuple[Source, ...], batch_size: int, part: int, parts: int
+) -> Iterator[tuple[int, tuple[list[_Chunk], float]]]:
+    """Every ``parts``-th source from ``part``, read whole (runs in a worker)."""
+    for index, source in enumerate(sources):
+        if index % parts == part:
+            started = time.perf_counter()
+            chunks = [_ingest_batch(batch, source.name) for batch in source.batches(batch_size)]
+            yield index, (chunks, time.perf_counter() - started)
 
 
 def _auto_workers(source: Source) -> int:

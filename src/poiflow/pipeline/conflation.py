@@ -40,7 +40,7 @@ from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
 from poiflow.conflate.matcher import DEFAULT_MODEL, UNSUPERVISED, AnyMatcher, load_matcher
 from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.errors import InputError, OutputError
-from poiflow.pipeline.ingest import IngestProgress, IngestReport, ingest
+from poiflow.pipeline.ingestion import IngestProgress, IngestReport, ingest
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
 from poiflow.sinks import ParquetSink
 from poiflow.sources import DEFAULT_BATCH_SIZE, Source
