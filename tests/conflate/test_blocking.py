@@ -92,3 +92,36 @@ def test_crowded_keys_are_skipped() -> None:
     assert not (keys & KEYS["phone"]).any()
     assert candidate_pairs(places(*rows), BlockingConfig(max_group=400)).num_rows == 30 * 29 // 2
     assert np.all(keys >= 0)
+
+
+def test_a_feed_without_coordinates_meets_located_objects_without_an_address() -> None:
+    table = places(
+        # 0: an OSM-like object: coordinates, no address; 1: a neighbour that has a locality
+        {"id": "0", "names": {"primary": "Nordea"}, "lat": 60.1700, "lon": 24.9400},
+        {
+            "id": "1",
+            "names": {"primary": "Kirjasto"},
+            "lat": 60.1710,
+            "lon": 24.9410,
+            "address": {"locality": "Helsinki"},
+        },
+        # 2: a vendor record with a typo, no coordinates: "norda" shares no word with "nordea"
+        {"id": "2", "names": {"primary": "Norda"}, "address": {"locality": "Helsinki"}},
+        # 3: the same typo in another town
+        {"id": "3", "names": {"primary": "Norda"}, "address": {"locality": "Tampere"}},
+        # 4: a name two typos away, same town
+        {"id": "4", "names": {"primary": "Nrdia"}, "address": {"locality": "Helsinki"}},
+    )
+    pairs = candidate_pairs(table)
+    found = {
+        (int(a), int(b)): int(k)
+        for a, b, k in zip(
+            pairs.column("left").to_numpy(),
+            pairs.column("right").to_numpy(),
+            pairs.column("keys").to_numpy(),
+            strict=True,
+        )
+    }
+    assert found[(0, 2)] & KEYS["locality"]  # locality taken from the neighbour; one typo
+    assert (0, 3) not in found  # other town
+    assert (0, 4) not in found  # two typos: not a key

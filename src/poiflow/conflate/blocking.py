@@ -267,7 +267,12 @@ def _locality_pairs(
     base: pl.DataFrame, terms: pl.DataFrame, config: BlockingConfig
 ) -> pl.DataFrame:
     """Pairs for records without coordinates: same locality or postcode, and a shared name
-    term or the same street and house number."""
+    term, a name one typo apart, or the same street and house number.
+
+    A located record with no locality of its own takes the most common locality of the
+    located records around it (its ~5 km H3 cell), so a feed without coordinates still
+    meets an OSM-like source whose objects carry no address.
+    """
     if base.filter(~pl.col("located")).height == 0:
         return pl.DataFrame(schema={"left": pl.UInt32, "right": pl.UInt32, "keys": pl.Int32})
     place = base.select(
@@ -277,20 +282,31 @@ def _locality_pairs(
         pl.col("keys").struct.field("postcode").alias("postcode"),
         pl.col("keys").struct.field("street").alias("street"),
         pl.col("keys").struct.field("housenumber").alias("housenumber"),
+        pl.when(pl.col("located")).then(plh3.latlng_to_cell("lat", "lon", 7)).alias("cell"),
+    )
+    around = (
+        place.drop_nulls(["cell", "locality"])
+        .group_by("cell", "locality")
+        .len()
+        .sort("cell", "len", "locality", descending=[False, True, False])
+        .group_by("cell", maintain_order=True)
+        .first()
+        .select("cell", pl.col("locality").alias("inferred"))
+    )
+    place = place.join(around, on="cell", how="left", maintain_order="left").with_columns(
+        pl.coalesce("locality", "inferred").alias("locality")
     )
     areas = pl.concat(
         [
-            place.select("row", "located", pl.col("locality").hash().alias("area")),
-            place.select("row", "located", pl.col("postcode").hash(seed=2).alias("area")),
-        ]
-    ).filter(pl.col("area").is_not_null())
-    areas = areas.join(
-        place.filter(pl.col("locality").is_not_null() | pl.col("postcode").is_not_null()).select(
-            "row"
-        ),
-        on="row",
-    )
-    by_term = areas.join(terms, on="row")
+            place.select(
+                "row", "located", pl.concat_str(pl.lit("locality:"), "locality").alias("area")
+            ),
+            place.select(
+                "row", "located", pl.concat_str(pl.lit("postcode:"), "postcode").alias("area")
+            ),
+        ],
+    ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
+    by_term = areas.join(pl.concat([terms, _typo_terms(base)]).unique(), on="row")
     by_address = areas.join(
         place.filter(pl.col("street").is_not_null() & pl.col("housenumber").is_not_null()).select(
             "row", pl.concat_str("street", "housenumber", separator="|").hash().alias("term")
@@ -304,6 +320,38 @@ def _locality_pairs(
         unlocated = keyed.filter(~pl.col("located")).select("row", "key")
         frames.append(_pairs_from_join(everyone, unlocated, ["key"], KEYS["locality"]))
     return pl.concat(frames)
+
+
+def _typo_terms(base: pl.DataFrame) -> pl.DataFrame:
+    """(row, term): the longest word of each name with each one letter deleted, and whole.
+
+    Two spellings one typo apart (a letter dropped, added, changed or two swapped) share
+    at least one of these: "nordea" and "norda", "finlayson" and "fenlayson".
+    """
+    words = (
+        base.select("row", pl.col("keys").struct.field("name").str.split(" ").alias("word"))
+        .explode("word")
+        .filter(pl.col("word").str.len_chars() >= 4)
+        .sort("row", pl.col("word").str.len_chars(), "word", descending=[False, True, False])
+        .group_by("row", maintain_order=True)
+        .first()
+    )
+    variants = words.select(
+        "row", "word", pl.int_ranges(-1, pl.col("word").str.len_chars()).alias("drop")
+    ).explode("drop")
+    return variants.select(
+        "row",
+        pl.when(pl.col("drop") < 0)
+        .then(pl.col("word"))
+        .otherwise(
+            pl.concat_str(
+                pl.col("word").str.slice(0, pl.col("drop")),
+                pl.col("word").str.slice(pl.col("drop") + 1),
+            )
+        )
+        .hash(seed=3)
+        .alias("term"),
+    )
 
 
 def blocking_recall(pairs: pa.Table, truth: pa.Array) -> tuple[float, int, int]:
