@@ -15,6 +15,19 @@ def places(*rows: dict) -> pa.Table:
     return normalize_records(records_from_rows([{**base, **r} for r in rows])).places
 
 
+def keys_of(pairs: pa.Table) -> dict[tuple[int, int], int]:
+    """(left, right) -> the bits of the keys that proposed the pair."""
+    return {
+        (int(a), int(b)): int(k)
+        for a, b, k in zip(
+            pairs.column("left").to_numpy(),
+            pairs.column("right").to_numpy(),
+            pairs.column("keys").to_numpy(),
+            strict=True,
+        )
+    }
+
+
 def test_pairs_are_ordered_unique_and_deterministic(world: World) -> None:
     pairs = candidate_pairs(world.records)
     left, right = pairs.column("left").to_numpy(), pairs.column("right").to_numpy()
@@ -58,16 +71,7 @@ def test_each_key_finds_what_only_it_can() -> None:
         {"id": "7", "names": {"primary": "Regatta"}, "lat": 60.1800, "lon": 24.9100},
         {"id": "8", "names": {"primary": "Cafe Regatta"}, "lat": 60.1836, "lon": 24.9100},
     )
-    pairs = candidate_pairs(table)
-    found = {
-        (int(a), int(b)): int(k)
-        for a, b, k in zip(
-            pairs.column("left").to_numpy(),
-            pairs.column("right").to_numpy(),
-            pairs.column("keys").to_numpy(),
-            strict=True,
-        )
-    }
+    found = keys_of(candidate_pairs(table))
     assert found[(0, 1)] & KEYS["near"]
     assert found[(2, 3)] & KEYS["phone"]
     assert found[(4, 5)] & KEYS["locality"]
@@ -112,16 +116,7 @@ def test_a_feed_without_coordinates_meets_located_objects_without_an_address() -
         # 4: a name two typos away, same town
         {"id": "4", "names": {"primary": "Nrdia"}, "address": {"locality": "Helsinki"}},
     )
-    pairs = candidate_pairs(table)
-    found = {
-        (int(a), int(b)): int(k)
-        for a, b, k in zip(
-            pairs.column("left").to_numpy(),
-            pairs.column("right").to_numpy(),
-            pairs.column("keys").to_numpy(),
-            strict=True,
-        )
-    }
+    found = keys_of(candidate_pairs(table))
     assert found[(0, 2)] & KEYS["locality"]  # locality taken from the neighbour; one typo
     assert (0, 3) not in found  # other town
     assert (0, 4) not in found  # two typos: not a key
