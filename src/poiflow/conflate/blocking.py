@@ -306,7 +306,7 @@ def _locality_pairs(
             ),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
-    by_term = areas.join(pl.concat([terms, _typo_terms(base)]).unique(), on="row")
+    by_term = areas.join(pl.concat([terms, _typo_terms(base)]), on="row")
     by_address = areas.join(
         place.filter(pl.col("street").is_not_null() & pl.col("housenumber").is_not_null()).select(
             "row", pl.concat_str("street", "housenumber", separator="|").hash().alias("term")
@@ -316,8 +316,10 @@ def _locality_pairs(
     frames = []
     for keyed in (by_term, by_address):
         keyed = keyed.select("row", "located", _key("area", "term"))
-        everyone = _capped(keyed.select("row", "key"), ["key"], config.max_group)
         unlocated = keyed.filter(~pl.col("located")).select("row", "key")
+        # Only keys that some record without coordinates has can make a pair here.
+        wanted = keyed.join(unlocated.select("key").unique(), on="key", how="semi")
+        everyone = _capped(wanted.select("row", "key"), ["key"], config.max_group)
         frames.append(_pairs_from_join(everyone, unlocated, ["key"], KEYS["locality"]))
     return pl.concat(frames)
 
