@@ -298,8 +298,10 @@ def fit_fellegi_sunter(
        matches, so this is close to the truth), and EM fits ``m`` and the prior. Held
        ``u`` makes "same chain" a poor fit: its pairs are common, so their levels are
        already likely under ``u``.
-    2. EM fits everything, with ``m`` of the "where" comparison held at what stage 1
-       found: a match is near (or in the same locality), which is what a chain is not.
+    2. EM fits everything else, with ``m`` of the "where" and "name" comparisons held at
+       what stage 1 found: a match is near (or in the same locality), which is what a
+       chain is not, and freeing the name's ``m`` lets "same chain" back in where the
+       records carry no coordinates (a vendor feed matched to OSM by name and town).
 
     Every step also keeps the order of each comparison's levels (see ``_ORDER``).
 
@@ -338,8 +340,8 @@ def fit_fellegi_sunter(
     for j, values in held.items():
         em.m[j] = values
     first = em.run(max_iterations, tolerance, hold_u=True, hold_m=held)
-    where = names.index("where")
-    second = em.run(max_iterations, tolerance, hold_m={**held, where: em.m[where].copy()})
+    anchors = {names.index(k): em.m[names.index(k)].copy() for k in ("where", "name")}
+    second = em.run(max_iterations, tolerance, hold_m={**held, **anchors})
     names = list(COMPARISONS)
     return FellegiSunter(
         dict(zip(names, em.m, strict=True)),
