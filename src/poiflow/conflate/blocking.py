@@ -306,7 +306,12 @@ def _locality_pairs(
             ),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
-    by_term = areas.join(pl.concat([terms, _typo_terms(base)]), on="row")
+    # Only terms that some record without coordinates has can make a pair here: keep
+    # just those before the (large) join with the areas.
+    every_term = pl.concat([terms, _typo_terms(base)])
+    unlocated_rows = place.filter(~pl.col("located")).select("row")
+    wanted = every_term.join(unlocated_rows, on="row", how="semi").select("term").unique()
+    by_term = areas.join(every_term.join(wanted, on="term", how="semi"), on="row")
     by_address = areas.join(
         place.filter(pl.col("street").is_not_null() & pl.col("housenumber").is_not_null()).select(
             "row", pl.concat_str("street", "housenumber", separator="|").hash().alias("term")
