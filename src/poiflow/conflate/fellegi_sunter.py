@@ -92,6 +92,7 @@ INPUTS: Final = (
     "postcode_match",
     "category_agreement",
     "brand_match",
+    "same_source",
 )
 _NULL: Final = -1
 
