@@ -41,7 +41,7 @@ def test_outputs_and_run_report(helsinki_run: Path) -> None:
     assert counts["read"] == counts["records"] + counts["quarantined"]
     assert counts["records"] == pq.read_table(helsinki_run / "membership.parquet").num_rows
     assert counts["places"] == pq.read_table(helsinki_run / "places.parquet").num_rows
-    assert run["model"] == "default-2"
+    assert run["model"] == "default-3"
     assert set(run["seconds"]) == {
         "ingest",
         "block",

@@ -147,6 +147,7 @@ def build_world(places: int, rng: np.random.Generator) -> list[Place]:
         )
     world: list[Place] = []
     used_phones: set[str] = set()
+    names_in: dict[str, set[str]] = {}  # per city: the names of its places
     while len(world) < places:
         country, lat0, lon0, sigma_km, city, postcodes = cities[int(rng.integers(n_cities))]
         chain = bool(rng.random() < _CHAIN_RATE)
@@ -155,6 +156,12 @@ def build_world(places: int, rng: np.random.Generator) -> list[Place]:
             if chain
             else seed[int(rng.integers(len(seed)))]
         )
+        taken = names_in.setdefault(city, set())
+        if not chain and template["name"] in taken:
+            # A town has one "Formverk": a name drawn twice becomes another real-looking
+            # name (its first word with another place's last), not a second Formverk.
+            template = _renamed(template, seed, taken, rng)
+        taken.add(template["name"])
         lat, lon = _scatter(lat0, lon0, sigma_km, rng)
         place = _place(
             f"P{len(world):07d}",
@@ -175,6 +182,24 @@ def build_world(places: int, rng: np.random.Generator) -> list[Place]:
         if len(world) < places and rng.random() < _LOOKALIKE_RATE:
             world.append(_lookalike(f"P{len(world):07d}", place, seed, streets, used_phones, rng))
     return world
+
+
+def _renamed(
+    template: dict[str, Any],
+    seed: list[dict[str, Any]],
+    taken: set[str],
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """The template under a name not yet used in the town, made of real name words."""
+    first = template["name"].split()[0]
+    for _attempt in range(20):
+        other = seed[int(rng.integers(len(seed)))]["name"].split()[-1]
+        name = f"{first} {other}"
+        if name not in taken and other != first:
+            break
+    else:
+        name = f"{template['name']} {len(taken)}"
+    return {**template, "name": name, "alternates": [], "domain": None, "brand": None}
 
 
 def _scatter(
