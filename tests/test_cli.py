@@ -115,6 +115,9 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert "exact, rare name" in result.stderr
     result = run("conflate", *sources, "-o", tmp_path / "run3", "--model", tmp_path / "em.json.gz")
     assert result.returncode == 0, result.stderr
+    result = run("conflate", *sources, "-o", tmp_path / "run4", "--model", "em")
+    assert result.returncode == 0, result.stderr
+    assert "Match weights" in result.stderr  # what EM learnt on this run, shown
     result = run("train", *sources, "-o", tmp_path / "x.json.gz")  # neither --gold nor --unsup.
     assert result.returncode == 1
     assert "--gold" in result.stderr

@@ -356,6 +356,9 @@ def conflate_command(
     for stage, result in rows:
         table.add_row(stage, result, f"{report.seconds.get(stage, 0.0):.2f}")
     console.print(table)
+    if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
+        info = report.model_info
+        _print_weights(info, info["prior"], info["match_weights"])
     console.print(f"outputs in [bold]{report.output}[/bold]: " + ", ".join(OUTPUTS))
 
 
@@ -512,7 +515,7 @@ def train_command(
             ingest(inputs, Path(tmp) / "records.parquet")
             model = fit_fellegi_sunter(candidate_features(Path(tmp) / "records.parquet"), name=name)
         save_model(model, output)
-        _print_weights(model)
+        _print_weights(model.info, model.prior, model.weights())
         console.print(f"model: [bold]{output}[/bold]")
         return
     assert gold is not None
@@ -531,20 +534,21 @@ def train_command(
     console.print(f"model: [bold]{output}[/bold]")
 
 
-def _print_weights(model: Any) -> None:
+def _print_weights(
+    info: dict[str, Any], prior: float, weights: dict[str, dict[str, float]]
+) -> None:
     """The match weights of a Fellegi-Sunter model, as a table with bars."""
-    info = model.info
     console.print(
         f"fitted on {info['pairs']:,} candidate pairs ({info['patterns']:,} patterns) in "
         f"{info['iterations']} EM steps{'' if info['converged'] else ', not converged'}; "
-        f"matches about {model.prior:.1%} of the pairs"
+        f"matches about {prior:.1%} of the pairs"
     )
     table = Table(title="Match weights (bits)", title_justify="left", show_edge=False)
     table.add_column("comparison")
     table.add_column("level")
     table.add_column("weight", justify="right")
     table.add_column("")
-    for comparison, levels in model.weights().items():
+    for comparison, levels in weights.items():
         for k, (level, weight) in enumerate(levels.items()):
             bar = "[green]" + "+" * min(20, round(weight)) if weight > 0 else ""
             bar = bar or "[red]" + "-" * min(20, round(-weight))
