@@ -298,12 +298,8 @@ def _locality_pairs(
     )
     areas = pl.concat(
         [
-            place.select(
-                "row", "located", pl.concat_str(pl.lit("locality:"), "locality").alias("area")
-            ),
-            place.select(
-                "row", "located", pl.concat_str(pl.lit("postcode:"), "postcode").alias("area")
-            ),
+            place.select("row", "located", _hashed("locality", seed=0).alias("area")),
+            place.select("row", "located", _hashed("postcode", seed=2).alias("area")),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
     # Only terms that some record without coordinates has can make a pair here: keep
@@ -327,6 +323,11 @@ def _locality_pairs(
         everyone = _capped(wanted.select("row", "key"), ["key"], config.max_group)
         frames.append(_pairs_from_join(everyone, unlocated, ["key"], KEYS["locality"]))
     return pl.concat(frames)
+
+
+def _hashed(column: str, seed: int) -> pl.Expr:
+    """A 64-bit hash of a string column that stays null where the string is null."""
+    return pl.when(pl.col(column).is_not_null()).then(pl.col(column).hash(seed=seed))
 
 
 def _typo_terms(base: pl.DataFrame) -> pl.DataFrame:
