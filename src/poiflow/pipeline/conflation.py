@@ -249,6 +249,17 @@ def _run(
     best[best == 0] = 1.0  # a record alone is its own place
     seconds["cluster"] = time.perf_counter() - t
 
+    # The scored pairs are written now, and their features dropped, so that the merge
+    # (the run's largest working set) does not hold them too.
+    t = time.perf_counter()
+    pq.write_table(
+        _pairs_table(records, left, right, probability, features),
+        staging / "pairs.parquet",
+        compression="zstd",
+    )
+    del features
+    written = time.perf_counter() - t
+
     t = stage("merge")
     keys = list(zip(source_names, records.column("id").to_pylist(), strict=True))
     label_list = labels.tolist()
@@ -275,12 +286,7 @@ def _run(
         sink.write(places)
     pq.write_table(membership, staging / "membership.parquet", compression="zstd")
     pq.write_table(changes, staging / "changes.parquet", compression="zstd")
-    pq.write_table(
-        _pairs_table(records, left, right, probability, features),
-        staging / "pairs.parquet",
-        compression="zstd",
-    )
-    seconds["write"] = time.perf_counter() - t
+    seconds["write"] = written + time.perf_counter() - t
     if places.num_rows == 0:  # pragma: no cover - ingest refuses an empty run first
         raise OutputError("no places: nothing to write")
     return report
