@@ -30,12 +30,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.features import FEATURES
 from poiflow.conflate.matcher import train_matcher
-from poiflow.conflate.training import labelled_pairs
+from poiflow.conflate.training import candidates, labels_of
 from poiflow.generate import generate
 from poiflow.pipeline import ingest
 
@@ -148,9 +147,9 @@ def world(places: int, sources: int, seed: int, no_coordinates: bool) -> tuple[P
 def with_cosines(
     model: MiniLM, records: Path, gold: Path, timings: dict[str, float]
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    features, labels = labelled_pairs(records, read_gold(gold))
-    table = pq.read_table(records, columns=["keys"])
-    names = [k["name"] or "" for k in table.column("keys").to_pylist()]
+    found = candidates(records)
+    features, labels = found.features, labels_of(found, read_gold(gold))
+    names = [k["name"] or "" for k in found.records.column("keys").to_pylist()]
     unique, index = np.unique(np.asarray(names, dtype=object), return_inverse=True)
     texts = unique.tolist()
     t = time.perf_counter()
@@ -160,22 +159,15 @@ def with_cosines(
     dense = model.encode(texts)
     timings["minilm"] = timings.get("minilm", 0) + time.perf_counter() - t
     timings["names"] = timings.get("names", 0) + len(texts)
-    left, right = _pairs(records)  # the same pairs labelled_pairs made, in the same order
-    features["name_static_cosine"] = np.einsum(
-        "ij,ij->i", static[index[left]], static[index[right]]
-    ).astype(np.float32)
-    features["name_embedding_cosine"] = np.einsum(
-        "ij,ij->i", dense[index[left]], dense[index[right]]
-    ).astype(np.float32)
+    left, right = index[found.left], index[found.right]
+    features["name_static_cosine"] = np.einsum("ij,ij->i", static[left], static[right]).astype(
+        np.float32
+    )
+    features["name_embedding_cosine"] = np.einsum("ij,ij->i", dense[left], dense[right]).astype(
+        np.float32
+    )
     no_shared_word = features["name_tfidf"] == 0
     return features, labels, no_shared_word
-
-
-def _pairs(records: Path) -> tuple[np.ndarray, np.ndarray]:
-    from poiflow.conflate.blocking import candidate_pairs
-
-    pairs = candidate_pairs(pq.read_table(records))
-    return pairs.column("left").to_numpy(), pairs.column("right").to_numpy()
 
 
 def main() -> None:

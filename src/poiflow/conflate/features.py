@@ -285,24 +285,41 @@ def _best_alternate(
     view: RecordView, left: np.ndarray, right: np.ndarray, primary: np.ndarray
 ) -> np.ndarray:
     """The best token-set score over every pairing of the two records' names (primary and
-    translations); the primary score where neither has alternates."""
+    translations); the primary score where neither has alternates. The pairings are
+    joined in polars and each distinct pair of strings is scored once."""
     best = primary.copy()
     with_alternates = np.array([bool(a) for a in view.alternates], dtype=bool)  # per record
-    has = with_alternates[left] | with_alternates[right]
-    index: list[int] = []
-    a: list[str] = []
-    b: list[str] = []
-    names = view.name.values
-    for k in np.flatnonzero(has):
-        i, j = left[k], right[k]
-        for x in [names[view.name.codes[i]], *(view.alternates[i] or [])]:
-            for y in [names[view.name.codes[j]], *(view.alternates[j] or [])]:
-                index.append(int(k))
-                a.append(x)
-                b.append(y)
-    if index:
-        scores = _cpdist(a, b, fuzz.token_set_ratio) / 100
-        np.maximum.at(best, np.array(index), scores)
+    pairs = np.flatnonzero(with_alternates[left] | with_alternates[right])
+    if len(pairs) == 0:
+        return best
+    involved = np.unique(np.concatenate([left[pairs], right[pairs]]))
+    names = (
+        pl.DataFrame(
+            {
+                "row": involved,
+                "primary": view.name.values[view.name.codes[involved]].tolist(),
+                "alternates": [view.alternates[i] or [] for i in involved.tolist()],
+            },
+            schema={"row": pl.Int64, "primary": pl.String, "alternates": pl.List(pl.String)},
+        )
+        .select("row", pl.concat_list(pl.col("primary"), "alternates").alias("name"))
+        .explode("name")
+    )
+    pairings = (
+        pl.DataFrame({"k": pairs, "i": left[pairs], "j": right[pairs]})
+        .join(names.rename({"row": "i", "name": "x"}), on="i")
+        .join(names.rename({"row": "j", "name": "y"}), on="j")
+    )
+    distinct = pairings.select("x", "y").unique()
+    scored = distinct.with_columns(
+        pl.Series(
+            "score",
+            _cpdist(distinct["x"].to_list(), distinct["y"].to_list(), fuzz.token_set_ratio) / 100,
+        )
+    )
+    top = pairings.join(scored, on=["x", "y"]).group_by("k").agg(pl.col("score").max())
+    k = top["k"].to_numpy()
+    best[k] = np.maximum(best[k], top["score"].to_numpy())
     return best
 
 

@@ -138,7 +138,9 @@ def comparison_levels(features: Mapping[str, np.ndarray]) -> np.ndarray:
         _binary(features["brand_match"]),
         _cut(features["same_source"], (0.5,), larger_is_better=False),
     ]
-    return np.column_stack(columns).astype(np.int8) if n else np.zeros((0, len(COMPARISONS)))
+    return (
+        np.column_stack(columns).astype(np.int8) if n else np.zeros((0, len(COMPARISONS)), np.int8)
+    )
 
 
 def _cut(
@@ -246,6 +248,10 @@ class FellegiSunter:
         weight = np.clip(self.match_weight(levels), -60, 60)
         return np.asarray(1 / (1 + np.exp2(-weight)), dtype=np.float32)
 
+    def describe(self) -> dict[str, Any]:
+        """How the model was fitted, its prior and its match weights (for run reports)."""
+        return {**self.info, "prior": round(self.prior, 6), "match_weights": self.weights()}
+
     def to_payload(self) -> dict[str, Any]:
         """The model as JSON-ready data (the body of a model file)."""
         return {
@@ -327,8 +333,11 @@ def fit_fellegi_sunter(
     radix = np.array([size + 1 for size in sizes], dtype=np.int64)
     place = np.concatenate([[1], np.cumprod(radix[:-1])])
     codes, counts = np.unique((levels.astype(np.int64) + 1) @ place, return_counts=True)
-    em = _EM(((codes[:, None] // place) % radix - 1).astype(np.int8), counts.astype(float))
-    em.smoothing = smoothing
+    em = _EM(
+        ((codes[:, None] // place) % radix - 1).astype(np.int8),
+        counts.astype(float),
+        smoothing=smoothing,
+    )
     for j, size in enumerate(sizes):
         column = em.patterns[:, j]
         known = column != _NULL
@@ -343,7 +352,6 @@ def fit_fellegi_sunter(
     first = em.run(max_iterations, tolerance, hold_u=True, hold_m=held)
     anchors = {names.index(k): em.m[names.index(k)].copy() for k in ("where", "name")}
     second = em.run(max_iterations, tolerance, hold_m={**held, **anchors})
-    names = list(COMPARISONS)
     return FellegiSunter(
         dict(zip(names, em.m, strict=True)),
         dict(zip(names, em.u, strict=True)),

@@ -111,6 +111,10 @@ class Matcher:
         x, y = self.calibration
         return np.asarray(np.interp(raw, x, y), dtype=np.float32)
 
+    def describe(self) -> dict[str, Any]:
+        """How and on what the model was trained (for run reports)."""
+        return dict(self.info)
+
     def to_payload(self) -> dict[str, Any]:
         """The model as JSON-ready data (the body of a model file)."""
         return {

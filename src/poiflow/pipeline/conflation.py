@@ -227,10 +227,7 @@ def _run(
     if matcher is None:
         matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
         report.model = matcher.version
-    report.model_info = dict(matcher.info)
-    if isinstance(matcher, FellegiSunter):
-        report.model_info["prior"] = round(matcher.prior, 6)
-        report.model_info["match_weights"] = matcher.weights()
+    report.model_info = matcher.describe()
     probability = matcher.predict(features)
     seconds["score"] = time.perf_counter() - t
 

@@ -304,12 +304,8 @@ def _ingest_sources(
 
 
 def _auto_workers(source: Source) -> int:
-    try:
-        size = source.path.stat().st_size
-    except OSError:
-        return 1
     kind = "osm" if isinstance(source, OsmSource) else "other"
-    return max(1, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES[kind] else 1
+    return max(1, os.cpu_count() or 1) if _size(source) >= PARALLEL_MIN_BYTES[kind] else 1
 
 
 def _ingest_part(
