@@ -10,7 +10,17 @@ import time
 
 import psutil
 
-__all__ = ["measure"]
+__all__ = ["measure", "tree_rss"]
+
+
+def tree_rss(root: psutil.Process) -> int:
+    """Resident bytes of a process and all its descendants (0 for any that just ended)."""
+    total = 0
+    with contextlib.suppress(psutil.Error):
+        for member in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += member.memory_info().rss
+    return total
 
 
 def measure(command: list[str]) -> tuple[float, float, str]:
@@ -25,13 +35,7 @@ def measure(command: list[str]) -> tuple[float, float, str]:
         root = psutil.Process(process.pid)
         peak = 0
         while process.poll() is None:
-            with contextlib.suppress(psutil.Error):
-                tree = [root, *root.children(recursive=True)]
-                total = 0
-                for member in tree:
-                    with contextlib.suppress(psutil.Error):
-                        total += member.memory_info().rss
-                peak = max(peak, total)
+            peak = max(peak, tree_rss(root))
             time.sleep(0.05)
         seconds = time.perf_counter() - started
         out.seek(0)
