@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,10 +19,12 @@ from poiflow.normalize import (
     parse_address,
     parse_phones,
     postcode_key,
+    registrable_domain,
     street_key,
     taxonomy,
     to_e164,
 )
+from poiflow.normalize.websites import _domain_of_host, _parsed_url
 
 COUNTRIES = st.sampled_from([None, "FI", "SE", "DE", "US", "GB", "FR", "NL", "NO", "JP", "XX"])
 # Text that looks like the real thing more often than uniform unicode would.
@@ -39,6 +42,11 @@ URLISH = st.one_of(
         r"(https?://)?(www\.)?[a-zA-Z0-9-]{1,12}\.(fi|com|co\.uk|de)(:\d{1,5})?"
         r"(/[a-zA-Z0-9%._~-]*){0,3}"
         r"(\?[a-z_]{1,8}=[a-zA-Z0-9% +]{0,6}(&[a-z_]{1,8}=[a-z0-9]{0,4})?)?(#\w*)?",
+        fullmatch=True,
+    ),
+    st.from_regex(
+        r"(HTTPS?://|[hH]ttps?://|ftp://)?-?[a-zA-Z0-9-]{0,12}(\.[a-zA-Z0-9-]{0,8}){1,3}\.?"
+        r"(/[a-zA-Z0-9._~/-]*)?(#\S*)?",
         fullmatch=True,
     ),
 )
@@ -96,6 +104,19 @@ def test_canonical_url_is_idempotent(value: str) -> None:
         assert canonical_url(url) == url
         assert url.startswith(("http://", "https://"))
         assert "#" not in url
+
+
+@given(URLISH)
+def test_canonical_url_fast_path_agrees_with_the_parser(value: str) -> None:
+    assert canonical_url(value) == _parsed_url(value.strip())
+    url = canonical_url(value)
+    if url is not None:
+        assert registrable_domain(url) == _domain_by_parser(url)
+
+
+def _domain_by_parser(url: str) -> str | None:
+    host = urlsplit(url).hostname
+    return _domain_of_host(host) if host else None
 
 
 @given(st.text())
@@ -172,12 +193,19 @@ REGIONS = st.sampled_from(
         "MX",
         "IN",
         "RU",
+        "CI",
+        "SM",
+        "GA",
     ]
 )
 
 
 @given(
-    st.from_regex(r"\(?0?[0-9]{2,4}\)?[ \-]?[0-9]{2,4}[ \-]?[0-9]{0,6}", fullmatch=True), REGIONS
+    st.one_of(
+        st.from_regex(r"\(?0?[0-9]{2,4}\)?[ \-]?[0-9]{2,4}[ \-]?[0-9]{0,6}", fullmatch=True),
+        st.from_regex(r"(0|00|180020|1|39)[0-9 ]{4,12}", fullmatch=True),
+    ),
+    REGIONS,
 )
 def test_phone_fast_paths_agree_with_the_full_parser(text: str, region: str) -> None:
     import phonenumbers

@@ -44,42 +44,51 @@ _NATIONAL = re.compile(r"^\(?[0-9][\d \-.()]{5,20}$")
 
 
 @lru_cache(maxsize=512)
-def _plain_trunk(region: str) -> tuple[str, str, tuple[int, ...]] | None:
-    """(calling code, trunk prefix, possible lengths) of a region whose national numbers
-    are read by dropping a fixed trunk prefix, or None where parsing needs the full rules
-    (carrier codes, prefixes with patterns)."""
+def _plain_trunk(region: str) -> tuple[str, str, tuple[int, ...], tuple[str, ...]] | None:
+    """(calling code, trunk prefix, possible lengths, other prefixes) of a region whose
+    national numbers are read by dropping a fixed trunk prefix, or None where parsing needs
+    the full rules (carrier codes, prefixes with patterns). A number that starts with one
+    of the other prefixes ("0|180020" in GB) is left to the full parser."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if metadata is None or metadata.general_desc is None:
         return None
     trunk = metadata.national_prefix or ""
     for_parsing = metadata.national_prefix_for_parsing
-    if for_parsing not in (None, trunk) or metadata.national_prefix_transform_rule:
+    others: tuple[str, ...] = ()
+    if for_parsing not in (None, trunk):
+        alternatives = for_parsing.split("|")
+        if trunk not in alternatives or not all(a.isdigit() for a in alternatives):
+            return None
+        others = tuple(a for a in alternatives if a != trunk)
+    if metadata.national_prefix_transform_rule:
         return None
     if not trunk.isdigit() and trunk != "":
         return None
+    if region in _LEADING_ZERO and trunk:
+        return None
     lengths = tuple(metadata.general_desc.possible_length or ())
-    return str(metadata.country_code), trunk, lengths
+    return str(metadata.country_code), trunk, lengths, others
 
 
 def _national(text: str, region: str) -> str | None:
     """E.164 of a nationally written number in a plain-trunk country (see ``_plain_trunk``)."""
-    rules = _plain_trunk(region) if region not in _LEADING_ZERO else None
+    rules = _plain_trunk(region)
     if rules is None:
         return None
-    code, trunk, lengths = rules
+    code, trunk, lengths, others = rules
     digits = _NOT_DIGIT.sub("", text)
+    if others and digits.startswith(others):
+        return None
     if trunk and digits.startswith(trunk):
         digits = digits[len(trunk) :]
     elif trunk:
         return None  # no trunk prefix: a local number, or something else; let the parser judge
-    if digits.startswith("0") or (code == "1" and digits[:1] == "1"):
-        return None  # "00..." dials abroad; no national number starts with 0 (or, in NANP, 1)
-    if (
-        digits.startswith(code)
-        and len(digits) - len(code) in lengths
-        and len(digits) not in lengths
-    ):
-        return None  # the country code written without "+": ambiguous, let the parser judge
+    if digits.startswith("00") or (code == "1" and digits[:1] == "1"):
+        return None  # "00..." dials abroad; no NANP number starts with 1
+    if digits.startswith("0") and region not in _LEADING_ZERO:
+        return None  # no national number starts with 0, but where the 0 is part of it (IT)
+    if digits.startswith(code):
+        return None  # maybe the country code written without "+": let the parser judge
     return f"+{code}{digits}" if len(digits) in lengths else None
 
 

@@ -72,15 +72,8 @@ class NormalizedBatch:
 
 def _once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value]:
     """``[function(v) for v in values]``, calling ``function`` once per distinct value."""
-    memo: dict[Key, Value] = {}
-    out: list[Value] = []
-    for value in values:
-        try:
-            out.append(memo[value])
-        except KeyError:
-            result = memo[value] = function(value)
-            out.append(result)
-    return out
+    memo = {value: function(value) for value in dict.fromkeys(values)}
+    return list(map(memo.__getitem__, values))
 
 
 def _strings(column: pa.Array | pa.ChunkedArray) -> list[Any]:
@@ -282,6 +275,7 @@ def _normalize_lists(
 ) -> list[list[str] | None]:
     """Normalize every value of a list column; unparsable values become FieldProblems."""
     out: list[list[str] | None] = []
+    memo: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
     for row, values in enumerate(_strings(records.column(column))):
         if not values:
             out.append(None)
@@ -290,7 +284,11 @@ def _normalize_lists(
         for value in values:
             if not value or not value.strip():
                 continue
-            good, bad = normalize(value, region[row] if region else None)
+            key = (value, region[row] if region else None)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = normalize(*key)
+            good, bad = found
             kept.extend(v for v in good if v not in kept)
             problems.extend(FieldProblem(row, column, value, reason) for reason in bad)
         out.append(kept or None)

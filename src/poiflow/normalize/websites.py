@@ -20,6 +20,13 @@ _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_ga|ref|yclid)$")
 _EMAIL = re.compile(r"^[^@\s]+@([^@\s]+\.[^@\s]+)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# What most feeds write: an optional http(s) scheme, a plain ASCII host, an optional path of
+# URL-safe characters, an optional fragment; no port, user, query or escapes to interpret.
+_SIMPLE = re.compile(
+    r"(?:(?P<scheme>https?)://)?(?P<host>[a-z0-9-]+(?:\.[a-z0-9-]+)+)\.?"
+    r"(?P<path>/[a-z0-9\-._~/]*)?(?:#\S*)?",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=1 << 18)
@@ -34,6 +41,12 @@ def canonical_url(value: str) -> str | None:
     'http://www.example.com'
     """
     text = value.strip()
+    simple = _SIMPLE.fullmatch(text)
+    return _simple_url(simple) if simple is not None else _parsed_url(text)
+
+
+def _parsed_url(text: str) -> str | None:
+    """``canonical_url`` of any stripped value, read by the URL parser."""
     if not text or _SPACE.search(text):
         return None
     if not _SCHEME.match(text):
@@ -58,6 +71,16 @@ def canonical_url(value: str) -> str | None:
     return f"{scheme}://{netloc}{path}{'?' + query if query else ''}"
 
 
+def _simple_url(match: re.Match[str]) -> str | None:
+    """``canonical_url`` of a value ``_SIMPLE`` matched, without the URL parser."""
+    host = _host(match["host"])
+    if host is None:
+        return None
+    scheme = (match["scheme"] or "http").lower()
+    path = match["path"] or ""
+    return f"{scheme}://{host}{path if path != '/' else ''}"
+
+
 def _host(hostname: str) -> str | None:
     """A lower-case ASCII host name with a dot, or ``None``."""
     host = hostname.rstrip(".").lower()
@@ -80,7 +103,12 @@ def registrable_domain(url: str) -> str | None:
     >>> registrable_domain("https://www.raflaamo.fi/fi/helsinki")
     'raflaamo.fi'
     """
-    host = urlsplit(url).hostname
+    _, sep, rest = url.partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0] if sep else ""
+    if netloc and netloc.isascii() and not any(c in netloc for c in "@[]:%\\"):
+        host: str | None = netloc.rstrip(".").lower()  # what urlsplit would find, quicker
+    else:
+        host = urlsplit(url).hostname
     return _domain_of_host(host) if host else None
 
 
