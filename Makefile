@@ -24,9 +24,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
 
 install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools
 
-demo: install ## conflate the bundled Helsinki OpenStreetMap extract with a vendor feed
-	$(BIN)/poiflow conflate examples/helsinki/Helsinki.osm.pbf examples/helsinki/vendor_feed.csv \
-		--output $(DEMO_OUT)
+demo: install ## run the Helsinki pipeline: OpenStreetMap extract + vendor feed -> golden places
+	$(BIN)/poiflow run examples/helsinki/pipeline.yaml --output $(DEMO_OUT)
 	$(BIN)/poiflow summary $(DEMO_OUT)/records.parquet
 	@echo "Golden places: $(DEMO_OUT)/places.parquet; each record's place: $(DEMO_OUT)/membership.parquet;"
 	@echo "scored pairs: $(DEMO_OUT)/pairs.parquet; run report: $(DEMO_OUT)/run.json"

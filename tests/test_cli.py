@@ -70,7 +70,7 @@ def test_errors_are_one_readable_line(helsinki_pbf: Path, tmp_path: Path) -> Non
 def test_unknown_command_suggests() -> None:
     result = run("ingets")
     assert result.returncode == 2
-    assert "Did you mean 'ingest'?" in result.stderr
+    assert "Did you mean 'ingest'" in result.stderr
 
 
 def test_version() -> None:
@@ -141,3 +141,11 @@ def test_evaluate_names_what_the_gold_file_lacks(tmp_path: Path) -> None:
     result = run("evaluate", "--gold", gold, "--membership", membership)
     assert result.returncode == 1
     assert f"{gold}: the gold file needs columns source, id, place; missing place" in result.stderr
+
+
+def test_the_cli_batch_size_default_is_the_sources_one() -> None:
+    from poiflow import cli
+    from poiflow.pipeline import conflation
+    from poiflow.sources import DEFAULT_BATCH_SIZE
+
+    assert cli.DEFAULT_BATCH_SIZE == conflation.DEFAULT_BATCH_SIZE == DEFAULT_BATCH_SIZE

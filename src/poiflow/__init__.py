@@ -17,12 +17,20 @@ from poiflow.errors import (
     OutputError,
     PoiflowError,
     SchemaMismatchError,
+    StageFailedError,
     UnknownFormatError,
 )
 
 if _typing.TYPE_CHECKING:
-    from poiflow.config import CsvOptions, OsmOptions, SourceMapping, load_yaml
-    from poiflow.pipeline import ConflateReport, IngestReport, conflate, ingest
+    from poiflow.config import CsvOptions, OsmOptions, PipelineSpec, SourceMapping, load_yaml
+    from poiflow.pipeline import (
+        ConflateReport,
+        IngestReport,
+        Pipeline,
+        RunResult,
+        conflate,
+        ingest,
+    )
     from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
     from poiflow.sources import OsmSource, OvertureSource, TabularSource, open_source
 
@@ -30,6 +38,9 @@ _LAZY = {
     "CsvOptions": "poiflow.config",
     "OsmOptions": "poiflow.config",
     "SourceMapping": "poiflow.config",
+    "PipelineSpec": "poiflow.config",
+    "Pipeline": "poiflow.pipeline",
+    "RunResult": "poiflow.pipeline",
     "load_yaml": "poiflow.config",
     "ConflateReport": "poiflow.pipeline",
     "IngestReport": "poiflow.pipeline",
@@ -58,9 +69,13 @@ __all__ = [
     "OsmSource",
     "OutputError",
     "OvertureSource",
+    "Pipeline",
+    "PipelineSpec",
     "PoiflowError",
+    "RunResult",
     "SchemaMismatchError",
     "SourceMapping",
+    "StageFailedError",
     "TabularSource",
     "UnknownFormatError",
     "__version__",

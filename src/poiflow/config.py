@@ -19,9 +19,19 @@ from poiflow.schema import FLAT_EXTRA_FIELDS, FLAT_FIELDS
 
 __all__ = [
     "DEFAULT_OSM_KEYS",
+    "STAGES",
+    "BlockSettings",
+    "ClusterSettings",
     "CsvOptions",
+    "CustomStage",
+    "IngestSettings",
+    "MergeSettings",
     "OsmOptions",
+    "PipelineSpec",
+    "ScoreSettings",
     "SourceMapping",
+    "SourceSpec",
+    "StageSettings",
     "load_yaml",
 ]
 
@@ -90,6 +100,146 @@ class OsmOptions(_Strict):
     keys: tuple[str, ...] = Field(DEFAULT_OSM_KEYS, min_length=1)
     ways: bool = True
     relations: bool = Field(True, description="Multipolygon relations, placed at their centroid.")
+
+
+# The stages of a pipeline, in order. Custom stages run after one of those that hand on a
+# table: "ingest" (the records), "score" (the scored pairs), "merge" (the golden places).
+STAGES = ("ingest", "block", "score", "cluster", "merge", "evaluate")
+CUSTOM_AFTER = ("ingest", "score", "merge")
+
+
+class SourceSpec(_Strict):
+    """One input of a pipeline: a file, and how to read it.
+
+    Example (YAML)::
+
+        - path: Helsinki.osm.pbf          # relative to the pipeline file
+          osm: {keys: [amenity, shop]}
+        - path: vendor_feed.csv
+          mapping: {source: vendor, columns: {id: vendor_id}}
+    """
+
+    path: str = Field(min_length=1)
+    mapping: SourceMapping | None = None
+    osm: OsmOptions | None = None
+
+
+class IngestSettings(_Strict):
+    """How inputs are read."""
+
+    batch_size: int = Field(50_000, ge=1, description="Records per batch.")
+    workers: int | None = Field(None, ge=1, description="Processes per input; default: auto.")
+
+
+class BlockSettings(_Strict):
+    """How wide blocking casts its net (see ``poiflow.conflate.blocking.BlockingConfig``)."""
+
+    rare_token_share: float = Field(0.01, gt=0, le=1)
+    rare_token_min: int = Field(200, ge=1)
+    max_group: int = Field(300, ge=2)
+    max_local_group: int = Field(40, ge=2)
+    near_resolution: int = Field(11, ge=0, le=15)
+    domain_resolution: int = Field(6, ge=0, le=15)
+
+
+class ScoreSettings(_Strict):
+    """Which model scores the candidate pairs."""
+
+    model: str = Field(
+        "default",
+        description="'default' (shipped), 'em' (fitted on the run, no labels), or a model "
+        "file from 'poiflow train', relative to the pipeline file.",
+    )
+
+
+class ClusterSettings(_Strict):
+    """Clustering thresholds (see ``poiflow.conflate.clustering.ClusterConfig``)."""
+
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="Default: 0.3, or the model's own (0.05 for 'em')."
+    )
+    same_source: float = Field(0.95, ge=0, le=1)
+    min_coverage: float = Field(0.5, ge=0, le=1)
+    veto: float = Field(0.02, ge=0, le=1)
+
+
+class MergeSettings(_Strict):
+    """How the golden record's attributes are chosen."""
+
+    trust: dict[str, float] = Field(default_factory=dict)
+    recency_weight: float = Field(0.2, ge=0)
+
+
+class StageSettings(_Strict):
+    """The settings of each stage; a stage left out keeps its defaults."""
+
+    ingest: IngestSettings = IngestSettings()
+    block: BlockSettings = BlockSettings()
+    score: ScoreSettings = ScoreSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    merge: MergeSettings = MergeSettings()
+
+
+class CustomStage(_Strict):
+    """A stage of the user's own: a Python function of a table that returns the table.
+
+    Example (YAML)::
+
+        custom:
+          - name: drop_closed
+            function: my_rules.py:drop_closed    # or an importable module: pkg.rules:fn
+            after: ingest                        # ingest (records), score (pairs), merge (places)
+            params: {statuses: [permanently_closed]}
+
+    The function is called as ``function(table, **params)`` and returns a table with the
+    same columns: the records after ``ingest``, the scored pairs after ``score`` (change
+    ``match_probability`` to overrule the model), the golden places after ``merge``.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    function: str = Field(pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$")
+    after: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("after")
+    @classmethod
+    def _known_stage(cls, value: str) -> str:
+        if value not in CUSTOM_AFTER:
+            raise ValueError(
+                f"a custom stage runs after one of {', '.join(CUSTOM_AFTER)}, not "
+                f"'{value}'.{did_you_mean(value, CUSTOM_AFTER)}"
+            )
+        return value
+
+
+class PipelineSpec(_Strict):
+    """A declared pipeline: what ``poiflow run PIPELINE.yaml`` runs.
+
+    Paths are relative to the pipeline file. See ``poiflow init`` for a commented example.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    sources: tuple[SourceSpec, ...] = Field(min_length=1)
+    stages: StageSettings = StageSettings()
+    custom: tuple[CustomStage, ...] = ()
+    engine: Literal["local"] = "local"
+    output: str = Field("out", min_length=1, description="The output folder.")
+    cache: str | None = Field(
+        ".poiflow-cache", description="Where stage outputs are kept for re-use; null: nowhere."
+    )
+    previous: str | None = Field(None, description="An earlier output folder: keep place ids.")
+    gold: str | None = Field(None, description="Known truth (source,id,place): adds metrics.")
+    schedule: str | None = Field(None, description="When a scheduler runs it ('@daily', cron).")
+
+    @field_validator("custom")
+    @classmethod
+    def _unique_names(cls, value: tuple[CustomStage, ...]) -> tuple[CustomStage, ...]:
+        names = [stage.name for stage in value]
+        for name in names:
+            if name in STAGES or names.count(name) > 1:
+                raise ValueError(f"custom stage name '{name}' is taken; give it another")
+        return value
 
 
 def load_yaml(path: str | Path, model: type[Model]) -> Model:
@@ -166,9 +316,22 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The keys accepted at ``loc`` inside ``model``, for "did you mean"."""
     current: Any = model
     for part in loc:
+        current = _model_in(current)
+        if isinstance(part, int):
+            continue  # an item of a list: the list's type was unwrapped to its item's model
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
             return []
         current = fields[part].annotation
-    fields = getattr(current, "model_fields", None)
+    fields = getattr(_model_in(current), "model_fields", None)
     return list(fields) if fields else []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``X | None``, ``tuple[X, ...]`` or ``list[X]``, else as is."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return annotation

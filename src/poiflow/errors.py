@@ -8,7 +8,8 @@ The tree::
     │   ├── UnknownFormatError   the file's kind cannot be told from its name or content
     │   ├── CorruptInputError    the file is truncated or its bytes are not the format
     │   └── SchemaMismatchError  columns are missing, unknown, or of the wrong type
-    └── OutputError              an output cannot be written, or would be empty
+    ├── OutputError              an output cannot be written, or would be empty
+    └── StageFailedError         a pipeline stage failed; says which, and how to resume
 
 Bad *records* are not errors: they go to the quarantine table with a reason. Errors are for
 the cases where nothing sensible can be produced, and they always say where and what.
@@ -28,6 +29,7 @@ __all__ = [
     "OutputError",
     "PoiflowError",
     "SchemaMismatchError",
+    "StageFailedError",
     "UnknownFormatError",
     "did_you_mean",
 ]
@@ -50,6 +52,7 @@ class PoiflowError(Exception):
         location: str | int | None = None,
     ) -> None:
         self.message = message
+        self.stage: str | None = None  # the pipeline stage it came from, set by the runner
         self.path = str(path) if path is not None else None
         self.location = str(location) if location is not None else None
         super().__init__(str(self))
@@ -87,6 +90,35 @@ class SchemaMismatchError(InputError):
 
 class OutputError(PoiflowError):
     """An output cannot be written, or would be meaningless (e.g. empty)."""
+
+
+class StageFailedError(PoiflowError):
+    """A stage of a pipeline run failed; the error it raised is the ``__cause__``.
+
+    Attributes:
+        stage: The stage that failed. The stages before it are kept (in the cache, if the
+            pipeline has one), so a re-run, or one ``--from`` this stage, starts here.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: str,
+        path: str | Path | None = None,
+        location: str | int | None = None,
+    ) -> None:
+        super().__init__(message, path=path, location=location)
+        self.stage = stage
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_stage, (self.message, self.stage, self.path, self.location))
+
+
+def _rebuild_stage(
+    message: str, stage: str, path: str | None, location: str | None
+) -> StageFailedError:
+    return StageFailedError(message, stage=stage, path=path, location=location)
 
 
 def _rebuild(

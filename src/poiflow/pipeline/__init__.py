@@ -1,6 +1,6 @@
-"""Pipelines: stages composed into runs: ingest, and conflate (ingest, block, score,
-cluster, merge). Imported on first use: a worker that only ingests never loads the
-matcher."""
+"""Pipelines: stages composed into runs: ingest, conflate (ingest, block, score, cluster,
+merge), and declared pipelines (a YAML file or a :class:`Pipeline`) with a stage cache.
+Imported on first use: a worker that only ingests never loads the matcher."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from poiflow._lazy import lazy_names
 
 if TYPE_CHECKING:
     from poiflow.pipeline.conflation import ConflateReport, conflate
+    from poiflow.pipeline.declared import Pipeline
     from poiflow.pipeline.ingestion import IngestProgress, IngestReport, SourceReport, ingest
+    from poiflow.pipeline.runner import RunResult, StageRun
 
 _LAZY = {
     "ConflateReport": "poiflow.pipeline.conflation",
@@ -19,9 +21,22 @@ _LAZY = {
     "IngestReport": "poiflow.pipeline.ingestion",
     "SourceReport": "poiflow.pipeline.ingestion",
     "ingest": "poiflow.pipeline.ingestion",
+    "Pipeline": "poiflow.pipeline.declared",
+    "RunResult": "poiflow.pipeline.runner",
+    "StageRun": "poiflow.pipeline.runner",
 }
 
-__all__ = ["ConflateReport", "IngestProgress", "IngestReport", "SourceReport", "conflate", "ingest"]
+__all__ = [
+    "ConflateReport",
+    "IngestProgress",
+    "IngestReport",
+    "Pipeline",
+    "RunResult",
+    "SourceReport",
+    "StageRun",
+    "conflate",
+    "ingest",
+]
 
 
 __getattr__ = lazy_names("poiflow.pipeline", _LAZY, globals())

@@ -16,34 +16,32 @@ Everything is written to a hidden staging folder first and moved into place at t
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+from poiflow.config import (
+    BlockSettings,
+    ClusterSettings,
+    IngestSettings,
+    MergeSettings,
+    OsmOptions,
+    ScoreSettings,
+    SourceMapping,
+)
+from poiflow.pipeline.plan import build_plan, run_json
+from poiflow.pipeline.runner import RunResult, run_plan
+from poiflow.pipeline.stages import Artifacts, StageContext, read_previous
 
-from poiflow._version import __version__
-from poiflow.config import OsmOptions, SourceMapping
-from poiflow.conflate.blocking import KEYS, BlockingConfig, candidate_pairs
-from poiflow.conflate.clustering import ClusterConfig, cluster_records
-from poiflow.conflate.features import RecordView, pair_features
-from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
-from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
-from poiflow.conflate.matcher import DEFAULT_MODEL, UNSUPERVISED, AnyMatcher, load_matcher
-from poiflow.conflate.merge import MergeConfig, merge_clusters
-from poiflow.errors import InputError, OutputError
-from poiflow.pipeline.ingestion import IngestProgress, IngestReport, ingest
-from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
-from poiflow.sinks import ParquetSink
-from poiflow.sources import DEFAULT_BATCH_SIZE, Source
+if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
+    from poiflow.conflate.blocking import BlockingConfig
+    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.merge import MergeConfig
+    from poiflow.pipeline.ingestion import IngestProgress, IngestReport
+    from poiflow.sources import Source
+
+DEFAULT_BATCH_SIZE = 50_000
 
 __all__ = ["OUTPUTS", "ConflateReport", "conflate"]
 
@@ -74,38 +72,43 @@ class ConflateReport:
     seconds: dict[str, float] = field(default_factory=dict)
     pairs_by_key: dict[str, int] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, result: RunResult) -> ConflateReport:
+        """The report of a finished run of the conflation plan."""
+        from poiflow.pipeline.ingestion import IngestReport
+
+        data = run_json(result)
+        summary = {run.name: run.summary for run in result.stages}
+        ingest_report = IngestReport.from_dict(summary["ingest"])
+        counts = data["counts"]
+        return cls(
+            output=result.output or Path(),
+            ingest=ingest_report,
+            model=data["model"],
+            model_info=data["model_info"],
+            records=counts["records"],
+            candidate_pairs=counts["candidate_pairs"],
+            matched_pairs=counts["matched_pairs"],
+            places=counts["places"],
+            multi_source_places=counts["multi_source_places"],
+            seconds=data["seconds"],
+            pairs_by_key=data["candidate_pairs_by_key"],
+            changes=data["changes"],
+            run=data,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data (what ``run.json`` holds)."""
-        return {
-            "poiflow": __version__,
-            "model": self.model,
-            "model_info": self.model_info,
-            "output": str(self.output),
-            "files": {name: name for name in OUTPUTS},
-            "counts": {
-                "read": self.ingest.read,
-                "quarantined": self.ingest.quarantined,
-                "withheld_values": self.ingest.withheld_values,
-                "records": self.records,
-                "candidate_pairs": self.candidate_pairs,
-                "candidates_per_record": round(self.candidate_pairs / max(1, self.records), 3),
-                "matched_pairs": self.matched_pairs,
-                "places": self.places,
-                "multi_source_places": self.multi_source_places,
-            },
-            "candidate_pairs_by_key": self.pairs_by_key,
-            "changes": self.changes,
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-            "inputs": self.ingest.to_dict()["inputs"],
-        }
+        return self.run
 
 
 def conflate(
     inputs: Sequence[str | Path | Source],
     output: str | Path,
     *,
-    model: str | Path = DEFAULT_MODEL,
+    model: str | Path = "default",
     previous: str | Path | None = None,
     mapping: SourceMapping | None = None,
     osm: OsmOptions | None = None,
@@ -137,194 +140,39 @@ def conflate(
         poiflow.errors.InputError: An input cannot be read.
         poiflow.errors.OutputError: No record survived validation.
     """
-    # Fail before any work on a bad model.
+    from poiflow.conflate.blocking import BlockingConfig
+    from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
+    from poiflow.conflate.merge import MergeConfig
+
+    # Fail before any work on a bad model or previous release.
     matcher = None if str(model) == UNSUPERVISED else load_matcher(model)
-    history = _read_previous(Path(previous)) if previous is not None else None
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    staging = output / f".staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        report = _run(
-            inputs,
-            staging,
-            matcher,
-            mapping,
-            osm,
-            blocking,
-            clustering,
-            merging,
-            batch_size,
-            workers,
-            progress,
-            on_stage,
-            history,
-        )
-        report.output = output
-        (staging / "run.json").write_text(json.dumps(report.to_dict(), indent=2), "utf-8")
-        for name in OUTPUTS:  # run.json last: its presence means the run completed
-            os.replace(staging / name, output / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return report
-
-
-def _run(
-    inputs: Sequence[str | Path | Source],
-    staging: Path,
-    matcher: AnyMatcher | None,
-    mapping: SourceMapping | None,
-    osm: OsmOptions | None,
-    blocking: BlockingConfig | None,
-    clustering: ClusterConfig | None,
-    merging: MergeConfig | None,
-    batch_size: int,
-    workers: int | None,
-    progress: IngestProgress | None,
-    on_stage: Any,
-    history: tuple[dict[tuple[str, str], str], pa.Table] | None,
-) -> ConflateReport:
-    seconds: dict[str, float] = {}
-
-    def stage(name: str) -> float:
-        if on_stage is not None:
-            on_stage(name)
-        return time.perf_counter()
-
-    t = stage("ingest")
-    ingested = ingest(
-        inputs,
-        staging / "records.parquet",
-        staging / "quarantine.parquet",
+    if previous is not None:
+        read_previous(Path(previous))
+    plan = build_plan(
+        ingest=IngestSettings(batch_size=batch_size, workers=workers),
+        block=BlockSettings(**asdict(blocking or BlockingConfig())),
+        score=ScoreSettings(model=str(model)),
+        cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
+        merge=MergeSettings(**asdict(merging or MergeConfig())),
+        inputs_identity="",
+    )
+    context = StageContext(
+        Path(),
+        Artifacts(),
+        {},
+        sources=inputs,
         mapping=mapping,
         osm=osm,
-        batch_size=batch_size,
-        workers=workers,
+        previous=Path(previous) if previous is not None else None,
         progress=progress,
+        objects={"matcher": matcher},
     )
-    seconds["ingest"] = time.perf_counter() - t
-    report = ConflateReport(
-        staging, ingested, matcher.version if matcher else UNSUPERVISED, seconds=seconds
+    result = run_plan(
+        plan,
+        context,
+        output=Path(output),
+        cache=None,
+        report=run_json,
+        on_stage=None if on_stage is None else lambda name, _reused: on_stage(name),
     )
-    records = pq.read_table(staging / "records.parquet").drop_columns(["geometry"])
-    report.records = records.num_rows
-
-    t = stage("block")
-    pairs = candidate_pairs(records, blocking)
-    left = pairs.column("left").to_numpy()
-    right = pairs.column("right").to_numpy()
-    key_bits = pairs.column("keys").to_numpy()
-    report.candidate_pairs = len(left)
-    report.pairs_by_key = {k: int(((key_bits & bit) > 0).sum()) for k, bit in KEYS.items()}
-    seconds["block"] = time.perf_counter() - t
-
-    t = stage("features")
-    features = pair_features(RecordView.of(records), left, right)
-    seconds["features"] = time.perf_counter() - t
-
-    t = stage("score")
-    if matcher is None:
-        matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
-        report.model = matcher.version
-    report.model_info = matcher.describe()
-    probability = matcher.predict(features)
-    seconds["score"] = time.perf_counter() - t
-
-    t = stage("cluster")
-    source_names = records.column("source").to_pylist()
-    sources = np.asarray(source_names, dtype=object)
-    if clustering is None and isinstance(matcher, FellegiSunter):
-        clustering = ClusterConfig(threshold=matcher.threshold)
-    config = clustering or ClusterConfig()
-    labels = cluster_records(records.num_rows, left, right, probability, sources, config)
-    together = labels[left] == labels[right]
-    report.matched_pairs = int(together.sum())
-    best = np.zeros(records.num_rows)
-    np.maximum.at(best, left[together], probability[together])
-    np.maximum.at(best, right[together], probability[together])
-    best[best == 0] = 1.0  # a record alone is its own place
-    seconds["cluster"] = time.perf_counter() - t
-
-    # The scored pairs are written now, and their features dropped, so that the merge
-    # (the run's largest working set) does not hold them too.
-    t = time.perf_counter()
-    pq.write_table(
-        _pairs_table(records, left, right, probability, features),
-        staging / "pairs.parquet",
-        compression="zstd",
-    )
-    del features
-    written = time.perf_counter() - t
-
-    t = stage("merge")
-    keys = list(zip(source_names, records.column("id").to_pylist(), strict=True))
-    label_list = labels.tolist()
-    previous_membership = history[0] if history else {}
-    ids = assign_ids(keys, label_list, previous_membership, fresh_ids(keys, label_list))
-    places, membership = merge_clusters(records, labels, best, merging, ids)
-    changes = changelog(
-        previous_membership,
-        dict(zip(keys, (ids[label] for label in label_list), strict=True))
-        if previous_membership
-        else {},
-        history[1] if history else GOLDEN_PLACE_SCHEMA.empty_table(),
-        places,
-    )
-    report.changes = dict(Counter(changes.column("change").to_pylist()))
-    report.places = places.num_rows
-    report.multi_source_places = int(
-        (places.column("members").to_numpy(zero_copy_only=False) > 1).sum()
-    )
-    seconds["merge"] = time.perf_counter() - t
-
-    t = stage("write")
-    with ParquetSink(staging / "places.parquet", GOLDEN_PLACE_SCHEMA, geo=True) as sink:
-        sink.write(places)
-    pq.write_table(membership, staging / "membership.parquet", compression="zstd")
-    pq.write_table(changes, staging / "changes.parquet", compression="zstd")
-    seconds["write"] = written + time.perf_counter() - t
-    if places.num_rows == 0:  # pragma: no cover - ingest refuses an empty run first
-        raise OutputError("no places: nothing to write")
-    return report
-
-
-def _read_previous(folder: Path) -> tuple[dict[tuple[str, str], str], pa.Table]:
-    """The membership and places of an earlier output folder."""
-    try:
-        membership = pq.read_table(
-            folder / "membership.parquet", columns=["source", "id", "place_id"]
-        )
-        places = pq.read_table(folder / "places.parquet").drop_columns(["geometry"])
-    except (OSError, pa.ArrowInvalid, KeyError) as exc:
-        raise InputError(
-            f"not a poiflow conflate output folder ({exc}); --previous takes the folder "
-            "an earlier 'poiflow conflate' wrote",
-            path=folder,
-        ) from exc
-    keys = zip(
-        membership.column("source").to_pylist(), membership.column("id").to_pylist(), strict=True
-    )
-    return dict(zip(keys, membership.column("place_id").to_pylist(), strict=True)), places
-
-
-def _pairs_table(
-    records: pa.Table,
-    left: np.ndarray,
-    right: np.ndarray,
-    probability: np.ndarray,
-    features: dict[str, np.ndarray],
-) -> pa.Table:
-    source = records.column("source")
-    ids = records.column("id")
-    left_idx, right_idx = pa.array(left), pa.array(right)
-    columns = [
-        source.take(left_idx),
-        ids.take(left_idx),
-        source.take(right_idx),
-        ids.take(right_idx),
-        pa.array(probability, pa.float32()),
-        *(pa.array(values, pa.float32()) for values in features.values()),
-    ]
-    schema = pa.schema([*PAIR_KEY_FIELDS, *(pa.field(n, pa.float32()) for n in features)])
-    return pa.Table.from_arrays(columns, schema=schema)
+    return ConflateReport.of(result)

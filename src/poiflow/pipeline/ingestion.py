@@ -99,6 +99,25 @@ class IngestReport:
         """``read == valid + quarantined`` for every input."""
         return all(s.balanced for s in self.inputs)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestReport:
+        """The report back from what :meth:`to_dict` wrote."""
+        report = cls(Path(data["output"]), Path(data["quarantine"]), seconds=data["seconds"])
+        for item in data["inputs"]:
+            report.inputs.append(
+                SourceReport(
+                    item["path"],
+                    item["kind"],
+                    set(item["sources"]),
+                    item["read"],
+                    item["valid"],
+                    item["quarantined"],
+                    item["withheld_values"],
+                    item["seconds"],
+                )
+            )
+        return report
+
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data."""
         return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,10 +23,13 @@ from rich.table import Table
 from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, load_yaml
 from poiflow.errors import ConfigError, InputError, PoiflowError, did_you_mean
-from poiflow.pipeline import IngestReport, ingest
-from poiflow.pipeline.conflation import OUTPUTS
-from poiflow.quality import profile_places
-from poiflow.sources import DEFAULT_BATCH_SIZE
+
+if TYPE_CHECKING:
+    from poiflow.pipeline import IngestReport
+
+# Commands import what they run when they run it: `poiflow run` on a warm cache should not
+# pay for loading the matcher. (Kept equal to poiflow.sources.DEFAULT_BATCH_SIZE by a test.)
+DEFAULT_BATCH_SIZE = 50_000
 
 __all__ = ["app", "main"]
 
@@ -156,6 +159,8 @@ def ingest_command(
     ] = False,
 ) -> None:
     """Read, validate and normalize places from any mix of inputs."""
+    from poiflow.pipeline import ingest
+
     source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
     keys = tuple(k.strip() for k in osm_keys.split(",") if k.strip())
     osm = OsmOptions(keys=keys or DEFAULT_OSM_KEYS, relations=relations)
@@ -212,6 +217,8 @@ def summary(
 
       poiflow summary out/places.parquet
     """
+    from poiflow.quality import profile_places
+
     profile = profile_places(places)
     out.print(f"[bold]{profile.places:,} places[/bold] in {profile.path}")
     grid = Table.grid(padding=(0, 4))
@@ -310,7 +317,7 @@ def conflate_command(
 
     source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
     with _progress(hidden=json_report) as progress:
-        stages = progress.add_task("conflate", total=7)
+        stages = progress.add_task("conflate", total=5)
 
         def on_stage(name: str) -> None:
             progress.update(stages, description=name)
@@ -327,7 +334,7 @@ def conflate_command(
             progress=_RichProgress(progress),
             on_stage=on_stage,
         )
-        progress.update(stages, description="done", completed=7)
+        progress.update(stages, description="done", completed=5)
     if json_report:
         out.print_json(json.dumps(report.to_dict()))
         return
@@ -343,15 +350,13 @@ def conflate_command(
             f"{counts['candidate_pairs']:,} candidate pairs "
             f"({counts['candidates_per_record']} per record)",
         ),
-        ("features", f"{counts['candidate_pairs']:,} pairs"),
-        ("score", f"model {report.model}"),
+        ("score", f"{counts['candidate_pairs']:,} pairs, model {report.model}"),
         ("cluster", f"{counts['matched_pairs']:,} matched pairs"),
         (
             "merge",
-            f"{counts['places']:,} places, {counts['multi_source_places']:,} from 2+ records",
+            f"{counts['places']:,} places, {counts['multi_source_places']:,} from 2+ records; "
+            + ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.changes.items())),
         ),
-        ("changes", ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.changes.items()))),
-        ("write", str(report.output)),
     ]
     for stage, result in rows:
         table.add_row(stage, result, f"{report.seconds.get(stage, 0.0):.2f}")
@@ -359,7 +364,18 @@ def conflate_command(
     if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
         info = report.model_info
         _print_weights(info, info["prior"], info["match_weights"])
+    from poiflow.pipeline.conflation import OUTPUTS
+
     console.print(f"outputs in [bold]{report.output}[/bold]: " + ", ".join(OUTPUTS))
+
+
+def _traceback_line(exc: BaseException) -> str:
+    """Where in the user's code an error of a custom stage was raised."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    last = frames[-1] if frames else None
+    return f"  raised at {last.filename}:{last.lineno} ({last.name})" if last else ""
 
 
 @app.command(name="evaluate", no_args_is_help=True)
@@ -503,6 +519,7 @@ def train_command(
     from poiflow.conflate.evaluate import read_gold
     from poiflow.conflate.matcher import train_matcher
     from poiflow.conflate.training import candidate_features, labelled_pairs
+    from poiflow.pipeline import ingest
 
     if (gold is None) == (not unsupervised):
         raise ConfigError("give one of --gold (labelled records) and --unsupervised (no labels)")
@@ -562,7 +579,15 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv)
     except PoiflowError as exc:
         console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        if exc.stage is not None and exc.__cause__ is not None and exc.__cause__.__traceback__:
+            console.print(_traceback_line(exc.__cause__), highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; no output was written[/yellow]")
         sys.exit(130)
+
+
+# The pipeline commands (init, run) live beside; importing them registers them on the app.
+from poiflow.cli import pipelines as _pipelines  # noqa: E402
+
+del _pipelines

@@ -1,0 +1,232 @@
+"""``poiflow init`` and ``poiflow run``: pipelines declared in a YAML file."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from poiflow.cli import _progress, _RichProgress, app, console, out
+from poiflow.errors import ConfigError, PoiflowError
+
+__all__: list[str] = []
+
+_RUN_HELP = """
+Run the pipeline a YAML file declares, re-using every stage whose inputs and settings
+have not changed.
+
+Each stage's output is kept in the pipeline's cache (its [bold]cache[/bold] key, default
+.poiflow-cache beside the file) under a key made of poiflow's code, the stage's settings
+and the keys of its inputs. Change one setting and only the stages from there on run
+again; the table at the end says which stages were reused.
+
+Stages, in order: ingest, block, score, cluster, merge, and evaluate when the pipeline
+names known truth ([bold]gold[/bold]); custom stages run where the file puts them.
+
+The output folder gets what [bold]poiflow conflate[/bold] writes. A failed run prints the
+command that resumes it; outputs are moved into place only when every stage is done.
+
+[bold]Examples[/bold]
+
+  poiflow init my-pipeline && poiflow run my-pipeline/pipeline.yaml
+  poiflow run pipeline.yaml --output out/try-2
+  poiflow run pipeline.yaml --from cluster     # re-run clustering and what follows
+  poiflow run pipeline.yaml --only block       # one stage (its inputs must be cached)
+"""
+
+_TEMPLATE = """\
+# A poiflow pipeline. Run it with:  poiflow run {file}
+# Paths are relative to this file. Only name and sources are required; every other key
+# shows its default. A misspelt key is an error that names the line and the key.
+name: {name}
+description: {description}
+
+# Any mix of inputs: OpenStreetMap *.osm.pbf, Overture *.parquet, flat *.csv *.tsv
+# *.jsonl *.parquet (columns source, id, name, lat, lon, category, street, housenumber,
+# postcode, city, country, phone, website; only id and name are required).
+sources:
+{sources}
+stages:
+  ingest:
+    batch_size: 50000        # records per batch; memory grows with it
+  block:
+    max_group: 300           # a key shared by more records than this proposes no pairs
+    max_local_group: 40      # the same for a name word within one H3 cell
+  score:
+    model: default           # default (shipped) | em (fitted on this run, no labels) | a file
+  cluster:
+    # threshold: 0.3         # least match probability that joins records (em: 0.05)
+    same_source: 0.95        # the bar for joining records of one source
+  merge:
+    trust: {{}}                # a source's weight when values disagree, e.g. {{osm: 1.5}}
+    recency_weight: 0.2      # extra weight of the most recent record
+
+# Stages of your own: a Python function of a table that returns the table. After ingest
+# it gets the records, after score the scored pairs, after merge the golden places.
+# rules.py beside this file holds the example below; take out the '#' to run it.
+# custom:
+#   - name: drop_closed
+#     function: rules.py:drop_closed
+#     after: ingest
+#     params: {{statuses: [permanently_closed]}}
+
+output: out                  # the output folder
+cache: .poiflow-cache        # where stage outputs are kept for re-use; null: nowhere
+# previous: out-last-release # keep the place ids of an earlier output
+{gold}
+# schedule: "@daily"         # when a scheduler should run it
+"""
+
+_RULES = '''\
+"""Custom stages of this pipeline: each is a function of a table that returns the table."""
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def drop_closed(records: pa.Table, statuses: list[str]) -> pa.Table:
+    """Leave out records whose operating status is one of ``statuses``."""
+    closed = pc.is_in(records.column("operating_status"), pa.array(statuses))
+    return records.filter(pc.invert(pc.fill_null(closed, False)))
+'''
+
+
+@app.command(name="init", no_args_is_help=True)
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="Where to write pipeline.yaml.")],
+    force: Annotated[bool, typer.Option(help="Replace an existing pipeline.yaml.")] = False,
+) -> None:
+    """Write a commented example pipeline (and a custom stage) to start from.
+
+    The pipeline reads the bundled Helsinki data (OpenStreetMap and a vendor feed) when
+    poiflow runs from its source folder; elsewhere it generates a small multi-source set
+    with known truth into FOLDER/data, so that it runs anywhere.
+    """
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "pipeline.yaml"
+    if target.exists() and not force:
+        raise ConfigError("already exists; pass --force to replace it", path=target)
+    examples = Path(__file__).resolve().parents[3] / "examples" / "helsinki"
+    if (examples / "Helsinki.osm.pbf").exists():
+        relative = Path(os.path.relpath(examples, folder.resolve()))
+        sources = (
+            f"  - path: {relative / 'Helsinki.osm.pbf'}\n"
+            "    # osm: {keys: [amenity, shop, tourism, leisure, office, craft, healthcare]}\n"
+            f"  - path: {relative / 'vendor_feed.csv'}\n"
+            "    # mapping: {source: vendor, columns: {id: vendor_id}}  # other column names\n"
+        )
+        name, description = "helsinki", "OpenStreetMap's Helsinki places with a vendor feed."
+        gold = (
+            "# gold: gold.csv             # known truth (source,id,place): adds precision/recall/F1"
+        )
+    else:
+        from poiflow.generate import generate
+
+        generate(2000, 3, 7, folder / "data")
+        sources = "".join(
+            f"  - path: data/{p.name}\n" for p in sorted((folder / "data").glob("source_*.csv"))
+        )
+        name, description = "generated", "A generated multi-source set with known truth."
+        gold = (
+            "gold: data/gold.csv          # known truth (source,id,place): adds precision/recall/F1"
+        )
+    target.write_text(
+        _TEMPLATE.format(
+            file=target, name=name, description=description, sources=sources, gold=gold
+        ),
+        "utf-8",
+    )
+    (folder / "rules.py").write_text(_RULES, "utf-8")
+    console.print(f"wrote [bold]{target}[/bold] and {folder / 'rules.py'}")
+    console.print(f"run it:  poiflow run {shlex.quote(str(target))}")
+
+
+@app.command(name="run", help=_RUN_HELP, no_args_is_help=True)
+def run_command(
+    pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file.", metavar="PIPELINE")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The output folder (default: the pipeline's)."),
+    ] = None,
+    from_stage: Annotated[
+        str | None, typer.Option("--from", help="Re-run this stage and those after it.")
+    ] = None,
+    only: Annotated[
+        str | None, typer.Option(help="Run only this stage; what it needs must be cached.")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every stage, keep nothing.")
+    ] = False,
+    json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
+) -> None:
+    """Run a pipeline file."""
+    from poiflow.pipeline.declared import Pipeline
+
+    pipeline = Pipeline.from_yaml(pipeline_file)
+    stage_names = pipeline.stages
+    try:
+        with _progress(hidden=json_report) as progress:
+            task = progress.add_task(pipeline.spec.name, total=len(stage_names))
+
+            def on_stage(name: str, reused: bool) -> None:
+                done = stage_names.index(name)
+                progress.update(task, description=f"{name}{' (cached)' if reused else ''}")
+                progress.update(task, completed=done + (1 if reused else 0))
+
+            result = pipeline.run(
+                output,
+                from_stage=from_stage,
+                only=only,
+                use_cache=not no_cache,
+                progress=_RichProgress(progress),
+                on_stage=on_stage,
+            )
+            progress.update(task, description="done", completed=len(stage_names))
+    except PoiflowError as exc:
+        if exc.stage is not None:
+            command = ["poiflow", "run", str(pipeline_file)]
+            if output is not None:
+                command += ["--output", str(output)]
+            command += ["--from", exc.stage]
+            exc.message += (
+                f"\nthe stages before '{exc.stage}' are kept; resume with:\n  "
+                + shlex.join(command)
+            )
+        raise
+    if json_report and result.output is not None:
+        out.print_json((result.output / "run.json").read_text("utf-8"))
+        return
+    table = Table(title=f"Pipeline {pipeline.spec.name}", title_justify="left", show_edge=False)
+    for column, justify in (("stage", "left"), ("", "left"), ("seconds", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for run in result.stages:
+        table.add_row(
+            run.name,
+            "[dim]reused[/dim]" if run.reused else "ran",
+            f"{run.seconds:.2f}" if not run.reused else "",
+        )
+    console.print(table)
+    if result.reused:
+        console.print(f"reused from the cache: {', '.join(result.reused)}")
+    if result.output is None:
+        console.print(f"stage '{only}' done; its output is in the cache {pipeline.cache}")
+        return
+    run_json = json.loads((result.output / "run.json").read_text("utf-8"))
+    counts = run_json["counts"]
+    console.print(
+        f"{counts['records']:,} records -> {counts['places']:,} places "
+        f"({counts['multi_source_places']:,} from 2+ records), model {run_json['model']}"
+    )
+    if "metrics" in run_json:
+        m = run_json["metrics"]
+        console.print(
+            f"against the truth: precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
+            f"F1 {m['f1']:.4f}, B-cubed F1 {m['bcubed_f1']:.4f}"
+        )
+    console.print(f"outputs in [bold]{result.output}[/bold]")

@@ -1,0 +1,231 @@
+"""A declared pipeline: what a ``pipeline.yaml`` says, as a Python object.
+
+>>> from poiflow import Pipeline
+>>> pipeline = Pipeline.from_yaml("examples/helsinki/pipeline.yaml")   # doctest: +SKIP
+>>> result = pipeline.run()                                             # doctest: +SKIP
+>>> tighter = pipeline.replace({"stages": {"cluster": {"threshold": 0.5}}})  # doctest: +SKIP
+>>> tighter.run(output="out/tighter").reused                            # doctest: +SKIP
+['ingest', 'block', 'score']
+
+The YAML file and the Python object load into one model (:class:`poiflow.config.PipelineSpec`),
+so a pipeline built in a notebook can be saved and run by ``poiflow run``, and the other
+way round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import ValidationError
+
+from poiflow.config import PipelineSpec, load_yaml
+from poiflow.errors import ConfigError
+from poiflow.pipeline.plan import build_plan, run_json
+from poiflow.pipeline.runner import OnStage, RunResult, file_fingerprint, run_plan
+from poiflow.pipeline.stages import Artifacts, StageContext
+
+if TYPE_CHECKING:
+    from poiflow.pipeline.ingestion import IngestProgress
+
+__all__ = ["Pipeline"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A pipeline: its spec, and the folder its relative paths start from.
+
+    Attributes:
+        spec: What to run (sources, stage settings, custom stages, output, cache).
+        base: Where relative paths in the spec start (the pipeline file's folder).
+        path: The file it was read from, if any.
+    """
+
+    spec: PipelineSpec
+    base: Path = Path()
+    path: Path | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Pipeline:
+        """Read a pipeline file.
+
+        Raises:
+            ConfigError: The file is missing or malformed (the message names the line
+                and key, with a "did you mean" for a misspelt one).
+        """
+        path = Path(path)
+        return cls(load_yaml(path, PipelineSpec), path.parent, path)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base: str | Path = ".") -> Pipeline:
+        """A pipeline from the same keys a pipeline file has.
+
+        Raises:
+            ConfigError: The data does not describe a pipeline.
+        """
+        try:
+            return cls(PipelineSpec.model_validate(dict(data)), Path(base))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise ConfigError(f"{key}: {first['msg']}") from exc
+
+    def replace(self, changes: Mapping[str, Any]) -> Pipeline:
+        """A copy with ``changes`` merged in (nested mappings merge key by key)."""
+        data = _merge(self.spec.model_dump(exclude_unset=True), changes)
+        return Pipeline.from_dict(data, self.base)
+
+    def to_yaml(self) -> str:
+        """The pipeline as a pipeline file's text."""
+        data = self.spec.model_dump(exclude_unset=True, mode="json")
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    @property
+    def stages(self) -> list[str]:
+        """The names of the stages, in order."""
+        return [stage.name for stage in self._plan()]
+
+    def resolve(self, value: str | Path) -> Path:
+        """A path of the spec, relative to the pipeline's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else Path(os.path.normpath(self.base / path))
+
+    @property
+    def output(self) -> Path:
+        """The output folder the spec names."""
+        return self.resolve(self.spec.output)
+
+    @property
+    def cache(self) -> Path | None:
+        """The cache folder, or None."""
+        return self.resolve(self.spec.cache) if self.spec.cache else None
+
+    def run(
+        self,
+        output: str | Path | None = None,
+        *,
+        from_stage: str | None = None,
+        only: str | None = None,
+        use_cache: bool = True,
+        progress: IngestProgress | None = None,
+        on_stage: OnStage | None = None,
+    ) -> RunResult:
+        """Run the pipeline, reusing cached stages.
+
+        Args:
+            output: The output folder; default: the spec's ``output``.
+            from_stage: Run this stage and those after it even if cached.
+            only: Run only this stage (what it needs must be cached): for schedulers
+                that run one stage per task.
+            use_cache: False runs every stage and keeps nothing.
+            progress: Told about each input as it is read.
+            on_stage: Told each stage's name as it starts, and whether it was reused.
+
+        Returns:
+            The run: each stage with its key and whether it was reused; ``output`` is
+            None when ``only`` stopped before the last stage (nothing was published).
+
+        Raises:
+            ConfigError: The pipeline names something that is not there.
+            StageFailedError: A stage failed; re-running resumes at it.
+        """
+        out = Path(output) if output is not None else self.output
+        for source in self.spec.sources:
+            if not self.resolve(source.path).exists():
+                raise ConfigError(f"sources: no such file {source.path}", path=self.path)
+        context = StageContext(
+            Path(),
+            Artifacts(),
+            {},
+            sources=[self.resolve(s.path) for s in self.spec.sources],
+            per_source=[(s.mapping, s.osm) for s in self.spec.sources],
+            previous=self.resolve(self.spec.previous) if self.spec.previous else None,
+            gold=self.resolve(self.spec.gold) if self.spec.gold else None,
+            progress=progress,
+        )
+        extra = {"pipeline": {"name": self.spec.name, "file": str(self.path or "")}}
+        return run_plan(
+            self._plan(),
+            context,
+            output=out,
+            cache=self.cache if use_cache else None,
+            report=lambda result: run_json(result, extra),
+            from_stage=from_stage,
+            only=only,
+            on_stage=on_stage,
+        )
+
+    def _plan(self) -> list[Any]:
+        spec = self.spec
+        model = spec.stages.score.model
+        model_identity = ""
+        if model not in ("default", "em"):
+            model_path = self.resolve(model)
+            if not model_path.exists():
+                raise ConfigError(f"stages.score.model: no model file {model}", path=self.path)
+            model_identity = file_fingerprint(model_path)
+            spec = spec.model_copy(
+                update={
+                    "stages": spec.stages.model_copy(
+                        update={
+                            "score": spec.stages.score.model_copy(update={"model": str(model_path)})
+                        }
+                    )
+                }
+            )
+        try:
+            return self._build(spec, model_identity)
+        except ConfigError as exc:
+            if exc.path is None and self.path is not None:
+                exc.path = str(self.path)
+            raise
+
+    def _build(self, spec: PipelineSpec, model_identity: str) -> list[Any]:
+        return build_plan(
+            ingest=spec.stages.ingest,
+            block=spec.stages.block,
+            score=spec.stages.score,
+            cluster=spec.stages.cluster,
+            merge=spec.stages.merge,
+            inputs_identity=self._inputs_identity(),
+            previous_identity=self._identity(spec.previous),
+            model_identity=model_identity,
+            gold_identity=self._identity(spec.gold) if spec.gold else None,
+            custom=spec.custom,
+            base=self.base,
+        )
+
+    def _inputs_identity(self) -> str:
+        parts = [
+            {
+                "file": file_fingerprint(self.resolve(s.path))
+                if self.resolve(s.path).exists()
+                else s.path,
+                "mapping": s.mapping.model_dump(mode="json") if s.mapping else None,
+                "osm": s.osm.model_dump(mode="json") if s.osm else None,
+            }
+            for s in self.spec.sources
+        ]
+        return hashlib.blake2b(json.dumps(parts).encode(), digest_size=12).hexdigest()
+
+    def _identity(self, value: str | None) -> str:
+        if not value:
+            return ""
+        path = self.resolve(value)
+        return file_fingerprint(path) if path.exists() else value
+
+
+def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,247 @@
+"""The plan of a conflation run: its stages, their settings and keys, and its ``run.json``.
+
+``poiflow conflate`` and ``poiflow run`` both run this plan; a pipeline file adds custom
+stages, a cache and known truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from poiflow._version import __version__
+from poiflow.config import (
+    BlockSettings,
+    ClusterSettings,
+    CustomStage,
+    IngestSettings,
+    MergeSettings,
+    ScoreSettings,
+)
+from poiflow.errors import ConfigError
+from poiflow.pipeline.runner import PUBLISHED, PlannedStage, RunResult
+from poiflow.pipeline.stages import (
+    ARTIFACT_FILES,
+    BUILT_IN,
+    StageContext,
+    StageFunction,
+    scores_table,
+)
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
+
+__all__ = ["build_plan", "load_function", "run_json"]
+
+# What a custom stage after each built-in stage gets and hands back.
+_CUSTOM_TABLES = {"ingest": ("records",), "score": ("pairs", "scores"), "merge": ("places",)}
+
+
+def build_plan(
+    *,
+    ingest: IngestSettings,
+    block: BlockSettings,
+    score: ScoreSettings,
+    cluster: ClusterSettings,
+    merge: MergeSettings,
+    inputs_identity: str,
+    previous_identity: str = "",
+    model_identity: str = "",
+    gold_identity: str | None = None,
+    custom: Sequence[CustomStage] = (),
+    base: Path | None = None,
+) -> list[PlannedStage]:
+    """The stages of a conflation run, in order, with custom stages where they belong.
+
+    Args:
+        ingest, block, score, cluster, merge: The stages' settings.
+        inputs_identity: What the inputs are (a hash of their content and how they are
+            read): the key of ``ingest``.
+        previous_identity: The same of the previous release, if any (``merge`` uses it).
+        model_identity: The same of a model file, if one is named.
+        gold_identity: The same of known truth; without it there is no ``evaluate``.
+        custom: The user's stages.
+        base: Where relative paths in ``custom`` functions start.
+    """
+    settings: dict[str, tuple[Mapping[str, Any], str]] = {
+        "ingest": (ingest.model_dump(), inputs_identity),
+        "block": (block.model_dump(), ""),
+        "score": (score.model_dump(), model_identity),
+        "cluster": (cluster.model_dump(), ""),
+        "merge": (merge.model_dump(), previous_identity),
+        "evaluate": ({}, gold_identity or ""),
+    }
+    plan: list[PlannedStage] = []
+    for name, (function, needs, makes) in BUILT_IN.items():
+        if name == "evaluate" and gold_identity is None:
+            continue
+        stage_settings, identity = settings[name]
+        plan.append(PlannedStage(name, function, needs, makes, stage_settings, identity))
+        for stage in custom:
+            if stage.after == name:
+                plan.append(_custom_stage(stage, base))
+    return plan
+
+
+def _custom_stage(spec: CustomStage, base: Path | None) -> PlannedStage:
+    function = load_function(spec.function, base)
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # pragma: no cover - a builtin or C function
+        source = repr(function)
+    tables = _CUSTOM_TABLES[spec.after]
+    return PlannedStage(
+        spec.name,
+        _run_custom(spec, function),
+        tables,
+        tables,
+        {"function": spec.function, "params": spec.params},
+        hashlib.blake2b(source.encode(), digest_size=12).hexdigest(),
+    )
+
+
+def load_function(reference: str, base: Path | None = None) -> Callable[..., Any]:
+    """The function ``module:name`` or ``path/to/file.py:name`` (relative to ``base``).
+
+    Raises:
+        ConfigError: The module or file cannot be loaded, or has no such function.
+    """
+    module_name, _, name = reference.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            unique = (
+                f"poiflow_custom_{hashlib.blake2b(str(path).encode(), digest_size=6).hexdigest()}"
+            )
+            spec = importlib.util.spec_from_file_location(unique, path)
+            if spec is None or spec.loader is None or not path.exists():
+                raise ConfigError(f"custom stage: no Python file {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"custom stage: cannot load '{module_name}': {type(exc).__name__}: {exc}"
+        ) from exc
+    function = getattr(module, name, None)
+    if not callable(function):
+        from poiflow.errors import did_you_mean
+
+        public = [n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_")]
+        raise ConfigError(
+            f"custom stage: '{module_name}' has no function '{name}'.{did_you_mean(name, public)}"
+        )
+    return function  # type: ignore[no-any-return]
+
+
+def _run_custom(spec: CustomStage, function: Callable[..., Any]) -> StageFunction:
+    """A custom stage: the user's function between two built-in stages, its result checked."""
+
+    def run(ctx: StageContext) -> dict[str, Any]:
+        where = f"custom stage '{spec.name}' ({spec.function})"
+        if spec.after == "ingest":
+            records = ctx.artifacts.table("records")
+            result = _conform(function(records, **spec.params), PLACE_SCHEMA, where)
+            ctx.write("records", result, geo=True)
+            return {"rows_in": records.num_rows, "rows_out": result.num_rows}
+        if spec.after == "score":
+            pairs = ctx.artifacts.table("pairs")
+            scores = ctx.artifacts.table("scores")
+            table = pairs.append_column("left_row", scores.column("left_row")).append_column(
+                "right_row", scores.column("right_row")
+            )
+            result = _conform(function(table, **spec.params), table.schema, where)
+            ctx.write("pairs", result.drop_columns(["left_row", "right_row"]))
+            ctx.write(
+                "scores",
+                scores_table(
+                    result.column("left_row").to_numpy(),
+                    result.column("right_row").to_numpy(),
+                    result.column("match_probability").to_numpy(),
+                ),
+            )
+            return {"rows_in": pairs.num_rows, "rows_out": result.num_rows}
+        places = ctx.artifacts.table("places")
+        result = _conform(function(places, **spec.params), GOLDEN_PLACE_SCHEMA, where)
+        if sorted(result.column("id").to_pylist()) != sorted(places.column("id").to_pylist()):
+            raise ConfigError(
+                f"{where}: a stage after merge may change places but not add or drop them "
+                "(membership names every place)"
+            )
+        ctx.write("places", result, geo=True)
+        return {"rows_in": places.num_rows, "rows_out": result.num_rows}
+
+    return run
+
+
+def _conform(result: Any, schema: pa.Schema, where: str) -> pa.Table:
+    """``result`` as a table of ``schema``, or a ConfigError saying what is wrong."""
+    if hasattr(result, "to_arrow") and not isinstance(result, pa.Table):
+        result = result.to_arrow()  # a polars DataFrame
+    if not isinstance(result, pa.Table):
+        raise ConfigError(f"{where} returned {type(result).__name__}, not a table")
+    missing = [name for name in schema.names if name not in result.column_names]
+    if missing:
+        raise ConfigError(f"{where} returned a table without the columns {missing}")
+    try:
+        return result.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise ConfigError(f"{where} returned columns of the wrong type: {exc}") from exc
+
+
+def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``run.json`` of a finished conflation run: counts, seconds per stage, the model, and
+    each stage's lineage (its key, whether it was reused, the keys of its inputs)."""
+    summary = {run.name: run.summary for run in result.stages}
+    ingest, block, score = summary["ingest"], summary["block"], summary["score"]
+    cluster, merge = summary["cluster"], summary["merge"]
+    report: dict[str, Any] = {
+        "poiflow": __version__,
+        "model": score["model"],
+        "model_info": score["model_info"],
+        "output": str(result.output),
+        "files": {name: name for name in [*(ARTIFACT_FILES[a] for a in PUBLISHED), "run.json"]},
+        "counts": {
+            "read": ingest["read"],
+            "quarantined": ingest["quarantined"],
+            "withheld_values": ingest["withheld_values"],
+            "records": block["records"],
+            "candidate_pairs": block["candidate_pairs"],
+            "candidates_per_record": block["candidates_per_record"],
+            "matched_pairs": cluster["matched_pairs"],
+            "places": merge["places"],
+            "multi_source_places": merge["multi_source_places"],
+        },
+        "candidate_pairs_by_key": block["candidate_pairs_by_key"],
+        "changes": merge["changes"],
+        "seconds": {run.name: round(run.seconds, 3) for run in result.stages},
+        "inputs": ingest["inputs"],
+        "stages": [
+            {
+                "name": run.name,
+                "key": run.key,
+                "reused": run.reused,
+                "seconds": round(run.seconds, 3),
+                "inputs": run.inputs,
+            }
+            for run in result.stages
+        ],
+    }
+    if "evaluate" in summary:
+        report["metrics"] = summary["evaluate"]
+    custom = {run.name: run.summary for run in result.stages if run.name not in BUILT_IN}
+    if custom:
+        report["custom"] = custom
+    return report | dict(extra or {})

@@ -1,0 +1,344 @@
+"""Run a plan of stages: reuse what is cached, run the rest, publish the outputs atomically.
+
+Every stage's output is stored under a key made of poiflow's code (a fingerprint of the
+package: its modules, data and shipped models), the stage's settings, and the keys of its
+inputs (for ``ingest``: the content of the input files and how they are read). A stage
+whose key is in the cache is reused, not run; change one setting and only the stages from
+there on run again.
+
+A cache entry is built in a hidden folder and renamed into place with its ``stage.json``
+(the lineage: key, settings, input keys, seconds, summary) inside: a killed run never
+leaves an entry that looks complete. The run's outputs are staged the same way and moved
+into the output folder at the end, ``run.json`` last.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poiflow.errors import ConfigError, PoiflowError, StageFailedError
+from poiflow.pipeline.stages import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
+
+__all__ = ["PUBLISHED", "PlannedStage", "RunResult", "StageRun", "code_fingerprint", "run_plan"]
+
+# What a run publishes into its output folder (with run.json, written last).
+PUBLISHED = ("places", "membership", "pairs", "records", "quarantine", "changes")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStage:
+    """One stage of a plan.
+
+    Attributes:
+        name: Unique in the plan ("score", or a custom stage's name).
+        function: What runs it.
+        needs: Artifacts it reads.
+        makes: Artifacts it writes (a custom stage may make what it needs, anew).
+        settings: Its settings (JSON data); part of its key and handed to it.
+        identity: Anything else its output depends on (input file contents, a function's
+            source): part of its key only.
+    """
+
+    name: str
+    function: StageFunction
+    needs: tuple[str, ...]
+    makes: tuple[str, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    identity: str = ""
+
+
+@dataclass(slots=True)
+class StageRun:
+    """What happened to one stage in a run."""
+
+    name: str
+    key: str
+    reused: bool
+    seconds: float
+    summary: dict[str, Any]
+    inputs: dict[str, str]
+
+
+@dataclass(slots=True)
+class RunResult:
+    """A finished run: where its outputs are, and each stage's part."""
+
+    output: Path | None
+    stages: list[StageRun]
+
+    def stage(self, name: str) -> StageRun:
+        """The run of stage ``name``."""
+        for run in self.stages:
+            if run.name == name:
+                return run
+        raise KeyError(name)
+
+    @property
+    def reused(self) -> list[str]:
+        """Stages taken from the cache."""
+        return [s.name for s in self.stages if s.reused]
+
+    @property
+    def ran(self) -> list[str]:
+        """Stages that ran."""
+        return [s.name for s in self.stages if not s.reused]
+
+
+OnStage = Callable[[str, bool], None]
+
+
+def run_plan(
+    plan: Sequence[PlannedStage],
+    context: StageContext,
+    *,
+    output: Path | None,
+    cache: Path | None,
+    report: Callable[[RunResult], dict[str, Any]],
+    from_stage: str | None = None,
+    only: str | None = None,
+    on_stage: OnStage | None = None,
+) -> RunResult:
+    """Run ``plan``, reusing cached stages, and publish its outputs into ``output``.
+
+    Args:
+        plan: The stages, in order.
+        context: Inputs and options the stages share; its folder and settings are set
+            per stage.
+        output: The output folder; None publishes nothing (the cache keeps everything).
+        cache: The cache folder; None runs every stage in a scratch folder.
+        report: Builds ``run.json`` from the finished run.
+        from_stage: Run this stage and those after it even if cached.
+        only: Run only this stage; what it needs must be in the cache.
+        on_stage: Told each stage's name as it starts, and whether it was reused.
+
+    Raises:
+        ConfigError: ``from_stage`` or ``only`` names no stage, or ``only`` needs a stage
+            that is not cached.
+        StageFailedError: A stage failed (its error is the cause).
+    """
+    names = [s.name for s in plan]
+    for option, value in (("--from", from_stage), ("--only", only)):
+        if value is not None and value not in names:
+            from poiflow.errors import did_you_mean
+
+            raise ConfigError(
+                f"{option}: no stage '{value}'.{did_you_mean(value, names)} "
+                f"Stages: {', '.join(names)}"
+            )
+    if only is not None and cache is None:
+        raise ConfigError("--only needs a cache for the stages before it; this pipeline has none")
+    force_from = names.index(from_stage) if from_stage is not None else len(names)
+    staging = _staging(output) if output is not None else None
+    scratch = None
+    if cache is None:
+        scratch = (staging or Path(os.getcwd())) / f".work-{os.getpid()}"
+        scratch.mkdir(parents=True, exist_ok=True)
+    else:
+        _clear_stale(cache)
+    artifacts = Artifacts()
+    context.artifacts = artifacts
+    keys: dict[str, str] = {}
+    runs: list[StageRun] = []
+    last_use = {a: i for i, s in enumerate(plan) for a in s.needs}
+    only_index = names.index(only) if only is not None else None
+    try:
+        for index, stage in enumerate(plan):
+            if only_index is not None and index > only_index:
+                break  # the stages after --only are not run
+            inputs = {a: keys[a] for a in stage.needs if a in keys}
+            key = _key(stage, inputs)
+            entry = cache / stage.name / key if cache is not None else None
+            done = entry is not None and (entry / "stage.json").exists()
+            if only_index is not None:
+                run_it = index == only_index
+            else:
+                run_it = not done or index >= force_from
+            if run_it:
+                if on_stage is not None:
+                    on_stage(stage.name, False)
+                runs.append(_run_stage(stage, key, inputs, context, entry, scratch, runs))
+            elif done and entry is not None:
+                lineage = json.loads((entry / "stage.json").read_text("utf-8"))
+                for name in stage.makes:
+                    artifacts.put(name, entry / ARTIFACT_FILES[name])
+                runs.append(StageRun(stage.name, key, True, 0.0, lineage["summary"], inputs))
+                if on_stage is not None:
+                    on_stage(stage.name, True)
+            else:
+                raise ConfigError(
+                    f"--only {only}: it needs stage '{stage.name}', which is not cached; "
+                    "run the pipeline up to it first (without --only)"
+                )
+            for name in stage.makes:
+                keys[name] = f"{key}:{name}"
+            for name, last in last_use.items():
+                if last == index:
+                    artifacts.release(name)
+        result = RunResult(output, runs)
+        complete = len(runs) == len(plan)
+        if staging is not None and output is not None and complete:
+            _publish(artifacts, staging, output, report(result))
+        elif output is not None and not complete:
+            result.output = None
+        return result
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_stage(
+    stage: PlannedStage,
+    key: str,
+    inputs: dict[str, str],
+    context: StageContext,
+    entry: Path | None,
+    scratch: Path | None,
+    runs: list[StageRun],
+) -> StageRun:
+    if entry is not None:
+        folder = entry.parent / f".tmp-{key}-{os.getpid()}"
+    else:
+        assert scratch is not None
+        folder = scratch / stage.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    context.folder = folder
+    context.settings = stage.settings
+    context.objects.update(_handed_on(runs))
+    started = time.perf_counter()
+    try:
+        summary = stage.function(context)
+    except BaseException as exc:
+        if entry is not None:  # a half-built entry never stays behind
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, PoiflowError):
+            exc.stage = stage.name
+            raise
+        if not isinstance(exc, Exception):
+            raise
+        message = f"stage '{stage.name}' failed: {type(exc).__name__}: {exc}"
+        raise StageFailedError(message, stage=stage.name) from exc
+    seconds = time.perf_counter() - started
+    run = StageRun(stage.name, key, False, seconds, summary, inputs)
+    if entry is not None:
+        lineage = {
+            "stage": stage.name,
+            "key": key,
+            "settings": stage.settings,
+            "inputs": inputs,
+            "seconds": round(seconds, 3),
+            "summary": summary,
+        }
+        (folder / "stage.json").write_text(json.dumps(lineage, indent=2, default=str), "utf-8")
+        if entry.exists():  # re-run on purpose (--from): swap the old entry out
+            old = entry.parent / f".old-{key}-{os.getpid()}"
+            os.replace(entry, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, entry)
+        context.artifacts.relocate(folder, entry)
+    return run
+
+
+def _handed_on(runs: list[StageRun]) -> dict[str, Any]:
+    """What a stage's summary tells the stages after it (the model's own threshold)."""
+    handed: dict[str, Any] = {}
+    for run in runs:
+        if run.name == "score":
+            handed["model_threshold"] = run.summary.get("model_threshold")
+    return handed
+
+
+def _key(stage: PlannedStage, inputs: Mapping[str, str]) -> str:
+    payload = json.dumps(
+        {
+            "stage": stage.name,
+            "code": code_fingerprint(),
+            "settings": stage.settings,
+            "identity": stage.identity,
+            "inputs": dict(sorted(inputs.items())),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of poiflow's own files (modules, data, shipped models): its code version."""
+    import poiflow
+
+    root = Path(poiflow.__file__).parent
+    digest = hashlib.blake2b(digest_size=12)
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def file_fingerprint(path: Path) -> str:
+    """A hash of a file's bytes (or of a folder's files), for the keys of input stages."""
+    digest = hashlib.blake2b(digest_size=12)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _staging(output: Path) -> Path:
+    output.mkdir(parents=True, exist_ok=True)
+    staging = output / f".staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def _publish(artifacts: Artifacts, staging: Path, output: Path, run: dict[str, Any]) -> None:
+    """Link (or copy) the published artifacts into ``output``, ``run.json`` last."""
+    names = []
+    for artifact in PUBLISHED:
+        name = ARTIFACT_FILES[artifact]
+        source = artifacts.path(artifact)
+        try:
+            os.link(source, staging / name)
+        except OSError:
+            shutil.copyfile(source, staging / name)
+        names.append(name)
+    (staging / "run.json").write_text(json.dumps(run, indent=2, default=str), "utf-8")
+    for name in [*names, "run.json"]:
+        os.replace(staging / name, output / name)
+
+
+def _clear_stale(cache: Path) -> None:
+    """Remove half-built entries of runs that are no longer alive."""
+    if not cache.exists():
+        return
+    for tmp in cache.glob("*/.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's process
+        return True
+    return True

@@ -1,0 +1,348 @@
+"""The stages of a conflation pipeline, each a function of the tables before it.
+
+A stage reads the artifacts it needs from an :class:`Artifacts` store, writes the files it
+makes into its own folder, hands its tables on, and returns a summary (plain JSON: counts,
+the model it used). The runner (:mod:`poiflow.pipeline.runner`) decides where that folder
+is (a cache entry, or a run's staging folder) and whether a stage runs at all.
+
+Artifacts, by the stage that makes them:
+
+- ``ingest``: ``records`` (GeoParquet, ``PLACE_SCHEMA``), ``quarantine``;
+- ``block``: ``candidates`` (``left``, ``right`` record rows and the keys that proposed them);
+- ``score``: ``pairs`` (what ``pairs.parquet`` publishes: both record keys, the match
+  probability and the features), ``scores`` (``left_row``, ``right_row``, ``probability``);
+- ``cluster``: ``clusters`` (each record's ``label`` and ``best`` match probability);
+- ``merge``: ``places`` (GeoParquet, ``GOLDEN_PLACE_SCHEMA``), ``membership``, ``changes``;
+- ``evaluate`` (with known truth): ``metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from poiflow.config import OsmOptions, SourceMapping
+from poiflow.errors import InputError, OutputError
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
+
+if TYPE_CHECKING:  # the stages import what they run when they run it
+    from poiflow.pipeline.ingestion import IngestProgress
+    from poiflow.sources import Source
+
+__all__ = ["ARTIFACT_FILES", "Artifacts", "StageContext", "StageFunction"]
+
+# The file each artifact is kept in, inside its stage's folder.
+ARTIFACT_FILES = {
+    "records": "records.parquet",
+    "quarantine": "quarantine.parquet",
+    "candidates": "candidates.parquet",
+    "pairs": "pairs.parquet",
+    "scores": "scores.parquet",
+    "clusters": "clusters.parquet",
+    "places": "places.parquet",
+    "membership": "membership.parquet",
+    "changes": "changes.parquet",
+    "metrics": "metrics.json",
+}
+
+
+class Artifacts:
+    """The artifacts of a run: each on disk, and in memory while a later stage needs it."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, Path] = {}
+        self._tables: dict[str, pa.Table] = {}
+
+    def put(self, name: str, path: Path, table: pa.Table | None = None) -> None:
+        """Record that ``name`` is at ``path`` (and, if given, keep its table in memory)."""
+        self._paths[name] = path
+        self._tables.pop(name, None)
+        if table is not None:
+            self._tables[name] = table
+
+    def path(self, name: str) -> Path:
+        """Where ``name`` is on disk."""
+        return self._paths[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._paths
+
+    def table(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """The table of ``name`` (only ``columns``, if given), read from disk if not held."""
+        table = self._tables.get(name)
+        if table is None:
+            table = pq.read_table(self._paths[name], columns=list(columns) if columns else None)
+            if columns is None:
+                self._tables[name] = table
+        if "geometry" in table.column_names:
+            table = table.drop_columns(["geometry"])
+        return table.select(list(columns)) if columns else table
+
+    def relocate(self, old: Path, new: Path) -> None:
+        """The files of folder ``old`` are now in folder ``new``."""
+        for name, path in self._paths.items():
+            if path.parent == old:
+                self._paths[name] = new / path.name
+
+    def release(self, name: str) -> None:
+        """Let go of the in-memory table of ``name`` (it stays on disk)."""
+        self._tables.pop(name, None)
+
+
+@dataclass(slots=True)
+class StageContext:
+    """What a stage function gets: where to write, what came before, and its settings."""
+
+    folder: Path
+    artifacts: Artifacts
+    settings: Mapping[str, Any]
+    sources: Sequence[str | Path | Source] = ()
+    mapping: SourceMapping | None = None
+    osm: OsmOptions | None = None
+    per_source: Sequence[tuple[SourceMapping | None, OsmOptions | None]] = ()
+    previous: Path | None = None
+    gold: Path | None = None
+    progress: IngestProgress | None = None
+    objects: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, name: str, table: pa.Table, *, geo: bool = False) -> None:
+        """Write ``table`` as artifact ``name`` into this stage's folder, and hand it on."""
+        from poiflow.sinks import ParquetSink
+
+        path = self.folder / ARTIFACT_FILES[name]
+        if geo:
+            with ParquetSink(path, table.schema, geo=True) as sink:
+                sink.write(table)
+        else:
+            pq.write_table(table, path, compression="zstd")
+        self.artifacts.put(name, path, table)
+
+
+StageFunction = Callable[[StageContext], dict[str, Any]]
+
+
+def run_ingest(ctx: StageContext) -> dict[str, Any]:
+    """Read, validate and normalize every input into ``records`` and ``quarantine``."""
+    from poiflow.pipeline.ingestion import ingest
+    from poiflow.sources import Source, open_source
+
+    sources: list[str | Path | Source] = list(ctx.sources)
+    if ctx.per_source:
+        sources = [
+            open_source(s, mapping=m, osm=o) if not isinstance(s, Source) else s
+            for s, (m, o) in zip(sources, ctx.per_source, strict=True)
+        ]
+    records = ctx.folder / ARTIFACT_FILES["records"]
+    quarantine = ctx.folder / ARTIFACT_FILES["quarantine"]
+    report = ingest(
+        sources,
+        records,
+        quarantine,
+        mapping=ctx.mapping,
+        osm=ctx.osm,
+        batch_size=int(ctx.settings.get("batch_size", 50_000)),
+        workers=ctx.settings.get("workers"),
+        progress=ctx.progress,
+    )
+    ctx.artifacts.put("records", records)
+    ctx.artifacts.put("quarantine", quarantine)
+    files = {"output": ARTIFACT_FILES["records"], "quarantine": ARTIFACT_FILES["quarantine"]}
+    return report.to_dict() | files
+
+
+def run_block(ctx: StageContext) -> dict[str, Any]:
+    """Propose candidate pairs from shared keys."""
+    from poiflow.conflate.blocking import KEYS, BlockingConfig, candidate_pairs
+
+    records = ctx.artifacts.table("records")
+    pairs = candidate_pairs(records, BlockingConfig(**ctx.settings))
+    key_bits = pairs.column("keys").to_numpy()
+    ctx.write("candidates", pairs)
+    return {
+        "records": records.num_rows,
+        "candidate_pairs": pairs.num_rows,
+        "candidates_per_record": round(pairs.num_rows / max(1, records.num_rows), 3),
+        "candidate_pairs_by_key": {k: int(((key_bits & b) > 0).sum()) for k, b in KEYS.items()},
+    }
+
+
+def run_score(ctx: StageContext) -> dict[str, Any]:
+    """Pair features, and the match probability of every candidate pair."""
+    from poiflow.conflate.features import RecordView, pair_features
+    from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
+    from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
+
+    model = str(ctx.settings.get("model", "default"))
+    matcher = ctx.objects.get("matcher") or (None if model == UNSUPERVISED else load_matcher(model))
+    records = ctx.artifacts.table("records")
+    candidates = ctx.artifacts.table("candidates", ["left", "right"])
+    left = candidates.column("left").to_numpy()
+    right = candidates.column("right").to_numpy()
+    features = pair_features(RecordView.of(records), left, right)
+    if matcher is None:
+        matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
+    probability = matcher.predict(features)
+    ctx.write("pairs", pairs_table(records, left, right, probability, features))
+    del features
+    ctx.artifacts.release("pairs")  # large, and no later built-in stage reads it whole
+    ctx.write("scores", scores_table(left, right, probability))
+    # A Fellegi-Sunter model brings its own clustering threshold; LightGBM's is 0.3.
+    threshold = matcher.threshold if isinstance(matcher, FellegiSunter) else None
+    return {
+        "model": matcher.version,
+        "model_info": matcher.describe(),
+        "model_threshold": threshold,
+        "pairs": len(left),
+    }
+
+
+def run_cluster(ctx: StageContext) -> dict[str, Any]:
+    """Cluster the records by their scored pairs, without chaining."""
+    from poiflow.conflate.clustering import ClusterConfig, cluster_records
+
+    settings = dict(ctx.settings)
+    if settings.get("threshold") is None:
+        settings["threshold"] = ctx.objects.get("model_threshold") or 0.3
+    records = ctx.artifacts.table("records", ["source"])
+    scores = ctx.artifacts.table("scores")
+    left = scores.column("left_row").to_numpy().astype(np.int64)
+    right = scores.column("right_row").to_numpy().astype(np.int64)
+    probability = scores.column("probability").to_numpy().astype(np.float64)
+    sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+    n = records.num_rows
+    labels = cluster_records(n, left, right, probability, sources, ClusterConfig(**settings))
+    together = labels[left] == labels[right]
+    best = np.zeros(n)
+    np.maximum.at(best, left[together], probability[together])
+    np.maximum.at(best, right[together], probability[together])
+    best[best == 0] = 1.0  # a record alone is its own place
+    ctx.write("clusters", pa.table({"label": labels.astype(np.int64), "best": best}))
+    return {"matched_pairs": int(together.sum()), "threshold": settings["threshold"]}
+
+
+def run_merge(ctx: StageContext) -> dict[str, Any]:
+    """Golden places with stable ids, each record's place, and what changed."""
+    from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
+    from poiflow.conflate.merge import MergeConfig, merge_clusters
+
+    history = read_previous(ctx.previous) if ctx.previous is not None else None
+    records = ctx.artifacts.table("records")
+    clusters = ctx.artifacts.table("clusters")
+    labels = clusters.column("label").to_numpy()
+    best = clusters.column("best").to_numpy()
+    keys = list(
+        zip(
+            records.column("source").to_pylist(),
+            records.column("id").to_pylist(),
+            strict=True,
+        )
+    )
+    label_list = labels.tolist()
+    previous_membership = history[0] if history else {}
+    ids = assign_ids(keys, label_list, previous_membership, fresh_ids(keys, label_list))
+    places, membership = merge_clusters(records, labels, best, MergeConfig(**ctx.settings), ids)
+    changes = changelog(
+        previous_membership,
+        dict(zip(keys, (ids[label] for label in label_list), strict=True))
+        if previous_membership
+        else {},
+        history[1] if history else GOLDEN_PLACE_SCHEMA.empty_table(),
+        places,
+    )
+    if places.num_rows == 0:  # pragma: no cover - ingest refuses an empty run first
+        raise OutputError("no places: nothing to write")
+    ctx.write("places", places, geo=True)
+    ctx.write("membership", membership)
+    ctx.write("changes", changes)
+    return {
+        "places": places.num_rows,
+        "multi_source_places": int(
+            (places.column("members").to_numpy(zero_copy_only=False) > 1).sum()
+        ),
+        "changes": dict(Counter(changes.column("change").to_pylist())),
+    }
+
+
+def run_evaluate(ctx: StageContext) -> dict[str, Any]:
+    """Pairwise and B-cubed scores of the membership against known truth."""
+    from poiflow.conflate.evaluate import read_gold, score_membership
+
+    if ctx.gold is None:  # pragma: no cover - the runner only plans it with truth
+        raise InputError("evaluate needs known truth (gold)")
+    scores = score_membership(ctx.artifacts.table("membership"), read_gold(ctx.gold)).as_dict()
+    path = ctx.folder / ARTIFACT_FILES["metrics"]
+    path.write_text(json.dumps(scores, indent=2), "utf-8")
+    ctx.artifacts.put("metrics", path)
+    return scores
+
+
+def pairs_table(
+    records: pa.Table,
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+    features: Mapping[str, np.ndarray],
+) -> pa.Table:
+    """What ``pairs.parquet`` holds: both record keys, the probability and the features."""
+    source = records.column("source")
+    ids = records.column("id")
+    left_idx, right_idx = pa.array(left), pa.array(right)
+    columns = [
+        source.take(left_idx),
+        ids.take(left_idx),
+        source.take(right_idx),
+        ids.take(right_idx),
+        pa.array(probability, pa.float32()),
+        *(pa.array(values, pa.float32()) for values in features.values()),
+    ]
+    schema = pa.schema([*PAIR_KEY_FIELDS, *(pa.field(n, pa.float32()) for n in features)])
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def scores_table(left: np.ndarray, right: np.ndarray, probability: np.ndarray) -> pa.Table:
+    """The scored pairs as record rows: what clustering reads."""
+    return pa.table(
+        {
+            "left_row": pa.array(left, pa.uint32()),
+            "right_row": pa.array(right, pa.uint32()),
+            "probability": pa.array(probability, pa.float64()),
+        }
+    )
+
+
+def read_previous(folder: Path) -> tuple[dict[tuple[str, str], str], pa.Table]:
+    """The membership and places of an earlier output folder."""
+    try:
+        membership = pq.read_table(
+            folder / "membership.parquet", columns=["source", "id", "place_id"]
+        )
+        places = pq.read_table(folder / "places.parquet").drop_columns(["geometry"])
+    except (OSError, pa.ArrowInvalid, KeyError) as exc:
+        raise InputError(
+            f"not a poiflow conflate output folder ({exc}); --previous takes the folder "
+            "an earlier 'poiflow conflate' wrote",
+            path=folder,
+        ) from exc
+    keys = zip(
+        membership.column("source").to_pylist(), membership.column("id").to_pylist(), strict=True
+    )
+    return dict(zip(keys, membership.column("place_id").to_pylist(), strict=True)), places
+
+
+BUILT_IN: dict[str, tuple[StageFunction, tuple[str, ...], tuple[str, ...]]] = {
+    # name: (function, artifacts it needs, artifacts it makes)
+    "ingest": (run_ingest, (), ("records", "quarantine")),
+    "block": (run_block, ("records",), ("candidates",)),
+    "score": (run_score, ("records", "candidates"), ("pairs", "scores")),
+    "cluster": (run_cluster, ("records", "scores"), ("clusters",)),
+    "merge": (run_merge, ("records", "clusters"), ("places", "membership", "changes")),
+    "evaluate": (run_evaluate, ("membership",), ("metrics",)),
+}

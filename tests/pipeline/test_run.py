@@ -1,0 +1,311 @@
+"""Declared pipelines: YAML and Python load alike, stages are cached by what they depend on,
+custom stages run where they are put, and failed or killed runs leave nothing half-built."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from poiflow.config import PipelineSpec
+from poiflow.errors import ConfigError, StageFailedError
+from poiflow.generate import generate
+from poiflow.pipeline import Pipeline, conflate
+
+from ..conftest import ROOT
+
+PUBLISHED = ("places", "membership", "pairs", "records", "quarantine", "changes")
+
+RULES = """
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def drop_source(records, source):
+    return records.filter(pc.not_equal(records.column("source"), source))
+
+
+def never_match(pairs):
+    return pairs.set_column(
+        pairs.schema.get_field_index("match_probability"),
+        "match_probability",
+        pa.array([0.0] * pairs.num_rows, pa.float32()),
+    )
+
+
+def upper_names(places):
+    return places
+
+
+def drop_a_place(places):
+    return places.slice(1)
+
+
+def broken(records):
+    raise RuntimeError("the rule broke")
+
+
+def kill_myself(records):
+    import os, signal
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("world")
+    generate(250, 3, 5, folder / "data")
+    (folder / "rules.py").write_text(RULES)
+    return folder
+
+
+def write_pipeline(folder: Path, extra: str = "", name: str = "pipeline.yaml") -> Path:
+    sources = "".join(f"  - path: data/{p.name}\n" for p in sorted(folder.glob("data/source_*")))
+    text = f"name: test\nsources:\n{sources}gold: data/gold.csv\n" + textwrap.dedent(extra)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def read_bytes(output: Path) -> dict[str, bytes]:
+    return {name: (output / f"{name}.parquet").read_bytes() for name in PUBLISHED}
+
+
+@pytest.fixture
+def pipeline(world: Path, tmp_path: Path) -> Pipeline:
+    path = write_pipeline(world, f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\n")
+    return Pipeline.from_yaml(path)
+
+
+def test_yaml_and_python_load_into_one_model(world: Path) -> None:
+    path = write_pipeline(world, "stages:\n  cluster: {threshold: 0.4}\n")
+    from_file = Pipeline.from_yaml(path)
+    from_dict = Pipeline.from_dict(yaml.safe_load(path.read_text()), base=world)
+    assert from_file.spec == from_dict.spec
+    assert isinstance(from_file.spec, PipelineSpec)
+    assert from_file.spec.stages.cluster.threshold == 0.4
+    assert from_file.stages == ["ingest", "block", "score", "cluster", "merge", "evaluate"]
+    again = Pipeline.from_dict(yaml.safe_load(from_file.to_yaml()), base=world)
+    assert again.spec == from_file.spec
+
+
+def test_misspelt_keys_name_the_file_line_and_a_suggestion(world: Path) -> None:
+    path = write_pipeline(world, "stages:\n  clustr: {threshold: 0.4}\n", "bad.yaml")
+    with pytest.raises(ConfigError) as error:
+        Pipeline.from_yaml(path)
+    message = str(error.value)
+    line = path.read_text().splitlines().index("  clustr: {threshold: 0.4}") + 1
+    assert message.startswith(f"{path}:{line}:")
+    assert "unknown key 'clustr'" in message
+    assert "Did you mean 'cluster'?" in message
+
+    path = write_pipeline(
+        world, "custom:\n  - {name: x, function: 'rules.py:upper_names', after: merj}\n", "b.yaml"
+    )
+    with pytest.raises(ConfigError, match="Did you mean 'merge'"):
+        Pipeline.from_yaml(path)
+
+    path = write_pipeline(
+        world, "custom:\n  - {name: x, function: 'rules.py:uper_names', after: merge}\n", "c.yaml"
+    )
+    with pytest.raises(ConfigError, match=r"no function 'uper_names'\. Did you mean 'upper_names'"):
+        Pipeline.from_yaml(path).run()
+
+
+def test_the_same_outputs_as_conflate_and_metrics_from_the_truth(
+    pipeline: Pipeline, world: Path, tmp_path: Path
+) -> None:
+    result = pipeline.run()
+    assert result.ran == ["ingest", "block", "score", "cluster", "merge", "evaluate"]
+    direct = tmp_path / "direct"
+    conflate(sorted(world.glob("data/source_*")), direct)
+    assert read_bytes(pipeline.output) == read_bytes(direct)
+    run = json.loads((pipeline.output / "run.json").read_text())
+    assert run["metrics"]["f1"] > 0.9
+    assert [s["name"] for s in run["stages"]] == pipeline.stages
+    assert run["stages"][1]["inputs"] == {"records": f"{run['stages'][0]['key']}:records"}
+
+
+def test_a_rerun_reuses_every_stage_and_a_changed_setting_reruns_what_follows(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    first = pipeline.run()
+    before = read_bytes(pipeline.output)
+    again = pipeline.run()
+    assert again.ran == []
+    assert again.reused == pipeline.stages
+    assert read_bytes(pipeline.output) == before
+
+    stricter = pipeline.replace({"stages": {"cluster": {"threshold": 0.97}}})
+    changed = stricter.run(tmp_path / "strict")
+    assert changed.reused == ["ingest", "block", "score"]
+    assert changed.ran == ["cluster", "merge", "evaluate"]
+    assert changed.stage("score").key == first.stage("score").key
+    assert changed.stage("cluster").key != first.stage("cluster").key
+    strict = pq.read_table(tmp_path / "strict" / "places.parquet").num_rows
+    assert strict > pq.read_table(pipeline.output / "places.parquet").num_rows
+
+    forced = pipeline.run(from_stage="cluster")
+    assert forced.reused == ["ingest", "block", "score"]
+    assert read_bytes(pipeline.output) == before
+
+
+def test_only_runs_one_stage_from_the_cache(pipeline: Pipeline) -> None:
+    with pytest.raises(ConfigError, match="--only score: it needs stage 'ingest'"):
+        pipeline.run(only="score")
+    with pytest.raises(ConfigError, match=r"no stage 'clustr'\. Did you mean 'cluster'"):
+        pipeline.run(only="clustr")
+    for stage in ("ingest", "block", "score", "cluster", "merge"):
+        result = pipeline.run(only=stage)
+        assert result.ran == [stage]
+        assert result.output is None  # nothing is published before the last stage
+    assert not (pipeline.output / "run.json").exists()
+    last = pipeline.run(only="evaluate")
+    assert last.output == pipeline.output
+    assert (pipeline.output / "run.json").exists()
+    assert pipeline.run().ran == []
+
+
+def test_custom_stages_run_where_they_are_put(world: Path, tmp_path: Path) -> None:
+    path = write_pipeline(
+        world,
+        f"""\
+        cache: null
+        output: {tmp_path / "out"}
+        custom:
+          - name: no_c
+            function: "rules.py:drop_source"
+            after: ingest
+            params: {{source: source_c}}
+          - {{name: apart, function: "rules.py:never_match", after: score}}
+        """,
+    )
+    result = Pipeline.from_yaml(path).run()
+    assert result.ran[:3] == ["ingest", "no_c", "block"]
+    membership = pq.read_table(tmp_path / "out" / "membership.parquet")
+    assert set(membership.column("source").to_pylist()) == {"source_a", "source_b"}
+    # Every pair overruled to 0: every record is its own place.
+    assert pq.read_table(tmp_path / "out" / "places.parquet").num_rows == membership.num_rows
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["custom"]["no_c"]["rows_out"] < run["custom"]["no_c"]["rows_in"]
+
+
+def test_a_stage_after_merge_may_not_drop_places(world: Path, tmp_path: Path) -> None:
+    path = write_pipeline(
+        world,
+        f"""\
+        cache: null
+        output: {tmp_path / "out"}
+        custom: [{{name: fewer, function: "rules.py:drop_a_place", after: merge}}]
+        """,
+    )
+    with pytest.raises(ConfigError, match="may change places but not add or drop them"):
+        Pipeline.from_yaml(path).run()
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+def test_a_failed_stage_says_which_keeps_what_came_before_and_resumes(
+    world: Path, tmp_path: Path
+) -> None:
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    custom = 'custom: [{name: rule, function: "rules.py:broken", after: ingest}]\n'
+    path = write_pipeline(world, f"cache: {cache}\noutput: {out}\n{custom}")
+    with pytest.raises(StageFailedError) as error:
+        Pipeline.from_yaml(path).run()
+    assert error.value.stage == "rule"
+    assert "RuntimeError: the rule broke" in str(error.value)
+    assert not out.exists() or not any(out.iterdir())
+    assert list((cache / "rule").iterdir()) == []  # no half-built entry
+    assert len(list((cache / "ingest").iterdir())) == 1
+
+    fixed = write_pipeline(world, f"cache: {cache}\noutput: {out}\n")
+    assert Pipeline.from_yaml(fixed).run().reused == ["ingest"]
+
+
+def test_a_killed_run_leaves_no_entry_that_looks_complete(world: Path, tmp_path: Path) -> None:
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    custom = 'custom: [{name: rule, function: "rules.py:kill_myself", after: ingest}]\n'
+    path = write_pipeline(world, f"cache: {cache}\noutput: {out}\n{custom}")
+    code = f"from poiflow import Pipeline; Pipeline.from_yaml({str(path)!r}).run()"
+    killed = subprocess.run([sys.executable, "-c", code], check=False)
+    assert killed.returncode == -9
+    half_built = list((cache / "rule").iterdir())
+    assert [p.name.startswith(".tmp-") for p in half_built] == [True]
+    assert not (out / "run.json").exists()
+    assert not any(p.suffix == ".parquet" for p in out.glob("*")) if out.exists() else True
+
+    fixed = write_pipeline(world, f"cache: {cache}\noutput: {out}\n")
+    result = Pipeline.from_yaml(fixed).run()
+    assert result.reused == ["ingest"]
+    assert not (cache / "rule").exists() or list((cache / "rule").iterdir()) == []
+    assert (out / "run.json").exists()
+
+
+def test_cli_init_run_and_the_resume_command(tmp_path: Path) -> None:
+    poiflow = [sys.executable, "-m", "poiflow"]
+    env = {**os.environ, "COLUMNS": "200"}
+    folder = tmp_path / "p"
+    subprocess.run([*poiflow, "init", str(folder)], check=True, env=env)
+    text = (folder / "pipeline.yaml").read_text()
+    assert "examples/helsinki/Helsinki.osm.pbf" in text
+    assert "# custom:" in text
+    refused = subprocess.run([*poiflow, "init", str(folder)], env=env, capture_output=True)
+    assert refused.returncode == 1
+    assert b"--force" in refused.stderr
+
+    first = subprocess.run(
+        [*poiflow, "run", str(folder / "pipeline.yaml"), "--json"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    run = json.loads(first.stdout)
+    assert run["counts"]["places"] > 1000
+    assert (folder / "out" / "places.parquet").exists()
+    second = subprocess.run(
+        [*poiflow, "run", str(folder / "pipeline.yaml")],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "reused from the cache: ingest, block, score, cluster, merge" in second.stderr
+
+    missing = tmp_path / "no-such-model.json.gz"
+    broken = text.replace("    model: default ", f"    model: {missing} ")
+    assert broken != text
+    (folder / "pipeline.yaml").write_text(broken)
+    failed = subprocess.run(
+        [*poiflow, "run", str(folder / "pipeline.yaml")], env=env, capture_output=True, text=True
+    )
+    assert failed.returncode == 1
+    assert f"stages.score.model: no model file {missing}" in failed.stderr
+
+
+def test_resume_command_after_a_failed_stage(world: Path, tmp_path: Path) -> None:
+    custom = 'custom: [{name: rule, function: "rules.py:broken", after: ingest}]\n'
+    path = write_pipeline(world, f"cache: {tmp_path / 'c'}\noutput: {tmp_path / 'o'}\n{custom}")
+    failed = subprocess.run(
+        [sys.executable, "-m", "poiflow", "run", str(path), "-o", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert failed.returncode == 1
+    assert "stage 'rule' failed: RuntimeError: the rule broke" in failed.stderr
+    assert f"poiflow run {path} --output {tmp_path / 'x'} --from rule" in failed.stderr
+    assert "rules.py" in failed.stderr  # where in the user's code it was raised
+
+
+def test_examples_load(tmp_path: Path) -> None:
+    for path in sorted((ROOT / "examples").glob("*/pipeline.yaml")):
+        pipeline = Pipeline.from_yaml(path)
+        assert pipeline.stages[0] == "ingest"
