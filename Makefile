@@ -19,7 +19,7 @@ help: ## list the targets
 # The install is redone only when what it depends on changed: a re-run is quick and changes nothing.
 $(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
 	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench,tracking]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools
@@ -28,7 +28,10 @@ demo: install ## run the Helsinki pipeline: OpenStreetMap extract + vendor feed 
 	$(BIN)/poiflow run examples/helsinki/pipeline.yaml --output $(DEMO_OUT)
 	$(BIN)/poiflow summary $(DEMO_OUT)/records.parquet
 	@echo "Golden places: $(DEMO_OUT)/places.parquet; each record's place: $(DEMO_OUT)/membership.parquet;"
-	@echo "scored pairs: $(DEMO_OUT)/pairs.parquet; run report: $(DEMO_OUT)/run.json"
+	@echo "scored pairs: $(DEMO_OUT)/pairs.parquet; quality checks: $(DEMO_OUT)/checks.parquet"
+	@echo "Report (open it in a browser): $(DEMO_OUT)/report.html"
+	@$(BIN)/python -c "import json; m = json.load(open('$(DEMO_OUT)/run.json'))['mlflow']; \
+		print('MLflow run id:', m['run_id'], '(store:', m['tracking_uri'] + ')')"
 
 check: install ## lint, format check, strict types, import layers
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -36,7 +39,8 @@ check: install ## lint, format check, strict types, import layers
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: check ## everything: checks, then the whole test suite
+test: check ## everything: checks, then the whole test suite (installs Chromium for the browser tests)
+	@bash scripts/install_chromium.sh >/dev/null
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test-only: install ## the test suite without the checks (PYTEST_ARGS='-m server' for server tests alone)

@@ -32,6 +32,7 @@ __all__ = [
     "SourceMapping",
     "SourceSpec",
     "StageSettings",
+    "TrackingSettings",
     "load_yaml",
 ]
 
@@ -212,6 +213,24 @@ class CustomStage(_Strict):
         return value
 
 
+class TrackingSettings(_Strict):
+    """Where runs are logged (MLflow).
+
+    Example (YAML)::
+
+        tracking:
+          uri: http://127.0.0.1:5000      # default: sqlite:///mlflow.db beside the pipeline
+          experiment: helsinki            # default: the pipeline's name
+    """
+
+    uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default: sqlite:///mlflow.db beside the pipeline "
+        "(a relative SQLite path starts at the pipeline file).",
+    )
+    experiment: str | None = Field(None, description="Default: the pipeline's name.")
+
+
 class PipelineSpec(_Strict):
     """A declared pipeline: what ``poiflow run PIPELINE.yaml`` runs.
 
@@ -231,6 +250,9 @@ class PipelineSpec(_Strict):
     previous: str | None = Field(None, description="An earlier output folder: keep place ids.")
     gold: str | None = Field(None, description="Known truth (source,id,place): adds metrics.")
     schedule: str | None = Field(None, description="When a scheduler runs it ('@daily', cron).")
+    tracking: TrackingSettings | None = Field(
+        TrackingSettings(), description="Where runs are logged (MLflow); null: nowhere."
+    )
 
     @field_validator("custom")
     @classmethod

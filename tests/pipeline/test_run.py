@@ -21,7 +21,8 @@ from poiflow.pipeline import Pipeline, conflate
 
 from ..conftest import ROOT
 
-PUBLISHED = ("places", "membership", "pairs", "records", "quarantine", "changes")
+PUBLISHED = ("places", "membership", "pairs", "records", "quarantine", "changes", "checks")
+STAGES = ["ingest", "block", "score", "cluster", "merge"]
 
 RULES = """
 import pyarrow as pa
@@ -68,7 +69,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def write_pipeline(folder: Path, extra: str = "", name: str = "pipeline.yaml") -> Path:
     sources = "".join(f"  - path: data/{p.name}\n" for p in sorted(folder.glob("data/source_*")))
-    text = f"name: test\nsources:\n{sources}gold: data/gold.csv\n" + textwrap.dedent(extra)
+    # Tracking is tested on its own (test_tracking.py); here it would only cost time.
+    text = f"name: test\nsources:\n{sources}gold: data/gold.csv\ntracking: null\n"
+    text += textwrap.dedent(extra)
     path = folder / name
     path.write_text(text)
     return path
@@ -91,7 +94,7 @@ def test_yaml_and_python_load_into_one_model(world: Path) -> None:
     assert from_file.spec == from_dict.spec
     assert isinstance(from_file.spec, PipelineSpec)
     assert from_file.spec.stages.cluster.threshold == 0.4
-    assert from_file.stages == ["ingest", "block", "score", "cluster", "merge", "evaluate"]
+    assert from_file.stages == [*STAGES, "evaluate", "report"]
     again = Pipeline.from_dict(yaml.safe_load(from_file.to_yaml()), base=world)
     assert again.spec == from_file.spec
 
@@ -123,7 +126,7 @@ def test_the_same_outputs_as_conflate_and_metrics_from_the_truth(
     pipeline: Pipeline, world: Path, tmp_path: Path
 ) -> None:
     result = pipeline.run()
-    assert result.ran == ["ingest", "block", "score", "cluster", "merge", "evaluate"]
+    assert result.ran == [*STAGES, "evaluate", "report"]
     direct = tmp_path / "direct"
     conflate(sorted(world.glob("data/source_*")), direct)
     assert read_bytes(pipeline.output) == read_bytes(direct)
@@ -146,7 +149,7 @@ def test_a_rerun_reuses_every_stage_and_a_changed_setting_reruns_what_follows(
     stricter = pipeline.replace({"stages": {"cluster": {"threshold": 0.97}}})
     changed = stricter.run(tmp_path / "strict")
     assert changed.reused == ["ingest", "block", "score"]
-    assert changed.ran == ["cluster", "merge", "evaluate"]
+    assert changed.ran == ["cluster", "merge", "evaluate", "report"]
     assert changed.stage("score").key == first.stage("score").key
     assert changed.stage("cluster").key != first.stage("cluster").key
     strict = pq.read_table(tmp_path / "strict" / "places.parquet").num_rows
@@ -162,12 +165,12 @@ def test_only_runs_one_stage_from_the_cache(pipeline: Pipeline) -> None:
         pipeline.run(only="score")
     with pytest.raises(ConfigError, match=r"no stage 'clustr'\. Did you mean 'cluster'"):
         pipeline.run(only="clustr")
-    for stage in ("ingest", "block", "score", "cluster", "merge"):
+    for stage in (*STAGES, "evaluate"):
         result = pipeline.run(only=stage)
         assert result.ran == [stage]
         assert result.output is None  # nothing is published before the last stage
     assert not (pipeline.output / "run.json").exists()
-    last = pipeline.run(only="evaluate")
+    last = pipeline.run(only="report")
     assert last.output == pipeline.output
     assert (pipeline.output / "run.json").exists()
     assert pipeline.run().ran == []
@@ -277,7 +280,7 @@ def test_cli_init_run_and_the_resume_command(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert "reused from the cache: ingest, block, score, cluster, merge" in second.stderr
+    assert "reused from the cache: ingest, block, score, cluster, merge, report" in second.stderr
 
     missing = tmp_path / "no-such-model.json.gz"
     broken = text.replace("    model: default ", f"    model: {missing} ")

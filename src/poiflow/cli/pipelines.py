@@ -163,6 +163,9 @@ def run_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Run every stage, keep nothing.")
     ] = False,
+    no_track: Annotated[
+        bool, typer.Option("--no-track", help="Do not log this run to MLflow.")
+    ] = False,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Run a pipeline file."""
@@ -184,6 +187,7 @@ def run_command(
                 from_stage=from_stage,
                 only=only,
                 use_cache=not no_cache,
+                track=not no_track,
                 progress=_RichProgress(progress),
                 on_stage=on_stage,
             )
@@ -200,7 +204,8 @@ def run_command(
             )
         raise
     if json_report and result.output is not None:
-        out.print_json((result.output / "run.json").read_text("utf-8"))
+        data = json.loads((result.output / "run.json").read_text("utf-8"))
+        out.print_json(json.dumps(data | {"mlflow_run_id": result.run_id}))
         return
     table = Table(title=f"Pipeline {pipeline.spec.name}", title_justify="left", show_edge=False)
     for column, justify in (("stage", "left"), ("", "left"), ("seconds", "right")):
@@ -230,3 +235,89 @@ def run_command(
             f"F1 {m['f1']:.4f}, B-cubed F1 {m['bcubed_f1']:.4f}"
         )
     console.print(f"outputs in [bold]{result.output}[/bold]")
+    if result.run_id is not None:
+        console.print(f"MLflow run [bold]{result.run_id}[/bold] in {pipeline.tracking_uri}")
+
+
+@app.command(name="compare")
+def compare_command(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(help="MLflow run ids (a unique prefix will do).", metavar="RUN..."),
+    ] = None,
+    pipeline_file: Annotated[
+        Path | None,
+        typer.Option("--pipeline", "-p", help="Take the tracking store from this pipeline."),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="The MLflow tracking URI (instead of --pipeline).")
+    ] = None,
+    last: Annotated[
+        int | None,
+        typer.Option(min=2, help="Compare the pipeline's last N runs (with --pipeline)."),
+    ] = None,
+    chart_path: Annotated[
+        Path, typer.Option("--chart", help="Where to write the chart (PNG).")
+    ] = Path("compare.png"),
+) -> None:
+    """Put logged runs side by side: the settings that changed, and every metric with its
+    change from the first run (green: better, red: worse).
+
+    [bold]Examples[/bold]
+
+      poiflow compare --pipeline pipeline.yaml --last 2
+      poiflow compare 3f2a9c 81be07 --pipeline pipeline.yaml --chart out/compare.png
+      poiflow compare RUN1 RUN2 --tracking-uri http://127.0.0.1:5000
+    """
+    from poiflow.pipeline.declared import Pipeline
+    from poiflow.pipeline.tracking import better, chart, compare_runs, latest_runs, read_runs
+
+    pipeline = Pipeline.from_yaml(pipeline_file) if pipeline_file else None
+    uri = tracking_uri or (pipeline.tracking_uri if pipeline else None)
+    if uri is None:
+        raise ConfigError("say where the runs are: --pipeline PIPELINE.yaml or --tracking-uri")
+    ids = list(runs or [])
+    if last is not None:
+        if pipeline is None:
+            raise ConfigError("--last needs --pipeline (whose experiment to read)")
+        tracking = pipeline.spec.tracking
+        experiment = (tracking.experiment if tracking else None) or pipeline.spec.name
+        ids += latest_runs(uri, experiment, last)
+    if len(ids) < 2:
+        raise ConfigError("compare needs two runs or more (run ids, or --last N)")
+    comparison = compare_runs(read_runs(uri, ids))
+    names = [f"{r.name} {r.run_id[:8]}" for r in comparison.runs]
+
+    params = Table(title="Settings that differ", title_justify="left", show_edge=False)
+    params.add_column("parameter")
+    for name in names:
+        params.add_column(name)
+    for key, texts in comparison.params:
+        params.add_row(key, *("" if v is None else v for v in texts))
+    if not comparison.params:
+        params.add_row("(none: the runs share every setting)", *([""] * len(names)))
+    console.print(params)
+
+    metrics = Table(title="Metrics", title_justify="left", show_edge=False)
+    metrics.add_column("metric")
+    for name in names:
+        metrics.add_column(name, justify="right")
+    for key, values in comparison.metrics:
+        first = values[0]
+        cells = ["" if first is None else _number(first)]
+        for value in values[1:]:
+            if value is None or first is None:
+                cells.append("" if value is None else _number(value))
+                continue
+            verdict = better(key, first, value)
+            colour = {None: "dim", True: "green", False: "red"}[verdict]
+            cells.append(f"{_number(value)} [{colour}]({value - first:+.4g})[/{colour}]")
+        metrics.add_row(key, *cells)
+    console.print(metrics)
+    console.print(f"chart: [bold]{chart(comparison, chart_path)}[/bold]")
+
+
+def _number(value: float) -> str:
+    if value == int(value) and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:.4f}"

@@ -52,6 +52,9 @@ OUTPUTS = (
     "records.parquet",
     "quarantine.parquet",
     "changes.parquet",
+    "checks.parquet",
+    "issues.parquet",
+    "report.html",
     "run.json",
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,13 @@ from pydantic import ValidationError
 from poiflow.config import PipelineSpec, load_yaml
 from poiflow.errors import ConfigError
 from poiflow.pipeline.plan import build_plan, run_json
-from poiflow.pipeline.runner import OnStage, RunResult, file_fingerprint, run_plan
+from poiflow.pipeline.runner import (
+    OnStage,
+    RunResult,
+    code_fingerprint,
+    file_fingerprint,
+    run_plan,
+)
 from poiflow.pipeline.stages import Artifacts, StageContext
 
 if TYPE_CHECKING:
@@ -113,6 +120,7 @@ class Pipeline:
         from_stage: str | None = None,
         only: str | None = None,
         use_cache: bool = True,
+        track: bool = True,
         progress: IngestProgress | None = None,
         on_stage: OnStage | None = None,
     ) -> RunResult:
@@ -124,12 +132,14 @@ class Pipeline:
             only: Run only this stage (what it needs must be cached): for schedulers
                 that run one stage per task.
             use_cache: False runs every stage and keeps nothing.
+            track: False does not log the run to MLflow (the pipeline's ``tracking``).
             progress: Told about each input as it is read.
             on_stage: Told each stage's name as it starts, and whether it was reused.
 
         Returns:
-            The run: each stage with its key and whether it was reused; ``output`` is
-            None when ``only`` stopped before the last stage (nothing was published).
+            The run: each stage with its key and whether it was reused, and the MLflow run
+            id; ``output`` is None when ``only`` stopped before the last stage (nothing
+            was published, nothing logged).
 
         Raises:
             ConfigError: The pipeline names something that is not there.
@@ -150,7 +160,8 @@ class Pipeline:
             progress=progress,
         )
         extra = {"pipeline": {"name": self.spec.name, "file": str(self.path or "")}}
-        return run_plan(
+        context.objects["pipeline"] = extra["pipeline"]
+        result = run_plan(
             self._plan(),
             context,
             output=out,
@@ -160,6 +171,57 @@ class Pipeline:
             only=only,
             on_stage=on_stage,
         )
+        if track and self.spec.tracking is not None and result.output is not None:
+            result.run_id = self._log(result.output)
+            # run.json says which MLflow run it is (written anew, atomically).
+            path = result.output / "run.json"
+            data = json.loads(path.read_text("utf-8"))
+            data["mlflow"] = {"run_id": result.run_id, "tracking_uri": self.tracking_uri}
+            tmp = path.with_name(".run.json.tmp")
+            tmp.write_text(json.dumps(data, indent=2, default=str), "utf-8")
+            tmp.replace(path)
+        return result
+
+    @property
+    def tracking_uri(self) -> str | None:
+        """Where runs are logged, or None."""
+        from poiflow.pipeline.tracking import default_uri
+
+        tracking = self.spec.tracking
+        if tracking is None:
+            return None
+        uri = tracking.uri or default_uri(self.base)
+        local = uri.removeprefix("sqlite:///")
+        if uri.startswith("sqlite:///") and not local.startswith("/"):
+            return f"sqlite:///{self.resolve(local).resolve()}"  # relative to the pipeline
+        return uri
+
+    def _log(self, output: Path) -> str:
+        from poiflow.pipeline.tracking import log_run
+
+        uri = self.tracking_uri
+        assert uri is not None
+        assert self.spec.tracking is not None
+        run_json = json.loads((output / "run.json").read_text("utf-8"))
+        params = self.spec.model_dump(mode="json", exclude={"tracking", "description"})
+        params["code"] = code_fingerprint()
+        artifacts = [output / "report.html"]
+        model = self.spec.stages.score.model
+        if model not in ("default", "em"):
+            artifacts.append(self.resolve(model))
+        with tempfile.TemporaryDirectory() as tmp:
+            # The pipeline as it ran (after any replace()), with where it came from.
+            effective = Path(tmp) / "pipeline.yaml"
+            origin = f"# from {self.path}\n" if self.path else ""
+            effective.write_text(f"{origin}# base: {self.base.resolve()}\n{self.to_yaml()}")
+            return log_run(
+                uri=uri,
+                experiment=self.spec.tracking.experiment or self.spec.name,
+                params=params,
+                run_json=run_json,
+                artifacts=[effective, *artifacts],
+                run_name=self.spec.name,
+            )
 
     def _plan(self) -> list[Any]:
         spec = self.spec

@@ -86,7 +86,52 @@ def build_plan(
         for stage in custom:
             if stage.after == name:
                 plan.append(_custom_stage(stage, base))
-    return plan
+    needs = ("places", "membership", "pairs", "records")
+    report = PlannedStage(
+        "report", run_report, needs, ("checks", "issues", "report"), {}, gold_identity or ""
+    )
+    return [*plan, report]
+
+
+def run_report(ctx: StageContext) -> dict[str, Any]:
+    """Quality checks of the golden places, and ``report.html``."""
+    from poiflow.quality.checks import QualityInput, issues_table, results_table, run_checks
+    from poiflow.quality.report import write_report
+
+    places = ctx.artifacts.table("places")
+    membership = ctx.artifacts.table("membership")
+    pairs = ctx.artifacts.table("pairs", list(_PAIR_KEYS))
+    results = run_checks(QualityInput(places, pairs, membership))
+    ctx.write("checks", results_table(results))
+    ctx.write("issues", issues_table(results))
+    gold = None
+    if ctx.gold is not None:
+        from poiflow.conflate.evaluate import read_gold
+
+        gold = read_gold(ctx.gold)
+    done = RunResult(None, list(ctx.objects.get("runs", [])))
+    path = ctx.folder / ARTIFACT_FILES["report"]
+    write_report(
+        path,
+        run=run_json(done, {"pipeline": ctx.objects.get("pipeline", {})}),
+        places=places,
+        records=ctx.artifacts.table("records"),
+        membership=membership,
+        pairs=pairs,
+        checks=results,
+        gold=gold,
+    )
+    ctx.artifacts.put("report", path)
+    failed = [r for r in results if not r.passed]
+    return {
+        "checks": len(results),
+        "failed": {r.name: len(r.issues) for r in failed},
+        "errors": sum(len(r.issues) for r in failed if r.severity == "error"),
+        "warnings": sum(len(r.issues) for r in failed if r.severity == "warn"),
+    }
+
+
+_PAIR_KEYS = ("left_source", "left_id", "right_source", "right_id", "match_probability")
 
 
 def _custom_stage(spec: CustomStage, base: Path | None) -> PlannedStage:
@@ -241,6 +286,8 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
     }
     if "evaluate" in summary:
         report["metrics"] = summary["evaluate"]
+    if "report" in summary:
+        report["checks"] = summary["report"]
     custom = {run.name: run.summary for run in result.stages if run.name not in BUILT_IN}
     if custom:
         report["custom"] = custom

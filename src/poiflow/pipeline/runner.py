@@ -31,7 +31,17 @@ from poiflow.pipeline.stages import ARTIFACT_FILES, Artifacts, StageContext, Sta
 __all__ = ["PUBLISHED", "PlannedStage", "RunResult", "StageRun", "code_fingerprint", "run_plan"]
 
 # What a run publishes into its output folder (with run.json, written last).
-PUBLISHED = ("places", "membership", "pairs", "records", "quarantine", "changes")
+PUBLISHED = (
+    "places",
+    "membership",
+    "pairs",
+    "records",
+    "quarantine",
+    "changes",
+    "checks",
+    "issues",
+    "report",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,7 @@ class RunResult:
 
     output: Path | None
     stages: list[StageRun]
+    run_id: str | None = None  # the MLflow run it was logged as, if tracked
 
     def stage(self, name: str) -> StageRun:
         """The run of stage ``name``."""
@@ -251,8 +262,9 @@ def _run_stage(
 
 
 def _handed_on(runs: list[StageRun]) -> dict[str, Any]:
-    """What a stage's summary tells the stages after it (the model's own threshold)."""
-    handed: dict[str, Any] = {}
+    """What the stages before tell a stage: the model's own threshold, and (for the
+    report) every stage's run so far."""
+    handed: dict[str, Any] = {"runs": list(runs)}
     for run in runs:
         if run.name == "score":
             handed["model_threshold"] = run.summary.get("model_threshold")

@@ -13,7 +13,9 @@ Artifacts, by the stage that makes them:
   probability and the features), ``scores`` (``left_row``, ``right_row``, ``probability``);
 - ``cluster``: ``clusters`` (each record's ``label`` and ``best`` match probability);
 - ``merge``: ``places`` (GeoParquet, ``GOLDEN_PLACE_SCHEMA``), ``membership``, ``changes``;
-- ``evaluate`` (with known truth): ``metrics``.
+- ``evaluate`` (with known truth): ``metrics``;
+- ``report``: ``checks`` (one row per quality check), ``issues`` (one row per flagged
+  place), ``report`` (``report.html``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ ARTIFACT_FILES = {
     "membership": "membership.parquet",
     "changes": "changes.parquet",
     "metrics": "metrics.json",
+    "checks": "checks.parquet",
+    "issues": "issues.parquet",
+    "report": "report.html",
 }
 
 

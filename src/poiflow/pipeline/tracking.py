@@ -1,0 +1,298 @@
+"""Experiment tracking with MLflow: every pipeline run logged, and runs compared.
+
+A run logs its parameters (every setting of the pipeline, flattened: ``stages.cluster.
+threshold``), its metrics (counts per stage, seconds per stage, and with known truth the
+precision, recall, F1 and B-cubed scores), tags (which stages were reused, the code
+fingerprint), and as artifacts the pipeline file, ``run.json``, the model file and the
+report. The store is MLflow's: a SQLite file beside the pipeline by default, or any
+tracking URI (a server) from the pipeline's ``tracking.uri``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from poiflow._version import __version__
+from poiflow.errors import ConfigError, OutputError
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+__all__ = ["RunRecord", "compare_runs", "default_uri", "log_run", "read_runs"]
+
+# Metrics that say more when they go down; every other metric is better up.
+LOWER_IS_BETTER = ("seconds", "quarantined", "withheld")
+
+
+def _client(uri: str) -> MlflowClient:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLflow's own deprecation notices on import
+            from mlflow.tracking import MlflowClient
+    except ImportError as exc:  # pragma: no cover - make install installs it
+        raise ConfigError(
+            "experiment tracking needs MLflow: pip install 'poiflow[tracking]' "
+            "(or set 'tracking: null' in the pipeline)"
+        ) from exc
+    return MlflowClient(tracking_uri=uri)
+
+
+def default_uri(base: Path) -> str:
+    """The default store: ``mlflow.db`` (SQLite) in the pipeline's folder."""
+    return f"sqlite:///{(base / 'mlflow.db').resolve()}"
+
+
+def _experiment(client: MlflowClient, name: str, uri: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if uri.startswith("sqlite:///"):  # artifacts beside the database, not under the CWD
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` -> ``("a.b", 1)``; lists stay values."""
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def run_metrics(run_json: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers of ``run.json`` worth plotting: counts, seconds, and scores."""
+    metrics: dict[str, float] = {}
+    for key, value in run_json.get("counts", {}).items():
+        metrics[key] = float(value)
+    for stage, seconds in run_json.get("seconds", {}).items():
+        metrics[f"seconds.{stage}"] = float(seconds)
+    metrics["seconds.total"] = float(sum(run_json.get("seconds", {}).values()))
+    for key, value in run_json.get("metrics", {}).items():
+        metrics[key] = float(value)
+    return {k: v for k, v in metrics.items() if math.isfinite(v)}
+
+
+def log_run(
+    *,
+    uri: str,
+    experiment: str,
+    params: Mapping[str, Any],
+    run_json: Mapping[str, Any],
+    artifacts: Sequence[Path],
+    run_name: str | None = None,
+) -> str:
+    """Log one pipeline run; returns its MLflow run id.
+
+    Raises:
+        OutputError: The store cannot be reached or refuses the run.
+    """
+    with warnings.catch_warnings():
+        # MLflow's dependencies warn about their own deprecations: nothing a user can act on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _log_run(uri, experiment, params, run_json, artifacts, run_name)
+
+
+def _log_run(
+    uri: str,
+    experiment: str,
+    params: Mapping[str, Any],
+    run_json: Mapping[str, Any],
+    artifacts: Sequence[Path],
+    run_name: str | None,
+) -> str:
+    from mlflow.entities import Metric, Param, RunTag
+
+    try:
+        client = _client(uri)
+        experiment_id = _experiment(client, experiment, uri)
+        stages = run_json.get("stages", [])
+        tags = {
+            "poiflow.version": __version__,
+            "poiflow.reused": ",".join(s["name"] for s in stages if s["reused"]) or "-",
+            "poiflow.ran": ",".join(s["name"] for s in stages if not s["reused"]) or "-",
+            "poiflow.output": str(run_json.get("output", "")),
+            "poiflow.model": str(run_json.get("model", "")),
+        }
+        run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+        run_id = run.info.run_id
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in run_metrics(run_json).items()],
+            params=[Param(k, _param(v)) for k, v in flatten(params)],
+            tags=[RunTag(f"stage.{s['name']}.key", s["key"]) for s in stages],
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = Path(tmp) / "run.json"
+            summary.write_text(json.dumps(run_json, indent=2, default=str), "utf-8")
+            client.log_artifact(run_id, str(summary))
+        for path in artifacts:
+            if path.exists():
+                client.log_artifact(run_id, str(path))
+        client.set_terminated(run_id, "FINISHED")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise OutputError(
+            f"could not log the run to MLflow at {uri}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return str(run_id)
+
+
+def _param(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:6000]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One logged run, as ``compare`` reads it."""
+
+    run_id: str
+    name: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+def read_runs(uri: str, run_ids: Sequence[str]) -> list[RunRecord]:
+    """The logged runs ``run_ids`` (a unique prefix of an id is enough within a store).
+
+    Raises:
+        ConfigError: A run is not in the store.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _read_runs(uri, run_ids)
+
+
+def _read_runs(uri: str, run_ids: Sequence[str]) -> list[RunRecord]:
+    client = _client(uri)
+    records = []
+    for wanted in run_ids:
+        run = _find(client, wanted, uri)
+        records.append(
+            RunRecord(
+                run.info.run_id,
+                run.info.run_name or run.info.run_id[:8],
+                dict(run.data.params),
+                dict(run.data.metrics),
+                dict(run.data.tags),
+            )
+        )
+    return records
+
+
+def _find(client: MlflowClient, wanted: str, uri: str) -> Any:
+    if len(wanted) == 32:
+        try:
+            return client.get_run(wanted)
+        except Exception as exc:
+            raise ConfigError(f"no run '{wanted}' in {uri}") from exc
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, max_results=5000)
+    matches = [r for r in runs if r.info.run_id.startswith(wanted)]
+    if len(matches) != 1:
+        found = "no run" if not matches else f"{len(matches)} runs"
+        raise ConfigError(f"{found} with an id starting '{wanted}' in {uri}")
+    return matches[0]
+
+
+def latest_runs(uri: str, experiment: str, count: int) -> list[str]:
+    """The ids of the ``count`` latest runs of ``experiment``, oldest first."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _latest_runs(uri, experiment, count)
+
+
+def _latest_runs(uri: str, experiment: str, count: int) -> list[str]:
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise ConfigError(f"no experiment '{experiment}' in {uri}")
+    runs = client.search_runs(
+        [found.experiment_id], max_results=count, order_by=["attributes.start_time DESC"]
+    )
+    return [r.info.run_id for r in reversed(runs)]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Runs side by side: the parameters that differ, and every metric."""
+
+    runs: list[RunRecord]
+    params: list[tuple[str, list[str | None]]]
+    metrics: list[tuple[str, list[float | None]]]
+
+
+def compare_runs(runs: Sequence[RunRecord]) -> Comparison:
+    """The parameters whose values differ between ``runs``, and all their metrics."""
+    keys = sorted({k for r in runs for k in r.params})
+    params = [
+        (key, values) for key in keys if len(set(values := [r.params.get(key) for r in runs])) > 1
+    ]
+    metric_keys = sorted({k for r in runs for k in r.metrics})
+    metrics = [(key, [r.metrics.get(key) for r in runs]) for key in metric_keys]
+    return Comparison(list(runs), params, metrics)
+
+
+def better(metric: str, old: float, new: float) -> bool | None:
+    """Whether ``new`` is an improvement on ``old`` for ``metric`` (None: no change)."""
+    if new == old:
+        return None
+    lower = any(word in metric for word in LOWER_IS_BETTER)
+    return (new < old) if lower else (new > old)
+
+
+def chart(comparison: Comparison, path: Path) -> Path:
+    """A PNG of the runs' quality and time side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    quality = [
+        m
+        for m in ("precision", "recall", "f1", "bcubed_f1")
+        if any(dict(comparison.metrics).get(m) or [])
+    ]
+    panels = [
+        ("quality", quality),
+        (
+            "seconds",
+            [k for k, _ in comparison.metrics if k.startswith("seconds.") and k != "seconds.total"],
+        ),
+    ]
+    panels = [(title, keys) for title, keys in panels if keys]
+    figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4))
+    axes_list = list(axes) if len(panels) > 1 else [axes]
+    values = dict(comparison.metrics)
+    width = 0.8 / max(1, len(comparison.runs))
+    for axis, (title, keys) in zip(axes_list, panels, strict=False):
+        for index, run in enumerate(comparison.runs):
+            heights = [values[k][index] or 0.0 for k in keys]
+            positions = [i + index * width for i in range(len(keys))]
+            axis.bar(positions, heights, width, label=f"{run.name} ({run.run_id[:8]})")
+        axis.set_xticks([i + width * (len(comparison.runs) - 1) / 2 for i in range(len(keys))])
+        axis.set_xticklabels([k.removeprefix("seconds.") for k in keys], rotation=30)
+        axis.set_title(title)
+        if title == "quality":
+            low = min((values[k][i] or 1.0) for k in keys for i in range(len(comparison.runs)))
+            axis.set_ylim(max(0.0, low - 0.05), 1.0)
+    axes_list[0].legend(fontsize="small")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,482 @@
+"""Quality checks of golden places: rules and anomaly detectors, each a small object.
+
+A check returns a :class:`CheckResult`: whether it passed, a severity (a ``warn`` is worth a
+look, an ``error`` is wrong data), a message, and one :class:`Issue` per place it flags
+(the diagnostics). Rules test what must hold of every place (ranges, formats, a pharmacy
+has a phone); anomaly detectors compare a place with the rest (far from its locality, a
+name that says another category, a likely duplicate left after conflation, stale).
+
+>>> results = run_checks(QualityInput(places))      # doctest: +SKIP
+>>> [r.name for r in results if not r.passed]       # doctest: +SKIP
+['pharmacy_has_phone', 'in_the_sea']
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from poiflow.schema import GOLDEN_PLACE_SCHEMA
+from poiflow.taxonomy import taxonomy
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "Check",
+    "CheckResult",
+    "Issue",
+    "QualityInput",
+    "issues_table",
+    "results_table",
+    "run_checks",
+]
+
+Severity = Literal["warn", "error"]
+Kind = Literal["rule", "anomaly"]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One place a check flagged, and why."""
+
+    check: str
+    severity: Severity
+    place_id: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What one check found.
+
+    Attributes:
+        name: The check ("phone_format").
+        kind: ``rule`` or ``anomaly``.
+        severity: ``warn`` or ``error``.
+        description: What it checks, for people.
+        checked: Places it applied to.
+        issues: The places it flagged.
+    """
+
+    name: str
+    kind: Kind
+    severity: Severity
+    description: str
+    checked: int
+    issues: tuple[Issue, ...]
+
+    @property
+    def passed(self) -> bool:
+        """No place was flagged."""
+        return not self.issues
+
+    @property
+    def message(self) -> str:
+        """One line: passed, or how many places failed."""
+        if self.passed:
+            return f"passed ({self.checked:,} places checked)"
+        return f"{len(self.issues):,} of {self.checked:,} places: {self.issues[0].detail}" + (
+            ", ..." if len(self.issues) > 1 else ""
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QualityInput:
+    """What checks look at.
+
+    Attributes:
+        places: Golden places (``GOLDEN_PLACE_SCHEMA``).
+        pairs: Scored pairs (``pairs.parquet``), for the duplicates detector.
+        membership: Each record's place, for the duplicates detector.
+        as_of: "Now" for staleness; default: the newest update time in the places, so
+            that the same data gives the same result whenever it is checked.
+    """
+
+    places: pa.Table
+    pairs: pa.Table | None = None
+    membership: pa.Table | None = None
+    as_of: datetime | None = None
+    frame: pl.DataFrame = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        frame = pl.DataFrame(self.places.select([f.name for f in GOLDEN_PLACE_SCHEMA]))
+        frame = frame.with_columns(
+            pl.col("names").struct.field("primary").alias("name"),
+            pl.col("categories").struct.field("primary").alias("category"),
+            pl.col("address").struct.field("locality").alias("locality"),
+        )
+        object.__setattr__(self, "frame", frame)
+
+
+class Check(Protocol):
+    """A quality check: a name, what it is, and how to run it."""
+
+    @property
+    def name(self) -> str:
+        """Its name ("phone_format")."""
+
+    @property
+    def kind(self) -> Kind:
+        """``rule`` or ``anomaly``."""
+
+    @property
+    def severity(self) -> Severity:
+        """``warn`` or ``error``."""
+
+    @property
+    def description(self) -> str:
+        """What it checks, for people."""
+
+    def run(self, data: QualityInput) -> CheckResult:
+        """Check ``data``."""
+
+
+def _result(check: Check, checked: int, ids: Sequence[str], details: Sequence[str]) -> CheckResult:
+    issues = tuple(
+        Issue(check.name, check.severity, place, detail)
+        for place, detail in zip(ids, details, strict=True)
+    )
+    return CheckResult(check.name, check.kind, check.severity, check.description, checked, issues)
+
+
+def _flagged(check: Check, frame: pl.DataFrame, flagged: pl.DataFrame, detail: str) -> CheckResult:
+    details = flagged.select(pl.format(_template(detail), *_fields(detail)).alias("d"))["d"]
+    return _result(check, frame.height, flagged["id"].to_list(), details.to_list())
+
+
+def _fields(template: str) -> list[pl.Expr]:
+    """The columns a ``pl.format`` template names as ``{column}`` (rewritten to ``{}``)."""
+    return [
+        pl.col(name).cast(pl.String).fill_null("-") for name in re.findall(r"\{(\w+)\}", template)
+    ]
+
+
+def _template(detail: str) -> str:
+    return re.sub(r"\{\w+\}", "{}", detail)
+
+
+class CoordinatesInRange:
+    """Latitude within [-90, 90] and longitude within [-180, 180]."""
+
+    name: ClassVar[str] = "coordinates_in_range"
+    kind: ClassVar[Kind] = "rule"
+    severity: ClassVar[Severity] = "error"
+    description: ClassVar[str] = "latitude in [-90, 90], longitude in [-180, 180]"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        frame = data.frame.filter(pl.col("lat").is_not_null())
+        bad = frame.filter(
+            ~pl.col("lat").is_between(-90, 90) | ~pl.col("lon").is_between(-180, 180)
+        )
+        return _flagged(self, frame, bad, "lat {lat}, lon {lon} is out of range")
+
+
+class HasLocation:
+    """A place has coordinates (a feed without them leaves some places unlocated)."""
+
+    name: ClassVar[str] = "has_location"
+    kind: ClassVar[Kind] = "rule"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "the place has coordinates"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        bad = data.frame.filter(pl.col("lat").is_null() | pl.col("lon").is_null())
+        return _flagged(self, data.frame, bad, "no coordinates (address: {locality})")
+
+
+@functools.cache
+def _land() -> np.ndarray:
+    """The land mask poiflow ships (``scripts/make_land_mask.py``): bits, one per cell."""
+    with np.load(Path(__file__).resolve().parent.parent / "data" / "land_mask.npz") as data:
+        land: np.ndarray = np.asarray(data["land"])
+    return land
+
+
+def on_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Whether there is land within about one 1/24-degree cell (~4 km) of each point."""
+    land = _land()
+    rows = np.clip(np.floor((90.0 - lat) * 24).astype(np.int64), 0, land.shape[0] - 1)
+    cols = np.floor((lon + 180.0) * 24).astype(np.int64) % (land.shape[1] * 8)
+    bits: np.ndarray = (land[rows, cols >> 3] >> (7 - (cols & 7))) & 1
+    return bits.astype(bool)
+
+
+class InTheSea:
+    """A place with no land within about 4 km (NOAA's GLOBE land mask, in 1/24-degree cells).
+
+    Places that belong on water (marinas, ferry terminals) are not checked.
+    """
+
+    name: ClassVar[str] = "in_the_sea"
+    kind: ClassVar[Kind] = "rule"
+    severity: ClassVar[Severity] = "error"
+    description: ClassVar[str] = "no land within about 4 km (GLOBE land mask)"
+    on_water: ClassVar[frozenset[str]] = frozenset({"bus_station", "sports_venue"})
+
+    def run(self, data: QualityInput) -> CheckResult:
+        frame = data.frame.filter(
+            pl.col("lat").is_between(-90, 90)
+            & pl.col("lon").is_between(-180, 180)
+            & ~pl.col("category").is_in(list(self.on_water)).fill_null(False)
+        )
+        land = on_land(frame["lat"].to_numpy(), frame["lon"].to_numpy())
+        bad = frame.filter(pl.Series(~land))
+        return _flagged(self, frame, bad, "{name} at {lat}, {lon} is in the sea")
+
+
+def _each_value(
+    check: Check, data: QualityInput, column: str, pattern: str, problem: str
+) -> CheckResult:
+    """Flag the places with a value of list ``column`` that does not match ``pattern``."""
+    values = data.frame.select("id", column).explode(column).drop_nulls(column)
+    bad = values.filter(~pl.col(column).str.contains(pattern))
+    bad = bad.group_by("id", maintain_order=True).first()
+    checked = data.frame.filter(pl.col(column).list.len() > 0).height
+    details = [f"{column.removesuffix('s')} '{v}' {problem}" for v in bad[column]]
+    return _result(check, checked, bad["id"].to_list(), details)
+
+
+class PhoneFormat:
+    """Every phone is E.164 (normalization guarantees it; a custom stage might not)."""
+
+    name: ClassVar[str] = "phone_format"
+    kind: ClassVar[Kind] = "rule"
+    severity: ClassVar[Severity] = "error"
+    description: ClassVar[str] = "every phone number is E.164 (+ and 7-15 digits)"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        return _each_value(self, data, "phones", r"^\+[1-9]\d{6,14}$", "is not E.164")
+
+
+class WebsiteFormat:
+    """Every website is an http(s) URL with a host."""
+
+    name: ClassVar[str] = "website_format"
+    kind: ClassVar[Kind] = "rule"
+    severity: ClassVar[Severity] = "error"
+    description: ClassVar[str] = "every website is an http(s) URL with a host name"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        pattern = r"^https?://[a-z0-9.-]+\.[a-z0-9-]+"
+        return _each_value(self, data, "websites", pattern, "is not a URL")
+
+
+class ConfidenceInRange:
+    """Confidence is a probability."""
+
+    name: ClassVar[str] = "confidence_in_range"
+    kind: ClassVar[Kind] = "rule"
+    severity: ClassVar[Severity] = "error"
+    description: ClassVar[str] = "place confidence is within [0, 1]"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        bad = data.frame.filter(~pl.col("confidence").is_between(0, 1).fill_null(False))
+        return _flagged(self, data.frame, bad, "confidence {confidence} is not in [0, 1]")
+
+
+class CategoryNeeds:
+    """Places of a category should have a field (a pharmacy has a phone)."""
+
+    kind: ClassVar[Kind] = "rule"
+    severity: ClassVar[Severity] = "warn"
+
+    def __init__(self, category: str, needs: Literal["phones", "websites", "opening_hours"]):
+        self.category = category
+        self.needs = needs
+        self.name = f"{category}_has_{needs.removesuffix('s')}"
+        self.description = f"a {category.replace('_', ' ')} has {needs.replace('_', ' ')}"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        frame = data.frame.filter(pl.col("category") == self.category)
+        column = pl.col(self.needs)
+        if self.needs in ("phones", "websites"):
+            empty = column.is_null() | (column.list.len() == 0)
+        else:
+            empty = column.is_null()
+        bad = frame.filter(empty)
+        return _flagged(self, frame, bad, f"{{name}} has no {self.needs.removesuffix('s')}")
+
+
+class FarFromLocality:
+    """A place far from the other places of its locality: a wrong town, or wrong coordinates.
+
+    The locality's centre is the median of its places; a place is flagged beyond
+    ``max(min_km, 3 x the locality's 90th-percentile distance)``.
+    """
+
+    name: ClassVar[str] = "far_from_locality"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "far from the other places of its locality"
+    min_places: ClassVar[int] = 5
+    min_km: ClassVar[float] = 20.0
+
+    def run(self, data: QualityInput) -> CheckResult:
+        frame = data.frame.filter(pl.col("locality").is_not_null() & pl.col("lat").is_not_null())
+        frame = frame.with_columns(pl.col("locality").str.to_lowercase().alias("town"))
+        centres = frame.group_by("town").agg(
+            pl.len().alias("n"),
+            pl.col("lat").median().alias("c_lat"),
+            pl.col("lon").median().alias("c_lon"),
+        )
+        joined = frame.join(centres.filter(pl.col("n") >= self.min_places), on="town")
+        rad = np.pi / 180
+        dlat = (joined["lat"] - joined["c_lat"]).to_numpy() * rad
+        dlon = (joined["lon"] - joined["c_lon"]).to_numpy() * rad
+        mean_lat = ((joined["lat"] + joined["c_lat"]) / 2).to_numpy() * rad
+        km = 6371.0 * np.hypot(dlat, dlon * np.cos(mean_lat))
+        joined = joined.with_columns(pl.Series("km", np.round(km, 1)))
+        spread = joined.group_by("town").agg(pl.col("km").quantile(0.9).alias("p90"))
+        joined = joined.join(spread, on="town")
+        bad = joined.filter(
+            pl.col("km") > pl.max_horizontal(pl.lit(self.min_km), 3 * pl.col("p90"))
+        )
+        return _flagged(self, joined, bad, "{name} is {km} km from the centre of {locality}")
+
+
+class NameSaysOtherCategory:
+    """A name that names a category of another kind ("Apteekki ..." filed as a restaurant)."""
+
+    name: ClassVar[str] = "name_category_mismatch"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "the name says a category of another kind than the place's"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        tax = taxonomy()
+        frame = data.frame.filter(pl.col("category").is_not_null() & pl.col("name").is_not_null())
+        ids, details = [], []
+        for place, name, category in frame.select("id", "name", "category").iter_rows():
+            said = tax.from_text(name)
+            if said is None or said not in tax or category not in tax:
+                continue
+            if tax.ancestors(said)[-1] != tax.ancestors(category)[-1]:
+                ids.append(place)
+                details.append(f"'{name}' sounds like {said}, filed as {category}")
+        return _result(self, frame.height, ids, details)
+
+
+class LikelyDuplicates:
+    """Two places whose records were scored a likely match but were kept apart."""
+
+    name: ClassVar[str] = "likely_duplicates"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "another place's record matches one of its records (p >= 0.5)"
+    threshold: ClassVar[float] = 0.5
+
+    def run(self, data: QualityInput) -> CheckResult:
+        if data.pairs is None or data.membership is None:
+            return _result(self, 0, [], [])
+        member = pl.DataFrame(data.membership.select(["source", "id", "place_id"]))
+        pairs = pl.DataFrame(
+            data.pairs.select(
+                ["left_source", "left_id", "right_source", "right_id", "match_probability"]
+            )
+        ).filter(pl.col("match_probability") >= self.threshold)
+        pairs = pairs.join(
+            member.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
+            on=["left_source", "left_id"],
+        ).join(
+            member.rename({"source": "right_source", "id": "right_id", "place_id": "right_place"}),
+            on=["right_source", "right_id"],
+        )
+        apart = (
+            pairs.filter(pl.col("left_place") != pl.col("right_place"))
+            .sort("match_probability", descending=True)
+            .unique("left_place", keep="first", maintain_order=True)
+        )
+        details = [
+            f"its record {ls}/{li} matches {rs}/{ri} of place {rp} (p = {p:.2f})"
+            for ls, li, rs, ri, p, rp in apart.select(
+                "left_source",
+                "left_id",
+                "right_source",
+                "right_id",
+                "match_probability",
+                "right_place",
+            ).iter_rows()
+        ]
+        return _result(self, data.places.num_rows, apart["left_place"].to_list(), details)
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """A place whose newest record is older than ``years`` (relative to the data's newest)."""
+
+    years: float = 3.0
+    name: ClassVar[str] = "stale"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "not updated for 3 years (relative to the newest update)"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        frame = data.frame.filter(pl.col("update_time").is_not_null())
+        if frame.height == 0:
+            return _result(self, 0, [], [])
+        as_of = data.as_of or frame["update_time"].max()
+        assert isinstance(as_of, datetime)
+        cutoff = as_of.astimezone(UTC) - timedelta(days=365.25 * self.years)
+        bad = frame.filter(pl.col("update_time") < cutoff).with_columns(
+            pl.col("update_time").dt.strftime("%Y-%m-%d").alias("updated")
+        )
+        return _flagged(self, frame, bad, "{name} last updated {updated}")
+
+
+DEFAULT_CHECKS: tuple[Any, ...] = (
+    CoordinatesInRange(),
+    HasLocation(),
+    InTheSea(),
+    PhoneFormat(),
+    WebsiteFormat(),
+    ConfidenceInRange(),
+    CategoryNeeds("pharmacy", "phones"),
+    CategoryNeeds("hospital", "phones"),
+    CategoryNeeds("hotel", "phones"),
+    FarFromLocality(),
+    NameSaysOtherCategory(),
+    LikelyDuplicates(),
+    Stale(),
+)
+
+
+def run_checks(data: QualityInput, checks: Sequence[Check] = DEFAULT_CHECKS) -> list[CheckResult]:
+    """Run ``checks`` (by default every built-in rule and detector) on ``data``."""
+    return [check.run(data) for check in checks]
+
+
+def results_table(results: Sequence[CheckResult]) -> pa.Table:
+    """One row per check: name, kind, severity, checked, failed, passed, message."""
+    return pa.table(
+        {
+            "check": [r.name for r in results],
+            "kind": [r.kind for r in results],
+            "severity": [r.severity for r in results],
+            "description": [r.description for r in results],
+            "checked": pa.array([r.checked for r in results], pa.int64()),
+            "failed": pa.array([len(r.issues) for r in results], pa.int64()),
+            "passed": [r.passed for r in results],
+            "message": [r.message for r in results],
+        }
+    )
+
+
+def issues_table(results: Sequence[CheckResult]) -> pa.Table:
+    """One row per flagged place and check: check, severity, place_id, detail."""
+    issues = [issue for result in results for issue in result.issues]
+    return pa.table(
+        {
+            "check": pa.array([i.check for i in issues], pa.string()),
+            "severity": pa.array([i.severity for i in issues], pa.string()),
+            "place_id": pa.array([i.place_id for i in issues], pa.string()),
+            "detail": pa.array([i.detail for i in issues], pa.string()),
+        }
+    )

@@ -1,0 +1,513 @@
+"""``report.html``: one self-contained page about a run that a person can open and read.
+
+Counts per stage and source, the match-probability histogram, the precision/recall curve
+when there is known truth, the checks, per-category and per-source quality, the worst
+offenders, and an interactive map of places and their clusters. Everything is inline
+(Leaflet, vendored from npm, and the data): it works offline, with no CDN. Map tiles come
+from OpenStreetMap when online; the places show without them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from poiflow._version import __version__
+from poiflow.quality.checks import CheckResult
+
+__all__ = ["MAP_LIMIT", "write_report"]
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+# Places drawn on the map at most (the file stays a few MB); a deterministic sample beyond.
+MAP_LIMIT = 20_000
+WORST = 30
+_ASSETS = ("leaflet.css", "report.css", "errors.js", "leaflet.js", "report.js")
+
+
+def write_report(
+    path: Path,
+    *,
+    run: Mapping[str, Any],
+    places: pa.Table,
+    records: pa.Table,
+    membership: pa.Table,
+    pairs: pa.Table,
+    checks: Sequence[CheckResult],
+    gold: pl.DataFrame | None = None,
+) -> Path:
+    """Write the report of one run.
+
+    Args:
+        path: The HTML file to write.
+        run: What ``run.json`` holds (counts, seconds, inputs, model, metrics).
+        places: Golden places.
+        records: The normalized records.
+        membership: Each record's place.
+        pairs: The scored pairs (keys and ``match_probability``).
+        checks: The results of the quality checks.
+        gold: Known truth (``source, id, place``), for the precision/recall curve.
+    """
+    frame = pl.DataFrame(
+        places.select(
+            [
+                "id",
+                "names",
+                "categories",
+                "lat",
+                "lon",
+                "confidence",
+                "members",
+                "phones",
+                "websites",
+                "address",
+            ]
+        )
+    )
+    frame = frame.with_columns(
+        pl.col("names").struct.field("primary").alias("name"),
+        pl.col("categories").struct.field("primary").alias("category"),
+    )
+    issues = _issues(checks)
+    probability = pairs.column("match_probability").to_numpy(zero_copy_only=False)
+    body = [
+        _header(run, places.num_rows),
+        _section("Stages", _stages(run)),
+        _section("Sources", _sources(run, records, membership)),
+        _section("Match probability of the candidate pairs", _histogram(probability)),
+    ]
+    if gold is not None:
+        body.append(_section("Precision and recall by threshold", _pr_curve(pairs, gold)))
+    body += [
+        _section("Checks", _checks(checks)),
+        _section("Quality by category", _categories(frame, issues)),
+        _section("Worst offenders", _worst(frame, issues)),
+        _section("Map of places and clusters", _map(frame, records, membership, issues)),
+    ]
+    asset = {name: (ASSETS / name).read_text("utf-8") for name in _ASSETS}
+    page = _PAGE.format(
+        title=html.escape(f"poiflow report: {run.get('pipeline', {}).get('name', 'run')}"),
+        leaflet_css=asset["leaflet.css"],
+        css=asset["report.css"],
+        errors=asset["errors.js"],
+        leaflet=asset["leaflet.js"],
+        script=asset["report.js"],
+        body="\n".join(body),
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page, "utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _section(title: str, content: str) -> str:
+    return f"<section><h2>{_e(title)}</h2>\n{content}\n</section>"
+
+
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()
+) -> str:
+    head = "".join(f"<th{_NUM if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
+    lines = []
+    for row in rows:
+        cells = "".join(
+            f"<td{_NUM if i in numeric else ''}>{cell if isinstance(cell, _Raw) else _e(cell)}</td>"
+            for i, cell in enumerate(row)
+        )
+        lines.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+
+
+_NUM = ' class="num"'
+
+
+class _Raw(str):
+    """HTML that is already escaped."""
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _header(run: Mapping[str, Any], places: int) -> str:
+    counts = run.get("counts", {})
+    cards = [
+        ("records read", f"{counts.get('read', 0):,}"),
+        ("quarantined", f"{counts.get('quarantined', 0):,}"),
+        ("candidate pairs", f"{counts.get('candidate_pairs', 0):,}"),
+        ("matched pairs", f"{counts.get('matched_pairs', 0):,}"),
+        ("golden places", f"{places:,}"),
+        ("from 2+ records", _pct(counts.get("multi_source_places", 0), places)),
+    ]
+    metrics = run.get("metrics")
+    if metrics:
+        cards += [
+            ("pairwise F1", f"{metrics['f1']:.4f}"),
+            ("B-cubed F1", f"{metrics['bcubed_f1']:.4f}"),
+        ]
+    tiles = "".join(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in cards)
+    name = run.get("pipeline", {}).get("name", "conflate")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"<header><h1>poiflow report: {_e(name)}</h1>"
+        f"<p>model {_e(run.get('model'))} · poiflow {_e(__version__)} · written {when}</p>"
+        f'<div class="cards">{tiles}</div></header>'
+    )
+
+
+def _stages(run: Mapping[str, Any]) -> str:
+    stages = run.get("stages") or [
+        {"name": k, "seconds": v, "reused": False} for k, v in run.get("seconds", {}).items()
+    ]
+    rows = [
+        (
+            s["name"],
+            "reused from the cache" if s.get("reused") else "ran",
+            f"{s.get('seconds', 0):.2f}",
+        )
+        for s in stages
+    ]
+    return _table(["stage", "", "seconds"], rows, numeric=[2])
+
+
+def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) -> str:
+    inputs = _table(
+        ["input", "kind", "read", "valid", "quarantined", "values withheld"],
+        [
+            (
+                Path(i["path"]).name,
+                i["kind"],
+                f"{i['read']:,}",
+                f"{i['valid']:,}",
+                f"{i['quarantined']:,}",
+                f"{i['withheld_values']:,}",
+            )
+            for i in run.get("inputs", [])
+        ],
+        numeric=[2, 3, 4, 5],
+    )
+    frame = pl.DataFrame(
+        records.select(["source", "id", "lat", "phones", "websites", "address", "categories"])
+    )
+    sizes = pl.DataFrame(membership).group_by("place_id").len().rename({"len": "size"})
+    frame = frame.join(
+        pl.DataFrame(membership).join(sizes, on="place_id"), on=["source", "id"], how="left"
+    )
+    per_source = (
+        frame.group_by("source")
+        .agg(
+            pl.len().alias("records"),
+            pl.col("lat").is_not_null().mean().alias("coordinates"),
+            (pl.col("phones").list.len() > 0).fill_null(False).mean().alias("phone"),
+            (pl.col("websites").list.len() > 0).fill_null(False).mean().alias("website"),
+            pl.col("address").struct.field("street").is_not_null().mean().alias("street"),
+            pl.col("categories").struct.field("primary").is_not_null().mean().alias("category"),
+            (pl.col("size") > 1).fill_null(False).mean().alias("matched"),
+        )
+        .sort("source")
+    )
+    rows = [
+        (
+            r["source"],
+            f"{r['records']:,}",
+            *(
+                f"{100 * r[k]:.1f}%"
+                for k in ("coordinates", "phone", "website", "street", "category", "matched")
+            ),
+        )
+        for r in per_source.iter_rows(named=True)
+    ]
+    completeness = _table(
+        [
+            "source",
+            "records",
+            "coordinates",
+            "phone",
+            "website",
+            "street",
+            "category",
+            "matched to another record",
+        ],
+        rows,
+        numeric=list(range(1, 8)),
+    )
+    return f"{inputs}<h3>Completeness and matching by source</h3>{completeness}"
+
+
+def _bars(
+    counts: Sequence[float], labels: Sequence[str], *, width: int = 720, height: int = 220
+) -> str:
+    """Bars on a log scale (pairs pile up near 0: a linear scale would show one bar)."""
+    top = float(np.log10(1 + max(max(counts, default=0), 1)))
+    bar = (width - 60) / max(1, len(counts))
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height + 40}" role="img">']
+    for i, (count, label) in enumerate(zip(counts, labels, strict=True)):
+        h = height * float(np.log10(1 + count)) / top
+        x = 50 + i * bar
+        tip = f"<title>{_e(label)}: {count:,.0f}</title>"
+        parts.append(
+            f'<rect x="{x:.1f}" y="{height - h + 10:.1f}" width="{bar * 0.9:.1f}" '
+            f'height="{h:.1f}">{tip}</rect>'
+        )
+        if i % max(1, len(counts) // 10) == 0:
+            parts.append(f'<text x="{x:.1f}" y="{height + 28}" class="tick">{_e(label)}</text>')
+    parts.append(f'<text x="4" y="20" class="tick">{max(counts, default=0):,.0f}</text>')
+    parts.append(f'<line x1="48" y1="{height + 10}" x2="{width}" y2="{height + 10}" class="axis"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _histogram(probability: np.ndarray) -> str:
+    counts, edges = np.histogram(probability, bins=20, range=(0.0, 1.0))
+    labels = [f"{edges[i]:.2f}" for i in range(20)]
+    share = float((probability >= 0.5).mean()) if len(probability) else 0.0
+    return (
+        _bars(counts.tolist(), labels)
+        + f"<p>{len(probability):,} candidate pairs (counts on a log scale); "
+        f"{100 * share:.1f}% scored 0.5 or more. "
+        "A good matcher puts most pairs near 0 or 1; a hump in the middle is where labels help "
+        "most (<code>poiflow label</code>).</p>"
+    )
+
+
+def _pr_curve(pairs: pa.Table, gold: pl.DataFrame) -> str:
+    scored = pl.DataFrame(
+        pairs.select(["left_source", "left_id", "right_source", "right_id", "match_probability"])
+    )
+    truth = gold.select("source", "id", pl.col("place").cast(pl.String))
+    scored = scored.join(
+        truth.rename({"source": "left_source", "id": "left_id", "place": "lp"}),
+        on=["left_source", "left_id"],
+    )
+    scored = scored.join(
+        truth.rename({"source": "right_source", "id": "right_id", "place": "rp"}),
+        on=["right_source", "right_id"],
+    )
+    sizes = truth.group_by("place").len()["len"]
+    true_pairs = int((sizes * (sizes - 1) // 2).sum())
+    label = (scored["lp"] == scored["rp"]).to_numpy()
+    p = scored["match_probability"].to_numpy()
+    order = np.argsort(-p, kind="stable")
+    tp = np.cumsum(label[order])
+    called = np.arange(1, len(order) + 1)
+    points = []
+    for threshold in np.linspace(0.0, 1.0, 101):
+        n = int(np.searchsorted(-p[order], -threshold, side="right"))
+        if n == 0:
+            continue
+        points.append((threshold, tp[n - 1] / called[n - 1], tp[n - 1] / max(1, true_pairs)))
+    width, height = 720, 300
+
+    def x(recall: float) -> str:
+        return f"{50 + recall * (width - 70):.1f}"
+
+    def y(precision: float) -> str:
+        return f"{10 + (1 - precision) * height:.1f}"
+
+    line = " ".join(f"{x(r)},{y(pr)}" for _, pr, r in points)
+    marks = "".join(
+        f'<circle cx="{x(r)}" cy="{y(pr)}" r="3"><title>threshold {t:.2f}: '
+        f"precision {pr:.4f}, recall {r:.4f}</title></circle>"
+        for t, pr, r in points[::10]
+    )
+    bottom = height + 10
+    svg = "".join(
+        [
+            f'<svg class="chart" viewBox="0 0 {width} {height + 40}" role="img">',
+            f'<polyline points="{line}" class="curve"/>{marks}',
+            f'<line x1="50" y1="{bottom}" x2="{width}" y2="{bottom}" class="axis"/>',
+            f'<line x1="50" y1="10" x2="50" y2="{bottom}" class="axis"/>',
+            f'<text x="{width - 60}" y="{height + 30}" class="tick">recall 1</text>',
+            '<text x="52" y="22" class="tick">precision 1</text></svg>',
+        ]
+    )
+    rows = [(f"{t:.1f}", f"{pr:.4f}", f"{r:.4f}") for t, pr, r in points if round(t * 10) == t * 10]
+    return (
+        svg + "<p>Pair level, over the candidate pairs; recall counts every true pair, "
+        "proposed or not.</p>"
+        + _table(["threshold", "precision", "recall"], rows, numeric=[0, 1, 2])
+    )
+
+
+def _issues(checks: Sequence[CheckResult]) -> pl.DataFrame:
+    rows = [(i.place_id, i.check, i.severity, i.detail) for c in checks for i in c.issues]
+    return pl.DataFrame(rows, schema=["id", "check", "severity", "detail"], orient="row")
+
+
+def _checks(checks: Sequence[CheckResult]) -> str:
+    rows = [
+        (
+            c.name,
+            c.kind,
+            c.severity,
+            _Raw(
+                '<span class="pass">pass</span>'
+                if c.passed
+                else f'<span class="{c.severity}">{len(c.issues):,} flagged</span>'
+            ),
+            c.message,
+        )
+        for c in checks
+    ]
+    return _table(["check", "kind", "severity", "result", "details"], rows)
+
+
+def _categories(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
+    flagged = issues.group_by("id").len().rename({"len": "issues"})
+    stats = (
+        frame.join(flagged, on="id", how="left")
+        .group_by(pl.col("category").fill_null("(none)"))
+        .agg(
+            pl.len().alias("places"),
+            pl.col("confidence").mean().alias("confidence"),
+            (pl.col("phones").list.len() > 0).fill_null(False).mean().alias("phone"),
+            (pl.col("websites").list.len() > 0).fill_null(False).mean().alias("website"),
+            pl.col("address").struct.field("street").is_not_null().mean().alias("street"),
+            (pl.col("members") > 1).mean().alias("multi"),
+            pl.col("issues").fill_null(0).sum().alias("issues"),
+        )
+        .sort("places", descending=True)
+    )
+    rows = [
+        (
+            r["category"],
+            f"{r['places']:,}",
+            f"{r['confidence']:.3f}",
+            *(f"{100 * r[k]:.1f}%" for k in ("phone", "website", "street", "multi")),
+            f"{r['issues']:,}",
+        )
+        for r in stats.iter_rows(named=True)
+    ]
+    return _table(
+        [
+            "category",
+            "places",
+            "mean confidence",
+            "phone",
+            "website",
+            "street",
+            "from 2+ records",
+            "issues",
+        ],
+        rows,
+        numeric=list(range(1, 8)),
+    )
+
+
+def _worst(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
+    if issues.height == 0:
+        return "<p>No place was flagged by any check.</p>"
+    per_place = issues.group_by("id").agg(
+        (pl.col("severity") == "error").sum().alias("errors"),
+        (pl.col("severity") == "warn").sum().alias("warnings"),
+        pl.col("detail").str.join("; ").alias("details"),
+    )
+    worst = (
+        frame.join(per_place, on="id")
+        .sort(["errors", "warnings", "confidence", "id"], descending=[True, True, False, False])
+        .head(WORST)
+    )
+    rows = [
+        (
+            r["id"],
+            r["name"],
+            r["category"],
+            f"{r['confidence']:.3f}",
+            r["members"],
+            r["errors"],
+            r["warnings"],
+            r["details"],
+        )
+        for r in worst.iter_rows(named=True)
+    ]
+    return _table(
+        ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"],
+        rows,
+        numeric=[3, 4, 5, 6],
+    )
+
+
+def _map(frame: pl.DataFrame, records: pa.Table, membership: pa.Table, issues: pl.DataFrame) -> str:
+    located = frame.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+    total = located.height
+    if total > MAP_LIMIT:  # a deterministic sample: the same places every time
+        located = (
+            located.with_columns(pl.col("id").hash(seed=7).alias("h"))
+            .sort("h")
+            .head(MAP_LIMIT)
+            .drop("h")
+        )
+    worst = issues.group_by("id").agg(
+        pl.when((pl.col("severity") == "error").any())
+        .then(pl.lit("error"))
+        .otherwise(pl.lit("warn"))
+        .alias("level"),
+        pl.col("detail").head(3).str.join("; ").alias("why"),
+    )
+    located = located.join(worst, on="id", how="left").sort("id")
+    points = [
+        [
+            round(r["lat"], 6),
+            round(r["lon"], 6),
+            r["name"] or "",
+            r["category"] or "",
+            r["members"],
+            round(float(r["confidence"] or 0), 3),
+            r["level"] or "",
+            r["why"] or "",
+            r["id"],
+        ]
+        for r in located.iter_rows(named=True)
+    ]
+    shown = set(located.filter(pl.col("members") > 1)["id"].to_list())
+    members = (
+        pl.DataFrame(membership)
+        .filter(pl.col("place_id").is_in(list(shown)))
+        .join(pl.DataFrame(records.select(["source", "id", "lat", "lon"])), on=["source", "id"])
+        .filter(pl.col("lat").is_not_null())
+        .join(
+            located.select(
+                pl.col("id").alias("place_id"),
+                pl.col("lat").alias("plat"),
+                pl.col("lon").alias("plon"),
+            ),
+            on="place_id",
+        )
+        .sort("place_id", "source", "id")
+    )
+    links = [
+        [round(a, 6), round(b, 6), round(c, 6), round(d, 6), s]
+        for a, b, c, d, s in members.select("plat", "plon", "lat", "lon", "source").iter_rows()
+    ]
+    data = json.dumps({"points": points, "links": links}, ensure_ascii=False).replace("</", "<\\/")
+    note = f"{len(points):,} places" + (f" (a sample of {total:,})" if total > len(points) else "")
+    return (
+        f"<p>{note}: blue places are clean, orange have warnings, red errors; bigger circles "
+        "merge more records; thin lines join a place to its records. Click one for details.</p>"
+        f'<div id="map"></div><script id="map-data" type="application/json">{data}</script>'
+    )
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{leaflet_css}</style><style>{css}</style>
+<script>{errors}</script>
+</head><body>
+{body}
+<script>{leaflet}</script>
+<script>{script}</script>
+</body></html>
+"""

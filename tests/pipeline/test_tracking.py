@@ -1,0 +1,166 @@
+"""Every pipeline run is logged to MLflow (a SQLite store here, a real tracking server in a
+server test), and ``poiflow compare`` puts runs side by side."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from poiflow.errors import OutputError
+from poiflow.generate import generate
+from poiflow.pipeline import Pipeline
+from poiflow.pipeline.tracking import compare_runs, read_runs
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tracked")
+    generate(200, 3, 9, folder / "data")
+    return folder / "data"
+
+
+def make_pipeline(data: Path, folder: Path, tracking: str = "") -> Pipeline:
+    sources = "".join(f"  - path: {p}\n" for p in sorted(data.glob("source_*")))
+    path = folder / "pipeline.yaml"
+    path.write_text(
+        f"name: tracked\nsources:\n{sources}gold: {data / 'gold.csv'}\n"
+        f"output: out\ncache: cache\n{tracking}"
+    )
+    return Pipeline.from_yaml(path)
+
+
+def test_each_run_logs_params_metrics_and_artifacts(data: Path, tmp_path: Path) -> None:
+    pipeline = make_pipeline(data, tmp_path)
+    first = pipeline.run()
+    assert pipeline.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    second = pipeline.replace({"stages": {"cluster": {"threshold": 0.9}}}).run()
+    assert first.run_id is not None
+    assert second.run_id is not None
+    assert first.run_id != second.run_id
+
+    client = MlflowClient(pipeline.tracking_uri)
+    run = client.get_run(second.run_id)
+    assert run.data.params["stages.cluster.threshold"] == "0.9"
+    assert run.data.params["stages.score.model"] == "default"
+    assert 0.5 < run.data.metrics["f1"] <= 1.0
+    assert run.data.metrics["records"] > 400
+    assert "seconds.cluster" in run.data.metrics
+    assert "bcubed_f1" in run.data.metrics
+    assert run.data.tags["poiflow.reused"] == "ingest,block,score"
+    assert run.data.tags["poiflow.ran"] == "cluster,merge,evaluate,report"
+    assert client.get_experiment(run.info.experiment_id).name == "tracked"
+    artifacts = {a.path for a in client.list_artifacts(second.run_id)}
+    assert {"pipeline.yaml", "run.json", "report.html"} <= artifacts
+    # Artifacts live beside the store, not wherever the command was started.
+    assert (tmp_path / "mlartifacts").is_dir()
+
+    comparison = compare_runs(read_runs(pipeline.tracking_uri, [first.run_id, second.run_id[:10]]))
+    assert [key for key, _ in comparison.params] == ["stages.cluster.threshold"]
+    metrics = dict(comparison.metrics)
+    assert metrics["records"][0] == metrics["records"][1]
+    assert metrics["places"][1] != metrics["places"][0]
+
+
+def test_cli_compare_prints_the_changes_and_draws_a_chart(data: Path, tmp_path: Path) -> None:
+    pipeline = make_pipeline(data, tmp_path)
+    pipeline.run()
+    pipeline.replace({"stages": {"merge": {"recency_weight": 0.0}}}).run()
+    chart = tmp_path / "chart.png"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "poiflow",
+            "compare",
+            "--pipeline",
+            str(pipeline.path),
+            "--last",
+            "2",
+            "--chart",
+            str(chart),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        check=True,
+    )
+    assert "stages.merge.recency_weight" in result.stderr
+    assert "f1" in result.stderr
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_unreachable_store_is_an_error_after_the_outputs_are_written(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    port = _free_port()
+    pipeline = make_pipeline(data, tmp_path, f"tracking: {{uri: 'http://127.0.0.1:{port}'}}\n")
+    with pytest.raises(
+        OutputError, match=f"could not log the run to MLflow at http://127.0.0.1:{port}"
+    ):
+        pipeline.run()
+    assert (tmp_path / "out" / "run.json").exists()
+    assert pipeline.run(track=False).run_id is None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.server
+def test_runs_log_to_a_real_tracking_server(data: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    mlflow = Path(sys.executable).parent / "mlflow"
+    server = subprocess.Popen(
+        [
+            str(mlflow),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        pipeline = make_pipeline(data, tmp_path, f"tracking: {{uri: '{uri}', experiment: e2e}}\n")
+        result = pipeline.run()
+        assert result.run_id is not None
+        run = MlflowClient(uri).get_run(result.run_id)
+        assert run.data.metrics["f1"] > 0.5
+        assert {a.path for a in MlflowClient(uri).list_artifacts(result.run_id)} >= {"run.json"}
+        assert any((tmp_path / "server-artifacts").rglob("run.json"))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,135 @@
+"""Each quality check flags exactly the places planted to fail it, and passes clean ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from poiflow.quality.checks import (
+    DEFAULT_CHECKS,
+    QualityInput,
+    issues_table,
+    on_land,
+    results_table,
+    run_checks,
+)
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA, PAIR_KEY_FIELDS
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def place(pid: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": pid,
+        "names": {"primary": values.pop("name", f"Place {pid}"), "alternates": None},
+        "categories": {"primary": values.pop("category", "cafe"), "alternate": []},
+        "lat": 60.17,
+        "lon": 24.94,
+        "address": {"locality": values.pop("locality", "Helsinki")},
+        "phones": ["+358912345678"],
+        "websites": ["https://example.fi"],
+        "update_time": NOW,
+        "confidence": 0.8,
+        "members": 1,
+    }
+    row.update(values)
+    return row
+
+
+def clean_town(count: int = 6) -> list[dict[str, Any]]:
+    return [place(f"ok{i}", lat=60.17 + i * 0.002, lon=24.94 + i * 0.002) for i in range(count)]
+
+
+def flagged(rows: list[dict[str, Any]], **extra: Any) -> dict[str, set[str]]:
+    table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    results = run_checks(QualityInput(table, **extra))
+    return {r.name: {i.place_id for i in r.issues} for r in results}
+
+
+def test_clean_places_pass_every_check() -> None:
+    found = flagged(clean_town())
+    assert all(not ids for ids in found.values()), found
+    assert set(found) == {c.name for c in DEFAULT_CHECKS}
+
+
+@pytest.mark.parametrize(
+    ("check", "values"),
+    [
+        ("coordinates_in_range", {"lat": 95.0}),
+        ("has_location", {"lat": None, "lon": None}),
+        ("in_the_sea", {"lat": 59.5, "lon": 24.0, "locality": "Sea"}),
+        ("phone_format", {"phones": ["+358912345678", "12345"]}),
+        ("website_format", {"websites": ["ftp://example.fi"]}),
+        ("confidence_in_range", {"confidence": 1.5}),
+        ("pharmacy_has_phone", {"category": "pharmacy", "phones": None}),
+        ("hotel_has_phone", {"category": "hotel", "phones": []}),
+        ("far_from_locality", {"lat": 61.5, "lon": 23.76}),  # Tampere, filed in Helsinki
+        ("name_category_mismatch", {"name": "Apteekki Kaisaniemi", "category": "restaurant"}),
+        ("stale", {"update_time": datetime(2020, 1, 1, tzinfo=UTC)}),
+    ],
+)
+def test_each_check_flags_the_planted_place(check: str, values: dict[str, Any]) -> None:
+    found = flagged([*clean_town(), place("bad", **values)])
+    assert found[check] == {"bad"}
+    # Nothing else is blamed on the clean places.
+    assert not any(ids - {"bad"} for ids in found.values()), found
+
+
+def test_likely_duplicates_are_places_whose_records_match_across() -> None:
+    rows = clean_town(2)
+    membership = pa.Table.from_pylist(
+        [
+            {"source": "a", "id": "1", "place_id": "ok0"},
+            {"source": "b", "id": "2", "place_id": "ok1"},
+            {"source": "b", "id": "3", "place_id": "ok0"},
+        ],
+        schema=MEMBERSHIP_SCHEMA,
+    )
+    pairs = pa.Table.from_pylist(
+        [
+            {
+                "left_source": "a",
+                "left_id": "1",
+                "right_source": "b",
+                "right_id": "2",
+                "match_probability": 0.9,
+            },
+            {
+                "left_source": "a",
+                "left_id": "1",
+                "right_source": "b",
+                "right_id": "3",
+                "match_probability": 0.99,
+            },
+        ],
+        schema=pa.schema(list(PAIR_KEY_FIELDS)),
+    )
+    assert flagged(rows, pairs=pairs, membership=membership)["likely_duplicates"] == {"ok0"}
+    low = pairs.set_column(4, "match_probability", pa.array([0.3, 0.99], pa.float32()))
+    assert flagged(rows, pairs=low, membership=membership)["likely_duplicates"] == set()
+
+
+def test_tables_count_every_issue() -> None:
+    table = pa.Table.from_pylist(
+        [*clean_town(), place("x", confidence=2.0, phones=["bad"])], schema=GOLDEN_PLACE_SCHEMA
+    )
+    results = run_checks(QualityInput(table))
+    summary = results_table(results).to_pylist()
+    issues = issues_table(results).to_pylist()
+    assert sum(r["failed"] for r in summary) == len(issues) == 2
+    assert {i["check"] for i in issues} == {"confidence_in_range", "phone_format"}
+    assert all(i["severity"] == "error" for i in issues)
+    failed = next(r for r in summary if r["check"] == "phone_format")
+    assert not failed["passed"]
+    assert "'bad' is not E.164" in failed["message"]
+
+
+def test_the_land_mask_knows_land_from_sea() -> None:
+    land = [(60.17, 24.94), (48.85, 2.35), (40.71, -74.0), (-33.87, 151.2), (35.68, 139.76)]
+    sea = [(59.85, 25.5), (30.0, -40.0), (0.0, -150.0), (56.0, 3.0), (-40.0, 80.0)]
+    points = np.array(land + sea)
+    assert on_land(points[:, 0], points[:, 1]).tolist() == [True] * 5 + [False] * 5

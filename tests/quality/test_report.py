@@ -1,0 +1,145 @@
+"""``report.html``: self-contained, with what a person needs, and it works in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.generate import generate
+from poiflow.pipeline import Pipeline, conflate
+
+from ..conftest import ROOT, VENDOR_FEED
+
+ARTIFACTS = ROOT / "out" / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def helsinki(tmp_path_factory: pytest.TempPathFactory, helsinki_pbf: Path) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    conflate([helsinki_pbf, VENDOR_FEED], out, workers=1)
+    return out
+
+
+def map_data(page: str) -> dict[str, list[list[object]]]:
+    found = re.search(r'<script id="map-data" type="application/json">(.*?)</script>', page, re.S)
+    assert found is not None
+    return json.loads(found.group(1).replace("<\\/", "</"))  # type: ignore[no-any-return]
+
+
+def test_the_report_is_one_self_contained_file(helsinki: Path) -> None:
+    page = (helsinki / "report.html").read_text()
+    # No script, style or image is fetched: Leaflet and the data are inline.
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
+    for title in ("Stages", "Sources", "Match probability", "Checks", "Quality by category"):
+        assert f"<h2>{title}" in page
+    assert "OpenStreetMap</a> contributors" in page
+    places = pq.read_table(helsinki / "places.parquet")
+    located = sum(lat is not None for lat in places.column("lat").to_pylist())
+    assert len(map_data(page)["points"]) == located
+
+
+def test_the_report_shows_what_the_checks_found(helsinki: Path) -> None:
+    page = (helsinki / "report.html").read_text()
+    checks = pq.read_table(helsinki / "checks.parquet").to_pylist()
+    issues = pq.read_table(helsinki / "issues.parquet")
+    assert sum(c["failed"] for c in checks) == issues.num_rows > 0
+    for check in checks:
+        assert f"<td>{check['check']}</td>" in page
+    # Every place drawn with a warning or an error is one the checks flagged.
+    flagged = set(issues.column("place_id").to_pylist())
+    levels = {p[8]: p[6] for p in map_data(page)["points"]}
+    assert {pid for pid, level in levels.items() if level} <= flagged
+    assert {pid for pid, level in levels.items() if level} == flagged & set(levels)
+
+
+def test_the_precision_recall_curve_matches_the_pairs(tmp_path: Path) -> None:
+    generate(300, 3, 21, tmp_path / "data")
+    sources = "".join(f"  - path: {p}\n" for p in sorted((tmp_path / "data").glob("source_*")))
+    (tmp_path / "p.yaml").write_text(
+        f"name: pr\nsources:\n{sources}gold: data/gold.csv\ncache: null\ntracking: null\n"
+    )
+    Pipeline.from_yaml(tmp_path / "p.yaml").run()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<h2>Precision and recall by threshold" in page
+    # The row at 0.5, computed here from pairs.parquet and gold.csv on their own.
+    pairs = pl.read_parquet(tmp_path / "out" / "pairs.parquet")
+    gold = pl.read_csv(tmp_path / "data" / "gold.csv", schema_overrides={"id": pl.String})
+    gold = gold.with_columns(pl.col("place").cast(pl.String))
+    joined = pairs.join(
+        gold.rename({"source": "left_source", "id": "left_id", "place": "a"}),
+        on=["left_source", "left_id"],
+    ).join(
+        gold.rename({"source": "right_source", "id": "right_id", "place": "b"}),
+        on=["right_source", "right_id"],
+    )
+    called = joined.filter(pl.col("match_probability") >= 0.5)
+    precision = float((called["a"] == called["b"]).mean())  # type: ignore[arg-type]
+    sizes = gold.group_by("place").len()["len"].to_numpy()
+    recall = int((called["a"] == called["b"]).sum()) / int((sizes * (sizes - 1) // 2).sum())
+    cells = "".join(
+        f'<td class="num">{v}</td>' for v in ("0.5", f"{precision:.4f}", f"{recall:.4f}")
+    )
+    assert cells in page
+    assert 0.9 < precision <= 1.0
+    assert not np.isnan(recall)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None:  # the test set-up installs Debian's package when it is missing
+        subprocess.run(["bash", str(ROOT / "scripts" / "install_chromium.sh")], check=True)
+        found = shutil.which("chromium")
+    assert found is not None, "scripts/install_chromium.sh did not install chromium"
+    return found
+
+
+def headless(chromium: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=8000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@pytest.mark.browser
+def test_the_report_loads_in_chromium_with_every_marker_and_no_errors(
+    helsinki: Path, chromium: str
+) -> None:
+    url = (helsinki / "report.html").as_uri()
+    dom = headless(chromium, "--dump-dom", url)
+    body = re.search(r"<body([^>]*)>", dom.stdout)
+    assert body is not None
+    attributes = dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
+    points = map_data((helsinki / "report.html").read_text())["points"]
+    assert attributes.get("ready") == "1"
+    assert attributes.get("markers") == str(len(points))
+    assert "errors" not in attributes
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert not [line for line in console if "Uncaught" in line or "Error" in line], console
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    headless(chromium, "--window-size=1200,2400", f"--screenshot={shot}", url)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 50_000  # a page with charts and tables, not a blank one
