@@ -491,6 +491,13 @@ def train_command(
         bool,
         typer.Option("--unsupervised", help="No labels: fit a Fellegi-Sunter model by EM instead."),
     ] = False,
+    answers: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Answers from 'poiflow label': refine --base with them."),
+    ] = None,
+    base: Annotated[
+        str, typer.Option(help="With --labels: the model to refine ('default' or a file).")
+    ] = "default",
     seed: Annotated[int, typer.Option(help="Fixes the split and the boosting.")] = 0,
 ) -> None:
     """Train a matcher and write it as a model file.
@@ -500,6 +507,11 @@ def train_command(
     With [bold]--gold[/bold], a gradient-boosted model (LightGBM) learns from labels: every
     candidate pair whose two records share a place in GOLD is a match. A fifth of the
     pairs is held out to calibrate the probabilities and to report precision, recall, F1.
+
+    With [bold]--labels[/bold] (the answers [bold]poiflow label[/bold] stored), the model
+    --base is refined: a few small trees more, fitted to the answered pairs. A third of the
+    answers is held out first to print the gain over --base; the model written is then
+    refined on all of them. INPUT may be the run's records.parquet.
 
     With [bold]--unsupervised[/bold], no labels are needed: a Fellegi-Sunter model is
     fitted by EM on the candidate pairs, and its match weights are printed: how much each
@@ -521,8 +533,16 @@ def train_command(
     from poiflow.conflate.training import candidate_features, labelled_pairs
     from poiflow.pipeline import ingest
 
-    if (gold is None) == (not unsupervised):
-        raise ConfigError("give one of --gold (labelled records) and --unsupervised (no labels)")
+    if sum((gold is not None, unsupervised, answers is not None)) != 1:
+        raise ConfigError(
+            "give one of --gold (labelled records), --labels (answers from 'poiflow label') "
+            "and --unsupervised (no labels)"
+        )
+    if answers is not None:
+        from poiflow.cli.label import train_from_labels
+
+        train_from_labels(inputs, answers, base, output, seed)
+        return
     name = output.name.split(".")[0]
     if unsupervised:
         from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
@@ -588,6 +608,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # The pipeline commands (init, run) live beside; importing them registers them on the app.
+from poiflow.cli import label as _label  # noqa: E402
 from poiflow.cli import pipelines as _pipelines  # noqa: E402
 
-del _pipelines
+del _label, _pipelines

@@ -1,0 +1,283 @@
+"""``poiflow label``: answer the questions that teach the matcher most; and training from
+the answers (``poiflow train --labels``)."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.panel import Panel
+from rich.prompt import Prompt
+from rich.table import Table
+
+from poiflow.cli import app, console
+from poiflow.errors import ConfigError, InputError
+
+__all__ = ["train_from_labels"]
+
+_KEYS_HELP = (
+    "[bold]y[/bold] same place · [bold]n[/bold] different · [bold]s[/bold] unsure · "
+    "[bold]q[/bold] stop"
+)
+_ANSWER = {"y": "match", "n": "different", "s": "unsure"}
+
+
+@app.command(name="label", no_args_is_help=True)
+def label_command(
+    run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
+    labels: Annotated[
+        Path | None, typer.Option(help="The labels file (default: RUN/labels.csv).")
+    ] = None,
+    count: Annotated[int, typer.Option(min=1, help="How many pairs to ask about.")] = 20,
+    simulate: Annotated[
+        Path | None,
+        typer.Option(help="Answer from known truth (source,id,place) instead of asking."),
+    ] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Ask in a web page (with a map) instead.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="With --web: the port on 127.0.0.1.")] = 8765,
+    labeller: Annotated[str, typer.Option(help="Who answers (kept with each answer).")] = "",
+) -> None:
+    """Label the candidate pairs the model is least sure about, to train a better one.
+
+    Pairs are asked about in order of what an answer teaches: first where clustering
+    disagrees with the model (scored a match but kept apart, or joined though scored
+    apart), then where the model is least sure; each record at most once per session.
+    Every answer is stored at once in the labels file (CSV), so stopping loses nothing;
+    pairs already answered are not asked again. Then:
+
+      poiflow train RUN/records.parquet --labels RUN/labels.csv -o model.json.gz
+
+    prints the gain on held-out answers and writes the refined model.
+
+    [bold]Examples[/bold]
+
+      poiflow label out/run                       # in the terminal: y / n / s / q
+      poiflow label out/run --web                 # in a web page with a map
+      poiflow label out/gen --simulate out/gen-data/gold.csv --count 50
+    """
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from poiflow.conflate.active import append_label, pick_pairs, read_labels
+
+    store = labels or run / "labels.csv"
+    try:
+        pairs = pl.read_parquet(run / "pairs.parquet")
+        membership = pl.read_parquet(run / "membership.parquet")
+        records = pq.read_table(run / "records.parquet")
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(
+            f"not a poiflow output folder ({exc}); label takes what conflate or run wrote",
+            path=run,
+        ) from exc
+    chosen = pick_pairs(pairs, membership, count=count, labelled=read_labels(store))
+    if chosen.height == 0:
+        console.print("nothing left to ask: every uncertain pair is answered")
+        return
+    if web:
+        from poiflow.cli.label_web import serve_labelling
+
+        serve_labelling(chosen, records, store, port=port, labeller=labeller)
+        return
+    view = _Records(records)
+    truth = _truth(simulate) if simulate else None
+    answered: dict[str, int] = {"match": 0, "different": 0, "unsure": 0}
+    for number, pair in enumerate(chosen.iter_rows(named=True), start=1):
+        left = (pair["left_source"], pair["left_id"])
+        right = (pair["right_source"], pair["right_id"])
+        if truth is not None:
+            same = truth.get(left) is not None and truth.get(left) == truth.get(right)
+            answer = "match" if same else "different"
+        else:
+            console.print(_panel(view, pair, number, chosen.height))
+            key = Prompt.ask(_KEYS_HELP, choices=["y", "n", "s", "q"], console=console)
+            if key == "q":
+                break
+            answer = _ANSWER[key]
+        append_label(store, pair, answer, labeller=labeller or ("simulated" if truth else ""))  # type: ignore[arg-type]
+        answered[answer] += 1
+    total = sum(answered.values())
+    console.print(
+        f"{total} answers ({answered['match']} same place, {answered['different']} different, "
+        f"{answered['unsure']} unsure) added to [bold]{store}[/bold]"
+    )
+    console.print(
+        f"next: poiflow train {run / 'records.parquet'} --labels {store} -o model.json.gz"
+    )
+
+
+def _truth(path: Path) -> dict[tuple[str, str], str]:
+    from poiflow.conflate.evaluate import read_gold
+
+    gold = read_gold(path)
+    return {(s, i): str(p) for s, i, p in gold.select("source", "id", "place").iter_rows()}
+
+
+class _Records:
+    """Records by (source, id), for showing a pair."""
+
+    def __init__(self, records: Any) -> None:
+        self._rows = {
+            (r["source"], r["id"]): r
+            for r in records.select(
+                [
+                    "source",
+                    "id",
+                    "names",
+                    "categories",
+                    "lat",
+                    "lon",
+                    "address",
+                    "phones",
+                    "websites",
+                    "update_time",
+                ]
+            ).to_pylist()
+        }
+
+    def describe(self, source: str, record_id: str) -> dict[str, str]:
+        row = self._rows.get((source, record_id))
+        if row is None:
+            return {"record": f"{source}/{record_id} (not in records.parquet)"}
+        address = row["address"] or {}
+        return {
+            "record": f"{source}/{record_id}",
+            "name": (row["names"] or {}).get("primary") or "",
+            "category": (row["categories"] or {}).get("primary") or "",
+            "address": " ".join(
+                str(address.get(k))
+                for k in ("street", "housenumber", "postcode", "locality")
+                if address.get(k)
+            ),
+            "phone": ", ".join(row["phones"] or []),
+            "website": ", ".join(row["websites"] or []),
+            "where": "" if row["lat"] is None else f"{row['lat']:.5f}, {row['lon']:.5f}",
+            "updated": str(row["update_time"] or "")[:10],
+        }
+
+    def position(self, source: str, record_id: str) -> tuple[float, float] | None:
+        row = self._rows.get((source, record_id))
+        if row is None or row["lat"] is None:
+            return None
+        return float(row["lat"]), float(row["lon"])
+
+
+def distance_m(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
+    """Metres between two points (haversine), or None if one is unknown."""
+    if a is None or b is None:
+        return None
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+
+
+def _panel(view: _Records, pair: dict[str, Any], number: int, total: int) -> Panel:
+    left = view.describe(pair["left_source"], pair["left_id"])
+    right = view.describe(pair["right_source"], pair["right_id"])
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column(ratio=1)
+    table.add_column(ratio=1)
+    for field in ("record", "name", "category", "address", "phone", "website", "where", "updated"):
+        a, b = left.get(field, ""), right.get(field, "")
+        style = "green" if a and a == b else ""
+        table.add_row(
+            field,
+            f"[{style}]{a}[/{style}]" if style else a,
+            f"[{style}]{b}[/{style}]" if style else b,
+        )
+    metres = distance_m(
+        view.position(pair["left_source"], pair["left_id"]),
+        view.position(pair["right_source"], pair["right_id"]),
+    )
+    apart = f"{metres:,.0f} m apart" if metres is not None else "distance unknown"
+    said = f"the model says {pair['match_probability']:.2f} ({pair['reason']})"
+    title = f"pair {number} of {total}: {said}; {apart}"
+    return Panel(table, title=title, title_align="left")
+
+
+def train_from_labels(inputs: list[Path], labels: Path, base: str, output: Path, seed: int) -> None:
+    """Refine ``base`` with the answers in ``labels``; print the held-out gain; save."""
+    import pyarrow.parquet as pq
+
+    from poiflow.conflate.active import (
+        agreement,
+        label_features,
+        read_labels,
+        refine_matcher,
+        split,
+    )
+    from poiflow.conflate.matcher import Matcher, load_matcher
+
+    matcher = load_matcher(base)
+    if not isinstance(matcher, Matcher):
+        raise ConfigError(
+            "--labels refines a LightGBM model; the --base given is a Fellegi-Sunter one"
+        )
+    answers = read_labels(labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        if len(inputs) == 1 and _is_records(inputs[0]):
+            records = pq.read_table(inputs[0]).drop_columns(["geometry"])
+        else:
+            from poiflow.pipeline import ingest
+
+            ingest(inputs, Path(tmp) / "records.parquet")
+            records = pq.read_table(Path(tmp) / "records.parquet").drop_columns(["geometry"])
+    found = label_features(records, answers)
+    if found.labels.size == 0:
+        raise ConfigError(f"no answered pair of {labels} is among these records", path=labels)
+    if found.unknown:
+        console.print(
+            f"[yellow]{found.unknown} answered pairs name records not in the input[/yellow]"
+        )
+    name = output.name.split(".")[0]
+    if found.labels.size >= 10:
+        held = split(found.labels.size, 1 / 3, seed)
+        part = {k: v[~held] for k, v in found.features.items()}
+        trial = refine_matcher(matcher, part, found.labels[~held], seed=seed)
+        test = {k: v[held] for k, v in found.features.items()}
+        before = agreement(matcher, test, found.labels[held])
+        after = agreement(trial, test, found.labels[held])
+        table = Table(
+            title=f"On {int(held.sum())} held-out answers", title_justify="left", show_edge=False
+        )
+        table.add_column("model")
+        for metric in ("accuracy", "log_loss", "precision", "recall", "f1"):
+            table.add_column(metric.replace("_", "-"), justify="right")
+        for label, scores in ((matcher.version, before), ("refined", after)):
+            table.add_row(
+                label,
+                *(
+                    f"{scores[m]:.4f}"
+                    for m in ("accuracy", "log_loss", "precision", "recall", "f1")
+                ),
+            )
+        console.print(table)
+    else:
+        console.print("fewer than 10 answers: no held-out check; label more for one")
+    refined = refine_matcher(matcher, found.features, found.labels, seed=seed, name=name)
+    refined.save(output)
+    console.print(
+        f"refined {matcher.version} on {found.labels.size} answers "
+        f"({int(found.labels.sum())} same place): [bold]{output}[/bold]"
+    )
+
+
+def _is_records(path: Path) -> bool:
+    if path.suffix != ".parquet":
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):
+        return False
+    return metadata.get(b"poiflow.table") == b"places"

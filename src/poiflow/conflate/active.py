@@ -1,0 +1,277 @@
+"""Active learning: which pairs to ask a person about, where answers are kept, and a model
+refined from them.
+
+- :func:`pick_pairs` ranks a run's candidate pairs by how much an answer would teach: the
+  pairs where clustering disagrees with the model (scored a match but kept apart, or
+  joined though scored apart) first, then those the model is least sure of, with each
+  record asked about at most once per batch.
+- Answers are labelled pairs in a CSV file (``LABEL_COLUMNS``), appended one by one, so
+  that nothing is lost when a session stops; the same file is what ``poiflow train
+  --labels`` reads, whichever front end (terminal or web page) wrote it.
+- :func:`refine_matcher` continues the boosting of a trained model on the labelled pairs
+  (a few small trees, strongly regularized), keeping its calibration: 50 answers cannot
+  train a model, but they can correct one where it is unsure.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from poiflow.conflate.features import RecordView, pair_features
+from poiflow.conflate.matcher import Matcher
+from poiflow.errors import InputError
+
+__all__ = [
+    "LABEL_COLUMNS",
+    "Answer",
+    "append_label",
+    "label_features",
+    "pick_pairs",
+    "read_labels",
+    "refine_matcher",
+]
+
+Answer = Literal["match", "different", "unsure"]
+ANSWERS: tuple[Answer, ...] = ("match", "different", "unsure")
+LABEL_COLUMNS = (
+    "left_source",
+    "left_id",
+    "right_source",
+    "right_id",
+    "label",
+    "probability",
+    "labelled_at",
+    "labeller",
+)
+_KEYS = ["left_source", "left_id", "right_source", "right_id"]
+
+
+def read_labels(path: str | Path) -> pl.DataFrame:
+    """The labelled pairs of a labels file (empty if it does not exist yet).
+
+    Raises:
+        InputError: The file is not a labels file (names the line of a bad answer).
+    """
+    path = Path(path)
+    if not path.exists():
+        return pl.DataFrame(schema=dict.fromkeys(LABEL_COLUMNS, pl.String))
+    frame = pl.read_csv(path, schema_overrides=dict.fromkeys(LABEL_COLUMNS, pl.String))
+    missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"not a labels file: no column {', '.join(missing)}", path=path)
+    bad = frame.with_row_index("line", offset=2).filter(~pl.col("label").is_in(ANSWERS))
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise InputError(
+            f"label '{first['label']}' is not one of {', '.join(ANSWERS)}",
+            path=path,
+            location=first["line"],
+        )
+    # The last answer about a pair wins (a person may change their mind).
+    return frame.unique(_KEYS, keep="last", maintain_order=True)
+
+
+def append_label(
+    path: str | Path,
+    pair: Mapping[str, Any],
+    label: Answer,
+    *,
+    labeller: str = "",
+) -> None:
+    """Add one answer to a labels file (created with its header), flushed at once."""
+    path = Path(path)
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(LABEL_COLUMNS)
+        writer.writerow(
+            [
+                *(pair[k] for k in _KEYS),
+                label,
+                f"{float(pair.get('match_probability', float('nan'))):.4f}",
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                labeller,
+            ]
+        )
+
+
+def pick_pairs(
+    pairs: pl.DataFrame,
+    membership: pl.DataFrame,
+    *,
+    count: int,
+    labelled: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The ``count`` pairs most worth asking about, most useful first.
+
+    Args:
+        pairs: The scored candidate pairs of a run (``pairs.parquet``).
+        membership: Each record's place in that run.
+        count: How many.
+        labelled: Pairs already answered (left out).
+
+    Returns:
+        The chosen pairs with ``match_probability``, ``same_place`` (whether the run put
+        them in one place) and ``reason`` ("kept apart though scored a match", ...).
+    """
+    member = membership.select("source", "id", "place_id")
+    frame = pairs.select([*_KEYS, "match_probability"]).join(
+        member.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
+        on=["left_source", "left_id"],
+    )
+    frame = frame.join(
+        member.rename({"source": "right_source", "id": "right_id", "place_id": "right_place"}),
+        on=["right_source", "right_id"],
+    ).with_columns((pl.col("left_place") == pl.col("right_place")).alias("same_place"))
+    if labelled is not None and labelled.height:
+        frame = frame.join(labelled.select(_KEYS), on=_KEYS, how="anti")
+    p = pl.col("match_probability")
+    frame = frame.with_columns(
+        (1 - (2 * p - 1).abs()).alias("uncertainty"),
+        pl.when((p >= 0.5) & ~pl.col("same_place"))
+        .then(pl.lit("kept apart though scored a match"))
+        .when((p < 0.5) & pl.col("same_place"))
+        .then(pl.lit("joined though scored apart"))
+        .otherwise(pl.lit("the model is unsure"))
+        .alias("reason"),
+    )
+    frame = frame.with_columns(
+        (pl.col("reason") != "the model is unsure").alias("disagrees")
+    ).filter(pl.col("disagrees") | (pl.col("uncertainty") > 0.02))
+    ranked = frame.sort(
+        ["disagrees", "uncertainty", *_KEYS], descending=[True, True, False, False, False, False]
+    )
+    chosen: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for index, (ls, li, rs, ri) in enumerate(ranked.select(_KEYS).iter_rows()):
+        if (ls, li) in seen or (rs, ri) in seen:
+            continue  # one question per record per batch: answers teach more spread out
+        seen.update({(ls, li), (rs, ri)})
+        chosen.append(index)
+        if len(chosen) == count:
+            break
+    return ranked[chosen].drop("disagrees", "left_place", "right_place")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPairs:
+    """Labelled pairs resolved to record rows, with their features."""
+
+    left: np.ndarray
+    right: np.ndarray
+    labels: np.ndarray
+    features: dict[str, np.ndarray]
+    unknown: int
+
+
+def label_features(records: pa.Table, labels: pl.DataFrame) -> LabelledPairs:
+    """The features of the labelled pairs (``match`` / ``different``; ``unsure`` left out)
+    among ``records``, computed as in a run over all of them.
+
+    Pairs whose records are not in ``records`` are counted in ``unknown``.
+    """
+    answered = labels.filter(pl.col("label") != "unsure")
+    keys = pl.DataFrame(records.select(["source", "id"])).with_row_index("row")
+    joined = answered.join(
+        keys.rename({"source": "left_source", "id": "left_id", "row": "left_row"}),
+        on=["left_source", "left_id"],
+    ).join(
+        keys.rename({"source": "right_source", "id": "right_id", "row": "right_row"}),
+        on=["right_source", "right_id"],
+    )
+    left = joined["left_row"].to_numpy().astype(np.int64)
+    right = joined["right_row"].to_numpy().astype(np.int64)
+    features = pair_features(RecordView.of(records), left, right)
+    truth = (joined["label"] == "match").to_numpy().astype(np.int8)
+    return LabelledPairs(left, right, truth, features, answered.height - joined.height)
+
+
+def refine_matcher(
+    base: Matcher,
+    features: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    rounds: int = 20,
+    seed: int = 0,
+    name: str | None = None,
+) -> Matcher:
+    """``base`` with ``rounds`` more trees fitted to labelled pairs, its calibration kept.
+
+    Raises:
+        ValueError: No labelled pairs, or answers of one kind only.
+    """
+    labels = np.asarray(labels, dtype=np.int8)
+    if labels.size == 0:
+        raise ValueError("refining needs labelled pairs (answers 'match' or 'different')")
+    if labels.min() == labels.max():
+        kind = "same place" if labels[0] else "different"
+        raise ValueError(f"every answer is '{kind}': refining needs answers of both kinds")
+    matrix = np.column_stack([features[n] for n in base.features]).astype(np.float32)
+    params = {
+        "objective": "binary",
+        "learning_rate": 0.1,
+        "num_leaves": 4,
+        "min_data_in_leaf": 3,
+        "lambda_l2": 10.0,
+        "min_gain_to_split": 0.0,
+        "verbose": -1,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": 1,
+    }
+    data = lgb.Dataset(matrix, labels, feature_name=list(base.features), free_raw_data=True)
+    booster = lgb.train(params, data, num_boost_round=rounds, init_model=base.booster)
+    info = {
+        **base.info,
+        "name": name or f"{base.version}+{labels.size}-labels",
+        "refined_from": base.version,
+        "refined_on": {"pairs": int(labels.size), "matches": int(labels.sum()), "rounds": rounds},
+    }
+    return replace(base, booster=booster, info=info)
+
+
+def agreement(
+    model: Matcher, features: Mapping[str, np.ndarray], labels: np.ndarray
+) -> dict[str, float]:
+    """How a model does on labelled pairs: accuracy, log-loss, precision, recall, F1."""
+    p = np.clip(model.predict(features).astype(np.float64), 1e-6, 1 - 1e-6)
+    called = p >= 0.5
+    truth = labels == 1
+    tp = int((called & truth).sum())
+    precision = tp / max(1, int(called.sum()))
+    recall = tp / max(1, int(truth.sum()))
+    return {
+        "pairs": int(labels.size),
+        "accuracy": float((called == truth).mean()) if labels.size else 0.0,
+        "log_loss": float(-np.mean(truth * np.log(p) + (~truth) * np.log(1 - p)))
+        if labels.size
+        else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / max(1e-9, precision + recall),
+    }
+
+
+def split(count: int, held_share: float, seed: int) -> np.ndarray:
+    """A boolean mask of the held-out part of ``count`` items."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(count, dtype=bool)
+    held[rng.permutation(count)[: round(count * held_share)]] = True
+    return held
+
+
+def keys_of(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """The pair keys of rows (for tests and front ends)."""
+    return [tuple(str(r[k]) for k in _KEYS) for r in rows]  # type: ignore[misc]

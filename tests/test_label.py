@@ -1,0 +1,190 @@
+"""``poiflow label`` in the terminal and in a web page, and ``poiflow train --labels``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.cli.label_web import LabellingServer
+from poiflow.conflate.active import pick_pairs, read_labels
+from poiflow.conflate.matcher import load_matcher
+from poiflow.generate import generate
+from poiflow.pipeline import conflate
+
+from .conftest import ROOT
+
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("label")
+    generate(300, 3, 13, folder / "data")
+    conflate(sorted((folder / "data").glob("source_*.csv")), folder / "run")
+    return folder
+
+
+def poiflow(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "poiflow", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+    )
+
+
+def gold_of(folder: Path) -> dict[tuple[str, str], str]:
+    gold = pl.read_csv(folder / "data" / "gold.csv", schema_overrides={"id": pl.String})
+    return {(s, i): str(p) for s, i, p in gold.iter_rows()}
+
+
+def test_simulated_answers_follow_the_truth_and_are_not_asked_twice(
+    run: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "labels.csv"
+    gold = str(run / "data" / "gold.csv")
+    first = poiflow(
+        "label", str(run / "run"), "--labels", str(store), "--simulate", gold, "--count", "8"
+    )
+    assert first.returncode == 0, first.stderr
+    labels = read_labels(store)
+    assert labels.height == 8
+    truth = gold_of(run)
+    for row in labels.iter_rows(named=True):
+        same = (
+            truth[(row["left_source"], row["left_id"])]
+            == truth[(row["right_source"], row["right_id"])]
+        )
+        assert row["label"] == ("match" if same else "different")
+        assert row["labeller"] == "simulated"
+    poiflow("label", str(run / "run"), "--labels", str(store), "--simulate", gold, "--count", "8")
+    again = read_labels(store)
+    assert again.height == 16  # eight new pairs: none asked twice
+
+
+def test_the_terminal_flow_stores_each_answer_and_stops_on_q(run: Path, tmp_path: Path) -> None:
+    store = tmp_path / "labels.csv"
+    result = poiflow(
+        "label", str(run / "run"), "--labels", str(store), "--count", "5", stdin="y\nn\nq\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pair 1 of 5" in result.stderr
+    assert "pair 2 of 5" in result.stderr
+    assert read_labels(store)["label"].to_list() == ["match", "different"]
+
+
+def test_train_from_answers_reports_the_gain_and_writes_a_refined_model(
+    run: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "labels.csv"
+    gold = str(run / "data" / "gold.csv")
+    poiflow("label", str(run / "run"), "--labels", str(store), "--simulate", gold, "--count", "30")
+    model = tmp_path / "refined.json.gz"
+    records = str(run / "run" / "records.parquet")
+    result = poiflow("train", records, "--labels", str(store), "-o", str(model))
+    assert result.returncode == 0, result.stderr
+    assert "held-out answers" in result.stderr
+    assert "refined" in result.stderr
+    matcher = load_matcher(model)
+    assert matcher.describe()["refined_from"] == "default-3"
+    assert matcher.describe()["refined_on"]["pairs"] == 30
+    both = poiflow("train", records, "--labels", str(store), "--gold", gold, "-o", str(model))
+    assert both.returncode == 1
+    assert "give one of --gold" in both.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(run: Path, tmp_path: Path) -> LabellingServer:
+    chosen = pick_pairs(
+        pl.read_parquet(run / "run" / "pairs.parquet"),
+        pl.read_parquet(run / "run" / "membership.parquet"),
+        count=3,
+    )
+    records = pq.read_table(run / "run" / "records.parquet")
+    server = LabellingServer(chosen, records, tmp_path / "labels.csv", port=_free_port())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _call(url: str, data: dict[str, object] | None = None) -> tuple[int, dict[str, object] | str]:
+    body = None if data is None else json.dumps(data).encode()
+    request = urllib.request.Request(url, data=body, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        text, status = error.read().decode(), error.code
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def test_the_web_page_serves_questions_and_stores_answers(server: LabellingServer) -> None:
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    status, page = _call(f"{base}/")
+    assert status == 200
+    assert "Are these the same place?" in str(page)
+    status, question = _call(f"{base}/question/0")
+    assert status == 200
+    assert isinstance(question, dict)
+    assert question["total"] == 3
+    assert question["left"]["record"] == (
+        f"{server.pairs[0]['left_source']}/{server.pairs[0]['left_id']}"
+    )
+    assert _call(f"{base}/answer", {"index": 0, "label": "match"})[0] == 200
+    assert _call(f"{base}/answer", {"index": 1, "label": "yes"})[0] == 422
+    assert _call(f"{base}/answer", {"index": 9, "label": "match"})[0] == 422
+    assert _call(f"{base}/question/x")[0] == 400
+    assert _call(f"{base}/question/3")[1] == {"done": True}
+    assert read_labels(server.store)["label"].to_list() == ["match"]
+
+
+@pytest.mark.browser
+def test_the_web_page_shows_the_pair_in_chromium(server: LabellingServer) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        subprocess.run(["bash", str(ROOT / "scripts" / "install_chromium.sh")], check=True)
+        chromium = shutil.which("chromium")
+    assert chromium is not None
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+            f"http://127.0.0.1:{server.server_address[1]}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert 'data-question="0"' in dom
+    assert f"{server.pairs[0]['left_source']}/{server.pairs[0]['left_id']}" in dom
+    assert "question 1 of 3" in dom
