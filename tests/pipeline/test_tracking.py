@@ -3,6 +3,7 @@ server test), and ``poiflow compare`` puts runs side by side."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -69,6 +70,29 @@ def test_each_run_logs_params_metrics_and_artifacts(data: Path, tmp_path: Path) 
     metrics = dict(comparison.metrics)
     assert metrics["records"][0] == metrics["records"][1]
     assert metrics["places"][1] != metrics["places"][0]
+
+
+def test_a_rerun_that_changes_nothing_is_the_run_it_repeats(data: Path, tmp_path: Path) -> None:
+    pipeline = make_pipeline(data, tmp_path)
+    first = pipeline.run()
+    again = pipeline.run()
+    assert again.ran == []
+    assert again.run_id == first.run_id
+    assert again.repeats_run
+    assert not first.repeats_run
+    run_json = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run_json["mlflow"] == {
+        "run_id": first.run_id,
+        "tracking_uri": pipeline.tracking_uri,
+        "repeats_logged_run": True,
+    }
+    client = MlflowClient(pipeline.tracking_uri)
+    experiment = client.get_experiment_by_name("tracked")
+    assert experiment is not None
+    assert len(client.search_runs([experiment.experiment_id])) == 1
+    # Outputs elsewhere, or a stage that runs: a run of its own.
+    assert pipeline.run(tmp_path / "elsewhere").run_id != first.run_id
+    assert pipeline.run(from_stage="report").run_id != first.run_id
 
 
 def test_cli_compare_prints_the_changes_and_draws_a_chart(data: Path, tmp_path: Path) -> None:

@@ -235,7 +235,11 @@ def run_command(
             f"F1 {m['f1']:.4f}, B-cubed F1 {m['bcubed_f1']:.4f}"
         )
     console.print(f"outputs in [bold]{result.output}[/bold]")
-    if result.run_id is not None:
+    if result.run_id is not None and result.repeats_run:
+        console.print(
+            f"nothing changed since MLflow run [bold]{result.run_id}[/bold]: not logged again"
+        )
+    elif result.run_id is not None:
         console.print(f"MLflow run [bold]{result.run_id}[/bold] in {pipeline.tracking_uri}")
 
 

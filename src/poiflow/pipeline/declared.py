@@ -172,15 +172,55 @@ class Pipeline:
             on_stage=on_stage,
         )
         if track and self.spec.tracking is not None and result.output is not None:
-            result.run_id = self._log(result.output)
-            # run.json says which MLflow run it is (written anew, atomically).
+            # A run that only repeats one already logged (every stage reused, same keys,
+            # same store) is not logged again: it is that run (as DVC skips a cached
+            # experiment). It says so, and costs no MLflow start-up.
+            signature = self._signature(result)
+            repeated = self._logged().get(signature) if result.ran == [] else None
+            result.run_id = repeated or self._log(result.output)
+            if repeated is None:
+                self._remember(signature, result.run_id)
+            result.repeats_run = repeated is not None
             path = result.output / "run.json"
             data = json.loads(path.read_text("utf-8"))
-            data["mlflow"] = {"run_id": result.run_id, "tracking_uri": self.tracking_uri}
-            tmp = path.with_name(".run.json.tmp")
+            data["mlflow"] = {
+                "run_id": result.run_id,
+                "tracking_uri": self.tracking_uri,
+                "repeats_logged_run": repeated is not None,
+            }
+            tmp = path.with_name(".run.json.tmp")  # written anew, atomically
             tmp.write_text(json.dumps(data, indent=2, default=str), "utf-8")
             tmp.replace(path)
         return result
+
+    def _signature(self, result: RunResult) -> str:
+        tracking = self.spec.tracking
+        parts = {
+            "uri": self.tracking_uri,
+            "experiment": (tracking.experiment if tracking else None) or self.spec.name,
+            "stages": [(s.name, s.key) for s in result.stages],
+            "output": str(result.output),
+        }
+        return hashlib.blake2b(json.dumps(parts).encode(), digest_size=12).hexdigest()
+
+    def _logged(self) -> dict[str, str]:
+        """Runs logged from this cache: signature -> MLflow run id."""
+        path = self.cache / "tracking.json" if self.cache else None
+        if path is None or not path.exists():
+            return {}
+        try:
+            return dict(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError):
+            return {}
+
+    def _remember(self, signature: str, run_id: str) -> None:
+        if self.cache is None:
+            return
+        logged = self._logged() | {signature: run_id}
+        self.cache.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache / f".tracking.json.{os.getpid()}"
+        tmp.write_text(json.dumps(logged, indent=1), "utf-8")
+        tmp.replace(self.cache / "tracking.json")
 
     @property
     def tracking_uri(self) -> str | None:

@@ -85,6 +85,7 @@ class RunResult:
     output: Path | None
     stages: list[StageRun]
     run_id: str | None = None  # the MLflow run it was logged as, if tracked
+    repeats_run: bool = False  # nothing ran: run_id is the logged run this one repeats
 
     def stage(self, name: str) -> StageRun:
         """The run of stage ``name``."""
