@@ -353,15 +353,16 @@ class NameSaysOtherCategory:
     def run(self, data: QualityInput) -> CheckResult:
         tax = taxonomy()
         frame = data.frame.filter(pl.col("category").is_not_null() & pl.col("name").is_not_null())
-        ids, details = [], []
-        for place, name, category in frame.select("id", "name", "category").iter_rows():
-            said = tax.from_text(name)
-            if said is None or said not in tax or category not in tax:
-                continue
-            if tax.ancestors(said)[-1] != tax.ancestors(category)[-1]:
-                ids.append(place)
-                details.append(f"'{name}' sounds like {said}, filed as {category}")
-        return _result(self, frame.height, ids, details)
+        pairs = frame.select("name", "category").unique()  # chains repeat: once per pair
+        said = []
+        for name, category in pairs.iter_rows():
+            found = tax.from_text(name)
+            known = found is not None and found in tax and category in tax
+            other = known and tax.ancestors(found)[-1] != tax.ancestors(category)[-1]
+            said.append(found if other else None)
+        odd = pairs.with_columns(pl.Series("said", said, dtype=pl.String)).drop_nulls("said")
+        bad = frame.join(odd, on=["name", "category"]).sort("id")
+        return _flagged(self, frame, bad, "'{name}' sounds like {said}, filed as {category}")
 
 
 class LikelyDuplicates:
