@@ -357,9 +357,12 @@ class NameSaysOtherCategory:
         said = []
         for name, category in pairs.iter_rows():
             found = tax.from_text(name)
-            known = found is not None and found in tax and category in tax
-            other = known and tax.ancestors(found)[-1] != tax.ancestors(category)[-1]
-            said.append(found if other else None)
+            if found is None or found not in tax or category not in tax:
+                said.append(None)
+            elif tax.ancestors(found)[-1] != tax.ancestors(category)[-1]:
+                said.append(found)
+            else:
+                said.append(None)
         odd = pairs.with_columns(pl.Series("said", said, dtype=pl.String)).drop_nulls("said")
         bad = frame.join(odd, on=["name", "category"]).sort("id")
         return _flagged(self, frame, bad, "'{name}' sounds like {said}, filed as {category}")
