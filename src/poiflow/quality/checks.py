@@ -354,7 +354,7 @@ class NameSaysOtherCategory:
         tax = taxonomy()
         frame = data.frame.filter(pl.col("category").is_not_null() & pl.col("name").is_not_null())
         pairs = frame.select("name", "category").unique()  # chains repeat: once per pair
-        said = []
+        said: list[str | None] = []
         for name, category in pairs.iter_rows():
             found = tax.from_text(name)
             if found is None or found not in tax or category not in tax:
