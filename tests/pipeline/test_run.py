@@ -312,3 +312,22 @@ def test_examples_load(tmp_path: Path) -> None:
     for path in sorted((ROOT / "examples").glob("*/pipeline.yaml")):
         pipeline = Pipeline.from_yaml(path)
         assert pipeline.stages[0] == "ingest"
+
+
+def test_a_previous_release_keeps_place_ids(world: Path, tmp_path: Path) -> None:
+    first = write_pipeline(world, f"cache: null\noutput: {tmp_path / 'v1'}\n", "v1.yaml")
+    Pipeline.from_yaml(first).run()
+    second = write_pipeline(
+        world,
+        f"cache: null\noutput: {tmp_path / 'v2'}\nprevious: {tmp_path / 'v1'}\n"
+        "stages: {merge: {recency_weight: 0.0}}\n",
+        "v2.yaml",
+    )
+    Pipeline.from_yaml(second).run()
+    old = pq.read_table(tmp_path / "v1" / "membership.parquet").to_pylist()
+    new = pq.read_table(tmp_path / "v2" / "membership.parquet").to_pylist()
+    assert {(r["source"], r["id"]): r["place_id"] for r in old} == {
+        (r["source"], r["id"]): r["place_id"] for r in new
+    }
+    changes = pq.read_table(tmp_path / "v2" / "changes.parquet").column("change").to_pylist()
+    assert "created" not in changes
