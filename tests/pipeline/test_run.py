@@ -331,3 +331,16 @@ def test_a_previous_release_keeps_place_ids(world: Path, tmp_path: Path) -> None
     }
     changes = pq.read_table(tmp_path / "v2" / "changes.parquet").column("change").to_pylist()
     assert "created" not in changes
+
+
+def test_a_missing_or_folder_source_is_named_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    for source, problem in (("nothere.csv", "does not exist"), ("folder", "is a folder")):
+        path = tmp_path / "p.yaml"
+        path.write_text(f"name: x\nsources:\n  - path: {source}\ntracking: null\n")
+        pipeline = Pipeline.from_yaml(path)
+        assert pipeline.stages[0] == "ingest"
+        with pytest.raises(ConfigError, match=f"sources: {source} {problem}") as error:
+            pipeline.run()
+        assert str(tmp_path / source) in str(error.value)
+        assert not (tmp_path / "out").exists()

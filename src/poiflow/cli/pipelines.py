@@ -193,7 +193,7 @@ def run_command(
             )
             progress.update(task, description="done", completed=len(stage_names))
     except PoiflowError as exc:
-        if exc.stage is not None:
+        if exc.stage is not None and exc.stage != stage_names[0]:
             command = ["poiflow", "run", str(pipeline_file)]
             if output is not None:
                 command += ["--output", str(output)]

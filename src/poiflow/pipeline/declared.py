@@ -96,7 +96,7 @@ class Pipeline:
     @property
     def stages(self) -> list[str]:
         """The names of the stages, in order."""
-        return [stage.name for stage in self._plan()]
+        return [stage.name for stage in self._plan(fingerprints=False)]
 
     def resolve(self, value: str | Path) -> Path:
         """A path of the spec, relative to the pipeline's folder."""
@@ -147,8 +147,14 @@ class Pipeline:
         """
         out = Path(output) if output is not None else self.output
         for source in self.spec.sources:
-            if not self.resolve(source.path).exists():
-                raise ConfigError(f"sources: no such file {source.path}", path=self.path)
+            where = self.resolve(source.path).resolve()
+            if not where.is_file():
+                problem = "is a folder, not a file" if where.is_dir() else "does not exist"
+                raise ConfigError(
+                    f"sources: {source.path} {problem} (looked at {where}; paths are "
+                    "relative to the pipeline file)",
+                    path=self.path,
+                )
         context = StageContext(
             Path(),
             Artifacts(),
@@ -263,7 +269,9 @@ class Pipeline:
                 run_name=self.spec.name,
             )
 
-    def _plan(self) -> list[Any]:
+    def _plan(self, *, fingerprints: bool = True) -> list[Any]:
+        """The plan; without ``fingerprints`` the input files are not read (the stage
+        names are the same, the keys are not)."""
         spec = self.spec
         model = spec.stages.score.model
         model_identity = ""
@@ -271,7 +279,7 @@ class Pipeline:
             model_path = self.resolve(model)
             if not model_path.exists():
                 raise ConfigError(f"stages.score.model: no model file {model}", path=self.path)
-            model_identity = file_fingerprint(model_path)
+            model_identity = file_fingerprint(model_path) if fingerprints else ""
             spec = spec.model_copy(
                 update={
                     "stages": spec.stages.model_copy(
@@ -282,23 +290,24 @@ class Pipeline:
                 }
             )
         try:
-            return self._build(spec, model_identity)
+            return self._build(spec, model_identity, fingerprints)
         except ConfigError as exc:
             if exc.path is None and self.path is not None:
                 exc.path = str(self.path)
             raise
 
-    def _build(self, spec: PipelineSpec, model_identity: str) -> list[Any]:
+    def _build(self, spec: PipelineSpec, model_identity: str, fingerprints: bool) -> list[Any]:
+        identity = self._identity if fingerprints else (lambda value: "")
         return build_plan(
             ingest=spec.stages.ingest,
             block=spec.stages.block,
             score=spec.stages.score,
             cluster=spec.stages.cluster,
             merge=spec.stages.merge,
-            inputs_identity=self._inputs_identity(),
-            previous_identity=self._identity(spec.previous),
+            inputs_identity=self._inputs_identity() if fingerprints else "",
+            previous_identity=identity(spec.previous),
             model_identity=model_identity,
-            gold_identity=self._identity(spec.gold) if spec.gold else None,
+            gold_identity=identity(spec.gold) if spec.gold else None,
             custom=spec.custom,
             base=self.base,
         )
@@ -307,7 +316,7 @@ class Pipeline:
         parts = [
             {
                 "file": file_fingerprint(self.resolve(s.path))
-                if self.resolve(s.path).exists()
+                if self.resolve(s.path).is_file()
                 else s.path,
                 "mapping": s.mapping.model_dump(mode="json") if s.mapping else None,
                 "osm": s.osm.model_dump(mode="json") if s.osm else None,
