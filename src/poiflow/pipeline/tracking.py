@@ -256,7 +256,7 @@ def better(metric: str, old: float, new: float) -> bool | None:
 
 
 def chart(comparison: Comparison, path: Path) -> Path:
-    """A PNG of the runs' quality and time side by side."""
+    """A PNG of the runs side by side: quality (with known truth), counts, seconds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -267,8 +267,14 @@ def chart(comparison: Comparison, path: Path) -> Path:
         for m in ("precision", "recall", "f1", "bcubed_f1")
         if any(dict(comparison.metrics).get(m) or [])
     ]
-    panels = [
+    counts: list[str] = [
+        m
+        for m in ("places", "multi_source_places", "matched_pairs")
+        if m in dict(comparison.metrics)
+    ]
+    panels: list[tuple[str, list[str]]] = [
         ("quality", quality),
+        ("counts", counts),
         (
             "seconds",
             [k for k, _ in comparison.metrics if k.startswith("seconds.") and k != "seconds.total"],
