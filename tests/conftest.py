@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -39,3 +41,41 @@ def small_pbf() -> Path:
     if not path.is_file():
         pytest.skip("shared/data/osm/test.osm.pbf is not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium; the test set-up installs it when it is missing."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("chromium")
+    if found is None:
+        subprocess.run(["bash", str(ROOT / "scripts" / "install_chromium.sh")], check=True)
+        found = shutil.which("chromium")
+    assert found is not None, "scripts/install_chromium.sh did not install chromium"
+    return found
+
+
+@pytest.fixture
+def browser_page(chromium: str) -> Iterator[Any]:
+    """A fresh page in headless Chromium (driven by Playwright); its console errors and
+    uncaught exceptions are collected in ``page.poiflow_errors``. Map tiles are optional
+    and this machine is offline: a tile that fails to load is not counted."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+
+        def console(message: Any) -> None:
+            tile = "tile.openstreetmap.org" in str(message.location.get("url", ""))
+            if message.type == "error" and not tile:
+                errors.append(message.text)
+
+        page.on("console", console)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.poiflow_errors = errors
+        yield page
+        browser.close()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -92,54 +91,21 @@ def test_the_precision_recall_curve_matches_the_pairs(tmp_path: Path) -> None:
     assert not np.isnan(recall)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:  # the test set-up installs Debian's package when it is missing
-        subprocess.run(["bash", str(ROOT / "scripts" / "install_chromium.sh")], check=True)
-        found = shutil.which("chromium")
-    assert found is not None, "scripts/install_chromium.sh did not install chromium"
-    return found
-
-
-def headless(chromium: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=8000",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-
 @pytest.mark.browser
 def test_the_report_loads_in_chromium_with_every_marker_and_no_errors(
-    helsinki: Path, chromium: str
+    helsinki: Path, browser_page: Any
 ) -> None:
-    url = (helsinki / "report.html").as_uri()
-    dom = headless(chromium, "--dump-dom", url)
-    body = re.search(r"<body([^>]*)>", dom.stdout)
-    assert body is not None
-    attributes = dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
+    page = browser_page
+    page.goto((helsinki / "report.html").as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
     points = map_data((helsinki / "report.html").read_text())["points"]
-    assert attributes.get("ready") == "1"
-    assert attributes.get("markers") == str(len(points))
-    assert "errors" not in attributes
-    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
-    assert not [line for line in console if "Uncaught" in line or "Error" in line], console
-
+    assert page.evaluate("document.body.dataset.markers") == str(len(points))
+    # Leaflet made the map (its zoom control is there), with the OSM attribution.
+    assert page.locator(".leaflet-control-zoom-in").count() == 1
+    assert "OpenStreetMap" in page.inner_text(".leaflet-control-attribution")
+    assert page.poiflow_errors == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
-    headless(chromium, "--window-size=1200,2400", f"--screenshot={shot}", url)
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000  # a page with charts and tables, not a blank one

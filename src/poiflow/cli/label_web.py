@@ -87,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/":
             self._send(HTTPStatus.OK, _page().encode(), "text/html; charset=utf-8")
+        elif self.path == "/favicon.ico":  # browsers ask; no icon, and no error in the console
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         elif self.path.startswith("/question/"):
             number = self.path.removeprefix("/question/")
             if not number.isdigit():
