@@ -39,7 +39,10 @@ if TYPE_CHECKING:  # the stages import what they run when they run it
     from poiflow.pipeline.ingestion import IngestProgress
     from poiflow.sources import Source
 
-__all__ = ["ARTIFACT_FILES", "Artifacts", "StageContext", "StageFunction"]
+__all__ = ["ARTIFACT_FILES", "FITTED_MODEL", "Artifacts", "StageContext", "StageFunction"]
+
+# The model an "em" run fitted, kept in the score stage's folder.
+FITTED_MODEL = "fitted-model.json.gz"
 
 # The file each artifact is kept in, inside its stage's folder.
 ARTIFACT_FILES = {
@@ -193,7 +196,10 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
     right = candidates.column("right").to_numpy()
     features = pair_features(RecordView.of(records), left, right)
     if matcher is None:
+        from poiflow.conflate.matcher import save_model
+
         matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
+        save_model(matcher, ctx.folder / FITTED_MODEL)  # kept with the stage, for tracking
     probability = matcher.predict(features)
     ctx.write("pairs", pairs_table(records, left, right, probability, features))
     del features
