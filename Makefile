@@ -19,7 +19,7 @@ help: ## list the targets
 # The install is redone only when what it depends on changed: a re-run is quick and changes nothing.
 $(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
 	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench,tracking]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench,tracking,spark]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools
@@ -39,8 +39,9 @@ check: install ## lint, format check, strict types, import layers
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: check ## everything: checks, then the whole test suite (installs Chromium for the browser tests)
+test: check ## everything: checks, then the whole test suite (installs Chromium and Airflow for their tests)
 	@bash scripts/install_chromium.sh >/dev/null
+	@bash scripts/install_airflow.sh >/dev/null
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test-only: install ## the test suite without the checks (PYTEST_ARGS='-m server' for server tests alone)

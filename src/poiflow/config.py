@@ -213,6 +213,41 @@ class CustomStage(_Strict):
         return value
 
 
+class SparkSettings(_Strict):
+    """Where and how the spark engine runs (``engine: spark``).
+
+    Example (YAML)::
+
+        engine: spark
+        spark:
+          master: local[2]                # or spark://HOST:7077, k8s://https://HOST:443
+          partitions: 16                  # hash partitions of blocking keys and clusters
+          executors: 4                    # what a cluster deployment asks for
+          executor_cores: 2
+          executor_memory: 4g
+          driver_memory: 4g
+          conf: {spark.sql.shuffle.partitions: "64"}
+    """
+
+    master: str = Field("local[*]", description="Spark master URL.")
+    partitions: int = Field(8, ge=1, description="Partitions of key-hashed work.")
+    executors: int = Field(2, ge=1, description="Executors a cluster deployment asks for.")
+    executor_cores: int = Field(1, ge=1)
+    executor_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]?$")
+    driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$")
+    conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings.")
+
+    def spark_conf(self) -> dict[str, str]:
+        """The Spark settings these stand for, ``conf`` last (it wins)."""
+        return {
+            "spark.driver.memory": self.driver_memory,
+            "spark.executor.memory": self.executor_memory,
+            "spark.executor.cores": str(self.executor_cores),
+            "spark.executor.instances": str(self.executors),
+            **self.conf,
+        }
+
+
 class TrackingSettings(_Strict):
     """Where runs are logged (MLflow).
 
@@ -242,7 +277,10 @@ class PipelineSpec(_Strict):
     sources: tuple[SourceSpec, ...] = Field(min_length=1)
     stages: StageSettings = StageSettings()
     custom: tuple[CustomStage, ...] = ()
-    engine: Literal["local"] = "local"
+    engine: Literal["local", "spark"] = Field(
+        "local", description="Where stages run: 'local' (this machine) or 'spark'."
+    )
+    spark: SparkSettings = SparkSettings()
     output: str = Field("out", min_length=1, description="The output folder.")
     cache: str | None = Field(
         ".poiflow-cache", description="Where stage outputs are kept for re-use; null: nowhere."

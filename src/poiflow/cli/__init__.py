@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from poiflow._version import __version__
-from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, load_yaml
+from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError, InputError, PoiflowError, did_you_mean
 
 if TYPE_CHECKING:
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 50_000
 
 __all__ = ["app", "main"]
+
+
+class Engine(enum.StrEnum):
+    """Where a run's stages run."""
+
+    local = "local"
+    spark = "spark"
+
 
 console = Console(stderr=True)
 out = Console()
@@ -309,6 +318,14 @@ def conflate_command(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="Where the stages run: this machine, or Spark (same outputs)."),
+    ] = Engine.local,
+    spark_master: Annotated[
+        str,
+        typer.Option(help="With --engine spark: the Spark master (local[N], spark://HOST:PORT)."),
+    ] = "local[*]",
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Find the records that are the same place and merge them."""
@@ -333,6 +350,8 @@ def conflate_command(
             clustering=None if threshold is None else ClusterConfig(threshold=threshold),
             progress=_RichProgress(progress),
             on_stage=on_stage,
+            engine=engine.value,
+            spark=SparkSettings(master=spark_master),
         )
         progress.update(stages, description="done", completed=5)
     if json_report:
@@ -607,8 +626,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
-# The pipeline commands (init, run) live beside; importing them registers them on the app.
+# The pipeline commands (init, run, deploy) live beside; importing them registers them.
+from poiflow.cli import deploy as _deploy  # noqa: E402
 from poiflow.cli import label as _label  # noqa: E402
 from poiflow.cli import pipelines as _pipelines  # noqa: E402
 
-del _label, _pipelines
+del _deploy, _label, _pipelines

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from poiflow.cli import _progress, _RichProgress, app, console, out
+from poiflow.cli import Engine, _progress, _RichProgress, app, console, out
 from poiflow.errors import ConfigError, PoiflowError
 
 __all__: list[str] = []
@@ -166,12 +166,18 @@ def run_command(
     no_track: Annotated[
         bool, typer.Option("--no-track", help="Do not log this run to MLflow.")
     ] = False,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(help="Run on this engine instead of the pipeline's own 'engine'."),
+    ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Run a pipeline file."""
     from poiflow.pipeline.declared import Pipeline
 
     pipeline = Pipeline.from_yaml(pipeline_file)
+    if engine is not None:
+        pipeline = pipeline.replace({"engine": engine.value})
     stage_names = pipeline.stages
     try:
         with _progress(hidden=json_report) as progress:

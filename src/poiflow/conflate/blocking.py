@@ -21,10 +21,25 @@ Two records become a candidate pair when they share one of these keys (``KEYS``)
 Keys shared by too many records (a chain's call centre, a generic word in a dense centre)
 are skipped: they would cost quadratic work and say little. Each pair is produced once
 (``left < right``), with the bit set of the keys that proposed it.
+
+Blocking is three steps, each a function that any engine can run on a part of the data:
+
+1. :func:`key_counts` counts, per batch of records, what the keys depend on globally (how
+   many records carry each name word, the localities of each ~5 km cell); the counts of all
+   batches add up, and :func:`key_stats` turns the sum into :class:`KeyStats`;
+2. :func:`record_keys` turns each batch of records into key rows ``(kind, key, row, left,
+   right)``: a record's own cells on the left, its neighbourhood on the right;
+3. :func:`key_pairs` pairs the left and right rows of each key, for any set of whole key
+   groups; :func:`finish_pairs` merges the pairs of every group (a pair found by several
+   keys keeps all their bits).
+
+So the local engine runs each step once over the whole table, and Spark runs step 1 and 2
+per partition and step 3 per hash partition of the keys, with the same result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,10 +51,60 @@ import pyarrow as pa
 from poiflow.schema import CANDIDATE_SCHEMA
 from poiflow.taxonomy import taxonomy
 
-__all__ = ["KEYS", "BlockingConfig", "blocking_recall", "candidate_pairs"]
+__all__ = [
+    "KEYS",
+    "KEY_COUNTS_SCHEMA",
+    "KEY_ROWS_SCHEMA",
+    "PAIRS_SCHEMA",
+    "BlockingConfig",
+    "KeyStats",
+    "blocking_recall",
+    "candidate_pairs",
+    "finish_pairs",
+    "key_counts",
+    "key_pairs",
+    "key_stats",
+    "record_keys",
+]
 
 KEYS: Final = {"name": 1, "near": 2, "phone": 4, "domain": 8, "locality": 16}
 _DEFAULT_EXTENT_M: Final = 80.0
+
+# The kinds of key: keys of one kind only ever meet keys of the same kind.
+_NAME, _NEAR, _PHONE, _DOMAIN_NEAR, _DOMAIN_ANY, _LOCALITY_TERM, _LOCALITY_ADDRESS = range(7)
+_KIND_BIT: Final = {
+    _NAME: KEYS["name"],
+    _NEAR: KEYS["near"],
+    _PHONE: KEYS["phone"],
+    _DOMAIN_NEAR: KEYS["domain"],
+    _DOMAIN_ANY: KEYS["domain"],
+    _LOCALITY_TERM: KEYS["locality"],
+    _LOCALITY_ADDRESS: KEYS["locality"],
+}
+
+# What blocking reads of a record (its row in the records table aside).
+BLOCKING_COLUMNS: Final = ("lat", "lon", "categories", "keys", "phones")
+
+KEY_COUNTS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("what", pa.string()),  # "records", "unlocated", "word" or "locality"
+        pa.field("value", pa.string()),  # the word or the locality
+        pa.field("cell", pa.uint64()),  # the ~5 km cell of a locality
+        pa.field("count", pa.int64()),
+    ]
+)
+KEY_ROWS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("kind", pa.int8()),
+        pa.field("key", pa.uint64()),
+        pa.field("row", pa.int64()),
+        pa.field("left", pa.bool_()),
+        pa.field("right", pa.bool_()),
+    ]
+)
+PAIRS_SCHEMA: Final = pa.schema(
+    [pa.field("left", pa.int64()), pa.field("right", pa.int64()), pa.field("keys", pa.int32())]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +128,36 @@ class BlockingConfig:
     near_resolution: int = 11
     domain_resolution: int = 6
 
+    def cap(self, kind: int) -> int:
+        """The most records on the left of a key of ``kind`` that still make pairs."""
+        if kind == _NAME:
+            return self.max_local_group
+        if kind == _DOMAIN_ANY:
+            return self.max_group // 10
+        if kind in (_LOCALITY_TERM, _LOCALITY_ADDRESS):
+            return self.max_group
+        return max(2, self.max_group // 10)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStats:
+    """What the keys of one record depend on beyond the record itself.
+
+    Attributes:
+        records: How many records there are in all.
+        rare_words: The name words rare enough to be keys (see ``BlockingConfig``).
+        localities: For each ~5 km cell (H3 resolution 7), the most common locality of the
+            located records in it: a located record without an address takes it.
+        unlocated: Whether any record lacks coordinates (else no locality keys are made).
+        unlocated_terms: The name and address terms of the records without coordinates.
+    """
+
+    records: int
+    rare_words: pl.DataFrame  # one column "word"
+    localities: pl.DataFrame  # "cell", "inferred"
+    unlocated: bool
+    unlocated_terms: pl.DataFrame  # one column "term": every term of the records without
+
 
 def _resolution(extent_m: pl.Expr) -> pl.Expr:
     # Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
@@ -81,41 +176,165 @@ def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> 
     n = records.num_rows
     if n < 2:
         return CANDIDATE_SCHEMA.empty_table()
-    extents = {c.id: c.extent_m for c in taxonomy().categories.values()}
-    base = pl.DataFrame(records.select(["lat", "lon", "categories", "keys", "phones"]))
-    base = base.with_row_index("row")
-    base = base.with_columns(
-        pl.col("categories")
-        .struct.field("primary")
-        .replace_strict(extents, default=_DEFAULT_EXTENT_M, return_dtype=pl.Float64)
-        .alias("extent"),
-        pl.col("lat").is_not_null().alias("located"),
-    ).with_columns(_resolution(pl.col("extent")).alias("res"))
+    table = records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(n, dtype=np.int64))
+    )
+    stats = key_stats(key_counts(table), config)
+    keys = record_keys(table, stats, config)
+    return finish_pairs([key_pairs(keys, config)], n)
 
-    terms = _name_terms(base, n, config)
+
+def key_counts(records: pa.Table) -> pa.Table:
+    """The counts (``KEY_COUNTS_SCHEMA``) of a batch of records that keys depend on.
+
+    The counts of several batches add up (sum ``count`` by ``what``, ``value``, ``cell``).
+    """
+    base = _base(records)
+    names = _names(base)
+    words = _words(names).group_by("word").len()
+    located = base.filter(pl.col("located"))
+    localities = (
+        located.select(
+            plh3.latlng_to_cell("lat", "lon", 7).alias("cell"),
+            pl.col("keys").struct.field("locality").alias("value"),
+        )
+        .drop_nulls()
+        .group_by("cell", "value")
+        .len()
+    )
+    unlocated = base.filter(~pl.col("located"))
+    # Every term a record without coordinates could have (rare or not): locality keys of
+    # other terms meet no such record, and are not made at all.
+    unlocated_names = _names(unlocated)
+    terms = (
+        pl.concat(
+            [
+                _words(unlocated_names).select(pl.col("word").hash().alias("cell")),
+                unlocated_names.select(pl.col("name").hash(seed=1).alias("cell")),
+                _typo_terms(unlocated).select(pl.col("term").alias("cell")),
+                _address_terms(unlocated).select(pl.col("term").alias("cell")),
+            ]
+        )
+        .group_by("cell")
+        .len()
+    )
     frames = [
-        _spatial_name_pairs(base, terms, config),
-        _near_pairs(base, config),
-        _group_pairs(
-            base.select("row", pl.col("phones").alias("k")).explode("k").drop_nulls("k"),
-            ["k"],
-            KEYS["phone"],
-            config,
+        pl.DataFrame({"what": ["records", "unlocated"], "count": [base.height, unlocated.height]}),
+        terms.select(pl.lit("term").alias("what"), "cell", pl.col("len").alias("count")),
+        words.select(
+            pl.lit("word").alias("what"),
+            pl.col("word").alias("value"),
+            pl.col("len").alias("count"),
         ),
-        _domain_pairs(base, config),
-        _locality_pairs(base, terms, config),
+        localities.select(
+            pl.lit("locality").alias("what"), "value", "cell", pl.col("len").alias("count")
+        ),
     ]
-    found = [f for f in frames if f.height]
+    counts = pl.concat(frames, how="diagonal_relaxed").select(KEY_COUNTS_SCHEMA.names)
+    return counts.to_arrow().cast(KEY_COUNTS_SCHEMA)
+
+
+def key_stats(
+    counts: pa.Table | Iterable[pa.Table], config: BlockingConfig | None = None
+) -> KeyStats:
+    """The ``KeyStats`` of the summed counts of every batch (see :func:`key_counts`)."""
+    config = config or BlockingConfig()
+    tables = [counts] if isinstance(counts, pa.Table) else list(counts)
+    total = (
+        pl.concat([pl.DataFrame(t.cast(KEY_COUNTS_SCHEMA)) for t in tables])
+        .group_by("what", "value", "cell")
+        .agg(pl.col("count").sum())
+    )
+
+    def count_of(what: str) -> int:
+        return int(total.filter(pl.col("what") == what)["count"].sum())
+
+    n = count_of("records")
+    cap = max(config.rare_token_min, int(config.rare_token_share * n))
+    rare = total.filter((pl.col("what") == "word") & (pl.col("count") <= cap)).select(
+        pl.col("value").alias("word")
+    )
+    localities = (
+        total.filter(pl.col("what") == "locality")
+        .sort("cell", "count", "value", descending=[False, True, False])
+        .group_by("cell", maintain_order=True)
+        .first()
+        .select("cell", pl.col("value").alias("inferred"))
+    )
+    terms = total.filter(pl.col("what") == "term").select(pl.col("cell").alias("term"))
+    return KeyStats(n, rare, localities, count_of("unlocated") > 0, terms)
+
+
+def record_keys(
+    records: pa.Table, stats: KeyStats, config: BlockingConfig | None = None
+) -> pl.DataFrame:
+    """The key rows (``KEY_ROWS_SCHEMA``) of a batch of records.
+
+    Args:
+        records: The ``BLOCKING_COLUMNS`` of some records and their ``row`` in the table.
+        stats: The statistics of all records (:func:`key_stats`).
+        config: How wide to cast the net.
+    """
+    config = config or BlockingConfig()
+    base = _base(records)
+    terms = _name_terms(base, stats)
+    frames = [
+        _spatial_name_keys(base, terms),
+        _near_keys(base, config),
+        base.select("row", pl.col("phones").alias("k"))
+        .explode("k")
+        .drop_nulls("k")
+        .unique(["row", "k"])
+        .select(_kind(_PHONE), pl.col("k").hash(seed=7).alias("key"), "row", *_side(True, True)),
+        *_domain_keys(base, config, stats),
+        *_locality_keys(base, terms, stats),
+    ]
+    return pl.concat([f.select(KEY_ROWS_SCHEMA.names) for f in frames]).cast(
+        {"kind": pl.Int8, "key": pl.UInt64, "row": pl.Int64}
+    )
+
+
+def key_pairs(keys: pl.DataFrame, config: BlockingConfig | None = None) -> pl.DataFrame:
+    """The pairs (``PAIRS_SCHEMA``) of whole key groups: each left row of a key with each
+    right row of it, for keys with at most the kind's cap of left rows."""
+    config = config or BlockingConfig()
+    found = []
+    for (kind,), part in sorted(keys.partition_by("kind", as_dict=True).items()):
+        right = part.filter(pl.col("right")).select("key", "row")
+        left = part.filter(pl.col("left")).select("key", "row")
+        if right.height < left.height // 2:  # most locality keys meet no record: drop them
+            left = left.join(right.select("key").unique(), on="key", how="semi")
+        small = left.group_by("key").len().filter(pl.col("len") <= config.cap(kind)).drop("len")
+        pairs = (
+            left.join(small, on="key")
+            .join(right, on="key", suffix="_r")
+            .filter(pl.col("row") != pl.col("row_r"))
+            .select(
+                pl.min_horizontal("row", "row_r").alias("left"),
+                pl.max_horizontal("row", "row_r").alias("right"),
+            )
+            .unique()
+        )
+        found.append(pairs.with_columns(pl.lit(_KIND_BIT[kind], pl.Int32).alias("keys")))
     if not found:
+        return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64, "keys": pl.Int32})
+    return pl.concat(found)
+
+
+def finish_pairs(parts: Iterable[pl.DataFrame | pa.Table], n: int) -> pa.Table:
+    """The candidate pairs (``CANDIDATE_SCHEMA``) of the pairs of every key group: sorted,
+    each pair once with the bits of every key that proposed it."""
+    frames = [p if isinstance(p, pl.DataFrame) else pl.DataFrame(p) for p in parts]
+    frames = [f for f in frames if f.height]
+    if not frames:
         return CANDIDATE_SCHEMA.empty_table()
-    # One integer per pair, sorted; a pair found by several keys keeps all their bits.
-    found_pairs = (
-        pl.concat(found, how="vertical")
+    found = (
+        pl.concat([f.select("left", "right", "keys") for f in frames], how="vertical_relaxed")
         .select((pl.col("left").cast(pl.Int64) * n + pl.col("right")).alias("pair"), "keys")
         .sort("pair")
     )
-    pair = found_pairs["pair"].to_numpy()
-    bits = found_pairs["keys"].to_numpy().astype(np.int32)
+    pair = found["pair"].to_numpy()
+    bits = found["keys"].to_numpy().astype(np.int32)
     starts = np.concatenate([[0], np.flatnonzero(pair[1:] != pair[:-1]) + 1])
     pair = pair[starts]
     return pa.table(
@@ -127,9 +346,29 @@ def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> 
     ).cast(CANDIDATE_SCHEMA)
 
 
-def _name_terms(base: pl.DataFrame, n: int, config: BlockingConfig) -> pl.DataFrame:
-    """(row, term): each record's rare name words and its whole folded names, hashed."""
-    names = (
+def _base(records: pa.Table) -> pl.DataFrame:
+    extents = {c.id: c.extent_m for c in taxonomy().categories.values()}
+    base = pl.DataFrame(records.select([*BLOCKING_COLUMNS, "row"]))
+    return base.with_columns(
+        pl.col("categories")
+        .struct.field("primary")
+        .replace_strict(extents, default=_DEFAULT_EXTENT_M, return_dtype=pl.Float64)
+        .alias("extent"),
+        pl.col("lat").is_not_null().alias("located"),
+    ).with_columns(_resolution(pl.col("extent")).alias("res"))
+
+
+def _kind(kind: int) -> pl.Expr:
+    return pl.lit(kind, pl.Int8).alias("kind")
+
+
+def _side(left: bool, right: bool) -> list[pl.Expr]:
+    return [pl.lit(left).alias("left"), pl.lit(right).alias("right")]
+
+
+def _names(base: pl.DataFrame) -> pl.DataFrame:
+    """(row, name): each record's folded name and alternate names."""
+    return (
         base.select(
             "row",
             pl.concat_list(
@@ -141,38 +380,28 @@ def _name_terms(base: pl.DataFrame, n: int, config: BlockingConfig) -> pl.DataFr
         .drop_nulls("name")
         .filter(pl.col("name") != "")
     )
-    words = (
+
+
+def _words(names: pl.DataFrame) -> pl.DataFrame:
+    """(row, word): the distinct words of each record's names."""
+    return (
         names.select("row", pl.col("name").str.split(" ").alias("word"))
         .explode("word")
         .filter(pl.col("word").str.len_chars() > 1)
         .unique(["row", "word"])
     )
-    cap = max(config.rare_token_min, int(config.rare_token_share * n))
-    rare = words.join(
-        words.group_by("word").len().filter(pl.col("len") <= cap).select("word"), on="word"
-    )
+
+
+def _name_terms(base: pl.DataFrame, stats: KeyStats) -> pl.DataFrame:
+    """(row, term): each record's rare name words and its whole folded names, hashed."""
+    names = _names(base)
+    rare = _words(names).join(stats.rare_words, on="word", how="semi")
     return pl.concat(
         [
             rare.select("row", pl.col("word").hash().alias("term")),
             names.select("row", pl.col("name").hash(seed=1).alias("term")),
         ]
     ).unique(["row", "term"])
-
-
-def _pairs_from_join(
-    left: pl.DataFrame, right: pl.DataFrame, on: list[str], bit: int
-) -> pl.DataFrame:
-    joined = left.join(right, on=on, suffix="_r").filter(pl.col("row") != pl.col("row_r"))
-    return joined.select(
-        pl.min_horizontal("row", "row_r").alias("left"),
-        pl.max_horizontal("row", "row_r").alias("right"),
-        pl.lit(bit, pl.Int32).alias("keys"),
-    ).unique(["left", "right"])
-
-
-def _capped(frame: pl.DataFrame, on: list[str], cap: int) -> pl.DataFrame:
-    sizes = frame.group_by(on).len().filter(pl.col("len") <= cap).drop("len")
-    return frame.join(sizes, on=on)
 
 
 def _key(*columns: str) -> pl.Expr:
@@ -182,9 +411,7 @@ def _key(*columns: str) -> pl.Expr:
     return pl.struct(*columns).hash(seed=5).alias("key")
 
 
-def _spatial_name_pairs(
-    base: pl.DataFrame, terms: pl.DataFrame, config: BlockingConfig
-) -> pl.DataFrame:
+def _spatial_name_keys(base: pl.DataFrame, terms: pl.DataFrame) -> pl.DataFrame:
     located = base.filter(pl.col("located")).select(
         "row",
         "res",
@@ -205,76 +432,73 @@ def _spatial_name_pairs(
         .select("row", plh3.grid_disk("center", 1).alias("cell"))
         .explode("cell")
     )
-    left = _capped(
-        own.join(terms, on="row").select("row", _key("cell", "term")),
-        ["key"],
-        config.max_local_group,
+    return pl.concat(
+        [
+            own.join(terms, on="row").select(
+                _kind(_NAME), _key("cell", "term"), "row", *_side(True, False)
+            ),
+            ring.join(terms, on="row").select(
+                _kind(_NAME), _key("cell", "term"), "row", *_side(False, True)
+            ),
+        ]
     )
-    right = ring.join(terms, on="row").select("row", _key("cell", "term"))
-    return _pairs_from_join(left, right, ["key"], KEYS["name"])
 
 
-def _near_pairs(base: pl.DataFrame, config: BlockingConfig) -> pl.DataFrame:
+def _near_keys(base: pl.DataFrame, config: BlockingConfig) -> pl.DataFrame:
     located = base.filter(pl.col("located"))
-    r = config.near_resolution
-    own = located.select("row", plh3.latlng_to_cell("lat", "lon", r).alias("cell"))
-    ring = own.select("row", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
-    left = _capped(own, ["cell"], max(2, config.max_group // 10))
-    return _pairs_from_join(left, ring, ["cell"], KEYS["near"])
+    own = located.select(
+        "row", plh3.latlng_to_cell("lat", "lon", config.near_resolution).alias("key")
+    )
+    ring = own.select("row", plh3.grid_disk("key", 1).alias("key")).explode("key")
+    return pl.concat(
+        [
+            own.select(_kind(_NEAR), "key", "row", *_side(True, False)),
+            ring.select(_kind(_NEAR), "key", "row", *_side(False, True)),
+        ]
+    )
 
 
-def _group_pairs(
-    frame: pl.DataFrame, on: list[str], bit: int, config: BlockingConfig
-) -> pl.DataFrame:
-    """All pairs within each group of ``on`` (groups larger than the cap skipped)."""
-    grouped = _capped(frame.unique(["row", *on]), on, max(2, config.max_group // 10))
-    return _pairs_from_join(grouped, grouped, on, bit)
-
-
-def _domain_pairs(base: pl.DataFrame, config: BlockingConfig) -> pl.DataFrame:
+def _domain_keys(base: pl.DataFrame, config: BlockingConfig, stats: KeyStats) -> list[pl.DataFrame]:
     domains = (
         base.select(
             "row", "located", "lat", "lon", pl.col("keys").struct.field("domains").alias("domain")
         )
         .explode("domain")
         .drop_nulls("domain")
+        .unique(["row", "domain"])
     )
-    located = domains.filter(pl.col("located"))
     r = config.domain_resolution
-    own = located.select("row", "domain", plh3.latlng_to_cell("lat", "lon", r).alias("cell"))
-    ring = own.select("row", "domain", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
-    left = _capped(own, ["domain", "cell"], max(2, config.max_group // 10))
-    spatial = _pairs_from_join(left, ring, ["domain", "cell"], KEYS["domain"])
-    # Records without coordinates meet every record of their domain (groups are capped).
-    unlocated = domains.filter(~pl.col("located")).select("row", "domain")
-    if unlocated.height == 0:
-        return spatial
-    everyone = domains.select("row", "domain")
-    return pl.concat(
-        [
-            spatial,
-            _pairs_from_join(
-                _capped(everyone, ["domain"], config.max_group // 10),
-                unlocated,
-                ["domain"],
-                KEYS["domain"],
-            ),
-        ]
+    own = domains.filter(pl.col("located")).select(
+        "row", "domain", plh3.latlng_to_cell("lat", "lon", r).alias("cell")
     )
+    ring = own.select("row", "domain", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
+    frames = [
+        own.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(True, False)),
+        ring.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(False, True)),
+    ]
+    if stats.unlocated:  # records without coordinates meet every record of their domain
+        frames.append(
+            domains.select(
+                _kind(_DOMAIN_ANY),
+                pl.col("domain").hash(seed=9).alias("key"),
+                "row",
+                pl.lit(True).alias("left"),
+                (~pl.col("located")).alias("right"),
+            )
+        )
+    return frames
 
 
-def _locality_pairs(
-    base: pl.DataFrame, terms: pl.DataFrame, config: BlockingConfig
-) -> pl.DataFrame:
-    """Pairs for records without coordinates: same locality or postcode, and a shared name
+def _locality_keys(base: pl.DataFrame, terms: pl.DataFrame, stats: KeyStats) -> list[pl.DataFrame]:
+    """Keys for records without coordinates: same locality or postcode, and a shared name
     term, a name one typo apart, or the same street and house number.
 
     A located record with no locality of its own takes the most common locality of the
     located records around it (its ~5 km H3 cell), so a feed without coordinates still
     meets an OSM-like source whose objects carry no address.
     """
-    if base.filter(~pl.col("located")).height == 0:
-        return pl.DataFrame(schema={"left": pl.UInt32, "right": pl.UInt32, "keys": pl.Int32})
+    if not stats.unlocated:
+        return []
     place = base.select(
         "row",
         "located",
@@ -284,16 +508,7 @@ def _locality_pairs(
         pl.col("keys").struct.field("housenumber").alias("housenumber"),
         pl.when(pl.col("located")).then(plh3.latlng_to_cell("lat", "lon", 7)).alias("cell"),
     )
-    around = (
-        place.drop_nulls(["cell", "locality"])
-        .group_by("cell", "locality")
-        .len()
-        .sort("cell", "len", "locality", descending=[False, True, False])
-        .group_by("cell", maintain_order=True)
-        .first()
-        .select("cell", pl.col("locality").alias("inferred"))
-    )
-    place = place.join(around, on="cell", how="left", maintain_order="left").with_columns(
+    place = place.join(stats.localities, on="cell", how="left", maintain_order="left").with_columns(
         pl.coalesce("locality", "inferred").alias("locality")
     )
     areas = pl.concat(
@@ -302,27 +517,33 @@ def _locality_pairs(
             place.select("row", "located", _hashed("postcode", seed=2).alias("area")),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
-    # Only terms that some record without coordinates has can make a pair here: keep
-    # just those before the (large) join with the areas.
-    every_term = pl.concat([terms, _typo_terms(base)])
-    unlocated_rows = place.filter(~pl.col("located")).select("row")
-    wanted = every_term.join(unlocated_rows, on="row", how="semi").select("term").unique()
-    by_term = areas.join(every_term.join(wanted, on="term", how="semi"), on="row")
-    by_address = areas.join(
-        place.filter(pl.col("street").is_not_null() & pl.col("housenumber").is_not_null()).select(
-            "row", pl.concat_str("street", "housenumber", separator="|").hash().alias("term")
-        ),
-        on="row",
+    wanted = stats.unlocated_terms
+    by_term = areas.join(
+        pl.concat([terms, _typo_terms(base)]).join(wanted, on="term", how="semi"), on="row"
     )
-    frames = []
-    for keyed in (by_term, by_address):
-        keyed = keyed.select("row", "located", _key("area", "term"))
-        unlocated = keyed.filter(~pl.col("located")).select("row", "key")
-        # Only keys that some record without coordinates has can make a pair here.
-        wanted = keyed.join(unlocated.select("key").unique(), on="key", how="semi")
-        everyone = _capped(wanted.select("row", "key"), ["key"], config.max_group)
-        frames.append(_pairs_from_join(everyone, unlocated, ["key"], KEYS["locality"]))
-    return pl.concat(frames)
+    by_address = areas.join(_address_terms(base).join(wanted, on="term", how="semi"), on="row")
+    return [
+        keyed.select(
+            _kind(kind),
+            _key("area", "term"),
+            "row",
+            pl.lit(True).alias("left"),
+            (~pl.col("located")).alias("right"),
+        ).unique(["kind", "key", "row"])
+        for kind, keyed in ((_LOCALITY_TERM, by_term), (_LOCALITY_ADDRESS, by_address))
+    ]
+
+
+def _address_terms(base: pl.DataFrame) -> pl.DataFrame:
+    """(row, term): the street and house number of each record that has both, hashed."""
+    address = base.select(
+        "row",
+        pl.col("keys").struct.field("street").alias("street"),
+        pl.col("keys").struct.field("housenumber").alias("housenumber"),
+    )
+    return address.drop_nulls(["street", "housenumber"]).select(
+        "row", pl.concat_str("street", "housenumber", separator="|").hash().alias("term")
+    )
 
 
 def _hashed(column: str, seed: int) -> pl.Expr:

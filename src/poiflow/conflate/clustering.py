@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-__all__ = ["ClusterConfig", "cluster_records"]
+__all__ = ["ClusterConfig", "cluster_part", "cluster_records"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,42 @@ class ClusterConfig:
     same_source: float = 0.95
     min_coverage: float = 0.5
     veto: float = 0.02
+
+
+def cluster_part(
+    rows: np.ndarray,
+    sources: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+    config: ClusterConfig | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster some records: each one's label and its strongest match in its cluster.
+
+    The clustering of a connected component of strong edges depends on that component
+    alone, so any set of whole components (a shard) clusters as it would in the whole.
+
+    Args:
+        rows: The records' rows in the whole table, ascending.
+        sources: Each record's source.
+        left, right: The rows (in the whole table) of the scored pairs among them.
+        probability: Each pair's match probability.
+        config: Thresholds.
+
+    Returns:
+        ``(labels, best)``: each record's cluster label (its smallest member's row) and
+        its best match probability within its cluster (1.0 for a record alone).
+    """
+    local_left = np.searchsorted(rows, left)
+    local_right = np.searchsorted(rows, right)
+    n = len(rows)
+    labels = cluster_records(n, local_left, local_right, probability, sources, config)
+    together = labels[local_left] == labels[local_right]
+    best = np.zeros(n)
+    np.maximum.at(best, local_left[together], probability[together])
+    np.maximum.at(best, local_right[together], probability[together])
+    best[best == 0] = 1.0  # a record alone is its own place
+    return rows[labels].astype(np.int64), best
 
 
 def cluster_records(

@@ -21,7 +21,15 @@ from scipy import sparse
 
 from poiflow.taxonomy import taxonomy
 
-__all__ = ["FEATURES", "RecordView", "pair_features"]
+__all__ = [
+    "FEATURES",
+    "FEATURE_COUNTS_SCHEMA",
+    "FeatureStats",
+    "RecordView",
+    "feature_counts",
+    "feature_stats",
+    "pair_features",
+]
 
 FEATURES: Final = (
     "distance_m",
@@ -115,8 +123,16 @@ class RecordView:
     commonness: np.ndarray
 
     @classmethod
-    def of(cls, records: pa.Table) -> RecordView:
-        """Extract the feature inputs of a records table (``PLACE_SCHEMA``)."""
+    def of(cls, records: pa.Table, stats: FeatureStats | None = None) -> RecordView:
+        """Extract the feature inputs of a records table (``PLACE_SCHEMA``).
+
+        Args:
+            records: The records whose pairs will be scored.
+            stats: How many records carry each name and each name word, in all the data
+                (when ``records`` is only part of it, as in a shard); by default, counted
+                in ``records``.
+        """
+        stats = stats or feature_stats(feature_counts(records))
         keys = records.column("keys")
 
         def key(name: str) -> pa.ChunkedArray:
@@ -129,7 +145,7 @@ class RecordView:
         )
         name = Encoded.of(pc.fill_null(key("name"), ""))
         # How many records carry each name: a chain's name is weak evidence.
-        carrying = np.bincount(name.codes, minlength=len(name.values))
+        carrying = _lookup(stats.names, name.values, "name")
         phones = records.column("phones")
         domains = key("domains")
         return cls(
@@ -149,17 +165,91 @@ class RecordView:
             postcode=Encoded.of(key("postcode")),
             locality=Encoded.of(key("locality")),
             category=category,
-            tfidf=_tfidf(name.values.tolist(), carrying),
+            tfidf=_tfidf(name.values.tolist(), stats),
             commonness=np.log1p(carrying)[name.codes],
         )
 
 
-def _tfidf(names: Sequence[str], records: np.ndarray) -> sparse.csr_matrix:
-    """Rows of L2-normalized IDF weights of each distinct name's words: a rare shared word
-    weighs much, "cafe" little. ``records`` counts the records that carry each name: a
-    word's document frequency is over records."""
+@dataclass(frozen=True, slots=True)
+class FeatureStats:
+    """What features read of all the records: how many carry each folded name (a chain's
+    name is weak evidence) and each word of it (a word's IDF weight)."""
+
+    records: int
+    names: pl.DataFrame  # "name", "records"
+    words: pl.DataFrame  # "word", "records"
+
+
+FEATURE_COUNTS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("what", pa.string()),  # "records", "name" or "word"
+        pa.field("value", pa.string()),
+        pa.field("count", pa.int64()),
+    ]
+)
+
+
+def feature_counts(records: pa.Table) -> pa.Table:
+    """The counts (``FEATURE_COUNTS_SCHEMA``) of a batch of records that features depend
+    on; the counts of several batches add up (sum ``count`` by ``what`` and ``value``)."""
+    names = pl.DataFrame(
+        {"name": pc.fill_null(pc.struct_field(records.column("keys"), "name"), "")},
+        schema={"name": pl.String},
+    )
+    by_name = names.group_by("name").len()
     words = (
-        pl.DataFrame({"name": list(names)})
+        by_name.select("len", pl.col("name").str.split(" ").list.unique().alias("word"))
+        .explode("word")
+        .filter(pl.col("word").is_not_null() & (pl.col("word") != ""))
+        .group_by("word")
+        .agg(pl.col("len").sum())
+    )
+    frames = [
+        pl.DataFrame({"what": ["records"], "value": [""], "len": [records.num_rows]}),
+        by_name.select(pl.lit("name").alias("what"), pl.col("name").alias("value"), "len"),
+        words.select(pl.lit("word").alias("what"), pl.col("word").alias("value"), "len"),
+    ]
+    counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
+    return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
+
+
+def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
+    """The ``FeatureStats`` of the summed counts of every batch (:func:`feature_counts`)."""
+    tables = [counts] if isinstance(counts, pa.Table) else list(counts)
+    total = (
+        pl.concat([pl.DataFrame(t.cast(FEATURE_COUNTS_SCHEMA)) for t in tables])
+        .group_by("what", "value")
+        .agg(pl.col("count").sum().alias("records"))
+    )
+
+    def part(what: str, column: str) -> pl.DataFrame:
+        return total.filter(pl.col("what") == what).select(pl.col("value").alias(column), "records")
+
+    return FeatureStats(
+        int(total.filter(pl.col("what") == "records")["records"].sum()),
+        part("name", "name"),
+        part("word", "word"),
+    )
+
+
+def _lookup(counts: pl.DataFrame, values: np.ndarray, column: str) -> np.ndarray:
+    """The count of each of ``values`` in ``counts`` (0 where absent)."""
+    found = pl.DataFrame({column: pl.Series(values.tolist(), dtype=pl.String)}).join(
+        counts, on=column, how="left", maintain_order="left"
+    )
+    return found["records"].fill_null(0).to_numpy().astype(np.int64)
+
+
+def _tfidf(names: Sequence[str], stats: FeatureStats) -> sparse.csr_matrix:
+    """Rows of L2-normalized IDF weights of each distinct name's words: a rare shared word
+    weighs much, "cafe" little. A word's document frequency is over records.
+
+    Columns are the words in sorted order, so a name's row sums its words in the same
+    order whatever other names are in the view: the same pair gets the same bits in a
+    shard as in the whole table.
+    """
+    words = (
+        pl.DataFrame({"name": list(names)}, schema={"name": pl.String})
         .with_row_index("row")
         .select("row", pl.col("name").str.split(" ").alias("word"))
         .explode("word")
@@ -169,15 +259,12 @@ def _tfidf(names: Sequence[str], records: np.ndarray) -> sparse.csr_matrix:
     n = len(names)
     if words.height == 0:
         return sparse.csr_matrix((n, 1))
-    vocabulary = words.select("word").unique(maintain_order=True).with_row_index("column")
-    words = words.join(vocabulary, on="word")
-    words = words.with_columns(carried=pl.Series(records[words["row"].to_numpy()]))
-    df = words.group_by("column").agg(pl.col("carried").sum())
-    idf = np.zeros(vocabulary.height)
-    total = int(records.sum())
-    idf[df["column"].to_numpy()] = np.log((total + 1) / (df["carried"].to_numpy() + 1)) + 1.0
+    vocabulary = words.select("word").unique().sort("word").with_row_index("column")
+    words = words.join(vocabulary, on="word").sort("row", "column")
+    df = _lookup(stats.words, vocabulary["word"].to_numpy(), "word")
+    idf = np.log((stats.records + 1) / (df + 1)) + 1.0
     rows = words["row"].to_numpy()
-    columns = words["column"].to_numpy()
+    columns = words["column"].to_numpy().astype(np.int64)
     matrix = sparse.csr_matrix((idf[columns], (rows, columns)), shape=(n, vocabulary.height))
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0

@@ -29,10 +29,11 @@ from poiflow.config import (
     OsmOptions,
     ScoreSettings,
     SourceMapping,
+    SparkSettings,
 )
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import RunResult, run_plan
-from poiflow.pipeline.stages import Artifacts, StageContext, read_previous
+from poiflow.pipeline.stages import Artifacts, StageContext, make_engine, read_previous
 
 if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
     from poiflow.conflate.blocking import BlockingConfig
@@ -122,6 +123,8 @@ def conflate(
     workers: int | None = None,
     progress: IngestProgress | None = None,
     on_stage: Any = None,
+    engine: str = "local",
+    spark: SparkSettings | None = None,
 ) -> ConflateReport:
     """Find the records of all inputs that are the same place and merge them.
 
@@ -137,9 +140,12 @@ def conflate(
         blocking, clustering, merging: Settings of those stages. Without ``clustering``,
             a Fellegi-Sunter model clusters at its own threshold.
         on_stage: Called with each stage's name as it starts (for progress displays).
+        engine: ``"local"`` (this machine) or ``"spark"`` (the same stages spread by
+            Spark; same outputs); ``spark`` says where Spark runs.
 
     Raises:
         poiflow.errors.ModelError: The model cannot be used (checked before any work).
+        poiflow.errors.ConfigError: ``spark`` without PySpark (checked before any work).
         poiflow.errors.InputError: An input cannot be read.
         poiflow.errors.OutputError: No record survived validation.
     """
@@ -149,6 +155,7 @@ def conflate(
 
     # Fail before any work on a bad model or previous release.
     matcher = None if str(model) == UNSUPERVISED else load_matcher(model)
+    spreads = make_engine(engine, spark)
     if previous is not None:
         read_previous(Path(previous))
     plan = build_plan(
@@ -158,6 +165,7 @@ def conflate(
         cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
         merge=MergeSettings(**asdict(merging or MergeConfig())),
         inputs_identity="",
+        engine=engine,
     )
     context = StageContext(
         Path(),
@@ -169,6 +177,7 @@ def conflate(
         previous=Path(previous) if previous is not None else None,
         progress=progress,
         objects={"matcher": matcher},
+        engine=spreads,
     )
     result = run_plan(
         plan,

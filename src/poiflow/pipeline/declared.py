@@ -36,7 +36,7 @@ from poiflow.pipeline.runner import (
     file_fingerprint,
     run_plan,
 )
-from poiflow.pipeline.stages import Artifacts, StageContext
+from poiflow.pipeline.stages import Artifacts, StageContext, make_engine
 
 if TYPE_CHECKING:
     from poiflow.pipeline.ingestion import IngestProgress
@@ -164,6 +164,7 @@ class Pipeline:
             previous=self.resolve(self.spec.previous) if self.spec.previous else None,
             gold=self.resolve(self.spec.gold) if self.spec.gold else None,
             progress=progress,
+            engine=make_engine(self.spec.engine, self.spec.spark),
         )
         extra = {"pipeline": {"name": self.spec.name, "file": str(self.path or "")}}
         context.objects["pipeline"] = extra["pipeline"]
@@ -322,6 +323,7 @@ class Pipeline:
             gold_identity=identity(spec.gold) if spec.gold else None,
             custom=spec.custom,
             base=self.base,
+            engine=spec.engine,
         )
 
     def _inputs_identity(self) -> str:

@@ -56,6 +56,7 @@ def build_plan(
     gold_identity: str | None = None,
     custom: Sequence[CustomStage] = (),
     base: Path | None = None,
+    engine: str = "local",
 ) -> list[PlannedStage]:
     """The stages of a conflation run, in order, with custom stages where they belong.
 
@@ -68,13 +69,16 @@ def build_plan(
         gold_identity: The same of known truth; without it there is no ``evaluate``.
         custom: The user's stages.
         base: Where relative paths in ``custom`` functions start.
+        engine: Which engine runs the stages Spark can spread (part of their cache key:
+            the engines agree, and a cache entry still says which one made it).
     """
+    spread = "" if engine == "local" else f"engine={engine}|"
     settings: dict[str, tuple[Mapping[str, Any], str]] = {
         "ingest": (ingest.model_dump(), inputs_identity),
-        "block": (block.model_dump(), ""),
-        "score": (score.model_dump(), model_identity),
-        "cluster": (cluster.model_dump(), ""),
-        "merge": (merge.model_dump(), previous_identity),
+        "block": (block.model_dump(), spread),
+        "score": (score.model_dump(), spread + model_identity),
+        "cluster": (cluster.model_dump(), spread),
+        "merge": (merge.model_dump(), spread + previous_identity),
         "evaluate": ({}, gold_identity or ""),
     }
     plan: list[PlannedStage] = []

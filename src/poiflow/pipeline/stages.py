@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from poiflow.config import OsmOptions, SourceMapping
+from poiflow.config import OsmOptions, SourceMapping, SparkSettings
 from poiflow.errors import InputError, OutputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
 
@@ -39,7 +39,17 @@ if TYPE_CHECKING:  # the stages import what they run when they run it
     from poiflow.pipeline.ingestion import IngestProgress
     from poiflow.sources import Source
 
-__all__ = ["ARTIFACT_FILES", "FITTED_MODEL", "Artifacts", "StageContext", "StageFunction"]
+__all__ = [
+    "ARTIFACT_FILES",
+    "FITTED_MODEL",
+    "Artifacts",
+    "StageContext",
+    "StageFunction",
+    "block_summary",
+    "cluster_summary",
+    "make_engine",
+    "merge_outputs",
+]
 
 # The model an "em" run fitted, kept in the score stage's folder.
 FITTED_MODEL = "fitted-model.json.gz"
@@ -120,6 +130,7 @@ class StageContext:
     gold: Path | None = None
     progress: IngestProgress | None = None
     objects: dict[str, Any] = field(default_factory=dict)
+    engine: Any = None  # None: the local engine; else the engine that spreads the work
 
     def write(self, name: str, table: pa.Table, *, geo: bool = False) -> None:
         """Write ``table`` as artifact ``name`` into this stage's folder, and hand it on."""
@@ -168,16 +179,25 @@ def run_ingest(ctx: StageContext) -> dict[str, Any]:
 
 def run_block(ctx: StageContext) -> dict[str, Any]:
     """Propose candidate pairs from shared keys."""
-    from poiflow.conflate.blocking import KEYS, BlockingConfig, candidate_pairs
+    from poiflow.conflate.blocking import BlockingConfig, candidate_pairs
 
+    if ctx.engine is not None:
+        return _on_engine("block", ctx)
     records = ctx.artifacts.table("records")
     pairs = candidate_pairs(records, BlockingConfig(**ctx.settings))
-    key_bits = pairs.column("keys").to_numpy()
     ctx.write("candidates", pairs)
+    return block_summary(records.num_rows, pairs)
+
+
+def block_summary(records: int, pairs: pa.Table) -> dict[str, Any]:
+    """What ``block`` reports of its candidate pairs."""
+    from poiflow.conflate.blocking import KEYS
+
+    key_bits = pairs.column("keys").to_numpy()
     return {
-        "records": records.num_rows,
+        "records": records,
         "candidate_pairs": pairs.num_rows,
-        "candidates_per_record": round(pairs.num_rows / max(1, records.num_rows), 3),
+        "candidates_per_record": round(pairs.num_rows / max(1, records), 3),
         "candidate_pairs_by_key": {k: int(((key_bits & b) > 0).sum()) for k, b in KEYS.items()},
     }
 
@@ -188,6 +208,8 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
     from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
 
+    if ctx.engine is not None:
+        return _on_engine("score", ctx)
     model = str(ctx.settings.get("model", "default"))
     matcher = ctx.objects.get("matcher") or (None if model == UNSUPERVISED else load_matcher(model))
     records = ctx.artifacts.table("records")
@@ -217,8 +239,10 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
 
 def run_cluster(ctx: StageContext) -> dict[str, Any]:
     """Cluster the records by their scored pairs, without chaining."""
-    from poiflow.conflate.clustering import ClusterConfig, cluster_records
+    from poiflow.conflate.clustering import ClusterConfig, cluster_part
 
+    if ctx.engine is not None:
+        return _on_engine("cluster", ctx)
     settings = dict(ctx.settings)
     if settings.get("threshold") is None:
         settings["threshold"] = ctx.objects.get("model_threshold") or 0.3
@@ -228,21 +252,40 @@ def run_cluster(ctx: StageContext) -> dict[str, Any]:
     right = scores.column("right_row").to_numpy().astype(np.int64)
     probability = scores.column("probability").to_numpy().astype(np.float64)
     sources = np.asarray(records.column("source").to_pylist(), dtype=object)
-    n = records.num_rows
-    labels = cluster_records(n, left, right, probability, sources, ClusterConfig(**settings))
-    together = labels[left] == labels[right]
-    best = np.zeros(n)
-    np.maximum.at(best, left[together], probability[together])
-    np.maximum.at(best, right[together], probability[together])
-    best[best == 0] = 1.0  # a record alone is its own place
-    ctx.write("clusters", pa.table({"label": labels.astype(np.int64), "best": best}))
-    return {"matched_pairs": int(together.sum()), "threshold": settings["threshold"]}
+    rows = np.arange(records.num_rows, dtype=np.int64)
+    labels, best = cluster_part(rows, sources, left, right, probability, ClusterConfig(**settings))
+    ctx.write("clusters", pa.table({"label": labels, "best": best}))
+    return cluster_summary(scores, labels, settings["threshold"])
+
+
+def cluster_summary(scores: pa.Table, labels: np.ndarray, threshold: float) -> dict[str, Any]:
+    """What ``cluster`` reports: how many scored pairs ended in one place."""
+    left = scores.column("left_row").to_numpy().astype(np.int64)
+    right = scores.column("right_row").to_numpy().astype(np.int64)
+    return {"matched_pairs": int((labels[left] == labels[right]).sum()), "threshold": threshold}
 
 
 def run_merge(ctx: StageContext) -> dict[str, Any]:
     """Golden places with stable ids, each record's place, and what changed."""
-    from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
     from poiflow.conflate.merge import MergeConfig, merge_clusters
+
+    if ctx.engine is not None:
+        return _on_engine("merge", ctx)
+    config = MergeConfig(**ctx.settings)
+    return merge_outputs(
+        ctx, lambda records, labels, best, ids: merge_clusters(records, labels, best, config, ids)
+    )
+
+
+MergeBuild = Callable[
+    [pa.Table, np.ndarray, np.ndarray, Mapping[int, str]], tuple[pa.Table, pa.Table]
+]
+
+
+def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
+    """Place ids (kept from ``--previous``), the places and membership ``build`` makes of
+    the clusters, and what changed: written as ``merge``'s artifacts, and its summary."""
+    from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
 
     history = read_previous(ctx.previous) if ctx.previous is not None else None
     records = ctx.artifacts.table("records")
@@ -259,7 +302,7 @@ def run_merge(ctx: StageContext) -> dict[str, Any]:
     label_list = labels.tolist()
     previous_membership = history[0] if history else {}
     ids = assign_ids(keys, label_list, previous_membership, fresh_ids(keys, label_list))
-    places, membership = merge_clusters(records, labels, best, MergeConfig(**ctx.settings), ids)
+    places, membership = build(records, labels, best, ids)
     changes = changelog(
         previous_membership,
         dict(zip(keys, (ids[label] for label in label_list), strict=True))
@@ -280,6 +323,29 @@ def run_merge(ctx: StageContext) -> dict[str, Any]:
         ),
         "changes": dict(Counter(changes.column("change").to_pylist())),
     }
+
+
+def make_engine(name: str, spark: SparkSettings | None = None) -> Any:
+    """The engine a run's stages are spread by: None for ``local``, a ``SparkEngine``
+    for ``spark`` (Spark itself starts when the first stage needs it).
+
+    Raises:
+        ConfigError: ``spark`` without PySpark installed (the message says how).
+    """
+    if name == "local":
+        return None
+    from poiflow.engines.spark import SparkEngine, require_pyspark
+
+    require_pyspark()
+    settings = spark or SparkSettings()
+    return SparkEngine(settings.master, settings.partitions, settings.spark_conf())
+
+
+def _on_engine(stage: str, ctx: StageContext) -> dict[str, Any]:
+    """Run ``stage`` on the context's engine (only Spark spreads stages today)."""
+    from poiflow.pipeline.spark_stages import SPARK_STAGES
+
+    return SPARK_STAGES[stage](ctx)
 
 
 def run_evaluate(ctx: StageContext) -> dict[str, Any]:

@@ -1,0 +1,471 @@
+"""The conflation stages on Spark: the functions of the local stages, spread by Spark.
+
+Each stage reads its input artifacts (Parquet files of the stage before) as DataFrames,
+runs the same ``poiflow.conflate`` functions per partition, and writes the same artifact
+files, so caching, publishing and every later stage work as on the local engine, and the
+two engines give the same bytes (the parity test holds them to it):
+
+- ``block``: key counts per partition, summed by Spark; key rows per partition; pairs per
+  hash partition of the keys (every record of a key meets in one call); a pair proposed by
+  several keys merged by a ``bit_or`` group-by;
+- ``score``: records sharded by space (the H3 cell of a pair's left record), hot cells cut
+  into pieces and small ones packed together to an even number of pairs per shard; each
+  shard's records and pairs meet in a ``cogroup`` and get their features and probability
+  there, with the name and word counts of all the data;
+- ``cluster``: connected components of the strong edges as DataFrame jobs, then the
+  non-chaining clustering per hash partition of the components (a component is clustered
+  on its own, whatever else is in its partition);
+- ``merge``: golden records per hash partition of the clusters; place ids and the
+  changelog on the driver (they compare with the previous release as a whole).
+
+``ingest`` runs on the driver, as on the local engine: it reads each source once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine, decode_tables, encode_table
+from poiflow.pipeline.stages import (
+    FITTED_MODEL,
+    StageContext,
+    block_summary,
+    cluster_summary,
+    merge_outputs,
+    pairs_table,
+    scores_table,
+)
+from poiflow.schema import PLACE_SCHEMA
+
+if TYPE_CHECKING:
+    from poiflow.conflate.blocking import BlockingConfig, KeyStats
+    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.merge import MergeConfig
+
+__all__ = ["SPARK_STAGES", "TARGET_SHARD_PAIRS"]
+
+# Pairs per scoring shard: large enough that a shard's fixed cost is small, small enough
+# that a dense city centre is cut into several shards.
+TARGET_SHARD_PAIRS: Final = 50_000
+_SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
+_RECORD_TYPES: Final = pa.schema([f for f in PLACE_SCHEMA if f.name != "geometry"])
+
+
+def spark_block(ctx: StageContext) -> dict[str, Any]:
+    """Candidate pairs, blocked by Spark."""
+    from pyspark.sql import functions as sf
+
+    from poiflow.conflate.blocking import (
+        BLOCKING_COLUMNS,
+        BlockingConfig,
+        finish_pairs,
+        key_stats,
+    )
+
+    engine = _engine(ctx)
+    config = BlockingConfig(**ctx.settings)
+    path = ctx.artifacts.path("records")
+    n = pq.ParquetFile(path).metadata.num_rows
+    records = engine.read(str(path), list(BLOCKING_COLUMNS))
+    counts = engine.map(
+        records, _key_counts, "what string, value string, cell bigint, count bigint"
+    )
+    summed = counts.groupBy("what", "value", "cell").agg(sf.sum("count").alias("count"))
+    stats = key_stats(_unsigned(engine.collect(summed), "cell"), config)
+    keys = engine.map(
+        records,
+        partial(_record_keys, stats=stats, config=config),
+        "kind tinyint, key bigint, row bigint, left boolean, right boolean",
+    )
+    pairs = engine.by_key(
+        keys, "key", partial(_key_pairs, config=config), "left bigint, right bigint, keys int"
+    )
+    merged = pairs.groupBy("left", "right").agg(sf.bit_or("keys").alias("keys"))
+    candidates = finish_pairs([engine.collect(merged)], n)
+    ctx.write("candidates", candidates)
+    return block_summary(n, candidates) | {"engine": "spark"}
+
+
+def spark_score(ctx: StageContext) -> dict[str, Any]:
+    """Pair features and match probabilities, shard by shard on Spark."""
+    from pyspark.sql import functions as sf
+
+    from poiflow.conflate.features import FEATURES
+    from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
+    from poiflow.conflate.matcher import UNSUPERVISED, load_matcher, save_model
+
+    engine = _engine(ctx)
+    model = str(ctx.settings.get("model", "default"))
+    matcher = ctx.objects.get("matcher") or (None if model == UNSUPERVISED else load_matcher(model))
+    path = ctx.artifacts.path("records")
+    columns = ["source", "lat", "lon", "categories", "keys", "phones"]
+    records = engine.read(str(path), columns).withColumn(
+        "name_key", sf.coalesce(sf.col("keys.name"), sf.lit(""))
+    )
+    # The name and word counts of all the data: names travel with their records, the
+    # (much smaller) word counts with the function.
+    counted = engine.map(records, _feature_counts, "what string, value string, count bigint")
+    counts = counted.groupBy("what", "value").agg(sf.sum("count").alias("count"))
+    counts = counts.localCheckpoint()
+    total = int(counts.where(sf.col("what") == "records").first()["count"])  # type: ignore[index]
+    words = pl.DataFrame(engine.collect(counts.where(sf.col("what") == "word")))
+    words = words.select(pl.col("value").alias("word"), pl.col("count").alias("records"))
+    names = counts.where(sf.col("what") == "name").select(
+        sf.col("value").alias("name_key"), sf.col("count").alias("name_records")
+    )
+    records = records.join(names, "name_key")
+
+    candidates = engine.read(str(ctx.artifacts.path("candidates")), ["left", "right"])
+    cells = engine.map(
+        records.select("row", "lat", "lon", "keys"), _shard_cells, "row bigint, cell bigint"
+    )
+    pairs = candidates.join(cells.withColumnRenamed("row", "left"), "left")
+    per_cell = engine.collect(pairs.groupBy("cell").count())
+    plan = shard_plan(per_cell, TARGET_SHARD_PAIRS)
+    pairs = pairs.join(sf.broadcast(engine.frame(plan)), "cell").select(
+        "left",
+        "right",
+        (sf.col("first") + sf.pmod(sf.xxhash64("left"), sf.col("pieces"))).alias("shard"),
+    )
+    pairs = pairs.localCheckpoint()
+    # (Fresh column names: the two sides of the cogroup must not share a column's lineage.)
+    members = (
+        pairs.select(sf.col("shard").alias("piece"), sf.col("left").alias("row"))
+        .union(pairs.select(sf.col("shard").alias("piece"), sf.col("right").alias("row")))
+        .distinct()
+        .join(records, "row")
+        .withColumnRenamed("piece", "shard")
+    )
+    feature_columns = ", ".join(f"{name} float" for name in FEATURES)
+    scored = engine.cogroup(
+        members,
+        pairs,
+        "shard",
+        partial(_score_shard, words=words, total=total, matcher=matcher),
+        f"left bigint, right bigint, probability double, {feature_columns}",
+    )
+    table = engine.collect(scored).sort_by([("left", "ascending"), ("right", "ascending")])
+    left = table.column("left").to_numpy()
+    right = table.column("right").to_numpy()
+    features = {name: table.column(name).to_numpy() for name in FEATURES}
+    if matcher is None:  # fitted on every pair, as on the local engine
+        matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
+        save_model(matcher, ctx.folder / FITTED_MODEL)
+        probability = matcher.predict(features)
+    else:
+        probability = table.column("probability").to_numpy()
+    record_keys = ctx.artifacts.table("records", ["source", "id"])
+    ctx.write("pairs", pairs_table(record_keys, left, right, probability, features))
+    ctx.artifacts.release("pairs")
+    ctx.write("scores", scores_table(left, right, probability))
+    return {
+        "model": matcher.version,
+        "model_info": matcher.describe(),
+        "model_threshold": getattr(matcher, "threshold", None) if model == UNSUPERVISED else None,
+        "pairs": len(left),
+        "shards": shard_count(plan),
+        "engine": "spark",
+    }
+
+
+def spark_cluster(ctx: StageContext) -> dict[str, Any]:
+    """Clusters: components of the strong edges by Spark, then clustering per component."""
+    from pyspark.sql import functions as sf
+
+    from poiflow.conflate.clustering import ClusterConfig
+
+    engine = _engine(ctx)
+    settings = dict(ctx.settings)
+    if settings.get("threshold") is None:
+        settings["threshold"] = ctx.objects.get("model_threshold") or 0.3
+    config = ClusterConfig(**settings)
+    n = pq.ParquetFile(ctx.artifacts.path("records")).metadata.num_rows
+    scores = engine.session.read.parquet(str(ctx.artifacts.path("scores"))).select(
+        sf.col("left_row").cast("bigint").alias("left"),
+        sf.col("right_row").cast("bigint").alias("right"),
+        "probability",
+    )
+    strong = scores.where(sf.col("probability") >= config.threshold)
+    components = engine.components(
+        strong.select(sf.col("left").alias("u"), sf.col("right").alias("v"))
+    )
+    components = components.localCheckpoint()
+    # (Fresh column names: the two sides of the cogroup must not share a column's lineage.)
+    inside = (
+        scores.join(
+            components.select(sf.col("node").alias("left"), sf.col("component").alias("cl")), "left"
+        )
+        .join(
+            components.select(sf.col("node").alias("right"), sf.col("component").alias("cr")),
+            "right",
+        )
+        .where(sf.col("cl") == sf.col("cr"))
+        .select(
+            sf.pmod(sf.xxhash64("cl"), sf.lit(engine.partitions)).alias("shard"),
+            "left",
+            "right",
+            "probability",
+        )
+    )
+    sources = engine.read(str(ctx.artifacts.path("records")), ["source"])
+    members = components.select(
+        sf.pmod(sf.xxhash64("component"), sf.lit(engine.partitions)).alias("shard"),
+        sf.col("node").alias("row"),
+    ).join(sources, "row")
+    clustered = engine.cogroup(
+        members,
+        inside,
+        "shard",
+        partial(_cluster_shard, config=config),
+        "row bigint, label bigint, best double",
+    )
+    found = engine.collect(clustered)
+    labels = np.arange(n, dtype=np.int64)
+    best = np.ones(n)
+    rows = found.column("row").to_numpy()
+    labels[rows] = found.column("label").to_numpy()
+    best[rows] = found.column("best").to_numpy()
+    ctx.write("clusters", pa.table({"label": labels, "best": best}))
+    scored = ctx.artifacts.table("scores")
+    summary = cluster_summary(scored, labels, config.threshold)
+    return summary | {"engine": "spark"}
+
+
+def spark_merge(ctx: StageContext) -> dict[str, Any]:
+    """Golden places per partition of the clusters on Spark; ids and changes on the driver."""
+    from pyspark.sql import functions as sf
+
+    from poiflow.conflate.merge import MergeConfig
+
+    engine = _engine(ctx)
+    config = MergeConfig(**ctx.settings)
+
+    def build(
+        records: pa.Table, labels: np.ndarray, best: np.ndarray, ids: Mapping[int, str]
+    ) -> tuple[pa.Table, pa.Table]:
+        assigned = pa.table(
+            {
+                "row": np.arange(len(labels), dtype=np.int64),
+                "label": labels.astype(np.int64),
+                "best": best.astype(np.float64),
+                "place_id": [ids[int(label)] for label in labels],
+            }
+        )
+        frame = engine.read(str(ctx.artifacts.path("records")), list(_RECORD_TYPES.names))
+        frame = frame.join(engine.frame(assigned), "row")
+        shard = sf.pmod(sf.xxhash64("label"), sf.lit(engine.partitions))
+        merged = engine.by_key(
+            frame.withColumn("shard", shard),
+            "shard",
+            partial(_merge_shard, config=config),
+            PAYLOAD_SCHEMA,
+        )
+        payloads = engine.collect(merged)
+        return _unpack_merge(payloads)
+
+    return merge_outputs(ctx, build) | {"engine": "spark"}
+
+
+SPARK_STAGES: Final[dict[str, Callable[[StageContext], dict[str, Any]]]] = {
+    "block": spark_block,
+    "score": spark_score,
+    "cluster": spark_cluster,
+    "merge": spark_merge,
+}
+
+
+def shard_plan(per_cell: pa.Table, target: int) -> pa.Table:
+    """Scoring shards from the pairs per H3 cell (``cell``, ``count``): a cell with more
+    than ``target`` pairs is cut into pieces (a dense city centre spreads over many tasks),
+    and small cells are packed together up to ``target`` (no task for a handful of pairs).
+
+    Returns:
+        ``cell``, ``first`` (its first shard), ``pieces`` (how many shards it spans).
+    """
+    frame = pl.DataFrame(per_cell).sort("cell")
+    cells = frame["cell"].to_list()
+    counts = frame["count"].to_list()
+    first: list[int] = []
+    pieces: list[int] = []
+    shard, filled = 0, 0
+    for count in counts:
+        cut = max(1, math.ceil(count / target))
+        if cut > 1:  # a hot cell: shards of its own
+            if filled:
+                shard, filled = shard + 1, 0
+            first.append(shard)
+            pieces.append(cut)
+            shard += cut
+            continue
+        if filled and filled + count > target:
+            shard, filled = shard + 1, 0
+        first.append(shard)
+        pieces.append(1)
+        filled += count
+    return pa.table(
+        {
+            "cell": pa.array(cells, pa.int64()),
+            "first": pa.array(first, pa.int64()),
+            "pieces": pa.array(pieces, pa.int64()),
+        }
+    )
+
+
+def shard_count(plan: pa.Table) -> int:
+    """How many shards a :func:`shard_plan` makes."""
+    if plan.num_rows == 0:
+        return 0
+    ends = pc.add(plan.column("first"), plan.column("pieces"))
+    return int(pc.max(ends).as_py())
+
+
+# The functions Spark runs on its workers: top-level, of Arrow tables.
+
+
+def _key_counts(records: pa.Table) -> pa.Table:
+    from poiflow.conflate.blocking import key_counts
+
+    return _signed(key_counts(records), "cell")
+
+
+def _record_keys(records: pa.Table, *, stats: KeyStats, config: BlockingConfig) -> pa.Table:
+    from poiflow.conflate.blocking import record_keys
+
+    return _signed(record_keys(records, stats, config).to_arrow(), "key")
+
+
+def _key_pairs(keys: pa.Table, *, config: BlockingConfig) -> pa.Table:
+    from poiflow.conflate.blocking import key_pairs
+
+    return key_pairs(pl.DataFrame(keys), config).to_arrow()
+
+
+def _feature_counts(records: pa.Table) -> pa.Table:
+    from poiflow.conflate.features import feature_counts
+
+    return feature_counts(records)
+
+
+def _shard_cells(records: pa.Table) -> pa.Table:
+    """Each record's scoring cell: its H3 cell, or for a record without coordinates a
+    hash of its locality (it meets the records of its locality)."""
+    import polars_h3 as plh3
+
+    frame = pl.DataFrame(records).select(
+        "row",
+        pl.when(pl.col("lat").is_not_null())
+        .then(plh3.latlng_to_cell("lat", "lon", _SHARD_RESOLUTION).cast(pl.Int64))
+        .otherwise(
+            (pl.col("keys").struct.field("locality").fill_null("").hash(seed=11) // 2).cast(
+                pl.Int64
+            )
+        )
+        .alias("cell"),
+    )
+    return frame.to_arrow()
+
+
+def _score_shard(
+    records: pa.Table,
+    pairs: pa.Table,
+    *,
+    words: pl.DataFrame,
+    total: int,
+    matcher: Any,
+) -> pa.Table:
+    from poiflow.conflate.features import FEATURES, FeatureStats, RecordView, pair_features
+
+    records = records.sort_by("row")
+    rows = records.column("row").to_numpy()
+    names = pl.DataFrame(
+        {"name": records.column("name_key"), "records": records.column("name_records")}
+    ).unique("name")
+    stats = FeatureStats(total, names, words)
+    view = RecordView.of(_as_records(records), stats)
+    left = np.searchsorted(rows, pairs.column("left").to_numpy())
+    right = np.searchsorted(rows, pairs.column("right").to_numpy())
+    features = pair_features(view, left, right)
+    probability = matcher.predict(features) if matcher is not None else np.full(len(left), np.nan)
+    return pa.table(
+        {
+            "left": pairs.column("left"),
+            "right": pairs.column("right"),
+            "probability": pa.array(probability, pa.float64()),
+            **{name: pa.array(features[name], pa.float32()) for name in FEATURES},
+        }
+    )
+
+
+def _cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig) -> pa.Table:
+    from poiflow.conflate.clustering import cluster_part
+
+    members = members.sort_by("row")
+    rows = members.column("row").to_numpy()
+    labels, best = cluster_part(
+        rows,
+        np.asarray(members.column("source").to_pylist(), dtype=object),
+        pairs.column("left").to_numpy(),
+        pairs.column("right").to_numpy(),
+        pairs.column("probability").to_numpy(),
+        config,
+    )
+    return pa.table({"row": rows, "label": labels, "best": best})
+
+
+def _merge_shard(records: pa.Table, *, config: MergeConfig) -> pa.Table:
+    from poiflow.conflate.merge import merge_clusters
+
+    records = records.sort_by("row")
+    labels = records.column("label").to_numpy()
+    ids = dict(zip(labels.tolist(), records.column("place_id").to_pylist(), strict=True))
+    places, membership = merge_clusters(
+        _as_records(records), labels, records.column("best").to_numpy(), config, ids
+    )
+    return pa.concat_tables(
+        [encode_table(places, "places"), encode_table(membership, "membership")]
+    )
+
+
+def _unpack_merge(payloads: pa.Table) -> tuple[pa.Table, pa.Table]:
+    from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
+
+    places = decode_tables(payloads, "places", GOLDEN_PLACE_SCHEMA)
+    membership = decode_tables(payloads, "membership", MEMBERSHIP_SCHEMA)
+    return (
+        places.sort_by("id"),
+        membership.sort_by([("source", "ascending"), ("id", "ascending")]),
+    )
+
+
+def _as_records(table: pa.Table) -> pa.Table:
+    """Spark's columns back in the records' own types (Spark has no unsigned integers,
+    and keeps timestamps in microseconds)."""
+    names = [f.name for f in _RECORD_TYPES if f.name in table.column_names]
+    return table.select(names).cast(pa.schema([_RECORD_TYPES.field(n) for n in names]))
+
+
+def _signed(table: pa.Table, column: str) -> pa.Table:
+    """A 64-bit unsigned column as signed (same bits): Spark's ``bigint``."""
+    index = table.schema.get_field_index(column)
+    return table.set_column(index, column, pc.cast(table.column(column), pa.int64(), safe=False))
+
+
+def _unsigned(table: pa.Table, column: str) -> pa.Table:
+    index = table.schema.get_field_index(column)
+    return table.set_column(index, column, pc.cast(table.column(column), pa.uint64(), safe=False))
+
+
+def _engine(ctx: StageContext) -> SparkEngine:
+    engine = ctx.engine
+    if not isinstance(engine, SparkEngine):  # pragma: no cover - the runner sets it
+        raise TypeError("a Spark stage needs ctx.engine to be a SparkEngine")
+    return engine

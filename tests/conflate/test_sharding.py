@@ -1,0 +1,171 @@
+"""Shard invariance: blocking, features, clustering and merging give on any cut of the data
+what they give on the whole, which is what lets Spark run them per partition."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poiflow.conflate.blocking import (
+    BLOCKING_COLUMNS,
+    candidate_pairs,
+    finish_pairs,
+    key_counts,
+    key_pairs,
+    key_stats,
+    record_keys,
+)
+from poiflow.conflate.clustering import ClusterConfig, cluster_part
+from poiflow.conflate.features import (
+    FEATURES,
+    RecordView,
+    feature_counts,
+    feature_stats,
+    pair_features,
+)
+from poiflow.conflate.merge import merge_clusters
+
+from .conftest import World
+
+
+def with_rows(records: pa.Table) -> pa.Table:
+    rows = pa.array(np.arange(records.num_rows, dtype=np.int64))
+    return records.select(list(BLOCKING_COLUMNS)).append_column("row", rows)
+
+
+def test_blocking_in_batches_and_key_partitions_equals_the_whole(world: World) -> None:
+    table = with_rows(world.records)
+    whole = candidate_pairs(world.records)
+    # Statistics from counts per batch (uneven batches), keys per batch, pairs per hash
+    # partition of the keys: what Spark does.
+    bounds = [0, 1000, 1001, 4500, table.num_rows]
+    batches = [table.slice(a, b - a) for a, b in pairwise(bounds)]
+    stats = key_stats([key_counts(b) for b in batches])
+    assert stats.records == table.num_rows
+    keys = pl.concat([record_keys(b, stats) for b in batches])
+    parts = keys.with_columns((pl.col("key") % 5).alias("part")).partition_by("part")
+    pieces = [key_pairs(part.drop("part")) for part in parts]
+    assert len(pieces) == 5
+    assert finish_pairs(pieces, table.num_rows).equals(whole)
+
+
+def test_a_pair_found_by_two_keys_in_two_partitions_keeps_both_bits() -> None:
+    a = pl.DataFrame({"left": [0, 1], "right": [5, 2], "keys": [1, 4]})
+    b = pl.DataFrame({"left": [0], "right": [5], "keys": [2]})
+    done = finish_pairs([a, b], 10)
+    assert done.to_pylist() == [
+        {"left": 0, "right": 5, "keys": 3},
+        {"left": 1, "right": 2, "keys": 4},
+    ]
+
+
+def test_features_of_a_shard_with_global_counts_equal_the_whole(world: World) -> None:
+    records = world.records
+    pairs = candidate_pairs(records)
+    left = pairs.column("left").to_numpy()
+    right = pairs.column("right").to_numpy()
+    whole = pair_features(RecordView.of(records), left, right)
+    # One shard: the pairs of a third of the left records, with every record they touch.
+    chosen = np.flatnonzero(left % 3 == 0)
+    rows = np.unique(np.concatenate([left[chosen], right[chosen]]))
+    shard = records.take(pa.array(rows))
+    stats = feature_stats(
+        [feature_counts(records.slice(0, 2000)), feature_counts(records.slice(2000))]
+    )
+    part = pair_features(
+        RecordView.of(shard, stats),
+        np.searchsorted(rows, left[chosen]),
+        np.searchsorted(rows, right[chosen]),
+    )
+    for name in FEATURES:  # the very same bits, NaN where missing
+        np.testing.assert_array_equal(part[name], whole[name][chosen], err_msg=name)
+    # Counting only the shard's own records would change the name weights: the stats matter.
+    own = pair_features(
+        RecordView.of(shard),
+        np.searchsorted(rows, left[chosen]),
+        np.searchsorted(rows, right[chosen]),
+    )
+    assert not np.array_equal(own["name_commonness"], whole["name_commonness"][chosen])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    edges=st.lists(
+        st.tuples(st.integers(0, 29), st.integers(0, 29), st.floats(0.0, 1.0)), max_size=80
+    ),
+    cut=st.integers(1, 4),
+)
+def test_clustering_whole_components_apart_equals_clustering_them_together(
+    edges: list[tuple[int, int, float]], cut: int
+) -> None:
+    n = 30
+    pairs = {(min(a, b), max(a, b)): p for a, b, p in edges if a != b}
+    left = np.array([k[0] for k in pairs], dtype=np.int64)
+    right = np.array([k[1] for k in pairs], dtype=np.int64)
+    probability = np.array(list(pairs.values()), dtype=np.float64)
+    sources = np.array(["abc"[i % 3] for i in range(n)], dtype=object)
+    config = ClusterConfig(threshold=0.4)
+    rows = np.arange(n, dtype=np.int64)
+    labels, best = cluster_part(rows, sources, left, right, probability, config)
+    # Components of the strong edges, dealt round-robin into `cut` shards.
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b, p in zip(left, right, probability, strict=True):
+        if p >= config.threshold:
+            parent[find(int(a))] = find(int(b))
+    component = np.array([find(i) for i in range(n)])
+    shard = component % cut
+    got_labels, got_best = np.arange(n), np.ones(n)
+    for s in range(cut):
+        members = rows[shard == s]
+        inside = (shard[left] == s) & (component[left] == component[right])
+        part_labels, part_best = cluster_part(
+            members, sources[members], left[inside], right[inside], probability[inside], config
+        )
+        got_labels[members] = part_labels
+        got_best[members] = part_best
+    np.testing.assert_array_equal(got_labels, labels)
+    np.testing.assert_array_equal(got_best, best)
+
+
+def test_merging_clusters_apart_equals_merging_them_together(world: World) -> None:
+    records = world.records
+    # Clusters: the known truth, a place per real place.
+    truth = pl.Series(world.truth).fill_null("?")
+    labels = truth.rank("dense").cast(pl.Int64).to_numpy()
+    best = np.linspace(0.5, 1.0, records.num_rows)
+    places, membership = merge_clusters(records, labels, best)
+    halves = labels % 2 == 0
+    parts = [
+        merge_clusters(records.filter(pa.array(mask)), labels[mask], best[mask])
+        for mask in (halves, ~halves)
+    ]
+    together = pa.concat_tables([p for p, _ in parts]).sort_by("id")
+    assert together.equals(places)
+    members = pa.concat_tables([m for _, m in parts]).sort_by(
+        [("source", "ascending"), ("id", "ascending")]
+    )
+    assert members.equals(membership)
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_blocking_counts_of_an_empty_or_tiny_batch_add_nothing_wrong(
+    count: int, world: World
+) -> None:
+    table = with_rows(world.records)
+    tiny = key_stats([key_counts(table.slice(0, count)), key_counts(table.slice(count))])
+    whole = key_stats(key_counts(table))
+    assert tiny.records == whole.records
+    assert tiny.rare_words.sort("word").equals(whole.rare_words.sort("word"))
+    assert tiny.localities.sort("cell").equals(whole.localities.sort("cell"))

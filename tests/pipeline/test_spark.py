@@ -1,0 +1,134 @@
+"""The spark engine: the same pipeline on a real local Spark gives the same outputs as on
+the local engine, connected components come out right, hot shards are cut, and a
+machine without PySpark is told how to get it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from poiflow.errors import ConfigError
+from poiflow.generate import generate
+from poiflow.pipeline import Pipeline
+from poiflow.pipeline.spark_stages import shard_count, shard_plan
+
+from ..conftest import ROOT
+
+HAS_SPARK = importlib.util.find_spec("pyspark") is not None
+needs_spark = pytest.mark.skipif(not HAS_SPARK, reason="PySpark is not installed")
+SPARK = {"engine": "spark", "spark": {"master": "local[2]", "partitions": 3}}
+COMPARED = ("membership", "places", "pairs", "changes")
+
+
+def run_both(pipeline: Pipeline, tmp_path: Path) -> tuple[Path, Path, Any]:
+    local = pipeline.run(tmp_path / "local", use_cache=False, track=False)
+    spark = pipeline.replace(SPARK).run(tmp_path / "spark", use_cache=False, track=False)
+    assert local.output is not None
+    assert spark.output is not None
+    return local.output, spark.output, spark
+
+
+def assert_same_outputs(local: Path, spark: Path) -> None:
+    for name in COMPARED:
+        expected = pq.read_table(local / f"{name}.parquet")
+        got = pq.read_table(spark / f"{name}.parquet")
+        assert got.num_rows == expected.num_rows, name
+        assert got.schema.equals(expected.schema, check_metadata=True), name
+        # Every value the same (a missing feature is NaN on both sides: polars counts
+        # NaN equal to NaN, pyarrow does not).
+        assert pl.from_arrow(got).equals(pl.from_arrow(expected)), f"{name} differs"
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@needs_spark
+def test_helsinki_pipeline_gives_the_same_places_on_spark(tmp_path: Path) -> None:
+    pipeline = Pipeline.from_yaml(ROOT / "examples" / "helsinki" / "pipeline.yaml")
+    local, spark, result = run_both(pipeline, tmp_path)
+    assert_same_outputs(local, spark)
+    assert result.stage("score").summary["engine"] == "spark"
+    assert result.stage("block").summary["candidate_pairs"] > 10_000
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@needs_spark
+def test_generated_sources_with_and_without_coordinates_agree_on_spark(tmp_path: Path) -> None:
+    located = generate(1500, 3, 21, tmp_path / "located")
+    unlocated = generate(1500, 2, 22, tmp_path / "unlocated", drop_coordinates=True)
+    sources = [*located.sources, *unlocated.sources]
+    spec = {
+        "name": "mixed",
+        "sources": [{"path": str(s)} for s in sources],
+        # The unsupervised model: fitted on every pair, on the driver, on both engines.
+        "stages": {"score": {"model": "em"}, "ingest": {"workers": 1}},
+        "tracking": None,
+        "cache": None,
+    }
+    pipeline = Pipeline.from_dict(spec, tmp_path)
+    local, spark, result = run_both(pipeline, tmp_path)
+    assert_same_outputs(local, spark)
+    assert result.stage("block").summary["candidate_pairs_by_key"]["locality"] > 0
+    assert result.stage("merge").summary["multi_source_places"] > 500
+
+
+@pytest.mark.spark
+@needs_spark
+def test_connected_components_on_spark_match_scipy() -> None:
+    from poiflow.engines.spark import SparkEngine
+
+    engine = SparkEngine("local[2]", partitions=3)
+    rng = np.random.default_rng(5)
+    n = 400
+    random_edges = rng.integers(0, n, size=(260, 2))
+    chain = np.stack([np.arange(1000, 1199), np.arange(1001, 1200)], axis=1)  # a long path
+    rng.shuffle(chain)
+    edges = np.concatenate([random_edges, chain])
+    frame = engine.frame(pa.table({"u": edges[:, 0], "v": edges[:, 1]}))
+    found = engine.collect(engine.components(frame)).sort_by("node")
+    nodes = np.unique(edges[edges[:, 0] != edges[:, 1]])
+    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(1200, 1200))
+    _, component = csgraph.connected_components(graph, directed=False)
+    smallest = np.full(component.max() + 1, 10**9)
+    np.minimum.at(smallest, component, np.arange(1200))
+    assert found.column("node").to_pylist() == nodes.tolist()
+    assert found.column("component").to_numpy().tolist() == smallest[component[nodes]].tolist()
+
+
+def test_a_hot_cell_is_cut_into_shards_and_small_cells_are_packed() -> None:
+    per_cell = pa.table({"cell": [5, 1, 9, 3], "count": [120_000, 10, 30, 40_000]})
+    plan = shard_plan(per_cell, 50_000).to_pylist()
+    by_cell = {row["cell"]: (row["first"], row["pieces"]) for row in plan}
+    assert by_cell[5][1] == 3  # 120,000 pairs: three shards of at most 50,000
+    assert by_cell[1][1] == by_cell[3][1] == by_cell[9][1] == 1
+    assert by_cell[1][0] == by_cell[3][0]  # 10 + 40,000 pairs share a shard
+    hot = set(range(by_cell[5][0], by_cell[5][0] + 3))
+    others = {first for cell, (first, _) in by_cell.items() if cell != 5}
+    assert not hot & others  # a hot cell's shards are its own
+    assert shard_count(shard_plan(per_cell, 50_000)) == 5
+    assert shard_count(shard_plan(pa.table({"cell": [], "count": []}), 10)) == 0
+
+
+def test_spark_without_pyspark_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "pyspark" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    pipeline = Pipeline.from_yaml(ROOT / "examples" / "helsinki" / "pipeline.yaml").replace(SPARK)
+    with pytest.raises(ConfigError) as caught:
+        pipeline.run(tmp_path / "out", use_cache=False, track=False)
+    assert "pip install -e '.[spark]'" in str(caught.value)
+    assert not (tmp_path / "out").exists()  # refused before any work
