@@ -213,6 +213,21 @@ class CustomStage(_Strict):
         return value
 
 
+class ResourceSettings(_Strict):
+    """What one run asks of a Kubernetes cluster (``poiflow deploy k8s``): the pod of the
+    local engine, or the Spark driver (executors: ``spark``'s executor settings).
+
+    Example (YAML)::
+
+        resources: {cpu: "4", memory: 16Gi}
+    """
+
+    cpu: str = Field("2", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="CPU cores ('2', '500m').")
+    memory: str = Field(
+        "8Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$", description="Memory ('8Gi')."
+    )
+
+
 class SparkSettings(_Strict):
     """Where and how the spark engine runs (``engine: spark``).
 
@@ -229,7 +244,10 @@ class SparkSettings(_Strict):
           conf: {spark.sql.shuffle.partitions: "64"}
     """
 
-    master: str = Field("local[*]", description="Spark master URL.")
+    master: str = Field(
+        "local[*]",
+        description="Spark master URL; empty: the one spark-submit was given (on Kubernetes).",
+    )
     partitions: int = Field(8, ge=1, description="Partitions of key-hashed work.")
     executors: int = Field(2, ge=1, description="Executors a cluster deployment asks for.")
     executor_cores: int = Field(1, ge=1)
@@ -281,6 +299,7 @@ class PipelineSpec(_Strict):
         "local", description="Where stages run: 'local' (this machine) or 'spark'."
     )
     spark: SparkSettings = SparkSettings()
+    resources: ResourceSettings = ResourceSettings()
     output: str = Field("out", min_length=1, description="The output folder.")
     cache: str | None = Field(
         ".poiflow-cache", description="Where stage outputs are kept for re-use; null: nowhere."

@@ -67,3 +67,74 @@ def airflow_command(
     path = output / f"{dag_id(pipeline)}.py"
     path.write_text(text, "utf-8")
     console.print(f"wrote the DAG [bold]{dag_id(pipeline)}[/bold]: {path}")
+
+
+_K8S_HELP = """Write Kubernetes manifests that run the pipeline.
+
+The local engine gets a [bold]Job[/bold] (a [bold]CronJob[/bold] with the pipeline's schedule); the
+Spark engine a [bold]SparkApplication[/bold] of the Spark operator (scheduled: a
+[bold]ScheduledSparkApplication[/bold]) and the service account its driver starts executors with.
+The pipeline file travels in a ConfigMap; a PersistentVolumeClaim mounted at /work holds the
+inputs (at the pipeline's relative paths), the cache and the outputs. CPU and memory come
+from the pipeline's [bold]resources[/bold] and [bold]spark[/bold] settings. The image is what the
+project's Dockerfile builds.
+
+[bold]Example[/bold]
+
+  poiflow deploy k8s examples/helsinki/pipeline.yaml -o k8s/ --image HOST/poiflow:0.1
+  kubectl apply -f k8s/poiflow-helsinki.yaml
+"""
+
+
+@deploy.command(name="k8s", help=_K8S_HELP, no_args_is_help=True)
+def k8s_command(
+    pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file.", metavar="PIPELINE")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The folder to write the manifests into.")
+    ],
+    image: Annotated[str, typer.Option(help="The container image.")] = "poiflow:latest",
+    namespace: Annotated[str, typer.Option(help="The Kubernetes namespace.")] = "default",
+    claim: Annotated[
+        str, typer.Option(help="The PersistentVolumeClaim mounted at /work (data, outputs).")
+    ] = "poiflow-data",
+) -> None:
+    """Write the Kubernetes manifests of a pipeline."""
+    import yaml
+
+    from poiflow.pipeline.declared import Pipeline
+    from poiflow.pipeline.deploy import KubernetesOptions, k8s_manifests, k8s_name
+
+    pipeline = Pipeline.from_yaml(pipeline_file)
+    options = KubernetesOptions(image=image, namespace=namespace, claim=claim)
+    manifests = k8s_manifests(pipeline, options)
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f"{k8s_name(pipeline)}.yaml"
+    header = (
+        f"# Kubernetes manifests of the poiflow pipeline '{pipeline.spec.name}' "
+        f"({pipeline.spec.engine} engine).\n"
+        f"# Written by: poiflow deploy k8s {pipeline_file}; edit the pipeline and write again.\n"
+        f"# Needs: the image {image}, the PersistentVolumeClaim {claim} (mounted at /work)"
+        + (", the Spark operator" if pipeline.spec.engine == "spark" else "")
+        + ".\n"
+    )
+    text = yaml.dump_all(manifests, Dumper=_manifest_dumper(), sort_keys=False, allow_unicode=True)
+    path.write_text(header + text, "utf-8")
+    kinds = ", ".join(m["kind"] for m in manifests)
+    console.print(f"wrote {len(manifests)} manifests ({kinds}): {path}")
+
+
+def _manifest_dumper() -> type:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        """Plain YAML for people: no anchors, multi-line strings as blocks."""
+
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper

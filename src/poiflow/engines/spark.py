@@ -70,9 +70,11 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     logging.getLogger("py4j").setLevel(logging.ERROR)
+    builder = SparkSession.builder
+    if master:  # else the master spark-submit was given (the Spark operator's)
+        builder = builder.master(master)
     builder = (
-        SparkSession.builder.master(master)
-        .appName("poiflow")
+        builder.appName("poiflow")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
