@@ -39,9 +39,8 @@ check: install ## lint, format check, strict types, import layers
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: check ## everything: checks, then the whole test suite (installs Chromium and Airflow for their tests)
-	@bash scripts/install_chromium.sh >/dev/null
-	@bash scripts/install_airflow.sh >/dev/null
+test: check ## everything: checks, then the whole test suite (installs what the server tests run)
+	@bash scripts/install_test_servers.sh
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test-only: install ## the test suite without the checks (PYTEST_ARGS='-m server' for server tests alone)

@@ -254,6 +254,12 @@ class SparkSettings(_Strict):
     executor_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]?$")
     driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$")
     conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings.")
+    staging: str | None = Field(
+        None,
+        pattern=r"^(s3|s3a)://[^/]+",
+        description="An s3:// folder the stages hand Spark their tables through (read with "
+        "s3a): on a cluster, executors cannot read the driver's disk.",
+    )
 
     def spark_conf(self) -> dict[str, str]:
         """The Spark settings these stand for, ``conf`` last (it wins)."""

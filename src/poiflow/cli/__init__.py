@@ -24,6 +24,7 @@ from rich.table import Table
 from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError, InputError, PoiflowError, did_you_mean
+from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
     from poiflow.pipeline import IngestReport
@@ -291,9 +292,12 @@ run.json shows its match weights.
 @app.command(name="conflate", help=_CONFLATE_HELP, no_args_is_help=True)
 def conflate_command(
     inputs: Annotated[
-        list[Path], typer.Argument(help="Input files.", metavar="INPUT...", show_default=False)
+        list[str],
+        typer.Argument(help="Input files (or s3:// URIs).", metavar="INPUT...", show_default=False),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The output folder.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="The output folder (or an s3:// URI).")
+    ],
     model: Annotated[
         str,
         typer.Option(
@@ -302,7 +306,7 @@ def conflate_command(
         ),
     ] = "default",
     previous: Annotated[
-        Path | None,
+        str | None,
         typer.Option(help="An earlier output folder: keep place ids, write what changed."),
     ] = None,
     mapping: Annotated[
@@ -342,8 +346,8 @@ def conflate_command(
                 progress.advance(stages)
 
         report = conflate(
-            inputs,
-            output,
+            [i if is_remote(i) else Path(i) for i in inputs],
+            output if is_remote(output) else Path(output),
             model=model,
             previous=previous,
             mapping=source_mapping,
@@ -385,7 +389,8 @@ def conflate_command(
         _print_weights(info, info["prior"], info["match_weights"])
     from poiflow.pipeline.conflation import OUTPUTS
 
-    console.print(f"outputs in [bold]{report.output}[/bold]: " + ", ".join(OUTPUTS))
+    where = output if is_remote(output) else report.output
+    console.print(f"outputs in [bold]{where}[/bold]: " + ", ".join(OUTPUTS))
 
 
 def _traceback_line(exc: BaseException) -> str:

@@ -151,8 +151,10 @@ def init_command(
 def run_command(
     pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file.", metavar="PIPELINE")],
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="The output folder (default: the pipeline's)."),
+        str | None,
+        typer.Option(
+            "--output", "-o", help="The output folder or s3:// URI (default: the pipeline's)."
+        ),
     ] = None,
     from_stage: Annotated[
         str | None, typer.Option("--from", help="Re-run this stage and those after it.")
@@ -240,7 +242,7 @@ def run_command(
             f"against the truth: precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
             f"F1 {m['f1']:.4f}, B-cubed F1 {m['bcubed_f1']:.4f}"
         )
-    console.print(f"outputs in [bold]{result.output}[/bold]")
+    console.print(f"outputs in [bold]{result.uploaded_to or result.output}[/bold]")
     if result.run_id is not None and result.repeats_run:
         console.print(
             f"nothing changed since MLflow run [bold]{result.run_id}[/bold]: not logged again"

@@ -12,6 +12,7 @@ PySpark is an optional extra: without it, :func:`spark_session` says how to inst
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -33,6 +34,7 @@ __all__ = [
     "decode_tables",
     "encode_table",
     "require_pyspark",
+    "s3a_conf",
     "spark_session",
 ]
 
@@ -89,6 +91,43 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
     return session
 
 
+def s3a_conf() -> dict[str, str]:
+    """Spark settings to read and write ``s3a://`` with the AWS environment poiflow's own
+    storage uses (endpoint, region, credentials) and the hadoop-aws jars (from
+    ``POIFLOW_SPARK_JARS``, default ``.spark-jars``: ``scripts/install_spark_s3.sh``).
+
+    Raises:
+        ConfigError: The jars are not there (the message says how to fetch them).
+    """
+    from pathlib import Path
+
+    folder = Path(os.environ.get("POIFLOW_SPARK_JARS", ".spark-jars"))
+    jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
+    if not any("hadoop-aws" in j for j in jars):
+        raise ConfigError(
+            f"Spark reads object storage through hadoop-aws, which is not in {folder}: fetch "
+            "it with scripts/install_spark_s3.sh (or point POIFLOW_SPARK_JARS at its jars)"
+        )
+    conf = {
+        "spark.jars": ",".join(jars),
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
+        ),
+        "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+    }
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        conf |= {
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+        }
+    return conf
+
+
 def encode_table(table: pa.Table, what: str) -> pa.Table:
     """A table as one ``PAYLOAD_SCHEMA`` row of Arrow IPC bytes: every type (unsigned
     integers, nested structs, time zones) comes back exactly, which Spark's own types do
@@ -120,27 +159,54 @@ class SparkEngine:
         master: Where Spark runs: ``local[2]``, ``spark://host:7077``, ``k8s://...``.
         partitions: How many partitions key-hashed work is cut into.
         conf: More Spark settings.
+        staging: An object-storage folder (``s3://...``) the tables Spark reads are put in
+            first, and read from through ``s3a``: on a cluster, executors cannot read the
+            driver's disk. None: Spark reads the files where they are (local mode, or a
+            volume every node mounts).
     """
 
     master: str = "local[*]"
     partitions: int = 8
     conf: dict[str, str] = field(default_factory=dict)
+    staging: str | None = None
     _session: SparkSession | None = None
 
     @property
     def session(self) -> SparkSession:
         if self._session is None:
-            conf = {"spark.sql.shuffle.partitions": str(self.partitions), **self.conf}
-            self._session = spark_session(self.master, conf)
+            conf = {"spark.sql.shuffle.partitions": str(self.partitions)}
+            if self.staging is not None:
+                conf |= s3a_conf()
+            self._session = spark_session(self.master, conf | self.conf)
         return self._session
 
     def read(self, path: str, columns: list[str] | None = None) -> DataFrame:
-        """A Parquet file as a DataFrame, with each record's position in it as ``row``."""
+        """A Parquet file as a DataFrame, with each record's position in it as ``row``
+        (through the staging folder, if there is one)."""
         from pyspark.sql import functions as sf
 
-        frame = self.session.read.parquet(str(path))
+        frame = self.session.read.parquet(self.staged(path))
         chosen = [sf.col(c) for c in (columns or frame.columns)]
         return frame.select(*chosen, sf.col("_metadata.row_index").alias("row"))
+
+    def staged(self, path: str) -> str:
+        """Where Spark reads the local file ``path``: itself, or its copy in the staging
+        folder (put there once: the copy is named by the file's size and time)."""
+        if self.staging is None:
+            return str(path)
+        from pathlib import Path
+
+        from poiflow.storage import exists, put_file
+
+        local = Path(path)
+        stat = local.stat()
+        key = hashlib.blake2b(
+            f"{local.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode(), digest_size=8
+        ).hexdigest()
+        uri = f"{self.staging.rstrip('/')}/{key}/{local.name}"
+        if not exists(uri):
+            put_file(local, uri)
+        return "s3a://" + uri.split("://", 1)[1]
 
     def frame(self, table: pa.Table) -> DataFrame:
         """An Arrow table (small: it goes through the driver) as a DataFrame."""

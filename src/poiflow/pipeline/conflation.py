@@ -16,6 +16,8 @@ Everything is written to a hidden staging folder first and moved into place at t
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ from poiflow.config import (
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import RunResult, run_plan
 from poiflow.pipeline.stages import Artifacts, StageContext, make_engine, read_previous
+from poiflow.storage import check_writable, fetch, is_remote, put_folder
 
 if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
     from poiflow.conflate.blocking import BlockingConfig
@@ -129,8 +132,10 @@ def conflate(
     """Find the records of all inputs that are the same place and merge them.
 
     Args:
-        inputs: Files of any kind ``ingest`` reads, or opened sources.
-        output: The output folder (created; earlier outputs in it are replaced).
+        inputs: Files of any kind ``ingest`` reads (local, or ``s3://`` URIs), or opened
+            sources.
+        output: The output folder (created; earlier outputs in it are replaced), or an
+            ``s3://`` URI (written locally, then uploaded whole, ``run.json`` last).
         model: A model file, ``"default"`` for the model poiflow ships, or ``"em"`` to fit
             an unsupervised Fellegi-Sunter model on this run's own candidate pairs (no
             labels needed; its match weights are reported in ``run.json``).
@@ -153,6 +158,19 @@ def conflate(
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
     from poiflow.conflate.merge import MergeConfig
 
+    # Object storage: inputs, the model and the previous release are fetched first; the
+    # output is written to a local folder and uploaded whole at the end.
+    downloads = Path(tempfile.gettempdir()) / "poiflow-downloads"
+    inputs = [fetch(i, downloads) if isinstance(i, str) and is_remote(i) else i for i in inputs]
+    if isinstance(model, str) and is_remote(model):
+        model = fetch(model, downloads)
+    if isinstance(previous, str) and is_remote(previous):
+        previous = fetch(previous, downloads)
+    remote = str(output) if is_remote(str(output)) else None
+    if remote is not None:
+        check_writable(remote)
+        key = hashlib.blake2b(remote.encode(), digest_size=8).hexdigest()
+        output = Path(tempfile.gettempdir()) / "poiflow-outputs" / key
     # Fail before any work on a bad model or previous release.
     matcher = None if str(model) == UNSUPERVISED else load_matcher(model)
     spreads = make_engine(engine, spark)
@@ -187,4 +205,7 @@ def conflate(
         report=run_json,
         on_stage=None if on_stage is None else lambda name, _reused: on_stage(name),
     )
+    if remote is not None and result.output is not None:
+        put_folder(result.output, remote)
+        result.uploaded_to = remote
     return ConflateReport.of(result)

@@ -37,6 +37,7 @@ from poiflow.pipeline.runner import (
     run_plan,
 )
 from poiflow.pipeline.stages import Artifacts, StageContext, make_engine
+from poiflow.storage import check_writable, fetch, is_remote, put_folder
 
 if TYPE_CHECKING:
     from poiflow.pipeline.ingestion import IngestProgress
@@ -99,19 +100,46 @@ class Pipeline:
         return [stage.name for stage in self._plan(fingerprints=False)]
 
     def resolve(self, value: str | Path) -> Path:
-        """A path of the spec, relative to the pipeline's folder."""
+        """A path of the spec, relative to the pipeline's folder; an object-storage URI
+        (``s3://...``) is fetched, and its local copy's path returned.
+
+        Raises:
+            InputError: A URI that cannot be read (the cause is named).
+        """
+        if is_remote(str(value)):
+            return fetch(str(value), self.downloads)
         path = Path(value).expanduser()
         return path if path.is_absolute() else Path(os.path.normpath(self.base / path))
 
     @property
-    def output(self) -> Path:
-        """The output folder the spec names."""
+    def output(self) -> Path | str:
+        """The output folder the spec names (a URI for object storage)."""
+        if is_remote(self.spec.output):
+            return self.spec.output
         return self.resolve(self.spec.output)
 
     @property
     def cache(self) -> Path | None:
-        """The cache folder, or None."""
+        """The cache folder, or None.
+
+        Raises:
+            ConfigError: The cache is in object storage (it must be a local folder or a
+                mounted volume: stages rename their entries into place).
+        """
+        if self.spec.cache and is_remote(self.spec.cache):
+            raise ConfigError(
+                f"cache: {self.spec.cache} is in object storage; the cache must be a folder "
+                "(a mounted volume on a cluster). Inputs and outputs may be s3:// URIs.",
+                path=self.path,
+            )
         return self.resolve(self.spec.cache) if self.spec.cache else None
+
+    @property
+    def downloads(self) -> Path:
+        """Where inputs in object storage are fetched to (in the cache, if any)."""
+        if self.spec.cache and not is_remote(self.spec.cache):
+            return self.resolve(self.spec.cache) / "downloads"
+        return Path(tempfile.gettempdir()) / "poiflow-downloads"
 
     def run(
         self,
@@ -145,7 +173,12 @@ class Pipeline:
             ConfigError: The pipeline names something that is not there.
             StageFailedError: A stage failed; re-running resumes at it.
         """
-        out = Path(output) if output is not None else self.output
+        target = output if output is not None else self.output
+        remote = str(target) if is_remote(str(target)) else None
+        # An output in object storage is written here first and uploaded whole at the end.
+        out = self._staging(remote) if remote is not None else Path(target)
+        if remote is not None:
+            check_writable(remote)
         for source in self.spec.sources:
             where = self.resolve(source.path).resolve()
             if not where.is_file():
@@ -198,7 +231,16 @@ class Pipeline:
             tmp = path.with_name(".run.json.tmp")  # written anew, atomically
             tmp.write_text(json.dumps(data, indent=2, default=str), "utf-8")
             tmp.replace(path)
+        if remote is not None and result.output is not None:
+            put_folder(result.output, remote)
+            result.uploaded_to = remote
         return result
+
+    def _staging(self, uri: str) -> Path:
+        """The local folder an output bound for ``uri`` is written to first."""
+        key = hashlib.blake2b(uri.encode(), digest_size=8).hexdigest()
+        root = self.cache if self.cache is not None else Path(tempfile.gettempdir())
+        return root / "outputs" / key
 
     def _signature(self, result: RunResult) -> str:
         tracking = self.spec.tracking

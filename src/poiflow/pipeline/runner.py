@@ -86,6 +86,7 @@ class RunResult:
     stages: list[StageRun]
     run_id: str | None = None  # the MLflow run it was logged as, if tracked
     repeats_run: bool = False  # nothing ran: run_id is the logged run this one repeats
+    uploaded_to: str | None = None  # the object-storage folder the outputs were put in
 
     def stage(self, name: str) -> StageRun:
         """The run of stage ``name``."""

@@ -189,7 +189,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
         settings["threshold"] = ctx.objects.get("model_threshold") or 0.3
     config = ClusterConfig(**settings)
     n = pq.ParquetFile(ctx.artifacts.path("records")).metadata.num_rows
-    scores = engine.session.read.parquet(str(ctx.artifacts.path("scores"))).select(
+    scores = engine.session.read.parquet(engine.staged(str(ctx.artifacts.path("scores")))).select(
         sf.col("left_row").cast("bigint").alias("left"),
         sf.col("right_row").cast("bigint").alias("right"),
         "probability",

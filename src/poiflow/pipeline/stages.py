@@ -338,7 +338,9 @@ def make_engine(name: str, spark: SparkSettings | None = None) -> Any:
 
     require_pyspark()
     settings = spark or SparkSettings()
-    return SparkEngine(settings.master, settings.partitions, settings.spark_conf())
+    return SparkEngine(
+        settings.master, settings.partitions, settings.spark_conf(), staging=settings.staging
+    )
 
 
 def _on_engine(stage: str, ctx: StageContext) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Start or stop an S3-compatible server (S3Proxy on its filesystem backend) on 127.0.0.1.
+#   scripts/s3_server.sh start DIR PORT    serve the buckets (folders) of DIR/data; prints
+#                                          the environment a client needs, one VAR=value a line
+#   scripts/s3_server.sh stop DIR
+# Access key poiflow, secret poiflow-secret; the tests start and stop it themselves.
+set -euo pipefail
+ACTION=$1
+DIR=$2
+case "$ACTION" in
+  start)
+    PORT=$3
+    JAR=$(bash "$(dirname "$0")/install_s3proxy.sh")
+    mkdir -p "$DIR/data"
+    cat > "$DIR/s3proxy.conf" <<CONF
+s3proxy.endpoint=http://127.0.0.1:$PORT
+s3proxy.authorization=aws-v2-or-v4
+s3proxy.identity=poiflow
+s3proxy.credential=poiflow-secret
+jclouds.provider=filesystem
+jclouds.filesystem.basedir=$DIR/data
+CONF
+    java -jar "$JAR" --properties "$DIR/s3proxy.conf" > "$DIR/server.log" 2>&1 &
+    echo $! > "$DIR/server.pid"
+    for _ in $(seq 1 100); do
+      if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
+        echo "AWS_ENDPOINT_URL=http://127.0.0.1:$PORT"
+        echo "AWS_ACCESS_KEY_ID=poiflow"
+        echo "AWS_SECRET_ACCESS_KEY=poiflow-secret"
+        echo "AWS_REGION=us-east-1"
+        exit 0
+      fi
+      sleep 0.2
+    done
+    echo "S3Proxy did not start; its log: $DIR/server.log" >&2
+    cat "$DIR/server.log" >&2
+    exit 1
+    ;;
+  stop)
+    if [ -f "$DIR/server.pid" ]; then
+      kill "$(cat "$DIR/server.pid")" 2>/dev/null || true
+      rm -f "$DIR/server.pid"
+    fi
+    ;;
+  *)
+    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,265 @@
+"""Object storage: ``s3://`` (and ``hdfs://``) locations for inputs, outputs and models.
+
+poiflow reads and writes object storage through pyarrow's filesystems. Credentials and the
+endpoint come from the usual AWS places: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+(or ``~/.aws/credentials``), ``AWS_REGION``, and ``AWS_ENDPOINT_URL_S3`` or
+``AWS_ENDPOINT_URL`` for an S3-compatible server that is not AWS (MinIO, S3Proxy, Ceph).
+
+Stages work on local files: an input is fetched once into a download folder (again only
+when the object changed), and an output folder is written locally and uploaded whole,
+``run.json`` last, so a reader that sees ``run.json`` sees a complete output. A failed
+upload removes what it had put.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urlparse
+
+from poiflow.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+__all__ = [
+    "REMOTE_SCHEMES",
+    "check_writable",
+    "exists",
+    "fetch",
+    "filesystem",
+    "is_remote",
+    "put_file",
+    "put_folder",
+    "read_bytes",
+    "remote_fingerprint",
+]
+
+REMOTE_SCHEMES: Final = ("s3", "s3a", "hdfs")
+_LAST: Final = "run.json"  # uploaded last: its presence says the folder is complete
+
+
+def is_remote(location: str | Path) -> bool:
+    """Whether ``location`` is an object-storage URI (``s3://``, ``s3a://``, ``hdfs://``)."""
+    return isinstance(location, str) and urlparse(location).scheme in REMOTE_SCHEMES
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of ``uri`` and the path within it.
+
+    S3 takes its endpoint from ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (plain
+    ``http://`` for a server on the local network), and gives up on an unreachable one
+    after a few seconds instead of retrying for minutes.
+    """
+    import pyarrow.fs as pafs
+
+    parsed = urlparse(uri)
+    if parsed.scheme in ("s3", "s3a"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        options: dict[str, object] = {
+            "connect_timeout": 5,
+            "request_timeout": 60,
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2),
+            "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        }
+        if endpoint:
+            # A server that is not AWS may not know the integrity checksums AWS SDKs now
+            # send by default: ask for them only where the operation needs them (the AWS
+            # setting for S3-compatible servers), unless told otherwise.
+            os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+            os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
+            target = urlparse(endpoint)
+            options |= {"endpoint_override": target.netloc, "scheme": target.scheme or "https"}
+        s3 = pafs.S3FileSystem(**options)
+        return s3, f"{parsed.netloc}{parsed.path}".rstrip("/")
+    if parsed.scheme == "hdfs":
+        hdfs, path = pafs.FileSystem.from_uri(uri)
+        return hdfs, path
+    raise InputError(f"not an object-storage location (expected one of {REMOTE_SCHEMES})", path=uri)
+
+
+def read_bytes(uri: str) -> bytes:
+    """The whole object at ``uri``.
+
+    Raises:
+        InputError: It cannot be read (missing, unreachable endpoint, bad credentials).
+    """
+    fs, path = _open(uri)
+    try:
+        with fs.open_input_stream(path) as stream:
+            return bytes(stream.read())
+    except OSError as exc:
+        raise InputError(f"cannot read: {_cause(exc)}", path=uri) from exc
+
+
+def remote_fingerprint(uri: str) -> str:
+    """What identifies the content at ``uri`` without reading it: its size and time of
+    every object (a file, or every file under a prefix)."""
+    listing = _listing(uri)
+    return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fetch(uri: str, downloads: Path) -> Path:
+    """A local copy of the file, or every file under the prefix, at ``uri``.
+
+    Copies are kept in ``downloads`` by URI and content (size and time): fetching an
+    unchanged object again costs one listing.
+
+    Raises:
+        InputError: Nothing is there, or it cannot be read (the cause is named).
+    """
+    listing = _listing(uri)
+    fs, base = filesystem(uri)
+    key = hashlib.sha256(json.dumps([uri, listing], sort_keys=True).encode()).hexdigest()[:16]
+    folder = downloads / key
+    name = Path(base).name or "object"
+    target = folder / name
+    if (folder / ".complete").exists():
+        return target
+    partial = downloads / f".tmp-{key}-{os.getpid()}"
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        for path, _size, _mtime in listing:
+            # A file keeps its name; the files under a prefix keep their places in it.
+            local = partial / name
+            if path != base:
+                local = local / Path(path).relative_to(base)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            with fs.open_input_stream(path) as source, local.open("wb") as sink:
+                while chunk := source.read(1 << 22):
+                    sink.write(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read: {_cause(exc)}", path=uri) from exc
+    (partial / ".complete").touch()
+    if folder.exists():  # another run fetched it meanwhile
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)
+        return target
+    partial.rename(folder)
+    return target
+
+
+def put_folder(local: Path, uri: str) -> None:
+    """Upload every file of ``local`` under ``uri``, ``run.json`` last.
+
+    Raises:
+        OutputError: The upload failed (what it had put is removed again).
+    """
+    fs, base = _open(uri, output=True)
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == _LAST)
+    put: list[str] = []
+    try:
+        fs.create_dir(base, recursive=True)
+        for file in files:
+            path = f"{base}/{file.relative_to(local).as_posix()}"
+            with file.open("rb") as source, fs.open_output_stream(path) as sink:
+                while chunk := source.read(1 << 22):
+                    sink.write(chunk)
+            put.append(path)
+    except OSError as exc:
+        for path in put:
+            with contextlib.suppress(OSError):
+                fs.delete_file(path)
+        raise OutputError(f"cannot write: {_cause(exc)}; nothing was left there", path=uri) from exc
+
+
+def check_writable(uri: str) -> None:
+    """Fail early, before any work, if the bucket of an output ``uri`` is not there or the
+    endpoint cannot be reached.
+
+    Raises:
+        OutputError: The cause, with the URI.
+    """
+    import pyarrow.fs as pafs
+
+    fs, base = _open(uri, output=True)
+    bucket = base.split("/", 1)[0]
+    try:
+        info = fs.get_file_info(bucket)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {_cause(exc)}", path=uri) from exc
+    if info.type == pafs.FileType.NotFound:
+        raise OutputError(f"cannot write: no bucket '{bucket}'", path=uri)
+
+
+def put_file(local: Path, uri: str) -> None:
+    """Upload one file to ``uri``.
+
+    Raises:
+        OutputError: The upload failed.
+    """
+    fs, path = _open(uri, output=True)
+    try:
+        with local.open("rb") as source, fs.open_output_stream(path) as sink:
+            while chunk := source.read(1 << 22):
+                sink.write(chunk)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {_cause(exc)}", path=uri) from exc
+
+
+def exists(uri: str) -> bool:
+    """Whether an object is at ``uri``."""
+    import pyarrow.fs as pafs
+
+    fs, path = _open(uri)
+    try:
+        return bool(fs.get_file_info(path).type == pafs.FileType.File)
+    except OSError as exc:
+        raise InputError(f"cannot read: {_cause(exc)}", path=uri) from exc
+
+
+def _open(uri: str, *, output: bool = False) -> tuple[pafs.FileSystem, str]:
+    error = OutputError if output else InputError
+    try:
+        return filesystem(uri)
+    except OSError as exc:  # e.g. no Hadoop client for hdfs://
+        raise error(f"cannot open: {_cause(exc)}", path=uri) from exc
+
+
+def _listing(uri: str) -> list[tuple[str, int, int]]:
+    """(path, size, mtime in ns) of the file at ``uri``, or of every file under it."""
+    import pyarrow.fs as pafs
+
+    fs, base = _open(uri)
+    try:
+        info = fs.get_file_info(base)
+        if info.type == pafs.FileType.File:
+            found = [info]
+        elif info.type == pafs.FileType.Directory:
+            found = [
+                i
+                for i in fs.get_file_info(pafs.FileSelector(base, recursive=True))
+                if i.type == pafs.FileType.File
+            ]
+        else:
+            found = []
+    except OSError as exc:
+        raise InputError(f"cannot read: {_cause(exc)}", path=uri) from exc
+    if not found:
+        raise InputError("no such object or prefix", path=uri)
+    listed = sorted((i.path, int(i.size or 0), int(i.mtime_ns or 0)) for i in found)
+    # Some servers list a "folder" as an empty object too: it is no file of its own.
+    folders = {str(Path(path).parent) for path, _, _ in listed}
+    return [entry for entry in listed if entry[0] not in folders]
+
+
+def _cause(exc: BaseException) -> str:
+    """The part of a storage error a person can act on, on one line."""
+    text = " ".join(str(exc).split())
+    for marker, meaning in (
+        ("NETWORK_CONNECTION", "the endpoint cannot be reached"),
+        ("Couldn't connect", "the endpoint cannot be reached"),
+        ("ACCESS_DENIED", "access denied (check the credentials)"),
+        ("InvalidAccessKeyId", "the access key is not known (check the credentials)"),
+        ("SignatureDoesNotMatch", "the secret key does not match (check the credentials)"),
+        ("NoSuchBucket", "no such bucket"),
+    ):
+        if marker in text:
+            return f"{meaning} ({text[:200]})"
+    return text[:300]

@@ -1,0 +1,224 @@
+"""Object storage against a real S3-compatible server (S3Proxy, started on 127.0.0.1 by
+``scripts/s3_server.sh``): inputs, models and outputs at ``s3://`` URIs on both engines,
+and readable errors with nothing half-written when the server or credentials are wrong."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.errors import OutputError
+from poiflow.pipeline import Pipeline
+from poiflow.storage import fetch, put_folder, remote_fingerprint
+
+from ..conftest import ROOT
+
+HELSINKI = ROOT / "examples" / "helsinki"
+pytestmark = pytest.mark.s3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An S3 server on 127.0.0.1 for this module; yields the folder of its buckets (a
+    bucket is a folder there). The AWS variables point every client at it."""
+    folder = tmp_path_factory.mktemp("s3")
+    script = ROOT / "scripts" / "s3_server.sh"
+    started = subprocess.run(
+        ["bash", str(script), "start", str(folder), str(free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    env = dict(line.split("=", 1) for line in started.stdout.split())
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    (folder / "data" / "poi").mkdir()
+    try:
+        yield folder / "data"
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(folder)], check=False)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def poiflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "poiflow", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "COLUMNS": "200"},
+        timeout=300,
+    )
+
+
+def test_a_pipeline_reads_inputs_and_a_model_from_s3_and_writes_its_outputs_there(
+    s3: Path, tmp_path: Path
+) -> None:
+    bucket = s3 / "poi"
+    (bucket / "in").mkdir()
+    for name in ("Helsinki.osm.pbf", "vendor_feed.csv"):
+        shutil.copy(HELSINKI / name, bucket / "in" / name)
+    model = ROOT / "src" / "poiflow" / "conflate" / "models" / "default.json.gz"
+    shutil.copy(model, bucket / "model.json.gz")
+    local = Pipeline.from_yaml(HELSINKI / "pipeline.yaml")
+    remote = local.replace(
+        {
+            "sources": [
+                {"path": "s3://poi/in/Helsinki.osm.pbf"},
+                {"path": "s3://poi/in/vendor_feed.csv"},
+            ],
+            "stages": {"score": {"model": "s3://poi/model.json.gz"}},
+            "cache": str(tmp_path / "cache"),
+            "tracking": None,
+        }
+    )
+    expected = local.run(tmp_path / "local", use_cache=False, track=False)
+    result = remote.run("s3://poi/out", track=False)
+    assert result.uploaded_to == "s3://poi/out"
+    assert expected.output is not None
+    for name in ("places", "membership"):
+        got = pl.read_parquet(bucket / "out" / f"{name}.parquet")
+        assert got.equals(pl.read_parquet(expected.output / f"{name}.parquet")), name
+    assert (bucket / "out" / "run.json").exists()
+    assert (bucket / "out" / "report.html").stat().st_size > 10_000
+    # A second run fetches nothing again (same objects), and reuses every stage.
+    downloads = sorted(p.name for p in (tmp_path / "cache" / "downloads").iterdir())
+    again = remote.run("s3://poi/out", track=False)
+    assert again.ran == []
+    assert sorted(p.name for p in (tmp_path / "cache" / "downloads").iterdir()) == downloads
+    # A changed object is fetched anew: the inputs' fingerprint changes, and so the run.
+    before = remote_fingerprint("s3://poi/in/vendor_feed.csv")
+    with (bucket / "in" / "vendor_feed.csv").open("a", encoding="utf-8") as feed:
+        feed.write("\n")
+    assert remote_fingerprint("s3://poi/in/vendor_feed.csv") != before
+    assert remote.run("s3://poi/out", track=False).ran[0] == "ingest"
+
+
+def test_conflate_cli_from_and_to_s3(s3: Path, tmp_path: Path) -> None:
+    shutil.copy(HELSINKI / "vendor_feed.csv", s3 / "poi" / "feed.csv")
+    done = poiflow("conflate", "s3://poi/feed.csv", "-o", "s3://poi/cli-out")
+    assert done.returncode == 0, done.stderr
+    assert "s3://poi/cli-out" in done.stderr
+    places = pq.read_table(s3 / "poi" / "cli-out" / "places.parquet")
+    assert places.num_rows > 100
+
+
+@pytest.mark.parametrize(
+    ("env", "where", "says"),
+    [
+        ({"AWS_SECRET_ACCESS_KEY": "wrong"}, "s3://poi/feed.csv", "check the credentials"),
+        ({"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "s3://poi/feed.csv", "cannot be reached"),
+        ({}, "s3://poi/no-such-feed.csv", "no such object"),
+    ],
+)
+def test_storage_errors_name_the_uri_and_the_cause_and_write_nothing(
+    s3: Path, tmp_path: Path, env: dict[str, str], where: str, says: str
+) -> None:
+    shutil.copy(HELSINKI / "vendor_feed.csv", s3 / "poi" / "feed.csv")
+    out = tmp_path / "out"
+    done = poiflow("conflate", where, "-o", str(out), **env)
+    assert done.returncode == 1
+    assert where in done.stderr
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+def test_an_output_bucket_that_is_not_there_is_refused_before_any_work(
+    s3: Path, tmp_path: Path
+) -> None:
+    shutil.copy(HELSINKI / "vendor_feed.csv", s3 / "poi" / "feed.csv")
+    done = poiflow("conflate", "s3://poi/feed.csv", "-o", "s3://no-bucket/out")
+    assert done.returncode == 1
+    assert "s3://no-bucket/out" in done.stderr
+    assert "no bucket 'no-bucket'" in done.stderr
+    assert "records" not in done.stderr  # refused before ingest read anything
+
+
+def test_a_failed_upload_takes_back_what_it_put(
+    s3: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    for name in ("a.parquet", "b.parquet", "c.parquet", "run.json"):
+        (folder / name).write_bytes(b"x" * 100)
+    real_open = Path.open
+
+    def failing_open(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name == "c.parquet":
+            raise OSError("disk gone")
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", failing_open)
+    with pytest.raises(OutputError, match="nothing was left there"):
+        put_folder(folder, "s3://poi/half")
+    left = list((s3 / "poi" / "half").rglob("*.parquet")) if (s3 / "poi" / "half").exists() else []
+    assert left == []
+    assert not (s3 / "poi" / "half" / "run.json").exists()
+
+
+def test_fetch_a_prefix_keeps_its_files_in_place(s3: Path, tmp_path: Path) -> None:
+    (s3 / "poi" / "release" / "part").mkdir(parents=True)
+    (s3 / "poi" / "release" / "membership.parquet").write_bytes(b"m")
+    (s3 / "poi" / "release" / "part" / "x.txt").write_bytes(b"x")
+    local = fetch("s3://poi/release", tmp_path)
+    assert (local / "membership.parquet").read_bytes() == b"m"
+    assert (local / "part" / "x.txt").read_bytes() == b"x"
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_reads_the_stage_tables_through_s3a_with_the_same_results(
+    s3: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("pyspark")
+    pipeline = Pipeline.from_yaml(HELSINKI / "pipeline.yaml")
+    expected = pipeline.run(tmp_path / "local", use_cache=False, track=False)
+    staged = pipeline.replace(
+        {
+            "engine": "spark",
+            "spark": {"master": "local[2]", "partitions": 3, "staging": "s3://poi/staging"},
+        }
+    )
+    result = staged.run("s3://poi/spark-out", use_cache=False, track=False)
+    assert result.uploaded_to == "s3://poi/spark-out"
+    staged_files = sorted(p.name for p in (s3 / "poi" / "staging").rglob("*.parquet"))
+    assert staged_files == ["candidates.parquet", "records.parquet", "scores.parquet"]
+    assert expected.output is not None
+    for name in ("places", "membership", "pairs"):
+        got = pl.read_parquet(s3 / "poi" / "spark-out" / f"{name}.parquet")
+        assert got.equals(pl.read_parquet(expected.output / f"{name}.parquet")), name
+
+
+@pytest.mark.spark
+def test_spark_reads_a_staged_copy_not_the_local_file(s3: Path, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    from poiflow.engines.spark import SparkEngine
+
+    table = tmp_path / "t.parquet"
+    pl.DataFrame({"x": [3, 1, 2]}).write_parquet(table)
+    engine = SparkEngine("local[1]", partitions=1, staging="s3://poi/direct")
+    uri = engine.staged(str(table))
+    assert uri.startswith("s3a://poi/direct/")
+    table.unlink()  # whatever Spark reads now, it reads through s3a
+    rows = engine.collect(engine.session.read.parquet(uri)).column("x").to_pylist()
+    assert sorted(rows) == [1, 2, 3]
