@@ -249,6 +249,11 @@ class SparkSettings(_Strict):
         description="Spark master URL; empty: the one spark-submit was given (on Kubernetes).",
     )
     partitions: int = Field(8, ge=1, description="Partitions of key-hashed work.")
+    shard_pairs: int = Field(
+        50_000,
+        ge=100,
+        description="Pairs per scoring shard: a denser H3 cell is cut into several shards.",
+    )
     executors: int = Field(2, ge=1, description="Executors a cluster deployment asks for.")
     executor_cores: int = Field(1, ge=1)
     executor_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]?$")

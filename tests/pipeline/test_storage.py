@@ -202,7 +202,12 @@ def test_spark_reads_the_stage_tables_through_s3a_with_the_same_results(
     result = staged.run("s3://poi/spark-out", use_cache=False, track=False)
     assert result.uploaded_to == "s3://poi/spark-out"
     staged_files = sorted(p.name for p in (s3 / "poi" / "staging").rglob("*.parquet"))
-    assert staged_files == ["candidates.parquet", "records.parquet", "scores.parquet"]
+    assert staged_files == [
+        "assignment.parquet",
+        "candidates.parquet",
+        "records.parquet",
+        "scores.parquet",
+    ]
     assert expected.output is not None
     for name in ("places", "membership", "pairs"):
         got = pl.read_parquet(s3 / "poi" / "spark-out" / f"{name}.parquet")

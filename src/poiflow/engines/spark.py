@@ -27,6 +27,7 @@ from poiflow.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 __all__ = [
     "SPARK_INSTALL",
@@ -84,6 +85,9 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.driver.memory", "4g")
     )
+    jars = _s3a_jars()
+    if jars:  # s3a is there whenever its jars are: a later staging run can use it
+        builder = builder.config("spark.jars", ",".join(jars))
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
@@ -99,11 +103,9 @@ def s3a_conf() -> dict[str, str]:
     Raises:
         ConfigError: The jars are not there (the message says how to fetch them).
     """
-    from pathlib import Path
-
-    folder = Path(os.environ.get("POIFLOW_SPARK_JARS", ".spark-jars"))
-    jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
-    if not any("hadoop-aws" in j for j in jars):
+    folder = os.environ.get("POIFLOW_SPARK_JARS", ".spark-jars")
+    jars = _s3a_jars()
+    if not jars:
         raise ConfigError(
             f"Spark reads object storage through hadoop-aws, which is not in {folder}: fetch "
             "it with scripts/install_spark_s3.sh (or point POIFLOW_SPARK_JARS at its jars)"
@@ -111,6 +113,7 @@ def s3a_conf() -> dict[str, str]:
     conf = {
         "spark.jars": ",".join(jars),
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.impl.disable.cache": "true",
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
             "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
         ),
@@ -118,6 +121,18 @@ def s3a_conf() -> dict[str, str]:
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1",
     }
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:  # the driver's own keys (Spark's JVM may predate them)
+        token = os.environ.get("AWS_SESSION_TOKEN")
+        provider = "Temporary" if token else "Simple"
+        conf |= {
+            "spark.hadoop.fs.s3a.aws.credentials.provider": (
+                f"org.apache.hadoop.fs.s3a.{provider}AWSCredentialsProvider"
+            ),
+            "spark.hadoop.fs.s3a.access.key": key,
+            "spark.hadoop.fs.s3a.secret.key": secret,
+            **({"spark.hadoop.fs.s3a.session.token": token} if token else {}),
+        }
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         conf |= {
@@ -126,6 +141,15 @@ def s3a_conf() -> dict[str, str]:
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
         }
     return conf
+
+
+def _s3a_jars() -> list[str]:
+    """The hadoop-aws jars (and the AWS SDK) in ``POIFLOW_SPARK_JARS`` / ``.spark-jars``."""
+    from pathlib import Path
+
+    folder = Path(os.environ.get("POIFLOW_SPARK_JARS", ".spark-jars"))
+    jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
+    return jars if any("hadoop-aws" in Path(j).name for j in jars) else []
 
 
 def encode_table(table: pa.Table, what: str) -> pa.Table:
@@ -163,21 +187,29 @@ class SparkEngine:
             first, and read from through ``s3a``: on a cluster, executors cannot read the
             driver's disk. None: Spark reads the files where they are (local mode, or a
             volume every node mounts).
+        shard_pairs: How many candidate pairs a scoring shard takes: a space cell with
+            more (a dense city centre) is cut into several shards.
     """
 
     master: str = "local[*]"
     partitions: int = 8
     conf: dict[str, str] = field(default_factory=dict)
     staging: str | None = None
+    shard_pairs: int = 50_000
     _session: SparkSession | None = None
 
     @property
     def session(self) -> SparkSession:
         if self._session is None:
             conf = {"spark.sql.shuffle.partitions": str(self.partitions)}
-            if self.staging is not None:
-                conf |= s3a_conf()
-            self._session = spark_session(self.master, conf | self.conf)
+            s3a = s3a_conf() if self.staging is not None else {}
+            self._session = spark_session(self.master, conf | s3a | self.conf)
+            # The session may have been made before (getOrCreate): set the s3a settings
+            # on its Hadoop configuration too, where they still take effect.
+            hadoop = self._session.sparkContext._jsc.hadoopConfiguration()
+            for key, value in s3a.items():
+                if key.startswith("spark.hadoop."):
+                    hadoop.set(key.removeprefix("spark.hadoop."), value)
         return self._session
 
     def read(self, path: str, columns: list[str] | None = None) -> DataFrame:
@@ -213,9 +245,10 @@ class SparkEngine:
         return self.session.createDataFrame(table)
 
     def map(
-        self, frame: DataFrame, function: Callable[[pa.Table], pa.Table], schema: str
+        self, frame: DataFrame, function: Callable[[pa.Table], pa.Table], schema: str | StructType
     ) -> DataFrame:
-        """``function`` over each partition of ``frame``, all its batches as one table."""
+        """``function`` over each partition of ``frame``, all its batches as one table
+        (``schema``: its output's, as DDL or a ``StructType``)."""
         return frame.mapInArrow(_whole_partition(function), schema)
 
     def by_key(
@@ -258,11 +291,15 @@ class SparkEngine:
             sf.greatest("u", "v").alias("u"), sf.least("u", "v").alias("v")
         ).where(sf.col("u") != sf.col("v"))
         current = current.distinct().localCheckpoint()
+        signature = _signature(current)
         for _round in range(_MAX_ROUNDS):
             following = _small_star(_large_star(current)).localCheckpoint()
-            if following.count() == current.count() and following.exceptAll(current).isEmpty():
+            # The same count and sum of edge hashes: the same edges (one aggregate, not a
+            # comparison of the two sets; the last round is checked exactly).
+            following_signature = _signature(following)
+            if following_signature == signature and following.exceptAll(current).isEmpty():
                 break
-            current = following
+            current, signature = following, following_signature
         else:  # pragma: no cover - needs a graph beyond any real run
             raise RuntimeError(f"connected components did not settle in {_MAX_ROUNDS} rounds")
         stars = current.select(sf.col("u").alias("node"), sf.col("v").alias("component"))
@@ -274,6 +311,16 @@ class SparkEngine:
         if self._session is not None:
             self._session.stop()
             self._session = None
+
+
+def _signature(edges: DataFrame) -> tuple[int, int]:
+    from pyspark.sql import functions as sf
+
+    row = edges.agg(
+        sf.count("*").alias("n"), sf.sum(sf.xxhash64("u", "v").cast("decimal(38,0)")).alias("h")
+    ).first()
+    assert row is not None
+    return int(row["n"]), int(row["h"] or 0)
 
 
 def _large_star(edges: DataFrame) -> DataFrame:

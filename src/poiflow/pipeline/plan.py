@@ -275,6 +275,7 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         },
         "candidate_pairs_by_key": block["candidate_pairs_by_key"],
         "changes": merge["changes"],
+        "engine": score.get("engine", "local"),
         "seconds": {run.name: round(run.seconds, 3) for run in result.stages},
         "inputs": ingest["inputs"],
         "stages": [
@@ -288,6 +289,11 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
             for run in result.stages
         ],
     }
+    if "shards" in score:  # how Spark cut the scoring work
+        report["score_shards"] = {
+            "shards": score["shards"],
+            "largest_shard_pairs": score.get("largest_shard_pairs"),
+        }
     if "evaluate" in summary:
         report["metrics"] = summary["evaluate"]
     if "report" in summary:

@@ -51,11 +51,7 @@ if TYPE_CHECKING:
     from poiflow.conflate.clustering import ClusterConfig
     from poiflow.conflate.merge import MergeConfig
 
-__all__ = ["SPARK_STAGES", "TARGET_SHARD_PAIRS"]
-
-# Pairs per scoring shard: large enough that a shard's fixed cost is small, small enough
-# that a dense city centre is cut into several shards.
-TARGET_SHARD_PAIRS: Final = 50_000
+__all__ = ["SPARK_STAGES", "shard_count", "shard_plan"]
 _SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
 _RECORD_TYPES: Final = pa.schema([f for f in PLACE_SCHEMA if f.name != "geometry"])
 
@@ -89,8 +85,9 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
     pairs = engine.by_key(
         keys, "key", partial(_key_pairs, config=config), "left bigint, right bigint, keys int"
     )
-    merged = pairs.groupBy("left", "right").agg(sf.bit_or("keys").alias("keys"))
-    candidates = finish_pairs([engine.collect(merged)], n)
+    # A pair that keys of several partitions proposed comes once per partition: merging
+    # them (bits OR-ed) on the driver is cheaper than one more shuffle.
+    candidates = finish_pairs([engine.collect(pairs)], n)
     ctx.write("candidates", candidates)
     return block_summary(n, candidates) | {"engine": "spark"}
 
@@ -100,7 +97,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     from pyspark.sql import functions as sf
 
     from poiflow.conflate.features import FEATURES
-    from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
+    from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher, save_model
 
     engine = _engine(ctx)
@@ -130,7 +127,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     )
     pairs = candidates.join(cells.withColumnRenamed("row", "left"), "left")
     per_cell = engine.collect(pairs.groupBy("cell").count())
-    plan = shard_plan(per_cell, TARGET_SHARD_PAIRS)
+    plan = shard_plan(per_cell, engine.shard_pairs)
     pairs = pairs.join(sf.broadcast(engine.frame(plan)), "cell").select(
         "left",
         "right",
@@ -170,9 +167,10 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     return {
         "model": matcher.version,
         "model_info": matcher.describe(),
-        "model_threshold": getattr(matcher, "threshold", None) if model == UNSUPERVISED else None,
+        "model_threshold": matcher.threshold if isinstance(matcher, FellegiSunter) else None,
         "pairs": len(left),
         "shards": shard_count(plan),
+        "largest_shard_pairs": _largest_shard(per_cell, plan),
         "engine": "spark",
     }
 
@@ -243,6 +241,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
 def spark_merge(ctx: StageContext) -> dict[str, Any]:
     """Golden places per partition of the clusters on Spark; ids and changes on the driver."""
     from pyspark.sql import functions as sf
+    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
     from poiflow.conflate.merge import MergeConfig
 
@@ -260,16 +259,32 @@ def spark_merge(ctx: StageContext) -> dict[str, Any]:
                 "place_id": [ids[int(label)] for label in labels],
             }
         )
+        # Each record's cluster, from a file that every task reads for its own records:
+        # the wide records move once, to their cluster's shard (no join shuffles them).
+        path = ctx.folder / "assignment.parquet"
+        pq.write_table(assigned, path)
         frame = engine.read(str(ctx.artifacts.path("records")), list(_RECORD_TYPES.names))
-        frame = frame.join(engine.frame(assigned), "row")
+        placed = engine.map(
+            frame,
+            partial(_assign, assignment=engine.staged(str(path)), env=_aws_environment()),
+            StructType(
+                [
+                    *frame.schema.fields,
+                    StructField("label", LongType()),
+                    StructField("best", DoubleType()),
+                    StructField("place_id", StringType()),
+                ]
+            ),
+        )
         shard = sf.pmod(sf.xxhash64("label"), sf.lit(engine.partitions))
         merged = engine.by_key(
-            frame.withColumn("shard", shard),
+            placed.withColumn("shard", shard),
             "shard",
             partial(_merge_shard, config=config),
             PAYLOAD_SCHEMA,
         )
         payloads = engine.collect(merged)
+        path.unlink()
         return _unpack_merge(payloads)
 
     return merge_outputs(ctx, build) | {"engine": "spark"}
@@ -326,6 +341,15 @@ def shard_count(plan: pa.Table) -> int:
         return 0
     ends = pc.add(plan.column("first"), plan.column("pieces"))
     return int(pc.max(ends).as_py())
+
+
+def _largest_shard(per_cell: pa.Table, plan: pa.Table) -> int:
+    """The pairs of the largest shard (a cut cell's pairs spread evenly over its pieces)."""
+    if plan.num_rows == 0:
+        return 0
+    frame = pl.DataFrame(per_cell).join(pl.DataFrame(plan), on="cell")
+    frame = frame.with_columns((pl.col("count") / pl.col("pieces")).ceil().alias("share"))
+    return int(frame.group_by("first").agg(pl.col("share").sum())["share"].max())  # type: ignore[arg-type]
 
 
 # The functions Spark runs on its workers: top-level, of Arrow tables.
@@ -419,6 +443,36 @@ def _cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig)
         config,
     )
     return pa.table({"row": rows, "label": labels, "best": best})
+
+
+def _aws_environment() -> dict[str, str]:
+    """The driver's AWS settings, for workers that read a staged file themselves (Spark's
+    Python workers need not have been started with them)."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+
+
+def _assign(records: pa.Table, *, assignment: str, env: Mapping[str, str]) -> pa.Table:
+    """Each record's cluster label, best probability and place id, looked up by its row in
+    the assignment file (a local path, or an ``s3a://`` staging copy)."""
+    import os
+
+    import pyarrow.parquet as parquet
+
+    if assignment.startswith("s3a://"):
+        os.environ.update(env)
+        from poiflow.storage import filesystem
+
+        fs, path = filesystem("s3://" + assignment.removeprefix("s3a://"))
+        table = parquet.read_table(path, filesystem=fs)
+    else:
+        table = parquet.read_table(assignment)
+    rows = records.column("row").to_numpy()
+    picked = table.take(pa.array(rows))
+    for name in ("label", "best", "place_id"):
+        records = records.append_column(name, picked.column(name))
+    return records
 
 
 def _merge_shard(records: pa.Table, *, config: MergeConfig) -> pa.Table:

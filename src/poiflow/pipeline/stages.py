@@ -339,7 +339,11 @@ def make_engine(name: str, spark: SparkSettings | None = None) -> Any:
     require_pyspark()
     settings = spark or SparkSettings()
     return SparkEngine(
-        settings.master, settings.partitions, settings.spark_conf(), staging=settings.staging
+        settings.master,
+        settings.partitions,
+        settings.spark_conf(),
+        staging=settings.staging,
+        shard_pairs=settings.shard_pairs,
     )
 
 
