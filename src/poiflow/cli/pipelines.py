@@ -78,7 +78,11 @@ output: out                  # the output folder
 cache: .poiflow-cache        # where stage outputs are kept for re-use; null: nowhere
 # previous: out-last-release # keep the place ids of an earlier output
 {gold}
-# schedule: "@daily"         # when a scheduler should run it
+# schedule: "@daily"         # when a scheduler should run it (poiflow deploy airflow|k8s)
+
+# engine: spark              # the same stages on Spark (same outputs); default: local
+# spark: {{master: "local[*]", partitions: 8, executors: 4, executor_memory: 4g}}
+# resources: {{cpu: "2", memory: 8Gi}}   # what a Kubernetes pod asks for
 """
 
 _RULES = '''\
