@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlparse
@@ -28,24 +29,53 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REMOTE_SCHEMES",
+    "TEMP_ROOT",
     "check_writable",
     "exists",
     "fetch",
     "filesystem",
     "is_remote",
+    "output_staging",
     "put_file",
     "put_folder",
     "read_bytes",
     "remote_fingerprint",
+    "s3_endpoint",
+    "s3_region",
 ]
 
 REMOTE_SCHEMES: Final = ("s3", "s3a", "hdfs")
+# Where fetched inputs and outputs bound for object storage go when no cache folder is named.
+TEMP_ROOT: Final = Path(tempfile.gettempdir()) / "poiflow"
 _LAST: Final = "run.json"  # uploaded last: its presence says the folder is complete
 
 
 def is_remote(location: str | Path) -> bool:
     """Whether ``location`` is an object-storage URI (``s3://``, ``s3a://``, ``hdfs://``)."""
     return isinstance(location, str) and urlparse(location).scheme in REMOTE_SCHEMES
+
+
+def s3_endpoint() -> str | None:
+    """The S3 endpoint of the environment (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``),
+    or None for AWS itself."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def s3_region() -> str | None:
+    """The AWS region of the environment (``AWS_REGION``, ``AWS_DEFAULT_REGION``)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def output_staging(uri: str, root: Path | None = None) -> Path:
+    """The local folder an output bound for ``uri`` is written to before its upload (under
+    ``root``, a cache folder, or a temporary one), after checking that ``uri`` can take it.
+
+    Raises:
+        OutputError: The bucket is not there or the endpoint cannot be reached.
+    """
+    check_writable(uri)
+    key = hashlib.blake2b(uri.encode(), digest_size=8).hexdigest()
+    return (root or TEMP_ROOT) / "outputs" / key
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -59,12 +89,12 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
 
     parsed = urlparse(uri)
     if parsed.scheme in ("s3", "s3a"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = s3_endpoint()
         options: dict[str, object] = {
             "connect_timeout": 5,
             "request_timeout": 60,
             "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2),
-            "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+            "region": s3_region(),
         }
         if endpoint:
             # A server that is not AWS may not know the integrity checksums AWS SDKs now

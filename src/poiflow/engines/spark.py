@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 import pyarrow as pa
 
 from poiflow.errors import ConfigError
+from poiflow.storage import s3_endpoint, s3_region
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -117,9 +118,7 @@ def s3a_conf() -> dict[str, str]:
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
             "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
         ),
-        "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1",
+        "spark.hadoop.fs.s3a.endpoint.region": s3_region() or "us-east-1",
     }
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if key and secret:  # the driver's own keys (Spark's JVM may predate them)
@@ -133,7 +132,7 @@ def s3a_conf() -> dict[str, str]:
             "spark.hadoop.fs.s3a.secret.key": secret,
             **({"spark.hadoop.fs.s3a.session.token": token} if token else {}),
         }
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = s3_endpoint()
     if endpoint:
         conf |= {
             "spark.hadoop.fs.s3a.endpoint": endpoint,

@@ -16,8 +16,6 @@ Everything is written to a hidden staging folder first and moved into place at t
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ from poiflow.config import (
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import RunResult, run_plan
 from poiflow.pipeline.stages import Artifacts, StageContext, make_engine, read_previous
-from poiflow.storage import check_writable, fetch, is_remote, put_folder
+from poiflow.storage import TEMP_ROOT, fetch, is_remote, output_staging, put_folder
 
 if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
     from poiflow.conflate.blocking import BlockingConfig
@@ -160,7 +158,7 @@ def conflate(
 
     # Object storage: inputs, the model and the previous release are fetched first; the
     # output is written to a local folder and uploaded whole at the end.
-    downloads = Path(tempfile.gettempdir()) / "poiflow-downloads"
+    downloads = TEMP_ROOT / "downloads"
     inputs = [fetch(i, downloads) if isinstance(i, str) and is_remote(i) else i for i in inputs]
     if isinstance(model, str) and is_remote(model):
         model = fetch(model, downloads)
@@ -168,9 +166,7 @@ def conflate(
         previous = fetch(previous, downloads)
     remote = str(output) if is_remote(str(output)) else None
     if remote is not None:
-        check_writable(remote)
-        key = hashlib.blake2b(remote.encode(), digest_size=8).hexdigest()
-        output = Path(tempfile.gettempdir()) / "poiflow-outputs" / key
+        output = output_staging(remote)
     # Fail before any work on a bad model or previous release.
     matcher = None if str(model) == UNSUPERVISED else load_matcher(model)
     spreads = make_engine(engine, spark)

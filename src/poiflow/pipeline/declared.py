@@ -37,7 +37,7 @@ from poiflow.pipeline.runner import (
     run_plan,
 )
 from poiflow.pipeline.stages import Artifacts, StageContext, make_engine
-from poiflow.storage import check_writable, fetch, is_remote, put_folder
+from poiflow.storage import TEMP_ROOT, fetch, is_remote, output_staging, put_folder
 
 if TYPE_CHECKING:
     from poiflow.pipeline.ingestion import IngestProgress
@@ -139,7 +139,7 @@ class Pipeline:
         """Where inputs in object storage are fetched to (in the cache, if any)."""
         if self.spec.cache and not is_remote(self.spec.cache):
             return self.resolve(self.spec.cache) / "downloads"
-        return Path(tempfile.gettempdir()) / "poiflow-downloads"
+        return TEMP_ROOT / "downloads"
 
     def run(
         self,
@@ -176,9 +176,7 @@ class Pipeline:
         target = output if output is not None else self.output
         remote = str(target) if is_remote(str(target)) else None
         # An output in object storage is written here first and uploaded whole at the end.
-        out = self._staging(remote) if remote is not None else Path(target)
-        if remote is not None:
-            check_writable(remote)
+        out = output_staging(remote, self.cache) if remote is not None else Path(target)
         for source in self.spec.sources:
             where = self.resolve(source.path).resolve()
             if not where.is_file():
@@ -235,12 +233,6 @@ class Pipeline:
             put_folder(result.output, remote)
             result.uploaded_to = remote
         return result
-
-    def _staging(self, uri: str) -> Path:
-        """The local folder an output bound for ``uri`` is written to first."""
-        key = hashlib.blake2b(uri.encode(), digest_size=8).hexdigest()
-        root = self.cache if self.cache is not None else Path(tempfile.gettempdir())
-        return root / "outputs" / key
 
     def _signature(self, result: RunResult) -> str:
         tracking = self.spec.tracking

@@ -7,7 +7,7 @@ two engines give the same bytes (the parity test holds them to it):
 
 - ``block``: key counts per partition, summed by Spark; key rows per partition; pairs per
   hash partition of the keys (every record of a key meets in one call); a pair proposed by
-  several keys merged by a ``bit_or`` group-by;
+  keys of several partitions merged on the driver (``finish_pairs``, bits OR-ed);
 - ``score``: records sharded by space (the H3 cell of a pair's left record), hot cells cut
   into pieces and small ones packed together to an even number of pairs per shard; each
   shard's records and pairs meet in a ``cogroup`` and get their features and probability
@@ -15,8 +15,9 @@ two engines give the same bytes (the parity test holds them to it):
 - ``cluster``: connected components of the strong edges as DataFrame jobs, then the
   non-chaining clustering per hash partition of the components (a component is clustered
   on its own, whatever else is in its partition);
-- ``merge``: golden records per hash partition of the clusters; place ids and the
-  changelog on the driver (they compare with the previous release as a whole).
+- ``merge``: golden records per hash partition of the clusters (each task looks up its
+  records' clusters in a file by row, so only one shuffle moves the records); place ids
+  and the changelog on the driver (they compare with the previous release as a whole).
 
 ``ingest`` runs on the driver, as on the local engine: it reads each source once.
 """
@@ -251,12 +252,14 @@ def spark_merge(ctx: StageContext) -> dict[str, Any]:
     def build(
         records: pa.Table, labels: np.ndarray, best: np.ndarray, ids: Mapping[int, str]
     ) -> tuple[pa.Table, pa.Table]:
+        # A place id per cluster, then taken for each record (no loop over records).
+        clusters, of_record = np.unique(labels, return_inverse=True)
+        place_ids = pa.array([ids[int(label)] for label in clusters], pa.string())
         assigned = pa.table(
             {
-                "row": np.arange(len(labels), dtype=np.int64),
                 "label": labels.astype(np.int64),
                 "best": best.astype(np.float64),
-                "place_id": [ids[int(label)] for label in labels],
+                "place_id": place_ids.take(pa.array(of_record)),
             }
         )
         # Each record's cluster, from a file that every task reads for its own records:
