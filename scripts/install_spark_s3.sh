@@ -4,30 +4,13 @@
 # finds them there (or where POIFLOW_SPARK_JARS points).
 # Usage: scripts/install_spark_s3.sh [DIR]     (prints the folder)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 DIR=${1:-.spark-jars}
-HADOOP=$(ls .venv/lib/python3*/site-packages/pyspark/jars/hadoop-client-api-*.jar 2>/dev/null \
-  | sed -E 's/.*hadoop-client-api-(.*)\.jar/\1/' | head -1)
-HADOOP=${HADOOP:-3.5.0}
+HADOOP=$(hadoop_version)
 STAMP="$DIR/.hadoop-aws-$HADOOP"
 if [ ! -f "$STAMP" ]; then
   echo "fetching hadoop-aws $HADOOP and the AWS SDK bundle into $DIR (once)" >&2
-  WORK=$(mktemp -d)
-  trap 'rm -rf "$WORK"' EXIT
-  cat > "$WORK/pom.xml" <<POM
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>poiflow</groupId><artifactId>spark-s3</artifactId><version>1</version>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.hadoop</groupId><artifactId>hadoop-aws</artifactId>
-      <version>$HADOOP</version>
-    </dependency>
-  </dependencies>
-</project>
-POM
-  rm -rf "$DIR"
-  mvn -q -f "$WORK/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$(pwd)/$DIR" >&2
+  fetch_jars "$DIR" "org.apache.hadoop:hadoop-aws:$HADOOP"
   touch "$STAMP"
 fi
 echo "$DIR"

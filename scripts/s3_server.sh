@@ -5,6 +5,7 @@
 #   scripts/s3_server.sh stop DIR
 # Access key poiflow, secret poiflow-secret; the tests start and stop it themselves.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 ACTION=$1
 DIR=$2
 case "$ACTION" in
@@ -37,10 +38,7 @@ CONF
     exit 1
     ;;
   stop)
-    if [ -f "$DIR/server.pid" ]; then
-      kill "$(cat "$DIR/server.pid")" 2>/dev/null || true
-      rm -f "$DIR/server.pid"
-    fi
+    stop_server "$DIR"
     ;;
   *)
     echo "usage: $0 start DIR PORT | stop DIR" >&2

@@ -261,9 +261,9 @@ class SparkSettings(_Strict):
     conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings.")
     staging: str | None = Field(
         None,
-        pattern=r"^(s3|s3a)://[^/]+",
-        description="An s3:// folder the stages hand Spark their tables through (read with "
-        "s3a): on a cluster, executors cannot read the driver's disk.",
+        pattern=r"^((s3|s3a)://[^/]+|hdfs://)",
+        description="An s3:// or hdfs:// folder the stages hand Spark their tables through "
+        "(s3 read with s3a): on a cluster, executors cannot read the driver's disk.",
     )
 
     def spark_conf(self) -> dict[str, str]:

@@ -1,9 +1,13 @@
-"""Object storage: ``s3://`` (and ``hdfs://``) locations for inputs, outputs and models.
+"""Object storage: ``s3://`` and ``hdfs://`` locations for inputs, outputs and models.
 
 poiflow reads and writes object storage through pyarrow's filesystems. Credentials and the
 endpoint come from the usual AWS places: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
 (or ``~/.aws/credentials``), ``AWS_REGION``, and ``AWS_ENDPOINT_URL_S3`` or
 ``AWS_ENDPOINT_URL`` for an S3-compatible server that is not AWS (MinIO, S3Proxy, Ceph).
+HDFS is read with hdfs-native (the ``hdfs`` extra: a client of HDFS's own protocol, with no
+Java or ``libhdfs``), or else with pyarrow's ``libhdfs`` client where Hadoop's is installed;
+``hdfs://host:port/path`` names the NameNode, ``hdfs:///path`` the Hadoop configuration's
+default file system (``HADOOP_CONF_DIR``).
 
 Stages work on local files: an input is fetched once into a download folder (again only
 when the object changed), and an output folder is written locally and uploaded whole,
@@ -14,12 +18,15 @@ upload removes what it had put.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import socket
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 
 from poiflow.errors import InputError, OutputError
@@ -107,9 +114,63 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         s3 = pafs.S3FileSystem(**options)
         return s3, f"{parsed.netloc}{parsed.path}".rstrip("/")
     if parsed.scheme == "hdfs":
-        hdfs, path = pafs.FileSystem.from_uri(uri)
-        return hdfs, path
+        return _hdfs(uri), parsed.path or "/"
     raise InputError(f"not an object-storage location (expected one of {REMOTE_SCHEMES})", path=uri)
+
+
+HDFS_PORT: Final = 8020  # the NameNode's RPC port when a URI names none
+
+
+def _hdfs(uri: str) -> pafs.FileSystem:
+    """The HDFS of ``uri``, after making sure its NameNode answers: HDFS clients retry an
+    unreachable one for minutes.
+
+    Raises:
+        OSError: The NameNode cannot be reached, or no HDFS client is installed.
+    """
+    import pyarrow.fs as pafs
+
+    parsed = urlparse(uri)
+    host, port = parsed.hostname, parsed.port or HDFS_PORT
+    if host:
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as exc:
+            raise OSError(f"the NameNode {host}:{port} cannot be reached ({exc})") from exc
+    try:
+        files = _hdfs_files()
+    except ImportError:
+        try:  # Hadoop's own client, through libhdfs and a JVM
+            return pafs.HadoopFileSystem(host or "default", port if host else 0)
+        except OSError as exc:
+            raise OSError(
+                "no HDFS client: install poiflow's hdfs extra (pip install 'poiflow[hdfs]'), "
+                f"or Hadoop with libhdfs ({exc})"
+            ) from exc
+    return pafs.PyFileSystem(pafs.FSSpecHandler(files(host, port if host else None)))
+
+
+@functools.cache
+def _hdfs_files() -> type:
+    """hdfs-native's fsspec file system, with each file's modification time where pyarrow
+    looks for it (a changed input is fetched anew by its size and time), made afresh for
+    each use."""
+    from hdfs_native import FileStatus
+    from hdfs_native.fsspec import HdfsFileSystem
+
+    class Files(HdfsFileSystem):
+        # Not kept in fsspec's cache of instances: fsspec empties that cache in a forked
+        # child (Spark starts its JVM so), and dropping a client there waits forever on
+        # the parent's I/O threads, which the child does not have.
+        cachable = False
+
+        def _convert_file_status(self, file_status: FileStatus) -> dict[str, Any]:
+            info: dict[str, Any] = super()._convert_file_status(file_status)
+            millis = int(info.get("modification_time") or 0)
+            info["mtime"] = datetime.fromtimestamp(millis / 1000, tz=UTC)
+            return info
+
+    return Files
 
 
 def read_bytes(uri: str) -> bytes:
@@ -209,6 +270,8 @@ def check_writable(uri: str) -> None:
     import pyarrow.fs as pafs
 
     fs, base = _open(uri, output=True)
+    if urlparse(uri).scheme == "hdfs":
+        return  # no buckets: the NameNode answered, and folders are made as needed
     bucket = base.split("/", 1)[0]
     try:
         info = fs.get_file_info(bucket)

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,16 +18,10 @@ from poiflow.errors import OutputError
 from poiflow.pipeline import Pipeline
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
-from ..conftest import ROOT
+from ..conftest import ROOT, free_port, poiflow
 
 HELSINKI = ROOT / "examples" / "helsinki"
-pytestmark = pytest.mark.s3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = [pytest.mark.s3, pytest.mark.server]
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +50,6 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def poiflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "poiflow", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env, "COLUMNS": "200"},
-        timeout=300,
-    )
 
 
 def test_a_pipeline_reads_inputs_and_a_model_from_s3_and_writes_its_outputs_there(

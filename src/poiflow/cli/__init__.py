@@ -293,10 +293,12 @@ run.json shows its match weights.
 def conflate_command(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Input files (or s3:// URIs).", metavar="INPUT...", show_default=False),
+        typer.Argument(
+            help="Input files (or s3://, hdfs:// URIs).", metavar="INPUT...", show_default=False
+        ),
     ],
     output: Annotated[
-        str, typer.Option("--output", "-o", help="The output folder (or an s3:// URI).")
+        str, typer.Option("--output", "-o", help="The output folder (or an s3://, hdfs:// URI).")
     ],
     model: Annotated[
         str,

@@ -157,7 +157,9 @@ def run_command(
     output: Annotated[
         str | None,
         typer.Option(
-            "--output", "-o", help="The output folder or s3:// URI (default: the pipeline's)."
+            "--output",
+            "-o",
+            help="The output folder or s3://, hdfs:// URI (default: the pipeline's).",
         ),
     ] = None,
     from_stage: Annotated[

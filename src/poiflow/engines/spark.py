@@ -38,6 +38,7 @@ __all__ = [
     "require_pyspark",
     "s3a_conf",
     "spark_session",
+    "spark_uri",
 ]
 
 SPARK_INSTALL: Final = ".venv/bin/pip install -e '.[spark]'  (or: pip install 'poiflow[spark]')"
@@ -94,6 +95,13 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def spark_uri(uri: str) -> str:
+    """Where Spark (Hadoop) finds the object at ``uri``: ``s3://`` through ``s3a://``, and
+    ``hdfs://`` as it is."""
+    scheme, _, rest = uri.partition("://")
+    return f"s3a://{rest}" if scheme == "s3" else uri
 
 
 def s3a_conf() -> dict[str, str]:
@@ -182,10 +190,10 @@ class SparkEngine:
         master: Where Spark runs: ``local[2]``, ``spark://host:7077``, ``k8s://...``.
         partitions: How many partitions key-hashed work is cut into.
         conf: More Spark settings.
-        staging: An object-storage folder (``s3://...``) the tables Spark reads are put in
-            first, and read from through ``s3a``: on a cluster, executors cannot read the
-            driver's disk. None: Spark reads the files where they are (local mode, or a
-            volume every node mounts).
+        staging: An object-storage folder (``s3://...``, ``hdfs://...``) the tables Spark
+            reads are put in first, and read from there (``s3`` through ``s3a``): on a
+            cluster, executors cannot read the driver's disk. None: Spark reads the files
+            where they are (local mode, or a volume every node mounts).
         shard_pairs: How many candidate pairs a scoring shard takes: a space cell with
             more (a dense city centre) is cut into several shards.
     """
@@ -201,7 +209,8 @@ class SparkEngine:
     def session(self) -> SparkSession:
         if self._session is None:
             conf = {"spark.sql.shuffle.partitions": str(self.partitions)}
-            s3a = s3a_conf() if self.staging is not None else {}
+            on_s3 = self.staging is not None and self.staging.startswith(("s3://", "s3a://"))
+            s3a = s3a_conf() if on_s3 else {}
             self._session = spark_session(self.master, conf | s3a | self.conf)
             # The session may have been made before (getOrCreate): set the s3a settings
             # on its Hadoop configuration too, where they still take effect.
@@ -237,7 +246,7 @@ class SparkEngine:
         uri = f"{self.staging.rstrip('/')}/{key}/{local.name}"
         if not exists(uri):
             put_file(local, uri)
-        return "s3a://" + uri.split("://", 1)[1]
+        return spark_uri(uri)
 
     def frame(self, table: pa.Table) -> DataFrame:
         """An Arrow table (small: it goes through the driver) as a DataFrame."""

@@ -130,10 +130,10 @@ def conflate(
     """Find the records of all inputs that are the same place and merge them.
 
     Args:
-        inputs: Files of any kind ``ingest`` reads (local, or ``s3://`` URIs), or opened
-            sources.
+        inputs: Files of any kind ``ingest`` reads (local, or ``s3://``, ``hdfs://``
+            URIs), or opened sources.
         output: The output folder (created; earlier outputs in it are replaced), or an
-            ``s3://`` URI (written locally, then uploaded whole, ``run.json`` last).
+            ``s3://`` or ``hdfs://`` URI (written locally, then uploaded whole, ``run.json`` last).
         model: A model file, ``"default"`` for the model poiflow ships, or ``"em"`` to fit
             an unsupervised Fellegi-Sunter model on this run's own candidate pairs (no
             labels needed; its match weights are reported in ``run.json``).

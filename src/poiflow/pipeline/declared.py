@@ -129,7 +129,7 @@ class Pipeline:
         if self.spec.cache and is_remote(self.spec.cache):
             raise ConfigError(
                 f"cache: {self.spec.cache} is in object storage; the cache must be a folder "
-                "(a mounted volume on a cluster). Inputs and outputs may be s3:// URIs.",
+                "(a mounted volume on a cluster). Inputs and outputs may be s3:// or hdfs:// URIs.",
                 path=self.path,
             )
         return self.resolve(self.spec.cache) if self.spec.cache else None

@@ -458,16 +458,17 @@ def _aws_environment() -> dict[str, str]:
 
 def _assign(records: pa.Table, *, assignment: str, env: Mapping[str, str]) -> pa.Table:
     """Each record's cluster label, best probability and place id, looked up by its row in
-    the assignment file (a local path, or an ``s3a://`` staging copy)."""
+    the assignment file (a local path, or a staging copy at ``s3a://`` or ``hdfs://``)."""
     import os
 
     import pyarrow.parquet as parquet
 
-    if assignment.startswith("s3a://"):
+    if "://" in assignment:  # a staging copy: s3a:// (read as s3://) or hdfs://
         os.environ.update(env)
         from poiflow.storage import filesystem
 
-        fs, path = filesystem("s3://" + assignment.removeprefix("s3a://"))
+        scheme, _, rest = assignment.partition("://")
+        fs, path = filesystem(f"s3://{rest}" if scheme == "s3a" else assignment)
         table = parquet.read_table(path, filesystem=fs)
     else:
         table = parquet.read_table(assignment)

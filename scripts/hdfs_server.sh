@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Start or stop a real HDFS (Hadoop's MiniDFSCluster: a NameNode and a DataNode in one JVM)
+# on 127.0.0.1, for the tests.
+#   scripts/hdfs_server.sh start DIR PORT    keep its blocks under DIR; prints the URI of its
+#                                            file system (hdfs://127.0.0.1:PORT)
+#   scripts/hdfs_server.sh stop DIR
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+ACTION=$1
+DIR=$2
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+case "$ACTION" in
+  start)
+    PORT=$3
+    JARS=$(bash "$ROOT/scripts/install_hdfs.sh")
+    mkdir -p "$DIR"
+    DIR=$(cd "$DIR" && pwd)
+    rm -f "$DIR/ready.xml"
+    # The NameNode's web port is picked free by the cluster; -writeConfig says it is up.
+    (cd "$DIR" && exec java -Xmx512m -Dtest.build.data="$DIR/data" -cp "$ROOT/$JARS/*" \
+      org.apache.hadoop.mapreduce.MiniHadoopClusterManager -nomr -format \
+      -nnport "$PORT" -nnhttpport 0 -writeConfig "$DIR/ready.xml") > "$DIR/server.log" 2>&1 &
+    echo $! > "$DIR/server.pid"
+    for _ in $(seq 1 300); do
+      if [ -f "$DIR/ready.xml" ]; then
+        echo "hdfs://127.0.0.1:$PORT"
+        exit 0
+      fi
+      if ! kill -0 "$(cat "$DIR/server.pid")" 2>/dev/null; then
+        break
+      fi
+      sleep 0.2
+    done
+    echo "HDFS did not start; its log: $DIR/server.log" >&2
+    tail -n 40 "$DIR/server.log" >&2
+    exit 1
+    ;;
+  stop)
+    stop_server "$DIR"
+    ;;
+  *)
+    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,42 @@
+# Shell functions the install and server scripts share (source it; it defines, runs nothing).
+
+# The Hadoop version PySpark ships (its hadoop-client-api jar), 3.5.0 if PySpark is absent.
+hadoop_version() {
+  local found
+  found=$(ls .venv/lib/python3*/site-packages/pyspark/jars/hadoop-client-api-*.jar 2>/dev/null \
+    | sed -E 's/.*hadoop-client-api-(.*)\.jar/\1/' | head -1)
+  echo "${found:-3.5.0}"
+}
+
+# fetch_jars DIR GROUP:ARTIFACT:VERSION...: the artifacts and their runtime dependencies
+# from Maven Central into DIR (replaced whole).
+fetch_jars() {
+  local dir=$1 work deps="" spec group artifact version
+  shift
+  case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
+  for spec in "$@"; do
+    IFS=: read -r group artifact version <<<"$spec"
+    deps+="<dependency><groupId>$group</groupId><artifactId>$artifact</artifactId>"
+    deps+="<version>$version</version></dependency>"
+  done
+  work=$(mktemp -d)
+  cat > "$work/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>poiflow</groupId><artifactId>fetched-jars</artifactId><version>1</version>
+  <dependencies>$deps</dependencies>
+</project>
+POM
+  rm -rf "$dir"
+  mvn -q -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$dir" >&2
+  rm -rf "$work"
+}
+
+# stop_server DIR: stop the server whose pid a start left in DIR/server.pid.
+stop_server() {
+  if [ -f "$1/server.pid" ]; then
+    kill "$(cat "$1/server.pid")" 2>/dev/null || true
+    rm -f "$1/server.pid"
+  fi
+}
