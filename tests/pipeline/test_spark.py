@@ -11,15 +11,25 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from poiflow.engines.spark import decode_tables
 from poiflow.errors import ConfigError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
-from poiflow.pipeline.spark_stages import shard_count, shard_plan
+from poiflow.pipeline.spark_stages import (
+    _payloads,
+    _read_groups,
+    _take_rows,
+    shard_count,
+    shard_plan,
+)
 
 from ..conftest import ROOT
 
@@ -102,6 +112,77 @@ def test_connected_components_on_spark_match_scipy() -> None:
     np.minimum.at(smallest, component, np.arange(1200))
     assert found.column("node").to_pylist() == nodes.tolist()
     assert found.column("component").to_numpy().tolist() == smallest[component[nodes]].tolist()
+
+
+@st.composite
+def files_and_rows(draw: st.DrawFn) -> tuple[list[int], list[int], list[int]]:
+    """Row group sizes, a sorted subset of the file's rows, and a subset of its groups."""
+    sizes = draw(st.lists(st.integers(1, 12), min_size=1, max_size=8))
+    total = sum(sizes)
+    rows = sorted(draw(st.sets(st.integers(0, total - 1), min_size=1)))
+    groups = sorted(draw(st.sets(st.integers(0, len(sizes) - 1), min_size=1)))
+    return sizes, rows, groups
+
+
+@given(files_and_rows())
+def test_a_task_reads_exactly_its_rows_and_row_groups_of_a_file(
+    tmp_path_factory: pytest.TempPathFactory, case: tuple[list[int], list[int], list[int]]
+) -> None:
+    sizes, rows, groups = case
+    total = sum(sizes)
+    path = tmp_path_factory.mktemp("groups") / "records.parquet"
+    values = pa.table({"x": np.arange(total) * 10, "name": [f"n{i}" for i in range(total)]})
+    with pq.ParquetWriter(path, values.schema) as writer:
+        start = 0
+        for size in sizes:  # one row group per write
+            writer.write_table(values.slice(start, size), row_group_size=size)
+            start += size
+    file = pq.ParquetFile(path)
+    assert file.metadata.num_row_groups == len(sizes)
+    taken = _take_rows(file, np.array(rows, dtype=np.int64), ["x", "name"])
+    assert taken.column("x").to_pylist() == [10 * r for r in rows]
+    assert taken.column("name").to_pylist() == [f"n{r}" for r in rows]
+    firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    picked = pa.table({"group": groups[::-1], "first": [int(firsts[g]) for g in groups[::-1]]})
+    read = _read_groups(file, picked, ["x"])
+    expected = [r for g in groups for r in range(firsts[g], firsts[g] + sizes[g])]
+    assert read.column("row").to_pylist() == expected
+    assert read.column("x").to_pylist() == [10 * r for r in expected]
+
+
+@given(st.lists(st.integers(0, 5), max_size=40))
+def test_payloads_send_every_row_once_to_its_target(targets: list[int]) -> None:
+    table = pa.table({"row": np.arange(len(targets), dtype=np.int64)})
+    keys = np.array([100, 101, 102, 103, 104, 105], dtype=np.int64)
+    packed = _payloads(table, np.array(targets, dtype=np.int64), "key", keys)
+    assert packed.column_names == ["key", "what", "payload"]
+    seen: list[int] = []
+    for key in packed.column("key").to_pylist():
+        one = packed.filter(pc.equal(packed.column("key"), key))
+        rows = decode_tables(one, "records", table.schema).column("row").to_pylist()
+        assert all(targets[row] == key - 100 for row in rows)
+        seen += rows
+    assert sorted(seen) == list(range(len(targets)))
+    assert len(set(packed.column("key").to_pylist())) == len(set(targets))
+
+
+@pytest.mark.spark
+@needs_spark
+def test_spread_keys_land_in_partitions_of_their_own() -> None:
+    from pyspark.sql import functions as sf
+
+    from poiflow.engines.spark import SparkEngine
+
+    engine = SparkEngine("local[2]", partitions=7)
+    keys = engine.spread_keys(7)
+    frame = engine.frame(pa.table({"key": pa.array(keys, pa.int64())}))
+    placed = engine.collect(
+        frame.repartition(7, "key").select("key", sf.spark_partition_id().alias("part"))
+    )
+    assert sorted(placed.column("part").to_pylist()) == list(range(7))
+    assert dict(
+        zip(placed.column("key").to_pylist(), placed.column("part").to_pylist(), strict=True)
+    ) == {key: i for i, key in enumerate(keys)}
 
 
 def test_a_hot_cell_is_cut_into_shards_and_small_cells_are_packed() -> None:

@@ -204,6 +204,7 @@ class SparkEngine:
     staging: str | None = None
     shard_pairs: int = 50_000
     _session: SparkSession | None = None
+    _spread: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def session(self) -> SparkSession:
@@ -247,6 +248,41 @@ class SparkEngine:
         if not exists(uri):
             put_file(local, uri)
         return spark_uri(uri)
+
+    def row_groups(self, path: str) -> DataFrame:
+        """The row groups of the local Parquet file ``path``, one row each (``group``, and
+        ``first``: the file row of its first record), spread over the partitions: for
+        tasks that read their own rows of the file (with pyarrow, from where
+        :meth:`staged` put it), so that wide records never pass through Spark's rows."""
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(path).metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        firsts = [sum(sizes[:i]) for i in range(len(sizes))]
+        table = pa.table(
+            {
+                "group": pa.array(range(len(sizes)), pa.int32()),
+                "first": pa.array(firsts, pa.int64()),
+            }
+        )
+        frame = self.session.createDataFrame(table)
+        return frame.repartition(max(1, min(self.partitions, len(sizes))))
+
+    def spread_keys(self, count: int) -> list[int]:
+        """``count`` keys that :meth:`by_key` sends to ``count`` different partitions (when
+        ``count`` is the number of partitions): key ``i`` to partition ``i``, where hashing
+        ``0..count-1`` would put some together and leave others empty."""
+        from pyspark.sql import functions as sf
+
+        if count not in self._spread:
+            probe = self.session.range(64 * count).select(
+                "id", sf.pmod(sf.hash("id"), sf.lit(self.partitions)).alias("part")
+            )
+            first: dict[int, int] = {}
+            for row in probe.collect():
+                first.setdefault(int(row["part"]), int(row["id"]))
+            self._spread[count] = [first[i % self.partitions] for i in range(count)]
+        return self._spread[count]
 
     def frame(self, table: pa.Table) -> DataFrame:
         """An Arrow table (small: it goes through the driver) as a DataFrame."""

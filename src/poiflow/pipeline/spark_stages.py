@@ -1,23 +1,28 @@
 """The conflation stages on Spark: the functions of the local stages, spread by Spark.
 
-Each stage reads its input artifacts (Parquet files of the stage before) as DataFrames,
-runs the same ``poiflow.conflate`` functions per partition, and writes the same artifact
-files, so caching, publishing and every later stage work as on the local engine, and the
-two engines give the same bytes (the parity test holds them to it):
+Each stage reads its input artifacts (Parquet files of the stage before), runs the same
+``poiflow.conflate`` functions per partition, and writes the same artifact files, so
+caching, publishing and every later stage work as on the local engine, and the two engines
+give the same bytes (the parity test holds them to it). Wide records never become Spark
+rows: a task reads its own rows of the records file with pyarrow (a row group, or the rows
+a range of its input needs) and sends records on as Arrow IPC payloads, one per
+destination; Spark moves only those payloads and narrow columns (rows, keys, cells, pairs).
 
-- ``block``: key counts per partition, summed by Spark; key rows per partition; pairs per
+- ``block``: key counts per row group, summed by Spark; key rows per row group; pairs per
   hash partition of the keys (every record of a key meets in one call); a pair proposed by
   keys of several partitions merged on the driver (``finish_pairs``, bits OR-ed);
-- ``score``: records sharded by space (the H3 cell of a pair's left record), hot cells cut
-  into pieces and small ones packed together to an even number of pairs per shard; each
-  shard's records and pairs meet in a ``cogroup`` and get their features and probability
-  there, with the name and word counts of all the data;
+- ``score``: pairs sharded by space (the H3 cell of a pair's left record), hot cells cut
+  into pieces and small ones packed together to an even number of pairs per shard; the
+  records a shard needs are read by range of row and sent to it; each shard's records and
+  pairs meet in a ``cogroup`` and get their features and probability there, with the name
+  and word counts of all the data;
 - ``cluster``: connected components of the strong edges as DataFrame jobs, then the
   non-chaining clustering per hash partition of the components (a component is clustered
   on its own, whatever else is in its partition);
-- ``merge``: golden records per hash partition of the clusters (each task looks up its
-  records' clusters in a file by row, so only one shuffle moves the records); place ids
-  and the changelog on the driver (they compare with the previous release as a whole).
+- ``merge``: each task reads its row groups of the records and their clusters (from a file
+  the driver writes), and sends each cluster's records to the shard that merges it;
+  place ids and the changelog on the driver (they compare with the previous release as a
+  whole).
 
 ``ingest`` runs on the driver, as on the local engine: it reads each source once.
 """
@@ -55,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["SPARK_STAGES", "shard_count", "shard_plan"]
 _SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
 _RECORD_TYPES: Final = pa.schema([f for f in PLACE_SCHEMA if f.name != "geometry"])
+_PAIR_TYPES: Final = pa.schema([("left", pa.int64()), ("right", pa.int64()), ("keys", pa.int32())])
 
 
 def spark_block(ctx: StageContext) -> dict[str, Any]:
@@ -72,23 +78,26 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
     config = BlockingConfig(**ctx.settings)
     path = ctx.artifacts.path("records")
     n = pq.ParquetFile(path).metadata.num_rows
-    records = engine.read(str(path), list(BLOCKING_COLUMNS))
+    groups = engine.row_groups(str(path))
+    reading = partial(_records_of, engine=engine, path=str(path), columns=list(BLOCKING_COLUMNS))
     counts = engine.map(
-        records, _key_counts, "what string, value string, cell bigint, count bigint"
+        groups, reading(_key_counts), "what string, value string, cell bigint, count bigint"
     )
     summed = counts.groupBy("what", "value", "cell").agg(sf.sum("count").alias("count"))
     stats = key_stats(_unsigned(engine.collect(summed), "cell"), config)
+    # Key rows (~45 a record) go to their key's partition as Arrow payloads, and the
+    # pairs of each partition come back so: Spark moves bytes, not rows.
+    spread = engine.spread_keys(engine.partitions)
     keys = engine.map(
-        records,
-        partial(_record_keys, stats=stats, config=config),
-        "kind tinyint, key bigint, row bigint, left boolean, right boolean",
+        groups,
+        reading(partial(_record_keys, stats=stats, config=config, keys=spread)),
+        "key bigint, what string, payload binary",
     )
-    pairs = engine.by_key(
-        keys, "key", partial(_key_pairs, config=config), "left bigint, right bigint, keys int"
-    )
+    pairs = engine.by_key(keys, "key", partial(_key_pairs, config=config), PAYLOAD_SCHEMA)
     # A pair that keys of several partitions proposed comes once per partition: merging
     # them (bits OR-ed) on the driver is cheaper than one more shuffle.
-    candidates = finish_pairs([engine.collect(pairs)], n)
+    found = decode_tables(engine.collect(pairs), "pairs", _PAIR_TYPES)
+    candidates = finish_pairs([found], n)
     ctx.write("candidates", candidates)
     return block_summary(n, candidates) | {"engine": "spark"}
 
@@ -104,14 +113,15 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     engine = _engine(ctx)
     model = str(ctx.settings.get("model", "default"))
     matcher = ctx.objects.get("matcher") or (None if model == UNSUPERVISED else load_matcher(model))
-    path = ctx.artifacts.path("records")
+    path = str(ctx.artifacts.path("records"))
     columns = ["source", "lat", "lon", "categories", "keys", "phones"]
-    records = engine.read(str(path), columns).withColumn(
-        "name_key", sf.coalesce(sf.col("keys.name"), sf.lit(""))
-    )
+    groups = engine.row_groups(path)
+    reading = partial(_records_of, engine=engine, path=path, columns=columns)
     # The name and word counts of all the data: names travel with their records, the
     # (much smaller) word counts with the function.
-    counted = engine.map(records, _feature_counts, "what string, value string, count bigint")
+    counted = engine.map(
+        groups, reading(_feature_counts), "what string, value string, count bigint"
+    )
     counts = counted.groupBy("what", "value").agg(sf.sum("count").alias("count"))
     counts = counts.localCheckpoint()
     total = int(counts.where(sf.col("what") == "records").first()["count"])  # type: ignore[index]
@@ -120,13 +130,14 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     names = counts.where(sf.col("what") == "name").select(
         sf.col("value").alias("name_key"), sf.col("count").alias("name_records")
     )
-    records = records.join(names, "name_key")
+    # Each record's scoring cell and the count of its name: narrow rows, not records.
+    located = engine.map(
+        groups, reading(_cells_and_names), "row bigint, cell bigint, name_key string"
+    )
+    located = located.join(names, "name_key").drop("name_key").localCheckpoint()
 
     candidates = engine.read(str(ctx.artifacts.path("candidates")), ["left", "right"])
-    cells = engine.map(
-        records.select("row", "lat", "lon", "keys"), _shard_cells, "row bigint, cell bigint"
-    )
-    pairs = candidates.join(cells.withColumnRenamed("row", "left"), "left")
+    pairs = candidates.join(located.select(sf.col("row").alias("left"), "cell"), "left")
     per_cell = engine.collect(pairs.groupBy("cell").count())
     plan = shard_plan(per_cell, engine.shard_pairs)
     pairs = pairs.join(sf.broadcast(engine.frame(plan)), "cell").select(
@@ -135,20 +146,29 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         (sf.col("first") + sf.pmod(sf.xxhash64("left"), sf.col("pieces"))).alias("shard"),
     )
     pairs = pairs.localCheckpoint()
-    # (Fresh column names: the two sides of the cogroup must not share a column's lineage.)
+    # Each shard's records: the rows it needs, by range of row, read by the task of the
+    # range and sent to the shard as one Arrow payload (the records never become Spark
+    # rows). (Fresh column names: the two sides of the cogroup share no lineage.)
     members = (
         pairs.select(sf.col("shard").alias("piece"), sf.col("left").alias("row"))
         .union(pairs.select(sf.col("shard").alias("piece"), sf.col("right").alias("row")))
         .distinct()
-        .join(records, "row")
-        .withColumnRenamed("piece", "shard")
+        .join(located.select("row", "name_records"), "row")
+        .repartitionByRange(engine.partitions, "row")
+    )
+    routed = engine.map(
+        members,
+        partial(
+            _route_to_shards, location=engine.staged(path), columns=columns, env=_environment()
+        ),
+        "shard bigint, what string, payload binary",
     )
     feature_columns = ", ".join(f"{name} float" for name in FEATURES)
     scored = engine.cogroup(
-        members,
+        routed,
         pairs,
         "shard",
-        partial(_score_shard, words=words, total=total, matcher=matcher),
+        partial(_score_routed, words=words, total=total, matcher=matcher),
         f"left bigint, right bigint, probability double, {feature_columns}",
     )
     table = engine.collect(scored).sort_by([("left", "ascending"), ("right", "ascending")])
@@ -241,8 +261,6 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
 
 def spark_merge(ctx: StageContext) -> dict[str, Any]:
     """Golden places per partition of the clusters on Spark; ids and changes on the driver."""
-    from pyspark.sql import functions as sf
-    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
     from poiflow.conflate.merge import MergeConfig
 
@@ -262,30 +280,25 @@ def spark_merge(ctx: StageContext) -> dict[str, Any]:
                 "place_id": place_ids.take(pa.array(of_record)),
             }
         )
-        # Each record's cluster, from a file that every task reads for its own records:
-        # the wide records move once, to their cluster's shard (no join shuffles them).
+        # Each task reads its row groups of the records and their clusters (from a file
+        # written here), and sends each cluster's records to its shard as Arrow payloads:
+        # the wide records move once, and never as Spark rows.
         path = ctx.folder / "assignment.parquet"
         pq.write_table(assigned, path)
-        frame = engine.read(str(ctx.artifacts.path("records")), list(_RECORD_TYPES.names))
-        placed = engine.map(
-            frame,
-            partial(_assign, assignment=engine.staged(str(path)), env=_aws_environment()),
-            StructType(
-                [
-                    *frame.schema.fields,
-                    StructField("label", LongType()),
-                    StructField("best", DoubleType()),
-                    StructField("place_id", StringType()),
-                ]
+        records = str(ctx.artifacts.path("records"))
+        keys = engine.spread_keys(engine.partitions)
+        routed = engine.map(
+            engine.row_groups(records),
+            partial(
+                _route_to_clusters,
+                location=engine.staged(records),
+                assignment=engine.staged(str(path)),
+                keys=keys,
+                env=_environment(),
             ),
+            "key bigint, what string, payload binary",
         )
-        shard = sf.pmod(sf.xxhash64("label"), sf.lit(engine.partitions))
-        merged = engine.by_key(
-            placed.withColumn("shard", shard),
-            "shard",
-            partial(_merge_shard, config=config),
-            PAYLOAD_SCHEMA,
-        )
+        merged = engine.by_key(routed, "key", partial(_merge_routed, config=config), PAYLOAD_SCHEMA)
         payloads = engine.collect(merged)
         path.unlink()
         return _unpack_merge(payloads)
@@ -364,16 +377,25 @@ def _key_counts(records: pa.Table) -> pa.Table:
     return _signed(key_counts(records), "cell")
 
 
-def _record_keys(records: pa.Table, *, stats: KeyStats, config: BlockingConfig) -> pa.Table:
+def _record_keys(
+    records: pa.Table, *, stats: KeyStats, config: BlockingConfig, keys: list[int]
+) -> pa.Table:
+    """The key rows of ``records``, as payloads to the partitions of their keys."""
     from poiflow.conflate.blocking import record_keys
 
-    return _signed(record_keys(records, stats, config).to_arrow(), "key")
+    table = record_keys(records, stats, config).to_arrow()
+    targets = (table.column("key").to_numpy() % np.uint64(len(keys))).astype(np.int64)
+    return _payloads(table, targets, "key", np.asarray(keys, dtype=np.int64), "keys")
 
 
-def _key_pairs(keys: pa.Table, *, config: BlockingConfig) -> pa.Table:
+def _key_pairs(payloads: pa.Table, *, config: BlockingConfig) -> pa.Table:
     from poiflow.conflate.blocking import key_pairs
 
-    return key_pairs(pl.DataFrame(keys), config).to_arrow()
+    keys = decode_tables(payloads, "keys", pa.schema([]))
+    if keys.num_rows == 0:
+        return encode_table(_PAIR_TYPES.empty_table(), "pairs")
+    pairs = key_pairs(pl.DataFrame(keys), config).to_arrow().cast(_PAIR_TYPES)
+    return encode_table(pairs, "pairs")
 
 
 def _feature_counts(records: pa.Table) -> pa.Table:
@@ -382,9 +404,9 @@ def _feature_counts(records: pa.Table) -> pa.Table:
     return feature_counts(records)
 
 
-def _shard_cells(records: pa.Table) -> pa.Table:
-    """Each record's scoring cell: its H3 cell, or for a record without coordinates a
-    hash of its locality (it meets the records of its locality)."""
+def _cells_and_names(records: pa.Table) -> pa.Table:
+    """Each record's scoring cell (its H3 cell, or for a record without coordinates a hash
+    of its locality: it meets the records of its locality) and its name key."""
     import polars_h3 as plh3
 
     frame = pl.DataFrame(records).select(
@@ -397,6 +419,7 @@ def _shard_cells(records: pa.Table) -> pa.Table:
             )
         )
         .alias("cell"),
+        pl.col("keys").struct.field("name").fill_null("").alias("name_key"),
     )
     return frame.to_arrow()
 
@@ -448,35 +471,155 @@ def _cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig)
     return pa.table({"row": rows, "label": labels, "best": best})
 
 
-def _aws_environment() -> dict[str, str]:
-    """The driver's AWS settings, for workers that read a staged file themselves (Spark's
-    Python workers need not have been started with them)."""
+def _environment() -> dict[str, str]:
+    """The driver's storage settings (AWS's, Hadoop's), for workers that read a staged file
+    themselves (Spark's Python workers need not have been started with them)."""
     import os
 
-    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    return {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "HADOOP_"))}
 
 
-def _assign(records: pa.Table, *, assignment: str, env: Mapping[str, str]) -> pa.Table:
-    """Each record's cluster label, best probability and place id, looked up by its row in
-    the assignment file (a local path, or a staging copy at ``s3a://`` or ``hdfs://``)."""
+def _records_of(
+    function: Callable[[pa.Table], pa.Table], *, engine: SparkEngine, path: str, columns: list[str]
+) -> Callable[[pa.Table], pa.Table]:
+    """``function`` of the records (``columns`` and ``row``) of the row groups of ``path``
+    a task is given by :meth:`SparkEngine.row_groups`; the task reads them itself."""
+    return partial(
+        _on_groups,
+        function=function,
+        location=engine.staged(path),
+        columns=columns,
+        env=_environment(),
+    )
+
+
+def _on_groups(
+    groups: pa.Table,
+    *,
+    function: Callable[[pa.Table], pa.Table],
+    location: str,
+    columns: list[str],
+    env: Mapping[str, str],
+) -> pa.Table:
+    return function(_read_groups(_parquet(location, env), groups, columns))
+
+
+def _parquet(location: str, env: Mapping[str, str]) -> pq.ParquetFile:
+    """The Parquet file at ``location``: a local path, or a staged copy (``s3a://``, read
+    as ``s3://``, or ``hdfs://``)."""
+    if "://" not in location:
+        return pq.ParquetFile(location)
     import os
 
-    import pyarrow.parquet as parquet
+    from poiflow.storage import filesystem
 
-    if "://" in assignment:  # a staging copy: s3a:// (read as s3://) or hdfs://
-        os.environ.update(env)
-        from poiflow.storage import filesystem
+    os.environ.update(env)
+    scheme, _, rest = location.partition("://")
+    fs, path = filesystem(f"s3://{rest}" if scheme == "s3a" else location)
+    return pq.ParquetFile(fs.open_input_file(path))
 
-        scheme, _, rest = assignment.partition("://")
-        fs, path = filesystem(f"s3://{rest}" if scheme == "s3a" else assignment)
-        table = parquet.read_table(path, filesystem=fs)
-    else:
-        table = parquet.read_table(assignment)
+
+def _read_groups(file: pq.ParquetFile, groups: pa.Table, columns: list[str]) -> pa.Table:
+    """The ``columns`` of the given row groups (``group``, ``first``), in file order, with
+    each record's file row as ``row``."""
+    groups = groups.sort_by("group")
+    ids = groups.column("group").to_pylist()
+    firsts = groups.column("first").to_pylist()
+    table = file.read_row_groups(ids, columns=columns)
+    rows = [
+        np.arange(first, first + file.metadata.row_group(group).num_rows, dtype=np.int64)
+        for group, first in zip(ids, firsts, strict=True)
+    ]
+    return table.append_column("row", pa.array(np.concatenate(rows) if rows else [], pa.int64()))
+
+
+def _take_rows(file: pq.ParquetFile, rows: np.ndarray, columns: list[str]) -> pa.Table:
+    """The ``columns`` of the file rows ``rows`` (ascending), reading only the row groups
+    they fall in."""
+    meta = file.metadata
+    sizes = np.array([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+    firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    where = np.searchsorted(firsts, rows, side="right") - 1
+    groups = np.unique(where)
+    table = file.read_row_groups(groups.tolist(), columns=columns)
+    offsets = np.concatenate([[0], np.cumsum(sizes[groups])[:-1]]).astype(np.int64)
+    positions = offsets[np.searchsorted(groups, where)] + (rows - firsts[where])
+    return table.take(pa.array(positions))
+
+
+def _payloads(
+    table: pa.Table, targets: np.ndarray, key: str, keys: np.ndarray, what: str = "records"
+) -> pa.Table:
+    """``table`` cut by ``targets`` (one value per row), each piece an Arrow payload in a
+    row of its own: (``key``: its target's entry of ``keys``, ``what``, ``payload``)."""
+    order = np.argsort(targets, kind="stable")
+    values, starts = np.unique(targets[order], return_index=True)
+    ends = [*starts[1:], len(order)] if len(order) else []
+    pieces = [
+        encode_table(table.take(pa.array(order[start:end])), what)
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    if not pieces:
+        return pa.table(
+            {
+                key: pa.array([], pa.int64()),
+                "what": pa.array([], pa.string()),
+                "payload": pa.array([], pa.binary()),
+            }
+        )
+    packed = pa.concat_tables(pieces)
+    return packed.add_column(0, key, pa.array(keys[values], pa.int64()))
+
+
+def _route_to_shards(
+    members: pa.Table, *, location: str, columns: list[str], env: Mapping[str, str]
+) -> pa.Table:
+    """The records each scoring shard needs (``members``: ``row``, ``piece``: its shard,
+    ``name_records``), read from the file and sent to their shards."""
+    members = members.sort_by("row")
+    member_rows = members.column("row").to_numpy()
+    rows, first = np.unique(member_rows, return_index=True)
+    records = _take_rows(_parquet(location, env), rows, columns)
+    name = pc.fill_null(pc.struct_field(records.column("keys"), "name"), "")
+    records = records.append_column("row", pa.array(rows, pa.int64()))
+    records = records.append_column("name_key", name)
+    records = records.append_column("name_records", members.column("name_records").take(first))
+    wanted = records.take(pa.array(np.searchsorted(rows, member_rows)))
+    shards = members.column("piece").to_numpy()
+    return _payloads(wanted, shards, "shard", np.arange(int(shards.max(initial=0)) + 1))
+
+
+def _score_routed(
+    payloads: pa.Table, pairs: pa.Table, *, words: pl.DataFrame, total: int, matcher: Any
+) -> pa.Table:
+    records = decode_tables(payloads, "records", pa.schema([]))
+    return _score_shard(records, pairs, words=words, total=total, matcher=matcher)
+
+
+def _route_to_clusters(
+    groups: pa.Table,
+    *,
+    location: str,
+    assignment: str,
+    keys: list[int],
+    env: Mapping[str, str],
+) -> pa.Table:
+    """The records of a task's row groups with their clusters (label, best, place id, from
+    the assignment file), sent to their clusters' shards."""
+    records = _read_groups(_parquet(location, env), groups, list(_RECORD_TYPES.names))
     rows = records.column("row").to_numpy()
-    picked = table.take(pa.array(rows))
+    assigned = _take_rows(_parquet(assignment, env), rows, ["label", "best", "place_id"])
     for name in ("label", "best", "place_id"):
-        records = records.append_column(name, picked.column(name))
-    return records
+        records = records.append_column(name, assigned.column(name))
+    labels = records.column("label").to_numpy()
+    return _payloads(records, labels % len(keys), "key", np.asarray(keys, dtype=np.int64))
+
+
+def _merge_routed(payloads: pa.Table, *, config: MergeConfig) -> pa.Table:
+    records = decode_tables(payloads, "records", pa.schema([]))
+    if records.num_rows == 0:
+        return pa.table({"what": pa.array([], pa.string()), "payload": pa.array([], pa.binary())})
+    return _merge_shard(records, config=config)
 
 
 def _merge_shard(records: pa.Table, *, config: MergeConfig) -> pa.Table:
