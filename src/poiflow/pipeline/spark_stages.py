@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SPARK_STAGES", "shard_count", "shard_plan"]
 _SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
+# A hot cell is cut by these finer cells (~5 km2) of its pairs' left records: a piece's
+# pairs lie near each other, so few of its records are needed by another piece too.
+_PIECE_RESOLUTION: Final = 7
 _RECORD_TYPES: Final = pa.schema([f for f in PLACE_SCHEMA if f.name != "geometry"])
 _PAIR_TYPES: Final = pa.schema([("left", pa.int64()), ("right", pa.int64()), ("keys", pa.int32())])
 
@@ -132,20 +135,24 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     )
     # Each record's scoring cell and the count of its name: narrow rows, not records.
     located = engine.map(
-        groups, reading(_cells_and_names), "row bigint, cell bigint, name_key string"
+        groups,
+        reading(_cells_and_names),
+        "row bigint, cell bigint, fine bigint, name_key string",
     )
     located = located.join(names, "name_key").drop("name_key").localCheckpoint()
 
     candidates = engine.read(str(ctx.artifacts.path("candidates")), ["left", "right"])
-    pairs = candidates.join(located.select(sf.col("row").alias("left"), "cell"), "left")
+    pairs = candidates.join(located.select(sf.col("row").alias("left"), "cell", "fine"), "left")
     per_cell = engine.collect(pairs.groupBy("cell").count())
     plan = shard_plan(per_cell, engine.shard_pairs)
     pairs = pairs.join(sf.broadcast(engine.frame(plan)), "cell").select(
         "left",
         "right",
-        (sf.col("first") + sf.pmod(sf.xxhash64("left"), sf.col("pieces"))).alias("shard"),
+        (sf.col("first") + sf.pmod(sf.xxhash64("fine"), sf.col("pieces"))).alias("shard"),
     )
     pairs = pairs.localCheckpoint()
+    sizes = engine.collect(pairs.groupBy("shard").count()).column("count")
+    largest = int(pc.max(sizes).as_py() or 0) if len(sizes) else 0
     # Each shard's records: the rows it needs, by range of row, read by the task of the
     # range and sent to the shard as one Arrow payload (the records never become Spark
     # rows). (Fresh column names: the two sides of the cogroup share no lineage.)
@@ -191,7 +198,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         "model_threshold": matcher.threshold if isinstance(matcher, FellegiSunter) else None,
         "pairs": len(left),
         "shards": shard_count(plan),
-        "largest_shard_pairs": _largest_shard(per_cell, plan),
+        "largest_shard_pairs": largest,
         "engine": "spark",
     }
 
@@ -359,15 +366,6 @@ def shard_count(plan: pa.Table) -> int:
     return int(pc.max(ends).as_py())
 
 
-def _largest_shard(per_cell: pa.Table, plan: pa.Table) -> int:
-    """The pairs of the largest shard (a cut cell's pairs spread evenly over its pieces)."""
-    if plan.num_rows == 0:
-        return 0
-    frame = pl.DataFrame(per_cell).join(pl.DataFrame(plan), on="cell")
-    frame = frame.with_columns((pl.col("count") / pl.col("pieces")).ceil().alias("share"))
-    return int(frame.group_by("first").agg(pl.col("share").sum())["share"].max())  # type: ignore[arg-type]
-
-
 # The functions Spark runs on its workers: top-level, of Arrow tables.
 
 
@@ -406,7 +404,8 @@ def _feature_counts(records: pa.Table) -> pa.Table:
 
 def _cells_and_names(records: pa.Table) -> pa.Table:
     """Each record's scoring cell (its H3 cell, or for a record without coordinates a hash
-    of its locality: it meets the records of its locality) and its name key."""
+    of its locality: it meets the records of its locality), the finer cell a hot cell is
+    cut by (for a record without coordinates, its row), and its name key."""
     import polars_h3 as plh3
 
     frame = pl.DataFrame(records).select(
@@ -419,6 +418,10 @@ def _cells_and_names(records: pa.Table) -> pa.Table:
             )
         )
         .alias("cell"),
+        pl.when(pl.col("lat").is_not_null())
+        .then(plh3.latlng_to_cell("lat", "lon", _PIECE_RESOLUTION).cast(pl.Int64))
+        .otherwise(pl.col("row"))
+        .alias("fine"),
         pl.col("keys").struct.field("name").fill_null("").alias("name_key"),
     )
     return frame.to_arrow()
