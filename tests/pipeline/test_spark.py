@@ -72,6 +72,25 @@ def test_helsinki_pipeline_gives_the_same_places_on_spark(tmp_path: Path) -> Non
 @pytest.mark.spark
 @pytest.mark.slow
 @needs_spark
+def test_a_hot_cell_cut_into_many_shards_gives_the_same_places(tmp_path: Path) -> None:
+    # Central Helsinki is one H3 cell of the shard resolution: at 2,000 pairs a shard its
+    # >10,000 candidate pairs are cut by finer cells into several shards.
+    pipeline = Pipeline.from_yaml(ROOT / "examples" / "helsinki" / "pipeline.yaml")
+    local = pipeline.run(tmp_path / "local", use_cache=False, track=False)
+    cut = {"engine": "spark", "spark": {"master": "local[2]", "partitions": 3, "shard_pairs": 2000}}
+    spark = pipeline.replace(cut).run(tmp_path / "spark", use_cache=False, track=False)
+    assert local.output is not None
+    assert spark.output is not None
+    assert_same_outputs(local.output, spark.output)
+    summary = spark.stage("score").summary
+    pairs = spark.stage("block").summary["candidate_pairs"]
+    assert summary["shards"] >= pairs // 2000
+    assert summary["largest_shard_pairs"] < pairs / 2
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@needs_spark
 def test_generated_sources_with_and_without_coordinates_agree_on_spark(tmp_path: Path) -> None:
     located = generate(1500, 3, 21, tmp_path / "located")
     unlocated = generate(1500, 2, 22, tmp_path / "unlocated", drop_coordinates=True)

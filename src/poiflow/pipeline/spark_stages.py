@@ -59,9 +59,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SPARK_STAGES", "shard_count", "shard_plan"]
 _SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
-# A hot cell is cut by these finer cells (~5 km2) of its pairs' left records: a piece's
-# pairs lie near each other, so few of its records are needed by another piece too.
-_PIECE_RESOLUTION: Final = 7
+# A hot cell is cut along these finer cells (~0.015 km2) of its pairs' left records.
+_PIECE_RESOLUTION: Final = 10
 _RECORD_TYPES: Final = pa.schema([f for f in PLACE_SCHEMA if f.name != "geometry"])
 _PAIR_TYPES: Final = pa.schema([("left", pa.int64()), ("right", pa.int64()), ("keys", pa.int32())])
 
@@ -108,6 +107,7 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
 def spark_score(ctx: StageContext) -> dict[str, Any]:
     """Pair features and match probabilities, shard by shard on Spark."""
     from pyspark.sql import functions as sf
+    from pyspark.sql.window import Window
 
     from poiflow.conflate.features import FEATURES
     from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
@@ -145,12 +145,19 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     pairs = candidates.join(located.select(sf.col("row").alias("left"), "cell", "fine"), "left")
     per_cell = engine.collect(pairs.groupBy("cell").count())
     plan = shard_plan(per_cell, engine.shard_pairs)
-    pairs = pairs.join(sf.broadcast(engine.frame(plan)), "cell").select(
-        "left",
-        "right",
-        (sf.col("first") + sf.pmod(sf.xxhash64("fine"), sf.col("pieces"))).alias("shard"),
+    pairs = pairs.join(sf.broadcast(engine.frame(plan)), "cell")
+    # A hot cell's pairs, in the order of their left records' fine cells (H3 numbers a
+    # cell's children together), are cut into runs of equal length: each piece is a patch
+    # of the map, and few records are needed by two pieces.
+    ordered = Window.partitionBy("cell").orderBy("fine", "left", "right")
+    place = (sf.row_number().over(ordered) - 1) * sf.col("pieces") / sf.col("count")
+    hot = pairs.where(sf.col("pieces") > 1).select(
+        "left", "right", (sf.col("first") + sf.floor(place)).cast("bigint").alias("shard")
     )
-    pairs = pairs.localCheckpoint()
+    cold = pairs.where(sf.col("pieces") == 1).select(
+        "left", "right", sf.col("first").alias("shard")
+    )
+    pairs = hot.unionByName(cold).localCheckpoint()
     sizes = engine.collect(pairs.groupBy("shard").count()).column("count")
     largest = int(pc.max(sizes).as_py() or 0) if len(sizes) else 0
     # Each shard's records: the rows it needs, by range of row, read by the task of the
@@ -327,7 +334,8 @@ def shard_plan(per_cell: pa.Table, target: int) -> pa.Table:
     and small cells are packed together up to ``target`` (no task for a handful of pairs).
 
     Returns:
-        ``cell``, ``first`` (its first shard), ``pieces`` (how many shards it spans).
+        ``cell``, ``first`` (its first shard), ``pieces`` (how many shards it spans),
+        ``count`` (its pairs).
     """
     frame = pl.DataFrame(per_cell).sort("cell")
     cells = frame["cell"].to_list()
@@ -354,6 +362,7 @@ def shard_plan(per_cell: pa.Table, target: int) -> pa.Table:
             "cell": pa.array(cells, pa.int64()),
             "first": pa.array(first, pa.int64()),
             "pieces": pa.array(pieces, pa.int64()),
+            "count": pa.array(counts, pa.int64()),
         }
     )
 
