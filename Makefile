@@ -27,6 +27,8 @@ install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools
 demo: install ## run the Helsinki pipeline: OpenStreetMap extract + vendor feed -> golden places
 	$(BIN)/poiflow run examples/helsinki/pipeline.yaml --output $(DEMO_OUT)
 	$(BIN)/poiflow summary $(DEMO_OUT)/records.parquet
+	$(BIN)/poiflow publish search $(DEMO_OUT)
+	$(BIN)/poiflow search $(DEMO_OUT) "stokman" --near 60.17,24.94 --limit 3
 	@echo "Golden places: $(DEMO_OUT)/places.parquet; each record's place: $(DEMO_OUT)/membership.parquet;"
 	@echo "scored pairs: $(DEMO_OUT)/pairs.parquet; quality checks: $(DEMO_OUT)/checks.parquet"
 	@echo "Report (open it in a browser): $(DEMO_OUT)/report.html"

@@ -633,9 +633,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
-# The pipeline commands (init, run, deploy) live beside; importing them registers them.
+# The pipeline commands (init, run, deploy, publish, search) live beside; importing them
+# registers them.
 from poiflow.cli import deploy as _deploy  # noqa: E402
 from poiflow.cli import label as _label  # noqa: E402
 from poiflow.cli import pipelines as _pipelines  # noqa: E402
+from poiflow.cli import serving as _serving  # noqa: E402
 
-del _deploy, _label, _pipelines
+del _deploy, _label, _pipelines, _serving

@@ -1,0 +1,340 @@
+"""Search the golden places: the embedded index (Tantivy), built from ``places.parquet``.
+
+Names (primary and alternates), brand, categories and address are indexed as folded words
+(``poiflow.text.fold``: every script transliterated to ASCII, accents and case dropped), so
+"Москва", "moskva" and "MOSKVA" find the same place. A query is cut into the same words;
+each word matches exactly (scored by BM25: a rare word counts for more) or within a few
+typos (one from four letters, two from eight), and the last word also as the start of a
+word, for autocomplete ("kahv" finds "Kahvila"). Results are ranked by text relevance,
+re-ranked by how alike the whole query and the place's name are (a query that is a whole
+name beats a longer name that contains it), and blended with the distance to a given
+point and with the place's confidence::
+
+    score = relevance / best relevance + NAME_WEIGHT * similarity(query, name)
+            + DISTANCE_WEIGHT * exp(-km / DISTANCE_SCALE_KM) + CONFIDENCE_WEIGHT * confidence
+
+with ``similarity`` rapidfuzz's normalized Indel similarity of the folded texts (0-1).
+
+A category filter keeps places whose primary or alternate category is the one given.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rapidfuzz import fuzz
+
+from poiflow.errors import InputError, OutputError
+from poiflow.text import fold, tokens
+
+if TYPE_CHECKING:
+    import tantivy
+
+__all__ = [
+    "CONFIDENCE_WEIGHT",
+    "DISTANCE_SCALE_KM",
+    "DISTANCE_WEIGHT",
+    "NAME_WEIGHT",
+    "Hit",
+    "SearchIndex",
+    "build_search_index",
+]
+
+NAME_WEIGHT: Final = 1.0
+DISTANCE_WEIGHT: Final = 0.5
+DISTANCE_SCALE_KM: Final = 2.0
+CONFIDENCE_WEIGHT: Final = 0.2
+# The text fields a word is looked for in, and how much a match there counts.
+_TEXT_FIELDS: Final = {
+    "name": 3.0,
+    "alternates": 2.0,
+    "brand": 2.0,
+    "category_words": 1.0,
+    "address": 0.7,
+}
+_STORED_ONLY: Final = ("id", "display", "primary_category")
+_INDEX_VERSION: Final = "1"  # bumped when the fields change: an older index is rebuilt
+_BATCH: Final = 10_000
+# How many text matches are re-ranked (by name, distance and confidence): per result asked
+# for, and at least.
+_RERANK: Final = 20
+_RERANK_MIN: Final = 100
+# What a match of a word counts for beside BM25's score of an exact match (~1-10): as the
+# start of a word (the last one), or within a few typos. A place matching more of the
+# query's words ranks higher than a shorter name matching fewer of them.
+_STARTS_BOOST: Final = 4.0
+_TYPO_BOOST: Final = 3.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One place found: its id, name and primary category, where it is, and why it ranks
+    where it does (``relevance`` from the text, ``distance_km`` to the point asked about,
+    ``score`` the blend the results are sorted by)."""
+
+    id: str
+    name: str | None
+    category: str | None
+    lat: float | None
+    lon: float | None
+    confidence: float | None
+    relevance: float
+    distance_km: float | None
+    score: float
+
+
+def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
+    """Index the golden places (a ``places.parquet`` or its table) into ``folder``.
+
+    The index is written beside ``folder`` and moved into place when complete: a reader
+    never opens a half-built index, and a failed build leaves the old one.
+
+    Raises:
+        InputError: ``places`` is not a golden places table.
+    """
+    table = pq.read_table(places) if isinstance(places, Path) else places
+    missing = {"id", "names", "categories", "lat", "lon"} - set(table.column_names)
+    if missing:
+        raise InputError(
+            f"not a golden places table: no {', '.join(sorted(missing))} column",
+            path=str(places) if isinstance(places, Path) else None,
+        )
+    import tantivy
+
+    folder = Path(folder)
+    partial = folder.with_name(f".{folder.name}.building-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the search index: {exc.strerror}", path=str(folder)
+        ) from exc
+    index = writer = None
+    try:
+        index = tantivy.Index(_schema(), path=str(partial))
+        writer = index.writer(heap_size=128 * 1024 * 1024, num_threads=1)
+        for batch in table.to_batches(_BATCH):
+            for document in _documents(batch.to_pylist()):
+                writer.add_document(tantivy.Document(**document))
+        writer.commit()
+        writer.wait_merging_threads()
+        (partial / "poiflow-index.txt").write_text(f"{_INDEX_VERSION}\n", "utf-8")
+    except BaseException:
+        # Let go of the writer first: its threads would go on writing into the folder.
+        index = writer = None
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        folder.rename(old)
+    partial.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return SearchIndex(folder)
+
+
+class SearchIndex:
+    """The search index of golden places in ``folder`` (see :func:`build_search_index`)."""
+
+    def __init__(self, folder: Path) -> None:
+        import tantivy
+
+        folder = Path(folder)
+        marker = folder / "poiflow-index.txt"
+        if not marker.exists():
+            raise InputError(
+                "no search index here: build one with `poiflow publish search DIR`",
+                path=str(folder),
+            )
+        if marker.read_text("utf-8").strip() != _INDEX_VERSION:
+            raise InputError(
+                "this search index is from another poiflow version: build it again with "
+                "`poiflow publish search DIR`",
+                path=str(folder),
+            )
+        self.folder = folder
+        self._index = tantivy.Index.open(str(folder))
+        self._schema = self._index.schema
+
+    def __len__(self) -> int:
+        return int(self._index.searcher().num_docs)
+
+    def search(
+        self,
+        text: str,
+        *,
+        near: tuple[float, float] | None = None,
+        category: str | None = None,
+        limit: int = 10,
+    ) -> list[Hit]:
+        """The places that best match ``text``, best first.
+
+        Args:
+            text: Free text: names, brands, categories, address words; typos and an
+                unfinished last word are forgiven.
+            near: (lat, lon): places nearer to it rank higher.
+            category: Only places with this category (primary or alternate).
+            limit: How many to return (1-1000).
+
+        Raises:
+            InputError: Nothing to search for (no word and no category), a point off the
+                globe, or a limit out of range.
+        """
+        if not 1 <= limit <= 1000:
+            raise InputError(f"limit must be between 1 and 1000, not {limit}")
+        if near is not None and not _on_the_globe(near):
+            raise InputError(f"not a point on the globe: {near}")
+        import tantivy
+
+        words = tokens(text)
+        if not words and not category:
+            raise InputError("nothing to search for: give some words or a category")
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        if words:
+            matched = [self._word(word, last=i == len(words) - 1) for i, word in enumerate(words)]
+            clauses.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in matched]),
+                )
+            )
+        else:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        if category:
+            wanted = tantivy.Query.term_query(self._schema, "category", category.strip())
+            clauses.append((tantivy.Occur.Must, wanted))
+        query = tantivy.Query.boolean_query(clauses)
+        searcher = self._index.searcher()
+        pool = max(limit * _RERANK, _RERANK_MIN) if near or words else limit
+        found = searcher.search(query, limit=pool).hits
+        if not found:
+            return []
+        best = max(score for score, _ in found) or 1.0
+        asked = " ".join(words)
+        hits = [
+            self._hit(searcher.doc(address), score / best, asked, near) for score, address in found
+        ]
+        hits.sort(key=lambda hit: (-hit.score, hit.id))
+        return hits[:limit]
+
+    def _word(self, word: str, *, last: bool) -> tantivy.Query:
+        """One query word: exactly (BM25), as the start of a word (the last one only) or
+        within a few typos, in any text field. (A folded word is ``[a-z0-9]+``: nothing in
+        it is special to a regular expression.)"""
+        import tantivy
+
+        typos = 0 if len(word) < 3 else 1 if len(word) < 6 else 2
+        per_field = []
+        for field, boost in _TEXT_FIELDS.items():
+            exact = tantivy.Query.boost_query(
+                tantivy.Query.term_query(self._schema, field, word), 2.0
+            )
+            near_miss = tantivy.Query.fuzzy_term_query(
+                self._schema, field, word, distance=typos, transposition_cost_one=True, prefix=last
+            )
+            near_miss = tantivy.Query.boost_query(near_miss, _TYPO_BOOST)
+            ways = [(tantivy.Occur.Should, exact), (tantivy.Occur.Should, near_miss)]
+            if last:  # the start of a word, typed so far: above a near miss
+                started = tantivy.Query.regex_query(self._schema, field, f"{word}.*")
+                ways.append(
+                    (tantivy.Occur.Should, tantivy.Query.boost_query(started, _STARTS_BOOST))
+                )
+            either = tantivy.Query.boolean_query(ways)
+            per_field.append(tantivy.Query.boost_query(either, boost))
+        return tantivy.Query.disjunction_max_query(per_field)
+
+    @staticmethod
+    def _hit(
+        document: tantivy.Document, relevance: float, asked: str, near: tuple[float, float] | None
+    ) -> Hit:
+        values = document.to_dict()
+
+        def first(name: str) -> Any:
+            got = values.get(name) or [None]
+            return got[0]
+
+        lat, lon, confidence = first("lat"), first("lon"), first("confidence")
+        distance = None
+        score = relevance + CONFIDENCE_WEIGHT * (confidence or 0.0)
+        if asked:
+            name = fold(first("display") or "")
+            score += NAME_WEIGHT * fuzz.ratio(asked, name) / 100
+        if near is not None and lat is not None and lon is not None:
+            distance = _haversine_km(near[0], near[1], lat, lon)
+            score += DISTANCE_WEIGHT * math.exp(-distance / DISTANCE_SCALE_KM)
+        return Hit(
+            id=first("id"),
+            name=first("display"),
+            category=first("primary_category"),
+            lat=lat,
+            lon=lon,
+            confidence=confidence,
+            relevance=relevance,
+            distance_km=distance,
+            score=score,
+        )
+
+
+def _schema() -> tantivy.Schema:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    for name in _STORED_ONLY:
+        builder.add_text_field(name, stored=True, tokenizer_name="raw", index_option="basic")
+    for name in _TEXT_FIELDS:
+        builder.add_text_field(name, stored=False, tokenizer_name="default", index_option="freq")
+    builder.add_text_field("category", stored=False, tokenizer_name="raw", index_option="basic")
+    builder.add_float_field("lat", stored=True, indexed=True)
+    builder.add_float_field("lon", stored=True, indexed=True)
+    builder.add_float_field("confidence", stored=True)
+    return builder.build()
+
+
+def _documents(places: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each golden place as the fields of its search document (empty ones left out)."""
+    for place in places:
+        names = place.get("names") or {}
+        categories = place.get("categories") or {}
+        address = place.get("address") or {}
+        brand = place.get("brand") or {}
+        primary = categories.get("primary")
+        all_categories = [c for c in [primary, *(categories.get("alternate") or [])] if c]
+        alternates = [a["value"] for a in names.get("alternates") or [] if a.get("value")]
+        street = [address.get(p) for p in ("street", "housenumber", "postcode", "locality")]
+        fields: dict[str, Any] = {
+            "id": place["id"],
+            "display": names.get("primary"),
+            "primary_category": primary,
+            "name": fold(names.get("primary") or ""),
+            "alternates": fold(" ".join(alternates)),
+            "brand": fold(brand.get("name") or ""),
+            "category_words": fold(" ".join(c.replace("_", " ") for c in all_categories)),
+            "address": fold(" ".join(p for p in street if p)),
+            "category": all_categories,
+            "lat": place.get("lat"),
+            "lon": place.get("lon"),
+            "confidence": place.get("confidence"),
+        }
+        yield {k: v for k, v in fields.items() if v not in (None, "", [])}
+
+
+def _on_the_globe(point: Sequence[Any]) -> bool:
+    if len(point) != 2 or not all(isinstance(v, int | float) for v in point):
+        return False
+    lat, lon = point
+    return bool(-90 <= lat <= 90 and -180 <= lon <= 180)
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))

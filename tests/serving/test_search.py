@@ -1,0 +1,259 @@
+"""The embedded search index: typo-tolerant, prefix and transliterated matching, category
+filter, ranking by distance and confidence, atomic rebuilds, and readable errors."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poiflow.errors import InputError
+from poiflow.schema import GOLDEN_PLACE_SCHEMA
+from poiflow.serving import SearchIndex, build_search_index
+from poiflow.serving import search as search_module
+from poiflow.text import fold
+
+from ..conftest import HELSINKI, VENDOR_FEED, poiflow
+
+
+def place(
+    id: str,
+    name: str,
+    category: str,
+    lat: float,
+    lon: float,
+    *,
+    confidence: float = 0.8,
+    alternates: tuple[str, ...] = (),
+    brand: str | None = None,
+    street: str | None = None,
+    more_categories: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "names": {
+            "primary": name,
+            "alternates": [{"value": a, "language": None, "variant": None} for a in alternates],
+        },
+        "categories": {"primary": category, "alternate": list(more_categories)},
+        "lat": lat,
+        "lon": lon,
+        "address": {"street": street, "locality": "Helsinki"} if street else None,
+        "brand": {"name": brand, "wikidata": None} if brand else None,
+        "confidence": confidence,
+        "members": 1,
+    }
+
+
+PLACES = [
+    place("p1", "Stockmann", "department_store", 60.1686, 24.9418, street="Aleksanterinkatu"),
+    place("p2", "Jääpuiston kahvila", "cafe", 60.1590, 24.9220),
+    place("p3", "Cafe Java", "cafe", 60.1700, 24.9400, confidence=0.5),
+    place("p4", "Cafe Java", "cafe", 60.2500, 25.1000, confidence=0.5),
+    place("p5", "Москва кафе", "cafe", 60.1650, 24.9300, alternates=("Moscow Cafe",)),
+    place("p6", "Apteekki Bulevardi", "pharmacy", 60.1640, 24.9380, brand="Yliopiston Apteekki"),
+    place("p7", "Hotel Kämp", "hotel", 60.1679, 24.9475, more_categories=("restaurant",)),
+    place("p8", "Ravintola Savoy", "restaurant", 60.1672, 24.9470, confidence=0.95),
+    place("p9", "Ravintola Savoy", "restaurant", 60.1672, 24.9470, confidence=0.30),
+    place("p10", "北京饭店", "restaurant", 60.1600, 24.9500),
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
+    table = pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA)
+    return build_search_index(table, tmp_path_factory.mktemp("idx") / "search")
+
+
+def ids(hits: list[Any]) -> list[str]:
+    return [hit.id for hit in hits]
+
+
+def test_every_place_is_indexed(index: SearchIndex) -> None:
+    assert len(index) == len(PLACES)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Stockmann", "p1"),
+        ("stokman", "p1"),  # two typos in an eight-letter word
+        ("STOCKMAN", "p1"),
+        ("kahvila", "p2"),
+        ("kahv", "p2"),  # the start of a word, for autocomplete
+        ("jaapuiston", "p2"),  # accents folded
+        ("москва", "p5"),
+        ("moskva", "p5"),  # transliterated
+        ("moscow", "p5"),  # an alternate name
+        ("yliopiston apteekki", "p6"),  # the brand
+        ("aleksanterinkatu", "p1"),  # the address
+        ("bei jing", "p10"),  # Han transliterated a syllable a word
+        ("北京", "p10"),
+    ],
+)
+def test_a_place_is_found_by_its_words_typos_and_scripts(
+    index: SearchIndex, query: str, expected: str
+) -> None:
+    assert index.search(query, limit=3)[0].id == expected
+
+
+def test_words_that_match_nothing_find_nothing(index: SearchIndex) -> None:
+    assert index.search("zzqxw") == []
+
+
+def test_a_category_filter_keeps_only_that_category(index: SearchIndex) -> None:
+    assert set(ids(index.search("", category="cafe"))) == {"p2", "p3", "p4", "p5"}
+    # An alternate category counts too; a word that is elsewhere does not.
+    assert set(ids(index.search("", category="restaurant"))) == {"p7", "p8", "p9", "p10"}
+    assert ids(index.search("kahvila", category="pharmacy")) == []
+
+
+def test_the_nearer_of_two_equal_names_ranks_first(index: SearchIndex) -> None:
+    near_first = index.search("cafe java", near=(60.1700, 24.9400), limit=2)
+    assert ids(near_first) == ["p3", "p4"]
+    assert near_first[0].distance_km is not None
+    assert near_first[0].distance_km < 0.01
+    far_first = index.search("cafe java", near=(60.2500, 25.1000), limit=2)
+    assert ids(far_first) == ["p4", "p3"]
+    assert far_first[0].score > far_first[1].score
+
+
+def test_the_more_confident_of_two_equal_places_ranks_first(index: SearchIndex) -> None:
+    assert ids(index.search("ravintola savoy", limit=2)) == ["p8", "p9"]
+
+
+def test_the_limit_is_kept(index: SearchIndex) -> None:
+    assert len(index.search("", category="cafe", limit=2)) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"text": "  ,.;  "}, "nothing to search for"),
+        ({"text": "cafe", "limit": 0}, "limit must be between 1 and 1000"),
+        ({"text": "cafe", "near": (91.0, 0.0)}, "not a point on the globe"),
+        ({"text": "cafe", "near": (None, 24.9)}, "not a point on the globe"),
+    ],
+)
+def test_bad_searches_say_what_is_wrong(
+    index: SearchIndex, kwargs: dict[str, Any], says: str
+) -> None:
+    text = kwargs.pop("text")
+    with pytest.raises(InputError, match=says):
+        index.search(text, **kwargs)
+
+
+@settings(max_examples=150)
+@given(st.text(max_size=40))
+def test_any_text_is_a_query_or_a_clear_error(index: SearchIndex, text: str) -> None:
+    try:
+        hits = index.search(text, limit=5)
+    except InputError:
+        assert not fold(text)  # only a query without words is refused
+        return
+    assert len(hits) <= 5
+    assert all(hit.id in {p["id"] for p in PLACES} for hit in hits)
+    assert hits == sorted(hits, key=lambda hit: -hit.score)
+
+
+def test_a_folder_without_an_index_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="poiflow publish search"):
+        SearchIndex(tmp_path)
+
+
+def test_a_table_that_is_not_golden_places_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a golden places table: no categories, names"):
+        build_search_index(pa.table({"id": ["a"], "lat": [1.0], "lon": [2.0]}), tmp_path / "s")
+
+
+def test_a_failed_rebuild_leaves_the_old_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA)
+    folder = tmp_path / "search"
+    build_search_index(table, folder)
+
+    real = search_module._documents
+
+    def broken(places: Any) -> Any:
+        yield from real(places[:2])
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(search_module, "_documents", broken)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        build_search_index(table.slice(0, 3), folder)
+    monkeypatch.setattr(search_module, "_documents", real)
+    assert len(SearchIndex(folder)) == len(PLACES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search"]  # nothing half-built left
+    build_search_index(table.slice(0, 3), folder)
+    assert len(SearchIndex(folder)) == 3
+
+
+@pytest.mark.slow
+def test_helsinki_places_are_found_from_perturbed_names(tmp_path: Path) -> None:
+    """Top-3 accuracy on queries made from the real names of central Helsinki, each with
+    a typo, its case changed or its last letters not typed yet."""
+    out = tmp_path / "out"
+    done = poiflow("conflate", str(HELSINKI), str(VENDOR_FEED), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    published = poiflow("publish", "search", str(out))
+    assert published.returncode == 0, published.stderr
+    index = SearchIndex(out / "search")
+    places = pq.read_table(out / "places.parquet").to_pylist()
+    rng = random.Random(7)
+    named = [p for p in places if p["names"] and len(fold(p["names"]["primary"] or "")) >= 6]
+    sample = rng.sample(named, 200)
+    found = 0
+    for p in sample:
+        name = p["names"]["primary"]
+        query = _perturbed(name, rng)
+        near = (p["lat"], p["lon"]) if rng.random() < 0.5 else None
+        hits = index.search(query, near=near, limit=3)
+        # A name several places share (a chain) counts when any of them is found.
+        folded = fold(name)
+        same = {
+            q["id"] for q in places if q["names"] and fold(q["names"]["primary"] or "") == folded
+        }
+        found += any(hit.id in same for hit in hits)
+    assert found / len(sample) >= 0.95, f"top-3 accuracy {found / len(sample):.2f}"
+    shown = poiflow("search", str(out), "stockman", "--near", "60.17,24.94")
+    assert shown.returncode == 0, shown.stderr
+    assert "Stockmann" in shown.stdout + shown.stderr
+
+
+def _perturbed(name: str, rng: random.Random) -> str:
+    how = rng.choice(["typo", "case", "prefix"])
+    if how == "case":
+        return name.upper()
+    if how == "prefix":  # the last word not typed to the end
+        return name[: max(4, len(name) - 2)]
+    letters = list(name)
+    at = rng.randrange(1, len(letters) - 1)
+    letters[at], letters[at + 1] = letters[at + 1], letters[at]  # two letters swapped
+    return "".join(letters)
+
+
+def test_the_cli_refuses_a_folder_without_places_or_index_and_a_bad_point(tmp_path: Path) -> None:
+    done = poiflow("publish", "search", str(tmp_path))
+    assert done.returncode == 1
+    assert "no places.parquet here" in done.stdout + done.stderr
+    done = poiflow("search", str(tmp_path), "cafe")
+    assert done.returncode == 1
+    assert "no search index here" in done.stdout + done.stderr
+    table = pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA)
+    pq.write_table(table, tmp_path / "places.parquet")
+    done = poiflow("publish", "search", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert f"indexed {len(PLACES)} places" in done.stderr
+    done = poiflow("search", str(tmp_path), "cafe", "--near", "north")
+    assert done.returncode == 1
+    assert "--near takes LAT,LON" in done.stdout + done.stderr
+    done = poiflow("search", str(tmp_path), "kahv", "--category", "cafe")
+    assert done.returncode == 0
+    assert "Jääpuiston kahvila" in done.stdout + done.stderr
