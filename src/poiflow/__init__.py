@@ -32,7 +32,6 @@ if _typing.TYPE_CHECKING:
         ingest,
     )
     from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
-    from poiflow.serving import SearchIndex, build_search_index
     from poiflow.sources import OsmSource, OvertureSource, TabularSource, open_source
 
 _LAZY = {
@@ -54,8 +53,6 @@ _LAZY = {
     "OvertureSource": "poiflow.sources",
     "TabularSource": "poiflow.sources",
     "open_source": "poiflow.sources",
-    "SearchIndex": "poiflow.serving",
-    "build_search_index": "poiflow.serving",
 }
 
 __all__ = [
@@ -77,13 +74,11 @@ __all__ = [
     "PoiflowError",
     "RunResult",
     "SchemaMismatchError",
-    "SearchIndex",
     "SourceMapping",
     "StageFailedError",
     "TabularSource",
     "UnknownFormatError",
     "__version__",
-    "build_search_index",
     "conflate",
     "ingest",
     "load_yaml",
