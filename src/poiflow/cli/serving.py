@@ -103,3 +103,34 @@ def _point(text: str) -> tuple[float, float]:
     except ValueError:
         raise InputError(f"--near takes LAT,LON (e.g. 60.17,24.94), not '{text}'") from None
     return lat, lon
+
+
+_SERVE_HELP = """Serve the golden places of DIR over HTTP (FastAPI, on the embedded store).
+
+[bold]GET /search[/bold]?q=&lat=&lon=&category=&limit=, [bold]GET /places/ID[/bold] (with
+provenance and member records), [bold]GET /places[/bold]?bbox=west,south,east,north&limit=&offset=,
+[bold]GET /health[/bold]. The OpenAPI description is at /openapi.json, the interactive one
+at /docs. The search index is built first if DIR has none.
+
+[bold]Example[/bold]
+
+  poiflow serve out/helsinki --port 8000
+  curl 'http://127.0.0.1:8000/search?q=stokman&lat=60.17&lon=24.94'
+"""
+
+
+@app.command(name="serve", help=_SERVE_HELP, no_args_is_help=True)
+def serve_command(
+    folder: Annotated[Path, typer.Argument(help="A conflate or run output.", metavar="DIR")],
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8000,
+) -> None:
+    """Serve the golden places over HTTP."""
+    import uvicorn
+
+    from poiflow.serving.api import create_app
+
+    with console.status("loading the golden places"):
+        api = create_app(folder)
+    console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
+    uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -1,0 +1,191 @@
+"""The HTTP API over a conflate/run output (``poiflow serve DIR``), on the embedded store.
+
+The embedded store is the output's own files: ``places.parquet`` and ``membership.parquet``
+held in memory (a place by id is a dictionary lookup, a bounding box a vectorized filter of
+the coordinates), and the search index ``DIR/search`` (built on start when missing). The
+OpenAPI description is at ``/openapi.json`` and the interactive one at ``/docs``.
+
+Read endpoints:
+
+- ``GET /health``: alive, and what is loaded;
+- ``GET /search?q=&lat=&lon=&category=&limit=``: the best places for some words;
+- ``GET /places/{id}``: one golden place with its provenance and member records;
+- ``GET /places?bbox=west,south,east,north&limit=&offset=``: the places in a box, paged,
+  in id order.
+
+Every parameter is checked: a bad one is a 422 whose ``detail`` says which and why; an
+unknown id is a 404.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the parameters' annotations
+# when the routes are made, inside create_app.
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import FastAPI, HTTPException, Query
+from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+
+from poiflow._version import __version__
+from poiflow.errors import InputError
+from poiflow.schema import GOLDEN_PLACE_SCHEMA
+from poiflow.serving.search import SearchIndex, build_search_index
+
+__all__ = ["PLACE_ID", "Store", "create_app"]
+
+PLACE_ID: Final = r"^p[0-9a-f]{16}$"
+_PAGE_MAX: Final = 1000
+
+
+class Store:
+    """The golden places of an output folder, in memory, with its search index."""
+
+    def __init__(self, folder: Path) -> None:
+        folder = Path(folder)
+        path = folder / "places.parquet"
+        if not path.exists():
+            raise InputError(
+                "no places.parquet here: is it a conflate or run output?", path=str(folder)
+            )
+        table = pq.read_table(path)
+        # Every golden place column but the WKB geometry (lat and lon say the same).
+        shown = [f.name for f in GOLDEN_PLACE_SCHEMA if f.name in table.column_names]
+        self.places = table.select(shown).sort_by("id")
+        self.ids = self.places.column("id").to_numpy(zero_copy_only=False)
+        self.lat = self.places.column("lat").to_numpy(zero_copy_only=False).astype(float)
+        self.lon = self.places.column("lon").to_numpy(zero_copy_only=False).astype(float)
+        self.row = {place_id: i for i, place_id in enumerate(self.ids)}
+        self.members: dict[str, list[dict[str, str]]] = {}
+        membership = folder / "membership.parquet"
+        if membership.exists():
+            for member in pq.read_table(membership).to_pylist():
+                self.members.setdefault(member["place_id"], []).append(
+                    {"source": member["source"], "id": member["id"]}
+                )
+        index = folder / "search"
+        self.search = (
+            SearchIndex(index)
+            if (index / "poiflow-index.txt").exists()
+            else build_search_index(table, index)
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def place(self, place_id: str) -> dict[str, Any] | None:
+        """The golden place ``place_id`` with its member records, or None."""
+        row = self.row.get(place_id)
+        if row is None:
+            return None
+        found: dict[str, Any] = self.places.slice(row, 1).to_pylist()[0]
+        found["member_records"] = self.members.get(place_id, [])
+        return found
+
+    def in_box(
+        self, west: float, south: float, east: float, north: float, limit: int, offset: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """How many places lie in the box, and the page ``offset:offset+limit`` of them (in
+        id order). A box whose west edge is east of its east edge crosses the antimeridian."""
+        with np.errstate(invalid="ignore"):  # places without coordinates are never inside
+            across = (self.lon >= west) | (self.lon <= east) if west > east else None
+            along = (self.lon >= west) & (self.lon <= east) if across is None else across
+            inside = along & (self.lat >= south) & (self.lat <= north)
+        rows = np.flatnonzero(inside)
+        page = rows[offset : offset + limit]
+        return len(rows), self.places.take(pa.array(page, pa.int64())).to_pylist()
+
+
+def create_app(folder: Path) -> FastAPI:
+    """The FastAPI app serving the output in ``folder``.
+
+    Raises:
+        InputError: ``folder`` has no golden places.
+    """
+    from fastapi import FastAPI, HTTPException
+
+    store = Store(folder)
+    app = FastAPI(
+        title="poiflow",
+        version=__version__,
+        summary="Golden places: search, lookup by id and by area.",
+    )
+
+    @app.get("/health", summary="Alive, and what is loaded")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "places": len(store), "search_documents": len(store.search)}
+
+    @app.get("/search", summary="The best places for some words")
+    def search(
+        q: Annotated[
+            str, Query(max_length=200, description="Words: names, brands, categories, address.")
+        ] = "",
+        lat: Annotated[
+            float | None, Query(ge=-90, le=90, description="Rank places near here higher.")
+        ] = None,
+        lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+        category: Annotated[
+            str | None,
+            Query(max_length=64, pattern=r"^[a-z0-9_]+$", description="Only this category."),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> dict[str, Any]:
+        if (lat is None) != (lon is None):
+            raise HTTPException(422, "give both lat and lon, or neither")
+        near = (lat, lon) if lat is not None and lon is not None else None
+        try:
+            hits = store.search.search(q, near=near, category=category, limit=limit)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return {"results": [asdict(hit) for hit in hits]}
+
+    @app.get("/places/{place_id}", summary="One golden place, with its provenance")
+    def place(
+        place_id: Annotated[
+            str, PathParam(pattern=PLACE_ID, description="A place id: p and 16 hex digits.")
+        ],
+    ) -> Any:
+        found = store.place(place_id)
+        if found is None:
+            raise HTTPException(404, f"no place {place_id}")
+        return jsonable_encoder(found)
+
+    @app.get("/places", summary="The places in a bounding box, paged")
+    def places(
+        bbox: Annotated[
+            str, Query(max_length=100, description="west,south,east,north in degrees (WGS84).")
+        ],
+        limit: Annotated[int, Query(ge=1, le=_PAGE_MAX)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> Any:
+        west, south, east, north = _bbox(bbox)
+        total, page = store.in_box(west, south, east, north, limit, offset)
+        following = offset + limit if offset + limit < total else None
+        return jsonable_encoder(
+            {"total": total, "offset": offset, "next_offset": following, "places": page}
+        )
+
+    return app
+
+
+_NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(_NUMBER.match(p) for p in parts):
+        raise HTTPException(
+            422, "bbox is west,south,east,north: four numbers, e.g. 24.9,60.1,25.0,60.2"
+        )
+    west, south, east, north = (float(p) for p in parts)
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+        raise HTTPException(
+            422,
+            "bbox is out of range: longitudes in [-180, 180], latitudes in [-90, 90], "
+            "south <= north",
+        )
+    return west, south, east, north

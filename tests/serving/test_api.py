@@ -1,0 +1,171 @@
+"""The HTTP API (``poiflow serve``), started for real on 127.0.0.1 and asked over HTTP:
+search, a place with its provenance, places in a box page by page, and 4xx answers that
+say what is wrong for every bad parameter, never a 500."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
+
+from ..conftest import free_port
+from .test_search import PLACES
+
+pytestmark = pytest.mark.server
+
+# Place ids as conflation makes them: p and 16 hex digits.
+IDS = {p["id"]: f"p{int(p['id'][1:]):016x}" for p in PLACES}
+
+
+def get(base: str, path: str, **params: Any) -> tuple[int, Any]:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    url = f"{base}{path}" + (f"?{query}" if query else "")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("output")
+    rows = [{**p, "id": IDS[p["id"]]} for p in PLACES]
+    pq.write_table(
+        pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA), folder / "places.parquet"
+    )
+    members = [
+        {"source": "osm", "id": f"node/{i}", "place_id": row["id"]} for i, row in enumerate(rows)
+    ] + [{"source": "vendor", "id": "V1", "place_id": IDS["p1"]}]
+    pq.write_table(
+        pa.Table.from_pylist(members, schema=MEMBERSHIP_SCHEMA), folder / "membership.parquet"
+    )
+    port = free_port()
+    log = folder / "server.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "poiflow", "serve", str(folder), "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if get(base, "/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"poiflow serve did not start: {log.read_text()}")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_health_says_what_is_loaded(api: str) -> None:
+    assert get(api, "/health") == (200, {"status": "ok", "places": 10, "search_documents": 10})
+
+
+def test_search_finds_a_place_despite_a_typo_and_ranks_the_nearer_first(api: str) -> None:
+    status, body = get(api, "/search", q="stokman")
+    assert status == 200
+    assert body["results"][0]["id"] == IDS["p1"]
+    assert body["results"][0]["name"] == "Stockmann"
+    status, body = get(api, "/search", q="cafe java", lat=60.25, lon=25.1, limit=2)
+    assert [r["id"] for r in body["results"]] == [IDS["p4"], IDS["p3"]]
+    assert body["results"][0]["distance_km"] < 0.01
+
+
+def test_a_place_comes_with_its_provenance_and_member_records(api: str) -> None:
+    status, body = get(api, f"/places/{IDS['p1']}")
+    assert status == 200
+    assert body["names"]["primary"] == "Stockmann"
+    assert body["categories"]["primary"] == "department_store"
+    assert sorted((m["source"], m["id"]) for m in body["member_records"]) == [
+        ("osm", "node/0"),
+        ("vendor", "V1"),
+    ]
+
+
+def test_places_in_a_box_come_page_by_page_in_id_order(api: str) -> None:
+    box = "24.90,60.15,24.96,60.17"  # central Helsinki: not p4 (far east), not p7/p8 (north)
+    inside = sorted(
+        IDS[p["id"]] for p in PLACES if 24.90 <= p["lon"] <= 24.96 and 60.15 <= p["lat"] <= 60.17
+    )
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        status, body = get(api, "/places", bbox=box, limit=2, offset=offset)
+        assert status == 200
+        assert body["total"] == len(inside)
+        seen += [place["id"] for place in body["places"]]
+        offset = body["next_offset"]
+    assert seen == inside
+    # A box across the antimeridian holds nothing of Helsinki; one around the world all.
+    assert get(api, "/places", bbox="170,-10,-170,10")[1]["total"] == 0
+    assert get(api, "/places", bbox="-180,-90,180,90")[1]["total"] == len(PLACES)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "says"),
+    [
+        ("/places/p0000000000000099", {}, 404, "no place p0000000000000099"),
+        ("/places/..%2F..%2Fetc%2Fpasswd", {}, 404, "Not Found"),  # no route, no file read
+        ("/places/xyz", {}, 422, "should match pattern"),
+        ("/places", {"bbox": "abc"}, 422, "four numbers"),
+        ("/places", {"bbox": "1,2,3"}, 422, "four numbers"),
+        ("/places", {"bbox": "0,80,10,95"}, 422, "out of range"),
+        ("/places", {"bbox": "0,10,10,0"}, 422, "south <= north"),
+        ("/places", {}, 422, "missing"),
+        ("/places", {"bbox": "0,0,1,1", "limit": 5000}, 422, "less than or equal to 1000"),
+        ("/search", {"q": ""}, 422, "nothing to search for"),
+        ("/search", {"q": "cafe", "lat": 60}, 422, "both lat and lon"),
+        ("/search", {"q": "cafe", "lat": 95, "lon": 0}, 422, "less than or equal to 90"),
+        ("/search", {"q": "x" * 300}, 422, "at most 200 characters"),
+        ("/search", {"category": "'; DROP TABLE places; --"}, 422, "should match pattern"),
+    ],
+)
+def test_bad_requests_get_a_4xx_that_says_what_is_wrong(
+    api: str, path: str, params: dict[str, Any], status: int, says: str
+) -> None:
+    got, body = get(api, path, **params)
+    assert got == status
+    assert says in json.dumps(body)
+
+
+def test_the_openapi_description_lists_every_endpoint(api: str) -> None:
+    status, spec = get(api, "/openapi.json")
+    assert status == 200
+    assert {"/health", "/search", "/places/{place_id}", "/places"} <= set(spec["paths"])
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    q=st.text(max_size=60),
+    lat=st.one_of(st.none(), st.floats(-100, 100)),
+    lon=st.one_of(st.none(), st.floats(-200, 200)),
+    limit=st.integers(-5, 200),
+)
+def test_no_search_request_makes_the_server_fail(
+    api: str, q: str, lat: float | None, lon: float | None, limit: int
+) -> None:
+    status, body = get(api, "/search", q=q, lat=lat, lon=lon, limit=limit)
+    assert status in (200, 422), body
+    if status == 200:
+        assert len(body["results"]) <= limit
