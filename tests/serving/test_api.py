@@ -4,7 +4,9 @@ say what is wrong for every bad parameter, never a 500."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -31,6 +34,29 @@ pytestmark = pytest.mark.server
 IDS = {p["id"]: f"p{int(p['id'][1:]):016x}" for p in PLACES}
 
 
+TOKEN = "test-token-5f1c"
+
+
+def answer_of(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def post(base: str, path: str, body: Any, token: str | None = TOKEN) -> tuple[int, Any]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}{path}", data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer_of(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, answer_of(error.read())
+
+
 def get(base: str, path: str, **params: Any) -> tuple[int, Any]:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     url = f"{base}{path}" + (f"?{query}" if query else "")
@@ -42,25 +68,33 @@ def get(base: str, path: str, **params: Any) -> tuple[int, Any]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("output")
     rows = [{**p, "id": IDS[p["id"]]} for p in PLACES]
-    pq.write_table(
-        pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA), folder / "places.parquet"
-    )
+    places = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    pq.write_table(places, folder / "places.parquet")
     members = [
         {"source": "osm", "id": f"node/{i}", "place_id": row["id"]} for i, row in enumerate(rows)
     ] + [{"source": "vendor", "id": "V1", "place_id": IDS["p1"]}]
-    pq.write_table(
-        pa.Table.from_pylist(members, schema=MEMBERSHIP_SCHEMA), folder / "membership.parquet"
-    )
+    membership = pa.Table.from_pylist(members, schema=MEMBERSHIP_SCHEMA)
+    pq.write_table(membership, folder / "membership.parquet")
+    return folder
+
+
+@contextlib.contextmanager
+def serving(folder: Path, token: str | None) -> Iterator[str]:
+    """``poiflow serve FOLDER`` on a free port, with ``token`` as its write token."""
     port = free_port()
-    log = folder / "server.log"
-    with log.open("w") as output:
+    log = folder / f"server-{port}.log"
+    env = {k: v for k, v in os.environ.items() if k != "POIFLOW_API_TOKEN"}
+    if token is not None:
+        env["POIFLOW_API_TOKEN"] = token
+    with log.open("w") as sink:
         server = subprocess.Popen(
             [sys.executable, "-m", "poiflow", "serve", str(folder), "--port", str(port)],
-            stdout=output,
+            stdout=sink,
             stderr=subprocess.STDOUT,
+            env=env,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -76,6 +110,12 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def api(output: Path) -> Iterator[str]:
+    with serving(output, TOKEN) as base:
+        yield base
 
 
 def test_health_says_what_is_loaded(api: str) -> None:
@@ -169,3 +209,63 @@ def test_no_search_request_makes_the_server_fail(
     assert status in (200, 422), body
     if status == 200:
         assert len(body["results"]) <= limit
+
+
+ANSWER = {
+    "left_source": "osm",
+    "left_id": "node/2",
+    "right_source": "osm",
+    "right_id": "node/3",
+    "label": "match",
+    "probability": 0.62,
+    "labeller": "ana",
+}
+
+
+def test_review_answers_are_stored_for_the_token_holder_only(api: str, output: Path) -> None:
+    from poiflow.conflate.active import read_labels
+
+    labels = output / "labels.csv"
+    assert post(api, "/labels", ANSWER, token=None)[0] == 401
+    assert post(api, "/labels", ANSWER, token="wrong")[0] == 401
+    assert not labels.exists()
+    assert post(api, "/labels", ANSWER) == (201, {"stored": 1})
+    second = {**ANSWER, "right_id": "node/4", "label": "different", "probability": None}
+    assert post(api, "/labels", [second, {**ANSWER, "label": "unsure"}]) == (201, {"stored": 2})
+    stored = read_labels(labels)
+    # The last answer about a pair wins; the file keeps all three.
+    assert sorted(stored["label"].to_list()) == ["different", "unsure"]
+    assert len(labels.read_text().splitlines()) == 4
+    assert TOKEN not in labels.read_text()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({**ANSWER, "right_id": "node/999"}, 422, "no record 'node/999' of source 'osm'"),
+        ({**ANSWER, "label": "maybe"}, 422, "'match', 'different' or 'unsure'"),
+        ({**ANSWER, "extra": 1}, 422, "Extra inputs are not permitted"),
+        ({**ANSWER, "probability": 2}, 422, "less than or equal to 1"),
+        ([], 422, "between 1 and 1000 answers"),
+        ([ANSWER] * 1001, 422, "between 1 and 1000 answers"),
+        (b"{not json", 422, "JSON decode error"),
+        (b"[" + b" " * 1_100_000 + b"]", 413, ""),
+    ],
+)
+def test_bad_answers_are_refused_and_nothing_is_written(
+    api: str, output: Path, body: Any, status: int, says: str
+) -> None:
+    labels = output / "labels.csv"
+    before = labels.read_text() if labels.exists() else ""
+    got, detail = post(api, "/labels", body)
+    assert got == status, detail
+    assert says in json.dumps(detail)
+    assert (labels.read_text() if labels.exists() else "") == before
+
+
+def test_a_server_without_a_token_takes_no_writes(output: Path) -> None:
+    with serving(output, None) as base:
+        status, body = post(base, "/labels", ANSWER)
+        assert status == 403
+        assert "POIFLOW_API_TOKEN" in body["detail"]
+        assert get(base, "/health")[0] == 200

@@ -109,8 +109,10 @@ _SERVE_HELP = """Serve the golden places of DIR over HTTP (FastAPI, on the embed
 
 [bold]GET /search[/bold]?q=&lat=&lon=&category=&limit=, [bold]GET /places/ID[/bold] (with
 provenance and member records), [bold]GET /places[/bold]?bbox=west,south,east,north&limit=&offset=,
-[bold]GET /health[/bold]. The OpenAPI description is at /openapi.json, the interactive one
-at /docs. The search index is built first if DIR has none.
+[bold]GET /health[/bold]; [bold]POST /labels[/bold] (review answers, appended to
+DIR/labels.csv) needs 'Authorization: Bearer TOKEN' with the token in the server's
+POIFLOW_API_TOKEN (no token set: no writes). The OpenAPI description is at /openapi.json,
+the interactive one at /docs. The search index is built first if DIR has none.
 
 [bold]Example[/bold]
 

@@ -13,33 +13,62 @@ Read endpoints:
 - ``GET /places?bbox=west,south,east,north&limit=&offset=``: the places in a box, paged,
   in id order.
 
+Write endpoints need ``Authorization: Bearer TOKEN`` with the token of the server's
+``POIFLOW_API_TOKEN`` (compared in constant time, never logged); a server started without
+one takes no writes (403):
+
+- ``POST /labels``: review answers about pairs of records (one object or a list), appended
+  to ``DIR/labels.csv``, the labels file ``poiflow label`` writes and ``poiflow train``
+  reads.
+
 Every parameter is checked: a bad one is a 422 whose ``detail`` says which and why; an
-unknown id is a 404.
+unknown id is a 404; a body over 1 MB is a 413.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the parameters' annotations
 # when the routes are made, inside create_app.
+import hmac
+import os
 import re
+import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Body, FastAPI, Header, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow._version import __version__
 from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving.search import SearchIndex, build_search_index
 
-__all__ = ["PLACE_ID", "Store", "create_app"]
+__all__ = ["PLACE_ID", "TOKEN_VARIABLE", "Label", "Store", "create_app"]
 
 PLACE_ID: Final = r"^p[0-9a-f]{16}$"
+TOKEN_VARIABLE: Final = "POIFLOW_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+MAX_BODY: Final = 1_000_000
 _PAGE_MAX: Final = 1000
+_LABELS_MAX: Final = 1000
+
+
+class Label(BaseModel):
+    """A reviewer's answer about two records: the same place or not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    left_source: str = Field(min_length=1, max_length=200)
+    left_id: str = Field(min_length=1, max_length=200)
+    right_source: str = Field(min_length=1, max_length=200)
+    right_id: str = Field(min_length=1, max_length=200)
+    label: Literal["match", "different", "unsure"]
+    probability: float | None = Field(None, ge=0, le=1, description="The model's, if shown.")
+    labeller: str = Field("", max_length=100)
 
 
 class Store:
@@ -61,12 +90,16 @@ class Store:
         self.lon = self.places.column("lon").to_numpy(zero_copy_only=False).astype(float)
         self.row = {place_id: i for i, place_id in enumerate(self.ids)}
         self.members: dict[str, list[dict[str, str]]] = {}
+        self.records: set[tuple[str, str]] = set()
         membership = folder / "membership.parquet"
         if membership.exists():
             for member in pq.read_table(membership).to_pylist():
                 self.members.setdefault(member["place_id"], []).append(
                     {"source": member["source"], "id": member["id"]}
                 )
+                self.records.add((member["source"], member["id"]))
+        self.labels = folder / "labels.csv"
+        self._writing = threading.Lock()
         index = folder / "search"
         self.search = (
             SearchIndex(index)
@@ -76,6 +109,27 @@ class Store:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def add_labels(self, labels: list[Label]) -> None:
+        """Append review answers to the labels file, after checking that every record
+        they name is one of the output's.
+
+        Raises:
+            InputError: A record is not known (nothing is written then).
+        """
+        from poiflow.conflate.active import append_label
+
+        for i, label in enumerate(labels):
+            for side in ("left", "right"):
+                key = (getattr(label, f"{side}_source"), getattr(label, f"{side}_id"))
+                if key not in self.records:
+                    raise InputError(f"label {i}: no record {key[1]!r} of source {key[0]!r} here")
+        with self._writing:
+            for label in labels:
+                pair = label.model_dump()
+                if label.probability is not None:
+                    pair["match_probability"] = label.probability
+                append_label(self.labels, pair, label.label, labeller=label.labeller)
 
     def place(self, place_id: str) -> dict[str, Any] | None:
         """The golden place ``place_id`` with its member records, or None."""
@@ -109,11 +163,41 @@ def create_app(folder: Path) -> FastAPI:
     from fastapi import FastAPI, HTTPException
 
     store = Store(folder)
+    token = os.environ.get(TOKEN_VARIABLE) or None
     app = FastAPI(
         title="poiflow",
         version=__version__,
-        summary="Golden places: search, lookup by id and by area.",
+        summary="Golden places: search, lookup by id and by area; review answers.",
+        max_body_size=MAX_BODY,
     )
+
+    def authorize(header: str | None) -> None:
+        if token is None:
+            raise HTTPException(
+                403, f"this server takes no writes: start it with {TOKEN_VARIABLE} set"
+            )
+        scheme, _, given = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401,
+                "a write needs 'Authorization: Bearer TOKEN'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @app.post("/labels", status_code=201, summary="Store review answers about pairs of records")
+    def labels(
+        answers: Annotated[Label | list[Label], Body(description="One answer or a list of them.")],
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> dict[str, Any]:
+        authorize(authorization)
+        batch = answers if isinstance(answers, list) else [answers]
+        if not 1 <= len(batch) <= _LABELS_MAX:
+            raise HTTPException(422, f"send between 1 and {_LABELS_MAX} answers at a time")
+        try:
+            store.add_labels(batch)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return {"stored": len(batch)}
 
     @app.get("/health", summary="Alive, and what is loaded")
     def health() -> dict[str, Any]:
