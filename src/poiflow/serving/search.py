@@ -65,8 +65,8 @@ _INDEX_VERSION: Final = "1"  # bumped when the fields change: an older index is 
 _BATCH: Final = 10_000
 # How many text matches are re-ranked (by name, distance and confidence): per result asked
 # for, and at least.
-_RERANK: Final = 20
-_RERANK_MIN: Final = 100
+_RERANK: Final = 5
+_RERANK_MIN: Final = 50
 # What a match of a word counts for beside BM25's score of an exact match (~1-10): as the
 # start of a word (the last one), or within a few typos. A place matching more of the
 # query's words ranks higher than a shorter name matching fewer of them.
@@ -227,8 +227,7 @@ class SearchIndex:
 
     def _word(self, word: str, *, last: bool) -> tantivy.Query:
         """One query word: exactly (BM25), as the start of a word (the last one only) or
-        within a few typos, in any text field. (A folded word is ``[a-z0-9]+``: nothing in
-        it is special to a regular expression.)"""
+        within a few typos, in any text field."""
         import tantivy
 
         typos = 0 if len(word) < 3 else 1 if len(word) < 6 else 2
@@ -243,7 +242,9 @@ class SearchIndex:
             near_miss = tantivy.Query.boost_query(near_miss, _TYPO_BOOST)
             ways = [(tantivy.Occur.Should, exact), (tantivy.Occur.Should, near_miss)]
             if last:  # the start of a word, typed so far: above a near miss
-                started = tantivy.Query.regex_query(self._schema, field, f"{word}.*")
+                started = tantivy.Query.fuzzy_term_query(
+                    self._schema, field, word, distance=0, prefix=True
+                )
                 ways.append(
                     (tantivy.Occur.Should, tantivy.Query.boost_query(started, _STARTS_BOOST))
                 )

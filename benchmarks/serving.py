@@ -1,0 +1,130 @@
+"""The HTTP API under a steady load: /search against a trivial endpoint, on 127.0.0.1.
+
+Starts `poiflow serve` on the golden places of a generated world (the search benchmark's,
+made by `benchmarks/search.py` if missing), then drives it with vegeta (a constant-rate
+HTTP load generator, built once from its Go module into benchmarks/data/bin) at a steady
+rate: first `GET /health` (a trivial FastAPI endpoint that returns a small dict: the
+floor any endpoint of this server stands on), then `GET /search` over 1,000 queries made
+from perturbed names, half with a point. Prints p50, p99 and max latency, and the share
+of requests that failed, for each.
+
+Usage:
+    .venv/bin/python benchmarks/serving.py                     # 200 requests/s, 60 s each
+    .venv/bin/python benchmarks/serving.py --rate 100 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from poiflow.text import fold
+from search import golden_places, perturbed
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "benchmarks" / "data" / "bin"
+VEGETA = "github.com/tsenart/vegeta/v12@v12.13.0"
+
+
+def vegeta() -> Path:
+    found = BIN / "vegeta"
+    if not found.exists():
+        if shutil.which("go") is None:
+            sys.exit("this benchmark builds vegeta with Go: install Go (golang-go) first")
+        print(f"building vegeta ({VEGETA}) into {BIN} (once)")
+        subprocess.run(["go", "install", VEGETA], check=True, env={**os.environ, "GOBIN": str(BIN)})
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def attack(tool: Path, targets: list[str], rate: int, seconds: int) -> dict:
+    """Send ``targets`` (round robin) at ``rate`` per second for ``seconds``; vegeta's
+    report as JSON."""
+    listing = "\n".join(f"GET {url}" for url in targets) + "\n"
+    results = subprocess.run(
+        [str(tool), "attack", f"-rate={rate}", f"-duration={seconds}s", "-timeout=10s"],
+        input=listing.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout
+    report = subprocess.run(
+        [str(tool), "report", "-type=json"], input=results, capture_output=True, check=True
+    )
+    return json.loads(report.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=200, help="requests per second")
+    parser.add_argument("--seconds", type=int, default=60, help="per endpoint")
+    parser.add_argument("--places", type=int, default=20_000)
+    args = parser.parse_args()
+    tool = vegeta()
+    out = golden_places(args.places, 2, 5)
+    places = pq.read_table(out / "places.parquet", columns=["names", "lat", "lon"]).to_pylist()
+    rng = random.Random(5)
+    named = [p for p in places if p["names"] and len(fold(p["names"]["primary"] or "")) >= 6]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    queries = []
+    for p in rng.sample(named, 1000):
+        params = {"q": perturbed(p["names"]["primary"], rng), "limit": 10}
+        if rng.random() < 0.5 and p["lat"] is not None:
+            params |= {"lat": p["lat"], "lon": p["lon"]}
+        queries.append(f"{base}/search?{urllib.parse.urlencode(params)}")
+    log = out.parent / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "poiflow", "serve", str(out), "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        print(f"{len(places):,} golden places; {args.rate} requests/s for {args.seconds} s each")
+        columns = ("requests", "errors", "p50 ms", "p99 ms", "max ms")
+        print(f"{'endpoint':28} " + " ".join(f"{c:>9}" for c in columns))
+        for label, targets in (
+            ("GET /health (trivial)", [f"{base}/health"]),
+            ("GET /search", queries),
+        ):
+            report = attack(tool, targets, args.rate, args.seconds)
+            latency = report["latencies"]
+            errors = 1 - report["success"]
+            print(
+                f"{label:28} {report['requests']:9,} {errors:9.2%} {latency['50th'] / 1e6:9.2f} "
+                f"{latency['99th'] / 1e6:9.2f} {latency['max'] / 1e6:9.2f}"
+            )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still answering a backlog
+            server.kill()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
