@@ -54,8 +54,7 @@ def publish_search(
     console.print(f"indexed {len(index):,} places into {index.folder}")
 
 
-_SEARCH_HELP = """Search the golden places of DIR
-(indexed with [bold]poiflow publish search DIR[/bold]).
+_SEARCH_HELP = """Search the golden places of DIR, indexed by [bold]poiflow publish search[/bold].
 
 Words may have typos and the last one may be unfinished; [bold]--near[/bold] ranks nearer
 places higher, [bold]--category[/bold] keeps one category only.
