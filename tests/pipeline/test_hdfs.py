@@ -19,6 +19,7 @@ from poiflow.pipeline import Pipeline
 from poiflow.storage import exists, fetch, filesystem, put_folder, remote_fingerprint
 
 from ..conftest import ROOT, free_port, poiflow
+from .staging import STAGED_TABLES, run_both_through
 
 HELSINKI = ROOT / "examples" / "helsinki"
 pytestmark = [pytest.mark.hdfs, pytest.mark.server]
@@ -155,26 +156,12 @@ def test_spark_reads_the_stage_tables_from_hdfs_with_the_same_results(
     hdfs: str, tmp_path: Path
 ) -> None:
     pytest.importorskip("pyspark")
-    pipeline = Pipeline.from_yaml(HELSINKI / "pipeline.yaml")
-    expected = pipeline.run(tmp_path / "local", use_cache=False, track=False)
-    staged = pipeline.replace(
-        {
-            "engine": "spark",
-            "spark": {"master": "local[2]", "partitions": 3, "staging": f"{hdfs}/staging"},
-        }
-    )
-    result = staged.run(f"{hdfs}/spark-out", use_cache=False, track=False)
+    expected, result = run_both_through(f"{hdfs}/staging", f"{hdfs}/spark-out", tmp_path)
     assert result.uploaded_to == f"{hdfs}/spark-out"
     fs, base = filesystem(f"{hdfs}/staging")
     listed = fs.get_file_info(pafs.FileSelector(base, recursive=True))
     staged_files = sorted(Path(i.path).name for i in listed if i.path.endswith(".parquet"))
-    assert staged_files == [
-        "assignment.parquet",
-        "candidates.parquet",
-        "records.parquet",
-        "scores.parquet",
-    ]
-    assert expected.output is not None
+    assert staged_files == STAGED_TABLES
     for name in ("places", "membership", "pairs"):
         got = read_table(f"{hdfs}/spark-out/{name}.parquet")
-        assert got.equals(pl.read_parquet(expected.output / f"{name}.parquet")), name
+        assert got.equals(pl.read_parquet(expected / f"{name}.parquet")), name

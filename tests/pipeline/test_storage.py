@@ -19,6 +19,7 @@ from poiflow.pipeline import Pipeline
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
 from ..conftest import ROOT, free_port, poiflow
+from .staging import STAGED_TABLES, run_both_through
 
 HELSINKI = ROOT / "examples" / "helsinki"
 pytestmark = [pytest.mark.s3, pytest.mark.server]
@@ -173,27 +174,13 @@ def test_spark_reads_the_stage_tables_through_s3a_with_the_same_results(
     s3: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("pyspark")
-    pipeline = Pipeline.from_yaml(HELSINKI / "pipeline.yaml")
-    expected = pipeline.run(tmp_path / "local", use_cache=False, track=False)
-    staged = pipeline.replace(
-        {
-            "engine": "spark",
-            "spark": {"master": "local[2]", "partitions": 3, "staging": "s3://poi/staging"},
-        }
-    )
-    result = staged.run("s3://poi/spark-out", use_cache=False, track=False)
+    expected, result = run_both_through("s3://poi/staging", "s3://poi/spark-out", tmp_path)
     assert result.uploaded_to == "s3://poi/spark-out"
     staged_files = sorted(p.name for p in (s3 / "poi" / "staging").rglob("*.parquet"))
-    assert staged_files == [
-        "assignment.parquet",
-        "candidates.parquet",
-        "records.parquet",
-        "scores.parquet",
-    ]
-    assert expected.output is not None
+    assert staged_files == STAGED_TABLES
     for name in ("places", "membership", "pairs"):
         got = pl.read_parquet(s3 / "poi" / "spark-out" / f"{name}.parquet")
-        assert got.equals(pl.read_parquet(expected.output / f"{name}.parquet")), name
+        assert got.equals(pl.read_parquet(expected / f"{name}.parquet")), name
 
 
 @pytest.mark.spark

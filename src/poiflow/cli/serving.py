@@ -42,13 +42,9 @@ def publish_search(
     folder: Annotated[Path, typer.Argument(help="A conflate or run output folder.", metavar="DIR")],
 ) -> None:
     """Build DIR/search from DIR/places.parquet."""
-    from poiflow.serving import build_search_index
+    from poiflow.serving import build_search_index, places_file
 
-    places = folder / "places.parquet"
-    if not places.exists():
-        raise InputError(
-            "no places.parquet here: is it a conflate or run output?", path=str(folder)
-        )
+    places = places_file(folder)
     with console.status("indexing the golden places"):
         index = build_search_index(places, folder / SEARCH_FOLDER)
     console.print(f"indexed {len(index):,} places into {index.folder}")

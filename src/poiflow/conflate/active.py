@@ -16,7 +16,7 @@ refined from them.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ __all__ = [
     "LABEL_COLUMNS",
     "Answer",
     "append_label",
+    "append_labels",
     "label_features",
     "pick_pairs",
     "read_labels",
@@ -89,21 +90,31 @@ def append_label(
     labeller: str = "",
 ) -> None:
     """Add one answer to a labels file (created with its header), flushed at once."""
+    append_labels(path, [(pair, label, labeller)])
+
+
+def append_labels(
+    path: str | Path, answers: Sequence[tuple[Mapping[str, Any], Answer, str]]
+) -> None:
+    """Add answers (each: the pair, the answer, who gave it) to a labels file (created
+    with its header), in one write."""
     path = Path(path)
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     with path.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         if new:
             writer.writerow(LABEL_COLUMNS)
-        writer.writerow(
+        writer.writerows(
             [
                 *(pair[k] for k in _KEYS),
                 label,
                 f"{float(pair.get('match_probability', float('nan'))):.4f}",
-                datetime.now(UTC).isoformat(timespec="seconds"),
+                now,
                 labeller,
             ]
+            for pair, label, labeller in answers
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import logging
 import os
 import sys
@@ -258,7 +259,7 @@ class SparkEngine:
 
         meta = pq.ParquetFile(path).metadata
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-        firsts = [sum(sizes[:i]) for i in range(len(sizes))]
+        firsts = list(itertools.accumulate(sizes, initial=0))[:-1]
         table = pa.table(
             {
                 "group": pa.array(range(len(sizes)), pa.int32()),

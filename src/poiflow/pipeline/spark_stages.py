@@ -517,8 +517,8 @@ def _on_groups(
 
 
 def _parquet(location: str, env: Mapping[str, str]) -> pq.ParquetFile:
-    """The Parquet file at ``location``: a local path, or a staged copy (``s3a://``, read
-    as ``s3://``, or ``hdfs://``)."""
+    """The Parquet file at ``location``: a local path, or a staged copy (``s3a://``,
+    ``hdfs://``; storage reads both)."""
     if "://" not in location:
         return pq.ParquetFile(location)
     import os
@@ -526,8 +526,7 @@ def _parquet(location: str, env: Mapping[str, str]) -> pq.ParquetFile:
     from poiflow.storage import filesystem
 
     os.environ.update(env)
-    scheme, _, rest = location.partition("://")
-    fs, path = filesystem(f"s3://{rest}" if scheme == "s3a" else location)
+    fs, path = filesystem(location)
     return pq.ParquetFile(fs.open_input_file(path))
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from poiflow.serving.search import Hit, SearchIndex, build_search_index
+from poiflow.serving.search import Hit, SearchIndex, build_search_index, places_file
 
-__all__ = ["Hit", "SearchIndex", "build_search_index"]
+__all__ = ["Hit", "SearchIndex", "build_search_index", "places_file"]

@@ -37,6 +37,7 @@ from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fastapi import Body, FastAPI, Header, HTTPException, Query
 from fastapi import Path as PathParam
@@ -46,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow._version import __version__
 from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
-from poiflow.serving.search import SearchIndex, build_search_index
+from poiflow.serving.search import SearchIndex, build_search_index, places_file
 
 __all__ = ["PLACE_ID", "TOKEN_VARIABLE", "Label", "Store", "create_app"]
 
@@ -54,6 +55,9 @@ PLACE_ID: Final = r"^p[0-9a-f]{16}$"
 TOKEN_VARIABLE: Final = "POIFLOW_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 MAX_BODY: Final = 1_000_000
 _PAGE_MAX: Final = 1000
+_MEMBERS: Final = pa.schema(
+    [("source", pa.string()), ("id", pa.string()), ("place_id", pa.string())]
+)
 _LABELS_MAX: Final = 1000
 
 
@@ -76,28 +80,26 @@ class Store:
 
     def __init__(self, folder: Path) -> None:
         folder = Path(folder)
-        path = folder / "places.parquet"
-        if not path.exists():
-            raise InputError(
-                "no places.parquet here: is it a conflate or run output?", path=str(folder)
-            )
-        table = pq.read_table(path)
+        table = pq.read_table(places_file(folder))
         # Every golden place column but the WKB geometry (lat and lon say the same).
         shown = [f.name for f in GOLDEN_PLACE_SCHEMA if f.name in table.column_names]
         self.places = table.select(shown).sort_by("id")
-        self.ids = self.places.column("id").to_numpy(zero_copy_only=False)
+        # Sorted ids: a place is found by binary search, with no dictionary of them all.
+        self.ids = self.places.column("id").to_numpy(zero_copy_only=False).astype(str)
         self.lat = self.places.column("lat").to_numpy(zero_copy_only=False).astype(float)
         self.lon = self.places.column("lon").to_numpy(zero_copy_only=False).astype(float)
-        self.row = {place_id: i for i, place_id in enumerate(self.ids)}
-        self.members: dict[str, list[dict[str, str]]] = {}
-        self.records: set[tuple[str, str]] = set()
         membership = folder / "membership.parquet"
-        if membership.exists():
-            for member in pq.read_table(membership).to_pylist():
-                self.members.setdefault(member["place_id"], []).append(
-                    {"source": member["source"], "id": member["id"]}
-                )
-                self.records.add((member["source"], member["id"]))
+        members = (
+            pq.read_table(membership, columns=["source", "id", "place_id"])
+            if membership.exists()
+            else pa.table({"source": [], "id": [], "place_id": []}, schema=_MEMBERS)
+        )
+        self.members = members.sort_by("place_id")
+        self.member_places = self.members.column("place_id").to_numpy(zero_copy_only=False)
+        self.member_places = self.member_places.astype(str)
+        self.record_keys = _record_keys(
+            self.members.column("source"), self.members.column("id")
+        ).combine_chunks()
         self.labels = folder / "labels.csv"
         self._writing = threading.Lock()
         index = folder / "search"
@@ -117,27 +119,37 @@ class Store:
         Raises:
             InputError: A record is not known (nothing is written then).
         """
-        from poiflow.conflate.active import append_label
+        from poiflow.conflate.active import append_labels
 
-        for i, label in enumerate(labels):
-            for side in ("left", "right"):
-                key = (getattr(label, f"{side}_source"), getattr(label, f"{side}_id"))
-                if key not in self.records:
-                    raise InputError(f"label {i}: no record {key[1]!r} of source {key[0]!r} here")
+        for side in ("left", "right"):
+            sources = pa.array([getattr(label, f"{side}_source") for label in labels])
+            ids = pa.array([getattr(label, f"{side}_id") for label in labels])
+            known = pc.is_in(_record_keys(sources, ids), value_set=self.record_keys)
+            if not pc.all(known).as_py():
+                i = pc.index(known, False).as_py()
+                raise InputError(
+                    f"label {i}: no record {ids[i].as_py()!r} of source {sources[i].as_py()!r} here"
+                )
+        answers = []
+        for label in labels:
+            pair = label.model_dump()
+            if label.probability is not None:
+                pair["match_probability"] = label.probability
+            answers.append((pair, label.label, label.labeller))
         with self._writing:
-            for label in labels:
-                pair = label.model_dump()
-                if label.probability is not None:
-                    pair["match_probability"] = label.probability
-                append_label(self.labels, pair, label.label, labeller=label.labeller)
+            append_labels(self.labels, answers)
 
     def place(self, place_id: str) -> dict[str, Any] | None:
         """The golden place ``place_id`` with its member records, or None."""
-        row = self.row.get(place_id)
-        if row is None:
+        row = int(np.searchsorted(self.ids, place_id))
+        if row == len(self.ids) or self.ids[row] != place_id:
             return None
         found: dict[str, Any] = self.places.slice(row, 1).to_pylist()[0]
-        found["member_records"] = self.members.get(place_id, [])
+        start = int(np.searchsorted(self.member_places, place_id, side="left"))
+        end = int(np.searchsorted(self.member_places, place_id, side="right"))
+        found["member_records"] = (
+            self.members.slice(start, end - start).select(["source", "id"]).to_pylist()
+        )
         return found
 
     def in_box(
@@ -273,3 +285,8 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
             "south <= north",
         )
     return west, south, east, north
+
+
+def _record_keys(sources: pa.Array | pa.ChunkedArray, ids: pa.Array | pa.ChunkedArray) -> Any:
+    """One string per record, source and id joined by a separator neither can hold."""
+    return pc.binary_join_element_wise(sources, ids, "\x1f")

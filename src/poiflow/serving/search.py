@@ -46,6 +46,7 @@ __all__ = [
     "Hit",
     "SearchIndex",
     "build_search_index",
+    "places_file",
 ]
 
 NAME_WEIGHT: Final = 1.0
@@ -89,6 +90,20 @@ class Hit:
     relevance: float
     distance_km: float | None
     score: float
+
+
+def places_file(folder: Path) -> Path:
+    """The golden places of the conflate/run output ``folder``.
+
+    Raises:
+        InputError: ``folder`` is not such an output.
+    """
+    path = Path(folder) / "places.parquet"
+    if not path.exists():
+        raise InputError(
+            "no places.parquet here: is it a conflate or run output?", path=str(folder)
+        )
+    return path
 
 
 def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
