@@ -1,12 +1,18 @@
-"""The HTTP API under a steady load: /search against a trivial endpoint, on 127.0.0.1.
+"""The HTTP API under a steady load: /search and /match against a trivial endpoint, on
+127.0.0.1; and how often /match agrees with the batch run.
 
-Starts `poiflow serve` on the golden places of a generated world (the search benchmark's,
-made by `benchmarks/search.py` if missing), then drives it with vegeta (a constant-rate
-HTTP load generator, built once from its Go module into benchmarks/data/bin) at a steady
-rate: first `GET /health` (a trivial FastAPI endpoint that returns a small dict: the
-floor any endpoint of this server stands on), then `GET /search` over 1,000 queries made
-from perturbed names, half with a point. Prints p50, p99 and max latency, and the share
-of requests that failed, for each.
+Starts `poiflow serve` on the output of a generated world (the search benchmark's, made by
+`benchmarks/search.py` if missing), then drives it with vegeta (a constant-rate HTTP load
+generator, built once from its Go module into benchmarks/data/bin) at a steady rate:
+first `GET /health` (a trivial FastAPI endpoint that returns a small dict: the floor any
+endpoint of this server stands on), then `GET /search` over 1,000 queries made from
+perturbed names, half with a point, then `POST /match` of 1,000 records of the sources,
+one per request. Prints p50, p99 and max latency, and the share of requests that failed.
+
+Agreement: 10,000 records of the sources, as the sources give them, are sent to
+`POST /match` in batches of 1,000 and each answer is compared with the batch run's
+decision on that record: its place, or new when the run left it alone (a record is never
+its own evidence, so this is the run's decision as if the record arrived last).
 
 Usage:
     .venv/bin/python benchmarks/serving.py                     # 200 requests/s, 60 s each
@@ -16,6 +22,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import base64
+import csv
 import json
 import os
 import random
@@ -54,12 +62,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def attack(tool: Path, targets: list[str], rate: int, seconds: int) -> dict:
-    """Send ``targets`` (round robin) at ``rate`` per second for ``seconds``; vegeta's
-    report as JSON."""
-    listing = "\n".join(f"GET {url}" for url in targets) + "\n"
+def attack(tool: Path, targets: list[str | dict], rate: int, seconds: int) -> dict:
+    """Send ``targets`` (round robin: a URL to GET, or a JSON body to POST to /match) at
+    ``rate`` per second for ``seconds``; vegeta's report as JSON."""
+    listing = "".join(
+        json.dumps(
+            {"method": "GET", "url": t}
+            if isinstance(t, str)
+            else {
+                "method": "POST",
+                "url": t["url"],
+                "body": base64.b64encode(json.dumps(t["body"]).encode()).decode(),
+                "header": {"Content-Type": ["application/json"]},
+            }
+        )
+        + "\n"
+        for t in targets
+    )
     results = subprocess.run(
-        [str(tool), "attack", f"-rate={rate}", f"-duration={seconds}s", "-timeout=10s"],
+        [
+            str(tool),
+            "attack",
+            "-format=json",
+            f"-rate={rate}",
+            f"-duration={seconds}s",
+            "-timeout=10s",
+        ],
         input=listing.encode(),
         capture_output=True,
         check=True,
@@ -68,6 +96,56 @@ def attack(tool: Path, targets: list[str], rate: int, seconds: int) -> dict:
         [str(tool), "report", "-type=json"], input=results, capture_output=True, check=True
     )
     return json.loads(report.stdout)
+
+
+def source_rows(folder: Path) -> list[dict]:
+    """Every record of the generated sources, as the sources give it (flat place format)."""
+    rows = []
+    for path in sorted(folder.glob("source_*.csv")):
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                place = {k: v for k, v in row.items() if v not in ("", None)}
+                place.setdefault("source", path.stem)
+                for number in ("lat", "lon"):
+                    if number in place:
+                        place[number] = float(place[number])
+                rows.append(place)
+    return rows
+
+
+def agreement(base: str, out: Path, rows: list[dict]) -> None:
+    """Send ``rows`` to /match in batches of 1,000; print how often each answer is the
+    batch run's decision on that record."""
+    membership = pq.read_table(out / "membership.parquet").to_pylist()
+    place_of = {(m["source"], m["id"]): m["place_id"] for m in membership}
+    size: dict[str, int] = {}
+    for place in place_of.values():
+        size[place] = size.get(place, 0) + 1
+    same = total = 0
+    started = time.perf_counter()
+    for start in range(0, len(rows), 1000):
+        batch = rows[start : start + 1000]
+        request = urllib.request.Request(
+            f"{base}/match",
+            data=json.dumps(batch).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            results = json.loads(answer.read())["results"]
+        for row, result in zip(batch, results, strict=True):
+            place = place_of.get((row["source"], row["id"]))
+            if place is None:  # the run held it back: so must /match
+                same += "error" in result
+            else:
+                expected = place if size[place] > 1 else None
+                same += "error" not in result and result["place_id"] == expected
+            total += 1
+    seconds = time.perf_counter() - started
+    print(
+        f"POST /match in batches of 1,000: {total:,} records in {seconds:.1f} s "
+        f"({total / seconds:,.0f} records/s); agreement with the batch run: {same / total:.2%}"
+    )
 
 
 def main() -> None:
@@ -106,9 +184,16 @@ def main() -> None:
         print(f"{len(places):,} golden places; {args.rate} requests/s for {args.seconds} s each")
         columns = ("requests", "errors", "p50 ms", "p99 ms", "max ms")
         print(f"{'endpoint':28} " + " ".join(f"{c:>9}" for c in columns))
+        rows = source_rows(out.parent)
+        matches: list[str | dict] = [
+            {"url": f"{base}/match", "body": row} for row in rng.sample(rows, 1000)
+        ]
+        plain: list[str | dict] = [f"{base}/health"]
+        searches: list[str | dict] = list(queries)
         for label, targets in (
-            ("GET /health (trivial)", [f"{base}/health"]),
-            ("GET /search", queries),
+            ("GET /health (trivial)", plain),
+            ("GET /search", searches),
+            ("POST /match (one record)", matches),
         ):
             report = attack(tool, targets, args.rate, args.seconds)
             latency = report["latencies"]
@@ -117,6 +202,7 @@ def main() -> None:
                 f"{label:28} {report['requests']:9,} {errors:9.2%} {latency['50th'] / 1e6:9.2f} "
                 f"{latency['99th'] / 1e6:9.2f} {latency['max'] / 1e6:9.2f}"
             )
+        agreement(base, out, rng.sample(rows, 10_000))
     finally:
         server.terminate()
         try:

@@ -2,8 +2,21 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from poiflow.conflate.blocking import KEYS, BlockingConfig, blocking_recall, candidate_pairs
+from poiflow.conflate.blocking import (
+    BLOCKING_COLUMNS,
+    KEY_ROWS_SCHEMA,
+    KEYS,
+    BlockingConfig,
+    StatsLookup,
+    blocking_recall,
+    candidate_pairs,
+    key_counts,
+    key_stats,
+    record_keys,
+)
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
 
@@ -120,3 +133,24 @@ def test_a_feed_without_coordinates_meets_located_objects_without_an_address() -
     assert found[(0, 2)] & KEYS["locality"]  # locality taken from the neighbour; one typo
     assert (0, 3) not in found  # other town
     assert (0, 4) not in found  # two typos: not a key
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(picked=st.lists(st.integers(0, 10**9), min_size=1, max_size=12))
+def test_keys_from_narrowed_stats_are_the_keys_from_the_whole(
+    world: World, picked: list[int]
+) -> None:
+    # Real-time matching makes a few records' keys from just the part of the statistics
+    # they touch; they must be exactly the keys the whole statistics give.
+    n = world.records.num_rows
+    table = world.records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(n, dtype=np.int64))
+    )
+    stats = key_stats(key_counts(table))
+    some = table.take(pa.array(sorted({p % n for p in picked})))
+    whole = record_keys(some, stats).sort(KEY_ROWS_SCHEMA.names)
+    narrowed = StatsLookup(stats).record_keys(some).sort(KEY_ROWS_SCHEMA.names)
+    assert narrowed.equals(whole)
+    assert whole.height > 0

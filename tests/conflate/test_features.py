@@ -1,11 +1,19 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poiflow.conflate.blocking import candidate_pairs
-from poiflow.conflate.features import FEATURES, RecordView, pair_features
+from poiflow.conflate.features import (
+    FEATURES,
+    FeatureLookup,
+    RecordView,
+    feature_counts,
+    feature_stats,
+    pair_features,
+)
 
 from .conftest import World
 
@@ -51,3 +59,24 @@ def test_features_tell_matches_from_non_matches(world: World) -> None:
     phones = features["phone_match"]
     assert np.nanmean(phones[match]) > 0.9
     assert np.nanmean(phones[~match]) < 0.05
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_features_of_a_few_records_with_narrowed_stats_are_those_of_the_whole(
+    world: World, data: st.DataObject
+) -> None:
+    records = world.records
+    pairs = candidate_pairs(records)
+    picked = data.draw(st.lists(st.integers(0, pairs.num_rows - 1), min_size=1, max_size=20))
+    left = pairs.column("left").to_numpy()[picked]
+    right = pairs.column("right").to_numpy()[picked]
+    whole = pair_features(RecordView.of(records), left, right)
+    rows, local = np.unique(np.concatenate([left, right]), return_inverse=True)
+    some = records.take(pa.array(rows))
+    stats = FeatureLookup(feature_stats(feature_counts(records))).narrowed(some)
+    part = pair_features(RecordView.of(some, stats), local[: len(left)], local[len(left) :])
+    for name in FEATURES:
+        np.testing.assert_array_equal(part[name], whole[name], err_msg=name)

@@ -61,11 +61,11 @@ def test_each_run_logs_params_metrics_and_artifacts(data: Path, tmp_path: Path) 
     assert run.data.tags["poiflow.ran"] == "cluster,merge,evaluate,report"
     assert client.get_experiment(run.info.experiment_id).name == "tracked"
     artifacts = {a.path for a in client.list_artifacts(second.run_id)}
-    assert {"pipeline.yaml", "run.json", "report.html", "default.json.gz"} <= artifacts
+    assert {"pipeline.yaml", "run.json", "report.html", "model.json.gz"} <= artifacts
     em = pipeline.replace({"stages": {"score": {"model": "em"}}}).run(tmp_path / "em")
     assert em.run_id is not None
     fitted = {a.path for a in client.list_artifacts(em.run_id)}
-    assert "fitted-model.json.gz" in fitted
+    assert "model.json.gz" in fitted
     # Artifacts live beside the store, not wherever the command was started.
     assert (tmp_path / "mlartifacts").is_dir()
 

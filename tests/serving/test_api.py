@@ -120,7 +120,10 @@ def api(output: Path) -> Iterator[str]:
 
 
 def test_health_says_what_is_loaded(api: str) -> None:
-    assert get(api, "/health") == (200, {"status": "ok", "places": 10, "search_documents": 10})
+    assert get(api, "/health") == (
+        200,
+        {"status": "ok", "places": 10, "search_documents": 10, "matching": False},
+    )
 
 
 def test_search_finds_a_place_despite_a_typo_and_ranks_the_nearer_first(api: str) -> None:

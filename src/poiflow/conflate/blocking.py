@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import polars as pl
@@ -58,6 +58,7 @@ __all__ = [
     "PAIRS_SCHEMA",
     "BlockingConfig",
     "KeyStats",
+    "StatsLookup",
     "blocking_recall",
     "candidate_pairs",
     "finish_pairs",
@@ -159,6 +160,72 @@ class KeyStats:
     unlocated_terms: pl.DataFrame  # one column "term": every term of the records without
 
 
+class StatsLookup:
+    """The ``KeyStats`` of a large set of records, indexed so that the part a few new
+    records need is found without scanning the whole (what real-time matching uses:
+    :func:`record_keys` with the narrowed stats makes the same keys as with the whole).
+    """
+
+    def __init__(self, stats: KeyStats) -> None:
+        self.stats = stats
+        self.rare = frozenset(stats.rare_words["word"].to_list())
+        self.terms = np.sort(stats.unlocated_terms["term"].to_numpy())
+        self.localities = dict(
+            zip(
+                stats.localities["cell"].to_list(),
+                stats.localities["inferred"].to_list(),
+                strict=True,
+            )
+        )
+
+    def record_keys(self, records: pa.Table, config: BlockingConfig | None = None) -> pl.DataFrame:
+        """:func:`record_keys` of a few records (``BLOCKING_COLUMNS`` and ``row``), with
+        the part of the stats that their own words, terms and cells need."""
+        base = _base(records).lazy()
+        engine = _engine(records.num_rows)
+        names = _names(base)
+        parts = [
+            _words(names).select("word"),
+            base.filter(pl.col("located")).select(
+                plh3.latlng_to_cell("lat", "lon", 7).alias("cell")
+            ),
+            pl.concat(
+                [
+                    _words(names).select(pl.col("word").hash().alias("term")),
+                    names.select(pl.col("name").hash(seed=1).alias("term")),
+                    _typo_terms(base).select("term"),
+                    _address_terms(base).select("term"),
+                ],
+                how="vertical_relaxed",
+            ),
+        ]
+        words, cells, found = pl.collect_all(parts, engine=engine)
+        rare = [w for w in words["word"].unique().to_list() if w in self.rare]
+        known = [c for c in cells["cell"].unique().to_list() if c in self.localities]
+        terms = np.zeros(0, np.uint64)
+        if self.stats.unlocated and len(self.terms):
+            candidates = np.unique(found["term"].to_numpy())
+            at = np.minimum(np.searchsorted(self.terms, candidates), len(self.terms) - 1)
+            terms = candidates[self.terms[at] == candidates]
+        stats = KeyStats(
+            self.stats.records,
+            pl.DataFrame({"word": rare}, schema={"word": pl.String}),
+            pl.DataFrame(
+                {"cell": known, "inferred": [self.localities[c] for c in known]},
+                schema=self.stats.localities.schema,
+            ),
+            self.stats.unlocated,
+            pl.DataFrame({"term": terms}, schema=self.stats.unlocated_terms.schema),
+        )
+        return _record_keys(base, stats, config or BlockingConfig(), engine)
+
+
+def _engine(rows: int) -> Literal["in-memory", "auto"]:
+    """Polars' in-memory engine for a few records (the streaming engine's start-up costs
+    several milliseconds, which a request for one record feels), streaming for many."""
+    return "in-memory" if rows < 10_000 else "auto"
+
+
 def _resolution(extent_m: pl.Expr) -> pl.Expr:
     # Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
     return (
@@ -189,7 +256,7 @@ def key_counts(records: pa.Table) -> pa.Table:
 
     The counts of several batches add up (sum ``count`` by ``what``, ``value``, ``cell``).
     """
-    base = _base(records)
+    base = _base(records).lazy()
     names = _names(base)
     words = _words(names).group_by("word").len()
     located = base.filter(pl.col("located"))
@@ -218,8 +285,13 @@ def key_counts(records: pa.Table) -> pa.Table:
         .group_by("cell")
         .len()
     )
+    engine = _engine(records.num_rows)
+    sizes = pl.concat([base.select(pl.len()), unlocated.select(pl.len())]).collect(engine=engine)
     frames = [
-        pl.DataFrame({"what": ["records", "unlocated"], "count": [base.height, unlocated.height]}),
+        pl.LazyFrame(
+            {"what": ["records", "unlocated"], "count": sizes["len"].to_list()},
+            schema={"what": pl.String, "count": pl.Int64},
+        ),
         terms.select(pl.lit("term").alias("what"), "cell", pl.col("len").alias("count")),
         words.select(
             pl.lit("word").alias("what"),
@@ -231,7 +303,7 @@ def key_counts(records: pa.Table) -> pa.Table:
         ),
     ]
     counts = pl.concat(frames, how="diagonal_relaxed").select(KEY_COUNTS_SCHEMA.names)
-    return counts.to_arrow().cast(KEY_COUNTS_SCHEMA)
+    return counts.collect(engine=engine).to_arrow().cast(KEY_COUNTS_SCHEMA)
 
 
 def key_stats(
@@ -275,8 +347,18 @@ def record_keys(
         stats: The statistics of all records (:func:`key_stats`).
         config: How wide to cast the net.
     """
-    config = config or BlockingConfig()
-    base = _base(records)
+    # One lazy query, collected once: a request of one record pays polars' per-operation
+    # overhead once, not at every step.
+    base = _base(records).lazy()
+    return _record_keys(base, stats, config or BlockingConfig(), _engine(records.num_rows))
+
+
+def _record_keys(
+    base: pl.LazyFrame,
+    stats: KeyStats,
+    config: BlockingConfig,
+    engine: Literal["in-memory", "auto"],
+) -> pl.DataFrame:
     terms = _name_terms(base, stats)
     frames = [
         _spatial_name_keys(base, terms),
@@ -289,8 +371,10 @@ def record_keys(
         *_domain_keys(base, config, stats),
         *_locality_keys(base, terms, stats),
     ]
-    return pl.concat([f.select(KEY_ROWS_SCHEMA.names) for f in frames]).cast(
-        {"kind": pl.Int8, "key": pl.UInt64, "row": pl.Int64}
+    return (
+        pl.concat([f.select(KEY_ROWS_SCHEMA.names) for f in frames])
+        .cast({"kind": pl.Int8, "key": pl.UInt64, "row": pl.Int64})
+        .collect(engine=engine)
     )
 
 
@@ -366,7 +450,7 @@ def _side(left: bool, right: bool) -> list[pl.Expr]:
     return [pl.lit(left).alias("left"), pl.lit(right).alias("right")]
 
 
-def _names(base: pl.DataFrame) -> pl.DataFrame:
+def _names(base: pl.LazyFrame) -> pl.LazyFrame:
     """(row, name): each record's folded name and alternate names."""
     return (
         base.select(
@@ -382,7 +466,7 @@ def _names(base: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _words(names: pl.DataFrame) -> pl.DataFrame:
+def _words(names: pl.LazyFrame) -> pl.LazyFrame:
     """(row, word): the distinct words of each record's names."""
     return (
         names.select("row", pl.col("name").str.split(" ").alias("word"))
@@ -392,10 +476,10 @@ def _words(names: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _name_terms(base: pl.DataFrame, stats: KeyStats) -> pl.DataFrame:
+def _name_terms(base: pl.LazyFrame, stats: KeyStats) -> pl.LazyFrame:
     """(row, term): each record's rare name words and its whole folded names, hashed."""
     names = _names(base)
-    rare = _words(names).join(stats.rare_words, on="word", how="semi")
+    rare = _words(names).join(stats.rare_words.lazy(), on="word", how="semi")
     return pl.concat(
         [
             rare.select("row", pl.col("word").hash().alias("term")),
@@ -411,7 +495,7 @@ def _key(*columns: str) -> pl.Expr:
     return pl.struct(*columns).hash(seed=5).alias("key")
 
 
-def _spatial_name_keys(base: pl.DataFrame, terms: pl.DataFrame) -> pl.DataFrame:
+def _spatial_name_keys(base: pl.LazyFrame, terms: pl.LazyFrame) -> pl.LazyFrame:
     located = base.filter(pl.col("located")).select(
         "row",
         "res",
@@ -444,7 +528,7 @@ def _spatial_name_keys(base: pl.DataFrame, terms: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _near_keys(base: pl.DataFrame, config: BlockingConfig) -> pl.DataFrame:
+def _near_keys(base: pl.LazyFrame, config: BlockingConfig) -> pl.LazyFrame:
     located = base.filter(pl.col("located"))
     own = located.select(
         "row", plh3.latlng_to_cell("lat", "lon", config.near_resolution).alias("key")
@@ -458,7 +542,7 @@ def _near_keys(base: pl.DataFrame, config: BlockingConfig) -> pl.DataFrame:
     )
 
 
-def _domain_keys(base: pl.DataFrame, config: BlockingConfig, stats: KeyStats) -> list[pl.DataFrame]:
+def _domain_keys(base: pl.LazyFrame, config: BlockingConfig, stats: KeyStats) -> list[pl.LazyFrame]:
     domains = (
         base.select(
             "row", "located", "lat", "lon", pl.col("keys").struct.field("domains").alias("domain")
@@ -489,7 +573,7 @@ def _domain_keys(base: pl.DataFrame, config: BlockingConfig, stats: KeyStats) ->
     return frames
 
 
-def _locality_keys(base: pl.DataFrame, terms: pl.DataFrame, stats: KeyStats) -> list[pl.DataFrame]:
+def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> list[pl.LazyFrame]:
     """Keys for records without coordinates: same locality or postcode, and a shared name
     term, a name one typo apart, or the same street and house number.
 
@@ -508,16 +592,16 @@ def _locality_keys(base: pl.DataFrame, terms: pl.DataFrame, stats: KeyStats) -> 
         pl.col("keys").struct.field("housenumber").alias("housenumber"),
         pl.when(pl.col("located")).then(plh3.latlng_to_cell("lat", "lon", 7)).alias("cell"),
     )
-    place = place.join(stats.localities, on="cell", how="left", maintain_order="left").with_columns(
-        pl.coalesce("locality", "inferred").alias("locality")
-    )
+    place = place.join(
+        stats.localities.lazy(), on="cell", how="left", maintain_order="left"
+    ).with_columns(pl.coalesce("locality", "inferred").alias("locality"))
     areas = pl.concat(
         [
             place.select("row", "located", _hashed("locality", seed=0).alias("area")),
             place.select("row", "located", _hashed("postcode", seed=2).alias("area")),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
-    wanted = stats.unlocated_terms
+    wanted = stats.unlocated_terms.lazy()
     by_term = areas.join(
         pl.concat([terms, _typo_terms(base)]).join(wanted, on="term", how="semi"), on="row"
     )
@@ -534,7 +618,7 @@ def _locality_keys(base: pl.DataFrame, terms: pl.DataFrame, stats: KeyStats) -> 
     ]
 
 
-def _address_terms(base: pl.DataFrame) -> pl.DataFrame:
+def _address_terms(base: pl.LazyFrame) -> pl.LazyFrame:
     """(row, term): the street and house number of each record that has both, hashed."""
     address = base.select(
         "row",
@@ -551,7 +635,7 @@ def _hashed(column: str, seed: int) -> pl.Expr:
     return pl.when(pl.col(column).is_not_null()).then(pl.col(column).hash(seed=seed))
 
 
-def _typo_terms(base: pl.DataFrame) -> pl.DataFrame:
+def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
     """(row, term): the longest word of each name with each one letter deleted, and whole.
 
     Two spellings one typo apart (a letter dropped, added, changed or two swapped) share

@@ -7,6 +7,7 @@ NaN, not 0: a feed without phones says nothing about phones, and the matcher lea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -24,6 +25,7 @@ from poiflow.taxonomy import taxonomy
 __all__ = [
     "FEATURES",
     "FEATURE_COUNTS_SCHEMA",
+    "FeatureLookup",
     "FeatureStats",
     "RecordView",
     "feature_counts",
@@ -230,6 +232,38 @@ def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
         part("name", "name"),
         part("word", "word"),
     )
+
+
+class FeatureLookup:
+    """The ``FeatureStats`` of a large set of records, indexed so that the part a few new
+    records need is found without scanning the whole (real-time matching: a view of the
+    new records and their candidates with the narrowed stats has the same features as in
+    the whole)."""
+
+    def __init__(self, stats: FeatureStats) -> None:
+        self.records = stats.records
+        self.names = dict(
+            zip(stats.names["name"].to_list(), stats.names["records"].to_list(), strict=True)
+        )
+        self.words = dict(
+            zip(stats.words["word"].to_list(), stats.words["records"].to_list(), strict=True)
+        )
+
+    def narrowed(self, records: pa.Table) -> FeatureStats:
+        """The stats of these records' names and name words only."""
+        names = set(pc.fill_null(pc.struct_field(records.column("keys"), "name"), "").to_pylist())
+        words = {w for name in names for w in name.split(" ") if w}
+        return FeatureStats(
+            self.records,
+            pl.DataFrame(
+                {"name": list(names), "records": [self.names.get(n, 0) for n in names]},
+                schema={"name": pl.String, "records": pl.Int64},
+            ),
+            pl.DataFrame(
+                {"word": list(words), "records": [self.words.get(w, 0) for w in words]},
+                schema={"word": pl.String, "records": pl.Int64},
+            ),
+        )
 
 
 def _lookup(counts: pl.DataFrame, values: np.ndarray, column: str) -> np.ndarray:
@@ -439,6 +473,15 @@ def _category_agreement(
     values: list[str | None], left: np.ndarray, right: np.ndarray
 ) -> np.ndarray:
     """2 the same category, 1 related (same branch of the tree, or often confused), 0 not."""
+    codes, agreement = _agreement_matrix()
+    n = len(codes)
+    coded = np.array([codes.get(v, n) if v is not None else n for v in values], dtype=np.int64)
+    return np.asarray(agreement[coded[left], coded[right]], dtype=float)
+
+
+@functools.cache
+def _agreement_matrix() -> tuple[dict[str, int], np.ndarray]:
+    """Each category's code, and the agreement of every two codes (the last: unknown)."""
     tax = taxonomy()
     codes = {c: i for i, c in enumerate(sorted(tax.categories))}
     n = len(codes)
@@ -449,5 +492,5 @@ def _category_agreement(
             related = top_a == tax.ancestors(b)[-1] or any(a in g and b in g for g in _RELATED)
             agreement[i, j] = 2.0 if a == b else 1.0 if related else 0.0
     agreement[n, :] = agreement[:, n] = np.nan
-    coded = np.array([codes.get(v, n) if v is not None else n for v in values])
-    return np.asarray(agreement[coded[left], coded[right]], dtype=float)
+    agreement.flags.writeable = False
+    return codes, agreement

@@ -57,6 +57,7 @@ OUTPUTS = (
     "checks.parquet",
     "issues.parquet",
     "report.html",
+    "model.json.gz",
     "run.json",
 )
 

@@ -215,7 +215,7 @@ class Pipeline:
             # experiment). It says so, and costs no MLflow start-up.
             signature = self._signature(result)
             repeated = self._logged().get(signature) if result.ran == [] else None
-            result.run_id = repeated or self._log(result.output, result.stage("score").key)
+            result.run_id = repeated or self._log(result.output)
             if repeated is None:
                 self._remember(signature, result.run_id)
             result.repeats_run = repeated is not None
@@ -277,22 +277,7 @@ class Pipeline:
             return f"sqlite:///{self.resolve(local).resolve()}"  # relative to the pipeline
         return uri
 
-    def _model_file(self, score_key: str) -> Path:
-        """The file of the model that scored the run (the fitted one for "em", if the
-        cache kept it)."""
-        model = self.spec.stages.score.model
-        if model == "default":
-            from importlib import resources
-
-            return Path(str(resources.files("poiflow.conflate").joinpath("models/default.json.gz")))
-        if model == "em":
-            from poiflow.pipeline.stages import FITTED_MODEL
-
-            cache = self.cache or Path("/nonexistent")
-            return cache / "score" / score_key / FITTED_MODEL
-        return self.resolve(model)
-
-    def _log(self, output: Path, score_key: str) -> str:
+    def _log(self, output: Path) -> str:
         from poiflow.pipeline.tracking import log_run
 
         uri = self.tracking_uri
@@ -301,7 +286,7 @@ class Pipeline:
         run_json = json.loads((output / "run.json").read_text("utf-8"))
         params = self.spec.model_dump(mode="json", exclude={"tracking", "description"})
         params["code"] = code_fingerprint()
-        artifacts = [output / "report.html", self._model_file(score_key)]
+        artifacts = [output / "report.html", output / "model.json.gz"]
         with tempfile.TemporaryDirectory() as tmp:
             # The pipeline as it ran (after any replace()), with where it came from.
             effective = Path(tmp) / "pipeline.yaml"

@@ -30,7 +30,14 @@ from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
 from poiflow.sources import DEFAULT_BATCH_SIZE, OsmSource, Source, SourceBatch, open_source
 
-__all__ = ["IngestProgress", "IngestReport", "SourceReport", "default_quarantine_path", "ingest"]
+__all__ = [
+    "IngestProgress",
+    "IngestReport",
+    "SourceReport",
+    "default_quarantine_path",
+    "ingest",
+    "prepare_records",
+]
 
 
 class IngestProgress(Protocol):
@@ -369,6 +376,14 @@ def _drop_duplicates(
     counts.withheld_values += chunk.withheld
     counts.sources.update(s for s in places.column("source").unique().to_pylist() if s)
     return places, quarantine
+
+
+def prepare_records(records: pa.Table, source_name: str) -> tuple[pa.Table, pa.Table]:
+    """Validate and normalize source records as ``ingest`` does, without writing anything:
+    ``(places, quarantine)``, the records that passed (``PLACE_SCHEMA``) and what was held
+    back with its reason (``QUARANTINE_SCHEMA``). What ``POST /match`` runs on a request."""
+    chunk = _ingest_batch(SourceBatch(records), source_name)
+    return chunk.places, chunk.quarantine
 
 
 def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:

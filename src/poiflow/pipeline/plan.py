@@ -97,6 +97,10 @@ def build_plan(
     return [*plan, report]
 
 
+def _settings(result: RunResult, stage: str) -> Mapping[str, Any]:
+    return next((run.settings for run in result.stages if run.name == stage), {})
+
+
 def run_report(ctx: StageContext) -> dict[str, Any]:
     """Quality checks of the golden places, and ``report.html``."""
     from poiflow.quality.checks import QualityInput, issues_table, results_table, run_checks
@@ -275,6 +279,11 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         },
         "candidate_pairs_by_key": block["candidate_pairs_by_key"],
         "changes": merge["changes"],
+        # What matching a new record the way this run matched its own needs (POST /match).
+        "matching": {
+            "block": dict(_settings(result, "block")),
+            "cluster": dict(_settings(result, "cluster")) | {"threshold": cluster["threshold"]},
+        },
         "engine": score.get("engine", "local"),
         "seconds": {run.name: round(run.seconds, 3) for run in result.stages},
         "inputs": ingest["inputs"],

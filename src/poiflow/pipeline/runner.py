@@ -41,6 +41,7 @@ PUBLISHED = (
     "checks",
     "issues",
     "report",
+    "model",
 )
 
 
@@ -76,6 +77,7 @@ class StageRun:
     seconds: float
     summary: dict[str, Any]
     inputs: dict[str, str]
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -183,7 +185,9 @@ def run_plan(
                 lineage = json.loads((entry / "stage.json").read_text("utf-8"))
                 for name in stage.makes:
                     artifacts.put(name, entry / ARTIFACT_FILES[name])
-                runs.append(StageRun(stage.name, key, True, 0.0, lineage["summary"], inputs))
+                runs.append(
+                    StageRun(stage.name, key, True, 0.0, lineage["summary"], inputs, stage.settings)
+                )
                 if on_stage is not None:
                     on_stage(stage.name, True)
             else:
@@ -243,7 +247,7 @@ def _run_stage(
         message = f"stage '{stage.name}' failed: {type(exc).__name__}: {exc}"
         raise StageFailedError(message, stage=stage.name) from exc
     seconds = time.perf_counter() - started
-    run = StageRun(stage.name, key, False, seconds, summary, inputs)
+    run = StageRun(stage.name, key, False, seconds, summary, inputs, stage.settings)
     if entry is not None:
         lineage = {
             "stage": stage.name,

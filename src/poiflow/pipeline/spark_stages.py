@@ -42,10 +42,10 @@ import pyarrow.parquet as pq
 
 from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine, decode_tables, encode_table
 from poiflow.pipeline.stages import (
-    FITTED_MODEL,
     StageContext,
     block_summary,
     cluster_summary,
+    keep_model,
     merge_outputs,
     pairs_table,
     scores_table,
@@ -111,7 +111,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
 
     from poiflow.conflate.features import FEATURES
     from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
-    from poiflow.conflate.matcher import UNSUPERVISED, load_matcher, save_model
+    from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
 
     engine = _engine(ctx)
     model = str(ctx.settings.get("model", "default"))
@@ -191,10 +191,10 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     features = {name: table.column(name).to_numpy() for name in FEATURES}
     if matcher is None:  # fitted on every pair, as on the local engine
         matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
-        save_model(matcher, ctx.folder / FITTED_MODEL)
         probability = matcher.predict(features)
     else:
         probability = table.column("probability").to_numpy()
+    keep_model(ctx, matcher)
     record_keys = ctx.artifacts.table("records", ["source", "id"])
     ctx.write("pairs", pairs_table(record_keys, left, right, probability, features))
     ctx.artifacts.release("pairs")

@@ -36,24 +36,23 @@ from poiflow.errors import InputError, OutputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
 
 if TYPE_CHECKING:  # the stages import what they run when they run it
+    from poiflow.conflate.matcher import AnyMatcher
     from poiflow.pipeline.ingestion import IngestProgress
     from poiflow.sources import Source
 
 __all__ = [
     "ARTIFACT_FILES",
-    "FITTED_MODEL",
     "Artifacts",
     "StageContext",
     "StageFunction",
     "block_summary",
     "cluster_summary",
+    "keep_model",
     "make_engine",
     "merge_outputs",
 ]
 
 # The model an "em" run fitted, kept in the score stage's folder.
-FITTED_MODEL = "fitted-model.json.gz"
-
 # The file each artifact is kept in, inside its stage's folder.
 ARTIFACT_FILES = {
     "records": "records.parquet",
@@ -69,6 +68,7 @@ ARTIFACT_FILES = {
     "checks": "checks.parquet",
     "issues": "issues.parquet",
     "report": "report.html",
+    "model": "model.json.gz",
 }
 
 
@@ -218,10 +218,8 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
     right = candidates.column("right").to_numpy()
     features = pair_features(RecordView.of(records), left, right)
     if matcher is None:
-        from poiflow.conflate.matcher import save_model
-
         matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
-        save_model(matcher, ctx.folder / FITTED_MODEL)  # kept with the stage, for tracking
+    keep_model(ctx, matcher)
     probability = matcher.predict(features)
     ctx.write("pairs", pairs_table(records, left, right, probability, features))
     del features
@@ -235,6 +233,16 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
         "model_threshold": threshold,
         "pairs": len(left),
     }
+
+
+def keep_model(ctx: StageContext, matcher: AnyMatcher) -> None:
+    """Keep the model that scored the run as the ``model`` artifact: the output carries the
+    very model its decisions came from (what ``POST /match`` and tracking use)."""
+    from poiflow.conflate.matcher import save_model
+
+    path = ctx.folder / ARTIFACT_FILES["model"]
+    save_model(matcher, path)
+    ctx.artifacts.put("model", path)
 
 
 def run_cluster(ctx: StageContext) -> dict[str, Any]:
@@ -424,7 +432,7 @@ BUILT_IN: dict[str, tuple[StageFunction, tuple[str, ...], tuple[str, ...]]] = {
     # name: (function, artifacts it needs, artifacts it makes)
     "ingest": (run_ingest, (), ("records", "quarantine")),
     "block": (run_block, ("records",), ("candidates",)),
-    "score": (run_score, ("records", "candidates"), ("pairs", "scores")),
+    "score": (run_score, ("records", "candidates"), ("pairs", "scores", "model")),
     "cluster": (run_cluster, ("records", "scores"), ("clusters",)),
     "merge": (run_merge, ("records", "clusters"), ("places", "membership", "changes")),
     "evaluate": (run_evaluate, ("membership",), ("metrics",)),

@@ -11,7 +11,11 @@ Read endpoints:
 - ``GET /search?q=&lat=&lon=&category=&limit=``: the best places for some words;
 - ``GET /places/{id}``: one golden place with its provenance and member records;
 - ``GET /places?bbox=west,south,east,north&limit=&offset=``: the places in a box, paged,
-  in id order.
+  in id order;
+- ``POST /match``: one place in the flat place format (or a list of up to 1,000): the
+  golden place each is the same as, with its probability and the runner-up, or ``new``;
+  matched as the run matched its own records (see ``poiflow.serving.matching``). It
+  changes nothing, so it needs no token.
 
 Write endpoints need ``Authorization: Bearer TOKEN`` with the token of the server's
 ``POIFLOW_API_TOKEN`` (compared in constant time, never logged); a server started without
@@ -27,10 +31,12 @@ unknown id is a 404; a body over 1 MB is a 413.
 
 # No ``from __future__ import annotations``: FastAPI reads the parameters' annotations
 # when the routes are made, inside create_app.
+import asyncio
 import hmac
 import os
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -47,9 +53,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow._version import __version__
 from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
+from poiflow.serving.matching import MatchIndex, MatchQueue, answer_of
 from poiflow.serving.search import SearchIndex, build_search_index, places_file
 
-__all__ = ["PLACE_ID", "TOKEN_VARIABLE", "Label", "Store", "create_app"]
+__all__ = ["PLACE_ID", "TOKEN_VARIABLE", "FlatPlace", "Label", "Store", "create_app"]
 
 PLACE_ID: Final = r"^p[0-9a-f]{16}$"
 TOKEN_VARIABLE: Final = "POIFLOW_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
@@ -59,6 +66,42 @@ _MEMBERS: Final = pa.schema(
     [("source", pa.string()), ("id", pa.string()), ("place_id", pa.string())]
 )
 _LABELS_MAX: Final = 1000
+_MATCH_MAX: Final = 1000
+_TEXT: Final = 500  # the longest text value of a place field
+
+
+def _text(description: str = "") -> Any:
+    return Field(None, max_length=_TEXT, description=description or None)
+
+
+class FlatPlace(BaseModel):
+    """A place in the flat place format: ``id`` and ``name`` required, the rest optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = Field(
+        None, min_length=1, max_length=200, description="Default: 'request'."
+    )
+    id: str = Field(min_length=1, max_length=200, description="The place's id in its source.")
+    name: str = Field(min_length=1, max_length=_TEXT)
+    lat: float | None = Field(None, allow_inf_nan=False, description="WGS84 latitude.")
+    lon: float | None = Field(None, allow_inf_nan=False, description="WGS84 longitude.")
+    category: str | None = _text("A category id or the source's own category.")
+    street: str | None = _text()
+    housenumber: str | None = _text()
+    postcode: str | None = _text()
+    city: str | None = _text()
+    country: str | None = _text("ISO 3166-1 alpha-2 code or a country name.")
+    phone: str | None = _text()
+    website: str | None = _text()
+    address: str | None = _text("The address as one line, if not in parts.")
+    unit: str | None = _text()
+    region: str | None = _text()
+    email: str | None = _text()
+    brand: str | None = _text()
+    opening_hours: str | None = _text()
+    operating_status: str | None = _text()
+    update_time: str | None = _text("ISO 8601.")
 
 
 class Label(BaseModel):
@@ -175,6 +218,12 @@ def create_app(folder: Path) -> FastAPI:
     from fastapi import FastAPI, HTTPException
 
     store = Store(folder)
+    matching: MatchQueue | None = None
+    unavailable = ""
+    try:
+        matching = MatchQueue(MatchIndex(folder))
+    except InputError as exc:  # the read endpoints still serve; /match says why not
+        unavailable = str(exc)
     token = os.environ.get(TOKEN_VARIABLE) or None
     app = FastAPI(
         title="poiflow",
@@ -211,9 +260,42 @@ def create_app(folder: Path) -> FastAPI:
             raise HTTPException(422, str(exc)) from exc
         return {"stored": len(batch)}
 
+    @app.post("/match", summary="The golden place a new record is, or 'new'")
+    async def match(
+        places: Annotated[
+            FlatPlace | list[FlatPlace],
+            Body(description="One place in the flat place format, or a list of them."),
+        ],
+    ) -> Any:
+        if matching is None:
+            raise HTTPException(503, unavailable)
+        batch = places if isinstance(places, list) else [places]
+        if not 1 <= len(batch) <= _MATCH_MAX:
+            raise HTTPException(422, f"send between 1 and {_MATCH_MAX} places at a time")
+        objects: list[Mapping[str, Any]] = [p.model_dump(exclude_none=True) for p in batch]
+        try:  # matched with whatever other requests are waiting (see MatchQueue)
+            answers = await asyncio.wrap_future(matching.submit(objects))
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if not isinstance(places, list):
+            if isinstance(answers[0], str):
+                raise HTTPException(422, f"the place cannot be matched: {answers[0]}")
+            return answer_of(answers[0])
+        return {
+            "results": [
+                {"index": i, "error": a} if isinstance(a, str) else answer_of(a)
+                for i, a in enumerate(answers)
+            ]
+        }
+
     @app.get("/health", summary="Alive, and what is loaded")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "places": len(store), "search_documents": len(store.search)}
+        return {
+            "status": "ok",
+            "places": len(store),
+            "search_documents": len(store.search),
+            "matching": matching is not None,
+        }
 
     @app.get("/search", summary="The best places for some words")
     def search(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -28,7 +28,7 @@ from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError, d
 from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
 from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns
 
-__all__ = ["TabularSource", "tabular_format"]
+__all__ = ["TabularSource", "flat_records", "tabular_format"]
 
 _KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
 _NUMBER: Final = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -386,6 +386,28 @@ class TabularSource:
                 )
             out.append(parsed[value])
         return pa.array(out, pa.timestamp("ms", tz="UTC"))
+
+
+def flat_records(
+    objects: Sequence[Mapping[str, Any]], source: str, origins: Sequence[str]
+) -> pa.Table:
+    """Source records (``SOURCE_RECORD_SCHEMA``) of places given as objects in the flat
+    place format, read exactly as a JSON-lines file of them would be.
+
+    Args:
+        objects: The places (keys are flat fields; values are strings, numbers or null).
+        source: The source of an object without a ``source`` field.
+        origins: Where each object came from (``"request[3]"``), for error messages.
+
+    Raises:
+        SchemaMismatchError: A key is not a flat field, or ``id`` or ``name`` is missing.
+    """
+    reader = TabularSource(Path(f"{source}.jsonl"), SourceMapping(source=source))
+    columns: dict[str, None] = {}
+    for item in objects:
+        columns.update(dict.fromkeys(item))
+    raw = _strings_table([{k: _as_text(v) for k, v in item.items()} for item in objects], columns)
+    return reader._records(raw, list(origins), reader._resolve(raw.column_names))
 
 
 def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:

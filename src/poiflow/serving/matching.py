@@ -1,0 +1,428 @@
+"""Real-time matching: one new record (or a batch) against a run's golden places.
+
+A record is matched the way the run matched its own records, with the run's own parts:
+
+1. it is validated and normalized as ingest does (``prepare_records``);
+2. its blocking keys are made with the run's blocking settings and the statistics of the
+   run's records (which name words are rare), and looked up in the keys of the run's
+   records, held in memory sorted by key: its candidates are the records that share a key
+   with it, as they would have in the run;
+3. the candidate pairs are scored with the run's own model (``model.json.gz`` in the
+   output, the very file that scored the run), on features that read the run's name
+   statistics;
+4. each candidate place is judged as clustering judges a record joining a cluster: the
+   mean probability over the pairs blocking proposed with the place's members must reach
+   the threshold (the higher same-source bar when the place already has a record of the
+   record's source), enough of those members must have been proposed, and none may have
+   been scored clearly apart.
+
+The best place that passes is the answer, with the runner-up; when none passes the record
+is a new place. A record that is already in the run (same source and id) is never its own
+evidence: it is matched against the others, as if it were arriving now.
+
+Records of one request are matched each on its own against the run, not against each other.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from poiflow.conflate.blocking import (
+    BLOCKING_COLUMNS,
+    BlockingConfig,
+    StatsLookup,
+    key_counts,
+    key_stats,
+    record_keys,
+)
+from poiflow.conflate.clustering import ClusterConfig
+from poiflow.conflate.features import (
+    FeatureLookup,
+    RecordView,
+    feature_counts,
+    feature_stats,
+    pair_features,
+)
+from poiflow.conflate.matcher import load_matcher
+from poiflow.errors import InputError
+from poiflow.pipeline.ingestion import prepare_records
+from poiflow.schema import PLACE_SCHEMA
+from poiflow.sources import flat_records
+
+__all__ = ["MODEL_FILE", "Candidate", "Match", "MatchIndex", "MatchQueue", "answer_of"]
+
+MODEL_FILE: Final = "model.json.gz"
+_RUNNERS_UP: Final = 3  # candidate places shown beside the answer
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A place a record was compared with.
+
+    Attributes:
+        place_id: The place.
+        probability: The mean match probability over the pairs scored with its members.
+        best: The highest of those probabilities.
+        scored: How many of its members were scored (blocking proposed them).
+        members: How many members it has (the record itself aside).
+        passes: Whether it clears clustering's bars (it would take the record).
+    """
+
+    place_id: str
+    probability: float
+    best: float
+    scored: int
+    members: int
+    passes: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The answer for one record: the place it joins (or None: a new place)."""
+
+    source: str
+    id: str
+    place_id: str | None
+    probability: float
+    runner_up: Candidate | None
+    candidates: list[Candidate] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)  # values normalization dropped
+
+    @property
+    def decision(self) -> str:
+        """``"match"`` or ``"new"``."""
+        return "new" if self.place_id is None else "match"
+
+
+class MatchIndex:
+    """What matching needs of a run's output, held in memory.
+
+    Args:
+        folder: A conflate/run output: ``records.parquet``, ``membership.parquet``,
+            ``model.json.gz`` and ``run.json``.
+
+    Raises:
+        InputError: A file is missing or unreadable (the message says which and what to do).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        folder = Path(folder)
+        needed = ("records.parquet", "membership.parquet", MODEL_FILE, "run.json")
+        missing = [name for name in needed if not (folder / name).exists()]
+        if missing:
+            raise InputError(
+                f"cannot match against {folder}: no {', '.join(missing)}; it needs the "
+                "output of 'poiflow conflate' or 'poiflow run' of this version (run it again)"
+            )
+        run = json.loads((folder / "run.json").read_text("utf-8"))
+        settings = run.get("matching", {})
+        self.blocking = BlockingConfig(**settings.get("block", {}))
+        self.clustering = ClusterConfig(**settings.get("cluster", {}))
+        self.matcher = load_matcher(folder / MODEL_FILE)
+        records = pq.read_table(folder / "records.parquet", columns=PLACE_SCHEMA.names).cast(
+            PLACE_SCHEMA
+        )
+        self.records = records
+        n = records.num_rows
+        self.size = n
+        # Each record's place, as an index into the sorted place ids.
+        membership = pl.DataFrame(
+            pq.read_table(folder / "membership.parquet", columns=["source", "id", "place_id"])
+        )
+        placed = (
+            pl.DataFrame(records.select(["source", "id"]))
+            .with_row_index("row")
+            .join(membership, on=["source", "id"], how="left")
+            .sort("row")
+        )
+        if placed["place_id"].null_count():
+            raise InputError(f"{folder}: membership.parquet lacks some records; re-run it")
+        self.place_ids = np.asarray(placed["place_id"].unique().sort().to_list(), dtype=object)
+        self.place_of = np.searchsorted(self.place_ids, placed["place_id"].to_numpy())
+        self.sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+        # Members of each place: rows sorted by place, and where each place starts.
+        self.by_place = np.argsort(self.place_of, kind="stable")
+        self.place_start = np.searchsorted(
+            self.place_of[self.by_place], np.arange(len(self.place_ids) + 1)
+        )
+        self.twin = {
+            key: row
+            for row, key in enumerate(
+                zip(self.sources.tolist(), records.column("id").to_pylist(), strict=True)
+            )
+        }
+        self.features = FeatureLookup(feature_stats(feature_counts(records)))
+        table = records.select(list(BLOCKING_COLUMNS)).append_column(
+            "row", pa.array(np.arange(n, dtype=np.int64))
+        )
+        stats = key_stats(key_counts(table), self.blocking)
+        self.stats = StatsLookup(stats)
+        keys = (
+            record_keys(table, stats, self.blocking)
+            .with_columns(pl.col("left").cast(pl.Int32).sum().over("kind", "key").alias("lefts"))
+            .sort("key", "kind")
+        )
+        self.key = keys["key"].to_numpy()
+        self.kind = keys["kind"].to_numpy()
+        self.key_row = keys["row"].to_numpy()
+        self.key_left = keys["left"].to_numpy()
+        self.key_right = keys["right"].to_numpy()
+        self.key_lefts = keys["lefts"].to_numpy()
+        self.caps = np.array([self.blocking.cap(kind) for kind in range(8)])
+
+    def match_objects(
+        self, objects: Sequence[Mapping[str, Any]], source: str = "request"
+    ) -> tuple[list[Match], list[tuple[int, str]]]:
+        """Match places given in the flat place format (JSON-like objects).
+
+        Returns:
+            ``(matches, refused)``: an answer for each object that passed validation, in
+            order, and ``(index, reason)`` for each that did not.
+        """
+        origins = [f"request[{i}]" for i in range(len(objects))]
+        raw = flat_records(objects, source, origins)
+        places, quarantine = prepare_records(raw, source)
+        refused: list[tuple[int, str]] = []
+        withheld: dict[str, list[str]] = {}
+        for row in quarantine.to_pylist():
+            index = int(row["origin"].removeprefix("request[").removesuffix("]"))
+            if row["scope"] == "record":
+                refused.append((index, row["reason"]))
+            else:
+                withheld.setdefault(row["origin"], []).append(f"{row['field']}: {row['reason']}")
+        matches = self.match(places)
+        return [
+            _with_withheld(m, withheld.get(origin, []))
+            for m, origin in zip(matches, places.column("origin").to_pylist(), strict=True)
+        ], sorted(refused)
+
+    def answers(self, objects: Sequence[Mapping[str, Any]]) -> list[Match | str]:
+        """Match places in the flat place format: for each, in order, its match or the
+        reason it was refused."""
+        found, refused = self.match_objects(objects)
+        out: list[Match | str] = []
+        matches = iter(found)
+        reasons = dict(refused)
+        for index in range(len(objects)):
+            out.append(reasons[index] if index in reasons else next(matches))
+        return out
+
+    def match(self, places: pa.Table) -> list[Match]:
+        """Match normalized records (``PLACE_SCHEMA``, as ``prepare_records`` makes them)."""
+        q = places.num_rows
+        if q == 0:
+            return []
+        places = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
+        n = self.size
+        twins = np.array(
+            [
+                self.twin.get(key, -1)
+                for key in zip(
+                    places.column("source").to_pylist(),
+                    places.column("id").to_pylist(),
+                    strict=True,
+                )
+            ],
+            dtype=np.int64,
+        )
+        query, stored = self._candidates(places, twins)
+        # Features over the queries and their candidates only, with the run's statistics.
+        rows, local = np.unique(stored, return_inverse=True)
+        compared = pa.concat_tables([places, self.records.take(pa.array(rows))])
+        view = RecordView.of(compared, self.features.narrowed(compared))
+        # Each pair in the run's orientation: the record of the lower row on the left (a
+        # query stands where its twin stood, or after every record of the run).
+        position = np.where(twins[query] >= 0, twins[query], n)
+        left_first = position < rows[local]
+        a = np.where(left_first, query, q + local)
+        b = np.where(left_first, q + local, query)
+        probability = (
+            self.matcher.predict(pair_features(view, a, b)) if len(a) else np.zeros(0)
+        ).astype(np.float64)
+        sources = places.column("source").to_pylist()
+        ids = places.column("id").to_pylist()
+        return [
+            self._decide(
+                sources[i], ids[i], rows[local[query == i]], probability[query == i], twins[i]
+            )
+            for i in range(q)
+        ]
+
+    def _candidates(self, places: pa.Table, twins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate pairs of the queries: ``(query index, stored row)``, each once."""
+        n, q = self.size, places.num_rows
+        table = places.select(list(BLOCKING_COLUMNS)).append_column(
+            "row", pa.array(np.arange(q, dtype=np.int64))
+        )
+        keys = self.stats.record_keys(table, self.blocking)
+        if keys.height == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        key = keys["key"].to_numpy()
+        lo = np.searchsorted(self.key, key, side="left")
+        hi = np.searchsorted(self.key, key, side="right")
+        count = hi - lo
+        owner = np.repeat(np.arange(len(key)), count)
+        at = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+        kind = keys["kind"].to_numpy()[owner]
+        query = keys["row"].to_numpy()[owner]
+        left = keys["left"].to_numpy()[owner]
+        right = keys["right"].to_numpy()[owner]
+        # A query with a twin in the run was already counted among the key's left rows.
+        lefts = self.key_lefts[at] + (left & (twins[query] < 0))
+        keep = (
+            (self.kind[at] == kind)
+            & ((left & self.key_right[at]) | (right & self.key_left[at]))
+            & (lefts <= self.caps[kind])
+            & (self.key_row[at] != twins[query])
+        )
+        pair = np.unique(query[keep] * n + self.key_row[at][keep])
+        return pair // n, pair % n
+
+    def _decide(
+        self,
+        source: str,
+        record_id: str,
+        rows: np.ndarray,
+        probability: np.ndarray,
+        twin: int,
+    ) -> Match:
+        config = self.clustering
+        places = self.place_of[rows]
+        candidates = []
+        for place in np.unique(places):
+            known = probability[places == place]
+            members = self.by_place[self.place_start[place] : self.place_start[place + 1]]
+            members = members[members != twin]
+            bar = (
+                config.same_source if (self.sources[members] == source).any() else config.threshold
+            )
+            mean, best = float(known.mean()), float(known.max())
+            coverage = len(known) / max(1, len(members))
+            vetoed = len(members) > 1 and float(known.min()) < config.veto
+            passes = (
+                best >= config.threshold
+                and mean >= bar
+                and coverage >= config.min_coverage
+                and not vetoed
+            )
+            candidates.append(
+                Candidate(str(self.place_ids[place]), mean, best, len(known), len(members), passes)
+            )
+        candidates.sort(key=lambda c: (not c.passes, -c.probability, -c.best, c.place_id))
+        chosen = candidates[0] if candidates and candidates[0].passes else None
+        others = candidates[1:] if chosen is not None else candidates
+        return Match(
+            source=source,
+            id=record_id,
+            place_id=chosen.place_id if chosen else None,
+            probability=chosen.probability if chosen else 0.0,
+            runner_up=others[0] if others else None,
+            candidates=candidates[: _RUNNERS_UP + 1],
+        )
+
+
+class MatchQueue:
+    """Requests to match, answered together: a worker thread takes every request waiting
+    (up to ``most`` records) and matches them in one go. Matching has a fixed cost per
+    call (building a few small query plans) that a batch shares, so under load the server
+    answers many requests for the price of a few, instead of falling behind.
+
+    Args:
+        index: What to match against.
+        most: The most records matched in one go.
+    """
+
+    def __init__(self, index: MatchIndex, most: int = 1000) -> None:
+        self.index = index
+        self.most = most
+        self._waiting: queue.SimpleQueue[tuple[list[Mapping[str, Any]], Future[list[Match | str]]]]
+        self._waiting = queue.SimpleQueue()
+        threading.Thread(target=self._work, name="poiflow-match", daemon=True).start()
+
+    def submit(self, objects: list[Mapping[str, Any]]) -> Future[list[Match | str]]:
+        """Queue some places; the future holds what :meth:`MatchIndex.answers` would."""
+        future: Future[list[Match | str]] = Future()
+        self._waiting.put((objects, future))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            taken = [self._waiting.get()]
+            count = len(taken[0][0])
+            while count < self.most:
+                try:
+                    more = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                taken.append(more)
+                count += len(more[0])
+            self._answer(taken)
+
+    def _answer(
+        self, taken: list[tuple[list[Mapping[str, Any]], Future[list[Match | str]]]]
+    ) -> None:
+        try:
+            answers = self.index.answers([o for objects, _ in taken for o in objects])
+        except Exception:  # one bad request must not fail the others: each on its own
+            if len(taken) > 1:
+                for one in taken:
+                    self._answer([one])
+                return
+            taken[0][1].set_exception(sys.exc_info()[1] or RuntimeError("match failed"))
+            return
+        start = 0
+        for objects, future in taken:
+            future.set_result(answers[start : start + len(objects)])
+            start += len(objects)
+
+
+def _with_withheld(match: Match, withheld: list[str]) -> Match:
+    if not withheld:
+        return match
+    return Match(
+        match.source,
+        match.id,
+        match.place_id,
+        match.probability,
+        match.runner_up,
+        match.candidates,
+        withheld,
+    )
+
+
+def answer_of(match: Match) -> dict[str, Any]:
+    """A match as the API returns it."""
+
+    def candidate(c: Candidate) -> dict[str, Any]:
+        return {
+            "place_id": c.place_id,
+            "probability": round(c.probability, 6),
+            "best_pair": round(c.best, 6),
+            "scored_members": c.scored,
+            "members": c.members,
+            "passes": c.passes,
+        }
+
+    return {
+        "source": match.source,
+        "id": match.id,
+        "decision": match.decision,
+        "place_id": match.place_id,
+        "probability": round(match.probability, 6),
+        "runner_up": candidate(match.runner_up) if match.runner_up else None,
+        "candidates": [candidate(c) for c in match.candidates],
+        "withheld": match.withheld,
+    }

@@ -1,0 +1,205 @@
+"""Real-time matching (``POST /match``): a record is matched against a run's places as the
+run matched its own records."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.errors import InputError
+from poiflow.serving.matching import Match, MatchIndex, MatchQueue
+
+from .test_api import TOKEN, get, post, serving
+
+
+@pytest.fixture(scope="module")
+def index(conflated: Path) -> MatchIndex:
+    return MatchIndex(conflated)
+
+
+@pytest.fixture
+def places_only(conflated: Path, tmp_path: Path) -> Path:
+    """The places and membership of an output, without its records, model and run.json."""
+    for name in ("places.parquet", "membership.parquet"):
+        shutil.copy(conflated / name, tmp_path / name)
+    return tmp_path
+
+
+def batch_places(folder: Path) -> pl.DataFrame:
+    """Each record's place in the run, and how many records that place has."""
+    membership = pl.DataFrame(pq.read_table(folder / "membership.parquet"))
+    return membership.join(membership.group_by("place_id").len(), on="place_id")
+
+
+def test_every_record_matched_alone_gets_the_place_the_run_gave_it(
+    conflated: Path, index: MatchIndex
+) -> None:
+    records = pq.read_table(conflated / "records.parquet")
+    matches = index.match(records)
+    batch = pl.DataFrame(records.select(["source", "id"])).join(
+        batch_places(conflated), on=["source", "id"], how="left", maintain_order="left"
+    )
+    # Leave one out: a record is never its own evidence, so one alone in the run is new.
+    expected = [p if n > 1 else None for p, n in zip(batch["place_id"], batch["len"], strict=True)]
+    got = [m.place_id for m in matches]
+    agreement = np.mean([a == b for a, b in zip(expected, got, strict=True)])
+    assert agreement >= 0.99, agreement
+    assert sum(p is not None for p in got) > 0.3 * len(got)  # many are really matched
+
+
+def flat(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A normalized record back in the flat place format."""
+    address = record["address"] or {}
+    place = {
+        "source": record["source"],
+        "id": record["id"],
+        "name": record["names"]["primary"],
+        "lat": record["lat"],
+        "lon": record["lon"],
+        "category": record["categories"]["primary"] if record["categories"] else None,
+        "street": address.get("street"),
+        "housenumber": address.get("housenumber"),
+        "postcode": address.get("postcode"),
+        "city": address.get("locality"),
+        "phone": (record["phones"] or [None])[0],
+        "website": (record["websites"] or [None])[0],
+    }
+    return {k: v for k, v in {**place, **changes}.items() if v is not None}
+
+
+def a_shared_place(folder: Path) -> tuple[dict[str, Any], str]:
+    """A record of a place that three sources describe, and that place's id."""
+    batch = batch_places(folder).filter(pl.col("len") == 3).sort("place_id").row(0, named=True)
+    records = pl.DataFrame(pq.read_table(folder / "records.parquet").drop_columns(["geometry"]))
+    row = records.filter((pl.col("source") == batch["source"]) & (pl.col("id") == batch["id"]))
+    return row.to_dicts()[0], batch["place_id"]
+
+
+def test_a_new_report_of_a_known_place_finds_it_with_a_runner_up(
+    conflated: Path, index: MatchIndex
+) -> None:
+    record, place_id = a_shared_place(conflated)
+    [found], refused = index.match_objects([flat(record, source="app", id="report-1")])
+    assert refused == []
+    assert found.decision == "match"
+    assert found.place_id == place_id
+    assert found.probability >= index.clustering.threshold
+    assert found.candidates[0].place_id == place_id
+    assert found.runner_up is None or found.runner_up.place_id != place_id
+    assert found.runner_up is None or found.runner_up.probability <= found.probability
+
+
+def test_a_place_far_from_any_other_is_new(conflated: Path, index: MatchIndex) -> None:
+    [found], _ = index.match_objects(
+        [{"id": "x", "name": "Zyxwv Qwerty Workshop", "lat": -45.0, "lon": -120.0}]
+    )
+    assert found.decision == "new"
+    assert found.place_id is None
+    assert found.candidates == []
+
+
+def test_bad_records_are_refused_with_their_reason(index: MatchIndex) -> None:
+    found, refused = index.match_objects(
+        [
+            {"id": "a", "name": "Cafe A", "lat": 95, "lon": 1},
+            {"id": "b", "name": "Cafe B", "lat": 60.17, "lon": 24.94, "phone": "not a phone"},
+        ]
+    )
+    assert refused == [(0, "lat 95.0 is out of range [-90, 90]")]
+    assert [m.id for m in found] == ["b"]
+    assert any(w.startswith("phone") for w in found[0].withheld)
+
+
+def test_an_output_without_a_model_cannot_be_matched_and_says_why(places_only: Path) -> None:
+    with pytest.raises(InputError, match=r"no records.parquet, model.json.gz, run.json"):
+        MatchIndex(places_only)
+
+
+@pytest.fixture(scope="module")
+def api(conflated: Path) -> Iterator[str]:
+    with serving(conflated, TOKEN) as base:
+        yield base
+
+
+@pytest.mark.server
+def test_match_over_http_one_place_and_a_batch(conflated: Path, api: str) -> None:
+    record, place_id = a_shared_place(conflated)
+    one = flat(record, source="app", id="report-2")
+    status, body = post(api, "/match", one, token=None)  # matching changes nothing: no token
+    assert status == 200, body
+    assert (body["decision"], body["place_id"]) == ("match", place_id)
+    assert 0 < body["probability"] <= 1
+    far = {"id": "far", "name": "Nowhere Kiosk", "lat": -45.0, "lon": -120.0}
+    bad = {"id": "bad", "name": "Bad", "lat": 91, "lon": 0}
+    status, body = post(api, "/match", [one, far, bad])
+    assert status == 200, body
+    first, second, third = body["results"]
+    assert first["place_id"] == place_id
+    assert (second["decision"], second["place_id"]) == ("new", None)
+    assert third == {"index": 2, "error": "lat 91.0 is out of range [-90, 90]"}
+    assert get(api, "/health")[1]["matching"] is True
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"id": "1"}, "Field required"),
+        ({"id": "1", "name": "A", "colour": "red"}, "Extra inputs are not permitted"),
+        ({"id": "1", "name": "A", "lat": "north"}, "valid number"),
+        ({"id": "1", "name": "A", "lat": 95, "lon": 0}, "lat 95.0 is out of range"),
+        ([], "between 1 and 1000 places"),
+        ([{"id": str(i), "name": "A"} for i in range(1001)], "between 1 and 1000 places"),
+        ({"id": "1", "name": "x" * 501}, "at most 500 characters"),
+    ],
+)
+def test_bad_match_requests_are_422_with_what_is_wrong(api: str, body: Any, says: str) -> None:
+    status, detail = post(api, "/match", body)
+    assert status == 422
+    assert says in str(detail)
+
+
+@pytest.mark.server
+def test_a_server_without_a_model_serves_reads_and_says_why_it_cannot_match(
+    places_only: Path,
+) -> None:
+    with serving(places_only, None) as base:
+        status, body = post(base, "/match", {"id": "1", "name": "A"})
+        assert status == 503
+        assert "model.json.gz" in body["detail"]
+        assert get(base, "/health")[1]["matching"] is False
+
+
+def test_requests_queued_together_each_get_their_own_answers(
+    conflated: Path, index: MatchIndex
+) -> None:
+    record, place_id = a_shared_place(conflated)
+    requests = [
+        [flat(record, source="app", id=f"r{i}")]
+        if i % 2 == 0
+        else [
+            {"id": f"far{i}", "name": "Nowhere Kiosk", "lat": -45.0, "lon": -120.0 + i},
+            {"id": f"bad{i}", "name": "Bad", "lat": 91, "lon": 0},
+        ]
+        for i in range(40)
+    ]
+    waiting = MatchQueue(index, most=25)
+    futures = [waiting.submit(objects) for objects in requests]
+    for i, future in enumerate(futures):
+        answers = future.result(timeout=60)
+        if i % 2 == 0:
+            [found] = answers
+            assert isinstance(found, Match)
+            assert (found.id, found.place_id) == (f"r{i}", place_id)
+        else:
+            far, bad = answers
+            assert isinstance(far, Match)
+            assert (far.id, far.decision) == (f"far{i}", "new")
+            assert bad == "lat 91.0 is out of range [-90, 90]"
