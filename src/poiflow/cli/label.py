@@ -3,7 +3,6 @@ the answers (``poiflow train --labels``)."""
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from poiflow.cli import app, console
+from poiflow.conflate.active import RecordCards, distance_m
 from poiflow.errors import ConfigError, InputError
 
 __all__ = ["train_from_labels"]
@@ -84,7 +84,7 @@ def label_command(
 
         serve_labelling(chosen, records, store, port=port, labeller=labeller)
         return
-    view = _Records(records)
+    view = RecordCards(records)
     truth = _truth(simulate) if simulate else None
     answered: dict[str, int] = {"match": 0, "different": 0, "unsure": 0}
     for number, pair in enumerate(chosen.iter_rows(named=True), start=1):
@@ -118,68 +118,7 @@ def _truth(path: Path) -> dict[tuple[str, str], str]:
     return {(s, i): str(p) for s, i, p in gold.select("source", "id", "place").iter_rows()}
 
 
-class _Records:
-    """Records by (source, id), for showing a pair."""
-
-    def __init__(self, records: Any) -> None:
-        self._rows = {
-            (r["source"], r["id"]): r
-            for r in records.select(
-                [
-                    "source",
-                    "id",
-                    "names",
-                    "categories",
-                    "lat",
-                    "lon",
-                    "address",
-                    "phones",
-                    "websites",
-                    "update_time",
-                ]
-            ).to_pylist()
-        }
-
-    def describe(self, source: str, record_id: str) -> dict[str, str]:
-        row = self._rows.get((source, record_id))
-        if row is None:
-            return {"record": f"{source}/{record_id} (not in records.parquet)"}
-        address = row["address"] or {}
-        return {
-            "record": f"{source}/{record_id}",
-            "name": (row["names"] or {}).get("primary") or "",
-            "category": (row["categories"] or {}).get("primary") or "",
-            "address": " ".join(
-                str(address.get(k))
-                for k in ("street", "housenumber", "postcode", "locality")
-                if address.get(k)
-            ),
-            "phone": ", ".join(row["phones"] or []),
-            "website": ", ".join(row["websites"] or []),
-            "where": "" if row["lat"] is None else f"{row['lat']:.5f}, {row['lon']:.5f}",
-            "updated": str(row["update_time"] or "")[:10],
-        }
-
-    def position(self, source: str, record_id: str) -> tuple[float, float] | None:
-        row = self._rows.get((source, record_id))
-        if row is None or row["lat"] is None:
-            return None
-        return float(row["lat"]), float(row["lon"])
-
-
-def distance_m(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
-    """Metres between two points (haversine), or None if one is unknown."""
-    if a is None or b is None:
-        return None
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6_371_000 * math.asin(math.sqrt(h))
-
-
-def _panel(view: _Records, pair: dict[str, Any], number: int, total: int) -> Panel:
+def _panel(view: RecordCards, pair: dict[str, Any], number: int, total: int) -> Panel:
     left = view.describe(pair["left_source"], pair["left_id"])
     right = view.describe(pair["right_source"], pair["right_id"])
     table = Table(show_header=False, box=None, pad_edge=False)

@@ -2,7 +2,7 @@
 records side by side on a map, answered with the keyboard alone (y / n / s, q to stop).
 
 A small HTTP server on 127.0.0.1 (the standard library's), storing each answer in the same
-labels file as the terminal flow. ``poiflow serve`` will serve the same page.
+labels file as the terminal flow. ``poiflow serve`` serves the same page at ``/review``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from poiflow.cli import console
-from poiflow.cli.label import _Records, distance_m
+from poiflow.conflate.active import RecordCards
+from poiflow.serving.pages import label_page
 
 __all__ = ["LabellingServer", "serve_labelling"]
 
-_ASSETS = Path(__file__).resolve().parents[1] / "quality" / "assets"
 _MAX_BODY = 4096
 
 
@@ -32,7 +32,7 @@ class LabellingServer(ThreadingHTTPServer):
         self, chosen: Any, records: Any, store: Path, *, port: int, labeller: str = ""
     ) -> None:
         self.pairs: list[dict[str, Any]] = list(chosen.iter_rows(named=True))
-        self.view = _Records(records)
+        self.view = RecordCards(records)
         self.store = store
         self.labeller = labeller
         self.answered: dict[int, str] = {}
@@ -43,20 +43,7 @@ class LabellingServer(ThreadingHTTPServer):
         """Pair ``index`` as the page shows it, or None past the last."""
         if index >= len(self.pairs):
             return None
-        pair = self.pairs[index]
-        left = (pair["left_source"], pair["left_id"])
-        right = (pair["right_source"], pair["right_id"])
-        a, b = self.view.position(*left), self.view.position(*right)
-        metres = distance_m(a, b)
-        return {
-            "index": index,
-            "total": len(self.pairs),
-            "probability": round(float(pair["match_probability"]), 4),
-            "reason": pair["reason"],
-            "distance_m": None if metres is None else round(metres),
-            "left": {**self.view.describe(*left), "position": a},
-            "right": {**self.view.describe(*right), "position": b},
-        }
+        return self.view.question(self.pairs[index], index, len(self.pairs))
 
     def answer(self, index: int, label: str) -> None:
         """Store the answer to pair ``index``."""
@@ -86,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/":
-            self._send(HTTPStatus.OK, _page().encode(), "text/html; charset=utf-8")
+            self._send(HTTPStatus.OK, label_page(served=False).encode(), "text/html; charset=utf-8")
         elif self.path == "/favicon.ico":  # browsers ask; no icon, and no error in the console
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         elif self.path.startswith("/question/"):
@@ -128,23 +115,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.server.answer(index, label)
         self._json(HTTPStatus.OK, {"stored": True, "answered": len(self.server.answered)})
-
-
-def _page() -> str:
-    leaflet_css = (_ASSETS / "leaflet.css").read_text("utf-8")
-    leaflet = (_ASSETS / "leaflet.js").read_text("utf-8")
-    script = (_ASSETS / "label.js").read_text("utf-8")
-    style = (_ASSETS / "label.css").read_text("utf-8")
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>poiflow label</title>'
-        f"<style>{leaflet_css}</style><style>{style}</style></head><body>"
-        '<header><b>Are these the same place?</b> <span id="progress"></span>'
-        '<span class="keys"><kbd>y</kbd> same place <kbd>n</kbd> different <kbd>s</kbd> unsure '
-        "<kbd>q</kbd> stop</span></header>"
-        '<p id="why"></p><div id="pair"><table id="left"></table><table id="right"></table></div>'
-        '<div id="map"></div>'
-        f"<script>{leaflet}</script><script>{script}</script></body></html>"
-    )
 
 
 def serve_labelling(

@@ -16,6 +16,7 @@ refined from them.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -34,8 +35,10 @@ from poiflow.errors import InputError
 __all__ = [
     "LABEL_COLUMNS",
     "Answer",
+    "RecordCards",
     "append_label",
     "append_labels",
+    "distance_m",
     "label_features",
     "pick_pairs",
     "read_labels",
@@ -286,3 +289,84 @@ def split(count: int, held_share: float, seed: int) -> np.ndarray:
 def keys_of(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
     """The pair keys of rows (for tests and front ends)."""
     return [tuple(str(r[k]) for k in _KEYS) for r in rows]  # type: ignore[misc]
+
+
+class RecordCards:
+    """Records by (source, id), described for a person comparing two of them."""
+
+    def __init__(self, records: pa.Table) -> None:
+        self._rows = {
+            (r["source"], r["id"]): r
+            for r in records.select(
+                [
+                    "source",
+                    "id",
+                    "names",
+                    "categories",
+                    "lat",
+                    "lon",
+                    "address",
+                    "phones",
+                    "websites",
+                    "update_time",
+                ]
+            ).to_pylist()
+        }
+
+    def describe(self, source: str, record_id: str) -> dict[str, str]:
+        """The fields a person compares, as text."""
+        row = self._rows.get((source, record_id))
+        if row is None:
+            return {"record": f"{source}/{record_id} (not in records.parquet)"}
+        address = row["address"] or {}
+        return {
+            "record": f"{source}/{record_id}",
+            "name": (row["names"] or {}).get("primary") or "",
+            "category": (row["categories"] or {}).get("primary") or "",
+            "address": " ".join(
+                str(address.get(k))
+                for k in ("street", "housenumber", "postcode", "locality")
+                if address.get(k)
+            ),
+            "phone": ", ".join(row["phones"] or []),
+            "website": ", ".join(row["websites"] or []),
+            "where": "" if row["lat"] is None else f"{row['lat']:.5f}, {row['lon']:.5f}",
+            "updated": str(row["update_time"] or "")[:10],
+        }
+
+    def position(self, source: str, record_id: str) -> tuple[float, float] | None:
+        """Where the record is (lat, lon), if it says."""
+        row = self._rows.get((source, record_id))
+        if row is None or row["lat"] is None:
+            return None
+        return float(row["lat"]), float(row["lon"])
+
+    def question(self, pair: Mapping[str, Any], index: int, total: int) -> dict[str, Any]:
+        """Pair number ``index`` of ``total`` (a row of :func:`pick_pairs`) as a labelling
+        page shows it: both records side by side, where they are, and why it is asked."""
+        left = (pair["left_source"], pair["left_id"])
+        right = (pair["right_source"], pair["right_id"])
+        a, b = self.position(*left), self.position(*right)
+        metres = distance_m(a, b)
+        return {
+            "index": index,
+            "total": total,
+            **{key: pair[key] for key in _KEYS},
+            "probability": round(float(pair["match_probability"]), 4),
+            "reason": pair["reason"],
+            "distance_m": None if metres is None else round(metres),
+            "left": {**self.describe(*left), "position": a},
+            "right": {**self.describe(*right), "position": b},
+        }
+
+
+def distance_m(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
+    """Metres between two points (haversine), or None if one is unknown."""
+    if a is None or b is None:
+        return None
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6_371_000 * math.asin(math.sqrt(h))

@@ -5,9 +5,14 @@ held in memory (a place by id is a dictionary lookup, a bounding box a vectorize
 the coordinates), and the search index ``DIR/search`` (built on start when missing). The
 OpenAPI description is at ``/openapi.json`` and the interactive one at ``/docs``.
 
+Pages, for people: ``/`` (search, results on a map, a place with its sources) and
+``/review`` (the pairs most worth an answer, two records side by side on a map, answered
+with the keyboard; answers need the write token).
+
 Read endpoints:
 
 - ``GET /health``: alive, and what is loaded;
+- ``GET /review/question/{n}``: the review page's questions, one by one;
 - ``GET /search?q=&lat=&lon=&category=&limit=``: the best places for some words;
 - ``GET /places/{id}``: one golden place with its provenance and member records;
 - ``GET /places?bbox=west,south,east,north&limit=&offset=``: the places in a box, paged,
@@ -48,12 +53,15 @@ import pyarrow.parquet as pq
 from fastapi import Body, FastAPI, Header, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow._version import __version__
 from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving.matching import MatchIndex, MatchQueue, answer_of
+from poiflow.serving.pages import label_page, map_page
+from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, build_search_index, places_file
 
 __all__ = ["PLACE_ID", "TOKEN_VARIABLE", "FlatPlace", "Label", "Store", "create_app"]
@@ -287,6 +295,31 @@ def create_app(folder: Path) -> FastAPI:
                 for i, a in enumerate(answers)
             ]
         }
+
+    review = ReviewQueue(folder)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> HTMLResponse:
+        return HTMLResponse(map_page())
+
+    @app.get("/review", include_in_schema=False)
+    def review_page() -> HTMLResponse:
+        return HTMLResponse(label_page(served=True))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:  # browsers ask; no icon, and no error in their console
+        return Response(status_code=204)
+
+    @app.get(
+        "/review/question/{index}",
+        summary="A pair of records worth a person's answer (the review page's questions)",
+    )
+    def review_question(index: Annotated[int, PathParam(ge=0, le=100_000)]) -> dict[str, Any]:
+        try:
+            question = review.question(index)
+        except InputError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        return jsonable_encoder(question) if question is not None else {"done": True}
 
     @app.get("/health", summary="Alive, and what is loaded")
     def health() -> dict[str, Any]:
