@@ -21,19 +21,8 @@ case "$ACTION" in
       org.apache.hadoop.mapreduce.MiniHadoopClusterManager -nomr -format \
       -nnport "$PORT" -nnhttpport 0 -writeConfig "$DIR/ready.xml") > "$DIR/server.log" 2>&1 &
     echo $! > "$DIR/server.pid"
-    for _ in $(seq 1 300); do
-      if [ -f "$DIR/ready.xml" ]; then
-        echo "hdfs://127.0.0.1:$PORT"
-        exit 0
-      fi
-      if ! kill -0 "$(cat "$DIR/server.pid")" 2>/dev/null; then
-        break
-      fi
-      sleep 0.2
-    done
-    echo "HDFS did not start; its log: $DIR/server.log" >&2
-    tail -n 40 "$DIR/server.log" >&2
-    exit 1
+    wait_started "$DIR" HDFS test -f "$DIR/ready.xml"
+    echo "hdfs://127.0.0.1:$PORT"
     ;;
   stop)
     stop_server "$DIR"

@@ -7,11 +7,6 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 DIR=.hdfs/jars
 HADOOP=$(hadoop_version)
-STAMP="$DIR/.hadoop-minicluster-$HADOOP"
-if [ ! -f "$STAMP" ]; then
-  echo "fetching hadoop-minicluster $HADOOP into $DIR (once)" >&2
-  fetch_jars "$DIR" "org.apache.hadoop:hadoop-minicluster:$HADOOP" \
-    "org.junit.jupiter:junit-jupiter-api:5.10.2"
-  touch "$STAMP"
-fi
+fetch_once "$DIR" "hadoop-minicluster-$HADOOP" "hadoop-minicluster $HADOOP" \
+  "org.apache.hadoop:hadoop-minicluster:$HADOOP" "org.junit.jupiter:junit-jupiter-api:5.10.2"
 echo "$DIR"

@@ -7,10 +7,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 DIR=${1:-.spark-jars}
 HADOOP=$(hadoop_version)
-STAMP="$DIR/.hadoop-aws-$HADOOP"
-if [ ! -f "$STAMP" ]; then
-  echo "fetching hadoop-aws $HADOOP and the AWS SDK bundle into $DIR (once)" >&2
-  fetch_jars "$DIR" "org.apache.hadoop:hadoop-aws:$HADOOP"
-  touch "$STAMP"
-fi
+fetch_once "$DIR" "hadoop-aws-$HADOOP" "hadoop-aws $HADOOP and the AWS SDK bundle" \
+  "org.apache.hadoop:hadoop-aws:$HADOOP"
 echo "$DIR"

@@ -40,3 +40,35 @@ stop_server() {
     rm -f "$1/server.pid"
   fi
 }
+
+# fetch_once DIR STAMP WHAT GROUP:ARTIFACT:VERSION...: fetch_jars into DIR unless DIR/.STAMP
+# says it was done; WHAT names the download in the one line it prints when it fetches.
+fetch_once() {
+  local dir=$1 stamp=$2 what=$3
+  shift 3
+  if [ ! -f "$dir/.$stamp" ]; then
+    echo "fetching $what into $dir (once)" >&2
+    fetch_jars "$dir" "$@"
+    touch "$dir/.$stamp"
+  fi
+}
+
+# wait_started DIR NAME CHECK...: wait (up to a minute or two) until the command CHECK
+# succeeds, while the server whose pid is in DIR/server.pid lives; else print the end of
+# DIR/server.log and fail.
+wait_started() {
+  local dir=$1 name=$2
+  shift 2
+  for _ in $(seq 1 600); do
+    if "$@" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; then
+      break
+    fi
+    sleep 0.2
+  done
+  echo "$name did not start; its log: $dir/server.log" >&2
+  tail -n 40 "$dir/server.log" >&2
+  return 1
+}

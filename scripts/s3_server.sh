@@ -23,19 +23,11 @@ jclouds.filesystem.basedir=$DIR/data
 CONF
     java -jar "$JAR" --properties "$DIR/s3proxy.conf" > "$DIR/server.log" 2>&1 &
     echo $! > "$DIR/server.pid"
-    for _ in $(seq 1 100); do
-      if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
-        echo "AWS_ENDPOINT_URL=http://127.0.0.1:$PORT"
-        echo "AWS_ACCESS_KEY_ID=poiflow"
-        echo "AWS_SECRET_ACCESS_KEY=poiflow-secret"
-        echo "AWS_REGION=us-east-1"
-        exit 0
-      fi
-      sleep 0.2
-    done
-    echo "S3Proxy did not start; its log: $DIR/server.log" >&2
-    cat "$DIR/server.log" >&2
-    exit 1
+    wait_started "$DIR" S3Proxy curl -s -o /dev/null "http://127.0.0.1:$PORT/"
+    echo "AWS_ENDPOINT_URL=http://127.0.0.1:$PORT"
+    echo "AWS_ACCESS_KEY_ID=poiflow"
+    echo "AWS_SECRET_ACCESS_KEY=poiflow-secret"
+    echo "AWS_REGION=us-east-1"
     ;;
   stop)
     stop_server "$DIR"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -29,6 +30,25 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@contextlib.contextmanager
+def script_server(name: str, folder: Path) -> Iterator[str]:
+    """A server started by the project's own ``scripts/NAME_server.sh start FOLDER PORT``
+    on a free port of 127.0.0.1; yields what the script printed (where to reach it) and
+    stops it (``stop FOLDER``) afterwards."""
+    script = ROOT / "scripts" / f"{name}_server.sh"
+    started = subprocess.run(
+        ["bash", str(script), "start", str(folder), str(free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(folder)], check=False)
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ both engines, and readable errors with nothing half-written when HDFS is not the
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from poiflow.errors import InputError
 from poiflow.pipeline import Pipeline
 from poiflow.storage import exists, fetch, filesystem, put_folder, remote_fingerprint
 
-from ..conftest import ROOT, free_port, poiflow
+from ..conftest import ROOT, free_port, poiflow, script_server
 from .staging import STAGED_TABLES, run_both_through
 
 HELSINKI = ROOT / "examples" / "helsinki"
@@ -28,19 +27,8 @@ pytestmark = [pytest.mark.hdfs, pytest.mark.server]
 @pytest.fixture(scope="module")
 def hdfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An HDFS on 127.0.0.1 for this module; yields its URI (``hdfs://127.0.0.1:PORT``)."""
-    folder = tmp_path_factory.mktemp("hdfs")
-    script = ROOT / "scripts" / "hdfs_server.sh"
-    started = subprocess.run(
-        ["bash", str(script), "start", str(folder), str(free_port())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    try:
-        yield started.stdout.strip()
-    finally:
-        subprocess.run(["bash", str(script), "stop", str(folder)], check=False)
+    with script_server("hdfs", tmp_path_factory.mktemp("hdfs")) as uri:
+        yield uri
 
 
 def upload(local: Path, uri: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from poiflow.errors import OutputError
 from poiflow.pipeline import Pipeline
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
-from ..conftest import ROOT, free_port, poiflow
+from ..conftest import ROOT, poiflow, script_server
 from .staging import STAGED_TABLES, run_both_through
 
 HELSINKI = ROOT / "examples" / "helsinki"
@@ -30,27 +29,19 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An S3 server on 127.0.0.1 for this module; yields the folder of its buckets (a
     bucket is a folder there). The AWS variables point every client at it."""
     folder = tmp_path_factory.mktemp("s3")
-    script = ROOT / "scripts" / "s3_server.sh"
-    started = subprocess.run(
-        ["bash", str(script), "start", str(folder), str(free_port())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    env = dict(line.split("=", 1) for line in started.stdout.split())
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    (folder / "data" / "poi").mkdir()
-    try:
-        yield folder / "data"
-    finally:
-        subprocess.run(["bash", str(script), "stop", str(folder)], check=False)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with script_server("s3", folder) as printed:
+        env = dict(line.split("=", 1) for line in printed.split())
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        (folder / "data" / "poi").mkdir()
+        try:
+            yield folder / "data"
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def test_a_pipeline_reads_inputs_and_a_model_from_s3_and_writes_its_outputs_there(

@@ -83,8 +83,8 @@ def output(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def serving(folder: Path, token: str | None) -> Iterator[str]:
-    """``poiflow serve FOLDER`` on a free port, with ``token`` as its write token."""
+def serving(folder: Path, token: str | None, *options: str) -> Iterator[str]:
+    """``poiflow serve FOLDER [OPTIONS]`` on a free port, with ``token`` as its write token."""
     port = free_port()
     log = folder / f"server-{port}.log"
     env = {k: v for k, v in os.environ.items() if k != "POIFLOW_API_TOKEN"}
@@ -92,7 +92,7 @@ def serving(folder: Path, token: str | None) -> Iterator[str]:
         env["POIFLOW_API_TOKEN"] = token
     with log.open("w") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-m", "poiflow", "serve", str(folder), "--port", str(port)],
+            [sys.executable, "-m", "poiflow", "serve", str(folder), "--port", str(port), *options],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,
@@ -122,7 +122,13 @@ def api(output: Path) -> Iterator[str]:
 def test_health_says_what_is_loaded(api: str) -> None:
     assert get(api, "/health") == (
         200,
-        {"status": "ok", "places": 10, "search_documents": 10, "matching": False},
+        {
+            "status": "ok",
+            "places": 10,
+            "search_documents": 10,
+            "matching": False,
+            "store": "embedded",
+        },
     )
 
 

@@ -14,7 +14,7 @@ from poiflow.errors import InputError
 
 publish = typer.Typer(
     name="publish",
-    help="Publish the golden places of a conflate/run output (search index).",
+    help="Publish the golden places of a conflate/run output (search index, serving store).",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -48,6 +48,54 @@ def publish_search(
     with console.status("indexing the golden places"):
         index = build_search_index(places, folder / SEARCH_FOLDER)
     console.print(f"indexed {len(index):,} places into {index.folder}")
+
+
+_PUBLISH_STORE_HELP = """Load the golden places of DIR into Apache Cassandra, the serving store.
+
+poiflow creates the keyspace and its tables when missing: places by id and by H3 cell
+(about 5 km^2), each place's records and each record's place. Writes are prepared
+statements run concurrently, and idempotent: publishing the same output again changes
+nothing, and a newer output's publish removes the places and records that are gone.
+Without a store, [bold]poiflow serve[/bold] reads DIR's own files (the embedded default).
+
+[bold]Examples[/bold]
+
+  scripts/cassandra_server.sh start out/cassandra 9042      # a one-node Cassandra here
+  poiflow publish store out/helsinki --hosts 127.0.0.1:9042 --keyspace helsinki
+  poiflow serve out/helsinki --cassandra 127.0.0.1:9042 --keyspace helsinki
+"""
+
+
+@publish.command(name="store", help=_PUBLISH_STORE_HELP, no_args_is_help=True)
+def publish_store(
+    folder: Annotated[Path, typer.Argument(help="A conflate or run output folder.", metavar="DIR")],
+    hosts: Annotated[
+        str, typer.Option(help="Contact points: HOST[:PORT][,HOST...]", metavar="HOSTS")
+    ] = "127.0.0.1:9042",
+    keyspace: Annotated[str, typer.Option(help="The keyspace (created when missing).")] = "poiflow",
+    replication_factor: Annotated[
+        int, typer.Option(min=1, max=10, help="The keyspace's replication, when poiflow makes it.")
+    ] = 1,
+) -> None:
+    """Load DIR's places and membership into Cassandra."""
+    from rich.progress import Progress
+
+    from poiflow.serving.cassandra import CassandraStore, parse_hosts
+
+    contact, port = parse_hosts(hosts)
+    with (
+        CassandraStore(contact, port, keyspace, replication_factor=replication_factor) as store,
+        Progress(console=console, transient=True) as progress,
+    ):
+        task = progress.add_task("writing rows", total=None)
+        report = store.publish(
+            folder, progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    console.print(
+        f"published {report.places:,} places and {report.records:,} records into "
+        f"{keyspace} at {hosts} in {report.seconds:.1f} s; removed {report.removed_places:,} "
+        f"places and {report.removed_records:,} records that are gone"
+    )
 
 
 _SEARCH_HELP = """Search the golden places of DIR, indexed by [bold]poiflow publish search[/bold].
@@ -109,6 +157,11 @@ DIR/labels.csv) needs 'Authorization: Bearer TOKEN' with the token in the server
 POIFLOW_API_TOKEN (no token set: no writes). The OpenAPI description is at /openapi.json,
 the interactive one at /docs. The search index is built first if DIR has none.
 
+[bold]POST /match[/bold] finds the golden place of a new record (or says it is new). The
+pages [bold]/[/bold] (search on a map) and [bold]/review[/bold] (labelling) are for people.
+With [bold]--cassandra[/bold], places by id come from the serving store published by
+'poiflow publish store'; search, boxes and matching read DIR's files either way.
+
 [bold]Example[/bold]
 
   poiflow serve out/helsinki --port 8000
@@ -121,13 +174,31 @@ def serve_command(
     folder: Annotated[Path, typer.Argument(help="A conflate or run output.", metavar="DIR")],
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8000,
+    cassandra: Annotated[
+        str | None,
+        typer.Option(
+            help="Read places by id from this Cassandra (HOST[:PORT],...).", metavar="HOSTS"
+        ),
+    ] = None,
+    keyspace: Annotated[str, typer.Option(help="With --cassandra: its keyspace.")] = "poiflow",
 ) -> None:
     """Serve the golden places over HTTP."""
     import uvicorn
 
     from poiflow.serving.api import create_app
 
+    store = None
+    if cassandra is not None:
+        from poiflow.serving.cassandra import CassandraStore, parse_hosts
+
+        contact, cql_port = parse_hosts(cassandra)
+        store = CassandraStore(contact, cql_port, keyspace)
+        if store.release() is None:
+            raise InputError(
+                f"keyspace {keyspace!r} at {cassandra} holds no release: "
+                f"run 'poiflow publish store {folder} --hosts {cassandra} --keyspace {keyspace}'"
+            )
     with console.status("loading the golden places"):
-        api = create_app(folder)
+        api = create_app(folder, cassandra=store)
     console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
     uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -59,6 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow._version import __version__
 from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
+from poiflow.serving.cassandra import CassandraStore
 from poiflow.serving.matching import MatchIndex, MatchQueue, answer_of
 from poiflow.serving.pages import label_page, map_page
 from poiflow.serving.review import ReviewQueue
@@ -217,8 +218,9 @@ class Store:
         return len(rows), self.places.take(pa.array(page, pa.int64())).to_pylist()
 
 
-def create_app(folder: Path) -> FastAPI:
-    """The FastAPI app serving the output in ``folder``.
+def create_app(folder: Path, cassandra: CassandraStore | None = None) -> FastAPI:
+    """The FastAPI app serving the output in ``folder``; with ``cassandra``, places by id
+    come from that serving store (published from the same output).
 
     Raises:
         InputError: ``folder`` has no golden places.
@@ -328,6 +330,7 @@ def create_app(folder: Path) -> FastAPI:
             "places": len(store),
             "search_documents": len(store.search),
             "matching": matching is not None,
+            "store": "embedded" if cassandra is None else f"cassandra {cassandra.where}",
         }
 
     @app.get("/search", summary="The best places for some words")
@@ -360,7 +363,7 @@ def create_app(folder: Path) -> FastAPI:
             str, PathParam(pattern=PLACE_ID, description="A place id: p and 16 hex digits.")
         ],
     ) -> Any:
-        found = store.place(place_id)
+        found = store.place(place_id) if cassandra is None else cassandra.place(place_id)
         if found is None:
             raise HTTPException(404, f"no place {place_id}")
         return jsonable_encoder(found)
