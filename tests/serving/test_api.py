@@ -128,6 +128,7 @@ def test_health_says_what_is_loaded(api: str) -> None:
             "search_documents": 10,
             "matching": False,
             "store": "embedded",
+            "search": "embedded",
         },
     )
 

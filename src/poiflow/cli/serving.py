@@ -29,25 +29,51 @@ swapped in whole when complete: readers never see a half-built index. Names and 
 alternates, brand, categories and address are indexed transliterated to ASCII, so any
 script finds its places.
 
-[bold]Example[/bold]
+With [bold]--opensearch URL[/bold] the places go to a search server instead: a new index
+under the alias [bold]--index[/bold] (bulk writes, an index template), and the alias is
+moved onto it in one atomic request when it is complete; the old index is then deleted.
+
+[bold]Examples[/bold]
 
   poiflow conflate examples/helsinki/Helsinki.osm.pbf -o out/helsinki
   poiflow publish search out/helsinki
   poiflow search out/helsinki "kahvila" --near 60.17,24.94
+  poiflow publish search out/helsinki --opensearch http://127.0.0.1:9200 --index helsinki
 """
+
+
+OPENSEARCH = typer.Option(
+    "--opensearch",
+    help="A search server (OpenSearch) instead of the embedded index, e.g. http://127.0.0.1:9200.",
+    metavar="URL",
+)
+INDEX = typer.Option(help="With --opensearch: the alias readers use.")
 
 
 @publish.command(name="search", help=_PUBLISH_SEARCH_HELP, no_args_is_help=True)
 def publish_search(
     folder: Annotated[Path, typer.Argument(help="A conflate or run output folder.", metavar="DIR")],
+    opensearch: Annotated[str | None, OPENSEARCH] = None,
+    index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
-    """Build DIR/search from DIR/places.parquet."""
+    """Build DIR/search from DIR/places.parquet (or publish to a search server)."""
     from poiflow.serving import build_search_index, places_file
 
     places = places_file(folder)
+    if opensearch is not None:
+        from poiflow.serving.opensearch import OpenSearchIndex
+
+        server = OpenSearchIndex(opensearch, index)
+        with console.status(f"indexing the golden places into {opensearch}"):
+            count = server.publish(places)
+        console.print(
+            f"indexed {count:,} places into {server.indices()[0]}; alias {server.alias} "
+            "now points at it"
+        )
+        return
     with console.status("indexing the golden places"):
-        index = build_search_index(places, folder / SEARCH_FOLDER)
-    console.print(f"indexed {len(index):,} places into {index.folder}")
+        embedded = build_search_index(places, folder / SEARCH_FOLDER)
+    console.print(f"indexed {len(embedded):,} places into {embedded.folder}")
 
 
 _PUBLISH_STORE_HELP = """Load the golden places of DIR into Apache Cassandra, the serving store.
@@ -120,14 +146,20 @@ def search_command(
     ] = None,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many results.")] = 10,
+    opensearch: Annotated[str | None, OPENSEARCH] = None,
+    index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
     """Search the golden places."""
     from poiflow.serving import SearchIndex
+    from poiflow.serving.opensearch import OpenSearchIndex
 
     point = _point(near) if near else None
-    hits = SearchIndex(folder / SEARCH_FOLDER).search(
-        text, near=point, category=category, limit=limit
+    searched = (
+        OpenSearchIndex(opensearch, index)
+        if opensearch is not None
+        else SearchIndex(folder / SEARCH_FOLDER)
     )
+    hits = searched.search(text, near=point, category=category, limit=limit)
     if not hits:
         console.print("no place matches")
         return
@@ -160,7 +192,8 @@ the interactive one at /docs. The search index is built first if DIR has none.
 [bold]POST /match[/bold] finds the golden place of a new record (or says it is new). The
 pages [bold]/[/bold] (search on a map) and [bold]/review[/bold] (labelling) are for people.
 With [bold]--cassandra[/bold], places by id come from the serving store published by
-'poiflow publish store'; search, boxes and matching read DIR's files either way.
+'poiflow publish store'; with [bold]--opensearch[/bold], /search asks that search server
+(published by 'poiflow publish search --opensearch'); boxes and matching read DIR's files.
 
 [bold]Example[/bold]
 
@@ -181,6 +214,8 @@ def serve_command(
         ),
     ] = None,
     keyspace: Annotated[str, typer.Option(help="With --cassandra: its keyspace.")] = "poiflow",
+    opensearch: Annotated[str | None, OPENSEARCH] = None,
+    index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
     """Serve the golden places over HTTP."""
     import uvicorn
@@ -198,7 +233,13 @@ def serve_command(
                 f"keyspace {keyspace!r} at {cassandra} holds no release: "
                 f"run 'poiflow publish store {folder} --hosts {cassandra} --keyspace {keyspace}'"
             )
+    server = None
+    if opensearch is not None:
+        from poiflow.serving.opensearch import OpenSearchIndex
+
+        server = OpenSearchIndex(opensearch, index)
+        len(server)  # published? (else one line saying how)
     with console.status("loading the golden places"):
-        api = create_app(folder, cassandra=store)
+        api = create_app(folder, cassandra=store, search_server=server)
     console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
     uvicorn.run(api, host=host, port=port, log_level="warning")

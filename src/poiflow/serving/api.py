@@ -61,6 +61,7 @@ from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving.cassandra import CassandraStore
 from poiflow.serving.matching import MatchIndex, MatchQueue, answer_of
+from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.serving.pages import label_page, map_page
 from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, build_search_index, places_file
@@ -130,7 +131,7 @@ class Label(BaseModel):
 class Store:
     """The golden places of an output folder, in memory, with its search index."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, search: SearchIndex | OpenSearchIndex | None = None) -> None:
         folder = Path(folder)
         table = pq.read_table(places_file(folder))
         # Every golden place column but the WKB geometry (lat and lon say the same).
@@ -155,8 +156,10 @@ class Store:
         self.labels = folder / "labels.csv"
         self._writing = threading.Lock()
         index = folder / "search"
-        self.search = (
-            SearchIndex(index)
+        self.search: SearchIndex | OpenSearchIndex = (
+            search
+            if search is not None
+            else SearchIndex(index)
             if (index / "poiflow-index.txt").exists()
             else build_search_index(table, index)
         )
@@ -218,16 +221,21 @@ class Store:
         return len(rows), self.places.take(pa.array(page, pa.int64())).to_pylist()
 
 
-def create_app(folder: Path, cassandra: CassandraStore | None = None) -> FastAPI:
+def create_app(
+    folder: Path,
+    cassandra: CassandraStore | None = None,
+    search_server: OpenSearchIndex | None = None,
+) -> FastAPI:
     """The FastAPI app serving the output in ``folder``; with ``cassandra``, places by id
-    come from that serving store (published from the same output).
+    come from that serving store, and with ``search_server`` that server answers
+    ``/search`` (both published from the same output).
 
     Raises:
         InputError: ``folder`` has no golden places.
     """
     from fastapi import FastAPI, HTTPException
 
-    store = Store(folder)
+    store = Store(folder, search_server)
     matching: MatchQueue | None = None
     unavailable = ""
     try:
@@ -331,6 +339,9 @@ def create_app(folder: Path, cassandra: CassandraStore | None = None) -> FastAPI
             "search_documents": len(store.search),
             "matching": matching is not None,
             "store": "embedded" if cassandra is None else f"cassandra {cassandra.where}",
+            "search": "embedded"
+            if search_server is None
+            else f"opensearch {search_server.url} {search_server.alias}",
         }
 
     @app.get("/search", summary="The best places for some words")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -43,10 +43,18 @@ __all__ = [
     "DISTANCE_SCALE_KM",
     "DISTANCE_WEIGHT",
     "NAME_WEIGHT",
+    "STARTS_BOOST",
+    "TEXT_FIELDS",
+    "TYPO_BOOST",
     "Hit",
     "SearchIndex",
     "build_search_index",
+    "candidates_wanted",
+    "check_query",
     "places_file",
+    "ranked",
+    "search_documents",
+    "word_typos",
 ]
 
 NAME_WEIGHT: Final = 1.0
@@ -54,7 +62,7 @@ DISTANCE_WEIGHT: Final = 0.5
 DISTANCE_SCALE_KM: Final = 2.0
 CONFIDENCE_WEIGHT: Final = 0.2
 # The text fields a word is looked for in, and how much a match there counts.
-_TEXT_FIELDS: Final = {
+TEXT_FIELDS: Final = {
     "name": 3.0,
     "alternates": 2.0,
     "brand": 2.0,
@@ -71,8 +79,8 @@ _RERANK_MIN: Final = 50
 # What a match of a word counts for beside BM25's score of an exact match (~1-10): as the
 # start of a word (the last one), or within a few typos. A place matching more of the
 # query's words ranks higher than a shorter name matching fewer of them.
-_STARTS_BOOST: Final = 4.0
-_TYPO_BOOST: Final = 3.0
+STARTS_BOOST: Final = 4.0
+TYPO_BOOST: Final = 3.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,7 @@ def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
         index = tantivy.Index(_schema(), path=str(partial))
         writer = index.writer(heap_size=128 * 1024 * 1024, num_threads=1)
         for batch in table.to_batches(_BATCH):
-            for document in _documents(batch.to_pylist()):
+            for document in search_documents(batch.to_pylist()):
                 writer.add_document(tantivy.Document(**document))
         writer.commit()
         writer.wait_merging_threads()
@@ -203,15 +211,9 @@ class SearchIndex:
             InputError: Nothing to search for (no word and no category), a point off the
                 globe, or a limit out of range.
         """
-        if not 1 <= limit <= 1000:
-            raise InputError(f"limit must be between 1 and 1000, not {limit}")
-        if near is not None and not _on_the_globe(near):
-            raise InputError(f"not a point on the globe: {near}")
         import tantivy
 
-        words = tokens(text)
-        if not words and not category:
-            raise InputError("nothing to search for: give some words or a category")
+        words = check_query(text, near, category, limit)
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if words:
             matched = [self._word(word, last=i == len(words) - 1) for i, word in enumerate(words)]
@@ -228,7 +230,7 @@ class SearchIndex:
             clauses.append((tantivy.Occur.Must, wanted))
         query = tantivy.Query.boolean_query(clauses)
         searcher = self._index.searcher()
-        pool = max(limit * _RERANK, _RERANK_MIN) if near or words else limit
+        pool = candidates_wanted(limit, words, near)
         found = searcher.search(query, limit=pool).hits
         if not found:
             return []
@@ -245,23 +247,23 @@ class SearchIndex:
         within a few typos, in any text field."""
         import tantivy
 
-        typos = 0 if len(word) < 3 else 1 if len(word) < 6 else 2
+        typos = word_typos(word)
         per_field = []
-        for field, boost in _TEXT_FIELDS.items():
+        for field, boost in TEXT_FIELDS.items():
             exact = tantivy.Query.boost_query(
                 tantivy.Query.term_query(self._schema, field, word), 2.0
             )
             near_miss = tantivy.Query.fuzzy_term_query(
                 self._schema, field, word, distance=typos, transposition_cost_one=True, prefix=last
             )
-            near_miss = tantivy.Query.boost_query(near_miss, _TYPO_BOOST)
+            near_miss = tantivy.Query.boost_query(near_miss, TYPO_BOOST)
             ways = [(tantivy.Occur.Should, exact), (tantivy.Occur.Should, near_miss)]
             if last:  # the start of a word, typed so far: above a near miss
                 started = tantivy.Query.fuzzy_term_query(
                     self._schema, field, word, distance=0, prefix=True
                 )
                 ways.append(
-                    (tantivy.Occur.Should, tantivy.Query.boost_query(started, _STARTS_BOOST))
+                    (tantivy.Occur.Should, tantivy.Query.boost_query(started, STARTS_BOOST))
                 )
             either = tantivy.Query.boolean_query(ways)
             per_field.append(tantivy.Query.boost_query(either, boost))
@@ -271,32 +273,37 @@ class SearchIndex:
     def _hit(
         document: tantivy.Document, relevance: float, asked: str, near: tuple[float, float] | None
     ) -> Hit:
-        values = document.to_dict()
+        values = {name: (got or [None])[0] for name, got in document.to_dict().items()}
+        return ranked(values, relevance, asked, near)
 
-        def first(name: str) -> Any:
-            got = values.get(name) or [None]
-            return got[0]
 
-        lat, lon, confidence = first("lat"), first("lon"), first("confidence")
-        distance = None
-        score = relevance + CONFIDENCE_WEIGHT * (confidence or 0.0)
-        if asked:
-            name = fold(first("display") or "")
-            score += NAME_WEIGHT * fuzz.ratio(asked, name) / 100
-        if near is not None and lat is not None and lon is not None:
-            distance = _haversine_km(near[0], near[1], lat, lon)
-            score += DISTANCE_WEIGHT * math.exp(-distance / DISTANCE_SCALE_KM)
-        return Hit(
-            id=first("id"),
-            name=first("display"),
-            category=first("primary_category"),
-            lat=lat,
-            lon=lon,
-            confidence=confidence,
-            relevance=relevance,
-            distance_km=distance,
-            score=score,
-        )
+def ranked(
+    document: Mapping[str, Any], relevance: float, asked: str, near: tuple[float, float] | None
+) -> Hit:
+    """A found place (its stored fields: ``id``, ``display``, ``primary_category``, ``lat``,
+    ``lon``, ``confidence``) scored as the module's docstring says; ``relevance`` is its
+    text score over the best one's, ``asked`` the folded query. Every backend ranks with
+    this, so they order the same matches the same way."""
+    lat, lon, confidence = document.get("lat"), document.get("lon"), document.get("confidence")
+    distance = None
+    score = relevance + CONFIDENCE_WEIGHT * (confidence or 0.0)
+    if asked:
+        name = fold(document.get("display") or "")
+        score += NAME_WEIGHT * fuzz.ratio(asked, name) / 100
+    if near is not None and lat is not None and lon is not None:
+        distance = _haversine_km(near[0], near[1], lat, lon)
+        score += DISTANCE_WEIGHT * math.exp(-distance / DISTANCE_SCALE_KM)
+    return Hit(
+        id=document["id"],
+        name=document.get("display"),
+        category=document.get("primary_category"),
+        lat=lat,
+        lon=lon,
+        confidence=confidence,
+        relevance=relevance,
+        distance_km=distance,
+        score=score,
+    )
 
 
 def _schema() -> tantivy.Schema:
@@ -305,7 +312,7 @@ def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     for name in _STORED_ONLY:
         builder.add_text_field(name, stored=True, tokenizer_name="raw", index_option="basic")
-    for name in _TEXT_FIELDS:
+    for name in TEXT_FIELDS:
         builder.add_text_field(name, stored=False, tokenizer_name="default", index_option="freq")
     builder.add_text_field("category", stored=False, tokenizer_name="raw", index_option="basic")
     builder.add_float_field("lat", stored=True, indexed=True)
@@ -314,7 +321,7 @@ def _schema() -> tantivy.Schema:
     return builder.build()
 
 
-def _documents(places: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def search_documents(places: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Each golden place as the fields of its search document (empty ones left out)."""
     for place in places:
         names = place.get("names") or {}
@@ -340,6 +347,34 @@ def _documents(places: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             "confidence": place.get("confidence"),
         }
         yield {k: v for k, v in fields.items() if v not in (None, "", [])}
+
+
+def check_query(
+    text: str, near: tuple[float, float] | None, category: str | None, limit: int
+) -> list[str]:
+    """The folded words of a query, after checking it as every backend does.
+
+    Raises:
+        InputError: Nothing to search for, a point off the globe, or a limit out of range.
+    """
+    if not 1 <= limit <= 1000:
+        raise InputError(f"limit must be between 1 and 1000, not {limit}")
+    if near is not None and not _on_the_globe(near):
+        raise InputError(f"not a point on the globe: {near}")
+    words = tokens(text)
+    if not words and not category:
+        raise InputError("nothing to search for: give some words or a category")
+    return words
+
+
+def candidates_wanted(limit: int, words: Sequence[str], near: object) -> int:
+    """How many text matches to fetch for re-ranking (per result asked for, and at least)."""
+    return max(limit * _RERANK, _RERANK_MIN) if near or words else limit
+
+
+def word_typos(word: str) -> int:
+    """How many typos a query word may have: none below three letters, two from six."""
+    return 0 if len(word) < 3 else 1 if len(word) < 6 else 2
 
 
 def _on_the_globe(point: Sequence[Any]) -> bool:

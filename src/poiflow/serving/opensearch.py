@@ -1,0 +1,252 @@
+"""The search server backend: the golden places in OpenSearch (or Elasticsearch's API),
+through the official client, behind the same interface as the embedded index.
+
+``OpenSearchIndex(url, alias).publish(places)`` registers an index template for
+``ALIAS-*``, writes every place into a new index ``ALIAS-<time>`` with the bulk API,
+checks the count, then moves the alias to it in one ``_aliases`` request (atomic: a reader
+of the alias sees the old index or the new one, never a half-built one) and deletes the
+indices it left. ``search`` asks the server for the text matches, word by word as the
+embedded index does (exact, within typos, the last word as a prefix; the same fields and
+boosts), and ranks them with the embedded index's own function (``search.ranked``), so
+both backends order the same places the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from poiflow.errors import ConfigError, InputError
+from poiflow.serving.search import (
+    STARTS_BOOST,
+    TEXT_FIELDS,
+    TYPO_BOOST,
+    Hit,
+    candidates_wanted,
+    check_query,
+    ranked,
+    search_documents,
+    word_typos,
+)
+
+__all__ = ["MAPPINGS", "OpenSearchIndex"]
+
+_ALIAS: Final = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
+_BATCH: Final = 5_000
+_STORED: Final = ("id", "display", "primary_category", "lat", "lon", "confidence")
+
+MAPPINGS: Final = {
+    "dynamic": "strict",
+    "properties": {
+        "id": {"type": "keyword"},
+        "display": {"type": "keyword", "index": False},
+        "primary_category": {"type": "keyword"},
+        # Already folded to ASCII words by poiflow (as the embedded index has them).
+        **{field: {"type": "text", "analyzer": "standard"} for field in TEXT_FIELDS},
+        "category": {"type": "keyword"},
+        "lat": {"type": "double"},
+        "lon": {"type": "double"},
+        "location": {"type": "geo_point"},
+        "confidence": {"type": "float"},
+    },
+}
+
+
+class OpenSearchIndex:
+    """The golden places behind an alias on an OpenSearch server.
+
+    Args:
+        url: The server (``http://127.0.0.1:9200``; credentials in the URL if it wants them).
+        alias: The name readers use (lowercase letters, digits and _).
+        replicas: Replicas of each new index (0 for one node).
+
+    Raises:
+        ConfigError: The alias is not a valid name.
+        InputError: The server cannot be reached.
+    """
+
+    def __init__(self, url: str, alias: str = "poiflow-places", *, replicas: int = 0) -> None:
+        from opensearchpy import OpenSearch
+
+        alias = alias.replace("-", "_")
+        if not _ALIAS.match(alias):
+            raise ConfigError(f"index {alias!r}: lowercase letters, digits and _ (at most 63)")
+        self.url = url
+        self.alias = alias
+        self.replicas = replicas
+        self._client = OpenSearch(hosts=[url], timeout=30, max_retries=2, retry_on_timeout=True)
+        self._guard(self._client.info)
+
+    def __len__(self) -> int:
+        return int(self._guard(lambda: self._client.count(index=self.alias))["count"])
+
+    def indices(self) -> list[str]:
+        """The concrete indices the alias points at (one, once published)."""
+        from opensearchpy import NotFoundError
+
+        try:
+            found = self._client.indices.get_alias(name=self.alias)
+        except NotFoundError:
+            return []
+        return sorted(found)
+
+    def publish(self, places: Path | pa.Table) -> int:
+        """Index the golden places (``places.parquet`` or its table) into a new index and
+        swap the alias onto it; the indices it pointed at before are deleted. Returns how
+        many places were indexed."""
+        from opensearchpy import helpers
+
+        table = pq.read_table(places) if isinstance(places, Path) else places
+        pattern = f"{self.alias}-*"
+        self._guard(
+            lambda: self._client.indices.put_index_template(
+                name=self.alias,
+                body={
+                    "index_patterns": [pattern],
+                    "template": {
+                        "settings": {
+                            "number_of_shards": 1,
+                            "number_of_replicas": self.replicas,
+                        },
+                        "mappings": MAPPINGS,
+                    },
+                },
+            )
+        )
+        name = f"{self.alias}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+        self._guard(lambda: self._client.indices.create(index=name))
+        try:
+            done, errors = self._guard(
+                lambda: helpers.bulk(
+                    self._client,
+                    self._actions(table, name),
+                    chunk_size=_BATCH,
+                    raise_on_error=False,
+                    refresh="wait_for",
+                )
+            )
+            if errors:
+                raise InputError(f"{len(errors)} places were refused by {self.url}: {errors[0]}")
+            self._client.indices.refresh(index=name)
+            count = int(self._client.count(index=name)["count"])
+            if count != table.num_rows:
+                raise InputError(f"{self.url} holds {count} of {table.num_rows} places in {name}")
+        except BaseException:
+            self._client.indices.delete(index=name, ignore_unavailable=True)
+            raise
+        old = self.indices()
+        if self._client.indices.exists(index=self.alias) and not old:
+            self._client.indices.delete(index=name)
+            raise InputError(
+                f"{self.url} has an index named {self.alias!r} (not an alias): "
+                "publish under another name, or delete that index"
+            )
+        actions: list[dict[str, Any]] = [
+            {"remove": {"index": index, "alias": self.alias}} for index in old
+        ]
+        actions.append({"add": {"index": name, "alias": self.alias}})
+        self._client.indices.update_aliases(body={"actions": actions})
+        for index in old:
+            self._client.indices.delete(index=index, ignore_unavailable=True)
+        return int(done)
+
+    def search(
+        self,
+        text: str,
+        *,
+        near: tuple[float, float] | None = None,
+        category: str | None = None,
+        limit: int = 10,
+    ) -> list[Hit]:
+        """The places that best match ``text``, best first (as ``SearchIndex.search``).
+
+        Raises:
+            InputError: A bad query (as the embedded index says), the server cannot be
+                reached, or nothing has been published under the alias yet.
+        """
+        words = check_query(text, near, category, limit)
+        must: list[dict[str, Any]] = []
+        if words:
+            must.append(
+                {
+                    "bool": {
+                        "should": [
+                            self._word(word, last=i == len(words) - 1)
+                            for i, word in enumerate(words)
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                }
+            )
+        query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}]}}
+        if category:
+            query["bool"]["filter"] = [{"term": {"category": category.strip()}}]
+        body = {
+            "query": query,
+            "size": candidates_wanted(limit, words, near),
+            "_source": list(_STORED),
+        }
+        found = self._guard(lambda: self._client.search(index=self.alias, body=body))["hits"]
+        hits = found["hits"]
+        if not hits:
+            return []
+        best = max(hit["_score"] or 0.0 for hit in hits) or 1.0
+        asked = " ".join(words)
+        ranked_hits = [
+            ranked(hit["_source"], (hit["_score"] or 0.0) / best, asked, near) for hit in hits
+        ]
+        ranked_hits.sort(key=lambda hit: (-hit.score, hit.id))
+        return ranked_hits[:limit]
+
+    def _word(self, word: str, *, last: bool) -> dict[str, Any]:
+        """One query word, as the embedded index looks for it: exactly, within a few typos,
+        and (the last one) as the start of a word, in every text field."""
+        per_field = []
+        for field, boost in TEXT_FIELDS.items():
+            ways: list[dict[str, Any]] = [
+                {"term": {field: {"value": word, "boost": 2.0}}},
+                {
+                    "fuzzy": {
+                        field: {
+                            "value": word,
+                            "fuzziness": word_typos(word),
+                            "transpositions": True,
+                            "boost": TYPO_BOOST,
+                        }
+                    }
+                },
+            ]
+            if last:
+                ways.append({"prefix": {field: {"value": word, "boost": STARTS_BOOST}}})
+            per_field.append({"bool": {"should": ways, "boost": boost}})
+        return {"dis_max": {"queries": per_field}}
+
+    def _actions(self, table: pa.Table, index: str) -> Iterator[dict[str, Any]]:
+        for batch in table.to_batches(_BATCH):
+            for document in search_documents(batch.to_pylist()):
+                if "lat" in document and "lon" in document:
+                    document["location"] = {"lat": document["lat"], "lon": document["lon"]}
+                yield {"_index": index, "_id": document["id"], "_source": document}
+
+    def _guard(self, call: Any) -> Any:
+        from opensearchpy import ConnectionError as Unreachable
+        from opensearchpy import NotFoundError
+
+        try:
+            return call()
+        except Unreachable as exc:
+            raise InputError(
+                f"cannot reach OpenSearch at {self.url}: start one "
+                "(scripts/opensearch_server.sh start DIR PORT) or name yours with --opensearch"
+            ) from exc
+        except NotFoundError as exc:
+            raise InputError(
+                f"{self.url} has no index {self.alias!r} yet: publish into it first "
+                f"('poiflow publish search DIR --opensearch {self.url} --index {self.alias}')"
+            ) from exc
