@@ -17,6 +17,7 @@ from poiflow.errors import (
     OutputError,
     PoiflowError,
     SchemaMismatchError,
+    ServerUnavailableError,
     StageFailedError,
     UnknownFormatError,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "PoiflowError",
     "RunResult",
     "SchemaMismatchError",
+    "ServerUnavailableError",
     "SourceMapping",
     "StageFailedError",
     "TabularSource",

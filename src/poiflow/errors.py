@@ -88,6 +88,11 @@ class SchemaMismatchError(InputError):
     """An input's columns are missing, unknown, or of the wrong type."""
 
 
+class ServerUnavailableError(InputError):
+    """A server poiflow reads from (a search server, a serving store) cannot be reached, or
+    does not hold what was asked for yet (nothing published there)."""
+
+
 class OutputError(PoiflowError):
     """An output cannot be written, or would be meaningless (e.g. empty)."""
 

@@ -135,3 +135,18 @@ def test_the_cli_publishes_and_the_server_reads_places_from_the_store(
     missing = poiflow("serve", str(conflated), "--cassandra", cassandra, "--keyspace", "nothing")
     assert missing.returncode != 0
     assert "publish store" in missing.stdout + missing.stderr
+
+
+def test_a_server_whose_keyspace_went_away_answers_503_and_keeps_serving(
+    cassandra: str, conflated: Path
+) -> None:
+    with open_store(cassandra, "vanishing") as store:
+        store.publish(conflated)
+        place_id = pq.read_table(conflated / "places.parquet", columns=["id"])["id"][0].as_py()
+        with serving(conflated, None, "--cassandra", cassandra, "--keyspace", "vanishing") as base:
+            assert get(base, f"/places/{place_id}")[0] == 200
+            store._session.execute("DROP KEYSPACE vanishing")
+            status, body = get(base, f"/places/{place_id}")
+            assert status == 503
+            assert "publish into it first" in body["detail"]
+            assert get(base, "/health")[0] == 200

@@ -145,3 +145,22 @@ def test_the_cli_publishes_searches_and_serves_through_the_server(
         status, body = get(base, "/search", q=name["primary"])
         assert status == 200
         assert body["results"][0]["name"].lower() == name["primary"].lower()
+
+
+def test_a_server_whose_index_went_away_answers_503_and_keeps_serving(
+    opensearch: str, conflated: Path
+) -> None:
+    index = OpenSearchIndex(opensearch, "vanishing")
+    index.publish(pq.read_table(conflated / "places.parquet"))
+    with serving(conflated, None, "--opensearch", opensearch, "--index", "vanishing") as base:
+        assert get(base, "/search", q="cafe")[0] == 200
+        for name in index.indices():
+            index._client.indices.delete(index=name)
+        status, body = get(base, "/search", q="cafe")
+        assert status == 503
+        assert "publish into it first" in body["detail"]
+        assert get(base, "/search", q="")[0] == 422  # a bad request is still the client's
+        status, health = get(base, "/health")
+        assert status == 200
+        assert health["status"] == "degraded"
+        assert "publish into it first" in health["problems"]["search"]

@@ -57,7 +57,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow._version import __version__
-from poiflow.errors import InputError
+from poiflow.errors import InputError, ServerUnavailableError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving.cassandra import CassandraStore
 from poiflow.serving.matching import MatchIndex, MatchQueue, answer_of
@@ -333,10 +333,18 @@ def create_app(
 
     @app.get("/health", summary="Alive, and what is loaded")
     def health() -> dict[str, Any]:
+        # A search server that went away makes the server degraded, not dead: the rest
+        # still answers, and the problem is said here.
+        problems: dict[str, str] = {}
+        try:
+            documents: int | None = len(store.search)
+        except ServerUnavailableError as exc:
+            documents, problems["search"] = None, str(exc)
         return {
-            "status": "ok",
+            "status": "degraded" if problems else "ok",
+            **({"problems": problems} if problems else {}),
             "places": len(store),
-            "search_documents": len(store.search),
+            "search_documents": documents,
             "matching": matching is not None,
             "store": "embedded" if cassandra is None else f"cassandra {cassandra.where}",
             "search": "embedded"
@@ -364,6 +372,8 @@ def create_app(
         near = (lat, lon) if lat is not None and lon is not None else None
         try:
             hits = store.search.search(q, near=near, category=category, limit=limit)
+        except ServerUnavailableError as exc:  # the search server, not the request
+            raise HTTPException(503, str(exc)) from exc
         except InputError as exc:
             raise HTTPException(422, str(exc)) from exc
         return {"results": [asdict(hit) for hit in hits]}
@@ -374,7 +384,10 @@ def create_app(
             str, PathParam(pattern=PLACE_ID, description="A place id: p and 16 hex digits.")
         ],
     ) -> Any:
-        found = store.place(place_id) if cassandra is None else cassandra.place(place_id)
+        try:
+            found = store.place(place_id) if cassandra is None else cassandra.place(place_id)
+        except ServerUnavailableError as exc:
+            raise HTTPException(503, str(exc)) from exc
         if found is None:
             raise HTTPException(404, f"no place {place_id}")
         return jsonable_encoder(found)

@@ -34,7 +34,7 @@ import polars as pl
 import polars_h3 as plh3
 import pyarrow.parquet as pq
 
-from poiflow.errors import ConfigError, InputError
+from poiflow.errors import ConfigError, InputError, ServerUnavailableError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 
 __all__ = ["CELL_RESOLUTION", "TABLES", "CassandraStore", "PublishReport", "parse_hosts"]
@@ -139,7 +139,7 @@ class CassandraStore:
             self._session = self._cluster.connect()
         except NoHostAvailable as exc:
             self._cluster.shutdown()
-            raise InputError(
+            raise ServerUnavailableError(
                 f"cannot reach Cassandra at {self.where}: start one "
                 "(scripts/cassandra_server.sh start DIR PORT) or name yours with --hosts"
             ) from exc
@@ -424,18 +424,23 @@ class CassandraStore:
         return list(self._guard(future.result))
 
     def _guard(self, call: Any) -> Any:
-        from cassandra import InvalidRequest
+        from cassandra import InvalidRequest, OperationTimedOut
+        from cassandra.cluster import NoHostAvailable
 
         try:
             return call()
         except InvalidRequest as exc:
             if "does not exist" in str(exc) or "unconfigured table" in str(exc):
-                raise InputError(
+                raise ServerUnavailableError(
                     f"the store at {self.where} has no keyspace {self.keyspace!r} with poiflow's "
                     f"tables yet: publish into it first "
                     f"('poiflow publish store DIR --hosts {self.where} --keyspace {self.keyspace}')"
                 ) from exc
             raise
+        except (NoHostAvailable, OperationTimedOut) as exc:
+            raise ServerUnavailableError(
+                f"the store at {self.where} does not answer ({type(exc).__name__}): is it up?"
+            ) from exc
 
 
 def _name(row: dict[str, Any]) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from poiflow.errors import ConfigError, InputError
+from poiflow.errors import ConfigError, InputError, ServerUnavailableError
 from poiflow.serving.search import (
     STARTS_BOOST,
     TEXT_FIELDS,
@@ -241,12 +241,12 @@ class OpenSearchIndex:
         try:
             return call()
         except Unreachable as exc:
-            raise InputError(
+            raise ServerUnavailableError(
                 f"cannot reach OpenSearch at {self.url}: start one "
                 "(scripts/opensearch_server.sh start DIR PORT) or name yours with --opensearch"
             ) from exc
         except NotFoundError as exc:
-            raise InputError(
+            raise ServerUnavailableError(
                 f"{self.url} has no index {self.alias!r} yet: publish into it first "
                 f"('poiflow publish search DIR --opensearch {self.url} --index {self.alias}')"
             ) from exc
