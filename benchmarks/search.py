@@ -6,7 +6,9 @@ at random, each perturbed the way people type: two letters swapped, a letter dro
 last letters not typed yet, all in capitals, or accents left out. Half the queries carry
 the place's position as `near`. Prints index build speed, top-1 and top-3 accuracy, and
 p50/p99 latency; the peer is rapidfuzz's `process.extract` (WRatio) over every name, on
-the same queries in the same run.
+the same queries in the same run. With `--opensearch`, the same places are also published
+to a real OpenSearch started here by `scripts/opensearch_server.sh` (the search server
+backend) and asked the same queries.
 
 A query counts as found when a place whose primary name folds to the same words is among
 the results (chains share names; "MEMPHIS" and "Memphis" no text can tell apart).
@@ -14,17 +16,24 @@ the results (chains share names; "MEMPHIS" and "Memphis" no text can tell apart)
 Usage:
     .venv/bin/python benchmarks/search.py                  # 20,000 places, 2 sources
     .venv/bin/python benchmarks/search.py --places 100000
+    .venv/bin/python benchmarks/search.py --opensearch     # and the search server backend
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -32,6 +41,7 @@ from rapidfuzz import fuzz, process
 
 from poiflow.generate import generate
 from poiflow.serving import build_search_index
+from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,12 +73,36 @@ def perturbed(name: str, rng: random.Random) -> str:
     return name[:at] + name[at + 1] + name[at] + name[at + 2 :]
 
 
+@contextlib.contextmanager
+def opensearch_server() -> Iterator[str]:
+    """A one-node OpenSearch on a free port of 127.0.0.1, stopped afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="poiflow-bench-opensearch-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = ROOT / "scripts" / "opensearch_server.sh"
+    started = subprocess.run(
+        ["bash", str(script), "start", str(folder), str(port)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(folder)], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--places", type=int, default=20_000)
     parser.add_argument("--sources", type=int, default=2)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument(
+        "--opensearch", action="store_true", help="also the OpenSearch backend (started here)"
+    )
     args = parser.parse_args()
     out = golden_places(args.places, args.sources, args.seed)
     table = pq.read_table(out / "places.parquet")
@@ -96,15 +130,30 @@ def main() -> None:
             top3 += any(r in same for r in rows[:3])
         return top1 / len(queries), top3 / len(queries)
 
-    ours: list[list[int]] = []
-    ours_ms = []
-    for query, i, with_point in queries:
-        located = places[i]["lat"] is not None
-        near = (places[i]["lat"], places[i]["lon"]) if with_point and located else None
-        t = time.perf_counter()
-        hits = index.search(query, near=near, limit=3)
-        ours_ms.append((time.perf_counter() - t) * 1000)
-        ours.append([row_of[hit.id] for hit in hits])
+    def ask(backend: Any) -> tuple[list[list[int]], list[float]]:
+        found: list[list[int]] = []
+        ms = []
+        for query, i, with_point in queries:
+            located = places[i]["lat"] is not None
+            near = (places[i]["lat"], places[i]["lon"]) if with_point and located else None
+            t = time.perf_counter()
+            hits = backend.search(query, near=near, limit=3)
+            ms.append((time.perf_counter() - t) * 1000)
+            found.append([row_of[hit.id] for hit in hits])
+        return found, ms
+
+    ours, ours_ms = ask(index)
+    rows = [("poiflow index (Tantivy)", ours, ours_ms)]
+    if args.opensearch:
+        with opensearch_server() as url:
+            server = OpenSearchIndex(url, "bench")
+            started = time.perf_counter()
+            server.publish(table)
+            published = time.perf_counter() - started
+            print(f"OpenSearch publish: {published:.2f} s, {len(places) / published:,.0f} places/s")
+            ask(server)  # warm the JVM up first: the figures are of a running server
+            found, ms = ask(server)
+            rows.append(("poiflow on OpenSearch 2.19", found, ms))
     folded = [fold(name) for name in names]
     peer: list[list[int]] = []
     peer_ms = []
@@ -119,10 +168,7 @@ def main() -> None:
         f"index build: {build:.2f} s, {len(places) / build:,.0f} places/s, {len(index):,} documents"
     )
     print(f"{'search':34} {'top-1':>6} {'top-3':>6} {'p50 ms':>7} {'p99 ms':>7}")
-    for label, results, ms in (
-        ("poiflow index (Tantivy)", ours, ours_ms),
-        ("rapidfuzz WRatio scan (peer)", peer, peer_ms),
-    ):
+    for label, results, ms in (*rows, ("rapidfuzz WRatio scan (peer)", peer, peer_ms)):
         top1, top3 = score(results)
         p50, p99 = np.percentile(ms, [50, 99])
         print(f"{label:34} {top1:6.3f} {top3:6.3f} {p50:7.2f} {p99:7.2f}")
