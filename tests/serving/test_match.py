@@ -118,7 +118,7 @@ def test_bad_records_are_refused_with_their_reason(index: MatchIndex) -> None:
 
 
 def test_an_output_without_a_model_cannot_be_matched_and_says_why(places_only: Path) -> None:
-    with pytest.raises(InputError, match=r"no records.parquet, model.json.gz, run.json"):
+    with pytest.raises(InputError, match=r"no records.parquet, run.json, model.json.gz"):
         MatchIndex(places_only)
 
 

@@ -113,14 +113,17 @@ class MatchIndex:
     Args:
         folder: A conflate/run output: ``records.parquet``, ``membership.parquet``,
             ``model.json.gz`` and ``run.json``.
+        model: Another model file than the output's own (an output made before outputs
+            carried their model: the model that made it).
 
     Raises:
         InputError: A file is missing or unreadable (the message says which and what to do).
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, model: Path | None = None) -> None:
         folder = Path(folder)
-        needed = ("records.parquet", "membership.parquet", MODEL_FILE, "run.json")
+        needed: tuple[str, ...] = ("records.parquet", "membership.parquet", "run.json")
+        needed += (MODEL_FILE,) if model is None else ()
         missing = [name for name in needed if not (folder / name).exists()]
         if missing:
             raise InputError(
@@ -131,7 +134,7 @@ class MatchIndex:
         settings = run.get("matching", {})
         self.blocking = BlockingConfig(**settings.get("block", {}))
         self.clustering = ClusterConfig(**settings.get("cluster", {}))
-        self.matcher = load_matcher(folder / MODEL_FILE)
+        self.matcher = load_matcher(model or folder / MODEL_FILE)
         records = pq.read_table(folder / "records.parquet", columns=PLACE_SCHEMA.names).cast(
             PLACE_SCHEMA
         )

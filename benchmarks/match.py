@@ -1,0 +1,75 @@
+"""Real-time matching in process: how fast records are matched against a run's places,
+and how often the answer is the run's own decision.
+
+Takes a conflate/run output, loads the matcher (``MatchIndex``), then matches a random
+sample of the run's own records, leave-one-out (a record is never its own evidence), in
+one call, and compares each answer with the run: the record's place, or new where the run
+left it alone. Prints the load time, records/s, the agreement rate and a few of the
+disagreements. The aim (the serving issue) is 99% agreement.
+
+Usage:
+    .venv/bin/python benchmarks/match.py OUTPUT [--records 10000] [--model FILE]
+
+``--model`` names the model that made an output older than outputs carrying their model
+(``model.json.gz``), e.g. the shipped default for the Spark benchmark's local-engine run:
+    .venv/bin/python benchmarks/match.py benchmarks/data/world-365000-4-1234/run-local-engine \\
+        --model src/poiflow/conflate/models/default.json.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from poiflow.serving.matching import MatchIndex
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    index = MatchIndex(args.output, model=args.model)
+    loaded = time.perf_counter() - started
+    records = pq.read_table(args.output / "records.parquet")
+    membership = pl.DataFrame(pq.read_table(args.output / "membership.parquet"))
+    membership = membership.join(membership.group_by("place_id").len(), on="place_id")
+    rng = np.random.default_rng(args.seed)
+    picked = np.sort(rng.choice(records.num_rows, min(args.records, records.num_rows), False))
+    sample = records.take(pa.array(picked))
+    started = time.perf_counter()
+    matches = index.match(sample)
+    seconds = time.perf_counter() - started
+    run = pl.DataFrame(sample.select(["source", "id"])).join(
+        membership, on=["source", "id"], how="left", maintain_order="left"
+    )
+    expected = [p if n > 1 else None for p, n in zip(run["place_id"], run["len"], strict=True)]
+    got = [m.place_id for m in matches]
+    agree = sum(a == b for a, b in zip(expected, got, strict=True)) / len(got)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"{records.num_rows:,} records in the run; matcher loaded in {loaded:.1f} s")
+    print(
+        f"matched {len(got):,} in {seconds:.2f} s ({len(got) / seconds:,.0f} records/s); "
+        f"agreement with the run {agree:.2%}; peak RSS {peak:.2f} GB"
+    )
+    kinds = Counter(
+        ("new" if e is None else "match", "new" if g is None else "match")
+        for e, g in zip(expected, got, strict=True)
+        if e != g
+    )
+    print("disagreements (run, here):", dict(kinds))
+
+
+if __name__ == "__main__":
+    main()
