@@ -6,16 +6,14 @@
 #   scripts/cassandra_server.sh stop DIR
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-ACTION=$1
+server_action "$@"
 DIR=$2
+PORT=$3
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-case "$ACTION" in
-  start)
-    PORT=$3
-    JARS=$(bash "$ROOT/scripts/install_cassandra.sh")
-    mkdir -p "$DIR"
-    DIR=$(cd "$DIR" && pwd)
-    cat > "$DIR/cassandra.yaml" <<YAML
+JARS=$(bash "$ROOT/scripts/install_cassandra.sh")
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+cat > "$DIR/cassandra.yaml" <<YAML
 cluster_name: poiflow
 num_tokens: 1
 initial_token: 0
@@ -38,7 +36,7 @@ native_transport_port: $PORT
 start_native_transport: true
 endpoint_snitch: SimpleSnitch
 YAML
-    cat > "$DIR/logback.xml" <<'XML'
+cat > "$DIR/logback.xml" <<'XML'
 <configuration>
   <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">
     <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{36} - %msg%n</pattern></encoder>
@@ -48,36 +46,27 @@ YAML
   <logger name="org.apache.cassandra.transport" level="INFO"/>
 </configuration>
 XML
-    # Java 17 needs Cassandra's module openings (its own jvm17-server.options).
-    OPENS=()
-    for spec in java.base/jdk.internal.misc java.base/jdk.internal.ref java.base/sun.nio.ch \
-      java.management.rmi/com.sun.jmx.remote.internal.rmi java.rmi/sun.rmi.registry \
-      java.rmi/sun.rmi.server java.sql/java.sql; do
-      OPENS+=(--add-exports "$spec=ALL-UNNAMED")
-    done
-    for spec in java.base/java.lang.module java.base/jdk.internal.loader java.base/jdk.internal.ref \
-      java.base/jdk.internal.reflect java.base/jdk.internal.math java.base/jdk.internal.module \
-      java.base/jdk.internal.util.jar jdk.management/com.sun.management.internal \
-      java.base/java.io java.base/java.nio java.base/sun.nio.ch java.base/java.lang \
-      java.base/java.util java.base/java.util.concurrent java.base/java.util.concurrent.atomic \
-      java.base/java.lang.reflect; do
-      OPENS+=(--add-opens "$spec=ALL-UNNAMED")
-    done
-    (cd "$DIR" && exec java -Xms256m -Xmx1g -XX:+ExitOnOutOfMemoryError "${OPENS[@]}" \
-      -Djdk.attach.allowAttachSelf=true -Dcassandra.config="file://$DIR/cassandra.yaml" \
-      -Dlogback.configurationFile="$DIR/logback.xml" -Dcassandra-foreground=yes \
-      -Dcassandra.storagedir="$DIR" -Dcassandra.skip_wait_for_gossip_to_settle=0 \
-      -Dcassandra.ring_delay_ms=100 -Dcassandra.jmx.local.port=0 -cp "$ROOT/$JARS/*" \
-      org.apache.cassandra.service.CassandraDaemon) > "$DIR/server.log" 2>&1 &
-    echo $! > "$DIR/server.pid"
-    wait_started "$DIR" Cassandra grep -q "Startup complete" "$DIR/server.log"
-    echo "127.0.0.1:$PORT"
-    ;;
-  stop)
-    stop_server "$DIR"
-    ;;
-  *)
-    echo "usage: $0 start DIR PORT | stop DIR" >&2
-    exit 2
-    ;;
-esac
+# Java 17 needs Cassandra's module openings (its own jvm17-server.options).
+OPENS=()
+for spec in java.base/jdk.internal.misc java.base/jdk.internal.ref java.base/sun.nio.ch \
+  java.management.rmi/com.sun.jmx.remote.internal.rmi java.rmi/sun.rmi.registry \
+  java.rmi/sun.rmi.server java.sql/java.sql; do
+  OPENS+=(--add-exports "$spec=ALL-UNNAMED")
+done
+for spec in java.base/java.lang.module java.base/jdk.internal.loader java.base/jdk.internal.ref \
+  java.base/jdk.internal.reflect java.base/jdk.internal.math java.base/jdk.internal.module \
+  java.base/jdk.internal.util.jar jdk.management/com.sun.management.internal \
+  java.base/java.io java.base/java.nio java.base/sun.nio.ch java.base/java.lang \
+  java.base/java.util java.base/java.util.concurrent java.base/java.util.concurrent.atomic \
+  java.base/java.lang.reflect; do
+  OPENS+=(--add-opens "$spec=ALL-UNNAMED")
+done
+(cd "$DIR" && exec java -Xms256m -Xmx1g -XX:+ExitOnOutOfMemoryError "${OPENS[@]}" \
+  -Djdk.attach.allowAttachSelf=true -Dcassandra.config="file://$DIR/cassandra.yaml" \
+  -Dlogback.configurationFile="$DIR/logback.xml" -Dcassandra-foreground=yes \
+  -Dcassandra.storagedir="$DIR" -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+  -Dcassandra.ring_delay_ms=100 -Dcassandra.jmx.local.port=0 -cp "$ROOT/$JARS/*" \
+  org.apache.cassandra.service.CassandraDaemon) > "$DIR/server.log" 2>&1 &
+echo $! > "$DIR/server.pid"
+wait_started "$DIR" Cassandra grep -q "Startup complete" "$DIR/server.log"
+echo "127.0.0.1:$PORT"

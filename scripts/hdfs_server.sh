@@ -6,29 +6,18 @@
 #   scripts/hdfs_server.sh stop DIR
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-ACTION=$1
+server_action "$@"
 DIR=$2
+PORT=$3
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-case "$ACTION" in
-  start)
-    PORT=$3
-    JARS=$(bash "$ROOT/scripts/install_hdfs.sh")
-    mkdir -p "$DIR"
-    DIR=$(cd "$DIR" && pwd)
-    rm -f "$DIR/ready.xml"
-    # The NameNode's web port is picked free by the cluster; -writeConfig says it is up.
-    (cd "$DIR" && exec java -Xmx512m -Dtest.build.data="$DIR/data" -cp "$ROOT/$JARS/*" \
-      org.apache.hadoop.mapreduce.MiniHadoopClusterManager -nomr -format \
-      -nnport "$PORT" -nnhttpport 0 -writeConfig "$DIR/ready.xml") > "$DIR/server.log" 2>&1 &
-    echo $! > "$DIR/server.pid"
-    wait_started "$DIR" HDFS test -f "$DIR/ready.xml"
-    echo "hdfs://127.0.0.1:$PORT"
-    ;;
-  stop)
-    stop_server "$DIR"
-    ;;
-  *)
-    echo "usage: $0 start DIR PORT | stop DIR" >&2
-    exit 2
-    ;;
-esac
+JARS=$(bash "$ROOT/scripts/install_hdfs.sh")
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+rm -f "$DIR/ready.xml"
+# The NameNode's web port is picked free by the cluster; -writeConfig says it is up.
+(cd "$DIR" && exec java -Xmx512m -Dtest.build.data="$DIR/data" -cp "$ROOT/$JARS/*" \
+  org.apache.hadoop.mapreduce.MiniHadoopClusterManager -nomr -format \
+  -nnport "$PORT" -nnhttpport 0 -writeConfig "$DIR/ready.xml") > "$DIR/server.log" 2>&1 &
+echo $! > "$DIR/server.pid"
+wait_started "$DIR" HDFS test -f "$DIR/ready.xml"
+echo "hdfs://127.0.0.1:$PORT"

@@ -72,3 +72,22 @@ wait_started() {
   tail -n 40 "$dir/server.log" >&2
   return 1
 }
+
+# server_action "$@": the command line of a server script. "stop DIR" stops the server in
+# DIR and exits; anything but "start DIR PORT" prints the usage and exits; "start DIR PORT"
+# returns, for the script to start its server.
+server_action() {
+  case "${1:-}" in
+    start)
+      if [ $# -eq 3 ]; then return 0; fi
+      ;;
+    stop)
+      if [ $# -eq 2 ]; then
+        stop_server "$2"
+        exit 0
+      fi
+      ;;
+  esac
+  echo "usage: $0 start DIR PORT | stop DIR" >&2
+  exit 2
+}

@@ -6,16 +6,14 @@
 #   scripts/opensearch_server.sh stop DIR
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-ACTION=$1
+server_action "$@"
 DIR=$2
+PORT=$3
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-case "$ACTION" in
-  start)
-    PORT=$3
-    HOME_DIR="$ROOT/$(bash "$ROOT/scripts/install_opensearch.sh")"
-    mkdir -p "$DIR/config" "$DIR/data" "$DIR/logs" "$DIR/tmp"
-    DIR=$(cd "$DIR" && pwd)
-    cat > "$DIR/config/opensearch.yml" <<YAML
+HOME_DIR="$ROOT/$(bash "$ROOT/scripts/install_opensearch.sh")"
+mkdir -p "$DIR/config" "$DIR/data" "$DIR/logs" "$DIR/tmp"
+DIR=$(cd "$DIR" && pwd)
+cat > "$DIR/config/opensearch.yml" <<YAML
 cluster.name: poiflow
 node.name: poiflow-test
 path.data: $DIR/data
@@ -25,7 +23,7 @@ http.port: $PORT
 transport.port: $((PORT + 1))
 discovery.type: single-node
 YAML
-    cat > "$DIR/config/log4j2.properties" <<'PROPS'
+cat > "$DIR/config/log4j2.properties" <<'PROPS'
 status = error
 appender.console.type = Console
 appender.console.name = console
@@ -36,24 +34,15 @@ rootLogger.appenderRef.console.ref = console
 logger.node.name = org.opensearch.node.Node
 logger.node.level = info
 PROPS
-    # OpenSearch refuses to run as root, which it finds out through JNA's native library:
-    # without the library (not unpacked, none on the system) it runs, with the native
-    # extras (memory locking, system-call filters) off; a test node needs neither.
-    (cd "$DIR" && exec java -Xms512m -Xmx512m -XX:+ExitOnOutOfMemoryError \
-      -Djna.nosys=true -Djna.nounpack=true -Djna.boot.library.path=/nonexistent \
-      -Dopensearch.path.home="$HOME_DIR" -Dopensearch.path.conf="$DIR/config" \
-      -Dopensearch.distribution.type=tar -Dopensearch.bundled_jdk=false \
-      -Dlog4j2.disable.jmx=true -Djava.io.tmpdir="$DIR/tmp" -cp "$HOME_DIR/lib/*" \
-      org.opensearch.bootstrap.OpenSearch) > "$DIR/server.log" 2>&1 &
-    echo $! > "$DIR/server.pid"
-    wait_started "$DIR" OpenSearch curl -sf -o /dev/null "http://127.0.0.1:$PORT/_cluster/health?wait_for_status=yellow&timeout=1s"
-    echo "http://127.0.0.1:$PORT"
-    ;;
-  stop)
-    stop_server "$DIR"
-    ;;
-  *)
-    echo "usage: $0 start DIR PORT | stop DIR" >&2
-    exit 2
-    ;;
-esac
+# OpenSearch refuses to run as root, which it finds out through JNA's native library:
+# without the library (not unpacked, none on the system) it runs, with the native
+# extras (memory locking, system-call filters) off; a test node needs neither.
+(cd "$DIR" && exec java -Xms512m -Xmx512m -XX:+ExitOnOutOfMemoryError \
+  -Djna.nosys=true -Djna.nounpack=true -Djna.boot.library.path=/nonexistent \
+  -Dopensearch.path.home="$HOME_DIR" -Dopensearch.path.conf="$DIR/config" \
+  -Dopensearch.distribution.type=tar -Dopensearch.bundled_jdk=false \
+  -Dlog4j2.disable.jmx=true -Djava.io.tmpdir="$DIR/tmp" -cp "$HOME_DIR/lib/*" \
+  org.opensearch.bootstrap.OpenSearch) > "$DIR/server.log" 2>&1 &
+echo $! > "$DIR/server.pid"
+wait_started "$DIR" OpenSearch curl -sf -o /dev/null "http://127.0.0.1:$PORT/_cluster/health?wait_for_status=yellow&timeout=1s"
+echo "http://127.0.0.1:$PORT"

@@ -6,14 +6,12 @@
 # Access key poiflow, secret poiflow-secret; the tests start and stop it themselves.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-ACTION=$1
+server_action "$@"
 DIR=$2
-case "$ACTION" in
-  start)
-    PORT=$3
-    JAR=$(bash "$(dirname "$0")/install_s3proxy.sh")
-    mkdir -p "$DIR/data"
-    cat > "$DIR/s3proxy.conf" <<CONF
+PORT=$3
+JAR=$(bash "$(dirname "$0")/install_s3proxy.sh")
+mkdir -p "$DIR/data"
+cat > "$DIR/s3proxy.conf" <<CONF
 s3proxy.endpoint=http://127.0.0.1:$PORT
 s3proxy.authorization=aws-v2-or-v4
 s3proxy.identity=poiflow
@@ -21,19 +19,10 @@ s3proxy.credential=poiflow-secret
 jclouds.provider=filesystem
 jclouds.filesystem.basedir=$DIR/data
 CONF
-    java -jar "$JAR" --properties "$DIR/s3proxy.conf" > "$DIR/server.log" 2>&1 &
-    echo $! > "$DIR/server.pid"
-    wait_started "$DIR" S3Proxy curl -s -o /dev/null "http://127.0.0.1:$PORT/"
-    echo "AWS_ENDPOINT_URL=http://127.0.0.1:$PORT"
-    echo "AWS_ACCESS_KEY_ID=poiflow"
-    echo "AWS_SECRET_ACCESS_KEY=poiflow-secret"
-    echo "AWS_REGION=us-east-1"
-    ;;
-  stop)
-    stop_server "$DIR"
-    ;;
-  *)
-    echo "usage: $0 start DIR PORT | stop DIR" >&2
-    exit 2
-    ;;
-esac
+java -jar "$JAR" --properties "$DIR/s3proxy.conf" > "$DIR/server.log" 2>&1 &
+echo $! > "$DIR/server.pid"
+wait_started "$DIR" S3Proxy curl -s -o /dev/null "http://127.0.0.1:$PORT/"
+echo "AWS_ENDPOINT_URL=http://127.0.0.1:$PORT"
+echo "AWS_ACCESS_KEY_ID=poiflow"
+echo "AWS_SECRET_ACCESS_KEY=poiflow-secret"
+echo "AWS_REGION=us-east-1"

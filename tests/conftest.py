@@ -36,15 +36,22 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 def script_server(name: str, folder: Path) -> Iterator[str]:
     """A server started by the project's own ``scripts/NAME_server.sh start FOLDER PORT``
     on a free port of 127.0.0.1; yields what the script printed (where to reach it) and
-    stops it (``stop FOLDER``) afterwards."""
+    stops it (``stop FOLDER``) afterwards. A start that fails is tried once more on another
+    port: a server's second port (PORT+1) may have been taken meanwhile by a parallel test."""
     script = ROOT / "scripts" / f"{name}_server.sh"
-    started = subprocess.run(
-        ["bash", str(script), "start", str(folder), str(free_port())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    for attempt in (1, 2):
+        started = subprocess.run(
+            ["bash", str(script), "start", str(folder), str(free_port())],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if started.returncode == 0:
+            break
+        subprocess.run(["bash", str(script), "stop", str(folder)], check=False)
+        if attempt == 2:
+            pytest.fail(f"scripts/{name}_server.sh did not start: {started.stderr[-3000:]}")
     try:
         yield started.stdout.strip()
     finally:
