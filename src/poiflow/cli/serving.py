@@ -199,6 +199,8 @@ With [bold]--cassandra[/bold], places by id come from the serving store publishe
 
   poiflow serve out/helsinki --port 8000
   curl 'http://127.0.0.1:8000/search?q=stokman&lat=60.17&lon=24.94'
+  curl -H 'Content-Type: application/json' -d '{"id":"x1","name":"Stockmann"}' 127.0.0.1:8000/match
+  open http://127.0.0.1:8000/ in a browser: search on a map; /review: label pairs
 """
 
 
