@@ -29,6 +29,7 @@ demo: install ## run the Helsinki pipeline: OpenStreetMap extract + vendor feed 
 	$(BIN)/poiflow summary $(DEMO_OUT)/records.parquet
 	$(BIN)/poiflow publish search $(DEMO_OUT)
 	$(BIN)/poiflow search $(DEMO_OUT) "stokman" --near 60.17,24.94 --limit 3
+	$(BIN)/poiflow match $(DEMO_OUT) examples/helsinki/vendor_feed.csv -o $(DEMO_OUT)/vendor_matches.csv
 	@echo "Golden places: $(DEMO_OUT)/places.parquet; each record's place: $(DEMO_OUT)/membership.parquet;"
 	@echo "scored pairs: $(DEMO_OUT)/pairs.parquet; quality checks: $(DEMO_OUT)/checks.parquet"
 	@echo "Report (open it in a browser): $(DEMO_OUT)/report.html"

@@ -16,6 +16,7 @@ import pytest
 from poiflow.errors import InputError
 from poiflow.serving.matching import Match, MatchIndex, MatchQueue
 
+from ..conftest import poiflow
 from .test_api import TOKEN, get, post, serving
 
 
@@ -203,3 +204,33 @@ def test_requests_queued_together_each_get_their_own_answers(
             assert isinstance(far, Match)
             assert (far.id, far.decision) == (f"far{i}", "new")
             assert bad == "lat 91.0 is out of range [-90, 90]"
+
+
+def test_the_cli_matches_a_file_and_holds_bad_records_back(conflated: Path, tmp_path: Path) -> None:
+    record, place_id = a_shared_place(conflated)
+    feed = tmp_path / "new_feed.csv"
+    rows = [
+        flat(record, source="app", id="n1"),
+        {"source": "app", "id": "n2", "name": "Nowhere Kiosk", "lat": -45.0, "lon": -120.0},
+        {"source": "app", "id": "n3", "name": "Bad", "lat": 95.0, "lon": 0.0},
+    ]
+    columns = sorted({key for row in rows for key in row})
+    lines = [",".join(columns)] + [
+        ",".join(f'"{row.get(c, "")}"' if row.get(c) is not None else "" for c in columns)
+        for row in rows
+    ]
+    feed.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "answers" / "matches.csv"
+    done = poiflow("match", str(conflated), str(feed), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "1 records matched a place, 1 are new" in done.stdout + done.stderr
+    answers = pl.read_csv(out).sort("id")
+    assert answers["id"].to_list() == ["n1", "n2"]
+    assert answers["place_id"].to_list() == [place_id, None]
+    assert answers["decision"].to_list() == ["match", "new"]
+    held = pl.read_csv(out.with_name("matches.quarantine.csv"))
+    assert held["id"].to_list() == ["n3"]
+    assert "lat 95.0 is out of range" in held["reason"][0]
+    bad = poiflow("match", str(conflated), str(feed), "-o", str(tmp_path / "m.txt"))
+    assert bad.returncode != 0
+    assert ".csv or .parquet" in bad.stdout + bad.stderr

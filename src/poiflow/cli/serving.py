@@ -4,7 +4,7 @@ output, and look places up in that index from the terminal."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -121,6 +121,71 @@ def publish_store(
         f"published {report.places:,} places and {report.records:,} records into "
         f"{keyspace} at {hosts} in {report.seconds:.1f} s; removed {report.removed_places:,} "
         f"places and {report.removed_records:,} records that are gone"
+    )
+
+
+_MATCH_HELP = """Match the records of INPUT against the golden places of DIR.
+
+INPUT is any file [bold]poiflow ingest[/bold] reads (a vendor feed, an OSM extract, ...).
+Each record is matched as the run matched its own records (as [bold]POST /match[/bold]
+does): normalized alike, its candidates from the run's blocking keys, scored by the run's
+own model, and judged by clustering's rules. OUTPUT (CSV or Parquet, by its suffix) gets
+a row per record: [bold]decision[/bold] (match or new), [bold]place_id[/bold],
+[bold]probability[/bold] and the runner-up. Records validation refuses are written beside
+it (OUTPUT's name with .quarantine), with their reasons.
+
+[bold]Example[/bold]
+
+  poiflow match out/helsinki new_vendor_feed.csv -o out/new_vendor_matches.csv
+"""
+
+
+@app.command(name="match", help=_MATCH_HELP, no_args_is_help=True)
+def match_command(
+    folder: Annotated[Path, typer.Argument(help="A conflate or run output.", metavar="DIR")],
+    source: Annotated[Path, typer.Argument(help="The records to match.", metavar="INPUT")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where the answers go (.csv or .parquet).")
+    ],
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping of a tabular feed's columns.")
+    ] = None,
+) -> None:
+    """Match a file of records against the golden places."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    from poiflow.config import SourceMapping, load_yaml
+    from poiflow.serving.matching import MatchIndex, match_file
+
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--output: a .csv or .parquet file, not '{output.name}'")
+    source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
+    with console.status("loading the run's records, keys and model"):
+        index = MatchIndex(folder)
+    with console.status("matching") as status:
+        matches, quarantine = match_file(
+            index, source, source_mapping, progress=lambda n: status.update(f"matched {n:,}")
+        )
+
+    def write(table: Any, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        if path.suffix.lower() == ".csv":
+            pa_csv.write_csv(table, partial)
+        else:
+            pq.write_table(table, partial)
+        partial.replace(path)
+
+    write(matches, output)
+    decisions = matches.column("decision").to_pylist()
+    held = output.with_name(f"{output.stem}.quarantine{output.suffix}")
+    if quarantine.num_rows:
+        write(quarantine, held)
+    console.print(
+        f"{decisions.count('match'):,} records matched a place, {decisions.count('new'):,} "
+        f"are new; answers in {output}"
+        + (f"; {quarantine.num_rows:,} held back (see {held})" if quarantine.num_rows else "")
     )
 
 

@@ -378,11 +378,13 @@ def _drop_duplicates(
     return places, quarantine
 
 
-def prepare_records(records: pa.Table, source_name: str) -> tuple[pa.Table, pa.Table]:
-    """Validate and normalize source records as ``ingest`` does, without writing anything:
-    ``(places, quarantine)``, the records that passed (``PLACE_SCHEMA``) and what was held
-    back with its reason (``QUARANTINE_SCHEMA``). What ``POST /match`` runs on a request."""
-    chunk = _ingest_batch(SourceBatch(records), source_name)
+def prepare_records(records: pa.Table | SourceBatch, source_name: str) -> tuple[pa.Table, pa.Table]:
+    """Validate and normalize source records (or a source's batch) as ``ingest`` does,
+    without writing anything: ``(places, quarantine)``, the records that passed
+    (``PLACE_SCHEMA``) and what was held back with its reason (``QUARANTINE_SCHEMA``).
+    What ``POST /match`` and ``poiflow match`` run on their input."""
+    batch = records if isinstance(records, SourceBatch) else SourceBatch(records)
+    chunk = _ingest_batch(batch, source_name)
     return chunk.places, chunk.quarantine
 
 

@@ -40,6 +40,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from poiflow.config import SourceMapping
 from poiflow.conflate.blocking import (
     BLOCKING_COLUMNS,
     BlockingConfig,
@@ -62,7 +63,28 @@ from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.sources import flat_records
 
-__all__ = ["MODEL_FILE", "Candidate", "Match", "MatchIndex", "MatchQueue", "answer_of"]
+__all__ = [
+    "MATCHES_SCHEMA",
+    "MODEL_FILE",
+    "Candidate",
+    "Match",
+    "MatchIndex",
+    "MatchQueue",
+    "answer_of",
+    "match_file",
+]
+
+MATCHES_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source", pa.string()),
+        pa.field("id", pa.string()),
+        pa.field("decision", pa.string()),  # "match" or "new"
+        pa.field("place_id", pa.string()),
+        pa.field("probability", pa.float64()),
+        pa.field("runner_up", pa.string()),
+        pa.field("runner_up_probability", pa.float64()),
+    ]
+)
 
 MODEL_FILE: Final = "model.json.gz"
 _RUNNERS_UP: Final = 3  # candidate places shown beside the answer
@@ -390,6 +412,59 @@ class MatchQueue:
         for objects, future in taken:
             future.set_result(answers[start : start + len(objects)])
             start += len(objects)
+
+
+def match_file(
+    index: MatchIndex,
+    path: Path,
+    mapping: SourceMapping | None = None,
+    batch_size: int = 10_000,
+    progress: Any = None,
+) -> tuple[pa.Table, pa.Table]:
+    """Match every record of an input file (any kind ``ingest`` reads) against the run:
+    ``(matches, quarantine)``, an answer per record that passed validation
+    (``MATCHES_SCHEMA``) and the records held back with their reasons.
+
+    Args:
+        index: What to match against.
+        path: The input.
+        mapping: How a tabular file's columns map onto the flat place format.
+        batch_size: Records matched at a time.
+        progress: Called with how many records were read so far.
+    """
+    from poiflow.schema import QUARANTINE_SCHEMA
+    from poiflow.sources import open_source
+
+    source = open_source(path, mapping=mapping)
+    found: list[pa.Table] = []
+    held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
+    read = 0
+    for batch in source.batches(batch_size):
+        places, quarantine = prepare_records(batch, source.name)
+        matches = index.match(places)
+        found.append(
+            pa.Table.from_pylist(
+                [
+                    {
+                        "source": m.source,
+                        "id": m.id,
+                        "decision": m.decision,
+                        "place_id": m.place_id,
+                        "probability": m.probability,
+                        "runner_up": m.runner_up.place_id if m.runner_up else None,
+                        "runner_up_probability": m.runner_up.probability if m.runner_up else None,
+                    }
+                    for m in matches
+                ],
+                schema=MATCHES_SCHEMA,
+            )
+        )
+        held.append(quarantine)
+        read += batch.records.num_rows + len(batch.rejected)
+        if progress is not None:
+            progress(read)
+    matched = pa.concat_tables(found) if found else MATCHES_SCHEMA.empty_table()
+    return matched, pa.concat_tables(held)
 
 
 def _with_withheld(match: Match, withheld: list[str]) -> Match:
