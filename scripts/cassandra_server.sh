@@ -7,12 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 server_action "$@"
-DIR=$2
-PORT=$3
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 JARS=$(bash "$ROOT/scripts/install_cassandra.sh")
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
 cat > "$DIR/cassandra.yaml" <<YAML
 cluster_name: poiflow
 num_tokens: 1

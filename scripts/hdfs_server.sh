@@ -7,12 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 server_action "$@"
-DIR=$2
-PORT=$3
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 JARS=$(bash "$ROOT/scripts/install_hdfs.sh")
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
 rm -f "$DIR/ready.xml"
 # The NameNode's web port is picked free by the cluster; -writeConfig says it is up.
 (cd "$DIR" && exec java -Xmx512m -Dtest.build.data="$DIR/data" -cp "$ROOT/$JARS/*" \

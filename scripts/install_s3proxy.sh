@@ -2,6 +2,7 @@
 # Fetch S3Proxy (an S3-compatible server, Apache-2.0, one jar from Maven Central) for the
 # object-storage tests. Usage: scripts/install_s3proxy.sh   (prints the jar's path)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 VERSION=2.6.0
 DIR=.s3proxy
 JAR="$DIR/s3proxy-$VERSION.jar"

@@ -7,12 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 server_action "$@"
-DIR=$2
-PORT=$3
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LIBS="$ROOT/$(bash "$ROOT/scripts/install_kafka.sh")"
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
 cat > "$DIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1

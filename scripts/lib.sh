@@ -75,11 +75,18 @@ wait_started() {
 
 # server_action "$@": the command line of a server script. "stop DIR" stops the server in
 # DIR and exits; anything but "start DIR PORT" prints the usage and exits; "start DIR PORT"
-# returns, for the script to start its server.
+# creates DIR and sets DIR (now absolute), PORT and ROOT (the project's folder) for the
+# script to start its server with.
 server_action() {
   case "${1:-}" in
     start)
-      if [ $# -eq 3 ]; then return 0; fi
+      if [ $# -eq 3 ]; then
+        mkdir -p "$2"
+        DIR=$(cd "$2" && pwd)
+        PORT=$3
+        ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+        return 0
+      fi
       ;;
     stop)
       if [ $# -eq 2 ]; then

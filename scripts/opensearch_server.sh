@@ -7,12 +7,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 server_action "$@"
-DIR=$2
-PORT=$3
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HOME_DIR="$ROOT/$(bash "$ROOT/scripts/install_opensearch.sh")"
 mkdir -p "$DIR/config" "$DIR/data" "$DIR/logs" "$DIR/tmp"
-DIR=$(cd "$DIR" && pwd)
 cat > "$DIR/config/opensearch.yml" <<YAML
 cluster.name: poiflow
 node.name: poiflow-test

@@ -7,9 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 server_action "$@"
-DIR=$2
-PORT=$3
-JAR=$(bash "$(dirname "$0")/install_s3proxy.sh")
+JAR="$ROOT/$(bash "$ROOT/scripts/install_s3proxy.sh")"
 mkdir -p "$DIR/data"
 cat > "$DIR/s3proxy.conf" <<CONF
 s3proxy.endpoint=http://127.0.0.1:$PORT

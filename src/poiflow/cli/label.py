@@ -84,7 +84,7 @@ def label_command(
 
         serve_labelling(chosen, records, store, port=port, labeller=labeller)
         return
-    view = RecordCards(records)
+    view = RecordCards(records, chosen)
     truth = _truth(simulate) if simulate else None
     answered: dict[str, int] = {"match": 0, "different": 0, "unsure": 0}
     for number, pair in enumerate(chosen.iter_rows(named=True), start=1):

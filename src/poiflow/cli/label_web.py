@@ -32,7 +32,7 @@ class LabellingServer(ThreadingHTTPServer):
         self, chosen: Any, records: Any, store: Path, *, port: int, labeller: str = ""
     ) -> None:
         self.pairs: list[dict[str, Any]] = list(chosen.iter_rows(named=True))
-        self.view = RecordCards(records)
+        self.view = RecordCards(records, chosen)
         self.store = store
         self.labeller = labeller
         self.answered: dict[int, str] = {}

@@ -292,9 +292,27 @@ def keys_of(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str]
 
 
 class RecordCards:
-    """Records by (source, id), described for a person comparing two of them."""
+    """Records by (source, id), described for a person comparing two of them.
 
-    def __init__(self, records: pa.Table) -> None:
+    Args:
+        records: The records (``PLACE_SCHEMA``).
+        pairs: The pairs that will be asked about (``pick_pairs``): only their records are
+            kept, so a large run costs no more than the questions.
+    """
+
+    def __init__(self, records: pa.Table, pairs: pl.DataFrame | None = None) -> None:
+        if pairs is not None:
+            asked = pl.concat(
+                [
+                    pairs.select(
+                        pl.col(f"{side}_source").alias("source"), pl.col(f"{side}_id").alias("id")
+                    )
+                    for side in ("left", "right")
+                ]
+            ).unique()
+            keys = pl.DataFrame(records.select(["source", "id"])).with_row_index("row")
+            rows = keys.join(asked, on=["source", "id"], how="semi")["row"].to_numpy()
+            records = records.take(pa.array(rows))
         self._rows = {
             (r["source"], r["id"]): r
             for r in records.select(

@@ -189,15 +189,7 @@ class StatsLookup:
             base.filter(pl.col("located")).select(
                 plh3.latlng_to_cell("lat", "lon", 7).alias("cell")
             ),
-            pl.concat(
-                [
-                    _words(names).select(pl.col("word").hash().alias("term")),
-                    names.select(pl.col("name").hash(seed=1).alias("term")),
-                    _typo_terms(base).select("term"),
-                    _address_terms(base).select("term"),
-                ],
-                how="vertical_relaxed",
-            ),
+            _all_terms(base, names),
         ]
         words, cells, found = pl.collect_all(parts, engine=engine)
         rare = [w for w in words["word"].unique().to_list() if w in self.rare]
@@ -272,16 +264,9 @@ def key_counts(records: pa.Table) -> pa.Table:
     unlocated = base.filter(~pl.col("located"))
     # Every term a record without coordinates could have (rare or not): locality keys of
     # other terms meet no such record, and are not made at all.
-    unlocated_names = _names(unlocated)
     terms = (
-        pl.concat(
-            [
-                _words(unlocated_names).select(pl.col("word").hash().alias("cell")),
-                unlocated_names.select(pl.col("name").hash(seed=1).alias("cell")),
-                _typo_terms(unlocated).select(pl.col("term").alias("cell")),
-                _address_terms(unlocated).select(pl.col("term").alias("cell")),
-            ]
-        )
+        _all_terms(unlocated, _names(unlocated))
+        .select(pl.col("term").alias("cell"))
         .group_by("cell")
         .len()
     )
@@ -616,6 +601,20 @@ def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> 
         ).unique(["kind", "key", "row"])
         for kind, keyed in ((_LOCALITY_TERM, by_term), (_LOCALITY_ADDRESS, by_address))
     ]
+
+
+def _all_terms(base: pl.LazyFrame, names: pl.LazyFrame) -> pl.LazyFrame:
+    """(term): every term a record could meet a record without coordinates by, rare or
+    not: its name words, whole names, typo variants, street and house number (hashed)."""
+    return pl.concat(
+        [
+            _words(names).select(pl.col("word").hash().alias("term")),
+            names.select(pl.col("name").hash(seed=1).alias("term")),
+            _typo_terms(base).select("term"),
+            _address_terms(base).select("term"),
+        ],
+        how="vertical_relaxed",
+    )
 
 
 def _address_terms(base: pl.LazyFrame) -> pl.LazyFrame:

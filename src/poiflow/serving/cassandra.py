@@ -199,7 +199,7 @@ class CassandraStore:
         gone_records = self._stored_records().join(
             membership.select("source", "id"), on=["source", "id"], how="anti"
         )
-        documents = [json.dumps(row, default=str) for row in places.drop("cell").to_dicts()]
+        cells = places["cell"].to_list()
         place_rows = [
             (
                 r["id"],
@@ -207,12 +207,12 @@ class CassandraStore:
                 _category(r),
                 r["lat"],
                 r["lon"],
-                r["cell"],
+                cell,
                 r["confidence"],
                 r["members"],
-                doc,
+                json.dumps(r, default=str),  # the place as places.parquet has it
             )
-            for r, doc in zip(places.to_dicts(), documents, strict=True)
+            for r, cell in zip(places.drop("cell").to_dicts(), cells, strict=True)
         ]
         cell_rows = [
             (r[5], r[0], r[1], r[2], r[3], r[4], r[6]) for r in place_rows if r[5] is not None
@@ -315,28 +315,22 @@ class CassandraStore:
         )
 
     def _stored_places(self) -> pl.DataFrame:
-        rows = self._read(f"SELECT id, cell FROM {self.keyspace}.places")
-        return pl.DataFrame(
-            [(r.id, r.cell) for r in rows], schema={"id": pl.String, "cell": pl.Int64}, orient="row"
-        )
+        return self._scan("places", {"id": "id", "cell": "cell"})
 
     def _stored_records(self) -> pl.DataFrame:
-        rows = self._read(f"SELECT source, record_id FROM {self.keyspace}.place_of_record")
-        return pl.DataFrame(
-            [(r.source, r.record_id) for r in rows],
-            schema={"source": pl.String, "id": pl.String},
-            orient="row",
-        )
+        return self._scan("place_of_record", {"source": "source", "record_id": "id"})
 
     def _stored_members(self) -> pl.DataFrame:
-        rows = self._read(
-            f"SELECT place_id, source, record_id FROM {self.keyspace}.records_by_place"
+        return self._scan(
+            "records_by_place", {"place_id": "place_id", "source": "source", "record_id": "id"}
         )
-        return pl.DataFrame(
-            [(r.place_id, r.source, r.record_id) for r in rows],
-            schema={"place_id": pl.String, "source": pl.String, "id": pl.String},
-            orient="row",
-        )
+
+    def _scan(self, table: str, columns: dict[str, str]) -> pl.DataFrame:
+        """Every row of one of poiflow's tables: each CQL column (key) as a frame column
+        (value), text but for ``cell``."""
+        rows = self._read(f"SELECT {', '.join(columns)} FROM {self.keyspace}.{table}")
+        schema = {name: pl.Int64 if name == "cell" else pl.String for name in columns.values()}
+        return pl.DataFrame([tuple(row) for row in rows], schema=schema, orient="row")
 
     # -- reading ----------------------------------------------------------------------
 

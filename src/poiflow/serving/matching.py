@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -230,7 +230,7 @@ class MatchIndex:
                 withheld.setdefault(row["origin"], []).append(f"{row['field']}: {row['reason']}")
         matches = self.match(places)
         return [
-            _with_withheld(m, withheld.get(origin, []))
+            replace(m, withheld=withheld[origin]) if origin in withheld else m
             for m, origin in zip(matches, places.column("origin").to_pylist(), strict=True)
         ], sorted(refused)
 
@@ -279,15 +279,22 @@ class MatchIndex:
         ).astype(np.float64)
         sources = places.column("source").to_pylist()
         ids = places.column("id").to_pylist()
+        # The pairs come sorted by query: each query's are one slice of them.
+        bounds = np.searchsorted(query, np.arange(q + 1))
         return [
             self._decide(
-                sources[i], ids[i], rows[local[query == i]], probability[query == i], twins[i]
+                sources[i],
+                ids[i],
+                rows[local[bounds[i] : bounds[i + 1]]],
+                probability[bounds[i] : bounds[i + 1]],
+                twins[i],
             )
             for i in range(q)
         ]
 
     def _candidates(self, places: pa.Table, twins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The candidate pairs of the queries: ``(query index, stored row)``, each once."""
+        """The candidate pairs of the queries: ``(query index, stored row)``, each once,
+        sorted by query."""
         n, q = self.size, places.num_rows
         table = places.select(list(BLOCKING_COLUMNS)).append_column(
             "row", pa.array(np.arange(q, dtype=np.int64))
@@ -465,20 +472,6 @@ def match_file(
             progress(read)
     matched = pa.concat_tables(found) if found else MATCHES_SCHEMA.empty_table()
     return matched, pa.concat_tables(held)
-
-
-def _with_withheld(match: Match, withheld: list[str]) -> Match:
-    if not withheld:
-        return match
-    return Match(
-        match.source,
-        match.id,
-        match.place_id,
-        match.probability,
-        match.runner_up,
-        match.candidates,
-        withheld,
-    )
 
 
 def answer_of(match: Match) -> dict[str, Any]:

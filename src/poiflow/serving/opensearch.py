@@ -7,7 +7,7 @@ checks the count, then moves the alias to it in one ``_aliases`` request (atomic
 of the alias sees the old index or the new one, never a half-built one) and deletes the
 indices it left. ``search`` asks the server for the text matches, word by word as the
 embedded index does (exact, within typos, the last word as a prefix; the same fields and
-boosts), and ranks them with the embedded index's own function (``search.ranked``), so
+boosts), and ranks them with the embedded index's own function (``search.rank_matches``), so
 both backends order the same places the same way.
 """
 
@@ -30,7 +30,7 @@ from poiflow.serving.search import (
     Hit,
     candidates_wanted,
     check_query,
-    ranked,
+    rank_matches,
     search_documents,
     word_typos,
 )
@@ -193,16 +193,8 @@ class OpenSearchIndex:
             "_source": list(_STORED),
         }
         found = self._guard(lambda: self._client.search(index=self.alias, body=body))["hits"]
-        hits = found["hits"]
-        if not hits:
-            return []
-        best = max(hit["_score"] or 0.0 for hit in hits) or 1.0
-        asked = " ".join(words)
-        ranked_hits = [
-            ranked(hit["_source"], (hit["_score"] or 0.0) / best, asked, near) for hit in hits
-        ]
-        ranked_hits.sort(key=lambda hit: (-hit.score, hit.id))
-        return ranked_hits[:limit]
+        matches = [(hit["_source"], hit["_score"] or 0.0) for hit in found["hits"]]
+        return rank_matches(matches, words, near, limit)
 
     def _word(self, word: str, *, last: bool) -> dict[str, Any]:
         """One query word, as the embedded index looks for it: exactly, within a few typos,

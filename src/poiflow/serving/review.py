@@ -64,6 +64,6 @@ class ReviewQueue:
                     count=self.count,
                     labelled=read_labels(self.folder / "labels.csv"),
                 )
-                self._cards = RecordCards(pq.read_table(self.folder / "records.parquet"))
+                self._cards = RecordCards(pq.read_table(self.folder / "records.parquet"), chosen)
                 self._chosen = list(chosen.iter_rows(named=True))
             return self._chosen, self._cards

@@ -52,6 +52,7 @@ __all__ = [
     "candidates_wanted",
     "check_query",
     "places_file",
+    "rank_matches",
     "ranked",
     "search_documents",
     "word_typos",
@@ -232,15 +233,14 @@ class SearchIndex:
         searcher = self._index.searcher()
         pool = candidates_wanted(limit, words, near)
         found = searcher.search(query, limit=pool).hits
-        if not found:
-            return []
-        best = max(score for score, _ in found) or 1.0
-        asked = " ".join(words)
-        hits = [
-            self._hit(searcher.doc(address), score / best, asked, near) for score, address in found
+        matches = [
+            (
+                {name: (got or [None])[0] for name, got in searcher.doc(address).to_dict().items()},
+                score,
+            )
+            for score, address in found
         ]
-        hits.sort(key=lambda hit: (-hit.score, hit.id))
-        return hits[:limit]
+        return rank_matches(matches, words, near, limit)
 
     def _word(self, word: str, *, last: bool) -> tantivy.Query:
         """One query word: exactly (BM25), as the start of a word (the last one only) or
@@ -269,12 +269,22 @@ class SearchIndex:
             per_field.append(tantivy.Query.boost_query(either, boost))
         return tantivy.Query.disjunction_max_query(per_field)
 
-    @staticmethod
-    def _hit(
-        document: tantivy.Document, relevance: float, asked: str, near: tuple[float, float] | None
-    ) -> Hit:
-        values = {name: (got or [None])[0] for name, got in document.to_dict().items()}
-        return ranked(values, relevance, asked, near)
+
+def rank_matches(
+    matches: Sequence[tuple[Mapping[str, Any], float]],
+    words: Sequence[str],
+    near: tuple[float, float] | None,
+    limit: int,
+) -> list[Hit]:
+    """The best ``limit`` of a query's text matches (each a found place's stored fields and
+    its text score), ranked by :func:`ranked`: what every backend returns."""
+    if not matches:
+        return []
+    best = max(score for _, score in matches) or 1.0
+    asked = " ".join(words)
+    hits = [ranked(document, score / best, asked, near) for document, score in matches]
+    hits.sort(key=lambda hit: (-hit.score, hit.id))
+    return hits[:limit]
 
 
 def ranked(
