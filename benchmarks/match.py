@@ -69,6 +69,40 @@ def main() -> None:
         if e != g
     )
     print("disagreements (run, here):", dict(kinds))
+    one_at_a_time(index, sample)
+
+
+def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
+    """What one call costs for a few records (a request, or the requests waiting together),
+    and where one record's time goes: its blocking keys, its features, and the rest."""
+    from poiflow.conflate.blocking import BLOCKING_COLUMNS
+    from poiflow.conflate.features import RecordView, pair_features
+
+    def median_ms(function, *args) -> float:  # type: ignore[no-untyped-def]
+        function(*args)
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            function(*args)
+            times.append((time.perf_counter() - started) * 1000)
+        return float(np.median(times))
+
+    print("records per call   median ms per call")
+    for k in (1, 20, 100):
+        print(f"{k:16,} {median_ms(index.match, sample.slice(0, k)):16.1f}")
+    one = sample.slice(0, 1)
+    table = one.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array([0], pa.int64()))
+    keys = median_ms(index.stats.record_keys, table, index.blocking)
+    compared = index.records.slice(0, 11)  # one record and ten candidates
+
+    def features() -> None:
+        view = RecordView.of(compared, index.features.narrowed(compared))
+        pair_features(view, np.zeros(10, np.int64), np.arange(1, 11))
+
+    print(
+        f"one record: blocking keys {keys:.1f} ms, features of 10 pairs "
+        f"{median_ms(features):.1f} ms, the whole match {median_ms(index.match, one):.1f} ms"
+    )
 
 
 if __name__ == "__main__":
