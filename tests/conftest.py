@@ -127,3 +127,17 @@ def browser_page(chromium: str) -> Iterator[Any]:
         page.poiflow_errors = errors
         yield page
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def conflated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A conflated output of a small generated world (its sources beside it, in
+    ``../sources``), made once per session for the tests that need the real thing
+    (records, membership, model): matching, fuzzing, streaming. Tests must not change it."""
+    from poiflow.generate import generate
+    from poiflow.pipeline import conflate
+
+    folder = tmp_path_factory.mktemp("conflated")
+    made = generate(1500, 3, 21, folder / "sources")
+    conflate(made.sources, folder / "out", workers=1)
+    return folder / "out"

@@ -32,6 +32,7 @@ __all__ = [
     "SourceMapping",
     "SourceSpec",
     "StageSettings",
+    "StreamSettings",
     "TrackingSettings",
     "load_yaml",
 ]
@@ -295,6 +296,38 @@ class TrackingSettings(_Strict):
     experiment: str | None = Field(None, description="Default: the pipeline's name.")
 
 
+class StreamSettings(_Strict):
+    """Where ``poiflow stream PIPELINE.yaml`` reads edits and writes change events (Kafka).
+
+    Example (YAML)::
+
+        stream:
+          brokers: 127.0.0.1:9092         # bootstrap servers, comma-separated
+          edits: poi-edits                # the topic of POI edits
+          events: place-changes           # change events, keyed by place id
+          dead_letters: poi-edits-dead    # refused edits, each with its reason
+          group: poiflow-stream           # the consumer group (committed offsets)
+          batch_size: 2000                # edits applied together
+          state: stream                   # snapshots of the live places (default: OUTPUT/stream)
+    """
+
+    brokers: str = Field("127.0.0.1:9092", min_length=1)
+    edits: str = Field("poi-edits", pattern=r"^[A-Za-z0-9._-]+$")
+    events: str = Field("place-changes", pattern=r"^[A-Za-z0-9._-]+$")
+    dead_letters: str = Field("poi-edits-dead", pattern=r"^[A-Za-z0-9._-]+$")
+    group: str = Field("poiflow-stream", min_length=1)
+    batch_size: int = Field(2000, ge=1, le=100_000, description="Edits applied together.")
+    wait_ms: int = Field(
+        200, ge=1, le=60_000, description="How long a batch waits to fill before it is applied."
+    )
+    state: str | None = Field(
+        None, description="Snapshots of the live places; default OUTPUT/stream."
+    )
+    config: dict[str, str] = Field(
+        default_factory=dict, description="More client settings (security.protocol, sasl.*)."
+    )
+
+
 class PipelineSpec(_Strict):
     """A declared pipeline: what ``poiflow run PIPELINE.yaml`` runs.
 
@@ -320,6 +353,9 @@ class PipelineSpec(_Strict):
     schedule: str | None = Field(None, description="When a scheduler runs it ('@daily', cron).")
     tracking: TrackingSettings | None = Field(
         TrackingSettings(), description="Where runs are logged (MLflow); null: nowhere."
+    )
+    stream: StreamSettings = Field(
+        StreamSettings(), description="Where 'poiflow stream' reads edits (Kafka)."
     )
 
     @field_validator("custom")

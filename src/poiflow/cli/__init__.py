@@ -639,5 +639,6 @@ from poiflow.cli import deploy as _deploy  # noqa: E402
 from poiflow.cli import label as _label  # noqa: E402
 from poiflow.cli import pipelines as _pipelines  # noqa: E402
 from poiflow.cli import serving as _serving  # noqa: E402
+from poiflow.cli import streaming as _streaming  # noqa: E402
 
-del _deploy, _label, _pipelines, _serving
+del _deploy, _label, _pipelines, _serving, _streaming

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from poiflow.conflate.merge import place_id_for
 from poiflow.schema import CHANGES_SCHEMA
 
-__all__ = ["assign_ids", "changelog", "fresh_ids"]
+__all__ = ["assign_ids", "changed_attributes", "changelog", "fresh_ids"]
 
 # Moves shorter than this are jitter, not a change of location.
 _MOVE_M: Final = 25.0
@@ -132,14 +132,24 @@ def changelog(
         left_for = sorted({membership[k] for k in old_members[place] if k in membership} - {place})
         if absorbed:
             rows.append(
-                _row(place, "merged", _changed(old_rows.get(place), new_rows.get(place)), absorbed)
+                _row(
+                    place,
+                    "merged",
+                    changed_attributes(old_rows.get(place), new_rows.get(place)),
+                    absorbed,
+                )
             )
         elif left_for:
             rows.append(
-                _row(place, "split", _changed(old_rows.get(place), new_rows.get(place)), left_for)
+                _row(
+                    place,
+                    "split",
+                    changed_attributes(old_rows.get(place), new_rows.get(place)),
+                    left_for,
+                )
             )
         else:
-            changed = _changed(old_rows.get(place), new_rows.get(place))
+            changed = changed_attributes(old_rows.get(place), new_rows.get(place))
             if changed:
                 rows.append(_row(place, "updated", changed, []))
     for place in sorted(set(old_members) - set(new_members)):
@@ -152,7 +162,9 @@ def _row(place: str, change: str, attributes: list[str], related: list[str]) -> 
     return {"place_id": place, "change": change, "attributes": attributes, "related": related}
 
 
-def _changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+def changed_attributes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+    """The compared attributes that differ between two versions of a place (``location``
+    when it moved more than jitter); none when either is missing."""
     if old is None or new is None:
         return []
     changed = [name for name in _COMPARED if old.get(name) != new.get(name)]

@@ -66,6 +66,7 @@ from poiflow.sources import flat_records
 __all__ = [
     "MATCHES_SCHEMA",
     "MODEL_FILE",
+    "STATISTICS_FILE",
     "Candidate",
     "Match",
     "MatchIndex",
@@ -87,6 +88,7 @@ MATCHES_SCHEMA: Final = pa.schema(
 )
 
 MODEL_FILE: Final = "model.json.gz"
+STATISTICS_FILE: Final = "statistics.parquet"
 _RUNNERS_UP: Final = 3  # candidate places shown beside the answer
 
 
@@ -127,6 +129,52 @@ class Match:
     def decision(self) -> str:
         """``"match"`` or ``"new"``."""
         return "new" if self.place_id is None else "match"
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Blocking key rows sorted by key, for lookups: which rows hold a key, on which side
+    of a pair it may put them, and how many rows hold it on the left (the cap)."""
+
+    key: np.ndarray
+    kind: np.ndarray
+    row: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    lefts: np.ndarray
+
+    @classmethod
+    def of(cls, keys: pl.DataFrame) -> _Keys:
+        keys = keys.with_columns(
+            pl.col("left").cast(pl.Int32).sum().over("kind", "key").alias("lefts")
+        ).sort("key", "kind")
+        return cls(*(keys[c].to_numpy() for c in ("key", "kind", "row", "left", "right", "lefts")))
+
+    def lookup(
+        self, keys: pl.DataFrame, twins: np.ndarray, caps: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(query, row)`` of every held row that shares a key with a query (``keys``:
+        the queries' key rows) as blocking would pair them: kinds agree, sides fit, the
+        key is under its cap, and never the query's own twin."""
+        key = keys["key"].to_numpy()
+        lo = np.searchsorted(self.key, key, side="left")
+        hi = np.searchsorted(self.key, key, side="right")
+        count = hi - lo
+        owner = np.repeat(np.arange(len(key)), count)
+        at = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+        kind = keys["kind"].to_numpy()[owner]
+        query = keys["row"].to_numpy()[owner]
+        left = keys["left"].to_numpy()[owner]
+        right = keys["right"].to_numpy()[owner]
+        # A query with a twin held here was already counted among the key's left rows.
+        lefts = self.lefts[at] + (left & (twins[query] < 0))
+        keep = (
+            (self.kind[at] == kind)
+            & ((left & self.right[at]) | (right & self.left[at]))
+            & (lefts <= caps[kind])
+            & (self.row[at] != twins[query])
+        )
+        return query[keep], self.row[at][keep]
 
 
 class MatchIndex:
@@ -189,24 +237,93 @@ class MatchIndex:
                 zip(self.sources.tolist(), records.column("id").to_pylist(), strict=True)
             )
         }
-        self.features = FeatureLookup(feature_stats(feature_counts(records)))
+        # The statistics (which words are rare, which cells are localities) are those of
+        # the run's records; a live output (see poiflow.streaming) keeps that run's records
+        # beside its own, so that its answers do not drift as its records change.
+        base = records
+        if (folder / STATISTICS_FILE).exists():
+            base = pq.read_table(folder / STATISTICS_FILE, columns=PLACE_SCHEMA.names)
+            base = base.cast(PLACE_SCHEMA)
+        self.features = FeatureLookup(feature_stats(feature_counts(base)))
         table = records.select(list(BLOCKING_COLUMNS)).append_column(
             "row", pa.array(np.arange(n, dtype=np.int64))
         )
-        stats = key_stats(key_counts(table), self.blocking)
-        self.stats = StatsLookup(stats)
-        keys = (
-            record_keys(table, stats, self.blocking)
-            .with_columns(pl.col("left").cast(pl.Int32).sum().over("kind", "key").alias("lefts"))
-            .sort("key", "kind")
+        counted = base.select(list(BLOCKING_COLUMNS)).append_column(
+            "row", pa.array(np.arange(base.num_rows, dtype=np.int64))
         )
-        self.key = keys["key"].to_numpy()
-        self.kind = keys["kind"].to_numpy()
-        self.key_row = keys["row"].to_numpy()
-        self.key_left = keys["left"].to_numpy()
-        self.key_right = keys["right"].to_numpy()
-        self.key_lefts = keys["lefts"].to_numpy()
+        stats = key_stats(key_counts(counted), self.blocking)
+        self.stats = StatsLookup(stats)
+        self.keys = _Keys.of(record_keys(table, stats, self.blocking))
         self.caps = np.array([self.blocking.cap(kind) for kind in range(8)])
+        # What changed since the run (see ``add``, ``retire`` and ``assign``): records added
+        # after it have their keys in ``added``, looked up beside the run's.
+        self.place_index = {place: i for i, place in enumerate(self.place_ids.tolist())}
+        self.alive = np.ones(n, dtype=bool)
+        self.added: _Keys | None = None
+        self._added_keys: list[pl.DataFrame] = []
+
+    def add(self, places: pa.Table, place_ids: Sequence[str]) -> np.ndarray:
+        """Take in records (``PLACE_SCHEMA``) as members of the given places (new place ids
+        are created): later matches see them. A record already held under the same
+        (source, id) must be retired first. Returns their rows."""
+        places = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
+        start, count = self.size, places.num_rows
+        rows = np.arange(start, start + count, dtype=np.int64)
+        if count == 0:
+            return rows
+        self.records = pa.concat_tables([self.records, places])
+        if self.records.column(0).num_chunks > 64:
+            self.records = self.records.combine_chunks()
+        self.size += count
+        sources = places.column("source").to_pylist()
+        ids = places.column("id").to_pylist()
+        for row, key in zip(rows.tolist(), zip(sources, ids, strict=True), strict=True):
+            self.twin[key] = row
+        self.sources = np.concatenate([self.sources, np.asarray(sources, dtype=object)])
+        self.alive = np.concatenate([self.alive, np.ones(count, dtype=bool)])
+        self.place_of = np.concatenate([self.place_of, self._place_numbers(place_ids)])
+        self._members_changed()
+        table = places.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array(rows))
+        self._added_keys.append(self.stats.record_keys(table, self.blocking))
+        self.added = _Keys.of(pl.concat(self._added_keys))
+        return rows
+
+    def retire(self, rows: np.ndarray) -> None:
+        """Drop records (a deleted record, or the old version of an edited one): they are
+        no longer candidates nor members."""
+        self.alive[rows] = False
+        for row in np.asarray(rows).tolist():
+            key = (self.sources[row], self.records.column("id")[row].as_py())
+            if self.twin.get(key) == row:
+                del self.twin[key]
+        self._members_changed()
+
+    def assign(self, rows: np.ndarray, place_ids: Sequence[str]) -> None:
+        """Move records to other places (new place ids are created)."""
+        self.place_of[rows] = self._place_numbers(place_ids)
+        self._members_changed()
+
+    def members(self, place_id: str) -> np.ndarray:
+        """The rows of a place's records (empty for a place that has none left)."""
+        place = self.place_index.get(place_id)
+        if place is None:
+            return np.zeros(0, np.int64)
+        members = self.by_place[self.place_start[place] : self.place_start[place + 1]]
+        return members[self.alive[members]]
+
+    def _place_numbers(self, place_ids: Sequence[str]) -> np.ndarray:
+        fresh = [p for p in dict.fromkeys(place_ids) if p not in self.place_index]
+        if fresh:
+            for place in fresh:
+                self.place_index[place] = len(self.place_index)
+            self.place_ids = np.concatenate([self.place_ids, np.asarray(fresh, dtype=object)])
+        return np.asarray([self.place_index[p] for p in place_ids], dtype=self.place_of.dtype)
+
+    def _members_changed(self) -> None:
+        self.by_place = np.argsort(self.place_of, kind="stable")
+        self.place_start = np.searchsorted(
+            self.place_of[self.by_place], np.arange(len(self.place_ids) + 1)
+        )
 
     def match_objects(
         self, objects: Sequence[Mapping[str, Any]], source: str = "request"
@@ -247,6 +364,11 @@ class MatchIndex:
 
     def match(self, places: pa.Table) -> list[Match]:
         """Match normalized records (``PLACE_SCHEMA``, as ``prepare_records`` makes them)."""
+        return [match for match, _, _ in self.scored(places)]
+
+    def scored(self, places: pa.Table) -> list[tuple[Match, np.ndarray, np.ndarray]]:
+        """Match normalized records, and say on what: for each, its match, the rows it was
+        scored against and their match probabilities."""
         q = places.num_rows
         if q == 0:
             return []
@@ -281,16 +403,14 @@ class MatchIndex:
         ids = places.column("id").to_pylist()
         # The pairs come sorted by query: each query's are one slice of them.
         bounds = np.searchsorted(query, np.arange(q + 1))
-        return [
-            self._decide(
-                sources[i],
-                ids[i],
-                rows[local[bounds[i] : bounds[i + 1]]],
-                probability[bounds[i] : bounds[i + 1]],
-                twins[i],
+        out = []
+        for i in range(q):
+            against = rows[local[bounds[i] : bounds[i + 1]]]
+            scores = probability[bounds[i] : bounds[i + 1]]
+            out.append(
+                (self._decide(sources[i], ids[i], against, scores, twins[i]), against, scores)
             )
-            for i in range(q)
-        ]
+        return out
 
     def _candidates(self, places: pa.Table, twins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The candidate pairs of the queries: ``(query index, stored row)``, each once,
@@ -302,25 +422,15 @@ class MatchIndex:
         keys = self.stats.record_keys(table, self.blocking)
         if keys.height == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        key = keys["key"].to_numpy()
-        lo = np.searchsorted(self.key, key, side="left")
-        hi = np.searchsorted(self.key, key, side="right")
-        count = hi - lo
-        owner = np.repeat(np.arange(len(key)), count)
-        at = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
-        kind = keys["kind"].to_numpy()[owner]
-        query = keys["row"].to_numpy()[owner]
-        left = keys["left"].to_numpy()[owner]
-        right = keys["right"].to_numpy()[owner]
-        # A query with a twin in the run was already counted among the key's left rows.
-        lefts = self.key_lefts[at] + (left & (twins[query] < 0))
-        keep = (
-            (self.kind[at] == kind)
-            & ((left & self.key_right[at]) | (right & self.key_left[at]))
-            & (lefts <= self.caps[kind])
-            & (self.key_row[at] != twins[query])
-        )
-        pair = np.unique(query[keep] * n + self.key_row[at][keep])
+        found = [
+            stored.lookup(keys, twins, self.caps)
+            for stored in (self.keys, self.added)
+            if stored is not None
+        ]
+        query = np.concatenate([f[0] for f in found])
+        row = np.concatenate([f[1] for f in found])
+        keep = self.alive[row]
+        pair = np.unique(query[keep] * n + row[keep])
         return pair // n, pair % n
 
     def _decide(
@@ -337,7 +447,7 @@ class MatchIndex:
         for place in np.unique(places):
             known = probability[places == place]
             members = self.by_place[self.place_start[place] : self.place_start[place + 1]]
-            members = members[members != twin]
+            members = members[(members != twin) & self.alive[members]]
             bar = (
                 config.same_source if (self.sources[members] == source).any() else config.threshold
             )

@@ -1,0 +1,163 @@
+"""``poiflow stream``, ``poiflow send-edits`` and ``poiflow generate-edits``: POI edits
+through Kafka, applied to a pipeline's golden places as they arrive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from poiflow.cli import app, console
+from poiflow.errors import InputError
+
+__all__: list[str] = []
+
+_STREAM_HELP = """Apply POI edits from Kafka to the golden places of PIPELINE's output.
+
+Reads edits (the flat place format plus an operation: upsert, close or delete, and the
+source's time; see poiflow.streaming.edits) from the pipeline's [bold]stream.edits[/bold]
+topic in batches; validates and normalizes each as the batch does (a refused edit goes
+to [bold]stream.dead_letters[/bold] with the reason in its "reason" header); matches each
+against the places with the model of the run; merges every place it touches again; and
+produces a change event per place (created, updated with the changed attributes, closed,
+merged, removed) to [bold]stream.events[/bold], keyed by place id.
+
+The live places are written after every batch as a snapshot under
+[bold]OUTPUT/stream[/bold] (or [bold]stream.state[/bold]): a complete output that
+[bold]poiflow serve[/bold] reads. Offsets are committed only after the events and the
+snapshot are written: a crash replays the batch, a replayed edit changes nothing twice,
+and every event carries the ids of the edits that caused it. Per record, the edit with
+the latest source time wins (a late, older edit changes nothing).
+
+Run the pipeline first ([bold]poiflow run PIPELINE.yaml[/bold]): the stream starts from
+its output. SIGTERM or Ctrl-C stops it after the batch in hand.
+
+[bold]Examples[/bold]
+
+  poiflow run pipeline.yaml
+  poiflow stream pipeline.yaml
+  poiflow stream pipeline.yaml --brokers kafka-1:9092,kafka-2:9092 --until-idle 30
+"""
+
+_SEND_HELP = """Send edits (a JSON-lines file, one edit message per line) to the edits topic.
+
+Each message is keyed by the H3 region of its place, so that the edits of one place stay
+in one partition and in order; an edit without coordinates (a close, a delete) takes the
+key of the last edit of its record in the file, or "unlocated".
+
+[bold]Example[/bold]
+
+  poiflow generate-edits out/gen --count 5000 -o out/gen/edits.jsonl
+  poiflow send-edits pipeline.yaml out/gen/edits.jsonl
+"""
+
+_GENERATE_HELP = """Write a day of edits of a generated world (see poiflow generate).
+
+New phone numbers and opening hours, conflicting edits of one place by two sources,
+closures, deletions, new records of known places from a new source ("user"), new places,
+and some edits that arrive late or twice. The same arguments give the same lines.
+
+[bold]Example[/bold]
+
+  poiflow generate --places 2000 --sources 3 --seed 7 -o out/gen
+  poiflow generate-edits out/gen --count 2000 --seed 1 -o out/gen/edits.jsonl
+"""
+
+PIPELINE = typer.Argument(help="The pipeline file (its output and stream settings).")
+BROKERS = typer.Option(help="Kafka bootstrap servers, instead of the pipeline's stream.brokers.")
+
+
+def _pipeline(path: Path, brokers: str | None) -> Any:
+    from poiflow.pipeline import Pipeline
+
+    pipeline = Pipeline.from_yaml(path)
+    if brokers:
+        pipeline = pipeline.replace({"stream": {"brokers": brokers}})
+    return pipeline
+
+
+@app.command(name="stream", help=_STREAM_HELP, no_args_is_help=True)
+def stream_command(
+    pipeline_file: Annotated[Path, PIPELINE],
+    brokers: Annotated[str | None, BROKERS] = None,
+    state: Annotated[
+        Path | None, typer.Option(help="Where snapshots go (default: the pipeline's).")
+    ] = None,
+    until_idle: Annotated[
+        float | None,
+        typer.Option(help="Stop when no edit came for this many seconds.", metavar="SECONDS"),
+    ] = None,
+    batches: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
+) -> None:
+    """Consume edits, update the places, produce change events."""
+    from poiflow.conflate.merge import MergeConfig
+    from poiflow.streaming.consumer import EditStream, StreamMetrics
+    from poiflow.streaming.state import StreamState
+
+    pipeline = _pipeline(pipeline_file, brokers)
+    output = pipeline.output
+    if not isinstance(output, Path):
+        raise InputError(f"the stream starts from a local output folder, not {output}")
+    settings = pipeline.spec.stream
+    folder = state or (pipeline.resolve(settings.state) if settings.state else output / "stream")
+    merge = MergeConfig(**pipeline.spec.stages.merge.model_dump())
+    with console.status("loading the places ..."):
+        live = StreamState.open(output, folder, merge)
+    console.print(
+        f"{len(live.index.place_ids):,} places from {live.folder}; reading "
+        f"[bold]{settings.edits}[/bold] at {settings.brokers} (Ctrl-C stops after the batch)"
+    )
+
+    def show(metrics: StreamMetrics) -> None:
+        s = metrics.summary()
+        console.print(
+            f"batch {s['batches']:,}: {s['received']:,} edits ({s['edits_per_s']:,}/s), "
+            f"{s.get('events', 0):,} events, {s.get('dead', 0):,} dead letters, "
+            f"{s.get('stale', 0) + s.get('duplicate', 0):,} stale or repeated; "
+            f"lag {s['total_lag']:,}",
+            highlight=False,
+        )
+
+    stream = EditStream(live, folder, settings, on_batch=show)
+    metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
+    console.print(f"stopped; metrics in {folder / 'metrics.json'}")
+    console.print_json(json.dumps(metrics.summary()))
+
+
+@app.command(name="send-edits", help=_SEND_HELP, no_args_is_help=True)
+def send_edits_command(
+    pipeline_file: Annotated[Path, PIPELINE],
+    edits: Annotated[Path, typer.Argument(help="Edit messages, one JSON object per line.")],
+    brokers: Annotated[str | None, BROKERS] = None,
+) -> None:
+    """Produce edits to the pipeline's edits topic, keyed by region."""
+    from poiflow.streaming.producer import send_edits
+
+    pipeline = _pipeline(pipeline_file, brokers)
+    if not edits.exists():
+        raise InputError("no such file", path=edits)
+    sent = send_edits(pipeline.spec.stream, edits.read_bytes().splitlines())
+    console.print(f"{sent:,} edits sent to {pipeline.spec.stream.edits}")
+
+
+@app.command(name="generate-edits", help=_GENERATE_HELP, no_args_is_help=True)
+def generate_edits_command(
+    world: Annotated[Path, typer.Argument(help="A folder poiflow generate wrote.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The JSON-lines file to write.")],
+    count: Annotated[int, typer.Option(min=1, help="How many edits.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Everything follows from it.")] = 0,
+) -> None:
+    """Write a day of edits of a generated world."""
+    from poiflow.generate.edits import generate_edits
+    from poiflow.streaming.edits import edit_message
+
+    if not (world / "gold.csv").exists():
+        raise InputError("not a folder poiflow generate wrote (no gold.csv)", path=world)
+    edits = generate_edits(world, count, seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("wb") as handle:
+        for e in edits:
+            handle.write(edit_message(e["edit_id"], e["op"], e["time"], e["place"]) + b"\n")
+    console.print(f"{len(edits):,} edits: {output}")

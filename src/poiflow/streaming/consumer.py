@@ -1,0 +1,305 @@
+"""The Kafka side of streaming: edits in, change events and dead letters out.
+
+:class:`EditStream` runs one loop, batch after batch:
+
+1. take up to ``batch_size`` edit messages (waiting at most ``wait_ms`` for them);
+2. read each (:func:`~poiflow.streaming.edits.parse_edit`) and apply the batch to the
+   state (:meth:`~poiflow.streaming.state.StreamState.apply`);
+3. produce a change event per affected place (keyed by place id) and each refused
+   message, unchanged, to the dead-letter topic with its reason in the ``reason`` header,
+   and wait until the broker has them all;
+4. write the state's snapshot (the embedded store), atomically;
+5. commit the batch's offsets.
+
+A crash anywhere before 5 replays the batch on restart. Replayed edits that the snapshot
+already holds change nothing and cause no event (each record keeps its last edit's stamp);
+those it does not hold are applied again and their events produced again, with the same
+event ids and edit ids. So every edit is applied exactly once in effect, and every change
+event reaches the topic at least once.
+
+The loop is its own back-pressure: it takes no more edits until the batch before is
+written. It stops after the batch in hand on SIGTERM or SIGINT. A broker that goes away is
+waited for (the client reconnects by itself); events are never given up on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from poiflow.config import StreamSettings
+from poiflow.errors import InputError, PoiflowError
+from poiflow.streaming.edits import Edit, EditError, parse_edit
+from poiflow.streaming.state import StreamState
+
+__all__ = ["EditStream", "StreamError", "StreamMetrics", "client_config"]
+
+_LATENCIES_KEPT: Final = 20_000
+_FLUSH_STEP_S: Final = 1.0
+
+
+class StreamError(PoiflowError):
+    """The stream cannot go on (a topic refused a message, the client is misconfigured)."""
+
+
+def client_config(settings: StreamSettings) -> dict[str, Any]:
+    """The Kafka client settings shared by the consumer and the producer."""
+    return {"bootstrap.servers": settings.brokers, **settings.config}
+
+
+@dataclass(slots=True)
+class StreamMetrics:
+    """What the stream has done since it started (written beside the snapshots as
+    ``metrics.json`` after every batch).
+
+    Attributes:
+        counts: Edits ``received``, ``applied``, ``stale``, ``duplicate``, ``superseded``,
+            ``dead``; ``events`` produced; ``batches``.
+        lag: Messages waiting per partition (``topic[partition]``) after the last batch.
+        seconds: Wall time spent applying and writing batches.
+        latencies: Seconds from an edit's production (its Kafka timestamp) to the moment
+            its batch's events were acknowledged (the last 20,000).
+    """
+
+    counts: Counter[str] = field(default_factory=Counter)
+    lag: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    started: float = field(default_factory=time.time)
+    latencies: list[float] = field(default_factory=list)
+    last_error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.asarray(self.latencies) if self.latencies else np.zeros(1)
+        return {
+            **dict(self.counts),
+            "lag": self.lag,
+            "total_lag": sum(self.lag.values()),
+            "edits_per_s": round(self.counts["received"] / self.seconds, 1) if self.seconds else 0,
+            "latency_p50_s": round(float(np.percentile(lat, 50)), 4),
+            "latency_p99_s": round(float(np.percentile(lat, 99)), 4),
+            "uptime_s": round(time.time() - self.started, 1),
+            "last_error": self.last_error,
+        }
+
+
+class EditStream:
+    """Consume edits, apply them, produce change events (see the module).
+
+    Args:
+        state: The live places.
+        folder: Where snapshots (and ``metrics.json``) are written.
+        settings: Brokers, topics, group, batch size.
+        on_batch: Called after each committed batch with the metrics (progress display).
+    """
+
+    def __init__(
+        self,
+        state: StreamState,
+        folder: Path,
+        settings: StreamSettings,
+        on_batch: Callable[[StreamMetrics], None] | None = None,
+    ) -> None:
+        try:
+            from confluent_kafka import Consumer, Producer
+        except ImportError as exc:  # pragma: no cover - the streaming extra is installed
+            raise InputError(
+                "streaming needs Kafka's client: pip install 'poiflow[streaming]'"
+            ) from exc
+        self.state = state
+        self.folder = Path(folder)
+        self.settings = settings
+        self.on_batch = on_batch
+        self.metrics = StreamMetrics()
+        self.stopping = threading.Event()
+        shared = client_config(settings)
+        try:
+            self.consumer = Consumer(
+                {
+                    **shared,
+                    "group.id": settings.group,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                }
+            )
+            self.producer = Producer(
+                {
+                    **shared,
+                    "enable.idempotence": True,
+                    "linger.ms": 5,
+                    "message.timeout.ms": 0,  # never give an event up: wait for the broker
+                }
+            )
+        except Exception as exc:
+            raise StreamError(f"cannot create the Kafka client: {exc}") from exc
+        self._failed: list[str] = []
+
+    def run(
+        self, idle_exit_s: float | None = None, max_batches: int | None = None
+    ) -> StreamMetrics:
+        """Consume until stopped (SIGTERM, SIGINT, :meth:`stop`), until no edit came for
+        ``idle_exit_s`` seconds, or after ``max_batches`` batches."""
+        self.consumer.subscribe([self.settings.edits])
+        idle_since = time.monotonic()
+        batches = 0
+        try:
+            with _signals(self.stopping):
+                while not self.stopping.is_set():
+                    messages = self.consumer.consume(
+                        num_messages=self.settings.batch_size,
+                        timeout=self.settings.wait_ms / 1000,
+                    )
+                    messages = [m for m in messages if self._usable(m)]
+                    if not messages:
+                        if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                            break
+                        continue
+                    self.process(messages)
+                    batches += 1
+                    idle_since = time.monotonic()
+                    if max_batches is not None and batches >= max_batches:
+                        break
+        finally:
+            self.consumer.close()
+        return self.metrics
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then stop."""
+        self.stopping.set()
+
+    def _usable(self, message: Any) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.fatal():
+            raise StreamError(f"Kafka: {error.str()}")
+        self.metrics.counts["client_errors"] += 1  # the client retries by itself
+        return False
+
+    def process(self, messages: list[Any]) -> None:
+        """Apply one batch of messages and commit it (steps 2 to 5 of the module)."""
+        started = time.perf_counter()
+        edits: list[Edit] = []
+        origin: dict[int, Any] = {}
+        dead: list[tuple[Any, str]] = []
+        for message in messages:
+            try:
+                edit = parse_edit(message.value())
+            except EditError as exc:
+                dead.append((message, str(exc)))
+                continue
+            edits.append(edit)
+            origin[id(edit)] = message
+        outcome = self.state.apply(edits)
+        dead += [(origin[id(edit)], reason) for edit, reason in outcome.dead]
+        for message, reason in dead:
+            self._produce(
+                self.settings.dead_letters,
+                message.key(),
+                message.value(),
+                [
+                    ("reason", reason.encode()),
+                    ("topic", message.topic().encode()),
+                    ("partition", str(message.partition()).encode()),
+                    ("offset", str(message.offset()).encode()),
+                ],
+            )
+        for event in outcome.events:
+            self._produce(
+                self.settings.events,
+                event.place_id.encode(),
+                event.to_json(),
+                [("change", event.change.encode())],
+            )
+        self._flush()
+        acknowledged = time.time()
+        counts = self.metrics.counts
+        counts.update(outcome.counts)
+        counts["dead"] += len(dead) - len(outcome.dead)
+        counts["received"] += len(messages)
+        counts["events"] += len(outcome.events)
+        counts["batches"] += 1
+        self.metrics.latencies.extend(
+            max(0.0, acknowledged - m.timestamp()[1] / 1000) for m in messages if m.timestamp()[0]
+        )
+        del self.metrics.latencies[:-_LATENCIES_KEPT]
+        self.state.save(self.folder, {"metrics": dict(counts)})
+        try:
+            self.consumer.commit(asynchronous=False)
+        except Exception as exc:  # a replay is harmless: say so and go on
+            counts["commit_failures"] += 1
+            self.metrics.last_error = f"commit: {exc}"
+        self.metrics.seconds += time.perf_counter() - started
+        self._measure_lag()
+        self._write_metrics()
+        if self.on_batch is not None:
+            self.on_batch(self.metrics)
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes, headers: list[Any]) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    topic, key=key, value=value, headers=headers, on_delivery=self._delivered
+                )
+                return
+            except BufferError:  # the local queue is full: let it drain
+                self.producer.poll(0.1)
+
+    def _delivered(self, error: Any, message: Any) -> None:
+        if error is not None:
+            self._failed.append(f"{message.topic()}: {error.str()}")
+
+    def _flush(self) -> None:
+        while self.producer.flush(_FLUSH_STEP_S) > 0:
+            pass  # the broker is away: wait for it (nothing is committed meanwhile)
+        if self._failed:
+            failed, self._failed = self._failed, []
+            raise StreamError(
+                f"{len(failed)} message(s) were refused, e.g. {failed[0]}; nothing of this "
+                "batch was committed: it is applied again on restart"
+            )
+
+    def _measure_lag(self) -> None:
+        lag: dict[str, int] = {}
+        try:
+            assigned = self.consumer.assignment()
+            for part in self.consumer.position(assigned):
+                _, high = self.consumer.get_watermark_offsets(part, cached=True)
+                if part.offset >= 0 and high >= 0:
+                    lag[f"{part.topic}[{part.partition}]"] = max(0, high - part.offset)
+        except Exception:  # lag is for display: a broker away must not stop us
+            return
+        self.metrics.lag = lag
+
+    def _write_metrics(self) -> None:
+        path = self.folder / "metrics.json"
+        tmp = path.with_name(f".metrics.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.metrics.summary(), indent=2), "utf-8")
+        os.replace(tmp, path)
+
+
+@contextmanager
+def _signals(stopping: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the loop after the batch in hand (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        sig: signal.signal(sig, lambda *_: stopping.set())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

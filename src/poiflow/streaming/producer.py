@@ -1,0 +1,73 @@
+"""Sending edits: each message keyed by the region of its place."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from poiflow.config import StreamSettings
+from poiflow.streaming.edits import region_keys
+
+__all__ = ["edit_keys", "send_edits"]
+
+
+def edit_keys(messages: Sequence[bytes]) -> list[str]:
+    """The key of each edit message: the H3 region of its place. An edit without
+    coordinates takes the key of the last located edit of its record before it (a close
+    or a delete lands where the record's upserts went); a message that is not an edit, or
+    a record never located, is ``unlocated``."""
+    points: list[tuple[Any, Any]] = []
+    records: list[tuple[str, str] | None] = []
+    for message in messages:
+        try:
+            data = json.loads(message)
+            place = data["place"]
+            points.append((_number(place.get("lat")), _number(place.get("lon"))))
+            records.append((str(place["source"]), str(place["id"])))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            points.append((None, None))
+            records.append(None)
+    keys = region_keys([p[0] for p in points], [p[1] for p in points])
+    last: dict[tuple[str, str], str] = {}
+    for i, record in enumerate(records):
+        if record is None:
+            continue
+        if points[i][0] is not None and keys[i] != "unlocated":
+            last[record] = keys[i]
+        else:
+            keys[i] = last.get(record, keys[i])
+    return keys
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def send_edits(settings: StreamSettings, messages: Sequence[bytes]) -> int:
+    """Produce edit messages to ``settings.edits``, keyed by region; returns how many.
+
+    Raises:
+        RuntimeError: The broker did not take them all.
+    """
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {"bootstrap.servers": settings.brokers, **settings.config, "enable.idempotence": True}
+    )
+    messages = [m for m in messages if m.strip()]
+    for key, message in zip(edit_keys(messages), messages, strict=True):
+        while True:
+            try:
+                producer.produce(settings.edits, key=key.encode(), value=message)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    left = producer.flush(60)
+    if left:
+        msg = f"{left} edits were not delivered to {settings.edits} within 60 s"
+        raise RuntimeError(msg)
+    return len(messages)

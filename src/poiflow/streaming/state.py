@@ -1,0 +1,714 @@
+"""The golden places as edits change them: held in memory, written as snapshots.
+
+A :class:`StreamState` starts from a run's output (or from its own latest snapshot) and
+applies batches of edits (:meth:`StreamState.apply`):
+
+1. Per record, the edit with the latest ``(time, edit_id)`` wins; an edit no later than
+   what the record already has is stale, or a duplicate when it is the very same edit:
+   either changes nothing. A deleted record keeps its last stamp (a tombstone), so a late
+   upsert older than the delete does not bring it back.
+2. Upserts are validated and normalized as ingest does (a refused record goes to the dead
+   letters with ingest's reason); closes and deletes must name a record the state holds.
+3. Each upserted record is matched with the run's own matcher against the places as they
+   now are (:class:`~poiflow.serving.matching.MatchIndex`, which takes in every change):
+   an edited record stays in its place while that place would still take it, moves to the
+   place that would otherwise, or becomes a place of its own; a new record joins the best
+   place that passes, or starts a new one. Records that started places in this batch are
+   matched once more against each other, so two sources announcing one new place in the
+   same batch give one place.
+4. Every place that gained, lost or changed a record is merged again with the batch's own
+   rules (:func:`~poiflow.conflate.merge.merge_clusters`), and each one that changed gives
+   a change event: ``created``, ``updated`` (with the changed attributes), ``closed`` (its
+   status became ``permanently_closed``), ``merged`` (its records all went to another place,
+   named in ``into``) or ``removed`` (its records were all deleted). Every event carries the
+   ids of the edits that caused it.
+
+:meth:`StreamState.save` writes the state as a snapshot folder, a complete output that
+``poiflow serve`` and ``poiflow match`` read as they read a run's (records, membership,
+places, the run's model and settings) plus ``stream.parquet`` (each record's last edit and
+strongest match); ``CURRENT`` names the latest snapshot and is replaced atomically, so a
+crash leaves the previous snapshot in force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from poiflow.conflate.ids import changed_attributes
+from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
+from poiflow.errors import InputError, OutputError
+from poiflow.pipeline.ingestion import prepare_records
+from poiflow.schema import (
+    FLAT_EXTRA_FIELDS,
+    FLAT_FIELDS,
+    GOLDEN_PLACE_SCHEMA,
+    MEMBERSHIP_SCHEMA,
+    PLACE_SCHEMA,
+)
+from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex
+from poiflow.sinks import ParquetSink
+from poiflow.sources import flat_records
+from poiflow.streaming.edits import Edit
+
+__all__ = ["CHANGES", "Change", "Outcome", "StreamState"]
+
+CHANGES: Final = ("created", "updated", "closed", "merged", "removed")
+CLOSED: Final = "permanently_closed"
+_FIELDS: Final = frozenset((*FLAT_FIELDS, *FLAT_EXTRA_FIELDS))
+_STREAM_SCHEMA: Final = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("time", pa.int64()),  # the last edit's time, ms since the epoch
+        pa.field("edit_id", pa.string()),
+        pa.field("deleted", pa.bool_(), nullable=False),
+    ]
+)
+_LINKS_FILE: Final = "links.parquet"
+_KEPT_SNAPSHOTS: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change event: what happened to one golden place.
+
+    Attributes:
+        place_id: The place.
+        change: One of :data:`CHANGES`.
+        attributes: The attributes that changed (``updated``, ``closed``).
+        edit_ids: The edits that caused it.
+        place: The place as it now is (None when it is gone).
+        into: The place that took its records (``merged``).
+    """
+
+    place_id: str
+    change: str
+    attributes: list[str]
+    edit_ids: list[str]
+    place: dict[str, Any] | None
+    into: str | None = None
+
+    @property
+    def event_id(self) -> str:
+        """The same change caused by the same edits has the same id (for de-duplication)."""
+        text = "\x1f".join([self.place_id, self.change, *self.edit_ids])
+        return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+    def to_json(self) -> bytes:
+        """The event's message."""
+        return json.dumps(
+            {
+                "event_id": self.event_id,
+                "place_id": self.place_id,
+                "change": self.change,
+                "attributes": self.attributes,
+                "into": self.into,
+                "edit_ids": self.edit_ids,
+                "place": self.place,
+            },
+            ensure_ascii=False,
+            default=_json_default,
+        ).encode()
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a batch of edits did.
+
+    Attributes:
+        events: A change event per place that changed, by place id.
+        dead: The edits refused, each with the reason (the dead-letter topic's messages).
+        counts: ``applied``, ``stale``, ``duplicate``, ``superseded`` (a later edit of the
+            record came in the same batch), ``dead``, ``withheld_values``.
+    """
+
+    events: list[Change] = field(default_factory=list)
+    dead: list[tuple[Edit, str]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class _Effect:
+    """What a batch's edits of one record come to, folded in arrival order: ``upsert``
+    (the prepared row ``row``, closed as of ``closed`` when a close followed it),
+    ``close``, or ``delete``."""
+
+    key: tuple[str, str]
+    op: str = "keep"
+    row: int = -1
+    closed: datetime | None = None
+    stamp: tuple[int, str] = (0, "")
+    edit_ids: list[str] = field(default_factory=list)
+
+    def take(self, edit: Edit, row: int | None) -> None:
+        self.stamp = edit.stamp
+        self.edit_ids.append(edit.edit_id)
+        if edit.op == "upsert":
+            self.op, self.row, self.closed = "upsert", -1 if row is None else row, None
+        elif edit.op == "close":
+            self.closed = edit.time
+            if self.op != "upsert":
+                self.op = "close"
+        else:
+            self.op, self.closed = "delete", None
+
+
+class StreamState:
+    """The places, their records and each record's last edit.
+
+    Args:
+        folder: A run's output, or a snapshot this class wrote.
+        merge: How attribute values are chosen (the pipeline's ``stages.merge``).
+    """
+
+    def __init__(self, folder: Path, merge: MergeConfig | None = None) -> None:
+        self.folder = Path(folder)
+        self.merge = merge or MergeConfig()
+        self.index = MatchIndex(self.folder)
+        if not (self.folder / "places.parquet").exists():
+            raise InputError(f"{self.folder}: no places.parquet; it is not a run's output")
+        self.places = pq.read_table(
+            self.folder / "places.parquet", columns=GOLDEN_PLACE_SCHEMA.names
+        ).cast(GOLDEN_PLACE_SCHEMA)
+        self.stamps: dict[tuple[str, str], tuple[int, str]] = {}
+        self.deleted: set[tuple[str, str]] = set()
+        # Match probabilities between records (those of each place, and those each edited
+        # record was scored with): a record's strongest link within its place is what
+        # clustering calls its best match, and what a place's confidence grows with.
+        self.links: dict[tuple[str, str], dict[tuple[str, str], float]] = {}
+        self._load()
+
+    @classmethod
+    def open(cls, start: Path, state: Path, merge: MergeConfig | None = None) -> StreamState:
+        """The latest snapshot in ``state``, or the run output ``start`` when there is none."""
+        current = state / "CURRENT"
+        if current.exists():
+            return cls(state / current.read_text("utf-8").strip(), merge)
+        return cls(start, merge)
+
+    # --- applying edits ---------------------------------------------------------------
+
+    def apply(self, edits: Sequence[Edit]) -> Outcome:
+        """Apply a batch of edits, in the order they arrived (see the module)."""
+        out = Outcome()
+        index = self.index
+        prepared, row_of = self._prepare([e for e in edits if e.op == "upsert"], out)
+        refused = {id(edit) for edit, _ in out.dead}
+        effects: dict[tuple[str, str], _Effect] = {}
+        for edit in edits:
+            if id(edit) in refused:
+                continue
+            key = edit.record
+            effect = effects.get(key)
+            held = effect.stamp if effect is not None else self.stamps.get(key)
+            if held is not None and edit.stamp <= held:
+                out.counts["duplicate" if edit.stamp == held else "stale"] += 1
+                continue
+            exists = (
+                effect.op in ("upsert", "close", "keep")
+                if effect is not None
+                else key in index.twin
+            )
+            if edit.op != "upsert" and not exists:
+                out.dead.append((edit, f"{edit.op} of {edit.source}/{edit.id}: no such record"))
+                continue
+            if effect is None:
+                effect = effects[key] = _Effect(key)
+            else:
+                out.counts["superseded"] += 1
+            effect.take(edit, row_of.get(id(edit)))
+        touched: dict[str, list[str]] = {}  # place id -> edit ids
+
+        def touch(place: str, edit_ids: list[str]) -> None:
+            touched.setdefault(place, []).extend(edit_ids)
+
+        todo = list(effects.values())
+        # Deletes: the record leaves its place (one added and deleted in the batch leaves
+        # only its tombstone).
+        for effect in todo:
+            if effect.op == "delete" and effect.key in index.twin:
+                row = index.twin[effect.key]
+                touch(str(index.place_ids[index.place_of[row]]), effect.edit_ids)
+                index.retire(np.array([row]))
+                self._unlink(effect.key)
+        # Closes: the record stays where it is, closed as of the edit.
+        closes = [e for e in todo if e.op == "close"]
+        if closes:
+            rows = np.array([index.twin[e.key] for e in closes], dtype=np.int64)
+            places = [str(index.place_ids[index.place_of[r]]) for r in rows]
+            closed = _closed(index.records.take(pa.array(rows)), [e.closed for e in closes])
+            index.retire(rows)
+            index.add(closed, places)
+            for effect, place in zip(closes, places, strict=True):
+                touch(place, effect.edit_ids)
+        upserts = [e for e in todo if e.op == "upsert"]
+        if upserts:
+            table = prepared.take(pa.array([e.row for e in upserts], pa.int64()))
+            then = [i for i, e in enumerate(upserts) if e.closed is not None]
+            if then:  # upserted, then closed, in this batch
+                closed = _closed(table.take(pa.array(then)), [upserts[i].closed for i in then])
+                keep = np.setdiff1d(np.arange(len(upserts)), then)
+                upserts = [upserts[i] for i in keep] + [upserts[i] for i in then]
+                table = pa.concat_tables([table.take(pa.array(keep)), closed])
+            self._upsert(upserts, table, touch)
+        for effect in todo:
+            self.stamps[effect.key] = effect.stamp
+            if effect.op == "delete":
+                self.deleted.add(effect.key)
+            else:
+                self.deleted.discard(effect.key)
+        out.counts["applied"] += sum(len(e.edit_ids) for e in todo)
+        out.counts["dead"] += len(out.dead)
+        out.events = self._remerge(touched)
+        return out
+
+    def _prepare(self, edits: list[Edit], out: Outcome) -> tuple[pa.Table, dict[int, int]]:
+        """Validate and normalize upserts as ingest does: the records, and the row of each
+        edit's (by ``id(edit)``); the refused go to ``out.dead``."""
+        good: list[Edit] = []
+        for edit in edits:
+            unknown = sorted(set(edit.place) - _FIELDS)
+            if unknown:
+                out.dead.append((edit, f"place.{unknown[0]}: not a field of the flat place format"))
+            elif edit.place.get("name") in (None, ""):
+                out.dead.append((edit, "place.name: missing (an upsert needs the name)"))
+            else:
+                good.append(edit)
+        if not good:
+            return PLACE_SCHEMA.empty_table(), {}
+        objects = []
+        for edit in good:
+            place = dict(edit.place)
+            if place.get("update_time") in (None, ""):
+                place["update_time"] = edit.time.isoformat()
+            objects.append(place)
+        origins = [f"edit[{i}]" for i in range(len(good))]
+        places, quarantine = prepare_records(flat_records(objects, "stream", origins), "stream")
+        for row in quarantine.to_pylist():
+            at = int(row["origin"].removeprefix("edit[").removesuffix("]"))
+            if row["scope"] == "record":
+                out.dead.append((good[at], row["reason"]))
+            else:
+                out.counts["withheld_values"] += 1
+        kept = [
+            int(o.removeprefix("edit[").removesuffix("]")) for o in places["origin"].to_pylist()
+        ]
+        return places, {id(good[at]): row for row, at in enumerate(kept)}
+
+    def _upsert(self, edits: list[_Effect], places: pa.Table, touch: Any) -> None:
+        index = self.index
+        begun = len(index.place_ids)  # places numbered from here on are this batch's
+        scored = index.scored(places)
+        # Records edited together that were scored against each other's old versions
+        # (two sources editing one place) are taken in turns, each turn matched against
+        # what the turns before it wrote, as a run matches every record as it now is.
+        turn = _turns(edits, [index.twin.get(e.key) for e in edits], [s[1] for s in scored])
+        rows = np.zeros(len(edits), np.int64)
+        chosen = [""] * len(edits)
+        for t in range(max(turn, default=-1) + 1):
+            now = [i for i, n in enumerate(turn) if n == t]
+            part = places.take(pa.array(now))
+            found = [scored[i] for i in now] if t == 0 else index.scored(part)
+            placed, added = self._place([edits[i] for i in now], part, found, touch)
+            for k, i in enumerate(now):
+                rows[i], chosen[i] = added[k], placed[k]
+        # Places begun in this batch: matched once more, now that the batch is in.
+        fresh = [
+            i
+            for i, place in enumerate(chosen)
+            if index.place_index[place] >= begun and len(index.members(place)) == 1
+        ]
+        if fresh:
+            self._join_fresh(fresh, edits, places, rows, chosen)
+        for edit, place in zip(edits, chosen, strict=True):
+            touch(place, edit.edit_ids)
+
+    def _place(
+        self, edits: list[_Effect], places: pa.Table, scored: Sequence[Any], touch: Any
+    ) -> tuple[list[str], np.ndarray]:
+        """Decide where each upserted record goes, and put it there: ``(places, rows)``."""
+        index = self.index
+        chosen: list[str] = []
+        handover: list[tuple[int, str]] = []  # (row, place): members that leave their place
+        for edit, (match, _, _) in zip(edits, scored, strict=True):
+            twin = index.twin.get(edit.key)
+            home = None if twin is None else str(index.place_ids[index.place_of[twin]])
+            if home is not None:
+                touch(home, edit.edit_ids)
+            stays = next((c for c in match.candidates if c.place_id == home and c.passes), None)
+            if stays is not None:
+                place = stays.place_id
+            elif match.place_id is not None:
+                place = match.place_id
+            elif home is not None and len(index.members(home)) == 1:
+                place = home  # alone before, alone still
+            else:
+                place = self._fresh_id(*edit.key)
+                if home is not None:
+                    others = index.members(home)
+                    others = others[others != twin]
+                    other = (index.sources[others[0]], index.records["id"][others[0]].as_py())
+                    if len(others) == 1 and edit.key < other:
+                        # A pair split in two: as a run keeps a place's id, the part
+                        # with the first record (by source, then id) keeps it.
+                        handover.append((int(others[0]), self._fresh_id(*other)))
+                        place = home
+            chosen.append(place)
+        twins = [index.twin.get(e.key) for e in edits]
+        index.retire(np.array([t for t in twins if t is not None], dtype=np.int64))
+        for row, place in handover:
+            index.assign(np.array([row]), [place])
+            touch(place, [])
+        rows = index.add(places, chosen)
+        for edit, (_, against, probability) in zip(edits, scored, strict=True):
+            self._link(edit.key, against, probability)
+        return chosen, rows
+
+    def _join_fresh(
+        self,
+        fresh: list[int],
+        edits: list[_Effect],
+        places: pa.Table,
+        rows: np.ndarray,
+        chosen: list[str],
+    ) -> None:
+        """Records that began places in this batch, matched against each other: records
+        that match join up (their place named as a run would name it, after the first
+        record), and a record that now matches an older place joins it."""
+        index = self.index
+        again = index.scored(places.take(pa.array(fresh)))
+        group = {chosen[i]: chosen[i] for i in fresh}  # union-find over the new places
+
+        def root(place: str) -> str:
+            while group[place] != place:
+                place = group[place]
+            return place
+
+        joins: dict[str, str] = {}  # a new place's group -> the older place it joins
+        for k, (match, _, _) in enumerate(again):
+            target = match.place_id
+            if target is None:
+                continue
+            if target in group:
+                a, b = root(chosen[fresh[k]]), root(target)
+                group[max(a, b)] = min(a, b)
+            else:
+                joins.setdefault(chosen[fresh[k]], target)
+        first: dict[str, tuple[str, str]] = {}
+        for i in fresh:
+            r = root(chosen[i])
+            first[r] = min(first.get(r, edits[i].key), edits[i].key)
+        for r, target in list(joins.items()):
+            joins[root(r)] = target
+        for i in fresh:
+            r = root(chosen[i])
+            target = joins.get(r) or place_id_for(*first[r])
+            if target == chosen[i]:
+                continue
+            chosen[i] = target
+            index.assign(rows[i : i + 1], [target])
+        for k, i in enumerate(fresh):
+            self._link(edits[i].key, again[k][1], again[k][2], keep=True)
+
+    def _link(
+        self, key: tuple[str, str], rows: np.ndarray, probability: np.ndarray, keep: bool = False
+    ) -> None:
+        """A record's links are now its scores against ``rows`` (added to what it had with
+        ``keep``)."""
+        if not keep:
+            self._unlink(key)
+        index = self.index
+        ids = index.records["id"].take(pa.array(rows)).to_pylist() if len(rows) else []
+        mine = self.links.setdefault(key, {})
+        for row, record_id, p in zip(rows.tolist(), ids, probability.tolist(), strict=True):
+            other = (index.sources[row], record_id)
+            mine[other] = p
+            self.links.setdefault(other, {})[key] = p
+
+    def _unlink(self, key: tuple[str, str]) -> None:
+        for other in self.links.pop(key, {}):
+            self.links.get(other, {}).pop(key, None)
+
+    def _best(self, rows: np.ndarray) -> np.ndarray:
+        """Each member's strongest link within its place (1.0 alone, as clustering has it)."""
+        index = self.index
+        keys = list(
+            zip(
+                index.sources[rows].tolist(),
+                index.records["id"].take(pa.array(rows)).to_pylist(),
+                strict=True,
+            )
+        )
+        best = np.ones(len(rows))
+        place = index.place_of[rows]
+        same = {k: place[i] for i, k in enumerate(keys)}
+        for i, key in enumerate(keys):
+            strongest = [p for o, p in self.links.get(key, {}).items() if same.get(o) == place[i]]
+            if strongest:
+                best[i] = max(strongest)
+        return best
+
+    def _fresh_id(self, source: str, record_id: str) -> str:
+        """A new place's id: as a run would name it (its first record), never one in use."""
+        base = candidate = place_id_for(source, record_id)
+        salt = 0
+        while candidate in self.index.place_index and len(self.index.members(candidate)):
+            salt += 1
+            candidate = f"{base}-{salt}"
+        return candidate
+
+    def _remerge(self, touched: dict[str, list[str]]) -> list[Change]:
+        """Merge the touched places again; the change events, by place id."""
+        if not touched:
+            return []
+        index = self.index
+        ids = sorted(touched)
+        member_rows = [index.members(p) for p in ids]
+        rows = np.concatenate([*member_rows, np.zeros(0, np.int64)])
+        labels = np.repeat(np.arange(len(ids)), [len(m) for m in member_rows])
+        new_places = GOLDEN_PLACE_SCHEMA.empty_table()
+        if len(rows):
+            new_places, _ = merge_clusters(
+                index.records.take(pa.array(rows)),
+                labels,
+                self._best(rows),
+                self.merge,
+                dict(enumerate(ids)),
+            )
+        wanted = pa.array(ids)
+        old_places = self.places.filter(pc.is_in(self.places["id"], wanted))
+        before = {p["id"]: p for p in old_places.to_pylist()}
+        after = {p["id"]: p for p in new_places.to_pylist()}
+        self.places = pa.concat_tables(
+            [self.places.filter(pc.invert(pc.is_in(self.places["id"], wanted))), new_places]
+        ).sort_by("id")
+        events = []
+        for place in ids:
+            old, new = before.get(place), after.get(place)
+            edits = list(dict.fromkeys(touched[place]))
+            if old is None and new is None:
+                continue
+            if old is None:
+                events.append(Change(place, "created", [], edits, new))
+            elif new is None:
+                into = self._merged_into(old)
+                change = "removed" if into is None else "merged"
+                events.append(Change(place, change, [], edits, None, into))
+            else:
+                changed = changed_attributes(old, new)
+                if old.get("members") != new.get("members") or old.get("sources") != new.get(
+                    "sources"
+                ):
+                    changed.append("sources")
+                if not changed:
+                    continue
+                kind = (
+                    "closed"
+                    if new.get("operating_status") == CLOSED
+                    and old.get("operating_status") != CLOSED
+                    else "updated"
+                )
+                events.append(Change(place, kind, changed, edits, new))
+        return events
+
+    def _merged_into(self, old: dict[str, Any]) -> str | None:
+        """Where the records of a place that has none left went (None: deleted)."""
+        index = self.index
+        for ref in old.get("sources") or []:
+            row = index.twin.get((ref.get("dataset"), ref.get("record_id")))
+            if row is not None:
+                return str(index.place_ids[index.place_of[row]])
+        return None
+
+    # --- snapshots --------------------------------------------------------------------
+
+    def save(self, state: Path, summary: dict[str, Any] | None = None) -> Path:
+        """Write a snapshot into ``state`` and make it the current one; returns it.
+
+        Raises:
+            OutputError: The folder cannot be written (the previous snapshot stays current).
+        """
+        state.mkdir(parents=True, exist_ok=True)
+        current = state / "CURRENT"
+        number = 0
+        if current.exists():
+            number = int(current.read_text("utf-8").strip().rsplit("-", 1)[1]) + 1
+        name = f"snapshot-{number:08d}"
+        staging = state / f".{name}.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            self._write(staging, summary or {})
+            os.replace(staging, state / name)
+            pointer = state / f".CURRENT.{os.getpid()}.tmp"
+            pointer.write_text(name + "\n", "utf-8")
+            os.replace(pointer, current)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputError(f"cannot write the stream's snapshot ({exc})", path=state) from exc
+        old = sorted(p for p in state.glob("snapshot-*") if p.name < name)
+        for stale in old[: max(0, len(old) - _KEPT_SNAPSHOTS + 1)]:
+            shutil.rmtree(stale, ignore_errors=True)
+        return state / name
+
+    def _write(self, folder: Path, summary: dict[str, Any]) -> None:
+        folder.mkdir(parents=True)
+        index = self.index
+        alive = np.flatnonzero(index.alive[: index.size])
+        records = index.records.take(pa.array(alive))
+        pq.write_table(records, folder / "records.parquet", compression="zstd")
+        membership = pa.table(
+            {
+                "source": records.column("source"),
+                "id": records.column("id"),
+                "place_id": pa.array(index.place_ids[index.place_of[alive]].tolist(), pa.string()),
+            },
+            schema=MEMBERSHIP_SCHEMA,
+        )
+        pq.write_table(membership, folder / "membership.parquet")
+        sink = ParquetSink(folder / "places.parquet", GOLDEN_PLACE_SCHEMA, geo=True)
+        sink.write(self.places)
+        sink.close()
+        pq.write_table(self._stream_table(records), folder / "stream.parquet")
+        pq.write_table(self._links_table(), folder / _LINKS_FILE)
+        for name in (MODEL_FILE, "run.json"):
+            shutil.copyfile(self.folder / name, folder / name)
+        # The records the matcher's statistics come from: the run's, for every snapshot.
+        base = self.folder / STATISTICS_FILE
+        if not base.exists():
+            base = self.folder / "records.parquet"
+        try:
+            os.link(base, folder / STATISTICS_FILE)
+        except OSError:  # another file system: copy it
+            shutil.copyfile(base, folder / STATISTICS_FILE)
+        (folder / "stream.json").write_text(
+            json.dumps(
+                {"written": datetime.now(UTC).isoformat(), **summary}, indent=2, default=str
+            ),
+            "utf-8",
+        )
+
+    def _stream_table(self, records: pa.Table) -> pa.Table:
+        keys = list(zip(records["source"].to_pylist(), records["id"].to_pylist(), strict=True))
+        gone = sorted(self.deleted)
+        every = keys + gone
+        stamps = [self.stamps.get(k) for k in every]
+        return pa.table(
+            {
+                "source": [k[0] for k in every],
+                "id": [k[1] for k in every],
+                "time": [s[0] if s else None for s in stamps],
+                "edit_id": [s[1] if s else None for s in stamps],
+                "deleted": [False] * len(keys) + [True] * len(gone),
+            },
+            schema=_STREAM_SCHEMA,
+        )
+
+    def _links_table(self) -> pa.Table:
+        rows = [(a, b, p) for a, others in self.links.items() for b, p in others.items() if a < b]
+        return pa.table(
+            {
+                "left_source": [a[0] for a, _, _ in rows],
+                "left_id": [a[1] for a, _, _ in rows],
+                "right_source": [b[0] for _, b, _ in rows],
+                "right_id": [b[1] for _, b, _ in rows],
+                "match_probability": pa.array([p for _, _, p in rows], pa.float64()),
+            }
+        )
+
+    def _load(self) -> None:
+        """Each record's last edit and the links: from the snapshot, or from the run's
+        scored pairs within each place."""
+        stream = self.folder / "stream.parquet"
+        if stream.exists():
+            table = pl.DataFrame(pq.read_table(stream))
+            for source, rid, time, edit, deleted in table.iter_rows():
+                if time is not None:
+                    self.stamps[(source, rid)] = (time, edit)
+                if deleted:
+                    self.deleted.add((source, rid))
+            pairs = pl.DataFrame(pq.read_table(self.folder / _LINKS_FILE))
+        else:
+            pairs = self._pairs_within_places()
+        links = self.links
+        for ls, li, rs, ri, p in pairs.iter_rows():
+            links.setdefault((ls, li), {})[(rs, ri)] = p
+            links.setdefault((rs, ri), {})[(ls, li)] = p
+
+    def _pairs_within_places(self) -> pl.DataFrame:
+        index = self.index
+        columns = ["left_source", "left_id", "right_source", "right_id", "match_probability"]
+        pairs_file = self.folder / "pairs.parquet"
+        if not pairs_file.exists():
+            return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+        pairs = pl.DataFrame(pq.read_table(pairs_file, columns=columns))
+        placed = pl.DataFrame(
+            {
+                "source": index.sources[: index.size].tolist(),
+                "id": index.records["id"].to_pylist(),
+                "place": index.place_of[: index.size].astype(np.int64),
+            }
+        )
+        for side in ("left", "right"):
+            pairs = pairs.join(
+                placed.rename({"source": f"{side}_source", "id": f"{side}_id", "place": side}),
+                on=[f"{side}_source", f"{side}_id"],
+            )
+        return pairs.filter(pl.col("left") == pl.col("right")).select(
+            *columns[:4], pl.col("match_probability").cast(pl.Float64)
+        )
+
+
+def _turns(
+    edits: Sequence[_Effect], twins: Sequence[int | None], against: Sequence[np.ndarray]
+) -> list[int]:
+    """A turn for each upsert: records scored against each other's old versions never
+    share one (a greedy colouring of that graph; almost every record takes turn 0)."""
+    owner = {row: i for i, row in enumerate(twins) if row is not None}
+    near: list[set[int]] = [set() for _ in edits]
+    for i, rows in enumerate(against):
+        for row in rows.tolist():
+            j = owner.get(row)
+            if j is not None and j != i:
+                near[i].add(j)
+                near[j].add(i)
+    turn: list[int] = []
+    for i in range(len(edits)):
+        taken = {turn[j] for j in near[i] if j < i}
+        turn.append(next(t for t in range(len(edits) + 1) if t not in taken))
+    return turn
+
+
+def _closed(records: pa.Table, times: Iterable[datetime | None]) -> pa.Table:
+    """The records, closed for good as of the given times."""
+    n = records.num_rows
+    status = records.schema.get_field_index("operating_status")
+    updated = records.schema.get_field_index("update_time")
+    records = records.set_column(status, "operating_status", pa.array([CLOSED] * n, pa.string()))
+    return records.set_column(
+        updated,
+        "update_time",
+        pa.array(list(times), PLACE_SCHEMA.field("update_time").type),
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

@@ -1,0 +1,310 @@
+"""Applying edits to the golden places: what each kind of edit does, that nothing happens
+twice, that snapshots restart where they stopped, and that the stream and the batch agree
+on a generated day of edits."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.conflate.merge import place_id_for
+from poiflow.generate.edits import NEW_SOURCE, edited_sources, generate_edits
+from poiflow.pipeline import conflate
+from poiflow.streaming import Edit, StreamState, edit_message, parse_edit
+
+T0 = datetime(2026, 11, 30, 8, tzinfo=UTC)
+
+
+def edit(edit_id: str, op: str, place: dict[str, Any], minutes: float = 0) -> Edit:
+    return parse_edit(edit_message(edit_id, op, T0 + timedelta(minutes=minutes), place))
+
+
+@pytest.fixture
+def state(conflated: Path) -> StreamState:
+    return StreamState(conflated)
+
+
+def singles(conflated: Path) -> list[dict[str, Any]]:
+    """Records alone in their place, with coordinates and a phone-less simple shape."""
+    membership = pl.DataFrame(pq.read_table(conflated / "membership.parquet"))
+    alone = membership.filter(pl.len().over("place_id") == 1)
+    records = pl.DataFrame(
+        pq.read_table(conflated / "records.parquet", columns=["source", "id", "lat", "lon"])
+    ).join(alone, on=["source", "id"])
+    return records.filter(pl.col("lat").is_not_null()).sort("source", "id").to_dicts()
+
+
+def flat(state: StreamState, source: str, record_id: str) -> dict[str, Any]:
+    """A record of the state in the flat place format (what a source would send)."""
+    row = state.index.records.take([state.index.twin[(source, record_id)]]).to_pylist()[0]
+    address = row["address"] or {}
+    return {
+        "source": source,
+        "id": record_id,
+        "name": row["names"]["primary"],
+        "lat": row["lat"],
+        "lon": row["lon"],
+        "category": (row["categories"] or {}).get("primary"),
+        "street": address.get("street"),
+        "housenumber": address.get("housenumber"),
+        "postcode": address.get("postcode"),
+        "city": address.get("locality"),
+        "country": address.get("country"),
+        "phone": (row["phones"] or [None])[0],
+        "website": (row["websites"] or [None])[0],
+    }
+
+
+def place_of(state: StreamState, source: str, record_id: str) -> str:
+    index = state.index
+    return str(index.place_ids[index.place_of[index.twin[(source, record_id)]]])
+
+
+def place(state: StreamState, place_id: str) -> dict[str, Any]:
+    rows = [p for p in state.places.to_pylist() if p["id"] == place_id]
+    assert len(rows) == 1, place_id
+    return rows[0]
+
+
+def test_an_upsert_updates_its_place_and_a_replay_changes_nothing(
+    state: StreamState, conflated: Path
+) -> None:
+    record = singles(conflated)[0]
+    key = (record["source"], record["id"])
+    where = place_of(state, *key)
+    changed = {**flat(state, *key), "phone": "+358 9 555 0101"}
+    batch = [edit("e1", "upsert", changed)]
+    out = state.apply(batch)
+    assert out.counts["applied"] == 1
+    assert not out.dead
+    assert [(e.place_id, e.change, e.edit_ids) for e in out.events] == [(where, "updated", ["e1"])]
+    assert "phones" in out.events[0].attributes
+    assert place(state, where)["phones"] == ["+35895550101"]
+    again = state.apply(batch)  # the same edit, replayed
+    assert again.events == []
+    assert again.counts["duplicate"] == 1
+    late = state.apply([edit("e0", "upsert", {**changed, "phone": "+358 9 555 9999"}, -5)])
+    assert late.events == []
+    assert late.counts["stale"] == 1
+    assert place(state, where)["phones"] == ["+35895550101"]
+
+
+def test_close_delete_and_an_older_upsert_after_a_delete(
+    state: StreamState, conflated: Path
+) -> None:
+    first, second = singles(conflated)[1:3]
+    a, b = (first["source"], first["id"]), (second["source"], second["id"])
+    place_a, place_b = place_of(state, *a), place_of(state, *b)
+    resurrect = {**flat(state, *b)}
+    out = state.apply(
+        [
+            edit("c1", "close", {"source": a[0], "id": a[1]}, 1),
+            edit("d1", "delete", {"source": b[0], "id": b[1]}, 1),
+        ]
+    )
+    changes = {e.place_id: (e.change, e.edit_ids) for e in out.events}
+    assert changes == {place_a: ("closed", ["c1"]), place_b: ("removed", ["d1"])}
+    assert place(state, place_a)["operating_status"] == "permanently_closed"
+    assert place_b not in state.places.column("id").to_pylist()
+    assert b not in state.index.twin
+    # An upsert made before the delete arrives late: the record stays deleted.
+    late = state.apply([edit("u0", "upsert", resurrect, 0)])
+    assert late.counts["stale"] == 1
+    assert late.events == []
+    assert b not in state.index.twin
+
+
+def test_new_records_join_their_place_or_start_one(state: StreamState, conflated: Path) -> None:
+    record = singles(conflated)[3]
+    key = (record["source"], record["id"])
+    where = place_of(state, *key)
+    copy = {**flat(state, *key), "source": NEW_SOURCE, "id": "U1"}
+    far = {
+        **copy,
+        "id": "U2",
+        "name": "Kuura Bistro 9",
+        "lat": copy["lat"] + 0.05,
+        "lon": copy["lon"] + 0.05,
+        "phone": None,
+        "website": None,
+    }
+    out = state.apply([edit("n1", "upsert", copy), edit("n2", "upsert", far)])
+    assert place_of(state, NEW_SOURCE, "U1") == where
+    created = place_id_for(NEW_SOURCE, "U2")
+    assert place_of(state, NEW_SOURCE, "U2") == created
+    changes = {e.place_id: e for e in out.events}
+    assert changes[where].change == "updated"
+    assert "sources" in changes[where].attributes
+    assert changes[created].change == "created"
+    assert changes[created].edit_ids == ["n2"]
+    assert place(state, where)["members"] == 2
+
+
+def test_two_sources_announcing_one_new_place_in_one_batch_give_one_place(
+    state: StreamState, conflated: Path
+) -> None:
+    record = singles(conflated)[4]
+    base = flat(state, record["source"], record["id"])
+    new = {
+        **base,
+        "name": "Halla Studio 77",
+        "lat": base["lat"] + 0.04,
+        "lon": base["lon"] + 0.04,
+        "phone": "+358 9 777 0077",
+        "website": None,
+        "source": NEW_SOURCE,
+    }
+    out = state.apply(
+        [edit("x1", "upsert", {**new, "id": "U10"}), edit("x2", "upsert", {**new, "id": "U11"})]
+    )
+    assert place_of(state, NEW_SOURCE, "U10") == place_of(state, NEW_SOURCE, "U11")
+    assert [e.change for e in out.events] == ["created"]
+    assert sorted(out.events[0].edit_ids) == ["x1", "x2"]
+
+
+def test_an_upsert_then_a_close_in_one_batch_keeps_both(
+    state: StreamState, conflated: Path
+) -> None:
+    record = singles(conflated)[5]
+    key = (record["source"], record["id"])
+    where = place_of(state, *key)
+    out = state.apply(
+        [
+            edit("u1", "upsert", {**flat(state, *key), "phone": "+358 9 555 0202"}, 1),
+            edit("c1", "close", {"source": key[0], "id": key[1]}, 2),
+        ]
+    )
+    now = place(state, where)
+    assert now["phones"] == ["+35895550202"]
+    assert now["operating_status"] == "permanently_closed"
+    assert [(e.change, e.edit_ids) for e in out.events] == [("closed", ["u1", "c1"])]
+
+
+def test_bad_edits_go_to_the_dead_letters_with_their_reason(
+    state: StreamState, conflated: Path
+) -> None:
+    record = singles(conflated)[6]
+    good = flat(state, record["source"], record["id"])
+    out = state.apply(
+        [
+            edit("b1", "close", {"source": "osm", "id": "no-such-record"}),
+            edit("b2", "upsert", {**good, "colour": "red"}),
+            edit("b3", "upsert", {**good, "name": ""}),
+            edit("b4", "upsert", {**good, "lat": 123.0, "id": "fresh"}),
+            edit("b5", "delete", {"source": NEW_SOURCE, "id": "never"}),
+        ]
+    )
+    reasons = {e.edit_id: reason for e, reason in out.dead}
+    assert set(reasons) == {"b1", "b2", "b3", "b4", "b5"}, reasons
+    assert "no such record" in reasons["b1"]
+    assert "no such record" in reasons["b5"]
+    assert "colour" in reasons["b2"]
+    assert "name" in reasons["b3"]
+    assert "lat" in reasons["b4"]
+    assert out.events == []
+    assert out.counts["dead"] == 5
+    assert out.counts["applied"] == 0
+
+
+def test_a_snapshot_restarts_where_it_stopped(
+    state: StreamState, conflated: Path, tmp_path: Path
+) -> None:
+    edits = [
+        parse_edit(edit_message(e["edit_id"], e["op"], e["time"], e["place"]))
+        for e in generate_edits(conflated.parent / "sources", 120, 3)
+    ]
+    state.apply(edits[:80])
+    snapshot = state.save(tmp_path / "state")
+    assert (tmp_path / "state" / "CURRENT").read_text().strip() == snapshot.name
+    again = StreamState.open(conflated, tmp_path / "state")
+    assert again.folder == snapshot
+    assert again.places.equals(state.places)
+    assert again.stamps == state.stamps
+    assert again.deleted == state.deleted
+    replay = again.apply(edits[:80])  # the batch a crash before the commit replays
+    assert replay.events == []
+    assert replay.counts["applied"] == 0
+    rest_a, rest_b = state.apply(edits[80:]), again.apply(edits[80:])
+    assert [e.event_id for e in rest_a.events] == [e.event_id for e in rest_b.events]
+    assert again.places.equals(state.places)
+    # The snapshot is an output: the matcher (and so poiflow serve) reads it.
+    assert (snapshot / "places.parquet").exists()
+    assert (snapshot / "model.json.gz").exists()
+    state.save(tmp_path / "state")
+    state.save(tmp_path / "state")
+    assert len(list((tmp_path / "state").glob("snapshot-*"))) == 2  # older ones are dropped
+
+
+COMPARED = [
+    "names",
+    "categories",
+    "address",
+    "phones",
+    "websites",
+    "brand",
+    "opening_hours",
+    "operating_status",
+    "update_time",
+    "lat",
+    "lon",
+    "members",
+    "attribute_confidence",
+]
+
+
+def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_gives(
+    conflated: Path, tmp_path: Path
+) -> None:
+    sources = conflated.parent / "sources"
+    day = generate_edits(sources, 600, 11)
+    kinds = {e["op"] for e in day}
+    assert kinds == {"upsert", "close", "delete"}
+    assert any(e["edit_id"].endswith("-late") for e in day)  # late edits are in the day
+    state = StreamState(conflated)
+    messages = [edit_message(e["edit_id"], e["op"], e["time"], e["place"]) for e in day]
+    for start in range(0, len(messages), 150):
+        out = state.apply([parse_edit(m) for m in messages[start : start + 150]])
+        assert not out.dead, out.dead[:3]
+    streamed = state.save(tmp_path / "state")
+    batch = tmp_path / "batch"
+    edited = edited_sources(sources, day, tmp_path / "edited")
+    conflate(edited, batch, workers=1, previous=conflated)
+    shutil.rmtree(tmp_path / "edited")
+
+    members = {}
+    for name, folder in (("stream", streamed), ("batch", batch)):
+        members[name] = pl.DataFrame(pq.read_table(folder / "membership.parquet"))
+    joined = members["stream"].join(members["batch"], on=["source", "id"], how="full")
+    assert joined.filter(
+        pl.col("place_id").is_null() | pl.col("place_id_right").is_null()
+    ).is_empty()
+    agree = (joined["place_id"] == joined["place_id_right"]).mean()
+    assert agree >= 0.99, agree  # the stream re-decides edited records; the batch all
+
+    def groups(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.group_by("place_id").agg(pl.concat_str("source", "id").sort().alias("m"))
+
+    same = groups(members["stream"]).join(groups(members["batch"]), on=["place_id", "m"])
+    assert same.height >= 0.98 * members["batch"]["place_id"].n_unique()
+    columns = ["id", *COMPARED, "confidence"]
+    stream_places = pl.DataFrame(pq.read_table(streamed / "places.parquet", columns=columns))
+    batch_places = pl.DataFrame(pq.read_table(batch / "places.parquet", columns=columns))
+    both = stream_places.join(batch_places, on="id", suffix="_batch").filter(
+        pl.col("id").is_in(same["place_id"].implode())
+    )
+    assert both.height == same.height
+    for column in COMPARED:
+        differ = both.filter(pl.col(column).ne_missing(pl.col(f"{column}_batch")))
+        assert differ.is_empty(), (column, differ.select("id", column, f"{column}_batch").head(3))
+    # Confidence grows with match probabilities, which the batch scores with statistics of
+    # the new records too (copies of a name make it more common, so weaker evidence); the
+    # stream keeps the run's. Places drift by that alone.
+    drift = (both["confidence"] - both["confidence_batch"]).abs()
+    assert drift.quantile(0.95) <= 0.02, drift.quantile(0.95)
+    assert drift.max() <= 0.2, drift.max()
