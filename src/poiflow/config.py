@@ -326,6 +326,10 @@ class StreamSettings(_Strict):
     config: dict[str, str] = Field(
         default_factory=dict, description="More client settings (security.protocol, sasl.*)."
     )
+    consumer: dict[str, str] = Field(
+        default_factory=dict,
+        description="Settings of the consumer alone (session.timeout.ms, group.instance.id).",
+    )
 
 
 class PipelineSpec(_Strict):

@@ -83,6 +83,10 @@ cache: .poiflow-cache        # where stage outputs are kept for re-use; null: no
 # engine: spark              # the same stages on Spark (same outputs); default: local
 # spark: {{master: "local[*]", partitions: 8, executors: 4, executor_memory: 4g}}
 # resources: {{cpu: "2", memory: 8Gi}}   # what a Kubernetes pod asks for
+
+# poiflow stream: edits in from Kafka, applied to this output's places, change events out
+# stream: {{brokers: "127.0.0.1:9092", edits: poi-edits, events: place-changes,
+#          dead_letters: poi-edits-dead, group: poiflow-stream, batch_size: 2000}}
 """
 
 _RULES = '''\

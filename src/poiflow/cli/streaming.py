@@ -90,6 +90,9 @@ def stream_command(
         typer.Option(help="Stop when no edit came for this many seconds.", metavar="SECONDS"),
     ] = None,
     batches: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
+    create_topics: Annotated[
+        bool, typer.Option(help="Create the stream's topics that are missing (3 partitions).")
+    ] = False,
 ) -> None:
     """Consume edits, update the places, produce change events."""
     from poiflow.conflate.merge import MergeConfig
@@ -100,6 +103,11 @@ def stream_command(
     output = pipeline.output
     if not isinstance(output, Path):
         raise InputError(f"the stream starts from a local output folder, not {output}")
+    if not (output / "places.parquet").exists():
+        raise InputError(
+            f"no places at {output} yet: the stream starts from the pipeline's output; "
+            f"run 'poiflow run {pipeline_file}' first"
+        )
     settings = pipeline.spec.stream
     folder = state or (pipeline.resolve(settings.state) if settings.state else output / "stream")
     merge = MergeConfig(**pipeline.spec.stages.merge.model_dump())
@@ -120,6 +128,11 @@ def stream_command(
             highlight=False,
         )
 
+    if create_topics:
+        from poiflow.streaming.producer import create_topics as make_topics
+
+        made = make_topics(settings)
+        console.print(f"created topics: {', '.join(made)}" if made else "the topics exist")
     stream = EditStream(live, folder, settings, on_batch=show)
     metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
     console.print(f"stopped; metrics in {folder / 'metrics.json'}")

@@ -226,16 +226,12 @@ class MatchIndex:
         self.place_ids = np.asarray(placed["place_id"].unique().sort().to_list(), dtype=object)
         self.place_of = np.searchsorted(self.place_ids, placed["place_id"].to_numpy())
         self.sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+        self.ids = np.asarray(records.column("id").to_pylist(), dtype=object)
         # Members of each place: rows sorted by place, and where each place starts.
-        self.by_place = np.argsort(self.place_of, kind="stable")
-        self.place_start = np.searchsorted(
-            self.place_of[self.by_place], np.arange(len(self.place_ids) + 1)
-        )
+        self._members_changed()
         self.twin = {
             key: row
-            for row, key in enumerate(
-                zip(self.sources.tolist(), records.column("id").to_pylist(), strict=True)
-            )
+            for row, key in enumerate(zip(self.sources.tolist(), self.ids.tolist(), strict=True))
         }
         # The statistics (which words are rare, which cells are localities) are those of
         # the run's records; a live output (see poiflow.streaming) keeps that run's records
@@ -280,6 +276,7 @@ class MatchIndex:
         for row, key in zip(rows.tolist(), zip(sources, ids, strict=True), strict=True):
             self.twin[key] = row
         self.sources = np.concatenate([self.sources, np.asarray(sources, dtype=object)])
+        self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=object)])
         self.alive = np.concatenate([self.alive, np.ones(count, dtype=bool)])
         self.place_of = np.concatenate([self.place_of, self._place_numbers(place_ids)])
         self._members_changed()
@@ -293,7 +290,7 @@ class MatchIndex:
         no longer candidates nor members."""
         self.alive[rows] = False
         for row in np.asarray(rows).tolist():
-            key = (self.sources[row], self.records.column("id")[row].as_py())
+            key = (self.sources[row], self.ids[row])
             if self.twin.get(key) == row:
                 del self.twin[key]
         self._members_changed()
@@ -308,8 +305,9 @@ class MatchIndex:
         place = self.place_index.get(place_id)
         if place is None:
             return np.zeros(0, np.int64)
-        members = self.by_place[self.place_start[place] : self.place_start[place + 1]]
-        return members[self.alive[members]]
+        by_place, place_start = self._membership()
+        members = by_place[place_start[place] : place_start[place + 1]]
+        return np.asarray(members[self.alive[members]])
 
     def _place_numbers(self, place_ids: Sequence[str]) -> np.ndarray:
         fresh = [p for p in dict.fromkeys(place_ids) if p not in self.place_index]
@@ -320,10 +318,24 @@ class MatchIndex:
         return np.asarray([self.place_index[p] for p in place_ids], dtype=self.place_of.dtype)
 
     def _members_changed(self) -> None:
-        self.by_place = np.argsort(self.place_of, kind="stable")
-        self.place_start = np.searchsorted(
-            self.place_of[self.by_place], np.arange(len(self.place_ids) + 1)
-        )
+        self._by_place: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def by_place(self) -> np.ndarray:
+        """Rows sorted by place (see ``place_start``)."""
+        return self._membership()[0]
+
+    @property
+    def place_start(self) -> np.ndarray:
+        """Where each place's rows start in ``by_place``."""
+        return self._membership()[1]
+
+    def _membership(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._by_place is None:
+            order = np.argsort(self.place_of, kind="stable")
+            start = np.searchsorted(self.place_of[order], np.arange(len(self.place_ids) + 1))
+            self._by_place = (order, start)
+        return self._by_place
 
     def match_objects(
         self, objects: Sequence[Mapping[str, Any]], source: str = "request"
@@ -442,18 +454,21 @@ class MatchIndex:
         twin: int,
     ) -> Match:
         config = self.clustering
-        places = self.place_of[rows]
+        by_place, place_start = self._membership()
+        # Plain Python over the few candidate places: numpy's per-call cost would dominate.
+        scores: dict[int, list[float]] = {}
+        for place, p in zip(self.place_of[rows].tolist(), probability.tolist(), strict=True):
+            scores.setdefault(place, []).append(p)
         candidates = []
-        for place in np.unique(places):
-            known = probability[places == place]
-            members = self.by_place[self.place_start[place] : self.place_start[place + 1]]
+        for place, known in scores.items():
+            members = by_place[place_start[place] : place_start[place + 1]]
             members = members[(members != twin) & self.alive[members]]
             bar = (
-                config.same_source if (self.sources[members] == source).any() else config.threshold
+                config.same_source if source in self.sources[members].tolist() else config.threshold
             )
-            mean, best = float(known.mean()), float(known.max())
+            mean, best = sum(known) / len(known), max(known)
             coverage = len(known) / max(1, len(members))
-            vetoed = len(members) > 1 and float(known.min()) < config.veto
+            vetoed = len(members) > 1 and min(known) < config.veto
             passes = (
                 best >= config.threshold
                 and mean >= bar

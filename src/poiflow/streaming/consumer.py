@@ -130,6 +130,7 @@ class EditStream:
                     "group.id": settings.group,
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
+                    **settings.consumer,
                 }
             )
             self.producer = Producer(
@@ -148,7 +149,8 @@ class EditStream:
         self, idle_exit_s: float | None = None, max_batches: int | None = None
     ) -> StreamMetrics:
         """Consume until stopped (SIGTERM, SIGINT, :meth:`stop`), until no edit came for
-        ``idle_exit_s`` seconds, or after ``max_batches`` batches."""
+        ``idle_exit_s`` seconds while the consumer held partitions and had read them all,
+        or after ``max_batches`` batches."""
         self.consumer.subscribe([self.settings.edits])
         idle_since = time.monotonic()
         batches = 0
@@ -161,7 +163,8 @@ class EditStream:
                     )
                     messages = [m for m in messages if self._usable(m)]
                     if not messages:
-                        if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                        idle = time.monotonic() - idle_since
+                        if idle_exit_s is not None and idle > idle_exit_s and self._caught_up():
                             break
                         continue
                     self.process(messages)
@@ -268,6 +271,24 @@ class EditStream:
                 f"{len(failed)} message(s) were refused, e.g. {failed[0]}; nothing of this "
                 "batch was committed: it is applied again on restart"
             )
+
+    def _caught_up(self) -> bool:
+        """Whether the consumer holds partitions and has read all they have."""
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return False  # not yet given partitions (a rebalance after a restart)
+        try:
+            for part in self.consumer.position(assigned):
+                low, high = self.consumer.get_watermark_offsets(part, timeout=5, cached=False)
+                at = part.offset
+                if at < 0:  # nothing read here yet: from the committed offset, or the start
+                    at = self.consumer.committed([part], timeout=5)[0].offset
+                    at = low if at < 0 else at
+                if at < high:
+                    return False
+        except Exception:  # a broker away: not caught up
+            return False
+        return True
 
     def _measure_lag(self) -> None:
         lag: dict[str, int] = {}

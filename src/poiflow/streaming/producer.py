@@ -9,7 +9,7 @@ from typing import Any
 from poiflow.config import StreamSettings
 from poiflow.streaming.edits import region_keys
 
-__all__ = ["edit_keys", "send_edits"]
+__all__ = ["create_topics", "edit_keys", "send_edits"]
 
 
 def edit_keys(messages: Sequence[bytes]) -> list[str]:
@@ -47,15 +47,20 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def send_edits(settings: StreamSettings, messages: Sequence[bytes]) -> int:
+def send_edits(settings: StreamSettings, messages: Sequence[bytes], producer: Any = None) -> int:
     """Produce edit messages to ``settings.edits``, keyed by region; returns how many.
+
+    Args:
+        settings: Brokers and topic.
+        messages: The edits.
+        producer: A ``confluent_kafka.Producer`` to send with (default: a new one).
 
     Raises:
         RuntimeError: The broker did not take them all.
     """
     from confluent_kafka import Producer
 
-    producer = Producer(
+    producer = producer or Producer(
         {"bootstrap.servers": settings.brokers, **settings.config, "enable.idempotence": True}
     )
     messages = [m for m in messages if m.strip()]
@@ -71,3 +76,17 @@ def send_edits(settings: StreamSettings, messages: Sequence[bytes]) -> int:
         msg = f"{left} edits were not delivered to {settings.edits} within 60 s"
         raise RuntimeError(msg)
     return len(messages)
+
+
+def create_topics(settings: StreamSettings, partitions: int = 3) -> list[str]:
+    """Create the stream's topics that do not exist yet (edits and events with
+    ``partitions`` partitions, dead letters with one); returns the ones created."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": settings.brokers, **settings.config})
+    existing = set(admin.list_topics(timeout=30).topics)
+    wanted = {settings.edits: partitions, settings.events: partitions, settings.dead_letters: 1}
+    new = [NewTopic(t, num_partitions=n) for t, n in wanted.items() if t not in existing]
+    for future in admin.create_topics(new).values() if new else []:
+        future.result()
+    return [t.topic for t in new]

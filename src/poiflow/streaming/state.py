@@ -240,12 +240,12 @@ class StreamState:
         todo = list(effects.values())
         # Deletes: the record leaves its place (one added and deleted in the batch leaves
         # only its tombstone).
-        for effect in todo:
-            if effect.op == "delete" and effect.key in index.twin:
-                row = index.twin[effect.key]
-                touch(str(index.place_ids[index.place_of[row]]), effect.edit_ids)
-                index.retire(np.array([row]))
-                self._unlink(effect.key)
+        gone = [e for e in todo if e.op == "delete" and e.key in index.twin]
+        for effect in gone:
+            row = index.twin[effect.key]
+            touch(str(index.place_ids[index.place_of[row]]), effect.edit_ids)
+            self._unlink(effect.key)
+        index.retire(np.array([index.twin[e.key] for e in gone], dtype=np.int64))
         # Closes: the record stays where it is, closed as of the edit.
         closes = [e for e in todo if e.op == "close"]
         if closes:
@@ -317,7 +317,8 @@ class StreamState:
         # Records edited together that were scored against each other's old versions
         # (two sources editing one place) are taken in turns, each turn matched against
         # what the turns before it wrote, as a run matches every record as it now is.
-        turn = _turns(edits, [index.twin.get(e.key) for e in edits], [s[1] for s in scored])
+        twins = [index.twin.get(e.key) for e in edits]
+        turn = _turns(twins, [s[1] for s in scored], index.place_of)
         rows = np.zeros(len(edits), np.int64)
         chosen = [""] * len(edits)
         for t in range(max(turn, default=-1) + 1):
@@ -362,7 +363,7 @@ class StreamState:
                 if home is not None:
                     others = index.members(home)
                     others = others[others != twin]
-                    other = (index.sources[others[0]], index.records["id"][others[0]].as_py())
+                    other = (index.sources[others[0]], index.ids[others[0]])
                     if len(others) == 1 and edit.key < other:
                         # A pair split in two: as a run keeps a place's id, the part
                         # with the first record (by source, then id) keeps it.
@@ -433,7 +434,7 @@ class StreamState:
         if not keep:
             self._unlink(key)
         index = self.index
-        ids = index.records["id"].take(pa.array(rows)).to_pylist() if len(rows) else []
+        ids = index.ids[rows].tolist()
         mine = self.links.setdefault(key, {})
         for row, record_id, p in zip(rows.tolist(), ids, probability.tolist(), strict=True):
             other = (index.sources[row], record_id)
@@ -450,7 +451,7 @@ class StreamState:
         keys = list(
             zip(
                 index.sources[rows].tolist(),
-                index.records["id"].take(pa.array(rows)).to_pylist(),
+                index.ids[rows].tolist(),
                 strict=True,
             )
         )
@@ -511,6 +512,8 @@ class StreamState:
                 events.append(Change(place, change, [], edits, None, into))
             else:
                 changed = changed_attributes(old, new)
+                if old.get("opening_hours") != new.get("opening_hours"):
+                    changed.append("opening_hours")
                 if old.get("members") != new.get("members") or old.get("sources") != new.get(
                     "sources"
                 ):
@@ -557,6 +560,7 @@ class StreamState:
             pointer = state / f".CURRENT.{os.getpid()}.tmp"
             pointer.write_text(name + "\n", "utf-8")
             os.replace(pointer, current)
+            self.folder = state / name  # what the next snapshot copies the run's files from
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise OutputError(f"cannot write the stream's snapshot ({exc})", path=state) from exc
@@ -570,7 +574,8 @@ class StreamState:
         index = self.index
         alive = np.flatnonzero(index.alive[: index.size])
         records = index.records.take(pa.array(alive))
-        pq.write_table(records, folder / "records.parquet", compression="zstd")
+        # lz4: a snapshot is written after every batch, and read back only on a restart
+        pq.write_table(records, folder / "records.parquet", compression="lz4")
         membership = pa.table(
             {
                 "source": records.column("source"),
@@ -659,7 +664,7 @@ class StreamState:
         placed = pl.DataFrame(
             {
                 "source": index.sources[: index.size].tolist(),
-                "id": index.records["id"].to_pylist(),
+                "id": index.ids[: index.size].tolist(),
                 "place": index.place_of[: index.size].astype(np.int64),
             }
         )
@@ -674,22 +679,26 @@ class StreamState:
 
 
 def _turns(
-    edits: Sequence[_Effect], twins: Sequence[int | None], against: Sequence[np.ndarray]
+    twins: Sequence[int | None], against: Sequence[np.ndarray], place_of: np.ndarray
 ) -> list[int]:
-    """A turn for each upsert: records scored against each other's old versions never
-    share one (a greedy colouring of that graph; almost every record takes turn 0)."""
+    """A turn for each upsert: records of one place scored against each other's old
+    versions never share one (a greedy colouring of that graph; records edited alone in
+    their place, almost all of them, take turn 0)."""
     owner = {row: i for i, row in enumerate(twins) if row is not None}
-    near: list[set[int]] = [set() for _ in edits]
+    near: list[set[int]] = [set() for _ in twins]
     for i, rows in enumerate(against):
-        for row in rows.tolist():
+        home = twins[i]
+        if home is None:
+            continue
+        for row in rows[place_of[rows] == place_of[home]].tolist():
             j = owner.get(row)
             if j is not None and j != i:
                 near[i].add(j)
                 near[j].add(i)
     turn: list[int] = []
-    for i in range(len(edits)):
+    for i in range(len(twins)):
         taken = {turn[j] for j in near[i] if j < i}
-        turn.append(next(t for t in range(len(edits) + 1) if t not in taken))
+        turn.append(next(t for t in range(len(twins) + 1) if t not in taken))
     return turn
 
 

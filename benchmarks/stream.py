@@ -1,0 +1,154 @@
+"""Streaming end to end: edits through a real Kafka broker into the golden places.
+
+Makes a generated world (``poiflow generate``) and conflates it, makes a day of edits of it
+(``generate_edits``), starts a Kafka broker with the project's script, and measures:
+
+1. **drain**: all edits waiting on the topic, then ``EditStream`` consumes, applies,
+   produces events, snapshots and commits, batch after batch: edits/s end to end;
+2. **steady**: edits produced at a fixed rate while the stream runs: p50/p99 seconds from
+   an edit's production (its Kafka timestamp) to the acknowledgement of its change events;
+3. **apply only**: the same edits applied in process without Kafka, to show where the
+   time goes;
+4. the peer: **the batch** re-run over the sources the day leaves (``poiflow conflate``
+   with ``--previous``), the way the places would be brought up to date without a stream:
+   its wall time is how stale the places get without one.
+
+Usage:
+    .venv/bin/python benchmarks/stream.py [--places 20000] [--edits 20000] [--batch 2000]
+        [--rate 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from poiflow.config import StreamSettings
+from poiflow.generate import generate
+from poiflow.generate.edits import edited_sources, generate_edits
+from poiflow.pipeline import conflate
+from poiflow.streaming import StreamState, edit_message, parse_edit
+from poiflow.streaming.consumer import EditStream
+from poiflow.streaming.producer import create_topics, send_edits
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+
+
+def world(places: int, seed: int) -> tuple[Path, Path]:
+    folder = DATA / f"stream-world-{places}-{seed}"
+    if not (folder / "out" / "places.parquet").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        made = generate(places, 3, seed, folder / "sources")
+        conflate(made.sources, folder / "out", workers=2)
+    return folder / "sources", folder / "out"
+
+
+def topics(broker: str, name: str) -> StreamSettings:
+    config = StreamSettings(
+        brokers=broker,
+        edits=f"{name}-edits",
+        events=f"{name}-events",
+        dead_letters=f"{name}-dead",
+        group=f"{name}-group",
+    )
+    create_topics(config)
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--places", type=int, default=20_000)
+    parser.add_argument("--edits", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--rate", type=int, default=500, help="edits/s in the steady run")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    sources, out = world(args.places, args.seed)
+    day = generate_edits(sources, args.edits, args.seed)
+    messages = [edit_message(e["edit_id"], e["op"], e["time"], e["place"]) for e in day]
+    print(f"world: {args.places:,} places ({out}); {len(messages):,} edits")
+
+    # 3. apply only, in process
+    state = StreamState(out)
+    edits = [parse_edit(m) for m in messages]
+    started = time.perf_counter()
+    for i in range(0, len(edits), args.batch):
+        state.apply(edits[i : i + args.batch])
+    apply_s = time.perf_counter() - started
+    print(f"apply only: {len(edits) / apply_s:,.0f} edits/s ({apply_s:.1f} s)")
+
+    scratch = Path(tempfile.mkdtemp(prefix="poiflow-stream-bench-"))
+    script = str(ROOT / "scripts" / "kafka_server.sh")
+    broker = (
+        subprocess.run(
+            ["bash", script, "start", str(scratch / "kafka"), "19392"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    try:
+        # 1. drain a backlog
+        config = topics(broker, "drain").model_copy(update={"batch_size": args.batch})
+        send_edits(config, messages)
+        stream = EditStream(StreamState(out), scratch / "drain", config)
+        started = time.perf_counter()
+        metrics = stream.run(idle_exit_s=3)
+        drain_s = time.perf_counter() - started - 3
+        counts = metrics.counts
+        print(
+            f"drain: {counts['received'] / drain_s:,.0f} edits/s end to end "
+            f"({counts['received']:,} edits, {counts['batches']} batches, "
+            f"{counts['events']:,} events, {counts['dead']} dead, "
+            f"{counts['stale'] + counts['duplicate']} stale or repeated) in {drain_s:.1f} s"
+        )
+        # 2. steady rate
+        config = topics(broker, "steady").model_copy(
+            update={"batch_size": args.batch, "wait_ms": 100}
+        )
+        stream = EditStream(StreamState(out), scratch / "steady", config)
+        runner = threading.Thread(target=stream.run, kwargs={"idle_exit_s": 5})
+        runner.start()
+        step = max(1, args.rate // 10)
+        producer = Producer({"bootstrap.servers": broker, "enable.idempotence": True})
+        started = time.perf_counter()
+        for k, i in enumerate(range(0, len(messages), step)):
+            send_edits(config, messages[i : i + step], producer)
+            pause = started + (k + 1) * 0.1 - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        runner.join()
+        del producer
+        summary = stream.metrics.summary()
+        print(
+            f"steady {args.rate}/s: edit to event p50 {summary['latency_p50_s'] * 1000:.0f} ms, "
+            f"p99 {summary['latency_p99_s'] * 1000:.0f} ms over {summary['received']:,} edits"
+        )
+    finally:
+        subprocess.run(["bash", script, "stop", str(scratch / "kafka")], check=False)
+    # 4. the peer: the batch over the edited sources
+    edited = edited_sources(sources, day, scratch / "edited")
+    started = time.perf_counter()
+    conflate(edited, scratch / "batch", workers=2, previous=out)
+    batch_s = time.perf_counter() - started
+    print(
+        f"batch re-run over the day's sources: {batch_s:.1f} s (places this stale without a stream)"
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"peak RSS {peak:.2f} GB")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""``poiflow stream`` against a real Kafka broker (KRaft, started by the project's script):
+edits in, change events and dead letters out, offsets committed after the writes, and the
+faults the issue names: the consumer killed mid-batch, the broker stopped and started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from confluent_kafka import Consumer
+
+from poiflow.config import StreamSettings
+from poiflow.generate.edits import generate_edits
+from poiflow.streaming import StreamState, edit_message, parse_edit
+from poiflow.streaming.consumer import EditStream
+from poiflow.streaming.producer import create_topics, send_edits
+
+from ..conftest import ROOT, script_server
+
+pytestmark = [pytest.mark.kafka, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path_factory.mktemp("kafka")
+    with script_server("kafka", folder) as where:
+        yield where, folder
+
+
+def settings(broker: str, name: str, partitions: int = 3, **more: Any) -> StreamSettings:
+    """Stream settings with topics of their own (made here), for one test."""
+    config = StreamSettings(
+        brokers=broker,
+        edits=f"{name}-edits",
+        events=f"{name}-events",
+        dead_letters=f"{name}-dead",
+        group=f"{name}-group",
+        **more,
+    )
+    made = create_topics(config, partitions)
+    assert sorted(made) == sorted([config.edits, config.events, config.dead_letters])
+    assert create_topics(config) == []  # only what is missing
+    return config
+
+
+def read_topic(broker: str, topic: str, idle_s: float = 4) -> list[dict[str, Any]]:
+    """Every message of a topic, from the start."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker,
+            "group.id": f"reader-{topic}-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    got: list[dict[str, Any]] = []
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle_s:
+            message = consumer.poll(0.3)
+            if message is None or message.error() is not None:
+                continue
+            last = time.monotonic()
+            got.append(
+                {
+                    "key": message.key(),
+                    "value": message.value(),
+                    "headers": {k: v.decode() for k, v in message.headers() or []},
+                }
+            )
+    finally:
+        consumer.close()
+    return got
+
+
+def day(conflated: Path, count: int, seed: int) -> list[bytes]:
+    edits = generate_edits(conflated.parent / "sources", count, seed)
+    return [edit_message(e["edit_id"], e["op"], e["time"], e["place"]) for e in edits]
+
+
+def last_writer(messages: list[bytes]) -> dict[tuple[str, str], tuple[int, str]]:
+    """Each record's winning edit, worked out apart from the stream: the latest stamp of
+    the edits that name a record the state can hold."""
+    best: dict[tuple[str, str], tuple[int, str]] = {}
+    for message in messages:
+        edit = parse_edit(message)
+        if edit.record not in best or edit.stamp > best[edit.record]:
+            best[edit.record] = edit.stamp
+    return best
+
+
+def current_snapshot(state: Path) -> Path:
+    return state / (state / "CURRENT").read_text().strip()
+
+
+def stamps_of(snapshot: Path) -> dict[tuple[str, str], tuple[int, str]]:
+    table = pq.read_table(snapshot / "stream.parquet").to_pylist()
+    return {(r["source"], r["id"]): (r["time"], r["edit_id"]) for r in table if r["time"]}
+
+
+BAD = [
+    b"{this is not json",
+    json.dumps(
+        {"schema": 2, "edit_id": "v2", "op": "upsert", "time": "2026-11-30T08:00:00Z"}
+    ).encode(),
+    edit_message("ghost", "close", "2026-11-30T09:00:00Z", {"source": "osm", "id": "nobody"}),
+]
+
+
+def test_edits_in_events_and_dead_letters_out_and_offsets_committed(
+    broker: tuple[str, Path], conflated: Path, tmp_path: Path
+) -> None:
+    where, _ = broker
+    config = settings(where, "flow", batch_size=150, wait_ms=300)
+    messages = day(conflated, 400, 3)
+    sent = send_edits(config, [*messages, *BAD])
+    assert sent == len(messages) + len(BAD)
+    state = StreamState(conflated)
+    stream = EditStream(state, tmp_path / "state", config)
+    metrics = stream.run(idle_exit_s=4)
+    counts = metrics.counts
+    assert counts["received"] == sent
+    assert counts["dead"] == len(BAD)
+    assert counts["applied"] + counts["stale"] + counts["duplicate"] == len(messages)
+    assert counts["duplicate"] > 0
+    assert counts["stale"] > 0
+
+    events = read_topic(where, config.events)
+    assert len(events) == counts["events"] > 0
+    sent_ids = {parse_edit(m).edit_id for m in messages}
+    for event in events:
+        body = json.loads(event["value"])
+        assert event["key"].decode() == body["place_id"]
+        assert event["headers"]["change"] == body["change"]
+        assert set(body["edit_ids"]) <= sent_ids
+    changes = Counter(json.loads(e["value"])["change"] for e in events)
+    assert {"created", "updated", "closed"} <= set(changes)
+    dead = read_topic(where, config.dead_letters)
+    reasons = sorted(d["headers"]["reason"] for d in dead)
+    assert len(dead) == len(BAD)
+    assert any(r.startswith("not JSON") for r in reasons)
+    assert any("schema version 2" in r for r in reasons)
+    assert any("no such record" in r for r in reasons)
+    assert {d["value"] for d in dead} == set(BAD)  # the messages themselves, unchanged
+
+    snapshot = current_snapshot(tmp_path / "state")
+    assert stamps_of(snapshot) == last_writer(messages)  # every edit took effect
+    assert json.loads((tmp_path / "state" / "metrics.json").read_text())["total_lag"] == 0
+    # The offsets were committed: the group starts after them.
+    again = EditStream(StreamState.open(conflated, tmp_path / "state"), tmp_path / "state", config)
+    assert again.run(idle_exit_s=3).counts["received"] == 0
+
+
+def pipeline_file(folder: Path, conflated: Path, config: StreamSettings) -> Path:
+    path = folder / "pipeline.yaml"
+    spec = {
+        "name": "stream-test",
+        "sources": [
+            {"path": str(p)} for p in sorted((conflated.parent / "sources").glob("source_*.csv"))
+        ],
+        "output": str(conflated),
+        "cache": None,
+        "tracking": None,
+        "stream": {**config.model_dump(), "state": str(folder / "state")},
+    }
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_a_consumer_killed_mid_run_applies_every_edit_once_and_loses_no_event(
+    broker: tuple[str, Path], conflated: Path, tmp_path: Path
+) -> None:
+    where, _ = broker
+    # A restarted consumer waits for the killed one's session to lapse before it gets the
+    # partition; a short session keeps the test short.
+    config = settings(
+        where,
+        "kill",
+        partitions=1,
+        batch_size=40,
+        wait_ms=200,
+        consumer={"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"},
+    )
+    messages = day(conflated, 500, 8)
+    send_edits(config, messages)
+    pipeline = pipeline_file(tmp_path, conflated, config)
+    command = [sys.executable, "-m", "poiflow", "stream", str(pipeline), "--until-idle", "5"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "state" / "metrics.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if metrics.exists() and json.loads(metrics.read_text()).get("batches", 0) >= 3:
+            break
+        time.sleep(0.05)
+    time.sleep(0.25)  # a batch takes about half a second: kill the next one midway
+    first.send_signal(signal.SIGKILL)  # the batch in hand is lost, not committed
+    first.wait()
+    killed_at = json.loads(metrics.read_text())["batches"]
+    assert 3 <= killed_at < len(messages) / 40
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+
+    # Exactly once in effect: each record holds its winning edit.
+    assert stamps_of(current_snapshot(tmp_path / "state")) == last_writer(messages)
+    # At least once: every edit a run without the crash turns into events is in one.
+    reference = StreamState(conflated)
+    expected: set[str] = set()
+    for start in range(0, len(messages), 40):
+        out = reference.apply([parse_edit(m) for m in messages[start : start + 40]])
+        expected |= {i for e in out.events for i in e.edit_ids}
+    events = [json.loads(e["value"]) for e in read_topic(where, config.events)]
+    produced = {i for e in events for i in e["edit_ids"]}
+    assert expected <= produced, sorted(expected - produced)[:5]
+    repeated = sum(n - 1 for n in Counter(e["event_id"] for e in events).values())
+    print(f"killed after {killed_at} batches: {len(events)} events, {repeated} repeated")
+
+
+def test_the_consumer_rides_out_a_broker_restart(
+    conflated: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("kafka-restart")
+    with script_server("kafka", folder) as where:
+        config = settings(where, "restart", batch_size=50, wait_ms=200)
+        messages = day(conflated, 300, 13)
+        half = len(messages) // 2
+        stream = EditStream(StreamState(conflated), tmp_path / "state", config)
+        runner = threading.Thread(target=stream.run, daemon=True)
+        runner.start()
+        send_edits(config, messages[:half])
+        wait_for(lambda: stream.metrics.counts["received"] >= half, 60)
+        port = where.rsplit(":", 1)[1]
+        script = str(ROOT / "scripts" / "kafka_server.sh")
+        subprocess.run(["bash", script, "stop", str(folder)], check=True, timeout=120)
+        time.sleep(3)  # the consumer polls a broker that is not there
+        subprocess.run(
+            ["bash", script, "start", str(folder), port],
+            check=True,
+            timeout=180,
+            capture_output=True,
+        )
+        send_edits(config, messages[half:])
+        wait_for(lambda: stream.metrics.counts["received"] >= len(messages), 120)
+        stream.stop()
+        runner.join(30)
+        assert not runner.is_alive()
+        assert stamps_of(current_snapshot(tmp_path / "state")) == last_writer(messages)
+
+
+def wait_for(condition: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
