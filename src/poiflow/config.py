@@ -309,6 +309,9 @@ class StreamSettings(_Strict):
           group: poiflow-stream           # the consumer group (committed offsets)
           batch_size: 2000                # edits applied together
           state: stream                   # snapshots of the live places (default: OUTPUT/stream)
+          search: true                    # an embedded search index, kept current (STATE/search)
+          opensearch: http://127.0.0.1:9200   # and/or a search server's, under the alias
+          index: poiflow-places
     """
 
     brokers: str = Field("127.0.0.1:9092", min_length=1)
@@ -330,6 +333,13 @@ class StreamSettings(_Strict):
         default_factory=dict,
         description="Settings of the consumer alone (session.timeout.ms, group.instance.id).",
     )
+    search: bool = Field(
+        True, description="Keep an embedded search index of the live places (STATE/search)."
+    )
+    opensearch: str | None = Field(
+        None, description="Also keep this OpenSearch server's index current (a URL)."
+    )
+    index: str = Field("poiflow-places", description="With opensearch: the alias to write.")
 
 
 class PipelineSpec(_Strict):

@@ -21,7 +21,7 @@ from poiflow.serving.opensearch import OpenSearchIndex
 
 from ..conftest import free_port, poiflow, script_server
 from .test_api import get, serving
-from .test_search import FOUND_BY, PLACES, _perturbed
+from .test_search import FOUND_BY, PLACES, _perturbed, check_upsert
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.server]
 
@@ -164,3 +164,11 @@ def test_a_server_whose_index_went_away_answers_503_and_keeps_serving(
         assert status == 200
         assert health["status"] == "degraded"
         assert "publish into it first" in health["problems"]["search"]
+
+
+def test_a_stream_keeps_the_server_index_current(opensearch: str) -> None:
+    index = OpenSearchIndex(opensearch, "streamed")
+    with pytest.raises(InputError, match="publish into it first"):
+        index.upsert(pa.Table.from_pylist(PLACES[:1], schema=GOLDEN_PLACE_SCHEMA))
+    index.publish(pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA))
+    check_upsert(index)

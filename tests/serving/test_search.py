@@ -258,3 +258,28 @@ def test_the_cli_refuses_a_folder_without_places_or_index_and_a_bad_point(tmp_pa
     done = poiflow("search", str(tmp_path), "kahv", "--category", "cafe")
     assert done.returncode == 0
     assert "Jääpuiston kahvila" in done.stdout + done.stderr
+
+
+def check_upsert(backend: Any) -> None:
+    """What a stream does to an index holding ``PLACES``: a place renamed, a place gone,
+    a new place; doing it again changes nothing (a replayed batch)."""
+    changed = pa.Table.from_pylist(
+        [
+            place("p2", "Kuura Bistro", "restaurant", 60.1590, 24.9220),
+            place("p11", "Halla Studio", "cafe", 60.1700, 24.9300),
+        ],
+        schema=GOLDEN_PLACE_SCHEMA,
+    )
+    for _ in range(2):
+        backend.upsert(changed, ["p6"])
+        assert len(backend) == len(PLACES)
+        assert ids(backend.search("kuura bistro", limit=1)) == ["p2"]
+        assert ids(backend.search("halla studio", limit=1)) == ["p11"]
+        assert "p2" not in ids(backend.search("kahvila"))
+        assert "p6" not in ids(backend.search("apteekki bulevardi"))
+
+
+def test_a_stream_keeps_the_index_current(tmp_path: Path) -> None:
+    table = pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA)
+    check_upsert(build_search_index(table, tmp_path / "search"))
+    assert len(SearchIndex(tmp_path / "search")) == len(PLACES)  # what a new reader sees

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer
 
 from poiflow.config import StreamSettings
 from poiflow.generate.edits import generate_edits
+from poiflow.serving import build_search_index
 from poiflow.streaming import StreamState, edit_message, parse_edit
 from poiflow.streaming.consumer import EditStream
 from poiflow.streaming.producer import create_topics, send_edits
@@ -129,7 +130,8 @@ def test_edits_in_events_and_dead_letters_out_and_offsets_committed(
     sent = send_edits(config, [*messages, *BAD])
     assert sent == len(messages) + len(BAD)
     state = StreamState(conflated)
-    stream = EditStream(state, tmp_path / "state", config)
+    search = build_search_index(state.places, tmp_path / "state" / "search")
+    stream = EditStream(state, tmp_path / "state", config, publishers=[search])
     metrics = stream.run(idle_exit_s=4)
     counts = metrics.counts
     assert counts["received"] == sent
@@ -155,6 +157,16 @@ def test_edits_in_events_and_dead_letters_out_and_offsets_committed(
     assert any("schema version 2" in r for r in reasons)
     assert any("no such record" in r for r in reasons)
     assert {d["value"] for d in dead} == set(BAD)  # the messages themselves, unchanged
+
+    # The search index was kept current: new places are found, places gone are not.
+    bodies = [json.loads(e["value"]) for e in events]
+    for body in [b for b in bodies if b["change"] == "created"][:5]:
+        name = body["place"]["names"]["primary"]
+        assert body["place_id"] in [h.id for h in search.search(name, limit=5)], name
+    gone = {b["place_id"] for b in bodies if b["change"] in ("removed", "merged")}
+    assert gone
+    assert len(search) == state.places.num_rows
+    assert not gone & set(state.places.column("id").to_pylist())
 
     snapshot = current_snapshot(tmp_path / "state")
     assert stamps_of(snapshot) == last_writer(messages)  # every edit took effect

@@ -133,10 +133,35 @@ def stream_command(
 
         made = make_topics(settings)
         console.print(f"created topics: {', '.join(made)}" if made else "the topics exist")
-    stream = EditStream(live, folder, settings, on_batch=show)
+    publishers = _publishers(live, folder, settings)
+    stream = EditStream(live, folder, settings, on_batch=show, publishers=publishers)
     metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
     console.print(f"stopped; metrics in {folder / 'metrics.json'}")
     console.print_json(json.dumps(metrics.summary()))
+
+
+def _publishers(live: Any, folder: Path, settings: Any) -> list[Any]:
+    """The search indexes the stream keeps current, each first built from the live places
+    when it has none yet."""
+    found: list[Any] = []
+    if settings.search:
+        from poiflow.serving import SearchIndex, build_search_index
+
+        where = folder / "search"
+        if (where / "poiflow-index.txt").exists():
+            found.append(SearchIndex(where))
+        else:
+            with console.status("building the search index ..."):
+                found.append(build_search_index(live.places, where))
+    if settings.opensearch:
+        from poiflow.serving.opensearch import OpenSearchIndex
+
+        server = OpenSearchIndex(settings.opensearch, settings.index)
+        if not server.indices():
+            with console.status(f"publishing the places to {settings.opensearch} ..."):
+                server.publish(live.places)
+        found.append(server)
+    return found
 
 
 @app.command(name="send-edits", help=_SEND_HELP, no_args_is_help=True)

@@ -14,7 +14,7 @@ both backends order the same places the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -154,6 +154,37 @@ class OpenSearchIndex:
         self._client.indices.update_aliases(body={"actions": actions})
         for index in old:
             self._client.indices.delete(index=index, ignore_unavailable=True)
+        return int(done)
+
+    def upsert(self, places: pa.Table, removed: Sequence[str] = ()) -> int:
+        """Write these places into the index the alias names (replacing their documents)
+        and delete the ``removed`` ones; returns how many documents were written. Doing it
+        twice changes nothing.
+
+        Raises:
+            ServerUnavailableError: No server, or nothing published under the alias yet.
+            InputError: The server refused a document.
+        """
+        from opensearchpy import helpers
+
+        published = self.indices()
+        if not published:
+            raise ServerUnavailableError(
+                f"{self.url} has no index {self.alias!r} yet: publish into it first"
+            )
+        index = published[-1]
+        actions = [
+            *self._actions(places, index),
+            *({"_op_type": "delete", "_index": index, "_id": place} for place in removed),
+        ]
+        done, errors = self._guard(
+            lambda: helpers.bulk(
+                self._client, actions, chunk_size=_BATCH, raise_on_error=False, refresh=True
+            )
+        )
+        refused = [e for e in errors if e.get("delete", {}).get("status") != 404]
+        if refused:
+            raise InputError(f"{len(refused)} places were refused by {self.url}: {refused[0]}")
         return int(done)
 
     def search(

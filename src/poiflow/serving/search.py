@@ -191,6 +191,24 @@ class SearchIndex:
     def __len__(self) -> int:
         return int(self._index.searcher().num_docs)
 
+    def upsert(self, places: pa.Table, removed: Sequence[str] = ()) -> None:
+        """Index these places anew (their old documents go) and drop the ``removed`` ones,
+        in one commit: a reader sees all of it or none. Doing it twice changes nothing."""
+        import tantivy
+
+        writer = self._index.writer(heap_size=64 * 1024 * 1024, num_threads=1)
+        try:
+            for place in [*places.column("id").to_pylist(), *removed]:
+                writer.delete_documents_by_term("id", place)
+            for document in search_documents(places.to_pylist()):
+                writer.add_document(tantivy.Document(**document))
+            writer.commit()
+            writer.wait_merging_threads()
+        except BaseException:
+            writer.rollback()
+            raise
+        self._index.reload()
+
     def search(
         self,
         text: str,

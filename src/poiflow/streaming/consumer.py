@@ -8,7 +8,8 @@
 3. produce a change event per affected place (keyed by place id) and each refused
    message, unchanged, to the dead-letter topic with its reason in the ``reason`` header,
    and wait until the broker has them all;
-4. write the state's snapshot (the embedded store), atomically;
+4. write the changed places to the search indexes kept current (the embedded one, an
+   OpenSearch alias), then the state's snapshot (the embedded store), atomically;
 5. commit the batch's offsets.
 
 A crash anywhere before 5 replays the batch on restart. Replayed edits that the snapshot
@@ -30,23 +31,31 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
+import pyarrow as pa
 
 from poiflow.config import StreamSettings
-from poiflow.errors import InputError, PoiflowError
+from poiflow.errors import InputError, PoiflowError, ServerUnavailableError
 from poiflow.streaming.edits import Edit, EditError, parse_edit
 from poiflow.streaming.state import StreamState
 
-__all__ = ["EditStream", "StreamError", "StreamMetrics", "client_config"]
+__all__ = ["EditStream", "Publisher", "StreamError", "StreamMetrics", "client_config"]
 
 _LATENCIES_KEPT: Final = 20_000
 _FLUSH_STEP_S: Final = 1.0
+
+
+class Publisher(Protocol):
+    """A search index or store kept current: the changed places of each batch are written
+    to it (doing it twice must change nothing: a replayed batch writes them again)."""
+
+    def upsert(self, places: pa.Table, removed: Sequence[str] = ()) -> Any: ...
 
 
 class StreamError(PoiflowError):
@@ -101,6 +110,8 @@ class EditStream:
         folder: Where snapshots (and ``metrics.json``) are written.
         settings: Brokers, topics, group, batch size.
         on_batch: Called after each committed batch with the metrics (progress display).
+        publishers: Search indexes and stores given each batch's changed places (after the
+            events, before the snapshot); one that cannot be reached is waited for.
     """
 
     def __init__(
@@ -109,6 +120,7 @@ class EditStream:
         folder: Path,
         settings: StreamSettings,
         on_batch: Callable[[StreamMetrics], None] | None = None,
+        publishers: Sequence[Publisher] = (),
     ) -> None:
         try:
             from confluent_kafka import Consumer, Producer
@@ -120,6 +132,7 @@ class EditStream:
         self.folder = Path(folder)
         self.settings = settings
         self.on_batch = on_batch
+        self.publishers = list(publishers)
         self.metrics = StreamMetrics()
         self.stopping = threading.Event()
         shared = client_config(settings)
@@ -226,6 +239,8 @@ class EditStream:
             )
         self._flush()
         acknowledged = time.time()
+        for publisher in self.publishers:
+            self._publish(publisher, outcome.places, outcome.removed)
         counts = self.metrics.counts
         counts.update(outcome.counts)
         counts["dead"] += len(dead) - len(outcome.dead)
@@ -247,6 +262,17 @@ class EditStream:
         self._write_metrics()
         if self.on_batch is not None:
             self.on_batch(self.metrics)
+
+    def _publish(self, publisher: Publisher, places: pa.Table, removed: list[str]) -> None:
+        while True:
+            try:
+                publisher.upsert(places, removed)
+                return
+            except ServerUnavailableError as exc:  # wait for it: nothing is committed meanwhile
+                self.metrics.counts["publish_retries"] += 1
+                self.metrics.last_error = str(exc)
+                if self.stopping.wait(1.0):
+                    raise StreamError(f"stopped while waiting: {exc}") from exc
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, headers: list[Any]) -> None:
         while True:

@@ -135,11 +135,15 @@ class Outcome:
         dead: The edits refused, each with the reason (the dead-letter topic's messages).
         counts: ``applied``, ``stale``, ``duplicate``, ``superseded`` (a later edit of the
             record came in the same batch), ``dead``, ``withheld_values``.
+        places: The places that changed, as they now are (for a search index or store).
+        removed: The ids of places that are gone (merged into another, or deleted).
     """
 
     events: list[Change] = field(default_factory=list)
     dead: list[tuple[Edit, str]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    places: pa.Table = field(default_factory=GOLDEN_PLACE_SCHEMA.empty_table)
+    removed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -274,7 +278,7 @@ class StreamState:
                 self.deleted.discard(effect.key)
         out.counts["applied"] += sum(len(e.edit_ids) for e in todo)
         out.counts["dead"] += len(out.dead)
-        out.events = self._remerge(touched)
+        self._remerge(touched, out)
         return out
 
     def _prepare(self, edits: list[Edit], out: Outcome) -> tuple[pa.Table, dict[int, int]]:
@@ -473,10 +477,11 @@ class StreamState:
             candidate = f"{base}-{salt}"
         return candidate
 
-    def _remerge(self, touched: dict[str, list[str]]) -> list[Change]:
-        """Merge the touched places again; the change events, by place id."""
+    def _remerge(self, touched: dict[str, list[str]], out: Outcome) -> None:
+        """Merge the touched places again; their change events (by place id), the places
+        as they now are and the ids of those gone go into ``out``."""
         if not touched:
-            return []
+            return
         index = self.index
         ids = sorted(touched)
         member_rows = [index.members(p) for p in ids]
@@ -527,7 +532,9 @@ class StreamState:
                     else "updated"
                 )
                 events.append(Change(place, kind, changed, edits, new))
-        return events
+        out.events = events
+        out.places = new_places
+        out.removed = [place for place in ids if place in before and place not in after]
 
     def _merged_into(self, old: dict[str, Any]) -> str | None:
         """Where the records of a place that has none left went (None: deleted)."""
