@@ -312,6 +312,8 @@ class StreamSettings(_Strict):
           search: true                    # an embedded search index, kept current (STATE/search)
           opensearch: http://127.0.0.1:9200   # and/or a search server's, under the alias
           index: poiflow-places
+          cassandra: 127.0.0.1:9042       # and/or a Cassandra serving store's keyspace
+          keyspace: poiflow
     """
 
     brokers: str = Field("127.0.0.1:9092", min_length=1)
@@ -340,6 +342,10 @@ class StreamSettings(_Strict):
         None, description="Also keep this OpenSearch server's index current (a URL)."
     )
     index: str = Field("poiflow-places", description="With opensearch: the alias to write.")
+    cassandra: str | None = Field(
+        None, description="Also keep this Cassandra serving store current (host:port,...)."
+    )
+    keyspace: str = Field("poiflow", description="With cassandra: the keyspace.")
 
 
 class PipelineSpec(_Strict):

@@ -150,3 +150,42 @@ def test_a_server_whose_keyspace_went_away_answers_503_and_keeps_serving(
             assert status == 503
             assert "publish into it first" in body["detail"]
             assert get(base, "/health")[0] == 200
+
+
+def test_a_stream_keeps_the_store_current(cassandra: str, conflated: Path, tmp_path: Path) -> None:
+    from poiflow.generate.edits import generate_edits
+    from poiflow.streaming import StreamState, edit_message, parse_edit
+
+    state = StreamState(conflated)
+    day = generate_edits(conflated.parent / "sources", 250, 4)
+    out = state.apply(
+        [parse_edit(edit_message(e["edit_id"], e["op"], e["time"], e["place"])) for e in day]
+    )
+    assert out.removed
+    live = pl.DataFrame(pq.read_table(state.save(tmp_path / "state") / "membership.parquet"))
+    changed = out.places.column("id").to_pylist()
+    with open_store(cassandra, "streamed") as store:
+        store.publish(conflated)
+        for _ in range(2):  # a replayed batch writes the same again
+            assert store.upsert(out.places, out.removed) == len(changed)
+        for place in out.places.to_pylist():
+            found = store.place(place["id"])
+            assert found is not None
+            assert found["names"] == place["names"]
+            assert found["phones"] == place["phones"]
+            assert found["operating_status"] == place["operating_status"]
+            expected = live.filter(pl.col("place_id") == place["id"])
+            assert sorted((m["source"], m["id"]) for m in found["member_records"]) == sorted(
+                expected.select("source", "id").iter_rows()
+            )
+            if place["lat"] is not None:
+                near = store.places_near(place["lat"], place["lon"], rings=0)
+                assert place["id"] in {p["id"] for p in near}
+        for place in out.removed:
+            assert store.place(place) is None
+        for source, record, place in live.filter(pl.col("source") == "user").iter_rows():
+            assert store.place_of(source, record) == place
+        deleted = [e["place"] for e in day if e["op"] == "delete"]
+        gone = [(p["source"], p["id"]) for p in deleted]
+        assert gone
+        assert all(store.place_of(*key) is None for key in gone)

@@ -23,7 +23,7 @@ from confluent_kafka import Consumer
 
 from poiflow.config import StreamSettings
 from poiflow.generate.edits import generate_edits
-from poiflow.serving import build_search_index
+from poiflow.serving import SearchIndex, build_search_index
 from poiflow.streaming import StreamState, edit_message, parse_edit
 from poiflow.streaming.consumer import EditStream
 from poiflow.streaming.producer import create_topics, send_edits
@@ -227,7 +227,11 @@ def test_a_consumer_killed_mid_run_applies_every_edit_once_and_loses_no_event(
     assert second.returncode == 0, second.stderr[-2000:]
 
     # Exactly once in effect: each record holds its winning edit.
-    assert stamps_of(current_snapshot(tmp_path / "state")) == last_writer(messages)
+    final = current_snapshot(tmp_path / "state")
+    assert stamps_of(final) == last_writer(messages)
+    # The embedded search index the command keeps holds the live places.
+    live = pq.read_table(final / "places.parquet", columns=["id"]).num_rows
+    assert len(SearchIndex(tmp_path / "state" / "search")) == live
     # At least once: every edit a run without the crash turns into events is in one.
     reference = StreamState(conflated)
     expected: set[str] = set()

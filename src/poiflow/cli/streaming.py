@@ -135,20 +135,30 @@ def stream_command(
         console.print(f"created topics: {', '.join(made)}" if made else "the topics exist")
     publishers = _publishers(live, folder, settings)
     stream = EditStream(live, folder, settings, on_batch=show, publishers=publishers)
-    metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
+    try:
+        metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
+    finally:
+        for publisher in publishers:
+            if hasattr(publisher, "close"):
+                publisher.close()
     console.print(f"stopped; metrics in {folder / 'metrics.json'}")
     console.print_json(json.dumps(metrics.summary()))
 
 
 def _publishers(live: Any, folder: Path, settings: Any) -> list[Any]:
-    """The search indexes the stream keeps current, each first built from the live places
-    when it has none yet."""
+    """The search indexes and stores the stream keeps current, each filled with the live
+    places first when it has none yet, or when the stream stopped while writing them."""
+    from poiflow.streaming.consumer import publishers_current
+
+    fresh = not publishers_current(folder)
+    if fresh:
+        console.print("the last run stopped while writing its indexes: filling them again")
     found: list[Any] = []
     if settings.search:
         from poiflow.serving import SearchIndex, build_search_index
 
         where = folder / "search"
-        if (where / "poiflow-index.txt").exists():
+        if (where / "poiflow-index.txt").exists() and not fresh:
             found.append(SearchIndex(where))
         else:
             with console.status("building the search index ..."):
@@ -157,10 +167,20 @@ def _publishers(live: Any, folder: Path, settings: Any) -> list[Any]:
         from poiflow.serving.opensearch import OpenSearchIndex
 
         server = OpenSearchIndex(settings.opensearch, settings.index)
-        if not server.indices():
+        if fresh or not server.indices():
             with console.status(f"publishing the places to {settings.opensearch} ..."):
                 server.publish(live.places)
         found.append(server)
+    if settings.cassandra:
+        from poiflow.serving.cassandra import CassandraStore, parse_hosts
+
+        hosts, port = parse_hosts(settings.cassandra)
+        store = CassandraStore(hosts, port, settings.keyspace)
+        store.create_schema()
+        if fresh or store.release() is None:
+            with console.status(f"publishing the places to {settings.cassandra} ..."):
+                store.publish(live.folder)
+        found.append(store)
     return found
 
 

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import polars as pl
 import polars_h3 as plh3
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.errors import ConfigError, InputError, ServerUnavailableError
@@ -176,8 +177,6 @@ class CassandraStore:
         """
         import time
 
-        from cassandra.concurrent import execute_concurrent_with_args
-
         started = time.perf_counter()
         places_path = folder / "places.parquet"
         membership_path = folder / "membership.parquet"
@@ -185,13 +184,7 @@ class CassandraStore:
             if not path.exists():
                 raise InputError(f"no {path.name} in {folder}: publish takes a conflate output")
         self.create_schema()
-        shown = [f.name for f in GOLDEN_PLACE_SCHEMA if f.name != "geometry"]
-        places = pl.DataFrame(pq.read_table(places_path, columns=shown))
-        places = places.with_columns(
-            pl.when(pl.col("lat").is_not_null())
-            .then(plh3.latlng_to_cell("lat", "lon", CELL_RESOLUTION).cast(pl.Int64))
-            .alias("cell")
-        )
+        places = _with_cells(pq.read_table(places_path, columns=_SHOWN))
         membership = pl.DataFrame(
             pq.read_table(membership_path, columns=["source", "id", "place_id"])
         )
@@ -199,26 +192,121 @@ class CassandraStore:
         gone_records = self._stored_records().join(
             membership.select("source", "id"), on=["source", "id"], how="anti"
         )
-        cells = places["cell"].to_list()
-        place_rows = [
-            (
-                r["id"],
-                _name(r),
-                _category(r),
-                r["lat"],
-                r["lon"],
-                cell,
-                r["confidence"],
-                r["members"],
-                json.dumps(r, default=str),  # the place as places.parquet has it
-            )
-            for r, cell in zip(places.drop("cell").to_dicts(), cells, strict=True)
+        place_rows = _place_rows(places)
+        member_rows = list(membership.select("place_id", "source", "id").iter_rows())
+        self._write(place_rows, member_rows, progress)
+        ks = self.keyspace
+        self._remove(gone_places, gone_records, places, membership)
+        self._session.execute(
+            self._prepare(
+                f"INSERT INTO {ks}.releases (name, places, records, run, published_at) "
+                "VALUES ('current', ?, ?, ?, ?)"
+            ),
+            (len(place_rows), len(member_rows), _run_of(folder), datetime.now(UTC)),
+        )
+        return PublishReport(
+            len(place_rows),
+            len(member_rows),
+            gone_places.height,
+            gone_records.height,
+            time.perf_counter() - started,
+        )
+
+    def upsert(self, places: pa.Table, removed: Sequence[str] = ()) -> int:
+        """Write these places (golden places, their members named by their provenance)
+        and remove the ``removed`` ones: what the store held for them and no longer
+        applies (a cell the place left, records it lost) is deleted. Doing it twice
+        changes nothing. Returns how many places were written."""
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        ks = self.keyspace
+        frame = _with_cells(places.select(_SHOWN))
+        place_rows = _place_rows(frame)
+        member_rows = [
+            (r["id"], ref["dataset"], ref["record_id"])
+            for r in frame.select("id", "sources").to_dicts()
+            for ref in r["sources"] or []
+            if not ref["property"]
         ]
+        ids = [*frame["id"].to_list(), *removed]
+        held = self._held(ids)
+        new_cells = {row[0]: row[5] for row in place_rows}
+        stale_cells = [
+            (cell, place)
+            for place, (cell, _) in held.items()
+            if cell is not None and new_cells.get(place) != cell
+        ]
+        kept = {(source, record) for _, source, record in member_rows}
+        now = set(member_rows)
+        lost = sorted(
+            {
+                (place, source, record)
+                for place, (_, members) in held.items()
+                for source, record in members
+                if (place, source, record) not in now
+            }
+        )
+        self._write(place_rows, member_rows)
+        for statement, rows in (
+            (f"DELETE FROM {ks}.places WHERE id = ?", [(i,) for i in removed]),
+            (f"DELETE FROM {ks}.places_by_cell WHERE cell = ? AND id = ?", stale_cells),
+            (
+                f"DELETE FROM {ks}.records_by_place "
+                "WHERE place_id = ? AND source = ? AND record_id = ?",
+                lost,
+            ),
+            (
+                f"DELETE FROM {ks}.place_of_record WHERE source = ? AND record_id = ?",
+                sorted({(s, r) for _, s, r in lost if (s, r) not in kept}),
+            ),
+        ):
+            self._run(execute_concurrent_with_args, statement, rows)
+        return len(place_rows)
+
+    def _held(self, ids: Sequence[str]) -> dict[str, tuple[int | None, list[tuple[str, str]]]]:
+        """What the store holds of some places: each one's cell and member records."""
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        ks = self.keyspace
+        held: dict[str, tuple[int | None, list[tuple[str, str]]]] = {}
+        cells = execute_concurrent_with_args(
+            self._session,
+            self._prepare(f"SELECT id, cell FROM {ks}.places WHERE id = ?"),
+            [(i,) for i in ids],
+            concurrency=_CONCURRENCY,
+        )
+        members = execute_concurrent_with_args(
+            self._session,
+            self._prepare(
+                f"SELECT place_id, source, record_id FROM {ks}.records_by_place WHERE place_id = ?"
+            ),
+            [(i,) for i in ids],
+            concurrency=_CONCURRENCY,
+        )
+        for place, (ok, rows) in zip(ids, cells, strict=True):
+            if not ok:
+                raise InputError(f"reading {self.where} failed: {rows}")
+            found = list(rows)
+            held[place] = (found[0].cell if found else None, [])
+        for place, (ok, rows) in zip(ids, members, strict=True):
+            if not ok:
+                raise InputError(f"reading {self.where} failed: {rows}")
+            held[place][1].extend((r.source, r.record_id) for r in rows)
+        return held
+
+    def _write(
+        self,
+        place_rows: list[tuple[Any, ...]],
+        member_rows: list[tuple[Any, ...]],
+        progress: Any = None,
+    ) -> None:
+        """Insert places (by id and by cell), their records and each record's place."""
+        from cassandra.concurrent import execute_concurrent_with_args
+
         cell_rows = [
             (r[5], r[0], r[1], r[2], r[3], r[4], r[6]) for r in place_rows if r[5] is not None
         ]
-        member_rows = list(membership.select("place_id", "source", "id").iter_rows())
-        record_rows = list(membership.select("source", "id", "place_id").iter_rows())
+        record_rows = [(source, record, place) for place, source, record in member_rows]
         total = len(place_rows) + len(cell_rows) + 2 * len(member_rows)
         done = 0
         ks = self.keyspace
@@ -246,21 +334,6 @@ class CassandraStore:
             done += len(rows)
             if progress is not None:
                 progress(done, total)
-        self._remove(gone_places, gone_records, places, membership)
-        self._session.execute(
-            self._prepare(
-                f"INSERT INTO {ks}.releases (name, places, records, run, published_at) "
-                "VALUES ('current', ?, ?, ?, ?)"
-            ),
-            (len(place_rows), len(record_rows), _run_of(folder), datetime.now(UTC)),
-        )
-        return PublishReport(
-            len(place_rows),
-            len(record_rows),
-            gone_places.height,
-            gone_records.height,
-            time.perf_counter() - started,
-        )
 
     def _run(self, execute: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
@@ -435,6 +508,37 @@ class CassandraStore:
             raise ServerUnavailableError(
                 f"the store at {self.where} does not answer ({type(exc).__name__}): is it up?"
             ) from exc
+
+
+_SHOWN: Final = [f.name for f in GOLDEN_PLACE_SCHEMA if f.name != "geometry"]
+
+
+def _with_cells(places: pa.Table) -> pl.DataFrame:
+    """Golden places with the H3 cell of each (null where it has no point)."""
+    return pl.DataFrame(places).with_columns(
+        pl.when(pl.col("lat").is_not_null())
+        .then(plh3.latlng_to_cell("lat", "lon", CELL_RESOLUTION).cast(pl.Int64))
+        .alias("cell")
+    )
+
+
+def _place_rows(places: pl.DataFrame) -> list[tuple[Any, ...]]:
+    """The ``places`` table's rows (the place kept whole as JSON, as places.parquet has it)."""
+    cells = places["cell"].to_list()
+    return [
+        (
+            r["id"],
+            _name(r),
+            _category(r),
+            r["lat"],
+            r["lon"],
+            cell,
+            r["confidence"],
+            r["members"],
+            json.dumps(r, default=str),
+        )
+        for r, cell in zip(places.drop("cell").to_dicts(), cells, strict=True)
+    ]
 
 
 def _name(row: dict[str, Any]) -> str | None:

@@ -45,9 +45,18 @@ from poiflow.errors import InputError, PoiflowError, ServerUnavailableError
 from poiflow.streaming.edits import Edit, EditError, parse_edit
 from poiflow.streaming.state import StreamState
 
-__all__ = ["EditStream", "Publisher", "StreamError", "StreamMetrics", "client_config"]
+__all__ = [
+    "EditStream",
+    "Publisher",
+    "StreamError",
+    "StreamMetrics",
+    "client_config",
+    "publishers_current",
+]
 
 _LATENCIES_KEPT: Final = 20_000
+_PUBLISHED: Final = "published.txt"  # the snapshot the indexes and stores hold
+_WRITING: Final = "writing"
 _FLUSH_STEP_S: Final = 1.0
 
 
@@ -239,6 +248,8 @@ class EditStream:
             )
         self._flush()
         acknowledged = time.time()
+        if self.publishers:
+            _mark(self.folder, _WRITING)
         for publisher in self.publishers:
             self._publish(publisher, outcome.places, outcome.removed)
         counts = self.metrics.counts
@@ -251,7 +262,8 @@ class EditStream:
             max(0.0, acknowledged - m.timestamp()[1] / 1000) for m in messages if m.timestamp()[0]
         )
         del self.metrics.latencies[:-_LATENCIES_KEPT]
-        self.state.save(self.folder, {"metrics": dict(counts)})
+        snapshot = self.state.save(self.folder, {"metrics": dict(counts)})
+        _mark(self.folder, snapshot.name)
         try:
             self.consumer.commit(asynchronous=False)
         except Exception as exc:  # a replay is harmless: say so and go on
@@ -333,6 +345,25 @@ class EditStream:
         tmp = path.with_name(f".metrics.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self.metrics.summary(), indent=2), "utf-8")
         os.replace(tmp, path)
+
+
+def publishers_current(folder: Path) -> bool:
+    """Whether the search indexes and stores kept by the stream writing snapshots into
+    ``folder`` hold its current snapshot. They do not when it stopped between writing
+    them and writing the snapshot: the replayed batch may not make the same places, so
+    they are to be filled again from the snapshot."""
+    marker, current = folder / _PUBLISHED, folder / "CURRENT"
+    if not marker.exists():
+        return True
+    held = marker.read_text("utf-8").strip()
+    return current.exists() and held == current.read_text("utf-8").strip()
+
+
+def _mark(folder: Path, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{_PUBLISHED}.{os.getpid()}.tmp"
+    tmp.write_text(text + "\n", "utf-8")
+    os.replace(tmp, folder / _PUBLISHED)
 
 
 @contextmanager
