@@ -8,15 +8,17 @@
 3. produce a change event per affected place (keyed by place id) and each refused
    message, unchanged, to the dead-letter topic with its reason in the ``reason`` header,
    and wait until the broker has them all;
-4. write the changed places to the search indexes kept current (the embedded one, an
-   OpenSearch alias), then the state's snapshot (the embedded store), atomically;
-5. commit the batch's offsets.
+4. write the changed places to the search indexes and stores kept current (the embedded
+   index, an OpenSearch alias, a Cassandra keyspace);
+5. at a checkpoint (every ``checkpoint_ms``, when the stream goes quiet, before its
+   partitions are taken away, and when it stops): write the state's snapshot (the embedded
+   store) atomically, then commit the offsets of every batch since the last one.
 
-A crash anywhere before 5 replays the batch on restart. Replayed edits that the snapshot
-already holds change nothing and cause no event (each record keeps its last edit's stamp);
-those it does not hold are applied again and their events produced again, with the same
-event ids and edit ids. So every edit is applied exactly once in effect, and every change
-event reaches the topic at least once.
+A crash anywhere before 5 replays the batches since the last checkpoint on restart.
+Replayed edits that the snapshot already holds change nothing and cause no event (each
+record keeps its last edit's stamp); those it does not hold are applied again and their
+events produced again, with the same event ids and edit ids. So every edit is applied
+exactly once in effect, and every change event reaches the topic at least once.
 
 The loop is its own back-pressure: it takes no more edits until the batch before is
 written. It stops after the batch in hand on SIGTERM or SIGINT. A broker that goes away is
@@ -166,6 +168,8 @@ class EditStream:
         except Exception as exc:
             raise StreamError(f"cannot create the Kafka client: {exc}") from exc
         self._failed: list[str] = []
+        self._dirty = self._broken = False
+        self._last_checkpoint = time.monotonic()
 
     def run(
         self, idle_exit_s: float | None = None, max_batches: int | None = None
@@ -173,7 +177,7 @@ class EditStream:
         """Consume until stopped (SIGTERM, SIGINT, :meth:`stop`), until no edit came for
         ``idle_exit_s`` seconds while the consumer held partitions and had read them all,
         or after ``max_batches`` batches."""
-        self.consumer.subscribe([self.settings.edits])
+        self.consumer.subscribe([self.settings.edits], on_revoke=self._revoked)
         idle_since = time.monotonic()
         batches = 0
         try:
@@ -185,6 +189,7 @@ class EditStream:
                     )
                     messages = [m for m in messages if self._usable(m)]
                     if not messages:
+                        self.checkpoint()  # a quiet stream commits what it did at once
                         idle = time.monotonic() - idle_since
                         if idle_exit_s is not None and idle > idle_exit_s and self._caught_up():
                             break
@@ -195,8 +200,28 @@ class EditStream:
                     if max_batches is not None and batches >= max_batches:
                         break
         finally:
+            self.checkpoint()
             self.consumer.close()
         return self.metrics
+
+    def checkpoint(self) -> None:
+        """Write the snapshot and commit the offsets of every batch applied since the last
+        checkpoint (nothing when a batch failed midway: it is replayed on restart)."""
+        if not self._dirty or self._broken:
+            return
+        snapshot = self.state.save(self.folder, {"metrics": dict(self.metrics.counts)})
+        _mark(self.folder, snapshot.name)
+        try:
+            self.consumer.commit(asynchronous=False)
+        except Exception as exc:  # a replay is harmless: say so and go on
+            self.metrics.counts["commit_failures"] += 1
+            self.metrics.last_error = f"commit: {exc}"
+        self.metrics.counts["checkpoints"] += 1
+        self._dirty = False
+        self._last_checkpoint = time.monotonic()
+
+    def _revoked(self, _consumer: Any, _partitions: Any) -> None:
+        self.checkpoint()  # before another consumer takes the partitions over
 
     def stop(self) -> None:
         """Finish the batch in hand, then stop."""
@@ -214,6 +239,7 @@ class EditStream:
     def process(self, messages: list[Any]) -> None:
         """Apply one batch of messages and commit it (steps 2 to 5 of the module)."""
         started = time.perf_counter()
+        self._broken = True  # until the batch's events and indexes are written
         edits: list[Edit] = []
         origin: dict[int, Any] = {}
         dead: list[tuple[Any, str]] = []
@@ -262,13 +288,9 @@ class EditStream:
             max(0.0, acknowledged - m.timestamp()[1] / 1000) for m in messages if m.timestamp()[0]
         )
         del self.metrics.latencies[:-_LATENCIES_KEPT]
-        snapshot = self.state.save(self.folder, {"metrics": dict(counts)})
-        _mark(self.folder, snapshot.name)
-        try:
-            self.consumer.commit(asynchronous=False)
-        except Exception as exc:  # a replay is harmless: say so and go on
-            counts["commit_failures"] += 1
-            self.metrics.last_error = f"commit: {exc}"
+        self._broken, self._dirty = False, True
+        if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_ms / 1000:
+            self.checkpoint()
         self.metrics.seconds += time.perf_counter() - started
         self._measure_lag()
         self._write_metrics()

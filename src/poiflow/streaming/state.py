@@ -80,6 +80,21 @@ _STREAM_SCHEMA: Final = pa.schema(
     ]
 )
 _LINKS_FILE: Final = "links.parquet"
+# What an event compares of a place's old version (changed_attributes and membership).
+_EVENT_COLUMNS: Final = [
+    "id",
+    "names",
+    "categories",
+    "address",
+    "phones",
+    "websites",
+    "opening_hours",
+    "operating_status",
+    "lat",
+    "lon",
+    "members",
+    "sources",
+]
 _KEPT_SNAPSHOTS: Final = 2
 
 
@@ -498,7 +513,7 @@ class StreamState:
             )
         wanted = pa.array(ids)
         old_places = self.places.filter(pc.is_in(self.places["id"], wanted))
-        before = {p["id"]: p for p in old_places.to_pylist()}
+        before = {p["id"]: p for p in old_places.select(_EVENT_COLUMNS).to_pylist()}
         after = {p["id"]: p for p in new_places.to_pylist()}
         self.places = pa.concat_tables(
             [self.places.filter(pc.invert(pc.is_in(self.places["id"], wanted))), new_places]
