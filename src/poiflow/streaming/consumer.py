@@ -363,6 +363,7 @@ class EditStream:
         self.metrics.lag = lag
 
     def _write_metrics(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / "metrics.json"
         tmp = path.with_name(f".metrics.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self.metrics.summary(), indent=2), "utf-8")

@@ -646,14 +646,25 @@ class StreamState:
         )
 
     def _links_table(self) -> pa.Table:
-        rows = [(a, b, p) for a, others in self.links.items() for b, p in others.items() if a < b]
+        """Each link once (left < right), as four key columns and the probability."""
+        lefts: list[tuple[str, str]] = []
+        rights: list[tuple[str, str]] = []
+        probabilities: list[float] = []
+        for a, others in self.links.items():
+            for b, p in others.items():
+                if a < b:
+                    lefts.append(a)
+                    rights.append(b)
+                    probabilities.append(p)
+        left = np.asarray(lefts, dtype=object).reshape(-1, 2)
+        right = np.asarray(rights, dtype=object).reshape(-1, 2)
         return pa.table(
             {
-                "left_source": [a[0] for a, _, _ in rows],
-                "left_id": [a[1] for a, _, _ in rows],
-                "right_source": [b[0] for _, b, _ in rows],
-                "right_id": [b[1] for _, b, _ in rows],
-                "match_probability": pa.array([p for _, _, p in rows], pa.float64()),
+                "left_source": pa.array(left[:, 0], pa.string()),
+                "left_id": pa.array(left[:, 1], pa.string()),
+                "right_source": pa.array(right[:, 0], pa.string()),
+                "right_id": pa.array(right[:, 1], pa.string()),
+                "match_probability": pa.array(probabilities, pa.float64()),
             }
         )
 
