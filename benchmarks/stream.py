@@ -37,7 +37,7 @@ from poiflow.generate.edits import edited_sources, generate_edits
 from poiflow.pipeline import conflate
 from poiflow.streaming import StreamState, edit_message, parse_edit
 from poiflow.streaming.consumer import EditStream
-from poiflow.streaming.producer import create_topics, send_edits
+from poiflow.streaming.producer import create_topics, edit_keys, send_edits
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -108,8 +108,9 @@ def main() -> None:
         drain_s = time.perf_counter() - started - 3
         counts = metrics.counts
         print(
-            f"drain: {counts['received'] / drain_s:,.0f} edits/s end to end "
-            f"({counts['received']:,} edits, {counts['batches']} batches, "
+            f"drain: {counts['received'] / drain_s:,.0f} edits/s end to end, joining the "
+            f"group included; {counts['received'] / metrics.seconds:,.0f} edits/s while "
+            f"applying ({counts['received']:,} edits, {counts['batches']} batches, "
             f"{counts['events']:,} events, {counts['dead']} dead, "
             f"{counts['stale'] + counts['duplicate']} stale or repeated) in {drain_s:.1f} s"
         )
@@ -118,22 +119,37 @@ def main() -> None:
             update={"batch_size": args.batch, "wait_ms": 100}
         )
         stream = EditStream(StreamState(out), scratch / "steady", config)
-        runner = threading.Thread(target=stream.run, kwargs={"idle_exit_s": 5})
+        runner = threading.Thread(target=stream.run)
         runner.start()
+        while not stream.metrics.counts["batches"]:  # once it holds its partitions
+            send_edits(config, messages[:1], Producer({"bootstrap.servers": broker}))
+            time.sleep(1)
+        stream.metrics.latencies.clear()
+        sent_before = stream.metrics.counts["received"]
         step = max(1, args.rate // 10)
+        keys = [k.encode() for k in edit_keys(messages)]
         producer = Producer({"bootstrap.servers": broker, "enable.idempotence": True})
         started = time.perf_counter()
         for k, i in enumerate(range(0, len(messages), step)):
-            send_edits(config, messages[i : i + step], producer)
+            for key, message in zip(keys[i : i + step], messages[i : i + step], strict=True):
+                producer.produce(config.edits, key=key, value=message)
+            producer.poll(0)
             pause = started + (k + 1) * 0.1 - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
+        producer.flush(60)
+        while stream.metrics.counts["received"] < sent_before + len(messages):
+            time.sleep(0.2)
+        stream.stop()
         runner.join()
-        del producer
         summary = stream.metrics.summary()
+        batches = stream.metrics.counts["batches"]
         print(
             f"steady {args.rate}/s: edit to event p50 {summary['latency_p50_s'] * 1000:.0f} ms, "
-            f"p99 {summary['latency_p99_s'] * 1000:.0f} ms over {summary['received']:,} edits"
+            f"p99 {summary['latency_p99_s'] * 1000:.0f} ms over {summary['received']:,} edits "
+            f"in {batches} batches of {summary['received'] / batches:.0f} "
+            f"({stream.metrics.seconds / batches * 1000:.0f} ms each, "
+            f"{stream.metrics.counts['checkpoints']} checkpoints)"
         )
     finally:
         subprocess.run(["bash", script, "stop", str(scratch / "kafka")], check=False)

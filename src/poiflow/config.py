@@ -308,7 +308,7 @@ class StreamSettings(_Strict):
           dead_letters: poi-edits-dead    # refused edits, each with its reason
           group: poiflow-stream           # the consumer group (committed offsets)
           batch_size: 2000                # edits applied together
-          checkpoint_ms: 1000             # snapshot + offset commit at most this often
+          checkpoint_ms: 5000             # snapshot + offset commit at most this often
           state: stream                   # snapshots of the live places (default: OUTPUT/stream)
           search: true                    # an embedded search index, kept current (STATE/search)
           opensearch: http://127.0.0.1:9200   # and/or a search server's, under the alias
@@ -330,10 +330,11 @@ class StreamSettings(_Strict):
         None, description="Snapshots of the live places; default OUTPUT/stream."
     )
     checkpoint_ms: int = Field(
-        1000,
+        5000,
         ge=0,
         le=600_000,
-        description="How often the snapshot is written and offsets committed (0: every batch).",
+        description="How often the snapshot is written and offsets committed (0: every "
+        "batch); a crash replays what came since.",
     )
     config: dict[str, str] = Field(
         default_factory=dict, description="More client settings (security.protocol, sasl.*)."

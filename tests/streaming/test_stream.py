@@ -281,3 +281,39 @@ def wait_for(condition: Any, seconds: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_sigterm_stops_after_the_batch_in_hand_with_everything_committed(
+    broker: tuple[str, Path], conflated: Path, tmp_path: Path
+) -> None:
+    where, _ = broker
+    config = settings(where, "term", partitions=1, batch_size=30, wait_ms=200)
+    messages = day(conflated, 300, 21)
+    send_edits(config, messages)
+    pipeline = pipeline_file(tmp_path, conflated, config)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    running = subprocess.Popen(
+        [sys.executable, "-m", "poiflow", "stream", str(pipeline)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    metrics = tmp_path / "state" / "metrics.json"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and json.loads(metrics.read_text()).get("batches", 0) >= 2):
+        assert time.monotonic() < deadline, "no batch was applied"
+        time.sleep(0.05)
+    running.send_signal(signal.SIGTERM)
+    out, _ = running.communicate(timeout=120)
+    assert running.returncode == 0, out[-2000:]
+    assert "stopped" in out
+    done = json.loads(metrics.read_text())
+    assert done["checkpoints"] >= 1
+    assert done["received"] < len(messages)  # it stopped early, not at the end
+    # What it applied is in the snapshot and committed: a new run takes up the rest only.
+    again = EditStream(
+        StreamState.open(conflated, tmp_path / "state"), tmp_path / "state", config
+    ).run(idle_exit_s=4)
+    assert again.counts["received"] == len(messages) - done["received"]
+    assert stamps_of(current_snapshot(tmp_path / "state")) == last_writer(messages)

@@ -252,11 +252,12 @@ class MatchIndex:
         self.keys = _Keys.of(record_keys(table, stats, self.blocking))
         self.caps = np.array([self.blocking.cap(kind) for kind in range(8)])
         # What changed since the run (see ``add``, ``retire`` and ``assign``): records added
-        # after it have their keys in ``added``, looked up beside the run's.
+        # after it have their keys in ``added``, sorted runs looked up beside the run's;
+        # a run as large as the one before it is merged with it (as a log-structured merge
+        # tree does), so there are few of them and each key is re-sorted a few times only.
         self.place_index = {place: i for i, place in enumerate(self.place_ids.tolist())}
         self.alive = np.ones(n, dtype=bool)
-        self.added: _Keys | None = None
-        self._added_keys: list[pl.DataFrame] = []
+        self.added: list[tuple[pl.DataFrame, _Keys]] = []
 
     def add(self, places: pa.Table, place_ids: Sequence[str]) -> np.ndarray:
         """Take in records (``PLACE_SCHEMA``) as members of the given places (new place ids
@@ -268,7 +269,7 @@ class MatchIndex:
         if count == 0:
             return rows
         self.records = pa.concat_tables([self.records, places])
-        if self.records.column(0).num_chunks > 64:
+        if self.records.column(0).num_chunks > 16:
             self.records = self.records.combine_chunks()
         self.size += count
         sources = places.column("source").to_pylist()
@@ -281,8 +282,11 @@ class MatchIndex:
         self.place_of = np.concatenate([self.place_of, self._place_numbers(place_ids)])
         self._members_changed()
         table = places.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array(rows))
-        self._added_keys.append(self.stats.record_keys(table, self.blocking))
-        self.added = _Keys.of(pl.concat(self._added_keys))
+        keys = self.stats.record_keys(table, self.blocking)
+        self.added.append((keys, _Keys.of(keys)))
+        while len(self.added) > 1 and self.added[-1][0].height >= self.added[-2][0].height:
+            merged = pl.concat([self.added[-2][0], self.added[-1][0]])
+            self.added[-2:] = [(merged, _Keys.of(merged))]
         return rows
 
     def retire(self, rows: np.ndarray) -> None:
@@ -436,8 +440,7 @@ class MatchIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         found = [
             stored.lookup(keys, twins, self.caps)
-            for stored in (self.keys, self.added)
-            if stored is not None
+            for stored in (self.keys, *(keys for _, keys in self.added))
         ]
         query = np.concatenate([f[0] for f in found])
         row = np.concatenate([f[1] for f in found])
