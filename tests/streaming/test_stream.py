@@ -274,6 +274,11 @@ def test_the_consumer_rides_out_a_broker_restart(
         runner.join(30)
         assert not runner.is_alive()
         assert stamps_of(current_snapshot(tmp_path / "state")) == last_writer(messages)
+        counts = stream.metrics.counts
+        print(
+            f"broker restarted: {counts['received']} edits, {counts['events']} events, "
+            f"{counts['client_errors']} client errors, {counts['commit_failures']} failed commits"
+        )
 
 
 def wait_for(condition: Any, seconds: float) -> None:
@@ -296,7 +301,7 @@ def test_sigterm_stops_after_the_batch_in_hand_with_everything_committed(
         [sys.executable, "-m", "poiflow", "stream", str(pipeline)],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     metrics = tmp_path / "state" / "metrics.json"

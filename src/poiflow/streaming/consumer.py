@@ -219,6 +219,7 @@ class EditStream:
         self.metrics.counts["checkpoints"] += 1
         self._dirty = False
         self._last_checkpoint = time.monotonic()
+        self._write_metrics()
 
     def _revoked(self, _consumer: Any, _partitions: Any) -> None:
         self.checkpoint()  # before another consumer takes the partitions over
