@@ -3,19 +3,21 @@
 A :class:`StreamState` starts from a run's output (or from its own latest snapshot) and
 applies batches of edits (:meth:`StreamState.apply`):
 
-1. Per record, the edit with the latest ``(time, edit_id)`` wins; an edit no later than
-   what the record already has is stale, or a duplicate when it is the very same edit:
-   either changes nothing. A deleted record keeps its last stamp (a tombstone), so a late
-   upsert older than the delete does not bring it back.
+1. A batch's edits of one record fold in the order they arrived (an upsert then a close:
+   the upserted record, closed). An edit no later, by ``(time, edit_id)``, than what the
+   record already has is stale, or a duplicate when it is the very same edit: either
+   changes nothing. A deleted record keeps its last stamp (a tombstone), so a late upsert
+   older than the delete does not bring it back.
 2. Upserts are validated and normalized as ingest does (a refused record goes to the dead
    letters with ingest's reason); closes and deletes must name a record the state holds.
 3. Each upserted record is matched with the run's own matcher against the places as they
    now are (:class:`~poiflow.serving.matching.MatchIndex`, which takes in every change):
    an edited record stays in its place while that place would still take it, moves to the
    place that would otherwise, or becomes a place of its own; a new record joins the best
-   place that passes, or starts a new one. Records that started places in this batch are
-   matched once more against each other, so two sources announcing one new place in the
-   same batch give one place.
+   place that passes, or starts a new one. Records of one place edited in the same batch
+   (two sources disagreeing) are matched in turns, each against the other's new version.
+   Records that started places in this batch are matched once more against each other,
+   so two sources announcing one new place in the same batch give one place.
 4. Every place that gained, lost or changed a record is merged again with the batch's own
    rules (:func:`~poiflow.conflate.merge.merge_clusters`), and each one that changed gives
    a change event: ``created``, ``updated`` (with the changed attributes), ``closed`` (its
@@ -25,9 +27,12 @@ applies batches of edits (:meth:`StreamState.apply`):
 
 :meth:`StreamState.save` writes the state as a snapshot folder, a complete output that
 ``poiflow serve`` and ``poiflow match`` read as they read a run's (records, membership,
-places, the run's model and settings) plus ``stream.parquet`` (each record's last edit and
-strongest match); ``CURRENT`` names the latest snapshot and is replaced atomically, so a
-crash leaves the previous snapshot in force.
+places, the run's model and settings), plus ``stream.parquet`` (each record's last edit,
+tombstones included), ``links.parquet`` (the match probabilities a place's confidence
+grows with) and ``statistics.parquet`` (the run's records, linked: the matcher's word and
+cell statistics stay the run's, so a restart decides as the stream would have);
+``CURRENT`` names the latest snapshot and is replaced atomically, so a crash leaves the
+previous snapshot in force.
 """
 
 from __future__ import annotations
