@@ -77,3 +77,13 @@ def test_changelog_kinds() -> None:
     assert rows["N1"]["related"] == ["P4"]
     assert rows["N2"]["change"] == "created"
     assert rows["P5"]["change"] == "removed"
+
+
+def test_new_opening_hours_are_a_change_of_the_place() -> None:
+    same = {("a", "1"): "P1"}
+    old = places({"id": "P1", "opening_hours": "Mo-Fr 08:00-16:00"})
+    new = places({"id": "P1", "opening_hours": "Mo-Su 10:00-22:00"})
+    rows = changelog(same, same, old, new).to_pylist()
+    assert rows == [
+        {"place_id": "P1", "change": "updated", "attributes": ["opening_hours"], "related": []}
+    ]

@@ -26,7 +26,15 @@ __all__ = ["assign_ids", "changed_attributes", "changelog", "fresh_ids"]
 
 # Moves shorter than this are jitter, not a change of location.
 _MOVE_M: Final = 25.0
-_COMPARED: Final = ("names", "categories", "address", "phones", "websites", "operating_status")
+_COMPARED: Final = (
+    "names",
+    "categories",
+    "address",
+    "phones",
+    "websites",
+    "opening_hours",
+    "operating_status",
+)
 
 
 def fresh_ids(keys: Sequence[tuple[str, str]], labels: Sequence[int]) -> dict[int, str]:

@@ -537,8 +537,6 @@ class StreamState:
                 events.append(Change(place, change, [], edits, None, into))
             else:
                 changed = changed_attributes(old, new)
-                if old.get("opening_hours") != new.get("opening_hours"):
-                    changed.append("opening_hours")
                 if old.get("members") != new.get("members") or old.get("sources") != new.get(
                     "sources"
                 ):
