@@ -206,9 +206,13 @@ class StreamState:
         self.index = MatchIndex(self.folder)
         if not (self.folder / "places.parquet").exists():
             raise InputError(f"{self.folder}: no places.parquet; it is not a run's output")
-        self.places = pq.read_table(
+        # The places as the last checkpoint wrote them, and those changed since (None: gone),
+        # so that a batch costs what it touches, not what the world holds.
+        self._base = pq.read_table(
             self.folder / "places.parquet", columns=GOLDEN_PLACE_SCHEMA.names
         ).cast(GOLDEN_PLACE_SCHEMA)
+        self._base_row = {place: i for i, place in enumerate(self._base["id"].to_pylist())}
+        self._changed: dict[str, pa.Table | None] = {}
         self.stamps: dict[tuple[str, str], tuple[int, str]] = {}
         self.deleted: set[tuple[str, str]] = set()
         # Match probabilities between records (those of each place, and those each edited
@@ -516,13 +520,12 @@ class StreamState:
                 self.merge,
                 dict(enumerate(ids)),
             )
-        wanted = pa.array(ids)
-        old_places = self.places.filter(pc.is_in(self.places["id"], wanted))
-        before = {p["id"]: p for p in old_places.select(_EVENT_COLUMNS).to_pylist()}
+        before = self._current(ids)
         after = {p["id"]: p for p in new_places.to_pylist()}
-        self.places = pa.concat_tables(
-            [self.places.filter(pc.invert(pc.is_in(self.places["id"], wanted))), new_places]
-        ).sort_by("id")
+        for place in ids:
+            self._changed[place] = None
+        for i, place in enumerate(new_places.column("id").to_pylist()):
+            self._changed[place] = new_places.slice(i, 1)
         events = []
         for place in ids:
             old, new = before.get(place), after.get(place)
@@ -553,6 +556,34 @@ class StreamState:
         out.events = events
         out.places = new_places
         out.removed = [place for place in ids if place in before and place not in after]
+
+    @property
+    def places(self) -> pa.Table:
+        """The golden places as they now are, sorted by id."""
+        if self._changed:
+            base = self._base
+            kept = base.filter(pc.invert(pc.is_in(base["id"], pa.array(list(self._changed)))))
+            parts = [kept, *(t for t in self._changed.values() if t is not None)]
+            self._base = pa.concat_tables(parts).sort_by("id").combine_chunks()
+            self._base_row = {place: i for i, place in enumerate(self._base["id"].to_pylist())}
+            self._changed = {}
+        return self._base
+
+    def _current(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What an event compares of some places as they now are (absent: no such place)."""
+        found: dict[str, dict[str, Any]] = {}
+        rows = []
+        for place in ids:
+            if place in self._changed:
+                table = self._changed[place]
+                if table is not None:
+                    found[place] = table.select(_EVENT_COLUMNS).to_pylist()[0]
+            elif place in self._base_row:
+                rows.append(self._base_row[place])
+        if rows:
+            for row in self._base.take(pa.array(rows)).select(_EVENT_COLUMNS).to_pylist():
+                found[row["id"]] = row
+        return found
 
     def _merged_into(self, old: dict[str, Any]) -> str | None:
         """Where the records of a place that has none left went (None: deleted)."""
