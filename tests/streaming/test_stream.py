@@ -28,7 +28,7 @@ from poiflow.streaming import StreamState, edit_message, parse_edit
 from poiflow.streaming.consumer import EditStream
 from poiflow.streaming.producer import create_topics, send_edits
 
-from ..conftest import ROOT, script_server
+from ..conftest import ROOT, poiflow, script_server
 
 pytestmark = [pytest.mark.kafka, pytest.mark.server]
 
@@ -294,8 +294,11 @@ def test_sigterm_stops_after_the_batch_in_hand_with_everything_committed(
     where, _ = broker
     config = settings(where, "term", partitions=1, batch_size=30, wait_ms=200)
     messages = day(conflated, 300, 21)
-    send_edits(config, messages)
     pipeline = pipeline_file(tmp_path, conflated, config)
+    (tmp_path / "edits.jsonl").write_bytes(b"\n".join(messages) + b"\n")
+    sent = poiflow("send-edits", str(pipeline), str(tmp_path / "edits.jsonl"))
+    assert sent.returncode == 0, sent.stderr
+    assert f"{len(messages)} edits sent to {config.edits}" in sent.stdout + sent.stderr
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     running = subprocess.Popen(
         [sys.executable, "-m", "poiflow", "stream", str(pipeline)],
