@@ -22,11 +22,17 @@ import pyarrow.compute as pc
 from poiflow.conflate.merge import place_id_for
 from poiflow.schema import CHANGES_SCHEMA
 
-__all__ = ["assign_ids", "changed_attributes", "changelog", "fresh_ids"]
+__all__ = [
+    "COMPARED_ATTRIBUTES",
+    "assign_ids",
+    "changed_attributes",
+    "changelog",
+    "fresh_ids",
+]
 
 # Moves shorter than this are jitter, not a change of location.
 _MOVE_M: Final = 25.0
-_COMPARED: Final = (
+COMPARED_ATTRIBUTES: Final = (
     "names",
     "categories",
     "address",
@@ -175,7 +181,7 @@ def changed_attributes(old: dict[str, Any] | None, new: dict[str, Any] | None) -
     when it moved more than jitter); none when either is missing."""
     if old is None or new is None:
         return []
-    changed = [name for name in _COMPARED if old.get(name) != new.get(name)]
+    changed = [name for name in COMPARED_ATTRIBUTES if old.get(name) != new.get(name)]
     if _moved(old, new):
         changed.append("location")
     return changed

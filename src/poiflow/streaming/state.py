@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from poiflow.conflate.ids import changed_attributes
+from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
 from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
 from poiflow.errors import InputError, OutputError
 from poiflow.pipeline.ingestion import prepare_records
@@ -69,6 +69,7 @@ from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex
 from poiflow.sinks import ParquetSink
 from poiflow.sources import flat_records
 from poiflow.streaming.edits import Edit
+from poiflow.streaming.links import Links
 
 __all__ = ["CHANGES", "Change", "Outcome", "StreamState"]
 
@@ -86,20 +87,7 @@ _STREAM_SCHEMA: Final = pa.schema(
 )
 _LINKS_FILE: Final = "links.parquet"
 # What an event compares of a place's old version (changed_attributes and membership).
-_EVENT_COLUMNS: Final = [
-    "id",
-    "names",
-    "categories",
-    "address",
-    "phones",
-    "websites",
-    "opening_hours",
-    "operating_status",
-    "lat",
-    "lon",
-    "members",
-    "sources",
-]
+_EVENT_COLUMNS: Final = ["id", *COMPARED_ATTRIBUTES, "lat", "lon", "members", "sources"]
 _KEPT_SNAPSHOTS: Final = 2
 
 
@@ -218,7 +206,7 @@ class StreamState:
         # Match probabilities between records (those of each place, and those each edited
         # record was scored with): a record's strongest link within its place is what
         # clustering calls its best match, and what a place's confidence grows with.
-        self.links: dict[tuple[str, str], dict[tuple[str, str], float]] = {}
+        self.links = Links()
         self._load()
 
     @classmethod
@@ -272,7 +260,7 @@ class StreamState:
         for effect in gone:
             row = index.twin[effect.key]
             touch(str(index.place_ids[index.place_of[row]]), effect.edit_ids)
-            self._unlink(effect.key)
+            self.links.drop(effect.key)
         index.retire(np.array([index.twin[e.key] for e in gone], dtype=np.int64))
         # Closes: the record stays where it is, closed as of the edit.
         closes = [e for e in todo if e.op == "close"]
@@ -457,40 +445,13 @@ class StreamState:
     def _link(
         self, key: tuple[str, str], rows: np.ndarray, probability: np.ndarray, keep: bool = False
     ) -> None:
-        """A record's links are now its scores against ``rows`` (added to what it had with
-        ``keep``)."""
-        if not keep:
-            self._unlink(key)
-        index = self.index
-        ids = index.ids[rows].tolist()
-        mine = self.links.setdefault(key, {})
-        for row, record_id, p in zip(rows.tolist(), ids, probability.tolist(), strict=True):
-            other = (index.sources[row], record_id)
-            mine[other] = p
-            self.links.setdefault(other, {})[key] = p
+        """A record's links are now its scores against the records of ``rows``."""
+        others = self._keys(rows)
+        self.links.set(key, others, probability.tolist(), keep=keep)
 
-    def _unlink(self, key: tuple[str, str]) -> None:
-        for other in self.links.pop(key, {}):
-            self.links.get(other, {}).pop(key, None)
-
-    def _best(self, rows: np.ndarray) -> np.ndarray:
-        """Each member's strongest link within its place (1.0 alone, as clustering has it)."""
+    def _keys(self, rows: np.ndarray) -> list[tuple[str, str]]:
         index = self.index
-        keys = list(
-            zip(
-                index.sources[rows].tolist(),
-                index.ids[rows].tolist(),
-                strict=True,
-            )
-        )
-        best = np.ones(len(rows))
-        place = index.place_of[rows]
-        same = {k: place[i] for i, k in enumerate(keys)}
-        for i, key in enumerate(keys):
-            strongest = [p for o, p in self.links.get(key, {}).items() if same.get(o) == place[i]]
-            if strongest:
-                best[i] = max(strongest)
-        return best
+        return list(zip(index.sources[rows].tolist(), index.ids[rows].tolist(), strict=True))
 
     def _fresh_id(self, source: str, record_id: str) -> str:
         """A new place's id: as a run would name it (its first record), never one in use."""
@@ -516,7 +477,7 @@ class StreamState:
             new_places, _ = merge_clusters(
                 index.records.take(pa.array(rows)),
                 labels,
-                self._best(rows),
+                self.links.best(self._keys(rows), index.place_of[rows]),
                 self.merge,
                 dict(enumerate(ids)),
             )
@@ -645,7 +606,7 @@ class StreamState:
         sink.write(self.places)
         sink.close()
         pq.write_table(self._stream_table(records), folder / "stream.parquet")
-        pq.write_table(self._links_table(), folder / _LINKS_FILE)
+        pq.write_table(self.links.table(), folder / _LINKS_FILE)
         for name in (MODEL_FILE, "run.json"):
             shutil.copyfile(self.folder / name, folder / name)
         # The records the matcher's statistics come from: the run's, for every snapshot.
@@ -679,70 +640,25 @@ class StreamState:
             schema=_STREAM_SCHEMA,
         )
 
-    def _links_table(self) -> pa.Table:
-        """Each link once (left < right), as four key columns and the probability."""
-        lefts: list[tuple[str, str]] = []
-        rights: list[tuple[str, str]] = []
-        probabilities: list[float] = []
-        for a, others in self.links.items():
-            for b, p in others.items():
-                if a < b:
-                    lefts.append(a)
-                    rights.append(b)
-                    probabilities.append(p)
-        left = np.asarray(lefts, dtype=object).reshape(-1, 2)
-        right = np.asarray(rights, dtype=object).reshape(-1, 2)
-        return pa.table(
-            {
-                "left_source": pa.array(left[:, 0], pa.string()),
-                "left_id": pa.array(left[:, 1], pa.string()),
-                "right_source": pa.array(right[:, 0], pa.string()),
-                "right_id": pa.array(right[:, 1], pa.string()),
-                "match_probability": pa.array(probabilities, pa.float64()),
-            }
-        )
-
     def _load(self) -> None:
         """Each record's last edit and the links: from the snapshot, or from the run's
         scored pairs within each place."""
         stream = self.folder / "stream.parquet"
-        if stream.exists():
-            table = pl.DataFrame(pq.read_table(stream))
-            for source, rid, time, edit, deleted in table.iter_rows():
-                if time is not None:
-                    self.stamps[(source, rid)] = (time, edit)
-                if deleted:
-                    self.deleted.add((source, rid))
-            pairs = pl.DataFrame(pq.read_table(self.folder / _LINKS_FILE))
-        else:
-            pairs = self._pairs_within_places()
-        links = self.links
-        for ls, li, rs, ri, p in pairs.iter_rows():
-            links.setdefault((ls, li), {})[(rs, ri)] = p
-            links.setdefault((rs, ri), {})[(ls, li)] = p
-
-    def _pairs_within_places(self) -> pl.DataFrame:
-        index = self.index
-        columns = ["left_source", "left_id", "right_source", "right_id", "match_probability"]
-        pairs_file = self.folder / "pairs.parquet"
-        if not pairs_file.exists():
-            return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-        pairs = pl.DataFrame(pq.read_table(pairs_file, columns=columns))
-        placed = pl.DataFrame(
-            {
-                "source": index.sources[: index.size].tolist(),
-                "id": index.ids[: index.size].tolist(),
-                "place": index.place_of[: index.size].astype(np.int64),
-            }
-        )
-        for side in ("left", "right"):
-            pairs = pairs.join(
-                placed.rename({"source": f"{side}_source", "id": f"{side}_id", "place": side}),
-                on=[f"{side}_source", f"{side}_id"],
+        if not stream.exists():
+            index = self.index
+            self.links = Links.within_places(
+                self.folder / "pairs.parquet",
+                self._keys(np.arange(index.size)),
+                index.place_of[: index.size],
             )
-        return pairs.filter(pl.col("left") == pl.col("right")).select(
-            *columns[:4], pl.col("match_probability").cast(pl.Float64)
-        )
+            return
+        table = pl.DataFrame(pq.read_table(stream))
+        for source, rid, time, edit, deleted in table.iter_rows():
+            if time is not None:
+                self.stamps[(source, rid)] = (time, edit)
+            if deleted:
+                self.deleted.add((source, rid))
+        self.links = Links.read(self.folder / _LINKS_FILE)
 
 
 def _turns(
