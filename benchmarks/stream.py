@@ -111,14 +111,33 @@ def main() -> None:
     messages = [edit_message(e["edit_id"], e["op"], e["time"], e["place"]) for e in day]
     print(f"world: {args.places:,} places ({out}); {len(messages):,} edits")
 
-    # 3. apply only, in process
+    # 3. apply only, in process: the last 1,000 edits in batches of 100, to show a batch's
+    # fixed cost; then what a checkpoint costs (the places put together, the snapshot).
     state = StreamState(out)
     edits = [parse_edit(m) for m in messages]
+    small = min(1000, len(edits) // 10)
     started = time.perf_counter()
-    for i in range(0, len(edits), args.batch):
-        state.apply(edits[i : i + args.batch])
-    apply_s = time.perf_counter() - started
-    print(f"apply only: {len(edits) / apply_s:,.0f} edits/s ({apply_s:.1f} s)")
+    for i in range(0, len(edits) - small, args.batch):
+        state.apply(edits[i : min(i + args.batch, len(edits) - small)])
+    middle = time.perf_counter()
+    for i in range(len(edits) - small, len(edits), 100):
+        state.apply(edits[i : i + 100])
+    apply_s = middle - started
+    per_small = (time.perf_counter() - middle) / max(1, small / 100)
+    started = time.perf_counter()
+    state.places  # noqa: B018 - put together, as a checkpoint does first
+    together = time.perf_counter() - started
+    timed = Path(tempfile.mkdtemp(prefix="poiflow-stream-bench-"))
+    state.save(timed)  # later snapshots take the run's files from it: kept until the end
+    written = time.perf_counter() - started - together
+    print(
+        f"a batch of 100 edits: {per_small * 1000:.0f} ms; a checkpoint: "
+        f"{together:.2f} s putting the places together, {written:.2f} s writing the snapshot"
+    )
+    print(
+        f"apply only: {(len(edits) - small) / apply_s:,.0f} edits/s in batches of "
+        f"{args.batch:,} ({apply_s:.1f} s)"
+    )
 
     scratch = Path(tempfile.mkdtemp(prefix="poiflow-stream-bench-"))
     script = str(ROOT / "scripts" / "kafka_server.sh")
@@ -199,6 +218,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak RSS {peak:.2f} GB")
     shutil.rmtree(scratch, ignore_errors=True)
+    shutil.rmtree(timed, ignore_errors=True)
 
 
 if __name__ == "__main__":
