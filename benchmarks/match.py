@@ -74,9 +74,15 @@ def main() -> None:
 
 def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
     """What one call costs for a few records (a request, or the requests waiting together),
-    and where one record's time goes: its blocking keys, its features, and the rest."""
-    from poiflow.conflate.blocking import BLOCKING_COLUMNS
-    from poiflow.conflate.features import RecordView, pair_features
+    and where one record's time goes: its blocking keys and its features, each on the
+    plain-Python path a request takes and on the vectorized path a batch takes."""
+    from poiflow.conflate.blocking import BLOCKING_COLUMNS, record_keys
+    from poiflow.conflate.features import (
+        FEATURE_COLUMNS,
+        RecordView,
+        few_pair_features,
+        pair_features,
+    )
 
     def median_ms(function, *args) -> float:  # type: ignore[no-untyped-def]
         function(*args)
@@ -88,20 +94,26 @@ def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
         return float(np.median(times))
 
     print("records per call   median ms per call")
-    for k in (1, 20, 100):
+    for k in (1, 4, 16, 100):
         print(f"{k:16,} {median_ms(index.match, sample.slice(0, k)):16.1f}")
     one = sample.slice(0, 1)
     table = one.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array([0], pa.int64()))
-    keys = median_ms(index.stats.record_keys, table, index.blocking)
-    compared = index.records.slice(0, 11)  # one record and ten candidates
+    few_keys = median_ms(index.stats.record_keys, table, index.blocking)
+    batch_keys = median_ms(record_keys, table, index.stats.stats, index.blocking)
+    compared = index.records.slice(0, 11).select(list(FEATURE_COLUMNS))  # one and ten others
+    left, right = np.zeros(10, np.int64), np.arange(1, 11)
 
-    def features() -> None:
+    def vectorized() -> None:
         view = RecordView.of(compared, index.features.narrowed(compared))
-        pair_features(view, np.zeros(10, np.int64), np.arange(1, 11))
+        pair_features(view, left, right)
+
+    def plain() -> None:
+        few_pair_features(compared.to_pylist(), left, right, index.features)
 
     print(
-        f"one record: blocking keys {keys:.1f} ms, features of 10 pairs "
-        f"{median_ms(features):.1f} ms, the whole match {median_ms(index.match, one):.1f} ms"
+        f"one record: blocking keys {few_keys:.2f} ms (vectorized: {batch_keys:.2f} ms), "
+        f"features of 10 pairs {median_ms(plain):.2f} ms (vectorized: "
+        f"{median_ms(vectorized):.2f} ms), the whole match {median_ms(index.match, one):.2f} ms"
     )
 
 

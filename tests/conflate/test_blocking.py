@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
-from hypothesis import HealthCheck, given, settings
+import pyarrow.compute as pc
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from poiflow.conflate.blocking import (
     BLOCKING_COLUMNS,
+    FEW_RECORDS,
     KEY_ROWS_SCHEMA,
     KEYS,
     BlockingConfig,
@@ -20,6 +23,7 @@ from poiflow.conflate.blocking import (
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
 
+from . import few_records
 from .conftest import World
 
 
@@ -154,3 +158,48 @@ def test_keys_from_narrowed_stats_are_the_keys_from_the_whole(
     narrowed = StatsLookup(stats).record_keys(some).sort(KEY_ROWS_SCHEMA.names)
     assert narrowed.equals(whole)
     assert whole.height > 0
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(drawn=st.lists(few_records.row, min_size=1, max_size=FEW_RECORDS), located=st.booleans())
+def test_keys_of_a_few_records_in_python_are_the_batch_keys(
+    world: World, drawn: list[dict], located: bool
+) -> None:
+    # A request of a few records takes a plain-Python path; its key rows must be the
+    # batch's, row for row (added records' keys are counted: a row more or less would
+    # change what a key caps). Drawn records share words, typos, cells, phones, domains,
+    # localities and alternates with each other; the world's statistics decide which
+    # words are rare, and with ``located`` every record has coordinates (no locality
+    # keys at all).
+    records = pa.concat_tables([world.records, few_records.records_of(drawn)])
+    if located:
+        records = records.filter(pc.is_valid(records.column("lat")))
+    table = records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(records.num_rows, dtype=np.int64))
+    )
+    stats = key_stats(key_counts(table))
+    assert stats.unlocated is not located
+    known = world.records.num_rows - (world.records.column("lat").null_count if located else 0)
+    some = table.slice(known)
+    assume(some.num_rows > 0)
+    batch = record_keys(some, stats).sort(KEY_ROWS_SCHEMA.names)
+    few = StatsLookup(stats).record_keys(some).sort(KEY_ROWS_SCHEMA.names)
+    assert few.equals(batch)
+
+
+def test_keys_of_more_than_a_few_records_take_the_batch_path(world: World) -> None:
+    n = FEW_RECORDS * 3
+    table = world.records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(world.records.num_rows, dtype=np.int64))
+    )
+    stats = key_stats(key_counts(table))
+    some = table.slice(0, n)
+    whole = record_keys(some, stats).sort(KEY_ROWS_SCHEMA.names)
+    lookup = StatsLookup(stats)
+    assert lookup.record_keys(some).sort(KEY_ROWS_SCHEMA.names).equals(whole)
+    # ... and the few path, run on each part, gives the same rows.
+    parts = [lookup.record_keys(some.slice(i, FEW_RECORDS)) for i in range(0, n, FEW_RECORDS)]
+    assert pl.concat(parts).sort(KEY_ROWS_SCHEMA.names).equals(whole)
+    assert whole.height > n

@@ -7,14 +7,17 @@ from hypothesis import strategies as st
 
 from poiflow.conflate.blocking import candidate_pairs
 from poiflow.conflate.features import (
+    FEATURE_COLUMNS,
     FEATURES,
     FeatureLookup,
     RecordView,
     feature_counts,
     feature_stats,
+    few_pair_features,
     pair_features,
 )
 
+from . import few_records
 from .conftest import World
 
 
@@ -80,3 +83,35 @@ def test_features_of_a_few_records_with_narrowed_stats_are_those_of_the_whole(
     part = pair_features(RecordView.of(some, stats), local[: len(left)], local[len(left) :])
     for name in FEATURES:
         np.testing.assert_array_equal(part[name], whole[name], err_msg=name)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    drawn=st.lists(few_records.row, min_size=1, max_size=8),
+    picked=st.lists(st.integers(0, 10**9), max_size=4),
+    pairs=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), min_size=1, max_size=30),
+)
+def test_features_of_a_few_pairs_in_python_are_the_vectorized_ones(
+    world: World, drawn: list[dict], picked: list[int], pairs: list[tuple[int, int]]
+) -> None:
+    # A request's few pairs take a plain-Python path: every feature must be the
+    # vectorized path's, bit for bit (the model's splits would see any difference).
+    # Drawn records share names, alternates, phones, domains and streets; world records
+    # bring the world's statistics (a common name's weight).
+    n = world.records.num_rows
+    some = pa.concat_tables(
+        [
+            few_records.records_of(drawn),
+            world.records.take(pa.array([p % n for p in picked], pa.int64())),
+        ]
+    ).select(list(FEATURE_COLUMNS))
+    lookup = FeatureLookup(feature_stats(feature_counts(world.records)))
+    left = np.array([a % some.num_rows for a, _ in pairs])
+    right = np.array([b % some.num_rows for _, b in pairs])
+    vectorized = pair_features(RecordView.of(some, lookup.narrowed(some)), left, right)
+    few = few_pair_features(some.to_pylist(), left, right, lookup)
+    assert tuple(few) == FEATURES
+    for name in FEATURES:
+        np.testing.assert_array_equal(few[name], vectorized[name], err_msg=name)

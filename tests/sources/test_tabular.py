@@ -6,6 +6,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poiflow.config import CsvOptions, SourceMapping
 from poiflow.errors import CorruptInputError, SchemaMismatchError, UnknownFormatError
@@ -152,3 +154,49 @@ def test_unknown_suffix(tmp_path: Path) -> None:
     path.write_bytes(b"PK")
     with pytest.raises(UnknownFormatError, match="cannot tell"):
         open_source(path)
+
+
+_FIELDS = ("id", "name", "lat", "lon", "category", "city", "phone", "update_time", "source")
+_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=12),  # any characters: whitespace of every kind, digits of any script
+    st.sampled_from(
+        (
+            " 60.17 ",
+            "24,94",
+            "1e3",
+            "-.5",
+            "+3.",
+            "1,2.3",
+            "١٢",
+            "2024-05-01",
+            "2024-05-01T10:00",
+            "2024-13-01",
+            "2024-05-01T10:00Z",
+            " \u3000 ",
+            "\u2003x\u2003",
+            "\x1cy\x1f",
+        )
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.dictionaries(st.sampled_from(_FIELDS), _VALUES), min_size=1, max_size=6),
+    constant=st.booleans(),
+)
+def test_a_few_rows_read_in_python_are_read_as_arrow_reads_them(
+    rows: list[dict], constant: bool
+) -> None:
+    # A request of a few records is read value by value in Python; it must give the
+    # columnar reader's records exactly, issues and all.
+    columns = sorted({"id", "name"} | {k for row in rows for k in row})
+    raw = pa.table({c: pa.array([row.get(c) for row in rows], pa.string()) for c in columns})
+    mapping = SourceMapping(source="s", constants={"country": " FI "} if constant else {})
+    reader = TabularSource(Path("s.jsonl"), mapping)
+    origins = [f"row {i}" for i in range(len(rows))]
+    resolved = reader._resolve(raw.column_names)
+    few = reader._few_records(raw, origins, resolved)
+    columnar = reader._columnar_records(raw, origins, resolved)
+    assert few.equals(columnar), (few.to_pylist(), columnar.to_pylist())

@@ -59,6 +59,9 @@ _PARAMS: Final = {
 }
 
 
+_PARALLEL_ROWS: Final = 10_000  # fewer pairs are predicted on one thread
+
+
 class ModelError(InputError):
     """A model file is missing, not a poiflow model, or made for other features."""
 
@@ -102,7 +105,9 @@ class Matcher:
         raw = np.asarray(
             self.booster.predict(
                 matrix,
-                num_threads=2,
+                # One thread for a request's few rows: OpenMP's threads spin for a while
+                # after each parallel region, burning a core that others need.
+                num_threads=2 if len(matrix) >= _PARALLEL_ROWS else 1,
                 pred_early_stop=True,
                 pred_early_stop_freq=10,
                 pred_early_stop_margin=12.0,

@@ -51,10 +51,12 @@ from poiflow.conflate.blocking import (
 )
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.features import (
+    FEATURE_COLUMNS,
     FeatureLookup,
     RecordView,
     feature_counts,
     feature_stats,
+    few_pair_features,
     pair_features,
 )
 from poiflow.conflate.matcher import load_matcher
@@ -90,6 +92,7 @@ MATCHES_SCHEMA: Final = pa.schema(
 MODEL_FILE: Final = "model.json.gz"
 STATISTICS_FILE: Final = "statistics.parquet"
 _RUNNERS_UP: Final = 3  # candidate places shown beside the answer
+_FEW_PAIRS: Final = 256  # at most this many pairs take the plain-Python feature path
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +211,8 @@ class MatchIndex:
         records = pq.read_table(folder / "records.parquet", columns=PLACE_SCHEMA.names).cast(
             PLACE_SCHEMA
         )
-        self.records = records
+        # One chunk: taking a few rows from a table of many chunks costs a call per chunk.
+        self.records = records.combine_chunks()
         n = records.num_rows
         self.size = n
         # Each record's place, as an index into the sorted place ids.
@@ -288,6 +292,32 @@ class MatchIndex:
             merged = pl.concat([self.added[-2][0], self.added[-1][0]])
             self.added[-2:] = [(merged, _Keys.of(merged))]
         return rows
+
+    def take(self, rows: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
+        """The records at ``rows``, in that order (only ``columns``, if given).
+
+        Arrow's ``take`` on a table of several chunks with nested columns joins the chunks
+        first, which costs the whole table on every call: a few rows are taken from each
+        chunk on their own instead.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        records = self.records if columns is None else self.records.select(list(columns))
+        batches = records.to_batches()
+        if len(batches) <= 1 or len(rows) > self.size // 8:
+            return records.take(pa.array(rows))
+        starts = np.cumsum([0, *(b.num_rows for b in batches)])
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        bounds = np.searchsorted(ordered, starts)
+        parts = [
+            batch.take(pa.array(ordered[bounds[k] : bounds[k + 1]] - starts[k]))
+            for k, batch in enumerate(batches)
+            if bounds[k + 1] > bounds[k]
+        ]
+        taken = pa.Table.from_batches(parts, schema=records.schema).combine_chunks()
+        if np.all(order[1:] > order[:-1]):
+            return taken
+        return taken.take(pa.array(np.argsort(order)))
 
     def retire(self, rows: np.ndarray) -> None:
         """Drop records (a deleted record, or the old version of an edited one): they are
@@ -388,7 +418,8 @@ class MatchIndex:
         q = places.num_rows
         if q == 0:
             return []
-        places = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
+        if places.schema != PLACE_SCHEMA:
+            places = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
         n = self.size
         twins = np.array(
             [
@@ -404,17 +435,22 @@ class MatchIndex:
         query, stored = self._candidates(places, twins)
         # Features over the queries and their candidates only, with the run's statistics.
         rows, local = np.unique(stored, return_inverse=True)
-        compared = pa.concat_tables([places, self.records.take(pa.array(rows))])
-        view = RecordView.of(compared, self.features.narrowed(compared))
+        columns = list(FEATURE_COLUMNS)
+        compared = pa.concat_tables([places.select(columns), self.take(rows, columns)])
         # Each pair in the run's orientation: the record of the lower row on the left (a
         # query stands where its twin stood, or after every record of the run).
         position = np.where(twins[query] >= 0, twins[query], n)
         left_first = position < rows[local]
         a = np.where(left_first, query, q + local)
         b = np.where(left_first, q + local, query)
-        probability = (
-            self.matcher.predict(pair_features(view, a, b)) if len(a) else np.zeros(0)
-        ).astype(np.float64)
+        if len(a) == 0:
+            probability = np.zeros(0)
+        elif len(a) <= _FEW_PAIRS:  # a request's few pairs: plain Python, no fixed cost
+            features = few_pair_features(compared.to_pylist(), a, b, self.features)
+            probability = self.matcher.predict(features).astype(np.float64)
+        else:
+            view = RecordView.of(compared, self.features.narrowed(compared))
+            probability = self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
         sources = places.column("source").to_pylist()
         ids = places.column("id").to_pylist()
         # The pairs come sorted by query: each query's are one slice of them.

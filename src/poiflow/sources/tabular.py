@@ -31,7 +31,9 @@ from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns
 __all__ = ["TabularSource", "flat_records", "tabular_format"]
 
 _KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
-_NUMBER: Final = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+# A decimal number as a coordinate is written (ASCII digits: RE2's \d and Python's differ).
+_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_FEW_VALUES: Final = 64  # up to this many values are checked in Python, not with RE2
 _SUFFIXES: Final = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -293,6 +295,70 @@ class TabularSource:
     # -- flat columns -> source records -----------------------------------------------
 
     def _records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
+        """Source records (``SOURCE_RECORD_SCHEMA``) of a raw table's flat columns."""
+        if raw.num_rows <= _FEW_VALUES and all(
+            pa.types.is_string(t) or pa.types.is_large_string(t) for t in raw.schema.types
+        ):
+            return self._few_records(raw, origins, columns)
+        return self._columnar_records(raw, origins, columns)
+
+    def _few_records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
+        """``_columnar_records`` of a few rows of text, value by value in Python: the same
+        rules (trimming is Arrow's, whose whitespace is Python's), without the eighty-odd
+        Arrow calls that a request of one record would otherwise pay for."""
+        out = []
+        for i, row in enumerate(raw.to_pylist()):
+            issues: list[str] = []
+
+            def text(field: str, row: dict[str, Any] = row) -> str | None:
+                if field not in columns:
+                    return self.mapping.constants.get(field)
+                value = row[columns[field]]
+                return None if value is None else (value.strip() or None)
+
+            def number(field: str, issues: list[str] = issues) -> float | None:
+                value = text(field)
+                if value is None:
+                    return None
+                fixed = value if "." in value else value.replace(",", ".")
+                if _NUMBER.fullmatch(fixed):
+                    return float(fixed)
+                issues.append(f"{field}: '{value}' is not a number")
+                return None
+
+            source, category, brand = text("source"), text("category"), text("brand")
+            update_time = self._time(text("update_time"), issues)
+            lat, lon = number("lat"), number("lon")
+            out.append(
+                {
+                    "source": self.name if source is None else source,
+                    "id": text("id"),
+                    "names": {"primary": text("name"), "alternates": None},
+                    "categories": None
+                    if category is None
+                    else {"primary": category, "alternate": None},
+                    "source_category": category,
+                    "lat": lat,
+                    "lon": lon,
+                    "address": {
+                        part: text(_FLAT_ADDRESS.get(part, part)) for part in ADDRESS_TYPE.names
+                    },
+                    "phones": _singleton(text("phone")),
+                    "websites": _singleton(text("website")),
+                    "emails": _singleton(text("email")),
+                    "brand": None if brand is None else {"name": brand, "wikidata": None},
+                    "opening_hours": text("opening_hours"),
+                    "operating_status": text("operating_status"),
+                    "update_time": update_time,
+                    "origin": origins[i],
+                    "issues": issues or None,
+                }
+            )
+        return pa.Table.from_pylist(out, schema=SOURCE_RECORD_SCHEMA)
+
+    def _columnar_records(
+        self, raw: pa.Table, origins: list[str], columns: dict[str, str]
+    ) -> pa.Table:
         n = raw.num_rows
         issues: dict[int, list[str]] = {}
 
@@ -315,7 +381,12 @@ class TabularSource:
             fixed = pc.if_else(
                 pc.match_substring(values, "."), values, pc.replace_substring(values, ",", ".")
             )
-            ok = pc.fill_null(pc.match_substring_regex(fixed, _NUMBER.pattern), False)
+            if len(fixed) <= _FEW_VALUES:  # RE2 compiles the pattern on every call (0.5 ms)
+                ok = pa.array(
+                    [v is not None and bool(_NUMBER.fullmatch(v)) for v in fixed.to_pylist()]
+                )
+            else:
+                ok = pc.fill_null(pc.match_substring_regex(fixed, f"^{_NUMBER.pattern}$"), False)
             for row in np.flatnonzero(
                 ~ok.to_numpy(zero_copy_only=False)
                 & values.is_valid().to_numpy(zero_copy_only=False)
@@ -371,21 +442,28 @@ class TabularSource:
         parsed: dict[str, datetime | None] = {}
         out: list[datetime | None] = []
         for row, value in enumerate(values.to_pylist()):
-            if value is None:
-                out.append(None)
-                continue
-            if value not in parsed:
-                try:
-                    stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                    parsed[value] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-                except ValueError:
-                    parsed[value] = None
-            if parsed[value] is None:
-                issues.setdefault(row, []).append(
-                    f"update_time: '{value}' is not an ISO 8601 date or time"
-                )
-            out.append(parsed[value])
+            if value is not None and value not in parsed:
+                parsed[value] = TabularSource._time(value, [])
+            if value is not None and parsed[value] is None:
+                issues.setdefault(row, []).append(_not_a_time(value))
+            out.append(None if value is None else parsed[value])
         return pa.array(out, pa.timestamp("ms", tz="UTC"))
+
+    @staticmethod
+    def _time(value: str | None, issues: list[str]) -> datetime | None:
+        """An ISO 8601 date or time (UTC where it names no zone), or None with an issue."""
+        if value is None:
+            return None
+        try:
+            stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            issues.append(_not_a_time(value))
+            return None
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _not_a_time(value: str) -> str:
+    return f"update_time: '{value}' is not an ISO 8601 date or time"
 
 
 def flat_records(
@@ -414,6 +492,10 @@ def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
     return column
+
+
+def _singleton(value: str | None) -> list[str] | None:
+    return None if value is None else [value]
 
 
 def _singletons(values: pa.Array) -> pa.Array:

@@ -267,7 +267,7 @@ class StreamState:
         if closes:
             rows = np.array([index.twin[e.key] for e in closes], dtype=np.int64)
             places = [str(index.place_ids[index.place_of[r]]) for r in rows]
-            closed = _closed(index.records.take(pa.array(rows)), [e.closed for e in closes])
+            closed = _closed(index.take(rows), [e.closed for e in closes])
             index.retire(rows)
             index.add(closed, places)
             for effect, place in zip(closes, places, strict=True):
@@ -475,7 +475,7 @@ class StreamState:
         new_places = GOLDEN_PLACE_SCHEMA.empty_table()
         if len(rows):
             new_places, _ = merge_clusters(
-                index.records.take(pa.array(rows)),
+                index.take(rows),
                 labels,
                 self.links.best(self._keys(rows), index.place_of[rows]),
                 self.merge,
@@ -590,7 +590,7 @@ class StreamState:
         folder.mkdir(parents=True)
         index = self.index
         alive = np.flatnonzero(index.alive[: index.size])
-        records = index.records.take(pa.array(alive))
+        records = index.take(alive)
         # lz4: a snapshot is written after every batch, and read back only on a restart
         pq.write_table(records, folder / "records.parquet", compression="lz4")
         membership = pa.table(
