@@ -55,6 +55,23 @@ def test_every_record_matched_alone_gets_the_place_the_run_gave_it(
     assert sum(p is not None for p in got) > 0.3 * len(got)  # many are really matched
 
 
+def test_a_record_matched_alone_gets_what_a_batch_would_give_it(
+    conflated: Path, index: MatchIndex
+) -> None:
+    # A request of one record runs the plain-Python keys and features; a batch the
+    # vectorized ones. The answers, probabilities and runners-up must be the same.
+    records = pq.read_table(conflated / "records.parquet")
+    picked = records.take(np.random.default_rng(5).choice(records.num_rows, 150, replace=False))
+    together = index.scored(picked)
+    assert sum(len(rows) for _, rows, _ in together) > 256  # the batch path, not the few one
+    for i, (match, rows, probabilities) in enumerate(together):
+        ((alone, alone_rows, alone_probabilities),) = index.scored(picked.slice(i, 1))
+        assert alone == match
+        np.testing.assert_array_equal(alone_rows, rows)
+        np.testing.assert_array_equal(alone_probabilities, probabilities)
+    assert sum(m.place_id is not None for m, _, _ in together) > 50
+
+
 def flat(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """A normalized record back in the flat place format."""
     address = record["address"] or {}

@@ -160,8 +160,14 @@ class _Keys:
         the queries' key rows) as blocking would pair them: kinds agree, sides fit, the
         key is under its cap, and never the query's own twin."""
         key = keys["key"].to_numpy()
-        lo = np.searchsorted(self.key, key, side="left")
-        hi = np.searchsorted(self.key, key, side="right")
+        if len(key) > 64:  # sorted needles: each binary search starts where the last ended
+            order = np.argsort(key)
+            lo, hi = np.empty(len(key), np.int64), np.empty(len(key), np.int64)
+            lo[order] = np.searchsorted(self.key, key[order], side="left")
+            hi[order] = np.searchsorted(self.key, key[order], side="right")
+        else:
+            lo = np.searchsorted(self.key, key, side="left")
+            hi = np.searchsorted(self.key, key, side="right")
         count = hi - lo
         owner = np.repeat(np.arange(len(key)), count)
         at = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
