@@ -459,16 +459,14 @@ class MatchIndex:
             probability = self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
         sources = places.column("source").to_pylist()
         ids = places.column("id").to_pylist()
+        against = rows[local]
+        decided = self._decide(sources, ids, query, against, probability, twins)
         # The pairs come sorted by query: each query's are one slice of them.
         bounds = np.searchsorted(query, np.arange(q + 1))
-        out = []
-        for i in range(q):
-            against = rows[local[bounds[i] : bounds[i + 1]]]
-            scores = probability[bounds[i] : bounds[i + 1]]
-            out.append(
-                (self._decide(sources[i], ids[i], against, scores, twins[i]), against, scores)
-            )
-        return out
+        return [
+            (match, against[bounds[i] : bounds[i + 1]], probability[bounds[i] : bounds[i + 1]])
+            for i, match in enumerate(decided)
+        ]
 
     def _candidates(self, places: pa.Table, twins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The candidate pairs of the queries: ``(query index, stored row)``, each once,
@@ -492,48 +490,112 @@ class MatchIndex:
 
     def _decide(
         self,
-        source: str,
-        record_id: str,
+        sources: list[str],
+        ids: list[str],
+        query: np.ndarray,
         rows: np.ndarray,
         probability: np.ndarray,
-        twin: int,
-    ) -> Match:
+        twins: np.ndarray,
+    ) -> list[Match]:
+        """Each query's answer from its scored pairs (``query``, ``rows``, ``probability``,
+        sorted by query), as clustering judges a record joining a cluster.
+
+        Every candidate place of every query is judged at once with numpy (a place's
+        members are counted, not listed); only the few candidates of each query are then
+        ordered and made objects in Python.
+        """
         config = self.clustering
-        by_place, place_start = self._membership()
-        # Plain Python over the few candidate places: numpy's per-call cost would dominate.
-        scores: dict[int, list[float]] = {}
-        for place, p in zip(self.place_of[rows].tolist(), probability.tolist(), strict=True):
-            scores.setdefault(place, []).append(p)
-        candidates = []
-        for place, known in scores.items():
-            members = by_place[place_start[place] : place_start[place + 1]]
-            members = members[(members != twin) & self.alive[members]]
-            bar = (
-                config.same_source if source in self.sources[members].tolist() else config.threshold
+        place = self.place_of[rows]
+        # Groups (query, place), pairs kept in their order within a group.
+        order = np.lexsort((place, query))
+        group_query, group_place, score = query[order], place[order], probability[order]
+        starts = (
+            np.flatnonzero(
+                np.r_[
+                    True,
+                    (group_query[1:] != group_query[:-1]) | (group_place[1:] != group_place[:-1]),
+                ]
             )
-            mean, best = sum(known) / len(known), max(known)
-            coverage = len(known) / max(1, len(members))
-            vetoed = len(members) > 1 and min(known) < config.veto
-            passes = (
-                best >= config.threshold
-                and mean >= bar
-                and coverage >= config.min_coverage
-                and not vetoed
-            )
-            candidates.append(
-                Candidate(str(self.place_ids[place]), mean, best, len(known), len(members), passes)
-            )
-        candidates.sort(key=lambda c: (not c.passes, -c.probability, -c.best, c.place_id))
-        chosen = candidates[0] if candidates and candidates[0].passes else None
-        others = candidates[1:] if chosen is not None else candidates
-        return Match(
-            source=source,
-            id=record_id,
-            place_id=chosen.place_id if chosen else None,
-            probability=chosen.probability if chosen else 0.0,
-            runner_up=others[0] if others else None,
-            candidates=candidates[: _RUNNERS_UP + 1],
+            if len(order)
+            else np.zeros(0, np.int64)
         )
+        group_query, group_place = group_query[starts], group_place[starts]
+        scored = np.diff(np.r_[starts, len(order)])
+        if len(starts):
+            mean = np.add.reduceat(score, starts) / scored
+            best = np.maximum.reduceat(score, starts)
+            low = np.minimum.reduceat(score, starts)
+        else:
+            mean = best = low = np.zeros(0)
+        # Members of each candidate place: alive ones, the query's own twin aside.
+        by_place, place_start = self._membership()
+        alive = self.alive[by_place]
+        counted = np.r_[0, np.cumsum(alive)]
+        members = counted[place_start[group_place + 1]] - counted[place_start[group_place]]
+        twin = twins[group_query]
+        own = twin >= 0
+        twin_here = np.zeros(len(starts), dtype=bool)
+        twin_here[own] = (self.place_of[twin[own]] == group_place[own]) & self.alive[twin[own]]
+        members = members - twin_here
+        # Whether a place has another record of the query's source (the higher bar).
+        places, local = np.unique(group_place, return_inverse=True)
+        size = place_start[places + 1] - place_start[places]
+        at = np.repeat(place_start[places] - np.cumsum(size) + size, size) + np.arange(size.sum())
+        member_rows = by_place[at]
+        owner = np.repeat(np.arange(len(places)), size)
+        keep = self.alive[member_rows]
+        held = set(zip(owner[keep].tolist(), self.sources[member_rows[keep]].tolist(), strict=True))
+        query_source = [sources[i] for i in group_query.tolist()]
+        same_source = np.array(
+            [(p, src) in held for p, src in zip(local.tolist(), query_source, strict=True)],
+            dtype=bool,
+        )
+        # The twin itself is of the query's source: it counts only if another one is there.
+        if twin_here.any():
+            for g in np.flatnonzero(twin_here & same_source).tolist():
+                near = by_place[place_start[group_place[g]] : place_start[group_place[g] + 1]]
+                near = near[(near != twin[g]) & self.alive[near]]
+                same_source[g] = sources[group_query[g]] in self.sources[near].tolist()
+        bar = np.where(same_source, config.same_source, config.threshold)
+        passes = (
+            (best >= config.threshold)
+            & (mean >= bar)
+            & (scored / np.maximum(1, members) >= config.min_coverage)
+            & ~((members > 1) & (low < config.veto))
+        )
+        names = self.place_ids[group_place].tolist()
+        bounds = np.searchsorted(group_query, np.arange(len(sources) + 1))
+        candidates = [
+            Candidate(str(n), m, b, k, c, bool(ok))
+            for n, m, b, k, c, ok in zip(
+                names,
+                mean.tolist(),
+                best.tolist(),
+                scored.tolist(),
+                members.tolist(),
+                passes.tolist(),
+                strict=True,
+            )
+        ]
+        out = []
+        for i, (source, record_id) in enumerate(zip(sources, ids, strict=True)):
+            found = sorted(
+                candidates[bounds[i] : bounds[i + 1]],
+                key=lambda c: (not c.passes, -c.probability, -c.best, c.place_id),
+            )
+            chosen = found[0] if found and found[0].passes else None
+            others = found[1:] if chosen is not None else found
+            out.append(
+                Match(
+                    source=source,
+                    id=record_id,
+                    place_id=chosen.place_id if chosen else None,
+                    probability=chosen.probability if chosen else 0.0,
+                    runner_up=others[0] if others else None,
+                    candidates=found[: _RUNNERS_UP + 1],
+                )
+            )
+        return out
 
 
 class MatchQueue:
