@@ -200,7 +200,9 @@ class StreamState:
             self.folder / "places.parquet", columns=GOLDEN_PLACE_SCHEMA.names
         ).cast(GOLDEN_PLACE_SCHEMA)
         self._base_row = {place: i for i, place in enumerate(self._base["id"].to_pylist())}
-        self._changed: dict[str, pa.Table | None] = {}
+        # A changed place is a row of the batch table that made it: at a checkpoint each
+        # batch's rows are taken at once, not thousands of one-row tables joined.
+        self._changed: dict[str, tuple[pa.Table, int] | None] = {}
         self.stamps: dict[tuple[str, str], tuple[int, str]] = {}
         self.deleted: set[tuple[str, str]] = set()
         # Match probabilities between records (those of each place, and those each edited
@@ -486,7 +488,7 @@ class StreamState:
         for place in ids:
             self._changed[place] = None
         for i, place in enumerate(new_places.column("id").to_pylist()):
-            self._changed[place] = new_places.slice(i, 1)
+            self._changed[place] = (new_places, i)
         events = []
         for place in ids:
             old, new = before.get(place), after.get(place)
@@ -524,7 +526,7 @@ class StreamState:
         if self._changed:
             base = self._base
             kept = base.filter(pc.invert(pc.is_in(base["id"], pa.array(list(self._changed)))))
-            parts = [kept, *(t for t in self._changed.values() if t is not None)]
+            parts = [kept, *(table.take(pa.array(rows)) for table, rows in self._by_table())]
             self._base = pa.concat_tables(parts).sort_by("id").combine_chunks()
             self._base_row = {place: i for i, place in enumerate(self._base["id"].to_pylist())}
             self._changed = {}
@@ -535,16 +537,24 @@ class StreamState:
         found: dict[str, dict[str, Any]] = {}
         rows = []
         for place in ids:
-            if place in self._changed:
-                table = self._changed[place]
-                if table is not None:
-                    found[place] = table.select(_EVENT_COLUMNS).to_pylist()[0]
-            elif place in self._base_row:
+            if place not in self._changed and place in self._base_row:
                 rows.append(self._base_row[place])
-        if rows:
-            for row in self._base.take(pa.array(rows)).select(_EVENT_COLUMNS).to_pylist():
-                found[row["id"]] = row
+        parts = [(self._base, rows), *self._by_table(ids)]
+        for table, at in parts:
+            if at:
+                for row in table.take(pa.array(at)).select(_EVENT_COLUMNS).to_pylist():
+                    found[row["id"]] = row
         return found
+
+    def _by_table(self, ids: Iterable[str] | None = None) -> list[tuple[pa.Table, list[int]]]:
+        """The changed places (of ``ids``, or all) that are still there, as rows of the
+        batch tables that hold them."""
+        grouped: dict[int, tuple[pa.Table, list[int]]] = {}
+        for place in self._changed if ids is None else ids:
+            held = self._changed.get(place)
+            if held is not None:
+                grouped.setdefault(id(held[0]), (held[0], []))[1].append(held[1])
+        return list(grouped.values())
 
     def _merged_into(self, old: dict[str, Any]) -> str | None:
         """Where the records of a place that has none left went (None: deleted)."""
