@@ -563,26 +563,28 @@ class MatchIndex:
             & (scored / np.maximum(1, members) >= config.min_coverage)
             & ~((members > 1) & (low < config.veto))
         )
-        names = self.place_ids[group_place].tolist()
-        bounds = np.searchsorted(group_query, np.arange(len(sources) + 1))
-        candidates = [
-            Candidate(str(n), m, b, k, c, bool(ok))
-            for n, m, b, k, c, ok in zip(
-                names,
-                mean.tolist(),
-                best.tolist(),
-                scored.tolist(),
-                members.tolist(),
-                passes.tolist(),
-                strict=True,
-            )
-        ]
+        names = [str(n) for n in self.place_ids[group_place].tolist()]
+        bounds = np.searchsorted(group_query, np.arange(len(sources) + 1)).tolist()
+        # Ordered as plain tuples (passing first, then by mean, best, id); objects are made
+        # for the few shown only.
+        order_keys = list(
+            zip((~passes).tolist(), (-mean).tolist(), (-best).tolist(), names, strict=True)
+        )
+        counts = (scored.tolist(), members.tolist())
         out = []
         for i, (source, record_id) in enumerate(zip(sources, ids, strict=True)):
-            found = sorted(
-                candidates[bounds[i] : bounds[i + 1]],
-                key=lambda c: (not c.passes, -c.probability, -c.best, c.place_id),
-            )
+            ranked = sorted(range(bounds[i], bounds[i + 1]), key=order_keys.__getitem__)
+            found = [
+                Candidate(
+                    names[g],
+                    -order_keys[g][1],
+                    -order_keys[g][2],
+                    counts[0][g],
+                    counts[1][g],
+                    not order_keys[g][0],
+                )
+                for g in ranked[: _RUNNERS_UP + 1]
+            ]
             chosen = found[0] if found and found[0].passes else None
             others = found[1:] if chosen is not None else found
             out.append(
