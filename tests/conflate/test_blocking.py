@@ -9,17 +9,16 @@ from hypothesis import strategies as st
 
 from poiflow.conflate.blocking import (
     BLOCKING_COLUMNS,
-    FEW_RECORDS,
     KEY_ROWS_SCHEMA,
     KEYS,
     BlockingConfig,
-    StatsLookup,
     blocking_recall,
     candidate_pairs,
     key_counts,
     key_stats,
     record_keys,
 )
+from poiflow.conflate.lookup import FEW_RECORDS, StatsLookup
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
 

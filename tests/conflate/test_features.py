@@ -9,13 +9,12 @@ from poiflow.conflate.blocking import candidate_pairs
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
     FEATURES,
-    FeatureLookup,
     RecordView,
     feature_counts,
     feature_stats,
-    few_pair_features,
     pair_features,
 )
+from poiflow.conflate.lookup import FeatureLookup, few_pair_features
 
 from . import few_records
 from .conftest import World

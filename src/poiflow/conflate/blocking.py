@@ -44,7 +44,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-import h3.api.basic_int as h3
 import numpy as np
 import polars as pl
 import polars_h3 as plh3
@@ -60,7 +59,6 @@ __all__ = [
     "PAIRS_SCHEMA",
     "BlockingConfig",
     "KeyStats",
-    "StatsLookup",
     "blocking_recall",
     "candidate_pairs",
     "finish_pairs",
@@ -162,229 +160,10 @@ class KeyStats:
     unlocated_terms: pl.DataFrame  # one column "term": every term of the records without
 
 
-class StatsLookup:
-    """The ``KeyStats`` of a large set of records, indexed so that the part a few new
-    records need is found without scanning the whole (what real-time matching uses:
-    :func:`record_keys` with the narrowed stats makes the same keys as with the whole).
-    """
-
-    def __init__(self, stats: KeyStats) -> None:
-        self.stats = stats
-        self.rare = frozenset(stats.rare_words["word"].to_list())
-        self.terms = np.sort(stats.unlocated_terms["term"].to_numpy())
-        self.localities = dict(
-            zip(
-                stats.localities["cell"].to_list(),
-                stats.localities["inferred"].to_list(),
-                strict=True,
-            )
-        )
-
-    def record_keys(self, records: pa.Table, config: BlockingConfig | None = None) -> pl.DataFrame:
-        """:func:`record_keys` of a few records (``BLOCKING_COLUMNS`` and ``row``), with
-        the part of the stats that their own words, terms and cells need."""
-        config = config or BlockingConfig()
-        if records.num_rows <= FEW_RECORDS:
-            return self._few_keys(records, config)
-        base = _base(records).lazy()
-        engine = _engine(records.num_rows)
-        names = _names(base)
-        parts = [
-            _words(names).select("word"),
-            base.filter(pl.col("located")).select(
-                plh3.latlng_to_cell("lat", "lon", 7).alias("cell")
-            ),
-            _all_terms(base, names),
-        ]
-        words, cells, found = pl.collect_all(parts, engine=engine)
-        rare = [w for w in words["word"].unique().to_list() if w in self.rare]
-        known = [c for c in cells["cell"].unique().to_list() if c in self.localities]
-        terms = np.zeros(0, np.uint64)
-        if self.stats.unlocated and len(self.terms):
-            candidates = np.unique(found["term"].to_numpy())
-            at = np.minimum(np.searchsorted(self.terms, candidates), len(self.terms) - 1)
-            terms = candidates[self.terms[at] == candidates]
-        stats = KeyStats(
-            self.stats.records,
-            pl.DataFrame({"word": rare}, schema={"word": pl.String}),
-            pl.DataFrame(
-                {"cell": known, "inferred": [self.localities[c] for c in known]},
-                schema=self.stats.localities.schema,
-            ),
-            self.stats.unlocated,
-            pl.DataFrame({"term": terms}, schema=self.stats.unlocated_terms.schema),
-        )
-        return _record_keys(base, stats, config, engine)
-
-    def _few_keys(self, records: pa.Table, config: BlockingConfig) -> pl.DataFrame:
-        """The key rows of :func:`record_keys`, row for row, made in plain Python: for a
-        request of one record, the hundred-odd dataframe operations of the batch path cost
-        ten milliseconds, and these a fraction of one. Hashing is left to polars (its hash
-        is the keys' hash), all values of a kind in one call."""
-        extents = _extents()
-        found = []
-        strings: dict[str, None] = {}
-        for record in records.to_pylist():
-            keys = record["keys"] or {}
-            primary = (record["categories"] or {}).get("primary")
-            names = [n for n in [keys.get("name"), *(keys.get("name_alternates") or [])] if n]
-            street, number = keys.get("street"), keys.get("housenumber")
-            cells: dict[int, int] = {}
-            if record["lat"] is not None:
-                for r in {6, 7, 8, config.near_resolution, config.domain_resolution}:
-                    cells[r] = h3.latlng_to_cell(record["lat"], record["lon"], r)
-            locality = keys.get("locality")
-            if locality is None and cells:
-                locality = self.localities.get(cells[7])  # the most common one around
-            one = {
-                "row": record["row"],
-                "lat": record["lat"],
-                "lon": record["lon"],
-                "extent": extents.get(primary or "", _DEFAULT_EXTENT_M),
-                "names": list(dict.fromkeys(names)),
-                "words": [
-                    w
-                    for w in dict.fromkeys(w for n in names for w in n.split(" ") if len(w) > 1)
-                    if w in self.rare
-                ],
-                "typos": _typo_variants(keys.get("name")),
-                "address": None if street is None or number is None else f"{street}|{number}",
-                "phones": list(dict.fromkeys(p for p in record["phones"] or () if p is not None)),
-                "domains": list(
-                    dict.fromkeys(d for d in keys.get("domains") or () if d is not None)
-                ),
-                "cells": cells,
-                "locality": locality,
-                "postcode": keys.get("postcode"),
-            }
-            found.append(one)
-            strings.update(dict.fromkeys([*one["names"], *one["words"], *one["typos"]]))
-            strings.update(dict.fromkeys([*one["phones"], *one["domains"]]))
-            for value in (one["address"], one["locality"], one["postcode"]):
-                if value is not None:
-                    strings[value] = None
-        # Every string under every seed a key hashes with: one polars call.
-        seeds = (0, 1, 2, 3, 7, 9)
-        table = pl.DataFrame({"s": list(strings)}, schema={"s": pl.String}).select(
-            [pl.col("s").hash(seed=seed).alias(str(seed)) for seed in seeds]
-        )
-        hashed = {
-            seed: dict(zip(strings, table[str(seed)].to_list(), strict=True)) for seed in seeds
-        }
-        rows: list[tuple[int, str, object, object, int, bool, bool]] = []
-        for one in found:
-            row, located = one["row"], one["lat"] is not None
-            terms = list(
-                dict.fromkeys(
-                    [*(hashed[0][w] for w in one["words"]), *(hashed[1][n] for n in one["names"])]
-                )
-            )
-            cells = one["cells"]
-            if located:
-                extent = one["extent"]
-                res = 8 if extent <= 300 else 7 if extent <= 1200 else 6
-                for r in (6, 7, 8):
-                    rows.extend((_NAME, "pair", cells[r], t, row, True, False) for t in terms)
-                for cell in h3.grid_disk(cells[res], 1):
-                    rows.extend((_NAME, "pair", cell, t, row, False, True) for t in terms)
-                near = cells[config.near_resolution]
-                rows.append((_NEAR, "raw", near, None, row, True, False))
-                rows.extend(
-                    (_NEAR, "raw", c, None, row, False, True) for c in h3.grid_disk(near, 1)
-                )
-            for phone in one["phones"]:
-                rows.append((_PHONE, "raw", hashed[7][phone], None, row, True, True))
-            for domain in one["domains"] if located else ():
-                own = cells[config.domain_resolution]
-                rows.append((_DOMAIN_NEAR, "domain", domain, own, row, True, False))
-                for cell in h3.grid_disk(own, 1):
-                    rows.append((_DOMAIN_NEAR, "domain", domain, cell, row, False, True))
-            if not self.stats.unlocated:
-                continue
-            for domain in one["domains"]:
-                rows.append((_DOMAIN_ANY, "raw", hashed[9][domain], None, row, True, not located))
-            locality = one["locality"]
-            areas = [hashed[0][locality]] if locality is not None else []
-            areas += [hashed[2][one["postcode"]]] if one["postcode"] is not None else []
-            address = [hashed[0][one["address"]]] if one["address"] is not None else []
-            for kind, candidates in (
-                (_LOCALITY_TERM, [*terms, *(hashed[3][t] for t in one["typos"])]),
-                (_LOCALITY_ADDRESS, address),
-            ):
-                wanted = self._unlocated_terms(candidates)
-                for area, term in dict.fromkeys((a, t) for a in areas for t in wanted):
-                    rows.append((kind, "pair", area, term, row, True, not located))
-        return _key_rows(rows)
-
-    def _unlocated_terms(self, terms: list[int]) -> list[int]:
-        """Those of ``terms`` that some record without coordinates has (the others meet
-        no record, and the batch path makes no key of them)."""
-        if not terms or not len(self.terms):
-            return []
-        values = np.asarray(terms, dtype=np.uint64)
-        at = np.minimum(np.searchsorted(self.terms, values), len(self.terms) - 1)
-        return [t for t, hit in zip(terms, (self.terms[at] == values).tolist(), strict=True) if hit]
-
-
-FEW_RECORDS: Final = 16  # at most this many records take the plain-Python key path
-
-
-def _key_rows(rows: list[tuple[int, str, object, object, int, bool, bool]]) -> pl.DataFrame:
-    """Key rows (``KEY_ROWS_SCHEMA``) of ``(kind, how, a, b, row, left, right)``: the key
-    is ``a`` itself (``raw``), or the struct hash of ``(a, b)`` as ``_key`` makes it, two
-    64-bit values (``pair``) or a string and a cell (``domain``): both in one polars call,
-    the shorter list padded."""
-    key = np.zeros(len(rows), dtype=np.uint64)
-    pair = [i for i, r in enumerate(rows) if r[1] == "pair"]
-    domain = [i for i, r in enumerate(rows) if r[1] == "domain"]
-    if pair or domain:
-        size = max(len(pair), len(domain))
-
-        def column(at: list[int], part: int, dtype: type) -> np.ndarray:
-            values: np.ndarray = np.zeros(size, dtype=dtype)
-            values[: len(at)] = [rows[i][part] for i in at]
-            return values
-
-        hashed = pl.DataFrame(
-            {
-                "a": column(pair, 2, np.uint64),
-                "b": column(pair, 3, np.uint64),
-                "d": column(domain, 2, object).astype(str),
-                "c": column(domain, 3, np.uint64),
-            }
-        ).select(
-            _key("a", "b").alias("pair"),
-            _key("d", "c").alias("domain"),
-        )
-        key[pair] = hashed["pair"].to_numpy()[: len(pair)]
-        key[domain] = hashed["domain"].to_numpy()[: len(domain)]
-    raw = [i for i, r in enumerate(rows) if r[1] == "raw"]
-    key[raw] = np.array([rows[i][2] for i in raw], dtype=np.uint64)
-    return pl.DataFrame(
-        {
-            "kind": np.array([r[0] for r in rows], dtype=np.int8),
-            "key": key,
-            "row": np.array([r[4] for r in rows], dtype=np.int64),
-            "left": np.array([r[5] for r in rows], dtype=bool),
-            "right": np.array([r[6] for r in rows], dtype=bool),
-        }
-    )
-
-
 @functools.cache
 def _extents() -> dict[str, float]:
     """Each category's extent in metres (how far apart two records of one place may be)."""
     return {c.id: c.extent_m for c in taxonomy().categories.values()}
-
-
-def _typo_variants(name: str | None) -> list[str]:
-    """The longest word of a name (the first in sorting order among equals, at least four
-    letters) whole and with each one letter deleted, as ``_typo_terms`` makes them."""
-    words = [w for w in (name or "").split(" ") if len(w) >= 4]
-    if not words:
-        return []
-    word = min(words, key=lambda w: (-len(w), w))
-    return [word, *(word[:i] + word[i + 1 :] for i in range(len(word)))]
 
 
 def _engine(rows: int) -> Literal["in-memory", "auto"]:

@@ -8,9 +8,9 @@ NaN, not 0: a feed without phones says nothing about phones, and the matcher lea
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -26,12 +26,10 @@ __all__ = [
     "FEATURES",
     "FEATURE_COLUMNS",
     "FEATURE_COUNTS_SCHEMA",
-    "FeatureLookup",
     "FeatureStats",
     "RecordView",
     "feature_counts",
     "feature_stats",
-    "few_pair_features",
     "pair_features",
 ]
 
@@ -239,38 +237,6 @@ def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
     )
 
 
-class FeatureLookup:
-    """The ``FeatureStats`` of a large set of records, indexed so that the part a few new
-    records need is found without scanning the whole (real-time matching: a view of the
-    new records and their candidates with the narrowed stats has the same features as in
-    the whole)."""
-
-    def __init__(self, stats: FeatureStats) -> None:
-        self.records = stats.records
-        self.names = dict(
-            zip(stats.names["name"].to_list(), stats.names["records"].to_list(), strict=True)
-        )
-        self.words = dict(
-            zip(stats.words["word"].to_list(), stats.words["records"].to_list(), strict=True)
-        )
-
-    def narrowed(self, records: pa.Table) -> FeatureStats:
-        """The stats of these records' names and name words only."""
-        names = set(pc.fill_null(pc.struct_field(records.column("keys"), "name"), "").to_pylist())
-        words = {w for name in names for w in name.split(" ") if w}
-        return FeatureStats(
-            self.records,
-            pl.DataFrame(
-                {"name": list(names), "records": [self.names.get(n, 0) for n in names]},
-                schema={"name": pl.String, "records": pl.Int64},
-            ),
-            pl.DataFrame(
-                {"word": list(words), "records": [self.words.get(w, 0) for w in words]},
-                schema={"word": pl.String, "records": pl.Int64},
-            ),
-        )
-
-
 def _lookup(counts: pl.DataFrame, values: np.ndarray, column: str) -> np.ndarray:
     """The count of each of ``values`` in ``counts`` (0 where absent)."""
     found = pl.DataFrame({column: pl.Series(values.tolist(), dtype=pl.String)}).join(
@@ -344,145 +310,6 @@ def pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict
     out["category_agreement"] = _category_agreement(view.category, left, right)
     out["same_source"] = (view.source[left] == view.source[right]).astype(float)
     return {name: np.asarray(out[name], dtype=np.float32) for name in FEATURES}
-
-
-def few_pair_features(
-    records: Sequence[Mapping[str, Any]],
-    left: Sequence[int] | np.ndarray,
-    right: Sequence[int] | np.ndarray,
-    stats: FeatureLookup,
-) -> dict[str, np.ndarray]:
-    """:func:`pair_features` of a few pairs, computed pair by pair in plain Python.
-
-    For a request of one record and its ten candidates, building a :class:`RecordView` and
-    the vectorized features costs several milliseconds of fixed overhead (dataframes,
-    sparse matrices, threads for ``cpdist``); these cost tens of microseconds a pair.
-    The values are the vectorized path's (the same scorers, the same arithmetic; the
-    parity tests hold the two together), for the records in this order, as in
-    ``RecordView.of(pa.Table.from_pylist(records), stats.narrowed(...))``.
-
-    Args:
-        records: The records (``FEATURE_COLUMNS`` of ``PLACE_SCHEMA`` rows, as dicts).
-        left, right: The pairs, as indexes into ``records``.
-        stats: The name statistics of all the data.
-    """
-    tax = taxonomy()
-    keys = [r["keys"] or {} for r in records]
-    names = [k.get("name") or "" for k in keys]
-    name_code = _first_codes(names)
-    street_code = _first_codes([k.get("street") for k in keys])
-    category = [(r["categories"] or {}).get("primary") for r in records]
-    extent = np.array(
-        [tax.categories[c].extent_m if c in tax.categories else 80.0 for c in category]
-    )
-    lat = np.array([np.nan if r["lat"] is None else r["lat"] for r in records], dtype=float)
-    lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
-    vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
-    commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
-    codes, agreement = _agreement_matrix()
-    coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
-    a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
-    out: dict[str, list[float]] = {f: [] for f in FEATURES[2:]}
-    for i, j in zip(a.tolist(), b.tolist(), strict=True):
-        # Scored as the vectorized path scores a distinct pair: lower code first.
-        x, y = (names[i], names[j]) if name_code[i] <= name_code[j] else (names[j], names[i])
-        token_set = _score(fuzz.token_set_ratio(x, y)) / 100
-        out["name_token_set"].append(token_set)
-        out["name_jaro_winkler"].append(_score(JaroWinkler.normalized_similarity(x, y)))
-        out["name_partial"].append(_score(fuzz.partial_ratio(x, y)) / 100)
-        alternates_i, alternates_j = keys[i].get("name_alternates"), keys[j].get("name_alternates")
-        if alternates_i or alternates_j:
-            token_set = max(
-                token_set,
-                *(
-                    _score(fuzz.token_set_ratio(u, v)) / 100
-                    for u in [names[i], *(alternates_i or [])]
-                    for v in [names[j], *(alternates_j or [])]
-                ),
-            )
-        out["name_best_alternate"].append(token_set)
-        out["name_tfidf"].append(_cosine(vectors[names[i]], vectors[names[j]]))
-        out["name_commonness"].append(max(commonness[i], commonness[j]))
-        out["brand_match"].append(_same(keys[i].get("brand"), keys[j].get("brand")))
-        out["phone_match"].append(_shared(records[i]["phones"], records[j]["phones"]))
-        out["domain_match"].append(_shared(keys[i].get("domains"), keys[j].get("domains")))
-        out["housenumber_match"].append(
-            _same(keys[i].get("housenumber"), keys[j].get("housenumber"))
-        )
-        street_i, street_j = keys[i].get("street"), keys[j].get("street")
-        if street_i is None or street_j is None:
-            out["street_similarity"].append(np.nan)
-        else:
-            if street_code[i] > street_code[j]:
-                street_i, street_j = street_j, street_i
-            out["street_similarity"].append(
-                _score(JaroWinkler.normalized_similarity(street_i, street_j))
-            )
-        out["postcode_match"].append(_same(keys[i].get("postcode"), keys[j].get("postcode")))
-        out["locality_match"].append(_same(keys[i].get("locality"), keys[j].get("locality")))
-        out["located"].append(
-            float(records[i]["lat"] is not None) + (records[j]["lat"] is not None)
-        )
-        out["category_agreement"].append(float(agreement[coded[i], coded[j]]))
-        out["same_source"].append(float(records[i]["source"] == records[j]["source"]))
-    distance = _haversine_m(lat[a], lon[a], lat[b], lon[b])
-    columns = {
-        "distance_m": distance,
-        "distance_over_extent": distance / np.maximum(extent[a], extent[b]),
-        **{name: np.asarray(values, dtype=float) for name, values in out.items()},
-    }
-    return {name: np.asarray(columns[name], dtype=np.float32) for name in FEATURES}
-
-
-def _score(value: float) -> float:
-    """A score as ``cpdist`` returns it (single precision)."""
-    return float(np.float32(value))
-
-
-def _first_codes(values: Sequence[str | None]) -> list[int]:
-    """Each value's code as ``Encoded.of`` gives it (the order of first appearance)."""
-    seen: dict[str, int] = {}
-    return [-1 if v is None else seen.setdefault(v, len(seen)) for v in values]
-
-
-def _idf_vector(name: str, stats: FeatureLookup) -> tuple[list[str], np.ndarray]:
-    """A name's words in sorted order and their L2-normalized IDF weights (its row of
-    ``_tfidf``)."""
-    words = sorted({w for w in name.split(" ") if w})
-    if not words:
-        return [], np.zeros(0)
-    df = np.array([stats.words.get(w, 0) for w in words], dtype=np.int64)
-    idf = np.log((stats.records + 1) / (df + 1)) + 1.0
-    squares = 0.0
-    for weight in idf.tolist():  # in order, as the sparse row sums
-        squares += weight * weight
-    return words, idf * (1.0 / float(np.sqrt(squares)))
-
-
-def _cosine(a: tuple[list[str], np.ndarray], b: tuple[list[str], np.ndarray]) -> float:
-    """The dot product of two ``_idf_vector``s, summed over shared words in sorted order."""
-    weights = dict(zip(b[0], b[1].tolist(), strict=True))
-    total = 0.0
-    for word, weight in zip(a[0], a[1].tolist(), strict=True):
-        if word in weights:
-            total += weight * weights[word]
-    return total
-
-
-def _same(a: object, b: object) -> float:
-    """``_equal`` of two values: 1 the same, 0 not, NaN where either is missing."""
-    return np.nan if a is None or b is None else float(a == b)
-
-
-def _shared(a: Sequence[str | None] | None, b: Sequence[str | None] | None) -> float:
-    """``_overlap`` of two lists: the first values compared, or, where either list has
-    several, whether they share any; NaN where either has no first value."""
-    first_a, first_b = (a[0] if a else None), (b[0] if b else None)
-    if first_a is None or first_b is None:
-        return np.nan
-    if len(a or ()) > 1 or len(b or ()) > 1:
-        return 1.0 if set(a or ()) & set(b or ()) else 0.0
-    return float(first_a == first_b)
 
 
 def _distinct_pairs(

@@ -44,7 +44,6 @@ from poiflow.config import SourceMapping
 from poiflow.conflate.blocking import (
     BLOCKING_COLUMNS,
     BlockingConfig,
-    StatsLookup,
     key_counts,
     key_stats,
     record_keys,
@@ -52,13 +51,12 @@ from poiflow.conflate.blocking import (
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
-    FeatureLookup,
     RecordView,
     feature_counts,
     feature_stats,
-    few_pair_features,
     pair_features,
 )
+from poiflow.conflate.lookup import FeatureLookup, StatsLookup, few_pair_features
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
 from poiflow.pipeline.ingestion import prepare_records

@@ -1,0 +1,449 @@
+"""What real-time matching needs of a large run's statistics, for a few new records.
+
+A request to ``POST /match`` (or a stream's batch of edits) brings a few records to a run
+of millions. Their blocking keys and pair features depend on the run's statistics (which
+name words are rare, each locality's cell, how common each name is): the lookups here
+hold those statistics indexed, so that the part a few records need is found without a
+scan, and give exactly what the batch functions of :mod:`poiflow.conflate.blocking` and
+:mod:`poiflow.conflate.features` give over the whole run.
+
+For a handful of records the batch functions' fixed cost (a hundred dataframe operations,
+sparse matrices, thread pools) is most of the time, so the few-record paths here are plain
+Python over the records' values: :meth:`StatsLookup.record_keys` for up to
+``FEW_RECORDS`` records and :func:`few_pair_features`. The parity tests hold them to the
+batch paths bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import h3.api.basic_int as h3
+import numpy as np
+import polars as pl
+import polars_h3 as plh3
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
+
+from poiflow.conflate.blocking import (
+    _DEFAULT_EXTENT_M,
+    _DOMAIN_ANY,
+    _DOMAIN_NEAR,
+    _LOCALITY_ADDRESS,
+    _LOCALITY_TERM,
+    _NAME,
+    _NEAR,
+    _PHONE,
+    BlockingConfig,
+    KeyStats,
+    _all_terms,
+    _base,
+    _engine,
+    _extents,
+    _key,
+    _names,
+    _record_keys,
+    _words,
+)
+from poiflow.conflate.features import (
+    FEATURES,
+    FeatureStats,
+    _agreement_matrix,
+    _haversine_m,
+)
+from poiflow.taxonomy import taxonomy
+
+__all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
+
+
+class StatsLookup:
+    """The ``KeyStats`` of a large set of records, indexed so that the part a few new
+    records need is found without scanning the whole (what real-time matching uses:
+    :func:`record_keys` with the narrowed stats makes the same keys as with the whole).
+    """
+
+    def __init__(self, stats: KeyStats) -> None:
+        self.stats = stats
+        self.rare = frozenset(stats.rare_words["word"].to_list())
+        self.terms = np.sort(stats.unlocated_terms["term"].to_numpy())
+        self.localities = dict(
+            zip(
+                stats.localities["cell"].to_list(),
+                stats.localities["inferred"].to_list(),
+                strict=True,
+            )
+        )
+
+    def record_keys(self, records: pa.Table, config: BlockingConfig | None = None) -> pl.DataFrame:
+        """:func:`record_keys` of a few records (``BLOCKING_COLUMNS`` and ``row``), with
+        the part of the stats that their own words, terms and cells need."""
+        config = config or BlockingConfig()
+        if records.num_rows <= FEW_RECORDS:
+            return self._few_keys(records, config)
+        base = _base(records).lazy()
+        engine = _engine(records.num_rows)
+        names = _names(base)
+        parts = [
+            _words(names).select("word"),
+            base.filter(pl.col("located")).select(
+                plh3.latlng_to_cell("lat", "lon", 7).alias("cell")
+            ),
+            _all_terms(base, names),
+        ]
+        words, cells, found = pl.collect_all(parts, engine=engine)
+        rare = [w for w in words["word"].unique().to_list() if w in self.rare]
+        known = [c for c in cells["cell"].unique().to_list() if c in self.localities]
+        terms = np.zeros(0, np.uint64)
+        if self.stats.unlocated and len(self.terms):
+            candidates = np.unique(found["term"].to_numpy())
+            at = np.minimum(np.searchsorted(self.terms, candidates), len(self.terms) - 1)
+            terms = candidates[self.terms[at] == candidates]
+        stats = KeyStats(
+            self.stats.records,
+            pl.DataFrame({"word": rare}, schema={"word": pl.String}),
+            pl.DataFrame(
+                {"cell": known, "inferred": [self.localities[c] for c in known]},
+                schema=self.stats.localities.schema,
+            ),
+            self.stats.unlocated,
+            pl.DataFrame({"term": terms}, schema=self.stats.unlocated_terms.schema),
+        )
+        return _record_keys(base, stats, config, engine)
+
+    def _few_keys(self, records: pa.Table, config: BlockingConfig) -> pl.DataFrame:
+        """The key rows of :func:`record_keys`, row for row, made in plain Python: for a
+        request of one record, the hundred-odd dataframe operations of the batch path cost
+        ten milliseconds, and these a fraction of one. Hashing is left to polars (its hash
+        is the keys' hash), all values of a kind in one call."""
+        extents = _extents()
+        found = []
+        strings: dict[str, None] = {}
+        for record in records.to_pylist():
+            keys = record["keys"] or {}
+            primary = (record["categories"] or {}).get("primary")
+            names = [n for n in [keys.get("name"), *(keys.get("name_alternates") or [])] if n]
+            street, number = keys.get("street"), keys.get("housenumber")
+            cells: dict[int, int] = {}
+            if record["lat"] is not None:
+                for r in {6, 7, 8, config.near_resolution, config.domain_resolution}:
+                    cells[r] = h3.latlng_to_cell(record["lat"], record["lon"], r)
+            locality = keys.get("locality")
+            if locality is None and cells:
+                locality = self.localities.get(cells[7])  # the most common one around
+            one = {
+                "row": record["row"],
+                "lat": record["lat"],
+                "lon": record["lon"],
+                "extent": extents.get(primary or "", _DEFAULT_EXTENT_M),
+                "names": list(dict.fromkeys(names)),
+                "words": [
+                    w
+                    for w in dict.fromkeys(w for n in names for w in n.split(" ") if len(w) > 1)
+                    if w in self.rare
+                ],
+                "typos": _typo_variants(keys.get("name")),
+                "address": None if street is None or number is None else f"{street}|{number}",
+                "phones": list(dict.fromkeys(p for p in record["phones"] or () if p is not None)),
+                "domains": list(
+                    dict.fromkeys(d for d in keys.get("domains") or () if d is not None)
+                ),
+                "cells": cells,
+                "locality": locality,
+                "postcode": keys.get("postcode"),
+            }
+            found.append(one)
+            strings.update(dict.fromkeys([*one["names"], *one["words"], *one["typos"]]))
+            strings.update(dict.fromkeys([*one["phones"], *one["domains"]]))
+            for value in (one["address"], one["locality"], one["postcode"]):
+                if value is not None:
+                    strings[value] = None
+        # Every string under every seed a key hashes with: one polars call.
+        seeds = (0, 1, 2, 3, 7, 9)
+        table = pl.DataFrame({"s": list(strings)}, schema={"s": pl.String}).select(
+            [pl.col("s").hash(seed=seed).alias(str(seed)) for seed in seeds]
+        )
+        hashed = {
+            seed: dict(zip(strings, table[str(seed)].to_list(), strict=True)) for seed in seeds
+        }
+        rows: list[tuple[int, str, object, object, int, bool, bool]] = []
+        for one in found:
+            row, located = one["row"], one["lat"] is not None
+            terms = list(
+                dict.fromkeys(
+                    [*(hashed[0][w] for w in one["words"]), *(hashed[1][n] for n in one["names"])]
+                )
+            )
+            cells = one["cells"]
+            if located:
+                extent = one["extent"]
+                res = 8 if extent <= 300 else 7 if extent <= 1200 else 6
+                for r in (6, 7, 8):
+                    rows.extend((_NAME, "pair", cells[r], t, row, True, False) for t in terms)
+                for cell in h3.grid_disk(cells[res], 1):
+                    rows.extend((_NAME, "pair", cell, t, row, False, True) for t in terms)
+                near = cells[config.near_resolution]
+                rows.append((_NEAR, "raw", near, None, row, True, False))
+                rows.extend(
+                    (_NEAR, "raw", c, None, row, False, True) for c in h3.grid_disk(near, 1)
+                )
+            for phone in one["phones"]:
+                rows.append((_PHONE, "raw", hashed[7][phone], None, row, True, True))
+            for domain in one["domains"] if located else ():
+                own = cells[config.domain_resolution]
+                rows.append((_DOMAIN_NEAR, "domain", domain, own, row, True, False))
+                for cell in h3.grid_disk(own, 1):
+                    rows.append((_DOMAIN_NEAR, "domain", domain, cell, row, False, True))
+            if not self.stats.unlocated:
+                continue
+            for domain in one["domains"]:
+                rows.append((_DOMAIN_ANY, "raw", hashed[9][domain], None, row, True, not located))
+            locality = one["locality"]
+            areas = [hashed[0][locality]] if locality is not None else []
+            areas += [hashed[2][one["postcode"]]] if one["postcode"] is not None else []
+            address = [hashed[0][one["address"]]] if one["address"] is not None else []
+            for kind, candidates in (
+                (_LOCALITY_TERM, [*terms, *(hashed[3][t] for t in one["typos"])]),
+                (_LOCALITY_ADDRESS, address),
+            ):
+                wanted = self._unlocated_terms(candidates)
+                for area, term in dict.fromkeys((a, t) for a in areas for t in wanted):
+                    rows.append((kind, "pair", area, term, row, True, not located))
+        return _key_rows(rows)
+
+    def _unlocated_terms(self, terms: list[int]) -> list[int]:
+        """Those of ``terms`` that some record without coordinates has (the others meet
+        no record, and the batch path makes no key of them)."""
+        if not terms or not len(self.terms):
+            return []
+        values = np.asarray(terms, dtype=np.uint64)
+        at = np.minimum(np.searchsorted(self.terms, values), len(self.terms) - 1)
+        return [t for t, hit in zip(terms, (self.terms[at] == values).tolist(), strict=True) if hit]
+
+
+FEW_RECORDS: Final = 16  # at most this many records take the plain-Python key path
+
+
+def _key_rows(rows: list[tuple[int, str, object, object, int, bool, bool]]) -> pl.DataFrame:
+    """Key rows (``KEY_ROWS_SCHEMA``) of ``(kind, how, a, b, row, left, right)``: the key
+    is ``a`` itself (``raw``), or the struct hash of ``(a, b)`` as ``_key`` makes it, two
+    64-bit values (``pair``) or a string and a cell (``domain``): both in one polars call,
+    the shorter list padded."""
+    key = np.zeros(len(rows), dtype=np.uint64)
+    pair = [i for i, r in enumerate(rows) if r[1] == "pair"]
+    domain = [i for i, r in enumerate(rows) if r[1] == "domain"]
+    if pair or domain:
+        size = max(len(pair), len(domain))
+
+        def column(at: list[int], part: int, dtype: type) -> np.ndarray:
+            values: np.ndarray = np.zeros(size, dtype=dtype)
+            values[: len(at)] = [rows[i][part] for i in at]
+            return values
+
+        hashed = pl.DataFrame(
+            {
+                "a": column(pair, 2, np.uint64),
+                "b": column(pair, 3, np.uint64),
+                "d": column(domain, 2, object).astype(str),
+                "c": column(domain, 3, np.uint64),
+            }
+        ).select(
+            _key("a", "b").alias("pair"),
+            _key("d", "c").alias("domain"),
+        )
+        key[pair] = hashed["pair"].to_numpy()[: len(pair)]
+        key[domain] = hashed["domain"].to_numpy()[: len(domain)]
+    raw = [i for i, r in enumerate(rows) if r[1] == "raw"]
+    key[raw] = np.array([rows[i][2] for i in raw], dtype=np.uint64)
+    return pl.DataFrame(
+        {
+            "kind": np.array([r[0] for r in rows], dtype=np.int8),
+            "key": key,
+            "row": np.array([r[4] for r in rows], dtype=np.int64),
+            "left": np.array([r[5] for r in rows], dtype=bool),
+            "right": np.array([r[6] for r in rows], dtype=bool),
+        }
+    )
+
+
+def _typo_variants(name: str | None) -> list[str]:
+    """The longest word of a name (the first in sorting order among equals, at least four
+    letters) whole and with each one letter deleted, as ``_typo_terms`` makes them."""
+    words = [w for w in (name or "").split(" ") if len(w) >= 4]
+    if not words:
+        return []
+    word = min(words, key=lambda w: (-len(w), w))
+    return [word, *(word[:i] + word[i + 1 :] for i in range(len(word)))]
+
+
+class FeatureLookup:
+    """The ``FeatureStats`` of a large set of records, indexed so that the part a few new
+    records need is found without scanning the whole (real-time matching: a view of the
+    new records and their candidates with the narrowed stats has the same features as in
+    the whole)."""
+
+    def __init__(self, stats: FeatureStats) -> None:
+        self.records = stats.records
+        self.names = dict(
+            zip(stats.names["name"].to_list(), stats.names["records"].to_list(), strict=True)
+        )
+        self.words = dict(
+            zip(stats.words["word"].to_list(), stats.words["records"].to_list(), strict=True)
+        )
+
+    def narrowed(self, records: pa.Table) -> FeatureStats:
+        """The stats of these records' names and name words only."""
+        names = set(pc.fill_null(pc.struct_field(records.column("keys"), "name"), "").to_pylist())
+        words = {w for name in names for w in name.split(" ") if w}
+        return FeatureStats(
+            self.records,
+            pl.DataFrame(
+                {"name": list(names), "records": [self.names.get(n, 0) for n in names]},
+                schema={"name": pl.String, "records": pl.Int64},
+            ),
+            pl.DataFrame(
+                {"word": list(words), "records": [self.words.get(w, 0) for w in words]},
+                schema={"word": pl.String, "records": pl.Int64},
+            ),
+        )
+
+
+def few_pair_features(
+    records: Sequence[Mapping[str, Any]],
+    left: Sequence[int] | np.ndarray,
+    right: Sequence[int] | np.ndarray,
+    stats: FeatureLookup,
+) -> dict[str, np.ndarray]:
+    """:func:`pair_features` of a few pairs, computed pair by pair in plain Python.
+
+    For a request of one record and its ten candidates, building a :class:`RecordView` and
+    the vectorized features costs several milliseconds of fixed overhead (dataframes,
+    sparse matrices, threads for ``cpdist``); these cost tens of microseconds a pair.
+    The values are the vectorized path's (the same scorers, the same arithmetic; the
+    parity tests hold the two together), for the records in this order, as in
+    ``RecordView.of(pa.Table.from_pylist(records), stats.narrowed(...))``.
+
+    Args:
+        records: The records (``FEATURE_COLUMNS`` of ``PLACE_SCHEMA`` rows, as dicts).
+        left, right: The pairs, as indexes into ``records``.
+        stats: The name statistics of all the data.
+    """
+    tax = taxonomy()
+    keys = [r["keys"] or {} for r in records]
+    names = [k.get("name") or "" for k in keys]
+    name_code = _first_codes(names)
+    street_code = _first_codes([k.get("street") for k in keys])
+    category = [(r["categories"] or {}).get("primary") for r in records]
+    extent = np.array(
+        [tax.categories[c].extent_m if c in tax.categories else 80.0 for c in category]
+    )
+    lat = np.array([np.nan if r["lat"] is None else r["lat"] for r in records], dtype=float)
+    lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
+    vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
+    commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
+    codes, agreement = _agreement_matrix()
+    coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
+    a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    out: dict[str, list[float]] = {f: [] for f in FEATURES[2:]}
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        # Scored as the vectorized path scores a distinct pair: lower code first.
+        x, y = (names[i], names[j]) if name_code[i] <= name_code[j] else (names[j], names[i])
+        token_set = _score(fuzz.token_set_ratio(x, y)) / 100
+        out["name_token_set"].append(token_set)
+        out["name_jaro_winkler"].append(_score(JaroWinkler.normalized_similarity(x, y)))
+        out["name_partial"].append(_score(fuzz.partial_ratio(x, y)) / 100)
+        alternates_i, alternates_j = keys[i].get("name_alternates"), keys[j].get("name_alternates")
+        if alternates_i or alternates_j:
+            token_set = max(
+                token_set,
+                *(
+                    _score(fuzz.token_set_ratio(u, v)) / 100
+                    for u in [names[i], *(alternates_i or [])]
+                    for v in [names[j], *(alternates_j or [])]
+                ),
+            )
+        out["name_best_alternate"].append(token_set)
+        out["name_tfidf"].append(_cosine(vectors[names[i]], vectors[names[j]]))
+        out["name_commonness"].append(max(commonness[i], commonness[j]))
+        out["brand_match"].append(_same(keys[i].get("brand"), keys[j].get("brand")))
+        out["phone_match"].append(_shared(records[i]["phones"], records[j]["phones"]))
+        out["domain_match"].append(_shared(keys[i].get("domains"), keys[j].get("domains")))
+        out["housenumber_match"].append(
+            _same(keys[i].get("housenumber"), keys[j].get("housenumber"))
+        )
+        street_i, street_j = keys[i].get("street"), keys[j].get("street")
+        if street_i is None or street_j is None:
+            out["street_similarity"].append(np.nan)
+        else:
+            if street_code[i] > street_code[j]:
+                street_i, street_j = street_j, street_i
+            out["street_similarity"].append(
+                _score(JaroWinkler.normalized_similarity(street_i, street_j))
+            )
+        out["postcode_match"].append(_same(keys[i].get("postcode"), keys[j].get("postcode")))
+        out["locality_match"].append(_same(keys[i].get("locality"), keys[j].get("locality")))
+        out["located"].append(
+            float(records[i]["lat"] is not None) + (records[j]["lat"] is not None)
+        )
+        out["category_agreement"].append(float(agreement[coded[i], coded[j]]))
+        out["same_source"].append(float(records[i]["source"] == records[j]["source"]))
+    distance = _haversine_m(lat[a], lon[a], lat[b], lon[b])
+    columns = {
+        "distance_m": distance,
+        "distance_over_extent": distance / np.maximum(extent[a], extent[b]),
+        **{name: np.asarray(values, dtype=float) for name, values in out.items()},
+    }
+    return {name: np.asarray(columns[name], dtype=np.float32) for name in FEATURES}
+
+
+def _score(value: float) -> float:
+    """A score as ``cpdist`` returns it (single precision)."""
+    return float(np.float32(value))
+
+
+def _first_codes(values: Sequence[str | None]) -> list[int]:
+    """Each value's code as ``Encoded.of`` gives it (the order of first appearance)."""
+    seen: dict[str, int] = {}
+    return [-1 if v is None else seen.setdefault(v, len(seen)) for v in values]
+
+
+def _idf_vector(name: str, stats: FeatureLookup) -> tuple[list[str], np.ndarray]:
+    """A name's words in sorted order and their L2-normalized IDF weights (its row of
+    ``_tfidf``)."""
+    words = sorted({w for w in name.split(" ") if w})
+    if not words:
+        return [], np.zeros(0)
+    df = np.array([stats.words.get(w, 0) for w in words], dtype=np.int64)
+    idf = np.log((stats.records + 1) / (df + 1)) + 1.0
+    squares = 0.0
+    for weight in idf.tolist():  # in order, as the sparse row sums
+        squares += weight * weight
+    return words, idf * (1.0 / float(np.sqrt(squares)))
+
+
+def _cosine(a: tuple[list[str], np.ndarray], b: tuple[list[str], np.ndarray]) -> float:
+    """The dot product of two ``_idf_vector``s, summed over shared words in sorted order."""
+    weights = dict(zip(b[0], b[1].tolist(), strict=True))
+    total = 0.0
+    for word, weight in zip(a[0], a[1].tolist(), strict=True):
+        if word in weights:
+            total += weight * weights[word]
+    return total
+
+
+def _same(a: object, b: object) -> float:
+    """``_equal`` of two values: 1 the same, 0 not, NaN where either is missing."""
+    return np.nan if a is None or b is None else float(a == b)
+
+
+def _shared(a: Sequence[str | None] | None, b: Sequence[str | None] | None) -> float:
+    """``_overlap`` of two lists: the first values compared, or, where either list has
+    several, whether they share any; NaN where either has no first value."""
+    first_a, first_b = (a[0] if a else None), (b[0] if b else None)
+    if first_a is None or first_b is None:
+        return np.nan
+    if len(a or ()) > 1 or len(b or ()) > 1:
+        return 1.0 if set(a or ()) & set(b or ()) else 0.0
+    return float(first_a == first_b)
