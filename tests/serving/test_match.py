@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow.errors import InputError
-from poiflow.serving.matching import Match, MatchIndex, MatchQueue
+from poiflow.serving.answers import MatchQueue
+from poiflow.serving.matching import Match, MatchIndex
 
 from ..conftest import poiflow
 from .test_api import TOKEN, get, post, serving

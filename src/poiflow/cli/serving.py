@@ -156,7 +156,8 @@ def match_command(
     import pyarrow.parquet as pq
 
     from poiflow.config import SourceMapping, load_yaml
-    from poiflow.serving.matching import MatchIndex, match_file
+    from poiflow.serving.answers import match_file
+    from poiflow.serving.matching import MatchIndex
 
     if output.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"--output: a .csv or .parquet file, not '{output.name}'")

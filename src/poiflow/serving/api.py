@@ -59,8 +59,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow._version import __version__
 from poiflow.errors import InputError, ServerUnavailableError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
+from poiflow.serving.answers import MatchQueue, answer_of
 from poiflow.serving.cassandra import CassandraStore
-from poiflow.serving.matching import MatchIndex, MatchQueue, answer_of
+from poiflow.serving.matching import MatchIndex
 from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.serving.pages import label_page, map_page
 from poiflow.serving.review import ReviewQueue

@@ -26,11 +26,7 @@ Records of one request are matched each on its own against the run, not against 
 from __future__ import annotations
 
 import json
-import queue
-import sys
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -40,7 +36,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from poiflow.config import SourceMapping
 from poiflow.conflate.blocking import (
     BLOCKING_COLUMNS,
     BlockingConfig,
@@ -64,28 +59,12 @@ from poiflow.schema import PLACE_SCHEMA
 from poiflow.sources import flat_records
 
 __all__ = [
-    "MATCHES_SCHEMA",
     "MODEL_FILE",
     "STATISTICS_FILE",
     "Candidate",
     "Match",
     "MatchIndex",
-    "MatchQueue",
-    "answer_of",
-    "match_file",
 ]
-
-MATCHES_SCHEMA: Final = pa.schema(
-    [
-        pa.field("source", pa.string()),
-        pa.field("id", pa.string()),
-        pa.field("decision", pa.string()),  # "match" or "new"
-        pa.field("place_id", pa.string()),
-        pa.field("probability", pa.float64()),
-        pa.field("runner_up", pa.string()),
-        pa.field("runner_up_probability", pa.float64()),
-    ]
-)
 
 MODEL_FILE: Final = "model.json.gz"
 STATISTICS_FILE: Final = "statistics.parquet"
@@ -596,136 +575,3 @@ class MatchIndex:
                 )
             )
         return out
-
-
-class MatchQueue:
-    """Requests to match, answered together: a worker thread takes every request waiting
-    (up to ``most`` records) and matches them in one go. Matching has a fixed cost per
-    call (building a few small query plans) that a batch shares, so under load the server
-    answers many requests for the price of a few, instead of falling behind.
-
-    Args:
-        index: What to match against.
-        most: The most records matched in one go.
-    """
-
-    def __init__(self, index: MatchIndex, most: int = 1000) -> None:
-        self.index = index
-        self.most = most
-        self._waiting: queue.SimpleQueue[tuple[list[Mapping[str, Any]], Future[list[Match | str]]]]
-        self._waiting = queue.SimpleQueue()
-        threading.Thread(target=self._work, name="poiflow-match", daemon=True).start()
-
-    def submit(self, objects: list[Mapping[str, Any]]) -> Future[list[Match | str]]:
-        """Queue some places; the future holds what :meth:`MatchIndex.answers` would."""
-        future: Future[list[Match | str]] = Future()
-        self._waiting.put((objects, future))
-        return future
-
-    def _work(self) -> None:
-        while True:
-            taken = [self._waiting.get()]
-            count = len(taken[0][0])
-            while count < self.most:
-                try:
-                    more = self._waiting.get_nowait()
-                except queue.Empty:
-                    break
-                taken.append(more)
-                count += len(more[0])
-            self._answer(taken)
-
-    def _answer(
-        self, taken: list[tuple[list[Mapping[str, Any]], Future[list[Match | str]]]]
-    ) -> None:
-        try:
-            answers = self.index.answers([o for objects, _ in taken for o in objects])
-        except Exception:  # one bad request must not fail the others: each on its own
-            if len(taken) > 1:
-                for one in taken:
-                    self._answer([one])
-                return
-            taken[0][1].set_exception(sys.exc_info()[1] or RuntimeError("match failed"))
-            return
-        start = 0
-        for objects, future in taken:
-            future.set_result(answers[start : start + len(objects)])
-            start += len(objects)
-
-
-def match_file(
-    index: MatchIndex,
-    path: Path,
-    mapping: SourceMapping | None = None,
-    batch_size: int = 10_000,
-    progress: Any = None,
-) -> tuple[pa.Table, pa.Table]:
-    """Match every record of an input file (any kind ``ingest`` reads) against the run:
-    ``(matches, quarantine)``, an answer per record that passed validation
-    (``MATCHES_SCHEMA``) and the records held back with their reasons.
-
-    Args:
-        index: What to match against.
-        path: The input.
-        mapping: How a tabular file's columns map onto the flat place format.
-        batch_size: Records matched at a time.
-        progress: Called with how many records were read so far.
-    """
-    from poiflow.schema import QUARANTINE_SCHEMA
-    from poiflow.sources import open_source
-
-    source = open_source(path, mapping=mapping)
-    found: list[pa.Table] = []
-    held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
-    read = 0
-    for batch in source.batches(batch_size):
-        places, quarantine = prepare_records(batch, source.name)
-        matches = index.match(places)
-        found.append(
-            pa.Table.from_pylist(
-                [
-                    {
-                        "source": m.source,
-                        "id": m.id,
-                        "decision": m.decision,
-                        "place_id": m.place_id,
-                        "probability": m.probability,
-                        "runner_up": m.runner_up.place_id if m.runner_up else None,
-                        "runner_up_probability": m.runner_up.probability if m.runner_up else None,
-                    }
-                    for m in matches
-                ],
-                schema=MATCHES_SCHEMA,
-            )
-        )
-        held.append(quarantine)
-        read += batch.records.num_rows + len(batch.rejected)
-        if progress is not None:
-            progress(read)
-    matched = pa.concat_tables(found) if found else MATCHES_SCHEMA.empty_table()
-    return matched, pa.concat_tables(held)
-
-
-def answer_of(match: Match) -> dict[str, Any]:
-    """A match as the API returns it."""
-
-    def candidate(c: Candidate) -> dict[str, Any]:
-        return {
-            "place_id": c.place_id,
-            "probability": round(c.probability, 6),
-            "best_pair": round(c.best, 6),
-            "scored_members": c.scored,
-            "members": c.members,
-            "passes": c.passes,
-        }
-
-    return {
-        "source": match.source,
-        "id": match.id,
-        "decision": match.decision,
-        "place_id": match.place_id,
-        "probability": round(match.probability, 6),
-        "runner_up": candidate(match.runner_up) if match.runner_up else None,
-        "candidates": [candidate(c) for c in match.candidates],
-        "withheld": match.withheld,
-    }
