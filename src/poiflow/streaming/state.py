@@ -37,11 +37,9 @@ previous snapshot in force.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,11 +67,11 @@ from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex
 from poiflow.sinks import ParquetSink
 from poiflow.sources import flat_records
 from poiflow.streaming.edits import Edit
+from poiflow.streaming.events import Change, Outcome
 from poiflow.streaming.links import Links
 
-__all__ = ["CHANGES", "Change", "Outcome", "StreamState"]
+__all__ = ["Change", "Outcome", "StreamState"]
 
-CHANGES: Final = ("created", "updated", "closed", "merged", "removed")
 CLOSED: Final = "permanently_closed"
 _FIELDS: Final = frozenset((*FLAT_FIELDS, *FLAT_EXTRA_FIELDS))
 _STREAM_SCHEMA: Final = pa.schema(
@@ -89,69 +87,6 @@ _LINKS_FILE: Final = "links.parquet"
 # What an event compares of a place's old version (changed_attributes and membership).
 _EVENT_COLUMNS: Final = ["id", *COMPARED_ATTRIBUTES, "lat", "lon", "members", "sources"]
 _KEPT_SNAPSHOTS: Final = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A change event: what happened to one golden place.
-
-    Attributes:
-        place_id: The place.
-        change: One of :data:`CHANGES`.
-        attributes: The attributes that changed (``updated``, ``closed``).
-        edit_ids: The edits that caused it.
-        place: The place as it now is (None when it is gone).
-        into: The place that took its records (``merged``).
-    """
-
-    place_id: str
-    change: str
-    attributes: list[str]
-    edit_ids: list[str]
-    place: dict[str, Any] | None
-    into: str | None = None
-
-    @property
-    def event_id(self) -> str:
-        """The same change caused by the same edits has the same id (for de-duplication)."""
-        text = "\x1f".join([self.place_id, self.change, *self.edit_ids])
-        return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
-
-    def to_json(self) -> bytes:
-        """The event's message."""
-        return json.dumps(
-            {
-                "event_id": self.event_id,
-                "place_id": self.place_id,
-                "change": self.change,
-                "attributes": self.attributes,
-                "into": self.into,
-                "edit_ids": self.edit_ids,
-                "place": self.place,
-            },
-            ensure_ascii=False,
-            default=_json_default,
-        ).encode()
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What a batch of edits did.
-
-    Attributes:
-        events: A change event per place that changed, by place id.
-        dead: The edits refused, each with the reason (the dead-letter topic's messages).
-        counts: ``applied``, ``stale``, ``duplicate``, ``superseded`` (a later edit of the
-            record came in the same batch), ``dead``, ``withheld_values``.
-        places: The places that changed, as they now are (for a search index or store).
-        removed: The ids of places that are gone (merged into another, or deleted).
-    """
-
-    events: list[Change] = field(default_factory=list)
-    dead: list[tuple[Edit, str]] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-    places: pa.Table = field(default_factory=GOLDEN_PLACE_SCHEMA.empty_table)
-    removed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -706,11 +641,3 @@ def _closed(records: pa.Table, times: Iterable[datetime | None]) -> pa.Table:
         "update_time",
         pa.array(list(times), PLACE_SCHEMA.field("update_time").type),
     )
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
