@@ -4,6 +4,7 @@ server; screenshots are kept in out/test-artifacts."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +74,8 @@ def test_the_map_page_finds_a_place_and_shows_its_sources(
     page.wait_for_selector("body[data-ready='1']", timeout=30_000)
     assert int(page.evaluate("document.body.dataset.markers")) > 100  # a first page of places
     page.keyboard.type(name)  # the search box has the focus from the start
-    page.wait_for_selector("body[data-results]", timeout=10_000)
+    # The results of the whole name (those of a prefix typed on the way may come first).
+    page.wait_for_function(f"document.body.dataset.query === {json.dumps(name)}", timeout=10_000)
     found = page.locator("#results li")
     assert found.count() > 0
     names = [found.nth(i).locator("b").inner_text() for i in range(found.count())]

@@ -1,8 +1,9 @@
 // The map page of `poiflow serve`: search the golden places, see them on a map, open one
 // with its sources. Keyboard: "/" to search, arrows to move through results, Enter to open.
 // It sets data-ready on the body once the first places are drawn, data-markers to the
-// number of places on the map, data-results to the number of results shown and
-// data-place to the id of the place shown (the tests read them).
+// number of places on the map, data-results to the number of results shown,
+// data-query to the query they answer and data-place to the id of the place shown (the
+// tests read them).
 (function () {
   var map = L.map("map", {preferCanvas: true});
   L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {maxZoom: 19,
@@ -70,8 +71,11 @@
     if (hits.length) { select(0); }
   }
 
+  var asked = 0;  // the latest search: an answer to an earlier one arriving late is dropped
+
   function search() {
     var q = box.value.trim();
+    var mine = ++asked;
     var params = new URLSearchParams({q: q, limit: "20"});
     if (near.checked) {
       var c = map.getCenter();
@@ -80,7 +84,11 @@
     }
     fetch("/search?" + params.toString())
       .then(function (r) { return r.json(); })
-      .then(function (body) { show(body.results || []); });
+      .then(function (body) {
+        if (mine !== asked) { return; }
+        show(body.results || []);
+        document.body.dataset.query = q;
+      });
   }
 
   function row(table, label, value) {
