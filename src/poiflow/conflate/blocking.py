@@ -172,11 +172,27 @@ def _engine(rows: int) -> Literal["in-memory", "auto"]:
     return "in-memory" if rows < 10_000 else "auto"
 
 
+# Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
+_RING_STEPS: Final = ((300.0, 8), (1200.0, 7))  # (largest extent in metres, resolution)
+_WIDEST_RING: Final = 6
+
+
 def _resolution(extent_m: pl.Expr) -> pl.Expr:
-    # Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
+    """The H3 resolution of a record's name-key ring, by its category's extent."""
+    (small, fine), (middle, mid) = _RING_STEPS
     return (
-        pl.when(extent_m <= 300).then(8).when(extent_m <= 1200).then(7).otherwise(6).cast(pl.Int8)
+        pl.when(extent_m <= small)
+        .then(fine)
+        .when(extent_m <= middle)
+        .then(mid)
+        .otherwise(_WIDEST_RING)
+        .cast(pl.Int8)
     )
+
+
+def ring_resolution(extent_m: float) -> int:
+    """:func:`_resolution` of one extent."""
+    return next((res for top, res in _RING_STEPS if extent_m <= top), _WIDEST_RING)
 
 
 def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> pa.Table:

@@ -47,6 +47,7 @@ from poiflow.conflate.blocking import (
     _names,
     _record_keys,
     _words,
+    ring_resolution,
 )
 from poiflow.conflate.features import (
     FEATURES,
@@ -54,7 +55,6 @@ from poiflow.conflate.features import (
     _agreement_matrix,
     _haversine_m,
 )
-from poiflow.taxonomy import taxonomy
 
 __all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
 
@@ -97,10 +97,9 @@ class StatsLookup:
         rare = [w for w in words["word"].unique().to_list() if w in self.rare]
         known = [c for c in cells["cell"].unique().to_list() if c in self.localities]
         terms = np.zeros(0, np.uint64)
-        if self.stats.unlocated and len(self.terms):
+        if self.stats.unlocated:
             candidates = np.unique(found["term"].to_numpy())
-            at = np.minimum(np.searchsorted(self.terms, candidates), len(self.terms) - 1)
-            terms = candidates[self.terms[at] == candidates]
+            terms = candidates[self._unlocated(candidates)]
         stats = KeyStats(
             self.stats.records,
             pl.DataFrame({"word": rare}, schema={"word": pl.String}),
@@ -178,8 +177,7 @@ class StatsLookup:
             )
             cells = one["cells"]
             if located:
-                extent = one["extent"]
-                res = 8 if extent <= 300 else 7 if extent <= 1200 else 6
+                res = ring_resolution(one["extent"])
                 for r in (6, 7, 8):
                     rows.extend((_NAME, "pair", cells[r], t, row, True, False) for t in terms)
                 for cell in h3.grid_disk(cells[res], 1):
@@ -208,19 +206,19 @@ class StatsLookup:
                 (_LOCALITY_TERM, [*terms, *(hashed[3][t] for t in one["typos"])]),
                 (_LOCALITY_ADDRESS, address),
             ):
-                wanted = self._unlocated_terms(candidates)
+                values = np.asarray(candidates, dtype=np.uint64)
+                wanted = values[self._unlocated(values)].tolist()
                 for area, term in dict.fromkeys((a, t) for a in areas for t in wanted):
                     rows.append((kind, "pair", area, term, row, True, not located))
         return _key_rows(rows)
 
-    def _unlocated_terms(self, terms: list[int]) -> list[int]:
-        """Those of ``terms`` that some record without coordinates has (the others meet
-        no record, and the batch path makes no key of them)."""
-        if not terms or not len(self.terms):
-            return []
-        values = np.asarray(terms, dtype=np.uint64)
-        at = np.minimum(np.searchsorted(self.terms, values), len(self.terms) - 1)
-        return [t for t, hit in zip(terms, (self.terms[at] == values).tolist(), strict=True) if hit]
+    def _unlocated(self, terms: np.ndarray) -> np.ndarray:
+        """Which of ``terms`` some record without coordinates has (the others meet no
+        record, and no key is made of them)."""
+        if not len(terms) or not len(self.terms):
+            return np.zeros(len(terms), dtype=bool)
+        at = np.minimum(np.searchsorted(self.terms, terms), len(self.terms) - 1)
+        return np.asarray(self.terms[at] == terms)
 
 
 FEW_RECORDS: Final = 16  # at most this many records take the plain-Python key path
@@ -330,15 +328,13 @@ def few_pair_features(
         left, right: The pairs, as indexes into ``records``.
         stats: The name statistics of all the data.
     """
-    tax = taxonomy()
     keys = [r["keys"] or {} for r in records]
     names = [k.get("name") or "" for k in keys]
     name_code = _first_codes(names)
     street_code = _first_codes([k.get("street") for k in keys])
     category = [(r["categories"] or {}).get("primary") for r in records]
-    extent = np.array(
-        [tax.categories[c].extent_m if c in tax.categories else 80.0 for c in category]
-    )
+    extents = _extents()
+    extent = np.array([extents.get(c or "", _DEFAULT_EXTENT_M) for c in category])
     lat = np.array([np.nan if r["lat"] is None else r["lat"] for r in records], dtype=float)
     lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
     vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}

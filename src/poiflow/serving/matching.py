@@ -26,6 +26,7 @@ Records of one request are matched each on its own against the run, not against 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -147,7 +148,7 @@ class _Keys:
             hi = np.searchsorted(self.key, key, side="right")
         count = hi - lo
         owner = np.repeat(np.arange(len(key)), count)
-        at = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+        at = _ranges(lo, count)
         kind = keys["kind"].to_numpy()[owner]
         query = keys["row"].to_numpy()[owner]
         left = keys["left"].to_numpy()[owner]
@@ -514,25 +515,25 @@ class MatchIndex:
         twin_here = np.zeros(len(starts), dtype=bool)
         twin_here[own] = (self.place_of[twin[own]] == group_place[own]) & self.alive[twin[own]]
         members = members - twin_here
-        # Whether a place has another record of the query's source (the higher bar).
+        # Whether a place has another record of the query's source (the higher bar): its
+        # alive members of that source, counted, less the twin (of that source by its key).
         places, local = np.unique(group_place, return_inverse=True)
         size = place_start[places + 1] - place_start[places]
-        at = np.repeat(place_start[places] - np.cumsum(size) + size, size) + np.arange(size.sum())
-        member_rows = by_place[at]
+        member_rows = by_place[_ranges(place_start[places], size)]
         owner = np.repeat(np.arange(len(places)), size)
         keep = self.alive[member_rows]
-        held = set(zip(owner[keep].tolist(), self.sources[member_rows[keep]].tolist(), strict=True))
-        query_source = [sources[i] for i in group_query.tolist()]
-        same_source = np.array(
-            [(p, src) in held for p, src in zip(local.tolist(), query_source, strict=True)],
-            dtype=bool,
+        held = Counter(
+            zip(owner[keep].tolist(), self.sources[member_rows[keep]].tolist(), strict=True)
         )
-        # The twin itself is of the query's source: it counts only if another one is there.
-        if twin_here.any():
-            for g in np.flatnonzero(twin_here & same_source).tolist():
-                near = by_place[place_start[group_place[g]] : place_start[group_place[g] + 1]]
-                near = near[(near != twin[g]) & self.alive[near]]
-                same_source[g] = sources[group_query[g]] in self.sources[near].tolist()
+        query_source = [sources[i] for i in group_query.tolist()]
+        same_source = (
+            np.array(
+                [held[p, src] for p, src in zip(local.tolist(), query_source, strict=True)],
+                dtype=np.int64,
+            )
+            - twin_here
+            > 0
+        )
         bar = np.where(same_source, config.same_source, config.threshold)
         passes = (
             (best >= config.threshold)
@@ -575,3 +576,9 @@ class MatchIndex:
                 )
             )
         return out
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + counts[i] - 1`` of every ``i``, one after
+    the other, without a Python loop."""
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())

@@ -33,7 +33,7 @@ __all__ = ["TabularSource", "flat_records", "tabular_format"]
 _KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
 # A decimal number as a coordinate is written (ASCII digits: RE2's \d and Python's differ).
 _NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_FEW_VALUES: Final = 64  # up to this many values are checked in Python, not with RE2
+_FEW_VALUES: Final = 64  # up to this many rows of text are read value by value
 _SUFFIXES: Final = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -381,12 +381,7 @@ class TabularSource:
             fixed = pc.if_else(
                 pc.match_substring(values, "."), values, pc.replace_substring(values, ",", ".")
             )
-            if len(fixed) <= _FEW_VALUES:  # RE2 compiles the pattern on every call (0.5 ms)
-                ok = pa.array(
-                    [v is not None and bool(_NUMBER.fullmatch(v)) for v in fixed.to_pylist()]
-                )
-            else:
-                ok = pc.fill_null(pc.match_substring_regex(fixed, f"^{_NUMBER.pattern}$"), False)
+            ok = pc.fill_null(pc.match_substring_regex(fixed, f"^{_NUMBER.pattern}$"), False)
             for row in np.flatnonzero(
                 ~ok.to_numpy(zero_copy_only=False)
                 & values.is_valid().to_numpy(zero_copy_only=False)
