@@ -7,7 +7,8 @@ generator, built once from its Go module into benchmarks/data/bin) at a steady r
 first `GET /health` (a trivial FastAPI endpoint that returns a small dict: the floor any
 endpoint of this server stands on), then `GET /search` over 1,000 queries made from
 perturbed names, half with a point, then `POST /match` of 1,000 records of the sources,
-one per request. Prints p50, p99 and max latency, and the share of requests that failed.
+one per request. Prints p50, p99 and max latency, the share of requests that failed, and
+the server's CPU time per request (from /proc: what one request costs it).
 
 Agreement: 10,000 records of the sources, as the sources give them, are sent to
 `POST /match` in batches of 1,000 and each answer is compared with the batch run's
@@ -98,6 +99,12 @@ def attack(tool: Path, targets: list[str | dict], rate: int, seconds: int) -> di
     return json.loads(report.stdout)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def source_rows(folder: Path) -> list[dict]:
     """Every record of the generated sources, as the sources give it (flat place format)."""
     rows = []
@@ -182,7 +189,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         print(f"{len(places):,} golden places; {args.rate} requests/s for {args.seconds} s each")
-        columns = ("requests", "errors", "p50 ms", "p99 ms", "max ms")
+        columns = ("requests", "errors", "p50 ms", "p99 ms", "max ms", "CPU ms/req")
         print(f"{'endpoint':28} " + " ".join(f"{c:>9}" for c in columns))
         rows = source_rows(out.parent)
         matches: list[str | dict] = [
@@ -195,12 +202,15 @@ def main() -> None:
             ("GET /search", searches),
             ("POST /match (one record)", matches),
         ):
+            spent = cpu_seconds(server.pid)
             report = attack(tool, targets, args.rate, args.seconds)
+            # The server's own CPU time per request under this load (all its threads).
+            cpu_ms = (cpu_seconds(server.pid) - spent) * 1000 / max(1, report["requests"])
             latency = report["latencies"]
             errors = 1 - report["success"]
             print(
                 f"{label:28} {report['requests']:9,} {errors:9.2%} {latency['50th'] / 1e6:9.2f} "
-                f"{latency['99th'] / 1e6:9.2f} {latency['max'] / 1e6:9.2f}"
+                f"{latency['99th'] / 1e6:9.2f} {latency['max'] / 1e6:9.2f} {cpu_ms:9.2f}"
             )
         agreement(base, out, rng.sample(rows, 10_000))
     finally:
