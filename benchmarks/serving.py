@@ -100,9 +100,16 @@ def attack(tool: Path, targets: list[str | dict], rate: int, seconds: int) -> di
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux's /proc)."""
+    """User and system CPU time a process and its children (``serve --workers``) have
+    used so far (Linux's /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    return own + sum(cpu_seconds(child) for child in children)
 
 
 def source_rows(folder: Path) -> list[dict]:
@@ -160,6 +167,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="requests per second")
     parser.add_argument("--seconds", type=int, default=60, help="per endpoint")
     parser.add_argument("--places", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     args = parser.parse_args()
     tool = vegeta()
     out = golden_places(args.places, 2, 5)
@@ -177,7 +185,17 @@ def main() -> None:
     log = out.parent / "serve.log"
     with log.open("w") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-m", "poiflow", "serve", str(out), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "poiflow",
+                "serve",
+                str(out),
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
             stdout=sink,
             stderr=subprocess.STDOUT,
         )

@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -301,3 +302,86 @@ def test_a_server_without_a_token_takes_no_writes(output: Path) -> None:
         assert status == 403
         assert "POIFLOW_API_TOKEN" in body["detail"]
         assert get(base, "/health")[0] == 200
+
+
+def _started(folder: Path, *options: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``poiflow serve FOLDER OPTIONS`` on a free port, once it answers."""
+    port = free_port()
+    log = folder / f"server-{port}.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "poiflow", "serve", str(folder), "--port", str(port), *options],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            if get(base, "/health")[0] == 200:
+                return server, base, log
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    pytest.fail(f"poiflow serve did not start: {log.read_text()}")
+
+
+def _server_processes(pid: int) -> list[int]:
+    """The processes ``poiflow serve --workers`` spawned (its multiprocessing children)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"multiprocessing.spawn" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+    return found
+
+
+def _server_processes_of(server: subprocess.Popen[bytes], count: int, log: Path) -> list[int]:
+    """The ``count`` server processes of ``server``, once all have started."""
+    deadline = time.monotonic() + 60
+    while len(found := _server_processes(server.pid)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(found) == count, log.read_text()
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_until_gone(pids: list[int], seconds: float = 15) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := [p for p in pids if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def test_several_server_processes_answer_on_one_port_and_stop_together(output: Path) -> None:
+    server, base, log = _started(output, "--workers", "2")
+    try:
+        workers = _server_processes_of(server, 2, log)
+        for _ in range(10):  # each on a new connection, whichever process takes it
+            assert get(base, "/places/" + IDS["p1"])[0] == 200
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0, log.read_text()
+        assert _wait_until_gone(workers) == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def test_a_server_process_that_dies_stops_the_others(output: Path) -> None:
+    server, _, log = _started(output, "--workers", "2")
+    try:
+        workers = _server_processes_of(server, 2, log)
+        os.kill(workers[0], signal.SIGKILL)
+        assert server.wait(timeout=20) != 0
+        assert _wait_until_gone(workers) == []
+        assert "a server process failed" in log.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -3,6 +3,7 @@ output, and look places up in that index from the terminal."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -264,6 +265,7 @@ With [bold]--cassandra[/bold], places by id come from the serving store publishe
 [bold]Example[/bold]
 
   poiflow serve out/helsinki --port 8000
+  poiflow serve out/helsinki --workers 2     two processes: two cores answer
   curl 'http://127.0.0.1:8000/search?q=stokman&lat=60.17&lon=24.94'
   curl -H 'Content-Type: application/json' -d '{"id":"x1","name":"Stockmann"}' 127.0.0.1:8000/match
   open http://127.0.0.1:8000/ in a browser: search on a map; /review: label pairs
@@ -275,6 +277,14 @@ def serve_command(
     folder: Annotated[Path, typer.Argument(help="A conflate or run output.", metavar="DIR")],
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes on the port. One answers on one core at a time; with N, "
+            "N cores answer (each process loads DIR: memory grows N times).",
+        ),
+    ] = 1,
     cassandra: Annotated[
         str | None,
         typer.Option(
@@ -286,8 +296,30 @@ def serve_command(
     index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
     """Serve the golden places over HTTP."""
+    make_app = partial(_served_app, folder, cassandra, keyspace, opensearch, index)
+    if workers > 1:
+        from poiflow.serving.processes import serve_processes
+
+        console.print(
+            f"serving {folder} on http://{host}:{port} (OpenAPI: /docs) from {workers} "
+            "processes, each loading the places; Ctrl-C stops"
+        )
+        if serve_processes(make_app, host, port, workers):
+            raise InputError("a server process failed (its error is above); all were stopped")
+        return
     import uvicorn
 
+    with console.status("loading the golden places"):
+        api = make_app()
+    console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+def _served_app(
+    folder: Path, cassandra: str | None, keyspace: str, opensearch: str | None, index: str
+) -> Any:
+    """The API over ``folder`` with the stores named (module level: each server process
+    of ``--workers`` builds its own)."""
     from poiflow.serving.api import create_app
 
     store = None
@@ -307,7 +339,4 @@ def serve_command(
 
         server = OpenSearchIndex(opensearch, index)
         len(server)  # published? (else one line saying how)
-    with console.status("loading the golden places"):
-        api = create_app(folder, cassandra=store, search_server=server)
-    console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    return create_app(folder, cassandra=store, search_server=server)

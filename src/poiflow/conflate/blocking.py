@@ -322,7 +322,7 @@ def _record_keys(
         .explode("k")
         .drop_nulls("k")
         .unique(["row", "k"])
-        .select(_kind(_PHONE), pl.col("k").hash(seed=7).alias("key"), "row", *_side(True, True)),
+        .select(_kind(_PHONE), string_hash(pl.col("k"), 7).alias("key"), "row", *_side(True, True)),
         *_domain_keys(base, config, stats),
         *_locality_keys(base, terms, stats),
     ]
@@ -437,17 +437,47 @@ def _name_terms(base: pl.LazyFrame, stats: KeyStats) -> pl.LazyFrame:
     rare = _words(names).join(stats.rare_words.lazy(), on="word", how="semi")
     return pl.concat(
         [
-            rare.select("row", pl.col("word").hash().alias("term")),
-            names.select("row", pl.col("name").hash(seed=1).alias("term")),
+            rare.select("row", string_hash(pl.col("word")).alias("term")),
+            names.select("row", string_hash(pl.col("name"), 1).alias("term")),
         ]
     ).unique(["row", "term"])
 
 
-def _key(*columns: str) -> pl.Expr:
-    """One 64-bit key for several key columns (H3 cells carry their resolution, terms are
-    hashes): joining and grouping on one integer column is several times faster than on
-    three. A collision would only add a candidate pair, never lose one."""
-    return pl.struct(*columns).hash(seed=5).alias("key")
+MIX: Final = 0x9E3779B97F4A7C15  # odd, so multiplying by it permutes the 64-bit integers
+MASK: Final = (1 << 64) - 1
+
+
+def salt(seed: int) -> int:
+    """What a kind of string's hash is XORed with (0 for seed 0), so that the same text
+    as a name, a word, a postcode or a phone makes different terms."""
+    return (seed * MIX) & MASK
+
+
+def string_hash(value: pl.Expr, seed: int = 0) -> pl.Expr:
+    """A string's 64-bit hash as a key or term: polars' hash, salted per kind
+    (:func:`salt`). One unseeded hash for every kind lets a request's few strings be
+    hashed in one call (``poiflow.conflate.lookup``)."""
+    hashed = value.hash()
+    return hashed if seed == 0 else hashed.xor(pl.lit(salt(seed), pl.UInt64))
+
+
+def pair_key(a: int, b: int) -> int:
+    """:func:`_key` of two 64-bit values, in plain Python."""
+    return ((a * MIX) & MASK) ^ b
+
+
+def _key(a: str | pl.Expr, b: str) -> pl.Expr:
+    """One 64-bit key for a pair of key values (an H3 cell or area and a term, a domain's
+    hash and a cell): joining and grouping on one integer column is several times faster
+    than on two. ``a`` times an odd constant is a permutation, and XOR with ``b`` keeps
+    the pair apart from every other as long as one of the two is a hash (each pair here
+    has one), so a collision is as unlikely as a hash's; it would only add a candidate
+    pair, never lose one. Plain arithmetic, so a request's keys are made without polars
+    (:func:`pair_key`)."""
+    first = pl.col(a) if isinstance(a, str) else a
+    return (
+        (first.cast(pl.UInt64) * pl.lit(MIX, pl.UInt64)).xor(pl.col(b).cast(pl.UInt64)).alias("key")
+    )
 
 
 def _spatial_name_keys(base: pl.LazyFrame, terms: pl.LazyFrame) -> pl.LazyFrame:
@@ -512,14 +542,24 @@ def _domain_keys(base: pl.LazyFrame, config: BlockingConfig, stats: KeyStats) ->
     )
     ring = own.select("row", "domain", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
     frames = [
-        own.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(True, False)),
-        ring.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(False, True)),
+        own.select(
+            _kind(_DOMAIN_NEAR),
+            _key(string_hash(pl.col("domain"), 9), "cell"),
+            "row",
+            *_side(True, False),
+        ),
+        ring.select(
+            _kind(_DOMAIN_NEAR),
+            _key(string_hash(pl.col("domain"), 9), "cell"),
+            "row",
+            *_side(False, True),
+        ),
     ]
     if stats.unlocated:  # records without coordinates meet every record of their domain
         frames.append(
             domains.select(
                 _kind(_DOMAIN_ANY),
-                pl.col("domain").hash(seed=9).alias("key"),
+                string_hash(pl.col("domain"), 9).alias("key"),
                 "row",
                 pl.lit(True).alias("left"),
                 (~pl.col("located")).alias("right"),
@@ -578,8 +618,8 @@ def _all_terms(base: pl.LazyFrame, names: pl.LazyFrame) -> pl.LazyFrame:
     not: its name words, whole names, typo variants, street and house number (hashed)."""
     return pl.concat(
         [
-            _words(names).select(pl.col("word").hash().alias("term")),
-            names.select(pl.col("name").hash(seed=1).alias("term")),
+            _words(names).select(string_hash(pl.col("word")).alias("term")),
+            names.select(string_hash(pl.col("name"), 1).alias("term")),
             _typo_terms(base).select("term"),
             _address_terms(base).select("term"),
         ],
@@ -595,13 +635,13 @@ def _address_terms(base: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("keys").struct.field("housenumber").alias("housenumber"),
     )
     return address.drop_nulls(["street", "housenumber"]).select(
-        "row", pl.concat_str("street", "housenumber", separator="|").hash().alias("term")
+        "row", string_hash(pl.concat_str("street", "housenumber", separator="|")).alias("term")
     )
 
 
 def _hashed(column: str, seed: int) -> pl.Expr:
     """A 64-bit hash of a string column that stays null where the string is null."""
-    return pl.when(pl.col(column).is_not_null()).then(pl.col(column).hash(seed=seed))
+    return pl.when(pl.col(column).is_not_null()).then(string_hash(pl.col(column), seed))
 
 
 def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
@@ -621,8 +661,7 @@ def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
     variants = words.select(
         "row", "word", pl.int_ranges(-1, pl.col("word").str.len_chars()).alias("drop")
     ).explode("drop")
-    return variants.select(
-        "row",
+    variant = (
         pl.when(pl.col("drop") < 0)
         .then(pl.col("word"))
         .otherwise(
@@ -631,9 +670,8 @@ def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
                 pl.col("word").str.slice(pl.col("drop") + 1),
             )
         )
-        .hash(seed=3)
-        .alias("term"),
     )
+    return variants.select("row", string_hash(variant, 3).alias("term"))
 
 
 def blocking_recall(pairs: pa.Table, truth: pa.Array) -> tuple[float, int, int]:

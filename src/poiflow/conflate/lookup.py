@@ -43,11 +43,12 @@ from poiflow.conflate.blocking import (
     _base,
     _engine,
     _extents,
-    _key,
     _names,
     _record_keys,
     _words,
+    pair_key,
     ring_resolution,
+    salt,
 )
 from poiflow.conflate.features import (
     FEATURES,
@@ -115,8 +116,8 @@ class StatsLookup:
     def _few_keys(self, records: pa.Table, config: BlockingConfig) -> pl.DataFrame:
         """The key rows of :func:`record_keys`, row for row, made in plain Python: for a
         request of one record, the hundred-odd dataframe operations of the batch path cost
-        ten milliseconds, and these a fraction of one. Hashing is left to polars (its hash
-        is the keys' hash), all values of a kind in one call."""
+        ten milliseconds, and these a fraction of one. Only the strings' hash is left to
+        polars (its hash is the terms' hash), every string in one call."""
         extents = _extents()
         found = []
         strings: dict[str, None] = {}
@@ -159,15 +160,10 @@ class StatsLookup:
             for value in (one["address"], one["locality"], one["postcode"]):
                 if value is not None:
                     strings[value] = None
-        # Every string under every seed a key hashes with: one polars call.
-        seeds = (0, 1, 2, 3, 7, 9)
-        table = pl.DataFrame({"s": list(strings)}, schema={"s": pl.String}).select(
-            [pl.col("s").hash(seed=seed).alias(str(seed)) for seed in seeds]
-        )
-        hashed = {
-            seed: dict(zip(strings, table[str(seed)].to_list(), strict=True)) for seed in seeds
-        }
-        rows: list[tuple[int, str, object, object, int, bool, bool]] = []
+        # Every string hashed in one polars call, then salted per kind (``string_hash``).
+        base = dict(zip(strings, pl.Series(list(strings), dtype=pl.String).hash(), strict=True))
+        hashed = {seed: {s: h ^ salt(seed) for s, h in base.items()} for seed in (0, 1, 2, 3, 7, 9)}
+        rows: list[tuple[int, int, int, bool, bool]] = []
         for one in found:
             row, located = one["row"], one["lat"] is not None
             terms = list(
@@ -179,25 +175,23 @@ class StatsLookup:
             if located:
                 res = ring_resolution(one["extent"])
                 for r in (6, 7, 8):
-                    rows.extend((_NAME, "pair", cells[r], t, row, True, False) for t in terms)
+                    rows.extend((_NAME, pair_key(cells[r], t), row, True, False) for t in terms)
                 for cell in h3.grid_disk(cells[res], 1):
-                    rows.extend((_NAME, "pair", cell, t, row, False, True) for t in terms)
+                    rows.extend((_NAME, pair_key(cell, t), row, False, True) for t in terms)
                 near = cells[config.near_resolution]
-                rows.append((_NEAR, "raw", near, None, row, True, False))
-                rows.extend(
-                    (_NEAR, "raw", c, None, row, False, True) for c in h3.grid_disk(near, 1)
-                )
+                rows.append((_NEAR, near, row, True, False))
+                rows.extend((_NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
             for phone in one["phones"]:
-                rows.append((_PHONE, "raw", hashed[7][phone], None, row, True, True))
+                rows.append((_PHONE, hashed[7][phone], row, True, True))
             for domain in one["domains"] if located else ():
                 own = cells[config.domain_resolution]
-                rows.append((_DOMAIN_NEAR, "domain", domain, own, row, True, False))
+                rows.append((_DOMAIN_NEAR, pair_key(hashed[9][domain], own), row, True, False))
                 for cell in h3.grid_disk(own, 1):
-                    rows.append((_DOMAIN_NEAR, "domain", domain, cell, row, False, True))
+                    rows.append((_DOMAIN_NEAR, pair_key(hashed[9][domain], cell), row, False, True))
             if not self.stats.unlocated:
                 continue
             for domain in one["domains"]:
-                rows.append((_DOMAIN_ANY, "raw", hashed[9][domain], None, row, True, not located))
+                rows.append((_DOMAIN_ANY, hashed[9][domain], row, True, not located))
             locality = one["locality"]
             areas = [hashed[0][locality]] if locality is not None else []
             areas += [hashed[2][one["postcode"]]] if one["postcode"] is not None else []
@@ -209,7 +203,7 @@ class StatsLookup:
                 values = np.asarray(candidates, dtype=np.uint64)
                 wanted = values[self._unlocated(values)].tolist()
                 for area, term in dict.fromkeys((a, t) for a in areas for t in wanted):
-                    rows.append((kind, "pair", area, term, row, True, not located))
+                    rows.append((kind, pair_key(area, term), row, True, not located))
         return _key_rows(rows)
 
     def _unlocated(self, terms: np.ndarray) -> np.ndarray:
@@ -224,44 +218,16 @@ class StatsLookup:
 FEW_RECORDS: Final = 16  # at most this many records take the plain-Python key path
 
 
-def _key_rows(rows: list[tuple[int, str, object, object, int, bool, bool]]) -> pl.DataFrame:
-    """Key rows (``KEY_ROWS_SCHEMA``) of ``(kind, how, a, b, row, left, right)``: the key
-    is ``a`` itself (``raw``), or the struct hash of ``(a, b)`` as ``_key`` makes it, two
-    64-bit values (``pair``) or a string and a cell (``domain``): both in one polars call,
-    the shorter list padded."""
-    key = np.zeros(len(rows), dtype=np.uint64)
-    pair = [i for i, r in enumerate(rows) if r[1] == "pair"]
-    domain = [i for i, r in enumerate(rows) if r[1] == "domain"]
-    if pair or domain:
-        size = max(len(pair), len(domain))
-
-        def column(at: list[int], part: int, dtype: type) -> np.ndarray:
-            values: np.ndarray = np.zeros(size, dtype=dtype)
-            values[: len(at)] = [rows[i][part] for i in at]
-            return values
-
-        hashed = pl.DataFrame(
-            {
-                "a": column(pair, 2, np.uint64),
-                "b": column(pair, 3, np.uint64),
-                "d": column(domain, 2, object).astype(str),
-                "c": column(domain, 3, np.uint64),
-            }
-        ).select(
-            _key("a", "b").alias("pair"),
-            _key("d", "c").alias("domain"),
-        )
-        key[pair] = hashed["pair"].to_numpy()[: len(pair)]
-        key[domain] = hashed["domain"].to_numpy()[: len(domain)]
-    raw = [i for i, r in enumerate(rows) if r[1] == "raw"]
-    key[raw] = np.array([rows[i][2] for i in raw], dtype=np.uint64)
+def _key_rows(rows: list[tuple[int, int, int, bool, bool]]) -> pl.DataFrame:
+    """Key rows (``KEY_ROWS_SCHEMA``) of ``(kind, key, row, left, right)``."""
+    kind, key, row, left, right = zip(*rows, strict=True) if rows else ((),) * 5
     return pl.DataFrame(
         {
-            "kind": np.array([r[0] for r in rows], dtype=np.int8),
-            "key": key,
-            "row": np.array([r[4] for r in rows], dtype=np.int64),
-            "left": np.array([r[5] for r in rows], dtype=bool),
-            "right": np.array([r[6] for r in rows], dtype=bool),
+            "kind": np.array(kind, dtype=np.int8),
+            "key": np.array(key, dtype=np.uint64),
+            "row": np.array(row, dtype=np.int64),
+            "left": np.array(left, dtype=bool),
+            "right": np.array(right, dtype=bool),
         }
     )
 

@@ -80,7 +80,15 @@ def _strings(column: pa.Array | pa.ChunkedArray) -> list[Any]:
     return column.to_pylist()  # type: ignore[no-any-return]
 
 
+FEW_ROWS: Final = 64
+"""Up to this many rows (a request's records), struct columns are read and built row by
+row: Arrow's per-call overhead is most of the time for one row. Both ways give the same
+table (a test holds them to it)."""
+
+
 def _field(table: pa.Table, column: str, child: str) -> list[Any]:
+    if table.num_rows <= FEW_ROWS:
+        return [None if v is None else v[child] for v in table.column(column).to_pylist()]
     return pc.struct_field(table.column(column), child).to_pylist()  # type: ignore[no-any-return]
 
 
@@ -116,7 +124,9 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         for i in range(n)
         if region[i] is None
         and not np.isnan(lats[i])
-        and (freeform_in[i] or any(not p.lstrip().startswith("+") for p in phones_in[i] or ()))
+        and (
+            freeform_in[i] or any(p and not p.lstrip().startswith("+") for p in phones_in[i] or ())
+        )
     ]
     if missing:
         for i, (code, _town) in zip(missing, places_at(lats[missing], lons[missing]), strict=True):
@@ -297,7 +307,14 @@ def _normalize_lists(
 
 def _struct(children: dict[str, list[Any]], struct_type: pa.StructType) -> pa.StructArray:
     """A struct array from child lists; a row whose children are all null is null."""
-    arrays = [pa.array(children[f.name], f.type) for f in struct_type]
+    names = [f.name for f in struct_type]
+    count = len(children[names[0]])
+    if count <= FEW_ROWS:
+        rows = [{name: children[name][i] for name in names} for i in range(count)]
+        return pa.array(
+            [None if all(v is None for v in row.values()) else row for row in rows], struct_type
+        )
+    arrays = [pa.array(children[name], f.type) for name, f in zip(names, struct_type, strict=True)]
     valid = np.zeros(len(arrays[0]), dtype=bool)
     for array in arrays:
         valid |= array.is_valid().to_numpy(zero_copy_only=False)

@@ -1,0 +1,91 @@
+"""``normalize_records`` reads and builds a few rows' struct columns row by row (a
+request's records) and many column by column: both must give the same places."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poiflow.normalize import normalize_records
+from poiflow.normalize import records as module
+from poiflow.sources import records_from_rows
+
+
+def _maybe(*values: str) -> st.SearchStrategy[str | None]:
+    return st.one_of(st.none(), st.sampled_from(values))
+
+
+# Values normalization keeps, rewrites, parses or withholds with a reason.
+_row = st.fixed_dictionaries(
+    {
+        "names": st.fixed_dictionaries(
+            {
+                "primary": _maybe("Café Nord", " Kauppa  Oy ", "ÄIJÄ", "x"),
+                "alternates": st.one_of(
+                    st.none(),
+                    st.lists(
+                        st.fixed_dictionaries(
+                            {"value": _maybe("Cafe Nord", "Nordea", ""), "language": _maybe("fi")}
+                        ),
+                        max_size=2,
+                    ),
+                ),
+            }
+        ),
+        "categories": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "primary": _maybe("cafe", "amenity=pharmacy", "no such thing"),
+                    "alternate": st.one_of(st.none(), st.lists(_maybe("bank", "shop"), max_size=2)),
+                }
+            ),
+        ),
+        "address": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "freeform": _maybe("Mannerheimintie 12, 00100 Helsinki", "somewhere"),
+                    "street": _maybe("Aleksanterinkatu"),
+                    "housenumber": _maybe("1 b", "12"),
+                    "postcode": _maybe("00170", "sw1a 1aa"),
+                    "locality": _maybe("Helsinki"),
+                    "country": _maybe("FI", "Finland", "Narnia"),
+                }
+            ),
+        ),
+        "phones": st.one_of(st.none(), st.lists(_maybe("+358 9 123 456", "09 123 456", "call"))),
+        "websites": st.one_of(st.none(), st.lists(_maybe("nordea.fi/x", "not a url"), max_size=2)),
+        "emails": st.one_of(st.none(), st.lists(_maybe("a@b.fi", "nope"), max_size=2)),
+        "brand": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({"name": _maybe("K-Market"), "wikidata": _maybe("Q1")}),
+        ),
+        "operating_status": _maybe("open", "closed", "sometimes"),
+        "opening_hours": _maybe("Mo-Fr 08:00-16:00"),
+        "source_category": _maybe("Kahvila"),
+        "at": st.one_of(st.none(), st.sampled_from([(60.17, 24.94), (59.33, 18.07)])),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(_row, min_size=1, max_size=5))
+def test_a_few_rows_normalize_as_many_do(rows: list[dict]) -> None:
+    flat = []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        lat, lon = r.pop("at") or (None, None)
+        flat.append(
+            {**r, "source": "s", "id": str(i), "origin": f"row {i}", "lat": lat, "lon": lon}
+        )
+    records = records_from_rows(flat)
+    few = normalize_records(records)
+    few_rows, module.FEW_ROWS = module.FEW_ROWS, 0  # every row through the columnar path
+    try:
+        columnar = normalize_records(records)
+    finally:
+        module.FEW_ROWS = few_rows
+    assert few.places.equals(columnar.places), (few.places.to_pylist(), columnar.places.to_pylist())
+    assert few.problems == columnar.problems
+    assert few.places.num_rows == len(rows)
