@@ -55,13 +55,7 @@ def world(places: int, seed: int) -> tuple[Path, Path]:
 
 
 def topics(broker: str, name: str) -> StreamSettings:
-    config = StreamSettings(
-        brokers=broker,
-        edits=f"{name}-edits",
-        events=f"{name}-events",
-        dead_letters=f"{name}-dead",
-        group=f"{name}-group",
-    )
+    config = StreamSettings.prefixed(broker, name)
     create_topics(config)
     return config
 

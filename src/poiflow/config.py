@@ -355,6 +355,19 @@ class StreamSettings(_Strict):
     )
     keyspace: str = Field("poiflow", description="With cassandra: the keyspace.")
 
+    @classmethod
+    def prefixed(cls, brokers: str, prefix: str, **more: Any) -> StreamSettings:
+        """Settings whose topics and group all start with ``prefix`` (``PREFIX-edits``,
+        ``-events``, ``-dead``, ``-group``): one stream's own, beside others on a broker."""
+        return cls(
+            brokers=brokers,
+            edits=f"{prefix}-edits",
+            events=f"{prefix}-events",
+            dead_letters=f"{prefix}-dead",
+            group=f"{prefix}-group",
+            **more,
+        )
+
 
 class PipelineSpec(_Strict):
     """A declared pipeline: what ``poiflow run PIPELINE.yaml`` runs.

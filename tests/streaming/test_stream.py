@@ -42,14 +42,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 def settings(broker: str, name: str, partitions: int = 3, **more: Any) -> StreamSettings:
     """Stream settings with topics of their own (made here), for one test."""
-    config = StreamSettings(
-        brokers=broker,
-        edits=f"{name}-edits",
-        events=f"{name}-events",
-        dead_letters=f"{name}-dead",
-        group=f"{name}-group",
-        **more,
-    )
+    config = StreamSettings.prefixed(broker, name, **more)
     made = create_topics(config, partitions)
     assert sorted(made) == sorted([config.edits, config.events, config.dead_letters])
     assert create_topics(config) == []  # only what is missing
