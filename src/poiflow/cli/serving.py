@@ -301,8 +301,8 @@ def serve_command(
         from poiflow.serving.processes import serve_processes
 
         console.print(
-            f"serving {folder} on http://{host}:{port} (OpenAPI: /docs) from {workers} "
-            "processes, each loading the places; Ctrl-C stops"
+            f"starting {workers} server processes on http://{host}:{port} (OpenAPI: /docs), "
+            f"each loading {folder}; Ctrl-C stops"
         )
         if serve_processes(make_app, host, port, workers):
             raise InputError("a server process failed (its error is above); all were stopped")
