@@ -215,7 +215,7 @@ class StatsLookup:
         return np.asarray(self.terms[at] == terms)
 
 
-FEW_RECORDS: Final = 16  # at most this many records take the plain-Python key path
+FEW_RECORDS: Final = 64  # at most this many records take the plain-Python key path
 
 
 def _key_rows(rows: list[tuple[int, int, int, bool, bool]]) -> pl.DataFrame:

@@ -70,7 +70,7 @@ __all__ = [
 MODEL_FILE: Final = "model.json.gz"
 STATISTICS_FILE: Final = "statistics.parquet"
 _RUNNERS_UP: Final = 3  # candidate places shown beside the answer
-_FEW_PAIRS: Final = 256  # at most this many pairs take the plain-Python feature path
+_FEW_PAIRS: Final = 1024  # at most this many pairs take the plain-Python feature path
 
 
 @dataclass(frozen=True, slots=True)
