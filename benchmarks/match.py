@@ -19,9 +19,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +91,17 @@ def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
             times.append((time.perf_counter() - started) * 1000)
         return float(np.median(times))
 
-    print("records per call   median ms per call")
-    for k in (1, 4, 16, 100):
-        print(f"{k:16,} {median_ms(index.match, sample.slice(0, k)):16.1f}")
+    # Each size on both paths: where the plain-Python keys and features stop paying
+    # (``FEW_RECORDS``, ``_FEW_PAIRS``).
+    print("records per call   median ms per call   plain-Python paths   vectorized paths")
+    for k in (1, 4, 16, 64, 128):
+        some = sample.slice(0, k)
+        as_is = median_ms(index.match, some)
+        paths = []
+        for few_records, few_pairs in ((10**9, 10**9), (0, 0)):
+            with _paths(few_records, few_pairs):
+                paths.append(median_ms(index.match, some))
+        print(f"{k:16,} {as_is:20.1f} {paths[0]:20.1f} {paths[1]:18.1f}")
     one = sample.slice(0, 1)
     table = one.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array([0], pa.int64()))
     few_keys = median_ms(index.stats.record_keys, table, index.blocking)
@@ -111,6 +121,20 @@ def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
         f"features of 10 pairs {median_ms(plain):.2f} ms (vectorized: "
         f"{median_ms(vectorized):.2f} ms), the whole match {median_ms(index.match, one):.2f} ms"
     )
+
+
+@contextlib.contextmanager
+def _paths(few_records: int, few_pairs: int) -> Iterator[None]:
+    """Matching with other bounds for the plain-Python keys and features."""
+    from poiflow.conflate import lookup
+    from poiflow.serving import matching
+
+    saved = lookup.FEW_RECORDS, matching._FEW_PAIRS
+    lookup.FEW_RECORDS, matching._FEW_PAIRS = few_records, few_pairs  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        lookup.FEW_RECORDS, matching._FEW_PAIRS = saved  # type: ignore[misc]
 
 
 if __name__ == "__main__":
