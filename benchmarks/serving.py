@@ -230,6 +230,8 @@ def main() -> None:
                 f"{label:28} {report['requests']:9,} {errors:9.2%} {latency['50th'] / 1e6:9.2f} "
                 f"{latency['99th'] / 1e6:9.2f} {latency['max'] / 1e6:9.2f} {cpu_ms:9.2f}"
             )
+            for error in report.get("errors") or []:  # what failed, in vegeta's words
+                print(f"{'':28} error: {error}")
         agreement(base, out, rng.sample(rows, 10_000))
     finally:
         server.terminate()
