@@ -322,7 +322,12 @@ def _record_keys(
         .explode("k")
         .drop_nulls("k")
         .unique(["row", "k"])
-        .select(_kind(_PHONE), string_hash(pl.col("k"), 7).alias("key"), "row", *_side(True, True)),
+        .select(
+            _kind(_PHONE),
+            string_hash(pl.col("k"), _PHONE_NUMBER).alias("key"),
+            "row",
+            *_side(True, True),
+        ),
         *_domain_keys(base, config, stats),
         *_locality_keys(base, terms, stats),
     ]
@@ -438,7 +443,7 @@ def _name_terms(base: pl.LazyFrame, stats: KeyStats) -> pl.LazyFrame:
     return pl.concat(
         [
             rare.select("row", string_hash(pl.col("word")).alias("term")),
-            names.select("row", string_hash(pl.col("name"), 1).alias("term")),
+            names.select("row", string_hash(pl.col("name"), _WHOLE_NAME).alias("term")),
         ]
     ).unique(["row", "term"])
 
@@ -447,18 +452,23 @@ MIX: Final = 0x9E3779B97F4A7C15  # odd, so multiplying by it permutes the 64-bit
 MASK: Final = (1 << 64) - 1
 
 
-def salt(seed: int) -> int:
-    """What a kind of string's hash is XORed with (0 for seed 0), so that the same text
-    as a name, a word, a postcode or a phone makes different terms."""
-    return (seed * MIX) & MASK
+# The kinds of string hashed into keys and terms, each salted apart (``salt``): the same
+# text as a rare word and as a whole name, say, makes different terms. Plain covers name
+# words, localities, and street with house number.
+_PLAIN, _WHOLE_NAME, _POSTCODE, _TYPO, _PHONE_NUMBER, _DOMAIN_NAME = 0, 1, 2, 3, 7, 9
 
 
-def string_hash(value: pl.Expr, seed: int = 0) -> pl.Expr:
+def salt(kind: int) -> int:
+    """What a kind of string's hash is XORed with (nothing for ``_PLAIN``)."""
+    return (kind * MIX) & MASK
+
+
+def string_hash(value: pl.Expr, kind: int = _PLAIN) -> pl.Expr:
     """A string's 64-bit hash as a key or term: polars' hash, salted per kind
     (:func:`salt`). One unseeded hash for every kind lets a request's few strings be
     hashed in one call (``poiflow.conflate.lookup``)."""
     hashed = value.hash()
-    return hashed if seed == 0 else hashed.xor(pl.lit(salt(seed), pl.UInt64))
+    return hashed if kind == _PLAIN else hashed.xor(pl.lit(salt(kind), pl.UInt64))
 
 
 def pair_key(a: int, b: int) -> int:
@@ -466,7 +476,7 @@ def pair_key(a: int, b: int) -> int:
     return ((a * MIX) & MASK) ^ b
 
 
-def _key(a: str | pl.Expr, b: str) -> pl.Expr:
+def _key(a: str, b: str) -> pl.Expr:
     """One 64-bit key for a pair of key values (an H3 cell or area and a term, a domain's
     hash and a cell): joining and grouping on one integer column is several times faster
     than on two. ``a`` times an odd constant is a permutation, and XOR with ``b`` keeps
@@ -474,9 +484,10 @@ def _key(a: str | pl.Expr, b: str) -> pl.Expr:
     has one), so a collision is as unlikely as a hash's; it would only add a candidate
     pair, never lose one. Plain arithmetic, so a request's keys are made without polars
     (:func:`pair_key`)."""
-    first = pl.col(a) if isinstance(a, str) else a
     return (
-        (first.cast(pl.UInt64) * pl.lit(MIX, pl.UInt64)).xor(pl.col(b).cast(pl.UInt64)).alias("key")
+        (pl.col(a).cast(pl.UInt64) * pl.lit(MIX, pl.UInt64))
+        .xor(pl.col(b).cast(pl.UInt64))
+        .alias("key")
     )
 
 
@@ -535,6 +546,13 @@ def _domain_keys(base: pl.LazyFrame, config: BlockingConfig, stats: KeyStats) ->
         .explode("domain")
         .drop_nulls("domain")
         .unique(["row", "domain"])
+        .select(  # hashed once, before a located record's ring repeats it
+            "row",
+            "located",
+            "lat",
+            "lon",
+            string_hash(pl.col("domain"), _DOMAIN_NAME).alias("domain"),
+        )
     )
     r = config.domain_resolution
     own = domains.filter(pl.col("located")).select(
@@ -542,24 +560,14 @@ def _domain_keys(base: pl.LazyFrame, config: BlockingConfig, stats: KeyStats) ->
     )
     ring = own.select("row", "domain", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
     frames = [
-        own.select(
-            _kind(_DOMAIN_NEAR),
-            _key(string_hash(pl.col("domain"), 9), "cell"),
-            "row",
-            *_side(True, False),
-        ),
-        ring.select(
-            _kind(_DOMAIN_NEAR),
-            _key(string_hash(pl.col("domain"), 9), "cell"),
-            "row",
-            *_side(False, True),
-        ),
+        own.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(True, False)),
+        ring.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(False, True)),
     ]
     if stats.unlocated:  # records without coordinates meet every record of their domain
         frames.append(
             domains.select(
                 _kind(_DOMAIN_ANY),
-                string_hash(pl.col("domain"), 9).alias("key"),
+                pl.col("domain").alias("key"),
                 "row",
                 pl.lit(True).alias("left"),
                 (~pl.col("located")).alias("right"),
@@ -592,8 +600,8 @@ def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> 
     ).with_columns(pl.coalesce("locality", "inferred").alias("locality"))
     areas = pl.concat(
         [
-            place.select("row", "located", _hashed("locality", seed=0).alias("area")),
-            place.select("row", "located", _hashed("postcode", seed=2).alias("area")),
+            place.select("row", "located", _hashed("locality", _PLAIN).alias("area")),
+            place.select("row", "located", _hashed("postcode", _POSTCODE).alias("area")),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
     wanted = stats.unlocated_terms.lazy()
@@ -619,7 +627,7 @@ def _all_terms(base: pl.LazyFrame, names: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat(
         [
             _words(names).select(string_hash(pl.col("word")).alias("term")),
-            names.select(string_hash(pl.col("name"), 1).alias("term")),
+            names.select(string_hash(pl.col("name"), _WHOLE_NAME).alias("term")),
             _typo_terms(base).select("term"),
             _address_terms(base).select("term"),
         ],
@@ -639,9 +647,9 @@ def _address_terms(base: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _hashed(column: str, seed: int) -> pl.Expr:
+def _hashed(column: str, kind: int) -> pl.Expr:
     """A 64-bit hash of a string column that stays null where the string is null."""
-    return pl.when(pl.col(column).is_not_null()).then(string_hash(pl.col(column), seed))
+    return pl.when(pl.col(column).is_not_null()).then(string_hash(pl.col(column), kind))
 
 
 def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
@@ -671,7 +679,7 @@ def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
             )
         )
     )
-    return variants.select("row", string_hash(variant, 3).alias("term"))
+    return variants.select("row", string_hash(variant, _TYPO).alias("term"))
 
 
 def blocking_recall(pairs: pa.Table, truth: pa.Array) -> tuple[float, int, int]:

@@ -31,12 +31,18 @@ from rapidfuzz.distance import JaroWinkler
 from poiflow.conflate.blocking import (
     _DEFAULT_EXTENT_M,
     _DOMAIN_ANY,
+    _DOMAIN_NAME,
     _DOMAIN_NEAR,
     _LOCALITY_ADDRESS,
     _LOCALITY_TERM,
     _NAME,
     _NEAR,
     _PHONE,
+    _PHONE_NUMBER,
+    _PLAIN,
+    _POSTCODE,
+    _TYPO,
+    _WHOLE_NAME,
     BlockingConfig,
     KeyStats,
     _all_terms,
@@ -161,14 +167,20 @@ class StatsLookup:
                 if value is not None:
                     strings[value] = None
         # Every string hashed in one polars call, then salted per kind (``string_hash``).
-        base = dict(zip(strings, pl.Series(list(strings), dtype=pl.String).hash(), strict=True))
-        hashed = {seed: {s: h ^ salt(seed) for s, h in base.items()} for seed in (0, 1, 2, 3, 7, 9)}
+        plain = dict(zip(strings, pl.Series(list(strings), dtype=pl.String).hash(), strict=True))
+
+        def hashed(kind: int, value: str) -> int:
+            return int(plain[value] ^ salt(kind))
+
         rows: list[tuple[int, int, int, bool, bool]] = []
         for one in found:
             row, located = one["row"], one["lat"] is not None
             terms = list(
                 dict.fromkeys(
-                    [*(hashed[0][w] for w in one["words"]), *(hashed[1][n] for n in one["names"])]
+                    [
+                        *(hashed(_PLAIN, w) for w in one["words"]),
+                        *(hashed(_WHOLE_NAME, n) for n in one["names"]),
+                    ]
                 )
             )
             cells = one["cells"]
@@ -182,22 +194,32 @@ class StatsLookup:
                 rows.append((_NEAR, near, row, True, False))
                 rows.extend((_NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
             for phone in one["phones"]:
-                rows.append((_PHONE, hashed[7][phone], row, True, True))
+                rows.append((_PHONE, hashed(_PHONE_NUMBER, phone), row, True, True))
             for domain in one["domains"] if located else ():
                 own = cells[config.domain_resolution]
-                rows.append((_DOMAIN_NEAR, pair_key(hashed[9][domain], own), row, True, False))
+                rows.append(
+                    (_DOMAIN_NEAR, pair_key(hashed(_DOMAIN_NAME, domain), own), row, True, False)
+                )
                 for cell in h3.grid_disk(own, 1):
-                    rows.append((_DOMAIN_NEAR, pair_key(hashed[9][domain], cell), row, False, True))
+                    rows.append(
+                        (
+                            _DOMAIN_NEAR,
+                            pair_key(hashed(_DOMAIN_NAME, domain), cell),
+                            row,
+                            False,
+                            True,
+                        )
+                    )
             if not self.stats.unlocated:
                 continue
             for domain in one["domains"]:
-                rows.append((_DOMAIN_ANY, hashed[9][domain], row, True, not located))
+                rows.append((_DOMAIN_ANY, hashed(_DOMAIN_NAME, domain), row, True, not located))
             locality = one["locality"]
-            areas = [hashed[0][locality]] if locality is not None else []
-            areas += [hashed[2][one["postcode"]]] if one["postcode"] is not None else []
-            address = [hashed[0][one["address"]]] if one["address"] is not None else []
+            areas = [hashed(_PLAIN, locality)] if locality is not None else []
+            areas += [hashed(_POSTCODE, one["postcode"])] if one["postcode"] is not None else []
+            address = [hashed(_PLAIN, one["address"])] if one["address"] is not None else []
             for kind, candidates in (
-                (_LOCALITY_TERM, [*terms, *(hashed[3][t] for t in one["typos"])]),
+                (_LOCALITY_TERM, [*terms, *(hashed(_TYPO, t) for t in one["typos"])]),
                 (_LOCALITY_ADDRESS, address),
             ):
                 values = np.asarray(candidates, dtype=np.uint64)
