@@ -1,5 +1,5 @@
-"""``normalize_records`` reads and builds a few rows' struct columns row by row (a
-request's records) and many column by column: both must give the same places."""
+"""``normalize_records`` normalizes a few rows row by row (``normalize_rows``, a request's
+records, no Arrow call) and many column by column: both must give the same places."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from poiflow.normalize import normalize_records
 from poiflow.normalize import records as module
+from poiflow.normalize.records import normalize_rows
 from poiflow.sources import records_from_rows
 
 
@@ -89,3 +90,6 @@ def test_a_few_rows_normalize_as_many_do(rows: list[dict]) -> None:
     assert few.places.equals(columnar.places), (few.places.to_pylist(), columnar.places.to_pylist())
     assert few.problems == columnar.problems
     assert few.places.num_rows == len(rows)
+    as_rows, problems = normalize_rows(records.to_pylist())
+    assert as_rows == columnar.places.to_pylist()
+    assert problems == columnar.problems

@@ -3,8 +3,10 @@ from __future__ import annotations
 import math
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from poiflow.quality import DuplicateIds, validate_records
+from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.sources import records_from_rows
 
 
@@ -86,3 +88,30 @@ def test_duplicate_ids_across_batches_and_sources() -> None:
     repeat = seen.check(second, validate_records(second).valid)
     assert repeat[0] == "duplicate id '1' in source 's' (first at f.csv:1)"
     assert repeat[1] is None
+
+
+_value = st.one_of(
+    st.none(),
+    st.sampled_from(["", "  ", "\u3000", "\x1c", "!!!", "x", " Café "]),
+    st.text(max_size=4),
+)
+_coordinate = st.one_of(st.none(), st.sampled_from([0.0, 60.5, -91.0, 181.0, math.nan, -0.0]))
+_issues = st.one_of(
+    st.none(),
+    st.lists(
+        st.sampled_from(["lat: 'x' is not a number", "update_time: 'y' is not a time"]), max_size=2
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(_value, _value, _coordinate, _coordinate, _issues), min_size=1, max_size=6
+    )
+)
+def test_rows_are_validated_as_tables_are(rows: list[tuple]) -> None:
+    records = table(*(rec(i, name, lat, lon, issues) for i, name, lat, lon, issues in rows))
+    by_column, by_row = validate_records(records), validate_rows(records.to_pylist())
+    assert by_row.valid.tolist() == by_column.valid.tolist()
+    assert by_row.reasons == by_column.reasons

@@ -120,14 +120,27 @@ class StatsLookup:
         return _record_keys(base, stats, config, engine)
 
     def _few_keys(self, records: pa.Table, config: BlockingConfig) -> pl.DataFrame:
-        """The key rows of :func:`record_keys`, row for row, made in plain Python: for a
-        request of one record, the hundred-odd dataframe operations of the batch path cost
-        ten milliseconds, and these a fraction of one. Only the strings' hash is left to
-        polars (its hash is the terms' hash), every string in one call."""
+        rows = records.to_pylist()
+        return pl.DataFrame(self.row_keys(rows, config, [r["row"] for r in rows]))
+
+    def row_keys(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        config: BlockingConfig | None = None,
+        rows: Sequence[int] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The key rows of :func:`record_keys` (``KEY_ROWS_SCHEMA``'s columns as arrays)
+        of a few records given as rows (``BLOCKING_COLUMNS``; their row numbers are
+        ``rows``, else their positions), made in plain Python: for a request of one record,
+        the hundred-odd dataframe operations of the batch path cost ten milliseconds, and
+        these a fraction of one. Only the strings' hash is left to polars (its hash is the
+        terms' hash), every string in one call."""
+        config = config or BlockingConfig()
         extents = _extents()
         found = []
         strings: dict[str, None] = {}
-        for record in records.to_pylist():
+        numbers = range(len(records)) if rows is None else rows
+        for position, record in zip(numbers, records, strict=True):
             keys = record["keys"] or {}
             primary = (record["categories"] or {}).get("primary")
             names = [n for n in [keys.get("name"), *(keys.get("name_alternates") or [])] if n]
@@ -140,7 +153,7 @@ class StatsLookup:
             if locality is None and cells:
                 locality = self.localities.get(cells[7])  # the most common one around
             one = {
-                "row": record["row"],
+                "row": position,
                 "lat": record["lat"],
                 "lon": record["lon"],
                 "extent": extents.get(primary or "", _DEFAULT_EXTENT_M),
@@ -172,7 +185,7 @@ class StatsLookup:
         def hashed(kind: int, value: str) -> int:
             return int(plain[value] ^ salt(kind))
 
-        rows: list[tuple[int, int, int, bool, bool]] = []
+        made: list[tuple[int, int, int, bool, bool]] = []
         for one in found:
             row, located = one["row"], one["lat"] is not None
             terms = list(
@@ -187,21 +200,21 @@ class StatsLookup:
             if located:
                 res = ring_resolution(one["extent"])
                 for r in (6, 7, 8):
-                    rows.extend((_NAME, pair_key(cells[r], t), row, True, False) for t in terms)
+                    made.extend((_NAME, pair_key(cells[r], t), row, True, False) for t in terms)
                 for cell in h3.grid_disk(cells[res], 1):
-                    rows.extend((_NAME, pair_key(cell, t), row, False, True) for t in terms)
+                    made.extend((_NAME, pair_key(cell, t), row, False, True) for t in terms)
                 near = cells[config.near_resolution]
-                rows.append((_NEAR, near, row, True, False))
-                rows.extend((_NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
+                made.append((_NEAR, near, row, True, False))
+                made.extend((_NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
             for phone in one["phones"]:
-                rows.append((_PHONE, hashed(_PHONE_NUMBER, phone), row, True, True))
+                made.append((_PHONE, hashed(_PHONE_NUMBER, phone), row, True, True))
             for domain in one["domains"] if located else ():
                 own = cells[config.domain_resolution]
-                rows.append(
+                made.append(
                     (_DOMAIN_NEAR, pair_key(hashed(_DOMAIN_NAME, domain), own), row, True, False)
                 )
                 for cell in h3.grid_disk(own, 1):
-                    rows.append(
+                    made.append(
                         (
                             _DOMAIN_NEAR,
                             pair_key(hashed(_DOMAIN_NAME, domain), cell),
@@ -213,7 +226,7 @@ class StatsLookup:
             if not self.stats.unlocated:
                 continue
             for domain in one["domains"]:
-                rows.append((_DOMAIN_ANY, hashed(_DOMAIN_NAME, domain), row, True, not located))
+                made.append((_DOMAIN_ANY, hashed(_DOMAIN_NAME, domain), row, True, not located))
             locality = one["locality"]
             areas = [hashed(_PLAIN, locality)] if locality is not None else []
             areas += [hashed(_POSTCODE, one["postcode"])] if one["postcode"] is not None else []
@@ -225,8 +238,8 @@ class StatsLookup:
                 values = np.asarray(candidates, dtype=np.uint64)
                 wanted = values[self._unlocated(values)].tolist()
                 for area, term in dict.fromkeys((a, t) for a in areas for t in wanted):
-                    rows.append((kind, pair_key(area, term), row, True, not located))
-        return _key_rows(rows)
+                    made.append((kind, pair_key(area, term), row, True, not located))
+        return _key_arrays(made)
 
     def _unlocated(self, terms: np.ndarray) -> np.ndarray:
         """Which of ``terms`` some record without coordinates has (the others meet no
@@ -240,18 +253,16 @@ class StatsLookup:
 FEW_RECORDS: Final = 64  # at most this many records take the plain-Python key path
 
 
-def _key_rows(rows: list[tuple[int, int, int, bool, bool]]) -> pl.DataFrame:
-    """Key rows (``KEY_ROWS_SCHEMA``) of ``(kind, key, row, left, right)``."""
+def _key_arrays(rows: list[tuple[int, int, int, bool, bool]]) -> dict[str, np.ndarray]:
+    """Key rows (``KEY_ROWS_SCHEMA``'s columns) of ``(kind, key, row, left, right)``."""
     kind, key, row, left, right = zip(*rows, strict=True) if rows else ((),) * 5
-    return pl.DataFrame(
-        {
-            "kind": np.array(kind, dtype=np.int8),
-            "key": np.array(key, dtype=np.uint64),
-            "row": np.array(row, dtype=np.int64),
-            "left": np.array(left, dtype=bool),
-            "right": np.array(right, dtype=bool),
-        }
-    )
+    return {
+        "kind": np.array(kind, dtype=np.int8),
+        "key": np.array(key, dtype=np.uint64),
+        "row": np.array(row, dtype=np.int64),
+        "left": np.array(left, dtype=bool),
+        "right": np.array(right, dtype=bool),
+    }
 
 
 def _typo_variants(name: str | None) -> list[str]:

@@ -7,7 +7,12 @@ from poiflow.normalize.addresses import AddressParts, parse_address, postcode_ke
 from poiflow.normalize.countries import country_code
 from poiflow.normalize.names import brand_key, name_key
 from poiflow.normalize.phones import ParsedPhones, parse_phones, to_e164
-from poiflow.normalize.records import FieldProblem, NormalizedBatch, normalize_records
+from poiflow.normalize.records import (
+    FieldProblem,
+    NormalizedBatch,
+    normalize_records,
+    normalize_rows,
+)
 from poiflow.normalize.websites import canonical_email, canonical_url, registrable_domain
 from poiflow.taxonomy import Category, Taxonomy, taxonomy
 from poiflow.text import clean_text, fold, tokens
@@ -27,6 +32,7 @@ __all__ = [
     "fold",
     "name_key",
     "normalize_records",
+    "normalize_rows",
     "parse_address",
     "parse_phones",
     "postcode_key",

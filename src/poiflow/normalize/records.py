@@ -24,7 +24,7 @@ from poiflow.schema import ADDRESS_FIELDS, ADDRESS_TYPE, KEYS_TYPE, PLACE_SCHEMA
 from poiflow.taxonomy import taxonomy
 from poiflow.text import clean_text, fold
 
-__all__ = ["FieldProblem", "NormalizedBatch", "normalize_records"]
+__all__ = ["FieldProblem", "NormalizedBatch", "normalize_records", "normalize_rows"]
 
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
@@ -76,20 +76,44 @@ def _once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value
     return list(map(memo.__getitem__, values))
 
 
-def _strings(column: pa.Array | pa.ChunkedArray) -> list[Any]:
-    return column.to_pylist()  # type: ignore[no-any-return]
+class _TableColumns:
+    """A table's columns as Python lists, read column by column (many rows)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.n = table.num_rows
+
+    def values(self, column: str) -> list[Any]:
+        return self.table.column(column).to_pylist()  # type: ignore[no-any-return]
+
+    def field(self, column: str, child: str) -> list[Any]:
+        return pc.struct_field(self.table.column(column), child).to_pylist()  # type: ignore[no-any-return]
+
+    def numbers(self, column: str) -> np.ndarray:
+        return np.asarray(self.table.column(column).to_numpy(zero_copy_only=False), float)
+
+
+class _RowColumns:
+    """Rows' columns as Python lists, read row by row (a request's few records)."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.n = len(rows)
+
+    def values(self, column: str) -> list[Any]:
+        return [row[column] for row in self.rows]
+
+    def field(self, column: str, child: str) -> list[Any]:
+        return [None if row[column] is None else row[column][child] for row in self.rows]
+
+    def numbers(self, column: str) -> np.ndarray:
+        return np.array([np.nan if r[column] is None else r[column] for r in self.rows], float)
 
 
 FEW_ROWS: Final = 64
-"""Up to this many rows (a request's records), struct columns are read and built row by
-row: Arrow's per-call overhead is most of the time for one row. Both ways give the same
-table (a test holds them to it)."""
-
-
-def _field(table: pa.Table, column: str, child: str) -> list[Any]:
-    if table.num_rows <= FEW_ROWS:
-        return [None if v is None else v[child] for v in table.column(column).to_pylist()]
-    return pc.struct_field(table.column(column), child).to_pylist()  # type: ignore[no-any-return]
+"""Up to this many rows (a request's records) go through ``normalize_rows``: Arrow's
+per-call overhead is most of the time for one row. Both ways give the same places (a
+test holds them to it)."""
 
 
 def normalize_records(records: pa.Table) -> NormalizedBatch:
@@ -102,23 +126,96 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         The places (``PLACE_SCHEMA``, same rows in the same order) and every value that was
         withheld (an unparsable phone, a website that is not a URL, an unknown status).
     """
-    n = records.num_rows
+    if records.num_rows <= FEW_ROWS:
+        rows, problems = normalize_rows(records.to_pylist())
+        return NormalizedBatch(pa.Table.from_pylist(rows, schema=PLACE_SCHEMA), problems)
+    done, problems = _normalize(_TableColumns(records))
+    names_array = pa.StructArray.from_arrays(
+        [
+            pa.array(done["primary"], pa.string()),
+            pa.array(done["alternates"], PLACE_SCHEMA.field("names").type.field("alternates").type),
+        ],
+        fields=list(PLACE_SCHEMA.field("names").type),
+    )
+    columns: dict[str, Any] = {
+        "source": records.column("source"),
+        "id": records.column("id"),
+        "names": names_array,
+        "categories": pa.array(done["categories"], PLACE_SCHEMA.field("categories").type),
+        "source_category": pa.array(done["source_category"], pa.string()),
+        "lat": records.column("lat"),
+        "lon": records.column("lon"),
+        "address": _struct(done["address"], ADDRESS_TYPE),
+        "phones": pa.array(done["phones"], pa.list_(pa.string())),
+        "websites": pa.array(done["websites"], pa.list_(pa.string())),
+        "emails": pa.array(done["emails"], pa.list_(pa.string())),
+        "brand": _struct(done["brand"], PLACE_SCHEMA.field("brand").type),
+        "opening_hours": pa.array(done["opening_hours"], pa.string()),
+        "operating_status": pa.array(done["operating_status"], pa.string()),
+        "update_time": records.column("update_time"),
+        "origin": records.column("origin"),
+        "keys": _struct(done["keys"], KEYS_TYPE),
+    }
+    places = pa.Table.from_pydict(columns, schema=PLACE_SCHEMA)
+    return NormalizedBatch(places, problems)
+
+
+def normalize_rows(
+    records: Sequence[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], tuple[FieldProblem, ...]]:
+    """``normalize_records`` of records given as rows (``SOURCE_RECORD_SCHEMA``'s fields),
+    with the places as rows (``PLACE_SCHEMA``'s, as ``to_pylist`` gives them): no Arrow
+    call at all, for a request's few records."""
+    done, problems = _normalize(_RowColumns(records))
+    address, brand, keys = done["address"], done["brand"], done["keys"]
+    places = []
+    for i, record in enumerate(records):
+        places.append(
+            {
+                "source": record["source"],
+                "id": record["id"],
+                "names": {"primary": done["primary"][i], "alternates": done["alternates"][i]},
+                "categories": done["categories"][i],
+                "source_category": done["source_category"][i],
+                "lat": record["lat"],
+                "lon": record["lon"],
+                "address": _struct_row(address, i),
+                "phones": done["phones"][i],
+                "websites": done["websites"][i],
+                "emails": done["emails"][i],
+                "brand": _struct_row(brand, i),
+                "opening_hours": done["opening_hours"][i],
+                "operating_status": done["operating_status"][i],
+                "update_time": record["update_time"],
+                "origin": record["origin"],
+                "keys": _struct_row(keys, i),
+            }
+        )
+    return places, problems
+
+
+def _normalize(
+    records: _TableColumns | _RowColumns,
+) -> tuple[dict[str, Any], tuple[FieldProblem, ...]]:
+    """Every normalized value of the records, as lists by column (struct columns as dicts
+    of child lists), and every value withheld."""
+    n = records.n
     problems: list[FieldProblem] = []
     tax = taxonomy()
 
-    lats = records.column("lat").to_numpy(zero_copy_only=False)
-    lons = records.column("lon").to_numpy(zero_copy_only=False)
+    lats = records.numbers("lat")
+    lons = records.numbers("lon")
 
     # Country: the record's own, else the country its coordinates fall in. Only a phone
     # written nationally or a freeform address needs it, so only those rows look it up.
-    raw_country = _field(records, "address", "country")
+    raw_country = records.field("address", "country")
     country: list[str | None] = _once(raw_country, lambda c: country_code(c) if c else None)
     for row, (raw, code) in enumerate(zip(raw_country, country, strict=True)):
         if raw and code is None:
             problems.append(FieldProblem(row, "address.country", raw, "not a known country"))
     region = list(country)
-    phones_in = _strings(records.column("phones"))
-    freeform_in = _field(records, "address", "freeform")
+    phones_in = records.values("phones")
+    freeform_in = records.field("address", "freeform")
     missing = [
         i
         for i in range(n)
@@ -129,11 +226,13 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         )
     ]
     if missing:
-        for i, (code, _town) in zip(missing, places_at(lats[missing], lons[missing]), strict=True):
+        for i, (code, _town) in zip(
+            missing, places_at(lats[missing].tolist(), lons[missing].tolist()), strict=True
+        ):
             region[i] = code
 
     # Address: freeform lines parsed into the parts the source did not give.
-    address = {part: _field(records, "address", part) for part in ADDRESS_FIELDS}
+    address = {part: records.field("address", part) for part in ADDRESS_FIELDS}
     for row in range(n):
         freeform = address["freeform"][row]
         if freeform and not address["street"][row]:
@@ -147,8 +246,8 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
     address["postcode"] = [p.upper() if p else None for p in address["postcode"]]
 
     # Names.
-    primary = _once(_field(records, "names", "primary"), lambda v: clean_text(v) if v else None)
-    alternates_in = _field(records, "names", "alternates")
+    primary = _once(records.field("names", "primary"), lambda v: clean_text(v) if v else None)
+    alternates_in = records.field("names", "alternates")
     alternates: list[list[dict[str, Any]] | None] = []
     for row, alts in enumerate(alternates_in):
         kept: list[dict[str, Any]] = []
@@ -161,8 +260,8 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         alternates.append(kept or None)
 
     # Categories: each label into the taxonomy; labels that map nowhere are kept as provenance.
-    cat_primary = _field(records, "categories", "primary")
-    cat_alternate = _field(records, "categories", "alternate")
+    cat_primary = records.field("categories", "primary")
+    cat_alternate = records.field("categories", "alternate")
     labels = [
         tuple(label for label in (first, *(rest or [])) if label)
         for first, rest in zip(cat_primary, cat_alternate, strict=True)
@@ -173,26 +272,22 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         if row_labels and not ids:
             problems.append(FieldProblem(row, "categories", row_labels[0], "not in the taxonomy"))
         categories.append({"primary": ids[0], "alternate": ids[1:]} if ids else None)
-    source_category = _strings(records.column("source_category"))
+    source_category = records.values("source_category")
     source_category = [sc or (cat_primary[row]) for row, sc in enumerate(source_category)]
 
-    phones = _normalize_lists(records, "phones", problems, region, _phones)
-    websites = _normalize_lists(records, "websites", problems, None, _website)
-    emails = _normalize_lists(records, "emails", problems, None, _email)
+    phones = _normalize_lists(records.values("phones"), problems, "phones", region, _phones)
+    websites = _normalize_lists(records.values("websites"), problems, "websites", None, _website)
+    emails = _normalize_lists(records.values("emails"), problems, "emails", None, _email)
 
-    status_in = _strings(records.column("operating_status"))
     status: list[str | None] = []
-    for row, value in enumerate(status_in):
+    for row, value in enumerate(records.values("operating_status")):
         mapped = _STATUS.get(fold(value)) if value else None
         if value and mapped is None:
             problems.append(FieldProblem(row, "operating_status", value, "not a known status"))
         status.append(mapped)
 
-    brand_name = _once(_field(records, "brand", "name"), lambda v: clean_text(v) if v else None)
-    brand_wikidata = _field(records, "brand", "wikidata")
-    opening_hours = _once(
-        _strings(records.column("opening_hours")), lambda v: clean_text(v) if v else None
-    )
+    brand_name = _once(records.field("brand", "name"), lambda v: clean_text(v) if v else None)
+    opening_hours = _once(records.values("opening_hours"), lambda v: clean_text(v) if v else None)
 
     name_keys = _once(primary, lambda v: name_key(v) if v else None)
     keys: dict[str, list[Any]] = {
@@ -213,37 +308,21 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         "postcode": _once(address["postcode"], lambda v: (postcode_key(v) or None) if v else None),
         "locality": _once(address["locality"], lambda v: (fold(v) or None) if v else None),
     }
-
-    names_array = pa.StructArray.from_arrays(
-        [
-            pa.array(primary, pa.string()),
-            pa.array(alternates, PLACE_SCHEMA.field("names").type.field("alternates").type),
-        ],
-        fields=list(PLACE_SCHEMA.field("names").type),
-    )
-    columns: dict[str, Any] = {
-        "source": records.column("source"),
-        "id": records.column("id"),
-        "names": names_array,
-        "categories": pa.array(categories, PLACE_SCHEMA.field("categories").type),
-        "source_category": pa.array(source_category, pa.string()),
-        "lat": records.column("lat"),
-        "lon": records.column("lon"),
-        "address": _struct(address, ADDRESS_TYPE),
-        "phones": pa.array(phones, pa.list_(pa.string())),
-        "websites": pa.array(websites, pa.list_(pa.string())),
-        "emails": pa.array(emails, pa.list_(pa.string())),
-        "brand": _struct(
-            {"name": brand_name, "wikidata": brand_wikidata}, PLACE_SCHEMA.field("brand").type
-        ),
-        "opening_hours": pa.array(opening_hours, pa.string()),
-        "operating_status": pa.array(status, pa.string()),
-        "update_time": records.column("update_time"),
-        "origin": records.column("origin"),
-        "keys": _struct(keys, KEYS_TYPE),
+    done = {
+        "primary": primary,
+        "alternates": alternates,
+        "categories": categories,
+        "source_category": source_category,
+        "address": address,
+        "phones": phones,
+        "websites": websites,
+        "emails": emails,
+        "brand": {"name": brand_name, "wikidata": records.field("brand", "wikidata")},
+        "opening_hours": opening_hours,
+        "operating_status": status,
+        "keys": keys,
     }
-    places = pa.Table.from_pydict(columns, schema=PLACE_SCHEMA)
-    return NormalizedBatch(places, tuple(problems))
+    return done, tuple(problems)
 
 
 def _domains(urls: list[str] | None) -> list[str] | None:
@@ -277,16 +356,16 @@ def _email(value: str, _region: str | None) -> tuple[list[str], list[str]]:
 
 
 def _normalize_lists(
-    records: pa.Table,
-    column: str,
+    values_by_row: list[list[str] | None],
     problems: list[FieldProblem],
+    column: str,
     region: list[str | None] | None,
     normalize: Callable[[str, str | None], tuple[list[str], list[str]]],
 ) -> list[list[str] | None]:
     """Normalize every value of a list column; unparsable values become FieldProblems."""
     out: list[list[str] | None] = []
     memo: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
-    for row, values in enumerate(_strings(records.column(column))):
+    for row, values in enumerate(values_by_row):
         if not values:
             out.append(None)
             continue
@@ -308,12 +387,6 @@ def _normalize_lists(
 def _struct(children: dict[str, list[Any]], struct_type: pa.StructType) -> pa.StructArray:
     """A struct array from child lists; a row whose children are all null is null."""
     names = [f.name for f in struct_type]
-    count = len(children[names[0]])
-    if count <= FEW_ROWS:
-        rows = [{name: children[name][i] for name in names} for i in range(count)]
-        return pa.array(
-            [None if all(v is None for v in row.values()) else row for row in rows], struct_type
-        )
     arrays = [pa.array(children[name], f.type) for name, f in zip(names, struct_type, strict=True)]
     valid = np.zeros(len(arrays[0]), dtype=bool)
     for array in arrays:
@@ -321,3 +394,9 @@ def _struct(children: dict[str, list[Any]], struct_type: pa.StructType) -> pa.St
     return pa.StructArray.from_arrays(
         arrays, fields=list(struct_type), mask=pa.array(~valid, pa.bool_())
     )
+
+
+def _struct_row(children: dict[str, list[Any]], row: int) -> dict[str, Any] | None:
+    """One row of ``_struct``: None when every child is null."""
+    value = {name: values[row] for name, values in children.items()}
+    return None if all(v is None for v in value.values()) else value

@@ -24,8 +24,8 @@ import pyarrow as pa
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import run_partitioned
 from poiflow.errors import OutputError
-from poiflow.normalize import FieldProblem, normalize_records
-from poiflow.quality import DuplicateIds, validate_records
+from poiflow.normalize import FieldProblem, normalize_records, normalize_rows
+from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
 from poiflow.sources import DEFAULT_BATCH_SIZE, OsmSource, Source, SourceBatch, open_source
@@ -37,6 +37,7 @@ __all__ = [
     "default_quarantine_path",
     "ingest",
     "prepare_records",
+    "prepare_rows",
 ]
 
 
@@ -425,7 +426,16 @@ def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
             )
     good = records.filter(pa.array(valid)) if len(bad) else records
     normalized = normalize_records(good)
-    quarantine_rows.extend(_field_rows(normalized.places, normalized.problems))
+    if normalized.problems:
+        places = normalized.places
+        quarantine_rows.extend(
+            _field_rows(
+                places.column("source").to_pylist(),
+                places.column("id").to_pylist(),
+                places.column("origin").to_pylist(),
+                normalized.problems,
+            )
+        )
     return _Chunk(
         places=normalized.places,
         quarantine=pa.Table.from_pylist(quarantine_rows, schema=QUARANTINE_SCHEMA),
@@ -435,13 +445,47 @@ def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
     )
 
 
-def _field_rows(places: pa.Table, problems: Iterable[FieldProblem]) -> list[dict[str, Any]]:
+def prepare_rows(
+    records: Sequence[dict[str, Any]], source_name: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``prepare_records`` of a few records given as rows (``SOURCE_RECORD_SCHEMA``'s
+    fields), with rows out: the places (``PLACE_SCHEMA``'s) and what was held back
+    (``QUARANTINE_SCHEMA``'s), as ``to_pylist`` gives them. No Arrow call: what a request
+    of one record takes."""
+    verdict = validate_rows(records)
+    quarantine = [
+        {
+            "source": record["source"],
+            "id": record["id"],
+            "origin": record["origin"],
+            "scope": "record",
+            "field": None,
+            "reason": reason,
+            "original": _to_json({k: v for k, v in record.items() if k != "issues"}),
+        }
+        for record, reason in zip(records, verdict.reasons, strict=True)
+        if reason is not None
+    ]
+    places, problems = normalize_rows(
+        [r for r, ok in zip(records, verdict.valid.tolist(), strict=True) if ok]
+    )
+    quarantine.extend(
+        _field_rows(
+            [p["source"] for p in places],
+            [p["id"] for p in places],
+            [p["origin"] for p in places],
+            problems,
+        )
+    )
+    return places, quarantine
+
+
+def _field_rows(
+    sources: list[str], ids: list[str], origins: list[str], problems: Iterable[FieldProblem]
+) -> list[dict[str, Any]]:
     problems = list(problems)
     if not problems:
         return []
-    sources = places.column("source").to_pylist()
-    ids = places.column("id").to_pylist()
-    origins = places.column("origin").to_pylist()
     return [
         {
             "source": sources[p.row],

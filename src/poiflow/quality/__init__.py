@@ -3,7 +3,7 @@
 imported on their own so that an ingest worker loads only validation."""
 
 from poiflow.quality.profile import PlacesProfile, profile_places
-from poiflow.quality.validation import DuplicateIds, Validation, validate_records
+from poiflow.quality.validation import DuplicateIds, Validation, validate_records, validate_rows
 
 __all__ = [
     "DuplicateIds",
@@ -11,4 +11,5 @@ __all__ = [
     "Validation",
     "profile_places",
     "validate_records",
+    "validate_rows",
 ]

@@ -8,14 +8,15 @@ normalization withholds just that value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["DuplicateIds", "Validation", "validate_records"]
+__all__ = ["DuplicateIds", "Validation", "validate_records", "validate_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,41 @@ def validate_records(records: pa.Table) -> Validation:
     joined = [("; ".join(r) if r else None) for r in reasons]
     valid = np.array([r is None for r in joined], dtype=bool)
     return Validation(valid, joined)
+
+
+def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
+    """``validate_records`` of records given as rows (``SOURCE_RECORD_SCHEMA``'s fields),
+    rule by rule in plain Python: the same verdicts and reasons, without Arrow's fixed
+    cost per call that a request of one record would pay for every rule."""
+    joined: list[str | None] = []
+    for record in records:
+        reasons: list[str] = []
+        if _blank_text(record["id"]):
+            reasons.append("id is missing")
+        name = None if record["names"] is None else record["names"]["primary"]
+        if _blank_text(name):
+            reasons.append("name is missing")
+        elif name is not None and not any(map(str.isalnum, name)):
+            reasons.append("name has no letters or digits")
+        issues = record["issues"] or []
+        reasons.extend(issues)
+        lat = np.nan if record["lat"] is None else float(record["lat"])
+        lon = np.nan if record["lon"] is None else float(record["lon"])
+        coordinate_issue = any(i.startswith(("lat", "lon", "geometry", "location")) for i in issues)
+        if np.isnan(lat) != np.isnan(lon) and not coordinate_issue:
+            reasons.append("only one of lat and lon is given")
+        if abs(lat) > 90:
+            reasons.append(f"lat {lat} is out of range [-90, 90]")
+        if abs(lon) > 180:
+            reasons.append(f"lon {lon} is out of range [-180, 180]")
+        if lat == 0 and lon == 0:
+            reasons.append("coordinates are (0, 0): a geocoding failure, not a place")
+        joined.append("; ".join(reasons) if reasons else None)
+    return Validation(np.array([r is None for r in joined], dtype=bool), joined)
+
+
+def _blank_text(value: str | None) -> bool:
+    return value is None or not value.strip()
 
 
 def _blank(values: pa.ChunkedArray | pa.Array) -> np.ndarray:

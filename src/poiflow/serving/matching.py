@@ -37,6 +37,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from poiflow.conflate import lookup
 from poiflow.conflate.blocking import (
     BLOCKING_COLUMNS,
     BlockingConfig,
@@ -55,9 +56,9 @@ from poiflow.conflate.features import (
 from poiflow.conflate.lookup import FeatureLookup, StatsLookup, few_pair_features
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
-from poiflow.pipeline.ingestion import prepare_records
+from poiflow.pipeline.ingestion import prepare_records, prepare_rows
 from poiflow.schema import PLACE_SCHEMA
-from poiflow.sources import flat_records
+from poiflow.sources import flat_record_rows, flat_records
 
 __all__ = [
     "MODEL_FILE",
@@ -132,12 +133,12 @@ class _Keys:
         return cls(*(keys[c].to_numpy() for c in ("key", "kind", "row", "left", "right", "lefts")))
 
     def lookup(
-        self, keys: pl.DataFrame, twins: np.ndarray, caps: np.ndarray
+        self, keys: Mapping[str, np.ndarray], twins: np.ndarray, caps: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(query, row)`` of every held row that shares a key with a query (``keys``:
-        the queries' key rows) as blocking would pair them: kinds agree, sides fit, the
-        key is under its cap, and never the query's own twin."""
-        key = keys["key"].to_numpy()
+        the queries' key rows, by column) as blocking would pair them: kinds agree, sides
+        fit, the key is under its cap, and never the query's own twin."""
+        key = keys["key"]
         if len(key) > 64:  # sorted needles: each binary search starts where the last ended
             order = np.argsort(key)
             lo, hi = np.empty(len(key), np.int64), np.empty(len(key), np.int64)
@@ -149,10 +150,10 @@ class _Keys:
         count = hi - lo
         owner = np.repeat(np.arange(len(key)), count)
         at = _ranges(lo, count)
-        kind = keys["kind"].to_numpy()[owner]
-        query = keys["row"].to_numpy()[owner]
-        left = keys["left"].to_numpy()[owner]
-        right = keys["right"].to_numpy()[owner]
+        kind = keys["kind"][owner]
+        query = keys["row"][owner]
+        left = keys["left"][owner]
+        right = keys["right"][owner]
         # A query with a twin held here was already counted among the key's left rows.
         lefts = self.lefts[at] + (left & (twins[query] < 0))
         keep = (
@@ -365,11 +366,16 @@ class MatchIndex:
             order, and ``(index, reason)`` for each that did not.
         """
         origins = [f"request[{i}]" for i in range(len(objects))]
-        raw = flat_records(objects, source, origins)
-        places, quarantine = prepare_records(raw, source)
+        places: pa.Table | list[dict[str, Any]]
+        if len(objects) <= lookup.FEW_RECORDS:  # a request's few: rows, no Arrow call
+            places, held = prepare_rows(flat_record_rows(objects, source, origins), source)
+            placed = [p["origin"] for p in places]
+        else:
+            places, quarantine = prepare_records(flat_records(objects, source, origins), source)
+            held, placed = quarantine.to_pylist(), places.column("origin").to_pylist()
         refused: list[tuple[int, str]] = []
         withheld: dict[str, list[str]] = {}
-        for row in quarantine.to_pylist():
+        for row in held:
             index = int(row["origin"].removeprefix("request[").removesuffix("]"))
             if row["scope"] == "record":
                 refused.append((index, row["reason"]))
@@ -378,7 +384,7 @@ class MatchIndex:
         matches = self.match(places)
         return [
             replace(m, withheld=withheld[origin]) if origin in withheld else m
-            for m, origin in zip(matches, places.column("origin").to_pylist(), strict=True)
+            for m, origin in zip(matches, placed, strict=True)
         ], sorted(refused)
 
     def answers(self, objects: Sequence[Mapping[str, Any]]) -> list[Match | str]:
@@ -392,73 +398,93 @@ class MatchIndex:
             out.append(reasons[index] if index in reasons else next(matches))
         return out
 
-    def match(self, places: pa.Table) -> list[Match]:
-        """Match normalized records (``PLACE_SCHEMA``, as ``prepare_records`` makes them)."""
+    def match(self, places: pa.Table | Sequence[Mapping[str, Any]]) -> list[Match]:
+        """Match normalized records (``PLACE_SCHEMA``, as ``prepare_records`` makes them,
+        or its rows, as ``prepare_rows`` does)."""
         return [match for match, _, _ in self.scored(places)]
 
-    def scored(self, places: pa.Table) -> list[tuple[Match, np.ndarray, np.ndarray]]:
-        """Match normalized records, and say on what: for each, its match, the rows it was
-        scored against and their match probabilities."""
-        q = places.num_rows
+    def scored(
+        self, places: pa.Table | Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Match, np.ndarray, np.ndarray]]:
+        """Match normalized records (a table or rows), and say on what: for each, its
+        match, the rows it was scored against and their match probabilities.
+
+        A few records (a request's) are matched as rows in plain Python, many as tables
+        with vectorized keys and features: both make the same keys and features (tests
+        hold each pair of paths to it)."""
+        rows: Sequence[Mapping[str, Any]] = []
+        table: pa.Table | None = None
+        if not isinstance(places, pa.Table):
+            rows = places
+        elif places.num_rows <= lookup.FEW_RECORDS:
+            rows = places.select(PLACE_SCHEMA.names).to_pylist()
+        else:
+            table = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
+        if table is None:
+            q = len(rows)
+            sources = [r["source"] for r in rows]
+            ids = [r["id"] for r in rows]
+        else:
+            q = table.num_rows
+            sources = table.column("source").to_pylist()
+            ids = table.column("id").to_pylist()
         if q == 0:
             return []
-        if places.schema != PLACE_SCHEMA:
-            places = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
         n = self.size
         twins = np.array(
-            [
-                self.twin.get(key, -1)
-                for key in zip(
-                    places.column("source").to_pylist(),
-                    places.column("id").to_pylist(),
-                    strict=True,
-                )
-            ],
-            dtype=np.int64,
+            [self.twin.get(key, -1) for key in zip(sources, ids, strict=True)], dtype=np.int64
         )
-        query, stored = self._candidates(places, twins)
+        if table is None:
+            keys = self.stats.row_keys(rows, self.blocking)
+        else:
+            blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
+                "row", pa.array(np.arange(q, dtype=np.int64))
+            )
+            found = self.stats.record_keys(blocked, self.blocking)
+            keys = {c: found[c].to_numpy() for c in found.columns}
+        query, stored = self._candidates(keys, twins)
         # Features over the queries and their candidates only, with the run's statistics.
-        rows, local = np.unique(stored, return_inverse=True)
+        against, local = np.unique(stored, return_inverse=True)
         columns = list(FEATURE_COLUMNS)
-        compared = pa.concat_tables([places.select(columns), self.take(rows, columns)])
         # Each pair in the run's orientation: the record of the lower row on the left (a
         # query stands where its twin stood, or after every record of the run).
         position = np.where(twins[query] >= 0, twins[query], n)
-        left_first = position < rows[local]
+        left_first = position < against[local]
         a = np.where(left_first, query, q + local)
         b = np.where(left_first, q + local, query)
         if len(a) == 0:
             probability = np.zeros(0)
         elif len(a) <= _FEW_PAIRS:  # a request's few pairs: plain Python, no fixed cost
-            features = few_pair_features(compared.to_pylist(), a, b, self.features)
+            head = rows if table is None else table.select(columns).to_pylist()
+            compared = [*head, *self.take(against, columns).to_pylist()]
+            features = few_pair_features(compared, a, b, self.features)
             probability = self.matcher.predict(features).astype(np.float64)
         else:
-            view = RecordView.of(compared, self.features.narrowed(compared))
+            if table is None:
+                table = pa.Table.from_pylist(rows, schema=PLACE_SCHEMA)
+            view_of = pa.concat_tables([table.select(columns), self.take(against, columns)])
+            view = RecordView.of(view_of, self.features.narrowed(view_of))
             probability = self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
-        sources = places.column("source").to_pylist()
-        ids = places.column("id").to_pylist()
-        against = rows[local]
-        decided = self._decide(sources, ids, query, against, probability, twins)
+        stored = against[local]
+        decided = self._decide(sources, ids, query, stored, probability, twins)
         # The pairs come sorted by query: each query's are one slice of them.
         bounds = np.searchsorted(query, np.arange(q + 1))
         return [
-            (match, against[bounds[i] : bounds[i + 1]], probability[bounds[i] : bounds[i + 1]])
+            (match, stored[bounds[i] : bounds[i + 1]], probability[bounds[i] : bounds[i + 1]])
             for i, match in enumerate(decided)
         ]
 
-    def _candidates(self, places: pa.Table, twins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The candidate pairs of the queries: ``(query index, stored row)``, each once,
-        sorted by query."""
-        n, q = self.size, places.num_rows
-        table = places.select(list(BLOCKING_COLUMNS)).append_column(
-            "row", pa.array(np.arange(q, dtype=np.int64))
-        )
-        keys = self.stats.record_keys(table, self.blocking)
-        if keys.height == 0:
+    def _candidates(
+        self, keys: Mapping[str, np.ndarray], twins: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate pairs of the queries (``keys``: their key rows, by column):
+        ``(query index, stored row)``, each once, sorted by query."""
+        n = self.size
+        if len(keys["key"]) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         found = [
             stored.lookup(keys, twins, self.caps)
-            for stored in (self.keys, *(keys for _, keys in self.added))
+            for stored in (self.keys, *(held for _, held in self.added))
         ]
         query = np.concatenate([f[0] for f in found])
         row = np.concatenate([f[1] for f in found])

@@ -9,6 +9,7 @@ Any other layout is read through a :class:`~poiflow.config.SourceMapping`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -306,8 +307,15 @@ class TabularSource:
         """``_columnar_records`` of a few rows of text, value by value in Python: the same
         rules (trimming is Arrow's, whose whitespace is Python's), without the eighty-odd
         Arrow calls that a request of one record would otherwise pay for."""
+        rows = self._record_rows(raw.to_pylist(), origins, columns)
+        return pa.Table.from_pylist(rows, schema=SOURCE_RECORD_SCHEMA)
+
+    def _record_rows(
+        self, raw: list[dict[str, str | None]], origins: list[str], columns: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Source records as rows (``SOURCE_RECORD_SCHEMA``'s fields) of raw rows of text."""
         out = []
-        for i, row in enumerate(raw.to_pylist()):
+        for i, row in enumerate(raw):
             issues: list[str] = []
 
             def text(field: str, row: dict[str, Any] = row) -> str | None:
@@ -354,7 +362,7 @@ class TabularSource:
                     "issues": issues or None,
                 }
             )
-        return pa.Table.from_pylist(out, schema=SOURCE_RECORD_SCHEMA)
+        return out
 
     def _columnar_records(
         self, raw: pa.Table, origins: list[str], columns: dict[str, str]
@@ -454,7 +462,11 @@ class TabularSource:
         except ValueError:
             issues.append(_not_a_time(value))
             return None
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        with contextlib.suppress(OverflowError):  # a zone at the ends of the calendar
+            stamp = stamp.astimezone(UTC)
+        # In UTC and to the millisecond, as the timestamp column holds it.
+        return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
 
 
 def _not_a_time(value: str) -> str:
@@ -475,12 +487,31 @@ def flat_records(
     Raises:
         SchemaMismatchError: A key is not a flat field, or ``id`` or ``name`` is missing.
     """
+    reader, rows, columns = _flat_text(objects, source)
+    raw = _strings_table(rows, columns)
+    return reader._records(raw, list(origins), reader._resolve(raw.column_names))
+
+
+def flat_record_rows(
+    objects: Sequence[Mapping[str, Any]], source: str, origins: Sequence[str]
+) -> list[dict[str, Any]]:
+    """``flat_records`` as rows (``SOURCE_RECORD_SCHEMA``'s fields, as ``to_pylist`` gives
+    them), read value by value without Arrow: for a request's few places."""
+    reader, rows, columns = _flat_text(objects, source)
+    resolved = reader._resolve(list(columns))
+    raw = [{name: row.get(name) for name in columns} for row in rows]
+    return reader._record_rows(raw, list(origins), resolved)
+
+
+def _flat_text(
+    objects: Sequence[Mapping[str, Any]], source: str
+) -> tuple[TabularSource, list[dict[str, str | None]], dict[str, None]]:
+    """A reader of the flat place format, each object's values as text, and every key."""
     reader = TabularSource(Path(f"{source}.jsonl"), SourceMapping(source=source))
     columns: dict[str, None] = {}
     for item in objects:
         columns.update(dict.fromkeys(item))
-    raw = _strings_table([{k: _as_text(v) for k, v in item.items()} for item in objects], columns)
-    return reader._records(raw, list(origins), reader._resolve(raw.column_names))
+    return reader, [{k: _as_text(v) for k, v in item.items()} for item in objects], columns
 
 
 def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
