@@ -2,7 +2,8 @@
 
 A record is matched the way the run matched its own records, with the run's own parts:
 
-1. it is validated and normalized as ingest does (``prepare_records``);
+1. it is validated and normalized as ingest does (``prepare_records``; a request's few
+   records as Python rows, ``prepare_rows``, which tests hold to the same result);
 2. its blocking keys are made with the run's blocking settings and the statistics of the
    run's records (which name words are rare), and looked up in the keys of the run's
    records, held in memory sorted by key: its candidates are the records that share a key
