@@ -252,3 +252,49 @@ def test_the_cli_matches_a_file_and_holds_bad_records_back(conflated: Path, tmp_
     bad = poiflow("match", str(conflated), str(feed), "-o", str(tmp_path / "m.txt"))
     assert bad.returncode != 0
     assert ".csv or .parquet" in bad.stdout + bad.stderr
+
+
+def test_a_place_that_has_the_records_source_asks_the_higher_bar(index: MatchIndex) -> None:
+    # One place with members, scored with a record that is none of them: a probability
+    # between the threshold and the same-source bar takes the record in from another
+    # source only (clustering's rule: a second record of one source needs more).
+    config = index.clustering
+    place = int(np.argmax(np.diff(index.place_start)))  # the largest place
+    members = index.by_place[index.place_start[place] : index.place_start[place + 1]]
+    own = str(index.sources[members[0]])
+    middle = (config.threshold + config.same_source) / 2
+    verdicts = {}
+    for source in (own, "a source no record has"):
+        query = np.zeros(len(members), np.int64)
+        [decided] = index._decide(
+            [source], ["new"], query, members, np.full(len(members), middle), np.array([-1])
+        )
+        verdicts[source] = decided.place_id
+    place_id = str(index.place_ids[place])
+    assert verdicts == {own: None, "a source no record has": place_id}
+
+
+def test_held_keys_count_each_keys_left_rows_as_the_dataframe_sum_does() -> None:
+    from poiflow.serving.matching import _Keys
+
+    rng = np.random.default_rng(3)
+    n = 500
+    keys = pl.DataFrame(
+        {
+            "kind": rng.integers(0, 3, n).astype(np.int8),
+            "key": rng.integers(0, 40, n).astype(np.uint64),
+            "row": np.arange(n, dtype=np.int64),
+            "left": rng.random(n) < 0.5,
+            "right": rng.random(n) < 0.5,
+        }
+    )
+    held = _Keys.of(keys)
+    expected = keys.with_columns(
+        pl.col("left").cast(pl.Int32).sum().over("kind", "key").alias("lefts")
+    ).sort("key", "kind", "row")
+    got = pl.DataFrame(
+        {"key": held.key, "kind": held.kind, "row": held.row, "lefts": held.lefts}
+    ).sort("key", "kind", "row")
+    assert got["lefts"].to_list() == expected["lefts"].to_list()
+    assert got["row"].to_list() == expected["row"].to_list()
+    assert np.all(np.diff(held.key.astype(np.float64)) >= 0)  # sorted by key for searching

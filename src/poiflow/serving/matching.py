@@ -27,7 +27,6 @@ Records of one request are matched each on its own against the run, not against 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -128,10 +127,18 @@ class _Keys:
 
     @classmethod
     def of(cls, keys: pl.DataFrame) -> _Keys:
-        keys = keys.with_columns(
-            pl.col("left").cast(pl.Int32).sum().over("kind", "key").alias("lefts")
-        ).sort("key", "kind")
-        return cls(*(keys[c].to_numpy() for c in ("key", "kind", "row", "left", "right", "lefts")))
+        key, kind, row, left, right = (
+            keys[c].to_numpy() for c in ("key", "kind", "row", "left", "right")
+        )
+        order = np.lexsort((kind, key))  # by key, then kind
+        key, kind, row, left, right = (a[order] for a in (key, kind, row, left, right))
+        # How many rows hold each (key, kind) on the left: summed over each run of them.
+        starts = np.flatnonzero(
+            np.r_[True, (key[1:] != key[:-1]) | (kind[1:] != kind[:-1])] if len(key) else []
+        )
+        sums = np.add.reduceat(left.astype(np.int32), starts) if len(key) else np.zeros(0)
+        lefts = np.repeat(sums, np.diff(np.r_[starts, len(key)])).astype(np.int32)
+        return cls(key, kind, row, left, right, lefts)
 
     def lookup(
         self, keys: Mapping[str, np.ndarray], twins: np.ndarray, caps: np.ndarray
@@ -216,6 +223,9 @@ class MatchIndex:
         self.place_ids = np.asarray(placed["place_id"].unique().sort().to_list(), dtype=object)
         self.place_of = np.searchsorted(self.place_ids, placed["place_id"].to_numpy())
         self.sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+        # Each record's source as a number (``source_code``), for counting by source.
+        self.source_code: dict[str, int] = {}
+        self.source_of = self._source_numbers(self.sources.tolist())
         self.ids = np.asarray(records.column("id").to_pylist(), dtype=object)
         # Members of each place: rows sorted by place, and where each place starts.
         self._members_changed()
@@ -267,6 +277,7 @@ class MatchIndex:
         for row, key in zip(rows.tolist(), zip(sources, ids, strict=True), strict=True):
             self.twin[key] = row
         self.sources = np.concatenate([self.sources, np.asarray(sources, dtype=object)])
+        self.source_of = np.concatenate([self.source_of, self._source_numbers(sources)])
         self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=object)])
         self.alive = np.concatenate([self.alive, np.ones(count, dtype=bool)])
         self.place_of = np.concatenate([self.place_of, self._place_numbers(place_ids)])
@@ -336,6 +347,10 @@ class MatchIndex:
                 self.place_index[place] = len(self.place_index)
             self.place_ids = np.concatenate([self.place_ids, np.asarray(fresh, dtype=object)])
         return np.asarray([self.place_index[p] for p in place_ids], dtype=self.place_of.dtype)
+
+    def _source_numbers(self, sources: Sequence[str]) -> np.ndarray:
+        codes = self.source_code
+        return np.asarray([codes.setdefault(s, len(codes)) for s in sources], dtype=np.int64)
 
     def _members_changed(self) -> None:
         self._by_place: tuple[np.ndarray, np.ndarray] | None = None
@@ -549,18 +564,22 @@ class MatchIndex:
         member_rows = by_place[_ranges(place_start[places], size)]
         owner = np.repeat(np.arange(len(places)), size)
         keep = self.alive[member_rows]
-        held = Counter(
-            zip(owner[keep].tolist(), self.sources[member_rows[keep]].tolist(), strict=True)
+        # Counted as numbers: (candidate place, source code) of each alive member, and of
+        # each group's query (a source the run never had is a code no member has).
+        width = len(self.source_code) + 1
+        held, count = np.unique(
+            owner[keep] * width + self.source_of[member_rows[keep]], return_counts=True
         )
-        query_source = [sources[i] for i in group_query.tolist()]
-        same_source = (
-            np.array(
-                [held[p, src] for p, src in zip(local.tolist(), query_source, strict=True)],
-                dtype=np.int64,
-            )
-            - twin_here
-            > 0
+        codes = self.source_code
+        query_code = np.array(
+            [codes.get(sources[i], width - 1) for i in group_query.tolist()], dtype=np.int64
         )
+        wanted = local * width + query_code
+        same_count = np.zeros(len(wanted), np.int64)
+        if len(held):
+            at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
+            same_count = np.where(held[at] == wanted, count[at], 0)
+        same_source = same_count - twin_here > 0
         bar = np.where(same_source, config.same_source, config.threshold)
         passes = (
             (best >= config.threshold)
