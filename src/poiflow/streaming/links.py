@@ -9,9 +9,9 @@ the batch would.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,10 @@ class Links:
 
     def __init__(self) -> None:
         self._of: dict[Key, dict[Key, float]] = {}
+        # The links as the last ``table`` wrote them, and the records whose links changed
+        # since: a snapshot after a batch rebuilds only what the batch touched.
+        self._written: pl.DataFrame | None = None
+        self._dirty: set[Key] = set()
 
     @classmethod
     def read(cls, path: Path) -> Links:
@@ -81,6 +85,7 @@ class Links:
         with ``keep``)."""
         if not keep:
             self.drop(key)
+        self._dirty.add(key)
         mine = self._of.setdefault(key, {})
         for other, p in zip(others, probabilities, strict=True):
             mine[other] = p
@@ -88,6 +93,7 @@ class Links:
 
     def drop(self, key: Key) -> None:
         """Forget a record's links (it was deleted, or is scored anew)."""
+        self._dirty.add(key)
         for other in self._of.pop(key, {}):
             self._of.get(other, {}).pop(key, None)
 
@@ -105,28 +111,67 @@ class Links:
         return best
 
     def table(self) -> pa.Table:
-        """Each link once (left < right): four key columns and the probability."""
+        """Each link once (left < right): four key columns and the probability.
+
+        The first call lists every link; later ones keep the rows of the call before whose
+        records' links did not change, and list the changed records' links anew (a link
+        is a row of the records on both its ends, so it is listed from a changed end)."""
+        if self._written is None:
+            rows = self._rows(self._of, lambda a, b: a < b)
+            written = pl.DataFrame(rows, schema=_SCHEMA, orient="col")
+        else:
+            dirty = self._dirty
+            changed = pl.DataFrame(
+                {"source": [k[0] for k in dirty], "id": [k[1] for k in dirty]},
+                schema={"source": pl.String, "id": pl.String},
+            )
+            kept = self._written
+            for side in ("left", "right"):
+                kept = kept.join(
+                    changed.rename({"source": f"{side}_source", "id": f"{side}_id"}),
+                    on=[f"{side}_source", f"{side}_id"],
+                    how="anti",
+                )
+            # From each changed end; a link between two changed records from its lower end.
+            rows = self._rows(
+                {a: self._of.get(a, {}) for a in dirty}, lambda a, b: b not in dirty or a < b
+            )
+            fresh = pl.DataFrame(rows, schema=_SCHEMA, orient="col")
+            written = pl.concat([kept, fresh])
+        self._written, self._dirty = written, set()
+        return written.to_arrow().cast(_ARROW_SCHEMA)
+
+    @staticmethod
+    def _rows(
+        links: dict[Key, dict[Key, float]], listed: Callable[[Key, Key], bool]
+    ) -> list[list[Any]]:
+        """The five columns of the links ``a`` to ``b`` of ``links`` that ``listed(a, b)``
+        keeps, each with its lower record on the left."""
         # Plain appends to five lists: tuples through object arrays cost three times this.
         left_source: list[str] = []
         left_id: list[str] = []
         right_source: list[str] = []
         right_id: list[str] = []
         probabilities: list[float] = []
-        for a, others in self._of.items():
-            source, record = a
+        for a, others in links.items():
             for b, p in others.items():
-                if a < b:
-                    left_source.append(source)
-                    left_id.append(record)
-                    right_source.append(b[0])
-                    right_id.append(b[1])
+                if listed(a, b):
+                    low, high = (a, b) if a < b else (b, a)
+                    left_source.append(low[0])
+                    left_id.append(low[1])
+                    right_source.append(high[0])
+                    right_id.append(high[1])
                     probabilities.append(p)
-        return pa.table(
-            {
-                "left_source": pa.array(left_source, pa.string()),
-                "left_id": pa.array(left_id, pa.string()),
-                "right_source": pa.array(right_source, pa.string()),
-                "right_id": pa.array(right_id, pa.string()),
-                "match_probability": pa.array(probabilities, pa.float64()),
-            }
-        )
+        return [left_source, left_id, right_source, right_id, probabilities]
+
+
+_SCHEMA: Final = {
+    "left_source": pl.String,
+    "left_id": pl.String,
+    "right_source": pl.String,
+    "right_id": pl.String,
+    "match_probability": pl.Float64,
+}
+_ARROW_SCHEMA: Final = pa.schema(
+    [(name, pa.float64() if name == "match_probability" else pa.string()) for name in _SCHEMA]
+)
