@@ -114,11 +114,20 @@ BAD = [
 ]
 
 
+# The classic group protocol, and the broker-side one of Kafka 4 (KIP-848), which a
+# consumer asks for with a setting of its own.
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
 def test_edits_in_events_and_dead_letters_out_and_offsets_committed(
-    broker: tuple[str, Path], conflated: Path, tmp_path: Path
+    broker: tuple[str, Path], conflated: Path, tmp_path: Path, protocol: str
 ) -> None:
     where, _ = broker
-    config = settings(where, "flow", batch_size=150, wait_ms=300)
+    config = settings(
+        where,
+        f"flow-{protocol}",
+        batch_size=150,
+        wait_ms=300,
+        consumer={"group.protocol": protocol},
+    )
     messages = day(conflated, 400, 3)
     sent = send_edits(config, [*messages, *BAD])
     assert sent == len(messages) + len(BAD)
