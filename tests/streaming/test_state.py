@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -308,3 +309,20 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
     drift = (both["confidence"] - both["confidence_batch"]).abs()
     assert drift.quantile(0.95) <= 0.02, drift.quantile(0.95)
     assert drift.max() <= 0.2, drift.max()
+
+
+def test_records_of_one_place_scored_against_each_other_take_turns() -> None:
+    from poiflow.streaming.state import _turns
+
+    place_of = np.array([0, 0, 1, 0, 1])  # rows 0, 1 and 3 share a place; 2 and 4 another
+    turns = _turns(
+        [0, 1, 2, None, 4],
+        [np.array([1, 2]), np.array([0]), np.array([4, 0]), np.array([0, 1]), np.array([3])],
+        place_of,
+    )
+    # 0 and 1 were scored against each other in their place; 2 against 4 in theirs; 4
+    # against a row of another place, and the new record (no old version) against anyone.
+    assert turns[0] != turns[1]
+    assert turns[2] != turns[4]
+    assert turns[3] == 0
+    assert sorted(turns) == [0, 0, 0, 1, 1]

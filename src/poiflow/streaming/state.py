@@ -614,15 +614,16 @@ def _turns(
     their place, almost all of them, take turn 0)."""
     owner = {row: i for i, row in enumerate(twins) if row is not None}
     near: list[set[int]] = [set() for _ in twins]
-    for i, rows in enumerate(against):
-        home = twins[i]
-        if home is None:
-            continue
-        for row in rows[place_of[rows] == place_of[home]].tolist():
-            j = owner.get(row)
-            if j is not None and j != i:
-                near[i].add(j)
-                near[j].add(i)
+    # Every upsert's scored rows at once: those in the place its record's old version is in.
+    rows = np.concatenate([*against, np.zeros(0, np.int64)]).astype(np.int64)
+    who = np.repeat(np.arange(len(against)), [len(r) for r in against])
+    home = np.array([-1 if t is None else t for t in twins], dtype=np.int64)[who]
+    same = (home >= 0) & (place_of[rows] == place_of[np.maximum(home, 0)])
+    for i, row in zip(who[same].tolist(), rows[same].tolist(), strict=True):
+        j = owner.get(row)
+        if j is not None and j != i:
+            near[i].add(j)
+            near[j].add(i)
     turn: list[int] = []
     for i in range(len(twins)):
         taken = {turn[j] for j in near[i] if j < i}
