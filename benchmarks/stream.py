@@ -15,7 +15,7 @@ Makes a generated world (``poiflow generate``) and conflates it, makes a day of 
 
 Usage:
     .venv/bin/python benchmarks/stream.py [--places 20000] [--edits 20000] [--batch 2000]
-        [--rate 500]
+        [--rate 500] [--group-protocol classic|consumer]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from poiflow.generate import generate
 from poiflow.generate.edits import edited_sources, generate_edits
 from poiflow.pipeline import conflate
 from poiflow.streaming import StreamState, edit_message, parse_edit
-from poiflow.streaming.consumer import EditStream
+from poiflow.streaming.consumer import EditStream, StreamMetrics
 from poiflow.streaming.producer import create_topics, edit_keys, send_edits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=500, help="edits/s in the steady run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--group-protocol",
+        choices=["classic", "consumer"],
+        default="classic",
+        help="the consumer group protocol (consumer: KIP-848, Kafka 4)",
+    )
     args = parser.parse_args()
     sources, out = world(args.places, args.seed)
     day = generate_edits(sources, args.edits, args.seed)
@@ -147,9 +153,16 @@ def main() -> None:
     )
     try:
         # 1. drain a backlog
-        config = topics(broker, "drain").model_copy(update={"batch_size": args.batch})
+        group = {"consumer": {"group.protocol": args.group_protocol}}
+        config = topics(broker, "drain").model_copy(update={"batch_size": args.batch, **group})
         send_edits(config, messages)
-        stream = EditStream(StreamState(out), scratch / "drain", config)
+        first: list[float] = []  # when the first batch was through, less its own time
+
+        def on_batch(metrics: StreamMetrics) -> None:
+            if not first:
+                first.append(time.perf_counter() - started - metrics.seconds)
+
+        stream = EditStream(StreamState(out), scratch / "drain", config, on_batch=on_batch)
         started = time.perf_counter()
         metrics = stream.run(idle_exit_s=3)
         drain_s = time.perf_counter() - started - 3
@@ -159,11 +172,13 @@ def main() -> None:
             f"group included; {counts['received'] / metrics.seconds:,.0f} edits/s while "
             f"applying ({counts['received']:,} edits, {counts['batches']} batches, "
             f"{counts['events']:,} events, {counts['dead']} dead, "
-            f"{counts['stale'] + counts['duplicate']} stale or repeated) in {drain_s:.1f} s"
+            f"{counts['stale'] + counts['duplicate']} stale or repeated) in {drain_s:.1f} s; "
+            f"the first batch came {first[0]:.1f} s after the start ({args.group_protocol} "
+            "group protocol)"
         )
         # 2. steady rate
         config = topics(broker, "steady").model_copy(
-            update={"batch_size": args.batch, "wait_ms": 100}
+            update={"batch_size": args.batch, "wait_ms": 100, **group}
         )
         stream = EditStream(StreamState(out), scratch / "steady", config)
         runner = threading.Thread(target=stream.run)
