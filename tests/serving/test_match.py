@@ -275,7 +275,7 @@ def test_a_place_that_has_the_records_source_asks_the_higher_bar(index: MatchInd
 
 
 def test_held_keys_count_each_keys_left_rows_as_the_dataframe_sum_does() -> None:
-    from poiflow.serving.matching import _Keys
+    from poiflow.serving.held_keys import HeldKeys
 
     rng = np.random.default_rng(3)
     n = 500
@@ -288,7 +288,7 @@ def test_held_keys_count_each_keys_left_rows_as_the_dataframe_sum_does() -> None
             "right": rng.random(n) < 0.5,
         }
     )
-    held = _Keys.of(keys)
+    held = HeldKeys.of(keys)
     expected = keys.with_columns(
         pl.col("left").cast(pl.Int32).sum().over("kind", "key").alias("lefts")
     ).sort("key", "kind", "row")

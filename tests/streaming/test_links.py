@@ -3,6 +3,8 @@ list exactly the links held, each once."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,3 +46,18 @@ def test_the_links_table_lists_every_link_held_once_after_any_edits(operations: 
             assert set(listed) == _held(links)
     rows = [tuple(r.values()) for r in links.table().to_pylist()]
     assert sorted(rows) == sorted(_held(links))
+
+
+def test_links_read_back_from_a_snapshot_list_every_link_after_more_edits(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    links = Links()
+    links.set(("a", "1"), [("a", "2"), ("b", "1")], [0.9, 0.4])
+    links.set(("a", "3"), [("a", "2")], [0.7])
+    pq.write_table(links.table(), tmp_path / "links.parquet")
+    again = Links.read(tmp_path / "links.parquet")
+    assert _held(again) == _held(links)
+    again.set(("a", "2"), [("b", "1")], [0.6])  # drops its links to a1 and a3
+    rows = [tuple(r.values()) for r in again.table().to_pylist()]
+    assert sorted(rows) == sorted(_held(again))
+    assert ("a", "1", "a", "2", 0.9) not in rows

@@ -208,25 +208,17 @@ class StatsLookup:
                 made.extend((_NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
             for phone in one["phones"]:
                 made.append((_PHONE, hashed(_PHONE_NUMBER, phone), row, True, True))
-            for domain in one["domains"] if located else ():
+            domains = [hashed(_DOMAIN_NAME, d) for d in one["domains"]]
+            for domain in domains if located else ():
                 own = cells[config.domain_resolution]
-                made.append(
-                    (_DOMAIN_NEAR, pair_key(hashed(_DOMAIN_NAME, domain), own), row, True, False)
+                made.append((_DOMAIN_NEAR, pair_key(domain, own), row, True, False))
+                made.extend(
+                    (_DOMAIN_NEAR, pair_key(domain, c), row, False, True)
+                    for c in h3.grid_disk(own, 1)
                 )
-                for cell in h3.grid_disk(own, 1):
-                    made.append(
-                        (
-                            _DOMAIN_NEAR,
-                            pair_key(hashed(_DOMAIN_NAME, domain), cell),
-                            row,
-                            False,
-                            True,
-                        )
-                    )
             if not self.stats.unlocated:
                 continue
-            for domain in one["domains"]:
-                made.append((_DOMAIN_ANY, hashed(_DOMAIN_NAME, domain), row, True, not located))
+            made.extend((_DOMAIN_ANY, d, row, True, not located) for d in domains)
             locality = one["locality"]
             areas = [hashed(_PLAIN, locality)] if locality is not None else []
             areas += [hashed(_POSTCODE, one["postcode"])] if one["postcode"] is not None else []

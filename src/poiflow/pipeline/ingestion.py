@@ -391,16 +391,8 @@ def prepare_records(records: pa.Table | SourceBatch, source_name: str) -> tuple[
 
 def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
     records = batch.records
-    quarantine_rows: list[dict[str, Any]] = [
-        {
-            "source": source_name,
-            "id": None,
-            "origin": origin,
-            "scope": "record",
-            "field": None,
-            "reason": reason,
-            "original": text,
-        }
+    quarantine_rows = [
+        _held_back(source_name, None, origin, reason, text)
         for origin, reason, text in batch.rejected
     ]
     verdict = validate_records(records)
@@ -413,29 +405,17 @@ def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
         original = batch.original if batch.original is not None else records.drop_columns("issues")
         originals = original.take(pa.array(bad)).to_pylist()
         for row, values in zip(bad.tolist(), originals, strict=True):
+            reason = verdict.reasons[row] or ""
             quarantine_rows.append(
-                {
-                    "source": sources[row],
-                    "id": ids[row],
-                    "origin": origins[row],
-                    "scope": "record",
-                    "field": None,
-                    "reason": verdict.reasons[row],
-                    "original": _to_json(values),
-                }
+                _held_back(sources[row], ids[row], origins[row], reason, _to_json(values))
             )
     good = records.filter(pa.array(valid)) if len(bad) else records
     normalized = normalize_records(good)
     if normalized.problems:
-        places = normalized.places
-        quarantine_rows.extend(
-            _field_rows(
-                places.column("source").to_pylist(),
-                places.column("id").to_pylist(),
-                places.column("origin").to_pylist(),
-                normalized.problems,
-            )
+        sources, ids, origins = (
+            normalized.places.column(c).to_pylist() for c in ("source", "id", "origin")
         )
+        quarantine_rows.extend(_field_rows(sources, ids, origins, normalized.problems))
     return _Chunk(
         places=normalized.places,
         quarantine=pa.Table.from_pylist(quarantine_rows, schema=QUARANTINE_SCHEMA),
@@ -454,30 +434,37 @@ def prepare_rows(
     of one record takes."""
     verdict = validate_rows(records)
     quarantine = [
-        {
-            "source": record["source"],
-            "id": record["id"],
-            "origin": record["origin"],
-            "scope": "record",
-            "field": None,
-            "reason": reason,
-            "original": _to_json({k: v for k, v in record.items() if k != "issues"}),
-        }
+        _held_back(
+            record["source"],
+            record["id"],
+            record["origin"],
+            reason,
+            _to_json({k: v for k, v in record.items() if k != "issues"}),
+        )
         for record, reason in zip(records, verdict.reasons, strict=True)
         if reason is not None
     ]
     places, problems = normalize_rows(
         [r for r, ok in zip(records, verdict.valid.tolist(), strict=True) if ok]
     )
-    quarantine.extend(
-        _field_rows(
-            [p["source"] for p in places],
-            [p["id"] for p in places],
-            [p["origin"] for p in places],
-            problems,
-        )
-    )
+    sources, ids, origins = ([p[c] for p in places] for c in ("source", "id", "origin"))
+    quarantine.extend(_field_rows(sources, ids, origins, problems))
     return places, quarantine
+
+
+def _held_back(
+    source: str, record_id: str | None, origin: str, reason: str, original: str | None
+) -> dict[str, Any]:
+    """A quarantine row (``QUARANTINE_SCHEMA``) of a whole record held back."""
+    return {
+        "source": source,
+        "id": record_id,
+        "origin": origin,
+        "scope": "record",
+        "field": None,
+        "reason": reason,
+        "original": original,
+    }
 
 
 def _field_rows(

@@ -10,13 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["DuplicateIds", "Validation", "validate_records", "validate_rows"]
+
+
+# The reasons a record is held back, shared by the table and the row paths.
+_NO_ID: Final = "id is missing"
+_NO_NAME: Final = "name is missing"
+_NO_ALNUM: Final = "name has no letters or digits"
+_ONE_COORDINATE: Final = "only one of lat and lon is given"
+_NULL_ISLAND: Final = "coordinates are (0, 0): a geocoding failure, not a place"
+# A source's own issue about these fields already says what is wrong with the location.
+_COORDINATE_ISSUES: Final = ("lat", "lon", "geometry", "location")
+
+
+def _lat_range(lat: float) -> str:
+    return f"lat {lat} is out of range [-90, 90]"
+
+
+def _lon_range(lon: float) -> str:
+    return f"lon {lon} is out of range [-180, 180]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +69,17 @@ def validate_records(records: pa.Table) -> Validation:
             reasons[row].append(message(int(row)) if callable(message) else message)
 
     ids = records.column("id")
-    flag(_blank(ids), "id is missing")
+    flag(_blank(ids), _NO_ID)
     names = pc.struct_field(records.column("names"), "primary")
     blank_name = _blank(names)
-    flag(blank_name, "name is missing")
+    flag(blank_name, _NO_NAME)
     # In Python, not with Arrow's regex: RE2 builds its Unicode classes on every call
     # (0.6 ms, which a request of one record feels), and most names stop at their first
     # character.
     no_alnum = np.array(
         [v is not None and not any(map(str.isalnum, v)) for v in names.to_pylist()], dtype=bool
     )
-    flag(no_alnum & ~blank_name, "name has no letters or digits")
+    flag(no_alnum & ~blank_name, _NO_ALNUM)
 
     lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
     lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
@@ -71,17 +89,14 @@ def validate_records(records: pa.Table) -> Validation:
         reasons[row].extend(issues[row])
     lat_missing, lon_missing = np.isnan(lat), np.isnan(lon)
     coordinate_issue = np.array(
-        [
-            any(i.startswith(("lat", "lon", "geometry", "location")) for i in x) if x else False
-            for x in issues
-        ],
+        [any(i.startswith(_COORDINATE_ISSUES) for i in x) if x else False for x in issues],
         dtype=bool,
     )
-    flag((lat_missing ^ lon_missing) & ~coordinate_issue, "only one of lat and lon is given")
+    flag((lat_missing ^ lon_missing) & ~coordinate_issue, _ONE_COORDINATE)
     with np.errstate(invalid="ignore"):
-        flag(np.abs(lat) > 90, lambda row: f"lat {lat[row]} is out of range [-90, 90]")
-        flag(np.abs(lon) > 180, lambda row: f"lon {lon[row]} is out of range [-180, 180]")
-        flag((lat == 0) & (lon == 0), "coordinates are (0, 0): a geocoding failure, not a place")
+        flag(np.abs(lat) > 90, lambda row: _lat_range(lat[row]))
+        flag(np.abs(lon) > 180, lambda row: _lon_range(lon[row]))
+        flag((lat == 0) & (lon == 0), _NULL_ISLAND)
 
     joined = [("; ".join(r) if r else None) for r in reasons]
     valid = np.array([r is None for r in joined], dtype=bool)
@@ -96,25 +111,25 @@ def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
     for record in records:
         reasons: list[str] = []
         if _blank_text(record["id"]):
-            reasons.append("id is missing")
+            reasons.append(_NO_ID)
         name = None if record["names"] is None else record["names"]["primary"]
         if _blank_text(name):
-            reasons.append("name is missing")
+            reasons.append(_NO_NAME)
         elif name is not None and not any(map(str.isalnum, name)):
-            reasons.append("name has no letters or digits")
+            reasons.append(_NO_ALNUM)
         issues = record["issues"] or []
         reasons.extend(issues)
         lat = np.nan if record["lat"] is None else float(record["lat"])
         lon = np.nan if record["lon"] is None else float(record["lon"])
-        coordinate_issue = any(i.startswith(("lat", "lon", "geometry", "location")) for i in issues)
+        coordinate_issue = any(i.startswith(_COORDINATE_ISSUES) for i in issues)
         if np.isnan(lat) != np.isnan(lon) and not coordinate_issue:
-            reasons.append("only one of lat and lon is given")
+            reasons.append(_ONE_COORDINATE)
         if abs(lat) > 90:
-            reasons.append(f"lat {lat} is out of range [-90, 90]")
+            reasons.append(_lat_range(lat))
         if abs(lon) > 180:
-            reasons.append(f"lon {lon} is out of range [-180, 180]")
+            reasons.append(_lon_range(lon))
         if lat == 0 and lon == 0:
-            reasons.append("coordinates are (0, 0): a geocoding failure, not a place")
+            reasons.append(_NULL_ISLAND)
         joined.append("; ".join(reasons) if reasons else None)
     return Validation(np.array([r is None for r in joined], dtype=bool), joined)
 

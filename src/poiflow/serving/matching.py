@@ -58,6 +58,7 @@ from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
 from poiflow.pipeline.ingestion import prepare_records, prepare_rows
 from poiflow.schema import PLACE_SCHEMA
+from poiflow.serving.held_keys import HeldKeys, ranges
 from poiflow.sources import flat_record_rows, flat_records
 
 __all__ = [
@@ -111,66 +112,6 @@ class Match:
     def decision(self) -> str:
         """``"match"`` or ``"new"``."""
         return "new" if self.place_id is None else "match"
-
-
-@dataclass(frozen=True, slots=True)
-class _Keys:
-    """Blocking key rows sorted by key, for lookups: which rows hold a key, on which side
-    of a pair it may put them, and how many rows hold it on the left (the cap)."""
-
-    key: np.ndarray
-    kind: np.ndarray
-    row: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    lefts: np.ndarray
-
-    @classmethod
-    def of(cls, keys: pl.DataFrame) -> _Keys:
-        key, kind, row, left, right = (
-            keys[c].to_numpy() for c in ("key", "kind", "row", "left", "right")
-        )
-        order = np.lexsort((kind, key))  # by key, then kind
-        key, kind, row, left, right = (a[order] for a in (key, kind, row, left, right))
-        # How many rows hold each (key, kind) on the left: summed over each run of them.
-        starts = np.flatnonzero(
-            np.r_[True, (key[1:] != key[:-1]) | (kind[1:] != kind[:-1])] if len(key) else []
-        )
-        sums = np.add.reduceat(left.astype(np.int32), starts) if len(key) else np.zeros(0)
-        lefts = np.repeat(sums, np.diff(np.r_[starts, len(key)])).astype(np.int32)
-        return cls(key, kind, row, left, right, lefts)
-
-    def lookup(
-        self, keys: Mapping[str, np.ndarray], twins: np.ndarray, caps: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(query, row)`` of every held row that shares a key with a query (``keys``:
-        the queries' key rows, by column) as blocking would pair them: kinds agree, sides
-        fit, the key is under its cap, and never the query's own twin."""
-        key = keys["key"]
-        if len(key) > 64:  # sorted needles: each binary search starts where the last ended
-            order = np.argsort(key)
-            lo, hi = np.empty(len(key), np.int64), np.empty(len(key), np.int64)
-            lo[order] = np.searchsorted(self.key, key[order], side="left")
-            hi[order] = np.searchsorted(self.key, key[order], side="right")
-        else:
-            lo = np.searchsorted(self.key, key, side="left")
-            hi = np.searchsorted(self.key, key, side="right")
-        count = hi - lo
-        owner = np.repeat(np.arange(len(key)), count)
-        at = _ranges(lo, count)
-        kind = keys["kind"][owner]
-        query = keys["row"][owner]
-        left = keys["left"][owner]
-        right = keys["right"][owner]
-        # A query with a twin held here was already counted among the key's left rows.
-        lefts = self.lefts[at] + (left & (twins[query] < 0))
-        keep = (
-            (self.kind[at] == kind)
-            & ((left & self.right[at]) | (right & self.left[at]))
-            & (lefts <= caps[kind])
-            & (self.row[at] != twins[query])
-        )
-        return query[keep], self.row[at][keep]
 
 
 class MatchIndex:
@@ -249,7 +190,7 @@ class MatchIndex:
         )
         stats = key_stats(key_counts(counted), self.blocking)
         self.stats = StatsLookup(stats)
-        self.keys = _Keys.of(record_keys(table, stats, self.blocking))
+        self.keys = HeldKeys.of(record_keys(table, stats, self.blocking))
         self.caps = np.array([self.blocking.cap(kind) for kind in range(8)])
         # What changed since the run (see ``add``, ``retire`` and ``assign``): records added
         # after it have their keys in ``added``, sorted runs looked up beside the run's;
@@ -257,7 +198,7 @@ class MatchIndex:
         # tree does), so there are few of them and each key is re-sorted a few times only.
         self.place_index = {place: i for i, place in enumerate(self.place_ids.tolist())}
         self.alive = np.ones(n, dtype=bool)
-        self.added: list[tuple[pl.DataFrame, _Keys]] = []
+        self.added: list[tuple[pl.DataFrame, HeldKeys]] = []
 
     def add(self, places: pa.Table, place_ids: Sequence[str]) -> np.ndarray:
         """Take in records (``PLACE_SCHEMA``) as members of the given places (new place ids
@@ -284,10 +225,10 @@ class MatchIndex:
         self._members_changed()
         table = places.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array(rows))
         keys = self.stats.record_keys(table, self.blocking)
-        self.added.append((keys, _Keys.of(keys)))
+        self.added.append((keys, HeldKeys.of(keys)))
         while len(self.added) > 1 and self.added[-1][0].height >= self.added[-2][0].height:
             merged = pl.concat([self.added[-2][0], self.added[-1][0]])
-            self.added[-2:] = [(merged, _Keys.of(merged))]
+            self.added[-2:] = [(merged, HeldKeys.of(merged))]
         return rows
 
     def take(self, rows: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
@@ -561,7 +502,7 @@ class MatchIndex:
         # alive members of that source, counted, less the twin (of that source by its key).
         places, local = np.unique(group_place, return_inverse=True)
         size = place_start[places + 1] - place_start[places]
-        member_rows = by_place[_ranges(place_start[places], size)]
+        member_rows = by_place[ranges(place_start[places], size)]
         owner = np.repeat(np.arange(len(places)), size)
         keep = self.alive[member_rows]
         # Counted as numbers: (candidate place, source code) of each alive member, and of
@@ -571,10 +512,8 @@ class MatchIndex:
             owner[keep] * width + self.source_of[member_rows[keep]], return_counts=True
         )
         codes = self.source_code
-        query_code = np.array(
-            [codes.get(sources[i], width - 1) for i in group_query.tolist()], dtype=np.int64
-        )
-        wanted = local * width + query_code
+        query_code = np.array([codes.get(s, width - 1) for s in sources], dtype=np.int64)
+        wanted = local * width + query_code[group_query]
         same_count = np.zeros(len(wanted), np.int64)
         if len(held):
             at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
@@ -622,9 +561,3 @@ class MatchIndex:
                 )
             )
         return out
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The positions ``starts[i] .. starts[i] + counts[i] - 1`` of every ``i``, one after
-    the other, without a Python loop."""
-    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())

@@ -39,7 +39,10 @@ class Links:
     @classmethod
     def read(cls, path: Path) -> Links:
         """The links a snapshot wrote (:meth:`table`)."""
-        return cls._of_pairs(pl.DataFrame(pq.read_table(path)))
+        written = pl.DataFrame(pq.read_table(path)).select(list(LINK_COLUMNS)).cast(_SCHEMA)
+        links = cls._of_pairs(written)
+        links._written = written  # the next snapshot lists only what changes from here
+        return links
 
     @classmethod
     def within_places(cls, pairs_file: Path, keys: Sequence[Key], places: np.ndarray) -> Links:
@@ -165,13 +168,7 @@ class Links:
         return [left_source, left_id, right_source, right_id, probabilities]
 
 
-_SCHEMA: Final = {
-    "left_source": pl.String,
-    "left_id": pl.String,
-    "right_source": pl.String,
-    "right_id": pl.String,
-    "match_probability": pl.Float64,
-}
+_SCHEMA: Final = pl.Schema(zip(LINK_COLUMNS, [pl.String] * 4 + [pl.Float64], strict=True))
 _ARROW_SCHEMA: Final = pa.schema(
     [(name, pa.float64() if name == "match_probability" else pa.string()) for name in _SCHEMA]
 )
