@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.serving.matching import MatchIndex
+from poiflow.sources import flat_place
 
 
 def main() -> None:
@@ -117,7 +118,7 @@ def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
         few_pair_features(compared.to_pylist(), left, right, index.features)
 
     # A request as the server gets it: one place as a JSON object, read to answer.
-    requests = [_flat(r) for r in sample.slice(0, 300).to_pylist()]
+    requests = [flat_place(r) for r in sample.slice(0, 300).to_pylist()]
     for request in requests[:20]:
         index.answers([request])
     times = []
@@ -134,27 +135,6 @@ def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
         f"features of 10 pairs {median_ms(plain):.2f} ms (vectorized: "
         f"{median_ms(vectorized):.2f} ms), the whole match {median_ms(index.match, one):.2f} ms"
     )
-
-
-def _flat(record: dict) -> dict:
-    """A normalized record back in the flat place format, as a request would send it."""
-    address = record["address"] or {}
-    flat = {
-        "source": record["source"],
-        "id": record["id"],
-        "name": record["names"]["primary"],
-        "lat": record["lat"],
-        "lon": record["lon"],
-        "category": (record["categories"] or {}).get("primary"),
-        "street": address.get("street"),
-        "housenumber": address.get("housenumber"),
-        "postcode": address.get("postcode"),
-        "city": address.get("locality"),
-        "country": address.get("country"),
-        "phone": (record["phones"] or [None])[0],
-        "website": (record["websites"] or [None])[0],
-    }
-    return {k: v for k, v in flat.items() if v is not None}
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pytest
 from poiflow.errors import InputError
 from poiflow.serving.answers import MatchQueue
 from poiflow.serving.matching import Match, MatchIndex
+from poiflow.sources import flat_place
 
 from ..conftest import poiflow
 from .test_api import TOKEN, get, post, serving
@@ -74,23 +75,9 @@ def test_a_record_matched_alone_gets_what_a_batch_would_give_it(
 
 
 def flat(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """A normalized record back in the flat place format."""
-    address = record["address"] or {}
-    place = {
-        "source": record["source"],
-        "id": record["id"],
-        "name": record["names"]["primary"],
-        "lat": record["lat"],
-        "lon": record["lon"],
-        "category": record["categories"]["primary"] if record["categories"] else None,
-        "street": address.get("street"),
-        "housenumber": address.get("housenumber"),
-        "postcode": address.get("postcode"),
-        "city": address.get("locality"),
-        "phone": (record["phones"] or [None])[0],
-        "website": (record["websites"] or [None])[0],
-    }
-    return {k: v for k, v in {**place, **changes}.items() if v is not None}
+    """A normalized record back in the flat place format (its country left out)."""
+    place = {**flat_place(record), "country": None, **changes}
+    return {k: v for k, v in place.items() if v is not None}
 
 
 def a_shared_place(folder: Path) -> tuple[dict[str, Any], str]:

@@ -17,6 +17,7 @@ import pytest
 from poiflow.conflate.merge import place_id_for
 from poiflow.generate.edits import NEW_SOURCE, edited_sources, generate_edits
 from poiflow.pipeline import conflate
+from poiflow.sources import flat_place
 from poiflow.streaming import Edit, StreamState, edit_message, parse_edit
 
 T0 = datetime(2026, 11, 30, 8, tzinfo=UTC)
@@ -44,22 +45,7 @@ def singles(conflated: Path) -> list[dict[str, Any]]:
 def flat(state: StreamState, source: str, record_id: str) -> dict[str, Any]:
     """A record of the state in the flat place format (what a source would send)."""
     row = state.index.records.take([state.index.twin[(source, record_id)]]).to_pylist()[0]
-    address = row["address"] or {}
-    return {
-        "source": source,
-        "id": record_id,
-        "name": row["names"]["primary"],
-        "lat": row["lat"],
-        "lon": row["lon"],
-        "category": (row["categories"] or {}).get("primary"),
-        "street": address.get("street"),
-        "housenumber": address.get("housenumber"),
-        "postcode": address.get("postcode"),
-        "city": address.get("locality"),
-        "country": address.get("country"),
-        "phone": (row["phones"] or [None])[0],
-        "website": (row["websites"] or [None])[0],
-    }
+    return flat_place(row)
 
 
 def place_of(state: StreamState, source: str, record_id: str) -> str:

@@ -15,7 +15,13 @@ from poiflow.errors import CorruptInputError, InputError, UnknownFormatError
 from poiflow.sources.base import DEFAULT_BATCH_SIZE, Source, SourceBatch, records_from_rows
 from poiflow.sources.osm import OSM_KEY_PRIORITY, OsmSource
 from poiflow.sources.overture import OvertureSource, looks_like_overture
-from poiflow.sources.tabular import TabularSource, flat_record_rows, flat_records, tabular_format
+from poiflow.sources.tabular import (
+    TabularSource,
+    flat_place,
+    flat_record_rows,
+    flat_records,
+    tabular_format,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -25,6 +31,7 @@ __all__ = [
     "Source",
     "SourceBatch",
     "TabularSource",
+    "flat_place",
     "flat_record_rows",
     "flat_records",
     "open_source",

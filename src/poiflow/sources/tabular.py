@@ -503,6 +503,29 @@ def flat_record_rows(
     return reader._record_rows(raw, list(origins), resolved)
 
 
+def flat_place(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A place (a ``PLACE_SCHEMA`` row) back in the flat place format, as a source or a
+    request to ``POST /match`` would send it: the first phone and website, the address
+    in parts; fields without a value are left out."""
+    address = record["address"] or {}
+    flat = {
+        "source": record["source"],
+        "id": record["id"],
+        "name": record["names"]["primary"],
+        "lat": record["lat"],
+        "lon": record["lon"],
+        "category": (record["categories"] or {}).get("primary"),
+        "street": address.get("street"),
+        "housenumber": address.get("housenumber"),
+        "postcode": address.get("postcode"),
+        "city": address.get("locality"),
+        "country": address.get("country"),
+        "phone": (record["phones"] or [None])[0],
+        "website": (record["websites"] or [None])[0],
+    }
+    return {k: v for k, v in flat.items() if v is not None}
+
+
 def _flat_text(
     objects: Sequence[Mapping[str, Any]], source: str
 ) -> tuple[TabularSource, list[dict[str, str | None]], dict[str, None]]:
