@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -13,8 +13,10 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from poiflow.cli import app, console
-from poiflow.conflate.active import RecordCards, distance_m
 from poiflow.errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # the matcher's modules import LightGBM: only when a command runs
+    from poiflow.conflate.active import RecordCards
 
 __all__ = ["train_from_labels"]
 
@@ -63,7 +65,7 @@ def label_command(
     import polars as pl
     import pyarrow.parquet as pq
 
-    from poiflow.conflate.active import append_label, pick_pairs, read_labels
+    from poiflow.conflate.active import RecordCards, append_label, pick_pairs, read_labels
 
     store = labels or run / "labels.csv"
     try:
@@ -133,6 +135,8 @@ def _panel(view: RecordCards, pair: dict[str, Any], number: int, total: int) -> 
             f"[{style}]{a}[/{style}]" if style else a,
             f"[{style}]{b}[/{style}]" if style else b,
         )
+    from poiflow.conflate.active import distance_m
+
     metres = distance_m(
         view.position(pair["left_source"], pair["left_id"]),
         view.position(pair["right_source"], pair["right_id"]),

@@ -240,6 +240,10 @@ class FellegiSunter:
             total[known] += bf[column[known]]
         return total
 
+    def prepare(self) -> bool:
+        """Nothing to compile (``Matcher.prepare``'s counterpart): False."""
+        return False
+
     def predict(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
         """Match probabilities of the pairs whose features are given."""
         levels = comparison_levels(features)

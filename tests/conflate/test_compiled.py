@@ -1,0 +1,144 @@
+"""The compiled trees predict what LightGBM predicts, and are compiled once per machine."""
+
+from __future__ import annotations
+
+import builtins
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from poiflow.conflate import compiled as compiled_module
+from poiflow.conflate.compiled import CACHE_ENV, cache_folder, compiled_trees
+from poiflow.conflate.features import FEATURES
+from poiflow.conflate.matcher import COMPILE_ROWS, Matcher, train_matcher
+
+
+@pytest.fixture(scope="module")
+def small_matcher() -> Matcher:
+    """A small model over every feature, trained on pairs whose label follows two features."""
+    rng = np.random.default_rng(5)
+    n = 4_000
+    features = {name: rng.random(n).astype(np.float32) for name in FEATURES}
+    features["distance_m"] = rng.exponential(200, n).astype(np.float32)
+    labels = ((features["name_token_set"] > 0.6) & (features["distance_m"] < 150)).astype(int)
+    matcher = train_matcher(features, labels, seed=1, rounds=25, name="small")
+    assert isinstance(matcher, Matcher)
+    return matcher
+
+
+def _features(rows: int, seed: int) -> dict[str, np.ndarray]:
+    """Features as a run has them: float32, some missing (a record without coordinates)."""
+    rng = np.random.default_rng(seed)
+    features = {name: rng.random(rows).astype(np.float32) for name in FEATURES}
+    features["distance_m"] = rng.exponential(200, rows).astype(np.float32)
+    features["distance_m"][rng.random(rows) < 0.2] = np.nan
+    features["name_tfidf"][rng.random(rows) < 0.1] = np.nan
+    return features
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    return cache_folder()
+
+
+def test_compiled_predictions_are_lightgbms(small_matcher: Matcher, cache: Path) -> None:
+    features = _features(30_000, seed=2)
+    trees = compiled_trees(small_matcher.booster.model_to_string(), len(FEATURES))
+    assert trees is not None
+    columns = [features[name] for name in small_matcher.features]
+    expected = small_matcher.booster.predict(np.column_stack(columns))
+    # Many threads and one: the same numbers, to rounding.
+    np.testing.assert_allclose(trees.predict(columns), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(trees.predict(columns, threads=1), expected, rtol=0, atol=1e-12)
+    assert expected.std() > 0.1  # the model separates the pairs: the check has teeth
+
+
+def test_a_matcher_gives_the_same_probabilities_compiled_or_not(
+    small_matcher: Matcher, cache: Path
+) -> None:
+    features = _features(5_000, seed=3)
+    plain = pickle.loads(pickle.dumps(small_matcher))
+    plain._tried = 2  # as if compiling had been tried and failed: LightGBM itself
+    fast = pickle.loads(pickle.dumps(small_matcher))
+    assert fast.prepare()
+    np.testing.assert_array_equal(fast.predict(features), plain.predict(features))
+
+
+def test_compiled_once_then_loaded_from_the_cache(small_matcher: Matcher, cache: Path) -> None:
+    text = small_matcher.booster.model_to_string()
+    assert compiled_trees(text, len(FEATURES), compile_now=False) is None  # not cached yet
+    assert compiled_trees(text, len(FEATURES)) is not None
+    objects = list(cache.glob("*.o"))
+    assert len(objects) == 1
+    stamp = objects[0].stat().st_mtime_ns
+    again = compiled_trees(text, len(FEATURES), compile_now=False)
+    assert again is not None
+    assert objects[0].stat().st_mtime_ns == stamp  # loaded, not written again
+    # The object and its checksum, and no scratch files left behind.
+    assert sorted(cache.iterdir()) == [objects[0], objects[0].with_suffix(".sha256")]
+
+
+def test_a_matcher_compiles_for_many_pairs_only(small_matcher: Matcher, cache: Path) -> None:
+    matcher = pickle.loads(pickle.dumps(small_matcher))
+    matcher.predict(_features(1_000, seed=4))
+    assert not list(cache.glob("*.o"))  # a few pairs: LightGBM, nothing compiled
+    matcher.predict(_features(COMPILE_ROWS, seed=4))
+    assert len(list(cache.glob("*.o"))) == 1
+    # Another process with the same model finds it cached, even for a few pairs.
+    other = pickle.loads(pickle.dumps(small_matcher))
+    assert other._compiled(10) is not None
+
+
+def test_a_pickled_matcher_leaves_its_native_code_behind(
+    small_matcher: Matcher, cache: Path
+) -> None:
+    matcher = pickle.loads(pickle.dumps(small_matcher))
+    assert matcher.prepare()
+    copy = pickle.loads(pickle.dumps(matcher))  # what a Spark executor receives
+    assert copy._trees is None
+    features = _features(100, seed=6)
+    np.testing.assert_array_equal(copy.predict(features), matcher.predict(features))
+
+
+def test_without_the_compiler_lightgbm_predicts(
+    small_matcher: Matcher, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_import = builtins.__import__
+
+    def no_lleaves(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "lleaves":
+            raise ImportError("no lleaves here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_lleaves)
+    matcher = pickle.loads(pickle.dumps(small_matcher))
+    assert not matcher.prepare()
+    features = _features(2_000, seed=7)
+    expected = small_matcher.booster.predict(
+        np.column_stack([features[n] for n in small_matcher.features])
+    )
+    x, y = small_matcher.calibration
+    np.testing.assert_allclose(matcher.predict(features), np.interp(expected, x, y), atol=1e-6)
+    assert not list(cache.glob("*.o"))
+
+
+def test_a_damaged_cached_object_is_compiled_again(small_matcher: Matcher, cache: Path) -> None:
+    text = small_matcher.booster.model_to_string()
+    assert compiled_trees(text, len(FEATURES)) is not None
+    target = cache / f"{compiled_module._cache_key(text)}.o"
+    good = target.read_bytes()
+    # LLVM would abort the process on loading this: the checksum keeps it from trying.
+    target.write_bytes(b"not an object file")
+    assert compiled_trees(text, len(FEATURES), compile_now=False) is None
+    trees = compiled_trees(text, len(FEATURES))
+    assert trees is not None
+    assert target.read_bytes() == good
+    features = _features(1_000, seed=8)
+    columns = [features[name] for name in small_matcher.features]
+    np.testing.assert_allclose(
+        trees.predict(columns), small_matcher.booster.predict(np.column_stack(columns)), atol=1e-12
+    )
