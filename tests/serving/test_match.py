@@ -285,3 +285,52 @@ def test_held_keys_count_each_keys_left_rows_as_the_dataframe_sum_does() -> None
     assert got["lefts"].to_list() == expected["lefts"].to_list()
     assert got["row"].to_list() == expected["row"].to_list()
     assert np.all(np.diff(held.key.astype(np.float64)) >= 0)  # sorted by key for searching
+
+
+def test_keys_picked_from_a_batch_are_the_keys_of_the_records_picked(
+    conflated: Path, index: MatchIndex
+) -> None:
+    from poiflow.schema import PLACE_SCHEMA
+    from poiflow.serving.matching import pick_keys
+
+    records = pq.read_table(conflated / "records.parquet", columns=PLACE_SCHEMA.names)
+    batch = records.slice(0, 150)
+    keys = index.query_keys(batch)
+    rng = np.random.default_rng(4)
+    for picked in (rng.permutation(150)[:90], np.arange(149, -1, -1), np.array([7, 3])):
+        alone = index.query_keys(batch.take(picked))
+        got = pick_keys(keys, picked.tolist())
+        assert set(got) == set(alone)
+        order = np.lexsort((got["key"], got["kind"], got["row"]))
+        expected = np.lexsort((alone["key"], alone["kind"], alone["row"]))
+        for column in alone:
+            np.testing.assert_array_equal(got[column][order], alone[column][expected])
+
+
+def test_an_index_given_the_keys_holds_what_it_would_have_made(conflated: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from poiflow.schema import PLACE_SCHEMA
+
+    records = pq.read_table(conflated / "records.parquet", columns=PLACE_SCHEMA.names)
+    copies = records.slice(0, 120)
+    copies = copies.set_column(
+        copies.schema.get_field_index("id"),
+        "id",
+        pc.binary_join_element_wise(pa.scalar("copy-"), copies.column("id"), ""),
+    )
+    places = [f"place-{i % 30}" for i in range(copies.num_rows)]
+    made, given = MatchIndex(conflated), MatchIndex(conflated)
+    made.add(copies, places)
+    given.add(copies, places, given.query_keys(copies))
+    (held_made,) = [h for _, h in made.added]
+    (held_given,) = [h for _, h in given.added]
+    # The same key rows (in any order among rows of one key) and the same left counts.
+    order = [np.lexsort((h.row, h.kind, h.key)) for h in (held_given, held_made)]
+    for field in ("key", "kind", "row", "left", "right", "lefts"):
+        np.testing.assert_array_equal(
+            getattr(held_given, field)[order[0]], getattr(held_made, field)[order[1]]
+        )
+    probe = records.slice(200, 80)
+    assert [m for m, _, _ in made.scored(probe)] == [m for m, _, _ in given.scored(probe)]

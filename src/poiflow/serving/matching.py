@@ -67,6 +67,7 @@ __all__ = [
     "Candidate",
     "Match",
     "MatchIndex",
+    "pick_keys",
 ]
 
 MODEL_FILE: Final = "model.json.gz"
@@ -112,6 +113,18 @@ class Match:
     def decision(self) -> str:
         """``"match"`` or ``"new"``."""
         return "new" if self.place_id is None else "match"
+
+
+def pick_keys(keys: Mapping[str, np.ndarray], picked: Sequence[int]) -> dict[str, np.ndarray]:
+    """The key rows of some of the records ``keys`` were made for (``query_keys``), those
+    records numbered from 0 in the order picked: the keys of ``places.take(picked)``."""
+    picked_rows = np.asarray(picked, dtype=np.int64)
+    size = max(int(keys["row"].max(initial=-1)), int(picked_rows.max(initial=-1))) + 1
+    position = np.full(size, -1, dtype=np.int64)
+    position[picked_rows] = np.arange(len(picked_rows))
+    at = position[keys["row"]]
+    kept = at >= 0
+    return {**{c: v[kept] for c, v in keys.items()}, "row": at[kept]}
 
 
 class MatchIndex:
@@ -192,7 +205,9 @@ class MatchIndex:
         )
         stats = key_stats(key_counts(counted), self.blocking)
         self.stats = StatsLookup(stats)
-        self.keys = HeldKeys.of(record_keys(table, stats, self.blocking))
+        held = record_keys(table, stats, self.blocking)
+        self._key_schema = held.schema  # what keys made elsewhere are held as
+        self.keys = HeldKeys.of(held)
         self.caps = np.array([self.blocking.cap(kind) for kind in range(8)])
         # What changed since the run (see ``add``, ``retire`` and ``assign``): records added
         # after it have their keys in ``added``, sorted runs looked up beside the run's;
@@ -202,10 +217,18 @@ class MatchIndex:
         self.alive = np.ones(n, dtype=bool)
         self.added: list[tuple[pl.DataFrame, HeldKeys]] = []
 
-    def add(self, places: pa.Table, place_ids: Sequence[str]) -> np.ndarray:
+    def add(
+        self,
+        places: pa.Table,
+        place_ids: Sequence[str],
+        keys: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Take in records (``PLACE_SCHEMA``) as members of the given places (new place ids
         are created): later matches see them. A record already held under the same
-        (source, id) must be retired first. Returns their rows."""
+        (source, id) must be retired first. Returns their rows.
+
+        ``keys``: their blocking keys as ``query_keys`` made them when they were matched
+        (``row`` numbering the records from 0), so that they are not made twice."""
         places = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
         start, count = self.size, places.num_rows
         rows = np.arange(start, start + count, dtype=np.int64)
@@ -225,9 +248,12 @@ class MatchIndex:
         self.alive = np.concatenate([self.alive, np.ones(count, dtype=bool)])
         self.place_of = np.concatenate([self.place_of, self._place_numbers(place_ids)])
         self._members_changed()
-        table = places.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array(rows))
-        keys = self.stats.record_keys(table, self.blocking)
-        self.added.append((keys, HeldKeys.of(keys)))
+        if keys is None:
+            table = places.select(list(BLOCKING_COLUMNS)).append_column("row", pa.array(rows))
+            held = self.stats.record_keys(table, self.blocking)
+        else:
+            held = pl.DataFrame({**keys, "row": keys["row"] + start}, schema=self._key_schema)
+        self.added.append((held, HeldKeys.of(held)))
         while len(self.added) > 1 and self.added[-1][0].height >= self.added[-2][0].height:
             merged = pl.concat([self.added[-2][0], self.added[-1][0]])
             self.added[-2:] = [(merged, HeldKeys.of(merged))]
@@ -362,23 +388,41 @@ class MatchIndex:
         or its rows, as ``prepare_rows`` does)."""
         return [match for match, _, _ in self.scored(places)]
 
+    def query_keys(self, places: pa.Table | Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        """The blocking keys of records to match (a table or rows), by column, ``row``
+        numbering the records from 0: what ``scored`` and ``add`` may be given."""
+        rows, table = self._rows_or_table(places)
+        if table is None:
+            return self.stats.row_keys(rows, self.blocking)
+        blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
+            "row", pa.array(np.arange(table.num_rows, dtype=np.int64))
+        )
+        found = self.stats.record_keys(blocked, self.blocking)
+        return {c: found[c].to_numpy() for c in found.columns}
+
+    @staticmethod
+    def _rows_or_table(
+        places: pa.Table | Sequence[Mapping[str, Any]],
+    ) -> tuple[Sequence[Mapping[str, Any]], pa.Table | None]:
+        """A few records as rows (the plain-Python path), many as a table."""
+        if not isinstance(places, pa.Table):
+            return places, None
+        if places.num_rows <= lookup.FEW_RECORDS:
+            return places.select(PLACE_SCHEMA.names).to_pylist(), None
+        return [], places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
+
     def scored(
-        self, places: pa.Table | Sequence[Mapping[str, Any]]
+        self,
+        places: pa.Table | Sequence[Mapping[str, Any]],
+        keys: Mapping[str, np.ndarray] | None = None,
     ) -> list[tuple[Match, np.ndarray, np.ndarray]]:
         """Match normalized records (a table or rows), and say on what: for each, its
         match, the rows it was scored against and their match probabilities.
 
         A few records (a request's) are matched as rows in plain Python, many as tables
         with vectorized keys and features: both make the same keys and features (tests
-        hold each pair of paths to it)."""
-        rows: Sequence[Mapping[str, Any]] = []
-        table: pa.Table | None = None
-        if not isinstance(places, pa.Table):
-            rows = places
-        elif places.num_rows <= lookup.FEW_RECORDS:
-            rows = places.select(PLACE_SCHEMA.names).to_pylist()
-        else:
-            table = places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA)
+        hold each pair of paths to it). ``keys``: theirs from ``query_keys``, if made."""
+        rows, table = self._rows_or_table(places)
         if table is None:
             q = len(rows)
             sources = [r["source"] for r in rows]
@@ -393,14 +437,8 @@ class MatchIndex:
         twins = np.array(
             [self.twin.get(key, -1) for key in zip(sources, ids, strict=True)], dtype=np.int64
         )
-        if table is None:
-            keys = self.stats.row_keys(rows, self.blocking)
-        else:
-            blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
-                "row", pa.array(np.arange(q, dtype=np.int64))
-            )
-            found = self.stats.record_keys(blocked, self.blocking)
-            keys = {c: found[c].to_numpy() for c in found.columns}
+        if keys is None:
+            keys = self.query_keys(rows if table is None else table)
         query, stored = self._candidates(keys, twins)
         # Features over the queries and their candidates only, with the run's statistics.
         against, local = np.unique(stored, return_inverse=True)

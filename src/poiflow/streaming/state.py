@@ -63,7 +63,7 @@ from poiflow.schema import (
     MEMBERSHIP_SCHEMA,
     PLACE_SCHEMA,
 )
-from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex
+from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex, pick_keys
 from poiflow.sinks import ParquetSink
 from poiflow.sources import flat_records
 from poiflow.streaming.edits import Edit
@@ -266,7 +266,8 @@ class StreamState:
     def _upsert(self, edits: list[_Effect], places: pa.Table, touch: Any) -> None:
         index = self.index
         begun = len(index.place_ids)  # places numbered from here on are this batch's
-        scored = index.scored(places)
+        keys = index.query_keys(places)  # made once: for matching, and for holding them
+        scored = index.scored(places, keys)
         # Records edited together that were scored against each other's old versions
         # (two sources editing one place) are taken in turns, each turn matched against
         # what the turns before it wrote, as a run matches every record as it now is.
@@ -277,8 +278,9 @@ class StreamState:
         for t in range(max(turn, default=-1) + 1):
             now = [i for i, n in enumerate(turn) if n == t]
             part = places.take(pa.array(now))
-            found = [scored[i] for i in now] if t == 0 else index.scored(part)
-            placed, added = self._place([edits[i] for i in now], part, found, touch)
+            part_keys = pick_keys(keys, now)
+            found = [scored[i] for i in now] if t == 0 else index.scored(part, part_keys)
+            placed, added = self._place([edits[i] for i in now], part, found, touch, part_keys)
             for k, i in enumerate(now):
                 rows[i], chosen[i] = added[k], placed[k]
         # Places begun in this batch: matched once more, now that the batch is in.
@@ -288,12 +290,18 @@ class StreamState:
             if index.place_index[place] >= begun and len(index.members(place)) == 1
         ]
         if fresh:
-            self._join_fresh(fresh, edits, places, rows, chosen)
+            again = index.scored(places.take(pa.array(fresh)), pick_keys(keys, fresh))
+            self._join_fresh(fresh, edits, again, rows, chosen)
         for edit, place in zip(edits, chosen, strict=True):
             touch(place, edit.edit_ids)
 
     def _place(
-        self, edits: list[_Effect], places: pa.Table, scored: Sequence[Any], touch: Any
+        self,
+        edits: list[_Effect],
+        places: pa.Table,
+        scored: Sequence[Any],
+        touch: Any,
+        keys: dict[str, np.ndarray],
     ) -> tuple[list[str], np.ndarray]:
         """Decide where each upserted record goes, and put it there: ``(places, rows)``."""
         index = self.index
@@ -328,7 +336,7 @@ class StreamState:
         for row, place in handover:
             index.assign(np.array([row]), [place])
             touch(place, [])
-        rows = index.add(places, chosen)
+        rows = index.add(places, chosen, keys)
         for edit, (_, against, probability) in zip(edits, scored, strict=True):
             self._link(edit.key, against, probability)
         return chosen, rows
@@ -337,15 +345,15 @@ class StreamState:
         self,
         fresh: list[int],
         edits: list[_Effect],
-        places: pa.Table,
+        again: Sequence[Any],
         rows: np.ndarray,
         chosen: list[str],
     ) -> None:
-        """Records that began places in this batch, matched against each other: records
-        that match join up (their place named as a run would name it, after the first
-        record), and a record that now matches an older place joins it."""
+        """Records that began places in this batch, matched against each other (``again``:
+        their scores now that the batch is in): records that match join up (their place
+        named as a run would name it, after the first record), and a record that now
+        matches an older place joins it."""
         index = self.index
-        again = index.scored(places.take(pa.array(fresh)))
         group = {chosen[i]: chosen[i] for i in fresh}  # union-find over the new places
 
         def root(place: str) -> str:
