@@ -103,3 +103,32 @@ def test_refining_moves_the_model_towards_the_answers() -> None:
         refine_matcher(base, features, np.zeros(0, dtype=np.int8))
     with pytest.raises(ValueError, match="answers of both kinds"):
         refine_matcher(base, features, np.ones(60, dtype=np.int8))
+
+
+def test_answers_that_contradict_the_model_refine_it_strongly_else_gently() -> None:
+    from poiflow.conflate.active import STRENGTHS, SURPRISE
+
+    base = load_matcher("default")
+    assert isinstance(base, Matcher)
+    rng = np.random.default_rng(8)
+    features = {name: rng.random(200).astype(np.float32) for name in base.features}
+    p = base.predict(features).astype(np.float64)
+    # Answers as the model expects them: drawn from its own probabilities.
+    agreeing = (rng.random(200) < p).astype(np.int8)
+    gentle = refine_matcher(base, features, agreeing)
+    said = gentle.info["refined_on"]
+    assert abs(said["surprise"]) < SURPRISE
+    assert said["strength"] == "gentle"
+    assert said["expected_matches"] == pytest.approx(p.sum(), abs=0.01)
+    assert gentle.booster.num_trees() == base.booster.num_trees() + STRENGTHS["gentle"][0]
+    # Answers far from what it expects: the pairs it doubts most are all matches.
+    contradicting = (p >= np.quantile(p, 0.3)).astype(np.int8)
+    strong = refine_matcher(base, features, contradicting)
+    said = strong.info["refined_on"]
+    assert said["surprise"] >= SURPRISE
+    assert said["strength"] == "strong"
+    assert strong.booster.num_trees() == base.booster.num_trees() + STRENGTHS["strong"][0]
+    # Strong refining follows such answers more closely than gentle refining would.
+    weak = refine_matcher(base, features, contradicting, rounds=STRENGTHS["gentle"][0])
+    strong_loss = agreement(strong, features, contradicting)["log_loss"]
+    assert strong_loss < agreement(weak, features, contradicting)["log_loss"]

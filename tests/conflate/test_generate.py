@@ -2,9 +2,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
+import pytest
+
 from poiflow.generate import generate
+
+from ..conftest import poiflow
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -49,3 +54,41 @@ def test_address_only_feeds(tmp_path: Path) -> None:
     made = generate(300, 3, 2, tmp_path, drop_coordinates=True)
     assert all(r["lat"] for r in read(made.sources[0]))
     assert not any(r["lat"] for p in made.sources[1:] for r in read(p))
+
+
+def test_vendor_noise_sets_a_noise_of_every_vendor_feed(tmp_path: Path) -> None:
+    plain = generate(800, 3, 4, tmp_path / "plain")
+    coarse = generate(800, 3, 4, tmp_path / "coarse", vendor_noise={"jitter_m": 400.0})
+    manifest = json.loads((tmp_path / "coarse" / "manifest.json").read_text())
+    assert manifest["vendor_noise"] == {"jitter_m": 400.0}
+    assert [p["jitter_m"] for p in manifest["profiles"]][1:] == [400.0, 400.0]
+    assert manifest["profiles"][0]["jitter_m"] < 20  # the OSM-like source is left alone
+    # The same world and draws: the OSM-like file is the same, vendors' points spread out.
+    assert (tmp_path / "plain" / "source_a.csv").read_bytes() == (
+        tmp_path / "coarse" / "source_a.csv"
+    ).read_bytes()
+    gold = {(r["source"], r["id"]): r["place"] for r in read(tmp_path / "coarse" / "gold.csv")}
+
+    def spread(folder: Path) -> float:
+        anchor = {
+            gold[("source_a", r["id"])]: (float(r["lat"]), float(r["lon"]))
+            for r in read(folder / "source_a.csv")
+            if r["lat"]
+        }
+        offsets = []
+        for r in read(folder / "source_b.csv"):
+            place = gold[("source_b", r["id"])]
+            if r["lat"] and place in anchor:
+                lat, lon = anchor[place]
+                dy = (float(r["lat"]) - lat) * 111_000
+                dx = (float(r["lon"]) - lon) * 111_000 * math.cos(math.radians(lat))
+                offsets.append(math.hypot(dx, dy))
+        return sorted(offsets)[len(offsets) // 2]
+
+    assert plain.records == coarse.records
+    assert spread(tmp_path / "coarse") > 4 * spread(tmp_path / "plain")
+    with pytest.raises(ValueError, match="unknown source noise 'jiter_m'"):
+        generate(10, 2, 1, tmp_path / "bad", vendor_noise={"jiter_m": 3.0})
+    said = poiflow("generate", "--places", "10", "--vendor-noise", "jiter_m=3", "-o", "x")
+    assert said.returncode != 0
+    assert "Did you mean 'jitter_m'?" in said.stdout + said.stderr

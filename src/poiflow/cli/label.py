@@ -208,10 +208,18 @@ def train_from_labels(inputs: list[Path], labels: Path, base: str, output: Path,
         console.print("fewer than 10 answers: no held-out check; label more for one")
     refined = refine_matcher(matcher, found.features, found.labels, seed=seed, name=name)
     refined.save(output)
+    said = refined.info["refined_on"]
     console.print(
         f"refined {matcher.version} on {found.labels.size} answers "
-        f"({int(found.labels.sum())} same place): [bold]{output}[/bold]"
+        f"({int(found.labels.sum())} same place; the model expected "
+        f"{said['expected_matches']:.1f}): [bold]{output}[/bold]"
     )
+    why = (
+        "the answers contradict the model (a new kind of data)"
+        if said["strength"] == "strong"
+        else "the answers are near what the model expected"
+    )
+    console.print(f"{said['strength']} refining, {said['rounds']} trees: {why}")
 
 
 def _is_records(path: Path) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from poiflow.generate.noise import SourceProfile, describe, profile_dict, profiles
+from poiflow.generate.noise import NOISES, SourceProfile, describe, profile_dict, profiles
 from poiflow.generate.world import COUNTRIES, Place, build_world
 from poiflow.schema import FLAT_FIELDS
 
@@ -48,6 +49,7 @@ def generate(
     *,
     file_format: Literal["csv", "parquet"] = "csv",
     drop_coordinates: bool = False,
+    vendor_noise: Mapping[str, float] | None = None,
 ) -> Generated:
     """Generate ``sources`` noisy descriptions of ``places`` real-looking places.
 
@@ -59,6 +61,13 @@ def generate(
         file_format: ``csv`` or ``parquet`` files, one per source.
         drop_coordinates: Write the vendor sources without any coordinates (address-only
             feeds), to test matching on addresses alone.
+        vendor_noise: Rates of ``SourceProfile`` set for every vendor source, in place of
+            the drawn ones (e.g. ``{"jitter_m": 250}``: feeds geocoded to the street, a
+            noise the shipped model was not trained on), to stress a matcher.
+
+    Raises:
+        ValueError: A count below 1, or a ``vendor_noise`` name that is not a rate of
+            ``SourceProfile`` (the message names the known ones).
     """
     if places < 1 or sources < 1:
         msg = "places and sources must be at least 1"
@@ -66,9 +75,14 @@ def generate(
     rng = np.random.default_rng(seed)
     world = build_world(places, rng)
     source_profiles = profiles(sources, rng)
-    if drop_coordinates:
+    vendor = {**(vendor_noise or {}), **({"no_coordinates": 1.0} if drop_coordinates else {})}
+    unknown = sorted(set(vendor) - set(NOISES))
+    if unknown:
+        msg = f"unknown source noise '{unknown[0]}'; the noises are: {', '.join(NOISES)}"
+        raise ValueError(msg)
+    if vendor:
         source_profiles = [
-            p if i == 0 else SourceProfile(**{**profile_dict(p), "no_coordinates": 1.0})
+            p if i == 0 else SourceProfile(**{**profile_dict(p), **vendor})
             for i, p in enumerate(source_profiles)
         ]
     output = Path(output)
@@ -100,6 +114,7 @@ def generate(
                 "records": len(gold_rows),
                 "format": file_format,
                 "drop_coordinates": drop_coordinates,
+                "vendor_noise": dict(vendor_noise or {}),
                 "profiles": [profile_dict(p) for p in source_profiles],
                 "attribution": "names, streets and categories drawn from OpenStreetMap "
                 "(© OpenStreetMap contributors, ODbL 1.0)",

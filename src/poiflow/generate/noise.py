@@ -11,7 +11,7 @@ import numpy as np
 
 from poiflow.generate.world import Place
 
-__all__ = ["SourceProfile", "describe", "profiles"]
+__all__ = ["NOISES", "SourceProfile", "describe", "profiles"]
 
 # Words vendors shorten, and how.
 _ABBREVIATIONS: Final = {
@@ -71,6 +71,10 @@ class SourceProfile:
     wrong_housenumber: float
     other_category: float  # filed under a related or a wrong category
     brand: float  # writes the brand of a chain store
+
+
+NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "name")
+"""The rates of a source profile, by name (what ``poiflow generate --vendor-noise`` sets)."""
 
 
 def profiles(count: int, rng: np.random.Generator) -> list[SourceProfile]:
