@@ -51,7 +51,9 @@ class ParquetSink:
         geo: Add a WKB ``geometry`` column from ``lat``/``lon`` and GeoParquet metadata.
     """
 
-    def __init__(self, path: str | Path, schema: pa.Schema, *, geo: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, schema: pa.Schema, *, geo: bool = False, compression: str = "zstd"
+    ) -> None:
         self.path = Path(path)
         self.geo = geo
         self.rows = 0
@@ -66,7 +68,7 @@ class ParquetSink:
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-                self._tmp, schema, compression="zstd"
+                self._tmp, schema, compression=compression
             )
         except OSError as exc:
             raise OutputError(f"cannot write ({exc})", path=self.path) from exc

@@ -41,6 +41,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -544,8 +545,6 @@ class StreamState:
         index = self.index
         alive = np.flatnonzero(index.alive[: index.size])
         records = index.take(alive)
-        # lz4: a snapshot is written after every batch, and read back only on a restart
-        pq.write_table(records, folder / "records.parquet", compression="lz4")
         membership = pa.table(
             {
                 "source": records.column("source"),
@@ -554,12 +553,31 @@ class StreamState:
             },
             schema=MEMBERSHIP_SCHEMA,
         )
-        pq.write_table(membership, folder / "membership.parquet")
-        sink = ParquetSink(folder / "places.parquet", GOLDEN_PLACE_SCHEMA, geo=True)
-        sink.write(self.places)
-        sink.close()
-        pq.write_table(self._stream_table(records), folder / "stream.parquet")
-        pq.write_table(self.links.table(), folder / _LINKS_FILE)
+        places = self.places
+
+        def write_places() -> None:
+            sink = ParquetSink(
+                folder / "places.parquet", GOLDEN_PLACE_SCHEMA, geo=True, compression="lz4"
+            )
+            sink.write(places)
+            sink.close()
+
+        tables = {
+            "records.parquet": records,
+            "membership.parquet": membership,
+            "stream.parquet": self._stream_table(records),
+            _LINKS_FILE: self.links.table(),
+        }
+        # The tables are made here; the files are encoded and written side by side
+        # (Arrow lets go of the interpreter while it does). lz4: a snapshot is written
+        # every few seconds and read back only on a restart.
+        with ThreadPoolExecutor(max_workers=len(tables) + 1) as pool:
+            done = [pool.submit(write_places)] + [
+                pool.submit(pq.write_table, table, folder / name, compression="lz4")
+                for name, table in tables.items()
+            ]
+            for job in done:
+                job.result()
         for name in (MODEL_FILE, "run.json"):
             shutil.copyfile(self.folder / name, folder / name)
         # The records the matcher's statistics come from: the run's, for every snapshot.
