@@ -14,7 +14,7 @@ Makes a generated world (``poiflow generate``) and conflates it, makes a day of 
    its wall time is how stale the places get without one.
 
 Usage:
-    .venv/bin/python benchmarks/stream.py [--places 20000] [--edits 20000] [--batch 2000]
+    .venv/bin/python benchmarks/stream.py [--places 20000] [--edits 20000] [--batch 5000]
         [--rate 500] [--group-protocol classic|consumer]
 """
 
@@ -97,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--places", type=int, default=20_000)
     parser.add_argument("--edits", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=StreamSettings().batch_size)
     parser.add_argument("--rate", type=int, default=500, help="edits/s in the steady run")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(

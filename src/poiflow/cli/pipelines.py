@@ -86,7 +86,7 @@ cache: .poiflow-cache        # where stage outputs are kept for re-use; null: no
 
 # poiflow stream: edits in from Kafka, applied to this output's places, change events out
 # stream: {{brokers: "127.0.0.1:9092", edits: poi-edits, events: place-changes,
-#          dead_letters: poi-edits-dead, group: poiflow-stream, batch_size: 2000}}
+#          dead_letters: poi-edits-dead, group: poiflow-stream, batch_size: 5000}}
 """
 
 _RULES = '''\
