@@ -281,6 +281,7 @@ def test_the_consumer_rides_out_a_broker_restart(
             f"broker restarted: {counts['received']} edits, {counts['events']} events, "
             f"{counts['client_errors']} client errors, {counts['commit_failures']} failed commits"
         )
+        del stream, runner  # its Kafka clients close before the broker stops
 
 
 def wait_for(condition: Any, seconds: float) -> None:
