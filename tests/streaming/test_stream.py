@@ -259,7 +259,8 @@ def test_the_consumer_rides_out_a_broker_restart(
         runner = threading.Thread(target=stream.run, daemon=True)
         runner.start()
         send_edits(config, messages[:half])
-        wait_for(lambda: stream.metrics.counts["received"] >= half, 60)
+        metrics = stream.metrics
+        wait_for(lambda: metrics.counts["received"] >= half, 60)
         port = where.rsplit(":", 1)[1]
         script = str(ROOT / "scripts" / "kafka_server.sh")
         subprocess.run(["bash", script, "stop", str(folder)], check=True, timeout=120)
@@ -271,7 +272,7 @@ def test_the_consumer_rides_out_a_broker_restart(
             capture_output=True,
         )
         send_edits(config, messages[half:])
-        wait_for(lambda: stream.metrics.counts["received"] >= len(messages), 120)
+        wait_for(lambda: metrics.counts["received"] >= len(messages), 120)
         stream.stop()
         runner.join(30)
         assert not runner.is_alive()
