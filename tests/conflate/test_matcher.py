@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,15 @@ def test_bad_model_files_are_refused(tmp_path: Path) -> None:
     other.write_bytes(gzip.compress(json.dumps(payload).encode()))
     with pytest.raises(ModelError, match=r"wifi_password_match.*poiflow train"):
         load_matcher(other)
+    payload["features"] = payload["features"][:-1]
+    for booster, says in (
+        ("not a model", "not a LightGBM model"),
+        (payload["booster"].replace("max_feature_idx=17", "max_feature_idx=3"), "reads 4"),
+    ):
+        broken = tmp_path / "broken.json.gz"
+        broken.write_bytes(gzip.compress(json.dumps({**payload, "booster": booster}).encode()))
+        with pytest.raises(ModelError, match=says):
+            load_matcher(broken)
     payload["version"] = 99
     newer = tmp_path / "newer.json.gz"
     newer.write_bytes(gzip.compress(json.dumps(payload).encode()))
@@ -90,3 +101,18 @@ def test_bad_model_files_are_refused(tmp_path: Path) -> None:
 def test_training_needs_both_classes() -> None:
     with pytest.raises(ValueError, match="both"):
         train_matcher({n: np.zeros(5, np.float32) for n in FEATURES}, np.zeros(5))
+
+
+def test_loading_a_model_does_not_import_lightgbm() -> None:
+    # LightGBM (and the scikit-learn it imports) costs a command about a second: a model
+    # is parsed into a booster only when LightGBM itself must predict or train.
+    code = (
+        "import sys\n"
+        "from poiflow.conflate.matcher import load_matcher\n"
+        "m = load_matcher()\n"
+        "print('lightgbm' in sys.modules, len(m.text) > 1000)\n"
+        "m.booster\n"
+        "print('lightgbm' in sys.modules)\n"
+    )
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert said.stdout.split() == ["False", "True", "True"]

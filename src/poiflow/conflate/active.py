@@ -290,7 +290,7 @@ def refine_matcher(
             "rounds": trees,
         },
     }
-    return replace(base, booster=booster, info=info)
+    return replace(base, model=booster, info=info)
 
 
 def agreement(

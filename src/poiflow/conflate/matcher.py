@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import lightgbm as lgb
 import numpy as np
 
 from poiflow.conflate.compiled import CompiledTrees, compiled_trees
@@ -27,6 +27,9 @@ from poiflow.conflate.features import FEATURES
 from poiflow.conflate.fellegi_sunter import KIND as FELLEGI_SUNTER
 from poiflow.conflate.fellegi_sunter import FellegiSunter
 from poiflow.errors import InputError
+
+if TYPE_CHECKING:  # LightGBM costs ~1 s to import (it imports scikit-learn): on first use
+    import lightgbm as lgb
 
 __all__ = [
     "COMPILE_ROWS",
@@ -77,14 +80,16 @@ class Matcher:
     """A trained matcher: ``predict`` maps feature columns to match probabilities.
 
     Attributes:
-        booster: The LightGBM model.
+        model: The LightGBM model, or its text (a model file's): parsed into a booster
+            only when LightGBM itself is needed. Compiled trees predict from the text, and
+            importing LightGBM costs a command about a second.
         features: The feature names, in the order the booster expects.
         calibration: Isotonic map from raw score to probability, as (x, y) knots.
         threshold: The probability above which a pair is called a match.
         info: How and on what the model was trained, and its held-out metrics.
     """
 
-    booster: lgb.Booster
+    model: lgb.Booster | str
     features: tuple[str, ...]
     calibration: tuple[np.ndarray, np.ndarray]
     threshold: float = 0.5
@@ -98,6 +103,20 @@ class Matcher:
         # executor) loads them again from its own cache.
         return {**self.__dict__, "_trees": None, "_tried": 0}
 
+    @property
+    def booster(self) -> lgb.Booster:
+        """The LightGBM booster (parsed from the model's text on first use)."""
+        if isinstance(self.model, str):
+            import lightgbm as lgb
+
+            self.model = lgb.Booster(model_str=self.model)
+        return self.model
+
+    @property
+    def text(self) -> str:
+        """The model as LightGBM writes it (what a model file and the compiler take)."""
+        return self.model if isinstance(self.model, str) else self.model.model_to_string()
+
     def prepare(self) -> bool:
         """Compile the trees now (a few seconds unless cached), for a process that will
         predict many times: a server, a stream. True if compiled trees will be used."""
@@ -108,9 +127,7 @@ class Matcher:
         ``COMPILE_ROWS`` are asked for, else used only when already in the cache."""
         wanted = 2 if rows >= COMPILE_ROWS else 1
         if self._trees is None and self._tried < wanted:
-            self._trees = compiled_trees(
-                self.booster.model_to_string(), len(self.features), compile_now=wanted == 2
-            )
+            self._trees = compiled_trees(self.text, len(self.features), compile_now=wanted == 2)
             self._tried = wanted
         return self._trees
 
@@ -159,7 +176,7 @@ class Matcher:
             "threshold": self.threshold,
             "calibration": {"x": self.calibration[0].tolist(), "y": self.calibration[1].tolist()},
             "info": self.info,
-            "booster": self.booster.model_to_string(),
+            "booster": self.text,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -226,13 +243,25 @@ def load_matcher(model: str | Path = DEFAULT_MODEL) -> AnyMatcher:
             return FellegiSunter.from_payload(payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"a broken Fellegi-Sunter model ({exc})", path=where) from exc
-    booster = lgb.Booster(model_str=payload["booster"])
     calibration = (
         np.asarray(payload["calibration"]["x"], dtype=float),
         np.asarray(payload["calibration"]["y"], dtype=float),
     )
+    text = payload.get("booster")
+    if not isinstance(text, str):
+        raise ModelError("a broken model: no LightGBM booster in it", path=where)
+    header = text.split("\nTree=", 1)[0]
+    found = re.search(r"^max_feature_idx=(\d+)$", header, re.MULTILINE)
+    if not header.startswith("tree") or found is None:
+        raise ModelError("a broken model: its 'booster' is not a LightGBM model", path=where)
+    if int(found.group(1)) + 1 != len(payload["features"]):
+        raise ModelError(
+            f"a broken model: its booster reads {int(found.group(1)) + 1} features, "
+            f"its feature list has {len(payload['features'])}",
+            path=where,
+        )
     return Matcher(
-        booster,
+        text,
         tuple(payload["features"]),
         calibration,
         float(payload.get("threshold", 0.5)),
@@ -266,6 +295,8 @@ def train_matcher(
     if labels.size == 0 or labels.min() == labels.max():
         msg = "training needs both matching and non-matching pairs"
         raise ValueError(msg)
+    import lightgbm as lgb
+
     matrix = np.column_stack([features[n] for n in feature_names]).astype(np.float32)
     rng = np.random.default_rng(seed)
     held = rng.random(len(labels)) < holdout
