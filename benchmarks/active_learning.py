@@ -38,6 +38,7 @@ from poiflow.conflate.active import (
 )
 from poiflow.conflate.matcher import Matcher, load_matcher
 from poiflow.generate import generate
+from poiflow.generate.noise import parse_noise
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -56,7 +57,7 @@ def main() -> None:
         help="a noise of every vendor feed (see poiflow generate); coordinates are kept",
     )
     args = parser.parse_args()
-    noise = {n: float(v) for n, _, v in (item.partition("=") for item in args.vendor_noise)}
+    noise = parse_noise(args.vendor_noise)
     if noise:
         named = "-".join(f"{n}{v:g}" for n, v in sorted(noise.items()))
         world = DATA / f"world-{args.places}-3-{args.seed}-{named}"

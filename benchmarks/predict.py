@@ -32,7 +32,7 @@ from poiflow.pipeline import conflate
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def best_of(repeats: int, work: Callable[[], object]) -> float:
+def median_seconds(repeats: int, work: Callable[[], object]) -> float:
     """The median of ``repeats`` timed runs (seconds)."""
     times = []
     for _ in range(repeats):
@@ -79,12 +79,12 @@ def main() -> None:
         os.environ[CACHE_ENV] = cache
         text = booster.model_to_string()
         started = time.perf_counter()
-        trees = compiled_trees(text, len(matcher.features))
+        trees = compiled_trees(text)
         compile_s = time.perf_counter() - started
         if trees is None:
             raise SystemExit("lleaves is not installed: nothing compiled to compare")
         started = time.perf_counter()
-        compiled_trees(text, len(matcher.features), compile_now=False)
+        compiled_trees(text, compile_now=False)
         load_s = time.perf_counter() - started
 
         def compiled() -> np.ndarray:
@@ -96,22 +96,24 @@ def main() -> None:
         print(f"compiling into an empty cache: {compile_s:.2f} s", end="; ")
         print(f"loading it back: {load_s * 1000:.1f} ms")
         rows = [
-            ("LightGBM, early stopping", best_of(3, early)),
-            ("LightGBM, every tree", best_of(3, every_tree)),
-            ("compiled trees", best_of(3, compiled)),
+            ("LightGBM, early stopping", median_seconds(3, early)),
+            ("LightGBM, every tree", median_seconds(3, every_tree)),
+            ("compiled trees", median_seconds(3, compiled)),
         ]
         one_matrix, one_columns = matrix[:1], [c[:1] for c in columns]
         single = [
             (
                 "LightGBM, one pair",
-                best_of(
+                median_seconds(
                     5, lambda: [booster.predict(one_matrix, num_threads=1) for _ in range(1000)]
                 )
                 / 1000,
             ),
             (
                 "compiled, one pair",
-                best_of(5, lambda: [trees.predict(one_columns, threads=1) for _ in range(1000)])
+                median_seconds(
+                    5, lambda: [trees.predict(one_columns, threads=1) for _ in range(1000)]
+                )
                 / 1000,
             ),
         ]

@@ -47,7 +47,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_compiled_predictions_are_lightgbms(small_matcher: Matcher, cache: Path) -> None:
     features = _features(30_000, seed=2)
-    trees = compiled_trees(small_matcher.booster.model_to_string(), len(FEATURES))
+    trees = compiled_trees(small_matcher.booster.model_to_string())
     assert trees is not None
     columns = [features[name] for name in small_matcher.features]
     expected = small_matcher.booster.predict(np.column_stack(columns))
@@ -70,12 +70,12 @@ def test_a_matcher_gives_the_same_probabilities_compiled_or_not(
 
 def test_compiled_once_then_loaded_from_the_cache(small_matcher: Matcher, cache: Path) -> None:
     text = small_matcher.booster.model_to_string()
-    assert compiled_trees(text, len(FEATURES), compile_now=False) is None  # not cached yet
-    assert compiled_trees(text, len(FEATURES)) is not None
+    assert compiled_trees(text, compile_now=False) is None  # not cached yet
+    assert compiled_trees(text) is not None
     objects = list(cache.glob("*.o"))
     assert len(objects) == 1
     stamp = objects[0].stat().st_mtime_ns
-    again = compiled_trees(text, len(FEATURES), compile_now=False)
+    again = compiled_trees(text, compile_now=False)
     assert again is not None
     assert objects[0].stat().st_mtime_ns == stamp  # loaded, not written again
     # The object and its checksum, and no scratch files left behind.
@@ -128,13 +128,13 @@ def test_without_the_compiler_lightgbm_predicts(
 
 def test_a_damaged_cached_object_is_compiled_again(small_matcher: Matcher, cache: Path) -> None:
     text = small_matcher.booster.model_to_string()
-    assert compiled_trees(text, len(FEATURES)) is not None
+    assert compiled_trees(text) is not None
     target = cache / f"{compiled_module._cache_key(text)}.o"
     good = target.read_bytes()
     # LLVM would abort the process on loading this: the checksum keeps it from trying.
     target.write_bytes(b"not an object file")
-    assert compiled_trees(text, len(FEATURES), compile_now=False) is None
-    trees = compiled_trees(text, len(FEATURES))
+    assert compiled_trees(text, compile_now=False) is None
+    trees = compiled_trees(text)
     assert trees is not None
     assert target.read_bytes() == good
     features = _features(1_000, seed=8)

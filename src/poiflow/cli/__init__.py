@@ -494,26 +494,15 @@ def generate_command(
       poiflow generate --places 15000 --sources 3 --vendor-noise jitter_m=250 -o out/coarse
     """
     from poiflow.generate import generate
-    from poiflow.generate.noise import NOISES
+    from poiflow.generate.noise import parse_noise
 
     if file_format not in ("csv", "parquet"):
         hint = did_you_mean(file_format, ("csv", "parquet"))
         raise InputError(f"unknown format '{file_format}'.{hint} Use csv or parquet")
-    noise: dict[str, float] = {}
-    for item in vendor_noise or []:
-        name, _, value = item.partition("=")
-        if name not in NOISES:
-            hint = did_you_mean(name, NOISES)
-            raise InputError(
-                f"--vendor-noise {item}: unknown noise '{name}'.{hint} "
-                f"The noises are: {', '.join(NOISES)}"
-            )
-        try:
-            noise[name] = float(value)
-        except ValueError:
-            noise[name] = -1.0
-        if not noise[name] >= 0:  # also NaN
-            raise InputError(f"--vendor-noise {item}: give NAME=VALUE with a number >= 0")
+    try:
+        noise = parse_noise(vendor_noise or [])
+    except ValueError as exc:
+        raise InputError(f"--vendor-noise {exc}") from exc
     made = generate(
         places,
         sources,

@@ -45,9 +45,8 @@ def cache_folder() -> Path:
 class CompiledTrees:
     """A booster's trees as one native function: ``predict`` of feature columns."""
 
-    def __init__(self, model: Any, features: int) -> None:
+    def __init__(self, model: Any) -> None:
         self._model = model
-        self.features = features
 
     def predict(self, columns: list[np.ndarray], threads: int = 2) -> np.ndarray:
         """What ``Booster.predict`` gives for the rows of these feature columns (for a
@@ -72,14 +71,11 @@ def _cache_key(model_text: str) -> str:
     return hashlib.sha256(f"{versions}|{host}|{model_text}".encode()).hexdigest()[:32]
 
 
-def compiled_trees(
-    model_text: str, features: int, *, compile_now: bool = True
-) -> CompiledTrees | None:
+def compiled_trees(model_text: str, *, compile_now: bool = True) -> CompiledTrees | None:
     """The compiled form of a LightGBM model (its ``model_to_string()``).
 
     Args:
         model_text: The booster's text.
-        features: How many feature columns it reads.
         compile_now: Compile it if it is not in the cache yet (a few seconds); if False,
             answer None unless it is cached.
 
@@ -101,7 +97,7 @@ def compiled_trees(
             model = _load(lleaves, model_text, target, folder)
     except Exception:  # any failure of the optional compiler falls back to LightGBM
         return None
-    return CompiledTrees(model, features)
+    return CompiledTrees(model)
 
 
 def _load(lleaves: Any, model_text: str, target: Path, folder: Path) -> Any:

@@ -127,7 +127,7 @@ class Matcher:
         ``COMPILE_ROWS`` are asked for, else used only when already in the cache."""
         wanted = 2 if rows >= COMPILE_ROWS else 1
         if self._trees is None and self._tried < wanted:
-            self._trees = compiled_trees(self.text, len(self.features), compile_now=wanted == 2)
+            self._trees = compiled_trees(self.text, compile_now=wanted == 2)
             self._tried = wanted
         return self._trees
 
@@ -247,6 +247,18 @@ def load_matcher(model: str | Path = DEFAULT_MODEL) -> AnyMatcher:
         np.asarray(payload["calibration"]["x"], dtype=float),
         np.asarray(payload["calibration"]["y"], dtype=float),
     )
+    return Matcher(
+        _booster_text(payload, where),
+        tuple(payload["features"]),
+        calibration,
+        float(payload.get("threshold", 0.5)),
+        dict(payload.get("info", {})),
+    )
+
+
+def _booster_text(payload: Mapping[str, Any], where: str | Path) -> str:
+    """The LightGBM text of a model file, checked without LightGBM (parsed only when
+    needed): a LightGBM model that reads as many features as the file lists."""
     text = payload.get("booster")
     if not isinstance(text, str):
         raise ModelError("a broken model: no LightGBM booster in it", path=where)
@@ -260,13 +272,7 @@ def load_matcher(model: str | Path = DEFAULT_MODEL) -> AnyMatcher:
             f"its feature list has {len(payload['features'])}",
             path=where,
         )
-    return Matcher(
-        text,
-        tuple(payload["features"]),
-        calibration,
-        float(payload.get("threshold", 0.5)),
-        dict(payload.get("info", {})),
-    )
+    return text
 
 
 def train_matcher(

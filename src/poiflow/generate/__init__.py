@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from poiflow.generate.noise import NOISES, SourceProfile, describe, profile_dict, profiles
+from poiflow.generate.noise import SourceProfile, check_noise, describe, profile_dict, profiles
 from poiflow.generate.world import COUNTRIES, Place, build_world
 from poiflow.schema import FLAT_FIELDS
 
@@ -66,8 +66,8 @@ def generate(
             noise the shipped model was not trained on), to stress a matcher.
 
     Raises:
-        ValueError: A count below 1, or a ``vendor_noise`` name that is not a rate of
-            ``SourceProfile`` (the message names the known ones).
+        ValueError: A count below 1, or a ``vendor_noise`` that is not a rate of
+            ``SourceProfile`` or is below 0 (``check_noise``).
     """
     if places < 1 or sources < 1:
         msg = "places and sources must be at least 1"
@@ -76,10 +76,7 @@ def generate(
     world = build_world(places, rng)
     source_profiles = profiles(sources, rng)
     vendor = {**(vendor_noise or {}), **({"no_coordinates": 1.0} if drop_coordinates else {})}
-    unknown = sorted(set(vendor) - set(NOISES))
-    if unknown:
-        msg = f"unknown source noise '{unknown[0]}'; the noises are: {', '.join(NOISES)}"
-        raise ValueError(msg)
+    check_noise(vendor)
     if vendor:
         source_profiles = [
             p if i == 0 else SourceProfile(**{**profile_dict(p), **vendor})

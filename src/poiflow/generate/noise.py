@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import string
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 import numpy as np
 
+from poiflow.errors import did_you_mean
 from poiflow.generate.world import Place
 
-__all__ = ["NOISES", "SourceProfile", "describe", "profiles"]
+__all__ = ["NOISES", "SourceProfile", "check_noise", "describe", "parse_noise", "profiles"]
 
 # Words vendors shorten, and how.
 _ABBREVIATIONS: Final = {
@@ -75,6 +77,42 @@ class SourceProfile:
 
 NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "name")
 """The rates of a source profile, by name (what ``poiflow generate --vendor-noise`` sets)."""
+
+
+def check_noise(noise: Mapping[str, float]) -> None:
+    """Refuse a noise that is not a rate of ``SourceProfile``, or a value below 0 (or NaN).
+
+    Raises:
+        ValueError: Naming the noise, the closest known one and every known one.
+    """
+    for name, value in noise.items():
+        if name not in NOISES:
+            msg = (
+                f"unknown source noise '{name}'.{did_you_mean(name, NOISES)} "
+                f"The noises are: {', '.join(NOISES)}"
+            )
+            raise ValueError(msg)
+        if not value >= 0:  # also NaN
+            msg = f"source noise {name}={value}: give a number >= 0"
+            raise ValueError(msg)
+
+
+def parse_noise(items: Iterable[str]) -> dict[str, float]:
+    """``NAME=VALUE`` items (``--vendor-noise``) as a checked noise (see ``check_noise``).
+
+    Raises:
+        ValueError: An item that is not NAME=VALUE with a number, or a bad noise.
+    """
+    noise: dict[str, float] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            noise[name] = float(value)
+        except ValueError:
+            msg = f"'{item}': give NAME=VALUE with a number, e.g. jitter_m=250"
+            raise ValueError(msg) from None
+    check_noise(noise)
+    return noise
 
 
 def profiles(count: int, rng: np.random.Generator) -> list[SourceProfile]:

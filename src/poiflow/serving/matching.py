@@ -391,7 +391,12 @@ class MatchIndex:
     def query_keys(self, places: pa.Table | Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         """The blocking keys of records to match (a table or rows), by column, ``row``
         numbering the records from 0: what ``scored`` and ``add`` may be given."""
-        rows, table = self._rows_or_table(places)
+        return self._keys_of(*self._rows_or_table(places))
+
+    def _keys_of(
+        self, rows: Sequence[Mapping[str, Any]], table: pa.Table | None
+    ) -> dict[str, np.ndarray]:
+        """``query_keys`` of records already put as ``_rows_or_table`` puts them."""
         if table is None:
             return self.stats.row_keys(rows, self.blocking)
         blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
@@ -438,7 +443,7 @@ class MatchIndex:
             [self.twin.get(key, -1) for key in zip(sources, ids, strict=True)], dtype=np.int64
         )
         if keys is None:
-            keys = self.query_keys(rows if table is None else table)
+            keys = self._keys_of(rows, table)
         query, stored = self._candidates(keys, twins)
         # Features over the queries and their candidates only, with the run's statistics.
         against, local = np.unique(stored, return_inverse=True)
