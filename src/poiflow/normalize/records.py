@@ -70,6 +70,9 @@ class NormalizedBatch:
     problems: tuple[FieldProblem, ...]
 
 
+_MISSING: Final = object()
+
+
 def _once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value]:
     """``[function(v) for v in values]``, calling ``function`` once per distinct value."""
     memo = {value: function(value) for value in dict.fromkeys(values)}
@@ -216,14 +219,15 @@ def _normalize(
     region = list(country)
     phones_in = records.values("phones")
     freeform_in = records.field("address", "freeform")
+    located = (~np.isnan(lats)).tolist()
     missing = [
         i
-        for i in range(n)
-        if region[i] is None
-        and not np.isnan(lats[i])
-        and (
-            freeform_in[i] or any(p and not p.lstrip().startswith("+") for p in phones_in[i] or ())
+        for i, (code, here, freeform, phones_given) in enumerate(
+            zip(region, located, freeform_in, phones_in, strict=True)
         )
+        if code is None
+        and here
+        and (freeform or any(p and not p.lstrip().startswith("+") for p in phones_given or ()))
     ]
     if missing:
         for i, (code, _town) in zip(
@@ -250,9 +254,12 @@ def _normalize(
     alternates_in = records.field("names", "alternates")
     alternates: list[list[dict[str, Any]] | None] = []
     for row, alts in enumerate(alternates_in):
+        if not alts:
+            alternates.append(None)
+            continue
         kept: list[dict[str, Any]] = []
         seen = {primary[row]}
-        for alt in alts or []:
+        for alt in alts:
             value = clean_text(alt["value"]) if alt["value"] else None
             if value and value not in seen:
                 seen.add(value)
@@ -263,28 +270,38 @@ def _normalize(
     cat_primary = records.field("categories", "primary")
     cat_alternate = records.field("categories", "alternate")
     labels = [
-        tuple(label for label in (first, *(rest or [])) if label)
+        tuple(label for label in (first, *rest) if label) if rest else (first,) if first else ()
         for first, rest in zip(cat_primary, cat_alternate, strict=True)
     ]
-    found = _once(labels, tax.from_labels)
-    categories: list[dict[str, Any] | None] = []
-    for row, (row_labels, ids) in enumerate(zip(labels, found, strict=True)):
-        if row_labels and not ids:
-            problems.append(FieldProblem(row, "categories", row_labels[0], "not in the taxonomy"))
-        categories.append({"primary": ids[0], "alternate": ids[1:]} if ids else None)
-    source_category = records.values("source_category")
-    source_category = [sc or (cat_primary[row]) for row, sc in enumerate(source_category)]
+    found = {row_labels: tax.from_labels(row_labels) for row_labels in dict.fromkeys(labels)}
+    as_category = {
+        row_labels: {"primary": ids[0], "alternate": ids[1:]} if ids else None
+        for row_labels, ids in found.items()
+    }
+    categories = list(map(as_category.__getitem__, labels))
+    unknown = {row_labels for row_labels, ids in found.items() if row_labels and not ids}
+    if unknown:
+        problems.extend(
+            FieldProblem(row, "categories", row_labels[0], "not in the taxonomy")
+            for row, row_labels in enumerate(labels)
+            if row_labels in unknown
+        )
+    source_category = [
+        given or primary_label
+        for given, primary_label in zip(records.values("source_category"), cat_primary, strict=True)
+    ]
 
     phones = _normalize_lists(records.values("phones"), problems, "phones", region, _phones)
     websites = _normalize_lists(records.values("websites"), problems, "websites", None, _website)
     emails = _normalize_lists(records.values("emails"), problems, "emails", None, _email)
 
-    status: list[str | None] = []
-    for row, value in enumerate(records.values("operating_status")):
-        mapped = _STATUS.get(fold(value)) if value else None
-        if value and mapped is None:
-            problems.append(FieldProblem(row, "operating_status", value, "not a known status"))
-        status.append(mapped)
+    status_in = records.values("operating_status")
+    status = _once(status_in, lambda v: _STATUS.get(fold(v)) if v else None)
+    problems.extend(
+        FieldProblem(row, "operating_status", value, "not a known status")
+        for row, (value, mapped) in enumerate(zip(status_in, status, strict=True))
+        if value and mapped is None
+    )
 
     brand_name = _once(records.field("brand", "name"), lambda v: clean_text(v) if v else None)
     opening_hours = _once(records.values("opening_hours"), lambda v: clean_text(v) if v else None)
@@ -293,11 +310,11 @@ def _normalize(
     keys: dict[str, list[Any]] = {
         "name": name_keys,
         "name_alternates": [
-            _unique_keys([a["value"] for a in alts or []], exclude=key)
+            _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
             for alts, key in zip(alternates, name_keys, strict=True)
         ],
         "brand": _once(brand_name, lambda v: (brand_key(v) or None) if v else None),
-        "domains": [_domains(urls) for urls in websites],
+        "domains": _once_lists(websites, _domains),
         "street": [
             (street_key(s, c) or None) if s else None
             for s, c in zip(address["street"], region, strict=True)
@@ -325,9 +342,25 @@ def _normalize(
     return done, tuple(problems)
 
 
-def _domains(urls: list[str] | None) -> list[str] | None:
-    if not urls:
-        return None
+def _once_lists(
+    values: Sequence[list[str] | None], function: Callable[[tuple[str, ...]], Value]
+) -> list[Value | None]:
+    """``_once`` over list values (None or empty stays None): the lists are read as tuples."""
+    memo: dict[tuple[str, ...], Value] = {}
+    out: list[Value | None] = []
+    for value in values:
+        if not value:
+            out.append(None)
+            continue
+        key = tuple(value)
+        found = memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = memo[key] = function(key)
+        out.append(found)  # type: ignore[arg-type]
+    return out
+
+
+def _domains(urls: tuple[str, ...]) -> list[str] | None:
     return sorted({d for d in map(registrable_domain, urls) if d}) or None
 
 
@@ -365,21 +398,27 @@ def _normalize_lists(
     """Normalize every value of a list column; unparsable values become FieldProblems."""
     out: list[list[str] | None] = []
     memo: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
-    for row, values in enumerate(values_by_row):
+    regions = region if region is not None else [None] * len(values_by_row)
+    for row, (values, row_region) in enumerate(zip(values_by_row, regions, strict=True)):
         if not values:
             out.append(None)
             continue
         kept: list[str] = []
         for value in values:
-            if not value or not value.strip():
+            if not value or value.isspace():
                 continue
-            key = (value, region[row] if region else None)
+            key = (value, row_region)
             found = memo.get(key)
             if found is None:
-                found = memo[key] = normalize(*key)
+                good, bad = normalize(value, row_region)
+                found = memo[key] = (list(dict.fromkeys(good)), bad)
             good, bad = found
-            kept.extend(v for v in good if v not in kept)
-            problems.extend(FieldProblem(row, column, value, reason) for reason in bad)
+            if kept:
+                kept.extend(v for v in good if v not in kept)
+            else:
+                kept = good.copy()
+            if bad:
+                problems.extend(FieldProblem(row, column, value, reason) for reason in bad)
         out.append(kept or None)
     return out
 

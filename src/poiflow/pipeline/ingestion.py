@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import run_partitioned
 from poiflow.errors import OutputError
@@ -390,6 +391,14 @@ def prepare_records(records: pa.Table | SourceBatch, source_name: str) -> tuple[
 
 
 def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
+    """A batch validated and normalized, with the cycle collector paused: the batch makes a
+    few Python objects per record, and the collector would walk them over and over (see
+    ``poiflow._gc``)."""
+    with paused_gc(collect_young=True):
+        return _checked_batch(batch, source_name)
+
+
+def _checked_batch(batch: SourceBatch, source_name: str) -> _Chunk:
     records = batch.records
     quarantine_rows = [
         _held_back(source_name, None, origin, reason, text)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poiflow._gc import paused_gc
 from poiflow.errors import ConfigError, PoiflowError, StageFailedError
 from poiflow.pipeline.stages import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
 
@@ -235,7 +236,10 @@ def _run_stage(
     context.objects.update(_handed_on(runs))
     started = time.perf_counter()
     try:
-        summary = stage.function(context)
+        # A stage turns many records into Python objects; the collector would walk them
+        # over and over (see poiflow._gc). It runs again when the stage is done.
+        with paused_gc():
+            summary = stage.function(context)
     except BaseException as exc:
         if entry is not None:  # a half-built entry never stays behind
             shutil.rmtree(folder, ignore_errors=True)

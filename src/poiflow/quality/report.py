@@ -10,13 +10,13 @@ from OpenStreetMap when online; the places show without them.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import polars as pl
 import pyarrow as pa
 
@@ -456,24 +456,21 @@ def _map(frame: pl.DataFrame, records: pa.Table, membership: pa.Table, issues: p
         pl.col("detail").head(3).str.join("; ").alias("why"),
     )
     located = located.join(worst, on="id", how="left").sort("id")
-    points = [
-        [
-            round(r["lat"], 6),
-            round(r["lon"], 6),
-            r["name"] or "",
-            r["category"] or "",
-            r["members"],
-            round(float(r["confidence"] or 0), 3),
-            r["level"] or "",
-            r["why"] or "",
-            r["id"],
-        ]
-        for r in located.iter_rows(named=True)
-    ]
-    shown = set(located.filter(pl.col("members") > 1)["id"].to_list())
+    points = located.select(
+        pl.col("lat").round(6),
+        pl.col("lon").round(6),
+        pl.col("name").fill_null(""),
+        pl.col("category").fill_null(""),
+        pl.col("members"),
+        pl.col("confidence").cast(pl.Float64).fill_null(0.0).round(3),
+        pl.col("level").fill_null(""),
+        pl.col("why").fill_null(""),
+        pl.col("id"),
+    ).rows()
+    shown = located.filter(pl.col("members") > 1).select(pl.col("id").alias("place_id"))
     members = (
         pl.DataFrame(membership)
-        .filter(pl.col("place_id").is_in(list(shown)))
+        .join(shown, on="place_id", how="semi")
         .join(pl.DataFrame(records.select(["source", "id", "lat", "lon"])), on=["source", "id"])
         .filter(pl.col("lat").is_not_null())
         .join(
@@ -486,11 +483,8 @@ def _map(frame: pl.DataFrame, records: pa.Table, membership: pa.Table, issues: p
         )
         .sort("place_id", "source", "id")
     )
-    links = [
-        [round(a, 6), round(b, 6), round(c, 6), round(d, 6), s]
-        for a, b, c, d, s in members.select("plat", "plon", "lat", "lon", "source").iter_rows()
-    ]
-    data = json.dumps({"points": points, "links": links}, ensure_ascii=False).replace("</", "<\\/")
+    links = members.select(pl.col("plat", "plon", "lat", "lon").round(6), pl.col("source")).rows()
+    data = orjson.dumps({"points": points, "links": links}).decode().replace("</", "<\\/")
     note = f"{len(points):,} places" + (f" (a sample of {total:,})" if total > len(points) else "")
     return (
         f"<p>{note}: blue places are clean, orange have warnings, red errors; bigger circles "

@@ -62,11 +62,12 @@ def validate_records(records: pa.Table) -> Validation:
     that fail pay for building a message.
     """
     n = records.num_rows
-    reasons: list[list[str]] = [[] for _ in range(n)]
+    # Only the rows held back get a list of reasons: most rows have none.
+    reasons: dict[int, list[str]] = {}
 
     def flag(mask: np.ndarray, message: str | Callable[[int], str]) -> None:
-        for row in np.flatnonzero(mask):
-            reasons[row].append(message(int(row)) if callable(message) else message)
+        for row in np.flatnonzero(mask).tolist():
+            reasons.setdefault(row, []).append(message(row) if callable(message) else message)
 
     ids = records.column("id")
     flag(_blank(ids), _NO_ID)
@@ -84,22 +85,23 @@ def validate_records(records: pa.Table) -> Validation:
     lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
     lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
     issues = records.column("issues").to_pylist()
-    parse_failed = np.array([bool(i) for i in issues], dtype=bool)
-    for row in np.flatnonzero(parse_failed):
-        reasons[row].extend(issues[row])
+    coordinate_issue = np.zeros(n, dtype=bool)
+    for row, found in enumerate(issues):
+        if found:
+            reasons.setdefault(row, []).extend(found)
+            coordinate_issue[row] = any(i.startswith(_COORDINATE_ISSUES) for i in found)
     lat_missing, lon_missing = np.isnan(lat), np.isnan(lon)
-    coordinate_issue = np.array(
-        [any(i.startswith(_COORDINATE_ISSUES) for i in x) if x else False for x in issues],
-        dtype=bool,
-    )
     flag((lat_missing ^ lon_missing) & ~coordinate_issue, _ONE_COORDINATE)
     with np.errstate(invalid="ignore"):
         flag(np.abs(lat) > 90, lambda row: _lat_range(lat[row]))
         flag(np.abs(lon) > 180, lambda row: _lon_range(lon[row]))
         flag((lat == 0) & (lon == 0), _NULL_ISLAND)
 
-    joined = [("; ".join(r) if r else None) for r in reasons]
-    valid = np.array([r is None for r in joined], dtype=bool)
+    joined: list[str | None] = [None] * n
+    valid = np.ones(n, dtype=bool)
+    for row, why in reasons.items():
+        joined[row] = "; ".join(why)
+        valid[row] = False
     return Validation(valid, joined)
 
 
@@ -160,7 +162,15 @@ class DuplicateIds:
         sources = records.column("source").to_pylist()
         ids = records.column("id").to_pylist()
         origins = records.column("origin").to_pylist()
-        for row in np.flatnonzero(valid):
+        rows = np.flatnonzero(valid).tolist()
+        keys = [(sources[row], ids[row]) for row in rows]
+        if len(set(keys)) == len(keys) and self._first.keys().isdisjoint(keys):
+            # The usual batch: no id seen twice; remember them all at once.
+            self._first.update(
+                zip(keys, [origins[row] or "an earlier row" for row in rows], strict=True)
+            )
+            return out
+        for row in rows:
             key = (sources[row], ids[row])
             first = self._first.get(key)
             if first is None:

@@ -1,0 +1,56 @@
+"""Pause Python's cycle collector while records are turned into Python objects and back.
+
+Normalizing a batch makes a few Python containers per record (``to_pylist`` rows, lists of
+phones, dicts of categories). Each counts towards the collector's thresholds, so a batch of
+100k records sets off thousands of young collections and several full ones, and every full
+one walks every object the process holds. Measured on 110k records, the collector took two
+thirds of the time of validating and normalizing them (1.7 s of 2.6 s).
+
+While paused it does not run at all. The few cycles a batch leaves (an exception caught
+inside the phone parser keeps its frames, and with them the batch's lists) wait until the
+pause ends, or until a young collection at the end of the batch (``collect_young``) finds
+them. So a long pause (a pipeline stage) that reads batch by batch collects after each
+batch, and what waits is bounded by one batch.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["paused_gc"]
+
+_lock = threading.Lock()
+_depth = 0
+_was_enabled = False
+
+
+@contextmanager
+def paused_gc(*, collect_young: bool = False) -> Iterator[None]:
+    """Run the block with the cycle collector off; nested and threaded uses share one pause,
+    and the collector comes back on (if it was on) when the last of them ends.
+
+    Args:
+        collect_young: When the block ends inside an enclosing pause (a pipeline stage that
+            reads its input batch by batch), collect the objects made since the last
+            collection, so that the cycles of one batch do not wait for the whole stage.
+            That walks only what is young, not everything the process holds.
+    """
+    global _depth, _was_enabled
+    with _lock:
+        if _depth == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            outermost = _depth == 0
+            if outermost and _was_enabled:
+                gc.enable()
+        if collect_young and not outermost:
+            gc.collect(0)
