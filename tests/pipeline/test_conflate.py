@@ -7,6 +7,7 @@ import csv
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -103,6 +104,25 @@ def test_a_failed_run_keeps_the_previous_outputs(helsinki_pbf: Path, tmp_path: P
     truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
     with pytest.raises(CorruptInputError):
         conflate([VENDOR_FEED, truncated], tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_failed_background_write_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conflate([VENDOR_FEED], tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    write = pq.write_table
+
+    def disk_full_for_pairs(table: pa.Table, path: Path, **options: object) -> None:
+        if Path(path).name == "pairs.parquet":  # written in the background, clustering on
+            raise OSError(28, "No space left on device")
+        write(table, path, **options)
+
+    monkeypatch.setattr(pq, "write_table", disk_full_for_pairs)
+    with pytest.raises(OutputError, match="No space left") as err:
+        conflate([VENDOR_FEED], tmp_path)
+    assert str(err.value.path).endswith("pairs.parquet")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 

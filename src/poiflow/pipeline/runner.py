@@ -201,6 +201,7 @@ def run_plan(
             for name, last in last_use.items():
                 if last == index:
                     artifacts.release(name)
+        artifacts.settle()
         result = RunResult(output, runs)
         complete = len(runs) == len(plan)
         if staging is not None and output is not None and complete:
@@ -209,6 +210,7 @@ def run_plan(
             result.output = None
         return result
     finally:
+        artifacts.close()
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         if scratch is not None:
@@ -242,6 +244,7 @@ def _run_stage(
             summary = stage.function(context)
     except BaseException as exc:
         if entry is not None:  # a half-built entry never stays behind
+            context.artifacts.close()
             shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, PoiflowError):
             exc.stage = stage.name
@@ -253,6 +256,7 @@ def _run_stage(
     seconds = time.perf_counter() - started
     run = StageRun(stage.name, key, False, seconds, summary, inputs, stage.settings)
     if entry is not None:
+        context.artifacts.settle()  # an entry is kept whole: its files written first
         lineage = {
             "stage": stage.name,
             "key": key,

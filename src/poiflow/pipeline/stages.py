@@ -20,9 +20,12 @@ Artifacts, by the stage that makes them:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,21 +76,71 @@ ARTIFACT_FILES = {
 
 
 class Artifacts:
-    """The artifacts of a run: each on disk, and in memory while a later stage needs it."""
+    """The artifacts of a run: each on disk, and in memory while a later stage needs it.
+
+    A stage may hand a file to be written in the background (``StageContext.write``'s
+    ``background``): Arrow writes it without the interpreter lock, on the other core, while
+    the next stages run. Asking for its path (or for its table once it is no longer held
+    in memory) waits for the file; :meth:`settle` waits for every one, and raises what a
+    write raised.
+    """
 
     def __init__(self) -> None:
         self._paths: dict[str, Path] = {}
         self._tables: dict[str, pa.Table] = {}
+        self._pending: dict[str, Future[None]] = {}
+        self._writer: ThreadPoolExecutor | None = None
 
-    def put(self, name: str, path: Path, table: pa.Table | None = None) -> None:
-        """Record that ``name`` is at ``path`` (and, if given, keep its table in memory)."""
+    def put(
+        self,
+        name: str,
+        path: Path,
+        table: pa.Table | None = None,
+        *,
+        pending: Callable[[], None] | None = None,
+    ) -> None:
+        """Record that ``name`` is at ``path`` (and, if given, keep its table in memory).
+
+        Args:
+            name: The artifact.
+            path: Its file.
+            table: Its table, kept in memory for the stages after.
+            pending: Writes the file; run in the background, in the order given.
+        """
+        self.settle(name)
         self._paths[name] = path
         self._tables.pop(name, None)
         if table is not None:
             self._tables[name] = table
+        if pending is not None:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="poiflow-write")
+            self._pending[name] = self._writer.submit(pending)
+
+    def settle(self, name: str | None = None) -> None:
+        """Wait until the file of ``name`` (default: of every artifact) is written; raise
+        the first error of those writes."""
+        names = list(self._pending) if name is None else [name]
+        futures = [f for f in (self._pending.pop(each, None) for each in names) if f is not None]
+        errors = [f.exception() for f in futures]  # waits for each
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+
+    def close(self) -> None:
+        """Wait for the background writes without raising (the run is over, or failed
+        anyway), and stop the writer."""
+        for future in self._pending.values():
+            with contextlib.suppress(BaseException):
+                future.result()
+        self._pending.clear()
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
 
     def path(self, name: str) -> Path:
-        """Where ``name`` is on disk."""
+        """Where ``name`` is on disk (once written)."""
+        self.settle(name)
         return self._paths[name]
 
     def __contains__(self, name: object) -> bool:
@@ -97,7 +150,7 @@ class Artifacts:
         """The table of ``name`` (only ``columns``, if given), read from disk if not held."""
         table = self._tables.get(name)
         if table is None:
-            table = pq.read_table(self._paths[name], columns=list(columns) if columns else None)
+            table = pq.read_table(self.path(name), columns=list(columns) if columns else None)
             if columns is None:
                 self._tables[name] = table
         if "geometry" in table.column_names:
@@ -105,7 +158,8 @@ class Artifacts:
         return table.select(list(columns)) if columns else table
 
     def relocate(self, old: Path, new: Path) -> None:
-        """The files of folder ``old`` are now in folder ``new``."""
+        """The files of folder ``old`` are now in folder ``new`` (written by now: the
+        caller settles before it moves them)."""
         for name, path in self._paths.items():
             if path.parent == old:
                 self._paths[name] = new / path.name
@@ -132,17 +186,40 @@ class StageContext:
     objects: dict[str, Any] = field(default_factory=dict)
     engine: Any = None  # None: the local engine; else the engine that spreads the work
 
-    def write(self, name: str, table: pa.Table, *, geo: bool = False) -> None:
-        """Write ``table`` as artifact ``name`` into this stage's folder, and hand it on."""
-        from poiflow.sinks import ParquetSink
+    def write(
+        self, name: str, table: pa.Table, *, geo: bool = False, background: bool = False
+    ) -> None:
+        """Write ``table`` as artifact ``name`` into this stage's folder, and hand it on.
 
+        Args:
+            name: The artifact.
+            table: Its table.
+            geo: Write GeoParquet (a ``geometry`` column from ``lat``/``lon``).
+            background: Write it while the run goes on (a large file the next stages do
+                not read back): the runner waits for it before it keeps or publishes the
+                stage's files, and a failed write still fails the run.
+        """
         path = self.folder / ARTIFACT_FILES[name]
+        if background:
+            self.artifacts.put(
+                name, path, table, pending=functools.partial(_write_table, table, path, geo)
+            )
+        else:
+            _write_table(table, path, geo)
+            self.artifacts.put(name, path, table)
+
+
+def _write_table(table: pa.Table, path: Path, geo: bool) -> None:
+    from poiflow.sinks import ParquetSink
+
+    try:
         if geo:
             with ParquetSink(path, table.schema, geo=True) as sink:
                 sink.write(table)
         else:
             pq.write_table(table, path, compression="zstd")
-        self.artifacts.put(name, path, table)
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc})", path=path) from exc
 
 
 StageFunction = Callable[[StageContext], dict[str, Any]]
@@ -185,7 +262,7 @@ def run_block(ctx: StageContext) -> dict[str, Any]:
         return _on_engine("block", ctx)
     records = ctx.artifacts.table("records")
     pairs = candidate_pairs(records, BlockingConfig(**ctx.settings))
-    ctx.write("candidates", pairs)
+    ctx.write("candidates", pairs, background=True)
     return block_summary(records.num_rows, pairs)
 
 
@@ -221,10 +298,11 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
         matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
     keep_model(ctx, matcher)
     probability = matcher.predict(features)
-    ctx.write("pairs", pairs_table(records, left, right, probability, features))
+    # Large, and no later built-in stage reads it whole: written while clustering runs.
+    ctx.write("pairs", pairs_table(records, left, right, probability, features), background=True)
     del features
-    ctx.artifacts.release("pairs")  # large, and no later built-in stage reads it whole
-    ctx.write("scores", scores_table(left, right, probability))
+    ctx.artifacts.release("pairs")
+    ctx.write("scores", scores_table(left, right, probability), background=True)
     # A Fellegi-Sunter model brings its own clustering threshold; LightGBM's is 0.3.
     threshold = matcher.threshold if isinstance(matcher, FellegiSunter) else None
     return {
@@ -321,9 +399,9 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     )
     if places.num_rows == 0:  # pragma: no cover - ingest refuses an empty run first
         raise OutputError("no places: nothing to write")
-    ctx.write("places", places, geo=True)
-    ctx.write("membership", membership)
-    ctx.write("changes", changes)
+    ctx.write("places", places, geo=True, background=True)
+    ctx.write("membership", membership, background=True)
+    ctx.write("changes", changes, background=True)
     return {
         "places": places.num_rows,
         "multi_source_places": int(

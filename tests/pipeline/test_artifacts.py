@@ -1,0 +1,65 @@
+"""Artifacts written in the background: a reader of the file waits for it, a failed write
+is raised where the run waits, and nothing is left running."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from poiflow.errors import OutputError
+from poiflow.pipeline.stages import Artifacts
+
+
+def test_the_path_waits_for_the_file_the_table_does_not(tmp_path: Path) -> None:
+    artifacts = Artifacts()
+    table = pa.table({"x": [1, 2, 3]})
+    path = tmp_path / "pairs.parquet"
+    release = threading.Event()
+
+    def slow_write() -> None:
+        release.wait(5)
+        pq.write_table(table, path)
+
+    artifacts.put("pairs", path, table, pending=slow_write)
+    assert artifacts.table("pairs") is table  # held in memory: no wait
+    assert not path.exists()
+    release.set()
+    assert artifacts.path("pairs") == path
+    assert pq.read_table(path).equals(table)  # written by the time the path is handed out
+    artifacts.release("pairs")
+    assert artifacts.table("pairs").equals(table)
+    artifacts.close()
+
+
+def test_settle_waits_for_every_write_and_raises_a_failure_once(tmp_path: Path) -> None:
+    artifacts = Artifacts()
+
+    def fail() -> None:
+        raise OutputError("cannot write (disk full)", path=tmp_path / "pairs.parquet")
+
+    artifacts.put("pairs", tmp_path / "pairs.parquet", pending=fail)
+    written = []
+    artifacts.put("scores", tmp_path / "scores.parquet", pending=lambda: written.append(1))
+    with pytest.raises(OutputError, match="disk full"):
+        artifacts.settle()
+    assert written == [1]  # the other write was waited for too
+    artifacts.settle()  # raised once
+    artifacts.close()
+
+
+def test_close_waits_swallows_and_stops_the_writer(tmp_path: Path) -> None:
+    artifacts = Artifacts()
+    done = []
+
+    def fail() -> None:
+        raise OutputError("cannot write", path=tmp_path / "a.parquet")
+
+    artifacts.put("a", tmp_path / "a.parquet", pending=fail)
+    artifacts.put("b", tmp_path / "b.parquet", pending=lambda: done.append("b"))
+    artifacts.close()
+    assert done == ["b"]  # written in order, after the failed one
+    assert not [t for t in threading.enumerate() if t.name.startswith("poiflow-write")]
