@@ -46,6 +46,16 @@ class Engine(enum.StrEnum):
 console = Console(stderr=True)
 out = Console()
 
+
+def print_json(data: Any) -> None:
+    """``data`` as JSON on stdout: coloured on a terminal, plain (and at once) for a
+    program reading it."""
+    if out.is_terminal:
+        out.print_json(json.dumps(data))
+    else:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
 app = typer.Typer(
     name="poiflow",
     help=(
@@ -185,7 +195,7 @@ def ingest_command(
             progress=_RichProgress(progress),
         )
     if json_report:
-        out.print_json(json.dumps(report.to_dict()))
+        print_json(report.to_dict())
     else:
         _print_report(report)
 
@@ -361,7 +371,7 @@ def conflate_command(
         )
         progress.update(stages, description="done", completed=5)
     if json_report:
-        out.print_json(json.dumps(report.to_dict()))
+        print_json(report.to_dict())
         return
     _print_report(report.ingest, paths=False)
     counts = report.to_dict()["counts"]
@@ -422,7 +432,7 @@ def evaluate_command(
 
     scores = score_membership(_read_membership(membership), read_gold(gold))
     if json_report:
-        out.print_json(json.dumps(scores.as_dict()))
+        print_json(scores.as_dict())
         return
     table = Table(
         "measure",

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from poiflow.cli import Engine, _progress, _RichProgress, app, console, out
+from poiflow.cli import Engine, _progress, _RichProgress, app, console, print_json
 from poiflow.errors import ConfigError, PoiflowError
 
 __all__: list[str] = []
@@ -223,7 +223,7 @@ def run_command(
         raise
     if json_report and result.output is not None:
         data = json.loads((result.output / "run.json").read_text("utf-8"))
-        out.print_json(json.dumps(data | {"mlflow_run_id": result.run_id}))
+        print_json(data | {"mlflow_run_id": result.run_id})
         return
     table = Table(title=f"Pipeline {pipeline.spec.name}", title_justify="left", show_edge=False)
     for column, justify in (("stage", "left"), ("", "left"), ("seconds", "right")):
