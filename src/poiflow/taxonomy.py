@@ -75,6 +75,8 @@ class Taxonomy:
                 self._by_term.setdefault(fold(str(term)), category_id)
         for term, category_id in self._osm_terms.items():
             self._by_term.setdefault(term, category_id)
+        # The words a term starts with: a phrase of a name is looked up only from one.
+        self._first_words = frozenset(term.split(" ", 1)[0] for term in self._by_term)
         for category in self.categories.values():
             if category.parent is not None and category.parent not in self.categories:
                 msg = f"category '{category.id}' has unknown parent '{category.parent}'"
@@ -129,12 +131,21 @@ def _from_text(tax: Taxonomy, text: str) -> str | None:
     singular = [
         w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words
     ]
+    firsts = tax._first_words
+    starts = [
+        (variant, start)
+        for variant in (words, singular)
+        for start, word in enumerate(variant)
+        if word in firsts
+    ]
+    if not starts:  # most names: no word a term starts with
+        return None
     # Longest phrase first; among phrases of one length the most specific category, then the
     # leftmost: "gift shop" is a gift shop (not just a shop), "coffee & tea" a cafe.
     for size in range(min(_MAX_TERM_WORDS, len(words)), 0, -1):
         found: list[tuple[int, int, str]] = []
-        for variant in (words, singular):
-            for start in range(len(variant) - size + 1):
+        for variant, start in starts:
+            if start + size <= len(variant):
                 category = tax._by_term.get(" ".join(variant[start : start + size]))
                 if category is not None:
                     found.append((-len(tax.ancestors(category)), start, category))
