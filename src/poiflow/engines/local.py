@@ -5,6 +5,12 @@ every chunk ``c`` of the input with ``c % parts == part``, in increasing ``c``. 
 it runs in this process; with several, each part runs in its own process and the results
 come back merged in chunk order, so the output does not depend on how many parts ran.
 Memory stays flat: each worker may run at most ``ahead`` chunks ahead of the consumer.
+
+Where the platform has one (Linux), workers are forked from a server process that has
+already imported what they run (:func:`prepare_workers`): a worker then starts in a few
+milliseconds, where a fresh interpreter takes about 0.6 s to import its way there.
+Elsewhere each worker is a fresh interpreter (spawn). Either way a worker shares nothing
+with the process that started it but the task it is handed.
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeAlias, TypeVar
 
-__all__ = ["PartitionTask", "run_partitioned"]
+__all__ = ["FORKED_WORKERS", "PartitionTask", "prepare_workers", "run_partitioned"]
 
 Result = TypeVar("Result")
 PartitionTask: TypeAlias = Callable[[int, int], Iterator[tuple[int, Result]]]
@@ -24,6 +30,26 @@ _DONE: Final = "done"
 _ERROR: Final = "error"
 _CHUNK: Final = "chunk"
 _POLL_S: Final = 1.0
+
+
+FORKED_WORKERS: Final = "forkserver" in mp.get_all_start_methods()
+"""Whether workers are forked from a prepared server (cheap to start) or spawned."""
+
+
+def _context() -> Any:
+    return mp.get_context("forkserver" if FORKED_WORKERS else "spawn")
+
+
+def prepare_workers(modules: Sequence[str]) -> None:
+    """Start the process workers are forked from, importing ``modules`` there, now: while
+    this process goes on, so that the first pool does not wait for it. Does nothing where
+    workers are spawned, or once the server runs (its imports are then what it has)."""
+    if not FORKED_WORKERS:
+        return
+    from multiprocessing import forkserver
+
+    forkserver.set_forkserver_preload(list(modules))
+    forkserver.ensure_running()
 
 
 def run_partitioned(
@@ -43,7 +69,7 @@ def run_partitioned(
         for _chunk, result in task(0, 1):
             yield result
         return
-    context = mp.get_context("spawn")
+    context = _context()
     queues = [context.Queue(maxsize=ahead) for _ in range(parts)]
     workers = [
         context.Process(target=_work, args=(task, part, parts, queues[part]), daemon=True)

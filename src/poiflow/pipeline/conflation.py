@@ -165,6 +165,10 @@ def conflate(
         model = fetch(model, downloads)
     if isinstance(previous, str) and is_remote(previous):
         previous = fetch(previous, downloads)
+    if engine == "local":  # the ingest workers' server imports while the model loads
+        from poiflow.pipeline.ingestion import prepare_ingest
+
+        prepare_ingest(inputs, mapping=mapping, osm=osm, workers=workers)
     remote = str(output) if is_remote(str(output)) else None
     if remote is not None:
         output = output_staging(remote)

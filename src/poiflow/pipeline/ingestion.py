@@ -23,8 +23,8 @@ import pyarrow as pa
 
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
-from poiflow.engines import run_partitioned
-from poiflow.errors import OutputError
+from poiflow.engines import FORKED_WORKERS, prepare_workers, run_partitioned
+from poiflow.errors import OutputError, PoiflowError
 from poiflow.normalize import FieldProblem, normalize_records, normalize_rows
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
@@ -37,6 +37,7 @@ __all__ = [
     "SourceReport",
     "default_quarantine_path",
     "ingest",
+    "prepare_ingest",
     "prepare_records",
     "prepare_rows",
 ]
@@ -163,10 +164,11 @@ def default_quarantine_path(output: Path) -> Path:
 # text or Parquet feed is read in blocks of 4 MiB, so a smaller one is a single batch anyway.
 PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
 # Several smaller inputs that add up to this are read at once, one worker per input. A
-# worker costs about 0.6 s to start (a fresh interpreter and its imports), and a feed is
-# read at about 10 MiB/s: on 2 cores, 4 CSV files of 12 MiB in all took 1.5-2.0 s in this
-# process and 2.0 s with two workers; one file of 28 MiB took 5.4 s here and 4.6 s with two.
-GROUP_MIN_BYTES = 16 << 20
+# spawned worker costs about 0.6 s to start (a fresh interpreter and its imports); one
+# forked from the prepared server (Linux), milliseconds. A feed is read at about 10 MiB/s.
+# Spawned, on 2 cores: 4 CSV files of 12 MiB in all took 1.5-2.0 s in this process and
+# 2.0 s with two workers.
+GROUP_MIN_BYTES = (4 if FORKED_WORKERS else 16) << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +229,14 @@ def ingest(
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
+    plan = _plan(sources, workers)
+    if _uses_workers(plan, workers):
+        prepare_workers([__name__])
     try:
-        for group in _plan(sources, workers):
+        for group in plan:
             if len(group) == 1:
                 source = group[0]
-                parts = workers if workers is not None else _auto_workers(source)
+                parts = _parts(source, workers)
                 task = functools.partial(_ingest_part, source, batch_size)
                 _consume(
                     source, run_partitioned(task, parts), places, held, duplicates, report, progress
@@ -332,6 +337,34 @@ def _ingest_sources(
             started = time.perf_counter()
             chunks = [_ingest_batch(batch, source.name) for batch in source.batches(batch_size)]
             yield index, (chunks, time.perf_counter() - started)
+
+
+def prepare_ingest(
+    inputs: Sequence[str | Path | Source],
+    *,
+    mapping: SourceMapping | None = None,
+    osm: OsmOptions | None = None,
+    workers: int | None = None,
+) -> None:
+    """Start the process that ``ingest``'s workers are forked from now, if reading
+    ``inputs`` will use workers: called first thing, its imports overlap the other work
+    before ingest. An input that cannot be opened is left for ``ingest`` to report."""
+    try:
+        sources = [
+            s if isinstance(s, Source) else open_source(s, mapping=mapping, osm=osm) for s in inputs
+        ]
+    except PoiflowError:
+        return
+    if _uses_workers(_plan(sources, workers), workers):
+        prepare_workers([__name__])
+
+
+def _uses_workers(plan: list[list[Source]], workers: int | None) -> bool:
+    return any(len(group) > 1 or _parts(group[0], workers) > 1 for group in plan)
+
+
+def _parts(source: Source, workers: int | None) -> int:
+    return workers if workers is not None else _auto_workers(source)
 
 
 def _auto_workers(source: Source) -> int:
