@@ -165,9 +165,8 @@ def default_quarantine_path(output: Path) -> Path:
 PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
 # Several smaller inputs that add up to this are read at once, one worker per input. A
 # spawned worker costs about 0.6 s to start (a fresh interpreter and its imports); one
-# forked from the prepared server (Linux), milliseconds. A feed is read at about 10 MiB/s.
-# Spawned, on 2 cores: 4 CSV files of 12 MiB in all took 1.5-2.0 s in this process and
-# 2.0 s with two workers.
+# forked from the prepared server (Linux), milliseconds. By benchmarks/ingest_overheads.py
+# on 2 cores, 4 CSV files of 12 MiB in all: 2.0 s in this process, 1.8-1.9 s with workers.
 GROUP_MIN_BYTES = (4 if FORKED_WORKERS else 16) << 20
 
 

@@ -53,6 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from poiflow._gc import paused_gc
 from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
 from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
 from poiflow.errors import InputError, OutputError
@@ -159,6 +160,12 @@ class StreamState:
 
     def apply(self, edits: Sequence[Edit]) -> Outcome:
         """Apply a batch of edits, in the order they arrived (see the module)."""
+        # The collector paused: a batch makes Python objects per edit, and the state holds
+        # millions that a full collection would walk (see poiflow._gc).
+        with paused_gc():
+            return self._apply(edits)
+
+    def _apply(self, edits: Sequence[Edit]) -> Outcome:
         out = Outcome()
         index = self.index
         prepared, row_of = self._prepare([e for e in edits if e.op == "upsert"], out)
