@@ -203,8 +203,9 @@ def ingest(
         batch_size: Records per batch; memory grows with it, not with the input.
         workers: Processes per input; default: one per core for large inputs (OSM
             extracts of 2 MiB, other files of 16 MiB or more), and for several smaller
-            inputs that add up to 16 MiB one worker per input; else none. The output is the
-            same, byte for byte, whatever the number.
+            inputs that add up to 4 MiB (16 MiB where workers are spawned, not forked)
+            one worker per input; else none. The output is the same, byte for byte,
+            whatever the number.
         progress: Told about each source and batch.
 
     Returns:
@@ -228,10 +229,10 @@ def ingest(
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
-    plan = _plan(sources, workers)
-    if _uses_workers(plan, workers):
-        prepare_workers([__name__])
     try:
+        plan = _plan(sources, workers)
+        if _uses_workers(plan, workers):
+            prepare_workers([__name__])
         for group in plan:
             if len(group) == 1:
                 source = group[0]
