@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,16 +44,25 @@ COMPARED_ATTRIBUTES: Final = (
 )
 
 
-def fresh_ids(keys: Sequence[tuple[str, str]], labels: Sequence[int]) -> dict[int, str]:
-    """The id each cluster gets with no history: a hash of its first (source, id)."""
+def fresh_ids(
+    sources: Sequence[str] | pa.ChunkedArray | pa.Array,
+    record_ids: Sequence[str] | pa.ChunkedArray | pa.Array,
+    labels: Sequence[int] | np.ndarray,
+) -> dict[int, str]:
+    """The id each cluster gets with no history: a hash of its first (source, id).
+
+    Args:
+        sources: Each record's source.
+        record_ids: Each record's id in its source.
+        labels: Each record's cluster label.
+    """
     first = (
         pl.DataFrame(
             {
-                "label": list(labels),
-                "source": [k[0] for k in keys],
-                "id": [k[1] for k in keys],
-            },
-            schema={"label": pl.Int64, "source": pl.String, "id": pl.String},
+                "label": pl.Series(labels, dtype=pl.Int64),
+                "source": pl.Series(sources, dtype=pl.String),
+                "id": pl.Series(record_ids, dtype=pl.String),
+            }
         )
         .sort("label", "source", "id")
         .group_by("label", maintain_order=True)

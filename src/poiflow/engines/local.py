@@ -21,7 +21,13 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeAlias, TypeVar
 
-__all__ = ["FORKED_WORKERS", "PartitionTask", "prepare_workers", "run_partitioned"]
+__all__ = [
+    "FORKED_WORKERS",
+    "PartitionTask",
+    "prepare_workers",
+    "release_workers",
+    "run_partitioned",
+]
 
 Result = TypeVar("Result")
 PartitionTask: TypeAlias = Callable[[int, int], Iterator[tuple[int, Result]]]
@@ -50,6 +56,19 @@ def prepare_workers(modules: Sequence[str]) -> None:
 
     forkserver.set_forkserver_preload(list(modules))
     forkserver.ensure_running()
+
+
+def release_workers() -> None:
+    """Stop the process workers are forked from (it holds its imports, ~100 MiB), when no
+    pool is running: the stages after reading need the memory more. The next pool starts
+    it again."""
+    if not FORKED_WORKERS:
+        return
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's own way to stop it
+    if stop is not None:
+        stop()
 
 
 def run_partitioned(

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
-from poiflow.engines import FORKED_WORKERS, prepare_workers, run_partitioned
+from poiflow.engines import FORKED_WORKERS, prepare_workers, release_workers, run_partitioned
 from poiflow.errors import OutputError, PoiflowError
 from poiflow.normalize import FieldProblem, normalize_records, normalize_rows
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
@@ -229,9 +229,11 @@ def ingest(
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
+    pooled = False
     try:
         plan = _plan(sources, workers)
-        if _uses_workers(plan, workers):
+        pooled = _uses_workers(plan, workers)
+        if pooled:
             prepare_workers([__name__])
         for group in plan:
             if len(group) == 1:
@@ -252,6 +254,9 @@ def ingest(
         places.abort()
         held.abort()
         raise
+    finally:
+        if pooled:
+            release_workers()
     held.close()
     if report.valid == 0:
         places.abort()

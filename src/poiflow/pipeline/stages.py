@@ -378,22 +378,23 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     clusters = ctx.artifacts.table("clusters")
     labels = clusters.column("label").to_numpy()
     best = clusters.column("best").to_numpy()
-    keys = list(
-        zip(
-            records.column("source").to_pylist(),
-            records.column("id").to_pylist(),
-            strict=True,
-        )
-    )
-    label_list = labels.tolist()
+    fresh = fresh_ids(records.column("source"), records.column("id"), labels)
     previous_membership = history[0] if history else {}
-    ids = assign_ids(keys, label_list, previous_membership, fresh_ids(keys, label_list))
+    label_list = labels.tolist()
+    if previous_membership or len(set(fresh.values())) < len(fresh):
+        # Ids inherited, or two fresh ones alike: the records' keys are needed.
+        keys = list(
+            zip(records.column("source").to_pylist(), records.column("id").to_pylist(), strict=True)
+        )
+        ids = assign_ids(keys, label_list, previous_membership, fresh)
+        membership_now = dict(zip(keys, (ids[label] for label in label_list), strict=True))
+    else:  # a first release: each cluster its fresh id
+        ids = dict(fresh)
+        membership_now = {}
     places, membership = build(records, labels, best, ids)
     changes = changelog(
         previous_membership,
-        dict(zip(keys, (ids[label] for label in label_list), strict=True))
-        if previous_membership
-        else {},
+        membership_now,
         history[1] if history else GOLDEN_PLACE_SCHEMA.empty_table(),
         places,
     )

@@ -1,0 +1,41 @@
+"""The local engine's pools: results in chunk order whatever the parts, and the server that
+workers are forked from can be stopped and comes back for the next pool."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from poiflow.engines import FORKED_WORKERS, prepare_workers, release_workers, run_partitioned
+
+CHUNKS = 7
+
+
+def _squares(part: int, parts: int) -> Iterator[tuple[int, tuple[int, int]]]:
+    """Every ``parts``-th chunk from ``part``: its square and the process that made it."""
+    for chunk in range(part, CHUNKS, parts):
+        yield chunk, (chunk * chunk, os.getpid())
+
+
+def test_results_come_in_chunk_order_whatever_the_parts() -> None:
+    alone = list(run_partitioned(_squares, 1))
+    pooled = list(run_partitioned(_squares, 3))
+    assert [r for r, _ in alone] == [r for r, _ in pooled] == [c * c for c in range(CHUNKS)]
+    assert {pid for _, pid in alone} == {os.getpid()}
+    assert os.getpid() not in {pid for _, pid in pooled}
+    assert len({pid for _, pid in pooled}) == 3
+
+
+@pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned on this platform")
+def test_the_server_stops_and_comes_back() -> None:
+    prepare_workers([__name__])
+    list(run_partitioned(_squares, 2))
+    me = psutil.Process()
+    running = len(me.children())
+    release_workers()
+    assert len(me.children()) == running - 1  # the server, with its imports, is gone
+    assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
+    release_workers()
