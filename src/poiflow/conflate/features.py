@@ -321,10 +321,12 @@ def _distinct_pairs(
     known = (a >= 0) & (b >= 0)
     base = len(column.values) + 1
     key = np.minimum(a[known], b[known]) * base + np.maximum(a[known], b[known])
-    # Distinct keys by hashing (polars, all cores), then each pair's place among them:
-    # several times faster than np.unique's full sort of the pairs.
-    distinct = np.sort(pl.Series(key, dtype=pl.Int64).unique().to_numpy())
-    inverse = np.searchsorted(distinct, key)
+    # Each pair's dense rank among the distinct keys (polars, all cores) is its place in
+    # the sorted distinct keys: several times faster than np.unique's sort, or than a
+    # binary search of every pair in them.
+    inverse = pl.Series(key, dtype=pl.Int64).rank("dense").to_numpy().astype(np.int64) - 1
+    distinct = np.empty(int(inverse.max()) + 1 if len(inverse) else 0, dtype=np.int64)
+    distinct[inverse] = key
     return known, distinct // base, distinct % base, inverse
 
 
