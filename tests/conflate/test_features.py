@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from poiflow.conflate import features
 from poiflow.conflate.blocking import candidate_pairs
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
@@ -27,6 +29,22 @@ def test_all_features_present_and_float32(world: World) -> None:
     features = pair_features(view, left, right)
     assert tuple(features) == FEATURES
     assert all(v.dtype == np.float32 and len(v) == 500 for v in features.values())
+
+
+def test_pairs_split_between_threads_get_the_same_features(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = RecordView.of(world.records)
+    pairs = candidate_pairs(world.records)
+    left, right = pairs.column("left").to_numpy(), pairs.column("right").to_numpy()
+    whole = pair_features(view, left, right)  # fewer pairs than PARALLEL_PAIRS: one piece
+    monkeypatch.setattr(features, "PARALLEL_PAIRS", 10)
+    monkeypatch.setattr(features.os, "cpu_count", lambda: 3)
+    split = pair_features(view, left, right)
+    assert len(left) > 10 * 3  # three pieces, each of several pairs
+    for name in FEATURES:
+        assert split[name].dtype == np.float32
+        np.testing.assert_array_equal(split[name], whole[name], err_msg=name)
 
 
 @settings(max_examples=25, deadline=None)

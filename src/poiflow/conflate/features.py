@@ -8,7 +8,9 @@ NaN, not 0: a feed without phones says nothing about phones, and the matcher lea
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -276,8 +278,33 @@ def _tfidf(names: Sequence[str], stats: FeatureStats) -> sparse.csr_matrix:
     return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix)
 
 
+# From this many pairs, pair_features splits them between threads (one a core, at most
+# 4): numpy's gathers, polars and rapidfuzz run without the interpreter lock. On 2 cores,
+# the 1M world's 10.2M pairs took 9.4 s in one piece and 6.4 s in two, with the same values.
+PARALLEL_PAIRS: Final = 500_000
+
+
 def pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
-    """The features of every pair ``(left[i], right[i])`` of record rows, as float32 columns."""
+    """The features of every pair ``(left[i], right[i])`` of record rows, as float32 columns.
+
+    Each pair's features depend on that pair alone, so the pairs may be split into pieces
+    (threads, from ``PARALLEL_PAIRS`` pairs) without changing a value.
+    """
+    parts = min(os.cpu_count() or 1, 4) if len(left) >= PARALLEL_PAIRS else 1
+    if parts == 1:
+        return _pair_features(view, left, right)
+    bounds = np.linspace(0, len(left), parts + 1).astype(np.int64)
+    pieces = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+    with ThreadPoolExecutor(parts, thread_name_prefix="poiflow-features") as pool:
+        done = list(
+            pool.map(
+                lambda ab: _pair_features(view, left[ab[0] : ab[1]], right[ab[0] : ab[1]]), pieces
+            )
+        )
+    return {name: np.concatenate([piece[name] for piece in done]) for name in FEATURES}
+
+
+def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     distance = _haversine_m(view.lat[left], view.lon[left], view.lat[right], view.lon[right])
     out["distance_m"] = distance
