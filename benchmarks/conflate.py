@@ -16,19 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from measure import measure
+from measure import generated_world, measure
 from poiflow.conflate.blocking import blocking_recall, candidate_pairs
 from poiflow.conflate.evaluate import read_gold, score_membership
-from poiflow.generate import generate
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "benchmarks" / "data"
 SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
     ("4 sources", 20_000, 4, 7, False),
     ("5 sources", 20_000, 5, 99, False),
@@ -40,9 +36,7 @@ SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
 def run_world(
     label: str, places: int, sources: int, seed: int, no_coordinates: bool, model: str
 ) -> dict:
-    folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
-    if not (folder / "gold.csv").exists():
-        generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
+    folder = generated_world(places, sources, seed, no_coordinates=no_coordinates)
     files = sorted(str(p) for p in folder.glob("source_*.csv"))
     out = folder / f"run-{model}"
     command = [sys.executable, "-m", "poiflow", "conflate", *files, "-o", str(out)]

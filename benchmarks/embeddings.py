@@ -31,14 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from measure import generated_world
 from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.features import FEATURES
 from poiflow.conflate.matcher import train_matcher
 from poiflow.conflate.training import candidates, labels_of
-from poiflow.generate import generate
 from poiflow.pipeline import ingest
 
-DATA = Path(__file__).resolve().parent / "data"
 # Small worlds: the NumPy MiniLM embeds ~150 names/s here, so these take minutes.
 TRAIN = (8_000, 4, 101, False)
 TEST = ((6_000, 4, 7, False), (5_000, 3, 31, True), (2_500, 6, 55, False))
@@ -135,9 +134,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def world(places: int, sources: int, seed: int, no_coordinates: bool) -> tuple[Path, Path]:
-    folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
-    if not (folder / "gold.csv").exists():
-        generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
+    folder = generated_world(places, sources, seed, no_coordinates=no_coordinates)
     records = folder / "records.parquet"
     if not records.exists():
         ingest(sorted(folder.glob("source_*.csv")), records)

@@ -25,26 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from measure import generated_world, median_seconds
 from poiflow._gc import paused_gc
 from poiflow.engines import local
-from poiflow.generate import generate
 from poiflow.pipeline import ingestion
 from poiflow.sources import open_source
-
-DATA = Path(__file__).resolve().parent / "data"
-
-
-def median_seconds(repeats: int, work: Callable[[], object]) -> float:
-    """The median of ``repeats`` timed runs (seconds)."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def collector(files: Sequence[Path], repeats: int) -> None:
@@ -112,9 +100,7 @@ def main() -> None:
     if args.time_ingest:
         _time_ingest(*args.time_ingest[:3], args.time_ingest[3:])
         return
-    world = DATA / f"world-{args.places}-{args.sources}-{args.seed}"
-    if not (world / "gold.csv").exists():
-        generate(args.places, args.sources, args.seed, world)
+    world = generated_world(args.places, args.sources, args.seed)
     files = sorted(world.glob("source_*.csv"))
     size = sum(f.stat().st_size for f in files) / (1 << 20)
     print(f"world: {world.name}, {len(files)} files, {size:.0f} MiB")

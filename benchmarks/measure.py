@@ -1,16 +1,43 @@
-"""Wall time and peak memory of a whole command, for the benchmark scripts."""
+"""What the benchmark scripts share: wall time and peak memory of a whole command, the
+median of repeated timings, and the generated worlds they run on (made once, kept in
+``benchmarks/data``)."""
 
 from __future__ import annotations
 
 import contextlib
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
-__all__ = ["measure", "tree_rss"]
+__all__ = ["DATA", "generated_world", "measure", "median_seconds", "tree_rss"]
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def generated_world(places: int, sources: int, seed: int, *, no_coordinates: bool = False) -> Path:
+    """The folder of ``poiflow generate``'s world for these settings, generated if missing."""
+    from poiflow.generate import generate
+
+    folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
+    if not (folder / "gold.csv").exists():
+        generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
+    return folder
+
+
+def median_seconds(repeats: int, work: Callable[[], object]) -> float:
+    """The median of ``repeats`` timed runs of ``work`` (seconds)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def tree_rss(root: psutil.Process) -> int:

@@ -15,31 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from measure import generated_world, median_seconds
 from poiflow.conflate.compiled import CACHE_ENV, compiled_trees
 from poiflow.conflate.matcher import Matcher, load_matcher
-from poiflow.generate import generate
 from poiflow.pipeline import conflate
-
-DATA = Path(__file__).resolve().parent / "data"
-
-
-def median_seconds(repeats: int, work: Callable[[], object]) -> float:
-    """The median of ``repeats`` timed runs (seconds)."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -48,9 +33,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=4)
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args()
-    world = DATA / f"world-{args.places}-{args.sources}-{args.seed}"
-    if not (world / "gold.csv").exists():
-        generate(args.places, args.sources, args.seed, world)
+    world = generated_world(args.places, args.sources, args.seed)
     out = world / "run-default"
     if not (out / "pairs.parquet").exists():
         conflate(sorted(world.glob("source_*.csv")), out, workers=2)

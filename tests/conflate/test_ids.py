@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from poiflow.conflate.ids import assign_ids, changelog
+from poiflow.conflate.ids import assign_ids, changelog, reads_keys
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 
 
@@ -33,6 +33,17 @@ def test_a_fresh_id_never_reuses_an_old_one() -> None:
     previous = {("a", "1"): "f0"}
     ids = assign_ids([("a", "2")], [0], previous, {0: "f0"})
     assert ids[0] == "f0-1"
+
+
+def test_keys_are_read_only_to_inherit_ids_or_to_part_alike_fresh_ones() -> None:
+    assert not reads_keys({}, {0: "f0", 1: "f1"})
+    assert assign_ids([], [0, 1], {}, {0: "f0", 1: "f1"}) == {0: "f0", 1: "f1"}
+    assert reads_keys({("a", "1"): "P1"}, {0: "f0"})
+    assert reads_keys({}, {0: "f0", 1: "f0"})
+    assert assign_ids([("a", "1"), ("b", "1")], [0, 1], {}, {0: "f0", 1: "f0"}) == {
+        0: "f0",
+        1: "f0-1",
+    }
 
 
 def test_changelog_kinds() -> None:

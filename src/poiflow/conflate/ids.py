@@ -29,6 +29,7 @@ __all__ = [
     "changed_attributes",
     "changelog",
     "fresh_ids",
+    "reads_keys",
 ]
 
 # Moves shorter than this are jitter, not a change of location.
@@ -71,6 +72,12 @@ def fresh_ids(
     return {label: place_id_for(s, i) for label, s, i in first.iter_rows()}
 
 
+def reads_keys(previous: Mapping[tuple[str, str], str], fresh: Mapping[int, str]) -> bool:
+    """Whether :func:`assign_ids` reads the records' keys: when there are ids to inherit,
+    or two clusters' fresh ids are alike. Otherwise each cluster keeps its fresh id."""
+    return bool(previous) or len(set(fresh.values())) < len(fresh)
+
+
 def assign_ids(
     keys: Sequence[tuple[str, str]],
     labels: Sequence[int],
@@ -85,7 +92,7 @@ def assign_ids(
         previous: The previous release's ``(source, id) -> place_id``.
         fresh: The id each cluster would get with no history (from its first member).
     """
-    if not previous and len(set(fresh.values())) == len(fresh):
+    if not reads_keys(previous, fresh):
         return {label: fresh[label] for label in set(labels)}  # nothing to inherit
     overlap: Counter[tuple[int, str]] = Counter()
     for key, label in zip(keys, labels, strict=True):

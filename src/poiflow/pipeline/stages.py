@@ -371,7 +371,7 @@ MergeBuild = Callable[
 def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     """Place ids (kept from ``--previous``), the places and membership ``build`` makes of
     the clusters, and what changed: written as ``merge``'s artifacts, and its summary."""
-    from poiflow.conflate.ids import assign_ids, changelog, fresh_ids
+    from poiflow.conflate.ids import assign_ids, changelog, fresh_ids, reads_keys
 
     history = read_previous(ctx.previous) if ctx.previous is not None else None
     records = ctx.artifacts.table("records")
@@ -381,8 +381,7 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     fresh = fresh_ids(records.column("source"), records.column("id"), labels)
     previous_membership = history[0] if history else {}
     label_list = labels.tolist()
-    if previous_membership or len(set(fresh.values())) < len(fresh):
-        # Ids inherited, or two fresh ones alike: the records' keys are needed.
+    if reads_keys(previous_membership, fresh):
         keys = list(
             zip(records.column("source").to_pylist(), records.column("id").to_pylist(), strict=True)
         )
