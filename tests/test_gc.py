@@ -88,3 +88,18 @@ def test_threads_share_one_pause() -> None:
     release.set()
     worker.join(5)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(("number", "region"), [("00 999 12345", None), ("999 123 456", None)])
+def test_a_number_the_phone_parser_rejects_leaves_no_cycle(number: str, region: str | None) -> None:
+    """The parser keeps its exception in a local (a cycle through its frames, and so every
+    caller's frame and lists): where poiflow catches it, nothing must be left to collect."""
+    from poiflow.normalize.phones import parse_phones
+
+    gc.collect()
+    with paused_gc():
+        parsed = parse_phones(number, region)
+        left = gc.collect()
+    assert parsed.numbers == ()
+    assert parsed.rejected == (number,)
+    assert left == 0

@@ -1,5 +1,5 @@
 """``python -m poiflow`` runs the CLI."""
 
-from poiflow.cli import main
+from poiflow._launch import main
 
 main()

@@ -49,7 +49,8 @@ def _context() -> Any:
 def prepare_workers(modules: Sequence[str]) -> None:
     """Start the process workers are forked from, importing ``modules`` there, now: while
     this process goes on, so that the first pool does not wait for it. Does nothing where
-    workers are spawned, or once the server runs (its imports are then what it has)."""
+    workers are spawned, or once the server runs (its imports are then what it has). A
+    module that is not installed is skipped."""
     if not FORKED_WORKERS:
         return
     from multiprocessing import forkserver

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -139,7 +140,11 @@ def to_e164(number: str, region: str | None = None) -> str | None:
     for candidate, candidate_region in candidates:
         try:
             parsed = phonenumbers.parse(candidate, candidate_region)
-        except phonenumbers.NumberParseException:
+        except phonenumbers.NumberParseException as exc:
+            # phonenumbers keeps the exception in a local of the frame it passes through,
+            # a cycle that would hold every caller's frame (a whole batch's lists) until
+            # the cycle collector runs: clear those frames' locals.
+            traceback.clear_frames(exc.__traceback__)
             continue
         if phonenumbers.is_possible_number(parsed):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

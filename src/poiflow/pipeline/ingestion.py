@@ -23,9 +23,10 @@ import pyarrow as pa
 
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
-from poiflow.engines import FORKED_WORKERS, prepare_workers, release_workers, run_partitioned
+from poiflow.engines import prepare_workers, release_workers, run_partitioned
 from poiflow.errors import OutputError, PoiflowError
 from poiflow.normalize import FieldProblem, normalize_records, normalize_rows
+from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
@@ -163,11 +164,6 @@ def default_quarantine_path(output: Path) -> Path:
 # saves. An OSM extract is dense and slow to read (about 30 bytes and 60 µs a place); a
 # text or Parquet feed is read in blocks of 4 MiB, so a smaller one is a single batch anyway.
 PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
-# Several smaller inputs that add up to this are read at once, one worker per input. A
-# spawned worker costs about 0.6 s to start (a fresh interpreter and its imports); one
-# forked from the prepared server (Linux), milliseconds. By benchmarks/ingest_overheads.py
-# on 2 cores, 4 CSV files of 12 MiB in all: 2.0 s in this process, 1.8-1.9 s with workers.
-GROUP_MIN_BYTES = (4 if FORKED_WORKERS else 16) << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +225,10 @@ def ingest(
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
-    pooled = False
     try:
         plan = _plan(sources, workers)
-        pooled = _uses_workers(plan, workers)
-        if pooled:
-            prepare_workers([__name__])
+        if _uses_workers(plan, workers):
+            prepare_workers(WORKER_MODULES)
         for group in plan:
             if len(group) == 1:
                 source = group[0]
@@ -255,8 +249,7 @@ def ingest(
         held.abort()
         raise
     finally:
-        if pooled:
-            release_workers()
+        release_workers()  # also one started ahead for inputs that turned out small
     held.close()
     if report.valid == 0:
         places.abort()
@@ -361,7 +354,7 @@ def prepare_ingest(
     except PoiflowError:
         return
     if _uses_workers(_plan(sources, workers), workers):
-        prepare_workers([__name__])
+        prepare_workers(WORKER_MODULES)
 
 
 def _uses_workers(plan: list[list[Source]], workers: int | None) -> bool:

@@ -547,10 +547,15 @@ def _singleton(value: str | None) -> list[str] | None:
     return None if value is None else [value]
 
 
-def _singletons(values: pa.Array) -> pa.Array:
-    """A list column holding each non-null value alone (null stays null)."""
-    return pa.array(
-        [[v] if v is not None else None for v in values.to_pylist()], pa.list_(pa.string())
+def _singletons(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A list column holding each non-null value alone (null stays null), made from the
+    column's buffers: offsets that step by one at each value."""
+    strings = _combine(values).cast(pa.string())
+    valid = strings.is_valid().to_numpy(zero_copy_only=False)
+    offsets = np.zeros(len(strings) + 1, dtype=np.int32)
+    np.cumsum(valid, out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), strings.drop_null(), pa.list_(pa.string()), mask=pa.array(~valid)
     )
 
 

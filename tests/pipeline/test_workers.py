@@ -1,0 +1,78 @@
+"""The ingest workers' server started ahead, from the command line alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from poiflow import ingest
+from poiflow.engines import FORKED_WORKERS, release_workers
+from poiflow.pipeline.workers import GROUP_MIN_BYTES, start_early
+
+pytestmark = pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned here")
+
+
+def _servers() -> int:
+    """How many workers' servers this process has started (and not stopped)."""
+    return sum(
+        "multiprocessing.forkserver" in " ".join(child.cmdline())
+        for child in psutil.Process().children()
+    )
+
+
+@pytest.fixture
+def no_server() -> Iterator[None]:
+    release_workers()
+    yield
+    release_workers()
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> tuple[str, str]:
+    """Two files that add up to the size a pool of workers reads (only their size counts)."""
+    names = []
+    for name in ("a.csv", "b.csv"):
+        path = tmp_path / name
+        with path.open("wb") as handle:
+            handle.truncate(GROUP_MIN_BYTES // 2)
+        names.append(str(path))
+    return names[0], names[1]
+
+
+@pytest.mark.usefixtures("no_server")
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["serve", "{a}", "{b}"],  # not a command that reads inputs
+        ["conflate", "{a}"],  # too little input
+        ["conflate", "{a}", "{b}", "--engine", "spark"],
+        ["conflate", "{a}", "{b}", "--engine=spark"],
+        ["conflate", "{a}", "{b}", "--help"],
+        ["conflate", "{a}", "{a}/missing", "-o", "out"],
+        [],
+    ],
+)
+def test_no_server_unless_the_command_will_read_enough(
+    words: list[str], inputs: tuple[str, str]
+) -> None:
+    a, b = inputs
+    argv = [w.format(a=a, b=b) for w in words]
+    assert start_early(argv) is False
+    assert _servers() == 0
+
+
+@pytest.mark.usefixtures("no_server")
+def test_a_server_started_ahead_is_stopped_by_ingest_even_when_unused(
+    inputs: tuple[str, str], tmp_path: Path
+) -> None:
+    a, b = inputs
+    assert start_early(["conflate", a, b, "--engine", "local", "-o", str(tmp_path / "out")])
+    assert _servers() == 1  # importing the ingest module meanwhile
+    feed = tmp_path / "small.csv"
+    feed.write_text("id,name,lat,lon\n1,Cafe Regatta,60.18,24.91\n", encoding="utf-8")
+    report = ingest([feed], tmp_path / "places.parquet")  # read in this process
+    assert report.valid == 1
+    assert _servers() == 0
