@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -224,3 +225,16 @@ def test_a_worker_error_surfaces_with_its_context(helsinki_pbf: Path, tmp_path: 
         ingest([truncated], tmp_path / "p.parquet", workers=2, batch_size=100)
     assert err.value.path == str(truncated)
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_the_places_handed_on_are_the_places_written(helsinki_pbf: Path, tmp_path: Path) -> None:
+    """A pipeline keeps ``on_places``' tables for its next stage instead of reading the file."""
+    kept: list[pa.Table] = []
+    feed = tmp_path / "feed.csv"
+    feed.write_text("id,name,lat,lon\n1,Cafe Regatta,60.18,24.91\n2,,60.1,24.9\n", encoding="utf-8")
+    report = ingest([helsinki_pbf, feed], tmp_path / "p.parquet", on_places=kept.append)
+    written = pq.read_table(tmp_path / "p.parquet").drop_columns(["geometry"])
+    handed = pa.concat_tables(kept)
+    assert handed.num_rows == report.valid == written.num_rows
+    assert handed.schema.equals(PLACE_SCHEMA)
+    assert handed.equals(written.cast(PLACE_SCHEMA))

@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -187,6 +187,7 @@ def ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int | None = None,
     progress: IngestProgress | None = None,
+    on_places: Callable[[pa.Table], None] | None = None,
 ) -> IngestReport:
     """Read, validate and normalize places from any mix of inputs into one GeoParquet file.
 
@@ -203,6 +204,9 @@ def ingest(
             one worker per input; else none. The output is the same, byte for byte,
             whatever the number.
         progress: Told about each source and batch.
+        on_places: Given each table of places (``PLACE_SCHEMA``) as it is written, in the
+            file's order: a pipeline keeps them for the next stage instead of reading the
+            file back.
 
     Returns:
         The counts per input, with ``read == valid + quarantined`` for each.
@@ -235,14 +239,21 @@ def ingest(
                 parts = _parts(source, workers)
                 task = functools.partial(_ingest_part, source, batch_size)
                 _consume(
-                    source, run_partitioned(task, parts), places, held, duplicates, report, progress
+                    source,
+                    run_partitioned(task, parts),
+                    (places, held, on_places),
+                    duplicates,
+                    report,
+                    progress,
                 )
                 continue
             # Several small inputs: each read whole by one of the workers, in input order.
             whole = functools.partial(_ingest_sources, tuple(group), batch_size)
             pool = min(len(group), os.cpu_count() or 1)
             for source, (chunks, seconds) in zip(group, run_partitioned(whole, pool), strict=True):
-                counts = _consume(source, iter(chunks), places, held, duplicates, report, progress)
+                counts = _consume(
+                    source, iter(chunks), (places, held, on_places), duplicates, report, progress
+                )
                 counts.seconds = seconds
     except BaseException:
         places.abort()
@@ -266,13 +277,14 @@ def ingest(
 def _consume(
     source: Source,
     chunks: Iterator[_Chunk],
-    places: ParquetSink,
-    held: ParquetSink,
+    sinks: tuple[ParquetSink, ParquetSink, Callable[[pa.Table], None] | None],
     duplicates: DuplicateIds,
     report: IngestReport,
     progress: IngestProgress | None,
 ) -> SourceReport:
-    """Write one source's chunks, in order, and count them."""
+    """Write one source's chunks, in order (places, quarantine rows, and places to
+    ``sinks``' callback), and count them."""
+    places, held, on_places = sinks
     counts = SourceReport(str(source.path), type(source).__name__.removesuffix("Source"))
     report.inputs.append(counts)
     t0 = time.perf_counter()
@@ -282,6 +294,8 @@ def _consume(
         place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
         if place_table.num_rows:
             places.write(place_table)
+            if on_places is not None:
+                on_places(place_table)
         if quarantine_table.num_rows:
             held.write(quarantine_table)
         if progress is not None:

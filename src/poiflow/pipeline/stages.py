@@ -238,6 +238,7 @@ def run_ingest(ctx: StageContext) -> dict[str, Any]:
         ]
     records = ctx.folder / ARTIFACT_FILES["records"]
     quarantine = ctx.folder / ARTIFACT_FILES["quarantine"]
+    places: list[pa.Table] = []  # what the next stage reads, without reading the file back
     report = ingest(
         sources,
         records,
@@ -247,8 +248,9 @@ def run_ingest(ctx: StageContext) -> dict[str, Any]:
         batch_size=int(ctx.settings.get("batch_size", 50_000)),
         workers=ctx.settings.get("workers"),
         progress=ctx.progress,
+        on_places=places.append,
     )
-    ctx.artifacts.put("records", records)
+    ctx.artifacts.put("records", records, pa.concat_tables(places))
     ctx.artifacts.put("quarantine", quarantine)
     files = {"output": ARTIFACT_FILES["records"], "quarantine": ARTIFACT_FILES["quarantine"]}
     return report.to_dict() | files
