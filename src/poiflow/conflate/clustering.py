@@ -62,9 +62,11 @@ def cluster_part(
         ``(labels, best)``: each record's cluster label (its smallest member's row) and
         its best match probability within its cluster (1.0 for a record alone).
     """
-    local_left = np.searchsorted(rows, left)
-    local_right = np.searchsorted(rows, right)
     n = len(rows)
+    if n and rows[0] == 0 and rows[-1] == n - 1:  # every row (ascending): rows are positions
+        local_left, local_right = np.asarray(left), np.asarray(right)
+    else:
+        local_left, local_right = np.searchsorted(rows, left), np.searchsorted(rows, right)
     labels = cluster_records(n, local_left, local_right, probability, sources, config)
     together = labels[local_left] == labels[local_right]
     best = np.zeros(n)
