@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from measure import generated_world, median_seconds
+from measure import generated_world, median_seconds, world_arguments
 from poiflow._gc import paused_gc
 from poiflow.engines import local
 from poiflow.pipeline import ingestion
@@ -91,9 +91,7 @@ def _time_ingest(parts: str, start: str, folder: str, inputs: list[str]) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--places", type=int, default=365_000)
-    parser.add_argument("--sources", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=1234)
+    world_arguments(parser, places=365_000, sources=4, seed=1234)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--time-ingest", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -4,6 +4,7 @@ median of repeated timings, and the generated worlds they run on (made once, kep
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import statistics
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["DATA", "generated_world", "measure", "median_seconds", "tree_rss"]
+__all__ = ["DATA", "generated_world", "measure", "median_seconds", "tree_rss", "world_arguments"]
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -28,6 +29,15 @@ def generated_world(places: int, sources: int, seed: int, *, no_coordinates: boo
     if not (folder / "gold.csv").exists():
         generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
     return folder
+
+
+def world_arguments(
+    parser: argparse.ArgumentParser, *, places: int, sources: int, seed: int
+) -> None:
+    """Add ``--places``, ``--sources`` and ``--seed`` (the generated world), with defaults."""
+    parser.add_argument("--places", type=int, default=places, help="places in the world")
+    parser.add_argument("--sources", type=int, default=sources, help="sources describing them")
+    parser.add_argument("--seed", type=int, default=seed, help="the generator's seed")
 
 
 def median_seconds(repeats: int, work: Callable[[], object]) -> float:

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 
-from measure import generated_world, median_seconds
+from measure import generated_world, median_seconds, world_arguments
 from poiflow.conflate.compiled import CACHE_ENV, compiled_trees
 from poiflow.conflate.matcher import Matcher, load_matcher
 from poiflow.pipeline import conflate
@@ -29,9 +29,7 @@ from poiflow.pipeline import conflate
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--places", type=int, default=35_000)
-    parser.add_argument("--sources", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=2024)
+    world_arguments(parser, places=35_000, sources=4, seed=2024)
     args = parser.parse_args()
     world = generated_world(args.places, args.sources, args.seed)
     out = world / "run-default"

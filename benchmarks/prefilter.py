@@ -11,22 +11,19 @@ Usage:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from measure import DATA, world_arguments
 from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.training import labelled_pairs
 from poiflow.generate import generate
 from poiflow.pipeline import ingest
 
-DATA = Path(__file__).resolve().parent / "data"
 RULES = ((0.3, 0.1), (0.35, 0.2), (0.4, 0.2), (0.5, 0.3))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--places", type=int, default=20_000)
-    parser.add_argument("--sources", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=99)
+    world_arguments(parser, places=20_000, sources=5, seed=99)
     args = parser.parse_args()
     folder = DATA / f"prefilter-{args.places}-{args.sources}-{args.seed}"
     if not (folder / "records.parquet").exists():

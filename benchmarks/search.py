@@ -39,13 +39,13 @@ import numpy as np
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
+from measure import DATA, world_arguments
 from poiflow.generate import generate
 from poiflow.serving import build_search_index
 from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "benchmarks" / "data"
 
 
 def golden_places(places: int, sources: int, seed: int) -> Path:
@@ -96,9 +96,7 @@ def opensearch_server() -> Iterator[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--places", type=int, default=20_000)
-    parser.add_argument("--sources", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=5)
+    world_arguments(parser, places=20_000, sources=2, seed=5)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument(
         "--opensearch", action="store_true", help="also the OpenSearch backend (started here)"

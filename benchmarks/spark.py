@@ -24,11 +24,9 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from measure import measure
+from measure import DATA, measure, world_arguments
 from poiflow.generate import generate
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "benchmarks" / "data"
 STAGES = ("ingest", "block", "score", "cluster", "merge")
 
 
@@ -133,9 +131,7 @@ def same(a: Path, b: Path) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--places", type=int, default=365_000)
-    parser.add_argument("--sources", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=1234)
+    world_arguments(parser, places=365_000, sources=4, seed=1234)
     parser.add_argument("--skewed", action="store_true", help="half the places in one city")
     parser.add_argument("--no-local1", action="store_true", help="skip Spark local[1]")
     args = parser.parse_args()

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import polars as pl
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "benchmarks" / "data"
+from measure import DATA, world_arguments
+
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
 LEGAL = (
@@ -155,9 +155,7 @@ def splink_run(folder: Path, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--places", type=int, default=35_000)
-    parser.add_argument("--sources", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=2024)
+    world_arguments(parser, places=35_000, sources=4, seed=2024)
     parser.add_argument("--splink-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.splink_only:

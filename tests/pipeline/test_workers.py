@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +17,13 @@ pytestmark = pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned 
 
 
 def _servers() -> int:
-    """How many workers' servers this process has started (and not stopped)."""
-    return sum(
-        "multiprocessing.forkserver" in " ".join(child.cmdline())
-        for child in psutil.Process().children()
-    )
+    """How many workers' servers this process has started (and not stopped); a child that
+    has ended (another test's, not yet reaped) is none."""
+    found = 0
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            found += "multiprocessing.forkserver" in " ".join(child.cmdline())
+    return found
 
 
 @pytest.fixture

@@ -229,6 +229,12 @@ def ingest(
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
+
+    def write_places(table: pa.Table) -> None:
+        places.write(table)
+        if on_places is not None:
+            on_places(table)
+
     try:
         plan = _plan(sources, workers)
         if _uses_workers(plan, workers):
@@ -241,7 +247,8 @@ def ingest(
                 _consume(
                     source,
                     run_partitioned(task, parts),
-                    (places, held, on_places),
+                    write_places,
+                    held,
                     duplicates,
                     report,
                     progress,
@@ -252,7 +259,7 @@ def ingest(
             pool = min(len(group), os.cpu_count() or 1)
             for source, (chunks, seconds) in zip(group, run_partitioned(whole, pool), strict=True):
                 counts = _consume(
-                    source, iter(chunks), (places, held, on_places), duplicates, report, progress
+                    source, iter(chunks), write_places, held, duplicates, report, progress
                 )
                 counts.seconds = seconds
     except BaseException:
@@ -277,14 +284,13 @@ def ingest(
 def _consume(
     source: Source,
     chunks: Iterator[_Chunk],
-    sinks: tuple[ParquetSink, ParquetSink, Callable[[pa.Table], None] | None],
+    write_places: Callable[[pa.Table], None],
+    held: ParquetSink,
     duplicates: DuplicateIds,
     report: IngestReport,
     progress: IngestProgress | None,
 ) -> SourceReport:
-    """Write one source's chunks, in order (places, quarantine rows, and places to
-    ``sinks``' callback), and count them."""
-    places, held, on_places = sinks
+    """Write one source's chunks (places and quarantine rows), in order, and count them."""
     counts = SourceReport(str(source.path), type(source).__name__.removesuffix("Source"))
     report.inputs.append(counts)
     t0 = time.perf_counter()
@@ -293,9 +299,7 @@ def _consume(
     for chunk in chunks:
         place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
         if place_table.num_rows:
-            places.write(place_table)
-            if on_places is not None:
-                on_places(place_table)
+            write_places(place_table)
         if quarantine_table.num_rows:
             held.write(quarantine_table)
         if progress is not None:
