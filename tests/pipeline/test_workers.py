@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,16 @@ def _servers() -> int:
     for child in psutil.Process().children():
         with contextlib.suppress(psutil.Error):
             found += "multiprocessing.forkserver" in " ".join(child.cmdline())
+    return found
+
+
+def _servers_soon(expected: int, seconds: float = 20.0) -> int:
+    """``_servers()`` once it is ``expected`` or ``seconds`` have passed: a server just
+    started shows its command line only once it has replaced the forked copy of this
+    process (until then it reads as this process's)."""
+    deadline = time.monotonic() + seconds
+    while (found := _servers()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
     return found
 
 
@@ -73,7 +84,7 @@ def test_a_server_started_ahead_is_stopped_by_ingest_even_when_unused(
 ) -> None:
     a, b = inputs
     assert start_early(["conflate", a, b, "--engine", "local", "-o", str(tmp_path / "out")])
-    assert _servers() == 1  # importing the ingest module meanwhile
+    assert _servers_soon(1) == 1  # importing the ingest module meanwhile
     feed = tmp_path / "small.csv"
     feed.write_text("id,name,lat,lon\n1,Cafe Regatta,60.18,24.91\n", encoding="utf-8")
     report = ingest([feed], tmp_path / "places.parquet")  # read in this process
