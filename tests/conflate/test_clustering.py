@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poiflow.conflate.clustering import ClusterConfig, cluster_records
@@ -62,3 +62,71 @@ def test_clusters_partition_the_records(case: tuple[int, list[tuple[int, int, fl
         members = [r for r, lab in enumerate(result) if lab == cluster]
         if len(members) == 2:
             assert seen.get((members[0], members[1]), 0) >= ClusterConfig().threshold
+
+
+def reference_labels(
+    n: int, edges: dict[tuple[int, int], float], sources: list[str], config: ClusterConfig
+) -> list[int]:
+    """The clustering rule written plainly (module docstring): strong edges strongest
+    first, ties by rows; two clusters join when the pairs across them agree."""
+    cluster = {row: {row} for row in range(n)}  # row -> its cluster (shared sets)
+    strong = sorted(
+        ((a, b, p) for (a, b), p in edges.items() if p >= config.threshold),
+        key=lambda e: (-np.float32(e[2]), e[0], e[1]),
+    )
+    for a, b, p in strong:
+        group_a, group_b = cluster[a], cluster[b]
+        if group_a is group_b:
+            continue
+        shared = {sources[r] for r in group_a} & {sources[r] for r in group_b}
+        bar = config.same_source if shared else config.threshold
+        if len(group_a) == len(group_b) == 1:
+            mean, coverage = float(np.float32(p)), 1.0
+        else:
+            cross = [edges.get((min(x, y), max(x, y))) for x in group_a for y in group_b]
+            known = [float(np.float32(q)) for q in cross if q is not None]
+            coverage = len(known) / len(cross)
+            mean = sum(known) / len(known) if known else 0.0
+            if known and min(known) < config.veto:
+                continue
+        if mean < bar or coverage < config.min_coverage:
+            continue
+        joined = group_a | group_b
+        for row in joined:
+            cluster[row] = joined
+    return [min(cluster[row]) for row in range(n)]
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(2, 10).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(
+                st.tuples(
+                    st.integers(0, n - 1),
+                    st.integers(0, n - 1),
+                    st.sampled_from([0.01, 0.2, 0.35, 0.5, 0.8, 0.9, 0.97, 0.99]),
+                ),
+                max_size=50,
+            ),
+            st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n),
+        )
+    ),
+    st.sampled_from([ClusterConfig(), ClusterConfig(threshold=0.05), ClusterConfig(veto=0.4)]),
+)
+def test_clusters_follow_the_rule_written_plainly(
+    case: tuple[int, list[tuple[int, int, float]], list[str]], config: ClusterConfig
+) -> None:
+    """The fast paths (components of one edge, whole cliques merged at once, cross pairs
+    looked up by integer keys) give the plain rule's clusters."""
+    n, raw, sources = case
+    edges: dict[tuple[int, int], float] = {}
+    for a, b, p in raw:
+        if a != b:
+            edges.setdefault((min(a, b), max(a, b)), p)
+    left = np.array([a for a, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b in edges], dtype=np.int64)
+    p = np.array(list(edges.values()), dtype=np.float32)
+    got = cluster_records(n, left, right, p, np.array(sources, dtype=object), config)
+    assert got.tolist() == reference_labels(n, edges, sources, config)

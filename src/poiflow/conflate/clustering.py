@@ -97,17 +97,6 @@ def cluster_records(
     """
     config = config or ClusterConfig()
     parent = np.arange(n)
-    members: dict[int, list[int]] = {}
-    source_sets: dict[int, set[object]] = {}
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = int(parent[root])
-        while parent[x] != root:
-            parent[x], x = root, int(parent[x])
-        return root
-
     strong = np.flatnonzero(probability >= config.threshold)
     # Components of the strong edges: a component of one edge needs no cross-pair checks
     # (its edge is the only cross pair), so only larger components go through the loop.
@@ -139,42 +128,30 @@ def cluster_records(
     parent[in_clique] = smallest_row[component[in_clique]]
     strong = strong[~in_clique[left[strong]]]
     order = strong[np.lexsort((right[strong], left[strong], -probability[strong]))]
-    # Every scored pair inside the larger components, for the cross-pair checks.
+    # Every scored pair inside the larger components, for the cross-pair checks, keyed by
+    # both rows in one integer (either way round: a check then needs no comparison).
     crowded = (size[component] > 2) & ~in_clique
-    inside = crowded[left] & crowded[right] & (component[left] == component[right])
-    scored: dict[tuple[int, int], float] = dict(
+    inside = np.flatnonzero(crowded[left] & crowded[right] & (component[left] == component[right]))
+    a_side, b_side = left[inside].astype(np.int64), right[inside].astype(np.int64)
+    scored = dict(
         zip(
-            zip(left[inside].tolist(), right[inside].tolist(), strict=True),
-            probability[inside].tolist(),
+            np.concatenate([a_side * n + b_side, b_side * n + a_side]).tolist(),
+            np.concatenate([probability[inside], probability[inside]]).tolist(),
             strict=True,
         )
     )
-    for edge in order:
-        a, b = find(int(left[edge])), find(int(right[edge]))
-        if a == b:
-            continue
-        group_a = members.get(a, [a])
-        group_b = members.get(b, [b])
-        sources_a = source_sets.get(a) or {sources[a]}
-        sources_b = source_sets.get(b) or {sources[b]}
-        bar = config.same_source if sources_a & sources_b else config.threshold
-        if len(group_a) == 1 and len(group_b) == 1:
-            mean, coverage = float(probability[edge]), 1.0
-        else:
-            cross = [scored.get((x, y) if x < y else (y, x)) for x in group_a for y in group_b]
-            known = [p for p in cross if p is not None]
-            coverage = len(known) / len(cross)
-            mean = sum(known) / len(known) if known else 0.0
-            if known and min(known) < config.veto:
-                continue
-        if mean < bar or coverage < config.min_coverage:
-            continue
-        root, other = (a, b) if a < b else (b, a)
-        parent[other] = root
-        members[root] = group_a + group_b
-        source_sets[root] = sources_a | sources_b
-        members.pop(other, None)
-        source_sets.pop(other, None)
+    bits = (1 << source_codes.astype(object)).tolist()  # each record's source, as one bit
+    merged = _merge_in_order(
+        parent.tolist(),
+        left[order].tolist(),
+        right[order].tolist(),
+        probability[order].tolist(),
+        bits,
+        scored,
+        n,
+        config,
+    )
+    parent = np.asarray(merged, dtype=np.int64)
     labels = parent.copy()  # every root, by pointer jumping
     while True:
         jumped = labels[labels]
@@ -185,3 +162,59 @@ def cluster_records(
     smallest = np.full(n, n)
     np.minimum.at(smallest, labels, np.arange(n))
     return np.asarray(smallest[labels], dtype=np.int64)
+
+
+def _merge_in_order(
+    parent: list[int],
+    left: list[int],
+    right: list[int],
+    probability: list[float],
+    bits: list[int],
+    scored: dict[int, float],
+    n: int,
+    config: ClusterConfig,
+) -> list[int]:
+    """Take the edges in the order given, joining two clusters when the pairs across them
+    agree (see the module's docstring); ``parent`` is updated and returned."""
+    members: dict[int, list[int]] = {}  # each cluster's rows, by its root
+    scaled: dict[int, list[int]] = {}  # the same rows times n: the first half of a pair's key
+    source_bits: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    get = scored.get
+    for a, b, p in zip(left, right, probability, strict=True):
+        a, b = find(a), find(b)
+        if a == b:
+            continue
+        group_a = members.get(a) or [a]
+        group_b = members.get(b) or [b]
+        sources_a = source_bits.get(a, bits[a])
+        sources_b = source_bits.get(b, bits[b])
+        bar = config.same_source if sources_a & sources_b else config.threshold
+        if len(group_a) == 1 and len(group_b) == 1:
+            mean, coverage = p, 1.0
+        else:
+            keys_a = scaled.get(a) or [a * n]
+            known = [q for x in keys_a for y in group_b if (q := get(x + y)) is not None]
+            coverage = len(known) / (len(group_a) * len(group_b))
+            mean = sum(known) / len(known) if known else 0.0
+            if known and min(known) < config.veto:
+                continue
+        if mean < bar or coverage < config.min_coverage:
+            continue
+        root, other = (a, b) if a < b else (b, a)
+        parent[other] = root
+        members[root] = group_a + group_b
+        scaled[root] = (scaled.get(a) or [a * n]) + (scaled.get(b) or [b * n])
+        source_bits[root] = sources_a | sources_b
+        members.pop(other, None)
+        scaled.pop(other, None)
+        source_bits.pop(other, None)
+    return parent
