@@ -52,3 +52,16 @@ def test_bad_yaml_and_bad_shape(tmp_path: Path) -> None:
         load_yaml(write(tmp_path, "- 1\n- 2\n"), SourceMapping)
     with pytest.raises(ConfigError, match="cannot read"):
         load_yaml(tmp_path / "missing.yaml", SourceMapping)
+
+
+def test_stage_settings_default_to_the_stages_own_defaults() -> None:
+    """``conflate`` builds its plan from these settings without importing the stages'
+    modules when none is given: their defaults must be the stages' own."""
+    from dataclasses import asdict
+
+    from poiflow.config import BlockSettings, MergeSettings
+    from poiflow.conflate.blocking import BlockingConfig
+    from poiflow.conflate.merge import MergeConfig
+
+    assert BlockSettings() == BlockSettings(**asdict(BlockingConfig()))
+    assert MergeSettings() == MergeSettings(**asdict(MergeConfig()))

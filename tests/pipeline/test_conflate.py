@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -185,3 +187,25 @@ def test_unsupervised_run_on_real_data(helsinki_pbf: Path, tmp_path: Path) -> No
     apart = [("node/5301126785", "node/5301128404"), ("node/319517902", "node/2001532381")]
     for first, second in apart:
         assert places[("osm", first)] != places[("osm", second)]
+
+
+def test_what_runs_before_ingest_leaves_the_later_stages_libraries_alone() -> None:
+    """The command, conflate's set-up and the model's check run before ingest: they must not
+    import what only the later stages use (polars, scipy, rapidfuzz, ~0.4 s), nor the
+    normalizers (the workers import those) or DuckDB; the later stages' modules are imported
+    while ingest's workers read (``stages.LATER_MODULES``)."""
+    code = (
+        "import sys\n"
+        "import poiflow.cli, poiflow.pipeline.conflation, poiflow.pipeline.ingestion\n"
+        "from poiflow.conflate.matcher import load_matcher\n"
+        "load_matcher()\n"
+        "heavy = ('polars', 'scipy', 'rapidfuzz', 'duckdb', 'poiflow.normalize')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "from poiflow.pipeline.stages import import_later_stages\n"
+        "import_later_stages()\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = said.stdout.splitlines()
+    assert before == "[]"
+    assert after == "['polars', 'rapidfuzz', 'scipy']"

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -238,3 +240,33 @@ def test_the_places_handed_on_are_the_places_written(helsinki_pbf: Path, tmp_pat
     assert handed.num_rows == report.valid == written.num_rows
     assert handed.schema.equals(PLACE_SCHEMA)
     assert handed.equals(written.cast(PLACE_SCHEMA))
+
+
+def test_meanwhile_runs_beside_the_workers_and_ends_before_ingest(
+    helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    """A pipeline imports its later stages while the workers read: on another thread, only
+    when there are workers, and finished by the time ingest returns."""
+    calls: list[tuple[int, float]] = []
+
+    def meanwhile() -> None:
+        time.sleep(0.3)
+        calls.append((threading.get_ident(), time.perf_counter()))
+
+    ingest([helsinki_pbf], tmp_path / "p.parquet", workers=2, meanwhile=meanwhile)
+    returned = time.perf_counter()
+    assert len(calls) == 1
+    assert calls[0][0] != threading.get_ident()
+    assert calls[0][1] <= returned
+
+    ingest([helsinki_pbf], tmp_path / "q.parquet", workers=1, meanwhile=meanwhile)
+    assert len(calls) == 1  # one process reads: it does not wait, nothing runs beside it
+
+
+def test_meanwhile_failing_does_not_fail_ingest(helsinki_pbf: Path, tmp_path: Path) -> None:
+    def meanwhile() -> None:
+        raise RuntimeError("an import failed")
+
+    report = ingest([helsinki_pbf], tmp_path / "p.parquet", workers=2, meanwhile=meanwhile)
+    assert report.valid > 0
+    assert (tmp_path / "p.parquet").exists()

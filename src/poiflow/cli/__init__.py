@@ -27,6 +27,7 @@ from poiflow.errors import ConfigError, InputError, PoiflowError, did_you_mean
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
+    from poiflow.conflate.clustering import ClusterConfig
     from poiflow.pipeline import IngestReport
 
 # Commands import what they run when they run it: `poiflow run` on a warm cache should not
@@ -345,7 +346,6 @@ def conflate_command(
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Find the records that are the same place and merge them."""
-    from poiflow.conflate.clustering import ClusterConfig
     from poiflow.pipeline import conflate
 
     source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
@@ -363,7 +363,7 @@ def conflate_command(
             model=model,
             previous=previous,
             mapping=source_mapping,
-            clustering=None if threshold is None else ClusterConfig(threshold=threshold),
+            clustering=None if threshold is None else _cluster_config(threshold),
             progress=_RichProgress(progress),
             on_stage=on_stage,
             engine=engine.value,
@@ -403,6 +403,14 @@ def conflate_command(
 
     where = output if is_remote(output) else report.output
     console.print(f"outputs in [bold]{where}[/bold]: " + ", ".join(OUTPUTS))
+
+
+def _cluster_config(threshold: float) -> ClusterConfig:
+    """Clustering at ``threshold`` (imported only then: its module imports scipy, which the
+    run needs only after ingest)."""
+    from poiflow.conflate.clustering import ClusterConfig
+
+    return ClusterConfig(threshold=threshold)
 
 
 def _traceback_line(exc: BaseException) -> str:

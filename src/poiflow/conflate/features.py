@@ -22,6 +22,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 from scipy import sparse
 
+from poiflow.conflate.feature_names import FEATURES
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -35,26 +36,6 @@ __all__ = [
     "pair_features",
 ]
 
-FEATURES: Final = (
-    "distance_m",
-    "distance_over_extent",
-    "name_token_set",
-    "name_jaro_winkler",
-    "name_partial",
-    "name_best_alternate",
-    "name_tfidf",
-    "name_commonness",
-    "brand_match",
-    "phone_match",
-    "domain_match",
-    "housenumber_match",
-    "street_similarity",
-    "postcode_match",
-    "locality_match",
-    "located",
-    "category_agreement",
-    "same_source",
-)
 
 # What features read of a record.
 FEATURE_COLUMNS: Final = ("source", "lat", "lon", "categories", "keys", "phones")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from poiflow.conflate.compiled import CompiledTrees, compiled_trees
-from poiflow.conflate.features import FEATURES
+from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.fellegi_sunter import KIND as FELLEGI_SUNTER
 from poiflow.conflate.fellegi_sunter import FellegiSunter
 from poiflow.errors import InputError

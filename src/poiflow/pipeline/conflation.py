@@ -153,9 +153,9 @@ def conflate(
         poiflow.errors.InputError: An input cannot be read.
         poiflow.errors.OutputError: No record survived validation.
     """
-    from poiflow.conflate.blocking import BlockingConfig
+    # Only what runs before ingest is imported here: the stages import their own modules
+    # (polars, scipy, rapidfuzz), on a side thread while ingest's workers read.
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
-    from poiflow.conflate.merge import MergeConfig
 
     # Object storage: inputs, the model and the previous release are fetched first; the
     # output is written to a local folder and uploaded whole at the end.
@@ -179,10 +179,10 @@ def conflate(
         read_previous(Path(previous))
     plan = build_plan(
         ingest=IngestSettings(batch_size=batch_size, workers=workers),
-        block=BlockSettings(**asdict(blocking or BlockingConfig())),
+        block=BlockSettings(**asdict(blocking)) if blocking else BlockSettings(),
         score=ScoreSettings(model=str(model)),
         cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
-        merge=MergeSettings(**asdict(merging or MergeConfig())),
+        merge=MergeSettings(**asdict(merging)) if merging else MergeSettings(),
         inputs_identity="",
         engine=engine,
     )

@@ -7,16 +7,18 @@ unparsable phone) are quarantined too, with ``scope == "field"``, and counted ap
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -25,12 +27,14 @@ from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
 from poiflow.errors import OutputError, PoiflowError
-from poiflow.normalize import FieldProblem, normalize_records, normalize_rows
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
 from poiflow.sources import DEFAULT_BATCH_SIZE, OsmSource, Source, SourceBatch, open_source
+
+if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
+    from poiflow.normalize import FieldProblem
 
 __all__ = [
     "IngestProgress",
@@ -188,6 +192,7 @@ def ingest(
     workers: int | None = None,
     progress: IngestProgress | None = None,
     on_places: Callable[[pa.Table], None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Read, validate and normalize places from any mix of inputs into one GeoParquet file.
 
@@ -207,6 +212,9 @@ def ingest(
         on_places: Given each table of places (``PLACE_SCHEMA``) as it is written, in the
             file's order: a pipeline keeps them for the next stage instead of reading the
             file back.
+        meanwhile: Run on a side thread while workers read, when this process mostly waits
+            for them (a pipeline imports its later stages' code); ingest returns once it
+            is done. Not run when there are no workers. What it raises is ignored.
 
     Returns:
         The counts per input, with ``read == valid + quarantined`` for each.
@@ -229,6 +237,7 @@ def ingest(
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
+    side: threading.Thread | None = None
 
     def write_places(table: pa.Table) -> None:
         places.write(table)
@@ -239,6 +248,11 @@ def ingest(
         plan = _plan(sources, workers)
         if _uses_workers(plan, workers):
             prepare_workers(WORKER_MODULES)
+            if meanwhile is not None:
+                side = threading.Thread(
+                    target=_quietly, args=(meanwhile,), name="ingest-meanwhile", daemon=True
+                )
+                side.start()
         for group in plan:
             if len(group) == 1:
                 source = group[0]
@@ -268,6 +282,8 @@ def ingest(
         raise
     finally:
         release_workers()  # also one started ahead for inputs that turned out small
+        if side is not None:
+            side.join()
     held.close()
     if report.valid == 0:
         places.abort()
@@ -279,6 +295,11 @@ def ingest(
     places.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _quietly(function: Callable[[], None]) -> None:
+    with contextlib.suppress(Exception):
+        function()
 
 
 def _consume(
@@ -451,6 +472,8 @@ def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
 
 
 def _checked_batch(batch: SourceBatch, source_name: str) -> _Chunk:
+    from poiflow.normalize import normalize_records
+
     records = batch.records
     quarantine_rows = [
         _held_back(source_name, None, origin, reason, text)
@@ -493,6 +516,8 @@ def prepare_rows(
     fields), with rows out: the places (``PLACE_SCHEMA``'s) and what was held back
     (``QUARANTINE_SCHEMA``'s), as ``to_pylist`` gives them. No Arrow call: what a request
     of one record takes."""
+    from poiflow.normalize import normalize_rows
+
     verdict = validate_rows(records)
     quarantine = [
         _held_back(

@@ -25,10 +25,12 @@ from poiflow.engines import FORKED_WORKERS, prepare_workers
 
 __all__ = ["GROUP_MIN_BYTES", "WORKER_MODULES", "start_early"]
 
-WORKER_MODULES: Final = ("poiflow.pipeline.ingestion", "pandas")
-"""What the server imports before it forks: the ingest module (and so every reader and
-normalizer), and pandas, which pyarrow imports the first time it converts Python objects
-or makes numpy arrays, if it is installed (~0.1 s a worker otherwise; skipped if not)."""
+WORKER_MODULES: Final = ("poiflow.pipeline.ingestion", "poiflow.normalize", "pandas")
+"""What the server imports before it forks: the ingest module (and so every reader), the
+normalizers (which ingest imports on first use, so that the command's own process, which
+only waits for the workers, never loads them), and pandas, which pyarrow imports the first
+time it converts Python objects or makes numpy arrays, if it is installed (~0.1 s a worker
+otherwise; skipped if not)."""
 
 GROUP_MIN_BYTES: Final = (4 if FORKED_WORKERS else 16) << 20
 """Several small inputs that add up to this are read at once, one worker per input. A
