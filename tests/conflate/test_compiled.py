@@ -46,14 +46,17 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_compiled_predictions_are_lightgbms(small_matcher: Matcher, cache: Path) -> None:
-    features = _features(30_000, seed=2)
+    # Rows of several chunks (the last one short), shared between threads.
+    features = _features(2 * compiled_module._CHUNK_ROWS + 12_345, seed=2)
     trees = compiled_trees(small_matcher.booster.model_to_string())
     assert trees is not None
     columns = [features[name] for name in small_matcher.features]
     expected = small_matcher.booster.predict(np.column_stack(columns))
-    # Many threads and one: the same numbers, to rounding.
-    np.testing.assert_allclose(trees.predict(columns), expected, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(trees.predict(columns, threads=1), expected, rtol=0, atol=1e-12)
+    # Many threads and one: the same numbers as LightGBM to rounding, and as each other.
+    threaded = trees.predict(columns)
+    np.testing.assert_allclose(threaded, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(trees.predict(columns, threads=1), threaded)
+    np.testing.assert_array_equal(trees.predict(columns, threads=3), threaded)
     assert expected.std() > 0.1  # the model separates the pairs: the check has teeth
 
 

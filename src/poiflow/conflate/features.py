@@ -83,6 +83,32 @@ class Encoded:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """A list column as features compare it: each record's first value as a code, and the
+    whole lists of the few records with more than one value (most have at most one)."""
+
+    first: Encoded
+    several: dict[int, list[str]]  # by row
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray) -> Listed:
+        """Encode an Arrow list-of-strings column; only the longer lists become Python."""
+        lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(lengths > 1)
+        lists = column.take(pa.array(rows, pa.int64())).to_pylist()
+        first = Encoded.of(pc.list_element(pc.list_slice(column, 0, 1), 0))
+        return cls(first, dict(zip(rows.tolist(), lists, strict=True)))
+
+    def values(self, row: int) -> set[str]:
+        """The values of one record."""
+        listed = self.several.get(row)
+        if listed is not None:
+            return set(listed)
+        code = int(self.first.codes[row])
+        return {self.first.values[code]} if code >= 0 else set()
+
+
+@dataclass(frozen=True, slots=True)
 class RecordView:
     """The columns of the records table that features read, extracted once.
 
@@ -96,17 +122,15 @@ class RecordView:
     lon: np.ndarray
     extent: np.ndarray
     name: Encoded
-    alternates: list[list[str] | None]
+    alternates: dict[int, list[str]]  # the other names of the records that have any, by row
     brand: Encoded
-    phones: list[list[str] | None]
-    first_phone: Encoded
-    domains: list[list[str] | None]
-    first_domain: Encoded
+    phones: Listed
+    domains: Listed
     street: Encoded
     housenumber: Encoded
     postcode: Encoded
     locality: Encoded
-    category: list[str | None]
+    category: Encoded
     tfidf: sparse.csr_matrix  # one row per distinct name (code)
     commonness: np.ndarray
 
@@ -127,27 +151,24 @@ class RecordView:
             return pc.struct_field(keys, name)
 
         tax = taxonomy()
-        category = pc.struct_field(records.column("categories"), "primary").to_pylist()
-        extent = np.array(
-            [tax.categories[c].extent_m if c in tax.categories else 80.0 for c in category]
-        )
+        category = Encoded.of(pc.struct_field(records.column("categories"), "primary"))
+        extents = [
+            tax.categories[c].extent_m if c in tax.categories else 80.0 for c in category.values
+        ]
+        extent = np.append(np.asarray(extents, dtype=float), 80.0)[category.codes]  # -1: none
         name = Encoded.of(pc.fill_null(key("name"), ""))
         # How many records carry each name: a chain's name is weak evidence.
         carrying = _lookup(stats.names, name.values, "name")
-        phones = records.column("phones")
-        domains = key("domains")
         return cls(
             source=Encoded.of(records.column("source")).codes,
             lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float),
             lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float),
             extent=extent,
             name=name,
-            alternates=key("name_alternates").to_pylist(),
+            alternates=_nonempty_lists(key("name_alternates")),
             brand=Encoded.of(key("brand")),
-            phones=phones.to_pylist(),
-            first_phone=Encoded.of(pc.list_element(pc.list_slice(phones, 0, 1), 0)),
-            domains=domains.to_pylist(),
-            first_domain=Encoded.of(pc.list_element(pc.list_slice(domains, 0, 1), 0)),
+            phones=Listed.of(records.column("phones")),
+            domains=Listed.of(key("domains")),
             street=Encoded.of(key("street")),
             housenumber=Encoded.of(key("housenumber")),
             postcode=Encoded.of(key("postcode")),
@@ -305,8 +326,8 @@ def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dic
     out["name_commonness"] = np.maximum(view.commonness[left], view.commonness[right])
 
     out["brand_match"] = _equal(view.brand.codes, left, right)
-    out["phone_match"] = _overlap(view.phones, view.first_phone.codes, left, right)
-    out["domain_match"] = _overlap(view.domains, view.first_domain.codes, left, right)
+    out["phone_match"] = _overlap(view.phones, left, right)
+    out["domain_match"] = _overlap(view.domains, left, right)
     out["housenumber_match"] = _equal(view.housenumber.codes, left, right)
     (out["street_similarity"],) = _similarities(
         view.street, _distinct_pairs(view.street, left, right), (JaroWinkler.normalized_similarity,)
@@ -390,7 +411,8 @@ def _best_alternate(
     translations); the primary score where neither has alternates. The pairings are
     joined in polars and each distinct pair of strings is scored once."""
     best = primary.copy()
-    with_alternates = np.array([bool(a) for a in view.alternates], dtype=bool)  # per record
+    with_alternates = np.zeros(len(view.name.codes), dtype=bool)  # per record
+    with_alternates[list(view.alternates)] = True
     pairs = np.flatnonzero(with_alternates[left] | with_alternates[right])
     if len(pairs) == 0:
         return best
@@ -400,7 +422,7 @@ def _best_alternate(
             {
                 "row": involved,
                 "primary": view.name.values[view.name.codes[involved]].tolist(),
-                "alternates": [view.alternates[i] or [] for i in involved.tolist()],
+                "alternates": [view.alternates.get(i, []) for i in involved.tolist()],
             },
             schema={"row": pl.Int64, "primary": pl.String, "alternates": pl.List(pl.String)},
         )
@@ -425,6 +447,14 @@ def _best_alternate(
     return best
 
 
+def _nonempty_lists(column: pa.ChunkedArray) -> dict[int, list[str]]:
+    """The lists of a list column that have any value, by row."""
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(lengths > 0)
+    lists = column.take(pa.array(rows, pa.int64())).to_pylist()
+    return dict(zip(rows.tolist(), lists, strict=True))
+
+
 def _equal(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """1 where both records have the value and it is the same, 0 where it differs, NaN
     where either lacks it."""
@@ -434,30 +464,27 @@ def _equal(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray
     return out
 
 
-def _overlap(
-    values: list[list[str] | None], first: np.ndarray, left: np.ndarray, right: np.ndarray
-) -> np.ndarray:
+def _overlap(values: Listed, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """1 where the two lists share a value, 0 where they do not, NaN where either is empty.
 
     Most records have at most one phone or domain: those compare as single values (their
     codes), at once; only pairs with a longer list on either side are compared as sets.
     """
-    out = _equal(first, left, right)
-    several = np.array([len(v) > 1 if v else False for v in values], dtype=bool)
-    for k in np.flatnonzero((several[left] | several[right]) & ~np.isnan(out)):
-        a, b = values[left[k]], values[right[k]]
-        out[k] = 1.0 if set(a or ()) & set(b or ()) else 0.0
+    out = _equal(values.first.codes, left, right)
+    several = np.zeros(len(values.first.codes), dtype=bool)
+    several[list(values.several)] = True
+    for k in np.flatnonzero((several[left] | several[right]) & ~np.isnan(out)).tolist():
+        out[k] = 1.0 if values.values(int(left[k])) & values.values(int(right[k])) else 0.0
     return out
 
 
-def _category_agreement(
-    values: list[str | None], left: np.ndarray, right: np.ndarray
-) -> np.ndarray:
+def _category_agreement(category: Encoded, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """2 the same category, 1 related (same branch of the tree, or often confused), 0 not."""
     codes, agreement = _agreement_matrix()
     n = len(codes)
-    coded = np.array([codes.get(v, n) if v is not None else n for v in values], dtype=np.int64)
-    return np.asarray(agreement[coded[left], coded[right]], dtype=float)
+    coded = np.array([codes.get(v, n) for v in category.values.tolist()] + [n], dtype=np.int64)
+    row_codes = coded[category.codes]  # a missing category (-1) takes the last: unknown
+    return np.asarray(agreement[row_codes[left], row_codes[right]], dtype=float)
 
 
 @functools.cache
