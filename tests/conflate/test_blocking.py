@@ -14,7 +14,9 @@ from poiflow.conflate.blocking import (
     BlockingConfig,
     blocking_recall,
     candidate_pairs,
+    finish_pairs,
     key_counts,
+    key_pairs,
     key_stats,
     record_keys,
 )
@@ -50,6 +52,21 @@ def test_pairs_are_ordered_unique_and_deterministic(world: World) -> None:
     assert (left < right).all()
     assert len({(a, b) for a, b in zip(left, right, strict=True)}) == len(left)
     assert candidate_pairs(world.records).equals(pairs)
+
+
+def test_key_rows_come_once_and_pairs_once_or_not_give_the_same_candidates(
+    world: World,
+) -> None:
+    n = world.records.num_rows
+    table = world.records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(n, dtype=np.int64))
+    )
+    keys = record_keys(table, key_stats(key_counts(table)))
+    assert keys.height == keys.unique().height  # no key row twice (a doubled letter's typo)
+    once = key_pairs(keys)
+    repeated = key_pairs(keys, once=False)
+    assert repeated.height > once.height  # the pairs a key group finds from both sides
+    assert finish_pairs([repeated], n).equals(finish_pairs([once], n))
 
 
 def test_recall_and_cost_on_generated_data(world: World) -> None:

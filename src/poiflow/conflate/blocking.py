@@ -210,7 +210,7 @@ def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> 
     )
     stats = key_stats(key_counts(table), config)
     keys = record_keys(table, stats, config)
-    return finish_pairs([key_pairs(keys, config)], n)
+    return finish_pairs([key_pairs(keys, config, once=False)], n)
 
 
 def key_counts(records: pa.Table) -> pa.Table:
@@ -338,9 +338,19 @@ def _record_keys(
     )
 
 
-def key_pairs(keys: pl.DataFrame, config: BlockingConfig | None = None) -> pl.DataFrame:
+def key_pairs(
+    keys: pl.DataFrame, config: BlockingConfig | None = None, *, once: bool = True
+) -> pl.DataFrame:
     """The pairs (``PAIRS_SCHEMA``) of whole key groups: each left row of a key with each
-    right row of it, for keys with at most the kind's cap of left rows."""
+    right row of it, for keys with at most the kind's cap of left rows.
+
+    Args:
+        keys: Key rows (``KEY_ROWS_SCHEMA``).
+        config: The caps.
+        once: Each pair once per kind (less to send elsewhere). ``finish_pairs`` keeps a
+            pair once however often it comes, so where the pairs go straight there, False
+            spares a pass over them.
+    """
     config = config or BlockingConfig()
     found = []
     for (kind,), part in sorted(keys.partition_by("kind", as_dict=True).items()):
@@ -357,8 +367,9 @@ def key_pairs(keys: pl.DataFrame, config: BlockingConfig | None = None) -> pl.Da
                 pl.min_horizontal("row", "row_r").alias("left"),
                 pl.max_horizontal("row", "row_r").alias("right"),
             )
-            .unique()
         )
+        if once:
+            pairs = pairs.unique()
         found.append(pairs.with_columns(pl.lit(_KIND_BIT[kind], pl.Int32).alias("keys")))
     if not found:
         return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64, "keys": pl.Int32})
@@ -616,7 +627,7 @@ def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> 
             "row",
             pl.lit(True).alias("left"),
             (~pl.col("located")).alias("right"),
-        ).unique(["kind", "key", "row"])
+        )
         for kind, keyed in ((_LOCALITY_TERM, by_term), (_LOCALITY_ADDRESS, by_address))
     ]
 
@@ -679,7 +690,8 @@ def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
             )
         )
     )
-    return variants.select("row", string_hash(variant, _TYPO).alias("term"))
+    # A doubled letter gives the same variant twice ("kaffe" less either "f"): once each.
+    return variants.select("row", string_hash(variant, _TYPO).alias("term")).unique()
 
 
 def blocking_recall(pairs: pa.Table, truth: pa.Array) -> tuple[float, int, int]:
