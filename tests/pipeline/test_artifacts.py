@@ -4,6 +4,7 @@ is raised where the run waits, and nothing is left running."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,3 +64,28 @@ def test_close_waits_swallows_and_stops_the_writer(tmp_path: Path) -> None:
     artifacts.close()
     assert done == ["b"]  # written in order, after the failed one
     assert not [t for t in threading.enumerate() if t.name.startswith("poiflow-write")]
+
+
+def test_a_file_nobody_asks_for_is_not_written(tmp_path: Path) -> None:
+    """Without a stage cache only the published files are needed: the others are written
+    if their file is asked for (the Spark engine reads files), else never."""
+    artifacts = Artifacts(files=["places"])
+    table = pa.table({"x": [1, 2, 3]})
+
+    def writer(path: Path) -> Callable[[], None]:
+        return lambda: pq.write_table(table, path)
+
+    places, scores, clusters = (tmp_path / f"{n}.parquet" for n in ("places", "scores", "c"))
+    artifacts.put("places", places, table, pending=writer(places), background=False)
+    artifacts.put("scores", scores, table, pending=writer(scores))
+    artifacts.put("clusters", clusters, table, pending=writer(clusters), background=False)
+    assert places.exists()  # published: written
+    assert not scores.exists()
+    assert not clusters.exists()
+    assert artifacts.table("scores") is table  # held in memory all the same
+    assert artifacts.path("scores") == scores  # asked for: written now
+    assert pq.read_table(scores).equals(table)
+    artifacts.release("clusters")  # after its last use
+    artifacts.settle()
+    artifacts.close()
+    assert not clusters.exists()

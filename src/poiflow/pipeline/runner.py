@@ -160,7 +160,8 @@ def run_plan(
         scratch.mkdir(parents=True, exist_ok=True)
     else:
         _clear_stale(cache)
-    artifacts = Artifacts()
+    # Without a cache, only the published files are needed: the others stay in memory.
+    artifacts = Artifacts(PUBLISHED if cache is None else None)
     context.artifacts = artifacts
     keys: dict[str, str] = {}
     runs: list[StageRun] = []

@@ -25,7 +25,7 @@ import functools
 import importlib
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +86,17 @@ class Artifacts:
     write raised.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, files: Collection[str] | None = None) -> None:
+        """``files``: the artifacts whose files must be written (None: every one). The file
+        of another artifact held in memory is written only if asked for (:meth:`path`): a
+        run without a stage cache publishes only some files, and holds the others (the
+        candidate pairs, the scores, the clusters) until their last use anyway."""
         self._paths: dict[str, Path] = {}
         self._tables: dict[str, pa.Table] = {}
         self._pending: dict[str, Future[None]] = {}
+        self._unwritten: dict[str, Callable[[], None]] = {}
         self._writer: ThreadPoolExecutor | None = None
+        self._files = None if files is None else frozenset(files)
 
     def put(
         self,
@@ -99,6 +105,7 @@ class Artifacts:
         table: pa.Table | None = None,
         *,
         pending: Callable[[], None] | None = None,
+        background: bool = True,
     ) -> None:
         """Record that ``name`` is at ``path`` (and, if given, keep its table in memory).
 
@@ -106,17 +113,27 @@ class Artifacts:
             name: The artifact.
             path: Its file.
             table: Its table, kept in memory for the stages after.
-            pending: Writes the file; run in the background, in the order given.
+            pending: Writes the file: now, or in the background (in the order given), or
+                only when the file is asked for (an artifact whose file need not be
+                written, held in memory).
+            background: Whether ``pending`` may run in the background.
         """
         self.settle(name)
+        self._unwritten.pop(name, None)
         self._paths[name] = path
         self._tables.pop(name, None)
         if table is not None:
             self._tables[name] = table
-        if pending is not None:
+        if pending is None:
+            return
+        if table is not None and self._files is not None and name not in self._files:
+            self._unwritten[name] = pending
+        elif background:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="poiflow-write")
             self._pending[name] = self._writer.submit(pending)
+        else:
+            pending()
 
     def settle(self, name: str | None = None) -> None:
         """Wait until the file of ``name`` (default: of every artifact) is written; raise
@@ -140,7 +157,10 @@ class Artifacts:
             self._writer = None
 
     def path(self, name: str) -> Path:
-        """Where ``name`` is on disk (once written)."""
+        """Where ``name`` is on disk (once written; written now if it was not to be)."""
+        write = self._unwritten.pop(name, None)
+        if write is not None:
+            write()
         self.settle(name)
         return self._paths[name]
 
@@ -166,8 +186,10 @@ class Artifacts:
                 self._paths[name] = new / path.name
 
     def release(self, name: str) -> None:
-        """Let go of the in-memory table of ``name`` (it stays on disk)."""
+        """Let go of the in-memory table of ``name`` (it stays on disk, if it was to be
+        written; the runner releases an artifact after its last use)."""
         self._tables.pop(name, None)
+        self._unwritten.pop(name, None)
 
 
 @dataclass(slots=True)
@@ -201,13 +223,8 @@ class StageContext:
                 stage's files, and a failed write still fails the run.
         """
         path = self.folder / ARTIFACT_FILES[name]
-        if background:
-            self.artifacts.put(
-                name, path, table, pending=functools.partial(_write_table, table, path, geo)
-            )
-        else:
-            _write_table(table, path, geo)
-            self.artifacts.put(name, path, table)
+        write = functools.partial(_write_table, table, path, geo)
+        self.artifacts.put(name, path, table, pending=write, background=background)
 
 
 def _write_table(table: pa.Table, path: Path, geo: bool) -> None:
