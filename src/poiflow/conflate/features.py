@@ -308,7 +308,7 @@ def pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict
 
 def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
-    distance = _haversine_m(view.lat[left], view.lon[left], view.lat[right], view.lon[right])
+    distance = _pair_distance_m(view.lat, view.lon, left, right)
     out["distance_m"] = distance
     out["distance_over_extent"] = distance / np.maximum(view.extent[left], view.extent[right])
 
@@ -386,6 +386,18 @@ def _tfidf_cosine(
     out = np.zeros(len(known))
     out[known] = cosine[inverse]
     return out
+
+
+def _pair_distance_m(
+    lat: np.ndarray, lon: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
+    """``_haversine_m`` between each pair's two records, with each record's latitude in
+    radians and its cosine computed once, not once for each of its pairs."""
+    radians = np.radians(lat)
+    cosine = np.cos(radians)
+    dp, dl = radians[right] - radians[left], np.radians(lon[right] - lon[left])
+    a = np.sin(dp / 2) ** 2 + cosine[left] * cosine[right] * np.sin(dl / 2) ** 2
+    return np.asarray(2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0, 1))), dtype=float)
 
 
 def _haversine_m(
