@@ -3,7 +3,9 @@ what they give on the whole, which is what lets Spark run them per partition."""
 
 from __future__ import annotations
 
+import sys
 from itertools import pairwise
+from unittest import mock
 
 import numpy as np
 import polars as pl
@@ -63,6 +65,40 @@ def test_a_pair_found_by_two_keys_in_two_partitions_keeps_both_bits() -> None:
         {"left": 0, "right": 5, "keys": 3},
         {"left": 1, "right": 2, "keys": 4},
     ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30), st.sampled_from([1, 2, 4, 8, 16, 3])),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_pairs_finished_as_one_number_or_as_two_columns_are_the_same(
+    found: list[tuple[int, int, int]],
+) -> None:
+    """Up to half a billion records a pair and its key's bit are sorted as one integer;
+    beyond, as two columns: the same candidates either way."""
+    frame = pl.DataFrame(
+        {
+            "left": [min(a, b) for a, b, _ in found],
+            "right": [max(a, b) + 1 for a, b, _ in found],
+            "keys": [k for _, _, k in found],
+        },
+        schema={"left": pl.Int64, "right": pl.Int64, "keys": pl.Int32},
+    )
+    one_number = finish_pairs([frame], 32)
+    with mock.patch.object(sys.modules["poiflow.conflate.blocking"], "_ONE_NUMBER_ROWS", 0):
+        two_columns = finish_pairs([frame], 32)
+    assert one_number.equals(two_columns)
+    expected: dict[tuple[int, int], int] = {}
+    for a, b, k in found:
+        key = (min(a, b), max(a, b) + 1)
+        expected[key] = expected.get(key, 0) | k
+    assert [(r["left"], r["right"], r["keys"]) for r in one_number.to_pylist()] == sorted(
+        (a, b, k) for (a, b), k in expected.items()
+    )
 
 
 def test_features_of_a_shard_with_global_counts_equal_the_whole(world: World) -> None:

@@ -40,6 +40,7 @@ per partition and step 3 per hash partition of the keys, with the same result.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -94,6 +95,10 @@ KEY_COUNTS_SCHEMA: Final = pa.schema(
         pa.field("count", pa.int64()),
     ]
 )
+# A pair and the bit of a key that proposed it, as one integer: pair * _BIT_SPACE + bit.
+_BIT_SPACE: Final = 1 << (max(KEYS.values()).bit_length())
+_ONE_NUMBER_ROWS: Final = math.isqrt((2**63 - 1) // _BIT_SPACE) - 1  # n * n * space fits
+
 KEY_ROWS_SCHEMA: Final = pa.schema(
     [
         pa.field("kind", pa.int8()),
@@ -383,13 +388,22 @@ def finish_pairs(parts: Iterable[pl.DataFrame | pa.Table], n: int) -> pa.Table:
     frames = [f for f in frames if f.height]
     if not frames:
         return CANDIDATE_SCHEMA.empty_table()
-    found = (
-        pl.concat([f.select("left", "right", "keys") for f in frames], how="vertical_relaxed")
-        .select((pl.col("left").cast(pl.Int64) * n + pl.col("right")).alias("pair"), "keys")
-        .sort("pair")
-    )
-    pair = found["pair"].to_numpy()
-    bits = found["keys"].to_numpy().astype(np.int32)
+    found = pl.concat([f.select("left", "right", "keys") for f in frames], how="vertical_relaxed")
+    pair_of = pl.col("left").cast(pl.Int64) * n + pl.col("right")
+    if n <= _ONE_NUMBER_ROWS:
+        # The pair and the key's bit in one integer: its distinct values sorted are each
+        # pair's bits in a row, at half the cost of sorting the rows of two columns.
+        value = (
+            found.select(pair_of * _BIT_SPACE + pl.col("keys"))
+            .to_series()
+            .unique()
+            .sort()
+            .to_numpy()
+        )
+        pair, bits = value // _BIT_SPACE, (value % _BIT_SPACE).astype(np.int32)
+    else:  # beyond half a billion records
+        rows = found.select(pair_of.alias("pair"), "keys").sort("pair")
+        pair, bits = rows["pair"].to_numpy(), rows["keys"].to_numpy().astype(np.int32)
     starts = np.concatenate([[0], np.flatnonzero(pair[1:] != pair[:-1]) + 1])
     pair = pair[starts]
     return pa.table(
