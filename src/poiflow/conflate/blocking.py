@@ -358,10 +358,12 @@ def key_pairs(
     """
     config = config or BlockingConfig()
     found = []
+    # One lazy query for every kind, collected once: polars runs the kinds side by side.
     for (kind,), part in sorted(keys.partition_by("kind", as_dict=True).items()):
-        right = part.filter(pl.col("right")).select("key", "row")
-        left = part.filter(pl.col("left")).select("key", "row")
-        if right.height < left.height // 2:  # most locality keys meet no record: drop them
+        rows = part.lazy()
+        right = rows.filter(pl.col("right")).select("key", "row")
+        left = rows.filter(pl.col("left")).select("key", "row")
+        if part["right"].sum() < part["left"].sum() // 2:  # most locality keys meet no record
             left = left.join(right.select("key").unique(), on="key", how="semi")
         small = left.group_by("key").len().filter(pl.col("len") <= config.cap(kind)).drop("len")
         pairs = (
@@ -378,7 +380,7 @@ def key_pairs(
         found.append(pairs.with_columns(pl.lit(_KIND_BIT[kind], pl.Int32).alias("keys")))
     if not found:
         return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64, "keys": pl.Int32})
-    return pl.concat(found)
+    return pl.concat(found).collect(engine=_engine(keys.height))
 
 
 def finish_pairs(parts: Iterable[pl.DataFrame | pa.Table], n: int) -> pa.Table:
