@@ -4,6 +4,7 @@ workers are forked from can be stopped and comes back for the next pool."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import psutil
@@ -37,5 +38,20 @@ def test_the_server_stops_and_comes_back() -> None:
     running = len(me.children())
     release_workers()
     assert len(me.children()) == running - 1  # the server, with its imports, is gone
+    assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
+    release_workers()
+
+
+@pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned on this platform")
+def test_the_server_stopped_without_waiting_ends_and_a_new_one_serves() -> None:
+    prepare_workers([__name__])
+    list(run_partitioned(_squares, 2))
+    me = psutil.Process()
+    running = len(me.children())
+    release_workers(wait=False)
+    deadline = time.monotonic() + 20
+    while len(me.children()) != running - 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(me.children()) == running - 1
     assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
     release_workers()

@@ -281,7 +281,9 @@ def ingest(
         held.abort()
         raise
     finally:
-        release_workers()  # also one started ahead for inputs that turned out small
+        # Also one started ahead for inputs that turned out small; its exit overlaps what
+        # comes next.
+        release_workers(wait=False)
         if side is not None:
             side.join()
     held.close()
