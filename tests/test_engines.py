@@ -31,27 +31,17 @@ def test_results_come_in_chunk_order_whatever_the_parts() -> None:
 
 
 @pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned on this platform")
-def test_the_server_stops_and_comes_back() -> None:
+@pytest.mark.parametrize("wait", [True, False])
+def test_the_server_stops_and_comes_back(wait: bool) -> None:
     prepare_workers([__name__])
     list(run_partitioned(_squares, 2))
     me = psutil.Process()
     running = len(me.children())
-    release_workers()
+    release_workers(wait=wait)
+    if not wait:  # told to stop: it ends on its own time
+        deadline = time.monotonic() + 20
+        while len(me.children()) != running - 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
     assert len(me.children()) == running - 1  # the server, with its imports, is gone
-    assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
-    release_workers()
-
-
-@pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned on this platform")
-def test_the_server_stopped_without_waiting_ends_and_a_new_one_serves() -> None:
-    prepare_workers([__name__])
-    list(run_partitioned(_squares, 2))
-    me = psutil.Process()
-    running = len(me.children())
-    release_workers(wait=False)
-    deadline = time.monotonic() + 20
-    while len(me.children()) != running - 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len(me.children()) == running - 1
     assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
     release_workers()
