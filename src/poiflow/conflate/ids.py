@@ -120,6 +120,12 @@ def assign_ids(
     return ids
 
 
+def _empty_lists(n: int) -> pa.ListArray:
+    """``n`` empty lists of strings, from their offsets (``pa.repeat`` of an empty list
+    takes ~0.2 s for 36k)."""
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()))
+
+
 def changelog(
     previous_membership: Mapping[tuple[str, str], str],
     membership: Mapping[tuple[str, str], str],
@@ -133,8 +139,8 @@ def changelog(
             {
                 "place_id": created,
                 "change": pa.repeat("created", len(created)),
-                "attributes": pa.repeat(pa.scalar([], pa.list_(pa.string())), len(created)),
-                "related": pa.repeat(pa.scalar([], pa.list_(pa.string())), len(created)),
+                "attributes": _empty_lists(len(created)),
+                "related": _empty_lists(len(created)),
             }
         ).cast(CHANGES_SCHEMA)
     old_members: dict[str, set[tuple[str, str]]] = defaultdict(set)
