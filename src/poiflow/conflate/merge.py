@@ -57,7 +57,8 @@ def _vote(frame: pl.DataFrame, key: str, name: str) -> pl.DataFrame:
     """Per label: the winning value of ``key`` (most weight; ties to the first voter), its
     share of the weight, and the position of its first voter."""
     tally = (
-        frame.filter(pl.col(key).is_not_null())
+        frame.lazy()
+        .filter(pl.col(key).is_not_null())
         .group_by(_L, key)
         .agg(pl.col("weight").sum().alias("tally"), pl.col("pos").min().alias("first"))
     )
@@ -73,6 +74,7 @@ def _vote(frame: pl.DataFrame, key: str, name: str) -> pl.DataFrame:
             (pl.col("tally") / pl.col("total")).alias(f"{name}_share"),
             pl.col("first").alias(f"{name}_first"),
         )
+        .collect()
     )
 
 
@@ -87,13 +89,14 @@ def _first_by(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.
 def _union(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     """Per label: every value of a list column, most supported first; the first value's
     share of the weight of records that have any; the position of its first giver."""
+    rows = frame.lazy()
     having = (
-        frame.filter(pl.col(column).list.len() > 0)
+        rows.filter(pl.col(column).list.len() > 0)
         .group_by(_L)
         .agg(pl.col("weight").sum().alias("having"))
     )
     support = (
-        frame.select(_L, "pos", "weight", pl.col(column).alias("value"))
+        rows.select(_L, "pos", "weight", pl.col(column).alias("value"))
         .explode("value")
         .drop_nulls("value")
         .group_by(_L, "value")
@@ -114,6 +117,7 @@ def _union(frame: pl.DataFrame, column: str) -> pl.DataFrame:
             (pl.col("top") / pl.col("having")).alias(f"{column}_share"),
             f"{column}_giver",
         )
+        .collect()
     )
 
 
