@@ -209,7 +209,9 @@ def merge_clusters(
 
     name_vote = _vote(frame, "name_key", "name_key_won")
     name_pick = _first_by(
-        frame.join(name_vote, on=_L).filter(pl.col("name_key") == pl.col("name_key_won")),
+        frame.select(_L, "name_key", "name", "weight", "mixed", "nonascii", "length", "pos")
+        .join(name_vote, on=_L)
+        .filter(pl.col("name_key") == pl.col("name_key_won")),
         ["weight", "mixed", "nonascii", "length", "pos"],
         [True, True, True, True, False],
     ).select(
@@ -276,14 +278,16 @@ def merge_clusters(
         .agg(pl.col("other").alias("alternate"))
     )
 
-    located = frame.filter(pl.col("lat").is_not_null())
+    located = frame.select(_L, "lat", "lon", "weight", "pos").filter(pl.col("lat").is_not_null())
     centre = located.group_by(_L).agg(
         pl.col("lat").median().alias("glat"),
         pl.col("lon").median().alias("glon"),
         pl.col("weight").sum().alias("located_weight"),
     )
     medoid = _first_by(
-        located.join(centre, on=_L).with_columns(
+        located.select(_L, "lat", "lon", "pos")
+        .join(centre, on=_L)
+        .with_columns(
             ((pl.col("lat") - pl.col("glat")) ** 2 + (pl.col("lon") - pl.col("glon")) ** 2).alias(
                 "d2"
             )
@@ -294,7 +298,9 @@ def merge_clusters(
 
     address_vote = _vote(frame, "address_key", "address_won")
     address = _first_by(
-        frame.join(address_vote, on=_L).filter(pl.col("address_key") == pl.col("address_won")),
+        frame.select(_L, "address", "address_key", "completeness", "weight", "pos")
+        .join(address_vote, on=_L)
+        .filter(pl.col("address_key") == pl.col("address_won")),
         ["completeness", "weight", "pos"],
         [True, True, False],
     ).select(
@@ -307,12 +313,17 @@ def merge_clusters(
     phones, websites, emails = (_union(frame, c) for c in ("phones", "websites", "emails"))
     brand_vote = _vote(frame, "brand_key", "brand_won")
     brand = (
-        frame.join(brand_vote, on=_L)
+        frame.select(_L, "pos", "brand")
+        .join(brand_vote, on=_L)
         .filter(pl.col("pos") == pl.col("brand_won_first"))
         .select(_L, "brand")
     )
     hours = _first_by(
-        frame.filter(pl.col("opening_hours").is_not_null()), ["weight", "pos"], [True, False]
+        frame.select(_L, "opening_hours", "weight", "pos").filter(
+            pl.col("opening_hours").is_not_null()
+        ),
+        ["weight", "pos"],
+        [True, False],
     ).select(_L, "opening_hours")
     status = _vote(frame, "status", "operating_status").select(_L, "operating_status")
     totals = frame.group_by(_L).agg(
