@@ -323,7 +323,9 @@ def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dic
     out["name_partial"] = partial / 100
     out["name_best_alternate"] = _best_alternate(view, left, right, out["name_token_set"])
     out["name_tfidf"] = _tfidf_cosine(view, names)
-    out["name_commonness"] = np.maximum(view.commonness[left], view.commonness[right])
+    # Rounding to float32 keeps order, so the larger rounded is the larger one rounded.
+    commonness = view.commonness.astype(np.float32)
+    out["name_commonness"] = np.maximum(commonness[left], commonness[right])
 
     out["brand_match"] = _equal(view.brand.codes, left, right)
     out["phone_match"] = _overlap(view.phones, left, right)
@@ -335,9 +337,9 @@ def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dic
     out["postcode_match"] = _equal(view.postcode.codes, left, right)
     out["locality_match"] = _equal(view.locality.codes, left, right)
     # How many of the two have coordinates: a missing distance means little when one has none.
-    out["located"] = (~np.isnan(view.lat[left])).astype(float) + (~np.isnan(view.lat[right]))
+    out["located"] = (~np.isnan(view.lat[left])).astype(np.float32) + (~np.isnan(view.lat[right]))
     out["category_agreement"] = _category_agreement(view.category, left, right)
-    out["same_source"] = (view.source[left] == view.source[right]).astype(float)
+    out["same_source"] = (view.source[left] == view.source[right]).astype(np.float32)
     return {name: np.asarray(out[name], dtype=np.float32) for name in FEATURES}
 
 
@@ -471,7 +473,7 @@ def _equal(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray
     """1 where both records have the value and it is the same, 0 where it differs, NaN
     where either lacks it."""
     a, b = codes[left], codes[right]
-    out = np.asarray(a == b, dtype=float)
+    out = np.asarray(a == b, dtype=np.float32)  # exact: 0, 1 or NaN
     out[(a < 0) | (b < 0)] = np.nan
     return out
 
@@ -496,7 +498,8 @@ def _category_agreement(category: Encoded, left: np.ndarray, right: np.ndarray) 
     n = len(codes)
     coded = np.array([codes.get(v, n) for v in category.values.tolist()] + [n], dtype=np.int64)
     row_codes = coded[category.codes]  # a missing category (-1) takes the last: unknown
-    return np.asarray(agreement[row_codes[left], row_codes[right]], dtype=float)
+    exact = agreement.astype(np.float32)  # 0, 1, 2 or NaN
+    return np.asarray(exact[row_codes[left], row_codes[right]])
 
 
 @functools.cache
