@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
-from hypothesis import given
+from anyascii import anyascii
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poiflow.normalize import (
@@ -223,3 +225,26 @@ def test_phone_fast_paths_agree_with_the_full_parser(text: str, region: str) -> 
     # The fast paths may only answer where the parser would give the same answer; where
     # they stand aside the parser answers, so the two agree everywhere.
     assert got == expected or (expected is None and got is None)
+
+
+def _fold_the_long_way(value: str) -> str:
+    """``fold`` without its ASCII shortcut."""
+    text = unicodedata.normalize("NFKC", value).casefold()
+    syllabic = r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])"
+    text = anyascii(re.sub(syllabic, r" \1 ", text)).lower()
+    text = re.sub(r"['’`´ʼ‘]", "", text)
+    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+
+
+def _clean_the_long_way(value: str) -> str | None:
+    """``clean_text`` without its shortcut for printable, single-spaced values."""
+    invisible = r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
+    text = unicodedata.normalize("NFC", re.sub(invisible, " ", value))
+    return re.sub(r"\s+", " ", text).strip() or None
+
+
+@settings(max_examples=500)
+@given(st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127)), NAMEISH))
+def test_the_shortcuts_of_fold_and_clean_text_change_nothing(value: str) -> None:
+    assert fold.__wrapped__(value) == _fold_the_long_way(value)
+    assert clean_text(value) == _clean_the_long_way(value)
