@@ -8,7 +8,7 @@ category's extent), so it sits beside the schemas. The tree lives in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -82,12 +82,6 @@ class Taxonomy:
                 msg = f"category '{category.id}' has unknown parent '{category.parent}'"
                 raise ValueError(msg)
 
-    @property
-    def first_words(self) -> frozenset[str]:
-        """The folded words a term starts with: a text none of whose folded words (nor
-        their singulars) is one of these names no category (``from_text`` gives None)."""
-        return self._first_words
-
     def __contains__(self, category_id: object) -> bool:
         return category_id in self.categories
 
@@ -119,11 +113,6 @@ class Taxonomy:
             return None
         return _from_text(self, text)
 
-    def from_words(self, words: Sequence[str]) -> str | None:
-        """``from_text`` of a text already folded (``poiflow.text.fold``) and split into
-        words: what a caller that folds many texts at once passes."""
-        return _from_words(self, words)
-
     def from_labels(self, labels: Iterable[str]) -> list[str]:
         """The distinct categories of several labels, in order, unknown labels skipped."""
         out: list[str] = []
@@ -136,10 +125,7 @@ class Taxonomy:
 
 @lru_cache(maxsize=1 << 14)
 def _from_text(tax: Taxonomy, text: str) -> str | None:
-    return tax.from_words(fold(text.replace("_", " ")).split())
-
-
-def _from_words(tax: Taxonomy, words: Sequence[str]) -> str | None:
+    words = fold(text.replace("_", " ")).split()
     if not words:
         return None
     singular = [

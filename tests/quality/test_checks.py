@@ -6,24 +6,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from poiflow.quality.checks import (
     DEFAULT_CHECKS,
     QualityInput,
     issues_table,
-    name_words,
     on_land,
     results_table,
     run_checks,
 )
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA, PAIR_KEY_FIELDS
-from poiflow.taxonomy import taxonomy
-from poiflow.text import fold
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -139,49 +133,3 @@ def test_the_land_mask_knows_land_from_sea() -> None:
     sea = [(59.85, 25.5), (30.0, -40.0), (0.0, -150.0), (56.0, 3.0), (-40.0, 80.0)]
     points = np.array(land + sea)
     assert on_land(points[:, 0], points[:, 1]).tolist() == [True] * 5 + [False] * 5
-
-
-_NAMEY = st.text(
-    alphabet=st.sampled_from(
-        [
-            *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 '`_-&.,/",
-            *"éößʼ’Жы北ﬁ",
-        ]
-    ),
-    max_size=30,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.one_of(
-            _NAMEY,
-            st.builds(
-                lambda a, term, b: f"{a} {term} {b}",
-                _NAMEY,
-                st.sampled_from(["Cafe", "Pharmacies", "apteekki", "Gift Shop", "HOTELS", "bar"]),
-                _NAMEY,
-            ),
-        ),
-        min_size=1,
-        max_size=20,
-    )
-)
-def test_names_folded_at_once_read_as_one_by_one(names: list[str]) -> None:
-    """The check's polars folding of ASCII names is ``fold``'s, and a name it passes over
-    is one that ``from_text`` finds no category in."""
-    tax = taxonomy()
-    words = name_words(pl.Series(names, dtype=pl.String), tax.first_words)
-    for name, folded, maybe in zip(
-        names, words["words"].to_list(), words["maybe"].to_list(), strict=True
-    ):
-        if folded is not None:
-            assert name.isascii()
-            assert folded == fold(name.replace("_", " ")).split()
-            assert tax.from_words(folded) == tax.from_text(name)
-        else:
-            assert not name.isascii()
-            assert maybe
-        if not maybe:
-            assert tax.from_text(name) is None

@@ -92,12 +92,9 @@ class Listed:
 
     @classmethod
     def of(cls, column: pa.ChunkedArray) -> Listed:
-        """Encode an Arrow list-of-strings column; only the longer lists become Python."""
-        lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-        rows = np.flatnonzero(lengths > 1)
-        lists = column.take(pa.array(rows, pa.int64())).to_pylist()
+        """Encode an Arrow list-of-strings column."""
         first = Encoded.of(pc.list_element(pc.list_slice(column, 0, 1), 0))
-        return cls(first, dict(zip(rows.tolist(), lists, strict=True)))
+        return cls(first, _lists_longer_than(column, 1))
 
     def values(self, row: int) -> set[str]:
         """The values of one record."""
@@ -165,7 +162,7 @@ class RecordView:
             lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float),
             extent=extent,
             name=name,
-            alternates=_nonempty_lists(key("name_alternates")),
+            alternates=_lists_longer_than(key("name_alternates"), 0),
             brand=Encoded.of(key("brand")),
             phones=Listed.of(records.column("phones")),
             domains=Listed.of(key("domains")),
@@ -398,16 +395,20 @@ def _pair_distance_m(
     radians = np.radians(lat)
     cosine = np.cos(radians)
     dp, dl = radians[right] - radians[left], np.radians(lon[right] - lon[left])
-    a = np.sin(dp / 2) ** 2 + cosine[left] * cosine[right] * np.sin(dl / 2) ** 2
-    return np.asarray(2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0, 1))), dtype=float)
+    return _arc_m(dp, dl, cosine[left], cosine[right])
 
 
 def _haversine_m(
     lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
 ) -> np.ndarray:
     p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(lon2 - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return _arc_m(p2 - p1, np.radians(lon2 - lon1), np.cos(p1), np.cos(p2))
+
+
+def _arc_m(dp: np.ndarray, dl: np.ndarray, cos1: np.ndarray, cos2: np.ndarray) -> np.ndarray:
+    """The haversine distance in metres, from the differences of latitude and longitude
+    (radians) and the cosines of the two latitudes."""
+    a = np.sin(dp / 2) ** 2 + cos1 * cos2 * np.sin(dl / 2) ** 2
     return np.asarray(2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0, 1))), dtype=float)
 
 
@@ -461,10 +462,11 @@ def _best_alternate(
     return best
 
 
-def _nonempty_lists(column: pa.ChunkedArray) -> dict[int, list[str]]:
-    """The lists of a list column that have any value, by row."""
+def _lists_longer_than(column: pa.ChunkedArray, size: int) -> dict[int, list[str]]:
+    """The lists of a list column with more than ``size`` values, by row: only those become
+    Python objects."""
     lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-    rows = np.flatnonzero(lengths > 0)
+    rows = np.flatnonzero(lengths > size)
     lists = column.take(pa.array(rows, pa.int64())).to_pylist()
     return dict(zip(rows.tolist(), lists, strict=True))
 

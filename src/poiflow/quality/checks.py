@@ -354,15 +354,9 @@ class NameSaysOtherCategory:
         tax = taxonomy()
         frame = data.frame.filter(pl.col("category").is_not_null() & pl.col("name").is_not_null())
         pairs = frame.select("name", "category").unique()  # chains repeat: once per pair
-        words = name_words(pairs.get_column("name"), tax.first_words)
         said: list[str | None] = []
-        for (name, category), folded, maybe in zip(
-            pairs.iter_rows(), words["words"].to_list(), words["maybe"].to_list(), strict=True
-        ):
-            if not maybe:
-                found = None
-            else:
-                found = tax.from_text(name) if folded is None else tax.from_words(folded)
+        for name, category in pairs.iter_rows():
+            found = tax.from_text(name)
             if found is None or found not in tax or category not in tax:
                 said.append(None)
             elif tax.ancestors(found)[-1] != tax.ancestors(category)[-1]:
@@ -372,47 +366,6 @@ class NameSaysOtherCategory:
         odd = pairs.with_columns(pl.Series("said", said, dtype=pl.String)).drop_nulls("said")
         bad = frame.join(odd, on=["name", "category"]).sort("id")
         return _flagged(self, frame, bad, "'{name}' sounds like {said}, filed as {category}")
-
-
-def name_words(names: pl.Series, first_words: frozenset[str]) -> pl.DataFrame:
-    """Each name's folded words, where polars can fold it, and whether it may name a
-    category: columns ``words`` (a list, null for a name not folded here) and ``maybe``
-    (False where ``Taxonomy.from_text`` surely finds none).
-
-    An ASCII name folds (``poiflow.text.fold``) to its lower case without apostrophes,
-    every other run of non-alphanumerics one space: polars does that for all of them at
-    once. Unless one of its words, or the word's singular, starts a term (``first_words``),
-    it names no category. Other names are left to ``fold`` (which transliterates) and are
-    always worth reading.
-    """
-    word = pl.element()
-    singular = (
-        pl.when(word.str.len_chars() > 3, word.str.ends_with("s"), ~word.str.ends_with("ss"))
-        .then(word.str.slice(0, word.str.len_chars() - 1))
-        .otherwise(word)
-    )
-    firsts = pl.Series(sorted(first_words), dtype=pl.String)
-    folded = (
-        pl.col("name")
-        .str.replace_all(r"['`]", "")
-        .str.to_lowercase()
-        .str.replace_all(r"[^a-z0-9]+", " ")
-        .str.strip_chars()
-        .str.split(" ")
-        .list.eval(word.filter(word != ""))
-    )
-    ascii_only = pl.col("name").str.contains(r"^[\x00-\x7f]*$")
-    return (
-        pl.DataFrame({"name": names.cast(pl.String)})
-        .select(pl.when(ascii_only).then(folded).alias("words"))
-        .with_columns(
-            pl.col("words")
-            .list.eval(word.is_in(firsts) | singular.is_in(firsts))
-            .list.any()
-            .fill_null(True)
-            .alias("maybe")
-        )
-    )
 
 
 class LikelyDuplicates:
