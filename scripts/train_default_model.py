@@ -45,7 +45,7 @@ def main() -> None:
             labels.append(pair_labels)
             print(f"world {seed}: {len(pair_labels):,} pairs, {int(pair_labels.sum()):,} matches")
     merged = {name: np.concatenate(columns) for name, columns in features.items()}
-    matcher = train_matcher(merged, np.concatenate(labels), seed=7, name="default-3")
+    matcher = train_matcher(merged, np.concatenate(labels), seed=7, name="default-4")
     matcher.save(OUT)
     print(f"wrote {OUT}: held-out {matcher.info['holdout']}")
 

@@ -94,12 +94,17 @@ def test_threads_share_one_pause() -> None:
 def test_a_number_the_phone_parser_rejects_leaves_no_cycle(number: str, region: str | None) -> None:
     """The parser keeps its exception in a local (a cycle through its frames, and so every
     caller's frame and lists): where poiflow catches it, nothing must be left to collect."""
-    from poiflow.normalize.phones import parse_phones
+    from poiflow.normalize.phones import parse_phones, to_e164
 
-    gc.collect()
-    with paused_gc():
-        parsed = parse_phones(number, region)
-        left = gc.collect()
-    assert parsed.numbers == ()
-    assert parsed.rejected == (number,)
-    assert left == 0
+    # Another test's leftover thread may make garbage meanwhile: a cycle the parser left
+    # would be there every time, so the quietest of three tries must find none.
+    lefts = []
+    for _ in range(3):
+        to_e164.cache_clear()  # parsed, not remembered
+        gc.collect()
+        with paused_gc():
+            parsed = parse_phones(number, region)
+            lefts.append(gc.collect())
+        assert parsed.numbers == ()
+        assert parsed.rejected == (number,)
+    assert min(lefts) == 0

@@ -32,7 +32,17 @@ row = st.fixed_dictionaries(
         "categories": st.sampled_from(_CATEGORIES).map(lambda c: {"primary": c}),
         "phones": st.lists(st.sampled_from(("+358 9 123 456", "+358 40 555 0101")), max_size=2),
         "websites": st.lists(
-            st.sampled_from(("https://nordea.fi/x", "www.example.com", "kauppa.fi")), max_size=2
+            st.sampled_from(
+                (
+                    "https://nordea.fi/x",
+                    "http://www.nordea.fi/fi/x/",
+                    "https://nordea.fi/y",
+                    "www.example.com",
+                    "example.com/en",
+                    "kauppa.fi",
+                )
+            ),
+            max_size=2,
         ),
         "address": st.fixed_dictionaries(
             {

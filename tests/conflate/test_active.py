@@ -94,7 +94,8 @@ def test_refining_moves_the_model_towards_the_answers() -> None:
     before = base.predict(features)
     refined = refine_matcher(base, features, labels, rounds=20)
     after = refined.predict(features)
-    assert after[:45].mean() > before[:45].mean()
+    # The answers' matches end up scored further above their non-matches than before.
+    assert after[:45].mean() - after[45:].mean() > before[:45].mean() - before[45:].mean() + 0.05
     loss = agreement(refined, features, labels)["log_loss"]
     assert loss < agreement(base, features, labels)["log_loss"]
     assert refined.info["refined_from"] == base.version
@@ -121,11 +122,12 @@ def test_answers_that_contradict_the_model_refine_it_strongly_else_gently() -> N
     assert said["strength"] == "gentle"
     assert said["expected_matches"] == pytest.approx(p.sum(), abs=0.01)
     assert gentle.booster.num_trees() == base.booster.num_trees() + STRENGTHS["gentle"][0]
-    # Answers far from what it expects: the pairs it doubts most are all matches.
-    contradicting = (p >= np.quantile(p, 0.3)).astype(np.int8)
+    # Answers far from what it expects: the pairs it doubts most are the matches, those
+    # it is surest of are not.
+    contradicting = (p <= np.median(p)).astype(np.int8)
     strong = refine_matcher(base, features, contradicting)
     said = strong.info["refined_on"]
-    assert said["surprise"] >= SURPRISE
+    assert abs(said["surprise"]) >= SURPRISE
     assert said["strength"] == "strong"
     assert strong.booster.num_trees() == base.booster.num_trees() + STRENGTHS["strong"][0]
     # Strong refining follows such answers more closely than gentle refining would.

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -132,3 +134,82 @@ def test_features_of_a_few_pairs_in_python_are_the_vectorized_ones(
     assert tuple(few) == FEATURES
     for name in FEATURES:
         np.testing.assert_array_equal(few[name], vectorized[name], err_msg=name)
+
+
+def test_a_branch_page_tells_two_branches_of_a_chain_apart() -> None:
+    # One chain, one domain: the pages say which branch. A page that source "a" gives to
+    # two of its records (a store finder) says nothing, nor does a site's front page.
+    rows = [
+        ("a", "https://www.burger.fi/fi/ravintolat/kamppi/"),
+        ("b", "http://burger.fi/ravintolat/Kamppi"),
+        ("b", "https://burger.fi/ravintolat/tapiola"),
+        ("a", "https://burger.fi/ravintolat"),
+        ("a", "https://burger.fi/ravintolat/"),
+        ("b", "https://burger.fi/ravintolat"),
+        ("c", "https://www.burger.fi/en/"),
+    ]
+    records = few_records.records_of(
+        [
+            {
+                "names": {"primary": "Burger", "alternates": []},
+                "at": (60.17, 24.93),
+                "categories": {"primary": "fast_food_restaurant"},
+                "phones": [],
+                "websites": [url],
+                "address": {},
+                "source": source,
+            }
+            for source, url in rows
+        ]
+    )
+    left, right = np.array([0, 0, 1, 3, 0]), np.array([1, 2, 2, 5, 6])
+    found = pair_features(RecordView.of(records), left, right)
+    np.testing.assert_array_equal(found["domain_match"], [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(found["page_match"], [1, 0, 0, np.nan, np.nan])
+
+
+@pytest.mark.parametrize(
+    ("url", "page"),
+    [
+        ("https://www.Raflaamo.fi/fi/helsinki/la-famiglia/", "raflaamo.fi/helsinki/la-famiglia"),
+        ("http://m.example.com/stores/kamppi#map", "example.com/stores/kamppi"),
+        ("https://example.com/sv-fi/index.html", None),
+        ("http://example.com", None),
+        ("http://example.com/?store=12", "example.com/?store=12"),
+        ("http://example.com?store=12", "example.com/?store=12"),
+    ],
+)
+def test_page_key_examples(url: str, page: str | None) -> None:
+    assert features.page_key(url) == page
+
+
+_SEGMENT = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    host=st.from_regex(r"[a-z0-9]{1,10}\.(fi|com|co\.uk)", fullmatch=True).filter(
+        lambda h: re.match(r"(www\d*|m)\.", h) is None
+    ),
+    path=st.lists(_SEGMENT, max_size=4),
+    scheme=st.sampled_from(("http://", "https://", "")),
+    www=st.sampled_from(("", "www.", "www2.", "m.")),
+    language=st.sampled_from(("", "fi/", "en-gb/")),
+    slash=st.booleans(),
+    upper=st.booleans(),
+)
+def test_page_key_ignores_how_a_page_is_written(
+    host: str,
+    path: list[str],
+    scheme: str,
+    www: str,
+    language: str,
+    slash: bool,
+    upper: bool,
+) -> None:
+    plain = features.page_key(f"http://{host}/{'/'.join(path)}")
+    url = f"{scheme}{www}{host}/{language}{'/'.join(path)}{'/' if slash else ''}"
+    assert features.page_key(url.upper() if upper else url) == plain
+    if plain is not None:
+        assert features.page_key(f"http://{plain}") == plain  # a key keys to itself
+        assert plain.startswith(host.lower() + "/")

@@ -44,7 +44,7 @@ def test_outputs_and_run_report(helsinki_run: Path) -> None:
     assert counts["read"] == counts["records"] + counts["quarantined"]
     assert counts["records"] == pq.read_table(helsinki_run / "membership.parquet").num_rows
     assert counts["places"] == pq.read_table(helsinki_run / "places.parquet").num_rows
-    assert run["model"] == "default-3"
+    assert run["model"] == "default-4"
     stages = ["ingest", "block", "score", "cluster", "merge", "report"]
     assert list(run["seconds"]) == [s["name"] for s in run["stages"]] == stages
     pairs = pq.read_table(helsinki_run / "pairs.parquet")

@@ -23,6 +23,7 @@ FEATURES: Final = (
     "brand_match",
     "phone_match",
     "domain_match",
+    "page_match",
     "housenumber_match",
     "street_similarity",
     "postcode_match",

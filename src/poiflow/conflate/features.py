@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,12 +34,14 @@ __all__ = [
     "RecordView",
     "feature_counts",
     "feature_stats",
+    "page_key",
     "pair_features",
+    "shared_pages",
 ]
 
 
 # What features read of a record.
-FEATURE_COLUMNS: Final = ("source", "lat", "lon", "categories", "keys", "phones")
+FEATURE_COLUMNS: Final = ("source", "lat", "lon", "categories", "keys", "phones", "websites")
 
 # Categories that one place is often filed under by different sources.
 _RELATED: Final = (
@@ -123,6 +126,7 @@ class RecordView:
     brand: Encoded
     phones: Listed
     domains: Listed
+    pages: Listed  # each record's own pages (``page_key``), without those a source shares
     street: Encoded
     housenumber: Encoded
     postcode: Encoded
@@ -166,6 +170,7 @@ class RecordView:
             brand=Encoded.of(key("brand")),
             phones=Listed.of(records.column("phones")),
             domains=Listed.of(key("domains")),
+            pages=Listed.of(_page_lists(records, stats.shared_pages)),
             street=Encoded.of(key("street")),
             housenumber=Encoded.of(key("housenumber")),
             postcode=Encoded.of(key("postcode")),
@@ -179,16 +184,19 @@ class RecordView:
 @dataclass(frozen=True, slots=True)
 class FeatureStats:
     """What features read of all the records: how many carry each folded name (a chain's
-    name is weak evidence) and each word of it (a word's IDF weight)."""
+    name is weak evidence) and each word of it (a word's IDF weight), and which web pages
+    some source gives to more than one of its records (a chain's store finder, not a
+    branch's own page)."""
 
     records: int
     names: pl.DataFrame  # "name", "records"
     words: pl.DataFrame  # "word", "records"
+    shared_pages: frozenset[str]
 
 
 FEATURE_COUNTS_SCHEMA: Final = pa.schema(
     [
-        pa.field("what", pa.string()),  # "records", "name" or "word"
+        pa.field("what", pa.string()),  # "records", "name", "word" or "page"
         pa.field("value", pa.string()),
         pa.field("count", pa.int64()),
     ]
@@ -210,10 +218,23 @@ def feature_counts(records: pa.Table) -> pa.Table:
         .group_by("word")
         .agg(pl.col("len").sum())
     )
+    # Pages by source: a page that one source gives to several records is no branch's own.
+    pages = _record_pages(records)
+    source = pl.Series(records.column("source").combine_chunks(), dtype=pl.String)
+    by_source = (
+        pages.select(
+            pl.concat_str(
+                source.gather(pages["row"]), pl.lit(_PAGE_SEPARATOR), pages["page"]
+            ).alias("value")
+        )
+        .group_by("value")
+        .len()
+    )
     frames = [
         pl.DataFrame({"what": ["records"], "value": [""], "len": [records.num_rows]}),
         by_name.select(pl.lit("name").alias("what"), pl.col("name").alias("value"), "len"),
         words.select(pl.lit("word").alias("what"), pl.col("word").alias("value"), "len"),
+        by_source.select(pl.lit("page").alias("what"), "value", "len"),
     ]
     counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
     return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
@@ -235,7 +256,82 @@ def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
         int(total.filter(pl.col("what") == "records")["records"].sum()),
         part("name", "name"),
         part("word", "word"),
+        shared_pages(total.rename({"records": "count"})),
     )
+
+
+def shared_pages(counts: pl.DataFrame) -> frozenset[str]:
+    """The pages that some source gives to more than one of its records, from summed
+    counts (``FEATURE_COUNTS_SCHEMA``'s columns; other kinds than "page" are left out)."""
+    shared = counts.filter((pl.col("what") == "page") & (pl.col("count") > 1))
+    return frozenset(shared["value"].str.split_exact(_PAGE_SEPARATOR, 1).struct[1].to_list())
+
+
+# Between a source and a page in the counts of pages by source (no URL has it).
+_PAGE_SEPARATOR: Final = "\x1f"
+# Path segments that say nothing of which page: a language ("en", "fi-fi", "sv_se"), an
+# index file, a home page. A path of only these is the site's front page.
+_TRIVIAL_SEGMENT: Final = re.compile(
+    r"^(?:[a-z]{2}(?:[-_][a-z]{2})?|(?:index|default|home|start)(?:\.[a-z]{2,5})?|etusivu)$"
+)
+_HOST_PREFIX: Final = re.compile(r"^(?:(?:www\d*|m)\.)+(?=[^.]+\.)")  # not of "m.fi"
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def page_key(url: str) -> str | None:
+    """The page a canonical URL names, beyond its site: ``host/path``, without the
+    scheme, letter case, a "www." or "m." prefix, the fragment, empty segments (so a
+    trailing "/"), and the language and index segments of the path; ``None`` for a site's
+    front page.
+
+    A chain often gives each branch a page of its own ("example.com/stores/kamppi"): two
+    records with one such page are one branch, where one domain says only one chain.
+
+    >>> page_key("https://www.Raflaamo.fi/fi/helsinki/la-famiglia/")
+    'raflaamo.fi/helsinki/la-famiglia'
+    >>> page_key("http://example.com/en/") is None
+    True
+    """
+    _, sep, rest = url.partition("://")
+    rest = (rest if sep else url).split("#", 1)[0].lower()
+    host, slash, path = rest.partition("/")
+    if not slash:
+        host, question, query = host.partition("?")
+        path = f"{question}{query}"
+    host = _HOST_PREFIX.sub("", host.rstrip("."))
+    segments = [s for s in path.split("/") if s and not _TRIVIAL_SEGMENT.match(s)]
+    if not host or not segments:
+        return None
+    return f"{host}/{'/'.join(segments)}"
+
+
+def _record_pages(records: pa.Table) -> pl.DataFrame:
+    """Each record's distinct pages (``row``, ``page``; in the order of its websites), the
+    key made once per distinct URL."""
+    websites = records.column("websites").combine_chunks()
+    urls = Encoded.of(pc.list_flatten(websites))
+    keys = pl.Series([page_key(u) for u in urls.values.tolist()], dtype=pl.String)
+    rows = pc.list_parent_indices(websites).to_numpy().astype(np.int64)
+    known = urls.codes >= 0
+    return (
+        pl.DataFrame({"row": rows[known], "page": keys.gather(urls.codes[known])})
+        .drop_nulls("page")
+        .unique(["row", "page"], maintain_order=True)
+    )
+
+
+def _page_lists(records: pa.Table, shared: frozenset[str]) -> pa.ChunkedArray:
+    """Each record's pages (``_record_pages``), but those some source shares, as a list
+    column (null where none is left)."""
+    pages = _record_pages(records)
+    if shared:
+        pages = pages.filter(~pl.col("page").is_in(list(shared)))
+    counts = np.bincount(pages["row"].to_numpy(), minlength=records.num_rows)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(
+        pa.array(offsets), pages["page"].to_arrow().cast(pa.string()), mask=pa.array(counts == 0)
+    )
+    return pa.chunked_array([lists])
 
 
 def _lookup(counts: pl.DataFrame, values: np.ndarray, column: str) -> np.ndarray:
@@ -327,6 +423,7 @@ def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dic
     out["brand_match"] = _equal(view.brand.codes, left, right)
     out["phone_match"] = _overlap(view.phones, left, right)
     out["domain_match"] = _overlap(view.domains, left, right)
+    out["page_match"] = _overlap(view.pages, left, right)
     out["housenumber_match"] = _equal(view.housenumber.codes, left, right)
     (out["street_similarity"],) = _similarities(
         view.street, _distinct_pairs(view.street, left, right), (JaroWinkler.normalized_similarity,)

@@ -52,7 +52,7 @@ COMPARISONS: Final[dict[str, tuple[str, ...]]] = {
         "no coordinates, other locality",
     ),
     "phone": ("shared", "different"),
-    "website": ("same domain", "different"),
+    "website": ("same page", "same domain", "different domain or page"),
     "address": ("same street and number", "same street", "same postcode", "different"),
     "category": ("same", "related", "unrelated"),
     "brand": ("same", "different"),
@@ -67,7 +67,7 @@ _ORDER: Final[dict[str, tuple[tuple[tuple[int, ...], ...], dict[int, tuple[int, 
     "name": (((0, 1, 3, 4, 5, 6),), {2: (1, 4)}),
     "where": (((0, 1, 2, 3, 4), (5, 6)), {}),
     "phone": (((0, 1),), {}),
-    "website": (((0, 1),), {}),
+    "website": (((0, 1, 2),), {}),
     "address": (((0, 1, 3),), {2: (0, 3)}),
     "category": (((0, 1, 2),), {}),
     "brand": (((0, 1),), {}),
@@ -87,6 +87,7 @@ INPUTS: Final = (
     "locality_match",
     "phone_match",
     "domain_match",
+    "page_match",
     "street_similarity",
     "housenumber_match",
     "postcode_match",
@@ -132,7 +133,7 @@ def comparison_levels(features: Mapping[str, np.ndarray]) -> np.ndarray:
         _name(features),
         _where(features),
         _binary(features["phone_match"]),
-        _binary(features["domain_match"]),
+        _website(features),
         _address(features),
         _cut(features["category_agreement"], (1.5, 0.5)),
         _binary(features["brand_match"]),
@@ -176,6 +177,18 @@ def _where(f: Mapping[str, np.ndarray]) -> np.ndarray:
     unplaced = level == _NULL
     locality = _binary(f["locality_match"])
     level[unplaced & (locality >= 0)] = 5 + locality[unplaced & (locality >= 0)]
+    return level
+
+
+def _website(f: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Same branch page, else same domain, else different (another domain, or another
+    page of the same one: another branch of the chain)."""
+    level = _binary(f["domain_match"]) * 2  # 0 or 2, -1 where either has none
+    level[level == -2] = _NULL
+    level[level == 0] = 1
+    page = np.asarray(f["page_match"], dtype=float)
+    level[page == 1] = 0
+    level[page == 0] = 2
     return level
 
 

@@ -61,6 +61,7 @@ from poiflow.conflate.features import (
     FeatureStats,
     _agreement_matrix,
     _haversine_m,
+    page_key,
 )
 
 __all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
@@ -281,6 +282,7 @@ class FeatureLookup:
         self.words = dict(
             zip(stats.words["word"].to_list(), stats.words["records"].to_list(), strict=True)
         )
+        self.shared_pages = stats.shared_pages
 
     def narrowed(self, records: pa.Table) -> FeatureStats:
         """The stats of these records' names and name words only."""
@@ -296,6 +298,7 @@ class FeatureLookup:
                 {"word": list(words), "records": [self.words.get(w, 0) for w in words]},
                 schema={"word": pl.String, "records": pl.Int64},
             ),
+            self.shared_pages,
         )
 
 
@@ -330,6 +333,16 @@ def few_pair_features(
     lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
     vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
     commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
+    pages = [
+        list(
+            dict.fromkeys(
+                p
+                for p in map(page_key, r["websites"] or ())
+                if p is not None and p not in stats.shared_pages
+            )
+        )
+        for r in records
+    ]
     codes, agreement = _agreement_matrix()
     coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
     a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
@@ -357,6 +370,7 @@ def few_pair_features(
         out["brand_match"].append(_same(keys[i].get("brand"), keys[j].get("brand")))
         out["phone_match"].append(_shared(records[i]["phones"], records[j]["phones"]))
         out["domain_match"].append(_shared(keys[i].get("domains"), keys[j].get("domains")))
+        out["page_match"].append(_shared(pages[i], pages[j]))
         out["housenumber_match"].append(
             _same(keys[i].get("housenumber"), keys[j].get("housenumber"))
         )

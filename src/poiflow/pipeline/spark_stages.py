@@ -109,7 +109,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     from pyspark.sql import functions as sf
     from pyspark.sql.window import Window
 
-    from poiflow.conflate.features import FEATURES
+    from poiflow.conflate.features import FEATURES, shared_pages
     from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
 
@@ -117,11 +117,11 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     model = str(ctx.settings.get("model", "default"))
     matcher = ctx.objects.get("matcher") or (None if model == UNSUPERVISED else load_matcher(model))
     path = str(ctx.artifacts.path("records"))
-    columns = ["source", "lat", "lon", "categories", "keys", "phones"]
+    columns = ["source", "lat", "lon", "categories", "keys", "phones", "websites"]
     groups = engine.row_groups(path)
     reading = partial(_records_of, engine=engine, path=path, columns=columns)
     # The name and word counts of all the data: names travel with their records, the
-    # (much smaller) word counts with the function.
+    # (much smaller) word counts and the pages a source shares with the function.
     counted = engine.map(
         groups, reading(_feature_counts), "what string, value string, count bigint"
     )
@@ -130,6 +130,11 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     total = int(counts.where(sf.col("what") == "records").first()["count"])  # type: ignore[index]
     words = pl.DataFrame(engine.collect(counts.where(sf.col("what") == "word")))
     words = words.select(pl.col("value").alias("word"), pl.col("count").alias("records"))
+    pages = shared_pages(
+        pl.DataFrame(
+            engine.collect(counts.where((sf.col("what") == "page") & (sf.col("count") > 1)))
+        )
+    )
     names = counts.where(sf.col("what") == "name").select(
         sf.col("value").alias("name_key"), sf.col("count").alias("name_records")
     )
@@ -182,7 +187,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         routed,
         pairs,
         "shard",
-        partial(_score_routed, words=words, total=total, matcher=matcher),
+        partial(_score_routed, words=words, pages=pages, total=total, matcher=matcher),
         f"left bigint, right bigint, probability double, {feature_columns}",
     )
     table = engine.collect(scored).sort_by([("left", "ascending"), ("right", "ascending")])
@@ -441,6 +446,7 @@ def _score_shard(
     pairs: pa.Table,
     *,
     words: pl.DataFrame,
+    pages: frozenset[str],
     total: int,
     matcher: Any,
 ) -> pa.Table:
@@ -451,7 +457,7 @@ def _score_shard(
     names = pl.DataFrame(
         {"name": records.column("name_key"), "records": records.column("name_records")}
     ).unique("name")
-    stats = FeatureStats(total, names, words)
+    stats = FeatureStats(total, names, words, pages)
     view = RecordView.of(_as_records(records), stats)
     left = np.searchsorted(rows, pairs.column("left").to_numpy())
     right = np.searchsorted(rows, pairs.column("right").to_numpy())
@@ -601,10 +607,16 @@ def _route_to_shards(
 
 
 def _score_routed(
-    payloads: pa.Table, pairs: pa.Table, *, words: pl.DataFrame, total: int, matcher: Any
+    payloads: pa.Table,
+    pairs: pa.Table,
+    *,
+    words: pl.DataFrame,
+    pages: frozenset[str],
+    total: int,
+    matcher: Any,
 ) -> pa.Table:
     records = decode_tables(payloads, "records", pa.schema([]))
-    return _score_shard(records, pairs, words=words, total=total, matcher=matcher)
+    return _score_shard(records, pairs, words=words, pages=pages, total=total, matcher=matcher)
 
 
 def _route_to_clusters(
