@@ -145,7 +145,8 @@ class RecordView:
                 (when ``records`` is only part of it, as in a shard); by default, counted
                 in ``records``.
         """
-        stats = stats or feature_stats(feature_counts(records))
+        pages = _record_pages(records)  # each record's pages, for the counts and the view
+        stats = stats or feature_stats(_feature_counts(records, pages))
         keys = records.column("keys")
 
         def key(name: str) -> pa.ChunkedArray:
@@ -170,7 +171,7 @@ class RecordView:
             brand=Encoded.of(key("brand")),
             phones=Listed.of(records.column("phones")),
             domains=Listed.of(key("domains")),
-            pages=Listed.of(_page_lists(records, stats.shared_pages)),
+            pages=Listed.of(_page_lists(records.num_rows, pages, stats.shared_pages)),
             street=Encoded.of(key("street")),
             housenumber=Encoded.of(key("housenumber")),
             postcode=Encoded.of(key("postcode")),
@@ -206,6 +207,10 @@ FEATURE_COUNTS_SCHEMA: Final = pa.schema(
 def feature_counts(records: pa.Table) -> pa.Table:
     """The counts (``FEATURE_COUNTS_SCHEMA``) of a batch of records that features depend
     on; the counts of several batches add up (sum ``count`` by ``what`` and ``value``)."""
+    return _feature_counts(records, _record_pages(records))
+
+
+def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
     names = pl.DataFrame(
         {"name": pc.fill_null(pc.struct_field(records.column("keys"), "name"), "")},
         schema={"name": pl.String},
@@ -219,7 +224,6 @@ def feature_counts(records: pa.Table) -> pa.Table:
         .agg(pl.col("len").sum())
     )
     # Pages by source: a page that one source gives to several records is no branch's own.
-    pages = _record_pages(records)
     source = pl.Series(records.column("source").combine_chunks(), dtype=pl.String)
     by_source = (
         pages.select(
@@ -320,13 +324,12 @@ def _record_pages(records: pa.Table) -> pl.DataFrame:
     )
 
 
-def _page_lists(records: pa.Table, shared: frozenset[str]) -> pa.ChunkedArray:
-    """Each record's pages (``_record_pages``), but those some source shares, as a list
-    column (null where none is left)."""
-    pages = _record_pages(records)
+def _page_lists(n: int, pages: pl.DataFrame, shared: frozenset[str]) -> pa.ChunkedArray:
+    """The pages of each of ``n`` records (``_record_pages``), but those some source
+    shares, as a list column (null where none is left)."""
     if shared:
         pages = pages.filter(~pl.col("page").is_in(list(shared)))
-    counts = np.bincount(pages["row"].to_numpy(), minlength=records.num_rows)
+    counts = np.bincount(pages["row"].to_numpy(), minlength=n)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     lists = pa.ListArray.from_arrays(
         pa.array(offsets), pages["page"].to_arrow().cast(pa.string()), mask=pa.array(counts == 0)
