@@ -213,3 +213,31 @@ def test_page_key_ignores_how_a_page_is_written(
     if plain is not None:
         assert features.page_key(f"http://{plain}") == plain  # a key keys to itself
         assert plain.startswith(host.lower() + "/")
+
+
+_URLS = st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from(("", "http://", "HTTPS://", "a:b://", "://")),
+        st.text("abW.:", max_size=5),
+        st.sampled_from(("", "/", "?", "#", "/?", "//", "/en/")),
+        st.text("ab:/?#.W", max_size=8),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_URLS, max_size=3), min_size=1, max_size=6))
+def test_the_pages_of_records_are_page_key_of_each_website(websites: list[list[str]]) -> None:
+    # Only URLs with more than a host are keyed: that shortcut must lose no page.
+    records = pa.table(
+        {"source": ["a"] * len(websites), "websites": websites},
+        schema=pa.schema([("source", pa.string()), ("websites", pa.list_(pa.string()))]),
+    )
+    expected = [
+        (row, page)
+        for row, urls in enumerate(websites)
+        for page in dict.fromkeys(features.page_key(u) for u in urls)
+        if page is not None
+    ]
+    assert features._record_pages(records).rows() == expected

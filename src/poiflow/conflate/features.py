@@ -311,17 +311,27 @@ def page_key(url: str) -> str | None:
 
 def _record_pages(records: pa.Table) -> pl.DataFrame:
     """Each record's distinct pages (``row``, ``page``; in the order of its websites), the
-    key made once per distinct URL."""
+    key made once per distinct URL, and only of URLs with more than a host (most websites
+    are a front page)."""
     websites = records.column("websites").combine_chunks()
-    urls = Encoded.of(pc.list_flatten(websites))
-    keys = pl.Series([page_key(u) for u in urls.values.tolist()], dtype=pl.String)
+    flat = pc.list_flatten(websites)
     rows = pc.list_parent_indices(websites).to_numpy().astype(np.int64)
+    beyond = pc.or_kleene(
+        pc.invert(pc.match_substring(flat, "://")), pc.match_substring_regex(flat, _BEYOND_HOST)
+    )
+    beyond = pc.fill_null(beyond, False).to_numpy(zero_copy_only=False)
+    urls = Encoded.of(flat.filter(pa.array(beyond)))
+    keys = pl.Series([page_key(u) for u in urls.values.tolist()], dtype=pl.String)
     known = urls.codes >= 0
     return (
-        pl.DataFrame({"row": rows[known], "page": keys.gather(urls.codes[known])})
+        pl.DataFrame({"row": rows[beyond][known], "page": keys.gather(urls.codes[known])})
         .drop_nulls("page")
         .unique(["row", "page"], maintain_order=True)
     )
+
+
+# A URL with a path or a query after its host (a superset of those ``page_key`` keys).
+_BEYOND_HOST: Final = r"^.*?://[^/?#]*[/?]"
 
 
 def _page_lists(n: int, pages: pl.DataFrame, shared: frozenset[str]) -> pa.ChunkedArray:
