@@ -160,7 +160,13 @@ class ClusterSettings(_Strict):
     threshold: float | None = Field(
         None, ge=0, le=1, description="Default: 0.3, or the model's own (0.05 for 'em')."
     )
-    same_source: float = Field(0.95, ge=0, le=1)
+    same_source: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The bar for joining records of one source. Default: the model's own "
+        "(0.8 for a trained model, which sees the sources itself; 0.95 for 'em').",
+    )
     min_coverage: float = Field(0.5, ge=0, le=1)
     veto: float = Field(0.02, ge=0, le=1)
 

@@ -79,7 +79,7 @@ def reference_labels(
         if group_a is group_b:
             continue
         shared = {sources[r] for r in group_a} & {sources[r] for r in group_b}
-        bar = config.same_source if shared else config.threshold
+        bar = config.source_bar if shared else config.threshold
         if len(group_a) == len(group_b) == 1:
             mean, coverage = float(np.float32(p)), 1.0
         else:

@@ -16,7 +16,12 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-__all__ = ["ClusterConfig", "cluster_part", "cluster_records"]
+__all__ = ["SAME_SOURCE", "ClusterConfig", "cluster_part", "cluster_records"]
+
+SAME_SOURCE = 0.95
+"""The bar for joining clusters that share a source, unless the model or the settings say
+another: a source rarely lists one place twice, and a model that does not see the
+sources (Fellegi-Sunter's comparisons are independent) cannot weigh that itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +31,22 @@ class ClusterConfig:
     Attributes:
         threshold: Least match probability of an edge, and least mean probability across
             two clusters, for them to join.
-        same_source: The bar for joining clusters that share a source.
+        same_source: The bar for joining clusters that share a source; None:
+            ``SAME_SOURCE`` (a pipeline takes the model's own, ``source_bar``).
         min_coverage: Least share of the cross pairs that blocking proposed.
         veto: A cross pair scored below this (the two were clearly told apart) keeps the
             clusters apart, however strong the other links.
     """
 
     threshold: float = 0.3
-    same_source: float = 0.95
+    same_source: float | None = None
     min_coverage: float = 0.5
     veto: float = 0.02
+
+    @property
+    def source_bar(self) -> float:
+        """The bar for joining clusters that share a source."""
+        return SAME_SOURCE if self.same_source is None else self.same_source
 
 
 def cluster_part(
@@ -106,7 +117,7 @@ def cluster_records(
     simple = size[component[left[strong]]] == 2
     for edge in strong[simple]:
         a, b = int(left[edge]), int(right[edge])
-        bar = config.same_source if sources[a] == sources[b] else config.threshold
+        bar = config.source_bar if sources[a] == sources[b] else config.threshold
         if probability[edge] >= bar:
             parent[max(a, b)] = min(a, b)
     strong = strong[~simple]
@@ -189,6 +200,7 @@ def _merge_in_order(
         return root
 
     get = scored.get
+    same_source = config.source_bar
     for a, b, p in zip(left, right, probability, strict=True):
         a, b = find(a), find(b)
         if a == b:
@@ -197,7 +209,7 @@ def _merge_in_order(
         group_b = members.get(b) or [b]
         sources_a = source_bits.get(a, bits[a])
         sources_b = source_bits.get(b, bits[b])
-        bar = config.same_source if sources_a & sources_b else config.threshold
+        bar = same_source if sources_a & sources_b else config.threshold
         if len(group_a) == 1 and len(group_b) == 1:
             mean, coverage = p, 1.0
         else:

@@ -282,7 +282,8 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         # What matching a new record the way this run matched its own needs (POST /match).
         "matching": {
             "block": dict(_settings(result, "block")),
-            "cluster": dict(_settings(result, "cluster")) | {"threshold": cluster["threshold"]},
+            "cluster": dict(_settings(result, "cluster"))
+            | {"threshold": cluster["threshold"], "same_source": cluster["same_source"]},
         },
         "engine": score.get("engine", "local"),
         "seconds": {run.name: round(run.seconds, 3) for run in result.stages},

@@ -277,12 +277,13 @@ def _run_stage(
 
 
 def _handed_on(runs: list[StageRun]) -> dict[str, Any]:
-    """What the stages before tell a stage: the model's own threshold, and (for the
+    """What the stages before tell a stage: the model's own clustering bars, and (for the
     report) every stage's run so far."""
     handed: dict[str, Any] = {"runs": list(runs)}
     for run in runs:
         if run.name == "score":
             handed["model_threshold"] = run.summary.get("model_threshold")
+            handed["model_source_bar"] = run.summary.get("model_source_bar")
     return handed
 
 

@@ -44,9 +44,11 @@ from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine, decode_tables, en
 from poiflow.pipeline.stages import (
     StageContext,
     block_summary,
+    cluster_settings,
     cluster_summary,
     keep_model,
     merge_outputs,
+    model_clustering,
     pairs_table,
     scores_table,
 )
@@ -110,7 +112,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     from pyspark.sql.window import Window
 
     from poiflow.conflate.features import FEATURES, shared_pages
-    from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
+    from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
 
     engine = _engine(ctx)
@@ -207,7 +209,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     return {
         "model": matcher.version,
         "model_info": matcher.describe(),
-        "model_threshold": matcher.threshold if isinstance(matcher, FellegiSunter) else None,
+        **model_clustering(matcher),
         "pairs": len(left),
         "shards": shard_count(plan),
         "largest_shard_pairs": largest,
@@ -222,10 +224,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
     from poiflow.conflate.clustering import ClusterConfig
 
     engine = _engine(ctx)
-    settings = dict(ctx.settings)
-    if settings.get("threshold") is None:
-        settings["threshold"] = ctx.objects.get("model_threshold") or 0.3
-    config = ClusterConfig(**settings)
+    config = ClusterConfig(**cluster_settings(ctx))
     n = pq.ParquetFile(ctx.artifacts.path("records")).metadata.num_rows
     scores = engine.session.read.parquet(engine.staged(str(ctx.artifacts.path("scores")))).select(
         sf.col("left_row").cast("bigint").alias("left"),
@@ -274,7 +273,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
     best[rows] = found.column("best").to_numpy()
     ctx.write("clusters", pa.table({"label": labels, "best": best}))
     scored = ctx.artifacts.table("scores")
-    summary = cluster_summary(scored, labels, config.threshold)
+    summary = cluster_summary(scored, labels, config)
     return summary | {"engine": "spark"}
 
 

@@ -40,6 +40,7 @@ from poiflow.errors import InputError, OutputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
 
 if TYPE_CHECKING:  # the stages import what they run when they run it
+    from poiflow.conflate.clustering import ClusterConfig
     from poiflow.conflate.matcher import AnyMatcher
     from poiflow.pipeline.ingestion import IngestProgress
     from poiflow.sources import Source
@@ -324,7 +325,7 @@ def block_summary(records: int, pairs: pa.Table) -> dict[str, Any]:
 def run_score(ctx: StageContext) -> dict[str, Any]:
     """Pair features, and the match probability of every candidate pair."""
     from poiflow.conflate.features import RecordView, pair_features
-    from poiflow.conflate.fellegi_sunter import FellegiSunter, fit_fellegi_sunter
+    from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
 
     if ctx.engine is not None:
@@ -345,14 +346,35 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
     del features
     ctx.artifacts.release("pairs")
     ctx.write("scores", scores_table(left, right, probability), background=True)
-    # A Fellegi-Sunter model brings its own clustering threshold; LightGBM's is 0.3.
-    threshold = matcher.threshold if isinstance(matcher, FellegiSunter) else None
     return {
         "model": matcher.version,
         "model_info": matcher.describe(),
-        "model_threshold": threshold,
+        **model_clustering(matcher),
         "pairs": len(left),
     }
+
+
+def model_clustering(matcher: AnyMatcher) -> dict[str, float | None]:
+    """The clustering bars a model brings (None: clustering's defaults): Fellegi-Sunter
+    its threshold (LightGBM's is 0.3), a trained model its bar for records of one source
+    (Fellegi-Sunter's is ``clustering.SAME_SOURCE``)."""
+    from poiflow.conflate.fellegi_sunter import FellegiSunter
+    from poiflow.conflate.matcher import Matcher
+
+    return {
+        "model_threshold": matcher.threshold if isinstance(matcher, FellegiSunter) else None,
+        "model_source_bar": matcher.source_bar if isinstance(matcher, Matcher) else None,
+    }
+
+
+def cluster_settings(ctx: StageContext) -> dict[str, Any]:
+    """The cluster stage's settings, with the bars left unset taken from the model."""
+    settings = dict(ctx.settings)
+    if settings.get("threshold") is None:
+        settings["threshold"] = ctx.objects.get("model_threshold") or 0.3
+    if settings.get("same_source") is None:
+        settings["same_source"] = ctx.objects.get("model_source_bar")
+    return settings
 
 
 def keep_model(ctx: StageContext, matcher: AnyMatcher) -> None:
@@ -371,9 +393,7 @@ def run_cluster(ctx: StageContext) -> dict[str, Any]:
 
     if ctx.engine is not None:
         return _on_engine("cluster", ctx)
-    settings = dict(ctx.settings)
-    if settings.get("threshold") is None:
-        settings["threshold"] = ctx.objects.get("model_threshold") or 0.3
+    settings = cluster_settings(ctx)
     records = ctx.artifacts.table("records", ["source"])
     scores = ctx.artifacts.table("scores")
     left = scores.column("left_row").to_numpy().astype(np.int64)
@@ -381,16 +401,22 @@ def run_cluster(ctx: StageContext) -> dict[str, Any]:
     probability = scores.column("probability").to_numpy().astype(np.float64)
     sources = np.asarray(records.column("source").to_pylist(), dtype=object)
     rows = np.arange(records.num_rows, dtype=np.int64)
-    labels, best = cluster_part(rows, sources, left, right, probability, ClusterConfig(**settings))
+    config = ClusterConfig(**settings)
+    labels, best = cluster_part(rows, sources, left, right, probability, config)
     ctx.write("clusters", pa.table({"label": labels, "best": best}))
-    return cluster_summary(scores, labels, settings["threshold"])
+    return cluster_summary(scores, labels, config)
 
 
-def cluster_summary(scores: pa.Table, labels: np.ndarray, threshold: float) -> dict[str, Any]:
-    """What ``cluster`` reports: how many scored pairs ended in one place."""
+def cluster_summary(scores: pa.Table, labels: np.ndarray, config: ClusterConfig) -> dict[str, Any]:
+    """What ``cluster`` reports: how many scored pairs ended in one place, and at which
+    bars (``config``, a ``ClusterConfig``)."""
     left = scores.column("left_row").to_numpy().astype(np.int64)
     right = scores.column("right_row").to_numpy().astype(np.int64)
-    return {"matched_pairs": int((labels[left] == labels[right]).sum()), "threshold": threshold}
+    return {
+        "matched_pairs": int((labels[left] == labels[right]).sum()),
+        "threshold": config.threshold,
+        "same_source": config.source_bar,
+    }
 
 
 def run_merge(ctx: StageContext) -> dict[str, Any]:

@@ -564,7 +564,7 @@ class MatchIndex:
             at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
             same_count = np.where(held[at] == wanted, count[at], 0)
         same_source = same_count - twin_here > 0
-        bar = np.where(same_source, config.same_source, config.threshold)
+        bar = np.where(same_source, config.source_bar, config.threshold)
         passes = (
             (best >= config.threshold)
             & (mean >= bar)
