@@ -45,6 +45,13 @@ def test_outputs_and_run_report(helsinki_run: Path) -> None:
     assert counts["records"] == pq.read_table(helsinki_run / "membership.parquet").num_rows
     assert counts["places"] == pq.read_table(helsinki_run / "places.parquet").num_rows
     assert run["model"] == "default-4"
+    # The bars it clustered at, the trained model's own, for matching new records alike.
+    assert run["matching"]["cluster"] | {"min_coverage": 0, "veto": 0} == {
+        "threshold": 0.3,
+        "same_source": 0.8,
+        "min_coverage": 0,
+        "veto": 0,
+    }
     stages = ["ingest", "block", "score", "cluster", "merge", "report"]
     assert list(run["seconds"]) == [s["name"] for s in run["stages"]] == stages
     pairs = pq.read_table(helsinki_run / "pairs.parquet")
@@ -179,6 +186,10 @@ def test_unsupervised_run_on_real_data(helsinki_pbf: Path, tmp_path: Path) -> No
     assert run["model"] == report.model == "fellegi-sunter, fitted on this run"
     weights = run["model_info"]["match_weights"]
     assert weights["phone"]["shared"] > 0 > weights["phone"]["different"]
+    assert weights["website"]["same page"] >= weights["website"]["same domain"]
+    # Its own threshold, and the higher bar for records of one source.
+    assert run["matching"]["cluster"]["threshold"] == 0.05
+    assert run["matching"]["cluster"]["same_source"] == 0.95
     places = place_of(tmp_path)
     with TRUTH.open(encoding="utf-8") as handle:
         truth = [(row["vendor_id"], row["osm_id"]) for row in csv.DictReader(handle)]

@@ -146,8 +146,10 @@ def test_a_rerun_reuses_every_stage_and_a_changed_setting_reruns_what_follows(
     assert again.reused == pipeline.stages
     assert read_bytes(pipeline.output) == before
 
-    stricter = pipeline.replace({"stages": {"cluster": {"threshold": 0.97}}})
+    stricter = pipeline.replace({"stages": {"cluster": {"threshold": 0.97, "same_source": 0.99}}})
     changed = stricter.run(tmp_path / "strict")
+    said = json.loads((tmp_path / "strict" / "run.json").read_text())["matching"]["cluster"]
+    assert (said["threshold"], said["same_source"]) == (0.97, 0.99)  # over the model's own
     assert changed.reused == ["ingest", "block", "score"]
     assert changed.ran == ["cluster", "merge", "evaluate", "report"]
     assert changed.stage("score").key == first.stage("score").key
