@@ -104,6 +104,10 @@ def test_weights_respect_the_order_of_levels(fitted: FellegiSunter) -> None:
             assert values == sorted(values, reverse=True)
     name = list(fitted.weights()["name"].values())
     assert name[0] >= name[1] >= name[2] >= name[4] >= name[5] >= name[6]
+    # Another locality weighs at least 4 bits less than the same one (rounded to 0.001).
+    where = fitted.weights()["where"]
+    same, other = where["no coordinates, same locality"], where["no coordinates, other locality"]
+    assert other <= same - 4 + 0.001
 
 
 def test_the_fit_does_not_depend_on_pair_order(
