@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from rapidfuzz.distance import JaroWinkler
 from scipy import sparse
 
 from poiflow.conflate.feature_names import FEATURES
+from poiflow.conflate.pages import page_lists, record_pages
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "RecordView",
     "feature_counts",
     "feature_stats",
-    "page_key",
     "pair_features",
     "shared_pages",
 ]
@@ -126,7 +125,7 @@ class RecordView:
     brand: Encoded
     phones: Listed
     domains: Listed
-    pages: Listed  # each record's own pages (``page_key``), without those a source shares
+    pages: Listed  # each record's own pages (``pages.page_key``), but those a source shares
     street: Encoded
     housenumber: Encoded
     postcode: Encoded
@@ -145,7 +144,7 @@ class RecordView:
                 (when ``records`` is only part of it, as in a shard); by default, counted
                 in ``records``.
         """
-        pages = _record_pages(records)  # each record's pages, for the counts and the view
+        pages = record_pages(records)  # each record's pages, for the counts and the view
         stats = stats or feature_stats(_feature_counts(records, pages))
         keys = records.column("keys")
 
@@ -171,7 +170,7 @@ class RecordView:
             brand=Encoded.of(key("brand")),
             phones=Listed.of(records.column("phones")),
             domains=Listed.of(key("domains")),
-            pages=Listed.of(_page_lists(records.num_rows, pages, stats.shared_pages)),
+            pages=Listed.of(page_lists(records.num_rows, pages, stats.shared_pages)),
             street=Encoded.of(key("street")),
             housenumber=Encoded.of(key("housenumber")),
             postcode=Encoded.of(key("postcode")),
@@ -207,7 +206,7 @@ FEATURE_COUNTS_SCHEMA: Final = pa.schema(
 def feature_counts(records: pa.Table) -> pa.Table:
     """The counts (``FEATURE_COUNTS_SCHEMA``) of a batch of records that features depend
     on; the counts of several batches add up (sum ``count`` by ``what`` and ``value``)."""
-    return _feature_counts(records, _record_pages(records))
+    return _feature_counts(records, record_pages(records))
 
 
 def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
@@ -273,78 +272,6 @@ def shared_pages(counts: pl.DataFrame) -> frozenset[str]:
 
 # Between a source and a page in the counts of pages by source (no URL has it).
 _PAGE_SEPARATOR: Final = "\x1f"
-# Path segments that say nothing of which page: a language ("en", "fi-fi", "sv_se"), an
-# index file, a home page. A path of only these is the site's front page.
-_TRIVIAL_SEGMENT: Final = re.compile(
-    r"^(?:[a-z]{2}(?:[-_][a-z]{2})?|(?:index|default|home|start)(?:\.[a-z]{2,5})?|etusivu)$"
-)
-_HOST_PREFIX: Final = re.compile(r"^(?:(?:www\d*|m)\.)+(?=[^.]+\.)")  # not of "m.fi"
-
-
-@functools.lru_cache(maxsize=1 << 18)
-def page_key(url: str) -> str | None:
-    """The page a canonical URL names, beyond its site: ``host/path``, without the
-    scheme, letter case, a "www." or "m." prefix, the fragment, empty segments (so a
-    trailing "/"), and the language and index segments of the path; ``None`` for a site's
-    front page.
-
-    A chain often gives each branch a page of its own ("example.com/stores/kamppi"): two
-    records with one such page are one branch, where one domain says only one chain.
-
-    >>> page_key("https://www.Raflaamo.fi/fi/helsinki/la-famiglia/")
-    'raflaamo.fi/helsinki/la-famiglia'
-    >>> page_key("http://example.com/en/") is None
-    True
-    """
-    _, sep, rest = url.partition("://")
-    rest = (rest if sep else url).split("#", 1)[0].lower()
-    host, slash, path = rest.partition("/")
-    if not slash:
-        host, question, query = host.partition("?")
-        path = f"{question}{query}"
-    host = _HOST_PREFIX.sub("", host.rstrip("."))
-    segments = [s for s in path.split("/") if s and not _TRIVIAL_SEGMENT.match(s)]
-    if not host or not segments:
-        return None
-    return f"{host}/{'/'.join(segments)}"
-
-
-def _record_pages(records: pa.Table) -> pl.DataFrame:
-    """Each record's distinct pages (``row``, ``page``; in the order of its websites), the
-    key made once per distinct URL, and only of URLs with more than a host (most websites
-    are a front page)."""
-    websites = records.column("websites").combine_chunks()
-    flat = pc.list_flatten(websites)
-    rows = pc.list_parent_indices(websites).to_numpy().astype(np.int64)
-    beyond = pc.or_kleene(
-        pc.invert(pc.match_substring(flat, "://")), pc.match_substring_regex(flat, _BEYOND_HOST)
-    )
-    beyond = pc.fill_null(beyond, False).to_numpy(zero_copy_only=False)
-    urls = Encoded.of(flat.filter(pa.array(beyond)))
-    keys = pl.Series([page_key(u) for u in urls.values.tolist()], dtype=pl.String)
-    known = urls.codes >= 0
-    return (
-        pl.DataFrame({"row": rows[beyond][known], "page": keys.gather(urls.codes[known])})
-        .drop_nulls("page")
-        .unique(["row", "page"], maintain_order=True)
-    )
-
-
-# A URL with a path or a query after its host (a superset of those ``page_key`` keys).
-_BEYOND_HOST: Final = r"^.*?://[^/?#]*[/?]"
-
-
-def _page_lists(n: int, pages: pl.DataFrame, shared: frozenset[str]) -> pa.ChunkedArray:
-    """The pages of each of ``n`` records (``_record_pages``), but those some source
-    shares, as a list column (null where none is left)."""
-    if shared:
-        pages = pages.filter(~pl.col("page").is_in(list(shared)))
-    counts = np.bincount(pages["row"].to_numpy(), minlength=n)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    lists = pa.ListArray.from_arrays(
-        pa.array(offsets), pages["page"].to_arrow().cast(pa.string()), mask=pa.array(counts == 0)
-    )
-    return pa.chunked_array([lists])
 
 
 def _lookup(counts: pl.DataFrame, values: np.ndarray, column: str) -> np.ndarray:

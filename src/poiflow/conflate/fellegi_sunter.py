@@ -197,12 +197,12 @@ def _where(f: Mapping[str, np.ndarray]) -> np.ndarray:
 def _website(f: Mapping[str, np.ndarray]) -> np.ndarray:
     """Same branch page, else same domain, else different (another domain, or another
     page of the same one: another branch of the chain)."""
-    level = _binary(f["domain_match"]) * 2  # 0 or 2, -1 where either has none
-    level[level == -2] = _NULL
-    level[level == 0] = 1
+    domain = np.asarray(f["domain_match"], dtype=float)
     page = np.asarray(f["page_match"], dtype=float)
+    level = np.full(len(domain), _NULL, dtype=np.int8)
+    level[domain == 1] = 1
+    level[(domain == 0) | (page == 0)] = 2
     level[page == 1] = 0
-    level[page == 0] = 2
     return level
 
 

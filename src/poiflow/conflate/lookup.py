@@ -61,8 +61,8 @@ from poiflow.conflate.features import (
     FeatureStats,
     _agreement_matrix,
     _haversine_m,
-    page_key,
 )
+from poiflow.conflate.pages import own_pages
 
 __all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
 
@@ -333,16 +333,7 @@ def few_pair_features(
     lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
     vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
     commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
-    pages = [
-        list(
-            dict.fromkeys(
-                p
-                for p in map(page_key, r["websites"] or ())
-                if p is not None and p not in stats.shared_pages
-            )
-        )
-        for r in records
-    ]
+    pages = [own_pages(r["websites"], stats.shared_pages) for r in records]
     codes, agreement = _agreement_matrix()
     coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
     a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
