@@ -3,7 +3,9 @@
 For each world (seeded; none of them is one the default model was trained on): generate
 it, run ``poiflow conflate`` as a whole process (wall time, peak RSS of the process tree),
 and score the membership against the truth. Prints blocking recall and candidates per
-record, pairwise precision/recall/F1, B-cubed F1, seconds per stage and records/s.
+record, pairwise precision/recall/F1, B-cubed F1, seconds per stage and records/s, and
+how many true pairs each stage missed and how many wrong pairs each stage joined
+(``poiflow.conflate.diagnosis``).
 
 Usage:
     .venv/bin/python benchmarks/conflate.py                  # the quality suite
@@ -23,6 +25,8 @@ import pyarrow.parquet as pq
 
 from measure import generated_world, measure
 from poiflow.conflate.blocking import blocking_recall, candidate_pairs
+from poiflow.conflate.clustering import ClusterConfig
+from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
 from poiflow.conflate.evaluate import read_gold, score_membership
 
 SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
@@ -42,8 +46,14 @@ def run_world(
     command = [sys.executable, "-m", "poiflow", "conflate", *files, "-o", str(out)]
     seconds, peak, _ = measure([*command, "--json", "--model", model])
     gold = read_gold(folder / "gold.csv")
-    scores = score_membership(pl.read_parquet(out / "membership.parquet"), gold)
+    membership = pl.read_parquet(out / "membership.parquet")
+    scores = score_membership(membership, gold)
     run = json.loads((out / "run.json").read_text())
+    scored = pq.read_table(
+        out / "pairs.parquet",
+        columns=["left_source", "left_id", "right_source", "right_id", "match_probability"],
+    )
+    errors = diagnose(membership, gold, scored, ClusterConfig(**run["matching"]["cluster"]))
     records = pq.read_table(out / "records.parquet").drop_columns(["geometry"])
     truth = (
         pl.DataFrame(records.select(["source", "id"]))
@@ -64,6 +74,8 @@ def run_world(
         "f1": scores.f1,
         "bcubed_f1": scores.bcubed_f1,
         "stages": run["seconds"],
+        "errors": errors.counts(),
+        "kept_apart": errors.kept_apart(),
     }
 
 
@@ -91,6 +103,17 @@ def main() -> None:
             f"{r['blocking_recall']:>7.4f} {r['candidates_per_record']:>8.1f} "
             f"{r['precision']:>7.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} {r['bcubed_f1']:>7.4f}"
         )
+    kinds = [f"{error}_{stage}" for error, stage in CAUSES]
+    print(f"\n{'errors by stage (pairs)':<51} " + " ".join(f"{k:>17}" for k in kinds))
+    for r in results:
+        counts = " ".join(f"{r['errors'][k]:>17,}" for k in kinds)
+        print(f"{r['world']:<42} {r['model'][:8]:<8} {counts}")
+    print(
+        f"\n{'missed pairs kept apart by (clustering)':<51} " + " ".join(f"{k:>11}" for k in RULES)
+    )
+    for r in results:
+        counts = " ".join(f"{r['kept_apart'][k]:>11,}" for k in RULES)
+        print(f"{r['world']:<42} {r['model'][:8]:<8} {counts}")
     for r in results:
         print(f"stages (s), {r['world']}, {r['model']}: {r['stages']}")
 

@@ -99,6 +99,32 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     scores = json.loads(result.stdout)
     assert scores["f1"] > 0.9
     assert scores["bcubed_f1"] > 0.9
+    # Where the errors came from: pairs.parquet and run.json beside the membership.
+    errors = scores["errors"]
+    missed = sum(n for kind, n in errors.items() if kind.startswith("missed_"))
+    wrong = sum(n for kind, n in errors.items() if kind.startswith("wrong_"))
+    assert missed == scores["true_pairs"] - scores["correct_pairs"] > 0
+    assert wrong == scores["predicted_pairs"] - scores["correct_pairs"]
+    assert scores["threshold"] == 0.3
+    assert sum(row["true_pairs"] for row in scores["by_sources"]) == scores["true_pairs"]
+    result = run(
+        "evaluate",
+        "--gold",
+        gen / "gold.csv",
+        "--membership",
+        tmp_path / "run" / "membership.parquet",
+        "--errors",
+        tmp_path / "errors.parquet",
+        "--examples",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Where the errors are (threshold 0.3, from run.json)" in result.stdout
+    assert "source_a · source_b" in result.stdout
+    assert "missed · matcher: scored below the threshold" in result.stdout
+    written = pq.read_table(tmp_path / "errors.parquet")
+    assert written.num_rows == missed + wrong
+    assert {"stage", "left_name", "right_name", "name_token_set"} <= set(written.column_names)
     summary = run("summary", tmp_path / "run" / "places.parquet")  # golden places
     assert summary.returncode == 0, summary.stderr
     assert "source_a" in summary.stdout
@@ -141,6 +167,16 @@ def test_evaluate_names_what_the_gold_file_lacks(tmp_path: Path) -> None:
     result = run("evaluate", "--gold", gold, "--membership", membership)
     assert result.returncode == 1
     assert f"{gold}: the gold file needs columns source, id, place; missing place" in result.stderr
+    # No pairs.parquet beside the membership: the scores, and how to see more.
+    gold.write_text("source,id,place\na,1,X\n", encoding="utf-8")
+    result = run("evaluate", "--gold", gold, "--membership", membership)
+    assert result.returncode == 0, result.stderr
+    assert "give --pairs" in result.stdout
+    result = run("evaluate", "--gold", gold, "--membership", membership, "--errors", "e.csv")
+    assert result.returncode == 1
+    assert (
+        f"{tmp_path / 'pairs.parquet'}: no scored pairs to trace the errors with" in result.stderr
+    )
 
 
 def test_the_cli_batch_size_default_is_the_sources_one() -> None:

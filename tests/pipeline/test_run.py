@@ -131,7 +131,16 @@ def test_the_same_outputs_as_conflate_and_metrics_from_the_truth(
     conflate(sorted(world.glob("data/source_*")), direct)
     assert read_bytes(pipeline.output) == read_bytes(direct)
     run = json.loads((pipeline.output / "run.json").read_text())
-    assert run["metrics"]["f1"] > 0.9
+    metrics = run["metrics"]
+    assert metrics["f1"] > 0.9
+    # Each missed and wrong pair traced to a stage: tracking shows which stage a change helped.
+    missed = sum(metrics[f"missed_{stage}"] for stage in ("blocking", "matcher", "clustering"))
+    assert missed == metrics["true_pairs"] - metrics["correct_pairs"] > 0
+    wrong = metrics["wrong_matcher"] + metrics["wrong_clustering"]
+    assert wrong == metrics["predicted_pairs"] - metrics["correct_pairs"]
+    report = (pipeline.output / "report.html").read_text("utf-8")
+    assert "Where the errors are" in report
+    assert "at the clustering threshold 0.3." in report
     assert [s["name"] for s in run["stages"]] == pipeline.stages
     assert run["stages"][1]["inputs"] == {"records": f"{run['stages'][0]['key']}:records"}
 
@@ -150,6 +159,11 @@ def test_a_rerun_reuses_every_stage_and_a_changed_setting_reruns_what_follows(
     changed = stricter.run(tmp_path / "strict")
     said = json.loads((tmp_path / "strict" / "run.json").read_text())["matching"]["cluster"]
     assert (said["threshold"], said["same_source"]) == (0.97, 0.99)  # over the model's own
+    metrics = [
+        json.loads((o / "run.json").read_text())["metrics"]
+        for o in (pipeline.output, tmp_path / "strict")
+    ]
+    assert metrics[1]["missed_matcher"] > metrics[0]["missed_matcher"]  # judged at 0.97
     assert changed.reused == ["ingest", "block", "score"]
     assert changed.ran == ["cluster", "merge", "evaluate", "report"]
     assert changed.stage("score").key == first.stage("score").key

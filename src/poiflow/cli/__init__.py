@@ -426,21 +426,69 @@ def _traceback_line(exc: BaseException) -> str:
 def evaluate_command(
     gold: Annotated[Path, typer.Option(help="CSV of source,id,place: the truth.")],
     membership: Annotated[Path, typer.Option(help="membership.parquet from 'poiflow conflate'.")],
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="The scored pairs (default: pairs.parquet beside the membership)."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="The run's clustering threshold (default: from run.json beside the membership).",
+        ),
+    ] = None,
+    examples: Annotated[
+        int, typer.Option(min=0, help="How many of the surest mistakes of each kind to show.")
+    ] = 3,
+    errors: Annotated[
+        Path | None,
+        typer.Option(help="Write every missed and wrong pair here (Parquet, or .csv)."),
+    ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
-    """Score a conflation against the truth: pairwise precision, recall, F1 and B-cubed.
+    """Score a conflation against the truth: pairwise precision, recall, F1 and B-cubed,
+    and where the errors came from.
+
+    Beside an output folder of [bold]poiflow conflate[/bold] (its pairs.parquet and
+    run.json), every pair of records the truth puts together and the run did not
+    ([bold]missed[/bold]), and every pair the run put together wrongly ([bold]wrong[/bold]),
+    is traced to the stage that lost it: [bold]blocking[/bold] (never a candidate pair),
+    [bold]matcher[/bold] (scored on the wrong side of the threshold) or
+    [bold]clustering[/bold] (scored right, grouped wrong). Then the scores per pair of
+    sources, and the surest mistakes of each kind with their names; --errors writes them
+    all, with the features behind each score, for a notebook.
 
     [bold]Example[/bold]
 
       poiflow generate --places 5000 --sources 3 --seed 1 --output out/gen
       poiflow conflate out/gen/source_*.csv -o out/run
       poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet
+      poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet \\
+          --errors out/errors.parquet --examples 10
     """
+    from poiflow.cli.evaluation import diagnose_run, draw_diagnosis, write_errors
     from poiflow.conflate.evaluate import read_gold, score_membership
 
-    scores = score_membership(_read_membership(membership), read_gold(gold))
+    truth = read_gold(gold)
+    predicted = _read_membership(membership)
+    scores = score_membership(predicted, truth)
+    found = diagnose_run(predicted, truth, membership.parent, pairs, threshold)
+    if found is None and (pairs is not None or errors is not None):
+        raise InputError(
+            "no scored pairs to trace the errors with: --pairs names the pairs.parquet of the run",
+            path=pairs or membership.parent / "pairs.parquet",
+        )
+    if found is not None and errors is not None:
+        write_errors(found[0], errors)
     if json_report:
-        print_json(scores.as_dict())
+        report: dict[str, Any] = scores.as_dict()
+        if found is not None:
+            report["threshold"] = found[0].threshold
+            report["errors"] = found[0].counts()
+            report["kept_apart"] = found[0].kept_apart()
+            report["by_sources"] = found[0].by_sources.to_dicts()
+        print_json(report)
         return
     table = Table(
         "measure",
@@ -464,6 +512,16 @@ def evaluate_command(
         f"{scores.predicted_pairs:,} predicted pairs correct, {scores.true_pairs:,} true "
         f"pairs; {scores.unmatched_records:,} gold records not in the membership"
     )
+    if found is None:
+        out.print(
+            "[dim]no pairs.parquet beside the membership: give --pairs to see where the "
+            "errors came from[/dim]"
+        )
+        return
+    out.print()
+    draw_diagnosis(out, found[0], found[1], examples)
+    if errors is not None:
+        out.print(f"every error pair: {errors}")
 
 
 def _read_membership(path: Path) -> Any:

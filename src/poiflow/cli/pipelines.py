@@ -253,6 +253,13 @@ def run_command(
             f"against the truth: precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
             f"F1 {m['f1']:.4f}, B-cubed F1 {m['bcubed_f1']:.4f}"
         )
+        if "missed_blocking" in m:
+            console.print(
+                f"pairs missed: {m['missed_blocking']:,} by blocking, {m['missed_matcher']:,} "
+                f"by the matcher, {m['missed_clustering']:,} by clustering; wrongly joined: "
+                f"{m['wrong_matcher']:,} by the matcher, {m['wrong_clustering']:,} by "
+                "clustering (report.html shows them; poiflow evaluate --errors lists them)"
+            )
     console.print(f"outputs in [bold]{result.uploaded_to or result.output}[/bold]")
     if result.run_id is not None and result.repeats_run:
         console.print(

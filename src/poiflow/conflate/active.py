@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from poiflow.conflate.evaluate import with_pair_rows
 from poiflow.conflate.features import RecordView, pair_features
 from poiflow.conflate.matcher import Matcher
 from poiflow.errors import InputError
@@ -199,13 +200,7 @@ def label_features(records: pa.Table, labels: pl.DataFrame) -> LabelledPairs:
     """
     answered = labels.filter(pl.col("label") != "unsure")
     keys = pl.DataFrame(records.select(["source", "id"])).with_row_index("row")
-    joined = answered.join(
-        keys.rename({"source": "left_source", "id": "left_id", "row": "left_row"}),
-        on=["left_source", "left_id"],
-    ).join(
-        keys.rename({"source": "right_source", "id": "right_id", "row": "right_row"}),
-        on=["right_source", "right_id"],
-    )
+    joined = with_pair_rows(answered, keys)
     left = joined["left_row"].to_numpy().astype(np.int64)
     right = joined["right_row"].to_numpy().astype(np.int64)
     features = pair_features(RecordView.of(records), left, right)

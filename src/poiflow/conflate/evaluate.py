@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from poiflow.errors import InputError, SchemaMismatchError
 
-__all__ = ["Scores", "read_gold", "score_membership"]
+__all__ = ["Scores", "read_gold", "score_membership", "with_pair_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,22 @@ def read_gold(path: str | Path) -> pl.DataFrame:
             path=path,
         )
     return gold
+
+
+def with_pair_rows(
+    pairs: pl.DataFrame, keys: pl.DataFrame, names: tuple[str, str] = ("left_row", "right_row")
+) -> pl.DataFrame:
+    """``pairs`` (``left_source, left_id, right_source, right_id``, ...) with the row of
+    each of its records in ``keys`` (``row, source, id``), as columns ``names``; a pair
+    with a record that ``keys`` lacks is dropped."""
+    left, right = names
+    return pairs.join(
+        keys.rename({"row": left, "source": "left_source", "id": "left_id"}),
+        on=["left_source", "left_id"],
+    ).join(
+        keys.rename({"row": right, "source": "right_source", "id": "right_id"}),
+        on=["right_source", "right_id"],
+    )
 
 
 def _f1(p: float, r: float) -> float:

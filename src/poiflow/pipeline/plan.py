@@ -13,7 +13,7 @@ import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -33,9 +33,16 @@ from poiflow.pipeline.stages import (
     BUILT_IN,
     StageContext,
     StageFunction,
+    run_cluster_config,
     scores_table,
 )
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.quality.report import ErrorBreakdown
 
 __all__ = ["build_plan", "load_function", "run_json"]
 
@@ -112,11 +119,14 @@ def run_report(ctx: StageContext) -> dict[str, Any]:
     results = run_checks(QualityInput(places, pairs, membership))
     ctx.write("checks", results_table(results))
     ctx.write("issues", issues_table(results))
-    gold = None
+    gold = errors = None
     if ctx.gold is not None:
         from poiflow.conflate.evaluate import read_gold
 
         gold = read_gold(ctx.gold)
+        cluster = run_cluster_config(ctx)
+        if cluster is not None:
+            errors = _error_breakdown(ctx, membership, gold, cluster)
     done = RunResult(None, list(ctx.objects.get("runs", [])))
     path = ctx.folder / ARTIFACT_FILES["report"]
     write_report(
@@ -128,6 +138,7 @@ def run_report(ctx: StageContext) -> dict[str, Any]:
         pairs=pairs,
         checks=results,
         gold=gold,
+        errors=errors,
     )
     ctx.artifacts.put("report", path)
     failed = [r for r in results if not r.passed]
@@ -140,6 +151,35 @@ def run_report(ctx: StageContext) -> dict[str, Any]:
 
 
 _PAIR_KEYS = ("left_source", "left_id", "right_source", "right_id", "match_probability")
+EXAMPLES = 5
+"""The surest mistakes of each kind the report shows."""
+
+
+def _error_breakdown(
+    ctx: StageContext, membership: pa.Table, gold: pl.DataFrame, cluster: ClusterConfig
+) -> ErrorBreakdown:
+    """Where the run's errors came from, for the report."""
+    import polars as pl
+
+    from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
+    from poiflow.quality.report import ErrorBreakdown
+
+    pairs = ctx.artifacts.table("pairs", [*_PAIR_KEYS, "distance_m"])
+    records = pl.DataFrame(ctx.artifacts.table("records", ["source", "id", "names"]))
+    names = records.select("source", "id", pl.col("names").struct.field("primary").alias("name"))
+    found = diagnose(membership, gold, pairs, cluster, names=names)
+    counts = found.counts()
+    return ErrorBreakdown(
+        threshold=cluster.threshold,
+        kinds=[(e, s, cause, counts[f"{e}_{s}"]) for (e, s), cause in CAUSES.items()],
+        kept_apart=[(rule, RULES[rule], n) for rule, n in found.kept_apart().items()],
+        by_sources=found.by_sources,
+        examples=[
+            (f"{e} · {s}: {cause}", found.examples(e, s, EXAMPLES))
+            for (e, s), cause in CAUSES.items()
+            if counts[f"{e}_{s}"]
+        ],
+    )
 
 
 def _custom_stage(spec: CustomStage, base: Path | None) -> PlannedStage:

@@ -55,6 +55,7 @@ __all__ = [
     "keep_model",
     "make_engine",
     "merge_outputs",
+    "run_cluster_config",
 ]
 
 # The model an "em" run fitted, kept in the score stage's folder.
@@ -508,13 +509,34 @@ def _on_engine(stage: str, ctx: StageContext) -> dict[str, Any]:
     return SPARK_STAGES[stage](ctx)
 
 
+def run_cluster_config(ctx: StageContext) -> ClusterConfig | None:
+    """The clustering settings this run's ``cluster`` stage used, the bars it took from
+    the model included (None before it ran)."""
+    from poiflow.conflate.clustering import ClusterConfig
+
+    run = next((r for r in ctx.objects.get("runs", ()) if r.name == "cluster"), None)
+    if run is None:
+        return None
+    said = {key: run.summary[key] for key in ("threshold", "same_source")}
+    return ClusterConfig(**(dict(run.settings) | said))
+
+
 def run_evaluate(ctx: StageContext) -> dict[str, Any]:
-    """Pairwise and B-cubed scores of the membership against known truth."""
+    """Pairwise and B-cubed scores of the membership against known truth, and how many
+    missed and wrong pairs each stage lost (``missed_blocking`` and so on: see
+    ``poiflow.conflate.diagnosis``), so that tracking shows which stage a change helped."""
+    from poiflow.conflate.diagnosis import diagnose
     from poiflow.conflate.evaluate import read_gold, score_membership
 
     if ctx.gold is None:  # pragma: no cover - the runner only plans it with truth
         raise InputError("evaluate needs known truth (gold)")
-    scores = score_membership(ctx.artifacts.table("membership"), read_gold(ctx.gold)).as_dict()
+    gold = read_gold(ctx.gold)
+    membership = ctx.artifacts.table("membership")
+    scores: dict[str, Any] = score_membership(membership, gold).as_dict()
+    pairs = ctx.artifacts.table("pairs", [f.name for f in PAIR_KEY_FIELDS])
+    cluster = run_cluster_config(ctx)
+    if cluster is not None:
+        scores.update(diagnose(membership, gold, pairs, cluster).counts())
     path = ctx.folder / ARTIFACT_FILES["metrics"]
     path.write_text(json.dumps(scores, indent=2), "utf-8")
     ctx.artifacts.put("metrics", path)
@@ -581,5 +603,5 @@ BUILT_IN: dict[str, tuple[StageFunction, tuple[str, ...], tuple[str, ...]]] = {
     "score": (run_score, ("records", "candidates"), ("pairs", "scores", "model")),
     "cluster": (run_cluster, ("records", "scores"), ("clusters",)),
     "merge": (run_merge, ("records", "clusters"), ("places", "membership", "changes")),
-    "evaluate": (run_evaluate, ("membership",), ("metrics",)),
+    "evaluate": (run_evaluate, ("membership", "pairs"), ("metrics",)),
 }

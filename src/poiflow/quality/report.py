@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,37 @@ import pyarrow as pa
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
 
-__all__ = ["MAP_LIMIT", "write_report"]
+__all__ = ["MAP_LIMIT", "ErrorBreakdown", "write_report"]
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 # Places drawn on the map at most (the file stays a few MB); a deterministic sample beyond.
 MAP_LIMIT = 20_000
 WORST = 30
 _ASSETS = ("leaflet.css", "report.css", "errors.js", "leaflet.js", "report.js")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBreakdown:
+    """Where a run's errors came from, against known truth (made by the pipeline from
+    ``poiflow.conflate.diagnosis``; the quality package does not match records itself).
+
+    Attributes:
+        threshold: The clustering threshold.
+        kinds: ``(error, stage, what happened, pairs)`` for each kind of error.
+        kept_apart: ``(rule, what it means, pairs)``: the clustering rules that kept
+            true pairs apart.
+        by_sources: ``left_source, right_source, true_pairs, predicted_pairs,
+            correct_pairs, precision, recall, f1``.
+        examples: Per kind, a title and its surest mistakes: ``left_source, left_id,
+            right_source, right_id``, ``left_name``/``right_name``, ``match_probability``,
+            ``kept_apart_by`` and ``distance_m`` where known.
+    """
+
+    threshold: float
+    kinds: Sequence[tuple[str, str, str, int]]
+    kept_apart: Sequence[tuple[str, str, int]]
+    by_sources: pl.DataFrame
+    examples: Sequence[tuple[str, pl.DataFrame]]
 
 
 def write_report(
@@ -42,6 +67,7 @@ def write_report(
     pairs: pa.Table,
     checks: Sequence[CheckResult],
     gold: pl.DataFrame | None = None,
+    errors: ErrorBreakdown | None = None,
 ) -> Path:
     """Write the report of one run.
 
@@ -54,6 +80,7 @@ def write_report(
         pairs: The scored pairs (keys and ``match_probability``).
         checks: The results of the quality checks.
         gold: Known truth (``source, id, place``), for the precision/recall curve.
+        errors: With known truth, where the errors came from.
     """
     frame = pl.DataFrame(
         places.select(
@@ -85,6 +112,8 @@ def write_report(
     ]
     if gold is not None:
         body.append(_section("Precision and recall by threshold", _pr_curve(pairs, gold)))
+    if errors is not None:
+        body.append(_section("Where the errors are", _errors(errors)))
     body += [
         _section("Checks", _checks(checks)),
         _section("Quality by category", _categories(frame, issues)),
@@ -266,6 +295,74 @@ def _bars(
     parts.append(f'<line x1="48" y1="{height + 10}" x2="{width}" y2="{height + 10}" class="axis"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _errors(errors: ErrorBreakdown) -> str:
+    totals = {e: sum(n for k, _, _, n in errors.kinds if k == e) for e in ("missed", "wrong")}
+    kinds = _table(
+        ["error", "stage", "what happened", "pairs", "share"],
+        [(e, stage, cause, f"{n:,}", _pct(n, totals[e])) for e, stage, cause, n in errors.kinds],
+        numeric=[3, 4],
+    )
+    sources = _table(
+        ["sources", "true pairs", "predicted", "correct", "precision", "recall", "F1"],
+        [
+            (
+                f"{r['left_source']} · {r['right_source']}",
+                f"{r['true_pairs']:,}",
+                f"{r['predicted_pairs']:,}",
+                f"{r['correct_pairs']:,}",
+                f"{r['precision']:.4f}",
+                f"{r['recall']:.4f}",
+                f"{r['f1']:.4f}",
+            )
+            for r in errors.by_sources.iter_rows(named=True)
+        ],
+        numeric=list(range(1, 7)),
+    )
+    apart = sum(n for _, _, n in errors.kept_apart)
+    rules = _table(
+        ["rule", "what it means", "pairs", "share"],
+        [(rule, what, f"{n:,}", _pct(n, apart)) for rule, what, n in errors.kept_apart if n],
+        numeric=[2, 3],
+    )
+    parts = [
+        f"<p>Each pair of records the truth puts in one place and the run did not (missed), "
+        f"and each the run put in one place wrongly (wrong), traced to the stage that lost "
+        f"it, at the clustering threshold {errors.threshold:g}. "
+        "<code>poiflow evaluate --errors FILE</code> writes them all, with their features.</p>",
+        kinds,
+        f"<h3>What kept true pairs apart in clustering</h3>{rules}" if apart else "",
+        f"<h3>By pair of sources</h3>{sources}",
+    ]
+    for title, rows in errors.examples:
+        why = "kept_apart_by" in rows.columns and rows["kept_apart_by"].is_not_null().any()
+        shown = _table(
+            ["record", "record", "match probability", "metres apart"] + ["kept apart by"] * why,
+            [
+                (
+                    _example_record(r, "left"),
+                    _example_record(r, "right"),
+                    _maybe(r.get("match_probability"), "{:.3f}"),
+                    _maybe(r.get("distance_m"), "{:,.0f}"),
+                    *([r["kept_apart_by"]] if why else []),
+                )
+                for r in rows.iter_rows(named=True)
+            ],
+            numeric=[2, 3],
+        )
+        parts.append(f"<h3>{_e(title)}</h3>{shown}")
+    return "\n".join(parts)
+
+
+def _example_record(row: Mapping[str, Any], end: str) -> _Raw:
+    name = row.get(f"{end}_name") or ""
+    key = f"{row[f'{end}_source']}:{row[f'{end}_id']}"
+    return _Raw(f"{_e(name)} <small>{_e(key)}</small>")
+
+
+def _maybe(value: float | None, form: str) -> str:
+    return "-" if value is None or np.isnan(value) else form.format(value)
 
 
 def _histogram(probability: np.ndarray) -> str:

@@ -1,0 +1,192 @@
+"""What ``poiflow evaluate`` shows beyond the scores: where the errors came from."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from poiflow.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.diagnosis import Diagnosis
+
+__all__ = ["diagnose_run", "draw_diagnosis", "write_errors"]
+
+
+def diagnose_run(
+    membership: Any,
+    gold: pl.DataFrame,
+    folder: Path,
+    pairs_path: Path | None,
+    threshold: float | None,
+) -> tuple[Diagnosis, str] | None:
+    """The diagnosis of a run in ``folder`` (``pairs.parquet``, ``run.json`` and
+    ``records.parquet`` beside the membership), with where its threshold came from; None if
+    there are no scored pairs to trace the errors with."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from poiflow.conflate.diagnosis import diagnose
+
+    pairs_path = pairs_path or folder / "pairs.parquet"
+    if not pairs_path.exists():
+        return None
+    try:
+        pairs = pq.read_table(pairs_path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a pairs file ({exc})", path=pairs_path) from exc
+    cluster, said = _run_cluster(folder / "run.json")
+    if threshold is not None:
+        cluster, said = dataclasses.replace(cluster, threshold=threshold), "--threshold"
+    names = None
+    records = folder / "records.parquet"
+    if records.exists():
+        try:
+            table = pq.read_table(records, columns=["source", "id", "names"])
+        except (OSError, ValueError, KeyError):
+            table = None  # names only decorate the examples
+        if table is not None:
+            names = pl.DataFrame(table).select(
+                "source", "id", pl.col("names").struct.field("primary").alias("name")
+            )
+    return diagnose(membership, gold, pairs, cluster, names=names), said
+
+
+def _run_cluster(path: Path) -> tuple[ClusterConfig, str]:
+    """The clustering settings ``run.json`` records, or the defaults if there are none."""
+    from poiflow.conflate.clustering import ClusterConfig
+
+    try:
+        run = json.loads(path.read_text("utf-8"))
+        return ClusterConfig(**run["matching"]["cluster"]), "from run.json"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ClusterConfig(), f"the default; no clustering settings in {path}"
+
+
+def draw_diagnosis(console: Console, diagnosis: Diagnosis, said: str, examples: int) -> None:
+    """The errors by stage, the scores by pair of sources, and the surest mistakes."""
+    from poiflow.conflate.diagnosis import CAUSES, RULES
+
+    counts = diagnosis.counts()
+    table = Table(
+        "error",
+        "stage",
+        "pairs",
+        "share",
+        "what happened",
+        show_edge=False,
+        title=f"Where the errors are (threshold {diagnosis.threshold:g}, {said})",
+        title_justify="left",
+    )
+    for error in ("missed", "wrong"):
+        total = sum(counts[f"{error}_{stage}"] for e, stage in CAUSES if e == error)
+        first = True
+        for (e, stage), cause in CAUSES.items():
+            if e != error:
+                continue
+            n = counts[f"{error}_{stage}"]
+            share = f"{n / total:.0%}" if total else "-"
+            table.add_row(error if first else "", stage, f"{n:,}", share, cause)
+            first = False
+    console.print(table)
+    apart = diagnosis.kept_apart()
+    if any(apart.values()):
+        rules = Table(
+            "rule",
+            "pairs",
+            "what it means",
+            show_edge=False,
+            title="What kept true pairs apart in clustering",
+            title_justify="left",
+        )
+        for rule, n in apart.items():
+            if n:
+                rules.add_row(rule, f"{n:,}", RULES[rule])
+        console.print()
+        console.print(rules)
+    sources = Table(
+        "sources",
+        "true pairs",
+        "predicted",
+        "correct",
+        "precision",
+        "recall",
+        "F1",
+        show_edge=False,
+        title="By pair of sources",
+        title_justify="left",
+    )
+    for row in diagnosis.by_sources.iter_rows(named=True):
+        sources.add_row(
+            f"{row['left_source']} · {row['right_source']}",
+            f"{row['true_pairs']:,}",
+            f"{row['predicted_pairs']:,}",
+            f"{row['correct_pairs']:,}",
+            f"{row['precision']:.4f}",
+            f"{row['recall']:.4f}",
+            f"{row['f1']:.4f}",
+        )
+    console.print()
+    console.print(sources)
+    if examples <= 0:
+        return
+    for (error, stage), cause in CAUSES.items():
+        rows = diagnosis.examples(error, stage, examples)
+        if rows.height == 0:
+            continue
+        why = bool(rows["kept_apart_by"].is_not_null().any())
+        shown = Table(
+            "record",
+            "record",
+            "p",
+            "metres",
+            *(["kept apart by"] if why else []),
+            show_edge=False,
+            title=f"{error} · {stage}: {cause}",
+            title_justify="left",
+        )
+        for row in rows.iter_rows(named=True):
+            shown.add_row(
+                _record(row, "left"),
+                _record(row, "right"),
+                _number(row["match_probability"], "{:.3f}"),
+                _number(row.get("distance_m"), "{:,.0f}"),
+                *([row["kept_apart_by"]] if why else []),
+            )
+        console.print()
+        console.print(shown)
+
+
+def _record(row: dict[str, Any], end: str) -> str:
+    name = row.get(f"{end}_name")
+    key = f"[dim]{row[f'{end}_source']}:{row[f'{end}_id']}[/dim]"
+    return f"{name} {key}" if name else key
+
+
+def _number(value: float | None, form: str) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return form.format(value)
+
+
+def write_errors(diagnosis: Diagnosis, path: Path) -> None:
+    """Every error pair to ``path``: Parquet, or CSV if the name ends in ``.csv``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if path.suffix.lower() == ".csv":
+            diagnosis.errors.write_csv(tmp)
+        else:
+            diagnosis.errors.write_parquet(tmp, compression="zstd")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write the errors ({exc})", path=path) from exc

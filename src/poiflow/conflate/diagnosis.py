@@ -1,0 +1,360 @@
+"""Where a conflation's errors come from, against known truth.
+
+Every pair of records that the truth puts in one place and the membership does not is a
+*missed* pair; every pair the membership puts in one place and the truth does not is a
+*wrong* pair. Each is traced to the stage that lost it:
+
+- missed, ``blocking``: the two records never became a candidate pair;
+- missed, ``matcher``: they were scored below the clustering threshold;
+- missed, ``clustering``: they were scored above it, and clustering kept them apart; the
+  rule that keeps their two places apart is named (``kept_apart_by``): ``veto`` (a pair
+  across them scored below the veto), ``same source`` (they share a source, and the pairs
+  across them fall short of that bar), ``average`` (the pairs across them average below
+  the threshold), ``coverage`` (too few pairs across them were compared), or ``order``
+  (none of these holds for the places as they ended: the pair was refused while they
+  were still growing);
+- wrong, ``matcher``: they were scored above the threshold;
+- wrong, ``clustering``: they were scored below it (or never compared) and were joined
+  through other records.
+
+The counts say which stage to work on; the pairs themselves (with their features, from
+``pairs.parquet``) say what it got wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+import pyarrow as pa
+
+from poiflow.conflate.clustering import ClusterConfig
+from poiflow.conflate.evaluate import with_pair_rows
+from poiflow.errors import InputError
+
+__all__ = ["CAUSES", "RULES", "Diagnosis", "diagnose"]
+
+CAUSES: Final[dict[tuple[str, str], str]] = {
+    ("missed", "blocking"): "never a candidate pair",
+    ("missed", "matcher"): "scored below the threshold",
+    ("missed", "clustering"): "scored above the threshold, kept apart by clustering",
+    ("wrong", "matcher"): "scored above the threshold",
+    ("wrong", "clustering"): "scored below it or never compared, joined through others",
+}
+"""Each kind of error, ``(error, stage)``, and what happened to its pairs."""
+
+RULES: Final[dict[str, str]] = {
+    "veto": "a pair across the two places scored below the veto",
+    "same source": "they share a source, and the pairs across fall short of that bar",
+    "average": "the pairs across the two places average below the threshold",
+    "coverage": "too few pairs across the two places were compared",
+    "order": "refused while the places were still growing",
+}
+"""The clustering rules that keep two places apart, in the order clustering checks them."""
+
+MAX_PAIRS: Final = 50_000_000
+"""The most pairs (true plus predicted) that :func:`diagnose` lists: a membership that
+puts more records together is a run gone wrong, and its scores say so already."""
+
+_KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """A conflation's errors against the truth, each traced to a stage.
+
+    Attributes:
+        cluster: The clustering's settings; its threshold split ``matcher`` from
+            ``clustering``.
+        errors: One row per missed or wrong pair: ``error``, ``stage``,
+            ``kept_apart_by`` (a missed pair of clustering: the rule, see :data:`RULES`),
+            both records' ``source``/``id`` (``left_*``, ``right_*``), their true places
+            (``left_place``, ``right_place``) and predicted ones (``left_place_id``,
+            ``right_place_id``), ``match_probability`` (null: never a candidate), then
+            ``left_name``/``right_name`` if names were given and the pair's features if the
+            pairs carried them.
+        by_sources: Per pair of sources (``left_source <= right_source``): ``true_pairs``,
+            ``predicted_pairs``, ``correct_pairs``, ``precision``, ``recall``, ``f1``.
+    """
+
+    cluster: ClusterConfig
+    errors: pl.DataFrame
+    by_sources: pl.DataFrame
+
+    @property
+    def threshold(self) -> float:
+        """The clustering threshold."""
+        return self.cluster.threshold
+
+    def kept_apart(self) -> dict[str, int]:
+        """How many missed pairs each clustering rule kept apart (every rule, zero
+        included)."""
+        found = dict(
+            self.errors.drop_nulls("kept_apart_by")["kept_apart_by"].value_counts().iter_rows()
+        )
+        return {rule: int(found.get(rule, 0)) for rule in RULES}
+
+    def counts(self) -> dict[str, int]:
+        """How many pairs each kind of error has, as ``missed_blocking`` and so on (every
+        kind, zero included)."""
+        found = {
+            (str(row[0]), str(row[1])): int(row[2])
+            for row in self.errors.group_by("error", "stage").len().iter_rows()
+        }
+        return {f"{error}_{stage}": found.get((error, stage), 0) for error, stage in CAUSES}
+
+    def examples(self, error: str, stage: str, limit: int) -> pl.DataFrame:
+        """Up to ``limit`` pairs of one kind, the most telling first: the wrong pairs the
+        model was surest of, the missed pairs it was surest were apart (or, kept apart by
+        clustering, surest were one place); pairs never compared in key order."""
+        rows = self.errors.filter((pl.col("error") == error) & (pl.col("stage") == stage))
+        descending = error == "wrong" or stage == "clustering"
+        return rows.sort(
+            ["match_probability", *_KEYS],
+            descending=[descending, False, False, False, False],
+            nulls_last=True,
+        ).head(limit)
+
+
+def diagnose(
+    membership: pa.Table | pl.DataFrame,
+    gold: pa.Table | pl.DataFrame,
+    pairs: pa.Table | pl.DataFrame,
+    cluster: ClusterConfig,
+    *,
+    names: pl.DataFrame | None = None,
+) -> Diagnosis:
+    """Trace every missed and wrong pair of ``membership`` to the stage that lost it.
+
+    Args:
+        membership: ``source, id, place_id`` (``membership.parquet``).
+        gold: ``source, id, place``: the truth. Only records in both are judged.
+        pairs: The scored candidate pairs (``pairs.parquet``): the record keys and
+            ``match_probability``; any further columns (the features) are carried into
+            :attr:`Diagnosis.errors`.
+        cluster: The clustering settings the run used (``run.json``'s
+            ``matching.cluster``).
+        names: ``source, id, name``, to show each record's name beside its key.
+
+    Raises:
+        InputError: The pairs lack the record keys or the probability, or the membership
+            and the truth together put more than :data:`MAX_PAIRS` pairs in one place.
+    """
+    scored = pl.DataFrame(pairs)
+    missing = {*_KEYS, "match_probability"} - set(scored.columns)
+    if missing:
+        raise InputError(f"the scored pairs lack {', '.join(sorted(missing))}")
+    scored = scored.with_columns(pl.col(_KEYS).cast(pl.String))
+    if scored.schema["match_probability"] == pl.Null:  # no pairs at all
+        scored = scored.with_columns(pl.col("match_probability").cast(pl.Float64))
+    key = [pl.col("source").cast(pl.String), pl.col("id").cast(pl.String)]
+    records = (
+        pl.DataFrame(membership)
+        .select(*key, pl.col("place_id").cast(pl.String))
+        .join(
+            pl.DataFrame(gold).select(*key, pl.col("place").cast(pl.String)),
+            on=["source", "id"],
+        )
+        .with_row_index("row")
+    )
+    _refuse_huge(records)
+    side = records.select("row", "source", "place", "place_id")
+    true_pairs = _pairs_within(side, "place")
+    predicted = _pairs_within(side, "place_id")
+    missed = true_pairs.filter(pl.col("place_id") != pl.col("place_id_r")).with_columns(
+        pl.col("place").alias("place_r"), pl.lit("missed").alias("error")
+    )
+    wrong = predicted.filter(pl.col("place") != pl.col("place_r")).with_columns(
+        pl.col("place_id").alias("place_id_r"), pl.lit("wrong").alias("error")
+    )
+    columns = ["error", "row", "row_r", "place", "place_r", "place_id", "place_id_r"]
+    errors = pl.concat([missed.select(columns), wrong.select(columns)])
+    scored_rows = _scored_rows(scored, records)
+    errors = errors.join(scored_rows, on=["row", "row_r"], how="left")
+    p = pl.col("match_probability")
+    above = p.is_not_null() & (p >= cluster.threshold)
+    stage = (
+        pl.when(pl.col("error") == "wrong")
+        .then(pl.when(above).then(pl.lit("matcher")).otherwise(pl.lit("clustering")))
+        .when(p.is_null())
+        .then(pl.lit("blocking"))
+        .when(above)
+        .then(pl.lit("clustering"))
+        .otherwise(pl.lit("matcher"))
+    )
+    keys = records.select("row", "source", "id")
+    errors = _kept_apart_by(
+        errors.with_columns(stage.alias("stage")), scored_rows, records, cluster
+    )
+    errors = errors.join(keys.rename({"source": "left_source", "id": "left_id"}), on="row").join(
+        keys.rename({"row": "row_r", "source": "right_source", "id": "right_id"}), "row_r"
+    )
+    if names is not None:
+        named = names.select("source", "id", pl.col("name").cast(pl.String))
+        for end in ("left", "right"):
+            errors = errors.join(
+                named.rename({"source": f"{end}_source", "id": f"{end}_id", "name": f"{end}_name"}),
+                on=[f"{end}_source", f"{end}_id"],
+                how="left",
+            )
+    features = [c for c in scored.columns if c not in {*_KEYS, "match_probability"}]
+    name_columns = ["left_name", "right_name"] if names is not None else []
+    errors = errors.select(
+        "error",
+        "stage",
+        "kept_apart_by",
+        *_KEYS,
+        *name_columns,
+        pl.col("place").alias("left_place"),
+        pl.col("place_r").alias("right_place"),
+        pl.col("place_id").alias("left_place_id"),
+        pl.col("place_id_r").alias("right_place_id"),
+        "match_probability",
+        *features,
+    ).sort("error", "stage", *_KEYS)
+    return Diagnosis(cluster, errors, _by_sources(true_pairs, predicted))
+
+
+def _kept_apart_by(
+    errors: pl.DataFrame, scored_rows: pl.DataFrame, records: pl.DataFrame, cluster: ClusterConfig
+) -> pl.DataFrame:
+    """``errors`` with ``kept_apart_by``: for each missed pair of clustering, the rule that
+    keeps the two places it ended in apart (the rules as clustering checks them, on the
+    places as they ended)."""
+    ends = [
+        pl.min_horizontal("place_id", "place_id_r").alias("a"),
+        pl.max_horizontal("place_id", "place_id_r").alias("b"),
+    ]
+    errors = errors.with_columns(ends)
+    apart = (
+        errors.filter((pl.col("error") == "missed") & (pl.col("stage") == "clustering"))
+        .select("a", "b")
+        .unique()
+    )
+    place = records.select("row", "place_id", "source")
+    cross = (
+        scored_rows.select("row", "row_r", "match_probability")
+        .join(place.select("row", "place_id"), on="row")
+        .join(
+            place.select(pl.col("row").alias("row_r"), pl.col("place_id").alias("place_id_r")),
+            on="row_r",
+        )
+        .with_columns(ends)
+        .join(apart, on=["a", "b"], how="semi")
+        .group_by("a", "b")
+        .agg(
+            pl.len().alias("compared"),
+            pl.col("match_probability").mean().alias("mean"),
+            pl.col("match_probability").min().alias("least"),
+        )
+    )
+    sizes = place.group_by("place_id").agg(pl.len().alias("size"), pl.col("source").unique())
+    stats = (
+        apart.join(cross, on=["a", "b"], how="left")
+        .join(sizes.rename({"place_id": "a", "size": "size_a", "source": "sources_a"}), on="a")
+        .join(sizes.rename({"place_id": "b", "size": "size_b", "source": "sources_b"}), on="b")
+    )
+    single = (pl.col("size_a") == 1) & (pl.col("size_b") == 1)
+    shared = pl.col("sources_a").list.set_intersection(pl.col("sources_b")).list.len() > 0
+    coverage = pl.col("compared") / (pl.col("size_a") * pl.col("size_b"))
+    rule = (
+        pl.when(~single & (pl.col("least") < cluster.veto))
+        .then(pl.lit("veto"))
+        .when(shared & (pl.col("mean") < cluster.source_bar))
+        .then(pl.lit("same source"))
+        .when(pl.col("mean") < cluster.threshold)
+        .then(pl.lit("average"))
+        .when(coverage < cluster.min_coverage)
+        .then(pl.lit("coverage"))
+        .otherwise(pl.lit("order"))
+    )
+    stats = stats.select("a", "b", rule.alias("kept_apart_by"))
+    missed_clustering = (pl.col("error") == "missed") & (pl.col("stage") == "clustering")
+    return (
+        errors.join(stats, on=["a", "b"], how="left")
+        .with_columns(
+            pl.when(missed_clustering).then(pl.col("kept_apart_by")).alias("kept_apart_by")
+        )
+        .drop("a", "b")
+    )
+
+
+def _refuse_huge(records: pl.DataFrame) -> None:
+    def pairs(by: str) -> int:
+        sizes = records.group_by(by).len()["len"].cast(pl.Int64)
+        return int((sizes * (sizes - 1) // 2).sum())
+
+    total = pairs("place") + pairs("place_id")
+    if total > MAX_PAIRS:
+        raise InputError(
+            f"the truth and the membership put {total:,} pairs of records in one place, more "
+            f"than the {MAX_PAIRS:,} a diagnosis lists; the pairwise scores tell the story"
+        )
+
+
+def _pairs_within(side: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Every pair of records (``row < row_r``) that share ``by``."""
+    return side.join(side, on=by, suffix="_r").filter(pl.col("row") < pl.col("row_r"))
+
+
+def _scored_rows(scored: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """The scored pairs by record rows (``row < row_r``), one per pair: the highest
+    probability if a pair was scored twice."""
+    rows = with_pair_rows(scored, records.select("row", "source", "id"), ("a", "b"))
+    return (
+        rows.with_columns(
+            pl.min_horizontal("a", "b").alias("row"), pl.max_horizontal("a", "b").alias("row_r")
+        )
+        .drop("a", "b", *_KEYS)
+        .sort("match_probability", descending=True, nulls_last=True)
+        .unique(["row", "row_r"], keep="first", maintain_order=True)
+    )
+
+
+def _by_sources(true_pairs: pl.DataFrame, predicted: pl.DataFrame) -> pl.DataFrame:
+    """Pairwise scores per pair of sources."""
+    ordered = [
+        pl.min_horizontal("source", "source_r").alias("left_source"),
+        pl.max_horizontal("source", "source_r").alias("right_source"),
+    ]
+    truth = (
+        true_pairs.with_columns(ordered)
+        .group_by("left_source", "right_source")
+        .agg(
+            pl.len().alias("true_pairs"),
+            (pl.col("place_id") == pl.col("place_id_r")).sum().alias("correct_pairs"),
+        )
+    )
+    called = predicted.with_columns(ordered).group_by("left_source", "right_source").len()
+    table = truth.join(
+        called.rename({"len": "predicted_pairs"}),
+        on=["left_source", "right_source"],
+        how="full",
+        coalesce=True,
+    ).with_columns(pl.col("true_pairs", "correct_pairs", "predicted_pairs").fill_null(0))
+    correct = pl.col("correct_pairs").cast(pl.Float64)
+    precision = (
+        pl.when(pl.col("predicted_pairs") > 0)
+        .then(correct / pl.col("predicted_pairs"))
+        .otherwise(1.0)
+    )
+    recall = pl.when(pl.col("true_pairs") > 0).then(correct / pl.col("true_pairs")).otherwise(1.0)
+    table = table.with_columns(precision.alias("precision"), recall.alias("recall"))
+    f1 = (
+        pl.when(pl.col("precision") + pl.col("recall") > 0)
+        .then(2 * pl.col("precision") * pl.col("recall") / (pl.col("precision") + pl.col("recall")))
+        .otherwise(0.0)
+    )
+    return (
+        table.with_columns(f1.alias("f1"))
+        .select(
+            "left_source",
+            "right_source",
+            pl.col("true_pairs", "predicted_pairs", "correct_pairs").cast(pl.Int64),
+            "precision",
+            "recall",
+            "f1",
+        )
+        .sort("left_source", "right_source")
+    )
