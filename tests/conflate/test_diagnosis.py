@@ -104,15 +104,28 @@ def test_scores_per_pair_of_sources() -> None:
     assert sorted(rows) == [("a", "b"), ("a", "c"), ("b", "c")]
 
 
-def test_examples_put_the_surest_mistakes_first_and_names_beside_them() -> None:
-    names = keyed([("a", "2", "Cafe Aalto"), ("b", "2", "Aalto")], "name")
-    found = diagnose(MEMBERSHIP, GOLD, PAIRS, ClusterConfig(0.3), names=names)
+def test_examples_put_the_surest_mistakes_first_with_names_and_distances() -> None:
+    records = pl.DataFrame(
+        {
+            "source": ["a", "b", "b", "c"],
+            "id": ["2", "2", "1", "1"],
+            "names": [{"primary": n} for n in ("Cafe Aalto", "Aalto", "Kiosk", "Kioski")],
+            "lat": [60.0, 60.001, 60.0, None],  # c1 has no coordinates
+            "lon": [25.0, 25.0, 25.0, 25.0],
+        }
+    )
+    found = diagnose(MEMBERSHIP, GOLD, PAIRS, ClusterConfig(0.3), records=records)
     wrong = found.examples("wrong", "matcher", 5)
     assert wrong["match_probability"].to_list() == [0.8, 0.5]
-    assert wrong.row(0, named=True)["left_name"] == "Cafe Aalto"
-    assert wrong.row(0, named=True)["right_name"] == "Aalto"
+    first = wrong.row(0, named=True)
+    assert (first["left_name"], first["right_name"]) == ("Cafe Aalto", "Aalto")
+    assert first["metres_apart"] == pytest.approx(111.2, abs=0.5)  # a thousandth of a degree
     assert found.examples("wrong", "matcher", 1).height == 1
-    assert found.examples("missed", "blocking", 5).height == 1
+    # A pair never compared still says how far apart it is, where both have coordinates.
+    never = found.examples("missed", "blocking", 5).row(0, named=True)
+    assert (never["left_name"], never["right_name"]) == ("Kiosk", "Kioski")
+    assert never["metres_apart"] is None
+    assert never["match_probability"] is None
 
 
 def test_the_features_of_each_error_pair_come_along() -> None:

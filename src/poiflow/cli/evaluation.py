@@ -32,7 +32,6 @@ def diagnose_run(
     """The diagnosis of a run in ``folder`` (``pairs.parquet``, ``run.json`` and
     ``records.parquet`` beside the membership), with where its threshold came from; None if
     there are no scored pairs to trace the errors with."""
-    import polars as pl
     import pyarrow.parquet as pq
 
     from poiflow.conflate.diagnosis import diagnose
@@ -47,18 +46,14 @@ def diagnose_run(
     cluster, said = _run_cluster(folder / "run.json")
     if threshold is not None:
         cluster, said = dataclasses.replace(cluster, threshold=threshold), "--threshold"
-    names = None
-    records = folder / "records.parquet"
-    if records.exists():
+    records = None
+    path = folder / "records.parquet"
+    if path.exists():
         try:
-            table = pq.read_table(records, columns=["source", "id", "names"])
+            records = pq.read_table(path, columns=["source", "id", "names", "lat", "lon"])
         except (OSError, ValueError, KeyError):
-            table = None  # names only decorate the examples
-        if table is not None:
-            names = pl.DataFrame(table).select(
-                "source", "id", pl.col("names").struct.field("primary").alias("name")
-            )
-    return diagnose(membership, gold, pairs, cluster, names=names), said
+            records = None  # names and distances only decorate the examples
+    return diagnose(membership, gold, pairs, cluster, records=records), said
 
 
 def _run_cluster(path: Path) -> tuple[ClusterConfig, str]:
@@ -159,7 +154,7 @@ def draw_diagnosis(console: Console, diagnosis: Diagnosis, said: str, examples: 
                 _record(row, "left"),
                 _record(row, "right"),
                 _number(row["match_probability"], "{:.3f}"),
-                _number(row.get("distance_m"), "{:,.0f}"),
+                _number(row.get("metres_apart"), "{:,.0f}"),
                 *([row["kept_apart_by"]] if why else []),
             )
         console.print()

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.evaluate import with_pair_rows
+from poiflow.conflate.features import _haversine_m
 from poiflow.errors import InputError
 
 __all__ = ["CAUSES", "RULES", "Diagnosis", "diagnose"]
@@ -71,9 +72,10 @@ class Diagnosis:
             ``kept_apart_by`` (a missed pair of clustering: the rule, see :data:`RULES`),
             both records' ``source``/``id`` (``left_*``, ``right_*``), their true places
             (``left_place``, ``right_place``) and predicted ones (``left_place_id``,
-            ``right_place_id``), ``match_probability`` (null: never a candidate), then
-            ``left_name``/``right_name`` if names were given and the pair's features if the
-            pairs carried them.
+            ``right_place_id``), ``match_probability`` (null: never a candidate), then,
+            if the records were given, ``left_name``/``right_name`` and ``metres_apart``
+            (null where either has no coordinates; known for pairs never compared too),
+            and the pair's features if the pairs carried them.
         by_sources: Per pair of sources (``left_source <= right_source``): ``true_pairs``,
             ``predicted_pairs``, ``correct_pairs``, ``precision``, ``recall``, ``f1``.
     """
@@ -123,7 +125,7 @@ def diagnose(
     pairs: pa.Table | pl.DataFrame,
     cluster: ClusterConfig,
     *,
-    names: pl.DataFrame | None = None,
+    records: pa.Table | pl.DataFrame | None = None,
 ) -> Diagnosis:
     """Trace every missed and wrong pair of ``membership`` to the stage that lost it.
 
@@ -135,7 +137,9 @@ def diagnose(
             :attr:`Diagnosis.errors`.
         cluster: The clustering settings the run used (``run.json``'s
             ``matching.cluster``).
-        names: ``source, id, name``, to show each record's name beside its key.
+        records: The normalized records (``records.parquet``: ``source``, ``id``,
+            ``names``, ``lat``, ``lon``), to show each record's name beside its key, and
+            how far apart each pair's records are.
 
     Raises:
         InputError: The pairs lack the record keys or the probability, or the membership
@@ -149,7 +153,7 @@ def diagnose(
     if scored.schema["match_probability"] == pl.Null:  # no pairs at all
         scored = scored.with_columns(pl.col("match_probability").cast(pl.Float64))
     key = [pl.col("source").cast(pl.String), pl.col("id").cast(pl.String)]
-    records = (
+    judged = (
         pl.DataFrame(membership)
         .select(*key, pl.col("place_id").cast(pl.String))
         .join(
@@ -158,8 +162,8 @@ def diagnose(
         )
         .with_row_index("row")
     )
-    _refuse_huge(records)
-    side = records.select("row", "source", "place", "place_id")
+    _refuse_huge(judged)
+    side = judged.select("row", "source", "place", "place_id")
     true_pairs = _pairs_within(side, "place")
     predicted = _pairs_within(side, "place_id")
     missed = true_pairs.filter(pl.col("place_id") != pl.col("place_id_r")).with_columns(
@@ -170,7 +174,7 @@ def diagnose(
     )
     columns = ["error", "row", "row_r", "place", "place_r", "place_id", "place_id_r"]
     errors = pl.concat([missed.select(columns), wrong.select(columns)])
-    scored_rows = _scored_rows(scored, records)
+    scored_rows = _scored_rows(scored, judged)
     errors = errors.join(scored_rows, on=["row", "row_r"], how="left")
     p = pl.col("match_probability")
     above = p.is_not_null() & (p >= cluster.threshold)
@@ -183,29 +187,21 @@ def diagnose(
         .then(pl.lit("clustering"))
         .otherwise(pl.lit("matcher"))
     )
-    keys = records.select("row", "source", "id")
-    errors = _kept_apart_by(
-        errors.with_columns(stage.alias("stage")), scored_rows, records, cluster
-    )
+    keys = judged.select("row", "source", "id")
+    errors = _kept_apart_by(errors.with_columns(stage.alias("stage")), scored_rows, judged, cluster)
     errors = errors.join(keys.rename({"source": "left_source", "id": "left_id"}), on="row").join(
         keys.rename({"row": "row_r", "source": "right_source", "id": "right_id"}), "row_r"
     )
-    if names is not None:
-        named = names.select("source", "id", pl.col("name").cast(pl.String))
-        for end in ("left", "right"):
-            errors = errors.join(
-                named.rename({"source": f"{end}_source", "id": f"{end}_id", "name": f"{end}_name"}),
-                on=[f"{end}_source", f"{end}_id"],
-                how="left",
-            )
     features = [c for c in scored.columns if c not in {*_KEYS, "match_probability"}]
-    name_columns = ["left_name", "right_name"] if names is not None else []
+    described = records is not None
+    if records is not None:
+        errors = _describe(errors, pl.DataFrame(records))
     errors = errors.select(
         "error",
         "stage",
         "kept_apart_by",
         *_KEYS,
-        *name_columns,
+        *(["left_name", "right_name", "metres_apart"] if described else []),
         pl.col("place").alias("left_place"),
         pl.col("place_r").alias("right_place"),
         pl.col("place_id").alias("left_place_id"),
@@ -280,9 +276,9 @@ def _kept_apart_by(
     )
 
 
-def _refuse_huge(records: pl.DataFrame) -> None:
+def _refuse_huge(judged: pl.DataFrame) -> None:
     def pairs(by: str) -> int:
-        sizes = records.group_by(by).len()["len"].cast(pl.Int64)
+        sizes = judged.group_by(by).len()["len"].cast(pl.Int64)
         return int((sizes * (sizes - 1) // 2).sum())
 
     total = pairs("place") + pairs("place_id")
@@ -291,6 +287,30 @@ def _refuse_huge(records: pl.DataFrame) -> None:
             f"the truth and the membership put {total:,} pairs of records in one place, more "
             f"than the {MAX_PAIRS:,} a diagnosis lists; the pairwise scores tell the story"
         )
+
+
+def _describe(errors: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """``errors`` with each record's primary name and how far apart the two are."""
+    about = records.select(
+        pl.col("source").cast(pl.String),
+        pl.col("id").cast(pl.String),
+        pl.col("names").struct.field("primary").cast(pl.String).alias("name"),
+        pl.col("lat").cast(pl.Float64),
+        pl.col("lon").cast(pl.Float64),
+    )
+    for end in ("left", "right"):
+        errors = errors.join(
+            about.rename({c: f"{end}_{c}" for c in about.columns}),
+            on=[f"{end}_source", f"{end}_id"],
+            how="left",
+        )
+    coordinates = [
+        errors[f"{end}_{axis}"].fill_null(float("nan")).to_numpy()
+        for end in ("left", "right")
+        for axis in ("lat", "lon")
+    ]
+    metres = pl.Series("metres_apart", _haversine_m(*coordinates)).fill_nan(None)
+    return errors.with_columns(metres)
 
 
 def _pairs_within(side: pl.DataFrame, by: str) -> pl.DataFrame:

@@ -159,15 +159,13 @@ def _error_breakdown(
     ctx: StageContext, membership: pa.Table, gold: pl.DataFrame, cluster: ClusterConfig
 ) -> ErrorBreakdown:
     """Where the run's errors came from, for the report."""
-    import polars as pl
 
     from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
     from poiflow.quality.report import ErrorBreakdown
 
-    pairs = ctx.artifacts.table("pairs", [*_PAIR_KEYS, "distance_m"])
-    records = pl.DataFrame(ctx.artifacts.table("records", ["source", "id", "names"]))
-    names = records.select("source", "id", pl.col("names").struct.field("primary").alias("name"))
-    found = diagnose(membership, gold, pairs, cluster, names=names)
+    pairs = ctx.artifacts.table("pairs", list(_PAIR_KEYS))
+    records = ctx.artifacts.table("records", ["source", "id", "names", "lat", "lon"])
+    found = diagnose(membership, gold, pairs, cluster, records=records)
     counts = found.counts()
     return ErrorBreakdown(
         threshold=cluster.threshold,

@@ -47,7 +47,7 @@ class ErrorBreakdown:
             correct_pairs, precision, recall, f1``.
         examples: Per kind, a title and its surest mistakes: ``left_source, left_id,
             right_source, right_id``, ``left_name``/``right_name``, ``match_probability``,
-            ``kept_apart_by`` and ``distance_m`` where known.
+            ``kept_apart_by`` and ``metres_apart`` where known.
     """
 
     threshold: float
@@ -344,7 +344,7 @@ def _errors(errors: ErrorBreakdown) -> str:
                     _example_record(r, "left"),
                     _example_record(r, "right"),
                     _maybe(r.get("match_probability"), "{:.3f}"),
-                    _maybe(r.get("distance_m"), "{:,.0f}"),
+                    _maybe(r.get("metres_apart"), "{:,.0f}"),
                     *([r["kept_apart_by"]] if why else []),
                 )
                 for r in rows.iter_rows(named=True)
