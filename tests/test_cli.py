@@ -185,3 +185,36 @@ def test_the_cli_batch_size_default_is_the_sources_one() -> None:
     from poiflow.sources import DEFAULT_BATCH_SIZE
 
     assert cli.DEFAULT_BATCH_SIZE == conflation.DEFAULT_BATCH_SIZE == DEFAULT_BATCH_SIZE
+
+
+def test_help_prose_wraps_at_the_terminal_width_and_layouts_keep_their_lines() -> None:
+    from poiflow.cli import reflow
+
+    text = """
+    First line.
+
+    A paragraph written
+    over three lines
+    at 88 columns.
+
+      poiflow run a.yaml
+      poiflow run b.yaml
+    - a list item
+    - another
+    """
+    assert reflow(text) == (
+        "First line.\n\nA paragraph written over three lines at 88 columns.\n\n"
+        "  poiflow run a.yaml\n  poiflow run b.yaml\n- a list item\n- another"
+    )
+    result = subprocess.run(
+        [*POIFLOW, "conflate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    )
+    lines = result.stdout.splitlines()
+    # Written "...with provenance and" / "confidence.": wrapped at 80, no word alone.
+    assert "confidence." in next(line for line in lines if "provenance and" in line)
+    assert all(line.strip() != "confidence." for line in lines)
+    assert "ignore: [internal_score]" in run("ingest", "--help").stdout  # not eaten as markup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -74,19 +75,21 @@ Read places from any mix of inputs, validate and normalize them, and write one G
 
 The kind of each INPUT is told from its name:
 
-  [bold]*.osm.pbf[/bold]        OpenStreetMap extract: every named object with an amenity, shop,
-                   tourism, leisure, office, craft or healthcare tag (see --osm-keys)
+  [bold]*.osm.pbf[/bold]        OpenStreetMap extract: every named object with an
+                   amenity, shop, tourism, leisure, office, craft or
+                   healthcare tag (see --osm-keys)
   [bold]*.parquet[/bold]        Overture Maps places (its own columns), or flat places
-  [bold]*.csv *.tsv *.jsonl[/bold]  flat places: columns source, id, name, lat, lon, category,
-                   street, housenumber, postcode, city, country, phone, website, address
-                   (only id and name are required; without 'source' the file's stem is the source)
+  [bold]*.csv *.tsv *.jsonl[/bold]  flat places: columns source, id, name, lat, lon,
+                   category, street, housenumber, postcode, city, country,
+                   phone, website, address (only id and name are required;
+                   without 'source' the file's stem is the source)
 
 Other column layouts are read through a mapping file (--mapping), e.g.:
 
   [dim]source: acme
   columns: {id: vendor_id, name: business_name, lat: latitude, lon: longitude}
   constants: {country: FI}
-  ignore: [internal_score]
+  ignore: \\[internal_score]
   csv: {delimiter: ";"}[/dim]
 
 Records that cannot be places (no name, coordinates out of range, unparsable) go to the
@@ -277,13 +280,16 @@ confidence.
 INPUTs are read as by [bold]poiflow ingest[/bold] (OSM PBF, Overture GeoParquet, flat CSV/TSV/JSON
 lines/Parquet, or any layout through --mapping). OUTPUT gets:
 
-  [bold]places.parquet[/bold]      golden places (GeoParquet): each attribute chosen by agreement,
-                      source trust and recency, with confidence and the record it came from
+  [bold]places.parquet[/bold]      golden places (GeoParquet): each attribute chosen by
+                      agreement, source trust and recency, with confidence
+                      and the record it came from
   [bold]membership.parquet[/bold]  source, id, place_id: every valid record's place
-  [bold]pairs.parquet[/bold]       every scored candidate pair with its probability and features
+  [bold]pairs.parquet[/bold]       every scored candidate pair, its probability and
+                      the features behind it
   [bold]records.parquet[/bold]     the normalized records
   [bold]quarantine.parquet[/bold]  what validation held back
-  [bold]changes.parquet[/bold]     created / merged / split / updated / removed since --previous
+  [bold]changes.parquet[/bold]     created / merged / split / updated / removed
+                      since --previous
   [bold]run.json[/bold]            counts, seconds per stage, the model
 
 Matching uses the model poiflow ships (trained on its own generator) unless --model names
@@ -736,3 +742,32 @@ from poiflow.cli import serving as _serving  # noqa: E402
 from poiflow.cli import streaming as _streaming  # noqa: E402
 
 del _deploy, _label, _pipelines, _serving, _streaming
+
+
+def reflow(text: str) -> str:
+    """Help text with its prose lines joined, so that the terminal wraps them at its own
+    width (the help keeps single line breaks: prose written at 88 columns would break
+    ragged at 80). Indented lines (examples, tables) and list items keep their lines."""
+    lines: list[str] = []
+    for line in inspect.cleandoc(text).split("\n"):
+        previous = lines[-1] if lines else ""
+        joins = line and previous and not line[0].isspace() and not previous[0].isspace()
+        if joins and not line.startswith(("- ", "* ")):
+            lines[-1] = f"{previous} {line}"
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _reflow_commands(commands: typer.Typer) -> None:
+    for command in commands.registered_commands:
+        text = command.help if isinstance(command.help, str) else None
+        text = text or (inspect.getdoc(command.callback) if command.callback else None)
+        if text:
+            command.help = reflow(text)
+    for group in commands.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_commands(group.typer_instance)
+
+
+_reflow_commands(app)
