@@ -94,9 +94,13 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
         "--membership",
         tmp_path / "run" / "membership.parquet",
         "--json",
+        "--sweep",
     )
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout)
+    own = next(row for row in scores["sweep"] if row["threshold"] == 0.3)
+    assert own["f1"] == scores["f1"]  # the run's own threshold, clustered again
+    assert len(scores["sweep"]) > 5
     assert scores["f1"] > 0.9
     assert scores["bcubed_f1"] > 0.9
     # Where the errors came from: pairs.parquet and run.json beside the membership.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -248,3 +249,32 @@ def test_the_rule_that_kept_each_true_pair_apart_is_named() -> None:
     lower = diagnose(membership, gold, pairs, ClusterConfig(0.3, same_source=0.8))
     assert lower.kept_apart()["same source"] == 0
     assert lower.kept_apart()["order"] == 2
+
+
+def test_a_sweep_at_the_runs_own_threshold_gives_the_runs_scores() -> None:
+    from poiflow.conflate.clustering import cluster_records
+    from poiflow.conflate.diagnosis import sweep_thresholds
+
+    keys = [(s, i) for s, i, _ in GOLD.iter_rows()]
+    rows = {key: n for n, key in enumerate(keys)}
+    left = np.array([rows[(r[0], r[1])] for r in PAIRS.iter_rows()])
+    right = np.array([rows[(r[2], r[3])] for r in PAIRS.iter_rows()])
+    probability = PAIRS["match_probability"].to_numpy()
+    sources = np.array([s for s, _ in keys], dtype=object)
+    config = ClusterConfig(0.3, same_source=0.95)
+    labels = cluster_records(len(keys), left, right, probability, sources, config)
+    membership = keyed(
+        [(s, i, str(label)) for (s, i), label in zip(keys, labels, strict=True)], "place_id"
+    )
+    swept = sweep_thresholds(membership, GOLD, PAIRS, config, thresholds=(0.1, 0.95))
+    assert swept["threshold"].to_list() == [0.1, 0.3, 0.95]  # the run's own added
+    own = swept.filter(pl.col("threshold") == 0.3).row(0, named=True)
+    scores = score_membership(membership, GOLD)
+    assert (own["precision"], own["recall"], own["f1"]) == (
+        scores.precision,
+        scores.recall,
+        scores.f1,
+    )
+    # Above every score, every record is a place of its own: nothing predicted, nothing found.
+    top = swept.filter(pl.col("threshold") == 0.95).row(0, named=True)
+    assert (top["places"], top["recall"], top["precision"]) == (len(keys), 0.0, 1.0)

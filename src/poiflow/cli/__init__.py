@@ -451,6 +451,13 @@ def evaluate_command(
         Path | None,
         typer.Option(help="Write every missed and wrong pair here (Parquet, or .csv)."),
     ] = None,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep",
+            help="Cluster the run's scored pairs again at other thresholds, and score each.",
+        ),
+    ] = False,
     json_report: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score a conflation against the truth: pairwise precision, recall, F1 and B-cubed,
@@ -463,7 +470,9 @@ def evaluate_command(
     [bold]matcher[/bold] (scored on the wrong side of the threshold) or
     [bold]clustering[/bold] (scored right, grouped wrong). Then the scores per pair of
     sources, and the surest mistakes of each kind with their names; --errors writes them
-    all, with the features behind each score, for a notebook.
+    all, with the features behind each score, for a notebook. --sweep clusters the run's
+    scored pairs again at other thresholds and scores each: which threshold suits this
+    data, with clustering's rules in play.
 
     [bold]Example[/bold]
 
@@ -473,27 +482,29 @@ def evaluate_command(
       poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet \\
           --errors out/errors.parquet --examples 10
     """
-    from poiflow.cli.evaluation import diagnose_run, draw_diagnosis, write_errors
+    from poiflow.cli.evaluation import diagnose_run, draw_diagnosis, draw_sweep, write_errors
     from poiflow.conflate.evaluate import read_gold, score_membership
 
     truth = read_gold(gold)
     predicted = _read_membership(membership)
     scores = score_membership(predicted, truth)
-    found = diagnose_run(predicted, truth, membership.parent, pairs, threshold)
-    if found is None and (pairs is not None or errors is not None):
+    found = diagnose_run(predicted, truth, membership.parent, pairs, threshold, sweep=sweep)
+    if found is None and (pairs is not None or errors is not None or sweep):
         raise InputError(
             "no scored pairs to trace the errors with: --pairs names the pairs.parquet of the run",
             path=pairs or membership.parent / "pairs.parquet",
         )
     if found is not None and errors is not None:
-        write_errors(found[0], errors)
+        write_errors(found.diagnosis, errors)
     if json_report:
         report: dict[str, Any] = scores.as_dict()
         if found is not None:
-            report["threshold"] = found[0].threshold
-            report["errors"] = found[0].counts()
-            report["kept_apart"] = found[0].kept_apart()
-            report["by_sources"] = found[0].by_sources.to_dicts()
+            report["threshold"] = found.diagnosis.threshold
+            report["errors"] = found.diagnosis.counts()
+            report["kept_apart"] = found.diagnosis.kept_apart()
+            report["by_sources"] = found.diagnosis.by_sources.to_dicts()
+            if found.sweep is not None:
+                report["sweep"] = found.sweep.to_dicts()
         print_json(report)
         return
     table = Table(
@@ -525,7 +536,9 @@ def evaluate_command(
         )
         return
     out.print()
-    draw_diagnosis(out, found[0], found[1], examples)
+    draw_diagnosis(out, found.diagnosis, found.said, examples)
+    if found.sweep is not None:
+        draw_sweep(out, found.sweep, found.diagnosis.threshold)
     if errors is not None:
         out.print(f"every error pair: {errors}")
 

@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from poiflow.conflate.clustering import ClusterConfig
     from poiflow.conflate.diagnosis import Diagnosis
 
-__all__ = ["diagnose_run", "draw_diagnosis", "write_errors"]
+__all__ = ["Traced", "diagnose_run", "draw_diagnosis", "draw_sweep", "write_errors"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Traced:
+    """A run's errors traced (and, if asked, its thresholds swept)."""
+
+    diagnosis: Diagnosis
+    said: str  # where the clustering settings came from
+    sweep: pl.DataFrame | None
 
 
 def diagnose_run(
@@ -28,13 +37,15 @@ def diagnose_run(
     folder: Path,
     pairs_path: Path | None,
     threshold: float | None,
-) -> tuple[Diagnosis, str] | None:
+    *,
+    sweep: bool = False,
+) -> Traced | None:
     """The diagnosis of a run in ``folder`` (``pairs.parquet``, ``run.json`` and
-    ``records.parquet`` beside the membership), with where its threshold came from; None if
-    there are no scored pairs to trace the errors with."""
+    ``records.parquet`` beside the membership), and with ``sweep`` its thresholds swept;
+    None if there are no scored pairs to trace the errors with."""
     import pyarrow.parquet as pq
 
-    from poiflow.conflate.diagnosis import diagnose
+    from poiflow.conflate.diagnosis import diagnose, sweep_thresholds
 
     pairs_path = pairs_path or folder / "pairs.parquet"
     if not pairs_path.exists():
@@ -53,7 +64,9 @@ def diagnose_run(
             records = pq.read_table(path, columns=["source", "id", "names", "lat", "lon"])
         except (OSError, ValueError, KeyError):
             records = None  # names and distances only decorate the examples
-    return diagnose(membership, gold, pairs, cluster, records=records), said
+    found = diagnose(membership, gold, pairs, cluster, records=records)
+    swept = sweep_thresholds(membership, gold, pairs, cluster) if sweep else None
+    return Traced(found, said, swept)
 
 
 def _run_cluster(path: Path) -> tuple[ClusterConfig, str]:
@@ -171,6 +184,48 @@ def _number(value: float | None, form: str) -> str:
     if value is None or math.isnan(value):
         return "-"
     return form.format(value)
+
+
+def draw_sweep(console: Console, sweep: pl.DataFrame, threshold: float) -> None:
+    """Each threshold's scores, the run's own and the best marked."""
+    best = float(sweep.sort("f1", "threshold", descending=[True, False])["threshold"][0])
+    table = Table(
+        "threshold",
+        "precision",
+        "recall",
+        "F1",
+        "B-cubed F1",
+        "places",
+        "",
+        show_edge=False,
+        title="The same pairs clustered at other thresholds",
+        title_justify="left",
+    )
+    for row in sweep.iter_rows(named=True):
+        marks = [
+            m
+            for m, on in (
+                ("this run", row["threshold"] == threshold),
+                ("best F1", row["threshold"] == best),
+            )
+            if on
+        ]
+        table.add_row(
+            f"{row['threshold']:g}",
+            f"{row['precision']:.4f}",
+            f"{row['recall']:.4f}",
+            f"{row['f1']:.4f}",
+            f"{row['bcubed_f1']:.4f}",
+            f"{row['places']:,}",
+            ", ".join(marks),
+            style="bold" if row["threshold"] == best else None,
+        )
+    console.print()
+    console.print(table)
+    console.print(
+        f"[dim]re-run with --threshold {best:g} (or cluster.threshold in a pipeline) to "
+        "use the best; judge it on data other than the one it was picked on[/dim]"
+    )
 
 
 def write_errors(diagnosis: Diagnosis, path: Path) -> None:

@@ -23,18 +23,21 @@ The counts say which stage to work on; the pairs themselves (with their features
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.conflate.clustering import ClusterConfig
-from poiflow.conflate.evaluate import with_pair_rows
+from poiflow.conflate.clustering import ClusterConfig, cluster_records
+from poiflow.conflate.evaluate import score_membership, with_pair_rows
 from poiflow.conflate.features import _haversine_m
 from poiflow.errors import InputError
 
-__all__ = ["CAUSES", "RULES", "Diagnosis", "diagnose"]
+__all__ = ["CAUSES", "RULES", "SWEEP", "Diagnosis", "diagnose", "sweep_thresholds"]
 
 CAUSES: Final[dict[tuple[str, str], str]] = {
     ("missed", "blocking"): "never a candidate pair",
@@ -59,6 +62,9 @@ MAX_PAIRS: Final = 50_000_000
 puts more records together is a run gone wrong, and its scores say so already."""
 
 _KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
+
+SWEEP: Final = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+"""The clustering thresholds :func:`sweep_thresholds` tries unless told others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +216,53 @@ def diagnose(
         *features,
     ).sort("error", "stage", *_KEYS)
     return Diagnosis(cluster, errors, _by_sources(true_pairs, predicted))
+
+
+def sweep_thresholds(
+    membership: pa.Table | pl.DataFrame,
+    gold: pa.Table | pl.DataFrame,
+    pairs: pa.Table | pl.DataFrame,
+    cluster: ClusterConfig,
+    thresholds: Sequence[float] = SWEEP,
+) -> pl.DataFrame:
+    """The run's scored pairs clustered again at each threshold (the other settings as
+    ``cluster``), each scored against the truth: what the threshold would have given,
+    with clustering's rules in play (a precision/recall curve of single pairs ignores
+    them).
+
+    Returns:
+        One row per threshold (``cluster``'s own among them): ``threshold``,
+        ``precision``, ``recall``, ``f1``, ``bcubed_f1``, ``places``.
+    """
+    records = (
+        pl.DataFrame(membership)
+        .select(pl.col("source").cast(pl.String), pl.col("id").cast(pl.String))
+        .with_row_index("row")
+    )
+    scored = with_pair_rows(
+        pl.DataFrame(pairs).select(*_KEYS, "match_probability"), records, ("a", "b")
+    )
+    left = scored["a"].to_numpy().astype(np.int64)
+    right = scored["b"].to_numpy().astype(np.int64)
+    probability = scored["match_probability"].cast(pl.Float64).to_numpy()
+    sources = np.asarray(records["source"].to_list(), dtype=object)
+    rows = []
+    for threshold in sorted({*thresholds, cluster.threshold}):
+        config = dataclasses.replace(cluster, threshold=threshold)
+        labels = cluster_records(records.height, left, right, probability, sources, config)
+        predicted = records.select("source", "id", pl.Series("place_id", labels))
+        scores = score_membership(predicted, gold)
+        rows.append(
+            {
+                "threshold": threshold,
+                "precision": scores.precision,
+                "recall": scores.recall,
+                "f1": scores.f1,
+                "bcubed_f1": scores.bcubed_f1,
+                "places": int(np.unique(labels).size),
+            }
+        )
+    return pl.DataFrame(rows)
 
 
 def _kept_apart_by(
