@@ -59,13 +59,21 @@ def test_the_report_shows_what_the_checks_found(helsinki: Path) -> None:
     assert {pid for pid, level in levels.items() if level} == flagged & set(levels)
 
 
-def test_the_precision_recall_curve_matches_the_pairs(tmp_path: Path) -> None:
-    generate(300, 3, 21, tmp_path / "data")
-    sources = "".join(f"  - path: {p}\n" for p in sorted((tmp_path / "data").glob("source_*")))
-    (tmp_path / "p.yaml").write_text(
+@pytest.fixture(scope="module")
+def with_truth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline run of a generated world with its truth (``gold:``); its folder."""
+    folder = tmp_path_factory.mktemp("truth")
+    generate(800, 3, 21, folder / "data")  # a world with both kinds of error
+    sources = "".join(f"  - path: {p}\n" for p in sorted((folder / "data").glob("source_*")))
+    (folder / "p.yaml").write_text(
         f"name: pr\nsources:\n{sources}gold: data/gold.csv\ncache: null\ntracking: null\n"
     )
-    Pipeline.from_yaml(tmp_path / "p.yaml").run()
+    Pipeline.from_yaml(folder / "p.yaml").run()
+    return folder
+
+
+def test_the_precision_recall_curve_matches_the_pairs(with_truth: Path) -> None:
+    tmp_path = with_truth
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<h2>Precision and recall by threshold" in page
     # The row at 0.5, computed here from pairs.parquet and gold.csv on their own.
@@ -89,6 +97,55 @@ def test_the_precision_recall_curve_matches_the_pairs(tmp_path: Path) -> None:
     assert cells in page
     assert 0.9 < precision <= 1.0
     assert not np.isnan(recall)
+
+
+def test_the_errors_are_counted_and_drawn_where_the_truth_says(with_truth: Path) -> None:
+    out = with_truth / "out"
+    page = (out / "report.html").read_text()
+    metrics = json.loads((out / "run.json").read_text())["metrics"]
+    assert "<h2>Where the errors are" in page
+    for stage in ("blocking", "matcher", "clustering"):
+        n = metrics[f"missed_{stage}"]
+        assert f"<td>missed</td><td>{stage}</td>" in page
+        assert f'<td class="num">{n:,}</td>' in page
+    # Each line on the map joins two records, and the truth and the run say which kind.
+    gold = pl.read_csv(with_truth / "data" / "gold.csv", schema_overrides={"id": pl.String})
+    records = (
+        pl.read_parquet(out / "records.parquet", columns=["source", "id", "lat", "lon"])
+        .join(pl.read_parquet(out / "membership.parquet"), on=["source", "id"])
+        .join(gold.with_columns(pl.col("place").cast(pl.String)), on=["source", "id"])
+    )
+    at = {
+        (round(r["lat"], 6), round(r["lon"], 6)): (r["place"], r["place_id"])
+        for r in records.drop_nulls("lat").iter_rows(named=True)
+    }
+    lines = map_data(page)["errors"]
+    assert {line[4] for line in lines} == {"missed", "wrong"}
+    for line in lines:
+        (place_a, run_a), (place_b, run_b) = at[(line[0], line[1])], at[(line[2], line[3])]
+        assert (place_a == place_b, run_a == run_b) == (
+            (True, False) if line[4] == "missed" else (False, True)
+        )
+    located = records.drop_nulls("lat").height
+    assert 0 < len(lines) <= sum(metrics[k] for k in metrics if k.startswith(("missed_", "wrong_")))
+    assert located > 0
+
+
+@pytest.mark.browser
+def test_the_error_lines_load_in_chromium_with_their_layer_control(
+    with_truth: Path, browser_page: Any
+) -> None:
+    page = browser_page
+    report = with_truth / "out" / "report.html"
+    page.goto(report.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    assert page.evaluate("document.body.dataset.errors") == str(
+        len(map_data(report.read_text())["errors"])
+    )
+    labels = page.inner_text(".leaflet-control-layers")
+    assert "missed pairs" in labels
+    assert "wrong pairs" in labels
+    assert page.poiflow_errors == []
 
 
 @pytest.mark.browser

@@ -79,9 +79,10 @@ class Diagnosis:
             both records' ``source``/``id`` (``left_*``, ``right_*``), their true places
             (``left_place``, ``right_place``) and predicted ones (``left_place_id``,
             ``right_place_id``), ``match_probability`` (null: never a candidate), then,
-            if the records were given, ``left_name``/``right_name`` and ``metres_apart``
-            (null where either has no coordinates; known for pairs never compared too),
-            and the pair's features if the pairs carried them.
+            if the records were given, ``left_name``/``right_name``, ``metres_apart``
+            (null where either has no coordinates; known for pairs never compared too)
+            and both records' ``lat``/``lon``, and the pair's features if the pairs
+            carried them.
         by_sources: Per pair of sources (``left_source <= right_source``): ``true_pairs``,
             ``predicted_pairs``, ``correct_pairs``, ``precision``, ``recall``, ``f1``.
     """
@@ -208,6 +209,7 @@ def diagnose(
         "kept_apart_by",
         *_KEYS,
         *(["left_name", "right_name", "metres_apart"] if described else []),
+        *([f"{e}_{a}" for e in ("left", "right") for a in ("lat", "lon")] if described else []),
         pl.col("place").alias("left_place"),
         pl.col("place_r").alias("right_place"),
         pl.col("place_id").alias("left_place_id"),

@@ -177,6 +177,7 @@ def _error_breakdown(
             for (e, s), cause in CAUSES.items()
             if counts[f"{e}_{s}"]
         ],
+        pairs=found.errors,
     )
 
 

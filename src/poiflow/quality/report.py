@@ -29,6 +29,8 @@ __all__ = ["MAP_LIMIT", "ErrorBreakdown", "write_report"]
 ASSETS = Path(__file__).resolve().parent / "assets"
 # Places drawn on the map at most (the file stays a few MB); a deterministic sample beyond.
 MAP_LIMIT = 20_000
+# Error pairs drawn on the map at most, with known truth.
+MAP_ERRORS = 5_000
 WORST = 30
 _ASSETS = ("leaflet.css", "report.css", "errors.js", "leaflet.js", "report.js")
 
@@ -48,6 +50,9 @@ class ErrorBreakdown:
         examples: Per kind, a title and its surest mistakes: ``left_source, left_id,
             right_source, right_id``, ``left_name``/``right_name``, ``match_probability``,
             ``kept_apart_by`` and ``metres_apart`` where known.
+        pairs: Every error pair, for the map: ``error``, ``stage``, ``left_name``,
+            ``right_name``, ``match_probability``, ``left_lat``, ``left_lon``,
+            ``right_lat``, ``right_lon``.
     """
 
     threshold: float
@@ -55,6 +60,7 @@ class ErrorBreakdown:
     kept_apart: Sequence[tuple[str, str, int]]
     by_sources: pl.DataFrame
     examples: Sequence[tuple[str, pl.DataFrame]]
+    pairs: pl.DataFrame | None = None
 
 
 def write_report(
@@ -118,7 +124,10 @@ def write_report(
         _section("Checks", _checks(checks)),
         _section("Quality by category", _categories(frame, issues)),
         _section("Worst offenders", _worst(frame, issues)),
-        _section("Map of places and clusters", _map(frame, records, membership, issues)),
+        _section(
+            "Map of places and clusters",
+            _map(frame, records, membership, issues, None if errors is None else errors.pairs),
+        ),
     ]
     asset = {name: (ASSETS / name).read_text("utf-8") for name in _ASSETS}
     page = _PAGE.format(
@@ -535,7 +544,48 @@ def _worst(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
     )
 
 
-def _map(frame: pl.DataFrame, records: pa.Table, membership: pa.Table, issues: pl.DataFrame) -> str:
+def _error_lines(pairs: pl.DataFrame) -> list[tuple[Any, ...]]:
+    """The error pairs whose records both have coordinates, as map lines: a deterministic
+    sample of ``MAP_ERRORS`` at most, missed pairs first."""
+    located = pairs.drop_nulls(["left_lat", "left_lon", "right_lat", "right_lon"])
+    if located.height > MAP_ERRORS:
+        located = (
+            located.with_columns(
+                pl.concat_str("left_source", "left_id", "right_source", "right_id")
+                .hash(seed=7)
+                .alias("h")
+            )
+            .sort("h")
+            .head(MAP_ERRORS)
+        )
+    located = located.sort("error", "left_source", "left_id", "right_source", "right_id")
+    p = pl.col("match_probability")
+    label = pl.concat_str(
+        pl.col("error"),
+        pl.lit(" · "),
+        pl.col("stage"),
+        pl.lit(": "),
+        pl.col("left_name").fill_null("?"),
+        pl.lit(" / "),
+        pl.col("right_name").fill_null("?"),
+        pl.when(p.is_null())
+        .then(pl.lit(" (never compared)"))
+        .otherwise(pl.lit(" (p ") + p.round(3).cast(pl.String) + pl.lit(")")),
+    )
+    return located.select(
+        pl.col("left_lat", "left_lon", "right_lat", "right_lon").round(6),
+        pl.col("error"),
+        label.alias("label"),
+    ).rows()
+
+
+def _map(
+    frame: pl.DataFrame,
+    records: pa.Table,
+    membership: pa.Table,
+    issues: pl.DataFrame,
+    errors: pl.DataFrame | None = None,
+) -> str:
     located = frame.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
     total = located.height
     if total > MAP_LIMIT:  # a deterministic sample: the same places every time
@@ -581,11 +631,21 @@ def _map(frame: pl.DataFrame, records: pa.Table, membership: pa.Table, issues: p
         .sort("place_id", "source", "id")
     )
     links = members.select(pl.col("plat", "plon", "lat", "lon").round(6), pl.col("source")).rows()
-    data = orjson.dumps({"points": points, "links": links}).decode().replace("</", "<\\/")
+    lines = [] if errors is None else _error_lines(errors)
+    payload = orjson.dumps({"points": points, "links": links, "errors": lines})
+    data = payload.decode().replace("</", "<\\/")
     note = f"{len(points):,} places" + (f" (a sample of {total:,})" if total > len(points) else "")
+    against = (
+        " Against the truth: dashed red lines join records of one place that the run kept "
+        "apart (missed), purple lines records the run joined wrongly; the layer control "
+        "hides them."
+        if errors is not None
+        else ""
+    )
     return (
         f"<p>{note}: blue places are clean, orange have warnings, red errors; bigger circles "
-        "merge more records; thin lines join a place to its records. Click one for details.</p>"
+        "merge more records; thin lines join a place to its records. Click one for details."
+        f"{against}</p>"
         f'<div id="map"></div><script id="map-data" type="application/json">{data}</script>'
     )
 
