@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from poiflow.conflate.clustering import ClusterConfig, cluster_records
 from poiflow.conflate.evaluate import score_membership, with_pair_rows
-from poiflow.conflate.features import _haversine_m
+from poiflow.conflate.geo import haversine_m
 from poiflow.errors import InputError
 
 __all__ = ["CAUSES", "RULES", "SWEEP", "Diagnosis", "diagnose", "sweep_thresholds"]
@@ -364,7 +364,7 @@ def _describe(errors: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
         for end in ("left", "right")
         for axis in ("lat", "lon")
     ]
-    metres = pl.Series("metres_apart", _haversine_m(*coordinates)).fill_nan(None)
+    metres = pl.Series("metres_apart", haversine_m(*coordinates)).fill_nan(None)
     return errors.with_columns(metres)
 
 

@@ -23,6 +23,7 @@ from rapidfuzz.distance import JaroWinkler
 from scipy import sparse
 
 from poiflow.conflate.feature_names import FEATURES
+from poiflow.conflate.geo import arc_m
 from poiflow.conflate.pages import page_lists, record_pages
 from poiflow.taxonomy import taxonomy
 
@@ -427,26 +428,12 @@ def _tfidf_cosine(
 def _pair_distance_m(
     lat: np.ndarray, lon: np.ndarray, left: np.ndarray, right: np.ndarray
 ) -> np.ndarray:
-    """``_haversine_m`` between each pair's two records, with each record's latitude in
+    """``haversine_m`` between each pair's two records, with each record's latitude in
     radians and its cosine computed once, not once for each of its pairs."""
     radians = np.radians(lat)
     cosine = np.cos(radians)
     dp, dl = radians[right] - radians[left], np.radians(lon[right] - lon[left])
-    return _arc_m(dp, dl, cosine[left], cosine[right])
-
-
-def _haversine_m(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    return _arc_m(p2 - p1, np.radians(lon2 - lon1), np.cos(p1), np.cos(p2))
-
-
-def _arc_m(dp: np.ndarray, dl: np.ndarray, cos1: np.ndarray, cos2: np.ndarray) -> np.ndarray:
-    """The haversine distance in metres, from the differences of latitude and longitude
-    (radians) and the cosines of the two latitudes."""
-    a = np.sin(dp / 2) ** 2 + cos1 * cos2 * np.sin(dl / 2) ** 2
-    return np.asarray(2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0, 1))), dtype=float)
+    return arc_m(dp, dl, cosine[left], cosine[right])
 
 
 def _cpdist(a: list[str], b: list[str], scorer: object) -> np.ndarray:

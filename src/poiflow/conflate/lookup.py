@@ -60,8 +60,8 @@ from poiflow.conflate.features import (
     FEATURES,
     FeatureStats,
     _agreement_matrix,
-    _haversine_m,
 )
+from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.pages import own_pages
 
 __all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
@@ -381,7 +381,7 @@ def few_pair_features(
         )
         out["category_agreement"].append(float(agreement[coded[i], coded[j]]))
         out["same_source"].append(float(records[i]["source"] == records[j]["source"]))
-    distance = _haversine_m(lat[a], lon[a], lat[b], lon[b])
+    distance = haversine_m(lat[a], lon[a], lat[b], lon[b])
     columns = {
         "distance_m": distance,
         "distance_over_extent": distance / np.maximum(extent[a], extent[b]),
