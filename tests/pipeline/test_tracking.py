@@ -192,3 +192,15 @@ def test_runs_log_to_a_real_tracking_server(data: Path, tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_errors_and_seconds_are_better_down_scores_better_up() -> None:
+    from poiflow.pipeline.tracking import better
+
+    assert better("missed_blocking", 120, 80) is True
+    assert better("wrong_matcher", 10, 12) is False
+    assert better("unmatched_records", 3, 0) is True
+    assert better("seconds.score", 2.0, 1.5) is True
+    assert better("f1", 0.97, 0.98) is True
+    assert better("recall", 0.97, 0.96) is False
+    assert better("f1", 0.97, 0.97) is None

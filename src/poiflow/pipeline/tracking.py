@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RunRecord", "compare_runs", "default_uri", "log_run", "read_runs"]
 
-# Metrics that say more when they go down; every other metric is better up.
-LOWER_IS_BETTER = ("seconds", "quarantined", "withheld")
+# Metrics that say more when they go down; every other metric is better up. The missed
+# and wrong pairs of each stage (``missed_blocking``, ``wrong_matcher``, ...) are errors.
+LOWER_IS_BETTER = ("seconds", "quarantined", "withheld", "missed_", "wrong_", "unmatched")
 
 
 def _client(uri: str) -> MlflowClient:
