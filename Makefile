@@ -57,6 +57,7 @@ bench: install ## run the benchmarks (prints figures; see benchmarks/RESULTS.md)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/conflate.py
 	$(BIN)/python benchmarks/vs_splink.py
+	$(BIN)/python benchmarks/generalize.py
 
 clean: ## remove the virtualenv and outputs
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

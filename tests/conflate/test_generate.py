@@ -3,9 +3,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from poiflow.generate import generate
 
@@ -92,3 +96,90 @@ def test_vendor_noise_sets_a_noise_of_every_vendor_feed(tmp_path: Path) -> None:
     said = poiflow("generate", "--places", "10", "--vendor-noise", "jiter_m=3", "-o", "x")
     assert said.returncode != 0
     assert "Did you mean 'jitter_m'?" in said.stdout + said.stderr
+
+
+def write_names(
+    path: Path, rows: list[tuple[str, ...]], header: str = "name,category,street"
+) -> Path:
+    path.write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_a_world_named_from_a_file_of_your_own(tmp_path: Path) -> None:
+    from poiflow.generate import read_seed
+    from poiflow.generate.world import bundled_seed
+
+    names = write_names(
+        tmp_path / "names.csv",
+        [
+            ("Café Luise", "cafe", "Hauptstraße"),
+            ("Bäckerei Kramer", "bakery", "Lindenweg"),
+            ("Bäckerei Kramer", "bakery", "Hauptstraße"),  # twice: a chain
+            ("Κουζίνα Μαρίας", "restaurant", "Ερμού"),
+            ("山田書店", "bookstore", ""),
+        ],
+    )
+    made = generate(400, 3, 2, tmp_path / "gen", seed_places=read_seed(names))
+    osm_like = read(made.sources[0])
+    base = {"Café Luise", "Bäckerei Kramer", "Κουζίνα Μαρίας", "山田書店"}
+    # The names come from the file (look-alikes are made of its words; noise changes
+    # some), none from Helsinki.
+    words = {w for n in base for w in n.split()}
+    named = sum(1 for r in osm_like if set(r["name"].split()) & words)
+    assert named > 0.8 * len(osm_like)
+    helsinki = {p["name"] for p in bundled_seed()}
+    assert not helsinki & {r["name"] for p in made.sources for r in read(p)}
+    assert {r["street"] for r in osm_like} <= {"Hauptstraße", "Lindenweg", "Ερμού", ""}
+    assert any(r["brand"] == "Bäckerei Kramer" for p in made.sources for r in read(p))
+    # A name in another script gets a web address of its own, not a shared "place.xx".
+    sites = {r["website"] for p in made.sources for r in read(p) if r["name"] == "山田書店"}
+    assert any("place" in (s or "") for s in sites)
+
+    def hosts(name: str) -> set[str]:
+        sites = [r["website"] for p in made.sources for r in read(p) if r["name"] == name]
+        return {re.sub(r"^\w+://", "", w).split("/")[0].removeprefix("www.") for w in sites if w}
+
+    greek, japanese = hosts("Κουζίνα Μαρίας"), hosts("山田書店")
+    assert greek
+    assert japanese
+    assert not greek & japanese
+    manifest = json.loads(made.manifest.read_text())
+    assert manifest["names"] == "5 places given"
+    assert "attribution" not in manifest
+
+
+def test_a_bad_names_file_says_which_line_and_what(tmp_path: Path) -> None:
+    from poiflow.errors import InputError, SchemaMismatchError
+    from poiflow.generate import read_seed
+
+    with pytest.raises(SchemaMismatchError, match="needs the columns name and category"):
+        read_seed(write_names(tmp_path / "a.csv", [("Cafe",)], header="name"))
+    bad = write_names(tmp_path / "b.csv", [("Cafe", "cafe", ""), ("Pub", "pubb", "")])
+    with pytest.raises(
+        InputError, match=r"line 3.*'pubb' is not in the taxonomy\. Did you mean 'pub'"
+    ):
+        read_seed(bad)
+    with pytest.raises(InputError, match=r"line 2.*a place needs a name"):
+        read_seed(write_names(tmp_path / "c.csv", [(" ", "cafe", "")]))
+    result = poiflow("generate", "--names", str(tmp_path / "missing.csv"), "-o", str(tmp_path))
+    assert result.returncode == 1
+    assert "missing.csv: cannot read the names file" in result.stderr
+
+
+def test_plain_ascii_feeds_keep_the_letters_of_other_scripts() -> None:
+    from poiflow.generate.noise import _strip_accents
+
+    assert _strip_accents("Smørrebrød Café") == "Smrrebrd Cafe"  # as before: ASCII only
+    assert _strip_accents("Κουζίνα Μαρίας") == "Κουζινα Μαριας"  # tonos gone, letters kept
+    assert _strip_accents("Парк Эспланада") == "Парк Эспланада"
+    assert _strip_accents("山田書店") == "山田書店"
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x24F, exclude_categories=("Cs",))))
+def test_for_latin_text_plain_ascii_is_what_it_always_was(name: str) -> None:
+    """Names in Latin script (the bundled ones) come out as before the change for other
+    scripts: the worlds of every seed keep their bytes."""
+    from poiflow.generate.noise import _strip_accents
+
+    before = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode() or name
+    assert _strip_accents(name) == before

@@ -40,6 +40,11 @@ from poiflow.normalize import (
         ("Москва", "moskva"),
         ("北京饭店", "bei jing fan dian"),
         ("ＳＴＡＲＢＵＣＫＳ", "starbucks"),  # full-width letters
+        # Legal forms of other countries: Polish, and Greek as its letters fold.
+        ("Zięcik-Hirsch i syn s.c.", "ziecik hirsch i syn"),
+        ("Ζυγούρη Ο.Ε.", "zygoyri"),
+        ("Καπατσώρης Α.Β.Ε.Ε.", "kapatsoris"),
+        ("Ο.Ε.", "o e"),  # only a legal form: kept
     ],
 )
 def test_name_key(name: str, key: str) -> None:

@@ -570,6 +570,13 @@ def generate_command(
             "jitter_m=250 (geocoded to the street), translate=0.5, typo=0.3.",
         ),
     ] = None,
+    names: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of places to draw names from (name, category; also street, brand, "
+            "domain, opening_hours) instead of the bundled Helsinki extract.",
+        ),
+    ] = None,
 ) -> None:
     """Generate multi-source POI data with known truth, for benchmarks and training.
 
@@ -587,8 +594,12 @@ def generate_command(
     A feed noisier than any the shipped model was trained on (to try poiflow label on):
 
       poiflow generate --places 15000 --sources 3 --vendor-noise jitter_m=250 -o out/coarse
+
+    A world named like your own region (a name given twice is a chain):
+
+      poiflow generate --places 5000 --names my-names.csv -o out/mine
     """
-    from poiflow.generate import generate
+    from poiflow.generate import generate, read_seed
     from poiflow.generate.noise import parse_noise
 
     if file_format not in ("csv", "parquet"):
@@ -606,6 +617,7 @@ def generate_command(
         file_format=file_format,  # type: ignore[arg-type]
         drop_coordinates=no_coordinates,
         vendor_noise=noise,
+        seed_places=None if names is None else read_seed(names),
     )
     console.print(
         f"{made.records:,} records of {made.places:,} places in {len(made.sources)} "

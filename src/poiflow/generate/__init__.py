@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.generate.noise import SourceProfile, check_noise, describe, profile_dict, profiles
-from poiflow.generate.world import COUNTRIES, Place, build_world
+from poiflow.generate.world import COUNTRIES, Place, build_world, read_seed
 from poiflow.schema import FLAT_FIELDS
 
-__all__ = ["COUNTRIES", "Generated", "Place", "SourceProfile", "generate"]
+__all__ = ["COUNTRIES", "Generated", "Place", "SourceProfile", "generate", "read_seed"]
 
 # The flat place format, less what the generator leaves to the file name (source) and to
 # the parts (a freeform address), plus the brand of chain stores.
@@ -50,6 +50,7 @@ def generate(
     file_format: Literal["csv", "parquet"] = "csv",
     drop_coordinates: bool = False,
     vendor_noise: Mapping[str, float] | None = None,
+    seed_places: Sequence[Mapping[str, Any]] | None = None,
 ) -> Generated:
     """Generate ``sources`` noisy descriptions of ``places`` real-looking places.
 
@@ -64,6 +65,8 @@ def generate(
         vendor_noise: Rates of ``SourceProfile`` set for every vendor source, in place of
             the drawn ones (e.g. ``{"jitter_m": 250}``: feeds geocoded to the street, a
             noise the shipped model was not trained on), to stress a matcher.
+        seed_places: The places to draw names, categories, streets and brands from
+            (``read_seed``), in place of the bundled Helsinki extract.
 
     Raises:
         ValueError: A count below 1, or a ``vendor_noise`` that is not a rate of
@@ -73,7 +76,7 @@ def generate(
         msg = "places and sources must be at least 1"
         raise ValueError(msg)
     rng = np.random.default_rng(seed)
-    world = build_world(places, rng)
+    world = build_world(places, rng, seed_places)
     source_profiles = profiles(sources, rng)
     vendor = {**(vendor_noise or {}), **({"no_coordinates": 1.0} if drop_coordinates else {})}
     check_noise(vendor)
@@ -113,8 +116,14 @@ def generate(
                 "drop_coordinates": drop_coordinates,
                 "vendor_noise": dict(vendor_noise or {}),
                 "profiles": [profile_dict(p) for p in source_profiles],
-                "attribution": "names, streets and categories drawn from OpenStreetMap "
-                "(© OpenStreetMap contributors, ODbL 1.0)",
+                **(
+                    {
+                        "attribution": "names, streets and categories drawn from OpenStreetMap "
+                        "(© OpenStreetMap contributors, ODbL 1.0)"
+                    }
+                    if seed_places is None
+                    else {"names": f"{len(seed_places)} places given"}
+                ),
             },
             indent=2,
         ),

@@ -169,7 +169,7 @@ def describe(place: Place, profile: SourceProfile, rng: np.random.Generator) -> 
     if rng.random() < p.typo:
         name = _typo(name, rng)
     if rng.random() < p.strip_accents:
-        name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode() or name
+        name = _strip_accents(name)
     if rng.random() < p.case_change:
         name = name.upper() if rng.random() < 0.7 else name.lower()
     lat: float | None = place.lat
@@ -215,6 +215,22 @@ def describe(place: Place, profile: SourceProfile, rng: np.random.Generator) -> 
         "website": website,
         "brand": place.brand if place.brand and rng.random() < p.brand else None,
     }
+
+
+def _strip_accents(name: str) -> str:
+    """What a feed that writes plain ASCII makes of a name: Latin letters lose their
+    accents, and those with no ASCII form ("ø") are dropped; letters of other scripts
+    lose only their accent marks (Greek tonos), never the letters themselves."""
+    kept = []
+    for char in name:
+        parts = unicodedata.normalize("NFKD", char)
+        plain = "".join(part for part in parts if part.isascii())
+        latin = ord(char) < 0x370 or unicodedata.name(char, "").startswith("LATIN")
+        if plain or latin or not char.isalpha():
+            kept.append(plain)
+        else:  # a letter of another script, without its accent marks
+            kept.append("".join(part for part in parts if not unicodedata.combining(part)))
+    return unicodedata.normalize("NFC", "".join(kept)) or name
 
 
 def _typo(name: str, rng: np.random.Generator) -> str:

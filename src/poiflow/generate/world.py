@@ -8,18 +8,37 @@ and look-alike neighbours (a similar name a few doors away) that a matcher must 
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import re
 import unicodedata
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["COUNTRIES", "Country", "Place", "build_world"]
+from poiflow.errors import InputError, SchemaMismatchError, did_you_mean
+from poiflow.taxonomy import taxonomy
+
+__all__ = [
+    "COUNTRIES",
+    "SEED_COLUMNS",
+    "Country",
+    "Place",
+    "build_world",
+    "bundled_seed",
+    "read_seed",
+]
+
+SEED_COLUMNS: Final = ("name", "category", "street", "brand", "domain", "opening_hours")
+"""The columns of a file of place names the world can be drawn from (:func:`read_seed`):
+``name`` and ``category`` are required. A name given more than once is a chain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +124,68 @@ class Place:
 
 
 @cache
-def _seed() -> list[dict[str, Any]]:
+def bundled_seed() -> list[dict[str, Any]]:
+    """The places the world is drawn from by default: the named POIs of the bundled
+    Helsinki extract (names, translations, categories, streets, brands)."""
     text = resources.files("poiflow.generate").joinpath("data/seed.json.gz").read_bytes()
     places: list[dict[str, Any]] = json.loads(gzip.decompress(text))["places"]
     return places
 
 
+def read_seed(path: str | Path) -> list[dict[str, Any]]:
+    """The places of a CSV file (``SEED_COLUMNS``) to draw the world's names, categories,
+    streets and brands from, in place of the bundled Helsinki extract: a world named like
+    your own region, or in another script.
+
+    Raises:
+        InputError: The file cannot be read, or a row has no name or a category the
+            taxonomy does not know (the message names the line).
+        SchemaMismatchError: It lacks the ``name`` or ``category`` column.
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"name", "category"} - set(reader.fieldnames or ())
+            if missing:
+                raise SchemaMismatchError(
+                    f"a names file needs the columns name and category (also read: "
+                    f"{', '.join(SEED_COLUMNS[2:])}); missing {', '.join(sorted(missing))}",
+                    path=path,
+                )
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read the names file ({exc})", path=path) from exc
+    known = taxonomy()
+    places: list[dict[str, Any]] = []
+    for line, row in enumerate(rows, start=2):
+        name, category = (row.get("name") or "").strip(), (row.get("category") or "").strip()
+        if not name:
+            raise InputError("a place needs a name", path=path, location=f"line {line}")
+        if category not in known:
+            hint = did_you_mean(category, known.categories)
+            raise InputError(
+                f"category '{category}' is not in the taxonomy.{hint}",
+                path=path,
+                location=f"line {line}",
+            )
+        places.append(
+            {
+                "name": name,
+                "category": category,
+                "alternates": [],
+                **{key: (row.get(key) or "").strip() or None for key in SEED_COLUMNS[2:]},
+            }
+        )
+    if not places:
+        raise InputError("the names file has no places", path=path)
+    return places
+
+
 def _slug(name: str) -> str:
+    """A name in web-address letters; a name in another script (no Latin letter to keep)
+    gets one of its own from its hash, as such a place's site would have its own name."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return _NOT_ALNUM.sub("", ascii_name.lower()) or "place"
+    return _NOT_ALNUM.sub("", ascii_name.lower()) or f"place{zlib.crc32(name.encode()):08x}"
 
 
 def _postcode(pattern: str, rng: np.random.Generator) -> str:
@@ -128,10 +200,13 @@ def _postcode(pattern: str, rng: np.random.Generator) -> str:
     )
 
 
-def build_world(places: int, rng: np.random.Generator) -> list[Place]:
-    """``places`` places over ``max(1, places // 2000)`` cities, deterministic given ``rng``."""
-    seed = _seed()
-    streets = sorted({s["street"] for s in seed if s["street"]})
+def build_world(
+    places: int, rng: np.random.Generator, seed_places: Sequence[Mapping[str, Any]] | None = None
+) -> list[Place]:
+    """``places`` places over ``max(1, places // 2000)`` cities, deterministic given ``rng``,
+    drawn from ``seed_places`` (:func:`read_seed`; default: the bundled Helsinki extract)."""
+    seed = [dict(s) for s in seed_places] if seed_places is not None else bundled_seed()
+    streets = sorted({s["street"] for s in seed if s["street"]}) or ["Main Street"]
     chains = sorted({s["name"] for s in seed if sum(1 for t in seed if t["name"] == s["name"]) > 1})
     by_name = {s["name"]: s for s in seed}
     n_cities = max(1, places // 2000)
@@ -150,7 +225,7 @@ def build_world(places: int, rng: np.random.Generator) -> list[Place]:
     names_in: dict[str, set[str]] = {}  # per city: the names of its places
     while len(world) < places:
         country, lat0, lon0, sigma_km, city, postcodes = cities[int(rng.integers(n_cities))]
-        chain = bool(rng.random() < _CHAIN_RATE)
+        chain = bool(rng.random() < _CHAIN_RATE) and bool(chains)  # no name twice: none
         template = (
             by_name[chains[int(rng.integers(len(chains)))]]
             if chain

@@ -115,7 +115,27 @@ LEGAL_FORMS: Final[frozenset[tuple[str, ...]]] = frozenset(
         "zao",
         "pao",
         "ao",
-        # Asia
+        # Polish (beyond "sp z o o"), Greek (as folded: "Α.Β.Ε.Ε." -> "a v e e")
+        "s c",
+        "sp j",
+        "sp k",
+        "sp p",
+        "s k a",
+        "a e",
+        "ae",
+        "o e",
+        "oe",
+        "e e",
+        "ee",
+        "a v e e",
+        "avee",
+        "a e v e",
+        "e p e",
+        "epe",
+        "i k e",
+        "ike",
+        # Asia (written in Latin letters: stripping the folded syllables of "株式会社" lost
+        # recall on generated Japanese names, see benchmarks/RESULTS.md)
         "kk",
         "k k",
         "kabushiki kaisha",
