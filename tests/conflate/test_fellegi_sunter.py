@@ -108,6 +108,22 @@ def test_weights_respect_the_order_of_levels(fitted: FellegiSunter) -> None:
     where = fitted.weights()["where"]
     same, other = where["no coordinates, same locality"], where["no coordinates, other locality"]
     assert other <= same - 4 + 0.001
+    # And a record further than four extents at least 4 bits less than one within them.
+    assert where["further"] <= where["within 4 extents"] - 4 + 0.001
+
+
+def test_em_cannot_pool_far_with_near() -> None:
+    """Where EM would weigh every distance alike (it did on a generated world of Japanese
+    names: chains' far branches shared name, brand and domain), the least gap holds."""
+    from poiflow.conflate.fellegi_sunter import _GAPS, _ORDER, _monotone
+
+    u = np.full(7, 1 / 7)
+    m = u.copy()  # every level the same weight: 0 bits
+    fitted = _monotone(m, u, np.ones(7), _ORDER["where"], _GAPS["where"])
+    bits = np.log2(fitted / u)
+    within, further = bits[3], bits[4]
+    assert further <= within - 4 + 1e-9
+    assert bits[6] <= bits[5] - 4 + 1e-9
 
 
 def test_the_fit_does_not_depend_on_pair_order(
