@@ -84,9 +84,11 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     result = run("generate", "--places", "1500", "--sources", "3", "--seed", "4", "-o", gen)
     assert result.returncode == 0, result.stderr
     sources = sorted(gen.glob("source_*.csv"))
-    result = run("conflate", *sources, "-o", tmp_path / "run", "--json")
+    result = run("conflate", *sources, "-o", tmp_path / "run", "--json", "--gold", gen / "gold.csv")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["counts"]["places"] > 1000
+    conflated = json.loads(result.stdout)
+    assert conflated["counts"]["places"] > 1000
+    assert "<h2>Where the errors are" in (tmp_path / "run" / "report.html").read_text()
     result = run(
         "evaluate",
         "--gold",
@@ -98,6 +100,9 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout)
+    # The run scored itself against the same truth (--gold), with the same counts.
+    assert conflated["metrics"]["f1"] == scores["f1"]
+    assert {k: conflated["metrics"][k] for k in scores["errors"]} == scores["errors"]
     own = next(row for row in scores["sweep"] if row["threshold"] == 0.3)
     assert own["f1"] == scores["f1"]  # the run's own threshold, clustered again
     assert len(scores["sweep"]) > 5
@@ -161,6 +166,13 @@ def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not a poiflow model" in result.stderr
     assert "Traceback" not in result.stderr
+    # A truth file without its columns: refused before any work, nothing written.
+    gold = tmp_path / "gold.csv"
+    gold.write_text("source,id\na,1\n", encoding="utf-8")
+    result = run("conflate", VENDOR_FEED, "-o", tmp_path / "run", "--gold", gold)
+    assert result.returncode == 1
+    assert f"{gold}: the gold file needs columns source, id, place" in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_evaluate_names_what_the_gold_file_lacks(tmp_path: Path) -> None:

@@ -303,6 +303,7 @@ run.json shows its match weights.
   poiflow conflate osm.pbf overture.parquet vendor.csv -o out/run --model my-model.json.gz
   poiflow conflate osm.pbf vendor-2026-12.csv -o out/dec --previous out/nov
   poiflow conflate feed-a.csv feed-b.csv -o out/run --model em
+  poiflow conflate out/gen/source_*.csv -o out/run --gold out/gen/gold.csv
 """
 
 
@@ -349,6 +350,13 @@ def conflate_command(
         str,
         typer.Option(help="With --engine spark: the Spark master (local[N], spark://HOST:PORT)."),
     ] = "local[*]",
+    gold: Annotated[
+        Path | None,
+        typer.Option(
+            help="Known truth (CSV of source,id,place): score the run against it, and show "
+            "where the errors are in report.html."
+        ),
+    ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Find the records that are the same place and merge them."""
@@ -374,6 +382,7 @@ def conflate_command(
             on_stage=on_stage,
             engine=engine.value,
             spark=SparkSettings(master=spark_master),
+            gold=gold,
         )
         progress.update(stages, description="done", completed=5)
     if json_report:
@@ -405,6 +414,14 @@ def conflate_command(
     if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
         info = report.model_info
         _print_weights(info, info["prior"], info["match_weights"])
+    metrics = report.to_dict().get("metrics")
+    if metrics:
+        console.print(
+            f"against the truth: precision {metrics['precision']:.4f}, recall "
+            f"{metrics['recall']:.4f}, F1 {metrics['f1']:.4f}, B-cubed F1 "
+            f"{metrics['bcubed_f1']:.4f}; where the errors are: report.html, or poiflow "
+            "evaluate --errors"
+        )
     from poiflow.pipeline.conflation import OUTPUTS
 
     where = output if is_remote(output) else report.output

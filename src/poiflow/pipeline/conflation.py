@@ -127,6 +127,7 @@ def conflate(
     on_stage: Any = None,
     engine: str = "local",
     spark: SparkSettings | None = None,
+    gold: str | Path | None = None,
 ) -> ConflateReport:
     """Find the records of all inputs that are the same place and merge them.
 
@@ -146,6 +147,9 @@ def conflate(
         on_stage: Called with each stage's name as it starts (for progress displays).
         engine: ``"local"`` (this machine) or ``"spark"`` (the same stages spread by
             Spark; same outputs); ``spark`` says where Spark runs.
+        gold: Known truth (CSV of ``source,id,place``): the run is scored against it
+            (``run.json``'s ``metrics``: pairwise and B-cubed scores, and the missed and
+            wrong pairs of each stage), and ``report.html`` shows where the errors are.
 
     Raises:
         poiflow.errors.ModelError: The model cannot be used (checked before any work).
@@ -177,6 +181,10 @@ def conflate(
     spreads = make_engine(engine, spark)
     if previous is not None:
         read_previous(Path(previous))
+    if gold is not None:
+        from poiflow.conflate.evaluate import read_gold
+
+        read_gold(gold)  # a bad truth file fails before any work
     plan = build_plan(
         ingest=IngestSettings(batch_size=batch_size, workers=workers),
         block=BlockSettings(**asdict(blocking)) if blocking else BlockSettings(),
@@ -184,6 +192,7 @@ def conflate(
         cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
         merge=MergeSettings(**asdict(merging)) if merging else MergeSettings(),
         inputs_identity="",
+        gold_identity=None if gold is None else str(gold),
         engine=engine,
     )
     context = StageContext(
@@ -194,6 +203,7 @@ def conflate(
         mapping=mapping,
         osm=osm,
         previous=Path(previous) if previous is not None else None,
+        gold=Path(gold) if gold is not None else None,
         progress=progress,
         objects={"matcher": matcher},
         engine=spreads,
