@@ -89,15 +89,14 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     conflated = json.loads(result.stdout)
     assert conflated["counts"]["places"] > 1000
     assert "<h2>Where the errors are" in (tmp_path / "run" / "report.html").read_text()
-    result = run(
+    judged = (
         "evaluate",
         "--gold",
         gen / "gold.csv",
         "--membership",
         tmp_path / "run" / "membership.parquet",
-        "--json",
-        "--sweep",
     )
+    result = run(*judged, "--json", "--sweep")
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout)
     # The run scored itself against the same truth (--gold), with the same counts.
@@ -116,17 +115,7 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert wrong == scores["predicted_pairs"] - scores["correct_pairs"]
     assert scores["threshold"] == 0.3
     assert sum(row["true_pairs"] for row in scores["by_sources"]) == scores["true_pairs"]
-    result = run(
-        "evaluate",
-        "--gold",
-        gen / "gold.csv",
-        "--membership",
-        tmp_path / "run" / "membership.parquet",
-        "--errors",
-        tmp_path / "errors.parquet",
-        "--examples",
-        "2",
-    )
+    result = run(*judged, "--errors", tmp_path / "errors.parquet", "--examples", "2")
     assert result.returncode == 0, result.stderr
     assert "Where the errors are (threshold 0.3, from run.json)" in result.stdout
     assert "source_a · source_b" in result.stdout

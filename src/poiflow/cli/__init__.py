@@ -505,7 +505,9 @@ def evaluate_command(
     truth = read_gold(gold)
     predicted = _read_membership(membership)
     scores = score_membership(predicted, truth)
-    found = diagnose_run(predicted, truth, membership.parent, pairs, threshold, sweep=sweep)
+    found = diagnose_run(
+        predicted, truth, membership.parent, pairs, threshold, sweep=sweep, features=bool(errors)
+    )
     if found is None and (pairs is not None or errors is not None or sweep):
         raise InputError(
             "no scored pairs to trace the errors with: --pairs names the pairs.parquet of the run",

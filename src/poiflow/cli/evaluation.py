@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Traced", "diagnose_run", "draw_diagnosis", "draw_sweep", "write_errors"]
 
+PAIR_COLUMNS = ("left_source", "left_id", "right_source", "right_id", "match_probability")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Traced:
@@ -39,10 +41,13 @@ def diagnose_run(
     threshold: float | None,
     *,
     sweep: bool = False,
+    features: bool = False,
 ) -> Traced | None:
     """The diagnosis of a run in ``folder`` (``pairs.parquet``, ``run.json`` and
     ``records.parquet`` beside the membership), and with ``sweep`` its thresholds swept;
-    None if there are no scored pairs to trace the errors with."""
+    None if there are no scored pairs to trace the errors with. Only with ``features``
+    are the pairs' features read (for a file of the errors): the rest needs their keys
+    and probabilities."""
     import pyarrow.parquet as pq
 
     from poiflow.conflate.diagnosis import diagnose, sweep_thresholds
@@ -51,8 +56,8 @@ def diagnose_run(
     if not pairs_path.exists():
         return None
     try:
-        pairs = pq.read_table(pairs_path)
-    except (OSError, ValueError) as exc:
+        pairs = pq.read_table(pairs_path, columns=None if features else list(PAIR_COLUMNS))
+    except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"not a pairs file ({exc})", path=pairs_path) from exc
     cluster, said = _run_cluster(folder / "run.json")
     if threshold is not None:

@@ -33,7 +33,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.clustering import ClusterConfig, cluster_records
-from poiflow.conflate.evaluate import score_membership, with_pair_rows
+from poiflow.conflate.evaluate import pairs_within_groups, score_membership, with_pair_rows
 from poiflow.conflate.geo import haversine_m
 from poiflow.errors import InputError
 
@@ -332,11 +332,7 @@ def _kept_apart_by(
 
 
 def _refuse_huge(judged: pl.DataFrame) -> None:
-    def pairs(by: str) -> int:
-        sizes = judged.group_by(by).len()["len"].cast(pl.Int64)
-        return int((sizes * (sizes - 1) // 2).sum())
-
-    total = pairs("place") + pairs("place_id")
+    total = pairs_within_groups(judged, ["place"]) + pairs_within_groups(judged, ["place_id"])
     if total > MAX_PAIRS:
         raise InputError(
             f"the truth and the membership put {total:,} pairs of records in one place, more "

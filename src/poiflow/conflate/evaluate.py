@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from poiflow.errors import InputError, SchemaMismatchError
 
-__all__ = ["Scores", "read_gold", "score_membership", "with_pair_rows"]
+__all__ = ["Scores", "pairs_within_groups", "read_gold", "score_membership", "with_pair_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,12 @@ def read_gold(path: str | Path) -> pl.DataFrame:
     return gold
 
 
+def pairs_within_groups(frame: pl.DataFrame, by: list[str]) -> int:
+    """How many pairs of rows share ``by`` (a group of n rows holds n(n-1)/2)."""
+    sizes = frame.group_by(by).len()["len"].cast(pl.Int64)
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
 def with_pair_rows(
     pairs: pl.DataFrame, keys: pl.DataFrame, names: tuple[str, str] = ("left_row", "right_row")
 ) -> pl.DataFrame:
@@ -96,13 +102,9 @@ def score_membership(membership: pa.Table | pl.DataFrame, gold: pa.Table | pl.Da
     if n == 0:
         return Scores(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, truth.height)
 
-    def pairs(frame: pl.DataFrame, by: list[str]) -> int:
-        sizes = frame.group_by(by).len()["len"]
-        return int((sizes * (sizes - 1) // 2).sum())
-
-    predicted_pairs = pairs(both, ["place_id"])
-    true_pairs = pairs(both, ["place"])
-    correct = pairs(both, ["place_id", "place"])
+    predicted_pairs = pairs_within_groups(both, ["place_id"])
+    true_pairs = pairs_within_groups(both, ["place"])
+    correct = pairs_within_groups(both, ["place_id", "place"])
     precision = correct / predicted_pairs if predicted_pairs else 1.0
     recall = correct / true_pairs if true_pairs else 1.0
 

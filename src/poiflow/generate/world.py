@@ -14,6 +14,7 @@ import json
 import re
 import unicodedata
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -207,7 +208,8 @@ def build_world(
     drawn from ``seed_places`` (:func:`read_seed`; default: the bundled Helsinki extract)."""
     seed = [dict(s) for s in seed_places] if seed_places is not None else bundled_seed()
     streets = sorted({s["street"] for s in seed if s["street"]}) or ["Main Street"]
-    chains = sorted({s["name"] for s in seed if sum(1 for t in seed if t["name"] == s["name"]) > 1})
+    uses = Counter(s["name"] for s in seed)  # a name given more than once is a chain
+    chains = sorted(name for name, n in uses.items() if n > 1)
     by_name = {s["name"]: s for s in seed}
     n_cities = max(1, places // 2000)
     cities = []
