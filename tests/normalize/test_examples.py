@@ -53,6 +53,9 @@ def test_name_key(name: str, key: str) -> None:
 
 def test_brand_key_joins_the_words() -> None:
     assert brand_key("Mc Donald's") == brand_key("McDonalds") == brand_key("MCDONALD’S")
+    # Words that join into an abbreviation key as the abbreviation does (hypothesis found
+    # "S:T" -> "st", which keyed again was "saint").
+    assert brand_key("S:T") == brand_key("st") == brand_key("St") == "saint"
 
 
 def test_fold_and_tokens() -> None:

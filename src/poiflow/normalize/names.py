@@ -236,4 +236,7 @@ def brand_key(brand: str) -> str:
     >>> brand_key("K-Market")
     'kmarket'
     """
-    return name_key(brand).replace(" ", "")
+    key = name_key(brand).replace(" ", "")
+    # A key that is itself an abbreviation ("S:T" -> "st") spells out when keyed again
+    # ("saint"): keyed once more, the key of a key is the key.
+    return name_key(key).replace(" ", "")
