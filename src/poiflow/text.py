@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Final
 
 from anyascii import anyascii
 
-__all__ = ["clean_text", "fold", "tokens"]
+__all__ = ["SYLLABIC_CHARACTERS", "clean_text", "fold", "tokens"]
 
 # Control and format characters (zero-width joiners, BOMs, bidi marks) never belong in a value.
 _INVISIBLE = re.compile(
@@ -18,9 +19,13 @@ _SPACE = re.compile(r"\s+")
 _APOSTROPHES = re.compile(r"['’`´ʼ‘]")
 _ASCII_APOSTROPHES = re.compile(r"['`]")  # the ASCII ones of _APOSTROPHES
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
-# Han, kana and hangul transliterate a syllable per character; spacing them keeps syllables
-# apart as words ("北京饭店" -> "bei jing fan dian") instead of one long run.
-_SYLLABIC = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
+# Han, kana and hangul: written without spaces between words, and transliterated a
+# syllable per character; spacing them keeps syllables apart as words ("北京饭店" -> "bei
+# jing fan dian") instead of one long run. Half-width kana are full-width after NFKC.
+SYLLABIC_CHARACTERS: Final = (
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+)
+_SYLLABIC = re.compile(f"([{SYLLABIC_CHARACTERS}])")
 
 
 def clean_text(value: str | None) -> str | None:

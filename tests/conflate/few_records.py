@@ -9,8 +9,24 @@ from hypothesis import strategies as st
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
 
-# Words that meet each other: shared, one typo apart, short, accented, chain-like.
-_WORDS = ("cafe", "nord", "nordea", "norda", "kauppa", "kaupa", "äijä", "östra", "ab", "x", "oy")
+# Words that meet each other: shared, one typo apart, short, accented, chain-like, and
+# written without spaces (a syllable a character once folded).
+_WORDS = (
+    "cafe",
+    "nord",
+    "nordea",
+    "norda",
+    "kauppa",
+    "kaupa",
+    "äijä",
+    "östra",
+    "ab",
+    "x",
+    "oy",
+    "山田",
+    "田中カフェ",
+    "株式会社",
+)
 _CATEGORIES = (None, "cafe", "restaurant", "airport", "park", "pharmacy", "bank", "unknown")
 
 names = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4).map(" ".join)

@@ -112,6 +112,30 @@ def test_each_key_finds_what_only_it_can() -> None:
     assert (0, 6) not in found  # far apart, nothing shared
 
 
+def test_a_name_without_spaces_meets_by_two_syllables_side_by_side() -> None:
+    # 田中 folds to "tian zhong": each syllable is common here (four and three records),
+    # so only the two side by side make a rare word. The same words in Latin letters are
+    # words of their own, not syllables: no pair of them becomes a key.
+    at = {"lat": 60.1800, "lon": 24.9100}
+    near = {"lat": 60.1813, "lon": 24.9100}  # ~150 m: beyond "near", within a cafe's ring
+    far = {"lat": 61.5, "lon": 23.8}
+    further = {"lat": 61.5013, "lon": 23.8}
+    cafe = {"categories": {"primary": "cafe"}}
+    table = places(
+        {"id": "0", "names": {"primary": "田中"}, **at, **cafe},
+        {"id": "1", "names": {"primary": "田中 Kamppi"}, **near, **cafe},
+        {"id": "2", "names": {"primary": "中田"}, "lat": 62.0, "lon": 25.0, **cafe},
+        {"id": "3", "names": {"primary": "田村"}, "lat": 63.0, "lon": 26.0, **cafe},
+        {"id": "4", "names": {"primary": "Tian Zhong"}, **far, **cafe},
+        {"id": "5", "names": {"primary": "Tian Zhong Keskusta"}, **further, **cafe},
+    )
+    config = BlockingConfig(rare_token_min=2, rare_token_share=0.0)
+    found = keys_of(candidate_pairs(table, config))
+    assert found[(0, 1)] == KEYS["name"]
+    assert (4, 5) not in found
+    assert set(found) == {(0, 1)}  # "zhong tian" and "tian cun" meet no one
+
+
 def test_crowded_keys_are_skipped() -> None:
     # 30 records with one phone (a call centre): the group exceeds the cap and says nothing.
     rows = [

@@ -6,7 +6,9 @@ Two records become a candidate pair when they share one of these keys (``KEYS``)
     A name word that is rare in the data (or the whole folded name) and an H3 cell: one
     record's own cell, the other's ring of neighbours, at a resolution set by the larger
     place's category extent (a cafe is met within a few hundred metres, an airport within
-    kilometres).
+    kilometres). A name written without spaces between words (Chinese, Japanese, Korean)
+    folds to one syllable a word, and no syllable is rare: two side by side make a word
+    too ("tian zhong" of "田中").
 ``near``
     Any two records within about a hundred metres (a fine H3 cell and its ring), names
     aside: translations and renames share no word.
@@ -52,6 +54,7 @@ import pyarrow as pa
 
 from poiflow.schema import CANDIDATE_SCHEMA
 from poiflow.taxonomy import taxonomy
+from poiflow.text import SYLLABIC_CHARACTERS
 
 __all__ = [
     "KEYS",
@@ -85,7 +88,11 @@ _KIND_BIT: Final = {
 }
 
 # What blocking reads of a record (its row in the records table aside).
-BLOCKING_COLUMNS: Final = ("lat", "lon", "categories", "keys", "phones")
+BLOCKING_COLUMNS: Final = ("lat", "lon", "categories", "keys", "phones", "names")
+
+# A name in a script written without spaces between words (``poiflow.text.fold`` folds it
+# to one syllable a word): a character class, for polars and ``re`` alike.
+SYLLABIC: Final = f"[{SYLLABIC_CHARACTERS}]"
 
 KEY_COUNTS_SCHEMA: Final = pa.schema(
     [
@@ -438,7 +445,8 @@ def _side(left: bool, right: bool) -> list[pl.Expr]:
 
 
 def _names(base: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, name): each record's folded name and alternate names."""
+    """(row, name, syllabic): each record's folded name and alternate names, and whether
+    its name is written in a script without spaces between words (``SYLLABIC``)."""
     return (
         base.select(
             "row",
@@ -446,6 +454,11 @@ def _names(base: pl.LazyFrame) -> pl.LazyFrame:
                 pl.col("keys").struct.field("name"),
                 pl.col("keys").struct.field("name_alternates").fill_null([]),
             ).alias("name"),
+            pl.col("names")
+            .struct.field("primary")
+            .str.contains(SYLLABIC)
+            .fill_null(False)
+            .alias("syllabic"),
         )
         .explode("name")
         .drop_nulls("name")
@@ -454,13 +467,22 @@ def _names(base: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _words(names: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, word): the distinct words of each record's names."""
-    return (
-        names.select("row", pl.col("name").str.split(" ").alias("word"))
+    """(row, word): the distinct words of each record's names, and of a syllabic name
+    (see ``_names``) each two syllables side by side as one word ("tian zhong")."""
+    split = names.select("row", "syllabic", pl.col("name").str.split(" ").alias("word"))
+    single = split.select("row", "word").explode("word").filter(pl.col("word").str.len_chars() > 1)
+    side_by_side = (
+        split.filter(pl.col("syllabic"))
+        .select(
+            "row",
+            pl.col("word")
+            .list.eval(pl.concat_str(pl.element(), pl.element().shift(-1), separator=" "))
+            .alias("word"),
+        )
         .explode("word")
-        .filter(pl.col("word").str.len_chars() > 1)
-        .unique(["row", "word"])
+        .drop_nulls("word")
     )
+    return pl.concat([single, side_by_side]).unique(["row", "word"])
 
 
 def _name_terms(base: pl.LazyFrame, stats: KeyStats) -> pl.LazyFrame:

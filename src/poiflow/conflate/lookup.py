@@ -16,7 +16,9 @@ batch paths bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import h3.api.basic_int as h3
@@ -43,6 +45,7 @@ from poiflow.conflate.blocking import (
     _POSTCODE,
     _TYPO,
     _WHOLE_NAME,
+    SYLLABIC,
     BlockingConfig,
     KeyStats,
     _all_terms,
@@ -159,11 +162,7 @@ class StatsLookup:
                 "lon": record["lon"],
                 "extent": extents.get(primary or "", _DEFAULT_EXTENT_M),
                 "names": list(dict.fromkeys(names)),
-                "words": [
-                    w
-                    for w in dict.fromkeys(w for n in names for w in n.split(" ") if len(w) > 1)
-                    if w in self.rare
-                ],
+                "words": [w for w in dict.fromkeys(_name_words(names, record)) if w in self.rare],
                 "typos": _typo_variants(keys.get("name")),
                 "address": None if street is None or number is None else f"{street}|{number}",
                 "phones": list(dict.fromkeys(p for p in record["phones"] or () if p is not None)),
@@ -256,6 +255,18 @@ def _key_arrays(rows: list[tuple[int, int, int, bool, bool]]) -> dict[str, np.nd
         "left": np.array(left, dtype=bool),
         "right": np.array(right, dtype=bool),
     }
+
+
+def _name_words(names: list[str], record: Mapping[str, Any]) -> Iterator[str]:
+    """The words of a record's folded names as ``_words`` makes them: each of two letters
+    or more, and in a syllabic name each two side by side."""
+    yield from (w for n in names for w in n.split(" ") if len(w) > 1)
+    primary = (record.get("names") or {}).get("primary")
+    if primary is not None and _SYLLABIC.search(primary):
+        yield from (f"{a} {b}" for n in names for a, b in itertools.pairwise(n.split(" ")))
+
+
+_SYLLABIC: Final = re.compile(SYLLABIC)
 
 
 def _typo_variants(name: str | None) -> list[str]:
