@@ -123,17 +123,34 @@ def test_a_name_without_spaces_meets_by_two_syllables_side_by_side() -> None:
     cafe = {"categories": {"primary": "cafe"}}
     table = places(
         {"id": "0", "names": {"primary": "田中"}, **at, **cafe},
-        {"id": "1", "names": {"primary": "田中 Kamppi"}, **near, **cafe},
+        {"id": "1", "names": {"primary": "Kamppi 田中"}, **near, **cafe},
         {"id": "2", "names": {"primary": "中田"}, "lat": 62.0, "lon": 25.0, **cafe},
         {"id": "3", "names": {"primary": "田村"}, "lat": 63.0, "lon": 26.0, **cafe},
         {"id": "4", "names": {"primary": "Tian Zhong"}, **far, **cafe},
-        {"id": "5", "names": {"primary": "Tian Zhong Keskusta"}, **further, **cafe},
+        {"id": "5", "names": {"primary": "Keskusta Tian Zhong"}, **further, **cafe},
     )
     config = BlockingConfig(rare_token_min=2, rare_token_share=0.0)
     found = keys_of(candidate_pairs(table, config))
     assert found[(0, 1)] == KEYS["name"]
     assert (4, 5) not in found
     assert set(found) == {(0, 1)}  # "zhong tian" and "tian cun" meet no one
+
+
+def test_a_branch_word_on_one_side_still_meets_the_name() -> None:
+    # No word is rare here: only whole names make keys. A name with one word more at its
+    # end (a branch, a district) meets the name without it within its ring; two branches
+    # of one name do not meet each other that way, nor does a name with a word before.
+    north, south = {"lat": 60.1813, "lon": 24.91}, {"lat": 60.1787, "lon": 24.91}
+    cafe = {"categories": {"primary": "cafe"}}
+    table = places(
+        {"id": "0", "names": {"primary": "Nordea Pankki"}, "lat": 60.18, "lon": 24.91, **cafe},
+        {"id": "1", "names": {"primary": "Nordea Pankki Kamppi"}, **north, **cafe},
+        {"id": "2", "names": {"primary": "Nordea Pankki Keskusta"}, **south, **cafe},
+        {"id": "3", "names": {"primary": "Kamppi Nordea Pankki"}, "lat": 60.1822, "lon": 24.91},
+        {"id": "4", "names": {"primary": "Nordea Pankki Airport"}, "lat": 60.32, "lon": 24.96},
+    )
+    found = keys_of(candidate_pairs(table, BlockingConfig(rare_token_min=0, rare_token_share=0)))
+    assert found == {(0, 1): KEYS["name"], (0, 2): KEYS["name"]}
 
 
 def test_crowded_keys_are_skipped() -> None:

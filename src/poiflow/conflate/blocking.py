@@ -8,7 +8,9 @@ Two records become a candidate pair when they share one of these keys (``KEYS``)
     place's category extent (a cafe is met within a few hundred metres, an airport within
     kilometres). A name written without spaces between words (Chinese, Japanese, Korean)
     folds to one syllable a word, and no syllable is rare: two side by side make a word
-    too ("tian zhong" of "田中").
+    too ("tian zhong" of "田中"). A name with a word more at its end ("Nordea Kamppi": a
+    branch, a district) meets the name without it ("Nordea") in its ring, whatever its
+    words.
 ``near``
     Any two records within about a hundred metres (a fine H3 cell and its ring), names
     aside: translations and renames share no word.
@@ -328,7 +330,7 @@ def _record_keys(
 ) -> pl.DataFrame:
     terms = _name_terms(base, stats)
     frames = [
-        _spatial_name_keys(base, terms),
+        _spatial_name_keys(base, terms, _prefix_terms(base)),
         _near_keys(base, config),
         base.select("row", pl.col("phones").alias("k"))
         .explode("k")
@@ -540,7 +542,19 @@ def _key(a: str, b: str) -> pl.Expr:
     )
 
 
-def _spatial_name_keys(base: pl.LazyFrame, terms: pl.LazyFrame) -> pl.LazyFrame:
+def _prefix_terms(base: pl.LazyFrame) -> pl.LazyFrame:
+    """(row, term): each record's folded name without its last word, as a whole name."""
+    name = pl.col("keys").struct.field("name")
+    return (
+        base.select("row", name.str.replace(r" [^ ]+$", "").alias("prefix"), name)
+        .filter((pl.col("prefix") != pl.col("name")) & (pl.col("prefix").str.len_chars() > 2))
+        .select("row", string_hash(pl.col("prefix"), _WHOLE_NAME).alias("term"))
+    )
+
+
+def _spatial_name_keys(
+    base: pl.LazyFrame, terms: pl.LazyFrame, prefixes: pl.LazyFrame
+) -> pl.LazyFrame:
     located = base.filter(pl.col("located")).select(
         "row",
         "res",
@@ -566,7 +580,7 @@ def _spatial_name_keys(base: pl.LazyFrame, terms: pl.LazyFrame) -> pl.LazyFrame:
             own.join(terms, on="row").select(
                 _kind(_NAME), _key("cell", "term"), "row", *_side(True, False)
             ),
-            ring.join(terms, on="row").select(
+            ring.join(pl.concat([terms, prefixes]).unique(), on="row").select(
                 _kind(_NAME), _key("cell", "term"), "row", *_side(False, True)
             ),
         ]

@@ -164,6 +164,7 @@ class StatsLookup:
                 "names": list(dict.fromkeys(names)),
                 "words": [w for w in dict.fromkeys(_name_words(names, record)) if w in self.rare],
                 "typos": _typo_variants(keys.get("name")),
+                "prefix": _prefix(keys.get("name")),
                 "address": None if street is None or number is None else f"{street}|{number}",
                 "phones": list(dict.fromkeys(p for p in record["phones"] or () if p is not None)),
                 "domains": list(
@@ -175,6 +176,7 @@ class StatsLookup:
             }
             found.append(one)
             strings.update(dict.fromkeys([*one["names"], *one["words"], *one["typos"]]))
+            strings.update(dict.fromkeys(one["prefix"]))
             strings.update(dict.fromkeys([*one["phones"], *one["domains"]]))
             for value in (one["address"], one["locality"], one["postcode"]):
                 if value is not None:
@@ -201,8 +203,9 @@ class StatsLookup:
                 res = ring_resolution(one["extent"])
                 for r in (6, 7, 8):
                     made.extend((_NAME, pair_key(cells[r], t), row, True, False) for t in terms)
+                ring = dict.fromkeys([*terms, *(hashed(_WHOLE_NAME, p) for p in one["prefix"])])
                 for cell in h3.grid_disk(cells[res], 1):
-                    made.extend((_NAME, pair_key(cell, t), row, False, True) for t in terms)
+                    made.extend((_NAME, pair_key(cell, t), row, False, True) for t in ring)
                 near = cells[config.near_resolution]
                 made.append((_NEAR, near, row, True, False))
                 made.extend((_NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
@@ -267,6 +270,16 @@ def _name_words(names: list[str], record: Mapping[str, Any]) -> Iterator[str]:
 
 
 _SYLLABIC: Final = re.compile(SYLLABIC)
+
+
+def _prefix(name: str | None) -> list[str]:
+    """A folded name without its last word, as ``_prefix_terms`` makes it (none if the
+    name is one word, or what is left two letters or fewer)."""
+    prefix = _LAST_WORD.sub("", name or "")
+    return [prefix] if prefix != (name or "") and len(prefix) > 2 else []
+
+
+_LAST_WORD: Final = re.compile(r" [^ ]+$")
 
 
 def _typo_variants(name: str | None) -> list[str]:
