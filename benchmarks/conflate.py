@@ -3,9 +3,10 @@
 For each world (seeded; none of them is one the default model was trained on): generate
 it, run ``poiflow conflate`` as a whole process (wall time, peak RSS of the process tree),
 and score the membership against the truth. Prints blocking recall and candidates per
-record, pairwise precision/recall/F1, B-cubed F1, seconds per stage and records/s, and
-how many true pairs each stage missed and how many wrong pairs each stage joined
-(``poiflow.conflate.diagnosis``).
+record, pairwise precision/recall/F1, B-cubed F1, seconds per stage and records/s, how
+many true pairs each stage missed and how many wrong pairs each stage joined
+(``poiflow.conflate.diagnosis``), and how right the golden records' attributes are
+against the true places, beside the naive merge (``poiflow.conflate.accuracy``).
 
 Usage:
     .venv/bin/python benchmarks/conflate.py                  # the quality suite
@@ -24,10 +25,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from measure import generated_world, measure
+from poiflow.cli.evaluation import score_golden
 from poiflow.conflate.blocking import blocking_recall, candidate_pairs
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
 from poiflow.conflate.evaluate import read_gold, score_membership
+from poiflow.generate import GOLD_PLACES
+
+# The golden records' attributes printed (``poiflow.conflate.accuracy``).
+SHOWN = ("name", "name as written", "category", "location", "address", "phone", "website")
 
 SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
     ("4 sources", 20_000, 4, 7, False),
@@ -61,6 +67,7 @@ def run_world(
         .to_arrow()
     )
     recall, _, _ = blocking_recall(candidate_pairs(records), pa.array(truth))
+    golden = score_golden(membership, gold, out, folder / GOLD_PLACES)
     return {
         "world": label,
         "model": model,
@@ -76,6 +83,7 @@ def run_world(
         "stages": run["seconds"],
         "errors": errors.counts(),
         "kept_apart": errors.kept_apart(),
+        "golden": golden,
     }
 
 
@@ -114,8 +122,28 @@ def main() -> None:
     for r in results:
         counts = " ".join(f"{r['kept_apart'][k]:>11,}" for k in RULES)
         print(f"{r['world']:<42} {r['model'][:8]:<8} {counts}")
+    print(
+        f"\n{'golden records: accuracy (naive merge)':<51} " + " ".join(f"{a:>15}" for a in SHOWN)
+    )
+    for r in results:
+        table = r["golden"].table
+        cells = []
+        for attribute in SHOWN:
+            row = table.row(by_predicate=pl.col("attribute") == attribute, named=True)
+            cells.append(f"{_share(row['accuracy'])} ({_share(row['naive_accuracy'])})")
+        print(f"{r['world']:<42} {r['model'][:8]:<8} " + " ".join(f"{c:>15}" for c in cells))
+    for r in results:
+        metres = r["golden"].location_m
+        print(
+            f"golden location, {r['world']}, {r['model']}: median {metres['median']} m, "
+            f"p90 {metres['p90']} m (naive: {metres['naive_median']} m, {metres['naive_p90']} m)"
+        )
     for r in results:
         print(f"stages (s), {r['world']}, {r['model']}: {r['stages']}")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def generated_world(places: int, sources: int, seed: int, *, no_coordinates: bool = False) -> Path:
-    """The folder of ``poiflow generate``'s world for these settings, generated if missing."""
-    from poiflow.generate import generate
+    """The folder of ``poiflow generate``'s world for these settings, generated if missing
+    (or written by a generator that did not write the true places yet: the same bytes)."""
+    from poiflow.generate import GOLD_PLACES, generate
 
     folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
-    if not (folder / "gold.csv").exists():
+    if not (folder / "gold.csv").exists() or not (folder / GOLD_PLACES).exists():
         generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
     return folder
 

@@ -123,6 +123,23 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     written = pq.read_table(tmp_path / "errors.parquet")
     assert written.num_rows == missed + wrong
     assert {"stage", "left_name", "right_name", "name_token_set"} <= set(written.column_names)
+    # The golden records against the true places: every attribute scored, beside the
+    # naive merge, and the same figures as a table and as JSON.
+    result = run(*judged, "--gold-places", gen / "gold_places.csv", "--json")
+    assert result.returncode == 0, result.stderr
+    golden = json.loads(result.stdout)["golden"]
+    rows = {row["attribute"]: row for row in golden["attributes"]}
+    assert golden["places"] == conflated["counts"]["places"]
+    assert rows["name"]["accuracy"] > rows["name"]["naive_accuracy"]
+    assert rows["location"]["accuracy"] > 0.7
+    assert all(0 <= row["correct"] <= row["given"] <= row["true"] for row in rows.values())
+    result = run(*judged, "--gold-places", gen / "gold_places.csv", "--examples", "0")
+    assert result.returncode == 0, result.stderr
+    assert "Golden records against the truth" in result.stdout
+    assert f"{rows['name']['accuracy']:.4f}" in result.stdout
+    result = run(*judged, "--gold-places", gen / "source_a.csv")  # not the true places
+    assert result.returncode == 1
+    assert "none of its ids is a place of the gold file" in result.stderr
     summary = run("summary", tmp_path / "run" / "places.parquet")  # golden places
     assert summary.returncode == 0, summary.stderr
     assert "source_a" in summary.stdout

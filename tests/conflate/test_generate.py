@@ -30,6 +30,26 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
     assert a.gold.read_bytes() != c.gold.read_bytes()
 
 
+def test_the_true_places_are_every_place_of_the_gold_as_it_truly_is(tmp_path: Path) -> None:
+    made = generate(800, 3, 2, tmp_path / "a")
+    truth = {r["id"]: r for r in read(made.gold_places)}
+    assert len(truth) == made.places
+    gold = read(made.gold)
+    assert {g["place"] for g in gold} <= set(truth)
+    # Sources describe their place with noise: most records give its true phone's digits
+    # and its true street, far more than they give another place's.
+    records = {(p.stem, r["id"]): r for p in made.sources for r in read(p)}
+    same_street = sum(
+        records[g["source"], g["id"]]["street"] == truth[g["place"]]["street"] for g in gold
+    )
+    assert same_street > 0.5 * len(gold)
+    assert all(t["phone"].startswith("+") for t in truth.values())
+    # Written beside the sources, it changes none of their bytes.
+    again = generate(800, 3, 2, tmp_path / "b")
+    assert again.gold_places.read_bytes() == made.gold_places.read_bytes()
+    assert [p.read_bytes() for p in again.sources] == [p.read_bytes() for p in made.sources]
+
+
 def test_gold_covers_every_record_and_sources_are_noisy(tmp_path: Path) -> None:
     made = generate(2000, 4, 1, tmp_path)
     gold = read(made.gold)

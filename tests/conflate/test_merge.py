@@ -88,6 +88,25 @@ def test_trust_decides_between_disagreeing_sources() -> None:
     assert places.to_pylist()[0]["names"]["primary"] == "Aalto Kahvila"
 
 
+def primary_name_of(*names: str) -> str:
+    """The golden name of one place whose records (one source each) give these names."""
+    rows = [{"source": f"s{i}", "id": str(i), "names": {"primary": n}} for i, n in enumerate(names)]
+    places, _ = merge_clusters(
+        records(rows), np.zeros(len(rows), dtype=np.int64), np.ones(len(rows))
+    )
+    return places.to_pylist()[0]["names"]["primary"]
+
+
+def test_the_golden_name_is_the_spelling_most_records_write_at_its_best() -> None:
+    # All of these fold to one name; which way to write it is what is chosen.
+    assert primary_name_of("Refiner Sp. z o.o.", "REFINER", "Refiner", "refiner") == "Refiner"
+    assert primary_name_of("Eerikin Pippuri Oy", "Eerikin Pippuri") == "Eerikin Pippuri"
+    assert primary_name_of("Kahvila Äijä", "KAHVILA AIJA", "Kahvila Aija") == "Kahvila Äijä"
+    assert primary_name_of("Hotel Intl", "Hotel International") == "Hotel International"
+    # ... and the legal form, where most records write it.
+    assert primary_name_of("Stockmann Oyj", "Stockmann Oyj", "Stockmann") == "Stockmann Oyj"
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.permutations(list(range(len(ROWS)))))
 def test_golden_records_do_not_depend_on_input_order(order: list[int]) -> None:

@@ -475,10 +475,17 @@ def evaluate_command(
             help="Cluster the run's scored pairs again at other thresholds, and score each.",
         ),
     ] = False,
+    gold_places: Annotated[
+        Path | None,
+        typer.Option(
+            help="The true places (gold_places.csv of 'poiflow generate'): also score the "
+            "golden records' attributes (places.parquet beside the membership).",
+        ),
+    ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score a conflation against the truth: pairwise precision, recall, F1 and B-cubed,
-    and where the errors came from.
+    where the errors came from, and with --gold-places how right the golden records are.
 
     Beside an output folder of [bold]poiflow conflate[/bold] (its pairs.parquet and
     run.json), every pair of records the truth puts together and the run did not
@@ -489,7 +496,11 @@ def evaluate_command(
     sources, and the surest mistakes of each kind with their names; --errors writes them
     all, with the features behind each score, for a notebook. --sweep clusters the run's
     scored pairs again at other thresholds and scores each: which threshold suits this
-    data, with clustering's rules in play.
+    data, with clustering's rules in play. --gold-places holds each golden place to the
+    true place most of its records describe, attribute by attribute (name, category,
+    location, address, phone, website, brand), beside the simplest merge (each place's
+    first record taken whole), and shows whether an attribute's confidence says how often
+    it is right.
 
     [bold]Example[/bold]
 
@@ -498,13 +509,27 @@ def evaluate_command(
       poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet
       poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet \\
           --errors out/errors.parquet --examples 10
+      poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet \\
+          --gold-places out/gen/gold_places.csv
     """
-    from poiflow.cli.evaluation import diagnose_run, draw_diagnosis, draw_sweep, write_errors
+    from poiflow.cli.evaluation import (
+        diagnose_run,
+        draw_accuracy,
+        draw_diagnosis,
+        draw_sweep,
+        score_golden,
+        write_errors,
+    )
     from poiflow.conflate.evaluate import read_gold, score_membership
 
     truth = read_gold(gold)
     predicted = _read_membership(membership)
     scores = score_membership(predicted, truth)
+    accuracy = (
+        None
+        if gold_places is None
+        else score_golden(predicted, truth, membership.parent, gold_places)
+    )
     found = diagnose_run(
         predicted, truth, membership.parent, pairs, threshold, sweep=sweep, features=bool(errors)
     )
@@ -524,6 +549,8 @@ def evaluate_command(
             report["by_sources"] = found.diagnosis.by_sources.to_dicts()
             if found.sweep is not None:
                 report["sweep"] = found.sweep.to_dicts()
+        if accuracy is not None:
+            report["golden"] = accuracy.as_dict()
         print_json(report)
         return
     table = Table(
@@ -553,13 +580,16 @@ def evaluate_command(
             "[dim]no pairs.parquet beside the membership: give --pairs to see where the "
             "errors came from[/dim]"
         )
-        return
-    out.print()
-    draw_diagnosis(out, found.diagnosis, found.said, examples)
-    if found.sweep is not None:
-        draw_sweep(out, found.sweep, found.diagnosis.threshold)
-    if errors is not None:
-        out.print(f"every error pair: {errors}")
+    else:
+        out.print()
+        draw_diagnosis(out, found.diagnosis, found.said, examples)
+        if found.sweep is not None:
+            draw_sweep(out, found.sweep, found.diagnosis.threshold)
+        if errors is not None:
+            out.print(f"every error pair: {errors}")
+    if accuracy is not None:
+        out.print()
+        draw_accuracy(out, accuracy)
 
 
 def _read_membership(path: Path) -> Any:

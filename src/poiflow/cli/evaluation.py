@@ -16,10 +16,19 @@ from poiflow.errors import InputError, OutputError
 if TYPE_CHECKING:
     import polars as pl
 
+    from poiflow.conflate.accuracy import PlaceAccuracy
     from poiflow.conflate.clustering import ClusterConfig
     from poiflow.conflate.diagnosis import Diagnosis
 
-__all__ = ["Traced", "diagnose_run", "draw_diagnosis", "draw_sweep", "write_errors"]
+__all__ = [
+    "Traced",
+    "diagnose_run",
+    "draw_accuracy",
+    "draw_diagnosis",
+    "draw_sweep",
+    "score_golden",
+    "write_errors",
+]
 
 PAIR_COLUMNS = ("left_source", "left_id", "right_source", "right_id", "match_probability")
 
@@ -245,3 +254,94 @@ def write_errors(diagnosis: Diagnosis, path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write the errors ({exc})", path=path) from exc
+
+
+def score_golden(membership: Any, gold: pl.DataFrame, folder: Path, truth: Path) -> PlaceAccuracy:
+    """The golden places of the run in ``folder`` (``places.parquet``; its
+    ``records.parquet`` for the naive merge) against the true places in ``truth``, a flat
+    place file whose ids are the places of ``gold`` (``gold_places.csv`` of ``poiflow
+    generate``), read and normalized as any input is."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from poiflow.conflate.accuracy import READS, score_places
+    from poiflow.pipeline import ingest
+
+    path = folder / "places.parquet"
+    if not path.exists():
+        raise InputError("no places.parquet beside the membership: the golden places", path=path)
+    try:
+        places = pq.read_table(path, columns=["id", *READS, "attribute_confidence"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"not a golden places file ({exc})", path=path) from exc
+    records = None
+    if (folder / "records.parquet").exists():
+        try:
+            records = pq.read_table(folder / "records.parquet", columns=["source", "id", *READS])
+        except (OSError, ValueError, KeyError):
+            records = None  # the naive merge is a yardstick, not the score
+    with tempfile.TemporaryDirectory(prefix="poiflow-truth-") as tmp:
+        read = ingest([truth], Path(tmp) / "truth.parquet", workers=1)
+        if read.valid == 0:
+            raise InputError("no valid place in the true places file", path=truth)
+        true = pq.read_table(Path(tmp) / "truth.parquet")
+    known = set(gold["place"].to_list())
+    if not known & set(true.column("id").to_pylist()):
+        raise InputError(
+            "none of its ids is a place of the gold file: the true places of another world?",
+            path=truth,
+        )
+    return score_places(places, membership, gold, true, records)
+
+
+def draw_accuracy(console: Console, accuracy: PlaceAccuracy) -> None:
+    """Each attribute's coverage and accuracy beside the naive merge's, the location's
+    error in metres, and how often values are right at each level of their confidence."""
+    from poiflow.conflate.accuracy import CONFIDENCE_BINS, NEAR_M
+
+    table = Table(
+        "attribute",
+        "true",
+        "given",
+        "coverage",
+        "accuracy",
+        "naive",
+        show_edge=False,
+        title=f"Golden records against the truth ({accuracy.places:,} places)",
+        title_justify="left",
+        caption=f"accuracy: share of the values given that are right (location: within "
+        f"{NEAR_M:.0f} m); naive: each place's first record (sources by name) taken whole",
+        caption_justify="left",
+    )
+    for row in accuracy.table.iter_rows(named=True):
+        table.add_row(
+            row["attribute"],
+            f"{row['true']:,}",
+            f"{row['given']:,}",
+            _number(row["coverage"], "{:.3f}"),
+            _number(row["accuracy"], "{:.4f}"),
+            _number(row["naive_accuracy"], "{:.4f}"),
+        )
+    console.print(table)
+    metres = accuracy.location_m
+    if metres["median"] is not None:
+        line = f"location: median {metres['median']:,.1f} m, 90% within {metres['p90']:,.1f} m"
+        if metres["naive_median"] is not None:
+            line += f" (naive: {metres['naive_median']:,.1f} m, {metres['naive_p90']:,.1f} m)"
+        console.print(line)
+    console.print()
+    calibration = Table(
+        "attribute",
+        *(f"confidence {label}" for label, _ in CONFIDENCE_BINS),
+        show_edge=False,
+        title="How often a value is right, by its own confidence (places)",
+        title_justify="left",
+    )
+    for attribute, rows in accuracy.calibration.group_by("attribute", maintain_order=True):
+        cells = [
+            "-" if r["places"] == 0 else f"{r['accuracy']:.3f} ({r['places']:,})"
+            for r in rows.iter_rows(named=True)
+        ]
+        calibration.add_row(str(attribute[0]), *cells)
+    console.print(calibration)

@@ -3,7 +3,8 @@
 Each attribute is chosen by agreement, source trust and recency: the records of a cluster
 vote for a value (by its folded key, so "CAFE AALTO" and "Café Aalto" vote together),
 weighted by their source's trust and, slightly, by how recent they are; the winning value
-is written as its best-spelled member wrote it (mixed case beats all caps). Confidence of an
+is written as its best-spelled member wrote it (a name: the spelling most of them write,
+then mixed case over all caps, accents kept, no legal form one source added). Confidence of an
 attribute is the weighted share of the records that agree with the chosen value; the
 place's confidence grows with the number of sources that describe it and with how strongly
 they were matched. Provenance follows Overture's ``sources``: every member record, plus one
@@ -75,6 +76,18 @@ def _vote(frame: pl.DataFrame, key: str, name: str) -> pl.DataFrame:
             pl.col("first").alias(f"{name}_first"),
         )
         .collect()
+    )
+
+
+def _spelling(name: pl.Expr) -> pl.Expr:
+    """A name's spelling with case, accents and punctuation aside: "Café Aalto" and
+    "CAFE AALTO" are one spelling, "Cafe Aalto Oy" another."""
+    return (
+        name.str.normalize("NFKD")
+        .str.replace_all(r"\p{M}", "")
+        .str.to_lowercase()
+        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
+        .str.strip_chars()
     )
 
 
@@ -203,17 +216,25 @@ def merge_clusters(
                 - pl.col("name").str.replace_all(r"[^\x00-\x7F]", "").str.len_chars()
             ).alias("nonascii"),
             pl.col("name").str.len_chars().alias("length"),
+            pl.col("name").str.count_matches(r"\S+").alias("words"),
+            _spelling(pl.col("name")).alias("spelling"),
         )
+        .with_columns(pl.col("weight").sum().over(_L, "spelling").alias("spelling_weight"))
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 
     name_vote = _vote(frame, "name_key", "name_key_won")
+    # Within the winning name: the spelling most records write (case and accents aside),
+    # then its best-written form: mixed case, accents kept, no extra words (a legal form
+    # one source adds), spelled out ("International" over "Intl").
     name_pick = _first_by(
-        frame.select(_L, "name_key", "name", "weight", "mixed", "nonascii", "length", "pos")
+        frame.select(
+            _L, "name_key", "name", "spelling_weight", "mixed", "nonascii", "words", "length", "pos"
+        )
         .join(name_vote, on=_L)
         .filter(pl.col("name_key") == pl.col("name_key_won")),
-        ["weight", "mixed", "nonascii", "length", "pos"],
-        [True, True, True, True, False],
+        ["spelling_weight", "mixed", "nonascii", "words", "length", "pos"],
+        [True, True, True, False, True, False],
     ).select(
         _L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "name_key_won_share"
     )

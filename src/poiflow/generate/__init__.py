@@ -2,8 +2,10 @@
 
 ``generate(places=N, sources=K, seed=S, output=DIR)`` writes one flat place file per source
 (``DIR/source_a.csv``, ...), ``DIR/gold.csv`` (``source,id,place``: which real place each
-record describes) and ``DIR/manifest.json`` (the parameters and each source's noise
-profile). The same arguments give the same bytes.
+record describes), ``DIR/gold_places.csv`` (each real place as it truly is, in the flat
+place format with the place as its id: what a golden record should say) and
+``DIR/manifest.json`` (the parameters and each source's noise profile). The same
+arguments give the same bytes.
 """
 
 from __future__ import annotations
@@ -23,11 +25,20 @@ from poiflow.generate.noise import SourceProfile, check_noise, describe, profile
 from poiflow.generate.world import COUNTRIES, Place, build_world, read_seed
 from poiflow.schema import FLAT_FIELDS
 
-__all__ = ["COUNTRIES", "Generated", "Place", "SourceProfile", "generate", "read_seed"]
+__all__ = [
+    "COUNTRIES",
+    "GOLD_PLACES",
+    "Generated",
+    "Place",
+    "SourceProfile",
+    "generate",
+    "read_seed",
+]
 
 # The flat place format, less what the generator leaves to the file name (source) and to
 # the parts (a freeform address), plus the brand of chain stores.
 _COLUMNS: Final = (*(f for f in FLAT_FIELDS if f not in ("source", "address")), "brand")
+GOLD_PLACES: Final = "gold_places.csv"  # the truth of each place's attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,7 @@ class Generated:
     manifest: Path
     records: int
     places: int
+    gold_places: Path
 
 
 def generate(
@@ -104,6 +116,8 @@ def generate(
         writer = csv.writer(handle)
         writer.writerow(("source", "id", "place"))
         writer.writerows(gold_rows)
+    gold_places = output / GOLD_PLACES
+    _write(gold_places, [_truth(place) for place in world])
     manifest = output / "manifest.json"
     manifest.write_text(
         json.dumps(
@@ -129,7 +143,26 @@ def generate(
         ),
         encoding="utf-8",
     )
-    return Generated(written, gold, manifest, len(gold_rows), len(world))
+    return Generated(written, gold, manifest, len(gold_rows), len(world), gold_places)
+
+
+def _truth(place: Place) -> dict[str, Any]:
+    """A place as it truly is, as a flat record whose id is the place."""
+    return {
+        "id": place.place_id,
+        "name": place.name,
+        "lat": place.lat,
+        "lon": place.lon,
+        "category": place.category,
+        "street": place.street,
+        "housenumber": place.housenumber,
+        "postcode": place.postcode,
+        "city": place.city,
+        "country": place.country.code,
+        "phone": place.e164,
+        "website": place.website,
+        "brand": place.brand,
+    }
 
 
 def _records(

@@ -25,6 +25,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from poiflow.generate import GOLD_PLACES
+
 __all__ = ["NEW_SOURCE", "edited_sources", "generate_edits"]
 
 NEW_SOURCE: Final = "user"
@@ -45,7 +47,7 @@ _KINDS_OF_PLACE: Final = ("Cafe", "Bistro", "Kiosk", "Studio", "Bakery", "Bar")
 def _read(folder: Path) -> dict[str, list[dict[str, str]]]:
     sources: dict[str, list[dict[str, str]]] = {}
     for path in sorted(folder.glob("*.csv")):
-        if path.name == "gold.csv":
+        if path.name in ("gold.csv", GOLD_PLACES):
             continue
         with path.open(newline="", encoding="utf-8") as handle:
             sources[path.stem] = list(csv.DictReader(handle))
