@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -176,6 +176,9 @@ class MergeSettings(_Strict):
 
     trust: dict[str, float] = Field(default_factory=dict)
     recency_weight: float = Field(0.2, ge=0)
+    # Metres, per source: how far its points lie from the truth, where you know it better
+    # than the run can learn it (it learns every other source's from its places).
+    precision_m: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
 
 
 class StageSettings(_Strict):

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
+from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for, source_precision
 from poiflow.normalize import normalize_records
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
 from poiflow.sources import records_from_rows
@@ -123,3 +124,61 @@ def test_golden_records_do_not_depend_on_input_order(order: list[int]) -> None:
     )
     assert places.equals(reference)
     assert membership.equals(reference_membership)
+
+
+def located_rows(points: list[tuple[str, float, float]]) -> pa.Table:
+    """Records of one place each, (source, lat, lon)."""
+    rows = [
+        {"source": s, "id": f"{s}{i}", "names": {"primary": "Kahvila"}, "lat": lat, "lon": lon}
+        for i, (s, lat, lon) in enumerate(points)
+    ]
+    return records(rows)
+
+
+def test_each_source_is_as_precise_as_its_points_lie_from_their_places() -> None:
+    # 25 places of three records: one surveyed on the spot, one ~20 m north, one ~100 m
+    # east; the places' median point is the surveyed one. Then a source of five records
+    # (too few to say), two places of two records (too few points to have a median), and
+    # records left out by a negative label.
+    north, east = 20 / 111_320, 100 / (111_320 * np.cos(np.radians(60.0)))
+    points, labels = [], []
+    for place in range(25):
+        lat, lon = 60.0 + place * 0.01, 24.0
+        points += [("survey", lat, lon), ("mid", lat + north, lon), ("geo", lat, lon + east)]
+        labels += [place] * 3
+    points += [("rare", 60.0, 24.0)] * 5
+    labels += [0] * 5
+    points += [("pair", 61.0, 25.0), ("pair", 61.001, 25.0)] * 2
+    labels += [100, 100, 101, 101]
+    points += [("gone", 62.0, 26.0)] * 30
+    labels += [-1] * 30
+    table = located_rows(points)
+    learned = source_precision(
+        table.column("source"), table.column("lat"), table.column("lon"), np.array(labels)
+    )
+    assert set(learned) == {"survey", "mid", "geo"}
+    assert learned["survey"] == 1.0  # on the spot (less than a metre counts as one)
+    assert 17 <= learned["mid"] <= 23  # rounded to steps of ~19%
+    assert 90 <= learned["geo"] <= 115
+
+
+def test_a_point_leans_to_the_more_precise_source() -> None:
+    table = located_rows([("survey", 60.0, 24.0), ("geo", 60.0027, 24.0)])  # ~300 m apart
+    best = np.ones(2)
+    plain, _ = merge_clusters(table, np.zeros(2, dtype=np.int64), best)
+    assert plain.column("lat")[0].as_py() == pytest.approx(60.00135)  # the middle
+    learned = MergeConfig(precision_m={"survey": 10.0, "geo": 100.0})
+    weighted, _ = merge_clusters(table, np.zeros(2, dtype=np.int64), best, learned)
+    assert weighted.column("lat")[0].as_py() == pytest.approx(60.0)
+    # A source it has not learnt weighs as the least precise one it has.
+    other = MergeConfig(precision_m={"survey": 10.0})
+    weighted, _ = merge_clusters(table, np.zeros(2, dtype=np.int64), best, other)
+    assert weighted.column("lat")[0].as_py() == pytest.approx(60.00135)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-80, 80), min_size=1, max_size=9))
+def test_with_equal_weights_the_point_is_the_plain_median(lats: list[float]) -> None:
+    table = located_rows([(f"s{i}", lat, 24.0) for i, lat in enumerate(lats)])
+    places, _ = merge_clusters(table, np.zeros(len(lats), dtype=np.int64), np.ones(len(lats)))
+    assert places.column("lat")[0].as_py() == pytest.approx(float(np.median(lats)), abs=1e-9)

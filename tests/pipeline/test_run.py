@@ -176,6 +176,26 @@ def test_a_rerun_reuses_every_stage_and_a_changed_setting_reruns_what_follows(
     assert read_bytes(pipeline.output) == before
 
 
+def test_a_known_precision_of_a_source_wins_over_the_learnt_one(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline.run()
+    learnt = json.loads((pipeline.output / "run.json").read_text())["source_precision_m"]
+    assert set(learnt) == {"source_a", "source_b", "source_c"}
+    assert all(metres >= 1.0 for metres in learnt.values())
+    # The vendor feed said to be the surveyed one: its points pull the places to them.
+    told = pipeline.replace({"stages": {"merge": {"precision_m": {"source_c": 0.5}}}})
+    told.run(tmp_path / "told")
+    said = json.loads((tmp_path / "told" / "run.json").read_text())["source_precision_m"]
+    assert said == {**learnt, "source_c": 0.5}
+    before = pq.read_table(pipeline.output / "places.parquet", columns=["id", "lat"])
+    after = pq.read_table(tmp_path / "told" / "places.parquet", columns=["id", "lat"])
+    assert before.column("id").equals(after.column("id"))
+    assert before.column("lat") != after.column("lat")
+    with pytest.raises(ConfigError, match="precision_m"):
+        pipeline.replace({"stages": {"merge": {"precision_m": {"source_c": 0}}}})
+
+
 def test_only_runs_one_stage_from_the_cache(pipeline: Pipeline) -> None:
     with pytest.raises(ConfigError, match="--only score: it needs stage 'ingest'"):
         pipeline.run(only="score")

@@ -14,8 +14,10 @@ entry per attribute naming the record it was taken from.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -28,7 +30,7 @@ from poiflow.schema import (
     PLACE_ATTRIBUTE_NAMES,
 )
 
-__all__ = ["MergeConfig", "merge_clusters", "place_id_for"]
+__all__ = ["MergeConfig", "merge_clusters", "place_id_for", "source_precision"]
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,16 @@ class MergeConfig:
         trust: Weight of each source's vote (default 1.0 for sources not named).
         recency_weight: Extra weight of the most recent record in a cluster (linear in age
             rank; 0 turns recency off).
+        precision_m: How far each source's points typically lie from their places, in
+            metres (a run learns it from its clusters, :func:`source_precision`; a
+            setting overrides it per source): a point weighs by the inverse square, so a
+            source geocoded to the street yields to one surveyed on the spot. A source
+            not named weighs as the least precise named.
     """
 
     trust: Mapping[str, float] = field(default_factory=dict)
     recency_weight: float = 0.2
+    precision_m: Mapping[str, float] = field(default_factory=dict)
 
 
 def place_id_for(source: str, record_id: str) -> str:
@@ -77,6 +85,85 @@ def _vote(frame: pl.DataFrame, key: str, name: str) -> pl.DataFrame:
         )
         .collect()
     )
+
+
+def _weighted_median(located: pl.DataFrame, column: str, alias: str) -> pl.DataFrame:
+    """Per label: the weighted median of ``column`` (``point_weight``); where the weight
+    below one value is exactly half, the middle of it and the next (so two points of equal
+    weight give their midpoint, as the plain median does)."""
+    ranked = located.select(_L, column, "point_weight").sort(_L, column)
+    ranked = ranked.with_columns(
+        pl.col("point_weight").cum_sum().over(_L).alias("below"),
+        (pl.col("point_weight").sum().over(_L) / 2).alias("half"),
+    )
+    lower = (
+        ranked.filter(pl.col("below") >= pl.col("half") * (1 - 1e-12))
+        .group_by(_L, maintain_order=True)
+        .first()
+        .select(_L, pl.col(column).alias("lower"))
+    )
+    upper = (
+        ranked.filter(pl.col("below") > pl.col("half") * (1 + 1e-12))
+        .group_by(_L, maintain_order=True)
+        .first()
+        .select(_L, pl.col(column).alias("upper"))
+    )
+    return lower.join(upper, on=_L).select(
+        _L, ((pl.col("lower") + pl.col("upper")) / 2).alias(alias)
+    )
+
+
+def source_precision(
+    sources: pa.Array | pa.ChunkedArray,
+    lat: pa.Array | pa.ChunkedArray,
+    lon: pa.Array | pa.ChunkedArray,
+    labels: np.ndarray,
+) -> dict[str, float]:
+    """How far each source's points typically lie from their places' (metres): over the
+    places of at least ``_PRECISION_MIN_POINTS`` located records, the median distance of a
+    source's points from the place's median point, for sources with at least
+    ``_PRECISION_MIN_RECORDS`` such points, rounded to steps of a factor of about 1.19
+    (so that a few records more or less leave it as it was).
+
+    Args:
+        sources, lat, lon: The records' source and coordinates.
+        labels: Each record's cluster; a negative label leaves the record out.
+    """
+    frame = pl.DataFrame(
+        {
+            "source": pl.Series(sources, dtype=pl.String),
+            "lat": pl.Series(lat, dtype=pl.Float64),
+            "lon": pl.Series(lon, dtype=pl.Float64),
+            _L: pl.Series(np.asarray(labels, dtype=np.int64)),
+        }
+    ).filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null() & (pl.col(_L) >= 0))
+    frame = frame.with_columns(
+        pl.col("lat").median().over(_L).alias("mlat"),
+        pl.col("lon").median().over(_L).alias("mlon"),
+        pl.len().over(_L).alias("points"),
+    ).filter(pl.col("points") >= _PRECISION_MIN_POINTS)
+    if frame.is_empty():
+        return {}
+    cos = np.cos(np.radians(frame["mlat"].to_numpy()))
+    metres = 111_320.0 * np.hypot(
+        frame["lat"].to_numpy() - frame["mlat"].to_numpy(),
+        (frame["lon"].to_numpy() - frame["mlon"].to_numpy()) * cos,
+    )
+    typical = (
+        frame.select("source", pl.Series("metres", metres))
+        .group_by("source")
+        .agg(pl.col("metres").median(), pl.len())
+        .filter(pl.col("len") >= _PRECISION_MIN_RECORDS)
+        .sort("source")
+    )
+    return {
+        source: round(float(2 ** (round(4 * math.log2(max(m, 1.0))) / 4)), 1)
+        for source, m in zip(typical["source"], typical["metres"], strict=True)
+    }
+
+
+_PRECISION_MIN_POINTS: Final = 3  # a place's median point means little with fewer
+_PRECISION_MIN_RECORDS: Final = 20  # a source's typical distance, from at least these
 
 
 def _spelling(name: pl.Expr) -> pl.Expr:
@@ -299,11 +386,18 @@ def merge_clusters(
         .agg(pl.col("other").alias("alternate"))
     )
 
-    located = frame.select(_L, "lat", "lon", "weight", "pos").filter(pl.col("lat").is_not_null())
-    centre = located.group_by(_L).agg(
-        pl.col("lat").median().alias("glat"),
-        pl.col("lon").median().alias("glon"),
-        pl.col("weight").sum().alias("located_weight"),
+    located = frame.select(_L, "source", "lat", "lon", "weight", "pos").filter(
+        pl.col("lat").is_not_null()
+    )
+    # The point: each coordinate's median, weighted by trust and by the source's precision.
+    precision = dict(config.precision_m)
+    least = max(precision.values(), default=1.0)
+    spread = pl.col("source").replace_strict(precision, default=least, return_dtype=pl.Float64)
+    located = located.with_columns((pl.col("weight") / spread.clip(1.0) ** 2).alias("point_weight"))
+    centre = (
+        _weighted_median(located, "lat", "glat")
+        .join(_weighted_median(located, "lon", "glon"), on=_L)
+        .join(located.group_by(_L).agg(pl.col("weight").sum().alias("located_weight")), on=_L)
     )
     medoid = _first_by(
         located.select(_L, "lat", "lon", "pos")

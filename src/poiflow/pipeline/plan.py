@@ -318,6 +318,9 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         },
         "candidate_pairs_by_key": block["candidate_pairs_by_key"],
         "changes": merge["changes"],
+        # How far each source's points lie from their places' (metres): what the golden
+        # points were weighted by (``poiflow.conflate.merge.source_precision``).
+        "source_precision_m": merge.get("source_precision_m", {}),
         # What matching a new record the way this run matched its own needs (POST /match).
         "matching": {
             "block": dict(_settings(result, "block")),

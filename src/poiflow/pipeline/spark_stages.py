@@ -29,6 +29,7 @@ destination; Spark moves only those payloads and narrow columns (rows, keys, cel
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -286,7 +287,11 @@ def spark_merge(ctx: StageContext) -> dict[str, Any]:
     config = MergeConfig(**ctx.settings)
 
     def build(
-        records: pa.Table, labels: np.ndarray, best: np.ndarray, ids: Mapping[int, str]
+        records: pa.Table,
+        labels: np.ndarray,
+        best: np.ndarray,
+        ids: Mapping[int, str],
+        precision: Mapping[str, float],
     ) -> tuple[pa.Table, pa.Table]:
         # A place id per cluster, then taken for each record (no loop over records).
         clusters, of_record = np.unique(labels, return_inverse=True)
@@ -316,7 +321,10 @@ def spark_merge(ctx: StageContext) -> dict[str, Any]:
             ),
             "key bigint, what string, payload binary",
         )
-        merged = engine.by_key(routed, "key", partial(_merge_routed, config=config), PAYLOAD_SCHEMA)
+        learned = dataclasses.replace(config, precision_m=dict(precision))
+        merged = engine.by_key(
+            routed, "key", partial(_merge_routed, config=learned), PAYLOAD_SCHEMA
+        )
         payloads = engine.collect(merged)
         path.unlink()
         return _unpack_merge(payloads)

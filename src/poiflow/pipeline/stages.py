@@ -21,6 +21,7 @@ Artifacts, by the stage that makes them:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import json
@@ -428,19 +429,26 @@ def run_merge(ctx: StageContext) -> dict[str, Any]:
         return _on_engine("merge", ctx)
     config = MergeConfig(**ctx.settings)
     return merge_outputs(
-        ctx, lambda records, labels, best, ids: merge_clusters(records, labels, best, config, ids)
+        ctx,
+        lambda records, labels, best, ids, precision: merge_clusters(
+            records, labels, best, dataclasses.replace(config, precision_m=precision), ids
+        ),
     )
 
 
 MergeBuild = Callable[
-    [pa.Table, np.ndarray, np.ndarray, Mapping[int, str]], tuple[pa.Table, pa.Table]
+    [pa.Table, np.ndarray, np.ndarray, Mapping[int, str], Mapping[str, float]],
+    tuple[pa.Table, pa.Table],
 ]
 
 
 def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     """Place ids (kept from ``--previous``), the places and membership ``build`` makes of
-    the clusters, and what changed: written as ``merge``'s artifacts, and its summary."""
+    the clusters (with each source's precision, learned here from all of them, so that
+    every engine merges alike), and what changed: written as ``merge``'s artifacts, and
+    its summary."""
     from poiflow.conflate.ids import assign_ids, changelog, fresh_ids, reads_keys
+    from poiflow.conflate.merge import source_precision
 
     history = read_previous(ctx.previous) if ctx.previous is not None else None
     records = ctx.artifacts.table("records")
@@ -459,7 +467,11 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     else:  # a first release: each cluster its fresh id
         ids = dict(fresh)
         membership_now = {}
-    places, membership = build(records, labels, best, ids)
+    learned = source_precision(
+        records.column("source"), records.column("lat"), records.column("lon"), labels
+    )
+    precision = {**learned, **ctx.settings.get("precision_m", {})}  # what the user knows wins
+    places, membership = build(records, labels, best, ids, precision)
     changes = changelog(
         previous_membership,
         membership_now,
@@ -477,6 +489,7 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
             (places.column("members").to_numpy(zero_copy_only=False) > 1).sum()
         ),
         "changes": dict(Counter(changes.column("change").to_pylist())),
+        "source_precision_m": precision,
     }
 
 
