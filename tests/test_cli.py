@@ -149,6 +149,9 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert "held out" in result.stderr
     result = run("conflate", *sources, "-o", tmp_path / "run2", "--model", tmp_path / "m.json.gz")
     assert result.returncode == 0, result.stderr
+    learnt = json.loads((tmp_path / "run2" / "run.json").read_text())["source_precision_m"]
+    assert set(learnt) == {"source_a", "source_b", "source_c"}
+    assert "golden points weigh each source" in result.stdout + result.stderr
     # Without labels: a Fellegi-Sunter model, its weights shown, then used as a model file.
     result = run("train", *sources, "--unsupervised", "-o", tmp_path / "em.json.gz")
     assert result.returncode == 0, result.stderr

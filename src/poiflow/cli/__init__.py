@@ -411,6 +411,13 @@ def conflate_command(
     for stage, result in rows:
         table.add_row(stage, result, f"{report.seconds.get(stage, 0.0):.2f}")
     console.print(table)
+    precision = report.run.get("source_precision_m") or {}
+    if precision:  # learnt from the run's places: what each source's points are worth
+        console.print(
+            "golden points weigh each source by how far its points typically lie from "
+            "their places': "
+            + ", ".join(f"{s} {m:g} m" for s, m in sorted(precision.items(), key=lambda i: i[1]))
+        )
     if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
         info = report.model_info
         _print_weights(info, info["prior"], info["match_weights"])
