@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for, source_precision
+from poiflow.conflate.merge import (
+    MergeConfig,
+    merge_clusters,
+    phone_agreement,
+    place_id_for,
+    source_precision,
+)
 from poiflow.normalize import normalize_records
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
 from poiflow.sources import records_from_rows
@@ -182,3 +188,56 @@ def test_with_equal_weights_the_point_is_the_plain_median(lats: list[float]) -> 
     table = located_rows([(f"s{i}", lat, 24.0) for i, lat in enumerate(lats)])
     places, _ = merge_clusters(table, np.zeros(len(lats), dtype=np.int64), np.ones(len(lats)))
     assert places.column("lat")[0].as_py() == pytest.approx(float(np.median(lats)), abs=1e-9)
+
+
+def test_a_source_whose_phones_agree_with_others_more_wins_a_tie() -> None:
+    # 25 places: "good" and "third" give the true number, "stale" an old one at 10 of them.
+    rows, labels = [], []
+    for place in range(25):
+        true, old = f"+35840{place:07d}", f"+35850{place:07d}"
+        for source, phone in (
+            ("good", true),
+            ("third", true),
+            ("stale", old if place < 10 else true),
+        ):
+            rows.append(
+                {
+                    "source": source,
+                    "id": f"{source}{place}",
+                    "names": {"primary": "Kahvila"},
+                    "phones": [phone],
+                }
+            )
+            labels.append(place)
+    table = records(rows)
+    learned = phone_agreement(table.column("source"), table.column("phones"), np.array(labels))
+    assert learned == {
+        "good": round(26 / 27, 2),
+        "third": round(26 / 27, 2),
+        "stale": round(16 / 27, 2),
+    }
+    # Two records, one number each: equally supported. Without agreement the smaller
+    # number comes first; with it, the agreeing source's.
+    pair = records(
+        [
+            {
+                "source": "good",
+                "id": "1",
+                "names": {"primary": "Kahvila"},
+                "phones": ["+358402222222"],
+            },
+            {
+                "source": "stale",
+                "id": "2",
+                "names": {"primary": "Kahvila"},
+                "phones": ["+358401111111"],
+            },
+        ]
+    )
+    plain, _ = merge_clusters(pair, np.zeros(2, dtype=np.int64), np.ones(2))
+    assert plain.column("phones")[0].as_py() == ["+358401111111", "+358402222222"]
+    told = MergeConfig(phone_agreement=learned)
+    weighed, _ = merge_clusters(pair, np.zeros(2, dtype=np.int64), np.ones(2), told)
+    assert weighed.column("phones")[0].as_py() == ["+358402222222", "+358401111111"]
+    # The share of the records behind the first number is the plain one: a half either way.
+    assert weighed.column("attribute_confidence")[0].as_py()["phone"] == 0.5

@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from poiflow.conflate.merge import place_id_for
+from poiflow.conflate.merge import MergeConfig, place_id_for
 from poiflow.generate.edits import NEW_SOURCE, edited_sources, generate_edits
 from poiflow.pipeline import conflate
 from poiflow.sources import flat_place
@@ -261,7 +261,12 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
     streamed = state.save(tmp_path / "state")
     batch = tmp_path / "batch"
     edited = edited_sources(sources, day, tmp_path / "edited")
-    conflate(edited, batch, workers=1, previous=conflated)
+    # The batch is told what the stream learnt of each source from the run it started
+    # from (as a pipeline's stages.merge may say it): the same statistics, the same places.
+    known = MergeConfig(
+        precision_m=state.merge.precision_m, phone_agreement=state.merge.phone_agreement
+    )
+    conflate(edited, batch, workers=1, previous=conflated, merging=known)
     shutil.rmtree(tmp_path / "edited")
 
     members = {}
@@ -286,15 +291,15 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
         pl.col("id").is_in(same["place_id"].implode())
     )
     assert both.height == same.height
-    # The stream weighs each source's points by the precision it learnt from the run it
-    # started from; the batch learnt one for the edits' new source too. Only places with
-    # a record of that source may sit elsewhere; every other place is the same.
-    new_sources = set(members["batch"]["source"].unique()) - set(state.merge.precision_m)
+    # The batch learnt those of the edits' new source too, which the stream weighs as the
+    # least precise and least agreeing: only places with a record of that source may have
+    # another point or first phone; every other place is the same.
+    new_sources = set(members["batch"]["source"].unique()) - set(state.merge.phone_agreement)
     assert new_sources == {NEW_SOURCE}
     with_new = members["batch"].filter(pl.col("source").is_in(list(new_sources)))["place_id"]
     for column in COMPARED:
         differ = both.filter(pl.col(column).ne_missing(pl.col(f"{column}_batch")))
-        if column in ("lat", "lon"):
+        if column in ("lat", "lon", "phones"):
             differ = differ.filter(~pl.col("id").is_in(with_new.implode()))
         assert differ.is_empty(), (column, differ.select("id", column, f"{column}_batch").head(3))
     # Confidence grows with match probabilities, which the batch scores with statistics of

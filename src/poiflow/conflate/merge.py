@@ -9,10 +9,16 @@ attribute is the weighted share of the records that agree with the chosen value;
 place's confidence grows with the number of sources that describe it and with how strongly
 they were matched. Provenance follows Overture's ``sources``: every member record, plus one
 entry per attribute naming the record it was taken from.
+
+What the clusters say of each source is learned once over all of them before any is
+merged (:func:`learn_sources`): how far its points lie from their places' (the golden
+point is a median weighted by it) and how often its phone is one another source gives
+(which breaks ties between numbers).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Mapping
@@ -30,7 +36,14 @@ from poiflow.schema import (
     PLACE_ATTRIBUTE_NAMES,
 )
 
-__all__ = ["MergeConfig", "merge_clusters", "place_id_for", "source_precision"]
+__all__ = [
+    "MergeConfig",
+    "learn_sources",
+    "merge_clusters",
+    "phone_agreement",
+    "place_id_for",
+    "source_precision",
+]
 
 
 @dataclass(frozen=True)
@@ -46,11 +59,16 @@ class MergeConfig:
             setting overrides it per source): a point weighs by the inverse square, so a
             source geocoded to the street yields to one surveyed on the spot. A source
             not named weighs as the least precise named.
+        phone_agreement: How often each source's phone is one another source gives the
+            same place (learned likewise, :func:`phone_agreement`): between numbers
+            equally supported, the one from the sources that agree more wins (a stale
+            number yields to a current one). A source not named counts as the least.
     """
 
     trust: Mapping[str, float] = field(default_factory=dict)
     recency_weight: float = 0.2
     precision_m: Mapping[str, float] = field(default_factory=dict)
+    phone_agreement: Mapping[str, float] = field(default_factory=dict)
 
 
 def place_id_for(source: str, record_id: str) -> str:
@@ -162,6 +180,57 @@ def source_precision(
     }
 
 
+def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) -> MergeConfig:
+    """``config`` with what the records and their clusters say of each source: its points'
+    precision (:func:`source_precision`) and its phones' agreement
+    (:func:`phone_agreement`). What ``config`` gives already wins. Learned once over all
+    clusters, before any is merged, so that every engine, and a stream, merges alike."""
+    sources = records.column("source")
+    precision = source_precision(sources, records.column("lat"), records.column("lon"), labels)
+    agreement = phone_agreement(sources, records.column("phones"), labels)
+    return dataclasses.replace(
+        config,
+        precision_m={**precision, **config.precision_m},
+        phone_agreement={**agreement, **config.phone_agreement},
+    )
+
+
+def phone_agreement(
+    sources: pa.Array | pa.ChunkedArray, phones: pa.Array | pa.ChunkedArray, labels: np.ndarray
+) -> dict[str, float]:
+    """How often each source's phone is one another source gives the same place: over the
+    records whose place has a phone from another source too, the share whose first phone
+    some other source gives, smoothed ((agreeing + 1) / (records + 2)) and rounded to two
+    places, for sources with at least ``_PRECISION_MIN_RECORDS`` such records.
+
+    Args:
+        sources, phones: The records' source and phones (normalized).
+        labels: Each record's cluster; a negative label leaves the record out.
+    """
+    frame = pl.DataFrame(
+        {
+            "source": pl.Series(sources, dtype=pl.String),
+            "phone": pl.Series(phones, dtype=pl.List(pl.String)).list.first(),
+            _L: pl.Series(np.asarray(labels, dtype=np.int64)),
+        }
+    ).filter(pl.col("phone").is_not_null() & (pl.col(_L) >= 0))
+    checked = (
+        frame.with_columns(
+            pl.col("source").n_unique().over(_L).alias("giving"),
+            pl.col("source").n_unique().over(_L, "phone").alias("agreeing"),
+        )
+        .filter(pl.col("giving") >= 2)
+        .group_by("source")
+        .agg((pl.col("agreeing") >= 2).sum().alias("agree"), pl.len().alias("records"))
+        .filter(pl.col("records") >= _PRECISION_MIN_RECORDS)
+        .sort("source")
+    )
+    return {
+        source: round((agree + 1) / (records + 2), 2)
+        for source, agree, records in checked.iter_rows()
+    }
+
+
 _PRECISION_MIN_POINTS: Final = 3  # a place's median point means little with fewer
 _PRECISION_MIN_RECORDS: Final = 20  # a source's typical distance, from at least these
 
@@ -186,22 +255,42 @@ def _first_by(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.
     )
 
 
-def _union(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Per label: every value of a list column, most supported first; the first value's
-    share of the weight of records that have any; the position of its first giver."""
+def _union(
+    frame: pl.DataFrame, column: str, belief: Mapping[str, float] | None = None
+) -> pl.DataFrame:
+    """Per label: every value of a list column, most supported first (weighted, with
+    ``belief``, by each source's, the least named for others; ties to the plain
+    support); the first value's share of the weight of records that have any; the
+    position of its first giver."""
     rows = frame.lazy()
+    if belief:
+        least = min(belief.values())
+        rows = rows.with_columns(
+            (
+                pl.col("weight")
+                * pl.col("source").replace_strict(
+                    dict(belief), default=least, return_dtype=pl.Float64
+                )
+            ).alias("belief")
+        )
+    else:
+        rows = rows.with_columns(pl.col("weight").alias("belief"))
     having = (
         rows.filter(pl.col(column).list.len() > 0)
         .group_by(_L)
         .agg(pl.col("weight").sum().alias("having"))
     )
     support = (
-        rows.select(_L, "pos", "weight", pl.col(column).alias("value"))
+        rows.select(_L, "pos", "weight", "belief", pl.col(column).alias("value"))
         .explode("value")
         .drop_nulls("value")
         .group_by(_L, "value")
-        .agg(pl.col("weight").sum().alias("support"), pl.col("pos").min().alias("giver"))
-        .sort([_L, "support", "value"], descending=[False, True, False])
+        .agg(
+            pl.col("weight").sum().alias("support"),
+            pl.col("belief").sum().alias("believed"),
+            pl.col("pos").min().alias("giver"),
+        )
+        .sort([_L, "believed", "support", "value"], descending=[False, True, True, False])
     )
     return (
         support.group_by(_L, maintain_order=True)
@@ -425,7 +514,8 @@ def merge_clusters(
         pl.col("address_won_share").alias("address_share"),
     )
 
-    phones, websites, emails = (_union(frame, c) for c in ("phones", "websites", "emails"))
+    phones = _union(frame, "phones", config.phone_agreement)
+    websites, emails = (_union(frame, c) for c in ("websites", "emails"))
     brand_vote = _vote(frame, "brand_key", "brand_won")
     brand = (
         frame.select(_L, "pos", "brand")

@@ -321,6 +321,8 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         # How far each source's points lie from their places' (metres): what the golden
         # points were weighted by (``poiflow.conflate.merge.source_precision``).
         "source_precision_m": merge.get("source_precision_m", {}),
+        # How often each source's phone is one another source gives: what broke ties.
+        "source_phone_agreement": merge.get("source_phone_agreement", {}),
         # What matching a new record the way this run matched its own needs (POST /match).
         "matching": {
             "block": dict(_settings(result, "block")),

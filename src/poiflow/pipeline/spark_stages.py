@@ -29,7 +29,6 @@ destination; Spark moves only those payloads and narrow columns (rows, keys, cel
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -281,17 +280,14 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
 def spark_merge(ctx: StageContext) -> dict[str, Any]:
     """Golden places per partition of the clusters on Spark; ids and changes on the driver."""
 
-    from poiflow.conflate.merge import MergeConfig
-
     engine = _engine(ctx)
-    config = MergeConfig(**ctx.settings)
 
     def build(
         records: pa.Table,
         labels: np.ndarray,
         best: np.ndarray,
+        config: MergeConfig,
         ids: Mapping[int, str],
-        precision: Mapping[str, float],
     ) -> tuple[pa.Table, pa.Table]:
         # A place id per cluster, then taken for each record (no loop over records).
         clusters, of_record = np.unique(labels, return_inverse=True)
@@ -321,10 +317,7 @@ def spark_merge(ctx: StageContext) -> dict[str, Any]:
             ),
             "key bigint, what string, payload binary",
         )
-        learned = dataclasses.replace(config, precision_m=dict(precision))
-        merged = engine.by_key(
-            routed, "key", partial(_merge_routed, config=learned), PAYLOAD_SCHEMA
-        )
+        merged = engine.by_key(routed, "key", partial(_merge_routed, config=config), PAYLOAD_SCHEMA)
         payloads = engine.collect(merged)
         path.unlink()
         return _unpack_merge(payloads)

@@ -21,7 +21,6 @@ Artifacts, by the stage that makes them:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import importlib
 import json
@@ -43,6 +42,7 @@ from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
 if TYPE_CHECKING:  # the stages import what they run when they run it
     from poiflow.conflate.clustering import ClusterConfig
     from poiflow.conflate.matcher import AnyMatcher
+    from poiflow.conflate.merge import MergeConfig
     from poiflow.pipeline.ingestion import IngestProgress
     from poiflow.sources import Source
 
@@ -423,32 +423,26 @@ def cluster_summary(scores: pa.Table, labels: np.ndarray, config: ClusterConfig)
 
 def run_merge(ctx: StageContext) -> dict[str, Any]:
     """Golden places with stable ids, each record's place, and what changed."""
-    from poiflow.conflate.merge import MergeConfig, merge_clusters
+    from poiflow.conflate.merge import merge_clusters
 
     if ctx.engine is not None:
         return _on_engine("merge", ctx)
-    config = MergeConfig(**ctx.settings)
-    return merge_outputs(
-        ctx,
-        lambda records, labels, best, ids, precision: merge_clusters(
-            records, labels, best, dataclasses.replace(config, precision_m=precision), ids
-        ),
-    )
+    return merge_outputs(ctx, merge_clusters)
 
 
 MergeBuild = Callable[
-    [pa.Table, np.ndarray, np.ndarray, Mapping[int, str], Mapping[str, float]],
+    [pa.Table, np.ndarray, np.ndarray, "MergeConfig", Mapping[int, str]],
     tuple[pa.Table, pa.Table],
 ]
 
 
 def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     """Place ids (kept from ``--previous``), the places and membership ``build`` makes of
-    the clusters (with each source's precision, learned here from all of them, so that
-    every engine merges alike), and what changed: written as ``merge``'s artifacts, and
-    its summary."""
+    the clusters (with what they say of each source, learned here from all of them, so
+    that every engine merges alike: ``merge.learn_sources``), and what changed: written
+    as ``merge``'s artifacts, and its summary."""
     from poiflow.conflate.ids import assign_ids, changelog, fresh_ids, reads_keys
-    from poiflow.conflate.merge import source_precision
+    from poiflow.conflate.merge import MergeConfig, learn_sources
 
     history = read_previous(ctx.previous) if ctx.previous is not None else None
     records = ctx.artifacts.table("records")
@@ -467,11 +461,8 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     else:  # a first release: each cluster its fresh id
         ids = dict(fresh)
         membership_now = {}
-    learned = source_precision(
-        records.column("source"), records.column("lat"), records.column("lon"), labels
-    )
-    precision = {**learned, **ctx.settings.get("precision_m", {})}  # what the user knows wins
-    places, membership = build(records, labels, best, ids, precision)
+    config = learn_sources(records, labels, MergeConfig(**ctx.settings))
+    places, membership = build(records, labels, best, config, ids)
     changes = changelog(
         previous_membership,
         membership_now,
@@ -489,7 +480,8 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
             (places.column("members").to_numpy(zero_copy_only=False) > 1).sum()
         ),
         "changes": dict(Counter(changes.column("change").to_pylist())),
-        "source_precision_m": precision,
+        "source_precision_m": dict(config.precision_m),
+        "source_phone_agreement": dict(config.phone_agreement),
     }
 
 

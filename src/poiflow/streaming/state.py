@@ -37,7 +37,6 @@ previous snapshot in force.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -56,7 +55,7 @@ import pyarrow.parquet as pq
 
 from poiflow._gc import paused_gc
 from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
-from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for, source_precision
+from poiflow.conflate.merge import MergeConfig, learn_sources, merge_clusters, place_id_for
 from poiflow.errors import InputError, OutputError
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import (
@@ -129,16 +128,12 @@ class StreamState:
     def __init__(self, folder: Path, merge: MergeConfig | None = None) -> None:
         self.folder = Path(folder)
         self.index = MatchIndex(self.folder)
-        # Each source's precision, learned from the places as they stand (as a run learns
-        # it from its clusters): kept for the stream, so a place merges as a run would.
-        index, merge = self.index, merge or MergeConfig()
-        learned = source_precision(
-            index.records.column("source"),
-            index.records.column("lat"),
-            index.records.column("lon"),
-            np.where(index.alive, index.place_of, -1),
+        # What the places as they stand say of each source (as a run learns it from its
+        # clusters): kept for the stream, so that a place merges as a run would.
+        index = self.index
+        self.merge = learn_sources(
+            index.records, np.where(index.alive, index.place_of, -1), merge or MergeConfig()
         )
-        self.merge = dataclasses.replace(merge, precision_m={**learned, **merge.precision_m})
         if not (self.folder / "places.parquet").exists():
             raise InputError(f"{self.folder}: no places.parquet; it is not a run's output")
         # The places as the last checkpoint wrote them, and those changed since (None: gone),
