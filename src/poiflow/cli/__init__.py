@@ -641,7 +641,9 @@ def generate_command(
     with its own noise: coordinate jitter and geocoding errors, name variants (case,
     accents, translations, typos, abbreviations, legal forms, branch names), phone and
     website formats, missing fields, conflicting values, duplicates. Writes one flat file
-    per source, gold.csv (source,id,place) and manifest.json. Same arguments, same bytes.
+    per source, gold.csv (source,id,place: which place each record describes),
+    gold_places.csv (each place as it truly is: what poiflow evaluate --gold-places holds
+    the golden records to) and manifest.json. Same arguments, same bytes.
 
     [bold]Example[/bold]
 
@@ -677,7 +679,7 @@ def generate_command(
     )
     console.print(
         f"{made.records:,} records of {made.places:,} places in {len(made.sources)} "
-        f"sources: {output}/ (gold.csv, manifest.json)"
+        f"sources: {output}/ (gold.csv, gold_places.csv, manifest.json)"
     )
 
 
