@@ -241,3 +241,42 @@ def test_a_source_whose_phones_agree_with_others_more_wins_a_tie() -> None:
     assert weighed.column("phones")[0].as_py() == ["+358402222222", "+358401111111"]
     # The share of the records behind the first number is the plain one: a half either way.
     assert weighed.column("attribute_confidence")[0].as_py()["phone"] == 0.5
+
+
+def golden_address_of(*addresses: tuple[str, str]) -> tuple[str, str]:
+    """The golden (street, number) of one place whose records give these."""
+    rows = [
+        {
+            "source": f"s{i}",
+            "id": str(i),
+            "names": {"primary": "Kahvila"},
+            "address": {"street": street, "housenumber": number},
+        }
+        for i, (street, number) in enumerate(addresses)
+    ]
+    places, _ = merge_clusters(
+        records(rows), np.zeros(len(rows), dtype=np.int64), np.ones(len(rows))
+    )
+    address = places.to_pylist()[0]["address"]
+    return address["street"], address["housenumber"]
+
+
+def test_a_street_abbreviated_votes_with_the_street_spelled_out() -> None:
+    # Two records abbreviate, one spells it out: one street, written in full.
+    assert golden_address_of(("Liisank.", "92"), ("Liisank.", "92"), ("Liisankatu", "92")) == (
+        "Liisankatu",
+        "92",
+    )
+    both = ("Aleksanterink./Mannerheimint.", "3")
+    assert golden_address_of(both, both, ("Aleksanterinkatu/Mannerheimintie", "3"))[0] == (
+        "Aleksanterinkatu/Mannerheimintie"
+    )
+    # Another number, or a street the abbreviation does not begin, is another address.
+    assert golden_address_of(("Liisank.", "92"), ("Liisank.", "92"), ("Liisankatu", "90")) == (
+        "Liisank.",
+        "92",
+    )
+    assert golden_address_of(("Liisank.", "92"), ("Liisank.", "92"), ("Lisankatu", "92")) == (
+        "Liisank.",
+        "92",
+    )

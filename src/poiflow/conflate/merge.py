@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -233,6 +234,65 @@ def phone_agreement(
 
 _PRECISION_MIN_POINTS: Final = 3  # a place's median point means little with fewer
 _PRECISION_MIN_RECORDS: Final = 20  # a source's typical distance, from at least these
+
+
+def _spelled_out(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (label, pos, address, address_key, weight) with the address key of a
+    record whose street abbreviates a word ("Liisank.", "Mannerheimint.") replaced by
+    the key of a record of the same place that spells it out with the same house number
+    (the first such, by position), and ``abbreviated`` (1 where the street has a word
+    ending in ".")."""
+    street = pl.col("address").struct.field("street")
+    frame = frame.with_columns(
+        street.str.contains(r"\.(\s|,|/|$)").fill_null(False).cast(pl.Int32).alias("abbreviated")
+    )
+    short = frame.filter(pl.col("abbreviated") == 1).select(
+        _L,
+        "pos",
+        street.alias("short"),
+        pl.col("address_key").str.split("\x1f").list.last().alias("number"),
+    )
+    if short.is_empty():
+        return frame
+    full = frame.filter((pl.col("abbreviated") == 0) & pl.col("address_key").is_not_null()).select(
+        _L,
+        pl.col("pos").alias("full_pos"),
+        street.alias("long"),
+        "address_key",
+        pl.col("address_key").str.split("\x1f").list.last().alias("number"),
+    )
+    found = short.join(full, on=[_L, "number"])
+    if found.is_empty():
+        return frame
+    spelled = (
+        found.filter(
+            pl.struct("short", "long").map_elements(
+                lambda pair: _abbreviates(pair["short"], pair["long"]), return_dtype=pl.Boolean
+            )
+        )
+        .sort(_L, "pos", "full_pos")
+        .group_by(_L, "pos", maintain_order=True)
+        .first()
+        .select(_L, "pos", pl.col("address_key").alias("spelled_key"))
+    )
+    return (
+        frame.join(spelled, on=[_L, "pos"], how="left")
+        .with_columns(pl.coalesce("spelled_key", "address_key").alias("address_key"))
+        .drop("spelled_key")
+    )
+
+
+def _abbreviates(short: str, long: str) -> bool:
+    """Whether ``short`` is ``long`` with some words cut and ended with "." ("Liisank."
+    of "Liisankatu"; "Aleksanterink./Mannerheimint." of "Aleksanterinkatu/Mannerheimintie")."""
+    cut, whole = _STREET_WORDS.findall(short.lower()), _STREET_WORDS.findall(long.lower())
+    return len(cut) == len(whole) and all(
+        a == b or (a.endswith(".") and len(b) >= len(a) and b.startswith(a[:-1]))
+        for a, b in zip(cut, whole, strict=True)
+    )
+
+
+_STREET_WORDS: Final = re.compile(r"[^\s,/]+")
 
 
 def _spelling(name: pl.Expr) -> pl.Expr:
@@ -500,13 +560,16 @@ def merge_clusters(
         [False, False],
     ).select(_L, pl.col("pos").alias("geometry_pos"))
 
-    address_vote = _vote(frame, "address_key", "address_won")
+    # A street one record abbreviates ("Liisank.") votes with the same street spelled out
+    # by another record of the place ("Liisankatu", same number); the spelled-out wins.
+    addressed = _spelled_out(frame.select(_L, "pos", "address", "address_key", "weight"))
+    address_vote = _vote(addressed, "address_key", "address_won")
     address = _first_by(
-        frame.select(_L, "address", "address_key", "completeness", "weight", "pos")
+        addressed.join(frame.select(_L, "pos", "completeness"), on=[_L, "pos"])
         .join(address_vote, on=_L)
         .filter(pl.col("address_key") == pl.col("address_won")),
-        ["completeness", "weight", "pos"],
-        [True, True, False],
+        ["completeness", "abbreviated", "weight", "pos"],
+        [True, False, True, False],
     ).select(
         _L,
         "address",
