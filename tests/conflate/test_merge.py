@@ -6,13 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate.merge import (
-    MergeConfig,
-    merge_clusters,
-    phone_agreement,
-    place_id_for,
-    source_precision,
-)
+from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
+from poiflow.conflate.reliability import phone_agreement, source_precision
 from poiflow.normalize import normalize_records
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
 from poiflow.sources import records_from_rows

@@ -151,8 +151,8 @@ def score_places(
         .first()
         .select("place_id", "place")
     )
-    true = _values(pl.DataFrame(truth), "id", "place")
-    golden = _values(pl.DataFrame(places), "id", "place_id", confidence=True)
+    true = _values(pl.DataFrame(truth).rename({"id": "place"}), ["place"])
+    golden = _values(pl.DataFrame(places).rename({"id": "place_id"}), ["place_id"], confidence=True)
     scored = votes.join(golden, on="place_id").join(true, on="place", suffix="_true")
     naive = None
     if records is not None:
@@ -160,17 +160,7 @@ def score_places(
             members.sort("source", "id")
             .group_by("place_id", maintain_order=True)
             .first()
-            .join(
-                _values(
-                    pl.DataFrame(records).with_columns(
-                        pl.concat_str("source", "id", separator="\x1f").alias("key")
-                    ),
-                    "key",
-                    "key",
-                ),
-                left_on=pl.concat_str("source", "id", separator="\x1f"),
-                right_on="key",
-            )
+            .join(_values(pl.DataFrame(records), ["source", "id"]), on=["source", "id"])
             .drop("source", "id")
         )
         naive = votes.join(first, on="place_id").join(true, on="place", suffix="_true")
@@ -211,12 +201,10 @@ def score_places(
     return PlaceAccuracy(scored.height, table, calibration, location)
 
 
-def _values(
-    frame: pl.DataFrame, key: str, as_key: str, *, confidence: bool = False
-) -> pl.DataFrame:
-    """One row per place of the attributes scored, keyed ``as_key``."""
+def _values(frame: pl.DataFrame, keys: list[str], *, confidence: bool = False) -> pl.DataFrame:
+    """One row per place of the attributes scored, beside its ``keys``."""
     columns = [
-        pl.col(key).alias(as_key),
+        *(pl.col(k) for k in keys),
         pl.col("names").struct.field("primary").alias("name"),
         pl.col("categories").struct.field("primary").alias("category"),
         pl.col("lat"),

@@ -10,21 +10,16 @@ place's confidence grows with the number of sources that describe it and with ho
 they were matched. Provenance follows Overture's ``sources``: every member record, plus one
 entry per attribute naming the record it was taken from.
 
-What the clusters say of each source is learned once over all of them before any is
-merged (:func:`learn_sources`): how far its points lie from their places' (the golden
-point is a median weighted by it) and how often its phone is one another source gives
-(which breaks ties between numbers).
+What the clusters say of each source (``poiflow.conflate.reliability``) comes in the config:
+how far its points lie from their places' (the golden point is a median weighted by it)
+and how often its phone is one another source gives (which breaks ties between numbers).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 import numpy as np
 import polars as pl
@@ -37,14 +32,7 @@ from poiflow.schema import (
     PLACE_ATTRIBUTE_NAMES,
 )
 
-__all__ = [
-    "MergeConfig",
-    "learn_sources",
-    "merge_clusters",
-    "phone_agreement",
-    "place_id_for",
-    "source_precision",
-]
+__all__ = ["MergeConfig", "merge_clusters", "place_id_for"]
 
 
 @dataclass(frozen=True)
@@ -56,12 +44,12 @@ class MergeConfig:
         recency_weight: Extra weight of the most recent record in a cluster (linear in age
             rank; 0 turns recency off).
         precision_m: How far each source's points typically lie from their places, in
-            metres (a run learns it from its clusters, :func:`source_precision`; a
+            metres (a run learns it from its clusters, ``reliability.source_precision``; a
             setting overrides it per source): a point weighs by the inverse square, so a
             source geocoded to the street yields to one surveyed on the spot. A source
             not named weighs as the least precise named.
         phone_agreement: How often each source's phone is one another source gives the
-            same place (learned likewise, :func:`phone_agreement`): between numbers
+            same place (learned likewise, ``reliability.phone_agreement``): between numbers
             equally supported, the one from the sources that agree more wins (a stale
             number yields to a current one). A source not named counts as the least.
     """
@@ -132,110 +120,6 @@ def _weighted_median(located: pl.DataFrame, column: str, alias: str) -> pl.DataF
     )
 
 
-def source_precision(
-    sources: pa.Array | pa.ChunkedArray,
-    lat: pa.Array | pa.ChunkedArray,
-    lon: pa.Array | pa.ChunkedArray,
-    labels: np.ndarray,
-) -> dict[str, float]:
-    """How far each source's points typically lie from their places' (metres): over the
-    places of at least ``_PRECISION_MIN_POINTS`` located records, the median distance of a
-    source's points from the place's median point, for sources with at least
-    ``_PRECISION_MIN_RECORDS`` such points, rounded to steps of a factor of about 1.19
-    (so that a few records more or less leave it as it was).
-
-    Args:
-        sources, lat, lon: The records' source and coordinates.
-        labels: Each record's cluster; a negative label leaves the record out.
-    """
-    frame = pl.DataFrame(
-        {
-            "source": pl.Series(sources, dtype=pl.String),
-            "lat": pl.Series(lat, dtype=pl.Float64),
-            "lon": pl.Series(lon, dtype=pl.Float64),
-            _L: pl.Series(np.asarray(labels, dtype=np.int64)),
-        }
-    ).filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null() & (pl.col(_L) >= 0))
-    frame = frame.with_columns(
-        pl.col("lat").median().over(_L).alias("mlat"),
-        pl.col("lon").median().over(_L).alias("mlon"),
-        pl.len().over(_L).alias("points"),
-    ).filter(pl.col("points") >= _PRECISION_MIN_POINTS)
-    if frame.is_empty():
-        return {}
-    cos = np.cos(np.radians(frame["mlat"].to_numpy()))
-    metres = 111_320.0 * np.hypot(
-        frame["lat"].to_numpy() - frame["mlat"].to_numpy(),
-        (frame["lon"].to_numpy() - frame["mlon"].to_numpy()) * cos,
-    )
-    typical = (
-        frame.select("source", pl.Series("metres", metres))
-        .group_by("source")
-        .agg(pl.col("metres").median(), pl.len())
-        .filter(pl.col("len") >= _PRECISION_MIN_RECORDS)
-        .sort("source")
-    )
-    return {
-        source: round(float(2 ** (round(4 * math.log2(max(m, 1.0))) / 4)), 1)
-        for source, m in zip(typical["source"], typical["metres"], strict=True)
-    }
-
-
-def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) -> MergeConfig:
-    """``config`` with what the records and their clusters say of each source: its points'
-    precision (:func:`source_precision`) and its phones' agreement
-    (:func:`phone_agreement`). What ``config`` gives already wins. Learned once over all
-    clusters, before any is merged, so that every engine, and a stream, merges alike."""
-    sources = records.column("source")
-    precision = source_precision(sources, records.column("lat"), records.column("lon"), labels)
-    agreement = phone_agreement(sources, records.column("phones"), labels)
-    return dataclasses.replace(
-        config,
-        precision_m={**precision, **config.precision_m},
-        phone_agreement={**agreement, **config.phone_agreement},
-    )
-
-
-def phone_agreement(
-    sources: pa.Array | pa.ChunkedArray, phones: pa.Array | pa.ChunkedArray, labels: np.ndarray
-) -> dict[str, float]:
-    """How often each source's phone is one another source gives the same place: over the
-    records whose place has a phone from another source too, the share whose first phone
-    some other source gives, smoothed ((agreeing + 1) / (records + 2)) and rounded to two
-    places, for sources with at least ``_PRECISION_MIN_RECORDS`` such records.
-
-    Args:
-        sources, phones: The records' source and phones (normalized).
-        labels: Each record's cluster; a negative label leaves the record out.
-    """
-    frame = pl.DataFrame(
-        {
-            "source": pl.Series(sources, dtype=pl.String),
-            "phone": pl.Series(phones, dtype=pl.List(pl.String)).list.first(),
-            _L: pl.Series(np.asarray(labels, dtype=np.int64)),
-        }
-    ).filter(pl.col("phone").is_not_null() & (pl.col(_L) >= 0))
-    checked = (
-        frame.with_columns(
-            pl.col("source").n_unique().over(_L).alias("giving"),
-            pl.col("source").n_unique().over(_L, "phone").alias("agreeing"),
-        )
-        .filter(pl.col("giving") >= 2)
-        .group_by("source")
-        .agg((pl.col("agreeing") >= 2).sum().alias("agree"), pl.len().alias("records"))
-        .filter(pl.col("records") >= _PRECISION_MIN_RECORDS)
-        .sort("source")
-    )
-    return {
-        source: round((agree + 1) / (records + 2), 2)
-        for source, agree, records in checked.iter_rows()
-    }
-
-
-_PRECISION_MIN_POINTS: Final = 3  # a place's median point means little with fewer
-_PRECISION_MIN_RECORDS: Final = 20  # a source's typical distance, from at least these
-
-
 def _spelled_out(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` (label, pos, address, address_key, weight) with the address key of a
     record whose street abbreviates a word ("Liisank.", "Mannerheimint.") replaced by
@@ -261,15 +145,11 @@ def _spelled_out(frame: pl.DataFrame) -> pl.DataFrame:
         "address_key",
         pl.col("address_key").str.split("\x1f").list.last().alias("number"),
     )
-    found = short.join(full, on=[_L, "number"])
+    found = short.join(full, on=[_L, "number"]).with_row_index("pair")
     if found.is_empty():
         return frame
     spelled = (
-        found.filter(
-            pl.struct("short", "long").map_elements(
-                lambda pair: _abbreviates(pair["short"], pair["long"]), return_dtype=pl.Boolean
-            )
-        )
+        found.join(_abbreviating(found), on="pair", how="semi")
         .sort(_L, "pos", "full_pos")
         .group_by(_L, "pos", maintain_order=True)
         .first()
@@ -282,17 +162,31 @@ def _spelled_out(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _abbreviates(short: str, long: str) -> bool:
-    """Whether ``short`` is ``long`` with some words cut and ended with "." ("Liisank."
-    of "Liisankatu"; "Aleksanterink./Mannerheimint." of "Aleksanterinkatu/Mannerheimintie")."""
-    cut, whole = _STREET_WORDS.findall(short.lower()), _STREET_WORDS.findall(long.lower())
-    return len(cut) == len(whole) and all(
-        a == b or (a.endswith(".") and len(b) >= len(a) and b.startswith(a[:-1]))
-        for a, b in zip(cut, whole, strict=True)
+def _abbreviating(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The ``pair`` of each row of ``pairs`` whose street ``short`` is ``long`` with some
+    words cut and ended with "." ("Liisank." of "Liisankatu"; "Aleksanterink./
+    Mannerheimint." of "Aleksanterinkatu/Mannerheimintie"): word by word, in polars."""
+    words = pairs.select(
+        "pair",
+        *(
+            pl.col(c).str.to_lowercase().str.extract_all(r"[^\s,/]+").alias(c)
+            for c in ("short", "long")
+        ),
+    ).filter(pl.col("short").list.len() == pl.col("long").list.len())
+    cut, whole = pl.col("short"), pl.col("long")
+    stem = cut.str.strip_suffix(".")
+    return (
+        words.explode("short", "long")
+        .group_by("pair")
+        .agg(
+            (
+                (cut == whole)
+                | (cut.str.ends_with(".") & whole.str.starts_with(stem) & (whole != stem))
+            ).all()
+        )
+        .filter(pl.col("short"))
+        .select("pair")
     )
-
-
-_STREET_WORDS: Final = re.compile(r"[^\s,/]+")
 
 
 def _spelling(name: pl.Expr) -> pl.Expr:

@@ -319,7 +319,7 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         "candidate_pairs_by_key": block["candidate_pairs_by_key"],
         "changes": merge["changes"],
         # How far each source's points lie from their places' (metres): what the golden
-        # points were weighted by (``poiflow.conflate.merge.source_precision``).
+        # points were weighted by (``poiflow.conflate.reliability.source_precision``).
         "source_precision_m": merge.get("source_precision_m", {}),
         # How often each source's phone is one another source gives: what broke ties.
         "source_phone_agreement": merge.get("source_phone_agreement", {}),

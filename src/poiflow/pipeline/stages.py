@@ -439,10 +439,11 @@ MergeBuild = Callable[
 def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     """Place ids (kept from ``--previous``), the places and membership ``build`` makes of
     the clusters (with what they say of each source, learned here from all of them, so
-    that every engine merges alike: ``merge.learn_sources``), and what changed: written
+    that every engine merges alike: ``reliability.learn_sources``), and what changed: written
     as ``merge``'s artifacts, and its summary."""
     from poiflow.conflate.ids import assign_ids, changelog, fresh_ids, reads_keys
-    from poiflow.conflate.merge import MergeConfig, learn_sources
+    from poiflow.conflate.merge import MergeConfig
+    from poiflow.conflate.reliability import learn_sources
 
     history = read_previous(ctx.previous) if ctx.previous is not None else None
     records = ctx.artifacts.table("records")

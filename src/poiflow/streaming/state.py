@@ -55,7 +55,8 @@ import pyarrow.parquet as pq
 
 from poiflow._gc import paused_gc
 from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
-from poiflow.conflate.merge import MergeConfig, learn_sources, merge_clusters, place_id_for
+from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
+from poiflow.conflate.reliability import learn_sources
 from poiflow.errors import InputError, OutputError
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import (
