@@ -181,6 +181,13 @@ class MergeSettings(_Strict):
     precision_m: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     # Per source: how often its phone is right, where you know it better than the run.
     phone_agreement: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
+    # Per attribute (name, category, location, address, phone, website), per source: how
+    # often its value is right, where you know it better than the run (what the
+    # attribute's confidence is reckoned from).
+    accuracy: dict[
+        Literal["name", "category", "location", "address", "phone", "website"],
+        dict[str, Annotated[float, Field(gt=0, lt=1)]],
+    ] = Field(default_factory=dict)
 
 
 class StageSettings(_Strict):

@@ -112,9 +112,14 @@ def test_each_attribute_of_a_golden_place_is_held_to_its_true_place() -> None:
             named=True
         )
     }
-    assert (names["1"]["places"], names["1"]["accuracy"]) == (1, 1.0)
+    assert (names[">= 0.99"]["places"], names[">= 0.99"]["accuracy"]) == (1, 1.0)
     assert (names["< 0.5"]["places"], names["< 0.5"]["accuracy"]) == (1, 0.0)
+    assert names["< 0.5"]["mean_confidence"] == pytest.approx(0.4)
     assert names["0.5-0.8"]["places"] == 0
+    # Calibration error: (1 * |1 - 1| + 1 * |0 - 0.4|) / 2; Brier: (0 + 0.4 ** 2) / 2.
+    assert rows["name"]["calibration_error"] == pytest.approx(0.2)
+    assert rows["name"]["brier"] == pytest.approx(0.08)
+    assert rows["brand"]["brier"] is None  # no confidence of its own
     assert scored.accuracy("phone") == 0.5
 
 

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
+from poiflow.conflate.merge import (
+    DEFAULT_ACCURACY,
+    FALSE_VALUES,
+    MergeConfig,
+    merge_clusters,
+    place_id_for,
+)
 from poiflow.conflate.reliability import phone_agreement, source_precision
 from poiflow.normalize import normalize_records
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
@@ -68,7 +74,11 @@ def test_a_cluster_becomes_one_place_with_provenance() -> None:
         or len(aalto["websites"]) == 2
     )
     assert 60.168 <= aalto["lat"] <= 60.1681
-    assert aalto["attribute_confidence"]["phone"] == 1.0
+    # Two records of sources nothing is learned of (right 0.9 of the time) agree.
+    odds = FALSE_VALUES * DEFAULT_ACCURACY / (1 - DEFAULT_ACCURACY)
+    assert aalto["attribute_confidence"]["phone"] == pytest.approx(
+        1 / (1 + FALSE_VALUES / odds**2), abs=1e-4
+    )
     assert aalto["attribute_confidence"]["category"] < 1.0
     members = {(s["dataset"], s["record_id"]) for s in aalto["sources"] if s["property"] == ""}
     assert members == {("osm", "n1"), ("vendor", "v1"), ("feed", "f1")}
@@ -234,8 +244,10 @@ def test_a_source_whose_phones_agree_with_others_more_wins_a_tie() -> None:
     told = MergeConfig(phone_agreement=learned)
     weighed, _ = merge_clusters(pair, np.zeros(2, dtype=np.int64), np.ones(2), told)
     assert weighed.column("phones")[0].as_py() == ["+358402222222", "+358401111111"]
-    # The share of the records behind the first number is the plain one: a half either way.
-    assert weighed.column("attribute_confidence")[0].as_py()["phone"] == 0.5
+    # Two numbers, one record each, of sources equally sure: each is less than even.
+    assert weighed.column("attribute_confidence")[0].as_py()["phone"] == pytest.approx(
+        1 / (2 + (FALSE_VALUES - 1) / (FALSE_VALUES * 9)), abs=1e-4
+    )
 
 
 def golden_address_of(*addresses: tuple[str, str]) -> tuple[str, str]:
@@ -275,3 +287,149 @@ def test_a_street_abbreviated_votes_with_the_street_spelled_out() -> None:
         "Liisank.",
         "92",
     )
+
+
+def confidence_of(rows: list[dict], config: MergeConfig | None = None) -> dict[str, float]:
+    """The attribute confidence of one place made of ``rows``."""
+    places, _ = merge_clusters(
+        records(rows), np.zeros(len(rows), dtype=np.int64), np.ones(len(rows)), config
+    )
+    return places.column("attribute_confidence")[0].as_py()
+
+
+def sure(*evidence: float) -> float:
+    """The probability of the first of these values (each the summed log odds of its
+    records), the rest of ``FALSE_VALUES + 1`` values having none."""
+    weights = [np.exp(e) for e in evidence] + [1.0] * (FALSE_VALUES + 1 - len(evidence))
+    return weights[0] / sum(weights)
+
+
+def log_odds(accuracy: float) -> float:
+    return float(np.log(FALSE_VALUES * accuracy / (1 - accuracy)))
+
+
+def test_a_value_one_record_gives_is_as_sure_as_its_source() -> None:
+    row = {**ROWS[0], "websites": ["https://cafeaalto.fi"]}
+    learned = MergeConfig(
+        accuracy={a: {"osm": 0.8} for a in ("name", "category", "address", "phone", "website")}
+        | {"location": {"osm": 0.7}}
+    )
+    told = confidence_of([row], learned)
+    assert told == pytest.approx(
+        {
+            "name": 0.8,
+            "category": 0.8,
+            "address": 0.8,
+            "phone": 0.8,
+            "website": 0.8,
+            "location": 0.7,
+        },
+        abs=1e-4,
+    )
+    # Of a source nothing is learned of, as sure as DEFAULT_ACCURACY; without a value, 0.
+    plain = confidence_of([{**row, "websites": []}])
+    assert plain["name"] == pytest.approx(DEFAULT_ACCURACY, abs=1e-4)
+    assert plain["website"] == 0.0
+
+
+def test_sources_that_agree_make_a_value_surer_and_sources_that_differ_split_it() -> None:
+    accuracy = {"a": 0.9, "b": 0.8, "c": 0.6}
+    config = MergeConfig(accuracy={"category": accuracy, "name": accuracy})
+
+    def row(source: str, category: str, name: str = "Kahvila") -> dict:
+        return {
+            "source": source,
+            "id": source,
+            "names": {"primary": name},
+            "categories": {"primary": category},
+        }
+
+    agree = confidence_of([row("a", "cafe"), row("b", "cafe")], config)
+    assert agree["category"] == pytest.approx(sure(log_odds(0.9) + log_odds(0.8)), abs=1e-4)
+    assert agree["category"] > 0.99
+    # a and c differ: the vote is a tie (equal trust), won by the first record, a's; its
+    # confidence is what a's accuracy against c's makes of it.
+    differ = confidence_of([row("a", "cafe"), row("c", "bakery")], config)
+    assert differ["category"] == pytest.approx(sure(log_odds(0.9), log_odds(0.6)), abs=1e-4)
+    assert 0.5 < differ["category"] < 0.9
+    # Three against one: the one does not make the three unsure.
+    three = confidence_of(
+        [row("a", "cafe"), row("b", "cafe"), row("c", "cafe"), row("d", "bakery")], config
+    )
+    assert three["category"] > agree["category"]
+    # A name is as sure as its spelling: one source's legal form is another name.
+    names = confidence_of(
+        [
+            row("a", "cafe", "Kahvila Aalto"),
+            row("b", "cafe", "KAHVILA AALTO"),
+            row("c", "cafe", "Kahvila Aalto Oy"),
+        ],
+        config,
+    )
+    assert names["name"] == pytest.approx(
+        sure(log_odds(0.9) + log_odds(0.8), log_odds(0.6)), abs=1e-4
+    )
+
+
+def test_a_point_is_as_sure_as_the_records_near_it() -> None:
+    accuracy = MergeConfig(accuracy={"location": {"a": 0.9, "b": 0.9, "c": 0.9}})
+
+    def at(source: str, metres_north: float) -> dict:
+        return {
+            "source": source,
+            "id": source,
+            "names": {"primary": "Kahvila"},
+            "lat": 60.17 + metres_north / 111_195,
+            "lon": 24.94,
+        }
+
+    near = confidence_of([at("a", 0), at("b", 20), at("c", 35)], accuracy)
+    assert near["location"] == pytest.approx(sure(3 * log_odds(0.9)), abs=1e-4)
+    # c 400 m away: the point (the median) lies with a and b; c is another value.
+    far = confidence_of([at("a", 0), at("b", 20), at("c", 400)], accuracy)
+    assert far["location"] == pytest.approx(sure(2 * log_odds(0.9), log_odds(0.9)), abs=1e-4)
+    # Two points 300 m apart: the point between them is near neither.
+    apart = confidence_of([at("a", 0), at("b", 300)], accuracy)
+    assert apart["location"] == pytest.approx(sure(0.0, log_odds(0.9), log_odds(0.9)), abs=1e-4)
+    assert apart["location"] < 0.1
+
+
+def test_websites_that_name_one_site_agree() -> None:
+    rows = [
+        {"source": "a", "id": "1", "names": {"primary": "Aalto"}, "websites": ["http://aalto.fi"]},
+        {
+            "source": "b",
+            "id": "2",
+            "names": {"primary": "Aalto"},
+            "websites": ["https://www.Aalto.fi/"],
+        },
+    ]
+    odds = log_odds(DEFAULT_ACCURACY)
+    assert confidence_of(rows)["website"] == pytest.approx(sure(2 * odds), abs=1e-4)
+
+
+def test_a_source_right_more_often_has_more_say_in_the_category() -> None:
+    rows = [
+        {
+            "source": "a",
+            "id": "1",
+            "names": {"primary": "Aalto"},
+            "categories": {"primary": "bakery"},
+        },
+        {
+            "source": "b",
+            "id": "2",
+            "names": {"primary": "Aalto"},
+            "categories": {"primary": "cafe"},
+        },
+    ]
+
+    def category(config: MergeConfig | None = None) -> str:
+        places, _ = merge_clusters(records(rows), np.zeros(2, dtype=np.int64), np.ones(2), config)
+        return places.to_pylist()[0]["categories"]["primary"]
+
+    assert category() == "bakery"  # a tie: the first record's
+    learned = {"category": {"a": 0.6, "b": 0.95}}
+    assert category(MergeConfig(accuracy=learned)) == "cafe"
+    # What the user says of a source (its trust) still weighs more.
+    assert category(MergeConfig(accuracy=learned, trust={"a": 5.0})) == "bakery"

@@ -264,7 +264,9 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
     # The batch is told what the stream learnt of each source from the run it started
     # from (as a pipeline's stages.merge may say it): the same statistics, the same places.
     known = MergeConfig(
-        precision_m=state.merge.precision_m, phone_agreement=state.merge.phone_agreement
+        precision_m=state.merge.precision_m,
+        phone_agreement=state.merge.phone_agreement,
+        accuracy=state.merge.accuracy,
     )
     conflate(edited, batch, workers=1, previous=conflated, merging=known)
     shutil.rmtree(tmp_path / "edited")
@@ -292,14 +294,15 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
     )
     assert both.height == same.height
     # The batch learnt those of the edits' new source too, which the stream weighs as the
-    # least precise and least agreeing: only places with a record of that source may have
-    # another point or first phone; every other place is the same.
+    # least precise, least agreeing and least often right: only places with a record of
+    # that source may have another point, first phone, category, address or confidence;
+    # every other place is the same.
     new_sources = set(members["batch"]["source"].unique()) - set(state.merge.phone_agreement)
     assert new_sources == {NEW_SOURCE}
     with_new = members["batch"].filter(pl.col("source").is_in(list(new_sources)))["place_id"]
     for column in COMPARED:
         differ = both.filter(pl.col(column).ne_missing(pl.col(f"{column}_batch")))
-        if column in ("lat", "lon", "phones"):
+        if column in ("lat", "lon", "phones", "categories", "address", "attribute_confidence"):
             differ = differ.filter(~pl.col("id").is_in(with_new.implode()))
         assert differ.is_empty(), (column, differ.select("id", column, f"{column}_batch").head(3))
     # Confidence grows with match probabilities, which the batch scores with statistics of

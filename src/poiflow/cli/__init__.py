@@ -418,6 +418,22 @@ def conflate_command(
             "their places': "
             + ", ".join(f"{s} {m:g} m" for s, m in sorted(precision.items(), key=lambda i: i[1]))
         )
+    accuracy = report.run.get("source_accuracy") or {}
+    if accuracy:  # learnt likewise: what each attribute's confidence is reckoned from
+        judged = [a for a in ("name", "category", "location", "address", "phone") if a in accuracy]
+        sources = Table(
+            "source",
+            *judged,
+            show_edge=False,
+            title="how often each source is right, as the other records of its places judge it",
+            title_justify="left",
+        )
+        for source in sorted({s for a in judged for s in accuracy[a]}):
+            sources.add_row(
+                source,
+                *(f"{accuracy[a][source]:.2f}" if source in accuracy[a] else "-" for a in judged),
+            )
+        console.print(sources)
     if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
         info = report.model_info
         _print_weights(info, info["prior"], info["match_weights"])

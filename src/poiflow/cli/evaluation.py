@@ -295,6 +295,11 @@ def score_golden(membership: Any, gold: pl.DataFrame, folder: Path, truth: Path)
     return score_places(places, membership, gold, true, records)
 
 
+def _count(n: int) -> str:
+    """A count in few characters: 465, 1k, 14k."""
+    return str(n) if n < 1000 else f"{round(n / 1000)}k"
+
+
 def draw_accuracy(console: Console, accuracy: PlaceAccuracy) -> None:
     """Each attribute's coverage and accuracy beside the naive merge's, the location's
     error in metres, and how often values are right at each level of their confidence."""
@@ -331,17 +336,32 @@ def draw_accuracy(console: Console, accuracy: PlaceAccuracy) -> None:
             line += f" (naive: {metres['naive_median']:,.1f} m, {metres['naive_p90']:,.1f} m)"
         console.print(line)
     console.print()
+    attributes = accuracy.calibration["attribute"].unique(maintain_order=True).to_list()
     calibration = Table(
-        "attribute",
-        *(f"confidence {label}" for label, _ in CONFIDENCE_BINS),
+        "confidence",
+        *attributes,
         show_edge=False,
-        title="How often a value is right, by its own confidence (places)",
+        title="How often a value is right, by its own confidence (accuracy/values)",
         title_justify="left",
+        caption="error: the gap between each bin's mean confidence and its accuracy, "
+        "averaged over the values (0: a confidence of 0.9 is right nine times in ten); "
+        "Brier: the mean squared gap between confidence and right (1) or wrong (0), "
+        "lower is better",
+        caption_justify="left",
     )
-    for attribute, rows in accuracy.calibration.group_by("attribute", maintain_order=True):
-        cells = [
-            "-" if r["places"] == 0 else f"{r['accuracy']:.3f} ({r['places']:,})"
-            for r in rows.iter_rows(named=True)
-        ]
-        calibration.add_row(str(attribute[0]), *cells)
+    cells = {
+        (r["attribute"], r["confidence"]): "-"
+        if r["places"] == 0
+        else f"{r['accuracy']:.2f}/{_count(r['places'])}"
+        for r in accuracy.calibration.iter_rows(named=True)
+    }
+    for label, _ in CONFIDENCE_BINS:
+        calibration.add_row(label, *(cells[a, label] for a in attributes))
+    scores = {row["attribute"]: row for row in accuracy.table.iter_rows(named=True)}
+    for column, title in (("calibration_error", "error"), ("brier", "Brier")):
+        calibration.add_row(
+            title,
+            *(_number(scores[a][column], "{:.3f}") for a in attributes),
+            style="bold" if column == "calibration_error" else None,
+        )
     console.print(calibration)

@@ -29,7 +29,12 @@ not have (``spurious``: a brand on a place that has none). The same for the simp
 a user might write instead (``naive``): each place takes every attribute from its first
 member record, sources in name order. And each attribute's own confidence
 (``attribute_confidence``), binned, against how often it is right: a confidence is worth
-reading only if higher means right more often.
+reading only if higher means right more often, and worth trusting as a probability only
+if a value of confidence 0.9 is right nine times in ten. Two figures say how far it is:
+the calibration error (the gap between each bin's mean confidence and its accuracy,
+averaged over the values) and the Brier score (the mean squared gap between each value's
+confidence and 1 if right, 0 if not; lower is better, and a confidence that knows nothing
+beyond the accuracy scores accuracy * (1 - accuracy)).
 """
 
 from __future__ import annotations
@@ -44,11 +49,11 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.geo import haversine_m
+from poiflow.conflate.merge import NEAR_M
 from poiflow.text import fold
 
 __all__ = ["ATTRIBUTES", "CONFIDENCE_BINS", "NEAR_M", "READS", "PlaceAccuracy", "score_places"]
 
-NEAR_M: Final = 50.0  # a golden point this close to the true one is the right place
 # The columns read of golden places (and ``attribute_confidence``) and of records.
 READS: Final = (
     "names",
@@ -71,7 +76,14 @@ ATTRIBUTES: Final = (
     "brand",
 )
 # (label, lowest confidence): the bins of the calibration table, each up to the next.
-CONFIDENCE_BINS: Final = (("< 0.5", 0.0), ("0.5-0.8", 0.5), ("0.8-1", 0.8), ("1", 1.0))
+CONFIDENCE_BINS: Final = (
+    ("< 0.5", 0.0),
+    ("0.5-0.8", 0.5),
+    ("0.8-0.9", 0.8),
+    ("0.9-0.95", 0.9),
+    ("0.95-0.99", 0.95),
+    (">= 0.99", 0.99),
+)
 # Which confidence of ``attribute_confidence`` speaks for each attribute.
 _CONFIDENCE: Final = {
     "name": "name",
@@ -91,10 +103,12 @@ class PlaceAccuracy:
     Attributes:
         places: Golden places scored: those with a record the truth knows.
         table: One row per attribute: ``attribute``, ``true``, ``given``, ``coverage``,
-            ``correct``, ``accuracy``, ``spurious``, and the naive merge's
-            ``naive_given``, ``naive_accuracy``.
+            ``correct``, ``accuracy``, ``spurious``, the naive merge's ``naive_given``,
+            ``naive_accuracy``, and (attributes with a confidence of their own)
+            ``calibration_error`` and ``brier``.
         calibration: ``attribute``, ``confidence`` (a bin of ``CONFIDENCE_BINS``),
-            ``places`` (golden values in the bin that the truth can check), ``accuracy``.
+            ``places`` (golden values in the bin that the truth can check), ``accuracy``,
+            ``mean_confidence``.
         location_m: Median and 90th percentile of the metres between the golden and the
             true point (``median``, ``p90``), and the naive merge's (``naive_median``,
             ``naive_p90``); None where no place has both.
@@ -178,6 +192,7 @@ def score_places(
         row["accuracy"] = row["correct"] / row["given"] if row["given"] else None
         row["spurious"] = int((given & ~has_truth).sum())
         row["naive_given"] = row["naive_accuracy"] = None
+        row["calibration_error"] = row["brier"] = None
         if naive is not None:
             n_given, n_right, n_truth = _judge(naive, attribute)
             row["naive_given"] = int((n_given & n_truth).sum())
@@ -186,7 +201,10 @@ def score_places(
             )
         rows.append(row)
         if attribute in _CONFIDENCE:
-            bins += _calibration(scored, attribute, given & has_truth, right)
+            attribute_bins, row["calibration_error"], row["brier"] = _calibration(
+                scored, attribute, given & has_truth, right
+            )
+            bins += attribute_bins
     location = {
         **_spread(_metres(scored), ""),
         **_spread(_metres(naive) if naive is not None else np.zeros(0), "naive_"),
@@ -194,10 +212,15 @@ def score_places(
     table = pl.DataFrame(rows).cast(
         {
             **dict.fromkeys(("true", "given", "correct", "spurious", "naive_given"), pl.Int64),
-            **dict.fromkeys(("coverage", "accuracy", "naive_accuracy"), pl.Float64),
+            **dict.fromkeys(
+                ("coverage", "accuracy", "naive_accuracy", "calibration_error", "brier"),
+                pl.Float64,
+            ),
         }
     )
-    calibration = pl.DataFrame(bins).cast({"places": pl.Int64, "accuracy": pl.Float64})
+    calibration = pl.DataFrame(bins).cast(
+        {"places": pl.Int64, "accuracy": pl.Float64, "mean_confidence": pl.Float64}
+    )
     return PlaceAccuracy(scored.height, table, calibration, location)
 
 
@@ -299,20 +322,31 @@ def _spread(metres: np.ndarray, prefix: str) -> dict[str, float | None]:
 
 def _calibration(
     frame: pl.DataFrame, attribute: str, checked: np.ndarray, right: np.ndarray
-) -> list[dict[str, Any]]:
-    """The accuracy of ``attribute``'s values in each bin of their own confidence."""
+) -> tuple[list[dict[str, Any]], float | None, float | None]:
+    """The accuracy and mean confidence of ``attribute``'s values in each bin of their own
+    confidence; the calibration error and the Brier score over all of them."""
     confidence = frame[f"confidence_{_CONFIDENCE[attribute]}"].fill_null(0.0).to_numpy()
     rows = []
+    gap = 0.0
     edges = [low for _, low in CONFIDENCE_BINS[1:]] + [np.inf]
     for (label, low), high in zip(CONFIDENCE_BINS, edges, strict=True):
         inside = checked & (confidence >= low) & (confidence < high)
         count = int(inside.sum())
+        accuracy = float(right[inside].mean()) if count else None
+        mean = float(confidence[inside].mean()) if count else None
+        if count:
+            gap += count * abs(accuracy - mean)  # type: ignore[operator]
         rows.append(
             {
                 "attribute": attribute,
                 "confidence": label,
                 "places": count,
-                "accuracy": float(right[inside].mean()) if count else None,
+                "accuracy": accuracy,
+                "mean_confidence": mean,
             }
         )
-    return rows
+    total = int(checked.sum())
+    if not total:
+        return rows, None, None
+    brier = float(np.mean((confidence[checked] - right[checked]) ** 2))
+    return rows, gap / total, brier

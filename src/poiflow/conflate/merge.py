@@ -2,10 +2,19 @@
 
 Each attribute is chosen by agreement, source trust and recency: the records of a cluster
 vote for a value (by its folded key, so "CAFE AALTO" and "Café Aalto" vote together),
-weighted by their source's trust and, slightly, by how recent they are; the winning value
+weighted by their source's trust, slightly by how recent they are and, for the category
+and the address, by how often their source is right; the winning value
 is written as its best-spelled member wrote it (a name: the spelling most of them write,
-then mixed case over all caps, accents kept, no legal form one source added). Confidence of an
-attribute is the weighted share of the records that agree with the chosen value; the
+then mixed case over all caps, accents kept, no legal form one source added).
+
+The confidence of an attribute is the probability that the chosen value is right, given
+which sources agree on it and how often each source is right (learned per attribute,
+``reliability.source_accuracy``): each of ``FALSE_VALUES`` wrong values and the right one
+are equally likely before the records are read, and each record is right with its
+source's accuracy, else any wrong value alike (Dong, Berti-Equille and Srivastava, 2009,
+"ACCU"). So a value one record gives is as sure as its source; two sources that agree make
+it near certain; two that differ split it. A point is right within ``NEAR_M`` metres; the
+records that agree with it are those that close to it. The
 place's confidence grows with the number of sources that describe it and with how strongly
 they were matched. Provenance follows Overture's ``sources``: every member record, plus one
 entry per attribute naming the record it was taken from.
@@ -18,8 +27,9 @@ and how often its phone is one another source gives (which breaks ties between n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -32,7 +42,28 @@ from poiflow.schema import (
     PLACE_ATTRIBUTE_NAMES,
 )
 
-__all__ = ["MergeConfig", "merge_clusters", "place_id_for"]
+__all__ = [
+    "CONFIDENT_ATTRIBUTES",
+    "DEFAULT_ACCURACY",
+    "FALSE_VALUES",
+    "NEAR_M",
+    "MergeConfig",
+    "address_key",
+    "merge_clusters",
+    "place_id_for",
+    "planar_m",
+    "site",
+    "spelling",
+]
+
+NEAR_M: Final = 50.0  # a point this close to the place's is right
+_METRES_PER_DEGREE: Final = 111_195.0  # of latitude, on the mean Earth radius
+_CLIP: Final = 300.0
+_LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
+FALSE_VALUES: Final = 3  # the wrong values an attribute may take, for its confidence
+DEFAULT_ACCURACY: Final = 0.9  # how often a value is right, with nothing learned of any source
+# The attributes that have a confidence of their own (``attribute_confidence``).
+CONFIDENT_ATTRIBUTES: Final = ("name", "category", "location", "address", "phone", "website")
 
 
 @dataclass(frozen=True)
@@ -52,12 +83,94 @@ class MergeConfig:
             same place (learned likewise, ``reliability.phone_agreement``): between numbers
             equally supported, the one from the sources that agree more wins (a stale
             number yields to a current one). A source not named counts as the least.
+        accuracy: Per attribute of ``CONFIDENT_ATTRIBUTES``, how often each source's
+            value is right (learned likewise, ``reliability.source_accuracy``): what the
+            attribute's confidence is reckoned from, and (category, address) a weight of
+            the vote. A source not named counts as the least named, or as
+            ``DEFAULT_ACCURACY`` where none is.
     """
 
     trust: Mapping[str, float] = field(default_factory=dict)
     recency_weight: float = 0.2
     precision_m: Mapping[str, float] = field(default_factory=dict)
     phone_agreement: Mapping[str, float] = field(default_factory=dict)
+    accuracy: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
+def address_key(address: pl.Expr) -> pl.Expr:
+    """Street and house number, lower case (null without a street): what an address
+    votes by."""
+    return pl.when(address.struct.field("street").is_not_null()).then(
+        pl.concat_str(
+            address.struct.field("street").str.to_lowercase(),
+            address.struct.field("housenumber").fill_null("").str.to_lowercase(),
+            separator="\x1f",
+        )
+    )
+
+
+def planar_m(lat: pl.Expr, lon: pl.Expr, lat0: pl.Expr, lon0: pl.Expr) -> pl.Expr:
+    """Metres between two points, on a plane tangent at the second: exact enough within a
+    few kilometres."""
+    return (
+        (lat - lat0) ** 2 + ((lon - lon0) * lat0.radians().cos()) ** 2
+    ).sqrt() * _METRES_PER_DEGREE
+
+
+def site(url: pl.Expr) -> pl.Expr:
+    """A website as the site it names: without its scheme, letter case, a "www." and a
+    trailing "/" ("https://www.Aalto.fi/" and "http://aalto.fi" are one)."""
+    return (
+        url.str.to_lowercase()
+        .str.replace(r"^[a-z][a-z0-9+.-]*://", "")
+        .str.replace(r"^www\.", "")
+        .str.strip_suffix("/")
+    )
+
+
+def _odds(config: MergeConfig, attribute: str) -> pl.Expr:
+    """Each record's weight of evidence for its value of ``attribute``: the log of
+    ``FALSE_VALUES`` times its source's odds of being right."""
+    accuracy = dict(config.accuracy.get(attribute, {}))
+    least = min(accuracy.values(), default=DEFAULT_ACCURACY)
+    right = (
+        pl.col("source")
+        .replace_strict(accuracy, default=least, return_dtype=pl.Float64)
+        .clip(0.01, 0.999)
+    )
+    return (FALSE_VALUES * right / (1 - right)).log().alias(f"odds_{attribute}")
+
+
+def _sure(chosen: pl.Expr, others: pl.Expr) -> pl.Expr:
+    """The probability that a value is right, given the weight of evidence for it
+    (``chosen``: the sum of its records' ``_odds``) and for each other value given
+    (``others``, a list): each value's likelihood is exp(its evidence), and the rest of
+    the ``FALSE_VALUES + 1`` values, given by none, have evidence 0. (Evidence is
+    clipped at 300, where the probability is 0 or 1 to any float's precision.)"""
+    chosen = chosen.clip(-_CLIP, _CLIP)
+    unseen = (FALSE_VALUES - others.list.len()).clip(lower_bound=0)
+    weight = others.list.eval(pl.element().clip(-_CLIP, _CLIP).exp()).list.sum() + unseen
+    return 1.0 / (1.0 + weight * (-chosen).exp())
+
+
+def _backing(frame: pl.LazyFrame, column: str, chosen: str, odds: str) -> pl.LazyFrame:
+    """Per label: the probability that its value ``chosen`` of ``column`` is right
+    (``confidence``, see ``_sure``), by the records of ``frame`` that give it and those
+    that give another (their values of ``column``; nulls give none)."""
+    return (
+        frame.filter(pl.col(column).is_not_null())
+        .group_by(_L, column)
+        .agg(
+            pl.col(odds).sum().alias("evidence"),
+            (pl.col(column) == pl.col(chosen)).first().alias("is_chosen"),
+        )
+        .group_by(_L)
+        .agg(
+            pl.col("evidence").filter(pl.col("is_chosen")).sum().alias("chosen"),
+            pl.col("evidence").filter(~pl.col("is_chosen")).alias("others"),
+        )
+        .select(_L, _sure(pl.col("chosen"), pl.col("others")).alias("confidence"))
+    )
 
 
 def place_id_for(source: str, record_id: str) -> str:
@@ -69,27 +182,38 @@ def place_id_for(source: str, record_id: str) -> str:
 _L = "label"
 
 
-def _vote(frame: pl.DataFrame, key: str, name: str) -> pl.DataFrame:
-    """Per label: the winning value of ``key`` (most weight; ties to the first voter), its
-    share of the weight, and the position of its first voter."""
+def _vote(
+    frame: pl.DataFrame, key: str, name: str, odds: str | None = None, *, weigh: bool = False
+) -> pl.DataFrame:
+    """Per label: the winning value of ``key`` (most weight; ties to the first voter), the
+    position of its first voter and, given the records' weight of evidence (``odds``),
+    the probability that it is right (``_sure``). With ``weigh``, each record's weight
+    is multiplied by its evidence: a source right more often has more say."""
+    evidence = pl.col(odds).sum() if odds else pl.lit(0.0)
+    weight = pl.col("weight")
+    if weigh and odds:
+        weight = weight * pl.col(odds).clip(lower_bound=_LEAST_SAY)
     tally = (
         frame.lazy()
         .filter(pl.col(key).is_not_null())
         .group_by(_L, key)
-        .agg(pl.col("weight").sum().alias("tally"), pl.col("pos").min().alias("first"))
+        .agg(
+            weight.sum().alias("tally"),
+            pl.col("pos").min().alias("first"),
+            evidence.alias("evidence"),
+        )
     )
-    total = tally.group_by(_L).agg(pl.col("tally").sum().alias("total"))
     return (
         tally.sort([_L, "tally", "first"], descending=[False, True, False])
         .group_by(_L, maintain_order=True)
-        .first()
-        .join(total, on=_L)
-        .select(
-            _L,
-            pl.col(key).alias(name),
-            (pl.col("tally") / pl.col("total")).alias(f"{name}_share"),
-            pl.col("first").alias(f"{name}_first"),
+        .agg(
+            pl.col(key).first().alias(name),
+            pl.col("first").first().alias(f"{name}_first"),
+            pl.col("evidence").first().alias("chosen"),
+            pl.col("evidence").slice(1).alias("others"),
         )
+        .with_columns(_sure(pl.col("chosen"), pl.col("others")).alias(f"{name}_confidence"))
+        .drop("chosen", "others")
         .collect()
     )
 
@@ -189,7 +313,7 @@ def _abbreviating(pairs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _spelling(name: pl.Expr) -> pl.Expr:
+def spelling(name: pl.Expr) -> pl.Expr:
     """A name's spelling with case, accents and punctuation aside: "Café Aalto" and
     "CAFE AALTO" are one spelling, "Cafe Aalto Oy" another."""
     return (
@@ -210,12 +334,18 @@ def _first_by(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.
 
 
 def _union(
-    frame: pl.DataFrame, column: str, belief: Mapping[str, float] | None = None
+    frame: pl.DataFrame,
+    column: str,
+    belief: Mapping[str, float] | None = None,
+    odds: str | None = None,
+    same: Callable[[pl.Expr], pl.Expr] | None = None,
 ) -> pl.DataFrame:
     """Per label: every value of a list column, most supported first (weighted, with
     ``belief``, by each source's, the least named for others; ties to the plain
-    support); the first value's share of the weight of records that have any; the
-    position of its first giver."""
+    support); the position of the first value's first giver; and, given the records'
+    weight of evidence (``odds``), the probability that the first value is right
+    (``_sure``: the records that list it back it, each other record backs its own first
+    value; values alike by ``same`` are one)."""
     rows = frame.lazy()
     if belief:
         least = min(belief.values())
@@ -229,11 +359,6 @@ def _union(
         )
     else:
         rows = rows.with_columns(pl.col("weight").alias("belief"))
-    having = (
-        rows.filter(pl.col(column).list.len() > 0)
-        .group_by(_L)
-        .agg(pl.col("weight").sum().alias("having"))
-    )
     support = (
         rows.select(_L, "pos", "weight", "belief", pl.col(column).alias("value"))
         .explode("value")
@@ -246,22 +371,33 @@ def _union(
         )
         .sort([_L, "believed", "support", "value"], descending=[False, True, True, False])
     )
-    return (
-        support.group_by(_L, maintain_order=True)
-        .agg(
-            pl.col("value").alias(column),
-            pl.col("support").first().alias("top"),
-            pl.col("giver").first().alias(f"{column}_giver"),
-        )
-        .join(having, on=_L)
+    chosen = support.group_by(_L, maintain_order=True).agg(
+        pl.col("value").alias(column),
+        pl.col("value").first().alias("top"),
+        pl.col("giver").first().alias(f"{column}_giver"),
+    )
+    evidence = pl.col(odds) if odds else pl.lit(0.0)
+    listed, top = pl.col(column), pl.col("top")
+    if same is not None:
+        listed, top = listed.list.eval(same(pl.element())), same(top)
+    backing = _backing(
+        rows.filter(pl.col(column).list.len() > 0)
+        .join(chosen.select(_L, "top"), on=_L)
+        .select(_L, listed.alias("listed"), top.alias("top"), evidence.alias("odds"))
         .select(
             _L,
-            column,
-            (pl.col("top") / pl.col("having")).alias(f"{column}_share"),
-            f"{column}_giver",
-        )
-        .collect()
-    )
+            pl.when(pl.col("listed").list.contains(pl.col("top")))
+            .then(pl.col("top"))
+            .otherwise(pl.col("listed").list.first())
+            .alias("backs"),
+            "top",
+            "odds",
+        ),
+        "backs",
+        "top",
+        "odds",
+    ).rename({"confidence": f"{column}_confidence"})
+    return chosen.drop("top").join(backing, on=_L).collect()
 
 
 def merge_clusters(
@@ -313,15 +449,7 @@ def merge_clusters(
             pl.col("source")
             .replace_strict(dict(config.trust), default=1.0, return_dtype=pl.Float64)
             .alias("trust"),
-            pl.when(pl.col("address").struct.field("street").is_not_null())
-            .then(
-                pl.concat_str(
-                    pl.col("address").struct.field("street").str.to_lowercase(),
-                    pl.col("address").struct.field("housenumber").fill_null("").str.to_lowercase(),
-                    separator="\x1f",
-                )
-            )
-            .alias("address_key"),
+            address_key(pl.col("address")).alias("address_key"),
             pl.sum_horizontal(
                 [
                     pl.col("address").struct.field(f).is_not_null().cast(pl.Int32)
@@ -347,7 +475,8 @@ def merge_clusters(
             ).alias("nonascii"),
             pl.col("name").str.len_chars().alias("length"),
             pl.col("name").str.count_matches(r"\S+").alias("words"),
-            _spelling(pl.col("name")).alias("spelling"),
+            spelling(pl.col("name")).alias("spelling"),
+            *(_odds(config, attribute) for attribute in CONFIDENT_ATTRIBUTES),
         )
         .with_columns(pl.col("weight").sum().over(_L, "spelling").alias("spelling_weight"))
     )
@@ -359,14 +488,36 @@ def merge_clusters(
     # one source adds), spelled out ("International" over "Intl").
     name_pick = _first_by(
         frame.select(
-            _L, "name_key", "name", "spelling_weight", "mixed", "nonascii", "words", "length", "pos"
+            _L,
+            "name_key",
+            "name",
+            "spelling",
+            "spelling_weight",
+            "mixed",
+            "nonascii",
+            "words",
+            "length",
+            "pos",
         )
         .join(name_vote, on=_L)
         .filter(pl.col("name_key") == pl.col("name_key_won")),
         ["spelling_weight", "mixed", "nonascii", "words", "length", "pos"],
         [True, True, True, False, True, False],
-    ).select(
-        _L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "name_key_won_share"
+    ).select(_L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "spelling")
+    # How sure the name is, as written (case and accents aside): the records that spell
+    # it so back it, each other spelling is another value.
+    name_pick = name_pick.join(
+        _backing(
+            frame.lazy()
+            .select(_L, "spelling", "odds_name")
+            .join(name_pick.lazy().select(_L, pl.col("spelling").alias("chosen")), on=_L),
+            "spelling",
+            "chosen",
+            "odds_name",
+        )
+        .collect()
+        .rename({"confidence": "name_confidence"}),
+        on=_L,
     )
 
     alternates_long = pl.concat(
@@ -404,15 +555,15 @@ def merge_clusters(
         .agg(pl.struct("value", "language", "variant").alias("alternates"))
     )
 
-    category = _vote(frame, "category_known", "category_won")
-    fallback = _vote(frame, "category", "category_any")
+    category = _vote(frame, "category_known", "category_won", "odds_category", weigh=True)
+    fallback = _vote(frame, "category", "category_any", "odds_category", weigh=True)
     category = fallback.join(category, on=_L, how="left").select(
         _L,
         pl.coalesce("category_won", "category_any").alias("category"),
         pl.when(pl.col("category_won").is_not_null())
-        .then(pl.col("category_won_share"))
-        .otherwise(pl.col("category_any_share"))
-        .alias("category_share"),
+        .then(pl.col("category_won_confidence"))
+        .otherwise(pl.col("category_any_confidence"))
+        .alias("category_confidence"),
         pl.when(pl.col("category_won").is_not_null())
         .then(pl.col("category_won_first"))
         .otherwise(pl.col("category_any_first"))
@@ -429,7 +580,7 @@ def merge_clusters(
         .agg(pl.col("other").alias("alternate"))
     )
 
-    located = frame.select(_L, "source", "lat", "lon", "weight", "pos").filter(
+    located = frame.select(_L, "source", "lat", "lon", "weight", "pos", "odds_location").filter(
         pl.col("lat").is_not_null()
     )
     # The point: each coordinate's median, weighted by trust and by the source's precision.
@@ -437,27 +588,33 @@ def merge_clusters(
     least = max(precision.values(), default=1.0)
     spread = pl.col("source").replace_strict(precision, default=least, return_dtype=pl.Float64)
     located = located.with_columns((pl.col("weight") / spread.clip(1.0) ** 2).alias("point_weight"))
-    centre = (
-        _weighted_median(located, "lat", "glat")
-        .join(_weighted_median(located, "lon", "glon"), on=_L)
-        .join(located.group_by(_L).agg(pl.col("weight").sum().alias("located_weight")), on=_L)
+    centre = _weighted_median(located, "lat", "glat").join(
+        _weighted_median(located, "lon", "glon"), on=_L
     )
-    medoid = _first_by(
-        located.select(_L, "lat", "lon", "pos")
-        .join(centre, on=_L)
-        .with_columns(
-            ((pl.col("lat") - pl.col("glat")) ** 2 + (pl.col("lon") - pl.col("glon")) ** 2).alias(
-                "d2"
-            )
-        ),
-        ["d2", "pos"],
-        [False, False],
-    ).select(_L, pl.col("pos").alias("geometry_pos"))
+    located = located.join(centre, on=_L).with_columns(
+        ((pl.col("lat") - pl.col("glat")) ** 2 + (pl.col("lon") - pl.col("glon")) ** 2).alias("d2")
+    )
+    medoid = _first_by(located.select(_L, "d2", "pos"), ["d2", "pos"], [False, False]).select(
+        _L, pl.col("pos").alias("geometry_pos")
+    )
+    # The point is right where the records within NEAR_M of it are.
+    near = planar_m(pl.col("lat"), pl.col("lon"), pl.col("glat"), pl.col("glon")) <= NEAR_M
+    point = (
+        located.group_by(_L)
+        .agg(
+            pl.col("odds_location").filter(near).sum().alias("chosen"),
+            pl.col("odds_location").filter(~near).alias("against"),
+        )
+        .select(_L, _sure(pl.col("chosen"), pl.col("against")).alias("location_confidence"))
+    )
+    centre = centre.join(point, on=_L)
 
     # A street one record abbreviates ("Liisank.") votes with the same street spelled out
     # by another record of the place ("Liisankatu", same number); the spelled-out wins.
-    addressed = _spelled_out(frame.select(_L, "pos", "address", "address_key", "weight"))
-    address_vote = _vote(addressed, "address_key", "address_won")
+    addressed = _spelled_out(
+        frame.select(_L, "pos", "address", "address_key", "weight", "odds_address")
+    )
+    address_vote = _vote(addressed, "address_key", "address_won", "odds_address", weigh=True)
     address = _first_by(
         addressed.join(frame.select(_L, "pos", "completeness"), on=[_L, "pos"])
         .join(address_vote, on=_L)
@@ -468,11 +625,12 @@ def merge_clusters(
         _L,
         "address",
         pl.col("pos").alias("address_pos"),
-        pl.col("address_won_share").alias("address_share"),
+        pl.col("address_won_confidence").alias("address_confidence"),
     )
 
-    phones = _union(frame, "phones", config.phone_agreement)
-    websites, emails = (_union(frame, c) for c in ("websites", "emails"))
+    phones = _union(frame, "phones", config.phone_agreement, "odds_phone")
+    websites = _union(frame, "websites", odds="odds_website", same=site)
+    emails = _union(frame, "emails")
     brand_vote = _vote(frame, "brand_key", "brand_won")
     brand = (
         frame.select(_L, "pos", "brand")
@@ -492,7 +650,6 @@ def merge_clusters(
         pl.len().alias("members"),
         pl.col("source").n_unique().alias("distinct_sources"),
         pl.col("best").mean().alias("strength"),
-        pl.col("weight").sum().alias("total_weight"),
         pl.col("update_time").max().alias("update_time"),
     )
 
@@ -589,15 +746,12 @@ def merge_clusters(
         .cast(pl.Float32)
         .alias("confidence"),
         pl.struct(
-            share("name_key_won_share").alias("name"),
-            share("category_share").alias("category"),
-            (pl.col("located_weight").fill_null(0.0) / pl.col("total_weight"))
-            .round(4)
-            .cast(pl.Float32)
-            .alias("location"),
-            share("address_share").alias("address"),
-            share("phones_share").alias("phone"),
-            share("websites_share").alias("website"),
+            share("name_confidence").alias("name"),
+            share("category_confidence").alias("category"),
+            share("location_confidence").alias("location"),
+            share("address_confidence").alias("address"),
+            share("phones_confidence").alias("phone"),
+            share("websites_confidence").alias("website"),
         ).alias("attribute_confidence"),
         "sources",
         pl.col("members").cast(pl.Int32),

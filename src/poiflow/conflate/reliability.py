@@ -6,48 +6,84 @@ every engine (the local one, Spark's shards) and a stream merge alike:
 - how far a source's points typically lie from their places' (:func:`source_precision`):
   the golden point is a median weighted by it;
 - how often a source's phone is one another source gives the same place
-  (:func:`phone_agreement`): it breaks ties between numbers.
+  (:func:`phone_agreement`): it breaks ties between numbers;
+- how often each of a source's values is right (:func:`source_accuracy`): what each
+  attribute's confidence is reckoned from.
 
-Both are rounded, so that a few records more or less leave them as they were.
+All are rounded, so that a few records more or less leave them as they were.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.geo import haversine_m
-from poiflow.conflate.merge import MergeConfig
+from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site, spelling
 
-__all__ = ["learn_sources", "phone_agreement", "source_precision"]
+__all__ = [
+    "learn_sources",
+    "learned_of",
+    "phone_agreement",
+    "source_accuracy",
+    "source_precision",
+    "with_learned",
+]
 
 _MIN_POINTS: Final = 3  # a place's median point means little with fewer
 _MIN_RECORDS: Final = 20  # what a source is worth, from at least these of its records
 _L: Final = "label"
+_LEAST, _MOST = 0.05, 0.999  # an accuracy learned is kept within these
 
 
 def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) -> MergeConfig:
     """``config`` with what the records and their clusters say of each source: its points'
-    precision (:func:`source_precision`) and its phones' agreement
-    (:func:`phone_agreement`). What ``config`` gives already wins.
+    precision (:func:`source_precision`), its phones' agreement (:func:`phone_agreement`)
+    and its values' accuracy (:func:`source_accuracy`). What ``config`` gives already wins.
 
     Args:
-        records: The records (``source``, ``lat``, ``lon``, ``phones``).
+        records: The records (``PLACE_SCHEMA``).
         labels: Each record's cluster; a negative label leaves the record out.
         config: The merge's settings.
     """
     sources = records.column("source")
-    precision = source_precision(sources, records.column("lat"), records.column("lon"), labels)
+    located = _located(sources, records.column("lat"), records.column("lon"), labels)
+    precision = _precision(located)
     agreement = phone_agreement(sources, records.column("phones"), labels)
+    accuracy = source_accuracy(records, labels, located)
+    return with_learned(
+        config, {"precision_m": precision, "phone_agreement": agreement, "accuracy": accuracy}
+    )
+
+
+def learned_of(config: MergeConfig) -> dict[str, Any]:
+    """What ``config`` says of each source, as plain data (what :func:`with_learned` reads):
+    a stream keeps it in its snapshots, so that a restart merges as before."""
+    return {
+        "precision_m": dict(config.precision_m),
+        "phone_agreement": dict(config.phone_agreement),
+        "accuracy": {attribute: dict(v) for attribute, v in config.accuracy.items()},
+    }
+
+
+def with_learned(config: MergeConfig, learned: Mapping[str, Any]) -> MergeConfig:
+    """``config`` with what was learned of each source (as :func:`learned_of` gives it);
+    what ``config`` gives already wins."""
+    accuracy = learned.get("accuracy", {})
     return dataclasses.replace(
         config,
-        precision_m={**precision, **config.precision_m},
-        phone_agreement={**agreement, **config.phone_agreement},
+        precision_m={**learned.get("precision_m", {}), **config.precision_m},
+        phone_agreement={**learned.get("phone_agreement", {}), **config.phone_agreement},
+        accuracy={
+            attribute: {**accuracy.get(attribute, {}), **config.accuracy.get(attribute, {})}
+            for attribute in sorted({*accuracy, *config.accuracy})
+        },
     )
 
 
@@ -66,6 +102,17 @@ def source_precision(
         sources, lat, lon: The records' source and coordinates.
         labels: Each record's cluster; a negative label leaves the record out.
     """
+    return _precision(_located(sources, lat, lon, labels))
+
+
+def _located(
+    sources: pa.Array | pa.ChunkedArray,
+    lat: pa.Array | pa.ChunkedArray,
+    lon: pa.Array | pa.ChunkedArray,
+    labels: np.ndarray,
+) -> pl.DataFrame:
+    """``source`` and ``metres`` of each located record of a place of at least
+    ``_MIN_POINTS`` located records: how far it lies from the place's median point."""
     frame = (
         _frame(
             sources,
@@ -81,12 +128,13 @@ def source_precision(
         )
         .filter(pl.col("points") >= _MIN_POINTS)
     )
-    if frame.is_empty():
-        return {}
     metres = haversine_m(*(frame[c].to_numpy() for c in ("lat", "lon", "mlat", "mlon")))
+    return frame.select("source", pl.Series("metres", metres, dtype=pl.Float64))
+
+
+def _precision(located: pl.DataFrame) -> dict[str, float]:
     typical = (
-        frame.select("source", pl.Series("metres", metres))
-        .group_by("source")
+        located.group_by("source")
         .agg(pl.col("metres").median(), pl.len())
         .filter(pl.col("len") >= _MIN_RECORDS)
         .sort("source")
@@ -127,6 +175,97 @@ def phone_agreement(
         source: round((agree + 1) / (records + 2), 2)
         for source, agree, records in checked.iter_rows()
     }
+
+
+def source_accuracy(
+    records: pa.Table, labels: np.ndarray, located: pl.DataFrame | None = None
+) -> dict[str, dict[str, float]]:
+    """How often each source's value of each attribute is right (``name``, ``category``,
+    ``address``, ``phone``, ``website``, ``location``), for sources with at least
+    ``_MIN_RECORDS`` records to judge by, rounded to three places.
+
+    A value is judged by the others of its place, not by a truth the run lacks:
+
+    - Two sources agree on a place's value when both are right, or (rarely) both wrong
+      alike. So over the places both describe, the share where sources *s* and *t* agree
+      is about the product of their accuracies, and with three sources or more each
+      one's follows (least squares on the logarithms, each pair weighed by its places;
+      two sources alone are taken to be alike). Name (as written, case, accents and
+      punctuation aside), category (a known one), address (street and number), first
+      phone and first website (the site it names).
+    - A point is right when within ``NEAR_M`` of the place: the share of a source's
+      points that close to the median point of a place of three located records or more.
+      Where the other sources are often far off, so is the median, and the share is
+      low for all (a judge that ignores its own point, or asks the others to agree,
+      was further off on the generator's worlds: its noise counts against the judged).
+
+    Args:
+        records: The records (``PLACE_SCHEMA``).
+        labels: Each record's cluster; a negative label leaves the record out.
+        located: What ``_located`` made of the records, when made already.
+    """
+    frame = pl.DataFrame(
+        records.select(["source", "names", "categories", "address", "phones", "websites"])
+    ).select(
+        pl.Series(_L, np.asarray(labels, dtype=np.int64)),
+        pl.col("source").cast(pl.String),
+        spelling(pl.col("names").struct.field("primary")).alias("name"),
+        pl.col("categories").struct.field("primary").replace("other", None).alias("category"),
+        address_key(pl.col("address")).alias("address"),
+        pl.col("phones").list.first().alias("phone"),
+        site(pl.col("websites").list.first()).alias("website"),
+    )
+    frame = frame.filter(pl.col(_L) >= 0)
+    learned = {
+        attribute: _agreement(frame.select(_L, "source", pl.col(attribute).alias("value")))
+        for attribute in ("name", "category", "address", "phone", "website")
+    }
+    if located is None:
+        located = _located(
+            records.column("source"), records.column("lat"), records.column("lon"), labels
+        )
+    learned["location"] = _near_median(located)
+    return {attribute: values for attribute, values in learned.items() if values}
+
+
+def _near_median(located: pl.DataFrame) -> dict[str, float]:
+    """Each source's share of points within ``NEAR_M`` of their place's median point
+    (see :func:`source_accuracy`), smoothed ((near + 1) / (points + 2))."""
+    near = (
+        located.group_by("source")
+        .agg((pl.col("metres") <= NEAR_M).sum().alias("near"), pl.len().alias("points"))
+        .filter(pl.col("points") >= _MIN_RECORDS)
+        .sort("source")
+    )
+    return {source: round((n + 1) / (points + 2), 3) for source, n, points in near.iter_rows()}
+
+
+def _agreement(frame: pl.DataFrame) -> dict[str, float]:
+    """Each source's accuracy from how often pairs of sources agree (see
+    :func:`source_accuracy`): ``frame`` is ``label, source, value``."""
+    one = frame.drop_nulls("value").group_by(_L, "source", maintain_order=True).first()
+    pairs = (
+        one.join(one, on=_L, suffix="_t")
+        .filter(pl.col("source") < pl.col("source_t"))
+        .group_by("source", "source_t")
+        .agg((pl.col("value") == pl.col("value_t")).sum().alias("agree"), pl.len().alias("n"))
+        .filter(pl.col("n") >= _MIN_RECORDS)
+        .sort("source", "source_t")
+    )
+    if pairs.is_empty():
+        return {}
+    names = sorted({*pairs["source"], *pairs["source_t"]})
+    index = {name: i for i, name in enumerate(names)}
+    design = np.zeros((pairs.height, len(names)))
+    rows = np.arange(pairs.height)
+    design[rows, [index[s] for s in pairs["source"]]] = 1.0
+    design[rows, [index[s] for s in pairs["source_t"]]] = 1.0
+    n = pairs["n"].to_numpy().astype(np.float64)
+    rate = np.log((pairs["agree"].to_numpy() + 1.0) / (n + 2.0))
+    weight = np.sqrt(n)[:, None]
+    solution = np.linalg.lstsq(design * weight, rate * weight[:, 0], rcond=None)[0]
+    accuracy = np.clip(np.exp(solution), _LEAST, _MOST)
+    return {name: round(float(a), 3) for name, a in zip(names, accuracy, strict=True)}
 
 
 def _frame(

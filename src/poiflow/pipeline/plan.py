@@ -323,6 +323,9 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         "source_precision_m": merge.get("source_precision_m", {}),
         # How often each source's phone is one another source gives: what broke ties.
         "source_phone_agreement": merge.get("source_phone_agreement", {}),
+        # How often each source's value of each attribute is right, as its place's other
+        # records judge it: what each attribute's confidence was reckoned from.
+        "source_accuracy": merge.get("source_accuracy", {}),
         # What matching a new record the way this run matched its own needs (POST /match).
         "matching": {
             "block": dict(_settings(result, "block")),

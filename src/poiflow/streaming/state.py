@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 from poiflow._gc import paused_gc
 from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
 from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
-from poiflow.conflate.reliability import learn_sources
+from poiflow.conflate.reliability import learn_sources, learned_of, with_learned
 from poiflow.errors import InputError, OutputError
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import (
@@ -87,6 +87,7 @@ _STREAM_SCHEMA: Final = pa.schema(
     ]
 )
 _LINKS_FILE: Final = "links.parquet"
+_LEARNED_FILE: Final = "sources.json"  # what the stream learned of each source at its start
 # What an event compares of a place's old version (changed_attributes and membership).
 _EVENT_COLUMNS: Final = ["id", *COMPARED_ATTRIBUTES, "lat", "lon", "members", "sources"]
 _KEPT_SNAPSHOTS: Final = 2
@@ -130,11 +131,16 @@ class StreamState:
         self.folder = Path(folder)
         self.index = MatchIndex(self.folder)
         # What the places as they stand say of each source (as a run learns it from its
-        # clusters): kept for the stream, so that a place merges as a run would.
+        # clusters): kept for the stream, so that a place merges as a run would, and in
+        # each snapshot, so that a restart merges as the stream did.
         index = self.index
-        self.merge = learn_sources(
-            index.records, np.where(index.alive, index.place_of, -1), merge or MergeConfig()
-        )
+        kept = self.folder / _LEARNED_FILE
+        if kept.exists():
+            self.merge = with_learned(merge or MergeConfig(), json.loads(kept.read_text("utf-8")))
+        else:
+            self.merge = learn_sources(
+                index.records, np.where(index.alive, index.place_of, -1), merge or MergeConfig()
+            )
         if not (self.folder / "places.parquet").exists():
             raise InputError(f"{self.folder}: no places.parquet; it is not a run's output")
         # The places as the last checkpoint wrote them, and those changed since (None: gone),
@@ -601,6 +607,9 @@ class StreamState:
             os.link(base, folder / STATISTICS_FILE)
         except OSError:  # another file system: copy it
             shutil.copyfile(base, folder / STATISTICS_FILE)
+        (folder / _LEARNED_FILE).write_text(
+            json.dumps(learned_of(self.merge), indent=2, sort_keys=True), "utf-8"
+        )
         (folder / "stream.json").write_text(
             json.dumps(
                 {"written": datetime.now(UTC).isoformat(), **summary}, indent=2, default=str
