@@ -30,6 +30,7 @@ from poiflow.conflate.blocking import blocking_recall, candidate_pairs
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
 from poiflow.conflate.evaluate import read_gold, score_membership
+from poiflow.conflate.merge import CONFIDENT_ATTRIBUTES
 from poiflow.generate import GOLD_PLACES
 
 # The golden records' attributes printed (``poiflow.conflate.accuracy``).
@@ -131,6 +132,18 @@ def main() -> None:
         for attribute in SHOWN:
             row = table.row(by_predicate=pl.col("attribute") == attribute, named=True)
             cells.append(f"{_share(row['accuracy'])} ({_share(row['naive_accuracy'])})")
+        print(f"{r['world']:<42} {r['model'][:8]:<8} " + " ".join(f"{c:>15}" for c in cells))
+    confident = [a for a in SHOWN if a in CONFIDENT_ATTRIBUTES]
+    print(
+        f"\n{'golden records: calibration error (Brier score)':<51} "
+        + " ".join(f"{a:>15}" for a in confident)
+    )
+    for r in results:
+        table = r["golden"].table
+        cells = []
+        for attribute in confident:
+            row = table.row(by_predicate=pl.col("attribute") == attribute, named=True)
+            cells.append(f"{_share(row['calibration_error'])} ({_share(row['brier'])})")
         print(f"{r['world']:<42} {r['model'][:8]:<8} " + " ".join(f"{c:>15}" for c in cells))
     for r in results:
         metres = r["golden"].location_m
