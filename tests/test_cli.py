@@ -84,7 +84,17 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     result = run("generate", "--places", "1500", "--sources", "3", "--seed", "4", "-o", gen)
     assert result.returncode == 0, result.stderr
     sources = sorted(gen.glob("source_*.csv"))
-    result = run("conflate", *sources, "-o", tmp_path / "run", "--json", "--gold", gen / "gold.csv")
+    result = run(
+        "conflate",
+        *sources,
+        "-o",
+        tmp_path / "run",
+        "--json",
+        "--gold",
+        gen / "gold.csv",
+        "--gold-places",
+        gen / "gold_places.csv",
+    )
     assert result.returncode == 0, result.stderr
     conflated = json.loads(result.stdout)
     assert conflated["counts"]["places"] > 1000
@@ -132,6 +142,13 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert golden["places"] == conflated["counts"]["places"]
     assert rows["name"]["accuracy"] > rows["name"]["naive_accuracy"]
     assert rows["location"]["accuracy"] > 0.7
+    # The run scored its golden records itself (--gold-places): the same figures.
+    for attribute in ("name", "name as written", "location", "phone"):
+        key = attribute.replace(" ", "_")
+        assert conflated["metrics"][f"golden.{key}.accuracy"] == rows[attribute]["accuracy"]
+        assert conflated["metrics"][f"golden.{key}.coverage"] == rows[attribute]["coverage"]
+    assert conflated["metrics"]["golden.name.brier"] == rows["name"]["brier"]
+    assert "golden.brand.brier" not in conflated["metrics"]  # the brand has no confidence
     assert all(0 <= row["correct"] <= row["given"] <= row["true"] for row in rows.values())
     result = run(*judged, "--gold-places", gen / "gold_places.csv", "--examples", "0")
     assert result.returncode == 0, result.stderr
@@ -152,6 +169,15 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     learnt = json.loads((tmp_path / "run2" / "run.json").read_text())["source_precision_m"]
     assert set(learnt) == {"source_a", "source_b", "source_c"}
     assert "golden points weigh each source" in result.stdout + result.stderr
+    said = json.loads((tmp_path / "run2" / "run.json").read_text())["source_accuracy"]
+    assert set(said["name"]) == {"source_a", "source_b", "source_c"}
+    assert all(0.05 <= a <= 0.999 for by in said.values() for a in by.values())
+    assert "how often each source is right" in result.stdout + result.stderr
+    # The true places without the truth of which record is which place: refused first.
+    result = run("conflate", *sources, "-o", tmp_path / "x", "--gold-places", gen / "gold.csv")
+    assert result.returncode == 1
+    assert "the true places need the gold file too" in result.stderr
+    assert not (tmp_path / "x").exists()
     # Without labels: a Fellegi-Sunter model, its weights shown, then used as a model file.
     result = run("train", *sources, "--unsupervised", "-o", tmp_path / "em.json.gz")
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from poiflow.errors import ConfigError, did_you_mean
 from poiflow.schema import FLAT_EXTRA_FIELDS, FLAT_FIELDS
@@ -415,6 +422,12 @@ class PipelineSpec(_Strict):
     )
     previous: str | None = Field(None, description="An earlier output folder: keep place ids.")
     gold: str | None = Field(None, description="Known truth (source,id,place): adds metrics.")
+    gold_places: str | None = Field(
+        None,
+        description="The true places (a flat place file whose ids are gold's places, as "
+        "'poiflow generate' writes gold_places.csv): adds how right the golden records "
+        "are to the metrics. Needs gold.",
+    )
     schedule: str | None = Field(None, description="When a scheduler runs it ('@daily', cron).")
     tracking: TrackingSettings | None = Field(
         TrackingSettings(), description="Where runs are logged (MLflow); null: nowhere."
@@ -431,6 +444,12 @@ class PipelineSpec(_Strict):
             if name in STAGES or names.count(name) > 1:
                 raise ValueError(f"custom stage name '{name}' is taken; give it another")
         return value
+
+    @model_validator(mode="after")
+    def _places_need_gold(self) -> PipelineSpec:
+        if self.gold_places is not None and self.gold is None:
+            raise ValueError("gold_places needs gold too: which true place each record describes")
+        return self
 
 
 def load_yaml(path: str | Path, model: type[Model]) -> Model:

@@ -12,10 +12,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
-from poiflow.errors import OutputError
+from poiflow.cli.evaluation import score_golden
+from poiflow.conflate.evaluate import read_gold
+from poiflow.errors import ConfigError, OutputError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
 from poiflow.pipeline.tracking import compare_runs, read_runs
@@ -74,6 +77,50 @@ def test_each_run_logs_params_metrics_and_artifacts(data: Path, tmp_path: Path) 
     metrics = dict(comparison.metrics)
     assert metrics["records"][0] == metrics["records"][1]
     assert metrics["places"][1] != metrics["places"][0]
+
+
+def test_the_golden_records_accuracy_is_tracked_and_compared(data: Path, tmp_path: Path) -> None:
+    pipeline = make_pipeline(data, tmp_path, f"gold_places: {data / 'gold_places.csv'}\n")
+    plain = pipeline.run()
+    trusted = pipeline.replace({"stages": {"merge": {"trust": {"source_c": 5.0}}}}).run(
+        tmp_path / "trusted"
+    )
+    assert plain.run_id is not None
+    assert trusted.run_id is not None
+    client = MlflowClient(pipeline.tracking_uri)
+    logged = client.get_run(plain.run_id).data.metrics
+    # The figures poiflow evaluate --gold-places gives of the same output.
+    golden = score_golden(
+        pl.read_parquet(plain.output / "membership.parquet"),
+        read_gold(data / "gold.csv"),
+        plain.output,
+        data / "gold_places.csv",
+    )
+    for row in golden.table.iter_rows(named=True):
+        key = row["attribute"].replace(" ", "_")
+        assert logged[f"golden.{key}.accuracy"] == pytest.approx(row["accuracy"]), key
+    assert 0 <= logged["golden.location.calibration_error"] <= 1
+    comparison = compare_runs(read_runs(pipeline.tracking_uri, [plain.run_id, trusted.run_id]))
+    assert "stages.merge.trust.source_c" in dict(comparison.params)
+    # Trusting the source whose names are worst costs the golden names dearly.
+    plain_names, trusted_names = dict(comparison.metrics)["golden.name.accuracy"]
+    assert trusted_names is not None
+    assert plain_names is not None
+    assert trusted_names < plain_names - 0.05
+    # Only merge and what follows ran again: the truth is part of evaluate's key.
+    assert (
+        client.get_run(trusted.run_id).data.tags["poiflow.reused"] == "ingest,block,score,cluster"
+    )
+
+
+def test_the_true_places_need_the_gold_file(data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        f"name: x\nsources:\n  - path: {data / 'source_a.csv'}\n"
+        f"gold_places: {data / 'gold_places.csv'}\n"
+    )
+    with pytest.raises(ConfigError, match="gold_places needs gold too"):
+        Pipeline.from_yaml(path)
 
 
 def test_a_rerun_that_changes_nothing_is_the_run_it_repeats(data: Path, tmp_path: Path) -> None:

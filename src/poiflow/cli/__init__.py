@@ -304,6 +304,8 @@ run.json shows its match weights.
   poiflow conflate osm.pbf vendor-2026-12.csv -o out/dec --previous out/nov
   poiflow conflate feed-a.csv feed-b.csv -o out/run --model em
   poiflow conflate out/gen/source_*.csv -o out/run --gold out/gen/gold.csv
+  poiflow conflate out/gen/source_*.csv -o out/run --gold out/gen/gold.csv \\
+      --gold-places out/gen/gold_places.csv
 """
 
 
@@ -357,6 +359,13 @@ def conflate_command(
             "where the errors are in report.html."
         ),
     ] = None,
+    gold_places: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --gold, the true places (gold_places.csv of 'poiflow generate'): "
+            "score the golden records' attributes too (run.json's metrics golden.*)."
+        ),
+    ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Find the records that are the same place and merge them."""
@@ -383,6 +392,7 @@ def conflate_command(
             engine=engine.value,
             spark=SparkSettings(master=spark_master),
             gold=gold,
+            gold_places=gold_places,
         )
         progress.update(stages, description="done", completed=5)
     if json_report:
@@ -445,10 +455,34 @@ def conflate_command(
             f"{metrics['bcubed_f1']:.4f}; where the errors are: report.html, or poiflow "
             "evaluate --errors"
         )
+        golden = golden_line(metrics)
+        if golden:
+            console.print(golden)
     from poiflow.pipeline.conflation import OUTPUTS
 
     where = output if is_remote(output) else report.output
     console.print(f"outputs in [bold]{where}[/bold]: " + ", ".join(OUTPUTS))
+
+
+def golden_line(metrics: dict[str, float]) -> str | None:
+    """How right the golden records are, in a line of a run's summary (None when the run
+    was not given the true places)."""
+    shown = [
+        a
+        for a in ("name", "category", "location", "address", "phone")
+        if f"golden.{a}.accuracy" in metrics
+    ]
+    if not shown:
+        return None
+    return (
+        "golden records right (naive merge): "
+        + ", ".join(
+            f"{a} {metrics[f'golden.{a}.accuracy']:.3f} "
+            f"({metrics.get(f'golden.{a}.naive_accuracy', float('nan')):.3f})"
+            for a in shown
+        )
+        + "; more: poiflow evaluate --gold-places"
+    )
 
 
 def _cluster_config(threshold: float) -> ClusterConfig:

@@ -261,12 +261,10 @@ def score_golden(membership: Any, gold: pl.DataFrame, folder: Path, truth: Path)
     ``records.parquet`` for the naive merge) against the true places in ``truth``, a flat
     place file whose ids are the places of ``gold`` (``gold_places.csv`` of ``poiflow
     generate``), read and normalized as any input is."""
-    import tempfile
-
     import pyarrow.parquet as pq
 
     from poiflow.conflate.accuracy import READS, score_places
-    from poiflow.pipeline import ingest
+    from poiflow.pipeline.ingestion import true_places
 
     path = folder / "places.parquet"
     if not path.exists():
@@ -281,17 +279,7 @@ def score_golden(membership: Any, gold: pl.DataFrame, folder: Path, truth: Path)
             records = pq.read_table(folder / "records.parquet", columns=["source", "id", *READS])
         except (OSError, ValueError, KeyError):
             records = None  # the naive merge is a yardstick, not the score
-    with tempfile.TemporaryDirectory(prefix="poiflow-truth-") as tmp:
-        read = ingest([truth], Path(tmp) / "truth.parquet", workers=1)
-        if read.valid == 0:
-            raise InputError("no valid place in the true places file", path=truth)
-        true = pq.read_table(Path(tmp) / "truth.parquet")
-    known = set(gold["place"].to_list())
-    if not known & set(true.column("id").to_pylist()):
-        raise InputError(
-            "none of its ids is a place of the gold file: the true places of another world?",
-            path=truth,
-        )
+    true = true_places(truth, gold["place"].to_list())
     return score_places(places, membership, gold, true, records)
 
 

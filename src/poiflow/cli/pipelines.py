@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from poiflow.cli import Engine, _progress, _RichProgress, app, console, print_json
+from poiflow.cli import (
+    Engine,
+    _progress,
+    _RichProgress,
+    app,
+    console,
+    golden_line,
+    print_json,
+)
 from poiflow.errors import ConfigError, PoiflowError
 
 __all__: list[str] = []
@@ -144,6 +152,7 @@ def init_command(
         name, description = "generated", "A generated multi-source set with known truth."
         gold = (
             "gold: data/gold.csv          # known truth (source,id,place): adds precision/recall/F1"
+            "\ngold_places: data/gold_places.csv  # the true places: how right golden records are"
         )
     target.write_text(
         _TEMPLATE.format(
@@ -260,6 +269,9 @@ def run_command(
                 f"{m['wrong_matcher']:,} by the matcher, {m['wrong_clustering']:,} by "
                 "clustering (report.html shows them; poiflow evaluate --errors lists them)"
             )
+        golden = golden_line(m)
+        if golden:
+            console.print(golden)
     console.print(f"outputs in [bold]{result.uploaded_to or result.output}[/bold]")
     if result.run_id is not None and result.repeats_run:
         console.print(

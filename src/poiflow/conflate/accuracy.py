@@ -124,6 +124,24 @@ class PlaceAccuracy:
         row = self.table.filter(pl.col("attribute") == attribute)
         return row["accuracy"].item() if row.height else None
 
+    def metrics(self) -> dict[str, float]:
+        """The figures as flat metrics, for a run's ``metrics`` (and so for tracking and
+        ``poiflow compare``): ``golden.<attribute>.<figure>`` for ``accuracy``,
+        ``coverage``, ``naive_accuracy``, ``calibration_error`` and ``brier`` (the
+        attribute's spaces as "_"), ``golden.location.median_m`` and ``.p90_m``; figures
+        that are None are left out."""
+        figures = ("accuracy", "coverage", "naive_accuracy", "calibration_error", "brier")
+        out: dict[str, float] = {}
+        for row in self.table.iter_rows(named=True):
+            name = row["attribute"].replace(" ", "_")
+            for figure in figures:
+                if row[figure] is not None:
+                    out[f"golden.{name}.{figure}"] = float(row[figure])
+        for key, metres in (("median_m", "median"), ("p90_m", "p90")):
+            if self.location_m[metres] is not None:
+                out[f"golden.location.{key}"] = float(self.location_m[metres])  # type: ignore[arg-type]
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         """Plain data, for JSON."""
         return {

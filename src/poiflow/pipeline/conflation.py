@@ -31,6 +31,7 @@ from poiflow.config import (
     SourceMapping,
     SparkSettings,
 )
+from poiflow.errors import InputError
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import RunResult, run_plan
 from poiflow.pipeline.stages import Artifacts, StageContext, make_engine, read_previous
@@ -128,6 +129,7 @@ def conflate(
     engine: str = "local",
     spark: SparkSettings | None = None,
     gold: str | Path | None = None,
+    gold_places: str | Path | None = None,
 ) -> ConflateReport:
     """Find the records of all inputs that are the same place and merge them.
 
@@ -150,6 +152,9 @@ def conflate(
         gold: Known truth (CSV of ``source,id,place``): the run is scored against it
             (``run.json``'s ``metrics``: pairwise and B-cubed scores, and the missed and
             wrong pairs of each stage), and ``report.html`` shows where the errors are.
+        gold_places: The true places (a flat place file whose ids are ``gold``'s places,
+            as ``poiflow generate`` writes ``gold_places.csv``): ``metrics`` say too how
+            right the golden records are (``golden.<attribute>.accuracy`` and so on).
 
     Raises:
         poiflow.errors.ModelError: The model cannot be used (checked before any work).
@@ -185,6 +190,13 @@ def conflate(
         from poiflow.conflate.evaluate import read_gold
 
         read_gold(gold)  # a bad truth file fails before any work
+    if gold_places is not None and (gold is None or not Path(gold_places).is_file()):
+        raise InputError(
+            "the true places need the gold file too"
+            if gold is None
+            else "the true places file does not exist",
+            path=str(gold_places),
+        )
     plan = build_plan(
         ingest=IngestSettings(batch_size=batch_size, workers=workers),
         block=BlockSettings(**asdict(blocking)) if blocking else BlockSettings(),
@@ -192,7 +204,7 @@ def conflate(
         cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
         merge=MergeSettings(**asdict(merging)) if merging else MergeSettings(),
         inputs_identity="",
-        gold_identity=None if gold is None else str(gold),
+        gold_identity=None if gold is None else f"{gold}|{gold_places or ''}",
         engine=engine,
     )
     context = StageContext(
@@ -204,6 +216,7 @@ def conflate(
         osm=osm,
         previous=Path(previous) if previous is not None else None,
         gold=Path(gold) if gold is not None else None,
+        gold_places=Path(gold_places) if gold_places is not None else None,
         progress=progress,
         objects={"matcher": matcher},
         engine=spreads,

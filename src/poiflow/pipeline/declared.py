@@ -194,6 +194,7 @@ class Pipeline:
             per_source=[(s.mapping, s.osm) for s in self.spec.sources],
             previous=self.resolve(self.spec.previous) if self.spec.previous else None,
             gold=self.resolve(self.spec.gold) if self.spec.gold else None,
+            gold_places=self.resolve(self.spec.gold_places) if self.spec.gold_places else None,
             progress=progress,
             engine=make_engine(self.spec.engine, self.spec.spark),
         )
@@ -339,7 +340,11 @@ class Pipeline:
             inputs_identity=self._inputs_identity() if fingerprints else "",
             previous_identity=identity(spec.previous),
             model_identity=model_identity,
-            gold_identity=identity(spec.gold) if spec.gold else None,
+            gold_identity=(
+                identity(spec.gold) + (f"|{identity(spec.gold_places)}" if spec.gold_places else "")
+                if spec.gold
+                else None
+            ),
             custom=spec.custom,
             base=self.base,
             engine=spec.engine,

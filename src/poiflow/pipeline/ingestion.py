@@ -26,7 +26,7 @@ import pyarrow as pa
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
-from poiflow.errors import OutputError, PoiflowError
+from poiflow.errors import InputError, OutputError, PoiflowError
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
@@ -45,6 +45,7 @@ __all__ = [
     "prepare_ingest",
     "prepare_records",
     "prepare_rows",
+    "true_places",
 ]
 
 
@@ -157,6 +158,35 @@ class IngestReport:
                 for s in self.inputs
             ],
         }
+
+
+def true_places(truth: Path, known: Iterable[str]) -> pa.Table:
+    """The true places in ``truth``, a flat place file whose ids are the places of a gold
+    file (``gold_places.csv`` of ``poiflow generate``), read and normalized as any input
+    is (``PLACE_SCHEMA``).
+
+    Args:
+        truth: The file.
+        known: The places of the gold file (``source,id,place``).
+
+    Raises:
+        InputError: No valid place in it, or none of its ids is a place of ``known``.
+    """
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(prefix="poiflow-truth-") as tmp:
+        read = ingest([truth], Path(tmp) / "truth.parquet", workers=1)
+        if read.valid == 0:
+            raise InputError("no valid place in the true places file", path=truth)
+        true = pq.read_table(Path(tmp) / "truth.parquet")
+    if not set(known) & set(true.column("id").to_pylist()):
+        raise InputError(
+            "none of its ids is a place of the gold file: the true places of another world?",
+            path=truth,
+        )
+    return true
 
 
 def default_quarantine_path(output: Path) -> Path:

@@ -208,6 +208,7 @@ class StageContext:
     per_source: Sequence[tuple[SourceMapping | None, OsmOptions | None]] = ()
     previous: Path | None = None
     gold: Path | None = None
+    gold_places: Path | None = None
     progress: IngestProgress | None = None
     objects: dict[str, Any] = field(default_factory=dict)
     engine: Any = None  # None: the local engine; else the engine that spreads the work
@@ -531,7 +532,9 @@ def run_cluster_config(ctx: StageContext) -> ClusterConfig | None:
 def run_evaluate(ctx: StageContext) -> dict[str, Any]:
     """Pairwise and B-cubed scores of the membership against known truth, and how many
     missed and wrong pairs each stage lost (``missed_blocking`` and so on: see
-    ``poiflow.conflate.diagnosis``), so that tracking shows which stage a change helped."""
+    ``poiflow.conflate.diagnosis``), so that tracking shows which stage a change helped;
+    with the true places too (``gold_places``), how right the golden records are
+    (``golden.<attribute>.accuracy`` and so on: ``PlaceAccuracy.metrics``)."""
     from poiflow.conflate.diagnosis import diagnose
     from poiflow.conflate.evaluate import read_gold, score_membership
 
@@ -544,6 +547,14 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
     cluster = run_cluster_config(ctx)
     if cluster is not None:
         scores.update(diagnose(membership, gold, pairs, cluster).counts())
+    if ctx.gold_places is not None:  # and how right the golden records are
+        from poiflow.conflate.accuracy import READS, score_places
+        from poiflow.pipeline.ingestion import true_places
+
+        places = ctx.artifacts.table("places", ["id", *READS, "attribute_confidence"])
+        records = ctx.artifacts.table("records", ["source", "id", *READS])
+        truth = true_places(ctx.gold_places, gold["place"].to_list())
+        scores.update(score_places(places, membership, gold, truth, records).metrics())
     path = ctx.folder / ARTIFACT_FILES["metrics"]
     path.write_text(json.dumps(scores, indent=2), "utf-8")
     ctx.artifacts.put("metrics", path)
@@ -610,5 +621,5 @@ BUILT_IN: dict[str, tuple[StageFunction, tuple[str, ...], tuple[str, ...]]] = {
     "score": (run_score, ("records", "candidates"), ("pairs", "scores", "model")),
     "cluster": (run_cluster, ("records", "scores"), ("clusters",)),
     "merge": (run_merge, ("records", "clusters"), ("places", "membership", "changes")),
-    "evaluate": (run_evaluate, ("membership", "pairs"), ("metrics",)),
+    "evaluate": (run_evaluate, ("membership", "pairs", "places", "records"), ("metrics",)),
 }
