@@ -40,6 +40,8 @@ _MIN_POINTS: Final = 3  # a place's median point means little with fewer
 _MIN_RECORDS: Final = 20  # what a source is worth, from at least these of its records
 _L: Final = "label"
 _LEAST, _MOST = 0.05, 0.999  # an accuracy learned is kept within these
+# The attributes judged by how often sources agree on them (the location is judged apart).
+_COMPARED: Final = ("name", "category", "address", "phone", "website")
 
 
 def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) -> MergeConfig:
@@ -215,11 +217,7 @@ def source_accuracy(
         pl.col("phones").list.first().alias("phone"),
         site(pl.col("websites").list.first()).alias("website"),
     )
-    frame = frame.filter(pl.col(_L) >= 0)
-    learned = {
-        attribute: _agreement(frame.select(_L, "source", pl.col(attribute).alias("value")))
-        for attribute in ("name", "category", "address", "phone", "website")
-    }
+    learned = _agreement(frame.filter(pl.col(_L) >= 0), list(_COMPARED))
     if located is None:
         located = _located(
             records.column("source"), records.column("lat"), records.column("lon"), labels
@@ -240,28 +238,56 @@ def _near_median(located: pl.DataFrame) -> dict[str, float]:
     return {source: round((n + 1) / (points + 2), 3) for source, n, points in near.iter_rows()}
 
 
-def _agreement(frame: pl.DataFrame) -> dict[str, float]:
-    """Each source's accuracy from how often pairs of sources agree (see
-    :func:`source_accuracy`): ``frame`` is ``label, source, value``."""
-    one = frame.drop_nulls("value").group_by(_L, "source", maintain_order=True).first()
+def _agreement(frame: pl.DataFrame, attributes: list[str]) -> dict[str, dict[str, float]]:
+    """Each source's accuracy for each of ``attributes`` from how often pairs of sources
+    agree (see :func:`source_accuracy`): ``frame`` is ``label, source`` and a column per
+    attribute. Each source's first value in a place is its value there."""
+    codes = frame.select(pl.col("source").unique().sort())["source"].to_list()
+    one = (
+        frame.with_columns(
+            pl.col("source").replace_strict(codes, list(range(len(codes))), return_dtype=pl.Int32)
+        )
+        .filter(pl.col("source").n_unique().over(_L) >= 2)
+        .group_by(_L, "source")
+        .agg(pl.col(a).drop_nulls().first() for a in attributes)
+    )
     pairs = (
         one.join(one, on=_L, suffix="_t")
         .filter(pl.col("source") < pl.col("source_t"))
         .group_by("source", "source_t")
-        .agg((pl.col("value") == pl.col("value_t")).sum().alias("agree"), pl.len().alias("n"))
-        .filter(pl.col("n") >= _MIN_RECORDS)
+        .agg(
+            *((pl.col(a) == pl.col(f"{a}_t")).sum().alias(f"{a}_agree") for a in attributes),
+            *(
+                (pl.col(a).is_not_null() & pl.col(f"{a}_t").is_not_null()).sum().alias(f"{a}_n")
+                for a in attributes
+            ),
+        )
         .sort("source", "source_t")
     )
-    if pairs.is_empty():
-        return {}
-    names = sorted({*pairs["source"], *pairs["source_t"]})
+    learned = {}
+    for attribute in attributes:
+        counted = pairs.filter(pl.col(f"{attribute}_n") >= _MIN_RECORDS)
+        if counted.height:
+            learned[attribute] = _solve(
+                [codes[i] for i in counted["source"]],
+                [codes[i] for i in counted["source_t"]],
+                counted[f"{attribute}_agree"].to_numpy().astype(np.float64),
+                counted[f"{attribute}_n"].to_numpy().astype(np.float64),
+            )
+    return learned
+
+
+def _solve(left: list[str], right: list[str], agree: np.ndarray, n: np.ndarray) -> dict[str, float]:
+    """Each source's accuracy a such that a_s * a_t is about each pair's share of agreeing
+    places ((agree + 1) / (n + 2)): least squares on the logarithms, each pair weighed by
+    the square root of its places."""
+    names = sorted({*left, *right})
     index = {name: i for i, name in enumerate(names)}
-    design = np.zeros((pairs.height, len(names)))
-    rows = np.arange(pairs.height)
-    design[rows, [index[s] for s in pairs["source"]]] = 1.0
-    design[rows, [index[s] for s in pairs["source_t"]]] = 1.0
-    n = pairs["n"].to_numpy().astype(np.float64)
-    rate = np.log((pairs["agree"].to_numpy() + 1.0) / (n + 2.0))
+    design = np.zeros((len(left), len(names)))
+    rows = np.arange(len(left))
+    design[rows, [index[s] for s in left]] = 1.0
+    design[rows, [index[s] for s in right]] = 1.0
+    rate = np.log((agree + 1.0) / (n + 2.0))
     weight = np.sqrt(n)[:, None]
     solution = np.linalg.lstsq(design * weight, rate * weight[:, 0], rcond=None)[0]
     accuracy = np.clip(np.exp(solution), _LEAST, _MOST)
