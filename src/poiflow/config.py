@@ -186,8 +186,6 @@ class MergeSettings(_Strict):
     # Metres, per source: how far its points lie from the truth, where you know it better
     # than the run can learn it (it learns every other source's from its places).
     precision_m: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
-    # Per source: how often its phone is right, where you know it better than the run.
-    phone_agreement: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
     # Per attribute (name, category, location, address, phone, website), per source: how
     # often its value is right, where you know it better than the run (what the
     # attribute's confidence is reckoned from).

@@ -13,7 +13,7 @@ from poiflow.conflate.merge import (
     merge_clusters,
     place_id_for,
 )
-from poiflow.conflate.reliability import phone_agreement, source_precision
+from poiflow.conflate.reliability import source_accuracy, source_precision
 from poiflow.normalize import normalize_records
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
 from poiflow.sources import records_from_rows
@@ -195,7 +195,7 @@ def test_with_equal_weights_the_point_is_the_plain_median(lats: list[float]) -> 
     assert places.column("lat")[0].as_py() == pytest.approx(float(np.median(lats)), abs=1e-9)
 
 
-def test_a_source_whose_phones_agree_with_others_more_wins_a_tie() -> None:
+def test_a_source_whose_phones_are_right_more_often_wins_a_tie() -> None:
     # 25 places: "good" and "third" give the true number, "stale" an old one at 10 of them.
     rows, labels = [], []
     for place in range(25):
@@ -215,14 +215,17 @@ def test_a_source_whose_phones_agree_with_others_more_wins_a_tie() -> None:
             )
             labels.append(place)
     table = records(rows)
-    learned = phone_agreement(table.column("source"), table.column("phones"), np.array(labels))
+    learned = source_accuracy(table, np.array(labels))["phone"]
+    # good and third agree on 25 places of 25, stale with each on 15: smoothed, the
+    # products a_good * a_third = 26/27 and a_good * a_stale = a_third * a_stale = 16/27.
+    good = (26 / 27) ** 0.5
     assert learned == {
-        "good": round(26 / 27, 2),
-        "third": round(26 / 27, 2),
-        "stale": round(16 / 27, 2),
+        "good": round(good, 3),
+        "third": round(good, 3),
+        "stale": round(16 / 27 / good, 3),
     }
-    # Two records, one number each: equally supported. Without agreement the smaller
-    # number comes first; with it, the agreeing source's.
+    # Two records, one number each: equally supported. Without what was learned the
+    # smaller number comes first; with it, that of the source right more often.
     pair = records(
         [
             {
@@ -241,12 +244,16 @@ def test_a_source_whose_phones_agree_with_others_more_wins_a_tie() -> None:
     )
     plain, _ = merge_clusters(pair, np.zeros(2, dtype=np.int64), np.ones(2))
     assert plain.column("phones")[0].as_py() == ["+358401111111", "+358402222222"]
-    told = MergeConfig(phone_agreement=learned)
+    told = MergeConfig(accuracy={"phone": learned})
     weighed, _ = merge_clusters(pair, np.zeros(2, dtype=np.int64), np.ones(2), told)
     assert weighed.column("phones")[0].as_py() == ["+358402222222", "+358401111111"]
-    # Two numbers, one record each, of sources equally sure: each is less than even.
+    # Two numbers, one record each: the good source's is surer than even, not sure.
     assert weighed.column("attribute_confidence")[0].as_py()["phone"] == pytest.approx(
-        1 / (2 + (FALSE_VALUES - 1) / (FALSE_VALUES * 9)), abs=1e-4
+        sure(log_odds(learned["good"]), log_odds(learned["stale"])), abs=1e-4
+    )
+    # Of sources equally sure (nothing learned), each is less than even.
+    assert plain.column("attribute_confidence")[0].as_py()["phone"] == pytest.approx(
+        sure(log_odds(DEFAULT_ACCURACY), log_odds(DEFAULT_ACCURACY)), abs=1e-4
     )
 
 

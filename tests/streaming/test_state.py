@@ -265,7 +265,6 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
     # from (as a pipeline's stages.merge may say it): the same statistics, the same places.
     known = MergeConfig(
         precision_m=state.merge.precision_m,
-        phone_agreement=state.merge.phone_agreement,
         accuracy=state.merge.accuracy,
     )
     conflate(edited, batch, workers=1, previous=conflated, merging=known)
@@ -297,7 +296,7 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
     # least precise, least agreeing and least often right: only places with a record of
     # that source may have another point, first phone, category, address or confidence;
     # every other place is the same.
-    new_sources = set(members["batch"]["source"].unique()) - set(state.merge.phone_agreement)
+    new_sources = set(members["batch"]["source"].unique()) - set(state.merge.accuracy["name"])
     assert new_sources == {NEW_SOURCE}
     with_new = members["batch"].filter(pl.col("source").is_in(list(new_sources)))["place_id"]
     for column in COMPARED:

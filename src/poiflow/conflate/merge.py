@@ -21,7 +21,7 @@ entry per attribute naming the record it was taken from.
 
 What the clusters say of each source (``poiflow.conflate.reliability``) comes in the config:
 how far its points lie from their places' (the golden point is a median weighted by it)
-and how often its phone is one another source gives (which breaks ties between numbers).
+and how often its values of each attribute are right (the confidence above).
 """
 
 from __future__ import annotations
@@ -79,21 +79,18 @@ class MergeConfig:
             setting overrides it per source): a point weighs by the inverse square, so a
             source geocoded to the street yields to one surveyed on the spot. A source
             not named weighs as the least precise named.
-        phone_agreement: How often each source's phone is one another source gives the
-            same place (learned likewise, ``reliability.phone_agreement``): between numbers
-            equally supported, the one from the sources that agree more wins (a stale
-            number yields to a current one). A source not named counts as the least.
         accuracy: Per attribute of ``CONFIDENT_ATTRIBUTES``, how often each source's
             value is right (learned likewise, ``reliability.source_accuracy``): what the
-            attribute's confidence is reckoned from, and (category, address) a weight of
-            the vote. A source not named counts as the least named, or as
-            ``DEFAULT_ACCURACY`` where none is.
+            attribute's confidence is reckoned from, a weight of the category's and the
+            address's vote, and between phones equally supported, what puts first the
+            one from sources right more often (a stale number yields to a current one).
+            A source not named counts as the least named, or as ``DEFAULT_ACCURACY``
+            where none is.
     """
 
     trust: Mapping[str, float] = field(default_factory=dict)
     recency_weight: float = 0.2
     precision_m: Mapping[str, float] = field(default_factory=dict)
-    phone_agreement: Mapping[str, float] = field(default_factory=dict)
     accuracy: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
@@ -628,7 +625,7 @@ def merge_clusters(
         pl.col("address_won_confidence").alias("address_confidence"),
     )
 
-    phones = _union(frame, "phones", config.phone_agreement, "odds_phone")
+    phones = _union(frame, "phones", config.accuracy.get("phone"), "odds_phone")
     websites = _union(frame, "websites", odds="odds_website", same=site)
     emails = _union(frame, "emails")
     brand_vote = _vote(frame, "brand_key", "brand_won")

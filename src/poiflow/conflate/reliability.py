@@ -5,10 +5,9 @@ every engine (the local one, Spark's shards) and a stream merge alike:
 
 - how far a source's points typically lie from their places' (:func:`source_precision`):
   the golden point is a median weighted by it;
-- how often a source's phone is one another source gives the same place
-  (:func:`phone_agreement`): it breaks ties between numbers;
 - how often each of a source's values is right (:func:`source_accuracy`): what each
-  attribute's confidence is reckoned from.
+  attribute's confidence is reckoned from; it weighs the category's and the address's
+  vote, and breaks ties between phone numbers.
 
 All are rounded, so that a few records more or less leave them as they were.
 """
@@ -30,7 +29,6 @@ from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site, spell
 __all__ = [
     "learn_sources",
     "learned_of",
-    "phone_agreement",
     "source_accuracy",
     "source_precision",
     "with_learned",
@@ -46,8 +44,8 @@ _COMPARED: Final = ("name", "category", "address", "phone", "website")
 
 def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) -> MergeConfig:
     """``config`` with what the records and their clusters say of each source: its points'
-    precision (:func:`source_precision`), its phones' agreement (:func:`phone_agreement`)
-    and its values' accuracy (:func:`source_accuracy`). What ``config`` gives already wins.
+    precision (:func:`source_precision`) and its values' accuracy
+    (:func:`source_accuracy`). What ``config`` gives already wins.
 
     Args:
         records: The records (``PLACE_SCHEMA``).
@@ -57,11 +55,8 @@ def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) ->
     sources = records.column("source")
     located = _located(sources, records.column("lat"), records.column("lon"), labels)
     precision = _precision(located)
-    agreement = phone_agreement(sources, records.column("phones"), labels)
     accuracy = source_accuracy(records, labels, located)
-    return with_learned(
-        config, {"precision_m": precision, "phone_agreement": agreement, "accuracy": accuracy}
-    )
+    return with_learned(config, {"precision_m": precision, "accuracy": accuracy})
 
 
 def learned_of(config: MergeConfig) -> dict[str, Any]:
@@ -69,7 +64,6 @@ def learned_of(config: MergeConfig) -> dict[str, Any]:
     a stream keeps it in its snapshots, so that a restart merges as before."""
     return {
         "precision_m": dict(config.precision_m),
-        "phone_agreement": dict(config.phone_agreement),
         "accuracy": {attribute: dict(v) for attribute, v in config.accuracy.items()},
     }
 
@@ -81,7 +75,6 @@ def with_learned(config: MergeConfig, learned: Mapping[str, Any]) -> MergeConfig
     return dataclasses.replace(
         config,
         precision_m={**learned.get("precision_m", {}), **config.precision_m},
-        phone_agreement={**learned.get("phone_agreement", {}), **config.phone_agreement},
         accuracy={
             attribute: {**accuracy.get(attribute, {}), **config.accuracy.get(attribute, {})}
             for attribute in sorted({*accuracy, *config.accuracy})
@@ -144,38 +137,6 @@ def _precision(located: pl.DataFrame) -> dict[str, float]:
     return {
         source: round(float(2 ** (round(4 * math.log2(max(m, 1.0))) / 4)), 1)
         for source, m in typical.select("source", "metres").iter_rows()
-    }
-
-
-def phone_agreement(
-    sources: pa.Array | pa.ChunkedArray, phones: pa.Array | pa.ChunkedArray, labels: np.ndarray
-) -> dict[str, float]:
-    """How often each source's phone is one another source gives the same place: over the
-    records whose place has a phone from another source too, the share whose first phone
-    some other source gives, smoothed ((agreeing + 1) / (records + 2)) and rounded to two
-    places, for sources with at least ``_MIN_RECORDS`` such records.
-
-    Args:
-        sources, phones: The records' source and phones (normalized).
-        labels: Each record's cluster; a negative label leaves the record out.
-    """
-    first = pl.Series(phones, dtype=pl.List(pl.String)).list.first()
-    checked = (
-        _frame(sources, labels, phone=first)
-        .filter(pl.col("phone").is_not_null() & (pl.col(_L) >= 0))
-        .with_columns(
-            pl.col("source").n_unique().over(_L).alias("giving"),
-            pl.col("source").n_unique().over(_L, "phone").alias("agreeing"),
-        )
-        .filter(pl.col("giving") >= 2)
-        .group_by("source")
-        .agg((pl.col("agreeing") >= 2).sum().alias("agree"), pl.len().alias("records"))
-        .filter(pl.col("records") >= _MIN_RECORDS)
-        .sort("source")
-    )
-    return {
-        source: round((agree + 1) / (records + 2), 2)
-        for source, agree, records in checked.iter_rows()
     }
 
 

@@ -321,8 +321,6 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         # How far each source's points lie from their places' (metres): what the golden
         # points were weighted by (``poiflow.conflate.reliability.source_precision``).
         "source_precision_m": merge.get("source_precision_m", {}),
-        # How often each source's phone is one another source gives: what broke ties.
-        "source_phone_agreement": merge.get("source_phone_agreement", {}),
         # How often each source's value of each attribute is right, as its place's other
         # records judge it: what each attribute's confidence was reckoned from.
         "source_accuracy": merge.get("source_accuracy", {}),

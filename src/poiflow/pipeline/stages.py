@@ -483,7 +483,6 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
         ),
         "changes": dict(Counter(changes.column("change").to_pylist())),
         "source_precision_m": dict(config.precision_m),
-        "source_phone_agreement": dict(config.phone_agreement),
         "source_accuracy": {k: dict(v) for k, v in config.accuracy.items()},
     }
 
