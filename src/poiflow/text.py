@@ -9,7 +9,137 @@ from typing import Final
 
 from anyascii import anyascii
 
-__all__ = ["SYLLABIC_CHARACTERS", "clean_text", "fold", "tokens"]
+__all__ = ["LEGAL_FORMS", "SYLLABIC_CHARACTERS", "clean_text", "fold", "tokens"]
+
+# Legal forms of companies and associations, as folded word sequences (a name's key drops
+# them, ``poiflow.normalize.names``; a golden name prefers a spelling without one). Dotted
+# forms fold to single letters ("S.p.A." -> "s p a"), so both spellings are listed where
+# they differ.
+LEGAL_FORMS: Final[frozenset[tuple[str, ...]]] = frozenset(
+    tuple(form.split())
+    for form in (
+        # English
+        "ltd",
+        "limited",
+        "llc",
+        "l l c",
+        "inc",
+        "incorporated",
+        "corp",
+        "corporation",
+        "plc",
+        "llp",
+        "lp",
+        "pllc",
+        "co ltd",
+        "pty ltd",
+        "pty",
+        "pte ltd",
+        "pvt ltd",
+        "private limited",
+        "sdn bhd",
+        "bhd",
+        # Finnish, Swedish, Norwegian, Danish, Estonian
+        "oy",
+        "oyj",
+        "oy ab",
+        "ab",
+        "abp",
+        "ky",
+        "tmi",
+        "ry",
+        "rf",
+        "as",
+        "asa",
+        "a s",
+        "aps",
+        "i s",
+        "ou",
+        "hb",
+        "kb",
+        # German, Dutch, Belgian, Swiss
+        "gmbh",
+        "mbh",
+        "gmbh co kg",
+        "ag",
+        "kg",
+        "kgaa",
+        "ohg",
+        "gbr",
+        "ug",
+        "e v",
+        "ev",
+        "bv",
+        "b v",
+        "nv",
+        "n v",
+        "vof",
+        "bvba",
+        "sprl",
+        # French, Spanish, Portuguese, Italian
+        "sa",
+        "s a",
+        "sarl",
+        "s a r l",
+        "sas",
+        "s a s",
+        "sasu",
+        "eurl",
+        "sl",
+        "s l",
+        "slu",
+        "sau",
+        "ltda",
+        "lda",
+        "s p a",
+        "srl",
+        "s r l",
+        "snc",
+        "sas di",
+        # Central and Eastern Europe, Russia
+        "sp z o o",
+        "sp zoo",
+        "s r o",
+        "a s",
+        "kft",
+        "zrt",
+        "nyrt",
+        "bt",
+        "d o o",
+        "doo",
+        "ooo",
+        "oao",
+        "zao",
+        "pao",
+        "ao",
+        # Polish (beyond "sp z o o"), Greek (as folded: "Α.Β.Ε.Ε." -> "a v e e")
+        "s c",
+        "sp j",
+        "sp k",
+        "sp p",
+        "s k a",
+        "a e",
+        "ae",
+        "o e",
+        "oe",
+        "e e",
+        "ee",
+        "a v e e",
+        "avee",
+        "a e v e",
+        "e p e",
+        "epe",
+        "i k e",
+        "ike",
+        # Asia (written in Latin letters: stripping the folded syllables of "株式会社" lost
+        # recall on generated Japanese names, see benchmarks/RESULTS.md)
+        "kk",
+        "k k",
+        "kabushiki kaisha",
+        "co ltd",
+        "yugen kaisha",
+    )
+)
 
 # Control and format characters (zero-width joiners, BOMs, bidi marks) never belong in a value.
 _INVISIBLE = re.compile(

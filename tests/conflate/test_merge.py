@@ -115,8 +115,14 @@ def test_the_golden_name_is_the_spelling_most_records_write_at_its_best() -> Non
     assert primary_name_of("Eerikin Pippuri Oy", "Eerikin Pippuri") == "Eerikin Pippuri"
     assert primary_name_of("Kahvila Äijä", "KAHVILA AIJA", "Kahvila Aija") == "Kahvila Äijä"
     assert primary_name_of("Hotel Intl", "Hotel International") == "Hotel International"
-    # ... and the legal form, where most records write it.
-    assert primary_name_of("Stockmann Oyj", "Stockmann Oyj", "Stockmann") == "Stockmann Oyj"
+    # A place's name, not its company's: without the legal form where any record writes
+    # it so, however many add one (the one with it stays an alternate name).
+    assert primary_name_of("Stockmann Oyj", "Stockmann Oyj", "Stockmann") == "Stockmann"
+    assert primary_name_of("BLACK STORE LTD", "Black store Ltd", "Black store") == "Black store"
+    # Where every record adds one, it stays: a name is never made up.
+    assert primary_name_of("Kinopalatsi Sp. z o.o.", "KINOPALATSI SP Z O O") == (
+        "Kinopalatsi Sp. z o.o."
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -364,15 +370,16 @@ def test_sources_that_agree_make_a_value_surer_and_sources_that_differ_split_it(
         [row("a", "cafe"), row("b", "cafe"), row("c", "cafe"), row("d", "bakery")], config
     )
     assert three["category"] > agree["category"]
-    # A name is as sure as its spelling: one source's legal form is another name.
+    # A name is as sure as the records that spell it so.
     names = confidence_of(
         [
             row("a", "cafe", "Kahvila Aalto"),
-            row("b", "cafe", "KAHVILA AALTO"),
-            row("c", "cafe", "Kahvila Aalto Oy"),
+            row("b", "cafe", "KAHVILA AALTO Oy"),
+            row("c", "cafe", "Kahvila Alto"),
         ],
         config,
     )
+    # A legal form aside, a and b agree; c's typo is another name.
     assert names["name"] == pytest.approx(
         sure(log_odds(0.9) + log_odds(0.8), log_odds(0.6)), abs=1e-4
     )

@@ -5,7 +5,8 @@ vote for a value (by its folded key, so "CAFE AALTO" and "Café Aalto" vote toge
 weighted by their source's trust, slightly by how recent they are and, for the category
 and the address, by how often their source is right; the winning value
 is written as its best-spelled member wrote it (a name: the spelling most of them write,
-then mixed case over all caps, accents kept, no legal form one source added).
+a legal form aside; without the legal form where any record writes it so, then mixed case
+over all caps, accents kept).
 
 The confidence of an attribute is the probability that the chosen value is right, given
 which sources agree on it and how often each source is right (learned per attribute,
@@ -41,6 +42,7 @@ from poiflow.schema import (
     MEMBERSHIP_SCHEMA,
     PLACE_ATTRIBUTE_NAMES,
 )
+from poiflow.text import LEGAL_FORMS
 
 __all__ = [
     "CONFIDENT_ATTRIBUTES",
@@ -60,6 +62,13 @@ NEAR_M: Final = 50.0  # a point this close to the place's is right
 _METRES_PER_DEGREE: Final = 111_195.0  # of latitude, on the mean Earth radius
 _CLIP: Final = 300.0
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
+# Legal forms at the end of a spelling ("black store ltd", "kinopalatsi sp z o o"), a word
+# kept before them.
+_LEGAL_TAIL: Final = (
+    r"(?:\s+(?:"
+    + "|".join(r"\s+".join(form) for form in sorted(LEGAL_FORMS, key=lambda f: (-len(f), f)))
+    + r"))+$"
+)
 FALSE_VALUES: Final = 3  # the wrong values an attribute may take, for its confidence
 DEFAULT_ACCURACY: Final = 0.9  # how often a value is right, with nothing learned of any source
 # The attributes that have a confidence of their own (``attribute_confidence``).
@@ -475,21 +484,27 @@ def merge_clusters(
             spelling(pl.col("name")).alias("spelling"),
             *(_odds(config, attribute) for attribute in CONFIDENT_ATTRIBUTES),
         )
-        .with_columns(pl.col("weight").sum().over(_L, "spelling").alias("spelling_weight"))
+        .with_columns(pl.col("spelling").str.replace(_LEGAL_TAIL, "").alias("bare"))
+        .with_columns(
+            pl.col("weight").sum().over(_L, "bare").alias("spelling_weight"),
+            (pl.col("bare") != pl.col("spelling")).cast(pl.Int32).alias("legal"),
+        )
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 
     name_vote = _vote(frame, "name_key", "name_key_won")
-    # Within the winning name: the spelling most records write (case and accents aside),
-    # then its best-written form: mixed case, accents kept, no extra words (a legal form
-    # one source adds), spelled out ("International" over "Intl").
+    # Within the winning name: the spelling most records write (case, accents and a legal
+    # form aside), then its best-written form: no legal form (a place's name, not its
+    # company's), mixed case, accents kept, no extra words, spelled out ("International"
+    # over "Intl").
     name_pick = _first_by(
         frame.select(
             _L,
             "name_key",
             "name",
-            "spelling",
+            "bare",
             "spelling_weight",
+            "legal",
             "mixed",
             "nonascii",
             "words",
@@ -498,17 +513,17 @@ def merge_clusters(
         )
         .join(name_vote, on=_L)
         .filter(pl.col("name_key") == pl.col("name_key_won")),
-        ["spelling_weight", "mixed", "nonascii", "words", "length", "pos"],
-        [True, True, True, False, True, False],
-    ).select(_L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "spelling")
+        ["spelling_weight", "legal", "mixed", "nonascii", "words", "length", "pos"],
+        [True, False, True, True, False, True, False],
+    ).select(_L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "bare")
     # How sure the name is, as written (case and accents aside): the records that spell
     # it so back it, each other spelling is another value.
     name_pick = name_pick.join(
         _backing(
             frame.lazy()
-            .select(_L, "spelling", "odds_name")
-            .join(name_pick.lazy().select(_L, pl.col("spelling").alias("chosen")), on=_L),
-            "spelling",
+            .select(_L, "bare", "odds_name")
+            .join(name_pick.lazy().select(_L, pl.col("bare").alias("chosen")), on=_L),
+            "bare",
             "chosen",
             "odds_name",
         )
