@@ -196,6 +196,37 @@ def test_a_known_precision_of_a_source_wins_over_the_learnt_one(
         pipeline.replace({"stages": {"merge": {"precision_m": {"source_c": 0}}}})
 
 
+def test_a_known_accuracy_of_a_source_wins_over_the_learnt_one(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline.run()
+    learnt = json.loads((pipeline.output / "run.json").read_text())["source_accuracy"]
+    assert set(learnt) >= {"name", "category", "location", "address"}
+    # Said to be right about names one time in two: its names are less sure.
+    told = pipeline.replace({"stages": {"merge": {"accuracy": {"name": {"source_c": 0.5}}}}})
+    told.run(tmp_path / "told")
+    said = json.loads((tmp_path / "told" / "run.json").read_text())["source_accuracy"]
+    assert said == {**learnt, "name": {**learnt["name"], "source_c": 0.5}}
+    columns = ["id", "attribute_confidence", "sources", "members"]
+    before = pq.read_table(pipeline.output / "places.parquet", columns=columns).to_pylist()
+    after = pq.read_table(tmp_path / "told" / "places.parquet", columns=columns).to_pylist()
+    # Places of one record, source_c's: the name is as sure as source_c.
+    lonely_c = [
+        (b, a)
+        for b, a in zip(before, after, strict=True)
+        if b["members"] == 1 and b["sources"][0]["dataset"] == "source_c"
+    ]
+    assert lonely_c
+    for b, a in lonely_c:
+        assert b["attribute_confidence"]["name"] == pytest.approx(
+            learnt["name"]["source_c"], abs=1e-3
+        )
+        assert a["attribute_confidence"]["name"] == pytest.approx(0.5, abs=1e-3)
+    for wrong in ({"colour": {"source_c": 0.5}}, {"name": {"source_c": 1.0}}):
+        with pytest.raises(ConfigError, match=r"stages\.merge\.accuracy"):
+            pipeline.replace({"stages": {"merge": {"accuracy": wrong}}})
+
+
 def test_only_runs_one_stage_from_the_cache(pipeline: Pipeline) -> None:
     with pytest.raises(ConfigError, match="--only score: it needs stage 'ingest'"):
         pipeline.run(only="score")
