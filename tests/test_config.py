@@ -45,6 +45,17 @@ def test_unknown_flat_field(tmp_path: Path) -> None:
         load_yaml(path, SourceMapping)
 
 
+def test_a_wrong_key_of_a_mapping_is_named_with_its_line(tmp_path: Path) -> None:
+    from poiflow.config import MergeSettings
+
+    path = write(tmp_path, "trust: {a: 2}\naccuracy:\n  colour: {a: 0.5}\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, MergeSettings)
+    assert str(err.value).startswith(
+        f"{path}:3: accuracy.colour: not a key here: Input should be 'name', 'category'"
+    )
+
+
 def test_bad_yaml_and_bad_shape(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r":2: not valid YAML"):
         load_yaml(write(tmp_path, "a: [1,\nb: c: d\n"), SourceMapping)

@@ -484,8 +484,11 @@ def load_yaml(path: str | Path, model: type[Model]) -> Model:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
-        key = ".".join(str(part) for part in loc) or "(top level)"
         message = str(first["msg"]).removeprefix("Value error, ")
+        if loc[-1:] == ("[key]",):  # a mapping's key is what is wrong, not its value
+            loc = loc[:-1]
+            message = f"not a key here: {message}"
+        key = ".".join(str(part) for part in loc) or "(top level)"
         # A validator of a whole mapping names the bad key in its message; point at that key.
         named = re.search(r"'([^']+)'", message)
         line = _line_of(root, (*loc, named.group(1)) if named else loc)
