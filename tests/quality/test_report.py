@@ -66,10 +66,43 @@ def with_truth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate(800, 3, 21, folder / "data")  # a world with both kinds of error
     sources = "".join(f"  - path: {p}\n" for p in sorted((folder / "data").glob("source_*")))
     (folder / "p.yaml").write_text(
-        f"name: pr\nsources:\n{sources}gold: data/gold.csv\ncache: null\ntracking: null\n"
+        f"name: pr\nsources:\n{sources}gold: data/gold.csv\ngold_places: data/gold_places.csv\n"
+        "cache: null\ntracking: null\n"
     )
     Pipeline.from_yaml(folder / "p.yaml").run()
     return folder
+
+
+def golden_rows(page: str) -> dict[str, list[str]]:
+    """The cells of the golden records' table, by attribute."""
+    section = page[page.index("<h2>Golden records") :]
+    table = section[: section.index("</table>")]
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        if cells:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_golden_records_confidence_and_accuracy_are_shown(
+    helsinki: Path, with_truth: Path
+) -> None:
+    page = (helsinki / "report.html").read_text()
+    rows = golden_rows(page)
+    places = pl.read_parquet(helsinki / "places.parquet", columns=["attribute_confidence"])
+    confidence = places["attribute_confidence"].struct.field("phone")
+    given = confidence.filter(confidence > 0)
+    assert rows["phone"][:2] == [f"{given.len():,}", f"{given.mean():.3f}"]
+    assert "right (truth)" not in page  # no true places given
+    assert "How often each source is right" in page
+    # With the true places: the run's own figures, beside each attribute.
+    page = (with_truth / "out" / "report.html").read_text()
+    metrics = json.loads((with_truth / "out" / "run.json").read_text())["metrics"]
+    rows = golden_rows(page)
+    for attribute in ("name", "location", "phone"):
+        assert rows[attribute][4] == f"{metrics[f'golden.{attribute}.accuracy']:.3f}"
+        assert rows[attribute][5] == f"{metrics[f'golden.{attribute}.naive_accuracy']:.3f}"
 
 
 def test_the_precision_recall_curve_matches_the_pairs(with_truth: Path) -> None:

@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from poiflow.schema import (
     ADDRESS_FIELDS,
+    ATTRIBUTE_CONFIDENCE_TYPE,
     GOLDEN_PLACE_SCHEMA,
     MEMBERSHIP_SCHEMA,
     PLACE_ATTRIBUTE_NAMES,
@@ -72,7 +73,7 @@ _LEGAL_TAIL: Final = (
 FALSE_VALUES: Final = 3  # the wrong values an attribute may take, for its confidence
 DEFAULT_ACCURACY: Final = 0.9  # how often a value is right, with nothing learned of any source
 # The attributes that have a confidence of their own (``attribute_confidence``).
-CONFIDENT_ATTRIBUTES: Final = ("name", "category", "location", "address", "phone", "website")
+CONFIDENT_ATTRIBUTES: Final = tuple(field.name for field in ATTRIBUTE_CONFIDENCE_TYPE)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
+from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE
 
 __all__ = ["MAP_LIMIT", "ErrorBreakdown", "write_report"]
 
@@ -101,6 +102,7 @@ def write_report(
                 "phones",
                 "websites",
                 "address",
+                "attribute_confidence",
             ]
         )
     )
@@ -114,6 +116,7 @@ def write_report(
         _header(run, places.num_rows),
         _section("Stages", _stages(run)),
         _section("Sources", _sources(run, records, membership)),
+        _section("Golden records", _golden(run, frame)),
         _section("Match probability of the candidate pairs", _histogram(probability)),
     ]
     if gold is not None:
@@ -281,6 +284,74 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
         numeric=list(range(1, 8)),
     )
     return f"{inputs}<h3>Completeness and matching by source</h3>{completeness}"
+
+
+# The attributes with a confidence of their own, as ``attribute_confidence`` names them.
+_CONFIDENT = tuple(field.name for field in ATTRIBUTE_CONFIDENCE_TYPE)
+
+
+def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
+    """Each attribute's confidence over the places that have it (the probability that the
+    value is right), beside how right it was against the truth where the run had it;
+    then how often each source is right, as the other records of its places judge it."""
+    metrics = run.get("metrics", {})
+    judged = any(f"golden.{a}.accuracy" in metrics for a in _CONFIDENT)
+    rows = []
+    for attribute in _CONFIDENT:
+        confidence = frame["attribute_confidence"].struct.field(attribute).fill_null(0.0)
+        given = confidence.filter(confidence > 0)
+        row: list[Any] = [
+            attribute,
+            f"{given.len():,}",
+            _maybe(given.mean() if given.len() else None, "{:.3f}"),  # type: ignore[arg-type]
+            _pct(int((given >= 0.9).sum()), given.len()),
+            _pct(int((given < 0.5).sum()), given.len()),
+        ]
+        if judged:
+            row += [
+                _maybe(metrics.get(f"golden.{attribute}.accuracy"), "{:.3f}"),
+                _maybe(metrics.get(f"golden.{attribute}.naive_accuracy"), "{:.3f}"),
+                _maybe(metrics.get(f"golden.{attribute}.calibration_error"), "{:.3f}"),
+            ]
+        rows.append(row)
+    headers = ["attribute", "places with it", "mean confidence", "confidence >= 0.9", "< 0.5"]
+    if judged:
+        headers += ["right (truth)", "naive merge", "calibration error"]
+    text = (
+        "<p>An attribute's confidence is the probability that its value is right, from which "
+        "sources agree on it and how often each is right. "
+        + (
+            "Against the true places: the share right, the same for a naive merge (each "
+            "place's first record), and how far confidence is from accuracy (0: a value of "
+            "confidence 0.9 is right nine times in ten).</p>"
+            if judged
+            else "Give the run the true places (<code>gold_places</code>) to see how right "
+            "they are.</p>"
+        )
+    )
+    table = _table(headers, rows, numeric=list(range(1, len(headers))))
+    accuracy = run.get("source_accuracy") or {}
+    precision = run.get("source_precision_m") or {}
+    shown = [a for a in _CONFIDENT if a in accuracy]
+    sources = sorted({s for a in shown for s in accuracy[a]} | set(precision))
+    if not sources:
+        return text + table
+    by_source = _table(
+        ["source", *shown, "points typically off"],
+        [
+            (
+                source,
+                *(_maybe(accuracy[a].get(source), "{:.2f}") for a in shown),
+                _maybe(precision.get(source), "{:g} m"),
+            )
+            for source in sources
+        ],
+        numeric=list(range(1, len(shown) + 2)),
+    )
+    return (
+        f"{text}{table}<h3>How often each source is right, as the other records of its "
+        f"places judge it</h3>{by_source}"
+    )
 
 
 def _bars(
