@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from poiflow.conflate.merge import (
     DEFAULT_ACCURACY,
     FALSE_VALUES,
+    INLIER_SPREADS,
     MergeConfig,
     merge_clusters,
     place_id_for,
@@ -195,10 +196,23 @@ def test_a_point_leans_to_the_more_precise_source() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(-80, 80), min_size=1, max_size=9))
-def test_with_equal_weights_the_point_is_the_plain_median(lats: list[float]) -> None:
+def test_with_equal_weights_the_point_is_by_the_plain_median(lats: list[float]) -> None:
+    # Nothing learned of the sources: each counts as precise to a metre, so the mean is of
+    # the points within INLIER_SPREADS metres of the median.
     table = located_rows([(f"s{i}", lat, 24.0) for i, lat in enumerate(lats)])
     places, _ = merge_clusters(table, np.zeros(len(lats), dtype=np.int64), np.ones(len(lats)))
-    assert places.column("lat")[0].as_py() == pytest.approx(float(np.median(lats)), abs=1e-9)
+    off_m = abs(places.column("lat")[0].as_py() - float(np.median(lats))) * 111_195
+    assert off_m <= INLIER_SPREADS + 1e-6
+
+
+def test_the_point_averages_the_jitter_and_leaves_out_a_geocoding_error() -> None:
+    metres = 1 / 111_195
+    north = {"a": 0, "b": 10, "c": 30, "d": 40, "e": 2000}  # e: geocoded to another street
+    table = located_rows([(s, 60.0 + m * metres, 24.0) for s, m in north.items()])
+    typical = MergeConfig(precision_m=dict.fromkeys(north, 20.0))
+    places, _ = merge_clusters(table, np.zeros(5, dtype=np.int64), np.ones(5), typical)
+    # The median is c's 30 m; within 5 x 20 m of it lie a-d, whose mean is 20 m.
+    assert places.column("lat")[0].as_py() == pytest.approx(60.0 + 20 * metres, abs=1e-9)
 
 
 def test_a_source_whose_phones_are_right_more_often_wins_a_tie() -> None:

@@ -21,7 +21,7 @@ they were matched. Provenance follows Overture's ``sources``: every member recor
 entry per attribute naming the record it was taken from.
 
 What the clusters say of each source (``poiflow.conflate.reliability``) comes in the config:
-how far its points lie from their places' (the golden point is a median weighted by it)
+how far its points lie from their places' (the golden point weighs each point by it)
 and how often its values of each attribute are right (the confidence above).
 """
 
@@ -49,6 +49,7 @@ __all__ = [
     "CONFIDENT_ATTRIBUTES",
     "DEFAULT_ACCURACY",
     "FALSE_VALUES",
+    "INLIER_SPREADS",
     "NEAR_M",
     "MergeConfig",
     "address_key",
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 NEAR_M: Final = 50.0  # a point this close to the place's is right
+# A point farther from the place's median than this many times its source's typical
+# distance is an error of its own (a geocoding error), left out of the golden point's mean.
+INLIER_SPREADS: Final = 5.0
 _METRES_PER_DEGREE: Final = 111_195.0  # of latitude, on the mean Earth radius
 _CLIP: Final = 300.0
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
@@ -596,13 +600,35 @@ def merge_clusters(
     located = frame.select(_L, "source", "lat", "lon", "weight", "pos", "odds_location").filter(
         pl.col("lat").is_not_null()
     )
-    # The point: each coordinate's median, weighted by trust and by the source's precision.
+    # The point: each coordinate's median, weighted by trust and by the source's precision;
+    # then the weighted mean of the points that lie within INLIER_SPREADS of their
+    # source's typical distance from it (a geocoding error left out, the jitter of the
+    # rest averaged: a mean of n points is nearer than their median).
     precision = dict(config.precision_m)
     least = max(precision.values(), default=1.0)
     spread = pl.col("source").replace_strict(precision, default=least, return_dtype=pl.Float64)
-    located = located.with_columns((pl.col("weight") / spread.clip(1.0) ** 2).alias("point_weight"))
-    centre = _weighted_median(located, "lat", "glat").join(
-        _weighted_median(located, "lon", "glon"), on=_L
+    located = located.with_columns(
+        (pl.col("weight") / spread.clip(1.0) ** 2).alias("point_weight"),
+        spread.clip(1.0).alias("spread"),
+    )
+    median = _weighted_median(located, "lat", "mlat").join(
+        _weighted_median(located, "lon", "mlon"), on=_L
+    )
+    inlier = planar_m(pl.col("lat"), pl.col("lon"), pl.col("mlat"), pl.col("mlon")) <= (
+        INLIER_SPREADS * pl.col("spread")
+    )
+    weight = pl.col("point_weight")
+    mean = (
+        located.join(median, on=_L)
+        .filter(inlier)
+        .group_by(_L)
+        .agg(
+            ((pl.col("lat") * weight).sum() / weight.sum()).alias("alat"),
+            ((pl.col("lon") * weight).sum() / weight.sum()).alias("alon"),
+        )
+    )
+    centre = median.join(mean, on=_L, how="left").select(
+        _L, pl.coalesce("alat", "mlat").alias("glat"), pl.coalesce("alon", "mlon").alias("glon")
     )
     located = located.join(centre, on=_L).with_columns(
         ((pl.col("lat") - pl.col("glat")) ** 2 + (pl.col("lon") - pl.col("glon")) ** 2).alias("d2")

@@ -4,7 +4,7 @@ Learned once over all clusters, before any is merged (:func:`learn_sources`), so
 every engine (the local one, Spark's shards) and a stream merge alike:
 
 - how far a source's points typically lie from their places' (:func:`source_precision`):
-  the golden point is a median weighted by it;
+  the golden point weighs each point by it, and leaves out those too far for it;
 - how often each of a source's values is right (:func:`source_accuracy`): what each
   attribute's confidence is reckoned from; it weighs the category's and the address's
   vote, and breaks ties between phone numbers.
