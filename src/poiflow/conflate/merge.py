@@ -200,7 +200,7 @@ def _vote(
     position of its first voter and, given the records' weight of evidence (``odds``),
     the probability that it is right (``_sure``). With ``weigh``, each record's weight
     is multiplied by its evidence: a source right more often has more say."""
-    evidence = pl.col(odds).sum() if odds else pl.lit(0.0)
+    evidence = pl.col(odds).sum() if odds else pl.lit(0.0)  # without odds: no confidence
     weight = pl.col("weight")
     if weigh and odds:
         weight = weight * pl.col(odds).clip(lower_bound=_LEAST_SAY)
@@ -214,12 +214,15 @@ def _vote(
             evidence.alias("evidence"),
         )
     )
+    won = tally.sort([_L, "tally", "first"], descending=[False, True, False]).group_by(
+        _L, maintain_order=True
+    )
+    picked = (pl.col(key).first().alias(name), pl.col("first").first().alias(f"{name}_first"))
+    if not odds:
+        return won.agg(*picked).collect()
     return (
-        tally.sort([_L, "tally", "first"], descending=[False, True, False])
-        .group_by(_L, maintain_order=True)
-        .agg(
-            pl.col(key).first().alias(name),
-            pl.col("first").first().alias(f"{name}_first"),
+        won.agg(
+            *picked,
             pl.col("evidence").first().alias("chosen"),
             pl.col("evidence").slice(1).alias("others"),
         )
