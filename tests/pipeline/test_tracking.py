@@ -21,7 +21,7 @@ from poiflow.conflate.evaluate import read_gold
 from poiflow.errors import ConfigError, OutputError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
-from poiflow.pipeline.tracking import compare_runs, read_runs
+from poiflow.pipeline.tracking import chart, compare_runs, read_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -107,6 +107,8 @@ def test_the_golden_records_accuracy_is_tracked_and_compared(data: Path, tmp_pat
     assert trusted_names is not None
     assert plain_names is not None
     assert trusted_names < plain_names - 0.05
+    drawn = chart(comparison, tmp_path / "golden.png")  # with a panel of golden accuracy
+    assert drawn.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Only merge and what follows ran again: the truth is part of evaluate's key.
     assert (
         client.get_run(trusted.run_id).data.tags["poiflow.reused"] == "ingest,block,score,cluster"
@@ -172,6 +174,21 @@ def test_cli_compare_prints_the_changes_and_draws_a_chart(data: Path, tmp_path: 
     assert "stages.merge.recency_weight" in result.stderr
     assert "f1" in result.stderr
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    command = [sys.executable, "-m", "poiflow", "compare", "--pipeline", str(pipeline.path)]
+    seconds = subprocess.run(
+        [*command, "--last", "2", "--chart", str(chart), "--metrics", "seconds."],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        check=True,
+    )
+    assert "seconds.merge" in seconds.stderr
+    assert "bcubed_f1" not in seconds.stderr
+    nothing = subprocess.run(
+        [*command, "--last", "2", "--metrics", "golden"], capture_output=True, text=True
+    )
+    assert nothing.returncode == 1
+    assert "no metric of these runs has 'golden' in its name" in nothing.stderr
 
 
 def test_an_unreachable_store_is_an_error_after_the_outputs_are_written(
@@ -251,3 +268,7 @@ def test_errors_and_seconds_are_better_down_scores_better_up() -> None:
     assert better("f1", 0.97, 0.98) is True
     assert better("recall", 0.97, 0.96) is False
     assert better("f1", 0.97, 0.97) is None
+    assert better("golden.name.accuracy", 0.93, 0.95) is True
+    assert better("golden.name.calibration_error", 0.02, 0.03) is False
+    assert better("golden.phone.brier", 0.03, 0.02) is True
+    assert better("golden.location.p90_m", 40.0, 35.0) is True

@@ -301,6 +301,14 @@ def compare_command(
     chart_path: Annotated[
         Path, typer.Option("--chart", help="Where to write the chart (PNG).")
     ] = Path("compare.png"),
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Show only the metrics whose name has this in it ('golden', 'accuracy', "
+            "'seconds').",
+        ),
+    ] = None,
 ) -> None:
     """Put logged runs side by side: the settings that changed, and every metric with its
     change from the first run (green: better, red: worse).
@@ -310,6 +318,7 @@ def compare_command(
       poiflow compare --pipeline pipeline.yaml --last 2
       poiflow compare 3f2a9c 81be07 --pipeline pipeline.yaml --chart out/compare.png
       poiflow compare RUN1 RUN2 --tracking-uri http://127.0.0.1:5000
+      poiflow compare --pipeline pipeline.yaml --last 3 --metrics golden
     """
     from poiflow.pipeline.declared import Pipeline
     from poiflow.pipeline.tracking import better, chart, compare_runs, latest_runs, read_runs
@@ -328,6 +337,12 @@ def compare_command(
     if len(ids) < 2:
         raise ConfigError("compare needs two runs or more (run ids, or --last N)")
     comparison = compare_runs(read_runs(uri, ids))
+    shown = [(k, v) for k, v in comparison.metrics if only is None or only in k]
+    if not shown:
+        raise ConfigError(
+            f"no metric of these runs has '{only}' in its name "
+            "(a run given the true places has golden.*; one given gold, f1 and the like)"
+        )
     names = [f"{r.name} {r.run_id[:8]}" for r in comparison.runs]
 
     params = Table(title="Settings that differ", title_justify="left", show_edge=False)
@@ -344,7 +359,7 @@ def compare_command(
     metrics.add_column("metric")
     for name in names:
         metrics.add_column(name, justify="right")
-    for key, values in comparison.metrics:
+    for key, values in shown:
         first = values[0]
         cells = ["" if first is None else _number(first)]
         for value in values[1:]:

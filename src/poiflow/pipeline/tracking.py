@@ -30,7 +30,19 @@ __all__ = ["RunRecord", "compare_runs", "default_uri", "log_run", "read_runs"]
 
 # Metrics that say more when they go down; every other metric is better up. The missed
 # and wrong pairs of each stage (``missed_blocking``, ``wrong_matcher``, ...) are errors.
-LOWER_IS_BETTER = ("seconds", "quarantined", "withheld", "missed_", "wrong_", "unmatched")
+LOWER_IS_BETTER = (
+    "seconds",
+    "quarantined",
+    "withheld",
+    "missed_",
+    "wrong_",
+    "unmatched",
+    # The golden records' (``golden.*``): confidence's gap from accuracy, metres off.
+    "calibration_error",
+    "brier",
+    "median_m",
+    "p90_m",
+)
 
 
 def _client(uri: str) -> MlflowClient:
@@ -257,7 +269,8 @@ def better(metric: str, old: float, new: float) -> bool | None:
 
 
 def chart(comparison: Comparison, path: Path) -> Path:
-    """A PNG of the runs side by side: quality (with known truth), counts, seconds."""
+    """A PNG of the runs side by side: quality (with known truth), how right the golden
+    records are (with the true places), counts, seconds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -273,8 +286,12 @@ def chart(comparison: Comparison, path: Path) -> Path:
         for m in ("places", "multi_source_places", "matched_pairs")
         if m in dict(comparison.metrics)
     ]
+    golden = [
+        k for k, _ in comparison.metrics if k.startswith("golden.") and k.endswith(".accuracy")
+    ]
     panels: list[tuple[str, list[str]]] = [
         ("quality", quality),
+        ("golden records right", golden),
         ("counts", counts),
         (
             "seconds",
@@ -292,9 +309,15 @@ def chart(comparison: Comparison, path: Path) -> Path:
             positions = [i + index * width for i in range(len(keys))]
             axis.bar(positions, heights, width, label=f"{run.name} ({run.run_id[:8]})")
         axis.set_xticks([i + width * (len(comparison.runs) - 1) / 2 for i in range(len(keys))])
-        axis.set_xticklabels([k.removeprefix("seconds.") for k in keys], rotation=30)
+        axis.set_xticklabels(
+            [
+                k.removeprefix("seconds.").removeprefix("golden.").removesuffix(".accuracy")
+                for k in keys
+            ],
+            rotation=30,
+        )
         axis.set_title(title)
-        if title == "quality":
+        if title in ("quality", "golden records right"):
             low = min((values[k][i] or 1.0) for k in keys for i in range(len(comparison.runs)))
             axis.set_ylim(max(0.0, low - 0.05), 1.0)
     axes_list[0].legend(fontsize="small")
