@@ -123,28 +123,11 @@ def main() -> None:
     for r in results:
         counts = " ".join(f"{r['kept_apart'][k]:>11,}" for k in RULES)
         print(f"{r['world']:<42} {r['model'][:8]:<8} {counts}")
-    print(
-        f"\n{'golden records: accuracy (naive merge)':<51} " + " ".join(f"{a:>15}" for a in SHOWN)
-    )
-    for r in results:
-        table = r["golden"].table
-        cells = []
-        for attribute in SHOWN:
-            row = table.row(by_predicate=pl.col("attribute") == attribute, named=True)
-            cells.append(f"{_share(row['accuracy'])} ({_share(row['naive_accuracy'])})")
-        print(f"{r['world']:<42} {r['model'][:8]:<8} " + " ".join(f"{c:>15}" for c in cells))
+    _golden_table(results, "accuracy (naive merge)", SHOWN, "accuracy", "naive_accuracy")
     confident = [a for a in SHOWN if a in CONFIDENT_ATTRIBUTES]
-    print(
-        f"\n{'golden records: calibration error (Brier score)':<51} "
-        + " ".join(f"{a:>15}" for a in confident)
+    _golden_table(
+        results, "calibration error (Brier score)", confident, "calibration_error", "brier"
     )
-    for r in results:
-        table = r["golden"].table
-        cells = []
-        for attribute in confident:
-            row = table.row(by_predicate=pl.col("attribute") == attribute, named=True)
-            cells.append(f"{_share(row['calibration_error'])} ({_share(row['brier'])})")
-        print(f"{r['world']:<42} {r['model'][:8]:<8} " + " ".join(f"{c:>15}" for c in cells))
     for r in results:
         metres = r["golden"].location_m
         print(
@@ -153,6 +136,24 @@ def main() -> None:
         )
     for r in results:
         print(f"stages (s), {r['world']}, {r['model']}: {r['stages']}")
+
+
+def _golden_table(
+    results: list[dict],
+    title: str,
+    attributes: list[str] | tuple[str, ...],
+    first: str,
+    second: str,
+) -> None:
+    """Each world's golden records, one column per attribute: ``first`` (``second``)."""
+    print(f"\n{'golden records: ' + title:<51} " + " ".join(f"{a:>15}" for a in attributes))
+    for r in results:
+        table = r["golden"].table
+        cells = []
+        for attribute in attributes:
+            row = table.row(by_predicate=pl.col("attribute") == attribute, named=True)
+            cells.append(f"{_share(row[first])} ({_share(row[second])})")
+        print(f"{r['world']:<42} {r['model'][:8]:<8} " + " ".join(f"{c:>15}" for c in cells))
 
 
 def _share(value: float | None) -> str:

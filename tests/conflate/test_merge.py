@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poiflow.conflate.belief import DEFAULT_ACCURACY, FALSE_VALUES
 from poiflow.conflate.merge import (
-    DEFAULT_ACCURACY,
-    FALSE_VALUES,
     INLIER_SPREADS,
     MergeConfig,
     merge_clusters,

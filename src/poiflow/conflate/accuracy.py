@@ -18,7 +18,8 @@ place is held to the true place most of its records describe, attribute by attri
 ``phone``
     The first phone (both normalized to E.164).
 ``website``
-    The first website, scheme and "www." aside.
+    The first website, as the site it names (``merge.site``: scheme, case, "www." and a
+    trailing "/" aside).
 ``brand``
     The brand's name, folded.
 
@@ -39,7 +40,6 @@ beyond the accuracy scores accuracy * (1 - accuracy)).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -49,7 +49,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.geo import haversine_m
-from poiflow.conflate.merge import NEAR_M
+from poiflow.conflate.merge import NEAR_M, site
 from poiflow.text import fold
 
 __all__ = ["ATTRIBUTES", "CONFIDENCE_BINS", "NEAR_M", "READS", "PlaceAccuracy", "score_places"]
@@ -93,7 +93,6 @@ _CONFIDENCE: Final = {
     "phone": "phone",
     "website": "website",
 }
-_SITE: Final = re.compile(r"^[a-z][a-z0-9+.-]*://(www\.)?|/$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +252,7 @@ def _values(frame: pl.DataFrame, keys: list[str], *, confidence: bool = False) -
         pl.col("address").struct.field("street").alias("street"),
         pl.col("address").struct.field("housenumber").alias("housenumber"),
         pl.col("phones").list.first().alias("phone"),
-        pl.col("websites").list.first().alias("website"),
+        site(pl.col("websites").list.first()).alias("website"),
         pl.col("brand").struct.field("name").alias("brand"),
     ]
     if confidence:
@@ -299,11 +298,6 @@ def _judge(frame: pl.DataFrame, attribute: str) -> tuple[np.ndarray, np.ndarray,
     return given, right, has_truth
 
 
-def _site(url: str) -> str:
-    """A canonical website without its scheme, "www." and a trailing "/"."""
-    return _SITE.sub("", url)
-
-
 def _folded(a: str, b: str) -> bool:
     return fold(a) == fold(b)
 
@@ -313,7 +307,7 @@ _COMPARE: Final[dict[str, tuple[str, Callable[[str, str], bool]]]] = {
     "name as written": ("name", str.__eq__),
     "category": ("category", str.__eq__),
     "phone": ("phone", str.__eq__),
-    "website": ("website", lambda a, b: _site(a) == _site(b)),
+    "website": ("website", str.__eq__),
     "brand": ("brand", _folded),
 }
 

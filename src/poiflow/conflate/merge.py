@@ -10,12 +10,8 @@ over all caps, accents kept).
 
 The confidence of an attribute is the probability that the chosen value is right, given
 which sources agree on it and how often each source is right (learned per attribute,
-``reliability.source_accuracy``): each of ``FALSE_VALUES`` wrong values and the right one
-are equally likely before the records are read, and each record is right with its
-source's accuracy, else any wrong value alike (Dong, Berti-Equille and Srivastava, 2009,
-"ACCU"). So a value one record gives is as sure as its source; two sources that agree make
-it near certain; two that differ split it. A point is right within ``NEAR_M`` metres; the
-records that agree with it are those that close to it. The
+``reliability.source_accuracy``; the model is ``poiflow.conflate.belief``'s). A point is
+right within ``NEAR_M`` metres; the records that agree with it are those that close to it. The
 place's confidence grows with the number of sources that describe it and with how strongly
 they were matched. Provenance follows Overture's ``sources``: every member record, plus one
 entry per attribute naming the record it was taken from.
@@ -36,6 +32,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from poiflow.conflate.belief import backing, evidence, sure
+from poiflow.conflate.geo import planar_m
 from poiflow.schema import (
     ADDRESS_FIELDS,
     ATTRIBUTE_CONFIDENCE_TYPE,
@@ -47,15 +45,12 @@ from poiflow.text import LEGAL_FORMS
 
 __all__ = [
     "CONFIDENT_ATTRIBUTES",
-    "DEFAULT_ACCURACY",
-    "FALSE_VALUES",
     "INLIER_SPREADS",
     "NEAR_M",
     "MergeConfig",
     "address_key",
     "merge_clusters",
     "place_id_for",
-    "planar_m",
     "site",
     "spelling",
 ]
@@ -64,8 +59,6 @@ NEAR_M: Final = 50.0  # a point this close to the place's is right
 # A point farther from the place's median than this many times its source's typical
 # distance is an error of its own (a geocoding error), left out of the golden point's mean.
 INLIER_SPREADS: Final = 5.0
-_METRES_PER_DEGREE: Final = 111_195.0  # of latitude, on the mean Earth radius
-_CLIP: Final = 300.0
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
 # Legal forms at the end of a spelling ("black store ltd", "kinopalatsi sp z o o"), a word
 # kept before them.
@@ -74,8 +67,6 @@ _LEGAL_TAIL: Final = (
     + "|".join(r"\s+".join(form) for form in sorted(LEGAL_FORMS, key=lambda f: (-len(f), f)))
     + r"))+$"
 )
-FALSE_VALUES: Final = 3  # the wrong values an attribute may take, for its confidence
-DEFAULT_ACCURACY: Final = 0.9  # how often a value is right, with nothing learned of any source
 # The attributes that have a confidence of their own (``attribute_confidence``).
 CONFIDENT_ATTRIBUTES: Final = tuple(field.name for field in ATTRIBUTE_CONFIDENCE_TYPE)
 
@@ -98,8 +89,8 @@ class MergeConfig:
             attribute's confidence is reckoned from, a weight of the category's and the
             address's vote, and between phones equally supported, what puts first the
             one from sources right more often (a stale number yields to a current one).
-            A source not named counts as the least named, or as ``DEFAULT_ACCURACY``
-            where none is.
+            A source not named counts as the least named, or as
+            ``belief.DEFAULT_ACCURACY`` where none is.
     """
 
     trust: Mapping[str, float] = field(default_factory=dict)
@@ -120,14 +111,6 @@ def address_key(address: pl.Expr) -> pl.Expr:
     )
 
 
-def planar_m(lat: pl.Expr, lon: pl.Expr, lat0: pl.Expr, lon0: pl.Expr) -> pl.Expr:
-    """Metres between two points, on a plane tangent at the second: exact enough within a
-    few kilometres."""
-    return (
-        (lat - lat0) ** 2 + ((lon - lon0) * lat0.radians().cos()) ** 2
-    ).sqrt() * _METRES_PER_DEGREE
-
-
 def site(url: pl.Expr) -> pl.Expr:
     """A website as the site it names: without its scheme, letter case, a "www." and a
     trailing "/" ("https://www.Aalto.fi/" and "http://aalto.fi" are one)."""
@@ -136,51 +119,6 @@ def site(url: pl.Expr) -> pl.Expr:
         .str.replace(r"^[a-z][a-z0-9+.-]*://", "")
         .str.replace(r"^www\.", "")
         .str.strip_suffix("/")
-    )
-
-
-def _odds(config: MergeConfig, attribute: str) -> pl.Expr:
-    """Each record's weight of evidence for its value of ``attribute``: the log of
-    ``FALSE_VALUES`` times its source's odds of being right."""
-    accuracy = dict(config.accuracy.get(attribute, {}))
-    least = min(accuracy.values(), default=DEFAULT_ACCURACY)
-    right = (
-        pl.col("source")
-        .replace_strict(accuracy, default=least, return_dtype=pl.Float64)
-        .clip(0.01, 0.999)
-    )
-    return (FALSE_VALUES * right / (1 - right)).log().alias(f"odds_{attribute}")
-
-
-def _sure(chosen: pl.Expr, others: pl.Expr) -> pl.Expr:
-    """The probability that a value is right, given the weight of evidence for it
-    (``chosen``: the sum of its records' ``_odds``) and for each other value given
-    (``others``, a list): each value's likelihood is exp(its evidence), and the rest of
-    the ``FALSE_VALUES + 1`` values, given by none, have evidence 0. (Evidence is
-    clipped at 300, where the probability is 0 or 1 to any float's precision.)"""
-    chosen = chosen.clip(-_CLIP, _CLIP)
-    unseen = (FALSE_VALUES - others.list.len()).clip(lower_bound=0)
-    weight = others.list.eval(pl.element().clip(-_CLIP, _CLIP).exp()).list.sum() + unseen
-    return 1.0 / (1.0 + weight * (-chosen).exp())
-
-
-def _backing(frame: pl.LazyFrame, column: str, chosen: str, odds: str) -> pl.LazyFrame:
-    """Per label: the probability that its value ``chosen`` of ``column`` is right
-    (``confidence``, see ``_sure``), by the records of ``frame`` that give it and those
-    that give another (their values of ``column``; nulls give none)."""
-    return (
-        frame.filter(pl.col(column).is_not_null())
-        .group_by(_L, column)
-        .agg(
-            pl.col(odds).sum().alias("evidence"),
-            (pl.col(column) == pl.col(chosen)).first().alias("is_chosen"),
-        )
-        .group_by(_L)
-        .agg(
-            pl.col("evidence").filter(pl.col("is_chosen")).sum().alias("chosen"),
-            pl.col("evidence").filter(~pl.col("is_chosen")).alias("others"),
-        )
-        .select(_L, _sure(pl.col("chosen"), pl.col("others")).alias("confidence"))
     )
 
 
@@ -198,9 +136,9 @@ def _vote(
 ) -> pl.DataFrame:
     """Per label: the winning value of ``key`` (most weight; ties to the first voter), the
     position of its first voter and, given the records' weight of evidence (``odds``),
-    the probability that it is right (``_sure``). With ``weigh``, each record's weight
+    the probability that it is right (``belief.sure``). With ``weigh``, each record's weight
     is multiplied by its evidence: a source right more often has more say."""
-    evidence = pl.col(odds).sum() if odds else pl.lit(0.0)  # without odds: no confidence
+    summed = pl.col(odds).sum() if odds else pl.lit(0.0)  # without odds: no confidence
     weight = pl.col("weight")
     if weigh and odds:
         weight = weight * pl.col(odds).clip(lower_bound=_LEAST_SAY)
@@ -211,7 +149,7 @@ def _vote(
         .agg(
             weight.sum().alias("tally"),
             pl.col("pos").min().alias("first"),
-            evidence.alias("evidence"),
+            summed.alias("evidence"),
         )
     )
     won = tally.sort([_L, "tally", "first"], descending=[False, True, False]).group_by(
@@ -226,7 +164,7 @@ def _vote(
             pl.col("evidence").first().alias("chosen"),
             pl.col("evidence").slice(1).alias("others"),
         )
-        .with_columns(_sure(pl.col("chosen"), pl.col("others")).alias(f"{name}_confidence"))
+        .with_columns(sure(pl.col("chosen"), pl.col("others")).alias(f"{name}_confidence"))
         .drop("chosen", "others")
         .collect()
     )
@@ -358,7 +296,7 @@ def _union(
     ``belief``, by each source's, the least named for others; ties to the plain
     support); the position of the first value's first giver; and, given the records'
     weight of evidence (``odds``), the probability that the first value is right
-    (``_sure``: the records that list it back it, each other record backs its own first
+    (``belief.sure``: the records that list it back it, each other record backs its own first
     value; values alike by ``same`` are one)."""
     rows = frame.lazy()
     if belief:
@@ -390,14 +328,15 @@ def _union(
         pl.col("value").first().alias("top"),
         pl.col("giver").first().alias(f"{column}_giver"),
     )
-    evidence = pl.col(odds) if odds else pl.lit(0.0)
+    if not odds:  # no confidence asked
+        return chosen.drop("top").collect()
     listed, top = pl.col(column), pl.col("top")
     if same is not None:
         listed, top = listed.list.eval(same(pl.element())), same(top)
-    backing = _backing(
+    backed = backing(
         rows.filter(pl.col(column).list.len() > 0)
         .join(chosen.select(_L, "top"), on=_L)
-        .select(_L, listed.alias("listed"), top.alias("top"), evidence.alias("odds"))
+        .select(_L, listed.alias("listed"), top.alias("top"), pl.col(odds).alias("odds"))
         .select(
             _L,
             pl.when(pl.col("listed").list.contains(pl.col("top")))
@@ -411,7 +350,7 @@ def _union(
         "top",
         "odds",
     ).rename({"confidence": f"{column}_confidence"})
-    return chosen.drop("top").join(backing, on=_L).collect()
+    return chosen.drop("top").join(backed, on=_L).collect()
 
 
 def merge_clusters(
@@ -490,7 +429,10 @@ def merge_clusters(
             pl.col("name").str.len_chars().alias("length"),
             pl.col("name").str.count_matches(r"\S+").alias("words"),
             spelling(pl.col("name")).alias("spelling"),
-            *(_odds(config, attribute) for attribute in CONFIDENT_ATTRIBUTES),
+            *(
+                evidence(config.accuracy.get(attribute, {}), attribute)
+                for attribute in CONFIDENT_ATTRIBUTES
+            ),
         )
         .with_columns(pl.col("spelling").str.replace(_LEGAL_TAIL, "").alias("bare"))
         .with_columns(
@@ -527,7 +469,7 @@ def merge_clusters(
     # How sure the name is, as written (case and accents aside): the records that spell
     # it so back it, each other spelling is another value.
     name_pick = name_pick.join(
-        _backing(
+        backing(
             frame.lazy()
             .select(_L, "bare", "odds_name")
             .join(name_pick.lazy().select(_L, pl.col("bare").alias("chosen")), on=_L),
@@ -647,7 +589,7 @@ def merge_clusters(
             pl.col("odds_location").filter(near).sum().alias("chosen"),
             pl.col("odds_location").filter(~near).alias("against"),
         )
-        .select(_L, _sure(pl.col("chosen"), pl.col("against")).alias("location_confidence"))
+        .select(_L, sure(pl.col("chosen"), pl.col("against")).alias("location_confidence"))
     )
     centre = centre.join(point, on=_L)
 

@@ -204,7 +204,8 @@ def conflate(
         cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
         merge=MergeSettings(**asdict(merging)) if merging else MergeSettings(),
         inputs_identity="",
-        gold_identity=None if gold is None else f"{gold}|{gold_places or ''}",
+        gold_identity=None if gold is None else str(gold),
+        gold_places_identity=str(gold_places or ""),
         engine=engine,
     )
     context = StageContext(

@@ -340,11 +340,8 @@ class Pipeline:
             inputs_identity=self._inputs_identity() if fingerprints else "",
             previous_identity=identity(spec.previous),
             model_identity=model_identity,
-            gold_identity=(
-                identity(spec.gold) + (f"|{identity(spec.gold_places)}" if spec.gold_places else "")
-                if spec.gold
-                else None
-            ),
+            gold_identity=identity(spec.gold) if spec.gold else None,
+            gold_places_identity=identity(spec.gold_places) if spec.gold_places else "",
             custom=spec.custom,
             base=self.base,
             engine=spec.engine,

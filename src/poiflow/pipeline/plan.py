@@ -61,6 +61,7 @@ def build_plan(
     previous_identity: str = "",
     model_identity: str = "",
     gold_identity: str | None = None,
+    gold_places_identity: str = "",
     custom: Sequence[CustomStage] = (),
     base: Path | None = None,
     engine: str = "local",
@@ -74,6 +75,8 @@ def build_plan(
         previous_identity: The same of the previous release, if any (``merge`` uses it).
         model_identity: The same of a model file, if one is named.
         gold_identity: The same of known truth; without it there is no ``evaluate``.
+        gold_places_identity: The same of the true places, if any (``evaluate`` scores
+            the golden records against them).
         custom: The user's stages.
         base: Where relative paths in ``custom`` functions start.
         engine: Which engine runs the stages Spark can spread (part of their cache key:
@@ -86,7 +89,7 @@ def build_plan(
         "score": (score.model_dump(), spread + model_identity),
         "cluster": (cluster.model_dump(), spread),
         "merge": (merge.model_dump(), spread + previous_identity),
-        "evaluate": ({}, gold_identity or ""),
+        "evaluate": ({}, f"{gold_identity or ''}|{gold_places_identity}"),
     }
     plan: list[PlannedStage] = []
     for name, (function, needs, makes) in BUILT_IN.items():

@@ -1,0 +1,73 @@
+"""How sure a golden value is: the probability that it is right, from the records that
+give it and those that give another, and how often each record's source is right.
+
+The model is the truth-discovery model "ACCU" (Dong, Berti-Equille and Srivastava, 2009):
+before the records are read, the right value and each of ``FALSE_VALUES`` wrong values
+are alike likely; each record is right with its source's accuracy, else any wrong value
+alike. A record's weight of evidence for its value is then
+log(``FALSE_VALUES`` * a / (1 - a)) (:func:`evidence`), and a value's probability is
+exp(its evidence) over the sum of every value's (:func:`sure`). So a value one record
+gives is as sure as its source; two sources that agree make it near certain; two that
+differ split it. Every function is a polars expression or query, over all places at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import polars as pl
+
+__all__ = ["DEFAULT_ACCURACY", "FALSE_VALUES", "backing", "evidence", "sure"]
+
+FALSE_VALUES: Final = 3  # the wrong values an attribute may take, for its confidence
+DEFAULT_ACCURACY: Final = 0.9  # how often a value is right, with nothing learned of any source
+_CLIP: Final = 300.0  # evidence beyond this makes a probability of 0 or 1 to a float's precision
+
+
+def evidence(accuracy: Mapping[str, float], attribute: str) -> pl.Expr:
+    """Each record's weight of evidence for its value of ``attribute`` (``odds_<attribute>``),
+    from its source's accuracy (``accuracy``: per source; a source not named counts as the
+    least named, or as ``DEFAULT_ACCURACY`` where none is)."""
+    accuracy = dict(accuracy)
+    least = min(accuracy.values(), default=DEFAULT_ACCURACY)
+    right = (
+        pl.col("source")
+        .replace_strict(accuracy, default=least, return_dtype=pl.Float64)
+        .clip(0.01, 0.999)
+    )
+    return (FALSE_VALUES * right / (1 - right)).log().alias(f"odds_{attribute}")
+
+
+def sure(chosen: pl.Expr, others: pl.Expr) -> pl.Expr:
+    """The probability that a value is right, given the weight of evidence for it
+    (``chosen``: the sum of its records' :func:`evidence`) and for each other value given
+    (``others``, a list): each value's likelihood is exp(its evidence), and the rest of
+    the ``FALSE_VALUES + 1`` values, given by none, have evidence 0."""
+    chosen = chosen.clip(-_CLIP, _CLIP)
+    unseen = (FALSE_VALUES - others.list.len()).clip(lower_bound=0)
+    weight = others.list.eval(pl.element().clip(-_CLIP, _CLIP).exp()).list.sum() + unseen
+    return 1.0 / (1.0 + weight * (-chosen).exp())
+
+
+def backing(
+    frame: pl.LazyFrame, column: str, chosen: str, odds: str, by: str = "label"
+) -> pl.LazyFrame:
+    """Per ``by`` (a place): the probability that its value ``chosen`` of ``column`` is
+    right (``confidence``, see :func:`sure`), by the records of ``frame`` that give it and
+    those that give another (their values of ``column``; nulls give none); ``odds`` is
+    each record's evidence."""
+    return (
+        frame.filter(pl.col(column).is_not_null())
+        .group_by(by, column)
+        .agg(
+            pl.col(odds).sum().alias("evidence"),
+            (pl.col(column) == pl.col(chosen)).first().alias("is_chosen"),
+        )
+        .group_by(by)
+        .agg(
+            pl.col("evidence").filter(pl.col("is_chosen")).sum().alias("chosen"),
+            pl.col("evidence").filter(~pl.col("is_chosen")).alias("others"),
+        )
+        .select(by, sure(pl.col("chosen"), pl.col("others")).alias("confidence"))
+    )
