@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -13,7 +15,7 @@ from poiflow.conflate.merge import (
     merge_clusters,
     place_id_for,
 )
-from poiflow.conflate.reliability import source_accuracy, source_precision
+from poiflow.conflate.reliability import learn_sources, source_accuracy, source_precision
 from poiflow.normalize import normalize_records
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
 from poiflow.sources import records_from_rows
@@ -460,3 +462,58 @@ def test_a_source_right_more_often_has_more_say_in_the_category() -> None:
     assert category(MergeConfig(accuracy=learned)) == "cafe"
     # What the user says of a source (its trust) still weighs more.
     assert category(MergeConfig(accuracy=learned, trust={"a": 5.0})) == "bakery"
+
+
+def golden_names(places: list[list[tuple[str, datetime]]]) -> list[str]:
+    """The golden name of each place, whose records are given as (name, update time)
+    with the last one the most recent, one source each; what the run says of names is
+    learned from all of them, as a run learns it."""
+    rows = [
+        {
+            "source": f"s{i}",
+            "id": f"{p}-{i}",
+            "names": {"primary": name},
+            "update_time": time,
+        }
+        for p, place in enumerate(places)
+        for i, (name, time) in enumerate(place)
+    ]
+    labels = np.array([p for p, place in enumerate(places) for _ in place], dtype=np.int64)
+    table = records(rows)
+    config = learn_sources(table, labels, MergeConfig())
+    merged, _ = merge_clusters(table, labels, np.ones(len(rows)), config)
+    by_id = {p["id"]: p["names"]["primary"] for p in merged.to_pylist()}
+    return [by_id[place_id_for("s0", f"{p}-0")] for p in range(len(places))]
+
+
+OLD, NEW = datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def test_between_two_names_backed_alike_a_branchs_added_words_yield() -> None:
+    # The newer record would win a plain tie; "Subway Kamppi" is "Subway" and a branch.
+    names = golden_names([[("Subway", OLD), ("Subway Kamppi", NEW)]])
+    assert names == ["Subway"]
+    # More records writing the branch still win: the vote comes first.
+    names = golden_names([[("Subway", NEW), ("Subway Kamppi", OLD), ("SUBWAY KAMPPI", OLD)]])
+    assert names == ["Subway Kamppi"]
+
+
+def test_between_two_names_backed_alike_a_typo_yields_to_the_commoner_word() -> None:
+    # "Erottajan" is carried by records of another place too; "Erottajna" by one.
+    places = [
+        [("Erottajan Majakka", OLD), ("Erottajna Majakka", NEW)],
+        [("Erottajan Kahvila", OLD)],
+    ]
+    assert golden_names(places)[0] == "Erottajan Majakka"
+    # Whichever record is newer.
+    places[0] = [("Erottajna Majakka", OLD), ("Erottajan Majakka", NEW)]
+    assert golden_names(places)[0] == "Erottajan Majakka"
+
+
+def test_a_new_name_is_not_taken_for_a_typo() -> None:
+    # Far from the old name (a place renamed): the newer record wins the tie, however
+    # many records carry the old name's words.
+    places = [[("Kahvila Kuu", OLD), ("Bar Luna", NEW)], [("Kahvila Kuu", OLD)]]
+    assert golden_names(places)[0] == "Bar Luna"
+    # Near it but as common: no typo to tell, the newer record wins.
+    assert golden_names([[("Cafe Mono", OLD), ("Cafe Moni", NEW)]])[0] == "Cafe Moni"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from poiflow.conflate.merge import MergeConfig
-from poiflow.conflate.reliability import learn_sources, source_accuracy
+from poiflow.conflate.reliability import learn_sources, name_words, source_accuracy
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
 
@@ -72,3 +72,19 @@ def test_too_few_records_learn_nothing_and_what_is_told_wins() -> None:
     assert config.accuracy["category"]["good"] > 0.85  # learned beside it
     # Records left out of every cluster (label -1) teach nothing.
     assert source_accuracy(records, np.full(len(labels), -1)) == {}
+
+
+def test_name_words_count_the_records_that_carry_each_word() -> None:
+    rows = [
+        {"source": "a", "id": "1", "names": {"primary": "Café Aalto Oy"}},
+        {"source": "b", "id": "2", "names": {"primary": "CAFE AALTO"}},
+        {"source": "a", "id": "3", "names": {"primary": "Aalto Aalto Bar"}},
+    ]
+    table = normalize_records(records_from_rows([{**r, "origin": r["id"]} for r in rows])).places
+    # Folded, legal forms aside, each word once a record.
+    assert name_words(table) == {"aalto": 3, "bar": 1, "cafe": 2}
+    learned = learn_sources(table, np.zeros(3, dtype=np.int64), MergeConfig())
+    assert learned.name_words == {"aalto": 3, "bar": 1, "cafe": 2}
+    # What a setting gives wins, as for every thing learned.
+    given = learn_sources(table, np.zeros(3, dtype=np.int64), MergeConfig(name_words={"bar": 9}))
+    assert given.name_words == {"aalto": 3, "bar": 9, "cafe": 2}

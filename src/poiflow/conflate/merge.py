@@ -6,7 +6,9 @@ weighted by their source's trust, slightly by how recent they are and, for the c
 and the address, by how often their source is right; the winning value
 is written as its best-spelled member wrote it (a name: the spelling most of them write,
 a legal form aside; without the legal form where any record writes it so, then mixed case
-over all caps, accents kept).
+over all caps, accents kept). Between two names a place's records back equally, the one
+that looks like a variant of the other yields: a branch's added words, or a typo (words
+the run's records rarely carry).
 
 The confidence of an attribute is the probability that the chosen value is right, given
 which sources agree on it and how often each source is right (learned per attribute,
@@ -31,6 +33,8 @@ from typing import Final
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 from poiflow.conflate.belief import backing, evidence, sure
 from poiflow.conflate.geo import planar_m
@@ -59,6 +63,7 @@ NEAR_M: Final = 50.0  # a point this close to the place's is right
 # A point farther from the place's median than this many times its source's typical
 # distance is an error of its own (a geocoding error), left out of the golden point's mean.
 INLIER_SPREADS: Final = 5.0
+_TYPO_EDITS: Final = 2  # a name this few edits from another may be a typo of it
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
 # Legal forms at the end of a spelling ("black store ltd", "kinopalatsi sp z o o"), a word
 # kept before them.
@@ -91,12 +96,16 @@ class MergeConfig:
             one from sources right more often (a stale number yields to a current one).
             A source not named counts as the least named, or as
             ``belief.DEFAULT_ACCURACY`` where none is.
+        name_words: How many records of the run carry each word of a name key (learned,
+            ``reliability.name_words``): between two names a place's records back
+            equally, a typo's word is rarer than the word it misspells.
     """
 
     trust: Mapping[str, float] = field(default_factory=dict)
     recency_weight: float = 0.2
     precision_m: Mapping[str, float] = field(default_factory=dict)
     accuracy: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    name_words: Mapping[str, int] = field(default_factory=dict)
 
 
 def address_key(address: pl.Expr) -> pl.Expr:
@@ -167,6 +176,79 @@ def _vote(
         .with_columns(sure(pl.col("chosen"), pl.col("others")).alias(f"{name}_confidence"))
         .drop("chosen", "others")
         .collect()
+    )
+
+
+def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
+    """Per label: the winning name key (``name_key_won``). The key most trusted records
+    give wins; between keys backed equally, one is set back that looks like a variant of
+    another: that key with words added at its end (a branch: "subway kamppi" beside
+    "subway"), or a typo of it (as many words, at most ``_TYPO_EDITS`` edits, and words
+    that fewer records of the run carry: "erottajna majakka" beside "erottajan
+    majakka"); then recency (``weight``), then the first voter."""
+    tally = (
+        frame.filter(pl.col("name_key").is_not_null())
+        .group_by(_L, "name_key")
+        .agg(
+            pl.col("trust").sum().alias("votes"),
+            pl.col("weight").sum().alias("tally"),
+            pl.col("pos").min().alias("first"),
+        )
+    )
+    tied = tally.filter(pl.len().over(_L, "votes") > 1).select(_L, "votes", "name_key")
+    setback = tied.head(0).select(_L, "name_key")
+    if tied.height:
+        spelled = (
+            tied.select("name_key")
+            .unique()
+            .with_columns(pl.col("name_key").str.split(" ").alias("word"))
+            .explode("word")
+        )
+        needed = spelled["word"].unique().drop_nulls().to_list()
+        carried = pl.DataFrame(
+            {"word": needed, "records": [words.get(w, 0) for w in needed]},
+            schema={"word": pl.String, "records": pl.Int64},
+        )
+        commonness = (
+            spelled.join(carried, on="word", how="left")
+            .group_by("name_key")
+            .agg(
+                pl.col("records").fill_null(0).log1p().sum().alias("common"),
+                pl.len().alias("words"),
+            )
+        )
+        rated = tied.join(commonness, on="name_key")
+        pairs = rated.join(rated, on=[_L, "votes"], suffix="_other").filter(
+            pl.col("name_key") != pl.col("name_key_other")
+        )
+        branch = pl.col("name_key").str.starts_with(pl.col("name_key_other") + " ")
+        alike = (pl.col("words") == pl.col("words_other")) & (
+            pl.col("common") < pl.col("common_other")
+        )
+        near = pairs.filter(alike)
+        edits = process.cpdist(
+            near["name_key"].to_list(),
+            near["name_key_other"].to_list(),
+            scorer=Levenshtein.distance,
+            workers=1,
+        )
+        setback = pl.concat(
+            [
+                pairs.filter(branch).select(_L, "name_key"),
+                near.filter(pl.Series(np.asarray(edits) <= _TYPO_EDITS)).select(_L, "name_key"),
+            ]
+        ).unique()
+    return (
+        tally.join(
+            setback.with_columns(pl.lit(1).alias("setback")), on=[_L, "name_key"], how="left"
+        )
+        .with_columns(pl.col("setback").fill_null(0))
+        .sort(
+            [_L, "votes", "setback", "tally", "first"],
+            descending=[False, True, False, True, False],
+        )
+        .group_by(_L, maintain_order=True)
+        .agg(pl.col("name_key").first().alias("name_key_won"))
     )
 
 
@@ -442,7 +524,7 @@ def merge_clusters(
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 
-    name_vote = _vote(frame, "name_key", "name_key_won")
+    name_vote = _name_vote(frame, config.name_words)
     # Within the winning name: the spelling most records write (case, accents and a legal
     # form aside), then its best-written form: no legal form (a place's name, not its
     # company's), mixed case, accents kept, no extra words, spelled out ("International"

@@ -1,4 +1,4 @@
-"""What a run's clusters say of each source, for the merge to weigh its values by.
+"""What a run's clusters say of each source, and its records of names, for the merge.
 
 Learned once over all clusters, before any is merged (:func:`learn_sources`), so that
 every engine (the local one, Spark's shards) and a stream merge alike:
@@ -7,9 +7,12 @@ every engine (the local one, Spark's shards) and a stream merge alike:
   the golden point weighs each point by it, and leaves out those too far for it;
 - how often each of a source's values is right (:func:`source_accuracy`): what each
   attribute's confidence is reckoned from; it weighs the category's and the address's
-  vote, and breaks ties between phone numbers.
+  vote, and breaks ties between phone numbers;
+- how many records carry each word of a name (:func:`name_words`): between two names
+  backed alike, a typo's word is the rarer.
 
-All are rounded, so that a few records more or less leave them as they were.
+The figures of sources are rounded, so that a few records more or less leave them as
+they were.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site, spell
 __all__ = [
     "learn_sources",
     "learned_of",
+    "name_words",
     "source_accuracy",
     "source_precision",
     "with_learned",
@@ -56,7 +60,10 @@ def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) ->
     located = _located(sources, records.column("lat"), records.column("lon"), labels)
     precision = _precision(located)
     accuracy = source_accuracy(records, labels, located)
-    return with_learned(config, {"precision_m": precision, "accuracy": accuracy})
+    words = name_words(records)
+    return with_learned(
+        config, {"precision_m": precision, "accuracy": accuracy, "name_words": words}
+    )
 
 
 def learned_of(config: MergeConfig) -> dict[str, Any]:
@@ -65,6 +72,7 @@ def learned_of(config: MergeConfig) -> dict[str, Any]:
     return {
         "precision_m": dict(config.precision_m),
         "accuracy": {attribute: dict(v) for attribute, v in config.accuracy.items()},
+        "name_words": dict(config.name_words),
     }
 
 
@@ -79,7 +87,23 @@ def with_learned(config: MergeConfig, learned: Mapping[str, Any]) -> MergeConfig
             attribute: {**accuracy.get(attribute, {}), **config.accuracy.get(attribute, {})}
             for attribute in sorted({*accuracy, *config.accuracy})
         },
+        name_words={**learned.get("name_words", {}), **config.name_words},
     )
+
+
+def name_words(records: pa.Table) -> dict[str, int]:
+    """How many records carry each word of their name key (``keys.name``: folded, legal
+    forms aside): a typo's word is carried by few."""
+    counted = (
+        pl.DataFrame(records.select(["keys"]))
+        .select(pl.col("keys").struct.field("name").str.split(" ").list.unique().alias("word"))
+        .explode("word")
+        .filter(pl.col("word").is_not_null() & (pl.col("word") != ""))
+        .group_by("word")
+        .len()
+        .sort("word")
+    )
+    return dict(zip(counted["word"].to_list(), counted["len"].to_list(), strict=True))
 
 
 def source_precision(

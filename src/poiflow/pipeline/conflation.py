@@ -145,7 +145,9 @@ def conflate(
             ``changes.parquet`` says what changed.
         mapping, osm, batch_size, workers, progress: As for :func:`poiflow.ingest`.
         blocking, clustering, merging: Settings of those stages. Without ``clustering``,
-            a Fellegi-Sunter model clusters at its own threshold.
+            a Fellegi-Sunter model clusters at its own threshold. Of ``merging``, the
+            settings a pipeline's ``stages.merge`` has; the run counts its own names'
+            words (``name_words``).
         on_stage: Called with each stage's name as it starts (for progress displays).
         engine: ``"local"`` (this machine) or ``"spark"`` (the same stages spread by
             Spark; same outputs); ``spark`` says where Spark runs.
@@ -202,7 +204,14 @@ def conflate(
         block=BlockSettings(**asdict(blocking)) if blocking else BlockSettings(),
         score=ScoreSettings(model=str(model)),
         cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
-        merge=MergeSettings(**asdict(merging)) if merging else MergeSettings(),
+        merge=MergeSettings(
+            trust=dict(merging.trust),
+            recency_weight=merging.recency_weight,
+            precision_m=dict(merging.precision_m),
+            accuracy={a: dict(v) for a, v in merging.accuracy.items()},
+        )
+        if merging
+        else MergeSettings(),
         inputs_identity="",
         gold_identity=None if gold is None else str(gold),
         gold_places_identity=str(gold_places or ""),
