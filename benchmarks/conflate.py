@@ -34,7 +34,7 @@ from poiflow.conflate.merge import CONFIDENT_ATTRIBUTES
 from poiflow.generate import GOLD_PLACES
 
 # The golden records' attributes printed (``poiflow.conflate.accuracy``).
-SHOWN = ("name", "name as written", "category", "location", "address", "phone", "website")
+SHOWN = ("place", "name", "name as written", "category", "location", "address", "phone", "website")
 
 SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
     ("4 sources", 20_000, 4, 7, False),
@@ -124,7 +124,7 @@ def main() -> None:
         counts = " ".join(f"{r['kept_apart'][k]:>11,}" for k in RULES)
         print(f"{r['world']:<42} {r['model'][:8]:<8} {counts}")
     _golden_table(results, "accuracy (naive merge)", SHOWN, "accuracy", "naive_accuracy")
-    confident = [a for a in SHOWN if a in CONFIDENT_ATTRIBUTES]
+    confident = [a for a in SHOWN if a == "place" or a in CONFIDENT_ATTRIBUTES]
     _golden_table(
         results, "calibration error (Brier score)", confident, "calibration_error", "brier"
     )

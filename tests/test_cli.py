@@ -172,6 +172,12 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     said = json.loads((tmp_path / "run2" / "run.json").read_text())["source_accuracy"]
     assert set(said["name"]) == {"source_a", "source_b", "source_c"}
     assert all(0.05 <= a <= 0.999 for by in said.values() for a in by.values())
+    covered = json.loads((tmp_path / "run2" / "run.json").read_text())["place_coverage"]
+    assert set(covered["whole"]) == set(covered["split"]) == {"source_a", "source_b", "source_c"}
+    places = pq.read_table(tmp_path / "run2" / "places.parquet", columns=["confidence", "members"])
+    # A place of one record is as sure as its source's places alone are whole.
+    alone = {round(c, 3) for c, m in zip(*places.to_pydict().values(), strict=True) if m == 1}
+    assert alone <= {round(w, 3) for w in covered["whole"].values()}
     assert "how often each source is right" in result.stdout + result.stderr
     # The true places without the truth of which record is which place: refused first.
     result = run("conflate", *sources, "-o", tmp_path / "x", "--gold-places", gen / "gold.csv")

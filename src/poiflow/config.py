@@ -193,6 +193,12 @@ class MergeSettings(_Strict):
         Literal["name", "category", "location", "address", "phone", "website"],
         dict[str, Annotated[float, Field(gt=0, lt=1)]],
     ] = Field(default_factory=dict)
+    # Per source, where you know it better than the run (it learns them from how much of
+    # the world each source covers): how often a place of its records alone is a whole
+    # place, and how often a place without it lacks a record of it split off (what a
+    # place's confidence is reckoned from).
+    whole: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
+    split: dict[str, Annotated[float, Field(ge=0, lt=1)]] = Field(default_factory=dict)
 
 
 class StageSettings(_Strict):

@@ -31,13 +31,15 @@ def table(*rows: dict) -> pa.Table:
 
 
 def golden(*rows: dict, confidence: list[float]) -> pa.Table:
-    """Golden places made by hand: normalized rows with one confidence for every attribute."""
+    """Golden places made by hand: normalized rows with one confidence for every attribute
+    and for the place."""
     places = table(*rows)
     fields = ("name", "category", "location", "address", "phone", "website")
     struct = pa.array(
         [dict.fromkeys(fields, c) for c in confidence],
         pa.struct([pa.field(f, pa.float32()) for f in fields]),
     )
+    places = places.append_column("confidence", pa.array(confidence, pa.float32()))
     return places.append_column("attribute_confidence", struct)
 
 
@@ -121,6 +123,14 @@ def test_each_attribute_of_a_golden_place_is_held_to_its_true_place() -> None:
     assert rows["name"]["brier"] == pytest.approx(0.08)
     assert rows["brand"]["brier"] is None  # no confidence of its own
     assert scored.accuracy("phone") == 0.5
+    # Neither place is one whole true place: g1 lacks d1 of P1, and g2 has it beside P2's.
+    assert (rows["place"]["given"], rows["place"]["correct"]) == (2, 0)
+    assert rows["place"]["naive_accuracy"] is None  # the naive merge has the same places
+    assert rows["place"]["calibration_error"] == pytest.approx((1.0 + 0.4) / 2)
+    assert rows["place"]["brier"] == pytest.approx((1.0 + 0.4**2) / 2)
+    # Without their confidence, places are not judged whole or not.
+    unsure = score_places(places.drop_columns(["confidence"]), MEMBERSHIP, GOLD, TRUTH)
+    assert "place" not in unsure.table["attribute"].to_list()
 
 
 def test_the_truth_scored_as_golden_is_right_everywhere() -> None:
@@ -131,6 +141,8 @@ def test_the_truth_scored_as_golden_is_right_everywhere() -> None:
     )
     one_each = pa.table({"source": ["a", "a"], "id": ["a1", "a2"], "place_id": ["g1", "g2"]})
     scored = score_places(as_golden, one_each, GOLD, TRUTH)
+    # Each place is whole among the run's records: P1 has only a1 of them, P2 only a2.
+    assert scored.accuracy("place") == 1.0
     for row in scored.table.iter_rows(named=True):
         if row["true"]:
             assert row["accuracy"] == 1.0, row

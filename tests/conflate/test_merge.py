@@ -517,3 +517,29 @@ def test_a_new_name_is_not_taken_for_a_typo() -> None:
     assert golden_names(places)[0] == "Bar Luna"
     # Near it but as common: no typo to tell, the newer record wins.
     assert golden_names([[("Cafe Mono", OLD), ("Cafe Moni", NEW)]])[0] == "Cafe Moni"
+
+
+def test_a_place_is_as_sure_as_it_is_likely_whole() -> None:
+    rows = [
+        {"source": "a", "id": "1", "names": {"primary": "Kiosk Kulma"}},
+        {"source": "b", "id": "2", "names": {"primary": "Kiosk Kulma"}},
+        {"source": "b", "id": "3", "names": {"primary": "Cafe Mono"}},
+        {"source": "z", "id": "4", "names": {"primary": "Bar Luna"}},
+    ]
+    table = records(rows)
+    labels = np.array([0, 0, 1, 2])
+    best = np.array([0.9, 0.8, 1.0, 1.0])
+    config = MergeConfig(whole={"a": 0.7, "b": 0.3}, split={"a": 0.02, "b": 0.1, "c": 0.2})
+    places, _ = merge_clusters(table, labels, best, config)
+    confidence = {p["names"]["primary"]: p["confidence"] for p in places.to_pylist()}
+    # Two records: as strongly as they matched, and if c has no record of it split off.
+    assert confidence["Kiosk Kulma"] == pytest.approx(0.85 * (1 - 0.2), abs=1e-4)
+    # One record: as often as its source's places alone are whole; a source nothing was
+    # learnt of, as the least whole.
+    assert confidence["Cafe Mono"] == pytest.approx(0.3)
+    assert confidence["Bar Luna"] == pytest.approx(0.3)
+    # Without what the run learnt, the older reckoning: more sources, surer.
+    places, _ = merge_clusters(table, labels, best)
+    confidence = {p["names"]["primary"]: p["confidence"] for p in places.to_pylist()}
+    assert confidence["Kiosk Kulma"] == pytest.approx((1 - 0.5**3) * 0.85, abs=1e-4)
+    assert confidence["Cafe Mono"] == pytest.approx(0.75)

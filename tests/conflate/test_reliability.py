@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from poiflow.conflate.merge import MergeConfig
-from poiflow.conflate.reliability import learn_sources, name_words, source_accuracy
+from poiflow.conflate.reliability import (
+    learn_sources,
+    name_words,
+    place_coverage,
+    source_accuracy,
+)
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
 
@@ -88,3 +93,81 @@ def test_name_words_count_the_records_that_carry_each_word() -> None:
     # What a setting gives wins, as for every thing learned.
     given = learn_sources(table, np.zeros(3, dtype=np.int64), MergeConfig(name_words={"bar": 9}))
     assert given.name_words == {"aalto": 3, "bar": 9, "cafe": 2}
+
+
+def covered_world(
+    places: int, coverage: dict[str, float], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Records of ``places`` places, each held by each source with its coverage (not at
+    all: left out): each record's source, place, and row."""
+    rng = np.random.default_rng(seed)
+    sources, owners = [], []
+    for place in range(places):
+        for source, share in coverage.items():
+            if rng.random() < share:
+                sources.append(source)
+                owners.append(place)
+    return np.array(sources), np.array(owners), np.arange(len(sources))
+
+
+def within(owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of records of one place (left row < right row)."""
+    left, right = np.triu_indices(len(owners), k=1)
+    same = owners[left] == owners[right]
+    return left[same], right[same]
+
+
+def test_how_much_of_the_world_each_source_covers_from_the_places_they_share() -> None:
+    coverage = {"a": 0.6, "b": 0.75, "c": 0.9}
+    sources, owners, _ = covered_world(1500, coverage, 3)
+    left, right = within(owners)
+    learned = place_coverage(sources, owners, left, right, np.full(len(left), 0.99))
+    seen = len(set(owners.tolist()))  # places no source holds are not in the world seen
+    assert learned["places"] == pytest.approx(1500, rel=0.05)
+    assert learned["places"] >= seen
+    for source, share in coverage.items():
+        assert learned["coverage"][source] == pytest.approx(share, abs=0.04)
+    # Matched without a miss: a place of one source alone is as whole as can be, and
+    # none lacks a record split off.
+    assert all(w >= 0.9 for w in learned["whole"].values())
+    assert all(s <= 0.005 for s in learned["split"].values())
+
+
+def test_places_split_by_the_matcher_are_told_from_places_one_source_alone_holds() -> None:
+    coverage = {"a": 0.5, "b": 0.6, "c": 0.7}
+    sources, owners, rows = covered_world(1500, coverage, 4)
+    left, right = within(owners)
+    labels = owners.copy()
+    # The matcher missed a third of c's records of places others hold too: each is a
+    # place of its own, scored 0.97 with the records of its true place (clustering cut it).
+    rng = np.random.default_rng(5)
+    shared = np.array([(owners == owners[r]).sum() > 1 for r in rows])
+    missed = rows[(sources == "c") & shared & (rng.random(len(rows)) < 1 / 3)]
+    labels[missed] = labels.max() + 1 + np.arange(len(missed))
+    cut = np.isin(left, missed) | np.isin(right, missed)
+    learned = place_coverage(sources, labels, left, right, np.where(cut, 0.97, 0.99))
+    # The places the split hides from the overlaps are counted back by their probability;
+    # counted as if none was hidden, the world would seem larger.
+    assert learned["places"] == pytest.approx(1500, rel=0.05)
+    blind = place_coverage(sources, labels, left, right, np.where(cut, 0.0, 0.99))
+    assert blind["places"] > 1.1 * learned["places"]
+    # Of each source's places alone, the share whole in the world: c's are mostly its
+    # fragments, the others' mostly what is left of a place when c's record split off.
+    for source in coverage:
+        alone = [
+            place
+            for place in set(labels[sources == source].tolist())
+            if set(sources[labels == place]) == {source}
+        ]
+        whole = [p for p in alone if (owners == owners[labels == p][0]).sum() == 1]
+        assert learned["whole"][source] == pytest.approx(len(whole) / len(alone), abs=0.1)
+    assert learned["whole"]["c"] < 0.5
+    # A place without c lacks a record of it split off about as often as it happened.
+    without_c = len(set(labels.tolist())) - len(set(labels[sources == "c"].tolist()))
+    assert learned["split"]["c"] == pytest.approx(len(missed) / without_c, rel=0.35)
+    assert learned["split"]["a"] < learned["split"]["c"] / 4
+    # One source alone says nothing of how much of the world it covers.
+    one = np.array(["a"] * 40)
+    assert (
+        place_coverage(one, np.arange(40), np.arange(39), np.arange(1, 40), np.full(39, 0.2)) == {}
+    )

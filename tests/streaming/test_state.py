@@ -4,6 +4,7 @@ on a generated day of edits."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -211,6 +212,11 @@ def test_a_snapshot_restarts_where_it_stopped(
     assert (tmp_path / "state" / "CURRENT").read_text().strip() == snapshot.name
     again = StreamState.open(conflated, tmp_path / "state")
     assert again.folder == snapshot
+    # What the run learnt of how much of the world each source covers (places merge by
+    # it), kept from the run's run.json through the snapshot.
+    covered = json.loads((conflated / "run.json").read_text())["place_coverage"]
+    assert dict(state.merge.whole) == covered["whole"]
+    assert dict(again.merge.split) == covered["split"]
     assert again.places.equals(state.places)
     assert again.stamps == state.stamps
     assert again.deleted == state.deleted
@@ -263,9 +269,13 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
     edited = edited_sources(sources, day, tmp_path / "edited")
     # The batch is told what the stream learnt of each source from the run it started
     # from (as a pipeline's stages.merge may say it): the same statistics, the same places.
+    # Of the new source, the stream knows nothing: its places alone are as whole as the
+    # least whole source's, and no place lacks a record of it split off.
     known = MergeConfig(
         precision_m=state.merge.precision_m,
         accuracy=state.merge.accuracy,
+        whole={**state.merge.whole, NEW_SOURCE: min(state.merge.whole.values())},
+        split={**state.merge.split, NEW_SOURCE: 0.0},
     )
     conflate(edited, batch, workers=1, previous=conflated, merging=known)
     shutil.rmtree(tmp_path / "edited")

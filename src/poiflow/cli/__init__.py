@@ -428,6 +428,13 @@ def conflate_command(
             "their places': "
             + ", ".join(f"{s} {m:g} m" for s, m in sorted(precision.items(), key=lambda i: i[1]))
         )
+    covered = report.run.get("place_coverage") or {}
+    if covered.get("coverage"):  # learnt from the places sources share: what a place's
+        covers = sorted(covered["coverage"].items(), key=lambda i: -i[1])  # confidence reads
+        console.print(
+            f"the places sources share imply about {covered['places']:,} places; each source "
+            "covers " + ", ".join(f"{s} {c:.0%}" for s, c in covers)
+        )
     accuracy = report.run.get("source_accuracy") or {}
     if accuracy:  # learnt likewise: what each attribute's confidence is reckoned from
         judged = [a for a in ("name", "category", "location", "address", "phone") if a in accuracy]

@@ -270,7 +270,7 @@ def score_golden(membership: Any, gold: pl.DataFrame, folder: Path, truth: Path)
     if not path.exists():
         raise InputError("no places.parquet beside the membership: the golden places", path=path)
     try:
-        places = pq.read_table(path, columns=["id", *READS, "attribute_confidence"])
+        places = pq.read_table(path, columns=["id", *READS, "confidence", "attribute_confidence"])
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"not a golden places file ({exc})", path=path) from exc
     records = None

@@ -4,6 +4,10 @@ Matching quality (:mod:`poiflow.conflate.evaluate`) says whether the right recor
 put together; this says whether the place made of them says the right things. Each golden
 place is held to the true place most of its records describe, attribute by attribute:
 
+``place``
+    The place itself: right when its records are all of one true place, and all the
+    records the truth has of it (not two places merged, nor a fragment of one); its
+    confidence is the place's ``confidence``.
 ``name``
     The primary name, folded (case, accents and punctuation aside: "NORDEA" is "Nordea").
 ``name as written``
@@ -66,6 +70,7 @@ READS: Final = (
     "brand",
 )
 ATTRIBUTES: Final = (
+    "place",
     "name",
     "name as written",
     "category",
@@ -84,8 +89,10 @@ CONFIDENCE_BINS: Final = (
     ("0.95-0.99", 0.95),
     (">= 0.99", 0.99),
 )
-# Which confidence of ``attribute_confidence`` speaks for each attribute.
+# Which confidence of ``attribute_confidence`` speaks for each attribute (the place's is
+# its own ``confidence``).
 _CONFIDENCE: Final = {
+    "place": "place",
     "name": "name",
     "category": "category",
     "location": "location",
@@ -184,7 +191,11 @@ def score_places(
     )
     true = _values(pl.DataFrame(truth).rename({"id": "place"}), ["place"])
     golden = _values(pl.DataFrame(places).rename({"id": "place_id"}), ["place_id"], confidence=True)
-    scored = votes.join(golden, on="place_id").join(true, on="place", suffix="_true")
+    scored = (
+        votes.join(golden, on="place_id")
+        .join(true, on="place", suffix="_true")
+        .join(_whole(members, pl.DataFrame(gold)), on="place_id")
+    )
     naive = None
     if records is not None:
         first = (
@@ -198,6 +209,8 @@ def score_places(
     rows = []
     bins = []
     for attribute in ATTRIBUTES:
+        if attribute == "place" and "confidence_place" not in scored.columns:
+            continue  # places read without their confidence
         given, right, has_truth = _judge(scored, attribute)
         row: dict[str, Any] = {
             "attribute": attribute,
@@ -210,7 +223,7 @@ def score_places(
         row["spurious"] = int((given & ~has_truth).sum())
         row["naive_given"] = row["naive_accuracy"] = None
         row["calibration_error"] = row["brier"] = None
-        if naive is not None:
+        if naive is not None and attribute != "place":  # the naive merge's are the same
             n_given, n_right, n_truth = _judge(naive, attribute)
             row["naive_given"] = int((n_given & n_truth).sum())
             row["naive_accuracy"] = (
@@ -259,12 +272,40 @@ def _values(frame: pl.DataFrame, keys: list[str], *, confidence: bool = False) -
         columns += [
             pl.col("attribute_confidence").struct.field(c).alias(f"confidence_{c}")
             for c in _CONFIDENCE.values()
+            if c != "place"
         ]
+        if "confidence" in frame.columns:
+            columns.append(pl.col("confidence").alias("confidence_place"))
     return frame.select(columns)
+
+
+def _whole(members: pl.DataFrame, gold: pl.DataFrame) -> pl.DataFrame:
+    """``place_id, whole``: whether a golden place's records the truth knows are all of one
+    true place, and all the records the truth has of it (among the run's)."""
+    known = members.join(gold.select("source", "id", "place"), on=["source", "id"])
+    sizes = known.group_by("place").len("records_true")
+    return (
+        known.group_by("place_id")
+        .agg(
+            pl.col("place").n_unique().alias("true_places"),
+            pl.col("place").first(),
+            pl.len().alias("records"),
+        )
+        .join(sizes, on="place")
+        .select(
+            "place_id",
+            ((pl.col("true_places") == 1) & (pl.col("records") == pl.col("records_true"))).alias(
+                "whole"
+            ),
+        )
+    )
 
 
 def _judge(frame: pl.DataFrame, attribute: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(given, right, the truth has a value) per row, for one attribute."""
+    if attribute == "place":
+        every = np.ones(frame.height, dtype=bool)
+        return every, frame["whole"].to_numpy().astype(bool), every
     if attribute == "location":
         given = frame["lat"].is_not_null().to_numpy()
         has_truth = frame["lat_true"].is_not_null().to_numpy()

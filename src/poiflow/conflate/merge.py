@@ -14,9 +14,14 @@ The confidence of an attribute is the probability that the chosen value is right
 which sources agree on it and how often each source is right (learned per attribute,
 ``reliability.source_accuracy``; the model is ``poiflow.conflate.belief``'s). A point is
 right within ``NEAR_M`` metres; the records that agree with it are those that close to it. The
-place's confidence grows with the number of sources that describe it and with how strongly
-they were matched. Provenance follows Overture's ``sources``: every member record, plus one
-entry per attribute naming the record it was taken from.
+place's confidence is the probability that it is one whole place of the world: a place of
+one record, as often as its source's places alone are whole (not fragments of a place the
+matcher split); of more, as strongly as its records were matched and as likely no source
+it lacks has a record of it split off (``MergeConfig.whole`` and ``.split``, learned from
+how much of the world each source covers, ``reliability.place_coverage``).
+
+Provenance follows Overture's ``sources``: every member record, plus one entry per
+attribute naming the record it was taken from.
 
 What the clusters say of each source (``poiflow.conflate.reliability``) comes in the config:
 how far its points lie from their places' (the golden point weighs each point by it)
@@ -99,6 +104,16 @@ class MergeConfig:
         name_words: How many records of the run carry each word of a name key (learned,
             ``reliability.name_words``): between two names a place's records back
             equally, a typo's word is rarer than the word it misspells.
+        whole: Per source, how often a place of its records alone is a whole place of
+            the world, not a fragment of one the matcher split (learned from how much
+            of the world each source covers, ``reliability.place_coverage``): the
+            confidence of a place of one record. A source not named counts as the
+            least named.
+        split: Per source, how often a place without it has a record of it split off:
+            a place of more records is as sure as its matches and the product of
+            ``1 - split`` over the sources it lacks. Without ``whole``, a place's
+            confidence is the older ``(1 - 0.5 ** (sources + 1))`` times its mean
+            match strength.
     """
 
     trust: Mapping[str, float] = field(default_factory=dict)
@@ -106,6 +121,8 @@ class MergeConfig:
     precision_m: Mapping[str, float] = field(default_factory=dict)
     accuracy: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     name_words: Mapping[str, int] = field(default_factory=dict)
+    whole: Mapping[str, float] = field(default_factory=dict)
+    split: Mapping[str, float] = field(default_factory=dict)
 
 
 def address_key(address: pl.Expr) -> pl.Expr:
@@ -249,6 +266,36 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
         )
         .group_by(_L, maintain_order=True)
         .agg(pl.col("name_key").first().alias("name_key_won"))
+    )
+
+
+def _kept_whole(sources: pl.Expr, split: Mapping[str, float]) -> pl.Expr:
+    """The chance that no source a place lacks holds a record of it split off: the product
+    of ``1 - split[t]`` over the sources ``t`` learned and not among ``sources`` (a
+    place's distinct sources)."""
+    if not split:
+        return pl.lit(1.0)
+    logs = {t: float(np.log1p(-v)) for t, v in split.items()}
+    held = sources.replace_strict(logs, default=0.0, return_dtype=pl.Float64).sum()
+    return (pl.lit(sum(logs.values())) - held).exp()
+
+
+def _place_confidence(config: MergeConfig) -> pl.Expr:
+    """How likely a place is one whole place of the world (see ``MergeConfig.whole``): a
+    place of one record is as likely whole as its source's places alone are; a place
+    of more, as its records are matched (their mean strongest probability) and likely
+    to have no record split off. Without what the run learnt of its sources, the older
+    reckoning: ``(1 - 0.5 ** (sources + 1))`` times the match strength."""
+    if not config.whole:
+        return (1 - 0.5 ** (pl.col("distinct_sources") + 1)) * pl.col("strength")
+    least = min(config.whole.values())
+    alone = pl.col("first_source").replace_strict(
+        dict(config.whole), default=least, return_dtype=pl.Float64
+    )
+    return (
+        pl.when(pl.col("members") == 1)
+        .then(alone)
+        .otherwise(pl.col("strength") * pl.col("kept_whole"))
     )
 
 
@@ -712,11 +759,17 @@ def merge_clusters(
         [True, False],
     ).select(_L, "opening_hours")
     status = _vote(frame, "status", "operating_status").select(_L, "operating_status")
-    totals = frame.group_by(_L).agg(
-        pl.len().alias("members"),
-        pl.col("source").n_unique().alias("distinct_sources"),
-        pl.col("best").mean().alias("strength"),
-        pl.col("update_time").max().alias("update_time"),
+    totals = (
+        frame.group_by(_L)
+        .agg(
+            pl.len().alias("members"),
+            pl.col("source").n_unique().alias("distinct_sources"),
+            pl.col("best").mean().alias("strength"),
+            pl.col("update_time").max().alias("update_time"),
+            pl.col("source").first().alias("first_source"),
+            _kept_whole(pl.col("source").unique(), config.split).alias("kept_whole"),
+        )
+        .with_columns(_place_confidence(config).alias("place_confidence"))
     )
 
     places = (
@@ -807,10 +860,7 @@ def merge_clusters(
         "opening_hours",
         "operating_status",
         "update_time",
-        ((1 - 0.5 ** (pl.col("distinct_sources") + 1)) * pl.col("strength"))
-        .round(4)
-        .cast(pl.Float32)
-        .alias("confidence"),
+        pl.col("place_confidence").round(4).cast(pl.Float32).alias("confidence"),
         pl.struct(
             share("name_confidence").alias("name"),
             share("category_confidence").alias("category"),

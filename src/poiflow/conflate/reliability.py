@@ -33,6 +33,7 @@ __all__ = [
     "learn_sources",
     "learned_of",
     "name_words",
+    "place_coverage",
     "source_accuracy",
     "source_precision",
     "with_learned",
@@ -48,8 +49,10 @@ _COMPARED: Final = ("name", "category", "address", "phone", "website")
 
 def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) -> MergeConfig:
     """``config`` with what the records and their clusters say of each source: its points'
-    precision (:func:`source_precision`) and its values' accuracy
-    (:func:`source_accuracy`). What ``config`` gives already wins.
+    precision (:func:`source_precision`), its values' accuracy (:func:`source_accuracy`)
+    and the words of its names (:func:`name_words`). What ``config`` gives already wins.
+    (How much of the world each source covers needs the scored pairs too:
+    :func:`place_coverage`.)
 
     Args:
         records: The records (``PLACE_SCHEMA``).
@@ -58,12 +61,12 @@ def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) ->
     """
     sources = records.column("source")
     located = _located(sources, records.column("lat"), records.column("lon"), labels)
-    precision = _precision(located)
-    accuracy = source_accuracy(records, labels, located)
-    words = name_words(records)
-    return with_learned(
-        config, {"precision_m": precision, "accuracy": accuracy, "name_words": words}
-    )
+    learned = {
+        "precision_m": _precision(located),
+        "accuracy": source_accuracy(records, labels, located),
+        "name_words": name_words(records),
+    }
+    return with_learned(config, learned)
 
 
 def learned_of(config: MergeConfig) -> dict[str, Any]:
@@ -73,6 +76,8 @@ def learned_of(config: MergeConfig) -> dict[str, Any]:
         "precision_m": dict(config.precision_m),
         "accuracy": {attribute: dict(v) for attribute, v in config.accuracy.items()},
         "name_words": dict(config.name_words),
+        "whole": dict(config.whole),
+        "split": dict(config.split),
     }
 
 
@@ -88,7 +93,145 @@ def with_learned(config: MergeConfig, learned: Mapping[str, Any]) -> MergeConfig
             for attribute in sorted({*accuracy, *config.accuracy})
         },
         name_words={**learned.get("name_words", {}), **config.name_words},
+        whole={**learned.get("whole", {}), **config.whole},
+        split={**learned.get("split", {}), **config.split},
     )
+
+
+def place_coverage(
+    sources: pa.Array | pa.ChunkedArray | np.ndarray,
+    labels: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+) -> dict[str, Any]:
+    """How much of the world each source covers, and so how often a place is whole: what
+    a place's confidence is reckoned from (``MergeConfig.whole`` and ``.split``).
+
+    Each source holds a record of a place or not, independently of the others. Then the
+    places two sources share, against those each has, tell how many places there are
+    (Lincoln-Petersen: n_s n_t / m_st, the median over pairs of sources); the matches the
+    matcher missed would hide shared places, so m_st counts too, for each place and each
+    source it lacks, the strongest probability of a scored pair to that source's records
+    in other places (half from each side). A source's coverage is its places over them
+    all, and of its places, those without any other source number n_s Π(1 - c_t):
+
+    - ``whole[s]``: the share of the places of ``s``'s records alone that are so in the
+      world, not a fragment of a place the matcher split (``expected / observed``);
+    - ``split[t]``: how often a place without ``t`` has a record of ``t`` split off, the
+      places of ``t`` alone beyond those expected, over the places without ``t``.
+
+    Args:
+        sources: Each record's source.
+        labels: Each record's cluster; a negative label leaves the record out.
+        left, right, probability: The scored pairs (record rows) and their match
+            probability.
+
+    Returns:
+        ``places`` (the estimate of how many there are), ``coverage``, ``whole`` and
+        ``split`` per source, rounded; empty where no two sources share
+        ``_MIN_RECORDS`` places.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    records = pl.DataFrame({"source": pl.Series(sources, dtype=pl.String), _L: pl.Series(labels)})
+    places = (
+        records.filter(pl.col(_L) >= 0)
+        .group_by(_L)
+        .agg(pl.col("source").unique().sort().alias("sources"), pl.len().alias("records"))
+    )
+    total = places.height
+    holding = places.select(_L, "sources").explode("sources").rename({"sources": "source"})
+    held = dict(holding.group_by("source").len().iter_rows())
+    shared = (
+        holding.join(holding, on=_L, suffix="_t")
+        .filter(pl.col("source") < pl.col("source_t"))
+        .group_by("source", "source_t")
+        .len()
+    )
+    missed = _missed_overlaps(records, places, labels, left, right, probability)
+    # The world's size as each pair of sources sees it, and as each source sees it with
+    # the others (the median of its pairs): a source whose places the others lack (a
+    # feed of new openings) sees a larger world, and its places alone are not fragments.
+    seen: dict[str, list[float]] = {source: [] for source in held}
+    for s, t, both in shared.iter_rows():
+        if both >= _MIN_RECORDS:
+            overlap = both + 0.5 * (missed.get((s, t), 0.0) + missed.get((t, s), 0.0))
+            seen[s].append(held[s] * held[t] / overlap)
+            seen[t].append(held[s] * held[t] / overlap)
+    estimates = [n for sizes in seen.values() for n in sizes]
+    if not estimates:
+        return {}
+    world = max(float(np.median(estimates)), float(max(held.values())))
+    alone = dict(
+        places.filter(pl.col("sources").list.len() == 1)
+        .select(pl.col("sources").list.first(), pl.len().over(pl.col("sources").list.first()))
+        .unique()
+        .iter_rows()
+    )
+    whole, split = {}, {}
+    for s in sorted(held):
+        observed = alone.get(s, 0)
+        lacking = total - held[s]
+        if not seen[s]:  # too few places shared with any other source to judge by
+            whole[s], split[s] = _MOST, 0.0
+            continue
+        size = max(float(np.median(seen[s])), float(max(held.values())))
+        others = [min(n / size, _MOST) for t, n in held.items() if t != s]
+        expected = held[s] * float(np.prod([1.0 - c for c in others]))
+        whole[s] = round(min(max(expected / observed, _LEAST), _MOST), 3) if observed else _MOST
+        split[s] = round(min(max(observed - expected, 0.0) / lacking, 0.5), 4) if lacking else 0.0
+    return {
+        "places": round(world),
+        "coverage": {s: round(min(n / world, _MOST), 3) for s, n in sorted(held.items())},
+        "whole": whole,
+        "split": split,
+    }
+
+
+def _missed_overlaps(
+    records: pl.DataFrame,
+    places: pl.DataFrame,
+    labels: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+) -> dict[tuple[str, str], float]:
+    """For each pair of sources (s, t): over the places with ``s`` and without ``t``, the
+    sum of each one's strongest match probability to a record of ``t`` in another place:
+    how many places the two share that the matcher split."""
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    source = records["source"]
+    pairs = pl.DataFrame(
+        {
+            "place_l": labels[left],
+            "place_r": labels[right],
+            "source_l": source.gather(left),
+            "source_r": source.gather(right),
+            "p": np.asarray(probability, dtype=np.float64),
+        }
+    ).filter(
+        (pl.col("place_l") >= 0)
+        & (pl.col("place_r") >= 0)
+        & (pl.col("place_l") != pl.col("place_r"))
+        & (pl.col("source_l") != pl.col("source_r"))
+    )
+    sides = pl.concat(
+        [
+            pairs.select(pl.col("place_l").alias(_L), pl.col("source_r").alias("t"), "p"),
+            pairs.select(pl.col("place_r").alias(_L), pl.col("source_l").alias("t"), "p"),
+        ]
+    )
+    missed = (
+        sides.group_by(_L, "t")
+        .agg(pl.col("p").max())
+        .join(places.select(_L, "sources"), on=_L)
+        .filter(~pl.col("sources").list.contains(pl.col("t")))
+        .explode("sources")
+        .group_by("sources", "t")
+        .agg(pl.col("p").sum())
+    )
+    return {(s, t): p for s, t, p in missed.iter_rows()}
 
 
 def name_words(records: pa.Table) -> dict[str, int]:

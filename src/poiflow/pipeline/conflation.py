@@ -209,6 +209,8 @@ def conflate(
             recency_weight=merging.recency_weight,
             precision_m=dict(merging.precision_m),
             accuracy={a: dict(v) for a, v in merging.accuracy.items()},
+            whole=dict(merging.whole),
+            split=dict(merging.split),
         )
         if merging
         else MergeSettings(),

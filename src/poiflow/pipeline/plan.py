@@ -327,6 +327,11 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
         # How often each source's value of each attribute is right, as its place's other
         # records judge it: what each attribute's confidence was reckoned from.
         "source_accuracy": merge.get("source_accuracy", {}),
+        # How many places the world holds and how much of it each source covers, from
+        # the places sources share: how often a place of one source alone is whole, and
+        # how often a place lacks a record split off (what a place's confidence is
+        # reckoned from; ``poiflow.conflate.reliability.place_coverage``).
+        "place_coverage": merge.get("place_coverage", {}),
         # What matching a new record the way this run matched its own needs (POST /match).
         "matching": {
             "block": dict(_settings(result, "block")),

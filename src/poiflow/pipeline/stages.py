@@ -444,7 +444,7 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     as ``merge``'s artifacts, and its summary."""
     from poiflow.conflate.ids import assign_ids, changelog, fresh_ids, reads_keys
     from poiflow.conflate.merge import MergeConfig
-    from poiflow.conflate.reliability import learn_sources
+    from poiflow.conflate.reliability import learn_sources, place_coverage, with_learned
 
     history = read_previous(ctx.previous) if ctx.previous is not None else None
     records = ctx.artifacts.table("records")
@@ -463,7 +463,14 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
     else:  # a first release: each cluster its fresh id
         ids = dict(fresh)
         membership_now = {}
+    scores = ctx.artifacts.table("scores")
+    coverage = place_coverage(
+        records.column("source"),
+        labels,
+        *(scores.column(c).to_numpy() for c in ("left_row", "right_row", "probability")),
+    )
     config = learn_sources(records, labels, MergeConfig(**ctx.settings))
+    config = with_learned(config, coverage)
     places, membership = build(records, labels, best, config, ids)
     changes = changelog(
         previous_membership,
@@ -484,6 +491,7 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
         "changes": dict(Counter(changes.column("change").to_pylist())),
         "source_precision_m": dict(config.precision_m),
         "source_accuracy": {k: dict(v) for k, v in config.accuracy.items()},
+        "place_coverage": coverage,
     }
 
 
@@ -550,7 +558,7 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
         from poiflow.conflate.accuracy import READS, score_places
         from poiflow.pipeline.ingestion import true_places
 
-        places = ctx.artifacts.table("places", ["id", *READS, "attribute_confidence"])
+        places = ctx.artifacts.table("places", ["id", *READS, "confidence", "attribute_confidence"])
         records = ctx.artifacts.table("records", ["source", "id", *READS])
         truth = true_places(ctx.gold_places, gold["place"].to_list())
         scores.update(score_places(places, membership, gold, truth, records).metrics())
@@ -619,6 +627,6 @@ BUILT_IN: dict[str, tuple[StageFunction, tuple[str, ...], tuple[str, ...]]] = {
     "block": (run_block, ("records",), ("candidates",)),
     "score": (run_score, ("records", "candidates"), ("pairs", "scores", "model")),
     "cluster": (run_cluster, ("records", "scores"), ("clusters",)),
-    "merge": (run_merge, ("records", "clusters"), ("places", "membership", "changes")),
+    "merge": (run_merge, ("records", "clusters", "scores"), ("places", "membership", "changes")),
     "evaluate": (run_evaluate, ("membership", "pairs", "places", "records"), ("metrics",)),
 }

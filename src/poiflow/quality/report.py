@@ -297,8 +297,12 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
     metrics = run.get("metrics", {})
     judged = any(f"golden.{a}.accuracy" in metrics for a in _CONFIDENT)
     rows = []
-    for attribute in _CONFIDENT:
-        confidence = frame["attribute_confidence"].struct.field(attribute).fill_null(0.0)
+    for attribute in ("place", *_CONFIDENT):
+        confidence = (
+            frame["confidence"]
+            if attribute == "place"
+            else frame["attribute_confidence"].struct.field(attribute)
+        ).fill_null(0.0)
         given = confidence.filter(confidence > 0)
         row: list[Any] = [
             attribute,
@@ -318,8 +322,11 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
     if judged:
         headers += ["right (truth)", "naive merge", "calibration error"]
     text = (
-        "<p>An attribute's confidence is the probability that its value is right, from which "
-        "sources agree on it and how often each is right. "
+        "<p>A place's confidence is the probability that it is one whole place of the world "
+        "(not two merged, nor a fragment of one), from how strongly its records matched and "
+        "how much of the world each source covers. An attribute's confidence is the "
+        "probability that its value is right, from which sources agree on it and how often "
+        "each is right. "
         + (
             "Against the true places: the share right, the same for a naive merge (each "
             "place's first record), and how far confidence is from accuracy (0: a value of "
@@ -332,25 +339,37 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
     table = _table(headers, rows, numeric=list(range(1, len(headers))))
     accuracy = run.get("source_accuracy") or {}
     precision = run.get("source_precision_m") or {}
+    covered = run.get("place_coverage") or {}
+    covers, whole = covered.get("coverage", {}), covered.get("whole", {})
     shown = [a for a in _CONFIDENT if a in accuracy]
-    sources = sorted({s for a in shown for s in accuracy[a]} | set(precision))
+    sources = sorted({s for a in shown for s in accuracy[a]} | set(precision) | set(covers))
     if not sources:
         return text + table
     by_source = _table(
-        ["source", *shown, "points typically off"],
+        ["source", *shown, "points typically off", "covers", "its places alone whole"],
         [
             (
                 source,
                 *(_maybe(accuracy[a].get(source), "{:.2f}") for a in shown),
                 _maybe(precision.get(source), "{:g} m"),
+                _maybe(covers.get(source), "{:.0%}"),
+                _maybe(whole.get(source), "{:.2f}"),
             )
             for source in sources
         ],
-        numeric=list(range(1, len(shown) + 2)),
+        numeric=list(range(1, len(shown) + 4)),
+    )
+    world = (
+        f"<p>The places sources share imply about {covered['places']:,} places in the "
+        "world: each source covers its share of them, and of the places only its records "
+        "describe, the share that are whole places rather than fragments the matcher "
+        "split off.</p>"
+        if covered.get("places")
+        else ""
     )
     return (
         f"{text}{table}<h3>How often each source is right, as the other records of its "
-        f"places judge it</h3>{by_source}"
+        f"places judge it, and how much of the world it covers</h3>{world}{by_source}"
     )
 
 

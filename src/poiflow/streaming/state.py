@@ -119,6 +119,18 @@ class _Effect:
             self.op, self.closed = "delete", None
 
 
+def _run_coverage(folder: Path) -> dict[str, Any]:
+    """What the run in ``folder`` learnt of how much of the world each source covers
+    (``run.json``'s ``place_coverage``; it needs the run's scored pairs): empty where it
+    says nothing."""
+    try:
+        run = json.loads((folder / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    coverage = run.get("place_coverage") if isinstance(run, dict) else None
+    return coverage if isinstance(coverage, dict) else {}
+
+
 class StreamState:
     """The places, their records and each record's last edit.
 
@@ -138,8 +150,11 @@ class StreamState:
         if kept.exists():
             self.merge = with_learned(merge or MergeConfig(), json.loads(kept.read_text("utf-8")))
         else:
-            self.merge = learn_sources(
-                index.records, np.where(index.alive, index.place_of, -1), merge or MergeConfig()
+            self.merge = with_learned(
+                learn_sources(
+                    index.records, np.where(index.alive, index.place_of, -1), merge or MergeConfig()
+                ),
+                _run_coverage(self.folder),
             )
         if not (self.folder / "places.parquet").exists():
             raise InputError(f"{self.folder}: no places.parquet; it is not a run's output")
