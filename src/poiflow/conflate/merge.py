@@ -269,14 +269,19 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
     )
 
 
-def _kept_whole(sources: pl.Expr, split: Mapping[str, float]) -> pl.Expr:
-    """The chance that no source a place lacks holds a record of it split off: the product
-    of ``1 - split[t]`` over the sources ``t`` learned and not among ``sources`` (a
-    place's distinct sources)."""
+def _kept_whole(split: Mapping[str, float]) -> pl.Expr:
+    """Per place (an aggregation): the chance that no source it lacks holds a record of it
+    split off, the product of ``1 - split[t]`` over the sources ``t`` learned and not
+    among its records'."""
     if not split:
         return pl.lit(1.0)
     logs = {t: float(np.log1p(-v)) for t, v in split.items()}
-    held = sources.replace_strict(logs, default=0.0, return_dtype=pl.Float64).sum()
+    held = (
+        pl.col("source")
+        .replace_strict(logs, default=0.0, return_dtype=pl.Float64)
+        .filter(pl.col("source").is_first_distinct())
+        .sum()
+    )
     return (pl.lit(sum(logs.values())) - held).exp()
 
 
@@ -767,7 +772,7 @@ def merge_clusters(
             pl.col("best").mean().alias("strength"),
             pl.col("update_time").max().alias("update_time"),
             pl.col("source").first().alias("first_source"),
-            _kept_whole(pl.col("source").unique(), config.split).alias("kept_whole"),
+            _kept_whole(config.split).alias("kept_whole"),
         )
         .with_columns(_place_confidence(config).alias("place_confidence"))
     )
