@@ -25,6 +25,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site, spelling
@@ -43,6 +44,7 @@ _MIN_POINTS: Final = 3  # a place's median point means little with fewer
 _MIN_RECORDS: Final = 20  # what a source is worth, from at least these of its records
 _L: Final = "label"
 _LEAST, _MOST = 0.05, 0.999  # an accuracy learned is kept within these
+_FAINT: Final = 0.01  # a match probability below this is the matcher's floor, not a miss
 # The attributes judged by how often sources agree on them (the location is judged apart).
 _COMPARED: Final = ("name", "category", "address", "phone", "website")
 
@@ -133,41 +135,52 @@ def place_coverage(
         ``_MIN_RECORDS`` places.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    records = pl.DataFrame({"source": pl.Series(sources, dtype=pl.String), _L: pl.Series(labels)})
+    if isinstance(sources, np.ndarray):
+        sources = pa.array(sources, pa.string())
+    encoded = pc.dictionary_encode(
+        sources.cast(pa.string()).combine_chunks()
+        if isinstance(sources, pa.ChunkedArray)
+        else sources
+    )
+    codes = np.asarray(encoded.indices, dtype=np.int64)
+    names = encoded.dictionary.to_pylist()
     places = (
-        records.filter(pl.col(_L) >= 0)
+        pl.DataFrame({"source": codes, _L: labels})
+        .filter(pl.col(_L) >= 0)
         .group_by(_L)
-        .agg(pl.col("source").unique().sort().alias("sources"), pl.len().alias("records"))
+        .agg(pl.col("source").unique().sort().alias("sources"))
     )
     total = places.height
-    holding = places.select(_L, "sources").explode("sources").rename({"sources": "source"})
-    held = dict(holding.group_by("source").len().iter_rows())
+    holding = places.explode("sources").rename({"sources": "source"})
+    held = {names[c]: n for c, n in holding.group_by("source").len().iter_rows()}
     shared = (
         holding.join(holding, on=_L, suffix="_t")
         .filter(pl.col("source") < pl.col("source_t"))
         .group_by("source", "source_t")
         .len()
     )
-    missed = _missed_overlaps(records, places, labels, left, right, probability)
+    missed = _missed_overlaps(codes, places, labels, left, right, probability)
     # The world's size as each pair of sources sees it, and as each source sees it with
     # the others (the median of its pairs): a source whose places the others lack (a
     # feed of new openings) sees a larger world, and its places alone are not fragments.
     seen: dict[str, list[float]] = {source: [] for source in held}
-    for s, t, both in shared.iter_rows():
+    for a, b, both in shared.iter_rows():
         if both >= _MIN_RECORDS:
-            overlap = both + 0.5 * (missed.get((s, t), 0.0) + missed.get((t, s), 0.0))
+            overlap = both + 0.5 * (missed.get((a, b), 0.0) + missed.get((b, a), 0.0))
+            s, t = names[a], names[b]
             seen[s].append(held[s] * held[t] / overlap)
             seen[t].append(held[s] * held[t] / overlap)
     estimates = [n for sizes in seen.values() for n in sizes]
     if not estimates:
         return {}
     world = max(float(np.median(estimates)), float(max(held.values())))
-    alone = dict(
-        places.filter(pl.col("sources").list.len() == 1)
-        .select(pl.col("sources").list.first(), pl.len().over(pl.col("sources").list.first()))
-        .unique()
+    alone = {
+        names[c]: n
+        for c, n in places.filter(pl.col("sources").list.len() == 1)
+        .group_by(pl.col("sources").list.first())
+        .len()
         .iter_rows()
-    )
+    }
     whole, split = {}, {}
     for s in sorted(held):
         observed = alone.get(s, 0)
@@ -189,43 +202,34 @@ def place_coverage(
 
 
 def _missed_overlaps(
-    records: pl.DataFrame,
+    codes: np.ndarray,
     places: pl.DataFrame,
     labels: np.ndarray,
     left: np.ndarray,
     right: np.ndarray,
     probability: np.ndarray,
-) -> dict[tuple[str, str], float]:
-    """For each pair of sources (s, t): over the places with ``s`` and without ``t``, the
-    sum of each one's strongest match probability to a record of ``t`` in another place:
-    how many places the two share that the matcher split."""
-    left = np.asarray(left, dtype=np.int64)
-    right = np.asarray(right, dtype=np.int64)
-    source = records["source"]
-    pairs = pl.DataFrame(
+) -> dict[tuple[int, int], float]:
+    """For each pair of sources (s, t) by code: over the places with ``s`` and without
+    ``t``, the sum of each one's strongest match probability to a record of ``t`` in
+    another place: how many places the two share that the matcher split. Pairs below
+    ``_FAINT`` are left out: not matches missed, but the matcher's floor."""
+    strong = np.flatnonzero(np.asarray(probability) >= _FAINT)
+    probability = np.asarray(probability)[strong].astype(np.float64)
+    left, right = np.asarray(left)[strong], np.asarray(right)[strong]
+    place_l, place_r = labels[left], labels[right]
+    source_l, source_r = codes[left], codes[right]
+    keep = (place_l >= 0) & (place_r >= 0) & (place_l != place_r) & (source_l != source_r)
+    sides = pl.DataFrame(
         {
-            "place_l": labels[left],
-            "place_r": labels[right],
-            "source_l": source.gather(left),
-            "source_r": source.gather(right),
-            "p": np.asarray(probability, dtype=np.float64),
+            _L: np.concatenate([place_l[keep], place_r[keep]]),
+            "t": np.concatenate([source_r[keep], source_l[keep]]),
+            "p": np.concatenate([probability[keep], probability[keep]]),
         }
-    ).filter(
-        (pl.col("place_l") >= 0)
-        & (pl.col("place_r") >= 0)
-        & (pl.col("place_l") != pl.col("place_r"))
-        & (pl.col("source_l") != pl.col("source_r"))
-    )
-    sides = pl.concat(
-        [
-            pairs.select(pl.col("place_l").alias(_L), pl.col("source_r").alias("t"), "p"),
-            pairs.select(pl.col("place_r").alias(_L), pl.col("source_l").alias("t"), "p"),
-        ]
     )
     missed = (
         sides.group_by(_L, "t")
         .agg(pl.col("p").max())
-        .join(places.select(_L, "sources"), on=_L)
+        .join(places, on=_L)
         .filter(~pl.col("sources").list.contains(pl.col("t")))
         .explode("sources")
         .group_by("sources", "t")
