@@ -156,6 +156,7 @@ class StreamState:
                 ),
                 _run_coverage(self.folder),
             )
+        self._learned_text: str | None = None
         if not (self.folder / "places.parquet").exists():
             raise InputError(f"{self.folder}: no places.parquet; it is not a run's output")
         # The places as the last checkpoint wrote them, and those changed since (None: gone),
@@ -622,9 +623,9 @@ class StreamState:
             os.link(base, folder / STATISTICS_FILE)
         except OSError:  # another file system: copy it
             shutil.copyfile(base, folder / STATISTICS_FILE)
-        (folder / _LEARNED_FILE).write_text(
-            json.dumps(learned_of(self.merge), indent=2, sort_keys=True), "utf-8"
-        )
+        if self._learned_text is None:  # what was learnt at the start: the same each time
+            self._learned_text = json.dumps(learned_of(self.merge), indent=2, sort_keys=True)
+        (folder / _LEARNED_FILE).write_text(self._learned_text, "utf-8")
         (folder / "stream.json").write_text(
             json.dumps(
                 {"written": datetime.now(UTC).isoformat(), **summary}, indent=2, default=str
