@@ -465,6 +465,12 @@ def test_a_source_right_more_often_has_more_say_in_the_category() -> None:
 
 
 def golden_names(places: list[list[tuple[str, datetime]]]) -> list[str]:
+    return [name for name, _ in golden_names_and_confidence(places)]
+
+
+def golden_names_and_confidence(
+    places: list[list[tuple[str, datetime]]],
+) -> list[tuple[str, float]]:
     """The golden name of each place, whose records are given as (name, update time)
     with the last one the most recent, one source each; what the run says of names is
     learned from all of them, as a run learns it."""
@@ -482,7 +488,10 @@ def golden_names(places: list[list[tuple[str, datetime]]]) -> list[str]:
     table = records(rows)
     config = learn_sources(table, labels, MergeConfig())
     merged, _ = merge_clusters(table, labels, np.ones(len(rows)), config)
-    by_id = {p["id"]: p["names"]["primary"] for p in merged.to_pylist()}
+    by_id = {
+        p["id"]: (p["names"]["primary"], p["attribute_confidence"]["name"])
+        for p in merged.to_pylist()
+    }
     return [by_id[place_id_for("s0", f"{p}-0")] for p in range(len(places))]
 
 
@@ -508,6 +517,11 @@ def test_between_two_names_backed_alike_a_typo_yields_to_the_commoner_word() -> 
     # Whichever record is newer.
     places[0] = [("Erottajna Majakka", OLD), ("Erottajan Majakka", NEW)]
     assert golden_names(places)[0] == "Erottajan Majakka"
+    # The typo's record meant the name: it backs it (as half a record), so the name is
+    # surer than one of two unrelated names.
+    typo = golden_names_and_confidence(places)[0][1]
+    renamed = golden_names_and_confidence([[("Kahvila Kuu", OLD), ("Bar Luna", NEW)]])[0][1]
+    assert typo > renamed + 0.1
 
 
 def test_a_new_name_is_not_taken_for_a_typo() -> None:

@@ -69,6 +69,7 @@ NEAR_M: Final = 50.0  # a point this close to the place's is right
 # distance is an error of its own (a geocoding error), left out of the golden point's mean.
 INLIER_SPREADS: Final = 5.0
 _TYPO_EDITS: Final = 2  # a name this few edits from another may be a typo of it
+_VARIANT_BACKS: Final = 0.5  # a variant's record backs the name it meant, as half a record
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
 # Legal forms at the end of a spelling ("black store ltd", "kinopalatsi sp z o o"), a word
 # kept before them.
@@ -196,13 +197,14 @@ def _vote(
     )
 
 
-def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
+def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per label: the winning name key (``name_key_won``). The key most trusted records
     give wins; between keys backed equally, one is set back that looks like a variant of
     another: that key with words added at its end (a branch: "subway kamppi" beside
     "subway"), or a typo of it (as many words, at most ``_TYPO_EDITS`` edits, and words
     that fewer records of the run carry: "erottajna majakka" beside "erottajan
-    majakka"); then recency (``weight``), then the first voter."""
+    majakka"); then recency (``weight``), then the first voter. Also the keys set back
+    as variants of the key that won (``label, name_key``): their records meant it."""
     tally = (
         frame.filter(pl.col("name_key").is_not_null())
         .group_by(_L, "name_key")
@@ -213,7 +215,9 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
         )
     )
     tied = tally.filter(pl.len().over(_L, "votes") > 1).select(_L, "votes", "name_key")
-    setback = tied.head(0).select(_L, "name_key")
+    variants = pl.DataFrame(
+        schema={_L: pl.Int64, "name_key": pl.String, "name_key_other": pl.String}
+    )
     if tied.height:
         spelled = (
             tied.select("name_key")
@@ -249,15 +253,19 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
             scorer=Levenshtein.distance,
             workers=1,
         )
-        setback = pl.concat(
+        variants = pl.concat(
             [
-                pairs.filter(branch).select(_L, "name_key"),
-                near.filter(pl.Series(np.asarray(edits) <= _TYPO_EDITS)).select(_L, "name_key"),
+                pairs.filter(branch).select(_L, "name_key", "name_key_other"),
+                near.filter(pl.Series(np.asarray(edits) <= _TYPO_EDITS)).select(
+                    _L, "name_key", "name_key_other"
+                ),
             ]
-        ).unique()
-    return (
+        )
+    won = (
         tally.join(
-            setback.with_columns(pl.lit(1).alias("setback")), on=[_L, "name_key"], how="left"
+            variants.select(_L, "name_key").unique().with_columns(pl.lit(1).alias("setback")),
+            on=[_L, "name_key"],
+            how="left",
         )
         .with_columns(pl.col("setback").fill_null(0))
         .sort(
@@ -267,6 +275,14 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
         .group_by(_L, maintain_order=True)
         .agg(pl.col("name_key").first().alias("name_key_won"))
     )
+    # The keys set back as variants of the key that won: their records meant it.
+    meant = (
+        variants.join(won, on=_L)
+        .filter(pl.col("name_key_other") == pl.col("name_key_won"))
+        .select(_L, "name_key")
+        .unique()
+    )
+    return won, meant
 
 
 def _kept_whole(split: Mapping[str, float]) -> pl.Expr:
@@ -576,7 +592,7 @@ def merge_clusters(
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 
-    name_vote = _name_vote(frame, config.name_words)
+    name_vote, meant = _name_vote(frame, config.name_words)
     # Within the winning name: the spelling most records write (case, accents and a legal
     # form aside), then its best-written form: no legal form (a place's name, not its
     # company's), mixed case, accents kept, no extra words, spelled out ("International"
@@ -601,12 +617,26 @@ def merge_clusters(
         [True, False, True, True, False, True, False],
     ).select(_L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "bare")
     # How sure the name is, as written (case and accents aside): the records that spell
-    # it so back it, each other spelling is another value.
+    # it so back it, and those whose name is a variant of it (a branch, a typo); each
+    # other spelling is another value.
+    variant = pl.col("variant").is_not_null()
     name_pick = name_pick.join(
         backing(
             frame.lazy()
-            .select(_L, "bare", "odds_name")
-            .join(name_pick.lazy().select(_L, pl.col("bare").alias("chosen")), on=_L),
+            .select(_L, "name_key", "bare", "odds_name")
+            .join(name_pick.lazy().select(_L, pl.col("bare").alias("chosen")), on=_L)
+            .join(
+                meant.lazy().with_columns(pl.lit(True).alias("variant")),
+                on=[_L, "name_key"],
+                how="left",
+            )
+            .with_columns(
+                pl.when(variant).then(pl.col("chosen")).otherwise(pl.col("bare")).alias("bare"),
+                pl.when(variant)
+                .then(pl.col("odds_name") * _VARIANT_BACKS)
+                .otherwise(pl.col("odds_name"))
+                .alias("odds_name"),
+            ),
             "bare",
             "chosen",
             "odds_name",
