@@ -79,3 +79,13 @@ def test_stage_settings_default_to_the_stages_own_defaults() -> None:
     merging = {k: v for k, v in asdict(MergeConfig()).items() if k != "name_words"}
     assert MergeSettings() == MergeSettings(**merging)
     assert set(MergeSettings.model_fields) == set(merging)
+
+
+def test_a_sources_coverage_said_out_of_range_is_named_with_its_line(tmp_path: Path) -> None:
+    from poiflow.config import MergeSettings
+
+    path = write(tmp_path, "whole: {osm: 0.8}\nsplit:\n  osm: 1.5\n")
+    with pytest.raises(ConfigError, match=r":3: split.osm: .*less than 1"):
+        load_yaml(path, MergeSettings)
+    said = load_yaml(write(tmp_path, "whole: {osm: 0.8}\nsplit: {osm: 0.05}\n"), MergeSettings)
+    assert (said.whole, said.split) == ({"osm": 0.8}, {"osm": 0.05})

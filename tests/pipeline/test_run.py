@@ -196,6 +196,29 @@ def test_a_known_precision_of_a_source_wins_over_the_learnt_one(
         pipeline.replace({"stages": {"merge": {"precision_m": {"source_c": 0}}}})
 
 
+def test_a_known_coverage_of_a_source_wins_over_the_learnt_one(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline.run()
+    learnt = json.loads((pipeline.output / "run.json").read_text())["place_coverage"]
+    assert set(learnt["whole"]) == set(learnt["split"]) == {"source_a", "source_b", "source_c"}
+    assert all(0 < c <= 1 for c in learnt["coverage"].values())
+    # Said to have its places alone whole one time in two: such places are that sure.
+    told = pipeline.replace({"stages": {"merge": {"whole": {"source_c": 0.5}}}})
+    told.run(tmp_path / "told")
+    said = json.loads((tmp_path / "told" / "run.json").read_text())["place_coverage"]
+    assert said["whole"] == {**learnt["whole"], "source_c": 0.5}
+    places = pq.read_table(tmp_path / "told" / "places.parquet", columns=["confidence", "sources"])
+    lonely_c = [
+        p["confidence"]
+        for p in places.to_pylist()
+        if len({s["record_id"] for s in p["sources"]}) == 1
+        and p["sources"][0]["dataset"] == "source_c"
+    ]
+    assert lonely_c
+    assert lonely_c == pytest.approx([0.5] * len(lonely_c), abs=1e-4)
+
+
 def test_a_known_accuracy_of_a_source_wins_over_the_learnt_one(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:

@@ -491,7 +491,12 @@ def merge_outputs(ctx: StageContext, build: MergeBuild) -> dict[str, Any]:
         "changes": dict(Counter(changes.column("change").to_pylist())),
         "source_precision_m": dict(config.precision_m),
         "source_accuracy": {k: dict(v) for k, v in config.accuracy.items()},
-        "place_coverage": coverage,
+        # As learnt, with what the settings say instead where they say it.
+        "place_coverage": (
+            {**coverage, "whole": dict(config.whole), "split": dict(config.split)}
+            if coverage or config.whole
+            else {}
+        ),
     }
 
 
