@@ -270,3 +270,54 @@ def test_meanwhile_failing_does_not_fail_ingest(helsinki_pbf: Path, tmp_path: Pa
     report = ingest([helsinki_pbf], tmp_path / "p.parquet", workers=2, meanwhile=meanwhile)
     assert report.valid > 0
     assert (tmp_path / "p.parquet").exists()
+
+
+class _FailingProgress:
+    """A progress display that fails at the first chunk written (a full disk, a closed
+    terminal): the error is the consumer's, not a worker's."""
+
+    def start(self, label: str, total: int | None) -> None:
+        pass
+
+    def advance(self, records: int) -> None:
+        raise RuntimeError("the display broke")
+
+    def finish(self) -> None:
+        pass
+
+
+def test_an_error_while_writing_leaves_no_worker_behind(tmp_path: Path) -> None:
+    import multiprocessing
+
+    feed = tmp_path / "feed.csv"
+    rows = "".join(f"{i},Place {i},60.{i:05d},24.9\n" for i in range(4000))
+    feed.write_text("id,name,lat,lon\n" + rows, "utf-8")
+    for grouped in (False, True):  # one input read by two workers; two read side by side
+        inputs = [feed] if not grouped else [feed, feed.with_name("copy.csv")]
+        if grouped:
+            inputs[1].write_text(feed.read_text("utf-8"), "utf-8")  # another source
+        # The error is kept (as a caller's log or a test's report keeps it): its traceback
+        # holds ingest's frames, and whatever they held.
+        with pytest.raises(RuntimeError, match="the display broke") as failed:
+            ingest(
+                inputs,
+                tmp_path / f"a{grouped}.parquet",
+                batch_size=50,
+                workers=2,
+                progress=_FailingProgress(),
+            )
+        # The workers were stopped, not left waiting to hand over their next chunks...
+        assert multiprocessing.active_children() == []
+        # ... where they would hold up every later run that starts workers.
+        done: list[int] = []
+
+        def again(inputs: list[Path], out: Path, done: list[int]) -> None:
+            done.append(ingest(inputs, out, workers=2).valid)
+
+        later = threading.Thread(
+            target=again, args=(inputs, tmp_path / f"b{grouped}.parquet", done), daemon=True
+        )
+        later.start()
+        later.join(60)
+        assert done == [4000 * len(inputs)]
+        assert failed.value.__traceback__ is not None

@@ -19,7 +19,7 @@ import multiprocessing as mp
 import queue
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Final, TypeAlias, TypeVar
 
 __all__ = [
@@ -62,8 +62,8 @@ def prepare_workers(modules: Sequence[str]) -> None:
 
 def release_workers(*, wait: bool = True) -> None:
     """Stop the process workers are forked from (it holds its imports, ~100 MiB), when no
-    pool is running: the stages after reading need the memory more. The next pool starts
-    it again.
+    pool is running (while a worker runs, it is left as it is): the stages after reading
+    need the memory more. The next pool starts it again.
 
     Args:
         wait: Wait until it has ended. Its exit takes ~0.15 s (its interpreter unloading
@@ -72,10 +72,15 @@ def release_workers(*, wait: bool = True) -> None:
     """
     if not FORKED_WORKERS:
         return
+    import multiprocessing
     from multiprocessing import forkserver
 
     stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's own way to stop it
     if stop is None:
+        return
+    if multiprocessing.active_children():
+        # A worker still runs (a pool not closed): the server waits for its workers to
+        # end, and would hold its lock meanwhile, so that no pool could start. Left.
         return
     if wait:
         stop()
@@ -85,7 +90,7 @@ def release_workers(*, wait: bool = True) -> None:
 
 def run_partitioned(
     task: PartitionTask[Result], parts: int = 1, *, ahead: int = 2
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """Yield the task's results in chunk order, computed by ``parts`` processes.
 
     Args:

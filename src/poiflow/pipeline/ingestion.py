@@ -288,24 +288,21 @@ def ingest(
                 source = group[0]
                 parts = _parts(source, workers)
                 task = functools.partial(_ingest_part, source, batch_size)
-                _consume(
-                    source,
-                    run_partitioned(task, parts),
-                    write_places,
-                    held,
-                    duplicates,
-                    report,
-                    progress,
-                )
+                # Closed on any error here too: its workers are stopped, not left waiting
+                # to hand over their next chunks (and the process they were forked from,
+                # which waits for them, with them).
+                with contextlib.closing(run_partitioned(task, parts)) as chunks:
+                    _consume(source, chunks, write_places, held, duplicates, report, progress)
                 continue
             # Several small inputs: each read whole by one of the workers, in input order.
             whole = functools.partial(_ingest_sources, tuple(group), batch_size)
             pool = min(len(group), os.cpu_count() or 1)
-            for source, (chunks, seconds) in zip(group, run_partitioned(whole, pool), strict=True):
-                counts = _consume(
-                    source, iter(chunks), write_places, held, duplicates, report, progress
-                )
-                counts.seconds = seconds
+            with contextlib.closing(run_partitioned(whole, pool)) as results:
+                for source, (pieces, seconds) in zip(group, results, strict=True):
+                    counts = _consume(
+                        source, iter(pieces), write_places, held, duplicates, report, progress
+                    )
+                    counts.seconds = seconds
     except BaseException:
         places.abort()
         held.abort()
