@@ -8,7 +8,15 @@ alike. A record's weight of evidence for its value is then
 log(``FALSE_VALUES`` * a / (1 - a)) (:func:`evidence`), and a value's probability is
 exp(its evidence) over the sum of every value's (:func:`sure`). So a value one record
 gives is as sure as its source; two sources that agree make it near certain; two that
-differ split it. Every function is a polars expression or query, over all places at once.
+differ split it.
+
+A place's own confidence is the probability that it is one whole place of the world
+(:func:`place_confidence`): a place of one record, as often as its source's places alone
+are whole; of more, as strongly as its records matched and as likely no source it lacks
+has a record of it split off (:func:`kept_whole`; both learned from how much of the world
+each source covers, ``reliability.place_coverage``).
+
+Every function is a polars expression or query, over all places at once.
 """
 
 from __future__ import annotations
@@ -16,9 +24,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+import numpy as np
 import polars as pl
 
-__all__ = ["DEFAULT_ACCURACY", "FALSE_VALUES", "backing", "evidence", "sure"]
+__all__ = [
+    "DEFAULT_ACCURACY",
+    "FALSE_VALUES",
+    "backing",
+    "evidence",
+    "kept_whole",
+    "place_confidence",
+    "sure",
+]
 
 FALSE_VALUES: Final = 3  # the wrong values an attribute may take, for its confidence
 DEFAULT_ACCURACY: Final = 0.9  # how often a value is right, with nothing learned of any source
@@ -70,4 +87,40 @@ def backing(
             pl.col("evidence").filter(~pl.col("is_chosen")).alias("others"),
         )
         .select(by, sure(pl.col("chosen"), pl.col("others")).alias("confidence"))
+    )
+
+
+def kept_whole(split: Mapping[str, float]) -> pl.Expr:
+    """Per place (an aggregation over its records' ``source``): the chance that no source
+    it lacks holds a record of it split off, the product of ``1 - split[t]`` over the
+    sources ``t`` of ``split`` not among its records'."""
+    if not split:
+        return pl.lit(1.0)
+    logs = {t: float(np.log1p(-v)) for t, v in split.items()}
+    held = (
+        pl.col("source")
+        .replace_strict(logs, default=0.0, return_dtype=pl.Float64)
+        .filter(pl.col("source").is_first_distinct())
+        .sum()
+    )
+    return (pl.lit(sum(logs.values())) - held).exp()
+
+
+def place_confidence(whole: Mapping[str, float]) -> pl.Expr:
+    """How likely a place is one whole place of the world, from its ``members``, its
+    ``first_source``, its ``strength`` (its records' mean strongest match probability)
+    and ``kept_whole`` (:func:`kept_whole`): a place of one record is as likely whole as
+    its source's places alone are (``whole``; a source not named counts as the least
+    named); a place of more, as strongly as its records matched and as likely no record
+    was split off. Without ``whole``, the older reckoning: ``(1 - 0.5 ** (sources + 1))``
+    times the match strength (``distinct_sources``)."""
+    if not whole:
+        return (1 - 0.5 ** (pl.col("distinct_sources") + 1)) * pl.col("strength")
+    alone = pl.col("first_source").replace_strict(
+        dict(whole), default=min(whole.values()), return_dtype=pl.Float64
+    )
+    return (
+        pl.when(pl.col("members") == 1)
+        .then(alone)
+        .otherwise(pl.col("strength") * pl.col("kept_whole"))
     )

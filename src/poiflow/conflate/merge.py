@@ -4,21 +4,17 @@ Each attribute is chosen by agreement, source trust and recency: the records of 
 vote for a value (by its folded key, so "CAFE AALTO" and "Café Aalto" vote together),
 weighted by their source's trust, slightly by how recent they are and, for the category
 and the address, by how often their source is right; the winning value
-is written as its best-spelled member wrote it (a name: the spelling most of them write,
-a legal form aside; without the legal form where any record writes it so, then mixed case
-over all caps, accents kept). Between two names a place's records back equally, the one
-that looks like a variant of the other yields: a branch's added words, or a typo (words
-the run's records rarely carry).
+is written as its best-spelled member wrote it. The name has rules of its own
+(``poiflow.conflate.naming``): a legal form aside, and between two names backed alike, a
+branch's added words and a typo yield.
 
 The confidence of an attribute is the probability that the chosen value is right, given
 which sources agree on it and how often each source is right (learned per attribute,
 ``reliability.source_accuracy``; the model is ``poiflow.conflate.belief``'s). A point is
 right within ``NEAR_M`` metres; the records that agree with it are those that close to it. The
-place's confidence is the probability that it is one whole place of the world: a place of
-one record, as often as its source's places alone are whole (not fragments of a place the
-matcher split); of more, as strongly as its records were matched and as likely no source
-it lacks has a record of it split off (``MergeConfig.whole`` and ``.split``, learned from
-how much of the world each source covers, ``reliability.place_coverage``).
+place's confidence is the probability that it is one whole place of the world, not two
+merged nor a fragment of one (``belief.place_confidence``, from ``MergeConfig.whole`` and
+``.split``: how much of the world each source covers, ``reliability.place_coverage``).
 
 Provenance follows Overture's ``sources``: every member record, plus one entry per
 attribute naming the record it was taken from.
@@ -38,11 +34,10 @@ from typing import Final
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
 
-from poiflow.conflate.belief import backing, evidence, sure
+from poiflow.conflate.belief import backing, evidence, kept_whole, place_confidence, sure
 from poiflow.conflate.geo import planar_m
+from poiflow.conflate.naming import bare, choose_name, spelling
 from poiflow.schema import (
     ADDRESS_FIELDS,
     ATTRIBUTE_CONFIDENCE_TYPE,
@@ -50,7 +45,6 @@ from poiflow.schema import (
     MEMBERSHIP_SCHEMA,
     PLACE_ATTRIBUTE_NAMES,
 )
-from poiflow.text import LEGAL_FORMS
 
 __all__ = [
     "CONFIDENT_ATTRIBUTES",
@@ -61,23 +55,13 @@ __all__ = [
     "merge_clusters",
     "place_id_for",
     "site",
-    "spelling",
 ]
 
 NEAR_M: Final = 50.0  # a point this close to the place's is right
 # A point farther from the place's median than this many times its source's typical
 # distance is an error of its own (a geocoding error), left out of the golden point's mean.
 INLIER_SPREADS: Final = 5.0
-_TYPO_EDITS: Final = 2  # a name this few edits from another may be a typo of it
-_VARIANT_BACKS: Final = 0.5  # a variant's record backs the name it meant, as half a record
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
-# Legal forms at the end of a spelling ("black store ltd", "kinopalatsi sp z o o"), a word
-# kept before them.
-_LEGAL_TAIL: Final = (
-    r"(?:\s+(?:"
-    + "|".join(r"\s+".join(form) for form in sorted(LEGAL_FORMS, key=lambda f: (-len(f), f)))
-    + r"))+$"
-)
 # The attributes that have a confidence of their own (``attribute_confidence``).
 CONFIDENT_ATTRIBUTES: Final = tuple(field.name for field in ATTRIBUTE_CONFIDENCE_TYPE)
 
@@ -197,129 +181,6 @@ def _vote(
     )
 
 
-def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per label: the winning name key (``name_key_won``). The key most trusted records
-    give wins; between keys backed equally, one is set back that looks like a variant of
-    another: that key with words added at its end (a branch: "subway kamppi" beside
-    "subway"), or a typo of it (as many words, at most ``_TYPO_EDITS`` edits, and words
-    that fewer records of the run carry: "erottajna majakka" beside "erottajan
-    majakka"); then recency (``weight``), then the first voter. Also the keys set back
-    as variants of the key that won (``label, name_key``): their records meant it."""
-    tally = (
-        frame.filter(pl.col("name_key").is_not_null())
-        .group_by(_L, "name_key")
-        .agg(
-            pl.col("trust").sum().alias("votes"),
-            pl.col("weight").sum().alias("tally"),
-            pl.col("pos").min().alias("first"),
-        )
-    )
-    tied = tally.filter(pl.len().over(_L, "votes") > 1).select(_L, "votes", "name_key")
-    variants = pl.DataFrame(
-        schema={_L: pl.Int64, "name_key": pl.String, "name_key_other": pl.String}
-    )
-    if tied.height:
-        spelled = (
-            tied.select("name_key")
-            .unique()
-            .with_columns(pl.col("name_key").str.split(" ").alias("word"))
-            .explode("word")
-        )
-        needed = spelled["word"].unique().drop_nulls().to_list()
-        carried = pl.DataFrame(
-            {"word": needed, "records": [words.get(w, 0) for w in needed]},
-            schema={"word": pl.String, "records": pl.Int64},
-        )
-        commonness = (
-            spelled.join(carried, on="word", how="left")
-            .group_by("name_key")
-            .agg(
-                pl.col("records").fill_null(0).log1p().sum().alias("common"),
-                pl.len().alias("words"),
-            )
-        )
-        rated = tied.join(commonness, on="name_key")
-        pairs = rated.join(rated, on=[_L, "votes"], suffix="_other").filter(
-            pl.col("name_key") != pl.col("name_key_other")
-        )
-        branch = pl.col("name_key").str.starts_with(pl.col("name_key_other") + " ")
-        alike = (pl.col("words") == pl.col("words_other")) & (
-            pl.col("common") < pl.col("common_other")
-        )
-        near = pairs.filter(alike)
-        edits = process.cpdist(
-            near["name_key"].to_list(),
-            near["name_key_other"].to_list(),
-            scorer=Levenshtein.distance,
-            workers=1,
-        )
-        variants = pl.concat(
-            [
-                pairs.filter(branch).select(_L, "name_key", "name_key_other"),
-                near.filter(pl.Series(np.asarray(edits) <= _TYPO_EDITS)).select(
-                    _L, "name_key", "name_key_other"
-                ),
-            ]
-        )
-    won = (
-        tally.join(
-            variants.select(_L, "name_key").unique().with_columns(pl.lit(1).alias("setback")),
-            on=[_L, "name_key"],
-            how="left",
-        )
-        .with_columns(pl.col("setback").fill_null(0))
-        .sort(
-            [_L, "votes", "setback", "tally", "first"],
-            descending=[False, True, False, True, False],
-        )
-        .group_by(_L, maintain_order=True)
-        .agg(pl.col("name_key").first().alias("name_key_won"))
-    )
-    # The keys set back as variants of the key that won: their records meant it.
-    meant = (
-        variants.join(won, on=_L)
-        .filter(pl.col("name_key_other") == pl.col("name_key_won"))
-        .select(_L, "name_key")
-        .unique()
-    )
-    return won, meant
-
-
-def _kept_whole(split: Mapping[str, float]) -> pl.Expr:
-    """Per place (an aggregation): the chance that no source it lacks holds a record of it
-    split off, the product of ``1 - split[t]`` over the sources ``t`` learned and not
-    among its records'."""
-    if not split:
-        return pl.lit(1.0)
-    logs = {t: float(np.log1p(-v)) for t, v in split.items()}
-    held = (
-        pl.col("source")
-        .replace_strict(logs, default=0.0, return_dtype=pl.Float64)
-        .filter(pl.col("source").is_first_distinct())
-        .sum()
-    )
-    return (pl.lit(sum(logs.values())) - held).exp()
-
-
-def _place_confidence(config: MergeConfig) -> pl.Expr:
-    """How likely a place is one whole place of the world (see ``MergeConfig.whole``): a
-    place of one record is as likely whole as its source's places alone are; a place
-    of more, as its records are matched (their mean strongest probability) and likely
-    to have no record split off. Without what the run learnt of its sources, the older
-    reckoning: ``(1 - 0.5 ** (sources + 1))`` times the match strength."""
-    if not config.whole:
-        return (1 - 0.5 ** (pl.col("distinct_sources") + 1)) * pl.col("strength")
-    least = min(config.whole.values())
-    alone = pl.col("first_source").replace_strict(
-        dict(config.whole), default=least, return_dtype=pl.Float64
-    )
-    return (
-        pl.when(pl.col("members") == 1)
-        .then(alone)
-        .otherwise(pl.col("strength") * pl.col("kept_whole"))
-    )
-
-
 def _weighted_median(located: pl.DataFrame, column: str, alias: str) -> pl.DataFrame:
     """Per label: the weighted median of ``column`` (``point_weight``); where the weight
     below one value is exactly half, the middle of it and the next (so two points of equal
@@ -412,18 +273,6 @@ def _abbreviating(pairs: pl.DataFrame) -> pl.DataFrame:
         )
         .filter(pl.col("short"))
         .select("pair")
-    )
-
-
-def spelling(name: pl.Expr) -> pl.Expr:
-    """A name's spelling with case, accents and punctuation aside: "Café Aalto" and
-    "CAFE AALTO" are one spelling, "Cafe Aalto Oy" another."""
-    return (
-        name.str.normalize("NFKD")
-        .str.replace_all(r"\p{M}", "")
-        .str.to_lowercase()
-        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
-        .str.strip_chars()
     )
 
 
@@ -584,7 +433,7 @@ def merge_clusters(
                 for attribute in CONFIDENT_ATTRIBUTES
             ),
         )
-        .with_columns(pl.col("spelling").str.replace(_LEGAL_TAIL, "").alias("bare"))
+        .with_columns(bare(pl.col("spelling")).alias("bare"))
         .with_columns(
             pl.col("weight").sum().over(_L, "bare").alias("spelling_weight"),
             (pl.col("bare") != pl.col("spelling")).cast(pl.Int32).alias("legal"),
@@ -592,59 +441,7 @@ def merge_clusters(
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 
-    name_vote, meant = _name_vote(frame, config.name_words)
-    # Within the winning name: the spelling most records write (case, accents and a legal
-    # form aside), then its best-written form: no legal form (a place's name, not its
-    # company's), mixed case, accents kept, no extra words, spelled out ("International"
-    # over "Intl").
-    name_pick = _first_by(
-        frame.select(
-            _L,
-            "name_key",
-            "name",
-            "bare",
-            "spelling_weight",
-            "legal",
-            "mixed",
-            "nonascii",
-            "words",
-            "length",
-            "pos",
-        )
-        .join(name_vote, on=_L)
-        .filter(pl.col("name_key") == pl.col("name_key_won")),
-        ["spelling_weight", "legal", "mixed", "nonascii", "words", "length", "pos"],
-        [True, False, True, True, False, True, False],
-    ).select(_L, pl.col("name").alias("primary"), pl.col("pos").alias("names_pos"), "bare")
-    # How sure the name is, as written (case and accents aside): the records that spell
-    # it so back it, and those whose name is a variant of it (a branch, a typo); each
-    # other spelling is another value.
-    variant = pl.col("variant").is_not_null()
-    name_pick = name_pick.join(
-        backing(
-            frame.lazy()
-            .select(_L, "name_key", "bare", "odds_name")
-            .join(name_pick.lazy().select(_L, pl.col("bare").alias("chosen")), on=_L)
-            .join(
-                meant.lazy().with_columns(pl.lit(True).alias("variant")),
-                on=[_L, "name_key"],
-                how="left",
-            )
-            .with_columns(
-                pl.when(variant).then(pl.col("chosen")).otherwise(pl.col("bare")).alias("bare"),
-                pl.when(variant)
-                .then(pl.col("odds_name") * _VARIANT_BACKS)
-                .otherwise(pl.col("odds_name"))
-                .alias("odds_name"),
-            ),
-            "bare",
-            "chosen",
-            "odds_name",
-        )
-        .collect()
-        .rename({"confidence": "name_confidence"}),
-        on=_L,
-    )
+    name_pick = choose_name(frame, config.name_words)
 
     alternates_long = pl.concat(
         [
@@ -802,9 +599,9 @@ def merge_clusters(
             pl.col("best").mean().alias("strength"),
             pl.col("update_time").max().alias("update_time"),
             pl.col("source").first().alias("first_source"),
-            _kept_whole(config.split).alias("kept_whole"),
+            kept_whole(config.split).alias("kept_whole"),
         )
-        .with_columns(_place_confidence(config).alias("place_confidence"))
+        .with_columns(place_confidence(config.whole).alias("place_confidence"))
     )
 
     places = (

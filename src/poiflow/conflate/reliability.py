@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poiflow.conflate.geo import haversine_m
-from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site, spelling
+from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site
+from poiflow.conflate.naming import spelling
 
 __all__ = [
     "learn_sources",
