@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from poiflow.conflate.merge import MergeConfig
+from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.conflate.reliability import (
     learn_sources,
     name_words,
     place_coverage,
     source_accuracy,
+    with_learned,
 )
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
@@ -171,3 +172,27 @@ def test_places_split_by_the_matcher_are_told_from_places_one_source_alone_holds
     assert (
         place_coverage(one, np.arange(40), np.arange(39), np.arange(1, 40), np.full(39, 0.2)) == {}
     )
+
+
+def test_a_source_too_small_to_judge_is_left_to_the_merges_defaults() -> None:
+    coverage = {"a": 0.6, "b": 0.75, "c": 0.9}
+    sources, owners, _ = covered_world(800, coverage, 6)
+    # A small feed of new places: ten records, of places no other source has.
+    sources = np.concatenate([sources, np.array(["d"] * 10)])
+    owners = np.concatenate([owners, np.arange(10_000, 10_010)])
+    left, right = within(owners)
+    learned = place_coverage(sources, owners, left, right, np.full(len(left), 0.99))
+    assert set(learned["whole"]) == set(learned["split"]) == {"a", "b", "c"}
+    assert learned["coverage"]["d"] > 0  # its share of the world is still said
+    # Its places alone are as sure as the least whole source's, not certain.
+    places, _ = merge_clusters(
+        normalize_records(
+            records_from_rows(
+                [{"source": "d", "id": "1", "names": {"primary": "Uusi"}, "origin": "1"}]
+            )
+        ).places,
+        np.zeros(1, dtype=np.int64),
+        np.ones(1),
+        with_learned(MergeConfig(), learned),
+    )
+    assert places.column("confidence")[0].as_py() == pytest.approx(min(learned["whole"].values()))

@@ -132,8 +132,9 @@ def place_coverage(
 
     Returns:
         ``places`` (the estimate of how many there are), ``coverage``, ``whole`` and
-        ``split`` per source, rounded; empty where no two sources share
-        ``_MIN_RECORDS`` places.
+        ``split`` per source, rounded (a source that shares fewer than ``_MIN_RECORDS``
+        places with every other is left out of ``whole`` and ``split``); empty where no
+        two sources share that many.
     """
     labels = np.asarray(labels, dtype=np.int64)
     if isinstance(sources, np.ndarray):
@@ -186,9 +187,8 @@ def place_coverage(
     for s in sorted(held):
         observed = alone.get(s, 0)
         lacking = total - held[s]
-        if not seen[s]:  # too few places shared with any other source to judge by
-            whole[s], split[s] = _MOST, 0.0
-            continue
+        if not seen[s]:  # too few places shared with any other source to judge it by:
+            continue  # the merge takes it as the least whole, and none split off of it
         size = max(float(np.median(seen[s])), float(max(held.values())))
         others = [min(n / size, _MOST) for t, n in held.items() if t != s]
         expected = held[s] * float(np.prod([1.0 - c for c in others]))
