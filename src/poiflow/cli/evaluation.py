@@ -263,14 +263,14 @@ def score_golden(membership: Any, gold: pl.DataFrame, folder: Path, truth: Path)
     generate``), read and normalized as any input is."""
     import pyarrow.parquet as pq
 
-    from poiflow.conflate.accuracy import READS, score_places
+    from poiflow.conflate.accuracy import GOLDEN_READS, READS, score_places
     from poiflow.pipeline.ingestion import true_places
 
     path = folder / "places.parquet"
     if not path.exists():
         raise InputError("no places.parquet beside the membership: the golden places", path=path)
     try:
-        places = pq.read_table(path, columns=["id", *READS, "confidence", "attribute_confidence"])
+        places = pq.read_table(path, columns=list(GOLDEN_READS))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"not a golden places file ({exc})", path=path) from exc
     records = None

@@ -56,7 +56,15 @@ from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.merge import NEAR_M, site
 from poiflow.text import fold
 
-__all__ = ["ATTRIBUTES", "CONFIDENCE_BINS", "NEAR_M", "READS", "PlaceAccuracy", "score_places"]
+__all__ = [
+    "ATTRIBUTES",
+    "CONFIDENCE_BINS",
+    "GOLDEN_READS",
+    "NEAR_M",
+    "READS",
+    "PlaceAccuracy",
+    "score_places",
+]
 
 # The columns read of golden places (and ``attribute_confidence``) and of records.
 READS: Final = (
@@ -69,6 +77,8 @@ READS: Final = (
     "websites",
     "brand",
 )
+# The columns of golden places scored: what ``score_places`` reads of ``places.parquet``.
+GOLDEN_READS: Final = ("id", *READS, "confidence", "attribute_confidence")
 ATTRIBUTES: Final = (
     "place",
     "name",

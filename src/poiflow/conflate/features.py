@@ -37,6 +37,7 @@ __all__ = [
     "feature_stats",
     "pair_features",
     "shared_pages",
+    "word_counts",
 ]
 
 
@@ -216,13 +217,7 @@ def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
         schema={"name": pl.String},
     )
     by_name = names.group_by("name").len()
-    words = (
-        by_name.select("len", pl.col("name").str.split(" ").list.unique().alias("word"))
-        .explode("word")
-        .filter(pl.col("word").is_not_null() & (pl.col("word") != ""))
-        .group_by("word")
-        .agg(pl.col("len").sum())
-    )
+    words = _words_of(by_name)
     # Pages by source: a page that one source gives to several records is no branch's own.
     source = pl.Series(records.column("source").combine_chunks(), dtype=pl.String)
     by_source = (
@@ -242,6 +237,24 @@ def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
     ]
     counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
     return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
+
+
+def word_counts(names: pa.Array | pa.ChunkedArray) -> pl.DataFrame:
+    """``word, len``: how many of ``names`` (name keys: folded words, one space apart)
+    carry each word."""
+    by_name = pl.DataFrame({"name": names}, schema={"name": pl.String}).group_by("name").len()
+    return _words_of(by_name)
+
+
+def _words_of(by_name: pl.DataFrame) -> pl.DataFrame:
+    """``word, len`` of the counts of distinct names (``name, len``)."""
+    return (
+        by_name.select("len", pl.col("name").str.split(" ").list.unique().alias("word"))
+        .explode("word")
+        .filter(pl.col("word").is_not_null() & (pl.col("word") != ""))
+        .group_by("word")
+        .agg(pl.col("len").sum())
+    )
 
 
 def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:

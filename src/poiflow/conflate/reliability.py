@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from poiflow.conflate.features import word_counts
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site
 from poiflow.conflate.naming import spelling
@@ -242,15 +243,7 @@ def _missed_overlaps(
 def name_words(records: pa.Table) -> dict[str, int]:
     """How many records carry each word of their name key (``keys.name``: folded, legal
     forms aside): a typo's word is carried by few."""
-    counted = (
-        pl.DataFrame(records.select(["keys"]))
-        .select(pl.col("keys").struct.field("name").str.split(" ").list.unique().alias("word"))
-        .explode("word")
-        .filter(pl.col("word").is_not_null() & (pl.col("word") != ""))
-        .group_by("word")
-        .len()
-        .sort("word")
-    )
+    counted = word_counts(pc.struct_field(records.column("keys"), "name")).sort("word")
     return dict(zip(counted["word"].to_list(), counted["len"].to_list(), strict=True))
 
 

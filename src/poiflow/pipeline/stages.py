@@ -560,10 +560,10 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
     if cluster is not None:
         scores.update(diagnose(membership, gold, pairs, cluster).counts())
     if ctx.gold_places is not None:  # and how right the golden records are
-        from poiflow.conflate.accuracy import READS, score_places
+        from poiflow.conflate.accuracy import GOLDEN_READS, READS, score_places
         from poiflow.pipeline.ingestion import true_places
 
-        places = ctx.artifacts.table("places", ["id", *READS, "confidence", "attribute_confidence"])
+        places = ctx.artifacts.table("places", list(GOLDEN_READS))
         records = ctx.artifacts.table("records", ["source", "id", *READS])
         truth = true_places(ctx.gold_places, gold["place"].to_list())
         scores.update(score_places(places, membership, gold, truth, records).metrics())
