@@ -27,9 +27,11 @@ if _typing.TYPE_CHECKING:
     from poiflow.pipeline import (
         ConflateReport,
         IngestReport,
+        PairStory,
         Pipeline,
         RunResult,
         conflate,
+        explain_pair,
         ingest,
     )
     from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
@@ -46,6 +48,8 @@ _LAZY = {
     "ConflateReport": "poiflow.pipeline",
     "IngestReport": "poiflow.pipeline",
     "conflate": "poiflow.pipeline",
+    "explain_pair": "poiflow.pipeline",
+    "PairStory": "poiflow.pipeline",
     "ingest": "poiflow.pipeline",
     "PLACE_SCHEMA": "poiflow.schema",
     "QUARANTINE_SCHEMA": "poiflow.schema",
@@ -70,6 +74,7 @@ __all__ = [
     "OsmSource",
     "OutputError",
     "OvertureSource",
+    "PairStory",
     "Pipeline",
     "PipelineSpec",
     "PoiflowError",
@@ -82,6 +87,7 @@ __all__ = [
     "UnknownFormatError",
     "__version__",
     "conflate",
+    "explain_pair",
     "ingest",
     "load_yaml",
     "open_source",

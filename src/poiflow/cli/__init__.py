@@ -876,12 +876,13 @@ def main(argv: list[str] | None = None) -> None:
 # The pipeline commands (init, run, deploy, publish, search) live beside; importing them
 # registers them.
 from poiflow.cli import deploy as _deploy  # noqa: E402
+from poiflow.cli import explain as _explain  # noqa: E402
 from poiflow.cli import label as _label  # noqa: E402
 from poiflow.cli import pipelines as _pipelines  # noqa: E402
 from poiflow.cli import serving as _serving  # noqa: E402
 from poiflow.cli import streaming as _streaming  # noqa: E402
 
-del _deploy, _label, _pipelines, _serving, _streaming
+del _deploy, _explain, _label, _pipelines, _serving, _streaming
 
 
 def reflow(text: str) -> str:

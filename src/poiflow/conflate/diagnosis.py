@@ -37,7 +37,7 @@ from poiflow.conflate.evaluate import pairs_within_groups, score_membership, wit
 from poiflow.conflate.geo import haversine_m
 from poiflow.errors import InputError
 
-__all__ = ["CAUSES", "RULES", "SWEEP", "Diagnosis", "diagnose", "sweep_thresholds"]
+__all__ = ["CAUSES", "RULES", "SWEEP", "Diagnosis", "diagnose", "kept_apart_by", "sweep_thresholds"]
 
 CAUSES: Final[dict[tuple[str, str], str]] = {
     ("missed", "blocking"): "never a candidate pair",
@@ -195,7 +195,7 @@ def diagnose(
         .otherwise(pl.lit("matcher"))
     )
     keys = judged.select("row", "source", "id")
-    errors = _kept_apart_by(errors.with_columns(stage.alias("stage")), scored_rows, judged, cluster)
+    errors = kept_apart_by(errors.with_columns(stage.alias("stage")), scored_rows, judged, cluster)
     errors = errors.join(keys.rename({"source": "left_source", "id": "left_id"}), on="row").join(
         keys.rename({"row": "row_r", "source": "right_source", "id": "right_id"}), "row_r"
     )
@@ -267,7 +267,7 @@ def sweep_thresholds(
     return pl.DataFrame(rows)
 
 
-def _kept_apart_by(
+def kept_apart_by(
     errors: pl.DataFrame, scored_rows: pl.DataFrame, records: pl.DataFrame, cluster: ClusterConfig
 ) -> pl.DataFrame:
     """``errors`` with ``kept_apart_by``: for each missed pair of clustering, the rule that

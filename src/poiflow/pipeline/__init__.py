@@ -11,6 +11,7 @@ from poiflow._lazy import lazy_names
 if TYPE_CHECKING:
     from poiflow.pipeline.conflation import ConflateReport, conflate
     from poiflow.pipeline.declared import Pipeline
+    from poiflow.pipeline.explaining import PairStory, explain_pair
     from poiflow.pipeline.ingestion import IngestProgress, IngestReport, SourceReport, ingest
     from poiflow.pipeline.runner import RunResult, StageRun
 
@@ -22,6 +23,8 @@ _LAZY = {
     "SourceReport": "poiflow.pipeline.ingestion",
     "ingest": "poiflow.pipeline.ingestion",
     "Pipeline": "poiflow.pipeline.declared",
+    "PairStory": "poiflow.pipeline.explaining",
+    "explain_pair": "poiflow.pipeline.explaining",
     "RunResult": "poiflow.pipeline.runner",
     "StageRun": "poiflow.pipeline.runner",
 }
@@ -30,11 +33,13 @@ __all__ = [
     "ConflateReport",
     "IngestProgress",
     "IngestReport",
+    "PairStory",
     "Pipeline",
     "RunResult",
     "SourceReport",
     "StageRun",
     "conflate",
+    "explain_pair",
     "ingest",
 ]
 

@@ -1,0 +1,149 @@
+"""``poiflow explain``: why a run put two records in one place, or kept them apart."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Final
+
+import typer
+from rich.table import Column, Table
+from rich.text import Text
+
+from poiflow.cli import app, out, print_json
+
+if TYPE_CHECKING:  # the matcher's modules: only when the command runs
+    from poiflow.pipeline.explaining import PairStory
+
+_BAR: Final = 24  # the widest part's bar, in characters
+_SHOWN: Final = ("name", "category", "address", "phones", "websites", "point", "update_time")
+
+
+@app.command(name="explain", no_args_is_help=True)
+def explain_command(
+    run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
+    left: Annotated[str, typer.Argument(help="One record, as SOURCE:ID.")],
+    right: Annotated[str, typer.Argument(help="The other record, as SOURCE:ID.")],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Score the pair with this model file instead of the run's own."),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Show every feature, not only those that matter.")
+    ] = False,
+    json_report: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
+) -> None:
+    """Why a run put two records in one place, or kept them apart.
+
+    Shows the two records as the run normalized them; whether blocking made them a
+    candidate pair; the matcher's score taken apart, each feature's part in bits (+1
+    bit doubles the odds of a match; a trained model's parts are its SHAP values, a
+    Fellegi-Sunter model's its match weights); and what clustering made of it: one
+    place (scored above the threshold, or joined through other records, and which), or
+    two (scored below it, never compared, or kept apart by a clustering rule, and which).
+    For a pair never compared, the score is what the model would have said.
+
+    [bold]Examples[/bold]
+
+      poiflow explain out/run source_a:A0000009 source_c:C0011503
+      poiflow explain out/run osm:n2386171544 vendor:A-1187 --json
+      poiflow explain out/run source_a:A0000009 source_c:C0011503 --model my-model.json.gz
+
+    A record's SOURCE is its source's name in the run (membership.parquet's source
+    column: an input file's name without its extension, unless a mapping names it).
+    """
+    from poiflow.pipeline.explaining import explain_pair
+
+    story = explain_pair(run, left, right, model=model)
+    if json_report:
+        print_json(story.as_dict())
+        return
+    draw_story(story, every=every)
+
+
+def draw_story(story: PairStory, *, every: bool = False) -> None:
+    """The two records, the score's parts and the verdict, on the terminal."""
+    a, b = story.records
+    records = Table("", f"{a['source']}:{a['id']}", f"{b['source']}:{b['id']}", show_edge=False)
+    for field in _SHOWN:
+        records.add_row(field.replace("_", " "), _value(a, field), _value(b, field))
+    out.print(records)
+    out.print()
+    explanation = story.explanation
+    said = f"{explanation.probability:.3f}"
+    if story.run_probability is None:
+        title = f"Never compared; {story.model} would score the pair {said}"
+    elif abs(story.run_probability - explanation.probability) > 5e-7:
+        title = (
+            f"{story.model} scores the pair {said} (the run scored it {story.run_probability:.3f})"
+        )
+    else:
+        title = f"Why {story.model} scores the pair {said}"
+    parts = Table(
+        "feature" if explanation.calibrated else "comparison",
+        "this pair",
+        Column("bits", justify="right"),
+        "",
+        show_edge=False,
+        title=title,
+        title_justify="left",
+    )
+    parts.add_row(
+        "an average pair" if explanation.calibrated else "prior odds",
+        "",
+        f"{explanation.start_bits:+.1f}",
+        "",
+    )
+    widest = max((abs(p.bits) for p in explanation.parts), default=1.0) or 1.0
+    shown = [p for p in explanation.parts if every or abs(p.bits) >= 0.1]
+    for part in shown:
+        bar = "━" * max(1, round(_BAR * abs(part.bits) / widest))
+        words = _words(part.name) if explanation.calibrated else part.name
+        parts.add_row(
+            words,
+            part.shows,
+            f"{part.bits:+.1f}",
+            Text(bar, style="green" if part.bits > 0 else "red"),
+        )
+    rest = [p for p in explanation.parts if p not in shown]
+    if rest:
+        parts.add_row(
+            f"{len(rest)} more, each under 0.1", "", f"{sum(p.bits for p in rest):+.1f}", ""
+        )
+    after = "then calibrated" if explanation.calibrated else "its probability"
+    parts.add_row(
+        Text("score", style="bold"),
+        "",
+        Text(f"{explanation.total_bits:+.1f}", style="bold"),
+        f"{after}: {explanation.probability:.3f}",
+    )
+    out.print(parts)
+    out.print()
+    together = story.places[0] == story.places[1]
+    colour = "green" if together else "yellow"
+    out.print(f"[bold {colour}]{story.verdict}[/bold {colour}]", highlight=False)
+    if together:
+        out.print(f"place {story.places[0]}", highlight=False)
+    else:
+        out.print(f"places {story.places[0]} and {story.places[1]}", highlight=False)
+    if story.path:
+        chain = " -> ".join(f"{key} ({p:.2f})" for key, p in story.path)
+        out.print(f"joined by: {a['source']}:{a['id']} -> {chain}", highlight=False)
+
+
+def _words(name: str) -> str:
+    from poiflow.conflate.explain import FEATURE_WORDS
+
+    return FEATURE_WORDS.get(name, name)
+
+
+def _value(record: dict[str, object], field: str) -> str:
+    if field == "point":
+        lat, lon = record.get("lat"), record.get("lon")
+        if not isinstance(lat, float) or not isinstance(lon, float) or math.isnan(lat):
+            return ""
+        return f"{lat:.5f}, {lon:.5f}"
+    value = record.get(field)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)

@@ -1,0 +1,370 @@
+"""Why a run put two records in one place, or kept them apart (``poiflow explain``).
+
+From an output folder of ``poiflow conflate`` or ``poiflow run``: the two records as the
+run normalized them, whether blocking made them a candidate pair, the matcher's score
+taken apart feature by feature (:mod:`poiflow.conflate.explain`), and what clustering
+made of it: one place (scored above the threshold, or joined through other records, and
+which), or two (scored below it, never compared, or kept apart by a clustering rule).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from poiflow.conflate.clustering import ClusterConfig
+from poiflow.conflate.diagnosis import RULES, kept_apart_by
+from poiflow.conflate.explain import Explanation, explain_scores
+from poiflow.conflate.feature_names import FEATURES
+from poiflow.conflate.features import RecordView, feature_counts, feature_stats, pair_features
+from poiflow.conflate.matcher import load_matcher
+from poiflow.errors import InputError, did_you_mean
+
+__all__ = ["PairStory", "explain_pair", "record_keys"]
+
+_KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
+
+
+def record_keys(text: str, sources: list[str]) -> list[tuple[str, str]]:
+    """The ``(source, id)`` a record named ``SOURCE:ID`` may be, most likely first: a
+    source's name may hold a colon itself, and so may an id, so every split whose source
+    is one of ``sources`` is given (shortest source first).
+
+    Raises:
+        InputError: No colon, or no source of that name.
+    """
+    if ":" not in text:
+        example = f"{sources[0] if sources else 'osm'}:42"
+        raise InputError(f"name a record as SOURCE:ID (e.g. {example}), not '{text}'")
+    known = set(sources)
+    found = [
+        (text[:at], text[at + 1 :]) for at, c in enumerate(text) if c == ":" and text[:at] in known
+    ]
+    if not found:
+        source = text.split(":", 1)[0]
+        raise InputError(
+            f"no source '{source}' in this run.{did_you_mean(source, sources)} "
+            f"Its sources: {', '.join(sources)}"
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PairStory:
+    """What a run did with two records, and why.
+
+    Attributes:
+        records: The two records as the run normalized them (name, category, address,
+            phones, websites, point, update time), left first.
+        candidate: Whether blocking made them a candidate pair (and the run scored them).
+        run_probability: The probability the run gave them (None if never compared).
+        explanation: The model's score of the pair, taken apart (for a pair never
+            compared: what the model would have said).
+        model: The model's name.
+        threshold: The run's clustering threshold.
+        places: The place id each record ended in.
+        verdict: One sentence: together or apart, and why.
+        rule: For two records scored above the threshold and kept apart, the clustering
+            rule that keeps their places apart (``diagnosis.RULES``).
+        path: For two records joined through others: each record along the chain from
+            the left one to the right one (the last), with the probability of the link
+            that reaches it; the chain whose weakest link is strongest, of links at or
+            above the threshold.
+    """
+
+    records: tuple[dict[str, Any], dict[str, Any]]
+    candidate: bool
+    run_probability: float | None
+    explanation: Explanation
+    model: str
+    threshold: float
+    places: tuple[str, str]
+    verdict: str
+    rule: str | None
+    path: tuple[tuple[str, float], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "records": list(self.records),
+            "candidate": self.candidate,
+            "run_probability": self.run_probability,
+            "model": self.model,
+            "threshold": self.threshold,
+            "places": list(self.places),
+            "same_place": self.places[0] == self.places[1],
+            "verdict": self.verdict,
+            "kept_apart_by": self.rule,
+            "path": [{"record": key, "probability": p} for key, p in self.path],
+            "explanation": self.explanation.as_dict(),
+        }
+
+
+def explain_pair(
+    folder: str | Path, left: str, right: str, *, model: str | Path | None = None
+) -> PairStory:
+    """Why the run in ``folder`` put the records ``left`` and ``right`` (``SOURCE:ID``
+    each) in one place or kept them apart.
+
+    Args:
+        folder: An output folder of ``poiflow conflate`` or ``poiflow run``.
+        left: One record, as ``SOURCE:ID``.
+        right: The other.
+        model: Score the pair with this model file instead of the run's own
+            (``model.json.gz``): what another model would say of it.
+
+    Raises:
+        InputError: The folder lacks the run's files, or a record is not in it.
+    """
+    folder = Path(folder)
+    records = _read(folder, "records.parquet")
+    sources = sorted(set(records.column("source").to_pylist()))
+    found = [_row_of(records, record_keys(text, sources), folder) for text in (left, right)]
+    keys = (found[0][0], found[1][0])
+    rows = [found[0][1], found[1][1]]
+    if rows[0] == rows[1]:
+        raise InputError(f"'{left}' and '{right}' are one record: name two")
+    run = _run(folder)
+    cluster = ClusterConfig(**run.get("matching", {}).get("cluster", {}))
+    matcher = load_matcher(model if model is not None else folder / "model.json.gz")
+    scored = _scored(folder, keys)
+    candidate = scored is not None
+    if scored is not None:
+        features = {name: np.asarray([scored[name]], dtype=np.float32) for name in FEATURES}
+    else:  # what the model would have said, with the counts of the whole run
+        stats = feature_stats(feature_counts(records))
+        view = RecordView.of(records.take(pa.array(rows, pa.int64())), stats)
+        features = pair_features(view, np.array([0]), np.array([1]))
+    (explanation,) = explain_scores(matcher, features)
+    run_probability = float(scored["match_probability"]) if scored is not None else None
+    places = _places(folder, keys)
+    story = _verdict(folder, keys, places, run_probability, cluster)
+    return PairStory(
+        records=(_shown(records, rows[0]), _shown(records, rows[1])),
+        candidate=candidate,
+        run_probability=run_probability,
+        explanation=explanation,
+        model=matcher.version,
+        threshold=cluster.threshold,
+        places=places,
+        verdict=story[0],
+        rule=story[1],
+        path=story[2],
+    )
+
+
+def _read(folder: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    path = folder / name
+    if not path.exists():
+        raise InputError(
+            f"no {name}: give the output folder of 'poiflow conflate' or 'poiflow run'",
+            path=folder,
+        )
+    try:
+        return pq.read_table(path, columns=columns)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot read {name} ({exc})", path=path) from exc
+
+
+def _run(folder: Path) -> dict[str, Any]:
+    try:
+        found = json.loads((folder / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}  # the default clustering settings
+    return found if isinstance(found, dict) else {}
+
+
+def _row_of(
+    records: pa.Table, keys: list[tuple[str, str]], folder: Path
+) -> tuple[tuple[str, str], int]:
+    """The first of ``keys`` the run holds, and its row."""
+    frame = pl.DataFrame(records.select(["source", "id"])).with_row_index("row")
+    for key in keys:
+        found = frame.filter((pl.col("source") == key[0]) & (pl.col("id") == key[1]))
+        if not found.is_empty():
+            return key, int(found["row"][0])
+    source, record_id = keys[0]
+    raise InputError(
+        f"no record '{source}:{record_id}' in the run: {_why_missing(folder, keys)}",
+        path=folder / "records.parquet",
+    )
+
+
+def _why_missing(folder: Path, keys: list[tuple[str, str]]) -> str:
+    """Why a record is not among the run's: quarantined (and why), or not in its inputs."""
+    path = folder / "quarantine.parquet"
+    if path.exists():
+        columns = ["source", "id", "origin", "scope", "reason"]
+        held = pl.DataFrame(_read(folder, "quarantine.parquet", columns))
+        held = held.filter(pl.col("scope") == "record")
+        for source, record_id in keys:
+            row = held.filter((pl.col("source") == source) & (pl.col("id") == record_id)).head(1)
+            if row.height:
+                return f"quarantined ({row['reason'][0]}, at {row['origin'][0]})"
+    return "not in its inputs"
+
+
+def _scored(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
+    """The pair's row of ``pairs.parquet`` (either way round), or None if never scored."""
+    path = folder / "pairs.parquet"
+    if not path.exists():
+        raise InputError("no pairs.parquet: the run's scored pairs are needed", path=folder)
+    (a_source, a_id), (b_source, b_id) = keys
+    col = pl.col
+    one = (col("left_source") == a_source) & (col("left_id") == a_id)
+    one &= (col("right_source") == b_source) & (col("right_id") == b_id)
+    other = (col("left_source") == b_source) & (col("left_id") == b_id)
+    other &= (col("right_source") == a_source) & (col("right_id") == a_id)
+    found = pl.scan_parquet(path).filter(one | other).collect()
+    return found.row(0, named=True) if found.height else None
+
+
+def _places(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> tuple[str, str]:
+    membership = pl.DataFrame(_read(folder, "membership.parquet", ["source", "id", "place_id"]))
+    found = []
+    for source, record_id in keys:
+        row = membership.filter((pl.col("source") == source) & (pl.col("id") == record_id))
+        if row.is_empty():
+            raise InputError(f"'{source}:{record_id}' is in no place", path=folder)
+        found.append(str(row["place_id"][0]))
+    return found[0], found[1]
+
+
+def _verdict(
+    folder: Path,
+    keys: tuple[tuple[str, str], tuple[str, str]],
+    places: tuple[str, str],
+    probability: float | None,
+    cluster: ClusterConfig,
+) -> tuple[str, str | None, tuple[tuple[str, float], ...]]:
+    """The sentence, the rule that keeps the places apart, and the chain that joins them."""
+    bar = f"the run's threshold ({cluster.threshold:g})"
+    above = probability is not None and probability >= cluster.threshold
+    if places[0] == places[1]:
+        if above:
+            return f"one place: scored above {bar}", None, ()
+        path = _chain(folder, keys, places[0], cluster.threshold)
+        how = "never compared" if probability is None else f"scored below {bar}"
+        return f"one place: {how}, joined through other records of the place", None, path
+    if probability is None:
+        return "two places: never compared (blocking gave them no key in common)", None, ()
+    if not above:
+        return f"two places: scored below {bar}", None, ()
+    rule = _rule(folder, places, cluster)
+    return f"two places: scored above {bar}, kept apart by clustering: {RULES[rule]}", rule, ()
+
+
+def _members(folder: Path, places: tuple[str, ...]) -> pl.DataFrame:
+    return (
+        pl.DataFrame(_read(folder, "membership.parquet", ["source", "id", "place_id"]))
+        .filter(pl.col("place_id").is_in(list(places)))
+        .with_row_index("row")
+    )
+
+
+def _pairs_among(folder: Path, members: pl.DataFrame) -> pl.DataFrame:
+    """The scored pairs between ``members``, as their rows: ``row, row_r, match_probability``."""
+    keys = members.select("row", "source", "id")
+    return (
+        pl.scan_parquet(folder / "pairs.parquet")
+        .select(*_KEYS, "match_probability")
+        .join(
+            keys.lazy().rename({"source": "left_source", "id": "left_id"}),
+            on=["left_source", "left_id"],
+        )
+        .join(
+            keys.lazy().rename({"row": "row_r", "source": "right_source", "id": "right_id"}),
+            on=["right_source", "right_id"],
+        )
+        .select("row", "row_r", "match_probability")
+        .collect()
+    )
+
+
+def _rule(folder: Path, places: tuple[str, str], cluster: ClusterConfig) -> str:
+    members = _members(folder, places)
+    scored = _pairs_among(folder, members)
+    errors = pl.DataFrame(
+        {
+            "error": ["missed"],
+            "stage": ["clustering"],
+            "place_id": [places[0]],
+            "place_id_r": [places[1]],
+        }
+    )
+    ruled = kept_apart_by(errors, scored, members.select("row", "place_id", "source"), cluster)
+    return str(ruled["kept_apart_by"][0])
+
+
+def _chain(
+    folder: Path, keys: tuple[tuple[str, str], tuple[str, str]], place: str, threshold: float
+) -> tuple[tuple[str, float], ...]:
+    """The records between the two, along the chain of links whose weakest is strongest
+    (each link scored at or above ``threshold``; empty if none reaches)."""
+    members = _members(folder, (place,))
+    scored = _pairs_among(folder, members).filter(pl.col("match_probability") >= threshold)
+    links: dict[int, list[tuple[float, int]]] = {}
+    for a, b, p in scored.iter_rows():
+        links.setdefault(a, []).append((p, b))
+        links.setdefault(b, []).append((p, a))
+    row = {(s, i): r for r, s, i in members.select("row", "source", "id").iter_rows()}
+    start, end = row[keys[0]], row[keys[1]]
+    # Widest path: the largest least link first (Dijkstra with max-min in place of sums).
+    best = {start: 2.0}
+    came: dict[int, tuple[int, float]] = {}
+    heap = [(-2.0, start)]
+    while heap:
+        width, node = heapq.heappop(heap)
+        if node == end:
+            break
+        if -width < best.get(node, -1.0):
+            continue
+        for p, other in links.get(node, []):
+            w = min(-width, p)
+            if w > best.get(other, -1.0):
+                best[other] = w
+                came[other] = (node, p)
+                heapq.heappush(heap, (-w, other))
+    if end not in came:
+        return ()
+    name = {r: f"{s}:{i}" for (s, i), r in row.items()}
+    path = []
+    node = end
+    while node != start:
+        previous, p = came[node]
+        path.append((name[node], round(float(p), 6)))
+        node = previous
+    return tuple(reversed(path))
+
+
+def _shown(records: pa.Table, row: int) -> dict[str, Any]:
+    """One record's attributes as a person compares them."""
+    (record,) = records.slice(row, 1).to_pylist()
+    names = record.get("names") or {}
+    categories = record.get("categories") or {}
+    address = record.get("address") or {}
+    street = " ".join(str(address[f]) for f in ("street", "housenumber") if address.get(f))
+    town = " ".join(str(address[f]) for f in ("postcode", "locality") if address.get(f))
+    lat, lon = record.get("lat"), record.get("lon")
+    update = record.get("update_time")
+    return {
+        "source": record["source"],
+        "id": record["id"],
+        "name": names.get("primary"),
+        "category": categories.get("primary"),
+        "address": ", ".join(x for x in (street, town) if x) or address.get("freeform"),
+        "phones": list(record.get("phones") or []),
+        "websites": list(record.get("websites") or []),
+        "lat": lat,
+        "lon": lon,
+        "update_time": None if update is None else str(update),
+    }

@@ -1,0 +1,220 @@
+"""``poiflow explain``: why a run put two records together or kept them apart."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from poiflow.conflate.feature_names import FEATURES
+from poiflow.errors import InputError
+from poiflow.pipeline.explaining import explain_pair, record_keys
+
+from ..conftest import poiflow
+
+_KEYS = ["left_source", "left_id", "right_source", "right_id"]
+
+
+def _scored(folder: Path) -> pl.DataFrame:
+    """The run's scored pairs with the place each of their records ended in."""
+    places = pl.read_parquet(folder / "membership.parquet")
+    return (
+        pl.read_parquet(folder / "pairs.parquet")
+        .join(
+            places.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
+            on=["left_source", "left_id"],
+        )
+        .join(
+            places.rename({"source": "right_source", "id": "right_id", "place_id": "right_place"}),
+            on=["right_source", "right_id"],
+        )
+    )
+
+
+def _key(row: dict[str, object], side: str) -> str:
+    return f"{row[f'{side}_source']}:{row[f'{side}_id']}"
+
+
+def test_a_strong_pair_is_one_place_for_the_score_the_run_gave(conflated: Path) -> None:
+    pair = (
+        _scored(conflated)
+        .filter(pl.col("left_place") == pl.col("right_place"))
+        .sort("match_probability", "left_id", "right_id", descending=[True, False, False])
+        .row(0, named=True)
+    )
+    story = explain_pair(conflated, _key(pair, "left"), _key(pair, "right"))
+    assert story.candidate
+    assert story.run_probability == pytest.approx(pair["match_probability"], abs=1e-6)
+    assert story.explanation.probability == pytest.approx(pair["match_probability"], abs=1e-6)
+    assert story.places == (pair["left_place"], pair["right_place"])
+    assert story.verdict.startswith("one place: scored above")
+    assert story.rule is None
+    assert story.path == ()
+    assert story.explanation.total_bits > 0
+    # Either way round, the same story.
+    back = explain_pair(conflated, _key(pair, "right"), _key(pair, "left"))
+    assert back.explanation == story.explanation
+    assert back.records == story.records[::-1]
+
+
+def test_a_pair_never_compared_is_scored_as_the_run_would_have(
+    conflated: Path, tmp_path: Path
+) -> None:
+    # A copy of the run without one of its scored pairs: explain computes the features
+    # itself, with the whole run's counts, and must find what the run found.
+    pairs = _scored(conflated)
+    pair = pairs.filter(pl.col("match_probability").is_between(0.2, 0.95)).row(0, named=True)
+    folder = tmp_path / "run"
+    shutil.copytree(conflated, folder)
+    kept = pl.read_parquet(conflated / "pairs.parquet").join(
+        pl.DataFrame({k: [pair[k]] for k in _KEYS}), on=_KEYS, how="anti"
+    )
+    kept.write_parquet(folder / "pairs.parquet")
+    story = explain_pair(folder, _key(pair, "left"), _key(pair, "right"))
+    assert not story.candidate
+    assert story.run_probability is None
+    assert story.explanation.probability == pytest.approx(pair["match_probability"], abs=1e-6)
+    seen = {part.name: part.shows for part in story.explanation.parts}
+    assert set(seen) == set(FEATURES)
+    assert seen["distance_m"] == (
+        "distance unknown"
+        if pair["distance_m"] != pair["distance_m"]
+        else f"{pair['distance_m']:,.0f} m"
+    )
+    if pair["left_place"] != pair["right_place"]:
+        assert story.verdict.startswith("two places: never compared")
+
+
+def test_records_joined_through_others_show_the_chain(conflated: Path) -> None:
+    pairs = _scored(conflated)
+    weak = pairs.filter(
+        (pl.col("left_place") == pl.col("right_place")) & (pl.col("match_probability") < 0.3)
+    ).sort("left_id", "right_id")
+    if weak.is_empty():
+        pytest.fail("the test world has no records joined through others: pick another seed")
+    pair = weak.row(0, named=True)
+    story = explain_pair(conflated, _key(pair, "left"), _key(pair, "right"))
+    assert "joined through other records" in story.verdict
+    assert len(story.path) >= 2
+    assert story.path[-1][0] == _key(pair, "right")
+    members = set(
+        pl.read_parquet(conflated / "membership.parquet")
+        .filter(pl.col("place_id") == pair["left_place"])
+        .select(pl.concat_str("source", pl.lit(":"), "id"))
+        .to_series()
+    )
+    chain = [_key(pair, "left"), *(key for key, _ in story.path)]
+    assert set(chain) <= members
+    # Each link of the chain is a pair the run scored at or above its threshold.
+    linked = {
+        frozenset((_key(r, "left"), _key(r, "right"))): r["match_probability"]
+        for r in pairs.filter(pl.col("left_place") == pair["left_place"]).iter_rows(named=True)
+    }
+    for (a, b), (_, p) in zip(itertools.pairwise(chain), story.path, strict=True):
+        assert linked[frozenset((a, b))] == pytest.approx(p, abs=1e-6)
+        assert p >= story.threshold
+
+
+def test_a_strong_pair_kept_apart_names_the_rule(conflated: Path, tmp_path: Path) -> None:
+    # The run's own places, with one record of a strong pair moved to a place of its own
+    # beside a second record of its source: the rule clustering would apply is named.
+    pairs = _scored(conflated)
+    pair = (
+        pairs.filter(
+            (pl.col("left_place") == pl.col("right_place"))
+            & (pl.col("left_source") != pl.col("right_source"))
+            & (pl.col("match_probability") > 0.9)
+        )
+        .sort("left_id", "right_id")
+        .row(0, named=True)
+    )
+    folder = tmp_path / "run"
+    shutil.copytree(conflated, folder)
+    membership = pl.read_parquet(conflated / "membership.parquet")
+    moved = (pl.col("source") == pair["right_source"]) & (pl.col("id") == pair["right_id"])
+    membership.with_columns(
+        pl.when(moved).then(pl.lit("p-alone")).otherwise(pl.col("place_id")).alias("place_id")
+    ).write_parquet(folder / "membership.parquet")
+    story = explain_pair(folder, _key(pair, "left"), _key(pair, "right"))
+    assert story.places == (pair["left_place"], "p-alone")
+    assert story.verdict.startswith("two places: scored above")
+    assert story.rule in {"veto", "same source", "average", "coverage", "order"}
+    assert story.rule is not None
+    assert story.verdict.endswith(
+        {
+            "veto": "scored below the veto",
+            "same source": "fall short of that bar",
+            "average": "average below the threshold",
+            "coverage": "were compared",
+            "order": "still growing",
+        }[story.rule]
+    )
+
+
+def test_a_record_is_named_by_its_source_and_id() -> None:
+    assert record_keys("osm:n42", ["osm", "vendor"]) == [("osm", "n42")]
+    # A colon in a source's name, or in an id: every reading, shortest source first.
+    assert record_keys("a:b:c", ["a", "a:b"]) == [("a", "b:c"), ("a:b", "c")]
+    with pytest.raises(InputError, match="SOURCE:ID"):
+        record_keys("n42", ["osm"])
+    with pytest.raises(InputError, match="Did you mean 'vendor'"):
+        record_keys("vendr:1", ["osm", "vendor"])
+
+
+def test_unknown_records_and_folders_are_named(conflated: Path, tmp_path: Path) -> None:
+    first = pl.read_parquet(conflated / "membership.parquet").row(0, named=True)
+    known = f"{first['source']}:{first['id']}"
+    with pytest.raises(InputError, match=f"no record '{first['source']}:nothing-here'"):
+        explain_pair(conflated, known, f"{first['source']}:nothing-here")
+    with pytest.raises(InputError, match="one record"):
+        explain_pair(conflated, known, known)
+    with pytest.raises(InputError, match=r"no records\.parquet"):
+        explain_pair(tmp_path, known, known)
+
+
+def test_a_quarantined_record_says_why(conflated: Path, tmp_path: Path) -> None:
+    # The run with one more record held back whole, as validation writes it.
+    folder = tmp_path / "run"
+    shutil.copytree(conflated, folder)
+    held = pl.read_parquet(conflated / "quarantine.parquet")
+    row = {
+        "source": "source_a",
+        "id": "A-held",
+        "origin": "source_a.csv:7",
+        "scope": "record",
+        "field": None,
+        "reason": "no name",
+        "original": "{}",
+    }
+    pl.concat([held, pl.DataFrame([row], schema=held.schema)]).write_parquet(
+        folder / "quarantine.parquet"
+    )
+    known = pl.read_parquet(conflated / "membership.parquet").row(0, named=True)
+    with pytest.raises(InputError, match=r"quarantined \(no name, at source_a.csv:7\)"):
+        explain_pair(folder, f"{known['source']}:{known['id']}", "source_a:A-held")
+
+
+def test_the_cli_prints_the_parts_and_the_verdict(conflated: Path) -> None:
+    pair = _scored(conflated).sort("match_probability", descending=True).row(0, named=True)
+    args = ("explain", str(conflated), _key(pair, "left"), _key(pair, "right"))
+    shown = poiflow(*args)
+    assert shown.returncode == 0, shown.stderr
+    assert "bits" in shown.stdout
+    assert "one place: scored above" in shown.stdout
+    assert pair["left_id"] in shown.stdout
+    assert pair["right_id"] in shown.stdout
+    found = poiflow(*args, "--json")
+    assert found.returncode == 0, found.stderr
+    story = json.loads(found.stdout)
+    assert story["same_place"] is True
+    assert story["run_probability"] == pytest.approx(pair["match_probability"], abs=1e-6)
+    parts = story["explanation"]["parts"]
+    total = story["explanation"]["start_bits"] + sum(p["bits"] for p in parts)
+    assert total == pytest.approx(story["explanation"]["total_bits"], abs=1e-3)
+    bad = poiflow("explain", str(conflated), _key(pair, "left"), "nosuchsource:1")
+    assert bad.returncode == 1
+    assert "no source 'nosuchsource'" in bad.stdout + bad.stderr
