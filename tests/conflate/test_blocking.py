@@ -19,6 +19,7 @@ from poiflow.conflate.blocking import (
     key_pairs,
     key_stats,
     record_keys,
+    shared_keys,
 )
 from poiflow.conflate.lookup import FEW_RECORDS, StatsLookup
 from poiflow.normalize import normalize_records
@@ -170,6 +171,41 @@ def test_crowded_keys_are_skipped() -> None:
     assert not (keys & KEYS["phone"]).any()
     assert candidate_pairs(places(*rows), BlockingConfig(max_group=400)).num_rows == 30 * 29 // 2
     assert np.all(keys >= 0)
+
+
+def test_shared_keys_say_why_two_records_were_or_were_not_compared(world: World) -> None:
+    # Pairs blocking made, and true pairs it missed: the two records' shared keys tell
+    # them apart (a key too crowded to pair does not count).
+    pairs = candidate_pairs(world.records)
+    made = set(
+        zip(pairs.column("left").to_pylist(), pairs.column("right").to_pylist(), strict=True)
+    )
+    truth = pl.DataFrame({"place": world.truth}).with_row_index("row").drop_nulls()
+    true_pairs = (
+        truth.join(truth, on="place")
+        .filter(pl.col("row") < pl.col("row_right"))
+        .select("row", "row_right")
+        .rows()
+    )
+    missed = [p for p in true_pairs if p not in made][:12]
+    assert missed, "the test world's blocking misses no true pair: pick another seed"
+    some = sorted(made)[:: max(1, len(made) // 12)][:12]
+    for pair in [*missed, *some]:
+        found = shared_keys(world.records, pair)
+        assert any(key.pairs for key in found) == (pair in made), (pair, found)
+        assert all(key.kind in KEYS for key in found)
+    crowded = [
+        {
+            "id": str(i),
+            "names": {"primary": f"Branch {i} Qwz{i}"},
+            "lat": 10.0 + i,
+            "lon": 10.0,
+            "phones": ["+358401234567"],
+        }
+        for i in range(30)
+    ]
+    (phone,) = shared_keys(places(*crowded), (0, 1), BlockingConfig(max_group=100))
+    assert (phone.kind, phone.records, phone.pairs) == ("phone", 30, False)
 
 
 def test_a_feed_without_coordinates_meets_located_objects_without_an_address() -> None:

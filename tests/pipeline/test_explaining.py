@@ -10,9 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from poiflow.conflate.explain import FEATURE_WORDS
 from poiflow.conflate.feature_names import FEATURES
+from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
-from poiflow.pipeline.explaining import explain_pair, record_keys
+from poiflow.pipeline.explaining import DRIVERS, explain_pair, record_keys, with_drivers
 
 from ..conftest import poiflow
 
@@ -77,6 +79,9 @@ def test_a_pair_never_compared_is_scored_as_the_run_would_have(
     story = explain_pair(folder, _key(pair, "left"), _key(pair, "right"))
     assert not story.candidate
     assert story.run_probability is None
+    # The run compared them: blocking, run again on the two, says it would.
+    assert any(key.pairs for key in story.blocking)
+    assert "would compare them now" in story.verdict
     assert story.explanation.probability == pytest.approx(pair["match_probability"], abs=1e-6)
     seen = {part.name: part.shows for part in story.explanation.parts}
     assert set(seen) == set(FEATURES)
@@ -196,6 +201,32 @@ def test_a_quarantined_record_says_why(conflated: Path, tmp_path: Path) -> None:
     known = pl.read_parquet(conflated / "membership.parquet").row(0, named=True)
     with pytest.raises(InputError, match=r"quarantined \(no name, at source_a.csv:7\)"):
         explain_pair(folder, f"{known['source']}:{known['id']}", "source_a:A-held")
+
+
+def test_drivers_are_the_largest_parts_of_each_scored_pair(conflated: Path) -> None:
+    pairs = _scored(conflated).sort("left_id", "right_id")
+    picked = pairs.gather([0, pairs.height // 2, pairs.height - 1]).select(_KEYS)
+    never = pl.DataFrame(
+        {
+            "left_source": ["nowhere"],
+            "left_id": ["1"],
+            "right_source": ["nowhere"],
+            "right_id": ["2"],
+        }
+    )
+    examples = pl.concat([picked, never])
+    model = load_matcher(conflated / "model.json.gz")
+    found = with_drivers(examples, model, conflated / "pairs.parquet")
+    assert found.select(_KEYS).equals(examples)
+    texts = found["drivers"].to_list()
+    assert texts[-1] is None
+    for row, text in zip(picked.iter_rows(named=True), texts, strict=False):
+        story = explain_pair(conflated, _key(row, "left"), _key(row, "right"))
+        expected = [
+            f"{FEATURE_WORDS[p.name]} {p.shows} {p.bits:+.1f}"
+            for p in story.explanation.parts[:DRIVERS]
+        ]
+        assert text == " · ".join(expected)
 
 
 def test_the_cli_prints_the_parts_and_the_verdict(conflated: Path) -> None:

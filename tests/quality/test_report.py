@@ -162,6 +162,9 @@ def test_the_errors_are_counted_and_drawn_where_the_truth_says(with_truth: Path)
     located = records.drop_nulls("lat").height
     assert 0 < len(lines) <= sum(metrics[k] for k in metrics if k.startswith(("missed_", "wrong_")))
     assert located > 0
+    # The surest mistakes say what moved their scores, in bits.
+    assert "what moved the score most (bits)" in page
+    assert re.search(r"<td>[^<]+ [+-]\d+\.\d · [^<]+ [+-]\d+\.\d · [^<]+ [+-]\d+\.\d</td>", page)
 
 
 @pytest.mark.browser

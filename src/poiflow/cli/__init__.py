@@ -581,6 +581,7 @@ def evaluate_command(
         draw_accuracy,
         draw_diagnosis,
         draw_sweep,
+        score_drivers,
         score_golden,
         write_errors,
     )
@@ -646,7 +647,8 @@ def evaluate_command(
         )
     else:
         out.print()
-        draw_diagnosis(out, found.diagnosis, found.said, examples)
+        drivers = score_drivers(membership.parent, pairs) if examples > 0 else None
+        draw_diagnosis(out, found.diagnosis, found.said, examples, drivers)
         if found.sweep is not None:
             draw_sweep(out, found.sweep, found.diagnosis.threshold)
         if errors is not None:

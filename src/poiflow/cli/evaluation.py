@@ -14,6 +14,8 @@ from rich.table import Table
 from poiflow.errors import InputError, OutputError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import polars as pl
 
     from poiflow.conflate.accuracy import PlaceAccuracy
@@ -26,6 +28,7 @@ __all__ = [
     "draw_accuracy",
     "draw_diagnosis",
     "draw_sweep",
+    "score_drivers",
     "score_golden",
     "write_errors",
 ]
@@ -94,8 +97,36 @@ def _run_cluster(path: Path) -> tuple[ClusterConfig, str]:
         return ClusterConfig(), f"the default; no clustering settings in {path}"
 
 
-def draw_diagnosis(console: Console, diagnosis: Diagnosis, said: str, examples: int) -> None:
-    """The errors by stage, the scores by pair of sources, and the surest mistakes."""
+def score_drivers(
+    folder: Path, pairs_path: Path | None
+) -> Callable[[pl.DataFrame], pl.DataFrame] | None:
+    """What adds to example pairs the parts of their scores that moved them most, with the
+    run's own model (``model.json.gz`` beside the membership); None without one."""
+    import pyarrow.parquet as pq
+
+    from poiflow.conflate.matcher import ModelError, load_matcher
+    from poiflow.pipeline.explaining import with_drivers
+
+    pairs_path = pairs_path or folder / "pairs.parquet"
+    if not (folder / "model.json.gz").exists() or not pairs_path.exists():
+        return None
+    try:
+        model = load_matcher(folder / "model.json.gz")
+    except ModelError:
+        return None  # the drivers only decorate the examples
+    keys = pq.read_table(pairs_path, columns=["left_source", "left_id", "right_source", "right_id"])
+    return lambda rows: with_drivers(rows, model, pairs_path, keys=keys)
+
+
+def draw_diagnosis(
+    console: Console,
+    diagnosis: Diagnosis,
+    said: str,
+    examples: int,
+    drivers: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+) -> None:
+    """The errors by stage, the scores by pair of sources, and the surest mistakes (with
+    ``drivers``, what moved each one's score most: ``explaining.with_drivers``)."""
     from poiflow.conflate.diagnosis import CAUSES, RULES
 
     counts = diagnosis.counts()
@@ -165,13 +196,17 @@ def draw_diagnosis(console: Console, diagnosis: Diagnosis, said: str, examples: 
         rows = diagnosis.examples(error, stage, examples)
         if rows.height == 0:
             continue
+        if drivers is not None:
+            rows = drivers(rows)
         why = bool(rows["kept_apart_by"].is_not_null().any())
+        drove = "drivers" in rows.columns and bool(rows["drivers"].is_not_null().any())
         shown = Table(
             "record",
             "record",
             "p",
             "metres",
             *(["kept apart by"] if why else []),
+            *(["what moved the score most (bits)"] if drove else []),
             show_edge=False,
             title=f"{error} · {stage}: {cause}",
             title_justify="left",
@@ -183,6 +218,7 @@ def draw_diagnosis(console: Console, diagnosis: Diagnosis, said: str, examples: 
                 _number(row["match_probability"], "{:.3f}"),
                 _number(row.get("metres_apart"), "{:,.0f}"),
                 *([row["kept_apart_by"]] if why else []),
+                *([row["drivers"] or ""] if drove else []),
             )
         console.print()
         console.print(shown)

@@ -126,6 +126,12 @@ def draw_story(story: PairStory, *, every: bool = False) -> None:
         out.print(f"place {story.places[0]}", highlight=False)
     else:
         out.print(f"places {story.places[0]} and {story.places[1]}", highlight=False)
+    if not story.candidate and not story.blocking:
+        out.print(
+            "[dim]blocking compares records that share a rare name word nearby, lie within "
+            "about 100 m, share a phone, or a website domain within a few km (without "
+            "coordinates: a rare name word or the street address in one locality)[/dim]"
+        )
     if story.path:
         chain = " -> ".join(f"{key} ({p:.2f})" for key, p in story.path)
         out.print(f"joined by: {a['source']}:{a['id']} -> {chain}", highlight=False)

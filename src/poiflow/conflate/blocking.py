@@ -65,6 +65,7 @@ __all__ = [
     "PAIRS_SCHEMA",
     "BlockingConfig",
     "KeyStats",
+    "SharedKey",
     "blocking_recall",
     "candidate_pairs",
     "finish_pairs",
@@ -72,6 +73,7 @@ __all__ = [
     "key_pairs",
     "key_stats",
     "record_keys",
+    "shared_keys",
 ]
 
 KEYS: Final = {"name": 1, "near": 2, "phone": 4, "domain": 8, "locality": 16}
@@ -225,6 +227,71 @@ def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> 
     stats = key_stats(key_counts(table), config)
     keys = record_keys(table, stats, config)
     return finish_pairs([key_pairs(keys, config, once=False)], n)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedKey:
+    """A kind of key two records share, and how many records its group holds.
+
+    Attributes:
+        kind: The kind (a name of ``KEYS``).
+        records: The fewest records on the left of any key of this kind the two share.
+        cap: The most such records that still make pairs (``BlockingConfig.cap``).
+    """
+
+    kind: str
+    records: int
+    cap: int
+
+    @property
+    def pairs(self) -> bool:
+        """Whether the key makes the two a candidate pair (its group is not too large)."""
+        return self.records <= self.cap
+
+
+def shared_keys(
+    records: pa.Table, rows: tuple[int, int], config: BlockingConfig | None = None
+) -> list[SharedKey]:
+    """The kinds of key the records at ``rows`` of ``records`` (``PLACE_SCHEMA``) share, as
+    :func:`candidate_pairs` makes them (the same counts of the whole table), with the size
+    of each key's group: the two were a candidate pair if and only if one of them
+    ``pairs``. Empty if they share no key at all."""
+    config = config or BlockingConfig()
+    table = records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(records.num_rows, dtype=np.int64))
+    )
+    stats = key_stats(key_counts(table), config)
+    two = record_keys(table.take(pa.array(rows, pa.int64())), stats, config)
+    a, b = rows
+    left, right = two.filter(pl.col("left")), two.filter(pl.col("right"))
+    shared = pl.concat(
+        [
+            left.filter(pl.col("row") == x).join(
+                right.filter(pl.col("row") == y), on=["kind", "key"]
+            )
+            for x, y in ((a, b), (b, a))
+        ]
+    ).select("kind", "key")
+    if shared.is_empty():
+        return []
+    groups = (
+        record_keys(table, stats, config)
+        .filter(pl.col("left"))
+        .join(shared.unique(), on=["kind", "key"], how="semi")
+        .group_by("kind", "key")
+        .len()
+        .group_by("kind")
+        .agg(pl.col("len").min())
+        .sort("kind")
+    )
+    names = {bit: name for name, bit in KEYS.items()}
+    found: dict[str, SharedKey] = {}
+    for kind, size in groups.iter_rows():
+        key = SharedKey(names[_KIND_BIT[kind]], int(size), config.cap(kind))
+        held = found.get(key.kind)
+        if held is None or (key.pairs, -key.records) > (held.pairs, -held.records):
+            found[key.kind] = key
+    return list(found.values())
 
 
 def key_counts(records: pa.Table) -> pa.Table:

@@ -19,17 +19,21 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from poiflow.conflate.blocking import BlockingConfig, SharedKey, shared_keys
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import RULES, kept_apart_by
 from poiflow.conflate.explain import Explanation, explain_scores
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.features import RecordView, feature_counts, feature_stats, pair_features
-from poiflow.conflate.matcher import load_matcher
+from poiflow.conflate.fellegi_sunter import FellegiSunter
+from poiflow.conflate.matcher import AnyMatcher, load_matcher
 from poiflow.errors import InputError, did_you_mean
 
-__all__ = ["PairStory", "explain_pair", "record_keys"]
+__all__ = ["DRIVERS", "PairStory", "explain_pair", "record_keys", "with_drivers"]
 
 _KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
+DRIVERS: Final = 3
+"""How many parts of a score :func:`with_drivers` names."""
 
 
 def record_keys(text: str, sources: list[str]) -> list[tuple[str, str]]:
@@ -73,6 +77,8 @@ class PairStory:
         verdict: One sentence: together or apart, and why.
         rule: For two records scored above the threshold and kept apart, the clustering
             rule that keeps their places apart (``diagnosis.RULES``).
+        blocking: For a pair never compared: the kinds of blocking key the two share, each
+            with its group's size (empty: they share none).
         path: For two records joined through others: each record along the chain from
             the left one to the right one (the last), with the probability of the link
             that reaches it; the chain whose weakest link is strongest, of links at or
@@ -89,6 +95,7 @@ class PairStory:
     verdict: str
     rule: str | None
     path: tuple[tuple[str, float], ...]
+    blocking: tuple[SharedKey, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -103,6 +110,9 @@ class PairStory:
             "verdict": self.verdict,
             "kept_apart_by": self.rule,
             "path": [{"record": key, "probability": p} for key, p in self.path],
+            "shared_keys": [
+                {"kind": k.kind, "records": k.records, "cap": k.cap} for k in self.blocking
+            ],
             "explanation": self.explanation.as_dict(),
         }
 
@@ -145,7 +155,8 @@ def explain_pair(
     (explanation,) = explain_scores(matcher, features)
     run_probability = float(scored["match_probability"]) if scored is not None else None
     places = _places(folder, keys)
-    story = _verdict(folder, keys, places, run_probability, cluster)
+    blocking = _blocking(records, rows, run) if not candidate else ()
+    story = _verdict(folder, keys, places, run_probability, cluster, _unpaired(blocking))
     return PairStory(
         records=(_shown(records, rows[0]), _shown(records, rows[1])),
         candidate=candidate,
@@ -157,6 +168,7 @@ def explain_pair(
         verdict=story[0],
         rule=story[1],
         path=story[2],
+        blocking=blocking,
     )
 
 
@@ -239,24 +251,49 @@ def _places(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> tupl
     return found[0], found[1]
 
 
+def _blocking(records: pa.Table, rows: list[int], run: dict[str, Any]) -> tuple[SharedKey, ...]:
+    """The blocking keys two records share, with the run's blocking settings."""
+    try:
+        config = BlockingConfig(**run.get("matching", {}).get("block", {}))
+    except TypeError:  # a run.json of another version: the defaults
+        config = BlockingConfig()
+    return tuple(shared_keys(records, (rows[0], rows[1]), config))
+
+
+def _unpaired(blocking: tuple[SharedKey, ...]) -> str:
+    """Why blocking did not compare two records, from the keys they share."""
+    if not blocking:
+        return "never compared (blocking gave them no key in common)"
+    if any(key.pairs for key in blocking):
+        kinds = ", ".join(key.kind for key in blocking if key.pairs)
+        return f"never compared, though blocking would compare them now ({kinds} key)"
+    crowded = ", ".join(
+        f"a {key.kind} key {key.records:,} records carry (at most {key.cap} make pairs)"
+        for key in blocking
+    )
+    return f"never compared: they share only keys too crowded to pair, {crowded}"
+
+
 def _verdict(
     folder: Path,
     keys: tuple[tuple[str, str], tuple[str, str]],
     places: tuple[str, str],
     probability: float | None,
     cluster: ClusterConfig,
+    unpaired: str,
 ) -> tuple[str, str | None, tuple[tuple[str, float], ...]]:
-    """The sentence, the rule that keeps the places apart, and the chain that joins them."""
+    """The sentence, the rule that keeps the places apart, and the chain that joins them
+    (``unpaired``: why blocking did not compare them, if it did not)."""
     bar = f"the run's threshold ({cluster.threshold:g})"
     above = probability is not None and probability >= cluster.threshold
     if places[0] == places[1]:
         if above:
             return f"one place: scored above {bar}", None, ()
         path = _chain(folder, keys, places[0], cluster.threshold)
-        how = "never compared" if probability is None else f"scored below {bar}"
-        return f"one place: {how}, joined through other records of the place", None, path
+        how = unpaired if probability is None else f"scored below {bar}"
+        return f"one place: {how}; joined through other records of the place", None, path
     if probability is None:
-        return "two places: never compared (blocking gave them no key in common)", None, ()
+        return f"two places: {unpaired}", None, ()
     if not above:
         return f"two places: scored below {bar}", None, ()
     rule = _rule(folder, places, cluster)
@@ -368,3 +405,70 @@ def _shown(records: pa.Table, row: int) -> dict[str, Any]:
         "lon": lon,
         "update_time": None if update is None else str(update),
     }
+
+
+def with_drivers(
+    examples: pl.DataFrame,
+    model: AnyMatcher,
+    pairs_path: Path,
+    *,
+    keys: pa.Table | pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``examples`` (pairs by their record keys) with ``drivers``: the parts of each scored
+    pair's score that moved it most ("names, Jaro-Winkler 1.00 +6.3 · distance 789 m
+    -1.6 · ..."), null for a pair never scored.
+
+    Args:
+        examples: A few pairs: ``left_source, left_id, right_source, right_id``.
+        model: The model that scored them.
+        pairs_path: The run's ``pairs.parquet`` (their features are read from it).
+        keys: The record keys of ``pairs_path``'s rows, in order, if read already.
+    """
+    from poiflow.conflate.explain import FEATURE_WORDS
+
+    if examples.is_empty():
+        return examples.with_columns(pl.lit(None, pl.String).alias("drivers"))
+    import pyarrow.parquet as pq
+
+    keyed = pl.DataFrame(
+        keys if keys is not None else pq.read_table(pairs_path, columns=list(_KEYS))
+    )
+    rows = (
+        examples.select(_KEYS)
+        .with_row_index("example")
+        .join(keyed.select(_KEYS).with_row_index("pair_row"), on=list(_KEYS), how="left")
+        .unique("example", keep="first")
+        .sort("example")["pair_row"]
+        .to_list()
+    )
+    scored = sorted({r for r in rows if r is not None})
+    features = _parquet_rows(pairs_path, scored, list(model.features))
+    explained = dict(zip(scored, explain_scores(model, features), strict=True))
+    words = FEATURE_WORDS if not isinstance(model, FellegiSunter) else {}
+    text: list[str | None] = []
+    for row in rows:
+        if row is None:
+            text.append(None)
+            continue
+        parts = explained[row].parts[:DRIVERS]
+        text.append(
+            " · ".join(f"{words.get(p.name, p.name)} {p.shows} {p.bits:+.1f}" for p in parts)
+        )
+    return examples.with_columns(pl.Series("drivers", text, pl.String))
+
+
+def _parquet_rows(path: Path, rows: list[int], columns: list[str]) -> dict[str, np.ndarray]:
+    """Rows ``rows`` (sorted) of a Parquet file, reading only the row groups that hold them."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    sizes = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    at = np.asarray(rows, dtype=np.int64)
+    groups = np.searchsorted(starts, at, side="right") - 1
+    wanted = sorted(set(groups.tolist()))
+    table = file.read_row_groups(wanted, columns=columns)
+    offset = {g: int(sum(sizes[w] for w in wanted[:k])) for k, g in enumerate(wanted)}
+    local = np.asarray([offset[g] + int(r - starts[g]) for g, r in zip(groups, at, strict=True)])
+    taken = table.take(pa.array(local, pa.int64()))
+    return {name: taken.column(name).to_numpy(zero_copy_only=False) for name in columns}

@@ -100,7 +100,8 @@ def build_plan(
         for stage in custom:
             if stage.after == name:
                 plan.append(_custom_stage(stage, base))
-    needs = ("places", "membership", "pairs", "records")
+    # With the truth, the report shows what drove the scores of the surest mistakes.
+    needs = ("places", "membership", "pairs", "records", *(("model",) if gold_identity else ()))
     report = PlannedStage(
         "report", run_report, needs, ("checks", "issues", "report"), {}, gold_identity or ""
     )
@@ -164,19 +165,27 @@ def _error_breakdown(
     """Where the run's errors came from, for the report."""
 
     from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
+    from poiflow.conflate.matcher import load_matcher
+    from poiflow.pipeline.explaining import with_drivers
     from poiflow.quality.report import ErrorBreakdown
 
     pairs = ctx.artifacts.table("pairs", list(_PAIR_KEYS))
     records = ctx.artifacts.table("records", ["source", "id", "names", "lat", "lon"])
     found = diagnose(membership, gold, pairs, cluster, records=records)
     counts = found.counts()
+    model = load_matcher(ctx.artifacts.path("model"))
+
+    def examples(error: str, stage: str) -> pl.DataFrame:
+        shown = found.examples(error, stage, EXAMPLES)
+        return with_drivers(shown, model, ctx.artifacts.path("pairs"), keys=pairs)
+
     return ErrorBreakdown(
         threshold=cluster.threshold,
         kinds=[(e, s, cause, counts[f"{e}_{s}"]) for (e, s), cause in CAUSES.items()],
         kept_apart=[(rule, RULES[rule], n) for rule, n in found.kept_apart().items()],
         by_sources=found.by_sources,
         examples=[
-            (f"{e} · {s}: {cause}", found.examples(e, s, EXAMPLES))
+            (f"{e} · {s}: {cause}", examples(e, s))
             for (e, s), cause in CAUSES.items()
             if counts[f"{e}_{s}"]
         ],

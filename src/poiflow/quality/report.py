@@ -50,7 +50,8 @@ class ErrorBreakdown:
             correct_pairs, precision, recall, f1``.
         examples: Per kind, a title and its surest mistakes: ``left_source, left_id,
             right_source, right_id``, ``left_name``/``right_name``, ``match_probability``,
-            ``kept_apart_by`` and ``metres_apart`` where known.
+            ``kept_apart_by``, ``metres_apart`` and ``drivers`` (the parts of the score
+            that moved it most) where known.
         pairs: Every error pair, for the map: ``error``, ``stage``, ``left_name``,
             ``right_name``, ``match_probability``, ``left_lat``, ``left_lon``,
             ``right_lat``, ``right_lon``.
@@ -429,15 +430,19 @@ def _errors(errors: ErrorBreakdown) -> str:
         f"<p>Each pair of records the truth puts in one place and the run did not (missed), "
         f"and each the run put in one place wrongly (wrong), traced to the stage that lost "
         f"it, at the clustering threshold {errors.threshold:g}. "
-        "<code>poiflow evaluate --errors FILE</code> writes them all, with their features.</p>",
+        "<code>poiflow evaluate --errors FILE</code> writes them all, with their features; "
+        "<code>poiflow explain RUN SOURCE:ID SOURCE:ID</code> takes one pair's score apart.</p>",
         kinds,
         f"<h3>What kept true pairs apart in clustering</h3>{rules}" if apart else "",
         f"<h3>By pair of sources</h3>{sources}",
     ]
     for title, rows in errors.examples:
         why = "kept_apart_by" in rows.columns and rows["kept_apart_by"].is_not_null().any()
+        drove = "drivers" in rows.columns and rows["drivers"].is_not_null().any()
         shown = _table(
-            ["record", "record", "match probability", "metres apart"] + ["kept apart by"] * why,
+            ["record", "record", "match probability", "metres apart"]
+            + ["kept apart by"] * why
+            + ["what moved the score most (bits)"] * drove,
             [
                 (
                     _example_record(r, "left"),
@@ -445,6 +450,7 @@ def _errors(errors: ErrorBreakdown) -> str:
                     _maybe(r.get("match_probability"), "{:.3f}"),
                     _maybe(r.get("metres_apart"), "{:,.0f}"),
                     *([r["kept_apart_by"]] if why else []),
+                    *([r["drivers"] or ""] if drove else []),
                 )
                 for r in rows.iter_rows(named=True)
             ],
