@@ -154,9 +154,9 @@ def test_a_branch_word_on_one_side_still_meets_the_name() -> None:
     assert found == {(0, 1): KEYS["name"], (0, 2): KEYS["name"]}
 
 
-def test_crowded_keys_are_skipped() -> None:
-    # 30 records with one phone (a call centre): the group exceeds the cap and says nothing.
-    rows = [
+def _call_centre(n: int) -> list[dict[str, object]]:
+    """``n`` records far apart with one phone (a call centre's)."""
+    return [
         {
             "id": str(i),
             "names": {"primary": f"Branch {i} Qwz{i}"},
@@ -164,8 +164,13 @@ def test_crowded_keys_are_skipped() -> None:
             "lon": 10.0,
             "phones": ["+358401234567"],
         }
-        for i in range(30)
+        for i in range(n)
     ]
+
+
+def test_crowded_keys_are_skipped() -> None:
+    # 30 records with one phone (a call centre): the group exceeds the cap and says nothing.
+    rows = _call_centre(30)
     pairs = candidate_pairs(places(*rows), BlockingConfig(max_group=100))
     keys = pairs.column("keys").to_numpy()
     assert not (keys & KEYS["phone"]).any()
@@ -194,17 +199,7 @@ def test_shared_keys_say_why_two_records_were_or_were_not_compared(world: World)
         found = shared_keys(world.records, pair)
         assert any(key.pairs for key in found) == (pair in made), (pair, found)
         assert all(key.kind in KEYS for key in found)
-    crowded = [
-        {
-            "id": str(i),
-            "names": {"primary": f"Branch {i} Qwz{i}"},
-            "lat": 10.0 + i,
-            "lon": 10.0,
-            "phones": ["+358401234567"],
-        }
-        for i in range(30)
-    ]
-    (phone,) = shared_keys(places(*crowded), (0, 1), BlockingConfig(max_group=100))
+    (phone,) = shared_keys(places(*_call_centre(30)), (0, 1), BlockingConfig(max_group=100))
     assert (phone.kind, phone.records, phone.pairs) == ("phone", 30, False)
 
 
