@@ -14,7 +14,13 @@ from poiflow.conflate.explain import FEATURE_WORDS
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
-from poiflow.pipeline.explaining import DRIVERS, explain_pair, record_keys, with_drivers
+from poiflow.pipeline.explaining import (
+    DRIVERS,
+    error_drivers,
+    explain_pair,
+    record_keys,
+    with_drivers,
+)
 
 from ..conftest import poiflow
 
@@ -229,6 +235,44 @@ def test_drivers_are_the_largest_parts_of_each_scored_pair(conflated: Path) -> N
         assert text == " · ".join(expected)
 
 
+def test_the_mistakes_drivers_are_the_mean_parts_of_their_scores(conflated: Path) -> None:
+    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.diagnosis import diagnose
+    from poiflow.conflate.evaluate import read_gold
+    from poiflow.conflate.explain import explain_scores
+
+    run = json.loads((conflated / "run.json").read_text())
+    cluster = ClusterConfig(**run["matching"]["cluster"])
+    pairs = pl.read_parquet(conflated / "pairs.parquet")
+    gold = read_gold(conflated.parent / "sources" / "gold.csv")
+    found = diagnose(pl.read_parquet(conflated / "membership.parquet"), gold, pairs, cluster)
+    model = load_matcher(conflated / "model.json.gz")
+    drivers = error_drivers(found.errors, model)
+    scored = found.errors.filter(pl.col("match_probability").is_not_null())
+    kinds = scored.group_by("error", "stage").len()
+    assert kinds.height > 0
+    assert (
+        drivers.group_by("error", "stage")
+        .agg(pl.col("pairs").first())
+        .sort("error", "stage")
+        .rows()
+        == kinds.sort("error", "stage").rows()
+    )
+    for (error, stage), rows in drivers.partition_by(["error", "stage"], as_dict=True).items():
+        assert set(rows["feature"]) == set(model.features)
+        sizes = rows["mean_bits"].abs().to_list()
+        assert sizes == sorted(sizes, reverse=True)
+        assert rows["typical_share"].is_between(0, 1).all()
+        part = scored.filter((pl.col("error") == error) & (pl.col("stage") == stage))
+        explained = explain_scores(model, {n: part[n].to_numpy() for n in model.features})
+        # The mean parts and the mean start add up to the mean score.
+        start = sum(e.start_bits for e in explained) / len(explained)
+        total = sum(e.total_bits for e in explained) / len(explained)
+        assert start + rows["mean_bits"].sum() == pytest.approx(total, abs=1e-6)
+        if (error, stage) == ("wrong", "matcher"):  # scored above the threshold: pushed up
+            assert total > start
+
+
 def test_the_cli_prints_the_parts_and_the_verdict(conflated: Path) -> None:
     pair = _scored(conflated).sort("match_probability", descending=True).row(0, named=True)
     args = ("explain", str(conflated), _key(pair, "left"), _key(pair, "right"))
@@ -249,3 +293,33 @@ def test_the_cli_prints_the_parts_and_the_verdict(conflated: Path) -> None:
     bad = poiflow("explain", str(conflated), _key(pair, "left"), "nosuchsource:1")
     assert bad.returncode == 1
     assert "no source 'nosuchsource'" in bad.stdout + bad.stderr
+
+
+def test_evaluate_shows_what_moved_the_mistakes_scores(conflated: Path, tmp_path: Path) -> None:
+    gold = str(conflated.parent / "sources" / "gold.csv")
+    membership = str(conflated / "membership.parquet")
+    found = poiflow("evaluate", "--gold", gold, "--membership", membership, "--drivers", "--json")
+    assert found.returncode == 0, found.stderr
+    report = json.loads(found.stdout)
+    kinds = {(row["error"], row["stage"]) for row in report["drivers"]}
+    assert kinds
+    assert kinds <= {
+        ("missed", "matcher"),
+        ("missed", "clustering"),
+        ("wrong", "matcher"),
+        ("wrong", "clustering"),
+    }
+    for error, stage in kinds:
+        assert report["errors"][f"{error}_{stage}"] > 0
+    shown = poiflow("evaluate", "--gold", gold, "--membership", membership, "--drivers")
+    assert shown.returncode == 0, shown.stderr
+    assert "What moved the scores" in shown.stdout
+    # Without the run's model there is nothing to take the scores apart with.
+    folder = tmp_path / "run"
+    shutil.copytree(conflated, folder)
+    (folder / "model.json.gz").unlink()
+    bare = poiflow(
+        "evaluate", "--gold", gold, "--membership", str(folder / "membership.parquet"), "--drivers"
+    )
+    assert bare.returncode == 1
+    assert "needs the run's model.json.gz" in bare.stdout + bare.stderr

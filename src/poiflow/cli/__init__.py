@@ -539,6 +539,13 @@ def evaluate_command(
             help="Cluster the run's scored pairs again at other thresholds, and score each.",
         ),
     ] = False,
+    drivers: Annotated[
+        bool,
+        typer.Option(
+            "--drivers",
+            help="Show what moved the scores of the matcher's mistakes, feature by feature.",
+        ),
+    ] = False,
     gold_places: Annotated[
         Path | None,
         typer.Option(
@@ -560,7 +567,11 @@ def evaluate_command(
     sources, and the surest mistakes of each kind with their names; --errors writes them
     all, with the features behind each score, for a notebook. --sweep clusters the run's
     scored pairs again at other thresholds and scores each: which threshold suits this
-    data, with clustering's rules in play. --gold-places holds each golden place to the
+    data, with clustering's rules in play. --drivers takes the score of every pair the
+    matcher got wrong apart (as poiflow explain does one pair) and shows, for each kind of
+    mistake, each feature's mean part of the scores in bits and what the pairs showed there
+    most often: what pushed wrong pairs over the threshold, what held true pairs under
+    it. --gold-places holds each golden place to the
     true place most of its records describe, attribute by attribute (name, category,
     location, address, phone, website, brand), beside the simplest merge (each place's
     first record taken whole), and shows whether an attribute's confidence says how often
@@ -596,15 +607,26 @@ def evaluate_command(
         else score_golden(predicted, truth, membership.parent, gold_places)
     )
     found = diagnose_run(
-        predicted, truth, membership.parent, pairs, threshold, sweep=sweep, features=bool(errors)
+        predicted,
+        truth,
+        membership.parent,
+        pairs,
+        threshold,
+        sweep=sweep,
+        features=bool(errors) or drivers,
     )
-    if found is None and (pairs is not None or errors is not None or sweep):
+    if found is None and (pairs is not None or errors is not None or sweep or drivers):
         raise InputError(
             "no scored pairs to trace the errors with: --pairs names the pairs.parquet of the run",
             path=pairs or membership.parent / "pairs.parquet",
         )
     if found is not None and errors is not None:
         write_errors(found.diagnosis, errors)
+    moved = None
+    if found is not None and drivers:
+        from poiflow.cli.evaluation import mistake_drivers
+
+        moved = mistake_drivers(found.diagnosis, membership.parent)
     if json_report:
         report: dict[str, Any] = scores.as_dict()
         if found is not None:
@@ -614,6 +636,8 @@ def evaluate_command(
             report["by_sources"] = found.diagnosis.by_sources.to_dicts()
             if found.sweep is not None:
                 report["sweep"] = found.sweep.to_dicts()
+            if moved is not None:
+                report["drivers"] = moved.to_dicts()
         if accuracy is not None:
             report["golden"] = accuracy.as_dict()
         print_json(report)
@@ -647,10 +671,14 @@ def evaluate_command(
         )
     else:
         out.print()
-        drivers = score_drivers(membership.parent, pairs) if examples > 0 else None
-        draw_diagnosis(out, found.diagnosis, found.said, examples, drivers)
+        explained = score_drivers(membership.parent, pairs) if examples > 0 else None
+        draw_diagnosis(out, found.diagnosis, found.said, examples, explained)
         if found.sweep is not None:
             draw_sweep(out, found.sweep, found.diagnosis.threshold)
+        if moved is not None:
+            from poiflow.cli.evaluation import draw_drivers
+
+            draw_drivers(out, moved)
         if errors is not None:
             out.print(f"every error pair: {errors}")
     if accuracy is not None:

@@ -27,7 +27,9 @@ __all__ = [
     "diagnose_run",
     "draw_accuracy",
     "draw_diagnosis",
+    "draw_drivers",
     "draw_sweep",
+    "mistake_drivers",
     "score_drivers",
     "score_golden",
     "write_errors",
@@ -116,6 +118,51 @@ def score_drivers(
         return None  # the drivers only decorate the examples
     keys = pq.read_table(pairs_path, columns=["left_source", "left_id", "right_source", "right_id"])
     return lambda rows: with_drivers(rows, model, pairs_path, keys=keys)
+
+
+def mistake_drivers(diagnosis: Diagnosis, folder: Path) -> pl.DataFrame:
+    """What moved the scores of the matcher's mistakes (``explaining.error_drivers``), by
+    the run's own model (``model.json.gz`` beside the membership)."""
+    from poiflow.conflate.matcher import load_matcher
+    from poiflow.pipeline.explaining import error_drivers
+
+    path = folder / "model.json.gz"
+    if not path.exists():
+        raise InputError(
+            "--drivers needs the run's model.json.gz beside the membership", path=folder
+        )
+    return error_drivers(diagnosis.errors, load_matcher(path))
+
+
+_DRIVERS_SHOWN = 8  # features a kind of mistake shows
+
+
+def draw_drivers(console: Console, drivers: pl.DataFrame) -> None:
+    """Each kind of mistake the matcher made, and the features that moved its scores most."""
+    from poiflow.conflate.diagnosis import CAUSES
+    from poiflow.conflate.explain import FEATURE_WORDS
+
+    for (error, stage), rows in sorted(
+        drivers.partition_by(["error", "stage"], as_dict=True).items()
+    ):
+        pairs = int(rows["pairs"][0])
+        table = Table(
+            "feature",
+            "mean bits",
+            "what most of the pairs showed",
+            show_edge=False,
+            title=f"What moved the scores: {error} · {stage}, {CAUSES[(str(error), str(stage))]} "
+            f"({pairs:,} pairs)",
+            title_justify="left",
+        )
+        for row in rows.head(_DRIVERS_SHOWN).iter_rows(named=True):
+            table.add_row(
+                FEATURE_WORDS.get(row["feature"], row["feature"]),
+                f"{row['mean_bits']:+.2f}",
+                f"{row['typical']} ({row['typical_share']:.0%})",
+            )
+        console.print()
+        console.print(table)
 
 
 def draw_diagnosis(

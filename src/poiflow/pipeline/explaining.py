@@ -29,7 +29,7 @@ from poiflow.conflate.fellegi_sunter import FellegiSunter
 from poiflow.conflate.matcher import AnyMatcher, load_matcher
 from poiflow.errors import InputError, did_you_mean
 
-__all__ = ["DRIVERS", "PairStory", "explain_pair", "record_keys", "with_drivers"]
+__all__ = ["DRIVERS", "PairStory", "error_drivers", "explain_pair", "record_keys", "with_drivers"]
 
 _KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
 DRIVERS: Final = 3
@@ -455,6 +455,79 @@ def with_drivers(
             " · ".join(f"{words.get(p.name, p.name)} {p.shows} {p.bits:+.1f}" for p in parts)
         )
     return examples.with_columns(pl.Series("drivers", text, pl.String))
+
+
+def error_drivers(errors: pl.DataFrame, model: AnyMatcher) -> pl.DataFrame:
+    """What moved the scores of the pairs the matcher got wrong, kind by kind.
+
+    Args:
+        errors: Missed and wrong pairs with their features (``Diagnosis.errors`` of pairs
+            read with their features); those never scored are left out.
+        model: The model that scored them.
+
+    Returns:
+        One row per kind of error (``error``, ``stage``) and feature (or comparison):
+        ``pairs``, ``mean_bits`` (the feature's mean part of their scores), ``typical``
+        (what the pairs showed there most often) and ``typical_share``; each kind's
+        features by the size of their mean part, largest first.
+    """
+    columns = {
+        "error": pl.String,
+        "stage": pl.String,
+        "feature": pl.String,
+        "pairs": pl.Int64,
+        "mean_bits": pl.Float64,
+        "typical": pl.String,
+        "typical_share": pl.Float64,
+    }
+    scored = errors.filter(pl.col("match_probability").is_not_null())
+    rows = []
+    for (error, stage), part in sorted(
+        scored.partition_by(["error", "stage"], as_dict=True).items()
+    ):
+        explained = explain_scores(model, {n: part[n].to_numpy() for n in model.features})
+        by_name: dict[str, list[tuple[float, str]]] = {}
+        for explanation in explained:
+            for p in explanation.parts:
+                by_name.setdefault(p.name, []).append((p.bits, p.shows))
+        for name, seen in by_name.items():
+            typical, share = _typical([shown for _, shown in seen], part, name)
+            rows.append(
+                {
+                    "error": error,
+                    "stage": stage,
+                    "feature": name,
+                    "pairs": len(seen),
+                    "mean_bits": float(np.mean([bits for bits, _ in seen])),
+                    "typical": typical,
+                    "typical_share": share,
+                }
+            )
+    found = pl.DataFrame(rows, schema=columns)
+    return found.sort(
+        "error",
+        "stage",
+        pl.col("mean_bits").abs(),
+        "feature",
+        descending=[False, False, True, False],
+    )
+
+
+def _typical(shows: list[str], pairs: pl.DataFrame, name: str) -> tuple[str, float]:
+    """What most of the pairs showed for a feature, and the share that showed it; for a
+    measure no one value of which most show (a distance, a similarity), the median of the
+    pairs that have one, and their share."""
+    from poiflow.conflate.explain import describe_feature
+
+    counts = pl.Series(shows).value_counts(sort=True)
+    value, count = str(counts[0, 0]), int(counts[0, 1])
+    if 2 * count >= len(shows) or name not in pairs.columns:
+        return value, count / len(shows)
+    known = pairs[name].cast(pl.Float64).fill_nan(None).drop_nulls()
+    if known.is_empty():
+        return value, count / len(shows)
+    median = float(known.median())  # type: ignore[arg-type]
+    return f"median {describe_feature(name, median)}", known.len() / len(shows)
 
 
 def _parquet_rows(path: Path, rows: list[int], columns: list[str]) -> dict[str, np.ndarray]:
