@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from poiflow.conflate.merge import (
     MergeConfig,
     merge_clusters,
     place_id_for,
+    site,
 )
 from poiflow.conflate.reliability import learn_sources, source_accuracy, source_precision
 from poiflow.normalize import normalize_records
@@ -71,10 +73,8 @@ def test_a_cluster_becomes_one_place_with_provenance() -> None:
     assert {a["value"] for a in aalto["names"]["alternates"]} == {"CAFE AALTO OY", "Cafe Aalto"}
     assert aalto["categories"]["primary"] == "cafe"  # two of three say cafe
     assert aalto["phones"] == ["+35891234567"]
-    assert (
-        aalto["websites"] == ["http://cafeaalto.fi", "https://www.cafeaalto.fi"]
-        or len(aalto["websites"]) == 2
-    )
+    # One site, written two ways by one record each: listed once, the secure way.
+    assert aalto["websites"] == ["https://www.cafeaalto.fi"]
     assert 60.168 <= aalto["lat"] <= 60.1681
     # Two records of sources nothing is learned of (right 0.9 of the time) agree.
     odds = FALSE_VALUES * DEFAULT_ACCURACY / (1 - DEFAULT_ACCURACY)
@@ -88,6 +88,7 @@ def test_a_cluster_becomes_one_place_with_provenance() -> None:
     assert props["/geometry"] in ("osm", "vendor")
     assert "/names" in props
     assert aalto["id"] == place_id_for("feed", "f1")  # the first member by (source, id)
+    assert props["/websites"] == "feed"  # the record that writes the site as it is listed
     kiosk = next(p for p in places.to_pylist() if p["members"] == 1)
     assert kiosk["confidence"] < aalto["confidence"]
 
@@ -435,6 +436,35 @@ def test_websites_that_name_one_site_agree() -> None:
     ]
     odds = log_odds(DEFAULT_ACCURACY)
     assert confidence_of(rows)["website"] == pytest.approx(sure(2 * odds), abs=1e-4)
+
+
+def site_of(url: str) -> str:
+    return str(pl.select(site(pl.lit(url))).item())
+
+
+def test_a_site_is_listed_once_as_most_records_write_it() -> None:
+    def record(i: int, *sites: str) -> dict[str, object]:
+        return {
+            "source": f"s{i}",
+            "id": str(i),
+            "names": {"primary": "Aalto"},
+            "websites": list(sites),
+        }
+
+    # Two records write the site plainly, one securely: the plain way is listed, once;
+    # another site (one record's second) comes after it.
+    rows = [
+        record(1, "http://aalto.fi", "https://shop.aalto.fi"),
+        record(2, "http://aalto.fi"),
+        record(3, "https://www.aalto.fi/"),
+    ]
+    table = records(rows)
+    places, _ = merge_clusters(table, np.zeros(3, dtype=np.int64), np.ones(3))
+    (place,) = places.to_pylist()
+    assert [site_of(url) for url in place["websites"]] == ["aalto.fi", "shop.aalto.fi"]
+    assert place["websites"][0].startswith("http://")
+    given = {s["property"]: (s["dataset"], s["record_id"]) for s in place["sources"]}
+    assert given["/websites"] == ("s1", "1")
 
 
 def test_a_source_right_more_often_has_more_say_in_the_category() -> None:

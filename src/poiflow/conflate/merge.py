@@ -284,6 +284,23 @@ def _first_by(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.
     )
 
 
+def _spellings(listed: pl.LazyFrame) -> pl.LazyFrame:
+    """Per label and group of alike values (``alike``): the spelling most records write
+    (a secure web address first, between two as common), and the first record that
+    writes it (``giver``)."""
+    return (
+        listed.group_by(_L, "alike", "value")
+        .agg(pl.col("weight").sum().alias("written"), pl.col("pos").min().alias("giver"))
+        .with_columns(pl.col("value").str.starts_with("https://").alias("secure"))
+        .sort(
+            [_L, "alike", "written", "secure", "value"],
+            descending=[False, False, True, True, False],
+        )
+        .group_by(_L, "alike", maintain_order=True)
+        .agg(pl.col("value").first(), pl.col("giver").first())
+    )
+
+
 def _union(
     frame: pl.DataFrame,
     column: str,
@@ -296,7 +313,8 @@ def _union(
     support); the position of the first value's first giver; and, given the records'
     weight of evidence (``odds``), the probability that the first value is right
     (``belief.sure``: the records that list it back it, each other record backs its own first
-    value; values alike by ``same`` are one)."""
+    value). Values alike by ``same`` are one: listed once, as most records write it
+    (``_spellings``), and backed by every record that lists any of them."""
     rows = frame.lazy()
     if belief:
         least = min(belief.values())
@@ -310,16 +328,20 @@ def _union(
         )
     else:
         rows = rows.with_columns(pl.col("weight").alias("belief"))
-    support = (
+    listed_values = (
         rows.select(_L, "pos", "weight", "belief", pl.col(column).alias("value"))
         .explode("value")
         .drop_nulls("value")
-        .group_by(_L, "value")
+        .with_columns((pl.col("value") if same is None else same(pl.col("value"))).alias("alike"))
+    )
+    support = (
+        listed_values.unique([_L, "pos", "alike"], keep="first")
+        .group_by(_L, "alike")
         .agg(
             pl.col("weight").sum().alias("support"),
             pl.col("belief").sum().alias("believed"),
-            pl.col("pos").min().alias("giver"),
         )
+        .join(_spellings(listed_values), on=[_L, "alike"])
         .sort([_L, "believed", "support", "value"], descending=[False, True, True, False])
     )
     chosen = support.group_by(_L, maintain_order=True).agg(
