@@ -14,6 +14,7 @@ from poiflow.cli import app, out, print_json
 
 if TYPE_CHECKING:  # the matcher's modules: only when the command runs
     from poiflow.pipeline.explaining import PairStory
+    from poiflow.pipeline.place_story import PlaceStory
 
 _BAR: Final = 24  # the widest part's bar, in characters
 _SHOWN: Final = ("name", "category", "address", "phones", "websites", "point", "update_time")
@@ -22,8 +23,12 @@ _SHOWN: Final = ("name", "category", "address", "phones", "websites", "point", "
 @app.command(name="explain", no_args_is_help=True)
 def explain_command(
     run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
-    left: Annotated[str, typer.Argument(help="One record, as SOURCE:ID.")],
-    right: Annotated[str, typer.Argument(help="The other record, as SOURCE:ID.")],
+    left: Annotated[
+        str, typer.Argument(help="A place id, or a record as SOURCE:ID (with RIGHT: one of two).")
+    ],
+    right: Annotated[
+        str | None, typer.Argument(help="The other record, as SOURCE:ID.", show_default=False)
+    ] = None,
     model: Annotated[
         Path | None,
         typer.Option(help="Score the pair with this model file instead of the run's own."),
@@ -33,9 +38,10 @@ def explain_command(
     ] = False,
     json_report: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
 ) -> None:
-    """Why a run put two records in one place, or kept them apart.
+    """Why a run put two records in one place or kept them apart; or why a place says what
+    it says.
 
-    Shows the two records as the run normalized them; whether blocking made them a
+    With two records, shows the two records as the run normalized them; whether blocking made them a
     candidate pair; the matcher's score taken apart, each feature's part in bits (+1
     bit doubles the odds of a match; a trained model's parts are its SHAP values, a
     Fellegi-Sunter model's its match weights); and what clustering made of it: one
@@ -43,9 +49,17 @@ def explain_command(
     two (scored below it, never compared, or kept apart by a clustering rule, and which).
     For a pair never compared, the score is what the model would have said.
 
+    With a place (its id, or one of its records), shows its chosen values with their
+    confidence, and each of its records beside them: what it says (green where it agrees
+    with the place, yellow where not), the values the place took from it, how far its
+    point lies from the place's, and its strongest link to the others; then how often
+    each source is right, which weighs each record's say.
+
     [bold]Examples[/bold]
 
       poiflow explain out/run source_a:A0000009 source_c:C0011503
+      poiflow explain out/run p000172b16d4ba6e8
+      poiflow explain out/run source_a:A0000009      # the place of this record
       poiflow explain out/run osm:n2386171544 vendor:A-1187 --json
       poiflow explain out/run source_a:A0000009 source_c:C0011503 --model my-model.json.gz
 
@@ -54,6 +68,15 @@ def explain_command(
     """
     from poiflow.pipeline.explaining import explain_pair
 
+    if right is None:
+        from poiflow.pipeline.place_story import explain_place
+
+        place = explain_place(run, left)
+        if json_report:
+            print_json(place.as_dict())
+        else:
+            draw_place(place)
+        return
     story = explain_pair(run, left, right, model=model)
     if json_report:
         print_json(story.as_dict())
@@ -145,11 +168,104 @@ def _words(name: str) -> str:
 
 def _value(record: dict[str, object], field: str) -> str:
     if field == "point":
-        lat, lon = record.get("lat"), record.get("lon")
-        if not isinstance(lat, float) or not isinstance(lon, float) or math.isnan(lat):
-            return ""
-        return f"{lat:.5f}, {lon:.5f}"
+        return _point(record.get("lat"), record.get("lon"))
     value = record.get(field)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
+
+
+def draw_place(story: PlaceStory) -> None:
+    """A place's chosen values, its records beside them, and its sources' accuracy."""
+    from poiflow.pipeline.place_story import ATTRIBUTES
+
+    place = story.place
+    confidence = place.get("attribute_confidence") or {}
+    n = len(story.records)
+    whole = (
+        "that they are one whole place (all of it, and nothing else)"
+        if n > 1
+        else "that it is a whole place (no record of it split off to another)"
+    )
+    out.print(
+        f"[bold]{place['id']}[/bold]: {n} record{'s' * (n != 1)}; "
+        f"{place['confidence']:.2f} {whole}",
+        highlight=False,
+    )
+    golden = {
+        "name": (place.get("names") or {}).get("primary"),
+        "category": (place.get("categories") or {}).get("primary"),
+        "address": _place_address(place),
+        "phone": ", ".join(place.get("phones") or []),
+        "website": ", ".join(place.get("websites") or []),
+        "location": _point(place.get("lat"), place.get("lon")),
+    }
+    table = Table("", "the place", *(f"{r['source']}:{r['id']}" for r in story.records))
+    for attribute in ATTRIBUTES:
+        sure = confidence.get(attribute)
+        head = Text(str(golden[attribute] or ""))
+        if sure is not None and golden[attribute]:
+            head.append(f" ({sure:.2f})", style="dim")
+        table.add_row(attribute, head, *(_said(r, attribute) for r in story.records))
+    table.add_row(
+        "strongest link",
+        "",
+        *("" if r["link"] is None else f"{r['link']:.2f}" for r in story.records),
+    )
+    table.add_row("the place took", "", *(", ".join(r["gave"]) for r in story.records))
+    out.print(table)
+    sources = sorted({r["source"] for r in story.records})
+    learnt = story.source_accuracy
+    if learnt:
+        right = Table(
+            "source",
+            *(a for a in ATTRIBUTES if a in learnt),
+            show_edge=False,
+            title="How often each source is right (learnt from the run; it weighs their say)",
+            title_justify="left",
+        )
+        for source in sources:
+            right.add_row(
+                source,
+                *(
+                    "" if learnt[a].get(source) is None else f"{learnt[a][source]:.2f}"
+                    for a in ATTRIBUTES
+                    if a in learnt
+                ),
+            )
+        out.print()
+        out.print(right)
+
+
+_FIELDS: Final = {
+    "name": "name",
+    "category": "category",
+    "address": "address",
+    "phone": "phones",
+    "website": "websites",
+}
+
+
+def _said(record: dict[str, object], attribute: str) -> Text:
+    """What a record says of an attribute, coloured by whether the place agrees."""
+    if attribute == "location":
+        metres = record.get("metres")
+        value = "" if not isinstance(metres, float) else f"{metres:,.0f} m away"
+    else:
+        value = _value(record, _FIELDS[attribute])
+    agrees = (record.get("agrees") or {}).get(attribute)  # type: ignore[attr-defined]
+    style = None if agrees is None else "green" if agrees else "yellow"
+    return Text(value, style=style or "")
+
+
+def _place_address(place: dict[str, object]) -> str:
+    from poiflow.pipeline.explaining import address_text
+
+    address = place.get("address")
+    return (address_text(address) or "") if isinstance(address, dict) else ""
+
+
+def _point(lat: object, lon: object) -> str:
+    if not isinstance(lat, float) or not isinstance(lon, float) or math.isnan(lat):
+        return ""
+    return f"{lat:.5f}, {lon:.5f}"

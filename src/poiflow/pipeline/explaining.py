@@ -29,7 +29,15 @@ from poiflow.conflate.fellegi_sunter import FellegiSunter
 from poiflow.conflate.matcher import AnyMatcher, load_matcher
 from poiflow.errors import InputError, did_you_mean
 
-__all__ = ["DRIVERS", "PairStory", "error_drivers", "explain_pair", "record_keys", "with_drivers"]
+__all__ = [
+    "DRIVERS",
+    "PairStory",
+    "address_text",
+    "error_drivers",
+    "explain_pair",
+    "record_keys",
+    "with_drivers",
+]
 
 _KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
 DRIVERS: Final = 3
@@ -383,14 +391,18 @@ def _chain(
     return tuple(reversed(path))
 
 
+def address_text(address: dict[str, Any]) -> str | None:
+    """An address as one line: street and number, postcode and locality (or as given)."""
+    street = " ".join(str(address[f]) for f in ("street", "housenumber") if address.get(f))
+    town = " ".join(str(address[f]) for f in ("postcode", "locality") if address.get(f))
+    return ", ".join(x for x in (street, town) if x) or address.get("freeform")
+
+
 def _shown(records: pa.Table, row: int) -> dict[str, Any]:
     """One record's attributes as a person compares them."""
     (record,) = records.slice(row, 1).to_pylist()
     names = record.get("names") or {}
     categories = record.get("categories") or {}
-    address = record.get("address") or {}
-    street = " ".join(str(address[f]) for f in ("street", "housenumber") if address.get(f))
-    town = " ".join(str(address[f]) for f in ("postcode", "locality") if address.get(f))
     lat, lon = record.get("lat"), record.get("lon")
     update = record.get("update_time")
     return {
@@ -398,7 +410,7 @@ def _shown(records: pa.Table, row: int) -> dict[str, Any]:
         "id": record["id"],
         "name": names.get("primary"),
         "category": categories.get("primary"),
-        "address": ", ".join(x for x in (street, town) if x) or address.get("freeform"),
+        "address": address_text(record.get("address") or {}),
         "phones": list(record.get("phones") or []),
         "websites": list(record.get("websites") or []),
         "lat": lat,

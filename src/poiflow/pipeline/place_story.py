@@ -1,0 +1,268 @@
+"""Why a golden place says what it says (``poiflow explain RUN PLACE``).
+
+From an output folder of ``poiflow conflate`` or ``poiflow run``: the place's chosen
+values with their confidence, and each of its records beside them: what it says, whether
+that agrees with the place, which of the place's values it gave (the provenance), how far
+its point lies from the place's, and its strongest link to the other records. Beside them,
+how often each source is right (what the run learnt, and what weighs each record's say).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from poiflow.conflate.geo import haversine_m
+from poiflow.conflate.merge import NEAR_M, address_key, site
+from poiflow.errors import InputError, did_you_mean
+from poiflow.pipeline.explaining import address_text, record_keys
+
+__all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place"]
+
+ATTRIBUTES: Final = ("name", "category", "address", "phone", "website", "location")
+"""The attributes a place story compares, in the order it shows them."""
+
+PROVENANCE: Final = {
+    "name": "/names",
+    "category": "/categories",
+    "address": "/address",
+    "phone": "/phones",
+    "website": "/websites",
+    "location": "/geometry",
+}
+"""The property of each attribute in a place's provenance (``GOLDEN_PLACE_SCHEMA``'s
+``sources``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceStory:
+    """A golden place, and its records beside it.
+
+    Attributes:
+        place: The place as ``places.parquet`` has it (without its geometry): ``id``, the
+            chosen values, ``confidence`` (that its records are one whole place),
+            ``attribute_confidence``.
+        records: Each record of the place: ``source``, ``id``, ``name``, ``category``,
+            ``address``, ``phones``, ``websites``, ``lat``, ``lon``, ``metres`` (from the
+            place's point), ``link`` (its strongest match probability to another record
+            of the place; None alone or never compared), ``gave`` (the attributes the
+            place took from it), and ``agrees``: per attribute, whether it says what the
+            place says (None where it says nothing).
+        source_accuracy: Per attribute and source, how often the source is right, as the
+            run learnt it (``run.json``; empty for a run without it).
+        coverage: The run's ``place_coverage`` (the world's size, each source's share).
+    """
+
+    place: dict[str, Any]
+    records: tuple[dict[str, Any], ...]
+    source_accuracy: dict[str, dict[str, float]]
+    coverage: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "place": self.place,
+            "records": list(self.records),
+            "source_accuracy": self.source_accuracy,
+            "place_coverage": self.coverage,
+        }
+
+
+def explain_place(folder: str | Path, which: str) -> PlaceStory:
+    """The place ``which`` of the run in ``folder``: a place id, or a record as
+    ``SOURCE:ID`` (its place).
+
+    Raises:
+        InputError: The folder lacks the run's files, or no place or record is ``which``.
+    """
+    folder = Path(folder)
+    place_id = _place_id(folder, which)
+    places = pl.read_parquet(_path(folder, "places.parquet")).filter(pl.col("id") == place_id)
+    if places.is_empty():
+        raise InputError(f"no place '{place_id}' in places.parquet", path=folder)
+    place = places.drop("geometry", strict=False).to_dicts()[0]
+    members = (
+        pl.read_parquet(_path(folder, "membership.parquet"))
+        .filter(pl.col("place_id") == place_id)
+        .drop("place_id")
+    )
+    records = pl.read_parquet(_path(folder, "records.parquet")).join(
+        members, on=["source", "id"], how="semi"
+    )
+    records = records.sort("source", "id").with_columns(
+        address_key(pl.col("address")).alias("address_key"),
+        pl.col("websites").list.eval(site(pl.element())).alias("sites"),
+    )
+    gave = _gave(place)
+    links = _links(folder, members)
+    golden = _golden(place, records)
+    shown = [
+        _record(row, place, golden, gave.get((row["source"], row["id"]), []), links)
+        for row in records.iter_rows(named=True)
+    ]
+    run = _run(folder)
+    return PlaceStory(
+        place=place,
+        records=tuple(shown),
+        source_accuracy=run.get("source_accuracy", {}),
+        coverage=run.get("place_coverage", {}),
+    )
+
+
+def _path(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.exists():
+        raise InputError(
+            f"no {name}: give the output folder of 'poiflow conflate' or 'poiflow run'",
+            path=folder,
+        )
+    return path
+
+
+def _run(folder: Path) -> dict[str, Any]:
+    try:
+        found = json.loads((folder / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _place_id(folder: Path, which: str) -> str:
+    """The place id ``which`` names: itself, or the place of the record ``SOURCE:ID``."""
+    membership = pl.read_parquet(_path(folder, "membership.parquet"))
+    if which in set(membership["place_id"].unique().to_list()):
+        return which
+    if ":" not in which:
+        ids = membership["place_id"].unique()
+        some = ids.filter(ids.str.starts_with(which[:5])).head(10_000).to_list()
+        raise InputError(
+            f"no place '{which}' in the run.{did_you_mean(which, some)} "
+            "Name a place by its id, or a record as SOURCE:ID"
+        )
+    sources = sorted(set(membership["source"].to_list()))
+    for source, record_id in record_keys(which, sources):
+        row = membership.filter((pl.col("source") == source) & (pl.col("id") == record_id))
+        if row.height:
+            return str(row["place_id"][0])
+    raise InputError(f"no record '{which}' in the run's membership", path=folder)
+
+
+def _gave(place: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """The attributes each record gave the place (its provenance)."""
+    attribute = {prop: name for name, prop in PROVENANCE.items()}
+    gave: dict[tuple[str, str], list[str]] = {}
+    for ref in place.get("sources") or []:
+        name = attribute.get(ref["property"])
+        if name is not None:
+            gave.setdefault((ref["dataset"], ref["record_id"]), []).append(name)
+    return gave
+
+
+def _links(folder: Path, members: pl.DataFrame) -> dict[tuple[str, str], float]:
+    """Each record's strongest match probability to another record of the place."""
+    keys = members.select("source", "id")
+    pairs = (
+        pl.scan_parquet(_path(folder, "pairs.parquet"))
+        .select("left_source", "left_id", "right_source", "right_id", "match_probability")
+        .join(
+            keys.lazy().rename({"source": "left_source", "id": "left_id"}),
+            on=["left_source", "left_id"],
+            how="semi",
+        )
+        .join(
+            keys.lazy().rename({"source": "right_source", "id": "right_id"}),
+            on=["right_source", "right_id"],
+            how="semi",
+        )
+        .collect()
+    )
+    best: dict[tuple[str, str], float] = {}
+    for ls, li, rs, ri, p in pairs.iter_rows():
+        for key in ((ls, li), (rs, ri)):
+            best[key] = max(best.get(key, 0.0), float(p))
+    return best
+
+
+def _record(
+    row: dict[str, Any],
+    place: dict[str, Any],
+    golden: dict[str, Any],
+    gave: list[str],
+    links: dict[tuple[str, str], float],
+) -> dict[str, Any]:
+    names = row.get("names") or {}
+    categories = row.get("categories") or {}
+    address = row.get("address") or {}
+    lat, lon = row.get("lat"), row.get("lon")
+    metres = None
+    if lat is not None and place.get("lat") is not None:
+        metres = float(
+            haversine_m(
+                np.array([lat]), np.array([lon]), np.array([place["lat"]]), np.array([place["lon"]])
+            )[0]
+        )
+    return {
+        "source": row["source"],
+        "id": row["id"],
+        "name": names.get("primary"),
+        "category": categories.get("primary"),
+        "address": address_text(address),
+        "phones": list(row.get("phones") or []),
+        "websites": list(row.get("websites") or []),
+        "lat": lat,
+        "lon": lon,
+        "metres": None if metres is None else round(metres, 1),
+        "link": links.get((row["source"], row["id"])),
+        "gave": sorted(gave, key=ATTRIBUTES.index),
+        "agrees": _agrees(row, golden, metres),
+    }
+
+
+def _agrees(
+    row: dict[str, Any], golden: dict[str, Any], metres: float | None
+) -> dict[str, bool | None]:
+    """Per attribute, whether the record says what the place says (None: says nothing)."""
+    name_key = (row.get("keys") or {}).get("name")
+    category = (row.get("categories") or {}).get("primary")
+    phones = set(row.get("phones") or [])
+    sites = set(row.get("sites") or [])
+    return {
+        "name": None if name_key is None else name_key == golden["name"],
+        "category": None if category is None else category == golden["category"],
+        "address": None
+        if row.get("address_key") is None
+        else row["address_key"] == golden["address"],
+        "phone": None if not phones else bool(phones & golden["phones"]),
+        "website": None if not sites else bool(sites & golden["sites"]),
+        "location": None if metres is None else metres <= NEAR_M,
+    }
+
+
+def _golden(place: dict[str, Any], records: pl.DataFrame) -> dict[str, Any]:
+    """What the place's values are compared by: the name and address keys its givers
+    voted with, its category, phones and websites' sites."""
+    found: dict[str, Any] = {"name": None, "address": None}
+    for ref in place.get("sources") or []:
+        if ref["property"] not in ("/names", "/address"):
+            continue
+        row = records.filter(
+            (pl.col("source") == ref["dataset"]) & (pl.col("id") == ref["record_id"])
+        )
+        if row.is_empty():
+            continue
+        if ref["property"] == "/names":
+            found["name"] = (row["keys"][0] or {}).get("name")
+        else:
+            found["address"] = row["address_key"][0]
+    websites = pl.Series(place.get("websites") or [], dtype=pl.String)
+    return {
+        **found,
+        "category": (place.get("categories") or {}).get("primary"),
+        "phones": set(place.get("phones") or []),
+        "sites": set(websites.to_frame("w").select(site(pl.col("w")))["w"].to_list()),
+    }
