@@ -135,6 +135,31 @@ def api(conflated: Path) -> Iterator[str]:
 
 
 @pytest.mark.server
+def test_a_pair_and_a_place_are_explained_over_http(conflated: Path, api: str) -> None:
+    from poiflow.pipeline.explaining import explain_pair
+    from poiflow.pipeline.place_story import explain_place
+
+    pairs = pl.read_parquet(conflated / "pairs.parquet").sort(
+        "match_probability", "left_id", "right_id", descending=[True, False, False]
+    )
+    top = pairs.row(0, named=True)
+    left, right = (f"{top[f'{s}_source']}:{top[f'{s}_id']}" for s in ("left", "right"))
+    status, body = get(api, "/explain", left=left, right=right)
+    assert status == 200
+    assert body == explain_pair(conflated, left, right).as_dict()
+    place_id = body["places"][0]
+    status, story = get(api, f"/places/{place_id}/story")
+    assert status == 200
+    assert story["place"]["id"] == place_id
+    expected = explain_place(conflated, place_id).as_dict()
+    assert [r["id"] for r in story["records"]] == [r["id"] for r in expected["records"]]
+    assert get(api, "/explain", left=left, right="nosuch:1")[0] == 404
+    assert get(api, "/explain", left=left, right=left)[0] == 422
+    assert get(api, "/explain", left=left, right="no-colon")[0] == 422
+    assert get(api, "/places/p0000000000000000/story")[0] == 404
+
+
+@pytest.mark.server
 def test_match_over_http_one_place_and_a_batch(conflated: Path, api: str) -> None:
     record, place_id = a_shared_place(conflated)
     one = flat(record, source="app", id="report-2")

@@ -17,6 +17,10 @@ Read endpoints:
 - ``GET /places/{id}``: one golden place with its provenance and member records;
 - ``GET /places?bbox=west,south,east,north&limit=&offset=``: the places in a box, paged,
   in id order;
+- ``GET /places/{id}/story``: why a place says what it says, its records beside it, and
+  ``GET /explain?left=SOURCE:ID&right=SOURCE:ID``: why two records are one place or two
+  (what ``poiflow explain`` shows, as JSON; from the run's files in the folder, read at
+  each request: a diagnosis, not a hot path);
 - ``POST /match``: one place in the flat place format (or a list of up to 1,000): the
   golden place each is the same as, with its probability and the runner-up, or ``new``;
   matched as the run matched its own records (see ``poiflow.serving.matching``). It
@@ -392,6 +396,40 @@ def create_app(
         if found is None:
             raise HTTPException(404, f"no place {place_id}")
         return jsonable_encoder(found)
+
+    @app.get(
+        "/places/{place_id}/story",
+        summary="Why a place says what it says: its records beside it (poiflow explain RUN PLACE)",
+    )
+    def place_story(
+        place_id: Annotated[
+            str, PathParam(pattern=PLACE_ID, description="A place id: p and 16 hex digits.")
+        ],
+    ) -> Any:
+        from poiflow.pipeline.place_story import explain_place
+
+        try:
+            story = explain_place(folder, place_id)
+        except InputError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return jsonable_encoder(story.as_dict())
+
+    @app.get(
+        "/explain",
+        summary="Why two records are one place, or two (poiflow explain RUN LEFT RIGHT)",
+    )
+    def explain(
+        left: Annotated[str, Query(min_length=3, max_length=300, description="SOURCE:ID")],
+        right: Annotated[str, Query(min_length=3, max_length=300, description="SOURCE:ID")],
+    ) -> Any:
+        from poiflow.pipeline.explaining import explain_pair
+
+        try:
+            story = explain_pair(folder, left, right)
+        except InputError as exc:  # a record or a file that is not there; or a malformed name
+            malformed = "SOURCE:ID" in str(exc) or "one record" in str(exc)
+            raise HTTPException(422 if malformed else 404, str(exc)) from exc
+        return jsonable_encoder(story.as_dict())
 
     @app.get("/places", summary="The places in a bounding box, paged")
     def places(
