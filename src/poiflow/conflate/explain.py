@@ -30,10 +30,10 @@ _LN2: Final = math.log(2.0)
 
 FEATURE_WORDS: Final[dict[str, str]] = {
     "distance_m": "distance",
-    "distance_over_extent": "distance, in the category's extents",
+    "distance_over_extent": "distance, in category extents",
     "name_token_set": "names, word sets",
     "name_jaro_winkler": "names, Jaro-Winkler",
-    "name_partial": "names, best partial match",
+    "name_partial": "names, partial match",
     "name_best_alternate": "names, with other names",
     "name_tfidf": "names, rare words shared",
     "name_commonness": "name, how common",

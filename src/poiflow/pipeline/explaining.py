@@ -13,7 +13,7 @@ import heapq
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import polars as pl
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
+_Settings = TypeVar("_Settings", ClusterConfig, BlockingConfig)
 DRIVERS: Final = 3
 """How many parts of a score :func:`with_drivers` names."""
 
@@ -150,13 +151,13 @@ def explain_pair(
     if rows[0] == rows[1]:
         raise InputError(f"'{left}' and '{right}' are one record: name two")
     run = _run(folder)
-    cluster = ClusterConfig(**run.get("matching", {}).get("cluster", {}))
+    cluster = _settings(ClusterConfig, run, "cluster")
     matcher = load_matcher(model if model is not None else folder / "model.json.gz")
     scored = _scored(folder, keys)
     candidate = scored is not None
-    if scored is not None:
+    if scored is not None and all(name in scored for name in FEATURES):
         features = {name: np.asarray([scored[name]], dtype=np.float32) for name in FEATURES}
-    else:  # what the model would have said, with the counts of the whole run
+    else:  # what the model would (or did) say, with the counts of the whole run
         stats = feature_stats(feature_counts(records))
         view = RecordView.of(records.take(pa.array(rows, pa.int64())), stats)
         features = pair_features(view, np.array([0]), np.array([1]))
@@ -259,12 +260,17 @@ def _places(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> tupl
     return found[0], found[1]
 
 
+def _settings(kind: type[_Settings], run: dict[str, Any], stage: str) -> _Settings:
+    """A stage's settings as ``run.json`` records them (``matching``), else the defaults."""
+    try:
+        return kind(**run.get("matching", {}).get(stage, {}))
+    except (TypeError, AttributeError):  # a run.json of another version
+        return kind()
+
+
 def _blocking(records: pa.Table, rows: list[int], run: dict[str, Any]) -> tuple[SharedKey, ...]:
     """The blocking keys two records share, with the run's blocking settings."""
-    try:
-        config = BlockingConfig(**run.get("matching", {}).get("block", {}))
-    except TypeError:  # a run.json of another version: the defaults
-        config = BlockingConfig()
+    config = _settings(BlockingConfig, run, "block")
     return tuple(shared_keys(records, (rows[0], rows[1]), config))
 
 
