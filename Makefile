@@ -30,9 +30,11 @@ demo: install ## run the Helsinki pipeline: OpenStreetMap extract + vendor feed 
 	$(BIN)/poiflow publish search $(DEMO_OUT)
 	$(BIN)/poiflow search $(DEMO_OUT) "stokman" --near 60.17,24.94 --limit 3
 	$(BIN)/poiflow match $(DEMO_OUT) examples/helsinki/vendor_feed.csv -o $(DEMO_OUT)/vendor_matches.csv
+	$(BIN)/poiflow explain $(DEMO_OUT) vendor_feed:V1001
 	@echo "Golden places: $(DEMO_OUT)/places.parquet; each record's place: $(DEMO_OUT)/membership.parquet;"
 	@echo "scored pairs: $(DEMO_OUT)/pairs.parquet; quality checks: $(DEMO_OUT)/checks.parquet"
 	@echo "Report (open it in a browser): $(DEMO_OUT)/report.html"
+	@echo "Why a place says what it says, or why two records are one place: poiflow explain --help"
 	@$(BIN)/python -c "import json; m = json.load(open('$(DEMO_OUT)/run.json'))['mlflow']; \
 		print('MLflow run id:', m['run_id'], '(store:', m['tracking_uri'] + ')')"
 
