@@ -323,3 +323,36 @@ def test_evaluate_shows_what_moved_the_mistakes_scores(conflated: Path, tmp_path
     )
     assert bare.returncode == 1
     assert "needs the run's model.json.gz" in bare.stdout + bare.stderr
+
+
+def test_an_unsupervised_runs_pairs_are_taken_apart_by_match_weights(
+    conflated: Path, tmp_path: Path
+) -> None:
+    from poiflow.pipeline import conflate
+
+    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
+    out = tmp_path / "em"
+    conflate(sources, out, model="em", workers=1)
+    pair = (
+        _scored(out)
+        .sort("match_probability", "left_id", descending=[True, False])
+        .row(0, named=True)
+    )
+    story = explain_pair(out, _key(pair, "left"), _key(pair, "right"))
+    assert not story.explanation.calibrated
+    assert {p.name for p in story.explanation.parts} == {
+        "name",
+        "where",
+        "phone",
+        "website",
+        "address",
+        "category",
+        "brand",
+        "source",
+    }
+    assert story.explanation.probability == pytest.approx(pair["match_probability"], abs=1e-6)
+    # Its probability is its score's logistic, in bits.
+    assert 1 / (1 + 2**-story.explanation.total_bits) == pytest.approx(
+        pair["match_probability"], abs=1e-6
+    )
+    assert story.verdict.startswith("one place")
