@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 from anyascii import anyascii
 
-__all__ = ["LEGAL_FORMS", "SYLLABIC_CHARACTERS", "clean_text", "fold", "tokens"]
+__all__ = ["LEGAL_FORMS", "SYLLABIC_CHARACTERS", "address_line", "clean_text", "fold", "tokens"]
 
 # Legal forms of companies and associations, as folded word sequences (a name's key drops
 # them, ``poiflow.normalize.names``; a golden name prefers a spelling without one). Dotted
@@ -200,3 +201,11 @@ def tokens(value: str) -> list[str]:
     """The folded words of ``value``."""
     folded = fold(value)
     return folded.split() if folded else []
+
+
+def address_line(address: Mapping[str, Any]) -> str:
+    """An address (``schema.ADDRESS_TYPE``'s fields) as one line for a person: street and
+    number, postcode and locality; else its free form; else empty."""
+    street = " ".join(str(address[f]) for f in ("street", "housenumber") if address.get(f))
+    town = " ".join(str(address[f]) for f in ("postcode", "locality") if address.get(f))
+    return ", ".join(x for x in (street, town) if x) or str(address.get("freeform") or "")

@@ -57,6 +57,17 @@ def test_the_report_shows_what_the_checks_found(helsinki: Path) -> None:
     levels = {p[8]: p[6] for p in map_data(page)["points"]}
     assert {pid for pid, level in levels.items() if level} <= flagged
     assert {pid for pid, level in levels.items() if level} == flagged & set(levels)
+    # Each worst offender folds its records away under their count, each named.
+    worst = page[page.index("<h2>Worst offenders") :]
+    worst = worst[: worst.index("<h2>", 4)]
+    membership = pl.read_parquet(helsinki / "membership.parquet")
+    rows = re.findall(r"<tr><td>(p[0-9a-f]{16})</td>(.*?)</tr>(?=<tr><td>p|</tbody>)", worst, re.S)
+    assert rows
+    for place_id, cells in rows:
+        keys = membership.filter(pl.col("place_id") == place_id)
+        assert f"<summary>{keys.height}</summary>" in cells
+        for source, record_id in keys.select("source", "id").iter_rows():
+            assert f"<td>{source}:{record_id}</td>" in cells
 
 
 @pytest.fixture(scope="module")

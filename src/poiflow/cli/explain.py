@@ -259,10 +259,10 @@ def _said(record: dict[str, object], attribute: str) -> Text:
 
 
 def _place_address(place: dict[str, object]) -> str:
-    from poiflow.pipeline.explaining import address_text
+    from poiflow.text import address_line
 
     address = place.get("address")
-    return (address_text(address) or "") if isinstance(address, dict) else ""
+    return address_line(address) if isinstance(address, dict) else ""
 
 
 def _point(lat: object, lon: object) -> str:

@@ -28,11 +28,11 @@ from poiflow.conflate.features import RecordView, feature_counts, feature_stats,
 from poiflow.conflate.fellegi_sunter import FellegiSunter
 from poiflow.conflate.matcher import AnyMatcher, load_matcher
 from poiflow.errors import InputError, did_you_mean
+from poiflow.text import address_line
 
 __all__ = [
     "DRIVERS",
     "PairStory",
-    "address_text",
     "error_drivers",
     "explain_pair",
     "record_keys",
@@ -397,13 +397,6 @@ def _chain(
     return tuple(reversed(path))
 
 
-def address_text(address: dict[str, Any]) -> str | None:
-    """An address as one line: street and number, postcode and locality (or as given)."""
-    street = " ".join(str(address[f]) for f in ("street", "housenumber") if address.get(f))
-    town = " ".join(str(address[f]) for f in ("postcode", "locality") if address.get(f))
-    return ", ".join(x for x in (street, town) if x) or address.get("freeform")
-
-
 def _shown(records: pa.Table, row: int) -> dict[str, Any]:
     """One record's attributes as a person compares them."""
     (record,) = records.slice(row, 1).to_pylist()
@@ -416,7 +409,7 @@ def _shown(records: pa.Table, row: int) -> dict[str, Any]:
         "id": record["id"],
         "name": names.get("primary"),
         "category": categories.get("primary"),
-        "address": address_text(record.get("address") or {}),
+        "address": address_line(record.get("address") or {}) or None,
         "phones": list(record.get("phones") or []),
         "websites": list(record.get("websites") or []),
         "lat": lat,

@@ -20,7 +20,8 @@ import polars as pl
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.merge import NEAR_M, address_key, site
 from poiflow.errors import InputError, did_you_mean
-from poiflow.pipeline.explaining import address_text, record_keys
+from poiflow.pipeline.explaining import record_keys
+from poiflow.text import address_line
 
 __all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place"]
 
@@ -211,7 +212,7 @@ def _record(
         "id": row["id"],
         "name": names.get("primary"),
         "category": categories.get("primary"),
-        "address": address_text(address),
+        "address": address_line(address) or None,
         "phones": list(row.get("phones") or []),
         "websites": list(row.get("websites") or []),
         "lat": lat,

@@ -24,6 +24,7 @@ import pyarrow as pa
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
 from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE
+from poiflow.text import address_line
 
 __all__ = ["MAP_LIMIT", "ErrorBreakdown", "write_report"]
 
@@ -127,7 +128,7 @@ def write_report(
     body += [
         _section("Checks", _checks(checks)),
         _section("Quality by category", _categories(frame, issues)),
-        _section("Worst offenders", _worst(frame, issues)),
+        _section("Worst offenders", _worst(frame, issues, records, membership)),
         _section(
             "Map of places and clusters",
             _map(frame, records, membership, issues, None if errors is None else errors.pairs),
@@ -607,7 +608,9 @@ def _categories(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
     )
 
 
-def _worst(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
+def _worst(
+    frame: pl.DataFrame, issues: pl.DataFrame, records: pa.Table, membership: pa.Table
+) -> str:
     if issues.height == 0:
         return "<p>No place was flagged by any check.</p>"
     per_place = issues.group_by("id").agg(
@@ -620,24 +623,58 @@ def _worst(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
         .sort(["errors", "warnings", "confidence", "id"], descending=[True, True, False, False])
         .head(WORST)
     )
+    members = _members_of(worst["id"], records, membership)
     rows = [
         (
             r["id"],
             r["name"],
             r["category"],
             f"{r['confidence']:.3f}",
-            r["members"],
+            members.get(r["id"], _Raw(str(r["members"]))),
             r["errors"],
             r["warnings"],
             r["details"],
         )
         for r in worst.iter_rows(named=True)
     ]
-    return _table(
-        ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"],
-        rows,
-        numeric=[3, 4, 5, 6],
+    return (
+        "<p>Open a place's records to see what each says; <code>poiflow explain RUN "
+        "PLACE</code> shows which values the place took from which record.</p>"
+        + _table(
+            ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"],
+            rows,
+            numeric=[3, 5, 6],
+        )
     )
+
+
+def _members_of(places: pl.Series, records: pa.Table, membership: pa.Table) -> dict[str, _Raw]:
+    """For each of ``places``, its records side by side, folded away under their count."""
+    columns = ["source", "id", "names", "categories", "address", "phones", "websites"]
+    found = (
+        pl.DataFrame(membership)
+        .filter(pl.col("place_id").is_in(places.to_list()))
+        .join(pl.DataFrame(records.select(columns)), on=["source", "id"])
+        .sort("place_id", "source", "id")
+    )
+    shown: dict[str, _Raw] = {}
+    for (place_id,), rows in found.partition_by("place_id", as_dict=True).items():
+        table = _table(
+            ["record", "name", "category", "address", "phone", "website"],
+            [
+                (
+                    f"{r['source']}:{r['id']}",
+                    (r["names"] or {}).get("primary") or "",
+                    (r["categories"] or {}).get("primary") or "",
+                    address_line(r["address"] or {}),
+                    ", ".join(r["phones"] or []),
+                    ", ".join(r["websites"] or []),
+                )
+                for r in rows.iter_rows(named=True)
+            ],
+        )
+        shown[str(place_id)] = _Raw(f"<details><summary>{rows.height}</summary>{table}</details>")
+    return shown
 
 
 def _error_lines(pairs: pl.DataFrame) -> list[tuple[Any, ...]]:
