@@ -624,27 +624,36 @@ def _worst(
         .head(WORST)
     )
     members = _members_of(worst["id"], records, membership)
-    rows = [
-        (
+    headers = ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"]
+    numeric = (3, 4, 5, 6)
+    head = "".join(f"<th{_NUM if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
+    lines = []
+    for r in worst.iter_rows(named=True):
+        cells = (
             r["id"],
             r["name"],
             r["category"],
             f"{r['confidence']:.3f}",
-            members.get(r["id"], _Raw(str(r["members"]))),
+            r["members"],
             r["errors"],
             r["warnings"],
             r["details"],
         )
-        for r in worst.iter_rows(named=True)
-    ]
+        lines.append(
+            "<tr>"
+            + "".join(
+                f"<td{_NUM if i in numeric else ''}>{_e(c)}</td>" for i, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
+        if r["id"] in members:  # its records, folded away below it
+            lines.append(
+                f'<tr class="members"><td colspan="{len(headers)}">{members[r["id"]]}</td></tr>'
+            )
     return (
         "<p>Open a place's records to see what each says; <code>poiflow explain RUN "
         "PLACE</code> shows which values the place took from which record.</p>"
-        + _table(
-            ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"],
-            rows,
-            numeric=[3, 5, 6],
-        )
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
     )
 
 
@@ -673,7 +682,8 @@ def _members_of(places: pl.Series, records: pa.Table, membership: pa.Table) -> d
                 for r in rows.iter_rows(named=True)
             ],
         )
-        shown[str(place_id)] = _Raw(f"<details><summary>{rows.height}</summary>{table}</details>")
+        said = f"its {rows.height} records" if rows.height > 1 else "its record"
+        shown[str(place_id)] = _Raw(f"<details><summary>{said}</summary>{table}</details>")
     return shown
 
 
