@@ -332,17 +332,22 @@ def _union(
         rows.select(_L, "pos", "weight", "belief", pl.col(column).alias("value"))
         .explode("value")
         .drop_nulls("value")
-        .with_columns((pl.col("value") if same is None else same(pl.col("value"))).alias("alike"))
     )
-    support = (
-        listed_values.unique([_L, "pos", "alike"], keep="first")
-        .group_by(_L, "alike")
-        .agg(
-            pl.col("weight").sum().alias("support"),
-            pl.col("belief").sum().alias("believed"),
+    backers = [pl.col("weight").sum().alias("support"), pl.col("belief").sum().alias("believed")]
+    if same is None:
+        support = listed_values.group_by(_L, "value").agg(
+            *backers, pl.col("pos").min().alias("giver")
         )
-        .join(_spellings(listed_values), on=[_L, "alike"])
-        .sort([_L, "believed", "support", "value"], descending=[False, True, True, False])
+    else:  # alike values are one, spelled as most write it
+        listed_values = listed_values.with_columns(same(pl.col("value")).alias("alike"))
+        support = (
+            listed_values.unique([_L, "pos", "alike"], keep="first")
+            .group_by(_L, "alike")
+            .agg(*backers)
+            .join(_spellings(listed_values), on=[_L, "alike"])
+        )
+    support = support.sort(
+        [_L, "believed", "support", "value"], descending=[False, True, True, False]
     )
     chosen = support.group_by(_L, maintain_order=True).agg(
         pl.col("value").alias(column),
