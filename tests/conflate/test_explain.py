@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poiflow.conflate.explain import FEATURE_WORDS, describe_feature, explain_scores
+from poiflow.conflate.explain import (
+    FEATURE_WORDS,
+    describe_feature,
+    explain_scores,
+    threshold_bits,
+)
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.fellegi_sunter import (
     COMPARISONS,
@@ -120,3 +125,16 @@ def test_any_feature_value_reads_as_words(name: str, value: float) -> None:
     assert shown
     if math.isnan(value):
         assert "unknown" in shown or "lacks" in shown
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.3, 0.5, 0.9])
+def test_a_score_reaches_the_threshold_from_its_bits(
+    conflated: Path, scored: tuple[dict[str, np.ndarray], np.ndarray], threshold: float
+) -> None:
+    features, _ = scored
+    for model in (load_matcher(conflated / "model.json.gz"), fit_fellegi_sunter(features)):
+        bar = threshold_bits(model, threshold)
+        for explanation in explain_scores(model, features):
+            if abs(explanation.total_bits - bar) < 1e-6:
+                continue  # on the bar itself, float rounding decides
+            assert (explanation.total_bits > bar) == (explanation.probability >= threshold - 1e-6)

@@ -63,6 +63,7 @@ def test_a_strong_pair_is_one_place_for_the_score_the_run_gave(conflated: Path) 
     assert story.rule is None
     assert story.path == ()
     assert story.explanation.total_bits > 0
+    assert story.explanation.total_bits > story.threshold_bits  # scored above the threshold
     # Either way round, the same story.
     back = explain_pair(conflated, _key(pair, "right"), _key(pair, "left"))
     assert back.explanation == story.explanation

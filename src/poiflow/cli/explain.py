@@ -140,6 +140,15 @@ def draw_story(story: PairStory, *, every: bool = False) -> None:
         Text(f"{explanation.total_bits:+.1f}", style="bold"),
         f"{after}: {explanation.probability:.3f}",
     )
+    if math.isfinite(story.threshold_bits):
+        gap = explanation.total_bits - story.threshold_bits
+        said = f"{abs(gap):.1f} bits {'above' if gap >= 0 else 'short of'} it"
+        parts.add_row(
+            f"joined from p {story.threshold:g}",
+            "",
+            f"{story.threshold_bits:+.1f}",
+            Text(said, style="dim"),
+        )
     out.print(parts)
     out.print()
     together = story.places[0] == story.places[1]

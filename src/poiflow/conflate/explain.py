@@ -24,7 +24,14 @@ import numpy as np
 from poiflow.conflate.fellegi_sunter import COMPARISONS, FellegiSunter, comparison_levels
 from poiflow.conflate.matcher import AnyMatcher, Matcher
 
-__all__ = ["FEATURE_WORDS", "Explanation", "Part", "describe_feature", "explain_scores"]
+__all__ = [
+    "FEATURE_WORDS",
+    "Explanation",
+    "Part",
+    "describe_feature",
+    "explain_scores",
+    "threshold_bits",
+]
 
 _LN2: Final = math.log(2.0)
 
@@ -146,6 +153,33 @@ def explain_scores(model: AnyMatcher, features: Mapping[str, np.ndarray]) -> lis
     if isinstance(model, FellegiSunter):
         return _fellegi_sunter(model, features)
     return _trees(model, features)
+
+
+def threshold_bits(model: AnyMatcher, threshold: float) -> float:
+    """The score, in bits, from which ``model`` gives a pair at least ``threshold``: what a
+    pair's parts must add up to for clustering to join it (-inf where every score does,
+    inf where none does).
+
+    A trained model's probability is its calibration of the score's logistic: the least
+    score whose calibrated probability reaches the threshold, interpolated between the
+    calibration's knots as ``Matcher.predict`` does.
+    """
+    if isinstance(model, FellegiSunter):
+        raw = threshold
+    else:
+        x, y = (np.asarray(a, dtype=float) for a in model.calibration)
+        reached = np.flatnonzero(y >= threshold)
+        if len(reached) == 0:
+            return math.inf
+        k = int(reached[0])
+        if k == 0:
+            return -math.inf
+        raw = x[k - 1] + (threshold - y[k - 1]) * (x[k] - x[k - 1]) / (y[k] - y[k - 1])
+    if raw <= 0.0:
+        return -math.inf
+    if raw >= 1.0:
+        return math.inf
+    return math.log2(raw / (1 - raw))
 
 
 def _trees(model: Matcher, features: Mapping[str, np.ndarray]) -> list[Explanation]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -22,7 +23,7 @@ import pyarrow as pa
 from poiflow.conflate.blocking import BlockingConfig, SharedKey, shared_keys
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import RULES, kept_apart_by
-from poiflow.conflate.explain import Explanation, explain_scores
+from poiflow.conflate.explain import Explanation, explain_scores, threshold_bits
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.features import RecordView, feature_counts, feature_stats, pair_features
 from poiflow.conflate.fellegi_sunter import FellegiSunter
@@ -86,6 +87,8 @@ class PairStory:
         verdict: One sentence: together or apart, and why.
         rule: For two records scored above the threshold and kept apart, the clustering
             rule that keeps their places apart (``diagnosis.RULES``).
+        threshold_bits: The score, in bits, from which the model reaches the threshold
+            (``explain.threshold_bits``): how far the pair's score is from being joined.
         blocking: For a pair never compared: the kinds of blocking key the two share, each
             with its group's size (empty: they share none).
         path: For two records joined through others: each record along the chain from
@@ -105,6 +108,7 @@ class PairStory:
     rule: str | None
     path: tuple[tuple[str, float], ...]
     blocking: tuple[SharedKey, ...] = ()
+    threshold_bits: float = math.nan
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -114,6 +118,9 @@ class PairStory:
             "run_probability": self.run_probability,
             "model": self.model,
             "threshold": self.threshold,
+            "threshold_bits": round(self.threshold_bits, 4)
+            if math.isfinite(self.threshold_bits)
+            else None,
             "places": list(self.places),
             "same_place": self.places[0] == self.places[1],
             "verdict": self.verdict,
@@ -178,6 +185,7 @@ def explain_pair(
         rule=story[1],
         path=story[2],
         blocking=blocking,
+        threshold_bits=threshold_bits(matcher, cluster.threshold),
     )
 
 
