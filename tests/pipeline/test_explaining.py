@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from poiflow.conflate.explain import FEATURE_WORDS
 from poiflow.conflate.feature_names import FEATURES
@@ -357,3 +359,19 @@ def test_an_unsupervised_runs_pairs_are_taken_apart_by_match_weights(
         pair["match_probability"], abs=1e-6
     )
     assert story.verdict.startswith("one place")
+
+
+@given(
+    st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4, unique=True),
+    st.data(),
+)
+def test_any_record_name_parses_to_its_source_and_id(
+    sources: list[str], data: st.DataObject
+) -> None:
+    source = data.draw(st.sampled_from(sources))
+    record_id = data.draw(st.text(max_size=10))
+    readings = record_keys(f"{source}:{record_id}", sources)
+    assert (source, record_id) in readings
+    for s, i in readings:  # every reading is a source of the run, and gives the text back
+        assert s in sources
+        assert f"{s}:{i}" == f"{source}:{record_id}"
