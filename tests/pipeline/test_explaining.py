@@ -375,3 +375,20 @@ def test_any_record_name_parses_to_its_source_and_id(
     for s, i in readings:  # every reading is a source of the run, and gives the text back
         assert s in sources
         assert f"{s}:{i}" == f"{source}:{record_id}"
+
+
+def test_two_records_of_one_source_are_held_to_their_bar(conflated: Path) -> None:
+    cluster = json.loads((conflated / "run.json").read_text())["matching"]["cluster"]
+    pairs = _scored(conflated).filter(pl.col("left_source") == pl.col("right_source"))
+    assert pairs.height, "the test world has no pair of one source: pick another seed"
+    top = pairs.sort("match_probability", "left_id", descending=[True, False]).row(0, named=True)
+    story = explain_pair(conflated, _key(top, "left"), _key(top, "right"))
+    bar = max(cluster["threshold"], cluster["same_source"])
+    assert story.threshold == bar
+    if story.places[0] == story.places[1] and top["match_probability"] >= bar:
+        assert (
+            story.verdict
+            == f"one place: scored above the run's bar for two records of one source ({bar:g})"
+        )
+    elif story.places[0] != story.places[1]:
+        assert story.verdict.startswith("two places")

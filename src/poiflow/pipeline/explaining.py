@@ -82,7 +82,8 @@ class PairStory:
         explanation: The model's score of the pair, taken apart (for a pair never
             compared: what the model would have said).
         model: The model's name.
-        threshold: The run's clustering threshold.
+        threshold: The least probability that joins the two: the run's clustering
+            threshold, or for two records of one source its (higher) bar for them.
         places: The place id each record ended in.
         verdict: One sentence: together or apart, and why.
         rule: For two records scored above the threshold and kept apart, the clustering
@@ -179,13 +180,13 @@ def explain_pair(
         run_probability=run_probability,
         explanation=explanation,
         model=matcher.version,
-        threshold=cluster.threshold,
+        threshold=_bar(keys, cluster),
         places=places,
         verdict=story[0],
         rule=story[1],
         path=story[2],
         blocking=blocking,
-        threshold_bits=threshold_bits(matcher, cluster.threshold),
+        threshold_bits=threshold_bits(matcher, _bar(keys, cluster)),
     )
 
 
@@ -306,20 +307,37 @@ def _verdict(
 ) -> tuple[str, str | None, tuple[tuple[str, float], ...]]:
     """The sentence, the rule that keeps the places apart, and the chain that joins them
     (``unpaired``: why blocking did not compare them, if it did not)."""
-    bar = f"the run's threshold ({cluster.threshold:g})"
-    above = probability is not None and probability >= cluster.threshold
+    threshold = f"the run's threshold ({cluster.threshold:g})"
+    least = _bar(keys, cluster)
+    bar = (
+        threshold
+        if least == cluster.threshold
+        else f"the run's bar for two records of one source ({least:g})"
+    )
     if places[0] == places[1]:
-        if above:
+        if probability is not None and probability >= least:
             return f"one place: scored above {bar}", None, ()
         path = _chain(folder, keys, places[0], cluster.threshold)
         how = unpaired if probability is None else f"scored below {bar}"
         return f"one place: {how}; joined through other records of the place", None, path
     if probability is None:
         return f"two places: {unpaired}", None, ()
-    if not above:
-        return f"two places: scored below {bar}", None, ()
+    if probability < cluster.threshold:
+        return f"two places: scored below {threshold}", None, ()
     rule = _rule(folder, places, cluster)
-    return f"two places: scored above {bar}, kept apart by clustering: {RULES[rule]}", rule, ()
+    return (
+        f"two places: scored above {threshold}, kept apart by clustering: {RULES[rule]}",
+        rule,
+        (),
+    )
+
+
+def _bar(keys: tuple[tuple[str, str], tuple[str, str]], cluster: ClusterConfig) -> float:
+    """The least probability that joins two records: the clustering threshold, or for two
+    records of one source the (higher) bar for them."""
+    if keys[0][0] == keys[1][0]:
+        return max(cluster.threshold, cluster.source_bar)
+    return cluster.threshold
 
 
 def _members(folder: Path, places: tuple[str, ...]) -> pl.DataFrame:
