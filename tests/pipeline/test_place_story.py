@@ -135,3 +135,6 @@ def test_the_cli_shows_a_place(conflated: Path) -> None:
     assert len(story["records"]) == story["place"]["members"]
     assert all(0 <= r["link"] <= 1 for r in story["records"] if r["link"] is not None)
     assert not math.isnan(story["place"]["confidence"])
+    mixed = poiflow("explain", str(conflated), place_id, "--model", "default")
+    assert mixed.returncode == 1
+    assert "name two records" in mixed.stdout + mixed.stderr

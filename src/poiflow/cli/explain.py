@@ -11,6 +11,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from poiflow.cli import app, out, print_json
+from poiflow.errors import InputError
 
 if TYPE_CHECKING:  # the matcher's modules: only when the command runs
     from poiflow.pipeline.explaining import PairStory
@@ -71,6 +72,8 @@ def explain_command(
     if right is None:
         from poiflow.pipeline.place_story import explain_place
 
+        if model is not None or every:
+            raise InputError("--model and --all take a pair's score apart: name two records")
         place = explain_place(run, left)
         if json_report:
             print_json(place.as_dict())
