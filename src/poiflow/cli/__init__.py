@@ -469,6 +469,12 @@ def conflate_command(
 
     where = output if is_remote(output) else report.output
     console.print(f"outputs in [bold]{where}[/bold]: " + ", ".join(OUTPUTS))
+    if not is_remote(output):
+        console.print(
+            f"[dim]why a place says what it says: poiflow explain {where} PLACE; why two "
+            f"records are one place or two: poiflow explain {where} SOURCE:ID SOURCE:ID[/dim]",
+            highlight=False,
+        )
 
 
 def golden_line(metrics: dict[str, float]) -> str | None:
