@@ -392,3 +392,14 @@ def test_two_records_of_one_source_are_held_to_their_bar(conflated: Path) -> Non
         )
     elif story.places[0] != story.places[1]:
         assert story.verdict.startswith("two places")
+
+
+def test_the_cli_writes_the_pairs_page(conflated: Path, tmp_path: Path) -> None:
+    pair = _scored(conflated).sort("match_probability", descending=True).row(0, named=True)
+    page = tmp_path / "why.html"
+    made = poiflow(
+        "explain", str(conflated), _key(pair, "left"), _key(pair, "right"), "--html", str(page)
+    )
+    assert made.returncode == 0, made.stderr
+    assert f"the page: {page}" in made.stdout.replace("\n", "")
+    assert '<svg class="waterfall"' in page.read_text()

@@ -38,6 +38,12 @@ def explain_command(
         bool, typer.Option("--all", help="Show every feature, not only those that matter.")
     ] = False,
     json_report: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
+    page: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Also write the pair's story as a web page (a waterfall of its score)."
+        ),
+    ] = None,
 ) -> None:
     """Why a run put two records in one place or kept them apart; or why a place says what
     it says.
@@ -63,6 +69,7 @@ def explain_command(
       poiflow explain out/run source_a:A0000009      # the place of this record
       poiflow explain out/run osm:n2386171544 vendor:A-1187 --json
       poiflow explain out/run source_a:A0000009 source_c:C0011503 --model my-model.json.gz
+      poiflow explain out/run source_a:A0000009 source_c:C0011503 --html why.html
 
     A record's SOURCE is its source's name in the run (membership.parquet's source
     column: an input file's name without its extension, unless a mapping names it).
@@ -72,8 +79,10 @@ def explain_command(
     if right is None:
         from poiflow.pipeline.place_story import explain_place
 
-        if model is not None or every:
-            raise InputError("--model and --all take a pair's score apart: name two records")
+        if model is not None or every or page is not None:
+            raise InputError(
+                "--model, --all and --html take a pair's score apart: name two records"
+            )
         place = explain_place(run, left)
         if json_report:
             print_json(place.as_dict())
@@ -81,10 +90,16 @@ def explain_command(
             draw_place(place)
         return
     story = explain_pair(run, left, right, model=model)
+    if page is not None:
+        from poiflow.quality.explain_page import write_explain_page
+
+        write_explain_page(story.as_dict(), page)
     if json_report:
         print_json(story.as_dict())
         return
     draw_story(story, every=every)
+    if page is not None:
+        out.print(f"the page: {page}")
 
 
 def draw_story(story: PairStory, *, every: bool = False) -> None:

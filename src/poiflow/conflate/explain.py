@@ -137,7 +137,13 @@ class Explanation:
             "probability": round(self.probability, 6),
             "calibrated": self.calibrated,
             "parts": [
-                {"name": p.name, "shows": p.shows, "bits": round(p.bits, 4)} for p in self.parts
+                {
+                    "name": p.name,
+                    "label": FEATURE_WORDS.get(p.name, p.name),
+                    "shows": p.shows,
+                    "bits": round(p.bits, 4),
+                }
+                for p in self.parts
             ],
         }
 

@@ -26,7 +26,7 @@ from poiflow.quality.checks import CheckResult
 from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE
 from poiflow.text import address_line
 
-__all__ = ["MAP_LIMIT", "ErrorBreakdown", "write_report"]
+__all__ = ["ASSETS", "MAP_LIMIT", "ErrorBreakdown", "write_page", "write_report"]
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 # Places drawn on the map at most (the file stays a few MB); a deterministic sample beyond.
@@ -144,6 +144,11 @@ def write_report(
         script=asset["report.js"],
         body="\n".join(body),
     )
+    return write_page(path, page)
+
+
+def write_page(path: Path, page: str) -> Path:
+    """Write a page at ``path`` whole or not at all (a file beside it, then renamed)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(page, "utf-8")
     tmp.replace(path)
