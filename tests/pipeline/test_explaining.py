@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given
@@ -403,3 +404,31 @@ def test_the_cli_writes_the_pairs_page(conflated: Path, tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert f"the page: {page}" in made.stdout.replace("\n", "")
     assert '<svg class="waterfall"' in page.read_text()
+
+
+def test_a_pair_blocking_never_met_says_what_distance_keeps_apart(conflated: Path) -> None:
+    from poiflow.conflate.geo import haversine_m
+
+    records = pl.read_parquet(conflated / "records.parquet", columns=["source", "id", "lat", "lon"])
+    located = records.drop_nulls("lat").sort("source", "id")
+    first = located.row(0, named=True)
+    far = located.with_columns(
+        pl.Series(
+            "metres",
+            haversine_m(
+                located["lat"].to_numpy(),
+                located["lon"].to_numpy(),
+                np.full(located.height, first["lat"]),
+                np.full(located.height, first["lon"]),
+            ),
+        )
+    ).sort("metres", descending=True)
+    other = far.row(0, named=True)
+    story = explain_pair(
+        conflated, f"{first['source']}:{first['id']}", f"{other['source']}:{other['id']}"
+    )
+    assert not story.candidate
+    assert story.blocking == ()
+    # Any two records in one spot meet by the near key: the story says what else would.
+    assert ("were they nearer" in story.verdict) or ("only standing within" in story.verdict)
+    assert f"they lie {other['metres']:,.0f} m apart" in story.verdict

@@ -173,7 +173,10 @@ def explain_pair(
     run_probability = float(scored["match_probability"]) if scored is not None else None
     places = _places(folder, keys)
     blocking = _blocking(records, rows, run) if not candidate else ()
-    story = _verdict(folder, keys, places, run_probability, cluster, _unpaired(blocking))
+    metres = float(features["distance_m"][0])
+    nearer = _nearer(records, rows, run) if not candidate and not blocking else ()
+    unpaired = _unpaired(blocking, nearer, metres)
+    story = _verdict(folder, keys, places, run_probability, cluster, unpaired)
     return PairStory(
         records=(_shown(records, rows[0]), _shown(records, rows[1])),
         candidate=candidate,
@@ -283,13 +286,47 @@ def _blocking(records: pa.Table, rows: list[int], run: dict[str, Any]) -> tuple[
     return tuple(shared_keys(records, (rows[0], rows[1]), config))
 
 
-def _unpaired(blocking: tuple[SharedKey, ...]) -> str:
-    """Why blocking did not compare two records, from the keys they share."""
+def _nearer(records: pa.Table, rows: list[int], run: dict[str, Any]) -> tuple[str, ...]:
+    """The kinds of key that would pair two located records were the second where the
+    first is (empty if either has no point): what only their distance keeps apart."""
+    lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
+    lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
+    a, b = rows
+    if np.isnan([lat[a], lat[b]]).any():
+        return ()
+    lat[b], lon[b] = lat[a], lon[a]
+    moved = records.set_column(
+        records.schema.get_field_index("lat"),
+        "lat",
+        pa.array(lat, records.schema.field("lat").type),
+    ).set_column(
+        records.schema.get_field_index("lon"),
+        "lon",
+        pa.array(lon, records.schema.field("lon").type),
+    )
+    return tuple(key.kind for key in _blocking(moved, rows, run) if key.pairs)
+
+
+def _unpaired(blocking: tuple[SharedKey, ...], nearer: tuple[str, ...], metres: float) -> str:
+    """Why blocking did not compare two records, from the keys they share (and, sharing
+    none, those they would share were they in one place, ``nearer``)."""
     if not blocking:
-        return "never compared (blocking gave them no key in common)"
+        said = "never compared (blocking gave them no key in common)"
+        kinds = [kind for kind in dict.fromkeys(nearer) if kind != "near"]
+        if kinds:  # (any two records within about 100 m meet by the near key)
+            said += (
+                f"; they would meet by a {' or '.join(kinds)} key were they nearer: they "
+                f"lie {metres:,.0f} m apart"
+            )
+        elif nearer:
+            said += (
+                f"; only standing within about 100 m would pair them (they lie {metres:,.0f} m "
+                "apart, and share no rare name word, phone or website)"
+            )
+        return said
     if any(key.pairs for key in blocking):
-        kinds = ", ".join(key.kind for key in blocking if key.pairs)
-        return f"never compared, though blocking would compare them now ({kinds} key)"
+        pairing = ", ".join(key.kind for key in blocking if key.pairs)
+        return f"never compared, though blocking would compare them now ({pairing} key)"
     crowded = ", ".join(
         f"a {key.kind} key {key.records:,} records carry (at most {key.cap} make pairs)"
         for key in blocking
