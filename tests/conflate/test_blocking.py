@@ -14,12 +14,14 @@ from poiflow.conflate.blocking import (
     BlockingConfig,
     blocking_recall,
     candidate_pairs,
+    common_kinds,
     finish_pairs,
     key_counts,
     key_pairs,
     key_stats,
     record_keys,
     shared_keys,
+    table_stats,
 )
 from poiflow.conflate.lookup import FEW_RECORDS, StatsLookup
 from poiflow.normalize import normalize_records
@@ -193,12 +195,17 @@ def test_shared_keys_say_why_two_records_were_or_were_not_compared(world: World)
         .rows()
     )
     missed = [p for p in true_pairs if p not in made][:12]
+    stats = table_stats(world.records)
     assert missed, "the test world's blocking misses no true pair: pick another seed"
     some = sorted(made)[:: max(1, len(made) // 12)][:12]
     for pair in [*missed, *some]:
         found = shared_keys(world.records, pair)
         assert any(key.pairs for key in found) == (pair in made), (pair, found)
         assert all(key.kind in KEYS for key in found)
+        # Without the groups' sizes: the same kinds.
+        assert common_kinds(world.records, pair, BlockingConfig(), stats) == sorted(
+            {key.kind for key in found}
+        )
     (phone,) = shared_keys(places(*_call_centre(30)), (0, 1), BlockingConfig(max_group=100))
     assert (phone.kind, phone.records, phone.pairs) == ("phone", 30, False)
 

@@ -68,12 +68,14 @@ __all__ = [
     "SharedKey",
     "blocking_recall",
     "candidate_pairs",
+    "common_kinds",
     "finish_pairs",
     "key_counts",
     "key_pairs",
     "key_stats",
     "record_keys",
     "shared_keys",
+    "table_stats",
 ]
 
 KEYS: Final = {"name": 1, "near": 2, "phone": 4, "domain": 8, "locality": 16}
@@ -90,6 +92,8 @@ _KIND_BIT: Final = {
     _LOCALITY_TERM: KEYS["locality"],
     _LOCALITY_ADDRESS: KEYS["locality"],
 }
+_BIT_NAME: Final = {bit: name for name, bit in KEYS.items()}
+_KIND_NAME: Final = {kind: _BIT_NAME[bit] for kind, bit in _KIND_BIT.items()}  # "name", ...
 
 # What blocking reads of a record (its row in the records table aside).
 BLOCKING_COLUMNS: Final = ("lat", "lon", "categories", "keys", "phones", "names")
@@ -249,29 +253,32 @@ class SharedKey:
         return self.records <= self.cap
 
 
-def shared_keys(
-    records: pa.Table, rows: tuple[int, int], config: BlockingConfig | None = None
-) -> list[SharedKey]:
-    """The kinds of key the records at ``rows`` of ``records`` (``PLACE_SCHEMA``) share, as
-    :func:`candidate_pairs` makes them (the same counts of the whole table), with the size
-    of each key's group: the two were a candidate pair if and only if one of them
-    ``pairs``. Empty if they share no key at all."""
-    config = config or BlockingConfig()
-    table = records.select(list(BLOCKING_COLUMNS)).append_column(
+def table_stats(records: pa.Table, config: BlockingConfig | None = None) -> KeyStats:
+    """The ``KeyStats`` of a whole records table (``PLACE_SCHEMA``), as
+    :func:`candidate_pairs` counts them."""
+    return key_stats(key_counts(_with_rows(records)), config)
+
+
+def _with_rows(records: pa.Table) -> pa.Table:
+    return records.select(list(BLOCKING_COLUMNS)).append_column(
         "row", pa.array(np.arange(records.num_rows, dtype=np.int64))
     )
-    stats = key_stats(key_counts(table), config)
-    two = record_keys(table.take(pa.array(rows, pa.int64())), stats, config)
-    a, b = rows
-    left, right = two.filter(pl.col("left")), two.filter(pl.col("right"))
-    shared = pl.concat(
-        [
-            left.filter(pl.col("row") == x).join(
-                right.filter(pl.col("row") == y), on=["kind", "key"]
-            )
-            for x, y in ((a, b), (b, a))
-        ]
-    ).select("kind", "key")
+
+
+def shared_keys(
+    records: pa.Table,
+    rows: tuple[int, int],
+    config: BlockingConfig | None = None,
+    stats: KeyStats | None = None,
+) -> list[SharedKey]:
+    """The kinds of key the records at ``rows`` of ``records`` (``PLACE_SCHEMA``) share, as
+    :func:`candidate_pairs` makes them (the same counts of the whole table, or ``stats``),
+    with the size of each key's group: the two were a candidate pair if and only if one of
+    them ``pairs``. Empty if they share no key at all."""
+    config = config or BlockingConfig()
+    table = _with_rows(records)
+    stats = stats or key_stats(key_counts(table), config)
+    shared = _shared(table, rows, stats, config)
     if shared.is_empty():
         return []
     groups = (
@@ -284,14 +291,40 @@ def shared_keys(
         .agg(pl.col("len").min())
         .sort("kind")
     )
-    names = {bit: name for name, bit in KEYS.items()}
     found: dict[str, SharedKey] = {}
     for kind, size in groups.iter_rows():
-        key = SharedKey(names[_KIND_BIT[kind]], int(size), config.cap(kind))
+        key = SharedKey(_KIND_NAME[kind], int(size), config.cap(kind))
         held = found.get(key.kind)
         if held is None or (key.pairs, -key.records) > (held.pairs, -held.records):
             found[key.kind] = key
     return list(found.values())
+
+
+def common_kinds(
+    records: pa.Table, rows: tuple[int, int], config: BlockingConfig, stats: KeyStats
+) -> list[str]:
+    """The kinds of key the records at ``rows`` share, however many records share them
+    too (:func:`shared_keys` without the groups' sizes: two records' keys alone)."""
+    shared = _shared(_with_rows(records), rows, stats, config)
+    return sorted({_KIND_NAME[kind] for kind in shared["kind"].to_list()})
+
+
+def _shared(
+    table: pa.Table, rows: tuple[int, int], stats: KeyStats, config: BlockingConfig
+) -> pl.DataFrame:
+    """The keys (``kind``, ``key``) one of the two records at ``rows`` has on the left and
+    the other on the right."""
+    two = record_keys(table.take(pa.array(rows, pa.int64())), stats, config)
+    a, b = rows
+    left, right = two.filter(pl.col("left")), two.filter(pl.col("right"))
+    return pl.concat(
+        [
+            left.filter(pl.col("row") == x).join(
+                right.filter(pl.col("row") == y), on=["kind", "key"]
+            )
+            for x, y in ((a, b), (b, a))
+        ]
+    ).select("kind", "key")
 
 
 def key_counts(records: pa.Table) -> pa.Table:

@@ -20,7 +20,14 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.conflate.blocking import BlockingConfig, SharedKey, shared_keys
+from poiflow.conflate.blocking import (
+    BlockingConfig,
+    KeyStats,
+    SharedKey,
+    common_kinds,
+    shared_keys,
+    table_stats,
+)
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import RULES, kept_apart_by
 from poiflow.conflate.explain import Explanation, explain_scores, threshold_bits
@@ -172,9 +179,13 @@ def explain_pair(
     (explanation,) = explain_scores(matcher, features)
     run_probability = float(scored["match_probability"]) if scored is not None else None
     places = _places(folder, keys)
-    blocking = _blocking(records, rows, run) if not candidate else ()
+    blocking: tuple[SharedKey, ...] = ()
+    nearer: tuple[str, ...] = ()
+    if not candidate:
+        counts = table_stats(records, _settings(BlockingConfig, run, "block"))
+        blocking = _blocking(records, rows, run, counts)
+        nearer = () if blocking else _nearer(records, rows, run, counts)
     metres = float(features["distance_m"][0])
-    nearer = _nearer(records, rows, run) if not candidate and not blocking else ()
     unpaired = _unpaired(blocking, nearer, metres)
     story = _verdict(folder, keys, places, run_probability, cluster, unpaired)
     return PairStory(
@@ -280,15 +291,20 @@ def _settings(kind: type[_Settings], run: dict[str, Any], stage: str) -> _Settin
         return kind()
 
 
-def _blocking(records: pa.Table, rows: list[int], run: dict[str, Any]) -> tuple[SharedKey, ...]:
-    """The blocking keys two records share, with the run's blocking settings."""
+def _blocking(
+    records: pa.Table, rows: list[int], run: dict[str, Any], stats: KeyStats
+) -> tuple[SharedKey, ...]:
+    """The blocking keys two records share, with the run's blocking settings and counts."""
     config = _settings(BlockingConfig, run, "block")
-    return tuple(shared_keys(records, (rows[0], rows[1]), config))
+    return tuple(shared_keys(records, (rows[0], rows[1]), config, stats))
 
 
-def _nearer(records: pa.Table, rows: list[int], run: dict[str, Any]) -> tuple[str, ...]:
-    """The kinds of key that would pair two located records were the second where the
-    first is (empty if either has no point): what only their distance keeps apart."""
+def _nearer(
+    records: pa.Table, rows: list[int], run: dict[str, Any], stats: KeyStats
+) -> tuple[str, ...]:
+    """The kinds of key two located records would share were the second where the first
+    is, with the run's counts (``stats``; empty if either has no point): what only their
+    distance keeps apart."""
     lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
     lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
     a, b = rows
@@ -304,7 +320,8 @@ def _nearer(records: pa.Table, rows: list[int], run: dict[str, Any]) -> tuple[st
         "lon",
         pa.array(lon, records.schema.field("lon").type),
     )
-    return tuple(key.kind for key in _blocking(moved, rows, run) if key.pairs)
+    config = _settings(BlockingConfig, run, "block")
+    return tuple(common_kinds(moved, (a, b), config, stats))
 
 
 def _unpaired(blocking: tuple[SharedKey, ...], nearer: tuple[str, ...], metres: float) -> str:
@@ -315,7 +332,7 @@ def _unpaired(blocking: tuple[SharedKey, ...], nearer: tuple[str, ...], metres: 
         kinds = [kind for kind in dict.fromkeys(nearer) if kind != "near"]
         if kinds:  # (any two records within about 100 m meet by the near key)
             said += (
-                f"; they would meet by a {' or '.join(kinds)} key were they nearer: they "
+                f"; they would share a {' or '.join(kinds)} key were they nearer: they "
                 f"lie {metres:,.0f} m apart"
             )
         elif nearer:
