@@ -90,3 +90,40 @@ def test_a_server_started_ahead_is_stopped_by_ingest_even_when_unused(
     report = ingest([feed], tmp_path / "places.parquet")  # read in this process
     assert report.valid == 1
     assert _servers_soon(0) == 0  # it is told to stop; its exit is not waited for
+
+
+def _chunks(part: int, parts: int) -> Iterator[tuple[int, int]]:
+    """A partitioned task with far more chunks than a worker may hold ahead."""
+    for chunk in range(part, 10_000, parts):
+        yield chunk, chunk
+
+
+@pytest.mark.usefixtures("no_server")
+def test_a_worker_no_pool_knows_of_does_not_hold_up_the_next_pool() -> None:
+    import multiprocessing
+    import multiprocessing.process
+    import threading
+
+    from poiflow.engines import run_partitioned
+
+    # A pool left open, its workers blocked handing over their next chunks; and forgotten
+    # by this process (as a pool whose generator was dropped, or whose server went away).
+    # Each worker holds the server's "alive" pipe, so the server cannot stop by itself.
+    left = run_partitioned(_chunks, 2, ahead=1)
+    assert next(left) == 0
+    forgotten = multiprocessing.active_children()
+    assert len(forgotten) == 2
+    for worker in forgotten:
+        multiprocessing.process._children.discard(worker)  # type: ignore[attr-defined]
+    try:
+        stopping = threading.Thread(target=release_workers, daemon=True)
+        stopping.start()
+        stopping.join(30)
+        assert not stopping.is_alive(), "stopping the workers' server waited for its workers"
+        # A new pool starts (its own server), and runs to the end.
+        assert list(run_partitioned(_chunks, 2)) == list(range(10_000))
+    finally:
+        for worker in forgotten:
+            worker.kill()
+            worker.join(5)
+        left.close()

@@ -37,6 +37,8 @@ _DONE: Final = "done"
 _ERROR: Final = "error"
 _CHUNK: Final = "chunk"
 _POLL_S: Final = 1.0
+_STOP_S: Final = 2.0  # how long the fork server may take to stop before it is killed
+_KILL_S: Final = 5.0  # how long a terminated worker may take to end before it is killed
 
 
 FORKED_WORKERS: Final = "forkserver" in mp.get_all_start_methods()
@@ -75,17 +77,56 @@ def release_workers(*, wait: bool = True) -> None:
     import multiprocessing
     from multiprocessing import forkserver
 
-    stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's own way to stop it
-    if stop is None:
+    if not hasattr(forkserver._forkserver, "_forkserver_pid"):  # not CPython's server
         return
     if multiprocessing.active_children():
         # A worker still runs (a pool not closed): the server waits for its workers to
-        # end, and would hold its lock meanwhile, so that no pool could start. Left.
+        # end. Left running, for them.
         return
     if wait:
-        stop()
+        _stop_server()
     else:
-        threading.Thread(target=stop, name="poiflow-stop-workers", daemon=True).start()
+        threading.Thread(target=_stop_server, name="poiflow-stop-workers", daemon=True).start()
+
+
+def _stop_server() -> None:
+    """Stop the fork server as CPython's ``ForkServer._stop`` does, but never wait on it
+    for more than ``_STOP_S``: kill it then.
+
+    The server ends once every holder of this process's "alive" pipe has closed it, and
+    each worker it forked holds one. A worker this process no longer knows of (its pool's
+    generator dropped but not yet collected, the worker blocked handing over a chunk)
+    would keep the server running, and ``_stop`` would wait for it with the server's lock
+    held: every later pool, which takes that lock to start, would wait forever (a test
+    run hung so, twice). Killing the server leaves such a worker to its pool, and the next
+    pool starts a new server.
+    """
+    import contextlib
+    import os
+    import signal
+    import time
+    from multiprocessing import forkserver, util
+
+    server: Any = forkserver._forkserver
+    with server._lock:
+        pid = server._forkserver_pid
+        if pid is None:
+            return
+        os.close(server._forkserver_alive_fd)  # asks it to stop
+        server._forkserver_alive_fd = None
+        deadline = time.monotonic() + _STOP_S
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.005)
+        server._forkserver_pid = None
+        address = server._forkserver_address
+        server._forkserver_address = None
+        if address and not util.is_abstract_socket_namespace(address):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(address)
 
 
 def run_partitioned(
@@ -135,7 +176,10 @@ def run_partitioned(
             if worker.is_alive():
                 worker.terminate()
         for worker in workers:
-            worker.join(timeout=5)
+            worker.join(timeout=_KILL_S)
+            if worker.is_alive():  # SIGTERM ignored (a signal disposition inherited)
+                worker.kill()
+                worker.join(timeout=_KILL_S)
 
 
 def _receive(channel: Any, worker: Any) -> tuple[Any, ...]:
