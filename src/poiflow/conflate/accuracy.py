@@ -388,7 +388,11 @@ def _calibration(
 ) -> tuple[list[dict[str, Any]], float | None, float | None]:
     """The accuracy and mean confidence of ``attribute``'s values in each bin of their own
     confidence; the calibration error and the Brier score over all of them."""
-    confidence = frame[f"confidence_{_CONFIDENCE[attribute]}"].fill_null(0.0).to_numpy()
+    # In float64, and every mean taken over sorted values: the same figures whatever order
+    # the places come in (a run scores them as it made them, evaluate as it read them).
+    confidence = (
+        frame[f"confidence_{_CONFIDENCE[attribute]}"].fill_null(0.0).to_numpy().astype(np.float64)
+    )
     rows = []
     gap = 0.0
     edges = [low for _, low in CONFIDENCE_BINS[1:]] + [np.inf]
@@ -396,7 +400,7 @@ def _calibration(
         inside = checked & (confidence >= low) & (confidence < high)
         count = int(inside.sum())
         accuracy = float(right[inside].mean()) if count else None
-        mean = float(confidence[inside].mean()) if count else None
+        mean = float(np.sort(confidence[inside]).mean()) if count else None
         if count:
             gap += count * abs(accuracy - mean)  # type: ignore[operator]
         rows.append(
@@ -411,5 +415,5 @@ def _calibration(
     total = int(checked.sum())
     if not total:
         return rows, None, None
-    brier = float(np.mean((confidence[checked] - right[checked]) ** 2))
+    brier = float(np.sort((confidence[checked] - right[checked]) ** 2).mean())
     return rows, gap / total, brier
