@@ -17,13 +17,8 @@ from poiflow.conflate.explain import FEATURE_WORDS
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
-from poiflow.pipeline.explaining import (
-    DRIVERS,
-    error_drivers,
-    explain_pair,
-    record_keys,
-    with_drivers,
-)
+from poiflow.pipeline.drivers import DRIVERS, error_drivers, with_drivers
+from poiflow.pipeline.explaining import explain_pair, record_keys
 
 from ..conftest import poiflow
 

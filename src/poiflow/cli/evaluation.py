@@ -107,7 +107,7 @@ def score_drivers(
     import pyarrow.parquet as pq
 
     from poiflow.conflate.matcher import ModelError, load_matcher
-    from poiflow.pipeline.explaining import with_drivers
+    from poiflow.pipeline.drivers import with_drivers
 
     pairs_path = pairs_path or folder / "pairs.parquet"
     if not (folder / "model.json.gz").exists() or not pairs_path.exists():
@@ -121,10 +121,10 @@ def score_drivers(
 
 
 def mistake_drivers(diagnosis: Diagnosis, folder: Path) -> pl.DataFrame:
-    """What moved the scores of the matcher's mistakes (``explaining.error_drivers``), by
+    """What moved the scores of the matcher's mistakes (``drivers.error_drivers``), by
     the run's own model (``model.json.gz`` beside the membership)."""
     from poiflow.conflate.matcher import load_matcher
-    from poiflow.pipeline.explaining import error_drivers
+    from poiflow.pipeline.drivers import error_drivers
 
     path = folder / "model.json.gz"
     if not path.exists():
@@ -173,7 +173,7 @@ def draw_diagnosis(
     drivers: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> None:
     """The errors by stage, the scores by pair of sources, and the surest mistakes (with
-    ``drivers``, what moved each one's score most: ``explaining.with_drivers``)."""
+    ``drivers``, what moved each one's score most: ``drivers.with_drivers``)."""
     from poiflow.conflate.diagnosis import CAUSES, RULES
 
     counts = diagnosis.counts()

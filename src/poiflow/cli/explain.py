@@ -139,9 +139,8 @@ def draw_story(story: PairStory, *, every: bool = False) -> None:
     shown = [p for p in explanation.parts if every or abs(p.bits) >= 0.1]
     for part in shown:
         bar = "━" * max(1, round(_BAR * abs(part.bits) / widest))
-        words = _words(part.name) if explanation.calibrated else part.name
         parts.add_row(
-            words,
+            part.label,
             part.shows,
             f"{part.bits:+.1f}",
             Text(bar, style="green" if part.bits > 0 else "red"),
@@ -185,12 +184,6 @@ def draw_story(story: PairStory, *, every: bool = False) -> None:
     if story.path:
         chain = " -> ".join(f"{key} ({p:.2f})" for key, p in story.path)
         out.print(f"joined by: {a['source']}:{a['id']} -> {chain}", highlight=False)
-
-
-def _words(name: str) -> str:
-    from poiflow.conflate.explain import FEATURE_WORDS
-
-    return FEATURE_WORDS.get(name, name)
 
 
 def _value(record: dict[str, object], field: str) -> str:

@@ -104,6 +104,11 @@ class Part:
     shows: str
     bits: float
 
+    @property
+    def label(self) -> str:
+        """The feature in a person's words (``FEATURE_WORDS``); a comparison by its name."""
+        return FEATURE_WORDS.get(self.name, self.name)
+
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
@@ -139,7 +144,7 @@ class Explanation:
             "parts": [
                 {
                     "name": p.name,
-                    "label": FEATURE_WORDS.get(p.name, p.name),
+                    "label": p.label,
                     "shows": p.shows,
                     "bits": round(p.bits, 4),
                 }

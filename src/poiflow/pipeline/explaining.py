@@ -10,11 +10,10 @@ which), or two (scored below it, never compared, or kept apart by a clustering r
 from __future__ import annotations
 
 import heapq
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -33,24 +32,14 @@ from poiflow.conflate.diagnosis import RULES, kept_apart_by
 from poiflow.conflate.explain import Explanation, explain_scores, threshold_bits
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.features import RecordView, feature_counts, feature_stats, pair_features
-from poiflow.conflate.fellegi_sunter import FellegiSunter
-from poiflow.conflate.matcher import AnyMatcher, load_matcher
+from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError, did_you_mean
+from poiflow.pipeline.outputs import pairs_among, read_output, read_run, run_settings
 from poiflow.text import address_line
 
-__all__ = [
-    "DRIVERS",
-    "PairStory",
-    "error_drivers",
-    "explain_pair",
-    "record_keys",
-    "with_drivers",
-]
+__all__ = ["PairStory", "explain_pair", "record_keys"]
 
 _KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
-_Settings = TypeVar("_Settings", ClusterConfig, BlockingConfig)
-DRIVERS: Final = 3
-"""How many parts of a score :func:`with_drivers` names."""
 
 
 def record_keys(text: str, sources: list[str]) -> list[tuple[str, str]]:
@@ -158,15 +147,16 @@ def explain_pair(
         InputError: The folder lacks the run's files, or a record is not in it.
     """
     folder = Path(folder)
-    records = _read(folder, "records.parquet")
+    records = read_output(folder, "records.parquet")
     sources = sorted(set(records.column("source").to_pylist()))
-    found = [_row_of(records, record_keys(text, sources), folder) for text in (left, right)]
+    frame = pl.DataFrame(records.select(["source", "id"])).with_row_index("row")
+    found = [_row_of(frame, record_keys(text, sources), folder) for text in (left, right)]
     keys = (found[0][0], found[1][0])
     rows = [found[0][1], found[1][1]]
     if rows[0] == rows[1]:
         raise InputError(f"'{left}' and '{right}' are one record: name two")
-    run = _run(folder)
-    cluster = _settings(ClusterConfig, run, "cluster")
+    run = read_run(folder)
+    cluster = run_settings(ClusterConfig, run, "cluster")
     matcher = load_matcher(model if model is not None else folder / "model.json.gz")
     scored = _scored(folder, keys)
     candidate = scored is not None
@@ -178,60 +168,42 @@ def explain_pair(
         features = pair_features(view, np.array([0]), np.array([1]))
     (explanation,) = explain_scores(matcher, features)
     run_probability = float(scored["match_probability"]) if scored is not None else None
-    places = _places(folder, keys)
+    membership = pl.DataFrame(
+        read_output(folder, "membership.parquet", ["source", "id", "place_id"])
+    )
+    places = _places(membership, keys, folder)
     blocking: tuple[SharedKey, ...] = ()
     nearer: tuple[str, ...] = ()
     if not candidate:
-        counts = table_stats(records, _settings(BlockingConfig, run, "block"))
-        blocking = _blocking(records, rows, run, counts)
-        nearer = () if blocking else _nearer(records, rows, run, counts)
+        config = run_settings(BlockingConfig, run, "block")
+        counts = table_stats(records, config)
+        blocking = tuple(shared_keys(records, (rows[0], rows[1]), config, counts))
+        nearer = () if blocking else _nearer(records, rows, config, counts)
     metres = float(features["distance_m"][0])
     unpaired = _unpaired(blocking, nearer, metres)
-    story = _verdict(folder, keys, places, run_probability, cluster, unpaired)
+    bar = _bar(keys, cluster)
+    story = _verdict(folder, membership, keys, places, run_probability, cluster, unpaired)
     return PairStory(
         records=(_shown(records, rows[0]), _shown(records, rows[1])),
         candidate=candidate,
         run_probability=run_probability,
         explanation=explanation,
         model=matcher.version,
-        threshold=_bar(keys, cluster),
+        threshold=bar,
         places=places,
         verdict=story[0],
         rule=story[1],
         path=story[2],
         blocking=blocking,
-        threshold_bits=threshold_bits(matcher, _bar(keys, cluster)),
+        threshold_bits=threshold_bits(matcher, bar),
     )
 
 
-def _read(folder: Path, name: str, columns: list[str] | None = None) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    path = folder / name
-    if not path.exists():
-        raise InputError(
-            f"no {name}: give the output folder of 'poiflow conflate' or 'poiflow run'",
-            path=folder,
-        )
-    try:
-        return pq.read_table(path, columns=columns)
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"cannot read {name} ({exc})", path=path) from exc
-
-
-def _run(folder: Path) -> dict[str, Any]:
-    try:
-        found = json.loads((folder / "run.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}  # the default clustering settings
-    return found if isinstance(found, dict) else {}
-
-
 def _row_of(
-    records: pa.Table, keys: list[tuple[str, str]], folder: Path
+    frame: pl.DataFrame, keys: list[tuple[str, str]], folder: Path
 ) -> tuple[tuple[str, str], int]:
-    """The first of ``keys`` the run holds, and its row."""
-    frame = pl.DataFrame(records.select(["source", "id"])).with_row_index("row")
+    """The first of ``keys`` the run holds (``frame``: its ``row, source, id``), and its
+    row."""
     for key in keys:
         found = frame.filter((pl.col("source") == key[0]) & (pl.col("id") == key[1]))
         if not found.is_empty():
@@ -248,7 +220,7 @@ def _why_missing(folder: Path, keys: list[tuple[str, str]]) -> str:
     path = folder / "quarantine.parquet"
     if path.exists():
         columns = ["source", "id", "origin", "scope", "reason"]
-        held = pl.DataFrame(_read(folder, "quarantine.parquet", columns))
+        held = pl.DataFrame(read_output(folder, "quarantine.parquet", columns))
         held = held.filter(pl.col("scope") == "record")
         for source, record_id in keys:
             row = held.filter((pl.col("source") == source) & (pl.col("id") == record_id)).head(1)
@@ -272,8 +244,9 @@ def _scored(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict
     return found.row(0, named=True) if found.height else None
 
 
-def _places(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> tuple[str, str]:
-    membership = pl.DataFrame(_read(folder, "membership.parquet", ["source", "id", "place_id"]))
+def _places(
+    membership: pl.DataFrame, keys: tuple[tuple[str, str], tuple[str, str]], folder: Path
+) -> tuple[str, str]:
     found = []
     for source, record_id in keys:
         row = membership.filter((pl.col("source") == source) & (pl.col("id") == record_id))
@@ -283,24 +256,8 @@ def _places(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> tupl
     return found[0], found[1]
 
 
-def _settings(kind: type[_Settings], run: dict[str, Any], stage: str) -> _Settings:
-    """A stage's settings as ``run.json`` records them (``matching``), else the defaults."""
-    try:
-        return kind(**run.get("matching", {}).get(stage, {}))
-    except (TypeError, AttributeError):  # a run.json of another version
-        return kind()
-
-
-def _blocking(
-    records: pa.Table, rows: list[int], run: dict[str, Any], stats: KeyStats
-) -> tuple[SharedKey, ...]:
-    """The blocking keys two records share, with the run's blocking settings and counts."""
-    config = _settings(BlockingConfig, run, "block")
-    return tuple(shared_keys(records, (rows[0], rows[1]), config, stats))
-
-
 def _nearer(
-    records: pa.Table, rows: list[int], run: dict[str, Any], stats: KeyStats
+    records: pa.Table, rows: list[int], config: BlockingConfig, stats: KeyStats
 ) -> tuple[str, ...]:
     """The kinds of key two located records would share were the second where the first
     is, with the run's counts (``stats``; empty if either has no point): what only their
@@ -320,7 +277,6 @@ def _nearer(
         "lon",
         pa.array(lon, records.schema.field("lon").type),
     )
-    config = _settings(BlockingConfig, run, "block")
     return tuple(common_kinds(moved, (a, b), config, stats))
 
 
@@ -353,6 +309,7 @@ def _unpaired(blocking: tuple[SharedKey, ...], nearer: tuple[str, ...], metres: 
 
 def _verdict(
     folder: Path,
+    membership: pl.DataFrame,
     keys: tuple[tuple[str, str], tuple[str, str]],
     places: tuple[str, str],
     probability: float | None,
@@ -371,14 +328,14 @@ def _verdict(
     if places[0] == places[1]:
         if probability is not None and probability >= least:
             return f"one place: scored above {bar}", None, ()
-        path = _chain(folder, keys, places[0], cluster.threshold)
+        path = _chain(folder, _members(membership, places[:1]), keys, cluster.threshold)
         how = unpaired if probability is None else f"scored below {bar}"
         return f"one place: {how}; joined through other records of the place", None, path
     if probability is None:
         return f"two places: {unpaired}", None, ()
     if probability < cluster.threshold:
         return f"two places: scored below {threshold}", None, ()
-    rule = _rule(folder, places, cluster)
+    rule = _rule(folder, _members(membership, places), places, cluster)
     return (
         f"two places: scored above {threshold}, kept apart by clustering: {RULES[rule]}",
         rule,
@@ -394,36 +351,15 @@ def _bar(keys: tuple[tuple[str, str], tuple[str, str]], cluster: ClusterConfig) 
     return cluster.threshold
 
 
-def _members(folder: Path, places: tuple[str, ...]) -> pl.DataFrame:
-    return (
-        pl.DataFrame(_read(folder, "membership.parquet", ["source", "id", "place_id"]))
-        .filter(pl.col("place_id").is_in(list(places)))
-        .with_row_index("row")
-    )
+def _members(membership: pl.DataFrame, places: tuple[str, ...]) -> pl.DataFrame:
+    """The records of ``places``, numbered: ``row, source, id, place_id``."""
+    return membership.filter(pl.col("place_id").is_in(list(places))).with_row_index("row")
 
 
-def _pairs_among(folder: Path, members: pl.DataFrame) -> pl.DataFrame:
-    """The scored pairs between ``members``, as their rows: ``row, row_r, match_probability``."""
-    keys = members.select("row", "source", "id")
-    return (
-        pl.scan_parquet(folder / "pairs.parquet")
-        .select(*_KEYS, "match_probability")
-        .join(
-            keys.lazy().rename({"source": "left_source", "id": "left_id"}),
-            on=["left_source", "left_id"],
-        )
-        .join(
-            keys.lazy().rename({"row": "row_r", "source": "right_source", "id": "right_id"}),
-            on=["right_source", "right_id"],
-        )
-        .select("row", "row_r", "match_probability")
-        .collect()
-    )
-
-
-def _rule(folder: Path, places: tuple[str, str], cluster: ClusterConfig) -> str:
-    members = _members(folder, places)
-    scored = _pairs_among(folder, members)
+def _rule(
+    folder: Path, members: pl.DataFrame, places: tuple[str, str], cluster: ClusterConfig
+) -> str:
+    scored = pairs_among(folder, members)
     errors = pl.DataFrame(
         {
             "error": ["missed"],
@@ -437,12 +373,15 @@ def _rule(folder: Path, places: tuple[str, str], cluster: ClusterConfig) -> str:
 
 
 def _chain(
-    folder: Path, keys: tuple[tuple[str, str], tuple[str, str]], place: str, threshold: float
+    folder: Path,
+    members: pl.DataFrame,
+    keys: tuple[tuple[str, str], tuple[str, str]],
+    threshold: float,
 ) -> tuple[tuple[str, float], ...]:
     """The records between the two, along the chain of links whose weakest is strongest
-    (each link scored at or above ``threshold``; empty if none reaches)."""
-    members = _members(folder, (place,))
-    scored = _pairs_among(folder, members).filter(pl.col("match_probability") >= threshold)
+    (each link scored at or above ``threshold``; empty if none reaches), within their
+    place's ``members``."""
+    scored = pairs_among(folder, members).filter(pl.col("match_probability") >= threshold)
     links: dict[int, list[tuple[float, int]]] = {}
     for a, b, p in scored.iter_rows():
         links.setdefault(a, []).append((p, b))
@@ -496,143 +435,3 @@ def _shown(records: pa.Table, row: int) -> dict[str, Any]:
         "lon": lon,
         "update_time": None if update is None else str(update),
     }
-
-
-def with_drivers(
-    examples: pl.DataFrame,
-    model: AnyMatcher,
-    pairs_path: Path,
-    *,
-    keys: pa.Table | pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """``examples`` (pairs by their record keys) with ``drivers``: the parts of each scored
-    pair's score that moved it most ("names, Jaro-Winkler 1.00 +6.3 · distance 789 m
-    -1.6 · ..."), null for a pair never scored.
-
-    Args:
-        examples: A few pairs: ``left_source, left_id, right_source, right_id``.
-        model: The model that scored them.
-        pairs_path: The run's ``pairs.parquet`` (their features are read from it).
-        keys: The record keys of ``pairs_path``'s rows, in order, if read already.
-    """
-    from poiflow.conflate.explain import FEATURE_WORDS
-
-    if examples.is_empty():
-        return examples.with_columns(pl.lit(None, pl.String).alias("drivers"))
-    import pyarrow.parquet as pq
-
-    keyed = pl.DataFrame(
-        keys if keys is not None else pq.read_table(pairs_path, columns=list(_KEYS))
-    )
-    rows = (
-        examples.select(_KEYS)
-        .with_row_index("example")
-        .join(keyed.select(_KEYS).with_row_index("pair_row"), on=list(_KEYS), how="left")
-        .unique("example", keep="first")
-        .sort("example")["pair_row"]
-        .to_list()
-    )
-    scored = sorted({r for r in rows if r is not None})
-    features = _parquet_rows(pairs_path, scored, list(model.features))
-    explained = dict(zip(scored, explain_scores(model, features), strict=True))
-    words = FEATURE_WORDS if not isinstance(model, FellegiSunter) else {}
-    text: list[str | None] = []
-    for row in rows:
-        if row is None:
-            text.append(None)
-            continue
-        parts = explained[row].parts[:DRIVERS]
-        text.append(
-            " · ".join(f"{words.get(p.name, p.name)} {p.shows} {p.bits:+.1f}" for p in parts)
-        )
-    return examples.with_columns(pl.Series("drivers", text, pl.String))
-
-
-def error_drivers(errors: pl.DataFrame, model: AnyMatcher) -> pl.DataFrame:
-    """What moved the scores of the pairs the matcher got wrong, kind by kind.
-
-    Args:
-        errors: Missed and wrong pairs with their features (``Diagnosis.errors`` of pairs
-            read with their features); those never scored are left out.
-        model: The model that scored them.
-
-    Returns:
-        One row per kind of error (``error``, ``stage``) and feature (or comparison):
-        ``pairs``, ``mean_bits`` (the feature's mean part of their scores), ``typical``
-        (what the pairs showed there most often) and ``typical_share``; each kind's
-        features by the size of their mean part, largest first.
-    """
-    columns = {
-        "error": pl.String,
-        "stage": pl.String,
-        "feature": pl.String,
-        "pairs": pl.Int64,
-        "mean_bits": pl.Float64,
-        "typical": pl.String,
-        "typical_share": pl.Float64,
-    }
-    scored = errors.filter(pl.col("match_probability").is_not_null())
-    rows = []
-    for (error, stage), part in sorted(
-        scored.partition_by(["error", "stage"], as_dict=True).items()
-    ):
-        explained = explain_scores(model, {n: part[n].to_numpy() for n in model.features})
-        by_name: dict[str, list[tuple[float, str]]] = {}
-        for explanation in explained:
-            for p in explanation.parts:
-                by_name.setdefault(p.name, []).append((p.bits, p.shows))
-        for name, seen in by_name.items():
-            typical, share = _typical([shown for _, shown in seen], part, name)
-            rows.append(
-                {
-                    "error": error,
-                    "stage": stage,
-                    "feature": name,
-                    "pairs": len(seen),
-                    "mean_bits": float(np.mean([bits for bits, _ in seen])),
-                    "typical": typical,
-                    "typical_share": share,
-                }
-            )
-    found = pl.DataFrame(rows, schema=columns)
-    return found.sort(
-        "error",
-        "stage",
-        pl.col("mean_bits").abs(),
-        "feature",
-        descending=[False, False, True, False],
-    )
-
-
-def _typical(shows: list[str], pairs: pl.DataFrame, name: str) -> tuple[str, float]:
-    """What most of the pairs showed for a feature, and the share that showed it; for a
-    measure no one value of which most show (a distance, a similarity), the median of the
-    pairs that have one, and their share."""
-    from poiflow.conflate.explain import describe_feature
-
-    counts = pl.Series(shows).value_counts(sort=True)
-    value, count = str(counts[0, 0]), int(counts[0, 1])
-    if 2 * count >= len(shows) or name not in pairs.columns:
-        return value, count / len(shows)
-    known = pairs[name].cast(pl.Float64).fill_nan(None).drop_nulls()
-    if known.is_empty():
-        return value, count / len(shows)
-    median = float(known.median())  # type: ignore[arg-type]
-    return f"median {describe_feature(name, median)}", known.len() / len(shows)
-
-
-def _parquet_rows(path: Path, rows: list[int], columns: list[str]) -> dict[str, np.ndarray]:
-    """Rows ``rows`` (sorted) of a Parquet file, reading only the row groups that hold them."""
-    import pyarrow.parquet as pq
-
-    file = pq.ParquetFile(path)
-    sizes = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    at = np.asarray(rows, dtype=np.int64)
-    groups = np.searchsorted(starts, at, side="right") - 1
-    wanted = sorted(set(groups.tolist()))
-    table = file.read_row_groups(wanted, columns=columns)
-    offset = {g: int(sum(sizes[w] for w in wanted[:k])) for k, g in enumerate(wanted)}
-    local = np.asarray([offset[g] + int(r - starts[g]) for g, r in zip(groups, at, strict=True)])
-    taken = table.take(pa.array(local, pa.int64()))
-    return {name: taken.column(name).to_numpy(zero_copy_only=False) for name in columns}

@@ -9,7 +9,6 @@ how often each source is right (what the run learnt, and what weighs each record
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +20,7 @@ from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.merge import NEAR_M, address_key, site
 from poiflow.errors import InputError, did_you_mean
 from poiflow.pipeline.explaining import record_keys
+from poiflow.pipeline.outputs import output_path, pairs_among, read_output, read_run
 from poiflow.text import address_line
 
 __all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place"]
@@ -82,22 +82,28 @@ def explain_place(folder: str | Path, which: str) -> PlaceStory:
         InputError: The folder lacks the run's files, or no place or record is ``which``.
     """
     folder = Path(folder)
-    place_id = _place_id(folder, which)
-    places = pl.read_parquet(_path(folder, "places.parquet")).filter(pl.col("id") == place_id)
+    membership = pl.DataFrame(
+        read_output(folder, "membership.parquet", ["source", "id", "place_id"])
+    )
+    place_id = _place_id(membership, which, folder)
+    places = (
+        pl.scan_parquet(output_path(folder, "places.parquet"))
+        .filter(pl.col("id") == place_id)
+        .collect()
+    )
     if places.is_empty():
         raise InputError(f"no place '{place_id}' in places.parquet", path=folder)
     place = places.drop("geometry", strict=False).to_dicts()[0]
-    members = (
-        pl.read_parquet(_path(folder, "membership.parquet"))
-        .filter(pl.col("place_id") == place_id)
-        .drop("place_id")
-    )
-    records = pl.read_parquet(_path(folder, "records.parquet")).join(
-        members, on=["source", "id"], how="semi"
-    )
-    records = records.sort("source", "id").with_columns(
-        address_key(pl.col("address")).alias("address_key"),
-        pl.col("websites").list.eval(site(pl.element())).alias("sites"),
+    members = membership.filter(pl.col("place_id") == place_id).drop("place_id")
+    records = (
+        pl.scan_parquet(output_path(folder, "records.parquet"))
+        .join(members.lazy(), on=["source", "id"], how="semi")
+        .collect()
+        .sort("source", "id")
+        .with_columns(
+            address_key(pl.col("address")).alias("address_key"),
+            pl.col("websites").list.eval(site(pl.element())).alias("sites"),
+        )
     )
     gave = _gave(place)
     links = _links(folder, members)
@@ -106,7 +112,7 @@ def explain_place(folder: str | Path, which: str) -> PlaceStory:
         _record(row, place, golden, gave.get((row["source"], row["id"]), []), links)
         for row in records.iter_rows(named=True)
     ]
-    run = _run(folder)
+    run = read_run(folder)
     return PlaceStory(
         place=place,
         records=tuple(shown),
@@ -115,31 +121,12 @@ def explain_place(folder: str | Path, which: str) -> PlaceStory:
     )
 
 
-def _path(folder: Path, name: str) -> Path:
-    path = folder / name
-    if not path.exists():
-        raise InputError(
-            f"no {name}: give the output folder of 'poiflow conflate' or 'poiflow run'",
-            path=folder,
-        )
-    return path
-
-
-def _run(folder: Path) -> dict[str, Any]:
-    try:
-        found = json.loads((folder / "run.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def _place_id(folder: Path, which: str) -> str:
+def _place_id(membership: pl.DataFrame, which: str, folder: Path) -> str:
     """The place id ``which`` names: itself, or the place of the record ``SOURCE:ID``."""
-    membership = pl.read_parquet(_path(folder, "membership.parquet"))
-    if which in set(membership["place_id"].unique().to_list()):
+    ids = membership["place_id"].unique()
+    if ids.is_in([which]).any():
         return which
     if ":" not in which:
-        ids = membership["place_id"].unique()
         some = ids.filter(ids.str.starts_with(which[:5])).head(10_000).to_list()
         raise InputError(
             f"no place '{which}' in the run.{did_you_mean(which, some)} "
@@ -166,27 +153,19 @@ def _gave(place: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
 
 def _links(folder: Path, members: pl.DataFrame) -> dict[tuple[str, str], float]:
     """Each record's strongest match probability to another record of the place."""
-    keys = members.select("source", "id")
-    pairs = (
-        pl.scan_parquet(_path(folder, "pairs.parquet"))
-        .select("left_source", "left_id", "right_source", "right_id", "match_probability")
-        .join(
-            keys.lazy().rename({"source": "left_source", "id": "left_id"}),
-            on=["left_source", "left_id"],
-            how="semi",
-        )
-        .join(
-            keys.lazy().rename({"source": "right_source", "id": "right_id"}),
-            on=["right_source", "right_id"],
-            how="semi",
-        )
-        .collect()
+    numbered = members.select("source", "id").with_row_index("row")
+    scored = pairs_among(folder, numbered)
+    ends = pl.concat(
+        [
+            scored.select("row", "match_probability"),
+            scored.select(pl.col("row_r").alias("row"), "match_probability"),
+        ]
     )
-    best: dict[tuple[str, str], float] = {}
-    for ls, li, rs, ri, p in pairs.iter_rows():
-        for key in ((ls, li), (rs, ri)):
-            best[key] = max(best.get(key, 0.0), float(p))
-    return best
+    best = ends.group_by("row").agg(pl.col("match_probability").max()).join(numbered, on="row")
+    return {
+        (s, i): float(p)
+        for _, p, s, i in best.select("row", "match_probability", "source", "id").iter_rows()
+    }
 
 
 def _record(

@@ -166,7 +166,7 @@ def _error_breakdown(
 
     from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
     from poiflow.conflate.matcher import load_matcher
-    from poiflow.pipeline.explaining import with_drivers
+    from poiflow.pipeline.drivers import with_drivers
     from poiflow.quality.report import ErrorBreakdown
 
     pairs = ctx.artifacts.table("pairs", list(_PAIR_KEYS))

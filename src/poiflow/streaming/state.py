@@ -123,11 +123,9 @@ def _run_coverage(folder: Path) -> dict[str, Any]:
     """What the run in ``folder`` learnt of how much of the world each source covers
     (``run.json``'s ``place_coverage``; it needs the run's scored pairs): empty where it
     says nothing."""
-    try:
-        run = json.loads((folder / "run.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    coverage = run.get("place_coverage") if isinstance(run, dict) else None
+    from poiflow.pipeline.outputs import read_run
+
+    coverage = read_run(folder).get("place_coverage")
     return coverage if isinstance(coverage, dict) else {}
 
 

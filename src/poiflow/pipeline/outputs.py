@@ -1,0 +1,87 @@
+"""Reading a finished run's output folder (``poiflow conflate`` or ``poiflow run``): its
+tables, its ``run.json`` and the settings it ran with, for what looks back at a run
+(``poiflow explain``, ``poiflow evaluate``, a stream's start)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import polars as pl
+import pyarrow as pa
+
+from poiflow.errors import InputError
+
+__all__ = ["output_path", "pairs_among", "read_output", "read_run", "run_settings"]
+
+_KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
+Settings = TypeVar("Settings")
+
+
+def output_path(folder: Path, name: str) -> Path:
+    """``folder / name``, which must exist.
+
+    Raises:
+        InputError: It does not (not an output folder of a run).
+    """
+    path = folder / name
+    if not path.exists():
+        raise InputError(
+            f"no {name}: give the output folder of 'poiflow conflate' or 'poiflow run'",
+            path=folder,
+        )
+    return path
+
+
+def read_output(folder: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    """A table of the run (only ``columns``, if given).
+
+    Raises:
+        InputError: The file is missing or not a Parquet table with those columns.
+    """
+    import pyarrow.parquet as pq
+
+    path = output_path(folder, name)
+    try:
+        return pq.read_table(path, columns=columns)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot read {name} ({exc})", path=path) from exc
+
+
+def read_run(folder: Path) -> dict[str, Any]:
+    """The run's ``run.json``; empty where there is none or it is not a JSON object."""
+    try:
+        found = json.loads((folder / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def run_settings(kind: type[Settings], run: dict[str, Any], stage: str) -> Settings:
+    """A stage's settings (``kind``, e.g. ``ClusterConfig``) as ``run.json`` records them
+    (``matching.STAGE``), else the defaults (no record of them, or of another version)."""
+    try:
+        return kind(**run.get("matching", {}).get(stage, {}))
+    except (TypeError, AttributeError):
+        return kind()
+
+
+def pairs_among(folder: Path, members: pl.DataFrame) -> pl.DataFrame:
+    """The run's scored pairs between ``members`` (``row, source, id``), by their rows:
+    ``row, row_r, match_probability``."""
+    keys = members.select("row", "source", "id")
+    return (
+        pl.scan_parquet(output_path(folder, "pairs.parquet"))
+        .select(*_KEYS, "match_probability")
+        .join(
+            keys.lazy().rename({"source": "left_source", "id": "left_id"}),
+            on=["left_source", "left_id"],
+        )
+        .join(
+            keys.lazy().rename({"row": "row_r", "source": "right_source", "id": "right_id"}),
+            on=["right_source", "right_id"],
+        )
+        .select("row", "row_r", "match_probability")
+        .collect()
+    )
