@@ -225,9 +225,7 @@ def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> 
     n = records.num_rows
     if n < 2:
         return CANDIDATE_SCHEMA.empty_table()
-    table = records.select(list(BLOCKING_COLUMNS)).append_column(
-        "row", pa.array(np.arange(n, dtype=np.int64))
-    )
+    table = _with_rows(records)
     stats = key_stats(key_counts(table), config)
     keys = record_keys(table, stats, config)
     return finish_pairs([key_pairs(keys, config, once=False)], n)
