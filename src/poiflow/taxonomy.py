@@ -8,7 +8,7 @@ category's extent), so it sits beside the schemas. The tree lives in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -34,6 +34,8 @@ _OSM_KEY_FALLBACK: Final = {
     "public_transport": "transportation",
 }
 _MAX_TERM_WORDS: Final = 4
+# What fold drops from ASCII text before it splits words (text._ASCII_APOSTROPHES).
+_ASCII_APOSTROPHES: Final = "['`]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,48 @@ class Taxonomy:
         if not text:
             return None
         return _from_text(self, text)
+
+    def from_texts(self, texts: Sequence[str | None]) -> list[str | None]:
+        """``[from_text(t) for t in texts]``, for many texts (a run's place names).
+
+        Most names hold no word a term starts with, and most are ASCII, whose folding is a
+        few string operations: polars finds those names (all at once, on every core) and
+        only the rest are read one by one.
+        """
+        import polars as pl
+
+        frame = pl.DataFrame({"text": list(texts)}, schema={"text": pl.String})
+        word = pl.col("text").str.replace_all(_ASCII_APOSTROPHES, "")
+        words = (
+            frame.with_row_index("row")
+            .filter(pl.col("text").str.contains(r"^[\x00-\x7f]*$"))  # ASCII: fold is lower()
+            .select(
+                "row",
+                word.str.to_lowercase()
+                .str.replace_all(r"[^a-z0-9]+", " ")
+                .str.strip_chars(" ")
+                .str.split(" ")
+                .alias("word"),
+            )
+            .explode("word")
+        )
+        plural = (
+            (pl.col("word").str.len_bytes() > 3)
+            & pl.col("word").str.ends_with("s")
+            & ~pl.col("word").str.ends_with("ss")
+        )
+        singular = pl.when(plural).then(
+            pl.col("word").str.slice(0, pl.col("word").str.len_bytes() - 1)
+        )
+        firsts = pl.Series(sorted(self._first_words), dtype=pl.String)
+        starts = pl.col("word").is_in(firsts) | singular.is_in(firsts).fill_null(False)
+        hits = words.group_by("row").agg(starts.any().alias("hit"))
+        # A text is read one by one unless it is ASCII and none of its words starts a term.
+        skip = set(hits.filter(~pl.col("hit"))["row"].to_list())
+        return [
+            None if row in skip else self.from_text(text)
+            for row, text in enumerate(frame["text"].to_list())
+        ]
 
     def from_labels(self, labels: Iterable[str]) -> list[str]:
         """The distinct categories of several labels, in order, unknown labels skipped."""

@@ -171,6 +171,29 @@ def test_category_lookup_returns_a_taxonomy_id_or_none(value: str) -> None:
         assert tax.from_label(category) == category
 
 
+# Words that start a category's term, in the spellings names write them: plural, upper
+# case, with an apostrophe or an accent.
+_TERM_WORDS = sorted({w for c in taxonomy().categories for w in c.split("_")})
+NAMES_WITH_TERMS = st.lists(
+    st.one_of(
+        st.sampled_from(_TERM_WORDS),
+        st.sampled_from(_TERM_WORDS).map(lambda w: w.title() + "s"),
+        st.sampled_from(_TERM_WORDS).map(lambda w: w.upper() + "'S"),
+        st.sampled_from(_TERM_WORDS).map(lambda w: f"{w[:2]}'{w[2:]}`"),
+        st.sampled_from(["Café", "Ravintola", "Sävy", "`n", "&", "-", "_", "ss", "bus", "  "]),
+        NAMEISH,
+    ),
+    max_size=5,
+).map(" ".join)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(NAMES_WITH_TERMS, st.none()), max_size=30))
+def test_categories_of_many_names_are_those_of_each_name(names: list[str | None]) -> None:
+    tax = taxonomy()
+    assert tax.from_texts(names) == [tax.from_text(name) for name in names]
+
+
 REGIONS = st.sampled_from(
     [
         "FI",

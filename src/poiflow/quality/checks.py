@@ -355,8 +355,8 @@ class NameSaysOtherCategory:
         frame = data.frame.filter(pl.col("category").is_not_null() & pl.col("name").is_not_null())
         pairs = frame.select("name", "category").unique()  # chains repeat: once per pair
         said: list[str | None] = []
-        for name, category in pairs.iter_rows():
-            found = tax.from_text(name)
+        names_say = tax.from_texts(pairs["name"].to_list())
+        for found, category in zip(names_say, pairs["category"].to_list(), strict=True):
             if found is None or found not in tax or category not in tax:
                 said.append(None)
             elif tax.ancestors(found)[-1] != tax.ancestors(category)[-1]:
