@@ -229,9 +229,11 @@ REGIONS = st.sampled_from(
     st.one_of(
         st.from_regex(r"\(?0?[0-9]{2,4}\)?[ \-]?[0-9]{2,4}[ \-]?[0-9]{0,6}", fullmatch=True),
         st.from_regex(r"(0|00|180020|1|39)[0-9 ]{4,12}", fullmatch=True),
+        st.from_regex(r"\(?[0-9]{3}\)?[ \-.]?[0-9]{3}[ \-.]?[0-9]{3,5}", fullmatch=True),
     ),
-    REGIONS,
+    st.one_of(REGIONS, st.sampled_from(["US", "CA", "PR", "JM", "AG", "BS"])),
 )
+@settings(max_examples=2000)
 def test_phone_fast_paths_agree_with_the_full_parser(text: str, region: str) -> None:
     import phonenumbers
 

@@ -82,8 +82,10 @@ def _national(text: str, region: str) -> str | None:
         return None
     if trunk and digits.startswith(trunk):
         digits = digits[len(trunk) :]
-    elif trunk:
-        return None  # no trunk prefix: a local number, or something else; let the parser judge
+    elif trunk and not (code == "1" and len(digits) == 10):
+        # No trunk prefix: a local number, or something else; let the parser judge. But
+        # North America writes its ten digits without its "1" ("(212) 555-0123").
+        return None
     if digits.startswith("00") or (code == "1" and digits[:1] == "1"):
         return None  # "00..." dials abroad; no NANP number starts with 1
     if digits.startswith("0") and region not in _LEADING_ZERO:
