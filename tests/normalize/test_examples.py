@@ -139,6 +139,28 @@ def test_parse_address_number_first_and_last() -> None:
     assert (us.housenumber, us.region, us.postcode) == ("1600", "DC", "20500")
 
 
+@pytest.mark.parametrize("country", [None, "US"])
+@pytest.mark.parametrize(
+    "ending", ["", ", USA", ", U.S.A.", ",United States", ", united states of america", ", US "]
+)
+def test_an_american_line_may_end_with_its_country(ending: str, country: str | None) -> None:
+    parsed = parse_address(f"1600 Amphitheatre Pkwy, Mountain View, CA 94043{ending}", country)
+    assert parsed.as_dict() == {
+        "street": "Amphitheatre Pkwy",
+        "housenumber": "1600",
+        "unit": None,
+        "postcode": "94043",
+        "locality": "Mountain View",
+        "region": "CA",
+    }
+
+
+def test_only_an_american_country_ends_an_american_line() -> None:
+    # "Canada" after a state and ZIP is not read as the US layout's country: generic parts.
+    parsed = parse_address("1600 Amphitheatre Pkwy, Mountain View, CA 94043, Canada")
+    assert parsed.region is None
+
+
 @pytest.mark.parametrize(
     ("value", "code"),
     [

@@ -135,6 +135,10 @@ _US_STATES: Final = re.compile(
     r",\s*(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|"
     r"NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)\s+\d{5}(?:-\d{4})?\s*$"
 )
+# The country at the end of an American address line ("..., CA 94043, USA").
+_US_COUNTRY: Final = re.compile(
+    r"\s*,\s*(?:USA|U\.S\.A\.?|US|U\.S\.|United States(?: of America)?)\s*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +178,13 @@ def parse_address(freeform: str | None, country: str | None = None) -> AddressPa
     if not freeform or not freeform.strip():
         return AddressParts()
     text = " ".join(freeform.split())
-    if country == "US" or (country is None and _US_STATES.search(text)):
-        parsed = _parse_us(text)
-        if parsed is not None:
-            return parsed
+    if country in (None, "US"):
+        # An American line may end with its country; without it, it is the usual layout.
+        bare = _US_COUNTRY.sub("", text)
+        if country == "US" or _US_STATES.search(bare):
+            parsed = _parse_us(bare)
+            if parsed is not None:
+                return parsed
     return _parse_generic(text, country)
 
 
