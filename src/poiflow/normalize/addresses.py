@@ -49,6 +49,38 @@ _STREET_TYPES_EN: Final = {
     "nw": "northwest",
     "se": "southeast",
     "sw": "southwest",
+    "jr": "junior",
+    "mt": "mount",
+    "ft": "fort",
+    # Ordinals spelled out, as numbered streets write them ("Fifth Avenue", "5th Ave")
+    **dict(
+        zip(
+            [
+                "first",
+                "second",
+                "third",
+                "fourth",
+                "fifth",
+                "sixth",
+                "seventh",
+                "eighth",
+                "ninth",
+                "tenth",
+                "eleventh",
+                "twelfth",
+                "thirteenth",
+                "fourteenth",
+                "fifteenth",
+                "sixteenth",
+                "seventeenth",
+                "eighteenth",
+                "nineteenth",
+                "twentieth",
+            ],
+            ("1st", "2nd", "3rd", *(f"{n}th" for n in range(4, 21))),
+            strict=True,
+        )
+    ),
 }
 _STREET_TYPES_DE: Final = {"str": "strasse", "pl": "platz", "g": "gasse"}
 _STREET_TYPES_FR: Final = {
