@@ -49,6 +49,7 @@ __all__ = [
     "NAMES_TYPE",
     "OPERATING_STATUSES",
     "PAIR_KEY_FIELDS",
+    "PAIR_RECORD_KEYS",
     "PLACE_ATTRIBUTE_NAMES",
     "PLACE_SCHEMA",
     "QUARANTINE_SCHEMA",
@@ -190,6 +191,8 @@ PAIR_KEY_FIELDS: Final = (
     pa.field("match_probability", pa.float32(), nullable=False),
 )
 """The first columns of ``pairs.parquet``; the features that drove each score follow."""
+PAIR_RECORD_KEYS: Final = tuple(f.name for f in PAIR_KEY_FIELDS[:4])
+"""The columns of ``pairs.parquet`` that name a pair's two records (source and id each)."""
 
 MEMBERSHIP_SCHEMA: Final = pa.schema(
     [

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import yaml
 
-from poiflow.text import fold
+from poiflow.text import ASCII_ONLY, fold, fold_ascii
 
 __all__ = ["Category", "Taxonomy", "taxonomy"]
 
@@ -34,8 +34,6 @@ _OSM_KEY_FALLBACK: Final = {
     "public_transport": "transportation",
 }
 _MAX_TERM_WORDS: Final = 4
-# What fold drops from ASCII text before it splits words (text._ASCII_APOSTROPHES).
-_ASCII_APOSTROPHES: Final = "['`]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,18 +123,10 @@ class Taxonomy:
         import polars as pl
 
         frame = pl.DataFrame({"text": list(texts)}, schema={"text": pl.String})
-        word = pl.col("text").str.replace_all(_ASCII_APOSTROPHES, "")
         words = (
             frame.with_row_index("row")
-            .filter(pl.col("text").str.contains(r"^[\x00-\x7f]*$"))  # ASCII: fold is lower()
-            .select(
-                "row",
-                word.str.to_lowercase()
-                .str.replace_all(r"[^a-z0-9]+", " ")
-                .str.strip_chars(" ")
-                .str.split(" ")
-                .alias("word"),
-            )
+            .filter(pl.col("text").str.contains(ASCII_ONLY))
+            .select("row", fold_ascii(pl.col("text")).str.split(" ").alias("word"))
             .explode("word")
         )
         plural = (

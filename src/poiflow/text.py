@@ -6,11 +6,23 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from anyascii import anyascii
 
-__all__ = ["LEGAL_FORMS", "SYLLABIC_CHARACTERS", "address_line", "clean_text", "fold", "tokens"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "ASCII_ONLY",
+    "LEGAL_FORMS",
+    "SYLLABIC_CHARACTERS",
+    "address_line",
+    "clean_text",
+    "fold",
+    "fold_ascii",
+    "tokens",
+]
 
 # Legal forms of companies and associations, as folded word sequences (a name's key drops
 # them, ``poiflow.normalize.names``; a golden name prefers a spelling without one). Dotted
@@ -195,6 +207,22 @@ def fold(value: str) -> str:
         text = anyascii(_SYLLABIC.sub(r" \1 ", text)).lower()
         text = _APOSTROPHES.sub("", text)
     return _NOT_ALNUM.sub(" ", text).strip()
+
+
+def fold_ascii(text: pl.Expr) -> pl.Expr:
+    """:func:`fold` of ASCII text as a polars expression, for many values at once: what
+    ``fold`` does to a value that ``isascii()`` (lower-case, apostrophes dropped, every
+    other run of non-alphanumerics one space). Other text needs ``fold`` itself."""
+    return (
+        text.str.replace_all(_ASCII_APOSTROPHES.pattern, "")
+        .str.to_lowercase()
+        .str.replace_all(_NOT_ALNUM.pattern, " ")
+        .str.strip_chars(" ")
+    )
+
+
+ASCII_ONLY: Final = r"^[\x00-\x7f]*$"
+"""A text that ``isascii()`` (as a regular expression, for polars' ``str.contains``)."""
 
 
 def tokens(value: str) -> list[str]:

@@ -187,6 +187,16 @@ NAMES_WITH_TERMS = st.lists(
 ).map(" ".join)
 
 
+@given(st.lists(st.text(alphabet=st.characters(max_codepoint=127)), max_size=20))
+def test_fold_ascii_is_fold_of_ascii_text(values: list[str]) -> None:
+    import polars as pl
+
+    from poiflow.text import fold_ascii
+
+    folded = pl.DataFrame({"v": values}, schema={"v": pl.String}).select(fold_ascii(pl.col("v")))
+    assert folded["v"].to_list() == [fold(v) for v in values]
+
+
 @settings(max_examples=300)
 @given(st.lists(st.one_of(NAMES_WITH_TERMS, st.none()), max_size=30))
 def test_categories_of_many_names_are_those_of_each_name(names: list[str | None]) -> None:

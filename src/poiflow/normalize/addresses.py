@@ -19,6 +19,29 @@ from poiflow.text import fold
 
 __all__ = ["AddressParts", "parse_address", "postcode_key", "street_key"]
 
+# Ordinals spelled out, as numbered streets write them ("Fifth Avenue", "5th Ave").
+_ORDINALS: Final = {
+    "first": "1st",
+    "second": "2nd",
+    "third": "3rd",
+    "fourth": "4th",
+    "fifth": "5th",
+    "sixth": "6th",
+    "seventh": "7th",
+    "eighth": "8th",
+    "ninth": "9th",
+    "tenth": "10th",
+    "eleventh": "11th",
+    "twelfth": "12th",
+    "thirteenth": "13th",
+    "fourteenth": "14th",
+    "fifteenth": "15th",
+    "sixteenth": "16th",
+    "seventeenth": "17th",
+    "eighteenth": "18th",
+    "nineteenth": "19th",
+    "twentieth": "20th",
+}
 # Street-type abbreviations, by language group; applied to folded words.
 _STREET_TYPES_EN: Final = {
     "st": "street",
@@ -52,35 +75,7 @@ _STREET_TYPES_EN: Final = {
     "jr": "junior",
     "mt": "mount",
     "ft": "fort",
-    # Ordinals spelled out, as numbered streets write them ("Fifth Avenue", "5th Ave")
-    **dict(
-        zip(
-            [
-                "first",
-                "second",
-                "third",
-                "fourth",
-                "fifth",
-                "sixth",
-                "seventh",
-                "eighth",
-                "ninth",
-                "tenth",
-                "eleventh",
-                "twelfth",
-                "thirteenth",
-                "fourteenth",
-                "fifteenth",
-                "sixteenth",
-                "seventeenth",
-                "eighteenth",
-                "nineteenth",
-                "twentieth",
-            ],
-            ("1st", "2nd", "3rd", *(f"{n}th" for n in range(4, 21))),
-            strict=True,
-        )
-    ),
+    **_ORDINALS,
 }
 _STREET_TYPES_DE: Final = {"str": "strasse", "pl": "platz", "g": "gasse"}
 _STREET_TYPES_FR: Final = {

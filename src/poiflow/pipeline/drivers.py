@@ -14,10 +14,10 @@ import pyarrow as pa
 
 from poiflow.conflate.explain import describe_feature, explain_scores
 from poiflow.conflate.matcher import AnyMatcher
+from poiflow.schema import PAIR_RECORD_KEYS
 
 __all__ = ["DRIVERS", "error_drivers", "with_drivers"]
 
-_KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
 DRIVERS: Final = 3
 """How many parts of a score :func:`with_drivers` names."""
 
@@ -44,12 +44,16 @@ def with_drivers(
     import pyarrow.parquet as pq
 
     keyed = pl.DataFrame(
-        keys if keys is not None else pq.read_table(pairs_path, columns=list(_KEYS))
+        keys if keys is not None else pq.read_table(pairs_path, columns=list(PAIR_RECORD_KEYS))
     )
     rows = (
-        examples.select(_KEYS)
+        examples.select(PAIR_RECORD_KEYS)
         .with_row_index("example")
-        .join(keyed.select(_KEYS).with_row_index("pair_row"), on=list(_KEYS), how="left")
+        .join(
+            keyed.select(PAIR_RECORD_KEYS).with_row_index("pair_row"),
+            on=list(PAIR_RECORD_KEYS),
+            how="left",
+        )
         .unique("example", keep="first")
         .sort("example")["pair_row"]
         .to_list()

@@ -13,7 +13,7 @@ import heapq
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -34,12 +34,16 @@ from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.features import RecordView, feature_counts, feature_stats, pair_features
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError, did_you_mean
-from poiflow.pipeline.outputs import pairs_among, read_output, read_run, run_settings
+from poiflow.pipeline.outputs import (
+    output_path,
+    pairs_among,
+    read_output,
+    read_run,
+    run_settings,
+)
 from poiflow.text import address_line
 
 __all__ = ["PairStory", "explain_pair", "record_keys"]
-
-_KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
 
 
 def record_keys(text: str, sources: list[str]) -> list[tuple[str, str]]:
@@ -182,7 +186,7 @@ def explain_pair(
     metres = float(features["distance_m"][0])
     unpaired = _unpaired(blocking, nearer, metres)
     bar = _bar(keys, cluster)
-    story = _verdict(folder, membership, keys, places, run_probability, cluster, unpaired)
+    story = _verdict(folder, membership, keys, places, run_probability, cluster, bar, unpaired)
     return PairStory(
         records=(_shown(records, rows[0]), _shown(records, rows[1])),
         candidate=candidate,
@@ -231,9 +235,7 @@ def _why_missing(folder: Path, keys: list[tuple[str, str]]) -> str:
 
 def _scored(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
     """The pair's row of ``pairs.parquet`` (either way round), or None if never scored."""
-    path = folder / "pairs.parquet"
-    if not path.exists():
-        raise InputError("no pairs.parquet: the run's scored pairs are needed", path=folder)
+    path = output_path(folder, "pairs.parquet")
     (a_source, a_id), (b_source, b_id) = keys
     col = pl.col
     one = (col("left_source") == a_source) & (col("left_id") == a_id)
@@ -314,12 +316,13 @@ def _verdict(
     places: tuple[str, str],
     probability: float | None,
     cluster: ClusterConfig,
+    least: float,
     unpaired: str,
 ) -> tuple[str, str | None, tuple[tuple[str, float], ...]]:
     """The sentence, the rule that keeps the places apart, and the chain that joins them
-    (``unpaired``: why blocking did not compare them, if it did not)."""
+    (``least``: the probability that joins the two, ``_bar``; ``unpaired``: why blocking
+    did not compare them, if it did not)."""
     threshold = f"the run's threshold ({cluster.threshold:g})"
-    least = _bar(keys, cluster)
     bar = (
         threshold
         if least == cluster.threshold

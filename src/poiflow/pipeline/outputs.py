@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
 
 from poiflow.errors import InputError
+from poiflow.schema import PAIR_RECORD_KEYS
 
 __all__ = ["output_path", "pairs_among", "read_output", "read_run", "run_settings"]
 
-_KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
 Settings = TypeVar("Settings")
 
 
@@ -73,7 +73,7 @@ def pairs_among(folder: Path, members: pl.DataFrame) -> pl.DataFrame:
     keys = members.select("row", "source", "id")
     return (
         pl.scan_parquet(output_path(folder, "pairs.parquet"))
-        .select(*_KEYS, "match_probability")
+        .select(*PAIR_RECORD_KEYS, "match_probability")
         .join(
             keys.lazy().rename({"source": "left_source", "id": "left_id"}),
             on=["left_source", "left_id"],

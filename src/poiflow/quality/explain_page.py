@@ -9,12 +9,11 @@ line from which the run joins a pair. It reads the story as JSON-ready data
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from poiflow.quality.report import ASSETS, write_page
+from poiflow.quality.report import ASSETS, escape, write_page
 
 __all__ = ["write_explain_page"]
 
@@ -63,20 +62,16 @@ def write_explain_page(story: Mapping[str, Any], path: Path) -> Path:
         else f"Never compared: {story['model']} would score them {explanation['probability']:.3f}"
     )
     page = _PAGE.format(
-        title=_e(f"poiflow explain: {title}"),
+        title=escape(f"poiflow explain: {title}"),
         css=(ASSETS / "report.css").read_text("utf-8"),
         width=_WIDTH,
-        verdict=_e(story["verdict"]),
+        verdict=escape(story["verdict"]),
         records=_records(left, right),
-        chart_title=_e(chart_title),
-        how=_e(how),
+        chart_title=escape(chart_title),
+        how=escape(how),
         chart=_waterfall(explanation, story.get("threshold"), story.get("threshold_bits")),
     )
     return write_page(path, page)
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 def _records(left: Mapping[str, Any], right: Mapping[str, Any]) -> str:
@@ -84,15 +79,16 @@ def _records(left: Mapping[str, Any], right: Mapping[str, Any]) -> str:
         value = record.get(field)
         if isinstance(value, list):
             value = ", ".join(str(v) for v in value)
-        return f"<td>{_e(value)}</td>"
+        return f"<td>{escape(value)}</td>"
 
     rows = "".join(
-        f"<tr><th>{_e(field.replace('_', ' '))}</th>{cell(left, field)}{cell(right, field)}</tr>"
+        f"<tr><th>{escape(field.replace('_', ' '))}</th>"
+        f"{cell(left, field)}{cell(right, field)}</tr>"
         for field in _SHOWN
     )
     head = (
-        f"<tr><th></th><th>{_e(left['source'])}:{_e(left['id'])}</th>"
-        f"<th>{_e(right['source'])}:{_e(right['id'])}</th></tr>"
+        f"<tr><th></th><th>{escape(left['source'])}:{escape(left['id'])}</th>"
+        f"<th>{escape(right['source'])}:{escape(right['id'])}</th></tr>"
     )
     return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
 
@@ -139,9 +135,9 @@ def _waterfall(
         left, right = sorted((x(a), x(b)))
         change = b - a
         shapes.append(
-            f'<text x="{_LABEL - 8}" y="{y + 14}" text-anchor="end">{_e(label)}</text>'
+            f'<text x="{_LABEL - 8}" y="{y + 14}" text-anchor="end">{escape(label)}</text>'
             f'<rect class="{kind}" x="{left:.1f}" y="{y + 3}" width="{max(right - left, 1):.1f}" '
-            f'height="{_ROW - 6}"><title>{_e(f"{change:+.2f} bits")}</title></rect>'
+            f'height="{_ROW - 6}"><title>{escape(f"{change:+.2f} bits")}</title></rect>'
             f'<text x="{right + 4:.1f}" y="{y + 14}">{change:+.1f}</text>'
         )
     height = 20 + len(rows) * _ROW
@@ -152,7 +148,7 @@ def _waterfall(
         said = f"the run joins from {threshold_bits:+.1f} bits (p {threshold:g})"
         shapes.append(
             f'<line class="bar" x1="{at:.1f}" y1="4" x2="{at:.1f}" y2="{height - 6}">'
-            f"<title>{_e(said)}</title></line>"
+            f"<title>{escape(said)}</title></line>"
         )
     return (
         f'<svg class="waterfall" viewBox="0 0 {_WIDTH} {height}" role="img" '

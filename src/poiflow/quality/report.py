@@ -26,7 +26,7 @@ from poiflow.quality.checks import CheckResult
 from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE
 from poiflow.text import address_line
 
-__all__ = ["ASSETS", "MAP_LIMIT", "ErrorBreakdown", "write_page", "write_report"]
+__all__ = ["ASSETS", "MAP_LIMIT", "ErrorBreakdown", "escape", "write_page", "write_report"]
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 # Places drawn on the map at most (the file stays a few MB); a deterministic sample beyond.
@@ -155,25 +155,35 @@ def write_page(path: Path, page: str) -> Path:
     return path
 
 
-def _e(value: Any) -> str:
+def escape(value: Any) -> str:
+    """``value`` as HTML text (None as nothing)."""
     return html.escape("" if value is None else str(value))
 
 
 def _section(title: str, content: str) -> str:
-    return f"<section><h2>{_e(title)}</h2>\n{content}\n</section>"
+    return f"<section><h2>{escape(title)}</h2>\n{content}\n</section>"
 
 
 def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    numeric: Sequence[int] = (),
+    below: Sequence[_Raw | None] = (),
 ) -> str:
-    head = "".join(f"<th{_NUM if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
+    """An HTML table; ``below[i]``, where given, is a row of its own under row ``i``, the
+    table's whole width (a worst offender's records)."""
+    head = "".join(
+        f"<th{_NUM if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
     lines = []
-    for row in rows:
+    for index, row in enumerate(rows):
         cells = "".join(
-            f"<td{_NUM if i in numeric else ''}>{cell if isinstance(cell, _Raw) else _e(cell)}</td>"
-            for i, cell in enumerate(row)
+            f"<td{_NUM if i in numeric else ''}>{_html(cell)}</td>" for i, cell in enumerate(row)
         )
         lines.append(f"<tr>{cells}</tr>")
+        extra = below[index] if index < len(below) else None
+        if extra is not None:
+            lines.append(f'<tr class="members"><td colspan="{len(headers)}">{extra}</td></tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
 
 
@@ -182,6 +192,11 @@ _NUM = ' class="num"'
 
 class _Raw(str):
     """HTML that is already escaped."""
+
+
+def _html(cell: Any) -> str:
+    """A cell's HTML: itself if already HTML (``_Raw``), else its text escaped."""
+    return cell if isinstance(cell, _Raw) else escape(cell)
 
 
 def _pct(part: float, whole: float) -> str:
@@ -204,12 +219,14 @@ def _header(run: Mapping[str, Any], places: int) -> str:
             ("pairwise F1", f"{metrics['f1']:.4f}"),
             ("B-cubed F1", f"{metrics['bcubed_f1']:.4f}"),
         ]
-    tiles = "".join(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in cards)
+    tiles = "".join(
+        f'<div class="card"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for k, v in cards
+    )
     name = run.get("pipeline", {}).get("name", "conflate")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"<header><h1>poiflow report: {_e(name)}</h1>"
-        f"<p>model {_e(run.get('model'))} · poiflow {_e(__version__)} · written {when}</p>"
+        f"<header><h1>poiflow report: {escape(name)}</h1>"
+        f"<p>model {escape(run.get('model'))} · poiflow {escape(__version__)} · written {when}</p>"
         f'<div class="cards">{tiles}</div></header>'
     )
 
@@ -390,13 +407,13 @@ def _bars(
     for i, (count, label) in enumerate(zip(counts, labels, strict=True)):
         h = height * float(np.log10(1 + count)) / top
         x = 50 + i * bar
-        tip = f"<title>{_e(label)}: {count:,.0f}</title>"
+        tip = f"<title>{escape(label)}: {count:,.0f}</title>"
         parts.append(
             f'<rect x="{x:.1f}" y="{height - h + 10:.1f}" width="{bar * 0.9:.1f}" '
             f'height="{h:.1f}">{tip}</rect>'
         )
         if i % max(1, len(counts) // 10) == 0:
-            parts.append(f'<text x="{x:.1f}" y="{height + 28}" class="tick">{_e(label)}</text>')
+            parts.append(f'<text x="{x:.1f}" y="{height + 28}" class="tick">{escape(label)}</text>')
     parts.append(f'<text x="4" y="20" class="tick">{max(counts, default=0):,.0f}</text>')
     parts.append(f'<line x1="48" y1="{height + 10}" x2="{width}" y2="{height + 10}" class="axis"/>')
     parts.append("</svg>")
@@ -462,14 +479,14 @@ def _errors(errors: ErrorBreakdown) -> str:
             ],
             numeric=[2, 3],
         )
-        parts.append(f"<h3>{_e(title)}</h3>{shown}")
+        parts.append(f"<h3>{escape(title)}</h3>{shown}")
     return "\n".join(parts)
 
 
 def _example_record(row: Mapping[str, Any], end: str) -> _Raw:
     name = row.get(f"{end}_name") or ""
     key = f"{row[f'{end}_source']}:{row[f'{end}_id']}"
-    return _Raw(f"{_e(name)} <small>{_e(key)}</small>")
+    return _Raw(f"{escape(name)} <small>{escape(key)}</small>")
 
 
 def _maybe(value: float | None, form: str) -> str:
@@ -629,12 +646,8 @@ def _worst(
         .head(WORST)
     )
     members = _members_of(worst["id"], records, membership)
-    headers = ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"]
-    numeric = (3, 4, 5, 6)
-    head = "".join(f"<th{_NUM if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
-    lines = []
-    for r in worst.iter_rows(named=True):
-        cells = (
+    rows = [
+        (
             r["id"],
             r["name"],
             r["category"],
@@ -644,21 +657,17 @@ def _worst(
             r["warnings"],
             r["details"],
         )
-        lines.append(
-            "<tr>"
-            + "".join(
-                f"<td{_NUM if i in numeric else ''}>{_e(c)}</td>" for i, c in enumerate(cells)
-            )
-            + "</tr>"
-        )
-        if r["id"] in members:  # its records, folded away below it
-            lines.append(
-                f'<tr class="members"><td colspan="{len(headers)}">{members[r["id"]]}</td></tr>'
-            )
+        for r in worst.iter_rows(named=True)
+    ]
+    table = _table(
+        ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"],
+        rows,
+        numeric=[3, 4, 5, 6],
+        below=[members.get(r[0]) for r in rows],  # its records, folded away below it
+    )
     return (
         "<p>Open a place's records to see what each says; <code>poiflow explain RUN "
-        "PLACE</code> shows which values the place took from which record.</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+        "PLACE</code> shows which values the place took from which record.</p>" + table
     )
 
 
