@@ -9,7 +9,7 @@ quick exit.
   one of them, about 0.3 s after conflating 100k records, to free memory that goes back
   with the process anyway. Everything the command writes is closed by then, and exit
   handlers still run.
-- numpy's arrays stay in small memory pages (:func:`small_pages`).
+- numpy's arrays and Arrow's memory stay in small memory pages (:func:`small_pages`).
 """
 
 from __future__ import annotations
@@ -21,20 +21,28 @@ import sys
 HUGE_PAGES_VARIABLE = "NUMPY_MADVISE_HUGEPAGE"
 """numpy's own switch: whether it asks the kernel for huge pages for its arrays."""
 
+ARROW_HUGE_PAGES_VARIABLE = "MIMALLOC_ALLOW_THP"
+"""The switch of mimalloc, Arrow's default allocator: whether it asks the kernel for huge
+pages for the arenas (1 GiB each) it hands Arrow's buffers from."""
+
 
 def small_pages() -> None:
-    """Have numpy keep its arrays in small (4 KiB) memory pages, in this process and in
-    every process it starts (the workers, a Spark engine's Python), unless the user's
-    environment already says (``NUMPY_MADVISE_HUGEPAGE=1`` asks for huge pages again).
+    """Have numpy and Arrow keep their memory in small (4 KiB) pages, in this process and
+    in every process it starts (the workers, a Spark engine's Python), unless the user's
+    environment already says (``NUMPY_MADVISE_HUGEPAGE=1``, ``MIMALLOC_ALLOW_THP=1`` ask
+    for huge pages again).
 
-    numpy asks for transparent huge pages (2 MiB) for every array of 4 MiB or more. On a
-    virtual machine that hands free memory back to its host (a balloon's free page
-    reporting, as Firecracker and many cloud VMs do), the first touch of such a page
-    waits for the host: here, 3-6 s to fill a fresh GiB in huge pages against 0.4 s in
-    small ones. A 354k-record conflation's scoring took 6-9 s with huge pages and 3.5-4 s
-    without (``benchmarks/RESULTS.md``). Must run before numpy is imported.
+    numpy asks for transparent huge pages (2 MiB) for every array of 4 MiB or more, and
+    Arrow's mimalloc for all of its arenas. On a virtual machine that hands free memory
+    back to its host (a balloon's free page reporting, as Firecracker and many cloud VMs
+    do), the first touch of such a page waits for the host: here, 3-6 s to fill a fresh
+    GiB in huge pages against 0.4-0.7 s in small ones. A 354k-record conflation's scoring
+    took 6-9 s with numpy's huge pages and 3.5-4 s without; the whole run a tenth less
+    again without Arrow's (``benchmarks/RESULTS.md``). Must run before numpy and pyarrow
+    are imported.
     """
     os.environ.setdefault(HUGE_PAGES_VARIABLE, "0")
+    os.environ.setdefault(ARROW_HUGE_PAGES_VARIABLE, "0")
 
 
 def main() -> None:

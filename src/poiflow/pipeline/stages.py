@@ -294,7 +294,10 @@ def run_ingest(ctx: StageContext) -> dict[str, Any]:
         on_places=places.append,
         meanwhile=import_later_stages,
     )
-    ctx.artifacts.put("records", records, pa.concat_tables(places))
+    # In one piece: every later stage takes rows of it (a pair's ids, a place's records)
+    # and hands it to polars, and both cost more over a column in a chunk a batch (taking
+    # 3.7M pairs' ids: 0.2-0.3 s against 0.03-0.08 s).
+    ctx.artifacts.put("records", records, pa.concat_tables(places).combine_chunks())
     ctx.artifacts.put("quarantine", quarantine)
     files = {"output": ARTIFACT_FILES["records"], "quarantine": ARTIFACT_FILES["quarantine"]}
     return report.to_dict() | files
