@@ -50,6 +50,7 @@ __all__ = [
     "OPERATING_STATUSES",
     "PAIR_KEY_FIELDS",
     "PAIR_RECORD_KEYS",
+    "PAIR_SCORE_COLUMNS",
     "PLACE_ATTRIBUTE_NAMES",
     "PLACE_SCHEMA",
     "QUARANTINE_SCHEMA",
@@ -193,6 +194,8 @@ PAIR_KEY_FIELDS: Final = (
 """The first columns of ``pairs.parquet``; the features that drove each score follow."""
 PAIR_RECORD_KEYS: Final = tuple(f.name for f in PAIR_KEY_FIELDS[:4])
 """The columns of ``pairs.parquet`` that name a pair's two records (source and id each)."""
+PAIR_SCORE_COLUMNS: Final = tuple(f.name for f in PAIR_KEY_FIELDS)
+"""The two records' keys and the match probability: a pair without its features."""
 
 MEMBERSHIP_SCHEMA: Final = pa.schema(
     [

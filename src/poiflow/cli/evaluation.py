@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from poiflow.errors import InputError, OutputError
+from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,7 +36,7 @@ __all__ = [
     "write_errors",
 ]
 
-PAIR_COLUMNS = ("left_source", "left_id", "right_source", "right_id", "match_probability")
+PAIR_COLUMNS = PAIR_SCORE_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ def score_drivers(
         model = load_matcher(folder / "model.json.gz")
     except ModelError:
         return None  # the drivers only decorate the examples
-    keys = pq.read_table(pairs_path, columns=["left_source", "left_id", "right_source", "right_id"])
+    keys = pq.read_table(pairs_path, columns=list(PAIR_RECORD_KEYS))
     return lambda rows: with_drivers(rows, model, pairs_path, keys=keys)
 
 

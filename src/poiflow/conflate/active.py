@@ -32,6 +32,7 @@ from poiflow.conflate.evaluate import with_pair_rows
 from poiflow.conflate.features import RecordView, pair_features
 from poiflow.conflate.matcher import Matcher
 from poiflow.errors import InputError
+from poiflow.schema import PAIR_RECORD_KEYS
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -59,7 +60,7 @@ LABEL_COLUMNS = (
     "labelled_at",
     "labeller",
 )
-_KEYS = ["left_source", "left_id", "right_source", "right_id"]
+_KEYS = list(PAIR_RECORD_KEYS)
 
 
 def read_labels(path: str | Path) -> pl.DataFrame:

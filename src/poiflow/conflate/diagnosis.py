@@ -36,6 +36,7 @@ from poiflow.conflate.clustering import ClusterConfig, cluster_records
 from poiflow.conflate.evaluate import pairs_within_groups, score_membership, with_pair_rows
 from poiflow.conflate.geo import haversine_m
 from poiflow.errors import InputError
+from poiflow.schema import PAIR_RECORD_KEYS
 
 __all__ = ["CAUSES", "RULES", "SWEEP", "Diagnosis", "diagnose", "kept_apart_by", "sweep_thresholds"]
 
@@ -61,7 +62,7 @@ MAX_PAIRS: Final = 50_000_000
 """The most pairs (true plus predicted) that :func:`diagnose` lists: a membership that
 puts more records together is a run gone wrong, and its scores say so already."""
 
-_KEYS: Final = ("left_source", "left_id", "right_source", "right_id")
+_KEYS: Final = PAIR_RECORD_KEYS
 
 SWEEP: Final = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 """The clustering thresholds :func:`sweep_thresholds` tries unless told others."""

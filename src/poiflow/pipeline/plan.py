@@ -36,7 +36,7 @@ from poiflow.pipeline.stages import (
     run_cluster_config,
     scores_table,
 )
-from poiflow.schema import GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_SCORE_COLUMNS, PLACE_SCHEMA
 
 if TYPE_CHECKING:
     import polars as pl
@@ -154,7 +154,7 @@ def run_report(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-_PAIR_KEYS = ("left_source", "left_id", "right_source", "right_id", "match_probability")
+_PAIR_KEYS = PAIR_SCORE_COLUMNS
 EXAMPLES = 5
 """The surest mistakes of each kind the report shows."""
 

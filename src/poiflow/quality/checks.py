@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.schema import GOLDEN_PLACE_SCHEMA
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_SCORE_COLUMNS
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -381,11 +381,9 @@ class LikelyDuplicates:
         if data.pairs is None or data.membership is None:
             return _result(self, 0, [], [])
         member = pl.DataFrame(data.membership.select(["source", "id", "place_id"]))
-        pairs = pl.DataFrame(
-            data.pairs.select(
-                ["left_source", "left_id", "right_source", "right_id", "match_probability"]
-            )
-        ).filter(pl.col("match_probability") >= self.threshold)
+        pairs = pl.DataFrame(data.pairs.select(list(PAIR_SCORE_COLUMNS))).filter(
+            pl.col("match_probability") >= self.threshold
+        )
         pairs = pairs.join(
             member.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
             on=["left_source", "left_id"],

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
-from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE
+from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE, PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 from poiflow.text import address_line
 
 __all__ = ["ASSETS", "MAP_LIMIT", "ErrorBreakdown", "escape", "write_page", "write_report"]
@@ -507,9 +507,7 @@ def _histogram(probability: np.ndarray) -> str:
 
 
 def _pr_curve(pairs: pa.Table, gold: pl.DataFrame) -> str:
-    scored = pl.DataFrame(
-        pairs.select(["left_source", "left_id", "right_source", "right_id", "match_probability"])
-    )
+    scored = pl.DataFrame(pairs.select(list(PAIR_SCORE_COLUMNS)))
     truth = gold.select("source", "id", pl.col("place").cast(pl.String))
     scored = scored.join(
         truth.rename({"source": "left_source", "id": "left_id", "place": "lp"}),
@@ -707,15 +705,11 @@ def _error_lines(pairs: pl.DataFrame) -> list[tuple[Any, ...]]:
     located = pairs.drop_nulls(["left_lat", "left_lon", "right_lat", "right_lon"])
     if located.height > MAP_ERRORS:
         located = (
-            located.with_columns(
-                pl.concat_str("left_source", "left_id", "right_source", "right_id")
-                .hash(seed=7)
-                .alias("h")
-            )
+            located.with_columns(pl.concat_str(*PAIR_RECORD_KEYS).hash(seed=7).alias("h"))
             .sort("h")
             .head(MAP_ERRORS)
         )
-    located = located.sort("error", "left_source", "left_id", "right_source", "right_id")
+    located = located.sort("error", *PAIR_RECORD_KEYS)
     p = pl.col("match_probability")
     label = pl.concat_str(
         pl.col("error"),

@@ -18,11 +18,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from poiflow.schema import PAIR_SCORE_COLUMNS
+
 __all__ = ["LINK_COLUMNS", "Links"]
 
 Key = tuple[str, str]
 
-LINK_COLUMNS: Final = ("left_source", "left_id", "right_source", "right_id", "match_probability")
+LINK_COLUMNS: Final = PAIR_SCORE_COLUMNS
 
 
 class Links:
