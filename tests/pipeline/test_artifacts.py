@@ -89,23 +89,3 @@ def test_a_file_nobody_asks_for_is_not_written(tmp_path: Path) -> None:
     artifacts.settle()
     artifacts.close()
     assert not clusters.exists()
-
-
-def test_ingest_hands_on_the_records_in_one_piece(tmp_path: Path) -> None:
-    """Read in batches, the records reach the next stages with each column in one chunk
-    (taking rows of a column in a chunk a batch costs several times as much)."""
-    from poiflow.pipeline.stages import StageContext, run_ingest
-
-    feed = tmp_path / "feed.csv"
-    rows = [f"r{i},Cafe {i},60.{i:04d},24.9" for i in range(40)]
-    feed.write_text("id,name,lat,lon\n" + "\n".join(rows) + "\n", "utf-8")
-    artifacts = Artifacts()
-    folder = tmp_path / "ingest"
-    folder.mkdir()
-    context = StageContext(folder, artifacts, {"batch_size": 7, "workers": 1}, sources=[feed])
-    run_ingest(context)
-    records = artifacts.table("records")
-    assert records.column("id").to_pylist() == [f"r{i}" for i in range(40)]
-    assert {records.column(name).num_chunks for name in records.column_names} == {1}
-    assert pq.ParquetFile(folder / "records.parquet").num_row_groups > 1  # read in batches
-    artifacts.close()

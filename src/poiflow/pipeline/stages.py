@@ -294,10 +294,7 @@ def run_ingest(ctx: StageContext) -> dict[str, Any]:
         on_places=places.append,
         meanwhile=import_later_stages,
     )
-    # In one piece: every later stage takes rows of it (a pair's ids, a place's records)
-    # and hands it to polars, and both cost more over a column in a chunk a batch (taking
-    # 3.7M pairs' ids: 0.2-0.3 s against 0.03-0.08 s).
-    ctx.artifacts.put("records", records, pa.concat_tables(places).combine_chunks())
+    ctx.artifacts.put("records", records, pa.concat_tables(places))
     ctx.artifacts.put("quarantine", quarantine)
     files = {"output": ARTIFACT_FILES["records"], "quarantine": ARTIFACT_FILES["quarantine"]}
     return report.to_dict() | files
@@ -584,8 +581,11 @@ def pairs_table(
     features: Mapping[str, np.ndarray],
 ) -> pa.Table:
     """What ``pairs.parquet`` holds: both record keys, the probability and the features."""
-    source = records.column("source")
-    ids = records.column("id")
+    # Each in one piece first: the records come in a chunk an ingest batch, and taking
+    # 3.7M pairs' ids out of such a column takes 0.2-0.3 s against 0.03-0.08 s. (Only
+    # these two: the whole table in one piece raised the peak memory at 1M by ~0.5 GiB.)
+    source = records.column("source").combine_chunks()
+    ids = records.column("id").combine_chunks()
     left_idx, right_idx = pa.array(left), pa.array(right)
     columns = [
         source.take(left_idx),
