@@ -36,8 +36,6 @@ __all__ = [
     "write_errors",
 ]
 
-PAIR_COLUMNS = PAIR_SCORE_COLUMNS
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Traced:
@@ -71,7 +69,7 @@ def diagnose_run(
     if not pairs_path.exists():
         return None
     try:
-        pairs = pq.read_table(pairs_path, columns=None if features else list(PAIR_COLUMNS))
+        pairs = pq.read_table(pairs_path, columns=None if features else list(PAIR_SCORE_COLUMNS))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"not a pairs file ({exc})", path=pairs_path) from exc
     cluster, said = _run_cluster(folder / "run.json")

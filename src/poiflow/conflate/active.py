@@ -32,7 +32,7 @@ from poiflow.conflate.evaluate import with_pair_rows
 from poiflow.conflate.features import RecordView, pair_features
 from poiflow.conflate.matcher import Matcher
 from poiflow.errors import InputError
-from poiflow.schema import PAIR_RECORD_KEYS
+from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -60,7 +60,6 @@ LABEL_COLUMNS = (
     "labelled_at",
     "labeller",
 )
-_KEYS = list(PAIR_RECORD_KEYS)
 
 
 def read_labels(path: str | Path) -> pl.DataFrame:
@@ -85,7 +84,7 @@ def read_labels(path: str | Path) -> pl.DataFrame:
             location=first["line"],
         )
     # The last answer about a pair wins (a person may change their mind).
-    return frame.unique(_KEYS, keep="last", maintain_order=True)
+    return frame.unique(PAIR_RECORD_KEYS, keep="last", maintain_order=True)
 
 
 def append_label(
@@ -114,7 +113,7 @@ def append_labels(
             writer.writerow(LABEL_COLUMNS)
         writer.writerows(
             [
-                *(pair[k] for k in _KEYS),
+                *(pair[k] for k in PAIR_RECORD_KEYS),
                 label,
                 f"{float(pair.get('match_probability', float('nan'))):.4f}",
                 now,
@@ -144,7 +143,7 @@ def pick_pairs(
         them in one place) and ``reason`` ("kept apart though scored a match", ...).
     """
     member = membership.select("source", "id", "place_id")
-    frame = pairs.select([*_KEYS, "match_probability"]).join(
+    frame = pairs.select(PAIR_SCORE_COLUMNS).join(
         member.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
         on=["left_source", "left_id"],
     )
@@ -153,7 +152,7 @@ def pick_pairs(
         on=["right_source", "right_id"],
     ).with_columns((pl.col("left_place") == pl.col("right_place")).alias("same_place"))
     if labelled is not None and labelled.height:
-        frame = frame.join(labelled.select(_KEYS), on=_KEYS, how="anti")
+        frame = frame.join(labelled.select(PAIR_RECORD_KEYS), on=PAIR_RECORD_KEYS, how="anti")
     p = pl.col("match_probability")
     frame = frame.with_columns(
         (1 - (2 * p - 1).abs()).alias("uncertainty"),
@@ -168,11 +167,12 @@ def pick_pairs(
         (pl.col("reason") != "the model is unsure").alias("disagrees")
     ).filter(pl.col("disagrees") | (pl.col("uncertainty") > 0.02))
     ranked = frame.sort(
-        ["disagrees", "uncertainty", *_KEYS], descending=[True, True, False, False, False, False]
+        ["disagrees", "uncertainty", *PAIR_RECORD_KEYS],
+        descending=[True, True, False, False, False, False],
     )
     chosen: list[int] = []
     seen: set[tuple[str, str]] = set()
-    for index, (ls, li, rs, ri) in enumerate(ranked.select(_KEYS).iter_rows()):
+    for index, (ls, li, rs, ri) in enumerate(ranked.select(PAIR_RECORD_KEYS).iter_rows()):
         if (ls, li) in seen or (rs, ri) in seen:
             continue  # one question per record per batch: answers teach more spread out
         seen.update({(ls, li), (rs, ri)})
@@ -321,7 +321,7 @@ def split(count: int, held_share: float, seed: int) -> np.ndarray:
 
 def keys_of(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
     """The pair keys of rows (for tests and front ends)."""
-    return [tuple(str(r[k]) for k in _KEYS) for r in rows]  # type: ignore[misc]
+    return [tuple(str(r[k]) for k in PAIR_RECORD_KEYS) for r in rows]  # type: ignore[misc]
 
 
 class RecordCards:
@@ -402,7 +402,7 @@ class RecordCards:
         return {
             "index": index,
             "total": total,
-            **{key: pair[key] for key in _KEYS},
+            **{key: pair[key] for key in PAIR_RECORD_KEYS},
             "probability": round(float(pair["match_probability"]), 4),
             "reason": pair["reason"],
             "distance_m": None if metres is None else round(metres),

@@ -36,7 +36,7 @@ from poiflow.conflate.clustering import ClusterConfig, cluster_records
 from poiflow.conflate.evaluate import pairs_within_groups, score_membership, with_pair_rows
 from poiflow.conflate.geo import haversine_m
 from poiflow.errors import InputError
-from poiflow.schema import PAIR_RECORD_KEYS
+from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
 __all__ = ["CAUSES", "RULES", "SWEEP", "Diagnosis", "diagnose", "kept_apart_by", "sweep_thresholds"]
 
@@ -61,8 +61,6 @@ RULES: Final[dict[str, str]] = {
 MAX_PAIRS: Final = 50_000_000
 """The most pairs (true plus predicted) that :func:`diagnose` lists: a membership that
 puts more records together is a run gone wrong, and its scores say so already."""
-
-_KEYS: Final = PAIR_RECORD_KEYS
 
 SWEEP: Final = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 """The clustering thresholds :func:`sweep_thresholds` tries unless told others."""
@@ -121,7 +119,7 @@ class Diagnosis:
         rows = self.errors.filter((pl.col("error") == error) & (pl.col("stage") == stage))
         descending = error == "wrong" or stage == "clustering"
         return rows.sort(
-            ["match_probability", *_KEYS],
+            ["match_probability", *PAIR_RECORD_KEYS],
             descending=[descending, False, False, False, False],
             nulls_last=True,
         ).head(limit)
@@ -154,10 +152,10 @@ def diagnose(
             and the truth together put more than :data:`MAX_PAIRS` pairs in one place.
     """
     scored = pl.DataFrame(pairs)
-    missing = {*_KEYS, "match_probability"} - set(scored.columns)
+    missing = set(PAIR_SCORE_COLUMNS) - set(scored.columns)
     if missing:
         raise InputError(f"the scored pairs lack {', '.join(sorted(missing))}")
-    scored = scored.with_columns(pl.col(_KEYS).cast(pl.String))
+    scored = scored.with_columns(pl.col(PAIR_RECORD_KEYS).cast(pl.String))
     if scored.schema["match_probability"] == pl.Null:  # no pairs at all
         scored = scored.with_columns(pl.col("match_probability").cast(pl.Float64))
     key = [pl.col("source").cast(pl.String), pl.col("id").cast(pl.String)]
@@ -200,7 +198,7 @@ def diagnose(
     errors = errors.join(keys.rename({"source": "left_source", "id": "left_id"}), on="row").join(
         keys.rename({"row": "row_r", "source": "right_source", "id": "right_id"}), "row_r"
     )
-    features = [c for c in scored.columns if c not in {*_KEYS, "match_probability"}]
+    features = [c for c in scored.columns if c not in PAIR_SCORE_COLUMNS]
     described = records is not None
     if records is not None:
         errors = _describe(errors, pl.DataFrame(records))
@@ -208,7 +206,7 @@ def diagnose(
         "error",
         "stage",
         "kept_apart_by",
-        *_KEYS,
+        *PAIR_RECORD_KEYS,
         *(["left_name", "right_name", "metres_apart"] if described else []),
         *([f"{e}_{a}" for e in ("left", "right") for a in ("lat", "lon")] if described else []),
         pl.col("place").alias("left_place"),
@@ -217,7 +215,7 @@ def diagnose(
         pl.col("place_id_r").alias("right_place_id"),
         "match_probability",
         *features,
-    ).sort("error", "stage", *_KEYS)
+    ).sort("error", "stage", *PAIR_RECORD_KEYS)
     return Diagnosis(cluster, errors, _by_sources(true_pairs, predicted))
 
 
@@ -242,9 +240,7 @@ def sweep_thresholds(
         .select(pl.col("source").cast(pl.String), pl.col("id").cast(pl.String))
         .with_row_index("row")
     )
-    scored = with_pair_rows(
-        pl.DataFrame(pairs).select(*_KEYS, "match_probability"), records, ("a", "b")
-    )
+    scored = with_pair_rows(pl.DataFrame(pairs).select(PAIR_SCORE_COLUMNS), records, ("a", "b"))
     left = scored["a"].to_numpy().astype(np.int64)
     right = scored["b"].to_numpy().astype(np.int64)
     probability = scored["match_probability"].cast(pl.Float64).to_numpy()
@@ -378,7 +374,7 @@ def _scored_rows(scored: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
         rows.with_columns(
             pl.min_horizontal("a", "b").alias("row"), pl.max_horizontal("a", "b").alias("row_r")
         )
-        .drop("a", "b", *_KEYS)
+        .drop("a", "b", *PAIR_RECORD_KEYS)
         .sort("match_probability", descending=True, nulls_last=True)
         .unique(["row", "row_r"], keep="first", maintain_order=True)
     )

@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.errors import InputError
-from poiflow.schema import PAIR_RECORD_KEYS
+from poiflow.schema import PAIR_SCORE_COLUMNS
 
 __all__ = ["output_path", "pairs_among", "read_output", "read_run", "run_settings"]
 
@@ -73,7 +73,7 @@ def pairs_among(folder: Path, members: pl.DataFrame) -> pl.DataFrame:
     keys = members.select("row", "source", "id")
     return (
         pl.scan_parquet(output_path(folder, "pairs.parquet"))
-        .select(*PAIR_RECORD_KEYS, "match_probability")
+        .select(*PAIR_SCORE_COLUMNS)
         .join(
             keys.lazy().rename({"source": "left_source", "id": "left_id"}),
             on=["left_source", "left_id"],

@@ -119,7 +119,7 @@ def run_report(ctx: StageContext) -> dict[str, Any]:
 
     places = ctx.artifacts.table("places")
     membership = ctx.artifacts.table("membership")
-    pairs = ctx.artifacts.table("pairs", list(_PAIR_KEYS))
+    pairs = ctx.artifacts.table("pairs", list(PAIR_SCORE_COLUMNS))
     results = run_checks(QualityInput(places, pairs, membership))
     ctx.write("checks", results_table(results))
     ctx.write("issues", issues_table(results))
@@ -154,7 +154,6 @@ def run_report(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-_PAIR_KEYS = PAIR_SCORE_COLUMNS
 EXAMPLES = 5
 """The surest mistakes of each kind the report shows."""
 
@@ -169,7 +168,7 @@ def _error_breakdown(
     from poiflow.pipeline.drivers import with_drivers
     from poiflow.quality.report import ErrorBreakdown
 
-    pairs = ctx.artifacts.table("pairs", list(_PAIR_KEYS))
+    pairs = ctx.artifacts.table("pairs", list(PAIR_SCORE_COLUMNS))
     records = ctx.artifacts.table("records", ["source", "id", "names", "lat", "lon"])
     found = diagnose(membership, gold, pairs, cluster, records=records)
     counts = found.counts()

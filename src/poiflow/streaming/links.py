@@ -20,11 +20,9 @@ import pyarrow.parquet as pq
 
 from poiflow.schema import PAIR_SCORE_COLUMNS
 
-__all__ = ["LINK_COLUMNS", "Links"]
+__all__ = ["Links"]
 
 Key = tuple[str, str]
-
-LINK_COLUMNS: Final = PAIR_SCORE_COLUMNS
 
 
 class Links:
@@ -41,7 +39,7 @@ class Links:
     @classmethod
     def read(cls, path: Path) -> Links:
         """The links a snapshot wrote (:meth:`table`)."""
-        written = pl.DataFrame(pq.read_table(path)).select(list(LINK_COLUMNS)).cast(_SCHEMA)
+        written = pl.DataFrame(pq.read_table(path)).select(list(PAIR_SCORE_COLUMNS)).cast(_SCHEMA)
         links = cls._of_pairs(written)
         links._written = written  # the next snapshot lists only what changes from here
         return links
@@ -52,7 +50,7 @@ class Links:
         ``keys`` and ``places`` give each record's place."""
         if not pairs_file.exists():
             return cls()
-        pairs = pl.DataFrame(pq.read_table(pairs_file, columns=list(LINK_COLUMNS)))
+        pairs = pl.DataFrame(pq.read_table(pairs_file, columns=list(PAIR_SCORE_COLUMNS)))
         placed = pl.DataFrame(
             {
                 "source": [k[0] for k in keys],
@@ -66,14 +64,14 @@ class Links:
                 on=[f"{side}_source", f"{side}_id"],
             )
         return cls._of_pairs(
-            pairs.filter(pl.col("left") == pl.col("right")).select(list(LINK_COLUMNS))
+            pairs.filter(pl.col("left") == pl.col("right")).select(list(PAIR_SCORE_COLUMNS))
         )
 
     @classmethod
     def _of_pairs(cls, pairs: pl.DataFrame) -> Links:
         links = cls()
         of = links._of
-        for ls, li, rs, ri, p in pairs.select(list(LINK_COLUMNS)).iter_rows():
+        for ls, li, rs, ri, p in pairs.select(list(PAIR_SCORE_COLUMNS)).iter_rows():
             of.setdefault((ls, li), {})[(rs, ri)] = p
             of.setdefault((rs, ri), {})[(ls, li)] = p
         return links
@@ -170,7 +168,7 @@ class Links:
         return [left_source, left_id, right_source, right_id, probabilities]
 
 
-_SCHEMA: Final = pl.Schema(zip(LINK_COLUMNS, [pl.String] * 4 + [pl.Float64], strict=True))
+_SCHEMA: Final = pl.Schema(zip(PAIR_SCORE_COLUMNS, [pl.String] * 4 + [pl.Float64], strict=True))
 _ARROW_SCHEMA: Final = pa.schema(
     [(name, pa.float64() if name == "match_probability" else pa.string()) for name in _SCHEMA]
 )
