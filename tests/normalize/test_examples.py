@@ -19,6 +19,8 @@ from poiflow.normalize import (
     taxonomy,
     tokens,
 )
+from poiflow.normalize.phones import plain_e164
+from poiflow.normalize.websites import plain_urls, registrable_domains
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,35 @@ def test_phones(
 )
 def test_canonical_url(value: str, url: str | None) -> None:
     assert canonical_url(value) == url
+
+
+def test_plainly_written_phones_and_websites_are_read_column_wise() -> None:
+    # The column-wise readers answer for the common spellings (a property test holds each
+    # answer to the value-wise reader's) and leave the rest to the value-wise readers.
+    phones = [" 040-123 4567 ", "+358 40 123 4567", "(212) 555-0123", "020 7946 0958"]
+    regions = ["fi", None, "US", "GB"]
+    assert plain_e164([*phones, "09 123 4567; 040 765 4321", "call"], [*regions, "FI", "FI"]) == [
+        "+358401234567",
+        "+358401234567",
+        "+12125550123",
+        "+442079460958",
+        None,
+        None,
+    ]
+    values = ["WWW.Example.COM/", "https://www.x.fr/?utm_source=feed#top", "x.fi/a?ref=1"]
+    assert plain_urls([*values, "x.fi/?id=3", "http://x.fi:8080", "https://café.fi"]) == [
+        "http://www.example.com",
+        "https://www.x.fr",
+        "http://x.fi/a",
+        None,
+        None,
+        None,
+    ]
+    assert registrable_domains(["https://www.x.co.uk/a", "http://a.b.fi:81", "nonsense"]) == {
+        "https://www.x.co.uk/a": "x.co.uk",
+        "http://a.b.fi:81": "b.fi",
+        "nonsense": None,
+    }
 
 
 def test_registrable_domain_knows_public_suffixes() -> None:
@@ -193,3 +224,16 @@ def test_taxonomy_tree_and_extents() -> None:
     ]
     assert tax.categories["airport"].extent_m > 20 * tax.categories["cafe"].extent_m
     assert tax.from_label("shop=unheard_of_value") == "shopping"
+
+
+def test_taxonomy_file_reads_the_same_by_libyaml_and_by_python() -> None:
+    # The taxonomy is read by libyaml for speed; its YAML must mean the same to both readers.
+    from importlib import resources
+
+    import yaml
+
+    assert hasattr(yaml, "CSafeLoader"), "PyYAML without libyaml: the taxonomy loads slowly"
+    text = resources.files("poiflow").joinpath("data/categories.yaml").read_text("utf-8")
+    fast = yaml.load(text, Loader=yaml.CSafeLoader)
+    assert fast == yaml.load(text, Loader=yaml.SafeLoader)
+    assert set(taxonomy().categories) == set(fast)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poiflow.normalize import (
+    ParsedPhones,
     brand_key,
     canonical_email,
     canonical_url,
@@ -26,7 +27,13 @@ from poiflow.normalize import (
     taxonomy,
     to_e164,
 )
-from poiflow.normalize.websites import _domain_of_host, _parsed_url
+from poiflow.normalize.phones import plain_e164
+from poiflow.normalize.websites import (
+    _domain_of_host,
+    _parsed_url,
+    plain_urls,
+    registrable_domains,
+)
 
 COUNTRIES = st.sampled_from([None, "FI", "SE", "DE", "US", "GB", "FR", "NL", "NO", "JP", "XX"])
 # Text that looks like the real thing more often than uniform unicode would.
@@ -283,3 +290,57 @@ def _clean_the_long_way(value: str) -> str | None:
 def test_the_shortcuts_of_fold_and_clean_text_change_nothing(value: str) -> None:
     assert fold.__wrapped__(value) == _fold_the_long_way(value)
     assert clean_text(value) == _clean_the_long_way(value)
+
+
+# Values written almost plainly, with what a column-wise reader could get wrong: ends of
+# whitespace Python strips and other engines do not, digits beyond ASCII, case.
+_ODD = st.sampled_from(["", " ", "\x1c", "\t", "\u00a0", "\u0663", "\n", "\u2028", "ß"])
+PLAINISH_PHONES = st.builds(
+    lambda a, body, b: a + body + b,
+    _ODD,
+    st.one_of(
+        st.from_regex(r"\+[0-9][0-9 \-.]{4,22}", fullmatch=True),
+        st.from_regex(r"\(?0{0,2}[0-9]{1,4}\)?[ \-.]?[0-9]{2,4}[ \-.]?[0-9]{0,7}", fullmatch=True),
+        st.from_regex(r"(\+|00)?(1|358|44|39|7|33|49|47)[ \-]?[0-9 ]{4,12}", fullmatch=True),
+        PHONEISH,
+    ),
+    _ODD,
+)
+PLAINISH_URLS = st.builds(
+    lambda a, body, b: a + body + b,
+    _ODD,
+    st.one_of(
+        URLISH,
+        st.from_regex(
+            r"((HTTPS?|https?|ftp)://)?[a-zA-Z0-9-]{1,9}(\.[a-zA-Z0-9-]{1,9}){1,3}\.?"
+            r"(/[a-zA-Z0-9._~/-]{0,9})?(\?(utm_[a-zA-Z]{1,6}|ref|_ga|REF|x)=[^#&]{0,5}"
+            r"(&(fbclid|gclid|utm_x|y)=[a-z0-9?;=]{0,4})?)?(#\S{0,4})?",
+            fullmatch=True,
+        ),
+    ),
+    _ODD,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(PLAINISH_PHONES, st.one_of(COUNTRIES, REGIONS)), max_size=30))
+def test_phones_read_column_wise_are_what_parse_phones_gives(
+    rows: list[tuple[str, str | None]],
+) -> None:
+    found = plain_e164([v for v, _ in rows], [r for _, r in rows])
+    assert len(found) == len(rows)
+    for (value, region), number in zip(rows, found, strict=True):
+        if number is not None:  # where it answers, it answers as the value-wise reader does
+            assert parse_phones(value, region) == ParsedPhones((number,), ()), (value, region)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PLAINISH_URLS, max_size=30))
+def test_urls_read_column_wise_are_what_canonical_url_gives(values: list[str]) -> None:
+    found = plain_urls(values)
+    assert len(found) == len(values)
+    for value, url in zip(values, found, strict=True):
+        if url is not None:
+            assert url == canonical_url(value), value
+    urls = [u for u in map(canonical_url, values) if u] + values
+    assert registrable_domains(urls) == {u: registrable_domain(u) for u in urls}

@@ -55,8 +55,19 @@ _row = st.fixed_dictionaries(
                 }
             ),
         ),
-        "phones": st.one_of(st.none(), st.lists(_maybe("+358 9 123 456", "09 123 456", "call"))),
-        "websites": st.one_of(st.none(), st.lists(_maybe("nordea.fi/x", "not a url"), max_size=2)),
+        "phones": st.one_of(
+            st.none(),
+            st.lists(
+                _maybe("+358 9 123 456", "09 123 456", "call", "(212) 555-0123", "09 1; 040 2")
+            ),
+        ),
+        "websites": st.one_of(
+            st.none(),
+            st.lists(
+                _maybe("nordea.fi/x", "not a url", "HTTPS://Nordea.FI/?utm_source=x", "a.fi:81"),
+                max_size=2,
+            ),
+        ),
         "emails": st.one_of(st.none(), st.lists(_maybe("a@b.fi", "nope"), max_size=2)),
         "brand": st.one_of(
             st.none(),

@@ -7,6 +7,7 @@ values that could not be normalized so that nothing is dropped silently.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -18,8 +19,14 @@ import pyarrow.compute as pc
 from poiflow.normalize.addresses import parse_address, postcode_key, street_key
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.names import brand_key, name_key
-from poiflow.normalize.phones import parse_phones
-from poiflow.normalize.websites import canonical_email, canonical_url, registrable_domain
+from poiflow.normalize.phones import parse_phones, plain_e164
+from poiflow.normalize.websites import (
+    canonical_email,
+    canonical_url,
+    plain_urls,
+    registrable_domain,
+    registrable_domains,
+)
 from poiflow.schema import ADDRESS_FIELDS, ADDRESS_TYPE, KEYS_TYPE, PLACE_SCHEMA
 from poiflow.taxonomy import taxonomy
 from poiflow.text import clean_text, fold
@@ -82,6 +89,8 @@ def _once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value
 class _TableColumns:
     """A table's columns as Python lists, read column by column (many rows)."""
 
+    columnar: Final = True  # worth reading values column-wise where that is quicker
+
     def __init__(self, table: pa.Table) -> None:
         self.table = table
         self.n = table.num_rows
@@ -98,6 +107,8 @@ class _TableColumns:
 
 class _RowColumns:
     """Rows' columns as Python lists, read row by row (a request's few records)."""
+
+    columnar: Final = False
 
     def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
         self.rows = rows
@@ -291,8 +302,24 @@ def _normalize(
         for given, primary_label in zip(records.values("source_category"), cat_primary, strict=True)
     ]
 
-    phones = _normalize_lists(records.values("phones"), problems, "phones", region, _phones)
-    websites = _normalize_lists(records.values("websites"), problems, "websites", None, _website)
+    phones_in = records.values("phones")
+    phones = _normalize_lists(
+        phones_in,
+        problems,
+        "phones",
+        region,
+        _phones,
+        known=_plain_phones(phones_in, region) if records.columnar else None,
+    )
+    websites_in = records.values("websites")
+    websites = _normalize_lists(
+        websites_in,
+        problems,
+        "websites",
+        None,
+        _website,
+        known=_plain_websites(websites_in) if records.columnar else None,
+    )
     emails = _normalize_lists(records.values("emails"), problems, "emails", None, _email)
 
     status_in = records.values("operating_status")
@@ -314,7 +341,10 @@ def _normalize(
             for alts, key in zip(alternates, name_keys, strict=True)
         ],
         "brand": _once(brand_name, lambda v: (brand_key(v) or None) if v else None),
-        "domains": _once_lists(websites, _domains),
+        "domains": _once_lists(
+            websites,
+            functools.partial(_domains, known=_known_domains(websites) if records.columnar else {}),
+        ),
         "street": [
             (street_key(s, c) or None) if s else None
             for s, c in zip(address["street"], region, strict=True)
@@ -360,8 +390,29 @@ def _once_lists(
     return out
 
 
-def _domains(urls: tuple[str, ...]) -> list[str] | None:
-    return sorted({d for d in map(registrable_domain, urls) if d}) or None
+def _domains(urls: tuple[str, ...], known: dict[str, str | None]) -> list[str] | None:
+    found = (known[url] if url in known else registrable_domain(url) for url in urls)
+    return sorted({d for d in found if d}) or None
+
+
+def _known_domains(websites: list[list[str] | None]) -> dict[str, str | None]:
+    """The registrable domain of every URL of these rows (``registrable_domains``)."""
+    urls = [url for urls in websites if urls for url in urls]
+    return registrable_domains(urls) if urls else {}
+
+
+def _plain_websites(
+    values_by_row: list[list[str] | None],
+) -> dict[tuple[str, str | None], tuple[list[str], list[str]]]:
+    """What ``_website`` gives the values written plainly (most), read column-wise
+    (``plain_urls``), by (value, None)."""
+    values = list(
+        dict.fromkeys(value for values in values_by_row if values for value in values if value)
+    )
+    if not values:
+        return {}
+    urls = plain_urls(values)
+    return {(value, None): ([url], []) for value, url in zip(values, urls, strict=True) if url}
 
 
 def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
@@ -371,6 +422,26 @@ def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
         if key and key != exclude and key not in out:
             out.append(key)
     return out or None
+
+
+def _plain_phones(
+    values_by_row: list[list[str] | None], region: list[str | None]
+) -> dict[tuple[str, str | None], tuple[list[str], list[str]]]:
+    """What ``_phones`` gives the values that are one number written plainly (most), read
+    column-wise (``plain_e164``), by (value, region)."""
+    keys = list(
+        dict.fromkeys(
+            (value, row_region)
+            for values, row_region in zip(values_by_row, region, strict=True)
+            if values
+            for value in values
+            if value
+        )
+    )
+    if not keys:
+        return {}
+    numbers = plain_e164([k[0] for k in keys], [k[1] for k in keys])
+    return {key: ([e164], []) for key, e164 in zip(keys, numbers, strict=True) if e164}
 
 
 def _phones(value: str, region: str | None) -> tuple[list[str], list[str]]:
@@ -394,10 +465,15 @@ def _normalize_lists(
     column: str,
     region: list[str | None] | None,
     normalize: Callable[[str, str | None], tuple[list[str], list[str]]],
+    known: dict[tuple[str, str | None], tuple[list[str], list[str]]] | None = None,
 ) -> list[list[str] | None]:
-    """Normalize every value of a list column; unparsable values become FieldProblems."""
+    """Normalize every value of a list column; unparsable values become FieldProblems.
+
+    ``known`` holds what ``normalize`` gives some (value, region) pairs, found another way;
+    it is taken over (and added to), not copied.
+    """
     out: list[list[str] | None] = []
-    memo: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
+    memo = known if known is not None else {}
     regions = region if region is not None else [None] * len(values_by_row)
     for row, (values, row_region) in enumerate(zip(values_by_row, regions, strict=True)):
         if not values:

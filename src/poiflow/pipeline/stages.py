@@ -255,10 +255,12 @@ LATER_MODULES: Final = (
     "poiflow.conflate.ids",
     "poiflow.quality.checks",
     "poiflow.quality.report",
+    "lleaves",
 )
 """What the stages after ingest import (with polars, polars-h3, scipy and rapidfuzz, about
-0.4 s): imported while ingest's workers read and this process waits for them, instead of
-before ingest or at each later stage's start."""
+0.4 s; lleaves, which loads the matcher's compiled trees and imports pandas, 0.2-0.6 s):
+imported while ingest's workers read and this process waits for them, instead of before
+ingest or at each later stage's start."""
 
 
 def import_later_stages() -> None:

@@ -25,11 +25,12 @@ from poiflow.engines import FORKED_WORKERS, prepare_workers
 
 __all__ = ["GROUP_MIN_BYTES", "WORKER_MODULES", "start_early"]
 
-WORKER_MODULES: Final = ("poiflow.pipeline.ingestion", "poiflow.normalize", "pandas")
+WORKER_MODULES: Final = ("poiflow.pipeline.ingestion", "poiflow.normalize", "polars", "pandas")
 """What the server imports before it forks: the ingest module (and so every reader), the
 normalizers (which ingest imports on first use, so that the command's own process, which
-only waits for the workers, never loads them), and pandas, which pyarrow imports the first
-time it converts Python objects or makes numpy arrays, if it is installed (~0.1 s a worker
+only waits for the workers, never loads them), polars, with which the normalizers read
+phones and websites column-wise, and pandas, which pyarrow imports the first time it
+converts Python objects or makes numpy arrays, if it is installed (~0.1 s a worker
 otherwise; skipped if not)."""
 
 GROUP_MIN_BYTES: Final = (4 if FORKED_WORKERS else 16) << 20
