@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASCII_ONLY",
+    "ASCII_WHITESPACE",
     "LEGAL_FORMS",
     "SYLLABIC_CHARACTERS",
     "address_line",
@@ -223,6 +224,10 @@ def fold_ascii(text: pl.Expr) -> pl.Expr:
 
 ASCII_ONLY: Final = r"^[\x00-\x7f]*$"
 """A text that ``isascii()`` (as a regular expression, for polars' ``str.contains``)."""
+
+ASCII_WHITESPACE: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+"""What ``str.strip`` takes off the ends of an ASCII text (for polars' ``strip_chars``,
+whose own default differs: it keeps the four separators ``\x1c``-``\x1f``)."""
 
 
 def tokens(value: str) -> list[str]:

@@ -7,9 +7,11 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any
 
 import phonenumbers
+
+from poiflow.text import ASCII_ONLY, ASCII_WHITESPACE
 
 __all__ = ["ParsedPhones", "parse_phones", "plain_e164", "to_e164"]
 
@@ -192,11 +194,6 @@ def parse_phones(value: str | None, region: str | None = None) -> ParsedPhones:
     return ParsedPhones(tuple(numbers), tuple(rejected))
 
 
-# What ``str.strip`` removes from the ends of an ASCII value (the only values the
-# column-wise reading below takes).
-_ASCII_SPACE: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
-
-
 def plain_e164(values: Sequence[str], regions: Sequence[str | None]) -> list[str | None]:
     """``to_e164`` of every value that is one number written plainly, read column-wise.
 
@@ -205,7 +202,8 @@ def plain_e164(values: Sequence[str], regions: Sequence[str | None]) -> list[str
     country whose trunk prefix is simply dropped ("040 123 4567" in Finland). Those are
     read here by whole-column string operations (polars), by the rules of ``to_e164``'s own
     shortcuts, so that each gives what ``to_e164`` gives it (a property test holds them to
-    it).
+    it). Only ASCII values are read so: beyond ASCII, Python's ``\\d`` and ``str.strip``
+    differ from polars'.
 
     Args:
         values: Phone values as written (one number or several).
@@ -218,37 +216,37 @@ def plain_e164(values: Sequence[str], regions: Sequence[str | None]) -> list[str
     """
     import polars as pl
 
-    text = pl.col("text")
+    text, ascii_only = pl.col("text"), pl.col("value").str.contains(ASCII_ONLY)
     frame = (
         pl.DataFrame(
             {"value": values, "region": regions},
             schema={"value": pl.String, "region": pl.String},
         )
-        .with_row_index("index")
-        .filter(pl.col("value").str.contains(r"^[\x00-\x7f]*$"))
         .with_columns(
-            pl.col("value").str.strip_chars(_ASCII_SPACE).alias("text"),
+            pl.col("value").str.strip_chars(ASCII_WHITESPACE).alias("text"),
             pl.col("region").str.to_uppercase(),
         )
         .with_columns(text.str.replace_all("[^0-9]", "").alias("digits"))
     )
-    abroad = frame.filter(text.str.contains(r"^\+[1-9][0-9 \-.]{6,20}$"))
-    home = frame.filter(
-        pl.col("region").is_not_null() & text.str.contains(r"^\(?[0-9][0-9 \-.()]{5,20}$")
+    frame = _international_column(
+        frame, ascii_only & text.str.contains(r"^\+[1-9][0-9 \-.]{6,20}$")
     )
-    found: list[str | None] = [None] * len(values)
-    for rows in (_international_column(abroad), _national_column(home)):
-        for index, number in rows.iter_rows():
-            found[index] = number
-    return found
+    frame = _national_column(
+        frame,
+        ascii_only
+        & pl.col("region").is_not_null()
+        & text.str.contains(r"^\(?[0-9][0-9 \-.()]{5,20}$"),
+    )
+    return frame.select(pl.coalesce("abroad", "home")).to_series().to_list()  # type: ignore[no-any-return]
 
 
-def _international_column(frame: Any) -> Any:
-    """(index, e164) of the rows of ``frame`` that ``_international`` reads."""
+def _international_column(frame: Any, plain: Any) -> Any:
+    """``frame`` with ``abroad``: the E.164 number ``_international`` reads from each row
+    where ``plain`` holds (null elsewhere, and where it gives up)."""
     import polars as pl
 
     prefix = pl.col("digits").str.slice(0, 3)
-    prefixes = frame.select(prefix.unique()).to_series().to_list()
+    prefixes = frame.filter(plain).select(prefix.unique()).to_series().to_list()
     table = pl.DataFrame(
         [
             (p, size, zero, list(lengths))
@@ -261,28 +259,35 @@ def _international_column(frame: Any) -> Any:
             "lengths": pl.List(pl.Int64),
         },
         orient="row",
-    ).drop_nulls("size")
+    )
     national = pl.col("digits").str.slice(pl.col("size"))
     return (
         frame.with_columns(prefix.alias("prefix"))
-        .join(table, on="prefix", how="inner")
-        .filter(
-            (pl.col("zero") | ~national.str.starts_with("0"))
-            & pl.col("lengths").list.contains(national.str.len_chars().cast(pl.Int64))
+        .join(table, on="prefix", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(
+                plain
+                & pl.col("size").is_not_null()
+                & (pl.col("zero") | ~national.str.starts_with("0"))
+                & pl.col("lengths").list.contains(national.str.len_chars().cast(pl.Int64))
+            )
+            .then("+" + pl.col("digits"))
+            .alias("abroad")
         )
-        .select("index", ("+" + pl.col("digits")).alias("e164"))
+        .drop(table.columns)
     )
 
 
-def _national_column(frame: Any) -> Any:
-    """(index, e164) of the rows of ``frame`` that ``_national`` reads."""
+def _national_column(frame: Any, plain: Any) -> Any:
+    """``frame`` with ``home``: the E.164 number ``_national`` reads from each row where
+    ``plain`` holds (null elsewhere, and where it gives up)."""
     import polars as pl
 
     rules = []
-    for region in frame.select(pl.col("region").unique()).to_series().to_list():
-        plain = _plain_trunk(region)
-        if plain is not None:
-            calling, prefix, lengths, others = plain
+    for region in frame.filter(plain).select(pl.col("region").unique()).to_series().to_list():
+        rule = _plain_trunk(region)
+        if rule is not None:
+            calling, prefix, lengths, others = rule
             others_pattern = "^(?:" + "|".join(others) + ")" if others else None
             rules.append(
                 (region, calling, prefix, list(lengths), others_pattern, region in _LEADING_ZERO)
@@ -301,25 +306,23 @@ def _national_column(frame: Any) -> Any:
     )
     digits, trunk, code = pl.col("digits"), pl.col("trunk"), pl.col("code")
     has_trunk = (trunk != "") & digits.str.starts_with(trunk)
-    national = pl.col("national")
+    national = pl.when(has_trunk).then(digits.str.slice(trunk.str.len_chars())).otherwise(digits)
     return (
-        frame.join(table, on="region", how="inner")
-        .filter(
-            ~(pl.col("others").is_not_null() & digits.str.contains(pl.col("others")))
-            & ((trunk == "") | has_trunk | ((code == "1") & (digits.str.len_chars() == 10)))
-        )
+        frame.join(table, on="region", how="left", maintain_order="left")
         .with_columns(
-            pl.when(has_trunk)
-            .then(digits.str.slice(trunk.str.len_chars()))
-            .otherwise(digits)
-            .alias("national")
+            pl.when(
+                plain
+                & code.is_not_null()
+                & ~(pl.col("others").is_not_null() & digits.str.contains(pl.col("others")))
+                & ((trunk == "") | has_trunk | ((code == "1") & (digits.str.len_chars() == 10)))
+                & ~national.str.starts_with("00")
+                & ~((code == "1") & national.str.starts_with("1"))
+                & (pl.col("zero") | ~national.str.starts_with("0"))
+                & ~national.str.starts_with(code)
+                & pl.col("lengths").list.contains(national.str.len_chars().cast(pl.Int64))
+            )
+            .then("+" + code + national)
+            .alias("home")
         )
-        .filter(
-            ~national.str.starts_with("00")
-            & ~((code == "1") & national.str.starts_with("1"))
-            & (pl.col("zero") | ~national.str.starts_with("0"))
-            & ~national.str.starts_with(code)
-            & pl.col("lengths").list.contains(national.str.len_chars().cast(pl.Int64))
-        )
-        .select("index", ("+" + code + national).alias("e164"))
+        .drop([c for c in table.columns if c != "region"])
     )

@@ -302,23 +302,21 @@ def _normalize(
         for given, primary_label in zip(records.values("source_category"), cat_primary, strict=True)
     ]
 
-    phones_in = records.values("phones")
     phones = _normalize_lists(
         phones_in,
         problems,
         "phones",
         region,
         _phones,
-        known=_plain_phones(phones_in, region) if records.columnar else None,
+        plainly=plain_e164 if records.columnar else None,
     )
-    websites_in = records.values("websites")
     websites = _normalize_lists(
-        websites_in,
+        records.values("websites"),
         problems,
         "websites",
         None,
         _website,
-        known=_plain_websites(websites_in) if records.columnar else None,
+        plainly=(lambda values, _regions: plain_urls(values)) if records.columnar else None,
     )
     emails = _normalize_lists(records.values("emails"), problems, "emails", None, _email)
 
@@ -401,20 +399,6 @@ def _known_domains(websites: list[list[str] | None]) -> dict[str, str | None]:
     return registrable_domains(urls) if urls else {}
 
 
-def _plain_websites(
-    values_by_row: list[list[str] | None],
-) -> dict[tuple[str, str | None], tuple[list[str], list[str]]]:
-    """What ``_website`` gives the values written plainly (most), read column-wise
-    (``plain_urls``), by (value, None)."""
-    values = list(
-        dict.fromkeys(value for values in values_by_row if values for value in values if value)
-    )
-    if not values:
-        return {}
-    urls = plain_urls(values)
-    return {(value, None): ([url], []) for value, url in zip(values, urls, strict=True) if url}
-
-
 def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
     out: list[str] = []
     for value in values:
@@ -422,26 +406,6 @@ def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
         if key and key != exclude and key not in out:
             out.append(key)
     return out or None
-
-
-def _plain_phones(
-    values_by_row: list[list[str] | None], region: list[str | None]
-) -> dict[tuple[str, str | None], tuple[list[str], list[str]]]:
-    """What ``_phones`` gives the values that are one number written plainly (most), read
-    column-wise (``plain_e164``), by (value, region)."""
-    keys = list(
-        dict.fromkeys(
-            (value, row_region)
-            for values, row_region in zip(values_by_row, region, strict=True)
-            if values
-            for value in values
-            if value
-        )
-    )
-    if not keys:
-        return {}
-    numbers = plain_e164([k[0] for k in keys], [k[1] for k in keys])
-    return {key: ([e164], []) for key, e164 in zip(keys, numbers, strict=True) if e164}
 
 
 def _phones(value: str, region: str | None) -> tuple[list[str], list[str]]:
@@ -465,16 +429,29 @@ def _normalize_lists(
     column: str,
     region: list[str | None] | None,
     normalize: Callable[[str, str | None], tuple[list[str], list[str]]],
-    known: dict[tuple[str, str | None], tuple[list[str], list[str]]] | None = None,
+    plainly: Callable[[list[str], list[str | None]], list[str | None]] | None = None,
 ) -> list[list[str] | None]:
     """Normalize every value of a list column; unparsable values become FieldProblems.
 
-    ``known`` holds what ``normalize`` gives some (value, region) pairs, found another way;
-    it is taken over (and added to), not copied.
+    ``plainly`` reads the distinct (value, region) pairs column-wise first: where it gives
+    a value, that is the value's one normalized form (what ``normalize`` would give it);
+    ``normalize`` reads the rest.
     """
     out: list[list[str] | None] = []
-    memo = known if known is not None else {}
     regions = region if region is not None else [None] * len(values_by_row)
+    memo: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
+    if plainly is not None:
+        keys = list(
+            dict.fromkeys(
+                (value, row_region)
+                for values, row_region in zip(values_by_row, regions, strict=True)
+                if values
+                for value in values
+                if value
+            )
+        )
+        read = plainly([k[0] for k in keys], [k[1] for k in keys]) if keys else []
+        memo = {key: ([v], []) for key, v in zip(keys, read, strict=True) if v}
     for row, (values, row_region) in enumerate(zip(values_by_row, regions, strict=True)):
         if not values:
             out.append(None)

@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
+from poiflow.text import ASCII_ONLY, ASCII_WHITESPACE
+
 __all__ = [
     "canonical_email",
     "canonical_url",
@@ -141,7 +143,6 @@ _PLAIN_URL: Final = (
     r"(?:#[!-~]*)?$"
 )
 _PLAIN_HOST: Final = rf"^(?:{_LABEL}\.)+{_LABEL}$"
-_ASCII_SPACE: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip takes off ASCII
 
 
 def plain_urls(values: Sequence[str]) -> list[str | None]:
@@ -158,38 +159,33 @@ def plain_urls(values: Sequence[str]) -> list[str | None]:
     """
     import polars as pl
 
-    parts = (
+    host, path = pl.col("host"), pl.col("path").fill_null("")
+    url = (
         pl.DataFrame({"value": values}, schema={"value": pl.String})
-        .with_row_index("index")
-        .filter(pl.col("value").str.contains(r"^[\x00-\x7f]*$"))
-        .select(
-            "index",
+        .with_columns(
             pl.col("value")
-            .str.strip_chars(_ASCII_SPACE)
+            .str.strip_chars(ASCII_WHITESPACE)
             .str.extract_groups(_PLAIN_URL)
-            .alias("url"),
+            .alias("url")
         )
         .unnest("url")
-        .with_columns(pl.col("host").str.to_lowercase(), pl.col("scheme").str.to_lowercase())
-        .filter(
-            pl.col("host").str.contains(_PLAIN_HOST)
-            & ~pl.col("host").str.contains(r"\.[0-9]+$")  # a TLD of digits, or an IPv4
+        .with_columns(host.str.to_lowercase(), pl.col("scheme").str.to_lowercase())
+        .select(
+            pl.when(
+                pl.col("value").str.contains(ASCII_ONLY)
+                & host.str.contains(_PLAIN_HOST)
+                & ~host.str.contains(r"\.[0-9]+$")  # a TLD of digits, or an IPv4 address
+            ).then(
+                pl.concat_str(
+                    pl.col("scheme").fill_null("http"),
+                    pl.lit("://"),
+                    host,
+                    pl.when(path == "/").then(pl.lit("")).otherwise(path),
+                )
+            )
         )
     )
-    path = pl.col("path").fill_null("")
-    urls = parts.select(
-        "index",
-        pl.concat_str(
-            pl.col("scheme").fill_null("http"),
-            pl.lit("://"),
-            "host",
-            pl.when(path == "/").then(pl.lit("")).otherwise(path),
-        ).alias("url"),
-    )
-    found: list[str | None] = [None] * len(values)
-    for index, url in urls.iter_rows():
-        found[index] = url
-    return found
+    return url.to_series().to_list()
 
 
 def registrable_domains(urls: Sequence[str]) -> dict[str, str | None]:
@@ -202,7 +198,7 @@ def registrable_domains(urls: Sequence[str]) -> dict[str, str | None]:
         .unique()
         .with_columns(pl.col("url").str.extract(r"(?s)^.*?://([^/?#]*)").alias("netloc"))
     )
-    plain = pl.col("netloc").str.contains(r"^[\x00-\x7f]*$") & ~pl.col("netloc").str.contains(
+    plain = pl.col("netloc").str.contains(ASCII_ONLY) & ~pl.col("netloc").str.contains(
         r"[@\[\]:%\\]"
     )
     frame = frame.with_columns(
