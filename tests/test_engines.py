@@ -45,3 +45,33 @@ def test_the_server_stops_and_comes_back(wait: bool) -> None:
     assert len(me.children()) == running - 1  # the server, with its imports, is gone
     assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
     release_workers()
+
+
+@pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned on this platform")
+def test_a_pool_started_right_after_a_stop_on_the_side_gets_a_new_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Starting a worker checks that the server runs, then asks it for a fork. A stop on a
+    # side thread that lands in between ends the server under the request ("unexpected
+    # EOF"). Here the side thread starts late and the gap is wide, so that it does.
+    from multiprocessing import forkserver
+
+    from poiflow.engines import local
+
+    checked, stop = forkserver.ForkServer.ensure_running, local._stop_server
+
+    def check_slowly(self: forkserver.ForkServer) -> None:
+        checked(self)
+        time.sleep(0.6)
+
+    def stop_late() -> None:
+        time.sleep(0.2)
+        stop()
+
+    prepare_workers([__name__])
+    list(run_partitioned(_squares, 2))
+    monkeypatch.setattr(forkserver.ForkServer, "ensure_running", check_slowly)
+    monkeypatch.setattr(local, "_stop_server", stop_late)
+    release_workers(wait=False)
+    assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
+    release_workers()

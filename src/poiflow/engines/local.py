@@ -49,6 +49,21 @@ def _context() -> Any:
     return mp.get_context("forkserver" if FORKED_WORKERS else "spawn")
 
 
+_stopping: threading.Thread | None = None
+"""The side thread of the last ``release_workers(wait=False)``, until it is waited for."""
+
+
+def _await_stop() -> None:
+    """Wait for a fork server being stopped on a side thread to have ended. Starting a
+    worker checks that the server runs and then asks it for a fork, without holding the
+    server's lock in between: a stop begun meanwhile would end the server under the
+    request (the worker's start fails with "unexpected EOF")."""
+    global _stopping
+    if _stopping is not None:
+        _stopping.join()
+        _stopping = None
+
+
 def prepare_workers(modules: Sequence[str]) -> None:
     """Start the process workers are forked from, importing ``modules`` there, now: while
     this process goes on, so that the first pool does not wait for it. Does nothing where
@@ -58,6 +73,7 @@ def prepare_workers(modules: Sequence[str]) -> None:
         return
     from multiprocessing import forkserver
 
+    _await_stop()
     forkserver.set_forkserver_preload(list(modules))
     forkserver.ensure_running()
 
@@ -69,8 +85,8 @@ def release_workers(*, wait: bool = True) -> None:
 
     Args:
         wait: Wait until it has ended. Its exit takes ~0.15 s (its interpreter unloading
-            what it imported); without waiting, a side thread waits for it, and a pool
-            started meanwhile waits for that.
+            what it imported); without waiting, a side thread waits for it, and the next
+            pool, or the next ``prepare_workers``, waits for that (``_await_stop``).
     """
     if not FORKED_WORKERS:
         return
@@ -83,10 +99,13 @@ def release_workers(*, wait: bool = True) -> None:
         # A worker still runs (a pool not closed): the server waits for its workers to
         # end. Left running, for them.
         return
+    global _stopping
+    _await_stop()
     if wait:
         _stop_server()
     else:
-        threading.Thread(target=_stop_server, name="poiflow-stop-workers", daemon=True).start()
+        _stopping = threading.Thread(target=_stop_server, name="poiflow-stop-workers", daemon=True)
+        _stopping.start()
 
 
 def _stop_server() -> None:
@@ -146,6 +165,7 @@ def run_partitioned(
         for _chunk, result in task(0, 1):
             yield result
         return
+    _await_stop()
     context = _context()
     queues = [context.Queue(maxsize=ahead) for _ in range(parts)]
     workers = [
