@@ -3,7 +3,9 @@ workers are forked from can be stopped and comes back for the next pool."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import time
 from collections.abc import Iterator
 
@@ -19,6 +21,37 @@ def _squares(part: int, parts: int) -> Iterator[tuple[int, tuple[int, int]]]:
     """Every ``parts``-th chunk from ``part``: its square and the process that made it."""
     for chunk in range(part, CHUNKS, parts):
         yield chunk, (chunk * chunk, os.getpid())
+
+
+def _pandas_seen(part: int, parts: int) -> Iterator[tuple[int, tuple[bool, bool]]]:
+    """Whether pyarrow's conversion of a list brought pandas in, and whether this process
+    can import it."""
+    import pyarrow as pa
+
+    pa.array([1, 2])
+    brought = "pandas" in sys.modules
+    try:
+        importlib.import_module("pandas.api.types")
+    except ModuleNotFoundError:
+        importable = False
+    else:
+        importable = True
+    for chunk in range(part, 2, parts):
+        yield chunk, (brought, importable)
+
+
+def test_the_workers_cannot_import_what_the_task_never_uses() -> None:
+    release_workers()  # a server of its own, which has not imported pandas before it forks
+    prepare_workers([__name__])
+    finders = list(sys.meta_path)
+    kept_out = list(run_partitioned(_pandas_seen, 2, unused=["pandas"]))
+    assert kept_out == [(False, False), (False, False)]
+    # Without it, pyarrow's first conversion imports pandas in each worker ...
+    assert list(run_partitioned(_pandas_seen, 2)) == [(True, True), (True, True)]
+    # ... and with one part the task runs here, where nothing is kept out.
+    assert list(run_partitioned(_pandas_seen, 1, unused=["pandas"])) == [(True, True)] * 2
+    assert sys.meta_path == finders
+    release_workers()
 
 
 def test_results_come_in_chunk_order_whatever_the_parts() -> None:

@@ -27,7 +27,7 @@ from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
 from poiflow.errors import InputError, OutputError, PoiflowError
-from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES
+from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNUSED
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
@@ -291,13 +291,15 @@ def ingest(
                 # Closed on any error here too: its workers are stopped, not left waiting
                 # to hand over their next chunks (and the process they were forked from,
                 # which waits for them, with them).
-                with contextlib.closing(run_partitioned(task, parts)) as chunks:
+                with contextlib.closing(
+                    run_partitioned(task, parts, unused=WORKER_UNUSED)
+                ) as chunks:
                     _consume(source, chunks, write_places, held, duplicates, report, progress)
                 continue
             # Several small inputs: each read whole by one of the workers, in input order.
             whole = functools.partial(_ingest_sources, tuple(group), batch_size)
             pool = min(len(group), os.cpu_count() or 1)
-            with contextlib.closing(run_partitioned(whole, pool)) as results:
+            with contextlib.closing(run_partitioned(whole, pool, unused=WORKER_UNUSED)) as results:
                 for source, (pieces, seconds) in zip(group, results, strict=True):
                     counts = _consume(
                         source, iter(pieces), write_places, held, duplicates, report, progress

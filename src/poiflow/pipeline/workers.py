@@ -23,15 +23,20 @@ from typing import Final
 
 from poiflow.engines import FORKED_WORKERS, prepare_workers
 
-__all__ = ["GROUP_MIN_BYTES", "WORKER_MODULES", "start_early"]
+__all__ = ["GROUP_MIN_BYTES", "WORKER_MODULES", "WORKER_UNUSED", "start_early"]
 
-WORKER_MODULES: Final = ("poiflow.pipeline.ingestion", "poiflow.normalize", "polars", "pandas")
+WORKER_MODULES: Final = ("poiflow.pipeline.ingestion", "poiflow.normalize", "polars")
 """What the server imports before it forks: the ingest module (and so every reader), the
 normalizers (which ingest imports on first use, so that the command's own process, which
-only waits for the workers, never loads them), polars, with which the normalizers read
-phones and websites column-wise, and pandas, which pyarrow imports the first time it
-converts Python objects or makes numpy arrays, if it is installed (~0.1 s a worker
-otherwise; skipped if not)."""
+only waits for the workers, never loads them), and polars, with which the normalizers read
+phones and websites column-wise."""
+
+WORKER_UNUSED: Final = ("pandas",)
+"""What the workers never use, and so cannot import (``run_partitioned``'s ``unused``).
+pyarrow imports pandas the first time it converts a list, only to ask whether the list
+is a pandas object: 0.3 s of import, in every worker or in the server before it forks,
+that made the first workers of a 100k-record ``poiflow conflate`` start 0.6 s after the
+command's own imports were done instead of 0.2-0.35 s."""
 
 GROUP_MIN_BYTES: Final = (4 if FORKED_WORKERS else 16) << 20
 """Several small inputs that add up to this are read at once, one worker per input. A
