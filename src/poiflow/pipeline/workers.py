@@ -35,8 +35,8 @@ WORKER_UNUSED: Final = ("pandas",)
 """What the workers never use, and so cannot import (``run_partitioned``'s ``unused``).
 pyarrow imports pandas the first time it converts a list, only to ask whether the list
 is a pandas object: 0.3 s of import, in every worker or in the server before it forks,
-that made the first workers of a 100k-record ``poiflow conflate`` start 0.6 s after the
-command's own imports were done instead of 0.2-0.35 s."""
+that made the first workers of a 100k-record ``poiflow conflate`` start 0.6-0.7 s after
+the command's own imports were done, instead of 0.2-0.4 s (``benchmarks/RESULTS.md``)."""
 
 GROUP_MIN_BYTES: Final = (4 if FORKED_WORKERS else 16) << 20
 """Several small inputs that add up to this are read at once, one worker per input. A
