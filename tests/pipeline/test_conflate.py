@@ -61,6 +61,46 @@ def test_outputs_and_run_report(helsinki_run: Path) -> None:
     )
 
 
+def test_the_report_checks_the_pairs_the_run_wrote(helsinki_run: Path) -> None:
+    # The report stage takes the pairs' keys from the records and the scores in memory
+    # instead of reading pairs.parquet back: the same table, to the last bit.
+    from poiflow.pipeline.plan import scored_pairs
+    from poiflow.quality.checks import LikelyDuplicates, QualityInput, issues_table
+    from poiflow.schema import PAIR_SCORE_COLUMNS
+
+    records = pq.read_table(helsinki_run / "records.parquet")
+    written = pq.read_table(helsinki_run / "pairs.parquet", columns=list(PAIR_SCORE_COLUMNS))
+    row = {
+        key: n for n, key in enumerate(zip(*records.select(["source", "id"]).to_pydict().values()))
+    }
+    keys = written.to_pydict()
+    scores = pa.table(
+        {
+            "left_row": pa.array(
+                [row[k] for k in zip(keys["left_source"], keys["left_id"])], pa.uint32()
+            ),
+            "right_row": pa.array(
+                [row[k] for k in zip(keys["right_source"], keys["right_id"])], pa.uint32()
+            ),
+            "probability": pa.array(keys["match_probability"], pa.float64()),
+        }
+    )
+    assert scored_pairs(records, scores).equals(written)
+    # ... so the duplicates it reports are those of the written pairs.
+    found = LikelyDuplicates().run(
+        QualityInput(
+            pq.read_table(helsinki_run / "places.parquet"),
+            written,
+            pq.read_table(helsinki_run / "membership.parquet"),
+        )
+    )
+    reported = pq.read_table(helsinki_run / "issues.parquet").to_pylist()
+    assert found.issues, "the Helsinki run has likely duplicates to report"
+    assert issues_table([found]).to_pylist() == [
+        r for r in reported if r["check"] == LikelyDuplicates.name
+    ]
+
+
 def test_vendor_records_find_the_osm_object_they_describe(helsinki_run: Path) -> None:
     places = place_of(helsinki_run)
     with TRUTH.open(encoding="utf-8") as handle:

@@ -600,7 +600,7 @@ def _categories(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
             (pl.col("members") > 1).mean().alias("multi"),
             pl.col("issues").fill_null(0).sum().alias("issues"),
         )
-        .sort("places", descending=True)
+        .sort(["places", "category"], descending=[True, False])  # ties by name: same bytes
     )
     rows = [
         (
