@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import polars as pl
 import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
 
-from poiflow.conflate.ids import assign_ids, changelog, reads_keys
+from poiflow.conflate.ids import assign_ids, changelog, fresh_ids, reads_keys
+from poiflow.conflate.merge import place_id_for, place_ids
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 
 
@@ -98,3 +102,19 @@ def test_new_opening_hours_are_a_change_of_the_place() -> None:
     assert rows == [
         {"place_id": "P1", "change": "updated", "attributes": ["opening_hours"], "related": []}
     ]
+
+
+@given(st.lists(st.tuples(st.text(min_size=1), st.text(min_size=1)), max_size=30))
+def test_place_ids_at_once_are_each_members_own(keys: list[tuple[str, str]]) -> None:
+    # A first release's ids are made for every place at once; a stream's one by one.
+    sources = pl.Series([s for s, _ in keys], dtype=pl.String)
+    ids = pl.Series([i for _, i in keys], dtype=pl.String)
+    assert place_ids(sources, ids) == [place_id_for(s, i) for s, i in keys]
+
+
+def test_fresh_ids_hash_each_clusters_first_member() -> None:
+    sources = ["b", "a", "a", "c"]
+    record_ids = ["1", "9", "10", "5"]
+    fresh = fresh_ids(sources, record_ids, [7, 7, 7, 2])
+    assert fresh == {7: place_id_for("a", "10"), 2: place_id_for("c", "5")}
+    assert fresh[7] != place_id_for("a", "9")

@@ -70,17 +70,18 @@ def test_the_report_checks_the_pairs_the_run_wrote(helsinki_run: Path) -> None:
 
     records = pq.read_table(helsinki_run / "records.parquet")
     written = pq.read_table(helsinki_run / "pairs.parquet", columns=list(PAIR_SCORE_COLUMNS))
-    row = {
-        key: n for n, key in enumerate(zip(*records.select(["source", "id"]).to_pydict().values()))
-    }
+    columns = records.select(["source", "id"]).to_pydict()
+    row = {key: n for n, key in enumerate(zip(columns["source"], columns["id"], strict=True))}
     keys = written.to_pydict()
     scores = pa.table(
         {
             "left_row": pa.array(
-                [row[k] for k in zip(keys["left_source"], keys["left_id"])], pa.uint32()
+                [row[k] for k in zip(keys["left_source"], keys["left_id"], strict=True)],
+                pa.uint32(),
             ),
             "right_row": pa.array(
-                [row[k] for k in zip(keys["right_source"], keys["right_id"])], pa.uint32()
+                [row[k] for k in zip(keys["right_source"], keys["right_id"], strict=True)],
+                pa.uint32(),
             ),
             "probability": pa.array(keys["match_probability"], pa.float64()),
         }

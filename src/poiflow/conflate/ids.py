@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from poiflow.conflate.merge import place_id_for
+from poiflow.conflate.merge import place_ids
 from poiflow.schema import CHANGES_SCHEMA
 
 __all__ = [
@@ -69,7 +69,7 @@ def fresh_ids(
         .group_by("label", maintain_order=True)
         .first()
     )
-    return {label: place_id_for(s, i) for label, s, i in first.iter_rows()}
+    return dict(zip(first["label"].to_list(), place_ids(first["source"], first["id"]), strict=True))
 
 
 def reads_keys(previous: Mapping[tuple[str, str], str], fresh: Mapping[int, str]) -> bool:
