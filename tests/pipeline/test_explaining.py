@@ -17,7 +17,7 @@ from poiflow.conflate.explain import FEATURE_WORDS
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
-from poiflow.pipeline.drivers import DRIVERS, error_drivers, with_drivers
+from poiflow.pipeline.drivers import DRIVERS, error_drivers, stored_error_drivers, with_drivers
 from poiflow.pipeline.explaining import explain_pair, record_keys
 
 from ..conftest import poiflow
@@ -270,6 +270,30 @@ def test_the_mistakes_drivers_are_the_mean_parts_of_their_scores(conflated: Path
         assert start + rows["mean_bits"].sum() == pytest.approx(total, abs=1e-6)
         if (error, stage) == ("wrong", "matcher"):  # scored above the threshold: pushed up
             assert total > start
+
+
+def test_the_drivers_of_mistakes_known_by_their_keys_read_their_features(
+    conflated: Path,
+) -> None:
+    # The report diagnoses the pairs' keys alone and reads the mistakes' features from
+    # pairs.parquet afterwards: the same drivers as a diagnosis of the pairs with them.
+    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.diagnosis import diagnose
+    from poiflow.conflate.evaluate import read_gold
+    from poiflow.schema import PAIR_SCORE_COLUMNS
+
+    run = json.loads((conflated / "run.json").read_text())
+    cluster = ClusterConfig(**run["matching"]["cluster"])
+    membership = pl.read_parquet(conflated / "membership.parquet")
+    gold = read_gold(conflated.parent / "sources" / "gold.csv")
+    model = load_matcher(conflated / "model.json.gz")
+    keys = pl.read_parquet(conflated / "pairs.parquet", columns=list(PAIR_SCORE_COLUMNS))
+    bare = diagnose(membership, gold, keys, cluster).errors
+    assert not set(model.features) & set(bare.columns)
+    full = diagnose(membership, gold, pl.read_parquet(conflated / "pairs.parquet"), cluster)
+    read = stored_error_drivers(bare, model, conflated / "pairs.parquet", keys=keys)
+    assert read.height > 0
+    assert read.equals(error_drivers(full.errors, model))
 
 
 def test_the_cli_prints_the_parts_and_the_verdict(conflated: Path) -> None:

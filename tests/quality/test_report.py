@@ -179,6 +179,17 @@ def test_the_errors_are_counted_and_drawn_where_the_truth_says(with_truth: Path)
     # The surest mistakes say what moved their scores, in bits.
     assert "what moved the score most (bits)" in page
     assert re.search(r"<td>[^<]+ [+-]\d+\.\d · [^<]+ [+-]\d+\.\d · [^<]+ [+-]\d+\.\d</td>", page)
+    # ... and each kind of scored mistake what moved its scores on average, in words.
+    section = page[page.index("<h3>What moved the scores of the mistakes") :]
+    section = section[: section.index("<h3>", 10)]
+    titles = re.findall(r"<h4>(\w+) · (\w+): [^<(]*\(([\d,]+) pairs", section)
+    scored = {(e, s) for e, s, _ in titles}
+    assert ("missed", "matcher") in scored
+    for error, stage, count in titles:
+        assert int(count.replace(",", "")) == metrics[f"{error}_{stage}"]
+    assert "names, Jaro-Winkler" in section  # a feature in words, not its column's name
+    assert "name_jaro_winkler" not in section
+    assert re.search(r'<td class="num">[+-]\d+\.\d\d</td>', section)
 
 
 @pytest.mark.browser

@@ -133,13 +133,11 @@ def mistake_drivers(diagnosis: Diagnosis, folder: Path) -> pl.DataFrame:
     return error_drivers(diagnosis.errors, load_matcher(path))
 
 
-_DRIVERS_SHOWN = 8  # features a kind of mistake shows
-
-
 def draw_drivers(console: Console, drivers: pl.DataFrame) -> None:
     """Each kind of mistake the matcher made, and the features that moved its scores most."""
     from poiflow.conflate.diagnosis import CAUSES
     from poiflow.conflate.explain import FEATURE_WORDS
+    from poiflow.pipeline.drivers import MISTAKE_DRIVERS
 
     for (error, stage), rows in sorted(
         drivers.partition_by(["error", "stage"], as_dict=True).items()
@@ -154,7 +152,7 @@ def draw_drivers(console: Console, drivers: pl.DataFrame) -> None:
             f"({pairs:,} pairs)",
             title_justify="left",
         )
-        for row in rows.head(_DRIVERS_SHOWN).iter_rows(named=True):
+        for row in rows.head(MISTAKE_DRIVERS).iter_rows(named=True):
             table.add_row(
                 FEATURE_WORDS.get(row["feature"], row["feature"]),
                 f"{row['mean_bits']:+.2f}",

@@ -16,10 +16,14 @@ from poiflow.conflate.explain import describe_feature, explain_scores
 from poiflow.conflate.matcher import AnyMatcher
 from poiflow.schema import PAIR_RECORD_KEYS
 
-__all__ = ["DRIVERS", "error_drivers", "with_drivers"]
+__all__ = ["DRIVERS", "MISTAKE_DRIVERS", "error_drivers", "stored_error_drivers", "with_drivers"]
 
 DRIVERS: Final = 3
 """How many parts of a score :func:`with_drivers` names."""
+
+MISTAKE_DRIVERS: Final = 8
+"""How many features a kind of mistake shows (``poiflow evaluate --drivers``, and the
+report of a run with known truth)."""
 
 
 def with_drivers(
@@ -41,23 +45,7 @@ def with_drivers(
     """
     if examples.is_empty():
         return examples.with_columns(pl.lit(None, pl.String).alias("drivers"))
-    import pyarrow.parquet as pq
-
-    keyed = pl.DataFrame(
-        keys if keys is not None else pq.read_table(pairs_path, columns=list(PAIR_RECORD_KEYS))
-    )
-    rows = (
-        examples.select(PAIR_RECORD_KEYS)
-        .with_row_index("example")
-        .join(
-            keyed.select(PAIR_RECORD_KEYS).with_row_index("pair_row"),
-            on=list(PAIR_RECORD_KEYS),
-            how="left",
-        )
-        .unique("example", keep="first")
-        .sort("example")["pair_row"]
-        .to_list()
-    )
+    rows = _pair_rows(examples, pairs_path, keys)
     scored = sorted({r for r in rows if r is not None})
     features = _parquet_rows(pairs_path, scored, list(model.features))
     explained = dict(zip(scored, explain_scores(model, features), strict=True))
@@ -69,6 +57,64 @@ def with_drivers(
         parts = explained[row].parts[:DRIVERS]
         text.append(" · ".join(f"{p.label} {p.shows} {p.bits:+.1f}" for p in parts))
     return examples.with_columns(pl.Series("drivers", text, pl.String))
+
+
+def _pair_rows(
+    pairs: pl.DataFrame, pairs_path: Path, keys: pa.Table | pl.DataFrame | None
+) -> list[int | None]:
+    """The row of each of ``pairs`` (by their record keys) in ``pairs_path``, or None for
+    a pair never scored; ``keys``: the file's record keys, in order, if read already."""
+    import pyarrow.parquet as pq
+
+    keyed = pl.DataFrame(
+        keys if keys is not None else pq.read_table(pairs_path, columns=list(PAIR_RECORD_KEYS))
+    )
+    rows: list[int | None] = (
+        pairs.select(PAIR_RECORD_KEYS)
+        .with_row_index("pair")
+        .join(
+            keyed.select(PAIR_RECORD_KEYS).with_row_index("pair_row"),
+            on=list(PAIR_RECORD_KEYS),
+            how="left",
+        )
+        .unique("pair", keep="first")
+        .sort("pair")["pair_row"]
+        .to_list()
+    )
+    return rows
+
+
+def stored_error_drivers(
+    errors: pl.DataFrame,
+    model: AnyMatcher,
+    pairs_path: Path,
+    *,
+    keys: pa.Table | pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """:func:`error_drivers` of errors known by their record keys alone (a diagnosis of
+    the pairs' keys and probabilities), their features read from the run's
+    ``pairs.parquet``: only the rows of the pairs that were scored.
+
+    Args:
+        errors: ``Diagnosis.errors``: ``error``, ``stage``, the record keys and
+            ``match_probability``.
+        model: The model that scored them.
+        pairs_path: The run's ``pairs.parquet``.
+        keys: Its record keys, in order, if read already.
+    """
+    found = [
+        (k, row) for k, row in enumerate(_pair_rows(errors, pairs_path, keys)) if row is not None
+    ]
+    if not found:
+        return error_drivers(errors.head(0), model)
+    stored = sorted({row for _, row in found})
+    features = _parquet_rows(pairs_path, stored, list(model.features))
+    index = {row: i for i, row in enumerate(stored)}
+    take = np.asarray([index[row] for _, row in found], dtype=np.int64)
+    scored = errors[[k for k, _ in found]].with_columns(
+        pl.Series(name, values[take]) for name, values in features.items()
+    )
+    return error_drivers(scored, model)
 
 
 def error_drivers(errors: pl.DataFrame, model: AnyMatcher) -> pl.DataFrame:

@@ -37,7 +37,7 @@ from poiflow.pipeline.stages import (
     run_cluster_config,
     scores_table,
 )
-from poiflow.schema import GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_RECORD_KEYS, PLACE_SCHEMA
 
 if TYPE_CHECKING:
     import polars as pl
@@ -175,6 +175,10 @@ def scored_pairs(records: pa.Table, scores: pa.Table) -> pa.Table:
 EXAMPLES = 5
 """The surest mistakes of each kind the report shows."""
 
+EXPLAINED = 300
+"""The scored mistakes of each kind whose scores the report takes apart, at most: the
+model's parts of a score (TreeSHAP) cost about 1.5 ms a pair on one core."""
+
 
 def _error_breakdown(
     ctx: StageContext,
@@ -185,9 +189,12 @@ def _error_breakdown(
 ) -> ErrorBreakdown:
     """Where the run's errors came from, for the report (``pairs``: ``scored_pairs``)."""
 
+    import polars as pl
+
     from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
+    from poiflow.conflate.explain import FEATURE_WORDS
     from poiflow.conflate.matcher import load_matcher
-    from poiflow.pipeline.drivers import with_drivers
+    from poiflow.pipeline.drivers import MISTAKE_DRIVERS, stored_error_drivers, with_drivers
     from poiflow.quality.report import ErrorBreakdown
 
     records = ctx.artifacts.table("records", ["source", "id", "names", "lat", "lon"])
@@ -198,6 +205,21 @@ def _error_breakdown(
     def examples(error: str, stage: str) -> pl.DataFrame:
         shown = found.examples(error, stage, EXAMPLES)
         return with_drivers(shown, model, ctx.artifacts.path("pairs"), keys=pairs)
+
+    # What moved the scores of each kind of mistake, its largest parts, in words: of at
+    # most EXPLAINED of its scored pairs, spread over them in the order of their keys.
+    scored = found.errors.filter(pl.col("match_probability").is_not_null())
+    spread = [
+        part.sort(PAIR_RECORD_KEYS).gather_every(-(-part.height // EXPLAINED))
+        for part in scored.partition_by("error", "stage", maintain_order=True)
+    ]
+    sample = pl.concat(spread) if spread else scored
+    moved = (
+        stored_error_drivers(sample, model, ctx.artifacts.path("pairs"), keys=pairs)
+        .group_by("error", "stage", maintain_order=True)
+        .head(MISTAKE_DRIVERS)
+        .with_columns(pl.col("feature").replace(FEATURE_WORDS))
+    )
 
     return ErrorBreakdown(
         threshold=cluster.threshold,
@@ -210,6 +232,7 @@ def _error_breakdown(
             if counts[f"{e}_{s}"]
         ],
         pairs=found.errors,
+        drivers=moved,
     )
 
 

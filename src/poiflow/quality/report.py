@@ -56,6 +56,10 @@ class ErrorBreakdown:
         pairs: Every error pair, for the map: ``error``, ``stage``, ``left_name``,
             ``right_name``, ``match_probability``, ``left_lat``, ``left_lon``,
             ``right_lat``, ``right_lon``.
+        drivers: What moved the scores of each kind of mistake (the scored ones): per
+            ``error``, ``stage``, its largest ``feature`` parts in words, with
+            ``mean_bits``, ``typical`` (what most of the pairs showed),
+            ``typical_share`` and ``pairs``, largest first.
     """
 
     threshold: float
@@ -64,6 +68,7 @@ class ErrorBreakdown:
     by_sources: pl.DataFrame
     examples: Sequence[tuple[str, pl.DataFrame]]
     pairs: pl.DataFrame | None = None
+    drivers: pl.DataFrame | None = None
 
 
 def write_report(
@@ -456,6 +461,7 @@ def _errors(errors: ErrorBreakdown) -> str:
         "<code>poiflow evaluate --errors FILE</code> writes them all, with their features; "
         "<code>poiflow explain RUN SOURCE:ID SOURCE:ID</code> takes one pair's score apart.</p>",
         kinds,
+        _drivers(errors),
         f"<h3>What kept true pairs apart in clustering</h3>{rules}" if apart else "",
         f"<h3>By pair of sources</h3>{sources}",
     ]
@@ -480,6 +486,37 @@ def _errors(errors: ErrorBreakdown) -> str:
             numeric=[2, 3],
         )
         parts.append(f"<h3>{escape(title)}</h3>{shown}")
+    return "\n".join(parts)
+
+
+def _drivers(errors: ErrorBreakdown) -> str:
+    """Each kind of scored mistake and the features that moved its scores most."""
+    if errors.drivers is None or errors.drivers.is_empty():
+        return ""
+    kinds = {(e, stage): (cause, n) for e, stage, cause, n in errors.kinds}
+    parts = [
+        "<h3>What moved the scores of the mistakes</h3><p>For each kind of mistake the "
+        "matcher scored, the features whose parts of the scores were largest on average, "
+        "in bits (positive: towards a match), and what most of the pairs showed there; of "
+        "a sample of each kind's pairs where it has many (<code>poiflow evaluate "
+        "--drivers</code> takes apart every one).</p>"
+    ]
+    for (error, stage), rows in errors.drivers.partition_by(
+        ["error", "stage"], as_dict=True, maintain_order=True
+    ).items():
+        table = _table(
+            ["feature", "mean bits", "what most of the pairs showed", "share"],
+            [
+                (r["feature"], f"{r['mean_bits']:+.2f}", r["typical"], _pct(r["typical_share"], 1))
+                for r in rows.iter_rows(named=True)
+            ],
+            numeric=[1, 3],
+        )
+        cause, count = kinds.get((str(error), str(stage)), ("", 0))
+        taken = int(rows.select(pl.col("pairs").max()).item())
+        sampled = f"; {taken:,} of them taken apart" if taken < count else ""
+        title = f"{error} · {stage}: {cause} ({count:,} pairs{sampled})"
+        parts.append(f"<h4>{escape(title)}</h4>{table}")
     return "\n".join(parts)
 
 
