@@ -10,6 +10,8 @@ quick exit.
   with the process anyway. Everything the command writes is closed by then, and exit
   handlers still run.
 - numpy's arrays and Arrow's memory stay in small memory pages (:func:`small_pages`).
+- The process is the command's own (``poiflow._imports.command_process``): LightGBM is
+  imported without its scikit-learn estimators, which poiflow never uses.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import gc
 import os
 import sys
+
+from poiflow._imports import command_process
 
 HUGE_PAGES_VARIABLE = "NUMPY_MADVISE_HUGEPAGE"
 """numpy's own switch: whether it asks the kernel for huge pages for its arrays."""
@@ -48,6 +52,7 @@ def small_pages() -> None:
 def main() -> None:
     """Run the ``poiflow`` command line."""
     small_pages()
+    command_process()
 
     from poiflow.pipeline.workers import start_early
 

@@ -121,3 +121,39 @@ def test_loading_a_model_does_not_import_lightgbm() -> None:
     )
     said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert said.stdout.split() == ["False", "True", "True"]
+
+
+# Prints whether scikit-learn came in with LightGBM, the shipped model's raw predictions
+# of some made-up pairs by LightGBM itself, and whether scikit-learn can be imported after.
+_LIGHTGBM_PROBE = """
+import sys
+import numpy as np
+from poiflow import _imports
+from poiflow.conflate.matcher import lightgbm, load_matcher
+if sys.argv[1] == "command":
+    _imports.command_process()
+lgb = lightgbm()
+print("sklearn" in sys.modules)
+m = load_matcher()
+x = np.random.default_rng(1).random((50, len(m.features))).astype(np.float32)
+print(",".join(f"{p:.12f}" for p in m.booster.predict(x)))
+import sklearn.base
+print(True)
+"""
+
+
+def test_lightgbm_comes_without_scikit_learn_only_in_the_command() -> None:
+    # The command owns its process and never uses LightGBM's scikit-learn estimators
+    # (1.5 s of imports); a notebook or program that imports poiflow gets them.
+    said = {}
+    for process in ("command", "library"):
+        run = subprocess.run(
+            [sys.executable, "-c", _LIGHTGBM_PROBE, process], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        said[process] = run.stdout.split()
+    assert said["command"][0] == "False"
+    assert said["library"][0] == "True"
+    assert said["command"][1] == said["library"][1]  # the same booster either way
+    assert len(set(said["command"][1].split(","))) > 10
+    assert said["command"][2] == said["library"][2] == "True"  # nothing kept out after

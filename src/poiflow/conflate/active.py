@@ -23,14 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.evaluate import with_pair_rows
 from poiflow.conflate.features import RecordView, pair_features
-from poiflow.conflate.matcher import Matcher
+from poiflow.conflate.matcher import Matcher, lightgbm
 from poiflow.errors import InputError
 from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
@@ -271,6 +270,7 @@ def refine_matcher(
         "deterministic": True,
         "num_threads": 1,
     }
+    lgb = lightgbm()
     data = lgb.Dataset(matrix, labels, feature_name=list(base.features), free_raw_data=True)
     booster = lgb.train(params, data, num_boost_round=trees, init_model=base.booster)
     info = {

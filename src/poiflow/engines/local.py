@@ -23,6 +23,8 @@ import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Final, TypeAlias, TypeVar
 
+from poiflow._imports import Unimportable
+
 __all__ = [
     "FORKED_WORKERS",
     "PartitionTask",
@@ -228,23 +230,11 @@ def _receive(channel: Any, worker: Any) -> tuple[Any, ...]:
 def _work(
     task: PartitionTask[Any], part: int, parts: int, channel: Any, unused: tuple[str, ...] = ()
 ) -> None:
-    if unused:
-        sys.meta_path.insert(0, _Unimportable(unused))
+    if unused:  # for good: the worker is the task's
+        sys.meta_path.insert(0, Unimportable(unused))
     try:
         for chunk, result in task(part, parts):
             channel.put((_CHUNK, chunk, result))
         channel.put((_DONE,))
     except BaseException as exc:
         channel.put((_ERROR, exc, traceback.format_exc()))
-
-
-class _Unimportable:
-    """An import finder that refuses ``packages`` and their modules, as if they were not
-    installed (``ModuleNotFoundError``, which ``importlib.util.find_spec`` raises too)."""
-
-    def __init__(self, packages: Sequence[str]) -> None:
-        self.packages = tuple(packages)
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.partition(".")[0] in self.packages:
-            raise ModuleNotFoundError(f"No module named {name!r} in this worker", name=name)
