@@ -136,16 +136,22 @@ def site(url: pl.Expr) -> pl.Expr:
 
 def place_id_for(source: str, record_id: str) -> str:
     """A stable place id from the cluster's first member (by source, then id)."""
-    digest = hashlib.blake2b(f"{source}\x1f{record_id}".encode(), digest_size=8).hexdigest()
-    return f"p{digest}"
+    return _place_id(f"{source}{_ID_SEPARATOR}{record_id}")
 
 
 def place_ids(sources: pl.Series, record_ids: pl.Series) -> list[str]:
     """:func:`place_id_for` of many first members at once: the keys joined by polars,
-    then one hash call each (365k places: 0.48 s against 0.95 s row by row)."""
-    blake2b = hashlib.blake2b
-    keys = (sources.cast(pl.String) + "\x1f" + record_ids.cast(pl.String)).to_list()
-    return ["p" + blake2b(key.encode(), digest_size=8).hexdigest() for key in keys]
+    then one hash each (365k places: 0.48 s against 0.95 s row by row)."""
+    keys = sources.cast(pl.String) + _ID_SEPARATOR + record_ids.cast(pl.String)
+    return [_place_id(key) for key in keys.to_list()]
+
+
+_ID_SEPARATOR: Final = "\x1f"
+
+
+def _place_id(key: str) -> str:
+    """The place id of a first member's ``source<US>id``."""
+    return "p" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 _L = "label"

@@ -37,7 +37,7 @@ from poiflow.pipeline.stages import (
     run_cluster_config,
     scores_table,
 )
-from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_RECORD_KEYS, PLACE_SCHEMA
+from poiflow.schema import GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
 
 if TYPE_CHECKING:
     import polars as pl
@@ -176,8 +176,7 @@ EXAMPLES = 5
 """The surest mistakes of each kind the report shows."""
 
 EXPLAINED = 300
-"""The scored mistakes of each kind whose scores the report takes apart, at most: the
-model's parts of a score (TreeSHAP) cost about 1.5 ms a pair on one core."""
+"""The scored mistakes of each kind whose scores the report takes apart, at most."""
 
 
 def _error_breakdown(
@@ -206,16 +205,11 @@ def _error_breakdown(
         shown = found.examples(error, stage, EXAMPLES)
         return with_drivers(shown, model, ctx.artifacts.path("pairs"), keys=pairs)
 
-    # What moved the scores of each kind of mistake, its largest parts, in words: of at
-    # most EXPLAINED of its scored pairs, spread over them in the order of their keys.
-    scored = found.errors.filter(pl.col("match_probability").is_not_null())
-    spread = [
-        part.sort(PAIR_RECORD_KEYS).gather_every(-(-part.height // EXPLAINED))
-        for part in scored.partition_by("error", "stage", maintain_order=True)
-    ]
-    sample = pl.concat(spread) if spread else scored
+    # What moved the scores of each kind of mistake: its largest parts, in words.
     moved = (
-        stored_error_drivers(sample, model, ctx.artifacts.path("pairs"), keys=pairs)
+        stored_error_drivers(
+            found.errors, model, ctx.artifacts.path("pairs"), keys=pairs, at_most=EXPLAINED
+        )
         .group_by("error", "stage", maintain_order=True)
         .head(MISTAKE_DRIVERS)
         .with_columns(pl.col("feature").replace(FEATURE_WORDS))
