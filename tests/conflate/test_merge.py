@@ -13,6 +13,7 @@ from poiflow.conflate.belief import DEFAULT_ACCURACY, FALSE_VALUES
 from poiflow.conflate.merge import (
     INLIER_SPREADS,
     MergeConfig,
+    _positions,
     merge_clusters,
     place_id_for,
     site,
@@ -197,6 +198,13 @@ def test_a_point_leans_to_the_more_precise_source() -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 5), max_size=40))
+def test_positions_count_the_rows_of_each_label_as_a_group_by_does(labels: list[int]) -> None:
+    ordered = np.sort(np.array(labels, dtype=np.int64))
+    by_group_by = pl.DataFrame({"label": ordered}).select(pl.int_range(pl.len()).over("label"))
+    assert _positions(ordered).tolist() == by_group_by.to_series().to_list()
+
+
 @given(st.lists(st.floats(-80, 80), min_size=1, max_size=9))
 def test_with_equal_weights_the_point_is_by_the_plain_median(lats: list[float]) -> None:
     # Nothing learned of the sources: each counts as precise to a metre, so the mean is of

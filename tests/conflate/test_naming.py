@@ -4,7 +4,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate.naming import bare, spelling
+from poiflow.conflate.naming import bare, spelling, spellings
 
 
 def spelled(*names: str) -> list[str]:
@@ -38,3 +38,13 @@ def test_a_spelling_is_its_own_spelling_whatever_the_case(name: str) -> None:
     assert spelled(once) == [once]
     assert spelled(name.upper()) == spelled(name.lower()) == [once]
     assert bared(once)[0] == bared(name)[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.none() | st.sampled_from(["Café Aalto", "CAFE AALTO", "Stockmann Oyj", ""])))
+def test_spellings_of_many_names_are_each_ones_spelling_in_order(names: list[str | None]) -> None:
+    series = pl.Series("name", names, dtype=pl.String)
+    one_by_one = [None if name is None else spelled(name)[0] for name in names]
+    spelled_at_once = spellings(series)
+    assert spelled_at_once.name == "name"
+    assert spelled_at_once.to_list() == one_by_one

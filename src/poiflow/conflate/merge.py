@@ -291,6 +291,42 @@ def _abbreviating(pairs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _positions(labels: np.ndarray) -> np.ndarray:
+    """Each row's position within its run of equal ``labels`` (sorted): 0, 1, ... per
+    label (what ``int_range(len()).over(label)`` gives, without a group-by)."""
+    n = len(labels)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.diff(labels, prepend=labels[0] - 1))
+    run_start = np.repeat(starts, np.diff(np.append(starts, n)))
+    return np.arange(n, dtype=np.int64) - run_start
+
+
+def _name_forms(frame: pl.DataFrame) -> pl.DataFrame:
+    """What the golden name is chosen by, once per distinct primary name (``name``): the
+    records of a place mostly share their names. ``mixed`` (1 in mixed case),
+    ``nonascii``, ``length`` and ``words``; its ``spelling``, that spelling without legal
+    forms (``bare``) and ``legal`` (1 where they differ)."""
+    name = pl.col("name")
+    return (
+        frame.select(pl.col("names").struct.field("primary").alias("name").unique())
+        .drop_nulls()
+        .with_columns(
+            ((name != name.str.to_uppercase()) & (name != name.str.to_lowercase()))
+            .cast(pl.Int32)
+            .alias("mixed"),
+            (
+                name.str.len_chars() - name.str.replace_all(r"[^\x00-\x7F]", "").str.len_chars()
+            ).alias("nonascii"),
+            name.str.len_chars().alias("length"),
+            name.str.count_matches(r"\S+").alias("words"),
+            spelling(name).alias("spelling"),
+        )
+        .with_columns(bare(pl.col("spelling")).alias("bare"))
+        .with_columns((pl.col("bare") != pl.col("spelling")).cast(pl.Int32).alias("legal"))
+    )
+
+
 def _first_by(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.DataFrame:
     return (
         frame.sort([_L, *by], descending=[False, *descending])
@@ -428,10 +464,10 @@ def merge_clusters(
     known_times = pl.col("update_time").n_unique().over(_L) - pl.col(
         "update_time"
     ).is_null().any().over(_L).cast(pl.Int64)
+    frame = base.sort(_L, "source", "id")
     frame = (
-        base.sort(_L, "source", "id")
-        .with_columns(
-            pl.int_range(pl.len()).over(_L).alias("pos"),
+        frame.with_columns(
+            pl.Series("pos", _positions(frame[_L].to_numpy())),
             pl.col("names").struct.field("primary").alias("name"),
             pl.col("names").struct.field("alternates").alias("alternates"),
             pl.col("keys").struct.field("name").alias("name_key"),
@@ -457,29 +493,13 @@ def merge_clusters(
         .with_columns(
             (pl.col("trust") * (1 + config.recency_weight * pl.col("recency"))).alias("weight"),
             pl.when(pl.col("category") != "other").then(pl.col("category")).alias("category_known"),
-            (
-                (pl.col("name") != pl.col("name").str.to_uppercase())
-                & (pl.col("name") != pl.col("name").str.to_lowercase())
-            )
-            .cast(pl.Int32)
-            .alias("mixed"),
-            (
-                pl.col("name").str.len_chars()
-                - pl.col("name").str.replace_all(r"[^\x00-\x7F]", "").str.len_chars()
-            ).alias("nonascii"),
-            pl.col("name").str.len_chars().alias("length"),
-            pl.col("name").str.count_matches(r"\S+").alias("words"),
-            spelling(pl.col("name")).alias("spelling"),
             *(
                 evidence(config.accuracy.get(attribute, {}), attribute)
                 for attribute in CONFIDENT_ATTRIBUTES
             ),
         )
-        .with_columns(bare(pl.col("spelling")).alias("bare"))
-        .with_columns(
-            pl.col("weight").sum().over(_L, "bare").alias("spelling_weight"),
-            (pl.col("bare") != pl.col("spelling")).cast(pl.Int32).alias("legal"),
-        )
+        .join(_name_forms(frame), on="name", how="left", maintain_order="left")
+        .with_columns(pl.col("weight").sum().over(_L, "bare").alias("spelling_weight"))
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from poiflow.conflate.features import word_counts
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site
-from poiflow.conflate.naming import spelling
+from poiflow.conflate.naming import spellings
 
 __all__ = [
     "learn_sources",
@@ -332,12 +332,13 @@ def source_accuracy(
         labels: Each record's cluster; a negative label leaves the record out.
         located: What ``_located`` made of the records, when made already.
     """
+    names = pl.Series(pc.struct_field(records.column("names"), "primary"))
     frame = pl.DataFrame(
-        records.select(["source", "names", "categories", "address", "phones", "websites"])
+        records.select(["source", "categories", "address", "phones", "websites"])
     ).select(
         pl.Series(_L, np.asarray(labels, dtype=np.int64)),
         pl.col("source").cast(pl.String),
-        spelling(pl.col("names").struct.field("primary")).alias("name"),
+        spellings(names).alias("name"),
         pl.col("categories").struct.field("primary").replace("other", None).alias("category"),
         address_key(pl.col("address")).alias("address"),
         pl.col("phones").list.first().alias("phone"),
