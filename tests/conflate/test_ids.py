@@ -5,8 +5,14 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poiflow.conflate.ids import assign_ids, changelog, fresh_ids, reads_keys
-from poiflow.conflate.merge import place_id_for, place_ids
+from poiflow.conflate.ids import (
+    assign_ids,
+    changelog,
+    fresh_ids,
+    place_id_for,
+    place_ids,
+    reads_keys,
+)
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 
 

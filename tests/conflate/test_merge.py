@@ -9,15 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poiflow.conflate.alike import site
 from poiflow.conflate.belief import DEFAULT_ACCURACY, FALSE_VALUES
-from poiflow.conflate.merge import (
-    INLIER_SPREADS,
-    MergeConfig,
-    _positions,
-    merge_clusters,
-    place_id_for,
-    site,
-)
+from poiflow.conflate.ids import place_id_for
+from poiflow.conflate.merge import MergeConfig, _positions, merge_clusters
+from poiflow.conflate.point import INLIER_SPREADS
 from poiflow.conflate.reliability import learn_sources, source_accuracy, source_precision
 from poiflow.normalize import normalize_records
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA

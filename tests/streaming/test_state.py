@@ -15,7 +15,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from poiflow.conflate.merge import MergeConfig, place_id_for
+from poiflow.conflate.ids import place_id_for
+from poiflow.conflate.merge import MergeConfig
 from poiflow.generate.edits import NEW_SOURCE, edited_sources, generate_edits
 from poiflow.pipeline import conflate
 from poiflow.sources import flat_place

@@ -22,7 +22,7 @@ place is held to the true place most of its records describe, attribute by attri
 ``phone``
     The first phone (both normalized to E.164).
 ``website``
-    The first website, as the site it names (``merge.site``: scheme, case, "www." and a
+    The first website, as the site it names (``alike.site``: scheme, case, "www." and a
     trailing "/" aside).
 ``brand``
     The brand's name, folded.
@@ -52,8 +52,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from poiflow.conflate.alike import site
 from poiflow.conflate.geo import haversine_m
-from poiflow.conflate.merge import NEAR_M, site
+from poiflow.conflate.point import NEAR_M
 from poiflow.text import fold
 
 __all__ = [

@@ -10,8 +10,11 @@ branch's added words and a typo yield.
 
 The confidence of an attribute is the probability that the chosen value is right, given
 which sources agree on it and how often each source is right (learned per attribute,
-``reliability.source_accuracy``; the model is ``poiflow.conflate.belief``'s). A point is
-right within ``NEAR_M`` metres; the records that agree with it are those that close to it. The
+``reliability.source_accuracy``; the model is ``poiflow.conflate.belief``'s). The point
+has rules of its own (``poiflow.conflate.point``): a weighted median, then the mean of the
+points near it, right within ``point.NEAR_M`` metres. Values alike are one
+(``poiflow.conflate.alike``): a website is the site it names, an abbreviated street the
+street spelled out. The
 place's confidence is the probability that it is one whole place of the world, not two
 merged nor a fragment of one (``belief.place_confidence``, from ``MergeConfig.whole`` and
 ``.split``: how much of the world each source covers, ``reliability.place_coverage``).
@@ -26,7 +29,6 @@ and how often its values of each attribute are right (the confidence above).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -35,9 +37,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from poiflow.conflate.alike import address_key, site, spelled_out
 from poiflow.conflate.belief import backing, evidence, kept_whole, place_confidence, sure
-from poiflow.conflate.geo import planar_m
+from poiflow.conflate.ids import place_ids
 from poiflow.conflate.naming import bare, choose_name, spelling
+from poiflow.conflate.point import golden_point
 from poiflow.schema import (
     ADDRESS_FIELDS,
     ATTRIBUTE_CONFIDENCE_TYPE,
@@ -48,23 +52,14 @@ from poiflow.schema import (
 
 __all__ = [
     "CONFIDENT_ATTRIBUTES",
-    "INLIER_SPREADS",
-    "NEAR_M",
     "MergeConfig",
-    "address_key",
     "merge_clusters",
-    "place_id_for",
-    "place_ids",
-    "site",
 ]
 
-NEAR_M: Final = 50.0  # a point this close to the place's is right
-# A point farther from the place's median than this many times its source's typical
-# distance is an error of its own (a geocoding error), left out of the golden point's mean.
-INLIER_SPREADS: Final = 5.0
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
 # The attributes that have a confidence of their own (``attribute_confidence``).
 CONFIDENT_ATTRIBUTES: Final = tuple(field.name for field in ATTRIBUTE_CONFIDENCE_TYPE)
+_L: Final = "label"
 
 
 @dataclass(frozen=True)
@@ -111,52 +106,6 @@ class MergeConfig:
     split: Mapping[str, float] = field(default_factory=dict)
 
 
-def address_key(address: pl.Expr) -> pl.Expr:
-    """Street and house number, lower case (null without a street): what an address
-    votes by."""
-    return pl.when(address.struct.field("street").is_not_null()).then(
-        pl.concat_str(
-            address.struct.field("street").str.to_lowercase(),
-            address.struct.field("housenumber").fill_null("").str.to_lowercase(),
-            separator="\x1f",
-        )
-    )
-
-
-def site(url: pl.Expr) -> pl.Expr:
-    """A website as the site it names: without its scheme, letter case, a "www." and a
-    trailing "/" ("https://www.Aalto.fi/" and "http://aalto.fi" are one)."""
-    return (
-        url.str.to_lowercase()
-        .str.replace(r"^[a-z][a-z0-9+.-]*://", "")
-        .str.replace(r"^www\.", "")
-        .str.strip_suffix("/")
-    )
-
-
-def place_id_for(source: str, record_id: str) -> str:
-    """A stable place id from the cluster's first member (by source, then id)."""
-    return _place_id(f"{source}{_ID_SEPARATOR}{record_id}")
-
-
-def place_ids(sources: pl.Series, record_ids: pl.Series) -> list[str]:
-    """:func:`place_id_for` of many first members at once: the keys joined by polars,
-    then one hash each (365k places: 0.48 s against 0.95 s row by row)."""
-    keys = sources.cast(pl.String) + _ID_SEPARATOR + record_ids.cast(pl.String)
-    return [_place_id(key) for key in keys.to_list()]
-
-
-_ID_SEPARATOR: Final = "\x1f"
-
-
-def _place_id(key: str) -> str:
-    """The place id of a first member's ``source<US>id``."""
-    return "p" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-
-
-_L = "label"
-
-
 def _vote(
     frame: pl.DataFrame, key: str, name: str, odds: str | None = None, *, weigh: bool = False
 ) -> pl.DataFrame:
@@ -193,101 +142,6 @@ def _vote(
         .with_columns(sure(pl.col("chosen"), pl.col("others")).alias(f"{name}_confidence"))
         .drop("chosen", "others")
         .collect()
-    )
-
-
-def _weighted_median(located: pl.DataFrame, column: str, alias: str) -> pl.DataFrame:
-    """Per label: the weighted median of ``column`` (``point_weight``); where the weight
-    below one value is exactly half, the middle of it and the next (so two points of equal
-    weight give their midpoint, as the plain median does)."""
-    ranked = located.select(_L, column, "point_weight").sort(_L, column)
-    ranked = ranked.with_columns(
-        pl.col("point_weight").cum_sum().over(_L).alias("below"),
-        (pl.col("point_weight").sum().over(_L) / 2).alias("half"),
-    )
-    lower = (
-        ranked.filter(pl.col("below") >= pl.col("half") * (1 - 1e-12))
-        .group_by(_L, maintain_order=True)
-        .first()
-        .select(_L, pl.col(column).alias("lower"))
-    )
-    upper = (
-        ranked.filter(pl.col("below") > pl.col("half") * (1 + 1e-12))
-        .group_by(_L, maintain_order=True)
-        .first()
-        .select(_L, pl.col(column).alias("upper"))
-    )
-    return lower.join(upper, on=_L).select(
-        _L, ((pl.col("lower") + pl.col("upper")) / 2).alias(alias)
-    )
-
-
-def _spelled_out(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` (label, pos, address, address_key, weight) with the address key of a
-    record whose street abbreviates a word ("Liisank.", "Mannerheimint.") replaced by
-    the key of a record of the same place that spells it out with the same house number
-    (the first such, by position), and ``abbreviated`` (1 where the street has a word
-    ending in ".")."""
-    street = pl.col("address").struct.field("street")
-    frame = frame.with_columns(
-        street.str.contains(r"\.(\s|,|/|$)").fill_null(False).cast(pl.Int32).alias("abbreviated")
-    )
-    short = frame.filter(pl.col("abbreviated") == 1).select(
-        _L,
-        "pos",
-        street.alias("short"),
-        pl.col("address_key").str.split("\x1f").list.last().alias("number"),
-    )
-    if short.is_empty():
-        return frame
-    full = frame.filter((pl.col("abbreviated") == 0) & pl.col("address_key").is_not_null()).select(
-        _L,
-        pl.col("pos").alias("full_pos"),
-        street.alias("long"),
-        "address_key",
-        pl.col("address_key").str.split("\x1f").list.last().alias("number"),
-    )
-    found = short.join(full, on=[_L, "number"]).with_row_index("pair")
-    if found.is_empty():
-        return frame
-    spelled = (
-        found.join(_abbreviating(found), on="pair", how="semi")
-        .sort(_L, "pos", "full_pos")
-        .group_by(_L, "pos", maintain_order=True)
-        .first()
-        .select(_L, "pos", pl.col("address_key").alias("spelled_key"))
-    )
-    return (
-        frame.join(spelled, on=[_L, "pos"], how="left")
-        .with_columns(pl.coalesce("spelled_key", "address_key").alias("address_key"))
-        .drop("spelled_key")
-    )
-
-
-def _abbreviating(pairs: pl.DataFrame) -> pl.DataFrame:
-    """The ``pair`` of each row of ``pairs`` whose street ``short`` is ``long`` with some
-    words cut and ended with "." ("Liisank." of "Liisankatu"; "Aleksanterink./
-    Mannerheimint." of "Aleksanterinkatu/Mannerheimintie"): word by word, in polars."""
-    words = pairs.select(
-        "pair",
-        *(
-            pl.col(c).str.to_lowercase().str.extract_all(r"[^\s,/]+").alias(c)
-            for c in ("short", "long")
-        ),
-    ).filter(pl.col("short").list.len() == pl.col("long").list.len())
-    cut, whole = pl.col("short"), pl.col("long")
-    stem = cut.str.strip_suffix(".")
-    return (
-        words.explode("short", "long")
-        .group_by("pair")
-        .agg(
-            (
-                (cut == whole)
-                | (cut.str.ends_with(".") & whole.str.starts_with(stem) & (whole != stem))
-            ).all()
-        )
-        .filter(pl.col("short"))
-        .select("pair")
     )
 
 
@@ -565,60 +419,11 @@ def merge_clusters(
         .agg(pl.col("other").alias("alternate"))
     )
 
-    located = frame.select(_L, "source", "lat", "lon", "weight", "pos", "odds_location").filter(
-        pl.col("lat").is_not_null()
-    )
-    # The point: each coordinate's median, weighted by trust and by the source's precision;
-    # then the weighted mean of the points that lie within INLIER_SPREADS of their
-    # source's typical distance from it (a geocoding error left out, the jitter of the
-    # rest averaged: a mean of n points is nearer than their median).
-    precision = dict(config.precision_m)
-    least = max(precision.values(), default=1.0)
-    spread = pl.col("source").replace_strict(precision, default=least, return_dtype=pl.Float64)
-    located = located.with_columns(
-        (pl.col("weight") / spread.clip(1.0) ** 2).alias("point_weight"),
-        spread.clip(1.0).alias("spread"),
-    )
-    median = _weighted_median(located, "lat", "mlat").join(
-        _weighted_median(located, "lon", "mlon"), on=_L
-    )
-    inlier = planar_m(pl.col("lat"), pl.col("lon"), pl.col("mlat"), pl.col("mlon")) <= (
-        INLIER_SPREADS * pl.col("spread")
-    )
-    weight = pl.col("point_weight")
-    mean = (
-        located.join(median, on=_L)
-        .filter(inlier)
-        .group_by(_L)
-        .agg(
-            ((pl.col("lat") * weight).sum() / weight.sum()).alias("alat"),
-            ((pl.col("lon") * weight).sum() / weight.sum()).alias("alon"),
-        )
-    )
-    centre = median.join(mean, on=_L, how="left").select(
-        _L, pl.coalesce("alat", "mlat").alias("glat"), pl.coalesce("alon", "mlon").alias("glon")
-    )
-    located = located.join(centre, on=_L).with_columns(
-        ((pl.col("lat") - pl.col("glat")) ** 2 + (pl.col("lon") - pl.col("glon")) ** 2).alias("d2")
-    )
-    medoid = _first_by(located.select(_L, "d2", "pos"), ["d2", "pos"], [False, False]).select(
-        _L, pl.col("pos").alias("geometry_pos")
-    )
-    # The point is right where the records within NEAR_M of it are.
-    near = planar_m(pl.col("lat"), pl.col("lon"), pl.col("glat"), pl.col("glon")) <= NEAR_M
-    point = (
-        located.group_by(_L)
-        .agg(
-            pl.col("odds_location").filter(near).sum().alias("chosen"),
-            pl.col("odds_location").filter(~near).alias("against"),
-        )
-        .select(_L, sure(pl.col("chosen"), pl.col("against")).alias("location_confidence"))
-    )
-    centre = centre.join(point, on=_L)
+    centre, medoid = golden_point(frame, config.precision_m)
 
     # A street one record abbreviates ("Liisank.") votes with the same street spelled out
     # by another record of the place ("Liisankatu", same number); the spelled-out wins.
-    addressed = _spelled_out(
+    addressed = spelled_out(
         frame.select(_L, "pos", "address", "address_key", "weight", "odds_address")
     )
     address_vote = _vote(addressed, "address_key", "address_won", "odds_address", weigh=True)

@@ -27,10 +27,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from poiflow.conflate.alike import address_key, site
 from poiflow.conflate.features import word_counts
 from poiflow.conflate.geo import haversine_m
-from poiflow.conflate.merge import NEAR_M, MergeConfig, address_key, site
+from poiflow.conflate.merge import MergeConfig
 from poiflow.conflate.naming import spellings
+from poiflow.conflate.point import NEAR_M
 
 __all__ = [
     "learn_sources",

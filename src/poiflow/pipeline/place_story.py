@@ -16,8 +16,9 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from poiflow.conflate.alike import address_key, site
 from poiflow.conflate.geo import haversine_m
-from poiflow.conflate.merge import NEAR_M, address_key, site
+from poiflow.conflate.point import NEAR_M
 from poiflow.errors import InputError, did_you_mean
 from poiflow.pipeline.explaining import record_keys
 from poiflow.pipeline.outputs import output_path, pairs_among, read_output, read_run

@@ -54,8 +54,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from poiflow._gc import paused_gc
-from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
-from poiflow.conflate.merge import MergeConfig, merge_clusters, place_id_for
+from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes, place_id_for
+from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.conflate.reliability import learn_sources, learned_of, with_learned
 from poiflow.errors import InputError, OutputError
 from poiflow.pipeline.ingestion import prepare_records

@@ -1,0 +1,109 @@
+"""When two records' values of an attribute are one value.
+
+A website is the site it names ("https://www.Aalto.fi/" and "http://aalto.fi" are one);
+an address votes by its street and house number, lower case; and a street one record
+abbreviates ("Liisank.") is the street another record of the place spells out
+("Liisankatu", same number).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+__all__ = ["address_key", "site", "spelled_out"]
+
+_L: Final = "label"
+
+
+def address_key(address: pl.Expr) -> pl.Expr:
+    """Street and house number, lower case (null without a street): what an address
+    votes by."""
+    return pl.when(address.struct.field("street").is_not_null()).then(
+        pl.concat_str(
+            address.struct.field("street").str.to_lowercase(),
+            address.struct.field("housenumber").fill_null("").str.to_lowercase(),
+            separator="\x1f",
+        )
+    )
+
+
+def site(url: pl.Expr) -> pl.Expr:
+    """A website as the site it names: without its scheme, letter case, a "www." and a
+    trailing "/" ("https://www.Aalto.fi/" and "http://aalto.fi" are one)."""
+    return (
+        url.str.to_lowercase()
+        .str.replace(r"^[a-z][a-z0-9+.-]*://", "")
+        .str.replace(r"^www\.", "")
+        .str.strip_suffix("/")
+    )
+
+
+def spelled_out(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (label, pos, address, address_key, weight) with the address key of a
+    record whose street abbreviates a word ("Liisank.", "Mannerheimint.") replaced by
+    the key of a record of the same place that spells it out with the same house number
+    (the first such, by position), and ``abbreviated`` (1 where the street has a word
+    ending in ".")."""
+    street = pl.col("address").struct.field("street")
+    frame = frame.with_columns(
+        street.str.contains(r"\.(\s|,|/|$)").fill_null(False).cast(pl.Int32).alias("abbreviated")
+    )
+    short = frame.filter(pl.col("abbreviated") == 1).select(
+        _L,
+        "pos",
+        street.alias("short"),
+        pl.col("address_key").str.split("\x1f").list.last().alias("number"),
+    )
+    if short.is_empty():
+        return frame
+    full = frame.filter((pl.col("abbreviated") == 0) & pl.col("address_key").is_not_null()).select(
+        _L,
+        pl.col("pos").alias("full_pos"),
+        street.alias("long"),
+        "address_key",
+        pl.col("address_key").str.split("\x1f").list.last().alias("number"),
+    )
+    found = short.join(full, on=[_L, "number"]).with_row_index("pair")
+    if found.is_empty():
+        return frame
+    spelled = (
+        found.join(_abbreviating(found), on="pair", how="semi")
+        .sort(_L, "pos", "full_pos")
+        .group_by(_L, "pos", maintain_order=True)
+        .first()
+        .select(_L, "pos", pl.col("address_key").alias("spelled_key"))
+    )
+    return (
+        frame.join(spelled, on=[_L, "pos"], how="left")
+        .with_columns(pl.coalesce("spelled_key", "address_key").alias("address_key"))
+        .drop("spelled_key")
+    )
+
+
+def _abbreviating(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The ``pair`` of each row of ``pairs`` whose street ``short`` is ``long`` with some
+    words cut and ended with "." ("Liisank." of "Liisankatu"; "Aleksanterink./
+    Mannerheimint." of "Aleksanterinkatu/Mannerheimintie"): word by word, in polars."""
+    words = pairs.select(
+        "pair",
+        *(
+            pl.col(c).str.to_lowercase().str.extract_all(r"[^\s,/]+").alias(c)
+            for c in ("short", "long")
+        ),
+    ).filter(pl.col("short").list.len() == pl.col("long").list.len())
+    cut, whole = pl.col("short"), pl.col("long")
+    stem = cut.str.strip_suffix(".")
+    return (
+        words.explode("short", "long")
+        .group_by("pair")
+        .agg(
+            (
+                (cut == whole)
+                | (cut.str.ends_with(".") & whole.str.starts_with(stem) & (whole != stem))
+            ).all()
+        )
+        .filter(pl.col("short"))
+        .select("pair")
+    )
