@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import resource
 import statistics
 import subprocess
 import sys
@@ -16,7 +17,15 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["DATA", "generated_world", "measure", "median_seconds", "tree_rss", "world_arguments"]
+__all__ = [
+    "DATA",
+    "generated_world",
+    "measure",
+    "median_seconds",
+    "tree_cpu",
+    "tree_rss",
+    "world_arguments",
+]
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -58,6 +67,21 @@ def tree_rss(root: psutil.Process) -> int:
         for member in [root, *root.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 total += member.memory_info().rss
+    return total
+
+
+def tree_cpu(root: psutil.Process) -> float:
+    """CPU seconds (user and system) spent so far by this process and everything it started:
+    its threads, the processes it and they have waited for, and every descendant still
+    running (with those it waited for). ``root`` must be this process."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    for member in root.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
     return total
 
 
