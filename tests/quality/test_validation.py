@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -88,6 +89,43 @@ def test_duplicate_ids_across_batches_and_sources() -> None:
     repeat = seen.check(second, validate_records(second).valid)
     assert repeat[0] == "duplicate id '1' in source 's' (first at f.csv:1)"
     assert repeat[1] is None
+
+
+_key_row = st.tuples(
+    st.sampled_from(["s", "t"]),
+    st.sampled_from(["1", "2", "3"]),
+    st.sampled_from([None, "", "f.csv:7", "g.csv:9"]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_key_row, max_size=6), max_size=4))
+def test_duplicate_ids_name_the_first_valid_record_as_a_dictionary_of_all_would(
+    batches: list[list[tuple[str, str, str | None, bool]]],
+) -> None:
+    seen, first = DuplicateIds(), {}
+    for rows in batches:
+        records = pa.table(
+            {name: [row[k] for row in rows] for k, name in enumerate(["source", "id", "origin"])},
+            schema=pa.schema(
+                [("source", pa.string()), ("id", pa.string()), ("origin", pa.string())]
+            ),
+        )
+        valid = np.array([row[3] for row in rows], dtype=bool)
+        expected: list[str | None] = []
+        for source, record_id, origin, ok in rows:
+            if not ok:
+                expected.append(None)
+            elif (source, record_id) in first:
+                where = first[(source, record_id)]
+                expected.append(
+                    f"duplicate id '{record_id}' in source '{source}' (first at {where})"
+                )
+            else:
+                first[(source, record_id)] = origin or "an earlier row"
+                expected.append(None)
+        assert seen.check(records, valid) == expected
 
 
 _value = st.one_of(

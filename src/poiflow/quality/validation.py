@@ -151,32 +151,49 @@ class DuplicateIds:
 
     The first record with an id goes on; a later record with the same id in the same
     source is held back with a reason that names where the first one was.
+
+    Each id is remembered with the number of its batch only: where in the batch it was
+    (its ``origin``) is looked up when an id repeats, which is rare, so a usual batch costs
+    one pass over its ids (a million records: no tuple and no origin made per record).
     """
 
     def __init__(self) -> None:
-        self._first: dict[tuple[str, str], str] = {}
+        self._first: dict[str, dict[str, int]] = {}  # source -> id -> its batch
+        self._batches: list[tuple[pa.Table, np.ndarray]] = []  # source, id, origin; valid rows
 
     def check(self, records: pa.Table, valid: np.ndarray) -> list[str | None]:
         """For each valid record, ``None`` or why it repeats an earlier id."""
         out: list[str | None] = [None] * records.num_rows
-        sources = records.column("source").to_pylist()
-        ids = records.column("id").to_pylist()
-        origins = records.column("origin").to_pylist()
-        rows = np.flatnonzero(valid).tolist()
-        keys = [(sources[row], ids[row]) for row in rows]
-        if len(set(keys)) == len(keys) and self._first.keys().isdisjoint(keys):
-            # The usual batch: no id seen twice; remember them all at once.
-            self._first.update(
-                zip(keys, [origins[row] or "an earlier row" for row in rows], strict=True)
-            )
-            return out
-        for row in rows:
-            key = (sources[row], ids[row])
-            first = self._first.get(key)
+        rows = np.flatnonzero(valid)
+        batch = len(self._batches)
+        self._batches.append((records.select(["source", "id", "origin"]), rows))
+        taken = pa.array(rows, pa.int64())
+        sources = records.column("source").take(taken)
+        ids = records.column("id").take(taken).to_pylist()
+        if pc.count_distinct(sources).as_py() == 1:  # the usual batch: one source
+            seen = self._first.setdefault(sources[0].as_py(), {})
+            if len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
+                seen.update(dict.fromkeys(ids, batch))  # no id seen twice
+                return out
+        for row, source, record_id in zip(rows.tolist(), sources.to_pylist(), ids, strict=True):
+            seen = self._first.setdefault(source, {})
+            first = seen.get(record_id)
             if first is None:
-                self._first[key] = origins[row] or "an earlier row"
+                seen[record_id] = batch
             else:
                 out[row] = (
-                    f"duplicate id '{ids[row]}' in source '{sources[row]}' (first at {first})"
+                    f"duplicate id '{record_id}' in source '{source}' "
+                    f"(first at {self._origin(first, source, record_id)})"
                 )
         return out
+
+    def _origin(self, batch: int, source: str, record_id: str) -> str:
+        """Where the first valid record of ``batch`` with this source and id was."""
+        keys, rows = self._batches[batch]
+        alike = pc.and_(
+            pc.equal(keys.column("source"), source), pc.equal(keys.column("id"), record_id)
+        )
+        found = np.flatnonzero(pc.fill_null(alike, False).to_numpy(zero_copy_only=False))
+        first = int(found[np.isin(found, rows)][0])
+        origin = keys.column("origin")[first].as_py()
+        return str(origin) if origin else "an earlier row"
