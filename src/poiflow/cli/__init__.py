@@ -24,7 +24,7 @@ from rich.table import Table
 
 from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
-from poiflow.errors import ConfigError, InputError, PoiflowError, did_you_mean
+from poiflow.errors import PoiflowError
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -453,7 +453,7 @@ def conflate_command(
         console.print(sources)
     if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
         info = report.model_info
-        _print_weights(info, info["prior"], info["match_weights"])
+        print_weights(info, info["prior"], info["match_weights"])
     metrics = report.to_dict().get("metrics")
     if metrics:
         console.print(
@@ -515,367 +515,7 @@ def _traceback_line(exc: BaseException) -> str:
     return f"  raised at {last.filename}:{last.lineno} ({last.name})" if last else ""
 
 
-@app.command(name="evaluate", no_args_is_help=True)
-def evaluate_command(
-    gold: Annotated[Path, typer.Option(help="CSV of source,id,place: the truth.")],
-    membership: Annotated[Path, typer.Option(help="membership.parquet from 'poiflow conflate'.")],
-    pairs: Annotated[
-        Path | None,
-        typer.Option(help="The scored pairs (default: pairs.parquet beside the membership)."),
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="The run's clustering threshold (default: from run.json beside the membership).",
-        ),
-    ] = None,
-    examples: Annotated[
-        int, typer.Option(min=0, help="How many of the surest mistakes of each kind to show.")
-    ] = 3,
-    errors: Annotated[
-        Path | None,
-        typer.Option(help="Write every missed and wrong pair here (Parquet, or .csv)."),
-    ] = None,
-    sweep: Annotated[
-        bool,
-        typer.Option(
-            "--sweep",
-            help="Cluster the run's scored pairs again at other thresholds, and score each.",
-        ),
-    ] = False,
-    drivers: Annotated[
-        bool,
-        typer.Option(
-            "--drivers",
-            help="Show what moved the scores of the matcher's mistakes, feature by feature.",
-        ),
-    ] = False,
-    gold_places: Annotated[
-        Path | None,
-        typer.Option(
-            help="The true places (gold_places.csv of 'poiflow generate'): also score the "
-            "golden records' attributes (places.parquet beside the membership).",
-        ),
-    ] = None,
-    json_report: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
-) -> None:
-    """Score a conflation against the truth: pairwise precision, recall, F1 and B-cubed,
-    where the errors came from, and with --gold-places how right the golden records are.
-
-    Beside an output folder of [bold]poiflow conflate[/bold] (its pairs.parquet and
-    run.json), every pair of records the truth puts together and the run did not
-    ([bold]missed[/bold]), and every pair the run put together wrongly ([bold]wrong[/bold]),
-    is traced to the stage that lost it: [bold]blocking[/bold] (never a candidate pair),
-    [bold]matcher[/bold] (scored on the wrong side of the threshold) or
-    [bold]clustering[/bold] (scored right, grouped wrong). Then the scores per pair of
-    sources, and the surest mistakes of each kind with their names; --errors writes them
-    all, with the features behind each score, for a notebook. --sweep clusters the run's
-    scored pairs again at other thresholds and scores each: which threshold suits this
-    data, with clustering's rules in play. --drivers takes the score of every pair the
-    matcher got wrong apart (as poiflow explain does one pair) and shows, for each kind of
-    mistake, each feature's mean part of the scores in bits and what the pairs showed there
-    most often: what pushed wrong pairs over the threshold, what held true pairs under
-    it. --gold-places holds each golden place to the
-    true place most of its records describe, attribute by attribute (name, category,
-    location, address, phone, website, brand), beside the simplest merge (each place's
-    first record taken whole), and shows whether an attribute's confidence says how often
-    it is right.
-
-    [bold]Example[/bold]
-
-      poiflow generate --places 5000 --sources 3 --seed 1 --output out/gen
-      poiflow conflate out/gen/source_*.csv -o out/run
-      poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet
-      poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet \\
-          --errors out/errors.parquet --examples 10
-      poiflow evaluate --gold out/gen/gold.csv --membership out/run/membership.parquet \\
-          --gold-places out/gen/gold_places.csv
-    """
-    from poiflow.cli.evaluation import (
-        diagnose_run,
-        draw_accuracy,
-        draw_diagnosis,
-        draw_sweep,
-        score_drivers,
-        score_golden,
-        write_errors,
-    )
-    from poiflow.conflate.evaluate import read_gold, score_membership
-
-    truth = read_gold(gold)
-    predicted = _read_membership(membership)
-    scores = score_membership(predicted, truth)
-    accuracy = (
-        None
-        if gold_places is None
-        else score_golden(predicted, truth, membership.parent, gold_places)
-    )
-    found = diagnose_run(
-        predicted,
-        truth,
-        membership.parent,
-        pairs,
-        threshold,
-        sweep=sweep,
-        features=bool(errors) or drivers,
-    )
-    if found is None and (pairs is not None or errors is not None or sweep or drivers):
-        raise InputError(
-            "no scored pairs to trace the errors with: --pairs names the pairs.parquet of the run",
-            path=pairs or membership.parent / "pairs.parquet",
-        )
-    if found is not None and errors is not None:
-        write_errors(found.diagnosis, errors)
-    moved = None
-    if found is not None and drivers:
-        from poiflow.cli.evaluation import mistake_drivers
-
-        moved = mistake_drivers(found.diagnosis, membership.parent)
-    if json_report:
-        report: dict[str, Any] = scores.as_dict()
-        if found is not None:
-            report["threshold"] = found.diagnosis.threshold
-            report["errors"] = found.diagnosis.counts()
-            report["kept_apart"] = found.diagnosis.kept_apart()
-            report["by_sources"] = found.diagnosis.by_sources.to_dicts()
-            if found.sweep is not None:
-                report["sweep"] = found.sweep.to_dicts()
-            if moved is not None:
-                report["drivers"] = moved.to_dicts()
-        if accuracy is not None:
-            report["golden"] = accuracy.as_dict()
-        print_json(report)
-        return
-    table = Table(
-        "measure",
-        "precision",
-        "recall",
-        "F1",
-        show_edge=False,
-        title="Matching quality",
-        title_justify="left",
-    )
-    table.add_row("pairwise", f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}")
-    table.add_row(
-        "B-cubed",
-        f"{scores.bcubed_precision:.4f}",
-        f"{scores.bcubed_recall:.4f}",
-        f"{scores.bcubed_f1:.4f}",
-    )
-    out.print(table)
-    out.print(
-        f"{scores.records:,} records scored; {scores.correct_pairs:,} of "
-        f"{scores.predicted_pairs:,} predicted pairs correct, {scores.true_pairs:,} true "
-        f"pairs; {scores.unmatched_records:,} gold records not in the membership"
-    )
-    if found is None:
-        out.print(
-            "[dim]no pairs.parquet beside the membership: give --pairs to see where the "
-            "errors came from[/dim]"
-        )
-    else:
-        out.print()
-        explained = score_drivers(membership.parent, pairs) if examples > 0 else None
-        draw_diagnosis(out, found.diagnosis, found.said, examples, explained)
-        if found.sweep is not None:
-            draw_sweep(out, found.sweep, found.diagnosis.threshold)
-        if moved is not None:
-            from poiflow.cli.evaluation import draw_drivers
-
-            draw_drivers(out, moved)
-        if errors is not None:
-            out.print(f"every error pair: {errors}")
-    if accuracy is not None:
-        out.print()
-        draw_accuracy(out, accuracy)
-
-
-def _read_membership(path: Path) -> Any:
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_table(path, columns=["source", "id", "place_id"])
-    except (OSError, ValueError) as exc:
-        raise InputError(f"not a membership file ({exc})", path=path) from exc
-
-
-@app.command(name="generate", no_args_is_help=True)
-def generate_command(
-    output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
-    places: Annotated[int, typer.Option(min=1, help="Real places in the world.")] = 10_000,
-    sources: Annotated[int, typer.Option(min=1, max=26, help="Sources describing them.")] = 4,
-    seed: Annotated[int, typer.Option(help="Everything follows from it.")] = 0,
-    file_format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
-    no_coordinates: Annotated[
-        bool, typer.Option(help="Vendor sources without coordinates (address-only feeds).")
-    ] = False,
-    vendor_noise: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--vendor-noise",
-            help="NAME=VALUE: set a noise of every vendor source (repeatable), e.g. "
-            "jitter_m=250 (geocoded to the street), translate=0.5, typo=0.3.",
-        ),
-    ] = None,
-    names: Annotated[
-        Path | None,
-        typer.Option(
-            help="CSV of places to draw names from (name, category; also street, brand, "
-            "domain, opening_hours) instead of the bundled Helsinki extract.",
-        ),
-    ] = None,
-) -> None:
-    """Generate multi-source POI data with known truth, for benchmarks and training.
-
-    Real names, categories and streets (from the bundled OpenStreetMap extract) over many
-    synthetic cities, with chains, look-alike neighbours and shared buildings; each source
-    with its own noise: coordinate jitter and geocoding errors, name variants (case,
-    accents, translations, typos, abbreviations, legal forms, branch names), phone and
-    website formats, missing fields, conflicting values, duplicates. Writes one flat file
-    per source, gold.csv (source,id,place: which place each record describes),
-    gold_places.csv (each place as it truly is: what poiflow evaluate --gold-places holds
-    the golden records to) and manifest.json. Same arguments, same bytes.
-
-    [bold]Example[/bold]
-
-      poiflow generate --places 20000 --sources 4 --seed 7 --output out/gen
-
-    A feed noisier than any the shipped model was trained on (to try poiflow label on):
-
-      poiflow generate --places 15000 --sources 3 --vendor-noise jitter_m=250 -o out/coarse
-
-    A world named like your own region (a name given twice is a chain):
-
-      poiflow generate --places 5000 --names my-names.csv -o out/mine
-    """
-    from poiflow.generate import generate, read_seed
-    from poiflow.generate.noise import parse_noise
-
-    if file_format not in ("csv", "parquet"):
-        hint = did_you_mean(file_format, ("csv", "parquet"))
-        raise InputError(f"unknown format '{file_format}'.{hint} Use csv or parquet")
-    try:
-        noise = parse_noise(vendor_noise or [])
-    except ValueError as exc:
-        raise InputError(f"--vendor-noise {exc}") from exc
-    made = generate(
-        places,
-        sources,
-        seed,
-        output,
-        file_format=file_format,  # type: ignore[arg-type]
-        drop_coordinates=no_coordinates,
-        vendor_noise=noise,
-        seed_places=None if names is None else read_seed(names),
-    )
-    console.print(
-        f"{made.records:,} records of {made.places:,} places in {len(made.sources)} "
-        f"sources: {output}/ (gold.csv, gold_places.csv, manifest.json)"
-    )
-
-
-@app.command(name="train", no_args_is_help=True)
-def train_command(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Input files whose records are labelled.", metavar="INPUT...", show_default=False
-        ),
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The model file to write.")],
-    gold: Annotated[
-        Path | None,
-        typer.Option(help="CSV of source,id,place for those records (a supervised model)."),
-    ] = None,
-    unsupervised: Annotated[
-        bool,
-        typer.Option("--unsupervised", help="No labels: fit a Fellegi-Sunter model by EM instead."),
-    ] = False,
-    answers: Annotated[
-        Path | None,
-        typer.Option("--labels", help="Answers from 'poiflow label': refine --base with them."),
-    ] = None,
-    base: Annotated[
-        str, typer.Option(help="With --labels: the model to refine ('default' or a file).")
-    ] = "default",
-    seed: Annotated[int, typer.Option(help="Fixes the split and the boosting.")] = 0,
-) -> None:
-    """Train a matcher and write it as a model file.
-
-    The records are ingested, blocked and featured as in [bold]poiflow conflate[/bold].
-
-    With [bold]--gold[/bold], a gradient-boosted model (LightGBM) learns from labels: every
-    candidate pair whose two records share a place in GOLD is a match. A fifth of the
-    pairs is held out to calibrate the probabilities and to report precision, recall, F1.
-
-    With [bold]--labels[/bold] (the answers [bold]poiflow label[/bold] stored), the model
-    --base is refined: a few small trees more, fitted to the answered pairs. A third of the
-    answers is held out first to print the gain over --base; the model written is then
-    refined on all of them. INPUT may be the run's records.parquet.
-
-    With [bold]--unsupervised[/bold], no labels are needed: a Fellegi-Sunter model is
-    fitted by EM on the candidate pairs, and its match weights are printed: how much each
-    level of each comparison (name, where, phone, website, address, category, brand,
-    source) counts for or against a match, in bits.
-
-    [bold]Examples[/bold]
-
-      poiflow generate --places 20000 --sources 4 --seed 3 --output out/train
-      poiflow train out/train/source_*.csv --gold out/train/gold.csv -o out/model.json.gz
-      poiflow conflate my/*.csv -o out/run --model out/model.json.gz
-
-      poiflow train my/*.csv --unsupervised -o out/em.json.gz
-    """
-    import tempfile
-
-    from poiflow.conflate.evaluate import read_gold
-    from poiflow.conflate.matcher import train_matcher
-    from poiflow.conflate.training import candidate_features, labelled_pairs
-    from poiflow.pipeline import ingest
-
-    if sum((gold is not None, unsupervised, answers is not None)) != 1:
-        raise ConfigError(
-            "give one of --gold (labelled records), --labels (answers from 'poiflow label') "
-            "and --unsupervised (no labels)"
-        )
-    if answers is not None:
-        from poiflow.cli.label import train_from_labels
-
-        train_from_labels(inputs, answers, base, output, seed)
-        return
-    name = output.name.split(".")[0]
-    if unsupervised:
-        from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
-        from poiflow.conflate.matcher import save_model
-
-        with tempfile.TemporaryDirectory() as tmp:
-            ingest(inputs, Path(tmp) / "records.parquet")
-            model = fit_fellegi_sunter(candidate_features(Path(tmp) / "records.parquet"), name=name)
-        save_model(model, output)
-        _print_weights(model.info, model.prior, model.weights())
-        console.print(f"model: [bold]{output}[/bold]")
-        return
-    assert gold is not None
-    truth = read_gold(gold)  # refuse a bad gold file before the work
-    with tempfile.TemporaryDirectory() as tmp:
-        ingest(inputs, Path(tmp) / "records.parquet")
-        features, labels = labelled_pairs(Path(tmp) / "records.parquet", truth)
-    matcher = train_matcher(features, labels, seed=seed, name=name)
-    matcher.save(output)
-    held = matcher.info["holdout"]
-    console.print(
-        f"trained on {len(labels):,} pairs ({int(labels.sum()):,} matches); held out: "
-        f"precision {held['precision']:.4f}, recall {held['recall']:.4f}, "
-        f"F1 {held['f1']:.4f}"
-    )
-    console.print(f"model: [bold]{output}[/bold]")
-
-
-def _print_weights(
-    info: dict[str, Any], prior: float, weights: dict[str, dict[str, float]]
-) -> None:
+def print_weights(info: dict[str, Any], prior: float, weights: dict[str, dict[str, float]]) -> None:
     """The match weights of a Fellegi-Sunter model, as a table with bars."""
     console.print(
         f"fitted on {info['pairs']:,} candidate pairs ({info['patterns']:,} patterns) in "
@@ -909,16 +549,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
-# The pipeline commands (init, run, deploy, publish, search) live beside; importing them
-# registers them.
+# The other commands (evaluate, generate, train, explain, label, init, run, ...) live
+# beside; importing them registers them. `poiflow --help` lists commands in the order they
+# were registered, and these imports are sorted by name: evaluate.py's come right after
+# conflate, as a user meets them.
 from poiflow.cli import deploy as _deploy  # noqa: E402
+from poiflow.cli import evaluate as _evaluate  # noqa: E402
 from poiflow.cli import explain as _explain  # noqa: E402
 from poiflow.cli import label as _label  # noqa: E402
 from poiflow.cli import pipelines as _pipelines  # noqa: E402
 from poiflow.cli import serving as _serving  # noqa: E402
 from poiflow.cli import streaming as _streaming  # noqa: E402
 
-del _deploy, _explain, _label, _pipelines, _serving, _streaming
+del _deploy, _evaluate, _explain, _label, _pipelines, _serving, _streaming
 
 
 def reflow(text: str) -> str:
