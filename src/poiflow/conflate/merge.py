@@ -40,7 +40,7 @@ import pyarrow as pa
 from poiflow.conflate.alike import address_key, site, spelled_out
 from poiflow.conflate.belief import backing, evidence, kept_whole, place_confidence, sure
 from poiflow.conflate.ids import place_ids
-from poiflow.conflate.naming import bare, choose_name, spelling
+from poiflow.conflate.naming import choose_name, with_name_forms
 from poiflow.conflate.point import golden_point
 from poiflow.schema import (
     ADDRESS_FIELDS,
@@ -154,31 +154,6 @@ def _positions(labels: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.diff(labels, prepend=labels[0] - 1))
     run_start = np.repeat(starts, np.diff(np.append(starts, n)))
     return np.arange(n, dtype=np.int64) - run_start
-
-
-def _name_forms(frame: pl.DataFrame) -> pl.DataFrame:
-    """What the golden name is chosen by, once per distinct primary name (``name``): the
-    records of a place mostly share their names. ``mixed`` (1 in mixed case),
-    ``nonascii``, ``length`` and ``words``; its ``spelling``, that spelling without legal
-    forms (``bare``) and ``legal`` (1 where they differ)."""
-    name = pl.col("name")
-    return (
-        frame.select(pl.col("names").struct.field("primary").alias("name").unique())
-        .drop_nulls()
-        .with_columns(
-            ((name != name.str.to_uppercase()) & (name != name.str.to_lowercase()))
-            .cast(pl.Int32)
-            .alias("mixed"),
-            (
-                name.str.len_chars() - name.str.replace_all(r"[^\x00-\x7F]", "").str.len_chars()
-            ).alias("nonascii"),
-            name.str.len_chars().alias("length"),
-            name.str.count_matches(r"\S+").alias("words"),
-            spelling(name).alias("spelling"),
-        )
-        .with_columns(bare(pl.col("spelling")).alias("bare"))
-        .with_columns((pl.col("bare") != pl.col("spelling")).cast(pl.Int32).alias("legal"))
-    )
 
 
 def _first_by(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.DataFrame:
@@ -352,7 +327,7 @@ def merge_clusters(
                 for attribute in CONFIDENT_ATTRIBUTES
             ),
         )
-        .join(_name_forms(frame), on="name", how="left", maintain_order="left")
+        .pipe(with_name_forms)
         .with_columns(pl.col("weight").sum().over(_L, "bare").alias("spelling_weight"))
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")

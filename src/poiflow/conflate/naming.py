@@ -14,7 +14,7 @@ variant's records (they meant it) as half a record each.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 import numpy as np
@@ -25,7 +25,7 @@ from rapidfuzz.distance import Levenshtein
 from poiflow.conflate.belief import backing
 from poiflow.text import LEGAL_FORMS
 
-__all__ = ["bare", "choose_name", "spelling", "spellings"]
+__all__ = ["bare", "choose_name", "spelling", "spellings", "with_name_forms"]
 
 _L: Final = "label"
 _TYPO_EDITS: Final = 2  # a name this few edits from another may be a typo of it
@@ -52,15 +52,47 @@ def spelling(name: pl.Expr) -> pl.Expr:
 
 
 def spellings(names: pl.Series) -> pl.Series:
-    """:func:`spelling` of each of ``names``, spelled once per distinct name (a place's
-    records mostly share theirs: a million records of the generator hold 278k names)."""
-    distinct = pl.DataFrame({"n": names.unique()}).with_columns(spelling(pl.col("n")).alias("s"))
-    return (
-        names.to_frame("n")
-        .join(distinct, on="n", how="left", maintain_order="left", nulls_equal=True)
-        .get_column("s")
-        .alias(names.name)
+    """:func:`spelling` of each of ``names``, spelled once per distinct name."""
+    spelled = _per_name(
+        names.to_frame("name"),
+        lambda distinct: distinct.with_columns(spelling(pl.col("name")).alias("spelling")),
     )
+    return spelled.get_column("spelling").alias(names.name)
+
+
+def with_name_forms(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (a record a row, its primary ``name`` among its columns) with what
+    :func:`choose_name` reads of the name: ``mixed`` (1 in mixed case), ``nonascii``,
+    ``length`` and ``words``; its ``spelling``, that spelling without legal forms
+    (``bare``) and ``legal`` (1 where they differ). Made once per distinct name."""
+    name = pl.col("name")
+
+    def forms(distinct: pl.DataFrame) -> pl.DataFrame:
+        return (
+            distinct.with_columns(
+                ((name != name.str.to_uppercase()) & (name != name.str.to_lowercase()))
+                .cast(pl.Int32)
+                .alias("mixed"),
+                (
+                    name.str.len_chars() - name.str.replace_all(r"[^\x00-\x7F]", "").str.len_chars()
+                ).alias("nonascii"),
+                name.str.len_chars().alias("length"),
+                name.str.count_matches(r"\S+").alias("words"),
+                spelling(name).alias("spelling"),
+            )
+            .with_columns(bare(pl.col("spelling")).alias("bare"))
+            .with_columns((pl.col("bare") != pl.col("spelling")).cast(pl.Int32).alias("legal"))
+        )
+
+    return _per_name(frame, forms)
+
+
+def _per_name(frame: pl.DataFrame, forms: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    """``frame`` with the columns ``forms`` adds to a frame of its distinct ``name``s,
+    joined back in order: the records of a place mostly share their names (the
+    generator's million records hold 278k), so each is worked on once."""
+    distinct = forms(frame.select(pl.col("name").unique()))
+    return frame.join(distinct, on="name", how="left", maintain_order="left", nulls_equal=True)
 
 
 def bare(spelled: pl.Expr) -> pl.Expr:

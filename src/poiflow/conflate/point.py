@@ -45,10 +45,6 @@ def golden_point(
     located = frame.select(_L, "source", "lat", "lon", "weight", "pos", "odds_location").filter(
         pl.col("lat").is_not_null()
     )
-    # The point: each coordinate's median, weighted by trust and by the source's precision;
-    # then the weighted mean of the points that lie within INLIER_SPREADS of their
-    # source's typical distance from it (a geocoding error left out, the jitter of the
-    # rest averaged: a mean of n points is nearer than their median).
     precision = dict(precision_m)
     least = max(precision.values(), default=1.0)
     spread = pl.col("source").replace_strict(precision, default=least, return_dtype=pl.Float64)
