@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from poiflow.conflate.clustering import ClusterConfig
-    from poiflow.quality.report import ErrorBreakdown
+    from poiflow.quality.truth_sections import ErrorBreakdown
 
 __all__ = ["build_plan", "load_function", "run_json"]
 
@@ -194,7 +194,7 @@ def _error_breakdown(
     from poiflow.conflate.explain import FEATURE_WORDS
     from poiflow.conflate.matcher import load_matcher
     from poiflow.pipeline.drivers import MISTAKE_DRIVERS, stored_error_drivers, with_drivers
-    from poiflow.quality.report import ErrorBreakdown
+    from poiflow.quality.truth_sections import ErrorBreakdown
 
     records = ctx.artifacts.table("records", ["source", "id", "names", "lat", "lon"])
     found = diagnose(membership, gold, pairs, cluster, records=records)

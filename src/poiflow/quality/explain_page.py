@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from poiflow.quality.report import ASSETS, escape, write_page
+from poiflow.quality.page import ASSETS, escape, write_page
 
 __all__ = ["write_explain_page"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,52 +22,27 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
-from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE, PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
+from poiflow.quality.page import (
+    ASSETS,
+    Raw,
+    bars,
+    escape,
+    html_table,
+    maybe,
+    pct,
+    section,
+    write_page,
+)
+from poiflow.quality.truth_sections import ErrorBreakdown, error_lines, errors_section, pr_curve
+from poiflow.schema import ATTRIBUTE_CONFIDENCE_TYPE
 from poiflow.text import address_line
 
-__all__ = ["ASSETS", "MAP_LIMIT", "ErrorBreakdown", "escape", "write_page", "write_report"]
+__all__ = ["MAP_LIMIT", "write_report"]
 
-ASSETS = Path(__file__).resolve().parent / "assets"
 # Places drawn on the map at most (the file stays a few MB); a deterministic sample beyond.
 MAP_LIMIT = 20_000
-# Error pairs drawn on the map at most, with known truth.
-MAP_ERRORS = 5_000
 WORST = 30
 _ASSETS = ("leaflet.css", "report.css", "errors.js", "leaflet.js", "report.js")
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorBreakdown:
-    """Where a run's errors came from, against known truth (made by the pipeline from
-    ``poiflow.conflate.diagnosis``; the quality package does not match records itself).
-
-    Attributes:
-        threshold: The clustering threshold.
-        kinds: ``(error, stage, what happened, pairs)`` for each kind of error.
-        kept_apart: ``(rule, what it means, pairs)``: the clustering rules that kept
-            true pairs apart.
-        by_sources: ``left_source, right_source, true_pairs, predicted_pairs,
-            correct_pairs, precision, recall, f1``.
-        examples: Per kind, a title and its surest mistakes: ``left_source, left_id,
-            right_source, right_id``, ``left_name``/``right_name``, ``match_probability``,
-            ``kept_apart_by``, ``metres_apart`` and ``drivers`` (the parts of the score
-            that moved it most) where known.
-        pairs: Every error pair, for the map: ``error``, ``stage``, ``left_name``,
-            ``right_name``, ``match_probability``, ``left_lat``, ``left_lon``,
-            ``right_lat``, ``right_lon``.
-        drivers: What moved the scores of each kind of mistake (the scored ones): per
-            ``error``, ``stage``, its largest ``feature`` parts in words, with
-            ``mean_bits``, ``typical`` (what most of the pairs showed),
-            ``typical_share`` and ``pairs``, largest first.
-    """
-
-    threshold: float
-    kinds: Sequence[tuple[str, str, str, int]]
-    kept_apart: Sequence[tuple[str, str, int]]
-    by_sources: pl.DataFrame
-    examples: Sequence[tuple[str, pl.DataFrame]]
-    pairs: pl.DataFrame | None = None
-    drivers: pl.DataFrame | None = None
 
 
 def write_report(
@@ -121,20 +95,20 @@ def write_report(
     probability = pairs.column("match_probability").to_numpy(zero_copy_only=False)
     body = [
         _header(run, places.num_rows),
-        _section("Stages", _stages(run)),
-        _section("Sources", _sources(run, records, membership)),
-        _section("Golden records", _golden(run, frame)),
-        _section("Match probability of the candidate pairs", _histogram(probability)),
+        section("Stages", _stages(run)),
+        section("Sources", _sources(run, records, membership)),
+        section("Golden records", _golden(run, frame)),
+        section("Match probability of the candidate pairs", _histogram(probability)),
     ]
     if gold is not None:
-        body.append(_section("Precision and recall by threshold", _pr_curve(pairs, gold)))
+        body.append(section("Precision and recall by threshold", pr_curve(pairs, gold)))
     if errors is not None:
-        body.append(_section("Where the errors are", _errors(errors)))
+        body.append(section("Where the errors are", errors_section(errors)))
     body += [
-        _section("Checks", _checks(checks)),
-        _section("Quality by category", _categories(frame, issues)),
-        _section("Worst offenders", _worst(frame, issues, records, membership)),
-        _section(
+        section("Checks", _checks(checks)),
+        section("Quality by category", _categories(frame, issues)),
+        section("Worst offenders", _worst(frame, issues, records, membership)),
+        section(
             "Map of places and clusters",
             _map(frame, records, membership, issues, None if errors is None else errors.pairs),
         ),
@@ -152,62 +126,6 @@ def write_report(
     return write_page(path, page)
 
 
-def write_page(path: Path, page: str) -> Path:
-    """Write a page at ``path`` whole or not at all (a file beside it, then renamed)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, "utf-8")
-    tmp.replace(path)
-    return path
-
-
-def escape(value: Any) -> str:
-    """``value`` as HTML text (None as nothing)."""
-    return html.escape("" if value is None else str(value))
-
-
-def _section(title: str, content: str) -> str:
-    return f"<section><h2>{escape(title)}</h2>\n{content}\n</section>"
-
-
-def _table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    numeric: Sequence[int] = (),
-    below: Sequence[_Raw | None] = (),
-) -> str:
-    """An HTML table; ``below[i]``, where given, is a row of its own under row ``i``, the
-    table's whole width (a worst offender's records)."""
-    head = "".join(
-        f"<th{_NUM if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
-    )
-    lines = []
-    for index, row in enumerate(rows):
-        cells = "".join(
-            f"<td{_NUM if i in numeric else ''}>{_html(cell)}</td>" for i, cell in enumerate(row)
-        )
-        lines.append(f"<tr>{cells}</tr>")
-        extra = below[index] if index < len(below) else None
-        if extra is not None:
-            lines.append(f'<tr class="members"><td colspan="{len(headers)}">{extra}</td></tr>')
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
-
-
-_NUM = ' class="num"'
-
-
-class _Raw(str):
-    """HTML that is already escaped."""
-
-
-def _html(cell: Any) -> str:
-    """A cell's HTML: itself if already HTML (``_Raw``), else its text escaped."""
-    return cell if isinstance(cell, _Raw) else escape(cell)
-
-
-def _pct(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
-
-
 def _header(run: Mapping[str, Any], places: int) -> str:
     counts = run.get("counts", {})
     cards = [
@@ -216,7 +134,7 @@ def _header(run: Mapping[str, Any], places: int) -> str:
         ("candidate pairs", f"{counts.get('candidate_pairs', 0):,}"),
         ("matched pairs", f"{counts.get('matched_pairs', 0):,}"),
         ("golden places", f"{places:,}"),
-        ("from 2+ records", _pct(counts.get("multi_source_places", 0), places)),
+        ("from 2+ records", pct(counts.get("multi_source_places", 0), places)),
     ]
     metrics = run.get("metrics")
     if metrics:
@@ -248,11 +166,11 @@ def _stages(run: Mapping[str, Any]) -> str:
         )
         for s in stages
     ]
-    return _table(["stage", "", "seconds"], rows, numeric=[2])
+    return html_table(["stage", "", "seconds"], rows, numeric=[2])
 
 
 def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) -> str:
-    inputs = _table(
+    inputs = html_table(
         ["input", "kind", "read", "valid", "quarantined", "values withheld"],
         [
             (
@@ -298,7 +216,7 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
         )
         for r in per_source.iter_rows(named=True)
     ]
-    completeness = _table(
+    completeness = html_table(
         [
             "source",
             "records",
@@ -336,15 +254,15 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
         row: list[Any] = [
             attribute,
             f"{given.len():,}",
-            _maybe(given.mean() if given.len() else None, "{:.3f}"),  # type: ignore[arg-type]
-            _pct(int((given >= 0.9).sum()), given.len()),
-            _pct(int((given < 0.5).sum()), given.len()),
+            maybe(given.mean() if given.len() else None, "{:.3f}"),  # type: ignore[arg-type]
+            pct(int((given >= 0.9).sum()), given.len()),
+            pct(int((given < 0.5).sum()), given.len()),
         ]
         if judged:
             row += [
-                _maybe(metrics.get(f"golden.{attribute}.accuracy"), "{:.3f}"),
-                _maybe(metrics.get(f"golden.{attribute}.naive_accuracy"), "{:.3f}"),
-                _maybe(metrics.get(f"golden.{attribute}.calibration_error"), "{:.3f}"),
+                maybe(metrics.get(f"golden.{attribute}.accuracy"), "{:.3f}"),
+                maybe(metrics.get(f"golden.{attribute}.naive_accuracy"), "{:.3f}"),
+                maybe(metrics.get(f"golden.{attribute}.calibration_error"), "{:.3f}"),
             ]
         rows.append(row)
     headers = ["attribute", "places with it", "mean confidence", "confidence >= 0.9", "< 0.5"]
@@ -365,7 +283,7 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
             "they are.</p>"
         )
     )
-    table = _table(headers, rows, numeric=list(range(1, len(headers))))
+    table = html_table(headers, rows, numeric=list(range(1, len(headers))))
     accuracy = run.get("source_accuracy") or {}
     precision = run.get("source_precision_m") or {}
     covered = run.get("place_coverage") or {}
@@ -374,15 +292,15 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
     sources = sorted({s for a in shown for s in accuracy[a]} | set(precision) | set(covers))
     if not sources:
         return text + table
-    by_source = _table(
+    by_source = html_table(
         ["source", *shown, "points typically off", "covers", "its places alone whole"],
         [
             (
                 source,
-                *(_maybe(accuracy[a].get(source), "{:.2f}") for a in shown),
-                _maybe(precision.get(source), "{:g} m"),
-                _maybe(covers.get(source), "{:.0%}"),
-                _maybe(whole.get(source), "{:.2f}"),
+                *(maybe(accuracy[a].get(source), "{:.2f}") for a in shown),
+                maybe(precision.get(source), "{:g} m"),
+                maybe(covers.get(source), "{:.0%}"),
+                maybe(whole.get(source), "{:.2f}"),
             )
             for source in sources
         ],
@@ -402,201 +320,16 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
     )
 
 
-def _bars(
-    counts: Sequence[float], labels: Sequence[str], *, width: int = 720, height: int = 220
-) -> str:
-    """Bars on a log scale (pairs pile up near 0: a linear scale would show one bar)."""
-    top = float(np.log10(1 + max(max(counts, default=0), 1)))
-    bar = (width - 60) / max(1, len(counts))
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height + 40}" role="img">']
-    for i, (count, label) in enumerate(zip(counts, labels, strict=True)):
-        h = height * float(np.log10(1 + count)) / top
-        x = 50 + i * bar
-        tip = f"<title>{escape(label)}: {count:,.0f}</title>"
-        parts.append(
-            f'<rect x="{x:.1f}" y="{height - h + 10:.1f}" width="{bar * 0.9:.1f}" '
-            f'height="{h:.1f}">{tip}</rect>'
-        )
-        if i % max(1, len(counts) // 10) == 0:
-            parts.append(f'<text x="{x:.1f}" y="{height + 28}" class="tick">{escape(label)}</text>')
-    parts.append(f'<text x="4" y="20" class="tick">{max(counts, default=0):,.0f}</text>')
-    parts.append(f'<line x1="48" y1="{height + 10}" x2="{width}" y2="{height + 10}" class="axis"/>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _errors(errors: ErrorBreakdown) -> str:
-    totals = {e: sum(n for k, _, _, n in errors.kinds if k == e) for e in ("missed", "wrong")}
-    kinds = _table(
-        ["error", "stage", "what happened", "pairs", "share"],
-        [(e, stage, cause, f"{n:,}", _pct(n, totals[e])) for e, stage, cause, n in errors.kinds],
-        numeric=[3, 4],
-    )
-    sources = _table(
-        ["sources", "true pairs", "predicted", "correct", "precision", "recall", "F1"],
-        [
-            (
-                f"{r['left_source']} · {r['right_source']}",
-                f"{r['true_pairs']:,}",
-                f"{r['predicted_pairs']:,}",
-                f"{r['correct_pairs']:,}",
-                f"{r['precision']:.4f}",
-                f"{r['recall']:.4f}",
-                f"{r['f1']:.4f}",
-            )
-            for r in errors.by_sources.iter_rows(named=True)
-        ],
-        numeric=list(range(1, 7)),
-    )
-    apart = sum(n for _, _, n in errors.kept_apart)
-    rules = _table(
-        ["rule", "what it means", "pairs", "share"],
-        [(rule, what, f"{n:,}", _pct(n, apart)) for rule, what, n in errors.kept_apart if n],
-        numeric=[2, 3],
-    )
-    parts = [
-        f"<p>Each pair of records the truth puts in one place and the run did not (missed), "
-        f"and each the run put in one place wrongly (wrong), traced to the stage that lost "
-        f"it, at the clustering threshold {errors.threshold:g}. "
-        "<code>poiflow evaluate --errors FILE</code> writes them all, with their features; "
-        "<code>poiflow explain RUN SOURCE:ID SOURCE:ID</code> takes one pair's score apart.</p>",
-        kinds,
-        _drivers(errors),
-        f"<h3>What kept true pairs apart in clustering</h3>{rules}" if apart else "",
-        f"<h3>By pair of sources</h3>{sources}",
-    ]
-    for title, rows in errors.examples:
-        why = "kept_apart_by" in rows.columns and rows["kept_apart_by"].is_not_null().any()
-        drove = "drivers" in rows.columns and rows["drivers"].is_not_null().any()
-        shown = _table(
-            ["record", "record", "match probability", "metres apart"]
-            + ["kept apart by"] * why
-            + ["what moved the score most (bits)"] * drove,
-            [
-                (
-                    _example_record(r, "left"),
-                    _example_record(r, "right"),
-                    _maybe(r.get("match_probability"), "{:.3f}"),
-                    _maybe(r.get("metres_apart"), "{:,.0f}"),
-                    *([r["kept_apart_by"]] if why else []),
-                    *([r["drivers"] or ""] if drove else []),
-                )
-                for r in rows.iter_rows(named=True)
-            ],
-            numeric=[2, 3],
-        )
-        parts.append(f"<h3>{escape(title)}</h3>{shown}")
-    return "\n".join(parts)
-
-
-def _drivers(errors: ErrorBreakdown) -> str:
-    """Each kind of scored mistake and the features that moved its scores most."""
-    if errors.drivers is None or errors.drivers.is_empty():
-        return ""
-    kinds = {(e, stage): (cause, n) for e, stage, cause, n in errors.kinds}
-    parts = [
-        "<h3>What moved the scores of the mistakes</h3><p>For each kind of mistake the "
-        "matcher scored, the features whose parts of the scores were largest on average, "
-        "in bits (positive: towards a match), and what most of the pairs showed there; of "
-        "a sample of each kind's pairs where it has many (<code>poiflow evaluate "
-        "--drivers</code> takes apart every one).</p>"
-    ]
-    for (error, stage), rows in errors.drivers.partition_by(
-        ["error", "stage"], as_dict=True, maintain_order=True
-    ).items():
-        table = _table(
-            ["feature", "mean bits", "what most of the pairs showed", "share"],
-            [
-                (r["feature"], f"{r['mean_bits']:+.2f}", r["typical"], _pct(r["typical_share"], 1))
-                for r in rows.iter_rows(named=True)
-            ],
-            numeric=[1, 3],
-        )
-        cause, count = kinds.get((str(error), str(stage)), ("", 0))
-        taken = int(rows.select(pl.col("pairs").max()).item())
-        sampled = f"; {taken:,} of them taken apart" if taken < count else ""
-        title = f"{error} · {stage}: {cause} ({count:,} pairs{sampled})"
-        parts.append(f"<h4>{escape(title)}</h4>{table}")
-    return "\n".join(parts)
-
-
-def _example_record(row: Mapping[str, Any], end: str) -> _Raw:
-    name = row.get(f"{end}_name") or ""
-    key = f"{row[f'{end}_source']}:{row[f'{end}_id']}"
-    return _Raw(f"{escape(name)} <small>{escape(key)}</small>")
-
-
-def _maybe(value: float | None, form: str) -> str:
-    return "-" if value is None or np.isnan(value) else form.format(value)
-
-
 def _histogram(probability: np.ndarray) -> str:
     counts, edges = np.histogram(probability, bins=20, range=(0.0, 1.0))
     labels = [f"{edges[i]:.2f}" for i in range(20)]
     share = float((probability >= 0.5).mean()) if len(probability) else 0.0
     return (
-        _bars(counts.tolist(), labels)
+        bars(counts.tolist(), labels)
         + f"<p>{len(probability):,} candidate pairs (counts on a log scale); "
         f"{100 * share:.1f}% scored 0.5 or more. "
         "A good matcher puts most pairs near 0 or 1; a hump in the middle is where labels help "
         "most (<code>poiflow label</code>).</p>"
-    )
-
-
-def _pr_curve(pairs: pa.Table, gold: pl.DataFrame) -> str:
-    scored = pl.DataFrame(pairs.select(list(PAIR_SCORE_COLUMNS)))
-    truth = gold.select("source", "id", pl.col("place").cast(pl.String))
-    scored = scored.join(
-        truth.rename({"source": "left_source", "id": "left_id", "place": "lp"}),
-        on=["left_source", "left_id"],
-    )
-    scored = scored.join(
-        truth.rename({"source": "right_source", "id": "right_id", "place": "rp"}),
-        on=["right_source", "right_id"],
-    )
-    sizes = truth.group_by("place").len()["len"]
-    true_pairs = int((sizes * (sizes - 1) // 2).sum())
-    label = (scored["lp"] == scored["rp"]).to_numpy()
-    p = scored["match_probability"].to_numpy()
-    order = np.argsort(-p, kind="stable")
-    tp = np.cumsum(label[order])
-    called = np.arange(1, len(order) + 1)
-    points = []
-    for threshold in np.linspace(0.0, 1.0, 101):
-        n = int(np.searchsorted(-p[order], -threshold, side="right"))
-        if n == 0:
-            continue
-        points.append((threshold, tp[n - 1] / called[n - 1], tp[n - 1] / max(1, true_pairs)))
-    width, height = 720, 300
-
-    def x(recall: float) -> str:
-        return f"{50 + recall * (width - 70):.1f}"
-
-    def y(precision: float) -> str:
-        return f"{10 + (1 - precision) * height:.1f}"
-
-    line = " ".join(f"{x(r)},{y(pr)}" for _, pr, r in points)
-    marks = "".join(
-        f'<circle cx="{x(r)}" cy="{y(pr)}" r="3"><title>threshold {t:.2f}: '
-        f"precision {pr:.4f}, recall {r:.4f}</title></circle>"
-        for t, pr, r in points[::10]
-    )
-    bottom = height + 10
-    svg = "".join(
-        [
-            f'<svg class="chart" viewBox="0 0 {width} {height + 40}" role="img">',
-            f'<polyline points="{line}" class="curve"/>{marks}',
-            f'<line x1="50" y1="{bottom}" x2="{width}" y2="{bottom}" class="axis"/>',
-            f'<line x1="50" y1="10" x2="50" y2="{bottom}" class="axis"/>',
-            f'<text x="{width - 60}" y="{height + 30}" class="tick">recall 1</text>',
-            '<text x="52" y="22" class="tick">precision 1</text></svg>',
-        ]
-    )
-    rows = [(f"{t:.1f}", f"{pr:.4f}", f"{r:.4f}") for t, pr, r in points if round(t * 10) == t * 10]
-    return (
-        svg + "<p>Pair level, over the candidate pairs; recall counts every true pair, "
-        "proposed or not.</p>"
-        + _table(["threshold", "precision", "recall"], rows, numeric=[0, 1, 2])
     )
 
 
@@ -611,7 +344,7 @@ def _checks(checks: Sequence[CheckResult]) -> str:
             c.name,
             c.kind,
             c.severity,
-            _Raw(
+            Raw(
                 '<span class="pass">pass</span>'
                 if c.passed
                 else f'<span class="{c.severity}">{len(c.issues):,} flagged</span>'
@@ -620,7 +353,7 @@ def _checks(checks: Sequence[CheckResult]) -> str:
         )
         for c in checks
     ]
-    return _table(["check", "kind", "severity", "result", "details"], rows)
+    return html_table(["check", "kind", "severity", "result", "details"], rows)
 
 
 def _categories(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
@@ -649,7 +382,7 @@ def _categories(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
         )
         for r in stats.iter_rows(named=True)
     ]
-    return _table(
+    return html_table(
         [
             "category",
             "places",
@@ -694,7 +427,7 @@ def _worst(
         )
         for r in worst.iter_rows(named=True)
     ]
-    table = _table(
+    table = html_table(
         ["place", "name", "category", "confidence", "records", "errors", "warnings", "why"],
         rows,
         numeric=[3, 4, 5, 6],
@@ -706,7 +439,7 @@ def _worst(
     )
 
 
-def _members_of(places: pl.Series, records: pa.Table, membership: pa.Table) -> dict[str, _Raw]:
+def _members_of(places: pl.Series, records: pa.Table, membership: pa.Table) -> dict[str, Raw]:
     """For each of ``places``, its records side by side, folded away under their count."""
     columns = ["source", "id", "names", "categories", "address", "phones", "websites"]
     found = (
@@ -715,9 +448,9 @@ def _members_of(places: pl.Series, records: pa.Table, membership: pa.Table) -> d
         .join(pl.DataFrame(records.select(columns)), on=["source", "id"])
         .sort("place_id", "source", "id")
     )
-    shown: dict[str, _Raw] = {}
+    shown: dict[str, Raw] = {}
     for (place_id,), rows in found.partition_by("place_id", as_dict=True).items():
-        table = _table(
+        table = html_table(
             ["record", "name", "category", "address", "phone", "website"],
             [
                 (
@@ -732,39 +465,8 @@ def _members_of(places: pl.Series, records: pa.Table, membership: pa.Table) -> d
             ],
         )
         said = f"its {rows.height} records" if rows.height > 1 else "its record"
-        shown[str(place_id)] = _Raw(f"<details><summary>{said}</summary>{table}</details>")
+        shown[str(place_id)] = Raw(f"<details><summary>{said}</summary>{table}</details>")
     return shown
-
-
-def _error_lines(pairs: pl.DataFrame) -> list[tuple[Any, ...]]:
-    """The error pairs whose records both have coordinates, as map lines: a deterministic
-    sample of ``MAP_ERRORS`` at most, missed pairs first."""
-    located = pairs.drop_nulls(["left_lat", "left_lon", "right_lat", "right_lon"])
-    if located.height > MAP_ERRORS:
-        located = (
-            located.with_columns(pl.concat_str(*PAIR_RECORD_KEYS).hash(seed=7).alias("h"))
-            .sort("h")
-            .head(MAP_ERRORS)
-        )
-    located = located.sort("error", *PAIR_RECORD_KEYS)
-    p = pl.col("match_probability")
-    label = pl.concat_str(
-        pl.col("error"),
-        pl.lit(" · "),
-        pl.col("stage"),
-        pl.lit(": "),
-        pl.col("left_name").fill_null("?"),
-        pl.lit(" / "),
-        pl.col("right_name").fill_null("?"),
-        pl.when(p.is_null())
-        .then(pl.lit(" (never compared)"))
-        .otherwise(pl.lit(" (p ") + p.round(3).cast(pl.String) + pl.lit(")")),
-    )
-    return located.select(
-        pl.col("left_lat", "left_lon", "right_lat", "right_lon").round(6),
-        pl.col("error"),
-        label.alias("label"),
-    ).rows()
 
 
 def _map(
@@ -819,7 +521,7 @@ def _map(
         .sort("place_id", "source", "id")
     )
     links = members.select(pl.col("plat", "plon", "lat", "lon").round(6), pl.col("source")).rows()
-    lines = [] if errors is None else _error_lines(errors)
+    lines = [] if errors is None else error_lines(errors)
     payload = orjson.dumps({"points": points, "links": links, "errors": lines})
     data = payload.decode().replace("</", "<\\/")
     note = f"{len(points):,} places" + (f" (a sample of {total:,})" if total > len(points) else "")
