@@ -79,8 +79,9 @@ def one_at_a_time(index: MatchIndex, sample: pa.Table, calls: int = 30) -> None:
     """What one call costs for a few records (a request, or the requests waiting together),
     and where one record's time goes: its blocking keys and its features, each on the
     plain-Python path a request takes and on the vectorized path a batch takes."""
-    from poiflow.conflate.blocking import BLOCKING_COLUMNS, record_keys
+    from poiflow.conflate.blocking import record_keys
     from poiflow.conflate.features import FEATURE_COLUMNS, RecordView, pair_features
+    from poiflow.conflate.keys import BLOCKING_COLUMNS
     from poiflow.conflate.lookup import few_pair_features
 
     def median_ms(function, *args) -> float:  # type: ignore[no-untyped-def]

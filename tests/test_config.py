@@ -71,7 +71,7 @@ def test_stage_settings_default_to_the_stages_own_defaults() -> None:
     from dataclasses import asdict
 
     from poiflow.config import BlockSettings, MergeSettings
-    from poiflow.conflate.blocking import BlockingConfig
+    from poiflow.conflate.keys import BlockingConfig
     from poiflow.conflate.merge import MergeConfig
 
     assert BlockSettings() == BlockSettings(**asdict(BlockingConfig()))

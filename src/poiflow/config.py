@@ -141,7 +141,7 @@ class IngestSettings(_Strict):
 
 
 class BlockSettings(_Strict):
-    """How wide blocking casts its net (see ``poiflow.conflate.blocking.BlockingConfig``)."""
+    """How wide blocking casts its net (see ``poiflow.conflate.keys.BlockingConfig``)."""
 
     rare_token_share: float = Field(0.01, gt=0, le=1)
     rare_token_min: int = Field(200, ge=1)

@@ -178,7 +178,7 @@ CANDIDATE_SCHEMA: Final = pa.schema(
         # Rows of the records table, left < right.
         pa.field("left", pa.int64(), nullable=False),
         pa.field("right", pa.int64(), nullable=False),
-        # Which blocking keys proposed the pair, as a bit set (see conflate.blocking.KEYS).
+        # Which blocking keys proposed the pair, as a bit set (see conflate.keys.KEYS).
         pa.field("keys", pa.int32(), nullable=False),
     ],
     metadata={"poiflow.table": "candidate_pairs"},

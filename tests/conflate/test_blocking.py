@@ -8,10 +8,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from poiflow.conflate.blocking import (
-    BLOCKING_COLUMNS,
-    KEY_ROWS_SCHEMA,
-    KEYS,
-    BlockingConfig,
     blocking_recall,
     candidate_pairs,
     common_kinds,
@@ -23,6 +19,7 @@ from poiflow.conflate.blocking import (
     shared_keys,
     table_stats,
 )
+from poiflow.conflate.keys import BLOCKING_COLUMNS, KEY_ROWS_SCHEMA, KEYS, BlockingConfig
 from poiflow.conflate.lookup import FEW_RECORDS, StatsLookup
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poiflow.conflate.blocking import (
-    BLOCKING_COLUMNS,
     candidate_pairs,
     finish_pairs,
     key_counts,
@@ -31,6 +30,7 @@ from poiflow.conflate.features import (
     feature_stats,
     pair_features,
 )
+from poiflow.conflate.keys import BLOCKING_COLUMNS
 from poiflow.conflate.merge import merge_clusters
 
 from .conftest import World

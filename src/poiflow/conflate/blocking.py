@@ -1,26 +1,8 @@
 """Blocking: the candidate pairs worth scoring, from cheap shared keys.
 
-Two records become a candidate pair when they share one of these keys (``KEYS``):
-
-``name``
-    A name word that is rare in the data (or the whole folded name) and an H3 cell: one
-    record's own cell, the other's ring of neighbours, at a resolution set by the larger
-    place's category extent (a cafe is met within a few hundred metres, an airport within
-    kilometres). A name written without spaces between words (Chinese, Japanese, Korean)
-    folds to one syllable a word, and no syllable is rare: two side by side make a word
-    too ("tian zhong" of "田中"). A name with a word more at its end ("Nordea Kamppi": a
-    branch, a district) meets the name without it ("Nordea") in its ring, whatever its
-    words.
-``near``
-    Any two records within about a hundred metres (a fine H3 cell and its ring), names
-    aside: translations and renames share no word.
-``phone``
-    The same phone number, anywhere.
-``domain``
-    The same registrable website domain within a few kilometres.
-``locality``
-    For records without coordinates (many vendor feeds): a rare name word, or the house
-    number and street, within the same locality or postcode.
+Two records become a candidate pair when they share a key (see :mod:`poiflow.conflate.keys`
+for the kinds: a rare name word nearby, any record very near, the same phone, domain, or
+locality for records without coordinates).
 
 Keys shared by too many records (a chain's call centre, a generic word in a dense centre)
 are skipped: they would cost quadratic work and say little. Each pair is produced once
@@ -43,7 +25,6 @@ per partition and step 3 per hash partition of the keys, with the same result.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,17 +35,36 @@ import polars as pl
 import polars_h3 as plh3
 import pyarrow as pa
 
+from poiflow.conflate.keys import (
+    BLOCKING_COLUMNS,
+    KEY_COUNTS_SCHEMA,
+    KEY_ROWS_SCHEMA,
+    KEYS,
+    KIND_BIT,
+    KIND_NAME,
+    BlockingConfig,
+    KeyStats,
+    Kind,
+    Term,
+    key_expr,
+    polars_engine,
+    string_hash,
+)
+from poiflow.conflate.terms import (
+    address_terms,
+    all_terms,
+    folded_names,
+    hashed,
+    name_terms,
+    name_words,
+    prefix_terms,
+    record_frame,
+    typo_terms,
+)
 from poiflow.schema import CANDIDATE_SCHEMA
-from poiflow.taxonomy import taxonomy
-from poiflow.text import SYLLABIC_CHARACTERS
 
 __all__ = [
-    "KEYS",
-    "KEY_COUNTS_SCHEMA",
-    "KEY_ROWS_SCHEMA",
     "PAIRS_SCHEMA",
-    "BlockingConfig",
-    "KeyStats",
     "SharedKey",
     "blocking_recall",
     "candidate_pairs",
@@ -73,146 +73,19 @@ __all__ = [
     "key_counts",
     "key_pairs",
     "key_stats",
+    "keys_of_frame",
     "record_keys",
     "shared_keys",
     "table_stats",
 ]
 
-KEYS: Final = {"name": 1, "near": 2, "phone": 4, "domain": 8, "locality": 16}
-_DEFAULT_EXTENT_M: Final = 80.0
-
-# The kinds of key: keys of one kind only ever meet keys of the same kind.
-_NAME, _NEAR, _PHONE, _DOMAIN_NEAR, _DOMAIN_ANY, _LOCALITY_TERM, _LOCALITY_ADDRESS = range(7)
-_KIND_BIT: Final = {
-    _NAME: KEYS["name"],
-    _NEAR: KEYS["near"],
-    _PHONE: KEYS["phone"],
-    _DOMAIN_NEAR: KEYS["domain"],
-    _DOMAIN_ANY: KEYS["domain"],
-    _LOCALITY_TERM: KEYS["locality"],
-    _LOCALITY_ADDRESS: KEYS["locality"],
-}
-_BIT_NAME: Final = {bit: name for name, bit in KEYS.items()}
-_KIND_NAME: Final = {kind: _BIT_NAME[bit] for kind, bit in _KIND_BIT.items()}  # "name", ...
-
-# What blocking reads of a record (its row in the records table aside).
-BLOCKING_COLUMNS: Final = ("lat", "lon", "categories", "keys", "phones", "names")
-
-# A name in a script written without spaces between words (``poiflow.text.fold`` folds it
-# to one syllable a word): a character class, for polars and ``re`` alike.
-SYLLABIC: Final = f"[{SYLLABIC_CHARACTERS}]"
-
-KEY_COUNTS_SCHEMA: Final = pa.schema(
-    [
-        pa.field("what", pa.string()),  # "records", "unlocated", "word" or "locality"
-        pa.field("value", pa.string()),  # the word or the locality
-        pa.field("cell", pa.uint64()),  # the ~5 km cell of a locality
-        pa.field("count", pa.int64()),
-    ]
-)
 # A pair and the bit of a key that proposed it, as one integer: pair * _BIT_SPACE + bit.
 _BIT_SPACE: Final = 1 << (max(KEYS.values()).bit_length())
 _ONE_NUMBER_ROWS: Final = math.isqrt((2**63 - 1) // _BIT_SPACE) - 1  # n * n * space fits
 
-KEY_ROWS_SCHEMA: Final = pa.schema(
-    [
-        pa.field("kind", pa.int8()),
-        pa.field("key", pa.uint64()),
-        pa.field("row", pa.int64()),
-        pa.field("left", pa.bool_()),
-        pa.field("right", pa.bool_()),
-    ]
-)
 PAIRS_SCHEMA: Final = pa.schema(
     [pa.field("left", pa.int64()), pa.field("right", pa.int64()), pa.field("keys", pa.int32())]
 )
-
-
-@dataclass(frozen=True, slots=True)
-class BlockingConfig:
-    """How wide blocking casts its net.
-
-    Attributes:
-        rare_token_share: A name word is rare when at most this share of records has it.
-        rare_token_min: ... or at most this many records, whichever is larger.
-        max_group: Keys shared by more records than this are skipped.
-        max_local_group: The same, for a name word within one H3 cell: a chain's name is
-            common in the data but rare in one neighbourhood, a generic word is not.
-        near_resolution: H3 resolution of the ``near`` key (11: cells about 25 m across).
-        domain_resolution: H3 resolution of the ``domain`` key (6: about 3 km).
-    """
-
-    rare_token_share: float = 0.01
-    rare_token_min: int = 200
-    max_group: int = 300
-    max_local_group: int = 40
-    near_resolution: int = 11
-    domain_resolution: int = 6
-
-    def cap(self, kind: int) -> int:
-        """The most records on the left of a key of ``kind`` that still make pairs."""
-        if kind == _NAME:
-            return self.max_local_group
-        if kind == _DOMAIN_ANY:
-            return self.max_group // 10
-        if kind in (_LOCALITY_TERM, _LOCALITY_ADDRESS):
-            return self.max_group
-        return max(2, self.max_group // 10)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyStats:
-    """What the keys of one record depend on beyond the record itself.
-
-    Attributes:
-        records: How many records there are in all.
-        rare_words: The name words rare enough to be keys (see ``BlockingConfig``).
-        localities: For each ~5 km cell (H3 resolution 7), the most common locality of the
-            located records in it: a located record without an address takes it.
-        unlocated: Whether any record lacks coordinates (else no locality keys are made).
-        unlocated_terms: The name and address terms of the records without coordinates.
-    """
-
-    records: int
-    rare_words: pl.DataFrame  # one column "word"
-    localities: pl.DataFrame  # "cell", "inferred"
-    unlocated: bool
-    unlocated_terms: pl.DataFrame  # one column "term": every term of the records without
-
-
-@functools.cache
-def _extents() -> dict[str, float]:
-    """Each category's extent in metres (how far apart two records of one place may be)."""
-    return {c.id: c.extent_m for c in taxonomy().categories.values()}
-
-
-def _engine(rows: int) -> Literal["in-memory", "auto"]:
-    """Polars' in-memory engine for a few records (the streaming engine's start-up costs
-    several milliseconds, which a request for one record feels), streaming for many."""
-    return "in-memory" if rows < 10_000 else "auto"
-
-
-# Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
-_RING_STEPS: Final = ((300.0, 8), (1200.0, 7))  # (largest extent in metres, resolution)
-_WIDEST_RING: Final = 6
-
-
-def _resolution(extent_m: pl.Expr) -> pl.Expr:
-    """The H3 resolution of a record's name-key ring, by its category's extent."""
-    (small, fine), (middle, mid) = _RING_STEPS
-    return (
-        pl.when(extent_m <= small)
-        .then(fine)
-        .when(extent_m <= middle)
-        .then(mid)
-        .otherwise(_WIDEST_RING)
-        .cast(pl.Int8)
-    )
-
-
-def ring_resolution(extent_m: float) -> int:
-    """:func:`_resolution` of one extent."""
-    return next((res for top, res in _RING_STEPS if extent_m <= top), _WIDEST_RING)
 
 
 def candidate_pairs(records: pa.Table, config: BlockingConfig | None = None) -> pa.Table:
@@ -291,7 +164,7 @@ def shared_keys(
     )
     found: dict[str, SharedKey] = {}
     for kind, size in groups.iter_rows():
-        key = SharedKey(_KIND_NAME[kind], int(size), config.cap(kind))
+        key = SharedKey(KIND_NAME[kind], int(size), config.cap(kind))
         held = found.get(key.kind)
         if held is None or (key.pairs, -key.records) > (held.pairs, -held.records):
             found[key.kind] = key
@@ -304,7 +177,7 @@ def common_kinds(
     """The kinds of key the records at ``rows`` share, however many records share them
     too (:func:`shared_keys` without the groups' sizes: two records' keys alone)."""
     shared = _shared(_with_rows(records), rows, stats, config)
-    return sorted({_KIND_NAME[kind] for kind in shared["kind"].to_list()})
+    return sorted({KIND_NAME[kind] for kind in shared["kind"].to_list()})
 
 
 def _shared(
@@ -330,9 +203,9 @@ def key_counts(records: pa.Table) -> pa.Table:
 
     The counts of several batches add up (sum ``count`` by ``what``, ``value``, ``cell``).
     """
-    base = _base(records).lazy()
-    names = _names(base)
-    words = _words(names).group_by("word").len()
+    base = record_frame(records).lazy()
+    names = folded_names(base)
+    words = name_words(names).group_by("word").len()
     located = base.filter(pl.col("located"))
     localities = (
         located.select(
@@ -347,12 +220,12 @@ def key_counts(records: pa.Table) -> pa.Table:
     # Every term a record without coordinates could have (rare or not): locality keys of
     # other terms meet no such record, and are not made at all.
     terms = (
-        _all_terms(unlocated, _names(unlocated))
+        all_terms(unlocated, folded_names(unlocated))
         .select(pl.col("term").alias("cell"))
         .group_by("cell")
         .len()
     )
-    engine = _engine(records.num_rows)
+    engine = polars_engine(records.num_rows)
     sizes = pl.concat([base.select(pl.len()), unlocated.select(pl.len())]).collect(engine=engine)
     frames = [
         pl.LazyFrame(
@@ -416,27 +289,30 @@ def record_keys(
     """
     # One lazy query, collected once: a request of one record pays polars' per-operation
     # overhead once, not at every step.
-    base = _base(records).lazy()
-    return _record_keys(base, stats, config or BlockingConfig(), _engine(records.num_rows))
+    base = record_frame(records).lazy()
+    return keys_of_frame(base, stats, config or BlockingConfig(), polars_engine(records.num_rows))
 
 
-def _record_keys(
+def keys_of_frame(
     base: pl.LazyFrame,
     stats: KeyStats,
     config: BlockingConfig,
     engine: Literal["in-memory", "auto"],
 ) -> pl.DataFrame:
-    terms = _name_terms(base, stats)
+    """:func:`record_keys` of the lazy :func:`~poiflow.conflate.terms.record_frame` of
+    some records, collected with polars' ``engine`` (a request's lookup builds the frame
+    once for its statistics and its keys)."""
+    terms = name_terms(base, stats)
     frames = [
-        _spatial_name_keys(base, terms, _prefix_terms(base)),
+        _spatial_name_keys(base, terms, prefix_terms(base)),
         _near_keys(base, config),
         base.select("row", pl.col("phones").alias("k"))
         .explode("k")
         .drop_nulls("k")
         .unique(["row", "k"])
         .select(
-            _kind(_PHONE),
-            string_hash(pl.col("k"), _PHONE_NUMBER).alias("key"),
+            _kind(Kind.PHONE),
+            string_hash(pl.col("k"), Term.PHONE).alias("key"),
             "row",
             *_side(True, True),
         ),
@@ -484,10 +360,10 @@ def key_pairs(
         )
         if once:
             pairs = pairs.unique()
-        found.append(pairs.with_columns(pl.lit(_KIND_BIT[kind], pl.Int32).alias("keys")))
+        found.append(pairs.with_columns(pl.lit(KIND_BIT[kind], pl.Int32).alias("keys")))
     if not found:
         return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64, "keys": pl.Int32})
-    return pl.concat(found).collect(engine=_engine(keys.height))
+    return pl.concat(found).collect(engine=polars_engine(keys.height))
 
 
 def finish_pairs(parts: Iterable[pl.DataFrame | pa.Table], n: int) -> pa.Table:
@@ -524,130 +400,12 @@ def finish_pairs(parts: Iterable[pl.DataFrame | pa.Table], n: int) -> pa.Table:
     ).cast(CANDIDATE_SCHEMA)
 
 
-def _base(records: pa.Table) -> pl.DataFrame:
-    extents = _extents()
-    base = pl.DataFrame(records.select([*BLOCKING_COLUMNS, "row"]))
-    return base.with_columns(
-        pl.col("categories")
-        .struct.field("primary")
-        .replace_strict(extents, default=_DEFAULT_EXTENT_M, return_dtype=pl.Float64)
-        .alias("extent"),
-        pl.col("lat").is_not_null().alias("located"),
-    ).with_columns(_resolution(pl.col("extent")).alias("res"))
-
-
 def _kind(kind: int) -> pl.Expr:
     return pl.lit(kind, pl.Int8).alias("kind")
 
 
 def _side(left: bool, right: bool) -> list[pl.Expr]:
     return [pl.lit(left).alias("left"), pl.lit(right).alias("right")]
-
-
-def _names(base: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, name, syllabic): each record's folded name and alternate names, and whether
-    its name is written in a script without spaces between words (``SYLLABIC``)."""
-    return (
-        base.select(
-            "row",
-            pl.concat_list(
-                pl.col("keys").struct.field("name"),
-                pl.col("keys").struct.field("name_alternates").fill_null([]),
-            ).alias("name"),
-            pl.col("names")
-            .struct.field("primary")
-            .str.contains(SYLLABIC)
-            .fill_null(False)
-            .alias("syllabic"),
-        )
-        .explode("name")
-        .drop_nulls("name")
-        .filter(pl.col("name") != "")
-    )
-
-
-def _words(names: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, word): the distinct words of each record's names, and of a syllabic name
-    (see ``_names``) each two syllables side by side as one word ("tian zhong")."""
-    split = names.select("row", "syllabic", pl.col("name").str.split(" ").alias("word"))
-    single = split.select("row", "word").explode("word").filter(pl.col("word").str.len_chars() > 1)
-    side_by_side = (
-        split.filter(pl.col("syllabic"))
-        .select(
-            "row",
-            pl.col("word")
-            .list.eval(pl.concat_str(pl.element(), pl.element().shift(-1), separator=" "))
-            .alias("word"),
-        )
-        .explode("word")
-        .drop_nulls("word")
-    )
-    return pl.concat([single, side_by_side]).unique(["row", "word"])
-
-
-def _name_terms(base: pl.LazyFrame, stats: KeyStats) -> pl.LazyFrame:
-    """(row, term): each record's rare name words and its whole folded names, hashed."""
-    names = _names(base)
-    rare = _words(names).join(stats.rare_words.lazy(), on="word", how="semi")
-    return pl.concat(
-        [
-            rare.select("row", string_hash(pl.col("word")).alias("term")),
-            names.select("row", string_hash(pl.col("name"), _WHOLE_NAME).alias("term")),
-        ]
-    ).unique(["row", "term"])
-
-
-MIX: Final = 0x9E3779B97F4A7C15  # odd, so multiplying by it permutes the 64-bit integers
-MASK: Final = (1 << 64) - 1
-
-
-# The kinds of string hashed into keys and terms, each salted apart (``salt``): the same
-# text as a rare word and as a whole name, say, makes different terms. Plain covers name
-# words, localities, and street with house number.
-_PLAIN, _WHOLE_NAME, _POSTCODE, _TYPO, _PHONE_NUMBER, _DOMAIN_NAME = 0, 1, 2, 3, 7, 9
-
-
-def salt(kind: int) -> int:
-    """What a kind of string's hash is XORed with (nothing for ``_PLAIN``)."""
-    return (kind * MIX) & MASK
-
-
-def string_hash(value: pl.Expr, kind: int = _PLAIN) -> pl.Expr:
-    """A string's 64-bit hash as a key or term: polars' hash, salted per kind
-    (:func:`salt`). One unseeded hash for every kind lets a request's few strings be
-    hashed in one call (``poiflow.conflate.lookup``)."""
-    hashed = value.hash()
-    return hashed if kind == _PLAIN else hashed.xor(pl.lit(salt(kind), pl.UInt64))
-
-
-def pair_key(a: int, b: int) -> int:
-    """:func:`_key` of two 64-bit values, in plain Python."""
-    return ((a * MIX) & MASK) ^ b
-
-
-def _key(a: str, b: str) -> pl.Expr:
-    """One 64-bit key for a pair of key values (an H3 cell or area and a term, a domain's
-    hash and a cell): joining and grouping on one integer column is several times faster
-    than on two. ``a`` times an odd constant is a permutation, and XOR with ``b`` keeps
-    the pair apart from every other as long as one of the two is a hash (each pair here
-    has one), so a collision is as unlikely as a hash's; it would only add a candidate
-    pair, never lose one. Plain arithmetic, so a request's keys are made without polars
-    (:func:`pair_key`)."""
-    return (
-        (pl.col(a).cast(pl.UInt64) * pl.lit(MIX, pl.UInt64))
-        .xor(pl.col(b).cast(pl.UInt64))
-        .alias("key")
-    )
-
-
-def _prefix_terms(base: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, term): each record's folded name without its last word, as a whole name."""
-    name = pl.col("keys").struct.field("name")
-    return (
-        base.select("row", name.str.replace(r" [^ ]+$", "").alias("prefix"), name)
-        .filter((pl.col("prefix") != pl.col("name")) & (pl.col("prefix").str.len_chars() > 2))
-        .select("row", string_hash(pl.col("prefix"), _WHOLE_NAME).alias("term"))
-    )
 
 
 def _spatial_name_keys(
@@ -676,10 +434,10 @@ def _spatial_name_keys(
     return pl.concat(
         [
             own.join(terms, on="row").select(
-                _kind(_NAME), _key("cell", "term"), "row", *_side(True, False)
+                _kind(Kind.NAME), key_expr("cell", "term"), "row", *_side(True, False)
             ),
             ring.join(pl.concat([terms, prefixes]).unique(), on="row").select(
-                _kind(_NAME), _key("cell", "term"), "row", *_side(False, True)
+                _kind(Kind.NAME), key_expr("cell", "term"), "row", *_side(False, True)
             ),
         ]
     )
@@ -693,8 +451,8 @@ def _near_keys(base: pl.LazyFrame, config: BlockingConfig) -> pl.LazyFrame:
     ring = own.select("row", plh3.grid_disk("key", 1).alias("key")).explode("key")
     return pl.concat(
         [
-            own.select(_kind(_NEAR), "key", "row", *_side(True, False)),
-            ring.select(_kind(_NEAR), "key", "row", *_side(False, True)),
+            own.select(_kind(Kind.NEAR), "key", "row", *_side(True, False)),
+            ring.select(_kind(Kind.NEAR), "key", "row", *_side(False, True)),
         ]
     )
 
@@ -712,7 +470,7 @@ def _domain_keys(base: pl.LazyFrame, config: BlockingConfig, stats: KeyStats) ->
             "located",
             "lat",
             "lon",
-            string_hash(pl.col("domain"), _DOMAIN_NAME).alias("domain"),
+            string_hash(pl.col("domain"), Term.DOMAIN).alias("domain"),
         )
     )
     r = config.domain_resolution
@@ -721,13 +479,15 @@ def _domain_keys(base: pl.LazyFrame, config: BlockingConfig, stats: KeyStats) ->
     )
     ring = own.select("row", "domain", plh3.grid_disk("cell", 1).alias("cell")).explode("cell")
     frames = [
-        own.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(True, False)),
-        ring.select(_kind(_DOMAIN_NEAR), _key("domain", "cell"), "row", *_side(False, True)),
+        own.select(_kind(Kind.DOMAIN_NEAR), key_expr("domain", "cell"), "row", *_side(True, False)),
+        ring.select(
+            _kind(Kind.DOMAIN_NEAR), key_expr("domain", "cell"), "row", *_side(False, True)
+        ),
     ]
     if stats.unlocated:  # records without coordinates meet every record of their domain
         frames.append(
             domains.select(
-                _kind(_DOMAIN_ANY),
+                _kind(Kind.DOMAIN_ANY),
                 pl.col("domain").alias("key"),
                 "row",
                 pl.lit(True).alias("left"),
@@ -761,87 +521,25 @@ def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> 
     ).with_columns(pl.coalesce("locality", "inferred").alias("locality"))
     areas = pl.concat(
         [
-            place.select("row", "located", _hashed("locality", _PLAIN).alias("area")),
-            place.select("row", "located", _hashed("postcode", _POSTCODE).alias("area")),
+            place.select("row", "located", hashed("locality", Term.PLAIN).alias("area")),
+            place.select("row", "located", hashed("postcode", Term.POSTCODE).alias("area")),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
     wanted = stats.unlocated_terms.lazy()
     by_term = areas.join(
-        pl.concat([terms, _typo_terms(base)]).join(wanted, on="term", how="semi"), on="row"
+        pl.concat([terms, typo_terms(base)]).join(wanted, on="term", how="semi"), on="row"
     )
-    by_address = areas.join(_address_terms(base).join(wanted, on="term", how="semi"), on="row")
+    by_address = areas.join(address_terms(base).join(wanted, on="term", how="semi"), on="row")
     return [
         keyed.select(
             _kind(kind),
-            _key("area", "term"),
+            key_expr("area", "term"),
             "row",
             pl.lit(True).alias("left"),
             (~pl.col("located")).alias("right"),
         )
-        for kind, keyed in ((_LOCALITY_TERM, by_term), (_LOCALITY_ADDRESS, by_address))
+        for kind, keyed in ((Kind.LOCALITY_TERM, by_term), (Kind.LOCALITY_ADDRESS, by_address))
     ]
-
-
-def _all_terms(base: pl.LazyFrame, names: pl.LazyFrame) -> pl.LazyFrame:
-    """(term): every term a record could meet a record without coordinates by, rare or
-    not: its name words, whole names, typo variants, street and house number (hashed)."""
-    return pl.concat(
-        [
-            _words(names).select(string_hash(pl.col("word")).alias("term")),
-            names.select(string_hash(pl.col("name"), _WHOLE_NAME).alias("term")),
-            _typo_terms(base).select("term"),
-            _address_terms(base).select("term"),
-        ],
-        how="vertical_relaxed",
-    )
-
-
-def _address_terms(base: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, term): the street and house number of each record that has both, hashed."""
-    address = base.select(
-        "row",
-        pl.col("keys").struct.field("street").alias("street"),
-        pl.col("keys").struct.field("housenumber").alias("housenumber"),
-    )
-    return address.drop_nulls(["street", "housenumber"]).select(
-        "row", string_hash(pl.concat_str("street", "housenumber", separator="|")).alias("term")
-    )
-
-
-def _hashed(column: str, kind: int) -> pl.Expr:
-    """A 64-bit hash of a string column that stays null where the string is null."""
-    return pl.when(pl.col(column).is_not_null()).then(string_hash(pl.col(column), kind))
-
-
-def _typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, term): the longest word of each name with each one letter deleted, and whole.
-
-    Two spellings one typo apart (a letter dropped, added, changed or two swapped) share
-    at least one of these: "nordea" and "norda", "finlayson" and "fenlayson".
-    """
-    words = (
-        base.select("row", pl.col("keys").struct.field("name").str.split(" ").alias("word"))
-        .explode("word")
-        .filter(pl.col("word").str.len_chars() >= 4)
-        .sort("row", pl.col("word").str.len_chars(), "word", descending=[False, True, False])
-        .group_by("row", maintain_order=True)
-        .first()
-    )
-    variants = words.select(
-        "row", "word", pl.int_ranges(-1, pl.col("word").str.len_chars()).alias("drop")
-    ).explode("drop")
-    variant = (
-        pl.when(pl.col("drop") < 0)
-        .then(pl.col("word"))
-        .otherwise(
-            pl.concat_str(
-                pl.col("word").str.slice(0, pl.col("drop")),
-                pl.col("word").str.slice(pl.col("drop") + 1),
-            )
-        )
-    )
-    # A doubled letter gives the same variant twice ("kaffe" less either "f"): once each.
-    return variants.select("row", string_hash(variant, _TYPO).alias("term")).unique()
 
 
 def blocking_recall(pairs: pa.Table, truth: pa.Array) -> tuple[float, int, int]:

@@ -33,6 +33,7 @@ __all__ = [
     "FEATURE_COUNTS_SCHEMA",
     "FeatureStats",
     "RecordView",
+    "agreement_matrix",
     "feature_counts",
     "feature_stats",
     "pair_features",
@@ -533,7 +534,7 @@ def _overlap(values: Listed, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 def _category_agreement(category: Encoded, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """2 the same category, 1 related (same branch of the tree, or often confused), 0 not."""
-    codes, agreement = _agreement_matrix()
+    codes, agreement = agreement_matrix()
     n = len(codes)
     coded = np.array([codes.get(v, n) for v in category.values.tolist()] + [n], dtype=np.int64)
     row_codes = coded[category.codes]  # a missing category (-1) takes the last: unknown
@@ -542,7 +543,7 @@ def _category_agreement(category: Encoded, left: np.ndarray, right: np.ndarray) 
 
 
 @functools.cache
-def _agreement_matrix() -> tuple[dict[str, int], np.ndarray]:
+def agreement_matrix() -> tuple[dict[str, int], np.ndarray]:
     """Each category's code, and the agreement of every two codes (the last: unknown)."""
     tax = taxonomy()
     codes = {c: i for i, c in enumerate(sorted(tax.categories))}

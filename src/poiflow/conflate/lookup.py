@@ -30,42 +30,28 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
-from poiflow.conflate.blocking import (
-    _DEFAULT_EXTENT_M,
-    _DOMAIN_ANY,
-    _DOMAIN_NAME,
-    _DOMAIN_NEAR,
-    _LOCALITY_ADDRESS,
-    _LOCALITY_TERM,
-    _NAME,
-    _NEAR,
-    _PHONE,
-    _PHONE_NUMBER,
-    _PLAIN,
-    _POSTCODE,
-    _TYPO,
-    _WHOLE_NAME,
-    SYLLABIC,
-    BlockingConfig,
-    KeyStats,
-    _all_terms,
-    _base,
-    _engine,
-    _extents,
-    _names,
-    _record_keys,
-    _words,
-    pair_key,
-    ring_resolution,
-    salt,
-)
+from poiflow.conflate.blocking import keys_of_frame
 from poiflow.conflate.features import (
     FEATURES,
     FeatureStats,
-    _agreement_matrix,
+    agreement_matrix,
 )
 from poiflow.conflate.geo import haversine_m
+from poiflow.conflate.keys import (
+    DEFAULT_EXTENT_M,
+    SYLLABIC,
+    BlockingConfig,
+    KeyStats,
+    Kind,
+    Term,
+    extents,
+    pair_key,
+    polars_engine,
+    ring_resolution,
+    salt,
+)
 from poiflow.conflate.pages import own_pages
+from poiflow.conflate.terms import all_terms, folded_names, name_words, record_frame
 
 __all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
 
@@ -94,15 +80,15 @@ class StatsLookup:
         config = config or BlockingConfig()
         if records.num_rows <= FEW_RECORDS:
             return self._few_keys(records, config)
-        base = _base(records).lazy()
-        engine = _engine(records.num_rows)
-        names = _names(base)
+        base = record_frame(records).lazy()
+        engine = polars_engine(records.num_rows)
+        names = folded_names(base)
         parts = [
-            _words(names).select("word"),
+            name_words(names).select("word"),
             base.filter(pl.col("located")).select(
                 plh3.latlng_to_cell("lat", "lon", 7).alias("cell")
             ),
-            _all_terms(base, names),
+            all_terms(base, names),
         ]
         words, cells, found = pl.collect_all(parts, engine=engine)
         rare = [w for w in words["word"].unique().to_list() if w in self.rare]
@@ -121,7 +107,7 @@ class StatsLookup:
             self.stats.unlocated,
             pl.DataFrame({"term": terms}, schema=self.stats.unlocated_terms.schema),
         )
-        return _record_keys(base, stats, config, engine)
+        return keys_of_frame(base, stats, config, engine)
 
     def _few_keys(self, records: pa.Table, config: BlockingConfig) -> pl.DataFrame:
         rows = records.to_pylist()
@@ -140,7 +126,7 @@ class StatsLookup:
         these a fraction of one. Only the strings' hash is left to polars (its hash is the
         terms' hash), every string in one call."""
         config = config or BlockingConfig()
-        extents = _extents()
+        extent_of = extents()
         found = []
         strings: dict[str, None] = {}
         numbers = range(len(records)) if rows is None else rows
@@ -160,9 +146,9 @@ class StatsLookup:
                 "row": position,
                 "lat": record["lat"],
                 "lon": record["lon"],
-                "extent": extents.get(primary or "", _DEFAULT_EXTENT_M),
+                "extent": extent_of.get(primary or "", DEFAULT_EXTENT_M),
                 "names": list(dict.fromkeys(names)),
-                "words": [w for w in dict.fromkeys(_name_words(names, record)) if w in self.rare],
+                "words": [w for w in dict.fromkeys(_record_words(names, record)) if w in self.rare],
                 "typos": _typo_variants(keys.get("name")),
                 "prefix": _prefix(keys.get("name")),
                 "address": None if street is None or number is None else f"{street}|{number}",
@@ -193,8 +179,8 @@ class StatsLookup:
             terms = list(
                 dict.fromkeys(
                     [
-                        *(hashed(_PLAIN, w) for w in one["words"]),
-                        *(hashed(_WHOLE_NAME, n) for n in one["names"]),
+                        *(hashed(Term.PLAIN, w) for w in one["words"]),
+                        *(hashed(Term.WHOLE_NAME, n) for n in one["names"]),
                     ]
                 )
             )
@@ -202,33 +188,33 @@ class StatsLookup:
             if located:
                 res = ring_resolution(one["extent"])
                 for r in (6, 7, 8):
-                    made.extend((_NAME, pair_key(cells[r], t), row, True, False) for t in terms)
-                ring = dict.fromkeys([*terms, *(hashed(_WHOLE_NAME, p) for p in one["prefix"])])
+                    made.extend((Kind.NAME, pair_key(cells[r], t), row, True, False) for t in terms)
+                ring = dict.fromkeys([*terms, *(hashed(Term.WHOLE_NAME, p) for p in one["prefix"])])
                 for cell in h3.grid_disk(cells[res], 1):
-                    made.extend((_NAME, pair_key(cell, t), row, False, True) for t in ring)
+                    made.extend((Kind.NAME, pair_key(cell, t), row, False, True) for t in ring)
                 near = cells[config.near_resolution]
-                made.append((_NEAR, near, row, True, False))
-                made.extend((_NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
+                made.append((Kind.NEAR, near, row, True, False))
+                made.extend((Kind.NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))
             for phone in one["phones"]:
-                made.append((_PHONE, hashed(_PHONE_NUMBER, phone), row, True, True))
-            domains = [hashed(_DOMAIN_NAME, d) for d in one["domains"]]
+                made.append((Kind.PHONE, hashed(Term.PHONE, phone), row, True, True))
+            domains = [hashed(Term.DOMAIN, d) for d in one["domains"]]
             for domain in domains if located else ():
                 own = cells[config.domain_resolution]
-                made.append((_DOMAIN_NEAR, pair_key(domain, own), row, True, False))
+                made.append((Kind.DOMAIN_NEAR, pair_key(domain, own), row, True, False))
                 made.extend(
-                    (_DOMAIN_NEAR, pair_key(domain, c), row, False, True)
+                    (Kind.DOMAIN_NEAR, pair_key(domain, c), row, False, True)
                     for c in h3.grid_disk(own, 1)
                 )
             if not self.stats.unlocated:
                 continue
-            made.extend((_DOMAIN_ANY, d, row, True, not located) for d in domains)
+            made.extend((Kind.DOMAIN_ANY, d, row, True, not located) for d in domains)
             locality = one["locality"]
-            areas = [hashed(_PLAIN, locality)] if locality is not None else []
-            areas += [hashed(_POSTCODE, one["postcode"])] if one["postcode"] is not None else []
-            address = [hashed(_PLAIN, one["address"])] if one["address"] is not None else []
+            areas = [hashed(Term.PLAIN, locality)] if locality is not None else []
+            areas += [hashed(Term.POSTCODE, one["postcode"])] if one["postcode"] is not None else []
+            address = [hashed(Term.PLAIN, one["address"])] if one["address"] is not None else []
             for kind, candidates in (
-                (_LOCALITY_TERM, [*terms, *(hashed(_TYPO, t) for t in one["typos"])]),
-                (_LOCALITY_ADDRESS, address),
+                (Kind.LOCALITY_TERM, [*terms, *(hashed(Term.TYPO, t) for t in one["typos"])]),
+                (Kind.LOCALITY_ADDRESS, address),
             ):
                 values = np.asarray(candidates, dtype=np.uint64)
                 wanted = values[self._unlocated(values)].tolist()
@@ -260,8 +246,8 @@ def _key_arrays(rows: list[tuple[int, int, int, bool, bool]]) -> dict[str, np.nd
     }
 
 
-def _name_words(names: list[str], record: Mapping[str, Any]) -> Iterator[str]:
-    """The words of a record's folded names as ``_words`` makes them: each of two letters
+def _record_words(names: list[str], record: Mapping[str, Any]) -> Iterator[str]:
+    """The words of a record's folded names as ``name_words`` makes them: each of two letters
     or more, and in a syllabic name each two side by side."""
     yield from (w for n in names for w in n.split(" ") if len(w) > 1)
     primary = (record.get("names") or {}).get("primary")
@@ -351,14 +337,14 @@ def few_pair_features(
     name_code = _first_codes(names)
     street_code = _first_codes([k.get("street") for k in keys])
     category = [(r["categories"] or {}).get("primary") for r in records]
-    extents = _extents()
-    extent = np.array([extents.get(c or "", _DEFAULT_EXTENT_M) for c in category])
+    known = extents()
+    extent = np.array([known.get(c or "", DEFAULT_EXTENT_M) for c in category])
     lat = np.array([np.nan if r["lat"] is None else r["lat"] for r in records], dtype=float)
     lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
     vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
     commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
     pages = [own_pages(r["websites"], stats.shared_pages) for r in records]
-    codes, agreement = _agreement_matrix()
+    codes, agreement = agreement_matrix()
     coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
     a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     out: dict[str, list[float]] = {f: [] for f in FEATURES[2:]}

@@ -10,8 +10,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from poiflow.conflate.blocking import BlockingConfig, candidate_pairs
+from poiflow.conflate.blocking import candidate_pairs
 from poiflow.conflate.features import RecordView, pair_features
+from poiflow.conflate.keys import BlockingConfig
 
 __all__ = ["Candidates", "candidate_features", "candidates", "labelled_pairs", "labels_of"]
 

@@ -38,8 +38,8 @@ from poiflow.pipeline.stages import Artifacts, StageContext, make_engine, read_p
 from poiflow.storage import TEMP_ROOT, fetch, is_remote, output_staging, put_folder
 
 if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
-    from poiflow.conflate.blocking import BlockingConfig
     from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.keys import BlockingConfig
     from poiflow.conflate.merge import MergeConfig
     from poiflow.pipeline.ingestion import IngestProgress, IngestReport
     from poiflow.sources import Source

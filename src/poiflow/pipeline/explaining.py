@@ -19,19 +19,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.conflate.blocking import (
-    BlockingConfig,
-    KeyStats,
-    SharedKey,
-    common_kinds,
-    shared_keys,
-    table_stats,
-)
+from poiflow.conflate.blocking import SharedKey, common_kinds, shared_keys, table_stats
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import RULES, kept_apart_by
 from poiflow.conflate.explain import Explanation, explain_scores, threshold_bits
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.features import RecordView, feature_counts, feature_stats, pair_features
+from poiflow.conflate.keys import BlockingConfig, KeyStats
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError, did_you_mean
 from poiflow.pipeline.outputs import (

@@ -55,8 +55,8 @@ from poiflow.pipeline.stages import (
 from poiflow.schema import PLACE_SCHEMA
 
 if TYPE_CHECKING:
-    from poiflow.conflate.blocking import BlockingConfig, KeyStats
     from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.keys import BlockingConfig, KeyStats
     from poiflow.conflate.merge import MergeConfig
 
 __all__ = ["SPARK_STAGES", "shard_count", "shard_plan"]
@@ -71,12 +71,8 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
     """Candidate pairs, blocked by Spark."""
     from pyspark.sql import functions as sf
 
-    from poiflow.conflate.blocking import (
-        BLOCKING_COLUMNS,
-        BlockingConfig,
-        finish_pairs,
-        key_stats,
-    )
+    from poiflow.conflate.blocking import finish_pairs, key_stats
+    from poiflow.conflate.keys import BLOCKING_COLUMNS, BlockingConfig
 
     engine = _engine(ctx)
     config = BlockingConfig(**ctx.settings)

@@ -304,7 +304,8 @@ def run_ingest(ctx: StageContext) -> dict[str, Any]:
 
 def run_block(ctx: StageContext) -> dict[str, Any]:
     """Propose candidate pairs from shared keys."""
-    from poiflow.conflate.blocking import BlockingConfig, candidate_pairs
+    from poiflow.conflate.blocking import candidate_pairs
+    from poiflow.conflate.keys import BlockingConfig
 
     if ctx.engine is not None:
         return _on_engine("block", ctx)
@@ -316,7 +317,7 @@ def run_block(ctx: StageContext) -> dict[str, Any]:
 
 def block_summary(records: int, pairs: pa.Table) -> dict[str, Any]:
     """What ``block`` reports of its candidate pairs."""
-    from poiflow.conflate.blocking import KEYS
+    from poiflow.conflate.keys import KEYS
 
     key_bits = pairs.column("keys").to_numpy()
     return {

@@ -38,13 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.conflate import lookup
-from poiflow.conflate.blocking import (
-    BLOCKING_COLUMNS,
-    BlockingConfig,
-    key_counts,
-    key_stats,
-    record_keys,
-)
+from poiflow.conflate.blocking import key_counts, key_stats, record_keys
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
@@ -53,6 +47,7 @@ from poiflow.conflate.features import (
     feature_stats,
     pair_features,
 )
+from poiflow.conflate.keys import BLOCKING_COLUMNS, BlockingConfig
 from poiflow.conflate.lookup import FeatureLookup, StatsLookup, few_pair_features
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
