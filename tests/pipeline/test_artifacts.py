@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow.errors import OutputError
-from poiflow.pipeline.stages import Artifacts
+from poiflow.pipeline.artifacts import Artifacts
 
 
 def test_the_path_waits_for_the_file_the_table_does_not(tmp_path: Path) -> None:

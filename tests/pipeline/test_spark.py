@@ -23,13 +23,8 @@ from poiflow.engines.spark import decode_tables
 from poiflow.errors import ConfigError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
-from poiflow.pipeline.spark_stages import (
-    _payloads,
-    _read_groups,
-    _take_rows,
-    shard_count,
-    shard_plan,
-)
+from poiflow.pipeline.spark_stages import shard_count, shard_plan
+from poiflow.pipeline.spark_tasks import read_groups, take_rows, to_payloads
 
 from ..conftest import ROOT
 
@@ -158,12 +153,12 @@ def test_a_task_reads_exactly_its_rows_and_row_groups_of_a_file(
             start += size
     file = pq.ParquetFile(path)
     assert file.metadata.num_row_groups == len(sizes)
-    taken = _take_rows(file, np.array(rows, dtype=np.int64), ["x", "name"])
+    taken = take_rows(file, np.array(rows, dtype=np.int64), ["x", "name"])
     assert taken.column("x").to_pylist() == [10 * r for r in rows]
     assert taken.column("name").to_pylist() == [f"n{r}" for r in rows]
     firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     picked = pa.table({"group": groups[::-1], "first": [int(firsts[g]) for g in groups[::-1]]})
-    read = _read_groups(file, picked, ["x"])
+    read = read_groups(file, picked, ["x"])
     expected = [r for g in groups for r in range(firsts[g], firsts[g] + sizes[g])]
     assert read.column("row").to_pylist() == expected
     assert read.column("x").to_pylist() == [10 * r for r in expected]
@@ -173,7 +168,7 @@ def test_a_task_reads_exactly_its_rows_and_row_groups_of_a_file(
 def test_payloads_send_every_row_once_to_its_target(targets: list[int]) -> None:
     table = pa.table({"row": np.arange(len(targets), dtype=np.int64)})
     keys = np.array([100, 101, 102, 103, 104, 105], dtype=np.int64)
-    packed = _payloads(table, np.array(targets, dtype=np.int64), "key", keys)
+    packed = to_payloads(table, np.array(targets, dtype=np.int64), "key", keys)
     assert packed.column_names == ["key", "what", "payload"]
     seen: list[int] = []
     for key in packed.column("key").to_pylist():

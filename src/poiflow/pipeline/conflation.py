@@ -32,9 +32,11 @@ from poiflow.config import (
     SparkSettings,
 )
 from poiflow.errors import InputError
+from poiflow.pipeline.artifacts import Artifacts, StageContext
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import RunResult, run_plan
-from poiflow.pipeline.stages import Artifacts, StageContext, make_engine, read_previous
+from poiflow.pipeline.stage_results import read_previous
+from poiflow.pipeline.stages import make_engine
 from poiflow.storage import TEMP_ROOT, fetch, is_remote, output_staging, put_folder
 
 if TYPE_CHECKING:  # conflate imports the stages' modules when it runs

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from poiflow.config import PipelineSpec, load_yaml
 from poiflow.errors import ConfigError
+from poiflow.pipeline.artifacts import Artifacts, StageContext
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import (
     OnStage,
@@ -36,7 +37,7 @@ from poiflow.pipeline.runner import (
     file_fingerprint,
     run_plan,
 )
-from poiflow.pipeline.stages import Artifacts, StageContext, make_engine
+from poiflow.pipeline.stages import make_engine
 from poiflow.storage import TEMP_ROOT, fetch, is_remote, output_staging, put_folder
 
 if TYPE_CHECKING:

@@ -27,16 +27,10 @@ from poiflow.config import (
     ScoreSettings,
 )
 from poiflow.errors import ConfigError
+from poiflow.pipeline.artifacts import ARTIFACT_FILES, StageContext, StageFunction
 from poiflow.pipeline.runner import PUBLISHED, PlannedStage, RunResult
-from poiflow.pipeline.stages import (
-    ARTIFACT_FILES,
-    BUILT_IN,
-    StageContext,
-    StageFunction,
-    pairs_table,
-    run_cluster_config,
-    scores_table,
-)
+from poiflow.pipeline.stage_results import pairs_table, scores_table
+from poiflow.pipeline.stages import BUILT_IN, run_cluster_config
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
 
 if TYPE_CHECKING:

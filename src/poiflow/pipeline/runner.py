@@ -27,7 +27,7 @@ from typing import Any
 
 from poiflow._gc import paused_gc
 from poiflow.errors import ConfigError, PoiflowError, StageFailedError
-from poiflow.pipeline.stages import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
+from poiflow.pipeline.artifacts import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
 
 __all__ = ["PUBLISHED", "PlannedStage", "RunResult", "StageRun", "code_fingerprint", "run_plan"]
 
@@ -305,9 +305,7 @@ def _key(stage: PlannedStage, inputs: Mapping[str, str]) -> str:
 @functools.cache
 def code_fingerprint() -> str:
     """A hash of poiflow's own files (modules, data, shipped models): its code version."""
-    import poiflow
-
-    root = Path(poiflow.__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the poiflow package
     digest = hashlib.blake2b(digest_size=12)
     for path in sorted(root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:

@@ -40,9 +40,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine, decode_tables, encode_table
-from poiflow.pipeline.stages import (
-    StageContext,
+from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine, decode_tables
+from poiflow.pipeline.artifacts import StageContext
+from poiflow.pipeline.spark_tasks import (
+    PAIR_TYPES,
+    cells_and_names,
+    cluster_shard,
+    count_features,
+    count_keys,
+    environment,
+    keys_to_partitions,
+    merge_routed,
+    on_groups,
+    pair_keys,
+    route_to_clusters,
+    route_to_shards,
+    score_routed,
+    unpack_merge,
+    unsigned,
+)
+from poiflow.pipeline.stage_results import (
     block_summary,
     cluster_settings,
     cluster_summary,
@@ -52,19 +69,11 @@ from poiflow.pipeline.stages import (
     pairs_table,
     scores_table,
 )
-from poiflow.schema import PLACE_SCHEMA
 
 if TYPE_CHECKING:
-    from poiflow.conflate.clustering import ClusterConfig
-    from poiflow.conflate.keys import BlockingConfig, KeyStats
     from poiflow.conflate.merge import MergeConfig
 
 __all__ = ["SPARK_STAGES", "shard_count", "shard_plan"]
-_SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
-# A hot cell is cut along these finer cells (~0.015 km2) of its pairs' left records.
-_PIECE_RESOLUTION: Final = 10
-_RECORD_TYPES: Final = pa.schema([f for f in PLACE_SCHEMA if f.name != "geometry"])
-_PAIR_TYPES: Final = pa.schema([("left", pa.int64()), ("right", pa.int64()), ("keys", pa.int32())])
 
 
 def spark_block(ctx: StageContext) -> dict[str, Any]:
@@ -81,22 +90,22 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
     groups = engine.row_groups(str(path))
     reading = partial(_records_of, engine=engine, path=str(path), columns=list(BLOCKING_COLUMNS))
     counts = engine.map(
-        groups, reading(_key_counts), "what string, value string, cell bigint, count bigint"
+        groups, reading(count_keys), "what string, value string, cell bigint, count bigint"
     )
     summed = counts.groupBy("what", "value", "cell").agg(sf.sum("count").alias("count"))
-    stats = key_stats(_unsigned(engine.collect(summed), "cell"), config)
+    stats = key_stats(unsigned(engine.collect(summed), "cell"), config)
     # Key rows (~45 a record) go to their key's partition as Arrow payloads, and the
     # pairs of each partition come back so: Spark moves bytes, not rows.
     spread = engine.spread_keys(engine.partitions)
     keys = engine.map(
         groups,
-        reading(partial(_record_keys, stats=stats, config=config, keys=spread)),
+        reading(partial(keys_to_partitions, stats=stats, config=config, keys=spread)),
         "key bigint, what string, payload binary",
     )
-    pairs = engine.by_key(keys, "key", partial(_key_pairs, config=config), PAYLOAD_SCHEMA)
+    pairs = engine.by_key(keys, "key", partial(pair_keys, config=config), PAYLOAD_SCHEMA)
     # A pair that keys of several partitions proposed comes once per partition: merging
     # them (bits OR-ed) on the driver is cheaper than one more shuffle.
-    found = decode_tables(engine.collect(pairs), "pairs", _PAIR_TYPES)
+    found = decode_tables(engine.collect(pairs), "pairs", PAIR_TYPES)
     candidates = finish_pairs([found], n)
     ctx.write("candidates", candidates)
     return block_summary(n, candidates) | {"engine": "spark"}
@@ -120,9 +129,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     reading = partial(_records_of, engine=engine, path=path, columns=columns)
     # The name and word counts of all the data: names travel with their records, the
     # (much smaller) word counts and the pages a source shares with the function.
-    counted = engine.map(
-        groups, reading(_feature_counts), "what string, value string, count bigint"
-    )
+    counted = engine.map(groups, reading(count_features), "what string, value string, count bigint")
     counts = counted.groupBy("what", "value").agg(sf.sum("count").alias("count"))
     counts = counts.localCheckpoint()
     total = int(counts.where(sf.col("what") == "records").first()["count"])  # type: ignore[index]
@@ -139,7 +146,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     # Each record's scoring cell and the count of its name: narrow rows, not records.
     located = engine.map(
         groups,
-        reading(_cells_and_names),
+        reading(cells_and_names),
         "row bigint, cell bigint, fine bigint, name_key string",
     )
     located = located.join(names, "name_key").drop("name_key").localCheckpoint()
@@ -175,9 +182,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     )
     routed = engine.map(
         members,
-        partial(
-            _route_to_shards, location=engine.staged(path), columns=columns, env=_environment()
-        ),
+        partial(route_to_shards, location=engine.staged(path), columns=columns, env=environment()),
         "shard bigint, what string, payload binary",
     )
     feature_columns = ", ".join(f"{name} float" for name in FEATURES)
@@ -185,7 +190,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         routed,
         pairs,
         "shard",
-        partial(_score_routed, words=words, pages=pages, total=total, matcher=matcher),
+        partial(score_routed, words=words, pages=pages, total=total, matcher=matcher),
         f"left bigint, right bigint, probability double, {feature_columns}",
     )
     table = engine.collect(scored).sort_by([("left", "ascending"), ("right", "ascending")])
@@ -258,7 +263,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
         members,
         inside,
         "shard",
-        partial(_cluster_shard, config=config),
+        partial(cluster_shard, config=config),
         "row bigint, label bigint, best double",
     )
     found = engine.collect(clustered)
@@ -305,18 +310,18 @@ def spark_merge(ctx: StageContext) -> dict[str, Any]:
         routed = engine.map(
             engine.row_groups(records),
             partial(
-                _route_to_clusters,
+                route_to_clusters,
                 location=engine.staged(records),
                 assignment=engine.staged(str(path)),
                 keys=keys,
-                env=_environment(),
+                env=environment(),
             ),
             "key bigint, what string, payload binary",
         )
-        merged = engine.by_key(routed, "key", partial(_merge_routed, config=config), PAYLOAD_SCHEMA)
+        merged = engine.by_key(routed, "key", partial(merge_routed, config=config), PAYLOAD_SCHEMA)
         payloads = engine.collect(merged)
         path.unlink()
-        return _unpack_merge(payloads)
+        return unpack_merge(payloads)
 
     return merge_outputs(ctx, build) | {"engine": "spark"}
 
@@ -379,309 +384,18 @@ def shard_count(plan: pa.Table) -> int:
 # The functions Spark runs on its workers: top-level, of Arrow tables.
 
 
-def _key_counts(records: pa.Table) -> pa.Table:
-    from poiflow.conflate.blocking import key_counts
-
-    return _signed(key_counts(records), "cell")
-
-
-def _record_keys(
-    records: pa.Table, *, stats: KeyStats, config: BlockingConfig, keys: list[int]
-) -> pa.Table:
-    """The key rows of ``records``, as payloads to the partitions of their keys."""
-    from poiflow.conflate.blocking import record_keys
-
-    table = record_keys(records, stats, config).to_arrow()
-    targets = (table.column("key").to_numpy() % np.uint64(len(keys))).astype(np.int64)
-    return _payloads(table, targets, "key", np.asarray(keys, dtype=np.int64), "keys")
-
-
-def _key_pairs(payloads: pa.Table, *, config: BlockingConfig) -> pa.Table:
-    from poiflow.conflate.blocking import key_pairs
-
-    keys = decode_tables(payloads, "keys", pa.schema([]))
-    if keys.num_rows == 0:
-        return encode_table(_PAIR_TYPES.empty_table(), "pairs")
-    pairs = key_pairs(pl.DataFrame(keys), config).to_arrow().cast(_PAIR_TYPES)
-    return encode_table(pairs, "pairs")
-
-
-def _feature_counts(records: pa.Table) -> pa.Table:
-    from poiflow.conflate.features import feature_counts
-
-    return feature_counts(records)
-
-
-def _cells_and_names(records: pa.Table) -> pa.Table:
-    """Each record's scoring cell (its H3 cell, or for a record without coordinates a hash
-    of its locality: it meets the records of its locality), the finer cell a hot cell is
-    cut by (for a record without coordinates, its row), and its name key."""
-    import polars_h3 as plh3
-
-    frame = pl.DataFrame(records).select(
-        "row",
-        pl.when(pl.col("lat").is_not_null())
-        .then(plh3.latlng_to_cell("lat", "lon", _SHARD_RESOLUTION).cast(pl.Int64))
-        .otherwise(
-            (pl.col("keys").struct.field("locality").fill_null("").hash(seed=11) // 2).cast(
-                pl.Int64
-            )
-        )
-        .alias("cell"),
-        pl.when(pl.col("lat").is_not_null())
-        .then(plh3.latlng_to_cell("lat", "lon", _PIECE_RESOLUTION).cast(pl.Int64))
-        .otherwise(pl.col("row"))
-        .alias("fine"),
-        pl.col("keys").struct.field("name").fill_null("").alias("name_key"),
-    )
-    return frame.to_arrow()
-
-
-def _score_shard(
-    records: pa.Table,
-    pairs: pa.Table,
-    *,
-    words: pl.DataFrame,
-    pages: frozenset[str],
-    total: int,
-    matcher: Any,
-) -> pa.Table:
-    from poiflow.conflate.features import FEATURES, FeatureStats, RecordView, pair_features
-
-    records = records.sort_by("row")
-    rows = records.column("row").to_numpy()
-    names = pl.DataFrame(
-        {"name": records.column("name_key"), "records": records.column("name_records")}
-    ).unique("name")
-    stats = FeatureStats(total, names, words, pages)
-    view = RecordView.of(_as_records(records), stats)
-    left = np.searchsorted(rows, pairs.column("left").to_numpy())
-    right = np.searchsorted(rows, pairs.column("right").to_numpy())
-    features = pair_features(view, left, right)
-    probability = matcher.predict(features) if matcher is not None else np.full(len(left), np.nan)
-    return pa.table(
-        {
-            "left": pairs.column("left"),
-            "right": pairs.column("right"),
-            "probability": pa.array(probability, pa.float64()),
-            **{name: pa.array(features[name], pa.float32()) for name in FEATURES},
-        }
-    )
-
-
-def _cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig) -> pa.Table:
-    from poiflow.conflate.clustering import cluster_part
-
-    members = members.sort_by("row")
-    rows = members.column("row").to_numpy()
-    labels, best = cluster_part(
-        rows,
-        np.asarray(members.column("source").to_pylist(), dtype=object),
-        pairs.column("left").to_numpy(),
-        pairs.column("right").to_numpy(),
-        pairs.column("probability").to_numpy(),
-        config,
-    )
-    return pa.table({"row": rows, "label": labels, "best": best})
-
-
-def _environment() -> dict[str, str]:
-    """The driver's storage settings (AWS's, Hadoop's), for workers that read a staged file
-    themselves (Spark's Python workers need not have been started with them)."""
-    import os
-
-    return {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "HADOOP_"))}
-
-
 def _records_of(
     function: Callable[[pa.Table], pa.Table], *, engine: SparkEngine, path: str, columns: list[str]
 ) -> Callable[[pa.Table], pa.Table]:
     """``function`` of the records (``columns`` and ``row``) of the row groups of ``path``
     a task is given by :meth:`SparkEngine.row_groups`; the task reads them itself."""
     return partial(
-        _on_groups,
+        on_groups,
         function=function,
         location=engine.staged(path),
         columns=columns,
-        env=_environment(),
+        env=environment(),
     )
-
-
-def _on_groups(
-    groups: pa.Table,
-    *,
-    function: Callable[[pa.Table], pa.Table],
-    location: str,
-    columns: list[str],
-    env: Mapping[str, str],
-) -> pa.Table:
-    return function(_read_groups(_parquet(location, env), groups, columns))
-
-
-def _parquet(location: str, env: Mapping[str, str]) -> pq.ParquetFile:
-    """The Parquet file at ``location``: a local path, or a staged copy (``s3a://``,
-    ``hdfs://``; storage reads both)."""
-    if "://" not in location:
-        return pq.ParquetFile(location)
-    import os
-
-    from poiflow.storage import filesystem
-
-    os.environ.update(env)
-    fs, path = filesystem(location)
-    return pq.ParquetFile(fs.open_input_file(path))
-
-
-def _read_groups(file: pq.ParquetFile, groups: pa.Table, columns: list[str]) -> pa.Table:
-    """The ``columns`` of the given row groups (``group``, ``first``), in file order, with
-    each record's file row as ``row``."""
-    groups = groups.sort_by("group")
-    ids = groups.column("group").to_pylist()
-    firsts = groups.column("first").to_pylist()
-    table = file.read_row_groups(ids, columns=columns)
-    rows = [
-        np.arange(first, first + file.metadata.row_group(group).num_rows, dtype=np.int64)
-        for group, first in zip(ids, firsts, strict=True)
-    ]
-    return table.append_column("row", pa.array(np.concatenate(rows) if rows else [], pa.int64()))
-
-
-def _take_rows(file: pq.ParquetFile, rows: np.ndarray, columns: list[str]) -> pa.Table:
-    """The ``columns`` of the file rows ``rows`` (ascending), reading only the row groups
-    they fall in."""
-    meta = file.metadata
-    sizes = np.array([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
-    firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    where = np.searchsorted(firsts, rows, side="right") - 1
-    groups = np.unique(where)
-    table = file.read_row_groups(groups.tolist(), columns=columns)
-    offsets = np.concatenate([[0], np.cumsum(sizes[groups])[:-1]]).astype(np.int64)
-    positions = offsets[np.searchsorted(groups, where)] + (rows - firsts[where])
-    return table.take(pa.array(positions))
-
-
-def _payloads(
-    table: pa.Table, targets: np.ndarray, key: str, keys: np.ndarray, what: str = "records"
-) -> pa.Table:
-    """``table`` cut by ``targets`` (one value per row), each piece an Arrow payload in a
-    row of its own: (``key``: its target's entry of ``keys``, ``what``, ``payload``)."""
-    order = np.argsort(targets, kind="stable")
-    values, starts = np.unique(targets[order], return_index=True)
-    ends = [*starts[1:], len(order)] if len(order) else []
-    pieces = [
-        encode_table(table.take(pa.array(order[start:end])), what)
-        for start, end in zip(starts, ends, strict=True)
-    ]
-    if not pieces:
-        return pa.table(
-            {
-                key: pa.array([], pa.int64()),
-                "what": pa.array([], pa.string()),
-                "payload": pa.array([], pa.binary()),
-            }
-        )
-    packed = pa.concat_tables(pieces)
-    return packed.add_column(0, key, pa.array(keys[values], pa.int64()))
-
-
-def _route_to_shards(
-    members: pa.Table, *, location: str, columns: list[str], env: Mapping[str, str]
-) -> pa.Table:
-    """The records each scoring shard needs (``members``: ``row``, ``piece``: its shard,
-    ``name_records``), read from the file and sent to their shards."""
-    members = members.sort_by("row")
-    member_rows = members.column("row").to_numpy()
-    rows, first = np.unique(member_rows, return_index=True)
-    records = _take_rows(_parquet(location, env), rows, columns)
-    name = pc.fill_null(pc.struct_field(records.column("keys"), "name"), "")
-    records = records.append_column("row", pa.array(rows, pa.int64()))
-    records = records.append_column("name_key", name)
-    records = records.append_column("name_records", members.column("name_records").take(first))
-    wanted = records.take(pa.array(np.searchsorted(rows, member_rows)))
-    shards = members.column("piece").to_numpy()
-    return _payloads(wanted, shards, "shard", np.arange(int(shards.max(initial=0)) + 1))
-
-
-def _score_routed(
-    payloads: pa.Table,
-    pairs: pa.Table,
-    *,
-    words: pl.DataFrame,
-    pages: frozenset[str],
-    total: int,
-    matcher: Any,
-) -> pa.Table:
-    records = decode_tables(payloads, "records", pa.schema([]))
-    return _score_shard(records, pairs, words=words, pages=pages, total=total, matcher=matcher)
-
-
-def _route_to_clusters(
-    groups: pa.Table,
-    *,
-    location: str,
-    assignment: str,
-    keys: list[int],
-    env: Mapping[str, str],
-) -> pa.Table:
-    """The records of a task's row groups with their clusters (label, best, place id, from
-    the assignment file), sent to their clusters' shards."""
-    records = _read_groups(_parquet(location, env), groups, list(_RECORD_TYPES.names))
-    rows = records.column("row").to_numpy()
-    assigned = _take_rows(_parquet(assignment, env), rows, ["label", "best", "place_id"])
-    for name in ("label", "best", "place_id"):
-        records = records.append_column(name, assigned.column(name))
-    labels = records.column("label").to_numpy()
-    return _payloads(records, labels % len(keys), "key", np.asarray(keys, dtype=np.int64))
-
-
-def _merge_routed(payloads: pa.Table, *, config: MergeConfig) -> pa.Table:
-    records = decode_tables(payloads, "records", pa.schema([]))
-    if records.num_rows == 0:
-        return pa.table({"what": pa.array([], pa.string()), "payload": pa.array([], pa.binary())})
-    return _merge_shard(records, config=config)
-
-
-def _merge_shard(records: pa.Table, *, config: MergeConfig) -> pa.Table:
-    from poiflow.conflate.merge import merge_clusters
-
-    records = records.sort_by("row")
-    labels = records.column("label").to_numpy()
-    ids = dict(zip(labels.tolist(), records.column("place_id").to_pylist(), strict=True))
-    places, membership = merge_clusters(
-        _as_records(records), labels, records.column("best").to_numpy(), config, ids
-    )
-    return pa.concat_tables(
-        [encode_table(places, "places"), encode_table(membership, "membership")]
-    )
-
-
-def _unpack_merge(payloads: pa.Table) -> tuple[pa.Table, pa.Table]:
-    from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
-
-    places = decode_tables(payloads, "places", GOLDEN_PLACE_SCHEMA)
-    membership = decode_tables(payloads, "membership", MEMBERSHIP_SCHEMA)
-    return (
-        places.sort_by("id"),
-        membership.sort_by([("source", "ascending"), ("id", "ascending")]),
-    )
-
-
-def _as_records(table: pa.Table) -> pa.Table:
-    """Spark's columns back in the records' own types (Spark has no unsigned integers,
-    and keeps timestamps in microseconds)."""
-    names = [f.name for f in _RECORD_TYPES if f.name in table.column_names]
-    return table.select(names).cast(pa.schema([_RECORD_TYPES.field(n) for n in names]))
-
-
-def _signed(table: pa.Table, column: str) -> pa.Table:
-    """A 64-bit unsigned column as signed (same bits): Spark's ``bigint``."""
-    index = table.schema.get_field_index(column)
-    return table.set_column(index, column, pc.cast(table.column(column), pa.int64(), safe=False))
-
-
-def _unsigned(table: pa.Table, column: str) -> pa.Table:
-    index = table.schema.get_field_index(column)
-    return table.set_column(index, column, pc.cast(table.column(column), pa.uint64(), safe=False))
 
 
 def _engine(ctx: StageContext) -> SparkEngine:
