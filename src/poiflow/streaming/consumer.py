@@ -45,6 +45,7 @@ import pyarrow as pa
 from poiflow.config import StreamSettings
 from poiflow.errors import InputError, PoiflowError, ServerUnavailableError
 from poiflow.streaming.edits import Edit, EditError, parse_edit
+from poiflow.streaming.snapshots import CURRENT
 from poiflow.streaming.state import StreamState
 
 __all__ = [
@@ -376,7 +377,7 @@ def publishers_current(folder: Path) -> bool:
     ``folder`` hold its current snapshot. They do not when it stopped between writing
     them and writing the snapshot: the replayed batch may not make the same places, so
     they are to be filled again from the snapshot."""
-    marker, current = folder / _PUBLISHED, folder / "CURRENT"
+    marker, current = folder / _PUBLISHED, folder / CURRENT
     if not marker.exists():
         return True
     held = marker.read_text("utf-8").strip()

@@ -30,9 +30,9 @@ applies batches of edits (:meth:`StreamState.apply`):
 places, the run's model and settings), plus ``stream.parquet`` (each record's last edit,
 tombstones included), ``links.parquet`` (the match probabilities a place's confidence
 grows with) and ``statistics.parquet`` (the run's records, linked: the matcher's word and
-cell statistics stay the run's, so a restart decides as the stream would have);
-``CURRENT`` names the latest snapshot and is replaced atomically, so a crash leaves the
-previous snapshot in force.
+cell statistics stay the run's, so a restart decides as the stream would have). A
+snapshot is made current atomically (:mod:`poiflow.streaming.snapshots`): a crash leaves
+the previous one in force.
 """
 
 from __future__ import annotations
@@ -41,14 +41,12 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -57,7 +55,7 @@ from poiflow._gc import paused_gc
 from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes, place_id_for
 from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.conflate.reliability import learn_sources, learned_of, with_learned
-from poiflow.errors import InputError, OutputError
+from poiflow.errors import InputError
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import (
     FLAT_EXTRA_FIELDS,
@@ -67,30 +65,26 @@ from poiflow.schema import (
     PLACE_SCHEMA,
 )
 from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex, pick_keys
-from poiflow.sinks import ParquetSink
 from poiflow.sources import flat_records
 from poiflow.streaming.edits import Edit
 from poiflow.streaming.events import Change, Outcome
 from poiflow.streaming.links import Links
+from poiflow.streaming.snapshots import (
+    current_snapshot,
+    publish_snapshot,
+    read_stream,
+    stream_table,
+    write_tables,
+)
 
 __all__ = ["Change", "Outcome", "StreamState"]
 
 CLOSED: Final = "permanently_closed"
 _FIELDS: Final = frozenset((*FLAT_FIELDS, *FLAT_EXTRA_FIELDS))
-_STREAM_SCHEMA: Final = pa.schema(
-    [
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("time", pa.int64()),  # the last edit's time, ms since the epoch
-        pa.field("edit_id", pa.string()),
-        pa.field("deleted", pa.bool_(), nullable=False),
-    ]
-)
 _LINKS_FILE: Final = "links.parquet"
 _LEARNED_FILE: Final = "sources.json"  # what the stream learned of each source at its start
 # What an event compares of a place's old version (changed_attributes and membership).
 _EVENT_COLUMNS: Final = ["id", *COMPARED_ATTRIBUTES, "lat", "lon", "members", "sources"]
-_KEPT_SNAPSHOTS: Final = 2
 
 
 @dataclass(slots=True)
@@ -177,10 +171,7 @@ class StreamState:
     @classmethod
     def open(cls, start: Path, state: Path, merge: MergeConfig | None = None) -> StreamState:
         """The latest snapshot in ``state``, or the run output ``start`` when there is none."""
-        current = state / "CURRENT"
-        if current.exists():
-            return cls(state / current.read_text("utf-8").strip(), merge)
-        return cls(start, merge)
+        return cls(current_snapshot(state) or start, merge)
 
     # --- applying edits ---------------------------------------------------------------
 
@@ -545,33 +536,15 @@ class StreamState:
     # --- snapshots --------------------------------------------------------------------
 
     def save(self, state: Path, summary: dict[str, Any] | None = None) -> Path:
-        """Write a snapshot into ``state`` and make it the current one; returns it.
+        """Write a snapshot into ``state`` and make it the current one; returns it
+        (:func:`~poiflow.streaming.snapshots.publish_snapshot`).
 
         Raises:
             OutputError: The folder cannot be written (the previous snapshot stays current).
         """
-        state.mkdir(parents=True, exist_ok=True)
-        current = state / "CURRENT"
-        number = 0
-        if current.exists():
-            number = int(current.read_text("utf-8").strip().rsplit("-", 1)[1]) + 1
-        name = f"snapshot-{number:08d}"
-        staging = state / f".{name}.{os.getpid()}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            self._write(staging, summary or {})
-            os.replace(staging, state / name)
-            pointer = state / f".CURRENT.{os.getpid()}.tmp"
-            pointer.write_text(name + "\n", "utf-8")
-            os.replace(pointer, current)
-            self.folder = state / name  # what the next snapshot copies the run's files from
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise OutputError(f"cannot write the stream's snapshot ({exc})", path=state) from exc
-        old = sorted(p for p in state.glob("snapshot-*") if p.name < name)
-        for stale in old[: max(0, len(old) - _KEPT_SNAPSHOTS + 1)]:
-            shutil.rmtree(stale, ignore_errors=True)
-        return state / name
+        snapshot = publish_snapshot(state, lambda folder: self._write(folder, summary or {}))
+        self.folder = snapshot  # what the next snapshot copies the run's files from
+        return snapshot
 
     def _write(self, folder: Path, summary: dict[str, Any]) -> None:
         folder.mkdir(parents=True)
@@ -586,31 +559,14 @@ class StreamState:
             },
             schema=MEMBERSHIP_SCHEMA,
         )
-        places = self.places
-
-        def write_places() -> None:
-            sink = ParquetSink(
-                folder / "places.parquet", GOLDEN_PLACE_SCHEMA, geo=True, compression="lz4"
-            )
-            sink.write(places)
-            sink.close()
-
+        alive_keys = zip(records["source"].to_pylist(), records["id"].to_pylist(), strict=True)
         tables = {
             "records.parquet": records,
             "membership.parquet": membership,
-            "stream.parquet": self._stream_table(records),
+            "stream.parquet": stream_table(alive_keys, self.deleted, self.stamps),
             _LINKS_FILE: self.links.table(),
         }
-        # The tables are made here; the files are encoded and written side by side
-        # (Arrow lets go of the interpreter while it does). lz4: a snapshot is written
-        # every few seconds and read back only on a restart.
-        with ThreadPoolExecutor(max_workers=len(tables) + 1) as pool:
-            done = [pool.submit(write_places)] + [
-                pool.submit(pq.write_table, table, folder / name, compression="lz4")
-                for name, table in tables.items()
-            ]
-            for job in done:
-                job.result()
+        write_tables(folder, self.places, tables)
         for name in (MODEL_FILE, "run.json"):
             shutil.copyfile(self.folder / name, folder / name)
         # The records the matcher's statistics come from: the run's, for every snapshot.
@@ -631,22 +587,6 @@ class StreamState:
             "utf-8",
         )
 
-    def _stream_table(self, records: pa.Table) -> pa.Table:
-        keys = list(zip(records["source"].to_pylist(), records["id"].to_pylist(), strict=True))
-        gone = sorted(self.deleted)
-        every = keys + gone
-        stamps = [self.stamps.get(k) for k in every]
-        return pa.table(
-            {
-                "source": [k[0] for k in every],
-                "id": [k[1] for k in every],
-                "time": [s[0] if s else None for s in stamps],
-                "edit_id": [s[1] if s else None for s in stamps],
-                "deleted": [False] * len(keys) + [True] * len(gone),
-            },
-            schema=_STREAM_SCHEMA,
-        )
-
     def _load(self) -> None:
         """Each record's last edit and the links: from the snapshot, or from the run's
         scored pairs within each place."""
@@ -659,12 +599,7 @@ class StreamState:
                 index.place_of[: index.size],
             )
             return
-        table = pl.DataFrame(pq.read_table(stream))
-        for source, rid, time, edit, deleted in table.iter_rows():
-            if time is not None:
-                self.stamps[(source, rid)] = (time, edit)
-            if deleted:
-                self.deleted.add((source, rid))
+        self.stamps, self.deleted = read_stream(stream)
         self.links = Links.read(self.folder / _LINKS_FILE)
 
 
