@@ -37,7 +37,6 @@ __all__ = [
     "environment",
     "keys_to_partitions",
     "merge_routed",
-    "merge_shard",
     "on_groups",
     "pair_keys",
     "parquet_file",
@@ -45,7 +44,6 @@ __all__ = [
     "route_to_clusters",
     "route_to_shards",
     "score_routed",
-    "score_shard",
     "signed",
     "take_rows",
     "to_payloads",
@@ -119,40 +117,6 @@ def cells_and_names(records: pa.Table) -> pa.Table:
         pl.col("keys").struct.field("name").fill_null("").alias("name_key"),
     )
     return frame.to_arrow()
-
-
-def score_shard(
-    records: pa.Table,
-    pairs: pa.Table,
-    *,
-    words: pl.DataFrame,
-    pages: frozenset[str],
-    total: int,
-    matcher: Any,
-) -> pa.Table:
-    """The features and match probability of a shard's pairs, from its records (rows of
-    the records table) and the counts of all the data."""
-    from poiflow.conflate.features import FEATURES, FeatureStats, RecordView, pair_features
-
-    records = records.sort_by("row")
-    rows = records.column("row").to_numpy()
-    names = pl.DataFrame(
-        {"name": records.column("name_key"), "records": records.column("name_records")}
-    ).unique("name")
-    stats = FeatureStats(total, names, words, pages)
-    view = RecordView.of(as_records(records), stats)
-    left = np.searchsorted(rows, pairs.column("left").to_numpy())
-    right = np.searchsorted(rows, pairs.column("right").to_numpy())
-    features = pair_features(view, left, right)
-    probability = matcher.predict(features) if matcher is not None else np.full(len(left), np.nan)
-    return pa.table(
-        {
-            "left": pairs.column("left"),
-            "right": pairs.column("right"),
-            "probability": pa.array(probability, pa.float64()),
-            **{name: pa.array(features[name], pa.float32()) for name in FEATURES},
-        }
-    )
 
 
 def cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig) -> pa.Table:
@@ -285,9 +249,29 @@ def score_routed(
     total: int,
     matcher: Any,
 ) -> pa.Table:
-    """:func:`score_shard` of the records a scoring shard was sent, and its pairs."""
-    records = decode_tables(payloads, "records", pa.schema([]))
-    return score_shard(records, pairs, words=words, pages=pages, total=total, matcher=matcher)
+    """The features and match probability of a scoring shard's pairs, from the records it
+    was sent (rows of the records table) and the counts of all the data."""
+    from poiflow.conflate.features import FEATURES, FeatureStats, RecordView, pair_features
+
+    records = decode_tables(payloads, "records", pa.schema([])).sort_by("row")
+    rows = records.column("row").to_numpy()
+    names = pl.DataFrame(
+        {"name": records.column("name_key"), "records": records.column("name_records")}
+    ).unique("name")
+    stats = FeatureStats(total, names, words, pages)
+    view = RecordView.of(as_records(records), stats)
+    left = np.searchsorted(rows, pairs.column("left").to_numpy())
+    right = np.searchsorted(rows, pairs.column("right").to_numpy())
+    features = pair_features(view, left, right)
+    probability = matcher.predict(features) if matcher is not None else np.full(len(left), np.nan)
+    return pa.table(
+        {
+            "left": pairs.column("left"),
+            "right": pairs.column("right"),
+            "probability": pa.array(probability, pa.float64()),
+            **{name: pa.array(features[name], pa.float32()) for name in FEATURES},
+        }
+    )
 
 
 def route_to_clusters(
@@ -310,17 +294,13 @@ def route_to_clusters(
 
 
 def merge_routed(payloads: pa.Table, *, config: MergeConfig) -> pa.Table:
-    """The places and membership of the records a merge shard was sent (:func:`merge_shard`)."""
+    """The places and membership of the whole clusters a merge shard was sent
+    (``merge_clusters``), as payloads."""
+    from poiflow.conflate.merge import merge_clusters
+
     records = decode_tables(payloads, "records", pa.schema([]))
     if records.num_rows == 0:
         return pa.table({"what": pa.array([], pa.string()), "payload": pa.array([], pa.binary())})
-    return merge_shard(records, config=config)
-
-
-def merge_shard(records: pa.Table, *, config: MergeConfig) -> pa.Table:
-    """The places and membership of a shard's whole clusters (``merge_clusters``), as payloads."""
-    from poiflow.conflate.merge import merge_clusters
-
     records = records.sort_by("row")
     labels = records.column("label").to_numpy()
     ids = dict(zip(labels.tolist(), records.column("place_id").to_pylist(), strict=True))

@@ -9,7 +9,6 @@ from OpenStreetMap when online; the places show without them.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,7 +114,7 @@ def write_report(
     ]
     asset = {name: (ASSETS / name).read_text("utf-8") for name in _ASSETS}
     page = _PAGE.format(
-        title=html.escape(f"poiflow report: {run.get('pipeline', {}).get('name', 'run')}"),
+        title=escape(f"poiflow report: {run.get('pipeline', {}).get('name', 'run')}"),
         leaflet_css=asset["leaflet.css"],
         css=asset["report.css"],
         errors=asset["errors.js"],
