@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,10 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     conflated = json.loads(result.stdout)
     assert conflated["counts"]["places"] > 1000
     assert "<h2>Where the errors are" in (tmp_path / "run" / "report.html").read_text()
+    # --help names every file the run wrote, and no file it did not write.
+    helped = run("conflate", "--help").stdout
+    named = set(re.findall(r"^\s+([a-z_]+\.(?:parquet|json|html|json\.gz))\s", helped, re.M))
+    assert named == {p.name for p in (tmp_path / "run").iterdir()}
     judged = (
         "evaluate",
         "--gold",

@@ -290,6 +290,11 @@ lines/Parquet, or any layout through --mapping). OUTPUT gets:
   [bold]quarantine.parquet[/bold]  what validation held back
   [bold]changes.parquet[/bold]     created / merged / split / updated / removed
                       since --previous
+  [bold]checks.parquet[/bold]      the quality checks: one row each, passed or not
+  [bold]issues.parquet[/bold]      one row per place a check flagged, and why
+  [bold]report.html[/bold]         one page to open in a browser: counts, a map,
+                      the sources, the checks (and the errors, with --gold)
+  [bold]model.json.gz[/bold]       the very model that scored the run
   [bold]run.json[/bold]            counts, seconds per stage, the model
 
 Matching uses the model poiflow ships (trained on its own generator) unless --model names

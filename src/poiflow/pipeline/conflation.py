@@ -8,6 +8,9 @@ Outputs, in the output folder:
 - ``records.parquet``: the normalized records the run matched;
 - ``quarantine.parquet``: what validation held back;
 - ``changes.parquet``: what changed since ``--previous`` (every place ``created`` without);
+- ``checks.parquet`` and ``issues.parquet``: the quality checks and the places they flag;
+- ``report.html``: one self-contained page of the run, its map and its checks;
+- ``model.json.gz``: the model that scored the run;
 - ``run.json``: counts, timings per stage, the model, and where each output is.
 
 Everything is written to a hidden staging folder first and moved into place at the end,
