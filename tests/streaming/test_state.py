@@ -324,10 +324,10 @@ def test_a_day_through_the_stream_gives_the_places_a_batch_over_the_same_edits_g
 
 
 def test_records_of_one_place_scored_against_each_other_take_turns() -> None:
-    from poiflow.streaming.state import _turns
+    from poiflow.streaming.placing import turns as turns_of
 
     place_of = np.array([0, 0, 1, 0, 1])  # rows 0, 1 and 3 share a place; 2 and 4 another
-    turns = _turns(
+    turns = turns_of(
         [0, 1, 2, None, 4],
         [np.array([1, 2]), np.array([0]), np.array([4, 0]), np.array([0, 1]), np.array([3])],
         place_of,

@@ -17,7 +17,8 @@ applies batches of edits (:meth:`StreamState.apply`):
    place that passes, or starts a new one. Records of one place edited in the same batch
    (two sources disagreeing) are matched in turns, each against the other's new version.
    Records that started places in this batch are matched once more against each other,
-   so two sources announcing one new place in the same batch give one place.
+   so two sources announcing one new place in the same batch give one place
+   (:mod:`poiflow.streaming.placing`).
 4. Every place that gained, lost or changed a record is merged again with the batch's own
    rules (:func:`~poiflow.conflate.merge.merge_clusters`), and each one that changed gives
    a change event: ``created``, ``updated`` (with the changed attributes), ``closed`` (its
@@ -52,7 +53,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from poiflow._gc import paused_gc
-from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes, place_id_for
+from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
 from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.conflate.reliability import learn_sources, learned_of, with_learned
 from poiflow.errors import InputError
@@ -64,11 +65,12 @@ from poiflow.schema import (
     MEMBERSHIP_SCHEMA,
     PLACE_SCHEMA,
 )
-from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex, pick_keys
+from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex
 from poiflow.sources import flat_records
 from poiflow.streaming.edits import Edit
 from poiflow.streaming.events import Change, Outcome
 from poiflow.streaming.links import Links
+from poiflow.streaming.placing import Placer, record_keys
 from poiflow.streaming.snapshots import (
     current_snapshot,
     publish_snapshot,
@@ -243,7 +245,7 @@ class StreamState:
                 keep = np.setdiff1d(np.arange(len(upserts)), then)
                 upserts = [upserts[i] for i in keep] + [upserts[i] for i in then]
                 table = pa.concat_tables([table.take(pa.array(keep)), closed])
-            self._upsert(upserts, table, touch)
+            Placer(index, self.links).upsert(upserts, table, touch)
         for effect in todo:
             self.stamps[effect.key] = effect.stamp
             if effect.op == "delete":
@@ -288,150 +290,6 @@ class StreamState:
         ]
         return places, {id(good[at]): row for row, at in enumerate(kept)}
 
-    def _upsert(self, edits: list[_Effect], places: pa.Table, touch: Any) -> None:
-        index = self.index
-        begun = len(index.place_ids)  # places numbered from here on are this batch's
-        keys = index.query_keys(places)  # made once: for matching, and for holding them
-        scored = index.scored(places, keys)
-        # Records edited together that were scored against each other's old versions
-        # (two sources editing one place) are taken in turns, each turn matched against
-        # what the turns before it wrote, as a run matches every record as it now is.
-        twins = [index.twin.get(e.key) for e in edits]
-        turn = _turns(twins, [s[1] for s in scored], index.place_of)
-        rows = np.zeros(len(edits), np.int64)
-        chosen = [""] * len(edits)
-        for t in range(max(turn, default=-1) + 1):
-            now = [i for i, n in enumerate(turn) if n == t]
-            part = places.take(pa.array(now))
-            part_keys = pick_keys(keys, now)
-            found = [scored[i] for i in now] if t == 0 else index.scored(part, part_keys)
-            placed, added = self._place([edits[i] for i in now], part, found, touch, part_keys)
-            for k, i in enumerate(now):
-                rows[i], chosen[i] = added[k], placed[k]
-        # Places begun in this batch: matched once more, now that the batch is in.
-        fresh = [
-            i
-            for i, place in enumerate(chosen)
-            if index.place_index[place] >= begun and len(index.members(place)) == 1
-        ]
-        if fresh:
-            again = index.scored(places.take(pa.array(fresh)), pick_keys(keys, fresh))
-            self._join_fresh(fresh, edits, again, rows, chosen)
-        for edit, place in zip(edits, chosen, strict=True):
-            touch(place, edit.edit_ids)
-
-    def _place(
-        self,
-        edits: list[_Effect],
-        places: pa.Table,
-        scored: Sequence[Any],
-        touch: Any,
-        keys: dict[str, np.ndarray],
-    ) -> tuple[list[str], np.ndarray]:
-        """Decide where each upserted record goes, and put it there: ``(places, rows)``."""
-        index = self.index
-        chosen: list[str] = []
-        handover: list[tuple[int, str]] = []  # (row, place): members that leave their place
-        for edit, (match, _, _) in zip(edits, scored, strict=True):
-            twin = index.twin.get(edit.key)
-            home = None if twin is None else str(index.place_ids[index.place_of[twin]])
-            if home is not None:
-                touch(home, edit.edit_ids)
-            stays = next((c for c in match.candidates if c.place_id == home and c.passes), None)
-            if stays is not None:
-                place = stays.place_id
-            elif match.place_id is not None:
-                place = match.place_id
-            elif home is not None and len(index.members(home)) == 1:
-                place = home  # alone before, alone still
-            else:
-                place = self._fresh_id(*edit.key)
-                if home is not None:
-                    others = index.members(home)
-                    others = others[others != twin]
-                    other = (index.sources[others[0]], index.ids[others[0]])
-                    if len(others) == 1 and edit.key < other:
-                        # A pair split in two: as a run keeps a place's id, the part
-                        # with the first record (by source, then id) keeps it.
-                        handover.append((int(others[0]), self._fresh_id(*other)))
-                        place = home
-            chosen.append(place)
-        twins = [index.twin.get(e.key) for e in edits]
-        index.retire(np.array([t for t in twins if t is not None], dtype=np.int64))
-        for row, place in handover:
-            index.assign(np.array([row]), [place])
-            touch(place, [])
-        rows = index.add(places, chosen, keys)
-        for edit, (_, against, probability) in zip(edits, scored, strict=True):
-            self._link(edit.key, against, probability)
-        return chosen, rows
-
-    def _join_fresh(
-        self,
-        fresh: list[int],
-        edits: list[_Effect],
-        again: Sequence[Any],
-        rows: np.ndarray,
-        chosen: list[str],
-    ) -> None:
-        """Records that began places in this batch, matched against each other (``again``:
-        their scores now that the batch is in): records that match join up (their place
-        named as a run would name it, after the first record), and a record that now
-        matches an older place joins it."""
-        index = self.index
-        group = {chosen[i]: chosen[i] for i in fresh}  # union-find over the new places
-
-        def root(place: str) -> str:
-            while group[place] != place:
-                place = group[place]
-            return place
-
-        joins: dict[str, str] = {}  # a new place's group -> the older place it joins
-        for k, (match, _, _) in enumerate(again):
-            target = match.place_id
-            if target is None:
-                continue
-            if target in group:
-                a, b = root(chosen[fresh[k]]), root(target)
-                group[max(a, b)] = min(a, b)
-            else:
-                joins.setdefault(chosen[fresh[k]], target)
-        first: dict[str, tuple[str, str]] = {}
-        for i in fresh:
-            r = root(chosen[i])
-            first[r] = min(first.get(r, edits[i].key), edits[i].key)
-        for r, target in list(joins.items()):
-            joins[root(r)] = target
-        for i in fresh:
-            r = root(chosen[i])
-            target = joins.get(r) or place_id_for(*first[r])
-            if target == chosen[i]:
-                continue
-            chosen[i] = target
-            index.assign(rows[i : i + 1], [target])
-        for k, i in enumerate(fresh):
-            self._link(edits[i].key, again[k][1], again[k][2], keep=True)
-
-    def _link(
-        self, key: tuple[str, str], rows: np.ndarray, probability: np.ndarray, keep: bool = False
-    ) -> None:
-        """A record's links are now its scores against the records of ``rows``."""
-        others = self._keys(rows)
-        self.links.set(key, others, probability.tolist(), keep=keep)
-
-    def _keys(self, rows: np.ndarray) -> list[tuple[str, str]]:
-        index = self.index
-        return list(zip(index.sources[rows].tolist(), index.ids[rows].tolist(), strict=True))
-
-    def _fresh_id(self, source: str, record_id: str) -> str:
-        """A new place's id: as a run would name it (its first record), never one in use."""
-        base = candidate = place_id_for(source, record_id)
-        salt = 0
-        while candidate in self.index.place_index and len(self.index.members(candidate)):
-            salt += 1
-            candidate = f"{base}-{salt}"
-        return candidate
-
     def _remerge(self, touched: dict[str, list[str]], out: Outcome) -> None:
         """Merge the touched places again; their change events (by place id), the places
         as they now are and the ids of those gone go into ``out``."""
@@ -447,7 +305,7 @@ class StreamState:
             new_places, _ = merge_clusters(
                 index.take(rows),
                 labels,
-                self.links.best(self._keys(rows), index.place_of[rows]),
+                self.links.best(record_keys(index, rows), index.place_of[rows]),
                 self.merge,
                 dict(enumerate(ids)),
             )
@@ -595,37 +453,12 @@ class StreamState:
             index = self.index
             self.links = Links.within_places(
                 self.folder / "pairs.parquet",
-                self._keys(np.arange(index.size)),
+                record_keys(index, np.arange(index.size)),
                 index.place_of[: index.size],
             )
             return
         self.stamps, self.deleted = read_stream(stream)
         self.links = Links.read(self.folder / _LINKS_FILE)
-
-
-def _turns(
-    twins: Sequence[int | None], against: Sequence[np.ndarray], place_of: np.ndarray
-) -> list[int]:
-    """A turn for each upsert: records of one place scored against each other's old
-    versions never share one (a greedy colouring of that graph; records edited alone in
-    their place, almost all of them, take turn 0)."""
-    owner = {row: i for i, row in enumerate(twins) if row is not None}
-    near: list[set[int]] = [set() for _ in twins]
-    # Every upsert's scored rows at once: those in the place its record's old version is in.
-    rows = np.concatenate([*against, np.zeros(0, np.int64)]).astype(np.int64)
-    who = np.repeat(np.arange(len(against)), [len(r) for r in against])
-    home = np.array([-1 if t is None else t for t in twins], dtype=np.int64)[who]
-    same = (home >= 0) & (place_of[rows] == place_of[np.maximum(home, 0)])
-    for i, row in zip(who[same].tolist(), rows[same].tolist(), strict=True):
-        j = owner.get(row)
-        if j is not None and j != i:
-            near[i].add(j)
-            near[j].add(i)
-    turn: list[int] = []
-    for i in range(len(twins)):
-        taken = {turn[j] for j in near[i] if j < i}
-        turn.append(next(t for t in range(len(twins) + 1) if t not in taken))
-    return turn
 
 
 def _closed(records: pa.Table, times: Iterable[datetime | None]) -> pa.Table:
