@@ -73,6 +73,29 @@ def test_the_report_shows_what_the_checks_found(helsinki: Path) -> None:
             assert f"<td>{source}:{record_id}</td>" in cells
 
 
+def test_each_sources_share_of_matched_records_is_read_off_the_membership(helsinki: Path) -> None:
+    page = (helsinki / "report.html").read_text()
+    section = page[page.index("<h3>Completeness and matching by source") :]
+    table = section[: section.index("</table>")]
+    shown = {
+        cells[0]: (cells[1], cells[-1])
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+        if (cells := re.findall(r"<td[^>]*>(.*?)</td>", row))
+    }
+    # By hand: each record joined to its place, and its place's size counted.
+    records = pl.read_parquet(helsinki / "records.parquet", columns=["source", "id"])
+    membership = pl.read_parquet(helsinki / "membership.parquet")
+    sized = membership.with_columns(pl.len().over("place_id").alias("size"))
+    joined = records.join(sized, on=["source", "id"], how="left")
+    expected = joined.group_by("source").agg(
+        pl.len().alias("records"), (pl.col("size") > 1).fill_null(False).mean().alias("share")
+    )
+    assert len(shown) == expected.height == 2
+    for source, n, share in expected.iter_rows():
+        assert shown[source] == (f"{n:,}", f"{100 * share:.1f}%")
+    assert 0 < expected["share"].min() < expected["share"].max() < 1
+
+
 @pytest.fixture(scope="module")
 def with_truth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pipeline run of a generated world with its truth (``gold:``); its folder."""

@@ -185,12 +185,12 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
         numeric=[2, 3, 4, 5],
     )
     frame = pl.DataFrame(
-        records.select(["source", "id", "lat", "phones", "websites", "address", "categories"])
+        records.select(["source", "lat", "phones", "websites", "address", "categories"])
     )
-    sizes = pl.DataFrame(membership).group_by("place_id").len().rename({"len": "size"})
-    frame = frame.join(
-        pl.DataFrame(membership).join(sizes, on="place_id"), on=["source", "id"], how="left"
-    )
+    # Each record's place is in the membership: counted there by source, not joined back
+    # to the records by their keys (1.5 s at 1.1M records).
+    places = pl.DataFrame(membership.select(["source", "place_id"]))
+    matched = places.filter(pl.len().over("place_id") > 1).group_by("source").len("matched_records")
     per_source = (
         frame.group_by("source")
         .agg(
@@ -200,8 +200,9 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
             (pl.col("websites").list.len() > 0).fill_null(False).mean().alias("website"),
             pl.col("address").struct.field("street").is_not_null().mean().alias("street"),
             pl.col("categories").struct.field("primary").is_not_null().mean().alias("category"),
-            (pl.col("size") > 1).fill_null(False).mean().alias("matched"),
         )
+        .join(matched, on="source", how="left")
+        .with_columns((pl.col("matched_records").fill_null(0) / pl.col("records")).alias("matched"))
         .sort("source")
     )
     rows = [
