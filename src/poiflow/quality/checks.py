@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_SCORE_COLUMNS
 from poiflow.taxonomy import taxonomy
@@ -381,9 +382,10 @@ class LikelyDuplicates:
         if data.pairs is None or data.membership is None:
             return _result(self, 0, [], [])
         member = pl.DataFrame(data.membership.select(["source", "id", "place_id"]))
-        pairs = pl.DataFrame(data.pairs.select(list(PAIR_SCORE_COLUMNS))).filter(
-            pl.col("match_probability") >= self.threshold
-        )
+        # Filtered in Arrow first: only the likely pairs' keys are copied into polars (a
+        # run's pairs are ~10 a record, most of them unlikely).
+        likely = pc.greater_equal(data.pairs.column("match_probability"), self.threshold)
+        pairs = pl.DataFrame(data.pairs.select(list(PAIR_SCORE_COLUMNS)).filter(likely))
         pairs = pairs.join(
             member.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
             on=["left_source", "left_id"],
