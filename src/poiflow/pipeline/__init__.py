@@ -12,15 +12,16 @@ if TYPE_CHECKING:
     from poiflow.pipeline.conflation import ConflateReport, conflate
     from poiflow.pipeline.declared import Pipeline
     from poiflow.pipeline.explaining import PairStory, explain_pair
-    from poiflow.pipeline.ingestion import IngestProgress, IngestReport, SourceReport, ingest
+    from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
+    from poiflow.pipeline.ingestion import ingest
     from poiflow.pipeline.runner import RunResult, StageRun
 
 _LAZY = {
     "ConflateReport": "poiflow.pipeline.conflation",
     "conflate": "poiflow.pipeline.conflation",
-    "IngestProgress": "poiflow.pipeline.ingestion",
-    "IngestReport": "poiflow.pipeline.ingestion",
-    "SourceReport": "poiflow.pipeline.ingestion",
+    "IngestProgress": "poiflow.pipeline.ingest_report",
+    "IngestReport": "poiflow.pipeline.ingest_report",
+    "SourceReport": "poiflow.pipeline.ingest_report",
     "ingest": "poiflow.pipeline.ingestion",
     "Pipeline": "poiflow.pipeline.declared",
     "PairStory": "poiflow.pipeline.explaining",

@@ -23,7 +23,7 @@ from poiflow.config import OsmOptions, SourceMapping
 from poiflow.errors import OutputError
 
 if TYPE_CHECKING:
-    from poiflow.pipeline.ingestion import IngestProgress
+    from poiflow.pipeline.ingest_report import IngestProgress
     from poiflow.sources import Source
 
 __all__ = ["ARTIFACT_FILES", "Artifacts", "StageContext", "StageFunction"]

@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
     from poiflow.conflate.clustering import ClusterConfig
     from poiflow.conflate.keys import BlockingConfig
     from poiflow.conflate.merge import MergeConfig
-    from poiflow.pipeline.ingestion import IngestProgress, IngestReport
+    from poiflow.pipeline.ingest_report import IngestProgress, IngestReport
     from poiflow.sources import Source
 
 DEFAULT_BATCH_SIZE = 50_000
@@ -89,7 +89,7 @@ class ConflateReport:
     @classmethod
     def of(cls, result: RunResult) -> ConflateReport:
         """The report of a finished run of the conflation plan."""
-        from poiflow.pipeline.ingestion import IngestReport
+        from poiflow.pipeline.ingest_report import IngestReport
 
         data = run_json(result)
         summary = {run.name: run.summary for run in result.stages}

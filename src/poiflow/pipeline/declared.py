@@ -41,7 +41,7 @@ from poiflow.pipeline.stages import make_engine
 from poiflow.storage import TEMP_ROOT, fetch, is_remote, output_staging, put_folder
 
 if TYPE_CHECKING:
-    from poiflow.pipeline.ingestion import IngestProgress
+    from poiflow.pipeline.ingest_report import IngestProgress
 
 __all__ = ["Pipeline"]
 

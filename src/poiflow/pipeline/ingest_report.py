@@ -1,0 +1,126 @@
+"""What an ingest run says: counts per input file and in all (:class:`IngestReport`, kept
+in ``run.json``), and what it tells a progress display while it reads
+(:class:`IngestProgress`).
+
+Every record read is counted once: a place (``valid``) or held back whole
+(``quarantined``); values withheld from a record that went on are counted apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["IngestProgress", "IngestReport", "SourceReport"]
+
+
+class IngestProgress(Protocol):
+    """What ingest tells a progress display (the CLI draws it with rich)."""
+
+    def start(self, label: str, total: int | None) -> None:
+        """A source begins; ``total`` records if known."""
+
+    def advance(self, records: int) -> None:
+        """``records`` more records of the current source were read."""
+
+    def finish(self) -> None:
+        """The current source is done."""
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """Counts for one input file."""
+
+    path: str
+    kind: str
+    sources: set[str] = field(default_factory=set)
+    read: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    withheld_values: int = 0
+    seconds: float = 0.0
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every record read is accounted for."""
+        return self.read == self.valid + self.quarantined
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest run read, kept, held back, and where it wrote."""
+
+    output: Path
+    quarantine: Path
+    inputs: list[SourceReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def read(self) -> int:
+        """Records read, over all inputs."""
+        return sum(s.read for s in self.inputs)
+
+    @property
+    def valid(self) -> int:
+        """Records that became places."""
+        return sum(s.valid for s in self.inputs)
+
+    @property
+    def quarantined(self) -> int:
+        """Records held back whole."""
+        return sum(s.quarantined for s in self.inputs)
+
+    @property
+    def withheld_values(self) -> int:
+        """Single values withheld from records that went on."""
+        return sum(s.withheld_values for s in self.inputs)
+
+    @property
+    def balanced(self) -> bool:
+        """``read == valid + quarantined`` for every input."""
+        return all(s.balanced for s in self.inputs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestReport:
+        """The report back from what :meth:`to_dict` wrote."""
+        report = cls(Path(data["output"]), Path(data["quarantine"]), seconds=data["seconds"])
+        for item in data["inputs"]:
+            report.inputs.append(
+                SourceReport(
+                    item["path"],
+                    item["kind"],
+                    set(item["sources"]),
+                    item["read"],
+                    item["valid"],
+                    item["quarantined"],
+                    item["withheld_values"],
+                    item["seconds"],
+                )
+            )
+        return report
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data."""
+        return {
+            "output": str(self.output),
+            "quarantine": str(self.quarantine),
+            "read": self.read,
+            "valid": self.valid,
+            "quarantined": self.quarantined,
+            "withheld_values": self.withheld_values,
+            "seconds": round(self.seconds, 3),
+            "inputs": [
+                {
+                    "path": s.path,
+                    "kind": s.kind,
+                    "sources": sorted(s.sources),
+                    "read": s.read,
+                    "valid": s.valid,
+                    "quarantined": s.quarantined,
+                    "withheld_values": s.withheld_values,
+                    "seconds": round(s.seconds, 3),
+                }
+                for s in self.inputs
+            ],
+        }
