@@ -280,12 +280,16 @@ class MatchIndex:
             return taken
         return taken.take(pa.array(np.argsort(order)))
 
+    def keys_at(self, rows: np.ndarray) -> list[tuple[str, str]]:
+        """The ``(source, id)`` of the records at ``rows``."""
+        return list(zip(self.sources[rows].tolist(), self.ids[rows].tolist(), strict=True))
+
     def retire(self, rows: np.ndarray) -> None:
         """Drop records (a deleted record, or the old version of an edited one): they are
         no longer candidates nor members."""
         self.alive[rows] = False
-        for row in np.asarray(rows).tolist():
-            key = (self.sources[row], self.ids[row])
+        rows = np.asarray(rows, dtype=np.int64)
+        for key, row in zip(self.keys_at(rows), rows.tolist(), strict=True):
             if self.twin.get(key) == row:
                 del self.twin[key]
         self._members_changed()

@@ -21,7 +21,7 @@ from poiflow.conflate.ids import place_id_for
 from poiflow.serving.matching import MatchIndex, pick_keys
 from poiflow.streaming.links import Links
 
-__all__ = ["Edited", "Placer", "Touch", "record_keys", "turns"]
+__all__ = ["Edited", "Placer", "Touch", "turns"]
 
 Touch = Callable[[str, list[str]], None]
 """Told of each place an edit touched: its id and the ids of the edits."""
@@ -35,11 +35,6 @@ class Edited(Protocol):
 
     @property
     def edit_ids(self) -> list[str]: ...
-
-
-def record_keys(index: MatchIndex, rows: np.ndarray) -> list[tuple[str, str]]:
-    """The ``(source, id)`` of the index's records at ``rows``."""
-    return list(zip(index.sources[rows].tolist(), index.ids[rows].tolist(), strict=True))
 
 
 class Placer:
@@ -113,7 +108,7 @@ class Placer:
                 if home is not None:
                     others = index.members(home)
                     others = others[others != twin]
-                    other = (index.sources[others[0]], index.ids[others[0]])
+                    other = index.keys_at(others[:1])[0]
                     if len(others) == 1 and edit.key < other:
                         # A pair split in two: as a run keeps a place's id, the part
                         # with the first record (by source, then id) keeps it.
@@ -180,7 +175,7 @@ class Placer:
         self, key: tuple[str, str], rows: np.ndarray, probability: np.ndarray, keep: bool = False
     ) -> None:
         """A record's links are now its scores against the records of ``rows``."""
-        others = record_keys(self.index, rows)
+        others = self.index.keys_at(rows)
         self.links.set(key, others, probability.tolist(), keep=keep)
 
     def fresh_id(self, source: str, record_id: str) -> str:

@@ -70,7 +70,7 @@ from poiflow.sources import flat_records
 from poiflow.streaming.edits import Edit
 from poiflow.streaming.events import Change, Outcome
 from poiflow.streaming.links import Links
-from poiflow.streaming.placing import Placer, record_keys
+from poiflow.streaming.placing import Placer
 from poiflow.streaming.snapshots import (
     current_snapshot,
     publish_snapshot,
@@ -305,7 +305,7 @@ class StreamState:
             new_places, _ = merge_clusters(
                 index.take(rows),
                 labels,
-                self.links.best(record_keys(index, rows), index.place_of[rows]),
+                self.links.best(index.keys_at(rows), index.place_of[rows]),
                 self.merge,
                 dict(enumerate(ids)),
             )
@@ -453,7 +453,7 @@ class StreamState:
             index = self.index
             self.links = Links.within_places(
                 self.folder / "pairs.parquet",
-                record_keys(index, np.arange(index.size)),
+                index.keys_at(np.arange(index.size)),
                 index.place_of[: index.size],
             )
             return
