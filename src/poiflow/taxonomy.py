@@ -59,6 +59,10 @@ class Taxonomy:
         self._by_osm: dict[tuple[str, str], str] = {}
         self._by_term: dict[str, str] = {}
         self._osm_terms: dict[str, str] = {}
+        # A category's own id names it, whichever other category lists it as a term
+        # ("attraction" is a term of arts_and_entertainment and a category of its own).
+        for category_id in entries:
+            self._by_term[fold(category_id.replace("_", " "))] = category_id
         for category_id, entry in entries.items():
             entry = entry or {}
             self.categories[category_id] = Category(
@@ -71,7 +75,7 @@ class Taxonomy:
                 self._by_osm.setdefault((key, value), category_id)
                 if value != "yes":  # an OSM value is also a vendor's word ("bureau de change")
                     self._osm_terms.setdefault(fold(value.replace("_", " ")), category_id)
-            for term in (category_id.replace("_", " "), *entry.get("terms", [])):
+            for term in entry.get("terms", []):
                 self._by_term.setdefault(fold(str(term)), category_id)
         for term, category_id in self._osm_terms.items():
             self._by_term.setdefault(term, category_id)

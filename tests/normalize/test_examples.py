@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poiflow.normalize import (
+    Taxonomy,
     brand_key,
     canonical_email,
     canonical_url,
@@ -237,3 +238,20 @@ def test_taxonomy_file_reads_the_same_by_libyaml_and_by_python() -> None:
     fast = yaml.load(text, Loader=yaml.CSafeLoader)
     assert fast == yaml.load(text, Loader=yaml.SafeLoader)
     assert set(taxonomy().categories) == set(fast)
+
+
+def test_a_category_id_names_its_category_even_where_another_lists_it_as_a_term() -> None:
+    # The shipped file lists "attraction" among arts_and_entertainment's terms; the id wins,
+    # whichever comes first, and a parent's own terms still name the parent.
+    tax = taxonomy()
+    assert [c for c in tax.categories if tax.from_label(c) != c] == []
+    assert tax.from_label("attraction") == "attraction"
+    assert tax.from_label("Entertainment") == "arts_and_entertainment"
+    parent_first = Taxonomy(
+        {
+            "culture": {"terms": ["museum", "arts"]},
+            "museum": {"parent": "culture"},
+        }
+    )
+    assert parent_first.from_label("museum") == "museum"
+    assert parent_first.from_label("Arts") == "culture"
