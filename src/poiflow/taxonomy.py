@@ -141,7 +141,8 @@ class Taxonomy:
         singular = pl.when(plural).then(
             pl.col("word").str.slice(0, pl.col("word").str.len_bytes() - 1)
         )
-        firsts = pl.Series(sorted(self._first_words), dtype=pl.String)
+        # One list of words to look in (a bare Series would be read as a column by polars).
+        firsts = pl.Series(sorted(self._first_words), dtype=pl.String).implode()
         starts = pl.col("word").is_in(firsts) | singular.is_in(firsts).fill_null(False)
         hits = words.group_by("row").agg(starts.any().alias("hit"))
         # A text is read one by one unless it is ASCII and none of its words starts a term.

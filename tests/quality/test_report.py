@@ -250,3 +250,21 @@ def test_the_report_loads_in_chromium_with_every_marker_and_no_errors(
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000  # a page with charts and tables, not a blank one
+
+
+def test_a_run_where_no_check_flags_a_place_still_writes_its_report(tmp_path: Path) -> None:
+    # Two copies of one cafe: one place, and nothing for any check to flag.
+    feed = tmp_path / "cafe.csv"
+    feed.write_text("id,name,lat,lon\n1,Cafe Aalto,60.1675,24.9425\n2,Cafe Aalto,60.1675,24.9425\n")
+    report = conflate([feed], tmp_path / "out", workers=1)
+    assert report.places == 1
+    assert pq.read_table(tmp_path / "out" / "issues.parquet").num_rows == 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    section = page[page.index("<h2>Quality by category") :]
+    row = section[
+        section.index("<td>(none)</td>") : section.index("</tr>", section.index("<td>(none)</td>"))
+    ]
+    assert row.startswith('<td>(none)</td><td class="num">1</td>')
+    assert row.endswith('<td class="num">0</td>')  # no issue
+    assert "<p>No place was flagged by any check.</p>" in page
+    assert "<p>1 place: blue places are clean" in page

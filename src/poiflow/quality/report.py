@@ -335,7 +335,9 @@ def _histogram(probability: np.ndarray) -> str:
 
 def _issues(checks: Sequence[CheckResult]) -> pl.DataFrame:
     rows = [(i.place_id, i.check, i.severity, i.detail) for c in checks for i in c.issues]
-    return pl.DataFrame(rows, schema=["id", "check", "severity", "detail"], orient="row")
+    # Typed, so that a run where no check flags a place still joins on the places' ids.
+    schema = dict.fromkeys(("id", "check", "severity", "detail"), pl.String)
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _checks(checks: Sequence[CheckResult]) -> str:
@@ -524,7 +526,9 @@ def _map(
     lines = [] if errors is None else error_lines(errors)
     payload = orjson.dumps({"points": points, "links": links, "errors": lines})
     data = payload.decode().replace("</", "<\\/")
-    note = f"{len(points):,} places" + (f" (a sample of {total:,})" if total > len(points) else "")
+    note = f"{len(points):,} place{'' if len(points) == 1 else 's'}" + (
+        f" (a sample of {total:,})" if total > len(points) else ""
+    )
     against = (
         " Against the truth: dashed red lines join records of one place that the run kept "
         "apart (missed), purple lines records the run joined wrongly; the layer control "
