@@ -221,6 +221,33 @@ def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_conflate_warns_of_an_input_that_adds_nothing_and_refuses_when_none_adds_any(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,lat,lon\n1,,60.1,24.9\n2,Bar,95,24.9\n", encoding="utf-8")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name,lat,lon\n", encoding="utf-8")
+    result = run("conflate", bad, VENDOR_FEED, empty, "-o", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    said = " ".join((result.stdout + result.stderr).split())
+    assert (
+        f"warning: {bad}: all 2 of its records were quarantined, so it adds nothing; "
+        f"their reasons are in {tmp_path / 'run'}/quarantine.parquet"
+    ) in said
+    assert f"warning: {empty} holds no records" in said
+    assert f"warning: {VENDOR_FEED}" not in said
+    # Alone, it gives nothing to conflate: one line says why, and nothing is written.
+    result = run("conflate", bad, "-o", tmp_path / "none")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {bad}: no valid records: all 2 records read were quarantined: "
+        "name is missing (1 record, at bad.csv:2); "
+        "lat 95.0 is out of range [-90, 90] (1 record, at bad.csv:3)"
+    )
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
+
+
 def test_evaluate_names_what_the_gold_file_lacks(tmp_path: Path) -> None:
     gold = tmp_path / "gold.csv"
     gold.write_text("source,id,cluster\na,1,X\n", encoding="utf-8")

@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "CorruptInputError",
     "InputError",
+    "NothingValidError",
     "OutputError",
     "PoiflowError",
     "SchemaMismatchError",
@@ -97,6 +98,32 @@ class OutputError(PoiflowError):
     """An output cannot be written, or would be meaningless (e.g. empty)."""
 
 
+class NothingValidError(OutputError):
+    """No record read survived validation, or the inputs held none.
+
+    Args:
+        why: What was read and why it was held back (the commonest reasons, each with where
+            it first occurs).
+        quarantine: The file that keeps each held-back record with its reason, where the
+            reader can still open it (not a run's staging folder, which is removed).
+        path: The input, where there is one.
+
+    Attributes:
+        why: As given: a caller whose quarantine file goes away raises it again without it.
+    """
+
+    def __init__(
+        self, why: str, *, quarantine: str | Path | None = None, path: str | Path | None = None
+    ) -> None:
+        self.why = why
+        self.quarantine = str(quarantine) if quarantine is not None else None
+        where = f"; each, with its reason, is in {quarantine}" if quarantine is not None else ""
+        super().__init__(why + where, path=path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_nothing_valid, (self.why, self.quarantine, self.path))
+
+
 class StageFailedError(PoiflowError):
     """A stage of a pipeline run failed; the error it raised is the ``__cause__``.
 
@@ -124,6 +151,10 @@ def _rebuild_stage(
     message: str, stage: str, path: str | None, location: str | None
 ) -> StageFailedError:
     return StageFailedError(message, stage=stage, path=path, location=location)
+
+
+def _rebuild_nothing_valid(why: str, quarantine: str | None, path: str | None) -> NothingValidError:
+    return NothingValidError(why, quarantine=quarantine, path=path)
 
 
 def _rebuild(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import threading
 import time
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poiflow import ingest
-from poiflow.errors import CorruptInputError, OutputError
+from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.pipeline import ingestion
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 
@@ -136,13 +137,43 @@ def test_existing_output_survives_a_failed_run(helsinki_pbf: Path, tmp_path: Pat
     assert output.read_bytes() == b"previous run"
 
 
-def test_everything_quarantined_is_an_error_that_says_where_to_look(tmp_path: Path) -> None:
+def test_everything_quarantined_is_an_error_that_says_why_and_where_to_look(
+    tmp_path: Path,
+) -> None:
     feed = tmp_path / "bad.csv"
-    feed.write_text("id,name\n1,\n2,   \n", encoding="utf-8")
-    with pytest.raises(OutputError, match="all 2 records read were quarantined"):
+    rows = ["1,,60.1,24.9", "2,   ,60.1,24.9", "3,Cafe,95,24.9", "4,Bar,1,200", "5,Pub,1,400"]
+    feed.write_text("id,name,lat,lon\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(NothingValidError) as err:
         ingest([feed], tmp_path / "p.parquet")
+    assert isinstance(err.value, OutputError)
+    assert err.value.path == str(feed)
+    # The commonest reason first, each with where it first occurs; the rest counted.
+    assert err.value.why == (
+        "no valid records: all 5 records read were quarantined: "
+        f"name is missing (2 records, first at {feed.name}:2); "
+        f"lat 95.0 is out of range [-90, 90] (1 record, at {feed.name}:4); "
+        f"lon 200.0 is out of range [-180, 180] (1 record, at {feed.name}:5); "
+        "and 1 other reason"
+    )
+    assert str(err.value).endswith(
+        f"each, with its reason, is in {tmp_path / 'p.quarantine.parquet'}"
+    )
+    assert pickle.loads(pickle.dumps(err.value)).args == err.value.args
     assert not (tmp_path / "p.parquet").exists()
-    assert pq.read_table(tmp_path / "p.quarantine.parquet").num_rows == 2
+    assert pq.read_table(tmp_path / "p.quarantine.parquet").num_rows == 5
+
+
+def test_inputs_without_a_record_are_an_error_that_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name,lat,lon\n", encoding="utf-8")
+    with pytest.raises(
+        NothingValidError, match=r"^[^:]*empty\.csv: no records to read: the input holds none$"
+    ):
+        ingest([empty], tmp_path / "p.parquet")
+    also = tmp_path / "also.csv"
+    also.write_text("id,name\n", encoding="utf-8")
+    with pytest.raises(NothingValidError, match=r"none of the inputs \(.*empty.csv, .*also.csv\)"):
+        ingest([empty, also], tmp_path / "p.parquet")
 
 
 CELL = st.one_of(
@@ -321,3 +352,16 @@ def test_an_error_while_writing_leaves_no_worker_behind(tmp_path: Path) -> None:
         later.join(60)
         assert done == [4000 * len(inputs)]
         assert failed.value.__traceback__ is not None
+
+
+def test_true_places_without_a_valid_place_say_why_and_not_a_temporary_file(
+    tmp_path: Path,
+) -> None:
+    truth = tmp_path / "gold_places.csv"
+    truth.write_text("id,name,lat,lon\np1,,60.1,24.9\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        ingestion.true_places(truth, ["p1"])
+    assert str(err.value) == (
+        f"{truth}: no valid place in the true places file (no valid records: all 1 records "
+        "read were quarantined: name is missing (1 record, at gold_places.csv:2))"
+    )

@@ -204,7 +204,14 @@ def ingest_command(
         _print_report(report)
 
 
-def _print_report(report: IngestReport, *, paths: bool = True) -> None:
+def _print_report(
+    report: IngestReport, *, paths: bool = True, quarantine: str | Path | None = None
+) -> None:
+    """The ingest table and its balance; with ``paths``, where places and quarantine went.
+
+    An input that added nothing (no record, or every one held back) is warned of, with
+    where its records' reasons are (``quarantine``; default: the report's).
+    """
     table = Table(title="Ingest", title_justify="left", show_edge=False)
     for column in ("input", "kind", "read", "valid", "quarantined", "values withheld", "records/s"):
         table.add_column(column, justify="right" if column not in ("input", "kind") else "left")
@@ -226,6 +233,15 @@ def _print_report(report: IngestReport, *, paths: bool = True) -> None:
         f"{report.quarantined:,}; {report.withheld_values:,} values withheld "
         f"({report.seconds:.1f} s)"
     )
+    held = quarantine if quarantine is not None else report.quarantine
+    for s in report.inputs:
+        if s.read == 0:
+            console.print(f"[yellow]warning[/yellow]: {s.path} holds no records")
+        elif s.valid == 0:
+            console.print(
+                f"[yellow]warning[/yellow]: {s.path}: all {s.read:,} of its records were "
+                f"quarantined, so it adds nothing; their reasons are in {held}"
+            )
     if paths:
         console.print(f"places:     [bold]{report.output}[/bold]")
         console.print(f"quarantine: {report.quarantine}")
@@ -403,7 +419,10 @@ def conflate_command(
     if json_report:
         print_json(report.to_dict())
         return
-    _print_report(report.ingest, paths=False)
+    where = output if is_remote(output) else report.output
+    _print_report(
+        report.ingest, paths=False, quarantine=f"{str(where).rstrip('/')}/quarantine.parquet"
+    )
     counts = report.to_dict()["counts"]
     table = Table(title="Conflate", title_justify="left", show_edge=False)
     table.add_column("stage")
@@ -472,7 +491,6 @@ def conflate_command(
             console.print(golden)
     from poiflow.pipeline.conflation import OUTPUTS
 
-    where = output if is_remote(output) else report.output
     console.print(f"outputs in [bold]{where}[/bold]: " + ", ".join(OUTPUTS))
     if not is_remote(output):
         console.print(

@@ -26,7 +26,7 @@ import pyarrow as pa
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
-from poiflow.errors import InputError, OutputError, PoiflowError
+from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNUSED
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
@@ -64,9 +64,12 @@ def true_places(truth: Path, known: Iterable[str]) -> pa.Table:
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="poiflow-truth-") as tmp:
-        read = ingest([truth], Path(tmp) / "truth.parquet", workers=1)
-        if read.valid == 0:
-            raise InputError("no valid place in the true places file", path=truth)
+        try:
+            ingest([truth], Path(tmp) / "truth.parquet", workers=1)
+        except NothingValidError as exc:  # its quarantine file is temporary
+            raise InputError(
+                f"no valid place in the true places file ({exc.why})", path=truth
+            ) from None
         true = pq.read_table(Path(tmp) / "truth.parquet")
     if not set(known) & set(true.column("id").to_pylist()):
         raise InputError(
@@ -205,14 +208,45 @@ def ingest(
     held.close()
     if report.valid == 0:
         places.abort()
-        raise OutputError(
-            f"no valid records: all {report.read} records read were quarantined; "
-            f"see {quarantine_path} for the reasons",
-            path=output,
+        raise NothingValidError(
+            _nothing_valid(report),
+            quarantine=quarantine_path if report.read else None,
+            path=report.inputs[0].path if len(report.inputs) == 1 else None,
         )
     places.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _nothing_valid(report: IngestReport, shown: int = 3) -> str:
+    """Why no record went on: none read, or the commonest reasons they were held back."""
+    if report.read == 0:
+        names = [s.path for s in report.inputs]
+        return (
+            "no records to read: the input holds none"
+            if len(names) == 1
+            else f"no records to read: none of the inputs ({', '.join(names)}) holds any"
+        )
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    held = pq.read_table(report.quarantine, columns=["scope", "origin", "reason"])
+    held = held.filter(pc.equal(held["scope"], "record"))
+    counts: dict[str, list[Any]] = {}  # reason -> [records, where first]
+    for origin, reason in zip(held["origin"].to_pylist(), held["reason"].to_pylist(), strict=True):
+        seen = counts.setdefault(reason, [0, origin])
+        seen[0] += 1
+    commonest = sorted(counts.items(), key=lambda item: -item[1][0])  # stable: first seen
+    said = [
+        f"{reason} ({n:,} record{'s' if n > 1 else ''}, {'first ' if n > 1 else ''}at {origin})"
+        for reason, (n, origin) in commonest[:shown]
+    ]
+    if len(commonest) > shown:
+        others = len(commonest) - shown
+        said.append(f"and {others:,} other reason{'s' if others > 1 else ''}")
+    return f"no valid records: all {report.read:,} records read were quarantined: " + "; ".join(
+        said
+    )
 
 
 def _quietly(function: Callable[[], None]) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from poiflow.config import SparkSettings
-from poiflow.errors import InputError
+from poiflow.errors import InputError, NothingValidError
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, StageContext, StageFunction
 from poiflow.pipeline.stage_results import (
     block_summary,
@@ -96,18 +96,21 @@ def run_ingest(ctx: StageContext) -> dict[str, Any]:
     records = ctx.folder / ARTIFACT_FILES["records"]
     quarantine = ctx.folder / ARTIFACT_FILES["quarantine"]
     places: list[pa.Table] = []  # what the next stage reads, without reading the file back
-    report = ingest(
-        sources,
-        records,
-        quarantine,
-        mapping=ctx.mapping,
-        osm=ctx.osm,
-        batch_size=int(ctx.settings.get("batch_size", 50_000)),
-        workers=ctx.settings.get("workers"),
-        progress=ctx.progress,
-        on_places=places.append,
-        meanwhile=import_later_stages,
-    )
+    try:
+        report = ingest(
+            sources,
+            records,
+            quarantine,
+            mapping=ctx.mapping,
+            osm=ctx.osm,
+            batch_size=int(ctx.settings.get("batch_size", 50_000)),
+            workers=ctx.settings.get("workers"),
+            progress=ctx.progress,
+            on_places=places.append,
+            meanwhile=import_later_stages,
+        )
+    except NothingValidError as exc:  # its quarantine file goes with the failed run
+        raise NothingValidError(exc.why, path=exc.path) from None
     ctx.artifacts.put("records", records, pa.concat_tables(places))
     ctx.artifacts.put("quarantine", quarantine)
     files = {"output": ARTIFACT_FILES["records"], "quarantine": ARTIFACT_FILES["quarantine"]}
