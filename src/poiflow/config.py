@@ -56,7 +56,15 @@ class _Strict(BaseModel):
 class CsvOptions(_Strict):
     """How to read a delimited text file."""
 
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    delimiter: str = Field(
+        ",",
+        min_length=1,
+        max_length=1,
+        description=(
+            "Between values. Left unset, a header that is one column by ',' is read by "
+            "';', a tab or '|', whichever splits it most."
+        ),
+    )
     quote_char: str = Field('"', min_length=1, max_length=1)
     encoding: str = "utf-8"
     newlines_in_values: bool = Field(

@@ -114,6 +114,33 @@ def test_mapping_renames_and_adds_constants(tmp_path: Path) -> None:
     assert rows[0]["address"]["country"] == "FI"
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_file_of_another_delimiter_is_read_by_it(tmp_path: Path, delimiter: str) -> None:
+    # As Europe's spreadsheets write it: ';' between values, commas in the numbers.
+    path = tmp_path / "export.csv"
+    lines = [["id", "name", "lat", "lon", "city"], ["1", "Kahvila, Aalto", "60,1", "24,9", ""]]
+    lines.append(["2", "Baari", "60.2", "24.8", "Espoo"])
+    cells = [[f'"{c}"' if "," in c and delimiter != ";" else c for c in row] for row in lines]
+    path.write_text("\n".join(delimiter.join(row) for row in cells) + "\n", encoding="utf-8")
+    rows, rejected = records(TabularSource(path))
+    assert rejected == []
+    assert [(r["id"], r["names"]["primary"]) for r in rows] == [
+        ("1", "Kahvila, Aalto"),
+        ("2", "Baari"),
+    ]
+    assert [(r["lat"], r["lon"]) for r in rows] == [(60.1, 24.9), (60.2, 24.8)]
+    assert rows[1]["address"]["locality"] == "Espoo"
+    assert [r["origin"] for r in rows] == ["export.csv:2", "export.csv:3"]
+
+
+def test_a_delimiter_the_mapping_names_is_not_second_guessed(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("id;name\n1;A\n", encoding="utf-8")
+    mapping = SourceMapping(csv=CsvOptions(delimiter=","))
+    with pytest.raises(SchemaMismatchError, match="unknown column 'id;name'"):
+        records(TabularSource(path, mapping))
+
+
 def test_unknown_column_is_refused_with_a_suggestion(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_text("id,name,postal_code\n1,A,00100\n", encoding="utf-8")

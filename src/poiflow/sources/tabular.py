@@ -47,6 +47,7 @@ _SUFFIXES: Final = {
     ".pq": "parquet",
 }
 _CSV_BLOCK: Final = 4 << 20
+_OTHER_DELIMITERS: Final = (";", "\t", "|")  # tried, in this order, when "," finds one column
 _FLAT_ADDRESS: Final = {"freeform": "address", "locality": "city"}
 
 
@@ -150,6 +151,13 @@ class TabularSource:
         options = self.mapping.csv
         delimiter = "\t" if self.format == "tsv" and options.delimiter == "," else options.delimiter
         header = self._csv_header(delimiter, options.encoding)
+        if len(header) == 1 and "delimiter" not in options.model_fields_set:
+            # One column by the default delimiter: a file of ';' (Europe's spreadsheets),
+            # tabs or '|', whichever splits the header most.
+            sniffed = max(_OTHER_DELIMITERS, key=header[0].count)
+            if sniffed != delimiter and header[0].count(sniffed) > 0:
+                delimiter = sniffed
+                header = self._csv_header(delimiter, options.encoding)
         skipped: list[tuple[int | None, str, str]] = []
 
         def on_invalid(row: Any) -> str:
