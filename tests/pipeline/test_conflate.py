@@ -196,6 +196,16 @@ def test_refusals(tmp_path: Path) -> None:
     assert not (tmp_path / "z").exists() or not any((tmp_path / "z").iterdir())
 
 
+def test_an_output_that_is_a_file_is_refused_and_kept(tmp_path: Path) -> None:
+    taken = tmp_path / "places"
+    taken.write_text("a file of the user's", encoding="utf-8")
+    with pytest.raises(
+        OutputError, match=r"cannot write the outputs here \(a file, not a folder\)"
+    ):
+        conflate([VENDOR_FEED], taken)
+    assert taken.read_text(encoding="utf-8") == "a file of the user's"
+
+
 def test_place_ids_are_stable_across_releases(helsinki_pbf: Path, tmp_path: Path) -> None:
     first = tmp_path / "first"
     conflate([helsinki_pbf, VENDOR_FEED], first, workers=1)

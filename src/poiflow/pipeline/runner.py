@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from poiflow._gc import paused_gc
-from poiflow.errors import ConfigError, PoiflowError, StageFailedError
+from poiflow.errors import ConfigError, OutputError, PoiflowError, StageFailedError
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
 
 __all__ = ["PUBLISHED", "PlannedStage", "RunResult", "StageRun", "code_fingerprint", "run_plan"]
@@ -327,10 +327,16 @@ def file_fingerprint(path: Path) -> str:
 
 
 def _staging(output: Path) -> Path:
-    output.mkdir(parents=True, exist_ok=True)
     staging = output / f".staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as exc:  # a file of that name, a read-only disk, no permission
+        what = "a file, not a folder" if output.is_file() else exc.strerror
+        raise OutputError(
+            f"cannot write the outputs here ({what}); the output is a folder", path=output
+        ) from exc
     return staging
 
 
