@@ -10,8 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poiflow.config import CsvOptions, SourceMapping
-from poiflow.errors import CorruptInputError, SchemaMismatchError, UnknownFormatError
+from poiflow.errors import (
+    CorruptInputError,
+    InputError,
+    SchemaMismatchError,
+    UnknownFormatError,
+)
 from poiflow.sources import TabularSource, open_source
+from poiflow.sources.tabular import tabular_format
 
 
 def records(source: TabularSource) -> tuple[list[dict], list[tuple[str, str, str]]]:
@@ -181,6 +187,57 @@ def test_unknown_suffix(tmp_path: Path) -> None:
     path.write_bytes(b"PK")
     with pytest.raises(UnknownFormatError, match="cannot tell"):
         open_source(path)
+
+
+def test_a_folder_is_refused_with_what_to_give_instead(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"a folder, not a file: give the files in it \(e\.g\."):
+        open_source(tmp_path)
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".gz", "gzip"), (".bz2", "bz2"), (".zst", "zstd")])
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_a_compressed_text_file_reads_as_the_plain_one(
+    tmp_path: Path, kind: str, suffix: str, codec: str
+) -> None:
+    plain = tmp_path / f"feed.{kind}"
+    if kind == "csv":
+        rows = [f'{i},"Kahvila {i}, Ääni",60.{i},24.9' for i in range(1, 2000)]
+        plain.write_text("id,name,lat,lon\n" + "\n".join([*rows, "8,Short row"]) + "\n", "utf-8")
+    else:
+        lines = [
+            json.dumps({"id": str(i), "name": f"Kahvila {i}", "lat": 60.1}) for i in range(2000)
+        ]
+        plain.write_text("\n".join([*lines, "{not json"]) + "\n", "utf-8")
+    packed = tmp_path / f"feed.{kind}{suffix}"
+    with pa.CompressedOutputStream(str(packed), codec) as out:
+        out.write(plain.read_bytes())
+    assert packed.stat().st_size < plain.stat().st_size / 3
+    source = open_source(packed)
+    assert isinstance(source, TabularSource)
+    assert source.name == "feed"
+    rows, rejected = records(source)
+    # The same records and rejections, each at the same line of the file it names.
+    assert rejected
+    assert all(r[0].startswith(f"{packed.name}:") for r in rejected)
+    assert all(r["origin"].startswith(f"{packed.name}:") for r in rows)
+    named = [r | {"origin": r["origin"].replace(packed.name, plain.name)} for r in rows]
+    unnamed = [(o.replace(packed.name, plain.name), *rest) for o, *rest in rejected]
+    assert (named, unnamed) == records(TabularSource(plain))
+    # Cut short: a readable error, not a traceback.
+    cut = tmp_path / f"cut.{kind}{suffix}"
+    cut.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    with pytest.raises(CorruptInputError) as err:
+        records(TabularSource(cut))
+    assert err.value.path == str(cut)
+
+
+def test_only_text_formats_are_read_compressed() -> None:
+    assert tabular_format(Path("a.CSV.GZ")) == "csv"
+    assert tabular_format(Path("a.tsv.zst")) == "tsv"
+    assert tabular_format(Path("a.ndjson.bz2")) == "jsonl"
+    assert tabular_format(Path("a.parquet.gz")) is None  # Parquet compresses inside
+    assert tabular_format(Path("a.gz")) is None
+    assert tabular_format(Path("a.xlsx.gz")) is None
 
 
 _FIELDS = ("id", "name", "lat", "lon", "category", "city", "phone", "update_time", "source")

@@ -82,7 +82,8 @@ The kind of each INPUT is told from its name:
   [bold]*.csv *.tsv *.jsonl[/bold]  flat places: columns source, id, name, lat, lon,
                    category, street, housenumber, postcode, city, country,
                    phone, website, address (only id and name are required;
-                   without 'source' the file's stem is the source)
+                   without 'source' the file's stem is the source); also
+                   compressed: feed.csv.gz, .bz2, .zst
 
 Other column layouts are read through a mapping file (--mapping), e.g.:
 

@@ -50,7 +50,8 @@ def open_source(
 
     Args:
         path: An OSM extract (``.osm.pbf``), an Overture places GeoParquet, or a flat place
-            file (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet``).
+            file (``.csv``, ``.tsv``, ``.jsonl``, any of them compressed as ``.gz``, ``.bz2``
+            or ``.zst``, or ``.parquet``).
         mapping: How a tabular file's columns map onto the flat place format.
         osm: Which OSM objects count as places.
 
@@ -61,6 +62,10 @@ def open_source(
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=path)
+    if path.is_dir():
+        raise InputError(
+            f"a folder, not a file: give the files in it (e.g. {path}/*.parquet)", path=path
+        )
     name = path.name.lower()
     if mapping is not None and mapping.format is not None:
         return TabularSource(path, mapping)
@@ -81,6 +86,7 @@ def open_source(
     raise UnknownFormatError(
         f"cannot tell what kind of file this is from its name; expected one of "
         f"{', '.join(_OSM_SUFFIXES[:2])} (OpenStreetMap), .parquet (Overture or flat places), "
-        ".csv, .tsv, .jsonl (flat places), or a --mapping with 'format:'",
+        ".csv, .tsv, .jsonl (flat places, also as .gz, .bz2 or .zst), or a --mapping with "
+        "'format:'",
         path=path,
     )

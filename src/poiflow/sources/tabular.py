@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -51,9 +52,18 @@ _OTHER_DELIMITERS: Final = (";", "\t", "|")  # tried, in this order, when "," fi
 _FLAT_ADDRESS: Final = {"freeform": "address", "locality": "city"}
 
 
+# Text files may come compressed (a vendor's feed.csv.gz); Arrow reads them as it goes.
+_COMPRESSED: Final = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+
+
 def tabular_format(path: Path) -> str | None:
-    """The tabular format a file name says ("csv", "tsv", "jsonl", "parquet"), or None."""
-    return _SUFFIXES.get(path.suffix.lower())
+    """The tabular format a file name says ("csv", "tsv", "jsonl", "parquet"), or None; a
+    text format may end in .gz, .bz2 or .zst ("feed.csv.gz" is "csv")."""
+    suffix = path.suffix.lower()
+    if suffix not in _COMPRESSED:
+        return _SUFFIXES.get(suffix)
+    kind = _SUFFIXES.get(Path(path.stem).suffix.lower())
+    return None if kind == "parquet" else kind
 
 
 class TabularSource:
@@ -219,15 +229,19 @@ class TabularSource:
                 "delimiter: ...}'",
                 path=self.path,
             ) from exc
+        except OSError as exc:  # a compressed file cut short or corrupt
+            raise CorruptInputError(f"cannot be read to its end ({exc})", path=self.path) from exc
 
     def _csv_header(self, delimiter: str, encoding: str) -> list[str]:
         try:
-            with self.path.open(encoding=encoding, newline="") as handle:
+            with self._text(encoding, newline="") as handle:
                 header = next(csv.reader(handle, delimiter=delimiter), None)
         except (UnicodeDecodeError, LookupError) as exc:
             raise CorruptInputError(
                 f"cannot decode the header as {encoding} ({exc})", path=self.path
             ) from exc
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CorruptInputError(f"cannot read the header ({exc})", path=self.path) from exc
         if not header or not any(h.strip() for h in header):
             raise SchemaMismatchError(
                 "empty file: expected a header row", path=self.path, location=1
@@ -241,6 +255,13 @@ class TabularSource:
             )
         return header
 
+    def _text(self, encoding: str, newline: str | None = None) -> IO[str]:
+        """The file as text, decompressed as it is read where its name says so."""
+        if self.path.suffix.lower() in _COMPRESSED:
+            stream = pa.input_stream(self.path, compression=_COMPRESSED[self.path.suffix.lower()])
+            return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
+        return self.path.open(encoding=encoding, newline=newline)
+
     def _jsonl(
         self, batch_size: int
     ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
@@ -249,7 +270,7 @@ class TabularSource:
         rejected: list[tuple[str, str, str]] = []
         columns: dict[str, None] = {}
         try:
-            with self.path.open(encoding=self.mapping.csv.encoding) as handle:
+            with self._text(self.mapping.csv.encoding) as handle:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
@@ -284,6 +305,8 @@ class TabularSource:
             raise CorruptInputError(
                 f"not {self.mapping.csv.encoding} text ({exc})", path=self.path
             ) from exc
+        except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
+            raise CorruptInputError(f"cannot be read to its end ({exc})", path=self.path) from exc
         if rows or rejected or not columns:
             yield _strings_table(rows, columns), origins, rejected
 
