@@ -268,6 +268,33 @@ def test_evaluate_names_what_the_gold_file_lacks(tmp_path: Path) -> None:
     )
 
 
+def test_evaluate_reads_the_runs_folder_and_names_what_a_wrong_file_lacks(
+    tmp_path: Path,
+) -> None:
+    gold = tmp_path / "gold.csv"
+    gold.write_text("source,id,place\na,1,X\na,2,X\n", encoding="utf-8")
+    run_folder = tmp_path / "run"
+    run_folder.mkdir()
+    keys = {"source": ["a", "a"], "id": ["1", "2"]}
+    pq.write_table(pa.table(keys | {"place_id": ["p", "p"]}), run_folder / "membership.parquet")
+    by_folder = run("evaluate", "--gold", gold, "--membership", run_folder, "--json")
+    by_file = run(
+        "evaluate", "--gold", gold, "--membership", run_folder / "membership.parquet", "--json"
+    )
+    assert by_folder.returncode == 0, by_folder.stderr
+    assert json.loads(by_folder.stdout)["f1"] == json.loads(by_file.stdout)["f1"] == 1.0
+    places = run_folder / "places.parquet"
+    pq.write_table(pa.table({"id": ["p"], "lat": [60.1], "members": [2]}), places)
+    result = run("evaluate", "--gold", gold, "--membership", places)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {places}: not a membership file: no source, place_id column (it has id, lat, "
+        "members); give the membership.parquet that 'poiflow conflate' wrote"
+    )
+    result = run("evaluate", "--gold", gold, "--membership", tmp_path / "nowhere.parquet")
+    assert f"error: {tmp_path / 'nowhere.parquet'}: no such file" in result.stderr
+
+
 def test_the_cli_batch_size_default_is_the_sources_one() -> None:
     from poiflow import cli
     from poiflow.pipeline import conflation

@@ -17,7 +17,10 @@ from poiflow.errors import ConfigError, InputError, did_you_mean
 @app.command(name="evaluate", no_args_is_help=True)
 def evaluate_command(
     gold: Annotated[Path, typer.Option(help="CSV of source,id,place: the truth.")],
-    membership: Annotated[Path, typer.Option(help="membership.parquet from 'poiflow conflate'.")],
+    membership: Annotated[
+        Path,
+        typer.Option(help="membership.parquet from 'poiflow conflate', or the run's folder."),
+    ],
     pairs: Annotated[
         Path | None,
         typer.Option(help="The scored pairs (default: pairs.parquet beside the membership)."),
@@ -104,6 +107,8 @@ def evaluate_command(
     from poiflow.conflate.evaluate import read_gold, score_membership
 
     truth = read_gold(gold)
+    if membership.is_dir():  # the run's folder
+        membership = membership / "membership.parquet"
     predicted = _read_membership(membership)
     scores = score_membership(predicted, truth)
     accuracy = (
@@ -192,10 +197,23 @@ def evaluate_command(
 
 
 def _read_membership(path: Path) -> Any:
+    """The run's membership (``source, id, place_id``)."""
     import pyarrow.parquet as pq
 
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    needed = ["source", "id", "place_id"]
     try:
-        return pq.read_table(path, columns=["source", "id", "place_id"])
+        columns = pq.read_schema(path).names
+        missing = [c for c in needed if c not in columns]
+        if missing:
+            shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
+            raise InputError(
+                f"not a membership file: no {', '.join(missing)} column (it has {shown}); "
+                "give the membership.parquet that 'poiflow conflate' wrote",
+                path=path,
+            )
+        return pq.read_table(path, columns=needed)
     except (OSError, ValueError) as exc:
         raise InputError(f"not a membership file ({exc})", path=path) from exc
 
