@@ -15,9 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poiflow import ingest
+from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.pipeline import ingestion
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
+from poiflow.sources import TabularSource
 
 from ..sources.overture_fixture import place, write_overture
 
@@ -365,3 +367,17 @@ def test_true_places_without_a_valid_place_say_why_and_not_a_temporary_file(
         f"{truth}: no valid place in the true places file (no valid records: all 1 records "
         "read were quarantined: name is missing (1 record, at gold_places.csv:2))"
     )
+
+
+def test_one_file_given_twice_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text("id,name\n1,Cafe\n", encoding="utf-8")
+    out = tmp_path / "out" / "p.parquet"
+    with pytest.raises(InputError, match=r"given twice \(as source 'feed'\)") as err:
+        ingest([feed, tmp_path / "." / "feed.csv"], out)
+    assert err.value.path == str(feed)
+    assert not out.parent.exists()
+    # The same file under two source names is two sources.
+    other = SourceMapping(source="feed_again")
+    report = ingest([feed, TabularSource(feed, other)], out)
+    assert (report.valid, report.quarantined) == (2, 0)

@@ -152,6 +152,7 @@ def ingest(
     sources = [
         s if isinstance(s, Source) else open_source(s, mapping=mapping, osm=osm) for s in inputs
     ]
+    _refuse_repeats(sources)
     report = IngestReport(output, quarantine_path)
     started = time.perf_counter()
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
@@ -216,6 +217,20 @@ def ingest(
     places.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _refuse_repeats(sources: Sequence[Source]) -> None:
+    """One file read twice as one source would hold back its every record the second time
+    (each id already seen): refused before anything is read."""
+    seen: set[tuple[Path, str]] = set()
+    for source in sources:
+        key = (Path(source.path).resolve(), source.name)
+        if key in seen:
+            raise InputError(
+                f"given twice (as source '{source.name}'): each input is read once",
+                path=source.path,
+            )
+        seen.add(key)
 
 
 def _nothing_valid(report: IngestReport, shown: int = 3) -> str:
