@@ -242,19 +242,13 @@ def _nothing_valid(report: IngestReport, shown: int = 3) -> str:
             if len(names) == 1
             else f"no records to read: none of the inputs ({', '.join(names)}) holds any"
         )
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    from poiflow.quality.profile import quarantine_reasons
 
-    held = pq.read_table(report.quarantine, columns=["scope", "origin", "reason"])
-    held = held.filter(pc.equal(held["scope"], "record"))
-    counts: dict[str, list[Any]] = {}  # reason -> [records, where first]
-    for origin, reason in zip(held["origin"].to_pylist(), held["reason"].to_pylist(), strict=True):
-        seen = counts.setdefault(reason, [0, origin])
-        seen[0] += 1
-    commonest = sorted(counts.items(), key=lambda item: -item[1][0])  # stable: first seen
+    commonest = quarantine_reasons(report.quarantine, scope="record")
     said = [
-        f"{reason} ({n:,} record{'s' if n > 1 else ''}, {'first ' if n > 1 else ''}at {origin})"
-        for reason, (n, origin) in commonest[:shown]
+        f"{r.reason} ({r.records:,} record{'s' if r.records > 1 else ''}, "
+        f"{'first ' if r.records > 1 else ''}at {r.first})"
+        for r in commonest[:shown]
     ]
     if len(commonest) > shown:
         others = len(commonest) - shown

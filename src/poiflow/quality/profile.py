@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
 from poiflow.errors import InputError
 
-__all__ = ["PlacesProfile", "profile_places"]
+__all__ = ["PlacesProfile", "QuarantineReason", "profile_places", "quarantine_reasons"]
 
 _COMPLETENESS = {
     "coordinates": "lat IS NOT NULL",
@@ -91,17 +91,11 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
     # 'poiflow ingest' writes NAME.quarantine.parquet; 'poiflow conflate' quarantine.parquet.
     fallback = beside if beside.is_file() else path.with_name("quarantine.parquet")
     quarantine_path = Path(quarantine) if quarantine else fallback
-    reasons: list[tuple[str, str, int]] = []
-    if quarantine_path.is_file():
-        con.read_parquet(str(quarantine_path)).create_view("quarantine")
-        reasons = [
-            (str(s), str(r), int(n))
-            for s, r, n in rows(
-                # Quoted values vary per record; the reason's shape is what to count.
-                "SELECT scope, regexp_replace(reason, '''[^'']*''', '''…''', 'g'), count(*) "
-                "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 10"
-            )
-        ]
+    reasons = (
+        [(r.scope, r.reason, r.records) for r in quarantine_reasons(quarantine_path)[:10]]
+        if quarantine_path.is_file()
+        else []
+    )
     return PlacesProfile(
         path=path,
         places=total,
@@ -111,3 +105,36 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
         phones_e164=(int(phone_row[0]), int(phone_row[1])),
         quarantine_reasons=reasons,
     )
+
+
+class QuarantineReason(NamedTuple):
+    """One reason records or values were held back, over a quarantine file."""
+
+    scope: str  # "record" (held back whole) or "field" (a value withheld, the record went on)
+    reason: str  # its shape: quoted values, which vary per record, masked ('…')
+    records: int
+    first: str  # where it first occurs ("feed.csv:2")
+
+
+def quarantine_reasons(path: str | Path, *, scope: str | None = None) -> list[QuarantineReason]:
+    """The reasons in a quarantine file, commonest first (ties: the one first in the file).
+
+    Args:
+        path: The quarantine file.
+        scope: Only this scope's reasons ("record" or "field"); default: both.
+
+    Raises:
+        InputError: Not a readable quarantine file.
+    """
+    sql = (
+        "SELECT scope, regexp_replace(reason, '''[^'']*''', '''…''', 'g') AS shape, count(*), "
+        "arg_min(origin, file_row_number) FROM read_parquet($path, file_row_number = true) "
+        "WHERE $scope IS NULL OR scope = $scope "
+        "GROUP BY 1, 2 ORDER BY 3 DESC, min(file_row_number)"
+    )
+    params = {"path": str(path), "scope": scope}
+    try:
+        found = duckdb.connect().execute(sql, params).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"not a readable quarantine file ({exc})", path=path) from exc
+    return [QuarantineReason(str(s), str(r), int(n), str(o)) for s, r, n, o in found]

@@ -165,7 +165,7 @@ class TabularSource:
             # One column by the default delimiter: a file of ';' (Europe's spreadsheets),
             # tabs or '|', whichever splits the header most.
             sniffed = max(_OTHER_DELIMITERS, key=header[0].count)
-            if sniffed != delimiter and header[0].count(sniffed) > 0:
+            if header[0].count(sniffed) > 0:
                 delimiter = sniffed
                 header = self._csv_header(delimiter, options.encoding)
         skipped: list[tuple[int | None, str, str]] = []

@@ -1,0 +1,39 @@
+"""The reasons of a quarantine file, counted by their shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from poiflow import ingest
+from poiflow.errors import InputError
+from poiflow.quality.profile import QuarantineReason, quarantine_reasons
+
+
+def test_reasons_are_counted_by_shape_commonest_first_with_where_each_first_occurs(
+    tmp_path: Path,
+) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "id,name,lat,lon,phone\n"
+        "1,Cafe,60.1,24.9,not a phone\n"  # 2: a value withheld
+        "2,,60.1,24.9,\n"  # 3: held back whole
+        "3,Bar,60.1,24.9,still not one\n"  # 4: the same shape, another value
+        "4,,60.1,24.9,\n"  # 5
+        "5,Pub,60.1,24.9,nor this\n",  # 6
+        encoding="utf-8",
+    )
+    ingest([feed], tmp_path / "p.parquet")
+    held = tmp_path / "p.quarantine.parquet"
+    reasons = quarantine_reasons(held)
+    assert [(r.scope, r.records, r.first) for r in reasons] == [
+        ("field", 3, "feed.csv:2"),
+        ("record", 2, "feed.csv:3"),
+    ]
+    assert reasons[0].reason.startswith("'…'")  # the phone itself is masked
+    assert quarantine_reasons(held, scope="record") == [
+        QuarantineReason("record", "name is missing", 2, "feed.csv:3")
+    ]
+    with pytest.raises(InputError, match="not a readable quarantine file"):
+        quarantine_reasons(feed)
