@@ -4,6 +4,7 @@ determinism, atomic outputs, and the refusals."""
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import subprocess
 import sys
@@ -145,6 +146,32 @@ def test_same_input_same_bytes(helsinki_pbf: Path, tmp_path: Path) -> None:
     conflate([VENDOR_FEED, helsinki_pbf], tmp_path / "b", workers=2)
     for name in ("places.parquet", "membership.parquet", "pairs.parquet"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_a_feed_in_a_folder_of_parts_conflates_as_the_whole_file(tmp_path: Path) -> None:
+    header, *rows = VENDOR_FEED.read_text(encoding="utf-8").splitlines(keepends=True)
+    parts = tmp_path / "vendor_feed"
+    (parts / "day=1").mkdir(parents=True)
+    (parts / "day=2").mkdir()
+    (parts / "day=1" / "part-0.csv").write_text(header + "".join(rows[:70]), encoding="utf-8")
+    with gzip.open(parts / "day=2" / "part-0.csv.gz", "wt", encoding="utf-8") as part:
+        part.write(header + "".join(rows[70:]) + "V-bad,,60.17,24.94\n")
+    (parts / "_SUCCESS").write_bytes(b"")
+    conflate([VENDOR_FEED], tmp_path / "whole", workers=1)
+    conflate([parts], tmp_path / "parts", workers=2)
+    whole = pq.read_table(tmp_path / "whole" / "membership.parquet")
+    assert pq.read_table(tmp_path / "parts" / "membership.parquet").equals(whole)
+    # Each record held back is named by its line in its part; and the one bad row added.
+    lines = [
+        int(r["origin"].rsplit(":", 1)[1])
+        for r in pq.read_table(tmp_path / "whole" / "quarantine.parquet").to_pylist()
+    ]
+    assert lines
+    expected = [
+        f"day=1/part-0.csv:{n}" if n < 72 else f"day=2/part-0.csv.gz:{n - 70}" for n in lines
+    ]
+    held = pq.read_table(tmp_path / "parts" / "quarantine.parquet").column("origin").to_pylist()
+    assert sorted(held) == sorted([*expected, f"day=2/part-0.csv.gz:{len(rows) - 70 + 2}"])
 
 
 def test_a_failed_run_keeps_the_previous_outputs(helsinki_pbf: Path, tmp_path: Path) -> None:

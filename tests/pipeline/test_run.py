@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from poiflow.config import PipelineSpec
-from poiflow.errors import ConfigError, StageFailedError
+from poiflow.errors import ConfigError, InputError, StageFailedError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline, conflate
 
@@ -423,14 +423,18 @@ def test_a_previous_release_keeps_place_ids(world: Path, tmp_path: Path) -> None
     assert "created" not in changes
 
 
-def test_a_missing_or_folder_source_is_named_before_any_work(tmp_path: Path) -> None:
-    (tmp_path / "folder").mkdir()
-    for source, problem in (("nothere.csv", "does not exist"), ("folder", "is a folder")):
-        path = tmp_path / "p.yaml"
-        path.write_text(f"name: x\nsources:\n  - path: {source}\ntracking: null\n")
-        pipeline = Pipeline.from_yaml(path)
-        assert pipeline.stages[0] == "ingest"
-        with pytest.raises(ConfigError, match=f"sources: {source} {problem}") as error:
-            pipeline.run()
-        assert str(tmp_path / source) in str(error.value)
-        assert not (tmp_path / "out").exists()
+def test_a_missing_source_is_named_before_any_work(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\nsources:\n  - path: nothere.csv\ntracking: null\n")
+    pipeline = Pipeline.from_yaml(path)
+    assert pipeline.stages[0] == "ingest"
+    with pytest.raises(ConfigError, match=r"sources: nothere\.csv does not exist") as error:
+        pipeline.run()
+    assert str(tmp_path / "nothere.csv") in str(error.value)
+    assert not (tmp_path / "out").exists()
+    # A folder is an input of its files; one without any is refused as it is read.
+    (tmp_path / "parts").mkdir()
+    path.write_text("name: x\nsources:\n  - path: parts\ntracking: null\n")
+    with pytest.raises(InputError, match="an empty folder: it holds no files to read"):
+        Pipeline.from_yaml(path).run()
+    assert not any((tmp_path / "out").iterdir())

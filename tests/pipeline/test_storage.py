@@ -18,6 +18,7 @@ from poiflow.pipeline import Pipeline
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
 from ..conftest import ROOT, poiflow, script_server
+from ..sources.overture_fixture import place, write_overture
 from .staging import STAGED_TABLES, run_both_through
 
 HELSINKI = ROOT / "examples" / "helsinki"
@@ -94,6 +95,29 @@ def test_conflate_cli_from_and_to_s3(s3: Path, tmp_path: Path) -> None:
     assert "s3://poi/cli-out" in done.stderr
     places = pq.read_table(s3 / "poi" / "cli-out" / "places.parquet")
     assert places.num_rows > 100
+
+
+def test_conflate_cli_reads_an_overture_release_folder_from_s3(s3: Path, tmp_path: Path) -> None:
+    # A release lays out its places as Parquet parts under theme=places/type=place/.
+    parts = s3 / "poi" / "release" / "theme=places" / "type=place"
+    parts.mkdir(parents=True)
+    write_overture(
+        parts / "part-00000.zstd.parquet",
+        [place("a", "Kahvila Aalto", 24.9400, 60.1700), place("b", "Kirjakauppa", 24.95, 60.17)],
+    )
+    write_overture(
+        parts / "part-00001.zstd.parquet", [place("c", "Kahvila Aalto", 24.9401, 60.1700)]
+    )
+    done = poiflow("conflate", "s3://poi/release/theme=places", "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    members = pq.read_table(tmp_path / "out" / "membership.parquet").to_pylist()
+    assert sorted((m["source"], m["id"]) for m in members) == [
+        ("overture", "a"),
+        ("overture", "b"),
+        ("overture", "c"),
+    ]
+    place_of = {m["id"]: m["place_id"] for m in members}
+    assert place_of["a"] == place_of["c"] != place_of["b"]
 
 
 @pytest.mark.parametrize(

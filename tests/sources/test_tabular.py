@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from poiflow.config import CsvOptions, SourceMapping
 from poiflow.errors import (
     CorruptInputError,
-    InputError,
     SchemaMismatchError,
     UnknownFormatError,
 )
@@ -187,11 +186,6 @@ def test_unknown_suffix(tmp_path: Path) -> None:
     path.write_bytes(b"PK")
     with pytest.raises(UnknownFormatError, match="cannot tell"):
         open_source(path)
-
-
-def test_a_folder_is_refused_with_what_to_give_instead(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"a folder, not a file: give the files in it \(e\.g\."):
-        open_source(tmp_path)
 
 
 @pytest.mark.parametrize(("suffix", "codec"), [(".gz", "gzip"), (".bz2", "bz2"), (".zst", "zstd")])

@@ -84,6 +84,9 @@ The kind of each INPUT is told from its name:
                    phone, website, address (only id and name are required;
                    without 'source' the file's stem is the source); also
                    compressed: feed.csv.gz, .bz2, .zst
+  [bold]a folder[/bold]         one input of all its files, of one kind, in name order
+                   (an Overture release's theme=places/ parts, Spark's
+                   output); files named .* or _* (_SUCCESS) are left out
 
 Other column layouts are read through a mapping file (--mapping), e.g.:
 
@@ -159,7 +162,9 @@ def ingest_command(
     inputs: Annotated[
         list[Path],
         typer.Argument(
-            help="Input files (kind told from the name).", metavar="INPUT...", show_default=False
+            help="Input files or folders (kind told from the names).",
+            metavar="INPUT...",
+            show_default=False,
         ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The places GeoParquet to write.")],
@@ -336,7 +341,9 @@ def conflate_command(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="Input files (or s3://, hdfs:// URIs).", metavar="INPUT...", show_default=False
+            help="Input files or folders (or s3://, hdfs:// URIs of either).",
+            metavar="INPUT...",
+            show_default=False,
         ),
     ],
     output: Annotated[

@@ -180,10 +180,9 @@ class Pipeline:
         out = output_staging(remote, self.cache) if remote is not None else Path(target)
         for source in self.spec.sources:
             where = self.resolve(source.path).resolve()
-            if not where.is_file():
-                problem = "is a folder, not a file" if where.is_dir() else "does not exist"
+            if not where.exists():
                 raise ConfigError(
-                    f"sources: {source.path} {problem} (looked at {where}; paths are "
+                    f"sources: {source.path} does not exist (looked at {where}; paths are "
                     "relative to the pipeline file)",
                     path=self.path,
                 )
@@ -352,7 +351,7 @@ class Pipeline:
         parts = [
             {
                 "file": file_fingerprint(self.resolve(s.path))
-                if self.resolve(s.path).is_file()
+                if self.resolve(s.path).exists()
                 else s.path,
                 "mapping": s.mapping.model_dump(mode="json") if s.mapping else None,
                 "osm": s.osm.model_dump(mode="json") if s.osm else None,

@@ -32,7 +32,14 @@ from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNU
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
-from poiflow.sources import DEFAULT_BATCH_SIZE, OsmSource, Source, SourceBatch, open_source
+from poiflow.sources import (
+    DEFAULT_BATCH_SIZE,
+    OsmSource,
+    Source,
+    SourceBatch,
+    bytes_on_disk,
+    open_source,
+)
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
     from poiflow.normalize import FieldProblem
@@ -320,10 +327,7 @@ def _plan(sources: Sequence[Source], workers: int | None) -> list[list[Source]]:
 
 
 def _size(source: Source) -> int:
-    try:
-        return source.path.stat().st_size
-    except OSError:
-        return 0
+    return bytes_on_disk(source.path)
 
 
 def _ingest_sources(

@@ -319,7 +319,7 @@ def file_fingerprint(path: Path) -> str:
     digest = hashlib.blake2b(digest_size=12)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
-        digest.update(file.name.encode())
+        digest.update((file.name if file == path else file.relative_to(path).as_posix()).encode())
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

@@ -12,7 +12,15 @@ import pyarrow.parquet as pq
 
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.errors import CorruptInputError, InputError, UnknownFormatError
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, Source, SourceBatch, records_from_rows
+from poiflow.sources.base import (
+    DEFAULT_BATCH_SIZE,
+    Source,
+    SourceBatch,
+    bytes_on_disk,
+    files_of,
+    origin_name,
+    records_from_rows,
+)
 from poiflow.sources.osm import OSM_KEY_PRIORITY, OsmSource
 from poiflow.sources.overture import OvertureSource, looks_like_overture
 from poiflow.sources.tabular import (
@@ -31,6 +39,7 @@ __all__ = [
     "Source",
     "SourceBatch",
     "TabularSource",
+    "bytes_on_disk",
     "flat_place",
     "flat_record_rows",
     "flat_records",
@@ -46,47 +55,85 @@ def open_source(
     mapping: SourceMapping | None = None,
     osm: OsmOptions | None = None,
 ) -> Source:
-    """Open an input file as the right kind of source.
+    """Open an input file, or a folder of files of one kind, as the right kind of source.
 
     Args:
         path: An OSM extract (``.osm.pbf``), an Overture places GeoParquet, or a flat place
             file (``.csv``, ``.tsv``, ``.jsonl``, any of them compressed as ``.gz``, ``.bz2``
-            or ``.zst``, or ``.parquet``).
+            or ``.zst``, or ``.parquet``); or a folder of Overture or flat place files, read
+            as one input (its files in name order, those named ``.*`` or ``_*`` left out).
         mapping: How a tabular file's columns map onto the flat place format.
         osm: Which OSM objects count as places.
 
     Raises:
         InputError: The file does not exist.
-        UnknownFormatError: The file's kind cannot be told.
+        UnknownFormatError: The file's kind cannot be told, or a folder's files are not all
+            of one kind.
     """
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=path)
-    if path.is_dir():
-        raise InputError(
-            f"a folder, not a file: give the files in it (e.g. {path}/*.parquet)", path=path
-        )
-    name = path.name.lower()
     if mapping is not None and mapping.format is not None:
+        if path.is_dir() and not files_of(path):
+            raise InputError("an empty folder: it holds no files to read", path=path)
         return TabularSource(path, mapping)
-    if name.endswith(_OSM_SUFFIXES):
+    first = _first_of_one_kind(path) if path.is_dir() else path
+    if first.name.lower().endswith(_OSM_SUFFIXES):
+        if path.is_dir():
+            raise InputError(
+                f"a folder of OpenStreetMap extracts: give them one by one (e.g. {path}/*.pbf)",
+                path=path,
+            )
         if mapping is not None:
             raise InputError("a mapping applies to tabular files, not to OSM extracts", path=path)
         return OsmSource(path, osm)
-    kind = tabular_format(path)
+    kind = tabular_format(first)
     if kind == "parquet" and mapping is None:
         try:
-            schema = pq.read_schema(path)
+            schema = pq.read_schema(first)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=path) from exc
+            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=first) from exc
         if looks_like_overture(schema):
             return OvertureSource(path)
     if kind is not None:
         return TabularSource(path, mapping)
     raise UnknownFormatError(
-        f"cannot tell what kind of file this is from its name; expected one of "
-        f"{', '.join(_OSM_SUFFIXES[:2])} (OpenStreetMap), .parquet (Overture or flat places), "
-        ".csv, .tsv, .jsonl (flat places, also as .gz, .bz2 or .zst), or a --mapping with "
-        "'format:'",
-        path=path,
+        f"cannot tell what kind of file this is from its name; {_KINDS}", path=path
     )
+
+
+_KINDS = (
+    f"expected one of {', '.join(_OSM_SUFFIXES[:2])} (OpenStreetMap), .parquet (Overture or "
+    "flat places), .csv, .tsv, .jsonl (flat places, also as .gz, .bz2 or .zst), or a "
+    "--mapping with 'format:'"
+)
+
+
+def _first_of_one_kind(folder: Path) -> Path:
+    """A folder's first file, once every file in it is known to be of one kind.
+
+    Raises:
+        InputError: The folder holds no files.
+        UnknownFormatError: A file's kind cannot be told, or there are files of two kinds.
+    """
+    files = files_of(folder)
+    if not files:
+        raise InputError("an empty folder: it holds no files to read", path=folder)
+    kinds: dict[str, Path] = {}
+    for file in files:
+        kind = "osm" if file.name.lower().endswith(_OSM_SUFFIXES) else tabular_format(file)
+        if kind is None:
+            raise UnknownFormatError(
+                f"a folder is read as one input, and {origin_name(folder, file)} in it is of a "
+                f"kind that cannot be told from its name; {_KINDS}",
+                path=folder,
+            )
+        kinds.setdefault(kind, file)
+    if len(kinds) > 1:
+        shown = ", ".join(f"{origin_name(folder, file)} ({kind})" for kind, file in kinds.items())
+        raise UnknownFormatError(
+            f"a folder is read as one input, all of one kind, but this one holds files of "
+            f"{len(kinds)} kinds: {shown}; give them as separate inputs",
+            path=folder,
+        )
+    return files[0]

@@ -11,9 +11,20 @@ import pyarrow as pa
 
 from poiflow.schema import SOURCE_RECORD_SCHEMA
 
-__all__ = ["DEFAULT_BATCH_SIZE", "Source", "SourceBatch", "owns", "records_from_rows"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Source",
+    "SourceBatch",
+    "bytes_on_disk",
+    "files_of",
+    "origin_name",
+    "owns",
+    "records_from_rows",
+]
 
 DEFAULT_BATCH_SIZE = 50_000
+# What writers leave beside a folder's parts (Spark's _SUCCESS, Hadoop's .crc files).
+_BOOKKEEPING = (".", "_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +61,8 @@ class Source(Protocol):
     Attributes:
         name: The source's name, as it appears in every record's ``source`` column for
             sources that do not carry their own.
-        path: The file.
+        path: The file, or a folder whose files are read as one input, in name order
+            (Overture's releases and Spark's outputs are folders of Parquet parts).
     """
 
     name: str
@@ -83,3 +95,31 @@ def owns(chunk: int, part: int, parts: int) -> bool:
 def records_from_rows(rows: Sequence[dict[str, Any]]) -> pa.Table:
     """A ``SOURCE_RECORD_SCHEMA`` table from row dicts (missing keys are null)."""
     return pa.Table.from_pylist(list(rows), schema=SOURCE_RECORD_SCHEMA)
+
+
+def files_of(path: Path) -> list[Path]:
+    """The files an input reads: the file itself, or every file under a folder in name
+    order, without the bookkeeping that writers leave beside their parts (names starting
+    with ``.`` or ``_``: ``_SUCCESS``, ``.part-0.parquet.crc``)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        file
+        for file in path.rglob("*")
+        if not any(part.startswith(_BOOKKEEPING) for part in file.relative_to(path).parts)
+        and file.is_file()
+    )
+
+
+def origin_name(path: Path, file: Path) -> str:
+    """How a record's origin names its file: the file's name, or its path within the
+    folder read as the input (``theme=places/part-00001.parquet``)."""
+    return file.name if file == path else file.relative_to(path).as_posix()
+
+
+def bytes_on_disk(path: Path) -> int:
+    """The size of an input's files together (0 where it cannot be read)."""
+    try:
+        return sum(file.stat().st_size for file in files_of(path))
+    except OSError:
+        return 0

@@ -17,7 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns, records_from_rows
+from poiflow.sources.base import (
+    DEFAULT_BATCH_SIZE,
+    SourceBatch,
+    files_of,
+    origin_name,
+    owns,
+    records_from_rows,
+)
 from poiflow.sources.geometry import points_from_wkb
 
 __all__ = ["OVERTURE_COLUMNS", "OvertureSource", "looks_like_overture"]
@@ -47,58 +54,68 @@ def looks_like_overture(schema: pa.Schema) -> bool:
 
 
 class OvertureSource:
-    """An Overture places GeoParquet file (one file of a release, or an extract).
+    """Overture places GeoParquet: one file, or a folder of them read as one input (a
+    release's ``theme=places/type=place/`` parts, or an extract).
 
     Args:
-        path: The GeoParquet file.
+        path: The GeoParquet file or folder.
         name: The source name written into each record.
     """
 
     def __init__(self, path: str | Path, name: str = "overture"):
         self.path = Path(path)
         self.name = name
+        # Listed once, here, so that every partition reads the same files in one order.
+        self.files = files_of(self.path)
 
-    def _open(self) -> pq.ParquetFile:
-        if not self.path.is_file():
-            raise InputError("no such file", path=self.path)
+    def _open(self, file: Path) -> pq.ParquetFile:
+        if not file.is_file():
+            raise InputError("no such file", path=file)
         try:
-            return pq.ParquetFile(self.path)
+            return pq.ParquetFile(file)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=self.path) from exc
+            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=file) from exc
 
     def size_hint(self) -> int | None:
-        """The row count from the Parquet footer."""
-        return int(self._open().metadata.num_rows)
+        """The row count from the Parquet footers."""
+        return sum(int(self._open(file).metadata.num_rows) for file in self.files)
 
     def batches(
         self, batch_size: int = DEFAULT_BATCH_SIZE, part: int = 0, parts: int = 1
     ) -> Iterator[SourceBatch]:
-        """Yield the places in batches."""
-        parquet = self._open()
+        """Yield the places in batches, file after file."""
+        chunk = 0
+        for file in self.files:
+            where = origin_name(self.path, file)
+            for batch, start in self._batches(file, batch_size):
+                if owns(chunk, part, parts):
+                    original = pa.Table.from_batches([batch])
+                    yield SourceBatch(self._records(original, where, start), original, chunk=chunk)
+                chunk += 1
+
+    def _batches(self, file: Path, batch_size: int) -> Iterator[tuple[pa.RecordBatch, int]]:
+        """The file's batches, each with the number of its first row in the file."""
+        parquet = self._open(file)
         schema = parquet.schema_arrow
         missing = [column for column in _REQUIRED if column not in schema.names]
         if missing:
             raise SchemaMismatchError(
                 f"not an Overture places file: missing column(s) {', '.join(missing)}",
-                path=self.path,
+                path=file,
             )
         columns = [c for c in OVERTURE_COLUMNS if c in schema.names]
         start = 0
         try:
-            for chunk, batch in enumerate(
-                parquet.iter_batches(batch_size=batch_size, columns=columns)
-            ):
-                if owns(chunk, part, parts):
-                    original = pa.Table.from_batches([batch])
-                    yield SourceBatch(self._records(original, start), original, chunk=chunk)
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
+                yield batch, start
                 start += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
             raise CorruptInputError(
                 f"cannot read row group after row {start} ({exc}); is the file truncated?",
-                path=self.path,
+                path=file,
             ) from exc
 
-    def _records(self, table: pa.Table, start: int) -> pa.Table:
+    def _records(self, table: pa.Table, where: str, start: int) -> pa.Table:
         lat, lon, not_points = points_from_wkb(table.column("geometry"))
         bad_geometry = set(not_points)
         column = {
@@ -153,7 +170,7 @@ class OvertureSource:
                     "opening_hours": None,
                     "operating_status": get("operating_status"),
                     "update_time": _latest(get("sources")),
-                    "origin": f"{self.path.name}#row={start + i}",
+                    "origin": f"{where}#row={start + i}",
                     "issues": issues or None,
                 }
             )

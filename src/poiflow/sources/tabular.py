@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError, did_you_mean
 from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, files_of, origin_name, owns
 
 __all__ = ["TabularSource", "flat_records", "tabular_format"]
 
@@ -67,10 +67,11 @@ def tabular_format(path: Path) -> str | None:
 
 
 class TabularSource:
-    """A CSV, TSV, JSON-lines or Parquet file of places.
+    """A CSV, TSV, JSON-lines or Parquet file of places, or a folder of such files read as
+    one input (Spark's and DuckDB's outputs are folders of parts).
 
     Args:
-        path: The file.
+        path: The file or folder.
         mapping: How its columns map onto the flat place format; without one, the file must
             already be in the flat format.
     """
@@ -78,7 +79,9 @@ class TabularSource:
     def __init__(self, path: str | Path, mapping: SourceMapping | None = None):
         self.path = Path(path)
         self.mapping = mapping or SourceMapping()
-        kind = self.mapping.format or tabular_format(self.path)
+        # Listed once, here, so that every partition reads the same files in one order.
+        self.files = files_of(self.path)
+        kind = self.mapping.format or tabular_format(self.files[0] if self.files else self.path)
         if kind is None:
             raise InputError(
                 f"cannot tell the format from the suffix '{self.path.suffix}'; "
@@ -89,37 +92,42 @@ class TabularSource:
         self.name = self.mapping.source or self.path.name.split(".")[0]
 
     def size_hint(self) -> int | None:
-        """The row count of a Parquet file; unknown for text formats."""
-        if self.format == "parquet" and self.path.is_file():
-            try:
-                return int(pq.ParquetFile(self.path).metadata.num_rows)
-            except (pa.ArrowInvalid, OSError):
-                return None
-        return None
+        """The row count of Parquet files; unknown for text formats."""
+        if self.format != "parquet" or not all(file.is_file() for file in self.files):
+            return None
+        try:
+            return sum(int(pq.ParquetFile(file).metadata.num_rows) for file in self.files)
+        except (pa.ArrowInvalid, OSError):
+            return None
 
     def batches(
         self, batch_size: int = DEFAULT_BATCH_SIZE, part: int = 0, parts: int = 1
     ) -> Iterator[SourceBatch]:
-        """Yield the file's records in batches (every partition reads the file; each builds
-        records only for its own batches)."""
-        if not self.path.is_file():
+        """Yield the records in batches, file after file (every partition reads the files;
+        each builds records only for its own batches)."""
+        if not self.path.exists():
             raise InputError("no such file", path=self.path)
         reader = {
             "csv": self._csv,
             "tsv": self._csv,
             "jsonl": self._jsonl,
             "parquet": self._parquet,
-        }
-        for chunk, (raw, origins, rejected) in enumerate(reader[self.format](batch_size)):
-            if owns(chunk, part, parts):
-                columns = self._resolve(raw.column_names)
-                records = self._records(raw, origins, columns)
-                yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
+        }[self.format]
+        chunk = 0
+        for file in self.files:
+            for raw, origins, rejected in reader(file, batch_size):
+                if owns(chunk, part, parts):
+                    columns = self._resolve(raw.column_names, file)
+                    records = self._records(raw, origins, columns)
+                    yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
+                chunk += 1
 
     # -- column mapping ---------------------------------------------------------------
 
-    def _resolve(self, file_columns: list[str]) -> dict[str, str]:
-        """Map flat field -> file column, or raise naming what is missing or unknown."""
+    def _resolve(self, file_columns: list[str], file: Path | None = None) -> dict[str, str]:
+        """Map flat field -> file column, or raise naming what is missing or unknown (in
+        ``file``, one of a folder's)."""
+        file = file or self.path
         mapped = dict(self.mapping.columns)
         for field, column in mapped.items():
             if column not in file_columns:
@@ -127,7 +135,7 @@ class TabularSource:
                     f"the mapping reads column '{column}' for '{field}', but the file has no "
                     f"such column.{did_you_mean(column, file_columns)} "
                     f"Its columns: {', '.join(file_columns)}",
-                    path=self.path,
+                    path=file,
                 )
         used = set(mapped.values()) | set(self.mapping.ignore)
         for column in file_columns:
@@ -142,32 +150,33 @@ class TabularSource:
                 f"unknown column '{column}'.{hint} The flat place format has: "
                 f"{', '.join(_KNOWN)}; map or ignore other columns with --mapping "
                 "(see 'poiflow ingest --help')",
-                path=self.path,
+                path=file,
             )
         for required in ("id", "name"):
             if required not in mapped and required not in self.mapping.constants:
                 raise SchemaMismatchError(
                     f"no '{required}' column; every flat place file needs 'id' and 'name' "
                     "(map them with --mapping if they are called something else)",
-                    path=self.path,
+                    path=file,
                 )
         return mapped
 
     # -- readers: each yields (raw table, origin per row, rejected rows) ---------------
 
     def _csv(
-        self, batch_size: int
+        self, file: Path, batch_size: int
     ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        where = origin_name(self.path, file)
         options = self.mapping.csv
         delimiter = "\t" if self.format == "tsv" and options.delimiter == "," else options.delimiter
-        header = self._csv_header(delimiter, options.encoding)
+        header = self._csv_header(file, delimiter, options.encoding)
         if len(header) == 1 and "delimiter" not in options.model_fields_set:
             # One column by the default delimiter: a file of ';' (Europe's spreadsheets),
             # tabs or '|', whichever splits the header most.
             sniffed = max(_OTHER_DELIMITERS, key=header[0].count)
             if header[0].count(sniffed) > 0:
                 delimiter = sniffed
-                header = self._csv_header(delimiter, options.encoding)
+                header = self._csv_header(file, delimiter, options.encoding)
         skipped: list[tuple[int | None, str, str]] = []
 
         def on_invalid(row: Any) -> str:
@@ -181,7 +190,7 @@ class TabularSource:
 
         try:
             reader = pa_csv.open_csv(
-                self.path,
+                file,
                 read_options=pa_csv.ReadOptions(
                     use_threads=False, block_size=_CSV_BLOCK, encoding=options.encoding
                 ),
@@ -206,7 +215,7 @@ class TabularSource:
                 taken = len(skipped)
                 skipped_lines.update(number for number, _, _ in fresh if number is not None)
                 rejected = [
-                    (f"{self.path.name}:{number}" if number else self.path.name, reason, text)
+                    (f"{where}:{number}" if number else where, reason, text)
                     for number, reason, text in fresh
                     if reason
                 ]
@@ -214,11 +223,11 @@ class TabularSource:
                 for _ in range(table.num_rows):
                     if options.newlines_in_values:
                         row_index += 1
-                        origins.append(f"{self.path.name}#row={row_index}")
+                        origins.append(f"{where}#row={row_index}")
                         continue
                     while next_line in skipped_lines:
                         next_line += 1
-                    origins.append(f"{self.path.name}:{next_line}")
+                    origins.append(f"{where}:{next_line}")
                     next_line += 1
                 table, origins, empty = _split_empty(table, origins)
                 yield from _rebatch(table, origins, rejected + empty, batch_size)
@@ -227,54 +236,46 @@ class TabularSource:
                 f"not readable as {self.format.upper() if self.format else 'CSV'} ({exc}); "
                 "for another encoding or delimiter use a mapping with 'csv: {encoding: ..., "
                 "delimiter: ...}'",
-                path=self.path,
+                path=file,
             ) from exc
         except OSError as exc:  # a compressed file cut short or corrupt
-            raise CorruptInputError(f"cannot be read to its end ({exc})", path=self.path) from exc
+            raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
 
-    def _csv_header(self, delimiter: str, encoding: str) -> list[str]:
+    def _csv_header(self, file: Path, delimiter: str, encoding: str) -> list[str]:
         try:
-            with self._text(encoding, newline="") as handle:
+            with _text(file, encoding, newline="") as handle:
                 header = next(csv.reader(handle, delimiter=delimiter), None)
         except (UnicodeDecodeError, LookupError) as exc:
             raise CorruptInputError(
-                f"cannot decode the header as {encoding} ({exc})", path=self.path
+                f"cannot decode the header as {encoding} ({exc})", path=file
             ) from exc
         except (pa.ArrowInvalid, OSError) as exc:
-            raise CorruptInputError(f"cannot read the header ({exc})", path=self.path) from exc
+            raise CorruptInputError(f"cannot read the header ({exc})", path=file) from exc
         if not header or not any(h.strip() for h in header):
-            raise SchemaMismatchError(
-                "empty file: expected a header row", path=self.path, location=1
-            )
+            raise SchemaMismatchError("empty file: expected a header row", path=file, location=1)
         duplicates = sorted({h for h in header if header.count(h) > 1})
         if duplicates:
             raise SchemaMismatchError(
                 f"duplicate column(s) in the header: {', '.join(duplicates)}",
-                path=self.path,
+                path=file,
                 location=1,
             )
         return header
 
-    def _text(self, encoding: str, newline: str | None = None) -> IO[str]:
-        """The file as text, decompressed as it is read where its name says so."""
-        if self.path.suffix.lower() in _COMPRESSED:
-            stream = pa.input_stream(self.path, compression=_COMPRESSED[self.path.suffix.lower()])
-            return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
-        return self.path.open(encoding=encoding, newline=newline)
-
     def _jsonl(
-        self, batch_size: int
+        self, file: Path, batch_size: int
     ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        where = origin_name(self.path, file)
         rows: list[dict[str, str | None]] = []
         origins: list[str] = []
         rejected: list[tuple[str, str, str]] = []
         columns: dict[str, None] = {}
         try:
-            with self._text(self.mapping.csv.encoding) as handle:
+            with _text(file, self.mapping.csv.encoding) as handle:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
-                    origin = f"{self.path.name}:{number}"
+                    origin = f"{where}:{number}"
                     try:
                         value = json.loads(line)
                     except json.JSONDecodeError as exc:
@@ -303,26 +304,27 @@ class TabularSource:
                         rows, origins, rejected = [], [], []
         except UnicodeDecodeError as exc:
             raise CorruptInputError(
-                f"not {self.mapping.csv.encoding} text ({exc})", path=self.path
+                f"not {self.mapping.csv.encoding} text ({exc})", path=file
             ) from exc
         except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
-            raise CorruptInputError(f"cannot be read to its end ({exc})", path=self.path) from exc
+            raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
         if rows or rejected or not columns:
             yield _strings_table(rows, columns), origins, rejected
 
     def _parquet(
-        self, batch_size: int
+        self, file: Path, batch_size: int
     ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        where = origin_name(self.path, file)
         try:
-            parquet = pq.ParquetFile(self.path)
+            parquet = pq.ParquetFile(file)
             start = 0
             for batch in parquet.iter_batches(batch_size=batch_size):
                 table = pa.Table.from_batches([batch])
-                origins = [f"{self.path.name}#row={start + i}" for i in range(table.num_rows)]
+                origins = [f"{where}#row={start + i}" for i in range(table.num_rows)]
                 start += table.num_rows
                 yield table, origins, []
         except (pa.ArrowInvalid, OSError) as exc:
-            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=self.path) from exc
+            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=file) from exc
 
     # -- flat columns -> source records -----------------------------------------------
 
@@ -498,6 +500,14 @@ class TabularSource:
             stamp = stamp.astimezone(UTC)
         # In UTC and to the millisecond, as the timestamp column holds it.
         return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+
+def _text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
+    """The file as text, decompressed as it is read where its name says so."""
+    if file.suffix.lower() in _COMPRESSED:
+        stream = pa.input_stream(file, compression=_COMPRESSED[file.suffix.lower()])
+        return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
+    return file.open(encoding=encoding, newline=newline)
 
 
 def _not_a_time(value: str) -> str:
