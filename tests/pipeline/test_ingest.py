@@ -19,7 +19,7 @@ from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.pipeline import ingestion
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
-from poiflow.sources import TabularSource
+from poiflow.sources import OvertureSource, TabularSource
 
 from ..sources.overture_fixture import place, write_overture
 
@@ -381,3 +381,23 @@ def test_one_file_given_twice_is_refused_before_anything_is_read(tmp_path: Path)
     other = SourceMapping(source="feed_again")
     report = ingest([feed, TabularSource(feed, other)], out)
     assert (report.valid, report.quarantined) == (2, 0)
+
+
+def test_parquet_is_read_by_workers_by_its_rows_not_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingestion.os, "cpu_count", lambda: 2)
+    rows = ingestion.DEFAULT_BATCH_SIZE + 1
+    # Repeated values compress to a few kilobytes: by bytes, this file would be read here.
+    table = pa.table({"id": pa.array(range(rows)).cast(pa.string()), "name": ["Kahvila"] * rows})
+    pq.write_table(table, tmp_path / "many.parquet")
+    pq.write_table(table.slice(0, rows - 1), tmp_path / "one_batch.parquet")
+    (tmp_path / "small.csv").write_text("id,name\n1,Kahvila\n")
+    assert (tmp_path / "many.parquet").stat().st_size < ingestion.PARALLEL_MIN_BYTES["other"]
+    workers = {
+        name: ingestion._auto_workers(TabularSource(tmp_path / name))
+        for name in ("many.parquet", "one_batch.parquet", "small.csv")
+    }
+    assert workers == {"many.parquet": 2, "one_batch.parquet": 1, "small.csv": 1}
+    overture = write_overture(tmp_path / "overture.parquet", [place("a", "Kahvila", 24.9, 60.1)])
+    assert ingestion._auto_workers(OvertureSource(overture)) == 1

@@ -35,8 +35,10 @@ from poiflow.sinks import ParquetSink
 from poiflow.sources import (
     DEFAULT_BATCH_SIZE,
     OsmSource,
+    OvertureSource,
     Source,
     SourceBatch,
+    TabularSource,
     bytes_on_disk,
     open_source,
 )
@@ -93,7 +95,9 @@ def default_quarantine_path(output: Path) -> Path:
 
 # Below these sizes an input is read in this process: starting workers costs more than it
 # saves. An OSM extract is dense and slow to read (about 30 bytes and 60 µs a place); a
-# text or Parquet feed is read in blocks of 4 MiB, so a smaller one is a single batch anyway.
+# text feed is read in blocks of 4 MiB, so a smaller one is a single batch anyway. Parquet
+# says how many rows it holds: more than one batch's worth is read by workers (Overture's
+# places take about 80 bytes each, so 16 MiB of them are four batches).
 PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
 
 
@@ -370,8 +374,26 @@ def _parts(source: Source, workers: int | None) -> int:
 
 
 def _auto_workers(source: Source) -> int:
+    cores = max(1, os.cpu_count() or 1)
+    rows = _parquet_rows(source)
+    if rows is not None:
+        return cores if rows > DEFAULT_BATCH_SIZE else 1
     kind = "osm" if isinstance(source, OsmSource) else "other"
-    return max(1, os.cpu_count() or 1) if _size(source) >= PARALLEL_MIN_BYTES[kind] else 1
+    return cores if _size(source) >= PARALLEL_MIN_BYTES[kind] else 1
+
+
+def _parquet_rows(source: Source) -> int | None:
+    """How many rows a Parquet input holds (from its footers); None for other inputs, or
+    where the footers cannot be read (``ingest`` then says why)."""
+    parquet = isinstance(source, OvertureSource) or (
+        isinstance(source, TabularSource) and source.format == "parquet"
+    )
+    if not parquet:
+        return None
+    try:
+        return source.size_hint()
+    except PoiflowError:
+        return None
 
 
 def _ingest_part(
