@@ -7,8 +7,12 @@ it times, each in its own process so peak RSS is its own:
 
 - ``poiflow ingest`` of the PBF (read, validate, normalize, write GeoParquet);
 - ``poiflow ingest`` of the flat Parquet;
-- the peer, pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame; it does
-  no validation or normalization, so it is a floor for reading, not a like-for-like).
+- ``poiflow ingest`` of the same places as Overture Maps GeoParquet (Overture's nested
+  columns: ``names``, ``categories``, ``addresses``, ``sources``, WKB ``geometry``);
+- the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame), and
+  DuckDB flattening the Overture file into flat columns (name, category, point, first
+  address, phone and website) as Overture's own guides do; neither validates or
+  normalizes, so they are floors for reading, not like-for-likes.
 
 Usage:
     .venv/bin/python benchmarks/ingest.py [--records 1000000] [--seed 42] [--skip-peer]
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import struct
 import sys
 import time
 from pathlib import Path
@@ -45,6 +50,47 @@ def _templates() -> list[dict[str, str]]:
         if any(k in tags for k in KEYS):
             out.append({k: v for k, v in tags.items() if k in (*KEYS, "name", *COPY_TAGS)})
     return out
+
+
+def overture(flat: Path) -> Path:
+    """The flat places of ``flat`` in Overture's layout, beside it (skipped if it exists):
+    the address as one line with the country, the record's source and update time."""
+    target = flat.with_suffix(".overture.parquet")
+    if target.exists():
+        return target
+    rows = []
+    for r in pq.read_table(flat).to_pylist():
+        street = " ".join(x for x in (r["street"], r["housenumber"]) if x)
+        rows.append(
+            {
+                "id": f"08f{int(r['id']):013x}",
+                "geometry": struct.pack("<BIdd", 1, 1, r["lon"], r["lat"]),
+                "bbox": {"xmin": r["lon"], "xmax": r["lon"], "ymin": r["lat"], "ymax": r["lat"]},
+                "names": {"primary": r["name"]},
+                "categories": {"primary": r["category"], "alternate": None},
+                "addresses": [
+                    {
+                        "freeform": street or None,
+                        "locality": r["city"],
+                        "postcode": r["postcode"],
+                        "country": "FI",
+                    }
+                ],
+                "phones": [r["phone"]] if r["phone"] else None,
+                "websites": [r["website"]] if r["website"] else None,
+                "sources": [
+                    {
+                        "dataset": "bench",
+                        "record_id": r["id"],
+                        "update_time": "2024-06-01T00:00:00Z",
+                    }
+                ],
+            }
+        )
+    partial = target.with_suffix(".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), partial, row_group_size=100_000)
+    partial.rename(target)
+    return target
 
 
 def generate(records: int, seed: int) -> tuple[Path, Path]:
@@ -109,6 +155,16 @@ osm = pyrosm.OSM(sys.argv[1])
 pois = osm.get_pois(custom_filter={{k: True for k in {KEYS!r}}})
 print(len(pois))
 """
+FLATTEN = """
+import sys, duckdb
+db = duckdb.connect()
+db.execute(f\"\"\"COPY (SELECT id, names.primary AS name, categories.primary AS category,
+    bbox.ymin AS lat, bbox.xmin AS lon, addresses[1].freeform AS address,
+    addresses[1].locality AS city, addresses[1].postcode AS postcode, phones[1] AS phone,
+    websites[1] AS website FROM read_parquet('{sys.argv[1]}')) TO '{sys.argv[2]}'
+    (FORMAT parquet)\"\"\")
+print(db.execute(f"SELECT count(*) FROM read_parquet('{sys.argv[2]}')").fetchone()[0])
+"""
 
 
 def main() -> None:
@@ -120,18 +176,23 @@ def main() -> None:
 
     t0 = time.perf_counter()
     pbf, flat = generate(args.records, args.seed)
+    places = overture(flat)
     print(
         f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
         f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
-        f"Parquet {flat.stat().st_size / 2**20:.0f} MiB"
+        f"Parquet {flat.stat().st_size / 2**20:.0f} MiB, "
+        f"Overture GeoParquet {places.stat().st_size / 2**20:.0f} MiB"
     )
     out = DATA / "out"
+    out.mkdir(parents=True, exist_ok=True)
     poiflow = [sys.executable, "-m", "poiflow", "ingest", "--json", "-o"]
     rows = []
-    for label, source in (("poiflow ingest (PBF)", pbf), ("poiflow ingest (flat Parquet)", flat)):
-        seconds, peak, stdout = measure(
-            [*poiflow, str(out / f"{source.suffix[1:]}.parquet"), str(source)]
-        )
+    for label, source, name in (
+        ("poiflow ingest (PBF)", pbf, "pbf"),
+        ("poiflow ingest (flat Parquet)", flat, "parquet"),
+        ("poiflow ingest (Overture)", places, "overture"),
+    ):
+        seconds, peak, stdout = measure([*poiflow, str(out / f"{name}.parquet"), str(source)])
         report = json.loads(stdout)
         rows.append((label, report["read"], seconds, peak))
     if not args.skip_peer:
@@ -139,6 +200,17 @@ def main() -> None:
         rows.append(
             (
                 "pyrosm get_pois (PBF, read only)",
+                int(stdout.strip().splitlines()[-1]),
+                seconds,
+                peak,
+            )
+        )
+    if not args.skip_peer:
+        flattened = str(out / "duckdb-flat.parquet")
+        seconds, peak, stdout = measure([sys.executable, "-c", FLATTEN, str(places), flattened])
+        rows.append(
+            (
+                "DuckDB flatten (Overture, read only)",
                 int(stdout.strip().splitlines()[-1]),
                 seconds,
                 peak,
