@@ -221,6 +221,28 @@ def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_ingest_notes_two_inputs_that_give_one_source(tmp_path: Path) -> None:
+    (tmp_path / "jan").mkdir()
+    (tmp_path / "feb").mkdir()
+    january, february = tmp_path / "jan" / "feed.csv", tmp_path / "feb" / "feed.csv"
+    january.write_text("id,name\n1,Kahvila\n2,Baari\n", encoding="utf-8")
+    february.write_text("id,name\n2,Baari\n3,Kirja\n", encoding="utf-8")
+    result = run("ingest", january, february, "-o", tmp_path / "p.parquet")
+    assert result.returncode == 0, result.stderr
+    said = " ".join((result.stdout + result.stderr).split())
+    assert (
+        f"note: {january} and {february} both give source 'feed', so they are one source: "
+        "an id in both is held back as a repeat"
+    ) in said
+    held = pq.read_table(tmp_path / "p.quarantine.parquet").to_pylist()
+    assert [(r["source"], r["id"]) for r in held] == [("feed", "2")]
+    # Two folders are two sources, named by the folders.
+    result = run("ingest", tmp_path / "jan", tmp_path / "feb", "-o", tmp_path / "q.parquet")
+    assert result.returncode == 0, result.stderr
+    assert "note:" not in result.stdout + result.stderr
+    assert pq.read_table(tmp_path / "q.parquet").num_rows == 4
+
+
 def test_conflate_warns_of_an_input_that_adds_nothing_and_refuses_when_none_adds_any(
     tmp_path: Path,
 ) -> None:
@@ -237,6 +259,7 @@ def test_conflate_warns_of_an_input_that_adds_nothing_and_refuses_when_none_adds
     ) in said
     assert f"warning: {empty} holds no records" in said
     assert f"warning: {VENDOR_FEED}" not in said
+    assert "note:" not in said
     # Alone, it gives nothing to conflate: one line says why, and nothing is written.
     result = run("conflate", bad, "-o", tmp_path / "none")
     assert result.returncode == 1

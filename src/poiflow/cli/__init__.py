@@ -240,7 +240,17 @@ def _print_report(
         f"({report.seconds:.1f} s)"
     )
     held = quarantine if quarantine is not None else report.quarantine
+    first: dict[str, str] = {}
     for s in report.inputs:
+        shared = sorted(name for name in s.sources if first.get(name, s.path) != s.path)
+        for name in shared:
+            console.print(
+                f"[yellow]note[/yellow]: {first[name]} and {s.path} both give source '{name}', "
+                "so they are one source: an id in both is held back as a repeat (a mapping's "
+                "'source:' keeps them apart)"
+            )
+        for name in s.sources:
+            first.setdefault(name, s.path)
         if s.read == 0:
             console.print(f"[yellow]warning[/yellow]: {s.path} holds no records")
         elif s.valid == 0:
