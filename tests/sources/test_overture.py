@@ -6,11 +6,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poiflow.errors import SchemaMismatchError
 from poiflow.sources import OvertureSource, open_source
+from poiflow.sources.overture import OVERTURE_COLUMNS
 
-from .overture_fixture import place, write_overture
+from .overture_fixture import SCHEMA, place, point, write_overture
+from .overture_reference import reference_records
 
 
 def test_reads_overture_layout(tmp_path: Path) -> None:
@@ -97,3 +101,110 @@ def test_missing_required_columns(tmp_path: Path) -> None:
         list(open_source(path).batches())
     with pytest.raises(SchemaMismatchError, match="missing column"):
         list(OvertureSource(path).batches())
+
+
+# Every shape a column of the places theme takes: missing, null, empty, partly null.
+LABEL = st.sampled_from(["cafe", "bar", "restaurant", "", "cafe"])
+MAYBE_TEXT = st.one_of(st.none(), st.just(""), st.text("abcÄ ", max_size=4))
+RULE = st.fixed_dictionaries(
+    {
+        "variant": st.sampled_from([None, "", "alternate", "short"]),
+        "language": st.sampled_from([None, "en", "fi"]),
+        "value": MAYBE_TEXT,
+        "between": st.none(),
+        "side": st.none(),
+    }
+)
+NAMES_VALUE = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {
+            "primary": MAYBE_TEXT,
+            "common": st.one_of(
+                st.none(),
+                st.lists(st.tuples(st.sampled_from(["en", "sv"]), MAYBE_TEXT), max_size=2),
+            ),
+            "rules": st.one_of(st.none(), st.lists(RULE, max_size=2)),
+        }
+    ),
+)
+LABELS = st.one_of(st.none(), st.lists(st.one_of(st.none(), LABEL), max_size=3))
+ADDRESS = st.fixed_dictionaries(
+    dict.fromkeys(("freeform", "locality", "postcode", "region", "country"), MAYBE_TEXT)
+)
+TIMES = st.sampled_from(
+    [None, "2024-06-01T00:00:00Z", "2024-06-01T00:00:00.123+02:00", "2023-01-05", "soon"]
+)
+SOURCE = st.fixed_dictionaries(
+    {
+        "property": st.just(""),
+        "dataset": st.just("meta"),
+        "record_id": st.none(),
+        "update_time": TIMES,
+        "confidence": st.none(),
+    }
+)
+STRINGS = st.one_of(st.none(), st.lists(st.text("a1+ ", max_size=3), max_size=2))
+LINE = struct.pack("<BII", 1, 2, 2) + struct.pack("<4d", 24.9, 60.1, 24.91, 60.11)
+ROW = st.fixed_dictionaries(
+    {
+        "geometry": st.one_of(
+            st.none(),
+            st.just(LINE),
+            st.tuples(st.floats(-180, 180), st.floats(-90, 90)).map(lambda p: point(*p)),
+        ),
+        "names": NAMES_VALUE,
+        "categories": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({"primary": st.one_of(st.none(), LABEL), "alternate": LABELS}),
+        ),
+        "taxonomy": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({"primary": st.one_of(st.none(), LABEL), "alternates": LABELS}),
+        ),
+        "basic_category": st.one_of(st.none(), LABEL),
+        "addresses": st.one_of(st.none(), st.lists(st.one_of(st.none(), ADDRESS), max_size=2)),
+        "phones": STRINGS,
+        "websites": STRINGS,
+        "emails": STRINGS,
+        "brand": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "wikidata": st.sampled_from([None, "", "Q37158"]),
+                    "names": st.one_of(
+                        st.none(),
+                        st.fixed_dictionaries(
+                            {"primary": MAYBE_TEXT, "common": st.none(), "rules": st.none()}
+                        ),
+                    ),
+                }
+            ),
+        ),
+        "sources": st.one_of(st.none(), st.lists(SOURCE, max_size=3)),
+        "operating_status": st.sampled_from([None, "open", "closed"]),
+    }
+)
+TAXONOMY = pa.struct([("primary", pa.string()), ("alternates", pa.list_(pa.string()))])
+WIDEST = SCHEMA.append(pa.field("taxonomy", TAXONOMY)).append(
+    pa.field("basic_category", pa.string())
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(ROW, min_size=1, max_size=12),
+    dropped=st.sets(st.sampled_from(["taxonomy", "basic_category", "brand", "sources", "emails"])),
+    start=st.integers(0, 10**6),
+)
+def test_the_column_wise_reader_reads_as_the_row_reader_did(
+    rows: list[dict], dropped: set[str], start: int
+) -> None:
+    for number, row in enumerate(rows):
+        row["id"] = f"g{number}"
+    columns = [c for c in OVERTURE_COLUMNS if c in WIDEST.names and c not in dropped]
+    table = pa.Table.from_pylist(rows, schema=WIDEST).select(columns)
+    got = OvertureSource("part-1.parquet")._records(table, "part-1.parquet", start)
+    expected = reference_records(table, "overture", "part-1.parquet", start)
+    assert got.to_pylist() == expected.to_pylist()
+    assert got.schema == expected.schema
