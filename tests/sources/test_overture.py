@@ -208,3 +208,42 @@ def test_the_column_wise_reader_reads_as_the_row_reader_did(
     expected = reference_records(table, "overture", "part-1.parquet", start)
     assert got.to_pylist() == expected.to_pylist()
     assert got.schema == expected.schema
+
+
+def test_a_layout_without_some_nested_fields_reads_them_as_missing() -> None:
+    # Releases differ: a taxonomy without alternates, categories without alternates, a
+    # brand without names, sources without times, addresses with fewer parts.
+    strings = pa.list_(pa.string())
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("geometry", pa.binary()),
+            ("names", pa.struct([("primary", pa.string())])),
+            ("categories", pa.struct([("primary", pa.string())])),
+            ("taxonomy", pa.struct([("primary", pa.string()), ("hierarchy", strings)])),
+            ("brand", pa.struct([("wikidata", pa.string())])),
+            ("addresses", pa.list_(pa.struct([("freeform", pa.string())]))),
+            ("sources", pa.list_(pa.struct([("dataset", pa.string())]))),
+        ]
+    )
+    rows = [
+        {
+            "id": "a",
+            "geometry": point(24.9, 60.1),
+            "names": {"primary": "Kahvila"},
+            "categories": {"primary": "cafe"},
+            "taxonomy": {"primary": "coffee_shop", "hierarchy": ["food", "coffee_shop"]},
+            "brand": {"wikidata": "Q37158"},
+            "addresses": [{"freeform": "Mannerheimintie 5"}],
+            "sources": [{"dataset": "meta"}],
+        },
+        {"id": "b", "geometry": point(24.9, 60.2), "names": {"primary": "Baari"}},
+    ]
+    table = pa.Table.from_pylist(rows, schema=schema)
+    got = OvertureSource("p.parquet")._records(table, "p.parquet", 0)
+    assert got.to_pylist() == reference_records(table, "overture", "p.parquet", 0).to_pylist()
+    first = got.to_pylist()[0]
+    assert first["categories"] == {"primary": "cafe", "alternate": ["coffee_shop"]}
+    assert first["brand"] == {"name": None, "wikidata": "Q37158"}
+    assert first["address"]["freeform"] == "Mannerheimintie 5"
+    assert first["update_time"] is None

@@ -127,21 +127,14 @@ class OvertureSource:
         lat, lon, not_points = points_from_wkb(table.column("geometry"))
         frame = pl.from_arrow(table.drop_columns(["geometry"]))
         assert isinstance(frame, pl.DataFrame)
-        present = set(frame.columns)
-        brand = pl.col("brand").struct
-        picked = frame.with_columns(_labels_expr(present).alias("_labels")).select(
-            pl.col("names").struct.field("primary").alias("primary"),
+        schema = table.schema
+        picked = frame.with_columns(_labels_expr(schema).alias("_labels")).select(
+            _nested(schema, "names", "primary").cast(pl.String).alias("primary"),
             pl.col("_labels").list.first().alias("first"),
             pl.col("_labels").list.slice(1).alias("rest"),
             pl.col("_labels").list.len().alias("count"),
-            *(
-                [
-                    brand.field("names").struct.field("primary").alias("brand"),
-                    brand.field("wikidata").alias("wikidata"),
-                ]
-                if "brand" in present
-                else []
-            ),
+            _nested(schema, "brand", "names", "primary").cast(pl.String).alias("brand"),
+            _nested(schema, "brand", "wikidata").cast(pl.String).alias("wikidata"),
         )
         none = pa.array(picked["count"].to_numpy() == 0)
         source_category = picked["first"].to_arrow().cast(pa.string())
@@ -167,7 +160,7 @@ class OvertureSource:
             "phones": _column(table, "phones", _STRINGS),
             "websites": _column(table, "websites", _STRINGS),
             "emails": _column(table, "emails", _STRINGS),
-            "brand": _brand(picked, n),
+            "brand": _brand(picked),
             "opening_hours": pa.nulls(n, pa.string()),
             "operating_status": _column(table, "operating_status", pa.string()),
             "update_time": _update_times(table),
@@ -193,7 +186,22 @@ def _column(table: pa.Table, name: str, kind: pa.DataType) -> pa.Array:
     return table.column(name).combine_chunks().cast(kind)
 
 
-def _labels_expr(present: set[str]) -> Any:
+def _nested(schema: pa.Schema, column: str, *fields: str) -> Any:
+    """The polars expression for ``column.field.field...``; a null where the release's
+    layout lacks the column or any field on the way (as reading a missing key gives)."""
+    import polars as pl
+
+    kind = schema.field(column).type if column in schema.names else None
+    expr = pl.col(column)
+    for name in fields:
+        if kind is None or not pa.types.is_struct(kind) or kind.get_field_index(name) < 0:
+            return pl.lit(None)
+        kind = kind.field(name).type
+        expr = expr.struct.field(name)
+    return expr if kind is not None else pl.lit(None)
+
+
+def _labels_expr(schema: pa.Schema) -> Any:
     """A place's category labels, in order, once each: categories' primary and alternates,
     then the newer taxonomy's, then the basic category (empty and null ones left out)."""
     import polars as pl
@@ -201,22 +209,18 @@ def _labels_expr(present: set[str]) -> Any:
     strings = pl.List(pl.String)
 
     def one(value: Any) -> Any:
-        return pl.concat_list([value]).fill_null(pl.lit([], dtype=strings))
+        return pl.concat_list([value.cast(pl.String)]).fill_null(pl.lit([], dtype=strings))
 
     def many(value: Any) -> Any:
         return value.cast(strings).fill_null(pl.lit([], dtype=strings))
 
-    parts = []
-    if "categories" in present:
-        categories = pl.col("categories").struct
-        parts += [one(categories.field("primary")), many(categories.field("alternate"))]
-    if "taxonomy" in present:
-        taxonomy = pl.col("taxonomy").struct
-        parts += [one(taxonomy.field("primary")), many(taxonomy.field("alternates"))]
-    if "basic_category" in present:
-        parts.append(one(pl.col("basic_category")))
-    if not parts:
-        return pl.lit([], dtype=strings)
+    parts = [
+        one(_nested(schema, "categories", "primary")),
+        many(_nested(schema, "categories", "alternate")),
+        one(_nested(schema, "taxonomy", "primary")),
+        many(_nested(schema, "taxonomy", "alternates")),
+        one(_nested(schema, "basic_category")),
+    ]
     kept = pl.element().filter(pl.element().is_not_null() & (pl.element() != ""))
     return pl.concat_list(parts).list.eval(kept).list.unique(maintain_order=True)
 
@@ -285,10 +289,8 @@ def _first_address(table: pa.Table) -> pa.Array:
     )
 
 
-def _brand(picked: Any, n: int) -> pa.Array:
+def _brand(picked: Any) -> pa.Array:
     """The brand's primary name and Wikidata id; null where neither is given."""
-    if "brand" not in picked.columns:
-        return pa.nulls(n, _BRAND)
     name = picked["brand"].to_arrow().cast(pa.string())
     wikidata = picked["wikidata"].to_arrow().cast(pa.string())
 
