@@ -271,11 +271,25 @@ def test_conflate_warns_of_an_input_that_adds_nothing_and_refuses_when_none_adds
     assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
 
 
+def membership_file(path: Path, place_of: dict[str, str]) -> Path:
+    """A membership file of source 'a''s records: each id in its place."""
+    pq.write_table(
+        pa.table(
+            {
+                "source": ["a"] * len(place_of),
+                "id": list(place_of),
+                "place_id": list(place_of.values()),
+            }
+        ),
+        path,
+    )
+    return path
+
+
 def test_evaluate_names_what_the_gold_file_lacks(tmp_path: Path) -> None:
     gold = tmp_path / "gold.csv"
     gold.write_text("source,id,cluster\na,1,X\n", encoding="utf-8")
-    membership = tmp_path / "m.parquet"
-    pq.write_table(pa.table({"source": ["a"], "id": ["1"], "place_id": ["p"]}), membership)
+    membership = membership_file(tmp_path / "m.parquet", {"1": "p"})
     result = run("evaluate", "--gold", gold, "--membership", membership)
     assert result.returncode == 1
     assert f"{gold}: the gold file needs columns source, id, place; missing place" in result.stderr
@@ -298,8 +312,7 @@ def test_evaluate_reads_the_runs_folder_and_names_what_a_wrong_file_lacks(
     gold.write_text("source,id,place\na,1,X\na,2,X\n", encoding="utf-8")
     run_folder = tmp_path / "run"
     run_folder.mkdir()
-    keys = {"source": ["a", "a"], "id": ["1", "2"]}
-    pq.write_table(pa.table(keys | {"place_id": ["p", "p"]}), run_folder / "membership.parquet")
+    membership_file(run_folder / "membership.parquet", {"1": "p", "2": "p"})
     by_folder = run("evaluate", "--gold", gold, "--membership", run_folder, "--json")
     by_file = run(
         "evaluate", "--gold", gold, "--membership", run_folder / "membership.parquet", "--json"

@@ -1,16 +1,17 @@
 """The Overture reader as it was, row by row in Python: the reference that the column-wise
-reader (``OvertureSource._records``) is held to. A record's other names are read as they
+reader (``overture_records``) is held to. A record's other names are read as they
 were, by the same function (``other_names``), in both."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from poiflow.sources.base import records_from_rows
 from poiflow.sources.geometry import points_from_wkb
-from poiflow.sources.overture import _latest, other_names
+from poiflow.sources.overture_records import other_names, source_time
 
 
 def reference_records(table: pa.Table, name: str, where: str, start: int) -> pa.Table:
@@ -64,3 +65,8 @@ def _labels(categories: Any, taxonomy: Any, basic: Any) -> list[str]:
     if basic:
         labels.append(basic)
     return list(dict.fromkeys(label for label in labels if label))
+
+
+def _latest(sources: Any) -> datetime | None:
+    stamps = [source_time(source.get("update_time")) for source in sources or []]
+    return max((stamp for stamp in stamps if stamp is not None), default=None)

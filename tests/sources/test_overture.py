@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from poiflow.errors import SchemaMismatchError
 from poiflow.sources import OvertureSource, open_source
 from poiflow.sources.overture import OVERTURE_COLUMNS
+from poiflow.sources.overture_records import overture_records
 
 from .overture_fixture import SCHEMA, place, point, write_overture
 from .overture_reference import reference_records
@@ -204,7 +205,7 @@ def test_the_column_wise_reader_reads_as_the_row_reader_did(
         row["id"] = f"g{number}"
     columns = [c for c in OVERTURE_COLUMNS if c in WIDEST.names and c not in dropped]
     table = pa.Table.from_pylist(rows, schema=WIDEST).select(columns)
-    got = OvertureSource("part-1.parquet")._records(table, "part-1.parquet", start)
+    got = overture_records(table, "overture", "part-1.parquet", start)
     expected = reference_records(table, "overture", "part-1.parquet", start)
     assert got.to_pylist() == expected.to_pylist()
     assert got.schema == expected.schema
@@ -240,7 +241,7 @@ def test_a_layout_without_some_nested_fields_reads_them_as_missing() -> None:
         {"id": "b", "geometry": point(24.9, 60.2), "names": {"primary": "Baari"}},
     ]
     table = pa.Table.from_pylist(rows, schema=schema)
-    got = OvertureSource("p.parquet")._records(table, "p.parquet", 0)
+    got = overture_records(table, "overture", "p.parquet", 0)
     assert got.to_pylist() == reference_records(table, "overture", "p.parquet", 0).to_pylist()
     first = got.to_pylist()[0]
     assert first["categories"] == {"primary": "cafe", "alternate": ["coffee_shop"]}

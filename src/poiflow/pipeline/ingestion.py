@@ -35,10 +35,8 @@ from poiflow.sinks import ParquetSink
 from poiflow.sources import (
     DEFAULT_BATCH_SIZE,
     OsmSource,
-    OvertureSource,
     Source,
     SourceBatch,
-    TabularSource,
     bytes_on_disk,
     open_source,
 )
@@ -375,25 +373,14 @@ def _parts(source: Source, workers: int | None) -> int:
 
 def _auto_workers(source: Source) -> int:
     cores = max(1, os.cpu_count() or 1)
-    rows = _parquet_rows(source)
+    try:  # the rows, where the input tells them cheaply (Parquet's footers)
+        rows = source.size_hint()
+    except PoiflowError:  # unreadable: ``ingest`` says why
+        rows = None
     if rows is not None:
         return cores if rows > DEFAULT_BATCH_SIZE else 1
     kind = "osm" if isinstance(source, OsmSource) else "other"
     return cores if _size(source) >= PARALLEL_MIN_BYTES[kind] else 1
-
-
-def _parquet_rows(source: Source) -> int | None:
-    """How many rows a Parquet input holds (from its footers); None for other inputs, or
-    where the footers cannot be read (``ingest`` then says why)."""
-    parquet = isinstance(source, OvertureSource) or (
-        isinstance(source, TabularSource) and source.format == "parquet"
-    )
-    if not parquet:
-        return None
-    try:
-        return source.size_hint()
-    except PoiflowError:
-        return None
 
 
 def _ingest_part(

@@ -74,8 +74,8 @@ def open_source(
     if not path.exists():
         raise InputError("no such file", path=path)
     if mapping is not None and mapping.format is not None:
-        if path.is_dir() and not files_of(path):
-            raise InputError("an empty folder: it holds no files to read", path=path)
+        if path.is_dir():
+            _listed(path)
         return TabularSource(path, mapping)
     first = _first_of_one_kind(path) if path.is_dir() else path
     if first.name.lower().endswith(_OSM_SUFFIXES):
@@ -116,9 +116,7 @@ def _first_of_one_kind(folder: Path) -> Path:
         InputError: The folder holds no files.
         UnknownFormatError: A file's kind cannot be told, or there are files of two kinds.
     """
-    files = files_of(folder)
-    if not files:
-        raise InputError("an empty folder: it holds no files to read", path=folder)
+    files = _listed(folder)
     kinds: dict[str, Path] = {}
     for file in files:
         kind = "osm" if file.name.lower().endswith(_OSM_SUFFIXES) else tabular_format(file)
@@ -137,3 +135,11 @@ def _first_of_one_kind(folder: Path) -> Path:
             path=folder,
         )
     return files[0]
+
+
+def _listed(folder: Path) -> list[Path]:
+    """The files a folder is read as; refused where there are none."""
+    files = files_of(folder)
+    if not files:
+        raise InputError("an empty folder: it holds no files to read", path=folder)
+    return files
