@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poiflow.config import SourceMapping
 from poiflow.errors import InputError, SchemaMismatchError, UnknownFormatError
 from poiflow.sources import OvertureSource, Source, TabularSource, open_source
+from poiflow.sources.base import partition_values
 
 from .overture_fixture import place, write_overture
 
@@ -98,6 +101,110 @@ def test_a_folder_of_text_parts_in_subfolders(tmp_path: Path) -> None:
         ("4", "country=SE/part-0.csv:3"),
     ]
     assert rows[3]["names"]["primary"] is None
+    # The folders name each part's country, as a table partitioned by it is laid out.
+    assert [r["address"]["country"] for r in rows] == ["FI", "FI", "SE", "SE"]
+
+
+PARTITIONED = pa.table(
+    {
+        "id": ["1", "2", "3", "4", "5"],
+        "name": ["Kahvila", "Baari", "Kirja", "Kukka", "Leipä"],
+        "country": ["FI", None, "FI", "SE", "FI"],
+        "city": ["Helsinki/Helsingfors", "Tallinn", "Espoo: keskus", "Åbo=Turku", "Helsinki"],
+        "day": ["2024-05-01", "2024-05-01", "2024-05-02", "2024-05-02", "2024-05-01"],
+        "phone": ["+358 9 1", None, None, "+46 8 2", None],
+    }
+)
+
+
+def write_partitioned(writer: str, folder: Path) -> None:
+    """Write ``PARTITIONED`` as a table partitioned by country, city and day: the three
+    columns leave the files and become folders (``country=FI/city=Espoo%3A%20keskus/``)."""
+    if writer == "pyarrow":
+        pq.write_to_dataset(PARTITIONED, folder, partition_cols=["country", "city", "day"])
+    else:
+        import duckdb
+
+        with duckdb.connect() as con:
+            con.register("places", PARTITIONED)
+            con.execute(
+                f"COPY places TO '{folder}' (FORMAT PARQUET, PARTITION_BY (country, city, day))"
+            )
+
+
+@pytest.mark.parametrize("writer", ["pyarrow", "duckdb"])
+def test_a_table_partitioned_by_flat_fields_gets_them_back_from_its_folders(
+    tmp_path: Path, writer: str
+) -> None:
+    folder = tmp_path / "vendor"
+    write_partitioned(writer, folder)
+    assert all("country" not in pq.read_schema(f).names for f in folder.rglob("*.parquet"))
+    rows = {r["id"]: r for r in read(open_source(folder))}
+    expected = PARTITIONED.to_pylist()
+    assert sorted(rows) == [e["id"] for e in expected]
+    for row in expected:
+        address = rows[row["id"]]["address"]
+        # A null partition (Hive's __HIVE_DEFAULT_PARTITION__) is a missing country.
+        assert (address["country"], address["locality"]) == (row["country"], row["city"])
+    # "day" is not a flat field: it lays the files out and is not read, and is no error.
+    originals = [b.original for b in open_source(folder).batches()]
+    assert all(set(o.column_names) == {"id", "name", "phone", "country", "city"} for o in originals)
+
+
+def test_a_mapping_reads_a_folders_value_as_it_reads_a_column(tmp_path: Path) -> None:
+    folder = tmp_path / "feed"
+    (folder / "kunta=Espoo" / "erä=3").mkdir(parents=True)
+    (folder / "country=SE" / "kunta=Vantaa").mkdir(parents=True)
+    (folder / "kunta=Espoo" / "erä=3" / "part-0.csv").write_text("tunnus,nimi\n1,Kahvila\n")
+    # The file's own column comes before the folder's value of the same name.
+    (folder / "country=SE" / "kunta=Vantaa" / "part-0.csv").write_text(
+        "tunnus,nimi,country\n2,Baari,FI\n"
+    )
+    mapping = SourceMapping(
+        columns={"id": "tunnus", "name": "nimi", "city": "kunta"}, ignore=("erä",)
+    )
+    source = TabularSource(folder, mapping)
+    rows = read(source)
+    assert [(r["id"], r["address"]["locality"], r["address"]["country"]) for r in rows] == [
+        ("2", "Vantaa", "FI"),
+        ("1", "Espoo", None),
+    ]
+    originals = [batch.original for batch in source.batches()]
+    assert "erä" not in originals[0].column_names
+    assert originals[1].column("erä").to_pylist() == ["3"]
+
+    # A flat field the mapping reads from another column, or sets, is not read from a folder.
+    coded = tmp_path / "coded" / "country=SE"
+    coded.mkdir(parents=True)
+    (coded / "part-0.csv").write_text("tunnus,nimi,maa\n1,Kahvila,NO\n")
+    for other in (
+        SourceMapping(columns={"id": "tunnus", "name": "nimi", "country": "maa"}),
+        SourceMapping(
+            columns={"id": "tunnus", "name": "nimi"}, constants={"country": "NO"}, ignore=("maa",)
+        ),
+    ):
+        (row,) = read(TabularSource(coded.parent, other))
+        assert row["address"]["country"] == "NO"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.dictionaries(
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8),
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+        max_size=3,
+    )
+)
+def test_partition_values_read_what_writers_escape(values: dict[str, str]) -> None:
+    root = Path("/data/feed")
+    file = root.joinpath(
+        *(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in values.items()),
+        "part-0.parquet",
+    )
+    assert partition_values(root, file) == values
+    assert partition_values(file, file) == {}
+    hive_null = root / "country=__HIVE_DEFAULT_PARTITION__" / "not-a-key" / "part-0.csv"
+    assert partition_values(root, hive_null) == {"country": None}
 
 
 def test_a_folder_of_overture_parts(tmp_path: Path) -> None:

@@ -163,6 +163,20 @@ def test_mapping_names_a_missing_column(tmp_path: Path) -> None:
         records(TabularSource(path, mapping))
 
 
+def test_a_flat_field_mapped_from_another_column_and_present_itself(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("id,name,Country,maa\n1,A,FI,SE\n", encoding="utf-8")
+    mapping = SourceMapping(columns={"country": "maa"})
+    with pytest.raises(
+        SchemaMismatchError,
+        match="column 'Country' is the flat field 'country', which the mapping reads from "
+        "column 'maa'; add 'Country' to the mapping's 'ignore:' list",
+    ):
+        records(TabularSource(path, mapping))
+    mapping = SourceMapping(columns={"country": "maa"}, ignore=("Country",))
+    assert records(TabularSource(path, mapping))[0][0]["address"]["country"] == "SE"
+
+
 def test_required_columns_and_empty_files(tmp_path: Path) -> None:
     no_name = tmp_path / "a.csv"
     no_name.write_text("id,lat\n1,60\n", encoding="utf-8")

@@ -86,7 +86,10 @@ The kind of each INPUT is told from its name:
                    compressed: feed.csv.gz, .bz2, .zst
   [bold]a folder[/bold]         one input of all its files, of one kind, in name order
                    (an Overture release's theme=places/ parts, Spark's
-                   output); files named .* or _* (_SUCCESS) are left out
+                   output); files named .* or _* (_SUCCESS) are left out;
+                   folders named key=value (country=FI/) give the files
+                   under them that column, where it is a flat field or
+                   the mapping reads it
 
 Other column layouts are read through a mapping file (--mapping), e.g.:
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote
 
 import pyarrow as pa
 
@@ -19,12 +20,15 @@ __all__ = [
     "files_of",
     "origin_name",
     "owns",
+    "partition_values",
     "records_from_rows",
 ]
 
 DEFAULT_BATCH_SIZE = 50_000
 # What writers leave beside a folder's parts (Spark's _SUCCESS, Hadoop's .crc files).
 _BOOKKEEPING = (".", "_")
+# How Spark and Hive write a null partition value (`country=__HIVE_DEFAULT_PARTITION__/`).
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,25 @@ def origin_name(path: Path, file: Path) -> str:
     """How a record's origin names its file: the file's name, or its path within the
     folder read as the input (``theme=places/part-00001.parquet``)."""
     return file.name if file == path else file.relative_to(path).as_posix()
+
+
+def partition_values(path: Path, file: Path) -> dict[str, str | None]:
+    """The values a folder's layout gives a file: each ``key=value`` folder between the
+    input folder and the file (``country=FI/day=2024-05-01/part-0.parquet``), as Spark,
+    Hive and DuckDB write a table partitioned by columns they leave out of the files.
+
+    Values are unescaped as those writers escape them (``%3A`` is ``:``), and Hive's
+    ``__HIVE_DEFAULT_PARTITION__`` is null. A file given alone has none.
+    """
+    if file == path:
+        return {}
+    values: dict[str, str | None] = {}
+    for folder in file.relative_to(path).parts[:-1]:
+        key, equals, value = folder.partition("=")
+        if equals and key:
+            text = unquote(value)
+            values[unquote(key)] = None if text == _NULL_PARTITION else text
+    return values
 
 
 def bytes_on_disk(path: Path) -> int:

@@ -28,7 +28,14 @@ import pyarrow.parquet as pq
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError, did_you_mean
 from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, files_of, origin_name, owns
+from poiflow.sources.base import (
+    DEFAULT_BATCH_SIZE,
+    SourceBatch,
+    files_of,
+    origin_name,
+    owns,
+    partition_values,
+)
 
 __all__ = ["TabularSource", "flat_records", "tabular_format"]
 
@@ -115,12 +122,28 @@ class TabularSource:
         }[self.format]
         chunk = 0
         for file in self.files:
-            for raw, origins, rejected in reader(file, batch_size):
+            partitions = self._partitions(file)
+            for read, origins, rejected in reader(file, batch_size):
                 if owns(chunk, part, parts):
+                    raw = _with_constants(read, partitions)
                     columns = self._resolve(raw.column_names, file)
                     records = self._records(raw, origins, columns)
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
                 chunk += 1
+
+    def _partitions(self, file: Path) -> dict[str, str | None]:
+        """The ``key=value`` folders above a file of the folder that is the input, as
+        columns: those that the mapping reads or ignores, and flat fields that it neither
+        maps from another column nor sets (``country=FI/``). Others (``day=2/``) only lay
+        the files out, and are left out. A column of the file itself comes before a
+        folder's value of the same name."""
+        used = set(self.mapping.columns.values()) | set(self.mapping.ignore)
+        taken = set(self.mapping.columns) | set(self.mapping.constants)
+        return {
+            key: value
+            for key, value in partition_values(self.path, file).items()
+            if key in used or (key.strip().lower() in _KNOWN and key.strip().lower() not in taken)
+        }
 
     # -- column mapping ---------------------------------------------------------------
 
@@ -145,6 +168,13 @@ class TabularSource:
             if field in _KNOWN and field not in mapped:
                 mapped[field] = column
                 continue
+            if field in _KNOWN:
+                raise SchemaMismatchError(
+                    f"column '{column}' is the flat field '{field}', which the mapping "
+                    f"reads from column '{mapped[field]}'; add '{column}' to the mapping's "
+                    "'ignore:' list, or map one of the two",
+                    path=file,
+                )
             hint = did_you_mean(field, _KNOWN)
             raise SchemaMismatchError(
                 f"unknown column '{column}'.{hint} The flat place format has: "
@@ -500,6 +530,16 @@ class TabularSource:
             stamp = stamp.astimezone(UTC)
         # In UTC and to the millisecond, as the timestamp column holds it.
         return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+
+def _with_constants(table: pa.Table, values: Mapping[str, str | None]) -> pa.Table:
+    """``table`` with a text column of one value for each of ``values`` it lacks (by name,
+    in any case and spacing)."""
+    present = {column.strip().lower() for column in table.column_names}
+    for name, value in values.items():
+        if name.strip().lower() not in present:
+            table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    return table
 
 
 def _text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
