@@ -1,13 +1,16 @@
-"""Points from WKB, vectorized: the only geometry sources here carry."""
+"""A place's point from its geometry: WKB points vectorized (Overture), centroids of rings
+and lines (OpenStreetMap's ways and areas, GeoJSON's polygons)."""
 
 from __future__ import annotations
 
+import itertools
 import struct
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["points_from_wkb"]
+__all__ = ["area_centroid", "centroid", "points_from_wkb"]
 
 _POINT_WKB_SIZE = 21  # byte order (1) + type (4) + x (8) + y (8)
 
@@ -75,3 +78,48 @@ def _slow_point(wkb: bytes) -> tuple[float, float] | None:
         return None
     x, y = struct.unpack(order + "dd", wkb[offset : offset + 16])
     return x, y
+
+
+def area_centroid(rings: Iterable[list[tuple[float, float]]]) -> tuple[float | None, float | None]:
+    """(lat, lon) of the area-weighted centroid of outer rings of ``(lon, lat)`` points
+    (holes are small; ignoring them is fine here); the points' mean where the rings have
+    no area."""
+    total_x = total_y = total_area = 0.0
+    fallback: list[tuple[float, float]] = []
+    for points in rings:
+        fallback.extend(points)
+        x, y, a = _ring_moments(points)
+        if a < 0:  # rings may wind either way; only their size matters here
+            x, y, a = -x, -y, -a
+        total_x, total_y, total_area = total_x + x, total_y + y, total_area + a
+    if abs(total_area) > 1e-15:
+        return total_y / total_area, total_x / total_area
+    return centroid(fallback)
+
+
+def centroid(points: list[tuple[float, float]]) -> tuple[float | None, float | None]:
+    """(lat, lon) of a closed ring's area centroid, else of its points' mean."""
+    if not points:
+        return None, None
+    if len(points) >= 4 and points[0] == points[-1]:
+        x, y, a = _ring_moments(points)
+        if abs(a) > 1e-15:
+            lon, lat = x / a, y / a
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            # A near-degenerate ring can put the centroid far away; keep it within the ring's box.
+            if min(xs) <= lon <= max(xs) and min(ys) <= lat <= max(ys):
+                return lat, lon
+    unique = list(dict.fromkeys(points))
+    return (sum(p[1] for p in unique) / len(unique), sum(p[0] for p in unique) / len(unique))
+
+
+def _ring_moments(points: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """First moments and signed area of a ring (shoelace), as (Sx, Sy, A)."""
+    sx = sy = a = 0.0
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        cross = x0 * y1 - x1 * y0
+        a += cross
+        sx += (x0 + x1) * cross
+        sy += (y0 + y1) * cross
+    a /= 2.0
+    return sx / 6.0, sy / 6.0, a

@@ -9,15 +9,12 @@ Any other layout is read through a :class:`~poiflow.config.SourceMapping`.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -36,12 +33,20 @@ from poiflow.sources.base import (
     owns,
     partition_values,
 )
+from poiflow.sources.text import (
+    COMPRESSED,
+    NUMBER,
+    as_text,
+    not_a_time,
+    open_text,
+    read_number,
+    read_time,
+    strings_table,
+)
 
 __all__ = ["TabularSource", "flat_records", "tabular_format"]
 
 _KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
-# A decimal number as a coordinate is written (ASCII digits: RE2's \d and Python's differ).
-_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _FEW_VALUES: Final = 64  # up to this many rows of text are read value by value
 _SUFFIXES: Final = {
     ".csv": "csv",
@@ -59,15 +64,11 @@ _OTHER_DELIMITERS: Final = (";", "\t", "|")  # tried, in this order, when "," fi
 _FLAT_ADDRESS: Final = {"freeform": "address", "locality": "city"}
 
 
-# Text files may come compressed (a vendor's feed.csv.gz); Arrow reads them as it goes.
-_COMPRESSED: Final = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
-
-
 def tabular_format(path: Path) -> str | None:
     """The tabular format a file name says ("csv", "tsv", "jsonl", "parquet"), or None; a
     text format may end in .gz, .bz2 or .zst ("feed.csv.gz" is "csv")."""
     suffix = path.suffix.lower()
-    if suffix not in _COMPRESSED:
+    if suffix not in COMPRESSED:
         return _SUFFIXES.get(suffix)
     kind = _SUFFIXES.get(Path(path.stem).suffix.lower())
     return None if kind == "parquet" else kind
@@ -273,7 +274,7 @@ class TabularSource:
 
     def _csv_header(self, file: Path, delimiter: str, encoding: str) -> list[str]:
         try:
-            with _text(file, encoding, newline="") as handle:
+            with open_text(file, encoding, newline="") as handle:
                 header = next(csv.reader(handle, delimiter=delimiter), None)
         except (UnicodeDecodeError, LookupError) as exc:
             raise CorruptInputError(
@@ -301,7 +302,7 @@ class TabularSource:
         rejected: list[tuple[str, str, str]] = []
         columns: dict[str, None] = {}
         try:
-            with _text(file, self.mapping.csv.encoding) as handle:
+            with open_text(file, self.mapping.csv.encoding) as handle:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
@@ -326,11 +327,11 @@ class TabularSource:
                             )
                         )
                         continue
-                    rows.append({k: _as_text(v) for k, v in value.items()})
+                    rows.append({k: as_text(v) for k, v in value.items()})
                     columns.update(dict.fromkeys(value))
                     origins.append(origin)
                     if len(rows) >= batch_size:
-                        yield _strings_table(rows, columns), origins, rejected
+                        yield strings_table(rows, columns), origins, rejected
                         rows, origins, rejected = [], [], []
         except UnicodeDecodeError as exc:
             raise CorruptInputError(
@@ -339,7 +340,7 @@ class TabularSource:
         except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
             raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
         if rows or rejected or not columns:
-            yield _strings_table(rows, columns), origins, rejected
+            yield strings_table(rows, columns), origins, rejected
 
     def _parquet(
         self, file: Path, batch_size: int
@@ -388,17 +389,10 @@ class TabularSource:
                 return None if value is None else (value.strip() or None)
 
             def number(field: str, issues: list[str] = issues) -> float | None:
-                value = text(field)
-                if value is None:
-                    return None
-                fixed = value if "." in value else value.replace(",", ".")
-                if _NUMBER.fullmatch(fixed):
-                    return float(fixed)
-                issues.append(f"{field}: '{value}' is not a number")
-                return None
+                return read_number(field, text(field), issues)
 
             source, category, brand = text("source"), text("category"), text("brand")
-            update_time = self._time(text("update_time"), issues)
+            update_time = read_time(text("update_time"), issues)
             lat, lon = number("lat"), number("lon")
             out.append(
                 {
@@ -452,7 +446,7 @@ class TabularSource:
             fixed = pc.if_else(
                 pc.match_substring(values, "."), values, pc.replace_substring(values, ",", ".")
             )
-            ok = pc.fill_null(pc.match_substring_regex(fixed, f"^{_NUMBER.pattern}$"), False)
+            ok = pc.fill_null(pc.match_substring_regex(fixed, f"^{NUMBER.pattern}$"), False)
             for row in np.flatnonzero(
                 ~ok.to_numpy(zero_copy_only=False)
                 & values.is_valid().to_numpy(zero_copy_only=False)
@@ -509,27 +503,11 @@ class TabularSource:
         out: list[datetime | None] = []
         for row, value in enumerate(values.to_pylist()):
             if value is not None and value not in parsed:
-                parsed[value] = TabularSource._time(value, [])
+                parsed[value] = read_time(value, [])
             if value is not None and parsed[value] is None:
-                issues.setdefault(row, []).append(_not_a_time(value))
+                issues.setdefault(row, []).append(not_a_time(value))
             out.append(None if value is None else parsed[value])
         return pa.array(out, pa.timestamp("ms", tz="UTC"))
-
-    @staticmethod
-    def _time(value: str | None, issues: list[str]) -> datetime | None:
-        """An ISO 8601 date or time (UTC where it names no zone), or None with an issue."""
-        if value is None:
-            return None
-        try:
-            stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            issues.append(_not_a_time(value))
-            return None
-        stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-        with contextlib.suppress(OverflowError):  # a zone at the ends of the calendar
-            stamp = stamp.astimezone(UTC)
-        # In UTC and to the millisecond, as the timestamp column holds it.
-        return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
 
 
 def _with_constants(table: pa.Table, values: Mapping[str, str | None]) -> pa.Table:
@@ -540,18 +518,6 @@ def _with_constants(table: pa.Table, values: Mapping[str, str | None]) -> pa.Tab
         if name.strip().lower() not in present:
             table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
     return table
-
-
-def _text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
-    """The file as text, decompressed as it is read where its name says so."""
-    if file.suffix.lower() in _COMPRESSED:
-        stream = pa.input_stream(file, compression=_COMPRESSED[file.suffix.lower()])
-        return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
-    return file.open(encoding=encoding, newline=newline)
-
-
-def _not_a_time(value: str) -> str:
-    return f"update_time: '{value}' is not an ISO 8601 date or time"
 
 
 def flat_records(
@@ -569,7 +535,7 @@ def flat_records(
         SchemaMismatchError: A key is not a flat field, or ``id`` or ``name`` is missing.
     """
     reader, rows, columns = _flat_text(objects, source)
-    raw = _strings_table(rows, columns)
+    raw = strings_table(rows, columns)
     return reader._records(raw, list(origins), reader._resolve(raw.column_names))
 
 
@@ -615,7 +581,7 @@ def _flat_text(
     columns: dict[str, None] = {}
     for item in objects:
         columns.update(dict.fromkeys(item))
-    return reader, [{k: _as_text(v) for k, v in item.items()} for item in objects], columns
+    return reader, [{k: as_text(v) for k, v in item.items()} for item in objects], columns
 
 
 def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -637,23 +603,6 @@ def _singletons(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     np.cumsum(valid, out=offsets[1:])
     return pa.ListArray.from_arrays(
         pa.array(offsets), strings.drop_null(), pa.list_(pa.string()), mask=pa.array(~valid)
-    )
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _strings_table(rows: list[dict[str, str | None]], columns: dict[str, None]) -> pa.Table:
-    names = list(columns)
-    return pa.table(
-        {name: pa.array([row.get(name) for row in rows], pa.string()) for name in names}
     )
 
 

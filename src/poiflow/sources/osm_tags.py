@@ -1,0 +1,143 @@
+"""OpenStreetMap tags as a source record's fields.
+
+Read from an extract's objects (``OsmSource``) and from tables whose columns are OSM tags
+(an Overpass export's GeoJSON, All the Places' feeds, ``amenity``/``addr:street`` columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+__all__ = ["OSM_KEY_PRIORITY", "looks_tagged", "tag_fields"]
+
+OSM_KEY_PRIORITY: Final = (
+    "amenity",
+    "shop",
+    "tourism",
+    "leisure",
+    "healthcare",
+    "office",
+    "craft",
+    "aeroway",
+    "railway",
+    "public_transport",
+)
+"""The order in which tags decide a record's primary category."""
+
+_ADDRESS_TAGS: Final = {
+    "addr:street": "street",
+    "addr:place": "street",
+    "addr:housenumber": "housenumber",
+    "addr:unit": "unit",
+    "addr:flats": "unit",
+    "addr:door": "unit",
+    "addr:postcode": "postcode",
+    "addr:city": "locality",
+    "addr:state": "region",
+    "addr:province": "region",
+    "addr:country": "country",
+    "addr:full": "freeform",
+}
+_PHONE_TAGS: Final = ("phone", "contact:phone", "contact:mobile", "mobile")
+_WEBSITE_TAGS: Final = ("website", "contact:website", "url")
+_EMAIL_TAGS: Final = ("email", "contact:email")
+_NAME_VARIANTS: Final = {
+    "alt_name": "alternate",
+    "short_name": "short",
+    "official_name": "official",
+    "old_name": "old",
+    "loc_name": "alternate",
+}
+_CLOSED_LIFECYCLE: Final = ("disused:", "abandoned:", "was:")
+# What each tag that matters is for: (role, field).
+_ROLES: Final[dict[str, tuple[str, str]]] = {
+    "name": ("name", "primary"),
+    "opening_hours": ("opening_hours", "opening_hours"),
+    "brand": ("brand", "name"),
+    "brand:wikidata": ("brand", "wikidata"),
+    **{key: ("category", key) for key in OSM_KEY_PRIORITY},
+    **{key: ("address", part) for key, part in _ADDRESS_TAGS.items()},
+    **{key: ("variant", variant) for key, variant in _NAME_VARIANTS.items()},
+    **{key: ("phone", key) for key in _PHONE_TAGS},
+    **{key: ("website", key) for key in _WEBSITE_TAGS},
+    **{key: ("email", key) for key in _EMAIL_TAGS},
+}
+# Columns that say a table holds OSM tags: no flat place file has them.
+_TAG_PREFIXES: Final = ("addr:", "contact:", "brand:", "name:")
+
+
+def looks_tagged(columns: Iterable[str]) -> bool:
+    """Whether a table's columns are OpenStreetMap tags (``amenity``, ``addr:street``, ...)
+    rather than the flat place format."""
+    return any(column in OSM_KEY_PRIORITY or column.startswith(_TAG_PREFIXES) for column in columns)
+
+
+def tag_fields(tags: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The fields of a source record that an object's tags give: ``names``,
+    ``categories`` (``amenity=cafe``, in ``OSM_KEY_PRIORITY`` order), ``source_category``,
+    ``address``, ``phones``, ``websites``, ``emails``, ``brand``, ``opening_hours`` and
+    ``operating_status`` (permanently closed where only a lifecycle prefix,
+    ``disused:shop``, says what it was)."""
+    # One pass over the tags, each sorted by its role (iterating tags is the costly part).
+    name = None
+    category_tags: dict[str, str] = {}
+    address: dict[str, str] = {}
+    alternates: list[dict[str, str | None]] = []
+    phones: list[str] = []
+    websites: list[str] = []
+    emails: list[str] = []
+    brand: dict[str, str | None] = {}
+    opening_hours = None
+    closed = False
+    for key, value in tags:
+        role = _ROLES.get(key)
+        if role is None:
+            if key.startswith("name:") and len(key) > 5:
+                alternates.append({"value": value, "language": key[5:], "variant": "common"})
+            elif key.startswith(_CLOSED_LIFECYCLE):
+                closed = True
+            continue
+        kind_of, field = role
+        if kind_of == "name":
+            name = value
+        elif kind_of == "category":
+            category_tags[key] = value
+        elif kind_of == "address":
+            address.setdefault(field, value)
+        elif kind_of == "variant":
+            alternates.extend(
+                {"value": part.strip(), "language": None, "variant": field}
+                for part in value.split(";")
+                if part.strip()
+            )
+        elif kind_of == "phone":
+            phones.append(value)
+        elif kind_of == "website":
+            websites.append(value)
+        elif kind_of == "email":
+            emails.append(value)
+        elif kind_of == "brand":
+            brand[field] = value
+        else:
+            opening_hours = value
+    labels = [
+        f"{key}={part.strip()}"
+        for key in OSM_KEY_PRIORITY
+        if key in category_tags
+        for part in category_tags[key].split(";")
+        if part.strip()
+    ]
+    status = "permanently_closed" if closed and not labels else "open"
+    return {
+        "names": {"primary": name, "alternates": alternates or None},
+        "categories": {"primary": labels[0], "alternate": labels[1:]} if labels else None,
+        "source_category": labels[0] if labels else None,
+        "address": address or None,
+        "phones": phones or None,
+        "websites": websites or None,
+        "emails": emails or None,
+        "brand": brand or None,
+        "opening_hours": opening_hours,
+        "operating_status": status,
+    }

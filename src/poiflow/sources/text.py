@@ -1,0 +1,89 @@
+"""Values read as text: files opened as text (decompressed as they are read), JSON values
+as text, and numbers and times read from text, as the tabular readers share them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Final
+
+import pyarrow as pa
+
+__all__ = [
+    "COMPRESSED",
+    "NUMBER",
+    "as_text",
+    "not_a_time",
+    "open_text",
+    "read_number",
+    "read_time",
+    "strings_table",
+]
+
+# Text files may come compressed (a vendor's feed.csv.gz); Arrow reads them as it goes.
+COMPRESSED: Final = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+# A decimal number as a coordinate is written (ASCII digits: RE2's \d and Python's differ).
+NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
+    """The file as text, decompressed as it is read where its name says so."""
+    if file.suffix.lower() in COMPRESSED:
+        stream = pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
+        return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
+    return file.open(encoding=encoding, newline=newline)
+
+
+def as_text(value: Any) -> str | None:
+    """A JSON value as text: strings as they are, numbers as Python writes them, lists and
+    objects as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def strings_table(rows: list[dict[str, str | None]], columns: dict[str, None]) -> pa.Table:
+    """A table of text columns, one per name in ``columns``, of rows that may lack some."""
+    return pa.table(
+        {name: pa.array([row.get(name) for row in rows], pa.string()) for name in columns}
+    )
+
+
+def read_number(field: str, value: str | None, issues: list[str]) -> float | None:
+    """A decimal number (a comma as the decimal mark where there is no point), or None with
+    an issue where the text is not one."""
+    if value is None:
+        return None
+    fixed = value if "." in value else value.replace(",", ".")
+    if NUMBER.fullmatch(fixed):
+        return float(fixed)
+    issues.append(f"{field}: '{value}' is not a number")
+    return None
+
+
+def read_time(value: str | None, issues: list[str]) -> datetime | None:
+    """An ISO 8601 date or time (UTC where it names no zone), or None with an issue."""
+    if value is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        issues.append(not_a_time(value))
+        return None
+    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    with contextlib.suppress(OverflowError):  # a zone at the ends of the calendar
+        stamp = stamp.astimezone(UTC)
+    # In UTC and to the millisecond, as the timestamp column holds it.
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+
+def not_a_time(value: str) -> str:
+    return f"update_time: '{value}' is not an ISO 8601 date or time"
