@@ -92,7 +92,7 @@ class SourceMapping(_Strict):
     """
 
     source: str | None = Field(None, min_length=1)
-    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+    format: Literal["csv", "tsv", "jsonl", "geojson", "parquet"] | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     constants: dict[str, str] = Field(default_factory=dict)
     ignore: tuple[str, ...] = ()

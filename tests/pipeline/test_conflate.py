@@ -174,6 +174,83 @@ def test_a_feed_in_a_folder_of_parts_conflates_as_the_whole_file(tmp_path: Path)
     assert sorted(held) == sorted([*expected, f"day=2/part-0.csv.gz:{len(rows) - 70 + 2}"])
 
 
+# The vendor feed's categories as the OpenStreetMap tags a tagged feed would carry.
+_TAGS = {
+    "Cafe": ("amenity", "cafe"),
+    "Restaurant": ("amenity", "restaurant"),
+    "Fast Food": ("amenity", "fast_food"),
+    "Clothes": ("shop", "clothes"),
+    "Hairdresser": ("shop", "hairdresser"),
+    "Hotel": ("tourism", "hotel"),
+}
+_ADDR = {
+    "street": "addr:street",
+    "housenumber": "addr:housenumber",
+    "postcode": "addr:postcode",
+    "city": "addr:city",
+    "country": "addr:country",
+    "name": "name",
+    "phone": "phone",
+    "website": "website",
+}
+
+
+def vendor_features(tagged: bool) -> list[dict]:
+    """The vendor feed as GeoJSON features: its columns as flat properties, or as OSM tags."""
+    with VENDOR_FEED.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    features = []
+    for row in rows:
+        if None in row:  # a row of too many fields, which no feature can be
+            continue
+        try:
+            point = [float(row["lon"]), float(row["lat"])]
+        except ValueError:  # none, or not numbers: kept as properties, read as in the CSV
+            point = None
+        values = {
+            k: v for k, v in row.items() if k and v and (point is None or k not in ("lat", "lon"))
+        }
+        if tagged:
+            key_value = _TAGS.get(values.pop("category", ""))
+            values = {_ADDR.get(k, k): v for k, v in values.items()}
+            if key_value:
+                values[key_value[0]] = key_value[1]
+        geometry = None if point is None else {"type": "Point", "coordinates": point}
+        features.append({"type": "Feature", "geometry": geometry, "properties": values})
+    return features
+
+
+def test_the_vendor_feed_as_geojson_conflates_as_the_csv(
+    helsinki_run: Path, helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    flat = tmp_path / "vendor_feed.geojson"
+    flat.write_text(
+        json.dumps({"type": "FeatureCollection", "features": vendor_features(tagged=False)}),
+        encoding="utf-8",
+    )
+    conflate([helsinki_pbf, flat], tmp_path / "flat", workers=1)
+    assert pq.read_table(tmp_path / "flat" / "membership.parquet").equals(
+        pq.read_table(helsinki_run / "membership.parquet")
+    )
+
+    # The same places as a feed of OSM tags, one feature a line: each finds its object.
+    tagged = tmp_path / "vendor_feed.geojsonl"
+    tagged.write_text(
+        "".join(json.dumps(f) + "\n" for f in vendor_features(tagged=True)), encoding="utf-8"
+    )
+    conflate([helsinki_pbf, tagged], tmp_path / "tagged", workers=2)
+    places = place_of(tmp_path / "tagged")
+    with TRUTH.open(encoding="utf-8") as handle:
+        truth = [(row["vendor_id"], row["osm_id"]) for row in csv.DictReader(handle)]
+    found = [
+        places[("vendor_feed", v)] == places[("osm", o)]
+        for v, o in truth
+        if ("vendor_feed", v) in places
+    ]
+    assert len(found) == len(truth)
+    assert sum(found) >= 0.95 * len(truth)
+
+
 def test_a_failed_run_keeps_the_previous_outputs(helsinki_pbf: Path, tmp_path: Path) -> None:
     conflate([VENDOR_FEED], tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}

@@ -84,6 +84,11 @@ The kind of each INPUT is told from its name:
                    phone, website, address (only id and name are required;
                    without 'source' the file's stem is the source); also
                    compressed: feed.csv.gz, .bz2, .zst
+  [bold]*.geojson[/bold]        GeoJSON features (a FeatureCollection, or one a line:
+                   .geojsonl, .geojsons; a .json of features too): flat
+                   properties as above, or OpenStreetMap tags (amenity,
+                   addr:street: an Overpass export, All the Places); a
+                   polygon is placed at its centroid
   [bold]a folder[/bold]         one input of all its files, of one kind, in name order
                    (an Overture release's theme=places/ parts, Spark's
                    output); files named .* or _* (_SUCCESS) are left out;

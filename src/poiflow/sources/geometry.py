@@ -114,12 +114,17 @@ def centroid(points: list[tuple[float, float]]) -> tuple[float | None, float | N
 
 
 def _ring_moments(points: list[tuple[float, float]]) -> tuple[float, float, float]:
-    """First moments and signed area of a ring (shoelace), as (Sx, Sy, A)."""
+    """First moments and signed area of a ring (shoelace), as (Sx, Sy, A), summed about
+    the ring's first point so that a small ring far from (0, 0) loses no precision."""
+    if not points:
+        return 0.0, 0.0, 0.0
+    ox, oy = points[0]
     sx = sy = a = 0.0
     for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        x0, y0, x1, y1 = x0 - ox, y0 - oy, x1 - ox, y1 - oy
         cross = x0 * y1 - x1 * y0
         a += cross
         sx += (x0 + x1) * cross
         sy += (y0 + y1) * cross
     a /= 2.0
-    return sx / 6.0, sy / 6.0, a
+    return sx / 6.0 + ox * a, sy / 6.0 + oy * a, a

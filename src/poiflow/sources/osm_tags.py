@@ -6,10 +6,16 @@ Read from an extract's objects (``OsmSource``) and from tables whose columns are
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["OSM_KEY_PRIORITY", "looks_tagged", "tag_fields"]
+import pyarrow as pa
+
+from poiflow.errors import SchemaMismatchError
+from poiflow.schema import SOURCE_RECORD_SCHEMA
+from poiflow.sources.text import read_number, read_time
+
+__all__ = ["OSM_KEY_PRIORITY", "TAGGED_CONSTANTS", "looks_tagged", "tag_fields", "tagged_records"]
 
 OSM_KEY_PRIORITY: Final = (
     "amenity",
@@ -38,6 +44,8 @@ _ADDRESS_TAGS: Final = {
     "addr:province": "region",
     "addr:country": "country",
     "addr:full": "freeform",
+    # All the Places' street line ("4200 South Congress Ave"), read as Overture's freeform.
+    "addr:street_address": "freeform",
 }
 _PHONE_TAGS: Final = ("phone", "contact:phone", "contact:mobile", "mobile")
 _WEBSITE_TAGS: Final = ("website", "contact:website", "url")
@@ -65,6 +73,33 @@ _ROLES: Final[dict[str, tuple[str, str]]] = {
 }
 # Columns that say a table holds OSM tags: no flat place file has them.
 _TAG_PREFIXES: Final = ("addr:", "contact:", "brand:", "name:")
+# A table of tags names a record's own fields as exports of OSM data do: a flat field's
+# name, Overpass's GeoJSON ("@id") and its CSV ("::id").
+_META: Final = {
+    "id": ("id", "@id", "::id"),
+    "lat": ("lat", "@lat", "::lat"),
+    "lon": ("lon", "@lon", "::lon"),
+    "update_time": ("update_time", "@timestamp", "::timestamp", "timestamp"),
+    "source": ("source",),
+}
+_META_COLUMNS: Final = frozenset(column for names in _META.values() for column in names)
+TAGGED_CONSTANTS: Final = {
+    "name": "name",
+    "street": "addr:street",
+    "housenumber": "addr:housenumber",
+    "unit": "addr:unit",
+    "postcode": "addr:postcode",
+    "city": "addr:city",
+    "region": "addr:state",
+    "country": "addr:country",
+    "phone": "phone",
+    "website": "website",
+    "email": "email",
+    "brand": "brand",
+    "opening_hours": "opening_hours",
+}
+"""The mapping constants a table of tags takes: flat field -> the tag it stands for where a
+row lacks it."""
 
 
 def looks_tagged(columns: Iterable[str]) -> bool:
@@ -141,3 +176,59 @@ def tag_fields(tags: Iterable[tuple[str, str]]) -> dict[str, Any]:
         "opening_hours": opening_hours,
         "operating_status": status,
     }
+
+
+def tagged_records(
+    raw: pa.Table, origins: Sequence[str], source: str, constants: Mapping[str, str]
+) -> pa.Table:
+    """Source records (``SOURCE_RECORD_SCHEMA``) of a table whose columns are OSM tags.
+
+    ``id``, ``lat``, ``lon``, ``update_time`` and ``source`` are read as the record's own
+    (also as ``@id``, ``::lat``, ``@timestamp``, ...); every other column is a tag, and a
+    row's empty ones are not. ``constants`` (flat fields, ``TAGGED_CONSTANTS``) stand in
+    for tags a row lacks.
+
+    Raises:
+        SchemaMismatchError: A constant is for a field that no tag gives.
+    """
+    unknown = sorted(set(constants) - set(TAGGED_CONSTANTS))
+    if unknown:
+        raise SchemaMismatchError(
+            f"a table of OpenStreetMap tags takes constants for {', '.join(TAGGED_CONSTANTS)}; "
+            f"not for {', '.join(unknown)}"
+        )
+    fallback = [(TAGGED_CONSTANTS[field], value) for field, value in constants.items()]
+    rows = []
+    for row, origin in zip(raw.to_pylist(), origins, strict=True):
+        issues: list[str] = []
+        tags = {
+            key: value.strip()
+            for key, value in row.items()
+            if key not in _META_COLUMNS and isinstance(value, str) and value.strip()
+        }
+        tags |= {key: value for key, value in fallback if key not in tags}
+        meta = {field: _first(row, names) for field, names in _META.items()}
+        rows.append(
+            {
+                **tag_fields(tags.items()),
+                "source": meta["source"] or source,
+                "id": meta["id"],
+                "lat": read_number("lat", meta["lat"], issues),
+                "lon": read_number("lon", meta["lon"], issues),
+                "update_time": read_time(meta["update_time"], issues),
+                "origin": origin,
+                "issues": issues or None,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=SOURCE_RECORD_SCHEMA)
+
+
+def _first(row: Mapping[str, Any], names: Sequence[str]) -> str | None:
+    """The first of ``names`` a row has a value for, trimmed."""
+    for name in names:
+        value = row.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if value is not None and not isinstance(value, str):
+            return str(value)
+    return None

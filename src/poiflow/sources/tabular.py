@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -33,6 +33,8 @@ from poiflow.sources.base import (
     owns,
     partition_values,
 )
+from poiflow.sources.geojson import geojson_rows, looks_like_geojson
+from poiflow.sources.osm_tags import looks_tagged, tagged_records
 from poiflow.sources.text import (
     COMPRESSED,
     NUMBER,
@@ -47,6 +49,7 @@ from poiflow.sources.text import (
 __all__ = ["TabularSource", "flat_records", "tabular_format"]
 
 _KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
+_SNIFF_ROWS: Final = 1000  # rows read to tell a table of OSM tags from flat places
 _FEW_VALUES: Final = 64  # up to this many rows of text are read value by value
 _SUFFIXES: Final = {
     ".csv": "csv",
@@ -55,6 +58,11 @@ _SUFFIXES: Final = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "jsonl",
+    ".geojson": "geojson",
+    ".geojsonl": "geojson",
+    ".geojsons": "geojson",
+    ".geojsonseq": "geojson",
+    ".ndgeojson": "geojson",
     ".parquet": "parquet",
     ".geoparquet": "parquet",
     ".pq": "parquet",
@@ -96,8 +104,13 @@ class TabularSource:
                 "set 'format:' in a mapping file",
                 path=self.path,
             )
+        if kind == "jsonl" and self.mapping.format is None and self.files:
+            kind = (
+                "geojson" if looks_like_geojson(self.files[0], self.mapping.csv.encoding) else kind
+            )
         self.format: str = kind
         self.name = self.mapping.source or self.path.name.split(".")[0]
+        self._tagged: bool | None = None
 
     def size_hint(self) -> int | None:
         """The row count of Parquet files; unknown for text formats."""
@@ -115,22 +128,48 @@ class TabularSource:
         each builds records only for its own batches)."""
         if not self.path.exists():
             raise InputError("no such file", path=self.path)
-        reader = {
-            "csv": self._csv,
-            "tsv": self._csv,
-            "jsonl": self._jsonl,
-            "parquet": self._parquet,
-        }[self.format]
+        reader = self._reader()
+        tagged = self.tagged()
         chunk = 0
         for file in self.files:
             partitions = self._partitions(file)
             for read, origins, rejected in reader(file, batch_size):
                 if owns(chunk, part, parts):
                     raw = _with_constants(read, partitions)
-                    columns = self._resolve(raw.column_names, file)
-                    records = self._records(raw, origins, columns)
+                    if raw.num_columns == 0:  # no rows at all (an empty FeatureCollection)
+                        records = SOURCE_RECORD_SCHEMA.empty_table()
+                    elif tagged:
+                        records = tagged_records(raw, origins, self.name, self.mapping.constants)
+                    else:
+                        columns = self._resolve(raw.column_names, file)
+                        records = self._records(raw, origins, columns)
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
                 chunk += 1
+
+    def _reader(
+        self,
+    ) -> Callable[[Path, int], Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]]:
+        """The reader of the input's format: it yields ``(raw table, origin per row, rejected
+        rows)`` of a file in batches."""
+        return {
+            "csv": self._csv,
+            "tsv": self._csv,
+            "jsonl": self._jsonl,
+            "geojson": self._geojson,
+            "parquet": self._parquet,
+        }[self.format]
+
+    def tagged(self) -> bool:
+        """Whether the input's columns are OpenStreetMap tags (``amenity``, ``addr:street``:
+        an Overpass export, All the Places' feeds) rather than the flat place format; told
+        from the first file's first rows, so that every partition reads it alike. A
+        mapping that maps columns reads the flat format."""
+        if self._tagged is None:
+            self._tagged = False
+            if not self.mapping.columns and self.files and self.files[0].is_file():
+                first = next(iter(self._reader()(self.files[0], _SNIFF_ROWS)), None)
+                self._tagged = first is not None and looks_tagged(first[0].column_names)
+        return self._tagged
 
     def _partitions(self, file: Path) -> dict[str, str | None]:
         """The ``key=value`` folders above a file of the folder that is the input, as
@@ -341,6 +380,13 @@ class TabularSource:
             raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
         if rows or rejected or not columns:
             yield strings_table(rows, columns), origins, rejected
+
+    def _geojson(
+        self, file: Path, batch_size: int
+    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        return geojson_rows(
+            file, origin_name(self.path, file), self.mapping.csv.encoding, batch_size
+        )
 
     def _parquet(
         self, file: Path, batch_size: int

@@ -18,6 +18,7 @@ __all__ = [
     "NUMBER",
     "as_text",
     "not_a_time",
+    "open_bytes",
     "open_text",
     "read_number",
     "read_time",
@@ -36,6 +37,14 @@ def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
         stream = pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
         return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
     return file.open(encoding=encoding, newline=newline)
+
+
+def open_bytes(file: Path) -> IO[bytes]:
+    """The file's bytes, decompressed as they are read where its name says so."""
+    if file.suffix.lower() in COMPRESSED:
+        stream: IO[bytes] = pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
+        return stream
+    return file.open("rb")
 
 
 def as_text(value: Any) -> str | None:
