@@ -9,13 +9,17 @@ it times, each in its own process so peak RSS is its own:
 - ``poiflow ingest`` of the flat Parquet;
 - ``poiflow ingest`` of the same places as Overture Maps GeoParquet (Overture's nested
   columns: ``names``, ``categories``, ``addresses``, ``sources``, WKB ``geometry``);
-- the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame), and
+- ``poiflow ingest`` of the PBF's nodes as a GeoJSON FeatureCollection of OSM tags, as
+  Overpass exports them (``@id`` and the tags as properties);
+- the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame),
   DuckDB flattening the Overture file into flat columns (name, category, point, first
-  address, phone and website) as Overture's own guides do; neither validates or
-  normalizes, so they are floors for reading, not like-for-likes.
+  address, phone and website) as Overture's own guides do, and pyogrio (GDAL's GeoJSON
+  driver, what ``geopandas.read_file`` uses) reading the GeoJSON into a GeoDataFrame; none
+  validates or normalizes, so they are floors for reading, not like-for-likes.
 
 Usage:
     .venv/bin/python benchmarks/ingest.py [--records 1000000] [--seed 42] [--skip-peer]
+        [--input pbf --input geojson ...]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import osmium
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,6 +45,7 @@ DATA = ROOT / "benchmarks" / "data"
 HELSINKI = ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"
 KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
 COPY_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "opening_hours", "cuisine")
+INPUTS = ("pbf", "parquet", "overture", "geojson")
 
 
 def _templates() -> list[dict[str, str]]:
@@ -149,6 +155,30 @@ def generate(records: int, seed: int) -> tuple[Path, Path]:
     return pbf, flat
 
 
+def geojson(pbf: Path) -> Path:
+    """The PBF's nodes as a GeoJSON FeatureCollection of their tags, beside it (skipped if it
+    exists), as an Overpass export lays them out."""
+    target = pbf.with_suffix("").with_suffix(".geojson")
+    if target.exists():
+        return target
+    tmp = target.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        out.write(b'{"type": "FeatureCollection", "features": [\n')
+        first = True
+        for obj in osmium.FileProcessor(str(pbf)):
+            feature = {
+                "type": "Feature",
+                "id": f"node/{obj.id}",
+                "geometry": {"type": "Point", "coordinates": [obj.location.lon, obj.location.lat]},
+                "properties": {"@id": f"node/{obj.id}", **dict(obj.tags)},
+            }
+            out.write((b"" if first else b",\n") + orjson.dumps(feature))
+            first = False
+        out.write(b"\n]}\n")
+    tmp.rename(target)
+    return target
+
+
 PEER = f"""
 import sys, pyrosm
 osm = pyrosm.OSM(sys.argv[1])
@@ -166,22 +196,37 @@ db.execute(f\"\"\"COPY (SELECT id, names.primary AS name, categories.primary AS 
 print(db.execute(f"SELECT count(*) FROM read_parquet('{sys.argv[2]}')").fetchone()[0])
 """
 
+READ_GEOJSON = """
+import sys, pyogrio
+frame = pyogrio.read_dataframe(sys.argv[1])
+print(len(frame))
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument(
+        "--input",
+        action="append",
+        choices=INPUTS,
+        help="time only these inputs (and their peers); default: all of them",
+    )
     args = parser.parse_args()
+    inputs = args.input or list(INPUTS)
 
     t0 = time.perf_counter()
     pbf, flat = generate(args.records, args.seed)
     places = overture(flat)
+    features = geojson(pbf)
     print(
         f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
         f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
         f"Parquet {flat.stat().st_size / 2**20:.0f} MiB, "
-        f"Overture GeoParquet {places.stat().st_size / 2**20:.0f} MiB"
+        f"Overture GeoParquet {places.stat().st_size / 2**20:.0f} MiB, "
+        f"GeoJSON {features.stat().st_size / 2**20:.0f} MiB"
     )
     out = DATA / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -191,31 +236,27 @@ def main() -> None:
         ("poiflow ingest (PBF)", pbf, "pbf"),
         ("poiflow ingest (flat Parquet)", flat, "parquet"),
         ("poiflow ingest (Overture)", places, "overture"),
+        ("poiflow ingest (GeoJSON of tags)", features, "geojson"),
     ):
+        if name not in inputs:
+            continue
         seconds, peak, stdout = measure([*poiflow, str(out / f"{name}.parquet"), str(source)])
         report = json.loads(stdout)
         rows.append((label, report["read"], seconds, peak))
-    if not args.skip_peer:
-        seconds, peak, stdout = measure([sys.executable, "-c", PEER, str(pbf)])
-        rows.append(
-            (
-                "pyrosm get_pois (PBF, read only)",
-                int(stdout.strip().splitlines()[-1]),
-                seconds,
-                peak,
-            )
-        )
-    if not args.skip_peer:
-        flattened = str(out / "duckdb-flat.parquet")
-        seconds, peak, stdout = measure([sys.executable, "-c", FLATTEN, str(places), flattened])
-        rows.append(
-            (
-                "DuckDB flatten (Overture, read only)",
-                int(stdout.strip().splitlines()[-1]),
-                seconds,
-                peak,
-            )
-        )
+    peers = (
+        ("pyrosm get_pois (PBF, read only)", "pbf", [PEER, str(pbf)]),
+        (
+            "DuckDB flatten (Overture, read only)",
+            "overture",
+            [FLATTEN, str(places), str(out / "duckdb-flat.parquet")],
+        ),
+        ("pyogrio (GeoJSON, read only)", "geojson", [READ_GEOJSON, str(features)]),
+    )
+    for label, name, command in peers:
+        if args.skip_peer or name not in inputs:
+            continue
+        seconds, peak, stdout = measure([sys.executable, "-c", *command])
+        rows.append((label, int(stdout.strip().splitlines()[-1]), seconds, peak))
     print(f"{'command':<36} {'records':>10} {'wall s':>8} {'records/s':>10} {'peak RSS MiB':>13}")
     for label, n, seconds, peak in rows:
         print(f"{label:<36} {n:>10,} {seconds:>8.1f} {n / seconds:>10,.0f} {peak:>13,.0f}")

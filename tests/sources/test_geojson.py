@@ -367,3 +367,20 @@ def test_any_json_is_a_row_or_a_reason(feature: Any) -> None:
         lat, lon = float(row["lat"]), float(row["lon"])
         assert math.isfinite(lat)
         assert math.isfinite(lon)
+
+
+def test_a_folder_of_spiders_outputs_is_one_source(tmp_path: Path) -> None:
+    # All the Places writes one file a spider; a spider that found nothing writes none.
+    folder = tmp_path / "alltheplaces"
+    folder.mkdir()
+    write(folder / "a_empty.geojson", "collection", [])
+    write(folder / "b_kiosks.geojson", "collection", [KIOSK])
+    write(folder / "c_cafes.geojson", "collection", [NO_GEOMETRY])
+    source = open_source(folder)
+    assert isinstance(source, TabularSource)
+    assert source.tagged()
+    rows, _ = read(source)
+    assert [(r["source"], r["id"], r["source_category"], r["origin"]) for r in rows] == [
+        ("alltheplaces", "a1b2", "shop=convenience", "b_kiosks.geojson#feature=0"),
+        ("alltheplaces", "e5", "amenity=cafe", "c_cafes.geojson#feature=0"),
+    ]

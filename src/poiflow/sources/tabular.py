@@ -162,13 +162,18 @@ class TabularSource:
     def tagged(self) -> bool:
         """Whether the input's columns are OpenStreetMap tags (``amenity``, ``addr:street``:
         an Overpass export, All the Places' feeds) rather than the flat place format; told
-        from the first file's first rows, so that every partition reads it alike. A
-        mapping that maps columns reads the flat format."""
+        from the first rows of its first file that has any, so that every partition reads
+        it alike. A mapping that maps columns reads the flat format."""
         if self._tagged is None:
             self._tagged = False
-            if not self.mapping.columns and self.files and self.files[0].is_file():
-                first = next(iter(self._reader()(self.files[0], _SNIFF_ROWS)), None)
-                self._tagged = first is not None and looks_tagged(first[0].column_names)
+            if not self.mapping.columns:
+                for file in self.files:
+                    if not file.is_file():
+                        break
+                    first = next(iter(self._reader()(file, _SNIFF_ROWS)), None)
+                    if first is not None and first[0].num_columns:
+                        self._tagged = looks_tagged(first[0].column_names)
+                        break
         return self._tagged
 
     def _partitions(self, file: Path) -> dict[str, str | None]:
