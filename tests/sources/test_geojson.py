@@ -384,3 +384,29 @@ def test_a_folder_of_spiders_outputs_is_one_source(tmp_path: Path) -> None:
         ("alltheplaces", "a1b2", "shop=convenience", "b_kiosks.geojson#feature=0"),
         ("alltheplaces", "e5", "amenity=cafe", "c_cafes.geojson#feature=0"),
     ]
+
+
+def test_a_parquet_of_tags_reads_typed_values_as_text(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "tags.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "@id": ["node/1", "node/2"],
+                "@lat": [60.1, 60.2],
+                "@lon": [24.9, 25.0],
+                "name": ["Kahvila", "Baari"],
+                "amenity": ["cafe", "bar"],
+                "addr:housenumber": pa.array([12, None], pa.int64()),
+                "wheelchair": ["yes", "no"],  # a tag that gives no field
+            }
+        ),
+        path,
+    )
+    rows, _ = read(open_source(path))
+    assert [(r["id"], r["lat"], r["address"]) for r in rows] == [
+        ("node/1", 60.1, {**dict.fromkeys(rows[0]["address"]), "housenumber": "12"}),
+        ("node/2", 60.2, None),
+    ]

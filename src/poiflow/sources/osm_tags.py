@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from poiflow.errors import SchemaMismatchError
 from poiflow.schema import SOURCE_RECORD_SCHEMA
-from poiflow.sources.text import read_number, read_time
+from poiflow.sources.text import as_text, read_number, read_time
 
 __all__ = ["OSM_KEY_PRIORITY", "TAGGED_CONSTANTS", "looks_tagged", "tag_fields", "tagged_records"]
 
@@ -198,16 +198,28 @@ def tagged_records(
             f"not for {', '.join(unknown)}"
         )
     fallback = [(TAGGED_CONSTANTS[field], value) for field, value in constants.items()]
+    # Only the tags that give a field are read (an Overpass export has hundreds of keys).
+    used = [
+        column
+        for column in raw.column_names
+        if column not in _META_COLUMNS
+        and (column in _ROLES or column.startswith(("name:", *_CLOSED_LIFECYCLE)))
+    ]
+    tag_values = [(column, _texts(raw.column(column))) for column in used]
+    meta_values = {
+        field: [_texts(raw.column(name)) for name in names if name in raw.column_names]
+        for field, names in _META.items()
+    }
     rows = []
-    for row, origin in zip(raw.to_pylist(), origins, strict=True):
+    for i, origin in enumerate(origins):
         issues: list[str] = []
         tags = {
-            key: value.strip()
-            for key, value in row.items()
-            if key not in _META_COLUMNS and isinstance(value, str) and value.strip()
+            column: value.strip()
+            for column, values in tag_values
+            if (value := values[i]) is not None and value.strip()
         }
         tags |= {key: value for key, value in fallback if key not in tags}
-        meta = {field: _first(row, names) for field, names in _META.items()}
+        meta = {field: _first(columns, i) for field, columns in meta_values.items()}
         rows.append(
             {
                 **tag_fields(tags.items()),
@@ -223,12 +235,17 @@ def tagged_records(
     return pa.Table.from_pylist(rows, schema=SOURCE_RECORD_SCHEMA)
 
 
-def _first(row: Mapping[str, Any], names: Sequence[str]) -> str | None:
-    """The first of ``names`` a row has a value for, trimmed."""
-    for name in names:
-        value = row.get(name)
-        if isinstance(value, str) and value.strip():
+def _texts(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
+    """A column's values as text (numbers as Python writes them, nested values as JSON)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column.to_pylist()  # type: ignore[no-any-return]
+    return [as_text(value) for value in column.to_pylist()]
+
+
+def _first(columns: list[list[str | None]], row: int) -> str | None:
+    """The first of a row's values in ``columns`` that is not empty, trimmed."""
+    for values in columns:
+        value = values[row]
+        if value is not None and value.strip():
             return value.strip()
-        if value is not None and not isinstance(value, str):
-            return str(value)
     return None
