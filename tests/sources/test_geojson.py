@@ -410,3 +410,33 @@ def test_a_parquet_of_tags_reads_typed_values_as_text(tmp_path: Path) -> None:
         ("node/1", 60.1, {**dict.fromkeys(rows[0]["address"]), "housenumber": "12"}),
         ("node/2", 60.2, None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("crs", "refused"),
+    [
+        ("urn:ogc:def:crs:EPSG::3067", True),  # Finland's TM35FIN, as GDAL writes it
+        ("EPSG:3857", True),
+        ("urn:ogc:def:crs:OGC:1.3:CRS84", False),
+        ("urn:ogc:def:crs:EPSG::4326", False),
+    ],
+)
+def test_coordinates_in_another_system_are_refused_with_what_to_do(
+    tmp_path: Path, crs: str, refused: bool
+) -> None:
+    path = tmp_path / "kohteet.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": {"type": "name", "properties": {"name": crs}},
+                "features": [KIOSK],
+            }
+        ),
+        "utf-8",
+    )
+    if refused:
+        with pytest.raises(CorruptInputError, match=f"its coordinates are in {crs}.*ogr2ogr"):
+            read(open_source(path))
+    else:
+        assert [r["id"] for r in read(open_source(path))[0]] == ["a1b2"]

@@ -32,6 +32,10 @@ _RECORD_SEPARATOR: Final = "\x1e"
 _HEAD: Final = 1 << 20  # how much of a file is read to tell how it is laid out
 _COLLECTION: Final = re.compile(r'"type"\s*:\s*"FeatureCollection"|"features"\s*:\s*\[')
 _FEATURE: Final = re.compile(r'"type"\s*:\s*"Feature"')
+# The old GeoJSON's named coordinate system ("crs": {"type": "name", "properties": {"name":
+# "urn:ogc:def:crs:EPSG::3067"}}), which GDAL still writes for data not in WGS 84.
+_CRS: Final = re.compile(r'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"')
+_WGS84: Final = frozenset({"4326", "CRS84"})
 
 Rows = Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]
 
@@ -101,6 +105,14 @@ def _collection(file: Path, head: str, where: str) -> Iterator[_Read]:
         raise CorruptInputError(
             "not GeoJSON: expected a FeatureCollection, or one feature a line (GeoJSON "
             f"text sequences), but it starts {found!r}",
+            path=file,
+        )
+    crs = _CRS.search(head)
+    if crs and crs.group(1).replace("::", ":").upper().rsplit(":", 1)[-1] not in _WGS84:
+        raise CorruptInputError(
+            f"its coordinates are in {crs.group(1)}, and GeoJSON is read in WGS 84 "
+            "longitude and latitude (RFC 7946); reproject it first, e.g. "
+            f"'ogr2ogr -t_srs EPSG:4326 out.geojson {file.name}'",
             path=file,
         )
     with open_bytes(file) as handle:  # GeoJSON is UTF-8 (RFC 7946); the parser reads bytes
