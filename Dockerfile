@@ -15,7 +15,7 @@ WORKDIR /opt/poiflow/src
 COPY pyproject.toml README.md LICENSE ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY src src
-RUN pip install --no-cache-dir -c requirements/constraints.txt ".[spark,tracking]"
+RUN pip install --no-cache-dir -c requirements/constraints.txt ".[spark,tracking,gis]"
 COPY scripts/spark_main.py /opt/poiflow/spark_main.py
 COPY --from=spark /opt/entrypoint.sh /opt/decom.sh /opt/
 ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \

@@ -19,7 +19,7 @@ help: ## list the targets
 # The install is redone only when what it depends on changed: a re-run is quick and changes nothing.
 $(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
 	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench,tracking,spark,hdfs,cassandra,opensearch,streaming]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench,gis,tracking,spark,hdfs,cassandra,opensearch,streaming]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools

@@ -89,10 +89,14 @@ class SourceMapping(_Strict):
           country: FI
         ignore: [internal_score]
         csv: {delimiter: ";"}
+        layer: kahvilat         # a GeoPackage's layer, where it holds several
     """
 
     source: str | None = Field(None, min_length=1)
-    format: Literal["csv", "tsv", "jsonl", "geojson", "parquet"] | None = None
+    format: Literal["csv", "tsv", "jsonl", "geojson", "gis", "parquet"] | None = None
+    layer: str | None = Field(
+        None, min_length=1, description="The layer of a GeoPackage that holds several."
+    )
     columns: dict[str, str] = Field(default_factory=dict)
     constants: dict[str, str] = Field(default_factory=dict)
     ignore: tuple[str, ...] = ()

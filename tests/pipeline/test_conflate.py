@@ -251,6 +251,41 @@ def test_the_vendor_feed_as_geojson_conflates_as_the_csv(
     assert sum(found) >= 0.95 * len(truth)
 
 
+def test_the_vendor_feed_as_a_geopackage_conflates_as_the_csv(
+    helsinki_run: Path, helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    import shapely
+    from pyogrio.raw import write_arrow
+
+    with VENDOR_FEED.open(encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if None not in row]
+    points = []
+    kept = []
+    for row in rows:
+        try:
+            point = shapely.Point(float(row["lon"]), float(row["lat"]))
+        except ValueError:
+            if row["lat"] or row["lon"]:
+                continue  # a coordinate that is no number, which the CSV quarantines
+            point = None
+        kept.append({k: v or None for k, v in row.items() if k not in ("lat", "lon")})
+        points.append(None if point is None else shapely.to_wkb(point))
+    table = pa.Table.from_pylist(kept).append_column("geometry", pa.array(points, pa.binary()))
+    path = tmp_path / "vendor_feed.gpkg"
+    write_arrow(
+        table,
+        path,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type="Point",
+        crs="EPSG:4326",
+    )
+    conflate([helsinki_pbf, path], tmp_path / "gpkg", workers=2)
+    assert pq.read_table(tmp_path / "gpkg" / "membership.parquet").equals(
+        pq.read_table(helsinki_run / "membership.parquet")
+    )
+
+
 def test_a_failed_run_keeps_the_previous_outputs(helsinki_pbf: Path, tmp_path: Path) -> None:
     conflate([VENDOR_FEED], tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, SchemaMismatchError
-from poiflow.sources import Source, TabularSource, open_source
+from poiflow.sources import TabularSource, open_source
 from poiflow.sources.geojson import feature_row, point_of
+
+from .reading import read
 
 KIOSK = {
     "type": "Feature",
@@ -61,15 +63,6 @@ BAD_POINT = {
     "properties": {"name": "Huono", "amenity": "bar"},
 }
 FEATURES = [KIOSK, ALEPA, BAD_POINT, NO_GEOMETRY]
-
-
-def read(source: Source, batch_size: int = 2) -> tuple[list[dict], list[tuple[str, str, str]]]:
-    rows: list[dict] = []
-    rejected: list[tuple[str, str, str]] = []
-    for batch in source.batches(batch_size):
-        rows += batch.records.to_pylist()
-        rejected += batch.rejected
-    return rows, rejected
 
 
 def write(path: Path, layout: str, features: list[dict[str, Any]]) -> Path:

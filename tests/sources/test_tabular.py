@@ -196,7 +196,7 @@ def test_wrong_encoding_is_a_readable_error(tmp_path: Path) -> None:
 
 
 def test_unknown_suffix(tmp_path: Path) -> None:
-    path = tmp_path / "places.xlsx"
+    path = tmp_path / "places.docx"
     path.write_bytes(b"PK")
     with pytest.raises(UnknownFormatError, match="cannot tell"):
         open_source(path)

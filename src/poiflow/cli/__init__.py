@@ -89,6 +89,12 @@ The kind of each INPUT is told from its name:
                    properties as above, or OpenStreetMap tags (amenity,
                    addr:street: an Overpass export, All the Places); a
                    polygon is placed at its centroid
+  [bold]*.gpkg *.shp *.fgb[/bold]  GeoPackage, Shapefile (also .shp.zip), FlatGeobuf:
+                   attribute columns as a CSV's, the geometry as lat/lon
+                   (reprojected to WGS 84 where the layer is not in it);
+                   several layers: 'layer:' in a mapping names one
+  [bold]*.xlsx *.ods[/bold]      a spreadsheet's sheet, its columns as a CSV's (several
+                   sheets: 'layer:' in a mapping names one)
   [bold]a folder[/bold]         one input of all its files, of one kind, in name order
                    (an Overture release's theme=places/ parts, Spark's
                    output); files named .* or _* (_SUCCESS) are left out;

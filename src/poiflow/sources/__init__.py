@@ -61,7 +61,8 @@ def open_source(
         path: An OSM extract (``.osm.pbf``), an Overture places GeoParquet, or a flat place
             file (``.csv``, ``.tsv``, ``.jsonl``, any of them compressed as ``.gz``, ``.bz2``
             or ``.zst``, or ``.parquet``), GeoJSON features (``.geojson``, ``.geojsonl``, of
-            flat properties or OSM tags); or a folder of Overture or flat place files, read
+            flat properties or OSM tags), a file GDAL reads (``.gpkg``, ``.shp``, ``.fgb``,
+            ``.xlsx``, ``.ods``); or a folder of Overture or flat place files, read
             as one input (its files in name order, those named ``.*`` or ``_*`` left out).
         mapping: How a tabular file's columns map onto the flat place format.
         osm: Which OSM objects count as places.
@@ -106,7 +107,8 @@ def open_source(
 _KINDS = (
     f"expected one of {', '.join(_OSM_SUFFIXES[:2])} (OpenStreetMap), .parquet (Overture or "
     "flat places), .csv, .tsv, .jsonl (flat places, also as .gz, .bz2 or .zst), .geojson "
-    "(GeoJSON features), or a --mapping with 'format:'"
+    "(GeoJSON features), .gpkg, .shp, .fgb, .xlsx, .ods (read by GDAL), or a --mapping with "
+    "'format:'"
 )
 
 

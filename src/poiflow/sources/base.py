@@ -112,7 +112,21 @@ def files_of(path: Path) -> list[Path]:
         for file in path.rglob("*")
         if not any(part.startswith(_BOOKKEEPING) for part in file.relative_to(path).parts)
         and file.is_file()
+        and not _shapefile_part(file)
     )
+
+
+# The files beside a shapefile that are part of it (read with it), not inputs of their own.
+_SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
+
+
+def _shapefile_part(file: Path) -> bool:
+    name = file.name.lower()
+    for suffix in _SHAPEFILE_PARTS:
+        if name.endswith(suffix):
+            stem = file.name[: -len(suffix)]
+            return any(file.with_name(stem + shp).exists() for shp in (".shp", ".SHP"))
+    return False
 
 
 def origin_name(path: Path, file: Path) -> str:

@@ -34,6 +34,7 @@ from poiflow.sources.base import (
     partition_values,
 )
 from poiflow.sources.geojson import geojson_rows, looks_like_geojson
+from poiflow.sources.gis import gis_rows, gis_size, is_gis
 from poiflow.sources.osm_tags import looks_tagged, tagged_records
 from poiflow.sources.text import (
     COMPRESSED,
@@ -75,6 +76,8 @@ _FLAT_ADDRESS: Final = {"freeform": "address", "locality": "city"}
 def tabular_format(path: Path) -> str | None:
     """The tabular format a file name says ("csv", "tsv", "jsonl", "parquet"), or None; a
     text format may end in .gz, .bz2 or .zst ("feed.csv.gz" is "csv")."""
+    if is_gis(path):
+        return "gis"
     suffix = path.suffix.lower()
     if suffix not in COMPRESSED:
         return _SUFFIXES.get(suffix)
@@ -113,8 +116,13 @@ class TabularSource:
         self._tagged: bool | None = None
 
     def size_hint(self) -> int | None:
-        """The row count of Parquet files; unknown for text formats."""
-        if self.format != "parquet" or not all(file.is_file() for file in self.files):
+        """The row count of Parquet files and of GDAL's layers; unknown for text formats."""
+        if not all(file.is_file() for file in self.files):
+            return None
+        if self.format == "gis":
+            counts = [gis_size(file, self.mapping.layer) for file in self.files]
+            return None if None in counts else sum(c for c in counts if c is not None)
+        if self.format != "parquet":
             return None
         try:
             return sum(int(pq.ParquetFile(file).metadata.num_rows) for file in self.files)
@@ -156,6 +164,7 @@ class TabularSource:
             "tsv": self._csv,
             "jsonl": self._jsonl,
             "geojson": self._geojson,
+            "gis": self._gis,
             "parquet": self._parquet,
         }[self.format]
 
@@ -392,6 +401,11 @@ class TabularSource:
         return geojson_rows(
             file, origin_name(self.path, file), self.mapping.csv.encoding, batch_size
         )
+
+    def _gis(
+        self, file: Path, batch_size: int
+    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+        return gis_rows(self.path, file, self.mapping.layer, batch_size)
 
     def _parquet(
         self, file: Path, batch_size: int

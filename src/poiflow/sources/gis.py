@@ -1,0 +1,200 @@
+"""Vector files that GDAL reads (GeoPackage, Shapefile, FlatGeobuf) and spreadsheets
+(Excel, OpenDocument), as rows for the tabular reader, through pyogrio.
+
+Vendors deliver POIs in these as often as in CSV. A layer's attribute columns become
+columns as they are (a mapping maps them, as for a CSV); its geometry becomes ``lat`` and
+``lon``: a point, or the centroid of a polygon or line, in WGS 84 (a layer in another
+coordinate system, such as Finland's EPSG:3067, is reprojected with PROJ). A spreadsheet
+has no geometry: its own columns say where a place is.
+
+Needs the ``gis`` extra (pyogrio, with GDAL in its wheel; shapely; pyproj).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+
+from poiflow.errors import CorruptInputError, InputError
+from poiflow.sources.base import origin_name
+
+__all__ = ["GIS_SUFFIXES", "gis_rows", "gis_size", "is_gis"]
+
+GIS_SUFFIXES: Final = (".gpkg", ".shp", ".shp.zip", ".fgb", ".xlsx", ".ods")
+_WGS84: Final = "EPSG:4326"
+
+Rows = Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]
+
+
+def is_gis(path: Path) -> bool:
+    """Whether a file's name says GDAL reads it here."""
+    return path.name.lower().endswith(GIS_SUFFIXES)
+
+
+def _pyogrio(path: Path) -> Any:
+    try:
+        import pyogrio
+    except ImportError as exc:
+        raise InputError(
+            "reading GeoPackage, Shapefile, FlatGeobuf and spreadsheets needs the 'gis' extra "
+            "(pyogrio, shapely, pyproj): pip install 'poiflow[gis]'",
+            path=path,
+        ) from exc
+    return pyogrio
+
+
+def _layer(path: Path, layer: str | None) -> str | None:
+    """The layer to read: the one named, or the file's only one.
+
+    Raises:
+        InputError: The file has several layers and none is named, or not the one named.
+    """
+    pyogrio = _pyogrio(path)
+    try:
+        with _quiet():
+            layers = [str(name) for name, _ in pyogrio.list_layers(_gdal_path(path))]
+    except pyogrio.errors.DataSourceError as exc:
+        raise CorruptInputError(f"not readable by GDAL ({exc})", path=path) from exc
+    if layer is not None:
+        if layer not in layers:
+            raise InputError(
+                f"no layer '{layer}' in it; its layers: {', '.join(layers)}", path=path
+            )
+        return layer
+    if len(layers) > 1:
+        raise InputError(
+            f"it holds {len(layers)} layers ({', '.join(layers)}); name the one to read with "
+            "'layer:' in a mapping file (--mapping)",
+            path=path,
+        )
+    return None
+
+
+def gis_size(path: Path, layer: str | None) -> int | None:
+    """How many features the layer holds, where GDAL can tell without reading it."""
+    pyogrio = _pyogrio(path)
+    try:
+        chosen = _layer(path, layer)
+        with _quiet():
+            count = int(pyogrio.read_info(_gdal_path(path), layer=chosen)["features"])
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+        return None
+    return count if count >= 0 else None
+
+
+def gis_rows(path: Path, file: Path, layer: str | None, batch_size: int) -> Rows:
+    """Yield ``(table, origin per row, rejected rows)`` of a layer in batches; origins are
+    ``FILE#feature=N`` (from 0). The geometry column is replaced by ``lat`` and ``lon``.
+
+    Raises:
+        CorruptInputError: GDAL cannot read the file, or its coordinate system is unknown.
+    """
+    pyogrio = _pyogrio(file)
+    where = origin_name(path, file)
+    chosen = _layer(file, layer)
+    try:
+        with contextlib.ExitStack() as stack:
+            with _quiet():
+                meta, reader = stack.enter_context(
+                    pyogrio.raw.open_arrow(
+                        _gdal_path(file), layer=chosen, use_pyarrow=True, batch_size=batch_size
+                    )
+                )
+            geometry = meta["geometry_name"] or "wkb_geometry"
+            to_wgs84 = _to_wgs84(meta["crs"], file)
+            start = 0
+            for batch in _quietly(reader):
+                table = pa.Table.from_batches([batch])
+                origins = [f"{where}#feature={start + i}" for i in range(table.num_rows)]
+                start += table.num_rows
+                rejected: list[tuple[str, str, str]] = []
+                if geometry in table.column_names:
+                    table, bad = _with_points(table, geometry, to_wgs84)
+                    rejected = [(origins[i], "geometry: not readable as WKB", "") for i in bad]
+                    keep = np.setdiff1d(np.arange(table.num_rows), bad)
+                    if len(bad):
+                        table = table.take(keep)
+                        origins = [origins[i] for i in keep]
+                yield table, origins, rejected
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """GDAL's warnings left out: pyogrio raises them as Python warnings from inside its
+    error handler ("bad application_id"); what GDAL cannot read still raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def _quietly(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """A reader's batches, each read without GDAL's warnings (but not what the caller does
+    with them)."""
+    batches = iter(reader)
+    while True:
+        with _quiet():
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def _gdal_path(path: Path) -> str:
+    """The path as GDAL opens it (a zipped shapefile through its virtual file system)."""
+    return f"/vsizip/{path}" if path.name.lower().endswith(".zip") else str(path)
+
+
+def _to_wgs84(
+    crs: str | None, file: Path
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+    """A transform of a layer's x and y into WGS 84 longitude and latitude; None where the
+    layer is in WGS 84 already or names no coordinate system (read as WGS 84)."""
+    if not crs:
+        return None
+    import pyproj
+
+    try:
+        source = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise CorruptInputError(
+            f"its coordinate system is not one PROJ knows ({crs}): {exc}", path=file
+        ) from exc
+    if source.equals(pyproj.CRS.from_user_input(_WGS84), ignore_axis_order=True):
+        return None
+    transformer = pyproj.Transformer.from_crs(source, _WGS84, always_xy=True)
+    return transformer.transform
+
+
+def _with_points(
+    table: pa.Table,
+    geometry: str,
+    to_wgs84: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+) -> tuple[pa.Table, np.ndarray]:
+    """The table with ``lat`` and ``lon`` (a point's, or a shape's centroid) in place of
+    its WKB geometry column, and the rows whose geometry is not WKB."""
+    import shapely
+
+    wkb = table.column(geometry).to_numpy(zero_copy_only=False)
+    shapes = shapely.from_wkb(wkb, on_invalid="ignore")
+    given = table.column(geometry).is_valid().to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(given & shapely.is_missing(shapes))
+    middles = shapely.centroid(shapes)
+    x = shapely.get_x(middles)
+    y = shapely.get_y(middles)
+    if to_wgs84 is not None:
+        x, y = to_wgs84(x, y)
+    located = np.isfinite(x) & np.isfinite(y)
+    table = table.drop_columns(
+        [c for c in table.column_names if c == geometry or c.strip().lower() in ("lat", "lon")]
+    )
+    table = table.append_column("lat", pa.array(y, pa.float64(), mask=~located))
+    table = table.append_column("lon", pa.array(x, pa.float64(), mask=~located))
+    return table, bad

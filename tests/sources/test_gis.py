@@ -1,0 +1,210 @@
+"""GeoPackage, Shapefile, FlatGeobuf and spreadsheet inputs, read through GDAL."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyogrio
+import pyproj
+import pytest
+import shapely
+from pyogrio.raw import write_arrow
+
+from poiflow.config import SourceMapping
+from poiflow.errors import CorruptInputError, InputError
+from poiflow.sources import Source, TabularSource, open_source
+
+from ..conftest import VENDOR_FEED
+from .reading import read
+
+
+def read_all(source: Source) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    return read(source, batch_size=50)
+
+
+def vendor_places() -> pa.Table:
+    """The vendor feed's rows that have numeric coordinates, as text columns but for them."""
+    table = pa_csv.read_csv(
+        VENDOR_FEED,
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={
+                "id": pa.string(),
+                "phone": pa.string(),
+                "postcode": pa.string(),
+                "housenumber": pa.string(),
+                "lat": pa.string(),
+                "lon": pa.string(),
+            },
+        ),
+    )
+    rows = [
+        r
+        for r in table.to_pylist()
+        if _number(r["lat"]) and _number(r["lon"]) and abs(float(r["lat"])) <= 90
+    ]
+    return pa.Table.from_pylist(rows, schema=table.schema)
+
+
+def _number(text: str | None) -> bool:
+    try:
+        float(text or "")
+    except ValueError:
+        return False
+    return True
+
+
+def write_layer(
+    table: pa.Table, path: Path, driver: str, crs: str = "EPSG:4326", layer: str | None = None
+) -> Path:
+    """The table as a layer of points (its lat and lon, projected into ``crs``)."""
+    lon = [float(v) for v in table.column("lon").to_pylist()]
+    lat = [float(v) for v in table.column("lat").to_pylist()]
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    geometry = pa.array(shapely.to_wkb(shapely.points(x, y)), pa.binary())
+    attributes = table.drop_columns(["lat", "lon"]).append_column("geometry", geometry)
+    write_arrow(
+        attributes,
+        path,
+        driver=driver,
+        layer=layer,
+        geometry_name="geometry",
+        geometry_type="Point",
+        crs=crs,
+    )
+    return path
+
+
+def without(rows: list[dict], *fields: str) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in fields} for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("name", "driver"), [("vendor_feed.gpkg", "GPKG"), ("vendor_feed.fgb", "FlatGeobuf")]
+)
+def test_a_layer_of_points_reads_as_the_same_places_in_a_csv(
+    tmp_path: Path, name: str, driver: str
+) -> None:
+    table = vendor_places()
+    source = open_source(write_layer(table, tmp_path / name, driver))
+    assert isinstance(source, TabularSource)
+    assert (source.format, source.name, source.size_hint()) == ("gis", "vendor_feed", len(table))
+    rows, rejected = read_all(source)
+    csv = tmp_path / "vendor_feed.csv"
+    pa_csv.write_csv(table, csv)
+    expected, _ = read_all(open_source(csv))
+    assert rejected == []
+
+    def by_id(records: list[dict]) -> list[dict]:  # FlatGeobuf orders features in space
+        return sorted(without(records, "origin"), key=lambda r: r["id"])
+
+    assert by_id(rows) == by_id(expected)
+    assert [r["origin"] for r in rows[:2]] == [f"{name}#feature=0", f"{name}#feature=1"]
+
+
+def test_a_shapefile_in_another_coordinate_system_is_reprojected(tmp_path: Path) -> None:
+    table = vendor_places().select(["id", "name", "lat", "lon", "city"])
+    folder = tmp_path / "toimittaja"
+    folder.mkdir()
+    # Finland's TM35FIN, as the country's agencies deliver; a shapefile is five files.
+    write_layer(table, folder / "kohteet.shp", "ESRI Shapefile", crs="EPSG:3067")
+    assert {p.suffix for p in folder.iterdir()} >= {".shp", ".dbf", ".shx", ".prj", ".cpg"}
+    source = open_source(folder)
+    assert isinstance(source, TabularSource)
+    assert source.files == [folder / "kohteet.shp"]
+    rows, _ = read_all(source)
+    assert [r["id"] for r in rows] == table.column("id").to_pylist()
+    for row, lat, lon in zip(
+        rows, table.column("lat").to_pylist(), table.column("lon").to_pylist(), strict=True
+    ):
+        assert row["lat"] == pytest.approx(float(lat), abs=1e-8)
+        assert row["lon"] == pytest.approx(float(lon), abs=1e-8)
+        assert row["origin"].startswith("kohteet.shp#feature=")
+
+    # Zipped as it is mailed, it reads the same.
+    zipped = tmp_path / "kohteet.shp.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for part in folder.iterdir():
+            archive.write(part, part.name)
+    assert without(read_all(open_source(zipped))[0], "origin", "source") == without(
+        rows, "origin", "source"
+    )
+
+
+def test_polygons_are_placed_at_their_centroid_and_a_spreadsheet_by_its_columns(
+    tmp_path: Path,
+) -> None:
+    shapes = [
+        shapely.box(24.0, 60.0, 24.002, 60.002),
+        shapely.LineString([(25, 61), (25.004, 61)]),
+        None,
+    ]
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "name": ["Alepa", "Silta", "Ilman"],
+            "geometry": pa.array(
+                [None if s is None else shapely.to_wkb(s) for s in shapes], pa.binary()
+            ),
+        }
+    )
+    path = tmp_path / "shapes.gpkg"
+    write_arrow(
+        table,
+        path,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type="Unknown",
+        crs="EPSG:4326",
+    )
+    rows, _ = read_all(open_source(path))
+    assert [(r["lat"], r["lon"]) for r in rows] == [
+        pytest.approx((60.001, 24.001)),
+        pytest.approx((61.0, 25.002)),
+        (None, None),
+    ]
+
+    sheet = tmp_path / "toimittaja.xlsx"
+    write_arrow(
+        pa.table({"id": ["1"], "name": ["Kahvila"], "lat": [60.1], "lon": [24.9]}),
+        sheet,
+        driver="XLSX",
+        layer="places",
+    )
+    ((row,), _) = read_all(open_source(sheet))
+    assert (row["id"], row["lat"], row["lon"], row["origin"]) == (
+        "1",
+        60.1,
+        24.9,
+        "toimittaja.xlsx#feature=0",
+    )
+
+
+def test_a_geopackage_of_layers_needs_the_one_to_read(tmp_path: Path) -> None:
+    table = vendor_places()
+    path = tmp_path / "toimitus.gpkg"
+    write_layer(table.slice(0, 3), path, "GPKG", layer="kahvilat")
+    write_layer(table.slice(3, 2), path, "GPKG", layer="kaupat")
+    with pytest.raises(InputError, match=r"it holds 2 layers \(kahvilat, kaupat\); name the one"):
+        read_all(open_source(path))
+    rows, _ = read_all(TabularSource(path, SourceMapping(layer="kaupat")))
+    assert [r["id"] for r in rows] == table.slice(3, 2).column("id").to_pylist()
+    with pytest.raises(InputError, match="no layer 'kauppa' in it; its layers: kahvilat, kaupat"):
+        read_all(TabularSource(path, SourceMapping(layer="kauppa")))
+
+
+def test_a_file_gdal_cannot_read_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "broken.gpkg"
+    path.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    with pytest.raises(CorruptInputError, match="not readable by GDAL") as err:
+        read_all(open_source(path))
+    assert err.value.path == str(path)
+
+
+def test_gdal_reads_what_it_wrote() -> None:
+    # The drivers the suffixes promise are in the GDAL that pyogrio's wheel carries.
+    drivers = pyogrio.list_drivers()
+    assert {"GPKG", "ESRI Shapefile", "FlatGeobuf", "XLSX", "ODS"} <= set(drivers)
