@@ -167,6 +167,22 @@ def test_polygons_are_placed_at_their_centroid_and_a_spreadsheet_by_its_columns(
         (None, None),
     ]
 
+    # A sheet of text alone has its header read as one, as a CSV's.
+    for suffix, driver in ((".xlsx", "XLSX"), (".ods", "ODS")):
+        text = tmp_path / f"text{suffix}"
+        write_arrow(
+            pa.table({"id": ["1", "2"], "name": ["A", "B"], "phone": ["09 1", "09 2"]}),
+            text,
+            driver=driver,
+            layer="places",
+        )
+        source = open_source(text)
+        assert source.size_hint() == 2
+        assert [(r["id"], r["phones"]) for r in read_all(source)[0]] == [
+            ("1", ["09 1"]),
+            ("2", ["09 2"]),
+        ]
+
     sheet = tmp_path / "toimittaja.xlsx"
     write_arrow(
         pa.table({"id": ["1"], "name": ["Kahvila"], "lat": [60.1], "lon": [24.9]}),

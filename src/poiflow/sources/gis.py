@@ -82,7 +82,8 @@ def gis_size(path: Path, layer: str | None) -> int | None:
     try:
         chosen = _layer(path, layer)
         with _quiet():
-            count = int(pyogrio.read_info(_gdal_path(path), layer=chosen)["features"])
+            info = pyogrio.read_info(_gdal_path(path), layer=chosen, **_open_options(path))
+        count = int(info["features"])
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
         return None
     return count if count >= 0 else None
@@ -103,7 +104,11 @@ def gis_rows(path: Path, file: Path, layer: str | None, batch_size: int) -> Rows
             with _quiet():
                 meta, reader = stack.enter_context(
                     pyogrio.raw.open_arrow(
-                        _gdal_path(file), layer=chosen, use_pyarrow=True, batch_size=batch_size
+                        _gdal_path(file),
+                        layer=chosen,
+                        use_pyarrow=True,
+                        batch_size=batch_size,
+                        **_open_options(file),
                     )
                 )
             geometry = meta["geometry_name"] or "wkb_geometry"
@@ -145,6 +150,12 @@ def _quietly(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         if batch is None:
             return
         yield batch
+
+
+def _open_options(path: Path) -> dict[str, str]:
+    """GDAL's open options for a file: a spreadsheet's first row is its header, as a CSV's
+    is (GDAL would take a sheet of text alone for one without, its columns Field1, ...)."""
+    return {"HEADERS": "FORCE"} if path.suffix.lower() in (".xlsx", ".ods") else {}
 
 
 def _gdal_path(path: Path) -> str:
