@@ -109,7 +109,7 @@ def test_mixed_inputs(helsinki_pbf: Path, tmp_path: Path) -> None:
         '{"id": "a", "name": "Jsonl Place", "category": "Pharmacy"}\n', encoding="utf-8"
     )
     report = ingest([helsinki_pbf, overture, feed], tmp_path / "all.parquet")
-    assert [s.kind for s in report.inputs] == ["Osm", "Overture", "Tabular"]
+    assert [s.kind for s in report.inputs] == ["OpenStreetMap", "Overture", "JSON lines"]
     sources = set(pq.read_table(tmp_path / "all.parquet").column("source").to_pylist())
     assert sources == {"osm", "overture", "feed"}
     table = pq.read_table(tmp_path / "all.parquet").to_pylist()

@@ -224,3 +224,21 @@ def test_gdal_reads_what_it_wrote() -> None:
     # The drivers the suffixes promise are in the GDAL that pyogrio's wheel carries.
     drivers = pyogrio.list_drivers()
     assert {"GPKG", "ESRI Shapefile", "FlatGeobuf", "XLSX", "ODS"} <= set(drivers)
+
+
+def test_each_input_says_what_kind_it_is(tmp_path: Path) -> None:
+    table = vendor_places()
+    kinds = {}
+    for name, driver in (("a.gpkg", "GPKG"), ("b.fgb", "FlatGeobuf"), ("c.shp", "ESRI Shapefile")):
+        kinds[name] = open_source(
+            write_layer(table.select(["id", "name", "lat", "lon"]), tmp_path / name, driver)
+        ).kind
+    tags = tmp_path / "tags.csv"
+    tags.write_text("id,name,amenity\n1,Kahvila,cafe\n", "utf-8")
+    kinds["tags.csv"] = open_source(tags).kind
+    assert kinds == {
+        "a.gpkg": "GeoPackage",
+        "b.fgb": "FlatGeobuf",
+        "c.shp": "Shapefile",
+        "tags.csv": "CSV, OSM tags",
+    }

@@ -282,7 +282,7 @@ def _consume(
     progress: IngestProgress | None,
 ) -> SourceReport:
     """Write one source's chunks (places and quarantine rows), in order, and count them."""
-    counts = SourceReport(str(source.path), type(source).__name__.removesuffix("Source"))
+    counts = SourceReport(str(source.path), source.kind)
     report.inputs.append(counts)
     t0 = time.perf_counter()
     if progress is not None:

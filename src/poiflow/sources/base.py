@@ -72,6 +72,11 @@ class Source(Protocol):
     name: str
     path: Path
 
+    @property
+    def kind(self) -> str:
+        """What kind of input it is, for people ("OpenStreetMap", "GeoJSON, OSM tags")."""
+        ...
+
     def batches(
         self, batch_size: int = DEFAULT_BATCH_SIZE, part: int = 0, parts: int = 1
     ) -> Iterator[SourceBatch]:

@@ -38,6 +38,11 @@ class OsmSource:
         self.options = options or OsmOptions()
         self.name = name
 
+    @property
+    def kind(self) -> str:
+        """An OpenStreetMap extract."""
+        return "OpenStreetMap"
+
     def size_hint(self) -> int | None:
         """Unknown without reading the file."""
         return None

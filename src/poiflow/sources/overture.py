@@ -74,6 +74,11 @@ class OvertureSource:
         except (pa.ArrowInvalid, OSError) as exc:
             raise CorruptInputError(f"not a readable Parquet file ({exc})", path=file) from exc
 
+    @property
+    def kind(self) -> str:
+        """Overture Maps places."""
+        return "Overture"
+
     def size_hint(self) -> int | None:
         """The row count from the Parquet footers."""
         return sum(int(self._open(file).metadata.num_rows) for file in self.files)

@@ -50,6 +50,22 @@ from poiflow.sources.text import (
 __all__ = ["TabularSource", "flat_records", "tabular_format"]
 
 _KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
+_KIND_NAMES: Final = {
+    "csv": "CSV",
+    "tsv": "TSV",
+    "jsonl": "JSON lines",
+    "geojson": "GeoJSON",
+    "gis": "GDAL",
+    "parquet": "Parquet",
+}
+_GIS_NAMES: Final = {
+    ".gpkg": "GeoPackage",
+    ".shp": "Shapefile",
+    ".shp.zip": "Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".xlsx": "Excel",
+    ".ods": "OpenDocument sheet",
+}
 _SNIFF_ROWS: Final = 1000  # rows read to tell a table of OSM tags from flat places
 _FEW_VALUES: Final = 64  # up to this many rows of text are read value by value
 _SUFFIXES: Final = {
@@ -114,6 +130,15 @@ class TabularSource:
         self.format: str = kind
         self.name = self.mapping.source or self.path.name.split(".")[0]
         self._tagged: bool | None = None
+
+    @property
+    def kind(self) -> str:
+        """The format by name ("CSV", "GeoPackage"), and whether its columns are OSM tags."""
+        name = _KIND_NAMES.get(self.format, self.format)
+        if self.format == "gis":
+            first = (self.files[0] if self.files else self.path).name.lower()
+            name = next((n for suffix, n in _GIS_NAMES.items() if first.endswith(suffix)), name)
+        return f"{name}, OSM tags" if self.tagged() else name
 
     def size_hint(self) -> int | None:
         """The row count of Parquet files and of GDAL's layers; unknown for text formats."""
