@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poiflow.errors import SchemaMismatchError
-from poiflow.sources import OvertureSource, open_source
+from poiflow.sources import OvertureSource, Source, open_source
 from poiflow.sources.overture import OVERTURE_COLUMNS
 from poiflow.sources.overture_records import overture_records
 
@@ -248,3 +249,121 @@ def test_a_layout_without_some_nested_fields_reads_them_as_missing() -> None:
     assert first["brand"] == {"name": None, "wikidata": "Q37158"}
     assert first["address"]["freeform"] == "Mannerheimintie 5"
     assert first["update_time"] is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(ROW, min_size=1, max_size=12), layout=st.sampled_from(["geojson", "lines"]))
+def test_overtures_own_geojson_reads_as_its_geoparquet(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict], layout: str
+) -> None:
+    for number, row in enumerate(rows):
+        row["id"] = f"g{number}"
+        if row["geometry"] == LINE:
+            row["geometry"] = None
+    rows[0]["names"] = rows[0]["names"] or {"primary": "Kahvila", "common": None, "rules": None}
+    table = pa.Table.from_pylist(rows, schema=WIDEST)
+    folder = tmp_path_factory.mktemp("overture")
+    parquet = folder / "places.parquet"
+    pq.write_table(table, parquet)
+    # As Overture's download tool writes GeoJSON: each row's values that are not null as
+    # properties (a names.common map as its pairs), the WKB as a GeoJSON geometry.
+    features = []
+    for row in table.to_pylist():
+        geometry = row.pop("geometry")
+        lon, lat = struct.unpack("<dd", geometry[5:21]) if geometry else (None, None)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": None
+                if geometry is None
+                else {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {k: v for k, v in row.items() if v is not None},
+            }
+        )
+    path = folder / ("places.geojson" if layout == "geojson" else "places.geojsonseq")
+    if layout == "geojson":
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
+    else:
+        path.write_text("".join(json.dumps(f) + "\n" for f in features), "utf-8")
+    source = open_source(path)
+    assert source.kind == "GeoJSON, Overture"
+
+    def records(source: Source) -> list[dict]:
+        return [
+            {k: v for k, v in r.items() if k != "origin"}
+            for batch in source.batches(5)
+            for r in batch.records.to_pylist()
+        ]
+
+    assert records(source) == records(open_source(parquet))
+
+
+def test_an_overture_feature_with_every_part(tmp_path: Path) -> None:
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [24.9414, 60.1699]},
+        "properties": {
+            "id": "08f1126b2e6a1b1a03a4c7b3d2c2f0e1",
+            "version": 2,
+            "names": {
+                "primary": "Kahvila Kulma",
+                "common": {"en": "Corner Café", "sv": "Kafé Hörnet"},
+                "rules": [{"variant": "short", "value": "Kulma"}],
+            },
+            "basic_category": "coffee_shop",
+            "taxonomy": {
+                "primary": "coffee_shop",
+                "hierarchy": ["food_and_drink", "cafe"],
+                "alternates": ["bakery"],
+            },
+            "confidence": 0.93,
+            "websites": ["https://kulma.example.fi"],
+            "phones": ["+358 9 123 4567"],
+            "brand": {"names": {"primary": "Kulma"}, "wikidata": "Q999"},
+            "addresses": [
+                {
+                    "freeform": "Fredrikinkatu 22",
+                    "locality": "Helsinki",
+                    "postcode": "00120",
+                    "country": "FI",
+                }
+            ],
+            "sources": [
+                {
+                    "property": "",
+                    "dataset": "meta",
+                    "record_id": "1",
+                    "update_time": "2025-06-01T08:00:00.000Z",
+                },
+                {
+                    "property": "/properties/phones",
+                    "dataset": "msft",
+                    "update_time": "2025-07-01T08:00:00Z",
+                },
+            ],
+            "operating_status": "open",
+        },
+    }
+    path = tmp_path / "helsinki.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), "utf-8")
+    source = open_source(path)
+    assert source.kind == "GeoJSON, Overture"
+    ((record,),) = [batch.records.to_pylist() for batch in source.batches()]
+    assert record["source"] == "overture"
+    assert record["id"] == "08f1126b2e6a1b1a03a4c7b3d2c2f0e1"
+    assert (record["lat"], record["lon"]) == (60.1699, 24.9414)
+    assert record["names"] == {
+        "primary": "Kahvila Kulma",
+        "alternates": [
+            {"value": "Corner Café", "language": "en", "variant": "common"},
+            {"value": "Kafé Hörnet", "language": "sv", "variant": "common"},
+            {"value": "Kulma", "language": None, "variant": "short"},
+        ],
+    }
+    assert record["categories"] == {"primary": "coffee_shop", "alternate": ["bakery"]}
+    assert record["address"]["freeform"] == "Fredrikinkatu 22"
+    assert record["address"]["postcode"] == "00120"
+    assert record["phones"] == ["+358 9 123 4567"]
+    assert record["brand"] == {"name": "Kulma", "wikidata": "Q999"}
+    assert record["update_time"].isoformat() == "2025-07-01T08:00:00+00:00"
+    assert record["origin"] == "helsinki.geojson#feature=0"

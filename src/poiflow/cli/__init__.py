@@ -87,8 +87,9 @@ The kind of each INPUT is told from its name:
   [bold]*.geojson[/bold]        GeoJSON features (a FeatureCollection, or one a line:
                    .geojsonl, .geojsons; a .json of features too): flat
                    properties as above, or OpenStreetMap tags (amenity,
-                   addr:street: an Overpass export, All the Places); a
-                   polygon is placed at its centroid
+                   addr:street: an Overpass export, All the Places), or
+                   Overture's (its download tool's -f geojson); a polygon
+                   is placed at its centroid
   [bold]*.gpkg *.shp *.fgb[/bold]  GeoPackage, Shapefile (also .shp.zip), FlatGeobuf:
                    attribute columns as a CSV's, the geometry as lat/lon
                    (reprojected to WGS 84 where the layer is not in it);

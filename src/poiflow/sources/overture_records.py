@@ -7,6 +7,8 @@ of one, which reads as missing.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -14,10 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from poiflow.errors import SchemaMismatchError
 from poiflow.schema import SOURCE_RECORD_SCHEMA
 from poiflow.sources.geometry import points_from_wkb
+from poiflow.sources.text import read_number
 
-__all__ = ["other_names", "overture_records", "source_time"]
+__all__ = ["other_names", "overture_json_records", "overture_records", "source_time"]
 
 
 def overture_records(table: pa.Table, name: str, where: str, start: int) -> pa.Table:
@@ -81,6 +85,122 @@ def overture_records(table: pa.Table, name: str, where: str, start: int) -> pa.T
     return pa.Table.from_arrays(
         [columns[f.name] for f in SOURCE_RECORD_SCHEMA], schema=SOURCE_RECORD_SCHEMA
     )
+
+
+def _json_types() -> dict[str, pa.DataType]:
+    """The types of Overture's places columns (the published schema), as JSON is read into
+    them: fields a feature lacks are null, fields the schema lacks are left out."""
+    text = pa.string()
+    texts = pa.list_(text)
+    names = pa.struct(
+        [
+            ("primary", text),
+            ("common", pa.map_(text, text)),
+            (
+                "rules",
+                pa.list_(
+                    pa.struct(
+                        [
+                            ("variant", text),
+                            ("language", text),
+                            ("value", text),
+                            ("between", pa.list_(pa.float64())),
+                            ("side", text),
+                        ]
+                    )
+                ),
+            ),
+        ]
+    )
+    return {
+        "id": text,
+        "basic_category": text,
+        "operating_status": text,
+        "names": names,
+        "categories": pa.struct([("primary", text), ("alternate", texts)]),
+        "taxonomy": pa.struct([("primary", text), ("hierarchy", texts), ("alternates", texts)]),
+        "websites": texts,
+        "emails": texts,
+        "phones": texts,
+        "brand": pa.struct([("wikidata", text), ("names", names)]),
+        "addresses": pa.list_(
+            pa.struct(
+                [(part, text) for part in ("freeform", "locality", "postcode", "region", "country")]
+            )
+        ),
+        "sources": pa.list_(
+            pa.struct(
+                [
+                    ("property", text),
+                    ("dataset", text),
+                    ("record_id", text),
+                    ("update_time", text),
+                    ("confidence", pa.float64()),
+                ]
+            )
+        ),
+    }
+
+
+def overture_json_records(raw: pa.Table, origins: Sequence[str], name: str) -> pa.Table:
+    """Source records of Overture places whose nested values are JSON text, as GeoJSON
+    features carry them (Overture's own download tool writes a place's ``names``,
+    ``addresses``, ``sources``, ... as objects), with ``lat`` and ``lon`` as text.
+
+    Raises:
+        SchemaMismatchError: A column holds values of different kinds (a number in one
+            feature, a text in another).
+    """
+    import orjson
+
+    columns: dict[str, pa.Array] = {}
+    for column, kind in _json_types().items():
+        if column not in raw.column_names:
+            if column == "names":  # every place has them; read as missing where none is
+                columns[column] = pa.nulls(raw.num_rows, kind)
+            continue
+        values = raw.column(column).to_pylist()
+        if kind != pa.string():
+            values = [None if v is None else _as_overture(orjson.loads(v)) for v in values]
+        try:
+            columns[column] = pa.array(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaMismatchError(
+                f"Overture's '{column}' is not as its schema has it ({exc})"
+            ) from exc
+    issues: list[str] = []
+    points = []
+    for lat, lon in zip(_texts(raw, "lat"), _texts(raw, "lon"), strict=True):
+        y, x = read_number("lat", lat, issues), read_number("lon", lon, issues)
+        points.append(None if x is None or y is None else struct.pack("<BIdd", 1, 1, x, y))
+    columns["geometry"] = pa.array(points, pa.binary())
+    records = overture_records(pa.table(columns), name, "", 0)
+    return records.set_column(
+        records.schema.get_field_index("origin"), "origin", pa.array(origins, pa.string())
+    )
+
+
+def _texts(raw: pa.Table, column: str) -> list[str | None]:
+    if column not in raw.column_names:
+        return [None] * raw.num_rows
+    return raw.column(column).to_pylist()  # type: ignore[no-any-return]
+
+
+def _as_overture(value: Any) -> Any:
+    """A decoded JSON value as Arrow reads it into Overture's types: a ``common`` map
+    written as its pairs (``[["en", "Cafe"]]``, as Arrow's maps are turned into JSON) back
+    into pairs Arrow takes."""
+    if isinstance(value, dict):
+        return {k: _pairs_of(v) if k == "common" else _as_overture(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_overture(v) for v in value]
+    return value
+
+
+def _pairs_of(common: Any) -> Any:
+    if isinstance(common, list):
+        return [tuple(pair) for pair in common if isinstance(pair, list) and len(pair) == 2]
+    return common
 
 
 _STRINGS: Final = pa.list_(pa.string())

@@ -36,6 +36,7 @@ from poiflow.sources.base import (
 from poiflow.sources.geojson import geojson_rows, looks_like_geojson
 from poiflow.sources.gis import gis_rows, gis_size, is_gis
 from poiflow.sources.osm_tags import looks_tagged, tagged_records
+from poiflow.sources.overture_records import overture_json_records
 from poiflow.sources.text import (
     COMPRESSED,
     NUMBER,
@@ -66,6 +67,7 @@ _GIS_NAMES: Final = {
     ".xlsx": "Excel",
     ".ods": "OpenDocument sheet",
 }
+_LAYOUT_NAMES: Final = {"tags": "OSM tags", "overture": "Overture"}
 _SNIFF_ROWS: Final = 1000  # rows read to tell a table of OSM tags from flat places
 _FEW_VALUES: Final = 64  # up to this many rows of text are read value by value
 _SUFFIXES: Final = {
@@ -129,7 +131,7 @@ class TabularSource:
             )
         self.format: str = kind
         self.name = self.mapping.source or self.path.name.split(".")[0]
-        self._tagged: bool | None = None
+        self._layout: str | None = None
 
     @property
     def kind(self) -> str:
@@ -138,7 +140,8 @@ class TabularSource:
         if self.format == "gis":
             first = (self.files[0] if self.files else self.path).name.lower()
             name = next((n for suffix, n in _GIS_NAMES.items() if first.endswith(suffix)), name)
-        return f"{name}, OSM tags" if self.tagged() else name
+        layout = self.layout()
+        return name if layout == "flat" else f"{name}, {_LAYOUT_NAMES[layout]}"
 
     def size_hint(self) -> int | None:
         """The row count of Parquet files and of GDAL's layers; unknown for text formats."""
@@ -162,7 +165,7 @@ class TabularSource:
         if not self.path.exists():
             raise InputError("no such file", path=self.path)
         reader = self._reader()
-        tagged = self.tagged()
+        layout = self.layout()
         chunk = 0
         for file in self.files:
             partitions = self._partitions(file)
@@ -171,8 +174,11 @@ class TabularSource:
                     raw = _with_constants(read, partitions)
                     if raw.num_columns == 0:  # no rows at all (an empty FeatureCollection)
                         records = SOURCE_RECORD_SCHEMA.empty_table()
-                    elif tagged:
+                    elif layout == "tags":
                         records = tagged_records(raw, origins, self.name, self.mapping.constants)
+                    elif layout == "overture":
+                        name = self.mapping.source or "overture"
+                        records = overture_json_records(raw, origins, name)
                     else:
                         columns = self._resolve(raw.column_names, file)
                         records = self._records(raw, origins, columns)
@@ -194,21 +200,36 @@ class TabularSource:
         }[self.format]
 
     def tagged(self) -> bool:
-        """Whether the input's columns are OpenStreetMap tags (``amenity``, ``addr:street``:
-        an Overpass export, All the Places' feeds) rather than the flat place format; told
-        from the first rows of its first file that has any, so that every partition reads
-        it alike. A mapping that maps columns reads the flat format."""
-        if self._tagged is None:
-            self._tagged = False
+        """Whether the input's columns are OpenStreetMap tags (see ``layout``)."""
+        return self.layout() == "tags"
+
+    def layout(self) -> str:
+        """How the input's columns are laid out: ``"flat"`` (the flat place format),
+        ``"tags"`` (OpenStreetMap tags: ``amenity``, ``addr:street``, as an Overpass export
+        or All the Places has them) or ``"overture"`` (Overture's nested columns as JSON:
+        GeoJSON from Overture's own download tool). Told from the first rows of the first
+        file that has any, so that every partition reads it alike; a mapping that maps
+        columns reads the flat format."""
+        if self._layout is None:
+            self._layout = "flat"
             if not self.mapping.columns:
                 for file in self.files:
                     if not file.is_file():
                         break
                     first = next(iter(self._reader()(file, _SNIFF_ROWS)), None)
                     if first is not None and first[0].num_columns:
-                        self._tagged = looks_tagged(first[0].column_names)
+                        self._layout = self._layout_of(first[0])
                         break
-        return self._tagged
+        return self._layout
+
+    def _layout_of(self, table: pa.Table) -> str:
+        if looks_tagged(table.column_names):
+            return "tags"
+        if self.format in ("geojson", "jsonl") and {"id", "names"} <= set(table.column_names):
+            names = table.column("names").drop_null()
+            if len(names) and str(names[0]).lstrip().startswith("{"):
+                return "overture"
+        return "flat"
 
     def _partitions(self, file: Path) -> dict[str, str | None]:
         """The ``key=value`` folders above a file of the folder that is the input, as
