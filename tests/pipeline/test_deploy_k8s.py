@@ -177,7 +177,7 @@ def test_the_dockerfile_builds_what_the_manifests_run() -> None:
     assert f"COPY scripts/spark_main.py {main}" in dockerfile
     assert (ROOT / "scripts" / "spark_main.py").exists()
     assert 'ENTRYPOINT ["/opt/entrypoint.sh"]' in dockerfile  # Spark's driver/executor start
-    assert ".[spark,tracking]" in dockerfile
+    assert ".[spark,tracking,gis]" in dockerfile  # the image reads GeoPackage feeds too
 
 
 def test_cli_writes_the_manifests(tmp_path: Path) -> None:
