@@ -11,10 +11,11 @@ it times, each in its own process so peak RSS is its own:
   columns: ``names``, ``categories``, ``addresses``, ``sources``, WKB ``geometry``);
 - ``poiflow ingest`` of the PBF's nodes as a GeoJSON FeatureCollection of OSM tags, as
   Overpass exports them (``@id`` and the tags as properties);
+- ``poiflow ingest`` of the flat places as a GeoPackage of points (read by GDAL);
 - the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame),
   DuckDB flattening the Overture file into flat columns (name, category, point, first
-  address, phone and website) as Overture's own guides do, and pyogrio (GDAL's GeoJSON
-  driver, what ``geopandas.read_file`` uses) reading the GeoJSON into a GeoDataFrame; none
+  address, phone and website) as Overture's own guides do, and pyogrio (GDAL, what
+  ``geopandas.read_file`` uses) reading the GeoJSON and the GeoPackage into GeoDataFrames; none
   validates or normalizes, so they are floors for reading, not like-for-likes.
 
 Usage:
@@ -45,7 +46,7 @@ DATA = ROOT / "benchmarks" / "data"
 HELSINKI = ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"
 KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
 COPY_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "opening_hours", "cuisine")
-INPUTS = ("pbf", "parquet", "overture", "geojson")
+INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg")
 
 
 def _templates() -> list[dict[str, str]]:
@@ -179,6 +180,28 @@ def geojson(pbf: Path) -> Path:
     return target
 
 
+def geopackage(flat: Path) -> Path:
+    """The flat places as a GeoPackage layer of points, beside them (skipped if it exists)."""
+    import pyogrio.raw
+    import shapely
+
+    target = flat.with_suffix(".gpkg")
+    if target.exists():
+        return target
+    table = pq.read_table(flat)
+    points = shapely.points(table.column("lon").to_numpy(), table.column("lat").to_numpy())
+    layer = table.drop_columns(["lat", "lon"]).append_column(
+        "geometry", pa.array(shapely.to_wkb(points), pa.binary())
+    )
+    tmp = target.with_suffix(".tmp.gpkg")
+    tmp.unlink(missing_ok=True)
+    pyogrio.raw.write_arrow(
+        layer, tmp, driver="GPKG", geometry_name="geometry", geometry_type="Point", crs="EPSG:4326"
+    )
+    tmp.rename(target)
+    return target
+
+
 PEER = f"""
 import sys, pyrosm
 osm = pyrosm.OSM(sys.argv[1])
@@ -196,7 +219,7 @@ db.execute(f\"\"\"COPY (SELECT id, names.primary AS name, categories.primary AS 
 print(db.execute(f"SELECT count(*) FROM read_parquet('{sys.argv[2]}')").fetchone()[0])
 """
 
-READ_GEOJSON = """
+READ_GDAL = """
 import sys, pyogrio
 frame = pyogrio.read_dataframe(sys.argv[1])
 print(len(frame))
@@ -221,12 +244,14 @@ def main() -> None:
     pbf, flat = generate(args.records, args.seed)
     places = overture(flat)
     features = geojson(pbf)
+    layer = geopackage(flat)
     print(
         f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
         f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
         f"Parquet {flat.stat().st_size / 2**20:.0f} MiB, "
         f"Overture GeoParquet {places.stat().st_size / 2**20:.0f} MiB, "
-        f"GeoJSON {features.stat().st_size / 2**20:.0f} MiB"
+        f"GeoJSON {features.stat().st_size / 2**20:.0f} MiB, "
+        f"GeoPackage {layer.stat().st_size / 2**20:.0f} MiB"
     )
     out = DATA / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -237,6 +262,7 @@ def main() -> None:
         ("poiflow ingest (flat Parquet)", flat, "parquet"),
         ("poiflow ingest (Overture)", places, "overture"),
         ("poiflow ingest (GeoJSON of tags)", features, "geojson"),
+        ("poiflow ingest (GeoPackage)", layer, "gpkg"),
     ):
         if name not in inputs:
             continue
@@ -250,7 +276,8 @@ def main() -> None:
             "overture",
             [FLATTEN, str(places), str(out / "duckdb-flat.parquet")],
         ),
-        ("pyogrio (GeoJSON, read only)", "geojson", [READ_GEOJSON, str(features)]),
+        ("pyogrio (GeoJSON, read only)", "geojson", [READ_GDAL, str(features)]),
+        ("pyogrio (GeoPackage, read only)", "gpkg", [READ_GDAL, str(layer)]),
     )
     for label, name, command in peers:
         if args.skip_peer or name not in inputs:

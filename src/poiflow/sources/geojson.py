@@ -12,9 +12,11 @@ rejected row with the reason.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,10 +57,20 @@ def looks_like_geojson(file: Path, encoding: str = "utf-8") -> bool:
     return bool(_COLLECTION.search(head[:4096]) or _FEATURE.search(line))
 
 
-def geojson_rows(file: Path, where: str, encoding: str, batch_size: int) -> Rows:
-    """Yield ``(table of text columns, origin per row, rejected rows)`` in batches of at
-    most ``batch_size`` features; origins are ``where:LINE`` for a feature a line and
+def geojson_rows(
+    file: Path,
+    where: str,
+    encoding: str,
+    batch_size: int,
+    wanted: Callable[[int], bool] | None = None,
+) -> Rows:
+    """Yield ``(table of text columns, origin per row, rejected rows)`` for each run of
+    ``batch_size`` features in the file; origins are ``where:LINE`` for a feature a line and
     ``where#feature=N`` (from 0) in a collection.
+
+    Args:
+        wanted: Which batches (numbered from 0 in the file) to build rows for; the others
+            are yielded empty, unread beyond the parse (a worker reads only its share).
 
     Raises:
         CorruptInputError: The file is neither a FeatureCollection nor a feature a line, or
@@ -68,9 +80,9 @@ def geojson_rows(file: Path, where: str, encoding: str, batch_size: int) -> Rows
         with open_text(file, encoding) as handle:
             head = handle.read(_HEAD)
         if _is_collection(head):
-            yield from _batches(_collection(file, head, where), batch_size)
+            yield from _batches(_collection(file, head, where), batch_size, wanted)
         else:
-            yield from _batches(_lines(file, encoding, where), batch_size)
+            yield from _batches(_lines(file, encoding, where), batch_size, wanted)
     except UnicodeDecodeError as exc:
         raise CorruptInputError(f"not {encoding} text ({exc})", path=file) from exc
     except ijson.JSONError as exc:
@@ -95,8 +107,9 @@ def _is_collection(head: str) -> bool:
     return not (isinstance(value, dict) and value.get("type") == "Feature")
 
 
-# One feature read: (origin, row or None, reason it was rejected, raw text).
-_Read = tuple[str, dict[str, str | None] | None, str, str]
+# One feature as read: (origin, a function that gives its row or the reason it has none
+# and its text); called only for the batches that are wanted.
+_Read = tuple[str, Callable[[], tuple[dict[str, str | None] | None, str, str]]]
 
 
 def _collection(file: Path, head: str, where: str) -> Iterator[_Read]:
@@ -115,48 +128,74 @@ def _collection(file: Path, head: str, where: str) -> Iterator[_Read]:
             f"'ogr2ogr -t_srs EPSG:4326 out.geojson {file.name}'",
             path=file,
         )
+
+    def row_of(feature: Any) -> tuple[dict[str, str | None] | None, str, str]:
+        row, reason = feature_row(feature)
+        return row, reason, "" if row is not None else _dump(feature)
+
     with open_bytes(file) as handle:  # GeoJSON is UTF-8 (RFC 7946); the parser reads bytes
         for number, feature in enumerate(ijson.items(handle, "features.item", use_float=True)):
-            origin = f"{where}#feature={number}"
-            row, reason = feature_row(feature)
-            yield origin, row, reason, "" if row is not None else _dump(feature)
+            yield f"{where}#feature={number}", functools.partial(row_of, feature)
 
 
 def _lines(file: Path, encoding: str, where: str) -> Iterator[_Read]:
+    def row_of(text: str) -> tuple[dict[str, str | None] | None, str, str]:
+        try:
+            feature = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            return None, f"not JSON: {exc}", text
+        row, reason = feature_row(feature)
+        return row, reason, "" if row is not None else text
+
     with open_text(file, encoding) as handle:
         for number, line in enumerate(handle, start=1):
             text = line.strip().lstrip(_RECORD_SEPARATOR).strip()
-            if not text:
-                continue
-            origin = f"{where}:{number}"
-            try:
-                feature = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                yield origin, None, f"not JSON: {exc}", text
-                continue
-            row, reason = feature_row(feature)
-            yield origin, row, reason, "" if row is not None else text
+            if text:
+                yield f"{where}:{number}", functools.partial(row_of, text)
 
 
-def _batches(features: Iterator[_Read], batch_size: int) -> Rows:
+def _batches(
+    features: Iterator[_Read], batch_size: int, wanted: Callable[[int], bool] | None
+) -> Rows:
+    """The features in batches of ``batch_size`` (rejected ones count), as rows of text
+    where the batch is wanted, and as nothing where it is not."""
+    number = 0
+    while True:
+        batch = itertools.islice(features, batch_size)
+        if wanted is None or wanted(number):
+            table, origins, rejected, count = _rows(batch)
+        else:
+            table, origins, rejected, count = _NOTHING, [], [], sum(1 for _ in batch)
+        if count == 0:
+            break
+        yield table, origins, rejected
+        number += 1
+    if number == 0:
+        yield _NOTHING, [], []
+
+
+_NOTHING: Final = pa.table({})
+
+
+def _rows(
+    batch: Iterator[_Read],
+) -> tuple[pa.Table, list[str], list[tuple[str, str, str]], int]:
+    """A batch's rows of text, origins and rejected rows, and how many features it held."""
     rows: list[dict[str, str | None]] = []
     origins: list[str] = []
     rejected: list[tuple[str, str, str]] = []
     columns: dict[str, None] = {}
-    any_yielded = False
-    for origin, row, reason, raw in features:
+    count = 0
+    for origin, read in batch:
+        count += 1
+        row, reason, raw = read()
         if row is None:
             rejected.append((origin, reason, raw))
             continue
         rows.append(row)
         origins.append(origin)
         columns.update(dict.fromkeys(row))
-        if len(rows) >= batch_size:
-            yield strings_table(rows, columns), origins, rejected
-            any_yielded = True
-            rows, origins, rejected, columns = [], [], [], {}
-    if rows or rejected or not any_yielded:
-        yield strings_table(rows, columns), origins, rejected
+    return strings_table(rows, columns), origins, rejected, count
 
 
 def feature_row(feature: Any) -> tuple[dict[str, str | None] | None, str]:

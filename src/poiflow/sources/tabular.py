@@ -10,6 +10,7 @@ Any other layout is read through a :class:`~poiflow.config.SourceMapping`.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -169,7 +170,17 @@ class TabularSource:
         chunk = 0
         for file in self.files:
             partitions = self._partitions(file)
-            for read, origins, rejected in reader(file, batch_size):
+            if self.format == "geojson":  # only this worker's share is turned into rows
+                rows = geojson_rows(
+                    file,
+                    origin_name(self.path, file),
+                    self.mapping.csv.encoding,
+                    batch_size,
+                    functools.partial(_owns_after, chunk, part, parts),
+                )
+            else:
+                rows = reader(file, batch_size)
+            for read, origins, rejected in rows:
                 if owns(chunk, part, parts):
                     raw = _with_constants(read, partitions)
                     if raw.num_columns == 0:  # no rows at all (an empty FeatureCollection)
@@ -619,6 +630,12 @@ class TabularSource:
                 issues.setdefault(row, []).append(not_a_time(value))
             out.append(None if value is None else parsed[value])
         return pa.array(out, pa.timestamp("ms", tz="UTC"))
+
+
+def _owns_after(first: int, part: int, parts: int, number: int) -> bool:
+    """Whether partition ``part`` reads the ``number``-th batch of a file whose first batch
+    is the input's ``first``."""
+    return owns(first + number, part, parts)
 
 
 def _with_constants(table: pa.Table, values: Mapping[str, str | None]) -> pa.Table:
