@@ -171,12 +171,8 @@ class TabularSource:
         for file in self.files:
             partitions = self._partitions(file)
             if self.format == "geojson":  # only this worker's share is turned into rows
-                rows = geojson_rows(
-                    file,
-                    origin_name(self.path, file),
-                    self.mapping.csv.encoding,
-                    batch_size,
-                    functools.partial(_owns_after, chunk, part, parts),
+                rows = self._geojson(
+                    file, batch_size, functools.partial(_owns_after, chunk, part, parts)
                 )
             else:
                 rows = reader(file, batch_size)
@@ -453,10 +449,10 @@ class TabularSource:
             yield strings_table(rows, columns), origins, rejected
 
     def _geojson(
-        self, file: Path, batch_size: int
+        self, file: Path, batch_size: int, wanted: Callable[[int], bool] | None = None
     ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
         return geojson_rows(
-            file, origin_name(self.path, file), self.mapping.csv.encoding, batch_size
+            file, origin_name(self.path, file), self.mapping.csv.encoding, batch_size, wanted
         )
 
     def _gis(
