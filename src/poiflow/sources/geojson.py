@@ -13,10 +13,9 @@ rejected row with the reason.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,7 +25,7 @@ import pyarrow as pa
 
 from poiflow.errors import CorruptInputError
 from poiflow.sources.geometry import area_centroid, centroid
-from poiflow.sources.text import as_text, open_bytes, open_text, strings_table
+from poiflow.sources.text import LazyRow, Rows, Wanted, as_text, batched_rows, open_bytes, open_text
 
 __all__ = ["feature_row", "geojson_rows", "looks_like_geojson"]
 
@@ -38,8 +37,6 @@ _FEATURE: Final = re.compile(r'"type"\s*:\s*"Feature"')
 # "urn:ogc:def:crs:EPSG::3067"}}), which GDAL still writes for data not in WGS 84.
 _CRS: Final = re.compile(r'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"')
 _WGS84: Final = frozenset({"4326", "CRS84"})
-
-Rows = Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]
 
 
 def looks_like_geojson(file: Path, encoding: str = "utf-8") -> bool:
@@ -62,7 +59,7 @@ def geojson_rows(
     where: str,
     encoding: str,
     batch_size: int,
-    wanted: Callable[[int], bool] | None = None,
+    wanted: Wanted = None,
 ) -> Rows:
     """Yield ``(table of text columns, origin per row, rejected rows)`` for each run of
     ``batch_size`` features in the file; origins are ``where:LINE`` for a feature a line and
@@ -80,9 +77,9 @@ def geojson_rows(
         with open_text(file, encoding) as handle:
             head = handle.read(_HEAD)
         if _is_collection(head):
-            yield from _batches(_collection(file, head, where), batch_size, wanted)
+            yield from batched_rows(_collection(file, head, where), batch_size, wanted)
         else:
-            yield from _batches(_lines(file, encoding, where), batch_size, wanted)
+            yield from batched_rows(_lines(file, encoding, where), batch_size, wanted)
     except UnicodeDecodeError as exc:
         raise CorruptInputError(f"not {encoding} text ({exc})", path=file) from exc
     except ijson.JSONError as exc:
@@ -107,12 +104,7 @@ def _is_collection(head: str) -> bool:
     return not (isinstance(value, dict) and value.get("type") == "Feature")
 
 
-# One feature as read: (origin, a function that gives its row or the reason it has none
-# and its text); called only for the batches that are wanted.
-_Read = tuple[str, Callable[[], tuple[dict[str, str | None] | None, str, str]]]
-
-
-def _collection(file: Path, head: str, where: str) -> Iterator[_Read]:
+def _collection(file: Path, head: str, where: str) -> Iterator[LazyRow]:
     if not _COLLECTION.search(head[:4096]):
         found = head.lstrip()[:40].replace("\n", " ")
         raise CorruptInputError(
@@ -138,7 +130,7 @@ def _collection(file: Path, head: str, where: str) -> Iterator[_Read]:
             yield f"{where}#feature={number}", functools.partial(row_of, feature)
 
 
-def _lines(file: Path, encoding: str, where: str) -> Iterator[_Read]:
+def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
     def row_of(text: str) -> tuple[dict[str, str | None] | None, str, str]:
         try:
             feature = orjson.loads(text)
@@ -152,50 +144,6 @@ def _lines(file: Path, encoding: str, where: str) -> Iterator[_Read]:
             text = line.strip().lstrip(_RECORD_SEPARATOR).strip()
             if text:
                 yield f"{where}:{number}", functools.partial(row_of, text)
-
-
-def _batches(
-    features: Iterator[_Read], batch_size: int, wanted: Callable[[int], bool] | None
-) -> Rows:
-    """The features in batches of ``batch_size`` (rejected ones count), as rows of text
-    where the batch is wanted, and as nothing where it is not."""
-    number = 0
-    while True:
-        batch = itertools.islice(features, batch_size)
-        if wanted is None or wanted(number):
-            table, origins, rejected, count = _rows(batch)
-        else:
-            table, origins, rejected, count = _NOTHING, [], [], sum(1 for _ in batch)
-        if count == 0:
-            break
-        yield table, origins, rejected
-        number += 1
-    if number == 0:
-        yield _NOTHING, [], []
-
-
-_NOTHING: Final = pa.table({})
-
-
-def _rows(
-    batch: Iterator[_Read],
-) -> tuple[pa.Table, list[str], list[tuple[str, str, str]], int]:
-    """A batch's rows of text, origins and rejected rows, and how many features it held."""
-    rows: list[dict[str, str | None]] = []
-    origins: list[str] = []
-    rejected: list[tuple[str, str, str]] = []
-    columns: dict[str, None] = {}
-    count = 0
-    for origin, read in batch:
-        count += 1
-        row, reason, raw = read()
-        if row is None:
-            rejected.append((origin, reason, raw))
-            continue
-        rows.append(row)
-        origins.append(origin)
-        columns.update(dict.fromkeys(row))
-    return strings_table(rows, columns), origins, rejected, count
 
 
 def feature_row(feature: Any) -> tuple[dict[str, str | None] | None, str]:

@@ -41,7 +41,11 @@ from poiflow.sources.overture_records import overture_json_records
 from poiflow.sources.text import (
     COMPRESSED,
     NUMBER,
+    LazyRow,
+    Rows,
+    Wanted,
     as_text,
+    batched_rows,
     not_a_time,
     open_text,
     read_number,
@@ -170,13 +174,9 @@ class TabularSource:
         chunk = 0
         for file in self.files:
             partitions = self._partitions(file)
-            if self.format == "geojson":  # only this worker's share is turned into rows
-                rows = self._geojson(
-                    file, batch_size, functools.partial(_owns_after, chunk, part, parts)
-                )
-            else:
-                rows = reader(file, batch_size)
-            for read, origins, rejected in rows:
+            # Readers that can turn only this worker's share into rows do.
+            wanted = functools.partial(_owns_after, chunk, part, parts)
+            for read, origins, rejected in reader(file, batch_size, wanted):
                 if owns(chunk, part, parts):
                     raw = _with_constants(read, partitions)
                     if raw.num_columns == 0:  # no rows at all (an empty FeatureCollection)
@@ -192,11 +192,10 @@ class TabularSource:
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
                 chunk += 1
 
-    def _reader(
-        self,
-    ) -> Callable[[Path, int], Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]]:
+    def _reader(self) -> Callable[[Path, int, Wanted], Rows]:
         """The reader of the input's format: it yields ``(raw table, origin per row, rejected
-        rows)`` of a file in batches."""
+        rows)`` of a file in batches; those that can, turn only the wanted batches into
+        rows (JSON lines, GeoJSON), the others read every batch whole."""
         return {
             "csv": self._csv,
             "tsv": self._csv,
@@ -223,7 +222,7 @@ class TabularSource:
                 for file in self.files:
                     if not file.is_file():
                         break
-                    first = next(iter(self._reader()(file, _SNIFF_ROWS)), None)
+                    first = next(iter(self._reader()(file, _SNIFF_ROWS, None)), None)
                     if first is not None and first[0].num_columns:
                         self._layout = self._layout_of(first[0])
                         break
@@ -300,9 +299,7 @@ class TabularSource:
 
     # -- readers: each yields (raw table, origin per row, rejected rows) ---------------
 
-    def _csv(
-        self, file: Path, batch_size: int
-    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _csv(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
         where = origin_name(self.path, file)
         options = self.mapping.csv
         delimiter = "\t" if self.format == "tsv" and options.delimiter == "," else options.delimiter
@@ -399,70 +396,42 @@ class TabularSource:
             )
         return header
 
-    def _jsonl(
-        self, file: Path, batch_size: int
-    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _jsonl(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
         where = origin_name(self.path, file)
-        rows: list[dict[str, str | None]] = []
-        origins: list[str] = []
-        rejected: list[tuple[str, str, str]] = []
-        columns: dict[str, None] = {}
-        try:
+
+        def row_of(line: str) -> tuple[dict[str, str | None] | None, str, str]:
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return None, f"not JSON: {exc.msg} at column {exc.colno}", line
+            if not isinstance(value, dict):
+                return None, f"expected a JSON object, found {type(value).__name__}", line
+            return {k: as_text(v) for k, v in value.items()}, "", ""
+
+        def lines() -> Iterator[LazyRow]:
             with open_text(file, self.mapping.csv.encoding) as handle:
                 for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    origin = f"{where}:{number}"
-                    try:
-                        value = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        rejected.append(
-                            (
-                                origin,
-                                f"not JSON: {exc.msg} at column {exc.colno}",
-                                line.rstrip("\n"),
-                            )
-                        )
-                        continue
-                    if not isinstance(value, dict):
-                        rejected.append(
-                            (
-                                origin,
-                                f"expected a JSON object, found {type(value).__name__}",
-                                line.rstrip("\n"),
-                            )
-                        )
-                        continue
-                    rows.append({k: as_text(v) for k, v in value.items()})
-                    columns.update(dict.fromkeys(value))
-                    origins.append(origin)
-                    if len(rows) >= batch_size:
-                        yield strings_table(rows, columns), origins, rejected
-                        rows, origins, rejected = [], [], []
+                    if line.strip():
+                        yield f"{where}:{number}", functools.partial(row_of, line.rstrip("\n"))
+
+        try:
+            yield from batched_rows(lines(), batch_size, wanted)
         except UnicodeDecodeError as exc:
             raise CorruptInputError(
                 f"not {self.mapping.csv.encoding} text ({exc})", path=file
             ) from exc
         except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
             raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
-        if rows or rejected or not columns:
-            yield strings_table(rows, columns), origins, rejected
 
-    def _geojson(
-        self, file: Path, batch_size: int, wanted: Callable[[int], bool] | None = None
-    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _geojson(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
         return geojson_rows(
             file, origin_name(self.path, file), self.mapping.csv.encoding, batch_size, wanted
         )
 
-    def _gis(
-        self, file: Path, batch_size: int
-    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _gis(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
         return gis_rows(self.path, file, self.mapping.layer, batch_size)
 
-    def _parquet(
-        self, file: Path, batch_size: int
-    ) -> Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]:
+    def _parquet(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
         where = origin_name(self.path, file)
         try:
             parquet = pq.ParquetFile(file)

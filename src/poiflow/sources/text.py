@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import re
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
@@ -16,7 +18,11 @@ import pyarrow as pa
 __all__ = [
     "COMPRESSED",
     "NUMBER",
+    "LazyRow",
+    "Rows",
+    "Wanted",
     "as_text",
+    "batched_rows",
     "not_a_time",
     "open_bytes",
     "open_text",
@@ -96,3 +102,53 @@ def read_time(value: str | None, issues: list[str]) -> datetime | None:
 
 def not_a_time(value: str) -> str:
     return f"update_time: '{value}' is not an ISO 8601 date or time"
+
+
+# A row of text read lazily: its origin, and a function that gives the row (or None), the
+# reason it has none and its raw text; called only for the batches a reader wants.
+LazyRow = tuple[str, Callable[[], tuple[dict[str, str | None] | None, str, str]]]
+# What a tabular reader yields: a table of a batch's rows, their origins, rejected rows.
+Rows = Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]
+# Which batches of a file (numbered from 0) a reader is to turn into rows; None: all.
+Wanted = Callable[[int], bool] | None
+_NOTHING: Final = pa.table({})
+
+
+def batched_rows(items: Iterator[LazyRow], batch_size: int, wanted: Wanted) -> Rows:
+    """The items in batches of ``batch_size`` (rejected ones count), as a table of text
+    rows where ``wanted`` says a batch is, and as nothing where it is not: a worker turns
+    only its own share into rows. A file of no items yields one empty batch."""
+    number = 0
+    while True:
+        batch = itertools.islice(items, batch_size)
+        if wanted is None or wanted(number):
+            table, origins, rejected, count = _rows(batch)
+        else:
+            table, origins, rejected, count = _NOTHING, [], [], sum(1 for _ in batch)
+        if count == 0:
+            break
+        yield table, origins, rejected
+        number += 1
+    if number == 0:
+        yield _NOTHING, [], []
+
+
+def _rows(
+    batch: Iterator[LazyRow],
+) -> tuple[pa.Table, list[str], list[tuple[str, str, str]], int]:
+    """A batch's rows of text, origins and rejected rows, and how many items it held."""
+    rows: list[dict[str, str | None]] = []
+    origins: list[str] = []
+    rejected: list[tuple[str, str, str]] = []
+    columns: dict[str, None] = {}
+    count = 0
+    for origin, read in batch:
+        count += 1
+        row, reason, raw = read()
+        if row is None:
+            rejected.append((origin, reason, raw))
+            continue
+        rows.append(row)
+        origins.append(origin)
+        columns.update(dict.fromkeys(row))
+    return strings_table(rows, columns), origins, rejected, count
