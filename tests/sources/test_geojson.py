@@ -433,3 +433,21 @@ def test_coordinates_in_another_system_are_refused_with_what_to_do(
             read(open_source(path))
     else:
         assert [r["id"] for r in read(open_source(path))[0]] == ["a1b2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "layout"),
+    [("bom.geojson", "collection"), ("bom.geojsonl", "lines"), ("bom.geojson.gz", "collection")],
+)
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path: Path, name: str, layout: str) -> None:
+    # Windows tools write UTF-8 with a byte-order mark.
+    plain = write(tmp_path / f"plain-{name}", layout, [KIOSK])
+    data = plain.read_bytes()
+    if name.endswith(".gz"):
+        data = gzip.compress(b"\xef\xbb\xbf" + gzip.decompress(data))
+    else:
+        data = b"\xef\xbb\xbf" + data
+    (tmp_path / name).write_bytes(data)
+    rows, rejected = read(open_source(tmp_path / name))
+    assert rejected == []
+    assert [r["id"] for r in rows] == ["a1b2"]

@@ -292,3 +292,13 @@ def test_a_few_rows_read_in_python_are_read_as_arrow_reads_them(
     few = reader._few_records(raw, origins, resolved)
     columnar = reader._columnar_records(raw, origins, resolved)
     assert few.equals(columnar), (few.to_pylist(), columnar.to_pylist())
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"excel{suffix}"
+    text = "id,name\n1,Kahvila\n" if suffix == ".csv" else '{"id": "1", "name": "Kahvila"}\n'
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    rows, rejected = records(TabularSource(path))
+    assert rejected == []
+    assert [(r["id"], r["names"]["primary"]) for r in rows] == [("1", "Kahvila")]

@@ -38,7 +38,10 @@ NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0
 
 
 def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
-    """The file as text, decompressed as it is read where its name says so."""
+    """The file as text, decompressed as it is read where its name says so; as UTF-8, a
+    byte-order mark at its start (Windows tools write one) is not part of the text."""
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
     if file.suffix.lower() in COMPRESSED:
         stream = pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
         return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
@@ -46,11 +49,20 @@ def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
 
 
 def open_bytes(file: Path) -> IO[bytes]:
-    """The file's bytes, decompressed as they are read where its name says so."""
-    if file.suffix.lower() in COMPRESSED:
-        stream: IO[bytes] = pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
-        return stream
-    return file.open("rb")
+    """The file's bytes, decompressed as they are read where its name says so, without a
+    UTF-8 byte-order mark at its start."""
+    raw: Any = (
+        pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
+        if file.suffix.lower() in COMPRESSED
+        else file.open("rb")
+    )
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    if buffered.peek(3)[:3] == _BOM:
+        buffered.read(3)
+    return buffered
+
+
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 def as_text(value: Any) -> str | None:
