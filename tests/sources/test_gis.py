@@ -124,6 +124,15 @@ def test_a_shapefile_in_another_coordinate_system_is_reprojected(tmp_path: Path)
         assert row["lon"] == pytest.approx(float(lon), abs=1e-8)
         assert row["origin"].startswith("kohteet.shp#feature=")
 
+    # Without its .prj, its coordinates are not longitudes and latitudes: refused, named.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for part in folder.iterdir():
+        if part.suffix != ".prj":
+            (bare / part.name).write_bytes(part.read_bytes())
+    with pytest.raises(CorruptInputError, match=r"names no coordinate system \(a shapefile"):
+        read_all(open_source(bare / "kohteet.shp"))
+
     # Zipped as it is mailed, it reads the same.
     zipped = tmp_path / "kohteet.shp.zip"
     with zipfile.ZipFile(zipped, "w") as archive:

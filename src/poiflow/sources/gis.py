@@ -121,6 +121,8 @@ def gis_rows(path: Path, file: Path, layer: str | None, batch_size: int) -> Rows
                 rejected: list[tuple[str, str, str]] = []
                 if geometry in table.column_names:
                     table, bad = _with_points(table, geometry, to_wgs84)
+                    if not meta["crs"]:
+                        _refuse_projected(table, file)
                     rejected = [(origins[i], "geometry: not readable as WKB", "") for i in bad]
                     keep = np.setdiff1d(np.arange(table.num_rows), bad)
                     if len(bad):
@@ -129,6 +131,23 @@ def gis_rows(path: Path, file: Path, layer: str | None, batch_size: int) -> Rows
                 yield table, origins, rejected
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
+
+
+def _refuse_projected(table: pa.Table, file: Path) -> None:
+    """Refuse a layer that names no coordinate system (a shapefile without its ``.prj``)
+    when its coordinates cannot be longitudes and latitudes: they are in another system,
+    and every record would be held back as out of range."""
+    lon = table.column("lon").to_numpy(zero_copy_only=False)
+    lat = table.column("lat").to_numpy(zero_copy_only=False)
+    far = np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    if len(far) > table.num_rows // 2:
+        x, y = lon[far[0]], lat[far[0]]
+        raise CorruptInputError(
+            f"it names no coordinate system (a shapefile without its .prj?), and its "
+            f"coordinates ({x:.0f}, {y:.0f}) are not longitudes and latitudes; give its .prj "
+            "beside it, or reproject it to WGS 84 (EPSG:4326)",
+            path=file,
+        )
 
 
 @contextlib.contextmanager
