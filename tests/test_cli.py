@@ -243,6 +243,45 @@ def test_ingest_notes_two_inputs_that_give_one_source(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "q.parquet").num_rows == 4
 
 
+def test_mappings_for_every_tabular_input_and_for_one(helsinki_pbf: Path, tmp_path: Path) -> None:
+    # A vendor's own columns beside an OSM extract: the one mapping is the feed's.
+    feed = tmp_path / "toimittaja.csv"
+    feed.write_text("tunnus;nimi;lev;pit\nT1;Kahvila Kulma;60,1645;24,9369\n", "utf-8")
+    every = tmp_path / "every.yaml"
+    every.write_text(
+        "source: toimittaja\ncolumns: {id: tunnus, name: nimi, lat: lev, lon: pit}\n", "utf-8"
+    )
+    result = run("ingest", helsinki_pbf, feed, "--mapping", every, "-o", tmp_path / "a.parquet")
+    assert result.returncode == 0, result.stderr
+    places = pq.read_table(tmp_path / "a.parquet").to_pylist()
+    assert {p["source"] for p in places} == {"osm", "toimittaja"}
+    (kulma,) = [p for p in places if p["source"] == "toimittaja"]
+    assert (kulma["id"], kulma["lat"]) == ("T1", 60.1645)
+
+    # Two feeds, each in its own layout: one mapping each, named by the input.
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"ref": "O1", "title": "Baari"}\n', "utf-8")
+    own = tmp_path / "own.yaml"
+    own.write_text("columns: {id: ref, name: title}\n", "utf-8")
+    result = run(
+        "ingest", feed, other, "--mapping", every, "--mapping", f"{other}={own}",
+        "-o", tmp_path / "b.parquet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ids = sorted(pq.read_table(tmp_path / "b.parquet").column("id").to_pylist())
+    assert ids == ["O1", "T1"]
+
+    # A mapping for an input that is not given is refused with the one that was meant.
+    typo = str(other).replace("other", "othr")
+    result = run("ingest", feed, other, "--mapping", f"{typo}={own}", "-o", tmp_path / "c.parquet")
+    assert result.returncode != 0
+    said = " ".join(result.stderr.split())
+    assert f"a mapping is given for {typo}, which is not an input. Did you mean '{other}'?" in said
+    result = run("ingest", feed, "--mapping", every, "--mapping", own, "-o", tmp_path / "d.parquet")
+    assert result.returncode != 0
+    assert "two mappings for every input" in result.stderr
+
+
 def test_conflate_warns_of_an_input_that_adds_nothing_and_refuses_when_none_adds_any(
     tmp_path: Path,
 ) -> None:

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from poiflow.config import SourceMapping
 from poiflow.conflate.matcher import ModelError
-from poiflow.errors import CorruptInputError, OutputError
+from poiflow.errors import CorruptInputError, InputError, OutputError
 from poiflow.pipeline import conflate
 from poiflow.pipeline.conflation import OUTPUTS
 
@@ -284,6 +285,24 @@ def test_the_vendor_feed_as_a_geopackage_conflates_as_the_csv(
     assert pq.read_table(tmp_path / "gpkg" / "membership.parquet").equals(
         pq.read_table(helsinki_run / "membership.parquet")
     )
+
+
+def test_a_feed_in_its_own_columns_conflates_beside_an_extract_by_its_mapping(
+    helsinki_run: Path, helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    header, rest = VENDOR_FEED.read_text(encoding="utf-8").split("\n", 1)
+    feed = tmp_path / "vendor_feed.csv"
+    feed.write_text(header.replace("id,name,", "tunnus,nimi,") + "\n" + rest, encoding="utf-8")
+    mapping = SourceMapping(columns={"id": "tunnus", "name": "nimi"})
+    # The one mapping is for the tabular input; the extract takes none.
+    conflate([helsinki_pbf, feed], tmp_path / "every", mapping=mapping, workers=1)
+    # Or named for it, as the input is given.
+    conflate([helsinki_pbf, feed], tmp_path / "one", mappings={str(feed): mapping}, workers=2)
+    expected = pq.read_table(helsinki_run / "membership.parquet")
+    for run in ("every", "one"):
+        assert pq.read_table(tmp_path / run / "membership.parquet").equals(expected), run
+    with pytest.raises(InputError, match="which is not an input"):
+        conflate([helsinki_pbf, feed], tmp_path / "typo", mappings={"vendor.csv": mapping})
 
 
 def test_a_failed_run_keeps_the_previous_outputs(helsinki_pbf: Path, tmp_path: Path) -> None:

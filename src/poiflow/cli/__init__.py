@@ -24,7 +24,7 @@ from rich.table import Table
 
 from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
-from poiflow.errors import PoiflowError
+from poiflow.errors import ConfigError, PoiflowError
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -111,6 +111,9 @@ Other column layouts are read through a mapping file (--mapping), e.g.:
   ignore: \\[internal_score]
   csv: {delimiter: ";"}[/dim]
 
+--mapping FILE is for every tabular input (an OSM extract takes none); --mapping
+INPUT=FILE is for that input alone, as it is given; repeat it for several feeds.
+
 Records that cannot be places (no name, coordinates out of range, unparsable) go to the
 quarantine file with the reason and their original values; values that cannot be
 normalized (a phone that is not a number) are withheld there too, and the record goes on.
@@ -121,6 +124,7 @@ Every record read is counted: read = valid + quarantined.
   poiflow ingest examples/helsinki/Helsinki.osm.pbf --output out/places.parquet
   poiflow ingest osm.pbf overture.parquet vendor.csv -o out/places.parquet
   poiflow ingest feed.csv --mapping feed.yaml -o out/feed.parquet --quarantine out/bad.parquet
+  poiflow ingest city.osm.pbf a.csv b/ --mapping a.csv=a.yaml --mapping b=b.yaml -o out/p.parquet
 """
 
 
@@ -188,7 +192,12 @@ def ingest_command(
         typer.Option(help="Where held-back records go [default: OUTPUT.quarantine.parquet]."),
     ] = None,
     mapping: Annotated[
-        Path | None, typer.Option(help="YAML mapping of a tabular feed's columns (see above).")
+        list[str] | None,
+        typer.Option(
+            help="YAML mapping of a tabular feed's columns (see above): FILE for every "
+            "tabular input, INPUT=FILE for one (repeat the option for several).",
+            metavar="[INPUT=]FILE",
+        ),
     ] = None,
     osm_keys: Annotated[
         str, typer.Option(help="OSM keys that make a named object a place, comma-separated.")
@@ -206,7 +215,7 @@ def ingest_command(
     """Read, validate and normalize places from any mix of inputs."""
     from poiflow.pipeline import ingest
 
-    source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
+    source_mapping, mappings = _mappings(mapping)
     keys = tuple(k.strip() for k in osm_keys.split(",") if k.strip())
     osm = OsmOptions(keys=keys or DEFAULT_OSM_KEYS, relations=relations)
     with _progress(hidden=json_report) as progress:
@@ -215,6 +224,7 @@ def ingest_command(
             output,
             quarantine,
             mapping=source_mapping,
+            mappings=mappings,
             osm=osm,
             batch_size=batch_size,
             progress=_RichProgress(progress),
@@ -223,6 +233,28 @@ def ingest_command(
         print_json(report.to_dict())
     else:
         _print_report(report)
+
+
+def _mappings(values: list[str] | None) -> tuple[SourceMapping | None, dict[str, SourceMapping]]:
+    """``--mapping`` values: the one FILE for every tabular input, and INPUT=FILE ones.
+
+    Raises:
+        ConfigError: Two mappings for every input, or a mapping file that is not one.
+    """
+    every: SourceMapping | None = None
+    single: dict[str, SourceMapping] = {}
+    for value in values or []:
+        target, equals, file = value.rpartition("=")
+        if not equals or Path(value).is_file():  # a file whose own name has an '='
+            if every is not None:
+                raise ConfigError(
+                    f"two mappings for every input ({value}); give the others as INPUT=FILE",
+                    path=value,
+                )
+            every = load_yaml(value, SourceMapping)
+        else:
+            single[target] = load_yaml(file, SourceMapping)
+    return every, single
 
 
 def _print_report(
@@ -386,7 +418,12 @@ def conflate_command(
         typer.Option(help="An earlier output folder: keep place ids, write what changed."),
     ] = None,
     mapping: Annotated[
-        Path | None, typer.Option(help="YAML mapping of a tabular feed's columns.")
+        list[str] | None,
+        typer.Option(
+            help="YAML mapping of a tabular feed's columns: FILE for every tabular input, "
+            "INPUT=FILE for one (repeat the option for several; see poiflow ingest --help).",
+            metavar="[INPUT=]FILE",
+        ),
     ] = None,
     threshold: Annotated[
         float | None,
@@ -425,7 +462,7 @@ def conflate_command(
     """Find the records that are the same place and merge them."""
     from poiflow.pipeline import conflate
 
-    source_mapping = load_yaml(mapping, SourceMapping) if mapping else None
+    source_mapping, mappings = _mappings(mapping)
     with _progress(hidden=json_report) as progress:
         stages = progress.add_task("conflate", total=5)
 
@@ -440,6 +477,7 @@ def conflate_command(
             model=model,
             previous=previous,
             mapping=source_mapping,
+            mappings=mappings,
             clustering=None if threshold is None else _cluster_config(threshold),
             progress=_RichProgress(progress),
             on_stage=on_stage,

@@ -19,7 +19,7 @@ Everything is written to a hidden staging folder first and moved into place at t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +123,7 @@ def conflate(
     model: str | Path = "default",
     previous: str | Path | None = None,
     mapping: SourceMapping | None = None,
+    mappings: Mapping[str, SourceMapping] | None = None,
     osm: OsmOptions | None = None,
     blocking: BlockingConfig | None = None,
     clustering: ClusterConfig | None = None,
@@ -148,7 +149,9 @@ def conflate(
             labels needed; its match weights are reported in ``run.json``).
         previous: An earlier output folder: places keep their ids where they persist, and
             ``changes.parquet`` says what changed.
-        mapping, osm, batch_size, workers, progress: As for :func:`poiflow.ingest`.
+        mapping, mappings, osm, batch_size, workers, progress: As for
+            :func:`poiflow.ingest` (``mappings`` keyed by the inputs as given, before any
+            is fetched).
         blocking, clustering, merging: Settings of those stages. Without ``clustering``,
             a Fellegi-Sunter model clusters at its own threshold. Of ``merging``, the
             settings a pipeline's ``stages.merge`` has; the run counts its own names'
@@ -172,7 +175,14 @@ def conflate(
     # Only what runs before ingest is imported here: the stages import their own modules
     # (polars, scipy, rapidfuzz), on a side thread while ingest's workers read.
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
+    from poiflow.pipeline.ingestion import refuse_unknown_inputs
+    from poiflow.sources import Source, mapping_for
 
+    refuse_unknown_inputs(inputs, mappings)
+    # Each input's mapping, told from the input as given (a fetched copy has another path).
+    per_source = [
+        (None if isinstance(i, Source) else mapping_for(i, mapping, mappings), osm) for i in inputs
+    ]
     # Object storage: inputs, the model and the previous release are fetched first; the
     # output is written to a local folder and uploaded whole at the end.
     downloads = TEMP_ROOT / "downloads"
@@ -184,7 +194,12 @@ def conflate(
     if engine == "local":  # the ingest workers' server imports while the model loads
         from poiflow.pipeline.ingestion import prepare_ingest
 
-        prepare_ingest(inputs, mapping=mapping, osm=osm, workers=workers)
+        prepare_ingest(
+            inputs,
+            mappings={str(i): m for i, (m, _) in zip(inputs, per_source, strict=True) if m},
+            osm=osm,
+            workers=workers,
+        )
     remote = str(output) if is_remote(str(output)) else None
     if remote is not None:
         output = output_staging(remote)
@@ -229,7 +244,7 @@ def conflate(
         Artifacts(),
         {},
         sources=inputs,
-        mapping=mapping,
+        per_source=per_source,
         osm=osm,
         previous=Path(previous) if previous is not None else None,
         gold=Path(gold) if gold is not None else None,

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,7 +26,13 @@ import pyarrow as pa
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
-from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
+from poiflow.errors import (
+    InputError,
+    NothingValidError,
+    OutputError,
+    PoiflowError,
+    did_you_mean,
+)
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNUSED
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
@@ -38,7 +44,9 @@ from poiflow.sources import (
     Source,
     SourceBatch,
     bytes_on_disk,
+    mapping_for,
     open_source,
+    unknown_inputs,
 )
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
@@ -116,6 +124,7 @@ def ingest(
     quarantine: str | Path | None = None,
     *,
     mapping: SourceMapping | None = None,
+    mappings: Mapping[str, SourceMapping] | None = None,
     osm: OsmOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int | None = None,
@@ -129,7 +138,9 @@ def ingest(
         inputs: Files (the kind is told from the name) or opened sources.
         output: The places file to write (GeoParquet, ``PLACE_SCHEMA`` plus ``geometry``).
         quarantine: Where held-back records and withheld values go; default beside output.
-        mapping: Column mapping for the tabular inputs.
+        mapping: Column mapping for the tabular inputs (OSM extracts take none).
+        mappings: Column mappings of single inputs, keyed by the input as given; they come
+            before ``mapping``.
         osm: Which OSM objects are places.
         batch_size: Records per batch; memory grows with it, not with the input.
         workers: Processes per input; default: one per core for large inputs (OSM
@@ -156,10 +167,14 @@ def ingest(
     """
     if not inputs:
         raise OutputError("no inputs given")
+    refuse_unknown_inputs(inputs, mappings)
     output = Path(output)
     quarantine_path = Path(quarantine) if quarantine else default_quarantine_path(output)
     sources = [
-        s if isinstance(s, Source) else open_source(s, mapping=mapping, osm=osm) for s in inputs
+        s
+        if isinstance(s, Source)
+        else open_source(s, mapping=mapping_for(s, mapping, mappings), osm=osm)
+        for s in inputs
     ]
     _refuse_repeats(sources)
     report = IngestReport(output, quarantine_path)
@@ -343,10 +358,29 @@ def _ingest_sources(
             yield index, (chunks, time.perf_counter() - started)
 
 
+def refuse_unknown_inputs(
+    inputs: Sequence[str | Path | Source], mappings: Mapping[str, SourceMapping] | None
+) -> None:
+    """Refuse mappings of inputs that are not given (a typo would read a feed unmapped).
+
+    Raises:
+        poiflow.errors.InputError: A mapping's input is not among ``inputs``.
+    """
+    names = [str(i.path if isinstance(i, Source) else i) for i in inputs]
+    unknown = unknown_inputs(names, mappings)
+    if unknown:
+        raise InputError(
+            f"a mapping is given for {', '.join(unknown)}, which is not an input."
+            f"{did_you_mean(unknown[0], names)} The inputs: {', '.join(names)}",
+            path=unknown[0],
+        )
+
+
 def prepare_ingest(
     inputs: Sequence[str | Path | Source],
     *,
     mapping: SourceMapping | None = None,
+    mappings: Mapping[str, SourceMapping] | None = None,
     osm: OsmOptions | None = None,
     workers: int | None = None,
 ) -> None:
@@ -355,7 +389,10 @@ def prepare_ingest(
     before ingest. An input that cannot be opened is left for ``ingest`` to report."""
     try:
         sources = [
-            s if isinstance(s, Source) else open_source(s, mapping=mapping, osm=osm) for s in inputs
+            s
+            if isinstance(s, Source)
+            else open_source(s, mapping=mapping_for(s, mapping, mappings), osm=osm)
+            for s in inputs
         ]
     except PoiflowError:
         return

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,6 +44,7 @@ __all__ = [
     "flat_place",
     "flat_record_rows",
     "flat_records",
+    "mapping_for",
     "open_source",
     "records_from_rows",
 ]
@@ -102,6 +104,37 @@ def open_source(
     raise UnknownFormatError(
         f"cannot tell what kind of file this is from its name; {_KINDS}", path=path
     )
+
+
+def mapping_for(
+    source: str | Path,
+    mapping: SourceMapping | None,
+    mappings: Mapping[str, SourceMapping] | None = None,
+) -> SourceMapping | None:
+    """The mapping an input is read with: its own, from ``mappings`` (keyed by the input as
+    given), else ``mapping``, the one for every tabular input, which OSM extracts do not
+    take (``poiflow conflate city.osm.pbf feed.csv --mapping feed.yaml``)."""
+    own = {_input_key(key): value for key, value in (mappings or {}).items()}
+    if _input_key(source) in own:
+        return own[_input_key(source)]
+    if mapping is not None and not str(source).lower().endswith(_OSM_SUFFIXES):
+        return mapping
+    return None
+
+
+def unknown_inputs(
+    inputs: Sequence[object], mappings: Mapping[str, SourceMapping] | None
+) -> list[str]:
+    """The keys of ``mappings`` that name none of the inputs (as given)."""
+    given = {_input_key(i) for i in inputs}
+    return sorted(key for key in mappings or {} if _input_key(key) not in given)
+
+
+def _input_key(value: object) -> str:
+    """An input as a mapping names it: a local path as Python writes it (``feed/`` is
+    ``feed``), a URI as it is."""
+    text = str(value)
+    return text if "://" in text else str(Path(text))
 
 
 _KINDS = (
