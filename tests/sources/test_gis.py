@@ -217,7 +217,9 @@ def test_a_geopackage_of_layers_needs_the_one_to_read(tmp_path: Path) -> None:
         read_all(open_source(path))
     rows, _ = read_all(TabularSource(path, SourceMapping(layer="kaupat")))
     assert [r["id"] for r in rows] == table.slice(3, 2).column("id").to_pylist()
-    with pytest.raises(InputError, match="no layer 'kauppa' in it; its layers: kahvilat, kaupat"):
+    with pytest.raises(
+        InputError, match=r"no layer 'kauppa' in it\. Did you mean 'kaupat'\? Its layers: kahvilat"
+    ):
         read_all(TabularSource(path, SourceMapping(layer="kauppa")))
 
 

@@ -21,15 +21,14 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from poiflow.errors import CorruptInputError, InputError
+from poiflow.errors import CorruptInputError, InputError, did_you_mean
 from poiflow.sources.base import origin_name
+from poiflow.sources.text import Rows
 
 __all__ = ["GIS_SUFFIXES", "gis_rows", "gis_size", "is_gis"]
 
 GIS_SUFFIXES: Final = (".gpkg", ".shp", ".shp.zip", ".fgb", ".xlsx", ".ods")
 _WGS84: Final = "EPSG:4326"
-
-Rows = Iterator[tuple[pa.Table, list[str], list[tuple[str, str, str]]]]
 
 
 def is_gis(path: Path) -> bool:
@@ -64,7 +63,9 @@ def _layer(path: Path, layer: str | None) -> str | None:
     if layer is not None:
         if layer not in layers:
             raise InputError(
-                f"no layer '{layer}' in it; its layers: {', '.join(layers)}", path=path
+                f"no layer '{layer}' in it.{did_you_mean(layer, layers)} Its layers: "
+                f"{', '.join(layers)}",
+                path=path,
             )
         return layer
     if len(layers) > 1:
