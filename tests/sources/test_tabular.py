@@ -16,6 +16,7 @@ from poiflow.errors import (
     UnknownFormatError,
 )
 from poiflow.sources import TabularSource, open_source
+from poiflow.sources.flat import FlatFormat
 from poiflow.sources.tabular import tabular_format
 
 
@@ -286,9 +287,9 @@ def test_a_few_rows_read_in_python_are_read_as_arrow_reads_them(
     columns = sorted({"id", "name"} | {k for row in rows for k in row})
     raw = pa.table({c: pa.array([row.get(c) for row in rows], pa.string()) for c in columns})
     mapping = SourceMapping(source="s", constants={"country": " FI "} if constant else {})
-    reader = TabularSource(Path("s.jsonl"), mapping)
+    reader = FlatFormat(mapping, "s", Path("s.jsonl"))
     origins = [f"row {i}" for i in range(len(rows))]
-    resolved = reader._resolve(raw.column_names)
+    resolved = reader.resolve(raw.column_names)
     few = reader._few_records(raw, origins, resolved)
     columnar = reader._columnar_records(raw, origins, resolved)
     assert few.equals(columnar), (few.to_pylist(), columnar.to_pylist())

@@ -22,15 +22,10 @@ from poiflow.sources.base import (
     origin_name,
     records_from_rows,
 )
+from poiflow.sources.flat import flat_place, flat_record_rows, flat_records
 from poiflow.sources.osm import OSM_KEY_PRIORITY, OsmSource
 from poiflow.sources.overture import OvertureSource, looks_like_overture
-from poiflow.sources.tabular import (
-    TabularSource,
-    flat_place,
-    flat_record_rows,
-    flat_records,
-    tabular_format,
-)
+from poiflow.sources.tabular import TabularSource, tabular_format
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

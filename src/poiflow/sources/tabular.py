@@ -12,20 +12,18 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from poiflow.config import SourceMapping
-from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError, did_you_mean
-from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
+from poiflow.errors import CorruptInputError, InputError, SchemaMismatchError
+from poiflow.schema import SOURCE_RECORD_SCHEMA
 from poiflow.sources.base import (
     DEFAULT_BATCH_SIZE,
     SourceBatch,
@@ -34,28 +32,23 @@ from poiflow.sources.base import (
     owns,
     partition_values,
 )
+from poiflow.sources.flat import FLAT_KNOWN, FlatFormat
 from poiflow.sources.geojson import geojson_rows, looks_like_geojson
 from poiflow.sources.gis import gis_rows, gis_size, is_gis
 from poiflow.sources.osm_tags import looks_tagged, tagged_records
 from poiflow.sources.overture_records import overture_json_records
 from poiflow.sources.text import (
     COMPRESSED,
-    NUMBER,
     LazyRow,
     Rows,
     Wanted,
     as_text,
     batched_rows,
-    not_a_time,
     open_text,
-    read_number,
-    read_time,
-    strings_table,
 )
 
-__all__ = ["TabularSource", "flat_records", "tabular_format"]
+__all__ = ["TabularSource", "tabular_format"]
 
-_KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
 _KIND_NAMES: Final = {
     "csv": "CSV",
     "tsv": "TSV",
@@ -74,7 +67,6 @@ _GIS_NAMES: Final = {
 }
 _LAYOUT_NAMES: Final = {"tags": "OSM tags", "overture": "Overture"}
 _SNIFF_ROWS: Final = 1000  # rows read to tell a table of OSM tags from flat places
-_FEW_VALUES: Final = 64  # up to this many rows of text are read value by value
 _SUFFIXES: Final = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -93,7 +85,6 @@ _SUFFIXES: Final = {
 }
 _CSV_BLOCK: Final = 4 << 20
 _OTHER_DELIMITERS: Final = (";", "\t", "|")  # tried, in this order, when "," finds one column
-_FLAT_ADDRESS: Final = {"freeform": "address", "locality": "city"}
 
 
 def tabular_format(path: Path) -> str | None:
@@ -136,6 +127,7 @@ class TabularSource:
             )
         self.format: str = kind
         self.name = self.mapping.source or self.path.name.split(".")[0]
+        self._flat = FlatFormat(self.mapping, self.name, self.path)
         self._layout: str | None = None
 
     @property
@@ -187,8 +179,8 @@ class TabularSource:
                         name = self.mapping.source or "overture"
                         records = overture_json_records(raw, origins, name)
                     else:
-                        columns = self._resolve(raw.column_names, file)
-                        records = self._records(raw, origins, columns)
+                        columns = self._flat.resolve(raw.column_names, file)
+                        records = self._flat.records(raw, origins, columns)
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
                 chunk += 1
 
@@ -248,54 +240,9 @@ class TabularSource:
         return {
             key: value
             for key, value in partition_values(self.path, file).items()
-            if key in used or (key.strip().lower() in _KNOWN and key.strip().lower() not in taken)
+            if key in used
+            or (key.strip().lower() in FLAT_KNOWN and key.strip().lower() not in taken)
         }
-
-    # -- column mapping ---------------------------------------------------------------
-
-    def _resolve(self, file_columns: list[str], file: Path | None = None) -> dict[str, str]:
-        """Map flat field -> file column, or raise naming what is missing or unknown (in
-        ``file``, one of a folder's)."""
-        file = file or self.path
-        mapped = dict(self.mapping.columns)
-        for field, column in mapped.items():
-            if column not in file_columns:
-                raise SchemaMismatchError(
-                    f"the mapping reads column '{column}' for '{field}', but the file has no "
-                    f"such column.{did_you_mean(column, file_columns)} "
-                    f"Its columns: {', '.join(file_columns)}",
-                    path=file,
-                )
-        used = set(mapped.values()) | set(self.mapping.ignore)
-        for column in file_columns:
-            if column in used:
-                continue
-            field = column.strip().lower()
-            if field in _KNOWN and field not in mapped:
-                mapped[field] = column
-                continue
-            if field in _KNOWN:
-                raise SchemaMismatchError(
-                    f"column '{column}' is the flat field '{field}', which the mapping "
-                    f"reads from column '{mapped[field]}'; add '{column}' to the mapping's "
-                    "'ignore:' list, or map one of the two",
-                    path=file,
-                )
-            hint = did_you_mean(field, _KNOWN)
-            raise SchemaMismatchError(
-                f"unknown column '{column}'.{hint} The flat place format has: "
-                f"{', '.join(_KNOWN)}; map or ignore other columns with --mapping "
-                "(see 'poiflow ingest --help')",
-                path=file,
-            )
-        for required in ("id", "name"):
-            if required not in mapped and required not in self.mapping.constants:
-                raise SchemaMismatchError(
-                    f"no '{required}' column; every flat place file needs 'id' and 'name' "
-                    "(map them with --mapping if they are called something else)",
-                    path=file,
-                )
-        return mapped
 
     # -- readers: each yields (raw table, origin per row, rejected rows) ---------------
 
@@ -444,158 +391,6 @@ class TabularSource:
         except (pa.ArrowInvalid, OSError) as exc:
             raise CorruptInputError(f"not a readable Parquet file ({exc})", path=file) from exc
 
-    # -- flat columns -> source records -----------------------------------------------
-
-    def _records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
-        """Source records (``SOURCE_RECORD_SCHEMA``) of a raw table's flat columns."""
-        if raw.num_rows <= _FEW_VALUES and all(
-            pa.types.is_string(t) or pa.types.is_large_string(t) for t in raw.schema.types
-        ):
-            return self._few_records(raw, origins, columns)
-        return self._columnar_records(raw, origins, columns)
-
-    def _few_records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
-        """``_columnar_records`` of a few rows of text, value by value in Python: the same
-        rules (trimming is Arrow's, whose whitespace is Python's), without the eighty-odd
-        Arrow calls that a request of one record would otherwise pay for."""
-        rows = self._record_rows(raw.to_pylist(), origins, columns)
-        return pa.Table.from_pylist(rows, schema=SOURCE_RECORD_SCHEMA)
-
-    def _record_rows(
-        self, raw: list[dict[str, str | None]], origins: list[str], columns: dict[str, str]
-    ) -> list[dict[str, Any]]:
-        """Source records as rows (``SOURCE_RECORD_SCHEMA``'s fields) of raw rows of text."""
-        out = []
-        for i, row in enumerate(raw):
-            issues: list[str] = []
-
-            def text(field: str, row: dict[str, Any] = row) -> str | None:
-                if field not in columns:
-                    return self.mapping.constants.get(field)
-                value = row[columns[field]]
-                return None if value is None else (value.strip() or None)
-
-            def number(field: str, issues: list[str] = issues) -> float | None:
-                return read_number(field, text(field), issues)
-
-            source, category, brand = text("source"), text("category"), text("brand")
-            update_time = read_time(text("update_time"), issues)
-            lat, lon = number("lat"), number("lon")
-            out.append(
-                {
-                    "source": self.name if source is None else source,
-                    "id": text("id"),
-                    "names": {"primary": text("name"), "alternates": None},
-                    "categories": None
-                    if category is None
-                    else {"primary": category, "alternate": None},
-                    "source_category": category,
-                    "lat": lat,
-                    "lon": lon,
-                    "address": {
-                        part: text(_FLAT_ADDRESS.get(part, part)) for part in ADDRESS_TYPE.names
-                    },
-                    "phones": _singleton(text("phone")),
-                    "websites": _singleton(text("website")),
-                    "emails": _singleton(text("email")),
-                    "brand": None if brand is None else {"name": brand, "wikidata": None},
-                    "opening_hours": text("opening_hours"),
-                    "operating_status": text("operating_status"),
-                    "update_time": update_time,
-                    "origin": origins[i],
-                    "issues": issues or None,
-                }
-            )
-        return out
-
-    def _columnar_records(
-        self, raw: pa.Table, origins: list[str], columns: dict[str, str]
-    ) -> pa.Table:
-        n = raw.num_rows
-        issues: dict[int, list[str]] = {}
-
-        def text(field: str) -> pa.Array:
-            if field in columns:
-                array = _combine(raw.column(columns[field]))
-                if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
-                    array = pc.cast(array, pa.string())
-                array = pc.utf8_trim_whitespace(array)
-                return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
-            constant = self.mapping.constants.get(field)
-            return pa.array([constant] * n, pa.string())
-
-        def number(field: str) -> pa.Array:
-            if field in columns and pa.types.is_floating(raw.column(columns[field]).type):
-                return pc.cast(_combine(raw.column(columns[field])), pa.float64())
-            if field in columns and pa.types.is_integer(raw.column(columns[field]).type):
-                return pc.cast(_combine(raw.column(columns[field])), pa.float64())
-            values = text(field)
-            fixed = pc.if_else(
-                pc.match_substring(values, "."), values, pc.replace_substring(values, ",", ".")
-            )
-            ok = pc.fill_null(pc.match_substring_regex(fixed, f"^{NUMBER.pattern}$"), False)
-            for row in np.flatnonzero(
-                ~ok.to_numpy(zero_copy_only=False)
-                & values.is_valid().to_numpy(zero_copy_only=False)
-            ):
-                issues.setdefault(int(row), []).append(
-                    f"{field}: '{values[int(row)].as_py()}' is not a number"
-                )
-            return pc.cast(pc.if_else(ok, fixed, pa.scalar(None, pa.string())), pa.float64())
-
-        source = pc.fill_null(text("source"), self.name)
-        update_time = self._times(text("update_time"), issues)
-        address = pa.StructArray.from_arrays(
-            # Every address part has a flat column of its own name, but for these two.
-            [text(_FLAT_ADDRESS.get(part, part)) for part in ADDRESS_TYPE.names],
-            fields=list(ADDRESS_TYPE),
-        )
-        category = text("category")
-        brand = text("brand")
-        arrays = {
-            "source": source,
-            "id": text("id"),
-            "names": pa.StructArray.from_arrays(
-                [text("name"), pa.nulls(n, SOURCE_RECORD_SCHEMA.field("names").type[1].type)],
-                fields=list(SOURCE_RECORD_SCHEMA.field("names").type),
-            ),
-            "categories": pa.StructArray.from_arrays(
-                [category, pa.nulls(n, pa.list_(pa.string()))],
-                fields=list(SOURCE_RECORD_SCHEMA.field("categories").type),
-                mask=pc.is_null(category),
-            ),
-            "source_category": category,
-            "lat": number("lat"),
-            "lon": number("lon"),
-            "address": address,
-            "phones": _singletons(text("phone")),
-            "websites": _singletons(text("website")),
-            "emails": _singletons(text("email")),
-            "brand": pa.StructArray.from_arrays(
-                [brand, pa.nulls(n, pa.string())],
-                fields=list(SOURCE_RECORD_SCHEMA.field("brand").type),
-                mask=pc.is_null(brand),
-            ),
-            "opening_hours": text("opening_hours"),
-            "operating_status": text("operating_status"),
-            "update_time": update_time,
-            "origin": pa.array(origins, pa.string()),
-        }
-        arrays["issues"] = pa.array([issues.get(i) for i in range(n)], pa.list_(pa.string()))
-        return pa.Table.from_pydict(arrays, schema=SOURCE_RECORD_SCHEMA)
-
-    @staticmethod
-    def _times(values: pa.Array, issues: dict[int, list[str]]) -> pa.Array:
-        parsed: dict[str, datetime | None] = {}
-        out: list[datetime | None] = []
-        for row, value in enumerate(values.to_pylist()):
-            if value is not None and value not in parsed:
-                parsed[value] = read_time(value, [])
-            if value is not None and parsed[value] is None:
-                issues.setdefault(row, []).append(not_a_time(value))
-            out.append(None if value is None else parsed[value])
-        return pa.array(out, pa.timestamp("ms", tz="UTC"))
-
 
 def _owns_after(first: int, part: int, parts: int, number: int) -> bool:
     """Whether partition ``part`` reads the ``number``-th batch of a file whose first batch
@@ -611,92 +406,6 @@ def _with_constants(table: pa.Table, values: Mapping[str, str | None]) -> pa.Tab
         if name.strip().lower() not in present:
             table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
     return table
-
-
-def flat_records(
-    objects: Sequence[Mapping[str, Any]], source: str, origins: Sequence[str]
-) -> pa.Table:
-    """Source records (``SOURCE_RECORD_SCHEMA``) of places given as objects in the flat
-    place format, read exactly as a JSON-lines file of them would be.
-
-    Args:
-        objects: The places (keys are flat fields; values are strings, numbers or null).
-        source: The source of an object without a ``source`` field.
-        origins: Where each object came from (``"request[3]"``), for error messages.
-
-    Raises:
-        SchemaMismatchError: A key is not a flat field, or ``id`` or ``name`` is missing.
-    """
-    reader, rows, columns = _flat_text(objects, source)
-    raw = strings_table(rows, columns)
-    return reader._records(raw, list(origins), reader._resolve(raw.column_names))
-
-
-def flat_record_rows(
-    objects: Sequence[Mapping[str, Any]], source: str, origins: Sequence[str]
-) -> list[dict[str, Any]]:
-    """``flat_records`` as rows (``SOURCE_RECORD_SCHEMA``'s fields, as ``to_pylist`` gives
-    them), read value by value without Arrow: for a request's few places."""
-    reader, rows, columns = _flat_text(objects, source)
-    resolved = reader._resolve(list(columns))
-    raw = [{name: row.get(name) for name in columns} for row in rows]
-    return reader._record_rows(raw, list(origins), resolved)
-
-
-def flat_place(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A place (a ``PLACE_SCHEMA`` row) back in the flat place format, as a source or a
-    request to ``POST /match`` would send it: the first phone and website, the address
-    in parts; fields without a value are left out."""
-    address = record["address"] or {}
-    flat = {
-        "source": record["source"],
-        "id": record["id"],
-        "name": record["names"]["primary"],
-        "lat": record["lat"],
-        "lon": record["lon"],
-        "category": (record["categories"] or {}).get("primary"),
-        "street": address.get("street"),
-        "housenumber": address.get("housenumber"),
-        "postcode": address.get("postcode"),
-        "city": address.get("locality"),
-        "country": address.get("country"),
-        "phone": (record["phones"] or [None])[0],
-        "website": (record["websites"] or [None])[0],
-    }
-    return {k: v for k, v in flat.items() if v is not None}
-
-
-def _flat_text(
-    objects: Sequence[Mapping[str, Any]], source: str
-) -> tuple[TabularSource, list[dict[str, str | None]], dict[str, None]]:
-    """A reader of the flat place format, each object's values as text, and every key."""
-    reader = TabularSource(Path(f"{source}.jsonl"), SourceMapping(source=source))
-    columns: dict[str, None] = {}
-    for item in objects:
-        columns.update(dict.fromkeys(item))
-    return reader, [{k: as_text(v) for k, v in item.items()} for item in objects], columns
-
-
-def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
-    return column
-
-
-def _singleton(value: str | None) -> list[str] | None:
-    return None if value is None else [value]
-
-
-def _singletons(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A list column holding each non-null value alone (null stays null), made from the
-    column's buffers: offsets that step by one at each value."""
-    strings = _combine(values).cast(pa.string())
-    valid = strings.is_valid().to_numpy(zero_copy_only=False)
-    offsets = np.zeros(len(strings) + 1, dtype=np.int32)
-    np.cumsum(valid, out=offsets[1:])
-    return pa.ListArray.from_arrays(
-        pa.array(offsets), strings.drop_null(), pa.list_(pa.string()), mask=pa.array(~valid)
-    )
 
 
 def _split_empty(
