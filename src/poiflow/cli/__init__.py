@@ -90,7 +90,8 @@ The kind of each INPUT is told from its name:
                    addr:street: an Overpass export, All the Places), or
                    Overture's (its download tool's -f geojson); a polygon
                    is placed at its centroid
-  [bold]*.gpkg *.shp *.fgb[/bold]  GeoPackage, Shapefile (also .shp.zip), FlatGeobuf:
+  [bold]*.gpkg *.shp *.fgb *.gdb[/bold]  GeoPackage, Shapefile (.shp.zip too), FlatGeobuf,
+                   Esri's File Geodatabase (a .gdb folder is one input):
                    attribute columns as a CSV's, the geometry as lat/lon
                    (reprojected to WGS 84 where the layer is not in it);
                    several layers: 'layer:' in a mapping names one

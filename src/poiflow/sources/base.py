@@ -110,7 +110,7 @@ def files_of(path: Path) -> list[Path]:
     """The files an input reads: the file itself, or every file under a folder in name
     order, without the bookkeeping that writers leave beside their parts (names starting
     with ``.`` or ``_``: ``_SUCCESS``, ``.part-0.parquet.crc``)."""
-    if not path.is_dir():
+    if not path.is_dir() or path.name.lower().endswith(_ONE_FILE_FOLDERS):
         return [path]
     return sorted(
         file
@@ -121,6 +121,8 @@ def files_of(path: Path) -> list[Path]:
     )
 
 
+# Folders that are one file to the library that reads them (an Esri File Geodatabase).
+_ONE_FILE_FOLDERS = (".gdb",)
 # The files beside a shapefile that are part of it (read with it), not inputs of their own.
 _SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
 

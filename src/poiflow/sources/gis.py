@@ -1,5 +1,6 @@
-"""Vector files that GDAL reads (GeoPackage, Shapefile, FlatGeobuf) and spreadsheets
-(Excel, OpenDocument), as rows for the tabular reader, through pyogrio.
+"""Vector files that GDAL reads (GeoPackage, Shapefile, FlatGeobuf, Esri's File
+Geodatabase) and spreadsheets (Excel, OpenDocument), as rows for the tabular reader,
+through pyogrio.
 
 Vendors deliver POIs in these as often as in CSV. A layer's attribute columns become
 columns as they are (a mapping maps them, as for a CSV); its geometry becomes ``lat`` and
@@ -27,7 +28,7 @@ from poiflow.sources.text import Rows
 
 __all__ = ["GIS_SUFFIXES", "gis_rows", "gis_size", "is_gis"]
 
-GIS_SUFFIXES: Final = (".gpkg", ".shp", ".shp.zip", ".fgb", ".xlsx", ".ods")
+GIS_SUFFIXES: Final = (".gpkg", ".shp", ".shp.zip", ".fgb", ".gdb", ".xlsx", ".ods")
 _WGS84: Final = "EPSG:4326"
 
 

@@ -62,6 +62,7 @@ _GIS_NAMES: Final = {
     ".shp": "Shapefile",
     ".shp.zip": "Shapefile",
     ".fgb": "FlatGeobuf",
+    ".gdb": "File Geodatabase",
     ".xlsx": "Excel",
     ".ods": "OpenDocument sheet",
 }
@@ -142,7 +143,7 @@ class TabularSource:
 
     def size_hint(self) -> int | None:
         """The row count of Parquet files and of GDAL's layers; unknown for text formats."""
-        if not all(file.is_file() for file in self.files):
+        if not all(file.exists() for file in self.files):
             return None
         if self.format == "gis":
             counts = [gis_size(file, self.mapping.layer) for file in self.files]
@@ -212,7 +213,7 @@ class TabularSource:
             self._layout = "flat"
             if not self.mapping.columns:
                 for file in self.files:
-                    if not file.is_file():
+                    if not file.exists():
                         break
                     first = next(iter(self._reader()(file, _SNIFF_ROWS, None)), None)
                     if first is not None and first[0].num_columns:
