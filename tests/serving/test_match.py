@@ -178,6 +178,46 @@ def test_match_over_http_one_place_and_a_batch(conflated: Path, api: str) -> Non
     assert get(api, "/health")[1]["matching"] is True
 
 
+def feature(place: dict[str, Any], *, feature_id: str | None = None) -> dict[str, Any]:
+    """A flat place as a GeoJSON Feature: its point as the geometry."""
+    properties = {k: v for k, v in place.items() if k not in ("lat", "lon")}
+    located = "lat" in place and "lon" in place
+    return {
+        "type": "Feature",
+        **({"id": feature_id} if feature_id else {}),
+        "geometry": {"type": "Point", "coordinates": [place["lon"], place["lat"]]}
+        if located
+        else None,
+        "properties": properties,
+    }
+
+
+@pytest.mark.server
+def test_match_over_http_geojson_features(conflated: Path, api: str) -> None:
+    record, place_id = a_shared_place(conflated)
+    one = flat(record, source="app", id="report-3")
+    status, body = post(api, "/match", feature(one))
+    assert status == 200, body
+    assert (body["decision"], body["place_id"]) == ("match", place_id)
+    # A collection: the id may be the feature's; a feature without geometry has no point.
+    unnamed = feature({k: v for k, v in one.items() if k != "id"}, feature_id="report-4")
+    far = feature({"id": "far", "name": "Nowhere Kiosk", "lat": -45.0, "lon": -120.0})
+    nowhere = feature({"id": "none", "name": "Kiosk Nowhere"})
+    collection = {"type": "FeatureCollection", "features": [unnamed, far, nowhere]}
+    status, body = post(api, "/match", collection)
+    assert status == 200, body
+    first, second, third = body["results"]
+    assert (first["decision"], first["place_id"]) == ("match", place_id)
+    assert (second["decision"], second["place_id"]) == ("new", None)
+    assert third["decision"] == "new"
+    # A feature with no id anywhere, or not a point, is refused with what is wrong.
+    no_id = feature({"name": "Kiosk", "lat": 60.1, "lon": 24.9})
+    status, detail = post(api, "/match", no_id)
+    assert (status, "a feature needs an id" in str(detail)) == (422, True)
+    polygon = {**feature(one), "geometry": {"type": "Polygon", "coordinates": [[[0, 0]]]}}
+    assert post(api, "/match", polygon)[0] == 422
+
+
 @pytest.mark.server
 @pytest.mark.parametrize(
     ("body", "says"),

@@ -119,6 +119,57 @@ class FlatPlace(BaseModel):
     update_time: str | None = _text("ISO 8601.")
 
 
+class FeatureProperties(FlatPlace):
+    """A GeoJSON feature's properties: the flat place format, its ``id`` where the feature
+    has none of its own, ``lat``/``lon`` where the feature has no geometry."""
+
+    id: str | None = Field(  # type: ignore[assignment]
+        None, min_length=1, max_length=200, description="Default: the feature's id."
+    )
+
+
+class PointGeometry(BaseModel):
+    """A GeoJSON Point: ``[longitude, latitude]`` in WGS 84 (an altitude is ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Point"]
+    coordinates: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        min_length=2, max_length=3
+    )
+
+
+class PlaceFeature(BaseModel):
+    """A place as a GeoJSON Feature: a Point (or none) and flat properties."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"]
+    id: str | int | None = Field(None, description="The place's id, unless its properties say.")
+    geometry: PointGeometry | None
+    properties: FeatureProperties
+
+    def flat(self) -> dict[str, Any]:
+        """The place in the flat place format."""
+        place = self.properties.model_dump(exclude_none=True)
+        if self.geometry is not None:
+            place["lon"], place["lat"] = self.geometry.coordinates[:2]
+        if "id" not in place:
+            if self.id is None or str(self.id) == "":
+                raise HTTPException(422, "a feature needs an id: its own, or in its properties")
+            place["id"] = str(self.id)
+        return place
+
+
+class PlaceFeatures(BaseModel):
+    """Places as a GeoJSON FeatureCollection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["FeatureCollection"]
+    features: list[PlaceFeature]
+
+
 class Label(BaseModel):
     """A reviewer's answer about two records: the same place or not."""
 
@@ -286,21 +337,34 @@ def create_app(
     @app.post("/match", summary="The golden place a new record is, or 'new'")
     async def match(
         places: Annotated[
-            FlatPlace | list[FlatPlace],
-            Body(description="One place in the flat place format, or a list of them."),
+            FlatPlace | list[FlatPlace] | PlaceFeature | PlaceFeatures,
+            Body(
+                description="One place in the flat place format, or a list of them; or a "
+                "GeoJSON Feature (a Point and flat properties), or a FeatureCollection of them."
+            ),
         ],
     ) -> Any:
         if matching is None:
             raise HTTPException(503, unavailable)
-        batch = places if isinstance(places, list) else [places]
+        many = isinstance(places, list | PlaceFeatures)
+        batch: list[FlatPlace | PlaceFeature] = (
+            list(places.features)
+            if isinstance(places, PlaceFeatures)
+            else list(places)
+            if isinstance(places, list)
+            else [places]
+        )
         if not 1 <= len(batch) <= _MATCH_MAX:
             raise HTTPException(422, f"send between 1 and {_MATCH_MAX} places at a time")
-        objects: list[Mapping[str, Any]] = [p.model_dump(exclude_none=True) for p in batch]
+        objects: list[Mapping[str, Any]] = [
+            p.flat() if isinstance(p, PlaceFeature) else p.model_dump(exclude_none=True)
+            for p in batch
+        ]
         try:  # matched with whatever other requests are waiting (see MatchQueue)
             answers = await asyncio.wrap_future(matching.submit(objects))
         except InputError as exc:
             raise HTTPException(422, str(exc)) from exc
-        if not isinstance(places, list):
+        if not many:
             if isinstance(answers[0], str):
                 raise HTTPException(422, f"the place cannot be matched: {answers[0]}")
             return answer_of(answers[0])
