@@ -267,3 +267,20 @@ def test_each_input_says_what_kind_it_is(tmp_path: Path) -> None:
         "d.gdb": "File Geodatabase",
         "tags.csv": "CSV, OSM tags",
     }
+
+
+def test_a_shapefiles_fingerprint_covers_the_files_read_with_it(tmp_path: Path) -> None:
+    # A pipeline re-reads an input whose fingerprint changed; a shapefile's attributes are
+    # in its .dbf, so a changed name must change the .shp's fingerprint.
+    from poiflow.pipeline.runner import file_fingerprint
+
+    table = vendor_places().select(["id", "name", "lat", "lon"]).slice(0, 3)
+    renamed = table.set_column(1, "name", pa.array(["Uusi", "Nimi", "Tässä"]))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_layer(table, tmp_path / "a" / "kohteet.shp", "ESRI Shapefile")
+    second = write_layer(renamed, tmp_path / "b" / "kohteet.shp", "ESRI Shapefile")
+    assert first.read_bytes() == second.read_bytes()  # the points alone: the same
+    assert file_fingerprint(first) != file_fingerprint(second)
+    (tmp_path / "b" / "kohteet.dbf").write_bytes((tmp_path / "a" / "kohteet.dbf").read_bytes())
+    assert file_fingerprint(first) == file_fingerprint(second)

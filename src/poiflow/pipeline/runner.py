@@ -315,11 +315,19 @@ def code_fingerprint() -> str:
 
 
 def file_fingerprint(path: Path) -> str:
-    """A hash of a file's bytes (or of a folder's files), for the keys of input stages."""
+    """A hash of a file's bytes (with the files read with it, a shapefile's ``.dbf``...; or
+    of a folder's files), for the keys of input stages."""
+    from poiflow.sources.base import companions
+
     digest = hashlib.blake2b(digest_size=12)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update((file.name if file == path else file.relative_to(path).as_posix()).encode())
+    if path.is_dir():
+        files = [
+            (f.relative_to(path).as_posix(), f) for f in sorted(path.rglob("*")) if f.is_file()
+        ]
+    else:
+        files = [(f.name, f) for f in (path, *companions(path))]
+    for name, file in files:
+        digest.update(name.encode())
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

@@ -17,6 +17,7 @@ __all__ = [
     "Source",
     "SourceBatch",
     "bytes_on_disk",
+    "companions",
     "files_of",
     "origin_name",
     "owns",
@@ -125,6 +126,20 @@ def files_of(path: Path) -> list[Path]:
 _ONE_FILE_FOLDERS = (".gdb",)
 # The files beside a shapefile that are part of it (read with it), not inputs of their own.
 _SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
+
+
+def companions(path: Path) -> list[Path]:
+    """The files read with a file, beside it: a shapefile's ``.dbf``, ``.shx``, ``.prj``, ...
+    (its attributes and coordinate system are there, not in the ``.shp``)."""
+    if not path.name.lower().endswith(".shp"):
+        return []
+    stem = path.name[:-4]
+    return sorted(
+        file
+        for suffix in _SHAPEFILE_PARTS
+        for file in (path.with_name(stem + suffix), path.with_name(stem + suffix.upper()))
+        if file.is_file()
+    )
 
 
 def _shapefile_part(file: Path) -> bool:
