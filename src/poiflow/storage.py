@@ -24,6 +24,7 @@ import json
 import os
 import socket
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -194,16 +195,21 @@ def remote_fingerprint(uri: str) -> str:
     return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def fetch(uri: str, downloads: Path) -> Path:
+def fetch(uri: str, downloads: Path, companions: Sequence[str] = ()) -> Path:
     """A local copy of the file, or every file under the prefix, at ``uri``.
 
     Copies are kept in ``downloads`` by URI and content (size and time): fetching an
     unchanged object again costs one listing.
 
+    Args:
+        companions: Suffixes of the files that go with a file, fetched beside it where
+            they are there: its name with each in place of its own suffix (a
+            shapefile's ``.dbf``, ``.shx``, ``.prj``).
+
     Raises:
         InputError: Nothing is there, or it cannot be read (the cause is named).
     """
-    listing = _listing(uri)
+    listing = _listing(uri, companions)
     fs, base = filesystem(uri)
     key = hashlib.sha256(json.dumps([uri, listing], sort_keys=True).encode()).hexdigest()[:16]
     folder = downloads / key
@@ -213,11 +219,13 @@ def fetch(uri: str, downloads: Path) -> Path:
         return target
     partial = downloads / f".tmp-{key}-{os.getpid()}"
     partial.mkdir(parents=True, exist_ok=True)
+    one_file = any(path == base for path, _, _ in listing)
     try:
         for path, _size, _mtime in listing:
-            # A file keeps its name; the files under a prefix keep their places in it.
-            local = partial / name
-            if path != base:
+            # A file and its companions keep their names; the files under a prefix keep
+            # their places in it.
+            local = partial / Path(path).name if one_file else partial / name
+            if not one_file:
                 local = local / Path(path).relative_to(base)
             local.parent.mkdir(parents=True, exist_ok=True)
             with fs.open_input_stream(path) as source, local.open("wb") as sink:
@@ -315,15 +323,18 @@ def _open(uri: str, *, output: bool = False) -> tuple[pafs.FileSystem, str]:
         raise error(f"cannot open: {_cause(exc)}", path=uri) from exc
 
 
-def _listing(uri: str) -> list[tuple[str, int, int]]:
-    """(path, size, mtime in ns) of the file at ``uri``, or of every file under it."""
+def _listing(uri: str, companions: Sequence[str] = ()) -> list[tuple[str, int, int]]:
+    """(path, size, mtime in ns) of the file at ``uri`` and of those of its ``companions``
+    that are there, or of every file under it."""
     import pyarrow.fs as pafs
 
     fs, base = _open(uri)
     try:
         info = fs.get_file_info(base)
         if info.type == pafs.FileType.File:
-            found = [info]
+            stem = base[: -len(Path(base).suffix)] if Path(base).suffix else base
+            beside = fs.get_file_info([stem + suffix for suffix in companions])
+            found = [info, *(i for i in beside if i.type == pafs.FileType.File)]
         elif info.type == pafs.FileType.Directory:
             found = [
                 i

@@ -183,6 +183,42 @@ def test_fetch_a_prefix_keeps_its_files_in_place(s3: Path, tmp_path: Path) -> No
     assert (local / "part" / "x.txt").read_bytes() == b"x"
 
 
+def test_a_shapefile_is_fetched_with_the_files_read_with_it(s3: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import shapely
+    from pyogrio.raw import write_arrow
+
+    from poiflow.sources import open_source
+    from poiflow.sources.base import companion_suffixes
+
+    folder = s3 / "poi" / "toimittaja"
+    folder.mkdir(parents=True)
+    table = pa.table(
+        {
+            "id": ["T1", "T2"],
+            "name": ["Kahvila Kulma", "Baari"],
+            "geometry": pa.array(
+                shapely.to_wkb(shapely.points([385792.0, 386000.0], [6672144.0, 6672300.0])),
+                pa.binary(),
+            ),
+        }
+    )
+    write_arrow(table, folder / "kohteet.shp", driver="ESRI Shapefile", geometry_name="geometry",
+                geometry_type="Point", crs="EPSG:3067")  # fmt: skip
+    (folder / "muut.dbf").write_bytes(b"another layer's attributes")
+    uri = "s3://poi/toimittaja/kohteet.shp"
+    local = fetch(uri, tmp_path, companion_suffixes(uri))
+    assert sorted(p.name for p in local.parent.iterdir() if not p.name.startswith(".")) == [
+        "kohteet.cpg", "kohteet.dbf", "kohteet.prj", "kohteet.shp", "kohteet.shx",
+    ]  # fmt: skip
+    rows = [r for b in open_source(local).batches() for r in b.records.to_pylist()]
+    assert [(r["id"], r["names"]["primary"]) for r in rows] == [
+        ("T1", "Kahvila Kulma"),
+        ("T2", "Baari"),
+    ]
+    assert rows[0]["lat"] == pytest.approx(60.17, abs=0.01)  # reprojected from its .prj
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_reads_the_stage_tables_through_s3a_with_the_same_results(

@@ -177,6 +177,7 @@ def conflate(
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
     from poiflow.pipeline.ingestion import refuse_unknown_inputs
     from poiflow.sources import Source, mapping_for
+    from poiflow.sources.base import companion_suffixes
 
     refuse_unknown_inputs(inputs, mappings)
     # Each input's mapping, told from the input as given (a fetched copy has another path).
@@ -186,7 +187,10 @@ def conflate(
     # Object storage: inputs, the model and the previous release are fetched first; the
     # output is written to a local folder and uploaded whole at the end.
     downloads = TEMP_ROOT / "downloads"
-    inputs = [fetch(i, downloads) if isinstance(i, str) and is_remote(i) else i for i in inputs]
+    inputs = [
+        fetch(i, downloads, companion_suffixes(i)) if isinstance(i, str) and is_remote(i) else i
+        for i in inputs
+    ]
     if isinstance(model, str) and is_remote(model):
         model = fetch(model, downloads)
     if isinstance(previous, str) and is_remote(previous):

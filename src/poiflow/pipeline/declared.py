@@ -108,7 +108,9 @@ class Pipeline:
             InputError: A URI that cannot be read (the cause is named).
         """
         if is_remote(str(value)):
-            return fetch(str(value), self.downloads)
+            from poiflow.sources.base import companion_suffixes
+
+            return fetch(str(value), self.downloads, companion_suffixes(str(value)))
         path = Path(value).expanduser()
         return path if path.is_absolute() else Path(os.path.normpath(self.base / path))
 

@@ -17,6 +17,7 @@ __all__ = [
     "Source",
     "SourceBatch",
     "bytes_on_disk",
+    "companion_suffixes",
     "companions",
     "files_of",
     "origin_name",
@@ -128,17 +129,22 @@ _ONE_FILE_FOLDERS = (".gdb",)
 _SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
 
 
+def companion_suffixes(name: str) -> tuple[str, ...]:
+    """The suffixes of the files read with a file of this name, in place of its own: a
+    shapefile's ``.dbf``, ``.shx``, ``.prj``, ... (its attributes and coordinate system are
+    there, not in the ``.shp``); none for other files."""
+    if not name.lower().endswith(".shp"):
+        return ()
+    return tuple(s for suffix in _SHAPEFILE_PARTS for s in (suffix, suffix.upper()))
+
+
 def companions(path: Path) -> list[Path]:
-    """The files read with a file, beside it: a shapefile's ``.dbf``, ``.shx``, ``.prj``, ...
-    (its attributes and coordinate system are there, not in the ``.shp``)."""
-    if not path.name.lower().endswith(".shp"):
-        return []
-    stem = path.name[:-4]
+    """The files read with a file, beside it (see ``companion_suffixes``)."""
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
     return sorted(
         file
-        for suffix in _SHAPEFILE_PARTS
-        for file in (path.with_name(stem + suffix), path.with_name(stem + suffix.upper()))
-        if file.is_file()
+        for suffix in companion_suffixes(path.name)
+        if (file := path.with_name(stem + suffix)).is_file()
     )
 
 
