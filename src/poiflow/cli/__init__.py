@@ -126,6 +126,7 @@ Every record read is counted: read = valid + quarantined.
   poiflow ingest osm.pbf overture.parquet vendor.csv -o out/places.parquet
   poiflow ingest feed.csv --mapping feed.yaml -o out/feed.parquet --quarantine out/bad.parquet
   poiflow ingest city.osm.pbf a.csv b/ --mapping a.csv=a.yaml --mapping b=b.yaml -o out/p.parquet
+  poiflow ingest overpass.geojson alltheplaces/ vendor.gpkg -o out/p.parquet
 """
 
 
