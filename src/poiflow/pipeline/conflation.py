@@ -175,8 +175,7 @@ def conflate(
     # Only what runs before ingest is imported here: the stages import their own modules
     # (polars, scipy, rapidfuzz), on a side thread while ingest's workers read.
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
-    from poiflow.pipeline.ingestion import refuse_unknown_inputs
-    from poiflow.sources import Source, mapping_for
+    from poiflow.sources import Source, mapping_for, refuse_unknown_inputs
     from poiflow.sources.base import companion_suffixes
 
     refuse_unknown_inputs(inputs, mappings)

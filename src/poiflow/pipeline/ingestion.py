@@ -26,13 +26,7 @@ import pyarrow as pa
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
-from poiflow.errors import (
-    InputError,
-    NothingValidError,
-    OutputError,
-    PoiflowError,
-    did_you_mean,
-)
+from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNUSED
 from poiflow.quality import DuplicateIds, validate_records, validate_rows
@@ -44,9 +38,8 @@ from poiflow.sources import (
     Source,
     SourceBatch,
     bytes_on_disk,
-    mapping_for,
-    open_source,
-    unknown_inputs,
+    open_inputs,
+    refuse_unknown_inputs,
 )
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
@@ -170,12 +163,7 @@ def ingest(
     refuse_unknown_inputs(inputs, mappings)
     output = Path(output)
     quarantine_path = Path(quarantine) if quarantine else default_quarantine_path(output)
-    sources = [
-        s
-        if isinstance(s, Source)
-        else open_source(s, mapping=mapping_for(s, mapping, mappings), osm=osm)
-        for s in inputs
-    ]
+    sources = open_inputs(inputs, mapping, mappings, osm)
     _refuse_repeats(sources)
     report = IngestReport(output, quarantine_path)
     started = time.perf_counter()
@@ -358,24 +346,6 @@ def _ingest_sources(
             yield index, (chunks, time.perf_counter() - started)
 
 
-def refuse_unknown_inputs(
-    inputs: Sequence[str | Path | Source], mappings: Mapping[str, SourceMapping] | None
-) -> None:
-    """Refuse mappings of inputs that are not given (a typo would read a feed unmapped).
-
-    Raises:
-        poiflow.errors.InputError: A mapping's input is not among ``inputs``.
-    """
-    names = [str(i.path if isinstance(i, Source) else i) for i in inputs]
-    unknown = unknown_inputs(names, mappings)
-    if unknown:
-        raise InputError(
-            f"a mapping is given for {', '.join(unknown)}, which is not an input."
-            f"{did_you_mean(unknown[0], names)} The inputs: {', '.join(names)}",
-            path=unknown[0],
-        )
-
-
 def prepare_ingest(
     inputs: Sequence[str | Path | Source],
     *,
@@ -388,12 +358,7 @@ def prepare_ingest(
     ``inputs`` will use workers: called first thing, its imports overlap the other work
     before ingest. An input that cannot be opened is left for ``ingest`` to report."""
     try:
-        sources = [
-            s
-            if isinstance(s, Source)
-            else open_source(s, mapping=mapping_for(s, mapping, mappings), osm=osm)
-            for s in inputs
-        ]
+        sources = open_inputs(inputs, mapping, mappings, osm)
     except PoiflowError:
         return
     if _uses_workers(_plan(sources, workers), workers):

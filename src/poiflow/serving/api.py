@@ -70,6 +70,7 @@ from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.serving.pages import label_page, map_page
 from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, build_search_index, places_file
+from poiflow.sources.geojson import feature_row
 
 __all__ = ["PLACE_ID", "TOKEN_VARIABLE", "FlatPlace", "Label", "Store", "create_app"]
 
@@ -149,16 +150,12 @@ class PlaceFeature(BaseModel):
     geometry: PointGeometry | None
     properties: FeatureProperties
 
-    def flat(self) -> dict[str, Any]:
-        """The place in the flat place format."""
-        place = self.properties.model_dump(exclude_none=True)
-        if self.geometry is not None:
-            place["lon"], place["lat"] = self.geometry.coordinates[:2]
-        if "id" not in place:
-            if self.id is None or str(self.id) == "":
-                raise HTTPException(422, "a feature needs an id: its own, or in its properties")
-            place["id"] = str(self.id)
-        return place
+    def flat(self) -> dict[str, Any] | None:
+        """The place in the flat place format, read as a GeoJSON input's feature is (its
+        point as ``lat``/``lon``, the feature's id where the properties have none); None
+        where it has no id at all."""
+        row, _ = feature_row(self.model_dump(exclude_none=True))
+        return row if row and row.get("id") else None
 
 
 class PlaceFeatures(BaseModel):
@@ -356,10 +353,16 @@ def create_app(
         )
         if not 1 <= len(batch) <= _MATCH_MAX:
             raise HTTPException(422, f"send between 1 and {_MATCH_MAX} places at a time")
-        objects: list[Mapping[str, Any]] = [
-            p.flat() if isinstance(p, PlaceFeature) else p.model_dump(exclude_none=True)
-            for p in batch
-        ]
+        objects: list[Mapping[str, Any]] = []
+        for place in batch:
+            flat = (
+                place.flat()
+                if isinstance(place, PlaceFeature)
+                else place.model_dump(exclude_none=True)
+            )
+            if flat is None:
+                raise HTTPException(422, "a feature needs an id: its own, or in its properties")
+            objects.append(flat)
         try:  # matched with whatever other requests are waiting (see MatchQueue)
             answers = await asyncio.wrap_future(matching.submit(objects))
         except InputError as exc:

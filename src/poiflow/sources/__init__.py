@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.config import OsmOptions, SourceMapping
-from poiflow.errors import CorruptInputError, InputError, UnknownFormatError
+from poiflow.errors import CorruptInputError, InputError, UnknownFormatError, did_you_mean
 from poiflow.sources.base import (
     DEFAULT_BATCH_SIZE,
     Source,
@@ -40,8 +40,10 @@ __all__ = [
     "flat_record_rows",
     "flat_records",
     "mapping_for",
+    "open_inputs",
     "open_source",
     "records_from_rows",
+    "refuse_unknown_inputs",
 ]
 
 _OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m")
@@ -117,12 +119,39 @@ def mapping_for(
     return None
 
 
-def unknown_inputs(
-    inputs: Sequence[object], mappings: Mapping[str, SourceMapping] | None
-) -> list[str]:
-    """The keys of ``mappings`` that name none of the inputs (as given)."""
-    given = {_input_key(i) for i in inputs}
-    return sorted(key for key in mappings or {} if _input_key(key) not in given)
+def refuse_unknown_inputs(
+    inputs: Sequence[str | Path | Source], mappings: Mapping[str, SourceMapping] | None
+) -> None:
+    """Refuse mappings of inputs that are not given (a typo would read a feed unmapped).
+
+    Raises:
+        InputError: A mapping's input is not among ``inputs`` (as given).
+    """
+    names = [str(i.path if isinstance(i, Source) else i) for i in inputs]
+    given = {_input_key(name) for name in names}
+    unknown = sorted(key for key in mappings or {} if _input_key(key) not in given)
+    if unknown:
+        raise InputError(
+            f"a mapping is given for {', '.join(unknown)}, which is not an input."
+            f"{did_you_mean(unknown[0], names)} The inputs: {', '.join(names)}",
+            path=unknown[0],
+        )
+
+
+def open_inputs(
+    inputs: Sequence[str | Path | Source],
+    mapping: SourceMapping | None = None,
+    mappings: Mapping[str, SourceMapping] | None = None,
+    osm: OsmOptions | None = None,
+) -> list[Source]:
+    """The inputs as sources (those given opened as they are), each path opened with its
+    mapping (see ``mapping_for``)."""
+    return [
+        s
+        if isinstance(s, Source)
+        else open_source(s, mapping=mapping_for(s, mapping, mappings), osm=osm)
+        for s in inputs
+    ]
 
 
 def _input_key(value: object) -> str:

@@ -1,10 +1,14 @@
-"""Tabular feeds: CSV, TSV, JSON lines and Parquet in the flat place format, or mapped.
+"""Tabular feeds: CSV, TSV, JSON lines, GeoJSON, Parquet and what GDAL reads (GeoPackage,
+Shapefile, ...), each read as rows of columns, in one of three layouts.
 
 The flat place format has the columns ``source, id, name, lat, lon, category, street,
 housenumber, postcode, city, country, phone, website, address`` (plus the optional
 ``unit, region, email, brand, opening_hours, operating_status, update_time``), all optional
-but ``id`` and ``name``. Without a ``source`` column the file's stem names the source.
-Any other layout is read through a :class:`~poiflow.config.SourceMapping`.
+but ``id`` and ``name``; without a ``source`` column the file's stem names the source, and
+any other layout of columns is read through a :class:`~poiflow.config.SourceMapping`
+(``sources/flat.py``). Columns that are OpenStreetMap tags are read as an extract's tags are
+(``sources/osm_tags.py``), and Overture's nested columns as JSON as its GeoParquet is
+(``sources/overture_records.py``).
 """
 
 from __future__ import annotations
@@ -101,8 +105,9 @@ def tabular_format(path: Path) -> str | None:
 
 
 class TabularSource:
-    """A CSV, TSV, JSON-lines or Parquet file of places, or a folder of such files read as
-    one input (Spark's and DuckDB's outputs are folders of parts).
+    """A tabular file of places (CSV, TSV, JSON lines, GeoJSON, Parquet, or one GDAL reads),
+    or a folder of such files read as one input (Spark's and DuckDB's outputs are folders
+    of parts).
 
     Args:
         path: The file or folder.
