@@ -35,7 +35,13 @@ if _typing.TYPE_CHECKING:
         ingest,
     )
     from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
-    from poiflow.sources import OsmSource, OvertureSource, TabularSource, open_source
+    from poiflow.sources import (
+        FrameSource,
+        OsmSource,
+        OvertureSource,
+        TabularSource,
+        open_source,
+    )
 
 _LAZY = {
     "CsvOptions": "poiflow.config",
@@ -54,6 +60,7 @@ _LAZY = {
     "PLACE_SCHEMA": "poiflow.schema",
     "QUARANTINE_SCHEMA": "poiflow.schema",
     "SOURCE_RECORD_SCHEMA": "poiflow.schema",
+    "FrameSource": "poiflow.sources",
     "OsmSource": "poiflow.sources",
     "OvertureSource": "poiflow.sources",
     "TabularSource": "poiflow.sources",
@@ -68,6 +75,7 @@ __all__ = [
     "ConflateReport",
     "CorruptInputError",
     "CsvOptions",
+    "FrameSource",
     "IngestReport",
     "InputError",
     "OsmOptions",

@@ -138,7 +138,7 @@ def test_a_shapefile_in_another_coordinate_system_is_reprojected(tmp_path: Path)
     for part in folder.iterdir():
         if part.suffix != ".prj":
             (bare / part.name).write_bytes(part.read_bytes())
-    with pytest.raises(CorruptInputError, match=r"names no coordinate system \(a shapefile"):
+    with pytest.raises(CorruptInputError, match=r"names no coordinate system, and its coordinates"):
         read_all(open_source(bare / "kohteet.shp"))
 
     # Zipped as it is mailed, it reads the same.

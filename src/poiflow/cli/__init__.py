@@ -78,7 +78,8 @@ The kind of each INPUT is told from its name:
   [bold]*.osm.pbf[/bold]        OpenStreetMap extract: every named object with an
                    amenity, shop, tourism, leisure, office, craft or
                    healthcare tag (see --osm-keys)
-  [bold]*.parquet[/bold]        Overture Maps places (its own columns), or flat places
+  [bold]*.parquet[/bold]        Overture Maps places (its own columns), or flat places;
+                   GeoParquet's geometry (geopandas, DuckDB) as lat/lon
   [bold]*.csv *.tsv *.jsonl[/bold]  flat places: columns source, id, name, lat, lon,
                    category, street, housenumber, postcode, city, country,
                    phone, website, address (only id and name are required;

@@ -23,6 +23,7 @@ from poiflow.sources.base import (
     records_from_rows,
 )
 from poiflow.sources.flat import flat_place, flat_record_rows, flat_records
+from poiflow.sources.frame import FrameSource, is_frame
 from poiflow.sources.osm import OSM_KEY_PRIORITY, OsmSource
 from poiflow.sources.overture import OvertureSource, looks_like_overture
 from poiflow.sources.tabular import TabularSource, tabular_format
@@ -30,6 +31,7 @@ from poiflow.sources.tabular import TabularSource, tabular_format
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "OSM_KEY_PRIORITY",
+    "FrameSource",
     "OsmSource",
     "OvertureSource",
     "Source",
@@ -59,10 +61,10 @@ def open_source(
     Args:
         path: An OSM extract (``.osm.pbf``), an Overture places GeoParquet, or a flat place
             file (``.csv``, ``.tsv``, ``.jsonl``, any of them compressed as ``.gz``, ``.bz2``
-            or ``.zst``, or ``.parquet``), GeoJSON features (``.geojson``, ``.geojsonl``, of
-            flat properties or OSM tags), a file GDAL reads (``.gpkg``, ``.shp``, ``.fgb``,
-            ``.xlsx``, ``.ods``); or a folder of Overture or flat place files, read
-            as one input (its files in name order, those named ``.*`` or ``_*`` left out).
+            or ``.zst``, or ``.parquet``, GeoParquet's geometry read as its point), GeoJSON
+            features (``.geojson``, ``.geojsonl``, of flat properties or OSM tags), a file
+            GDAL reads (``.gpkg``, ``.shp``, ``.fgb``, ``.xlsx``, ``.ods``); or a folder of
+            Overture or flat place files, read as one input (its files in name order, those named ``.*`` or ``_*`` left out).
         mapping: How a tabular file's columns map onto the flat place format.
         osm: Which OSM objects count as places.
 
@@ -122,11 +124,19 @@ def mapping_for(
 def refuse_unknown_inputs(
     inputs: Sequence[str | Path | Source], mappings: Mapping[str, SourceMapping] | None
 ) -> None:
-    """Refuse mappings of inputs that are not given (a typo would read a feed unmapped).
+    """Refuse mappings of inputs that are not given (a typo would read a feed unmapped),
+    and tables in memory that are not named.
 
     Raises:
-        InputError: A mapping's input is not among ``inputs`` (as given).
+        InputError: A mapping's input is not among ``inputs`` (as given), or an input is
+            a table in memory not wrapped in a ``FrameSource``, which names it.
     """
+    for position, value in enumerate(inputs, start=1):
+        if not isinstance(value, Source) and is_frame(value):
+            raise InputError(
+                f"input {position} is a table in memory ({type(value).__name__}): give it a "
+                "source name with poiflow.FrameSource(table, name='vendor')"
+            )
     names = [str(i.path if isinstance(i, Source) else i) for i in inputs]
     given = {_input_key(name) for name in names}
     unknown = sorted(key for key in mappings or {} if _input_key(key) not in given)

@@ -158,7 +158,7 @@ class FlatFormat:
         def text(field: str) -> pa.Array:
             if field in columns:
                 array = _combine(raw.column(columns[field]))
-                if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+                if not pa.types.is_string(array.type):  # large, view, dictionary, numbers
                     array = pc.cast(array, pa.string())
                 array = pc.utf8_trim_whitespace(array)
                 return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)

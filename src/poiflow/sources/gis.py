@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import pyarrow as pa
 
 from poiflow.errors import CorruptInputError, InputError, did_you_mean
 from poiflow.sources.base import origin_name
+from poiflow.sources.spatial import GeometryColumn, located_rows, wgs84_transform
 from poiflow.sources.text import Rows
 
 __all__ = ["GIS_SUFFIXES", "gis_rows", "gis_size", "is_gis"]
 
 GIS_SUFFIXES: Final = (".gpkg", ".shp", ".shp.zip", ".fgb", ".gdb", ".xlsx", ".ods")
-_WGS84: Final = "EPSG:4326"
 
 
 def is_gis(path: Path) -> bool:
@@ -113,43 +112,19 @@ def gis_rows(path: Path, file: Path, layer: str | None, batch_size: int) -> Rows
                         **_open_options(file),
                     )
                 )
-            geometry = meta["geometry_name"] or "wkb_geometry"
-            to_wgs84 = _to_wgs84(meta["crs"], file)
+            geometry = GeometryColumn(
+                meta["geometry_name"] or "wkb_geometry", crs=meta["crs"], known=bool(meta["crs"])
+            )
+            to_wgs84 = wgs84_transform(meta["crs"], file)
             start = 0
             for batch in _quietly(reader):
                 table = pa.Table.from_batches([batch])
                 origins = [f"{where}#feature={start + i}" for i in range(table.num_rows)]
                 start += table.num_rows
-                rejected: list[tuple[str, str, str]] = []
-                if geometry in table.column_names:
-                    table, bad = _with_points(table, geometry, to_wgs84)
-                    if not meta["crs"]:
-                        _refuse_projected(table, file)
-                    rejected = [(origins[i], "geometry: not readable as WKB", "") for i in bad]
-                    keep = np.setdiff1d(np.arange(table.num_rows), bad)
-                    if len(bad):
-                        table = table.take(keep)
-                        origins = [origins[i] for i in keep]
+                table, origins, rejected = located_rows(table, origins, geometry, to_wgs84, file)
                 yield table, origins, rejected
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
-
-
-def _refuse_projected(table: pa.Table, file: Path) -> None:
-    """Refuse a layer that names no coordinate system (a shapefile without its ``.prj``)
-    when its coordinates cannot be longitudes and latitudes: they are in another system,
-    and every record would be held back as out of range."""
-    lon = table.column("lon").to_numpy(zero_copy_only=False)
-    lat = table.column("lat").to_numpy(zero_copy_only=False)
-    far = np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))
-    if len(far) > table.num_rows // 2:
-        x, y = lon[far[0]], lat[far[0]]
-        raise CorruptInputError(
-            f"it names no coordinate system (a shapefile without its .prj?), and its "
-            f"coordinates ({x:.0f}, {y:.0f}) are not longitudes and latitudes; give its .prj "
-            "beside it, or reproject it to WGS 84 (EPSG:4326)",
-            path=file,
-        )
 
 
 @contextlib.contextmanager
@@ -182,51 +157,3 @@ def _open_options(path: Path) -> dict[str, str]:
 def _gdal_path(path: Path) -> str:
     """The path as GDAL opens it (a zipped shapefile through its virtual file system)."""
     return f"/vsizip/{path}" if path.name.lower().endswith(".zip") else str(path)
-
-
-def _to_wgs84(
-    crs: str | None, file: Path
-) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
-    """A transform of a layer's x and y into WGS 84 longitude and latitude; None where the
-    layer is in WGS 84 already or names no coordinate system (read as WGS 84)."""
-    if not crs:
-        return None
-    import pyproj
-
-    try:
-        source = pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError as exc:
-        raise CorruptInputError(
-            f"its coordinate system is not one PROJ knows ({crs}): {exc}", path=file
-        ) from exc
-    if source.equals(pyproj.CRS.from_user_input(_WGS84), ignore_axis_order=True):
-        return None
-    transformer = pyproj.Transformer.from_crs(source, _WGS84, always_xy=True)
-    return transformer.transform
-
-
-def _with_points(
-    table: pa.Table,
-    geometry: str,
-    to_wgs84: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
-) -> tuple[pa.Table, np.ndarray]:
-    """The table with ``lat`` and ``lon`` (a point's, or a shape's centroid) in place of
-    its WKB geometry column, and the rows whose geometry is not WKB."""
-    import shapely
-
-    wkb = table.column(geometry).to_numpy(zero_copy_only=False)
-    shapes = shapely.from_wkb(wkb, on_invalid="ignore")
-    given = table.column(geometry).is_valid().to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(given & shapely.is_missing(shapes))
-    middles = shapely.centroid(shapes)
-    x = shapely.get_x(middles)
-    y = shapely.get_y(middles)
-    if to_wgs84 is not None:
-        x, y = to_wgs84(x, y)
-    located = np.isfinite(x) & np.isfinite(y)
-    table = table.drop_columns(
-        [c for c in table.column_names if c == geometry or c.strip().lower() in ("lat", "lon")]
-    )
-    table = table.append_column("lat", pa.array(y, pa.float64(), mask=~located))
-    table = table.append_column("lon", pa.array(x, pa.float64(), mask=~located))
-    return table, bad

@@ -21,7 +21,13 @@ from poiflow.schema import SOURCE_RECORD_SCHEMA
 from poiflow.sources.geometry import points_from_wkb
 from poiflow.sources.text import read_number
 
-__all__ = ["other_names", "overture_json_records", "overture_records", "source_time"]
+__all__ = [
+    "other_names",
+    "overture_json_records",
+    "overture_records",
+    "overture_typed",
+    "source_time",
+]
 
 
 def overture_records(table: pa.Table, name: str, where: str, start: int) -> pa.Table:
@@ -140,6 +146,34 @@ def _json_types() -> dict[str, pa.DataType]:
             )
         ),
     }
+
+
+def overture_typed(table: pa.Table) -> pa.Table:
+    """Overture's columns of a table in the published schema's types, where a table in
+    memory has them otherwise: a GeoDataFrame read from a release has been through pandas,
+    which types a column of nulls as null and turns ``common`` maps into lists of pairs.
+
+    Raises:
+        SchemaMismatchError: A column's values do not fit Overture's type.
+    """
+    for column, kind in _json_types().items():
+        if column not in table.column_names or table.schema.field(column).type == kind:
+            continue
+        index = table.column_names.index(column)
+        values = table.column(column)
+        try:
+            typed = values.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            try:
+                typed = pa.chunked_array(
+                    [pa.array([_as_overture(v) for v in values.to_pylist()], kind)]
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise SchemaMismatchError(
+                    f"Overture's '{column}' is not as its schema has it ({exc})"
+                ) from exc
+        table = table.set_column(index, column, typed)
+    return table
 
 
 def overture_json_records(raw: pa.Table, origins: Sequence[str], name: str) -> pa.Table:

@@ -41,6 +41,7 @@ from poiflow.sources.geojson import geojson_rows, looks_like_geojson
 from poiflow.sources.gis import gis_rows, gis_size, is_gis
 from poiflow.sources.osm_tags import looks_tagged, tagged_records
 from poiflow.sources.overture_records import overture_json_records
+from poiflow.sources.spatial import GeometryColumn, geometry_column, located_rows, wgs84_transform
 from poiflow.sources.text import (
     COMPRESSED,
     LazyRow,
@@ -143,8 +144,18 @@ class TabularSource:
         if self.format == "gis":
             first = (self.files[0] if self.files else self.path).name.lower()
             name = next((n for suffix, n in _GIS_NAMES.items() if first.endswith(suffix)), name)
+        elif self.format == "parquet" and self._geometry() is not None:
+            name = "GeoParquet"
         layout = self.layout()
         return name if layout == "flat" else f"{name}, {_LAYOUT_NAMES[layout]}"
+
+    def _geometry(self) -> GeometryColumn | None:
+        """The first Parquet file's geometry column, if it has one."""
+        first = next((file for file in self.files if file.exists()), None)
+        try:
+            return None if first is None else geometry_column(pq.read_schema(first))
+        except (pa.ArrowInvalid, OSError):
+            return None
 
     def size_hint(self) -> int | None:
         """The row count of Parquet files and of GDAL's layers; unknown for text formats."""
@@ -388,12 +399,21 @@ class TabularSource:
         where = origin_name(self.path, file)
         try:
             parquet = pq.ParquetFile(file)
+            geometry = geometry_column(parquet.schema_arrow)
+            # Where the mapping names the columns of the coordinates, the geometry is not read.
+            placed = geometry is not None and not {"lat", "lon"} & set(self.mapping.columns)
+            to_wgs84 = wgs84_transform(geometry.crs, file) if placed and geometry else None
             start = 0
             for batch in parquet.iter_batches(batch_size=batch_size):
                 table = pa.Table.from_batches([batch])
                 origins = [f"{where}#row={start + i}" for i in range(table.num_rows)]
                 start += table.num_rows
-                yield table, origins, []
+                if geometry is None:
+                    yield table, origins, []
+                elif placed:
+                    yield located_rows(table, origins, geometry, to_wgs84, file)
+                else:
+                    yield table.drop_columns([geometry.name, *geometry.derived]), origins, []
         except (pa.ArrowInvalid, OSError) as exc:
             raise CorruptInputError(f"not a readable Parquet file ({exc})", path=file) from exc
 

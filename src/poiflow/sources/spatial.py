@@ -1,0 +1,337 @@
+"""A table's geometry column as a place's ``lat`` and ``lon``.
+
+GeoParquet files (what geopandas' ``to_parquet``, DuckDB's spatial extension, GDAL and
+Sedona write), GeoArrow columns (a GeoDataFrame's ``to_arrow()``) and GDAL's layers carry
+where a place is as a geometry, not as two numbers: a point, or a building's polygon, in
+WGS 84 or in another coordinate system. Here such a column becomes ``lat`` and ``lon``:
+a point's coordinates, or a shape's centroid, reprojected to WGS 84 with PROJ where the
+column says it is in another system.
+
+Points are read without any library (most POI files hold nothing else); shapes need
+shapely, and another coordinate system pyproj (the ``gis`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+
+from poiflow.errors import CorruptInputError, InputError
+from poiflow.sources.geometry import points_from_wkb
+
+__all__ = [
+    "GeometryColumn",
+    "Transform",
+    "geometry_column",
+    "located_rows",
+    "refuse_projected",
+    "wgs84_transform",
+    "with_points",
+]
+
+Transform = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""Longitudes and latitudes in WGS 84 of a column's x and y."""
+
+_WGS84: Final = "EPSG:4326"
+# Names of WGS 84 with longitude first or latitude first: the same points either way here,
+# since GeoParquet and GeoArrow always store x (longitude) first.
+_WGS84_IDS: Final = {("OGC", "CRS84"), ("EPSG", "4326"), ("OGC", "CRS:84")}
+_WKB: Final = ("geoarrow.wkb", "ogc.wkb", "geoarrow.wkt")
+_POINT: Final = "geoarrow.point"
+_EXTENSION: Final = b"ARROW:extension:name"
+_EXTENSION_META: Final = b"ARROW:extension:metadata"
+_GDAL_EXTRA: Final = "pip install 'poiflow[gis]'"
+
+
+@dataclass(frozen=True, slots=True)
+class GeometryColumn:
+    """Where a table keeps its places' geometry, and how.
+
+    Attributes:
+        name: The column.
+        encoding: ``"WKB"``, ``"WKT"``, or one of GeoArrow's native encodings (``"point"``,
+            ``"polygon"``, ...), as GeoParquet's metadata names them.
+        crs: The coordinate system as the table gives it (PROJJSON, or a string PROJ
+            reads); None for WGS 84.
+        known: Whether the table says which system it is in at all (a GeoParquet
+            column's ``"crs": null`` does not: its coordinates are read as WGS 84 if
+            they can be).
+        derived: Columns computed from the geometry that go with it (GeoParquet 1.1's
+            ``bbox`` covering column).
+    """
+
+    name: str
+    encoding: str = "WKB"
+    crs: str | dict[str, Any] | None = None
+    known: bool = True
+    derived: tuple[str, ...] = ()
+
+
+def geometry_column(schema: pa.Schema) -> GeometryColumn | None:
+    """The table's primary geometry column, from GeoParquet's ``geo`` metadata or from a
+    GeoArrow extension type on a column; None where it has none."""
+    metadata = schema.metadata or {}
+    if b"geo" in metadata:
+        try:
+            geo = json.loads(metadata[b"geo"])
+            primary = geo["primary_column"]
+            column = geo["columns"][primary]
+        except (ValueError, KeyError, TypeError):
+            geo = None
+        if geo is not None and primary in schema.names:
+            covering = column.get("covering") or {}
+            bbox = covering.get("bbox") if isinstance(covering, dict) else None
+            derived = tuple(
+                {part[0] for part in bbox.values() if isinstance(part, list) and part}
+                if isinstance(bbox, dict)
+                else ()
+            )
+            return GeometryColumn(
+                name=primary,
+                encoding=str(column.get("encoding", "WKB")),
+                # Absent: OGC:CRS84, by the specification; null: not known.
+                crs=_not_wgs84(column["crs"]) if "crs" in column else None,
+                known="crs" not in column or column["crs"] is not None,
+                derived=tuple(sorted(d for d in derived if d in schema.names)),
+            )
+    for field in schema:
+        extension = _extension_name(field)
+        if extension in (*_WKB, _POINT):
+            crs = _extension_crs(field)
+            return GeometryColumn(
+                name=field.name,
+                encoding={"geoarrow.point": "point", "geoarrow.wkt": "WKT"}.get(extension, "WKB"),
+                crs=_not_wgs84(crs),
+                known=crs is not None,
+            )
+    return None
+
+
+def _extension_name(field: pa.Field) -> str | None:
+    if isinstance(field.type, pa.ExtensionType):
+        return str(field.type.extension_name)
+    name = (field.metadata or {}).get(_EXTENSION)
+    return name.decode() if name else None
+
+
+def _extension_crs(field: pa.Field) -> str | dict[str, Any] | None:
+    """A GeoArrow column's coordinate system (its extension metadata's ``crs``)."""
+    if isinstance(field.type, pa.ExtensionType):
+        raw: bytes | None = field.type.__arrow_ext_serialize__()
+    else:
+        raw = (field.metadata or {}).get(_EXTENSION_META)
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+    crs = meta.get("crs") if isinstance(meta, dict) else None
+    return crs if isinstance(crs, str | dict) else None
+
+
+def _not_wgs84(crs: Any) -> str | dict[str, Any] | None:
+    """``crs`` where it is not plainly WGS 84 (by its id), else None."""
+    if crs is None:
+        return None
+    if isinstance(crs, dict):
+        ident = crs.get("id") or {}
+        if isinstance(ident, dict) and (
+            (str(ident.get("authority")), str(ident.get("code"))) in _WGS84_IDS
+        ):
+            return None
+        return crs
+    text = str(crs).strip()
+    if tuple(text.upper().split(":", 1)) in _WGS84_IDS or text.upper() == "WGS84":
+        return None
+    return text
+
+
+def wgs84_transform(crs: str | dict[str, Any] | None, path: Path | str) -> Transform | None:
+    """A transform of a column's x and y into WGS 84 longitude and latitude; None where
+    it is in WGS 84 already or names no coordinate system.
+
+    Raises:
+        InputError: pyproj is not installed.
+        CorruptInputError: PROJ does not know the system.
+    """
+    if not crs:
+        return None
+    try:
+        import pyproj
+    except ImportError as exc:
+        raise InputError(
+            f"its coordinates are in another coordinate system than WGS 84 ({_crs_name(crs)}); "
+            f"reprojecting them needs the 'gis' extra: {_GDAL_EXTRA}",
+            path=path,
+        ) from exc
+    try:
+        source = (
+            pyproj.CRS.from_json_dict(crs)
+            if isinstance(crs, dict)
+            else pyproj.CRS.from_user_input(crs)
+        )
+    except pyproj.exceptions.CRSError as exc:
+        raise CorruptInputError(
+            f"its coordinate system is not one PROJ knows ({_crs_name(crs)}): {exc}", path=path
+        ) from exc
+    if source.equals(pyproj.CRS.from_user_input(_WGS84), ignore_axis_order=True):
+        return None
+    transformer = pyproj.Transformer.from_crs(source, _WGS84, always_xy=True)
+    transform: Transform = transformer.transform
+    return transform
+
+
+def _crs_name(crs: str | dict[str, Any]) -> str:
+    if isinstance(crs, dict):
+        ident = crs.get("id") or {}
+        if isinstance(ident, dict) and ident.get("authority"):
+            return f"{ident['authority']}:{ident.get('code')}"
+        return str(crs.get("name", "PROJJSON"))
+    return crs if len(crs) < 80 else crs[:77] + "..."
+
+
+def with_points(
+    table: pa.Table, column: GeometryColumn, transform: Transform | None, path: Path | str
+) -> tuple[pa.Table, np.ndarray]:
+    """The table with ``lat`` and ``lon`` (a point's, or a shape's centroid) in place of
+    its geometry column and the columns derived from it (any ``lat`` and ``lon`` of its
+    own are replaced too), and the rows whose geometry cannot be read.
+
+    Raises:
+        InputError: The column holds shapes and shapely is not installed, or is in a
+            native encoding other than points.
+    """
+    values = table.column(column.name)
+    if isinstance(values.type, pa.ExtensionType):
+        values = pa.chunked_array([c.storage for c in values.chunks], values.type.storage_type)
+    encoding = column.encoding.upper()
+    if encoding == "WKB":
+        x, y, bad = _wkb_points(values, path)
+    elif encoding == "WKT":
+        x, y, bad = _shapes(_shapely(path).from_wkt, values, path)
+    elif encoding == "POINT":
+        x, y, bad = _native_points(values)
+    else:
+        raise InputError(
+            f"its geometry column '{column.name}' is in GeoParquet's native "
+            f"'{column.encoding}' encoding, read here for points only; write it as WKB "
+            "(geopandas: to_parquet(..., geometry_encoding='WKB'))",
+            path=path,
+        )
+    if transform is not None:
+        x, y = transform(x, y)
+    located = np.isfinite(x) & np.isfinite(y)
+    gone = {column.name, *column.derived}
+    table = table.drop_columns(
+        [c for c in table.column_names if c in gone or c.strip().lower() in ("lat", "lon")]
+    )
+    table = table.append_column("lat", pa.array(y, pa.float64(), mask=~located))
+    table = table.append_column("lon", pa.array(x, pa.float64(), mask=~located))
+    return table, bad
+
+
+def _wkb_points(
+    values: pa.ChunkedArray, path: Path | str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and unreadable rows of WKB geometries: points read directly, the others (a
+    polygon, a line, a value that is not WKB) by shapely, at their centroids."""
+    if pa.types.is_large_binary(values.type) or pa.types.is_binary_view(values.type):
+        values = values.cast(pa.binary())
+    lat, lon, others = points_from_wkb(values)
+    if not others:
+        return lon, lat, np.zeros(0, dtype=np.int64)
+    rows = np.asarray(others, dtype=np.int64)
+    shapely = _shapely(path)
+    x, y, bad = _shapes(shapely.from_wkb, values.take(pa.array(rows)), path)
+    lon[rows], lat[rows] = x, y
+    return lon, lat, rows[bad]
+
+
+def _shapes(
+    parse: Callable[..., np.ndarray], values: pa.ChunkedArray | pa.Array, path: Path | str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x and y of each shape's centroid, and the rows that do not parse (null rows have no
+    point and are not bad)."""
+    shapely = _shapely(path)
+    raw = values.to_numpy(zero_copy_only=False)
+    shapes = parse(raw, on_invalid="ignore")
+    given = values.is_valid().to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(given & shapely.is_missing(shapes))
+    middles = shapely.centroid(shapes)
+    return shapely.get_x(middles), shapely.get_y(middles), bad
+
+
+def _native_points(values: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x and y of GeoArrow's native points (a struct of ``x``, ``y`` and maybe ``z``)."""
+    array = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+    present = array.is_valid()
+    x = pa.compute.if_else(present, array.field("x"), None)
+    y = pa.compute.if_else(present, array.field("y"), None)
+    return (
+        x.to_numpy(zero_copy_only=False).astype(np.float64),
+        y.to_numpy(zero_copy_only=False).astype(np.float64),
+        np.zeros(0, dtype=np.int64),
+    )
+
+
+def _shapely(path: Path | str) -> Any:
+    try:
+        import shapely
+    except ImportError as exc:
+        raise InputError(
+            f"its geometries include shapes that are not points; their centroids need the "
+            f"'gis' extra: {_GDAL_EXTRA}",
+            path=path,
+        ) from exc
+    return shapely
+
+
+def refuse_projected(table: pa.Table, path: Path | str) -> None:
+    """Refuse a table that names no coordinate system (a shapefile without its ``.prj``,
+    a GeoParquet column whose ``crs`` is null) when its coordinates cannot be longitudes
+    and latitudes: they are in another system, and every record would be held back as
+    out of range."""
+    lon = table.column("lon").to_numpy(zero_copy_only=False)
+    lat = table.column("lat").to_numpy(zero_copy_only=False)
+    far = np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    if len(far) > table.num_rows // 2:
+        x, y = lon[far[0]], lat[far[0]]
+        raise CorruptInputError(
+            f"it names no coordinate system, and its coordinates ({x:.0f}, {y:.0f}) are not "
+            "longitudes and latitudes; say which system it is in (a shapefile's .prj beside "
+            "it, a GeoParquet column's 'crs'), or reproject it to WGS 84 (EPSG:4326)",
+            path=path,
+        )
+
+
+def located_rows(
+    table: pa.Table,
+    origins: list[str],
+    column: GeometryColumn,
+    transform: Transform | None,
+    path: Path | str,
+) -> tuple[pa.Table, list[str], list[tuple[str, str, str]]]:
+    """A batch with ``lat`` and ``lon`` in place of its geometry (``with_points``), less
+    the rows whose geometry cannot be read, which come back as rejected rows
+    ``(origin, reason, "")``.
+
+    Raises:
+        CorruptInputError: The column names no coordinate system and its coordinates are
+            not longitudes and latitudes.
+    """
+    if column.name not in table.column_names:
+        return table, origins, []
+    table, bad = with_points(table, column, transform, path)
+    if not column.known:
+        refuse_projected(table, path)
+    if not len(bad):
+        return table, origins, []
+    what = "WKT" if column.encoding.upper() == "WKT" else "WKB"
+    rejected = [(origins[i], f"geometry: not readable as {what}", "") for i in bad]
+    keep = np.setdiff1d(np.arange(table.num_rows), bad)
+    return table.take(keep), [origins[i] for i in keep], rejected

@@ -1,0 +1,220 @@
+"""Tables in memory as inputs (pandas, polars, GeoPandas, Arrow, DuckDB), and Parquet as
+pandas writes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+import poiflow
+from poiflow.config import SourceMapping
+from poiflow.errors import InputError
+from poiflow.pipeline import conflate, ingest
+from poiflow.sources import FrameSource, open_source
+
+from .overture_fixture import place, write_overture
+from .reading import read
+from .test_geoparquet import TM35FIN, csv_records, vendor_frame
+from .test_gis import vendor_places, without
+
+
+def vendor_table() -> pa.Table:
+    """The vendor feed's rows with coordinates, lat and lon as numbers."""
+    table = vendor_places()
+    for column in ("lat", "lon"):
+        index = table.column_names.index(column)
+        table = table.set_column(index, column, table.column(column).cast(pa.float64()))
+    return table
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda t: t, "Arrow table"),
+        (lambda t: t.to_pandas(), "pandas DataFrame"),
+        (lambda t: pl.from_arrow(t), "polars DataFrame"),
+        (lambda t: pl.from_arrow(t).lazy(), "polars DataFrame"),
+        (lambda t: t.to_pylist(), "list of dicts"),
+        (lambda t: t.to_pydict(), "dict of columns"),
+        (lambda t: duckdb.sql("select * from t"), "duckdb table"),
+    ],
+)
+def test_a_table_in_memory_reads_as_the_same_places_as_its_csv(
+    tmp_path: Path, make: object, kind: str
+) -> None:
+    t = vendor_table()  # DuckDB's query above reads it by this name
+    source = FrameSource(make(t), "vendor_feed")  # type: ignore[operator]
+    assert (source.kind, source.name, source.size_hint()) == (kind, "vendor_feed", t.num_rows)
+    rows, rejected = read(source, batch_size=50)
+    assert rejected == []
+    assert without(rows, "origin") == without(csv_records(tmp_path), "origin")
+    assert [r["origin"] for r in rows[:2]] == ["vendor_feed#row=0", "vendor_feed#row=1"]
+
+
+def test_a_geodataframe_in_another_system_is_placed_in_wgs84(tmp_path: Path) -> None:
+    frame = vendor_frame(TM35FIN)
+    source = FrameSource(frame, "vendor_feed")
+    assert source.kind == "GeoDataFrame"
+    rows, _ = read(source, batch_size=50)
+    expected = csv_records(tmp_path)
+    assert without(rows, "lat", "lon", "origin") == without(expected, "lat", "lon", "origin")
+    for got, want in zip(rows, expected, strict=True):
+        assert (got["lat"], got["lon"]) == pytest.approx((want["lat"], want["lon"]), abs=1e-9)
+
+
+def test_a_named_index_is_read_as_a_column_and_row_numbers_are_not() -> None:
+    frame = pd.DataFrame({"id": ["a", "b"], "name": ["Kahvila", "Baari"], "lat": [60.1, 60.2]})
+    frame["lon"] = [24.9, 25.0]
+    by_id, _ = read(FrameSource(frame.set_index("id"), "feed"))
+    assert [(r["id"], r["names"]["primary"]) for r in by_id] == [("a", "Kahvila"), ("b", "Baari")]
+    # A filtered frame keeps its old row labels as an unnamed index: not a column.
+    kept, _ = read(FrameSource(frame[frame.name != "Kahvila"], "feed"))
+    assert [r["id"] for r in kept] == ["b"]
+
+
+def test_a_mapping_reads_a_frame_of_other_columns() -> None:
+    frame = pd.DataFrame(
+        {"tunnus": ["1"], "nimi": ["Kahvila Sävy"], "y": [60.17], "x": [24.94], "sisäinen": [3]}
+    )
+    mapping = SourceMapping.model_validate(
+        {
+            "columns": {"id": "tunnus", "name": "nimi", "lat": "y", "lon": "x"},
+            "constants": {"country": "FI"},
+            "ignore": ["sisäinen"],
+        }
+    )
+    rows, _ = read(FrameSource(frame, "toimittaja", mapping))
+    assert [
+        (r["source"], r["id"], r["names"]["primary"], r["lat"], r["address"]["country"])
+        for r in rows
+    ] == [("toimittaja", "1", "Kahvila Sävy", 60.17, "FI")]
+
+
+def test_a_frame_of_osm_tags_is_read_as_tags() -> None:
+    frame = pl.DataFrame(
+        {
+            "id": ["node/1"],
+            "name": ["Kahvila"],
+            "amenity": ["cafe"],
+            "addr:street": ["Mannerheimintie"],
+            "addr:housenumber": ["5"],
+            "lat": [60.17],
+            "lon": [24.94],
+        }
+    )
+    source = FrameSource(frame, "overpass")
+    assert source.kind == "polars DataFrame, OSM tags"
+    (row,), _ = read(source)
+    assert (row["source_category"], row["address"]["street"], row["address"]["housenumber"]) == (
+        "amenity=cafe",
+        "Mannerheimintie",
+        "5",
+    )
+
+
+def test_what_is_not_a_table_or_not_named_is_refused(tmp_path: Path) -> None:
+    frame = vendor_table().to_pandas()
+    with pytest.raises(InputError, match=r"input 2 is a table in memory \(DataFrame\): give it"):
+        ingest([tmp_path / "x.csv", frame], tmp_path / "out.parquet")
+    with pytest.raises(InputError, match=r"input 1 is a table in memory"):
+        conflate([frame], tmp_path / "run")
+    with pytest.raises(InputError, match="needs a source name"):
+        FrameSource(frame, " ")
+    with pytest.raises(InputError, match=r"not a table: int"):
+        FrameSource(3, "feed")
+    with pytest.raises(InputError, match=r"a list that is not of dicts"):
+        FrameSource([{"id": "1"}, "2"], "feed")
+    with pytest.raises(InputError, match=r"cannot be turned into an Arrow table"):
+        FrameSource(pd.DataFrame({"id": ["1"], "name": [object()]}), "feed")
+
+
+def test_workers_read_a_large_frame_to_the_same_bytes(tmp_path: Path) -> None:
+    table = vendor_table()
+    source = FrameSource(table.to_pandas(), "vendor_feed")
+    one = ingest([source], tmp_path / "one.parquet", batch_size=16, workers=1)
+    two = ingest([source], tmp_path / "two.parquet", batch_size=16, workers=2)
+    assert (one.read, one.valid, one.quarantined) == (two.read, two.valid, two.quarantined)
+    assert one.read == table.num_rows
+    assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "two.parquet"))
+    assert [i.kind for i in two.inputs] == ["pandas DataFrame"]
+
+
+def test_conflating_frames_gives_the_membership_of_their_files(
+    conflated: Path, tmp_path: Path
+) -> None:
+    files = sorted((conflated.parent / "sources").glob("source_*.csv"))
+    frames = [
+        FrameSource(
+            pa_csv.read_csv(
+                f, convert_options=pa_csv.ConvertOptions(strings_can_be_null=True)
+            ).to_pandas(),
+            f.stem,
+        )
+        for f in files
+    ]
+    report = poiflow.conflate(frames, tmp_path / "run", workers=1)
+    assert report.places > 0
+    got = pq.read_table(tmp_path / "run" / "membership.parquet")
+    want = pq.read_table(conflated / "membership.parquet")
+    assert got.equals(want)
+
+
+def test_parquet_as_pandas_writes_it_is_read(tmp_path: Path) -> None:
+    """Long strings, categories, nullable integers and timestamps: what pandas 3 writes
+    (its strings are Arrow's large strings, which an address could not hold)."""
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "name": ["Kahvila", "Baari"],
+            "lat": [60.17, np.nan],
+            "lon": [24.94, np.nan],
+            "category": pd.Categorical(["cafe", "bar"]),
+            "street": ["Mannerheimintie", None],
+            "postcode": ["00100", "00120"],
+            "update_time": pd.to_datetime(["2024-05-01T08:00", None], utc=True),
+            "housenumber": pd.array([5, None], dtype="Int64"),
+        }
+    )
+    path = tmp_path / "feed.parquet"
+    frame.to_parquet(path)
+    assert pa.types.is_large_string(pq.read_schema(path).field("name").type)
+    rows, rejected = read(open_source(path))
+    assert rejected == []
+    assert [
+        (
+            r["id"],
+            r["source_category"],
+            r["address"]["street"],
+            r["address"]["housenumber"],
+            r["lat"],
+            r["update_time"],
+        )
+        for r in rows
+    ] == [
+        ("1", "cafe", "Mannerheimintie", "5", 60.17, pd.Timestamp("2024-05-01T08:00Z")),
+        ("2", "bar", None, None, None, None),
+    ]
+    # The same frame in memory gives the same records.
+    assert without(read(FrameSource(frame, "feed"))[0], "origin") == without(rows, "origin")
+
+
+def test_a_geodataframe_of_overture_columns_is_read_as_overture(tmp_path: Path) -> None:
+    path = write_overture(
+        tmp_path / "overture.parquet",
+        [place("08f1", "Cafe Regatta", 24.9112, 60.1827), place("08f2", "Ravintola", 24.95, 60.17)],
+    )
+    from_file, _ = read(open_source(path), batch_size=50)
+    frame = gpd.read_parquet(path)
+    source = FrameSource(frame, "overture")
+    assert source.kind == "GeoDataFrame, Overture"
+    rows, _ = read(source, batch_size=50)
+    assert without(rows, "origin") == without(from_file, "origin")

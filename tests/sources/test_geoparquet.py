@@ -1,0 +1,258 @@
+"""GeoParquet inputs: a geometry column read as the place's point, as geopandas, DuckDB
+and GDAL write it (WKB or GeoArrow's native points, any coordinate system)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import hypothesis.strategies as st
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pyproj
+import pytest
+import shapely
+from hypothesis import given, settings
+
+from poiflow.config import SourceMapping
+from poiflow.errors import CorruptInputError, InputError
+from poiflow.pipeline import ingest
+from poiflow.sources import TabularSource, open_source
+from poiflow.sources.spatial import GeometryColumn, geometry_column, with_points
+
+from .reading import read
+from .test_gis import vendor_places, without
+
+# Finland's TM35FIN: what the country's agencies deliver in.
+TM35FIN = "EPSG:3067"
+
+
+def vendor_frame(crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
+    """The vendor feed's places with coordinates, as a GeoDataFrame of points in ``crs``."""
+    table = vendor_places()
+    lon = np.array([float(v) for v in table.column("lon").to_pylist()])
+    lat = np.array([float(v) for v in table.column("lat").to_pylist()])
+    frame = gpd.GeoDataFrame(
+        table.drop_columns(["lat", "lon"]).to_pandas(),
+        geometry=gpd.points_from_xy(lon, lat),
+        crs="EPSG:4326",
+    )
+    return frame.to_crs(crs)
+
+
+def csv_records(tmp_path: Path) -> list[dict]:
+    """The same places read from a CSV of their lat and lon: what every reading must give."""
+    csv = tmp_path / "vendor_feed.csv"
+    pa_csv.write_csv(vendor_places(), csv)
+    return read(open_source(csv), batch_size=50)[0]
+
+
+@pytest.mark.parametrize(
+    ("crs", "encoding", "covering"),
+    [
+        ("EPSG:4326", "WKB", False),
+        (TM35FIN, "WKB", True),
+        ("EPSG:4326", "geoarrow", True),
+        (TM35FIN, "geoarrow", False),
+    ],
+)
+def test_geopandas_geoparquet_reads_as_the_same_places_as_a_csv(
+    tmp_path: Path, crs: str, encoding: str, covering: bool
+) -> None:
+    path = tmp_path / "vendor_feed.parquet"
+    vendor_frame(crs).to_parquet(path, geometry_encoding=encoding, write_covering_bbox=covering)
+    source = open_source(path)
+    assert isinstance(source, TabularSource)
+    assert source.kind == "GeoParquet"
+    rows, rejected = read(source, batch_size=50)
+    expected = csv_records(tmp_path)
+    assert rejected == []
+    assert without(rows, "lat", "lon", "origin") == without(expected, "lat", "lon", "origin")
+    for got, want in zip(rows, expected, strict=True):
+        # Reprojected there and back: within a nanodegree.
+        assert (got["lat"], got["lon"]) == pytest.approx((want["lat"], want["lon"]), abs=1e-9)
+    assert rows[1]["origin"] == "vendor_feed.parquet#row=1"
+
+
+def test_shapes_are_placed_at_their_centroids_in_their_own_system(tmp_path: Path) -> None:
+    # A building in TM35FIN, a street as a line, nothing, and an empty point.
+    shapes = [
+        shapely.box(385_000, 6_672_000, 385_040, 6_672_030),
+        shapely.LineString([(386_000, 6_673_000), (386_100, 6_673_000)]),
+        None,
+        shapely.Point(),
+    ]
+    frame = gpd.GeoDataFrame(
+        {"id": ["a", "b", "c", "d"], "name": ["Talo", "Katu", "Ei", "Tyhjä"]},
+        geometry=shapes,
+        crs=TM35FIN,
+    )
+    path = tmp_path / "kohteet.parquet"
+    frame.to_parquet(path)
+    rows, rejected = read(open_source(path), batch_size=10)
+    to_wgs84 = pyproj.Transformer.from_crs(TM35FIN, "EPSG:4326", always_xy=True)
+    house = to_wgs84.transform(385_020, 6_672_015)
+    street = to_wgs84.transform(386_050, 6_673_000)
+    assert rejected == []
+    assert [(r["lat"], r["lon"]) for r in rows] == [
+        pytest.approx((house[1], house[0]), abs=1e-12),
+        pytest.approx((street[1], street[0]), abs=1e-12),
+        (None, None),
+        (None, None),
+    ]
+
+
+def with_geo(table: pa.Table, column: dict) -> pa.Table:
+    """``table`` with GeoParquet's metadata for its ``geometry`` column."""
+    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+    return table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+
+
+def test_a_value_that_is_not_wkb_is_rejected_with_the_row_and_the_others_read(
+    tmp_path: Path,
+) -> None:
+    wkb = shapely.to_wkb(shapely.points([24.94, 24.95], [60.17, 60.16]))
+    table = pa.table(
+        {
+            "id": ["1", "2", "3"],
+            "name": ["Kahvila", "Rikki", "Baari"],
+            "geometry": pa.array([wkb[0], b"\x01\x07garbage", wkb[1]], pa.binary()),
+        }
+    )
+    path = tmp_path / "shops.parquet"
+    pq.write_table(with_geo(table, {"encoding": "WKB", "geometry_types": []}), path)
+    report = ingest([path], tmp_path / "out.parquet")
+    assert (report.read, report.valid, report.quarantined) == (3, 2, 1)
+    held = pq.read_table(report.quarantine).to_pylist()
+    assert [(h["origin"], h["reason"]) for h in held] == [
+        ("shops.parquet#row=1", "geometry: not readable as WKB")
+    ]
+    places = pq.read_table(tmp_path / "out.parquet", columns=["id", "lat", "lon"]).to_pylist()
+    assert places == [
+        {"id": "1", "lat": 60.17, "lon": 24.94},
+        {"id": "3", "lat": 60.16, "lon": 24.95},
+    ]
+
+
+def test_a_column_that_names_no_system_is_read_as_degrees_or_refused(tmp_path: Path) -> None:
+    degrees = shapely.to_wkb(shapely.points([24.94], [60.17]))
+    metres = shapely.to_wkb(shapely.points([385_000.0], [6_672_000.0]))
+    for name, wkb in (("degrees", degrees), ("metres", metres)):
+        table = pa.table({"id": ["1"], "name": ["Kahvila"], "geometry": pa.array(wkb)})
+        # GeoParquet's "crs": null says the system is not known.
+        pq.write_table(
+            with_geo(table, {"encoding": "WKB", "crs": None}), tmp_path / f"{name}.parquet"
+        )
+    rows, _ = read(open_source(tmp_path / "degrees.parquet"))
+    assert (rows[0]["lat"], rows[0]["lon"]) == (60.17, 24.94)
+    with pytest.raises(CorruptInputError, match=r"names no coordinate system.*385000, 6672000"):
+        read(open_source(tmp_path / "metres.parquet"))
+
+
+def test_a_system_proj_does_not_know_and_native_polygons_are_refused(tmp_path: Path) -> None:
+    wkb = shapely.to_wkb(shapely.points([24.94], [60.17]))
+    table = pa.table({"id": ["1"], "name": ["Kahvila"], "geometry": pa.array(wkb)})
+    pq.write_table(
+        with_geo(table, {"encoding": "WKB", "crs": "EPSG:999999"}), tmp_path / "a.parquet"
+    )
+    with pytest.raises(CorruptInputError, match=r"not one PROJ knows \(EPSG:999999\)"):
+        read(open_source(tmp_path / "a.parquet"))
+
+    frame = gpd.GeoDataFrame(
+        {"id": ["1"], "name": ["Talo"]}, geometry=[shapely.box(24, 60, 24.1, 60.1)], crs=4326
+    )
+    frame.to_parquet(tmp_path / "b.parquet", geometry_encoding="geoarrow")
+    with pytest.raises(InputError, match=r"native 'polygon' encoding, read here for points only"):
+        read(open_source(tmp_path / "b.parquet"))
+
+
+def test_a_mapping_that_names_the_coordinates_columns_leaves_the_geometry(
+    tmp_path: Path,
+) -> None:
+    frame = vendor_frame().head(3)
+    frame["y"] = [1.0, 2.0, 3.0]
+    frame["x"] = [4.0, 5.0, 6.0]
+    path = tmp_path / "feed.parquet"
+    frame.to_parquet(path, write_covering_bbox=True)
+    mapping = SourceMapping.model_validate({"columns": {"lat": "y", "lon": "x"}})
+    rows, _ = read(open_source(path, mapping))
+    assert [(r["lat"], r["lon"]) for r in rows] == [(1.0, 4.0), (2.0, 5.0), (3.0, 6.0)]
+
+
+def test_a_geoarrow_column_without_geoparquet_metadata_is_found() -> None:
+    wkb = pa.array(shapely.to_wkb(shapely.points([24.94], [60.17])))
+    field = pa.field(
+        "where",
+        pa.binary(),
+        metadata={
+            b"ARROW:extension:name": b"geoarrow.wkb",
+            b"ARROW:extension:metadata": json.dumps({"crs": TM35FIN}).encode(),
+        },
+    )
+    schema = pa.schema([pa.field("id", pa.string()), field])
+    assert geometry_column(schema) == GeometryColumn("where", "WKB", TM35FIN, True)
+    # WGS 84 by any of its names needs no reprojection.
+    for crs in ("EPSG:4326", "OGC:CRS84", {"id": {"authority": "OGC", "code": "CRS84"}}):
+        meta = json.dumps({"crs": crs}).encode()
+        plain = pa.schema(
+            [field.with_metadata({**field.metadata, b"ARROW:extension:metadata": meta})]
+        )
+        assert geometry_column(plain) == GeometryColumn("where", "WKB", None, True)
+    table = pa.Table.from_arrays([pa.array(["1"]), wkb], schema=schema)
+    placed, bad = with_points(table, GeometryColumn("where"), None, "t")
+    assert placed.column_names == ["id", "lat", "lon"]
+    assert len(bad) == 0
+
+
+shapes = st.one_of(
+    st.builds(
+        shapely.Point,
+        st.floats(-180, 180, allow_nan=False),
+        st.floats(-90, 90, allow_nan=False),
+    ),
+    st.builds(
+        lambda x, y, w, h: shapely.box(x, y, x + w, y + h),
+        st.floats(-170, 170, allow_nan=False),
+        st.floats(-80, 80, allow_nan=False),
+        st.floats(1e-6, 5, allow_nan=False),
+        st.floats(1e-6, 5, allow_nan=False),
+    ),
+    st.builds(
+        lambda x, y, dx: shapely.LineString([(x, y), (x + dx, y + dx)]),
+        st.floats(-170, 170, allow_nan=False),
+        st.floats(-80, 80, allow_nan=False),
+        st.floats(1e-6, 5, allow_nan=False),
+    ),
+    st.none(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(shapes, max_size=30), st.sampled_from(["<", ">"]), st.booleans())
+def test_every_geometry_is_placed_where_shapely_puts_its_centroid(
+    geometries: list, order: str, with_z: bool
+) -> None:
+    """Points are read without shapely, in either byte order, 2D or 3D; the others by it:
+    each at shapely's centroid, a missing geometry nowhere."""
+    if with_z:
+        geometries = [None if g is None else shapely.force_3d(g, 7.0) for g in geometries]
+    wkb = [
+        None
+        if g is None
+        else shapely.to_wkb(g, byte_order=0 if order == ">" else 1, include_srid=False)
+        for g in geometries
+    ]
+    table = pa.table({"id": [str(i) for i in range(len(wkb))], "g": pa.array(wkb, pa.binary())})
+    placed, bad = with_points(table, GeometryColumn("g"), None, "t")
+    assert len(bad) == 0
+    for geometry, lat, lon in zip(
+        geometries, placed.column("lat").to_pylist(), placed.column("lon").to_pylist(), strict=True
+    ):
+        if geometry is None:
+            assert (lat, lon) == (None, None)
+        else:
+            middle = shapely.centroid(geometry)
+            assert (lat, lon) == pytest.approx((middle.y, middle.x), abs=1e-9)
