@@ -12,10 +12,13 @@ it times, each in its own process so peak RSS is its own:
 - ``poiflow ingest`` of the PBF's nodes as a GeoJSON FeatureCollection of OSM tags, as
   Overpass exports them (``@id`` and the tags as properties);
 - ``poiflow ingest`` of the flat places as a GeoPackage of points (read by GDAL);
+- ``poiflow ingest`` of the flat places as GeoParquet (geopandas' ``to_parquet``: WKB
+  points in a ``geometry`` column, no ``lat``/``lon``);
 - the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame),
   DuckDB flattening the Overture file into flat columns (name, category, point, first
   address, phone and website) as Overture's own guides do, and pyogrio (GDAL, what
-  ``geopandas.read_file`` uses) reading the GeoJSON and the GeoPackage into GeoDataFrames; none
+  ``geopandas.read_file`` uses) reading the GeoJSON and the GeoPackage into GeoDataFrames, and
+  ``geopandas.read_parquet`` reading the GeoParquet; none
   validates or normalizes, so they are floors for reading, not like-for-likes.
 
 Usage:
@@ -46,7 +49,7 @@ DATA = ROOT / "benchmarks" / "data"
 HELSINKI = ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"
 KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
 COPY_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "opening_hours", "cuisine")
-INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg")
+INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg", "geoparquet")
 
 
 def _templates() -> list[dict[str, str]]:
@@ -202,6 +205,26 @@ def geopackage(flat: Path) -> Path:
     return target
 
 
+def geoparquet(flat: Path) -> Path:
+    """The flat places as GeoParquet written by geopandas, beside them (skipped if it
+    exists): WKB points, no ``lat``/``lon`` columns."""
+    import geopandas as gpd
+
+    target = flat.with_suffix(".geoparquet")
+    if target.exists():
+        return target
+    table = pq.read_table(flat)
+    frame = gpd.GeoDataFrame(
+        table.drop_columns(["lat", "lon"]).to_pandas(),
+        geometry=gpd.points_from_xy(table.column("lon").to_numpy(), table.column("lat").to_numpy()),
+        crs="EPSG:4326",
+    )
+    tmp = target.with_suffix(".tmp.parquet")
+    frame.to_parquet(tmp)
+    tmp.rename(target)
+    return target
+
+
 PEER = f"""
 import sys, pyrosm
 osm = pyrosm.OSM(sys.argv[1])
@@ -217,6 +240,12 @@ db.execute(f\"\"\"COPY (SELECT id, names.primary AS name, categories.primary AS 
     websites[1] AS website FROM read_parquet('{sys.argv[1]}')) TO '{sys.argv[2]}'
     (FORMAT parquet)\"\"\")
 print(db.execute(f"SELECT count(*) FROM read_parquet('{sys.argv[2]}')").fetchone()[0])
+"""
+
+READ_GEOPARQUET = """
+import sys, geopandas
+frame = geopandas.read_parquet(sys.argv[1])
+print(len(frame))
 """
 
 READ_GDAL = """
@@ -245,13 +274,15 @@ def main() -> None:
     places = overture(flat)
     features = geojson(pbf)
     layer = geopackage(flat)
+    geo = geoparquet(flat)
     print(
         f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
         f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
         f"Parquet {flat.stat().st_size / 2**20:.0f} MiB, "
         f"Overture GeoParquet {places.stat().st_size / 2**20:.0f} MiB, "
         f"GeoJSON {features.stat().st_size / 2**20:.0f} MiB, "
-        f"GeoPackage {layer.stat().st_size / 2**20:.0f} MiB"
+        f"GeoPackage {layer.stat().st_size / 2**20:.0f} MiB, "
+        f"GeoParquet {geo.stat().st_size / 2**20:.0f} MiB"
     )
     out = DATA / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -263,6 +294,7 @@ def main() -> None:
         ("poiflow ingest (Overture)", places, "overture"),
         ("poiflow ingest (GeoJSON of tags)", features, "geojson"),
         ("poiflow ingest (GeoPackage)", layer, "gpkg"),
+        ("poiflow ingest (GeoParquet)", geo, "geoparquet"),
     ):
         if name not in inputs:
             continue
@@ -278,6 +310,7 @@ def main() -> None:
         ),
         ("pyogrio (GeoJSON, read only)", "geojson", [READ_GDAL, str(features)]),
         ("pyogrio (GeoPackage, read only)", "gpkg", [READ_GDAL, str(layer)]),
+        ("geopandas (GeoParquet, read only)", "geoparquet", [READ_GEOPARQUET, str(geo)]),
     )
     for label, name, command in peers:
         if args.skip_peer or name not in inputs:

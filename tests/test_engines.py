@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -108,3 +110,55 @@ def test_a_pool_started_right_after_a_stop_on_the_side_gets_a_new_server(
     release_workers(wait=False)
     assert [r for r, _ in run_partitioned(_squares, 2)] == [c * c for c in range(CHUNKS)]
     release_workers()
+
+
+UNGUARDED = """
+import sys
+import poiflow
+from poiflow.sources import FrameSource
+
+print("top level ran")
+rows = [{"id": str(i), "name": f"Kahvila {i}", "lat": 60.1, "lon": 24.9} for i in range(400)]
+report = poiflow.ingest(
+    [FrameSource(rows, "feed")], sys.argv[1], batch_size=50, workers=2
+)
+print("read", report.read)
+"""
+
+GUARDED_OWN_SOURCE = """
+import sys
+import poiflow
+from poiflow.sources import FrameSource
+
+
+class Doubled(FrameSource):
+    \"\"\"A source class of the script's own: workers need the script to unpickle it.\"\"\"
+
+
+if __name__ == "__main__":
+    rows = [{"id": str(i), "name": f"Kahvila {i}"} for i in range(400)]
+    report = poiflow.ingest([Doubled(rows, "feed")], sys.argv[1], batch_size=50, workers=2)
+    print("read", report.read)
+"""
+
+
+@pytest.mark.skipif(not FORKED_WORKERS, reason="workers are spawned here, not forked")
+@pytest.mark.parametrize(("script", "top_level_runs"), [(UNGUARDED, 1), (GUARDED_OWN_SOURCE, 0)])
+def test_a_script_that_runs_poiflow_is_not_run_again_by_its_workers(
+    tmp_path: Path, script: str, top_level_runs: int
+) -> None:
+    """Workers do not run the script's top level again (a script without a ``__main__``
+    guard would start ingests of its own in each), unless the task needs something the
+    script defines."""
+    path = tmp_path / "script.py"
+    path.write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(path), str(tmp_path / "out.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("top level ran") == top_level_runs
+    assert done.stdout.strip().endswith("read 400")

@@ -15,12 +15,15 @@ with the process that started it but the task it is handed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing as mp
 import queue
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Generator, Iterator, Sequence
+import types
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any, Final, TypeAlias, TypeVar
 
 from poiflow._imports import Unimportable
@@ -185,8 +188,9 @@ def run_partitioned(
         )
         for part in range(parts)
     ]
-    for worker in workers:
-        worker.start()
+    with _main_left_behind(task):
+        for worker in workers:
+            worker.start()
     try:
         chunk = 0
         while True:
@@ -213,6 +217,45 @@ def run_partitioned(
             if worker.is_alive():  # SIGTERM ignored (a signal disposition inherited)
                 worker.kill()
                 worker.join(timeout=_KILL_S)
+
+
+@contextlib.contextmanager
+def _main_left_behind(task: object) -> Iterator[None]:
+    """Start workers without the script that runs poiflow.
+
+    A worker that is not a fork of this process first runs the script's top level again
+    (as ``__mp_main__``), so that what the task refers to there can be unpickled: a script
+    that calls ``poiflow.ingest`` outside an ``if __name__ == "__main__":`` guard would
+    start its workers' own ingests, and fail with a page of tracebacks. poiflow's tasks
+    need nothing of the script, so while the workers start it is not there for them to
+    run; unless the task does refer to it (a source class of the user's own, defined in
+    the script), which then needs the guard, as Python's ``multiprocessing`` says.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or _refers_to_main(task) or not hasattr(main, "__file__"):
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _refers_to_main(value: object, depth: int = 3) -> bool:
+    """Whether a task (a function, a ``functools.partial`` of one, its arguments, tuples
+    and lists of them) refers to anything defined in ``__main__``."""
+    if "__main__" in (getattr(value, "__module__", None), type(value).__module__):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(value, functools.partial):
+        parts: Iterable[object] = (value.func, *value.args, *value.keywords.values())
+    elif isinstance(value, tuple | list):
+        parts = value
+    else:
+        return False
+    return any(_refers_to_main(part, depth - 1) for part in parts)
 
 
 def _receive(channel: Any, worker: Any) -> tuple[Any, ...]:

@@ -64,7 +64,8 @@ def open_source(
             or ``.zst``, or ``.parquet``, GeoParquet's geometry read as its point), GeoJSON
             features (``.geojson``, ``.geojsonl``, of flat properties or OSM tags), a file
             GDAL reads (``.gpkg``, ``.shp``, ``.fgb``, ``.xlsx``, ``.ods``); or a folder of
-            Overture or flat place files, read as one input (its files in name order, those named ``.*`` or ``_*`` left out).
+            Overture or flat place files, read as one input (its files in name order, those
+            named ``.*`` or ``_*`` left out).
         mapping: How a tabular file's columns map onto the flat place format.
         osm: Which OSM objects count as places.
 

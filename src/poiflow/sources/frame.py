@@ -90,12 +90,23 @@ class FrameSource:
             self._geometry = None
         self.table = table
 
-    def __getstate__(self) -> dict[str, Any]:  # workers get the table as Arrow's IPC bytes
-        return {"mapping": self.mapping, "name": self.name, "table": self.table, "kind": self._kind}
+    def __getstate__(self) -> dict[str, Any]:
+        """What a worker is handed: the table as Arrow's IPC stream, which holds only the
+        rows of each chunk (a table read from Parquet is slices of larger buffers, which
+        pickling hands over whole: 944 MiB for 117 MiB of rows, by hand)."""
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, self.table.schema) as writer:
+            writer.write_table(self.table)
+        return {
+            "mapping": self.mapping,
+            "name": self.name,
+            "kind": self._kind,
+            "ipc": sink.getvalue(),
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.mapping, self.name, self._kind = state["mapping"], state["name"], state["kind"]
-        self._prepare(state["table"])
+        self._prepare(pa.ipc.open_stream(state["ipc"]).read_all())
 
     @property
     def kind(self) -> str:
