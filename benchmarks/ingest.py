@@ -14,6 +14,8 @@ it times, each in its own process so peak RSS is its own:
 - ``poiflow ingest`` of the flat places as a GeoPackage of points (read by GDAL);
 - ``poiflow ingest`` of the flat places as GeoParquet (geopandas' ``to_parquet``: WKB
   points in a ``geometry`` column, no ``lat``/``lon``);
+- ``poiflow.ingest`` of the flat places as a pandas DataFrame in memory (the Parquet read
+  by pandas, then ``poiflow.FrameSource``; the read is counted);
 - the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame),
   DuckDB flattening the Overture file into flat columns (name, category, point, first
   address, phone and website) as Overture's own guides do, and pyogrio (GDAL, what
@@ -49,7 +51,7 @@ DATA = ROOT / "benchmarks" / "data"
 HELSINKI = ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"
 KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
 COPY_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "opening_hours", "cuisine")
-INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg", "geoparquet")
+INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg", "geoparquet", "frame")
 
 
 def _templates() -> list[dict[str, str]]:
@@ -242,6 +244,13 @@ db.execute(f\"\"\"COPY (SELECT id, names.primary AS name, categories.primary AS 
 print(db.execute(f"SELECT count(*) FROM read_parquet('{sys.argv[2]}')").fetchone()[0])
 """
 
+INGEST_FRAME = """
+import sys, json, pandas, poiflow
+frame = pandas.read_parquet(sys.argv[1])
+report = poiflow.ingest([poiflow.FrameSource(frame, "pois")], sys.argv[2])
+print(json.dumps(report.to_dict()))
+"""
+
 READ_GEOPARQUET = """
 import sys, geopandas
 frame = geopandas.read_parquet(sys.argv[1])
@@ -301,6 +310,11 @@ def main() -> None:
         seconds, peak, stdout = measure([*poiflow, str(out / f"{name}.parquet"), str(source)])
         report = json.loads(stdout)
         rows.append((label, report["read"], seconds, peak))
+    if "frame" in inputs:
+        command = [sys.executable, "-c", INGEST_FRAME, str(flat), str(out / "frame.parquet")]
+        seconds, peak, stdout = measure(command)
+        report = json.loads(stdout.strip().splitlines()[-1])
+        rows.append(("poiflow.ingest (pandas DataFrame)", report["read"], seconds, peak))
     peers = (
         ("pyrosm get_pois (PBF, read only)", "pbf", [PEER, str(pbf)]),
         (
