@@ -1,21 +1,25 @@
-"""GeoPackage, Shapefile, FlatGeobuf and spreadsheet inputs, read through GDAL."""
+"""GeoPackage, Shapefile, FlatGeobuf, spreadsheet, KML and GPX inputs, read through GDAL."""
 
 from __future__ import annotations
 
+import random
 import zipfile
 from pathlib import Path
 
+import hypothesis.strategies as st
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyogrio
 import pyproj
 import pytest
 import shapely
+from hypothesis import given, settings
 from pyogrio.raw import write_arrow
 
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError
 from poiflow.sources import Source, TabularSource, open_source
+from poiflow.sources.gis import place_ids
 
 from ..conftest import VENDOR_FEED
 from .reading import read
@@ -284,3 +288,138 @@ def test_a_shapefiles_fingerprint_covers_the_files_read_with_it(tmp_path: Path) 
     assert file_fingerprint(first) != file_fingerprint(second)
     (tmp_path / "b" / "kohteet.dbf").write_bytes((tmp_path / "a" / "kohteet.dbf").read_bytes())
     assert file_fingerprint(first) == file_fingerprint(second)
+
+
+KML = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>Kahvilat</name>
+<Folder><name>Keskusta</name>
+<Placemark id="p1"><name>Cafe Regatta</name><description>Merikannontie 8</description>
+<TimeStamp><when>2024-05-01T08:00:00Z</when></TimeStamp>
+<ExtendedData><Data name="phone"><value>040 123 4567</value></Data></ExtendedData>
+<Point><coordinates>24.9112,60.1827,0</coordinates></Point></Placemark>
+{second}
+</Folder>
+<Folder><name>Kallio</name>
+<Placemark><name>Sävy</name><Polygon><outerBoundaryIs><LinearRing><coordinates>
+24.95,60.18 24.952,60.18 24.952,60.182 24.95,60.182 24.95,60.18
+</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>
+</Folder></Document></kml>
+"""
+EKBERG = (
+    "<Placemark><name>Ekberg</name><Point><coordinates>24.9372,60.1637</coordinates></Point>"
+    "</Placemark>"
+)
+
+
+def test_kml_placemarks_of_every_folder_are_places(tmp_path: Path) -> None:
+    """Google My Maps' and Google Earth's KML: each folder a layer, read one after the
+    other; a placemark's name, time and extended data as flat columns; one without an id
+    given one from its name and point."""
+    path = tmp_path / "kahvilat.kml"
+    path.write_text(KML.format(second=EKBERG), encoding="utf-8")
+    source = open_source(path)
+    assert (source.kind, source.size_hint()) == ("KML", 3)
+    rows, rejected = read_all(source)
+    assert rejected == []
+    assert [(r["id"], r["names"]["primary"], r["phones"], r["origin"]) for r in rows] == [
+        ("p1", "Cafe Regatta", ["040 123 4567"], "kahvilat.kml#layer=Keskusta,feature=0"),
+        (rows[1]["id"], "Ekberg", None, "kahvilat.kml#layer=Keskusta,feature=1"),
+        (rows[2]["id"], "Sävy", None, "kahvilat.kml#layer=Kallio,feature=0"),
+    ]
+    assert rows[0]["update_time"].isoformat() == "2024-05-01T08:00:00+00:00"
+    assert (rows[2]["lat"], rows[2]["lon"]) == pytest.approx((60.181, 24.951))
+    assert rows[1]["id"].startswith("h")
+    assert rows[1]["id"] != rows[2]["id"]
+
+    # Exported again with the placemarks in another order: the same ids.
+    moved = tmp_path / "moved.kml"
+    moved.write_text(
+        KML.format(second="").replace("<Folder><name>Kallio", EKBERG + "<Folder><name>Kallio"),
+        encoding="utf-8",
+    )
+    again = {r["names"]["primary"]: r["id"] for r in read_all(open_source(moved))[0]}
+    assert again == {r["names"]["primary"]: r["id"] for r in rows}
+
+    # Zipped as KMZ, it reads the same; 'layer:' reads one folder.
+    kmz = tmp_path / "kahvilat.kmz"
+    with zipfile.ZipFile(kmz, "w") as archive:
+        archive.write(path, "doc.kml")
+    assert without(read_all(open_source(kmz))[0], "origin", "source") == without(
+        rows, "origin", "source"
+    )
+    one = TabularSource(path, SourceMapping(layer="Kallio"))
+    assert [r["names"]["primary"] for r in read_all(one)[0]] == ["Sävy"]
+
+
+def test_a_placemark_twice_is_held_back_as_a_repeat(tmp_path: Path) -> None:
+    from poiflow.pipeline import ingest
+
+    path = tmp_path / "kahvilat.kml"
+    path.write_text(KML.format(second=EKBERG + EKBERG), encoding="utf-8")
+    report = ingest([path], tmp_path / "out.parquet")
+    assert (report.read, report.valid, report.quarantined) == (4, 3, 1)
+
+
+def test_gpx_waypoints_are_places_and_its_tracks_are_not(tmp_path: Path) -> None:
+    path = tmp_path / "retki.gpx"
+    path.write_text(
+        """<?xml version="1.0"?>
+<gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">
+<wpt lat="60.1827" lon="24.9112"><ele>3</ele><time>2024-06-01T10:00:00Z</time>
+<name>Cafe Regatta</name><desc>kahvila rannalla</desc><link href="https://caferegatta.fi"/>
+<sym>Restaurant</sym><type>cafe</type></wpt>
+<wpt lat="60.1637" lon="24.9372"><name>Ekberg</name></wpt>
+<trk><name>Lenkki</name><trkseg><trkpt lat="60.1" lon="24.9"/><trkpt lat="60.2" lon="24.8"/>
+</trkseg></trk>
+</gpx>
+""",
+        encoding="utf-8",
+    )
+    source = open_source(path)
+    assert source.kind == "GPX"
+    rows, rejected = read_all(source)
+    assert rejected == []
+    assert [
+        (r["names"]["primary"], r["source_category"], r["websites"], r["lat"], r["lon"])
+        for r in rows
+    ] == [
+        ("Cafe Regatta", "cafe", ["https://caferegatta.fi"], 60.1827, 24.9112),
+        ("Ekberg", None, None, 60.1637, 24.9372),
+    ]
+    assert rows[0]["update_time"].isoformat() == "2024-06-01T10:00:00+00:00"
+    assert rows[0]["origin"] == "retki.gpx#feature=0"
+    assert all(r["id"] and r["id"].startswith("h") for r in rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.text(min_size=1, max_size=12)),
+            st.one_of(st.none(), st.floats(-90, 90, allow_nan=False)),
+            st.floats(-180, 180, allow_nan=False),
+        ),
+        max_size=20,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_an_id_made_for_a_place_depends_on_its_name_and_point_alone(
+    places: list[tuple[str | None, float | None, float]], shuffler: random.Random
+) -> None:
+    names, lats, lons = (
+        (list(column) for column in zip(*places, strict=True)) if places else ([], [], [])
+    )
+    ids = place_ids(names, lats, lons)
+    order = list(range(len(places)))
+    shuffler.shuffle(order)
+    again = place_ids([names[i] for i in order], [lats[i] for i in order], [lons[i] for i in order])
+    assert again == [ids[i] for i in order]
+    for (name, lat, lon), made in zip(places, ids, strict=True):
+        assert (made is None) == (name is None)
+        same = [
+            other
+            for (n, a, o), other in zip(places, ids, strict=True)
+            if (n, None if a is None else round(a, 7), round(o, 7))
+            == (name, None if lat is None else round(lat, 7), round(lon, 7))
+        ]
+        assert set(same) == {made}

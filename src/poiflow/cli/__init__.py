@@ -98,6 +98,9 @@ The kind of each INPUT is told from its name:
                    several layers: 'layer:' in a mapping names one
   [bold]*.xlsx *.ods[/bold]      a spreadsheet's sheet, its columns as a CSV's (several
                    sheets: 'layer:' in a mapping names one)
+  [bold]*.kml *.kmz *.gpx[/bold]  placemarks of every folder (Google My Maps), a GPS's
+                   waypoints; one without an id gets one from its name
+                   and point
   [bold]a folder[/bold]         one input of all its files, of one kind, in name order
                    (an Overture release's theme=places/ parts, Spark's
                    output); files named .* or _* (_SUCCESS) are left out;

@@ -63,7 +63,8 @@ def open_source(
             file (``.csv``, ``.tsv``, ``.jsonl``, any of them compressed as ``.gz``, ``.bz2``
             or ``.zst``, or ``.parquet``, GeoParquet's geometry read as its point), GeoJSON
             features (``.geojson``, ``.geojsonl``, of flat properties or OSM tags), a file
-            GDAL reads (``.gpkg``, ``.shp``, ``.fgb``, ``.xlsx``, ``.ods``); or a folder of
+            GDAL reads (``.gpkg``, ``.shp``, ``.fgb``, ``.xlsx``, ``.ods``, ``.kml``,
+            ``.kmz``, ``.gpx``); or a folder of
             Overture or flat place files, read as one input (its files in name order, those
             named ``.*`` or ``_*`` left out).
         mapping: How a tabular file's columns map onto the flat place format.
@@ -175,8 +176,8 @@ def _input_key(value: object) -> str:
 _KINDS = (
     f"expected one of {', '.join(_OSM_SUFFIXES[:2])} (OpenStreetMap), .parquet (Overture or "
     "flat places), .csv, .tsv, .jsonl (flat places, also as .gz, .bz2 or .zst), .geojson "
-    "(GeoJSON features), .gpkg, .shp, .fgb, .xlsx, .ods (read by GDAL), or a --mapping with "
-    "'format:'"
+    "(GeoJSON features), .gpkg, .shp, .fgb, .xlsx, .ods, .kml, .gpx (read by GDAL), or a "
+    "--mapping with 'format:'"
 )
 
 

@@ -1,6 +1,6 @@
 """Vector files that GDAL reads (GeoPackage, Shapefile, FlatGeobuf, Esri's File
-Geodatabase) and spreadsheets (Excel, OpenDocument), as rows for the tabular reader,
-through pyogrio.
+Geodatabase), placemarks and waypoints (KML, KMZ, GPX) and spreadsheets (Excel,
+OpenDocument), as rows for the tabular reader, through pyogrio.
 
 Vendors deliver POIs in these as often as in CSV. A layer's attribute columns become
 columns as they are (a mapping maps them, as for a CSV); its geometry becomes ``lat`` and
@@ -14,6 +14,7 @@ Needs the ``gis`` extra (pyogrio, with GDAL in its wheel; shapely; pyproj).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,69 @@ from poiflow.sources.base import origin_name
 from poiflow.sources.spatial import GeometryColumn, located_rows, wgs84_transform
 from poiflow.sources.text import Rows
 
-__all__ = ["GIS_SUFFIXES", "gis_rows", "gis_size", "is_gis"]
+__all__ = ["GIS_SUFFIXES", "gis_rows", "gis_size", "is_gis", "place_ids"]
 
-GIS_SUFFIXES: Final = (".gpkg", ".shp", ".shp.zip", ".fgb", ".gdb", ".xlsx", ".ods")
+GIS_SUFFIXES: Final = (
+    ".gpkg",
+    ".shp",
+    ".shp.zip",
+    ".fgb",
+    ".gdb",
+    ".xlsx",
+    ".ods",
+    ".kml",
+    ".kmz",
+    ".gpx",
+)
+# Files of placemarks or waypoints (Google My Maps, Google Earth, a GPS): their own columns
+# are renamed to the flat place format's, their bookkeeping left out, and they carry no
+# ids of their own but by chance (a KML placemark's id attribute).
+_MARKS: Final = (".kml", ".kmz", ".gpx")
+_MARK_NAMES: Final = {
+    # KML (GDAL's LIBKML driver): a placemark's name; its <TimeStamp> as its time.
+    "Name": "name",
+    "timestamp": "update_time",
+    # GPX's waypoints: <name>, <type>, <time>, <link href>.
+    "type": "category",
+    "time": "update_time",
+    "link1_href": "website",
+}
+_MARK_BOOKKEEPING: Final = frozenset(
+    {
+        # KML: how a placemark is drawn, and text for people.
+        "description",
+        "begin",
+        "end",
+        "altitudeMode",
+        "tessellate",
+        "extrude",
+        "visibility",
+        "drawOrder",
+        "icon",
+        "snippet",
+        # GPX: what the receiver measured, and text for people.
+        "ele",
+        "magvar",
+        "geoidheight",
+        "cmt",
+        "desc",
+        "src",
+        "link1_text",
+        "link1_type",
+        "link2_href",
+        "link2_text",
+        "link2_type",
+        "sym",
+        "fix",
+        "sat",
+        "hdop",
+        "vdop",
+        "pdop",
+        "ageofdgpsdata",
+        "dgpsid",
+    }
+)
+_GPX_LAYER: Final = "waypoints"  # its routes and tracks are paths, not places
 
 
 def is_gis(path: Path) -> bool:
@@ -41,15 +102,16 @@ def _pyogrio(path: Path) -> Any:
         import pyogrio
     except ImportError as exc:
         raise InputError(
-            "reading GeoPackage, Shapefile, FlatGeobuf and spreadsheets needs the 'gis' extra "
-            "(pyogrio, shapely, pyproj): pip install 'poiflow[gis]'",
+            "reading GeoPackage, Shapefile, FlatGeobuf, KML, GPX and spreadsheets needs the "
+            "'gis' extra (pyogrio, shapely, pyproj): pip install 'poiflow[gis]'",
             path=path,
         ) from exc
     return pyogrio
 
 
-def _layer(path: Path, layer: str | None) -> str | None:
-    """The layer to read: the one named, or the file's only one.
+def _layers(path: Path, layer: str | None) -> list[str | None]:
+    """The layers to read: the one named; else the file's only one, a GPX file's waypoints,
+    or every folder of a KML file in order (Google My Maps keeps each map layer in one).
 
     Raises:
         InputError: The file has several layers and none is named, or not the one named.
@@ -67,64 +129,133 @@ def _layer(path: Path, layer: str | None) -> str | None:
                 f"{', '.join(layers)}",
                 path=path,
             )
-        return layer
+        return [layer]
+    suffix = _suffix(path)
+    if suffix == ".gpx" and _GPX_LAYER in layers:
+        return [_GPX_LAYER]
+    if suffix in (".kml", ".kmz") and layers:
+        return list(layers)
     if len(layers) > 1:
         raise InputError(
             f"it holds {len(layers)} layers ({', '.join(layers)}); name the one to read with "
             "'layer:' in a mapping file (--mapping)",
             path=path,
         )
-    return None
+    return [None]
+
+
+def _suffix(path: Path) -> str:
+    return next((s for s in GIS_SUFFIXES if path.name.lower().endswith(s)), "")
 
 
 def gis_size(path: Path, layer: str | None) -> int | None:
-    """How many features the layer holds, where GDAL can tell without reading it."""
+    """How many features the layers read hold, where GDAL can tell without reading them."""
     pyogrio = _pyogrio(path)
+    total = 0
     try:
-        chosen = _layer(path, layer)
-        with _quiet():
-            info = pyogrio.read_info(_gdal_path(path), layer=chosen, **_open_options(path))
-        count = int(info["features"])
+        for chosen in _layers(path, layer):
+            with _quiet():
+                info = pyogrio.read_info(_gdal_path(path), layer=chosen, **_open_options(path))
+            count = int(info["features"])
+            if count < 0:
+                return None
+            total += count
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
         return None
-    return count if count >= 0 else None
+    return total
 
 
-def gis_rows(path: Path, file: Path, layer: str | None, batch_size: int) -> Rows:
-    """Yield ``(table, origin per row, rejected rows)`` of a layer in batches; origins are
-    ``FILE#feature=N`` (from 0). The geometry column is replaced by ``lat`` and ``lon``.
+def gis_rows(
+    path: Path, file: Path, layer: str | None, batch_size: int, *, mapped: bool = False
+) -> Rows:
+    """Yield ``(table, origin per row, rejected rows)`` of a file's layers in batches;
+    origins are ``FILE#feature=N`` (from 0; ``FILE#layer=L,feature=N`` where several layers
+    are read). The geometry column is replaced by ``lat`` and ``lon``. A file of placemarks
+    or waypoints (KML, GPX) has its own columns renamed to the flat format's (unless
+    ``mapped``: a mapping names them) and its bookkeeping left out, and a placemark without
+    an id is given one (``place_ids``).
 
     Raises:
         CorruptInputError: GDAL cannot read the file, or its coordinate system is unknown.
     """
     pyogrio = _pyogrio(file)
     where = origin_name(path, file)
-    chosen = _layer(file, layer)
-    try:
-        with contextlib.ExitStack() as stack:
-            with _quiet():
-                meta, reader = stack.enter_context(
-                    pyogrio.raw.open_arrow(
-                        _gdal_path(file),
-                        layer=chosen,
-                        use_pyarrow=True,
-                        batch_size=batch_size,
-                        **_open_options(file),
+    layers = _layers(file, layer)
+    marks = _suffix(file) in _MARKS
+    for chosen in layers:
+        named = f"{where}#layer={chosen}," if len(layers) > 1 else f"{where}#"
+        try:
+            with contextlib.ExitStack() as stack:
+                with _quiet():
+                    meta, reader = stack.enter_context(
+                        pyogrio.raw.open_arrow(
+                            _gdal_path(file),
+                            layer=chosen,
+                            use_pyarrow=True,
+                            batch_size=batch_size,
+                            **_open_options(file),
+                        )
                     )
+                geometry = GeometryColumn(
+                    meta["geometry_name"] or "wkb_geometry",
+                    crs=meta["crs"],
+                    known=bool(meta["crs"]),
                 )
-            geometry = GeometryColumn(
-                meta["geometry_name"] or "wkb_geometry", crs=meta["crs"], known=bool(meta["crs"])
-            )
-            to_wgs84 = wgs84_transform(meta["crs"], file)
-            start = 0
-            for batch in _quietly(reader):
-                table = pa.Table.from_batches([batch])
-                origins = [f"{where}#feature={start + i}" for i in range(table.num_rows)]
-                start += table.num_rows
-                table, origins, rejected = located_rows(table, origins, geometry, to_wgs84, file)
-                yield table, origins, rejected
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
+                to_wgs84 = wgs84_transform(meta["crs"], file)
+                start = 0
+                for batch in _quietly(reader):
+                    table = pa.Table.from_batches([batch])
+                    origins = [f"{named}feature={start + i}" for i in range(table.num_rows)]
+                    start += table.num_rows
+                    table, origins, rejected = located_rows(
+                        table, origins, geometry, to_wgs84, file
+                    )
+                    if marks:
+                        table = _as_places(table, mapped)
+                    yield table, origins, rejected
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
+
+
+def _as_places(table: pa.Table, mapped: bool) -> pa.Table:
+    """Placemarks or waypoints in the flat format's columns: bookkeeping left out, their own
+    columns renamed (unless a mapping names them), and an id for each that has none."""
+    table = table.drop_columns([c for c in table.column_names if c in _MARK_BOOKKEEPING])
+    if mapped:
+        return table
+    renamed = [_MARK_NAMES.get(c, c) for c in table.column_names]
+    if len(set(renamed)) == len(renamed):  # a column of the flat name already: left as is
+        table = table.rename_columns(renamed)
+    if "name" not in table.column_names:
+        return table
+    ids = place_ids(
+        table.column("name").to_pylist(),
+        table.column("lat").to_pylist() if "lat" in table.column_names else [None] * len(table),
+        table.column("lon").to_pylist() if "lon" in table.column_names else [None] * len(table),
+    )
+    if "id" in table.column_names:
+        given = table.column("id").cast(pa.string()).to_pylist()
+        ids = [g if g else made for g, made in zip(given, ids, strict=True)]
+        return table.set_column(table.column_names.index("id"), "id", pa.array(ids, pa.string()))
+    return table.append_column("id", pa.array(ids, pa.string()))
+
+
+def place_ids(
+    names: list[str | None], lats: list[float | None], lons: list[float | None]
+) -> list[str | None]:
+    """Ids for places that come without any: a hash of the name and the point (to 1e-7
+    degrees, about a centimetre), so that the same placemark in a file exported again has
+    the same id, and two identical placemarks one id (the second is then held back as a
+    repeat). An edited placemark gets a new id. None where there is no name."""
+    out: list[str | None] = []
+    for name, lat, lon in zip(names, lats, lons, strict=True):
+        if name is None:
+            out.append(None)
+            continue
+        point = "" if lat is None or lon is None else f"{lat:.7f},{lon:.7f}"
+        digest = hashlib.blake2b(f"{name}\x1f{point}".encode(), digest_size=8).hexdigest()
+        out.append(f"h{digest}")
+    return out
 
 
 @contextlib.contextmanager

@@ -70,6 +70,9 @@ _GIS_NAMES: Final = {
     ".gdb": "File Geodatabase",
     ".xlsx": "Excel",
     ".ods": "OpenDocument sheet",
+    ".kml": "KML",
+    ".kmz": "KMZ",
+    ".gpx": "GPX",
 }
 _LAYOUT_NAMES: Final = {"tags": "OSM tags", "overture": "Overture"}
 _SNIFF_ROWS: Final = 1000  # rows read to tell a table of OSM tags from flat places
@@ -393,7 +396,8 @@ class TabularSource:
         )
 
     def _gis(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
-        return gis_rows(self.path, file, self.mapping.layer, batch_size)
+        mapped = bool(self.mapping.columns)
+        return gis_rows(self.path, file, self.mapping.layer, batch_size, mapped=mapped)
 
     def _parquet(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
         where = origin_name(self.path, file)
