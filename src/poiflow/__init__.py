@@ -35,6 +35,7 @@ if _typing.TYPE_CHECKING:
         ingest,
     )
     from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
+    from poiflow.serving.answers import MatchResult, match
     from poiflow.sources import (
         FrameSource,
         OsmSource,
@@ -57,6 +58,8 @@ _LAZY = {
     "explain_pair": "poiflow.pipeline",
     "PairStory": "poiflow.pipeline",
     "ingest": "poiflow.pipeline",
+    "match": "poiflow.serving.answers",
+    "MatchResult": "poiflow.serving.answers",
     "PLACE_SCHEMA": "poiflow.schema",
     "QUARANTINE_SCHEMA": "poiflow.schema",
     "SOURCE_RECORD_SCHEMA": "poiflow.schema",
@@ -78,6 +81,7 @@ __all__ = [
     "FrameSource",
     "IngestReport",
     "InputError",
+    "MatchResult",
     "OsmOptions",
     "OsmSource",
     "OutputError",
@@ -98,6 +102,7 @@ __all__ = [
     "explain_pair",
     "ingest",
     "load_yaml",
+    "match",
     "open_source",
 ]
 

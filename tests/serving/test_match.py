@@ -399,3 +399,29 @@ def test_an_index_given_the_keys_holds_what_it_would_have_made(conflated: Path) 
         )
     probe = records.slice(200, 80)
     assert [m for m, _, _ in made.scored(probe)] == [m for m, _, _ in given.scored(probe)]
+
+
+def test_python_matches_a_table_in_memory_as_the_cli_matches_its_file(
+    conflated: Path, tmp_path: Path
+) -> None:
+    """``poiflow.match`` of one of the run's own sources, as a file and as a pandas
+    DataFrame: the same answers, and its records found in the places the run put them."""
+    import pandas as pd
+
+    import poiflow
+
+    feed = sorted((conflated.parent / "sources").glob("source_*.csv"))[0]
+    from_file = poiflow.match(conflated, feed)
+    # As text, as the file is read: a phone or postcode read as a number loses its zeros.
+    frame = pd.read_csv(feed, dtype=str, keep_default_na=False)
+    from_frame = poiflow.match(conflated, poiflow.FrameSource(frame, feed.stem))
+    assert from_frame.matches.equals(from_file.matches)
+    assert from_file.matched + from_file.new == from_file.matches.num_rows > 0
+    membership = pl.read_parquet(conflated / "membership.parquet")
+    answers = pl.from_arrow(from_file.matches).join(membership, on=["source", "id"], suffix="_run")
+    assert answers.height == from_file.matches.num_rows
+    same = (answers["place_id"] == answers["place_id_run"]).mean()
+    assert same is not None
+    assert same >= 0.98
+    with pytest.raises(InputError, match="cannot match against"):
+        poiflow.match(tmp_path, feed)

@@ -2,7 +2,7 @@
 
 :class:`MatchQueue` is what ``POST /match`` submits to: a worker thread matches every
 request waiting at once (a call's fixed cost is shared), :func:`match_file` is what
-``poiflow match`` runs over an input file, and :func:`answer_of` is a
+``poiflow match`` runs over an input file (:func:`match` in Python), and :func:`answer_of` is a
 :class:`~poiflow.serving.matching.Match` as JSON.
 """
 
@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,8 +22,9 @@ import pyarrow as pa
 from poiflow.config import SourceMapping
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.serving.matching import Candidate, Match, MatchIndex
+from poiflow.sources import Source
 
-__all__ = ["MATCHES_SCHEMA", "MatchQueue", "answer_of", "match_file"]
+__all__ = ["MATCHES_SCHEMA", "MatchQueue", "MatchResult", "answer_of", "match", "match_file"]
 
 MATCHES_SCHEMA: Final = pa.schema(
     [
@@ -92,16 +94,71 @@ class MatchQueue:
             start += len(objects)
 
 
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """What :func:`match` found for each record of an input.
+
+    Attributes:
+        matches: An answer per record that passed validation (``MATCHES_SCHEMA``): the
+            place it is (``decision == "match"``) or ``"new"``, its probability, and the
+            runner-up place.
+        quarantine: The records held back, with their reasons (``QUARANTINE_SCHEMA``).
+    """
+
+    matches: pa.Table
+    quarantine: pa.Table
+
+    @property
+    def matched(self) -> int:
+        """How many records are a place of the run."""
+        return int(self.matches.column("decision").to_pylist().count("match"))
+
+    @property
+    def new(self) -> int:
+        """How many records are no place of the run."""
+        return int(self.matches.column("decision").to_pylist().count("new"))
+
+
+def match(
+    run: str | Path,
+    records: str | Path | Source,
+    *,
+    mapping: SourceMapping | None = None,
+    batch_size: int = 10_000,
+) -> MatchResult:
+    """Match records against the golden places of a run, as ``poiflow match`` and
+    ``POST /match`` do: which place each one is, or that it is new.
+
+    Args:
+        run: A ``poiflow conflate`` or ``poiflow run`` output folder.
+        records: An input of any kind ``ingest`` reads, or an opened source (a table in
+            memory: ``poiflow.FrameSource(frame, "vendor")``).
+        mapping: How a tabular file's columns map onto the flat place format.
+        batch_size: Records matched at a time.
+
+    Raises:
+        poiflow.errors.InputError: The run's folder lacks what matching needs, or the
+            records cannot be read.
+
+    Example:
+        >>> result = poiflow.match("out/run", poiflow.FrameSource(new_feed, "vendor"))
+        >>> result.matches.to_pandas().query("decision == 'match'")
+    """
+    index = MatchIndex(Path(run))
+    found, held = match_file(index, records, mapping, batch_size)
+    return MatchResult(found, held)
+
+
 def match_file(
     index: MatchIndex,
-    path: Path,
+    path: str | Path | Source,
     mapping: SourceMapping | None = None,
     batch_size: int = 10_000,
     progress: Any = None,
 ) -> tuple[pa.Table, pa.Table]:
-    """Match every record of an input file (any kind ``ingest`` reads) against the run:
-    ``(matches, quarantine)``, an answer per record that passed validation
-    (``MATCHES_SCHEMA``) and the records held back with their reasons.
+    """Match every record of an input (any kind ``ingest`` reads, or an opened source)
+    against the run: ``(matches, quarantine)``, an answer per record that passed
+    validation (``MATCHES_SCHEMA``) and the records held back with their reasons.
 
     Args:
         index: What to match against.
@@ -111,9 +168,10 @@ def match_file(
         progress: Called with how many records were read so far.
     """
     from poiflow.schema import QUARANTINE_SCHEMA
-    from poiflow.sources import open_source
+    from poiflow.sources import open_inputs, refuse_unknown_inputs
 
-    source = open_source(path, mapping=mapping)
+    refuse_unknown_inputs([path], None)
+    (source,) = open_inputs([path], mapping)
     found: list[pa.Table] = []
     held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
     read = 0
