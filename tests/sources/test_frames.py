@@ -209,3 +209,16 @@ def test_a_geodataframe_of_overture_columns_is_read_as_overture(tmp_path: Path) 
     assert source.kind == "GeoDataFrame, Overture"
     rows, _ = read(source, batch_size=50)
     assert without(rows, "origin") == without(from_file, "origin")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_spark_dataframe_reads_as_the_same_places_as_its_csv(tmp_path: Path) -> None:
+    from poiflow.engines.spark import spark_session
+
+    session = spark_session("local[1]")
+    frame = session.createDataFrame(vendor_table().to_pandas())
+    source = FrameSource(frame, "vendor_feed")
+    assert source.kind == "Spark DataFrame"
+    rows, _ = read(source, batch_size=50)
+    assert without(rows, "origin") == without(csv_records(tmp_path), "origin")

@@ -1,5 +1,5 @@
-"""Places in a table in memory: a pandas, polars or GeoPandas DataFrame, an Arrow table,
-or anything that hands out Arrow data (DuckDB's results, a list of dicts).
+"""Places in a table in memory: a pandas, polars, GeoPandas or Spark DataFrame, an Arrow
+table, or anything that hands out Arrow data (DuckDB's results, a list of dicts).
 
 A data scientist has a vendor's feed in a notebook as a DataFrame, already cleaned; it is
 read as a file of the same columns would be (``sources/tabular.py``): the flat place
@@ -30,7 +30,7 @@ from poiflow.sources.spatial import geometry_column, located_rows, wgs84_transfo
 __all__ = ["FrameSource", "is_frame"]
 
 _EXPECTED: Final = (
-    "a pandas, polars or GeoPandas DataFrame, an Arrow table or record batch reader, an "
+    "a pandas, polars, GeoPandas or Spark DataFrame, an Arrow table or record batch reader, an "
     "object with Arrow's stream interface (__arrow_c_stream__), a dict of columns or a "
     "list of dicts"
 )
@@ -44,7 +44,7 @@ def is_frame(value: object) -> bool:
         isinstance(value, pa.Table | pa.RecordBatch | pa.RecordBatchReader | Mapping)
         or hasattr(value, "__arrow_c_stream__")
         or hasattr(value, "to_arrow")
-        or _module(value) in ("pandas", "geopandas", "polars")
+        or _module(value) in ("pandas", "geopandas", "polars", "pyspark")
         or (isinstance(value, list) and all(isinstance(row, Mapping) for row in value))
     )
 
@@ -187,6 +187,9 @@ def _arrow_table(data: Any, name: str) -> tuple[pa.Table, str]:
                 # Its geometry as WKB, with the frame's coordinate system (GeoArrow).
                 table = pa.table(data.to_arrow(index=None, geometry_encoding="WKB"))
                 return _without_row_numbers(table), "GeoDataFrame"
+        if module == "pyspark":  # collected to this process: a feed, not a planet
+            table = data.toArrow()
+            return table, "Spark DataFrame"
         if module == "polars":
             if hasattr(data, "collect"):  # a LazyFrame
                 data = data.collect()
