@@ -256,3 +256,91 @@ def test_every_geometry_is_placed_where_shapely_puts_its_centroid(
         else:
             middle = shapely.centroid(geometry)
             assert (lat, lon) == pytest.approx((middle.y, middle.x), abs=1e-9)
+
+
+def test_a_csv_export_of_a_spatial_table_is_placed_by_its_geometry_text(tmp_path: Path) -> None:
+    """A CSV of a spatial table has its geometry as text in place of lat and lon: WKT (QGIS,
+    BigQuery), EWKT with its SRID, or WKB in hex as PostGIS and DuckDB print it."""
+    to_wgs84 = pyproj.Transformer.from_crs(TM35FIN, "EPSG:4326", always_xy=True)
+    tm_point = shapely.Point(385_000, 6_672_000)
+    tm_lon, tm_lat = to_wgs84.transform(385_000, 6_672_000)
+    rows = [
+        ("1", "Kahvila", "POINT (24.94 60.17)"),
+        ("2", "Talo", "POLYGON ((24 60, 24.002 60, 24.002 60.002, 24 60.002, 24 60))"),
+        ("3", "Virasto", f"SRID=3067;{tm_point.wkt}"),
+        (
+            "4",
+            "Asema",
+            shapely.to_wkb(shapely.set_srid(tm_point, 3067), hex=True, include_srid=True),
+        ),
+        ("5", "Kioski", shapely.to_wkb(shapely.Point(24.95, 60.16), hex=True)),
+        ("6", "Rikki", "POINT (24.9"),
+        ("7", "Ei paikkaa", ""),
+    ]
+    path = tmp_path / "kohteet.csv"
+    path.write_text(
+        "id,name,WKT\n" + "".join(f'{i},{n},"{g}"\n' for i, n, g in rows), encoding="utf-8"
+    )
+    read_rows, rejected = read(open_source(path), batch_size=50)
+    assert [r["id"] for r in read_rows] == ["1", "2", "3", "4", "5", "7"]
+    points = [(r["lat"], r["lon"]) for r in read_rows]
+    assert points[:2] == [(60.17, 24.94), pytest.approx((60.001, 24.001))]
+    assert points[2] == pytest.approx((tm_lat, tm_lon), abs=1e-12)
+    assert points[3] == pytest.approx((tm_lat, tm_lon), abs=1e-12)
+    assert points[4:] == [(60.16, 24.95), (None, None)]
+    assert rejected == [("kohteet.csv:7", "geometry: not readable as WKT or hex WKB", "")]
+
+    # Without an SRID, coordinates that are not degrees are refused, not quarantined one by one.
+    metres = tmp_path / "metrit.csv"
+    metres.write_text(f'id,name,geometry\n1,Virasto,"{tm_point.wkt}"\n', encoding="utf-8")
+    with pytest.raises(CorruptInputError, match="names no coordinate system"):
+        read(open_source(metres))
+
+    # A mapping that names the coordinates' columns, and ignores the geometry, reads those.
+    both = tmp_path / "molemmat.csv"
+    both.write_text('id,name,y,x,geom\n1,Kahvila,1.5,2.5,"POINT (24.94 60.17)"\n', encoding="utf-8")
+    mapping = SourceMapping.model_validate(
+        {"columns": {"lat": "y", "lon": "x"}, "ignore": ["geom"]}
+    )
+    (row,), _ = read(open_source(both, mapping))
+    assert (row["lat"], row["lon"]) == (1.5, 2.5)
+
+    # The same text in a pandas frame, as BigQuery's client hands a GEOGRAPHY column over.
+    import pandas as pd
+
+    from poiflow.sources import FrameSource
+
+    frame = pd.DataFrame({"id": ["1"], "name": ["Kahvila"], "geography": ["POINT(24.94 60.17)"]})
+    (framed,), _ = read(FrameSource(frame, "bq"))
+    assert (framed["lat"], framed["lon"]) == (60.17, 24.94)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(shapes, st.sampled_from(["wkt", "ewkt", "hex", "ehex"])), max_size=25))
+def test_every_geometry_as_text_is_placed_where_shapely_puts_its_centroid(
+    geometries: list[tuple[object, str]],
+) -> None:
+    """WKT, EWKT and hex (E)WKB, in WGS 84 by their SRID or by none, mixed in one column."""
+
+    def text(geometry: object, how: str) -> str | None:
+        if geometry is None:
+            return None
+        if how == "wkt":
+            return shapely.to_wkt(geometry, rounding_precision=-1)
+        if how == "ewkt":
+            return f"SRID=4326;{shapely.to_wkt(geometry, rounding_precision=-1)}"
+        tagged = shapely.set_srid(geometry, 4326) if how == "ehex" else geometry
+        return shapely.to_wkb(tagged, hex=True, include_srid=how == "ehex")
+
+    column = pa.array([text(g, how) for g, how in geometries], pa.string())
+    table = pa.table({"id": [str(i) for i in range(len(column))], "wkt": column})
+    placed, bad = with_points(table, GeometryColumn("wkt", "TEXT", known=False), None, "t")
+    assert len(bad) == 0
+    for (geometry, _), lat, lon in zip(
+        geometries, placed.column("lat").to_pylist(), placed.column("lon").to_pylist(), strict=True
+    ):
+        if geometry is None:
+            assert (lat, lon) == (None, None)
+        else:
+            middle = shapely.centroid(geometry)
+            assert (lat, lon) == pytest.approx((middle.y, middle.x), abs=1e-9)

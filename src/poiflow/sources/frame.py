@@ -25,7 +25,12 @@ from poiflow.sources.flat import FlatFormat
 from poiflow.sources.osm_tags import looks_tagged, tagged_records
 from poiflow.sources.overture import looks_like_overture
 from poiflow.sources.overture_records import overture_records, overture_typed
-from poiflow.sources.spatial import geometry_column, located_rows, wgs84_transform
+from poiflow.sources.spatial import (
+    geometry_column,
+    located_rows,
+    text_geometry_column,
+    wgs84_transform,
+)
 
 __all__ = ["FrameSource", "is_frame"]
 
@@ -84,6 +89,9 @@ class FrameSource:
         if self._layout == "overture":
             table = overture_typed(table)
         self._geometry = None if self._layout == "overture" else geometry_column(table.schema)
+        if self._geometry is None and self._layout == "flat":  # WKT, as BigQuery gives it
+            text = text_geometry_column(table.column_names)
+            self._geometry = None if text is None or text.name in self.mapping.ignore else text
         if self._geometry is not None and {"lat", "lon"} & set(self.mapping.columns):
             # The mapping names the columns of the coordinates: the geometry is not read.
             table = table.drop_columns([self._geometry.name, *self._geometry.derived])

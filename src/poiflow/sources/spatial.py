@@ -14,6 +14,7 @@ shapely, and another coordinate system pyproj (the ``gis`` extra).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +27,13 @@ from poiflow.errors import CorruptInputError, InputError
 from poiflow.sources.geometry import points_from_wkb
 
 __all__ = [
+    "TEXT_GEOMETRY_NAMES",
     "GeometryColumn",
     "Transform",
     "geometry_column",
     "located_rows",
     "refuse_projected",
+    "text_geometry_column",
     "wgs84_transform",
     "with_points",
 ]
@@ -212,6 +215,9 @@ def with_points(
     encoding = column.encoding.upper()
     if encoding == "WKB":
         x, y, bad = _wkb_points(values, path)
+    elif encoding == "TEXT":  # WKT or hex WKB, SRIDs included (EWKT, PostGIS's EWKB)
+        x, y, bad = _text_points(values, transform, path)
+        transform = None  # done, by each value's own SRID where it has one
     elif encoding == "WKT":
         x, y, bad = _shapes(_shapely(path).from_wkt, values, path)
     elif encoding == "POINT":
@@ -250,6 +256,69 @@ def _wkb_points(
     x, y, bad = _shapes(shapely.from_wkb, values.take(pa.array(rows)), path)
     lon[rows], lat[rows] = x, y
     return lon, lat, rows[bad]
+
+
+_SRID: Final = re.compile(r"^\s*SRID=(\d+)\s*;", re.IGNORECASE)
+_HEX: Final = re.compile(r"^\s*(00|01)[0-9A-Fa-f]{8,}\s*$")
+TEXT_GEOMETRY_NAMES: Final = frozenset(
+    {"geometry", "geom", "the_geom", "wkt", "wkt_geom", "wkb", "wkb_geometry", "geog", "geography"}
+)
+"""Names of a text column of geometries (WKT, or WKB in hex as PostGIS and DuckDB print
+it) that a CSV or JSON export of a spatial table has instead of ``lat`` and ``lon``."""
+
+
+def text_geometry_column(names: list[str]) -> GeometryColumn | None:
+    """The column of a table without ``lat`` and ``lon`` whose name says it holds
+    geometries as text (``TEXT_GEOMETRY_NAMES``, in any case); None where it has none, or
+    has ``lat`` or ``lon`` columns."""
+    lowered = {name.strip().lower(): name for name in names}
+    if "lat" in lowered or "lon" in lowered:
+        return None
+    found = [lowered[n] for n in TEXT_GEOMETRY_NAMES if n in lowered]
+    return GeometryColumn(found[0], encoding="TEXT", known=False) if len(found) == 1 else None
+
+
+def _text_points(
+    values: pa.ChunkedArray, transform: Transform | None, path: Path | str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x and y in WGS 84, and unreadable rows, of geometries as text: WKT or hex WKB, each
+    with an SRID or not (``SRID=3067;POINT (...)``, PostGIS's EWKB). A value's SRID (other
+    than 4326) says its system; one without is in ``transform``'s, or in WGS 84."""
+    shapely = _shapely(path)
+    texts = values.cast(pa.string()).to_pylist()
+    n = len(texts)
+    srids = np.zeros(n, dtype=np.int64)
+    wkt: list[str | None] = [None] * n
+    hexes: list[str | None] = [None] * n
+    for row, text in enumerate(texts):
+        if text is None or not text.strip():
+            continue
+        if _HEX.match(text):
+            hexes[row] = text.strip()
+            continue
+        srid = _SRID.match(text)
+        if srid:
+            srids[row] = int(srid.group(1))
+            text = text[srid.end() :]
+        wkt[row] = text
+    shapes = shapely.from_wkt(np.array(wkt, dtype=object), on_invalid="ignore")
+    from_hex = shapely.from_wkb(np.array(hexes, dtype=object), on_invalid="ignore")
+    is_hex = np.array([h is not None for h in hexes], dtype=bool)
+    shapes[is_hex] = from_hex[is_hex]
+    srids[is_hex] = shapely.get_srid(from_hex[is_hex])
+    given = np.array([t is not None and bool(t.strip()) for t in texts], dtype=bool)
+    bad = np.flatnonzero(given & shapely.is_missing(shapes))
+    middles = shapely.centroid(shapes)
+    x, y = shapely.get_x(middles), shapely.get_y(middles)
+    for srid in np.unique(srids):
+        rows = srids == srid
+        if srid in (0, 4326):
+            move = None if srid == 4326 else transform
+        else:
+            move = wgs84_transform(f"EPSG:{int(srid)}", path)
+        if move is not None:
+            x[rows], y[rows] = move(x[rows], y[rows])
+    return x, y, bad
 
 
 def _shapes(
@@ -331,7 +400,7 @@ def located_rows(
         refuse_projected(table, path)
     if not len(bad):
         return table, origins, []
-    what = "WKT" if column.encoding.upper() == "WKT" else "WKB"
+    what = {"WKT": "WKT", "TEXT": "WKT or hex WKB"}.get(column.encoding.upper(), "WKB")
     rejected = [(origins[i], f"geometry: not readable as {what}", "") for i in bad]
     keep = np.setdiff1d(np.arange(table.num_rows), bad)
     return table.take(keep), [origins[i] for i in keep], rejected

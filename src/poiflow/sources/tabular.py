@@ -41,7 +41,13 @@ from poiflow.sources.geojson import geojson_rows, looks_like_geojson
 from poiflow.sources.gis import gis_rows, gis_size, is_gis
 from poiflow.sources.osm_tags import looks_tagged, tagged_records
 from poiflow.sources.overture_records import overture_json_records
-from poiflow.sources.spatial import GeometryColumn, geometry_column, located_rows, wgs84_transform
+from poiflow.sources.spatial import (
+    GeometryColumn,
+    geometry_column,
+    located_rows,
+    text_geometry_column,
+    wgs84_transform,
+)
 from poiflow.sources.text import (
     COMPRESSED,
     LazyRow,
@@ -199,6 +205,10 @@ class TabularSource:
                         name = self.mapping.source or "overture"
                         records = overture_json_records(raw, origins, name)
                     else:
+                        text = self._text_geometry(raw.column_names)
+                        if text is not None:  # a CSV export of a spatial table: WKT
+                            raw, origins, more = located_rows(raw, origins, text, None, file)
+                            rejected = [*rejected, *more]
                         columns = self._flat.resolve(raw.column_names, file)
                         records = self._flat.records(raw, origins, columns)
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
@@ -248,6 +258,15 @@ class TabularSource:
             if len(names) and str(names[0]).lstrip().startswith("{"):
                 return "overture"
         return "flat"
+
+    def _text_geometry(self, names: list[str]) -> GeometryColumn | None:
+        """A column of geometries as text (``WKT``, ``geometry``: a spatial table's CSV
+        export) where the input has no ``lat``/``lon`` and the mapping neither names the
+        coordinates' columns nor ignores it."""
+        if {"lat", "lon"} & set(self.mapping.columns):
+            return None
+        found = text_geometry_column(names)
+        return None if found is None or found.name in self.mapping.ignore else found
 
     def _partitions(self, file: Path) -> dict[str, str | None]:
         """The ``key=value`` folders above a file of the folder that is the input, as
