@@ -316,11 +316,17 @@ def test_a_csv_export_of_a_spatial_table_is_placed_by_its_geometry_text(tmp_path
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(shapes, st.sampled_from(["wkt", "ewkt", "hex", "ehex"])), max_size=25))
+@given(
+    st.lists(
+        st.tuples(shapes, st.sampled_from(["wkt", "ewkt", "hex", "ehex", "geojson"])),
+        max_size=25,
+    )
+)
 def test_every_geometry_as_text_is_placed_where_shapely_puts_its_centroid(
     geometries: list[tuple[object, str]],
 ) -> None:
-    """WKT, EWKT and hex (E)WKB, in WGS 84 by their SRID or by none, mixed in one column."""
+    """WKT, EWKT, hex (E)WKB and GeoJSON, in WGS 84 by their SRID or by none, mixed in one
+    column."""
 
     def text(geometry: object, how: str) -> str | None:
         if geometry is None:
@@ -329,6 +335,8 @@ def test_every_geometry_as_text_is_placed_where_shapely_puts_its_centroid(
             return shapely.to_wkt(geometry, rounding_precision=-1)
         if how == "ewkt":
             return f"SRID=4326;{shapely.to_wkt(geometry, rounding_precision=-1)}"
+        if how == "geojson":
+            return str(shapely.to_geojson(geometry))
         tagged = shapely.set_srid(geometry, 4326) if how == "ehex" else geometry
         return shapely.to_wkb(tagged, hex=True, include_srid=how == "ehex")
 

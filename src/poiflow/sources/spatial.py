@@ -282,19 +282,25 @@ def _text_points(
     values: pa.ChunkedArray, transform: Transform | None, path: Path | str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x and y in WGS 84, and unreadable rows, of geometries as text: WKT or hex WKB, each
-    with an SRID or not (``SRID=3067;POINT (...)``, PostGIS's EWKB). A value's SRID (other
-    than 4326) says its system; one without is in ``transform``'s, or in WGS 84."""
+    with an SRID or not (``SRID=3067;POINT (...)``, PostGIS's EWKB), or a GeoJSON geometry
+    (a JSON-lines export's object). A value's SRID (other than 4326) says its system; one
+    without is in ``transform``'s, or in WGS 84."""
     shapely = _shapely(path)
     texts = values.cast(pa.string()).to_pylist()
     n = len(texts)
     srids = np.zeros(n, dtype=np.int64)
     wkt: list[str | None] = [None] * n
     hexes: list[str | None] = [None] * n
+    geojson: list[str | None] = [None] * n
     for row, text in enumerate(texts):
         if text is None or not text.strip():
             continue
         if _HEX.match(text):
             hexes[row] = text.strip()
+            continue
+        if text.lstrip().startswith("{"):  # a GeoJSON geometry: in WGS 84 by definition
+            geojson[row] = text
+            srids[row] = 4326
             continue
         srid = _SRID.match(text)
         if srid:
@@ -305,6 +311,11 @@ def _text_points(
     from_hex = shapely.from_wkb(np.array(hexes, dtype=object), on_invalid="ignore")
     is_hex = np.array([h is not None for h in hexes], dtype=bool)
     shapes[is_hex] = from_hex[is_hex]
+    is_json = np.array([g is not None for g in geojson], dtype=bool)
+    if is_json.any():
+        shapes[is_json] = [
+            _from_geojson(shapely, g) for g in np.array(geojson, dtype=object)[is_json]
+        ]
     srids[is_hex] = shapely.get_srid(from_hex[is_hex])
     given = np.array([t is not None and bool(t.strip()) for t in texts], dtype=bool)
     bad = np.flatnonzero(given & shapely.is_missing(shapes))
@@ -319,6 +330,14 @@ def _text_points(
         if move is not None:
             x[rows], y[rows] = move(x[rows], y[rows])
     return x, y, bad
+
+
+def _from_geojson(shapely: Any, text: str) -> Any:
+    """A GeoJSON geometry's shape, None where it is not one."""
+    try:
+        return shapely.from_geojson(text)
+    except (shapely.errors.GEOSException, ValueError, TypeError):
+        return None
 
 
 def _shapes(
