@@ -423,3 +423,20 @@ def test_an_id_made_for_a_place_depends_on_its_name_and_point_alone(
             == (name, None if lat is None else round(lat, 7), round(lon, 7))
         ]
         assert set(same) == {made}
+
+
+def test_a_folder_of_file_geodatabases_is_one_input_of_them_all(tmp_path: Path) -> None:
+    """Each .gdb in the folder is one file (its own tables are not inputs), read in name
+    order, as a folder of CSVs is."""
+    table = vendor_places().select(["id", "name", "lat", "lon"])
+    folder = tmp_path / "toimitus"
+    folder.mkdir()
+    write_layer(table.slice(0, 5), folder / "a_etela.gdb", "OpenFileGDB")
+    write_layer(table.slice(5, 4), folder / "b_pohjoinen.gdb", "OpenFileGDB")
+    source = open_source(folder)
+    assert isinstance(source, TabularSource)
+    assert source.files == [folder / "a_etela.gdb", folder / "b_pohjoinen.gdb"]
+    assert (source.kind, source.size_hint()) == ("File Geodatabase", 9)
+    rows, _ = read_all(source)
+    assert [r["id"] for r in rows] == table.column("id").to_pylist()[:9]
+    assert rows[5]["origin"] == "b_pohjoinen.gdb#feature=0"

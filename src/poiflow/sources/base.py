@@ -114,13 +114,18 @@ def files_of(path: Path) -> list[Path]:
     with ``.`` or ``_``: ``_SUCCESS``, ``.part-0.parquet.crc``)."""
     if not path.is_dir() or path.name.lower().endswith(_ONE_FILE_FOLDERS):
         return [path]
-    return sorted(
-        file
-        for file in path.rglob("*")
-        if not any(part.startswith(_BOOKKEEPING) for part in file.relative_to(path).parts)
-        and file.is_file()
-        and not _shapefile_part(file)
-    )
+    found = []
+    for file in path.rglob("*"):
+        parts = file.relative_to(path).parts
+        if any(part.startswith(_BOOKKEEPING) for part in parts):
+            continue
+        if any(part.lower().endswith(_ONE_FILE_FOLDERS) for part in parts[:-1]):
+            continue  # inside a folder that is one file (a .gdb's own tables)
+        if file.is_dir() and file.name.lower().endswith(_ONE_FILE_FOLDERS):
+            found.append(file)
+        elif file.is_file() and not _shapefile_part(file):
+            found.append(file)
+    return sorted(found)
 
 
 # Folders that are one file to the library that reads them (an Esri File Geodatabase).
