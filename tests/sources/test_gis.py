@@ -440,3 +440,35 @@ def test_a_folder_of_file_geodatabases_is_one_input_of_them_all(tmp_path: Path) 
     rows, _ = read_all(source)
     assert [r["id"] for r in rows] == table.column("id").to_pylist()[:9]
     assert rows[5]["origin"] == "b_pohjoinen.gdb#feature=0"
+
+
+def test_a_flatgeobuf_with_features_without_geometry_reads_whole(tmp_path: Path) -> None:
+    """GDAL's FlatGeobuf reader hands such a file over as broken Arrow batches (offsets
+    past the data); those batches are read again feature by feature."""
+    n = 120
+    points = [
+        None if i % 7 == 3 else shapely.to_wkb(shapely.Point(24 + i / 1000, 60)) for i in range(n)
+    ]
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(n)],
+            "name": [f"Paikka {i}" for i in range(n)],
+            "geometry": pa.array(points, pa.binary()),
+        }
+    )
+    path = tmp_path / "paikat.fgb"
+    write_arrow(
+        table,
+        path,
+        driver="FlatGeobuf",
+        geometry_name="geometry",
+        geometry_type="Point",
+        crs="EPSG:4326",
+        layer_options={"SPATIAL_INDEX": "NO"},
+    )
+    rows, rejected = read(open_source(path), batch_size=50)
+    assert rejected == []
+    assert [r["id"] for r in rows] == [str(i) for i in range(n)]
+    assert [r["lon"] for r in rows] == [
+        None if i % 7 == 3 else pytest.approx(24 + i / 1000) for i in range(n)
+    ]

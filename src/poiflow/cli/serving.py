@@ -1,5 +1,6 @@
-"""``poiflow publish search`` and ``poiflow search``: index the golden places of a run's
-output, and look places up in that index from the terminal."""
+"""``poiflow publish`` (a flat file, a search index, the serving store) and ``poiflow
+search``: publish the golden places of a run's output, and look places up from the
+terminal."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from poiflow.errors import InputError
 
 publish = typer.Typer(
     name="publish",
-    help="Publish the golden places of a conflate/run output (search index, serving store).",
+    help=(
+        "Publish the golden places of a conflate/run output (a GIS file, search index, "
+        "serving store)."
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -41,6 +45,48 @@ moved onto it in one atomic request when it is complete; the old index is then d
   poiflow search out/helsinki "kahvila" --near 60.17,24.94
   poiflow publish search out/helsinki --opensearch http://127.0.0.1:9200 --index helsinki
 """
+
+
+_PUBLISH_FILE_HELP = """Write the golden places of DIR (a conflate or run output) as one flat file
+for people and GIS tools, in the format OUTPUT's suffix names: [bold].gpkg[/bold] (a
+GeoPackage for QGIS), [bold].geojson[/bold] or [bold].geojsonl[/bold] (a web map),
+[bold].fgb[/bold] (FlatGeobuf), [bold].csv[/bold] (a spreadsheet) or [bold].parquet[/bold].
+
+Each place is one row in the flat place format's columns (name, category, lat, lon,
+street, ..., its phones joined by "; ", its first web site), then its [bold]confidence[/bold],
+how many records it [bold]members[/bold], and the [bold]datasets[/bold] they came from.
+DIR/places.parquet keeps the rest (alternate names, each attribute's confidence and
+sources). The file is written beside OUTPUT and moved into place whole.
+
+[bold]Examples[/bold]
+
+  poiflow conflate examples/helsinki/Helsinki.osm.pbf -o out/helsinki
+  poiflow publish file out/helsinki out/helsinki.gpkg
+  poiflow publish file out/helsinki out/helsinki.csv
+"""
+
+
+@publish.command(name="file", help=_PUBLISH_FILE_HELP, no_args_is_help=True)
+def publish_file(
+    folder: Annotated[Path, typer.Argument(help="A conflate or run output folder.", metavar="DIR")],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            help="The file: .gpkg, .geojson, .geojsonl, .fgb, .csv or .parquet.",
+            metavar="OUTPUT",
+        ),
+    ],
+) -> None:
+    """Write DIR's golden places as one flat GIS file or table."""
+    import pyarrow.parquet as pq
+
+    from poiflow.serving import places_file
+    from poiflow.sinks import write_places_file
+
+    places = pq.read_table(places_file(folder))
+    with console.status(f"writing {output}"):
+        rows = write_places_file(places, output)
+    console.print(f"[green]✓[/green] {rows:,} golden places written to {output}")
 
 
 OPENSEARCH = typer.Option(

@@ -121,9 +121,8 @@ def files_of(path: Path) -> list[Path]:
             continue
         if any(part.lower().endswith(_ONE_FILE_FOLDERS) for part in parts[:-1]):
             continue  # inside a folder that is one file (a .gdb's own tables)
-        if file.is_dir() and file.name.lower().endswith(_ONE_FILE_FOLDERS):
-            found.append(file)
-        elif file.is_file() and not _shapefile_part(file):
+        one_file = file.is_dir() and file.name.lower().endswith(_ONE_FILE_FOLDERS)
+        if one_file or (file.is_file() and not _shapefile_part(file)):
             found.append(file)
     return sorted(found)
 

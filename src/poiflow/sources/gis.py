@@ -205,6 +205,8 @@ def gis_rows(
                 start = 0
                 for batch in _quietly(reader):
                     table = pa.Table.from_batches([batch])
+                    if not _whole(table, geometry.name):
+                        table = _features(file, chosen, start, table.num_rows, geometry.name)
                     origins = [f"{named}feature={start + i}" for i in range(table.num_rows)]
                     start += table.num_rows
                     table, origins, rejected = located_rows(
@@ -215,6 +217,39 @@ def gis_rows(
                     yield table, origins, rejected
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
+
+
+def _whole(table: pa.Table, column: str) -> bool:
+    """Whether a batch's geometry column is a valid Arrow array. GDAL's FlatGeobuf reader
+    (3.10, in pyogrio 0.13's wheel) hands over a batch with features without geometry
+    whose WKB offsets run past its data."""
+    if column not in table.column_names:
+        return True
+    try:
+        table.column(column).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _features(file: Path, layer: str | None, skip: int, count: int, geometry: str) -> pa.Table:
+    """Features ``skip`` to ``skip + count`` of a layer, read feature by feature (GDAL's
+    older reading path) instead of as Arrow."""
+    import pyogrio.raw
+
+    with _quiet():
+        meta, _, shapes, fields = pyogrio.raw.read(
+            _gdal_path(file),
+            layer=layer,
+            skip_features=skip,
+            max_features=count,
+            **_open_options(file),
+        )
+    columns = {
+        str(name): pa.array(values) for name, values in zip(meta["fields"], fields, strict=True)
+    }
+    columns[geometry] = pa.array(list(shapes), pa.binary())
+    return pa.table(columns)
 
 
 def _as_places(table: pa.Table, mapped: bool) -> pa.Table:
