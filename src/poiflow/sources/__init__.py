@@ -126,18 +126,29 @@ def mapping_for(
 def refuse_unknown_inputs(
     inputs: Sequence[str | Path | Source], mappings: Mapping[str, SourceMapping] | None
 ) -> None:
-    """Refuse mappings of inputs that are not given (a typo would read a feed unmapped),
-    and tables in memory that are not named.
+    """Refuse mappings of inputs that are not given (a typo would read a feed unmapped) or
+    that are opened sources (read with their own mapping), and tables in memory that are
+    not named.
 
     Raises:
-        InputError: A mapping's input is not among ``inputs`` (as given), or an input is
-            a table in memory not wrapped in a ``FrameSource``, which names it.
+        InputError: A mapping's input is not among ``inputs`` (as given), or is an opened
+            source; or an input is a table in memory not wrapped in a ``FrameSource``,
+            which names it.
     """
     for position, value in enumerate(inputs, start=1):
         if not isinstance(value, Source) and is_frame(value):
             raise InputError(
                 f"input {position} is a table in memory ({type(value).__name__}): give it a "
                 "source name with poiflow.FrameSource(table, name='vendor')"
+            )
+    opened = {_input_key(str(i.path)): i for i in inputs if isinstance(i, Source)}
+    for key in mappings or {}:
+        if _input_key(key) in opened:  # it was read with its own mapping, or none
+            raise InputError(
+                f"a mapping is given for {key}, which is a source opened already "
+                f"({opened[_input_key(key)].kind}): give the mapping to the source itself "
+                "(poiflow.FrameSource(table, name, mapping), TabularSource(path, mapping))",
+                path=key,
             )
     names = [str(i.path if isinstance(i, Source) else i) for i in inputs]
     given = {_input_key(name) for name in names}
