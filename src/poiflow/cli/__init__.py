@@ -84,9 +84,9 @@ The kind of each INPUT is told from its name:
                    category, street, housenumber, postcode, city, country,
                    phone, website, address (only id and name are required;
                    without 'source' the file's stem is the source); also
-                   compressed: feed.csv.gz, .bz2, .zst; a spatial table's
-                   export: its WKT or hex WKB column (geometry, wkt, geom)
-                   in place of lat/lon
+                   compressed: feed.csv.gz, .bz2, .zst, .zip; a spatial
+                   table's export: its WKT or hex WKB column (geometry,
+                   wkt, geom) in place of lat/lon
   [bold]*.geojson[/bold]        GeoJSON features (a FeatureCollection, or one a line:
                    .geojsonl, .geojsons; a .json of features too): flat
                    properties as above, or OpenStreetMap tags (amenity,

@@ -59,14 +59,14 @@ def open_source(
     """Open an input file, or a folder of files of one kind, as the right kind of source.
 
     Args:
-        path: An OSM extract (``.osm.pbf``), an Overture places GeoParquet, or a flat place
-            file (``.csv``, ``.tsv``, ``.jsonl``, any of them compressed as ``.gz``, ``.bz2``
-            or ``.zst``, or ``.parquet``, GeoParquet's geometry read as its point), GeoJSON
-            features (``.geojson``, ``.geojsonl``, of flat properties or OSM tags), a file
-            GDAL reads (``.gpkg``, ``.shp``, ``.fgb``, ``.xlsx``, ``.ods``, ``.kml``,
-            ``.kmz``, ``.gpx``); or a folder of
-            Overture or flat place files, read as one input (its files in name order, those
-            named ``.*`` or ``_*`` left out).
+        path: An OSM extract (``.osm.pbf``), an Overture places GeoParquet, or a flat
+            place file (``.csv``, ``.tsv``, ``.jsonl``, any of them compressed as ``.gz``,
+            ``.bz2``, ``.zst`` or ``.zip``, or ``.parquet``, GeoParquet's geometry read as
+            its point), GeoJSON features (``.geojson``, ``.geojsonl``, of flat properties or
+            OSM tags), a file GDAL reads (``.gpkg``, ``.shp``, ``.fgb``, ``.xlsx``,
+            ``.ods``, ``.kml``, ``.kmz``, ``.gpx``); or a folder of Overture or flat place
+            files, read as one input (its files in name order, those named ``.*`` or ``_*``
+            left out).
         mapping: How a tabular file's columns map onto the flat place format.
         osm: Which OSM objects count as places.
 
@@ -186,7 +186,7 @@ def _input_key(value: object) -> str:
 
 _KINDS = (
     f"expected one of {', '.join(_OSM_SUFFIXES[:2])} (OpenStreetMap), .parquet (Overture or "
-    "flat places), .csv, .tsv, .jsonl (flat places, also as .gz, .bz2 or .zst), .geojson "
+    "flat places), .csv, .tsv, .jsonl (flat places, also as .gz, .bz2, .zst or .zip), .geojson "
     "(GeoJSON features), .gpkg, .shp, .fgb, .xlsx, .ods, .kml, .gpx (read by GDAL), or a "
     "--mapping with 'format:'"
 )

@@ -55,7 +55,9 @@ from poiflow.sources.text import (
     Wanted,
     as_text,
     batched_rows,
+    open_bytes,
     open_text,
+    zip_member,
 )
 
 __all__ = ["TabularSource", "tabular_format"]
@@ -104,13 +106,17 @@ _OTHER_DELIMITERS: Final = (";", "\t", "|")  # tried, in this order, when "," fi
 
 def tabular_format(path: Path) -> str | None:
     """The tabular format a file name says ("csv", "tsv", "jsonl", "parquet"), or None; a
-    text format may end in .gz, .bz2 or .zst ("feed.csv.gz" is "csv")."""
+    text format may end in .gz, .bz2, .zst or .zip ("feed.csv.gz" is "csv"; "feed.zip" is
+    what its one file is)."""
     if is_gis(path):
         return "gis"
     suffix = path.suffix.lower()
     if suffix not in COMPRESSED:
         return _SUFFIXES.get(suffix)
-    kind = _SUFFIXES.get(Path(path.stem).suffix.lower())
+    inner = Path(path.stem).suffix.lower()
+    if suffix == ".zip" and not inner and path.is_file():  # feed.zip: what it holds says
+        inner = Path(zip_member(path)).suffix.lower()
+    kind = _SUFFIXES.get(inner)
     return None if kind == "parquet" else kind
 
 
@@ -310,7 +316,8 @@ class TabularSource:
 
         try:
             reader = pa_csv.open_csv(
-                file,
+                # Arrow reads .gz, .bz2 and .zst itself; a .zip's one file is handed to it.
+                open_bytes(file) if file.suffix.lower() == ".zip" else file,
                 read_options=pa_csv.ReadOptions(
                     use_threads=False, block_size=_CSV_BLOCK, encoding=options.encoding
                 ),

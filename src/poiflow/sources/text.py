@@ -8,12 +8,15 @@ import io
 import itertools
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
 import pyarrow as pa
+
+from poiflow.errors import CorruptInputError
 
 __all__ = [
     "COMPRESSED",
@@ -29,10 +32,12 @@ __all__ = [
     "read_number",
     "read_time",
     "strings_table",
+    "zip_member",
 ]
 
 # Text files may come compressed (a vendor's feed.csv.gz); Arrow reads them as it goes.
-COMPRESSED: Final = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+COMPRESSED: Final = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zip": "zip"}
+"""Suffixes of compressed text files, and how each is read (a ``.zip`` holds one file)."""
 # A decimal number as a coordinate is written (ASCII digits: RE2's \d and Python's differ).
 NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
@@ -42,6 +47,8 @@ def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
     byte-order mark at its start (Windows tools write one) is not part of the text."""
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"
+    if file.suffix.lower() == ".zip":
+        return io.TextIOWrapper(_zip_member(file), encoding=encoding, newline=newline)
     if file.suffix.lower() in COMPRESSED:
         stream = pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
         return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
@@ -51,11 +58,14 @@ def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
 def open_bytes(file: Path) -> IO[bytes]:
     """The file's bytes, decompressed as they are read where its name says so, without a
     UTF-8 byte-order mark at its start."""
-    raw: Any = (
-        pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
-        if file.suffix.lower() in COMPRESSED
-        else file.open("rb")
-    )
+    suffix = file.suffix.lower()
+    raw: Any
+    if suffix == ".zip":
+        raw = _zip_member(file)
+    elif suffix in COMPRESSED:
+        raw = pa.input_stream(file, compression=COMPRESSED[suffix])
+    else:
+        raw = file.open("rb")
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
     if buffered.peek(3)[:3] == _BOM:
         buffered.read(3)
@@ -63,6 +73,43 @@ def open_bytes(file: Path) -> IO[bytes]:
 
 
 _BOM: Final = b"\xef\xbb\xbf"
+
+
+def zip_member(file: Path) -> str:
+    """The one file a ``.zip`` input holds (what archivers add beside it, ``__MACOSX/`` and
+    names starting with ``.``, left out).
+
+    Raises:
+        CorruptInputError: It is not a zip archive, or holds no file or several.
+    """
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = [
+                info.filename
+                for info in archive.infolist()
+                if not info.is_dir()
+                and not info.filename.startswith("__MACOSX/")
+                and not Path(info.filename).name.startswith(".")
+            ]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CorruptInputError(f"not a readable zip archive ({exc})", path=file) from exc
+    if len(names) != 1:
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise CorruptInputError(
+            f"a .zip input holds one file; this one holds {len(names)}"
+            + (f" ({listed}): unzip it and give the files, or their folder" if names else ""),
+            path=file,
+        )
+    return names[0]
+
+
+def _zip_member(file: Path) -> IO[bytes]:
+    """The bytes of the one file a ``.zip`` input holds, decompressed as they are read."""
+    member = zip_member(file)
+    # The archive closed at once: its file stays open while the member is read, and
+    # closes with it.
+    with zipfile.ZipFile(file) as archive:
+        return archive.open(member)
 
 
 def as_text(value: Any) -> str | None:
