@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
 import poiflow
 from poiflow.config import SourceMapping
@@ -226,3 +227,32 @@ def test_a_spark_dataframe_reads_as_the_same_places_as_its_csv(tmp_path: Path) -
     assert source.kind == "Spark DataFrame"
     rows, _ = read(source, batch_size=50)
     assert without(rows, "origin") == without(csv_records(tmp_path), "origin")
+
+
+def test_osmnx_features_are_read_as_an_extracts_tags() -> None:
+    """OSMnx's ``features_from_place`` gives a GeoDataFrame of tag columns, indexed by each
+    element's kind and number; built here in that shape (OSMnx needs the internet). A node
+    and a way of the same number are two places, the way at its centroid."""
+    index = pd.MultiIndex.from_tuples([("node", 42), ("way", 42)], names=["element", "id"])
+    frame = gpd.GeoDataFrame(
+        {
+            "name": ["Kahvila Sävy", "Stockmann"],
+            "amenity": ["cafe", None],
+            "shop": [None, "department_store"],
+            "addr:street": ["Fleminginkatu", "Aleksanterinkatu"],
+            "opening_hours": ["Mo-Fr 08:00-18:00", None],
+        },
+        geometry=[shapely.Point(24.953, 60.187), shapely.box(24.940, 60.168, 24.942, 60.170)],
+        index=index,
+        crs="EPSG:4326",
+    )
+    source = FrameSource(frame, "osmnx")
+    assert source.kind == "GeoDataFrame, OSM tags"
+    rows, _ = read(source)
+    assert [
+        (r["id"], r["source_category"], r["address"]["street"], r["opening_hours"]) for r in rows
+    ] == [
+        ("node/42", "amenity=cafe", "Fleminginkatu", "Mo-Fr 08:00-18:00"),
+        ("way/42", "shop=department_store", "Aleksanterinkatu", None),
+    ]
+    assert (rows[1]["lat"], rows[1]["lon"]) == pytest.approx((60.169, 24.941))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from poiflow.config import SourceMapping
 from poiflow.errors import InputError
@@ -88,6 +89,8 @@ class FrameSource:
         self._layout = _layout(table.schema, self.mapping)
         if self._layout == "overture":
             table = overture_typed(table)
+        if self._layout == "tags":
+            table = _typed_osm_ids(table)
         self._geometry = None if self._layout == "overture" else geometry_column(table.schema)
         if self._geometry is None and self._layout == "flat":  # WKT, as BigQuery gives it
             text = text_geometry_column(table.column_names)
@@ -164,6 +167,24 @@ def _layout(schema: pa.Schema, mapping: SourceMapping) -> str:
     if looks_like_overture(schema):
         return "overture"
     return "tags" if looks_tagged(schema.names) else "flat"
+
+
+# The index of OSMnx's features (``features_from_place``): the element's kind and its id,
+# as 2.x and 1.x name them.
+_OSMNX_INDEX: Final = (("element", "id"), ("element_type", "osmid"))
+
+
+def _typed_osm_ids(table: pa.Table) -> pa.Table:
+    """OSM tags whose ids are OSMnx's (a kind column beside a number: ``way``, ``1234``)
+    with each id as an extract's (``way/1234``): a node and a way may share the number."""
+    for kind, number in _OSMNX_INDEX:
+        if {kind, number} <= set(table.column_names):
+            ids = pc.binary_join_element_wise(
+                table.column(kind).cast(pa.string()), table.column(number).cast(pa.string()), "/"
+            )
+            table = table.drop_columns([kind, number])
+            return table.append_column("id", ids)
+    return table
 
 
 def _module(value: object) -> str:
