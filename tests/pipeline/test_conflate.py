@@ -435,3 +435,21 @@ def test_what_runs_before_ingest_leaves_the_later_stages_libraries_alone() -> No
     before, after = said.stdout.splitlines()
     assert before == "[]"
     assert after == "['polars', 'rapidfuzz', 'scipy']"
+
+
+def test_a_report_shows_itself_briefly_and_as_a_table_in_a_notebook(tmp_path: Path) -> None:
+    from poiflow.pipeline.ingest_report import IngestReport, SourceReport
+
+    report = conflate([VENDOR_FEED], tmp_path / "run", workers=1)
+    text = repr(report)
+    assert len(text) < 300
+    assert f"records={report.records}, places={report.places}," in text
+    page = report._repr_html_()
+    assert "<td>" + str(VENDOR_FEED) + "</td><td>CSV</td>" in page
+    assert f'<td style="text-align:right">{report.places:,}</td>' in page
+    assert str(tmp_path / "run" / "report.html") in page
+    # Whatever a path holds is shown as text, not as markup.
+    odd = IngestReport(Path("a.parquet"), Path("q.parquet"), [SourceReport("<b>x</b>.csv", "CSV")])
+    assert "&lt;b&gt;x&lt;/b&gt;.csv" in odd._repr_html_()
+    assert "<b>" not in odd._repr_html_()
+    assert repr(odd).startswith("IngestReport(output='a.parquet', inputs=1, read=0,")

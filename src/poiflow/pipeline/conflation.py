@@ -68,7 +68,7 @@ OUTPUTS = (
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class ConflateReport:
     """What a conflate run did: counts and seconds per stage, and the model it used."""
 
@@ -109,6 +109,33 @@ class ConflateReport:
             pairs_by_key=data["candidate_pairs_by_key"],
             changes=data["changes"],
             run=data,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ConflateReport(output={str(self.output)!r}, records={self.records}, "
+            f"places={self.places}, multi_source_places={self.multi_source_places}, "
+            f"candidate_pairs={self.candidate_pairs}, matched_pairs={self.matched_pairs}, "
+            f"model={self.model!r}, seconds={sum(self.seconds.values()):.1f})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the inputs, what came out, and each stage's seconds."""
+        from poiflow.pipeline.ingest_report import report_table
+
+        counts = [
+            ["records", self.records],
+            ["candidate pairs", self.candidate_pairs],
+            ["matched pairs", self.matched_pairs],
+            ["places", self.places],
+            ["places of 2+ records", self.multi_source_places],
+            *[[f"{stage} (s)", float(seconds)] for stage, seconds in self.seconds.items()],
+        ]
+        return self.ingest._repr_html_() + report_table(
+            ["", ""],
+            counts,
+            caption=f"conflate: {self.output} (model {self.model})",
+            note=f"Open {Path(self.output) / 'report.html'} for the quality report.",
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,11 +8,12 @@ Every record read is counted once: a place (``valid``) or held back whole
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["IngestProgress", "IngestReport", "SourceReport"]
+__all__ = ["IngestProgress", "IngestReport", "SourceReport", "report_table"]
 
 
 class IngestProgress(Protocol):
@@ -47,7 +48,7 @@ class SourceReport:
         return self.read == self.valid + self.quarantined
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class IngestReport:
     """What an ingest run read, kept, held back, and where it wrote."""
 
@@ -100,6 +101,25 @@ class IngestReport:
             )
         return report
 
+    def __repr__(self) -> str:
+        return (
+            f"IngestReport(output={str(self.output)!r}, inputs={len(self.inputs)}, "
+            f"read={self.read}, valid={self.valid}, quarantined={self.quarantined}, "
+            f"withheld_values={self.withheld_values}, seconds={self.seconds:.1f})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: each input's counts, and the totals."""
+        return report_table(
+            ["input", "kind", "read", "valid", "quarantined", "values withheld"],
+            [
+                [s.path, s.kind, s.read, s.valid, s.quarantined, s.withheld_values]
+                for s in self.inputs
+            ]
+            + [["all", "", self.read, self.valid, self.quarantined, self.withheld_values]],
+            caption=f"ingest: {self.output} (held back: {self.quarantine})",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data."""
         return {
@@ -124,3 +144,22 @@ class IngestReport:
                 for s in self.inputs
             ],
         }
+
+
+def report_table(
+    header: list[str], rows: list[list[Any]], *, caption: str = "", note: str = ""
+) -> str:
+    """A small HTML table for a report's view in a notebook (numbers right-aligned, with
+    thousands separators; every text escaped)."""
+
+    def cell(value: Any, tag: str) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            text = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+            return f'<{tag} style="text-align:right">{text}</{tag}>'
+        return f"<{tag}>{html.escape(str(value))}</{tag}>"
+
+    head = "".join(cell(name, "th") for name in header)
+    body = "".join("<tr>" + "".join(cell(v, "td") for v in row) + "</tr>" for row in rows)
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    after = f"<p>{html.escape(note)}</p>" if note else ""
+    return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{after}"
