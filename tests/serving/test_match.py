@@ -423,5 +423,9 @@ def test_python_matches_a_table_in_memory_as_the_cli_matches_its_file(
     same = (answers["place_id"] == answers["place_id_run"]).mean()
     assert same is not None
     assert same >= 0.98
+    assert repr(from_file) == (
+        f"MatchResult(matched={from_file.matched}, new={from_file.new}, "
+        f"held_back={from_file.quarantine.num_rows})"
+    )
     with pytest.raises(InputError, match="cannot match against"):
         poiflow.match(tmp_path, feed)

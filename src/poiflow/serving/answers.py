@@ -94,7 +94,7 @@ class MatchQueue:
             start += len(objects)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class MatchResult:
     """What :func:`match` found for each record of an input.
 
@@ -107,6 +107,12 @@ class MatchResult:
 
     matches: pa.Table
     quarantine: pa.Table
+
+    def __repr__(self) -> str:
+        return (
+            f"MatchResult(matched={self.matched}, new={self.new}, "
+            f"held_back={self.quarantine.num_rows})"
+        )
 
     @property
     def matched(self) -> int:
