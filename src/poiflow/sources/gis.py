@@ -219,6 +219,12 @@ def gis_rows(
             raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
 
 
+def _degrees(value: float) -> str:
+    """A coordinate to 1e-7 degrees as text: rounded first, so that -0.00000001 and
+    0.00000001 are one point (``-0.0000000`` would not be)."""
+    return f"{round(value, 7) + 0.0:.7f}"
+
+
 def _whole(table: pa.Table, column: str) -> bool:
     """Whether a batch's geometry column is a valid Arrow array. GDAL's FlatGeobuf reader
     (3.10, in pyogrio 0.13's wheel) hands over a batch with features without geometry
@@ -287,7 +293,7 @@ def place_ids(
         if name is None:
             out.append(None)
             continue
-        point = "" if lat is None or lon is None else f"{lat:.7f},{lon:.7f}"
+        point = "" if lat is None or lon is None else f"{_degrees(lat)},{_degrees(lon)}"
         digest = hashlib.blake2b(f"{name}\x1f{point}".encode(), digest_size=8).hexdigest()
         out.append(f"h{digest}")
     return out
