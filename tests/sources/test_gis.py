@@ -92,6 +92,7 @@ def without(rows: list[dict], *fields: str) -> list[dict]:
         ("vendor_feed.gpkg", "GPKG"),
         ("vendor_feed.fgb", "FlatGeobuf"),
         ("vendor_feed.gdb", "OpenFileGDB"),  # a folder that is one input
+        ("vendor_feed.sqlite", "SQLite"),  # SpatiaLite
     ],
 )
 def test_a_layer_of_points_reads_as_the_same_places_in_a_csv(

@@ -94,7 +94,8 @@ The kind of each INPUT is told from its name:
                    Overture's (its download tool's -f geojson); a polygon
                    is placed at its centroid
   [bold]*.gpkg *.shp *.fgb *.gdb[/bold]  GeoPackage, Shapefile (.shp.zip too), FlatGeobuf,
-                   Esri's File Geodatabase (a .gdb folder is one input):
+                   Esri's File Geodatabase (a .gdb folder is one input),
+                   SpatiaLite (.sqlite):
                    attribute columns as a CSV's, the geometry as lat/lon
                    (reprojected to WGS 84 where the layer is not in it);
                    several layers: 'layer:' in a mapping names one

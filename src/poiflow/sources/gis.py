@@ -40,6 +40,7 @@ GIS_SUFFIXES: Final = (
     ".kml",
     ".kmz",
     ".gpx",
+    ".sqlite",
 )
 # Files of placemarks or waypoints (Google My Maps, Google Earth, a GPS): their own columns
 # are renamed to the flat place format's, their bookkeeping left out, and they carry no

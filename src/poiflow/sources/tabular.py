@@ -81,6 +81,7 @@ _GIS_NAMES: Final = {
     ".kml": "KML",
     ".kmz": "KMZ",
     ".gpx": "GPX",
+    ".sqlite": "SpatiaLite",
 }
 _LAYOUT_NAMES: Final = {"tags": "OSM tags", "overture": "Overture"}
 _SNIFF_ROWS: Final = 1000  # rows read to tell a table of OSM tags from flat places
