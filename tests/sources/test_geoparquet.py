@@ -152,7 +152,7 @@ def test_a_column_that_names_no_system_is_read_as_degrees_or_refused(tmp_path: P
         read(open_source(tmp_path / "metres.parquet"))
 
 
-def test_a_system_proj_does_not_know_and_native_polygons_are_refused(tmp_path: Path) -> None:
+def test_a_system_proj_does_not_know_and_an_unknown_encoding_are_refused(tmp_path: Path) -> None:
     wkb = shapely.to_wkb(shapely.points([24.94], [60.17]))
     table = pa.table({"id": ["1"], "name": ["Kahvila"], "geometry": pa.array(wkb)})
     pq.write_table(
@@ -161,12 +161,47 @@ def test_a_system_proj_does_not_know_and_native_polygons_are_refused(tmp_path: P
     with pytest.raises(CorruptInputError, match=r"not one PROJ knows \(EPSG:999999\)"):
         read(open_source(tmp_path / "a.parquet"))
 
-    frame = gpd.GeoDataFrame(
-        {"id": ["1"], "name": ["Talo"]}, geometry=[shapely.box(24, 60, 24.1, 60.1)], crs=4326
-    )
-    frame.to_parquet(tmp_path / "b.parquet", geometry_encoding="geoarrow")
-    with pytest.raises(InputError, match=r"native 'polygon' encoding, read here for points only"):
+    table = pa.table({"id": ["1"], "name": ["Talo"], "geometry": pa.array([b"{}"])})
+    odd = {"encoding": "geoarrow.torus", "crs": None}
+    pq.write_table(with_geo(table, odd), tmp_path / "b.parquet")
+    with pytest.raises(InputError, match=r"an encoding not read here \('geoarrow.torus'\)"):
         read(open_source(tmp_path / "b.parquet"))
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [shapely.box(24, 60, 24.1, 60.1), None, shapely.Polygon(), shapely.box(25, 61, 25.2, 61.4)],
+        [shapely.LineString([(24, 60), (24.2, 60.2)]), shapely.LineString([(1, 1), (3, 1)])],
+        [
+            shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 2)]),
+            shapely.MultiPolygon([shapely.box(24, 60, 24.1, 60.1)]),
+        ],
+        [shapely.MultiPoint([(24, 60), (26, 62)]), shapely.MultiPoint([(1, 2)])],
+        [shapely.MultiLineString([[(0, 0), (2, 0)], [(0, 1), (0, 3)]])],
+    ],
+    ids=["polygon", "linestring", "multipolygon", "multipoint", "multilinestring"],
+)
+def test_geoarrows_native_shapes_are_placed_at_their_centroids(
+    tmp_path: Path, shapes: list
+) -> None:
+    """GeoParquet 1.1's ``geoarrow`` encoding of shapes: nested lists of x/y, read in
+    batches that are slices of a row group."""
+    frame = gpd.GeoDataFrame(
+        {"id": [str(i) for i in range(len(shapes))], "name": ["Paikka"] * len(shapes)},
+        geometry=shapes,
+        crs=4326,
+    )
+    path = tmp_path / "muodot.parquet"
+    frame.to_parquet(path, geometry_encoding="geoarrow", row_group_size=3)
+    rows, rejected = read(open_source(path), batch_size=2)
+    assert rejected == []
+    for shape, row in zip(shapes, rows, strict=True):
+        if shape is None or shape.is_empty:
+            assert (row["lat"], row["lon"]) == (None, None)
+        else:
+            middle = shapely.centroid(shape)
+            assert (row["lat"], row["lon"]) == pytest.approx((middle.y, middle.x), abs=1e-12)
 
 
 def test_a_mapping_that_names_the_coordinates_columns_leaves_the_geometry(
@@ -227,6 +262,8 @@ shapes = st.one_of(
         st.floats(1e-6, 5, allow_nan=False),
     ),
     st.none(),
+    # Empty shapes have no centroid to take the x of (GEOS refuses it): no point.
+    st.sampled_from([shapely.Polygon(), shapely.LineString(), shapely.MultiPolygon()]),
 )
 
 
@@ -251,7 +288,7 @@ def test_every_geometry_is_placed_where_shapely_puts_its_centroid(
     for geometry, lat, lon in zip(
         geometries, placed.column("lat").to_pylist(), placed.column("lon").to_pylist(), strict=True
     ):
-        if geometry is None:
+        if geometry is None or geometry.is_empty:
             assert (lat, lon) == (None, None)
         else:
             middle = shapely.centroid(geometry)
@@ -347,7 +384,7 @@ def test_every_geometry_as_text_is_placed_where_shapely_puts_its_centroid(
     for (geometry, _), lat, lon in zip(
         geometries, placed.column("lat").to_pylist(), placed.column("lon").to_pylist(), strict=True
     ):
-        if geometry is None:
+        if geometry is None or geometry.is_empty:
             assert (lat, lon) == (None, None)
         else:
             middle = shapely.centroid(geometry)

@@ -222,10 +222,12 @@ def with_points(
         x, y, bad = _shapes(_shapely(path).from_wkt, values, path)
     elif encoding == "POINT":
         x, y, bad = _native_points(values)
+    elif encoding in _NATIVE_DEPTH:
+        x, y, bad = _native_shapes(values, encoding, path)
     else:
         raise InputError(
-            f"its geometry column '{column.name}' is in GeoParquet's native "
-            f"'{column.encoding}' encoding, read here for points only; write it as WKB "
+            f"its geometry column '{column.name}' is in an encoding not read here "
+            f"('{column.encoding}'); write it as WKB "
             "(geopandas: to_parquet(..., geometry_encoding='WKB'))",
             path=path,
         )
@@ -319,8 +321,7 @@ def _text_points(
     srids[is_hex] = shapely.get_srid(from_hex[is_hex])
     given = np.array([t is not None and bool(t.strip()) for t in texts], dtype=bool)
     bad = np.flatnonzero(given & shapely.is_missing(shapes))
-    middles = shapely.centroid(shapes)
-    x, y = shapely.get_x(middles), shapely.get_y(middles)
+    x, y = _centroids(shapely, shapes)
     for srid in np.unique(srids):
         rows = srids == srid
         if srid in (0, 4326):
@@ -350,8 +351,8 @@ def _shapes(
     shapes = parse(raw, on_invalid="ignore")
     given = values.is_valid().to_numpy(zero_copy_only=False)
     bad = np.flatnonzero(given & shapely.is_missing(shapes))
-    middles = shapely.centroid(shapes)
-    return shapely.get_x(middles), shapely.get_y(middles), bad
+    x, y = _centroids(shapely, shapes)
+    return x, y, bad
 
 
 def _native_points(values: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -365,6 +366,53 @@ def _native_points(values: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.
         y.to_numpy(zero_copy_only=False).astype(np.float64),
         np.zeros(0, dtype=np.int64),
     )
+
+
+# GeoArrow's native shapes: how many levels of lists hold their points.
+_NATIVE_DEPTH: Final = {
+    "LINESTRING": 1,
+    "MULTIPOINT": 1,
+    "POLYGON": 2,
+    "MULTILINESTRING": 2,
+    "MULTIPOLYGON": 3,
+}
+
+
+def _native_shapes(
+    values: pa.ChunkedArray, encoding: str, path: Path | str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x and y of the centroids of GeoArrow's native shapes (lists of lists of ``x``/``y``
+    structs, as GeoParquet 1.1's ``geoarrow`` encoding writes them); a null or empty shape
+    has none."""
+    shapely = _shapely(path)
+    array = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+    if array.offset or (len(array) and array.offsets[0].as_py()):
+        # A slice: taken whole, so that every level's offsets start at its child's start.
+        array = array.take(pa.array(np.arange(len(array))))
+    offsets = []
+    level: Any = array
+    for _ in range(_NATIVE_DEPTH[encoding]):
+        offsets.append(np.asarray(level.offsets.to_numpy(), dtype=np.int64))
+        level = level.values
+    coords = np.column_stack(
+        [
+            np.asarray(level.field(axis).to_numpy(zero_copy_only=False), dtype=np.float64)
+            for axis in ("x", "y")
+        ]
+    )
+    kind = getattr(shapely.GeometryType, encoding)
+    shapes = shapely.from_ragged_array(kind, coords, tuple(reversed(offsets)))
+    shapes[~array.is_valid().to_numpy(zero_copy_only=False)] = None
+    x, y = _centroids(shapely, shapes)
+    return x, y, np.zeros(0, dtype=np.int64)
+
+
+def _centroids(shapely: Any, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of each shape's centroid; NaN for a missing or empty one (GEOS refuses the
+    x of an empty point, such as an empty polygon's centroid)."""
+    middles = shapely.centroid(shapes)
+    middles[shapely.is_empty(middles)] = None
+    return shapely.get_x(middles), shapely.get_y(middles)
 
 
 def _shapely(path: Path | str) -> Any:
