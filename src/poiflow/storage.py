@@ -1,4 +1,5 @@
-"""Object storage: ``s3://`` and ``hdfs://`` locations for inputs, outputs and models.
+"""Object storage: ``s3://`` and ``hdfs://`` locations for inputs, outputs and models;
+and ``http(s)://`` addresses of input files.
 
 poiflow reads and writes object storage through pyarrow's filesystems. Credentials and the
 endpoint come from the usual AWS places: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
@@ -52,7 +53,10 @@ __all__ = [
     "s3_region",
 ]
 
-REMOTE_SCHEMES: Final = ("s3", "s3a", "hdfs")
+REMOTE_SCHEMES: Final = ("s3", "s3a", "hdfs", "http", "https")
+# Web addresses: inputs only, one file each (All the Places' outputs, a vendor's link).
+_WEB_SCHEMES: Final = ("http", "https")
+_WEB_TIMEOUT_S: Final = 60.0
 # Where fetched inputs and outputs bound for object storage go when no cache folder is named.
 TEMP_ROOT: Final = Path(tempfile.gettempdir()) / "poiflow"
 _LAST: Final = "run.json"  # uploaded last: its presence says the folder is complete
@@ -209,6 +213,8 @@ def fetch(uri: str, downloads: Path, companions: Sequence[str] = ()) -> Path:
     Raises:
         InputError: Nothing is there, or it cannot be read (the cause is named).
     """
+    if urlparse(uri).scheme in _WEB_SCHEMES:
+        return _fetch_web(uri, downloads, companions)
     listing = _listing(uri, companions)
     fs, base = filesystem(uri)
     key = hashlib.sha256(json.dumps([uri, listing], sort_keys=True).encode()).hexdigest()[:16]
@@ -241,6 +247,93 @@ def fetch(uri: str, downloads: Path, companions: Sequence[str] = ()) -> Path:
         return target
     partial.rename(folder)
     return target
+
+
+def _fetch_web(url: str, downloads: Path, companions: Sequence[str] = ()) -> Path:
+    """A local copy of the file at an ``http(s)://`` address, named as the address's last
+    part, with those of its ``companions`` that are there (a 404 is none).
+
+    The copy is kept by address and by what the server says of the file (its ETag, time
+    and length, asked with HEAD): fetching it again while it is unchanged costs one
+    request. A server that says none of them is asked for the file every time.
+
+    Raises:
+        InputError: The server cannot be reached, or answers with an error (named).
+    """
+    import shutil
+    from urllib.parse import unquote
+
+    path = urlparse(url).path
+    name = unquote(path.rsplit("/", 1)[-1]) or "download"
+    validators = _web_validators(url)
+    key = hashlib.sha256(json.dumps([url, validators]).encode()).hexdigest()[:16]
+    folder = downloads / key
+    if validators and (folder / ".complete").exists():
+        return folder / name
+    partial = downloads / f".tmp-{key}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        _download(url, partial / name, required=True)
+        stem = url[: -len(Path(path).suffix)] if Path(path).suffix else url
+        for suffix in companions:
+            _download(stem + suffix, partial / (Path(name).stem + suffix), required=False)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    (partial / ".complete").touch()
+    if folder.exists():  # fetched meanwhile, or fetched before without validators
+        shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder / name
+
+
+def _web_validators(url: str) -> list[str]:
+    """What the server says identifies the file's content (ETag, Last-Modified,
+    Content-Length), from a HEAD request; empty where it says none or refuses HEAD."""
+    import urllib.error
+    import urllib.request
+
+    # Only http(s) addresses come here (fetch tells them by their scheme).
+    request = urllib.request.Request(url, method="HEAD")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=_WEB_TIMEOUT_S) as answer:  # noqa: S310
+            headers = answer.headers
+    except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the answer's connection
+        return []  # the GET says why, if it fails too
+    except (urllib.error.URLError, OSError):
+        return []
+    found = [headers.get(h) for h in ("ETag", "Last-Modified", "Content-Length")]
+    return [value for value in found if value] if any(found[:2]) else []
+
+
+def _download(url: str, target: Path, *, required: bool) -> None:
+    """Stream ``url`` into ``target``; a missing file that is not ``required`` is skipped.
+
+    Raises:
+        InputError: The server cannot be reached, or answers with an error.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        with (
+            urllib.request.urlopen(url, timeout=_WEB_TIMEOUT_S) as answer,  # noqa: S310
+            target.open("wb") as sink,
+        ):
+            while chunk := answer.read(1 << 20):
+                sink.write(chunk)
+    except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the answer's connection
+        target.unlink(missing_ok=True)
+        if exc.code == 404 and not required:
+            return
+        raise InputError(f"cannot read: HTTP {exc.code} {exc.reason}", path=url) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        target.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise InputError(f"cannot read: {reason}", path=url) from exc
 
 
 def put_folder(local: Path, uri: str) -> None:
@@ -277,6 +370,11 @@ def check_writable(uri: str) -> None:
     """
     import pyarrow.fs as pafs
 
+    if urlparse(uri).scheme in _WEB_SCHEMES:
+        raise OutputError(
+            "a web address is read, not written: write to a folder, s3:// or hdfs://",
+            path=uri,
+        )
     fs, base = _open(uri, output=True)
     if urlparse(uri).scheme == "hdfs":
         return  # no buckets: the NameNode answered, and folders are made as needed

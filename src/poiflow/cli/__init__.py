@@ -407,7 +407,7 @@ def conflate_command(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="Input files or folders (or s3://, hdfs:// URIs of either).",
+            help="Input files or folders (or s3://, hdfs:// URIs of either; http(s):// files).",
             metavar="INPUT...",
             show_default=False,
         ),
