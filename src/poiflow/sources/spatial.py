@@ -14,7 +14,6 @@ shapely, and another coordinate system pyproj (the ``gis`` extra).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,8 +259,9 @@ def _wkb_points(
     return lon, lat, rows[bad]
 
 
-_SRID: Final = re.compile(r"^\s*SRID=(\d+)\s*;", re.IGNORECASE)
-_HEX: Final = re.compile(r"^\s*(00|01)[0-9A-Fa-f]{8,}\s*$")
+# Arrow's (RE2) patterns, matched on trimmed text: an EWKT's SRID, and WKB in hex.
+_SRID: Final = r"(?i)^SRID=(?P<srid>[0-9]+)\s*;"
+_HEX: Final = r"^(00|01)[0-9A-Fa-f]{8,}$"
 TEXT_GEOMETRY_NAMES: Final = frozenset(
     {"geometry", "geom", "the_geom", "wkt", "wkt_geom", "wkb", "wkb_geometry", "geog", "geography"}
 )
@@ -287,39 +287,35 @@ def _text_points(
     with an SRID or not (``SRID=3067;POINT (...)``, PostGIS's EWKB), or a GeoJSON geometry
     (a JSON-lines export's object). A value's SRID (other than 4326) says its system; one
     without is in ``transform``'s, or in WGS 84."""
+    import pyarrow.compute as pc
+
     shapely = _shapely(path)
-    texts = values.cast(pa.string()).to_pylist()
-    n = len(texts)
-    srids = np.zeros(n, dtype=np.int64)
-    wkt: list[str | None] = [None] * n
-    hexes: list[str | None] = [None] * n
-    geojson: list[str | None] = [None] * n
-    for row, text in enumerate(texts):
-        if text is None or not text.strip():
-            continue
-        if _HEX.match(text):
-            hexes[row] = text.strip()
-            continue
-        if text.lstrip().startswith("{"):  # a GeoJSON geometry: in WGS 84 by definition
-            geojson[row] = text
-            srids[row] = 4326
-            continue
-        srid = _SRID.match(text)
-        if srid:
-            srids[row] = int(srid.group(1))
-            text = text[srid.end() :]
-        wkt[row] = text
-    shapes = shapely.from_wkt(np.array(wkt, dtype=object), on_invalid="ignore")
-    from_hex = shapely.from_wkb(np.array(hexes, dtype=object), on_invalid="ignore")
-    is_hex = np.array([h is not None for h in hexes], dtype=bool)
-    shapes[is_hex] = from_hex[is_hex]
-    is_json = np.array([g is not None for g in geojson], dtype=bool)
-    if is_json.any():
-        shapes[is_json] = [
-            _from_geojson(shapely, g) for g in np.array(geojson, dtype=object)[is_json]
-        ]
-    srids[is_hex] = shapely.get_srid(from_hex[is_hex])
-    given = np.array([t is not None and bool(t.strip()) for t in texts], dtype=bool)
+    texts = pc.utf8_trim_whitespace(values.cast(pa.string()))
+
+    def where(mask: pa.ChunkedArray) -> np.ndarray:
+        return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    given = where(pc.not_equal(texts, ""))
+    is_hex = where(pc.match_substring_regex(texts, _HEX))
+    is_json = where(pc.starts_with(texts, "{")) & ~is_hex  # GeoJSON: WGS 84 by definition
+    is_wkt = given & ~is_hex & ~is_json
+    tagged = pc.struct_field(pc.extract_regex(texts, _SRID), "srid")
+    srids = np.array(  # a copy: the SRIDs of hex and GeoJSON values are set below
+        pc.fill_null(pc.cast(tagged, pa.int64()), 0).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    wkt = pc.replace_substring_regex(texts, _SRID, "")
+    raw = np.asarray(texts.to_numpy(zero_copy_only=False), dtype=object)
+    shapes = np.full(len(raw), None, dtype=object)
+    shapes[is_wkt] = shapely.from_wkt(
+        np.asarray(wkt.to_numpy(zero_copy_only=False), dtype=object)[is_wkt], on_invalid="ignore"
+    )
+    from_hex = shapely.from_wkb(raw[is_hex], on_invalid="ignore")
+    shapes[is_hex] = from_hex
+    shapes[is_json] = shapely.from_geojson(raw[is_json], on_invalid="ignore")
+    srids[is_hex] = shapely.get_srid(from_hex)
+    srids[is_json] = 4326
+    srids[~is_wkt & ~is_hex & ~is_json] = 0
     bad = np.flatnonzero(given & shapely.is_missing(shapes))
     x, y = _centroids(shapely, shapes)
     for srid in np.unique(srids):
@@ -331,14 +327,6 @@ def _text_points(
         if move is not None:
             x[rows], y[rows] = move(x[rows], y[rows])
     return x, y, bad
-
-
-def _from_geojson(shapely: Any, text: str) -> Any:
-    """A GeoJSON geometry's shape, None where it is not one."""
-    try:
-        return shapely.from_geojson(text)
-    except (shapely.errors.GEOSException, ValueError, TypeError):
-        return None
 
 
 def _shapes(
