@@ -7,19 +7,20 @@ outer rings) that carries one of the configured keys becomes a record. Ids are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import osmium
+import pyarrow as pa
 from osmium.filter import KeyFilter
 
 from poiflow.config import OsmOptions
 from poiflow.errors import CorruptInputError, InputError
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns, records_from_rows
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns
 from poiflow.sources.geometry import area_centroid, centroid
-from poiflow.sources.osm_tags import OSM_KEY_PRIORITY, tag_fields
+from poiflow.sources.osm_tags import OSM_KEY_PRIORITY, TagRows, records_table
 
 __all__ = ["OSM_KEY_PRIORITY", "OsmSource"]
 
@@ -65,9 +66,9 @@ class OsmSource:
         processor = processor.with_filter(KeyFilter("name")).with_filter(
             KeyFilter(*self.options.keys)
         )
-        rows: list[dict[str, Any]] = []
+        batch = _Batch(self.name)
         index = -1
-        pending: int | None = None  # the chunk whose rows are being collected
+        pending: int | None = None  # the chunk whose records are being collected
         try:
             for obj in processor:
                 index += 1
@@ -75,55 +76,87 @@ class OsmSource:
                 if not owns(chunk, part, parts):
                     continue
                 if pending is not None and chunk != pending:
-                    yield SourceBatch(records_from_rows(rows), chunk=pending)
-                    rows = []
+                    yield SourceBatch(batch.table(), chunk=pending)
+                    batch = _Batch(self.name)
                 pending = chunk
-                row = self._record(obj)
-                if row is not None:
-                    rows.append(row)
+                self._add(obj, batch)
         except RuntimeError as exc:
             raise CorruptInputError(
                 f"not a readable OSM file ({exc}); is it truncated or not OSM data?",
                 path=self.path,
             ) from exc
         if pending is not None:
-            yield SourceBatch(records_from_rows(rows), chunk=pending)
+            yield SourceBatch(batch.table(), chunk=pending)
 
-    def _record(self, obj: Any) -> dict[str, Any] | None:
-        """One record from an OSM object, or None if the object is not a place here."""
-        issues: list[str] = []
+    def _add(self, obj: Any, batch: _Batch) -> None:
+        """Add an OSM object to the batch as a record, unless it is not a place here."""
         kind = obj.type_str()
         if kind == "n":
             osm_id = f"node/{obj.id}"
-            lat, lon = (
-                (obj.location.lat, obj.location.lon) if obj.location.valid() else (None, None)
-            )
+            location = obj.location
+            lat, lon = (location.lat, location.lon) if location.valid() else (None, None)
         elif kind == "w":
             if not self.options.ways:
-                return None
+                return
             osm_id = f"way/{obj.id}"
             lat, lon = _way_centroid(obj)
         elif kind == "a":
             if obj.from_way():
-                return None  # the way itself is already a record
+                return  # the way itself is already a record
             osm_id = f"relation/{obj.orig_id()}"
             lat, lon = _area_centroid(obj)
         else:
-            return None  # plain relations have no location of their own
-        if lat is None:
-            issues.append("location: no node of the object has a location in this extract")
-        fields = tag_fields(obj.tags)
-        timestamp = obj.timestamp
-        return {
-            "source": self.name,
-            "id": osm_id,
-            **fields,
-            "lat": lat,
-            "lon": lon,
-            "update_time": timestamp if timestamp > _EPOCH else None,
-            "origin": osm_id,
-            "issues": issues or None,
-        }
+            return  # plain relations have no location of their own
+        batch.add(osm_id, lat, lon, obj.tags, obj.timestamp)
+
+
+class _Batch:
+    """The records of a batch as they are read: their tags in long form, the rest field by
+    field."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tags = TagRows()
+        self.ids: list[str] = []
+        self.lats: list[float | None] = []
+        self.lons: list[float | None] = []
+        self.times: list[datetime | None] = []
+        self.issues: list[list[str] | None] = []
+
+    def add(
+        self,
+        osm_id: str,
+        lat: float | None,
+        lon: float | None,
+        tags: Iterable[tuple[str, str]],
+        timestamp: datetime,
+    ) -> None:
+        self.tags.add(tags)
+        self.ids.append(osm_id)
+        self.lats.append(lat)
+        self.lons.append(lon)
+        self.times.append(timestamp if timestamp > _EPOCH else None)
+        self.issues.append(
+            None
+            if lat is not None
+            else ["location: no node of the object has a location in this extract"]
+        )
+
+    def table(self) -> pa.Table:
+        count = len(self.ids)
+        ids = pa.array(self.ids, pa.string())
+        return records_table(
+            self.tags.columns()
+            | {
+                "source": pa.array([self.name] * count, pa.string()),
+                "id": ids,
+                "lat": pa.array(self.lats, pa.float64()),
+                "lon": pa.array(self.lons, pa.float64()),
+                "update_time": pa.array(self.times, pa.timestamp("ms", tz="UTC")),
+                "origin": ids,
+                "issues": pa.array(self.issues, pa.list_(pa.string())),
+            }
+        )
 
 
 _EPOCH: Final = datetime(1970, 1, 2, tzinfo=UTC)
