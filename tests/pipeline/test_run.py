@@ -18,6 +18,7 @@ from poiflow.config import PipelineSpec
 from poiflow.errors import ConfigError, InputError, StageFailedError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline, conflate
+from poiflow.pipeline.declared import _source_name
 
 from ..conftest import ROOT
 
@@ -438,3 +439,37 @@ def test_a_missing_source_is_named_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="an empty folder: it holds no files to read"):
         Pipeline.from_yaml(path).run()
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_a_table_in_memory_takes_a_sources_place_and_keeps_the_cache(
+    pipeline: Pipeline, world: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    pipeline.run()
+    # As text, as the file is read (a phone read as a number would lose its zeros).
+    frame = pd.read_csv(world / "data" / "source_b.csv", dtype=str, keep_default_na=False)
+    swapped = pipeline.with_table("source_b", frame)
+    paths = [Path(s.path) for s in swapped.spec.sources]
+    assert [p.name for p in paths] == ["source_a.csv", "source_b.parquet", "source_c.csv"]
+    assert paths[1].parent.parent == pipeline.cache / "tables"
+    first = swapped.run(tmp_path / "swapped")
+    assert first.ran[0] == "ingest"
+    for name in ("membership", "pairs", "places"):
+        table = f"{name}.parquet"
+        assert (tmp_path / "swapped" / table).read_bytes() == (pipeline.output / table).read_bytes()
+    # The same table again, as another frame: every stage is reused.
+    assert pipeline.with_table("source_b", frame.copy()).run(tmp_path / "swapped").ran == []
+    # Saved as a pipeline file, it runs again as it was.
+    reloaded = Pipeline.from_dict(yaml.safe_load(swapped.to_yaml()), base=world)
+    assert reloaded.run(tmp_path / "swapped").ran == []
+    # A changed table runs again from ingest; a new name is one more source.
+    frame.loc[0, "name"] = "Somewhere else entirely"
+    assert pipeline.with_table("source_b", frame).run(tmp_path / "changed").ran[0] == "ingest"
+    # A pipeline whose folder and cache are relative paths: the table's file is found.
+    data = yaml.safe_load(pipeline.to_yaml()) | {"cache": "cache-of-tables"}
+    relative = Pipeline.from_dict(data, base=os.path.relpath(world)).with_table("source_b", frame)
+    assert relative.run(tmp_path / "relative").ran[0] == "ingest"
+    more = pipeline.with_table("walk_in", frame.head(3))
+    assert [_source_name(s) for s in more.spec.sources][-1] == "walk_in"
+    assert len(more.spec.sources) == len(pipeline.spec.sources) + 1

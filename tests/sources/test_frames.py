@@ -256,3 +256,57 @@ def test_osmnx_features_are_read_as_an_extracts_tags() -> None:
         ("way/42", "shop=department_store", "Aleksanterinkatu", None),
     ]
     assert (rows[1]["lat"], rows[1]["lon"]) == pytest.approx((60.169, 24.941))
+
+
+def osmnx_frame() -> gpd.GeoDataFrame:
+    index = pd.MultiIndex.from_tuples([("node", 42), ("way", 42)], names=["element", "id"])
+    return gpd.GeoDataFrame(
+        {"name": ["Kahvila Sävy", "Stockmann"], "amenity": ["cafe", None]},
+        geometry=[shapely.Point(24.953, 60.187), shapely.box(24.940, 60.168, 24.942, 60.170)],
+        index=index,
+        crs="EPSG:4326",
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "mapping"),
+    [
+        (lambda path: vendor_table().to_pandas().set_index("id"), None),
+        (lambda path: vendor_frame(TM35FIN), None),
+        (lambda path: osmnx_frame(), None),
+        (
+            lambda path: gpd.read_parquet(
+                write_overture(path / "o.parquet", [place("08f1", "Cafe", 24.91, 60.18)])
+            ),
+            None,
+        ),
+        (
+            lambda path: pd.DataFrame(
+                {"tunnus": ["1"], "nimi": ["Sävy"], "y": [60.1], "x": [24.9]}
+            ),
+            SourceMapping(columns={"id": "tunnus", "name": "nimi", "lat": "y", "lon": "x"}),
+        ),
+    ],
+    ids=["pandas", "geopandas-tm35fin", "osmnx", "overture", "mapped"],
+)
+def test_a_saved_table_reads_as_the_table_does(
+    tmp_path: Path, make: object, mapping: object
+) -> None:
+    source = FrameSource(make(tmp_path), "my.vendor/feed", mapping)  # type: ignore[operator, arg-type]
+    file = source.saved(tmp_path / "tables")
+    assert file.name == "my.vendor_feed.parquet"
+    assert source.saved(tmp_path / "tables") == file  # the same table: the same file
+    again, _ = read(open_source(file, source.saved_mapping), batch_size=50)
+    rows, _ = read(source, batch_size=50)
+    assert {r["source"] for r in again} == {r["source"] for r in rows}
+    assert without(again, "origin") == without(rows, "origin")
+    assert not list(file.parent.glob(".*"))  # no partial file left beside it
+
+
+def test_a_changed_table_is_another_file(tmp_path: Path) -> None:
+    frame = vendor_table().to_pandas()
+    first = FrameSource(frame, "vendor").saved(tmp_path)
+    frame.loc[0, "name"] = "Another name"
+    second = FrameSource(frame, "vendor").saved(tmp_path)
+    assert first != second
+    assert first.parent.parent == second.parent.parent == tmp_path

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
-from poiflow.config import PipelineSpec, load_yaml
+from poiflow.config import PipelineSpec, SourceMapping, SourceSpec, load_yaml
 from poiflow.errors import ConfigError
 from poiflow.pipeline.artifacts import Artifacts, StageContext
 from poiflow.pipeline.plan import build_plan, run_json
@@ -89,6 +89,43 @@ class Pipeline:
         """A copy with ``changes`` merged in (nested mappings merge key by key)."""
         data = _merge(self.spec.model_dump(exclude_unset=True), changes)
         return Pipeline.from_dict(data, self.base)
+
+    def with_table(self, name: str, data: Any, mapping: SourceMapping | None = None) -> Pipeline:
+        """A copy that reads a table in memory as its source ``name``: in place of the
+        source of that name (its mapping's ``source``, or its file's name up to the first
+        dot), or as one more.
+
+        The table is read as :class:`poiflow.FrameSource` reads it (a pandas, polars,
+        GeoPandas or Spark DataFrame, an Arrow table, ...). It is kept as a Parquet file
+        named by a hash of its contents, in the cache (or the temporary folder when the
+        pipeline has none): while the table is the same, the run reuses its stages; the
+        run is logged with the file; and ``to_yaml`` gives a pipeline that ``poiflow run``
+        runs again, on any engine.
+
+        Raises:
+            InputError: ``data`` is not a table.
+            ConfigError: The cache is in object storage.
+
+        Example:
+            >>> feed = pd.read_csv("vendor.csv").query("score > 0.5")   # doctest: +SKIP
+            >>> pipeline = Pipeline.from_yaml("pipeline.yaml")               # doctest: +SKIP
+            >>> pipeline.with_table("vendor", feed).run()                    # doctest: +SKIP
+        """
+        from poiflow.sources.frame import FrameSource
+
+        source = FrameSource(data, name, mapping)
+        folder = (self.cache or TEMP_ROOT) / "tables"
+        file = source.saved(folder).resolve()  # not relative to the pipeline file
+        entry = SourceSpec(path=str(file), mapping=source.saved_mapping)
+        sources = [s for s in self.spec.sources if _source_name(s) != source.name]
+        at = next(
+            (i for i, s in enumerate(self.spec.sources) if _source_name(s) == source.name),
+            len(sources),
+        )
+        sources.insert(at, entry)
+        return Pipeline(
+            self.spec.model_copy(update={"sources": tuple(sources)}), self.base, self.path
+        )
 
     def to_yaml(self) -> str:
         """The pipeline as a pipeline file's text."""
@@ -367,6 +404,14 @@ class Pipeline:
             return ""
         path = self.resolve(value)
         return file_fingerprint(path) if path.exists() else value
+
+
+def _source_name(source: SourceSpec) -> str:
+    """The name a pipeline's source goes by: its mapping's ``source``, or its file's name up
+    to the first dot (``vendor`` for ``feeds/vendor.csv.gz``)."""
+    if source.mapping is not None and source.mapping.source:
+        return source.mapping.source
+    return Path(source.path).name.split(".")[0]
 
 
 def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -93,18 +94,27 @@ def open_source(
             raise InputError("a mapping applies to tabular files, not to OSM extracts", path=path)
         return OsmSource(path, osm)
     kind = tabular_format(first)
-    if kind == "parquet" and mapping is None:
+    if kind == "parquet" and (mapping is None or _names_only(mapping)):
         try:
             schema = pq.read_schema(first)
         except (pa.ArrowInvalid, OSError) as exc:
             raise CorruptInputError(f"not a readable Parquet file ({exc})", path=first) from exc
         if looks_like_overture(schema):
-            return OvertureSource(path)
+            # Overture's own columns: a mapping can only name the source.
+            return OvertureSource(path, (mapping.source if mapping else None) or "overture")
     if kind is not None:
         return TabularSource(path, mapping)
     raise UnknownFormatError(
         f"cannot tell what kind of file this is from its name; {_KINDS}", path=path
     )
+
+
+def _names_only(mapping: SourceMapping) -> bool:
+    """Whether a mapping does no more than name the source."""
+    return mapping.model_dump(exclude={"source"}) == _NO_MAPPING
+
+
+_NO_MAPPING: Final = SourceMapping().model_dump(exclude={"source"})
 
 
 def mapping_for(

@@ -11,6 +11,8 @@ coordinate system.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from poiflow.config import SourceMapping
 from poiflow.errors import InputError
@@ -118,6 +121,29 @@ class FrameSource:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.mapping, self.name, self._kind = state["mapping"], state["name"], state["kind"]
         self._prepare(pa.ipc.open_stream(state["ipc"]).read_all())
+
+    def saved(self, folder: Path) -> Path:
+        """The table as a Parquet file under ``folder``, in a folder named by a hash of its
+        bytes (written once: the same table is the same file, and a pipeline's input key
+        stays the same). ``open_source`` reads it, with ``mapping`` naming the source, as
+        this source reads the table."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(self.table, sink, compression="zstd")
+        data = sink.getvalue()
+        digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+        file = folder / digest / f"{self.name.replace('/', '_').lstrip('.') or 'table'}.parquet"
+        if not file.exists():
+            file.parent.mkdir(parents=True, exist_ok=True)
+            partial = file.with_name(f".{file.name}.{os.getpid()}")
+            partial.write_bytes(data.to_pybytes())
+            partial.replace(file)  # whole, or not there
+        return file
+
+    @property
+    def saved_mapping(self) -> SourceMapping:
+        """The mapping that reads the saved file as this source reads the table: its own,
+        naming the source."""
+        return self.mapping.model_copy(update={"source": self.name})
 
     @property
     def kind(self) -> str:
