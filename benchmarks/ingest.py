@@ -16,6 +16,11 @@ it times, each in its own process so peak RSS is its own:
   points in a ``geometry`` column, no ``lat``/``lon``);
 - ``poiflow.ingest`` of the flat places as a pandas DataFrame in memory (the Parquet read
   by pandas, then ``poiflow.FrameSource``; the read is counted);
+- ``poiflow ingest`` of a PBF shaped like a real extract (``--input extract``; its own
+  file, of ``--extract-nodes`` nodes): most nodes untagged, the corners of buildings and
+  the points of streets; buildings as closed ways, 3% of them shops; POIs as nodes inside
+  5% of them; a park multipolygon now and then. Where the synthetic PBF above is all
+  POIs, this one is mostly geometry, as a country's extract is;
 - the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame),
   DuckDB flattening the Overture file into flat columns (name, category, point, first
   address, phone and website) as Overture's own guides do, and pyogrio (GDAL, what
@@ -51,7 +56,7 @@ DATA = ROOT / "benchmarks" / "data"
 HELSINKI = ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"
 KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
 COPY_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "opening_hours", "cuisine")
-INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg", "geoparquet", "frame")
+INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg", "geoparquet", "frame", "extract")
 
 
 def _templates() -> list[dict[str, str]]:
@@ -257,6 +262,90 @@ frame = geopandas.read_parquet(sys.argv[1])
 print(len(frame))
 """
 
+
+def extract(nodes: int, seed: int) -> Path:
+    """Write DATA/extract-N-S.osm.pbf, shaped like a real extract (skipped if it exists)."""
+    from osmium.osm.mutable import Node, Relation, Way
+
+    target = DATA / f"extract-{nodes}-{seed}.osm.pbf"
+    if target.exists():
+        return target
+    rng = random.Random(seed)
+    stamp = "2024-01-01T00:00:00Z"
+    node = way = relation = 0
+    ways: list[tuple[int, list[int], dict[str, str]]] = []
+    parks: list[tuple[int, int]] = []
+    tmp = target.with_suffix(".tmp.pbf")
+    tmp.unlink(missing_ok=True)
+    with osmium.SimpleWriter(str(tmp)) as writer:
+        while node < nodes:  # a town: 2,000 buildings and 200 streets around its centre
+            lat0, lon0 = rng.uniform(-40, 60), rng.uniform(-120, 140)
+            for number in range(2000):
+                lat, lon = lat0 + rng.gauss(0, 0.02), lon0 + rng.gauss(0, 0.03)
+                ring = []
+                for dx, dy in ((0, 0), (1e-4, 0), (1e-4, 1e-4), (0, 1e-4)):
+                    node += 1
+                    writer.add_node(
+                        Node(id=node, location=(lon + dx, lat + dy), version=1, timestamp=stamp)
+                    )
+                    ring.append(node)
+                tags = {"building": "yes"}
+                draw = rng.random()
+                if draw < 0.03:
+                    tags |= {
+                        "shop": rng.choice(["bakery", "supermarket", "clothes"]),
+                        "name": f"Shop {node}",
+                        "addr:street": "Main Street",
+                        "addr:housenumber": str(number),
+                    }
+                way += 1
+                ways.append((way, [*ring, ring[0]], tags))
+                if draw > 0.999:
+                    relation += 1
+                    parks.append((relation, way))
+                if rng.random() < 0.05:
+                    node += 1
+                    tags = {
+                        "amenity": rng.choice(["cafe", "restaurant", "pharmacy"]),
+                        "name": f"Place {node}",
+                        "phone": "+358 9 123 4567",
+                        "opening_hours": "Mo-Fr 08:00-18:00",
+                        "website": f"https://p{node}.fi",
+                    }
+                    writer.add_node(
+                        Node(
+                            id=node,
+                            location=(lon + 5e-5, lat + 5e-5),
+                            tags=tags,
+                            version=1,
+                            timestamp=stamp,
+                        )
+                    )
+            for street in range(200):
+                first = node + 1
+                for _ in range(20):
+                    node += 1
+                    point = (lon0 + rng.gauss(0, 0.03), lat0 + rng.gauss(0, 0.02))
+                    writer.add_node(Node(id=node, location=point, version=1, timestamp=stamp))
+                way += 1
+                tags = {"highway": "residential", "name": f"Street {street}"}
+                ways.append((way, list(range(first, node + 1)), tags))
+        for number, refs, tags in ways:
+            writer.add_way(Way(id=number, nodes=refs, tags=tags, version=1, timestamp=stamp))
+        for number, outer in parks:
+            writer.add_relation(
+                Relation(
+                    id=number,
+                    members=[("w", outer, "outer")],
+                    tags={"type": "multipolygon", "leisure": "park", "name": f"Park {number}"},
+                    version=1,
+                    timestamp=stamp,
+                )
+            )
+    tmp.rename(target)
+    return target
+
+
 READ_GDAL = """
 import sys, pyogrio
 frame = pyogrio.read_dataframe(sys.argv[1])
@@ -269,6 +358,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument(
+        "--extract-nodes", type=int, default=4_000_000, help="nodes of --input extract's PBF"
+    )
     parser.add_argument(
         "--input",
         action="append",
@@ -284,6 +376,7 @@ def main() -> None:
     features = geojson(pbf)
     layer = geopackage(flat)
     geo = geoparquet(flat)
+    shaped = extract(args.extract_nodes, args.seed) if "extract" in inputs else None
     print(
         f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
         f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
@@ -292,6 +385,7 @@ def main() -> None:
         f"GeoJSON {features.stat().st_size / 2**20:.0f} MiB, "
         f"GeoPackage {layer.stat().st_size / 2**20:.0f} MiB, "
         f"GeoParquet {geo.stat().st_size / 2**20:.0f} MiB"
+        + (f", extract {shaped.stat().st_size / 2**20:.0f} MiB" if shaped else "")
     )
     out = DATA / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -304,8 +398,9 @@ def main() -> None:
         ("poiflow ingest (GeoJSON of tags)", features, "geojson"),
         ("poiflow ingest (GeoPackage)", layer, "gpkg"),
         ("poiflow ingest (GeoParquet)", geo, "geoparquet"),
+        ("poiflow ingest (extract-shaped PBF)", shaped, "extract"),
     ):
-        if name not in inputs:
+        if name not in inputs or source is None:
             continue
         seconds, peak, stdout = measure([*poiflow, str(out / f"{name}.parquet"), str(source)])
         report = json.loads(stdout)
@@ -325,6 +420,7 @@ def main() -> None:
         ("pyogrio (GeoJSON, read only)", "geojson", [READ_GDAL, str(features)]),
         ("pyogrio (GeoPackage, read only)", "gpkg", [READ_GDAL, str(layer)]),
         ("geopandas (GeoParquet, read only)", "geoparquet", [READ_GEOPARQUET, str(geo)]),
+        ("pyrosm get_pois (extract, read only)", "extract", [PEER, str(shaped)]),
     )
     for label, name, command in peers:
         if args.skip_peer or name not in inputs:

@@ -42,6 +42,26 @@ def _pandas_seen(part: int, parts: int) -> Iterator[tuple[int, tuple[bool, bool]
         yield chunk, (brought, importable)
 
 
+def _uneven(part: int, parts: int) -> Iterator[tuple[int, tuple[int, int]]]:
+    """Chunks 0-5 split between the parts, then the last part's own from 100 on (as an OSM
+    extract's ways come after its nodes), and one part that yields nothing at all."""
+    if part == 0:
+        return
+    for chunk in range(part - 1, 6, parts - 1):
+        yield chunk, (chunk, part)
+    if part == parts - 1:
+        for chunk in (100, 101, 250):
+            yield chunk, (chunk, part)
+
+
+def test_chunks_with_gaps_and_parts_of_any_share_come_in_order() -> None:
+    alone = list(run_partitioned(_uneven, 1))
+    assert alone == []  # one part of one: it is part 0, which yields nothing
+    pooled = list(run_partitioned(_uneven, 3))
+    assert [chunk for chunk, _ in pooled] == [0, 1, 2, 3, 4, 5, 100, 101, 250]
+    assert [part for _, part in pooled] == [1, 2, 1, 2, 1, 2, 2, 2, 2]
+
+
 def test_the_workers_cannot_import_what_the_task_never_uses() -> None:
     release_workers()  # a server of its own, which has not imported pandas before it forks
     prepare_workers([__name__])

@@ -11,6 +11,7 @@ from poiflow.config import OsmOptions
 from poiflow.errors import CorruptInputError, InputError
 from poiflow.schema import SOURCE_RECORD_SCHEMA
 from poiflow.sources import OsmSource, open_source
+from poiflow.sources.osm import SHAPE_CHUNKS
 
 
 def read_all(source: OsmSource, batch_size: int = 50_000) -> pa.Table:
@@ -55,14 +56,26 @@ def test_batches_are_bounded_and_complete(helsinki_pbf: Path) -> None:
     batches = list(OsmSource(helsinki_pbf).batches(200))
     assert all(b.records.num_rows <= 200 for b in batches)
     assert sum(b.records.num_rows for b in batches) == read_all(OsmSource(helsinki_pbf)).num_rows
-    assert [b.chunk for b in batches] == list(range(len(batches)))
+    # The nodes' batches from 0, then the ways' and multipolygons' from SHAPE_CHUNKS.
+    chunks = [b.chunk for b in batches]
+    nodes = [c for c in chunks if c < SHAPE_CHUNKS]
+    assert nodes == list(range(len(nodes)))
+    assert chunks[len(nodes) :] == [SHAPE_CHUNKS + i for i in range(len(chunks) - len(nodes))]
+    for batch in batches:
+        kinds = {i.split("/")[0] for i in batch.records.column("id").to_pylist()}
+        assert kinds == {"node"} if batch.chunk < SHAPE_CHUNKS else kinds <= {"way", "relation"}
 
 
 def test_partitions_split_the_batches_and_cover_them_all(helsinki_pbf: Path) -> None:
     whole = list(OsmSource(helsinki_pbf).batches(100))
+    nodes = sum(b.chunk < SHAPE_CHUNKS for b in whole)
     halves = [list(OsmSource(helsinki_pbf).batches(100, part=p, parts=2)) for p in (0, 1)]
-    assert [b.chunk for b in halves[0]] == list(range(0, len(whole), 2))
-    assert [b.chunk for b in halves[1]] == list(range(1, len(whole), 2))
+    # The nodes' batches alternate; the last partition alone reads ways and multipolygons.
+    assert [b.chunk for b in halves[0]] == list(range(0, nodes, 2))
+    assert [b.chunk for b in halves[1]] == [
+        *range(1, nodes, 2),
+        *(b.chunk for b in whole[nodes:]),
+    ]
     merged = sorted(halves[0] + halves[1], key=lambda b: b.chunk)
     assert [b.records.equals(w.records) for b, w in zip(merged, whole, strict=True)] == [
         True

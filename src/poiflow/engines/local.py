@@ -1,9 +1,12 @@
 """The local engine: run a partitioned task on this machine's cores, results in order.
 
 A partitioned task is a function ``task(part, parts)`` that yields ``(chunk, result)`` for
-every chunk ``c`` of the input with ``c % parts == part``, in increasing ``c``. With one part
-it runs in this process; with several, each part runs in its own process and the results
-come back merged in chunk order, so the output does not depend on how many parts ran.
+its share of the input's chunks, in increasing ``chunk``; together the parts yield every
+chunk once. Most split the chunks ``c`` with ``c % parts == part``; the numbers need not
+run without gaps (an OSM extract's ways are numbered after its nodes, however many). With
+one part it runs in this process; with several, each part runs in its own process and the
+results come back merged in chunk order, so the output does not depend on how many parts
+ran.
 Memory stays flat: each worker may run at most ``ahead`` chunks ahead of the consumer.
 
 Where the platform has one (Linux), workers are forked from a server process that has
@@ -192,22 +195,30 @@ def run_partitioned(
         for worker in workers:
             worker.start()
     try:
-        chunk = 0
-        while True:
-            message = _receive(queues[chunk % parts], workers[chunk % parts])
-            kind = message[0]
-            if kind == _ERROR:
-                error, trace = message[1], message[2]
-                error.add_note(f"in a worker process:\n{trace}")
-                raise error
-            if kind == _DONE:
+        # Each worker's next chunk: the lowest of them is the next in order.
+        heads: dict[int, tuple[int, Any]] = {}
+        live = set(range(parts))
+        last = -1
+        while live or heads:
+            for part in live - heads.keys():
+                message = _receive(queues[part], workers[part])
+                if message[0] == _ERROR:
+                    error, trace = message[1], message[2]
+                    error.add_note(f"in a worker process:\n{trace}")
+                    raise error
+                if message[0] == _DONE:
+                    live.discard(part)
+                else:
+                    heads[part] = (message[1], message[2])
+            if not heads:
                 break
-            got_chunk, result = message[1], message[2]
-            if got_chunk != chunk:  # pragma: no cover - a broken task
-                msg = f"partition task yielded chunk {got_chunk}, expected {chunk}"
+            part = min(heads, key=lambda p: heads[p][0])
+            chunk, result = heads.pop(part)
+            if chunk <= last:  # pragma: no cover - a broken task
+                msg = f"partition task yielded chunk {chunk} after chunk {last}"
                 raise RuntimeError(msg)
+            last = chunk
             yield result
-            chunk += 1
     finally:
         for worker in workers:
             if worker.is_alive():

@@ -53,28 +53,38 @@ class OsmSource:
     ) -> Iterator[SourceBatch]:
         """Yield the extract's places in batches (of ``batch_size`` candidate objects).
 
-        Every partition parses the whole file (fast, in C++); only turning an object into a
-        record (slow, in Python) is split between them.
+        The nodes are split between the partitions, batch by batch. Ways and multipolygons
+        need every node's location, held in memory, and are read by the last partition
+        alone, in batches numbered from ``SHAPE_CHUNKS`` (after every node's, however many);
+        the others read only the file's nodes, without locations. So one process holds
+        the locations, and a way is assembled once.
         """
         if not self.path.is_file():
             raise InputError("no such file", path=self.path)
-        processor = osmium.FileProcessor(str(self.path))
-        if self.options.ways:
+        shapes = part == parts - 1 and (self.options.ways or self.options.relations)
+        processor = osmium.FileProcessor(
+            str(self.path), osmium.osm.ALL if shapes else osmium.osm.NODE
+        )
+        if shapes:
             processor = processor.with_locations()
-        if self.options.relations:
+        if shapes and self.options.relations:
             processor = processor.with_areas()
         processor = processor.with_filter(KeyFilter("name")).with_filter(
             KeyFilter(*self.options.keys)
         )
         batch = _Batch(self.name)
-        index = -1
+        nodes = others = 0
         pending: int | None = None  # the chunk whose records are being collected
         try:
             for obj in processor:
-                index += 1
-                chunk = index // batch_size
-                if not owns(chunk, part, parts):
-                    continue
+                if obj.type_str() == "n":
+                    chunk = nodes // batch_size
+                    nodes += 1
+                    if not owns(chunk, part, parts):
+                        continue
+                else:
+                    chunk = SHAPE_CHUNKS + others // batch_size
+                    others += 1
                 if pending is not None and chunk != pending:
                     yield SourceBatch(batch.table(), chunk=pending)
                     batch = _Batch(self.name)
@@ -160,6 +170,9 @@ class _Batch:
 
 
 _EPOCH: Final = datetime(1970, 1, 2, tzinfo=UTC)
+SHAPE_CHUNKS: Final = 1 << 40
+"""The number of an extract's first batch of ways and multipolygons (its nodes' come
+first: an extract lists its nodes before its ways)."""
 
 
 def _way_centroid(way: Any) -> tuple[float | None, float | None]:
