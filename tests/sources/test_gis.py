@@ -475,3 +475,56 @@ def test_a_flatgeobuf_with_features_without_geometry_reads_whole(tmp_path: Path)
     assert [r["lon"] for r in rows] == [
         None if i % 7 == 3 else pytest.approx(24 + i / 1000) for i in range(n)
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "driver", "parts"),
+    [
+        ("kohteet.gml", "GML", {".xsd"}),
+        ("kohteet.tab", "MapInfo File", {".dat", ".map", ".id"}),
+        ("kohteet.mif", "MapInfo File", {".mid"}),
+    ],
+)
+def test_gml_and_mapinfo_read_as_the_same_places_in_wgs84(
+    tmp_path: Path, name: str, driver: str, parts: set[str]
+) -> None:
+    """As Finland's agencies deliver (GML, in TM35FIN) and as MapInfo users do: a folder of
+    one file and its parts is one input, the parts read with it."""
+    table = vendor_places().select(["id", "name", "lat", "lon", "city"])
+    folder = tmp_path / "toimittaja"
+    folder.mkdir()
+    path = write_layer(table, folder / name, driver, crs="EPSG:3067")
+    assert {p.suffix for p in folder.iterdir()} == {path.suffix, *parts}
+    source = open_source(folder)
+    assert isinstance(source, TabularSource)
+    assert source.files == [path]
+    rows, rejected = read_all(source)
+    assert rejected == []
+    names = [name or None for name in table.column("name").to_pylist()]  # "" is no name
+    assert [(r["id"], r["names"]["primary"] or None) for r in rows] == list(
+        zip(table.column("id").to_pylist(), names, strict=True)
+    )
+    # MapInfo keeps TM35FIN as UTM zone 35 on WGS 84: the same to a few centimetres.
+    for row, lat, lon in zip(
+        rows, table.column("lat").to_pylist(), table.column("lon").to_pylist(), strict=True
+    ):
+        assert (row["lat"], row["lon"]) == pytest.approx((float(lat), float(lon)), abs=1e-6)
+    # Reading wrote nothing beside the input (GDAL writes a GML file's .gfs schema else).
+    assert {p.suffix for p in folder.iterdir()} == {path.suffix, *parts}
+    # The fingerprint covers the parts: the names are in MapInfo's .dat, not its .map.
+    from poiflow.pipeline.runner import file_fingerprint
+
+    before = file_fingerprint(path)
+    part = next(p for p in folder.iterdir() if p.suffix == sorted(parts)[0])
+    part.write_bytes(part.read_bytes() + b" ")
+    assert file_fingerprint(path) != before
+
+
+def test_gml_without_a_schema_takes_its_ids_and_leaves_out_envelopes(tmp_path: Path) -> None:
+    table = vendor_places().select(["name", "lat", "lon"]).slice(0, 3)
+    path = write_layer(table, tmp_path / "kohteet.gml", "GML", crs="EPSG:3067")
+    (tmp_path / "kohteet.xsd").unlink()  # GDAL then reads each feature's envelope too
+    rows, rejected = read_all(open_source(path))
+    assert rejected == []
+    assert [r["id"] for r in rows] == ["kohteet.0", "kohteet.1", "kohteet.2"]  # its gml:id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kohteet.gml"]

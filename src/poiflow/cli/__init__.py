@@ -95,7 +95,7 @@ The kind of each INPUT is told from its name:
                    is placed at its centroid
   [bold]*.gpkg *.shp *.fgb *.gdb[/bold]  GeoPackage, Shapefile (.shp.zip too), FlatGeobuf,
                    Esri's File Geodatabase (a .gdb folder is one input),
-                   SpatiaLite (.sqlite):
+                   SpatiaLite (.sqlite), GML (.gml), MapInfo (.tab, .mif):
                    attribute columns as a CSV's, the geometry as lat/lon
                    (reprojected to WGS 84 where the layer is not in it);
                    several layers: 'layer:' in a mapping names one

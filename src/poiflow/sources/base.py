@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -122,24 +122,31 @@ def files_of(path: Path) -> list[Path]:
         if any(part.lower().endswith(_ONE_FILE_FOLDERS) for part in parts[:-1]):
             continue  # inside a folder that is one file (a .gdb's own tables)
         one_file = file.is_dir() and file.name.lower().endswith(_ONE_FILE_FOLDERS)
-        if one_file or (file.is_file() and not _shapefile_part(file)):
+        if one_file or (file.is_file() and not _companion(file)):
             found.append(file)
     return sorted(found)
 
 
 # Folders that are one file to the library that reads them (an Esri File Geodatabase).
 _ONE_FILE_FOLDERS = (".gdb",)
-# The files beside a shapefile that are part of it (read with it), not inputs of their own.
-_SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
+# The files beside a file that are part of it (read with it), not inputs of their own: a
+# shapefile's attributes and coordinate system, a MapInfo table's data, map and index, a
+# MapInfo interchange file's attributes, a GML file's schema (and GDAL's own schema file).
+_PARTS: Final = {
+    ".shp": (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml"),
+    ".tab": (".dat", ".map", ".id", ".ind"),
+    ".mif": (".mid",),
+    ".gml": (".xsd", ".gfs"),
+}
 
 
 def companion_suffixes(name: str) -> tuple[str, ...]:
-    """The suffixes of the files read with a file of this name, in place of its own: a
+    """The suffixes of the files read with a file of this name, beside its own: a
     shapefile's ``.dbf``, ``.shx``, ``.prj``, ... (its attributes and coordinate system are
-    there, not in the ``.shp``); none for other files."""
-    if not name.lower().endswith(".shp"):
-        return ()
-    return tuple(s for suffix in _SHAPEFILE_PARTS for s in (suffix, suffix.upper()))
+    there, not in the ``.shp``), a MapInfo table's ``.dat`` and ``.map``, a MapInfo
+    interchange file's ``.mid``, a GML file's ``.xsd``; none for other files."""
+    parts = next((p for main, p in _PARTS.items() if name.lower().endswith(main)), ())
+    return tuple(s for suffix in parts for s in (suffix, suffix.upper()))
 
 
 def companions(path: Path) -> list[Path]:
@@ -152,12 +159,15 @@ def companions(path: Path) -> list[Path]:
     )
 
 
-def _shapefile_part(file: Path) -> bool:
+def _companion(file: Path) -> bool:
+    """Whether a file is part of another beside it (a shapefile's ``.dbf``)."""
     name = file.name.lower()
-    for suffix in _SHAPEFILE_PARTS:
-        if name.endswith(suffix):
-            stem = file.name[: -len(suffix)]
-            return any(file.with_name(stem + shp).exists() for shp in (".shp", ".SHP"))
+    for main, parts in _PARTS.items():
+        for suffix in parts:
+            if name.endswith(suffix):
+                stem = file.name[: -len(suffix)]
+                if any(file.with_name(stem + m).exists() for m in (main, main.upper())):
+                    return True
     return False
 
 

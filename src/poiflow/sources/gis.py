@@ -1,6 +1,7 @@
 """Vector files that GDAL reads (GeoPackage, Shapefile, FlatGeobuf, Esri's File
-Geodatabase), placemarks and waypoints (KML, KMZ, GPX) and spreadsheets (Excel,
-OpenDocument), as rows for the tabular reader, through pyogrio.
+Geodatabase, SpatiaLite, GML, MapInfo's TAB and MIF), placemarks and waypoints (KML, KMZ,
+GPX) and spreadsheets (Excel, OpenDocument), as rows for the tabular reader, through
+pyogrio.
 
 Vendors deliver POIs in these as often as in CSV. A layer's attribute columns become
 columns as they are (a mapping maps them, as for a CSV); its geometry becomes ``lat`` and
@@ -41,6 +42,9 @@ GIS_SUFFIXES: Final = (
     ".kmz",
     ".gpx",
     ".sqlite",
+    ".gml",
+    ".tab",
+    ".mif",
 )
 # Files of placemarks or waypoints (Google My Maps, Google Earth, a GPS): their own columns
 # are renamed to the flat place format's, their bookkeeping left out, and they carry no
@@ -119,8 +123,7 @@ def _layers(path: Path, layer: str | None) -> list[str | None]:
     """
     pyogrio = _pyogrio(path)
     try:
-        with _quiet():
-            layers = [str(name) for name, _ in pyogrio.list_layers(_gdal_path(path))]
+        layers = _layer_names(pyogrio, path)
     except pyogrio.errors.DataSourceError as exc:
         raise CorruptInputError(f"not readable by GDAL ({exc})", path=path) from exc
     if layer is not None:
@@ -143,6 +146,21 @@ def _layers(path: Path, layer: str | None) -> list[str | None]:
             path=path,
         )
     return [None]
+
+
+def _layer_names(pyogrio: Any, path: Path) -> list[str]:
+    """A file's layers. A GML file's are asked one by one, with the open options that keep
+    GDAL from writing into the input's folder (its list of layers takes none)."""
+    with _quiet():
+        if _suffix(path) != ".gml":
+            return [str(name) for name, _ in pyogrio.list_layers(_gdal_path(path))]
+        names: list[str] = []
+        while True:
+            try:
+                info = pyogrio.read_info(_gdal_path(path), layer=len(names), **_open_options(path))
+            except pyogrio.errors.DataLayerError:
+                return names
+            names.append(str(info["layer_name"]))
 
 
 def _suffix(path: Path) -> str:
@@ -183,6 +201,7 @@ def gis_rows(
     where = origin_name(path, file)
     layers = _layers(file, layer)
     marks = _suffix(file) in _MARKS
+    gml = _suffix(file) == ".gml"
     for chosen in layers:
         named = f"{where}#layer={chosen}," if len(layers) > 1 else f"{where}#"
         try:
@@ -215,6 +234,8 @@ def gis_rows(
                     )
                     if marks:
                         table = _as_places(table, mapped)
+                    elif gml:
+                        table = _gml_columns(table, mapped)
                     yield table, origins, rejected
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise CorruptInputError(f"not readable by GDAL ({exc})", path=file) from exc
@@ -323,8 +344,31 @@ def _quietly(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 
 def _open_options(path: Path) -> dict[str, str]:
     """GDAL's open options for a file: a spreadsheet's first row is its header, as a CSV's
-    is (GDAL would take a sheet of text alone for one without, its columns Field1, ...)."""
-    return {"HEADERS": "FORCE"} if path.suffix.lower() in (".xlsx", ".ods") else {}
+    is (GDAL would take a sheet of text alone for one without, its columns Field1, ...); a
+    GML file's schema is not written beside it (GDAL writes a ``.gfs`` into the input's
+    folder otherwise, which would change the input's fingerprint)."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".ods"):
+        return {"HEADERS": "FORCE"}
+    return {"WRITE_GFS": "NO"} if suffix == ".gml" else {}
+
+
+# What GDAL's GML reader adds to a feature's own columns: each feature's envelope
+# (``boundedBy``, where the file has no schema), and its ``gml:id``, which is an id where
+# the feature has no ``id`` of its own.
+_GML_ENVELOPE: Final = ("lowerCorner", "upperCorner")
+_GML_ID: Final = "gml_id"
+
+
+def _gml_columns(table: pa.Table, mapped: bool) -> pa.Table:
+    """A GML layer's rows without the reader's envelope, and with its ``gml:id`` as the id
+    where no column is (unless a mapping names the columns)."""
+    table = table.drop_columns([c for c in _GML_ENVELOPE if c in table.column_names])
+    if _GML_ID not in table.column_names or mapped:
+        return table
+    if "id" in table.column_names:
+        return table.drop_columns([_GML_ID])
+    return table.rename_columns(["id" if c == _GML_ID else c for c in table.column_names])
 
 
 def _gdal_path(path: Path) -> str:
