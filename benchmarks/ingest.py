@@ -21,6 +21,10 @@ it times, each in its own process so peak RSS is its own:
   the points of streets; buildings as closed ways, 3% of them shops; POIs as nodes inside
   5% of them; a park multipolygon now and then. Where the synthetic PBF above is all
   POIs, this one is mostly geometry, as a country's extract is;
+- ``poiflow ingest`` of a PBF of 20,000 forests (``--input forests``): each a multipolygon
+  relation of two ways around 400 nodes, and a named cafe by one forest in fifty. A
+  country's extract has many such relations (land use, water, nature reserves) that are
+  no place;
 - the peers: pyrosm's ``get_pois`` on the same PBF (reads POIs into a GeoDataFrame),
   DuckDB flattening the Overture file into flat columns (name, category, point, first
   address, phone and website) as Overture's own guides do, and pyogrio (GDAL, what
@@ -56,7 +60,17 @@ DATA = ROOT / "benchmarks" / "data"
 HELSINKI = ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"
 KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
 COPY_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "opening_hours", "cuisine")
-INPUTS = ("pbf", "parquet", "overture", "geojson", "gpkg", "geoparquet", "frame", "extract")
+INPUTS = (
+    "pbf",
+    "parquet",
+    "overture",
+    "geojson",
+    "gpkg",
+    "geoparquet",
+    "frame",
+    "extract",
+    "forests",
+)
 
 
 def _templates() -> list[dict[str, str]]:
@@ -346,6 +360,53 @@ def extract(nodes: int, seed: int) -> Path:
     return target
 
 
+def forests(count: int, seed: int) -> Path:
+    """Write DATA/forests-N-S.osm.pbf: ``count`` forest multipolygons (two ways around 400
+    nodes each) and a named cafe by one in fifty (skipped if it exists)."""
+    import math
+
+    from osmium.osm.mutable import Node, Relation, Way
+
+    target = DATA / f"forests-{count}-{seed}.osm.pbf"
+    if target.exists():
+        return target
+    rng = random.Random(seed)
+    stamp = "2024-01-01T00:00:00Z"
+    node = 0
+    firsts: list[int] = []  # each forest's first node
+    tmp = target.with_suffix(".tmp.pbf")
+    tmp.unlink(missing_ok=True)
+    with osmium.SimpleWriter(str(tmp)) as writer:
+        for forest in range(count):
+            lat0, lon0 = rng.uniform(-40, 60), rng.uniform(-120, 140)
+            firsts.append(node + 1)
+            for step in range(400):
+                angle = 2 * math.pi * step / 400
+                node += 1
+                point = (lon0 + 0.01 * math.cos(angle), lat0 + 0.01 * math.sin(angle))
+                writer.add_node(Node(id=node, location=point, version=1, timestamp=stamp))
+            if forest % 50 == 0:
+                node += 1
+                tags = {"amenity": "cafe", "name": f"Cafe {forest}"}
+                writer.add_node(
+                    Node(id=node, location=(lon0, lat0), tags=tags, version=1, timestamp=stamp)
+                )
+        for forest, first in enumerate(firsts):
+            ring = list(range(first, first + 400))
+            for half, refs in enumerate((ring[:201], [*ring[200:], ring[0]])):
+                writer.add_way(
+                    Way(id=2 * forest + half + 1, nodes=refs, version=1, timestamp=stamp)
+                )
+        for forest in range(count):
+            members = [("w", 2 * forest + 1, "outer"), ("w", 2 * forest + 2, "outer")]
+            tags = {"type": "multipolygon", "landuse": "forest"}
+            writer.add_relation(
+                Relation(id=forest + 1, members=members, tags=tags, version=1, timestamp=stamp)
+            )
+    tmp.rename(target)
+    return target
+
+
 READ_GDAL = """
 import sys, pyogrio
 frame = pyogrio.read_dataframe(sys.argv[1])
@@ -377,6 +438,7 @@ def main() -> None:
     layer = geopackage(flat)
     geo = geoparquet(flat)
     shaped = extract(args.extract_nodes, args.seed) if "extract" in inputs else None
+    wooded = forests(20_000, args.seed) if "forests" in inputs else None
     print(
         f"input: {args.records:,} POIs, seed {args.seed} ({time.perf_counter() - t0:.0f} s to "
         f"generate or find); PBF {pbf.stat().st_size / 2**20:.0f} MiB, "
@@ -386,6 +448,7 @@ def main() -> None:
         f"GeoPackage {layer.stat().st_size / 2**20:.0f} MiB, "
         f"GeoParquet {geo.stat().st_size / 2**20:.0f} MiB"
         + (f", extract {shaped.stat().st_size / 2**20:.0f} MiB" if shaped else "")
+        + (f", forests {wooded.stat().st_size / 2**20:.0f} MiB" if wooded else "")
     )
     out = DATA / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -399,6 +462,7 @@ def main() -> None:
         ("poiflow ingest (GeoPackage)", layer, "gpkg"),
         ("poiflow ingest (GeoParquet)", geo, "geoparquet"),
         ("poiflow ingest (extract-shaped PBF)", shaped, "extract"),
+        ("poiflow ingest (forests PBF)", wooded, "forests"),
     ):
         if name not in inputs or source is None:
             continue
@@ -421,6 +485,7 @@ def main() -> None:
         ("pyogrio (GeoPackage, read only)", "gpkg", [READ_GDAL, str(layer)]),
         ("geopandas (GeoParquet, read only)", "geoparquet", [READ_GEOPARQUET, str(geo)]),
         ("pyrosm get_pois (extract, read only)", "extract", [PEER, str(shaped)]),
+        ("pyrosm get_pois (forests, read only)", "forests", [PEER, str(wooded)]),
     )
     for label, name, command in peers:
         if args.skip_peer or name not in inputs:

@@ -67,11 +67,13 @@ class OsmSource:
         )
         if shapes:
             processor = processor.with_locations()
+        # A place is named and has one of the keys, a multipolygon as its relation's tags
+        # say: only such relations are assembled (not a country's forests and lakes).
+        places = (KeyFilter("name"), KeyFilter(*self.options.keys))
         if shapes and self.options.relations:
-            processor = processor.with_areas()
-        processor = processor.with_filter(KeyFilter("name")).with_filter(
-            KeyFilter(*self.options.keys)
-        )
+            processor = processor.with_areas(*places)
+        for only in places:
+            processor = processor.with_filter(only)
         batch = _Batch(self.name)
         nodes = others = 0
         pending: int | None = None  # the chunk whose records are being collected
