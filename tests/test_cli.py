@@ -409,3 +409,17 @@ def test_help_prose_wraps_at_the_terminal_width_and_layouts_keep_their_lines() -
     assert "confidence." in next(line for line in lines if "provenance and" in line)
     assert all(line.strip() != "confidence." for line in lines)
     assert "ignore: [internal_score]" in run("ingest", "--help").stdout  # not eaten as markup
+
+
+def test_workers_read_a_large_input_to_the_same_bytes(helsinki_pbf: Path, tmp_path: Path) -> None:
+    written = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.parquet"
+        result = run("ingest", helsinki_pbf, "-o", out, "--workers", workers, "--json")
+        assert result.returncode == 0, result.stderr
+        written.append(out.read_bytes())
+    assert written[0] == written[1]
+    result = run("ingest", helsinki_pbf, "-o", tmp_path / "x.parquet", "--workers", "0")
+    assert result.returncode == 2
+    assert "--workers" in result.stderr
+    assert "--workers" in run("conflate", "--help").stdout

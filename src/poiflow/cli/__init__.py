@@ -198,7 +198,7 @@ def ingest_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="The places GeoParquet to write.")],
     quarantine: Annotated[
         Path | None,
-        typer.Option(help="Where held-back records go [default: OUTPUT.quarantine.parquet]."),
+        typer.Option(help="Where held-back records go (default: OUTPUT.quarantine.parquet)."),
     ] = None,
     mapping: Annotated[
         list[str] | None,
@@ -217,6 +217,16 @@ def ingest_command(
     batch_size: Annotated[
         int, typer.Option(min=100, help="Records per batch: memory grows with it, not the input.")
     ] = DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes that read each large input (default: one per core). 1 reads in "
+            "this process alone: the least memory (an OSM extract's node locations are held "
+            "once either way).",
+            show_default=False,
+        ),
+    ] = None,
     json_report: Annotated[
         bool, typer.Option("--json", help="Print the run report as JSON on stdout.")
     ] = False,
@@ -236,6 +246,7 @@ def ingest_command(
             mappings=mappings,
             osm=osm,
             batch_size=batch_size,
+            workers=workers,
             progress=_RichProgress(progress),
         )
     if json_report:
@@ -466,6 +477,16 @@ def conflate_command(
             "score the golden records' attributes too (run.json's metrics golden.*)."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes that read each large input (default: one per core). 1 reads in "
+            "this process alone: the least memory (an OSM extract's node locations are held "
+            "once either way).",
+            show_default=False,
+        ),
+    ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Find the records that are the same place and merge them."""
@@ -494,6 +515,7 @@ def conflate_command(
             spark=SparkSettings(master=spark_master),
             gold=gold,
             gold_places=gold_places,
+            workers=workers,
         )
         progress.update(stages, description="done", completed=5)
     if json_report:
