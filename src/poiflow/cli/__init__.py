@@ -7,7 +7,7 @@ import inspect
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -185,6 +185,15 @@ class _RichProgress:
             self._progress.update(self._task, total=done)
 
 
+_WORKERS: Final = typer.Option(
+    min=1,
+    help="Processes that read each large input (default: one per core). 1 reads in this "
+    "process alone: the least memory (an OSM extract's node locations are held once "
+    "either way).",
+    show_default=False,
+)
+
+
 @app.command(name="ingest", help=_INGEST_HELP, no_args_is_help=True)
 def ingest_command(
     inputs: Annotated[
@@ -217,16 +226,7 @@ def ingest_command(
     batch_size: Annotated[
         int, typer.Option(min=100, help="Records per batch: memory grows with it, not the input.")
     ] = DEFAULT_BATCH_SIZE,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Processes that read each large input (default: one per core). 1 reads in "
-            "this process alone: the least memory (an OSM extract's node locations are held "
-            "once either way).",
-            show_default=False,
-        ),
-    ] = None,
+    workers: Annotated[int | None, _WORKERS] = None,
     json_report: Annotated[
         bool, typer.Option("--json", help="Print the run report as JSON on stdout.")
     ] = False,
@@ -477,16 +477,7 @@ def conflate_command(
             "score the golden records' attributes too (run.json's metrics golden.*)."
         ),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Processes that read each large input (default: one per core). 1 reads in "
-            "this process alone: the least memory (an OSM extract's node locations are held "
-            "once either way).",
-            show_default=False,
-        ),
-    ] = None,
+    workers: Annotated[int | None, _WORKERS] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
     """Find the records that are the same place and merge them."""
