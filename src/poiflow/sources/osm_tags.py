@@ -195,13 +195,13 @@ def tag_columns(
     # Each distinct key is looked up once.
     encoded = pa.array(keys, pa.string()).dictionary_encode()
     known = np.fromiter(
-        (code_of(key) for key in encoded.dictionary.to_pylist()), np.int16, len(encoded.dictionary)
+        (_code_of(key) for key in encoded.dictionary.to_pylist()), np.int16, len(encoded.dictionary)
     )
     codes = known[encoded.indices.to_numpy(zero_copy_only=False)] if len(keys) else known[:0]
     return _tag_columns(rows, codes, keys, values, count)
 
 
-def code_of(key: str) -> int:
+def _code_of(key: str) -> int:
     """The number ``tag_columns`` knows a tag's key by."""
     code = _CODE_OF.get(key)
     if code is not None:
@@ -286,7 +286,7 @@ def tagged_records(
     def add(key: str, found: np.ndarray, texts: list[str]) -> None:
         places.append(np.full(len(found), len(owners)))
         owners.append(found)
-        codes.append(np.full(len(found), code_of(key), dtype=np.int16))
+        codes.append(np.full(len(found), _code_of(key), dtype=np.int16))
         keys.extend([key] * len(found))
         values.extend(texts)
 
