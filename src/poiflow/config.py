@@ -121,6 +121,12 @@ class OsmOptions(_Strict):
     keys: tuple[str, ...] = Field(DEFAULT_OSM_KEYS, min_length=1)
     ways: bool = True
     relations: bool = Field(True, description="Multipolygon relations, placed at their centroid.")
+    locations: Literal["memory", "disk"] = Field(
+        "memory",
+        description="Where the nodes' locations are held while ways are placed: 'memory' "
+        "(the fastest; a large country's extract needs several GB), or 'disk' (a file in the "
+        "temporary folder, removed after: for an extract larger than memory).",
+    )
 
 
 # The stages of a pipeline, in order. Custom stages run after one of those that hand on a

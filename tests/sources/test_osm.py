@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -110,3 +111,28 @@ def test_garbage_and_missing_files(tmp_path: Path) -> None:
 def test_small_extract_from_shared_data(small_pbf: Path) -> None:
     table = read_all(OsmSource(small_pbf))
     assert 5 <= table.num_rows <= 40
+
+
+def test_node_locations_on_disk_give_the_same_places_and_are_removed(
+    helsinki_pbf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the file goes
+    seen: list[Path] = []
+    source = OsmSource(helsinki_pbf, OsmOptions(locations="disk"))
+    batches = []
+    for batch in source.batches(500):
+        seen += list(tmp_path.glob("poiflow-nodes-*/nodes.idx"))
+        batches.append(batch.records)
+    assert seen  # held in a file while the extract was read ...
+    assert list(tmp_path.iterdir()) == []  # ... and removed after
+    on_disk = pa.concat_tables(batches)
+    assert on_disk.equals(read_all(OsmSource(helsinki_pbf), 500))
+    ways = pc.starts_with(on_disk.column("id"), "way/")
+    assert pc.sum(ways).as_py() > 40  # placed from the locations the file held
+    # Stopped half way (an error downstream), the file is removed all the same.
+    first = next(OsmSource(helsinki_pbf, OsmOptions(locations="disk")).batches(100))
+    assert first.records.num_rows
+    import gc
+
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,7 @@ import inspect
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import typer
 from rich.console import Console
@@ -223,6 +223,14 @@ def ingest_command(
     relations: Annotated[
         bool, typer.Option(help="Include OSM multipolygon relations, at their centroid.")
     ] = True,
+    osm_locations: Annotated[
+        Literal["memory", "disk"],
+        typer.Option(
+            help="Where an OSM extract's node locations are held while its ways are placed: "
+            "memory (the fastest), or disk (a file in the temporary folder, for an extract "
+            "larger than memory).",
+        ),
+    ] = "memory",
     batch_size: Annotated[
         int, typer.Option(min=100, help="Records per batch: memory grows with it, not the input.")
     ] = DEFAULT_BATCH_SIZE,
@@ -236,7 +244,7 @@ def ingest_command(
 
     source_mapping, mappings = _mappings(mapping)
     keys = tuple(k.strip() for k in osm_keys.split(",") if k.strip())
-    osm = OsmOptions(keys=keys or DEFAULT_OSM_KEYS, relations=relations)
+    osm = OsmOptions(keys=keys or DEFAULT_OSM_KEYS, relations=relations, locations=osm_locations)
     with _progress(hidden=json_report) as progress:
         report = ingest(
             inputs,

@@ -7,6 +7,8 @@ outer rings) that carries one of the configured keys becomes a record. Ids are
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +67,11 @@ class OsmSource:
         processor = osmium.FileProcessor(
             str(self.path), osmium.osm.ALL if shapes else osmium.osm.NODE
         )
-        if shapes:
+        scratch = None
+        if shapes and self.options.locations == "disk":
+            scratch = Path(tempfile.mkdtemp(prefix="poiflow-nodes-"))
+            processor = processor.with_locations(f"sparse_file_array,{scratch / 'nodes.idx'}")
+        elif shapes:
             processor = processor.with_locations()
         # A place is named and has one of the keys, a multipolygon as its relation's tags
         # say: only such relations are assembled (not a country's forests and lakes).
@@ -97,6 +103,9 @@ class OsmSource:
                 f"not a readable OSM file ({exc}); is it truncated or not OSM data?",
                 path=self.path,
             ) from exc
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         if pending is not None:
             yield SourceBatch(batch.table(), chunk=pending)
 
