@@ -407,11 +407,13 @@ class Pipeline:
 
 
 def _source_name(source: SourceSpec) -> str:
-    """The name a pipeline's source goes by: its mapping's ``source``, or its file's name up
-    to the first dot (``vendor`` for ``feeds/vendor.csv.gz``)."""
+    """The name a pipeline's source goes by: its mapping's ``source``, or its file's
+    (``default_name``), as a tabular source names itself."""
+    from poiflow.sources.base import default_name
+
     if source.mapping is not None and source.mapping.source:
         return source.mapping.source
-    return Path(source.path).name.split(".")[0]
+    return default_name(source.path)
 
 
 def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -88,9 +88,10 @@ def _first(lists: pa.ChunkedArray) -> pa.Array:
     return pa.array([v[0] if v else None for v in values], pa.string())
 
 
-def _joined(lists: pa.ChunkedArray, separator: str) -> pa.Array:
-    values = lists.to_pylist()
-    return pa.array([separator.join(v) if v else None for v in values], pa.string())
+def _joined(lists: pa.ChunkedArray, separator: str) -> pa.ChunkedArray:
+    """Each list's items joined by ``separator``; null for a null or empty list."""
+    joined = pc.binary_join(lists, separator)
+    return pc.if_else(pc.greater(pc.list_value_length(lists), 0), joined, None)
 
 
 def _datasets(sources: pa.ChunkedArray) -> pa.Array:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import unquote
 
+import numpy as np
 import pyarrow as pa
 
 from poiflow.schema import SOURCE_RECORD_SCHEMA
@@ -106,6 +107,26 @@ def owns(chunk: int, part: int, parts: int) -> bool:
 def records_from_rows(rows: Sequence[dict[str, Any]]) -> pa.Table:
     """A ``SOURCE_RECORD_SCHEMA`` table from row dicts (missing keys are null)."""
     return pa.Table.from_pylist(list(rows), schema=SOURCE_RECORD_SCHEMA)
+
+
+def records_table(columns: Mapping[str, pa.Array]) -> pa.Table:
+    """A ``SOURCE_RECORD_SCHEMA`` table of its columns by name."""
+    return pa.Table.from_arrays(
+        [columns[field.name] for field in SOURCE_RECORD_SCHEMA], schema=SOURCE_RECORD_SCHEMA
+    )
+
+
+def spread(count: int, rows: np.ndarray, values: pa.Array) -> pa.Array:
+    """``count`` values: ``values[i]`` at row ``rows[i]``, null at the rows none is for."""
+    index = np.full(count, -1, dtype=np.int64)
+    index[rows] = np.arange(len(rows))
+    return values.take(pa.array(index, mask=index < 0))
+
+
+def default_name(path: Path | str) -> str:
+    """The name of a file's source where nothing else names it: the file's name up to its
+    first dot (``vendor`` for ``feeds/vendor.csv.gz``)."""
+    return Path(path).name.split(".")[0]
 
 
 def files_of(path: Path) -> list[Path]:

@@ -20,9 +20,9 @@ from osmium.filter import KeyFilter
 
 from poiflow.config import OsmOptions
 from poiflow.errors import CorruptInputError, InputError
-from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns
+from poiflow.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, owns, records_table
 from poiflow.sources.geometry import area_centroid, centroid
-from poiflow.sources.osm_tags import OSM_KEY_PRIORITY, TagRows, records_table
+from poiflow.sources.osm_tags import OSM_KEY_PRIORITY, TagRows
 
 __all__ = ["OSM_KEY_PRIORITY", "OsmSource"]
 

@@ -23,6 +23,7 @@ from poiflow.schema import (
     NAMES_TYPE,
     SOURCE_RECORD_SCHEMA,
 )
+from poiflow.sources.base import records_table, spread
 from poiflow.sources.text import as_text, read_number, read_time
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "TAGGED_CONSTANTS",
     "TagRows",
     "looks_tagged",
-    "records_table",
     "tag_columns",
     "tagged_records",
 ]
@@ -218,7 +218,7 @@ def _tag_columns(
 
     def last(*wanted: int, first: bool = False) -> pa.Array:
         at = _pick(rows, np.isin(codes, wanted), first=first)
-        return _scatter(count, rows[at], text.take(at))
+        return spread(count, rows[at], text.take(at))
 
     def every(*wanted: int) -> pa.Array:
         at = np.flatnonzero(np.isin(codes, wanted))
@@ -344,13 +344,6 @@ def _own_fields(raw: pa.Table, origins: Sequence[str], source: str) -> dict[str,
     return {field: pa.array(own[field], SOURCE_RECORD_SCHEMA.field(field).type) for field in own}
 
 
-def records_table(columns: Mapping[str, pa.Array]) -> pa.Table:
-    """A ``SOURCE_RECORD_SCHEMA`` table of its columns by name."""
-    return pa.Table.from_arrays(
-        [columns[field.name] for field in SOURCE_RECORD_SCHEMA], schema=SOURCE_RECORD_SCHEMA
-    )
-
-
 def _given(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
     """The rows where a column has a value that is not blank, and those values, trimmed."""
     valid = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
@@ -373,13 +366,6 @@ def _pick(rows: np.ndarray, mask: np.ndarray, *, first: bool) -> np.ndarray:
     return at[np.concatenate(([True], change)) if first else np.concatenate((change, [True]))]
 
 
-def _scatter(count: int, owners: np.ndarray, values: pa.Array) -> pa.Array:
-    """``count`` values: ``values[i]`` at ``owners[i]``, null where no value is."""
-    index = np.full(count, -1, dtype=np.int64)
-    index[owners] = np.arange(len(owners))
-    return values.take(pa.array(index, mask=index < 0))
-
-
 def _grouped(count: int, owners: np.ndarray, items: pa.Array) -> pa.Array:
     """``count`` lists: each record's items (``owners`` rising, items in order), null for a
     record without any."""
@@ -389,7 +375,7 @@ def _grouped(count: int, owners: np.ndarray, items: pa.Array) -> pa.Array:
         else np.zeros(0, np.int64)
     )
     offsets = pa.array(np.append(starts, len(owners)).astype(np.int32))
-    return _scatter(count, owners[starts], pa.ListArray.from_arrays(offsets, items))
+    return spread(count, owners[starts], pa.ListArray.from_arrays(offsets, items))
 
 
 def _struct(parts: list[pa.Array], kind: pa.StructType) -> pa.Array:

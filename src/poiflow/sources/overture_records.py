@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from poiflow.errors import SchemaMismatchError
 from poiflow.schema import SOURCE_RECORD_SCHEMA
+from poiflow.sources.base import spread
 from poiflow.sources.geometry import points_from_wkb
 from poiflow.sources.text import read_number
 
@@ -389,9 +390,7 @@ def _update_times(table: pa.Table) -> pa.Array:
         .group_by("row")
         .aggregate([("time", "max")])
     )
-    at = np.full(n, -1, dtype=np.int64)
-    at[newest.column("row").to_numpy()] = np.arange(newest.num_rows)
-    return newest.column("time_max").combine_chunks().take(pa.array(at, mask=at < 0))
+    return spread(n, newest.column("row").to_numpy(), newest.column("time_max").combine_chunks())
 
 
 def _pairs(common: Any) -> list[tuple[str, str]]:

@@ -31,6 +31,7 @@ from poiflow.schema import SOURCE_RECORD_SCHEMA
 from poiflow.sources.base import (
     DEFAULT_BATCH_SIZE,
     SourceBatch,
+    default_name,
     files_of,
     origin_name,
     owns,
@@ -149,7 +150,7 @@ class TabularSource:
                 "geojson" if looks_like_geojson(self.files[0], self.mapping.csv.encoding) else kind
             )
         self.format: str = kind
-        self.name = self.mapping.source or self.path.name.split(".")[0]
+        self.name = self.mapping.source or default_name(self.path)
         self._flat = FlatFormat(self.mapping, self.name, self.path)
         self._layout: str | None = None
 
