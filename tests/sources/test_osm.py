@@ -12,7 +12,7 @@ from poiflow.config import OsmOptions
 from poiflow.errors import CorruptInputError, InputError
 from poiflow.schema import SOURCE_RECORD_SCHEMA
 from poiflow.sources import OsmSource, open_source
-from poiflow.sources.osm import SHAPE_CHUNKS
+from poiflow.sources.osm import SHAPE_CHUNKS, _tag_list
 
 
 def read_all(source: OsmSource, batch_size: int = 50_000) -> pa.Table:
@@ -136,3 +136,20 @@ def test_node_locations_on_disk_give_the_same_places_and_are_removed(
 
     gc.collect()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tags_read_by_count_are_the_tags_in_order(helsinki_pbf: Path) -> None:
+    """``_tag_list`` reads pyosmium's tag lists by count, not through their iterator: the
+    same pairs in the same order for nodes, ways, relations and assembled areas, and a
+    tag list of another kind (without pyosmium's data) is read through its iterator."""
+    import osmium
+
+    kinds: Counter[str] = Counter()
+    for obj in osmium.FileProcessor(str(helsinki_pbf)).with_areas():
+        listed = [tuple(tag) for tag in _tag_list(obj.tags)]
+        assert listed == [(tag.k, tag.v) for tag in obj.tags]
+        kinds[obj.type_str()] += bool(listed)
+    assert set(kinds) == {"n", "w", "r", "a"}
+    assert min(kinds.values()) > 10
+    plain = [("name", "Kahvila"), ("amenity", "cafe")]
+    assert list(_tag_list(plain)) == plain

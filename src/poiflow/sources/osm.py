@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import osmium
 import pyarrow as pa
@@ -128,7 +128,19 @@ class OsmSource:
             lat, lon = _area_centroid(obj)
         else:
             return  # plain relations have no location of their own
-        batch.add(osm_id, lat, lon, obj.tags, obj.timestamp)
+        batch.add(osm_id, lat, lon, _tag_list(obj.tags), obj.timestamp)
+
+
+def _tag_list(tags: Any) -> Iterable[tuple[str, str]]:
+    """An object's tags as ``(key, value)`` pairs. pyosmium's own iterator ends each
+    list by raising ``StopIteration`` from C++, which cost more than reading the tags
+    (2.4 against 0.3 µs a tag): the tags are read by count where its tag list
+    allows, and through the iterator where it does not."""
+    data = getattr(tags, "_pyosmium_data", None)
+    if data is None:
+        return cast("Iterable[tuple[str, str]]", tags)
+    following, position = data.tags_next, data.tags_begin()
+    return [following(position) for _ in range(data.tags_size())]
 
 
 class _Batch:

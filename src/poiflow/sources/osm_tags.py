@@ -7,6 +7,7 @@ Read from an extract's objects (``OsmSource``) and from tables whose columns are
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, Final
 
 import numpy as np
@@ -163,18 +164,15 @@ class TagRows:
     def add(self, tags: Iterable[tuple[str, str]]) -> None:
         """Add the next record's tags, as ``(key, value)`` pairs."""
         before = len(self.pairs)
-        append = self.pairs.append
-        for pair in tags:
-            if pair[0] in _ROLES or pair[0].startswith(_OTHER_KEPT):
-                append(pair)
+        self.pairs.extend(tags)  # every tag: ``tag_columns`` passes over those it ignores
         self.counts.append(len(self.pairs) - before)
 
     def columns(self) -> dict[str, pa.Array]:
         """The fields of the records (see ``tag_columns``)."""
         count = len(self.counts)
         rows = np.repeat(np.arange(count, dtype=np.int64), self.counts)
-        keys = [key for key, _ in self.pairs]
-        values = [value for _, value in self.pairs]
+        keys = list(map(itemgetter(0), self.pairs))
+        values = list(map(itemgetter(1), self.pairs))
         return tag_columns(rows, keys, values, count)
 
 
