@@ -471,5 +471,43 @@ def test_a_table_in_memory_takes_a_sources_place_and_keeps_the_cache(
     relative = Pipeline.from_dict(data, base=os.path.relpath(world)).with_table("source_b", frame)
     assert relative.run(tmp_path / "relative").ran[0] == "ingest"
     more = pipeline.with_table("walk_in", frame.head(3))
-    assert [_source_name(s) for s in more.spec.sources][-1] == "walk_in"
+    assert [_source_name(s, more.base) for s in more.spec.sources][-1] == "walk_in"
     assert len(more.spec.sources) == len(pipeline.spec.sources) + 1
+
+
+def test_a_table_in_memory_takes_the_place_of_an_extract_or_overtures_file(
+    tmp_path: Path,
+) -> None:
+    """A source goes by the name its records carry: an OSM extract's ``osm`` and an
+    Overture file's ``overture`` (or the name its mapping gives it), not its file's."""
+    import pandas as pd
+
+    from tests.sources.overture_fixture import place, write_overture
+
+    write_overture(tmp_path / "places.parquet", [place("g1", "Kahvila", 24.94, 60.17)])
+    write_overture(tmp_path / "named.parquet", [place("g2", "Kahvila", 24.94, 60.17)])
+    (tmp_path / "overture.csv").write_text("id,name\n1,Kahvila\n")
+    sources = [
+        {"path": "Helsinki.osm.pbf"},
+        {"path": "places.parquet"},
+        {"path": "named.parquet", "mapping": {"source": "overture_march"}},
+        {"path": "overture.csv", "mapping": {"source": "vendor"}},
+    ]
+    pipeline = Pipeline.from_dict({"name": "x", "sources": sources}, base=tmp_path)
+    assert [_source_name(s, pipeline.base) for s in pipeline.spec.sources] == [
+        "osm",
+        "overture",
+        "overture_march",
+        "vendor",
+    ]
+    frame = pd.DataFrame({"id": ["1"], "name": ["Kahvila"], "lat": [60.17], "lon": [24.94]})
+    for name, at in (("osm", 0), ("overture", 1), ("overture_march", 2), ("vendor", 3)):
+        swapped = [Path(s.path) for s in pipeline.with_table(name, frame).spec.sources]
+        assert len(swapped) == 4
+        assert swapped[at].parent.parent.name == "tables"
+        assert [p for i, p in enumerate(swapped) if i != at] == [
+            Path(s["path"]) for i, s in enumerate(sources) if i != at
+        ]
+    # A name no source goes by, such as a file's stem where the records are Overture's, is
+    # one more source.
+    assert len(pipeline.with_table("places", frame).spec.sources) == 5

@@ -92,8 +92,9 @@ class Pipeline:
 
     def with_table(self, name: str, data: Any, mapping: SourceMapping | None = None) -> Pipeline:
         """A copy that reads a table in memory as its source ``name``: in place of the
-        source of that name (its mapping's ``source``, or its file's name up to the first
-        dot), or as one more.
+        source of that name, or as one more. A source's name is the one its records carry:
+        ``osm`` for an OpenStreetMap extract, ``overture`` for Overture's places, else its
+        mapping's ``source`` or its file's name up to the first dot.
 
         The table is read as :class:`poiflow.FrameSource` reads it (a pandas, polars,
         GeoPandas or Spark DataFrame, an Arrow table, ...). It is kept as a Parquet file
@@ -117,11 +118,11 @@ class Pipeline:
         folder = (self.cache or TEMP_ROOT) / "tables"
         file = source.saved(folder).resolve()  # not relative to the pipeline file
         entry = SourceSpec(path=str(file), mapping=source.saved_mapping)
-        sources = [s for s in self.spec.sources if _source_name(s) != source.name]
-        at = next(
-            (i for i, s in enumerate(self.spec.sources) if _source_name(s) == source.name),
-            len(sources),
-        )
+        names = [_source_name(s, self.base) for s in self.spec.sources]
+        sources = [
+            s for s, named in zip(self.spec.sources, names, strict=True) if named != source.name
+        ]
+        at = names.index(source.name) if source.name in names else len(sources)
         sources.insert(at, entry)
         return Pipeline(
             self.spec.model_copy(update={"sources": tuple(sources)}), self.base, self.path
@@ -406,14 +407,15 @@ class Pipeline:
         return file_fingerprint(path) if path.exists() else value
 
 
-def _source_name(source: SourceSpec) -> str:
-    """The name a pipeline's source goes by: its mapping's ``source``, or its file's
-    (``default_name``), as a tabular source names itself."""
-    from poiflow.sources.base import default_name
+def _source_name(source: SourceSpec, base: Path) -> str:
+    """The name a pipeline's source goes by, as ``open_source`` names it: ``osm`` for an
+    OpenStreetMap extract, ``overture`` for Overture's places, else its mapping's
+    ``source`` or its file's name (``default_name``). A file in object storage is not
+    fetched for it: it is named as a file that is not Overture's."""
+    from poiflow.sources import source_name
 
-    if source.mapping is not None and source.mapping.source:
-        return source.mapping.source
-    return default_name(source.path)
+    path = source.path if is_remote(source.path) else Path(os.path.normpath(base / source.path))
+    return source_name(path, source.mapping)
 
 
 def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

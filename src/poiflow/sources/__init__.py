@@ -19,6 +19,7 @@ from poiflow.sources.base import (
     Source,
     SourceBatch,
     bytes_on_disk,
+    default_name,
     files_of,
     origin_name,
     records_from_rows,
@@ -47,6 +48,7 @@ __all__ = [
     "open_source",
     "records_from_rows",
     "refuse_unknown_inputs",
+    "source_name",
 ]
 
 _OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m")
@@ -107,6 +109,40 @@ def open_source(
     raise UnknownFormatError(
         f"cannot tell what kind of file this is from its name; {_KINDS}", path=path
     )
+
+
+def source_name(path: str | Path, mapping: SourceMapping | None = None) -> str:
+    """The name ``open_source`` gives the source it opens for ``path``: an OpenStreetMap
+    extract's ``osm``; an Overture file's ``overture`` (or the source its mapping names);
+    any other file's mapping's ``source``, or its file's name up to the first dot
+    (``default_name``).
+
+    Reads no more than a Parquet file's schema. A path that is not there (or cannot be
+    read) is named as a file that is not Overture's.
+    """
+    named = mapping.source if mapping is not None and mapping.source else None
+    path = Path(path)
+    tabular = mapping is not None and mapping.format is not None
+    if not tabular and path.name.lower().endswith(_OSM_SUFFIXES):
+        return "osm"
+    if named is None and _is_overture(path, mapping):
+        return "overture"
+    return named or default_name(path)
+
+
+def _is_overture(path: Path, mapping: SourceMapping | None) -> bool:
+    """Whether ``open_source`` would read ``path`` as Overture's places."""
+    if mapping is not None and (mapping.format is not None or not _names_only(mapping)):
+        return False
+    try:
+        first = _first_of_one_kind(path) if path.is_dir() else path
+        return (
+            first.is_file()
+            and tabular_format(first) == "parquet"
+            and looks_like_overture(pq.read_schema(first))
+        )
+    except (InputError, pa.ArrowInvalid, OSError):
+        return False
 
 
 def _names_only(mapping: SourceMapping) -> bool:
