@@ -352,6 +352,48 @@ def test_kml_placemarks_of_every_folder_are_places(tmp_path: Path) -> None:
     assert [r["names"]["primary"] for r in read_all(one)[0]] == ["Sävy"]
 
 
+MY_MAPS = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>Helsinki favourites</name>
+<Folder><name>Cafes</name>{cafes}</Folder>
+<Folder><name>Untitled layer</name>
+<Placemark><name>Akateeminen</name><Point><coordinates>24.943,60.168</coordinates></Point>
+</Placemark></Folder></Document></kml>
+"""
+REGATTA = (
+    "<Placemark><name>Cafe Regatta</name>{data}<Point><coordinates>24.9112,60.1827</coordinates>"
+    "</Point></Placemark>"
+)
+
+
+def test_a_kml_folder_that_names_a_kind_of_place_is_its_placemarks_category(
+    tmp_path: Path,
+) -> None:
+    """Google My Maps keeps each map layer in a folder, often named for what is in it: a
+    folder the taxonomy reads as a kind of place is the category of its placemarks; one it
+    does not ("Untitled layer", the keskusta and kallio folders above) gives none, and a
+    placemark's own category column is left as it is."""
+    path = tmp_path / "favourites.kml"
+    path.write_text(MY_MAPS.format(cafes=REGATTA.format(data="")), encoding="utf-8")
+    rows, _ = read_all(open_source(path))
+    assert [(r["names"]["primary"], r["source_category"]) for r in rows] == [
+        ("Cafe Regatta", "Cafes"),
+        ("Akateeminen", None),
+    ]
+    own = '<ExtendedData><Data name="category"><value>bakery</value></Data></ExtendedData>'
+    path.write_text(MY_MAPS.format(cafes=REGATTA.format(data=own)), encoding="utf-8")
+    rows, _ = read_all(open_source(path))
+    assert [r["source_category"] for r in rows] == ["bakery", None]
+    # A mapping names the columns itself: the folder is not read as a category.
+    path.write_text(MY_MAPS.format(cafes=REGATTA.format(data="")), encoding="utf-8")
+    mapped = TabularSource(
+        path, SourceMapping(columns={"name": "Name", "update_time": "timestamp"})
+    )
+    assert [r["source_category"] for r in read_all(mapped)[0]] == [None, None]
+    plain = tmp_path / "kahvilat.kml"
+    plain.write_text(KML.format(second=EKBERG), encoding="utf-8")
+    assert {r["source_category"] for r in read_all(open_source(plain))[0]} == {None}
+
+
 def test_a_placemark_twice_is_held_back_as_a_repeat(tmp_path: Path) -> None:
     from poiflow.pipeline import ingest
 

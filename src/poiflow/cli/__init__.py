@@ -103,7 +103,8 @@ The kind of each INPUT is told from its name:
                    sheets: 'layer:' in a mapping names one)
   [bold]*.kml *.kmz *.gpx[/bold]  placemarks of every folder (Google My Maps), a GPS's
                    waypoints; one without an id gets one from its name
-                   and point
+                   and point; a folder named for a kind of place
+                   ('Cafes') is its placemarks' category
   [bold]a folder[/bold]         one input of all its files, of one kind, in name order
                    (an Overture release's theme=places/ parts, Spark's
                    output); files named .* or _* (_SUCCESS) are left out;

@@ -7,7 +7,9 @@ Vendors deliver POIs in these as often as in CSV. A layer's attribute columns be
 columns as they are (a mapping maps them, as for a CSV); its geometry becomes ``lat`` and
 ``lon``: a point, or the centroid of a polygon or line, in WGS 84 (a layer in another
 coordinate system, such as Finland's EPSG:3067, is reprojected with PROJ). A spreadsheet
-has no geometry: its own columns say where a place is.
+has no geometry: its own columns say where a place is. A KML folder (a layer of Google My
+Maps) that names a kind of place ("Cafes", "Bookshops") is the category of its placemarks
+that have no category column.
 
 Needs the ``gis`` extra (pyogrio, with GDAL in its wheel; shapely; pyproj).
 """
@@ -201,6 +203,7 @@ def gis_rows(
     where = origin_name(path, file)
     layers = _layers(file, layer)
     marks = _suffix(file) in _MARKS
+    kml = _suffix(file) in (".kml", ".kmz")
     gml = _suffix(file) == ".gml"
     for chosen in layers:
         named = f"{where}#layer={chosen}," if len(layers) > 1 else f"{where}#"
@@ -233,7 +236,7 @@ def gis_rows(
                         table, origins, geometry, to_wgs84, file
                     )
                     if marks:
-                        table = _as_places(table, mapped)
+                        table = _as_places(table, mapped, chosen if kml else None)
                     elif gml:
                         table = _gml_columns(table, mapped)
                     yield table, origins, rejected
@@ -280,15 +283,24 @@ def _features(file: Path, layer: str | None, skip: int, count: int, geometry: st
     return pa.table(columns)
 
 
-def _as_places(table: pa.Table, mapped: bool) -> pa.Table:
+def _as_places(table: pa.Table, mapped: bool, folder: str | None = None) -> pa.Table:
     """Placemarks or waypoints in the flat format's columns: bookkeeping left out, their own
-    columns renamed (unless a mapping names them), and an id for each that has none."""
+    columns renamed (unless a mapping names them), and an id for each that has none.
+
+    ``folder`` is a KML layer's name: where the placemarks have no category column and the
+    name is a kind of place the taxonomy knows ("Cafes"; not "Untitled layer" or "My
+    trip"), it is their category."""
     table = table.drop_columns([c for c in table.column_names if c in _MARK_BOOKKEEPING])
     if mapped:
         return table
     renamed = [_MARK_NAMES.get(c, c) for c in table.column_names]
     if len(set(renamed)) == len(renamed):  # a column of the flat name already: left as is
         table = table.rename_columns(renamed)
+    if folder and not any(c.lower() == "category" for c in table.column_names):
+        from poiflow.taxonomy import taxonomy
+
+        if taxonomy().from_text(folder) is not None:
+            table = table.append_column("category", pa.array([folder] * len(table), pa.string()))
     if "name" not in table.column_names:
         return table
     ids = place_ids(
