@@ -5,6 +5,7 @@ Each normalizer is idempotent and never raises on any text; property tests hold 
 
 from poiflow.normalize.addresses import AddressParts, parse_address, postcode_key, street_key
 from poiflow.normalize.countries import country_code
+from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.names import brand_key, name_key
 from poiflow.normalize.phones import ParsedPhones, parse_phones, to_e164
 from poiflow.normalize.records import (
@@ -26,6 +27,7 @@ __all__ = [
     "Taxonomy",
     "brand_key",
     "canonical_email",
+    "canonical_hours",
     "canonical_url",
     "clean_text",
     "country_code",

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from poiflow.normalize.addresses import parse_address, postcode_key, street_key
 from poiflow.normalize.countries import country_code, places_at
+from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.names import brand_key, name_key
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
@@ -78,6 +79,10 @@ class NormalizedBatch:
 
 
 _MISSING: Final = object()
+_UNREAD_HOURS: Final = (
+    "not opening hours as OpenStreetMap writes them (Mo-Fr 09:00-17:00) nor as people "
+    "write them (Mon-Fri 9am-5pm)"
+)
 
 
 def _once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value]:
@@ -329,7 +334,13 @@ def _normalize(
     )
 
     brand_name = _once(records.field("brand", "name"), lambda v: clean_text(v) if v else None)
-    opening_hours = _once(records.values("opening_hours"), lambda v: clean_text(v) if v else None)
+    hours_in = records.values("opening_hours")
+    opening_hours = _once(hours_in, lambda v: canonical_hours(v) if v else None)
+    problems.extend(
+        FieldProblem(row, "opening_hours", value, _UNREAD_HOURS)
+        for row, (value, read) in enumerate(zip(hours_in, opening_hours, strict=True))
+        if read is None and value and not value.isspace()
+    )
 
     name_keys = _once(primary, lambda v: name_key(v) if v else None)
     keys: dict[str, list[Any]] = {
