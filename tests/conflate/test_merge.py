@@ -591,3 +591,42 @@ def test_a_place_is_as_sure_as_it_is_likely_whole() -> None:
     confidence = {p["names"]["primary"]: p["confidence"] for p in places.to_pylist()}
     assert confidence["Kiosk Kulma"] == pytest.approx((1 - 0.5**3) * 0.85, abs=1e-4)
     assert confidence["Cafe Mono"] == pytest.approx(0.75)
+
+
+def test_opening_hours_sources_agree_on_win_however_each_wrote_them() -> None:
+    """Normalization spells hours one way, so two sources that write the same hours
+    differently agree, and outvote a third that is trusted more than either alone; the
+    record that gave the hours is in the provenance."""
+    rows = [
+        {
+            "source": "osm",
+            "id": "n1",
+            "names": {"primary": "Kahvila"},
+            "opening_hours": "Mo-Fr 08:00-16:00",
+        },
+        {
+            "source": "vendor",
+            "id": "v1",
+            "names": {"primary": "Kahvila"},
+            "opening_hours": "Mon-Fri 8am-4pm",
+        },
+        {
+            "source": "feed",
+            "id": "f1",
+            "names": {"primary": "Kahvila"},
+            "opening_hours": "Mo-Su 10-22",
+        },
+    ]
+    labels, best = np.zeros(3, dtype=np.int64), np.ones(3)
+    places, _ = merge_clusters(records(rows), labels, best, MergeConfig(trust={"feed": 1.5}))
+    [place] = places.to_pylist()
+    assert place["opening_hours"] == "Mo-Fr 08:00-16:00"
+    given = [
+        (s["dataset"], s["record_id"])
+        for s in place["sources"]
+        if s["property"] == "/opening_hours"
+    ]
+    assert given == [("osm", "n1")]
+    # Trusted more than the two together, the feed's hours are the place's.
+    places, _ = merge_clusters(records(rows), labels, best, MergeConfig(trust={"feed": 3.0}))
+    assert places.to_pylist()[0]["opening_hours"] == "Mo-Su 10:00-22:00"

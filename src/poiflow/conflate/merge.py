@@ -425,13 +425,10 @@ def merge_clusters(
         .filter(pl.col("pos") == pl.col("brand_won_first"))
         .select(_L, "brand")
     )
-    hours = _first_by(
-        frame.select(_L, "opening_hours", "weight", "pos").filter(
-            pl.col("opening_hours").is_not_null()
-        ),
-        ["weight", "pos"],
-        [True, False],
-    ).select(_L, "opening_hours")
+    # Hours are spelled one way by normalization, so records that agree write one value.
+    hours = _vote(frame, "opening_hours", "opening_hours").rename(
+        {"opening_hours_first": "opening_hours_pos"}
+    )
     status = _vote(frame, "status", "operating_status").select(_L, "operating_status")
     totals = (
         frame.group_by(_L)
@@ -480,6 +477,14 @@ def merge_clusters(
                 pl.col(f"{prop}_giver").alias("pos"),
             )
             for order, prop in ((5, "phones"), (6, "websites"))
+        ]
+        + [
+            places.select(
+                _L,
+                pl.lit("/opening_hours").alias("property"),
+                pl.lit(7).alias("order"),
+                pl.col("opening_hours_pos").alias("pos"),
+            )
         ]
     ).drop_nulls("pos")
     refs = (
