@@ -204,11 +204,11 @@ class MergeSettings(_Strict):
     # Metres, per source: how far its points lie from the truth, where you know it better
     # than the run can learn it (it learns every other source's from its places).
     precision_m: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
-    # Per attribute (name, category, location, address, phone, website), per source: how
-    # often its value is right, where you know it better than the run (what the
-    # attribute's confidence is reckoned from).
+    # Per attribute (name, category, location, address, phone, website, opening_hours),
+    # per source: how often its value is right, where you know it better than the run
+    # (what the attribute's confidence is reckoned from, and how much say it has).
     accuracy: dict[
-        Literal["name", "category", "location", "address", "phone", "website"],
+        Literal["name", "category", "location", "address", "phone", "website", "opening_hours"],
         dict[str, Annotated[float, Field(gt=0, lt=1)]],
     ] = Field(default_factory=dict)
     # Per source, where you know it better than the run (it learns them from how much of

@@ -149,3 +149,21 @@ def test_the_truth_scored_as_golden_is_right_everywhere() -> None:
             assert row["coverage"] == 1.0, row
         assert row["naive_accuracy"] is None  # no records given: no naive merge
     assert scored.location_m["median"] == pytest.approx(0.0)
+
+
+def test_golden_opening_hours_are_right_as_hours_not_as_text() -> None:
+    """Hours are held to the truth's as normalization spells them: a feed's "Mon-Fri
+    9am-5pm" is the truth's "Mo-Fr 09:00-17:00"."""
+    truth = table(
+        {"source": "truth", "id": "P1", **AALTO, "opening_hours": "Mo-Fr 09:00-17:00"},
+        {"source": "truth", "id": "P2", **KULMA, "opening_hours": "Mo-Su 07:00-23:00"},
+    )
+    places = golden(
+        {"source": "run", "id": "g1", **AALTO, "opening_hours": "Mon-Fri 9am-5pm"},
+        {"source": "run", "id": "g2", **KULMA, "opening_hours": "Mo-Sa 07:00-23:00"},
+        confidence=[1.0, 1.0],
+    )
+    scored = score_places(places, MEMBERSHIP, GOLD, truth)
+    [row] = scored.table.filter(scored.table["attribute"] == "opening hours").to_dicts()
+    assert (row["true"], row["given"], row["correct"]) == (2, 2, 1)
+    assert scored.metrics()["golden.opening_hours.accuracy"] == 0.5

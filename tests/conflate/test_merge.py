@@ -593,30 +593,25 @@ def test_a_place_is_as_sure_as_it_is_likely_whole() -> None:
     assert confidence["Cafe Mono"] == pytest.approx(0.75)
 
 
+def kahvila(hours: dict[tuple[str, str], str]) -> list[dict]:
+    """One cafe's records, by (source, id), with these opening hours."""
+    return [
+        {"source": source, "id": key, "names": {"primary": "Kahvila"}, "opening_hours": value}
+        for (source, key), value in hours.items()
+    ]
+
+
 def test_opening_hours_sources_agree_on_win_however_each_wrote_them() -> None:
     """Normalization spells hours one way, so two sources that write the same hours
     differently agree, and outvote a third that is trusted more than either alone; the
     record that gave the hours is in the provenance."""
-    rows = [
+    rows = kahvila(
         {
-            "source": "osm",
-            "id": "n1",
-            "names": {"primary": "Kahvila"},
-            "opening_hours": "Mo-Fr 08:00-16:00",
-        },
-        {
-            "source": "vendor",
-            "id": "v1",
-            "names": {"primary": "Kahvila"},
-            "opening_hours": "Mon-Fri 8am-4pm",
-        },
-        {
-            "source": "feed",
-            "id": "f1",
-            "names": {"primary": "Kahvila"},
-            "opening_hours": "Mo-Su 10-22",
-        },
-    ]
+            ("osm", "n1"): "Mo-Fr 08:00-16:00",
+            ("vendor", "v1"): "Mon-Fri 8am-4pm",
+            ("feed", "f1"): "Mo-Su 10-22",
+        }
+    )
     labels, best = np.zeros(3, dtype=np.int64), np.ones(3)
     places, _ = merge_clusters(records(rows), labels, best, MergeConfig(trust={"feed": 1.5}))
     [place] = places.to_pylist()
@@ -630,3 +625,38 @@ def test_opening_hours_sources_agree_on_win_however_each_wrote_them() -> None:
     # Trusted more than the two together, the feed's hours are the place's.
     places, _ = merge_clusters(records(rows), labels, best, MergeConfig(trust={"feed": 3.0}))
     assert places.to_pylist()[0]["opening_hours"] == "Mo-Su 10:00-22:00"
+
+
+def test_between_two_hours_the_source_whose_hours_agree_more_often_wins() -> None:
+    rows = kahvila({("osm", "n1"): "Mo-Fr 08:00-16:00", ("vendor", "v1"): "Mo-Fr 09:00-17:00"})
+    labels, best = np.zeros(2, dtype=np.int64), np.ones(2)
+    for right, wrong, hours in (
+        ("osm", "vendor", "Mo-Fr 08:00-16:00"),
+        ("vendor", "osm", "Mo-Fr 09:00-17:00"),
+    ):
+        config = MergeConfig(accuracy={"opening_hours": {right: 0.98, wrong: 0.6}})
+        places, _ = merge_clusters(records(rows), labels, best, config)
+        assert places.to_pylist()[0]["opening_hours"] == hours
+
+
+def test_each_sources_hours_are_judged_by_the_other_sources_of_its_places() -> None:
+    """A source whose hours are often another place's (stale) agrees less often with the
+    others, and is learned to be right less often."""
+    rng = np.random.default_rng(5)
+    rows, labels = [], []
+    for place in range(200):
+        hours = f"Mo-Fr {8 + place % 4:02d}:00-{16 + place % 5:02d}:00"
+        for source in ("a", "b", "c"):
+            stale = source == "c" and rng.random() < 0.3
+            rows.append(
+                {
+                    "source": source,
+                    "id": f"{source}{place}",
+                    "names": {"primary": f"Paikka {place}"},
+                    "opening_hours": "Sa 10:00-14:00" if stale else hours,
+                }
+            )
+            labels.append(place)
+    learned = source_accuracy(records(rows), np.array(labels))["opening_hours"]
+    assert learned["c"] < learned["a"] - 0.15
+    assert learned["a"] == learned["b"]

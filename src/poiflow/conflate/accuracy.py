@@ -26,6 +26,9 @@ place is held to the true place most of its records describe, attribute by attri
     trailing "/" aside).
 ``brand``
     The brand's name, folded.
+``opening hours``
+    The hours, as normalization spells them (OSM's syntax): the same hours written
+    another way are the same value.
 
 Per attribute: how many places the truth gives a value (``true``), how many of those the
 golden record gives one (``given``, and ``coverage`` = given / true), how many of those are
@@ -77,6 +80,7 @@ READS: Final = (
     "phones",
     "websites",
     "brand",
+    "opening_hours",
 )
 # The columns of golden places scored: what ``score_places`` reads of ``places.parquet``.
 GOLDEN_READS: Final = ("id", *READS, "confidence", "attribute_confidence")
@@ -90,6 +94,7 @@ ATTRIBUTES: Final = (
     "phone",
     "website",
     "brand",
+    "opening hours",
 )
 # (label, lowest confidence): the bins of the calibration table, each up to the next.
 CONFIDENCE_BINS: Final = (
@@ -278,6 +283,7 @@ def _values(frame: pl.DataFrame, keys: list[str], *, confidence: bool = False) -
         pl.col("phones").list.first().alias("phone"),
         site(pl.col("websites").list.first()).alias("website"),
         pl.col("brand").struct.field("name").alias("brand"),
+        pl.col("opening_hours"),
     ]
     if confidence:
         columns += [
@@ -361,6 +367,7 @@ _COMPARE: Final[dict[str, tuple[str, Callable[[str, str], bool]]]] = {
     "phone": ("phone", str.__eq__),
     "website": ("website", str.__eq__),
     "brand": ("brand", _folded),
+    "opening hours": ("opening_hours", str.__eq__),
 }
 
 

@@ -324,7 +324,7 @@ def merge_clusters(
             pl.when(pl.col("category") != "other").then(pl.col("category")).alias("category_known"),
             *(
                 evidence(config.accuracy.get(attribute, {}), attribute)
-                for attribute in CONFIDENT_ATTRIBUTES
+                for attribute in (*CONFIDENT_ATTRIBUTES, "opening_hours")
             ),
         )
         .pipe(with_name_forms)
@@ -425,9 +425,11 @@ def merge_clusters(
         .filter(pl.col("pos") == pl.col("brand_won_first"))
         .select(_L, "brand")
     )
-    # Hours are spelled one way by normalization, so records that agree write one value.
-    hours = _vote(frame, "opening_hours", "opening_hours").rename(
-        {"opening_hours_first": "opening_hours_pos"}
+    # Hours are spelled one way by normalization, so records that agree write one value;
+    # a source whose hours agree with the others' more often (current, not stale) has
+    # more say.
+    hours = _vote(frame, "opening_hours", "opening_hours", "odds_opening_hours", weigh=True).select(
+        _L, "opening_hours", pl.col("opening_hours_first").alias("opening_hours_pos")
     )
     status = _vote(frame, "status", "operating_status").select(_L, "operating_status")
     totals = (

@@ -50,7 +50,7 @@ _L: Final = "label"
 _LEAST, _MOST = 0.05, 0.999  # an accuracy learned is kept within these
 _FAINT: Final = 0.01  # a match probability below this is the matcher's floor, not a miss
 # The attributes judged by how often sources agree on them (the location is judged apart).
-_COMPARED: Final = ("name", "category", "address", "phone", "website")
+_COMPARED: Final = ("name", "category", "address", "phone", "website", "opening_hours")
 
 
 def learn_sources(records: pa.Table, labels: np.ndarray, config: MergeConfig) -> MergeConfig:
@@ -311,7 +311,7 @@ def source_accuracy(
     records: pa.Table, labels: np.ndarray, located: pl.DataFrame | None = None
 ) -> dict[str, dict[str, float]]:
     """How often each source's value of each attribute is right (``name``, ``category``,
-    ``address``, ``phone``, ``website``, ``location``), for sources with at least
+    ``address``, ``phone``, ``website``, ``opening_hours``, ``location``), for sources with at least
     ``_MIN_RECORDS`` records to judge by, rounded to three places.
 
     A value is judged by the others of its place, not by a truth the run lacks:
@@ -322,7 +322,8 @@ def source_accuracy(
       one's follows (least squares on the logarithms, each pair weighed by its places;
       two sources alone are taken to be alike). Name (as written, case, accents and
       punctuation aside), category (a known one), address (street and number), first
-      phone and first website (the site it names).
+      phone, first website (the site it names) and opening hours (as normalization
+      spells them).
     - A point is right when within ``NEAR_M`` of the place: the share of a source's
       points that close to the median point of a place of three located records or more.
       Where the other sources are often far off, so is the median, and the share is
@@ -336,7 +337,7 @@ def source_accuracy(
     """
     names = pl.Series(pc.struct_field(records.column("names"), "primary"))
     frame = pl.DataFrame(
-        records.select(["source", "categories", "address", "phones", "websites"])
+        records.select(["source", "categories", "address", "phones", "websites", "opening_hours"])
     ).select(
         pl.Series(_L, np.asarray(labels, dtype=np.int64)),
         pl.col("source").cast(pl.String),
@@ -345,6 +346,7 @@ def source_accuracy(
         address_key(pl.col("address")).alias("address"),
         pl.col("phones").list.first().alias("phone"),
         site(pl.col("websites").list.first()).alias("website"),
+        pl.col("opening_hours"),
     )
     learned = _agreement(frame.filter(pl.col(_L) >= 0), list(_COMPARED))
     if located is None:

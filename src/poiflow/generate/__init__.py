@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from poiflow.generate.hours import HOUR_STYLES, add_hours
 from poiflow.generate.noise import SourceProfile, check_noise, describe, profile_dict, profiles
 from poiflow.generate.world import COUNTRIES, Place, build_world, read_seed
 from poiflow.schema import FLAT_FIELDS
@@ -37,7 +38,11 @@ __all__ = [
 
 # The flat place format, less what the generator leaves to the file name (source) and to
 # the parts (a freeform address), plus the brand of chain stores.
-_COLUMNS: Final = (*(f for f in FLAT_FIELDS if f not in ("source", "address")), "brand")
+_COLUMNS: Final = (
+    *(f for f in FLAT_FIELDS if f not in ("source", "address")),
+    "brand",
+    "opening_hours",
+)
 GOLD_PLACES: Final = "gold_places.csv"  # the truth of each place's attributes
 
 
@@ -101,8 +106,21 @@ def generate(
     output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     gold_rows: list[tuple[str, str, str]] = []
-    for profile in source_profiles:
+    # Opening hours from a stream of their own: without them, every other value is the same.
+    hours_rng = np.random.default_rng([seed, 1])
+    hours_of = {place.place_id: place.opening_hours for place in world}
+    pool = [hours for hours in hours_of.values() if hours]
+    for index, profile in enumerate(source_profiles):
         rows = _records(world, profile, rng)
+        add_hours(
+            rows,
+            hours_of,
+            "osm" if index == 0 else HOUR_STYLES[(index - 1) % len(HOUR_STYLES)],
+            missing=0.3 if index == 0 else 0.5,
+            stale=0.02 if index == 0 else 0.08,
+            pool=pool,
+            rng=hours_rng,
+        )
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):
@@ -162,6 +180,7 @@ def _truth(place: Place) -> dict[str, Any]:
         "phone": place.e164,
         "website": place.website,
         "brand": place.brand,
+        "opening_hours": place.opening_hours,
     }
 
 

@@ -106,6 +106,32 @@ _FILLER: Final = frozenset(
 )
 # "24 hours" within a text ("Mon-Fri 24 hours, Sat 10-14"), read as one word.
 _ALL_DAY: Final = re.compile(r"\b24\s*(?:/\s*7|h(?:ours|rs|r)?\b)(?:\s+a\s+day\b)?")
+# Day names that only English writes (OSM's two-letter ones are for a 24-hour clock).
+_ENGLISH_DAYS: Final = frozenset(
+    [
+        "mon",
+        "monday",
+        "tue",
+        "tues",
+        "tuesday",
+        "wed",
+        "weds",
+        "wednesday",
+        "thu",
+        "thur",
+        "thurs",
+        "thursday",
+        "fri",
+        "friday",
+        "sat",
+        "saturday",
+        "sun",
+        "sunday",
+    ]
+)
+_TWENTY_FOUR_WORDS: Final = frozenset({"klo", "kello", "kl", "uhr"})
+_DOTTED: Final = re.compile(r"\d\.\d")
+_WORD: Final = re.compile(r"[^\W\d_]+")
 _ROUND_THE_CLOCK: Final = re.compile(
     r"^(?:open\s+)?(?:24\s*/\s*7|24\s*h(?:ours|rs)?(?:\s+a\s+day)?|around the clock|"
     r"ympäri vuorokauden|dygnet runt|rund um die uhr)$"
@@ -190,6 +216,7 @@ def _written(text: str) -> str | None:
     tokens = _tokens(_ALL_DAY.sub(" nonstop ", text))
     if tokens is None:
         return None
+    twelve = _twelve_hour(text, tokens)
     rules: list[_Rule] = [_Rule()]
     i = 0
     while i < len(tokens):
@@ -207,7 +234,7 @@ def _written(text: str) -> str | None:
                 continue
             rule.days.append(value)
         elif kind == "time":
-            span = _span(tokens, i)
+            span = _span(tokens, i, twelve=twelve)
             if span is None:
                 return None
             text_span, i = span
@@ -236,6 +263,30 @@ def _listing(tokens: list[tuple[str, str]], i: int) -> bool:
     if before in days:
         return True
     return before in ("sep", "dash") and i >= 2 and _at(tokens, i - 2) in days
+
+
+def _twelve_hour(text: str, tokens: list[tuple[str, str]]) -> bool:
+    """Whether the text's times are on a 12-hour clock: not where anything says 24 hours
+    (an hour of 0 or past 12 without "am" or "pm", minutes after a dot as in "9.30");
+    else where any time says "am" or "pm"; else unless a day is named in Finnish, Swedish,
+    German or as OSM writes it, or "klo" or "Uhr" is written."""
+    suffixed = False
+    for kind, value in tokens:
+        clock = _clock(value) if kind == "time" and value[:1].isdigit() else None
+        if clock is None:
+            continue
+        if (clock[2] is None and (clock[0] == 0 or clock[0] > 12)) or _DOTTED.search(value):
+            return False
+        suffixed = suffixed or clock[2] is not None
+    if suffixed:
+        return True
+    words = set(_WORD.findall(text)) - {"to"}  # "to" is English too
+    if words & _TWENTY_FOUR_WORDS:
+        return False
+    return all(
+        w in _ENGLISH_DAYS or w.removesuffix("s") in _ENGLISH_DAYS or w not in _DAY_WORDS
+        for w in words
+    )
 
 
 def _trailing(tokens: list[tuple[str, str]], i: int) -> bool:
@@ -298,7 +349,7 @@ def _word(word: str) -> tuple[str, str] | None:
     return None
 
 
-def _span(tokens: list[tuple[str, str]], i: int) -> tuple[str, int] | None:
+def _span(tokens: list[tuple[str, str]], i: int, *, twelve: bool) -> tuple[str, int] | None:
     """The time span that starts at token ``i`` (``9-17``, ``9am to 5pm``, ``16:00-`` with
     no end), and the index after it."""
     if _at(tokens, i + 1) != "dash":
@@ -311,7 +362,7 @@ def _span(tokens: list[tuple[str, str]], i: int) -> tuple[str, int] | None:
     end = _clock(tokens[i + 2][1])
     if end is None:
         return None
-    opens, closes = _meridiem(start, end)
+    opens, closes = _meridiem(start, end, twelve=twelve)
     return (f"{_hhmm(*opens)}-{_hhmm(*closes)}", i + 3)
 
 
@@ -336,12 +387,13 @@ def _clock(text: str) -> tuple[int, int, str | None] | None:
 
 
 def _meridiem(
-    start: tuple[int, int, str | None], end: tuple[int, int, str | None]
+    start: tuple[int, int, str | None], end: tuple[int, int, str | None], *, twelve: bool
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """Both ends on a 24-hour clock. A suffix on the end alone carries to the start where
-    the span is then still forward ("5-9pm" is 17-21, "9-5pm" is 9-17); an end without a
-    suffix before a start before noon is in the afternoon ("9-5" and "9am-5" are 9-17,
-    "22-2" runs past midnight)."""
+    the span is then still forward ("5-9pm" is 17-21, "9-5pm" is 9-17). On a ``twelve``
+    hour clock, an end of 1 to 11 without a suffix, before a start before noon, is in the
+    afternoon ("Mon-Fri 9-5" and "9am-5" are 9-17); on a 24-hour clock it is past
+    midnight ("ma-pe 12-2" is 12-02), as "22-2" is on either."""
     (sh, sm, ss), (eh, em, es) = start, end
     if es is not None:
         eh = _on_24(eh, em, es, end=True)
@@ -350,7 +402,7 @@ def _meridiem(
     if ss is not None:
         sh = _on_24(sh, sm, ss, end=False)
     opens, closes = sh * 60 + sm, eh * 60 + em
-    if es is None and closes < opens and sh <= 12 and closes + 12 * 60 > opens:
+    if twelve and es is None and 1 <= eh <= 11 and closes < opens <= 12 * 60 < closes + 12 * 60:
         eh += 12
     return (sh, sm), (eh, em)
 
