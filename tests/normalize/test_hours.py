@@ -160,6 +160,10 @@ def test_canonical_hours_never_raises(value: str) -> None:
         # under OSM's rules, but the value is not rewritten by them.
         ("Mo-Su 11:00-24:00;Sa-Su 00:00-02:00", "Mo-Su 11:00-24:00; Sa-Su 00:00-02:00"),
         ('Mo-Fr 09:00-17:00 "call first"', 'Mo-Fr 09:00-17:00 "call first"'),
+        # A comment alone says when nothing is open; the parser's "24/7" is not written.
+        ('"for request only"', '"for request only"'),
+        ('Mo-Fr 09:00-17:00; "call first"', 'Mo-Fr 09:00-17:00; "call first"'),
+        ("off", "24/7 closed"),
         # OSM's "," between rules adds hours; where the days do not overlap, that is ";".
         ("Mo-Fr 09:00-17:00, Sa 10:00-14:00", "Mo-Fr 09:00-17:00; Sa 10:00-14:00"),
         ("Mo-Su 11:00-24:00, Sa-Su 00:00-02:00", "Mo-Su 11:00-24:00, Sa-Su 00:00-02:00"),

@@ -136,6 +136,9 @@ _ROUND_THE_CLOCK: Final = re.compile(
     r"^(?:open\s+)?(?:24\s*/\s*7|24\s*h(?:ours|rs)?(?:\s+a\s+day)?|around the clock|"
     r"ympäri vuorokauden|dygnet runt|rund um die uhr)$"
 )
+# The parser writes a rule without days or times as "24/7 ...": before a comment alone
+# ('"by appointment"') that says more than the value did.
+_ALWAYS_COMMENT: Final = re.compile(r'(^|; )24/7 (?=")')
 _MERIDIEM: Final = re.compile(r"([ap])\.?m\.?")
 _TOKENS: Final = re.compile(
     r"""
@@ -186,6 +189,8 @@ def _osm(text: str) -> str | None:
     except Exception:  # the parser's error is not exported; anything it refuses is unread
         return None
     spelled = str(parsed)
+    if "24/7" not in text:  # a rule of a comment alone is not "open always" in its text
+        spelled = _ALWAYS_COMMENT.sub(r"\1", spelled)
     if ", " not in spelled or '"' in spelled:  # a comment may hold ", " of its own
         return spelled
     apart = spelled.replace(", ", "; ")
