@@ -70,6 +70,11 @@ def test_a_place_shows_its_records_and_what_it_took_from_each(conflated: Path) -
         category = (raw["categories"] or {}).get("primary")
         golden = (story.place["categories"] or {}).get("primary")
         assert shown["agrees"]["category"] == (None if category is None else category == golden)
+        hours = raw["opening_hours"]
+        assert shown["opening_hours"] == hours
+        assert shown["agrees"]["opening_hours"] == (
+            None if hours is None else hours == story.place["opening_hours"]
+        )
         assert set(shown["agrees"]) == set(ATTRIBUTES)
 
 
@@ -138,3 +143,27 @@ def test_the_cli_shows_a_place(conflated: Path) -> None:
     mixed = poiflow("explain", str(conflated), place_id, "--model", "default")
     assert mixed.returncode == 1
     assert "name two records" in mixed.stdout + mixed.stderr
+
+
+def test_a_place_shows_whose_opening_hours_it_took_and_who_says_otherwise(
+    conflated: Path,
+) -> None:
+    records = pl.read_parquet(
+        conflated / "records.parquet", columns=["source", "id", "opening_hours"]
+    )
+    membership = pl.read_parquet(conflated / "membership.parquet")
+    # A place whose records give two different opening hours (one of them out of date).
+    split = (
+        records.join(membership, on=["source", "id"])
+        .drop_nulls("opening_hours")
+        .group_by("place_id")
+        .agg(pl.col("opening_hours").n_unique().alias("hours"))
+        .filter(pl.col("hours") > 1)
+        .sort("place_id")
+    )
+    assert split.height > 0
+    story = explain_place(conflated, split["place_id"][0])
+    giver = next(r for r in story.records if "opening_hours" in r["gave"])
+    assert giver["opening_hours"] == story.place["opening_hours"]
+    assert giver["agrees"]["opening_hours"] is True
+    assert any(r["agrees"]["opening_hours"] is False for r in story.records)

@@ -218,6 +218,7 @@ def draw_place(story: PlaceStory) -> None:
         "address": _place_address(place),
         "phone": ", ".join(place.get("phones") or []),
         "website": ", ".join(place.get("websites") or []),
+        "opening_hours": place.get("opening_hours"),
         "location": _point(place.get("lat"), place.get("lon")),
     }
     table = Table("", "the place", *(f"{r['source']}:{r['id']}" for r in story.records))
@@ -263,6 +264,7 @@ _FIELDS: Final = {
     "address": "address",
     "phone": "phones",
     "website": "websites",
+    "opening_hours": "opening_hours",
 }
 
 

@@ -26,7 +26,15 @@ from poiflow.text import address_line
 
 __all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place"]
 
-ATTRIBUTES: Final = ("name", "category", "address", "phone", "website", "location")
+ATTRIBUTES: Final = (
+    "name",
+    "category",
+    "address",
+    "phone",
+    "website",
+    "opening_hours",
+    "location",
+)
 """The attributes a place story compares, in the order it shows them."""
 
 PROVENANCE: Final = {
@@ -35,6 +43,7 @@ PROVENANCE: Final = {
     "address": "/address",
     "phone": "/phones",
     "website": "/websites",
+    "opening_hours": "/opening_hours",
     "location": "/geometry",
 }
 """The property of each attribute in a place's provenance (``GOLDEN_PLACE_SCHEMA``'s
@@ -50,11 +59,11 @@ class PlaceStory:
             chosen values, ``confidence`` (that its records are one whole place),
             ``attribute_confidence``.
         records: Each record of the place: ``source``, ``id``, ``name``, ``category``,
-            ``address``, ``phones``, ``websites``, ``lat``, ``lon``, ``metres`` (from the
-            place's point), ``link`` (its strongest match probability to another record
-            of the place; None alone or never compared), ``gave`` (the attributes the
-            place took from it), and ``agrees``: per attribute, whether it says what the
-            place says (None where it says nothing).
+            ``address``, ``phones``, ``websites``, ``opening_hours``, ``lat``, ``lon``,
+            ``metres`` (from the place's point), ``link`` (its strongest match
+            probability to another record of the place; None alone or never compared),
+            ``gave`` (the attributes the place took from it), and ``agrees``: per
+            attribute, whether it says what the place says (None where it says nothing).
         source_accuracy: Per attribute and source, how often the source is right, as the
             run learnt it (``run.json``; empty for a run without it).
         coverage: The run's ``place_coverage`` (the world's size, each source's share).
@@ -195,6 +204,7 @@ def _record(
         "address": address_line(address) or None,
         "phones": list(row.get("phones") or []),
         "websites": list(row.get("websites") or []),
+        "opening_hours": row.get("opening_hours"),
         "lat": lat,
         "lon": lon,
         "metres": None if metres is None else round(metres, 1),
@@ -212,6 +222,7 @@ def _agrees(
     category = (row.get("categories") or {}).get("primary")
     phones = set(row.get("phones") or [])
     sites = set(row.get("sites") or [])
+    hours = row.get("opening_hours")
     return {
         "name": None if name_key is None else name_key == golden["name"],
         "category": None if category is None else category == golden["category"],
@@ -220,13 +231,14 @@ def _agrees(
         else row["address_key"] == golden["address"],
         "phone": None if not phones else bool(phones & golden["phones"]),
         "website": None if not sites else bool(sites & golden["sites"]),
+        "opening_hours": None if hours is None else hours == golden["opening_hours"],
         "location": None if metres is None else metres <= NEAR_M,
     }
 
 
 def _golden(place: dict[str, Any], records: pl.DataFrame) -> dict[str, Any]:
     """What the place's values are compared by: the name and address keys its givers
-    voted with, its category, phones and websites' sites."""
+    voted with, its category, phones, websites' sites and opening hours."""
     found: dict[str, Any] = {"name": None, "address": None}
     for ref in place.get("sources") or []:
         if ref["property"] not in ("/names", "/address"):
@@ -246,4 +258,5 @@ def _golden(place: dict[str, Any], records: pl.DataFrame) -> dict[str, Any]:
         "category": (place.get("categories") or {}).get("primary"),
         "phones": set(place.get("phones") or []),
         "sites": set(websites.to_frame("w").select(site(pl.col("w")))["w"].to_list()),
+        "opening_hours": place.get("opening_hours"),
     }
