@@ -34,7 +34,17 @@ from poiflow.conflate.merge import CONFIDENT_ATTRIBUTES
 from poiflow.generate import GOLD_PLACES
 
 # The golden records' attributes printed (``poiflow.conflate.accuracy``).
-SHOWN = ("place", "name", "name as written", "category", "location", "address", "phone", "website")
+SHOWN = (
+    "place",
+    "name",
+    "name as written",
+    "category",
+    "location",
+    "address",
+    "phone",
+    "website",
+    "opening hours",
+)
 
 SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
     ("4 sources", 20_000, 4, 7, False),
