@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from measure import generated_world, measure
 from poiflow.cli.evaluation import score_golden
+from poiflow.conflate.accuracy import ATTRIBUTES
 from poiflow.conflate.blocking import blocking_recall, candidate_pairs
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
@@ -34,17 +35,7 @@ from poiflow.conflate.merge import CONFIDENT_ATTRIBUTES
 from poiflow.generate import GOLD_PLACES
 
 # The golden records' attributes printed (``poiflow.conflate.accuracy``).
-SHOWN = (
-    "place",
-    "name",
-    "name as written",
-    "category",
-    "location",
-    "address",
-    "phone",
-    "website",
-    "opening hours",
-)
+SHOWN = tuple(a for a in ATTRIBUTES if a != "brand")
 
 SUITE = (  # (label, places, sources, seed, vendor feeds without coordinates)
     ("4 sources", 20_000, 4, 7, False),

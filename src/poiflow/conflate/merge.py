@@ -59,6 +59,19 @@ __all__ = [
 _LEAST_SAY: Final = 1e-3  # a source no better than chance still votes, barely
 # The attributes that have a confidence of their own (``attribute_confidence``).
 CONFIDENT_ATTRIBUTES: Final = tuple(field.name for field in ATTRIBUTE_CONFIDENCE_TYPE)
+# The attributes whose vote weighs each record by its source's accuracy (``odds_<name>``):
+# those with a confidence, and opening hours (voted so, with no confidence of their own).
+_WEIGHED: Final = (*CONFIDENT_ATTRIBUTES, "opening_hours")
+# Provenance: each chosen attribute's property, and the column of the record it came from.
+_GIVERS: Final = (
+    ("names", "names_pos"),
+    ("categories", "categories_pos"),
+    ("geometry", "geometry_pos"),
+    ("address", "address_pos"),
+    ("phones", "phones_giver"),
+    ("websites", "websites_giver"),
+    ("opening_hours", "opening_hours_pos"),
+)
 _L: Final = "label"
 
 
@@ -322,10 +335,7 @@ def merge_clusters(
         .with_columns(
             (pl.col("trust") * (1 + config.recency_weight * pl.col("recency"))).alias("weight"),
             pl.when(pl.col("category") != "other").then(pl.col("category")).alias("category_known"),
-            *(
-                evidence(config.accuracy.get(attribute, {}), attribute)
-                for attribute in (*CONFIDENT_ATTRIBUTES, "opening_hours")
-            ),
+            *(evidence(config.accuracy.get(attribute, {}), attribute) for attribute in _WEIGHED),
         )
         .pipe(with_name_forms)
         .with_columns(pl.col("weight").sum().over(_L, "bare").alias("spelling_weight"))
@@ -467,26 +477,9 @@ def merge_clusters(
                 _L,
                 pl.lit(f"/{prop}").alias("property"),
                 pl.lit(order).alias("order"),
-                pl.col(f"{prop}_pos").alias("pos"),
+                pl.col(column).alias("pos"),
             )
-            for order, prop in enumerate(("names", "categories", "geometry", "address"), start=1)
-        ]
-        + [
-            places.select(
-                _L,
-                pl.lit(f"/{prop}").alias("property"),
-                pl.lit(order).alias("order"),
-                pl.col(f"{prop}_giver").alias("pos"),
-            )
-            for order, prop in ((5, "phones"), (6, "websites"))
-        ]
-        + [
-            places.select(
-                _L,
-                pl.lit("/opening_hours").alias("property"),
-                pl.lit(7).alias("order"),
-                pl.col("opening_hours_pos").alias("pos"),
-            )
+            for order, (prop, column) in enumerate(_GIVERS, start=1)
         ]
     ).drop_nulls("pos")
     refs = (

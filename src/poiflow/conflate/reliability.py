@@ -311,8 +311,8 @@ def source_accuracy(
     records: pa.Table, labels: np.ndarray, located: pl.DataFrame | None = None
 ) -> dict[str, dict[str, float]]:
     """How often each source's value of each attribute is right (``name``, ``category``,
-    ``address``, ``phone``, ``website``, ``opening_hours``, ``location``), for sources with at least
-    ``_MIN_RECORDS`` records to judge by, rounded to three places.
+    ``address``, ``phone``, ``website``, ``opening_hours``, ``location``), for sources with
+    at least ``_MIN_RECORDS`` records to judge by, rounded to three places.
 
     A value is judged by the others of its place, not by a truth the run lacks:
 

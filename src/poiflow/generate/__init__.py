@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from poiflow.generate.hours import HOUR_STYLES, add_hours
+from poiflow.generate.hours import SourceHours
 from poiflow.generate.noise import SourceProfile, check_noise, describe, profile_dict, profiles
 from poiflow.generate.world import COUNTRIES, Place, build_world, read_seed
 from poiflow.schema import FLAT_FIELDS
@@ -107,20 +107,10 @@ def generate(
     written: list[Path] = []
     gold_rows: list[tuple[str, str, str]] = []
     # Opening hours from a stream of their own: without them, every other value is the same.
-    hours_rng = np.random.default_rng([seed, 1])
-    hours_of = {place.place_id: place.opening_hours for place in world}
-    pool = [hours for hours in hours_of.values() if hours]
-    for index, profile in enumerate(source_profiles):
+    hours = SourceHours(world, np.random.default_rng([seed, 1]))
+    for number, profile in enumerate(source_profiles):
         rows = _records(world, profile, rng)
-        add_hours(
-            rows,
-            hours_of,
-            "osm" if index == 0 else HOUR_STYLES[(index - 1) % len(HOUR_STYLES)],
-            missing=0.3 if index == 0 else 0.5,
-            stale=0.02 if index == 0 else 0.08,
-            pool=pool,
-            rng=hours_rng,
-        )
+        hours.add(rows, number)
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):

@@ -15,7 +15,9 @@ from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["HOUR_STYLES", "add_hours", "hours_as_written"]
+from poiflow.generate.world import Place
+
+__all__ = ["HOUR_STYLES", "SourceHours", "hours_as_written"]
 
 HOUR_STYLES: Final = ("osm", "en", "fi")
 _OSM_DAYS: Final = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
@@ -75,24 +77,27 @@ def _clock(time: str, style: str) -> str:
     return f"{shown}{f':{minute:02d}' if minute else ''}{suffix}"
 
 
-def add_hours(
-    rows: list[dict[str, Any]],
-    hours_of: dict[str, str | None],
-    style: str,
-    *,
-    missing: float,
-    stale: float,
-    pool: Sequence[str],
-    rng: np.random.Generator,
-) -> None:
-    """Give each of a source's records its place's hours (``hours_of``, by place id) as
-    the source writes them: none at the rate ``missing``, another place's (out of date)
-    at the rate ``stale``. ``rng`` is a stream of its own, so that hours change no other
+class SourceHours:
+    """The opening hours each source of a world writes. The first (OSM-like) source writes
+    OSM's syntax, leaves out 30% and has 2% out of date; each feed after it writes in turn
+    OSM's syntax, English or Finnish, leaves out half and has 8% out of date (another
+    place's hours). Drawn from ``rng``, a stream of their own, so that hours change no other
     value of a generated world."""
-    for row in rows:
-        hours = hours_of[row["_place"]]
-        if hours is None or rng.random() < missing:
-            continue
-        if pool and rng.random() < stale:
-            hours = pool[int(rng.integers(len(pool)))]
-        row["opening_hours"] = hours_as_written(hours, style)
+
+    def __init__(self, world: Sequence[Place], rng: np.random.Generator) -> None:
+        self.hours_of = {place.place_id: place.opening_hours for place in world}
+        self.pool = [hours for hours in self.hours_of.values() if hours]
+        self.rng = rng
+
+    def add(self, rows: list[dict[str, Any]], number: int) -> None:
+        """Give each record of the source ``number`` (from 0) its place's hours (by the
+        record's ``_place``) as the source writes them."""
+        style = "osm" if number == 0 else HOUR_STYLES[(number - 1) % len(HOUR_STYLES)]
+        missing, stale = (0.3, 0.02) if number == 0 else (0.5, 0.08)
+        for row in rows:
+            hours = self.hours_of[row["_place"]]
+            if hours is None or self.rng.random() < missing:
+                continue
+            if self.pool and self.rng.random() < stale:
+                hours = self.pool[int(self.rng.integers(len(self.pool)))]
+            row["opening_hours"] = hours_as_written(hours, style)

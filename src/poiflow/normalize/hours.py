@@ -33,7 +33,7 @@ _DAY_WORDS: Final = {
     day: index
     for index, words in enumerate(
         (
-            "mo mon monday monday's maanantai maanantaisin ma må mån måndag montag",
+            "mo mon monday maanantai maanantaisin ma må mån måndag montag",
             "tu tue tues tuesday tiistai tiistaisin ti tis tisdag di dienstag",
             "we wed weds wednesday keskiviikko keskiviikkoisin ke ons onsdag mi mittwoch",
             "th thu thur thurs thursday torstai torstaisin to tor tors torsdag do donnerstag",
@@ -46,96 +46,42 @@ _DAY_WORDS: Final = {
 }
 # Words for several days at once.
 _GROUPS: Final = {
-    "daily": "Mo-Su",
-    "everyday": "Mo-Su",
-    "päivittäin": "Mo-Su",
-    "dagligen": "Mo-Su",
-    "täglich": "Mo-Su",
-    "weekdays": "Mo-Fr",
-    "weekday": "Mo-Fr",
-    "arkisin": "Mo-Fr",
-    "arkipäivisin": "Mo-Fr",
-    "vardagar": "Mo-Fr",
-    "weekends": "Sa-Su",
-    "weekend": "Sa-Su",
-    "viikonloppuisin": "Sa-Su",
-    "helger": "Sa-Su",
-    "holidays": "PH",
-    "holiday": "PH",
-    "ph": "PH",
-    "pyhäpäivisin": "PH",
-    "pyhinä": "PH",
-    "helgdagar": "PH",
-    "feiertags": "PH",
-    "feiertage": "PH",
+    word: days
+    for days, words in (
+        ("Mo-Su", "daily everyday päivittäin dagligen täglich"),
+        ("Mo-Fr", "weekdays weekday arkisin arkipäivisin vardagar"),
+        ("Sa-Su", "weekends weekend viikonloppuisin helger"),
+        ("PH", "holidays holiday ph pyhäpäivisin pyhinä helgdagar feiertags feiertage"),
+    )
+    for word in words.split()
 }
-_CLOSED_WORDS: Final = frozenset(
-    ["closed", "off", "suljettu", "kiinni", "stängt", "geschlossen", "ruhetag"]
-)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_CLOSED_WORDS: Final = _words("closed off suljettu kiinni stängt geschlossen ruhetag")
 # Words that say nothing about when: "open", "from", "klo" (Finnish "at"), "Uhr", ...
-_FILLER: Final = frozenset(
-    [
-        "open",
-        "opens",
-        "opening",
-        "hours",
-        "hrs",
-        "hr",
-        "h",
-        "from",
-        "at",
-        "klo",
-        "kello",
-        "kl",
-        "avoinna",
-        "auki",
-        "öppet",
-        "geöffnet",
-        "uhr",
-        "public",
-        "every",
-        "day",
-        "days",
-        "alla",
-        "dagar",
-        "joka",
-        "päivä",
-        "the",
-        "on",
-    ]
+_FILLER: Final = _words(
+    "open opens opening hours hrs hr h from at klo kello kl avoinna auki öppet geöffnet uhr "
+    "public every day days alla dagar joka päivä the on"
 )
-# "24 hours" within a text ("Mon-Fri 24 hours, Sat 10-14"), read as one word.
-_ALL_DAY: Final = re.compile(r"\b24\s*(?:/\s*7|h(?:ours|rs|r)?\b)(?:\s+a\s+day\b)?")
+# Open all day, written within a text ("Mon-Fri 24 hours, Sat 10-14") or as the whole of it
+# ("Open 24 hours", "around the clock"): read as one word.
+_ALL_DAY: Final = re.compile(
+    r"\b24\s*(?:/\s*7|h(?:ours|rs|r)?\b)(?:\s+a\s+day\b)?|around the clock|"
+    r"ympäri vuorokauden|dygnet runt|rund um die uhr"
+)
 # Day names that only English writes (OSM's two-letter ones are for a 24-hour clock).
-_ENGLISH_DAYS: Final = frozenset(
-    [
-        "mon",
-        "monday",
-        "tue",
-        "tues",
-        "tuesday",
-        "wed",
-        "weds",
-        "wednesday",
-        "thu",
-        "thur",
-        "thurs",
-        "thursday",
-        "fri",
-        "friday",
-        "sat",
-        "saturday",
-        "sun",
-        "sunday",
-    ]
+_ENGLISH_DAYS: Final = _words(
+    "mon monday tue tues tuesday wed weds wednesday thu thur thurs thursday fri friday sat "
+    "saturday sun sunday"
 )
-_TWENTY_FOUR_WORDS: Final = frozenset({"klo", "kello", "kl", "uhr"})
+_TWENTY_FOUR_WORDS: Final = _words("klo kello kl uhr")
+_ALWAYS: Final = "00:00-24:00"
 _DOTTED: Final = re.compile(r"\d\.\d")
 _WORD: Final = re.compile(r"[^\W\d_]+")
-_ROUND_THE_CLOCK: Final = re.compile(
-    r"^(?:open\s+)?(?:24\s*/\s*7|24\s*h(?:ours|rs)?(?:\s+a\s+day)?|around the clock|"
-    r"ympäri vuorokauden|dygnet runt|rund um die uhr)$"
-)
 # The parser writes a rule without days or times as "24/7 ...": before a comment alone
 # ('"by appointment"') that says more than the value did.
 _ALWAYS_COMMENT: Final = re.compile(r'(^|; )24/7 (?=")')
@@ -216,8 +162,6 @@ class _Rule:
 
 def _written(text: str) -> str | None:
     """OSM's syntax for hours written for people, or None if a part cannot be read."""
-    if _ROUND_THE_CLOCK.match(text):
-        return "24/7"
     tokens = _tokens(_ALL_DAY.sub(" nonstop ", text))
     if tokens is None:
         return None
@@ -248,7 +192,7 @@ def _written(text: str) -> str | None:
         elif kind == "closed":
             rule.closed = True
         elif kind == "always":
-            rule.times.append("00:00-24:00")
+            rule.times.append(_ALWAYS)
         elif kind == "rule":
             if not rule.empty():
                 rules.append(_Rule())
@@ -258,6 +202,8 @@ def _written(text: str) -> str | None:
     rules = [rule for rule in rules if not rule.empty()]
     if not rules or any(not rule.done() for rule in rules):
         return None  # days without hours ("Mon-Fri") say nothing a reader can be sure of
+    if len(rules) == 1 and not rules[0].days and rules[0].times == [_ALWAYS]:
+        return "24/7"  # "Open 24 hours"
     return "; ".join(_rule_text(rule) for rule in rules)
 
 
@@ -347,7 +293,7 @@ def _word(word: str) -> tuple[str, str] | None:
         return ("group", _GROUPS[bare])
     if bare in _CLOSED_WORDS:
         return ("closed", bare)
-    if bare in ("24h", "nonstop"):
+    if bare == "nonstop":
         return ("always", bare)
     if bare in _FILLER:
         return ("filler", bare)

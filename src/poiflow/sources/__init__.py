@@ -95,16 +95,9 @@ def open_source(
         if mapping is not None:
             raise InputError("a mapping applies to tabular files, not to OSM extracts", path=path)
         return OsmSource(path, osm)
-    kind = tabular_format(first)
-    if kind == "parquet" and (mapping is None or _names_only(mapping)):
-        try:
-            schema = pq.read_schema(first)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise CorruptInputError(f"not a readable Parquet file ({exc})", path=first) from exc
-        if looks_like_overture(schema):
-            # Overture's own columns: a mapping can only name the source.
-            return OvertureSource(path, (mapping.source if mapping else None) or "overture")
-    if kind is not None:
+    if _is_overture(first, mapping):
+        return OvertureSource(path, (mapping.source if mapping else None) or "overture")
+    if tabular_format(first) is not None:
         return TabularSource(path, mapping)
     raise UnknownFormatError(
         f"cannot tell what kind of file this is from its name; {_KINDS}", path=path
@@ -122,27 +115,32 @@ def source_name(path: str | Path, mapping: SourceMapping | None = None) -> str:
     """
     named = mapping.source if mapping is not None and mapping.source else None
     path = Path(path)
-    tabular = mapping is not None and mapping.format is not None
-    if not tabular and path.name.lower().endswith(_OSM_SUFFIXES):
-        return "osm"
-    if named is None and _is_overture(path, mapping):
-        return "overture"
+    if mapping is None or mapping.format is None:
+        if path.name.lower().endswith(_OSM_SUFFIXES):
+            return "osm"
+        try:
+            first = _first_of_one_kind(path) if path.is_dir() else path
+            if named is None and first.is_file() and _is_overture(first, mapping):
+                return "overture"
+        except InputError:
+            pass  # not there, or not readable: named by its file
     return named or default_name(path)
 
 
-def _is_overture(path: Path, mapping: SourceMapping | None) -> bool:
-    """Whether ``open_source`` would read ``path`` as Overture's places."""
-    if mapping is not None and (mapping.format is not None or not _names_only(mapping)):
+def _is_overture(first: Path, mapping: SourceMapping | None) -> bool:
+    """Whether an input whose first file is ``first`` is read as Overture's places: a
+    Parquet file of Overture's own columns, whose mapping (if any) only names the source.
+
+    Raises:
+        CorruptInputError: A Parquet file that cannot be read.
+    """
+    if tabular_format(first) != "parquet" or not (mapping is None or _names_only(mapping)):
         return False
     try:
-        first = _first_of_one_kind(path) if path.is_dir() else path
-        return (
-            first.is_file()
-            and tabular_format(first) == "parquet"
-            and looks_like_overture(pq.read_schema(first))
-        )
-    except (InputError, pa.ArrowInvalid, OSError):
-        return False
+        schema = pq.read_schema(first)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CorruptInputError(f"not a readable Parquet file ({exc})", path=first) from exc
+    return looks_like_overture(schema)
 
 
 def _names_only(mapping: SourceMapping) -> bool:
