@@ -125,8 +125,8 @@ def test_health_says_what_is_loaded(api: str) -> None:
         200,
         {
             "status": "ok",
-            "places": 10,
-            "search_documents": 10,
+            "places": len(PLACES),
+            "search_documents": len(PLACES),
             "matching": False,
             "store": "embedded",
             "search": "embedded",
@@ -142,6 +142,22 @@ def test_search_finds_a_place_despite_a_typo_and_ranks_the_nearer_first(api: str
     status, body = get(api, "/search", q="cafe java", lat=60.25, lon=25.1, limit=2)
     assert [r["id"] for r in body["results"]] == [IDS["p4"], IDS["p3"]]
     assert body["results"][0]["distance_km"] < 0.01
+
+
+def test_search_keeps_the_places_open_at_a_time_and_says_when_they_close(api: str) -> None:
+    status, body = get(api, "/search", q="ravintola savoy", open_at="2026-12-12T22:30")
+    assert status == 200
+    assert [(r["id"], r["open_until"]) for r in body["results"]] == [
+        (IDS["p8"], "2026-12-12T23:00:00+02:00"),
+        (IDS["p9"], "2026-12-13T04:00:00+02:00"),
+    ]
+    # 02:00 in Helsinki, as an instant.
+    status, body = get(api, "/search", q="ravintola savoy", open_at="2026-12-12T00:00:00Z")
+    assert [r["id"] for r in body["results"]] == [IDS["p9"]]
+    assert body["results"][0]["opening_hours"] == "Fr-Sa 22:00-04:00"
+    # 'now' is read at the request: the 24/7 café is always open.
+    status, body = get(api, "/search", q="cafe java", lat=60.25, lon=25.1, open_at="now")
+    assert (status, body["results"][0]["id"]) == (200, IDS["p4"])
 
 
 def test_a_place_comes_with_its_provenance_and_member_records(api: str) -> None:
@@ -191,6 +207,8 @@ def test_places_in_a_box_come_page_by_page_in_id_order(api: str) -> None:
         ("/search", {"q": "cafe", "lat": 95, "lon": 0}, 422, "less than or equal to 90"),
         ("/search", {"q": "x" * 300}, 422, "at most 200 characters"),
         ("/search", {"category": "'; DROP TABLE places; --"}, 422, "should match pattern"),
+        ("/search", {"q": "cafe", "open_at": "soon"}, 422, "not a time: 'soon'"),
+        ("/search", {"q": "cafe", "open_at": "9" * 50}, 422, "at most 40 characters"),
     ],
 )
 def test_bad_requests_get_a_4xx_that_says_what_is_wrong(

@@ -17,11 +17,12 @@ import pytest
 from poiflow.errors import ConfigError, InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving import build_search_index
+from poiflow.serving.opening import parse_when
 from poiflow.serving.opensearch import OpenSearchIndex
 
 from ..conftest import free_port, poiflow, script_server
 from .test_api import get, serving
-from .test_search import FOUND_BY, PLACES, _perturbed, check_upsert
+from .test_search import FOUND_BY, PLACES, _perturbed, check_open_at, check_upsert
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.server]
 
@@ -49,12 +50,32 @@ def test_the_server_finds_what_the_embedded_index_finds(
 
 def test_filters_distance_and_confidence_rank_as_embedded(small: OpenSearchIndex) -> None:
     assert len(small) == len(PLACES)
-    assert {h.id for h in small.search("", category="cafe")} == {"p2", "p3", "p4", "p5"}
+    assert {h.id for h in small.search("", category="cafe")} == {"p2", "p3", "p4", "p5", "p12"}
     assert [h.id for h in small.search("cafe java", near=(60.25, 25.1), limit=2)] == ["p4", "p3"]
     assert [h.id for h in small.search("ravintola savoy", limit=2)] == ["p8", "p9"]
     assert small.search("zzqxw") == []
     with pytest.raises(InputError, match="nothing to search for"):
         small.search("   ")
+
+
+def test_the_server_finds_the_places_open_at_a_time_as_embedded(small: OpenSearchIndex) -> None:
+    check_open_at(small)
+
+
+def test_an_index_of_another_poiflow_version_is_refused_with_what_to_do(opensearch: str) -> None:
+    index = OpenSearchIndex(opensearch, "older")
+    index.publish(pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA))
+    (name,) = index.indices()
+    # As a poiflow before opening hours left it: no version in the mapping.
+    index._client.indices.put_mapping(index=name, body={"_meta": {}})
+    again = OpenSearchIndex(opensearch, "older")
+    assert again.search("stockmann", limit=1)[0].id == "p1"  # words alone still work
+    with pytest.raises(InputError, match="published by another poiflow version: publish again"):
+        again.search("stockmann", open_at=parse_when("now"))
+    with pytest.raises(InputError, match="publish again"):
+        again.upsert(pa.Table.from_pylist(PLACES[:1], schema=GOLDEN_PLACE_SCHEMA))
+    again.publish(pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA))
+    assert "p4" in {h.id for h in again.search("cafe java", open_at=parse_when("now"))}
 
 
 def test_both_backends_find_perturbed_names_of_a_generated_world(

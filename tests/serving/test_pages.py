@@ -91,6 +91,19 @@ def test_the_map_page_finds_a_place_and_shows_its_sources(
     assert place_id in details
     assert sorted(page.locator("#sources li").all_inner_texts()) == sorted(members)
     assert page.locator("#provenance tr").count() >= 3  # names, categories, geometry at least
+    hours = get(site, f"/places/{place_id}")[1]["opening_hours"]
+    assert (hours in details) if hours else ("hours" not in details)
+    # Only the places open now, each saying so.
+    every = int(page.evaluate("document.body.dataset.results"))
+    page.check("#open")
+    page.wait_for_selector("body[data-open='1']", timeout=10_000)
+    shown = page.locator("#results li")
+    assert int(page.evaluate("document.body.dataset.results")) == shown.count() <= every
+    for i in range(shown.count()):
+        assert shown.nth(i).locator(".open").inner_text().startswith("open")
+    page.uncheck("#open")
+    page.wait_for_selector("body[data-open='0']", timeout=10_000)
+    assert page.locator("#results li").count() == every
     assert page.poiflow_errors == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "serve-map.png"

@@ -4,6 +4,7 @@ filter, ranking by distance and confidence, atomic rebuilds, and readable errors
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving import SearchIndex, build_search_index
 from poiflow.serving import search as search_module
+from poiflow.serving.opening import When, parse_when
 from poiflow.text import fold
 
 from ..conftest import HELSINKI, VENDOR_FEED, poiflow
@@ -34,6 +36,7 @@ def place(
     brand: str | None = None,
     street: str | None = None,
     more_categories: tuple[str, ...] = (),
+    hours: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": id,
@@ -48,20 +51,55 @@ def place(
         "brand": {"name": brand, "wikidata": None} if brand else None,
         "confidence": confidence,
         "members": 1,
+        "opening_hours": hours,
     }
 
 
 PLACES = [
-    place("p1", "Stockmann", "department_store", 60.1686, 24.9418, street="Aleksanterinkatu"),
-    place("p2", "Jääpuiston kahvila", "cafe", 60.1590, 24.9220),
-    place("p3", "Cafe Java", "cafe", 60.1700, 24.9400, confidence=0.5),
-    place("p4", "Cafe Java", "cafe", 60.2500, 25.1000, confidence=0.5),
-    place("p5", "Москва кафе", "cafe", 60.1650, 24.9300, alternates=("Moscow Cafe",)),
+    place(
+        "p1",
+        "Stockmann",
+        "department_store",
+        60.1686,
+        24.9418,
+        street="Aleksanterinkatu",
+        hours="Mo-Fr 10:00-20:00; Sa 10:00-18:00; Su 12:00-18:00; PH off",
+    ),
+    place("p2", "Jääpuiston kahvila", "cafe", 60.1590, 24.9220, hours="May-Sep 09:00-21:00"),
+    place("p3", "Cafe Java", "cafe", 60.1700, 24.9400, confidence=0.5, hours="Mo-Fr 07:00-17:00"),
+    place("p4", "Cafe Java", "cafe", 60.2500, 25.1000, confidence=0.5, hours="24/7"),
+    place(
+        "p5",
+        "Москва кафе",
+        "cafe",
+        60.1650,
+        24.9300,
+        alternates=("Moscow Cafe",),
+        hours='"by appointment"',
+    ),
     place("p6", "Apteekki Bulevardi", "pharmacy", 60.1640, 24.9380, brand="Yliopiston Apteekki"),
     place("p7", "Hotel Kämp", "hotel", 60.1679, 24.9475, more_categories=("restaurant",)),
-    place("p8", "Ravintola Savoy", "restaurant", 60.1672, 24.9470, confidence=0.95),
-    place("p9", "Ravintola Savoy", "restaurant", 60.1672, 24.9470, confidence=0.30),
+    place(
+        "p8",
+        "Ravintola Savoy",
+        "restaurant",
+        60.1672,
+        24.9470,
+        confidence=0.95,
+        hours="Mo-Sa 11:00-23:00",
+    ),
+    place(
+        "p9",
+        "Ravintola Savoy",
+        "restaurant",
+        60.1672,
+        24.9470,
+        confidence=0.30,
+        hours="Fr-Sa 22:00-04:00",
+    ),
     place("p10", "北京饭店", "restaurant", 60.1600, 24.9500),
+    # In New York: an instant is another hour of its clock than of Helsinki's.
+    place("p12", "Cafe Java", "cafe", 40.7128, -74.0060, confidence=0.5, hours="Mo-Fr 07:00-17:00"),
 ]
 
 
@@ -109,7 +147,7 @@ def test_words_that_match_nothing_find_nothing(index: SearchIndex) -> None:
 
 
 def test_a_category_filter_keeps_only_that_category(index: SearchIndex) -> None:
-    assert set(ids(index.search("", category="cafe"))) == {"p2", "p3", "p4", "p5"}
+    assert set(ids(index.search("", category="cafe"))) == {"p2", "p3", "p4", "p5", "p12"}
     # An alternate category counts too; a word that is elsewhere does not.
     assert set(ids(index.search("", category="restaurant"))) == {"p7", "p8", "p9", "p10"}
     assert ids(index.search("kahvila", category="pharmacy")) == []
@@ -127,6 +165,74 @@ def test_the_nearer_of_two_equal_names_ranks_first(index: SearchIndex) -> None:
 
 def test_the_more_confident_of_two_equal_places_ranks_first(index: SearchIndex) -> None:
     assert ids(index.search("ravintola savoy", limit=2)) == ["p8", "p9"]
+
+
+def local(*parts: int) -> When:
+    """A local time at each place (2026-12-11 is a Friday; Helsinki is UTC+2 in winter)."""
+    return When(datetime(*parts))
+
+
+def check_open_at(backend: Any) -> None:
+    """What every backend finds open at a time, by ``PLACES``' opening hours."""
+    friday_noon = local(2026, 12, 11, 12, 0)
+    assert set(ids(backend.search("cafe java", open_at=friday_noon))) == {"p3", "p4", "p12"}
+    assert ids(backend.search("cafe java", open_at=local(2026, 12, 13, 12, 0))) == ["p4"]
+    # An instant is another hour in New York than in Helsinki.
+    at = [parse_when(f"2026-12-11T{hour}Z") for hour in ("04:30", "05:30", "16:00")]
+    assert set(ids(backend.search("cafe java", open_at=at[0]))) == {"p4"}
+    assert set(ids(backend.search("cafe java", open_at=at[1]))) == {"p3", "p4"}
+    assert set(ids(backend.search("cafe java", open_at=at[2]))) == {"p4", "p12"}
+    # Friday's late hours run into Saturday; each place says when it closes.
+    late = backend.search("ravintola savoy", open_at=local(2026, 12, 12, 2, 0))
+    assert [(h.id, h.open_until) for h in late] == [("p9", "2026-12-12T04:00:00+02:00")]
+    both = backend.search("ravintola savoy", open_at=local(2026, 12, 12, 22, 30))
+    assert [(h.id, h.open_until) for h in both] == [
+        ("p8", "2026-12-12T23:00:00+02:00"),
+        ("p9", "2026-12-13T04:00:00+02:00"),
+    ]
+    assert backend.search("cafe java", open_at=friday_noon, near=(60.25, 25.1))[0].id == "p4"
+    assert (
+        backend.search("cafe java", open_at=friday_noon, near=(60.25, 25.1))[0].open_until is None
+    )
+    # Finland's public holidays: closed on Christmas Day, a Friday; open a week before.
+    assert backend.search("stockmann", open_at=local(2026, 12, 25, 12, 0)) == []
+    assert ids(backend.search("stockmann", open_at=local(2026, 12, 18, 12, 0))) == ["p1"]
+    # Seasons: the park café opens in May.
+    assert backend.search("kahvila", open_at=friday_noon) == []
+    assert ids(backend.search("kahvila", open_at=local(2027, 6, 11, 12, 0))) == ["p2"]
+    # A comment alone says nothing of when; no hours say nothing at all.
+    assert backend.search("moskva", open_at=friday_noon) == []
+    assert backend.search("bei jing", open_at=friday_noon) == []
+    assert set(
+        ids(backend.search("", category="restaurant", open_at=local(2026, 12, 12, 2, 0)))
+    ) == {"p9"}
+    # Without a time asked about, nothing is left out, and the hours are there to read.
+    stockmann = backend.search("stockmann", limit=1)[0]
+    assert (stockmann.opening_hours, stockmann.open_until) == (PLACES[0]["opening_hours"], None)
+
+
+def test_only_places_open_at_a_time_are_found(index: SearchIndex) -> None:
+    check_open_at(index)
+
+
+def test_places_open_are_found_beyond_the_first_text_matches(tmp_path: Path) -> None:
+    # 120 kiosks open only in summer pass the hour of the week, not the exact check; the
+    # three open in December match the word less well, so they rank last.
+    summer = [
+        place(f"s{i}", "Kiosk", "kiosk", 60.17, 24.94, hours="May-Sep 09:00-21:00")
+        for i in range(120)
+    ]
+    always = [
+        place(f"a{i}", "Kiosk at the Central Railway Station", "kiosk", 60.17, 24.94)
+        for i in range(3)
+    ]
+    for kiosk in always:
+        kiosk["opening_hours"] = "09:00-21:00"
+    table = pa.Table.from_pylist(summer + always, schema=GOLDEN_PLACE_SCHEMA)
+    index = build_search_index(table, tmp_path / "search")
+    assert {h.id for h in index.search("kiosk", limit=3)} <= {f"s{i}" for i in range(120)}
+    found = index.search("kiosk", open_at=local(2026, 12, 11, 12, 0), limit=3)
+    assert sorted(ids(found)) == ["a0", "a1", "a2"]
 
 
 def test_the_limit_is_kept(index: SearchIndex) -> None:
@@ -182,8 +288,8 @@ def test_a_failed_rebuild_leaves_the_old_index(
 
     real = search_module.search_documents
 
-    def broken(places: Any) -> Any:
-        yield from real(places[:2])
+    def broken(places: Any, **kwargs: Any) -> Any:
+        yield from real(places[:2], **kwargs)
         raise RuntimeError("disk gone")
 
     monkeypatch.setattr(search_module, "search_documents", broken)
@@ -258,6 +364,13 @@ def test_the_cli_refuses_a_folder_without_places_or_index_and_a_bad_point(tmp_pa
     done = poiflow("search", str(tmp_path), "kahv", "--category", "cafe")
     assert done.returncode == 0
     assert "Jääpuiston kahvila" in done.stdout + done.stderr
+    done = poiflow("search", str(tmp_path), "savoy", "--open-at", "2026-12-12T02:00")
+    assert done.returncode == 0, done.stderr
+    assert "1 place open at 2026-12-12T02:00" in done.stdout + done.stderr
+    assert "Sat 12 Dec 04:00" in done.stdout + done.stderr
+    done = poiflow("search", str(tmp_path), "savoy", "--open-at", "Sa 25:00")
+    assert done.returncode == 1
+    assert "not a time: 'Sa 25:00'" in done.stdout + done.stderr
 
 
 def check_upsert(backend: Any) -> None:

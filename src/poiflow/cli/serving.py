@@ -32,7 +32,9 @@ _PUBLISH_SEARCH_HELP = """Index the golden places of DIR (a conflate or run outp
 The index (Tantivy, embedded: no server to run) is written to [bold]DIR/search[/bold] and
 swapped in whole when complete: readers never see a half-built index. Names and their
 alternates, brand, categories and address are indexed transliterated to ASCII, so any
-script finds its places.
+script finds its places. Each place's opening hours are indexed as the hours of the week
+it is open in the year ahead (for [bold]poiflow search --open-at[/bold]): publish again
+within a year.
 
 With [bold]--opensearch URL[/bold] the places go to a search server instead: a new index
 under the alias [bold]--index[/bold] (bulk writes, an index template), and the alias is
@@ -240,13 +242,17 @@ def match_command(
 _SEARCH_HELP = """Search the golden places of DIR, indexed by [bold]poiflow publish search[/bold].
 
 Words may have typos and the last one may be unfinished; [bold]--near[/bold] ranks nearer
-places higher, [bold]--category[/bold] keeps one category only.
+places higher, [bold]--category[/bold] keeps one category only, [bold]--open-at[/bold] the
+places open then (by their opening hours, in each place's own time zone, with its public
+holidays), and says when each closes.
 
 [bold]Examples[/bold]
 
   poiflow search out/helsinki "stockman"
   poiflow search out/helsinki "kahv" --near 60.17,24.94
   poiflow search out/helsinki "" --category pharmacy --near 60.17,24.94
+  poiflow search out/helsinki "kahvila" --open-at now
+  poiflow search out/helsinki "" --category restaurant --open-at "Su 21:00"
 """
 
 
@@ -258,31 +264,57 @@ def search_command(
         str | None, typer.Option(help="LAT,LON: nearer places rank higher.", metavar="LAT,LON")
     ] = None,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    open_at: Annotated[
+        str | None,
+        typer.Option(
+            help="Only places open then: 'now'; 'HH:MM' (today) or 'Sa 10:00' (the coming "
+            "Saturday), each place's local time; or ISO 8601 ('2026-12-24T10:00', with an "
+            "offset an instant).",
+            metavar="WHEN",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many results.")] = 10,
     opensearch: Annotated[str | None, OPENSEARCH] = None,
     index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
     """Search the golden places."""
     from poiflow.serving import SearchIndex
+    from poiflow.serving.opening import parse_when
     from poiflow.serving.opensearch import OpenSearchIndex
 
     point = _point(near) if near else None
+    when = parse_when(open_at) if open_at is not None else None
     searched = (
         OpenSearchIndex(opensearch, index)
         if opensearch is not None
         else SearchIndex(folder / SEARCH_FOLDER)
     )
-    hits = searched.search(text, near=point, category=category, limit=limit)
+    hits = searched.search(text, near=point, category=category, open_at=when, limit=limit)
     if not hits:
-        console.print("no place matches")
+        console.print("no place matches" + (" and is open then" if when else ""))
         return
-    table = Table(title=f"{len(hits)} places")
-    for column in ("name", "category", "km", "score", "id"):
+    columns = ["name", "category", "km", "score", "id"]
+    if when is not None:
+        columns.insert(2, "open until")
+    title = f"{len(hits)} place{'' if len(hits) == 1 else 's'}"
+    table = Table(title=title + (f" open at {open_at}" if when else ""))
+    for column in columns:
         table.add_column(column, justify="right" if column in ("km", "score") else "left")
     for hit in hits:
         km = "" if hit.distance_km is None else f"{hit.distance_km:.2f}"
-        table.add_row(hit.name or "", hit.category or "", km, f"{hit.score:.2f}", hit.id)
+        closes = [_closing(hit.open_until)] if when is not None else []
+        table.add_row(hit.name or "", hit.category or "", *closes, km, f"{hit.score:.2f}", hit.id)
     console.print(table)
+
+
+def _closing(until: str | None) -> str:
+    """When an open place closes, in its own time: "Fri 04 Dec 17:00"."""
+    if until is None:
+        return "no end in sight"
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(until)
+    return f"{moment:%a %d %b %H:%M}"
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -295,7 +327,7 @@ def _point(text: str) -> tuple[float, float]:
 
 _SERVE_HELP = """Serve the golden places of DIR over HTTP (FastAPI, on the embedded store).
 
-[bold]GET /search[/bold]?q=&lat=&lon=&category=&limit=, [bold]GET /places/ID[/bold] (with
+[bold]GET /search[/bold]?q=&lat=&lon=&category=&open_at=&limit=, [bold]GET /places/ID[/bold] (with
 provenance and member records), [bold]GET /places[/bold]?bbox=west,south,east,north&limit=&offset=,
 [bold]GET /health[/bold]; [bold]POST /labels[/bold] (review answers, appended to
 DIR/labels.csv) needs 'Authorization: Bearer TOKEN' with the token in the server's

@@ -13,7 +13,8 @@ Read endpoints:
 
 - ``GET /health``: alive, and what is loaded;
 - ``GET /review/question/{n}``: the review page's questions, one by one;
-- ``GET /search?q=&lat=&lon=&category=&limit=``: the best places for some words;
+- ``GET /search?q=&lat=&lon=&category=&open_at=&limit=``: the best places for some words
+  (``open_at``: only those open then, each with the time it closes);
 - ``GET /places/{id}``: one golden place with its provenance and member records;
 - ``GET /places?bbox=west,south,east,north&limit=&offset=``: the places in a box, paged,
   in id order;
@@ -66,6 +67,7 @@ from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving.answers import MatchQueue, answer_of
 from poiflow.serving.cassandra import CassandraStore
 from poiflow.serving.matching import MatchIndex
+from poiflow.serving.opening import parse_when
 from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.serving.pages import label_page, map_page
 from poiflow.serving.review import ReviewQueue
@@ -437,13 +439,22 @@ def create_app(
             str | None,
             Query(max_length=64, pattern=r"^[a-z0-9_]+$", description="Only this category."),
         ] = None,
+        open_at: Annotated[
+            str | None,
+            Query(
+                max_length=40,
+                description="Only places open then: 'now', 'HH:MM' or 'Sa 10:00' (each "
+                "place's local time), or ISO 8601 (with an offset: an instant).",
+            ),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> dict[str, Any]:
         if (lat is None) != (lon is None):
             raise HTTPException(422, "give both lat and lon, or neither")
         near = (lat, lon) if lat is not None and lon is not None else None
         try:
-            hits = store.search.search(q, near=near, category=category, limit=limit)
+            when = parse_when(open_at) if open_at is not None else None
+            hits = store.search.search(q, near=near, category=category, open_at=when, limit=limit)
         except ServerUnavailableError as exc:  # the search server, not the request
             raise HTTPException(503, str(exc)) from exc
         except InputError as exc:

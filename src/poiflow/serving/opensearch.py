@@ -8,7 +8,12 @@ of the alias sees the old index or the new one, never a half-built one) and dele
 indices it left. ``search`` asks the server for the text matches, word by word as the
 embedded index does (exact, within typos, the last word as a prefix; the same fields and
 boosts), and ranks them with the embedded index's own function (``search.rank_matches``), so
-both backends order the same places the same way.
+both backends order the same places the same way. Places open at a time are filtered as the
+embedded index does: an hour of the week first, on the server, then exactly
+(``search.gather``).
+
+The index's mapping carries the version of its fields (``_meta``): an index published by a
+poiflow whose documents had other fields is refused with a message to publish again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.errors import ConfigError, InputError, ServerUnavailableError
+from poiflow.serving.opening import When
 from poiflow.serving.search import (
     STARTS_BOOST,
     TEXT_FIELDS,
@@ -30,6 +36,7 @@ from poiflow.serving.search import (
     Hit,
     candidates_wanted,
     check_query,
+    gather,
     rank_matches,
     search_documents,
     word_typos,
@@ -39,10 +46,20 @@ __all__ = ["MAPPINGS", "OpenSearchIndex"]
 
 _ALIAS: Final = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
 _BATCH: Final = 5_000
-_STORED: Final = ("id", "display", "primary_category", "lat", "lon", "confidence")
+_STORED: Final = (
+    "id",
+    "display",
+    "primary_category",
+    "lat",
+    "lon",
+    "confidence",
+    "opening_hours",
+)
+_FIELDS_VERSION: Final = 2  # bumped when the documents' fields change
 
 MAPPINGS: Final = {
     "dynamic": "strict",
+    "_meta": {"poiflow_fields": _FIELDS_VERSION},
     "properties": {
         "id": {"type": "keyword"},
         "display": {"type": "keyword", "index": False},
@@ -54,6 +71,10 @@ MAPPINGS: Final = {
         "lon": {"type": "double"},
         "location": {"type": "geo_point"},
         "confidence": {"type": "float"},
+        "opening_hours": {"type": "keyword", "index": False},
+        # The hours of the week (0-167) the place can be open, in UTC and in local time.
+        "open_utc": {"type": "short"},
+        "open_local": {"type": "short"},
     },
 }
 
@@ -82,6 +103,7 @@ class OpenSearchIndex:
         self.replicas = replicas
         self._client = OpenSearch(hosts=[url], timeout=30, max_retries=2, retry_on_timeout=True)
         self._guard(self._client.info)
+        self._checked = False
 
     def __len__(self) -> int:
         return int(self._guard(lambda: self._client.count(index=self.alias))["count"])
@@ -172,6 +194,7 @@ class OpenSearchIndex:
             raise ServerUnavailableError(
                 f"{self.url} has no index {self.alias!r} yet: publish into it first"
             )
+        self._check_fields()
         index = published[-1]
         actions = [
             *self._actions(places, index),
@@ -193,6 +216,7 @@ class OpenSearchIndex:
         *,
         near: tuple[float, float] | None = None,
         category: str | None = None,
+        open_at: When | None = None,
         limit: int = 10,
     ) -> list[Hit]:
         """The places that best match ``text``, best first (as ``SearchIndex.search``).
@@ -215,17 +239,38 @@ class OpenSearchIndex:
                     }
                 }
             )
-        query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}]}}
+        filters: list[dict[str, Any]] = []
         if category:
-            query["bool"]["filter"] = [{"term": {"category": category.strip()}}]
-        body = {
-            "query": query,
-            "size": candidates_wanted(limit, words, near),
-            "_source": list(_STORED),
-        }
-        found = self._guard(lambda: self._client.search(index=self.alias, body=body))["hits"]
-        matches = [(hit["_source"], hit["_score"] or 0.0) for hit in found["hits"]]
+            filters.append({"term": {"category": category.strip()}})
+        if open_at is not None:
+            self._check_fields()
+            filters.append({"term": {open_at.field: open_at.hour}})
+        query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}]}}
+        if filters:
+            query["bool"]["filter"] = filters
+
+        def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
+            body = {"query": query, "size": pool, "_source": list(_STORED)}
+            found = self._guard(lambda: self._client.search(index=self.alias, body=body))
+            return [(hit["_source"], hit["_score"] or 0.0) for hit in found["hits"]["hits"]]
+
+        matches = gather(fetch, candidates_wanted(limit, words, near), open_at, limit)
         return rank_matches(matches, words, near, limit)
+
+    def _check_fields(self) -> None:
+        """Refuse an index whose documents have another poiflow's fields (once)."""
+        if self._checked:
+            return
+        found = self._guard(lambda: self._client.indices.get_mapping(index=self.alias))
+        for index, mapping in found.items():
+            version = mapping.get("mappings", {}).get("_meta", {}).get("poiflow_fields")
+            if version != _FIELDS_VERSION:
+                raise InputError(
+                    f"{self.url} index {index} was published by another poiflow version: "
+                    f"publish again ('poiflow publish search DIR --opensearch {self.url} "
+                    f"--index {self.alias}')"
+                )
+        self._checked = True
 
     def _word(self, word: str, *, last: bool) -> dict[str, Any]:
         """One query word, as the embedded index looks for it: exactly, within a few typos,
@@ -251,8 +296,9 @@ class OpenSearchIndex:
         return {"dis_max": {"queries": per_field}}
 
     def _actions(self, table: pa.Table, index: str) -> Iterator[dict[str, Any]]:
+        since = datetime.now(UTC)
         for batch in table.to_batches(_BATCH):
-            for document in search_documents(batch.to_pylist()):
+            for document in search_documents(batch.to_pylist(), since=since):
                 if "lat" in document and "lon" in document:
                     document["location"] = {"lat": document["lat"], "lon": document["lon"]}
                 yield {"_index": index, "_id": document["id"], "_source": document}

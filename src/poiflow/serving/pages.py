@@ -37,6 +37,7 @@ def map_page() -> str:
         '<header><b>poiflow</b><input id="q" type="search" placeholder="Search places '
         '(name, brand, category, street)" autocomplete="off" aria-label="search">'
         '<label><input id="near" type="checkbox"> near the map\'s centre</label>'
+        '<label><input id="open" type="checkbox"> open now</label>'
         '<span class="keys"><kbd>/</kbd> search <kbd>&uarr;</kbd><kbd>&darr;</kbd> move '
         "<kbd>Enter</kbd> open</span>"
         '<a href="/review">review pairs</a> <a href="/docs">API</a></header>'

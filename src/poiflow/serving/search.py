@@ -15,7 +15,9 @@ point and with the place's confidence::
 
 with ``similarity`` rapidfuzz's normalized Indel similarity of the folded texts (0-1).
 
-A category filter keeps places whose primary or alternate category is the one given.
+A category filter keeps places whose primary or alternate category is the one given; an
+``open_at`` filter the places open then (see ``poiflow.serving.opening``: each document
+lists the hours of the week its place can be open, and what passes is checked exactly).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,6 +36,7 @@ import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
 from poiflow.errors import InputError, OutputError
+from poiflow.serving.opening import When, open_until, week_hours
 from poiflow.text import fold, tokens
 
 if TYPE_CHECKING:
@@ -51,6 +55,7 @@ __all__ = [
     "build_search_index",
     "candidates_wanted",
     "check_query",
+    "gather",
     "places_file",
     "rank_matches",
     "ranked",
@@ -70,13 +75,15 @@ TEXT_FIELDS: Final = {
     "category_words": 1.0,
     "address": 0.7,
 }
-_STORED_ONLY: Final = ("id", "display", "primary_category")
-_INDEX_VERSION: Final = "1"  # bumped when the fields change: an older index is rebuilt
+_STORED_ONLY: Final = ("id", "display", "primary_category", "opening_hours")
+_INDEX_VERSION: Final = "2"  # bumped when the fields change: an older index is rebuilt
 _BATCH: Final = 10_000
 # How many text matches are re-ranked (by name, distance and confidence): per result asked
 # for, and at least.
 _RERANK: Final = 5
 _RERANK_MIN: Final = 50
+# The most text matches fetched to find enough places open at a time.
+_OPEN_POOL_MAX: Final = 10_000
 # What a match of a word counts for beside BM25's score of an exact match (~1-10): as the
 # start of a word (the last one), or within a few typos. A place matching more of the
 # query's words ranks higher than a shorter name matching fewer of them.
@@ -88,7 +95,9 @@ TYPO_BOOST: Final = 3.0
 class Hit:
     """One place found: its id, name and primary category, where it is, and why it ranks
     where it does (``relevance`` from the text, ``distance_km`` to the point asked about,
-    ``score`` the blend the results are sorted by)."""
+    ``score`` the blend the results are sorted by); its opening hours, and, asked about a
+    time, until when it is open then (ISO 8601 in the place's time zone; None: no end in
+    the year ahead)."""
 
     id: str
     name: str | None
@@ -99,6 +108,8 @@ class Hit:
     relevance: float
     distance_km: float | None
     score: float
+    opening_hours: str | None = None
+    open_until: str | None = None
 
 
 def places_file(folder: Path) -> Path:
@@ -146,8 +157,9 @@ def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
     try:
         index = tantivy.Index(_schema(), path=str(partial))
         writer = index.writer(heap_size=128 * 1024 * 1024, num_threads=1)
+        since = datetime.now(UTC)
         for batch in table.to_batches(_BATCH):
-            for document in search_documents(batch.to_pylist()):
+            for document in search_documents(batch.to_pylist(), since=since):
                 writer.add_document(tantivy.Document(**document))
         writer.commit()
         writer.wait_merging_threads()
@@ -215,6 +227,7 @@ class SearchIndex:
         *,
         near: tuple[float, float] | None = None,
         category: str | None = None,
+        open_at: When | None = None,
         limit: int = 10,
     ) -> list[Hit]:
         """The places that best match ``text``, best first.
@@ -224,6 +237,7 @@ class SearchIndex:
                 unfinished last word are forgiven.
             near: (lat, lon): places nearer to it rank higher.
             category: Only places with this category (primary or alternate).
+            open_at: Only places open then (``opening.parse_when`` reads one).
             limit: How many to return (1-1000).
 
         Raises:
@@ -247,17 +261,25 @@ class SearchIndex:
         if category:
             wanted = tantivy.Query.term_query(self._schema, "category", category.strip())
             clauses.append((tantivy.Occur.Must, wanted))
+        if open_at is not None:  # a filter: it adds nothing to the text's score
+            hour = tantivy.Query.term_query(self._schema, open_at.field, open_at.hour)
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(hour, 0.0)))
         query = tantivy.Query.boolean_query(clauses)
         searcher = self._index.searcher()
-        pool = candidates_wanted(limit, words, near)
-        found = searcher.search(query, limit=pool).hits
-        matches = [
-            (
-                {name: (got or [None])[0] for name, got in searcher.doc(address).to_dict().items()},
-                score,
-            )
-            for score, address in found
-        ]
+
+        def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
+            return [
+                (
+                    {
+                        name: (got or [None])[0]
+                        for name, got in searcher.doc(address).to_dict().items()
+                    },
+                    score,
+                )
+                for score, address in searcher.search(query, limit=pool).hits
+            ]
+
+        matches = gather(fetch, candidates_wanted(limit, words, near), open_at, limit)
         return rank_matches(matches, words, near, limit)
 
     def _word(self, word: str, *, last: bool) -> tantivy.Query:
@@ -286,6 +308,32 @@ class SearchIndex:
             either = tantivy.Query.boolean_query(ways)
             per_field.append(tantivy.Query.boost_query(either, boost))
         return tantivy.Query.disjunction_max_query(per_field)
+
+
+def gather(
+    fetch: Callable[[int], list[tuple[dict[str, Any], float]]],
+    pool: int,
+    open_at: When | None,
+    limit: int,
+) -> list[tuple[dict[str, Any], float]]:
+    """A query's text matches (``fetch(pool)``: the best ``pool`` of them, each a found
+    place's stored fields and its text score), and asked about a time, only those open then,
+    each with ``open_until``: more are fetched while fewer than ``limit`` are open and the
+    index has more."""
+    while True:
+        matches = fetch(pool)
+        if open_at is None:
+            return matches
+        kept = []
+        for document, score in matches:
+            is_open, until = open_until(
+                document.get("opening_hours"), document.get("lat"), document.get("lon"), open_at
+            )
+            if is_open:
+                kept.append(({**document, "open_until": until and until.isoformat()}, score))
+        if len(kept) >= limit or len(matches) < pool or pool >= _OPEN_POOL_MAX:
+            return kept
+        pool = min(pool * 4, _OPEN_POOL_MAX)
 
 
 def rank_matches(
@@ -331,6 +379,8 @@ def ranked(
         relevance=relevance,
         distance_km=distance,
         score=score,
+        opening_hours=document.get("opening_hours"),
+        open_until=document.get("open_until"),
     )
 
 
@@ -343,14 +393,20 @@ def _schema() -> tantivy.Schema:
     for name in TEXT_FIELDS:
         builder.add_text_field(name, stored=False, tokenizer_name="default", index_option="freq")
     builder.add_text_field("category", stored=False, tokenizer_name="raw", index_option="basic")
+    for name in ("open_utc", "open_local"):
+        builder.add_integer_field(name, stored=False, indexed=True)
     builder.add_float_field("lat", stored=True, indexed=True)
     builder.add_float_field("lon", stored=True, indexed=True)
     builder.add_float_field("confidence", stored=True)
     return builder.build()
 
 
-def search_documents(places: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Each golden place as the fields of its search document (empty ones left out)."""
+def search_documents(
+    places: Sequence[dict[str, Any]], *, since: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Each golden place as the fields of its search document (empty ones left out); its
+    hours of the week open are those of the year from ``since`` (default: now)."""
+    since = since or datetime.now(UTC)
     for place in places:
         names = place.get("names") or {}
         categories = place.get("categories") or {}
@@ -360,6 +416,8 @@ def search_documents(places: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any
         all_categories = [c for c in [primary, *(categories.get("alternate") or [])] if c]
         alternates = [a["value"] for a in names.get("alternates") or [] if a.get("value")]
         street = [address.get(p) for p in ("street", "housenumber", "postcode", "locality")]
+        hours = place.get("opening_hours")
+        week = week_hours(hours, place.get("lat"), place.get("lon"), since=since)
         fields: dict[str, Any] = {
             "id": place["id"],
             "display": names.get("primary"),
@@ -373,6 +431,9 @@ def search_documents(places: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any
             "lat": place.get("lat"),
             "lon": place.get("lon"),
             "confidence": place.get("confidence"),
+            "opening_hours": hours,
+            "open_utc": list(week.utc) if week else None,
+            "open_local": list(week.local) if week else None,
         }
         yield {k: v for k, v in fields.items() if v not in (None, "", [])}
 

@@ -1,9 +1,10 @@
 // The map page of `poiflow serve`: search the golden places, see them on a map, open one
 // with its sources. Keyboard: "/" to search, arrows to move through results, Enter to open.
 // It sets data-ready on the body once the first places are drawn, data-markers to the
-// number of places on the map, data-results to the number of results shown,
-// data-query to the query they answer and data-place to the id of the place shown (the
-// tests read them).
+// number of places on the map, data-results to the number of results shown (with "open
+// now" ticked, only places open now, each with the time it closes),
+// data-query to the query they answer, data-open to "1" when they are only places open now,
+// and data-place to the id of the place shown (the tests read them).
 (function () {
   var map = L.map("map", {preferCanvas: true});
   L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {maxZoom: 19,
@@ -11,6 +12,7 @@
   var layer = L.layerGroup().addTo(map);
   var box = document.getElementById("q");
   var near = document.getElementById("near");
+  var openNow = document.getElementById("open");
   var list = document.getElementById("results");
   var details = document.getElementById("details");
   var results = [];
@@ -63,6 +65,11 @@
       if (hit.distance_km !== null && hit.distance_km !== undefined) {
         li.appendChild(text("span", hit.distance_km.toFixed(1) + " km", "meta"));
       }
+      if (openNow.checked) {
+        // The place's own clock time (its offset is in the string), not the browser's.
+        li.appendChild(text("span", hit.open_until ? "open until " +
+          hit.open_until.slice(11, 16) : "open", "meta open"));
+      }
       li.addEventListener("click", function () { select(i); open(hit.id); });
       list.appendChild(li);
     });
@@ -82,12 +89,14 @@
       params.set("lat", c.lat.toFixed(6));
       params.set("lon", c.lng.toFixed(6));
     }
+    if (openNow.checked) { params.set("open_at", "now"); }
     fetch("/search?" + params.toString())
       .then(function (r) { return r.json(); })
       .then(function (body) {
         if (mine !== asked) { return; }
         show(body.results || []);
         document.body.dataset.query = q;
+        document.body.dataset.open = params.has("open_at") ? "1" : "0";
       });
   }
 
@@ -111,6 +120,7 @@
         row(table, "category", place.categories && place.categories.primary);
         row(table, "address", ["street", "housenumber", "postcode", "locality"]
           .map(function (k) { return address[k]; }).filter(Boolean).join(" "));
+        row(table, "hours", place.opening_hours);
         row(table, "phone", (place.phones || []).join(", "));
         row(table, "website", (place.websites || []).join(", "));
         row(table, "confidence", place.confidence === undefined ? null : Number(place.confidence).toFixed(2));
@@ -144,6 +154,9 @@
   box.addEventListener("input", function () {
     clearTimeout(pending);
     pending = setTimeout(search, 150);
+  });
+  [near, openNow].forEach(function (box_) {
+    box_.addEventListener("change", function () { if (box.value.trim()) { search(); } });
   });
   document.addEventListener("keydown", function (event) {
     if (event.key === "/" && document.activeElement !== box) {
