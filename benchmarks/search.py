@@ -13,10 +13,16 @@ backend) and asked the same queries.
 A query counts as found when a place whose primary name folds to the same words is among
 the results (chains share names; "MEMPHIS" and "Memphis" no text can tell apart).
 
+Then the queries whose place is open at one time (`--open-at`, default "Sa 12:00", each
+place's local time) are asked again with that time: only places open then may be found.
+The peer is the same scan over the names of the places open then, found by checking every
+place's hours with the `opening_hours` parser once for that time (its cost printed apart).
+
 Usage:
     .venv/bin/python benchmarks/search.py                  # 20,000 places, 2 sources
     .venv/bin/python benchmarks/search.py --places 100000
     .venv/bin/python benchmarks/search.py --opensearch     # and the search server backend
+    .venv/bin/python benchmarks/search.py --open-at "Su 21:00"
 """
 
 from __future__ import annotations
@@ -42,10 +48,13 @@ from rapidfuzz import fuzz, process
 from measure import DATA, world_arguments
 from poiflow.generate import generate
 from poiflow.serving import build_search_index
+from poiflow.serving.opening import When, open_until, parse_when
 from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent
+# A query: its text, the row of the place it was made from, and whether it has a point.
+Query = tuple[str, int, bool]
 
 
 def golden_places(places: int, sources: int, seed: int) -> Path:
@@ -101,6 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--opensearch", action="store_true", help="also the OpenSearch backend (started here)"
     )
+    parser.add_argument("--open-at", default="Sa 12:00", help="the time of the open queries")
     args = parser.parse_args()
     out = golden_places(args.places, args.sources, args.seed)
     table = pq.read_table(out / "places.parquet")
@@ -120,28 +130,53 @@ def main() -> None:
     ids = [p["id"] for p in places]
     row_of = {place_id: i for i, place_id in enumerate(ids)}
 
-    def score(results: list[list[int]]) -> tuple[float, float]:
+    def score(asked: list[Query], results: list[list[int]]) -> tuple[float, float]:
         top1 = top3 = 0
-        for (_, i, _), rows in zip(queries, results, strict=True):
+        for (_, i, _), rows in zip(asked, results, strict=True):
             same = by_name[fold(names[i])]
             top1 += bool(rows[:1]) and rows[0] in same
             top3 += any(r in same for r in rows[:3])
-        return top1 / len(queries), top3 / len(queries)
+        return top1 / len(asked), top3 / len(asked)
 
-    def ask(backend: Any) -> tuple[list[list[int]], list[float]]:
+    def ask(
+        backend: Any, asked: list[Query], open_at: When | None = None
+    ) -> tuple[list[list[int]], list[float]]:
         found: list[list[int]] = []
         ms = []
-        for query, i, with_point in queries:
+        for query, i, with_point in asked:
             located = places[i]["lat"] is not None
             near = (places[i]["lat"], places[i]["lon"]) if with_point and located else None
             t = time.perf_counter()
-            hits = backend.search(query, near=near, limit=3)
+            hits = backend.search(query, near=near, open_at=open_at, limit=3)
             ms.append((time.perf_counter() - t) * 1000)
             found.append([row_of[hit.id] for hit in hits])
         return found, ms
 
-    ours, ours_ms = ask(index)
+    def scan(asked: list[Query], rows: list[int]) -> tuple[list[list[int]], list[float]]:
+        """The peer: rapidfuzz's WRatio over the folded names of ``rows``."""
+        among = [fold(names[row]) for row in rows]
+        found: list[list[int]] = []
+        ms = []
+        for query, _, _ in asked:
+            t = time.perf_counter()
+            best = process.extract(fold(query), among, scorer=fuzz.WRatio, limit=3)
+            ms.append((time.perf_counter() - t) * 1000)
+            found.append([rows[at] for _, _, at in best])
+        return found, ms
+
+    when = parse_when(args.open_at)
+    hours = table.column("opening_hours").to_pylist()
+    started = time.perf_counter()
+    open_rows = [
+        i for i, p in enumerate(places) if open_until(hours[i], p["lat"], p["lon"], when)[0]
+    ]
+    checked = time.perf_counter() - started
+    is_open = set(open_rows)
+    open_queries = [q for q in queries if q[1] in is_open]
+    ours, ours_ms = ask(index, queries)
+    open_found, open_ms = ask(index, open_queries, when)
     rows = [("poiflow index (Tantivy)", ours, ours_ms)]
+    open_rows_printed = [("poiflow index (Tantivy)", open_found, open_ms)]
     if args.opensearch:
         with opensearch_server() as url:
             server = OpenSearchIndex(url, "bench")
@@ -149,17 +184,13 @@ def main() -> None:
             server.publish(table)
             published = time.perf_counter() - started
             print(f"OpenSearch publish: {published:.2f} s, {len(places) / published:,.0f} places/s")
-            ask(server)  # warm the JVM up first: the figures are of a running server
-            found, ms = ask(server)
+            ask(server, queries)  # warm the JVM up first: the figures are of a running server
+            found, ms = ask(server, queries)
             rows.append(("poiflow on OpenSearch 2.19", found, ms))
-    folded = [fold(name) for name in names]
-    peer: list[list[int]] = []
-    peer_ms = []
-    for query, _, _ in queries:
-        t = time.perf_counter()
-        found = process.extract(fold(query), folded, scorer=fuzz.WRatio, limit=3)
-        peer_ms.append((time.perf_counter() - t) * 1000)
-        peer.append([row for _, _, row in found])
+            found, ms = ask(server, open_queries, when)
+            open_rows_printed.append(("poiflow on OpenSearch 2.19", found, ms))
+    peer, peer_ms = scan(queries, list(range(len(names))))
+    open_peer, open_peer_ms = scan(open_queries, open_rows)
     made = f"{args.places:,} generated places x {args.sources} sources"
     print(f"{len(places):,} golden places from {made}")
     print(
@@ -167,9 +198,23 @@ def main() -> None:
     )
     print(f"{'search':34} {'top-1':>6} {'top-3':>6} {'p50 ms':>7} {'p99 ms':>7}")
     for label, results, ms in (*rows, ("rapidfuzz WRatio scan (peer)", peer, peer_ms)):
-        top1, top3 = score(results)
+        top1, top3 = score(queries, results)
         p50, p99 = np.percentile(ms, [50, 99])
         print(f"{label:34} {top1:6.3f} {top3:6.3f} {p50:7.2f} {p99:7.2f}")
+    with_hours = sum(bool(h) for h in hours)
+    print(
+        f"\nopen at {args.open_at!r}: {with_hours:,} places have hours, {len(open_rows):,} are "
+        f"open then; {len(open_queries):,} of the queries are of an open place. The peer's "
+        f"check of every place's hours took {checked:.2f} s ({len(places) / checked:,.0f}/s)."
+    )
+    print(f"{'search, open then':34} {'top-1':>6} {'top-3':>6} {'p50 ms':>7} {'p99 ms':>7}")
+    peer_row = ("open places, WRatio scan (peer)", open_peer, open_peer_ms)
+    for label, results, ms in (*open_rows_printed, peer_row):
+        top1, top3 = score(open_queries, results)
+        p50, p99 = np.percentile(ms, [50, 99])
+        print(f"{label:34} {top1:6.3f} {top3:6.3f} {p50:7.2f} {p99:7.2f}")
+        shut = sum(row not in is_open for found in results for row in found)
+        assert shut == 0, f"{label} found {shut} places closed then"
 
 
 if __name__ == "__main__":

@@ -69,12 +69,18 @@ def hours_by_hand(days: frozenset[int], spans: list[tuple[int, int]]) -> set[int
     week=weeks(),
     zone=st.sampled_from([*POINTS, None]),
     offsets=st.lists(st.integers(0, 365 * 24 * 4), min_size=1, max_size=8),
+    dated=st.booleans(),
 )
 def test_random_weekly_hours_are_open_when_read_by_hand(
-    week: tuple[frozenset[int], list[tuple[int, int]]], zone: str | None, offsets: list[int]
+    week: tuple[frozenset[int], list[tuple[int, int]]],
+    zone: str | None,
+    offsets: list[int],
+    dated: bool,
 ) -> None:
     days, spans = week
-    hours = written(days, spans)
+    # A rule of a date long after the year changes nothing, but makes the hours be read
+    # over the year rather than one week.
+    hours = written(days, spans) + ("; 2099 Jan 01 10:00-11:00" if dated else "")
     lat, lon = POINTS[zone] if zone else (None, None)
     found = week_hours(hours, lat, lon, since=SINCE)
     assert found is not None

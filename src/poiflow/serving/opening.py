@@ -39,6 +39,14 @@ _WEEKS: dict[tuple[str, str | None, datetime], Week | None] = {}
 _WEEKS_KEPT: Final = 20_000
 # A rule of a comment alone: the parser reads it as open always, which it does not say.
 _COMMENT_ALONE: Final = re.compile(r'(^|; )(?=")')
+_COMMENT: Final = re.compile(r'"[^"]*"')
+_CLOSING_RULE: Final = re.compile(r'(?:^|; )[^;"]*\b(?:off|closed)(?=;|$)')
+# What makes hours differ from week to week: months, holidays, week numbers, years, the
+# sun, the n-th weekday of a month. Days are two letters in OSM's syntax, months three.
+_DATED: Final = re.compile(r"[A-Z][a-z]{2}|PH|SH|week|easter|sun|dawn|dusk|\[|\d{4}")
+_A_MONDAY: Final = datetime(2024, 1, 1)
+_AN_INSTANT: Final = datetime(2024, 1, 1, tzinfo=_UTC)
+_CELL: Final = 0.05  # degrees: the grid of time zone lookups
 _DAY_NAMES: Final = {
     name: day
     for day, names in enumerate(
@@ -139,7 +147,7 @@ def week_hours(
         return None
     point = _point(lat, lon)
     hour = since.astimezone(_UTC).replace(minute=0, second=0, microsecond=0)
-    zone = _zone(point, hour) if point else None
+    zone = _zone(point) if point else None
     key = (_evaluated(hours), zone, hour)
     if key not in _WEEKS:
         if len(_WEEKS) >= _WEEKS_KEPT:
@@ -193,11 +201,26 @@ def _expression(
         return None
 
 
-def _zone(point: tuple[float, float], since: datetime) -> str | None:
-    """The time zone at a point, as the parser finds it (``since``: in UTC)."""
+def _zone(point: tuple[float, float]) -> str | None:
+    """The time zone at a point, as the parser finds it. A cell of the grid whose four
+    corners lie in one zone is taken to lie in it whole (places are dense where people
+    are: one lookup serves a city's); elsewhere the point itself is looked up."""
+    lat, lon = point
+    row, column = math.floor(lat / _CELL), math.floor(lon / _CELL)
+    whole = _cell_zone(row, column)
+    return whole if whole is not None else _zone_at(point)
+
+
+@lru_cache(maxsize=65_536)
+def _cell_zone(row: int, column: int) -> str | None:
+    corners = {_zone_at(((row + i) * _CELL, (column + j) * _CELL)) for i in (0, 1) for j in (0, 1)}
+    return corners.pop() if len(corners) == 1 else None
+
+
+def _zone_at(point: tuple[float, float]) -> str | None:
     always = _expression("24/7", point)
     assert always is not None
-    for start, _, _, _ in always.intervals(since, since + _HOUR):
+    for start, _, _, _ in always.intervals(_AN_INSTANT, _AN_INSTANT + _HOUR):
         return getattr(start.tzinfo, "key", None)
     return None
 
@@ -205,24 +228,21 @@ def _zone(point: tuple[float, float], since: datetime) -> str | None:
 def _week(
     hours: str, point: tuple[float, float] | None, zone: str | None, since: datetime
 ) -> Week | None:
-    """The hours are read on the local clock over the year; the UTC hours are the local
-    ones moved by each offset the zone has in that year (a little more than the exact
-    ones: a search checks what it finds)."""
-    from opening_hours import State
-
-    expression = _expression(hours, point, zoned=False)
-    if expression is None:
+    """The hours are read on the local clock (over one week where they name no dates, else
+    over the year); the UTC hours are the local ones moved by each offset the zone has in
+    that year (a little more than the exact ones: a search checks what it finds)."""
+    # A rule that only closes ("PH off") can only take hours away: without it the hours
+    # are a few more, and often the same every week.
+    opening = _CLOSING_RULE.sub("", hours).removeprefix("; ")
+    if not opening:
+        local: frozenset[int] | None = frozenset()
+    elif _DATED.search(_COMMENT.sub("", opening)):
+        start = (since.astimezone(ZoneInfo(zone)) if zone else since).replace(tzinfo=None)
+        local = _local_hours(opening, point, start, _YEAR)
+    else:  # the same every week, wherever it is
+        local = _weekly_hours(opening)
+    if local is None:
         return None
-    start = (since.astimezone(ZoneInfo(zone)) if zone else since).replace(tzinfo=None)
-    local: set[int] = set()
-    for begin, end, state, _ in expression.intervals(start, start + _YEAR):
-        if state != State.OPEN:
-            continue
-        first = begin.weekday() * 24 + begin.hour
-        seconds = (end - begin).total_seconds() + begin.minute * 60 + begin.second
-        _mark(local, first, math.ceil(seconds / 3600))
-        if len(local) == WEEK_HOURS:
-            break
     utc = {
         (hour - shift) % WEEK_HOURS
         for offset in (_offsets(zone, since) if zone else ())
@@ -230,6 +250,35 @@ def _week(
         for hour in local
     }
     return Week(utc=tuple(sorted(utc)), local=tuple(sorted(local)))
+
+
+@lru_cache(maxsize=4096)
+def _weekly_hours(hours: str) -> frozenset[int] | None:
+    """The local hours of a week of hours that name no dates: one week from a Monday (the
+    parser gives the Monday's first hours the Sunday night before it)."""
+    return _local_hours(hours, None, _A_MONDAY, timedelta(days=7))
+
+
+def _local_hours(
+    hours: str, point: tuple[float, float] | None, start: datetime, span: timedelta
+) -> frozenset[int] | None:
+    """The hours of the week (local clock) open in [start, start + span), at ``point``'s
+    country (its holidays)."""
+    from opening_hours import State
+
+    expression = _expression(hours, point, zoned=False)
+    if expression is None:
+        return None
+    local: set[int] = set()
+    for begin, end, state, _ in expression.intervals(start, start + span):
+        if state != State.OPEN:
+            continue
+        first = begin.weekday() * 24 + begin.hour
+        seconds = (end - begin).total_seconds() + begin.minute * 60 + begin.second
+        _mark(local, first, math.ceil(seconds / 3600))
+        if len(local) == WEEK_HOURS:
+            break
+    return frozenset(local)
 
 
 @lru_cache(maxsize=1024)
