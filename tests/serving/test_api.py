@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,19 @@ def test_search_keeps_the_places_open_at_a_time_and_says_when_they_close(api: st
     # 'now' is read at the request: the 24/7 café is always open.
     status, body = get(api, "/search", q="cafe java", lat=60.25, lon=25.1, open_at="now")
     assert (status, body["results"][0]["id"]) == (200, IDS["p4"])
+
+
+def test_a_place_says_whether_it_is_open_now(api: str) -> None:
+    always = get(api, f"/places/{IDS['p4']}")[1]  # 24/7
+    assert (always["open_now"], always["open_until"]) == (True, None)
+    assert get(api, f"/places/{IDS['p10']}")[1]["open_now"] is None  # no hours
+    assert get(api, f"/places/{IDS['p5']}")[1]["open_now"] is False  # "by appointment"
+    weekdays = get(api, f"/places/{IDS['p3']}")[1]  # Mo-Fr 07:00-17:00 in Helsinki
+    if weekdays["open_now"]:
+        closes = datetime.fromisoformat(weekdays["open_until"])
+        assert (closes.hour, closes.utcoffset()) in {(17, timedelta(hours=h)) for h in (2, 3)}
+    else:
+        assert weekdays["open_until"] is None
 
 
 def test_a_place_comes_with_its_provenance_and_member_records(api: str) -> None:

@@ -15,7 +15,8 @@ Read endpoints:
 - ``GET /review/question/{n}``: the review page's questions, one by one;
 - ``GET /search?q=&lat=&lon=&category=&open_at=&limit=``: the best places for some words
   (``open_at``: only those open then, each with the time it closes);
-- ``GET /places/{id}``: one golden place with its provenance and member records;
+- ``GET /places/{id}``: one golden place with its provenance and member records, and
+  whether it is open now (``open_now``: null without hours) and until when;
 - ``GET /places?bbox=west,south,east,north&limit=&offset=``: the places in a box, paged,
   in id order;
 - ``GET /places/{id}/story``: why a place says what it says, its records beside it, and
@@ -67,7 +68,7 @@ from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving.answers import MatchQueue, answer_of
 from poiflow.serving.cassandra import CassandraStore
 from poiflow.serving.matching import MatchIndex
-from poiflow.serving.opening import parse_when
+from poiflow.serving.opening import open_until, parse_when
 from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.serving.pages import label_page, map_page
 from poiflow.serving.review import ReviewQueue
@@ -473,6 +474,10 @@ def create_app(
             raise HTTPException(503, str(exc)) from exc
         if found is None:
             raise HTTPException(404, f"no place {place_id}")
+        hours = found.get("opening_hours")
+        is_open, until = open_until(hours, found.get("lat"), found.get("lon"), parse_when("now"))
+        found["open_now"] = is_open if hours else None
+        found["open_until"] = until.isoformat() if until else None
         return jsonable_encoder(found)
 
     @app.get(

@@ -121,6 +121,10 @@
         row(table, "address", ["street", "housenumber", "postcode", "locality"]
           .map(function (k) { return address[k]; }).filter(Boolean).join(" "));
         row(table, "hours", place.opening_hours);
+        if (place.open_now !== null && place.open_now !== undefined) {
+          row(table, "now", place.open_now ? (place.open_until ? "open until " +
+            place.open_until.slice(11, 16) : "open") : "closed");
+        }
         row(table, "phone", (place.phones || []).join(", "));
         row(table, "website", (place.websites || []).join(", "));
         row(table, "confidence", place.confidence === undefined ? null : Number(place.confidence).toFixed(2));
