@@ -18,6 +18,11 @@ place's local time) are asked again with that time: only places open then may be
 The peer is the same scan over the names of the places open then, found by checking every
 place's hours with the `opening_hours` parser once for that time (its cost printed apart).
 
+Last, `--nearby` queries with a point and a category and no words ("pharmacies near
+here"), at the points of places picked at random: found when the 5 places returned are
+the 5 of that category (primary or alternate, as the filter reads it) nearest the point,
+nearest first. The peer is numpy's haversine over every place of the category.
+
 Usage:
     .venv/bin/python benchmarks/search.py                  # 20,000 places, 2 sources
     .venv/bin/python benchmarks/search.py --places 100000
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import random
 import shutil
 import socket
@@ -111,6 +117,7 @@ def main() -> None:
         "--opensearch", action="store_true", help="also the OpenSearch backend (started here)"
     )
     parser.add_argument("--open-at", default="Sa 12:00", help="the time of the open queries")
+    parser.add_argument("--nearby", type=int, default=200, help="category-near-a-point queries")
     args = parser.parse_args()
     out = golden_places(args.places, args.sources, args.seed)
     table = pq.read_table(out / "places.parquet")
@@ -173,6 +180,7 @@ def main() -> None:
     checked = time.perf_counter() - started
     is_open = set(open_rows)
     open_queries = [q for q in queries if q[1] in is_open]
+    near_found, near_ms, near_peer_ms = nearby(index, table, args.nearby, rng)
     ours, ours_ms = ask(index, queries)
     open_found, open_ms = ask(index, open_queries, when)
     rows = [("poiflow index (Tantivy)", ours, ours_ms)]
@@ -215,6 +223,45 @@ def main() -> None:
         print(f"{label:34} {top1:6.3f} {top3:6.3f} {p50:7.2f} {p99:7.2f}")
         shut = sum(row not in is_open for found in results for row in found)
         assert shut == 0, f"{label} found {shut} places closed then"
+    print(f"\n{'category near a point, no words':34} {'right':>6} {'p50 ms':>7} {'p99 ms':>7}")
+    for label, right, ms in (
+        ("poiflow index (Tantivy)", near_found, near_ms),
+        ("numpy haversine scan (peer)", 1.0, near_peer_ms),
+    ):
+        p50, p99 = np.percentile(ms, [50, 99])
+        print(f"{label:34} {right:6.3f} {p50:7.2f} {p99:7.2f}")
+
+
+def nearby(
+    index: Any, table: Any, count: int, rng: random.Random
+) -> tuple[float, list[float], list[float]]:
+    """``count`` queries of a category near the point of a place: the share whose 5 results
+    are the 5 nearest of the category, and the latencies of the index and of the scan."""
+    rows = table.select(["id", "categories", "lat", "lon"]).to_pylist()
+    located = [r for r in rows if r["lat"] is not None and (r["categories"] or {}).get("primary")]
+    kinds = [{r["categories"]["primary"], *(r["categories"]["alternate"] or [])} for r in located]
+    lat = np.radians([r["lat"] for r in located])
+    lon = np.radians([r["lon"] for r in located])
+    ids = np.array([r["id"] for r in located])
+    right = 0
+    ours_ms: list[float] = []
+    peer_ms: list[float] = []
+    for picked in rng.sample(located, count):
+        here, kind = (picked["lat"], picked["lon"]), picked["categories"]["primary"]
+        t = time.perf_counter()
+        hits = index.search("", category=kind, near=here, limit=5)
+        ours_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        keep = np.array([i for i, known in enumerate(kinds) if kind in known])
+        p1, l1 = math.radians(here[0]), math.radians(here[1])
+        a = (
+            np.sin((lat[keep] - p1) / 2) ** 2
+            + np.cos(p1) * np.cos(lat[keep]) * np.sin((lon[keep] - l1) / 2) ** 2
+        )
+        order = keep[np.argsort(np.arcsin(np.sqrt(a)), kind="stable")[:5]]
+        peer_ms.append((time.perf_counter() - t) * 1000)
+        right += [hit.id for hit in hits] == list(ids[order])
+    return right / count, ours_ms, peer_ms
 
 
 if __name__ == "__main__":

@@ -22,7 +22,15 @@ from poiflow.serving.opensearch import OpenSearchIndex
 
 from ..conftest import free_port, poiflow, script_server
 from .test_api import get, serving
-from .test_search import FOUND_BY, PLACES, _perturbed, check_open_at, check_upsert
+from .test_search import (
+    FOUND_BY,
+    NEARBY,
+    PLACES,
+    _perturbed,
+    check_nearest,
+    check_open_at,
+    check_upsert,
+)
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.server]
 
@@ -60,6 +68,12 @@ def test_filters_distance_and_confidence_rank_as_embedded(small: OpenSearchIndex
 
 def test_the_server_finds_the_places_open_at_a_time_as_embedded(small: OpenSearchIndex) -> None:
     check_open_at(small)
+
+
+def test_the_server_finds_the_nearest_places_as_embedded(opensearch: str) -> None:
+    index = OpenSearchIndex(opensearch, "nearby")
+    index.publish(pa.Table.from_pylist(NEARBY, schema=GOLDEN_PLACE_SCHEMA))
+    check_nearest(index)
 
 
 def test_an_index_of_another_poiflow_version_is_refused_with_what_to_do(opensearch: str) -> None:

@@ -242,7 +242,8 @@ def match_command(
 _SEARCH_HELP = """Search the golden places of DIR, indexed by [bold]poiflow publish search[/bold].
 
 Words may have typos and the last one may be unfinished; [bold]--near[/bold] ranks nearer
-places higher, [bold]--category[/bold] keeps one category only, [bold]--open-at[/bold] the
+places higher (with no words: the nearest places, nearest first), [bold]--category[/bold]
+keeps one category only, [bold]--open-at[/bold] the
 places open then (by their opening hours, in each place's own time zone, with its public
 holidays), and says when each closes.
 
@@ -252,6 +253,7 @@ holidays), and says when each closes.
   poiflow search out/helsinki "kahv" --near 60.17,24.94
   poiflow search out/helsinki "" --category pharmacy --near 60.17,24.94
   poiflow search out/helsinki "kahvila" --open-at now
+  poiflow search out/helsinki "" --near 60.17,24.94 --open-at now     open near here
   poiflow search out/helsinki "" --category restaurant --open-at "Su 21:00"
 """
 
@@ -308,13 +310,15 @@ def search_command(
 
 
 def _closing(until: str | None) -> str:
-    """When an open place closes, in its own time: "Fri 04 Dec 17:00"."""
+    """When an open place closes, in its own time: "Fri 17:00" (within the week ahead), or
+    "Mon 04 Jan 09:00"."""
     if until is None:
         return "no end in sight"
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     moment = datetime.fromisoformat(until)
-    return f"{moment:%a %d %b %H:%M}"
+    soon = moment - datetime.now(moment.tzinfo) < timedelta(days=6)
+    return f"{moment:%a %H:%M}" if soon else f"{moment:%a %d %b %H:%M}"
 
 
 def _point(text: str) -> tuple[float, float]:

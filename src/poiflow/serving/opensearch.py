@@ -245,14 +245,22 @@ class OpenSearchIndex:
         if open_at is not None:
             self._check_fields()
             filters.append({"term": {open_at.field: open_at.hour}})
+        body: dict[str, Any] = {"_source": list(_STORED)}
+        if near is not None and not words:  # the nearest first, as the embedded index does
+            filters.append({"exists": {"field": "location"}})
+            at = {"lat": near[0], "lon": near[1]}
+            body["sort"] = [{"_geo_distance": {"location": at, "order": "asc"}}]
         query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}]}}
         if filters:
             query["bool"]["filter"] = filters
+        body["query"] = query
 
         def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
-            body = {"query": query, "size": pool, "_source": list(_STORED)}
-            found = self._guard(lambda: self._client.search(index=self.alias, body=body))
-            return [(hit["_source"], hit["_score"] or 0.0) for hit in found["hits"]["hits"]]
+            found = self._guard(
+                lambda: self._client.search(index=self.alias, body={**body, "size": pool})
+            )
+            # Sorted by distance, no hit has a text score: all count alike.
+            return [(hit["_source"], hit["_score"] or 1.0) for hit in found["hits"]["hits"]]
 
         matches = gather(fetch, candidates_wanted(limit, words, near), open_at, limit)
         return rank_matches(matches, words, near, limit)

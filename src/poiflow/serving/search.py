@@ -15,6 +15,11 @@ point and with the place's confidence::
 
 with ``similarity`` rapidfuzz's normalized Indel similarity of the folded texts (0-1).
 
+With a point and no words ("pharmacies near here", "open now near here"), the places
+nearest to it are found, and ranked, first: the query is kept to the smallest box around the point,
+doubling from 500 m, that holds enough of them (then widened to the circle through its
+corners), not to the first matches in index order.
+
 A category filter keeps places whose primary or alternate category is the one given; an
 ``open_at`` filter the places open then (see ``poiflow.serving.opening``: each document
 lists the hours of the week its place can be open, and what passes is checked exactly).
@@ -84,6 +89,9 @@ _RERANK: Final = 5
 _RERANK_MIN: Final = 50
 # The most text matches fetched to find enough places open at a time.
 _OPEN_POOL_MAX: Final = 10_000
+# Places near a point, with no words: boxes around it, from this half-width, doubling.
+_FIRST_BOX_KM: Final = 0.5
+_EARTH_KM: Final = 20_037.5  # half the equator: a box this wide holds every place
 # What a match of a word counts for beside BM25's score of an exact match (~1-10): as the
 # start of a word (the last one), or within a few typos. A place matching more of the
 # query's words ranks higher than a shorter name matching fewer of them.
@@ -235,14 +243,15 @@ class SearchIndex:
         Args:
             text: Free text: names, brands, categories, address words; typos and an
                 unfinished last word are forgiven.
-            near: (lat, lon): places nearer to it rank higher.
+            near: (lat, lon): places nearer to it rank higher; with no words, the places
+                nearest to it are found first.
             category: Only places with this category (primary or alternate).
             open_at: Only places open then (``opening.parse_when`` reads one).
             limit: How many to return (1-1000).
 
         Raises:
-            InputError: Nothing to search for (no word and no category), a point off the
-                globe, or a limit out of range.
+            InputError: Nothing to search for (no word, no category, no point), a point
+                off the globe, or a limit out of range.
         """
         import tantivy
 
@@ -268,6 +277,10 @@ class SearchIndex:
         searcher = self._index.searcher()
 
         def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
+            asked = query
+            if near is not None and not words:  # the nearest first, not any of them
+                asked = self._around(searcher, query, near, pool)
+                pool = max(pool, _count(searcher, asked))
             return [
                 (
                     {
@@ -276,11 +289,39 @@ class SearchIndex:
                     },
                     score,
                 )
-                for score, address in searcher.search(query, limit=pool).hits
+                for score, address in searcher.search(asked, limit=pool).hits
             ]
 
         matches = gather(fetch, candidates_wanted(limit, words, near), open_at, limit)
         return rank_matches(matches, words, near, limit)
+
+    def _around(
+        self,
+        searcher: tantivy.Searcher,
+        query: tantivy.Query,
+        near: tuple[float, float],
+        wanted: int,
+    ) -> tantivy.Query:
+        """``query`` kept to a box around ``near`` that holds the ``wanted`` places nearest to
+        it: the smallest box, doubling from 500 m, that holds that many, grown to hold the
+        circle through its corners (a place in a corner may be further than one outside)."""
+        km = _FIRST_BOX_KM
+        while km < _EARTH_KM:
+            if _count(searcher, self._boxed(query, near, km)) >= wanted:
+                return self._boxed(query, near, km * math.sqrt(2))
+            km *= 2
+        return query
+
+    def _boxed(self, query: tantivy.Query, near: tuple[float, float], km: float) -> tantivy.Query:
+        import tantivy
+
+        clauses = [(tantivy.Occur.Must, query)]
+        for field, low, high in box_around(near, km):
+            ranged = tantivy.Query.range_query(
+                self._schema, field, tantivy.FieldType.Float, low, high
+            )
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(ranged, 0.0)))
+        return tantivy.Query.boolean_query(clauses)
 
     def _word(self, word: str, *, last: bool) -> tantivy.Query:
         """One query word: exactly (BM25), as the start of a word (the last one only) or
@@ -343,13 +384,19 @@ def rank_matches(
     limit: int,
 ) -> list[Hit]:
     """The best ``limit`` of a query's text matches (each a found place's stored fields and
-    its text score), ranked by :func:`ranked`: what every backend returns."""
+    its text score), ranked by :func:`ranked`: what every backend returns. With a point and
+    no words, nearest first (the score breaks ties)."""
     if not matches:
         return []
     best = max(score for _, score in matches) or 1.0
     asked = " ".join(words)
     hits = [ranked(document, score / best, asked, near) for document, score in matches]
-    hits.sort(key=lambda hit: (-hit.score, hit.id))
+    if near is not None and not words:
+        hits.sort(key=lambda hit: (_or_inf(hit.distance_km), -hit.score, hit.id))
+    else:
+        # Far away, the distance's part of the score is below a float's precision: the
+        # nearer of two equal scores first.
+        hits.sort(key=lambda hit: (-hit.score, _or_inf(hit.distance_km), hit.id))
     return hits[:limit]
 
 
@@ -395,8 +442,8 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("category", stored=False, tokenizer_name="raw", index_option="basic")
     for name in ("open_utc", "open_local"):
         builder.add_integer_field(name, stored=False, indexed=True)
-    builder.add_float_field("lat", stored=True, indexed=True)
-    builder.add_float_field("lon", stored=True, indexed=True)
+    builder.add_float_field("lat", stored=True, indexed=True, fast=True)
+    builder.add_float_field("lon", stored=True, indexed=True, fast=True)
     builder.add_float_field("confidence", stored=True)
     return builder.build()
 
@@ -444,26 +491,54 @@ def check_query(
     """The folded words of a query, after checking it as every backend does.
 
     Raises:
-        InputError: Nothing to search for, a point off the globe, or a limit out of range.
+        InputError: Nothing to search for (no word, no category, no point), a point off
+            the globe, or a limit out of range.
     """
     if not 1 <= limit <= 1000:
         raise InputError(f"limit must be between 1 and 1000, not {limit}")
     if near is not None and not _on_the_globe(near):
         raise InputError(f"not a point on the globe: {near}")
     words = tokens(text)
-    if not words and not category:
-        raise InputError("nothing to search for: give some words or a category")
+    if not words and not category and near is None:
+        raise InputError("nothing to search for: give some words, a category or a point")
     return words
 
 
+def box_around(near: tuple[float, float], km: float) -> list[tuple[str, float, float]]:
+    """The ranges of ``lat`` and ``lon`` (degrees) of a box reaching ``km`` from ``near`` each
+    way; the longitude is left open near a pole or where the box would cross the
+    antimeridian."""
+    lat, lon = near
+    dlat = km / _KM_PER_DEGREE
+    ranges = [("lat", max(-90.0, lat - dlat), min(90.0, lat + dlat))]
+    across = math.cos(math.radians(min(89.9, abs(lat) + dlat)))
+    dlon = km / (_KM_PER_DEGREE * across) if lat + dlat < 90 and lat - dlat > -90 else 180.0
+    if lon - dlon >= -180 and lon + dlon <= 180:
+        ranges.append(("lon", lon - dlon, lon + dlon))
+    return ranges
+
+
 def candidates_wanted(limit: int, words: Sequence[str], near: object) -> int:
-    """How many text matches to fetch for re-ranking (per result asked for, and at least)."""
-    return max(limit * _RERANK, _RERANK_MIN) if near or words else limit
+    """How many text matches to fetch for re-ranking (per result asked for, and at least);
+    without words, the ``limit`` nearest to a point are all there is to rank."""
+    return max(limit * _RERANK, _RERANK_MIN) if words else limit
 
 
 def word_typos(word: str) -> int:
     """How many typos a query word may have: none below three letters, two from six."""
     return 0 if len(word) < 3 else 1 if len(word) < 6 else 2
+
+
+_KM_PER_DEGREE: Final = 111.195  # of latitude (a mean Earth radius of 6,371 km)
+
+
+def _or_inf(km: float | None) -> float:
+    return math.inf if km is None else km
+
+
+def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many documents ``query`` matches."""
+    return int(searcher.search(query, limit=1).count)  # type: ignore[attr-defined]  # not in its stubs
 
 
 def _on_the_globe(point: Sequence[Any]) -> bool:
