@@ -23,6 +23,10 @@ here"), at the points of places picked at random: found when the 5 places return
 the 5 of that category (primary or alternate, as the filter reads it) nearest the point,
 nearest first. The peer is numpy's haversine over every place of the category.
 
+And `--nearby` queries of one common word (a word of at least 30 places' names, "cafe",
+"pizza") at the point of a place picked at random: found when the place nearest the
+point whose name has the word is among the 5 results.
+
 Usage:
     .venv/bin/python benchmarks/search.py                  # 20,000 places, 2 sources
     .venv/bin/python benchmarks/search.py --places 100000
@@ -181,6 +185,7 @@ def main() -> None:
     is_open = set(open_rows)
     open_queries = [q for q in queries if q[1] in is_open]
     near_found, near_ms, near_peer_ms = nearby(index, table, args.nearby, rng)
+    word_found, word_ms = common_word_nearby(index, table, args.nearby, rng)
     ours, ours_ms = ask(index, queries)
     open_found, open_ms = ask(index, open_queries, when)
     rows = [("poiflow index (Tantivy)", ours, ours_ms)]
@@ -230,6 +235,47 @@ def main() -> None:
     ):
         p50, p99 = np.percentile(ms, [50, 99])
         print(f"{label:34} {right:6.3f} {p50:7.2f} {p99:7.2f}")
+    p50, p99 = np.percentile(word_ms, [50, 99])
+    print(f"{'a common word near a point':34} {'found':>6} {'p50 ms':>7} {'p99 ms':>7}")
+    print(f"{'poiflow index (Tantivy)':34} {word_found:6.3f} {p50:7.2f} {p99:7.2f}")
+
+
+def common_word_nearby(
+    index: Any, table: Any, count: int, rng: random.Random
+) -> tuple[float, list[float]]:
+    """``count`` queries of a word of at least 30 names at the point of a random place: the
+    share whose 5 results hold the nearest place with the word in its name, and latencies."""
+    rows = [r for r in table.select(["id", "names", "lat", "lon"]).to_pylist() if r["lat"]]
+    words = [set(fold((r["names"] or {}).get("primary") or "").split()) for r in rows]
+    often: dict[str, int] = {}
+    for known in words:
+        for word in known:
+            often[word] = often.get(word, 0) + 1
+    common = sorted(w for w, n in often.items() if n >= 30 and len(w) >= 4)
+    found = 0
+    ms: list[float] = []
+    for _ in range(count):
+        here = rng.choice(rows)
+        word = rng.choice(common)
+        point = (here["lat"], here["lon"])
+        nearest = min(
+            (r for r, known in zip(rows, words, strict=True) if word in known),
+            key=lambda r: _km(point, (r["lat"], r["lon"])),
+        )
+        t = time.perf_counter()
+        hits = index.search(word, near=point, limit=5)
+        ms.append((time.perf_counter() - t) * 1000)
+        found += nearest["id"] in {hit.id for hit in hits}
+    return found / count, ms
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    p1, p2 = math.radians(a[0]), math.radians(b[0])
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2
+    )
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
 
 
 def nearby(

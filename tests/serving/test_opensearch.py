@@ -25,11 +25,13 @@ from .test_api import get, serving
 from .test_search import (
     FOUND_BY,
     NEARBY,
+    PIZZAS,
     PLACES,
     _perturbed,
     check_nearest,
     check_open_at,
     check_upsert,
+    check_words_near,
 )
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.server]
@@ -74,6 +76,9 @@ def test_the_server_finds_the_nearest_places_as_embedded(opensearch: str) -> Non
     index = OpenSearchIndex(opensearch, "nearby")
     index.publish(pa.Table.from_pylist(NEARBY, schema=GOLDEN_PLACE_SCHEMA))
     check_nearest(index)
+    pizzas = OpenSearchIndex(opensearch, "pizzas")
+    pizzas.publish(pa.Table.from_pylist(PIZZAS, schema=GOLDEN_PLACE_SCHEMA))
+    check_words_near(pizzas)
 
 
 def test_an_index_of_another_poiflow_version_is_refused_with_what_to_do(opensearch: str) -> None:

@@ -309,6 +309,27 @@ def test_the_box_around_a_point_holds_the_places_nearest_to_it(
     assert {p["id"] for p in by_distance[:wanted]} <= inside
 
 
+# Sixty places named just "Pizza", 500-2,000 km from Helsinki, match "pizza" best of all;
+# one pizzeria of a longer name is 300 m from the point asked about.
+PIZZAS = [
+    place(f"z{i}", "Pizza", "restaurant", 45.0 + i * 0.2, 5.0 + i * 0.1) for i in range(60)
+] + [place("kamppi", "Pizza Hut Kamppi", "restaurant", 60.1680, 24.9310)]
+
+
+def check_words_near(backend: Any) -> None:
+    """With words and a point, every backend ranks the nearest matches too, not only the
+    best matches of the whole index."""
+    here = (60.1680, 24.9365)  # 300 m east of the pizzeria
+    assert ids(backend.search("pizza", near=here, limit=3))[0] == "kamppi"
+    # Without the point, the whole names come first.
+    assert "kamppi" not in ids(backend.search("pizza", limit=10))
+
+
+def test_with_words_and_a_point_the_nearest_matches_are_ranked_too(tmp_path: Path) -> None:
+    table = pa.Table.from_pylist(PIZZAS, schema=GOLDEN_PLACE_SCHEMA)
+    check_words_near(build_search_index(table, tmp_path / "search"))
+
+
 def test_a_place_just_outside_the_box_beats_one_in_its_corner(tmp_path: Path) -> None:
     # 0.45 km north and east (0.64 km away), inside the first box (500 m each way); and
     # 0.55 km north, outside it but nearer.

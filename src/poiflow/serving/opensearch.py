@@ -37,6 +37,7 @@ from poiflow.serving.search import (
     candidates_wanted,
     check_query,
     gather,
+    near_wanted,
     rank_matches,
     search_documents,
     word_typos,
@@ -56,6 +57,7 @@ _STORED: Final = (
     "opening_hours",
 )
 _FIELDS_VERSION: Final = 2  # bumped when the documents' fields change
+_LOCATED: Final = {"exists": {"field": "location"}}
 
 MAPPINGS: Final = {
     "dynamic": "strict",
@@ -246,9 +248,9 @@ class OpenSearchIndex:
             self._check_fields()
             filters.append({"term": {open_at.field: open_at.hour}})
         body: dict[str, Any] = {"_source": list(_STORED)}
+        at = {"lat": near[0], "lon": near[1]} if near is not None else None
         if near is not None and not words:  # the nearest first, as the embedded index does
-            filters.append({"exists": {"field": "location"}})
-            at = {"lat": near[0], "lon": near[1]}
+            filters.append(_LOCATED)
             body["sort"] = [{"_geo_distance": {"location": at, "order": "asc"}}]
         query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}]}}
         if filters:
@@ -256,14 +258,28 @@ class OpenSearchIndex:
         body["query"] = query
 
         def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
-            found = self._guard(
-                lambda: self._client.search(index=self.alias, body={**body, "size": pool})
-            )
-            # Sorted by distance, no hit has a text score: all count alike.
-            return [(hit["_source"], hit["_score"] or 1.0) for hit in found["hits"]["hits"]]
+            found = self._ask({**body, "size": pool})
+            if near is not None and words and len(found) == pool:
+                # The index has more matches than were fetched: the nearest of them too,
+                # with their text scores.
+                close = {
+                    **body,
+                    "query": {"bool": {**query["bool"], "filter": [*filters, _LOCATED]}},
+                    "sort": [{"_geo_distance": {"location": at, "order": "asc"}}],
+                    "track_scores": True,
+                    "size": near_wanted(limit),
+                }
+                seen = {hit["_id"] for hit in found}
+                found += [hit for hit in self._ask(close) if hit["_id"] not in seen]
+            # Sorted by distance alone, no hit has a text score: all count alike.
+            return [(hit["_source"], hit["_score"] or 1.0) for hit in found]
 
         matches = gather(fetch, candidates_wanted(limit, words, near), open_at, limit)
         return rank_matches(matches, words, near, limit)
+
+    def _ask(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        found = self._guard(lambda: self._client.search(index=self.alias, body=body))
+        return list(found["hits"]["hits"])
 
     def _check_fields(self) -> None:
         """Refuse an index whose documents have another poiflow's fields (once)."""

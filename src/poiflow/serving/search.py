@@ -7,13 +7,19 @@ each word matches exactly (scored by BM25: a rare word counts for more) or withi
 typos (one from four letters, two from eight), and the last word also as the start of a
 word, for autocomplete ("kahv" finds "Kahvila"). Results are ranked by text relevance,
 re-ranked by how alike the whole query and the place's name are (a query that is a whole
-name beats a longer name that contains it), and blended with the distance to a given
-point and with the place's confidence::
+name beats a longer name that contains it), and blended with the place's confidence and,
+given a point, weighed by the distance to it::
 
-    score = relevance / best relevance + NAME_WEIGHT * similarity(query, name)
-            + DISTANCE_WEIGHT * exp(-km / DISTANCE_SCALE_KM) + CONFIDENCE_WEIGHT * confidence
+    text = relevance / best relevance + NAME_WEIGHT * similarity(query, name)
+           + CONFIDENCE_WEIGHT * confidence
+    nearness = (1 - FAR_SHARE) * exp(-km / DISTANCE_SCALE_KM)
+               + FAR_SHARE * (1 - log(1 + km) / log(1 + half the Earth's circumference))
+    score = text * (1 - DISTANCE_WEIGHT * (1 - nearness))
 
 with ``similarity`` rapidfuzz's normalized Indel similarity of the folded texts (0-1).
+Nearness falls fast over the first kilometres and slowly after (a place 8 km away still
+beats one 8,000 km away); a place without a point is as far as can be. Given a point, the
+text matches nearest to it are ranked too, not only the best ones of the whole index.
 
 With a point and no words ("pharmacies near here", "open now near here"), the places
 nearest to it are found, and ranked, first: the query is kept to the smallest box around the point,
@@ -51,6 +57,7 @@ __all__ = [
     "CONFIDENCE_WEIGHT",
     "DISTANCE_SCALE_KM",
     "DISTANCE_WEIGHT",
+    "FAR_SHARE",
     "NAME_WEIGHT",
     "STARTS_BOOST",
     "TEXT_FIELDS",
@@ -61,6 +68,7 @@ __all__ = [
     "candidates_wanted",
     "check_query",
     "gather",
+    "near_wanted",
     "places_file",
     "rank_matches",
     "ranked",
@@ -69,8 +77,9 @@ __all__ = [
 ]
 
 NAME_WEIGHT: Final = 1.0
-DISTANCE_WEIGHT: Final = 0.5
+DISTANCE_WEIGHT: Final = 0.7
 DISTANCE_SCALE_KM: Final = 2.0
+FAR_SHARE: Final = 0.3
 CONFIDENCE_WEIGHT: Final = 0.2
 # The text fields a word is looked for in, and how much a match there counts.
 TEXT_FIELDS: Final = {
@@ -92,6 +101,8 @@ _OPEN_POOL_MAX: Final = 10_000
 # Places near a point, with no words: boxes around it, from this half-width, doubling.
 _FIRST_BOX_KM: Final = 0.5
 _EARTH_KM: Final = 20_037.5  # half the equator: a box this wide holds every place
+# With words and a point: the text matches nearest to it also ranked (per result, at least).
+_NEAR_MIN: Final = 10
 # What a match of a word counts for beside BM25's score of an exact match (~1-10): as the
 # start of a word (the last one), or within a few typos. A place matching more of the
 # query's words ranks higher than a shorter name matching fewer of them.
@@ -277,10 +288,23 @@ class SearchIndex:
         searcher = self._index.searcher()
 
         def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
-            asked = query
             if near is not None and not words:  # the nearest first, not any of them
-                asked = self._around(searcher, query, near, pool)
-                pool = max(pool, _count(searcher, asked))
+                around = self._around(searcher, query, near, pool)
+                found = searcher.search(around, limit=max(pool, _count(searcher, around))).hits
+            else:
+                found = searcher.search(query, limit=pool).hits
+            if near is not None and words and len(found) == pool:
+                # The index has more matches than were fetched: the nearest of them too.
+                close = near_wanted(limit)
+                around = self._around(searcher, query, near, close)
+                seen = {(a.segment_ord, a.doc) for _, a in found}
+                found += [
+                    (score, address)
+                    for score, address in searcher.search(
+                        around, limit=max(close, _count(searcher, around))
+                    ).hits
+                    if (address.segment_ord, address.doc) not in seen
+                ]
             return [
                 (
                     {
@@ -289,7 +313,7 @@ class SearchIndex:
                     },
                     score,
                 )
-                for score, address in searcher.search(asked, limit=pool).hits
+                for score, address in found
             ]
 
         matches = gather(fetch, candidates_wanted(limit, words, near), open_at, limit)
@@ -413,9 +437,15 @@ def ranked(
     if asked:
         name = fold(document.get("display") or "")
         score += NAME_WEIGHT * fuzz.ratio(asked, name) / 100
-    if near is not None and lat is not None and lon is not None:
-        distance = _haversine_km(near[0], near[1], lat, lon)
-        score += DISTANCE_WEIGHT * math.exp(-distance / DISTANCE_SCALE_KM)
+    if near is not None:
+        # Unknown is as far as can be: a place with no point keeps the least share.
+        nearness = 0.0
+        if lat is not None and lon is not None:
+            distance = _haversine_km(near[0], near[1], lat, lon)
+            nearness = (1 - FAR_SHARE) * math.exp(-distance / DISTANCE_SCALE_KM) + FAR_SHARE * (
+                1 - math.log1p(distance) / math.log1p(_EARTH_KM)
+            )
+        score *= 1 - DISTANCE_WEIGHT * (1 - nearness)
     return Hit(
         id=document["id"],
         name=document.get("display"),
@@ -516,6 +546,11 @@ def box_around(near: tuple[float, float], km: float) -> list[tuple[str, float, f
     if lon - dlon >= -180 and lon + dlon <= 180:
         ranges.append(("lon", lon - dlon, lon + dlon))
     return ranges
+
+
+def near_wanted(limit: int) -> int:
+    """With words and a point: how many of the text matches nearest to it are ranked too."""
+    return max(2 * limit, _NEAR_MIN)
 
 
 def candidates_wanted(limit: int, words: Sequence[str], near: object) -> int:
