@@ -22,9 +22,9 @@ beats one 8,000 km away); a place without a point is as far as can be. Given a p
 text matches nearest to it are ranked too, not only the best ones of the whole index.
 
 With a point and no words ("pharmacies near here", "open now near here"), the places
-nearest to it are found, and ranked, first: the query is kept to the smallest box around the point,
-doubling from 500 m, that holds enough of them (then widened to the circle through its
-corners), not to the first matches in index order.
+nearest to it are found, and ranked, first: the query is kept to the smallest box around
+the point, doubling from 500 m, that holds enough of them (then widened to the circle
+through its corners), not to the first matches in index order.
 
 A category filter keeps places whose primary or alternate category is the one given; an
 ``open_at`` filter the places open then (see ``poiflow.serving.opening``: each document
@@ -289,20 +289,15 @@ class SearchIndex:
 
         def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
             if near is not None and not words:  # the nearest first, not any of them
-                around = self._around(searcher, query, near, pool)
-                found = searcher.search(around, limit=max(pool, _count(searcher, around))).hits
+                found = self._nearest(searcher, query, near, pool)
             else:
                 found = searcher.search(query, limit=pool).hits
             if near is not None and words and len(found) == pool:
                 # The index has more matches than were fetched: the nearest of them too.
-                close = near_wanted(limit)
-                around = self._around(searcher, query, near, close)
                 seen = {(a.segment_ord, a.doc) for _, a in found}
                 found += [
                     (score, address)
-                    for score, address in searcher.search(
-                        around, limit=max(close, _count(searcher, around))
-                    ).hits
+                    for score, address in self._nearest(searcher, query, near, near_wanted(limit))
                     if (address.segment_ord, address.doc) not in seen
                 ]
             return [
@@ -318,6 +313,18 @@ class SearchIndex:
 
         matches = gather(fetch, candidates_wanted(limit, words, near), open_at, limit)
         return rank_matches(matches, words, near, limit)
+
+    def _nearest(
+        self,
+        searcher: tantivy.Searcher,
+        query: tantivy.Query,
+        near: tuple[float, float],
+        wanted: int,
+    ) -> list[tuple[Any, tantivy.DocAddress]]:
+        """Every match of ``query`` in the box :meth:`_around` finds (the ``wanted`` nearest
+        among them), with its text score."""
+        around = self._around(searcher, query, near, wanted)
+        return list(searcher.search(around, limit=max(wanted, _count(searcher, around))).hits)
 
     def _around(
         self,
@@ -340,7 +347,7 @@ class SearchIndex:
         import tantivy
 
         clauses = [(tantivy.Occur.Must, query)]
-        for field, low, high in box_around(near, km):
+        for field, low, high in _box_around(near, km):
             ranged = tantivy.Query.range_query(
                 self._schema, field, tantivy.FieldType.Float, low, high
             )
@@ -534,7 +541,7 @@ def check_query(
     return words
 
 
-def box_around(near: tuple[float, float], km: float) -> list[tuple[str, float, float]]:
+def _box_around(near: tuple[float, float], km: float) -> list[tuple[str, float, float]]:
     """The ranges of ``lat`` and ``lon`` (degrees) of a box reaching ``km`` from ``near`` each
     way; the longitude is left open near a pole or where the box would cross the
     antimeridian."""
