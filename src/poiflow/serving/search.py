@@ -267,24 +267,15 @@ class SearchIndex:
         import tantivy
 
         words = check_query(text, near, category, limit)
-        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        if words:
-            matched = [self._word(word, last=i == len(words) - 1) for i, word in enumerate(words)]
-            clauses.append(
-                (
-                    tantivy.Occur.Must,
-                    tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in matched]),
-                )
-            )
-        else:
-            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        filters: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if category:
             wanted = tantivy.Query.term_query(self._schema, "category", category.strip())
-            clauses.append((tantivy.Occur.Must, wanted))
+            filters.append((tantivy.Occur.Must, wanted))
         if open_at is not None:  # a filter: it adds nothing to the text's score
             hour = tantivy.Query.term_query(self._schema, open_at.field, open_at.hour)
-            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(hour, 0.0)))
-        query = tantivy.Query.boolean_query(clauses)
+            filters.append((tantivy.Occur.Must, tantivy.Query.const_score_query(hour, 0.0)))
+        matched = [self._word(word, last=i == len(words) - 1) for i, word in enumerate(words)]
+        query = self._all_of(matched, filters)
         searcher = self._index.searcher()
 
         def fetch(pool: int) -> list[tuple[dict[str, Any], float]]:
@@ -294,10 +285,14 @@ class SearchIndex:
                 found = searcher.search(query, limit=pool).hits
             if near is not None and words and len(found) == pool:
                 # The index has more matches than were fetched: the nearest of them too.
+                # Found by the words as they are (cheap to ask again and again, as the box
+                # grows), each scored as the weakest match fetched (none of them beat it).
+                exact = self._all_of([self._exactly(word) for word in words], filters)
                 seen = {(a.segment_ord, a.doc) for _, a in found}
+                weakest = min(score for score, _ in found)
                 found += [
-                    (score, address)
-                    for score, address in self._nearest(searcher, query, near, near_wanted(limit))
+                    (weakest, address)
+                    for _, address in self._nearest(searcher, exact, near, near_wanted(limit))
                     if (address.segment_ord, address.doc) not in seen
                 ]
             return [
@@ -353,6 +348,30 @@ class SearchIndex:
             )
             clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(ranged, 0.0)))
         return tantivy.Query.boolean_query(clauses)
+
+    def _all_of(
+        self, words: list[tantivy.Query], filters: list[tuple[tantivy.Occur, tantivy.Query]]
+    ) -> tantivy.Query:
+        """Any of the words (every place, with none), and every filter."""
+        import tantivy
+
+        either = (
+            tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in words])
+            if words
+            else tantivy.Query.all_query()
+        )
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, either), *filters])
+
+    def _exactly(self, word: str) -> tantivy.Query:
+        """One query word as it is, in any text field."""
+        import tantivy
+
+        return tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, word))
+                for field in TEXT_FIELDS
+            ]
+        )
 
     def _word(self, word: str, *, last: bool) -> tantivy.Query:
         """One query word: exactly (BM25), as the start of a word (the last one only) or
@@ -557,7 +576,7 @@ def _box_around(near: tuple[float, float], km: float) -> list[tuple[str, float, 
 
 def near_wanted(limit: int) -> int:
     """With words and a point: how many of the text matches nearest to it are ranked too."""
-    return max(2 * limit, _NEAR_MIN)
+    return max(limit, _NEAR_MIN)
 
 
 def candidates_wanted(limit: int, words: Sequence[str], near: object) -> int:
