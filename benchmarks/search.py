@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import random
 import shutil
 import socket
@@ -47,6 +46,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
 from measure import DATA, world_arguments
+from poiflow.conflate.geo import haversine_m
 from poiflow.generate import generate
 from poiflow.serving import build_search_index
 from poiflow.serving.opening import When, open_until, parse_when
@@ -247,35 +248,25 @@ def common_word_nearby(
     share whose 5 results hold the nearest place with the word in its name, and latencies."""
     rows = [r for r in table.select(["id", "names", "lat", "lon"]).to_pylist() if r["lat"]]
     words = [set(fold((r["names"] or {}).get("primary") or "").split()) for r in rows]
-    often: dict[str, int] = {}
-    for known in words:
-        for word in known:
-            often[word] = often.get(word, 0) + 1
+    often = Counter(word for known in words for word in known)
     common = sorted(w for w, n in often.items() if n >= 30 and len(w) >= 4)
+    having = {w: np.array([i for i, known in enumerate(words) if w in known]) for w in common}
+    lat = np.array([r["lat"] for r in rows])
+    lon = np.array([r["lon"] for r in rows])
     found = 0
     ms: list[float] = []
     for _ in range(count):
         here = rng.choice(rows)
         word = rng.choice(common)
         point = (here["lat"], here["lon"])
-        nearest = min(
-            (r for r, known in zip(rows, words, strict=True) if word in known),
-            key=lambda r: _km(point, (r["lat"], r["lon"])),
-        )
+        among = having[word]
+        metres = haversine_m(point[0], point[1], lat[among], lon[among])
+        nearest = rows[among[int(np.argmin(metres))]]
         t = time.perf_counter()
         hits = index.search(word, near=point, limit=5)
         ms.append((time.perf_counter() - t) * 1000)
         found += nearest["id"] in {hit.id for hit in hits}
     return found / count, ms
-
-
-def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    p1, p2 = math.radians(a[0]), math.radians(b[0])
-    h = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2
-    )
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
 
 
 def nearby(
@@ -286,8 +277,8 @@ def nearby(
     rows = table.select(["id", "categories", "lat", "lon"]).to_pylist()
     located = [r for r in rows if r["lat"] is not None and (r["categories"] or {}).get("primary")]
     kinds = [{r["categories"]["primary"], *(r["categories"]["alternate"] or [])} for r in located]
-    lat = np.radians([r["lat"] for r in located])
-    lon = np.radians([r["lon"] for r in located])
+    lat = np.array([r["lat"] for r in located])
+    lon = np.array([r["lon"] for r in located])
     ids = np.array([r["id"] for r in located])
     right = 0
     ours_ms: list[float] = []
@@ -299,12 +290,8 @@ def nearby(
         ours_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         keep = np.array([i for i, known in enumerate(kinds) if kind in known])
-        p1, l1 = math.radians(here[0]), math.radians(here[1])
-        a = (
-            np.sin((lat[keep] - p1) / 2) ** 2
-            + np.cos(p1) * np.cos(lat[keep]) * np.sin((lon[keep] - l1) / 2) ** 2
-        )
-        order = keep[np.argsort(np.arcsin(np.sqrt(a)), kind="stable")[:5]]
+        metres = haversine_m(here[0], here[1], lat[keep], lon[keep])
+        order = keep[np.argsort(metres, kind="stable")[:5]]
         peer_ms.append((time.perf_counter() - t) * 1000)
         right += [hit.id for hit in hits] == list(ids[order])
     return right / count, ours_ms, peer_ms

@@ -134,6 +134,7 @@ NOW = datetime(2026, 12, 11, 9, 30, tzinfo=UTC)  # a Friday
         ("Fr 08:00", datetime(2026, 12, 11, 8, 0)),  # today, even if past
         ("Sa 10:00", datetime(2026, 12, 12, 10, 0)),
         ("thursday 9.15", datetime(2026, 12, 17, 9, 15)),
+        ("la 10:00", datetime(2026, 12, 12, 10, 0)),  # Finnish, as the hours reader reads it
         ("2026-12-24T10:00", datetime(2026, 12, 24, 10, 0)),
         ("2026-12-24T10:00+02:00", datetime(2026, 12, 24, 8, 0, tzinfo=UTC)),
         ("2026-12-24T10:00Z", datetime(2026, 12, 24, 10, 0, tzinfo=UTC)),

@@ -295,9 +295,8 @@ def search_command(
     if not hits:
         console.print("no place matches" + (" and is open then" if when else ""))
         return
-    columns = ["name", "category", "km", "score", "id"]
-    if when is not None:
-        columns.insert(2, "open until")
+    closing = ["open until"] if when is not None else []
+    columns = ["name", "category", *closing, "km", "score", "id"]
     title = f"{len(hits)} place{'' if len(hits) == 1 else 's'}"
     table = Table(title=title + (f" open at {open_at}" if when else ""))
     for column in columns:

@@ -23,7 +23,7 @@ from typing import Final
 
 from poiflow.text import clean_text
 
-__all__ = ["canonical_hours"]
+__all__ = ["canonical_hours", "weekday"]
 
 _DAYS: Final = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 
@@ -55,6 +55,12 @@ _GROUPS: Final = {
     )
     for word in words.split()
 }
+
+
+def weekday(word: str) -> int | None:
+    """The day of the week (0: Monday) a day's name or abbreviation means, in English,
+    Finnish, Swedish or German (any case); None for any other word."""
+    return _DAY_WORDS.get(word.lower())
 
 
 def _words(text: str) -> frozenset[str]:

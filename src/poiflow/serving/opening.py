@@ -47,21 +47,6 @@ _DATED: Final = re.compile(r"[A-Z][a-z]{2}|PH|SH|week|easter|sun|dawn|dusk|\[|\d
 _A_MONDAY: Final = datetime(2024, 1, 1)
 _AN_INSTANT: Final = datetime(2024, 1, 1, tzinfo=_UTC)
 _CELL: Final = 0.05  # degrees: the grid of time zone lookups
-_DAY_NAMES: Final = {
-    name: day
-    for day, names in enumerate(
-        (
-            "mo mon monday",
-            "tu tue tues tuesday",
-            "we wed wednesday",
-            "th thu thur thurs thursday",
-            "fr fri friday",
-            "sa sat saturday",
-            "su sun sunday",
-        )
-    )
-    for name in names.split()
-}
 _CLOCK: Final = re.compile(r"(?:(?P<day>[^\W\d_]+)\.?\s+)?(?P<hour>\d{1,2})[:.](?P<minute>\d{2})")
 
 
@@ -103,8 +88,9 @@ def parse_when(text: str, *, now: datetime | None = None) -> When:
 
     - ``now``: this instant;
     - ``HH:MM``: today at that local time at each place;
-    - ``DAY HH:MM`` (``Sa 10:00``, ``Saturday 10:00``): the coming such day (today if it is
-      that day) at that local time;
+    - ``DAY HH:MM`` (``Sa 10:00``, ``Saturday 10:00``, ``la 10:00``: a day as the hours
+      reader knows it, see ``poiflow.normalize.hours.weekday``): the coming such day (today
+      if it is that day) at that local time;
     - ISO 8601 (``2026-12-24T10:00``): a local time; with an offset or ``Z``
       (``2026-12-24T10:00+02:00``), an instant.
 
@@ -119,7 +105,12 @@ def parse_when(text: str, *, now: datetime | None = None) -> When:
     if clock:
         hour, minute = int(clock["hour"]), int(clock["minute"])
         day = clock["day"]
-        wanted = _DAY_NAMES.get(day.lower()) if day else now.weekday()
+        if day:  # the hours reader's days (it brings normalization's imports: only now)
+            from poiflow.normalize.hours import weekday
+
+            wanted = weekday(day)
+        else:
+            wanted = now.weekday()
         if wanted is None or hour > 23 or minute > 59:
             raise InputError(f"not a time: {text!r}: {_FORMS}")
         date = now.date() + timedelta(days=(wanted - now.weekday()) % 7)
@@ -184,11 +175,13 @@ def _evaluated(hours: str) -> str:
     return _COMMENT_ALONE.sub(r"\1unknown ", hours) if '"' in hours else hours
 
 
+@lru_cache(maxsize=65_536)
 def _expression(
     hours: str, point: tuple[float, float] | None, *, zoned: bool = True
 ) -> OpeningHours | None:
     """The parsed hours, at ``point``'s country (its holidays) and, ``zoned``, its time zone
-    (else on its local clock: times in and out naive)."""
+    (else on its local clock: times in and out naive). Parsed once: a server asks the same
+    places again and again."""
     import opening_hours
 
     unreadable = opening_hours.ParserError  # type: ignore[attr-defined]  # not in its stubs

@@ -248,10 +248,14 @@ class OpenSearchIndex:
             self._check_fields()
             filters.append({"term": {open_at.field: open_at.hour}})
         body: dict[str, Any] = {"_source": list(_STORED)}
-        at = {"lat": near[0], "lon": near[1]} if near is not None else None
+        by_distance = (
+            [{"_geo_distance": {"location": {"lat": near[0], "lon": near[1]}, "order": "asc"}}]
+            if near is not None
+            else []
+        )
         if near is not None and not words:  # the nearest first, as the embedded index does
             filters.append(_LOCATED)
-            body["sort"] = [{"_geo_distance": {"location": at, "order": "asc"}}]
+            body["sort"] = by_distance
         query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}]}}
         if filters:
             query["bool"]["filter"] = filters
@@ -265,7 +269,7 @@ class OpenSearchIndex:
                 close = {
                     **body,
                     "query": {"bool": {**query["bool"], "filter": [*filters, _LOCATED]}},
-                    "sort": [{"_geo_distance": {"location": at, "order": "asc"}}],
+                    "sort": by_distance,
                     "track_scores": True,
                     "size": near_wanted(limit),
                 }

@@ -90,7 +90,7 @@ TEXT_FIELDS: Final = {
     "address": 0.7,
 }
 _STORED_ONLY: Final = ("id", "display", "primary_category", "opening_hours")
-_INDEX_VERSION: Final = "2"  # bumped when the fields change: an older index is rebuilt
+_INDEX_VERSION: Final = "3"  # bumped when the fields change: an older index is rebuilt
 _BATCH: Final = 10_000
 # How many text matches are re-ranked (by name, distance and confidence): per result asked
 # for, and at least.

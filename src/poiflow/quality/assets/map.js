@@ -27,6 +27,12 @@
     return node;
   }
 
+  // "open until 17:00" on the place's own clock (its offset is in the string, and the
+  // browser's is not used); "open" with no end in the year ahead.
+  function openText(until) {
+    return until ? "open until " + until.slice(11, 16) : "open";
+  }
+
   function draw(places) {
     layer.clearLayers();
     markers = {};
@@ -66,9 +72,7 @@
         li.appendChild(text("span", hit.distance_km.toFixed(1) + " km", "meta"));
       }
       if (openNow.checked) {
-        // The place's own clock time (its offset is in the string), not the browser's.
-        li.appendChild(text("span", hit.open_until ? "open until " +
-          hit.open_until.slice(11, 16) : "open", "meta open"));
+        li.appendChild(text("span", openText(hit.open_until), "meta open"));
       }
       li.addEventListener("click", function () { select(i); open(hit.id); });
       list.appendChild(li);
@@ -122,8 +126,7 @@
           .map(function (k) { return address[k]; }).filter(Boolean).join(" "));
         row(table, "hours", place.opening_hours);
         if (place.open_now !== null && place.open_now !== undefined) {
-          row(table, "now", place.open_now ? (place.open_until ? "open until " +
-            place.open_until.slice(11, 16) : "open") : "closed");
+          row(table, "now", place.open_now ? openText(place.open_until) : "closed");
         }
         row(table, "phone", (place.phones || []).join(", "));
         row(table, "website", (place.websites || []).join(", "));
@@ -159,8 +162,8 @@
     clearTimeout(pending);
     pending = setTimeout(search, 150);
   });
-  [near, openNow].forEach(function (box_) {
-    box_.addEventListener("change", function () { if (box.value.trim()) { search(); } });
+  [near, openNow].forEach(function (toggle) {
+    toggle.addEventListener("change", function () { if (box.value.trim()) { search(); } });
   });
   document.addEventListener("keydown", function (event) {
     if (event.key === "/" && document.activeElement !== box) {
