@@ -3,10 +3,12 @@
 Some libraries import a large package only for a part of their API that poiflow never
 uses, or only to ask whether a value is one of that package's objects: LightGBM imports
 scikit-learn (with SciPy's statistics, about 1.5 s) for its scikit-learn estimators, and
-pyarrow imports pandas (0.3 s) the first time it converts a list. Where poiflow owns the
-process (an ingest worker, the ``poiflow`` command), such a package can be kept out of
-that import. A library user's own process (a notebook, their program) is theirs: there
-nothing is kept out, since they may want the whole API.
+pyarrow imports pandas (0.3 s) the first time it converts a list or makes an array for
+numpy, and lleaves to read data frames. Where poiflow owns the process (an ingest worker,
+the ``poiflow`` command), such a package can be kept out of that import, or out of a
+whole command's work (``poiflow conflate`` on this machine). A library user's own process
+(a notebook, their program) is theirs: there nothing is kept out, since they may want the
+whole API.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-__all__ = ["Unimportable", "command_process", "is_command_process", "without"]
+__all__ = ["Unimportable", "command_process", "is_command_process", "kept_out", "without"]
 
 _command = False
 
@@ -43,6 +45,18 @@ def without(packages: Sequence[str]) -> Iterator[None]:
         yield
     finally:
         sys.meta_path.remove(finder)
+
+
+@contextmanager
+def kept_out(packages: Sequence[str]) -> Iterator[None]:
+    """In the ``poiflow`` command's own process, import in the block, in every thread, as if
+    ``packages`` were not installed: for a command's whole work, where nothing it runs
+    needs them. Elsewhere (a library user's process) imports go on as usual."""
+    if not _command or not packages:
+        yield
+        return
+    with without(packages):
+        yield
 
 
 def command_process() -> None:

@@ -453,3 +453,44 @@ def test_a_report_shows_itself_briefly_and_as_a_table_in_a_notebook(tmp_path: Pa
     assert "&lt;b&gt;x&lt;/b&gt;.csv" in odd._repr_html_()
     assert "<b>" not in odd._repr_html_()
     assert repr(odd).startswith("IngestReport(output='a.parquet', inputs=1, read=0,")
+
+
+# Runs `poiflow conflate` in this process, as the command's own process or as a library
+# user's, and prints whether pandas came in during the run and whether it imports after.
+_CONFLATE_PROBE = """
+import sys
+from poiflow import _imports
+from poiflow.cli import app
+if sys.argv[1] == "command":
+    _imports.command_process()
+app(["conflate", sys.argv[2], "-o", sys.argv[3], "--json"], standalone_mode=False)
+print("pandas" in sys.modules)
+import pandas
+print(pandas.DataFrame({"a": [1]}).shape == (1, 1))
+"""
+
+
+def test_the_conflate_command_runs_without_pandas_and_writes_the_same(tmp_path: Path) -> None:
+    # pyarrow and lleaves import pandas only to ask whether a value is one of its objects
+    # (0.3 s): the command keeps it out of its own process while it conflates, and writes
+    # what a library user's run writes, byte for byte. Imports after the run are as usual.
+    said = {}
+    for process in ("command", "library"):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _CONFLATE_PROBE,
+                process,
+                str(VENDOR_FEED),
+                str(tmp_path / process),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+        said[process] = run.stdout.split()[-2:]
+    assert said == {"command": ["False", "True"], "library": ["True", "True"]}
+    for name in ("places", "membership", "pairs", "records", "quarantine"):
+        command = (tmp_path / "command" / f"{name}.parquet").read_bytes()
+        assert command == (tmp_path / "library" / f"{name}.parquet").read_bytes(), name

@@ -335,3 +335,19 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path, suffi
     rows, rejected = records(TabularSource(path))
     assert rejected == []
     assert [(r["id"], r["names"]["primary"]) for r in rows] == [("1", "Kahvila")]
+
+
+def test_a_csv_is_told_to_be_of_osm_tags_even_when_its_first_row_is_long(tmp_path: Path) -> None:
+    # The layout is told from the first rows, read from a CSV's first 256 KiB: a longer
+    # row (a long text, a polygon as WKT) is read again in whole blocks, not refused.
+    path = tmp_path / "tags.csv"
+    long_text = "x" * 3_000_000  # under the 4 MiB of a whole block
+    path.write_text(
+        f"id,name,amenity,description\n1,Kahvila,cafe,{long_text}\n2,Baari,bar,\n", "utf-8"
+    )
+    source = open_source(path)
+    assert source.kind == "CSV, OSM tags"
+    rows, rejected = records(source)
+    assert rejected == []
+    expected = [("1", "amenity=cafe"), ("2", "amenity=bar")]
+    assert [(r["id"], r["categories"]["primary"]) for r in rows] == expected

@@ -70,9 +70,9 @@ LATER_MODULES: Final = (
     "lleaves",
 )
 """What the stages after ingest import (with polars, polars-h3, scipy and rapidfuzz, about
-0.4 s; lleaves, which loads the matcher's compiled trees and imports pandas, 0.2-0.6 s):
-imported while ingest's workers read and this process waits for them, instead of before
-ingest or at each later stage's start."""
+0.4 s; lleaves, which loads the matcher's compiled trees, 0.2-0.6 s with the pandas it
+imports where the command does not keep it out): imported while ingest's workers read and
+this process waits for them, instead of before ingest or at each later stage's start."""
 
 
 def import_later_stages() -> None:
