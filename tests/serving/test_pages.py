@@ -112,6 +112,54 @@ def test_the_map_page_finds_a_place_and_shows_its_sources(
     assert shot.stat().st_size > 30_000
 
 
+def _listed(page: Any) -> list[tuple[str, str]]:
+    """The map page's results as it shows them: (name, distance)."""
+    rows = page.locator("#results li")
+    return [
+        (rows.nth(i).locator("b").inner_text(), rows.nth(i).locator(".meta").last.inner_text())
+        for i in range(rows.count())
+    ]
+
+
+def _nearest(site: str, point: str) -> list[tuple[str, str]]:
+    """What the API lists nearest ``point`` ("lat,lon") with no words, as the page shows it."""
+    lat, lon = point.split(",")
+    hits = get(site, "/search", q="", lat=lat, lon=lon, limit=20)[1]["results"]
+    return [(h["name"] or h["id"], f"{h['distance_km']:.1f} km") for h in hits]
+
+
+@pytest.mark.browser
+def test_the_map_page_lists_the_places_nearest_its_centre_and_follows_the_map(
+    site: str, browser_page: Any
+) -> None:
+    page = browser_page
+    page.goto(f"{site}/")
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    # No words: "near the map's centre" alone lists the nearest places, nearest first.
+    page.check("#near")
+    page.wait_for_function("!!document.body.dataset.near", timeout=10_000)
+    first = page.evaluate("document.body.dataset.near")
+    listed = _listed(page)
+    assert len(listed) == 20
+    assert listed == _nearest(site, first)
+    distances = [float(d.split()[0]) for _, d in listed]
+    assert distances == sorted(distances)
+    # Dragged, the map is asked again at its new centre; the results are not fitted to.
+    area = page.locator("#map").bounding_box()
+    x, y = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 250, y + 120, steps=8)
+    page.mouse.up()
+    page.wait_for_function(f"document.body.dataset.near !== {json.dumps(first)}", timeout=10_000)
+    second = page.evaluate("document.body.dataset.near")
+    assert _listed(page) == _nearest(site, second) != listed
+    # Unticked with an empty box, nothing is asked and nothing is listed.
+    page.uncheck("#near")
+    page.wait_for_function("document.body.dataset.results === '0'", timeout=10_000)
+    assert page.poiflow_errors == []
+
+
 @pytest.mark.browser
 def test_the_review_page_stores_answers_only_with_the_token(
     conflated: Path, site: str, browser_page: Any

@@ -4,7 +4,10 @@
 // number of places on the map, data-results to the number of results shown (with "open
 // now" ticked, only places open now, each with the time it closes),
 // data-query to the query they answer, data-open to "1" when they are only places open now,
-// and data-place to the id of the place shown (the tests read them).
+// data-near to the point they are near ("lat,lon"; empty when none), and data-place to the
+// id of the place shown (the tests read them).
+// Near the map's centre, the results follow the map: with words or without (the nearest
+// places then), asked again whenever the map is moved, and the map is not fitted to them.
 (function () {
   var map = L.map("map", {preferCanvas: true});
   L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {maxZoom: 19,
@@ -33,7 +36,7 @@
     return until ? "open until " + until.slice(11, 16) : "open";
   }
 
-  function draw(places) {
+  function draw(places, fit) {
     layer.clearLayers();
     markers = {};
     var points = [];
@@ -46,7 +49,7 @@
       points.push([p.lat, p.lon]);
     });
     document.body.dataset.markers = String(points.length);
-    if (points.length) { map.fitBounds(points, {padding: [40, 40], maxZoom: 17}); }
+    if (points.length && fit) { map.fitBounds(points, {padding: [40, 40], maxZoom: 17}); }
     else if (!map._loaded) { map.setView([20, 0], 2); }
   }
 
@@ -78,7 +81,7 @@
       list.appendChild(li);
     });
     document.body.dataset.results = String(hits.length);
-    draw(hits);
+    draw(hits, !near.checked);
     if (hits.length) { select(0); }
   }
 
@@ -87,8 +90,13 @@
   function search() {
     var q = box.value.trim();
     var mine = ++asked;
+    if (!q && !near.checked) {  // nothing to ask
+      show([]);
+      document.body.dataset.query = "";
+      return;
+    }
     var params = new URLSearchParams({q: q, limit: "20"});
-    if (near.checked) {
+    if (near.checked && map._loaded) {
       var c = map.getCenter();
       params.set("lat", c.lat.toFixed(6));
       params.set("lon", c.lng.toFixed(6));
@@ -101,6 +109,7 @@
         show(body.results || []);
         document.body.dataset.query = q;
         document.body.dataset.open = params.has("open_at") ? "1" : "0";
+        document.body.dataset.near = params.has("lat") ? params.get("lat") + "," + params.get("lon") : "";
       });
   }
 
@@ -162,8 +171,12 @@
     clearTimeout(pending);
     pending = setTimeout(search, 150);
   });
-  [near, openNow].forEach(function (toggle) {
-    toggle.addEventListener("change", function () { if (box.value.trim()) { search(); } });
+  near.addEventListener("change", search);
+  openNow.addEventListener("change", function () { if (box.value.trim() || near.checked) { search(); } });
+  map.on("moveend", function () {
+    if (!near.checked) { return; }
+    clearTimeout(pending);
+    pending = setTimeout(search, 250);
   });
   document.addEventListener("keydown", function (event) {
     if (event.key === "/" && document.activeElement !== box) {
@@ -187,7 +200,7 @@
     .then(function (body) {
       draw((body.places || []).map(function (p) {
         return {id: p.id, name: p.names && p.names.primary, lat: p.lat, lon: p.lon};
-      }));
+      }), true);
       document.body.dataset.ready = "1";
       box.focus();
     });
