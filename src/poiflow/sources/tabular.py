@@ -263,13 +263,11 @@ class TabularSource:
     def _first_rows(self, file: Path) -> pa.Table | None:
         """Up to ``_SNIFF_ROWS`` of the first rows of ``file``, or None if it has none. A
         CSV's are read from its first ``_SNIFF_BLOCK`` bytes, not a whole block (a file of
-        30,000 rows took 40 ms), unless a row is longer than that."""
+        30,000 rows took 40 ms), unless its rows are too long for that."""
         if self.format in ("csv", "tsv"):
             with contextlib.suppress(CorruptInputError):  # read again below, whole blocks
-                first = next(iter(self._csv(file, _SNIFF_ROWS, block=_SNIFF_BLOCK)), None)
-                return None if first is None else first[0]
-        first = next(iter(self._reader()(file, _SNIFF_ROWS, None)), None)
-        return None if first is None else first[0]
+                return _first_table(self._csv(file, _SNIFF_ROWS, block=_SNIFF_BLOCK))
+        return _first_table(self._reader()(file, _SNIFF_ROWS, None))
 
     def _layout_of(self, table: pa.Table) -> str:
         if looks_tagged(table.column_names):
@@ -479,6 +477,12 @@ def _with_constants(table: pa.Table, values: Mapping[str, str | None]) -> pa.Tab
         if name.strip().lower() not in present:
             table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
     return table
+
+
+def _first_table(rows: Rows) -> pa.Table | None:
+    """The raw table of a reader's first batch, or None if it yields none."""
+    first = next(iter(rows), None)
+    return None if first is None else first[0]
 
 
 def _split_empty(

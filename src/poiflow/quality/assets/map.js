@@ -93,6 +93,7 @@
     if (!q && !near.checked) {  // nothing to ask
       show([]);
       document.body.dataset.query = "";
+      document.body.dataset.near = "";
       return;
     }
     var params = new URLSearchParams({q: q, limit: "20"});
