@@ -144,7 +144,9 @@ class Taxonomy:
         # One list of words to look in (a bare Series would be read as a column by polars).
         firsts = pl.Series(sorted(self._first_words), dtype=pl.String).implode()
         starts = pl.col("word").is_in(firsts) | singular.is_in(firsts).fill_null(False)
-        hits = words.group_by("row").agg(starts.any().alias("hit"))
+        # Each word's answer first, then any per text: asked inside the aggregation, polars
+        # repeats the list of words for every group (2.5 GB and 1.7 s for 250k texts).
+        hits = words.with_columns(starts.alias("hit")).group_by("row").agg(pl.col("hit").any())
         # A text is read one by one unless it is ASCII and none of its words starts a term.
         skip = set(hits.filter(~pl.col("hit"))["row"].to_list())
         return [
