@@ -478,7 +478,10 @@ def _map(
     issues: pl.DataFrame,
     errors: pl.DataFrame | None = None,
 ) -> str:
-    located = frame.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+    shown_columns = ("id", "lat", "lon", "name", "category", "members", "confidence")
+    located = frame.select(shown_columns).filter(
+        pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
+    )
     total = located.height
     if total > MAP_LIMIT:  # a deterministic sample: the same places every time
         located = (
