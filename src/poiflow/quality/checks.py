@@ -118,8 +118,8 @@ class QualityInput:
 
     def columns(self, *names: str) -> pl.DataFrame:
         """The places' ``id`` and the columns ``names`` of ``frame``: what a check filters,
-        instead of every column (a copy of the whole frame, with its lists of sources and
-        alternates, took 1.7 GB at 1.1M records)."""
+        instead of every column (a filtered copy of the whole frame, with its lists of
+        sources and alternates, took 0.4-0.6 GB and 0.4 s at 1.1M records)."""
         return self.frame.select("id", *names)
 
 
