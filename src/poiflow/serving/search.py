@@ -101,6 +101,10 @@ _OPEN_POOL_MAX: Final = 10_000
 # Places near a point, with no words: boxes around it, from this half-width, doubling.
 _FIRST_BOX_KM: Final = 0.5
 _EARTH_KM: Final = 20_037.5  # half the equator: a box this wide holds every place
+# The Earth's mean radius, as ``poiflow.conflate.geo`` has it (not imported from there:
+# it brings polars, which search does not otherwise load), and a degree of latitude.
+_EARTH_RADIUS_KM: Final = 6371.0088
+_KM_PER_DEGREE: Final = _EARTH_RADIUS_KM * math.pi / 180
 # With words and a point: the text matches nearest to it also ranked (per result, at least).
 _NEAR_MIN: Final = 10
 # What a match of a word counts for beside BM25's score of an exact match (~1-10): as the
@@ -590,9 +594,6 @@ def word_typos(word: str) -> int:
     return 0 if len(word) < 3 else 1 if len(word) < 6 else 2
 
 
-_KM_PER_DEGREE: Final = 111.195  # of latitude (a mean Earth radius of 6,371 km)
-
-
 def _or_inf(km: float | None) -> float:
     return math.inf if km is None else km
 
@@ -613,4 +614,4 @@ def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
