@@ -69,6 +69,32 @@ def test_errors_are_one_readable_line(helsinki_pbf: Path, tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+def test_an_unreadable_input_to_conflate_is_named_without_a_librarys_frame(
+    tmp_path: Path,
+) -> None:
+    # The reader's error says what is wrong; where pyarrow noticed it would only confuse.
+    fake = tmp_path / "feed.parquet"
+    fake.write_text("id,name\n1,Cafe\n", encoding="utf-8")
+    result = run("conflate", fake, "-o", tmp_path / "out")
+    assert result.returncode == 1
+    assert f"error: {fake}: not a readable Parquet file" in result.stderr
+    assert "raised at" not in result.stderr
+    assert "pyarrow" not in result.stderr.split("error:")[1].split("(")[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_ingest_into_a_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = run("ingest", VENDOR_FEED, "-o", folder)
+    assert result.returncode == 1
+    assert f"error: {folder}: a folder, not a file" in result.stderr
+    assert f"{folder / 'places.parquet'}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(folder.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
 def test_unknown_command_suggests() -> None:
     result = run("ingets")
     assert result.returncode == 2
@@ -220,6 +246,75 @@ def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"{gold}: the gold file needs columns source, id, place" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def _rewritten_gold(gold: Path, to: Path, row: str) -> Path:
+    """``gold`` with each record's line made from ``row``, formatted with the line's source,
+    id and place and its index."""
+    lines = gold.read_text(encoding="utf-8").splitlines()[1:]
+    made = [row.format(*line.split(","), i) for i, line in enumerate(lines)]
+    to.write_text("source,id,place\n" + "\n".join(made) + "\n", encoding="utf-8")
+    return to
+
+
+def test_a_gold_file_that_cannot_teach_or_judge_says_why(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    made = run("generate", "--places", "300", "--sources", "2", "--seed", "3", "-o", world)
+    assert made.returncode == 0, made.stderr
+    sources = sorted(world.glob("source_*.csv"))
+    gold = world / "gold.csv"
+    other = _rewritten_gold(gold, tmp_path / "other.csv", "x_{0},{1},{2}")
+    alone = _rewritten_gold(gold, tmp_path / "alone.csv", "{0},{1},P{3}")
+    one = _rewritten_gold(gold, tmp_path / "one.csv", "{0},{1},P")
+    said = {
+        other: "is one of the inputs': its sources are x_source_a, x_source_b; the inputs' "
+        "are source_a, source_b",
+        alone: "is a match by the gold file: it puts no two of the inputs' records in one place",
+        one: "is a match by the gold file: a model needs non-matching pairs too",
+    }
+    for truth, why in said.items():
+        result = run("train", *sources, "--gold", truth, "-o", tmp_path / "m.json.gz")
+        assert result.returncode == 1, truth
+        assert "Traceback" not in result.stderr
+        assert f"error: {truth}: " in result.stderr
+        assert why in " ".join(result.stderr.split())
+    assert not (tmp_path / "m.json.gz").exists()
+    assert run("train", *sources, "--gold", gold, "-o", tmp_path / "m.json.gz").returncode == 0
+
+    assert run("conflate", *sources, "-o", tmp_path / "run").returncode == 0
+    result = run("evaluate", "--gold", other, "--membership", tmp_path / "run")
+    assert result.returncode == 1
+    assert "none of the gold file's 4" in result.stderr  # its records, counted
+    assert "is one of the run's: its sources are x_source_a" in " ".join(result.stderr.split())
+    empty = tmp_path / "empty.csv"
+    empty.write_text("source,id,place\n", encoding="utf-8")
+    result = run("evaluate", "--gold", empty, "--membership", tmp_path / "run")
+    assert result.returncode == 1
+    assert "the gold file lists no records" in result.stderr
+
+
+def test_a_model_fitted_on_records_without_candidate_pairs_is_refused(tmp_path: Path) -> None:
+    lonely = tmp_path / "lonely.csv"
+    lonely.write_text("id,name,lat,lon\n1,Kahvila Sininen,60.17,24.94\n", encoding="utf-8")
+    for args in (
+        ("train", lonely, "--unsupervised", "-o", tmp_path / "em.json.gz"),
+        ("train", lonely, "--gold", _one_place(lonely, tmp_path), "-o", tmp_path / "m.json.gz"),
+        ("conflate", lonely, "--model", "em", "-o", tmp_path / "run"),
+    ):
+        result = run(*args)
+        assert result.returncode == 1, args
+        said = " ".join(result.stderr.split())
+        assert "needs candidate pairs, and these records give none" in said, args
+        assert "Traceback" not in said
+        assert "raised at" not in said
+    assert not [p.name for p in tmp_path.iterdir() if p.suffix != ".csv"]
+    assert run("conflate", lonely, "-o", tmp_path / "run").returncode == 0  # the default model
+
+
+def _one_place(feed: Path, folder: Path) -> Path:
+    gold = folder / "gold.csv"
+    gold.write_text(f"source,id,place\n{feed.stem},1,P\n", encoding="utf-8")
+    return gold
 
 
 def test_ingest_notes_two_inputs_that_give_one_source(tmp_path: Path) -> None:

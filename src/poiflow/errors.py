@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "CorruptInputError",
     "InputError",
+    "NoCandidatesError",
     "NothingValidError",
     "OutputError",
     "PoiflowError",
@@ -87,6 +88,20 @@ class CorruptInputError(InputError):
 
 class SchemaMismatchError(InputError):
     """An input's columns are missing, unknown, or of the wrong type."""
+
+
+class NoCandidatesError(InputError, ValueError):
+    """A model is to be fitted on candidate pairs, and the records give none.
+
+    Args:
+        what: What needed them ("fitting a Fellegi-Sunter model").
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} needs candidate pairs, and these records give none: no two of them are "
+            "near each other or share a name word, a phone, a web site or an address"
+        )
 
 
 class ServerUnavailableError(InputError):

@@ -20,6 +20,7 @@ from poiflow.conflate.fellegi_sunter import (
 )
 from poiflow.conflate.matcher import ModelError, load_matcher, save_model
 from poiflow.conflate.training import labelled_pairs
+from poiflow.errors import NoCandidatesError
 
 from .conftest import World
 
@@ -155,7 +156,7 @@ def test_save_load_round_trip_and_broken_files(
 
 
 def test_no_pairs_is_an_error() -> None:
-    with pytest.raises(ValueError, match="needs candidate pairs"):
+    with pytest.raises(NoCandidatesError, match="needs candidate pairs, and these records give"):
         fit_fellegi_sunter({n: np.zeros(0, np.float32) for n in FEATURES})
 
 

@@ -438,7 +438,7 @@ def test_a_missing_source_is_named_before_any_work(tmp_path: Path) -> None:
     path.write_text("name: x\nsources:\n  - path: parts\ntracking: null\n")
     with pytest.raises(InputError, match="an empty folder: it holds no files to read"):
         Pipeline.from_yaml(path).run()
-    assert not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()  # the folder the failed run made is gone too
 
 
 def test_a_table_in_memory_takes_a_sources_place_and_keeps_the_cache(

@@ -293,7 +293,7 @@ def test_the_cli_matches_a_file_and_holds_bad_records_back(conflated: Path, tmp_
     out = tmp_path / "answers" / "matches.csv"
     done = poiflow("match", str(conflated), str(feed), "-o", str(out))
     assert done.returncode == 0, done.stderr
-    assert "1 records matched a place, 1 are new" in done.stdout + done.stderr
+    assert "1 record matched a place, 1 is new" in done.stdout + done.stderr
     answers = pl.read_csv(out).sort("id")
     assert answers["id"].to_list() == ["n1", "n2"]
     assert answers["place_id"].to_list() == [place_id, None]

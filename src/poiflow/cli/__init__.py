@@ -25,7 +25,7 @@ from rich.table import Table
 from poiflow._imports import kept_out
 from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
-from poiflow.errors import ConfigError, PoiflowError
+from poiflow.errors import ConfigError, PoiflowError, StageFailedError
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -672,7 +672,9 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv)
     except PoiflowError as exc:
         console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-        if exc.stage is not None and exc.__cause__ is not None and exc.__cause__.__traceback__:
+        # Where a stage's code broke (a custom stage's, the user's own); an error raised on
+        # purpose has said what went wrong, and where in a library it surfaced tells nothing.
+        if isinstance(exc, StageFailedError) and exc.__cause__ and exc.__cause__.__traceback__:
             console.print(_traceback_line(exc.__cause__), highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:

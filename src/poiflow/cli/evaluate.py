@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from poiflow.cli import app, console, out, print_json, print_weights
-from poiflow.errors import ConfigError, InputError, did_you_mean
+from poiflow.errors import ConfigError, InputError, NoCandidatesError, did_you_mean
 
 
 @app.command(name="evaluate", no_args_is_help=True)
@@ -111,6 +111,8 @@ def evaluate_command(
         membership = membership / "membership.parquet"
     predicted = _read_membership(membership)
     scores = score_membership(predicted, truth)
+    if scores.records == 0:
+        raise InputError(_nothing_in_common(predicted, truth), path=gold)
     accuracy = (
         None
         if gold_places is None
@@ -194,6 +196,58 @@ def evaluate_command(
     if accuracy is not None:
         out.print()
         draw_accuracy(out, accuracy)
+
+
+def _check_labels(labels: Any, truth: Any, records: Path, gold: Path) -> None:
+    """Refuse labels a model cannot learn from, saying why."""
+    matches = int(labels.sum())
+    if matches and matches < len(labels):
+        return
+    if not len(labels):
+        raise NoCandidatesError("training a model")
+    if matches:
+        raise InputError(
+            f"every one of the {matches:,} candidate pairs is a match by the gold file: a "
+            "model needs non-matching pairs too",
+            path=gold,
+        )
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    keyed = pq.read_table(records, columns=["source", "id"])
+    known = truth.join(pl.DataFrame(keyed), on=["source", "id"])
+    if not known.height:
+        raise InputError(_nothing_in_common(keyed, truth, "the inputs'"), path=gold)
+    why = (
+        "no two records it puts in one place became a candidate pair"
+        if known["place"].n_unique() < known.height
+        else "it puts no two of the inputs' records in one place"
+    )
+    raise InputError(
+        f"none of the {len(labels):,} candidate pairs is a match by the gold file: {why}",
+        path=gold,
+    )
+
+
+def _nothing_in_common(predicted: Any, truth: Any, whose: str = "the run's") -> str:
+    """Why no record of the truth is among the records (``source, id``) of ``whose``: each
+    side's sources, or that one side has none."""
+    if not truth.height:
+        return "the gold file lists no records"
+    if not predicted.num_rows:
+        return f"{whose} records are none"
+    ours = sorted(set(predicted.column("source").to_pylist()))
+    theirs = sorted(set(truth["source"].to_list()))
+    shared = set(ours) & set(theirs)
+    why = (
+        f"its sources ({', '.join(theirs[:5])}) are {whose}, but not its ids"
+        if shared
+        else f"its sources are {', '.join(theirs[:5])}; {whose} are {', '.join(ours[:5])}"
+    )
+    return (
+        f"none of the gold file's {truth.height:,} records is one of {whose}: {why}. "
+        "Is it the truth of other inputs?"
+    )
 
 
 def _read_membership(path: Path) -> Any:
@@ -379,6 +433,7 @@ def train_command(
     with tempfile.TemporaryDirectory() as tmp:
         ingest(inputs, Path(tmp) / "records.parquet")
         features, labels = labelled_pairs(Path(tmp) / "records.parquet", truth)
+        _check_labels(labels, truth, Path(tmp) / "records.parquet", gold)
     matcher = train_matcher(features, labels, seed=seed, name=name)
     matcher.save(output)
     held = matcher.info["holdout"]

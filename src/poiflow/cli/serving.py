@@ -232,9 +232,10 @@ def match_command(
     held = output.with_name(f"{output.stem}.quarantine{output.suffix}")
     if quarantine.num_rows:
         write(quarantine, held)
+    matched, new = decisions.count("match"), decisions.count("new")
     console.print(
-        f"{decisions.count('match'):,} records matched a place, {decisions.count('new'):,} "
-        f"are new; answers in {output}"
+        f"{matched:,} record{'s' * (matched != 1)} matched a place, {new:,} "
+        f"{'is' if new == 1 else 'are'} new; answers in {output}"
         + (f"; {quarantine.num_rows:,} held back (see {held})" if quarantine.num_rows else "")
     )
 

@@ -27,6 +27,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from poiflow.errors import NoCandidatesError
+
 __all__ = ["COMPARISONS", "FellegiSunter", "comparison_levels", "fit_fellegi_sunter"]
 
 KIND: Final = "fellegi-sunter"
@@ -355,12 +357,11 @@ def fit_fellegi_sunter(
         name: A name recorded in the model.
 
     Raises:
-        ValueError: There are no pairs to fit on.
+        NoCandidatesError: There are no pairs to fit on (a ``ValueError`` too).
     """
     levels = comparison_levels(features)
     if len(levels) == 0:
-        msg = "fitting a Fellegi-Sunter model needs candidate pairs; there are none"
-        raise ValueError(msg)
+        raise NoCandidatesError("fitting a Fellegi-Sunter model")
     sizes = [len(labels) for labels in COMPARISONS.values()]
     # One integer per pattern (mixed radix, null as one more digit): np.unique on integers
     # is far faster than on rows.

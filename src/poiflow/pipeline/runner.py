@@ -14,6 +14,7 @@ into the output folder at the end, ``run.json`` last.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -153,6 +154,7 @@ def run_plan(
     if only is not None and cache is None:
         raise ConfigError("--only needs a cache for the stages before it; this pipeline has none")
     force_from = names.index(from_stage) if from_stage is not None else len(names)
+    created = output is not None and not output.exists()
     staging = _staging(output) if output is not None else None
     scratch = None
     if cache is None:
@@ -216,6 +218,9 @@ def run_plan(
             shutil.rmtree(staging, ignore_errors=True)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+        if created and output is not None:
+            with contextlib.suppress(OSError):  # a failed run leaves no empty folder behind
+                output.rmdir()
 
 
 def _run_stage(

@@ -61,6 +61,11 @@ class ParquetSink:
         if geo:
             schema = schema.append(pa.field("geometry", pa.binary()))
         self.schema = schema
+        if self.path.is_dir():  # found now, not when the finished file is moved there
+            example = self.path / "places.parquet"
+            raise OutputError(
+                f"a folder, not a file; name the file to write, e.g. {example}", path=self.path
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
