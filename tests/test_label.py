@@ -85,6 +85,19 @@ def test_the_terminal_flow_stores_each_answer_and_stops_on_q(run: Path, tmp_path
     assert read_labels(store)["label"].to_list() == ["match", "different"]
 
 
+def test_the_end_of_the_input_stops_like_q_and_says_what_was_stored(
+    run: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "labels.csv"
+    result = poiflow("label", str(run / "run"), "--labels", str(store), "--count", "5", stdin="s\n")
+    assert result.returncode == 0, result.stderr
+    assert "Aborted" not in result.stderr
+    assert f"1 answer (0 same place, 0 different, 1 unsure) added to {store}" in " ".join(
+        result.stderr.split()
+    )
+    assert read_labels(store)["label"].to_list() == ["unsure"]
+
+
 def test_train_from_answers_reports_the_gain_and_writes_a_refined_model(
     run: Path, tmp_path: Path
 ) -> None:

@@ -97,7 +97,11 @@ def label_command(
             answer = "match" if same else "different"
         else:
             console.print(_panel(view, pair, number, chosen.height))
-            key = Prompt.ask(_KEYS_HELP, choices=["y", "n", "s", "q"], console=console)
+            try:
+                key = Prompt.ask(_KEYS_HELP, choices=["y", "n", "s", "q"], console=console)
+            except (EOFError, KeyboardInterrupt):  # the end of the input or Ctrl-C: as q
+                console.print()
+                break
             if key == "q":
                 break
             answer = _ANSWER[key]
@@ -105,7 +109,8 @@ def label_command(
         answered[answer] += 1
     total = sum(answered.values())
     console.print(
-        f"{total} answers ({answered['match']} same place, {answered['different']} different, "
+        f"{total} answer{'s' * (total != 1)} ({answered['match']} same place, "
+        f"{answered['different']} different, "
         f"{answered['unsure']} unsure) added to [bold]{store}[/bold]"
     )
     console.print(
