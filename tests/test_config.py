@@ -89,3 +89,35 @@ def test_a_sources_coverage_said_out_of_range_is_named_with_its_line(tmp_path: P
         load_yaml(path, MergeSettings)
     said = load_yaml(write(tmp_path, "whole: {osm: 0.8}\nsplit: {osm: 0.05}\n"), MergeSettings)
     assert (said.whole, said.split) == ({"osm": 0.8}, {"osm": 0.05})
+
+
+def test_every_problem_is_named_with_its_line(tmp_path: Path) -> None:
+    from poiflow.config import PipelineSpec
+
+    path = write(
+        tmp_path,
+        "sources: [a.csv]\nstages:\n  score: {modle: em}\n  cluster: {threshold: 2}\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, PipelineSpec)
+    lines = str(err.value).splitlines()
+    assert lines[0] == f"{path}:1: name: Field required"
+    assert lines[1] == (
+        f"  and {path}:3: stages.score.modle: unknown key 'modle'. Did you mean 'model'? "
+        "Known keys: model"
+    )
+    assert lines[2].startswith(f"  and {path}:4: stages.cluster.threshold: ")
+    assert len(lines) == 3
+
+
+def test_a_source_may_be_its_path_alone(tmp_path: Path) -> None:
+    from poiflow.config import PipelineSpec
+
+    short = load_yaml(write(tmp_path, "name: x\nsources: [a.csv, {path: b.csv}]\n"), PipelineSpec)
+    long = load_yaml(
+        write(tmp_path, "name: x\nsources: [{path: a.csv}, {path: b.csv}]\n"), PipelineSpec
+    )
+    assert short == long
+    assert [s.path for s in short.sources] == ["a.csv", "b.csv"]
+    with pytest.raises(ConfigError, match=r":2: sources.0.path: String should have at least 1"):
+        load_yaml(write(tmp_path, "name: x\nsources: ['']\n"), PipelineSpec)

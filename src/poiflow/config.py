@@ -144,11 +144,18 @@ class SourceSpec(_Strict):
           osm: {keys: [amenity, shop]}
         - path: vendor_feed.csv
           mapping: {source: vendor, columns: {id: vendor_id}}
+        - places.parquet                  # a path alone: read as it is
     """
 
     path: str = Field(min_length=1)
     mapping: SourceMapping | None = None
     osm: OsmOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _just_a_path(cls, data: Any) -> Any:
+        """A source given as its path alone (``- places.csv``) is read as ``{path: ...}``."""
+        return {"path": data} if isinstance(data, str) else data
 
 
 class IngestSettings(_Strict):
@@ -506,24 +513,32 @@ def load_yaml(path: str | Path, model: type[Model]) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if loc[-1:] == ("[key]",):  # a mapping's key is what is wrong, not its value
-            loc = loc[:-1]
-            message = f"not a key here: {message}"
-        key = ".".join(str(part) for part in loc) or "(top level)"
-        # A validator of a whole mapping names the bad key in its message; point at that key.
-        named = re.search(r"'([^']+)'", message)
-        line = _line_of(root, (*loc, named.group(1)) if named else loc)
-        if first["type"] == "extra_forbidden":
-            known = _known_keys(model, loc[:-1])
-            message = f"unknown key '{loc[-1]}'.{did_you_mean(str(loc[-1]), known)}"
-            if known:
-                message += f" Known keys: {', '.join(known)}"
-        more = len(exc.errors()) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise ConfigError(f"{key}: {message}{suffix}", path=path, location=line) from exc
+        problems = [_problem(root, model, error) for error in exc.errors()]
+        line, first = problems[0]
+        # Every problem at once, each where it is: one run of the command to mend them all.
+        rest = "".join(
+            f"\n  and {path}{'' if at is None else f':{at}'}: {text}" for at, text in problems[1:]
+        )
+        raise ConfigError(first + rest, path=path, location=line) from exc
+
+
+def _problem(root: yaml.Node | None, model: type[BaseModel], error: Any) -> tuple[int | None, str]:
+    """One of pydantic's validation errors as ``(line, "key: what is wrong")``."""
+    loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if loc[-1:] == ("[key]",):  # a mapping's key is what is wrong, not its value
+        loc = loc[:-1]
+        message = f"not a key here: {message}"
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    # A validator of a whole mapping names the bad key in its message; point at that key.
+    named = re.search(r"'([^']+)'", message)
+    line = _line_of(root, (*loc, named.group(1)) if named else loc)
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(model, loc[:-1])
+        message = f"unknown key '{loc[-1]}'.{did_you_mean(str(loc[-1]), known)}"
+        if known:
+            message += f" Known keys: {', '.join(known)}"
+    return line, f"{key}: {message}"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
