@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from measure import fresh_folder
 from poiflow import Pipeline
 from poiflow.conflate.active import (
     append_label,
@@ -65,7 +66,7 @@ def main() -> None:
     else:
         world = DATA / f"world-{args.places}-3-{args.seed}-nocoord"
         about = "vendors without coordinates"
-    if not (world / "gold.csv").exists():
+    if fresh_folder(world):
         generate(args.places, 3, args.seed, world, drop_coordinates=not noise, vendor_noise=noise)
     gold = pl.read_csv(world / "gold.csv", schema_overrides={"id": pl.String, "place": pl.String})
     truth = {(s, i): p for s, i, p in gold.iter_rows()}

@@ -30,7 +30,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from faker import Faker
 
-from measure import DATA, measure
+from measure import DATA, fresh_folder, measure
 from poiflow.conflate.clustering import ClusterConfig
 from poiflow.conflate.diagnosis import CAUSES, diagnose
 from poiflow.conflate.evaluate import read_gold, score_membership
@@ -134,7 +134,7 @@ def main() -> None:
     for label, locale in worlds:
         for seed in args.seed or (7, 8, 9):
             folder = root / f"{locale or 'bundled'}-{args.places}-{args.sources}-{seed}"
-            if not (folder / "gold.csv").exists():
+            if fresh_folder(folder):
                 command = [sys.executable, "-m", "poiflow", "generate", "-o", str(folder)]
                 command += ["--places", str(args.places), "--sources", str(args.sources)]
                 command += ["--seed", str(seed)]

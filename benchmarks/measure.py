@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,14 +32,26 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def generated_world(places: int, sources: int, seed: int, *, no_coordinates: bool = False) -> Path:
-    """The folder of ``poiflow generate``'s world for these settings, generated if missing
-    (or written by a generator that did not write the true places yet: the same bytes)."""
-    from poiflow.generate import GOLD_PLACES, generate
+    """The folder of ``poiflow generate``'s world for these settings, generated again where
+    it is missing or an older generator wrote it (with what was made from it)."""
+    from poiflow.generate import generate
 
     folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
-    if not (folder / "gold.csv").exists() or not (folder / GOLD_PLACES).exists():
+    if fresh_folder(folder):
         generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
     return folder
+
+
+def fresh_folder(folder: Path, *made: Path) -> bool:
+    """Empty ``folder`` and say True where it does not hold a world the current generator
+    wrote, or lacks one of ``made`` (what a benchmark made from it): it is to be made again.
+    A benchmark's figures are then those of the world a fresh clone generates."""
+    from poiflow.generate import is_current
+
+    if is_current(folder) and all(path.exists() for path in made):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
 
 
 def world_arguments(

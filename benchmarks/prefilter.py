@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from measure import DATA, world_arguments
+from measure import DATA, fresh_folder, world_arguments
 from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.training import labelled_pairs
 from poiflow.generate import generate
@@ -26,7 +26,7 @@ def main() -> None:
     world_arguments(parser, places=20_000, sources=5, seed=99)
     args = parser.parse_args()
     folder = DATA / f"prefilter-{args.places}-{args.sources}-{args.seed}"
-    if not (folder / "records.parquet").exists():
+    if fresh_folder(folder, folder / "records.parquet"):
         made = generate(args.places, args.sources, args.seed, folder)
         ingest(made.sources, folder / "records.parquet")
     features, labels = labelled_pairs(folder / "records.parquet", read_gold(folder / "gold.csv"))

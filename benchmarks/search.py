@@ -55,7 +55,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
-from measure import DATA, world_arguments
+from measure import DATA, fresh_folder, world_arguments
 from poiflow.conflate.geo import haversine_m
 from poiflow.generate import generate
 from poiflow.serving import build_search_index
@@ -71,7 +71,7 @@ Query = tuple[str, int, bool]
 def golden_places(places: int, sources: int, seed: int) -> Path:
     folder = DATA / f"search-{places}-{sources}-{seed}"
     out = folder / "out"
-    if not (out / "model.json.gz").exists():  # made by this version (matching needs it)
+    if fresh_folder(folder, out / "model.json.gz"):  # matching needs the run's model
         made = generate(places, sources, seed, folder)
         command = [sys.executable, "-m", "poiflow", "conflate", *map(str, made.sources)]
         subprocess.run([*command, "-o", str(out)], check=True)

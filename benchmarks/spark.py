@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from measure import DATA, measure, world_arguments
+from measure import DATA, fresh_folder, measure, world_arguments
 from poiflow.generate import generate
 
 STAGES = ("ingest", "block", "score", "cluster", "merge")
@@ -32,7 +32,7 @@ STAGES = ("ingest", "block", "score", "cluster", "merge")
 
 def world(places: int, sources: int, seed: int, skewed: bool) -> tuple[Path, list[str]]:
     folder = DATA / f"world-{places}-{sources}-{seed}{'-skewed' if skewed else ''}"
-    if not (folder / "gold.csv").exists():
+    if fresh_folder(folder):
         generate(places, sources, seed, folder)
         if skewed:
             crowd_into_one_city(folder, share=0.5)

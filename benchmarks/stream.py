@@ -34,6 +34,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from confluent_kafka import Producer
 
+from measure import fresh_folder
 from poiflow.config import StreamSettings
 from poiflow.generate import generate
 from poiflow.generate.edits import edited_sources, generate_edits
@@ -48,7 +49,7 @@ DATA = ROOT / "benchmarks" / "data"
 
 def world(places: int, seed: int) -> tuple[Path, Path]:
     folder = DATA / f"stream-world-{places}-{seed}"
-    if not (folder / "out" / "places.parquet").exists():
+    if fresh_folder(folder / "sources", folder / "out" / "places.parquet"):
         shutil.rmtree(folder, ignore_errors=True)
         made = generate(places, 3, seed, folder / "sources")
         conflate(made.sources, folder / "out", workers=2)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from measure import DATA, world_arguments
+from measure import DATA, fresh_folder, world_arguments
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
@@ -166,7 +166,7 @@ def main() -> None:
     from poiflow.generate import generate
 
     folder = DATA / f"splink-{args.places}-{args.sources}-{args.seed}"
-    if not (folder / "gold.csv").exists():
+    if fresh_folder(folder):
         generate(args.places, args.sources, args.seed, folder)
     gold = read_gold(folder / "gold.csv")
     print(

@@ -250,3 +250,47 @@ def test_sources_write_opening_hours_in_their_own_style_and_change_nothing_else(
     for hours in {h for h in truth.values() if h}:
         for style in ("en", "fi"):
             assert canonical_hours(hours_as_written(hours, style)) == canonical_hours(hours)
+
+
+def test_no_city_and_no_place_lies_in_the_sea() -> None:
+    import numpy as np
+
+    from poiflow.generate.world import build_world
+    from poiflow.land import on_land
+
+    # Thirty cities over five seeds: with centres drawn anywhere in the countries' boxes
+    # (half of Italy's is sea), about one in nine lay at sea, with their places around.
+    for seed in range(5):
+        world = build_world(12_000, np.random.default_rng(seed))
+        lat = np.array([p.lat for p in world])
+        lon = np.array([p.lon for p in world])
+        assert on_land(lat, lon).all(), seed
+
+
+def test_nearest_land_moves_a_point_at_sea_and_only_such_a_point() -> None:
+    from poiflow.generate.world import COUNTRIES
+    from poiflow.land import nearest_land
+
+    italy = next(c for c in COUNTRIES if c.code == "IT").bbox
+    assert nearest_land(41.9, 12.5, italy) == (41.9, 12.5)  # Rome stays
+    # The Tyrrhenian Sea: Ponza (40.90 N, 12.96 E) is nearer than Naples or Sardinia.
+    lat, lon = nearest_land(40.0, 12.0, italy)
+    assert abs(lat - 40.9) < 0.15
+    assert abs(lon - 12.96) < 0.15
+    lat, lon = nearest_land(39.5, 11.0, italy)  # further west: Sardinia's east coast
+    assert abs(lat - 39.7) < 0.15
+    assert abs(lon - 9.7) < 0.15
+    atlantic = (30.0, 31.0, -40.0, -39.0)
+    assert nearest_land(30.5, -39.5, atlantic) == (30.5, -39.5)  # no land to go to
+
+
+def test_a_world_says_which_generator_wrote_it(tmp_path: Path) -> None:
+    from poiflow.generate import GENERATOR, is_current
+
+    made = generate(300, 2, 1, tmp_path / "w")
+    assert json.loads(made.manifest.read_text(encoding="utf-8"))["generator"] == GENERATOR
+    assert is_current(tmp_path / "w")
+    manifest = json.loads(made.manifest.read_text(encoding="utf-8"))
+    made.manifest.write_text(json.dumps({**manifest, "generator": GENERATOR - 1}))
+    assert not is_current(tmp_path / "w")  # an older generator's world: made again
+    assert not is_current(tmp_path / "nothing")

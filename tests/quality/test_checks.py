@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from poiflow.land import on_land
 from poiflow.quality.checks import (
     DEFAULT_CHECKS,
     QualityInput,
     issues_table,
-    on_land,
     results_table,
     run_checks,
 )

@@ -28,11 +28,13 @@ from poiflow.schema import FLAT_FIELDS
 
 __all__ = [
     "COUNTRIES",
+    "GENERATOR",
     "GOLD_PLACES",
     "Generated",
     "Place",
     "SourceProfile",
     "generate",
+    "is_current",
     "read_seed",
 ]
 
@@ -44,6 +46,21 @@ _COLUMNS: Final = (
     "opening_hours",
 )
 GOLD_PLACES: Final = "gold_places.csv"  # the truth of each place's attributes
+# Which generator wrote a world (``manifest.json``'s ``generator``): one more each time the
+# same arguments come to give other bytes. 2: a city drawn at sea is moved ashore.
+GENERATOR: Final = 2
+
+
+def is_current(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a whole world that this generator wrote (its files and a
+    manifest naming this ``GENERATOR``): a world kept from an older one is made again."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    whole = (folder / "gold.csv").exists() and (folder / GOLD_PLACES).exists()
+    return whole and isinstance(manifest, dict) and manifest.get("generator") == GENERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +147,7 @@ def generate(
     manifest.write_text(
         json.dumps(
             {
+                "generator": GENERATOR,
                 "places": places,
                 "sources": sources,
                 "seed": seed,

@@ -25,6 +25,7 @@ from typing import Any, Final
 import numpy as np
 
 from poiflow.errors import InputError, SchemaMismatchError, did_you_mean
+from poiflow.land import nearest_land, on_land
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -215,8 +216,13 @@ def build_world(
     cities = []
     for index in range(n_cities):
         country = COUNTRIES[int(rng.integers(len(COUNTRIES)))]
-        lat0 = float(rng.uniform(country.bbox[0], country.bbox[1]))
-        lon0 = float(rng.uniform(country.bbox[2], country.bbox[3]))
+        # A centre drawn at sea (half of Italy's box is) moves to the nearest land: a city
+        # never lies in the sea, and a world whose cities are all on land is as it was.
+        lat0, lon0 = nearest_land(
+            float(rng.uniform(country.bbox[0], country.bbox[1])),
+            float(rng.uniform(country.bbox[2], country.bbox[3])),
+            country.bbox,
+        )
         sigma_km = float(rng.uniform(1.0, 4.0))
         postcodes = [_postcode(country.postcode, rng) for _ in range(12)]
         cities.append(
@@ -258,7 +264,27 @@ def build_world(
         world.append(place)
         if len(world) < places and rng.random() < _LOOKALIKE_RATE:
             world.append(_lookalike(f"P{len(world):07d}", place, seed, streets, used_phones, rng))
+    _ashore(world, {city: (lat0, lon0) for _, lat0, lon0, _, city, _ in cities})
     return world
+
+
+def _ashore(world: list[Place], centres: Mapping[str, tuple[float, float]]) -> None:
+    """Move each place that a coastal city spread into the sea towards its city's centre
+    (on land) until it is ashore: halfway, then halfway again, as often as it takes. No
+    random draw is made, so the rest of the world is as it would be without."""
+    lat = np.array([p.lat for p in world])
+    lon = np.array([p.lon for p in world])
+    wet = np.flatnonzero(~on_land(lat, lon))
+    centre = np.array([centres[world[i].city] for i in wet]).reshape(-1, 2)
+    wet_lat, wet_lon = lat[wet], lon[wet]
+    for _ in range(12):  # the centre is on land: a 4096th of the way out is ashore
+        still = ~on_land(wet_lat, wet_lon)
+        if not still.any():
+            break
+        wet_lat = np.where(still, (wet_lat + centre[:, 0]) / 2, wet_lat)
+        wet_lon = np.where(still, (wet_lon + centre[:, 1]) / 2, wet_lon)
+    for i, place_lat, place_lon in zip(wet.tolist(), wet_lat, wet_lon, strict=True):
+        world[i].lat, world[i].lon = round(float(place_lat), 7), round(float(place_lon), 7)
 
 
 def _renamed(

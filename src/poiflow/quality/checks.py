@@ -13,12 +13,10 @@ name that says another category, a likely duplicate left after conflation, stale
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
@@ -26,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from poiflow.land import on_land
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_SCORE_COLUMNS
 from poiflow.taxonomy import taxonomy
 
@@ -198,23 +197,6 @@ class HasLocation:
         frame = data.columns("lat", "lon", "locality")
         bad = frame.filter(pl.col("lat").is_null() | pl.col("lon").is_null())
         return _flagged(self, frame, bad, "no coordinates (address: {locality})")
-
-
-@functools.cache
-def _land() -> np.ndarray:
-    """The land mask poiflow ships (``scripts/make_land_mask.py``): bits, one per cell."""
-    with np.load(Path(__file__).resolve().parent.parent / "data" / "land_mask.npz") as data:
-        land: np.ndarray = np.asarray(data["land"])
-    return land
-
-
-def on_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Whether there is land within about one 1/24-degree cell (~4 km) of each point."""
-    land = _land()
-    rows = np.clip(np.floor((90.0 - lat) * 24).astype(np.int64), 0, land.shape[0] - 1)
-    cols = np.floor((lon + 180.0) * 24).astype(np.int64) % (land.shape[1] * 8)
-    bits: np.ndarray = (land[rows, cols >> 3] >> (7 - (cols & 7))) & 1
-    return bits.astype(bool)
 
 
 class InTheSea:
