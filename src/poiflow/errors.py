@@ -98,10 +98,14 @@ class NoCandidatesError(InputError, ValueError):
     """
 
     def __init__(self, what: str) -> None:
+        self.what = what
         super().__init__(
             f"{what} needs candidate pairs, and these records give none: no two of them are "
             "near each other or share a name word, a phone, a web site or an address"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (NoCandidatesError, (self.what,))
 
 
 class ServerUnavailableError(InputError):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,10 @@ def test_save_load_round_trip_and_broken_files(
 def test_no_pairs_is_an_error() -> None:
     with pytest.raises(NoCandidatesError, match="needs candidate pairs, and these records give"):
         fit_fellegi_sunter({n: np.zeros(0, np.float32) for n in FEATURES})
+    # It crosses from a worker process whole, and is a ValueError for older callers.
+    error = NoCandidatesError("fitting a Fellegi-Sunter model")
+    assert str(pickle.loads(pickle.dumps(error))) == str(error)
+    assert isinstance(error, ValueError)
 
 
 @given(
