@@ -255,3 +255,20 @@ def test_a_category_id_names_its_category_even_where_another_lists_it_as_a_term(
     )
     assert parent_first.from_label("museum") == "museum"
     assert parent_first.from_label("Arts") == "culture"
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        # Real Helsinki names the name check flagged: a longer phrase names them rightly.
+        ("Q-Park Erottaja", "parking"),
+        ("Stockmann Q-park", "parking"),
+        ("OPI Nail Bar", "beauty_salon"),
+        ("Western Union", "bank"),
+        # and the single words still name what they did
+        ("Kaivopuisto Park", "park"),
+        ("Bar Nails", "bar"),
+    ],
+)
+def test_a_name_is_read_by_its_longest_phrase(name: str, category: str) -> None:
+    assert taxonomy().from_text(name) == category
