@@ -223,6 +223,12 @@ def test_places_in_a_box_come_page_by_page_in_id_order(api: str) -> None:
         ("/search", {"category": "'; DROP TABLE places; --"}, 422, "should match pattern"),
         ("/search", {"q": "cafe", "open_at": "soon"}, 422, "not a time: 'soon'"),
         ("/search", {"q": "cafe", "open_at": "9" * 50}, 422, "at most 40 characters"),
+        # A misspelt parameter is named, not dropped (the answer would look right).
+        ("/search", {"q": "cafe", "near": "60,25"}, 422, "unknown query parameter 'near'"),
+        ("/search", {"q": "cafe", "limt": 2}, 422, "'limt'. Did you mean 'limit'?"),
+        ("/search", {"q": "cafe", "lng": 25}, 422, "takes q, lat, lon, category, open_at, limit"),
+        ("/places", {"bbox": "0,0,1,1", "lim": 5}, 422, "takes bbox, limit, offset"),
+        ("/health", {"verbose": 1}, 422, "/health: it takes none"),
     ],
 )
 def test_bad_requests_get_a_4xx_that_says_what_is_wrong(

@@ -56,14 +56,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from fastapi import Body, FastAPI, Header, HTTPException, Query
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow._version import __version__
-from poiflow.errors import InputError, ServerUnavailableError
+from poiflow.errors import InputError, ServerUnavailableError, did_you_mean
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving.answers import MatchQueue, answer_of
 from poiflow.serving.cassandra import CassandraStore
@@ -277,6 +278,35 @@ class Store:
         return len(rows), self.places.take(pa.array(page, pa.int64())).to_pylist()
 
 
+def known_query(request: Request) -> None:
+    """Refuse a query parameter the endpoint does not take: a misspelt one ("near=",
+    "lng=") would otherwise be dropped without a word, and the answer look right."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    known = _query_names(route)
+    for name in request.query_params:
+        if name not in known:
+            takes = f"it takes {', '.join(known)}" if known else "it takes none"
+            raise HTTPException(
+                422,
+                f"unknown query parameter '{name}'.{did_you_mean(name, known)} "
+                f"{route.path}: {takes}",
+            )
+
+
+def _query_names(route: APIRoute) -> tuple[str, ...]:
+    """The query parameters an endpoint takes, its dependencies' too, in its order (a
+    walk of a few objects, asked only of a request with a query)."""
+    names: list[str] = []
+    dependants = [route.dependant]
+    while dependants:
+        dependant = dependants.pop(0)
+        names += [p.alias for p in dependant.query_params if p.alias not in names]
+        dependants += dependant.dependencies
+    return tuple(names)
+
+
 def create_app(
     folder: Path,
     cassandra: CassandraStore | None = None,
@@ -304,6 +334,7 @@ def create_app(
         version=__version__,
         summary="Golden places: search, lookup by id and by area; review answers.",
         max_body_size=MAX_BODY,
+        dependencies=[Depends(known_query)],
     )
 
     def authorize(header: str | None) -> None:
