@@ -278,9 +278,10 @@ class Store:
         return len(rows), self.places.take(pa.array(page, pa.int64())).to_pylist()
 
 
-def known_query(request: Request) -> None:
+async def known_query(request: Request) -> None:
     """Refuse a query parameter the endpoint does not take: a misspelt one ("near=",
-    "lng=") would otherwise be dropped without a word, and the answer look right."""
+    "lng=") would otherwise be dropped without a word, and the answer look right. (Async:
+    a plain function would be sent to the thread pool, ~0.4 ms a request.)"""
     route = request.scope.get("route")
     if route is None or not request.query_params:
         return
