@@ -121,3 +121,16 @@ def test_a_source_may_be_its_path_alone(tmp_path: Path) -> None:
     assert [s.path for s in short.sources] == ["a.csv", "b.csv"]
     with pytest.raises(ConfigError, match=r":2: sources.0.path: String should have at least 1"):
         load_yaml(write(tmp_path, "name: x\nsources: ['']\n"), PipelineSpec)
+
+
+def test_a_value_of_the_wrong_shape_is_told_what_shape_it_should_have(tmp_path: Path) -> None:
+    from poiflow.config import PipelineSpec
+
+    text = "name: my pipeline\nsources: [a.csv]\nresources: {cpu: lots, memory: 8GB}\n"
+    with pytest.raises(ConfigError) as err:
+        load_yaml(write(tmp_path, text), PipelineSpec)
+    said = str(err.value)
+    assert ":1: name: 'my pipeline': expected a name of letters, digits" in said
+    assert ":3: resources.cpu: 'lots': expected CPU cores ('2', '500m')" in said
+    assert ":3: resources.memory: '8GB': expected memory as Kubernetes writes it" in said
+    assert "^[0-9]" not in said  # words, not the regular expression

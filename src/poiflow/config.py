@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -44,6 +44,8 @@ __all__ = [
     "load_yaml",
 ]
 
+_TOPIC: Final = r"^[A-Za-z0-9._-]+$"
+_TOPIC_SAYS: Final = "a Kafka topic's name: letters, digits, '.', '_' and '-'"
 DEFAULT_OSM_KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -252,8 +254,13 @@ class CustomStage(_Strict):
     ``match_probability`` to overrule the model), the golden places after ``merge``.
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    function: str = Field(pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", description="a name in lower case, digits and '_'"
+    )
+    function: str = Field(
+        pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$",
+        description="FILE.py:FUNCTION or package.module:FUNCTION",
+    )
     after: str
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -279,7 +286,9 @@ class ResourceSettings(_Strict):
 
     cpu: str = Field("2", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="CPU cores ('2', '500m').")
     memory: str = Field(
-        "8Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$", description="Memory ('8Gi')."
+        "8Gi",
+        pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$",
+        description="memory as Kubernetes writes it ('8Gi', '512Mi').",
     )
 
 
@@ -311,8 +320,12 @@ class SparkSettings(_Strict):
     )
     executors: int = Field(2, ge=1, description="Executors a cluster deployment asks for.")
     executor_cores: int = Field(1, ge=1)
-    executor_memory: str = Field("2g", pattern=r"^[0-9]+[kmgt]?$")
-    driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$")
+    executor_memory: str = Field(
+        "2g", pattern=r"^[0-9]+[kmgt]?$", description="Memory of an executor ('2g', '512m')."
+    )
+    driver_memory: str = Field(
+        "4g", pattern=r"^[0-9]+[kmgt]?$", description="Memory of the driver ('4g')."
+    )
     conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings.")
     staging: str | None = Field(
         None,
@@ -372,9 +385,9 @@ class StreamSettings(_Strict):
     """
 
     brokers: str = Field("127.0.0.1:9092", min_length=1)
-    edits: str = Field("poi-edits", pattern=r"^[A-Za-z0-9._-]+$")
-    events: str = Field("place-changes", pattern=r"^[A-Za-z0-9._-]+$")
-    dead_letters: str = Field("poi-edits-dead", pattern=r"^[A-Za-z0-9._-]+$")
+    edits: str = Field("poi-edits", pattern=_TOPIC, description=_TOPIC_SAYS)
+    events: str = Field("place-changes", pattern=_TOPIC, description=_TOPIC_SAYS)
+    dead_letters: str = Field("poi-edits-dead", pattern=_TOPIC, description=_TOPIC_SAYS)
     group: str = Field("poiflow-stream", min_length=1)
     batch_size: int = Field(
         5000,
@@ -435,7 +448,11 @@ class PipelineSpec(_Strict):
     Paths are relative to the pipeline file. See ``poiflow init`` for a commented example.
     """
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="a name of letters, digits, '.', '_' and '-' (it names the DAG and the job)",
+    )
     description: str = ""
     sources: tuple[SourceSpec, ...] = Field(min_length=1)
     stages: StageSettings = StageSettings()
@@ -538,7 +555,28 @@ def _problem(root: yaml.Node | None, model: type[BaseModel], error: Any) -> tupl
         message = f"unknown key '{loc[-1]}'.{did_you_mean(str(loc[-1]), known)}"
         if known:
             message += f" Known keys: {', '.join(known)}"
+    elif error["type"] == "string_pattern_mismatch":
+        # The field's own words for what it takes, rather than its regular expression.
+        described = _field_description(model, loc)
+        if described:
+            message = f"{error['input']!r}: expected {described}"
     return line, f"{key}: {message}"
+
+
+def _field_description(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The description of the field at ``loc`` inside ``model``, without its last full stop."""
+    fields: dict[str, Any] = {}
+    owner: Any = model
+    for part in loc:
+        owner = _model_in(owner)
+        if isinstance(part, int):
+            continue
+        fields = getattr(owner, "model_fields", None) or {}
+        if part not in fields:
+            return None
+        owner = fields[part].annotation
+    described = fields[loc[-1]].description if loc and fields else None
+    return described.rstrip(".") if described else None
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
