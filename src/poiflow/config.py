@@ -565,17 +565,10 @@ def _problem(root: yaml.Node | None, model: type[BaseModel], error: Any) -> tupl
 
 def _field_description(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     """The description of the field at ``loc`` inside ``model``, without its last full stop."""
-    fields: dict[str, Any] = {}
-    owner: Any = model
-    for part in loc:
-        owner = _model_in(owner)
-        if isinstance(part, int):
-            continue
-        fields = getattr(owner, "model_fields", None) or {}
-        if part not in fields:
-            return None
-        owner = fields[part].annotation
-    described = fields[loc[-1]].description if loc and fields else None
+    if not loc or isinstance(loc[-1], int):
+        return None
+    fields = getattr(_model_in(_annotation_at(model, loc[:-1])), "model_fields", None) or {}
+    described = fields[loc[-1]].description if loc[-1] in fields else None
     return described.rstrip(".") if described else None
 
 
@@ -602,6 +595,13 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The keys accepted at ``loc`` inside ``model``, for "did you mean"."""
+    fields = getattr(_model_in(_annotation_at(model, loc)), "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _annotation_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The type of the value at ``loc`` inside ``model`` (an item of a list: the list's
+    item type), or None where ``loc`` names no field."""
     current: Any = model
     for part in loc:
         current = _model_in(current)
@@ -609,10 +609,9 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             continue  # an item of a list: the list's type was unwrapped to its item's model
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
-            return []
+            return None
         current = fields[part].annotation
-    fields = getattr(_model_in(current), "model_fields", None)
-    return list(fields) if fields else []
+    return current
 
 
 def _model_in(annotation: Any) -> Any:
