@@ -50,7 +50,7 @@ DATA = ROOT / "benchmarks" / "data"
 def world(places: int, seed: int) -> tuple[Path, Path]:
     folder = DATA / f"stream-world-{places}-{seed}"
     if fresh_folder(folder / "sources", folder / "out" / "places.parquet"):
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder / "out", ignore_errors=True)  # the sources went with the check
         made = generate(places, 3, seed, folder / "sources")
         conflate(made.sources, folder / "out", workers=2)
     return folder / "sources", folder / "out"

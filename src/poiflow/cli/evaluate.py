@@ -236,8 +236,8 @@ def _nothing_in_common(predicted: Any, truth: Any, whose: str = "the run's") -> 
         return "the gold file lists no records"
     if not predicted.num_rows:
         return f"{whose} records are none"
-    ours = sorted(set(predicted.column("source").to_pylist()))
-    theirs = sorted(set(truth["source"].to_list()))
+    ours = sorted(predicted.column("source").unique().to_pylist())
+    theirs = sorted(truth["source"].unique().to_list())
     shared = set(ours) & set(theirs)
     why = (
         f"its sources ({', '.join(theirs[:5])}) are {whose}, but not its ids"
