@@ -564,3 +564,39 @@ def test_commands_that_read_run_without_pandas_and_write_the_same(
     for name in written:
         command_bytes = (tmp_path / "command" / f"{name}.parquet").read_bytes()
         assert command_bytes == (tmp_path / "library" / f"{name}.parquet").read_bytes(), name
+
+
+def test_conflate_follows_a_persons_decisions_and_says_so(tmp_path: Path) -> None:
+    decisions = tmp_path / "labels.csv"
+    decisions.write_text(
+        "left_source,left_id,right_source,right_id,label\n"
+        "vendor_feed,V1000,vendor_feed,V1001,match\n"  # a clothes shop and a cafe
+        "vendor_feed,V1000,vendor_feed,V9999,different\n",  # no such record
+        encoding="utf-8",
+    )
+    result = run("conflate", VENDOR_FEED, "-o", tmp_path / "run", "--decisions", decisions)
+    assert result.returncode == 0, result.stderr
+    said = " ".join((result.stdout + result.stderr).split())
+    assert "decisions: 1 followed (1 match, 0 different), 1 of them against the model" in said
+    assert "1 name a record this run does not have" in said
+    places = {
+        r["id"]: r["place_id"]
+        for r in pq.read_table(tmp_path / "run" / "membership.parquet").to_pylist()
+    }
+    assert places["V1000"] == places["V1001"]
+    why = run("explain", tmp_path / "run", "vendor_feed:V1000", "vendor_feed:V1001", "--json")
+    assert why.returncode == 0, why.stderr
+    story = json.loads(why.stdout)
+    assert story["same_place"]
+    assert story["verdict"].startswith("one place: a person decided so (line 2 of the run's")
+    # Decisions that contradict each other: refused before any work, with their lines.
+    with decisions.open("a", encoding="utf-8") as handle:
+        handle.write("vendor_feed,V1001,vendor_feed,V1002,match\n")
+        handle.write("vendor_feed,V1002,vendor_feed,V1000,different\n")
+    result = run("conflate", VENDOR_FEED, "-o", tmp_path / "again", "--decisions", decisions)
+    assert result.returncode == 1
+    assert f"{decisions}:5: vendor_feed:V1000 and vendor_feed:V1002 are decided different" in (
+        " ".join(result.stderr.split())
+    )
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "again").exists()

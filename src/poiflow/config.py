@@ -474,6 +474,12 @@ class PipelineSpec(_Strict):
         "'poiflow generate' writes gold_places.csv): adds how right the golden records "
         "are to the metrics. Needs gold.",
     )
+    decisions: str | None = Field(
+        None,
+        description="A person's decisions about pairs of records (a labels file, as "
+        "'poiflow label' writes it: left_source, left_id, right_source, right_id, label): "
+        "a match is one place and 'different' two, whatever the model says.",
+    )
     schedule: str | None = Field(None, description="When a scheduler runs it ('@daily', cron).")
     tracking: TrackingSettings | None = Field(
         TrackingSettings(), description="Where runs are logged (MLflow); null: nowhere."

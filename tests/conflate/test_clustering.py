@@ -65,11 +65,24 @@ def test_clusters_partition_the_records(case: tuple[int, list[tuple[int, int, fl
 
 
 def reference_labels(
-    n: int, edges: dict[tuple[int, int], float], sources: list[str], config: ClusterConfig
+    n: int,
+    edges: dict[tuple[int, int], float],
+    sources: list[str],
+    config: ClusterConfig,
+    decided: dict[tuple[int, int], int] | None = None,
 ) -> list[int]:
-    """The clustering rule written plainly (module docstring): strong edges strongest
-    first, ties by rows; two clusters join when the pairs across them agree."""
+    """The clustering rule written plainly (module docstring): the records decided one
+    place start as one cluster; then strong edges strongest first, ties by rows; two
+    clusters join when the pairs across them agree and none of them is decided apart."""
+    decided = decided or {}
+    edges = edges | {pair: 1.0 if d > 0 else 0.0 for pair, d in decided.items() if d}
     cluster = {row: {row} for row in range(n)}  # row -> its cluster (shared sets)
+    for (a, b), d in decided.items():
+        if d > 0 and cluster[a] is not cluster[b]:
+            joined = cluster[a] | cluster[b]
+            for row in joined:
+                cluster[row] = joined
+    apart = {pair for pair, d in decided.items() if d < 0}
     strong = sorted(
         ((a, b, p) for (a, b), p in edges.items() if p >= config.threshold),
         key=lambda e: (-np.float32(e[2]), e[0], e[1]),
@@ -77,6 +90,8 @@ def reference_labels(
     for a, b, p in strong:
         group_a, group_b = cluster[a], cluster[b]
         if group_a is group_b:
+            continue
+        if any((min(x, y), max(x, y)) in apart for x in group_a for y in group_b):
             continue
         shared = {sources[r] for r in group_a} & {sources[r] for r in group_b}
         bar = config.source_bar if shared else config.threshold
@@ -97,19 +112,25 @@ def reference_labels(
     return [min(cluster[row]) for row in range(n)]
 
 
+def edges(n: int, max_size: int) -> st.SearchStrategy[list[tuple[int, int, float]]]:
+    """Scored pairs among ``n`` records (a record with itself, or a pair twice, is
+    left to the test to drop), at probabilities on both sides of every bar."""
+    return st.lists(
+        st.tuples(
+            st.integers(0, n - 1),
+            st.integers(0, n - 1),
+            st.sampled_from([0.01, 0.2, 0.35, 0.5, 0.8, 0.9, 0.97, 0.99]),
+        ),
+        max_size=max_size,
+    )
+
+
 @settings(max_examples=300)
 @given(
     st.integers(2, 10).flatmap(
         lambda n: st.tuples(
             st.just(n),
-            st.lists(
-                st.tuples(
-                    st.integers(0, n - 1),
-                    st.integers(0, n - 1),
-                    st.sampled_from([0.01, 0.2, 0.35, 0.5, 0.8, 0.9, 0.97, 0.99]),
-                ),
-                max_size=50,
-            ),
+            edges(n, max_size=50),
             st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n),
         )
     ),
@@ -130,3 +151,84 @@ def test_clusters_follow_the_rule_written_plainly(
     p = np.array(list(edges.values()), dtype=np.float32)
     got = cluster_records(n, left, right, p, np.array(sources, dtype=object), config)
     assert got.tolist() == reference_labels(n, edges, sources, config)
+
+
+def test_a_decided_match_joins_what_the_model_keeps_apart() -> None:
+    # Two records of one source the model scored apart, and a third scored apart from
+    # one of them: a person's match joins the first two, the third stays on its own.
+    left, right = np.array([0, 0]), np.array([1, 2])
+    p = np.array([0.001, 0.001])
+    sources = np.array(["osm", "osm", "vendor"], dtype=object)
+    assert cluster_records(3, left, right, p, sources).tolist() == [0, 1, 2]
+    decided = np.array([1, 0], dtype=np.int8)
+    assert cluster_records(3, left, right, p, sources, decided=decided).tolist() == [0, 0, 2]
+
+
+def test_a_decided_difference_splits_what_the_model_joins_and_holds_against_chains() -> None:
+    # A~B~C all strong; a person says A and C are different places: B goes with the
+    # stronger of its two links, and A and C never meet, whatever the veto's bar.
+    left, right = np.array([0, 1, 0]), np.array([1, 2, 2])
+    p = np.array([0.99, 0.9, 0.95])
+    sources = np.array(["a", "b", "c"], dtype=object)
+    assert cluster_records(3, left, right, p, sources).tolist() == [0, 0, 0]
+    decided = np.array([0, 0, -1], dtype=np.int8)
+    for config in (ClusterConfig(), ClusterConfig(veto=0.0)):
+        got = cluster_records(3, left, right, p, sources, config, decided)
+        assert got.tolist() == [0, 0, 2]
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(2, 10).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            edges(n, max_size=40),
+            st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n),
+            st.lists(
+                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from([1, -1])),
+                max_size=8,
+            ),
+        )
+    ),
+    st.sampled_from([ClusterConfig(), ClusterConfig(threshold=0.05), ClusterConfig(veto=0.0)]),
+)
+def test_decisions_hold_and_the_rest_follows_the_rule(
+    case: tuple[int, list[tuple[int, int, float]], list[str], list[tuple[int, int, int]]],
+    config: ClusterConfig,
+) -> None:
+    """Records decided one place end in one cluster, records decided different places
+    in two, and the fast paths still give the plain rule's clusters."""
+    n, raw, sources, said = case
+    edges: dict[tuple[int, int], float] = {}
+    for a, b, p in raw:
+        if a != b:
+            edges.setdefault((min(a, b), max(a, b)), p)
+    # Consistent decisions, as reading a decisions file leaves them: matches first (with
+    # what they join), then differences between records no match joins.
+    group = list(range(n))
+
+    def root(x: int) -> int:
+        while group[x] != x:
+            x = group[x]
+        return x
+
+    decided: dict[tuple[int, int], int] = {}
+    for a, b, d in sorted(said, key=lambda s: -s[2]):
+        pair = (min(a, b), max(a, b))
+        if a == b or pair in decided:
+            continue
+        if d > 0:
+            group[root(a)] = root(b)
+        elif root(a) == root(b):
+            continue
+        decided[pair] = d
+    pairs = sorted(set(edges) | set(decided))
+    left = np.array([a for a, _ in pairs], dtype=np.int64)
+    right = np.array([b for _, b in pairs], dtype=np.int64)
+    p = np.array([edges.get(pair, 0.5) for pair in pairs], dtype=np.float32)
+    flags = np.array([decided.get(pair, 0) for pair in pairs], dtype=np.int8)
+    got = cluster_records(n, left, right, p, np.array(sources, dtype=object), config, flags)
+    scored = {pair: edges.get(pair, 0.5) for pair in pairs}
+    assert got.tolist() == reference_labels(n, scored, sources, config, decided)
+    for (a, b), d in decided.items():
+        assert (got[a] == got[b]) == (d > 0)

@@ -511,3 +511,59 @@ def test_a_table_in_memory_takes_the_place_of_an_extract_or_overtures_file(
     # A name no source goes by, such as a file's stem where the records are Overture's, is
     # one more source.
     assert len(pipeline.with_table("places", frame).spec.sources) == 5
+
+
+def test_decisions_overrule_the_model_and_a_changed_file_reruns_clustering_on(
+    world: Path, tmp_path: Path
+) -> None:
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text("left_source,left_id,right_source,right_id,label\n")
+    path = write_pipeline(
+        world,
+        f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\ndecisions: {decisions}\n",
+    )
+    pipeline = Pipeline.from_yaml(path)
+    first = pipeline.run()
+    membership = pq.read_table(pipeline.output / "membership.parquet").to_pylist()
+    place = {(r["source"], r["id"]): r["place_id"] for r in membership}
+    by_place: dict[str, list[tuple[str, str]]] = {}
+    for key, place_id in place.items():
+        by_place.setdefault(place_id, []).append(key)
+    joined = next(keys for keys in by_place.values() if len(keys) == 2)
+    alone = [keys[0] for keys in by_place.values() if len(keys) == 1][:2]
+    rows = [(*joined[0], *joined[1], "different"), (*alone[0], *alone[1], "match")]
+    rows.append(("source_a", "nowhere", *alone[0], "match"))
+    with decisions.open("a") as handle:
+        handle.writelines(",".join(row) + "\n" for row in rows)
+
+    second = pipeline.run()
+    assert second.reused == ["ingest", "block", "score"]
+    assert second.ran == ["cluster", "merge", "evaluate", "report"]
+    assert second.stage("cluster").key != first.stage("cluster").key
+    after = {
+        (r["source"], r["id"]): r["place_id"]
+        for r in pq.read_table(pipeline.output / "membership.parquet").to_pylist()
+    }
+    assert after[joined[0]] != after[joined[1]]
+    assert after[alone[0]] == after[alone[1]]
+    run = json.loads((pipeline.output / "run.json").read_text())
+    assert run["decisions"] == {"match": 1, "different": 1, "overruled": 2, "not_in_run": 1}
+    kept = pq.read_table(pipeline.output / "decisions.parquet")
+    assert kept.column("in_run").to_pylist() == [True, True, False]
+    # The metrics see the decisions: two records of other places were put in one.
+    assert run["metrics"]["precision"] < first.stage("evaluate").summary["precision"]
+
+
+def test_contradicting_decisions_are_refused_before_any_work(world: Path, tmp_path: Path) -> None:
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text(
+        "left_source,left_id,right_source,right_id,label\n"
+        "source_a,A1,source_b,B1,match\nsource_b,B1,source_c,C1,match\n"
+        "source_c,C1,source_a,A1,different\n"
+    )
+    path = write_pipeline(
+        world, f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\ndecisions: {decisions}\n"
+    )
+    with pytest.raises(InputError, match=r"decisions.csv:4: .* matches of lines 2, 3"):
+        Pipeline.from_yaml(path).run()
+    assert not (tmp_path / "cache" / "ingest").exists()

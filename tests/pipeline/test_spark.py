@@ -31,7 +31,7 @@ from ..conftest import ROOT
 HAS_SPARK = importlib.util.find_spec("pyspark") is not None
 needs_spark = pytest.mark.skipif(not HAS_SPARK, reason="PySpark is not installed")
 SPARK = {"engine": "spark", "spark": {"master": "local[2]", "partitions": 3}}
-COMPARED = ("membership", "places", "pairs", "changes")
+COMPARED = ("membership", "places", "pairs", "changes", "decisions")
 
 
 def run_both(pipeline: Pipeline, tmp_path: Path) -> tuple[Path, Path, Any]:
@@ -90,17 +90,39 @@ def test_generated_sources_with_and_without_coordinates_agree_on_spark(tmp_path:
     located = generate(1500, 3, 21, tmp_path / "located")
     unlocated = generate(1500, 2, 22, tmp_path / "unlocated", drop_coordinates=True)
     sources = [*located.sources, *unlocated.sources]
+    # A person's decisions, against the truth: records of one place said to be two, and
+    # records of two places said to be one (each record in one decision at most).
+    gold = pl.read_csv(tmp_path / "located" / "gold.csv", infer_schema=False)
+    shared = gold.group_by("place", maintain_order=True).agg("source", "id")
+    twos = shared.filter(pl.col("id").list.len() >= 2).head(15).rows()
+    ones = shared.filter(pl.col("id").list.len() == 1).head(30).rows()
+    said = [(s[0], i[0], s[1], i[1], "different") for _, s, i in twos]
+    said += [
+        (a[1][0], a[2][0], b[1][0], b[2][0], "match")
+        for a, b in zip(ones[::2], ones[1::2], strict=True)
+    ]
+    decisions = tmp_path / "decisions.csv"
+    pl.DataFrame(
+        said, schema=["left_source", "left_id", "right_source", "right_id", "label"], orient="row"
+    ).write_csv(decisions)
     spec = {
         "name": "mixed",
         "sources": [{"path": str(s)} for s in sources],
         # The unsupervised model: fitted on every pair, on the driver, on both engines.
         "stages": {"score": {"model": "em"}, "ingest": {"workers": 1}},
+        "decisions": str(decisions),
         "tracking": None,
         "cache": None,
     }
     pipeline = Pipeline.from_dict(spec, tmp_path)
     local, spark, result = run_both(pipeline, tmp_path)
     assert_same_outputs(local, spark)
+    membership = pl.read_parquet(spark / "membership.parquet")
+    place = {(s, i): p for s, i, p in membership.select("source", "id", "place_id").iter_rows()}
+    for left_source, left_id, right_source, right_id, label in said:
+        together = place[left_source, left_id] == place[right_source, right_id]
+        assert together == (label == "match")
+    assert result.stage("cluster").summary["decisions"]["overruled"] >= 20
     assert result.stage("block").summary["candidate_pairs_by_key"]["locality"] > 0
     assert result.stage("merge").summary["multi_source_places"] > 500
 

@@ -403,6 +403,8 @@ lines/Parquet, or any layout through --mapping). OUTPUT gets:
   [bold]quarantine.parquet[/bold]  what validation held back
   [bold]changes.parquet[/bold]     created / merged / split / updated / removed
                       since --previous
+  [bold]decisions.parquet[/bold]   the --decisions, each with what the model had
+                      said and whether the run had both records
   [bold]checks.parquet[/bold]      the quality checks: one row each, passed or not
   [bold]issues.parquet[/bold]      one row per place a check flagged, and why
   [bold]report.html[/bold]         one page to open in a browser: counts, a map,
@@ -415,12 +417,18 @@ another ([bold]poiflow train[/bold] makes one). [bold]--model em[/bold] needs no
 labels: it fits a Fellegi-Sunter model by EM on this run's own candidate pairs, and
 run.json shows its match weights.
 
+A person has the last word: [bold]--decisions[/bold] takes pairs someone decided (the labels file
+[bold]poiflow label[/bold] writes, or any CSV of left_source, left_id, right_source, right_id,
+label): a [bold]match[/bold] is one place and [bold]different[/bold] two, whatever the model
+says, run after run.
+
 [bold]Examples[/bold]
 
   poiflow conflate examples/helsinki/Helsinki.osm.pbf examples/helsinki/vendor_feed.csv -o out/run
   poiflow conflate osm.pbf overture.parquet vendor.csv -o out/run --model my-model.json.gz
   poiflow conflate osm.pbf vendor-2026-12.csv -o out/dec --previous out/nov
   poiflow conflate feed-a.csv feed-b.csv -o out/run --model em
+  poiflow conflate osm.pbf vendor.csv -o out/run --decisions labels.csv
   poiflow conflate out/gen/source_*.csv -o out/run --gold out/gen/gold.csv
   poiflow conflate out/gen/source_*.csv -o out/run --gold out/gen/gold.csv \\
       --gold-places out/gen/gold_places.csv
@@ -491,6 +499,15 @@ def conflate_command(
             "score the golden records' attributes too (run.json's metrics golden.*)."
         ),
     ] = None,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pairs a person decided, which overrule the model: a labels file of "
+            "'poiflow label' (or a CSV of left_source, left_id, right_source, right_id, "
+            "label: match, different or unsure).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[int | None, _WORKERS] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
 ) -> None:
@@ -521,6 +538,7 @@ def conflate_command(
             spark=SparkSettings(master=spark_master),
             gold=gold,
             gold_places=gold_places,
+            decisions=decisions,
             workers=workers,
         )
         progress.update(stages, description="done", completed=5)
@@ -553,6 +571,9 @@ def conflate_command(
     for stage, result in rows:
         table.add_row(stage, result, f"{report.seconds.get(stage, 0.0):.2f}")
     console.print(table)
+    decided = report.run.get("decisions")
+    if decided:
+        console.print(decisions_line(decided))
     precision = report.run.get("source_precision_m") or {}
     if precision:  # learnt from the run's places: what each source's points are worth
         console.print(
@@ -606,6 +627,22 @@ def conflate_command(
             f"records are one place or two: poiflow explain {where} SOURCE:ID SOURCE:ID[/dim]",
             highlight=False,
         )
+
+
+def decisions_line(decided: dict[str, int]) -> str:
+    """What became of a person's decisions, in a line of a run's summary."""
+    followed = decided["match"] + decided["different"]
+    line = (
+        f"decisions: {followed:,} followed ({decided['match']:,} match, "
+        f"{decided['different']:,} different), {decided['overruled']:,} of them against "
+        "the model"
+    )
+    if decided["not_in_run"]:
+        line += (
+            f"; {decided['not_in_run']:,} name a record this run does not have "
+            "(decisions.parquet: in_run false)"
+        )
+    return line
 
 
 def golden_line(metrics: dict[str, float]) -> str | None:

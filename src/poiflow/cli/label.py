@@ -54,7 +54,12 @@ def label_command(
 
       poiflow train RUN/records.parquet --labels RUN/labels.csv -o model.json.gz
 
-    prints the gain on held-out answers and writes the refined model.
+    prints the gain on held-out answers and writes the refined model; and
+
+      poiflow conflate INPUT... -o OUT --decisions RUN/labels.csv
+
+    keeps the answers themselves in every run: a match is one place, different two,
+    whatever the model says.
 
     [bold]Examples[/bold]
 
@@ -114,7 +119,9 @@ def label_command(
         f"{answered['unsure']} unsure) added to [bold]{store}[/bold]"
     )
     console.print(
-        f"next: poiflow train {run / 'records.parquet'} --labels {store} -o model.json.gz"
+        f"next: poiflow train {run / 'records.parquet'} --labels {store} -o model.json.gz "
+        f"(a model that learns from them), or poiflow conflate ... --decisions {store} "
+        "(the answers themselves, kept in every run)"
     )
 
 

@@ -16,6 +16,7 @@ from poiflow.cli import (
     _RichProgress,
     app,
     console,
+    decisions_line,
     golden_line,
     print_json,
 )
@@ -86,6 +87,7 @@ stages:
 output: out                  # the output folder
 cache: .poiflow-cache        # where stage outputs are kept for re-use; null: nowhere
 # previous: out-last-release # keep the place ids of an earlier output
+# decisions: labels.csv      # pairs a person decided (poiflow label): they overrule the model
 {gold}
 # schedule: "@daily"         # when a scheduler should run it (poiflow deploy airflow|k8s)
 
@@ -256,6 +258,8 @@ def run_command(
         f"{counts['records']:,} records -> {counts['places']:,} places "
         f"({counts['multi_source_places']:,} from 2+ records), model {run_json['model']}"
     )
+    if run_json.get("decisions"):
+        console.print(decisions_line(run_json["decisions"]))
     if "metrics" in run_json:
         m = run_json["metrics"]
         console.print(

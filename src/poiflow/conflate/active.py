@@ -21,16 +21,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from poiflow.conflate.decisions import LABEL_COLUMNS, Answer, read_answers
 from poiflow.conflate.evaluate import with_pair_rows
 from poiflow.conflate.features import RecordView, pair_features
 from poiflow.conflate.matcher import Matcher, lightgbm
-from poiflow.errors import InputError
 from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
 __all__ = [
@@ -47,43 +47,15 @@ __all__ = [
     "refine_matcher",
 ]
 
-Answer = Literal["match", "different", "unsure"]
-ANSWERS: tuple[Answer, ...] = ("match", "different", "unsure")
-LABEL_COLUMNS = (
-    "left_source",
-    "left_id",
-    "right_source",
-    "right_id",
-    "label",
-    "probability",
-    "labelled_at",
-    "labeller",
-)
-
 
 def read_labels(path: str | Path) -> pl.DataFrame:
-    """The labelled pairs of a labels file (empty if it does not exist yet).
+    """The labelled pairs of a labels file (empty if it does not exist yet), the last
+    answer about a pair kept.
 
     Raises:
         InputError: The file is not a labels file (names the line of a bad answer).
     """
-    path = Path(path)
-    if not path.exists():
-        return pl.DataFrame(schema=dict.fromkeys(LABEL_COLUMNS, pl.String))
-    frame = pl.read_csv(path, schema_overrides=dict.fromkeys(LABEL_COLUMNS, pl.String))
-    missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(f"not a labels file: no column {', '.join(missing)}", path=path)
-    bad = frame.with_row_index("line", offset=2).filter(~pl.col("label").is_in(ANSWERS))
-    if bad.height:
-        first = bad.row(0, named=True)
-        raise InputError(
-            f"label '{first['label']}' is not one of {', '.join(ANSWERS)}",
-            path=path,
-            location=first["line"],
-        )
-    # The last answer about a pair wins (a person may change their mind).
-    return frame.unique(PAIR_RECORD_KEYS, keep="last", maintain_order=True)
+    return read_answers(path).drop("line")
 
 
 def append_label(

@@ -6,6 +6,10 @@ threshold, at least half of the cross pairs must have been proposed at all, and 
 have been scored clearly apart. So A~B and B~C do not glue A to C when A and C differ.
 Two clusters that each hold a record of the same source must clear a higher bar, since a
 source rarely lists one place twice.
+
+A person's decisions come first (``decided``): records decided to be one place start in
+one cluster, whatever their scores, and two records decided to be different places veto
+any join of their clusters, whatever the thresholds.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-__all__ = ["SAME_SOURCE", "ClusterConfig", "cluster_part", "cluster_records"]
+__all__ = ["SAME_SOURCE", "ClusterConfig", "as_decided", "cluster_part", "cluster_records"]
 
 SAME_SOURCE = 0.95
 """The bar for joining clusters that share a source, unless the model or the settings say
@@ -56,6 +60,7 @@ def cluster_part(
     right: np.ndarray,
     probability: np.ndarray,
     config: ClusterConfig | None = None,
+    decided: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster some records: each one's label and its strongest match in its cluster.
 
@@ -68,6 +73,8 @@ def cluster_part(
         left, right: The rows (in the whole table) of the scored pairs among them.
         probability: Each pair's match probability.
         config: Thresholds.
+        decided: Each pair's decision, if a person made any: 1 one place, -1 different
+            places, 0 none (see :func:`cluster_records`).
 
     Returns:
         ``(labels, best)``: each record's cluster label (its smallest member's row) and
@@ -78,7 +85,8 @@ def cluster_part(
         local_left, local_right = np.asarray(left), np.asarray(right)
     else:
         local_left, local_right = np.searchsorted(rows, left), np.searchsorted(rows, right)
-    labels = cluster_records(n, local_left, local_right, probability, sources, config)
+    probability = as_decided(probability, decided)
+    labels = cluster_records(n, local_left, local_right, probability, sources, config, decided)
     together = labels[local_left] == labels[local_right]
     best = np.zeros(n)
     np.maximum.at(best, local_left[together], probability[together])
@@ -94,6 +102,7 @@ def cluster_records(
     probability: np.ndarray,
     sources: np.ndarray,
     config: ClusterConfig | None = None,
+    decided: np.ndarray | None = None,
 ) -> np.ndarray:
     """A cluster label (the smallest member row) for each of ``n`` records.
 
@@ -103,11 +112,17 @@ def cluster_records(
         probability: Match probability of each pair.
         sources: Source name of each record.
         config: Thresholds.
+        decided: Each pair's decision, if a person made any: 1 the two records are one
+            place (joined first, through each other too), -1 they are different places
+            (their clusters never join), 0 none. Decisions must not contradict each
+            other (``decisions.read_decisions`` refuses a file whose matches join two
+            records it says are different).
 
     Deterministic: ties between equally strong edges are broken by the pair's rows.
     """
     config = config or ClusterConfig()
-    parent = np.arange(n)
+    probability = as_decided(probability, decided)
+    parent, groups = _decided_groups(n, left, right, decided)
     strong = np.flatnonzero(probability >= config.threshold)
     # Components of the strong edges: a component of one edge needs no cross-pair checks
     # (its edge is the only cross pair), so only larger components go through the loop.
@@ -144,10 +159,13 @@ def cluster_records(
     crowded = (size[component] > 2) & ~in_clique
     inside = np.flatnonzero(crowded[left] & crowded[right] & (component[left] == component[right]))
     a_side, b_side = left[inside].astype(np.int64), right[inside].astype(np.int64)
+    across = probability[inside]
+    if decided is not None:  # a pair decided different vetoes whatever the veto's bar
+        across = np.where(decided[inside] < 0, -1.0, across)
     scored = dict(
         zip(
             np.concatenate([a_side * n + b_side, b_side * n + a_side]).tolist(),
-            np.concatenate([probability[inside], probability[inside]]).tolist(),
+            np.concatenate([across, across]).tolist(),
             strict=True,
         )
     )
@@ -161,6 +179,7 @@ def cluster_records(
         scored,
         n,
         config,
+        {root: rows for root, rows in groups.items() if crowded[root]},
     )
     parent = np.asarray(merged, dtype=np.int64)
     labels = parent.copy()  # every root, by pointer jumping
@@ -175,6 +194,36 @@ def cluster_records(
     return np.asarray(smallest[labels], dtype=np.int64)
 
 
+def as_decided(probability: np.ndarray, decided: np.ndarray | None) -> np.ndarray:
+    """The probabilities with each decided pair's: 1.0 one place, 0.0 different places."""
+    if decided is None or not decided.any():
+        return probability
+    return np.where(decided > 0, 1.0, np.where(decided < 0, 0.0, probability))
+
+
+def _decided_groups(
+    n: int, left: np.ndarray, right: np.ndarray, decided: np.ndarray | None
+) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """Each record's first parent (the smallest row of the records decided one place with
+    it, through each other too; else itself), and those groups' rows by that row."""
+    parent = np.arange(n)
+    if decided is None or not (decided > 0).any():
+        return parent, {}
+    same = np.flatnonzero(decided > 0)
+    graph = sparse.coo_matrix((np.ones(len(same)), (left[same], right[same])), shape=(n, n))
+    _, group = csgraph.connected_components(graph, directed=False)
+    smallest = np.full(n, n)
+    np.minimum.at(smallest, group, np.arange(n))
+    parent = smallest[group]
+    joined = np.flatnonzero(parent != np.arange(n))
+    groups: dict[int, list[int]] = {}
+    for root in np.unique(parent[joined]).tolist():
+        groups[root] = [root]
+    for row, root in zip(joined.tolist(), parent[joined].tolist(), strict=True):
+        groups[root].append(row)
+    return parent, groups
+
+
 def _merge_in_order(
     parent: list[int],
     left: list[int],
@@ -184,12 +233,18 @@ def _merge_in_order(
     scored: dict[int, float],
     n: int,
     config: ClusterConfig,
+    groups: dict[int, list[int]],
 ) -> list[int]:
     """Take the edges in the order given, joining two clusters when the pairs across them
-    agree (see the module's docstring); ``parent`` is updated and returned."""
-    members: dict[int, list[int]] = {}  # each cluster's rows, by its root
-    scaled: dict[int, list[int]] = {}  # the same rows times n: the first half of a pair's key
+    agree (see the module's docstring); ``parent`` is updated and returned. ``groups``:
+    the clusters of more than one record that ``parent`` starts with, by their root."""
+    members: dict[int, list[int]] = dict(groups)  # each cluster's rows, by its root
+    # The same rows times n: the first half of a pair's key.
+    scaled: dict[int, list[int]] = {root: [x * n for x in rows] for root, rows in groups.items()}
     source_bits: dict[int, int] = {}
+    for root, rows in groups.items():
+        for row in rows:
+            source_bits[root] = source_bits.get(root, 0) | bits[row]
 
     def find(x: int) -> int:
         root = x

@@ -36,6 +36,7 @@ ARTIFACT_FILES = {
     "pairs": "pairs.parquet",
     "scores": "scores.parquet",
     "clusters": "clusters.parquet",
+    "decisions": "decisions.parquet",
     "places": "places.parquet",
     "membership": "membership.parquet",
     "changes": "changes.parquet",
@@ -177,6 +178,7 @@ class StageContext:
     previous: Path | None = None
     gold: Path | None = None
     gold_places: Path | None = None
+    decisions: Path | None = None
     progress: IngestProgress | None = None
     objects: dict[str, Any] = field(default_factory=dict)
     engine: Any = None  # None: the local engine; else the engine that spreads the work

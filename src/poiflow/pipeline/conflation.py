@@ -8,6 +8,8 @@ Outputs, in the output folder:
 - ``records.parquet``: the normalized records the run matched;
 - ``quarantine.parquet``: what validation held back;
 - ``changes.parquet``: what changed since ``--previous`` (every place ``created`` without);
+- ``decisions.parquet``: a person's decisions (``decisions``) and what became of each
+  (empty without them);
 - ``checks.parquet`` and ``issues.parquet``: the quality checks and the places they flag;
 - ``report.html``: one self-contained page of the run, its map and its checks;
 - ``model.json.gz``: the model that scored the run;
@@ -60,6 +62,7 @@ OUTPUTS = (
     "records.parquet",
     "quarantine.parquet",
     "changes.parquet",
+    "decisions.parquet",
     "checks.parquet",
     "issues.parquet",
     "report.html",
@@ -163,6 +166,7 @@ def conflate(
     spark: SparkSettings | None = None,
     gold: str | Path | None = None,
     gold_places: str | Path | None = None,
+    decisions: str | Path | None = None,
 ) -> ConflateReport:
     """Find the records of all inputs that are the same place and merge them.
 
@@ -192,6 +196,11 @@ def conflate(
         gold_places: The true places (a flat place file whose ids are ``gold``'s places,
             as ``poiflow generate`` writes ``gold_places.csv``): ``metrics`` say too how
             right the golden records are (``golden.<attribute>.accuracy`` and so on).
+        decisions: A person's decisions about pairs of records: a labels file, as
+            ``poiflow label`` writes it (``left_source, left_id, right_source, right_id,
+            label``): a ``match`` is one place and ``different`` two, whatever the model
+            says (see ``poiflow.conflate.decisions``); ``decisions.parquet`` and
+            ``run.json`` say what became of each.
 
     Raises:
         poiflow.errors.ModelError: The model cannot be used (checked before any work).
@@ -242,6 +251,10 @@ def conflate(
         from poiflow.conflate.evaluate import read_gold
 
         read_gold(gold)  # a bad truth file fails before any work
+    if decisions is not None:
+        from poiflow.conflate.decisions import read_decisions
+
+        read_decisions(decisions)  # so do bad decisions
     if gold_places is not None and (gold is None or not Path(gold_places).is_file()):
         raise InputError(
             "the true places need the gold file too"
@@ -267,6 +280,7 @@ def conflate(
         inputs_identity="",
         gold_identity=None if gold is None else str(gold),
         gold_places_identity=str(gold_places or ""),
+        decisions_identity=str(decisions or ""),
         engine=engine,
     )
     context = StageContext(
@@ -279,6 +293,7 @@ def conflate(
         previous=Path(previous) if previous is not None else None,
         gold=Path(gold) if gold is not None else None,
         gold_places=Path(gold_places) if gold_places is not None else None,
+        decisions=Path(decisions) if decisions is not None else None,
         progress=progress,
         objects={"matcher": matcher},
         engine=spreads,

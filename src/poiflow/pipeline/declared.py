@@ -226,6 +226,10 @@ class Pipeline:
                     "relative to the pipeline file)",
                     path=self.path,
                 )
+        if self.spec.decisions:  # bad decisions fail before any work
+            from poiflow.conflate.decisions import read_decisions
+
+            read_decisions(self.resolve(self.spec.decisions))
         context = StageContext(
             Path(),
             Artifacts(),
@@ -235,6 +239,7 @@ class Pipeline:
             previous=self.resolve(self.spec.previous) if self.spec.previous else None,
             gold=self.resolve(self.spec.gold) if self.spec.gold else None,
             gold_places=self.resolve(self.spec.gold_places) if self.spec.gold_places else None,
+            decisions=self.resolve(self.spec.decisions) if self.spec.decisions else None,
             progress=progress,
             engine=make_engine(self.spec.engine, self.spec.spark),
         )
@@ -382,6 +387,7 @@ class Pipeline:
             model_identity=model_identity,
             gold_identity=identity(spec.gold) if spec.gold else None,
             gold_places_identity=identity(spec.gold_places) if spec.gold_places else "",
+            decisions_identity=identity(spec.decisions) if spec.decisions else "",
             custom=spec.custom,
             base=self.base,
             engine=spec.engine,

@@ -4,7 +4,8 @@ From an output folder of ``poiflow conflate`` or ``poiflow run``: the two record
 run normalized them, whether blocking made them a candidate pair, the matcher's score
 taken apart feature by feature (:mod:`poiflow.conflate.explain`), and what clustering
 made of it: one place (scored above the threshold, or joined through other records, and
-which), or two (scored below it, never compared, or kept apart by a clustering rule).
+which), or two (scored below it, never compared, or kept apart by a clustering rule);
+or that a person decided it (``poiflow conflate --decisions``).
 """
 
 from __future__ import annotations
@@ -180,7 +181,17 @@ def explain_pair(
     metres = float(features["distance_m"][0])
     unpaired = _unpaired(blocking, nearer, metres)
     bar = _bar(keys, cluster)
-    story = _verdict(folder, membership, keys, places, run_probability, cluster, bar, unpaired)
+    decided = _decided(folder, keys)
+    if decided is not None:
+        line = decided["line"]
+        story: tuple[str, str | None, tuple[tuple[str, float], ...]] = (
+            f"{'one place' if decided['decision'] == 'match' else 'two places'}: a person "
+            f"decided so (line {line} of the run's decisions), whatever the model says",
+            None,
+            (),
+        )
+    else:
+        story = _verdict(folder, membership, keys, places, run_probability, cluster, bar, unpaired)
     return PairStory(
         records=(_shown(records, rows[0]), _shown(records, rows[1])),
         candidate=candidate,
@@ -229,7 +240,21 @@ def _why_missing(folder: Path, keys: list[tuple[str, str]]) -> str:
 
 def _scored(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
     """The pair's row of ``pairs.parquet`` (either way round), or None if never scored."""
-    path = output_path(folder, "pairs.parquet")
+    return _pair_row(output_path(folder, "pairs.parquet"), keys)
+
+
+def _decided(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
+    """A person's decision about the pair that the run followed (its row of
+    ``decisions.parquet``), or None (an output of a poiflow before decisions has none)."""
+    path = folder / "decisions.parquet"
+    if not path.exists():
+        return None
+    row = _pair_row(path, keys)
+    return row if row is not None and row["in_run"] else None
+
+
+def _pair_row(path: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
+    """The row of the pair ``keys`` (either way round) in a file of pairs, or None."""
     (a_source, a_id), (b_source, b_id) = keys
     col = pl.col
     one = (col("left_source") == a_source) & (col("left_id") == a_id)

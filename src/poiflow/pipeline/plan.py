@@ -57,6 +57,7 @@ def build_plan(
     model_identity: str = "",
     gold_identity: str | None = None,
     gold_places_identity: str = "",
+    decisions_identity: str = "",
     custom: Sequence[CustomStage] = (),
     base: Path | None = None,
     engine: str = "local",
@@ -72,6 +73,8 @@ def build_plan(
         gold_identity: The same of known truth; without it there is no ``evaluate``.
         gold_places_identity: The same of the true places, if any (``evaluate`` scores
             the golden records against them).
+        decisions_identity: The same of a person's decisions about pairs, if any
+            (``cluster`` follows them).
         custom: The user's stages.
         base: Where relative paths in ``custom`` functions start.
         engine: Which engine runs the stages Spark can spread (part of their cache key:
@@ -82,7 +85,7 @@ def build_plan(
         "ingest": (ingest.model_dump(), inputs_identity),
         "block": (block.model_dump(), spread),
         "score": (score.model_dump(), spread + model_identity),
-        "cluster": (cluster.model_dump(), spread),
+        "cluster": (cluster.model_dump(), spread + decisions_identity),
         "merge": (merge.model_dump(), spread + previous_identity),
         "evaluate": ({}, f"{gold_identity or ''}|{gold_places_identity}"),
     }
@@ -392,6 +395,8 @@ def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[
             for run in result.stages
         ],
     }
+    if "decisions" in cluster:  # what became of a person's decisions
+        report["decisions"] = cluster["decisions"]
     if "shards" in score:  # how Spark cut the scoring work
         report["score_shards"] = {
             "shards": score["shards"],

@@ -40,6 +40,7 @@ PUBLISHED = (
     "records",
     "quarantine",
     "changes",
+    "decisions",
     "checks",
     "issues",
     "report",

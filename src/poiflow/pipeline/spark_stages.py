@@ -63,6 +63,7 @@ from poiflow.pipeline.stage_results import (
     block_summary,
     cluster_settings,
     cluster_summary,
+    decided_pairs,
     keep_model,
     merge_outputs,
     model_clustering,
@@ -222,7 +223,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
     """Clusters: components of the strong edges by Spark, then clustering per component."""
     from pyspark.sql import functions as sf
 
-    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.clustering import ClusterConfig, as_decided
 
     engine = _engine(ctx)
     config = ClusterConfig(**cluster_settings(ctx))
@@ -231,7 +232,27 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
         sf.col("left_row").cast("bigint").alias("left"),
         sf.col("right_row").cast("bigint").alias("right"),
         "probability",
+        sf.lit(0).cast("tinyint").alias("decision"),
     )
+    scored = ctx.artifacts.table("scores")
+    decided = decided_pairs(
+        ctx,
+        scored.column("left_row").to_numpy().astype(np.int64),
+        scored.column("right_row").to_numpy().astype(np.int64),
+        scored.column("probability").to_numpy().astype(np.float64),
+    )
+    if decided is not None:  # the few decided pairs replace their scores (or join them)
+        pairs = pa.table(
+            {
+                "left": pa.array(decided.left, pa.int64()),
+                "right": pa.array(decided.right, pa.int64()),
+                "probability": as_decided(decided.probability, decided.decision),
+                "decision": pa.array(decided.decision, pa.int8()),
+            }
+        ).filter(pa.array(decided.decision != 0))
+        said = engine.frame(pairs)
+        scores = scores.join(said.select("left", "right"), ["left", "right"], "left_anti")
+        scores = scores.unionByName(said)
     strong = scores.where(sf.col("probability") >= config.threshold)
     components = engine.components(
         strong.select(sf.col("left").alias("u"), sf.col("right").alias("v"))
@@ -252,6 +273,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
             "left",
             "right",
             "probability",
+            "decision",
         )
     )
     sources = engine.read(str(ctx.artifacts.path("records")), ["source"])
@@ -273,8 +295,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
     labels[rows] = found.column("label").to_numpy()
     best[rows] = found.column("best").to_numpy()
     ctx.write("clusters", pa.table({"label": labels, "best": best}))
-    scored = ctx.artifacts.table("scores")
-    summary = cluster_summary(scored, labels, config)
+    summary = cluster_summary(scored, labels, config, decided)
     return summary | {"engine": "spark"}
 
 

@@ -131,6 +131,7 @@ def cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig) 
         pairs.column("right").to_numpy(),
         pairs.column("probability").to_numpy(),
         config,
+        pairs.column("decision").to_numpy(),
     )
     return pa.table({"row": rows, "label": labels, "best": best})
 

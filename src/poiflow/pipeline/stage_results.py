@@ -19,6 +19,7 @@ from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_KEY_FIELDS
 
 if TYPE_CHECKING:  # imported when a stage runs
     from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.decisions import Decided
     from poiflow.conflate.matcher import AnyMatcher
     from poiflow.conflate.merge import MergeConfig
 
@@ -27,6 +28,7 @@ __all__ = [
     "block_summary",
     "cluster_settings",
     "cluster_summary",
+    "decided_pairs",
     "keep_model",
     "merge_outputs",
     "model_clustering",
@@ -82,16 +84,42 @@ def keep_model(ctx: StageContext, matcher: AnyMatcher) -> None:
     ctx.artifacts.put("model", path)
 
 
-def cluster_summary(scores: pa.Table, labels: np.ndarray, config: ClusterConfig) -> dict[str, Any]:
-    """What ``cluster`` reports: how many scored pairs ended in one place, and at which
-    bars (``config``, a ``ClusterConfig``)."""
+def decided_pairs(
+    ctx: StageContext, left: np.ndarray, right: np.ndarray, probability: np.ndarray
+) -> Decided | None:
+    """The scored pairs with the run's decisions in them (None: it has none), and the
+    ``decisions`` artifact written (empty without decisions).
+
+    Args:
+        ctx: The cluster stage's context (``ctx.decisions``: the decisions file).
+        left, right, probability: The scored pairs, as record rows.
+    """
+    from poiflow.conflate.decisions import apply_decisions, empty_decisions_table, read_decisions
+
+    if ctx.decisions is None:
+        ctx.write("decisions", empty_decisions_table())
+        return None
+    records = ctx.artifacts.table("records", ["source", "id"])
+    decided = apply_decisions(records, left, right, probability, read_decisions(ctx.decisions))
+    ctx.write("decisions", decided.table)
+    return decided
+
+
+def cluster_summary(
+    scores: pa.Table, labels: np.ndarray, config: ClusterConfig, decided: Decided | None = None
+) -> dict[str, Any]:
+    """What ``cluster`` reports: how many scored pairs ended in one place, at which bars
+    (``config``, a ``ClusterConfig``), and what became of a person's decisions."""
     left = scores.column("left_row").to_numpy().astype(np.int64)
     right = scores.column("right_row").to_numpy().astype(np.int64)
-    return {
+    summary: dict[str, Any] = {
         "matched_pairs": int((labels[left] == labels[right]).sum()),
         "threshold": config.threshold,
         "same_source": config.source_bar,
     }
+    if decided is not None:
+        summary["decisions"] = decided.summary(config.threshold)
+    return summary
 
 
 MergeBuild = Callable[

@@ -38,6 +38,7 @@ from poiflow.pipeline.stage_results import (
     block_summary,
     cluster_settings,
     cluster_summary,
+    decided_pairs,
     keep_model,
     merge_outputs,
     model_clustering,
@@ -177,9 +178,20 @@ def run_cluster(ctx: StageContext) -> dict[str, Any]:
     sources = np.asarray(records.column("source").to_pylist(), dtype=object)
     rows = np.arange(records.num_rows, dtype=np.int64)
     config = ClusterConfig(**settings)
-    labels, best = cluster_part(rows, sources, left, right, probability, config)
+    decided = decided_pairs(ctx, left, right, probability)
+    if decided is not None:
+        left, right, probability = decided.left, decided.right, decided.probability
+    labels, best = cluster_part(
+        rows,
+        sources,
+        left,
+        right,
+        probability,
+        config,
+        None if decided is None else decided.decision,
+    )
     ctx.write("clusters", pa.table({"label": labels, "best": best}))
-    return cluster_summary(scores, labels, config)
+    return cluster_summary(scores, labels, config, decided)
 
 
 def run_merge(ctx: StageContext) -> dict[str, Any]:
@@ -269,7 +281,7 @@ BUILT_IN: dict[str, tuple[StageFunction, tuple[str, ...], tuple[str, ...]]] = {
     "ingest": (run_ingest, (), ("records", "quarantine")),
     "block": (run_block, ("records",), ("candidates",)),
     "score": (run_score, ("records", "candidates"), ("pairs", "scores", "model")),
-    "cluster": (run_cluster, ("records", "scores"), ("clusters",)),
+    "cluster": (run_cluster, ("records", "scores"), ("clusters", "decisions")),
     "merge": (run_merge, ("records", "clusters", "scores"), ("places", "membership", "changes")),
     "evaluate": (run_evaluate, ("membership", "pairs", "places", "records"), ("metrics",)),
 }

@@ -1,0 +1,120 @@
+"""A person's decisions: read from a labels file (refused with the line that is wrong, or
+the lines that contradict each other), and put into a run's scored pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from poiflow.conflate.active import append_label
+from poiflow.conflate.decisions import DECISIONS_SCHEMA, apply_decisions, read_decisions
+from poiflow.errors import InputError
+
+HEADER = "left_source,left_id,right_source,right_id,label\n"
+
+
+def written(tmp_path: Path, rows: str, header: str = HEADER) -> Path:
+    path = tmp_path / "decisions.csv"
+    path.write_text(header + rows, encoding="utf-8")
+    return path
+
+
+def test_a_labels_file_of_poiflow_label_is_a_decisions_file(tmp_path: Path) -> None:
+    store = tmp_path / "labels.csv"
+    pair = {"left_source": "osm", "left_id": "1", "right_source": "vendor", "right_id": "9"}
+    append_label(store, pair | {"match_probability": 0.2}, "match", labeller="ann")
+    other = {"left_source": "osm", "left_id": "2", "right_source": "vendor", "right_id": "8"}
+    append_label(store, other | {"match_probability": 0.9}, "different")
+    append_label(store, other | {"left_id": "3", "match_probability": 0.5}, "unsure")
+    decisions = read_decisions(store)
+    assert decisions.select("left_id", "right_id", "decision").rows() == [
+        ("1", "9", "match"),
+        ("2", "8", "different"),
+    ]
+    assert decisions["line"].to_list() == [2, 3]
+
+
+def test_the_last_answer_about_a_pair_wins_whichever_way_round(tmp_path: Path) -> None:
+    path = written(tmp_path, "b,2,a,1,match\na,1,b,2,different\nc,3,a,1,match\nc,3,a,1,unsure\n")
+    decisions = read_decisions(path)
+    # a/1 ~ b/2: the second line (written the other way round) overrules the first; the
+    # last word on c/3 ~ a/1 is unsure, which leaves it to the model.
+    assert decisions.rows() == [("a", "1", "b", "2", "different", 3)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "said"),
+    [
+        ("a,1,b,2,yes\n", HEADER, ":2: label 'yes' is not one of match, different, unsure"),
+        ("a,1,b,2\n", "left_source,left_id,right_source,right_id\n", "no column label"),
+        ("a,1,b,2,match\na,1,,2,match\n", HEADER, ":3: a decision names a record without"),
+        ("a,1,a,1,match\n", HEADER, ":2: a decision pairs a:1 with itself"),
+    ],
+)
+def test_a_bad_decisions_file_is_refused_with_its_line(
+    tmp_path: Path, rows: str, header: str, said: str
+) -> None:
+    with pytest.raises(InputError, match=said.replace("(", r"\(")):
+        read_decisions(written(tmp_path, rows, header))
+
+
+def test_a_missing_decisions_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        read_decisions(tmp_path / "nowhere.csv")
+
+
+def test_matches_that_join_records_decided_different_are_refused_with_their_lines(
+    tmp_path: Path,
+) -> None:
+    path = written(
+        tmp_path,
+        "a,1,b,2,match\n"  # line 2
+        "x,9,y,9,match\n"  # line 3: elsewhere
+        "b,2,c,3,match\n"  # line 4
+        "c,3,d,4,match\n"  # line 5
+        "d,4,a,1,different\n",  # line 6
+    )
+    with pytest.raises(InputError) as error:
+        read_decisions(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:6: ")
+    assert "a:1 and d:4 are decided different" in message
+    assert "lines 2, 4, 5" in message
+
+
+def records(*keys: str) -> pa.Table:
+    sources, ids = zip(*(k.split(":") for k in keys), strict=True)
+    return pa.table({"source": list(sources), "id": list(ids)})
+
+
+def test_decisions_replace_scores_join_unscored_pairs_and_skip_records_not_in_the_run(
+    tmp_path: Path,
+) -> None:
+    run = records("a:1", "b:2", "c:3", "d:4")
+    left = np.array([0, 1], dtype=np.int64)
+    right = np.array([1, 2], dtype=np.int64)
+    probability = np.array([0.9, 0.1])
+    path = written(
+        tmp_path,
+        "b,2,a,1,different\n"  # scored 0.9: against the model
+        "c,3,b,2,match\n"  # scored 0.1: against the model
+        "a,1,d,4,match\n"  # never compared: against the model
+        "a,1,z,7,match\n",  # z:7 is not in the run
+    )
+    decided = apply_decisions(run, left, right, probability, read_decisions(path))
+    assert decided.left.tolist() == [0, 1, 0]
+    assert decided.right.tolist() == [1, 2, 3]
+    assert decided.probability.tolist() == [0.9, 0.1, 1.0]
+    assert decided.decision.tolist() == [-1, 1, 1]
+    table = decided.table
+    assert table.schema.equals(DECISIONS_SCHEMA, check_metadata=True)
+    assert table.column("in_run").to_pylist() == [True, True, True, False]
+    assert table.column("model_probability").to_pylist() == [0.9, 0.1, None, None]
+    assert decided.summary(0.3) == {"match": 2, "different": 1, "overruled": 3, "not_in_run": 1}
+    # A match the model already made, and a difference it already saw, overrule nothing.
+    agreed = written(tmp_path, "a,1,b,2,match\nb,2,c,3,different\n")
+    same = apply_decisions(run, left, right, probability, read_decisions(agreed))
+    assert same.summary(0.3) == {"match": 1, "different": 1, "overruled": 0, "not_in_run": 0}
