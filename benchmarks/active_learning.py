@@ -5,7 +5,9 @@ label`` questions are answered from the truth, the shipped model is refined on a
 answers so far (``poiflow train --labels``), and the pipeline is re-run with it (ingest
 and blocking come from the cache). Printed: the learning curve, answers against pairwise
 precision/recall/F1 and B-cubed F1, beside the same number of answers to random candidate
-pairs (the peer: labelling without choosing).
+pairs (the peer: labelling without choosing). Two more columns hold the same answers as a
+person's decisions (``poiflow conflate --decisions``): with the refined model, and with
+the shipped model alone (clustering re-runs; scoring comes from the cache).
 
 With ``--vendor-noise NAME=VALUE`` the world's vendor feeds get a noise the shipped model
 was not trained on instead (coordinates kept), e.g. ``jitter_m=250``: feeds geocoded to
@@ -106,23 +108,49 @@ def main() -> None:
                         labels, pair, "match" if same else "different", labeller="simulated"
                     )
                 found = label_features(records, read_labels(labels))
-                model = refine_matcher(base, found.features, found.labels, seed=0)
                 model_path = folder / f"{strategy}-{round_}.json.gz"
-                model.save(model_path)
+                if len(set(found.labels.tolist())) == 2:
+                    model = refine_matcher(base, found.features, found.labels, seed=0)
+                    model.save(model_path)
+                else:  # answers of one kind cannot refine a model (train refuses them)
+                    base.save(model_path)
                 run = folder / f"{strategy}-out-{round_}"
                 tuned = pipeline.replace({"stages": {"score": {"model": str(model_path)}}})
                 result = tuned.run(run)
                 assert result.reused[:2] == ["ingest", "block"], result.reused
-                curve.append((round_ * args.per_round, _scores(run)))
+                scores = _scores(run)
+                if strategy == "active":  # the same answers, held as decisions
+                    decided = {"decisions": str(labels)}
+                    both = folder / f"decided-{round_}"
+                    tuned.replace(decided).run(both)
+                    alone = folder / f"decided-alone-{round_}"
+                    result = pipeline.replace(decided).run(alone)
+                    assert "score" in result.reused, result.reused
+                    scores |= {
+                        "decided_f1": _scores(both)["f1"],
+                        "decided_alone_f1": _scores(alone)["f1"],
+                    }
+                curve.append((round_ * args.per_round, scores))
             curves[strategy] = curve
 
     print(f"world {world.name}: {start['records']:,} records, {about}")
-    head = ("answers", "active: P", "R", "F1", "B3 F1", "random: F1", "B3 F1")
-    print("{:>8} | {:>9} {:>7} {:>7} {:>7} | {:>10} {:>7}".format(*head))
-    row = "{:>8} | {:9.4f} {:7.4f} {:7.4f} {:7.4f} | {:10.4f} {:7.4f}"
+    head = (
+        "answers",
+        "active: P",
+        "R",
+        "F1",
+        "B3 F1",
+        "+decided F1",
+        "decided alone F1",
+        "random: F1",
+        "B3 F1",
+    )
+    print("{:>8} | {:>9} {:>7} {:>7} {:>7} | {:>11} {:>16} | {:>10} {:>7}".format(*head))
+    row = "{:>8} | {:9.4f} {:7.4f} {:7.4f} {:7.4f} | {:>11} {:>16} | {:10.4f} {:7.4f}"
     for (n, a), (_, r) in zip(curves["active"], curves["random"], strict=True):
-        scores = (a["precision"], a["recall"], a["f1"], a["bcubed_f1"], r["f1"], r["bcubed_f1"])
-        print(row.format(n, *scores))
+        decided = [f"{a[k]:.4f}" if k in a else "-" for k in ("decided_f1", "decided_alone_f1")]
+        scores = (a["precision"], a["recall"], a["f1"], a["bcubed_f1"], *decided)
+        print(row.format(n, *scores, r["f1"], r["bcubed_f1"]))
     gain = curves["active"][-1][1]["f1"] - start["f1"]
     print(f"F1 after {curves['active'][-1][0]} answers: {gain:+.4f} over the pretrained model")
 

@@ -272,3 +272,23 @@ def test_errors_and_seconds_are_better_down_scores_better_up() -> None:
     assert better("golden.name.calibration_error", 0.02, 0.03) is False
     assert better("golden.phone.brier", 0.03, 0.02) is True
     assert better("golden.location.p90_m", 40.0, 35.0) is True
+
+
+def test_a_persons_decisions_are_logged_with_what_became_of_them(
+    data: Path, tmp_path: Path
+) -> None:
+    gold = pl.read_csv(data / "gold.csv", infer_schema=False).sort("place", "source", "id")
+    first, second = gold.unique("place", keep="first").sort("place").head(2).rows()
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text(
+        "left_source,left_id,right_source,right_id,label\n"
+        f"{first[0]},{first[1]},{second[0]},{second[1]},match\n"
+    )
+    pipeline = make_pipeline(data, tmp_path, f"decisions: {decisions}\n")
+    result = pipeline.run()
+    assert result.run_id is not None
+    run = MlflowClient(pipeline.tracking_uri).get_run(result.run_id)
+    assert run.data.params["decisions"] == str(decisions)
+    assert run.data.metrics["decisions.match"] == 1
+    assert run.data.metrics["decisions.overruled"] == 1
+    assert run.data.metrics["decisions.not_in_run"] == 0

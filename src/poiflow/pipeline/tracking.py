@@ -84,7 +84,8 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
 
 
 def run_metrics(run_json: Mapping[str, Any]) -> dict[str, float]:
-    """The numbers of ``run.json`` worth plotting: counts, seconds, and scores."""
+    """The numbers of ``run.json`` worth plotting: counts, seconds, scores, and what
+    became of a person's decisions."""
     metrics: dict[str, float] = {}
     for key, value in run_json.get("counts", {}).items():
         metrics[key] = float(value)
@@ -93,6 +94,8 @@ def run_metrics(run_json: Mapping[str, Any]) -> dict[str, float]:
     metrics["seconds.total"] = float(sum(run_json.get("seconds", {}).values()))
     for key, value in run_json.get("metrics", {}).items():
         metrics[key] = float(value)
+    for key, value in run_json.get("decisions", {}).items():  # what became of them
+        metrics[f"decisions.{key}"] = float(value)
     return {k: v for k, v in metrics.items() if math.isfinite(v)}
 
 
