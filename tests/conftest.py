@@ -149,3 +149,32 @@ def conflated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     made = generate(1500, 3, 21, folder / "sources")
     conflate(made.sources, folder / "out", workers=1)
     return folder / "out"
+
+
+@pytest.fixture(scope="session")
+def decided(conflated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The world of ``conflated`` run again with a person's decisions against the run:
+    two records of one place said to be two, two places of one record said to be one,
+    and a record the run lacks said to be one place with a record alone."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from poiflow.pipeline import conflate
+
+    membership = pl.DataFrame(pq.read_table(conflated / "membership.parquet"))
+    places = membership.with_columns(pl.len().over("place_id").alias("len"))
+    places = places.sort("place_id", "source", "id")
+    shared = places.filter(pl.col("len") == 3).group_by("place_id", maintain_order=True).head(2)
+    a, b = shared.head(2).select("source", "id").rows()
+    alone = places.filter(pl.col("len") == 1).select("source", "id").rows()
+    (c, d), y = alone[:2], alone[2]
+    folder = tmp_path_factory.mktemp("decided")
+    decisions = folder / "decisions.csv"
+    decisions.write_text(
+        "left_source,left_id,right_source,right_id,label\n"
+        f"{a[0]},{a[1]},{b[0]},{b[1]},different\n{c[0]},{c[1]},{d[0]},{d[1]},match\n"
+        f"app,report-9,{y[0]},{y[1]},match\n"
+    )
+    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
+    conflate(sources, folder / "out", workers=1, decisions=decisions)
+    return {"out": folder / "out", "a": a, "b": b, "c": c, "d": d, "y": y}

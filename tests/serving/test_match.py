@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow.errors import InputError
-from poiflow.serving.answers import MatchQueue
+from poiflow.serving.answers import MatchQueue, answer_of
 from poiflow.serving.matching import Match, MatchIndex
 from poiflow.sources import flat_place
 
@@ -319,7 +319,13 @@ def test_a_place_that_has_the_records_source_asks_the_higher_bar(index: MatchInd
     for source in (own, "a source no record has"):
         query = np.zeros(len(members), np.int64)
         [decided] = index._decide(
-            [source], ["new"], query, members, np.full(len(members), middle), np.array([-1])
+            [source],
+            ["new"],
+            query,
+            members,
+            np.full(len(members), middle),
+            np.array([-1]),
+            np.zeros(len(members), np.int8),  # no decisions
         )
         verdicts[source] = decided.place_id
     place_id = str(index.place_ids[place])
@@ -429,3 +435,48 @@ def test_python_matches_a_table_in_memory_as_the_cli_matches_its_file(
     )
     with pytest.raises(InputError, match="cannot match against"):
         poiflow.match(tmp_path, feed)
+
+
+def test_matching_holds_the_decisions_the_run_was_given(decided: dict[str, Any]) -> None:
+    out = decided["out"]
+    index = MatchIndex(out)
+    place = {(s, i): p for s, i, p in batch_places(out).select("source", "id", "place_id").rows()}
+    records = pl.DataFrame(pq.read_table(out / "records.parquet").drop_columns(["geometry"]))
+
+    def record(key: tuple[str, str]) -> dict[str, Any]:
+        row = records.filter((pl.col("source") == key[0]) & (pl.col("id") == key[1]))
+        return row.to_dicts()[0]
+
+    a, b, c, d, y = (decided[k] for k in "abcdy")
+    assert place[a] != place[b]
+    assert place[c] == place[d]
+    # Sent back, each decided record gets what the run gave it: one alone (C, D) or not
+    # (A) by the model, but by the decisions, through both matching paths.
+    picked = pq.read_table(out / "records.parquet").drop_columns(["geometry"])
+    others = picked.slice(0, 40)
+    for key in (a, c, d):
+        ((match, rows, probabilities),) = index.scored([record(key)])
+        batch = index.match(
+            pl.concat(
+                [pl.DataFrame([record(key)]), pl.from_arrow(others)], how="diagonal_relaxed"
+            ).to_arrow()
+        )
+        assert batch[0] == match
+        if key == a:  # B is compared with A, as a different place: its place cannot take A
+            assert match.place_id != place[b]
+            said = dict(zip(index.keys_at(rows), probabilities.tolist(), strict=True))
+            assert said[b] == 0.0
+            shown = [x for x in match.candidates if x.place_id == place[b]]
+            assert all(x.decided == "different" and not x.passes for x in shown)
+        else:
+            assert match.place_id == place[c]
+            assert match.candidates[0].decided == "match"
+            assert match.probability == 1.0
+    # A record the run lacked, decided one place with Y: Y's place, whatever its name.
+    far = {"id": "report-9", "name": "Zyxwv Qwerty Workshop", "lat": -45.0, "lon": -120.0}
+    [found], _ = index.match_objects([far], source="app")
+    assert found.place_id == place[y]
+    assert found.candidates[0].decided == "match"
+    assert answer_of(found)["candidates"][0]["decided"] == "match"  # as the API says it
+    [other], _ = index.match_objects([{**far, "id": "report-10"}], source="app")
+    assert other.place_id is None  # the decision is about report-9 alone

@@ -338,3 +338,30 @@ def test_records_of_one_place_scored_against_each_other_take_turns() -> None:
     assert turns[2] != turns[4]
     assert turns[3] == 0
     assert sorted(turns) == [0, 0, 0, 1, 1]
+
+
+def test_edits_keep_to_the_decisions_the_run_was_given(decided: dict[str, Any]) -> None:
+    state = StreamState(decided["out"])
+    a, b, c, d, y = (decided[k] for k in "abcdy")
+    apart, together = place_of(state, *b), place_of(state, *c)
+    assert place_of(state, *a) != apart
+    assert place_of(state, *d) == together
+    # C moves across town under another name: the model would call it a place of its
+    # own, the decision keeps it with D. A is edited: it still cannot join B's place.
+    moved = {
+        **flat(state, *c),
+        "name": "Zyxwv Qwerty Workshop",
+        "lat": -45.0,
+        "lon": -120.0,
+        "phone": None,
+        "website": None,
+    }
+    renamed = {**flat(state, *a), "phone": "+358 9 555 0199"}
+    new = {"source": "app", "id": "report-9", "name": "Kuura Bistro 9", "lat": 10.0, "lon": 10.0}
+    state.apply(
+        [edit("d1", "upsert", moved), edit("d2", "upsert", renamed), edit("d3", "upsert", new)]
+    )
+    assert place_of(state, *c) == place_of(state, *d)
+    assert place_of(state, *a) != place_of(state, *b)
+    # A record the run lacked, decided one place with Y, joins Y's place when it comes.
+    assert place_of(state, "app", "report-9") == place_of(state, *y)

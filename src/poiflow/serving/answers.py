@@ -220,6 +220,7 @@ def answer_of(match: Match) -> dict[str, Any]:
             "scored_members": c.scored,
             "members": c.members,
             "passes": c.passes,
+            "decided": c.decided,
         }
 
     return {

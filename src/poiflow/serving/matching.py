@@ -15,7 +15,11 @@ A record is matched the way the run matched its own records, with the run's own 
    mean probability over the pairs blocking proposed with the place's members must reach
    the threshold (the higher same-source bar when the place already has a record of the
    record's source), enough of those members must have been proposed, and none may have
-   been scored clearly apart.
+   been scored clearly apart;
+5. a person's decisions the run followed (``decisions.parquet``) hold here too: a record
+   decided to be one place with a member of a place joins that place, whatever its
+   scores (compared with that member even if blocking would not have), and a place with
+   a member decided to be another place than the record cannot take it.
 
 The best place that passes is the answer, with the runner-up; when none passes the record
 is a new place. A record that is already in the run (same source and id) is never its own
@@ -39,7 +43,7 @@ import pyarrow.parquet as pq
 
 from poiflow.conflate import lookup
 from poiflow.conflate.blocking import key_counts, key_stats, record_keys
-from poiflow.conflate.clustering import ClusterConfig
+from poiflow.conflate.clustering import ClusterConfig, as_decided
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
     RecordView,
@@ -52,7 +56,7 @@ from poiflow.conflate.lookup import FeatureLookup, StatsLookup, few_pair_feature
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
 from poiflow.pipeline.ingestion import prepare_records, prepare_rows
-from poiflow.schema import PLACE_SCHEMA
+from poiflow.schema import PAIR_RECORD_KEYS, PLACE_SCHEMA
 from poiflow.serving.held_keys import HeldKeys, ranges
 from poiflow.sources import flat_record_rows, flat_records
 
@@ -82,6 +86,9 @@ class Candidate:
         scored: How many of its members were scored (blocking proposed them).
         members: How many members it has (the record itself aside).
         passes: Whether it clears clustering's bars (it would take the record).
+        decided: ``match`` when a person decided the record is one place with one of its
+            members (it takes the record, whatever the scores), ``different`` when with
+            one of its members another place (it cannot take it); else None.
     """
 
     place_id: str
@@ -90,6 +97,7 @@ class Candidate:
     scored: int
     members: int
     passes: bool
+    decided: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +219,7 @@ class MatchIndex:
         self.place_index = {place: i for i, place in enumerate(self.place_ids.tolist())}
         self.alive = np.ones(n, dtype=bool)
         self.added: list[tuple[pl.DataFrame, HeldKeys]] = []
+        self.decisions = _held_decisions(folder)
 
     def add(
         self,
@@ -444,6 +453,7 @@ class MatchIndex:
         if keys is None:
             keys = self._keys_of(rows, table)
         query, stored = self._candidates(keys, twins)
+        query, stored, said = self._with_decisions(sources, ids, twins, query, stored)
         # Features over the queries and their candidates only, with the run's statistics.
         against, local = np.unique(stored, return_inverse=True)
         columns = list(FEATURE_COLUMNS)
@@ -467,7 +477,9 @@ class MatchIndex:
             view = RecordView.of(view_of, self.features.narrowed(view_of))
             probability = self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
         stored = against[local]
-        decided = self._decide(sources, ids, query, stored, probability, twins)
+        if said.any():  # a person's decisions over the model's scores, as clustering takes them
+            probability = as_decided(probability, said)
+        decided = self._decide(sources, ids, query, stored, probability, twins, said)
         # The pairs come sorted by query: each query's are one slice of them.
         bounds = np.searchsorted(query, np.arange(q + 1))
         return [
@@ -493,6 +505,37 @@ class MatchIndex:
         pair = np.unique(query[keep] * n + row[keep])
         return pair // n, pair % n
 
+    def _with_decisions(
+        self,
+        sources: list[str],
+        ids: list[str],
+        twins: np.ndarray,
+        query: np.ndarray,
+        stored: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidate pairs with every pair a person decided among them (a held record
+        decided with a query, compared even if blocking did not propose it), still each
+        once and sorted by query, and each pair's decision (1 one place, -1 different
+        places, 0 none)."""
+        none = np.zeros(len(query), np.int8)
+        if not self.decisions:
+            return query, stored, none
+        extra = [
+            (i, held, said)
+            for i, key in enumerate(zip(sources, ids, strict=True))
+            if key in self.decisions
+            for other, said in self.decisions[key]
+            if (held := self.twin.get(other, -1)) >= 0 and self.alive[held] and held != twins[i]
+        ]
+        if not extra:
+            return query, stored, none
+        n = self.size
+        at, rows, says = (np.array(c, dtype=np.int64) for c in zip(*extra, strict=True))
+        pair = np.union1d(query * n + stored, at * n + rows)
+        decided = np.zeros(len(pair), np.int8)
+        decided[np.searchsorted(pair, at * n + rows)] = says
+        return pair // n, pair % n, decided
+
     def _decide(
         self,
         sources: list[str],
@@ -501,9 +544,11 @@ class MatchIndex:
         rows: np.ndarray,
         probability: np.ndarray,
         twins: np.ndarray,
+        said: np.ndarray,
     ) -> list[Match]:
         """Each query's answer from its scored pairs (``query``, ``rows``, ``probability``,
-        sorted by query), as clustering judges a record joining a cluster.
+        sorted by query; ``said``: each pair's decision, if a person made one), as
+        clustering judges a record joining a cluster.
 
         Every candidate place of every query is judged at once with numpy (a place's
         members are counted, not listed); only the few candidates of each query are then
@@ -514,6 +559,7 @@ class MatchIndex:
         # Groups (query, place), pairs kept in their order within a group.
         order = np.lexsort((place, query))
         group_query, group_place, score = query[order], place[order], probability[order]
+        decision = said[order]
         starts = (
             np.flatnonzero(
                 np.r_[
@@ -530,8 +576,15 @@ class MatchIndex:
             mean = np.add.reduceat(score, starts) / scored
             best = np.maximum.reduceat(score, starts)
             low = np.minimum.reduceat(score, starts)
+            # A decision about any member decides the place; a difference wins.
+            decided = np.where(
+                np.minimum.reduceat(decision, starts) < 0,
+                -1,
+                np.maximum.reduceat(decision, starts),
+            )
         else:
             mean = best = low = np.zeros(0)
+            decided = np.zeros(0, np.int8)
         # Members of each candidate place: alive ones, the query's own twin aside.
         by_place, place_start = self._membership()
         alive = self.alive[by_place]
@@ -570,25 +623,36 @@ class MatchIndex:
             & (scored / np.maximum(1, members) >= config.min_coverage)
             & ~((members > 1) & (low < config.veto))
         )
+        passes = (passes | (decided > 0)) & (decided >= 0)
         names = [str(n) for n in self.place_ids[group_place].tolist()]
         bounds = np.searchsorted(group_query, np.arange(len(sources) + 1)).tolist()
-        # Ordered as plain tuples (passing first, then by mean, best, id); objects are made
-        # for the few shown only.
+        # Ordered as plain tuples (a place decided for the record first, then passing
+        # ones, then by mean, best, id); objects are made for the few shown only.
         order_keys = list(
-            zip((~passes).tolist(), (-mean).tolist(), (-best).tolist(), names, strict=True)
+            zip(
+                (decided <= 0).tolist(),
+                (~passes).tolist(),
+                (-mean).tolist(),
+                (-best).tolist(),
+                names,
+                strict=True,
+            )
         )
         counts = (scored.tolist(), members.tolist())
+        said_of = {1: "match", -1: "different"}
+        verdicts = [said_of.get(d) for d in decided.tolist()]
         out = []
         for i, (source, record_id) in enumerate(zip(sources, ids, strict=True)):
             ranked = sorted(range(bounds[i], bounds[i + 1]), key=order_keys.__getitem__)
             found = [
                 Candidate(
                     names[g],
-                    -order_keys[g][1],
                     -order_keys[g][2],
+                    -order_keys[g][3],
                     counts[0][g],
                     counts[1][g],
-                    not order_keys[g][0],
+                    not order_keys[g][1],
+                    verdicts[g],
                 )
                 for g in ranked[: _RUNNERS_UP + 1]
             ]
@@ -605,3 +669,20 @@ class MatchIndex:
                 )
             )
         return out
+
+
+def _held_decisions(folder: Path) -> dict[tuple[str, str], list[tuple[tuple[str, str], int]]]:
+    """A person's decisions a run was given (its ``decisions.parquet``; none in an output
+    of a poiflow before decisions), by each record's key: the other record, and 1 (one
+    place) or -1 (different places). Those naming a record the run lacked are held too:
+    that record may arrive now."""
+    path = folder / "decisions.parquet"
+    if not path.exists():
+        return {}
+    table = pq.read_table(path, columns=[*PAIR_RECORD_KEYS, "decision"]).to_pydict()
+    held: dict[tuple[str, str], list[tuple[tuple[str, str], int]]] = {}
+    for left_source, left_id, right_source, right_id, decision in zip(*table.values(), strict=True):
+        said = 1 if decision == "match" else -1
+        held.setdefault((left_source, left_id), []).append(((right_source, right_id), said))
+        held.setdefault((right_source, right_id), []).append(((left_source, left_id), said))
+    return held

@@ -1,7 +1,8 @@
 """Where a batch's upserted records go: matched against the places as they now are.
 
-An edited record stays in its place while that place would still take it, moves to the
-place that would otherwise, or becomes a place of its own; a new record joins the best
+An edited record stays in its place while that place would still take it (unless a person
+decided it is one place with a record of another), moves to the place that would
+otherwise, or becomes a place of its own; a new record joins the best
 place that passes, or starts a new one (:meth:`Placer.upsert`). Records of one place
 edited in the same batch are matched in turns (:func:`turns`), each against what the turns
 before it wrote, and records that started places in the batch are matched once more
@@ -97,7 +98,9 @@ class Placer:
             if home is not None:
                 touch(home, edit.edit_ids)
             stays = next((c for c in match.candidates if c.place_id == home and c.passes), None)
-            if stays is not None:
+            if match.candidates and match.candidates[0].decided == "match":
+                place = match.candidates[0].place_id  # a person's decision, over staying
+            elif stays is not None:
                 place = stays.place_id
             elif match.place_id is not None:
                 place = match.place_id
