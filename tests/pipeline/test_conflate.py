@@ -453,3 +453,39 @@ def test_a_report_shows_itself_briefly_and_as_a_table_in_a_notebook(tmp_path: Pa
     assert "&lt;b&gt;x&lt;/b&gt;.csv" in odd._repr_html_()
     assert "<b>" not in odd._repr_html_()
     assert repr(odd).startswith("IngestReport(output='a.parquet', inputs=1, read=0,")
+
+
+def test_a_place_fixed_by_hand_through_a_trusted_feed_and_a_decision(
+    helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    # A curator's fix: a feed of its own (here one record without coordinates, with the
+    # right name, category and phone), decided to be one place with the OSM record, and
+    # trusted above the other sources: the golden place says what the curator says.
+    from poiflow.conflate.merge import MergeConfig
+
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("id,name,phone,category\nF1,Minuuttibaari Kamppi,+358 9 1234567,Bar\n")
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text(
+        "left_source,left_id,right_source,right_id,label\nfixes,F1,osm,node/317766540,match\n"
+    )
+    out = tmp_path / "run"
+    conflate(
+        [helsinki_pbf, fixes],
+        out,
+        workers=1,
+        decisions=decisions,
+        merging=MergeConfig(trust={"fixes": 100.0}),
+    )
+    places = place_of(out)
+    assert places[("fixes", "F1")] == places[("osm", "node/317766540")]
+    (fixed,) = [
+        p
+        for p in pq.read_table(out / "places.parquet").to_pylist()
+        if p["id"] == places[("fixes", "F1")]
+    ]
+    assert fixed["names"]["primary"] == "Minuuttibaari Kamppi"
+    assert "Minuuttibaari" in [a["value"] for a in fixed["names"]["alternates"]]
+    assert fixed["categories"]["primary"] == "bar"
+    assert fixed["phones"] == ["+35891234567"]
+    assert fixed["lat"] is not None  # the point is still the OSM record's
