@@ -584,6 +584,8 @@ def test_conflate_follows_a_persons_decisions_and_says_so(tmp_path: Path) -> Non
         for r in pq.read_table(tmp_path / "run" / "membership.parquet").to_pylist()
     }
     assert places["V1000"] == places["V1001"]
+    report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "<b>1 (1 overruled)</b><span>decisions followed</span>" in report
     why = run("explain", tmp_path / "run", "vendor_feed:V1000", "vendor_feed:V1001", "--json")
     assert why.returncode == 0, why.stderr
     story = json.loads(why.stdout)

@@ -135,6 +135,10 @@ def _header(run: Mapping[str, Any], places: int) -> str:
         ("golden places", f"{places:,}"),
         ("from 2+ records", pct(counts.get("multi_source_places", 0), places)),
     ]
+    decided = run.get("decisions")
+    if decided:  # a person's decisions the run followed, and how many overruled the model
+        followed = decided["match"] + decided["different"]
+        cards.append(("decisions followed", f"{followed:,} ({decided['overruled']:,} overruled)"))
     metrics = run.get("metrics")
     if metrics:
         cards += [
