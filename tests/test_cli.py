@@ -602,3 +602,35 @@ def test_conflate_follows_a_persons_decisions_and_says_so(tmp_path: Path) -> Non
     )
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "again").exists()
+
+
+def test_decide_keeps_a_persons_word_for_the_next_run(tmp_path: Path) -> None:
+    first = tmp_path / "run"
+    assert run("conflate", VENDOR_FEED, "-o", first).returncode == 0
+    membership = pq.read_table(first / "membership.parquet").to_pylist()
+    place = {r["id"]: r["place_id"] for r in membership}
+    assert place["V1000"] != place["V1001"]
+    labels = first / "labels.csv"
+    # Two records said to be one place; then a place said to be apart from a third record.
+    said = run("decide", first, "vendor_feed:V1000", "vendor_feed:V1001", "--same")
+    assert said.returncode == 0, said.stderr
+    text = " ".join((said.stdout + said.stderr).split())
+    assert f"vendor_feed:V1000 and vendor_feed:V1001 are one place: line 2 of {labels}" in text
+    assert "the decision overrules it" in text
+    said = run("decide", first, place["V1002"], "vendor_feed:V1001", "--different")
+    assert said.returncode == 0, said.stderr
+    # A decision the file cannot hold with the others: refused, and nothing written.
+    before = labels.read_text(encoding="utf-8")
+    refused = run("decide", first, "vendor_feed:V1000", place["V1002"], "--same")
+    assert refused.returncode == 1
+    assert "not written" in refused.stderr
+    assert "line 4 would be this decision" in " ".join(refused.stderr.split())
+    assert labels.read_text(encoding="utf-8") == before
+    assert run("decide", first, "nowhere", "vendor_feed:V1001", "--same").returncode == 1
+    # The next run follows the file.
+    second = tmp_path / "run2"
+    assert run("conflate", VENDOR_FEED, "-o", second, "--decisions", labels).returncode == 0
+    after = {
+        r["id"]: r["place_id"] for r in pq.read_table(second / "membership.parquet").to_pylist()
+    }
+    assert after["V1000"] == after["V1001"] != after["V1002"]

@@ -244,3 +244,57 @@ def _is_records(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return metadata.get(b"poiflow.table") == b"places"
+
+
+@app.command(name="decide", no_args_is_help=True)
+def decide_command(
+    run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
+    first: Annotated[str, typer.Argument(help="A record as SOURCE:ID, or a place id.")],
+    second: Annotated[str, typer.Argument(help="Another record or place.")],
+    same: Annotated[
+        bool,
+        typer.Option(
+            "--same/--different",
+            help="One place, or two.",
+            show_default=False,
+        ),
+    ],
+    labels: Annotated[
+        Path | None, typer.Option(help="The labels file (default: RUN/labels.csv).")
+    ] = None,
+    labeller: Annotated[str, typer.Option(help="Who decides (kept with the decision).")] = "",
+) -> None:
+    """Decide that two records, or two places, are one place or two, whatever the model says.
+
+    The decision is added to the labels file (the one poiflow label writes), and every run
+    given it as --decisions follows it: a match is one place, different two. A place
+    stands for its first record: deciding two places are one joins them, deciding they are
+    two keeps them apart. A decision that contradicts the file (A is B, B is C, and now A is
+    not C) is refused, and nothing is written.
+
+    [bold]Examples[/bold]
+
+      poiflow decide out/run osm:node/317766540 vendor_feed:V1044 --same
+      poiflow decide out/run p2f7ca4554739aae2 p91c0ffee1234567 --different
+      poiflow conflate osm.pbf vendor.csv -o out/run2 --decisions out/run/labels.csv
+    """
+    from poiflow.pipeline.deciding import decide
+
+    decision = decide(run, first, second, same=same, labels=labels, labeller=labeller)
+    (ls, li), (rs, ri) = decision.left, decision.right
+    said = "one place" if decision.label == "match" else "two places"
+    score = (
+        "never compared" if decision.probability is None else f"scored {decision.probability:.3f}"
+    )
+    now = "in one place" if decision.together else "apart"
+    console.print(
+        f"{ls}:{li} and {rs}:{ri} are {said}: line {decision.line} of "
+        f"[bold]{decision.labels}[/bold] (the run has them {now}, {score}"
+        + ("; the decision overrules it)" if decision.overrules else ")"),
+        highlight=False,
+    )
+    console.print(
+        f"next: poiflow conflate ... --decisions {decision.labels} (or decisions: "
+        f"{decision.labels} in a pipeline)",
+        highlight=False,
+    )

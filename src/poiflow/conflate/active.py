@@ -15,11 +15,9 @@ refined from them.
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,7 +25,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.conflate.decisions import LABEL_COLUMNS, Answer, read_answers
+from poiflow.conflate.decisions import (
+    LABEL_COLUMNS,
+    Answer,
+    append_label,
+    append_labels,
+    read_answers,
+)
 from poiflow.conflate.evaluate import with_pair_rows
 from poiflow.conflate.features import RecordView, pair_features
 from poiflow.conflate.matcher import Matcher, lightgbm
@@ -56,42 +60,6 @@ def read_labels(path: str | Path) -> pl.DataFrame:
         InputError: The file is not a labels file (names the line of a bad answer).
     """
     return read_answers(path).drop("line")
-
-
-def append_label(
-    path: str | Path,
-    pair: Mapping[str, Any],
-    label: Answer,
-    *,
-    labeller: str = "",
-) -> None:
-    """Add one answer to a labels file (created with its header), flushed at once."""
-    append_labels(path, [(pair, label, labeller)])
-
-
-def append_labels(
-    path: str | Path, answers: Sequence[tuple[Mapping[str, Any], Answer, str]]
-) -> None:
-    """Add answers (each: the pair, the answer, who gave it) to a labels file (created
-    with its header), in one write."""
-    path = Path(path)
-    new = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(LABEL_COLUMNS)
-        writer.writerows(
-            [
-                *(pair[k] for k in PAIR_RECORD_KEYS),
-                label,
-                f"{float(pair.get('match_probability', float('nan'))):.4f}",
-                now,
-                labeller,
-            ]
-            for pair, label, labeller in answers
-        )
 
 
 def pick_pairs(

@@ -13,9 +13,11 @@ refused, with the lines whose matches join the two.
 
 from __future__ import annotations
 
+import csv
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -32,6 +34,8 @@ __all__ = [
     "LABEL_COLUMNS",
     "Answer",
     "Decided",
+    "append_label",
+    "append_labels",
     "apply_decisions",
     "read_answers",
     "read_decisions",
@@ -92,6 +96,42 @@ def read_answers(path: str | Path, required: tuple[str, ...] = LABEL_COLUMNS) ->
     )
     # The last answer about a pair wins (a person may change their mind).
     return frame.unique(PAIR_RECORD_KEYS, keep="last", maintain_order=True)
+
+
+def append_label(
+    path: str | Path,
+    pair: Mapping[str, Any],
+    label: Answer,
+    *,
+    labeller: str = "",
+) -> None:
+    """Add one answer to a labels file (created with its header), flushed at once."""
+    append_labels(path, [(pair, label, labeller)])
+
+
+def append_labels(
+    path: str | Path, answers: Sequence[tuple[Mapping[str, Any], Answer, str]]
+) -> None:
+    """Add answers (each: the pair, the answer, who gave it) to a labels file (created
+    with its header), in one write."""
+    path = Path(path)
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(LABEL_COLUMNS)
+        writer.writerows(
+            [
+                *(pair[k] for k in PAIR_RECORD_KEYS),
+                label,
+                f"{float(pair.get('match_probability', float('nan'))):.4f}",
+                now,
+                labeller,
+            ]
+            for pair, label, labeller in answers
+        )
 
 
 def read_decisions(path: str | Path) -> pl.DataFrame:

@@ -28,41 +28,19 @@ from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.features import RecordView, feature_counts, feature_stats, pair_features
 from poiflow.conflate.keys import BlockingConfig, KeyStats
 from poiflow.conflate.matcher import load_matcher
-from poiflow.errors import InputError, did_you_mean
+from poiflow.errors import InputError
 from poiflow.pipeline.outputs import (
     output_path,
+    pair_row,
     pairs_among,
     read_output,
     read_run,
+    record_keys,
     run_settings,
 )
 from poiflow.text import address_line
 
 __all__ = ["PairStory", "explain_pair", "record_keys"]
-
-
-def record_keys(text: str, sources: list[str]) -> list[tuple[str, str]]:
-    """The ``(source, id)`` a record named ``SOURCE:ID`` may be, most likely first: a
-    source's name may hold a colon itself, and so may an id, so every split whose source
-    is one of ``sources`` is given (shortest source first).
-
-    Raises:
-        InputError: No colon, or no source of that name.
-    """
-    if ":" not in text:
-        example = f"{sources[0] if sources else 'osm'}:42"
-        raise InputError(f"name a record as SOURCE:ID (e.g. {example}), not '{text}'")
-    known = set(sources)
-    found = [
-        (text[:at], text[at + 1 :]) for at, c in enumerate(text) if c == ":" and text[:at] in known
-    ]
-    if not found:
-        source = text.split(":", 1)[0]
-        raise InputError(
-            f"no source '{source}' in this run.{did_you_mean(source, sources)} "
-            f"Its sources: {', '.join(sources)}"
-        )
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +218,7 @@ def _why_missing(folder: Path, keys: list[tuple[str, str]]) -> str:
 
 def _scored(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
     """The pair's row of ``pairs.parquet`` (either way round), or None if never scored."""
-    return _pair_row(output_path(folder, "pairs.parquet"), keys)
+    return pair_row(output_path(folder, "pairs.parquet"), keys)
 
 
 def _decided(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
@@ -249,20 +227,8 @@ def _decided(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dic
     path = folder / "decisions.parquet"
     if not path.exists():
         return None
-    row = _pair_row(path, keys)
+    row = pair_row(path, keys)
     return row if row is not None and row["in_run"] else None
-
-
-def _pair_row(path: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
-    """The row of the pair ``keys`` (either way round) in a file of pairs, or None."""
-    (a_source, a_id), (b_source, b_id) = keys
-    col = pl.col
-    one = (col("left_source") == a_source) & (col("left_id") == a_id)
-    one &= (col("right_source") == b_source) & (col("right_id") == b_id)
-    other = (col("left_source") == b_source) & (col("left_id") == b_id)
-    other &= (col("right_source") == a_source) & (col("right_id") == a_id)
-    found = pl.scan_parquet(path).filter(one | other).collect()
-    return found.row(0, named=True) if found.height else None
 
 
 def _places(

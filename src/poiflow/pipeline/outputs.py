@@ -11,10 +11,18 @@ from typing import Any, TypeVar
 import polars as pl
 import pyarrow as pa
 
-from poiflow.errors import InputError
+from poiflow.errors import InputError, did_you_mean
 from poiflow.schema import PAIR_SCORE_COLUMNS
 
-__all__ = ["output_path", "pairs_among", "read_output", "read_run", "run_settings"]
+__all__ = [
+    "output_path",
+    "pair_row",
+    "pairs_among",
+    "read_output",
+    "read_run",
+    "record_keys",
+    "run_settings",
+]
 
 Settings = TypeVar("Settings")
 
@@ -85,3 +93,39 @@ def pairs_among(folder: Path, members: pl.DataFrame) -> pl.DataFrame:
         .select("row", "row_r", "match_probability")
         .collect()
     )
+
+
+def record_keys(text: str, sources: list[str]) -> list[tuple[str, str]]:
+    """The ``(source, id)`` a record named ``SOURCE:ID`` may be, most likely first: a
+    source's name may hold a colon itself, and so may an id, so every split whose source
+    is one of ``sources`` is given (shortest source first).
+
+    Raises:
+        InputError: No colon, or no source of that name.
+    """
+    if ":" not in text:
+        example = f"{sources[0] if sources else 'osm'}:42"
+        raise InputError(f"name a record as SOURCE:ID (e.g. {example}), not '{text}'")
+    known = set(sources)
+    found = [
+        (text[:at], text[at + 1 :]) for at, c in enumerate(text) if c == ":" and text[:at] in known
+    ]
+    if not found:
+        source = text.split(":", 1)[0]
+        raise InputError(
+            f"no source '{source}' in this run.{did_you_mean(source, sources)} "
+            f"Its sources: {', '.join(sources)}"
+        )
+    return found
+
+
+def pair_row(path: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
+    """The row of the pair ``keys`` (either way round) in a file of pairs, or None."""
+    (a_source, a_id), (b_source, b_id) = keys
+    col = pl.col
+    one = (col("left_source") == a_source) & (col("left_id") == a_id)
+    one &= (col("right_source") == b_source) & (col("right_id") == b_id)
+    other = (col("left_source") == b_source) & (col("left_id") == b_id)
+    other &= (col("right_source") == a_source) & (col("right_id") == a_id)
+    found = pl.scan_parquet(path).filter(one | other).collect()
+    return found.row(0, named=True) if found.height else None

@@ -20,8 +20,7 @@ from poiflow.conflate.alike import address_key, site
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.point import NEAR_M
 from poiflow.errors import InputError, did_you_mean
-from poiflow.pipeline.explaining import record_keys
-from poiflow.pipeline.outputs import output_path, pairs_among, read_output, read_run
+from poiflow.pipeline.outputs import output_path, pairs_among, read_output, read_run, record_keys
 from poiflow.text import address_line
 
 __all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place"]
