@@ -6,6 +6,7 @@ import itertools
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -451,3 +452,27 @@ def test_a_pair_blocking_never_met_says_what_distance_keeps_apart(conflated: Pat
     # Any two records in one spot meet by the near key: the story says what else would.
     assert ("were they nearer" in story.verdict) or ("only standing within" in story.verdict)
     assert f"they lie {other['metres']:,.0f} m apart" in story.verdict
+
+
+def test_a_decided_pair_is_explained_as_decided_and_its_places_links_count_it(
+    decided: dict[str, Any],
+) -> None:
+    from poiflow.pipeline.outputs import pairs_among
+
+    out = decided["out"]
+    (a, b, c, d) = (decided[k] for k in "abcd")
+    joined = explain_pair(out, ":".join(c), ":".join(d))
+    assert joined.places[0] == joined.places[1]
+    assert joined.verdict.startswith("one place: a person decided so (line 3 of")
+    apart = explain_pair(out, ":".join(a), ":".join(b))
+    assert apart.places[0] != apart.places[1]
+    assert apart.verdict.startswith("two places: a person decided so (line 2 of")
+    # The pairs among records, as explain's chains and a place's story read them: the
+    # decisions over the model's scores, a decided pair the run never scored among them.
+    members = pl.DataFrame([a, b, c, d], schema=["source", "id"], orient="row").with_row_index(
+        "row"
+    )
+    among = {(min(r, s), max(r, s)): p for r, s, p in pairs_among(out, members).iter_rows()}
+    assert among[(0, 1)] == 0.0
+    assert among[(2, 3)] == 1.0
+    assert len(among) == len(pairs_among(out, members))  # each pair once

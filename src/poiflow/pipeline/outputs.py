@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.errors import InputError, did_you_mean
-from poiflow.schema import PAIR_SCORE_COLUMNS
+from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
 __all__ = [
     "output_path",
@@ -77,12 +77,38 @@ def run_settings(kind: type[Settings], run: dict[str, Any], stage: str) -> Setti
 
 def pairs_among(folder: Path, members: pl.DataFrame) -> pl.DataFrame:
     """The run's scored pairs between ``members`` (``row, source, id``), by their rows:
-    ``row, row_r, match_probability``."""
+    ``row, row_r, match_probability``; with the person's decisions the run followed over
+    them (``decisions.parquet``), as clustering took them: a match at 1.0 and a difference
+    at 0.0, a decided pair the run never scored among them too."""
     keys = members.select("row", "source", "id")
+    scored = _pairs_of(
+        pl.scan_parquet(output_path(folder, "pairs.parquet")).select(*PAIR_SCORE_COLUMNS), keys
+    )
+    path = folder / "decisions.parquet"
+    if not path.exists():  # an output of a poiflow before decisions
+        return scored
+    decided = pl.scan_parquet(path).filter("in_run")
+    said = pl.when(pl.col("decision") == "match").then(1.0).otherwise(0.0)
+    decided = decided.select(*PAIR_RECORD_KEYS, said.cast(pl.Float32).alias("match_probability"))
+    found = _pairs_of(decided, keys)
+    if found.is_empty():
+        return scored
+
+    def either_way(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.min_horizontal("row", "row_r").alias("a"),
+            pl.max_horizontal("row", "row_r").alias("b"),
+        )
+
+    kept = either_way(scored).join(either_way(found), on=["a", "b"], how="anti")
+    return pl.concat([kept.select(scored.columns), found])
+
+
+def _pairs_of(pairs: pl.LazyFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    """The ``pairs`` (``PAIR_SCORE_COLUMNS``) between the records ``keys`` numbers, by
+    their rows."""
     return (
-        pl.scan_parquet(output_path(folder, "pairs.parquet"))
-        .select(*PAIR_SCORE_COLUMNS)
-        .join(
+        pairs.join(
             keys.lazy().rename({"source": "left_source", "id": "left_id"}),
             on=["left_source", "left_id"],
         )
