@@ -28,9 +28,12 @@ __all__ = [
     "DEFAULT_OSM_KEYS",
     "STAGES",
     "BlockSettings",
+    "ChecksSettings",
     "ClusterSettings",
     "CsvOptions",
+    "CustomCheck",
     "CustomStage",
+    "GateSettings",
     "IngestSettings",
     "MergeSettings",
     "OsmOptions",
@@ -442,6 +445,103 @@ class StreamSettings(_Strict):
         )
 
 
+class CustomCheck(_Strict):
+    """A quality check of the user's own: a Python function of the golden places.
+
+    Example (YAML)::
+
+        checks:
+          custom:
+            - name: cafe_without_hours
+              function: rules.py:cafes_without_hours
+              severity: warn                        # warn (worth a look) or error
+              description: a cafe has opening hours
+              params: {category: cafe}
+
+    The function is called as ``function(places, **params)`` with the golden places as a
+    polars DataFrame (every column of ``places.parquet``, and ``name``, ``category`` and
+    ``locality`` read out of their structs), and returns the places it flags: a table
+    (polars, Arrow or pandas) with their ``id`` and, if it likes, a ``detail`` each.
+    """
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", description="a name in lower case, digits and '_'"
+    )
+    function: str = Field(
+        pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$",
+        description="FILE.py:FUNCTION or package.module:FUNCTION",
+    )
+    severity: Literal["warn", "error"] = "warn"
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+Needed = Literal["phones", "websites", "opening_hours"]
+_PHONES: tuple[Needed, ...] = ("phones",)
+
+
+class ChecksSettings(_Strict):
+    """Which quality checks the report stage runs, and how.
+
+    Example (YAML)::
+
+        checks:
+          skip: [stale]                            # built-in checks not to run
+          stale_years: 2                           # 'stale': not updated for this long
+          needs: {pharmacy: [phones], restaurant: [opening_hours]}
+          custom: [...]                            # your own (see CustomCheck)
+    """
+
+    skip: tuple[str, ...] = Field(
+        (), description="Names of built-in checks not to run ('stale', 'in_the_sea', ...)."
+    )
+    stale_years: float = Field(
+        3.0, gt=0, description="The 'stale' check flags places not updated for this many years."
+    )
+    needs: dict[str, tuple[Needed, ...]] = Field(
+        default_factory=lambda: dict.fromkeys(("pharmacy", "hospital", "hotel"), _PHONES),
+        description="What places of a category must have (phones, websites, opening_hours): "
+        "one check each, named CATEGORY_has_FIELD.",
+    )
+    custom: tuple[CustomCheck, ...] = ()
+
+    @field_validator("custom")
+    @classmethod
+    def _unique_names(cls, value: tuple[CustomCheck, ...]) -> tuple[CustomCheck, ...]:
+        names = [check.name for check in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"custom check name '{name}' is taken twice; give it another")
+        return value
+
+
+class GateSettings(_Strict):
+    """How many flagged places a run may have and still be published: beyond any limit,
+    the run stops after its report, and the outputs of the last run stay as they were.
+
+    Example (YAML)::
+
+        gate:
+          error: 0                                 # places flagged by error-level checks
+          warn: 500                                # by warn-level checks
+          checks: {likely_duplicates: 50}          # by one check
+    """
+
+    error: int | None = Field(None, ge=0, description="The most places error-level checks flag.")
+    warn: int | None = Field(None, ge=0, description="The most places warn-level checks flag.")
+    checks: dict[str, int] = Field(
+        default_factory=dict, description="The most places each named check flags."
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _not_negative(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, most in value.items():
+            if most < 0:
+                raise ValueError(f"{name}: {most} is below 0")
+        return value
+
+
 class PipelineSpec(_Strict):
     """A declared pipeline: what ``poiflow run PIPELINE.yaml`` runs.
 
@@ -473,6 +573,14 @@ class PipelineSpec(_Strict):
         description="The true places (a flat place file whose ids are gold's places, as "
         "'poiflow generate' writes gold_places.csv): adds how right the golden records "
         "are to the metrics. Needs gold.",
+    )
+    checks: ChecksSettings = Field(
+        ChecksSettings(), description="Which quality checks the report stage runs, and how."
+    )
+    gate: GateSettings | None = Field(
+        None,
+        description="How many flagged places a run may have and still be published; "
+        "null: no limit.",
     )
     decisions: str | None = Field(
         None,

@@ -9,6 +9,7 @@ The tree::
     │   ├── CorruptInputError    the file is truncated or its bytes are not the format
     │   └── SchemaMismatchError  columns are missing, unknown, or of the wrong type
     ├── OutputError              an output cannot be written, or would be empty
+    │   └── QualityGateError     the checks flagged more than the gate allows: not published
     └── StageFailedError         a pipeline stage failed; says which, and how to resume
 
 Bad *records* are not errors: they go to the quarantine table with a reason. Errors are for
@@ -30,6 +31,7 @@ __all__ = [
     "NothingValidError",
     "OutputError",
     "PoiflowError",
+    "QualityGateError",
     "SchemaMismatchError",
     "StageFailedError",
     "UnknownFormatError",
@@ -141,6 +143,10 @@ class NothingValidError(OutputError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_nothing_valid, (self.why, self.quarantine, self.path))
+
+
+class QualityGateError(OutputError):
+    """A run's quality checks flagged more than its gate allows: nothing was published."""
 
 
 class StageFailedError(PoiflowError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from poiflow.config import PipelineSpec
-from poiflow.errors import ConfigError, InputError, StageFailedError
+from poiflow.errors import ConfigError, InputError, QualityGateError, StageFailedError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline, conflate
 from poiflow.pipeline.declared import _source_name
@@ -52,6 +53,13 @@ def drop_a_place(places):
 
 def broken(records):
     raise RuntimeError("the rule broke")
+
+
+def places_named(places, word):
+    import polars as pl
+
+    hit = places.filter(pl.col("name").str.to_lowercase().str.contains(word))
+    return hit.select("id", pl.format("{} says {}", "name", pl.lit(word)).alias("detail"))
 
 
 def kill_myself(records):
@@ -567,3 +575,115 @@ def test_contradicting_decisions_are_refused_before_any_work(world: Path, tmp_pa
     with pytest.raises(InputError, match=r"decisions.csv:4: .* matches of lines 2, 3"):
         Pipeline.from_yaml(path).run()
     assert not (tmp_path / "cache" / "ingest").exists()
+
+
+CHECKS = """
+checks:
+  skip: [stale, likely_duplicates]
+  needs: {cafe: [opening_hours]}
+  custom:
+    - {name: says_cafe, function: rules.py:places_named, params: {word: cafe}, severity: error}
+"""
+
+
+def test_a_pipelines_checks_shape_its_report_and_rerun_the_report_alone(
+    world: Path, tmp_path: Path
+) -> None:
+    base = f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\n"
+    plain = Pipeline.from_yaml(write_pipeline(world, base, "plain.yaml"))
+    first = plain.run()
+    shaped = Pipeline.from_yaml(write_pipeline(world, base + CHECKS, "shaped.yaml"))
+    second = shaped.run()
+    assert second.ran == ["report"]  # the checks change the report alone
+    assert second.stage("report").key != first.stage("report").key
+    checks = {r["check"]: r for r in pq.read_table(tmp_path / "out" / "checks.parquet").to_pylist()}
+    assert "stale" not in checks
+    assert "likely_duplicates" not in checks
+    assert checks["cafe_has_opening_hour"]["checked"] > 0
+    assert checks["says_cafe"]["severity"] == "error"
+    issues = pq.read_table(tmp_path / "out" / "issues.parquet").to_pylist()
+    said = [i for i in issues if i["check"] == "says_cafe"]
+    assert said
+    assert len(said) == checks["says_cafe"]["failed"]
+    assert all(i["detail"].lower().endswith("says cafe") for i in said)
+    places = {p["id"]: p for p in pq.read_table(tmp_path / "out" / "places.parquet").to_pylist()}
+    assert all("cafe" in places[i["place_id"]]["names"]["primary"].lower() for i in said)
+    # A check's own code is part of the report's key.
+    rules = world / "rules.py"
+    before = rules.read_text()
+    try:
+        rules.write_text(before.replace('.alias("detail")', '.alias("detail").str.to_uppercase()'))
+        assert Pipeline.from_yaml(world / "shaped.yaml").run().ran == ["report"]
+    finally:
+        rules.write_text(before)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ("checks: {skip: [stael]}\n", "no built-in check 'stael'. Did you mean 'stale'?"),
+        ("gate: {checks: {says_cafe: 0}}\n", "gate.checks: no check 'says_cafe' runs"),
+        (
+            "checks: {custom: [{name: stale, function: rules.py:places_named}]}\n",
+            "'stale' is a built-in check's name",
+        ),
+        (
+            "checks: {custom: [{name: mine, function: rules.py:nowhere}]}\n",
+            "check 'mine': ",
+        ),
+    ],
+)
+def test_bad_checks_and_gates_are_refused_before_any_work(
+    world: Path, tmp_path: Path, extra: str, says: str
+) -> None:
+    path = write_pipeline(world, f"cache: {tmp_path / 'cache'}\n" + extra, "bad.yaml")
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        Pipeline.from_yaml(path).run(tmp_path / "out")
+    assert not (tmp_path / "cache" / "ingest").exists()
+
+
+def test_a_gate_holds_a_release_back_and_keeps_the_last_one(world: Path, tmp_path: Path) -> None:
+    base = f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\n" + CHECKS
+    Pipeline.from_yaml(write_pipeline(world, base, "open.yaml")).run()
+    published = read_bytes(tmp_path / "out")
+    flagged = json.loads((tmp_path / "out" / "run.json").read_text())["checks"]["failed"]
+    assert flagged["says_cafe"] > 0
+    strict = Pipeline.from_yaml(write_pipeline(world, base + "gate: {error: 0}\n", "strict.yaml"))
+    with pytest.raises(QualityGateError) as refused:
+        strict.run()
+    message = str(refused.value)
+    assert f"{flagged['says_cafe']:,} issues of error-level checks (at most 0)" in message
+    assert "Nothing was published" in message
+    report = Path(message.rsplit("the report of this run: ", 1)[1])
+    assert report.name == "report.html"
+    assert report.is_file()
+    assert read_bytes(tmp_path / "out") == published
+    # A scheduler's task of the report stage alone fails too (nothing after it runs).
+    with pytest.raises(QualityGateError):
+        strict.run(only="report")
+    # The gate is no part of a stage's key: a looser one publishes without re-running.
+    loose = f"gate: {{error: {flagged['says_cafe']}, checks: {{cafe_has_opening_hour: 100000}}}}\n"
+    result = Pipeline.from_yaml(write_pipeline(world, base + loose, "loose.yaml")).run()
+    assert result.ran == []
+    assert result.output is not None
+
+
+def test_the_cli_says_a_gate_passed_or_why_it_held_the_release_back(
+    world: Path, tmp_path: Path
+) -> None:
+    base = f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\n" + CHECKS
+    held = write_pipeline(world, base + "gate: {error: 0}\n", "held.yaml")
+    result = subprocess.run(
+        [sys.executable, "-m", "poiflow", "run", str(held)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert "quality gate: " in said
+    assert "Nothing was published" in said
+    assert "Traceback" not in result.stderr
+    passed = write_pipeline(world, base + "gate: {warn: 100000, error: 100000}\n", "ok.yaml")
+    result = subprocess.run(
+        [sys.executable, "-m", "poiflow", "run", str(passed)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "quality gate passed" in " ".join((result.stdout + result.stderr).split())

@@ -6,13 +6,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pytest
 
+from poiflow.errors import ConfigError
 from poiflow.land import on_land
 from poiflow.quality.checks import (
     DEFAULT_CHECKS,
+    FunctionCheck,
     QualityInput,
+    built_in_checks,
     issues_table,
     results_table,
     run_checks,
@@ -133,3 +137,48 @@ def test_the_land_mask_knows_land_from_sea() -> None:
     sea = [(59.85, 25.5), (30.0, -40.0), (0.0, -150.0), (56.0, 3.0), (-40.0, 80.0)]
     points = np.array(land + sea)
     assert on_land(points[:, 0], points[:, 1]).tolist() == [True] * 5 + [False] * 5
+
+
+def test_built_in_checks_as_a_pipeline_shapes_them() -> None:
+    rows = [
+        *clean_town(),
+        place("old", update_time=datetime(2025, 1, 1, tzinfo=UTC)),  # 22 months before NOW
+        place("hours", category="restaurant"),  # no opening hours
+    ]
+    table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    shaped = built_in_checks(
+        skip=["in_the_sea"], stale_years=1.5, needs={"restaurant": ["opening_hours"]}
+    )
+    found = {
+        r.name: {i.place_id for i in r.issues} for r in run_checks(QualityInput(table), shaped)
+    }
+    assert found["stale"] == {"old"}  # 3 years by default would pass it
+    assert found["restaurant_has_opening_hour"] == {"hours"}
+    assert "in_the_sea" not in found
+    assert "pharmacy_has_phone" not in found  # the categories' needs are the pipeline's
+    assert [c.name for c in built_in_checks()] == [c.name for c in DEFAULT_CHECKS]
+    with pytest.raises(ConfigError, match="Did you mean 'stale'"):
+        built_in_checks(skip=["stael"])
+
+
+def test_a_check_of_ones_own_is_held_to_the_places_it_was_given() -> None:
+    table = pa.Table.from_pylist([*clean_town(), place("x9", name="Bar X")], GOLDEN_PLACE_SCHEMA)
+    data = QualityInput(table)
+
+    def bars(places: pl.DataFrame, word: str) -> pl.DataFrame:
+        return places.filter(pl.col("name").str.contains(word)).select("id")
+
+    result = FunctionCheck("named_bar", bars, "error", "no bars", {"word": "Bar"}).run(data)
+    assert [(i.place_id, i.detail, i.severity) for i in result.issues] == [
+        ("x9", "no bars", "error")
+    ]
+    assert result.checked == len(clean_town()) + 1
+    as_pandas = FunctionCheck("p", lambda places: places.head(1).select("id").to_pandas())
+    assert [i.place_id for i in as_pandas.run(data).issues] == ["ok0"]
+    for wrong, says in [
+        (lambda places: places.select("name"), "must return the places it flags"),
+        (lambda places: pl.DataFrame({"id": ["nowhere"]}), "1 ids that are no place"),
+        (lambda places: 1 / 0, "failed: ZeroDivisionError"),
+    ]:
+        with pytest.raises(ConfigError, match=says):
+            FunctionCheck("mine", wrong).run(data)

@@ -86,6 +86,11 @@ stages:
 
 output: out                  # the output folder
 cache: .poiflow-cache        # where stage outputs are kept for re-use; null: nowhere
+# checks:                    # the quality checks of the report stage
+#   skip: [stale]            # built-in checks not to run
+#   needs: {{pharmacy: [phones], restaurant: [opening_hours]}}
+#   custom: [{{name: no_closed_cafes, function: rules.py:FUNCTION, severity: error}}]
+# gate: {{error: 0, checks: {{likely_duplicates: 50}}}}   # beyond these: not published
 # previous: out-last-release # keep the place ids of an earlier output
 # decisions: labels.csv      # pairs a person decided (poiflow label): they overrule the model
 {gold}
@@ -260,6 +265,12 @@ def run_command(
     )
     if run_json.get("decisions"):
         console.print(decisions_line(run_json["decisions"]))
+    if pipeline.spec.gate is not None:
+        found = run_json.get("checks", {})
+        console.print(
+            f"quality gate passed: {found.get('errors', 0):,} issues of error-level checks, "
+            f"{found.get('warnings', 0):,} of warn-level ones"
+        )
     if "metrics" in run_json:
         m = run_json["metrics"]
         console.print(

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from poiflow.config import PipelineSpec, SourceMapping, SourceSpec, load_yaml
 from poiflow.errors import ConfigError
 from poiflow.pipeline.artifacts import Artifacts, StageContext
-from poiflow.pipeline.plan import build_plan, run_json
+from poiflow.pipeline.plan import build_plan, quality_gate, run_json
 from poiflow.pipeline.runner import (
     OnStage,
     RunResult,
@@ -254,6 +254,9 @@ class Pipeline:
             from_stage=from_stage,
             only=only,
             on_stage=on_stage,
+            gate=None
+            if self.spec.gate is None
+            else quality_gate(self.spec.gate, self.spec.checks, self.cache if use_cache else None),
         )
         if track and self.spec.tracking is not None and result.output is not None:
             # A run that only repeats one already logged (every stage reused, same keys,
@@ -388,6 +391,7 @@ class Pipeline:
             gold_identity=identity(spec.gold) if spec.gold else None,
             gold_places_identity=identity(spec.gold_places) if spec.gold_places else "",
             decisions_identity=identity(spec.decisions) if spec.decisions else "",
+            checks=spec.checks,
             custom=spec.custom,
             base=self.base,
             engine=spec.engine,

@@ -6,6 +6,7 @@ stages, a cache and known truth.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -20,13 +21,15 @@ import pyarrow as pa
 from poiflow._version import __version__
 from poiflow.config import (
     BlockSettings,
+    ChecksSettings,
     ClusterSettings,
     CustomStage,
+    GateSettings,
     IngestSettings,
     MergeSettings,
     ScoreSettings,
 )
-from poiflow.errors import ConfigError
+from poiflow.errors import ConfigError, QualityGateError
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, StageContext, StageFunction
 from poiflow.pipeline.runner import PUBLISHED, PlannedStage, RunResult
 from poiflow.pipeline.stage_results import pairs_table, scores_table
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from poiflow.conflate.clustering import ClusterConfig
     from poiflow.quality.truth_sections import ErrorBreakdown
 
-__all__ = ["build_plan", "load_function", "run_json"]
+__all__ = ["build_plan", "load_function", "quality_gate", "run_json"]
 
 # What a custom stage after each built-in stage gets and hands back.
 _CUSTOM_TABLES = {"ingest": ("records",), "score": ("pairs", "scores"), "merge": ("places",)}
@@ -58,6 +61,7 @@ def build_plan(
     gold_identity: str | None = None,
     gold_places_identity: str = "",
     decisions_identity: str = "",
+    checks: ChecksSettings | None = None,
     custom: Sequence[CustomStage] = (),
     base: Path | None = None,
     engine: str = "local",
@@ -75,6 +79,7 @@ def build_plan(
             the golden records against them).
         decisions_identity: The same of a person's decisions about pairs, if any
             (``cluster`` follows them).
+        checks: Which quality checks ``report`` runs (default: every built-in one).
         custom: The user's stages.
         base: Where relative paths in ``custom`` functions start.
         engine: Which engine runs the stages Spark can spread (part of their cache key:
@@ -102,26 +107,114 @@ def build_plan(
     # features, from the pairs' file, and the model).
     drivers = ("pairs", "model") if gold_identity else ()
     needs = ("places", "membership", "scores", "records", *drivers)
-    report = PlannedStage(
-        "report", run_report, needs, ("checks", "issues", "report"), {}, gold_identity or ""
+    return [*plan, _report_stage(checks or ChecksSettings(), base, needs, gold_identity or "")]
+
+
+def _report_stage(
+    checks: ChecksSettings, base: Path | None, needs: tuple[str, ...], identity: str
+) -> PlannedStage:
+    """The ``report`` stage, with the checks ``checks`` asks for (checked, and the user's
+    own loaded, before any work); the source of the user's checks is part of its key."""
+    makes = ("checks", "issues", "report")
+    if checks == ChecksSettings():  # every built-in check: their module loads as ingest runs
+        return PlannedStage("report", run_report, needs, makes, {}, identity)
+    from poiflow.quality.checks import FunctionCheck, built_in_checks
+
+    made: list[Any] = built_in_checks(
+        skip=checks.skip, stale_years=checks.stale_years, needs=checks.needs
     )
-    return [*plan, report]
+    taken = {check.name for check in made} | set(checks.skip)
+    sources = []
+    for spec in checks.custom:
+        if spec.name in taken:
+            raise ConfigError(f"checks.custom: '{spec.name}' is a built-in check's name")
+        function = load_function(spec.function, base, what=f"check '{spec.name}'")
+        sources.append(_source_hash(function))
+        made.append(
+            FunctionCheck(spec.name, function, spec.severity, spec.description, spec.params)
+        )
+    return PlannedStage(
+        "report",
+        functools.partial(run_report, checks=tuple(made)),
+        needs,
+        makes,
+        checks.model_dump(mode="json"),
+        "|".join([identity, *sources]),
+    )
+
+
+def quality_gate(
+    gate: GateSettings, checks: ChecksSettings, cache: Path | None
+) -> Callable[[RunResult], None]:
+    """What holds a run to ``gate`` before its outputs are published: it raises when the
+    run's report stage (run, or taken from ``cache``) counts more than a limit allows.
+
+    Raises:
+        ConfigError: The gate names a check the report stage does not run (``checks``).
+    """
+    from poiflow.errors import did_you_mean
+    from poiflow.quality.checks import built_in_checks
+
+    built = built_in_checks(skip=checks.skip, stale_years=checks.stale_years, needs=checks.needs)
+    names = [check.name for check in built] + [check.name for check in checks.custom]
+    for name in gate.checks:
+        if name not in names:
+            raise ConfigError(
+                f"gate.checks: no check '{name}' runs.{did_you_mean(name, names)} "
+                f"The checks: {', '.join(names)}"
+            )
+
+    def check(result: RunResult) -> None:
+        report = next((run for run in result.stages if run.name == "report"), None)
+        if report is None:  # an --only run of a stage before it
+            return
+        summary = report.summary
+        over = [
+            f"{found:,} issues of {severity}-level checks (at most {most:,})"
+            for severity, found, most in (
+                ("error", summary["errors"], gate.error),
+                ("warn", summary["warnings"], gate.warn),
+            )
+            if most is not None and found > most
+        ]
+        over += [
+            f"{summary['failed'].get(name, 0):,} places flagged by {name} (at most {most:,})"
+            for name, most in gate.checks.items()
+            if summary["failed"].get(name, 0) > most
+        ]
+        if over:
+            where = cache / "report" / report.key / "report.html" if cache else None
+            raise QualityGateError(
+                "quality gate: "
+                + "; ".join(over)
+                + ". Nothing was published: the last outputs stay as they were"
+                + (f"; the report of this run: {where}" if where else "")
+            )
+
+    return check
 
 
 def _settings(result: RunResult, stage: str) -> Mapping[str, Any]:
     return next((run.settings for run in result.stages if run.name == stage), {})
 
 
-def run_report(ctx: StageContext) -> dict[str, Any]:
-    """Quality checks of the golden places, and ``report.html``."""
-    from poiflow.quality.checks import QualityInput, issues_table, results_table, run_checks
+def run_report(ctx: StageContext, checks: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Quality checks of the golden places (``checks``; default: every built-in one), and
+    ``report.html``."""
+    from poiflow.quality.checks import (
+        DEFAULT_CHECKS,
+        QualityInput,
+        issues_table,
+        results_table,
+        run_checks,
+    )
     from poiflow.quality.report import write_report
 
     places = ctx.artifacts.table("places")
     membership = ctx.artifacts.table("membership")
     records = ctx.artifacts.table("records")
     pairs = scored_pairs(records, ctx.artifacts.table("scores"))
-    results = run_checks(QualityInput(places, pairs, membership))
+    results = run_checks(QualityInput(places, pairs, membership), checks or DEFAULT_CHECKS)
     ctx.write("checks", results_table(results))
     ctx.write("issues", issues_table(results))
     gold = errors = None
@@ -229,10 +322,6 @@ def _error_breakdown(
 
 def _custom_stage(spec: CustomStage, base: Path | None) -> PlannedStage:
     function = load_function(spec.function, base)
-    try:
-        source = inspect.getsource(function)
-    except (OSError, TypeError):  # pragma: no cover - a builtin or C function
-        source = repr(function)
     tables = _CUSTOM_TABLES[spec.after]
     return PlannedStage(
         spec.name,
@@ -240,12 +329,24 @@ def _custom_stage(spec: CustomStage, base: Path | None) -> PlannedStage:
         tables,
         tables,
         {"function": spec.function, "params": spec.params},
-        hashlib.blake2b(source.encode(), digest_size=12).hexdigest(),
+        _source_hash(function),
     )
 
 
-def load_function(reference: str, base: Path | None = None) -> Callable[..., Any]:
-    """The function ``module:name`` or ``path/to/file.py:name`` (relative to ``base``).
+def _source_hash(function: Callable[..., Any]) -> str:
+    """A hash of a user's function's source: a change to it changes its stage's key."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # pragma: no cover - a builtin or C function
+        source = repr(function)
+    return hashlib.blake2b(source.encode(), digest_size=12).hexdigest()
+
+
+def load_function(
+    reference: str, base: Path | None = None, *, what: str = "custom stage"
+) -> Callable[..., Any]:
+    """The function ``module:name`` or ``path/to/file.py:name`` (relative to ``base``);
+    ``what`` names what it is for in an error.
 
     Raises:
         ConfigError: The module or file cannot be loaded, or has no such function.
@@ -261,7 +362,7 @@ def load_function(reference: str, base: Path | None = None) -> Callable[..., Any
             )
             spec = importlib.util.spec_from_file_location(unique, path)
             if spec is None or spec.loader is None or not path.exists():
-                raise ConfigError(f"custom stage: no Python file {path}")
+                raise ConfigError(f"{what}: no Python file {path}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[unique] = module
             spec.loader.exec_module(module)
@@ -271,7 +372,7 @@ def load_function(reference: str, base: Path | None = None) -> Callable[..., Any
         raise
     except Exception as exc:
         raise ConfigError(
-            f"custom stage: cannot load '{module_name}': {type(exc).__name__}: {exc}"
+            f"{what}: cannot load '{module_name}': {type(exc).__name__}: {exc}"
         ) from exc
     function = getattr(module, name, None)
     if not callable(function):
@@ -279,7 +380,7 @@ def load_function(reference: str, base: Path | None = None) -> Callable[..., Any
 
         public = [n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_")]
         raise ConfigError(
-            f"custom stage: '{module_name}' has no function '{name}'.{did_you_mean(name, public)}"
+            f"{what}: '{module_name}' has no function '{name}'.{did_you_mean(name, public)}"
         )
     return function  # type: ignore[no-any-return]
 

@@ -124,6 +124,7 @@ def run_plan(
     from_stage: str | None = None,
     only: str | None = None,
     on_stage: OnStage | None = None,
+    gate: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
     """Run ``plan``, reusing cached stages, and publish its outputs into ``output``.
 
@@ -137,6 +138,8 @@ def run_plan(
         from_stage: Run this stage and those after it even if cached.
         only: Run only this stage; what it needs must be in the cache.
         on_stage: Told each stage's name as it starts, and whether it was reused.
+        gate: Told of the run before its outputs are published (or, with ``only``, once
+            that stage is done); what it raises stops the run with nothing published.
 
     Raises:
         ConfigError: ``from_stage`` or ``only`` names no stage, or ``only`` needs a stage
@@ -208,6 +211,8 @@ def run_plan(
         artifacts.settle()
         result = RunResult(output, runs)
         complete = len(runs) == len(plan)
+        if gate is not None:
+            gate(result)
         if staging is not None and output is not None and complete:
             _publish(artifacts, staging, output, report(result))
         elif output is not None and not complete:

@@ -14,7 +14,7 @@ name that says another category, a likely duplicate left after conflation, stale
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, Protocol
@@ -24,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from poiflow.errors import ConfigError, did_you_mean
 from poiflow.land import on_land
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_SCORE_COLUMNS
 from poiflow.taxonomy import taxonomy
@@ -32,8 +33,10 @@ __all__ = [
     "DEFAULT_CHECKS",
     "Check",
     "CheckResult",
+    "FunctionCheck",
     "Issue",
     "QualityInput",
+    "built_in_checks",
     "issues_table",
     "results_table",
     "run_checks",
@@ -413,7 +416,11 @@ class Stale:
     name: ClassVar[str] = "stale"
     kind: ClassVar[Kind] = "anomaly"
     severity: ClassVar[Severity] = "warn"
-    description: ClassVar[str] = "not updated for 3 years (relative to the newest update)"
+
+    @property
+    def description(self) -> str:
+        """What it checks, for people."""
+        return f"not updated for {self.years:g} years (relative to the newest update)"
 
     def run(self, data: QualityInput) -> CheckResult:
         frame = data.columns("name", "update_time").filter(pl.col("update_time").is_not_null())
@@ -443,6 +450,81 @@ DEFAULT_CHECKS: tuple[Any, ...] = (
     LikelyDuplicates(),
     Stale(),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCheck:
+    """A check of the user's own: ``function(places, **params)`` of the golden places (a
+    polars DataFrame: ``QualityInput.frame``) returns the places it flags, a table with
+    their ``id`` and, if it likes, a ``detail`` each (polars, Arrow or pandas)."""
+
+    name: str
+    function: Callable[..., Any]
+    severity: Severity = "warn"
+    description: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    kind: ClassVar[Kind] = "rule"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        """Run the function, and hold what it returns to the places it was given.
+
+        Raises:
+            ConfigError: It failed, or returned something else than places of ``data``.
+        """
+        where = f"check '{self.name}'"
+        try:
+            flagged = pl.DataFrame(self.function(data.frame.clone(), **self.params))
+        except Exception as exc:
+            raise ConfigError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
+        if "id" not in flagged.columns:
+            raise ConfigError(
+                f"{where} must return the places it flags, a table with an 'id' column (and "
+                f"a 'detail'); it returned columns {', '.join(flagged.columns) or 'none'}"
+            )
+        ids = flagged["id"].cast(pl.String)
+        unknown = ids.filter(~ids.is_in(data.frame["id"]) | ids.is_null())
+        if len(unknown):
+            raise ConfigError(
+                f"{where} returned {len(unknown):,} ids that are no place of the run, "
+                f"first '{unknown[0]}'"
+            )
+        if "detail" in flagged.columns:
+            details = flagged["detail"].cast(pl.String).fill_null(self.description)
+        else:
+            details = pl.Series([self.description or self.name] * len(ids))
+        return _result(self, data.frame.height, ids.to_list(), details.to_list())
+
+
+def built_in_checks(
+    *,
+    skip: Sequence[str] = (),
+    stale_years: float = 3.0,
+    needs: Mapping[str, Sequence[Literal["phones", "websites", "opening_hours"]]] | None = None,
+) -> list[Check]:
+    """The built-in checks, as a pipeline's ``checks`` settings shape them: those named in
+    ``skip`` left out, ``stale`` at ``stale_years``, one ``CATEGORY_has_FIELD`` check per
+    field a category ``needs`` (default: a pharmacy, a hospital and a hotel have a phone).
+
+    Raises:
+        ConfigError: ``skip`` names no built-in check (with the names there are).
+    """
+    if needs is None:
+        needs = {"pharmacy": ("phones",), "hospital": ("phones",), "hotel": ("phones",)}
+    needed = [CategoryNeeds(category, wanted) for category, f in needs.items() for wanted in f]
+    checks: list[Check] = []
+    for check in DEFAULT_CHECKS:  # in their order, the categories' needs where they stand
+        if isinstance(check, CategoryNeeds):
+            checks.extend(needed if not any(isinstance(c, CategoryNeeds) for c in checks) else [])
+        else:
+            checks.append(Stale(stale_years) if isinstance(check, Stale) else check)
+    names = [check.name for check in checks]
+    for name in skip:
+        if name not in names:
+            raise ConfigError(
+                f"checks.skip: no built-in check '{name}'.{did_you_mean(name, names)} "
+                f"The checks: {', '.join(names)}"
+            )
+    return [check for check in checks if check.name not in skip]
 
 
 def run_checks(data: QualityInput, checks: Sequence[Check] = DEFAULT_CHECKS) -> list[CheckResult]:
