@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from poiflow.conflate.active import append_label
 from poiflow.conflate.decisions import DECISIONS_SCHEMA, apply_decisions, read_decisions
@@ -118,3 +120,43 @@ def test_decisions_replace_scores_join_unscored_pairs_and_skip_records_not_in_th
     agreed = written(tmp_path, "a,1,b,2,match\nb,2,c,3,different\n")
     same = apply_decisions(run, left, right, probability, read_decisions(agreed))
     assert same.summary(0.3) == {"match": 1, "different": 1, "overruled": 0, "not_in_run": 0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6), st.integers(0, 6), st.sampled_from(["match", "different", "unsure"])
+        ),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_a_file_is_refused_exactly_when_its_matches_join_records_it_says_differ(
+    tmp_path_factory: pytest.TempPathFactory, said: list[tuple[int, int, str]]
+) -> None:
+    said = [(a, b, label) for a, b, label in said if a != b]
+    assume(said)
+    path = tmp_path_factory.mktemp("said") / "decisions.csv"
+    path.write_text(HEADER + "".join(f"s,{a},s,{b},{label}\n" for a, b, label in said))
+    last = {}  # the last answer about each pair, either way round
+    for a, b, label in said:
+        last[min(a, b), max(a, b)] = label
+    group = list(range(7))
+
+    def root(x: int) -> int:
+        while group[x] != x:
+            x = group[x]
+        return x
+
+    for (a, b), label in last.items():
+        if label == "match":
+            group[root(a)] = root(b)
+    torn = any(label == "different" and root(a) == root(b) for (a, b), label in last.items())
+    if torn:
+        with pytest.raises(InputError, match="are decided different, but the matches of line"):
+            read_decisions(path)
+    else:
+        decisions = read_decisions(path)
+        kept = {(int(a), int(b)): d for _, a, _, b, d, _ in decisions.rows()}
+        assert kept == {pair: label for pair, label in last.items() if label != "unsure"}

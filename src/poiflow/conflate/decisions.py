@@ -24,6 +24,8 @@ from typing import Any, Final, Literal
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from poiflow.errors import InputError
 from poiflow.schema import PAIR_RECORD_KEYS
@@ -193,28 +195,39 @@ def _refuse_first(bad: pl.DataFrame, path: Path, says: Callable[[dict[str, Any]]
 
 def _refuse_contradiction(frame: pl.DataFrame, path: Path) -> None:
     """Refuse a ``different`` decision between two records that matches join."""
-    graph: dict[tuple[str, str], list[tuple[tuple[str, str], int]]] = {}
-    rows = frame.iter_rows(named=True)
-    decided = [
-        ((r["left_source"], r["left_id"]), (r["right_source"], r["right_id"]), r) for r in rows
-    ]
-    for a, b, row in decided:
-        if row["decision"] == "match":
-            graph.setdefault(a, []).append((b, row["line"]))
-            graph.setdefault(b, []).append((a, row["line"]))
-    for a, b, row in decided:
-        if row["decision"] != "different" or a not in graph or b not in graph:
-            continue
-        lines = _joining_lines(graph, a, b)
-        if lines is not None:
-            said = ", ".join(str(line) for line in lines)
-            raise InputError(
-                f"{a[0]}:{a[1]} and {b[0]}:{b[1]} are decided different, but the matches "
-                f"of line{'s' if len(lines) > 1 else ''} {said} put them in one place; "
-                "remove one of those decisions",
-                path=path,
-                location=row["line"],
-            )
+    # Each record a number; the groups the matches make, at once (a file may hold a whole
+    # release's decisions); only a difference inside a group is looked at in Python.
+    keyed = frame.with_columns(
+        pl.concat_str("left_source", "left_id", separator="\x1f").alias("a"),
+        pl.concat_str("right_source", "right_id", separator="\x1f").alias("b"),
+    )
+    ends = keyed.select(pl.concat_list("a", "b")).to_series().explode().to_numpy()
+    names, codes = np.unique(ends, return_inverse=True)
+    a, b = codes[0::2], codes[1::2]
+    match = (keyed["decision"] == "match").to_numpy()
+    graph = sparse.coo_matrix(
+        (np.ones(int(match.sum())), (a[match], b[match])), shape=(len(names), len(names))
+    )
+    _, group = csgraph.connected_components(graph, directed=False)
+    inside = np.flatnonzero(~match & (group[a] == group[b]))
+    if not len(inside):
+        return
+    row = keyed.row(int(inside[0]), named=True)
+    links: dict[tuple[str, str], list[tuple[tuple[str, str], int]]] = {}
+    for r in keyed.filter(pl.col("decision") == "match").iter_rows(named=True):
+        left, right = (r["left_source"], r["left_id"]), (r["right_source"], r["right_id"])
+        links.setdefault(left, []).append((right, r["line"]))
+        links.setdefault(right, []).append((left, r["line"]))
+    first, second = (row["left_source"], row["left_id"]), (row["right_source"], row["right_id"])
+    lines = _joining_lines(links, first, second) or []
+    said = ", ".join(str(line) for line in lines)
+    raise InputError(
+        f"{first[0]}:{first[1]} and {second[0]}:{second[1]} are decided different, but the "
+        f"matches of line{'s' if len(lines) > 1 else ''} {said} put them in one place; "
+        "remove one of those decisions",
+        path=path,
+        location=row["line"],
+    )
 
 
 def _joining_lines(
