@@ -634,3 +634,16 @@ def test_decide_keeps_a_persons_word_for_the_next_run(tmp_path: Path) -> None:
         r["id"]: r["place_id"] for r in pq.read_table(second / "membership.parquet").to_pylist()
     }
     assert after["V1000"] == after["V1001"] != after["V1002"]
+    # Taken back, the pair is the model's again.
+    said = run("decide", first, "vendor_feed:V1001", "vendor_feed:V1000", "--forget")
+    assert said.returncode == 0, said.stderr
+    assert "are the model's to decide again" in " ".join((said.stdout + said.stderr).split())
+    third = tmp_path / "run3"
+    assert run("conflate", VENDOR_FEED, "-o", third, "--decisions", labels).returncode == 0
+    again = {
+        r["id"]: r["place_id"] for r in pq.read_table(third / "membership.parquet").to_pylist()
+    }
+    assert again["V1000"] != again["V1001"]
+    unsaid = run("decide", first, "vendor_feed:V1000", "vendor_feed:V1001")
+    assert unsaid.returncode == 1
+    assert "say one of --same, --different or --forget" in unsaid.stderr

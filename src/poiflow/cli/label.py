@@ -17,6 +17,7 @@ from poiflow.errors import ConfigError, InputError
 
 if TYPE_CHECKING:  # the matcher's modules import LightGBM: only when a command runs
     from poiflow.conflate.active import RecordCards
+    from poiflow.conflate.decisions import Answer
 
 __all__ = ["train_from_labels"]
 
@@ -251,14 +252,11 @@ def decide_command(
     run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
     first: Annotated[str, typer.Argument(help="A record as SOURCE:ID, or a place id.")],
     second: Annotated[str, typer.Argument(help="Another record or place.")],
-    same: Annotated[
-        bool,
-        typer.Option(
-            "--same/--different",
-            help="One place, or two.",
-            show_default=False,
-        ),
-    ],
+    same: Annotated[bool, typer.Option("--same", help="They are one place.")] = False,
+    different: Annotated[bool, typer.Option("--different", help="They are two places.")] = False,
+    forget: Annotated[
+        bool, typer.Option("--forget", help="Take back a decision: the model decides again.")
+    ] = False,
     labels: Annotated[
         Path | None, typer.Option(help="The labels file (default: RUN/labels.csv).")
     ] = None,
@@ -269,26 +267,39 @@ def decide_command(
     The decision is added to the labels file (the one poiflow label writes), and every run
     given it as --decisions follows it: a match is one place, different two. A place
     stands for its first record: deciding two places are one joins them, deciding they are
-    two keeps them apart. A decision that contradicts the file (A is B, B is C, and now A is
-    not C) is refused, and nothing is written.
+    two keeps them apart; --forget takes a decision back. A decision that contradicts the
+    file (A is B, B is C, and now A is not C) is refused, and nothing is written.
 
     [bold]Examples[/bold]
 
       poiflow decide out/run osm:node/317766540 vendor_feed:V1044 --same
       poiflow decide out/run p2f7ca4554739aae2 p91c0ffee1234567 --different
+      poiflow decide out/run osm:node/317766540 vendor_feed:V1044 --forget
       poiflow conflate osm.pbf vendor.csv -o out/run2 --decisions out/run/labels.csv
     """
     from poiflow.pipeline.deciding import decide
 
-    decision = decide(run, first, second, same=same, labels=labels, labeller=labeller)
+    flags: tuple[tuple[Answer, bool], ...] = (
+        ("match", same),
+        ("different", different),
+        ("unsure", forget),
+    )
+    chosen = [label for label, on in flags if on]
+    if len(chosen) != 1:
+        raise ConfigError("say one of --same, --different or --forget")
+    decision = decide(run, first, second, label=chosen[0], labels=labels, labeller=labeller)
     (ls, li), (rs, ri) = decision.left, decision.right
-    said = "one place" if decision.label == "match" else "two places"
+    said = {
+        "match": "are one place",
+        "different": "are two places",
+        "unsure": "are the model's to decide again",
+    }[decision.label]
     score = (
         "never compared" if decision.probability is None else f"scored {decision.probability:.3f}"
     )
     now = "in one place" if decision.together else "apart"
     console.print(
-        f"{ls}:{li} and {rs}:{ri} are {said}: line {decision.line} of "
+        f"{ls}:{li} and {rs}:{ri} {said}: line {decision.line} of "
         f"[bold]{decision.labels}[/bold] (the run has them {now}, {score}"
         + ("; the decision overrules it)" if decision.overrules else ")"),
         highlight=False,

@@ -4,8 +4,9 @@ kept in the run's labels file, the one ``poiflow label`` writes and ``poiflow co
 
 A place stands for its first record (by source, then id): a match of one record of each
 of two places puts the two places in one (matches join through each other), and a
-difference between them keeps those records, and the places that hold them, apart. A
-decision that would make the file contradict itself is refused before it is written.
+difference between them keeps those records, and the places that hold them, apart; an
+``unsure`` takes a decision back (the last answer about a pair holds). A decision that
+would make the file contradict itself is refused before it is written.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Decision:
 
     Attributes:
         left, right: The two records decided about (``(source, id)``).
-        label: ``match`` (one place) or ``different`` (two).
+        label: ``match`` (one place), ``different`` (two), or ``unsure`` (the model's).
         labels: The labels file it was appended to.
         line: Its line there.
         together: Whether the run has the two records in one place.
@@ -49,7 +50,7 @@ class Decision:
     @property
     def overrules(self) -> bool:
         """Whether the decision says otherwise than the run did."""
-        return self.together != (self.label == "match")
+        return self.label != "unsure" and self.together != (self.label == "match")
 
 
 def decide(
@@ -57,17 +58,18 @@ def decide(
     first: str,
     second: str,
     *,
-    same: bool,
+    label: Answer,
     labels: str | Path | None = None,
     labeller: str = "",
 ) -> Decision:
     """Decide that two records or places of the run in ``folder`` are one place
-    (``same``) or two, and append it to its labels file.
+    (``match``), two (``different``), or leave them to the model again (``unsure``: the
+    last answer about a pair is the one that holds), and append it to its labels file.
 
     Args:
         folder: An output folder of ``poiflow conflate`` or ``poiflow run``.
         first, second: Each a record (``SOURCE:ID``) or a place (its id).
-        same: One place (a match), or two (different).
+        label: ``match``, ``different`` or ``unsure``.
         labels: The labels file (default: ``labels.csv`` in ``folder``).
         labeller: Who decided (kept with the decision).
 
@@ -83,7 +85,6 @@ def decide(
     left, right = (_record_of(membership, text, sources, folder) for text in (first, second))
     if left == right:
         raise InputError(f"'{first}' and '{second}' are one record: name two")
-    label: Answer = "match" if same else "different"
     path = Path(labels) if labels is not None else folder / "labels.csv"
     scored = pair_row(output_path(folder, "pairs.parquet"), (left, right))
     probability = None if scored is None else float(scored["match_probability"])
