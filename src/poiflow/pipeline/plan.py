@@ -118,11 +118,9 @@ def _report_stage(
     makes = ("checks", "issues", "report")
     if checks == ChecksSettings():  # every built-in check: their module loads as ingest runs
         return PlannedStage("report", run_report, needs, makes, {}, identity)
-    from poiflow.quality.checks import FunctionCheck, built_in_checks
+    from poiflow.quality.checks import FunctionCheck
 
-    made: list[Any] = built_in_checks(
-        skip=checks.skip, stale_years=checks.stale_years, needs=checks.needs
-    )
+    made: list[Any] = _built_in(checks)
     taken = {check.name for check in made} | set(checks.skip)
     sources = []
     for spec in checks.custom:
@@ -143,6 +141,13 @@ def _report_stage(
     )
 
 
+def _built_in(checks: ChecksSettings) -> list[Any]:
+    """The built-in checks as ``checks`` shapes them (``quality.checks.built_in_checks``)."""
+    from poiflow.quality.checks import built_in_checks
+
+    return built_in_checks(skip=checks.skip, stale_years=checks.stale_years, needs=checks.needs)
+
+
 def quality_gate(
     gate: GateSettings, checks: ChecksSettings, cache: Path | None
 ) -> Callable[[RunResult], None]:
@@ -153,10 +158,8 @@ def quality_gate(
         ConfigError: The gate names a check the report stage does not run (``checks``).
     """
     from poiflow.errors import did_you_mean
-    from poiflow.quality.checks import built_in_checks
 
-    built = built_in_checks(skip=checks.skip, stale_years=checks.stale_years, needs=checks.needs)
-    names = [check.name for check in built] + [check.name for check in checks.custom]
+    names = [check.name for check in (*_built_in(checks), *checks.custom)]
     for name in gate.checks:
         if name not in names:
             raise ConfigError(
