@@ -70,6 +70,8 @@ def test_each_error_is_traced_to_the_stage_that_lost_it() -> None:
         "missed_clustering": 1,  # a3-b3: 0.7, yet apart
         "wrong_matcher": 2,  # a2-b2 0.8, a2-c3 0.5
         "wrong_clustering": 1,  # b2-c3: never compared, joined through a2
+        "missed_decision": 0,
+        "wrong_decision": 0,
     }
     kinds = {
         (r["left_source"] + r["left_id"], r["right_source"] + r["right_id"]): (
@@ -90,6 +92,35 @@ def test_each_error_is_traced_to_the_stage_that_lost_it() -> None:
     assert higher["missed_clustering"] == 0
     assert higher["missed_matcher"] == 2
     assert (higher["wrong_matcher"], higher["wrong_clustering"]) == (1, 2)
+
+
+def test_an_error_a_person_decided_is_the_decisions() -> None:
+    # A person said a3 and b3 are two places, and a2 and b2 one (both wrong, as the truth
+    # has it): those two errors are the decisions', the rest is traced as before; a
+    # decision the run did not follow (in_run false) and one it got right change nothing.
+    decisions = pl.DataFrame(
+        [
+            ("b", "3", "a", "3", "different", True),
+            ("a", "2", "b", "2", "match", True),
+            ("a", "2", "c", "3", "different", False),
+            ("a", "1", "b", "1", "match", True),
+        ],
+        schema=[*diagnosis.PAIR_RECORD_KEYS, "decision", "in_run"],
+        orient="row",
+    )
+    found = diagnose(MEMBERSHIP, GOLD, PAIRS, ClusterConfig(0.3), decisions=decisions)
+    assert found.counts() == {
+        "missed_blocking": 1,
+        "missed_matcher": 1,
+        "missed_clustering": 0,
+        "wrong_matcher": 1,  # a2-c3
+        "wrong_clustering": 1,
+        "missed_decision": 1,  # a3-b3
+        "wrong_decision": 1,  # a2-b2
+    }
+    decided = found.errors.filter(pl.col("stage") == "decision")
+    assert decided["kept_apart_by"].null_count() == decided.height
+    assert CAUSES[("missed", "decision")] == "a person decided they are different places"
 
 
 def test_scores_per_pair_of_sources() -> None:

@@ -3,6 +3,7 @@ custom stages run where they are put, and failed or killed runs leave nothing ha
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -558,8 +559,12 @@ def test_decisions_overrule_the_model_and_a_changed_file_reruns_clustering_on(
     assert run["decisions"] == {"match": 1, "different": 1, "overruled": 2, "not_in_run": 1}
     kept = pq.read_table(pipeline.output / "decisions.parquet")
     assert kept.column("in_run").to_pylist() == [True, True, False]
-    # The metrics see the decisions: two records of other places were put in one.
+    # The metrics see the decisions, and the errors the decisions made are theirs.
     assert run["metrics"]["precision"] < first.stage("evaluate").summary["precision"]
+    with (world / "data" / "gold.csv").open(encoding="utf-8") as handle:
+        truth = {(r["source"], r["id"]): r["place"] for r in csv.DictReader(handle)}
+    assert run["metrics"]["missed_decision"] == int(truth[joined[0]] == truth[joined[1]])
+    assert run["metrics"]["wrong_decision"] == int(truth[alone[0]] != truth[alone[1]])
 
 
 def test_contradicting_decisions_are_refused_before_any_work(world: Path, tmp_path: Path) -> None:

@@ -71,7 +71,9 @@ def evaluate_command(
     ([bold]missed[/bold]), and every pair the run put together wrongly ([bold]wrong[/bold]),
     is traced to the stage that lost it: [bold]blocking[/bold] (never a candidate pair),
     [bold]matcher[/bold] (scored on the wrong side of the threshold) or
-    [bold]clustering[/bold] (scored right, grouped wrong). Then the scores per pair of
+    [bold]clustering[/bold] (scored right, grouped wrong); or, where the run followed a
+    person's decision about the pair (--decisions), [bold]decision[/bold] (shown only if
+    any). Then the scores per pair of
     sources, and the surest mistakes of each kind with their names; --errors writes them
     all, with the features behind each score, for a notebook. --sweep clusters the run's
     scored pairs again at other thresholds and scores each: which threshold suits this

@@ -82,7 +82,9 @@ def diagnose_run(
             records = pq.read_table(path, columns=["source", "id", "names", "lat", "lon"])
         except (OSError, ValueError, KeyError):
             records = None  # names and distances only decorate the examples
-    found = diagnose(membership, gold, pairs, cluster, records=records)
+    decided = folder / "decisions.parquet"  # a person's decisions the run followed
+    decisions = pq.read_table(decided) if decided.exists() else None
+    found = diagnose(membership, gold, pairs, cluster, records=records, decisions=decisions)
     swept = sweep_thresholds(membership, gold, pairs, cluster) if sweep else None
     return Traced(found, said, swept)
 
@@ -188,9 +190,9 @@ def draw_diagnosis(
         total = sum(counts[f"{error}_{stage}"] for e, stage in CAUSES if e == error)
         first = True
         for (e, stage), cause in CAUSES.items():
-            if e != error:
+            n = counts[f"{e}_{stage}"]
+            if e != error or (stage == "decision" and not n):  # decisions: only if any
                 continue
-            n = counts[f"{error}_{stage}"]
             share = f"{n / total:.0%}" if total else "-"
             table.add_row(error if first else "", stage, f"{n:,}", share, cause)
             first = False

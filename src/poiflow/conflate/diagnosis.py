@@ -15,7 +15,9 @@ Every pair of records that the truth puts in one place and the membership does n
   were still growing);
 - wrong, ``matcher``: they were scored above the threshold;
 - wrong, ``clustering``: they were scored below it (or never compared) and were joined
-  through other records.
+  through other records;
+- missed or wrong, ``decision``: a person decided so (``poiflow conflate --decisions``:
+  the two are different places, or one place), and the run followed.
 
 The counts say which stage to work on; the pairs themselves (with their features, from
 ``pairs.parquet``) say what it got wrong.
@@ -46,6 +48,8 @@ CAUSES: Final[dict[tuple[str, str], str]] = {
     ("missed", "clustering"): "scored above the threshold, kept apart by clustering",
     ("wrong", "matcher"): "scored above the threshold",
     ("wrong", "clustering"): "scored below it or never compared, joined through others",
+    ("missed", "decision"): "a person decided they are different places",
+    ("wrong", "decision"): "a person decided they are one place",
 }
 """Each kind of error, ``(error, stage)``, and what happened to its pairs."""
 
@@ -132,6 +136,7 @@ def diagnose(
     cluster: ClusterConfig,
     *,
     records: pa.Table | pl.DataFrame | None = None,
+    decisions: pa.Table | pl.DataFrame | None = None,
 ) -> Diagnosis:
     """Trace every missed and wrong pair of ``membership`` to the stage that lost it.
 
@@ -146,6 +151,9 @@ def diagnose(
         records: The normalized records (``records.parquet``: ``source``, ``id``,
             ``names``, ``lat``, ``lon``), to show each record's name beside its key, and
             how far apart each pair's records are.
+        decisions: The person's decisions the run followed (``decisions.parquet``:
+            the record keys and ``decision``): a missed pair decided different, or a
+            wrong pair decided one place, is the decision's.
 
     Raises:
         InputError: The pairs lack the record keys or the probability, or the membership
@@ -194,6 +202,13 @@ def diagnose(
         .otherwise(pl.lit("matcher"))
     )
     keys = judged.select("row", "source", "id")
+    if decisions is not None:
+        said = _decided_rows(pl.DataFrame(decisions), keys)
+        errors = errors.join(said, on=["row", "row_r"], how="left")
+        decided = ((pl.col("error") == "missed") & (pl.col("decision") == "different")) | (
+            (pl.col("error") == "wrong") & (pl.col("decision") == "match")
+        )
+        stage = pl.when(decided.fill_null(False)).then(pl.lit("decision")).otherwise(stage)
     errors = kept_apart_by(errors.with_columns(stage.alias("stage")), scored_rows, judged, cluster)
     errors = errors.join(keys.rename({"source": "left_source", "id": "left_id"}), on="row").join(
         keys.rename({"row": "row_r", "source": "right_source", "id": "right_id"}), "row_r"
@@ -364,6 +379,18 @@ def _describe(errors: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
 def _pairs_within(side: pl.DataFrame, by: str) -> pl.DataFrame:
     """Every pair of records (``row < row_r``) that share ``by``."""
     return side.join(side, on=by, suffix="_r").filter(pl.col("row") < pl.col("row_r"))
+
+
+def _decided_rows(decisions: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    """The decisions the run followed by record rows (``row < row_r``, ``decision``)."""
+    if "in_run" in decisions.columns:
+        decisions = decisions.filter("in_run")
+    rows = with_pair_rows(decisions.select(*PAIR_RECORD_KEYS, "decision"), keys, ("a", "b"))
+    return rows.select(
+        pl.min_horizontal("a", "b").alias("row"),
+        pl.max_horizontal("a", "b").alias("row_r"),
+        "decision",
+    ).unique(["row", "row_r"], keep="last")
 
 
 def _scored_rows(scored: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

@@ -105,7 +105,7 @@ def build_plan(
                 plan.append(_custom_stage(stage, base))
     # With the truth, the report shows what drove the scores of the surest mistakes (their
     # features, from the pairs' file, and the model).
-    drivers = ("pairs", "model") if gold_identity else ()
+    drivers = ("pairs", "model", "decisions") if gold_identity else ()
     needs = ("places", "membership", "scores", "records", *drivers)
     return [*plan, _report_stage(checks or ChecksSettings(), base, needs, gold_identity or "")]
 
@@ -290,7 +290,8 @@ def _error_breakdown(
     from poiflow.quality.truth_sections import ErrorBreakdown
 
     records = ctx.artifacts.table("records", ["source", "id", "names", "lat", "lon"])
-    found = diagnose(membership, gold, pairs, cluster, records=records)
+    decisions = ctx.artifacts.table("decisions")
+    found = diagnose(membership, gold, pairs, cluster, records=records, decisions=decisions)
     counts = found.counts()
     model = load_matcher(ctx.artifacts.path("model"))
 
@@ -310,7 +311,11 @@ def _error_breakdown(
 
     return ErrorBreakdown(
         threshold=cluster.threshold,
-        kinds=[(e, s, cause, counts[f"{e}_{s}"]) for (e, s), cause in CAUSES.items()],
+        kinds=[
+            (e, s, cause, counts[f"{e}_{s}"])
+            for (e, s), cause in CAUSES.items()
+            if s != "decision" or counts[f"{e}_{s}"]  # decisions: only if any
+        ],
         kept_apart=[(rule, RULES[rule], n) for rule, n in found.kept_apart().items()],
         by_sources=found.by_sources,
         examples=[

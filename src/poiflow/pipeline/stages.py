@@ -261,7 +261,8 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
     pairs = ctx.artifacts.table("pairs", [f.name for f in PAIR_KEY_FIELDS])
     cluster = run_cluster_config(ctx)
     if cluster is not None:
-        scores.update(diagnose(membership, gold, pairs, cluster).counts())
+        decisions = ctx.artifacts.table("decisions")
+        scores.update(diagnose(membership, gold, pairs, cluster, decisions=decisions).counts())
     if ctx.gold_places is not None:  # and how right the golden records are
         from poiflow.conflate.accuracy import GOLDEN_READS, READS, score_places
         from poiflow.pipeline.ingestion import true_places
@@ -283,5 +284,9 @@ BUILT_IN: dict[str, tuple[StageFunction, tuple[str, ...], tuple[str, ...]]] = {
     "score": (run_score, ("records", "candidates"), ("pairs", "scores", "model")),
     "cluster": (run_cluster, ("records", "scores"), ("clusters", "decisions")),
     "merge": (run_merge, ("records", "clusters", "scores"), ("places", "membership", "changes")),
-    "evaluate": (run_evaluate, ("membership", "pairs", "places", "records"), ("metrics",)),
+    "evaluate": (
+        run_evaluate,
+        ("membership", "pairs", "places", "records", "decisions"),
+        ("metrics",),
+    ),
 }
