@@ -177,4 +177,5 @@ def decided(conflated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     )
     sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
     conflate(sources, folder / "out", workers=1, decisions=decisions)
-    return {"out": folder / "out", "a": a, "b": b, "c": c, "d": d, "y": y}
+    gold = conflated.parent / "sources" / "gold.csv"
+    return {"out": folder / "out", "gold": gold, "a": a, "b": b, "c": c, "d": d, "y": y}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
@@ -309,3 +311,27 @@ def test_a_sweep_at_the_runs_own_threshold_gives_the_runs_scores() -> None:
     # Above every score, every record is a place of its own: nothing predicted, nothing found.
     top = swept.filter(pl.col("threshold") == 0.95).row(0, named=True)
     assert (top["places"], top["recall"], top["precision"]) == (len(keys), 0.0, 1.0)
+
+
+def test_a_sweep_of_a_run_with_decisions_follows_them_too(decided: dict[str, Any]) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from poiflow.conflate.diagnosis import sweep_thresholds
+    from poiflow.conflate.evaluate import read_gold
+
+    out = decided["out"]
+    membership = pq.read_table(out / "membership.parquet")
+    gold = read_gold(decided["gold"])
+    pairs = pq.read_table(out / "pairs.parquet", columns=list(diagnosis.PAIR_SCORE_COLUMNS))
+    config = ClusterConfig(**json.loads((out / "run.json").read_text())["matching"]["cluster"])
+    decisions = pq.read_table(out / "decisions.parquet")
+    own = score_membership(membership, gold)
+
+    def at_own(**given: Any) -> float:
+        swept = sweep_thresholds(membership, gold, pairs, config, thresholds=(), **given)
+        return float(swept.row(0, named=True)["f1"])
+
+    assert at_own(decisions=decisions) == own.f1  # the run, as it was made
+    assert at_own() != own.f1  # without them, another clustering

@@ -85,7 +85,9 @@ def diagnose_run(
     decided = folder / "decisions.parquet"  # a person's decisions the run followed
     decisions = pq.read_table(decided) if decided.exists() else None
     found = diagnose(membership, gold, pairs, cluster, records=records, decisions=decisions)
-    swept = sweep_thresholds(membership, gold, pairs, cluster) if sweep else None
+    swept = (
+        sweep_thresholds(membership, gold, pairs, cluster, decisions=decisions) if sweep else None
+    )
     return Traced(found, said, swept)
 
 

@@ -35,6 +35,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.clustering import ClusterConfig, cluster_records
+from poiflow.conflate.decisions import apply_decisions
 from poiflow.conflate.evaluate import pairs_within_groups, score_membership, with_pair_rows
 from poiflow.conflate.geo import haversine_m
 from poiflow.errors import InputError
@@ -240,11 +241,14 @@ def sweep_thresholds(
     pairs: pa.Table | pl.DataFrame,
     cluster: ClusterConfig,
     thresholds: Sequence[float] = SWEEP,
+    *,
+    decisions: pa.Table | pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The run's scored pairs clustered again at each threshold (the other settings as
-    ``cluster``), each scored against the truth: what the threshold would have given,
-    with clustering's rules in play (a precision/recall curve of single pairs ignores
-    them).
+    ``cluster``, and the person's ``decisions`` the run followed, if any:
+    ``decisions.parquet``), each scored against the truth: what the threshold would have
+    given, with clustering's rules in play (a precision/recall curve of single pairs
+    ignores them).
 
     Returns:
         One row per threshold (``cluster``'s own among them): ``threshold``,
@@ -260,10 +264,21 @@ def sweep_thresholds(
     right = scored["b"].to_numpy().astype(np.int64)
     probability = scored["match_probability"].cast(pl.Float64).to_numpy()
     sources = np.asarray(records["source"].to_list(), dtype=object)
+    decided = None
+    if decisions is not None:
+        said = pl.DataFrame(decisions).select(*PAIR_RECORD_KEYS, "decision", "line")
+        keys = records.select("source", "id").to_arrow()
+        found = apply_decisions(keys, left, right, probability, said)
+        left, right, probability, decided = (
+            found.left,
+            found.right,
+            found.probability,
+            found.decision,
+        )
     rows = []
     for threshold in sorted({*thresholds, cluster.threshold}):
         config = dataclasses.replace(cluster, threshold=threshold)
-        labels = cluster_records(records.height, left, right, probability, sources, config)
+        labels = cluster_records(records.height, left, right, probability, sources, config, decided)
         predicted = records.select("source", "id", pl.Series("place_id", labels))
         scores = score_membership(predicted, gold)
         rows.append(
