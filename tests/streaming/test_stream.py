@@ -329,3 +329,23 @@ def test_sigterm_stops_after_the_batch_in_hand_with_everything_committed(
     ).run(idle_exit_s=4)
     assert again.counts["received"] == len(messages) - done["received"]
     assert stamps_of(current_snapshot(tmp_path / "state")) == last_writer(messages)
+
+
+def test_topics_made_by_two_processes_at_once_are_made_once(broker: tuple[str, Path]) -> None:
+    # Two producers starting together both find the topics missing; the broker makes each
+    # once, and the one that comes second is told it exists: that is no error.
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    where, _ = broker
+    config = StreamSettings.prefixed(where, "twice")
+    start = Barrier(2)
+
+    def make() -> list[str]:
+        start.wait()
+        return create_topics(config)
+
+    with ThreadPoolExecutor(2) as pool:
+        made = [pool.submit(make) for _ in range(2)]
+        first, second = (m.result(timeout=60) for m in made)
+    assert sorted(first + second) == sorted([config.edits, config.events, config.dead_letters])

@@ -80,13 +80,24 @@ def send_edits(settings: StreamSettings, messages: Sequence[bytes], producer: An
 
 def create_topics(settings: StreamSettings, partitions: int = 3) -> list[str]:
     """Create the stream's topics that do not exist yet (edits and events with
-    ``partitions`` partitions, dead letters with one); returns the ones created."""
+    ``partitions`` partitions, dead letters with one); returns the ones created.
+
+    A topic the broker says exists already (made by another process meanwhile, or just
+    made and not yet in the metadata this client was sent) is left as it is."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": settings.brokers, **settings.config})
     existing = set(admin.list_topics(timeout=30).topics)
     wanted = {settings.edits: partitions, settings.events: partitions, settings.dead_letters: 1}
     new = [NewTopic(t, num_partitions=n) for t, n in wanted.items() if t not in existing]
-    for future in admin.create_topics(new).values() if new else []:
-        future.result()
-    return [t.topic for t in new]
+    made = []
+    for topic, future in (admin.create_topics(new) if new else {}).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        else:
+            made.append(topic)
+    return made
