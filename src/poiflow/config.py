@@ -477,7 +477,6 @@ class CustomCheck(_Strict):
 
 
 Needed = Literal["phones", "websites", "opening_hours"]
-_PHONES: tuple[Needed, ...] = ("phones",)
 
 
 class ChecksSettings(_Strict):
@@ -498,10 +497,11 @@ class ChecksSettings(_Strict):
     stale_years: float = Field(
         3.0, gt=0, description="The 'stale' check flags places not updated for this many years."
     )
-    needs: dict[str, tuple[Needed, ...]] = Field(
-        default_factory=lambda: dict.fromkeys(("pharmacy", "hospital", "hotel"), _PHONES),
+    needs: dict[str, tuple[Needed, ...]] | None = Field(
+        None,
         description="What places of a category must have (phones, websites, opening_hours): "
-        "one check each, named CATEGORY_has_FIELD.",
+        "one check each, named CATEGORY_has_FIELD; null: the built-in ones (a pharmacy, a "
+        "hospital and a hotel have a phone).",
     )
     custom: tuple[CustomCheck, ...] = ()
 

@@ -503,20 +503,24 @@ def built_in_checks(
 ) -> list[Check]:
     """The built-in checks, as a pipeline's ``checks`` settings shape them: those named in
     ``skip`` left out, ``stale`` at ``stale_years``, one ``CATEGORY_has_FIELD`` check per
-    field a category ``needs`` (default: a pharmacy, a hospital and a hotel have a phone).
+    field a category ``needs`` (None: those of ``DEFAULT_CHECKS``), where those stand.
 
     Raises:
         ConfigError: ``skip`` names no built-in check (with the names there are).
     """
-    if needs is None:
-        needs = {"pharmacy": ("phones",), "hospital": ("phones",), "hotel": ("phones",)}
-    needed = [CategoryNeeds(category, wanted) for category, f in needs.items() for wanted in f]
-    checks: list[Check] = []
-    for check in DEFAULT_CHECKS:  # in their order, the categories' needs where they stand
-        if isinstance(check, CategoryNeeds):
-            checks.extend(needed if not any(isinstance(c, CategoryNeeds) for c in checks) else [])
-        else:
-            checks.append(Stale(stale_years) if isinstance(check, Stale) else check)
+    built_in = [c for c in DEFAULT_CHECKS if isinstance(c, CategoryNeeds)]
+    needed = (
+        built_in
+        if needs is None
+        else [CategoryNeeds(category, wanted) for category, f in needs.items() for wanted in f]
+    )
+    at = DEFAULT_CHECKS.index(built_in[0])
+    others = [
+        Stale(stale_years) if isinstance(c, Stale) else c
+        for c in DEFAULT_CHECKS
+        if not isinstance(c, CategoryNeeds)
+    ]
+    checks: list[Check] = [*others[:at], *needed, *others[at:]]
     names = [check.name for check in checks]
     for name in skip:
         if name not in names:
