@@ -291,11 +291,6 @@ class Decided:
         }
 
 
-def empty_decisions_table() -> pa.Table:
-    """``decisions.parquet`` of a run without decisions."""
-    return DECISIONS_SCHEMA.empty_table()
-
-
 def apply_decisions(
     records: pa.Table,
     left: np.ndarray,

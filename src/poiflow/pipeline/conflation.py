@@ -251,10 +251,11 @@ def conflate(
         from poiflow.conflate.evaluate import read_gold
 
         read_gold(gold)  # a bad truth file fails before any work
-    if decisions is not None:
+    objects: dict[str, Any] = {"matcher": matcher}
+    if decisions is not None:  # so do bad decisions (read once: the stage takes them)
         from poiflow.conflate.decisions import read_decisions
 
-        read_decisions(decisions)  # so do bad decisions
+        objects["decisions"] = read_decisions(decisions)
     if gold_places is not None and (gold is None or not Path(gold_places).is_file()):
         raise InputError(
             "the true places need the gold file too"
@@ -295,7 +296,7 @@ def conflate(
         gold_places=Path(gold_places) if gold_places is not None else None,
         decisions=Path(decisions) if decisions is not None else None,
         progress=progress,
-        objects={"matcher": matcher},
+        objects=objects,
         engine=spreads,
     )
     result = run_plan(

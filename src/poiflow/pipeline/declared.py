@@ -226,10 +226,11 @@ class Pipeline:
                     "relative to the pipeline file)",
                     path=self.path,
                 )
-        if self.spec.decisions:  # bad decisions fail before any work
+        objects: dict[str, Any] = {}
+        if self.spec.decisions:  # bad decisions fail before any work; read once, kept
             from poiflow.conflate.decisions import read_decisions
 
-            read_decisions(self.resolve(self.spec.decisions))
+            objects["decisions"] = read_decisions(self.resolve(self.spec.decisions))
         context = StageContext(
             Path(),
             Artifacts(),
@@ -241,6 +242,7 @@ class Pipeline:
             gold_places=self.resolve(self.spec.gold_places) if self.spec.gold_places else None,
             decisions=self.resolve(self.spec.decisions) if self.spec.decisions else None,
             progress=progress,
+            objects=objects,
             engine=make_engine(self.spec.engine, self.spec.spark),
         )
         extra = {"pipeline": {"name": self.spec.name, "file": str(self.path or "")}}

@@ -91,16 +91,19 @@ def decided_pairs(
     ``decisions`` artifact written (empty without decisions).
 
     Args:
-        ctx: The cluster stage's context (``ctx.decisions``: the decisions file).
+        ctx: The cluster stage's context (``ctx.decisions``: the decisions file; its
+            ``objects["decisions"]``: the decisions as read before any work, if they were).
         left, right, probability: The scored pairs, as record rows.
     """
-    from poiflow.conflate.decisions import apply_decisions, empty_decisions_table, read_decisions
+    from poiflow.conflate.decisions import DECISIONS_SCHEMA, apply_decisions, read_decisions
 
     if ctx.decisions is None:
-        ctx.write("decisions", empty_decisions_table())
+        ctx.write("decisions", DECISIONS_SCHEMA.empty_table())
         return None
     records = ctx.artifacts.table("records", ["source", "id"])
-    decided = apply_decisions(records, left, right, probability, read_decisions(ctx.decisions))
+    said = ctx.objects.get("decisions")  # as read before any work, else from the file
+    decisions = said if said is not None else read_decisions(ctx.decisions)
+    decided = apply_decisions(records, left, right, probability, decisions)
     ctx.write("decisions", decided.table)
     return decided
 
