@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,28 +115,31 @@ def reference_labels(
     return [min(cluster[row]) for row in range(n)]
 
 
-def edges(n: int, max_size: int) -> st.SearchStrategy[list[tuple[int, int, float]]]:
-    """Scored pairs among ``n`` records (a record with itself, or a pair twice, is
-    left to the test to drop), at probabilities on both sides of every bar."""
-    return st.lists(
-        st.tuples(
-            st.integers(0, n - 1),
-            st.integers(0, n - 1),
-            st.sampled_from([0.01, 0.2, 0.35, 0.5, 0.8, 0.9, 0.97, 0.99]),
-        ),
-        max_size=max_size,
-    )
+def graphs(
+    max_edges: int, *more: Callable[[int], st.SearchStrategy[Any]]
+) -> st.SearchStrategy[tuple[Any, ...]]:
+    """``(n, edges, sources, *more)``: ``n`` records of three sources, and scored pairs
+    among them (a record with itself, or a pair twice, is left to the test to drop) at
+    probabilities on both sides of every bar; ``more`` draws more of ``n``."""
+
+    def of(n: int) -> st.SearchStrategy[tuple[Any, ...]]:
+        edges = st.lists(
+            st.tuples(
+                st.integers(0, n - 1),
+                st.integers(0, n - 1),
+                st.sampled_from([0.01, 0.2, 0.35, 0.5, 0.8, 0.9, 0.97, 0.99]),
+            ),
+            max_size=max_edges,
+        )
+        sources = st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n)
+        return st.tuples(st.just(n), edges, sources, *(draw(n) for draw in more))
+
+    return st.integers(2, 10).flatmap(of)
 
 
 @settings(max_examples=300)
 @given(
-    st.integers(2, 10).flatmap(
-        lambda n: st.tuples(
-            st.just(n),
-            edges(n, max_size=50),
-            st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n),
-        )
-    ),
+    graphs(50),
     st.sampled_from([ClusterConfig(), ClusterConfig(threshold=0.05), ClusterConfig(veto=0.4)]),
 )
 def test_clusters_follow_the_rule_written_plainly(
@@ -179,16 +185,12 @@ def test_a_decided_difference_splits_what_the_model_joins_and_holds_against_chai
 
 @settings(max_examples=300)
 @given(
-    st.integers(2, 10).flatmap(
-        lambda n: st.tuples(
-            st.just(n),
-            edges(n, max_size=40),
-            st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n),
-            st.lists(
-                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from([1, -1])),
-                max_size=8,
-            ),
-        )
+    graphs(
+        40,
+        lambda n: st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from([1, -1])),
+            max_size=8,
+        ),
     ),
     st.sampled_from([ClusterConfig(), ClusterConfig(threshold=0.05), ClusterConfig(veto=0.0)]),
 )
