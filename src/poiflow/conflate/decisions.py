@@ -32,6 +32,7 @@ from poiflow.schema import PAIR_RECORD_KEYS
 
 __all__ = [
     "ANSWERS",
+    "DECIDED_BY",
     "DECISIONS_SCHEMA",
     "LABEL_COLUMNS",
     "Answer",
@@ -39,6 +40,7 @@ __all__ = [
     "append_label",
     "append_labels",
     "apply_decisions",
+    "decisions_of",
     "read_answers",
     "read_decisions",
 ]
@@ -147,7 +149,20 @@ def read_decisions(path: str | Path) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError("the decisions file does not exist", path=path)
-    frame = read_answers(path, (*PAIR_RECORD_KEYS, "label"))
+    return decisions_of(read_answers(path, DECIDED_BY), path)
+
+
+DECIDED_BY: Final = (*PAIR_RECORD_KEYS, "label")
+"""The columns of a labels file that a decision needs."""
+
+
+def decisions_of(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """The decisions the answers ``frame`` make (``DECIDED_BY`` and ``line``, as
+    :func:`read_answers` gives them; a later row wins), as :func:`read_decisions`.
+
+    Raises:
+        InputError: As :func:`read_decisions` (naming ``path`` and the line).
+    """
     # A pair is the same either way round: the last answer about it wins, whichever side
     # each record was on.
     source = pl.col("left_source").fill_null("") > pl.col("right_source").fill_null("")

@@ -12,16 +12,21 @@ would make the file contradict itself is refused before it is written.
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from poiflow.conflate.decisions import Answer, append_label, read_decisions
+from poiflow.conflate.decisions import (
+    DECIDED_BY,
+    Answer,
+    append_label,
+    decisions_of,
+    read_answers,
+)
 from poiflow.errors import InputError
 from poiflow.pipeline.outputs import output_path, pair_row, read_output, record_keys
+from poiflow.schema import PAIR_RECORD_KEYS
 
 __all__ = ["Decision", "decide"]
 
@@ -82,7 +87,9 @@ def decide(
         read_output(folder, "membership.parquet", ["source", "id", "place_id"])
     )
     sources = sorted(set(membership["source"].to_list()))
-    left, right = (_record_of(membership, text, sources, folder) for text in (first, second))
+    (left, left_place), (right, right_place) = (
+        _record_of(membership, text, sources, folder) for text in (first, second)
+    )
     if left == right:
         raise InputError(f"'{first}' and '{second}' are one record: name two")
     path = Path(labels) if labels is not None else folder / "labels.csv"
@@ -95,28 +102,30 @@ def decide(
         "right_id": right[1],
         "match_probability": math.nan if probability is None else probability,
     }
-    _refuse_contradiction(path, pair, label)
-    append_label(path, pair, label, labeller=labeller)
-    with path.open(encoding="utf-8") as handle:
-        line = sum(1 for _ in handle)
-    place = dict(
-        zip(
-            zip(membership["source"], membership["id"], strict=True),
-            membership["place_id"],
-            strict=True,
+    # The file as it would be with the decision must still be one a run can follow.
+    answers = read_answers(path, DECIDED_BY).select(*DECIDED_BY, "line")
+    line = max(answers["line"].to_list(), default=1) + 1  # line 1 is the header
+    new = pl.DataFrame({**{k: [str(pair[k])] for k in PAIR_RECORD_KEYS}, "label": [label]})
+    try:
+        decisions_of(
+            pl.concat([answers, new.with_columns(pl.lit(line, pl.Int64).alias("line"))]), path
         )
-    )
-    return Decision(left, right, label, path, line, place[left] == place[right], probability)
+    except InputError as exc:
+        raise InputError(
+            f"not written: {exc.message} (line {line} would be this decision)", path=path
+        ) from None
+    append_label(path, pair, label, labeller=labeller)
+    return Decision(left, right, label, path, line, left_place == right_place, probability)
 
 
 def _record_of(
     membership: pl.DataFrame, text: str, sources: list[str], folder: Path
-) -> tuple[str, str]:
-    """The record ``text`` names: a place's first record (by source, then id), or the
-    record ``SOURCE:ID``."""
+) -> tuple[tuple[str, str], str]:
+    """The record ``text`` names (a place's first record, by source then id, or the
+    record ``SOURCE:ID``) and its place."""
     place = membership.filter(pl.col("place_id") == text).sort("source", "id")
     if place.height:
-        return place["source"][0], place["id"][0]
+        return (place["source"][0], place["id"][0]), text
     if ":" not in text:
         raise InputError(
             f"no place '{text}' in the run; name a place by its id, or a record as SOURCE:ID",
@@ -125,22 +134,5 @@ def _record_of(
     for source, record_id in record_keys(text, sources):
         held = membership.filter((pl.col("source") == source) & (pl.col("id") == record_id))
         if held.height:
-            return source, record_id
+            return (source, record_id), held["place_id"][0]
     raise InputError(f"no record '{text}' in the run", path=folder / "membership.parquet")
-
-
-def _refuse_contradiction(path: Path, pair: dict[str, object], label: Answer) -> None:
-    """Refuse a decision with which the labels file would contradict itself."""
-    with tempfile.TemporaryDirectory() as tmp:
-        trial = Path(tmp) / "labels.csv"
-        if path.exists():
-            shutil.copyfile(path, trial)
-        append_label(trial, pair, label)
-        try:
-            read_decisions(trial)
-        except InputError as exc:
-            with trial.open(encoding="utf-8") as handle:
-                line = sum(1 for _ in handle)
-            raise InputError(
-                f"not written: {exc.message} (line {line} would be this decision)", path=path
-            ) from None
