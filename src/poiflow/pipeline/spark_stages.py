@@ -235,12 +235,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
         sf.lit(0).cast("tinyint").alias("decision"),
     )
     scored = ctx.artifacts.table("scores")
-    decided = decided_pairs(
-        ctx,
-        scored.column("left_row").to_numpy().astype(np.int64),
-        scored.column("right_row").to_numpy().astype(np.int64),
-        scored.column("probability").to_numpy().astype(np.float64),
-    )
+    decided = decided_pairs(ctx, scored)
     if decided is not None:  # the few decided pairs replace their scores (or join them)
         pairs = pa.table(
             {

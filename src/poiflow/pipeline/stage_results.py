@@ -84,16 +84,15 @@ def keep_model(ctx: StageContext, matcher: AnyMatcher) -> None:
     ctx.artifacts.put("model", path)
 
 
-def decided_pairs(
-    ctx: StageContext, left: np.ndarray, right: np.ndarray, probability: np.ndarray
-) -> Decided | None:
+def decided_pairs(ctx: StageContext, scores: pa.Table) -> Decided | None:
     """The scored pairs with the run's decisions in them (None: it has none), and the
     ``decisions`` artifact written (empty without decisions).
 
     Args:
         ctx: The cluster stage's context (``ctx.decisions``: the decisions file; its
             ``objects["decisions"]``: the decisions as read before any work, if they were).
-        left, right, probability: The scored pairs, as record rows.
+        scores: The scored pairs, as record rows (``scores_table``), read as arrays only
+            when there are decisions.
     """
     from poiflow.conflate.decisions import DECISIONS_SCHEMA, apply_decisions, read_decisions
 
@@ -103,6 +102,9 @@ def decided_pairs(
     records = ctx.artifacts.table("records", ["source", "id"])
     said = ctx.objects.get("decisions")  # as read before any work, else from the file
     decisions = said if said is not None else read_decisions(ctx.decisions)
+    left = scores.column("left_row").to_numpy().astype(np.int64)
+    right = scores.column("right_row").to_numpy().astype(np.int64)
+    probability = scores.column("probability").to_numpy().astype(np.float64)
     decided = apply_decisions(records, left, right, probability, decisions)
     ctx.write("decisions", decided.table)
     return decided

@@ -178,7 +178,7 @@ def run_cluster(ctx: StageContext) -> dict[str, Any]:
     sources = np.asarray(records.column("source").to_pylist(), dtype=object)
     rows = np.arange(records.num_rows, dtype=np.int64)
     config = ClusterConfig(**settings)
-    decided = decided_pairs(ctx, left, right, probability)
+    decided = decided_pairs(ctx, scores)
     if decided is not None:
         left, right, probability = decided.left, decided.right, decided.probability
     labels, best = cluster_part(
