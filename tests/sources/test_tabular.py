@@ -57,6 +57,29 @@ def test_flat_csv_with_bad_rows_keeps_line_numbers(tmp_path: Path) -> None:
     assert rows[2]["issues"] == ["lat: 'north' is not a number"]
 
 
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        # Every row of the wrong width: Arrow yields no batch at all.
+        ("1,Short\n2,Bar,60.1,24.9,,,extra\n", []),
+        # The last row bad, after the last batch.
+        ("1,Cafe,60.1,24.9\n2,Bar,60.1,24.9,extra\n", ["1"]),
+    ],
+)
+def test_rows_skipped_with_no_batch_after_them_are_not_lost(
+    tmp_path: Path, body: str, kept: list[str]
+) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text("id,name,lat,lon\n" + body, encoding="utf-8")
+    rows, rejected = records(TabularSource(path))
+    assert [r["id"] for r in rows] == kept
+    lines = body.splitlines()
+    assert len(rows) + len(rejected) == len(lines)
+    bad = [(f"ragged.csv:{n}", text) for n, text in enumerate(lines, 2) if text.count(",") != 3]
+    assert [(origin, text) for origin, _, text in rejected] == bad
+    assert all(reason.startswith("expected 4 columns, found ") for _, reason, _ in rejected)
+
+
 def test_source_column_wins_over_file_stem(tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
     path.write_text("source,id,name\nyelpish,1,A\n,2,B\n", encoding="utf-8")
@@ -99,6 +122,37 @@ def test_parquet_with_numeric_columns(tmp_path: Path) -> None:
         ("1", 60.1, "vendor.parquet#row=0"),
         ("2", None, "vendor.parquet#row=1"),
     ]
+
+
+def test_parquet_with_text_as_bytes_reads_as_text(tmp_path: Path) -> None:
+    # Parquet files of older tools store text as plain bytes, unannotated.
+    path = tmp_path / "bytes.parquet"
+    pq.write_table(pa.table({"id": [b"1"], "name": ["Café".encode()], "lat": [60.1]}), path)
+    rows, _ = records(open_source(path))
+    assert [(r["id"], r["names"]["primary"]) for r in rows] == [("1", "Café")]
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "said"),
+    [
+        ("name", [["Cafe"], ["Bar"]], "column 'name' holds list<element: string> values"),
+        ("phone", [{"n": "09 1"}, {"n": "09 2"}], "column 'phone' holds struct<n: string> values"),
+        (
+            "name",
+            ["Café".encode("latin-1"), b"Bar"],
+            "column 'name' holds bytes that are not UTF-8",
+        ),
+    ],
+)
+def test_a_column_no_flat_field_can_hold_is_refused_by_name(
+    tmp_path: Path, column: str, values: list, said: str
+) -> None:
+    path = tmp_path / "nested.parquet"
+    table = {"id": ["1", "2"], "name": ["Cafe", "Bar"]} | {column: values}
+    pq.write_table(pa.table(table), path)
+    with pytest.raises(SchemaMismatchError, match=said) as caught:
+        records(open_source(path))
+    assert caught.value.path == str(path)
 
 
 def test_mapping_renames_and_adds_constants(tmp_path: Path) -> None:
@@ -321,7 +375,7 @@ def test_a_few_rows_read_in_python_are_read_as_arrow_reads_them(
     mapping = SourceMapping(source="s", constants={"country": " FI "} if constant else {})
     reader = FlatFormat(mapping, "s", Path("s.jsonl"))
     origins = [f"row {i}" for i in range(len(rows))]
-    resolved = reader.resolve(raw.column_names)
+    resolved = reader.resolve(raw.schema)
     few = reader._few_records(raw, origins, resolved)
     columnar = reader._columnar_records(raw, origins, resolved)
     assert few.equals(columnar), (few.to_pylist(), columnar.to_pylist())

@@ -89,7 +89,8 @@ def read_answers(path: str | Path, required: tuple[str, ...] = LABEL_COLUMNS) ->
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise InputError(
-            f"not a labels file: no column {', '.join(missing)} (it needs {', '.join(required)})",
+            f"not a labels file: it lacks {', '.join(missing)} (it needs "
+            f"{', '.join(required)}; its columns: {', '.join(frame.columns) or 'none'})",
             path=path,
         )
     frame = frame.with_row_index("line", offset=2).with_columns(pl.col("line").cast(pl.Int64))

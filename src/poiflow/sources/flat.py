@@ -43,10 +43,26 @@ class FlatFormat:
         self.name = name
         self.path = path
 
-    def resolve(self, file_columns: list[str], file: Path | None = None) -> dict[str, str]:
-        """Map flat field -> file column, or raise naming what is missing or unknown (in
-        ``file``, one of a folder's)."""
+    def resolve(self, schema: pa.Schema, file: Path | None = None) -> dict[str, str]:
+        """Map flat field -> file column, or raise naming what is missing, unknown or of a
+        type no field holds (in ``file``, one of a folder's)."""
         file = file or self.path
+        mapped = self._columns(schema.names, file)
+        for field, column in mapped.items():
+            kind = schema.field(column).type
+            if pa.types.is_dictionary(kind):
+                kind = kind.value_type
+            if pa.types.is_nested(kind):
+                named = f"column '{column}'" + (f" ({field})" if field != column else "")
+                raise SchemaMismatchError(
+                    f"{named} holds {kind} values, and a flat field is a "
+                    "text or a number: flatten it to one value per row (a list's first "
+                    "item, a struct's field), or leave it out with the mapping's 'ignore:'",
+                    path=file,
+                )
+        return mapped
+
+    def _columns(self, file_columns: list[str], file: Path) -> dict[str, str]:
         mapped = dict(self.mapping.columns)
         for field, column in mapped.items():
             if column not in file_columns:
@@ -159,7 +175,14 @@ class FlatFormat:
             if field in columns:
                 array = _combine(raw.column(columns[field]))
                 if not pa.types.is_string(array.type):  # large, view, dictionary, numbers
-                    array = pc.cast(array, pa.string())
+                    try:
+                        array = pc.cast(array, pa.string())
+                    except pa.ArrowInvalid as exc:  # bytes that are not UTF-8
+                        raise SchemaMismatchError(
+                            f"column '{columns[field]}' holds bytes that are not UTF-8 "
+                            f"text ({exc})",
+                            path=self.path,
+                        ) from exc
                 array = pc.utf8_trim_whitespace(array)
                 return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
             constant = self.mapping.constants.get(field)

@@ -219,7 +219,7 @@ class TabularSource:
                         if text is not None:  # a CSV export of a spatial table: WKT
                             raw, origins, more = located_rows(raw, origins, text, None, file)
                             rejected = [*rejected, *more]
-                        columns = self._flat.resolve(raw.column_names, file)
+                        columns = self._flat.resolve(raw.schema, file)
                         records = self._flat.records(raw, origins, columns)
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
                 chunk += 1
@@ -351,16 +351,22 @@ class TabularSource:
             )
             next_line, row_index, taken = 2, 0, 0
             skipped_lines: set[int] = set()
-            for batch in reader:
-                table = pa.Table.from_batches([batch])
+
+            def rejected_since() -> list[tuple[str, str, str]]:
+                """The rows skipped since the last call, as rejected rows with their line."""
+                nonlocal taken
                 fresh = skipped[taken:]
                 taken = len(skipped)
                 skipped_lines.update(number for number, _, _ in fresh if number is not None)
-                rejected = [
+                return [
                     (f"{where}:{number}" if number else where, reason, text)
                     for number, reason, text in fresh
                     if reason
                 ]
+
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                rejected = rejected_since()
                 origins = []
                 for _ in range(table.num_rows):
                     if options.newlines_in_values:
@@ -373,6 +379,11 @@ class TabularSource:
                     next_line += 1
                 table, origins, empty = _split_empty(table, origins)
                 yield from _rebatch(table, origins, rejected + empty, batch_size)
+            # Rows skipped after the last batch, or in a file with no valid row at all,
+            # come with no batch of their own: they go to quarantine all the same.
+            rejected = rejected_since()
+            if rejected:
+                yield reader.schema.empty_table(), [], rejected
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise CorruptInputError(
                 f"not readable as {self.format.upper() if self.format else 'CSV'} ({exc}); "
