@@ -72,10 +72,6 @@ class CsvOptions(_Strict):
     )
     quote_char: str = Field('"', min_length=1, max_length=1)
     encoding: str = "utf-8"
-    newlines_in_values: bool = Field(
-        False,
-        description="Allow quoted values to span lines (row numbers in messages are then unknown).",
-    )
 
 
 class SourceMapping(_Strict):

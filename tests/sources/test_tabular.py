@@ -57,6 +57,52 @@ def test_flat_csv_with_bad_rows_keeps_line_numbers(tmp_path: Path) -> None:
     assert rows[2]["issues"] == ["lat: 'north' is not a number"]
 
 
+_VALUE = st.text(alphabet="ab ,\"'\n;é", max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.booleans(), _VALUE, _VALUE).filter(lambda r: r[1].strip(" \n")),
+        min_size=1,
+        max_size=40,
+    ),
+    block=st.sampled_from([64, 256, 4 << 20]),
+)
+def test_each_row_is_named_by_the_line_it_starts_on(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[bool, str, str]],
+    block: int,
+) -> None:
+    # Quoted values may span lines (a spreadsheet's address) and rows may have the
+    # wrong number of values; every row is kept or quarantined, named by its first line,
+    # whichever of Arrow's blocks it falls in.
+    import csv
+    import io
+
+    path = tmp_path_factory.mktemp("lines") / "feed.csv"
+    text, starts = io.StringIO(), []
+    writer = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["id", "name", "city"])
+    for i, (ragged, name, city) in enumerate(rows):
+        starts.append(text.getvalue().count("\n") + 1)
+        writer.writerow([str(i), name, city, "extra"] if ragged else [str(i), name, city])
+    path.write_text(text.getvalue(), encoding="utf-8")
+    source = TabularSource(path)
+    kept, rejected = [], []
+    for _, origins, skipped in source._csv(path, 7, block=block):
+        kept += origins
+        rejected += [origin for origin, _, _ in skipped]
+    assert sorted(kept + rejected, key=lambda o: int(o.split(":")[1])) == [
+        f"feed.csv:{line}" for line in starts
+    ]
+    assert rejected == [f"feed.csv:{starts[i]}" for i, row in enumerate(rows) if row[0]]
+    records_read, _ = records(source)
+    assert [r["names"]["primary"] for r in records_read] == [
+        name.strip() for ragged, name, _ in rows if not ragged
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "kept"),
     [
@@ -375,7 +421,7 @@ def test_a_few_rows_read_in_python_are_read_as_arrow_reads_them(
     mapping = SourceMapping(source="s", constants={"country": " FI "} if constant else {})
     reader = FlatFormat(mapping, "s", Path("s.jsonl"))
     origins = [f"row {i}" for i in range(len(rows))]
-    resolved = reader.resolve(raw.schema)
+    resolved = reader.resolve(raw.column_names)
     few = reader._few_records(raw, origins, resolved)
     columnar = reader._columnar_records(raw, origins, resolved)
     assert few.equals(columnar), (few.to_pylist(), columnar.to_pylist())

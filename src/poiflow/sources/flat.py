@@ -43,11 +43,11 @@ class FlatFormat:
         self.name = name
         self.path = path
 
-    def resolve(self, schema: pa.Schema, file: Path | None = None) -> dict[str, str]:
-        """Map flat field -> file column, or raise naming what is missing, unknown or of a
-        type no field holds (in ``file``, one of a folder's)."""
+    def resolve_typed(self, schema: pa.Schema, file: Path | None = None) -> dict[str, str]:
+        """``resolve`` of a table's columns, which also refuses a column of a type no flat
+        field holds (lists, structs)."""
         file = file or self.path
-        mapped = self._columns(schema.names, file)
+        mapped = self.resolve(schema.names, file)
         for field, column in mapped.items():
             kind = schema.field(column).type
             if pa.types.is_dictionary(kind):
@@ -62,7 +62,10 @@ class FlatFormat:
                 )
         return mapped
 
-    def _columns(self, file_columns: list[str], file: Path) -> dict[str, str]:
+    def resolve(self, file_columns: list[str], file: Path | None = None) -> dict[str, str]:
+        """Map flat field -> file column, or raise naming what is missing or unknown (in
+        ``file``, one of a folder's)."""
+        file = file or self.path
         mapped = dict(self.mapping.columns)
         for field, column in mapped.items():
             if column not in file_columns:

@@ -180,7 +180,7 @@ class FrameSource:
             if self._layout == "tags":
                 records = tagged_records(raw, origins, self.name, self.mapping.constants)
             else:
-                columns = self._flat.resolve(raw.schema, self.path)
+                columns = self._flat.resolve_typed(raw.schema, self.path)
                 records = self._flat.records(raw, origins, columns)
             yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -219,7 +220,7 @@ class TabularSource:
                         if text is not None:  # a CSV export of a spatial table: WKT
                             raw, origins, more = located_rows(raw, origins, text, None, file)
                             rejected = [*rejected, *more]
-                        columns = self._flat.resolve(raw.schema, file)
+                        columns = self._flat.resolve_typed(raw.schema, file)
                         records = self._flat.records(raw, origins, columns)
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
                 chunk += 1
@@ -318,7 +319,7 @@ class TabularSource:
             if header[0].count(sniffed) > 0:
                 delimiter = sniffed
                 header = self._csv_header(file, delimiter, options.encoding)
-        skipped: list[tuple[int | None, str, str]] = []
+        lines = _CsvLines(where)
 
         def on_invalid(row: Any) -> str:
             reason = (
@@ -326,7 +327,7 @@ class TabularSource:
                 if not row.text.strip()
                 else f"expected {row.expected_columns} columns, found {row.actual_columns}"
             )
-            skipped.append((row.number, reason, row.text))
+            lines.skipped(row.number, reason, row.text)
             return "skip"
 
         try:
@@ -339,7 +340,9 @@ class TabularSource:
                 parse_options=pa_csv.ParseOptions(
                     delimiter=delimiter,
                     quote_char=options.quote_char,
-                    newlines_in_values=options.newlines_in_values,
+                    # A quoted value may span lines (a spreadsheet's address); read one
+                    # thread at a time, this costs nothing measurable.
+                    newlines_in_values=True,
                     ignore_empty_lines=False,
                     invalid_row_handler=on_invalid,
                 ),
@@ -349,39 +352,14 @@ class TabularSource:
                     quoted_strings_can_be_null=True,
                 ),
             )
-            next_line, row_index, taken = 2, 0, 0
-            skipped_lines: set[int] = set()
-
-            def rejected_since() -> list[tuple[str, str, str]]:
-                """The rows skipped since the last call, as rejected rows with their line."""
-                nonlocal taken
-                fresh = skipped[taken:]
-                taken = len(skipped)
-                skipped_lines.update(number for number, _, _ in fresh if number is not None)
-                return [
-                    (f"{where}:{number}" if number else where, reason, text)
-                    for number, reason, text in fresh
-                    if reason
-                ]
-
             for batch in reader:
                 table = pa.Table.from_batches([batch])
-                rejected = rejected_since()
-                origins = []
-                for _ in range(table.num_rows):
-                    if options.newlines_in_values:
-                        row_index += 1
-                        origins.append(f"{where}#row={row_index}")
-                        continue
-                    while next_line in skipped_lines:
-                        next_line += 1
-                    origins.append(f"{where}:{next_line}")
-                    next_line += 1
+                origins, rejected = lines.of(table)
                 table, origins, empty = _split_empty(table, origins)
                 yield from _rebatch(table, origins, rejected + empty, batch_size)
             # Rows skipped after the last batch, or in a file with no valid row at all,
             # come with no batch of their own: they go to quarantine all the same.
-            rejected = rejected_since()
+            rejected = lines.rest()
             if rejected:
                 yield reader.schema.empty_table(), [], rejected
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -494,6 +472,82 @@ def _first_table(rows: Rows) -> pa.Table | None:
     """The raw table of a reader's first batch, or None if it yields none."""
     first = next(iter(rows), None)
     return None if first is None else first[0]
+
+
+class _CsvLines:
+    """The line each row of a CSV file starts on. Arrow numbers rows (the header is row 1)
+    and counts a row once however many lines its quoted values span; the lines come from
+    Arrow's numbers and the line breaks in each row's values. Rows Arrow skips (the wrong
+    number of values) are placed where the walk through the file reaches them."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.row = 2  # Arrow's number of the next row
+        self.line = 2  # the line it starts on
+        self.pending: dict[int, tuple[str, str]] = {}  # skipped rows not reached yet
+        self.unplaced: list[tuple[str, str, str]] = []  # skipped rows Arrow gave no number
+
+    def skipped(self, number: int | None, reason: str, text: str) -> None:
+        if number is None:
+            if reason:
+                self.unplaced.append((self.where, reason, text))
+        else:
+            self.pending[number] = (reason, text)
+
+    def of(self, table: pa.Table) -> tuple[list[str], list[tuple[str, str, str]]]:
+        """Each of the next rows' origin, and the skipped rows before and among them."""
+        breaks = _line_breaks(table)
+        rejected, self.unplaced = self.unplaced, []
+        origins = []
+        for extra in breaks if breaks is not None else itertools.repeat(0, table.num_rows):
+            if self.row in self.pending:
+                rejected += self._reach()
+            origins.append(f"{self.where}:{self.line}")
+            self.line += 1 + extra
+            self.row += 1
+        return origins, rejected + self._reach()
+
+    def rest(self) -> list[tuple[str, str, str]]:
+        """The skipped rows not placed yet: those after the last row read."""
+        rejected = self.unplaced + self._reach()
+        rejected += [
+            (f"{self.where}:{number}", reason, text)  # past a gap: Arrow's number
+            for number, (reason, text) in sorted(self.pending.items())
+            if reason
+        ]
+        self.unplaced, self.pending = [], {}
+        return rejected
+
+    def _reach(self) -> list[tuple[str, str, str]]:
+        """The skipped rows from here on, up to the next row read."""
+        rejected = []
+        while self.row in self.pending:
+            reason, text = self.pending.pop(self.row)
+            if reason:
+                rejected.append((f"{self.where}:{self.line}", reason, text))
+            self.line += 1 + text.count("\n")
+            self.row += 1
+        return rejected
+
+
+def _line_breaks(table: pa.Table) -> list[int] | None:
+    """The line breaks in each row's values, or None where no value has one: a search of
+    each column's bytes decides that, the count only runs where it finds one."""
+    columns = [
+        column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        for column in table.columns
+        if pa.types.is_string(column.type)
+    ]
+    if not any(
+        array.buffers()[2] is not None and b"\n" in array.buffers()[2].to_pybytes()
+        for array in columns
+    ):
+        return None
+    total = None
+    for array in columns:
+        counts = pc.fill_null(pc.count_substring(array, "\n"), 0)
+        total = counts if total is None else pc.add(total, counts)
+    return total.to_pylist() if total is not None else None
 
 
 def _split_empty(
