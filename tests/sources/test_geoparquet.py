@@ -357,6 +357,24 @@ def test_a_csv_export_of_a_spatial_table_is_placed_by_its_geometry_text(tmp_path
     assert (framed["lat"], framed["lon"]) == (60.17, 24.94)
 
 
+def test_a_parquet_geometry_of_bytes_without_geo_metadata_is_read_as_wkb(tmp_path: Path) -> None:
+    # pyarrow, or DuckDB without its spatial extension, writes WKB as plain bytes, with
+    # no 'geo' metadata to say that the column holds geometries.
+    path = tmp_path / "plain.parquet"
+    square = shapely.box(24.0, 60.0, 24.002, 60.002)
+    geometry = [*shapely.to_wkb([shapely.Point(24.94, 60.17), square]), b"\x01\x02", None]
+    pq.write_table(
+        pa.table({"id": ["1", "2", "3", "4"], "name": list("abcd"), "geometry": geometry}), path
+    )
+    rows, rejected = read(open_source(path))
+    assert [(r["id"], r["lat"], r["lon"]) for r in rows] == [
+        ("1", 60.17, 24.94),
+        ("2", pytest.approx(60.001), pytest.approx(24.001)),
+        ("4", None, None),
+    ]
+    assert rejected == [("plain.parquet#row=2", "geometry: not readable as WKB", "")]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(

@@ -212,6 +212,8 @@ def with_points(
     if isinstance(values.type, pa.ExtensionType):
         values = pa.chunked_array([c.storage for c in values.chunks], values.type.storage_type)
     encoding = column.encoding.upper()
+    if encoding == "TEXT" and _is_bytes(values.type):
+        encoding = "WKB"  # a table's 'geometry' of bytes with no metadata saying so: WKB
     if encoding == "WKB":
         x, y, bad = _wkb_points(values, path)
     elif encoding == "TEXT":  # WKT or hex WKB, SRIDs included (EWKT, PostGIS's EWKB)
@@ -242,12 +244,18 @@ def with_points(
     return table, bad
 
 
+def _is_bytes(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind)
+    )
+
+
 def _wkb_points(
     values: pa.ChunkedArray, path: Path | str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x, y and unreadable rows of WKB geometries: points read directly, the others (a
     polygon, a line, a value that is not WKB) by shapely, at their centroids."""
-    if pa.types.is_large_binary(values.type) or pa.types.is_binary_view(values.type):
+    if _is_bytes(values.type) and not pa.types.is_binary(values.type):
         values = values.cast(pa.binary())
     lat, lon, others = points_from_wkb(values)
     if not others:
@@ -450,12 +458,14 @@ def located_rows(
     """
     if column.name not in table.column_names:
         return table, origins, []
+    what = {"WKT": "WKT", "TEXT": "WKT or hex WKB"}.get(column.encoding.upper(), "WKB")
+    if _is_bytes(table.schema.field(column.name).type):
+        what = "WKB"
     table, bad = with_points(table, column, transform, path)
     if not column.known:
         refuse_projected(table, path)
     if not len(bad):
         return table, origins, []
-    what = {"WKT": "WKT", "TEXT": "WKT or hex WKB"}.get(column.encoding.upper(), "WKB")
     rejected = [(origins[i], f"geometry: not readable as {what}", "") for i in bad]
     keep = np.setdiff1d(np.arange(table.num_rows), bad)
     return table.take(keep), [origins[i] for i in keep], rejected
