@@ -238,6 +238,39 @@ def test_bad_match_requests_are_422_with_what_is_wrong(api: str, body: Any, says
 
 
 @pytest.mark.server
+@pytest.mark.parametrize(
+    ("body", "shape", "field"),
+    [
+        ({"id": "1", "name": "A", "lat": "north"}, "one", "lat"),
+        ([{"id": "1", "name": "A"}, {"id": 2, "name": "B"}], "list", "id"),
+        (
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [1]},
+                "properties": {},
+            },
+            "feature",
+            "coordinates",
+        ),
+        (
+            {"type": "FeatureCollection", "features": [{"type": "Feature"}]},
+            "collection",
+            "geometry",
+        ),
+    ],
+)
+def test_a_bad_match_body_is_told_what_is_wrong_in_the_shape_it_was_sent_in(
+    api: str, body: Any, shape: str, field: str
+) -> None:
+    # Not what would be wrong with it as each of the four shapes the endpoint takes.
+    status, answer = post(api, "/match", body)
+    assert status == 422
+    errors = answer["detail"]
+    assert {tuple(error["loc"][:2]) for error in errors} == {("body", shape)}, errors
+    assert any(error["loc"][-1] == field for error in errors), errors
+
+
+@pytest.mark.server
 def test_a_server_without_a_model_serves_reads_and_says_why_it_cannot_match(
     places_only: Path,
 ) -> None:

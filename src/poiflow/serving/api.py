@@ -61,7 +61,7 @@ from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from poiflow._version import __version__
 from poiflow.errors import InputError, ServerUnavailableError, did_you_mean
@@ -171,6 +171,26 @@ class PlaceFeatures(BaseModel):
     features: list[PlaceFeature]
 
 
+def _shape(value: Any) -> str:
+    """Which of a request body's shapes a value is, by its look: a list, a GeoJSON Feature
+    or FeatureCollection (by its ``type``), or one flat place. A bad body is then told
+    what is wrong with it in the shape it was sent in, not in every shape at once."""
+    if isinstance(value, list):
+        return "list"
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return {"Feature": "feature", "FeatureCollection": "collection"}.get(str(kind), "one")
+
+
+MatchBody = Annotated[
+    Annotated[FlatPlace, Tag("one")]
+    | Annotated[list[FlatPlace], Tag("list")]
+    | Annotated[PlaceFeature, Tag("feature")]
+    | Annotated[PlaceFeatures, Tag("collection")],
+    Discriminator(_shape),
+]
+"""``POST /match``'s body: one flat place, a list of them, a Feature or a collection."""
+
+
 class Label(BaseModel):
     """A reviewer's answer about two records: the same place or not."""
 
@@ -183,6 +203,12 @@ class Label(BaseModel):
     label: Literal["match", "different", "unsure"]
     probability: float | None = Field(None, ge=0, le=1, description="The model's, if shown.")
     labeller: str = Field("", max_length=100)
+
+
+LabelBody = Annotated[
+    Annotated[Label, Tag("one")] | Annotated[list[Label], Tag("list")], Discriminator(_shape)
+]
+"""``POST /labels``' body: one answer or a list of them."""
 
 
 class Store:
@@ -353,7 +379,7 @@ def create_app(
 
     @app.post("/labels", status_code=201, summary="Store review answers about pairs of records")
     def labels(
-        answers: Annotated[Label | list[Label], Body(description="One answer or a list of them.")],
+        answers: Annotated[LabelBody, Body(description="One answer or a list of them.")],
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> dict[str, Any]:
         authorize(authorization)
@@ -369,7 +395,7 @@ def create_app(
     @app.post("/match", summary="The golden place a new record is, or 'new'")
     async def match(
         places: Annotated[
-            FlatPlace | list[FlatPlace] | PlaceFeature | PlaceFeatures,
+            MatchBody,
             Body(
                 description="One place in the flat place format, or a list of them; or a "
                 "GeoJSON Feature (a Point and flat properties), or a FeatureCollection of them."
