@@ -451,3 +451,31 @@ def test_a_csv_is_told_to_be_of_osm_tags_even_when_its_first_row_is_long(tmp_pat
     assert rejected == []
     expected = [("1", "amenity=cafe"), ("2", "amenity=bar")]
     assert [(r["id"], r["categories"]["primary"]) for r in rows] == expected
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_file_not_in_its_encoding_is_refused_at_its_line_with_the_way_to_read_it(
+    tmp_path: Path, suffix: str
+) -> None:
+    rows = (
+        ["id,name", "1,Kahvila", "2,Café Ö"]
+        if suffix == ".csv"
+        else ['{"id": "1", "name": "Kahvila"}', '{"id": "2", "name": "Café Ö"}']
+    )
+    path = tmp_path / f"windows{suffix}"
+    path.write_bytes("\n".join(rows).encode("cp1252") + b"\n")
+    with pytest.raises(CorruptInputError, match="byte 0xe9 at column") as caught:
+        records(TabularSource(path))
+    assert caught.value.location == str(len(rows))
+    assert "csv: {encoding: cp1252}" in str(caught.value)
+    mapping = SourceMapping(csv=CsvOptions(encoding="cp1252"))
+    read, _ = records(TabularSource(path, mapping))
+    assert [r["names"]["primary"] for r in read] == ["Kahvila", "Café Ö"]
+
+
+def test_a_line_not_utf8_after_the_first_block_says_how_to_read_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    lines = ["id,name"] + [f"{i},Kahvila {i}" for i in range(20_000)] + ["20000,Café"]
+    path.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
+    with pytest.raises(CorruptInputError, match=r"csv: \{encoding: cp1252\}"):
+        records(TabularSource(path))

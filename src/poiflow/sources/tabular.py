@@ -363,10 +363,13 @@ class TabularSource:
             if rejected:
                 yield reader.schema.empty_table(), [], rejected
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            hint = (
+                _OTHER_ENCODING
+                if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError)
+                else "for another delimiter use a mapping with 'csv: {delimiter: ...}'"
+            )
             raise CorruptInputError(
-                f"not readable as {self.format.upper() if self.format else 'CSV'} ({exc}); "
-                "for another encoding or delimiter use a mapping with 'csv: {encoding: ..., "
-                "delimiter: ...}'",
+                f"not readable as {self.format.upper() if self.format else 'CSV'} ({exc}); " + hint,
                 path=file,
             ) from exc
         except OSError as exc:  # a compressed file cut short or corrupt
@@ -376,10 +379,10 @@ class TabularSource:
         try:
             with open_text(file, encoding, newline="") as handle:
                 header = next(csv.reader(handle, delimiter=delimiter), None)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise CorruptInputError(
-                f"cannot decode the header as {encoding} ({exc})", path=file
-            ) from exc
+        except UnicodeDecodeError as exc:
+            raise _not_text(file, encoding) from exc
+        except LookupError as exc:
+            raise CorruptInputError(f"cannot read text as {encoding} ({exc})", path=file) from exc
         except (pa.ArrowInvalid, OSError) as exc:
             raise CorruptInputError(f"cannot read the header ({exc})", path=file) from exc
         if not header or not any(h.strip() for h in header):
@@ -414,9 +417,7 @@ class TabularSource:
         try:
             yield from batched_rows(lines(), batch_size, wanted)
         except UnicodeDecodeError as exc:
-            raise CorruptInputError(
-                f"not {self.mapping.csv.encoding} text ({exc})", path=file
-            ) from exc
+            raise _not_text(file, self.mapping.csv.encoding) from exc
         except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
             raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
 
@@ -472,6 +473,29 @@ def _first_table(rows: Rows) -> pa.Table | None:
     """The raw table of a reader's first batch, or None if it yields none."""
     first = next(iter(rows), None)
     return None if first is None else first[0]
+
+
+_OTHER_ENCODING: Final = (
+    "a file from a spreadsheet or an older system is often Windows-1252 or Latin-1: read it "
+    "with a mapping's 'csv: {encoding: cp1252}'"
+)
+
+
+def _not_text(file: Path, encoding: str) -> CorruptInputError:
+    """The error of a file that is not ``encoding`` text, at the line and column of its
+    first byte that is not (looked for line by line)."""
+    with open_bytes(file) as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return CorruptInputError(
+                    f"not {encoding} text (byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1}); {_OTHER_ENCODING}",
+                    path=file,
+                    location=number,
+                )
+    return CorruptInputError(f"not {encoding} text; {_OTHER_ENCODING}", path=file)
 
 
 class _CsvLines:
