@@ -58,6 +58,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# What Arrow (as pandas) reads as no value: spreadsheets', R's, databases' and C's spellings.
+_MISSING: Final = (
+    *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"),
+    *("1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"),
+)
+
+
 class CsvOptions(_Strict):
     """How to read a delimited text file."""
 
@@ -72,6 +79,14 @@ class CsvOptions(_Strict):
     )
     quote_char: str = Field('"', min_length=1, max_length=1)
     encoding: str = "utf-8"
+    missing: tuple[str, ...] = Field(
+        _MISSING,
+        description=(
+            "Values that mean 'no value' (a field left empty always does). The default is "
+            "what spreadsheets, R and databases write; a feed whose 'NA' is Namibia or "
+            "whose 'Null' is a name says 'missing: [\"\"]'."
+        ),
+    )
 
 
 class SourceMapping(_Strict):

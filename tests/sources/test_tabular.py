@@ -479,3 +479,21 @@ def test_a_line_not_utf8_after_the_first_block_says_how_to_read_the_file(tmp_pat
     path.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
     with pytest.raises(CorruptInputError, match=r"csv: \{encoding: cp1252\}"):
         records(TabularSource(path))
+
+
+def test_what_means_missing_in_a_csv_is_the_mappings_to_say(tmp_path: Path) -> None:
+    # R and spreadsheets write NA and #N/A for a missing value; in a feed of Namibia's
+    # places 'NA' is the country.
+    path = tmp_path / "windhoek.csv"
+    path.write_text("id,name,country,phone\n1,Craft,NA,#N/A\n2,NA,NA,NULL\n", encoding="utf-8")
+    rows, _ = records(TabularSource(path))
+    assert [(r["names"]["primary"], r["address"]["country"], r["phones"]) for r in rows] == [
+        ("Craft", None, None),
+        (None, None, None),
+    ]
+    mapping = SourceMapping.model_validate({"csv": {"missing": ["#N/A", "NULL"]}})
+    rows, _ = records(TabularSource(path, mapping))
+    assert [(r["names"]["primary"], r["address"]["country"], r["phones"]) for r in rows] == [
+        ("Craft", "NA", None),
+        ("NA", "NA", None),
+    ]

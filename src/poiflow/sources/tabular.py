@@ -348,6 +348,7 @@ class TabularSource:
                 ),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={name: pa.string() for name in header},
+                    null_values=["", *options.missing],
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=True,
                 ),
