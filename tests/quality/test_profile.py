@@ -1,14 +1,17 @@
-"""The reasons of a quarantine file, counted by their shape."""
+"""``poiflow summary``: the reasons of a quarantine file, counted by their shape, and the
+profile of a places file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from poiflow import ingest
 from poiflow.errors import InputError
-from poiflow.quality.profile import QuarantineReason, quarantine_reasons
+from poiflow.quality.profile import QuarantineReason, profile_places, quarantine_reasons
 
 
 def test_reasons_are_counted_by_shape_commonest_first_with_where_each_first_occurs(
@@ -37,3 +40,15 @@ def test_reasons_are_counted_by_shape_commonest_first_with_where_each_first_occu
     ]
     with pytest.raises(InputError, match="not a readable quarantine file"):
         quarantine_reasons(feed)
+
+
+def test_a_parquet_that_is_not_a_places_file_is_told_what_it_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "vendor.parquet"
+    pq.write_table(pa.table({"id": ["1"], "name": ["Kahvila"], "lat": [60.1]}), path)
+    with pytest.raises(InputError) as caught:
+        profile_places(path)
+    said = str(caught.value)
+    assert "not a places file" in said
+    assert "it has no address, categories, names, opening_hours, phones, websites, source" in said
+    assert "its columns: id, lat, name" in said
+    assert "Binder Error" not in said

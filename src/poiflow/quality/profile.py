@@ -64,6 +64,14 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
             ) from exc
 
     columns = {str(row[0]) for row in rows("DESCRIBE places")}
+    needed = {"lat", "names", "categories", "address", "phones", "websites", "opening_hours"}
+    lacking = sorted(needed - columns) + ([] if columns & {"source", "sources"} else ["source"])
+    if lacking:
+        raise InputError(
+            "not a places file from 'poiflow ingest' or 'poiflow conflate': it has no "
+            f"{', '.join(lacking)} (its columns: {', '.join(sorted(columns))})",
+            path=path,
+        )
     total = int(rows("SELECT count(*) FROM places")[0][0])
     # Records carry their source; golden places name their member records in `sources`.
     by_source_sql = (
