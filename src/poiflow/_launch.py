@@ -12,13 +12,18 @@ quick exit.
 - numpy's arrays and Arrow's memory stay in small memory pages (:func:`small_pages`).
 - The process is the command's own (``poiflow._imports.command_process``): LightGBM is
   imported without its scikit-learn estimators, which poiflow never uses.
+- SIGTERM (what Kubernetes, Airflow and ``kill`` send) ends the command as Ctrl-C does:
+  the work in hand is dropped, its staging and scratch folders removed, and the outputs
+  of the last finished run stay as they were (:func:`end_on_sigterm`).
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
+from typing import Any, NoReturn
 
 from poiflow._imports import command_process
 
@@ -49,10 +54,24 @@ def small_pages() -> None:
     os.environ.setdefault(ARROW_HUGE_PAGES_VARIABLE, "0")
 
 
+def end_on_sigterm() -> None:
+    """Make SIGTERM end the command by an exception (:class:`~poiflow.errors.Terminated`),
+    so that its ``finally`` clauses run, rather than end the process at once. Commands
+    that stop gently on it (``poiflow stream``, ``poiflow serve``) put their own handlers
+    in its place."""
+    from poiflow.errors import Terminated
+
+    def terminated(signum: int, frame: Any) -> NoReturn:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
 def main() -> None:
     """Run the ``poiflow`` command line."""
     small_pages()
     command_process()
+    end_on_sigterm()
 
     from poiflow.pipeline.workers import start_early
 

@@ -34,6 +34,7 @@ __all__ = [
     "QualityGateError",
     "SchemaMismatchError",
     "StageFailedError",
+    "Terminated",
     "UnknownFormatError",
     "did_you_mean",
 ]
@@ -186,6 +187,15 @@ def _rebuild(
     cls: type[PoiflowError], message: str, path: str | None, location: str | None
 ) -> PoiflowError:
     return cls(message, path=path, location=location)
+
+
+class Terminated(SystemExit):
+    """The process was sent SIGTERM (Kubernetes, Airflow, ``kill``): it exits with status
+    143 as the signal would, but by unwinding, so that its ``finally`` clauses remove what
+    it had half written."""
+
+    def __init__(self) -> None:
+        super().__init__(143)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -66,6 +66,12 @@ def places_named(places, word):
 def kill_myself(records):
     import os, signal
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def signal_myself(records):
+    import os, signal, time
+    os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL"]))
+    time.sleep(60)
 """
 
 
@@ -344,11 +350,46 @@ def test_a_killed_run_leaves_no_entry_that_looks_complete(world: Path, tmp_path:
     assert not (out / "run.json").exists()
     assert not any(p.suffix == ".parquet" for p in out.glob("*")) if out.exists() else True
 
+    assert [p.name for p in out.glob(".staging-*")] == [f".staging-{killed_pid(out)}"]
+
     fixed = write_pipeline(world, f"cache: {cache}\noutput: {out}\n")
     result = Pipeline.from_yaml(fixed).run()
     assert result.reused == ["ingest"]
     assert not (cache / "rule").exists() or list((cache / "rule").iterdir()) == []
     assert (out / "run.json").exists()
+    assert list(out.glob(".staging-*")) == []  # the killed run's, gone with it
+
+
+def killed_pid(out: Path) -> int:
+    (staging,) = out.glob(".staging-*")
+    return int(staging.name.rsplit("-", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("signal", "status", "says"),
+    [("SIGTERM", 143, "stopped (SIGTERM)"), ("SIGINT", 130, "interrupted")],
+)
+def test_a_signal_stops_a_run_and_removes_what_it_half_wrote(
+    world: Path, tmp_path: Path, signal: str, status: int, says: str
+) -> None:
+    # SIGTERM is what Kubernetes and Airflow send to stop a task; SIGINT is Ctrl-C.
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    Pipeline.from_yaml(write_pipeline(world, f"cache: {cache}\noutput: {out}\n")).run()
+    before = read_bytes(out)
+    custom = 'custom: [{name: rule, function: "rules.py:signal_myself", after: ingest}]\n'
+    path = write_pipeline(world, f"cache: {cache}\noutput: {out}\n{custom}", "signal.yaml")
+    stopped = subprocess.run(
+        [sys.executable, "-m", "poiflow", "run", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SIGNAL": signal},
+    )
+    assert stopped.returncode == status, stopped.stderr
+    assert f"{says}; no output was written" in stopped.stdout + stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert read_bytes(out) == before  # the last finished run's outputs, as they were
+    assert list(out.glob(".staging-*")) == []
+    assert list((cache / "rule").glob(".tmp-*")) == []
 
 
 def test_cli_init_run_and_the_resume_command(tmp_path: Path) -> None:

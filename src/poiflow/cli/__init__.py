@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
@@ -25,7 +26,7 @@ from rich.table import Table
 from poiflow._imports import kept_out
 from poiflow._version import __version__
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
-from poiflow.errors import ConfigError, PoiflowError, StageFailedError
+from poiflow.errors import ConfigError, PoiflowError, StageFailedError, Terminated
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -714,9 +715,23 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, StageFailedError) and exc.__cause__ and exc.__cause__.__traceback__:
             console.print(_traceback_line(exc.__cause__), highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; no output was written[/yellow]")
-        sys.exit(130)
+    except Terminated:
+        console.print("[yellow]stopped (SIGTERM); no output was written[/yellow]")
+        raise
+    except SystemExit as exc:  # the CLI library ends Ctrl-C (a KeyboardInterrupt) as 130
+        if exc.code == 128 + signal.SIGINT and _interrupted(exc):
+            console.print("[yellow]interrupted; no output was written[/yellow]")
+        raise
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether a KeyboardInterrupt is behind ``exc``."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 # The other commands (evaluate, generate, train, explain, label, init, run, ...) live

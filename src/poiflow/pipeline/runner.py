@@ -346,10 +346,13 @@ def file_fingerprint(path: Path) -> str:
 
 
 def _staging(output: Path) -> Path:
+    """A new staging folder in ``output``, where no run's half-written one is left over
+    (a run killed outright cannot remove its own)."""
     staging = output / f".staging-{os.getpid()}"
     try:
         output.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
+        _clear_stale_in(output, ".staging-*")
         staging.mkdir()
     except OSError as exc:  # a file of that name, a read-only disk, no permission
         what = "a file, not a folder" if output.is_file() else exc.strerror
@@ -377,9 +380,14 @@ def _publish(artifacts: Artifacts, staging: Path, output: Path, run: dict[str, A
 
 def _clear_stale(cache: Path) -> None:
     """Remove half-built entries of runs that are no longer alive."""
-    if not cache.exists():
-        return
-    for tmp in cache.glob("*/.tmp-*"):
+    if cache.exists():
+        _clear_stale_in(cache, "*/.tmp-*")
+
+
+def _clear_stale_in(folder: Path, pattern: str) -> None:
+    """Remove what ``pattern`` finds in ``folder`` that names a process (``NAME-PID``)
+    no longer alive."""
+    for tmp in folder.glob(pattern):
         pid = tmp.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
