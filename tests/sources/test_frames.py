@@ -141,6 +141,32 @@ def test_what_is_not_a_table_or_not_named_is_refused(tmp_path: Path) -> None:
         FrameSource(pd.DataFrame({"id": ["1"], "name": [object()]}), "feed")
 
 
+def test_a_pandas_column_of_text_and_numbers_mixed_reads_as_its_csv_would(tmp_path: Path) -> None:
+    # What pandas makes of a spreadsheet: ids that are sometimes numbers, a name that
+    # is one, a latitude as text.
+    frame = pd.DataFrame(
+        {
+            "id": [1, "x2", None],
+            "name": ["Kahvila", 1917, "Baari"],
+            "lat": [60.1, "60.2", np.nan],
+            "lon": [24.9, 24.9, 24.9],
+        }
+    )
+    csv = tmp_path / "mixed.csv"
+    csv.write_text("id,name,lat,lon\n1,Kahvila,60.1,24.9\nx2,1917,60.2,24.9\n,Baari,,24.9\n")
+    from_frame, held_frame = read(FrameSource(frame, "mixed"))
+    from_csv, held_csv = read(open_source(csv))
+    fields = ("id", "names", "lat", "lon", "issues")
+    assert [[r[f] for f in fields] for r in from_frame] == [
+        [r[f] for f in fields] for r in from_csv
+    ]
+    assert [r["id"] for r in from_frame] == ["1", "x2", None]
+    assert len(held_frame) == len(held_csv)
+    # Lists or dicts among a column's values are not text: refused, as before.
+    with pytest.raises(InputError, match=r"cannot be turned into an Arrow table"):
+        FrameSource(pd.DataFrame({"id": [1, "x"], "name": ["a", {"k": 1}]}), "feed")
+
+
 def test_workers_read_a_large_frame_to_the_same_bytes(tmp_path: Path) -> None:
     table = vendor_table()
     source = FrameSource(table.to_pandas(), "vendor_feed")

@@ -217,6 +217,38 @@ def _module(value: object) -> str:
     return type(value).__module__.split(".", 1)[0]
 
 
+def _pandas_table(frame: Any) -> pa.Table:
+    """A pandas frame as an Arrow table; a column of text and numbers mixed (ids that are
+    sometimes numbers, what a spreadsheet gives pandas) as text, as a CSV of it would
+    read. A column that holds lists or dicts among its values is left to fail."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=None)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        mixed = {}
+        for column in frame.columns:
+            values = frame[column]
+            if values.dtype != object or not values.map(_scalar).all():
+                continue
+            try:
+                pa.array(values, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                mixed[column] = values.map(lambda v: None if _missing(v) else str(v))
+        if not mixed:
+            raise
+        frame = frame.copy()
+        for column, texts in mixed.items():
+            frame[column] = texts.astype(object)
+        return pa.Table.from_pandas(frame, preserve_index=None)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # NaN
+
+
 def _arrow_table(data: Any, name: str) -> tuple[pa.Table, str]:
     """The data as one Arrow table, and what it was, for people.
 
@@ -237,7 +269,7 @@ def _arrow_table(data: Any, name: str) -> tuple[pa.Table, str]:
                 # column's values; pyarrow reads the zone from the column's type.
                 warnings.filterwarnings("ignore", message="Series.values returning")
                 if module == "pandas":
-                    table = pa.Table.from_pandas(data, preserve_index=None)
+                    table = _pandas_table(data)
                     return _without_row_numbers(table), "pandas DataFrame"
                 # Its geometry as WKB, with the frame's coordinate system (GeoArrow).
                 table = pa.table(data.to_arrow(index=None, geometry_encoding="WKB"))
