@@ -523,8 +523,14 @@ class _CsvLines:
         """Each of the next rows' origin, and the skipped rows before and among them."""
         breaks = _line_breaks(table)
         rejected, self.unplaced = self.unplaced, []
+        n = table.num_rows
+        if breaks is None and not any(self.row <= row < self.row + n for row in self.pending):
+            # One line a row, none skipped among them: the common case, at once.
+            origins = [f"{self.where}:{line}" for line in range(self.line, self.line + n)]
+            self.line, self.row = self.line + n, self.row + n
+            return origins, rejected + self._reach()
         origins = []
-        for extra in breaks if breaks is not None else itertools.repeat(0, table.num_rows):
+        for extra in breaks if breaks is not None else itertools.repeat(0, n):
             if self.row in self.pending:
                 rejected += self._reach()
             origins.append(f"{self.where}:{self.line}")
