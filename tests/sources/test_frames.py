@@ -127,6 +127,10 @@ def test_what_is_not_a_table_or_not_named_is_refused(tmp_path: Path) -> None:
         ingest([tmp_path / "x.csv", frame], tmp_path / "out.parquet")
     with pytest.raises(InputError, match=r"input 1 is a table in memory"):
         conflate([frame], tmp_path / "run")
+    with pytest.raises(
+        InputError, match=r"input 2 is not a path or a source \(int 42\): give a path"
+    ):
+        conflate([tmp_path / "x.csv", 42], tmp_path / "run")  # type: ignore[list-item]
     # A mapping keyed to a source opened already would be ignored: refused, saying where it goes.
     named = FrameSource(frame, "vendor")
     with pytest.raises(InputError, match=r"a mapping is given for vendor, which is a source"):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -184,6 +185,12 @@ def refuse_unknown_inputs(
             raise InputError(
                 f"input {position} is a table in memory ({type(value).__name__}): give it a "
                 "source name with poiflow.FrameSource(table, name='vendor')"
+            )
+        if not isinstance(value, Source | str | os.PathLike):
+            raise InputError(
+                f"input {position} is not a path or a source ({type(value).__name__} "
+                f"{value!r:.40}): give a path, a URI, an opened source, or a table as "
+                "poiflow.FrameSource(table, name)"
             )
     opened = {_input_key(str(i.path)): i for i in inputs if isinstance(i, Source)}
     for key in mappings or {}:
