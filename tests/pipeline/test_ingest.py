@@ -401,3 +401,37 @@ def test_parquet_is_read_by_workers_by_its_rows_not_its_bytes(
     assert workers == {"many.parquet": 2, "one_batch.parquet": 1, "small.csv": 1}
     overture = write_overture(tmp_path / "overture.parquet", [place("a", "Kahvila", 24.9, 60.1)])
     assert ingestion._auto_workers(OvertureSource(overture)) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_files_of_one_name_in_two_folders_are_told_apart_in_origins(
+    tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two months' deliveries of one feed: one source, and every origin says which file.
+    monkeypatch.chdir(tmp_path)
+    for month, rows in (
+        ("jan", "1,Kahvila,60.1,24.9\n2,,60.1,24.9\n"),
+        ("feb", "1,Kahvila,60.1,24.9\n3,Baari,60.2,24.9\n"),
+    ):
+        (tmp_path / month).mkdir()
+        (tmp_path / month / "vendor.csv").write_text("id,name,lat,lon\n" + rows)
+    alone = tmp_path / "other" / "vendor.csv"
+    alone.parent.mkdir()
+    alone.write_text("id,name,lat,lon\n9,Pub,60.3,24.9\n")
+    ingest([Path("jan/vendor.csv"), Path("feb/vendor.csv")], "out.parquet", workers=workers)
+    places = pq.read_table("out.parquet").select(["id", "origin"]).to_pylist()
+    assert places == [
+        {"id": "1", "origin": "jan/vendor.csv:2"},
+        {"id": "3", "origin": "feb/vendor.csv:3"},
+    ]
+    held = pq.read_table("out.quarantine.parquet").select(["origin", "reason"]).to_pylist()
+    assert held == [
+        {"origin": "jan/vendor.csv:3", "reason": "name is missing"},
+        {
+            "origin": "feb/vendor.csv:2",
+            "reason": "duplicate id '1' in source 'vendor' (first at jan/vendor.csv:2)",
+        },
+    ]
+    # A file whose name no other input has keeps its plain origins.
+    ingest([alone], tmp_path / "alone.parquet")
+    assert pq.read_table(tmp_path / "alone.parquet")["origin"].to_pylist() == ["vendor.csv:2"]

@@ -11,10 +11,11 @@ import contextlib
 import functools
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
@@ -165,6 +167,7 @@ def ingest(
     quarantine_path = Path(quarantine) if quarantine else default_quarantine_path(output)
     sources = open_inputs(inputs, mapping, mappings, osm)
     _refuse_repeats(sources)
+    folders = _folders_of_namesakes(sources)
     report = IngestReport(output, quarantine_path)
     started = time.perf_counter()
     places = ParquetSink(output, PLACE_SCHEMA, geo=True)
@@ -197,7 +200,16 @@ def ingest(
                 with contextlib.closing(
                     run_partitioned(task, parts, unused=WORKER_UNUSED)
                 ) as chunks:
-                    _consume(source, chunks, write_places, held, duplicates, report, progress)
+                    _consume(
+                        source,
+                        chunks,
+                        write_places,
+                        held,
+                        duplicates,
+                        report,
+                        progress,
+                        folders.get(id(source)),
+                    )
                 continue
             # Several small inputs: each read whole by one of the workers, in input order.
             whole = functools.partial(_ingest_sources, tuple(group), batch_size)
@@ -205,7 +217,14 @@ def ingest(
             with contextlib.closing(run_partitioned(whole, pool, unused=WORKER_UNUSED)) as results:
                 for source, (pieces, seconds) in zip(group, results, strict=True):
                     counts = _consume(
-                        source, iter(pieces), write_places, held, duplicates, report, progress
+                        source,
+                        iter(pieces),
+                        write_places,
+                        held,
+                        duplicates,
+                        report,
+                        progress,
+                        folders.get(id(source)),
                     )
                     counts.seconds = seconds
     except BaseException:
@@ -283,14 +302,19 @@ def _consume(
     duplicates: DuplicateIds,
     report: IngestReport,
     progress: IngestProgress | None,
+    folder: str | None = None,
 ) -> SourceReport:
-    """Write one source's chunks (places and quarantine rows), in order, and count them."""
+    """Write one source's chunks (places and quarantine rows), in order, and count them;
+    with ``folder``, the file's origins name the folder it was given in."""
     counts = SourceReport(str(source.path), source.kind)
     report.inputs.append(counts)
     t0 = time.perf_counter()
+    name = source.path.name
     if progress is not None:
-        progress.start(source.path.name, source.size_hint())
+        progress.start(name if folder is None else f"{folder}/{name}", source.size_hint())
     for chunk in chunks:
+        if folder is not None:
+            chunk = _in_folder(chunk, name, folder)
         place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
         if place_table.num_rows:
             write_places(place_table)
@@ -305,6 +329,38 @@ def _consume(
         msg = f"lost records: read {counts.read} != {counts.valid} + {counts.quarantined}"
         raise AssertionError(msg)
     return counts
+
+
+def _folders_of_namesakes(sources: Sequence[Source]) -> dict[int, str]:
+    """The folder each input file was given in, by the source's ``id``, for the files that
+    share their name with another input (``jan/vendor.csv`` and ``feb/vendor.csv``): a
+    record's origin names its file, and the name alone would not say which."""
+    files: dict[str, set[Path]] = {}
+    for source in sources:
+        if source.path.is_file():
+            files.setdefault(source.path.name, set()).add(source.path.resolve())
+    return {
+        id(source): source.path.parent.as_posix()
+        for source in sources
+        if len(files.get(source.path.name, ())) > 1
+    }
+
+
+def _in_folder(chunk: _Chunk, name: str, folder: str) -> _Chunk:
+    """The chunk with the origins of file ``name`` (``vendor.csv:2``) in ``folder``
+    (``jan/vendor.csv:2``)."""
+    own = f"^{re.escape(name)}($|[:#])"
+
+    def moved(table: pa.Table) -> pa.Table:
+        if not table.num_rows:
+            return table
+        at = table.schema.get_field_index("origin")
+        origins = table.column(at)
+        named = pc.fill_null(pc.match_substring_regex(origins, own), False)
+        joined = pc.binary_join_element_wise(pa.scalar(folder), origins, "/")
+        return table.set_column(at, table.field(at), pc.if_else(named, joined, origins))
+
+    return replace(chunk, places=moved(chunk.places), quarantine=moved(chunk.quarantine))
 
 
 def _plan(sources: Sequence[Source], workers: int | None) -> list[list[Source]]:
