@@ -180,6 +180,18 @@ def ingest(
         if on_places is not None:
             on_places(table)
 
+    def consume(source: Source, chunks: Iterator[_Chunk]) -> SourceReport:
+        return _consume(
+            source,
+            chunks,
+            write_places,
+            held,
+            duplicates,
+            report,
+            progress,
+            folders.get(id(source)),
+        )
+
     try:
         plan = _plan(sources, workers)
         if _uses_workers(plan, workers):
@@ -200,32 +212,14 @@ def ingest(
                 with contextlib.closing(
                     run_partitioned(task, parts, unused=WORKER_UNUSED)
                 ) as chunks:
-                    _consume(
-                        source,
-                        chunks,
-                        write_places,
-                        held,
-                        duplicates,
-                        report,
-                        progress,
-                        folders.get(id(source)),
-                    )
+                    consume(source, chunks)
                 continue
             # Several small inputs: each read whole by one of the workers, in input order.
             whole = functools.partial(_ingest_sources, tuple(group), batch_size)
             pool = min(len(group), os.cpu_count() or 1)
             with contextlib.closing(run_partitioned(whole, pool, unused=WORKER_UNUSED)) as results:
                 for source, (pieces, seconds) in zip(group, results, strict=True):
-                    counts = _consume(
-                        source,
-                        iter(pieces),
-                        write_places,
-                        held,
-                        duplicates,
-                        report,
-                        progress,
-                        folders.get(id(source)),
-                    )
+                    counts = consume(source, iter(pieces))
                     counts.seconds = seconds
     except BaseException:
         places.abort()
