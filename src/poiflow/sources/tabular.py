@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -39,6 +38,7 @@ from poiflow.sources.base import (
     owns,
     partition_values,
 )
+from poiflow.sources.csv_lines import OTHER_ENCODING, CsvLines, not_text
 from poiflow.sources.flat import FLAT_KNOWN, FlatFormat
 from poiflow.sources.geojson import geojson_rows, looks_like_geojson
 from poiflow.sources.gis import gis_rows, gis_size, is_gis
@@ -319,7 +319,7 @@ class TabularSource:
             if header[0].count(sniffed) > 0:
                 delimiter = sniffed
                 header = self._csv_header(file, delimiter, options.encoding)
-        lines = _CsvLines(where)
+        lines = CsvLines(where)
 
         def on_invalid(row: Any) -> str:
             reason = (
@@ -365,7 +365,7 @@ class TabularSource:
                 yield reader.schema.empty_table(), [], rejected
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             hint = (
-                _OTHER_ENCODING
+                OTHER_ENCODING
                 if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError)
                 else "for another delimiter use a mapping with 'csv: {delimiter: ...}'"
             )
@@ -381,7 +381,7 @@ class TabularSource:
             with open_text(file, encoding, newline="") as handle:
                 header = next(csv.reader(handle, delimiter=delimiter), None)
         except UnicodeDecodeError as exc:
-            raise _not_text(file, encoding) from exc
+            raise not_text(file, encoding) from exc
         except LookupError as exc:
             raise CorruptInputError(f"cannot read text as {encoding} ({exc})", path=file) from exc
         except (pa.ArrowInvalid, OSError) as exc:
@@ -418,7 +418,7 @@ class TabularSource:
         try:
             yield from batched_rows(lines(), batch_size, wanted)
         except UnicodeDecodeError as exc:
-            raise _not_text(file, self.mapping.csv.encoding) from exc
+            raise not_text(file, self.mapping.csv.encoding) from exc
         except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
             raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
 
@@ -474,111 +474,6 @@ def _first_table(rows: Rows) -> pa.Table | None:
     """The raw table of a reader's first batch, or None if it yields none."""
     first = next(iter(rows), None)
     return None if first is None else first[0]
-
-
-_OTHER_ENCODING: Final = (
-    "a file from a spreadsheet or an older system is often Windows-1252 or Latin-1: read it "
-    "with a mapping's 'csv: {encoding: cp1252}'"
-)
-
-
-def _not_text(file: Path, encoding: str) -> CorruptInputError:
-    """The error of a file that is not ``encoding`` text, at the line and column of its
-    first byte that is not (looked for line by line)."""
-    with open_bytes(file) as handle:
-        for number, raw in enumerate(handle, 1):
-            try:
-                raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                return CorruptInputError(
-                    f"not {encoding} text (byte 0x{raw[exc.start]:02x} at column "
-                    f"{exc.start + 1}); {_OTHER_ENCODING}",
-                    path=file,
-                    location=number,
-                )
-    return CorruptInputError(f"not {encoding} text; {_OTHER_ENCODING}", path=file)
-
-
-class _CsvLines:
-    """The line each row of a CSV file starts on. Arrow numbers rows (the header is row 1)
-    and counts a row once however many lines its quoted values span; the lines come from
-    Arrow's numbers and the line breaks in each row's values. Rows Arrow skips (the wrong
-    number of values) are placed where the walk through the file reaches them."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.row = 2  # Arrow's number of the next row
-        self.line = 2  # the line it starts on
-        self.pending: dict[int, tuple[str, str]] = {}  # skipped rows not reached yet
-        self.unplaced: list[tuple[str, str, str]] = []  # skipped rows Arrow gave no number
-
-    def skipped(self, number: int | None, reason: str, text: str) -> None:
-        if number is None:
-            if reason:
-                self.unplaced.append((self.where, reason, text))
-        else:
-            self.pending[number] = (reason, text)
-
-    def of(self, table: pa.Table) -> tuple[list[str], list[tuple[str, str, str]]]:
-        """Each of the next rows' origin, and the skipped rows before and among them."""
-        breaks = _line_breaks(table)
-        rejected, self.unplaced = self.unplaced, []
-        n = table.num_rows
-        if breaks is None and not any(self.row <= row < self.row + n for row in self.pending):
-            # One line a row, none skipped among them: the common case, at once.
-            origins = [f"{self.where}:{line}" for line in range(self.line, self.line + n)]
-            self.line, self.row = self.line + n, self.row + n
-            return origins, rejected + self._reach()
-        origins = []
-        for extra in breaks if breaks is not None else itertools.repeat(0, n):
-            if self.row in self.pending:
-                rejected += self._reach()
-            origins.append(f"{self.where}:{self.line}")
-            self.line += 1 + extra
-            self.row += 1
-        return origins, rejected + self._reach()
-
-    def rest(self) -> list[tuple[str, str, str]]:
-        """The skipped rows not placed yet: those after the last row read."""
-        rejected = self.unplaced + self._reach()
-        rejected += [
-            (f"{self.where}:{number}", reason, text)  # past a gap: Arrow's number
-            for number, (reason, text) in sorted(self.pending.items())
-            if reason
-        ]
-        self.unplaced, self.pending = [], {}
-        return rejected
-
-    def _reach(self) -> list[tuple[str, str, str]]:
-        """The skipped rows from here on, up to the next row read."""
-        rejected = []
-        while self.row in self.pending:
-            reason, text = self.pending.pop(self.row)
-            if reason:
-                rejected.append((f"{self.where}:{self.line}", reason, text))
-            self.line += 1 + text.count("\n")
-            self.row += 1
-        return rejected
-
-
-def _line_breaks(table: pa.Table) -> list[int] | None:
-    """The line breaks in each row's values, or None where no value has one: a search of
-    each column's bytes decides that, the count only runs where it finds one."""
-    columns = [
-        column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        for column in table.columns
-        if pa.types.is_string(column.type)
-    ]
-    if not any(
-        array.buffers()[2] is not None and b"\n" in array.buffers()[2].to_pybytes()
-        for array in columns
-    ):
-        return None
-    total = None
-    for array in columns:
-        counts = pc.fill_null(pc.count_substring(array, "\n"), 0)
-        total = counts if total is None else pc.add(total, counts)
-    return total.to_pylist() if total is not None else None
 
 
 def _split_empty(
