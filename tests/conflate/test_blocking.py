@@ -11,10 +11,12 @@ from poiflow.conflate.blocking import (
     blocking_recall,
     candidate_pairs,
     common_kinds,
+    common_words,
     finish_pairs,
     key_counts,
     key_pairs,
     key_stats,
+    open_to_unlocated,
     record_keys,
     shared_keys,
     table_stats,
@@ -279,6 +281,73 @@ def test_keys_of_a_few_records_in_python_are_the_batch_keys(
     batch = record_keys(some, stats).sort(KEY_ROWS_SCHEMA.names)
     few = StatsLookup(stats).record_keys(some).sort(KEY_ROWS_SCHEMA.names)
     assert few.equals(batch)
+
+
+def numbered(records: pa.Table) -> pa.Table:
+    """The ``BLOCKING_COLUMNS`` of records, and their ``row`` from 0."""
+    return records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(records.num_rows, dtype=np.int64))
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(drawn=st.lists(few_records.row, min_size=1, max_size=FEW_RECORDS), located=st.booleans())
+def test_keys_of_a_few_records_counted_with_a_run_in_python_are_the_batch_keys(
+    world: World, drawn: list[dict], located: bool
+) -> None:
+    # New records grouped among themselves (MatchIndex.among) are keyed as a run of them
+    # and the run's records would count them: in Python, from the run's statistics and the
+    # words too common to be keys; in batch, from the summed counts. Where the few records
+    # change no cell's locality and no word's rarity, their key rows are the same. With
+    # ``located``, the run has no record without coordinates (no locality keys of its
+    # own), and the records' own terms make them.
+    run = world.records
+    if located:
+        run = run.filter(pc.is_valid(run.column("lat")))
+    new = numbered(few_records.records_of(drawn))
+    counts = key_counts(numbered(run))
+    alone, together = key_stats(counts), key_stats([counts, key_counts(new)])
+    assert alone.unlocated is not located
+    common = common_words(counts)
+    words = set(pl.DataFrame(key_counts(new)).filter(pl.col("what") == "word")["value"])
+    rare = set(together.rare_words["word"])
+    assume(all((w in rare) is (w not in common) for w in words))
+    assume(alone.localities.sort("cell").equals(together.localities.sort("cell")))
+    batch = record_keys(new, together).sort(KEY_ROWS_SCHEMA.names)
+    rows = new.to_pylist()
+    few = StatsLookup(alone).row_keys(rows, rows=[r["row"] for r in rows], common=common)
+    assert pl.DataFrame(few, schema=batch.schema).sort(KEY_ROWS_SCHEMA.names).equals(batch)
+
+
+def test_keys_open_to_records_without_coordinates_pair_located_records_as_before(
+    world: World,
+) -> None:
+    # A run's records held for matching get the keys a record without coordinates would
+    # meet them by (MatchIndex); among themselves they pair as they did.
+    located = numbered(world.records.filter(pc.is_valid(world.records.column("lat"))))
+    stats = key_stats(key_counts(located))
+    assert not stats.unlocated
+    opened = open_to_unlocated(stats, located)
+    before, after = record_keys(located, stats), record_keys(located, opened)
+    assert after.height > before.height
+    n = located.num_rows
+    assert finish_pairs([key_pairs(after)], n).equals(finish_pairs([key_pairs(before)], n))
+    # ... and one of them without coordinates meets itself by its locality and name (no
+    # phone nor website to meet it by).
+    rows = pl.DataFrame(located).with_row_index("at")
+    at = rows.filter(
+        pl.col("keys").struct.field("locality").is_not_null()
+        & (pl.col("phones").list.len().fill_null(0) == 0)
+        & (pl.col("keys").struct.field("domains").list.len().fill_null(0) == 0)
+    )["at"][0]
+    lost = located.slice(at, 1).to_pylist()[0] | {"lat": None, "lon": None, "row": n}
+    keys = pl.concat([after, record_keys(pa.Table.from_pylist([lost], located.schema), opened)])
+    pairs = finish_pairs([key_pairs(keys)], n + 1)
+    met = pairs.filter(pc.equal(pairs.column("right"), n))
+    assert at in met.column("left").to_pylist()
+    assert met.num_rows < n // 10
 
 
 def test_keys_of_more_than_a_few_records_take_the_batch_path(world: World) -> None:

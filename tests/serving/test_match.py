@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from poiflow.conflate.ids import place_id_for
 from poiflow.errors import InputError
 from poiflow.serving.answers import MatchQueue, answer_of
 from poiflow.serving.matching import Match, MatchIndex
@@ -169,12 +170,14 @@ def test_match_over_http_one_place_and_a_batch(conflated: Path, api: str) -> Non
     assert 0 < body["probability"] <= 1
     far = {"id": "far", "name": "Nowhere Kiosk", "lat": -45.0, "lon": -120.0}
     bad = {"id": "bad", "name": "Bad", "lat": 91, "lon": 0}
-    status, body = post(api, "/match", [one, far, bad])
+    again = {**far, "source": "web", "id": "far-too"}  # the same new place, from elsewhere
+    status, body = post(api, "/match", [one, far, bad, again])
     assert status == 200, body
-    first, second, third = body["results"]
-    assert first["place_id"] == place_id
+    first, second, third, fourth = body["results"]
+    assert (first["place_id"], first["new_place"]) == (place_id, None)
     assert (second["decision"], second["place_id"]) == ("new", None)
     assert third == {"index": 2, "error": "lat 91.0 is out of range [-90, 90]"}
+    assert second["new_place"] == fourth["new_place"] == place_id_for("request", "far")
     assert get(api, "/health")[1]["matching"] is True
 
 
@@ -464,7 +467,7 @@ def test_python_matches_a_table_in_memory_as_the_cli_matches_its_file(
     assert same >= 0.98
     assert repr(from_file) == (
         f"MatchResult(matched={from_file.matched}, new={from_file.new}, "
-        f"held_back={from_file.quarantine.num_rows})"
+        f"new_places={from_file.new_places}, held_back={from_file.quarantine.num_rows})"
     )
     with pytest.raises(InputError, match="cannot match against"):
         poiflow.match(tmp_path, feed)
@@ -513,3 +516,173 @@ def test_matching_holds_the_decisions_the_run_was_given(decided: dict[str, Any])
     assert answer_of(found)["candidates"][0]["decided"] == "match"  # as the API says it
     [other], _ = index.match_objects([{**far, "id": "report-10"}], source="app")
     assert other.place_id is None  # the decision is about report-9 alone
+
+
+@pytest.fixture(scope="module")
+def first_source_alone(conflated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of the world's first source alone: the places only the others know are new
+    to it."""
+    from poiflow.pipeline import conflate
+
+    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
+    out = tmp_path_factory.mktemp("first-source") / "out"
+    conflate(sources[:1], out, workers=1)
+    return out
+
+
+def same_place_pairs(answers: pl.DataFrame, column: str) -> set[tuple[Any, ...]]:
+    """Every pair of records that ``column`` puts in one place."""
+    pairs: set[tuple[Any, ...]] = set()
+    for _, group in answers.group_by(column):
+        keys = sorted(zip(group["source"], group["id"], strict=True))
+        pairs.update((a, b) for i, a in enumerate(keys) for b in keys[i + 1 :])
+    return pairs
+
+
+def test_new_records_of_one_place_share_the_new_place_a_run_would_name(
+    conflated: Path, first_source_alone: Path, tmp_path: Path
+) -> None:
+    import poiflow
+
+    folder = conflated.parent / "sources"
+    feed = tmp_path / "feed.csv"
+    frames = [
+        pl.read_csv(path, infer_schema_length=0).with_columns(source=pl.lit(path.stem))
+        for path in sorted(folder.glob("source_*.csv"))[1:]
+    ]
+    pl.concat(frames, how="diagonal").write_csv(feed)
+    # Batches of 400: the two sources of a place lie in different batches.
+    found = poiflow.match(first_source_alone, feed, batch_size=400)
+    gold = pl.read_csv(folder / "gold.csv", infer_schema_length=0)
+    answers = pl.from_arrow(found.matches).join(gold, on=["source", "id"])
+    assert isinstance(answers, pl.DataFrame)
+    assert answers.height == found.matches.num_rows
+    new = answers.filter(pl.col("decision") == "new")
+    assert new["new_place"].null_count() == 0
+    assert answers.filter(pl.col("decision") == "match")["new_place"].is_null().all()
+    # The new records' groups against the truth: a run of them alone gets precision
+    # 0.958 and recall 0.942 here. Keyed with the run's statistics alone (the records
+    # without coordinates get no keys), recall was 0.74.
+    told, truth = same_place_pairs(new, "new_place"), same_place_pairs(new, "place")
+    assert len(truth) > 100
+    precision, recall = len(told & truth) / len(told), len(told & truth) / len(truth)
+    assert precision >= 0.9, precision
+    assert recall >= 0.9, recall
+    both = new.group_by("new_place").agg(pl.col("source").n_unique().alias("sources"))
+    assert both.filter(pl.col("sources") == 2).height > 50  # found across batches
+    assert found.new_places == new["new_place"].n_unique() < found.new
+    for (place,), group in new.group_by("new_place"):
+        assert place == place_id_for(*min(zip(group["source"], group["id"], strict=True)))
+
+
+def nowhere(source: str, record_id: str, name: str, lon: float = -120.0) -> dict[str, Any]:
+    """A record of a place far from every place of the run."""
+    return {"source": source, "id": record_id, "name": name, "lat": -45.0, "lon": lon}
+
+
+def far_apart(count: int) -> list[dict[str, Any]]:
+    """Records of ``count`` new places, each far from the others."""
+    return [nowhere("pad", f"p{i}", f"Shop number {i}", lon=-100.0 + i) for i in range(count)]
+
+
+@pytest.mark.parametrize("padding", [0, 80], ids=["rows", "table"])
+def test_a_persons_decisions_between_new_records_hold(conflated: Path, padding: int) -> None:
+    index = MatchIndex(conflated)  # its own: the test changes its decisions
+    t1 = nowhere("app", "t1", "Zyxwv Qwerty Workshop")
+    t2 = nowhere("web", "t2", "Zyxwv Qwerty Workshop")
+    o1 = nowhere("app", "o1", "Kallion Kukkakauppa")
+    # More than a request's few records go through the tables' path.
+    found, _ = index.match_objects([t1, t2, o1, *far_apart(padding)])
+    assert [m.decision for m in found] == ["new"] * (3 + padding)
+    assert found[0].new_place == found[1].new_place == place_id_for("app", "t1")
+    assert found[2].new_place == place_id_for("app", "o1")
+    assert len({m.new_place for m in found[3:]}) == padding
+    said = [(("app", "t1"), ("web", "t2"), -1), (("web", "t2"), ("app", "o1"), 1)]
+    index.decisions = {}
+    for a, b, verdict in said:
+        index.decisions.setdefault(a, []).append((b, verdict))
+        index.decisions.setdefault(b, []).append((a, verdict))
+    found, _ = index.match_objects([t1, t2, o1, *far_apart(padding)])
+    assert found[0].new_place == place_id_for("app", "t1")
+    assert found[1].new_place == found[2].new_place == place_id_for("app", "o1")
+
+
+def test_requests_answered_together_find_new_places_each_in_its_own(index: MatchIndex) -> None:
+    twin = nowhere("app", "a", "Zyxwv Qwerty Workshop")
+    requests = [[twin, {**twin, "source": "web", "id": "b"}], [{**twin, "id": "c"}]]
+    answers = index.answers([o for r in requests for o in r], [len(r) for r in requests])
+    assert all(isinstance(a, Match) for a in answers)
+    places = [a.new_place for a in answers if isinstance(a, Match)]
+    assert places == [place_id_for("app", "a"), place_id_for("app", "a"), place_id_for("app", "c")]
+    # As one request, all three are one new place.
+    together = [
+        a.new_place for a in index.answers([o for r in requests for o in r]) if isinstance(a, Match)
+    ]
+    assert together == [place_id_for("app", "a")] * 3
+
+
+def test_a_new_place_never_takes_the_id_of_a_place_in_use(
+    conflated: Path, index: MatchIndex
+) -> None:
+    membership = pl.read_parquet(conflated / "membership.parquet")
+    sizes = membership.group_by("place_id").len()
+    shared = membership.join(sizes.filter(pl.col("len") > 1), on="place_id").sort("source", "id")
+    first = (
+        shared.group_by("place_id")
+        .agg(pl.col("source").first(), pl.col("id").first())
+        .row(0, named=True)
+    )
+    # A record of the run's own key, sent far away: its place's id is its first member's,
+    # and in use by the others, so the new place it would begin is named apart.
+    moved = nowhere(first["source"], first["id"], "Zyxwv Qwerty Workshop")
+    [found], _ = index.match_objects([moved])
+    assert found.decision == "new"
+    base = place_id_for(first["source"], first["id"])
+    assert base == first["place_id"]
+    assert found.new_place == f"{base}-1"
+    # A record alone in the run, sent again as it is: new, and its place's id is its own.
+    alone = (
+        membership.join(sizes.filter(pl.col("len") == 1), on="place_id")
+        .sort("source", "id")
+        .row(0, named=True)
+    )
+    [again], _ = index.match_objects(
+        [nowhere(alone["source"], alone["id"], "Zyxwv Qwerty Workshop")]
+    )
+    assert again.new_place == alone["place_id"] == place_id_for(alone["source"], alone["id"])
+
+
+def test_a_feed_without_coordinates_meets_a_run_that_had_none(
+    conflated: Path, first_source_alone: Path, tmp_path: Path
+) -> None:
+    """A run of located records alone made no keys for records without coordinates; its
+    index makes them, so such a feed meets the run's places by locality and name, not by
+    phone alone."""
+    import poiflow
+
+    folder = conflated.parent / "sources"
+    path = sorted(folder.glob("source_*.csv"))[1]
+    feed = tmp_path / path.name
+    pl.read_csv(path, infer_schema_length=0).with_columns(lat=None, lon=None).write_csv(feed)
+    found = pl.from_arrow(poiflow.match(first_source_alone, feed).matches)
+    gold = pl.read_csv(folder / "gold.csv", infer_schema_length=0)
+    run = pl.read_parquet(first_source_alone / "membership.parquet").join(gold, on=["source", "id"])
+    # Each true place's place in the run: the one holding most of its records.
+    expected = (
+        run.group_by("place", "place_id")
+        .len()
+        .sort("len", "place_id", descending=[True, False])
+        .group_by("place", maintain_order=True)
+        .first()
+        .select("place", pl.col("place_id").alias("expected"))
+    )
+    told = found.join(gold, on=["source", "id"]).join(expected, on="place", how="left")
+    known = told.filter(pl.col("expected").is_not_null())
+    assert known.height > 500
+    # 0.80 (0.22 before); a run of the two sources together puts 0.79 of them with the
+    # record of their place: without coordinates, two places of one name in one town.
+    right = known.filter(pl.col("place_id") == pl.col("expected")).height / known.height
+    assert right >= 0.7, right
+    wrong = told.filter(pl.col("expected").is_null())["place_id"].is_not_null().mean()
+    assert wrong is not None
+    assert wrong <= 0.2, wrong  # 0.12

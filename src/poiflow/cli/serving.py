@@ -180,8 +180,10 @@ Each record is matched as the run matched its own records (as [bold]POST /match[
 does): normalized alike, its candidates from the run's blocking keys, scored by the run's
 own model, and judged by clustering's rules. OUTPUT (CSV or Parquet, by its suffix) gets
 a row per record: [bold]decision[/bold] (match or new), [bold]place_id[/bold],
-[bold]probability[/bold] and the runner-up. Records validation refuses are written beside
-it (OUTPUT's name with .quarantine), with their reasons.
+[bold]probability[/bold] and the runner-up. The new records are then clustered among
+themselves as the run clusters: records of one new place (two sources announcing one
+opening) share a [bold]new_place[/bold], named as a run would name it. Records validation
+refuses are written beside it (OUTPUT's name with .quarantine), with their reasons.
 
 [bold]Example[/bold]
 
@@ -233,9 +235,12 @@ def match_command(
     if quarantine.num_rows:
         write(quarantine, held)
     matched, new = decisions.count("match"), decisions.count("new")
+    places = len(set(matches.column("new_place").drop_null().to_pylist()))
     console.print(
         f"{matched:,} record{'s' * (matched != 1)} matched a place, {new:,} "
-        f"{'is' if new == 1 else 'are'} new; answers in {output}"
+        f"{'is' if new == 1 else 'are'} new"
+        + (f" ({places:,} new place{'s' * (places != 1)})" if new else "")
+        + f"; answers in {output}"
         + (f"; {quarantine.num_rows:,} held back (see {held})" if quarantine.num_rows else "")
     )
 

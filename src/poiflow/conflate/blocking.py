@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 import numpy as np
@@ -69,11 +69,13 @@ __all__ = [
     "blocking_recall",
     "candidate_pairs",
     "common_kinds",
+    "common_words",
     "finish_pairs",
     "key_counts",
     "key_pairs",
     "key_stats",
     "keys_of_frame",
+    "open_to_unlocated",
     "record_keys",
     "shared_keys",
     "table_stats",
@@ -262,7 +264,7 @@ def key_stats(
         return int(total.filter(pl.col("what") == what)["count"].sum())
 
     n = count_of("records")
-    cap = max(config.rare_token_min, int(config.rare_token_share * n))
+    cap = config.rare_cap(n)
     rare = total.filter((pl.col("what") == "word") & (pl.col("count") <= cap)).select(
         pl.col("value").alias("word")
     )
@@ -275,6 +277,33 @@ def key_stats(
     )
     terms = total.filter(pl.col("what") == "term").select(pl.col("cell").alias("term"))
     return KeyStats(n, rare, localities, count_of("unlocated") > 0, terms)
+
+
+def common_words(counts: pa.Table, config: BlockingConfig | None = None) -> frozenset[str]:
+    """The name words too common to be keys, by the counts of one batch of records (one
+    :func:`key_counts`): every word is rare but these."""
+    config = config or BlockingConfig()
+    frame = pl.DataFrame(counts.cast(KEY_COUNTS_SCHEMA))
+    n = int(frame.filter(pl.col("what") == "records")["count"].sum())
+    words = frame.filter((pl.col("what") == "word") & (pl.col("count") > config.rare_cap(n)))
+    return frozenset(words["value"].to_list())
+
+
+def open_to_unlocated(stats: KeyStats, records: pa.Table) -> KeyStats:
+    """``stats`` for holding ``records`` (``BLOCKING_COLUMNS`` and ``row``) to be matched
+    later with records without coordinates, whatever the records they were counted from:
+    their keys are made as if such records existed with any of their terms.
+
+    A run without a record lacking coordinates makes no locality or domain keys, so a
+    feed without coordinates matched against it would meet its records by phone alone.
+    Located records meet no more records by these keys (those keys pair a located record
+    with records without coordinates only), so their candidates stay the run's.
+    """
+    base = record_frame(records).lazy()
+    known = stats.unlocated_terms
+    every = all_terms(base, folded_names(base)).select(pl.col("term").cast(known["term"].dtype))
+    terms = pl.concat([known.lazy(), every]).unique().sort("term")
+    return replace(stats, unlocated=True, unlocated_terms=terms.collect())
 
 
 def record_keys(

@@ -189,6 +189,10 @@ class BlockingConfig:
     near_resolution: int = 11
     domain_resolution: int = 6
 
+    def rare_cap(self, records: int) -> int:
+        """The most records a name word may have, among ``records``, and be rare."""
+        return max(self.rare_token_min, int(self.rare_token_share * records))
+
     def cap(self, kind: int) -> int:
         """The most records on the left of a key of ``kind`` that still make pairs."""
         if kind == Kind.NAME:

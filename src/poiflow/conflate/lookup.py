@@ -118,13 +118,21 @@ class StatsLookup:
         records: Sequence[Mapping[str, Any]],
         config: BlockingConfig | None = None,
         rows: Sequence[int] | None = None,
+        common: frozenset[str] | None = None,
     ) -> dict[str, np.ndarray]:
         """The key rows of :func:`record_keys` (``KEY_ROWS_SCHEMA``'s columns as arrays)
         of a few records given as rows (``BLOCKING_COLUMNS``; their row numbers are
         ``rows``, else their positions), made in plain Python: for a request of one record,
         the hundred-odd dataframe operations of the batch path cost ten milliseconds, and
         these a fraction of one. Only the strings' hash is left to polars (its hash is the
-        terms' hash), every string in one call."""
+        terms' hash), every string in one call.
+
+        ``common``: the records are counted with the statistics' records, as a run of
+        them all would count them; given the words those records have too often to be
+        keys, any other word of theirs is rare (fewer than ``rare_token_min`` records
+        cannot make a word common), and their own terms are wanted where one of them
+        lacks coordinates. A cell's locality stays the statistics' own.
+        """
         config = config or BlockingConfig()
         extent_of = extents()
         found = []
@@ -148,7 +156,11 @@ class StatsLookup:
                 "lon": record["lon"],
                 "extent": extent_of.get(primary or "", DEFAULT_EXTENT_M),
                 "names": list(dict.fromkeys(names)),
-                "words": [w for w in dict.fromkeys(_record_words(names, record)) if w in self.rare],
+                "words": [
+                    w
+                    for w in dict.fromkeys(_record_words(names, record))
+                    if (w in self.rare if common is None else w not in common)
+                ],
                 "typos": _typo_variants(keys.get("name")),
                 "prefix": _prefix(keys.get("name")),
                 "address": None if street is None or number is None else f"{street}|{number}",
@@ -174,6 +186,12 @@ class StatsLookup:
             return int(plain[value] ^ salt(kind))
 
         made: list[tuple[int, int, int, bool, bool]] = []
+        unlocated = self.stats.unlocated or (
+            common is not None and any(one["lat"] is None for one in found)
+        )
+        # Each record's terms by the kind of locality key they make: (row, located, areas,
+        # ((kind, candidate terms), ...)), made once the terms wanted are known.
+        local: list[tuple[int, bool, list[int], tuple[tuple[int, list[int]], ...]]] = []
         for one in found:
             row, located = one["row"], one["lat"] is not None
             terms = list(
@@ -205,19 +223,29 @@ class StatsLookup:
                     (Kind.DOMAIN_NEAR, pair_key(domain, c), row, False, True)
                     for c in h3.grid_disk(own, 1)
                 )
-            if not self.stats.unlocated:
+            if not unlocated:
                 continue
             made.extend((Kind.DOMAIN_ANY, d, row, True, not located) for d in domains)
             locality = one["locality"]
             areas = [hashed(Term.PLAIN, locality)] if locality is not None else []
             areas += [hashed(Term.POSTCODE, one["postcode"])] if one["postcode"] is not None else []
             address = [hashed(Term.PLAIN, one["address"])] if one["address"] is not None else []
-            for kind, candidates in (
+            by_kind: tuple[tuple[int, list[int]], ...] = (
                 (Kind.LOCALITY_TERM, [*terms, *(hashed(Term.TYPO, t) for t in one["typos"])]),
                 (Kind.LOCALITY_ADDRESS, address),
-            ):
+            )
+            local.append((row, located, areas, by_kind))
+        theirs = np.zeros(0, np.uint64)  # the records' own terms, where one lacks coordinates
+        if common is not None:
+            terms_of = {t for _, at, _, kinds in local if not at for _, c in kinds for t in c}
+            theirs = np.asarray(sorted(terms_of), dtype=np.uint64)
+        for row, located, areas, kinds in local:
+            for kind, candidates in kinds:
                 values = np.asarray(candidates, dtype=np.uint64)
-                wanted = values[self._unlocated(values)].tolist()
+                keep = self._unlocated(values)
+                if len(theirs):
+                    keep |= np.isin(values, theirs)
+                wanted = values[keep].tolist()
                 for area, term in dict.fromkeys((a, t) for a in areas for t in wanted):
                     made.append((kind, pair_key(area, term), row, True, not located))
         return _key_arrays(made)

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 
 from poiflow.config import SourceMapping
 from poiflow.pipeline.ingestion import prepare_records
+from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
 from poiflow.sources import Source
 
@@ -32,6 +34,7 @@ MATCHES_SCHEMA: Final = pa.schema(
         pa.field("id", pa.string()),
         pa.field("decision", pa.string()),  # "match" or "new"
         pa.field("place_id", pa.string()),
+        pa.field("new_place", pa.string()),  # a new record's new place (see MatchIndex)
         pa.field("probability", pa.float64()),
         pa.field("runner_up", pa.string()),
         pa.field("runner_up_probability", pa.float64()),
@@ -80,7 +83,9 @@ class MatchQueue:
         self, taken: list[tuple[list[Mapping[str, Any]], Future[list[Match | str]]]]
     ) -> None:
         try:
-            answers = self.index.answers([o for objects, _ in taken for o in objects])
+            answers = self.index.answers(
+                [o for objects, _ in taken for o in objects], [len(o) for o, _ in taken]
+            )
         except Exception:  # one bad request must not fail the others: each on its own
             if len(taken) > 1:
                 for one in taken:
@@ -111,7 +116,7 @@ class MatchResult:
     def __repr__(self) -> str:
         return (
             f"MatchResult(matched={self.matched}, new={self.new}, "
-            f"held_back={self.quarantine.num_rows})"
+            f"new_places={self.new_places}, held_back={self.quarantine.num_rows})"
         )
 
     @property
@@ -123,6 +128,12 @@ class MatchResult:
     def new(self) -> int:
         """How many records are no place of the run."""
         return int(self.matches.column("decision").to_pylist().count("new"))
+
+    @property
+    def new_places(self) -> int:
+        """How many new places the new records make (records of one new place, from two
+        sources say, share a ``new_place``)."""
+        return len(set(self.matches.column("new_place").drop_null().to_pylist()))
 
 
 def match(
@@ -178,35 +189,48 @@ def match_file(
 
     refuse_unknown_inputs([path], None)
     (source,) = open_inputs([path], mapping)
-    found: list[pa.Table] = []
+    found: list[pa.Table] = [MATCHES_SCHEMA.empty_table()]
+    new: list[pa.Table] = [PLACE_SCHEMA.empty_table()]  # the records no place takes
+    news: list[Match] = []  # and their answers
+    at: list[int] = []  # and where those are among all answers
     held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
-    read = 0
+    read = answered = 0
     for batch in source.batches(batch_size):
         places, quarantine = prepare_records(batch, source.name)
         matches = index.match(places)
-        found.append(
-            pa.Table.from_pylist(
-                [
-                    {
-                        "source": m.source,
-                        "id": m.id,
-                        "decision": m.decision,
-                        "place_id": m.place_id,
-                        "probability": m.probability,
-                        "runner_up": m.runner_up.place_id if m.runner_up else None,
-                        "runner_up_probability": m.runner_up.probability if m.runner_up else None,
-                    }
-                    for m in matches
-                ],
-                schema=MATCHES_SCHEMA,
-            )
-        )
+        fresh = [i for i, m in enumerate(matches) if m.place_id is None]
+        new.append(places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA).take(pa.array(fresh)))
+        news.extend(matches[i] for i in fresh)
+        at.extend(answered + i for i in fresh)
+        answered += len(matches)
+        found.append(pa.Table.from_pylist([_row(m) for m in matches], schema=MATCHES_SCHEMA))
         held.append(quarantine)
         read += batch.records.num_rows + len(batch.rejected)
         if progress is not None:
             progress(read)
-    matched = pa.concat_tables(found) if found else MATCHES_SCHEMA.empty_table()
+    # New places among the new records of the whole input, not of each batch alone.
+    matched = pa.concat_tables(found)
+    named = [m.new_place for m in index.with_new_places(pa.concat_tables(new), news)]
+    new_place = np.full(answered, None, dtype=object)
+    new_place[at] = named
+    column = MATCHES_SCHEMA.get_field_index("new_place")
+    matched = matched.set_column(column, "new_place", pa.array(new_place, pa.string()))
     return matched, pa.concat_tables(held)
+
+
+def _row(match: Match) -> dict[str, Any]:
+    """A match as a row of ``MATCHES_SCHEMA`` (its new place made later: None)."""
+    runner_up = match.runner_up
+    return {
+        "source": match.source,
+        "id": match.id,
+        "decision": match.decision,
+        "place_id": match.place_id,
+        "new_place": None,
+        "probability": match.probability,
+        "runner_up": runner_up.place_id if runner_up else None,
+        "runner_up_probability": runner_up.probability if runner_up else None,
+    }
 
 
 def answer_of(match: Match) -> dict[str, Any]:
@@ -230,6 +254,7 @@ def answer_of(match: Match) -> dict[str, Any]:
         "place_id": match.place_id,
         "probability": round(match.probability, 6),
         "runner_up": candidate(match.runner_up) if match.runner_up else None,
+        "new_place": match.new_place,
         "candidates": [candidate(c) for c in match.candidates],
         "withheld": match.withheld,
     }

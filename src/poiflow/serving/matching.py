@@ -42,8 +42,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.conflate import lookup
-from poiflow.conflate.blocking import key_counts, key_stats, record_keys
-from poiflow.conflate.clustering import ClusterConfig, as_decided
+from poiflow.conflate.blocking import (
+    common_words,
+    key_counts,
+    key_stats,
+    open_to_unlocated,
+    record_keys,
+)
+from poiflow.conflate.clustering import ClusterConfig, as_decided, cluster_records
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
     RecordView,
@@ -51,6 +57,7 @@ from poiflow.conflate.features import (
     feature_stats,
     pair_features,
 )
+from poiflow.conflate.ids import place_id_for
 from poiflow.conflate.keys import BLOCKING_COLUMNS, BlockingConfig
 from poiflow.conflate.lookup import FeatureLookup, StatsLookup, few_pair_features
 from poiflow.conflate.matcher import load_matcher
@@ -73,6 +80,7 @@ MODEL_FILE: Final = "model.json.gz"
 STATISTICS_FILE: Final = "statistics.parquet"
 _RUNNERS_UP: Final = 3  # candidate places shown beside the answer
 _FEW_PAIRS: Final = 1024  # at most this many pairs take the plain-Python feature path
+_KEY_COLUMNS: Final = ("key", "kind", "row", "left", "right")  # of a held blocking key row
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,7 @@ class Match:
     runner_up: Candidate | None
     candidates: list[Candidate] = field(default_factory=list)
     withheld: list[str] = field(default_factory=list)  # values normalization dropped
+    new_place: str | None = None  # a new record's new place, shared with others of its batch
 
     @property
     def decision(self) -> str:
@@ -206,7 +215,10 @@ class MatchIndex:
         counted = base.select(list(BLOCKING_COLUMNS)).append_column(
             "row", pa.array(np.arange(base.num_rows, dtype=np.int64))
         )
-        stats = key_stats(key_counts(counted), self.blocking)
+        self.counts = key_counts(counted)  # what the keys' statistics are summed from
+        self.common = common_words(self.counts, self.blocking)
+        # Records without coordinates may be asked about, though the run had none.
+        stats = open_to_unlocated(key_stats(self.counts, self.blocking), table)
         self.stats = StatsLookup(stats)
         held = record_keys(table, stats, self.blocking)
         self._key_schema = held.schema  # what keys made elsewhere are held as
@@ -350,9 +362,19 @@ class MatchIndex:
         return self._by_place
 
     def match_objects(
-        self, objects: Sequence[Mapping[str, Any]], source: str = "request"
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        source: str = "request",
+        requests: Sequence[int] = (),
     ) -> tuple[list[Match], list[tuple[int, str]]]:
         """Match places given in the flat place format (JSON-like objects).
+
+        Args:
+            objects: The places.
+            source: The source of an object without a ``source`` field.
+            requests: How many of the objects each request sent, in order, when they are
+                several requests answered together: new places are found among the
+                records of one request only (default: all are one request).
 
         Returns:
             ``(matches, refused)``: an answer for each object that passed validation, in
@@ -375,15 +397,32 @@ class MatchIndex:
             else:
                 withheld.setdefault(row["origin"], []).append(f"{row['field']}: {row['reason']}")
         matches = self.match(places)
+        # Each answer's request: the request of the object it answers.
+        ends = np.cumsum(requests or [len(objects)])
+        asked = np.searchsorted(
+            ends, [int(o.removeprefix("request[").removesuffix("]")) for o in placed], "right"
+        )
+        for request in np.unique(asked[[m.place_id is None for m in matches]]).tolist():
+            at = np.flatnonzero(asked == request).tolist()
+            part = (
+                places.take(pa.array(at))
+                if isinstance(places, pa.Table)
+                else [places[i] for i in at]
+            )
+            grouped = self.with_new_places(part, [matches[i] for i in at])
+            for i, match in zip(at, grouped, strict=True):
+                matches[i] = match
         return [
             replace(m, withheld=withheld[origin]) if origin in withheld else m
             for m, origin in zip(matches, placed, strict=True)
         ], sorted(refused)
 
-    def answers(self, objects: Sequence[Mapping[str, Any]]) -> list[Match | str]:
+    def answers(
+        self, objects: Sequence[Mapping[str, Any]], requests: Sequence[int] = ()
+    ) -> list[Match | str]:
         """Match places in the flat place format: for each, in order, its match or the
-        reason it was refused."""
-        found, refused = self.match_objects(objects)
+        reason it was refused (``requests``: as ``match_objects`` takes them)."""
+        found, refused = self.match_objects(objects, requests=requests)
         out: list[Match | str] = []
         matches = iter(found)
         reasons = dict(refused)
@@ -436,14 +475,8 @@ class MatchIndex:
         with vectorized keys and features: both make the same keys and features (tests
         hold each pair of paths to it). ``keys``: theirs from ``query_keys``, if made."""
         rows, table = self._rows_or_table(places)
-        if table is None:
-            q = len(rows)
-            sources = [r["source"] for r in rows]
-            ids = [r["id"] for r in rows]
-        else:
-            q = table.num_rows
-            sources = table.column("source").to_pylist()
-            ids = table.column("id").to_pylist()
+        sources, ids = _record_keys(rows, table)
+        q = len(sources)
         if q == 0:
             return []
         n = self.size
@@ -456,26 +489,13 @@ class MatchIndex:
         query, stored, said = self._with_decisions(sources, ids, twins, query, stored)
         # Features over the queries and their candidates only, with the run's statistics.
         against, local = np.unique(stored, return_inverse=True)
-        columns = list(FEATURE_COLUMNS)
         # Each pair in the run's orientation: the record of the lower row on the left (a
         # query stands where its twin stood, or after every record of the run).
         position = np.where(twins[query] >= 0, twins[query], n)
         left_first = position < against[local]
         a = np.where(left_first, query, q + local)
         b = np.where(left_first, q + local, query)
-        if len(a) == 0:
-            probability = np.zeros(0)
-        elif len(a) <= _FEW_PAIRS:  # a request's few pairs: plain Python, no fixed cost
-            head = rows if table is None else table.select(columns).to_pylist()
-            compared = [*head, *self.take(against, columns).to_pylist()]
-            features = few_pair_features(compared, a, b, self.features)
-            probability = self.matcher.predict(features).astype(np.float64)
-        else:
-            if table is None:
-                table = pa.Table.from_pylist(rows, schema=PLACE_SCHEMA)
-            view_of = pa.concat_tables([table.select(columns), self.take(against, columns)])
-            view = RecordView.of(view_of, self.features.narrowed(view_of))
-            probability = self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
+        probability = self._probability(rows, table, against, a, b)
         stored = against[local]
         if said.any():  # a person's decisions over the model's scores, as clustering takes them
             probability = as_decided(probability, said)
@@ -486,6 +506,131 @@ class MatchIndex:
             (match, stored[bounds[i] : bounds[i + 1]], probability[bounds[i] : bounds[i + 1]])
             for i, match in enumerate(decided)
         ]
+
+    def _probability(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        table: pa.Table | None,
+        against: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+    ) -> np.ndarray:
+        """The run's model's match probability of each pair ``(a[i], b[i])`` of positions
+        in the queries (``rows`` or ``table``, as ``_rows_or_table`` puts them) followed by
+        the held records at ``against``."""
+        columns = list(FEATURE_COLUMNS)
+        if len(a) == 0:
+            return np.zeros(0)
+        if len(a) <= _FEW_PAIRS:  # a request's few pairs: plain Python, no fixed cost
+            head = rows if table is None else table.select(columns).to_pylist()
+            compared = [*head, *self.take(against, columns).to_pylist()]
+            features = few_pair_features(compared, a, b, self.features)
+            return self.matcher.predict(features).astype(np.float64)
+        if table is None:
+            table = pa.Table.from_pylist(list(rows), schema=PLACE_SCHEMA)
+        view_of = pa.concat_tables([table.select(columns), self.take(against, columns)])
+        view = RecordView.of(view_of, self.features.narrowed(view_of))
+        return self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
+
+    def among(
+        self, places: pa.Table | Sequence[Mapping[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The records to match (a table or rows) compared with each other, as a run of
+        them and the run's records would: the pairs their blocking keys propose and every
+        pair a person decided, scored by the run's model.
+
+        Their keys are made with the statistics of the run's records and theirs together
+        (which name words are rare, which terms records without coordinates have): with
+        the run's alone, a record without coordinates whose terms the run never saw would
+        get no key. A request's few records count theirs in plain Python, as
+        ``StatsLookup.row_keys`` says (a cell's locality stays the run's).
+
+        Returns:
+            ``(left, right, probability, decided)``: positions in ``places`` (left below
+            right, each pair once), the pair's match probability, and its decision (1 one
+            place, -1 different places, 0 none).
+        """
+        rows, table = self._rows_or_table(places)
+        sources, ids = _record_keys(rows, table)
+        q = len(sources)
+        if table is None:  # a request's few: the words and terms they add, in plain Python
+            keys = self.stats.row_keys(rows, self.blocking, common=self.common)
+        else:
+            blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
+                "row", pa.array(np.arange(q, dtype=np.int64))
+            )
+            stats = key_stats([self.counts, key_counts(blocked)], self.blocking)
+            made = record_keys(blocked, stats, self.blocking)
+            keys = {c: made[c].to_numpy() for c in _KEY_COLUMNS}
+        held = HeldKeys.of(pl.DataFrame(keys))
+        # Each record is its own twin here: never paired with itself, counted once.
+        query, other = held.lookup(keys, np.arange(q, dtype=np.int64), self.caps)
+        pair = np.unique(np.minimum(query, other) * q + np.maximum(query, other))
+        decided = np.zeros(len(pair), np.int8)
+        if self.decisions:
+            at = {key: i for i, key in enumerate(zip(sources, ids, strict=True))}
+            said = {
+                (min(i, j), max(i, j)): verdict
+                for i, key in enumerate(zip(sources, ids, strict=True))
+                for other_key, verdict in self.decisions.get(key, ())
+                if (j := at.get(other_key, i)) != i
+            }
+            if said:
+                extra = np.array([i * q + j for i, j in said], dtype=np.int64)
+                pair = np.union1d(pair, extra)
+                decided = np.zeros(len(pair), np.int8)
+                decided[np.searchsorted(pair, extra)] = list(said.values())
+        left, right = pair // q, pair % q
+        probability = self._probability(rows, table, np.zeros(0, np.int64), left, right)
+        return left, right, probability, decided
+
+    def with_new_places(
+        self, places: pa.Table | Sequence[Mapping[str, Any]], matches: Sequence[Match]
+    ) -> list[Match]:
+        """``matches`` (the answers for ``places``, in order) with the new place of each
+        record that no place of the run takes: those records clustered among themselves
+        as the run clusters (its thresholds, and a person's decisions between them), so
+        that two sources announcing one new place give one place. Each new place is named
+        as a run names a place, after its first record (by source, then id), and never
+        takes an id in use."""
+        fresh = [i for i, m in enumerate(matches) if m.place_id is None]
+        out = list(matches)
+        if not fresh:
+            return out
+        labels = np.zeros(1, np.int64)
+        if len(fresh) > 1:
+            rows, table = self._rows_or_table(places)
+            part = [rows[i] for i in fresh] if table is None else table.take(pa.array(fresh))
+            left, right, probability, decided = self.among(part)
+            sources = np.asarray([matches[i].source for i in fresh], dtype=object)
+            labels = cluster_records(
+                len(fresh),
+                left,
+                right,
+                probability,
+                sources,
+                self.clustering,
+                decided if decided.any() else None,
+            )
+        first: dict[int, tuple[str, str]] = {}
+        for label, i in zip(labels.tolist(), fresh, strict=True):
+            key = (matches[i].source, matches[i].id)
+            first[label] = min(first.get(label, key), key)
+        named = {label: self.fresh_place_id(*key) for label, key in first.items()}
+        for label, i in zip(labels.tolist(), fresh, strict=True):
+            out[i] = replace(matches[i], new_place=named[label])
+        return out
+
+    def fresh_place_id(self, source: str, record_id: str) -> str:
+        """A new place's id: as a run would name it (after its first record), never one
+        a place of other records holds."""
+        base = candidate = place_id_for(source, record_id)
+        twin = self.twin.get((source, record_id), -1)
+        salt = 0
+        while len(members := self.members(candidate)) and (members != twin).any():
+            salt += 1
+            candidate = f"{base}-{salt}"
+        return candidate
 
     def _candidates(
         self, keys: Mapping[str, np.ndarray], twins: np.ndarray
@@ -669,6 +814,15 @@ class MatchIndex:
                 )
             )
         return out
+
+
+def _record_keys(
+    rows: Sequence[Mapping[str, Any]], table: pa.Table | None
+) -> tuple[list[str], list[str]]:
+    """The sources and ids of records put as ``MatchIndex._rows_or_table`` puts them."""
+    if table is None:
+        return [r["source"] for r in rows], [r["id"] for r in rows]
+    return table.column("source").to_pylist(), table.column("id").to_pylist()
 
 
 def _held_decisions(folder: Path) -> dict[tuple[str, str], list[tuple[tuple[str, str], int]]]:

@@ -107,7 +107,7 @@ class Placer:
             elif home is not None and len(index.members(home)) == 1:
                 place = home  # alone before, alone still
             else:
-                place = self.fresh_id(*edit.key)
+                place = self.index.fresh_place_id(*edit.key)
                 if home is not None:
                     others = index.members(home)
                     others = others[others != twin]
@@ -115,7 +115,7 @@ class Placer:
                     if len(others) == 1 and edit.key < other:
                         # A pair split in two: as a run keeps a place's id, the part
                         # with the first record (by source, then id) keeps it.
-                        handover.append((int(others[0]), self.fresh_id(*other)))
+                        handover.append((int(others[0]), self.index.fresh_place_id(*other)))
                         place = home
             chosen.append(place)
         twins = [index.twin.get(e.key) for e in edits]
@@ -180,15 +180,6 @@ class Placer:
         """A record's links are now its scores against the records of ``rows``."""
         others = self.index.keys_at(rows)
         self.links.set(key, others, probability.tolist(), keep=keep)
-
-    def fresh_id(self, source: str, record_id: str) -> str:
-        """A new place's id: as a run would name it (its first record), never one in use."""
-        base = candidate = place_id_for(source, record_id)
-        salt = 0
-        while candidate in self.index.place_index and len(self.index.members(candidate)):
-            salt += 1
-            candidate = f"{base}-{salt}"
-        return candidate
 
 
 def turns(

@@ -1,0 +1,171 @@
+"""A feed matched against a run: how right ``poiflow match``'s answers are, and how well it
+groups the records no place of the run takes (``new_place``), at what cost.
+
+A generated world's first sources are conflated (the run); the others, as one feed, are
+matched against it. Each answer is judged by the truth: a record whose place the run has
+should get the run's place that holds the most of that place's records, and a record whose
+place the run lacks should be new. The records found new are then grouped among themselves
+(``MatchIndex.with_new_places``: blocking, the run's model, clustering). Printed against
+the truth, side by side with two peers on the same new records:
+
+- each record a new place of its own (what ``poiflow match`` answered before ``new_place``);
+- a run of the new records alone (``poiflow conflate`` of them: its own statistics, its own
+  clustering), the best this grouping can hope for, with its wall time.
+
+Figures: matching's and grouping's seconds, pairwise precision, recall and F1 over the
+pairs of new records the truth puts in one place.
+
+Usage:
+    .venv/bin/python benchmarks/match_feed.py [--places 35000 --sources 4 --seed 2024]
+    .venv/bin/python benchmarks/match_feed.py --places 15000 --sources 3 --seed 31 \
+        --no-coordinates
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from measure import generated_world, world_arguments
+from poiflow.pipeline import conflate
+from poiflow.pipeline.ingestion import prepare_records
+from poiflow.schema import PLACE_SCHEMA
+from poiflow.serving.matching import MatchIndex
+from poiflow.sources import open_inputs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    world_arguments(parser, places=35_000, sources=4, seed=2024)
+    parser.add_argument(
+        "--no-coordinates", action="store_true", help="a world whose sources lack coordinates"
+    )
+    args = parser.parse_args()
+    world = generated_world(
+        args.places, args.sources, args.seed, no_coordinates=args.no_coordinates
+    )
+    sources = sorted(world.glob("source_*.csv"))
+    kept = len(sources) // 2
+    run = world / f"run-first-{kept}"
+    if not (run / "run.json").exists():
+        conflate(sources[:kept], run)
+    with tempfile.TemporaryDirectory() as scratch:
+        feed = Path(scratch) / "feed.csv"
+        pl.concat(
+            [
+                pl.read_csv(path, infer_schema_length=0).with_columns(source=pl.lit(path.stem))
+                for path in sources[kept:]
+            ],
+            how="diagonal",
+        ).write_csv(feed)
+        index = MatchIndex(run)
+        (source,) = open_inputs([feed], None)
+        places = pa.concat_tables(
+            [prepare_records(b, source.name)[0] for b in source.batches(100_000)]
+        ).cast(PLACE_SCHEMA)
+        started = time.perf_counter()
+        matches = index.match(places)
+        matching = time.perf_counter() - started
+        fresh = [i for i, m in enumerate(matches) if m.place_id is None]
+        new_records = places.take(pa.array(fresh))
+        started = time.perf_counter()
+        grouped = index.with_new_places(new_records, [matches[i] for i in fresh])
+        grouping = time.perf_counter() - started
+        new = pl.DataFrame(
+            {
+                "source": [m.source for m in grouped],
+                "id": [m.id for m in grouped],
+                "new_place": [m.new_place for m in grouped],
+            }
+        )
+        started = time.perf_counter()
+        alone = alone_run(new, feed, Path(scratch))
+        alone_seconds = time.perf_counter() - started
+    gold = pl.read_csv(world / "gold.csv", infer_schema_length=0)
+    answers = pl.DataFrame(
+        {"source": [m.source for m in matches], "id": [m.id for m in matches]}
+    ).with_columns(place_id=pl.Series([m.place_id for m in matches], dtype=pl.String))
+    right, wrong, missed, false_new = judged(answers, gold, run)
+    new = new.join(gold, on=["source", "id"]).join(alone, on=["source", "id"])
+    truth = same_place(new, "place")
+    print(
+        f"run: {', '.join(s.stem for s in sources[:kept])} ({index.size:,} records); "
+        f"feed: {', '.join(s.stem for s in sources[kept:])} ({places.num_rows:,} records)"
+    )
+    print(
+        f"matched {places.num_rows:,} in {matching:.2f} s; {len(fresh):,} new, "
+        f"{len(truth):,} pairs of them one place by the truth"
+    )
+    known = right + wrong + missed
+    print(
+        f"of {known:,} records whose place the run has: {right / known:.2%} matched to it, "
+        f"{wrong / known:.2%} to another place, {missed / known:.2%} called new; of "
+        f"{len(answers) - known:,} whose place it lacks, {false_new:,} matched a place"
+    )
+    print(f"{'grouping of the new records':<40}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}")
+    own = {(s, i): f"{s}:{i}" for s, i in zip(new["source"], new["id"], strict=True)}
+    rows = [
+        ("each its own place (before new_place)", 0.0, new.with_columns(x=pl.Series(own.values()))),
+        ("poiflow match new_place", grouping, new.rename({"new_place": "x"})),
+        ("poiflow conflate of them alone", alone_seconds, new.rename({"alone": "x"})),
+    ]
+    for label, seconds, frame in rows:
+        told = same_place(frame, "x")
+        hit = len(told & truth)
+        p = hit / len(told) if told else 1.0
+        r = hit / len(truth) if truth else 1.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        print(f"{label:<40}{seconds:>9.2f}{p:>8.4f}{r:>8.4f}{f1:>8.4f}")
+
+
+def judged(answers: pl.DataFrame, gold: pl.DataFrame, run: Path) -> tuple[int, int, int, int]:
+    """Answers against the truth: ``(right, wrong, missed, wrongly matched)``, the first
+    three over the records whose true place the run has (its place is the run's place
+    holding the most of that true place's records), the last over the others."""
+    membership = pl.read_parquet(run / "membership.parquet").join(gold, on=["source", "id"])
+    best = (
+        membership.group_by("place", "place_id")
+        .len()
+        .sort("len", "place_id", descending=[True, False])
+        .group_by("place", maintain_order=True)
+        .first()
+        .select("place", pl.col("place_id").alias("expected"))
+    )
+    told = answers.join(gold, on=["source", "id"]).join(best, on="place", how="left")
+    known = told.filter(pl.col("expected").is_not_null())
+    right = known.filter(pl.col("place_id") == pl.col("expected")).height
+    missed = known.filter(pl.col("place_id").is_null()).height
+    unknown = told.filter(pl.col("expected").is_null())
+    return right, known.height - right - missed, missed, unknown["place_id"].is_not_null().sum()
+
+
+def alone_run(new: pl.DataFrame, feed: Path, scratch: Path) -> pl.DataFrame:
+    """Each new record's place in a run of the new records alone (one file per source)."""
+    records = pl.read_csv(feed, infer_schema_length=0).join(
+        new.select("source", "id"), on=["source", "id"]
+    )
+    files = []
+    for (name,), part in records.group_by("source", maintain_order=True):
+        files.append(scratch / f"{name}.csv")
+        part.drop("source").write_csv(files[-1])
+    conflate(files, scratch / "alone")
+    membership = pl.read_parquet(scratch / "alone" / "membership.parquet")
+    return membership.select("source", "id", pl.col("place_id").alias("alone"))
+
+
+def same_place(frame: pl.DataFrame, column: str) -> set[tuple[str, str, str, str]]:
+    """Every pair of records ``column`` puts in one place."""
+    pairs: set[tuple[str, str, str, str]] = set()
+    for _, group in frame.group_by(column):
+        keys = sorted(zip(group["source"], group["id"], strict=True))
+        pairs.update((*a, *b) for i, a in enumerate(keys) for b in keys[i + 1 :])
+    return pairs
+
+
+if __name__ == "__main__":
+    main()
