@@ -435,3 +435,36 @@ def test_files_of_one_name_in_two_folders_are_told_apart_in_origins(
     # A file whose name no other input has keeps its plain origins.
     ingest([alone], tmp_path / "alone.parquet")
     assert pq.read_table(tmp_path / "alone.parquet")["origin"].to_pylist() == ["vendor.csv:2"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_folders_of_one_name_are_told_apart_in_origins(
+    tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Overture's downloads per city are each a ``places/`` folder of parts: one source,
+    # and every origin says which folder.
+    monkeypatch.chdir(tmp_path)
+    for city, rows in (
+        ("helsinki", "1,Kahvila,60.1,24.9\n2,,60.1,24.9\n"),
+        ("espoo", "1,Kahvila,60.2,24.7\n3,Baari,60.2,24.8\n"),
+    ):
+        (tmp_path / city / "places" / "day=1").mkdir(parents=True)
+        (tmp_path / city / "places" / "day=1" / "part-0.csv").write_text("id,name,lat,lon\n" + rows)
+    ingest([Path("helsinki/places"), Path("espoo/places")], "out.parquet", workers=workers)
+    places = pq.read_table("out.parquet").select(["source", "id", "origin"]).to_pylist()
+    assert places == [
+        {"source": "places", "id": "1", "origin": "helsinki/places/day=1/part-0.csv:2"},
+        {"source": "places", "id": "3", "origin": "espoo/places/day=1/part-0.csv:3"},
+    ]
+    held = pq.read_table("out.quarantine.parquet").select(["origin", "reason"]).to_pylist()
+    assert held == [
+        {"origin": "helsinki/places/day=1/part-0.csv:3", "reason": "name is missing"},
+        {
+            "origin": "espoo/places/day=1/part-0.csv:2",
+            "reason": "duplicate id '1' in source 'places' "
+            "(first at helsinki/places/day=1/part-0.csv:2)",
+        },
+    ]
+    # A folder whose name no other input has keeps origins within it.
+    ingest([Path("espoo/places")], "alone.parquet")
+    assert pq.read_table("alone.parquet")["origin"].to_pylist()[0] == "day=1/part-0.csv:2"

@@ -306,9 +306,10 @@ def _consume(
     name = source.path.name
     if progress is not None:
         progress.start(name if folder is None else f"{folder}/{name}", source.size_hint())
+    own = None if source.path.is_dir() else name  # a folder's origins are all its own
     for chunk in chunks:
         if folder is not None:
-            chunk = _in_folder(chunk, name, folder)
+            chunk = _in_folder(chunk, own, folder if own else f"{folder}/{name}")
         place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
         if place_table.num_rows:
             write_places(place_table)
@@ -326,32 +327,36 @@ def _consume(
 
 
 def _folders_of_namesakes(sources: Sequence[Source]) -> dict[int, str]:
-    """The folder each input file was given in, by the source's ``id``, for the files that
-    share their name with another input (``jan/vendor.csv`` and ``feb/vendor.csv``): a
-    record's origin names its file, and the name alone would not say which."""
-    files: dict[str, set[Path]] = {}
+    """The folder each input was given in, by the source's ``id``, for the inputs that
+    share their name with another (``jan/vendor.csv`` and ``feb/vendor.csv``; two
+    ``places/`` folders of Overture's downloads): a record's origin names its file (within
+    a folder input, the file's path in it), and the name alone would not say which."""
+    paths: dict[str, set[Path]] = {}
     for source in sources:
-        if source.path.is_file():
-            files.setdefault(source.path.name, set()).add(source.path.resolve())
+        if source.path.exists():
+            paths.setdefault(source.path.name, set()).add(source.path.resolve())
     return {
         id(source): source.path.parent.as_posix()
         for source in sources
-        if len(files.get(source.path.name, ())) > 1
+        if len(paths.get(source.path.name, ())) > 1
     }
 
 
-def _in_folder(chunk: _Chunk, name: str, folder: str) -> _Chunk:
+def _in_folder(chunk: _Chunk, name: str | None, folder: str) -> _Chunk:
     """The chunk with the origins of file ``name`` (``vendor.csv:2``) in ``folder``
-    (``jan/vendor.csv:2``)."""
-    own = f"^{re.escape(name)}($|[:#])"
+    (``jan/vendor.csv:2``); with no name, every origin (a folder input's
+    ``part-0.parquet#row=1`` in ``jan/places``)."""
 
     def moved(table: pa.Table) -> pa.Table:
         if not table.num_rows:
             return table
         at = table.schema.get_field_index("origin")
         origins = table.column(at)
-        named = pc.fill_null(pc.match_substring_regex(origins, own), False)
         joined = pc.binary_join_element_wise(pa.scalar(folder), origins, "/")
+        if name is None:
+            return table.set_column(at, table.field(at), joined)
+        own = f"^{re.escape(name)}($|[:#])"
+        named = pc.fill_null(pc.match_substring_regex(origins, own), False)
         return table.set_column(at, table.field(at), pc.if_else(named, joined, origins))
 
     return replace(chunk, places=moved(chunk.places), quarantine=moved(chunk.quarantine))
