@@ -329,7 +329,7 @@ def test_keys_open_to_records_without_coordinates_pair_located_records_as_before
     located = numbered(world.records.filter(pc.is_valid(world.records.column("lat"))))
     stats = key_stats(key_counts(located))
     assert not stats.unlocated
-    opened = open_to_unlocated(stats, located)
+    opened = open_to_unlocated(stats)
     before, after = record_keys(located, stats), record_keys(located, opened)
     assert after.height > before.height
     n = located.num_rows

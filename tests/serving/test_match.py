@@ -686,3 +686,23 @@ def test_a_feed_without_coordinates_meets_a_run_that_had_none(
     wrong = told.filter(pl.col("expected").is_null())["place_id"].is_not_null().mean()
     assert wrong is not None
     assert wrong <= 0.2, wrong  # 0.12
+
+
+def test_a_record_added_after_the_run_is_met_by_one_without_coordinates(
+    conflated: Path,
+) -> None:
+    """A stream's new record is held with keys for every term it has, not only the terms
+    the run's records had: a record without coordinates of the same name and street
+    finds it."""
+    from poiflow.pipeline.ingestion import prepare_records
+    from poiflow.sources import flat_records
+
+    index = MatchIndex(conflated)  # its own: the test adds to it
+    address = {"city": "Helsinki", "street": "Mannerheimintie", "housenumber": "5"}
+    workshop = {"id": "n1", "name": "Zyxwv Qwerty Workshop", **address}
+    places, _ = prepare_records(
+        flat_records([{**workshop, "lat": 60.17, "lon": 24.94}], "app", ["app:1"]), "app"
+    )
+    index.add(places, ["p-added"])
+    [found], _ = index.match_objects([{**workshop, "id": "w1"}], source="web")
+    assert found.place_id == "p-added"

@@ -289,21 +289,17 @@ def common_words(counts: pa.Table, config: BlockingConfig | None = None) -> froz
     return frozenset(words["value"].to_list())
 
 
-def open_to_unlocated(stats: KeyStats, records: pa.Table) -> KeyStats:
-    """``stats`` for holding ``records`` (``BLOCKING_COLUMNS`` and ``row``) to be matched
-    later with records without coordinates, whatever the records they were counted from:
-    their keys are made as if such records existed with any of their terms.
+def open_to_unlocated(stats: KeyStats) -> KeyStats:
+    """``stats`` for holding records to be matched later with records without
+    coordinates, whatever the records they were counted from: their keys are made as if
+    such records existed, with any of their terms.
 
     A run without a record lacking coordinates makes no locality or domain keys, so a
     feed without coordinates matched against it would meet its records by phone alone.
     Located records meet no more records by these keys (those keys pair a located record
     with records without coordinates only), so their candidates stay the run's.
     """
-    base = record_frame(records).lazy()
-    known = stats.unlocated_terms
-    every = all_terms(base, folded_names(base)).select(pl.col("term").cast(known["term"].dtype))
-    terms = pl.concat([known.lazy(), every]).unique().sort("term")
-    return replace(stats, unlocated=True, unlocated_terms=terms.collect())
+    return replace(stats, unlocated=True, unlocated_terms=None)
 
 
 def record_keys(
@@ -554,11 +550,12 @@ def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> 
             place.select("row", "located", hashed("postcode", Term.POSTCODE).alias("area")),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
-    wanted = stats.unlocated_terms.lazy()
-    by_term = areas.join(
-        pl.concat([terms, typo_terms(base)]).join(wanted, on="term", how="semi"), on="row"
-    )
-    by_address = areas.join(address_terms(base).join(wanted, on="term", how="semi"), on="row")
+    named, addressed = pl.concat([terms, typo_terms(base)]), address_terms(base)
+    if stats.unlocated_terms is not None:  # only terms some record without coordinates has
+        wanted = stats.unlocated_terms.lazy()
+        named = named.join(wanted, on="term", how="semi")
+        addressed = addressed.join(wanted, on="term", how="semi")
+    by_term, by_address = areas.join(named, on="row"), areas.join(addressed, on="row")
     return [
         keyed.select(
             _kind(kind),

@@ -214,14 +214,16 @@ class KeyStats:
         localities: For each ~5 km cell (H3 resolution 7), the most common locality of the
             located records in it: a located record without an address takes it.
         unlocated: Whether any record lacks coordinates (else no locality keys are made).
-        unlocated_terms: The name and address terms of the records without coordinates.
+        unlocated_terms: The name and address terms of the records without coordinates
+            (locality keys are made of these only); None: of every term (records held to
+            meet records yet to come, see ``blocking.open_to_unlocated``).
     """
 
     records: int
     rare_words: pl.DataFrame  # one column "word"
     localities: pl.DataFrame  # "cell", "inferred"
     unlocated: bool
-    unlocated_terms: pl.DataFrame  # one column "term": every term of the records without
+    unlocated_terms: pl.DataFrame | None  # one column "term"
 
 
 @functools.cache

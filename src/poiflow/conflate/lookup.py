@@ -65,7 +65,8 @@ class StatsLookup:
     def __init__(self, stats: KeyStats) -> None:
         self.stats = stats
         self.rare = frozenset(stats.rare_words["word"].to_list())
-        self.terms = np.sort(stats.unlocated_terms["term"].to_numpy())
+        known = stats.unlocated_terms
+        self.terms = None if known is None else np.sort(known["term"].to_numpy())
         self.localities = dict(
             zip(
                 stats.localities["cell"].to_list(),
@@ -93,10 +94,11 @@ class StatsLookup:
         words, cells, found = pl.collect_all(parts, engine=engine)
         rare = [w for w in words["word"].unique().to_list() if w in self.rare]
         known = [c for c in cells["cell"].unique().to_list() if c in self.localities]
-        terms = np.zeros(0, np.uint64)
-        if self.stats.unlocated:
+        terms = None
+        if self.terms is not None:
             candidates = np.unique(found["term"].to_numpy())
-            terms = candidates[self._unlocated(candidates)]
+            wanted = candidates[self._unlocated(candidates)] if self.stats.unlocated else []
+            terms = pl.DataFrame({"term": wanted}, schema={"term": found["term"].dtype})
         stats = KeyStats(
             self.stats.records,
             pl.DataFrame({"word": rare}, schema={"word": pl.String}),
@@ -105,7 +107,7 @@ class StatsLookup:
                 schema=self.stats.localities.schema,
             ),
             self.stats.unlocated,
-            pl.DataFrame({"term": terms}, schema=self.stats.unlocated_terms.schema),
+            terms,
         )
         return keys_of_frame(base, stats, config, engine)
 
@@ -253,6 +255,8 @@ class StatsLookup:
     def _unlocated(self, terms: np.ndarray) -> np.ndarray:
         """Which of ``terms`` some record without coordinates has (the others meet no
         record, and no key is made of them)."""
+        if self.terms is None:  # every term (records held for records yet to come)
+            return np.ones(len(terms), dtype=bool)
         if not len(terms) or not len(self.terms):
             return np.zeros(len(terms), dtype=bool)
         at = np.minimum(np.searchsorted(self.terms, terms), len(self.terms) - 1)

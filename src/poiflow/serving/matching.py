@@ -218,7 +218,7 @@ class MatchIndex:
         self.counts = key_counts(counted)  # what the keys' statistics are summed from
         self.common = common_words(self.counts, self.blocking)
         # Records without coordinates may be asked about, though the run had none.
-        stats = open_to_unlocated(key_stats(self.counts, self.blocking), table)
+        stats = open_to_unlocated(key_stats(self.counts, self.blocking))
         self.stats = StatsLookup(stats)
         held = record_keys(table, stats, self.blocking)
         self._key_schema = held.schema  # what keys made elsewhere are held as
