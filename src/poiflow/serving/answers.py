@@ -106,7 +106,8 @@ class MatchResult:
     Attributes:
         matches: An answer per record that passed validation (``MATCHES_SCHEMA``): the
             place it is (``decision == "match"``) or ``"new"``, its probability, and the
-            runner-up place.
+            runner-up place; a new record's ``new_place``, shared with the other new
+            records of the input that are one place with it.
         quarantine: The records held back, with their reasons (``QUARANTINE_SCHEMA``).
     """
 
