@@ -1,6 +1,7 @@
 """The HTTP API fuzzed from its own OpenAPI description (schemathesis): every operation,
 with data generated from its schema, against a real server on 127.0.0.1 serving a real
-conflated output; no request may make it fail (a 5xx) or stop it serving."""
+conflated output; no request may make it fail (a 5xx) or stop it serving, and every
+answer must be what the description says it is."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from .test_api import TOKEN, get, serving
 
@@ -40,6 +42,8 @@ def test_no_request_makes_the_server_fail(base: str) -> None:
         def fuzz(case: Any) -> None:
             response = case.call(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"})
             assert response.status_code < 500, (case.path, case.query, case.body, response.text)
+            # What it answers is what the description says it answers (where it says).
+            case.validate_response(response, checks=[response_schema_conformance])
 
         fuzz()
     assert get(base, "/health")[0] == 200

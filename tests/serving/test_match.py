@@ -15,7 +15,7 @@ import pytest
 
 from poiflow.conflate.ids import place_id_for
 from poiflow.errors import InputError
-from poiflow.serving.answers import MatchQueue, answer_of
+from poiflow.serving.answers import MatchAnswer, MatchQueue, MatchResults, answer_of
 from poiflow.serving.matching import Match, MatchIndex
 from poiflow.sources import flat_place
 
@@ -166,6 +166,7 @@ def test_match_over_http_one_place_and_a_batch(conflated: Path, api: str) -> Non
     one = flat(record, source="app", id="report-2")
     status, body = post(api, "/match", one, token=None)  # matching changes nothing: no token
     assert status == 200, body
+    MatchAnswer.model_validate(body, strict=True)  # as the OpenAPI description says
     assert (body["decision"], body["place_id"]) == ("match", place_id)
     assert 0 < body["probability"] <= 1
     far = {"id": "far", "name": "Nowhere Kiosk", "lat": -45.0, "lon": -120.0}
@@ -173,6 +174,7 @@ def test_match_over_http_one_place_and_a_batch(conflated: Path, api: str) -> Non
     again = {**far, "source": "web", "id": "far-too"}  # the same new place, from elsewhere
     status, body = post(api, "/match", [one, far, bad, again])
     assert status == 200, body
+    MatchResults.model_validate(body, strict=True)
     first, second, third, fourth = body["results"]
     assert (first["place_id"], first["new_place"]) == (place_id, None)
     assert (second["decision"], second["place_id"]) == ("new", None)
@@ -219,6 +221,17 @@ def test_match_over_http_geojson_features(conflated: Path, api: str) -> None:
     assert (status, "a feature needs an id" in str(detail)) == (422, True)
     polygon = {**feature(one), "geometry": {"type": "Polygon", "coordinates": [[[0, 0]]]}}
     assert post(api, "/match", polygon)[0] == 422
+
+
+@pytest.mark.server
+def test_match_answers_are_described_in_the_openapi_description(api: str) -> None:
+    status, spec = get(api, "/openapi.json")
+    assert status == 200
+    answer = spec["paths"]["/match"]["post"]["responses"]["200"]["content"]["application/json"]
+    shapes = {ref["$ref"].rsplit("/", 1)[-1] for ref in answer["schema"]["anyOf"]}
+    assert shapes == {"MatchAnswer", "MatchResults"}
+    fields = spec["components"]["schemas"]["MatchAnswer"]["properties"]
+    assert {"decision", "place_id", "new_place", "candidates", "runner_up"} <= set(fields)
 
 
 @pytest.mark.server

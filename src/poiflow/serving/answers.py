@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow.config import SourceMapping
 from poiflow.pipeline.ingestion import prepare_records
@@ -26,7 +27,18 @@ from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
 from poiflow.sources import Source
 
-__all__ = ["MATCHES_SCHEMA", "MatchQueue", "MatchResult", "answer_of", "match", "match_file"]
+__all__ = [
+    "MATCHES_SCHEMA",
+    "CandidateAnswer",
+    "MatchAnswer",
+    "MatchQueue",
+    "MatchRefused",
+    "MatchResult",
+    "MatchResults",
+    "answer_of",
+    "match",
+    "match_file",
+]
 
 MATCHES_SCHEMA: Final = pa.schema(
     [
@@ -234,8 +246,60 @@ def _row(match: Match) -> dict[str, Any]:
     }
 
 
+class CandidateAnswer(BaseModel):
+    """A place a record was compared with (``POST /match``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    place_id: str
+    probability: float = Field(description="The mean match probability over its members scored.")
+    best_pair: float = Field(description="The highest of those probabilities.")
+    scored_members: int = Field(description="How many of its members blocking proposed.")
+    members: int = Field(description="How many members it has (the record itself aside).")
+    passes: bool = Field(description="Whether it clears clustering's bars (it would take it).")
+    decided: Literal["match", "different"] | None = Field(
+        description="A person's decision about the record and one of its members."
+    )
+
+
+class MatchAnswer(BaseModel):
+    """Which golden place a record is, or that it is new (``POST /match``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    id: str
+    decision: Literal["match", "new"]
+    place_id: str | None = Field(description="The place it is; null when it is new.")
+    probability: float = Field(description="The place's probability; 0 when it is new.")
+    runner_up: CandidateAnswer | None
+    new_place: str | None = Field(
+        description="When it is new: the place it begins, shared with the records of the "
+        "request that are one new place with it (named as a run would name it)."
+    )
+    candidates: list[CandidateAnswer] = Field(description="The places weighed, best first.")
+    withheld: list[str] = Field(description="Values normalization dropped, and why.")
+
+
+class MatchRefused(BaseModel):
+    """A place of a list that validation refused (``POST /match``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(description="Its position in the list sent.")
+    error: str
+
+
+class MatchResults(BaseModel):
+    """The answers to a list of places (``POST /match``), in the order sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    results: list[MatchAnswer | MatchRefused]
+
+
 def answer_of(match: Match) -> dict[str, Any]:
-    """A match as the API returns it."""
+    """A match as the API returns it (a ``MatchAnswer``)."""
 
     def candidate(c: Candidate) -> dict[str, Any]:
         return {

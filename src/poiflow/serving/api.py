@@ -66,7 +66,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from poiflow._version import __version__
 from poiflow.errors import InputError, ServerUnavailableError, did_you_mean
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
-from poiflow.serving.answers import MatchQueue, answer_of
+from poiflow.serving.answers import MatchAnswer, MatchQueue, MatchResults, answer_of
 from poiflow.serving.cassandra import CassandraStore
 from poiflow.serving.matching import MatchIndex
 from poiflow.serving.opening import open_until, parse_when
@@ -203,6 +203,13 @@ class Label(BaseModel):
     label: Literal["match", "different", "unsure"]
     probability: float | None = Field(None, ge=0, le=1, description="The model's, if shown.")
     labeller: str = Field("", max_length=100)
+
+
+class Refusal(BaseModel):
+    """Why a request was refused (4xx, 503): what FastAPI's own validation finds, item by
+    item, or one sentence that says what is wrong and what to do."""
+
+    detail: str | list[dict[str, Any]]
 
 
 LabelBody = Annotated[
@@ -362,6 +369,7 @@ def create_app(
         summary="Golden places: search, lookup by id and by area; review answers.",
         max_body_size=MAX_BODY,
         dependencies=[Depends(known_query)],
+        responses={422: {"model": Refusal, "description": "The request is not one it takes."}},
     )
 
     def authorize(header: str | None) -> None:
@@ -392,7 +400,17 @@ def create_app(
             raise HTTPException(422, str(exc)) from exc
         return {"stored": len(batch)}
 
-    @app.post("/match", summary="The golden place a new record is, or 'new'")
+    @app.post(
+        "/match",
+        summary="The golden place a new record is, or 'new'",
+        responses={
+            200: {
+                "model": MatchAnswer | MatchResults,
+                "description": "One place's answer; for a list or a FeatureCollection, "
+                "each place's answer (or why it was refused) in the order sent.",
+            }
+        },
+    )
     async def match(
         places: Annotated[
             MatchBody,
