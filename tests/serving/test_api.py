@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA
+from poiflow.serving.responses import Health, PlacesPage, Refusal, SearchResults, Stored
 
 from ..conftest import free_port
 from .test_search import PLACES
@@ -243,6 +244,22 @@ def test_the_openapi_description_lists_every_endpoint(api: str) -> None:
     status, spec = get(api, "/openapi.json")
     assert status == 200
     assert {"/health", "/search", "/places/{place_id}", "/places"} <= set(spec["paths"])
+    # ... with what each answers, and what the answers are.
+    described = {
+        ("/health", "get", "200"): Health,
+        ("/search", "get", "200"): SearchResults,
+        ("/places", "get", "200"): PlacesPage,
+        ("/labels", "post", "201"): Stored,
+        ("/search", "get", "422"): Refusal,
+    }
+    for (path, method, code), model in described.items():
+        answer = spec["paths"][path][method]["responses"][code]["content"]["application/json"]
+        assert answer["schema"]["$ref"].endswith(f"/{model.__name__}")
+    Health.model_validate(get(api, "/health")[1], strict=True)
+    found = SearchResults.model_validate(get(api, "/search", q="stokman")[1])
+    assert found.results
+    PlacesPage.model_validate(get(api, "/places", bbox="-180,-90,180,90", limit=2)[1])
+    assert isinstance(Refusal.model_validate(get(api, "/search", lat=1)[1]).detail, str)
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])

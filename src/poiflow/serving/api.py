@@ -72,6 +72,7 @@ from poiflow.serving.matching import MatchIndex
 from poiflow.serving.opening import open_until, parse_when
 from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.serving.pages import label_page, map_page
+from poiflow.serving.responses import Health, PlacesPage, Refusal, SearchResults, Stored
 from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, build_search_index, places_file
 from poiflow.sources.geojson import feature_row
@@ -203,13 +204,6 @@ class Label(BaseModel):
     label: Literal["match", "different", "unsure"]
     probability: float | None = Field(None, ge=0, le=1, description="The model's, if shown.")
     labeller: str = Field("", max_length=100)
-
-
-class Refusal(BaseModel):
-    """Why a request was refused (4xx, 503): what FastAPI's own validation finds, item by
-    item, or one sentence that says what is wrong and what to do."""
-
-    detail: str | list[dict[str, Any]]
 
 
 LabelBody = Annotated[
@@ -385,7 +379,13 @@ def create_app(
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    @app.post("/labels", status_code=201, summary="Store review answers about pairs of records")
+    @app.post(
+        "/labels",
+        status_code=201,
+        summary="Store review answers about pairs of records",
+        responses={201: {"model": Stored}},
+        response_model=None,  # described, not validated: see poiflow.serving.responses
+    )
     def labels(
         answers: Annotated[LabelBody, Body(description="One answer or a list of them.")],
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -482,7 +482,12 @@ def create_app(
             raise HTTPException(503, str(exc)) from exc
         return jsonable_encoder(question) if question is not None else {"done": True}
 
-    @app.get("/health", summary="Alive, and what is loaded")
+    @app.get(
+        "/health",
+        summary="Alive, and what is loaded",
+        responses={200: {"model": Health}},
+        response_model=None,
+    )
     def health() -> dict[str, Any]:
         # A search server that went away makes the server degraded, not dead: the rest
         # still answers, and the problem is said here.
@@ -503,7 +508,12 @@ def create_app(
             else f"opensearch {search_server.url} {search_server.alias}",
         }
 
-    @app.get("/search", summary="The best places for some words")
+    @app.get(
+        "/search",
+        summary="The best places for some words",
+        responses={200: {"model": SearchResults}},
+        response_model=None,
+    )
     def search(
         q: Annotated[
             str, Query(max_length=200, description="Words: names, brands, categories, address.")
@@ -590,7 +600,11 @@ def create_app(
             raise HTTPException(422 if malformed else 404, str(exc)) from exc
         return jsonable_encoder(story.as_dict())
 
-    @app.get("/places", summary="The places in a bounding box, paged")
+    @app.get(
+        "/places",
+        summary="The places in a bounding box, paged",
+        responses={200: {"model": PlacesPage}},
+    )
     def places(
         bbox: Annotated[
             str, Query(max_length=100, description="west,south,east,north in degrees (WGS84).")
