@@ -1,12 +1,13 @@
 """A feed matched against a run: how right ``poiflow match``'s answers are, and how well it
 groups the records no place of the run takes (``new_place``), at what cost.
 
-A generated world's first sources are conflated (the run); the others, as one feed, are
-matched against it. Each answer is judged by the truth: a record whose place the run has
-should get the run's place that holds the most of that place's records, and a record whose
-place the run lacks should be new. The records found new are then grouped among themselves
-(``MatchIndex.with_new_places``: blocking, the run's model, clustering). Printed against
-the truth, side by side with two peers on the same new records:
+A generated world's first half of sources is conflated (the run); the others, as one feed,
+are matched against it (with ``--feed-first``, the other way round). Each answer is judged
+by the truth: a record whose place the run has should get the run's place that holds the
+most of that place's records, and a record whose place the run lacks should be new. The
+records found new are then grouped among themselves (``MatchIndex.with_new_places``:
+blocking, the run's model, clustering). Printed against the truth, side by side with two
+peers on the same new records:
 
 - each record a new place of its own (what ``poiflow match`` answered before ``new_place``);
 - a run of the new records alone (``poiflow conflate`` of them: its own statistics, its own
@@ -18,7 +19,7 @@ pairs of new records the truth puts in one place.
 Usage:
     .venv/bin/python benchmarks/match_feed.py [--places 35000 --sources 4 --seed 2024]
     .venv/bin/python benchmarks/match_feed.py --places 15000 --sources 3 --seed 31 \
-        --no-coordinates
+        --no-coordinates [--feed-first]
 """
 
 from __future__ import annotations
@@ -45,21 +46,29 @@ def main() -> None:
     parser.add_argument(
         "--no-coordinates", action="store_true", help="a world whose sources lack coordinates"
     )
+    parser.add_argument(
+        "--feed-first",
+        action="store_true",
+        help="the first sources are the feed, the last the run (else the other way round)",
+    )
     args = parser.parse_args()
     world = generated_world(
         args.places, args.sources, args.seed, no_coordinates=args.no_coordinates
     )
     sources = sorted(world.glob("source_*.csv"))
     kept = len(sources) // 2
-    run = world / f"run-first-{kept}"
+    ran, fed = sources[:kept], sources[kept:]
+    if args.feed_first:
+        ran, fed = sources[-kept:], sources[:-kept]
+    run = world / f"run-{'-'.join(s.stem.removeprefix('source_') for s in ran)}"
     if not (run / "run.json").exists():
-        conflate(sources[:kept], run)
+        conflate(ran, run)
     with tempfile.TemporaryDirectory() as scratch:
         feed = Path(scratch) / "feed.csv"
         pl.concat(
             [
                 pl.read_csv(path, infer_schema_length=0).with_columns(source=pl.lit(path.stem))
-                for path in sources[kept:]
+                for path in fed
             ],
             how="diagonal",
         ).write_csv(feed)
@@ -94,8 +103,8 @@ def main() -> None:
     new = new.join(gold, on=["source", "id"]).join(alone, on=["source", "id"])
     truth = same_place(new, "place")
     print(
-        f"run: {', '.join(s.stem for s in sources[:kept])} ({index.size:,} records); "
-        f"feed: {', '.join(s.stem for s in sources[kept:])} ({places.num_rows:,} records)"
+        f"run: {', '.join(s.stem for s in ran)} ({index.size:,} records); "
+        f"feed: {', '.join(s.stem for s in fed)} ({places.num_rows:,} records)"
     )
     print(
         f"matched {places.num_rows:,} in {matching:.2f} s; {len(fresh):,} new, "

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -348,6 +350,28 @@ def test_keys_open_to_records_without_coordinates_pair_located_records_as_before
     met = pairs.filter(pc.equal(pairs.column("right"), n))
     assert at in met.column("left").to_pylist()
     assert met.num_rows < n // 10
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(picked=st.lists(st.integers(0, 10**9), min_size=2, max_size=FEW_RECORDS * 2))
+def test_cells_the_statistics_lack_take_the_records_own_localities(
+    world: World, picked: list[int]
+) -> None:
+    # A run of records without coordinates knows no cell's locality. Located records
+    # matched against it (a few in Python, more in a batch) lend theirs to neighbours
+    # without one, as a run of them would count it; the run's own statistics otherwise.
+    unlocated = world.records.filter(pc.is_null(world.records.column("lat")))
+    located = world.records.filter(pc.is_valid(world.records.column("lat")))
+    run = key_stats(key_counts(numbered(unlocated)))
+    assert run.unlocated
+    assert run.localities.is_empty()
+    some = numbered(located.take(sorted({p % located.num_rows for p in picked})))
+    own = key_stats(key_counts(some)).localities
+    assume(not own.is_empty())
+    expected = record_keys(some, replace(run, localities=own)).sort(KEY_ROWS_SCHEMA.names)
+    assert StatsLookup(run).record_keys(some).sort(KEY_ROWS_SCHEMA.names).equals(expected)
 
 
 def test_keys_of_more_than_a_few_records_take_the_batch_path(world: World) -> None:

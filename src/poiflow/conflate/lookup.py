@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import h3.api.basic_int as h3
@@ -77,7 +78,12 @@ class StatsLookup:
 
     def record_keys(self, records: pa.Table, config: BlockingConfig | None = None) -> pl.DataFrame:
         """:func:`record_keys` of a few records (``BLOCKING_COLUMNS`` and ``row``), with
-        the part of the stats that their own words, terms and cells need."""
+        the part of the stats that their own words, terms and cells need.
+
+        A ~5 km cell the statistics know no locality of takes the most common one of the
+        records' own there (as a run of them all would count it): a feed's records with a
+        town then lend it to their neighbours without one, which a run of records without
+        coordinates alone could not."""
         config = config or BlockingConfig()
         if records.num_rows <= FEW_RECORDS:
             return self._few_keys(records, config)
@@ -87,13 +93,15 @@ class StatsLookup:
         parts = [
             name_words(names).select("word"),
             base.filter(pl.col("located")).select(
-                plh3.latlng_to_cell("lat", "lon", 7).alias("cell")
+                plh3.latlng_to_cell("lat", "lon", 7).alias("cell"),
+                pl.col("keys").struct.field("locality").alias("locality"),
             ),
             all_terms(base, names),
         ]
         words, cells, found = pl.collect_all(parts, engine=engine)
         rare = [w for w in words["word"].unique().to_list() if w in self.rare]
-        known = [c for c in cells["cell"].unique().to_list() if c in self.localities]
+        pairs = zip(cells["cell"].to_list(), cells["locality"].to_list(), strict=True)
+        localities = self._with_own(pairs)
         terms = None
         if self.terms is not None:
             candidates = np.unique(found["term"].to_numpy())
@@ -103,13 +111,28 @@ class StatsLookup:
             self.stats.records,
             pl.DataFrame({"word": rare}, schema={"word": pl.String}),
             pl.DataFrame(
-                {"cell": known, "inferred": [self.localities[c] for c in known]},
+                {"cell": list(localities), "inferred": list(localities.values())},
                 schema=self.stats.localities.schema,
             ),
             self.stats.unlocated,
             terms,
         )
         return keys_of_frame(base, stats, config, engine)
+
+    def _with_own(self, located: Iterable[tuple[int, str | None]]) -> dict[int, str]:
+        """The localities of the cells of some located records (``(cell, locality)``):
+        the statistics' own, and where they know none, the most common of the records'
+        (then the first by name, as ``key_stats`` picks)."""
+        found: dict[int, str] = {}
+        own: dict[int, Counter[str]] = {}
+        for cell, locality in located:
+            if cell in self.localities:
+                found[cell] = self.localities[cell]
+            elif locality is not None:
+                own.setdefault(cell, Counter())[locality] += 1
+        for cell, counted in own.items():
+            found[cell] = min(counted.items(), key=lambda item: (-item[1], item[0]))[0]
+        return found
 
     def _few_keys(self, records: pa.Table, config: BlockingConfig) -> pl.DataFrame:
         rows = records.to_pylist()
@@ -137,6 +160,11 @@ class StatsLookup:
         """
         config = config or BlockingConfig()
         extent_of = extents()
+        localities = self._with_own(
+            (h3.latlng_to_cell(r["lat"], r["lon"], 7), (r["keys"] or {}).get("locality"))
+            for r in records
+            if r["lat"] is not None
+        )
         found = []
         strings: dict[str, None] = {}
         numbers = range(len(records)) if rows is None else rows
@@ -151,7 +179,7 @@ class StatsLookup:
                     cells[r] = h3.latlng_to_cell(record["lat"], record["lon"], r)
             locality = keys.get("locality")
             if locality is None and cells:
-                locality = self.localities.get(cells[7])  # the most common one around
+                locality = localities.get(cells[7])  # the most common one around
             one = {
                 "row": position,
                 "lat": record["lat"],
