@@ -156,7 +156,7 @@ class StatsLookup:
         them all would count them; given the words those records have too often to be
         keys, any other word of theirs is rare (fewer than ``rare_token_min`` records
         cannot make a word common), and their own terms are wanted where one of them
-        lacks coordinates. A cell's locality stays the statistics' own.
+        lacks coordinates. A cell's locality is as :meth:`record_keys` says.
         """
         config = config or BlockingConfig()
         extent_of = extents()

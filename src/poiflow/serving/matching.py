@@ -119,7 +119,7 @@ class Match:
     runner_up: Candidate | None
     candidates: list[Candidate] = field(default_factory=list)
     withheld: list[str] = field(default_factory=list)  # values normalization dropped
-    new_place: str | None = None  # a new record's new place, shared with others of its batch
+    new_place: str | None = None  # a new record's new place (see ``with_new_places``)
 
     @property
     def decision(self) -> str:
@@ -543,7 +543,7 @@ class MatchIndex:
         (which name words are rare, which terms records without coordinates have): with
         the run's alone, a record without coordinates whose terms the run never saw would
         get no key. A request's few records count theirs in plain Python, as
-        ``StatsLookup.row_keys`` says (a cell's locality stays the run's).
+        ``StatsLookup.row_keys`` says.
 
         Returns:
             ``(left, right, probability, decided)``: positions in ``places`` (left below
