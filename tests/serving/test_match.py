@@ -342,11 +342,12 @@ def test_the_cli_matches_a_file_and_holds_bad_records_back(conflated: Path, tmp_
     out = tmp_path / "answers" / "matches.csv"
     done = poiflow("match", str(conflated), str(feed), "-o", str(out))
     assert done.returncode == 0, done.stderr
-    assert "1 record matched a place, 1 is new" in done.stdout + done.stderr
+    assert "1 record matched a place, 1 is new (1 new place)" in done.stdout + done.stderr
     answers = pl.read_csv(out).sort("id")
     assert answers["id"].to_list() == ["n1", "n2"]
     assert answers["place_id"].to_list() == [place_id, None]
     assert answers["decision"].to_list() == ["match", "new"]
+    assert answers["new_place"].to_list() == [None, place_id_for("app", "n2")]
     held = pl.read_csv(out.with_name("matches.quarantine.csv"))
     assert held["id"].to_list() == ["n3"]
     assert "lat 95.0 is out of range" in held["reason"][0]

@@ -217,7 +217,11 @@ def match_command(
         index = MatchIndex(folder)
     with console.status("matching") as status:
         matches, quarantine = match_file(
-            index, source, source_mapping, progress=lambda n: status.update(f"matched {n:,}")
+            index,
+            source,
+            source_mapping,
+            progress=lambda n: status.update(f"matched {n:,}"),
+            grouping=lambda n: status.update(f"finding the new places of {n:,} new records"),
         )
 
     def write(table: Any, path: Path) -> None:

@@ -185,6 +185,7 @@ def match_file(
     mapping: SourceMapping | None = None,
     batch_size: int = 10_000,
     progress: Any = None,
+    grouping: Any = None,
 ) -> tuple[pa.Table, pa.Table]:
     """Match every record of an input (any kind ``ingest`` reads, or an opened source)
     against the run: ``(matches, quarantine)``, an answer per record that passed
@@ -196,6 +197,8 @@ def match_file(
         mapping: How a tabular file's columns map onto the flat place format.
         batch_size: Records matched at a time.
         progress: Called with how many records were read so far.
+        grouping: Called with how many records are new, before their new places are
+            found among them.
     """
     from poiflow.schema import QUARANTINE_SCHEMA
     from poiflow.sources import open_inputs, refuse_unknown_inputs
@@ -222,6 +225,8 @@ def match_file(
         if progress is not None:
             progress(read)
     # New places among the new records of the whole input, not of each batch alone.
+    if grouping is not None:
+        grouping(len(news))
     matched = pa.concat_tables(found)
     named = [m.new_place for m in index.with_new_places(pa.concat_tables(new), news)]
     new_place = np.full(answered, None, dtype=object)
