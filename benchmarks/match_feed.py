@@ -13,7 +13,9 @@ peers on the same new records:
 - a run of the new records alone (``poiflow conflate`` of them: its own statistics, its own
   clustering), the best this grouping can hope for, with its wall time.
 
-Figures: matching's and grouping's seconds, pairwise precision, recall and F1 over the
+The feed is matched as ``poiflow match`` matches a file (``match_file``: read, validated
+and normalized in batches, each matched, then the new records grouped). Figures: its
+seconds up to the grouping and the grouping's, pairwise precision, recall and F1 over the
 pairs of new records the truth puts in one place.
 
 Usage:
@@ -30,14 +32,11 @@ import time
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
 from measure import generated_world, world_arguments
 from poiflow.pipeline import conflate
-from poiflow.pipeline.ingestion import prepare_records
-from poiflow.schema import PLACE_SCHEMA
+from poiflow.serving.answers import match_file
 from poiflow.serving.matching import MatchIndex
-from poiflow.sources import open_inputs
 
 
 def main() -> None:
@@ -73,41 +72,25 @@ def main() -> None:
             how="diagonal",
         ).write_csv(feed)
         index = MatchIndex(run)
-        (source,) = open_inputs([feed], None)
-        places = pa.concat_tables(
-            [prepare_records(b, source.name)[0] for b in source.batches(100_000)]
-        ).cast(PLACE_SCHEMA)
         started = time.perf_counter()
-        matches = index.match(places)
-        matching = time.perf_counter() - started
-        fresh = [i for i, m in enumerate(matches) if m.place_id is None]
-        new_records = places.take(pa.array(fresh))
-        started = time.perf_counter()
-        grouped = index.with_new_places(new_records, [matches[i] for i in fresh])
-        grouping = time.perf_counter() - started
-        new = pl.DataFrame(
-            {
-                "source": [m.source for m in grouped],
-                "id": [m.id for m in grouped],
-                "new_place": [m.new_place for m in grouped],
-            }
-        )
+        marks: list[float] = []
+        found, _ = match_file(index, feed, grouping=lambda _: marks.append(time.perf_counter()))
+        matching, grouping = marks[0] - started, time.perf_counter() - marks[0]
+        answers = pl.DataFrame(found.select(["source", "id", "decision", "place_id", "new_place"]))
+        new = answers.filter(pl.col("decision") == "new").select("source", "id", "new_place")
         started = time.perf_counter()
         alone = alone_run(new, feed, Path(scratch))
         alone_seconds = time.perf_counter() - started
     gold = pl.read_csv(world / "gold.csv", infer_schema_length=0)
-    answers = pl.DataFrame(
-        {"source": [m.source for m in matches], "id": [m.id for m in matches]}
-    ).with_columns(place_id=pl.Series([m.place_id for m in matches], dtype=pl.String))
-    right, wrong, missed, false_new = judged(answers, gold, run)
+    right, wrong, missed, false_new = judged(answers.select("source", "id", "place_id"), gold, run)
     new = new.join(gold, on=["source", "id"]).join(alone, on=["source", "id"])
     truth = same_place(new, "place")
     print(
         f"run: {', '.join(s.stem for s in ran)} ({index.size:,} records); "
-        f"feed: {', '.join(s.stem for s in fed)} ({places.num_rows:,} records)"
+        f"feed: {', '.join(s.stem for s in fed)} ({answers.height:,} records)"
     )
     print(
-        f"matched {places.num_rows:,} in {matching:.2f} s; {len(fresh):,} new, "
+        f"read and matched {answers.height:,} in {matching:.2f} s; {new.height:,} new, "
         f"{len(truth):,} pairs of them one place by the truth"
     )
     known = right + wrong + missed

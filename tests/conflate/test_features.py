@@ -164,3 +164,24 @@ def test_a_branch_page_tells_two_branches_of_a_chain_apart() -> None:
     found = pair_features(RecordView.of(records), left, right)
     np.testing.assert_array_equal(found["domain_match"], [1, 1, 1, 1, 1])
     np.testing.assert_array_equal(found["page_match"], [1, 0, 0, np.nan, np.nan])
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(split=st.floats(0.05, 0.95))
+def test_statistics_plus_more_records_are_the_statistics_of_them_all(
+    world: World, split: float
+) -> None:
+    # A feed matched against a run counts its own names with the run's (poiflow match):
+    # the names' and words' counts and the number of records are those of one count of
+    # both; a page is shared where either shares it.
+    at = int(world.records.num_rows * split)
+    first, second = world.records.slice(0, at), world.records.slice(at)
+    both = FeatureLookup(feature_stats([feature_counts(first), feature_counts(second)]))
+    plus = FeatureLookup(feature_stats(feature_counts(first))).plus(feature_counts(second))
+    assert (plus.records, plus.names, plus.words) == (both.records, both.names, both.words)
+    assert plus.shared_pages <= both.shared_pages
+    alone = FeatureLookup(feature_stats(feature_counts(first)))
+    assert plus.names != alone.names  # and the run's own are left as they were
+    assert alone.records == first.num_rows

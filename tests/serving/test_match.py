@@ -720,3 +720,38 @@ def test_a_record_added_after_the_run_is_met_by_one_without_coordinates(
     index.add(places, ["p-added"])
     [found], _ = index.match_objects([{**workshop, "id": "w1"}], source="web")
     assert found.place_id == "p-added"
+
+
+def test_a_file_is_matched_with_its_own_names_counted(
+    conflated: Path, first_source_alone: Path, tmp_path: Path
+) -> None:
+    """A chain's name counted in a run of one source looks rare there: a feed's branch of
+    it without coordinates then matches a branch of the run. A file's records are counted
+    with the run's, as a run of them all would count them, and fewer of them match a
+    place that is not theirs than when each is matched on the run's counts alone."""
+    import poiflow
+    from poiflow.pipeline.ingestion import prepare_records
+    from poiflow.sources import open_inputs
+
+    folder = conflated.parent / "sources"
+    feed = tmp_path / "source_b.csv"
+    path = folder / "source_b.csv"
+    pl.read_csv(path, infer_schema_length=0).with_columns(lat=None, lon=None).write_csv(feed)
+    gold = pl.read_csv(folder / "gold.csv", infer_schema_length=0)
+    in_run = set(gold.filter(pl.col("source") == "source_a")["place"])
+
+    def wrongly_matched(answers: pl.DataFrame) -> int:
+        lacked = answers.join(gold, on=["source", "id"]).filter(~pl.col("place").is_in(in_run))
+        return int(lacked["place_id"].is_not_null().sum())
+
+    counted = pl.from_arrow(poiflow.match(first_source_alone, feed).matches)
+    assert isinstance(counted, pl.DataFrame)
+    (source,) = open_inputs([feed], None)
+    (batch,) = list(source.batches(100_000))
+    places, _ = prepare_records(batch, source.name)
+    alone = MatchIndex(first_source_alone).match(places)
+    run_only = pl.DataFrame(
+        {"source": [m.source for m in alone], "id": [m.id for m in alone]}
+    ).with_columns(place_id=pl.Series([m.place_id for m in alone], dtype=pl.String))
+    assert run_only.height == counted.height
+    assert wrongly_matched(counted) < wrongly_matched(run_only)  # 16 against 20 here

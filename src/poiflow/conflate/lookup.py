@@ -33,9 +33,11 @@ from rapidfuzz.distance import JaroWinkler
 
 from poiflow.conflate.blocking import keys_of_frame
 from poiflow.conflate.features import (
+    FEATURE_COUNTS_SCHEMA,
     FEATURES,
     FeatureStats,
     agreement_matrix,
+    shared_pages,
 )
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.keys import (
@@ -353,6 +355,21 @@ class FeatureLookup:
             zip(stats.words["word"].to_list(), stats.words["records"].to_list(), strict=True)
         )
         self.shared_pages = stats.shared_pages
+
+    def plus(self, counts: pa.Table) -> FeatureLookup:
+        """These statistics with more records counted (their :func:`feature_counts`; the
+        records must be none of those counted already): what a run of them all reads. A
+        page is shared where the new records' source gives it to several of them."""
+        more = FeatureLookup.__new__(FeatureLookup)
+        frame = pl.DataFrame(counts.cast(FEATURE_COUNTS_SCHEMA))
+        more.records = self.records + int(frame.filter(pl.col("what") == "records")["count"].sum())
+        more.names, more.words = dict(self.names), dict(self.words)
+        for kind, held in (("name", more.names), ("word", more.words)):
+            part = frame.filter(pl.col("what") == kind)
+            for value, count in zip(part["value"].to_list(), part["count"].to_list(), strict=True):
+                held[value] = held.get(value, 0) + count
+        more.shared_pages = self.shared_pages | shared_pages(frame)
+        return more
 
     def narrowed(self, records: pa.Table) -> FeatureStats:
         """The stats of these records' names and name words only."""

@@ -22,6 +22,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow.config import SourceMapping
+from poiflow.conflate.features import FEATURE_COUNTS_SCHEMA, feature_counts
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
@@ -210,10 +211,14 @@ def match_file(
     news: list[Match] = []  # and their answers
     at: list[int] = []  # and where those are among all answers
     held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
+    counted: list[pa.Table] = []  # the name statistics of the records the run lacks
     read = answered = 0
     for batch in source.batches(batch_size):
         places, quarantine = prepare_records(batch, source.name)
-        matches = index.match(places)
+        # Features read the run's name statistics and the batch's own, as a run of them
+        # all would (a chain's name counted once in a run of one source is rare there).
+        counted.append(feature_counts(_not_in(index, places)))
+        matches = index.match(places, features=index.features.plus(counted[-1]))
         fresh = [i for i, m in enumerate(matches) if m.place_id is None]
         new.append(places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA).take(pa.array(fresh)))
         news.extend(matches[i] for i in fresh)
@@ -228,12 +233,22 @@ def match_file(
     if grouping is not None:
         grouping(len(news))
     matched = pa.concat_tables(found)
-    named = [m.new_place for m in index.with_new_places(pa.concat_tables(new), news)]
+    features = index.features.plus(
+        pa.concat_tables([FEATURE_COUNTS_SCHEMA.empty_table(), *counted])
+    )
+    grouped = index.with_new_places(pa.concat_tables(new), news, features)
+    named = [m.new_place for m in grouped]
     new_place = np.full(answered, None, dtype=object)
     new_place[at] = named
     column = MATCHES_SCHEMA.get_field_index("new_place")
     matched = matched.set_column(column, "new_place", pa.array(new_place, pa.string()))
     return matched, pa.concat_tables(held)
+
+
+def _not_in(index: MatchIndex, places: pa.Table) -> pa.Table:
+    """The records of ``places`` that the run does not hold (by source and id)."""
+    keys = zip(places.column("source").to_pylist(), places.column("id").to_pylist(), strict=True)
+    return places.filter(pa.array([key not in index.twin for key in keys], pa.bool_()))
 
 
 def _row(match: Match) -> dict[str, Any]:

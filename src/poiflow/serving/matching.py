@@ -430,10 +430,14 @@ class MatchIndex:
             out.append(reasons[index] if index in reasons else next(matches))
         return out
 
-    def match(self, places: pa.Table | Sequence[Mapping[str, Any]]) -> list[Match]:
+    def match(
+        self,
+        places: pa.Table | Sequence[Mapping[str, Any]],
+        features: FeatureLookup | None = None,
+    ) -> list[Match]:
         """Match normalized records (``PLACE_SCHEMA``, as ``prepare_records`` makes them,
-        or its rows, as ``prepare_rows`` does)."""
-        return [match for match, _, _ in self.scored(places)]
+        or its rows, as ``prepare_rows`` does); ``features``: as ``scored`` takes them."""
+        return [match for match, _, _ in self.scored(places, features=features)]
 
     def query_keys(self, places: pa.Table | Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         """The blocking keys of records to match (a table or rows), by column, ``row``
@@ -467,13 +471,16 @@ class MatchIndex:
         self,
         places: pa.Table | Sequence[Mapping[str, Any]],
         keys: Mapping[str, np.ndarray] | None = None,
+        features: FeatureLookup | None = None,
     ) -> list[tuple[Match, np.ndarray, np.ndarray]]:
         """Match normalized records (a table or rows), and say on what: for each, its
         match, the rows it was scored against and their match probabilities.
 
         A few records (a request's) are matched as rows in plain Python, many as tables
         with vectorized keys and features: both make the same keys and features (tests
-        hold each pair of paths to it). ``keys``: theirs from ``query_keys``, if made."""
+        hold each pair of paths to it). ``keys``: theirs from ``query_keys``, if made.
+        ``features``: the name statistics the features read (default: the run's; a
+        feed's own counted too: ``self.features.plus(...)``)."""
         rows, table = self._rows_or_table(places)
         sources, ids = _record_keys(rows, table)
         q = len(sources)
@@ -495,7 +502,7 @@ class MatchIndex:
         left_first = position < against[local]
         a = np.where(left_first, query, q + local)
         b = np.where(left_first, q + local, query)
-        probability = self._probability(rows, table, against, a, b)
+        probability = self._probability(rows, table, against, a, b, features)
         stored = against[local]
         if said.any():  # a person's decisions over the model's scores, as clustering takes them
             probability = as_decided(probability, said)
@@ -514,26 +521,30 @@ class MatchIndex:
         against: np.ndarray,
         a: np.ndarray,
         b: np.ndarray,
+        features: FeatureLookup | None = None,
     ) -> np.ndarray:
         """The run's model's match probability of each pair ``(a[i], b[i])`` of positions
         in the queries (``rows`` or ``table``, as ``_rows_or_table`` puts them) followed by
-        the held records at ``against``."""
+        the held records at ``against``, its features reading ``features`` (default: the
+        run's statistics)."""
         columns = list(FEATURE_COLUMNS)
+        stats = self.features if features is None else features
         if len(a) == 0:
             return np.zeros(0)
         if len(a) <= _FEW_PAIRS:  # a request's few pairs: plain Python, no fixed cost
             head = rows if table is None else table.select(columns).to_pylist()
             compared = [*head, *self.take(against, columns).to_pylist()]
-            features = few_pair_features(compared, a, b, self.features)
-            return self.matcher.predict(features).astype(np.float64)
+            return self.matcher.predict(few_pair_features(compared, a, b, stats)).astype(np.float64)
         if table is None:
             table = pa.Table.from_pylist(list(rows), schema=PLACE_SCHEMA)
         view_of = pa.concat_tables([table.select(columns), self.take(against, columns)])
-        view = RecordView.of(view_of, self.features.narrowed(view_of))
+        view = RecordView.of(view_of, stats.narrowed(view_of))
         return self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
 
     def among(
-        self, places: pa.Table | Sequence[Mapping[str, Any]]
+        self,
+        places: pa.Table | Sequence[Mapping[str, Any]],
+        features: FeatureLookup | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The records to match (a table or rows) compared with each other, as a run of
         them and the run's records would: the pairs their blocking keys propose and every
@@ -581,18 +592,21 @@ class MatchIndex:
                 decided = np.zeros(len(pair), np.int8)
                 decided[np.searchsorted(pair, extra)] = list(said.values())
         left, right = pair // q, pair % q
-        probability = self._probability(rows, table, np.zeros(0, np.int64), left, right)
+        probability = self._probability(rows, table, np.zeros(0, np.int64), left, right, features)
         return left, right, probability, decided
 
     def with_new_places(
-        self, places: pa.Table | Sequence[Mapping[str, Any]], matches: Sequence[Match]
+        self,
+        places: pa.Table | Sequence[Mapping[str, Any]],
+        matches: Sequence[Match],
+        features: FeatureLookup | None = None,
     ) -> list[Match]:
         """``matches`` (the answers for ``places``, in order) with the new place of each
         record that no place of the run takes: those records clustered among themselves
         as the run clusters (its thresholds, and a person's decisions between them), so
         that two sources announcing one new place give one place. Each new place is named
         as a run names a place, after its first record (by source, then id), and never
-        takes an id in use."""
+        takes an id in use. ``features``: as ``scored`` takes them."""
         fresh = [i for i, m in enumerate(matches) if m.place_id is None]
         out = list(matches)
         if not fresh:
@@ -601,7 +615,7 @@ class MatchIndex:
         if len(fresh) > 1:
             rows, table = self._rows_or_table(places)
             part = [rows[i] for i in fresh] if table is None else table.take(pa.array(fresh))
-            left, right, probability, decided = self.among(part)
+            left, right, probability, decided = self.among(part, features)
             sources = np.asarray([matches[i].source for i in fresh], dtype=object)
             labels = cluster_records(
                 len(fresh),
