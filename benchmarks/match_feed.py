@@ -34,6 +34,7 @@ from pathlib import Path
 import polars as pl
 
 from measure import generated_world, world_arguments
+from poiflow.conflate.evaluate import score_membership
 from poiflow.pipeline import conflate
 from poiflow.serving.answers import match_file
 from poiflow.serving.matching import MatchIndex
@@ -83,15 +84,15 @@ def main() -> None:
         alone_seconds = time.perf_counter() - started
     gold = pl.read_csv(world / "gold.csv", infer_schema_length=0)
     right, wrong, missed, false_new = judged(answers.select("source", "id", "place_id"), gold, run)
-    new = new.join(gold, on=["source", "id"]).join(alone, on=["source", "id"])
-    truth = same_place(new, "place")
+    new = new.join(alone, on=["source", "id"])
+    true_pairs = score_membership(new.select("source", "id", place_id="new_place"), gold).true_pairs
     print(
         f"run: {', '.join(s.stem for s in ran)} ({index.size:,} records); "
         f"feed: {', '.join(s.stem for s in fed)} ({answers.height:,} records)"
     )
     print(
         f"read and matched {answers.height:,} in {matching:.2f} s; {new.height:,} new, "
-        f"{len(truth):,} pairs of them one place by the truth"
+        f"{true_pairs:,} pairs of them one place by the truth"
     )
     known = right + wrong + missed
     print(
@@ -100,19 +101,16 @@ def main() -> None:
         f"{len(answers) - known:,} whose place it lacks, {false_new:,} matched a place"
     )
     print(f"{'grouping of the new records':<40}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}")
-    own = {(s, i): f"{s}:{i}" for s, i in zip(new["source"], new["id"], strict=True)}
+    own = pl.concat_str("source", pl.lit(":"), "id")
     rows = [
-        ("each its own place (before new_place)", 0.0, new.with_columns(x=pl.Series(own.values()))),
-        ("poiflow match new_place", grouping, new.rename({"new_place": "x"})),
-        ("poiflow conflate of them alone", alone_seconds, new.rename({"alone": "x"})),
+        ("each its own place (before new_place)", 0.0, own),
+        ("poiflow match new_place", grouping, pl.col("new_place")),
+        ("poiflow conflate of them alone", alone_seconds, pl.col("alone")),
     ]
-    for label, seconds, frame in rows:
-        told = same_place(frame, "x")
-        hit = len(told & truth)
-        p = hit / len(told) if told else 1.0
-        r = hit / len(truth) if truth else 1.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        print(f"{label:<40}{seconds:>9.2f}{p:>8.4f}{r:>8.4f}{f1:>8.4f}")
+    for label, seconds, place in rows:
+        scores = score_membership(new.select("source", "id", place.alias("place_id")), gold)
+        print(f"{label:<40}{seconds:>9.2f}{scores.precision:>8.4f}{scores.recall:>8.4f}", end="")
+        print(f"{scores.f1:>8.4f}")
 
 
 def judged(answers: pl.DataFrame, gold: pl.DataFrame, run: Path) -> tuple[int, int, int, int]:
@@ -148,15 +146,6 @@ def alone_run(new: pl.DataFrame, feed: Path, scratch: Path) -> pl.DataFrame:
     conflate(files, scratch / "alone")
     membership = pl.read_parquet(scratch / "alone" / "membership.parquet")
     return membership.select("source", "id", pl.col("place_id").alias("alone"))
-
-
-def same_place(frame: pl.DataFrame, column: str) -> set[tuple[str, str, str, str]]:
-    """Every pair of records ``column`` puts in one place."""
-    pairs: set[tuple[str, str, str, str]] = set()
-    for _, group in frame.group_by(column):
-        keys = sorted(zip(group["source"], group["id"], strict=True))
-        pairs.update((*a, *b) for i, a in enumerate(keys) for b in keys[i + 1 :])
-    return pairs
 
 
 if __name__ == "__main__":
