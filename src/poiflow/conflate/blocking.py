@@ -75,6 +75,7 @@ __all__ = [
     "key_pairs",
     "key_stats",
     "keys_of_frame",
+    "most_common_localities",
     "open_to_unlocated",
     "record_keys",
     "shared_keys",
@@ -268,15 +269,20 @@ def key_stats(
     rare = total.filter((pl.col("what") == "word") & (pl.col("count") <= cap)).select(
         pl.col("value").alias("word")
     )
-    localities = (
-        total.filter(pl.col("what") == "locality")
-        .sort("cell", "count", "value", descending=[False, True, False])
+    localities = most_common_localities(total.filter(pl.col("what") == "locality"))
+    terms = total.filter(pl.col("what") == "term").select(pl.col("cell").alias("term"))
+    return KeyStats(n, rare, localities, count_of("unlocated") > 0, terms)
+
+
+def most_common_localities(counted: pl.DataFrame) -> pl.DataFrame:
+    """Each cell's locality (``cell, inferred``) from how many located records in it have
+    each (``cell, value, count``): the most common, then the first by name."""
+    return (
+        counted.sort("cell", "count", "value", descending=[False, True, False])
         .group_by("cell", maintain_order=True)
         .first()
         .select("cell", pl.col("value").alias("inferred"))
     )
-    terms = total.filter(pl.col("what") == "term").select(pl.col("cell").alias("term"))
-    return KeyStats(n, rare, localities, count_of("unlocated") > 0, terms)
 
 
 def common_words(counts: pa.Table, config: BlockingConfig | None = None) -> frozenset[str]:

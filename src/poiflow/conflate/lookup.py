@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
-from poiflow.conflate.blocking import keys_of_frame
+from poiflow.conflate.blocking import keys_of_frame, most_common_localities
 from poiflow.conflate.features import (
     FEATURE_COUNTS_SCHEMA,
     FEATURES,
@@ -102,8 +102,11 @@ class StatsLookup:
         ]
         words, cells, found = pl.collect_all(parts, engine=engine)
         rare = [w for w in words["word"].unique().to_list() if w in self.rare]
-        pairs = zip(cells["cell"].to_list(), cells["locality"].to_list(), strict=True)
-        localities = self._with_own(pairs)
+        known = {c: self.localities[c] for c in cells["cell"].unique() if c in self.localities}
+        own = cells.filter(~pl.col("cell").is_in(list(known))).drop_nulls("locality")
+        counted = own.group_by("cell", pl.col("locality").alias("value")).agg(count=pl.len())
+        inferred = most_common_localities(counted)
+        localities = known | dict(zip(inferred["cell"], inferred["inferred"], strict=True))
         terms = None
         if self.terms is not None:
             candidates = np.unique(found["term"].to_numpy())
@@ -122,9 +125,9 @@ class StatsLookup:
         return keys_of_frame(base, stats, config, engine)
 
     def _with_own(self, located: Iterable[tuple[int, str | None]]) -> dict[int, str]:
-        """The localities of the cells of some located records (``(cell, locality)``):
+        """The localities of the cells of a few located records (``(cell, locality)``):
         the statistics' own, and where they know none, the most common of the records'
-        (then the first by name, as ``key_stats`` picks)."""
+        (then the first by name: ``most_common_localities`` in plain Python)."""
         found: dict[int, str] = {}
         own: dict[int, Counter[str]] = {}
         for cell, locality in located:
@@ -162,11 +165,6 @@ class StatsLookup:
         """
         config = config or BlockingConfig()
         extent_of = extents()
-        localities = self._with_own(
-            (h3.latlng_to_cell(r["lat"], r["lon"], 7), (r["keys"] or {}).get("locality"))
-            for r in records
-            if r["lat"] is not None
-        )
         found = []
         strings: dict[str, None] = {}
         numbers = range(len(records)) if rows is None else rows
@@ -179,9 +177,6 @@ class StatsLookup:
             if record["lat"] is not None:
                 for r in {6, 7, 8, config.near_resolution, config.domain_resolution}:
                     cells[r] = h3.latlng_to_cell(record["lat"], record["lon"], r)
-            locality = keys.get("locality")
-            if locality is None and cells:
-                locality = localities.get(cells[7])  # the most common one around
             one = {
                 "row": position,
                 "lat": record["lat"],
@@ -201,7 +196,7 @@ class StatsLookup:
                     dict.fromkeys(d for d in keys.get("domains") or () if d is not None)
                 ),
                 "cells": cells,
-                "locality": locality,
+                "locality": keys.get("locality"),
                 "postcode": keys.get("postcode"),
             }
             found.append(one)
@@ -211,6 +206,13 @@ class StatsLookup:
             for value in (one["address"], one["locality"], one["postcode"]):
                 if value is not None:
                     strings[value] = None
+        # A located record without a town takes the most common one around it.
+        around = self._with_own((o["cells"][7], o["locality"]) for o in found if o["cells"])
+        for one in found:
+            if one["locality"] is None and one["cells"]:
+                one["locality"] = around.get(one["cells"][7])
+                if one["locality"] is not None:
+                    strings[one["locality"]] = None
         # Every string hashed in one polars call, then salted per kind (``string_hash``).
         plain = dict(zip(strings, pl.Series(list(strings), dtype=pl.String).hash(), strict=True))
 
