@@ -5,7 +5,7 @@ A generated world's first half of sources is conflated (the run); the others, as
 are matched against it (with ``--feed-first``, the other way round). Each answer is judged
 by the truth: a record whose place the run has should get the run's place that holds the
 most of that place's records, and a record whose place the run lacks should be new. The
-records found new are then grouped among themselves (``MatchIndex.with_new_places``:
+records found new are then grouped among themselves (``poiflow.serving.new_places``:
 blocking, the run's model, clustering). Printed against the truth, side by side with two
 peers on the same new records:
 

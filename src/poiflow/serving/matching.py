@@ -25,7 +25,8 @@ The best place that passes is the answer, with the runner-up; when none passes t
 is a new place. A record that is already in the run (same source and id) is never its own
 evidence: it is matched against the others, as if it were arriving now.
 
-Records of one request are matched each on its own against the run, not against each other.
+Records of one request are matched each on its own against the run; those that no place
+takes are then grouped into new places among themselves (:mod:`poiflow.serving.new_places`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from poiflow.conflate.blocking import (
     open_to_unlocated,
     record_keys,
 )
-from poiflow.conflate.clustering import ClusterConfig, as_decided, cluster_records
+from poiflow.conflate.clustering import ClusterConfig, as_decided
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
     RecordView,
@@ -80,7 +81,6 @@ MODEL_FILE: Final = "model.json.gz"
 STATISTICS_FILE: Final = "statistics.parquet"
 _RUNNERS_UP: Final = 3  # candidate places shown beside the answer
 _FEW_PAIRS: Final = 1024  # at most this many pairs take the plain-Python feature path
-_KEY_COLUMNS: Final = ("key", "kind", "row", "left", "right")  # of a held blocking key row
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ class Match:
     runner_up: Candidate | None
     candidates: list[Candidate] = field(default_factory=list)
     withheld: list[str] = field(default_factory=list)  # values normalization dropped
-    new_place: str | None = None  # a new record's new place (see ``with_new_places``)
+    new_place: str | None = None  # a new record's new place (see ``poiflow.serving.new_places``)
 
     @property
     def decision(self) -> str:
@@ -396,6 +396,8 @@ class MatchIndex:
                 refused.append((index, row["reason"]))
             else:
                 withheld.setdefault(row["origin"], []).append(f"{row['field']}: {row['reason']}")
+        from poiflow.serving.new_places import with_new_places
+
         matches = self.match(places)
         # Each answer's request: the request of the object it answers.
         ends = np.cumsum(requests or [len(objects)])
@@ -409,7 +411,7 @@ class MatchIndex:
                 if isinstance(places, pa.Table)
                 else [places[i] for i in at]
             )
-            grouped = self.with_new_places(part, [matches[i] for i in at])
+            grouped = with_new_places(self, part, [matches[i] for i in at])
             for i, match in zip(at, grouped, strict=True):
                 matches[i] = match
         return [
@@ -442,12 +444,12 @@ class MatchIndex:
     def query_keys(self, places: pa.Table | Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         """The blocking keys of records to match (a table or rows), by column, ``row``
         numbering the records from 0: what ``scored`` and ``add`` may be given."""
-        return self._keys_of(*self._rows_or_table(places))
+        return self._keys_of(*self.rows_or_table(places))
 
     def _keys_of(
         self, rows: Sequence[Mapping[str, Any]], table: pa.Table | None
     ) -> dict[str, np.ndarray]:
-        """``query_keys`` of records already put as ``_rows_or_table`` puts them."""
+        """``query_keys`` of records already put as ``rows_or_table`` puts them."""
         if table is None:
             return self.stats.row_keys(rows, self.blocking)
         blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
@@ -457,7 +459,7 @@ class MatchIndex:
         return {c: found[c].to_numpy() for c in found.columns}
 
     @staticmethod
-    def _rows_or_table(
+    def rows_or_table(
         places: pa.Table | Sequence[Mapping[str, Any]],
     ) -> tuple[Sequence[Mapping[str, Any]], pa.Table | None]:
         """A few records as rows (the plain-Python path), many as a table."""
@@ -481,8 +483,8 @@ class MatchIndex:
         hold each pair of paths to it). ``keys``: theirs from ``query_keys``, if made.
         ``features``: the name statistics the features read (default: the run's; a
         feed's own counted too: ``self.features.plus(...)``)."""
-        rows, table = self._rows_or_table(places)
-        sources, ids = _record_keys(rows, table)
+        rows, table = self.rows_or_table(places)
+        sources, ids = record_ids(rows, table)
         q = len(sources)
         if q == 0:
             return []
@@ -502,7 +504,7 @@ class MatchIndex:
         left_first = position < against[local]
         a = np.where(left_first, query, q + local)
         b = np.where(left_first, q + local, query)
-        probability = self._probability(rows, table, against, a, b, features)
+        probability = self.pair_probability(rows, table, against, a, b, features)
         stored = against[local]
         if said.any():  # a person's decisions over the model's scores, as clustering takes them
             probability = as_decided(probability, said)
@@ -514,7 +516,7 @@ class MatchIndex:
             for i, match in enumerate(decided)
         ]
 
-    def _probability(
+    def pair_probability(
         self,
         rows: Sequence[Mapping[str, Any]],
         table: pa.Table | None,
@@ -524,7 +526,7 @@ class MatchIndex:
         features: FeatureLookup | None = None,
     ) -> np.ndarray:
         """The run's model's match probability of each pair ``(a[i], b[i])`` of positions
-        in the queries (``rows`` or ``table``, as ``_rows_or_table`` puts them) followed by
+        in the queries (``rows`` or ``table``, as ``rows_or_table`` puts them) followed by
         the held records at ``against``, its features reading ``features`` (default: the
         run's statistics)."""
         columns = list(FEATURE_COLUMNS)
@@ -540,100 +542,6 @@ class MatchIndex:
         view_of = pa.concat_tables([table.select(columns), self.take(against, columns)])
         view = RecordView.of(view_of, stats.narrowed(view_of))
         return self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
-
-    def among(
-        self,
-        places: pa.Table | Sequence[Mapping[str, Any]],
-        features: FeatureLookup | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The records to match (a table or rows) compared with each other, as a run of
-        them and the run's records would: the pairs their blocking keys propose and every
-        pair a person decided, scored by the run's model.
-
-        Their keys are made with the statistics of the run's records and theirs together
-        (which name words are rare, which terms records without coordinates have): with
-        the run's alone, a record without coordinates whose terms the run never saw would
-        get no key. A request's few records count theirs in plain Python, as
-        ``StatsLookup.row_keys`` says.
-
-        Returns:
-            ``(left, right, probability, decided)``: positions in ``places`` (left below
-            right, each pair once), the pair's match probability, and its decision (1 one
-            place, -1 different places, 0 none).
-        """
-        rows, table = self._rows_or_table(places)
-        sources, ids = _record_keys(rows, table)
-        q = len(sources)
-        if table is None:  # a request's few: the words and terms they add, in plain Python
-            keys = self.stats.row_keys(rows, self.blocking, common=self.common)
-        else:
-            blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
-                "row", pa.array(np.arange(q, dtype=np.int64))
-            )
-            stats = key_stats([self.counts, key_counts(blocked)], self.blocking)
-            made = record_keys(blocked, stats, self.blocking)
-            keys = {c: made[c].to_numpy() for c in _KEY_COLUMNS}
-        held = HeldKeys.of(pl.DataFrame(keys))
-        # Each record is its own twin here: never paired with itself, counted once.
-        query, other = held.lookup(keys, np.arange(q, dtype=np.int64), self.caps)
-        pair = np.unique(np.minimum(query, other) * q + np.maximum(query, other))
-        decided = np.zeros(len(pair), np.int8)
-        if self.decisions:
-            at = {key: i for i, key in enumerate(zip(sources, ids, strict=True))}
-            said = {
-                (min(i, j), max(i, j)): verdict
-                for i, key in enumerate(zip(sources, ids, strict=True))
-                for other_key, verdict in self.decisions.get(key, ())
-                if (j := at.get(other_key, i)) != i
-            }
-            if said:
-                extra = np.array([i * q + j for i, j in said], dtype=np.int64)
-                pair = np.union1d(pair, extra)
-                decided = np.zeros(len(pair), np.int8)
-                decided[np.searchsorted(pair, extra)] = list(said.values())
-        left, right = pair // q, pair % q
-        probability = self._probability(rows, table, np.zeros(0, np.int64), left, right, features)
-        return left, right, probability, decided
-
-    def with_new_places(
-        self,
-        places: pa.Table | Sequence[Mapping[str, Any]],
-        matches: Sequence[Match],
-        features: FeatureLookup | None = None,
-    ) -> list[Match]:
-        """``matches`` (the answers for ``places``, in order) with the new place of each
-        record that no place of the run takes: those records clustered among themselves
-        as the run clusters (its thresholds, and a person's decisions between them), so
-        that two sources announcing one new place give one place. Each new place is named
-        as a run names a place, after its first record (by source, then id), and never
-        takes an id in use. ``features``: as ``scored`` takes them."""
-        fresh = [i for i, m in enumerate(matches) if m.place_id is None]
-        out = list(matches)
-        if not fresh:
-            return out
-        labels = np.zeros(1, np.int64)
-        if len(fresh) > 1:
-            rows, table = self._rows_or_table(places)
-            part = [rows[i] for i in fresh] if table is None else table.take(pa.array(fresh))
-            left, right, probability, decided = self.among(part, features)
-            sources = np.asarray([matches[i].source for i in fresh], dtype=object)
-            labels = cluster_records(
-                len(fresh),
-                left,
-                right,
-                probability,
-                sources,
-                self.clustering,
-                decided if decided.any() else None,
-            )
-        first: dict[int, tuple[str, str]] = {}
-        for label, i in zip(labels.tolist(), fresh, strict=True):
-            key = (matches[i].source, matches[i].id)
-            first[label] = min(first.get(label, key), key)
-        named = {label: self.fresh_place_id(*key) for label, key in first.items()}
-        for label, i in zip(labels.tolist(), fresh, strict=True):
-            out[i] = replace(matches[i], new_place=named[label])
-        return out
 
     def fresh_place_id(self, source: str, record_id: str) -> str:
         """A new place's id: as a run would name it (after its first record), never one
@@ -830,10 +738,10 @@ class MatchIndex:
         return out
 
 
-def _record_keys(
+def record_ids(
     rows: Sequence[Mapping[str, Any]], table: pa.Table | None
 ) -> tuple[list[str], list[str]]:
-    """The sources and ids of records put as ``MatchIndex._rows_or_table`` puts them."""
+    """The sources and ids of records put as ``MatchIndex.rows_or_table`` puts them."""
     if table is None:
         return [r["source"] for r in rows], [r["id"] for r in rows]
     return table.column("source").to_pylist(), table.column("id").to_pylist()
