@@ -211,9 +211,7 @@ def with_points(
     values = table.column(column.name)
     if isinstance(values.type, pa.ExtensionType):
         values = pa.chunked_array([c.storage for c in values.chunks], values.type.storage_type)
-    encoding = column.encoding.upper()
-    if encoding == "TEXT" and _is_bytes(values.type):
-        encoding = "WKB"  # a table's 'geometry' of bytes with no metadata saying so: WKB
+    encoding = _read_as(column, values.type)
     if encoding == "WKB":
         x, y, bad = _wkb_points(values, path)
     elif encoding == "TEXT":  # WKT or hex WKB, SRIDs included (EWKT, PostGIS's EWKB)
@@ -242,6 +240,13 @@ def with_points(
     table = table.append_column("lat", pa.array(y, pa.float64(), mask=~located))
     table = table.append_column("lon", pa.array(x, pa.float64(), mask=~located))
     return table, bad
+
+
+def _read_as(column: GeometryColumn, kind: pa.DataType) -> str:
+    """How a geometry column's values are read: its encoding, but WKB where a column said
+    to be text holds bytes (a table's 'geometry' with no metadata saying what it is)."""
+    encoding = column.encoding.upper()
+    return "WKB" if encoding == "TEXT" and _is_bytes(kind) else encoding
 
 
 def _is_bytes(kind: pa.DataType) -> bool:
@@ -458,9 +463,8 @@ def located_rows(
     """
     if column.name not in table.column_names:
         return table, origins, []
-    what = {"WKT": "WKT", "TEXT": "WKT or hex WKB"}.get(column.encoding.upper(), "WKB")
-    if _is_bytes(table.schema.field(column.name).type):
-        what = "WKB"
+    read_as = _read_as(column, table.schema.field(column.name).type)
+    what = {"WKT": "WKT", "TEXT": "WKT or hex WKB"}.get(read_as, "WKB")
     table, bad = with_points(table, column, transform, path)
     if not column.known:
         refuse_projected(table, path)
