@@ -50,6 +50,13 @@ def keys_of(pairs: pa.Table) -> dict[tuple[int, int], int]:
     }
 
 
+def numbered(records: pa.Table) -> pa.Table:
+    """The ``BLOCKING_COLUMNS`` of records, and their ``row`` from 0."""
+    return records.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(records.num_rows, dtype=np.int64))
+    )
+
+
 def test_pairs_are_ordered_unique_and_deterministic(world: World) -> None:
     pairs = candidate_pairs(world.records)
     left, right = pairs.column("left").to_numpy(), pairs.column("right").to_numpy()
@@ -62,9 +69,7 @@ def test_key_rows_come_once_and_pairs_once_or_not_give_the_same_candidates(
     world: World,
 ) -> None:
     n = world.records.num_rows
-    table = world.records.select(list(BLOCKING_COLUMNS)).append_column(
-        "row", pa.array(np.arange(n, dtype=np.int64))
-    )
+    table = numbered(world.records)
     keys = record_keys(table, key_stats(key_counts(table)))
     assert keys.height == keys.unique().height  # no key row twice (a doubled letter's typo)
     once = key_pairs(keys)
@@ -245,9 +250,7 @@ def test_keys_from_narrowed_stats_are_the_keys_from_the_whole(
     # Real-time matching makes a few records' keys from just the part of the statistics
     # they touch; they must be exactly the keys the whole statistics give.
     n = world.records.num_rows
-    table = world.records.select(list(BLOCKING_COLUMNS)).append_column(
-        "row", pa.array(np.arange(n, dtype=np.int64))
-    )
+    table = numbered(world.records)
     stats = key_stats(key_counts(table))
     some = table.take(pa.array(sorted({p % n for p in picked})))
     whole = record_keys(some, stats).sort(KEY_ROWS_SCHEMA.names)
@@ -272,9 +275,7 @@ def test_keys_of_a_few_records_in_python_are_the_batch_keys(
     records = pa.concat_tables([world.records, few_records.records_of(drawn)])
     if located:
         records = records.filter(pc.is_valid(records.column("lat")))
-    table = records.select(list(BLOCKING_COLUMNS)).append_column(
-        "row", pa.array(np.arange(records.num_rows, dtype=np.int64))
-    )
+    table = numbered(records)
     stats = key_stats(key_counts(table))
     assert stats.unlocated is not located
     known = world.records.num_rows - (world.records.column("lat").null_count if located else 0)
@@ -283,13 +284,6 @@ def test_keys_of_a_few_records_in_python_are_the_batch_keys(
     batch = record_keys(some, stats).sort(KEY_ROWS_SCHEMA.names)
     few = StatsLookup(stats).record_keys(some).sort(KEY_ROWS_SCHEMA.names)
     assert few.equals(batch)
-
-
-def numbered(records: pa.Table) -> pa.Table:
-    """The ``BLOCKING_COLUMNS`` of records, and their ``row`` from 0."""
-    return records.select(list(BLOCKING_COLUMNS)).append_column(
-        "row", pa.array(np.arange(records.num_rows, dtype=np.int64))
-    )
 
 
 @settings(
@@ -376,9 +370,7 @@ def test_cells_the_statistics_lack_take_the_records_own_localities(
 
 def test_keys_of_more_than_a_few_records_take_the_batch_path(world: World) -> None:
     n = FEW_RECORDS * 3
-    table = world.records.select(list(BLOCKING_COLUMNS)).append_column(
-        "row", pa.array(np.arange(world.records.num_rows, dtype=np.int64))
-    )
+    table = numbered(world.records)
     stats = key_stats(key_counts(table))
     some = table.slice(0, n)
     whole = record_keys(some, stats).sort(KEY_ROWS_SCHEMA.names)
