@@ -181,6 +181,14 @@ def test_statistics_plus_more_records_are_the_statistics_of_them_all(
     both = FeatureLookup(feature_stats([feature_counts(first), feature_counts(second)]))
     plus = FeatureLookup(feature_stats(feature_counts(first))).plus(feature_counts(second))
     assert (plus.records, plus.names, plus.words) == (both.records, both.names, both.words)
+    # Added in two steps (a file's batches), the same.
+    half = second.num_rows // 2
+    steps = (
+        FeatureLookup(feature_stats(feature_counts(first)))
+        .plus(feature_counts(second.slice(0, half)))
+        .plus(feature_counts(second.slice(half)))
+    )
+    assert (steps.records, steps.names, steps.words) == (both.records, both.names, both.words)
     assert plus.shared_pages <= both.shared_pages
     alone = FeatureLookup(feature_stats(feature_counts(first)))
     assert plus.names != alone.names  # and the run's own are left as they were
