@@ -13,27 +13,37 @@ peers on the same new records:
 - a run of the new records alone (``poiflow conflate`` of them: its own statistics, its own
   clustering), the best this grouping can hope for, with its wall time.
 
+With ``--new-only`` the feed is the same sources of another world (the next seed, its
+sources renamed ``new_...``): every place is new, the case of a vendor's feed of another
+country, where the grouping does all the work.
+
 The feed is matched as ``poiflow match`` matches a file (``match_file``: read, validated
 and normalized in batches, each matched, then the new records grouped). Figures: its
-seconds up to the grouping and the grouping's, pairwise precision, recall and F1 over the
-pairs of new records the truth puts in one place.
+seconds up to the grouping and the grouping's, the process's peak resident memory while
+it ran (sampled), pairwise precision, recall and F1 over the pairs of new records the
+truth puts in one place.
 
 Usage:
     .venv/bin/python benchmarks/match_feed.py [--places 35000 --sources 4 --seed 2024]
     .venv/bin/python benchmarks/match_feed.py --places 15000 --sources 3 --seed 31 \
         --no-coordinates [--feed-first]
+    .venv/bin/python benchmarks/match_feed.py --new-only [--no-alone]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
+import psutil
 
-from measure import generated_world, world_arguments
+from measure import generated_world, tree_rss, world_arguments
 from poiflow.conflate.evaluate import score_membership
 from poiflow.pipeline import conflate
 from poiflow.serving.answers import match_file
@@ -51,6 +61,14 @@ def main() -> None:
         action="store_true",
         help="the first sources are the feed, the last the run (else the other way round)",
     )
+    parser.add_argument(
+        "--new-only",
+        action="store_true",
+        help="the feed is the same sources of another world (the next seed): every place new",
+    )
+    parser.add_argument(
+        "--no-alone", action="store_true", help="leave out the run of the new records alone"
+    )
     args = parser.parse_args()
     world = generated_world(
         args.places, args.sources, args.seed, no_coordinates=args.no_coordinates
@@ -63,11 +81,23 @@ def main() -> None:
     run = world / f"run-{'-'.join(s.stem.removeprefix('source_') for s in ran)}"
     if not (run / "run.json").exists():
         conflate(ran, run)
+    gold = pl.read_csv(world / "gold.csv", infer_schema_length=0)
+    prefix = ""
+    if args.new_only:  # another world's records, under sources the run does not have
+        other = generated_world(
+            args.places, args.sources, args.seed + 1, no_coordinates=args.no_coordinates
+        )
+        fed, prefix = [other / path.name for path in fed], "new_"
+        gold = pl.read_csv(other / "gold.csv", infer_schema_length=0).with_columns(
+            source=prefix + pl.col("source")
+        )
     with tempfile.TemporaryDirectory() as scratch:
         feed = Path(scratch) / "feed.csv"
         pl.concat(
             [
-                pl.read_csv(path, infer_schema_length=0).with_columns(source=pl.lit(path.stem))
+                pl.read_csv(path, infer_schema_length=0).with_columns(
+                    source=pl.lit(prefix + path.stem)
+                )
                 for path in fed
             ],
             how="diagonal",
@@ -75,42 +105,70 @@ def main() -> None:
         index = MatchIndex(run)
         started = time.perf_counter()
         marks: list[float] = []
-        found, _ = match_file(index, feed, grouping=lambda _: marks.append(time.perf_counter()))
+        (found, _), peak = with_peak_rss(
+            lambda: match_file(index, feed, grouping=lambda _: marks.append(time.perf_counter()))
+        )
         matching, grouping = marks[0] - started, time.perf_counter() - marks[0]
         answers = pl.DataFrame(found.select(["source", "id", "decision", "place_id", "new_place"]))
         new = answers.filter(pl.col("decision") == "new").select("source", "id", "new_place")
         started = time.perf_counter()
-        alone = alone_run(new, feed, Path(scratch))
+        alone = None if args.no_alone else alone_run(new, feed, Path(scratch))
         alone_seconds = time.perf_counter() - started
-    gold = pl.read_csv(world / "gold.csv", infer_schema_length=0)
     right, wrong, missed, false_new = judged(answers.select("source", "id", "place_id"), gold, run)
-    new = new.join(alone, on=["source", "id"])
+    if alone is not None:
+        new = new.join(alone, on=["source", "id"])
     true_pairs = score_membership(new.select("source", "id", place_id="new_place"), gold).true_pairs
     print(
         f"run: {', '.join(s.stem for s in ran)} ({index.size:,} records); "
-        f"feed: {', '.join(s.stem for s in fed)} ({answers.height:,} records)"
+        f"feed: {', '.join(prefix + s.stem for s in fed)} ({answers.height:,} records)"
     )
     print(
-        f"read and matched {answers.height:,} in {matching:.2f} s; {new.height:,} new, "
-        f"{true_pairs:,} pairs of them one place by the truth"
+        f"read and matched {answers.height:,} in {matching:.2f} s, grouped in {grouping:.2f} s, "
+        f"peak RSS {peak / 2**20:,.0f} MiB; {new.height:,} new, {true_pairs:,} pairs of them "
+        "one place by the truth"
     )
     known = right + wrong + missed
-    print(
-        f"of {known:,} records whose place the run has: {right / known:.2%} matched to it, "
-        f"{wrong / known:.2%} to another place, {missed / known:.2%} called new; of "
-        f"{len(answers) - known:,} whose place it lacks, {false_new:,} matched a place"
-    )
+    if known:
+        print(
+            f"of {known:,} records whose place the run has: {right / known:.2%} matched to "
+            f"it, {wrong / known:.2%} to another place, {missed / known:.2%} called new; ",
+            end="",
+        )
+    print(f"of {len(answers) - known:,} whose place it lacks, {false_new:,} matched a place")
     print(f"{'grouping of the new records':<40}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}")
     own = pl.concat_str("source", pl.lit(":"), "id")
     rows = [
         ("each its own place (before new_place)", 0.0, own),
         ("poiflow match new_place", grouping, pl.col("new_place")),
-        ("poiflow conflate of them alone", alone_seconds, pl.col("alone")),
     ]
+    if alone is not None:
+        rows.append(("poiflow conflate of them alone", alone_seconds, pl.col("alone")))
     for label, seconds, place in rows:
         scores = score_membership(new.select("source", "id", place.alias("place_id")), gold)
         print(f"{label:<40}{seconds:>9.2f}{scores.precision:>8.4f}{scores.recall:>8.4f}", end="")
         print(f"{scores.f1:>8.4f}")
+
+
+T = TypeVar("T")
+
+
+def with_peak_rss(work: Callable[[], T]) -> tuple[T, int]:
+    """What ``work`` returns, and this process's peak resident memory (bytes) while it
+    ran, sampled every 20 ms (what the process held before counts too)."""
+    me, peak, done = psutil.Process(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], tree_rss(me))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        sampler.join()
+    return result, peak[0]
 
 
 def judged(answers: pl.DataFrame, gold: pl.DataFrame, run: Path) -> tuple[int, int, int, int]:

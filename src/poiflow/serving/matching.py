@@ -81,6 +81,7 @@ MODEL_FILE: Final = "model.json.gz"
 STATISTICS_FILE: Final = "statistics.parquet"
 _RUNNERS_UP: Final = 3  # candidate places shown beside the answer
 _FEW_PAIRS: Final = 1024  # at most this many pairs take the plain-Python feature path
+_PAIRS_AT_ONCE: Final = 1_000_000  # pairs whose features are held at once (about 200 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,7 +542,15 @@ class MatchIndex:
             table = pa.Table.from_pylist(list(rows), schema=PLACE_SCHEMA)
         view_of = pa.concat_tables([table.select(columns), self.take(against, columns)])
         view = RecordView.of(view_of, stats.narrowed(view_of))
-        return self.matcher.predict(pair_features(view, a, b)).astype(np.float64)
+        # A file's new records may make millions of pairs: their features a slice at a time.
+        return np.concatenate(
+            [
+                self.matcher.predict(
+                    pair_features(view, a[i : i + _PAIRS_AT_ONCE], b[i : i + _PAIRS_AT_ONCE])
+                ).astype(np.float64)
+                for i in range(0, len(a), _PAIRS_AT_ONCE)
+            ]
+        )
 
     def fresh_place_id(self, source: str, record_id: str) -> str:
         """A new place's id: as a run would name it (after its first record), never one

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.conflate.blocking import key_counts, key_stats, record_keys
+from poiflow.conflate.blocking import finish_pairs, key_counts, key_pairs, key_stats, record_keys
 from poiflow.conflate.clustering import cluster_records
 from poiflow.conflate.keys import BLOCKING_COLUMNS
 from poiflow.conflate.lookup import FeatureLookup
@@ -26,8 +26,6 @@ from poiflow.serving.held_keys import HeldKeys
 from poiflow.serving.matching import Match, MatchIndex, record_ids
 
 __all__ = ["among", "with_new_places"]
-
-_KEY_COLUMNS: Final = ("key", "kind", "row", "left", "right")  # of a held blocking key row
 
 
 def among(
@@ -55,17 +53,12 @@ def among(
     q = len(sources)
     if table is None:  # a request's few: the words and terms they add, in plain Python
         keys = index.stats.row_keys(rows, index.blocking, common=index.common)
-    else:
-        blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
-            "row", pa.array(np.arange(q, dtype=np.int64))
-        )
-        stats = key_stats([index.counts, key_counts(blocked)], index.blocking)
-        made = record_keys(blocked, stats, index.blocking)
-        keys = {c: made[c].to_numpy() for c in _KEY_COLUMNS}
-    held = HeldKeys.of(pl.DataFrame(keys))
-    # Each record is its own twin here: never paired with itself, counted once.
-    query, other = held.lookup(keys, np.arange(q, dtype=np.int64), index.caps)
-    pair = np.unique(np.minimum(query, other) * q + np.maximum(query, other))
+        held = HeldKeys.of(pl.DataFrame(keys))
+        # Each record is its own twin here: never paired with itself, counted once.
+        query, other = held.lookup(keys, np.arange(q, dtype=np.int64), index.caps)
+        pair = np.unique(np.minimum(query, other) * q + np.maximum(query, other))
+    else:  # a file's: paired key group by key group, as a run pairs its records
+        pair = _table_pairs(index, table)
     decided = np.zeros(len(pair), np.int8)
     if index.decisions:
         at = {key: i for i, key in enumerate(zip(sources, ids, strict=True))}
@@ -83,6 +76,20 @@ def among(
     left, right = pair // q, pair % q
     probability = index.pair_probability(rows, table, np.zeros(0, np.int64), left, right, features)
     return left, right, probability, decided
+
+
+def _table_pairs(index: MatchIndex, table: pa.Table) -> np.ndarray:
+    """The pairs (``left * n + right``, sorted) that a table of ``n`` records' blocking
+    keys propose among them, made with the statistics of the run's records and theirs."""
+    n = table.num_rows
+    blocked = table.select(list(BLOCKING_COLUMNS)).append_column(
+        "row", pa.array(np.arange(n, dtype=np.int64))
+    )
+    stats = key_stats([index.counts, key_counts(blocked)], index.blocking)
+    proposed = key_pairs(record_keys(blocked, stats, index.blocking), index.blocking, once=False)
+    found = finish_pairs([proposed], n)  # the key rows are let go first: a file's are large
+    pair: np.ndarray = found.column("left").to_numpy() * n + found.column("right").to_numpy()
+    return pair
 
 
 def with_new_places(
@@ -104,7 +111,10 @@ def with_new_places(
     labels = np.zeros(1, np.int64)
     if len(fresh) > 1:
         rows, table = index.rows_or_table(places)
-        part = [rows[i] for i in fresh] if table is None else table.take(pa.array(fresh))
+        if len(fresh) == len(matches):  # a file's new records, gathered already
+            part: pa.Table | Sequence[Mapping[str, Any]] = rows if table is None else table
+        else:
+            part = [rows[i] for i in fresh] if table is None else table.take(pa.array(fresh))
         left, right, probability, decided = among(index, part, features)
         sources = np.asarray([matches[i].source for i in fresh], dtype=object)
         labels = cluster_records(
