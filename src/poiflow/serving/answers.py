@@ -26,7 +26,7 @@ from poiflow.conflate.features import FEATURE_COUNTS_SCHEMA, feature_counts
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
-from poiflow.serving.new_places import with_new_places
+from poiflow.serving.new_places import new_place_ids
 from poiflow.sources import Source
 
 __all__ = [
@@ -237,8 +237,7 @@ def match_file(
     features = index.features.plus(
         pa.concat_tables([FEATURE_COUNTS_SCHEMA.empty_table(), *counted])
     )
-    grouped = with_new_places(index, pa.concat_tables(new), news, features)
-    named = [m.new_place for m in grouped]
+    named = new_place_ids(index, pa.concat_tables(new), news, features)
     new_place = np.full(answered, None, dtype=object)
     new_place[at] = named
     column = MATCHES_SCHEMA.get_field_index("new_place")

@@ -25,7 +25,7 @@ from poiflow.conflate.lookup import FeatureLookup
 from poiflow.serving.held_keys import HeldKeys
 from poiflow.serving.matching import Match, MatchIndex, record_ids
 
-__all__ = ["among", "with_new_places"]
+__all__ = ["among", "new_place_ids", "with_new_places"]
 
 
 def among(
@@ -99,15 +99,29 @@ def with_new_places(
     features: FeatureLookup | None = None,
 ) -> list[Match]:
     """``matches`` (the answers for ``places``, in order) with the new place of each
-    record that no place of the run takes: those records clustered among themselves
-    as the run clusters (its thresholds, and a person's decisions between them), so
-    that two sources announcing one new place give one place. Each new place is named
-    as a run names a place, after its first record (by source, then id), and never
-    takes an id in use. ``features``: as ``MatchIndex.scored`` takes them."""
+    record that no place of the run takes (:func:`new_place_ids`)."""
+    named = new_place_ids(index, places, matches, features)
+    return [
+        m if p is None else replace(m, new_place=p) for m, p in zip(matches, named, strict=True)
+    ]
+
+
+def new_place_ids(
+    index: MatchIndex,
+    places: pa.Table | Sequence[Mapping[str, Any]],
+    matches: Sequence[Match],
+    features: FeatureLookup | None = None,
+) -> list[str | None]:
+    """The new place of each of ``matches`` (the answers for ``places``, in order) that no
+    place of the run takes, None for the others: those records clustered among
+    themselves as the run clusters (its thresholds, and a person's decisions between
+    them), so that two sources announcing one new place give one place. Each new place
+    is named as a run names a place, after its first record (by source, then id), and
+    never takes an id in use. ``features``: as ``MatchIndex.scored`` takes them."""
     fresh = [i for i, m in enumerate(matches) if m.place_id is None]
-    out = list(matches)
+    named: list[str | None] = [None] * len(matches)
     if not fresh:
-        return out
+        return named
     labels = np.zeros(1, np.int64)
     if len(fresh) > 1:
         rows, table = index.rows_or_table(places)
@@ -130,7 +144,7 @@ def with_new_places(
     for label, i in zip(labels.tolist(), fresh, strict=True):
         key = (matches[i].source, matches[i].id)
         first[label] = min(first.get(label, key), key)
-    named = {label: index.fresh_place_id(*key) for label, key in first.items()}
+    place_of = {label: index.fresh_place_id(*key) for label, key in first.items()}
     for label, i in zip(labels.tolist(), fresh, strict=True):
-        out[i] = replace(matches[i], new_place=named[label])
-    return out
+        named[i] = place_of[label]
+    return named
