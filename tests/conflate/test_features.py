@@ -166,6 +166,43 @@ def test_a_branch_page_tells_two_branches_of_a_chain_apart() -> None:
     np.testing.assert_array_equal(found["page_match"], [1, 0, 0, np.nan, np.nan])
 
 
+def test_a_chains_call_centre_is_no_branchs_phone() -> None:
+    # Source "b" gives one number to three branches (a call centre): it says nothing of
+    # which branch. "a" gives another to two records (one place listed twice): it still
+    # tells them, and a third source's record, apart from the others.
+    rows = [
+        ("a", "Alepa Kallio", "+358 9 111 1111"),
+        ("a", "Alepa Kallio", "+358 9 111 1111"),
+        ("b", "Alepa Kallio", "+358 20 555 0000"),
+        ("b", "Alepa Sörnäinen", "+358 20 555 0000"),
+        ("b", "Alepa Vallila", "+358 20 555 0000"),
+        ("c", "Alepa Kallio", "+358 9 111 1111"),
+        ("c", "Alepa Vallila", "+358 20 555 0000"),
+    ]
+    records = few_records.records_of(
+        [
+            {
+                "names": {"primary": name, "alternates": []},
+                "at": (60.18, 24.95),
+                "categories": {"primary": "supermarket"},
+                "phones": [phone],
+                "websites": [],
+                "address": {},
+                "source": source,
+            }
+            for source, name, phone in rows
+        ]
+    )
+    left, right = np.array([0, 0, 2, 3, 4]), np.array([1, 5, 3, 6, 6])
+    expected = [1, 1, np.nan, np.nan, np.nan]
+    found = pair_features(RecordView.of(records), left, right)
+    np.testing.assert_array_equal(found["phone_match"], expected)
+    few = few_pair_features(
+        records.to_pylist(), left, right, FeatureLookup(feature_stats(feature_counts(records)))
+    )
+    np.testing.assert_array_equal(few["phone_match"], expected)
+
+
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

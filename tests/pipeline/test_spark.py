@@ -90,6 +90,12 @@ def test_generated_sources_with_and_without_coordinates_agree_on_spark(tmp_path:
     located = generate(1500, 3, 21, tmp_path / "located")
     unlocated = generate(1500, 2, 22, tmp_path / "unlocated", drop_coordinates=True)
     sources = [*located.sources, *unlocated.sources]
+    # A chain's call centre: one phone that a source gives to a dozen of its records.
+    feed = pl.read_csv(located.sources[1], infer_schema=False)
+    called = pl.int_range(pl.len()) < 12
+    feed.with_columns(
+        phone=pl.when(called).then(pl.lit("+358 20 123 4567")).otherwise("phone")
+    ).write_csv(located.sources[1])
     # A person's decisions, against the truth: records of one place said to be two, and
     # records of two places said to be one (each record in one decision at most).
     gold = pl.read_csv(tmp_path / "located" / "gold.csv", infer_schema=False)

@@ -31,6 +31,7 @@ __all__ = [
     "FEATURES",
     "FEATURE_COLUMNS",
     "FEATURE_COUNTS_SCHEMA",
+    "SHARED_PHONE",
     "FeatureStats",
     "RecordView",
     "agreement_matrix",
@@ -38,6 +39,7 @@ __all__ = [
     "feature_stats",
     "pair_features",
     "shared_pages",
+    "shared_phones",
     "word_counts",
 ]
 
@@ -171,7 +173,7 @@ class RecordView:
             name=name,
             alternates=_lists_longer_than(key("name_alternates"), 0),
             brand=Encoded.of(key("brand")),
-            phones=Listed.of(records.column("phones")),
+            phones=Listed.of(_without(records.column("phones"), stats.shared_phones)),
             domains=Listed.of(key("domains")),
             pages=Listed.of(page_lists(records.num_rows, pages, stats.shared_pages)),
             street=Encoded.of(key("street")),
@@ -187,19 +189,25 @@ class RecordView:
 @dataclass(frozen=True, slots=True)
 class FeatureStats:
     """What features read of all the records: how many carry each folded name (a chain's
-    name is weak evidence) and each word of it (a word's IDF weight), and which web pages
+    name is weak evidence) and each word of it (a word's IDF weight), which web pages
     some source gives to more than one of its records (a chain's store finder, not a
-    branch's own page)."""
+    branch's own page), and which phones some source gives to several (a chain's call
+    centre, or a placeholder, not a branch's own number)."""
 
     records: int
     names: pl.DataFrame  # "name", "records"
     words: pl.DataFrame  # "word", "records"
     shared_pages: frozenset[str]
+    shared_phones: frozenset[str]  # that a source gives to SHARED_PHONE or more records
 
+
+# A phone that one source gives to this many of its records or more is no branch's own.
+# (Two may be one place listed twice: a source's duplicates share their phone.)
+SHARED_PHONE: Final = 3
 
 FEATURE_COUNTS_SCHEMA: Final = pa.schema(
     [
-        pa.field("what", pa.string()),  # "records", "name", "word" or "page"
+        pa.field("what", pa.string()),  # "records", "name", "word", "page" or "phone"
         pa.field("value", pa.string()),
         pa.field("count", pa.int64()),
     ]
@@ -230,11 +238,26 @@ def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
         .group_by("value")
         .len()
     )
+    # Phones by source, likewise: a chain's call centre is no branch's number.
+    phones = records.column("phones").combine_chunks()
+    owner = pc.list_parent_indices(phones).to_numpy()
+    by_phone = (
+        pl.DataFrame(
+            {"row": owner, "source": source.gather(owner), "phone": pc.list_flatten(phones)},
+            schema={"row": pl.Int64, "source": pl.String, "phone": pl.String},
+        )
+        .drop_nulls()
+        .unique(["row", "phone"])  # a record's phone once
+        .select(pl.concat_str("source", pl.lit(_PAGE_SEPARATOR), "phone").alias("value"))
+        .group_by("value")
+        .len()
+    )
     frames = [
         pl.DataFrame({"what": ["records"], "value": [""], "len": [records.num_rows]}),
         by_name.select(pl.lit("name").alias("what"), pl.col("name").alias("value"), "len"),
         words.select(pl.lit("word").alias("what"), pl.col("word").alias("value"), "len"),
         by_source.select(pl.lit("page").alias("what"), "value", "len"),
+        by_phone.select(pl.lit("phone").alias("what"), "value", "len"),
     ]
     counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
     return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
@@ -275,6 +298,7 @@ def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
         part("name", "name"),
         part("word", "word"),
         shared_pages(total.rename({"records": "count"})),
+        shared_phones(total.rename({"records": "count"})),
     )
 
 
@@ -285,7 +309,30 @@ def shared_pages(counts: pl.DataFrame) -> frozenset[str]:
     return frozenset(shared["value"].str.split_exact(_PAGE_SEPARATOR, 1).struct[1].to_list())
 
 
-# Between a source and a page in the counts of pages by source (no URL has it).
+def shared_phones(counts: pl.DataFrame) -> frozenset[str]:
+    """The phones that some source gives to ``SHARED_PHONE`` or more of its records, from
+    summed counts (``FEATURE_COUNTS_SCHEMA``'s columns; other kinds are left out)."""
+    shared = counts.filter((pl.col("what") == "phone") & (pl.col("count") >= SHARED_PHONE))
+    return frozenset(shared["value"].str.split_exact(_PAGE_SEPARATOR, 1).struct[1].to_list())
+
+
+def _without(lists: pa.ChunkedArray, left_out: frozenset[str]) -> pa.ChunkedArray:
+    """A list-of-strings column without the values in ``left_out`` (null where none is
+    left)."""
+    if not left_out:
+        return lists
+    column = lists.combine_chunks()
+    flat = pc.list_flatten(column)
+    keep = pc.invert(pc.fill_null(pc.is_in(flat, pa.array(sorted(left_out))), False))
+    rows = pc.list_parent_indices(column).to_numpy()[keep.to_numpy(zero_copy_only=False)]
+    counts = np.bincount(rows, minlength=len(column))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.chunked_array(
+        [pa.ListArray.from_arrays(pa.array(offsets), flat.filter(keep), mask=pa.array(counts == 0))]
+    )
+
+
+# Between a source and a page or phone in the counts by source (no URL or phone has it).
 _PAGE_SEPARATOR: Final = "\x1f"
 
 

@@ -38,6 +38,7 @@ from poiflow.conflate.features import (
     FeatureStats,
     agreement_matrix,
     shared_pages,
+    shared_phones,
 )
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.keys import (
@@ -357,11 +358,12 @@ class FeatureLookup:
             zip(stats.words["word"].to_list(), stats.words["records"].to_list(), strict=True)
         )
         self.shared_pages = stats.shared_pages
+        self.shared_phones = stats.shared_phones
 
     def plus(self, counts: pa.Table) -> FeatureLookup:
         """These statistics with more records counted (their :func:`feature_counts`; the
         records must be none of those counted already): what a run of them all reads. A
-        page is shared where the new records' source gives it to several of them."""
+        page (or phone) is shared where the new records' source gives it to several of them."""
         more = FeatureLookup.__new__(FeatureLookup)
         frame = pl.DataFrame(counts.cast(FEATURE_COUNTS_SCHEMA))
         more.records = self.records + int(frame.filter(pl.col("what") == "records")["count"].sum())
@@ -371,6 +373,7 @@ class FeatureLookup:
             for value, count in zip(part["value"].to_list(), part["count"].to_list(), strict=True):
                 held[value] = held.get(value, 0) + count
         more.shared_pages = self.shared_pages | shared_pages(frame)
+        more.shared_phones = self.shared_phones | shared_phones(frame)
         return more
 
     def narrowed(self, records: pa.Table) -> FeatureStats:
@@ -388,6 +391,7 @@ class FeatureLookup:
                 schema={"word": pl.String, "records": pl.Int64},
             ),
             self.shared_pages,
+            self.shared_phones,
         )
 
 
@@ -423,6 +427,7 @@ def few_pair_features(
     vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
     commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
     pages = [own_pages(r["websites"], stats.shared_pages) for r in records]
+    phones = [[p for p in r["phones"] or () if p not in stats.shared_phones] for r in records]
     codes, agreement = agreement_matrix()
     coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
     a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
@@ -448,7 +453,7 @@ def few_pair_features(
         out["name_tfidf"].append(_cosine(vectors[names[i]], vectors[names[j]]))
         out["name_commonness"].append(max(commonness[i], commonness[j]))
         out["brand_match"].append(_same(keys[i].get("brand"), keys[j].get("brand")))
-        out["phone_match"].append(_shared(records[i]["phones"], records[j]["phones"]))
+        out["phone_match"].append(_shared(phones[i], phones[j]))
         out["domain_match"].append(_shared(keys[i].get("domains"), keys[j].get("domains")))
         out["page_match"].append(_shared(pages[i], pages[j]))
         out["housenumber_match"].append(

@@ -117,7 +117,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     from pyspark.sql import functions as sf
     from pyspark.sql.window import Window
 
-    from poiflow.conflate.features import FEATURES, shared_pages
+    from poiflow.conflate.features import FEATURES, SHARED_PHONE, shared_pages, shared_phones
     from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
 
@@ -129,7 +129,8 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     groups = engine.row_groups(path)
     reading = partial(_records_of, engine=engine, path=path, columns=columns)
     # The name and word counts of all the data: names travel with their records, the
-    # (much smaller) word counts and the pages a source shares with the function.
+    # (much smaller) word counts and the pages and phones a
+    # source shares with the function.
     counted = engine.map(groups, reading(count_features), "what string, value string, count bigint")
     counts = counted.groupBy("what", "value").agg(sf.sum("count").alias("count"))
     counts = counts.localCheckpoint()
@@ -139,6 +140,13 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     pages = shared_pages(
         pl.DataFrame(
             engine.collect(counts.where((sf.col("what") == "page") & (sf.col("count") > 1)))
+        )
+    )
+    phones = shared_phones(
+        pl.DataFrame(
+            engine.collect(
+                counts.where((sf.col("what") == "phone") & (sf.col("count") >= SHARED_PHONE))
+            )
         )
     )
     names = counts.where(sf.col("what") == "name").select(
@@ -191,7 +199,9 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         routed,
         pairs,
         "shard",
-        partial(score_routed, words=words, pages=pages, total=total, matcher=matcher),
+        partial(
+            score_routed, words=words, pages=pages, phones=phones, total=total, matcher=matcher
+        ),
         f"left bigint, right bigint, probability double, {feature_columns}",
     )
     table = engine.collect(scored).sort_by([("left", "ascending"), ("right", "ascending")])

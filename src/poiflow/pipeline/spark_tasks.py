@@ -247,6 +247,7 @@ def score_routed(
     *,
     words: pl.DataFrame,
     pages: frozenset[str],
+    phones: frozenset[str],
     total: int,
     matcher: Any,
 ) -> pa.Table:
@@ -259,7 +260,7 @@ def score_routed(
     names = pl.DataFrame(
         {"name": records.column("name_key"), "records": records.column("name_records")}
     ).unique("name")
-    stats = FeatureStats(total, names, words, pages)
+    stats = FeatureStats(total, names, words, pages, phones)
     view = RecordView.of(as_records(records), stats)
     left = np.searchsorted(rows, pairs.column("left").to_numpy())
     right = np.searchsorted(rows, pairs.column("right").to_numpy())
