@@ -24,7 +24,7 @@ from scipy import sparse
 
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.geo import arc_m
-from poiflow.conflate.pages import page_lists, record_pages
+from poiflow.conflate.pages import list_column, page_lists, record_pages
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -227,40 +227,37 @@ def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
     )
     by_name = names.group_by("name").len()
     words = _words_of(by_name)
-    # Pages by source: a page that one source gives to several records is no branch's own.
+    # Pages and phones by source: a page that one source gives to several records (a
+    # store finder) is no branch's own, nor is a phone it gives to many (a call centre).
     source = pl.Series(records.column("source").combine_chunks(), dtype=pl.String)
-    by_source = (
-        pages.select(
-            pl.concat_str(
-                source.gather(pages["row"]), pl.lit(_PAGE_SEPARATOR), pages["page"]
-            ).alias("value")
-        )
-        .group_by("value")
-        .len()
-    )
-    # Phones by source, likewise: a chain's call centre is no branch's number.
     phones = records.column("phones").combine_chunks()
-    owner = pc.list_parent_indices(phones).to_numpy()
-    by_phone = (
-        pl.DataFrame(
-            {"row": owner, "source": source.gather(owner), "phone": pc.list_flatten(phones)},
-            schema={"row": pl.Int64, "source": pl.String, "phone": pl.String},
-        )
-        .drop_nulls()
-        .unique(["row", "phone"])  # a record's phone once
-        .select(pl.concat_str("source", pl.lit(_PAGE_SEPARATOR), "phone").alias("value"))
-        .group_by("value")
-        .len()
+    listed = pl.DataFrame(
+        {"row": pc.list_parent_indices(phones).to_numpy(), "phone": pc.list_flatten(phones)},
+        schema={"row": pl.Int64, "phone": pl.String},
     )
+    by_page = _by_source(source, pages.rename({"page": "value"}))
+    by_phone = _by_source(source, listed.drop_nulls().unique().rename({"phone": "value"}))
     frames = [
         pl.DataFrame({"what": ["records"], "value": [""], "len": [records.num_rows]}),
         by_name.select(pl.lit("name").alias("what"), pl.col("name").alias("value"), "len"),
         words.select(pl.lit("word").alias("what"), pl.col("word").alias("value"), "len"),
-        by_source.select(pl.lit("page").alias("what"), "value", "len"),
+        by_page.select(pl.lit("page").alias("what"), "value", "len"),
         by_phone.select(pl.lit("phone").alias("what"), "value", "len"),
     ]
     counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
     return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
+
+
+def _by_source(source: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:
+    """``value, len``: how many records of each source carry each value (``rows``: each
+    record's ``row`` and a ``value`` of it, once), the value named after its source."""
+    return (
+        rows.select(
+            pl.concat_str(source.gather(rows["row"]), pl.lit(_SEPARATOR), "value").alias("value")
+        )
+        .group_by("value")
+        .len()
+    )
 
 
 def word_counts(names: pa.Array | pa.ChunkedArray) -> pl.DataFrame:
@@ -304,16 +301,21 @@ def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
 
 def shared_pages(counts: pl.DataFrame) -> frozenset[str]:
     """The pages that some source gives to more than one of its records, from summed
-    counts (``FEATURE_COUNTS_SCHEMA``'s columns; other kinds than "page" are left out)."""
-    shared = counts.filter((pl.col("what") == "page") & (pl.col("count") > 1))
-    return frozenset(shared["value"].str.split_exact(_PAGE_SEPARATOR, 1).struct[1].to_list())
+    counts (``FEATURE_COUNTS_SCHEMA``'s columns; other kinds are left out)."""
+    return _shared(counts, "page", 2)
 
 
 def shared_phones(counts: pl.DataFrame) -> frozenset[str]:
     """The phones that some source gives to ``SHARED_PHONE`` or more of its records, from
     summed counts (``FEATURE_COUNTS_SCHEMA``'s columns; other kinds are left out)."""
-    shared = counts.filter((pl.col("what") == "phone") & (pl.col("count") >= SHARED_PHONE))
-    return frozenset(shared["value"].str.split_exact(_PAGE_SEPARATOR, 1).struct[1].to_list())
+    return _shared(counts, "phone", SHARED_PHONE)
+
+
+def _shared(counts: pl.DataFrame, what: str, least: int) -> frozenset[str]:
+    """The values of a kind counted by source that some source gives to ``least`` or more
+    of its records."""
+    shared = counts.filter((pl.col("what") == what) & (pl.col("count") >= least))
+    return frozenset(shared["value"].str.split_exact(_SEPARATOR, 1).struct[1].to_list())
 
 
 def _without(lists: pa.ChunkedArray, left_out: frozenset[str]) -> pa.ChunkedArray:
@@ -325,15 +327,11 @@ def _without(lists: pa.ChunkedArray, left_out: frozenset[str]) -> pa.ChunkedArra
     flat = pc.list_flatten(column)
     keep = pc.invert(pc.fill_null(pc.is_in(flat, pa.array(sorted(left_out))), False))
     rows = pc.list_parent_indices(column).to_numpy()[keep.to_numpy(zero_copy_only=False)]
-    counts = np.bincount(rows, minlength=len(column))
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return pa.chunked_array(
-        [pa.ListArray.from_arrays(pa.array(offsets), flat.filter(keep), mask=pa.array(counts == 0))]
-    )
+    return list_column(len(column), rows, flat.filter(keep))
 
 
 # Between a source and a page or phone in the counts by source (no URL or phone has it).
-_PAGE_SEPARATOR: Final = "\x1f"
+_SEPARATOR: Final = "\x1f"
 
 
 def _lookup(counts: pl.DataFrame, values: np.ndarray, column: str) -> np.ndarray:

@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["own_pages", "page_key", "page_lists", "record_pages"]
+__all__ = ["list_column", "own_pages", "page_key", "page_lists", "record_pages"]
 
 # Path segments that say nothing of which page: a language ("en", "fi-fi", "sv_se"), an
 # index file, a home page. A path of only these is the site's front page.
@@ -90,9 +90,13 @@ def page_lists(n: int, pages: pl.DataFrame, shared: Collection[str]) -> pa.Chunk
     ``shared``, as a list column (null where none is left)."""
     if shared:
         pages = pages.filter(~pl.col("page").is_in(list(shared)))
-    counts = np.bincount(pages["row"].to_numpy(), minlength=n)
+    return list_column(n, pages["row"].to_numpy(), pages["page"].to_arrow().cast(pa.string()))
+
+
+def list_column(n: int, rows: np.ndarray, values: pa.Array) -> pa.ChunkedArray:
+    """A list column of ``n`` records from each value's record (``rows``, ascending) and
+    the values in that order; null where a record has none."""
+    counts = np.bincount(rows, minlength=n)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    lists = pa.ListArray.from_arrays(
-        pa.array(offsets), pages["page"].to_arrow().cast(pa.string()), mask=pa.array(counts == 0)
-    )
+    lists = pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
     return pa.chunked_array([lists])

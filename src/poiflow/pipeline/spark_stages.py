@@ -129,26 +129,23 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     groups = engine.row_groups(path)
     reading = partial(_records_of, engine=engine, path=path, columns=columns)
     # The name and word counts of all the data: names travel with their records, the
-    # (much smaller) word counts and the pages and phones a
-    # source shares with the function.
+    # (much smaller) word counts and the pages and phones a source shares with the
+    # function.
     counted = engine.map(groups, reading(count_features), "what string, value string, count bigint")
     counts = counted.groupBy("what", "value").agg(sf.sum("count").alias("count"))
     counts = counts.localCheckpoint()
     total = int(counts.where(sf.col("what") == "records").first()["count"])  # type: ignore[index]
     words = pl.DataFrame(engine.collect(counts.where(sf.col("what") == "word")))
     words = words.select(pl.col("value").alias("word"), pl.col("count").alias("records"))
-    pages = shared_pages(
-        pl.DataFrame(
-            engine.collect(counts.where((sf.col("what") == "page") & (sf.col("count") > 1)))
-        )
-    )
-    phones = shared_phones(
-        pl.DataFrame(
-            engine.collect(
-                counts.where((sf.col("what") == "phone") & (sf.col("count") >= SHARED_PHONE))
+    shared = pl.DataFrame(
+        engine.collect(
+            counts.where(
+                ((sf.col("what") == "page") & (sf.col("count") > 1))
+                | ((sf.col("what") == "phone") & (sf.col("count") >= SHARED_PHONE))
             )
         )
     )
+    pages, phones = shared_pages(shared), shared_phones(shared)
     names = counts.where(sf.col("what") == "name").select(
         sf.col("value").alias("name_key"), sf.col("count").alias("name_records")
     )
