@@ -35,8 +35,8 @@ def main() -> None:
     files = sorted(world.glob("source_*.csv"))
     frames = {path.name: pl.read_csv(path, infer_schema_length=0) for path in files}
     first_word = pl.col("name").str.split(" ").list.first().str.to_lowercase()
-    # A chain: a first word that the names of every source share most often (a word of
-    # many unrelated names, as "ravintola", may come in too: a placeholder number, then).
+    # A chain: one of the commonest first words of names, in all sources together (a word
+    # of many unrelated names, as "ravintola", comes in too: a placeholder number, then).
     chains = (
         pl.concat([f.select(first_word.alias("word")) for f in frames.values()])
         .group_by("word")
@@ -47,6 +47,12 @@ def main() -> None:
         .to_list()
     )
     gold = read_gold(world / "gold.csv")
+    of_chains = pl.concat(
+        [
+            f.filter(first_word.is_in(chains)).select(source=pl.lit(Path(n).stem), id="id")
+            for n, f in frames.items()
+        ]
+    )
     with tempfile.TemporaryDirectory() as scratch:
         called = Path(scratch) / "called"
         called.mkdir()
@@ -69,15 +75,6 @@ def main() -> None:
             seconds, _, _ = measure(command)
             membership = pl.read_parquet(out / "membership.parquet")
             scores = score_membership(membership, gold)
-            records = pl.concat(
-                [
-                    f.select("id", first_word.alias("word")).with_columns(
-                        source=pl.lit(Path(n).stem)
-                    )
-                    for n, f in frames.items()
-                ]
-            )
-            of_chains = records.filter(pl.col("word").is_in(chains)).select("source", "id")
             chain_scores = score_membership(membership.join(of_chains, on=["source", "id"]), gold)
             print(
                 f"{label:<28}{seconds:>9.1f}{scores.precision:>8.4f}{scores.recall:>8.4f}"
