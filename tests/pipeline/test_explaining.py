@@ -476,3 +476,36 @@ def test_a_decided_pair_is_explained_as_decided_and_its_places_links_count_it(
     assert among[(0, 1)] == 0.0
     assert among[(2, 3)] == 1.0
     assert len(among) == len(pairs_among(out, members))  # each pair once
+
+
+def test_a_call_centres_number_is_said_to_be_shared_not_missing(tmp_path: Path) -> None:
+    from poiflow.pipeline import conflate
+    from poiflow.pipeline.explaining import PHONE_SHARED
+
+    # Source "b" gives its three branches the chain's one number; "a" lists one branch
+    # with its own number, and one without any.
+    rows = [
+        ("a", "a1", "Alepa Kallio", 60.1840, 24.9500, "+358 9 111 1111"),
+        ("a", "a2", "Alepa Vallila", 60.1940, 24.9600, ""),
+        ("b", "b1", "Alepa Kallio", 60.1841, 24.9501, "+358 20 555 0000"),
+        ("b", "b2", "Alepa Sörnäinen", 60.1870, 24.9610, "+358 20 555 0000"),
+        ("b", "b3", "Alepa Vallila", 60.1941, 24.9601, "+358 20 555 0000"),
+    ]
+    files = []
+    for source in ("a", "b"):
+        files.append(tmp_path / f"{source}.csv")
+        pl.DataFrame(
+            [r[1:] for r in rows if r[0] == source],
+            schema=["id", "name", "lat", "lon", "phone"],
+            orient="row",
+        ).write_csv(files[-1])
+    out = tmp_path / "out"
+    conflate(files, out, workers=1)
+
+    def phone(left: str, right: str) -> str:
+        story = explain_pair(out, left, right)
+        return next(p.shows for p in story.explanation.parts if p.name == "phone_match")
+
+    assert phone("b:b2", "b:b3") == PHONE_SHARED
+    assert phone("a:a1", "b:b1") == PHONE_SHARED
+    assert phone("a:a2", "b:b3") == "one lacks it"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -40,7 +40,11 @@ from poiflow.pipeline.outputs import (
 )
 from poiflow.text import address_line
 
-__all__ = ["PairStory", "explain_pair", "record_keys"]
+__all__ = ["PHONE_SHARED", "PairStory", "explain_pair", "record_keys"]
+
+# What a pair shows for phones where both records have one but some source gives theirs
+# to many records (``features.SHARED_PHONE``): a call centre's, not compared.
+PHONE_SHARED: Final = "a source's shared number"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,9 @@ def explain_pair(
         view = RecordView.of(records.take(pa.array(rows, pa.int64())), stats)
         features = pair_features(view, np.array([0]), np.array([1]))
     (explanation,) = explain_scores(matcher, features)
+    phones = records.column("phones").take(pa.array(rows, pa.int64())).to_pylist()
+    if math.isnan(float(features["phone_match"][0])) and all(phones):
+        explanation = _phone_shared(explanation)
     run_probability = float(scored["match_probability"]) if scored is not None else None
     membership = pl.DataFrame(
         read_output(folder, "membership.parquet", ["source", "id", "place_id"])
@@ -214,6 +221,17 @@ def _why_missing(folder: Path, keys: list[tuple[str, str]]) -> str:
             if row.height:
                 return f"quarantined ({row['reason'][0]}, at {row['origin'][0]})"
     return "not in its inputs"
+
+
+def _phone_shared(explanation: Explanation) -> Explanation:
+    """The explanation of a pair whose records both have phones, and whose phones were not
+    compared: some source gives a number of theirs to many records (a call centre), so it
+    is no record's phone. Said so, not "one lacks it"."""
+    parts = tuple(
+        replace(part, shows=PHONE_SHARED) if part.name in ("phone_match", "phone") else part
+        for part in explanation.parts
+    )
+    return replace(explanation, parts=parts)
 
 
 def _scored(folder: Path, keys: tuple[tuple[str, str], tuple[str, str]]) -> dict[str, Any] | None:
