@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ def place(pid: str, **values: Any) -> dict[str, Any]:
         "lat": 60.17,
         "lon": 24.94,
         "address": {"locality": values.pop("locality", "Helsinki")},
-        "phones": ["+358912345678"],
+        "phones": [f"+358912{zlib.crc32(pid.encode()) % 1_000_000:06d}"],  # its own
         "websites": ["https://example.fi"],
         "update_time": NOW,
         "confidence": 0.8,
@@ -81,6 +82,24 @@ def test_each_check_flags_the_planted_place(check: str, values: dict[str, Any]) 
     assert found[check] == {"bad"}
     # Nothing else is blamed on the clean places.
     assert not any(ids - {"bad"} for ids in found.values()), found
+
+
+def test_a_phone_of_three_places_is_a_shared_one_and_of_two_is_not() -> None:
+    call_centre, entrances = ["+358205550000"], ["+358911111111"]
+    rows = [
+        *clean_town(),
+        *(place(f"chain{i}", phones=call_centre, lat=60.2 + i / 100) for i in range(3)),
+        place("hall", phones=entrances),
+        place("hall-east", phones=[*entrances, "+358922222222"]),
+    ]
+    assert flagged(rows)["shared_phone"] == {"chain0", "chain1", "chain2"}
+    (result,) = [
+        r
+        for r in run_checks(QualityInput(pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)))
+        if r.name == "shared_phone"
+    ]
+    assert result.issues[0].detail == "its phone +358205550000 is the phone of 2 other places too"
+    assert result.checked == len(rows)
 
 
 def test_likely_duplicates_are_places_whose_records_match_across() -> None:

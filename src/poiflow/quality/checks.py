@@ -262,6 +262,38 @@ class WebsiteFormat:
         return _each_value(self, data, "websites", pattern, "is not a URL")
 
 
+class SharedPhone:
+    """A place whose phone number other places carry too: a chain's call centre or a
+    placeholder, not the place's own (conflation does not count such a number as evidence
+    that two records are one place)."""
+
+    name: ClassVar[str] = "shared_phone"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "its phone is one that 3 or more places have (a call centre?)"
+    places: ClassVar[int] = 3
+
+    def run(self, data: QualityInput) -> CheckResult:
+        values = (
+            data.columns("phones")
+            .explode("phones")
+            .drop_nulls("phones")
+            .unique(maintain_order=True)  # a place's number once
+        )
+        carried = values.group_by("phones").len().filter(pl.col("len") >= self.places)
+        shared = (
+            values.join(carried, on="phones", maintain_order="left")
+            .group_by("id", maintain_order=True)
+            .first()
+        )
+        checked = data.frame.select((pl.col("phones").list.len() > 0).sum()).item()
+        details = [
+            f"its phone {phone} is the phone of {count - 1:,} other places too"
+            for phone, count in shared.select("phones", "len").iter_rows()
+        ]
+        return _result(self, checked, shared["id"].to_list(), details)
+
+
 class ConfidenceInRange:
     """Confidence is a probability."""
 
@@ -441,6 +473,7 @@ DEFAULT_CHECKS: tuple[Any, ...] = (
     InTheSea(),
     PhoneFormat(),
     WebsiteFormat(),
+    SharedPhone(),
     ConfidenceInRange(),
     CategoryNeeds("pharmacy", "phones"),
     CategoryNeeds("hospital", "phones"),
