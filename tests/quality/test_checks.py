@@ -102,6 +102,20 @@ def test_a_phone_of_three_places_is_a_shared_one_and_of_two_is_not() -> None:
     assert result.checked == len(rows)
 
 
+def test_a_point_of_many_places_of_several_streets_is_a_geocoders_centre() -> None:
+    def at(pid: str, street: str, lat: float = 60.2) -> dict[str, Any]:
+        return place(pid, lat=lat, lon=24.9, address={"locality": "Helsinki", "street": street})
+
+    centre = [at(f"centre{i}", f"Katu {i}") for i in range(5)]
+    mall = [at(f"mall{i}", "Kauppakatu", lat=60.21) for i in range(6)]  # one street
+    few = [at(f"few{i}", f"Tie {i}", lat=60.22) for i in range(4)]  # under five
+    rows = [*clean_town(), *centre, *mall, *few]
+    assert flagged(rows)["stacked_point"] == {f"centre{i}" for i in range(5)}
+    table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    (result,) = [r for r in run_checks(QualityInput(table)) if r.name == "stacked_point"]
+    assert result.issues[0].detail == "its point 60.2, 24.9 is that of 4 other places, of 5 streets"
+
+
 def test_likely_duplicates_are_places_whose_records_match_across() -> None:
     rows = clean_town(2)
     membership = pa.Table.from_pylist(

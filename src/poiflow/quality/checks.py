@@ -225,6 +225,39 @@ class InTheSea:
         return _flagged(self, frame, bad, "{name} at {lat}, {lon} is in the sea")
 
 
+class StackedPoint:
+    """A place at the very point of many places of several streets: where a geocoder put
+    an address it could not find (a town's or a postcode's centre), not where the place
+    is. The shops of one mall share a point too, but one street."""
+
+    name: ClassVar[str] = "stacked_point"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = (
+        "its point is that of 5 or more places of 2 or more streets (a geocoder's centre?)"
+    )
+    places: ClassVar[int] = 5
+    streets: ClassVar[int] = 2
+
+    def run(self, data: QualityInput) -> CheckResult:
+        frame = data.frame.select(
+            "id", "lat", "lon", pl.col("address").struct.field("street")
+        ).filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+        point = [pl.col("lat").round(6), pl.col("lon").round(6)]
+        stacks = (
+            frame.group_by(point)
+            .agg(pl.len().alias("places"), pl.col("street").drop_nulls().n_unique().alias("of"))
+            .filter((pl.col("places") >= self.places) & (pl.col("of") >= self.streets))
+        )
+        bad = frame.with_columns(point).join(stacks, on=["lat", "lon"], maintain_order="left")
+        return _flagged(
+            self,
+            frame,
+            bad.with_columns(others=pl.col("places") - 1),
+            "its point {lat}, {lon} is that of {others} other places, of {of} streets",
+        )
+
+
 def _each_value(
     check: Check, data: QualityInput, column: str, pattern: str, problem: str
 ) -> CheckResult:
@@ -471,6 +504,7 @@ DEFAULT_CHECKS: tuple[Any, ...] = (
     CoordinatesInRange(),
     HasLocation(),
     InTheSea(),
+    StackedPoint(),
     PhoneFormat(),
     WebsiteFormat(),
     SharedPhone(),
