@@ -34,17 +34,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
-import psutil
 
-from measure import generated_world, tree_rss, world_arguments
-from poiflow.conflate.evaluate import score_membership
+from measure import generated_world, with_peak_rss, world_arguments
+from poiflow.conflate.evaluate import plurality, score_membership
 from poiflow.pipeline import conflate
 from poiflow.serving.answers import match_file
 from poiflow.serving.matching import MatchIndex
@@ -149,41 +145,12 @@ def main() -> None:
         print(f"{scores.f1:>8.4f}")
 
 
-T = TypeVar("T")
-
-
-def with_peak_rss(work: Callable[[], T]) -> tuple[T, int]:
-    """What ``work`` returns, and this process's peak resident memory (bytes) while it
-    ran, sampled every 20 ms (what the process held before counts too)."""
-    me, peak, done = psutil.Process(), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.02):
-            peak[0] = max(peak[0], tree_rss(me))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        result = work()
-    finally:
-        done.set()
-        sampler.join()
-    return result, peak[0]
-
-
 def judged(answers: pl.DataFrame, gold: pl.DataFrame, run: Path) -> tuple[int, int, int, int]:
     """Answers against the truth: ``(right, wrong, missed, wrongly matched)``, the first
     three over the records whose true place the run has (its place is the run's place
     holding the most of that true place's records), the last over the others."""
     membership = pl.read_parquet(run / "membership.parquet").join(gold, on=["source", "id"])
-    best = (
-        membership.group_by("place", "place_id")
-        .len()
-        .sort("len", "place_id", descending=[True, False])
-        .group_by("place", maintain_order=True)
-        .first()
-        .select("place", pl.col("place_id").alias("expected"))
-    )
+    best = plurality(membership, "place", "place_id").rename({"place_id": "expected"})
     told = answers.join(gold, on=["source", "id"]).join(best, on="place", how="left")
     known = told.filter(pl.col("expected").is_not_null())
     right = known.filter(pl.col("place_id") == pl.col("expected")).height

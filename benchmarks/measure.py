@@ -1,6 +1,6 @@
-"""What the benchmark scripts share: wall time and peak memory of a whole command, the
-median of repeated timings, and the generated worlds they run on (made once, kept in
-``benchmarks/data``)."""
+"""What the benchmark scripts share: wall time and peak memory of a whole command (or of
+work in this process), the median of repeated timings, and the generated worlds they run
+on (made once, kept in ``benchmarks/data``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
+
+T = TypeVar("T")
 
 __all__ = [
     "DATA",
@@ -25,6 +29,7 @@ __all__ = [
     "median_seconds",
     "tree_cpu",
     "tree_rss",
+    "with_peak_rss",
     "world_arguments",
 ]
 
@@ -119,3 +124,22 @@ def measure(command: list[str]) -> tuple[float, float, str]:
     if process.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{stderr[-2000:]}")
     return seconds, peak / 2**20, stdout
+
+
+def with_peak_rss(work: Callable[[], T]) -> tuple[T, int]:
+    """What ``work`` returns, and this process's peak resident memory (bytes) while it
+    ran, sampled every 20 ms (what the process held before counts too)."""
+    me, peak, done = psutil.Process(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], tree_rss(me))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        sampler.join()
+    return result, peak[0]

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from poiflow.conflate.evaluate import score_membership
+from poiflow.conflate.evaluate import plurality, score_membership
 from poiflow.conflate.ids import place_id_for
 from poiflow.errors import InputError
 from poiflow.serving.answers import MatchAnswer, MatchQueue, MatchResults, answer_of
@@ -698,14 +698,7 @@ def test_a_feed_without_coordinates_meets_a_run_that_had_none(
     gold = pl.read_csv(folder / "gold.csv", infer_schema_length=0)
     run = pl.read_parquet(first_source_alone / "membership.parquet").join(gold, on=["source", "id"])
     # Each true place's place in the run: the one holding most of its records.
-    expected = (
-        run.group_by("place", "place_id")
-        .len()
-        .sort("len", "place_id", descending=[True, False])
-        .group_by("place", maintain_order=True)
-        .first()
-        .select("place", pl.col("place_id").alias("expected"))
-    )
+    expected = plurality(run, "place", "place_id").rename({"place_id": "expected"})
     told = found.join(gold, on=["source", "id"]).join(expected, on="place", how="left")
     known = told.filter(pl.col("expected").is_not_null())
     assert known.height > 500

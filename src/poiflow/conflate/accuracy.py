@@ -56,6 +56,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.alike import site
+from poiflow.conflate.evaluate import plurality
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.point import NEAR_M
 from poiflow.text import fold
@@ -196,14 +197,10 @@ def score_places(
         pl.col("source").cast(pl.String), pl.col("id").cast(pl.String), "place_id"
     )
     # Each golden place's true place: the one most of its records describe.
-    votes = (
-        members.join(pl.DataFrame(gold).select("source", "id", "place"), on=["source", "id"])
-        .group_by("place_id", "place")
-        .len()
-        .sort(["place_id", "len", "place"], descending=[False, True, False])
-        .group_by("place_id", maintain_order=True)
-        .first()
-        .select("place_id", "place")
+    votes = plurality(
+        members.join(pl.DataFrame(gold).select("source", "id", "place"), on=["source", "id"]),
+        "place_id",
+        "place",
     )
     true = _values(pl.DataFrame(truth).rename({"id": "place"}), ["place"])
     golden = _values(pl.DataFrame(places).rename({"id": "place_id"}), ["place_id"], confidence=True)

@@ -10,7 +10,14 @@ import pyarrow as pa
 
 from poiflow.errors import InputError, SchemaMismatchError
 
-__all__ = ["Scores", "pairs_within_groups", "read_gold", "score_membership", "with_pair_rows"]
+__all__ = [
+    "Scores",
+    "pairs_within_groups",
+    "plurality",
+    "read_gold",
+    "score_membership",
+    "with_pair_rows",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,20 @@ def with_pair_rows(
     ).join(
         keys.rename({"row": right, "source": "right_source", "id": "right_id"}),
         on=["right_source", "right_id"],
+    )
+
+
+def plurality(rows: pl.DataFrame, of: str, by: str) -> pl.DataFrame:
+    """``of, by``: for each value of ``of`` in ``rows``, the value of ``by`` that most of
+    its rows have (ties: the least), ordered by ``of``. Each golden place's true place (the
+    one most of its records describe), or each true place's place in a run."""
+    return (
+        rows.group_by(of, by)
+        .len()
+        .sort([of, "len", by], descending=[False, True, False])
+        .group_by(of, maintain_order=True)
+        .first()
+        .select(of, by)
     )
 
 
