@@ -14,26 +14,19 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import polars as pl
 
-from measure import generated_world, measure, world_arguments
+from measure import conflated, world_files
 from poiflow.conflate.evaluate import read_gold, score_membership
 
 CHAINS = 9  # the largest chains, by their name's first word, that share one number
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    world_arguments(parser, places=35_000, sources=4, seed=2024)
-    args = parser.parse_args()
-    world = generated_world(args.places, args.sources, args.seed)
-    files = sorted(world.glob("source_*.csv"))
-    frames = {path.name: pl.read_csv(path, infer_schema_length=0) for path in files}
+    world, frames = world_files(__doc__.splitlines()[0], places=35_000, sources=4, seed=2024)
     first_word = pl.col("name").str.split(" ").list.first().str.to_lowercase()
     # A chain: one of the commonest first words of names, in all sources together (a word
     # of many unrelated names, as "ravintola", comes in too: a placeholder number, then).
@@ -70,9 +63,7 @@ def main() -> None:
         print(f"{'world':<28}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}{'chains F1':>11}")
         for label, folder in (("as generated", world), ("with call centres", called)):
             out = Path(scratch) / f"run-{label.replace(' ', '-')}"
-            inputs = [str(folder / name) for name in frames]
-            command = [sys.executable, "-m", "poiflow", "conflate", *inputs, "-o", str(out)]
-            seconds, _, _ = measure(command)
+            seconds = conflated([folder / name for name in frames], out)
             membership = pl.read_parquet(out / "membership.parquet")
             scores = score_membership(membership, gold)
             chain_scores = score_membership(membership.join(of_chains, on=["source", "id"]), gold)

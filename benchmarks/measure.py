@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 __all__ = [
     "DATA",
+    "conflated",
     "generated_world",
     "measure",
     "median_seconds",
@@ -31,6 +32,7 @@ __all__ = [
     "tree_rss",
     "with_peak_rss",
     "world_arguments",
+    "world_files",
 ]
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -66,6 +68,20 @@ def world_arguments(
     parser.add_argument("--places", type=int, default=places, help="places in the world")
     parser.add_argument("--sources", type=int, default=sources, help="sources describing them")
     parser.add_argument("--seed", type=int, default=seed, help="the generator's seed")
+
+
+def world_files(description: str, places: int, sources: int, seed: int) -> tuple[Path, dict]:
+    """The generated world that the command line names (``--places``, ``--sources``,
+    ``--seed``; these the defaults), and its source files as text (polars frames of
+    strings) by file name, for a script that alters them."""
+    import polars as pl
+
+    parser = argparse.ArgumentParser(description=description)
+    world_arguments(parser, places=places, sources=sources, seed=seed)
+    args = parser.parse_args()
+    world = generated_world(args.places, args.sources, args.seed)
+    files = sorted(world.glob("source_*.csv"))
+    return world, {path.name: pl.read_csv(path, infer_schema_length=0) for path in files}
 
 
 def median_seconds(repeats: int, work: Callable[[], object]) -> float:
@@ -124,6 +140,13 @@ def measure(command: list[str]) -> tuple[float, float, str]:
     if process.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{stderr[-2000:]}")
     return seconds, peak / 2**20, stdout
+
+
+def conflated(files: list[Path], out: Path) -> float:
+    """Wall seconds of ``poiflow conflate`` of ``files`` into ``out``, in a process of its own."""
+    command = [sys.executable, "-m", "poiflow", "conflate", *map(str, files), "-o", str(out)]
+    seconds, _, _ = measure(command)
+    return seconds
 
 
 def with_peak_rss(work: Callable[[], T]) -> tuple[T, int]:

@@ -10,13 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from poiflow.config import SourceMapping
+from poiflow.conflate.evaluate import read_gold, score_membership
 from poiflow.conflate.matcher import ModelError
 from poiflow.errors import CorruptInputError, InputError, OutputError
+from poiflow.generate import generate
+from poiflow.normalize import points
+from poiflow.normalize.points import POINT_FIELD
 from poiflow.pipeline import conflate
 from poiflow.pipeline.conflation import OUTPUTS
 
@@ -489,3 +494,48 @@ def test_a_place_fixed_by_hand_through_a_trusted_feed_and_a_decision(
     assert fixed["categories"]["primary"] == "bar"
     assert fixed["phones"] == ["+35891234567"]
     assert fixed["lat"] is not None  # the point is still the OSM record's
+
+
+def test_records_geocoded_to_their_towns_centre_still_find_their_places(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fifth record of a source with a town moved to the town's centre, as a
+    geocoder does with an address it cannot place: ingest withholds that point, and the
+    records meet their places by town, name and address instead."""
+    made = generate(3000, 3, 11, tmp_path / "world")
+    last = made.sources[-1]
+    feed = pl.read_csv(last, infer_schema_length=0).with_row_index("row")
+    point = [pl.col("lat").cast(pl.Float64), pl.col("lon").cast(pl.Float64)]
+    centres = (
+        pl.concat(
+            [pl.read_csv(s, infer_schema_length=0).select("city", *point) for s in made.sources]
+        )
+        .drop_nulls()
+        .group_by("city")
+        .agg(
+            pl.col("lat").mean().round(6).alias("c_lat"),
+            pl.col("lon").mean().round(6).alias("c_lon"),
+        )
+    )
+    located = feed.filter(pl.col("city").is_not_null() & pl.col("lat").is_not_null())
+    moved = pl.col("row").is_in(located.gather_every(5)["row"].implode())
+    feed.join(centres, on="city", how="left", maintain_order="left").with_columns(
+        lat=pl.when(moved).then(pl.col("c_lat").cast(pl.String)).otherwise("lat"),
+        lon=pl.when(moved).then(pl.col("c_lon").cast(pl.String)).otherwise("lon"),
+    ).drop("row", "c_lat", "c_lon").write_csv(last)
+    gold = read_gold(made.gold)
+    ids = feed.filter(moved).select(source=pl.lit(last.stem), id="id")
+    of_moved = gold.join(gold.join(ids, on=["source", "id"]).select("place").unique(), on="place")
+
+    def recall(out: Path) -> float:
+        conflate(made.sources, out, workers=1)
+        membership = pl.read_parquet(out / "membership.parquet")
+        return score_membership(membership.join(of_moved, on=["source", "id"]), gold).recall
+
+    withheld = recall(tmp_path / "run")
+    quarantine = pl.read_parquet(tmp_path / "run" / "quarantine.parquet")
+    assert quarantine.filter(pl.col("field") == POINT_FIELD)["id"].sort().equals(ids["id"].sort())
+    monkeypatch.setattr(points, "STACK_RECORDS", 10**9)  # no point is ever a stack
+    kept = recall(tmp_path / "kept")
+    assert withheld >= 0.95
+    assert kept < withheld - 0.05

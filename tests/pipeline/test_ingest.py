@@ -468,3 +468,69 @@ def test_folders_of_one_name_are_told_apart_in_origins(
     # A folder whose name no other input has keeps origins within it.
     ingest([Path("espoo/places")], "alone.parquet")
     assert pq.read_table("alone.parquet")["origin"].to_pylist()[0] == "day=1/part-0.csv:2"
+
+
+def _stacked_feed(path: Path, at: str = "60.17,24.94") -> Path:
+    """A feed whose geocoder put six addresses of three streets at one point (a town's
+    centre), six shops of one street at another (a mall), four records of two streets at
+    a third (too few to tell), and one record at each of the others."""
+    rows = ["id,name,lat,lon,street,housenumber,city"]
+    streets = ("Mannerheimintie", "Aleksanterinkatu", "Fredrikinkatu")
+    rows += [f"c{i},Centre {i},{at},{streets[i % 3]},{i + 1},Helsinki" for i in range(6)]
+    rows += [f"m{i},Mall Shop {i},60.2,24.9,Itäkatu,1,Helsinki" for i in range(6)]
+    rows += [f"f{i},Few {i},60.3,24.8,{streets[i % 2]},{i + 1},Helsinki" for i in range(4)]
+    rows += [f"o{i},Own {i},60.{i + 10},24.{i + 10},Kauppakatu,{i},Helsinki" for i in range(3)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_point_a_source_gives_to_many_records_of_several_streets_is_withheld(
+    tmp_path: Path,
+) -> None:
+    feed = _stacked_feed(tmp_path / "vendor.csv")
+    # The same point in another source counts apart: its three records are not withheld.
+    other = tmp_path / "other.csv"
+    other.write_text(
+        "id,name,lat,lon,street\n"
+        + "".join(f"x{i},Other {i},60.17,24.94,Street {i}\n" for i in range(3)),
+        encoding="utf-8",
+    )
+    kept: list[pa.Table] = []
+    out = tmp_path / "p.parquet"
+    report = ingest([feed, other], out, batch_size=4, on_places=kept.append)
+    assert (report.read, report.valid, report.quarantined) == (22, 22, 0)
+    assert [i.withheld_values for i in report.inputs] == [6, 0]
+    written = pq.read_table(out)
+    located = {r["id"]: r["lat"] is not None for r in written.to_pylist()}
+    assert [i for i, has in located.items() if not has] == [f"c{i}" for i in range(6)]
+    assert written.column("geometry").null_count == 6
+    handed = pa.concat_tables(kept)  # the next stage gets what the file holds
+    assert handed.equals(written.drop_columns(["geometry"]).cast(PLACE_SCHEMA))
+    held = pq.read_table(tmp_path / "p.quarantine.parquet").to_pylist()
+    assert [(r["id"], r["scope"], r["field"]) for r in held] == [
+        (f"c{i}", "field", "lat, lon") for i in range(6)
+    ]
+    assert "geocoder's centre" in held[0]["reason"]
+    assert json.loads(held[0]["original"]) == {"lat": 60.17, "lon": 24.94}
+    assert held[0]["origin"] == "vendor.csv:2"
+    again = tmp_path / "w2" / "p.parquet"
+    ingest([feed, other], again, batch_size=4, workers=2)
+    assert again.read_bytes() == out.read_bytes()
+    quarantine = "p.quarantine.parquet"
+    assert (again.parent / quarantine).read_bytes() == (tmp_path / quarantine).read_bytes()
+
+
+def test_a_stack_is_five_records_or_more_at_one_point_to_six_decimals(tmp_path: Path) -> None:
+    feed = _stacked_feed(tmp_path / "vendor.csv", at="60.4,24.7")
+    report = ingest([feed], tmp_path / "p.parquet", batch_size=4)
+    assert report.withheld_values == 6
+    lines = feed.read_text(encoding="utf-8").splitlines()
+    # One of the six moved a metre off: five records of the point are still a stack ...
+    lines[1] = lines[1].replace("60.4,24.7", "60.40001,24.7")
+    feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert ingest([feed], tmp_path / "p.parquet").withheld_values == 5
+    # ... four are not.
+    lines[2] = lines[2].replace("60.4,24.7", "60.40002,24.7")
+    feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert ingest([feed], tmp_path / "p.parquet").withheld_values == 0
+    assert pq.read_table(tmp_path / "p.parquet").column("geometry").null_count == 0

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
@@ -55,3 +56,41 @@ def test_an_exception_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> N
         failing_run()
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["p.parquet"]
+
+
+def test_a_rewrite_passes_every_table_written_so_far_through_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "p.parquet"
+    sink = ParquetSink(path, SCHEMA, geo=True)
+    sink.write(pa.table({"id": ["a", "b"], "lat": [60.0, 10.0], "lon": [24.0, 5.0]}))
+    sink.write(pa.table({"id": ["c"], "lat": [61.0], "lon": [25.0]}))
+    seen: list[list[str]] = []
+
+    def without_b(table: pa.Table) -> pa.Table:
+        seen.append(table.column("id").to_pylist())
+        b = pa.array([i == "b" for i in table.column("id").to_pylist()])
+        nothing = pa.scalar(None, pa.float64())
+        lat = pc.if_else(b, nothing, table.column("lat"))
+        lon = pc.if_else(b, nothing, table.column("lon"))
+        return table.set_column(1, "lat", lat).set_column(2, "lon", lon)
+
+    sink.rewrite(without_b)
+    assert seen == [["a", "b"], ["c"]]  # table by table, without the geometry it adds
+    sink.write(pa.table({"id": ["d"], "lat": [62.0], "lon": [26.0]}))
+    assert not path.exists()
+    sink.close()
+    table = pq.read_table(path)
+    assert table.column("id").to_pylist() == ["a", "b", "c", "d"]
+    assert table.column("lat").to_pylist() == [60.0, None, 61.0, 62.0]
+    assert table.column("geometry").null_count == 1
+    geo = json.loads(pq.read_metadata(path).metadata[b"geo"])
+    assert geo["columns"]["geometry"]["bbox"] == [24.0, 60.0, 26.0, 62.0]  # b's point is gone
+    assert sink.rows == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["p.parquet"]
+
+
+def test_an_abort_after_a_rewrite_leaves_nothing(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path / "p.parquet", SCHEMA)
+    sink.write(pa.table({"id": ["a"], "lat": [1.0], "lon": [2.0]}))
+    sink.rewrite(lambda table: table)
+    sink.abort()
+    assert list(tmp_path.iterdir()) == []

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -46,6 +47,7 @@ from poiflow.sources import (
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
     from poiflow.normalize import FieldProblem
+    from poiflow.normalize.points import PointTally
 
 __all__ = [
     "default_quarantine_path",
@@ -174,11 +176,16 @@ def ingest(
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
     side: threading.Thread | None = None
+    from poiflow.normalize.points import PointTally  # see TYPE_CHECKING above
+
+    points = PointTally()
+    written: list[pa.Table] = []  # for on_places, once the stacked points are known
 
     def write_places(table: pa.Table) -> None:
         places.write(table)
+        points.add(table)
         if on_places is not None:
-            on_places(table)
+            written.append(table)
 
     def consume(source: Source, chunks: Iterator[_Chunk]) -> SourceReport:
         return _consume(
@@ -231,7 +238,16 @@ def ingest(
         release_workers(wait=False)
         if side is not None:
             side.join()
+    try:
+        _withhold_stacked_points(points, places, held, written, report)
+    except BaseException:
+        places.abort()
+        held.abort()
+        raise
     held.close()
+    if on_places is not None:
+        for table in written:
+            on_places(table)
     if report.valid == 0:
         places.abort()
         raise NothingValidError(
@@ -242,6 +258,35 @@ def ingest(
     places.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _withhold_stacked_points(
+    points: PointTally,
+    places: ParquetSink,
+    held: ParquetSink,
+    written: list[pa.Table],
+    report: IngestReport,
+) -> None:
+    """Withhold the points that a source gives to many records of several streets (a
+    geocoder's centre, see :mod:`poiflow.normalize.points`), in the places written and in
+    ``written``, and quarantine them, counted as withheld values of their inputs."""
+    from poiflow.normalize.points import withhold_points
+
+    stacks = points.stacks()
+    if stacks.is_empty():
+        return
+    by_source = {name: counts for counts in report.inputs for name in counts.sources}
+
+    def fix(table: pa.Table) -> pa.Table:
+        fixed, quarantine = withhold_points(table, stacks)
+        if quarantine.num_rows:
+            held.write(quarantine)
+            for name, n in Counter(quarantine.column("source").to_pylist()).items():
+                by_source[name].withheld_values += n
+        return fixed
+
+    places.rewrite(fix)
+    written[:] = [withhold_points(table, stacks)[0] for table in written]
 
 
 def _refuse_repeats(sources: Sequence[Source]) -> None:

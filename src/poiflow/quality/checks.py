@@ -228,7 +228,10 @@ class InTheSea:
 class StackedPoint:
     """A place at the very point of many places of several streets: where a geocoder put
     an address it could not find (a town's or a postcode's centre), not where the place
-    is. The shops of one mall share a point too, but one street."""
+    is. The shops of one mall share a point too, but one street. Ingest withholds such a
+    point where one source gives it to many of its records (``poiflow.normalize.points``);
+    this finds the stacks that only several sources together make, and those of places
+    conflated elsewhere."""
 
     name: ClassVar[str] = "stacked_point"
     kind: ClassVar[Kind] = "anomaly"

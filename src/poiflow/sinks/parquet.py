@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -56,6 +57,7 @@ class ParquetSink:
     ) -> None:
         self.path = Path(path)
         self.geo = geo
+        self._compression = compression
         self.rows = 0
         self._bbox = [np.inf, np.inf, -np.inf, -np.inf]
         if geo:
@@ -96,6 +98,29 @@ class ParquetSink:
                 ]
         self._writer.write_table(table.cast(self.schema))
         self.rows += table.num_rows
+
+    def rewrite(self, fix: Callable[[pa.Table], pa.Table]) -> None:
+        """Pass every table written so far through ``fix`` (which keeps the schema),
+        one written table at a time: a second pass over the unfinished file, for what
+        could only be known once all was written. Later writes append as before."""
+        if self._writer is None:
+            msg = "the sink is closed"
+            raise OutputError(msg, path=self.path)
+        self._writer.close()
+        first = self._tmp
+        self._tmp = first.with_name(f"{first.name}.2")
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression=self._compression)
+        self.rows = 0
+        self._bbox = [np.inf, np.inf, -np.inf, -np.inf]
+        try:
+            written = pq.ParquetFile(first)
+            for group in range(written.num_row_groups):
+                table = written.read_row_group(group)
+                if self.geo:
+                    table = table.drop_columns(["geometry"])
+                self.write(fix(table))
+        finally:
+            first.unlink()
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns its path."""

@@ -1,0 +1,90 @@
+"""Records geocoded to a town's centre: what a point that a source gives to many records of
+many streets does to conflation, and how well poiflow takes it.
+
+A vendor's geocoder that cannot place an address often gives it the centre of its town
+(or postcode). Blocking then looks for the record's place near the centre, kilometres
+from it, and the distance between the record and its place's other records says "not
+the same". The generated world (the 100k Splink world by default) is conflated as it is,
+and again after every tenth record of the last source with a town and coordinates is
+moved to its town's centre: the mean point of the town's records in all sources, rounded
+to 6 decimals, as a geocoder gives one point to all of them. Printed side by side:
+pairwise precision, recall and F1 against the truth, the F1 of the moved records' places
+alone, how many points ingest withheld, and how many golden places the report's checks
+flag as stacked on one point (``stacked_point``) and as without a point (``has_location``).
+
+Usage:
+    .venv/bin/python benchmarks/town_centres.py [--places 35000 --sources 4 --seed 2024]
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from measure import conflated, world_files
+from poiflow.conflate.evaluate import read_gold, score_membership
+
+EVERY = 10  # every tenth record of the last source with a town and coordinates is moved
+
+
+def main() -> None:
+    world, frames = world_files(__doc__.splitlines()[0], places=35_000, sources=4, seed=2024)
+    point = [pl.col("lat").cast(pl.Float64), pl.col("lon").cast(pl.Float64)]
+    centres = (
+        pl.concat([f.select("city", *point) for f in frames.values()])
+        .drop_nulls()
+        .group_by("city")
+        .agg(pl.col("lat").mean().round(6), pl.col("lon").mean().round(6))
+    )
+    last = list(frames)[-1]
+    located = pl.col("city").is_not_null() & pl.col("lat").is_not_null()
+    frame = frames[last].with_row_index("row")
+    chosen = frame.filter(located).gather_every(EVERY)["row"]
+    moved = frame.filter(pl.col("row").is_in(chosen.implode()))
+    frames[last] = (
+        frame.join(centres.rename({"lat": "c_lat", "lon": "c_lon"}), on="city", how="left")
+        .with_columns(
+            lat=pl.when(pl.col("row").is_in(chosen.implode()))
+            .then(pl.col("c_lat").cast(pl.String))
+            .otherwise("lat"),
+            lon=pl.when(pl.col("row").is_in(chosen.implode()))
+            .then(pl.col("c_lon").cast(pl.String))
+            .otherwise("lon"),
+        )
+        .select(frames[last].columns)
+    )
+    gold = read_gold(world / "gold.csv")
+    source = Path(last).stem
+    places = gold.join(moved.select(source=pl.lit(source), id="id"), on=["source", "id"])
+    of_moved = gold.join(places.select("place").unique(), on="place").select("source", "id")
+    with tempfile.TemporaryDirectory() as scratch:
+        centred = Path(scratch) / "centred"
+        centred.mkdir()
+        for name, data in frames.items():
+            data.write_csv(centred / name)
+        towns = moved["city"].n_unique()
+        print(f"{moved.height:,} records of {source} moved to the centres of {towns:,} towns")
+        print(
+            f"{'world':<26}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}"
+            f"{'moved F1':>10}{'withheld':>10}{'stacked':>9}{'no point':>10}"
+        )
+        for label, folder in (("as generated", world), ("with town centres", centred)):
+            out = Path(scratch) / f"run-{label.replace(' ', '-')}"
+            seconds = conflated([folder / name for name in frames], out)
+            membership = pl.read_parquet(out / "membership.parquet")
+            scores = score_membership(membership, gold)
+            moved_scores = score_membership(membership.join(of_moved, on=["source", "id"]), gold)
+            quarantine = pl.read_parquet(out / "quarantine.parquet")
+            withheld = quarantine.filter(pl.col("field") == "lat, lon").height
+            failed = dict(pl.read_parquet(out / "checks.parquet").select("check", "failed").rows())
+            print(
+                f"{label:<26}{seconds:>9.1f}{scores.precision:>8.4f}{scores.recall:>8.4f}"
+                f"{scores.f1:>8.4f}{moved_scores.f1:>10.4f}{withheld:>10,}"
+                f"{failed['stacked_point']:>9,}{failed['has_location']:>10,}"
+            )
+
+
+if __name__ == "__main__":
+    main()

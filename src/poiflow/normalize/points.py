@@ -1,0 +1,132 @@
+"""Points that a geocoder gave to many records: a town's or a postcode's centre, not the
+places' own.
+
+A source whose geocoder cannot place an address often gives it the centre of its town or
+postcode, the same point for every such record. Matching would look for the record's
+place near that centre, kilometres away, and take the distance between the record and
+its place's other records as evidence against them. Such a point is worse than none: a
+record without coordinates is matched by its town, name and address instead.
+
+So ingest tallies every source's points (:class:`PointTally`) and withholds a point that
+one source gives to ``STACK_RECORDS`` or more of its records of ``STACK_STREETS`` or more
+streets (:func:`withhold_points`): the record goes on without coordinates, and its point
+goes to quarantine (``scope == "field"``). The shops of a mall share one point too, but
+one street; two records of one place in a source (its duplicates) share one street.
+Nothing here can be told from one batch: a source's stacks are known once it is all read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
+
+__all__ = [
+    "POINT_FIELD",
+    "STACKED_POINT",
+    "STACK_RECORDS",
+    "STACK_STREETS",
+    "PointTally",
+    "withhold_points",
+]
+
+STACK_RECORDS: Final = 5
+STACK_STREETS: Final = 2
+POINT_FIELD: Final = "lat, lon"  # the quarantine's ``field`` of a withheld point
+STACKED_POINT: Final = (
+    f"the point of {STACK_RECORDS} or more of this source's records of {STACK_STREETS} "
+    "or more streets: a geocoder's centre of a town or postcode, not the place's"
+)
+_SCALE: Final = 1e6  # points equal to 6 decimals (about 0.1 m) are one point
+_POINT: Final = ("source", "lat", "lon")
+
+
+def _micro(degrees: pa.ChunkedArray) -> pl.Series:
+    """Degrees as whole millionths (to 6 decimals, about 0.1 m); null where missing."""
+    values = degrees.to_numpy(zero_copy_only=False).astype(np.float64)
+    missing = np.isnan(values)
+    micro = np.rint(np.where(missing, 0.0, values) * _SCALE).astype(np.int64)
+    return pl.Series(micro).set(pl.Series(missing), None) if missing.any() else pl.Series(micro)
+
+
+def _points(places: pa.Table) -> pl.DataFrame:
+    """``source``, ``lat`` and ``lon`` (in millionths of a degree) and ``street`` (its key)
+    of each place; null points stay, :meth:`PointTally.stacks` leaves them out."""
+    return pl.DataFrame(
+        {
+            "source": places.column("source"),
+            "lat": _micro(places.column("lat")),
+            "lon": _micro(places.column("lon")),
+            "street": pc.struct_field(places.column("keys"), "street"),
+        }
+    )
+
+
+class PointTally:
+    """Every source's points, batch by batch, and the stacks among them (:meth:`stacks`)."""
+
+    def __init__(self) -> None:
+        self._parts: list[pl.DataFrame] = []
+
+    def add(self, places: pa.Table) -> None:
+        """Tally a batch of places (``PLACE_SCHEMA``)."""
+        self._parts.append(_points(places))
+
+    def stacks(self) -> pl.DataFrame:
+        """The stacked points: ``source``, ``lat``, ``lon`` (millionths of a degree), ``records``
+        and ``streets``, in source and point order; usually none."""
+        frame = pl.concat(self._parts) if self._parts else _points(PLACE_SCHEMA.empty_table())
+        return (
+            frame.drop_nulls(["lat", "lon"])
+            .group_by(*_POINT)
+            .agg(
+                pl.len().alias("records"),
+                pl.col("street").drop_nulls().n_unique().alias("streets"),
+            )
+            .filter((pl.col("records") >= STACK_RECORDS) & (pl.col("streets") >= STACK_STREETS))
+            .sort(*_POINT)
+        )
+
+
+def withhold_points(places: pa.Table, stacks: pl.DataFrame) -> tuple[pa.Table, pa.Table]:
+    """``places`` without the points of ``stacks`` (:meth:`PointTally.stacks`), and a
+    quarantine row (``QUARANTINE_SCHEMA``) for each point withheld, in row order."""
+    if stacks.is_empty():
+        return places, QUARANTINE_SCHEMA.empty_table()
+    frame = _points(places).with_row_index("row")
+    rows = frame.join(stacks.select(_POINT), on=_POINT, how="semi")["row"].sort()
+    if rows.is_empty():
+        return places, QUARANTINE_SCHEMA.empty_table()
+    taken = places.select(["source", "id", "origin", "lat", "lon"]).take(rows.to_arrow())
+    quarantine = pa.Table.from_pylist(
+        [
+            {
+                "source": record["source"],
+                "id": record["id"],
+                "origin": record["origin"],
+                "scope": "field",
+                "field": POINT_FIELD,
+                "reason": STACKED_POINT,
+                "original": json.dumps({"lat": record["lat"], "lon": record["lon"]}),
+            }
+            for record in taken.to_pylist()
+        ],
+        schema=QUARANTINE_SCHEMA,
+    )
+    withheld = np.zeros(places.num_rows, dtype=bool)
+    withheld[rows.to_numpy()] = True
+    mask = pa.array(withheld)
+    for column in ("lat", "lon"):
+        index = places.schema.get_field_index(column)
+        values = places.column(column)
+        nothing = pa.scalar(None, values.type)
+        places = places.set_column(
+            index, places.schema.field(index), pc.if_else(mask, nothing, values)
+        )
+    return places, quarantine
