@@ -12,6 +12,11 @@ pairwise precision, recall and F1 against the truth, the F1 of the moved records
 alone, how many points ingest withheld, and how many golden places the report's checks
 flag as stacked on one point (``stacked_point``) and as without a point (``has_location``).
 
+Then the last source, as generated and as moved, is matched as a feed against a run of
+the others (``poiflow.match``, as ``poiflow match`` matches a file): the share of its
+records whose place the run has that get the run's place holding most of that place's
+records, over all of them and over the moved ones.
+
 Usage:
     .venv/bin/python benchmarks/town_centres.py [--places 35000 --sources 4 --seed 2024]
 """
@@ -19,12 +24,14 @@ Usage:
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import polars as pl
 
 from measure import conflated, world_files
-from poiflow.conflate.evaluate import read_gold, score_membership
+from poiflow import match
+from poiflow.conflate.evaluate import plurality, read_gold, score_membership
 
 EVERY = 10  # every tenth record of the last source with a town and coordinates is moved
 
@@ -83,6 +90,28 @@ def main() -> None:
                 f"{label:<26}{seconds:>9.1f}{scores.precision:>8.4f}{scores.recall:>8.4f}"
                 f"{scores.f1:>8.4f}{moved_scores.f1:>10.4f}{withheld:>10,}"
                 f"{failed['stacked_point']:>9,}{failed['has_location']:>10,}"
+            )
+        # The last source as a feed matched against a run of the others (poiflow match).
+        run = Path(scratch) / "run-of-the-others"
+        conflated([world / name for name in frames if name != last], run)
+        best = plurality(
+            pl.read_parquet(run / "membership.parquet").join(gold, on=["source", "id"]),
+            "place",
+            "place_id",
+        ).rename({"place_id": "expected"})
+        print(f"\n{source} matched against a run of the other sources")
+        print(f"{'feed':<26}{'seconds':>9}{'right':>8}{'moved right':>13}{'of':>7}")
+        for label, folder in (("as generated", world), ("with town centres", centred)):
+            started = time.perf_counter()
+            answers = pl.DataFrame(pl.from_arrow(match(run, folder / last).matches))
+            seconds = time.perf_counter() - started
+            told = answers.join(gold, on=["source", "id"]).join(best, on="place")
+            right = told.filter(pl.col("place_id") == pl.col("expected"))
+            of = told.join(moved.select("id"), on="id")
+            moved_right = right.join(moved.select("id"), on="id").height
+            print(
+                f"{label:<26}{seconds:>9.1f}{right.height / told.height:>8.2%}"
+                f"{moved_right / of.height:>13.2%}{of.height:>7,}"
             )
 
 

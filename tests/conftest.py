@@ -179,3 +179,31 @@ def decided(conflated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     conflate(sources, folder / "out", workers=1, decisions=decisions)
     gold = conflated.parent / "sources" / "gold.csv"
     return {"out": folder / "out", "gold": gold, "a": a, "b": b, "c": c, "d": d, "y": y}
+
+
+def moved_to_town_centres(feed: Path, towns: list[Path], out: Path, every: int = 5) -> list[str]:
+    """Write ``feed`` (a flat place file) to ``out`` with every ``every``-th record that
+    has a town and coordinates moved to its town's centre: the mean point of the town's
+    records in the ``towns`` files, to 6 decimals, as a geocoder places an address it
+    cannot find. Returns the ids of the records moved."""
+    import polars as pl
+
+    point = [pl.col("lat").cast(pl.Float64), pl.col("lon").cast(pl.Float64)]
+    centres = (
+        pl.concat([pl.read_csv(t, infer_schema_length=0).select("city", *point) for t in towns])
+        .drop_nulls()
+        .group_by("city")
+        .agg(
+            pl.col("lat").mean().round(6).alias("c_lat"),
+            pl.col("lon").mean().round(6).alias("c_lon"),
+        )
+    )
+    frame = pl.read_csv(feed, infer_schema_length=0)
+    located = frame.filter(pl.col("city").is_not_null() & pl.col("lat").is_not_null())
+    ids = located.gather_every(every)["id"]
+    moved = pl.col("id").is_in(ids.implode())
+    frame.join(centres, on="city", how="left", maintain_order="left").with_columns(
+        lat=pl.when(moved).then(pl.col("c_lat").cast(pl.String)).otherwise("lat"),
+        lon=pl.when(moved).then(pl.col("c_lon").cast(pl.String)).otherwise("lon"),
+    ).select(frame.columns).write_csv(out)
+    return ids.to_list()

@@ -25,7 +25,7 @@ from poiflow.normalize.points import POINT_FIELD
 from poiflow.pipeline import conflate
 from poiflow.pipeline.conflation import OUTPUTS
 
-from ..conftest import ROOT, VENDOR_FEED
+from ..conftest import ROOT, VENDOR_FEED, moved_to_town_centres
 
 TRUTH = ROOT / "examples" / "helsinki" / "vendor_feed.truth.csv"
 
@@ -504,27 +504,9 @@ def test_records_geocoded_to_their_towns_centre_still_find_their_places(
     records meet their places by town, name and address instead."""
     made = generate(3000, 3, 11, tmp_path / "world")
     last = made.sources[-1]
-    feed = pl.read_csv(last, infer_schema_length=0).with_row_index("row")
-    point = [pl.col("lat").cast(pl.Float64), pl.col("lon").cast(pl.Float64)]
-    centres = (
-        pl.concat(
-            [pl.read_csv(s, infer_schema_length=0).select("city", *point) for s in made.sources]
-        )
-        .drop_nulls()
-        .group_by("city")
-        .agg(
-            pl.col("lat").mean().round(6).alias("c_lat"),
-            pl.col("lon").mean().round(6).alias("c_lon"),
-        )
-    )
-    located = feed.filter(pl.col("city").is_not_null() & pl.col("lat").is_not_null())
-    moved = pl.col("row").is_in(located.gather_every(5)["row"].implode())
-    feed.join(centres, on="city", how="left", maintain_order="left").with_columns(
-        lat=pl.when(moved).then(pl.col("c_lat").cast(pl.String)).otherwise("lat"),
-        lon=pl.when(moved).then(pl.col("c_lon").cast(pl.String)).otherwise("lon"),
-    ).drop("row", "c_lat", "c_lon").write_csv(last)
+    moved = moved_to_town_centres(last, made.sources, last)
     gold = read_gold(made.gold)
-    ids = feed.filter(moved).select(source=pl.lit(last.stem), id="id")
+    ids = pl.DataFrame({"source": last.stem, "id": moved})
     of_moved = gold.join(gold.join(ids, on=["source", "id"]).select("place").unique(), on="place")
 
     def recall(out: Path) -> float:
@@ -534,7 +516,7 @@ def test_records_geocoded_to_their_towns_centre_still_find_their_places(
 
     withheld = recall(tmp_path / "run")
     quarantine = pl.read_parquet(tmp_path / "run" / "quarantine.parquet")
-    assert quarantine.filter(pl.col("field") == POINT_FIELD)["id"].sort().equals(ids["id"].sort())
+    assert sorted(quarantine.filter(pl.col("field") == POINT_FIELD)["id"]) == sorted(moved)
     monkeypatch.setattr(points, "STACK_RECORDS", 10**9)  # no point is ever a stack
     kept = recall(tmp_path / "kept")
     assert withheld >= 0.95

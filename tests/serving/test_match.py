@@ -22,7 +22,7 @@ from poiflow.serving.matching import Match, MatchIndex
 from poiflow.serving.new_places import among
 from poiflow.sources import flat_place
 
-from ..conftest import poiflow
+from ..conftest import moved_to_town_centres, poiflow
 from .test_api import TOKEN, get, post, serving
 
 
@@ -764,3 +764,62 @@ def test_a_file_is_matched_with_its_own_names_counted(
     ).with_columns(place_id=pl.Series([m.place_id for m in alone], dtype=pl.String))
     assert run_only.height == counted.height
     assert wrongly_matched(counted) < wrongly_matched(run_only)  # 16 against 20 here
+
+
+def test_a_files_records_at_their_towns_centre_are_matched_without_that_point(
+    first_source_alone: Path, conflated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fifth located record of a feed moved to its town's centre, as a geocoder does
+    with an address it cannot place: matching withholds that point, as ingest does, and
+    the records find their places by town, name and address."""
+    import poiflow
+    from poiflow.normalize import points
+
+    folder = conflated.parent / "sources"
+    feed = tmp_path / "source_b.csv"
+    ids = moved_to_town_centres(folder / "source_b.csv", [folder / "source_b.csv"], feed)
+    moved = pl.col("id").is_in(ids)
+    gold = pl.read_csv(folder / "gold.csv", infer_schema_length=0)
+    run = pl.read_parquet(first_source_alone / "membership.parquet").join(gold, on=["source", "id"])
+    # Each moved record, and the place the run gave its place's record of source_a.
+    expected = (
+        pl.DataFrame({"source": "source_b", "id": ids})
+        .join(gold, on=["source", "id"])
+        .join(run.select("place", expected="place_id"), on="place")
+    )
+
+    def found() -> tuple[int, poiflow.MatchResult]:
+        result = poiflow.match(first_source_alone, feed, batch_size=300)  # several batches
+        answers = pl.DataFrame(pl.from_arrow(result.matches)).join(expected, on=["source", "id"])
+        return int((answers["place_id"] == answers["expected"]).sum()), result
+
+    withheld, result = found()
+    held = pl.DataFrame(pl.from_arrow(result.quarantine))
+    assert sorted(held.filter(pl.col("field") == "lat, lon")["id"]) == sorted(ids)
+    # Answered as the same feed without those points, new places and all.
+    blank = tmp_path / "blank" / "source_b.csv"
+    blank.parent.mkdir()
+    pl.read_csv(feed, infer_schema_length=0).with_columns(
+        lat=pl.when(moved).then(None).otherwise("lat"),
+        lon=pl.when(moved).then(None).otherwise("lon"),
+    ).write_csv(blank)
+    assert poiflow.match(first_source_alone, blank, batch_size=300).matches.equals(result.matches)
+    monkeypatch.setattr(points, "STACK_RECORDS", 10**9)  # no point is ever a stack
+    kept, _ = found()
+    assert withheld >= 0.9 * expected.height
+    assert kept < withheld - 0.05 * expected.height
+
+
+def test_a_file_whose_every_record_has_a_place_is_matched(conflated: Path, tmp_path: Path) -> None:
+    """A batch without one new record (a feed the run knows whole) once failed to gather
+    its new records, of which there were none."""
+    import poiflow
+
+    feed = tmp_path / "source_a.csv"
+    path = conflated.parent / "sources" / "source_a.csv"
+    pl.read_csv(path, infer_schema_length=0).head(3).write_csv(feed)
+    result = poiflow.match(conflated, feed)
+    assert (result.matched, result.new, result.new_places) == (3, 0, 0)
+    membership = pl.read_parquet(conflated / "membership.parquet")
+    answers = pl.DataFrame(pl.from_arrow(result.matches)).join(membership, on=["source", "id"])
+    assert answers["place_id"].equals(answers["place_id_right"], check_names=False)

@@ -33,6 +33,7 @@ __all__ = [
     "STACK_RECORDS",
     "STACK_STREETS",
     "PointTally",
+    "at_stacks",
     "withhold_points",
 ]
 
@@ -55,17 +56,23 @@ def _micro(degrees: pa.ChunkedArray) -> pl.Series:
     return pl.Series(micro).set(pl.Series(missing), None) if missing.any() else pl.Series(micro)
 
 
-def _points(places: pa.Table) -> pl.DataFrame:
-    """``source``, ``lat`` and ``lon`` (in millionths of a degree) and ``street`` (its key)
-    of each place; null points stay, :meth:`PointTally.stacks` leaves them out."""
+def _located(table: pa.Table) -> pl.DataFrame:
+    """``source``, and ``lat`` and ``lon`` in millionths of a degree (null where missing),
+    of each row of a table of records (places, or a source's records as read)."""
     return pl.DataFrame(
         {
-            "source": places.column("source"),
-            "lat": _micro(places.column("lat")),
-            "lon": _micro(places.column("lon")),
-            "street": pc.struct_field(places.column("keys"), "street"),
+            "source": table.column("source"),
+            "lat": _micro(table.column("lat")),
+            "lon": _micro(table.column("lon")),
         }
     )
+
+
+def _points(places: pa.Table) -> pl.DataFrame:
+    """:func:`_located` of each place, with its ``street`` (its key); null points stay,
+    :meth:`PointTally.stacks` leaves them out."""
+    street = pc.struct_field(places.column("keys"), "street")
+    return _located(places).with_columns(pl.Series("street", street))
 
 
 class PointTally:
@@ -77,6 +84,15 @@ class PointTally:
     def add(self, places: pa.Table) -> None:
         """Tally a batch of places (``PLACE_SCHEMA``)."""
         self._parts.append(_points(places))
+
+    def rows_at(self, stacks: pl.DataFrame) -> list[np.ndarray]:
+        """For each batch tallied, in order, its rows at a point of ``stacks``."""
+        return [
+            part.with_row_index("row")
+            .join(stacks.select(_POINT), on=_POINT, how="semi")["row"]
+            .to_numpy()
+            for part in self._parts
+        ]
 
     def stacks(self) -> pl.DataFrame:
         """The stacked points: ``source``, ``lat``, ``lon`` (millionths of a degree), ``records``
@@ -94,16 +110,23 @@ class PointTally:
         )
 
 
+def at_stacks(records: pa.Table, stacks: pl.DataFrame) -> np.ndarray:
+    """Whether each row of a table with ``source``, ``lat`` and ``lon`` (places, or a
+    source's records as read) is at a point of ``stacks``."""
+    at = np.zeros(records.num_rows, dtype=bool)
+    if not stacks.is_empty():
+        frame = _located(records).with_row_index("row")
+        at[frame.join(stacks.select(_POINT), on=_POINT, how="semi")["row"].to_numpy()] = True
+    return at
+
+
 def withhold_points(places: pa.Table, stacks: pl.DataFrame) -> tuple[pa.Table, pa.Table]:
     """``places`` without the points of ``stacks`` (:meth:`PointTally.stacks`), and a
     quarantine row (``QUARANTINE_SCHEMA``) for each point withheld, in row order."""
-    if stacks.is_empty():
+    withheld = at_stacks(places, stacks)
+    if not withheld.any():
         return places, QUARANTINE_SCHEMA.empty_table()
-    frame = _points(places).with_row_index("row")
-    rows = frame.join(stacks.select(_POINT), on=_POINT, how="semi")["row"].sort()
-    if rows.is_empty():
-        return places, QUARANTINE_SCHEMA.empty_table()
-    taken = places.select(["source", "id", "origin", "lat", "lon"]).take(rows.to_arrow())
+    taken = places.select(["source", "id", "origin", "lat", "lon"]).filter(pa.array(withheld))
     quarantine = pa.Table.from_pylist(
         [
             {
@@ -119,8 +142,6 @@ def withhold_points(places: pa.Table, stacks: pl.DataFrame) -> tuple[pa.Table, p
         ],
         schema=QUARANTINE_SCHEMA,
     )
-    withheld = np.zeros(places.num_rows, dtype=bool)
-    withheld[rows.to_numpy()] = True
     mask = pa.array(withheld)
     for column in ("lat", "lon"):
         index = places.schema.get_field_index(column)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +28,7 @@ from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
 from poiflow.serving.new_places import new_place_ids
-from poiflow.sources import Source
+from poiflow.sources import Source, SourceBatch
 
 __all__ = [
     "MATCHES_SCHEMA",
@@ -202,47 +203,120 @@ def match_file(
         grouping: Called with how many records are new, before their new places are
             found among them.
     """
+    from poiflow.normalize.points import PointTally
     from poiflow.schema import QUARANTINE_SCHEMA
     from poiflow.sources import open_inputs, refuse_unknown_inputs
 
     refuse_unknown_inputs([path], None)
     (source,) = open_inputs([path], mapping)
-    found: list[pa.Table] = [MATCHES_SCHEMA.empty_table()]
-    new: list[pa.Table] = [PLACE_SCHEMA.empty_table()]  # the records no place takes
-    news: list[Match] = []  # and their answers
-    at: list[int] = []  # and where those are among all answers
+    batches: list[_Answered] = []
     held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
     counted: list[pa.Table] = []  # the name statistics of the records the run lacks
-    read = answered = 0
+    points = PointTally()
+    read = 0
     for batch in source.batches(batch_size):
         places, quarantine = prepare_records(batch, source.name)
+        points.add(places)
         # Features read the run's name statistics and the batch's own, as a run of them
         # all would (a chain's name counted once in a run of one source is rare there).
         counted.append(feature_counts(_not_in(index, places)))
-        matches = index.match(places, features=index.features.plus(counted[-1]))
-        fresh = [i for i, m in enumerate(matches) if m.place_id is None]
-        new.append(places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA).take(pa.array(fresh)))
-        news.extend(matches[i] for i in fresh)
-        at.extend(answered + i for i in fresh)
-        answered += len(matches)
-        found.append(pa.Table.from_pylist([_row(m) for m in matches], schema=MATCHES_SCHEMA))
+        batches.append(_answered(index, places, index.features.plus(counted[-1])))
         held.append(quarantine)
         read += batch.records.num_rows + len(batch.rejected)
         if progress is not None:
             progress(read)
+    stacks = points.stacks()
+    if not stacks.is_empty():  # a geocoder's centres: answered again without them
+        at = points.rows_at(stacks)
+        held.extend(_without_stacks(index, source, batch_size, stacks, at, counted, batches))
     # New places among the new records of the whole input, not of each batch alone.
+    news = [m for answered in batches for m in answered.news]
     if grouping is not None:
         grouping(len(news))
-    matched = pa.concat_tables(found)
+    matched = pa.concat_tables([MATCHES_SCHEMA.empty_table(), *(a.found for a in batches)])
     features = index.features.plus(
         pa.concat_tables([FEATURE_COUNTS_SCHEMA.empty_table(), *counted])
     )
-    named = new_place_ids(index, pa.concat_tables(new), news, features)
-    new_place = np.full(answered, None, dtype=object)
-    new_place[at] = named
+    new = pa.concat_tables([PLACE_SCHEMA.empty_table(), *(a.new for a in batches)])
+    named = new_place_ids(index, new, news, features)
+    at, start = [np.empty(0, np.int64)], 0  # where the new records' answers are
+    for answered in batches:
+        at.append(start + answered.fresh)
+        start += answered.found.num_rows
+    new_place = np.full(matched.num_rows, None, dtype=object)
+    new_place[np.concatenate(at)] = named
     column = MATCHES_SCHEMA.get_field_index("new_place")
     matched = matched.set_column(column, "new_place", pa.array(new_place, pa.string()))
     return matched, pa.concat_tables(held)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """A batch's answers: as rows (``MATCHES_SCHEMA``, no new places yet), and the records
+    no place takes (``PLACE_SCHEMA``), their answers, and their rows among the batch's."""
+
+    found: pa.Table
+    new: pa.Table
+    news: list[Match]
+    fresh: np.ndarray
+
+
+def _answered(index: MatchIndex, places: pa.Table, features: Any) -> _Answered:
+    """Match a batch of prepared records (``prepare_records``) with ``features``."""
+    matches = index.match(places, features=features)
+    fresh = [i for i, m in enumerate(matches) if m.place_id is None]
+    return _Answered(
+        found=pa.Table.from_pylist([_row(m) for m in matches], schema=MATCHES_SCHEMA),
+        new=places.select(PLACE_SCHEMA.names).cast(PLACE_SCHEMA).take(pa.array(fresh, pa.int64())),
+        news=[matches[i] for i in fresh],
+        fresh=np.asarray(fresh, dtype=np.int64),
+    )
+
+
+def _without_stacks(
+    index: MatchIndex,
+    source: Source,
+    batch_size: int,
+    stacks: pl.DataFrame,
+    at: list[np.ndarray],
+    counted: list[pa.Table],
+    batches: list[_Answered],
+) -> list[pa.Table]:
+    """Answer again, without their points, the records at a point of ``stacks`` (one that
+    the input gives to many records of several streets, see ``poiflow.normalize.points``),
+    as ingest withholds such a point: ``at`` holds their rows in each batch. Returns the
+    quarantine rows of the points withheld. The input is read a second time; only those
+    records are prepared and matched again."""
+    from poiflow.normalize.points import at_stacks, withhold_points
+
+    withheld: list[pa.Table] = []
+    for k, (batch, rows) in enumerate(zip(source.batches(batch_size), at, strict=True)):
+        if not len(rows):
+            continue
+        raw = pa.array(at_stacks(batch.records, stacks))
+        original = None if batch.original is None else batch.original.filter(raw)
+        # Valid, all of them: they were answered before (any other was held back then).
+        places, _ = prepare_records(SourceBatch(batch.records.filter(raw), original), source.name)
+        places, quarantine = withhold_points(places, stacks)
+        again = _answered(index, places, index.features.plus(counted[k]))
+        batches[k] = _spliced(batches[k], rows, again)
+        withheld.append(quarantine)
+    return withheld
+
+
+def _spliced(first: _Answered, rows: np.ndarray, again: _Answered) -> _Answered:
+    """A batch's answers with those of its ``rows`` (in order) replaced by ``again``'s."""
+    n = first.found.num_rows
+    order = np.arange(n)
+    order[rows] = n + np.arange(len(rows))
+    found = pa.concat_tables([first.found, again.found]).take(pa.array(order))
+    # Its new records: the first answers' that stay, and the new answers', in row order.
+    stays = ~np.isin(first.fresh, rows)
+    fresh = np.concatenate([first.fresh[stays], rows[again.fresh]])
+    by_row = np.argsort(fresh, kind="stable")
+    new = pa.concat_tables([first.new.filter(pa.array(stays)), again.new]).take(pa.array(by_row))
+    news = [m for m, s in zip(first.news, stays, strict=True) if s] + again.news
+    return _Answered(found, new, [news[i] for i in by_row], fresh[by_row])
 
 
 def _not_in(index: MatchIndex, places: pa.Table) -> pa.Table:
