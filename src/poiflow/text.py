@@ -22,6 +22,7 @@ __all__ = [
     "clean_text",
     "fold",
     "fold_ascii",
+    "repair_encoding",
     "tokens",
 ]
 
@@ -172,14 +173,66 @@ SYLLABIC_CHARACTERS: Final = (
 _SYLLABIC = re.compile(f"([{SYLLABIC_CHARACTERS}])")
 
 
+# UTF-8 read as Windows-1252 or Latin-1 on its way ("CafÃ©" for "Café", "HÃ¤meentie"): the
+# first byte of a character of two to four bytes, then a following byte, each read as a
+# character of its own (of Latin-1, or what Windows-1252 puts at 0x80-0x9F).
+_MOJIBAKE: Final = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+    "\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030"
+    "\u2039\u203a\u20ac\u2122]"
+)
+# Each character back to the byte it was read from: Windows-1252's, and Latin-1's for the
+# five bytes Windows-1252 leaves undefined (most readers give those their Latin-1 control).
+_AS_READ: Final = {chr(b): b for b in range(256)} | {
+    bytes([b]).decode("cp1252"): b
+    for b in range(0x80, 0xA0)
+    if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}
+_REPAIRS: Final = 3  # layers of wrong decoding undone at most
+
+
+def repair_encoding(value: str) -> str:
+    """Undo a wrong decoding that text went through on its way: UTF-8 read as Windows-1252
+    or Latin-1, once or more (a CSV saved by a spreadsheet, a feed of an older system).
+
+    Only a value with such a pair of characters is looked at, and it is repaired only where
+    all of it reads back into bytes that are UTF-8: "São", "SÃO" and "Âme" stay as they
+    are, and so does a value with a character neither encoding has ("CafÃ© Łódź").
+
+    >>> repair_encoding("CafÃ© HÃ¤meentie")
+    'Café Hämeentie'
+    """
+    for _ in range(_REPAIRS):
+        if value.isascii() or _MOJIBAKE.search(value) is None:
+            break
+        try:
+            value = bytes(_AS_READ[c] for c in value).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            break
+    return value
+
+
 def clean_text(value: str | None) -> str | None:
-    """Tidy a value for display: NFC, no invisible characters, single spaces; ``None`` if empty.
+    """Tidy a value for display: NFC, no invisible characters, single spaces, a wrong
+    decoding undone (:func:`repair_encoding`); ``None`` if empty.
 
     >>> clean_text("  Café\\u200b  Regatta ")
     'Café Regatta'
     """
     if value is None:
         return None
+    # Repaired before it is tidied (a byte read as a control character is part of what a
+    # repair reads), and again after, until neither changes it: "Â" and a space tidied
+    # from two are a no-break space read wrongly.
+    text = _tidy(repair_encoding(value))
+    for _ in range(_REPAIRS):
+        if text is None or (repaired := repair_encoding(text)) == text:
+            break
+        text = _tidy(repaired)
+    return text
+
+
+def _tidy(value: str) -> str | None:
     if value.isprintable() and "  " not in value:
         # No control, format or separator character but single spaces: nothing for the
         # expressions below to replace (the usual value, at a fraction of the cost).
@@ -204,7 +257,7 @@ def fold(value: str) -> str:
     if value.isascii():  # NFKC, casefold and transliteration leave ASCII as it is, lowered
         text = _ASCII_APOSTROPHES.sub("", value.lower())
     else:
-        text = unicodedata.normalize("NFKC", value).casefold()
+        text = unicodedata.normalize("NFKC", repair_encoding(value)).casefold()
         text = anyascii(_SYLLABIC.sub(r" \1 ", text)).lower()
         text = _APOSTROPHES.sub("", text)
     return _NOT_ALNUM.sub(" ", text).strip()

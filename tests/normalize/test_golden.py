@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from poiflow.normalize import (
@@ -19,6 +21,8 @@ from poiflow.normalize import (
     registrable_domain,
     taxonomy,
 )
+from poiflow.pipeline import ingest
+from poiflow.text import repair_encoding
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "normalize"
 
@@ -55,3 +59,36 @@ def test_addresses(row: list[str]) -> None:
 @pytest.mark.parametrize(("label", "expected"), rows("categories.tsv"))
 def test_categories(label: str, expected: str) -> None:
     assert str(taxonomy().from_label(label)) == expected
+
+
+@pytest.fixture(scope="module")
+def helsinki_records(helsinki_pbf: Path, tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
+    out = tmp_path_factory.mktemp("helsinki") / "places.parquet"
+    ingest([helsinki_pbf], out, workers=1)
+    return pq.read_table(out)
+
+
+def _read_as_windows_1252(text: str) -> str:
+    return "".join(
+        bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode("utf-8")
+    )
+
+
+def test_the_extracts_text_read_with_the_wrong_encoding_is_repaired_and_as_written_kept(
+    helsinki_records: pa.Table,
+) -> None:
+    """Every name, alternate name, street and locality of the Helsinki extract: as written,
+    none is taken for a wrong decoding; read as Windows-1252 once or twice (a spreadsheet's
+    CSV), each is itself again."""
+    texts = set()
+    for names in helsinki_records.column("names").to_pylist():
+        texts.add(names["primary"])
+        texts.update(a["value"] for a in names["alternates"] or ())
+    for address in helsinki_records.column("address").to_pylist():
+        texts.update(v for k, v in (address or {}).items() if k in ("street", "locality") and v)
+    accented = sorted(t for t in texts if not t.isascii())
+    assert len(accented) > 200
+    assert [t for t in texts if repair_encoding(t) != t] == []
+    once = [_read_as_windows_1252(t) for t in accented]
+    assert [repair_encoding(t) for t in once] == accented
+    assert [repair_encoding(_read_as_windows_1252(t)) for t in once] == accented

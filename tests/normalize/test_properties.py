@@ -34,6 +34,7 @@ from poiflow.normalize.websites import (
     plain_urls,
     registrable_domains,
 )
+from poiflow.text import repair_encoding
 
 COUNTRIES = st.sampled_from([None, "FI", "SE", "DE", "US", "GB", "FR", "NL", "NO", "JP", "XX"])
 # Text that looks like the real thing more often than uniform unicode would.
@@ -70,6 +71,42 @@ def test_clean_text_is_idempotent(value: str) -> None:
         assert "  " not in once
 
 
+# Names in European scripts, as UTF-8 read back as Windows-1252 (a byte it does not define
+# as Latin-1, as most readers do) once or twice: a spreadsheet's CSV of an older system.
+# Not a name that is such a reading itself ("ÄŽ" is "Ď" read wrongly): real names are not
+# (the golden tests hold the Helsinki extract's to it).
+EUROPEAN = st.text(
+    alphabet=st.sampled_from(
+        list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 &-'.")
+        + list("äöåÄÖÅéèêëÉüúùûÜíìîïóòôÓñÑçÇøØæÆßœšŠžŽčČřłŁśźżğışőű€")
+    ),
+    min_size=1,
+    max_size=30,
+).filter(lambda t: not t.isascii() and t.strip() == t and "  " not in t and repair_encoding(t) == t)
+
+
+def _read_as_windows_1252(text: str) -> str:
+    return "".join(
+        bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode("utf-8")
+    )
+
+
+@given(EUROPEAN, st.integers(1, 2))
+@example("Café Hämeentie", 1)
+@example("Ravintola Sävel", 2)
+@example("ł", 1)
+def test_text_read_with_the_wrong_encoding_is_repaired(name: str, times: int) -> None:
+    """A name read wrongly once or twice is itself again (a value whose bytes are UTF-8
+    read as Windows-1252 reads back into them), and cleaned and folded as it is."""
+    layers = [name]
+    for _ in range(times):
+        layers.append(_read_as_windows_1252(layers[-1]))
+    garbled = layers[-1]
+    assert repair_encoding(garbled) == name
+    assert clean_text(garbled) == clean_text(name)
+    assert fold(garbled) == fold(name)
+
+
 @given(st.text())
 def test_fold_is_ascii_lowercase_words_and_idempotent(value: str) -> None:
     folded = fold(value)
@@ -95,6 +132,8 @@ def test_brand_key_has_no_spaces_and_is_idempotent(value: str) -> None:
 
 
 @given(PHONEISH, COUNTRIES)
+@example(". 402e)t9707(7325971", "DE")  # the parser allows German numbers of 16 digits
+@example("(0)000000", "FI")  # no number is all zeros (the parser drops one each time)
 def test_phones_are_e164_and_stable(value: str, region: str | None) -> None:
     parsed = parse_phones(value, region)
     for number in parsed.numbers:
@@ -259,9 +298,11 @@ def test_phone_fast_paths_agree_with_the_full_parser(text: str, region: str) -> 
         parsed = phonenumbers.parse(text, region)
         expected = (
             phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-            if phonenumbers.is_possible_number(parsed)
+            if phonenumbers.is_possible_number(parsed) and parsed.national_number != 0
             else None
         )
+        # E.164 holds 15 digits; the parser's metadata allows some countries more.
+        expected = expected if expected is None or len(expected) <= 16 else None
     except phonenumbers.NumberParseException:
         expected = None
     got = to_e164(text, region)
@@ -272,7 +313,7 @@ def test_phone_fast_paths_agree_with_the_full_parser(text: str, region: str) -> 
 
 def _fold_the_long_way(value: str) -> str:
     """``fold`` without its ASCII shortcut."""
-    text = unicodedata.normalize("NFKC", value).casefold()
+    text = unicodedata.normalize("NFKC", repair_encoding(value)).casefold()
     syllabic = r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])"
     text = anyascii(re.sub(syllabic, r" \1 ", text)).lower()
     text = re.sub(r"['’`´ʼ‘]", "", text)
@@ -282,8 +323,17 @@ def _fold_the_long_way(value: str) -> str:
 def _clean_the_long_way(value: str) -> str | None:
     """``clean_text`` without its shortcut for printable, single-spaced values."""
     invisible = r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
-    text = unicodedata.normalize("NFC", re.sub(invisible, " ", value))
-    return re.sub(r"\s+", " ", text).strip() or None
+
+    def tidy(text: str) -> str | None:
+        text = unicodedata.normalize("NFC", re.sub(invisible, " ", text))
+        return re.sub(r"\s+", " ", text).strip() or None
+
+    text = tidy(repair_encoding(value))
+    for _ in range(3):
+        if text is None or repair_encoding(text) == text:
+            break
+        text = tidy(repair_encoding(text))
+    return text
 
 
 @settings(max_examples=500)

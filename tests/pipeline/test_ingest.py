@@ -534,3 +534,33 @@ def test_a_stack_is_five_records_or_more_at_one_point_to_six_decimals(tmp_path: 
     feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert ingest([feed], tmp_path / "p.parquet").withheld_values == 0
     assert pq.read_table(tmp_path / "p.parquet").column("geometry").null_count == 0
+
+
+def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Path) -> None:
+    """UTF-8 saved again as if it were Windows-1252 (a spreadsheet's round trip): names,
+    streets and category labels are read as they were written."""
+    feed = tmp_path / "excel.csv"
+    rows = (
+        "id,name,lat,lon,street,housenumber,city,category\n"
+        "1,Café Aalto,60.168,24.944,Pohjoisesplanadi,39,Helsinki,Café\n"
+        "2,Ravintola Sävel,60.17,24.95,Hämeentie,2,Helsinki,Ravintola\n"
+        "3,Åbo Bageri,60.45,22.27,Åbo Gatan,1,Åbo,Bäckerei\n"
+    )
+    garbled = rows.encode("utf-8").decode("cp1252", errors="replace")
+    assert "CafÃ© Aalto" in garbled
+    feed.write_text(garbled, encoding="utf-8")
+    ingest([feed], tmp_path / "p.parquet")
+    places = pq.read_table(tmp_path / "p.parquet").to_pylist()
+    assert [p["names"]["primary"] for p in places] == [
+        "Café Aalto",
+        "Ravintola Sävel",
+        "Åbo Bageri",
+    ]
+    assert [p["address"]["street"] for p in places] == [
+        "Pohjoisesplanadi",
+        "Hämeentie",
+        "Åbo Gatan",
+    ]
+    assert places[2]["address"]["locality"] == "Åbo"
+    assert places[0]["keys"]["name"] == "cafe aalto"
+    assert [p["categories"]["primary"] for p in places] == ["cafe", "restaurant", "bakery"]

@@ -16,7 +16,7 @@ from poiflow.normalize.records import (
 )
 from poiflow.normalize.websites import canonical_email, canonical_url, registrable_domain
 from poiflow.taxonomy import Category, Taxonomy, taxonomy
-from poiflow.text import clean_text, fold, tokens
+from poiflow.text import clean_text, fold, repair_encoding, tokens
 
 __all__ = [
     "AddressParts",
@@ -39,6 +39,7 @@ __all__ = [
     "parse_phones",
     "postcode_key",
     "registrable_domain",
+    "repair_encoding",
     "street_key",
     "taxonomy",
     "to_e164",

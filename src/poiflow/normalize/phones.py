@@ -7,7 +7,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import phonenumbers
 
@@ -19,6 +19,7 @@ __all__ = ["ParsedPhones", "parse_phones", "plain_e164", "to_e164"]
 # it is a digit-group separator in some countries ("030/1234567").
 _SEPARATORS = re.compile(r"\s*(?:[;,|]|\s/\s|\s+or\s+|\s+tai\s+|\s+eller\s+)\s*", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
+_E164_DIGITS: Final = 15  # the most digits an E.164 number has, its calling code's among them
 # "+358 40 123 4567", "+1-212-555-0123": written internationally, nothing to interpret.
 _INTERNATIONAL = re.compile(r"^\+[1-9][\d \-.]{6,20}$")
 _NOT_DIGIT = re.compile(r"\D")
@@ -32,7 +33,7 @@ def _international(text: str) -> str | None:
     if size is None:
         return None
     national = digits[size:]
-    if national.startswith("0") and not zero:
+    if (national.startswith("0") and not zero) or not national.strip("0"):
         return None
     return f"+{digits}" if len(national) in lengths else None
 
@@ -54,7 +55,7 @@ def _calling_code_rule(prefix: str) -> tuple[str, int | None, bool, tuple[int, .
             return prefix, None, False, ()
         general = metadata.general_desc
         lengths = tuple((general.possible_length or ()) if general is not None else ())
-        return prefix, size, regions[0] in _LEADING_ZERO, lengths
+        return prefix, size, regions[0] in _LEADING_ZERO, _in_e164(size, lengths)
     return prefix, None, False, ()
 
 
@@ -86,7 +87,14 @@ def _plain_trunk(region: str) -> tuple[str, str, tuple[int, ...], tuple[str, ...
     if region in _LEADING_ZERO and trunk:
         return None
     lengths = tuple(metadata.general_desc.possible_length or ())
-    return str(metadata.country_code), trunk, lengths, others
+    code = str(metadata.country_code)
+    return code, trunk, _in_e164(len(code), lengths), others
+
+
+def _in_e164(code: int, lengths: Sequence[int]) -> tuple[int, ...]:
+    """The national numbers' possible lengths that E.164's 15 digits hold after a calling
+    code of ``code`` digits (the metadata allows some countries longer ones)."""
+    return tuple(n for n in lengths if code + n <= _E164_DIGITS)
 
 
 def _national(text: str, region: str) -> str | None:
@@ -110,6 +118,8 @@ def _national(text: str, region: str) -> str | None:
         return None  # no national number starts with 0, but where the 0 is part of it (IT)
     if digits.startswith(code):
         return None  # maybe the country code written without "+": let the parser judge
+    if not digits.strip("0"):
+        return None  # no number is all zeros
     return f"+{code}{digits}" if len(digits) in lengths else None
 
 
@@ -166,8 +176,12 @@ def to_e164(number: str, region: str | None = None) -> str | None:
             # the cycle collector runs: clear those frames' locals.
             traceback.clear_frames(exc.__traceback__)
             continue
+        if parsed.national_number == 0:  # all zeros (the parser drops some of them)
+            continue
         if phonenumbers.is_possible_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if len(e164) <= 1 + _E164_DIGITS:
+                return e164
     return None
 
 
@@ -269,6 +283,7 @@ def _international_column(frame: Any, plain: Any) -> Any:
                 plain
                 & pl.col("size").is_not_null()
                 & (pl.col("zero") | ~national.str.starts_with("0"))
+                & national.str.contains("[1-9]")
                 & pl.col("lengths").list.contains(national.str.len_chars().cast(pl.Int64))
             )
             .then("+" + pl.col("digits"))
@@ -319,6 +334,7 @@ def _national_column(frame: Any, plain: Any) -> Any:
                 & ~((code == "1") & national.str.starts_with("1"))
                 & (pl.col("zero") | ~national.str.starts_with("0"))
                 & ~national.str.starts_with(code)
+                & national.str.contains("[1-9]")
                 & pl.col("lengths").list.contains(national.str.len_chars().cast(pl.Int64))
             )
             .then("+" + code + national)
