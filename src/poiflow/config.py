@@ -106,6 +106,7 @@ class SourceMapping(_Strict):
         ignore: [internal_score]
         csv: {delimiter: ";"}
         layer: kahvilat         # a GeoPackage's layer, where it holds several
+        crs: EPSG:3067          # lat and lon as metres of another coordinate system
     """
 
     source: str | None = Field(None, min_length=1)
@@ -117,6 +118,14 @@ class SourceMapping(_Strict):
     constants: dict[str, str] = Field(default_factory=dict)
     ignore: tuple[str, ...] = ()
     csv: CsvOptions = CsvOptions()
+    crs: str | None = Field(
+        None,
+        min_length=1,
+        description="The coordinate system of the lat and lon columns where it is not WGS 84: "
+        "'EPSG:3067' (Finland's), 'EPSG:3857' (web maps' metres), any system PROJ knows. lat "
+        "is then the northing (y), lon the easting (x). A file whose points are a geometry "
+        "says its own system. Needs the 'gis' extra (pyproj).",
+    )
 
     @field_validator("columns", "constants")
     @classmethod

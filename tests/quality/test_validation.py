@@ -74,6 +74,18 @@ def test_each_rule_names_its_reason() -> None:
     assert verdict.held_back == 8
 
 
+def test_metres_of_another_coordinate_system_are_said_to_be_so() -> None:
+    records = (rec("1", "TM35FIN", 6672469.0, 385785.0), rec("2", "Astray", 95.0, 24.9))
+    verdicts = (validate_records(table(*records)), validate_rows(records))
+    for verdict in verdicts:
+        assert verdict.reasons[0] == (
+            "lat 6672469.0 is out of range [-90, 90]; lon 385785.0 is out of range "
+            "[-180, 180]; coordinates in metres of another coordinate system? name it with "
+            "crs in a mapping"
+        )
+        assert verdict.reasons[1] == "lat 95.0 is out of range [-90, 90]"
+
+
 def test_several_reasons_are_joined() -> None:
     verdict = validate_records(table(rec(None, None, lat=100.0)))
     assert (

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from poiflow.config import CsvOptions, SourceMapping
 from poiflow.errors import (
     CorruptInputError,
+    InputError,
     SchemaMismatchError,
     UnknownFormatError,
 )
@@ -497,3 +498,67 @@ def test_what_means_missing_in_a_csv_is_the_mappings_to_say(tmp_path: Path) -> N
         ("Craft", "NA", None),
         ("NA", "NA", None),
     ]
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3067", "EPSG:3857"])  # Finland's TM35FIN, web maps'
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_lat_and_lon_in_another_coordinate_system_are_reprojected_by_the_mappings_crs(
+    tmp_path: Path, crs: str, suffix: str
+) -> None:
+    import pyproj
+
+    points = [(60.1699, 24.9384), (65.0121, 25.4651), (None, None)]  # Helsinki, Oulu, none
+    to_metres = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    northing = [None if lat is None else to_metres.transform(lon, lat)[1] for lat, lon in points]
+    easting = [None if lat is None else to_metres.transform(lon, lat)[0] for lat, lon in points]
+    table = pa.table({"id": ["1", "2", "3"], "name": ["A", "B", "C"], "y": northing, "x": easting})
+    path = tmp_path / f"metres{suffix}"
+    if suffix == ".csv":
+        rows = [
+            f"{i},{n},{'' if y is None else y},{'' if x is None else x}"
+            for i, n, y, x in zip(table["id"].to_pylist(), "ABC", northing, easting, strict=True)
+        ]
+        path.write_text("id,name,y,x\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    else:
+        pq.write_table(table, path)
+    mapping = SourceMapping(columns={"lat": "y", "lon": "x"}, crs=crs)
+    rows, rejected = records(TabularSource(path, mapping))
+    assert rejected == []
+    for row, (lat, lon) in zip(rows, points, strict=True):
+        if lat is None:
+            assert (row["lat"], row["lon"]) == (None, None)
+        else:
+            assert row["lat"] == pytest.approx(lat, abs=1e-7)
+            assert row["lon"] == pytest.approx(lon, abs=1e-7)
+
+
+def test_a_crs_is_refused_where_it_is_not_known_or_the_points_are_a_geometry(
+    tmp_path: Path,
+) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text("id,name,lat,lon\n1,A,6672469,385785\n", encoding="utf-8")
+    with pytest.raises(CorruptInputError, match="not one PROJ knows") as err:
+        TabularSource(feed, SourceMapping(crs="EPSG:999999"))
+    assert err.value.path == str(feed)
+    features = tmp_path / "places.geojson"
+    features.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [24.94, 60.17]},
+                        "properties": {"id": "1", "name": "A"},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="leave crs out, or map the lat and lon columns"):
+        TabularSource(features, SourceMapping(crs="EPSG:3067"))
+    wkt = tmp_path / "export.csv"
+    wkt.write_text('id,name,WKT\n1,A,"POINT (24.94 60.17)"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="its geometry column 'WKT'"):
+        records(TabularSource(wkt, SourceMapping(crs="EPSG:3067")))

@@ -124,7 +124,8 @@ Other column layouts are read through a mapping file (--mapping), e.g.:
   columns: {id: vendor_id, name: business_name, lat: latitude, lon: longitude}
   constants: {country: FI}
   ignore: \\[internal_score]
-  csv: {delimiter: ";"}[/dim]
+  csv: {delimiter: ";"}
+  crs: EPSG:3067          # lat and lon in metres of another system[/dim]
 
 --mapping FILE is for every tabular input (an OSM extract takes none); --mapping
 INPUT=FILE is for that input alone, as it is given; repeat it for several feeds.

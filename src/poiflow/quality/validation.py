@@ -1,8 +1,9 @@
 """Record validation: which source records may go on, and why the others may not.
 
 A record is held back when it has no id or no name, when a coordinate is unparsable, out of
-range, alone (a latitude without a longitude) or at (0, 0), or when the source itself found
-a problem with it. Field-level problems (an unparsable phone) do not hold a record back:
+range (metres of another coordinate system, said so, where it is far out), alone (a
+latitude without a longitude) or at (0, 0), or when the source itself found a problem with
+it. Field-level problems (an unparsable phone) do not hold a record back:
 normalization withholds just that value.
 """
 
@@ -27,6 +28,13 @@ _ONE_COORDINATE: Final = "only one of lat and lon is given"
 _NULL_ISLAND: Final = "coordinates are (0, 0): a geocoding failure, not a place"
 # A source's own issue about these fields already says what is wrong with the location.
 _COORDINATE_ISSUES: Final = ("lat", "lon", "geometry", "location")
+
+
+# Past this, a coordinate is metres of another coordinate system, not degrees gone astray.
+_METRES: Final = 1000.0
+_IN_METRES: Final = (
+    "coordinates in metres of another coordinate system? name it with crs in a mapping"
+)
 
 
 def _lat_range(lat: float) -> str:
@@ -96,6 +104,7 @@ def validate_records(records: pa.Table) -> Validation:
         flag(np.abs(lat) > 90, lambda row: _lat_range(lat[row]))
         flag(np.abs(lon) > 180, lambda row: _lon_range(lon[row]))
         flag((lat == 0) & (lon == 0), _NULL_ISLAND)
+        flag((np.abs(lat) > _METRES) | (np.abs(lon) > _METRES), _IN_METRES)
 
     joined: list[str | None] = [None] * n
     valid = np.ones(n, dtype=bool)
@@ -132,6 +141,8 @@ def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
             reasons.append(_lon_range(lon))
         if lat == 0 and lon == 0:
             reasons.append(_NULL_ISLAND)
+        if abs(lat) > _METRES or abs(lon) > _METRES:
+            reasons.append(_IN_METRES)
         joined.append("; ".join(reasons) if reasons else None)
     return Validation(np.array([r is None for r in joined], dtype=bool), joined)
 

@@ -7,6 +7,7 @@ to leave out and which fields are the same for every row.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poiflow.config import SourceMapping
-from poiflow.errors import SchemaMismatchError, did_you_mean
+from poiflow.errors import InputError, SchemaMismatchError, did_you_mean
 from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
+from poiflow.sources.spatial import Transform, wgs84_transform
 from poiflow.sources.text import NUMBER, as_text, not_a_time, read_number, read_time, strings_table
 
 __all__ = ["FLAT_KNOWN", "FlatFormat", "flat_place", "flat_record_rows", "flat_records"]
@@ -42,6 +44,18 @@ class FlatFormat:
         self.mapping = mapping
         self.name = name
         self.path = path
+        wgs84_transform(mapping.crs, path)  # an unknown system, or no pyproj: said now
+
+    def refuse_crs(self, geometry: str, file: Path | None = None) -> None:
+        """Refuse a mapping's ``crs`` where the points come from a geometry (``geometry``:
+        which), not from ``lat`` and ``lon`` columns: a geometry says its own system."""
+        if self.mapping.crs is not None:
+            raise InputError(
+                f"the mapping's crs ({self.mapping.crs}) is for lat and lon columns, but the "
+                f"points come from {geometry}, which says its own coordinate system (WGS 84 "
+                "where it says none); leave crs out, or map the lat and lon columns",
+                path=file or self.path,
+            )
 
     def resolve_typed(self, schema: pa.Schema, file: Path | None = None) -> dict[str, str]:
         """``resolve`` of a table's columns, which also refuses a column of a type no flat
@@ -107,12 +121,17 @@ class FlatFormat:
         return mapped
 
     def records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
-        """Source records (``SOURCE_RECORD_SCHEMA``) of a raw table's flat columns."""
+        """Source records (``SOURCE_RECORD_SCHEMA``) of a raw table's flat columns, their
+        points in WGS 84 (the mapping's ``crs`` reprojected)."""
         if raw.num_rows <= _FEW_VALUES and all(
             pa.types.is_string(t) or pa.types.is_large_string(t) for t in raw.schema.types
         ):
-            return self._few_records(raw, origins, columns)
-        return self._columnar_records(raw, origins, columns)
+            records = self._few_records(raw, origins, columns)
+        else:
+            records = self._columnar_records(raw, origins, columns)
+        if self.mapping.crs is None:
+            return records
+        return _reprojected(records, _transform_of(self.mapping.crs, self.path))
 
     def _few_records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
         """``_columnar_records`` of a few rows of text, value by value in Python: the same
@@ -262,6 +281,28 @@ class FlatFormat:
                 issues.setdefault(row, []).append(not_a_time(value))
             out.append(None if value is None else parsed[value])
         return pa.array(out, pa.timestamp("ms", tz="UTC"))
+
+
+@functools.lru_cache(maxsize=8)
+def _transform_of(crs: str, path: Path) -> Transform | None:
+    return wgs84_transform(crs, path)
+
+
+def _reprojected(records: pa.Table, transform: Transform | None) -> pa.Table:
+    """``records`` with each point that has both coordinates moved by ``transform`` (lon
+    as x, lat as y); a missing coordinate stays missing."""
+    if transform is None:
+        return records
+    lat = records.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
+    lon = records.column("lon").to_numpy(zero_copy_only=False).astype(np.float64)
+    both = ~(np.isnan(lat) | np.isnan(lon))
+    if both.any():
+        lon[both], lat[both] = transform(lon[both], lat[both])
+    for name, values in (("lat", lat), ("lon", lon)):
+        index = records.schema.get_field_index(name)
+        column = pa.array(values, pa.float64(), from_pandas=True)  # NaN: missing
+        records = records.set_column(index, records.schema.field(index), column)
+    return records
 
 
 def flat_records(

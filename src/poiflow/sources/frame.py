@@ -162,6 +162,8 @@ class FrameSource:
         """Yield the records in batches of the table's rows, in order; origins are
         ``NAME#row=N`` (from 0)."""
         geometry = self._geometry
+        if geometry is not None:
+            self._flat.refuse_crs(f"its geometry column '{geometry.name}'")
         to_wgs84 = None if geometry is None else wgs84_transform(geometry.crs, self.path)
         for chunk, start in enumerate(range(0, max(self.table.num_rows, 1), batch_size)):
             if not owns(chunk, part, parts):

@@ -155,6 +155,8 @@ class TabularSource:
         self.format: str = kind
         self.name = self.mapping.source or default_name(self.path)
         self._flat = FlatFormat(self.mapping, self.name, self.path)
+        if kind in ("gis", "geojson"):
+            self._flat.refuse_crs(f"its features' geometry ({_KIND_NAMES.get(kind, kind)})")
         self._layout: str | None = None
 
     @property
@@ -218,6 +220,7 @@ class TabularSource:
                     else:
                         text = self._text_geometry(raw.column_names)
                         if text is not None:  # a CSV export of a spatial table: WKT
+                            self._flat.refuse_crs(f"its geometry column '{text.name}'", file)
                             raw, origins, more = located_rows(raw, origins, text, None, file)
                             rejected = [*rejected, *more]
                         columns = self._flat.resolve_typed(raw.schema, file)
@@ -438,6 +441,8 @@ class TabularSource:
             geometry = geometry_column(parquet.schema_arrow)
             # Where the mapping names the columns of the coordinates, the geometry is not read.
             placed = geometry is not None and not {"lat", "lon"} & set(self.mapping.columns)
+            if placed and geometry:
+                self._flat.refuse_crs(f"its geometry column '{geometry.name}'", file)
             to_wgs84 = wgs84_transform(geometry.crs, file) if placed and geometry else None
             start = 0
             for batch in parquet.iter_batches(batch_size=batch_size):
