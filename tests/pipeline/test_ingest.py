@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
+from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
+from poiflow.quality.profile import quarantine_reasons
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sources import OvertureSource, TabularSource
 
@@ -510,7 +512,10 @@ def test_a_point_a_source_gives_to_many_records_of_several_streets_is_withheld(
     assert [(r["id"], r["scope"], r["field"]) for r in held] == [
         (f"c{i}", "field", "lat, lon") for i in range(6)
     ]
-    assert "geocoder's centre" in held[0]["reason"]
+    assert held[0]["reason"] == STACKED_POINT
+    # Summed up whole in a run's report, no part of it taken for a quoted value.
+    (reason,) = quarantine_reasons(tmp_path / "p.quarantine.parquet")
+    assert (reason.reason, reason.records) == (STACKED_POINT, 6)
     assert json.loads(held[0]["original"]) == {"lat": 60.17, "lon": 24.94}
     assert held[0]["origin"] == "vendor.csv:2"
     again = tmp_path / "w2" / "p.parquet"

@@ -40,9 +40,11 @@ __all__ = [
 STACK_RECORDS: Final = 5
 STACK_STREETS: Final = 2
 POINT_FIELD: Final = "lat, lon"  # the quarantine's ``field`` of a withheld point
+# No quote mark: a quarantine's reasons are summed up with quoted values left out.
 STACKED_POINT: Final = (
-    f"the point of {STACK_RECORDS} or more of this source's records of {STACK_STREETS} "
-    "or more streets: a geocoder's centre of a town or postcode, not the place's"
+    f"the point of {STACK_RECORDS} or more records of this source, of {STACK_STREETS} or "
+    "more streets: the centre of a town or postcode that a geocoder gave them, not where "
+    "the place is"
 )
 _SCALE: Final = 1e6  # points equal to 6 decimals (about 0.1 m) are one point
 _POINT: Final = ("source", "lat", "lon")

@@ -176,9 +176,7 @@ def ingest(
     held = ParquetSink(quarantine_path, QUARANTINE_SCHEMA)
     duplicates = DuplicateIds()
     side: threading.Thread | None = None
-    from poiflow.normalize.points import PointTally  # see TYPE_CHECKING above
-
-    points = PointTally()
+    points = _point_tally()
     written: list[pa.Table] = []  # for on_places, once the stacked points are known
 
     def write_places(table: pa.Table) -> None:
@@ -258,6 +256,12 @@ def ingest(
     places.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _point_tally() -> PointTally:
+    from poiflow.normalize.points import PointTally  # see TYPE_CHECKING above
+
+    return PointTally()
 
 
 def _withhold_stacked_points(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow.config import SourceMapping
 from poiflow.conflate.features import FEATURE_COUNTS_SCHEMA, feature_counts
+from poiflow.conflate.lookup import FeatureLookup
 from poiflow.pipeline.ingestion import prepare_records
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
@@ -227,8 +228,8 @@ def match_file(
             progress(read)
     stacks = points.stacks()
     if not stacks.is_empty():  # a geocoder's centres: answered again without them
-        at = points.rows_at(stacks)
-        held.extend(_without_stacks(index, source, batch_size, stacks, at, counted, batches))
+        rows_at = points.rows_at(stacks)
+        held.extend(_without_stacks(index, source, batch_size, stacks, rows_at, counted, batches))
     # New places among the new records of the whole input, not of each batch alone.
     news = [m for answered in batches for m in answered.news]
     if grouping is not None:
@@ -261,7 +262,7 @@ class _Answered:
     fresh: np.ndarray
 
 
-def _answered(index: MatchIndex, places: pa.Table, features: Any) -> _Answered:
+def _answered(index: MatchIndex, places: pa.Table, features: FeatureLookup) -> _Answered:
     """Match a batch of prepared records (``prepare_records``) with ``features``."""
     matches = index.match(places, features=features)
     fresh = [i for i, m in enumerate(matches) if m.place_id is None]
