@@ -569,3 +569,38 @@ def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Pa
     assert places[2]["address"]["locality"] == "Åbo"
     assert places[0]["keys"]["name"] == "cafe aalto"
     assert [p["categories"]["primary"] for p in places] == ["cafe", "restaurant", "bakery"]
+
+
+def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:
+    """``count`` records in Finnish towns, naming their country; latitude and longitude in
+    each other's columns where ``swapped``."""
+    towns = [(60.17, 24.94), (61.50, 23.76), (60.45, 22.27), (65.01, 25.47), (62.60, 29.76)]
+    rows = ["id,name,lat,lon,country"]
+    for i in range(count):
+        lat, lon = towns[i % len(towns)]
+        lat, lon = lat + i / 1000, lon + i / 1000
+        rows.append(f"{i},Kauppa {i},{lon if swapped else lat},{lat if swapped else lon},FI")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_source_with_latitude_and_longitude_swapped_is_refused_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    feed = _towns_feed(tmp_path / "swapped.csv", swapped=True)
+    out = tmp_path / "out" / "places.parquet"
+    with pytest.raises(InputError, match="latitudes and longitudes look swapped") as err:
+        ingest([feed], out, batch_size=7)
+    assert err.value.path == str(feed)
+    assert "0% of the first 40 located records" in err.value.message
+    assert "{lat: <its longitude column>, lon: <its latitude column>}" in err.value.message
+    assert not out.exists()
+    # The fix it names: the mapping reads the columns the other way round.
+    fixed = SourceMapping(columns={"lat": "lon", "lon": "lat"})
+    report = ingest([feed], out, mapping=fixed)
+    assert report.valid == 40
+    assert pq.read_table(out).column("lat").to_pylist()[0] == pytest.approx(60.17)
+    # The same records the right way round, and too few swapped to say, go on.
+    assert ingest([_towns_feed(tmp_path / "right.csv", swapped=False)], out).valid == 40
+    few = _towns_feed(tmp_path / "few.csv", swapped=True, count=20)
+    assert ingest([few], out).valid == 20

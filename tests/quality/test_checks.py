@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from poiflow.errors import ConfigError
-from poiflow.land import on_land
+from poiflow.land import in_country_box, on_land
 from poiflow.quality.checks import (
     DEFAULT_CHECKS,
     FunctionCheck,
@@ -34,7 +34,7 @@ def place(pid: str, **values: Any) -> dict[str, Any]:
         "categories": {"primary": values.pop("category", "cafe"), "alternate": []},
         "lat": 60.17,
         "lon": 24.94,
-        "address": {"locality": values.pop("locality", "Helsinki")},
+        "address": {"locality": values.pop("locality", "Helsinki"), "country": "FI"},
         "phones": [f"+358912{zlib.crc32(pid.encode()) % 1_000_000:06d}"],  # its own
         "websites": ["https://example.fi"],
         "update_time": NOW,
@@ -73,6 +73,7 @@ def test_clean_places_pass_every_check() -> None:
         ("pharmacy_has_phone", {"category": "pharmacy", "phones": None}),
         ("hotel_has_phone", {"category": "hotel", "phones": []}),
         ("far_from_locality", {"lat": 61.5, "lon": 23.76}),  # Tampere, filed in Helsinki
+        ("outside_its_country", {"lat": 24.94, "lon": 60.17, "locality": "Swapped"}),
         ("name_category_mismatch", {"name": "Apteekki Kaisaniemi", "category": "restaurant"}),
         ("stale", {"update_time": datetime(2020, 1, 1, tzinfo=UTC)}),
     ],
@@ -114,6 +115,28 @@ def test_a_point_of_many_places_of_several_streets_is_a_geocoders_centre() -> No
     table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
     (result,) = [r for r in run_checks(QualityInput(table)) if r.name == "stacked_point"]
     assert result.issues[0].detail == "its point 60.2, 24.9 is that of 4 other places, of 5 streets"
+
+
+def test_a_place_near_its_countrys_border_is_in_it_and_one_abroad_is_not() -> None:
+    def at(pid: str, lat: float, lon: float, country: str | None) -> dict[str, Any]:
+        return place(pid, lat=lat, lon=lon, address={"locality": pid, "country": country})
+
+    rows = [
+        at("haparanda", 65.8355, 24.1368, "SE"),  # across the river from Tornio, FI
+        at("tornio", 65.8481, 24.1466, "FI"),
+        at("valga", 57.7778, 26.0473, "EE"),  # one town with Valka, LV
+        at("mariehamn", 60.0973, 19.9348, "FI"),  # Åland's (AX), filed as Finland's
+        at("swapped", 24.94, 60.17, "FI"),
+        at("vendor-hq", 59.3293, 18.0686, "FI"),  # Stockholm, filed as Finnish
+        at("no-country", 24.94, 60.17, None),
+    ]
+    table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    (result,) = [r for r in run_checks(QualityInput(table)) if r.name == "outside_its_country"]
+    assert [i.place_id for i in result.issues] == ["swapped", "vendor-hq"]
+    assert result.checked == 6
+    assert (
+        result.issues[0].detail == "Place swapped at 24.94, 60.17 is far from FI (in the box of IR)"
+    )
 
 
 def test_likely_duplicates_are_places_whose_records_match_across() -> None:
@@ -170,6 +193,21 @@ def test_the_land_mask_knows_land_from_sea() -> None:
     sea = [(59.85, 25.5), (30.0, -40.0), (0.0, -150.0), (56.0, 3.0), (-40.0, 80.0)]
     points = np.array(land + sea)
     assert on_land(points[:, 0], points[:, 1]).tolist() == [True] * 5 + [False] * 5
+
+
+def test_country_boxes_hold_their_countries_and_wrap_the_antimeridian() -> None:
+    points = [
+        (60.17, 24.94, "FI", True),
+        (60.10, 19.93, "FI", True),  # Åland, in its own box (AX), Finland's territory
+        (59.33, 18.07, "FI", False),  # Stockholm
+        (-18.14, 178.44, "FJ", True),  # Suva, east of the antimeridian's box edge
+        (-16.80, -179.90, "FJ", True),  # Fiji's islands west of it
+        (-17.0, 0.0, "FJ", False),
+        (60.17, 24.94, "XX", True),  # no box: not in doubt
+    ]
+    lat, lon, country, expected = (np.array(c, dtype=object) for c in zip(*points, strict=True))
+    inside = in_country_box(lat.astype(float), lon.astype(float), country)
+    assert inside.tolist() == expected.tolist()
 
 
 def test_built_in_checks_as_a_pipeline_shapes_them() -> None:

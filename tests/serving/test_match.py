@@ -823,3 +823,16 @@ def test_a_file_whose_every_record_has_a_place_is_matched(conflated: Path, tmp_p
     membership = pl.read_parquet(conflated / "membership.parquet")
     answers = pl.DataFrame(pl.from_arrow(result.matches)).join(membership, on=["source", "id"])
     assert answers["place_id"].equals(answers["place_id_right"], check_names=False)
+
+
+def test_a_file_with_latitude_and_longitude_swapped_is_refused(
+    conflated: Path, tmp_path: Path
+) -> None:
+    import poiflow
+
+    feed = tmp_path / "source_b.csv"
+    path = conflated.parent / "sources" / "source_b.csv"
+    frame = pl.read_csv(path, infer_schema_length=0)
+    frame.with_columns(lat=pl.col("lon"), lon=pl.col("lat")).write_csv(feed)
+    with pytest.raises(InputError, match="latitudes and longitudes look swapped"):
+        poiflow.match(conflated, feed)

@@ -18,6 +18,7 @@ Nothing here can be told from one batch: a source's stacks are known once it is 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -25,6 +26,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from poiflow.errors import InputError
+from poiflow.land import in_country_box
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "STACK_RECORDS",
     "STACK_STREETS",
     "PointTally",
+    "SwapWatch",
     "at_stacks",
     "withhold_points",
 ]
@@ -153,3 +157,78 @@ def withhold_points(places: pa.Table, stacks: pl.DataFrame) -> tuple[pa.Table, p
             index, places.schema.field(index), pc.if_else(mask, nothing, values)
         )
     return places, quarantine
+
+
+# A source's points judged for swapped latitude and longitude: its first located records
+# that name their country, this many at most, and at least this many to say anything.
+SWAP_SAMPLE: Final = 500
+SWAP_LEAST: Final = 30
+
+
+class SwapWatch:
+    """Refuses a source whose latitudes and longitudes are the wrong way round, as a
+    mapping of the columns the other way, or GeoJSON written latitude first, gives them:
+    each of its records would be a place far from where it is. Judged on its first located
+    records that name their country (:meth:`add`, then :meth:`finish`). Its points are
+    swapped where at most a fifth of them lie in the box of the country their address
+    names (``poiflow.land.in_country_box``), and four fifths or more do once swapped back.
+
+    Args:
+        path: The source's input, as the refusal names it.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._parts: list[pl.DataFrame] = []
+        self._seen = 0
+        self._judged = False
+
+    def add(self, places: pa.Table) -> None:
+        """Tally a batch of places (``PLACE_SCHEMA``), and judge once enough are seen.
+
+        Raises:
+            InputError: The points are swapped.
+        """
+        if self._judged:
+            return
+        frame = pl.DataFrame(
+            {
+                "lat": places.column("lat"),
+                "lon": places.column("lon"),
+                "country": pc.struct_field(places.column("address"), "country"),
+            }
+        ).drop_nulls()
+        self._parts.append(frame.head(SWAP_SAMPLE - self._seen))
+        self._seen += self._parts[-1].height
+        if self._seen >= SWAP_SAMPLE:
+            self.finish()
+
+    def finish(self) -> None:
+        """Judge on what was seen, if not done yet.
+
+        Raises:
+            InputError: The points are swapped.
+        """
+        if self._judged:
+            return
+        self._judged = True
+        if self._seen < SWAP_LEAST:
+            return
+        frame = pl.concat(self._parts)
+        self._parts = []
+        lat, lon = frame["lat"].to_numpy(), frame["lon"].to_numpy()
+        country = frame["country"].to_numpy().astype(object)
+        here = float(in_country_box(lat, lon, country).mean())
+        if here > 0.2:
+            return
+        back = float((in_country_box(lon, lat, country) & (np.abs(lon) <= 90)).mean())
+        if back < 0.8:
+            return
+        raise InputError(
+            f"its latitudes and longitudes look swapped: {here:.0%} of the first {len(lat):,} "
+            f"located records that name their country lie in it, {back:.0%} do with the two "
+            "swapped; map the two columns the other way round (a mapping's columns: {lat: "
+            "<its longitude column>, lon: <its latitude column>}), or write GeoJSON and WKT "
+            "longitude first",
+            path=self.path,
+        )

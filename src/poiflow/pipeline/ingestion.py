@@ -47,7 +47,7 @@ from poiflow.sources import (
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
     from poiflow.normalize import FieldProblem
-    from poiflow.normalize.points import PointTally
+    from poiflow.normalize.points import PointTally, SwapWatch
 
 __all__ = [
     "default_quarantine_path",
@@ -264,6 +264,12 @@ def _point_tally() -> PointTally:
     return PointTally()
 
 
+def _swap_watch(source: Source) -> SwapWatch:
+    from poiflow.normalize.points import SwapWatch  # see TYPE_CHECKING above
+
+    return SwapWatch(source.path)
+
+
 def _withhold_stacked_points(
     points: PointTally,
     places: ParquetSink,
@@ -356,16 +362,19 @@ def _consume(
     if progress is not None:
         progress.start(name if folder is None else f"{folder}/{name}", source.size_hint())
     own = None if source.path.is_dir() else name  # a folder's origins are all its own
+    swapped = _swap_watch(source)
     for chunk in chunks:
         if folder is not None:
             chunk = _in_folder(chunk, own, folder if own else f"{folder}/{name}")
         place_table, quarantine_table = _drop_duplicates(chunk, duplicates, counts)
+        swapped.add(place_table)
         if place_table.num_rows:
             write_places(place_table)
         if quarantine_table.num_rows:
             held.write(quarantine_table)
         if progress is not None:
             progress.advance(chunk.read)
+    swapped.finish()
     counts.seconds = time.perf_counter() - t0
     if progress is not None:
         progress.finish()

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poiflow.errors import ConfigError, did_you_mean
-from poiflow.land import on_land
+from poiflow.land import boxes_at, in_country_box, on_land
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, PAIR_SCORE_COLUMNS
 from poiflow.taxonomy import taxonomy
 
@@ -223,6 +223,40 @@ class InTheSea:
         land = on_land(frame["lat"].to_numpy(), frame["lon"].to_numpy())
         bad = frame.filter(pl.Series(~land))
         return _flagged(self, frame, bad, "{name} at {lat}, {lon} is in the sea")
+
+
+class OutsideItsCountry:
+    """A place whose point is far from its address's country: outside the box of that
+    country's towns and half a degree around them (GeoNames' towns; a territory's, Åland's,
+    count as its sovereign's, Finland's). Swapped latitude and longitude, a geocoder that
+    found a namesake abroad, or an address that names the wrong country. A place near a
+    border is within its country's box, and is not flagged."""
+
+    name: ClassVar[str] = "outside_its_country"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "its point is far outside its address's country"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        frame = data.frame.select(
+            "id", "name", "lat", "lon", pl.col("address").struct.field("country")
+        ).filter(
+            pl.col("country").is_not_null()
+            & pl.col("lat").is_between(-90, 90)
+            & pl.col("lon").is_between(-180, 180)
+        )
+        lat, lon = frame["lat"].to_numpy(), frame["lon"].to_numpy()
+        outside = ~in_country_box(lat, lon, frame["country"].to_numpy())
+        bad = frame.filter(pl.Series(outside))
+        found = [
+            ", ".join(c) or "none" for c in boxes_at(bad["lat"].to_numpy(), bad["lon"].to_numpy())
+        ]
+        return _flagged(
+            self,
+            frame,
+            bad.with_columns(found=pl.Series(found, dtype=pl.String)),
+            "{name} at {lat}, {lon} is far from {country} (in the box of {found})",
+        )
 
 
 class StackedPoint:
@@ -507,6 +541,7 @@ DEFAULT_CHECKS: tuple[Any, ...] = (
     CoordinatesInRange(),
     HasLocation(),
     InTheSea(),
+    OutsideItsCountry(),
     StackedPoint(),
     PhoneFormat(),
     WebsiteFormat(),

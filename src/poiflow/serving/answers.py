@@ -204,7 +204,7 @@ def match_file(
         grouping: Called with how many records are new, before their new places are
             found among them.
     """
-    from poiflow.normalize.points import PointTally
+    from poiflow.normalize.points import PointTally, SwapWatch
     from poiflow.schema import QUARANTINE_SCHEMA
     from poiflow.sources import open_inputs, refuse_unknown_inputs
 
@@ -213,11 +213,12 @@ def match_file(
     batches: list[_Answered] = []
     held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
     counted: list[pa.Table] = []  # the name statistics of the records the run lacks
-    points = PointTally()
+    points, swapped = PointTally(), SwapWatch(source.path)
     read = 0
     for batch in source.batches(batch_size):
         places, quarantine = prepare_records(batch, source.name)
         points.add(places)
+        swapped.add(places)
         # Features read the run's name statistics and the batch's own, as a run of them
         # all would (a chain's name counted once in a run of one source is rare there).
         counted.append(feature_counts(_not_in(index, places)))
@@ -226,6 +227,7 @@ def match_file(
         read += batch.records.num_rows + len(batch.rejected)
         if progress is not None:
             progress(read)
+    swapped.finish()
     stacks = points.stacks()
     if not stacks.is_empty():  # a geocoder's centres: answered again without them
         rows_at = points.rows_at(stacks)
