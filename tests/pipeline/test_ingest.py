@@ -472,16 +472,25 @@ def test_folders_of_one_name_are_told_apart_in_origins(
     assert pq.read_table("alone.parquet")["origin"].to_pylist()[0] == "day=1/part-0.csv:2"
 
 
-def _stacked_feed(path: Path, at: str = "60.17,24.94") -> Path:
+def _stacked_feed(path: Path, at: str = "60.170123,24.940456", digits: int = 6) -> Path:
     """A feed whose geocoder put six addresses of three streets at one point (a town's
     centre), six shops of one street at another (a mall), four records of two streets at
-    a third (too few to tell), and one record at each of the others."""
+    a third (too few to tell), and one record at each of the others: its points to
+    ``digits`` decimals."""
+
+    def point(lat: float, lon: float) -> str:
+        return f"{lat:.{digits}f},{lon:.{digits}f}"
+
     rows = ["id,name,lat,lon,street,housenumber,city"]
     streets = ("Mannerheimintie", "Aleksanterinkatu", "Fredrikinkatu")
     rows += [f"c{i},Centre {i},{at},{streets[i % 3]},{i + 1},Helsinki" for i in range(6)]
-    rows += [f"m{i},Mall Shop {i},60.2,24.9,Itäkatu,1,Helsinki" for i in range(6)]
-    rows += [f"f{i},Few {i},60.3,24.8,{streets[i % 2]},{i + 1},Helsinki" for i in range(4)]
-    rows += [f"o{i},Own {i},60.{i + 10},24.{i + 10},Kauppakatu,{i},Helsinki" for i in range(3)]
+    mall, few = point(60.201234, 24.901234), point(60.301234, 24.801234)
+    rows += [f"m{i},Mall Shop {i},{mall},Itäkatu,1,Helsinki" for i in range(6)]
+    rows += [f"f{i},Few {i},{few},{streets[i % 2]},{i + 1},Helsinki" for i in range(4)]
+    rows += [
+        f"o{i},Own {i},{point(60.1 + i / 77, 24.9 + i / 77)},Kauppakatu,{i},Helsinki"
+        for i in range(3)
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
@@ -494,7 +503,7 @@ def test_a_point_a_source_gives_to_many_records_of_several_streets_is_withheld(
     other = tmp_path / "other.csv"
     other.write_text(
         "id,name,lat,lon,street\n"
-        + "".join(f"x{i},Other {i},60.17,24.94,Street {i}\n" for i in range(3)),
+        + "".join(f"x{i},Other {i},60.170123,24.940456,Street {i}\n" for i in range(3)),
         encoding="utf-8",
     )
     kept: list[pa.Table] = []
@@ -516,7 +525,7 @@ def test_a_point_a_source_gives_to_many_records_of_several_streets_is_withheld(
     # Summed up whole in a run's report, no part of it taken for a quoted value.
     (reason,) = quarantine_reasons(tmp_path / "p.quarantine.parquet")
     assert (reason.reason, reason.records) == (STACKED_POINT, 6)
-    assert json.loads(held[0]["original"]) == {"lat": 60.17, "lon": 24.94}
+    assert json.loads(held[0]["original"]) == {"lat": 60.170123, "lon": 24.940456}
     assert held[0]["origin"] == "vendor.csv:2"
     again = tmp_path / "w2" / "p.parquet"
     ingest([feed, other], again, batch_size=4, workers=2)
@@ -526,19 +535,30 @@ def test_a_point_a_source_gives_to_many_records_of_several_streets_is_withheld(
 
 
 def test_a_stack_is_five_records_or_more_at_one_point_to_six_decimals(tmp_path: Path) -> None:
-    feed = _stacked_feed(tmp_path / "vendor.csv", at="60.4,24.7")
+    feed = _stacked_feed(tmp_path / "vendor.csv", at="60.412345,24.712345")
     report = ingest([feed], tmp_path / "p.parquet", batch_size=4)
     assert report.withheld_values == 6
     lines = feed.read_text(encoding="utf-8").splitlines()
     # One of the six moved a metre off: five records of the point are still a stack ...
-    lines[1] = lines[1].replace("60.4,24.7", "60.40001,24.7")
+    lines[1] = lines[1].replace("60.412345,24.712345", "60.412355,24.712345")
     feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert ingest([feed], tmp_path / "p.parquet").withheld_values == 5
     # ... four are not.
-    lines[2] = lines[2].replace("60.4,24.7", "60.40002,24.7")
+    lines[2] = lines[2].replace("60.412345,24.712345", "60.412365,24.712345")
     feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert ingest([feed], tmp_path / "p.parquet").withheld_values == 0
     assert pq.read_table(tmp_path / "p.parquet").column("geometry").null_count == 0
+
+
+def test_a_source_whose_points_are_rounded_shares_them_by_rounding_and_keeps_them(
+    tmp_path: Path,
+) -> None:
+    """Points to 3 decimals (100 m): several places of several streets share one by
+    rounding, not by a geocoder's centre; to 4, the centre's stack is one again."""
+    for digits, withheld in ((3, 0), (2, 0), (4, 6)):
+        at = f"{60.170123:.{digits}f},{24.940456:.{digits}f}"
+        feed = _stacked_feed(tmp_path / f"rounded{digits}.csv", at=at, digits=digits)
+        assert ingest([feed], tmp_path / "p.parquet").withheld_values == withheld, digits
 
 
 def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Path) -> None:

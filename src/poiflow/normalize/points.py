@@ -11,7 +11,8 @@ So ingest tallies every source's points (:class:`PointTally`) and withholds a po
 one source gives to ``STACK_RECORDS`` or more of its records of ``STACK_STREETS`` or more
 streets (:func:`withhold_points`): the record goes on without coordinates, and its point
 goes to quarantine (``scope == "field"``). The shops of a mall share one point too, but
-one street; two records of one place in a source (its duplicates) share one street.
+one street; two records of one place in a source (its duplicates) share one street; and
+a source whose points are rounded to 100 m shares them by rounding, so its points stay.
 Nothing here can be told from one batch: a source's stacks are known once it is all read.
 """
 
@@ -52,6 +53,7 @@ STACKED_POINT: Final = (
 )
 _SCALE: Final = 1e6  # points equal to 6 decimals (about 0.1 m) are one point
 _POINT: Final = ("source", "lat", "lon")
+_COARSE: Final = 1000  # millionths: a point to 3 decimals or fewer is a multiple of it
 
 
 def _micro(degrees: pa.ChunkedArray) -> pl.Series:
@@ -102,10 +104,16 @@ class PointTally:
 
     def stacks(self) -> pl.DataFrame:
         """The stacked points: ``source``, ``lat``, ``lon`` (millionths of a degree), ``records``
-        and ``streets``, in source and point order; usually none."""
+        and ``streets``, in source and point order; usually none. A source whose points are
+        mostly rounded to 3 decimals or fewer (100 m) has none: several places share each
+        of its points by rounding, not by a geocoder's centre."""
         frame = pl.concat(self._parts) if self._parts else _points(PLACE_SCHEMA.empty_table())
+        located = frame.drop_nulls(["lat", "lon"])
+        rounded = (pl.col("lat") % _COARSE == 0) & (pl.col("lon") % _COARSE == 0)
+        coarse = located.group_by("source").agg(rounded.mean().alias("rounded"))
+        fine = coarse.filter(pl.col("rounded") <= 0.5).select("source")
         return (
-            frame.drop_nulls(["lat", "lon"])
+            located.join(fine, on="source", how="semi")
             .group_by(*_POINT)
             .agg(
                 pl.len().alias("records"),
