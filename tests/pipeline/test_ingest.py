@@ -624,3 +624,19 @@ def test_a_source_with_latitude_and_longitude_swapped_is_refused_with_the_fix(
     assert ingest([_towns_feed(tmp_path / "right.csv", swapped=False)], out).valid == 40
     few = _towns_feed(tmp_path / "few.csv", swapped=True, count=20)
     assert ingest([few], out).valid == 20
+
+
+def test_geojson_written_latitude_first_is_refused(tmp_path: Path) -> None:
+    towns = [(60.17, 24.94), (61.50, 23.76), (60.45, 22.27), (65.01, 25.47), (62.60, 29.76)]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [lat + i / 1000, lon + i / 1000]},
+            "properties": {"id": str(i), "name": f"Kauppa {i}", "country": "FI"},
+        }
+        for i, (lat, lon) in enumerate(towns * 8)
+    ]
+    path = tmp_path / "lat_first.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
+    with pytest.raises(InputError, match="write GeoJSON and WKT longitude first"):
+        ingest([path], tmp_path / "p.parquet")
