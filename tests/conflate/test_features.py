@@ -166,6 +166,33 @@ def test_a_branch_page_tells_two_branches_of_a_chain_apart() -> None:
     np.testing.assert_array_equal(found["page_match"], [1, 0, 0, np.nan, np.nan])
 
 
+def test_two_businesses_pages_on_one_social_site_share_no_domain() -> None:
+    # Two cafes next door, each with its Facebook page; a second record of the first.
+    def cafe(name: str, url: str, source: str) -> dict:
+        return {
+            "names": {"primary": name, "alternates": []},
+            "at": (60.17, 24.93),
+            "categories": {"primary": "cafe"},
+            "phones": [],
+            "websites": [url],
+            "address": {},
+            "source": source,
+        }
+
+    records = few_records.records_of(
+        [
+            cafe("Kahvila Kosmos", "https://www.facebook.com/kahvilakosmos", "a"),
+            cafe("Cafe Regatta", "https://facebook.com/caferegatta/", "b"),
+            cafe("Kosmos", "https://m.facebook.com/kahvilakosmos/posts/7", "b"),
+        ]
+    )
+    found = pair_features(RecordView.of(records), np.array([0, 0]), np.array([1, 2]))
+    np.testing.assert_array_equal(found["domain_match"], [0, 1])
+    pairs = candidate_pairs(records).to_pylist()
+    domain = {(p["left"], p["right"]): bool(p["keys"] & 8) for p in pairs}  # KEYS["domain"]
+    assert domain == {(0, 1): False, (0, 2): True, (1, 2): False}
+
+
 def test_a_chains_call_centre_is_no_branchs_phone() -> None:
     # Source "b" gives one number to three branches (a call centre): it says nothing of
     # which branch. "a" gives another to two records (one place listed twice): it still

@@ -141,6 +141,28 @@ def test_registrable_domain_knows_public_suffixes() -> None:
     assert registrable_domain("https://www.raflaamo.fi") == "raflaamo.fi"
 
 
+@pytest.mark.parametrize(
+    ("url", "domain"),
+    [
+        ("https://www.facebook.com/Kosmos.Helsinki/", "facebook.com/kosmos.helsinki"),
+        ("https://fi-fi.facebook.com/kosmos/posts/123", "facebook.com/kosmos"),
+        ("https://m.facebook.com/pages/Kosmos/123", "facebook.com/kosmos"),
+        ("https://www.instagram.com/cafe_x", "instagram.com/cafe_x"),
+        ("https://sites.google.com/view/kahvila", "google.com/kahvila"),
+        ("https://www.linkedin.com/company/kosmos", "linkedin.com/kosmos"),
+        ("https://www.yelp.com/biz/kosmos-helsinki", "yelp.com/kosmos-helsinki"),
+        ("https://kosmos.business.site", "kosmos.business.site"),
+        ("https://www.facebook.com/", None),  # the site's front page: no one's
+        ("https://facebook.com/profile.php?id=123", None),
+    ],
+)
+def test_a_page_on_a_site_of_pages_is_the_businesss_own_domain(url: str, domain: str) -> None:
+    """Two businesses' Facebook pages share a site and nothing else: the page is the
+    domain, as a site of one's own is; the column-wise reading agrees."""
+    assert registrable_domain(canonical_url(url) or url) == domain
+    assert registrable_domains([url]) == {url: registrable_domain(url)}
+
+
 def test_canonical_email() -> None:
     assert canonical_email("mailto:Info@Example.FI") == "Info@example.fi"
     assert canonical_email("info at example.fi") is None

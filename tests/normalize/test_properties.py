@@ -387,6 +387,7 @@ def test_phones_read_column_wise_are_what_parse_phones_gives(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(PLAINISH_URLS, max_size=30))
+@example(["https://www.facebook.com/Kosmos", "instagram.com/x", "http://facebook.com"])
 def test_urls_read_column_wise_are_what_canonical_url_gives(values: list[str]) -> None:
     found = plain_urls(values)
     assert len(found) == len(values)

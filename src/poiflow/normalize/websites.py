@@ -106,12 +106,38 @@ def _host(hostname: str) -> str | None:
     return host
 
 
+# Sites where a business has a page, not a site of its own (a social network, a page
+# builder, a review site): two businesses there share the domain and nothing else, so a
+# page's domain is the site and the first segment of its path ("facebook.com/kosmos"),
+# and the front page has none. A host under one of these with labels of its own is the
+# business's ("kosmos.business.site").
+_PAGE_SITES: Final = frozenset(
+    {
+        "facebook.com", "fb.com", "instagram.com", "twitter.com", "x.com", "linkedin.com",
+        "tiktok.com", "youtube.com", "pinterest.com", "threads.net", "vk.com", "ok.ru",
+        "t.me", "linktr.ee", "google.com", "goo.gl", "business.site", "yelp.com",
+        "foursquare.com", "tripadvisor.com", "tripadvisor.fi", "tripadvisor.co.uk",
+        "tripadvisor.de", "tripadvisor.se",
+    }
+)  # fmt: skip
+# Path segments before the one that names the page: a language, and the sites' own words
+# ("facebook.com/pages/kosmos", "linkedin.com/company/kosmos", "yelp.com/biz/kosmos").
+_NOT_THE_PAGE: Final = re.compile(
+    r"^(?:[a-z]{2}(?:[-_][a-z]{2})?|pages|pg|people|groups|profile\.php|p|l|v|s|a|c|in|"
+    r"view|site|sites|maps|place|channel|user|company|biz|share)$"
+)
+
+
 @lru_cache(maxsize=1 << 18)
 def registrable_domain(url: str) -> str | None:
-    """The registrable domain of a canonical URL ("shop.example.co.uk" -> "example.co.uk").
+    """The registrable domain of a canonical URL ("shop.example.co.uk" -> "example.co.uk"),
+    and of a business's page on a site of pages, that site and the page's first segment
+    ("facebook.com/kosmos"; the site's front page has none).
 
     >>> registrable_domain("https://www.raflaamo.fi/fi/helsinki")
     'raflaamo.fi'
+    >>> registrable_domain("https://www.facebook.com/Kosmos.Helsinki/")
+    'facebook.com/kosmos.helsinki'
     """
     _, sep, rest = url.partition("://")
     netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0] if sep else ""
@@ -119,7 +145,21 @@ def registrable_domain(url: str) -> str | None:
         host: str | None = netloc.rstrip(".").lower()  # what urlsplit would find, quicker
     else:
         host = urlsplit(url).hostname
-    return _domain_of_host(host) if host else None
+    domain = _domain_of_host(host) if host else None
+    return _page_of(url, host, domain) if domain in _PAGE_SITES else domain
+
+
+def _page_of(url: str, host: str | None, domain: str | None) -> str | None:
+    """The domain of a URL on a site of pages (``_PAGE_SITES``): its own host where it has
+    labels of its own, else the site and the first segment of its path that names one."""
+    if host is None or domain is None:
+        return None
+    own = host.removeprefix("www.").removeprefix("m.")
+    if own != domain and domain == "business.site":
+        return own
+    path = urlsplit(url).path.lower()
+    page = next((s for s in path.split("/") if s and not _NOT_THE_PAGE.match(s)), None)
+    return f"{domain}/{page}" if page else None
 
 
 @lru_cache(maxsize=1 << 16)
@@ -206,10 +246,11 @@ def registrable_domains(urls: Sequence[str]) -> dict[str, str | None]:
         .then(pl.col("netloc").str.strip_chars_end(".").str.to_lowercase())
         .alias("host")
     )
-    return {
-        url: _domain_of_host(host) if host else registrable_domain(url)
-        for url, host in frame.select("url", "host").iter_rows()
-    }
+    found = {}
+    for url, host in frame.select("url", "host").iter_rows():
+        domain = _domain_of_host(host) if host else registrable_domain(url)
+        found[url] = registrable_domain(url) if domain in _PAGE_SITES else domain
+    return found
 
 
 @lru_cache(maxsize=1 << 16)
