@@ -91,7 +91,8 @@ def sovereign(countries: np.ndarray) -> np.ndarray:
 def _boxes() -> tuple[np.ndarray, np.ndarray]:
     """The countries with a box, and their boxes: ``lat_min, lat_max, lon_min, lon_max``
     (``scripts/make_country_boxes.py``; across the antimeridian ``lon_min > lon_max``)."""
-    with (Path(__file__).resolve().parent / "data" / "country_boxes.csv").open() as handle:
+    path = Path(__file__).resolve().parent / "data" / "country_boxes.csv"
+    with path.open(encoding="utf-8") as handle:
         rows = list(csv.reader(handle))[1:]
     codes = np.array([row[0] for row in rows], dtype=object)
     return codes, np.array([[float(v) for v in row[1:]] for row in rows], dtype=np.float64)
