@@ -562,3 +562,31 @@ def test_a_crs_is_refused_where_it_is_not_known_or_the_points_are_a_geometry(
     wkt.write_text('id,name,WKT\n1,A,"POINT (24.94 60.17)"\n', encoding="utf-8")
     with pytest.raises(InputError, match="its geometry column 'WKT'"):
         records(TabularSource(wkt, SourceMapping(crs="EPSG:3067")))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".jsonl"])
+def test_a_file_saved_as_unicode_text_is_read_as_utf16_by_its_byte_order_mark(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A spreadsheet's "Unicode text" is UTF-16 with a byte-order mark (and tabs)."""
+    import gzip
+
+    if suffix == ".jsonl":
+        text = "".join(
+            json.dumps({"id": i, "name": n, "lat": 60.17, "lon": 24.94}, ensure_ascii=False) + "\n"
+            for i, n in (("1", "Café Aalto"), ("2", "Ravintola Sävel"))
+        )
+    else:
+        text = "id\tname\tlat\tlon\n1\tCafé Aalto\t60.17\t24.94\n2\tRavintola Sävel\t60,18\t24,95\n"
+    data = text.encode("utf-16")
+    assert data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    path = tmp_path / f"unicode{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    rows, rejected = records(TabularSource(path))
+    assert rejected == []
+    assert [r["names"]["primary"] for r in rows] == ["Café Aalto", "Ravintola Sävel"]
+    first = 1 if suffix == ".jsonl" else 2  # a CSV's header is its first line
+    assert [r["origin"] for r in rows] == [
+        f"unicode{suffix}:{first}",
+        f"unicode{suffix}:{first + 1}",
+    ]

@@ -58,6 +58,7 @@ from poiflow.sources.text import (
     Wanted,
     as_text,
     batched_rows,
+    file_encoding,
     open_bytes,
     open_text,
     zip_member,
@@ -150,7 +151,9 @@ class TabularSource:
             )
         if kind == "jsonl" and self.mapping.format is None and self.files:
             kind = (
-                "geojson" if looks_like_geojson(self.files[0], self.mapping.csv.encoding) else kind
+                "geojson"
+                if looks_like_geojson(self.files[0], self._encoding(self.files[0]))
+                else kind
             )
         self.format: str = kind
         self.name = self.mapping.source or default_name(self.path)
@@ -306,6 +309,11 @@ class TabularSource:
             or (key.strip().lower() in FLAT_KNOWN and key.strip().lower() not in taken)
         }
 
+    def _encoding(self, file: Path) -> str:
+        """The mapping's text encoding of a file, UTF-16 where the default meets a file
+        that begins with UTF-16's byte-order mark (``file_encoding``)."""
+        return file_encoding(file, self.mapping.csv.encoding)
+
     # -- readers: each yields (raw table, origin per row, rejected rows) ---------------
 
     def _csv(
@@ -314,14 +322,15 @@ class TabularSource:
         where = origin_name(self.path, file)
         options = self.mapping.csv
         delimiter = "\t" if self.format == "tsv" and options.delimiter == "," else options.delimiter
-        header = self._csv_header(file, delimiter, options.encoding)
+        encoding = self._encoding(file)
+        header = self._csv_header(file, delimiter, encoding)
         if len(header) == 1 and "delimiter" not in options.model_fields_set:
             # One column by the default delimiter: a file of ';' (Europe's spreadsheets),
             # tabs or '|', whichever splits the header most.
             sniffed = max(_OTHER_DELIMITERS, key=header[0].count)
             if header[0].count(sniffed) > 0:
                 delimiter = sniffed
-                header = self._csv_header(file, delimiter, options.encoding)
+                header = self._csv_header(file, delimiter, encoding)
         lines = CsvLines(where)
 
         def on_invalid(row: Any) -> str:
@@ -338,7 +347,7 @@ class TabularSource:
                 # Arrow reads .gz, .bz2 and .zst itself; a .zip's one file is handed to it.
                 open_bytes(file) if file.suffix.lower() == ".zip" else file,
                 read_options=pa_csv.ReadOptions(
-                    use_threads=False, block_size=block, encoding=options.encoding
+                    use_threads=False, block_size=block, encoding=encoding
                 ),
                 parse_options=pa_csv.ParseOptions(
                     delimiter=delimiter,
@@ -413,7 +422,7 @@ class TabularSource:
             return {k: as_text(v) for k, v in value.items()}, "", ""
 
         def lines() -> Iterator[LazyRow]:
-            with open_text(file, self.mapping.csv.encoding) as handle:
+            with open_text(file, self._encoding(file)) as handle:
                 for number, line in enumerate(handle, start=1):
                     if line.strip():
                         yield f"{where}:{number}", functools.partial(row_of, line.rstrip("\n"))
@@ -421,13 +430,13 @@ class TabularSource:
         try:
             yield from batched_rows(lines(), batch_size, wanted)
         except UnicodeDecodeError as exc:
-            raise not_text(file, self.mapping.csv.encoding) from exc
+            raise not_text(file, self._encoding(file)) from exc
         except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
             raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
 
     def _geojson(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:
         return geojson_rows(
-            file, origin_name(self.path, file), self.mapping.csv.encoding, batch_size, wanted
+            file, origin_name(self.path, file), self._encoding(file), batch_size, wanted
         )
 
     def _gis(self, file: Path, batch_size: int, wanted: Wanted = None) -> Rows:

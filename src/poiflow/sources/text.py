@@ -26,6 +26,7 @@ __all__ = [
     "Wanted",
     "as_text",
     "batched_rows",
+    "file_encoding",
     "not_a_time",
     "open_bytes",
     "open_text",
@@ -53,6 +54,22 @@ def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
         stream = pa.input_stream(file, compression=COMPRESSED[file.suffix.lower()])
         return io.TextIOWrapper(stream, encoding=encoding, newline=newline)
     return file.open(encoding=encoding, newline=newline)
+
+
+_UTF16_MARKS: Final = (b"\xff\xfe", b"\xfe\xff")
+
+
+def file_encoding(file: Path, encoding: str) -> str:
+    """``encoding``, or UTF-16 where that is UTF-8 (the default) and the file begins with
+    UTF-16's byte-order mark: what a spreadsheet saves as "Unicode text"."""
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8") or not file.is_file():
+        return encoding
+    try:
+        with open_bytes(file) as handle:
+            start = handle.read(2)
+    except (OSError, zipfile.BadZipFile, pa.ArrowInvalid):
+        return encoding  # its reader says what is wrong with it
+    return "utf-16" if start in _UTF16_MARKS else encoding
 
 
 def open_bytes(file: Path) -> IO[bytes]:
