@@ -18,6 +18,7 @@ from poiflow.normalize import (
     registrable_domain,
     street_key,
     taxonomy,
+    to_e164,
     tokens,
 )
 from poiflow.normalize.phones import plain_e164
@@ -294,3 +295,22 @@ def test_a_category_id_names_its_category_even_where_another_lists_it_as_a_term(
 )
 def test_a_name_is_read_by_its_longest_phrase(name: str, category: str) -> None:
     assert taxonomy().from_text(name) == category
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "number"),
+    [
+        ("401234567.0", "FI", "+358401234567"),  # pandas: a phone column read as floats
+        ("0401234567.0", "FI", "+358401234567"),
+        ("+358401234567.0", None, "+358401234567"),
+        ("4.01234567E8", "FI", "+358401234567"),  # a spreadsheet's scientific notation
+        ("3.58401234567E+11", None, "+358401234567"),
+        ("3.58401E+11", None, None),  # its last digits lost: no number to tell
+        ("01.23.45.67.80", "FR", "+33123456780"),  # dots that group digits stay so
+    ],
+)
+def test_a_phone_a_table_wrote_as_a_float_is_its_digits(
+    value: str, region: str | None, number: str | None
+) -> None:
+    assert to_e164(value, region) == number
+    assert parse_phones(value, region).numbers == ((number,) if number else ())

@@ -251,7 +251,11 @@ def _tagged_us(text: str) -> AddressParts | None:
         )
         if label in tagged
     )
-    unit = " ".join(tagged[k] for k in ("OccupancyType", "OccupancyIdentifier") if k in tagged)
+    units = [k for k in ("OccupancyType", "OccupancyIdentifier") if k in tagged]
+    if len(units) == 2:  # in the line's order: "Ste 5", but "0A) AA" of a line so written
+        order = [label for _, label in usaddress.parse(text)]
+        units.sort(key=order.index)
+    unit = " ".join(tagged[k] for k in units)
     return AddressParts(
         street=street or None,
         housenumber=tagged.get("AddressNumber"),

@@ -23,6 +23,10 @@ _E164_DIGITS: Final = 15  # the most digits an E.164 number has, its calling cod
 # "+358 40 123 4567", "+1-212-555-0123": written internationally, nothing to interpret.
 _INTERNATIONAL = re.compile(r"^\+[1-9][\d \-.]{6,20}$")
 _NOT_DIGIT = re.compile(r"\D")
+# A number a table wrote as a float: pandas' "401234567.0", a spreadsheet's "4.01234567E8"
+# (whose digits may be fewer than its exponent says: "3.58401E+11" lost its last ones).
+_FLOAT: Final = re.compile(r"^(\+?[0-9]{6,})\.0$")
+_SCIENTIFIC: Final = re.compile(r"^(\+?)([1-9])\.([0-9]+)[eE]\+?([0-9]{1,2})$")
 
 
 def _international(text: str) -> str | None:
@@ -151,8 +155,8 @@ def to_e164(number: str, region: str | None = None) -> str | None:
     A number written without "+" and without a known region is read as international when
     its digits make a possible number that way ("358 40 123 4567").
     """
-    text = number.strip()
-    if not _DIGIT.search(text):
+    text = _unfloated(number.strip())
+    if text is None or not _DIGIT.search(text):
         return None
     if _INTERNATIONAL.match(text):
         fast = _international(text)
@@ -183,6 +187,17 @@ def to_e164(number: str, region: str | None = None) -> str | None:
             if len(e164) <= 1 + _E164_DIGITS:
                 return e164
     return None
+
+
+def _unfloated(text: str) -> str | None:
+    """A number that a table wrote as a float, as its digits ("401234567.0" and
+    "4.01234567E8" are 401234567); None where the notation lost digits ("3.58401E+11")."""
+    if (plain := _FLOAT.match(text)) is not None:
+        return plain.group(1)
+    if (scientific := _SCIENTIFIC.match(text)) is not None:
+        sign, first, rest, exponent = scientific.groups()
+        return f"{sign}{first}{rest}" if len(rest) == int(exponent) else None
+    return text
 
 
 def parse_phones(value: str | None, region: str | None = None) -> ParsedPhones:
@@ -230,7 +245,9 @@ def plain_e164(values: Sequence[str], regions: Sequence[str | None]) -> list[str
     """
     import polars as pl
 
-    text, ascii_only = pl.col("text"), pl.col("value").str.contains(ASCII_ONLY)
+    text = pl.col("text")
+    # ASCII, and not a number written as a float (``to_e164`` reads it first).
+    ascii_only = pl.col("value").str.contains(ASCII_ONLY) & ~text.str.contains(_FLOAT.pattern)
     frame = (
         pl.DataFrame(
             {"value": values, "region": regions},
