@@ -19,8 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from measure import conflated, world_files
-from poiflow.conflate.evaluate import read_gold, score_membership
+from measure import scored_run, world_files
+from poiflow.conflate.evaluate import read_gold
 
 CHAINS = 9  # the largest chains, by their name's first word, that share one number
 
@@ -63,10 +63,8 @@ def main() -> None:
         print(f"{'world':<28}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}{'chains F1':>11}")
         for label, folder in (("as generated", world), ("with call centres", called)):
             out = Path(scratch) / f"run-{label.replace(' ', '-')}"
-            seconds = conflated([folder / name for name in frames], out)
-            membership = pl.read_parquet(out / "membership.parquet")
-            scores = score_membership(membership, gold)
-            chain_scores = score_membership(membership.join(of_chains, on=["source", "id"]), gold)
+            files = [folder / name for name in frames]
+            seconds, scores, chain_scores = scored_run(files, out, gold, of_chains)
             print(
                 f"{label:<28}{seconds:>9.1f}{scores.precision:>8.4f}{scores.recall:>8.4f}"
                 f"{scores.f1:>8.4f}{chain_scores.f1:>11.4f}"

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 
@@ -28,6 +28,8 @@ __all__ = [
     "generated_world",
     "measure",
     "median_seconds",
+    "scored_run",
+    "their_places",
     "tree_cpu",
     "tree_rss",
     "with_peak_rss",
@@ -68,6 +70,26 @@ def world_arguments(
     parser.add_argument("--places", type=int, default=places, help="places in the world")
     parser.add_argument("--sources", type=int, default=sources, help="sources describing them")
     parser.add_argument("--seed", type=int, default=seed, help="the generator's seed")
+
+
+def scored_run(files: list[Path], out: Path, gold: Any, some: Any) -> tuple[float, Any, Any]:
+    """``poiflow conflate`` of ``files`` into ``out``, in a process of its own: its wall
+    seconds, its pair scores against ``gold`` (``source, id, place``), and those of the
+    records ``some`` (``source, id``) alone."""
+    import polars as pl
+
+    from poiflow.conflate.evaluate import score_membership
+
+    seconds = conflated(files, out)
+    membership = pl.read_parquet(out / "membership.parquet")
+    ours = membership.join(some, on=["source", "id"])
+    return seconds, score_membership(membership, gold), score_membership(ours, gold)
+
+
+def their_places(gold: Any, records: Any) -> Any:
+    """``source, id`` of every record of the true places that hold one of ``records``."""
+    places = gold.join(records, on=["source", "id"]).select("place").unique()
+    return gold.join(places, on="place").select("source", "id")
 
 
 def world_files(description: str, places: int, sources: int, seed: int) -> tuple[Path, dict]:

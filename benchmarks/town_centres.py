@@ -29,9 +29,9 @@ from pathlib import Path
 
 import polars as pl
 
-from measure import conflated, world_files
+from measure import conflated, scored_run, their_places, world_files
 from poiflow import match
-from poiflow.conflate.evaluate import plurality, read_gold, score_membership
+from poiflow.conflate.evaluate import plurality, read_gold
 
 EVERY = 10  # every tenth record of the last source with a town and coordinates is moved
 
@@ -64,8 +64,7 @@ def main() -> None:
     )
     gold = read_gold(world / "gold.csv")
     source = Path(last).stem
-    places = gold.join(moved.select(source=pl.lit(source), id="id"), on=["source", "id"])
-    of_moved = gold.join(places.select("place").unique(), on="place").select("source", "id")
+    of_moved = their_places(gold, moved.select(source=pl.lit(source), id="id"))
     with tempfile.TemporaryDirectory() as scratch:
         centred = Path(scratch) / "centred"
         centred.mkdir()
@@ -79,10 +78,8 @@ def main() -> None:
         )
         for label, folder in (("as generated", world), ("with town centres", centred)):
             out = Path(scratch) / f"run-{label.replace(' ', '-')}"
-            seconds = conflated([folder / name for name in frames], out)
-            membership = pl.read_parquet(out / "membership.parquet")
-            scores = score_membership(membership, gold)
-            moved_scores = score_membership(membership.join(of_moved, on=["source", "id"]), gold)
+            files = [folder / name for name in frames]
+            seconds, scores, moved_scores = scored_run(files, out, gold, of_moved)
             quarantine = pl.read_parquet(out / "quarantine.parquet")
             withheld = quarantine.filter(pl.col("field") == "lat, lon").height
             failed = dict(pl.read_parquet(out / "checks.parquet").select("check", "failed").rows())

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-from measure import conflated, world_files
-from poiflow.conflate.evaluate import read_gold, score_membership
+from measure import scored_run, their_places, world_files
+from poiflow.conflate.evaluate import read_gold
 
 
 def read_as_windows_1252(text: str) -> str:
@@ -41,9 +41,7 @@ def main() -> None:
         )
     )
     gold = read_gold(world / "gold.csv")
-    ids = accented.select(source=pl.lit(source), id="id")
-    places = gold.join(ids, on=["source", "id"]).select("place").unique()
-    of_accented = gold.join(places, on="place").select("source", "id")
+    of_accented = their_places(gold, accented.select(source=pl.lit(source), id="id"))
     with tempfile.TemporaryDirectory() as scratch:
         garbled = Path(scratch) / "garbled"
         garbled.mkdir()
@@ -56,10 +54,8 @@ def main() -> None:
         print(f"{'world':<26}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}{'accented F1':>13}")
         for label, folder in (("as generated", world), ("read as Windows-1252", garbled)):
             out = Path(scratch) / f"run-{label.replace(' ', '-')}"
-            seconds = conflated([folder / name for name in frames], out)
-            membership = pl.read_parquet(out / "membership.parquet")
-            scores = score_membership(membership, gold)
-            ours = score_membership(membership.join(of_accented, on=["source", "id"]), gold)
+            files = [folder / name for name in frames]
+            seconds, scores, ours = scored_run(files, out, gold, of_accented)
             print(
                 f"{label:<26}{seconds:>9.1f}{scores.precision:>8.4f}{scores.recall:>8.4f}"
                 f"{scores.f1:>8.4f}{ours.f1:>13.4f}"
