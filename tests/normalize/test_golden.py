@@ -24,6 +24,8 @@ from poiflow.normalize import (
 from poiflow.pipeline import ingest
 from poiflow.text import repair_encoding
 
+from . import read_as_windows_1252
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "normalize"
 
 
@@ -68,12 +70,6 @@ def helsinki_records(helsinki_pbf: Path, tmp_path_factory: pytest.TempPathFactor
     return pq.read_table(out)
 
 
-def _read_as_windows_1252(text: str) -> str:
-    return "".join(
-        bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode("utf-8")
-    )
-
-
 def test_the_extracts_text_read_with_the_wrong_encoding_is_repaired_and_as_written_kept(
     helsinki_records: pa.Table,
 ) -> None:
@@ -89,6 +85,6 @@ def test_the_extracts_text_read_with_the_wrong_encoding_is_repaired_and_as_writt
     accented = sorted(t for t in texts if not t.isascii())
     assert len(accented) > 200
     assert [t for t in texts if repair_encoding(t) != t] == []
-    once = [_read_as_windows_1252(t) for t in accented]
+    once = [read_as_windows_1252(t) for t in accented]
     assert [repair_encoding(t) for t in once] == accented
-    assert [repair_encoding(_read_as_windows_1252(t)) for t in once] == accented
+    assert [repair_encoding(read_as_windows_1252(t)) for t in once] == accented

@@ -38,6 +38,8 @@ from poiflow.normalize.websites import (
 )
 from poiflow.text import repair_encoding
 
+from . import read_as_windows_1252
+
 COUNTRIES = st.sampled_from([None, "FI", "SE", "DE", "US", "GB", "FR", "NL", "NO", "JP", "XX"])
 # Text that looks like the real thing more often than uniform unicode would.
 NAMEISH = st.one_of(
@@ -87,12 +89,6 @@ EUROPEAN = st.text(
 ).filter(lambda t: not t.isascii() and t.strip() == t and "  " not in t and repair_encoding(t) == t)
 
 
-def _read_as_windows_1252(text: str) -> str:
-    return "".join(
-        bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode("utf-8")
-    )
-
-
 @given(EUROPEAN, st.integers(1, 2))
 @example("Café Hämeentie", 1)
 @example("Ravintola Sävel", 2)
@@ -102,7 +98,7 @@ def test_text_read_with_the_wrong_encoding_is_repaired(name: str, times: int) ->
     read as Windows-1252 reads back into them), and cleaned and folded as it is."""
     layers = [name]
     for _ in range(times):
-        layers.append(_read_as_windows_1252(layers[-1]))
+        layers.append(read_as_windows_1252(layers[-1]))
     garbled = layers[-1]
     assert repair_encoding(garbled) == name
     assert clean_text(garbled) == clean_text(name)

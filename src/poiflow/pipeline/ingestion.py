@@ -287,16 +287,20 @@ def _withhold_stacked_points(
         return
     by_source = {name: counts for counts in report.inputs for name in counts.sources}
 
+    fixed: list[pa.Table] = []  # what the rewrite writes: the next stage's tables too
+
     def fix(table: pa.Table) -> pa.Table:
-        fixed, quarantine = withhold_points(table, stacks)
+        without, quarantine = withhold_points(table, stacks)
         if quarantine.num_rows:
             held.write(quarantine)
             for name, n in Counter(quarantine.column("source").to_pylist()).items():
                 by_source[name].withheld_values += n
-        return fixed
+        if written:
+            fixed.append(without.cast(PLACE_SCHEMA))
+        return without
 
     places.rewrite(fix)
-    written[:] = [withhold_points(table, stacks)[0] for table in written]
+    written[:] = fixed
 
 
 def _refuse_repeats(sources: Sequence[Source]) -> None:
