@@ -17,6 +17,11 @@ the others (``poiflow.match``, as ``poiflow match`` matches a file): the share o
 records whose place the run has that get the run's place holding most of that place's
 records, over all of them and over the moved ones.
 
+Last, the moved records are asked about one at a time, as ``POST /match`` requests (or
+the stream's edits) ask, against the run of all four sources with town centres: one
+record cannot show a stack of its own, so the points that run withheld are withheld from
+them (``MatchIndex.stacks``); printed against the same requests with those points kept.
+
 Usage:
     .venv/bin/python benchmarks/town_centres.py [--places 35000 --sources 4 --seed 2024]
 """
@@ -32,6 +37,8 @@ import polars as pl
 from measure import conflated, scored_run, their_places, world_files
 from poiflow import match
 from poiflow.conflate.evaluate import plurality, read_gold
+from poiflow.normalize.points import KnownStacks
+from poiflow.serving.matching import MatchIndex
 
 EVERY = 10  # every tenth record of the last source with a town and coordinates is moved
 
@@ -76,8 +83,9 @@ def main() -> None:
             f"{'world':<26}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}"
             f"{'moved F1':>10}{'withheld':>10}{'stacked':>9}{'no point':>10}"
         )
+        runs = {}
         for label, folder in (("as generated", world), ("with town centres", centred)):
-            out = Path(scratch) / f"run-{label.replace(' ', '-')}"
+            out = runs[label] = Path(scratch) / f"run-{label.replace(' ', '-')}"
             files = [folder / name for name in frames]
             seconds, scores, moved_scores = scored_run(files, out, gold, of_moved)
             quarantine = pl.read_parquet(out / "quarantine.parquet")
@@ -110,6 +118,36 @@ def main() -> None:
                 f"{label:<26}{seconds:>9.1f}{right.height / told.height:>8.2%}"
                 f"{moved_right / of.height:>13.2%}{of.height:>7,}"
             )
+        asked_alone(runs["with town centres"], frames[last], moved, source, gold)
+
+
+def asked_alone(
+    run: Path, frame: pl.DataFrame, moved: pl.DataFrame, source: str, gold: pl.DataFrame
+) -> None:
+    """The moved records asked about one request each against ``run``, with the points
+    it withheld withheld from them and kept."""
+    best = plurality(
+        pl.read_parquet(run / "membership.parquet").join(gold, on=["source", "id"]),
+        "place",
+        "place_id",
+    ).rename({"place_id": "expected"})
+    rows = frame.join(moved.select("id"), on="id").with_columns(source=pl.lit(source))
+    objects = [{k: v for k, v in r.items() if v is not None} for r in rows.to_dicts()]
+    index = MatchIndex(run)
+    print(f"\n{len(objects):,} moved records of {source} asked one at a time of the run")
+    print(f"{'points':<26}{'seconds':>9}{'right':>8}{'withheld':>10}")
+    for label, stacks in (("withheld as the run's", index.stacks), ("kept", KnownStacks.none())):
+        index.stacks = stacks
+        started = time.perf_counter()
+        found = [index.match_objects([o])[0][0] for o in objects]
+        seconds = time.perf_counter() - started
+        answers = pl.DataFrame(
+            {"source": source, "id": [m.id for m in found], "place_id": [m.place_id for m in found]}
+        )
+        told = answers.join(gold, on=["source", "id"]).join(best, on="place")
+        right = told.filter(pl.col("place_id") == pl.col("expected")).height
+        withheld = sum(any(w.startswith("lat, lon:") for w in m.withheld) for m in found)
+        print(f"{label:<26}{seconds:>9.1f}{right / told.height:>8.2%}{withheld:>10,}")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ Nothing here can be told from one batch: a source's stacks are known once it is 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -36,6 +37,7 @@ __all__ = [
     "STACKED_POINT",
     "STACK_RECORDS",
     "STACK_STREETS",
+    "KnownStacks",
     "PointTally",
     "SwapWatch",
     "at_stacks",
@@ -142,19 +144,7 @@ def withhold_points(places: pa.Table, stacks: pl.DataFrame) -> tuple[pa.Table, p
         return places, QUARANTINE_SCHEMA.empty_table()
     taken = places.select(["source", "id", "origin", "lat", "lon"]).filter(pa.array(withheld))
     quarantine = pa.Table.from_pylist(
-        [
-            {
-                "source": record["source"],
-                "id": record["id"],
-                "origin": record["origin"],
-                "scope": "field",
-                "field": POINT_FIELD,
-                "reason": STACKED_POINT,
-                "original": json.dumps({"lat": record["lat"], "lon": record["lon"]}),
-            }
-            for record in taken.to_pylist()
-        ],
-        schema=QUARANTINE_SCHEMA,
+        [_withheld(record) for record in taken.to_pylist()], schema=QUARANTINE_SCHEMA
     )
     mask = pa.array(withheld)
     for column in ("lat", "lon"):
@@ -165,6 +155,76 @@ def withhold_points(places: pa.Table, stacks: pl.DataFrame) -> tuple[pa.Table, p
             index, places.schema.field(index), pc.if_else(mask, nothing, values)
         )
     return places, quarantine
+
+
+def _withheld(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The quarantine row (``QUARANTINE_SCHEMA``'s) of a record's stacked point."""
+    return {
+        "source": record["source"],
+        "id": record["id"],
+        "origin": record["origin"],
+        "scope": "field",
+        "field": POINT_FIELD,
+        "reason": STACKED_POINT,
+        "original": json.dumps({"lat": record["lat"], "lon": record["lon"]}),
+    }
+
+
+class KnownStacks:
+    """The stacked points a run withheld, withheld again from the records matched against
+    it later (``poiflow match``, ``POST /match``, the stream). A request's or an edit's
+    few records cannot show a stack of their own, but a source's geocoder gives the same
+    centres again: a record of that source at one of them is placed by its town, name and
+    address, as the run placed the others.
+
+    Args:
+        stacks: ``source``, ``lat`` and ``lon`` (millionths of a degree) of each point,
+            as :meth:`PointTally.stacks` gives them.
+    """
+
+    def __init__(self, stacks: pl.DataFrame) -> None:
+        self.frame = stacks.select(_POINT).unique(maintain_order=True)
+        self._points = set(self.frame.iter_rows())
+
+    @classmethod
+    def none(cls) -> KnownStacks:
+        """No point."""
+        return cls(pl.DataFrame(schema={"source": pl.String, "lat": pl.Int64, "lon": pl.Int64}))
+
+    @classmethod
+    def of_quarantine(cls, quarantine: pa.Table) -> KnownStacks:
+        """The points a run's quarantine (``QUARANTINE_SCHEMA``) says were stacked."""
+        held = pl.DataFrame(quarantine.select(["source", "field", "original"]))
+        held = held.filter(pl.col("field") == POINT_FIELD)
+        point = pl.Struct({"lat": pl.Float64, "lon": pl.Float64})
+        decoded = held.select("source", pl.col("original").str.json_decode(point)).unnest(
+            "original"
+        )
+        return cls(_located(decoded.to_arrow()))
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def table(self, places: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """:func:`withhold_points` of these points."""
+        if not self._points:
+            return places, QUARANTINE_SCHEMA.empty_table()
+        return withhold_points(places, self.frame)
+
+    def rows(self, places: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Withhold these points from places given as rows (``PLACE_SCHEMA``'s, as
+        ``to_pylist`` gives them), in place: the quarantine rows of the points withheld."""
+        if not self._points:
+            return []
+        withheld = []
+        for place in places:
+            lat, lon = place["lat"], place["lon"]
+            if lat is None or lon is None:
+                continue
+            if (place["source"], round(lat * _SCALE), round(lon * _SCALE)) in self._points:
+                withheld.append(_withheld(place))
+                place["lat"] = place["lon"] = None
+        return withheld
 
 
 # A source's points judged for swapped latitude and longitude: its first located records

@@ -217,13 +217,14 @@ def match_file(
     read = 0
     for batch in source.batches(batch_size):
         places, quarantine = prepare_records(batch, source.name)
+        places, stacked = index.stacks.table(places)  # the run's geocoder centres
         points.add(places)
         swapped.add(places)
         # Features read the run's name statistics and the batch's own, as a run of them
         # all would (a chain's name counted once in a run of one source is rare there).
         counted.append(feature_counts(_not_in(index, places)))
         batches.append(_answered(index, places, index.features.plus(counted[-1])))
-        held.append(quarantine)
+        held.extend((quarantine, stacked))
         read += batch.records.num_rows + len(batch.rejected)
         if progress is not None:
             progress(read)

@@ -3,7 +3,9 @@
 A record is matched the way the run matched its own records, with the run's own parts:
 
 1. it is validated and normalized as ingest does (``prepare_records``; a request's few
-   records as Python rows, ``prepare_rows``, which tests hold to the same result);
+   records as Python rows, ``prepare_rows``, which tests hold to the same result), and
+   its point is withheld where the run withheld it from other records of its source (a
+   geocoder's centre, see ``poiflow.normalize.points``);
 2. its blocking keys are made with the run's blocking settings and the statistics of the
    run's records (which name words are rare), and looked up in the keys of the run's
    records, held in memory sorted by key: its candidates are the records that share a key
@@ -63,6 +65,7 @@ from poiflow.conflate.keys import BLOCKING_COLUMNS, BlockingConfig
 from poiflow.conflate.lookup import FeatureLookup, StatsLookup, few_pair_features
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
+from poiflow.normalize.points import KnownStacks
 from poiflow.pipeline.ingestion import prepare_records, prepare_rows
 from poiflow.schema import PAIR_RECORD_KEYS, PLACE_SCHEMA
 from poiflow.serving.held_keys import HeldKeys, ranges
@@ -233,6 +236,8 @@ class MatchIndex:
         self.alive = np.ones(n, dtype=bool)
         self.added: list[tuple[pl.DataFrame, HeldKeys]] = []
         self.decisions = _held_decisions(folder)
+        # The points the run took as a geocoder's centres: withheld from what is matched.
+        self.stacks = _run_stacks(folder)
 
     def add(
         self,
@@ -385,10 +390,13 @@ class MatchIndex:
         places: pa.Table | list[dict[str, Any]]
         if len(objects) <= lookup.FEW_RECORDS:  # a request's few: rows, no Arrow call
             places, held = prepare_rows(flat_record_rows(objects, source, origins), source)
+            held.extend(self.stacks.rows(places))
             placed = [p["origin"] for p in places]
         else:
             places, quarantine = prepare_records(flat_records(objects, source, origins), source)
-            held, placed = quarantine.to_pylist(), places.column("origin").to_pylist()
+            places, stacked = self.stacks.table(places)
+            held = quarantine.to_pylist() + stacked.to_pylist()
+            placed = places.column("origin").to_pylist()
         refused: list[tuple[int, str]] = []
         withheld: dict[str, list[str]] = {}
         for row in held:
@@ -771,3 +779,13 @@ def _held_decisions(folder: Path) -> dict[tuple[str, str], list[tuple[tuple[str,
         held.setdefault((left_source, left_id), []).append(((right_source, right_id), said))
         held.setdefault((right_source, right_id), []).append(((left_source, left_id), said))
     return held
+
+
+def _run_stacks(folder: Path) -> KnownStacks:
+    """The points a run withheld as a geocoder's centres (its ``quarantine.parquet``'s;
+    none where it has none)."""
+    path = folder / "quarantine.parquet"
+    if not path.exists():
+        return KnownStacks.none()
+    held = pq.read_table(path, columns=["source", "field", "original"])
+    return KnownStacks.of_quarantine(held)

@@ -9,7 +9,9 @@ applies batches of edits (:meth:`StreamState.apply`):
    changes nothing. A deleted record keeps its last stamp (a tombstone), so a late upsert
    older than the delete does not bring it back.
 2. Upserts are validated and normalized as ingest does (a refused record goes to the dead
-   letters with ingest's reason); closes and deletes must name a record the state holds.
+   letters with ingest's reason), and a point the run withheld from their source as a
+   geocoder's centre is withheld from them too; closes and deletes must name a record the
+   state holds.
 3. Each upserted record is matched with the run's own matcher against the places as they
    now are (:class:`~poiflow.serving.matching.MatchIndex`, which takes in every change):
    an edited record stays in its place while that place would still take it, moves to the
@@ -31,7 +33,8 @@ applies batches of edits (:meth:`StreamState.apply`):
 places, the run's model and settings), plus ``stream.parquet`` (each record's last edit,
 tombstones included), ``links.parquet`` (the match probabilities a place's confidence
 grows with) and ``statistics.parquet`` (the run's records, linked: the matcher's word and
-cell statistics stay the run's, so a restart decides as the stream would have). A
+cell statistics stay the run's, so a restart decides as the stream would have) and
+the run's ``quarantine.parquet`` (linked too: the points it withheld stay withheld). A
 snapshot is made current atomically (:mod:`poiflow.streaming.snapshots`): a crash leaves
 the previous one in force.
 """
@@ -285,6 +288,8 @@ class StreamState:
                 out.dead.append((good[at], row["reason"]))
             else:
                 out.counts["withheld_values"] += 1
+        places, stacked = self.index.stacks.table(places)  # the run's geocoder centres
+        out.counts["withheld_values"] += stacked.num_rows
         kept = [
             int(o.removeprefix("edit[").removesuffix("]")) for o in places["origin"].to_pylist()
         ]
@@ -431,10 +436,10 @@ class StreamState:
         base = self.folder / STATISTICS_FILE
         if not base.exists():
             base = self.folder / "records.parquet"
-        try:
-            os.link(base, folder / STATISTICS_FILE)
-        except OSError:  # another file system: copy it
-            shutil.copyfile(base, folder / STATISTICS_FILE)
+        _link(base, folder / STATISTICS_FILE)
+        # What the run held back, and the points it withheld (``MatchIndex.stacks``).
+        if (self.folder / "quarantine.parquet").exists():
+            _link(self.folder / "quarantine.parquet", folder / "quarantine.parquet")
         if self._learned_text is None:  # what was learnt at the start: the same each time
             self._learned_text = json.dumps(learned_of(self.merge), indent=2, sort_keys=True)
         (folder / _LEARNED_FILE).write_text(self._learned_text, "utf-8")
@@ -459,6 +464,14 @@ class StreamState:
             return
         self.stamps, self.deleted = read_stream(stream)
         self.links = Links.read(self.folder / _LINKS_FILE)
+
+
+def _link(file: Path, to: Path) -> None:
+    """``file`` at ``to`` too: a hard link, or a copy on another file system."""
+    try:
+        os.link(file, to)
+    except OSError:
+        shutil.copyfile(file, to)
 
 
 def _closed(records: pa.Table, times: Iterable[datetime | None]) -> pa.Table:
