@@ -20,6 +20,7 @@ from poiflow.errors import InputError
 from poiflow.serving.answers import MatchAnswer, MatchQueue, MatchResults, answer_of
 from poiflow.serving.matching import Match, MatchIndex
 from poiflow.serving.new_places import among
+from poiflow.serving.verdicts import decide
 from poiflow.sources import flat_place
 
 from ..conftest import moved_to_town_centres, poiflow
@@ -371,7 +372,8 @@ def test_a_place_that_has_the_records_source_asks_the_higher_bar(index: MatchInd
     verdicts = {}
     for source in (own, "a source no record has"):
         query = np.zeros(len(members), np.int64)
-        [decided] = index._decide(
+        [decided] = decide(
+            index,
             [source],
             ["new"],
             query,

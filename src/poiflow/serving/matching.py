@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -67,8 +67,15 @@ from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
 from poiflow.normalize.points import KnownStacks
 from poiflow.pipeline.ingestion import prepare_records, prepare_rows
-from poiflow.schema import PAIR_RECORD_KEYS, PLACE_SCHEMA
-from poiflow.serving.held_keys import HeldKeys, ranges
+from poiflow.schema import PLACE_SCHEMA
+from poiflow.serving.held_keys import HeldKeys
+from poiflow.serving.verdicts import (
+    Candidate,
+    Match,
+    decide,
+    held_decisions,
+    with_decisions,
+)
 from poiflow.sources import flat_record_rows, flat_records
 
 __all__ = [
@@ -82,53 +89,8 @@ __all__ = [
 
 MODEL_FILE: Final = "model.json.gz"
 STATISTICS_FILE: Final = "statistics.parquet"
-_RUNNERS_UP: Final = 3  # candidate places shown beside the answer
 _FEW_PAIRS: Final = 1024  # at most this many pairs take the plain-Python feature path
 _PAIRS_AT_ONCE: Final = 1_000_000  # pairs whose features are held at once (about 200 MB)
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A place a record was compared with.
-
-    Attributes:
-        place_id: The place.
-        probability: The mean match probability over the pairs scored with its members.
-        best: The highest of those probabilities.
-        scored: How many of its members were scored (blocking proposed them).
-        members: How many members it has (the record itself aside).
-        passes: Whether it clears clustering's bars (it would take the record).
-        decided: ``match`` when a person decided the record is one place with one of its
-            members (it takes the record, whatever the scores), ``different`` when with
-            one of its members another place (it cannot take it); else None.
-    """
-
-    place_id: str
-    probability: float
-    best: float
-    scored: int
-    members: int
-    passes: bool
-    decided: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """The answer for one record: the place it joins (or None: a new place)."""
-
-    source: str
-    id: str
-    place_id: str | None
-    probability: float
-    runner_up: Candidate | None
-    candidates: list[Candidate] = field(default_factory=list)
-    withheld: list[str] = field(default_factory=list)  # values normalization dropped
-    new_place: str | None = None  # a new record's new place (see ``poiflow.serving.new_places``)
-
-    @property
-    def decision(self) -> str:
-        """``"match"`` or ``"new"``."""
-        return "new" if self.place_id is None else "match"
 
 
 def pick_keys(keys: Mapping[str, np.ndarray], picked: Sequence[int]) -> dict[str, np.ndarray]:
@@ -235,7 +197,7 @@ class MatchIndex:
         self.place_index = {place: i for i, place in enumerate(self.place_ids.tolist())}
         self.alive = np.ones(n, dtype=bool)
         self.added: list[tuple[pl.DataFrame, HeldKeys]] = []
-        self.decisions = _held_decisions(folder)
+        self.decisions = held_decisions(folder)
         # The points the run took as a geocoder's centres: withheld from what is matched.
         self.stacks = _run_stacks(folder)
 
@@ -331,7 +293,7 @@ class MatchIndex:
         place = self.place_index.get(place_id)
         if place is None:
             return np.zeros(0, np.int64)
-        by_place, place_start = self._membership()
+        by_place, place_start = self.membership()
         members = by_place[place_start[place] : place_start[place + 1]]
         return np.asarray(members[self.alive[members]])
 
@@ -353,14 +315,15 @@ class MatchIndex:
     @property
     def by_place(self) -> np.ndarray:
         """Rows sorted by place (see ``place_start``)."""
-        return self._membership()[0]
+        return self.membership()[0]
 
     @property
     def place_start(self) -> np.ndarray:
         """Where each place's rows start in ``by_place``."""
-        return self._membership()[1]
+        return self.membership()[1]
 
-    def _membership(self) -> tuple[np.ndarray, np.ndarray]:
+    def membership(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(by_place, place_start)``: rows sorted by place, and where each place starts."""
         if self._by_place is None:
             order = np.argsort(self.place_of, kind="stable")
             start = np.searchsorted(self.place_of[order], np.arange(len(self.place_ids) + 1))
@@ -504,7 +467,7 @@ class MatchIndex:
         if keys is None:
             keys = self._keys_of(rows, table)
         query, stored = self._candidates(keys, twins)
-        query, stored, said = self._with_decisions(sources, ids, twins, query, stored)
+        query, stored, said = with_decisions(self, sources, ids, twins, query, stored)
         # Features over the queries and their candidates only, with the run's statistics.
         against, local = np.unique(stored, return_inverse=True)
         # Each pair in the run's orientation: the record of the lower row on the left (a
@@ -517,7 +480,7 @@ class MatchIndex:
         stored = against[local]
         if said.any():  # a person's decisions over the model's scores, as clustering takes them
             probability = as_decided(probability, said)
-        decided = self._decide(sources, ids, query, stored, probability, twins, said)
+        decided = decide(self, sources, ids, query, stored, probability, twins, said)
         # The pairs come sorted by query: each query's are one slice of them.
         bounds = np.searchsorted(query, np.arange(q + 1))
         return [
@@ -589,171 +552,6 @@ class MatchIndex:
         pair = np.unique(query[keep] * n + row[keep])
         return pair // n, pair % n
 
-    def _with_decisions(
-        self,
-        sources: list[str],
-        ids: list[str],
-        twins: np.ndarray,
-        query: np.ndarray,
-        stored: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The candidate pairs with every pair a person decided among them (a held record
-        decided with a query, compared even if blocking did not propose it), still each
-        once and sorted by query, and each pair's decision (1 one place, -1 different
-        places, 0 none)."""
-        none = np.zeros(len(query), np.int8)
-        if not self.decisions:
-            return query, stored, none
-        extra = [
-            (i, held, said)
-            for i, key in enumerate(zip(sources, ids, strict=True))
-            if key in self.decisions
-            for other, said in self.decisions[key]
-            if (held := self.twin.get(other, -1)) >= 0 and self.alive[held] and held != twins[i]
-        ]
-        if not extra:
-            return query, stored, none
-        n = self.size
-        at, rows, says = (np.array(c, dtype=np.int64) for c in zip(*extra, strict=True))
-        pair = np.union1d(query * n + stored, at * n + rows)
-        decided = np.zeros(len(pair), np.int8)
-        decided[np.searchsorted(pair, at * n + rows)] = says
-        return pair // n, pair % n, decided
-
-    def _decide(
-        self,
-        sources: list[str],
-        ids: list[str],
-        query: np.ndarray,
-        rows: np.ndarray,
-        probability: np.ndarray,
-        twins: np.ndarray,
-        said: np.ndarray,
-    ) -> list[Match]:
-        """Each query's answer from its scored pairs (``query``, ``rows``, ``probability``,
-        sorted by query; ``said``: each pair's decision, if a person made one), as
-        clustering judges a record joining a cluster.
-
-        Every candidate place of every query is judged at once with numpy (a place's
-        members are counted, not listed); only the few candidates of each query are then
-        ordered and made objects in Python.
-        """
-        config = self.clustering
-        place = self.place_of[rows]
-        # Groups (query, place), pairs kept in their order within a group.
-        order = np.lexsort((place, query))
-        group_query, group_place, score = query[order], place[order], probability[order]
-        decision = said[order]
-        starts = (
-            np.flatnonzero(
-                np.r_[
-                    True,
-                    (group_query[1:] != group_query[:-1]) | (group_place[1:] != group_place[:-1]),
-                ]
-            )
-            if len(order)
-            else np.zeros(0, np.int64)
-        )
-        group_query, group_place = group_query[starts], group_place[starts]
-        scored = np.diff(np.r_[starts, len(order)])
-        if len(starts):
-            mean = np.add.reduceat(score, starts) / scored
-            best = np.maximum.reduceat(score, starts)
-            low = np.minimum.reduceat(score, starts)
-            # A decision about any member decides the place; a difference wins.
-            decided = np.where(
-                np.minimum.reduceat(decision, starts) < 0,
-                -1,
-                np.maximum.reduceat(decision, starts),
-            )
-        else:
-            mean = best = low = np.zeros(0)
-            decided = np.zeros(0, np.int8)
-        # Members of each candidate place: alive ones, the query's own twin aside.
-        by_place, place_start = self._membership()
-        alive = self.alive[by_place]
-        counted = np.r_[0, np.cumsum(alive)]
-        members = counted[place_start[group_place + 1]] - counted[place_start[group_place]]
-        twin = twins[group_query]
-        own = twin >= 0
-        twin_here = np.zeros(len(starts), dtype=bool)
-        twin_here[own] = (self.place_of[twin[own]] == group_place[own]) & self.alive[twin[own]]
-        members = members - twin_here
-        # Whether a place has another record of the query's source (the higher bar): its
-        # alive members of that source, counted, less the twin (of that source by its key).
-        places, local = np.unique(group_place, return_inverse=True)
-        size = place_start[places + 1] - place_start[places]
-        member_rows = by_place[ranges(place_start[places], size)]
-        owner = np.repeat(np.arange(len(places)), size)
-        keep = self.alive[member_rows]
-        # Counted as numbers: (candidate place, source code) of each alive member, and of
-        # each group's query (a source the run never had is a code no member has).
-        width = len(self.source_code) + 1
-        held, count = np.unique(
-            owner[keep] * width + self.source_of[member_rows[keep]], return_counts=True
-        )
-        codes = self.source_code
-        query_code = np.array([codes.get(s, width - 1) for s in sources], dtype=np.int64)
-        wanted = local * width + query_code[group_query]
-        same_count = np.zeros(len(wanted), np.int64)
-        if len(held):
-            at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
-            same_count = np.where(held[at] == wanted, count[at], 0)
-        same_source = same_count - twin_here > 0
-        bar = np.where(same_source, config.source_bar, config.threshold)
-        passes = (
-            (best >= config.threshold)
-            & (mean >= bar)
-            & (scored / np.maximum(1, members) >= config.min_coverage)
-            & ~((members > 1) & (low < config.veto))
-        )
-        passes = (passes | (decided > 0)) & (decided >= 0)
-        names = [str(n) for n in self.place_ids[group_place].tolist()]
-        bounds = np.searchsorted(group_query, np.arange(len(sources) + 1)).tolist()
-        # Ordered as plain tuples (a place decided for the record first, then passing
-        # ones, then by mean, best, id); objects are made for the few shown only.
-        order_keys = list(
-            zip(
-                (decided <= 0).tolist(),
-                (~passes).tolist(),
-                (-mean).tolist(),
-                (-best).tolist(),
-                names,
-                strict=True,
-            )
-        )
-        counts = (scored.tolist(), members.tolist())
-        said_of = {1: "match", -1: "different"}
-        verdicts = [said_of.get(d) for d in decided.tolist()]
-        out = []
-        for i, (source, record_id) in enumerate(zip(sources, ids, strict=True)):
-            ranked = sorted(range(bounds[i], bounds[i + 1]), key=order_keys.__getitem__)
-            found = [
-                Candidate(
-                    names[g],
-                    -order_keys[g][2],
-                    -order_keys[g][3],
-                    counts[0][g],
-                    counts[1][g],
-                    not order_keys[g][1],
-                    verdicts[g],
-                )
-                for g in ranked[: _RUNNERS_UP + 1]
-            ]
-            chosen = found[0] if found and found[0].passes else None
-            others = found[1:] if chosen is not None else found
-            out.append(
-                Match(
-                    source=source,
-                    id=record_id,
-                    place_id=chosen.place_id if chosen else None,
-                    probability=chosen.probability if chosen else 0.0,
-                    runner_up=others[0] if others else None,
-                    candidates=found[: _RUNNERS_UP + 1],
-                )
-            )
-        return out
-
 
 def record_ids(
     rows: Sequence[Mapping[str, Any]], table: pa.Table | None
@@ -762,23 +560,6 @@ def record_ids(
     if table is None:
         return [r["source"] for r in rows], [r["id"] for r in rows]
     return table.column("source").to_pylist(), table.column("id").to_pylist()
-
-
-def _held_decisions(folder: Path) -> dict[tuple[str, str], list[tuple[tuple[str, str], int]]]:
-    """A person's decisions a run was given (its ``decisions.parquet``; none in an output
-    of a poiflow before decisions), by each record's key: the other record, and 1 (one
-    place) or -1 (different places). Those naming a record the run lacked are held too:
-    that record may arrive now."""
-    path = folder / "decisions.parquet"
-    if not path.exists():
-        return {}
-    table = pq.read_table(path, columns=[*PAIR_RECORD_KEYS, "decision"]).to_pydict()
-    held: dict[tuple[str, str], list[tuple[tuple[str, str], int]]] = {}
-    for left_source, left_id, right_source, right_id, decision in zip(*table.values(), strict=True):
-        said = 1 if decision == "match" else -1
-        held.setdefault((left_source, left_id), []).append(((right_source, right_id), said))
-        held.setdefault((right_source, right_id), []).append(((left_source, left_id), said))
-    return held
 
 
 def _run_stacks(folder: Path) -> KnownStacks:
