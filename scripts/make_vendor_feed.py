@@ -57,6 +57,7 @@ def main() -> None:
     out += [
         {"id": "V9001", "name": "", "lat": "60.17", "lon": "24.94", "city": "Helsinki"},
         {"id": "V9002", "name": "Kahvila Virhe", "lat": "north", "lon": "24.94"},
+        # (0, 0): its point is withheld, and the record goes on without it.
         {"id": "V9003", "name": "Null Island Cafe", "lat": "0", "lon": "0"},
         {"id": "V9004", "name": "Ravintola Väärä", "lat": "160.2", "lon": "24.9"},
         {"id": "V1003", "name": "Duplicate id", "lat": "60.16", "lon": "24.93"},

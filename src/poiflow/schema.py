@@ -53,6 +53,7 @@ __all__ = [
     "PAIR_SCORE_COLUMNS",
     "PLACE_ATTRIBUTE_NAMES",
     "PLACE_SCHEMA",
+    "POINT_FIELD",
     "QUARANTINE_SCHEMA",
     "SOURCE_RECORD_SCHEMA",
     "SOURCE_REF_TYPE",
@@ -172,6 +173,8 @@ QUARANTINE_SCHEMA: Final = pa.schema(
     ],
     metadata={"poiflow.table": "quarantine"},
 )
+# The quarantine's ``field`` of a record's point withheld (the record went on without it).
+POINT_FIELD: Final = "lat, lon"
 
 CANDIDATE_SCHEMA: Final = pa.schema(
     [

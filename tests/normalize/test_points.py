@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poiflow.normalize.points import POINT_FIELD, KnownStacks, withhold_points
+from poiflow.normalize.points import POINT_FIELD, STACKED_POINT, KnownStacks, withhold_points
 from poiflow.schema import QUARANTINE_SCHEMA
 
 # Few distinct values, so that records often share a point; some equal to 6 decimals
@@ -81,7 +81,7 @@ def _stacks_of(records: pa.Table) -> pa.Table:
                 "origin": r["origin"],
                 "scope": "field",
                 "field": POINT_FIELD,
-                "reason": "stacked",
+                "reason": STACKED_POINT,
                 "original": f'{{"lat": {r["lat"]!r}, "lon": {r["lon"]!r}}}',
             }
             for r in records.to_pylist()

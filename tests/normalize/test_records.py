@@ -76,7 +76,7 @@ _row = st.fixed_dictionaries(
         "operating_status": _maybe("open", "closed", "sometimes"),
         "opening_hours": _maybe("Mo-Fr 08:00-16:00", "mon-fri 8am-4pm", "by appointment", " "),
         "source_category": _maybe("Kahvila"),
-        "at": st.one_of(st.none(), st.sampled_from([(60.17, 24.94), (59.33, 18.07)])),
+        "at": st.one_of(st.none(), st.sampled_from([(60.17, 24.94), (59.33, 18.07), (0.0, 0.0)])),
     }
 )
 

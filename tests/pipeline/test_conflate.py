@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -494,6 +495,35 @@ def test_a_place_fixed_by_hand_through_a_trusted_feed_and_a_decision(
     assert fixed["categories"]["primary"] == "bar"
     assert fixed["phones"] == ["+35891234567"]
     assert fixed["lat"] is not None  # the point is still the OSM record's
+
+
+def test_a_record_at_0_0_is_conflated_as_one_without_a_point(tmp_path: Path) -> None:
+    """(0, 0) is where a geocoder puts an address it could not place: the record goes on
+    without that point (one withheld value), as the same record with none would."""
+    made = generate(1500, 3, 12, tmp_path / "world")
+    last = made.sources[-1]
+    frame = pl.read_csv(last, infer_schema_length=0)
+    ids = frame.filter(pl.col("lat").is_not_null()).gather_every(7)["id"]
+    chosen = pl.col("id").is_in(ids.implode())
+    outputs = {}
+    for label, point in (("nowhere", pl.lit("0")), ("blank", pl.lit(None, pl.String))):
+        folder = tmp_path / label
+        folder.mkdir()
+        for source in made.sources[:-1]:
+            shutil.copy(source, folder / source.name)
+        frame.with_columns(
+            lat=pl.when(chosen).then(point).otherwise("lat"),
+            lon=pl.when(chosen).then(point).otherwise("lon"),
+        ).write_csv(folder / last.name)
+        report = conflate(sorted(folder.glob("*.csv")), folder / "out", workers=1)
+        outputs[label] = (report, folder / "out")
+    (nowhere, at), (blank, plain) = outputs["nowhere"], outputs["blank"]
+    assert nowhere.ingest.valid == blank.ingest.valid
+    assert nowhere.ingest.withheld_values == blank.ingest.withheld_values + ids.len()
+    for name in ("membership.parquet", "places.parquet"):
+        assert pq.read_table(at / name).equals(pq.read_table(plain / name)), name
+    held = pl.read_parquet(at / "quarantine.parquet").filter(pl.col("field") == POINT_FIELD)
+    assert sorted(held["id"]) == sorted(ids)
 
 
 def test_records_geocoded_to_their_towns_centre_still_find_their_places(

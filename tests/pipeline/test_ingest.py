@@ -20,7 +20,7 @@ from poiflow.errors import CorruptInputError, InputError, NothingValidError, Out
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.quality.profile import quarantine_reasons
-from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
+from poiflow.schema import PLACE_SCHEMA, POINT_FIELD, QUARANTINE_SCHEMA
 from poiflow.sources import OvertureSource, TabularSource
 
 from ..sources.overture_fixture import place, write_overture
@@ -67,8 +67,8 @@ def test_csv_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     report = ingest([feed], tmp_path / "out" / "places.parquet")
-    assert (report.read, report.valid, report.quarantined) == (10, 3, 7)
-    assert report.withheld_values == 2
+    assert (report.read, report.valid, report.quarantined) == (10, 4, 6)
+    assert report.withheld_values == 3
     held = pq.read_table(tmp_path / "out" / "places.quarantine.parquet")
     assert held.schema.equals(QUARANTINE_SCHEMA)
     by_origin = {r["origin"]: r for r in held.to_pylist() if r["scope"] == "record"}
@@ -76,14 +76,17 @@ def test_csv_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
     assert by_origin["vendor.csv:4"]["reason"] == "lat: 'abc' is not a number"
     assert by_origin["vendor.csv:5"]["reason"] == "only one of lat and lon is given"
     assert by_origin["vendor.csv:6"]["reason"] == "lat 95.0 is out of range [-90, 90]"
-    assert "(0, 0)" in by_origin["vendor.csv:7"]["reason"]
     assert by_origin["vendor.csv:8"]["reason"].startswith("duplicate id '1' in source 'vendor'")
     assert by_origin["vendor.csv:10"]["reason"] == "expected 7 columns, found 8"
     assert json.loads(by_origin["vendor.csv:4"]["original"])["lat"] == "abc"
     fields = {r["field"]: r for r in held.to_pylist() if r["scope"] == "field"}
-    assert set(fields) == {"phones", "websites"}
+    assert set(fields) == {"phones", "websites", POINT_FIELD}
+    # (0, 0) is a geocoder's "nowhere": the record goes on without it.
+    assert "(0, 0)" in fields[POINT_FIELD]["reason"]
+    assert fields[POINT_FIELD]["origin"] == "vendor.csv:7"
     places = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "places.parquet").to_pylist()}
     assert places["7"]["phones"] is None
+    assert (places["6"]["names"]["primary"], places["6"]["lat"]) == ("Null Island", None)
     assert places["7"]["names"]["primary"] == "Bad Phone"
     assert places["9"]["lat"] is None
     assert places["9"]["geometry"] is None

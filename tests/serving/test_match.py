@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -838,3 +840,17 @@ def test_a_file_with_latitude_and_longitude_swapped_is_refused(
     frame.with_columns(lat=pl.col("lon"), lon=pl.col("lat")).write_csv(feed)
     with pytest.raises(InputError, match="latitudes and longitudes look swapped"):
         poiflow.match(conflated, feed)
+
+
+def test_a_request_at_0_0_is_matched_without_that_point(conflated: Path, index: MatchIndex) -> None:
+    """(0, 0) is a geocoder's "nowhere": withheld (the answer says so), and the record is
+    matched as the same record without a point."""
+    records = pq.read_table(conflated / "records.parquet").filter(pc.is_valid(pc.field("lat")))
+    for row in records.slice(0, 5).to_pylist():
+        place = flat_place(row)
+        nowhere, _ = index.match_objects([{**place, "lat": 0, "lon": 0}])
+        blank, _ = index.match_objects(
+            [{k: v for k, v in place.items() if k not in ("lat", "lon")}]
+        )
+        assert [f.split(":")[0] for f in nowhere[0].withheld] == ["lat, lon"]
+        assert replace(nowhere[0], withheld=[]) == replace(blank[0], withheld=[])

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from poiflow.errors import InputError
 from poiflow.land import in_country_box
-from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
+from poiflow.schema import PLACE_SCHEMA, POINT_FIELD, QUARANTINE_SCHEMA
 
 __all__ = [
     "POINT_FIELD",
@@ -46,7 +46,6 @@ __all__ = [
 
 STACK_RECORDS: Final = 5
 STACK_STREETS: Final = 2
-POINT_FIELD: Final = "lat, lon"  # the quarantine's ``field`` of a withheld point
 # No quote mark: a quarantine's reasons are summed up with quoted values left out.
 STACKED_POINT: Final = (
     f"the point of {STACK_RECORDS} or more records of this source, of {STACK_STREETS} or "
@@ -194,8 +193,8 @@ class KnownStacks:
     @classmethod
     def of_quarantine(cls, quarantine: pa.Table) -> KnownStacks:
         """The points a run's quarantine (``QUARANTINE_SCHEMA``) says were stacked."""
-        held = pl.DataFrame(quarantine.select(["source", "field", "original"]))
-        held = held.filter(pl.col("field") == POINT_FIELD)
+        held = pl.DataFrame(quarantine.select(["source", "field", "reason", "original"]))
+        held = held.filter((pl.col("field") == POINT_FIELD) & (pl.col("reason") == STACKED_POINT))
         point = pl.Struct({"lat": pl.Float64, "lon": pl.Float64})
         decoded = held.select("source", pl.col("original").str.json_decode(point)).unnest(
             "original"

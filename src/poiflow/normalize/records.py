@@ -28,11 +28,17 @@ from poiflow.normalize.websites import (
     registrable_domain,
     registrable_domains,
 )
-from poiflow.schema import ADDRESS_FIELDS, ADDRESS_TYPE, KEYS_TYPE, PLACE_SCHEMA
+from poiflow.schema import ADDRESS_FIELDS, ADDRESS_TYPE, KEYS_TYPE, PLACE_SCHEMA, POINT_FIELD
 from poiflow.taxonomy import taxonomy
 from poiflow.text import clean_text, fold
 
-__all__ = ["FieldProblem", "NormalizedBatch", "normalize_records", "normalize_rows"]
+__all__ = [
+    "NULL_ISLAND",
+    "FieldProblem",
+    "NormalizedBatch",
+    "normalize_records",
+    "normalize_rows",
+]
 
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
@@ -79,6 +85,9 @@ class NormalizedBatch:
 
 
 _MISSING: Final = object()
+NULL_ISLAND: Final = (
+    "the point (0, 0), where a geocoder puts an address it could not place: not where the place is"
+)
 _UNREAD_HOURS: Final = (
     "not opening hours as OpenStreetMap writes them (Mo-Fr 09:00-17:00) nor as people "
     "write them (Mon-Fri 9am-5pm)"
@@ -162,8 +171,8 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         "names": names_array,
         "categories": pa.array(done["categories"], PLACE_SCHEMA.field("categories").type),
         "source_category": pa.array(done["source_category"], pa.string()),
-        "lat": records.column("lat"),
-        "lon": records.column("lon"),
+        "lat": _withheld(records.column("lat"), done["nowhere"]),
+        "lon": _withheld(records.column("lon"), done["nowhere"]),
         "address": _struct(done["address"], ADDRESS_TYPE),
         "phones": pa.array(done["phones"], pa.list_(pa.string())),
         "websites": pa.array(done["websites"], pa.list_(pa.string())),
@@ -179,6 +188,13 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
     return NormalizedBatch(places, problems)
 
 
+def _withheld(column: pa.ChunkedArray, rows: np.ndarray | None) -> pa.ChunkedArray:
+    """``column`` null at ``rows`` (a mask; None: none)."""
+    if rows is None:
+        return column
+    return pc.if_else(pa.array(rows), pa.scalar(None, column.type), column)
+
+
 def normalize_rows(
     records: Sequence[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], tuple[FieldProblem, ...]]:
@@ -187,8 +203,10 @@ def normalize_rows(
     call at all, for a request's few records."""
     done, problems = _normalize(_RowColumns(records))
     address, brand, keys = done["address"], done["brand"], done["keys"]
+    nowhere = done["nowhere"]
     places = []
     for i, record in enumerate(records):
+        located = nowhere is None or not nowhere[i]
         places.append(
             {
                 "source": record["source"],
@@ -196,8 +214,8 @@ def normalize_rows(
                 "names": {"primary": done["primary"][i], "alternates": done["alternates"][i]},
                 "categories": done["categories"][i],
                 "source_category": done["source_category"][i],
-                "lat": record["lat"],
-                "lon": record["lon"],
+                "lat": record["lat"] if located else None,
+                "lon": record["lon"] if located else None,
                 "address": _struct_row(address, i),
                 "phones": done["phones"][i],
                 "websites": done["websites"][i],
@@ -224,6 +242,13 @@ def _normalize(
 
     lats = records.numbers("lat")
     lons = records.numbers("lon")
+    # (0, 0) is where a geocoder puts an address it could not place: the record goes on
+    # without it, and meets its place by town, name and address.
+    nowhere = (lats == 0) & (lons == 0)
+    if nowhere.any():
+        for row in np.flatnonzero(nowhere).tolist():
+            problems.append(FieldProblem(row, POINT_FIELD, "0, 0", NULL_ISLAND))
+        lats, lons = np.where(nowhere, np.nan, lats), np.where(nowhere, np.nan, lons)
 
     # Country: the record's own, else the country its coordinates fall in. Only a phone
     # written nationally or a freeform address needs it, so only those rows look it up.
@@ -377,6 +402,7 @@ def _normalize(
         "opening_hours": opening_hours,
         "operating_status": status,
         "keys": keys,
+        "nowhere": nowhere if nowhere.any() else None,  # points withheld
     }
     return done, tuple(problems)
 

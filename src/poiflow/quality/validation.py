@@ -1,9 +1,9 @@
 """Record validation: which source records may go on, and why the others may not.
 
 A record is held back when it has no id or no name, when a coordinate is unparsable, out of
-range (metres of another coordinate system, said so, where it is far out), alone (a
-latitude without a longitude) or at (0, 0), or when the source itself found a problem with
-it. Field-level problems (an unparsable phone) do not hold a record back:
+range (metres of another coordinate system, said so, where it is far out) or alone (a
+latitude without a longitude), or when the source itself found a problem with it.
+Field-level problems (an unparsable phone, a point at (0, 0)) do not hold a record back:
 normalization withholds just that value.
 """
 
@@ -25,7 +25,6 @@ _NO_ID: Final = "id is missing"
 _NO_NAME: Final = "name is missing"
 _NO_ALNUM: Final = "name has no letters or digits"
 _ONE_COORDINATE: Final = "only one of lat and lon is given"
-_NULL_ISLAND: Final = "coordinates are (0, 0): a geocoding failure, not a place"
 # A source's own issue about these fields already says what is wrong with the location.
 _COORDINATE_ISSUES: Final = ("lat", "lon", "geometry", "location")
 
@@ -103,7 +102,6 @@ def validate_records(records: pa.Table) -> Validation:
     with np.errstate(invalid="ignore"):
         flag(np.abs(lat) > 90, lambda row: _lat_range(lat[row]))
         flag(np.abs(lon) > 180, lambda row: _lon_range(lon[row]))
-        flag((lat == 0) & (lon == 0), _NULL_ISLAND)
         flag((np.abs(lat) > _METRES) | (np.abs(lon) > _METRES), _IN_METRES)
 
     joined: list[str | None] = [None] * n
@@ -139,8 +137,6 @@ def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
             reasons.append(_lat_range(lat))
         if abs(lon) > 180:
             reasons.append(_lon_range(lon))
-        if lat == 0 and lon == 0:
-            reasons.append(_NULL_ISLAND)
         if abs(lat) > _METRES or abs(lon) > _METRES:
             reasons.append(_IN_METRES)
         joined.append("; ".join(reasons) if reasons else None)

@@ -568,5 +568,5 @@ def _run_stacks(folder: Path) -> KnownStacks:
     path = folder / "quarantine.parquet"
     if not path.exists():
         return KnownStacks.none()
-    held = pq.read_table(path, columns=["source", "field", "original"])
+    held = pq.read_table(path, columns=["source", "field", "reason", "original"])
     return KnownStacks.of_quarantine(held)
