@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import html.entities
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -24,6 +26,7 @@ __all__ = [
     "fold_ascii",
     "repair_encoding",
     "tokens",
+    "unescape_references",
 ]
 
 # Legal forms of companies and associations, as folded word sequences (a name's key drops
@@ -212,9 +215,44 @@ def repair_encoding(value: str) -> str:
     return value
 
 
+# An HTML or XML character reference written whole: "&amp;", "&#39;", "&#xE9;".
+_REFERENCE: Final = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def unescape_references(value: str) -> str:
+    """Decode the HTML character references of a value escaped for a web page or XML on
+    its way ("Ben &amp; Jerry&#39;s" -> "Ben & Jerry's"), however many times ("&amp;amp;").
+    Only a reference written whole, with its ";", is read, and a name only if HTML knows
+    it: "AT&T", "Fish &chips" and "&notes" stay as written.
+
+    >>> unescape_references("Caf&eacute; &amp;amp; Bar")
+    'Café & Bar'
+    """
+    if "&" not in value or ";" not in value:
+        return value
+    # Each reference read is shorter than what it was written as: the loop ends.
+    while (decoded := _REFERENCE.sub(_referenced, value)) != value:
+        value = decoded
+    return value
+
+
+def _referenced(reference: re.Match[str]) -> str:
+    """A reference's character, or the reference as written where it names none (an
+    unknown name, a number beyond Unicode or of no character)."""
+    text = reference.group(0)
+    if text[1] != "#":
+        return html.entities.html5.get(text[1:], text)
+    character = html.unescape(text)
+    return text if character == "\ufffd" and text.lower() not in _REPLACEMENT else character
+
+
+_REPLACEMENT: Final = frozenset({"&#65533;", "&#xfffd;"})  # references to U+FFFD itself
+
+
 def clean_text(value: str | None) -> str | None:
-    """Tidy a value for display: NFC, no invisible characters, single spaces, a wrong
-    decoding undone (:func:`repair_encoding`); ``None`` if empty.
+    """Tidy a value for display: NFC, no invisible characters, single spaces, HTML's
+    character references decoded (:func:`unescape_references`), a wrong decoding undone
+    (:func:`repair_encoding`); ``None`` if empty.
 
     >>> clean_text("  Café\\u200b  Regatta ")
     'Café Regatta'
@@ -224,12 +262,16 @@ def clean_text(value: str | None) -> str | None:
     # Repaired before it is tidied (a byte read as a control character is part of what a
     # repair reads), and again after, until neither changes it: "Â" and a space tidied
     # from two are a no-break space read wrongly.
-    text = _tidy(repair_encoding(value))
+    text = _tidy(_repaired(value))
     for _ in range(_REPAIRS):
-        if text is None or (repaired := repair_encoding(text)) == text:
+        if text is None or (repaired := _repaired(text)) == text:
             break
         text = _tidy(repaired)
     return text
+
+
+def _repaired(value: str) -> str:
+    return repair_encoding(unescape_references(value))
 
 
 def _tidy(value: str) -> str | None:

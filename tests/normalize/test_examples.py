@@ -67,6 +67,25 @@ def test_fold_and_tokens() -> None:
     assert tokens("K-Market Kamppi") == ["k", "market", "kamppi"]
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("Ben &amp; Jerry&#39;s", "Ben & Jerry's"),  # escaped for a web page
+        ("Caf&eacute; &Auml;ij&auml;", "Café Äijä"),
+        ("Tom &amp;amp; Jerry", "Tom & Jerry"),  # escaped twice
+        ("Pizza&nbsp;Hut", "Pizza Hut"),
+        ("K&#x2d;Market", "K-Market"),
+        # Not references: no ";", or a name HTML does not know, or no character.
+        ("AT&T", "AT&T"),
+        ("R&D &notes", "R&D &notes"),
+        ("Fish &chips;", "Fish &chips;"),
+        ("&#0; Bar", "&#0; Bar"),
+    ],
+)
+def test_clean_text_reads_htmls_character_references(written: str, read: str) -> None:
+    assert clean_text(written) == read
+
+
 def test_clean_text_strips_invisible_characters() -> None:
     assert clean_text("\ufeffCafé\u200b Regatta\t") == "Café Regatta"
     assert clean_text("   ") is None

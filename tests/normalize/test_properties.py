@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -36,7 +37,7 @@ from poiflow.normalize.websites import (
     plain_urls,
     registrable_domains,
 )
-from poiflow.text import repair_encoding
+from poiflow.text import repair_encoding, unescape_references
 
 from . import read_as_windows_1252
 
@@ -66,7 +67,32 @@ URLISH = st.one_of(
 )
 
 
-@given(st.text())
+# Text with references in it, whole and not: "&amp;", "&#39;", "AT&T", "&notes".
+REFERENCED = st.lists(
+    st.one_of(
+        NAMEISH,
+        st.sampled_from(["&amp;", "&#39;", "&#x27;", "&eacute;", "&nbsp;", "&quot;", "&lt;"]),
+        st.sampled_from(["&", ";", "&amp", "&notes", "&#", "&#0;", "&#x110000;", "&zzz;"]),
+    ),
+    max_size=6,
+).map("".join)
+
+
+@given(st.one_of(REFERENCED, st.text()), st.integers(1, 3))
+@example("Ben & Jerry's", 1)
+@example("Café <Nord>", 2)
+def test_text_escaped_for_a_web_page_is_read_through(value: str, times: int) -> None:
+    """A value escaped for HTML or XML on its way, once or more, is cleaned as the value
+    itself (whose own references are read too)."""
+    escaped = value
+    for _ in range(times):
+        escaped = html.escape(escaped)
+    assert unescape_references(escaped) == unescape_references(value)
+    assert clean_text(escaped) == clean_text(value)
+    assert unescape_references(unescape_references(value)) == unescape_references(value)
+
+
+@given(st.one_of(st.text(), REFERENCED))
 def test_clean_text_is_idempotent(value: str) -> None:
     once = clean_text(value)
     assert clean_text(once) == once
@@ -329,11 +355,14 @@ def _clean_the_long_way(value: str) -> str | None:
         text = unicodedata.normalize("NFC", re.sub(invisible, " ", text))
         return re.sub(r"\s+", " ", text).strip() or None
 
-    text = tidy(repair_encoding(value))
+    def repaired(text: str) -> str:
+        return repair_encoding(unescape_references(text))
+
+    text = tidy(repaired(value))
     for _ in range(3):
-        if text is None or repair_encoding(text) == text:
+        if text is None or repaired(text) == text:
             break
-        text = tidy(repair_encoding(text))
+        text = tidy(repaired(text))
     return text
 
 

@@ -104,3 +104,27 @@ def test_a_few_rows_normalize_as_many_do(rows: list[dict]) -> None:
     as_rows, problems = normalize_rows(records.to_pylist())
     assert as_rows == columnar.places.to_pylist()
     assert problems == columnar.problems
+
+
+def test_a_record_escaped_for_the_web_is_read_as_written() -> None:
+    """An XML feed in ASCII: its text fields' references are read, its category label
+    too (kept as given for provenance)."""
+    escaped = {"name": "Caf&#233; &amp; Bar", "street": "H&auml;meentie", "city": "Espoo"}
+    plain = {"name": "Café & Bar", "street": "Hämeentie", "city": "Espoo"}
+    places = []
+    for i, (text, label) in enumerate(((escaped, "Caf&#233;"), (plain, "Café"))):
+        record = {
+            "source": "s",
+            "id": str(i),
+            "origin": f"row {i}",
+            "names": {"primary": text["name"]},
+            "categories": {"primary": label},
+            "address": {"street": text["street"], "locality": text["city"]},
+        }
+        places.append(normalize_records(records_from_rows([record])).places.to_pylist()[0])
+    first, second = places
+    for field in ("names", "categories", "keys"):
+        assert first[field] == second[field], field
+    assert first["address"]["street"] == "Hämeentie"
+    assert (first["source_category"], second["source_category"]) == ("Caf&#233;", "Café")
+    assert first["categories"]["primary"] == "cafe"

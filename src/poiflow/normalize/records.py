@@ -314,7 +314,11 @@ def _normalize(
         tuple(label for label in (first, *rest) if label) if rest else (first,) if first else ()
         for first, rest in zip(cat_primary, cat_alternate, strict=True)
     ]
-    found = {row_labels: tax.from_labels(row_labels) for row_labels in dict.fromkeys(labels)}
+    # Read as cleaned ("Caf&#233;", "CafÃ©" as "Café"); kept as given for provenance.
+    found = {
+        row_labels: tax.from_labels(tuple(filter(None, map(clean_text, row_labels))))
+        for row_labels in dict.fromkeys(labels)
+    }
     as_category = {
         row_labels: {"primary": ids[0], "alternate": ids[1:]} if ids else None
         for row_labels, ids in found.items()
