@@ -7,7 +7,9 @@ world by default) is conflated as it is, and again after the last source's file 
 through such a round trip (a byte Windows-1252 leaves undefined read as Latin-1, as most
 readers do), and once more after its text fields went through an export for the web:
 escaped for HTML or XML ("&amp;"), every letter beyond ASCII a character reference
-("Caf&#233;"), as an XML feed written in ASCII has them. Printed side by side: pairwise
+("Caf&#233;"), as an XML feed written in ASCII has them; and once more after a table
+read its postcodes as numbers and wrote them back as pandas does a column with gaps
+("00170" as "170.0"). Printed side by side: pairwise
 precision, recall and F1 against the truth, and the F1 of the places with a record of
 that source whose name or street has a letter beyond ASCII.
 
@@ -45,6 +47,13 @@ def escaped_for_the_web(text: str) -> str:
     return html.escape(text, quote=False).encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
+def as_a_number(postcode: str | None) -> str | None:
+    """A postcode of digits as pandas writes a float column: "00170" -> "170.0"."""
+    if postcode is None or not postcode.isdigit():
+        return postcode
+    return f"{int(postcode)}.0"
+
+
 def main() -> None:
     world, frames = world_files(__doc__.splitlines()[0], places=35_000, sources=4, seed=2024)
     last = list(frames)[-1]
@@ -74,12 +83,23 @@ def main() -> None:
                     if c in frame.columns
                 )
             frame.write_csv(escaped / name)
+        numbers = Path(scratch) / "numbers"
+        numbers.mkdir()
+        for name, frame in frames.items():
+            if name == last:
+                frame = frame.with_columns(
+                    pl.col("postcode").map_elements(as_a_number, return_dtype=pl.String)
+                )
+            frame.write_csv(numbers / name)
+        zeros = frames[last].filter(pl.col("postcode").str.contains(r"^0[0-9]*$")).height
+        print(f"{zeros:,} records of {source} with a postcode of digits beginning with 0")
         print(f"{accented.height:,} records of {source} with a letter beyond ASCII garbled")
         print(f"{'world':<26}{'seconds':>9}{'P':>8}{'R':>8}{'F1':>8}{'accented F1':>13}")
         worlds = (
             ("as generated", world),
             ("read as Windows-1252", garbled),
             ("escaped for the web", escaped),
+            ("postcodes as numbers", numbers),
         )
         for label, folder in worlds:
             out = Path(scratch) / f"run-{label.replace(' ', '-')}"

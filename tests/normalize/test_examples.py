@@ -15,6 +15,7 @@ from poiflow.normalize import (
     name_key,
     parse_address,
     parse_phones,
+    postcode_key,
     registrable_domain,
     street_key,
     taxonomy,
@@ -333,3 +334,22 @@ def test_a_phone_a_table_wrote_as_a_float_is_its_digits(
 ) -> None:
     assert to_e164(value, region) == number
     assert parse_phones(value, region).numbers == ((number,) if number else ())
+
+
+@pytest.mark.parametrize(
+    ("postcode", "country", "key"),
+    [
+        ("sw1a 1aa", "GB", "SW1A1AA"),
+        ("00170", "FI", "00170"),
+        ("170", "FI", "00170"),  # a spreadsheet read it as a number
+        ("1067.0", "DE", "01067"),  # ... and wrote it as one
+        ("FI-00170", "FI", "00170"),  # the country's letters before it
+        ("D-1067", "DE", "01067"),
+        ("CH-8001", None, "8001"),
+        ("02134-1234", "US", "02134"),  # ZIP+4: its ZIP
+        ("00-950", "PL", "00-950"),
+        ("170", None, "170"),  # no country, no length to pad to
+    ],
+)
+def test_postcode_keys(postcode: str, country: str | None, key: str) -> None:
+    assert postcode_key(postcode, country) == key

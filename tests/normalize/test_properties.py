@@ -220,11 +220,30 @@ def test_street_key_is_idempotent(value: str, country: str | None) -> None:
     assert street_key(key, country) == key
 
 
-@given(st.text())
-def test_postcode_key_is_idempotent(value: str) -> None:
-    key = postcode_key(value)
-    assert postcode_key(key) == key
+POSTCODEISH = st.one_of(
+    st.text(),
+    st.from_regex(r"([A-Z]{1,3}-)?[0-9]{1,9}(\.0)?(-[0-9]{4})?", fullmatch=True),
+)
+
+
+@given(POSTCODEISH, st.one_of(COUNTRIES, st.sampled_from(["NO", "IN", "LV", "CH"])))
+def test_postcode_key_is_idempotent(value: str, country: str | None) -> None:
+    key = postcode_key(value, country)
+    assert postcode_key(key, country) == key
     assert " " not in key
+
+
+@given(st.sampled_from([("FI", 5), ("DE", 5), ("US", 5), ("NO", 4), ("IN", 6)]), st.data())
+def test_a_postcode_a_table_wrote_as_a_number_is_keyed_as_written(
+    country_digits: tuple[str, int], data: st.DataObject
+) -> None:
+    """A spreadsheet reads "00170" as 170 and writes "170" or "170.0": the key is the
+    postcode's."""
+    country, digits = country_digits
+    written = data.draw(st.from_regex(rf"[0-9]{{{digits}}}", fullmatch=True))
+    number = int(written)
+    for spreadsheet in (str(number), f"{number}.0"):
+        assert postcode_key(spreadsheet, country) == postcode_key(written, country) == written
 
 
 @given(st.text())

@@ -128,3 +128,28 @@ def test_a_record_escaped_for_the_web_is_read_as_written() -> None:
     assert first["address"]["street"] == "Hämeentie"
     assert (first["source_category"], second["source_category"]) == ("Caf&#233;", "Café")
     assert first["categories"]["primary"] == "cafe"
+
+
+def test_a_postcode_a_table_wrote_as_a_number_gets_its_zeros_back() -> None:
+    """The country is the record's own, else where its point lies; without either the
+    key is the postcode as written."""
+    given = [
+        ({"postcode": "170", "country": "FI"}, None, "00170"),
+        ({"postcode": "170.0"}, (60.17, 24.94), "00170"),  # in Helsinki
+        ({"postcode": "1067"}, (51.05, 13.74), "01067"),  # in Dresden
+        ({"postcode": "170"}, None, "170"),
+    ]
+    for i, (address, point, key) in enumerate(given):
+        lat, lon = point or (None, None)
+        record = {
+            "source": "s",
+            "id": str(i),
+            "origin": f"row {i}",
+            "names": {"primary": "Kahvila"},
+            "address": address,
+            "lat": lat,
+            "lon": lon,
+        }
+        place = normalize_records(records_from_rows([record])).places.to_pylist()[0]
+        assert place["keys"]["postcode"] == key, address
+        assert place["address"]["postcode"] == address["postcode"]  # shown as given

@@ -441,7 +441,38 @@ def street_key(street: str, country: str | None = None) -> str:
     return " ".join(expanded)
 
 
+# Countries whose postcodes are all digits, this many: a spreadsheet that read them as
+# numbers dropped their leading zeros ("00170" -> "170", "170.0"), which the key puts back.
+_DIGITS: Final = {
+    **dict.fromkeys(
+        ("FI", "SE", "DE", "FR", "IT", "ES", "US", "EE", "GR", "HR", "MX", "TR", "MY", "KR"), 5
+    ),
+    **dict.fromkeys(("UA", "CZ", "SK", "LT", "DZ", "MA", "EG", "SA", "ID", "TH", "PK"), 5),
+    **dict.fromkeys(("NO", "DK", "AT", "CH", "BE", "LU", "HU", "SI", "BG", "AU", "NZ"), 4),
+    **dict.fromkeys(("ZA", "LV", "CY", "PH", "GE", "AM", "TN", "AX"), 4),
+    **dict.fromkeys(("IN", "RU", "CN", "SG", "RO", "VN", "BY", "KZ", "NG", "CO"), 6),
+}
+# A country's letters before the digits: "FI-00100", "D-10115", "CH-8001", "LV-1050".
+_PREFIXED: Final = re.compile(r"^[A-Z]{1,3}-(?=[0-9])")
+_AS_FLOAT: Final = re.compile(r"^([0-9]+)\.0+$")  # "170.0": a number written by a table
+_ZIP_PLUS_4: Final = re.compile(r"^([0-9]{5})-?[0-9]{4}$")
+
+
 @lru_cache(maxsize=1 << 16)
-def postcode_key(postcode: str) -> str:
-    """A postcode without spaces, upper-cased ("sw1a 1aa" -> "SW1A1AA")."""
-    return "".join(postcode.split()).upper()
+def postcode_key(postcode: str, country: str | None = None) -> str:
+    """A postcode as a key: without spaces, upper-cased ("sw1a 1aa" -> "SW1A1AA"), without
+    the country's letters before it ("FI-00100" -> "00100"). In a country whose postcodes
+    are all digits, the zeros a spreadsheet dropped are put back ("170", "170.0" ->
+    "00170" in Finland), and an American ZIP+4 is its ZIP ("02134-1234" -> "02134").
+
+    >>> postcode_key("D-1067", "DE")
+    '01067'
+    """
+    key = _PREFIXED.sub("", "".join(postcode.split()).upper())
+    key = _AS_FLOAT.sub(r"\1", key)
+    if country == "US" and (zip_plus_4 := _ZIP_PLUS_4.match(key)):
+        return zip_plus_4.group(1)
+    digits = _DIGITS.get(country or "")
+    if digits and key.isascii() and key.isdigit() and len(key) < digits:
+        return key.zfill(digits)
+    return key

@@ -188,6 +188,32 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
     return NormalizedBatch(places, problems)
 
 
+def _postcode_countries(
+    region: list[str | None], address: dict[str, list[Any]], lats: np.ndarray, lons: np.ndarray
+) -> list[str | None]:
+    """Each record's country for its postcode's key: its ``region``, else, for a postcode a
+    table may have written as a number (its leading zeros lost: digits alone, fewer than
+    six), the country its coordinates fall in."""
+    postcodes = address["postcode"]
+    missing = [
+        i
+        for i, (code, postcode, lat) in enumerate(zip(region, postcodes, lats, strict=True))
+        if code is None and postcode and not np.isnan(lat) and _numeric(postcode)
+    ]
+    if not missing:
+        return region
+    countries = list(region)
+    found = places_at(lats[missing].tolist(), lons[missing].tolist())
+    for i, (code, _town) in zip(missing, found, strict=True):
+        countries[i] = code
+    return countries
+
+
+def _numeric(postcode: str) -> bool:
+    digits = postcode.removesuffix(".0")
+    return digits.isascii() and digits.isdigit() and len(digits) < 6
+
+
 def _withheld(column: pa.ChunkedArray, rows: np.ndarray | None) -> pa.ChunkedArray:
     """``column`` null at ``rows`` (a mask; None: none)."""
     if rows is None:
@@ -290,6 +316,8 @@ def _normalize(
     address["country"] = country
     address["postcode"] = [p.upper() if p else None for p in address["postcode"]]
 
+    postcode_countries = _postcode_countries(region, address, lats, lons)
+
     # Names.
     primary = _once(records.field("names", "primary"), lambda v: clean_text(v) if v else None)
     alternates_in = records.field("names", "alternates")
@@ -390,7 +418,10 @@ def _normalize(
         "housenumber": _once(
             address["housenumber"], lambda v: (fold(v).replace(" ", "") or None) if v else None
         ),
-        "postcode": _once(address["postcode"], lambda v: (postcode_key(v) or None) if v else None),
+        "postcode": [
+            (postcode_key(p, c) or None) if p else None
+            for p, c in zip(address["postcode"], postcode_countries, strict=True)
+        ],
         "locality": _once(address["locality"], lambda v: (fold(v) or None) if v else None),
     }
     done = {
