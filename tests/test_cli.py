@@ -53,6 +53,18 @@ def test_ingest_and_summary(helsinki_pbf: Path, tmp_path: Path) -> None:
     assert "OpenStreetMap contributors" in summary.stdout
 
 
+def test_summary_shows_the_labels_a_mapping_could_map(tmp_path: Path) -> None:
+    feed = tmp_path / "codes.csv"
+    feed.write_text("id,name,category\n1,Nord,5812\n2,Sud,5812\n3,Cafe,Kahvila\n", "utf-8")
+    assert run("ingest", feed, "-o", tmp_path / "p.parquet").returncode == 0
+    said = run("summary", tmp_path / "p.parquet")
+    assert said.returncode == 0
+    text = " ".join(said.stdout.split())
+    assert "Category labels not in the taxonomy" in text
+    assert "5812 │ 2" in text
+    assert "with 'categories:' in a mapping" in text
+
+
 def test_errors_are_one_readable_line(helsinki_pbf: Path, tmp_path: Path) -> None:
     truncated = tmp_path / "cut.osm.pbf"
     truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])

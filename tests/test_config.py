@@ -45,6 +45,21 @@ def test_unknown_flat_field(tmp_path: Path) -> None:
         load_yaml(path, SourceMapping)
 
 
+def test_a_feeds_category_codes_map_to_categories_of_the_taxonomy(tmp_path: Path) -> None:
+    mapping = load_yaml(
+        write(tmp_path, "categories:\n  5812: restaurant\n  Ravintola: restaurant\n"),
+        SourceMapping,
+    )
+    assert mapping.categories == {"5812": "restaurant", "Ravintola": "restaurant"}
+    path = write(tmp_path, "source: acme\ncategories:\n  5812: restuarant\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path, SourceMapping)
+    assert str(err.value).startswith(
+        f"{path}:3: categories: '5812' maps to 'restuarant', not a category of the "
+        "taxonomy. Did you mean 'restaurant'?"
+    )
+
+
 def test_a_wrong_key_of_a_mapping_is_named_with_its_line(tmp_path: Path) -> None:
     from poiflow.config import MergeSettings
 

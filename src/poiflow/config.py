@@ -107,6 +107,9 @@ class SourceMapping(_Strict):
         csv: {delimiter: ";"}
         layer: kahvilat         # a GeoPackage's layer, where it holds several
         crs: EPSG:3067          # lat and lon as metres of another coordinate system
+        categories:             # the feed's own category labels or codes: a category
+          "5812": restaurant    #   of poiflow's taxonomy each
+          "5814": fast_food_restaurant
     """
 
     source: str | None = Field(None, min_length=1)
@@ -126,6 +129,36 @@ class SourceMapping(_Strict):
         "is then the northing (y), lon the easting (x). A file whose points are a geometry "
         "says its own system. Needs the 'gis' extra (pyproj).",
     )
+
+    categories: dict[str, str] = Field(
+        default_factory=dict,
+        description="The feed's own category labels or codes, each a category of poiflow's "
+        "taxonomy ('5812': restaurant); a label not listed is read as any is. The label is "
+        "kept as the record's source_category.",
+    )
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _labels_as_text(cls, value: Any) -> Any:
+        """A code YAML reads as a number (5812: restaurant) is the label "5812"."""
+        if isinstance(value, dict):
+            return {str(label): category for label, category in value.items()}
+        return value
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, value: dict[str, str]) -> dict[str, str]:
+        from poiflow.taxonomy import taxonomy
+
+        known = taxonomy().categories
+        for label, category in value.items():
+            if category not in known:
+                raise ValueError(
+                    f"'{label}' maps to '{category}', not a category of the taxonomy."
+                    f"{did_you_mean(category, list(known))} (src/poiflow/data/categories.yaml "
+                    "lists them)"
+                )
+        return value
 
     @field_validator("columns", "constants")
     @classmethod

@@ -57,6 +57,7 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "SOURCE_RECORD_SCHEMA",
     "SOURCE_REF_TYPE",
+    "UNKNOWN_CATEGORY",
     "empty_table",
 ]
 
@@ -175,6 +176,8 @@ QUARANTINE_SCHEMA: Final = pa.schema(
 )
 # The quarantine's ``field`` of a record's point withheld (the record went on without it).
 POINT_FIELD: Final = "lat, lon"
+# The quarantine's ``reason`` of a category label the taxonomy does not know.
+UNKNOWN_CATEGORY: Final = "not in the taxonomy"
 
 CANDIDATE_SCHEMA: Final = pa.schema(
     [

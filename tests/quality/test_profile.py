@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow import ingest
+from poiflow.config import SourceMapping
 from poiflow.errors import InputError
 from poiflow.quality.profile import QuarantineReason, profile_places, quarantine_reasons
 
@@ -52,3 +53,18 @@ def test_a_parquet_that_is_not_a_places_file_is_told_what_it_lacks(tmp_path: Pat
     assert "it has no address, categories, names, opening_hours, phones, websites, source" in said
     assert "its columns: id, lat, name" in said
     assert "Binder Error" not in said
+
+
+def test_the_labels_the_taxonomy_did_not_know_are_counted_for_a_mapping(tmp_path: Path) -> None:
+    feed = tmp_path / "codes.csv"
+    labels = ["5812", "5812", "Kahvila", "X-17", "5812", "X-17"]
+    feed.write_text(
+        "id,name,category\n" + "".join(f"{i},Place {i},{c}\n" for i, c in enumerate(labels)),
+        encoding="utf-8",
+    )
+    ingest([feed], tmp_path / "p.parquet")
+    profile = profile_places(tmp_path / "p.parquet")
+    assert profile.unknown_categories == [("5812", 3), ("X-17", 2)]  # "Kahvila" is a cafe
+    mapping = SourceMapping(categories={"5812": "restaurant"})
+    ingest([feed], tmp_path / "q.parquet", mapping=mapping)
+    assert profile_places(tmp_path / "q.parquet").unknown_categories == [("X-17", 2)]

@@ -222,6 +222,25 @@ def test_mapping_renames_and_adds_constants(tmp_path: Path) -> None:
     assert rows[0]["address"]["country"] == "FI"
 
 
+@pytest.mark.parametrize("rows", [3, 200], ids=["few", "many"])
+def test_a_mappings_categories_read_the_feeds_own_codes(tmp_path: Path, rows: int) -> None:
+    """A few rows are read value by value, many column-wise: both map the codes, and keep
+    each record's own label as its source category."""
+    path = tmp_path / "codes.csv"
+    codes = ["5812", " 5814 ", "Kahvila"]
+    lines = [f"{i},Place {i},{codes[i % 3]}" for i in range(rows)]
+    path.write_text("id,name,category\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    mapping = SourceMapping(categories={"5812": "restaurant", "5814": "fast_food_restaurant"})
+    found, _ = records(TabularSource(path, mapping))
+    assert [r["categories"]["primary"] for r in found[:3]] == [
+        "restaurant",
+        "fast_food_restaurant",
+        "Kahvila",  # not listed: read as any label is (the taxonomy's "cafe")
+    ]
+    assert [r["source_category"] for r in found[:3]] == ["5812", "5814", "Kahvila"]
+    assert len(found) == rows
+
+
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
 def test_a_file_of_another_delimiter_is_read_by_it(tmp_path: Path, delimiter: str) -> None:
     # As Europe's spreadsheets write it: ';' between values, commas in the numbers.

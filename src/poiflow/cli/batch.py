@@ -80,7 +80,8 @@ Other column layouts are read through a mapping file (--mapping), e.g.:
   constants: {country: FI}
   ignore: \\[internal_score]
   csv: {delimiter: ";"}
-  crs: EPSG:3067          # lat and lon in metres of another system[/dim]
+  crs: EPSG:3067          # lat and lon in metres of another system
+  categories: {"5812": restaurant}  # the feed's own codes: categories[/dim]
 
 --mapping FILE is for every tabular input (an OSM extract takes none); --mapping
 INPUT=FILE is for that input alone, as it is given; repeat it for several feeds.
@@ -290,6 +291,22 @@ def summary(
         for scope, reason, n in profile.quarantine_reasons:
             held.add_row(scope, reason, f"{n:,}")
         out.print(held)
+    if profile.unknown_categories:
+        unknown = Table(
+            "label",
+            "records",
+            show_edge=False,
+            title="Category labels not in the taxonomy",
+            title_justify="left",
+            min_width=40,
+        )
+        for label, n in profile.unknown_categories:
+            unknown.add_row(label, f"{n:,}")
+        out.print(unknown)
+        out.print(
+            "[dim]A feed's own labels or codes map to categories with 'categories:' in a "
+            "mapping (poiflow ingest --help).[/dim]"
+        )
     out.print("[dim]Map data © OpenStreetMap contributors, where the sources include OSM.[/dim]")
 
 

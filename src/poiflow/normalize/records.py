@@ -28,7 +28,14 @@ from poiflow.normalize.websites import (
     registrable_domain,
     registrable_domains,
 )
-from poiflow.schema import ADDRESS_FIELDS, ADDRESS_TYPE, KEYS_TYPE, PLACE_SCHEMA, POINT_FIELD
+from poiflow.schema import (
+    ADDRESS_FIELDS,
+    ADDRESS_TYPE,
+    KEYS_TYPE,
+    PLACE_SCHEMA,
+    POINT_FIELD,
+    UNKNOWN_CATEGORY,
+)
 from poiflow.taxonomy import taxonomy
 from poiflow.text import clean_text, fold
 
@@ -355,7 +362,7 @@ def _normalize(
     unknown = {row_labels for row_labels, ids in found.items() if row_labels and not ids}
     if unknown:
         problems.extend(
-            FieldProblem(row, "categories", row_labels[0], "not in the taxonomy")
+            FieldProblem(row, "categories", row_labels[0], UNKNOWN_CATEGORY)
             for row, row_labels in enumerate(labels)
             if row_labels in unknown
         )

@@ -9,8 +9,16 @@ from typing import Any, NamedTuple
 import duckdb
 
 from poiflow.errors import InputError
+from poiflow.schema import UNKNOWN_CATEGORY
 
-__all__ = ["PlacesProfile", "QuarantineReason", "profile_places", "quarantine_reasons"]
+__all__ = [
+    "PlacesProfile",
+    "QuarantineReason",
+    "profile_places",
+    "quarantine_reasons",
+    "unknown_categories",
+]
+
 
 _COMPLETENESS = {
     "coordinates": "lat IS NOT NULL",
@@ -36,6 +44,8 @@ class PlacesProfile:
     completeness: list[tuple[str, float]]
     phones_e164: tuple[int, int]
     quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
+    # The commonest category labels the taxonomy did not know, with their records.
+    unknown_categories: list[tuple[str, int]] = field(default_factory=list)
 
 
 def profile_places(path: str | Path, quarantine: str | Path | None = None) -> PlacesProfile:
@@ -99,11 +109,10 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
     # 'poiflow ingest' writes NAME.quarantine.parquet; 'poiflow conflate' quarantine.parquet.
     fallback = beside if beside.is_file() else path.with_name("quarantine.parquet")
     quarantine_path = Path(quarantine) if quarantine else fallback
-    reasons = (
-        [(r.scope, r.reason, r.records) for r in quarantine_reasons(quarantine_path)[:10]]
-        if quarantine_path.is_file()
-        else []
-    )
+    reasons, unknown = [], []
+    if quarantine_path.is_file():
+        reasons = [(r.scope, r.reason, r.records) for r in quarantine_reasons(quarantine_path)[:10]]
+        unknown = unknown_categories(quarantine_path)
     return PlacesProfile(
         path=path,
         places=total,
@@ -112,7 +121,24 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
         completeness=completeness,
         phones_e164=(int(phone_row[0]), int(phone_row[1])),
         quarantine_reasons=reasons,
+        unknown_categories=unknown,
     )
+
+
+def unknown_categories(path: str | Path, shown: int = 10) -> list[tuple[str, int]]:
+    """The category labels a quarantine file says the taxonomy did not know, commonest
+    first, with how many records gave each: what a mapping's ``categories`` could map."""
+    sql = (
+        "SELECT json_extract_string(original, '$.categories') AS label, count(*) "
+        "FROM read_parquet($path) WHERE scope = 'field' AND field = 'categories' "
+        "AND reason = $reason GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $shown"
+    )
+    params = {"path": str(path), "reason": UNKNOWN_CATEGORY, "shown": shown}
+    try:
+        found = duckdb.connect().execute(sql, params).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"not a readable quarantine file ({exc})", path=path) from exc
+    return [(str(label), int(n)) for label, n in found if label is not None]
 
 
 class QuarantineReason(NamedTuple):

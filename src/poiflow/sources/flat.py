@@ -22,6 +22,7 @@ from poiflow.errors import InputError, SchemaMismatchError, did_you_mean
 from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
 from poiflow.sources.spatial import Transform, wgs84_transform
 from poiflow.sources.text import NUMBER, as_text, not_a_time, read_number, read_time, strings_table
+from poiflow.text import fold
 
 __all__ = ["FLAT_KNOWN", "FlatFormat", "flat_place", "flat_record_rows", "flat_records"]
 
@@ -133,6 +134,25 @@ class FlatFormat:
             return records
         return _reprojected(records, _transform_of(self.mapping.crs, self.path))
 
+    @functools.cached_property
+    def _categories(self) -> dict[str, str]:
+        """The mapping's categories by folded label."""
+        return {fold(label): category for label, category in self.mapping.categories.items()}
+
+    def _category_of(self, label: str | None) -> str | None:
+        """The taxonomy's category the mapping gives a label, else the label."""
+        if label is None or not self._categories:
+            return label
+        return self._categories.get(fold(label), label)
+
+    def _categories_of(self, labels: pa.Array) -> pa.Array:
+        """``_category_of`` each label."""
+        if not self._categories:
+            return labels
+        values = labels.to_pylist()
+        of = {label: self._category_of(label) for label in dict.fromkeys(values)}
+        return pa.array([of[label] for label in values], pa.string())
+
     def _few_records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
         """``_columnar_records`` of a few rows of text, value by value in Python: the same
         rules (trimming is Arrow's, whose whitespace is Python's), without the eighty-odd
@@ -158,6 +178,7 @@ class FlatFormat:
                 return read_number(field, text(field), issues)
 
             source, category, brand = text("source"), text("category"), text("brand")
+            mapped = self._category_of(category)
             update_time = read_time(text("update_time"), issues)
             lat, lon = number("lat"), number("lon")
             out.append(
@@ -167,7 +188,7 @@ class FlatFormat:
                     "names": {"primary": text("name"), "alternates": None},
                     "categories": None
                     if category is None
-                    else {"primary": category, "alternate": None},
+                    else {"primary": mapped, "alternate": None},
                     "source_category": category,
                     "lat": lat,
                     "lon": lon,
@@ -237,6 +258,7 @@ class FlatFormat:
             fields=list(ADDRESS_TYPE),
         )
         category = text("category")
+        mapped = self._categories_of(category)
         brand = text("brand")
         arrays = {
             "source": source,
@@ -246,7 +268,7 @@ class FlatFormat:
                 fields=list(SOURCE_RECORD_SCHEMA.field("names").type),
             ),
             "categories": pa.StructArray.from_arrays(
-                [category, pa.nulls(n, pa.list_(pa.string()))],
+                [mapped, pa.nulls(n, pa.list_(pa.string()))],
                 fields=list(SOURCE_RECORD_SCHEMA.field("categories").type),
                 mask=pc.is_null(category),
             ),
