@@ -1,0 +1,17 @@
+"""What every settings model is: strict (an unknown key is refused) and frozen."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Model", "StrictModel"]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """A settings model: an unknown key is an error, and it cannot change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
