@@ -31,7 +31,7 @@ from pathlib import Path
 from measure import generated_world, median_seconds, world_arguments
 from poiflow._gc import paused_gc
 from poiflow.engines import local
-from poiflow.pipeline import ingestion
+from poiflow.pipeline import ingestion, preparing
 from poiflow.sources import open_source
 
 
@@ -41,11 +41,11 @@ def collector(files: Sequence[Path], repeats: int) -> None:
 
     def normalize_all() -> None:
         for batch, name in batches:
-            ingestion._checked_batch(batch, name)  # no pause of its own
+            preparing.checked_batch(batch, name)  # no pause of its own
 
     def paused() -> None:
         for batch, name in batches:
-            ingestion._ingest_batch(batch, name)  # paused per batch, as ingest does
+            preparing.ingest_batch(batch, name)  # paused per batch, as ingest does
 
     gc.collect()
     on = median_seconds(repeats, normalize_all)
@@ -81,7 +81,7 @@ def _time_ingest(parts: str, start: str, folder: str, inputs: list[str]) -> None
     local.FORKED_WORKERS = start == "fork"  # type: ignore[misc]
     started = time.perf_counter()
     if start == "fork":
-        local.prepare_workers([ingestion.__name__])
+        local.prepare_workers([ingestion.__name__, preparing.__name__])
     with paused_gc():
         ingestion.ingest(
             inputs, Path(folder) / "places.parquet", workers=None if parts == "auto" else 1

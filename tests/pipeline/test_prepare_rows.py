@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.pipeline.ingestion import prepare_records, prepare_rows
+from poiflow.pipeline.preparing import prepare_records, prepare_rows
 from poiflow.sources import flat_record_rows, flat_records
 
 

@@ -721,7 +721,7 @@ def test_a_record_added_after_the_run_is_met_by_one_without_coordinates(
     """A stream's new record is held with keys for every term it has, not only the terms
     the run's records had: a record without coordinates of the same name and street
     finds it."""
-    from poiflow.pipeline.ingestion import prepare_records
+    from poiflow.pipeline.preparing import prepare_records
     from poiflow.sources import flat_records
 
     index = MatchIndex(conflated)  # its own: the test adds to it
@@ -743,7 +743,7 @@ def test_a_file_is_matched_with_its_own_names_counted(
     with the run's, as a run of them all would count them, and fewer of them match a
     place that is not theirs than when each is matched on the run's counts alone."""
     import poiflow
-    from poiflow.pipeline.ingestion import prepare_records
+    from poiflow.pipeline.preparing import prepare_records
     from poiflow.sources import open_inputs
 
     folder = conflated.parent / "sources"

@@ -9,52 +9,45 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime
-from decimal import Decimal
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from poiflow._gc import paused_gc
 from poiflow.config import OsmOptions, SourceMapping
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
 from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
+from poiflow.pipeline.preparing import Chunk, ingest_batch, to_json
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNUSED
-from poiflow.quality import DuplicateIds, validate_records, validate_rows
+from poiflow.quality import DuplicateIds
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
 from poiflow.sources import (
     DEFAULT_BATCH_SIZE,
     OsmSource,
     Source,
-    SourceBatch,
     bytes_on_disk,
     open_inputs,
     refuse_unknown_inputs,
 )
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
-    from poiflow.normalize import FieldProblem
     from poiflow.normalize.points import PointTally, SwapWatch
 
 __all__ = [
     "default_quarantine_path",
     "ingest",
     "prepare_ingest",
-    "prepare_records",
-    "prepare_rows",
     "true_places",
 ]
 
@@ -102,17 +95,6 @@ def default_quarantine_path(output: Path) -> Path:
 # says how many rows it holds: more than one batch's worth is read by workers (Overture's
 # places take about 80 bytes each, so 16 MiB of them are four batches).
 PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
-
-
-@dataclass(frozen=True, slots=True)
-class _Chunk:
-    """What a worker hands back for one batch: places, quarantine rows, and counts."""
-
-    places: pa.Table
-    quarantine: pa.Table
-    read: int
-    quarantined: int
-    withheld: int
 
 
 def ingest(
@@ -185,7 +167,7 @@ def ingest(
         if on_places is not None:
             written.append(table)
 
-    def consume(source: Source, chunks: Iterator[_Chunk]) -> SourceReport:
+    def consume(source: Source, chunks: Iterator[Chunk]) -> SourceReport:
         return _consume(
             source,
             chunks,
@@ -349,7 +331,7 @@ def _quietly(function: Callable[[], None]) -> None:
 
 def _consume(
     source: Source,
-    chunks: Iterator[_Chunk],
+    chunks: Iterator[Chunk],
     write_places: Callable[[pa.Table], None],
     held: ParquetSink,
     duplicates: DuplicateIds,
@@ -404,7 +386,7 @@ def _folders_of_namesakes(sources: Sequence[Source]) -> dict[int, str]:
     }
 
 
-def _in_folder(chunk: _Chunk, name: str | None, folder: str) -> _Chunk:
+def _in_folder(chunk: Chunk, name: str | None, folder: str) -> Chunk:
     """The chunk with the origins of file ``name`` (``vendor.csv:2``) in ``folder``
     (``jan/vendor.csv:2``); with no name, every origin (a folder input's
     ``part-0.parquet#row=1`` in ``jan/places``)."""
@@ -454,12 +436,12 @@ def _size(source: Source) -> int:
 
 def _ingest_sources(
     sources: tuple[Source, ...], batch_size: int, part: int, parts: int
-) -> Iterator[tuple[int, tuple[list[_Chunk], float]]]:
+) -> Iterator[tuple[int, tuple[list[Chunk], float]]]:
     """Every ``parts``-th source from ``part``, read whole (runs in a worker)."""
     for index, source in enumerate(sources):
         if index % parts == part:
             started = time.perf_counter()
-            chunks = [_ingest_batch(batch, source.name) for batch in source.batches(batch_size)]
+            chunks = [ingest_batch(batch, source.name) for batch in source.batches(batch_size)]
             yield index, (chunks, time.perf_counter() - started)
 
 
@@ -504,14 +486,14 @@ def _auto_workers(source: Source) -> int:
 
 def _ingest_part(
     source: Source, batch_size: int, part: int, parts: int
-) -> Iterator[tuple[int, _Chunk]]:
+) -> Iterator[tuple[int, Chunk]]:
     """One partition's share of a source: validated, normalized chunks (runs in a worker)."""
     for batch in source.batches(batch_size, part=part, parts=parts):
-        yield batch.chunk, _ingest_batch(batch, source.name)
+        yield batch.chunk, ingest_batch(batch, source.name)
 
 
 def _drop_duplicates(
-    chunk: _Chunk, duplicates: DuplicateIds, counts: SourceReport
+    chunk: Chunk, duplicates: DuplicateIds, counts: SourceReport
 ) -> tuple[pa.Table, pa.Table]:
     """Hold back places whose (source, id) came earlier; runs in input order, in one process."""
     places, quarantine = chunk.places, chunk.quarantine
@@ -530,7 +512,7 @@ def _drop_duplicates(
                 "scope": "record",
                 "field": None,
                 "reason": repeats[index],
-                "original": _to_json(row),
+                "original": to_json(row),
             }
             for index, row in zip(repeated, held, strict=True)
         ]
@@ -544,137 +526,3 @@ def _drop_duplicates(
     counts.withheld_values += chunk.withheld
     counts.sources.update(s for s in places.column("source").unique().to_pylist() if s)
     return places, quarantine
-
-
-def prepare_records(records: pa.Table | SourceBatch, source_name: str) -> tuple[pa.Table, pa.Table]:
-    """Validate and normalize source records (or a source's batch) as ``ingest`` does,
-    without writing anything: ``(places, quarantine)``, the records that passed
-    (``PLACE_SCHEMA``) and what was held back with its reason (``QUARANTINE_SCHEMA``).
-    What ``POST /match`` and ``poiflow match`` run on their input."""
-    batch = records if isinstance(records, SourceBatch) else SourceBatch(records)
-    chunk = _ingest_batch(batch, source_name)
-    return chunk.places, chunk.quarantine
-
-
-def _ingest_batch(batch: SourceBatch, source_name: str) -> _Chunk:
-    """A batch validated and normalized, with the cycle collector paused: the batch makes a
-    few Python objects per record, and the collector would walk them over and over (see
-    ``poiflow._gc``)."""
-    with paused_gc(collect_young=True):
-        return _checked_batch(batch, source_name)
-
-
-def _checked_batch(batch: SourceBatch, source_name: str) -> _Chunk:
-    from poiflow.normalize import normalize_records
-
-    records = batch.records
-    quarantine_rows = [
-        _held_back(source_name, None, origin, reason, text)
-        for origin, reason, text in batch.rejected
-    ]
-    verdict = validate_records(records)
-    valid = verdict.valid
-    bad = np.flatnonzero(~valid)
-    if len(bad):
-        sources = records.column("source").to_pylist()
-        ids = records.column("id").to_pylist()
-        origins = records.column("origin").to_pylist()
-        original = batch.original if batch.original is not None else records.drop_columns("issues")
-        originals = original.take(pa.array(bad)).to_pylist()
-        for row, values in zip(bad.tolist(), originals, strict=True):
-            reason = verdict.reasons[row] or ""
-            quarantine_rows.append(
-                _held_back(sources[row], ids[row], origins[row], reason, _to_json(values))
-            )
-    good = records.filter(pa.array(valid)) if len(bad) else records
-    normalized = normalize_records(good)
-    if normalized.problems:
-        sources, ids, origins = (
-            normalized.places.column(c).to_pylist() for c in ("source", "id", "origin")
-        )
-        quarantine_rows.extend(_field_rows(sources, ids, origins, normalized.problems))
-    return _Chunk(
-        places=normalized.places,
-        quarantine=pa.Table.from_pylist(quarantine_rows, schema=QUARANTINE_SCHEMA),
-        read=records.num_rows + len(batch.rejected),
-        quarantined=len(bad) + len(batch.rejected),
-        withheld=len(normalized.problems),
-    )
-
-
-def prepare_rows(
-    records: Sequence[dict[str, Any]], source_name: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``prepare_records`` of a few records given as rows (``SOURCE_RECORD_SCHEMA``'s
-    fields), with rows out: the places (``PLACE_SCHEMA``'s) and what was held back
-    (``QUARANTINE_SCHEMA``'s), as ``to_pylist`` gives them. No Arrow call: what a request
-    of one record takes."""
-    from poiflow.normalize import normalize_rows
-
-    verdict = validate_rows(records)
-    quarantine = [
-        _held_back(
-            record["source"],
-            record["id"],
-            record["origin"],
-            reason,
-            _to_json({k: v for k, v in record.items() if k != "issues"}),
-        )
-        for record, reason in zip(records, verdict.reasons, strict=True)
-        if reason is not None
-    ]
-    places, problems = normalize_rows(
-        [r for r, ok in zip(records, verdict.valid.tolist(), strict=True) if ok]
-    )
-    sources, ids, origins = ([p[c] for p in places] for c in ("source", "id", "origin"))
-    quarantine.extend(_field_rows(sources, ids, origins, problems))
-    return places, quarantine
-
-
-def _held_back(
-    source: str, record_id: str | None, origin: str, reason: str, original: str | None
-) -> dict[str, Any]:
-    """A quarantine row (``QUARANTINE_SCHEMA``) of a whole record held back."""
-    return {
-        "source": source,
-        "id": record_id,
-        "origin": origin,
-        "scope": "record",
-        "field": None,
-        "reason": reason,
-        "original": original,
-    }
-
-
-def _field_rows(
-    sources: list[str], ids: list[str], origins: list[str], problems: Iterable[FieldProblem]
-) -> list[dict[str, Any]]:
-    problems = list(problems)
-    if not problems:
-        return []
-    return [
-        {
-            "source": sources[p.row],
-            "id": ids[p.row],
-            "origin": origins[p.row],
-            "scope": "field",
-            "field": p.field,
-            "reason": p.reason,
-            "original": _to_json({p.field: p.value}),
-        }
-        for p in problems
-    ]
-
-
-def _to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default, sort_keys=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return repr(value)

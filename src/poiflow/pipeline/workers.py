@@ -25,7 +25,12 @@ from poiflow.engines import FORKED_WORKERS, prepare_workers
 
 __all__ = ["GROUP_MIN_BYTES", "WORKER_MODULES", "WORKER_UNUSED", "start_early"]
 
-WORKER_MODULES: Final = ("poiflow.pipeline.ingestion", "poiflow.normalize", "polars")
+WORKER_MODULES: Final = (
+    "poiflow.pipeline.ingestion",
+    "poiflow.pipeline.preparing",
+    "poiflow.normalize",
+    "polars",
+)
 """What the server imports before it forks: the ingest module (and so every reader), the
 normalizers (which ingest imports on first use, so that the command's own process, which
 only waits for the workers, never loads them), and polars, with which the normalizers read

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow.config import SourceMapping
 from poiflow.conflate.features import FEATURE_COUNTS_SCHEMA, feature_counts
 from poiflow.conflate.lookup import FeatureLookup
-from poiflow.pipeline.ingestion import prepare_records
+from poiflow.pipeline.preparing import prepare_records
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
 from poiflow.serving.new_places import new_place_ids

@@ -66,7 +66,7 @@ from poiflow.conflate.lookup import FeatureLookup, StatsLookup, few_pair_feature
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
 from poiflow.normalize.points import KnownStacks
-from poiflow.pipeline.ingestion import prepare_records, prepare_rows
+from poiflow.pipeline.preparing import prepare_records, prepare_rows
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.held_keys import HeldKeys
 from poiflow.serving.verdicts import (

@@ -60,7 +60,7 @@ from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
 from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.conflate.reliability import learn_sources, learned_of, with_learned
 from poiflow.errors import InputError
-from poiflow.pipeline.ingestion import prepare_records
+from poiflow.pipeline.preparing import prepare_records
 from poiflow.schema import (
     FLAT_EXTRA_FIELDS,
     FLAT_FIELDS,
