@@ -36,9 +36,9 @@ def read_as_windows_1252(text: str) -> str:
     )
 
 
-# The text fields an export for the web escapes (ids, points, phones and addresses of the
-# web stay as they are).
-TEXT_FIELDS = ("name", "category", "street", "city", "brand")
+# The text fields an export for the web escapes (ids, points and phones stay as they are;
+# a web address's "&" between parameters is escaped too).
+TEXT_FIELDS = ("name", "category", "street", "city", "brand", "website")
 
 
 def escaped_for_the_web(text: str) -> str:

@@ -122,6 +122,9 @@ def test_phones(
         ("not a url", None),
         ("ftp://example.com", None),
         ("https://localhost", None),
+        # Escaped for HTML or XML on its way: the "&" between parameters read as one.
+        ("https://example.com/menu?id=3&amp;utm_source=feed", "https://example.com/menu?id=3"),
+        ("https://example.com/p?a=1&amp;amp;b=2", "https://example.com/p?a=1&b=2"),
     ],
 )
 def test_canonical_url(value: str, url: str | None) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
-from poiflow.text import ASCII_ONLY, ASCII_WHITESPACE
+from poiflow.text import ASCII_ONLY, ASCII_WHITESPACE, unescape_references
 
 __all__ = [
     "canonical_email",
@@ -49,8 +49,10 @@ def canonical_url(value: str) -> str | None:
 
     >>> canonical_url("WWW.Example.COM:80/?utm_source=x#top")
     'http://www.example.com'
+    >>> canonical_url("https://example.com/menu?lang=fi&amp;utm_medium=feed")
+    'https://example.com/menu?lang=fi'
     """
-    text = value.strip()
+    text = unescape_references(value.strip())  # a feed escaped for HTML or XML: "&amp;"
     simple = _SIMPLE.fullmatch(text)
     return _simple_url(simple) if simple is not None else _parsed_url(text)
 
@@ -260,7 +262,7 @@ def canonical_email(value: str) -> str | None:
     >>> canonical_email(" Info@Example.FI ")
     'Info@example.fi'
     """
-    text = value.strip().removeprefix("mailto:")
+    text = unescape_references(value.strip()).removeprefix("mailto:")
     match = _EMAIL.match(text)
     if match is None:
         return None
