@@ -201,19 +201,28 @@ def _postcode_countries(
     """Each record's country for its postcode's key: its ``region``, else, for a postcode a
     table may have written as a number (its leading zeros lost: digits alone, fewer than
     six), the country its coordinates fall in."""
-    postcodes = address["postcode"]
+    wanted = [
+        bool(postcode) and not np.isnan(lat) and _numeric(postcode)
+        for postcode, lat in zip(address["postcode"], lats, strict=True)
+    ]
+    return _where_unknown(region, wanted, lats, lons)
+
+
+def _where_unknown(
+    countries: list[str | None], wanted: Sequence[bool], lats: np.ndarray, lons: np.ndarray
+) -> list[str | None]:
+    """``countries``, with the country their points fall in for the rows ``wanted`` (each
+    located) that have none."""
     missing = [
-        i
-        for i, (code, postcode, lat) in enumerate(zip(region, postcodes, lats, strict=True))
-        if code is None and postcode and not np.isnan(lat) and _numeric(postcode)
+        i for i, (code, w) in enumerate(zip(countries, wanted, strict=True)) if w and not code
     ]
     if not missing:
-        return region
-    countries = list(region)
-    found = places_at(lats[missing].tolist(), lons[missing].tolist())
-    for i, (code, _town) in zip(missing, found, strict=True):
-        countries[i] = code
-    return countries
+        return countries
+    found = list(countries)
+    places = places_at(lats[missing].tolist(), lons[missing].tolist())
+    for i, (code, _town) in zip(missing, places, strict=True):
+        found[i] = code
+    return found
 
 
 def _numeric(postcode: str) -> bool:
@@ -294,20 +303,16 @@ def _normalize(
     phones_in = records.values("phones")
     freeform_in = records.field("address", "freeform")
     located = (~np.isnan(lats)).tolist()
-    missing = [
-        i
-        for i, (code, here, freeform, phones_given) in enumerate(
-            zip(region, located, freeform_in, phones_in, strict=True)
-        )
-        if code is None
-        and here
-        and (freeform or any(p and not p.lstrip().startswith("+") for p in phones_given or ()))
-    ]
-    if missing:
-        for i, (code, _town) in zip(
-            missing, places_at(lats[missing].tolist(), lons[missing].tolist()), strict=True
-        ):
-            region[i] = code
+    region = _where_unknown(
+        region,
+        [
+            here
+            and bool(freeform or any(p and not p.lstrip().startswith("+") for p in given or ()))
+            for here, freeform, given in zip(located, freeform_in, phones_in, strict=True)
+        ],
+        lats,
+        lons,
+    )
 
     # Address: freeform lines parsed into the parts the source did not give.
     address = {part: records.field("address", part) for part in ADDRESS_FIELDS}

@@ -134,10 +134,7 @@ def unknown_categories(path: str | Path, shown: int = 10) -> list[tuple[str, int
         "AND reason = $reason GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $shown"
     )
     params = {"path": str(path), "reason": UNKNOWN_CATEGORY, "shown": shown}
-    try:
-        found = duckdb.connect().execute(sql, params).fetchall()
-    except duckdb.Error as exc:
-        raise InputError(f"not a readable quarantine file ({exc})", path=path) from exc
+    found = _quarantine_rows(path, sql, params)
     return [(str(label), int(n)) for label, n in found if label is not None]
 
 
@@ -166,9 +163,17 @@ def quarantine_reasons(path: str | Path, *, scope: str | None = None) -> list[Qu
         "WHERE $scope IS NULL OR scope = $scope "
         "GROUP BY 1, 2 ORDER BY 3 DESC, min(file_row_number)"
     )
-    params = {"path": str(path), "scope": scope}
+    found = _quarantine_rows(path, sql, {"path": str(path), "scope": scope})
+    return [QuarantineReason(str(s), str(r), int(n), str(o)) for s, r, n, o in found]
+
+
+def _quarantine_rows(path: str | Path, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a query of a quarantine file.
+
+    Raises:
+        InputError: Not a readable quarantine file.
+    """
     try:
-        found = duckdb.connect().execute(sql, params).fetchall()
+        return duckdb.connect().execute(sql, params).fetchall()
     except duckdb.Error as exc:
         raise InputError(f"not a readable quarantine file ({exc})", path=path) from exc
-    return [QuarantineReason(str(s), str(r), int(n), str(o)) for s, r, n, o in found]
