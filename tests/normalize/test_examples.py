@@ -178,6 +178,13 @@ def test_registrable_domain_knows_public_suffixes() -> None:
         ("https://kosmos.business.site", "kosmos.business.site"),
         ("https://www.facebook.com/", None),  # the site's front page: no one's
         ("https://facebook.com/profile.php?id=123", None),
+        # Delivery and booking sites: the venue ends the path, after a country and a city.
+        ("https://wolt.com/fi/fin/helsinki/restaurant/kosmos", "wolt.com/kosmos"),
+        ("https://wolt.com/en/fin/espoo/restaurant/sushibar", "wolt.com/sushibar"),
+        ("https://www.booking.com/hotel/fi/kamp.en-gb.html?aid=1", "booking.com/kamp"),
+        ("https://www.foodora.fi/restaurant/p9wz/kosmos", "foodora.fi/kosmos"),
+        ("https://deliveroo.co.uk/menu/london/soho/kosmos/menu", "deliveroo.co.uk/kosmos"),
+        ("https://wolt.com/", None),
     ],
 )
 def test_a_page_on_a_site_of_pages_is_the_businesss_own_domain(url: str, domain: str) -> None:

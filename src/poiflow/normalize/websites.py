@@ -122,6 +122,22 @@ _PAGE_SITES: Final = frozenset(
         "tripadvisor.de", "tripadvisor.se",
     }
 )  # fmt: skip
+# Sites of delivery and booking whose paths name a country, a city and a kind of place
+# before the venue: its page is the last segment ("wolt.com/fi/fin/helsinki/restaurant/
+# kosmos", "booking.com/hotel/fi/kamp.fi.html", "deliveroo.co.uk/menu/london/soho/kosmos").
+_VENUE_SITES: Final = frozenset(
+    {
+        "wolt.com", "foodora.fi", "foodora.se", "foodora.no", "foodora.at", "foodora.cz",
+        "foodpanda.com", "ubereats.com", "deliveroo.co.uk", "deliveroo.fr", "deliveroo.it",
+        "deliveroo.be", "deliveroo.nl", "deliveroo.ie", "doordash.com", "grubhub.com",
+        "just-eat.co.uk", "just-eat.dk", "just-eat.es", "just-eat.ie", "lieferando.de",
+        "thuisbezorgd.nl", "glovoapp.com", "booking.com", "hotels.com", "airbnb.com",
+        "opentable.com", "thefork.com", "resy.com",
+    }
+)  # fmt: skip
+_PATH_SITES: Final = _PAGE_SITES | _VENUE_SITES  # whose pages are told apart by path
+# A venue page's last segments that name a tab of it, not the venue ("/kosmos/menu").
+_VENUE_TABS: Final = frozenset({"menu", "reviews", "info", "order", "delivery", "photos"})
 # Path segments before the one that names the page: a language, and the sites' own words
 # ("facebook.com/pages/kosmos", "linkedin.com/company/kosmos", "yelp.com/biz/kosmos").
 _NOT_THE_PAGE: Final = re.compile(
@@ -148,7 +164,9 @@ def registrable_domain(url: str) -> str | None:
     else:
         host = urlsplit(url).hostname
     domain = _domain_of_host(host) if host else None
-    return _page_of(url, host, domain) if domain in _PAGE_SITES else domain
+    if domain in _PAGE_SITES:
+        return _page_of(url, host, domain)
+    return _venue_of(url, domain) if domain in _VENUE_SITES else domain
 
 
 def _page_of(url: str, host: str | None, domain: str | None) -> str | None:
@@ -162,6 +180,20 @@ def _page_of(url: str, host: str | None, domain: str | None) -> str | None:
     path = urlsplit(url).path.lower()
     page = next((s for s in path.split("/") if s and not _NOT_THE_PAGE.match(s)), None)
     return f"{domain}/{page}" if page else None
+
+
+def _venue_of(url: str, domain: str) -> str | None:
+    """The domain of a URL on a site of delivery or booking (``_VENUE_SITES``): the site
+    and the venue its path ends with, without a page's suffix ("kamp.fi.html": "kamp");
+    the site's front page has none."""
+    segments = [s for s in urlsplit(url).path.lower().split("/") if s]
+    while segments and segments[-1] in _VENUE_TABS:
+        segments.pop()
+    if not segments:
+        return None
+    venue = segments[-1].removesuffix(".html").removesuffix(".htm")
+    venue = venue.rsplit(".", 1)[0] if "." in venue else venue  # "kamp.fi": a language
+    return f"{domain}/{venue}" if venue else None
 
 
 @lru_cache(maxsize=1 << 16)
@@ -251,7 +283,7 @@ def registrable_domains(urls: Sequence[str]) -> dict[str, str | None]:
     found = {}
     for url, host in frame.select("url", "host").iter_rows():
         domain = _domain_of_host(host) if host else registrable_domain(url)
-        found[url] = registrable_domain(url) if domain in _PAGE_SITES else domain
+        found[url] = registrable_domain(url) if domain in _PATH_SITES else domain
     return found
 
 
