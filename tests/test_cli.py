@@ -65,6 +65,16 @@ def test_summary_shows_the_labels_a_mapping_could_map(tmp_path: Path) -> None:
     assert "with 'categories:' in a mapping" in text
 
 
+def test_ingest_says_which_source_rounds_its_points_to_a_kilometre(tmp_path: Path) -> None:
+    feed = tmp_path / "coarse.csv"
+    rows = "".join(f"{i},Place {i},{60.1 + i / 97:.2f},24.94\n" for i in range(30))
+    feed.write_text("id,name,lat,lon\n" + rows, "utf-8")
+    result = run("ingest", feed, "-o", tmp_path / "p.parquet")
+    assert result.returncode == 0
+    text = " ".join((result.stdout + result.stderr).split())
+    assert "source 'coarse' gives most of its points to 2 decimals (about 1 km)" in text
+
+
 def test_errors_are_one_readable_line(helsinki_pbf: Path, tmp_path: Path) -> None:
     truncated = tmp_path / "cut.osm.pbf"
     truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])

@@ -19,6 +19,7 @@ from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
+from poiflow.pipeline.ingest_report import IngestReport
 from poiflow.quality.profile import quarantine_reasons
 from poiflow.schema import PLACE_SCHEMA, POINT_FIELD, QUARANTINE_SCHEMA
 from poiflow.sources import OvertureSource, TabularSource
@@ -562,6 +563,30 @@ def test_a_source_whose_points_are_rounded_shares_them_by_rounding_and_keeps_the
         at = f"{60.170123:.{digits}f},{24.940456:.{digits}f}"
         feed = _stacked_feed(tmp_path / f"rounded{digits}.csv", at=at, digits=digits)
         assert ingest([feed], tmp_path / "p.parquet").withheld_values == withheld, digits
+
+
+def test_a_source_whose_points_are_mostly_rounded_to_a_kilometre_is_said_to_be(
+    tmp_path: Path,
+) -> None:
+    """Its points can be a kilometre from its places: the report says so per source, and
+    keeps saying it once read back; a source to 3 decimals (100 m) or finer is not named."""
+    fine = tmp_path / "fine.csv"
+    rows = [f"{i},Place {i},{60.1 + i / 997:.6f},{24.9 + i / 991:.6f}" for i in range(30)]
+    fine.write_text("id,name,lat,lon\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    found = {}
+    for digits in (3, 2, 1):
+        coarse = tmp_path / f"coarse{digits}.csv"
+        coarse.write_text(
+            "id,name,lat,lon\n"
+            + "".join(f"{i},Place {i},{60.1 + i / 97:.{digits}f},24.9\n" for i in range(30)),
+            encoding="utf-8",
+        )
+        report = ingest([fine, coarse], tmp_path / f"p{digits}.parquet")
+        assert report.inputs[0].rounded == {}
+        found[digits] = report.inputs[1].rounded
+        again = IngestReport.from_dict(report.to_dict())
+        assert again.inputs[1].rounded == found[digits]
+    assert found == {3: {}, 2: {"coarse2": 2}, 1: {"coarse1": 1}}
 
 
 def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Path) -> None:

@@ -41,6 +41,8 @@ class SourceReport:
     quarantined: int = 0
     withheld_values: int = 0
     seconds: float = 0.0
+    # Its sources whose points are mostly rounded to 2 decimals or fewer, and to how many.
+    rounded: dict[str, int] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -97,6 +99,7 @@ class IngestReport:
                     item["quarantined"],
                     item["withheld_values"],
                     item["seconds"],
+                    dict(item.get("rounded", {})),
                 )
             )
         return report
@@ -140,6 +143,7 @@ class IngestReport:
                     "quarantined": s.quarantined,
                     "withheld_values": s.withheld_values,
                     "seconds": round(s.seconds, 3),
+                    "rounded": s.rounded,
                 }
                 for s in self.inputs
             ],

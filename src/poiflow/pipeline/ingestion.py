@@ -220,6 +220,10 @@ def ingest(
             side.join()
     try:
         _withhold_stacked_points(points, places, held, written, report)
+        for name, decimals in points.rounding().items():
+            for counts in report.inputs:
+                if name in counts.sources:
+                    counts.rounded[name] = decimals
     except BaseException:
         places.abort()
         held.abort()
