@@ -268,3 +268,20 @@ def test_a_run_where_no_check_flags_a_place_still_writes_its_report(tmp_path: Pa
     assert row.endswith('<td class="num">0</td>')  # no issue
     assert "<p>No place was flagged by any check.</p>" in page
     assert "<p>1 place: blue places are clean" in page
+
+
+def test_a_source_whose_points_are_rounded_to_a_kilometre_is_named_in_the_report(
+    tmp_path: Path,
+) -> None:
+    coarse = tmp_path / "coarse.csv"
+    rows = "".join(f"{i},Kahvila {i},{60.1 + i / 97:.2f},24.94\n" for i in range(30))
+    coarse.write_text("id,name,lat,lon\n" + rows, encoding="utf-8")
+    fine = tmp_path / "fine.csv"
+    fine.write_text("id,name,lat,lon\n1,Cafe Aalto,60.167512,24.942533\n", encoding="utf-8")
+    conflate([coarse, fine], tmp_path / "out", workers=1)
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert [i["rounded"] for i in run["inputs"]] == [{"coarse": 2}, {}]
+    page = (tmp_path / "out" / "report.html").read_text()
+    sources = page[page.index("<h2>Sources") :]
+    assert "<p>source &#x27;coarse&#x27; gives most of its points to 2 decimals" in sources
+    assert "fine&#x27; gives" not in page

@@ -23,6 +23,7 @@ from poiflow.cli import (
 )
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
+from poiflow.quality.notes import rounding_note
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -201,9 +202,6 @@ def _mappings(values: list[str] | None) -> tuple[SourceMapping | None, dict[str,
     return every, single
 
 
-_ROUNDED_KM: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
-
-
 def _print_report(
     report: IngestReport, *, paths: bool = True, quarantine: str | Path | None = None
 ) -> None:
@@ -246,11 +244,7 @@ def _print_report(
         for name in s.sources:
             first.setdefault(name, s.path)
         for name, decimals in s.rounded.items():
-            console.print(
-                f"[yellow]note[/yellow]: source '{name}' gives most of its points to "
-                f"{decimals} decimals (about {_ROUNDED_KM[decimals]}): its points can be that "
-                "far from its places, and matching reads the gap as distance"
-            )
+            console.print(f"[yellow]note[/yellow]: {rounding_note(name, decimals)}")
         if s.read == 0:
             console.print(f"[yellow]warning[/yellow]: {s.path} holds no records")
         elif s.valid == 0:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
+from poiflow.quality.notes import rounding_note
 from poiflow.quality.page import (
     ASSETS,
     Raw,
@@ -234,7 +235,19 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
         rows,
         numeric=list(range(1, 8)),
     )
-    return f"{inputs}<h3>Completeness and matching by source</h3>{completeness}"
+    return (
+        f"{inputs}{_rounding_notes(run)}<h3>Completeness and matching by source</h3>{completeness}"
+    )
+
+
+def _rounding_notes(run: Mapping[str, Any]) -> str:
+    """A line for each source whose points ingest found mostly rounded to a kilometre or
+    more: their distances to other records are that uncertain."""
+    return "".join(
+        f"<p>{escape(rounding_note(name, decimals))}</p>"
+        for i in run.get("inputs", [])
+        for name, decimals in sorted(i.get("rounded", {}).items())
+    )
 
 
 # The attributes with a confidence of their own, as ``attribute_confidence`` names them.

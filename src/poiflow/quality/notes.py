@@ -1,0 +1,22 @@
+"""What a run says of its sources in words, on the terminal and in its report."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["rounding_note"]
+
+_ROUNDED: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
+
+
+def rounding_note(source: str, decimals: int) -> str:
+    """What a source whose points are mostly rounded to ``decimals`` means for matching.
+
+    >>> rounding_note("acme", 2)[:55]
+    "source 'acme' gives most of its points to 2 decimals (a"
+    """
+    return (
+        f"source '{source}' gives most of its points to {decimals} decimals (about "
+        f"{_ROUNDED.get(decimals, '1 km')}): its points can be that far from its places, and "
+        "matching reads the gap as distance"
+    )
