@@ -60,6 +60,20 @@ def test_a_feeds_category_codes_map_to_categories_of_the_taxonomy(tmp_path: Path
     )
 
 
+def test_a_bad_source_of_a_pipeline_is_one_problem_not_two(tmp_path: Path) -> None:
+    """The list of sources is too short only because its one source was refused: that
+    follows, and is not said again."""
+    from poiflow.config import PipelineSpec
+
+    text = "name: p\nsources:\n  - path: a.csv\n    mapping:\n      columns: {zipcode: b}\n"
+    with pytest.raises(ConfigError) as err:
+        load_yaml(write(tmp_path, text), PipelineSpec)
+    assert ":5: sources.0.mapping.columns: unknown flat field 'zipcode'" in str(err.value)
+    assert "\n  and" not in str(err.value)
+    with pytest.raises(ConfigError, match=r":2: sources: .*at least 1 item"):
+        load_yaml(write(tmp_path, "name: p\nsources: []\n"), PipelineSpec)
+
+
 def test_a_wrong_key_of_a_mapping_is_named_with_its_line(tmp_path: Path) -> None:
     from poiflow.config import MergeSettings
 

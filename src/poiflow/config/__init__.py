@@ -106,13 +106,23 @@ def load_yaml(path: str | Path, model: type[Model]) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem(root, model, error) for error in exc.errors()]
+        errors = exc.errors()
+        problems = [_problem(root, model, e) for e in errors if not _follows(e, errors)]
         line, first = problems[0]
         # Every problem at once, each where it is: one run of the command to mend them all.
         rest = "".join(
             f"\n  and {path}{'' if at is None else f':{at}'}: {text}" for at, text in problems[1:]
         )
         raise ConfigError(first + rest, path=path, location=line) from exc
+
+
+def _follows(error: Any, errors: list[Any]) -> bool:
+    """Whether an error only follows from others: a list too short because its items
+    inside it were refused ("sources: at least 1 item" after a bad source)."""
+    loc = tuple(error["loc"])
+    return error["type"] == "too_short" and any(
+        len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc for other in errors
+    )
 
 
 def _problem(root: yaml.Node | None, model: type[BaseModel], error: Any) -> tuple[int | None, str]:
