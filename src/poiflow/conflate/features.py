@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -25,6 +25,7 @@ from scipy import sparse
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.geo import arc_m
 from poiflow.conflate.pages import list_column, page_lists, record_pages
+from poiflow.conflate.rounding import rounding_counts, rounding_of, uncertainty
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -138,6 +139,7 @@ class RecordView:
     category: Encoded
     tfidf: sparse.csr_matrix  # one row per distinct name (code)
     commonness: np.ndarray
+    uncertainty: np.ndarray  # each record's source's rounding, metres (``rounding``)
 
     @classmethod
     def of(cls, records: pa.Table, stats: FeatureStats | None = None) -> RecordView:
@@ -157,6 +159,7 @@ class RecordView:
             return pc.struct_field(keys, name)
 
         tax = taxonomy()
+        source = Encoded.of(records.column("source"))
         category = Encoded.of(pc.struct_field(records.column("categories"), "primary"))
         extents = [
             tax.categories[c].extent_m if c in tax.categories else 80.0 for c in category.values
@@ -166,7 +169,7 @@ class RecordView:
         # How many records carry each name: a chain's name is weak evidence.
         carrying = _lookup(stats.names, name.values, "name")
         return cls(
-            source=Encoded.of(records.column("source")).codes,
+            source=source.codes,
             lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float),
             lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float),
             extent=extent,
@@ -183,6 +186,7 @@ class RecordView:
             category=category,
             tfidf=_tfidf(name.values.tolist(), stats),
             commonness=np.log1p(carrying)[name.codes],
+            uncertainty=uncertainty(source.values, stats.rounding)[source.codes],
         )
 
 
@@ -199,6 +203,8 @@ class FeatureStats:
     words: pl.DataFrame  # "word", "records"
     shared_pages: frozenset[str]
     shared_phones: frozenset[str]  # that a source gives to SHARED_PHONE or more records
+    # The sources that round their points to a kilometre, and by how much (metres).
+    rounding: Mapping[str, float] = field(default_factory=dict)
 
 
 # A phone that one source gives to this many of its records or more is no branch's own.
@@ -243,6 +249,7 @@ def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
         words.select(pl.lit("word").alias("what"), pl.col("word").alias("value"), "len"),
         by_page.select(pl.lit("page").alias("what"), "value", "len"),
         by_phone.select(pl.lit("phone").alias("what"), "value", "len"),
+        rounding_counts(records),
     ]
     counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
     return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
@@ -296,6 +303,7 @@ def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
         part("word", "word"),
         shared_pages(total.rename({"records": "count"})),
         shared_phones(total.rename({"records": "count"})),
+        rounding_of(total),
     )
 
 
@@ -402,6 +410,9 @@ def pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict
 def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     distance = _pair_distance_m(view.lat, view.lon, left, right)
+    if view.uncertainty.any():  # a source's rounding is no distance (see conflate.rounding)
+        rounded = view.uncertainty[left] + view.uncertainty[right]
+        distance = np.maximum(0.0, distance - rounded)
     out["distance_m"] = distance
     out["distance_over_extent"] = distance / np.maximum(view.extent[left], view.extent[right])
 

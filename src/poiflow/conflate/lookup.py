@@ -37,6 +37,7 @@ from poiflow.conflate.features import (
     FEATURES,
     FeatureStats,
     agreement_matrix,
+    feature_stats,
     shared_pages,
     shared_phones,
 )
@@ -55,6 +56,7 @@ from poiflow.conflate.keys import (
     salt,
 )
 from poiflow.conflate.pages import own_pages
+from poiflow.conflate.rounding import ROUNDED, rounding_of, uncertainty
 from poiflow.conflate.terms import all_terms, folded_names, name_words, record_frame
 
 __all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
@@ -349,7 +351,9 @@ class FeatureLookup:
     new records and their candidates with the narrowed stats has the same features as in
     the whole)."""
 
-    def __init__(self, stats: FeatureStats) -> None:
+    def __init__(self, stats: FeatureStats, rounded: pl.DataFrame | None = None) -> None:
+        """``rounded``: the records' rounding counts (``conflate.rounding.ROUNDED``, as
+        :func:`feature_counts` makes them), for :meth:`plus` (see :meth:`of_counts`)."""
         self.records = stats.records
         self.names = dict(
             zip(stats.names["name"].to_list(), stats.names["records"].to_list(), strict=True)
@@ -359,6 +363,14 @@ class FeatureLookup:
         )
         self.shared_pages = stats.shared_pages
         self.shared_phones = stats.shared_phones
+        self.rounding = dict(stats.rounding)
+        self.rounded = rounded
+
+    @classmethod
+    def of_counts(cls, counts: pa.Table) -> FeatureLookup:
+        """The lookup of records' :func:`feature_counts`, ready for :meth:`plus`."""
+        frame = pl.DataFrame(counts.cast(FEATURE_COUNTS_SCHEMA))
+        return cls(feature_stats(counts), frame.filter(pl.col("what").is_in(ROUNDED)))
 
     def plus(self, counts: pa.Table) -> FeatureLookup:
         """These statistics with more records counted (their :func:`feature_counts`; the
@@ -374,6 +386,15 @@ class FeatureLookup:
                 held[value] = held.get(value, 0) + count
         more.shared_pages = self.shared_pages | shared_pages(frame)
         more.shared_phones = self.shared_phones | shared_phones(frame)
+        # A source's rounding, as a run of them all would read it (from the run's counts
+        # where kept, else the run's judgement and the new records' own).
+        added = frame.filter(pl.col("what").is_in(ROUNDED))
+        more.rounded = added if self.rounded is None else pl.concat([self.rounded, added])
+        more.rounding = (
+            rounding_of(more.rounded)
+            if self.rounded is not None
+            else {**self.rounding, **rounding_of(added)}
+        )
         return more
 
     def narrowed(self, records: pa.Table) -> FeatureStats:
@@ -392,6 +413,7 @@ class FeatureLookup:
             ),
             self.shared_pages,
             self.shared_phones,
+            self.rounding,
         )
 
 
@@ -476,6 +498,10 @@ def few_pair_features(
         out["category_agreement"].append(float(agreement[coded[i], coded[j]]))
         out["same_source"].append(float(records[i]["source"] == records[j]["source"]))
     distance = haversine_m(lat[a], lon[a], lat[b], lon[b])
+    if stats.rounding:  # a source's rounding is no distance (see conflate.rounding)
+        sources = np.array([r["source"] for r in records], dtype=object)
+        rounded = uncertainty(sources, stats.rounding)
+        distance = np.maximum(0.0, distance - rounded[a] - rounded[b])
     columns = {
         "distance_m": distance,
         "distance_over_extent": distance / np.maximum(extent[a], extent[b]),

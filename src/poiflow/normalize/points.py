@@ -52,7 +52,6 @@ STACKED_POINT: Final = (
     "more streets: the centre of a town or postcode that a geocoder gave them, not where "
     "the place is"
 )
-ROUNDING_LEAST: Final = 20  # located records a source needs for its rounding to be told
 _SCALE: Final = 1e6  # points equal to 6 decimals (about 0.1 m) are one point
 _POINT: Final = ("source", "lat", "lon")
 _COARSE: Final = 1000  # millionths: a point to 3 decimals or fewer is a multiple of it
@@ -103,21 +102,6 @@ class PointTally:
             .to_numpy()
             for part in self._parts
         ]
-
-    def rounding(self, least: int = ROUNDING_LEAST) -> dict[str, int]:
-        """The sources whose points are mostly rounded to 2 decimals or fewer (about 1 km),
-        with those decimals: their records' distances are that uncertain. A source of
-        fewer than ``least`` located records is not judged."""
-        frame = pl.concat(self._parts) if self._parts else _points(PLACE_SCHEMA.empty_table())
-        located = frame.drop_nulls(["lat", "lon"])
-        found: dict[str, int] = {}
-        for decimals in (2, 1, 0):  # coarser each step: the coarsest that most points are
-            step = 10 ** (6 - decimals)
-            rounded = (pl.col("lat") % step == 0) & (pl.col("lon") % step == 0)
-            shares = located.group_by("source").agg(rounded.mean().alias("share"), pl.len())
-            mostly = shares.filter((pl.col("share") > 0.5) & (pl.col("len") >= least))
-            found.update(dict.fromkeys(mostly["source"].to_list(), decimals))
-        return dict(sorted(found.items()))
 
     def stacks(self) -> pl.DataFrame:
         """The stacked points: ``source``, ``lat``, ``lon`` (millionths of a degree), ``records``

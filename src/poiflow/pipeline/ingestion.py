@@ -42,6 +42,8 @@ from poiflow.sources import (
 )
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
+    import polars as pl
+
     from poiflow.normalize.points import PointTally, SwapWatch
 
 __all__ = [
@@ -161,9 +163,12 @@ def ingest(
     points = _point_tally()
     written: list[pa.Table] = []  # for on_places, once the stacked points are known
 
+    rounding: list[pl.DataFrame] = []  # each table's rounding counts (conflate.rounding)
+
     def write_places(table: pa.Table) -> None:
         places.write(table)
         points.add(table)
+        rounding.append(_rounding_counts(table))
         if on_places is not None:
             written.append(table)
 
@@ -220,10 +225,7 @@ def ingest(
             side.join()
     try:
         _withhold_stacked_points(points, places, held, written, report)
-        for name, decimals in points.rounding().items():
-            for counts in report.inputs:
-                if name in counts.sources:
-                    counts.rounded[name] = decimals
+        _note_rounding(rounding, report)
     except BaseException:
         places.abort()
         held.abort()
@@ -242,6 +244,27 @@ def ingest(
     places.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _rounding_counts(table: pa.Table) -> pl.DataFrame:
+    from poiflow.conflate.rounding import rounding_counts
+
+    return rounding_counts(table)
+
+
+def _note_rounding(counts: list[pl.DataFrame], report: IngestReport) -> None:
+    """Note in the report each source that gives most of its points to 2 decimals or
+    fewer (about a kilometre: matching reads its distances less that)."""
+    import polars as pl
+
+    from poiflow.conflate.rounding import rounded_decimals
+
+    if not counts:
+        return
+    for name, decimals in rounded_decimals(pl.concat(counts)).items():
+        for inputs in report.inputs:
+            if name in inputs.sources:
+                inputs.rounded[name] = decimals
 
 
 def _point_tally() -> PointTally:

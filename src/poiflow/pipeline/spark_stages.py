@@ -120,6 +120,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     from poiflow.conflate.features import FEATURES, SHARED_PHONE, shared_pages, shared_phones
     from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
+    from poiflow.conflate.rounding import ROUNDED, rounding_of
 
     engine = _engine(ctx)
     model = str(ctx.settings.get("model", "default"))
@@ -146,6 +147,9 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         )
     )
     pages, phones = shared_pages(shared), shared_phones(shared)
+    rounding = rounding_of(
+        pl.DataFrame(engine.collect(counts.where(sf.col("what").isin(*ROUNDED))))
+    )
     names = counts.where(sf.col("what") == "name").select(
         sf.col("value").alias("name_key"), sf.col("count").alias("name_records")
     )
@@ -197,7 +201,13 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         pairs,
         "shard",
         partial(
-            score_routed, words=words, pages=pages, phones=phones, total=total, matcher=matcher
+            score_routed,
+            words=words,
+            pages=pages,
+            phones=phones,
+            rounding=rounding,
+            total=total,
+            matcher=matcher,
         ),
         f"left bigint, right bigint, probability double, {feature_columns}",
     )

@@ -248,6 +248,7 @@ def score_routed(
     words: pl.DataFrame,
     pages: frozenset[str],
     phones: frozenset[str],
+    rounding: Mapping[str, float],
     total: int,
     matcher: Any,
 ) -> pa.Table:
@@ -260,7 +261,7 @@ def score_routed(
     names = pl.DataFrame(
         {"name": records.column("name_key"), "records": records.column("name_records")}
     ).unique("name")
-    stats = FeatureStats(total, names, words, pages, phones)
+    stats = FeatureStats(total, names, words, pages, phones, rounding)
     view = RecordView.of(as_records(records), stats)
     left = np.searchsorted(rows, pairs.column("left").to_numpy())
     right = np.searchsorted(rows, pairs.column("right").to_numpy())

@@ -18,5 +18,5 @@ def rounding_note(source: str, decimals: int) -> str:
     return (
         f"source '{source}' gives most of its points to {decimals} decimals (about "
         f"{_ROUNDED.get(decimals, '1 km')}): its points can be that far from its places, and "
-        "matching reads the gap as distance"
+        "matching reads its records' distances less that"
     )

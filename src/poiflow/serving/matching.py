@@ -57,7 +57,6 @@ from poiflow.conflate.features import (
     FEATURE_COLUMNS,
     RecordView,
     feature_counts,
-    feature_stats,
     pair_features,
 )
 from poiflow.conflate.ids import place_id_for
@@ -174,7 +173,7 @@ class MatchIndex:
         if (folder / STATISTICS_FILE).exists():
             base = pq.read_table(folder / STATISTICS_FILE, columns=PLACE_SCHEMA.names)
             base = base.cast(PLACE_SCHEMA)
-        self.features = FeatureLookup(feature_stats(feature_counts(base)))
+        self.features = FeatureLookup.of_counts(feature_counts(base))
         table = records.select(list(BLOCKING_COLUMNS)).append_column(
             "row", pa.array(np.arange(n, dtype=np.int64))
         )

@@ -1,0 +1,93 @@
+"""How far a source's points may be from its places because it rounds them: a source
+that gives most of its points to 2 decimals places each up to about half a kilometre
+from where it is. A pair's distance is read less that (``distance_m`` and
+``distance_over_extent``, never below 0), so that two records of one place are not kept
+apart by the rounding of one of them; a source of points to 3 decimals (about 50 m) or
+finer is read as given.
+
+The counts behind it are summed over batches and shards like the features' other counts
+(``feature_counts``): for each source, its located records (``points``) and those whose
+both coordinates are whole multiples of 0.01, 0.1 and 1 degree (``rounded 2``, ``1``,
+``0``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+__all__ = ["ROUNDED", "rounded_decimals", "rounding_counts", "rounding_of", "uncertainty"]
+
+ROUNDED: Final = ("points", "rounded 2", "rounded 1", "rounded 0")  # the counts' kinds
+_LEAST: Final = 20  # located records a source needs for its rounding to be read
+_METRES_A_DEGREE: Final = 111_320.0
+
+
+def rounding_counts(records: pa.Table) -> pl.DataFrame:
+    """``what, value, len``: for each source (``value``) of records with ``source``,
+    ``lat`` and ``lon``, how many are located and how many rounded to 2, 1, 0 decimals."""
+    lat = records.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
+    lon = records.column("lon").to_numpy(zero_copy_only=False).astype(np.float64)
+    located = ~(np.isnan(lat) | np.isnan(lon))
+    frame = pl.DataFrame(
+        {
+            "source": pl.Series(records.column("source").combine_chunks(), dtype=pl.String),
+            "lat": np.rint(np.where(located, lat, 0.0) * 1e6).astype(np.int64),
+            "lon": np.rint(np.where(located, lon, 0.0) * 1e6).astype(np.int64),
+        }
+    ).filter(pl.Series(located))
+    counted = frame.group_by("source").agg(
+        pl.len().alias("points"),
+        *(
+            ((pl.col("lat") % 10 ** (6 - d) == 0) & (pl.col("lon") % 10 ** (6 - d) == 0))
+            .sum()
+            .alias(f"rounded {d}")
+            for d in (2, 1, 0)
+        ),
+    )
+    return counted.unpivot(index="source", variable_name="what", value_name="len").select(
+        "what", pl.col("source").alias("value"), pl.col("len").cast(pl.Int64)
+    )
+
+
+def rounded_decimals(counts: pl.DataFrame) -> dict[str, int]:
+    """The sources that give most of their points to 2 decimals or fewer, with those
+    decimals, from the summed counts (``what``, ``value``, a count column named
+    ``records``, ``count`` or ``len``). A source of fewer than 20 located records is not
+    judged."""
+    column = next(c for c in ("records", "count", "len") if c in counts.columns)
+    kept = counts.filter(pl.col("what").is_in(ROUNDED))
+    if kept.is_empty():
+        return {}
+    wide = kept.pivot(on="what", index="value", values=column, aggregate_function="sum")
+    found: dict[str, int] = {}
+    for row in wide.sort("value").iter_rows(named=True):
+        points = row.get("points") or 0
+        if points < _LEAST:
+            continue
+        for decimals in (0, 1, 2):  # the coarsest that most of its points are
+            if (row.get(f"rounded {decimals}") or 0) > points / 2:
+                found[str(row["value"])] = decimals
+                break
+    return found
+
+
+def rounding_of(counts: pl.DataFrame) -> dict[str, float]:
+    """Each source's rounding, in metres (only those that round to 2 decimals or fewer:
+    half a step of their last decimal), from the summed counts (as ``rounded_decimals``)."""
+    return {
+        source: 0.5 * 10.0**-decimals * _METRES_A_DEGREE
+        for source, decimals in rounded_decimals(counts).items()
+    }
+
+
+def uncertainty(sources: np.ndarray, rounding: Mapping[str, float]) -> np.ndarray:
+    """Each record's rounding in metres (0 for a source that does not round), of the
+    records' ``sources`` (their values)."""
+    if not rounding:
+        return np.zeros(len(sources))
+    return np.array([rounding.get(s, 0.0) for s in sources.tolist()], dtype=np.float64)
