@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ __all__ = [
     "fetch",
     "filesystem",
     "is_remote",
+    "link_or_copy",
     "output_staging",
     "put_file",
     "put_folder",
@@ -241,8 +243,6 @@ def fetch(uri: str, downloads: Path, companions: Sequence[str] = ()) -> Path:
         raise InputError(f"cannot read: {_cause(exc)}", path=uri) from exc
     (partial / ".complete").touch()
     if folder.exists():  # another run fetched it meanwhile
-        import shutil
-
         shutil.rmtree(partial, ignore_errors=True)
         return target
     partial.rename(folder)
@@ -465,3 +465,12 @@ def _cause(exc: BaseException) -> str:
         if marker in text:
             return f"{meaning} ({text[:200]})"
     return text[:300]
+
+
+def link_or_copy(file: Path, to: Path) -> None:
+    """``file`` at ``to`` too: a hard link (no bytes copied), or a copy where ``to`` is on
+    another file system."""
+    try:
+        os.link(file, to)
+    except OSError:
+        shutil.copyfile(file, to)

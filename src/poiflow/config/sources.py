@@ -107,6 +107,8 @@ class SourceMapping(StrictModel):
     @field_validator("categories")
     @classmethod
     def _known_categories(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:  # the taxonomy is loaded only to check a mapping that maps some
+            return value
         from poiflow.taxonomy import taxonomy
 
         known = taxonomy().categories

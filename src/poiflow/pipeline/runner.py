@@ -29,6 +29,7 @@ from typing import Any
 from poiflow._gc import paused_gc
 from poiflow.errors import ConfigError, OutputError, PoiflowError, StageFailedError
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
+from poiflow.storage import link_or_copy
 
 __all__ = ["PUBLISHED", "PlannedStage", "RunResult", "StageRun", "code_fingerprint", "run_plan"]
 
@@ -368,10 +369,7 @@ def _publish(artifacts: Artifacts, staging: Path, output: Path, run: dict[str, A
     for artifact in PUBLISHED:
         name = ARTIFACT_FILES[artifact]
         source = artifacts.path(artifact)
-        try:
-            os.link(source, staging / name)
-        except OSError:
-            shutil.copyfile(source, staging / name)
+        link_or_copy(source, staging / name)
         names.append(name)
     (staging / "run.json").write_text(json.dumps(run, indent=2, default=str), "utf-8")
     for name in [*names, "run.json"]:

@@ -216,15 +216,14 @@ def match_file(
     points, swapped = PointTally(), SwapWatch(source.path)
     read = 0
     for batch in source.batches(batch_size):
-        places, quarantine = prepare_records(batch, source.name)
-        places, stacked = index.stacks.table(places)  # the run's geocoder centres
+        places, quarantine = index.prepare(batch, source.name)  # the run's stacks withheld
         points.add(places)
         swapped.add(places)
         # Features read the run's name statistics and the batch's own, as a run of them
         # all would (a chain's name counted once in a run of one source is rare there).
         counted.append(feature_counts(_not_in(index, places)))
         batches.append(_answered(index, places, index.features.plus(counted[-1])))
-        held.extend((quarantine, stacked))
+        held.append(quarantine)
         read += batch.records.num_rows + len(batch.rejected)
         if progress is not None:
             progress(read)

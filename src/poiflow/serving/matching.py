@@ -75,7 +75,7 @@ from poiflow.serving.verdicts import (
     held_decisions,
     with_decisions,
 )
-from poiflow.sources import flat_record_rows, flat_records
+from poiflow.sources import SourceBatch, flat_record_rows, flat_records
 
 __all__ = [
     "MODEL_FILE",
@@ -355,10 +355,8 @@ class MatchIndex:
             held.extend(self.stacks.rows(places))
             placed = [p["origin"] for p in places]
         else:
-            places, quarantine = prepare_records(flat_records(objects, source, origins), source)
-            places, stacked = self.stacks.table(places)
-            held = quarantine.to_pylist() + stacked.to_pylist()
-            placed = places.column("origin").to_pylist()
+            places, quarantine = self.prepare(flat_records(objects, source, origins), source)
+            held, placed = quarantine.to_pylist(), places.column("origin").to_pylist()
         refused: list[tuple[int, str]] = []
         withheld: dict[str, list[str]] = {}
         for row in held:
@@ -389,6 +387,18 @@ class MatchIndex:
             replace(m, withheld=withheld[origin]) if origin in withheld else m
             for m, origin in zip(matches, placed, strict=True)
         ], sorted(refused)
+
+    def prepare(
+        self, records: pa.Table | SourceBatch, source_name: str
+    ) -> tuple[pa.Table, pa.Table]:
+        """``prepare_records`` as the run prepared its own records: validated and
+        normalized, and the points the run withheld from their source as a geocoder's
+        centres withheld (``stacks``). ``(places, quarantine)``."""
+        places, quarantine = prepare_records(records, source_name)
+        places, stacked = self.stacks.table(places)
+        if stacked.num_rows:
+            quarantine = pa.concat_tables([quarantine, stacked])
+        return places, quarantine
 
     def answers(
         self, objects: Sequence[Mapping[str, Any]], requests: Sequence[int] = ()

@@ -42,7 +42,6 @@ the previous one in force.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +59,6 @@ from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
 from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.conflate.reliability import learn_sources, learned_of, with_learned
 from poiflow.errors import InputError
-from poiflow.pipeline.preparing import prepare_records
 from poiflow.schema import (
     FLAT_EXTRA_FIELDS,
     FLAT_FIELDS,
@@ -70,6 +68,7 @@ from poiflow.schema import (
 )
 from poiflow.serving.matching import MODEL_FILE, STATISTICS_FILE, MatchIndex
 from poiflow.sources import flat_records
+from poiflow.storage import link_or_copy
 from poiflow.streaming.edits import Edit
 from poiflow.streaming.events import Change, Outcome
 from poiflow.streaming.links import Links
@@ -281,15 +280,14 @@ class StreamState:
                 place["update_time"] = edit.time.isoformat()
             objects.append(place)
         origins = [f"edit[{i}]" for i in range(len(good))]
-        places, quarantine = prepare_records(flat_records(objects, "stream", origins), "stream")
+        # Prepared as the run prepared its records (its geocoder centres withheld too).
+        places, quarantine = self.index.prepare(flat_records(objects, "stream", origins), "stream")
         for row in quarantine.to_pylist():
             at = int(row["origin"].removeprefix("edit[").removesuffix("]"))
             if row["scope"] == "record":
                 out.dead.append((good[at], row["reason"]))
             else:
                 out.counts["withheld_values"] += 1
-        places, stacked = self.index.stacks.table(places)  # the run's geocoder centres
-        out.counts["withheld_values"] += stacked.num_rows
         kept = [
             int(o.removeprefix("edit[").removesuffix("]")) for o in places["origin"].to_pylist()
         ]
@@ -436,10 +434,10 @@ class StreamState:
         base = self.folder / STATISTICS_FILE
         if not base.exists():
             base = self.folder / "records.parquet"
-        _link(base, folder / STATISTICS_FILE)
+        link_or_copy(base, folder / STATISTICS_FILE)
         # What the run held back, and the points it withheld (``MatchIndex.stacks``).
         if (self.folder / "quarantine.parquet").exists():
-            _link(self.folder / "quarantine.parquet", folder / "quarantine.parquet")
+            link_or_copy(self.folder / "quarantine.parquet", folder / "quarantine.parquet")
         if self._learned_text is None:  # what was learnt at the start: the same each time
             self._learned_text = json.dumps(learned_of(self.merge), indent=2, sort_keys=True)
         (folder / _LEARNED_FILE).write_text(self._learned_text, "utf-8")
@@ -464,14 +462,6 @@ class StreamState:
             return
         self.stamps, self.deleted = read_stream(stream)
         self.links = Links.read(self.folder / _LINKS_FILE)
-
-
-def _link(file: Path, to: Path) -> None:
-    """``file`` at ``to`` too: a hard link, or a copy on another file system."""
-    try:
-        os.link(file, to)
-    except OSError:
-        shutil.copyfile(file, to)
 
 
 def _closed(records: pa.Table, times: Iterable[datetime | None]) -> pa.Table:
