@@ -149,9 +149,9 @@ class FlatFormat:
         """``_category_of`` each label."""
         if not self._categories:
             return labels
-        values = labels.to_pylist()
-        of = {label: self._category_of(label) for label in dict.fromkeys(values)}
-        return pa.array([of[label] for label in values], pa.string())
+        distinct = pc.unique(labels)  # a few labels, however many rows
+        mapped = pa.array([self._category_of(v) for v in distinct.to_pylist()], pa.string())
+        return pc.take(mapped, pc.index_in(labels, value_set=distinct))
 
     def _few_records(self, raw: pa.Table, origins: list[str], columns: dict[str, str]) -> pa.Table:
         """``_columnar_records`` of a few rows of text, value by value in Python: the same
