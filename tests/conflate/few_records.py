@@ -40,10 +40,12 @@ row = st.fixed_dictionaries(
                 "alternates": st.lists(st.fixed_dictionaries({"value": names}), max_size=2),
             }
         ),
-        # Within a few kilometres of each other, or without coordinates.
+        # Within a few kilometres of each other, or without coordinates, or rounded to 2
+        # or 1 decimals (their rings are wider, and typo variants meet them).
         "at": st.one_of(
             st.none(),
             st.tuples(st.floats(60.15, 60.19), st.floats(24.90, 24.98)),
+            st.tuples(st.sampled_from((60.16, 60.17, 60.2)), st.sampled_from((24.93, 24.9))),
         ),
         "categories": st.sampled_from(_CATEGORIES).map(lambda c: {"primary": c}),
         "phones": st.lists(st.sampled_from(("+358 9 123 456", "+358 40 555 0101")), max_size=2),

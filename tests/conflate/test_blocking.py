@@ -162,6 +162,26 @@ def test_a_branch_word_on_one_side_still_meets_the_name() -> None:
     assert found == {(0, 1): KEYS["name"], (0, 2): KEYS["name"]}
 
 
+def test_a_point_rounded_to_a_kilometre_meets_its_place_further_and_by_a_typo() -> None:
+    # A point at whole hundredths of a degree may be ~0.6 km from its place: its name
+    # keys look in a wider ring, and its typo variants are keys there too. The same
+    # record a hundred-thousandth of a degree off is an ordinary point and meets neither.
+    bank = {"categories": {"primary": "bank"}}
+
+    def found(name: str, far: str, at: tuple[float, float], lat: float) -> bool:
+        table = places(
+            {"id": "a", "names": {"primary": name}, "lat": at[0], "lon": at[1], **bank},
+            {"id": "b", "names": {"primary": far}, "lat": lat, "lon": 24.9403, **bank},
+        )
+        return (0, 1) in keys_of(candidate_pairs(table))
+
+    rounded, off = (60.17, 24.94), (60.17001, 24.94001)
+    assert found("Aino", "Kahvila Aino", rounded, 60.1812)  # 1.3 km apart, a word shared
+    assert not found("Aino", "Kahvila Aino", off, 60.1812)
+    assert found("Granit", "Grabit", rounded, 60.1751)  # 0.6 km apart, one typo
+    assert not found("Granit", "Grabit", off, 60.1751)
+
+
 def _call_centre(n: int) -> list[dict[str, object]]:
     """``n`` records far apart with one phone (a call centre's)."""
     return [

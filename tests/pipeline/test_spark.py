@@ -96,6 +96,12 @@ def test_generated_sources_with_and_without_coordinates_agree_on_spark(tmp_path:
     feed.with_columns(
         phone=pl.when(called).then(pl.lit("+358 20 123 4567")).otherwise("phone")
     ).write_csv(located.sources[1])
+    # A source whose points are rounded to 2 decimals (about 1 km): its distances are
+    # read less its rounding, and its records' name and typo keys look in wider rings.
+    rounded = pl.read_csv(located.sources[2], infer_schema=False)
+    rounded.with_columns(pl.col(c).cast(pl.Float64).round(2) for c in ("lat", "lon")).write_csv(
+        located.sources[2]
+    )
     # A person's decisions, against the truth: records of one place said to be two, and
     # records of two places said to be one (each record in one decision at most).
     gold = pl.read_csv(tmp_path / "located" / "gold.csv", infer_schema=False)
@@ -131,6 +137,8 @@ def test_generated_sources_with_and_without_coordinates_agree_on_spark(tmp_path:
     assert result.stage("cluster").summary["decisions"]["overruled"] >= 20
     assert result.stage("block").summary["candidate_pairs_by_key"]["locality"] > 0
     assert result.stage("merge").summary["multi_source_places"] > 500
+    ingested = result.stage("ingest").summary["inputs"]
+    assert [i["rounded"] for i in ingested].count({located.sources[2].stem: 2}) == 1
 
 
 @pytest.mark.spark

@@ -42,6 +42,7 @@ from poiflow.conflate.keys import (
     KEYS,
     KIND_BIT,
     KIND_NAME,
+    ROUNDED_RINGS,
     BlockingConfig,
     KeyStats,
     Kind,
@@ -229,10 +230,13 @@ def key_counts(records: pa.Table) -> pa.Table:
         .len()
     )
     engine = polars_engine(records.num_rows)
-    sizes = pl.concat([base.select(pl.len()), unlocated.select(pl.len())]).collect(engine=engine)
+    rounded = located.filter(pl.col("rounding") > 0)
+    sizes = pl.concat([t.select(pl.len()) for t in (base, unlocated, rounded)]).collect(
+        engine=engine
+    )
     frames = [
         pl.LazyFrame(
-            {"what": ["records", "unlocated"], "count": sizes["len"].to_list()},
+            {"what": ["records", "unlocated", "rounded"], "count": sizes["len"].to_list()},
             schema={"what": pl.String, "count": pl.Int64},
         ),
         terms.select(pl.lit("term").alias("what"), "cell", pl.col("len").alias("count")),
@@ -271,7 +275,9 @@ def key_stats(
     )
     localities = most_common_localities(total.filter(pl.col("what") == "locality"))
     terms = total.filter(pl.col("what") == "term").select(pl.col("cell").alias("term"))
-    return KeyStats(n, rare, localities, count_of("unlocated") > 0, terms)
+    return KeyStats(
+        n, rare, localities, count_of("unlocated") > 0, terms, rounded=count_of("rounded") > 0
+    )
 
 
 def most_common_localities(counted: pl.DataFrame) -> pl.DataFrame:
@@ -335,7 +341,7 @@ def keys_of_frame(
     once for its statistics and its keys)."""
     terms = name_terms(base, stats)
     frames = [
-        _spatial_name_keys(base, terms, prefix_terms(base)),
+        _spatial_name_keys(base, terms, prefix_terms(base), stats.rounded),
         _near_keys(base, config),
         base.select("row", pl.col("phones").alias("k"))
         .explode("k")
@@ -440,18 +446,28 @@ def _side(left: bool, right: bool) -> list[pl.Expr]:
 
 
 def _spatial_name_keys(
-    base: pl.LazyFrame, terms: pl.LazyFrame, prefixes: pl.LazyFrame
+    base: pl.LazyFrame, terms: pl.LazyFrame, prefixes: pl.LazyFrame, rounded: bool
 ) -> pl.LazyFrame:
+    """Name keys: a record's own cell at every resolution on the left, its ring at its own
+    resolution on the right. ``rounded`` (``KeyStats.rounded``): typo variants too, in
+    every located record's own cells at the resolutions a rounded record's ring can
+    have, and in a rounded record's ring."""
     located = base.filter(pl.col("located")).select(
         "row",
         "res",
+        "rounding",
         *(plh3.latlng_to_cell("lat", "lon", r).alias(f"cell{r}") for r in (6, 7, 8)),
     )
-    # Left: a record's own cell at every resolution; right: its ring at its own resolution.
-    own = pl.concat([located.select("row", pl.col(f"cell{r}").alias("cell")) for r in (6, 7, 8)])
+    own = pl.concat(
+        [
+            located.select("row", pl.lit(r, pl.Int8).alias("res"), pl.col(f"cell{r}").alias("cell"))
+            for r in (6, 7, 8)
+        ]
+    )
     ring = (
         located.select(
             "row",
+            "rounding",
             pl.when(pl.col("res") == 8)
             .then(pl.col("cell8"))
             .when(pl.col("res") == 7)
@@ -459,17 +475,21 @@ def _spatial_name_keys(
             .otherwise(pl.col("cell6"))
             .alias("center"),
         )
-        .select("row", plh3.grid_disk("center", 1).alias("cell"))
+        .with_columns(plh3.grid_disk("center", 1).alias("cell"))
         .explode("cell")
     )
+    # (cells, terms, whether on the left)
+    parts = [(own, terms, True), (ring, pl.concat([terms, prefixes]).unique(), False)]
+    if rounded:
+        typos = typo_terms(base.filter(pl.col("located")))
+        parts.append((own.filter(pl.col("res").is_in(ROUNDED_RINGS)), typos, True))
+        parts.append((ring.filter(pl.col("rounding") > 0), typos, False))
     return pl.concat(
         [
-            own.join(terms, on="row").select(
-                _kind(Kind.NAME), key_expr("cell", "term"), "row", *_side(True, False)
-            ),
-            ring.join(pl.concat([terms, prefixes]).unique(), on="row").select(
-                _kind(Kind.NAME), key_expr("cell", "term"), "row", *_side(False, True)
-            ),
+            cells.select("row", "cell")
+            .join(found, on="row")
+            .select(_kind(Kind.NAME), key_expr("cell", "term"), "row", *_side(left, not left))
+            for cells, found, left in parts
         ]
     )
 

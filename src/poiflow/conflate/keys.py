@@ -12,7 +12,9 @@ Two records become a candidate pair when they share one of these keys (``KEYS``)
     folds to one syllable a word, and no syllable is rare: two side by side make a word
     too ("tian zhong" of "田中"). A name with a word more at its end ("Nordea Kamppi": a
     branch, a district) meets the name without it ("Nordea") in its ring, whatever its
-    words.
+    words. A point rounded to whole hundredths of a degree (about 1 km)
+    widens its ring by how far rounding may have moved it, and there its longest word's
+    typo variants are keys too, as ``near`` would have met a misspelt name.
 ``near``
     Any two records within about a hundred metres (a fine H3 cell and its ring), names
     aside: translations and renames share no word.
@@ -49,6 +51,7 @@ __all__ = [
     "KEY_ROWS_SCHEMA",
     "KIND_BIT",
     "KIND_NAME",
+    "ROUNDED_RINGS",
     "SYLLABIC",
     "BlockingConfig",
     "KeyStats",
@@ -151,7 +154,7 @@ def key_expr(a: str, b: str) -> pl.Expr:
 
 KEY_COUNTS_SCHEMA: Final = pa.schema(
     [
-        pa.field("what", pa.string()),  # "records", "unlocated", "word" or "locality"
+        pa.field("what", pa.string()),  # "records", "unlocated", "rounded", "word", ...
         pa.field("value", pa.string()),  # the word or the locality
         pa.field("cell", pa.uint64()),  # the ~5 km cell of a locality
         pa.field("count", pa.int64()),
@@ -217,6 +220,11 @@ class KeyStats:
         unlocated_terms: The name and address terms of the records without coordinates
             (locality keys are made of these only); None: of every term (records held to
             meet records yet to come, see ``blocking.open_to_unlocated``).
+        rounded: Whether any record's point is rounded to 2 decimals or fewer
+            (``conflate.rounding.point_rounding_expr``): such a record is hundreds of
+            metres from its place, beyond the ``near`` key that meets a misspelt name,
+            so its typo variants are keys in its widened ring too, and every located
+            record's own cells are keys of its typo variants.
     """
 
     records: int
@@ -224,6 +232,7 @@ class KeyStats:
     localities: pl.DataFrame  # "cell", "inferred"
     unlocated: bool
     unlocated_terms: pl.DataFrame | None  # one column "term"
+    rounded: bool = False
 
 
 @functools.cache
@@ -241,6 +250,9 @@ def polars_engine(rows: int) -> Literal["in-memory", "auto"]:
 # Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
 _RING_STEPS: Final = ((300.0, 8), (1200.0, 7))  # (largest extent in metres, resolution)
 _WIDEST_RING: Final = 6
+# The resolutions a rounded record's ring can have (its extent plus its rounding is more
+# than the finest ring's), where every located record's typo variants are keys.
+ROUNDED_RINGS: Final = (_WIDEST_RING, _RING_STEPS[1][1])
 
 
 def resolution_expr(extent_m: pl.Expr) -> pl.Expr:

@@ -44,6 +44,7 @@ from poiflow.conflate.features import (
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.keys import (
     DEFAULT_EXTENT_M,
+    ROUNDED_RINGS,
     SYLLABIC,
     BlockingConfig,
     KeyStats,
@@ -56,7 +57,7 @@ from poiflow.conflate.keys import (
     salt,
 )
 from poiflow.conflate.pages import own_pages
-from poiflow.conflate.rounding import ROUNDED, rounding_of, uncertainty
+from poiflow.conflate.rounding import ROUNDED, point_rounding, rounding_of, uncertainty
 from poiflow.conflate.terms import all_terms, folded_names, name_words, record_frame
 
 __all__ = ["FEW_RECORDS", "FeatureLookup", "StatsLookup", "few_pair_features"]
@@ -124,6 +125,7 @@ class StatsLookup:
             ),
             self.stats.unlocated,
             terms,
+            self.stats.rounded,
         )
         return keys_of_frame(base, stats, config, engine)
 
@@ -163,8 +165,9 @@ class StatsLookup:
         ``common``: the records are counted with the statistics' records, as a run of
         them all would count them; given the words those records have too often to be
         keys, any other word of theirs is rare (fewer than ``rare_token_min`` records
-        cannot make a word common), and their own terms are wanted where one of them
-        lacks coordinates. A cell's locality is as :meth:`record_keys` says.
+        cannot make a word common), their own terms are wanted where one of them lacks
+        coordinates, and typo variants are keys where one's point is rounded
+        (``KeyStats.rounded``). A cell's locality is as :meth:`record_keys` says.
         """
         config = config or BlockingConfig()
         extent_of = extents()
@@ -185,6 +188,7 @@ class StatsLookup:
                 "lat": record["lat"],
                 "lon": record["lon"],
                 "extent": extent_of.get(primary or "", DEFAULT_EXTENT_M),
+                "rounding": point_rounding(record["lat"], record["lon"]),
                 "names": list(dict.fromkeys(names)),
                 "words": [
                     w
@@ -226,6 +230,9 @@ class StatsLookup:
         unlocated = self.stats.unlocated or (
             common is not None and any(one["lat"] is None for one in found)
         )
+        rounded = self.stats.rounded or (
+            common is not None and any(one["rounding"] for one in found)
+        )
         # Each record's terms by the kind of locality key they make: (row, located, areas,
         # ((kind, candidate terms), ...)), made once the terms wanted are known.
         local: list[tuple[int, bool, list[int], tuple[tuple[int, list[int]], ...]]] = []
@@ -241,12 +248,20 @@ class StatsLookup:
             )
             cells = one["cells"]
             if located:
-                res = ring_resolution(one["extent"])
+                res = ring_resolution(one["extent"] + one["rounding"])
                 for r in (6, 7, 8):
                     made.extend((Kind.NAME, pair_key(cells[r], t), row, True, False) for t in terms)
                 ring = dict.fromkeys([*terms, *(hashed(Term.WHOLE_NAME, p) for p in one["prefix"])])
                 for cell in h3.grid_disk(cells[res], 1):
                     made.extend((Kind.NAME, pair_key(cell, t), row, False, True) for t in ring)
+                if rounded:  # typo variants meet a rounded record's ring
+                    typos = list(dict.fromkeys(hashed(Term.TYPO, t) for t in one["typos"]))
+                    for r in ROUNDED_RINGS:
+                        made.extend(
+                            (Kind.NAME, pair_key(cells[r], t), row, True, False) for t in typos
+                        )
+                    for cell in h3.grid_disk(cells[res], 1) if one["rounding"] else ():
+                        made.extend((Kind.NAME, pair_key(cell, t), row, False, True) for t in typos)
                 near = cells[config.near_resolution]
                 made.append((Kind.NEAR, near, row, True, False))
                 made.extend((Kind.NEAR, c, row, False, True) for c in h3.grid_disk(near, 1))

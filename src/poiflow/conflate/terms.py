@@ -20,6 +20,7 @@ from poiflow.conflate.keys import (
     resolution_expr,
     string_hash,
 )
+from poiflow.conflate.rounding import point_rounding_expr
 
 __all__ = [
     "address_terms",
@@ -37,7 +38,8 @@ __all__ = [
 def record_frame(records: pa.Table) -> pl.DataFrame:
     """The ``BLOCKING_COLUMNS`` and ``row`` of some records, with each one's category
     ``extent`` in metres, whether it is ``located``, and the H3 resolution of its name-key
-    ring (``res``)."""
+    ring (``res``): by its extent and, for a rounded point, how far rounding may have moved
+    it (``rounding``, metres: ``conflate.rounding.point_rounding_expr``)."""
     known = extents()
     base = pl.DataFrame(records.select([*BLOCKING_COLUMNS, "row"]))
     return base.with_columns(
@@ -46,7 +48,8 @@ def record_frame(records: pa.Table) -> pl.DataFrame:
         .replace_strict(known, default=DEFAULT_EXTENT_M, return_dtype=pl.Float64)
         .alias("extent"),
         pl.col("lat").is_not_null().alias("located"),
-    ).with_columns(resolution_expr(pl.col("extent")).alias("res"))
+        point_rounding_expr(pl.col("lat"), pl.col("lon")).alias("rounding"),
+    ).with_columns(resolution_expr(pl.col("extent") + pl.col("rounding")).alias("res"))
 
 
 def folded_names(base: pl.LazyFrame) -> pl.LazyFrame:
