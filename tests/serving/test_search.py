@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
-from poiflow.serving import SearchIndex, build_search_index
+from poiflow.serving import SearchIndex, build_search_index, ranking
 from poiflow.serving import search as search_module
 from poiflow.serving.opening import When, parse_when
 from poiflow.text import fold
@@ -258,7 +258,7 @@ def check_nearest(backend: Any) -> None:
 
     def nearest(keep: Any, count: int) -> list[str]:
         kept = [p for p in NEARBY if keep(p)]
-        kept.sort(key=lambda p: search_module._haversine_km(*here, p["lat"], p["lon"]))
+        kept.sort(key=lambda p: ranking.haversine_km(*here, p["lat"], p["lon"]))
         return [p["id"] for p in kept[:count]]
 
     pharmacy = backend.search("", category="pharmacy", near=here, limit=5)
@@ -272,9 +272,7 @@ def check_nearest(backend: Any) -> None:
         ids(backend.search("", near=far, limit=3))
         == [
             p["id"]
-            for p in sorted(
-                NEARBY, key=lambda p: search_module._haversine_km(*far, p["lat"], p["lon"])
-            )
+            for p in sorted(NEARBY, key=lambda p: ranking.haversine_km(*far, p["lat"], p["lon"]))
         ][:3]
     )
 
@@ -303,9 +301,7 @@ def test_the_box_around_a_point_holds_the_places_nearest_to_it(
     searcher = nearby._index.searcher()
     box = nearby._around(searcher, tantivy.Query.all_query(), (lat, lon), wanted)
     inside = {searcher.doc(a)["id"][0] for _, a in searcher.search(box, limit=1000).hits}
-    by_distance = sorted(
-        NEARBY, key=lambda p: search_module._haversine_km(lat, lon, p["lat"], p["lon"])
-    )
+    by_distance = sorted(NEARBY, key=lambda p: ranking.haversine_km(lat, lon, p["lat"], p["lon"]))
     assert {p["id"] for p in by_distance[:wanted]} <= inside
 
 
@@ -334,7 +330,7 @@ def test_a_place_just_outside_the_box_beats_one_in_its_corner(tmp_path: Path) ->
     # 0.45 km north and east (0.64 km away), inside the first box (500 m each way); and
     # 0.55 km north, outside it but nearer.
     here = (60.0, 25.0)
-    north = 1 / search_module._KM_PER_DEGREE
+    north = 1 / ranking.KM_PER_DEGREE
     east = north / math.cos(math.radians(60.0))
     corner = place("corner", "Kulma", "cafe", 60.0 + 0.45 * north, 25.0 + 0.45 * east)
     outside = place("outside", "Pohjoinen", "cafe", 60.0 + 0.55 * north, 25.0)

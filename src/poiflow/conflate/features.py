@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -23,9 +23,20 @@ from rapidfuzz.distance import JaroWinkler
 from scipy import sparse
 
 from poiflow.conflate.feature_names import FEATURES
+from poiflow.conflate.feature_stats import (
+    FEATURE_COUNTS_SCHEMA,
+    SHARED_PHONE,
+    FeatureStats,
+    feature_counts,
+    feature_counts_with,
+    feature_stats,
+    shared_pages,
+    shared_phones,
+    word_counts,
+)
 from poiflow.conflate.geo import arc_m
 from poiflow.conflate.pages import list_column, page_lists, record_pages
-from poiflow.conflate.rounding import rounding_counts, rounding_of, uncertainty
+from poiflow.conflate.rounding import uncertainty
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -152,7 +163,7 @@ class RecordView:
                 in ``records``.
         """
         pages = record_pages(records)  # each record's pages, for the counts and the view
-        stats = stats or feature_stats(_feature_counts(records, pages))
+        stats = stats or feature_stats(feature_counts_with(records, pages))
         keys = records.column("keys")
 
         def key(name: str) -> pa.ChunkedArray:
@@ -190,142 +201,6 @@ class RecordView:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureStats:
-    """What features read of all the records: how many carry each folded name (a chain's
-    name is weak evidence) and each word of it (a word's IDF weight), which web pages
-    some source gives to more than one of its records (a chain's store finder, not a
-    branch's own page), and which phones some source gives to several (a chain's call
-    centre, or a placeholder, not a branch's own number)."""
-
-    records: int
-    names: pl.DataFrame  # "name", "records"
-    words: pl.DataFrame  # "word", "records"
-    shared_pages: frozenset[str]
-    shared_phones: frozenset[str]  # that a source gives to SHARED_PHONE or more records
-    # The sources that round their points to a kilometre, and by how much (metres).
-    rounding: Mapping[str, float] = field(default_factory=dict)
-
-
-# A phone that one source gives to this many of its records or more is no branch's own.
-# (Two may be one place listed twice: a source's duplicates share their phone.)
-SHARED_PHONE: Final = 3
-
-FEATURE_COUNTS_SCHEMA: Final = pa.schema(
-    [
-        pa.field("what", pa.string()),  # "records", "name", "word", "page" or "phone"
-        pa.field("value", pa.string()),
-        pa.field("count", pa.int64()),
-    ]
-)
-
-
-def feature_counts(records: pa.Table) -> pa.Table:
-    """The counts (``FEATURE_COUNTS_SCHEMA``) of a batch of records that features depend
-    on; the counts of several batches add up (sum ``count`` by ``what`` and ``value``)."""
-    return _feature_counts(records, record_pages(records))
-
-
-def _feature_counts(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
-    names = pl.DataFrame(
-        {"name": pc.fill_null(pc.struct_field(records.column("keys"), "name"), "")},
-        schema={"name": pl.String},
-    )
-    by_name = names.group_by("name").len()
-    words = _words_of(by_name)
-    # Pages and phones by source: a page that one source gives to several records (a
-    # store finder) is no branch's own, nor is a phone it gives to many (a call centre).
-    source = pl.Series(records.column("source").combine_chunks(), dtype=pl.String)
-    phones = records.column("phones").combine_chunks()
-    listed = pl.DataFrame(
-        {"row": pc.list_parent_indices(phones).to_numpy(), "phone": pc.list_flatten(phones)},
-        schema={"row": pl.Int64, "phone": pl.String},
-    )
-    by_page = _by_source(source, pages.rename({"page": "value"}))
-    by_phone = _by_source(source, listed.drop_nulls().unique().rename({"phone": "value"}))
-    frames = [
-        pl.DataFrame({"what": ["records"], "value": [""], "len": [records.num_rows]}),
-        by_name.select(pl.lit("name").alias("what"), pl.col("name").alias("value"), "len"),
-        words.select(pl.lit("word").alias("what"), pl.col("word").alias("value"), "len"),
-        by_page.select(pl.lit("page").alias("what"), "value", "len"),
-        by_phone.select(pl.lit("phone").alias("what"), "value", "len"),
-        rounding_counts(records),
-    ]
-    counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
-    return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
-
-
-def _by_source(source: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:
-    """``value, len``: how many records of each source carry each value (``rows``: each
-    record's ``row`` and a ``value`` of it, once), the value named after its source."""
-    return (
-        rows.select(
-            pl.concat_str(source.gather(rows["row"]), pl.lit(_SEPARATOR), "value").alias("value")
-        )
-        .group_by("value")
-        .len()
-    )
-
-
-def word_counts(names: pa.Array | pa.ChunkedArray) -> pl.DataFrame:
-    """``word, len``: how many of ``names`` (name keys: folded words, one space apart)
-    carry each word."""
-    by_name = pl.DataFrame({"name": names}, schema={"name": pl.String}).group_by("name").len()
-    return _words_of(by_name)
-
-
-def _words_of(by_name: pl.DataFrame) -> pl.DataFrame:
-    """``word, len`` of the counts of distinct names (``name, len``)."""
-    return (
-        by_name.select("len", pl.col("name").str.split(" ").list.unique().alias("word"))
-        .explode("word")
-        .filter(pl.col("word").is_not_null() & (pl.col("word") != ""))
-        .group_by("word")
-        .agg(pl.col("len").sum())
-    )
-
-
-def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
-    """The ``FeatureStats`` of the summed counts of every batch (:func:`feature_counts`)."""
-    tables = [counts] if isinstance(counts, pa.Table) else list(counts)
-    total = (
-        pl.concat([pl.DataFrame(t.cast(FEATURE_COUNTS_SCHEMA)) for t in tables])
-        .group_by("what", "value")
-        .agg(pl.col("count").sum().alias("records"))
-    )
-
-    def part(what: str, column: str) -> pl.DataFrame:
-        return total.filter(pl.col("what") == what).select(pl.col("value").alias(column), "records")
-
-    return FeatureStats(
-        int(total.filter(pl.col("what") == "records")["records"].sum()),
-        part("name", "name"),
-        part("word", "word"),
-        shared_pages(total.rename({"records": "count"})),
-        shared_phones(total.rename({"records": "count"})),
-        rounding_of(total),
-    )
-
-
-def shared_pages(counts: pl.DataFrame) -> frozenset[str]:
-    """The pages that some source gives to more than one of its records, from summed
-    counts (``FEATURE_COUNTS_SCHEMA``'s columns; other kinds are left out)."""
-    return _shared(counts, "page", 2)
-
-
-def shared_phones(counts: pl.DataFrame) -> frozenset[str]:
-    """The phones that some source gives to ``SHARED_PHONE`` or more of its records, from
-    summed counts (``FEATURE_COUNTS_SCHEMA``'s columns; other kinds are left out)."""
-    return _shared(counts, "phone", SHARED_PHONE)
-
-
-def _shared(counts: pl.DataFrame, what: str, least: int) -> frozenset[str]:
-    """The values of a kind counted by source that some source gives to ``least`` or more
-    of its records."""
-    shared = counts.filter((pl.col("what") == what) & (pl.col("count") >= least))
-    return frozenset(shared["value"].str.split_exact(_SEPARATOR, 1).struct[1].to_list())
-
-
 def _without(lists: pa.ChunkedArray, left_out: frozenset[str]) -> pa.ChunkedArray:
     """A list-of-strings column without the values in ``left_out`` (null where none is
     left)."""
@@ -336,10 +211,6 @@ def _without(lists: pa.ChunkedArray, left_out: frozenset[str]) -> pa.ChunkedArra
     keep = pc.invert(pc.fill_null(pc.is_in(flat, pa.array(sorted(left_out))), False))
     rows = pc.list_parent_indices(column).to_numpy()[keep.to_numpy(zero_copy_only=False)]
     return list_column(len(column), rows, flat.filter(keep))
-
-
-# Between a source and a page or phone in the counts by source (no URL or phone has it).
-_SEPARATOR: Final = "\x1f"
 
 
 def _lookup(counts: pl.DataFrame, values: np.ndarray, column: str) -> np.ndarray:

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
-from poiflow.conflate.blocking import keys_of_frame, most_common_localities
+from poiflow.conflate.blocking import most_common_localities
 from poiflow.conflate.features import (
     FEATURE_COUNTS_SCHEMA,
     FEATURES,
@@ -42,6 +42,7 @@ from poiflow.conflate.features import (
     shared_phones,
 )
 from poiflow.conflate.geo import haversine_m
+from poiflow.conflate.key_rows import keys_of_frame
 from poiflow.conflate.keys import (
     DEFAULT_EXTENT_M,
     ROUNDED_RINGS,

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from poiflow.errors import ConfigError, InputError, ServerUnavailableError
 from poiflow.serving.opening import When
-from poiflow.serving.search import (
+from poiflow.serving.ranking import (
     STARTS_BOOST,
     TEXT_FIELDS,
     TYPO_BOOST,

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from poiflow.serving.search import Hit
+from poiflow.serving.ranking import Hit
 
 __all__ = ["Health", "PlacesPage", "Refusal", "SearchResults", "Stored"]
 
