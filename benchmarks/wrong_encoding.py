@@ -19,7 +19,6 @@ Usage:
 
 from __future__ import annotations
 
-import html
 import tempfile
 from pathlib import Path
 
@@ -27,31 +26,11 @@ import polars as pl
 
 from measure import scored_run, their_places, world_files
 from poiflow.conflate.evaluate import read_gold
-
-
-def read_as_windows_1252(text: str) -> str:
-    """``text``'s UTF-8 bytes, each read as the Windows-1252 (or else Latin-1) character."""
-    return "".join(
-        bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode("utf-8")
-    )
-
+from poiflow.generate.habits import as_a_number, escaped_for_the_web, read_as_windows_1252
 
 # The text fields an export for the web escapes (ids, points and phones stay as they are;
 # a web address's "&" between parameters is escaped too).
 TEXT_FIELDS = ("name", "category", "street", "city", "brand", "website")
-
-
-def escaped_for_the_web(text: str) -> str:
-    """``text`` as an XML feed in ASCII writes it: "&", "<" and ">" escaped, every other
-    character beyond ASCII a numeric reference."""
-    return html.escape(text, quote=False).encode("ascii", "xmlcharrefreplace").decode("ascii")
-
-
-def as_a_number(postcode: str | None) -> str | None:
-    """A postcode of digits as pandas writes a float column: "00170" -> "170.0"."""
-    if postcode is None or not postcode.isdigit():
-        return postcode
-    return f"{int(postcode)}.0"
 
 
 def main() -> None:

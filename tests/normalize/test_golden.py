@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from poiflow.generate.habits import read_as_windows_1252
 from poiflow.normalize import (
     canonical_url,
     name_key,
@@ -23,8 +24,6 @@ from poiflow.normalize import (
 )
 from poiflow.pipeline import ingest
 from poiflow.text import repair_encoding
-
-from . import read_as_windows_1252
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "normalize"
 

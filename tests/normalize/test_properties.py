@@ -11,6 +11,7 @@ from anyascii import anyascii
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from poiflow.generate.habits import read_as_windows_1252
 from poiflow.normalize import (
     ParsedPhones,
     brand_key,
@@ -38,8 +39,6 @@ from poiflow.normalize.websites import (
     registrable_domains,
 )
 from poiflow.text import repair_encoding, unescape_references
-
-from . import read_as_windows_1252
 
 COUNTRIES = st.sampled_from([None, "FI", "SE", "DE", "US", "GB", "FR", "NL", "NO", "JP", "XX"])
 # Text that looks like the real thing more often than uniform unicode would.

@@ -289,7 +289,9 @@ def generate_command(
         typer.Option(
             "--vendor-noise",
             help="NAME=VALUE: set a noise of every vendor source (repeatable), e.g. "
-            "jitter_m=250 (geocoded to the street), translate=0.5, typo=0.3.",
+            "jitter_m=250 (geocoded to the street), translate=0.5, typo=0.3; or a habit of "
+            "real feeds, the share of records with it: rounded_points, town_centre, "
+            "null_island, mojibake, web_escaped, numeric_postcode.",
         ),
     ] = None,
     names: Annotated[
@@ -318,6 +320,11 @@ def generate_command(
     A feed noisier than any the shipped model was trained on (to try poiflow label on):
 
       poiflow generate --places 15000 --sources 3 --vendor-noise jitter_m=250 -o out/coarse
+
+    Feeds with a habit of real ones (every point to 2 decimals); the records and truth
+    are those of the world without it:
+
+      poiflow generate --places 5000 --vendor-noise rounded_points=1 -o out/rounded
 
     A world named like your own region (a name given twice is a chain):
 

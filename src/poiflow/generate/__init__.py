@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from poiflow.generate.habits import HABITS, with_habits
 from poiflow.generate.hours import SourceHours
 from poiflow.generate.noise import SourceProfile, check_noise, describe, profile_dict, profiles
 from poiflow.generate.world import COUNTRIES, Place, build_world, read_seed
@@ -123,16 +124,23 @@ def generate(
     output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     gold_rows: list[tuple[str, str, str]] = []
-    # Opening hours from a stream of their own: without them, every other value is the same.
+    # Opening hours and vendors' habits from streams of their own: without them, every
+    # other value is the same.
     hours = SourceHours(world, np.random.default_rng([seed, 1]))
+    habits = np.random.default_rng([seed, 2])
+    centres = _town_centres(world)
     for number, profile in enumerate(source_profiles):
         rows = _records(world, profile, rng)
         hours.add(rows, number)
+        rates = {habit: getattr(profile, habit) for habit in HABITS}
+        for row in rows:
+            with_habits(row, row["_town"], rates, habits, centres)
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):
             row["id"] = f"{profile.name[-1].upper()}{index:07d}"
             gold_rows.append((profile.name, row["id"], row.pop("_place")))
+            del row["_town"]
         path = output / f"{profile.name}.{file_format}"
         _write(path, rows)
         written.append(path)
@@ -202,9 +210,24 @@ def _records(
         copies = 2 if rng.random() < profile.duplicates else 1
         for _ in range(copies):
             row = describe(place, profile, rng)
-            row["_place"] = place.place_id
+            row["_place"], row["_town"] = place.place_id, place.city
             rows.append(row)
     return rows
+
+
+def _town_centres(world: list[Place]) -> dict[str, tuple[float, float]]:
+    """Each town's centre, as a geocoder has it: the mean point of its places, to 6
+    decimals."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for place in world:
+        points.setdefault(place.city, []).append((place.lat, place.lon))
+    return {
+        town: (
+            round(float(np.mean([p[0] for p in at])), 6),
+            round(float(np.mean([p[1] for p in at])), 6),
+        )
+        for town, at in points.items()
+    }
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:

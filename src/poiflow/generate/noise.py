@@ -11,6 +11,7 @@ from typing import Any, Final
 import numpy as np
 
 from poiflow.errors import did_you_mean
+from poiflow.generate.habits import HABITS
 from poiflow.generate.world import Place
 
 __all__ = ["NOISES", "SourceProfile", "check_noise", "describe", "parse_noise", "profiles"]
@@ -73,6 +74,13 @@ class SourceProfile:
     wrong_housenumber: float
     other_category: float  # filed under a related or a wrong category
     brand: float  # writes the brand of a chain store
+    # Habits of real vendors' files (``poiflow.generate.habits``); none unless asked for.
+    rounded_points: float = 0.0
+    town_centre: float = 0.0
+    null_island: float = 0.0
+    mojibake: float = 0.0
+    web_escaped: float = 0.0
+    numeric_postcode: float = 0.0
 
 
 NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "name")
@@ -281,5 +289,5 @@ def _category_label(place: Place, rng: np.random.Generator) -> str:
 
 
 def profile_dict(profile: SourceProfile) -> dict[str, Any]:
-    """The profile as plain data, for the generator's manifest."""
-    return asdict(profile)
+    """The profile as plain data, for the generator's manifest (habits only where set)."""
+    return {k: v for k, v in asdict(profile).items() if k not in HABITS or v}

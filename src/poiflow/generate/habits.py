@@ -1,0 +1,111 @@
+"""What real vendors' files do to their records, beyond noise: habits a source may have,
+each a rate of its ``SourceProfile`` (0 by default: a world without them is as it was).
+
+``rounded_points``
+    The point to 2 decimals (about 1 km): a feed that keeps few digits, or hides where.
+``town_centre``
+    The point at the centre of the record's town (the mean point of its places): a
+    geocoder that could not place the address gave it the town's.
+``null_island``
+    The point at (0, 0): where a geocoder that failed writes zeros.
+``mojibake``
+    Every text read as Windows-1252 and saved as UTF-8 again ("CafÃ©" for "Café"): a
+    spreadsheet's round trip.
+``web_escaped``
+    The text escaped for HTML or XML in ASCII ("Ben &amp; Jerry's", "Caf&#233;"): a
+    feed exported for the web.
+``numeric_postcode``
+    A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
+    writes a column with gaps, "170.0").
+
+The habits draw from a random stream of their own: a world with them has the same
+records, ids and truth as without, only these values changed.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any, Final
+
+import numpy as np
+
+__all__ = [
+    "HABITS",
+    "as_a_number",
+    "escaped_for_the_web",
+    "read_as_windows_1252",
+    "with_habits",
+]
+
+HABITS: Final = (
+    "rounded_points",
+    "town_centre",
+    "null_island",
+    "mojibake",
+    "web_escaped",
+    "numeric_postcode",
+)
+"""The habits' rates, by name (each a field of ``SourceProfile``)."""
+
+# The text fields of a generated record that an export for the web escapes (ids, points
+# and phones stay as they are; a web address's "&" between parameters is escaped too).
+_ESCAPED: Final = ("name", "category", "street", "city", "brand", "website")
+
+
+def read_as_windows_1252(text: str) -> str:
+    """``text``'s UTF-8 bytes, each read as the Windows-1252 character (a byte it leaves
+    undefined as Latin-1, as most readers do): a spreadsheet's round trip."""
+    return "".join(
+        bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode("utf-8")
+    )
+
+
+def escaped_for_the_web(text: str) -> str:
+    """``text`` as an XML feed in ASCII writes it: "&", "<" and ">" escaped, every other
+    character beyond ASCII a numeric reference."""
+    return html.escape(text, quote=False).encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def as_a_number(postcode: str | None, *, as_float: bool = True) -> str | None:
+    """A postcode of digits read as a number and written back: "00170" -> "170.0" (as
+    pandas writes a float column), or "170" (``as_float`` False: a spreadsheet)."""
+    if postcode is None or not postcode.isdigit():
+        return postcode
+    return f"{int(postcode)}.0" if as_float else str(int(postcode))
+
+
+def with_habits(
+    row: dict[str, Any],
+    town: str,
+    rates: Mapping[str, float],
+    rng: np.random.Generator,
+    centres: Mapping[str, tuple[float, float]],
+) -> dict[str, Any]:
+    """``row`` (a generated record, flat place format) as a source with these habits
+    writes it. ``rates``: each habit's rate (of :data:`HABITS`; one left out is 0);
+    ``town``: the town of its place; ``centres``: each town's centre. A habit at rate 0
+    draws nothing."""
+
+    def chance(habit: str) -> bool:
+        rate = rates.get(habit, 0.0)
+        return bool(rate) and bool(rng.random() < rate)
+
+    if row["lat"] is not None:
+        if chance("town_centre") and town in centres:
+            row["lat"], row["lon"] = centres[town]
+        elif chance("null_island"):
+            row["lat"], row["lon"] = 0.0, 0.0
+        if chance("rounded_points"):
+            row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
+    if chance("numeric_postcode"):
+        row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
+    if chance("web_escaped"):
+        for field in _ESCAPED:
+            if isinstance(row.get(field), str):
+                row[field] = escaped_for_the_web(row[field])
+    if chance("mojibake"):
+        for field, value in row.items():
+            if isinstance(value, str) and not field.startswith("_"):
+                row[field] = read_as_windows_1252(value)
+    return row
