@@ -20,6 +20,7 @@ from poiflow.conflate.features import (
     feature_stats,
     pair_features,
 )
+from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.lookup import FeatureLookup, few_pair_features
 from poiflow.generate import generate
 from poiflow.pipeline import conflate
@@ -41,12 +42,12 @@ def rounded(world: World, source: str, decimals: int) -> pa.Table:
 def test_a_sources_rounding_is_read_off_its_points(world: World) -> None:
     source = world.records.column("source")[0].as_py()
     assert feature_stats(feature_counts(world.records)).rounding == {}
-    for decimals, metres in ((3, None), (2, 556.6), (1, 5566.0)):
+    # To 3 decimals: judged, and read as given (0 m), not point by point.
+    for decimals, metres in ((3, 0.0), (2, 556.6), (1, 5566.0)):
         records = rounded(world, source, decimals)
         found = feature_stats(feature_counts(records)).rounding
-        assert list(found) == ([] if metres is None else [source]), decimals
-        if metres is not None:
-            assert found[source] == pytest.approx(metres)
+        assert list(found) == [source], decimals
+        assert found[source] == pytest.approx(metres)
     # Counted in two halves, summed: the same.
     records = rounded(world, source, 2)
     half = records.num_rows // 2
@@ -55,16 +56,16 @@ def test_a_sources_rounding_is_read_off_its_points(world: World) -> None:
 
 
 def test_a_pairs_distance_is_read_less_its_sources_rounding(world: World) -> None:
+    point = ("lat", "lon")
     source = world.records.column("source")[0].as_py()
     records = rounded(world, source, 2).select(list(FEATURE_COLUMNS))
     stats = feature_stats(feature_counts(records))
-    plain = feature_stats(feature_counts(records))
-    object.__setattr__(plain, "rounding", {})
     sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+    lat, lon = (records.column(c).to_numpy(zero_copy_only=False).astype(float) for c in point)
     rng = np.random.default_rng(3)
     left, right = rng.integers(0, records.num_rows, (2, 3000))
     got = pair_features(RecordView.of(records, stats), left, right)["distance_m"]
-    raw = pair_features(RecordView.of(records, plain), left, right)["distance_m"]
+    raw = haversine_m(lat[left], lon[left], lat[right], lon[right]).astype(np.float32)
     less = (sources[left] == source).astype(float) + (sources[right] == source)
     expected = np.maximum(0.0, raw.astype(float) - less * stats.rounding[source])
     np.testing.assert_allclose(got, expected.astype(np.float32), rtol=1e-5, atol=0.05)
@@ -78,6 +79,38 @@ def test_a_pairs_distance_is_read_less_its_sources_rounding(world: World) -> Non
     vectorized = pair_features(RecordView.of(some, lookup.narrowed(some)), a, b)
     for name in FEATURES:
         np.testing.assert_array_equal(few[name], vectorized[name], err_msg=name)
+
+
+def test_a_point_of_a_source_not_judged_is_read_by_its_own_digits(world: World) -> None:
+    """A source that rounds a fifth of its points (not most) is not judged: each of those
+    points is read less its rounding, the others as given; a source of 3 decimals is
+    judged, and its points that land on whole hundredths are read as given."""
+    source = world.records.column("source")[0].as_py()
+    frame = pl.from_arrow(world.records)
+    assert isinstance(frame, pl.DataFrame)
+    some = (pl.col("source") == source) & (pl.int_range(pl.len()) % 5 == 0)
+    for decimals, read in ((2, True), (3, False)):
+        records = frame.with_columns(
+            lat=pl.when(some if read else pl.col("source") == source)
+            .then(pl.col("lat").round(decimals))
+            .otherwise("lat"),
+            lon=pl.when(some if read else pl.col("source") == source)
+            .then(pl.col("lon").round(decimals))
+            .otherwise("lon"),
+        ).to_arrow()
+        stats = feature_stats(feature_counts(records))
+        assert stats.rounding == ({} if read else {source: 0.0})
+        lat, lon = (records.column(c).to_numpy(zero_copy_only=False) for c in ("lat", "lon"))
+        micro = [np.rint(np.nan_to_num(c, nan=0.5) * 1e6) for c in (lat, lon)]
+        whole = (micro[0] % 10_000 == 0) & (micro[1] % 10_000 == 0)
+        assert whole.sum() > 20
+        rng = np.random.default_rng(4)
+        left, right = rng.integers(0, records.num_rows, (2, 4000))
+        got = pair_features(RecordView.of(records, stats), left, right)["distance_m"]
+        raw = haversine_m(lat[left], lon[left], lat[right], lon[right]).astype(np.float32)
+        less = 556.6 * (whole[left].astype(float) + whole[right]) if read else 0.0
+        expected = np.maximum(0.0, raw.astype(float) - less).astype(np.float32)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=0.05)
 
 
 def test_a_feeds_rounding_counts_with_the_runs(world: World) -> None:
@@ -116,7 +149,9 @@ def test_a_world_with_a_source_rounded_to_a_kilometre_keeps_its_matches(
         return score_membership(pl.read_parquet(out / "membership.parquet"), gold).f1
 
     read_less = f1(tmp_path / "less")
-    monkeypatch.setattr(rounding, "_LEAST", 10**9)  # no source is ever read as rounded
+    # No source is ever judged, nor any point read by its digits: every point as given.
+    monkeypatch.setattr(rounding, "_LEAST", 10**9)
+    monkeypatch.setattr(rounding, "_point_rounding", lambda lat, _lon: np.zeros(len(lat)))
     as_given = f1(tmp_path / "given")
     # 0.9903 against 0.9873 here (0.9933 as generated); 0.9861 against 0.9689 on the 100k
     # world, whose towns are denser (benchmarks/RESULTS.md).

@@ -554,15 +554,19 @@ def test_a_stack_is_five_records_or_more_at_one_point_to_six_decimals(tmp_path: 
     assert pq.read_table(tmp_path / "p.parquet").column("geometry").null_count == 0
 
 
-def test_a_source_whose_points_are_rounded_shares_them_by_rounding_and_keeps_them(
+def test_a_point_rounded_to_100_m_is_shared_by_rounding_and_kept(
     tmp_path: Path,
 ) -> None:
     """Points to 3 decimals (100 m): several places of several streets share one by
-    rounding, not by a geocoder's centre; to 4, the centre's stack is one again."""
+    rounding, not by a geocoder's centre; to 4, the centre's stack is one again. So it is
+    of a point, whether its source rounds every point or only some (the others to 6
+    decimals)."""
     for digits, withheld in ((3, 0), (2, 0), (4, 6)):
         at = f"{60.170123:.{digits}f},{24.940456:.{digits}f}"
         feed = _stacked_feed(tmp_path / f"rounded{digits}.csv", at=at, digits=digits)
         assert ingest([feed], tmp_path / "p.parquet").withheld_values == withheld, digits
+        some = _stacked_feed(tmp_path / f"some{digits}.csv", at=at)
+        assert ingest([some], tmp_path / "p.parquet").withheld_values == withheld, digits
 
 
 def test_a_source_whose_points_are_mostly_rounded_to_a_kilometre_is_said_to_be(

@@ -179,10 +179,12 @@ class RecordView:
         name = Encoded.of(pc.fill_null(key("name"), ""))
         # How many records carry each name: a chain's name is weak evidence.
         carrying = _lookup(stats.names, name.values, "name")
+        lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
+        lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
         return cls(
             source=source.codes,
-            lat=records.column("lat").to_numpy(zero_copy_only=False).astype(float),
-            lon=records.column("lon").to_numpy(zero_copy_only=False).astype(float),
+            lat=lat,
+            lon=lon,
             extent=extent,
             name=name,
             alternates=_lists_longer_than(key("name_alternates"), 0),
@@ -197,7 +199,7 @@ class RecordView:
             category=category,
             tfidf=_tfidf(name.values.tolist(), stats),
             commonness=np.log1p(carrying)[name.codes],
-            uncertainty=uncertainty(source.values, stats.rounding)[source.codes],
+            uncertainty=uncertainty(source.values, lat, lon, stats.rounding, source.codes),
         )
 
 

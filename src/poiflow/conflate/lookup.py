@@ -514,9 +514,10 @@ def few_pair_features(
         out["category_agreement"].append(float(agreement[coded[i], coded[j]]))
         out["same_source"].append(float(records[i]["source"] == records[j]["source"]))
     distance = haversine_m(lat[a], lon[a], lat[b], lon[b])
-    if stats.rounding:  # a source's rounding is no distance (see conflate.rounding)
-        sources = np.array([r["source"] for r in records], dtype=object)
-        rounded = uncertainty(sources, stats.rounding)
+    # A point's rounding is no distance (see conflate.rounding).
+    sources = np.array([r["source"] for r in records], dtype=object)
+    rounded = uncertainty(sources, lat, lon, stats.rounding)
+    if rounded.any():
         distance = np.maximum(0.0, distance - rounded[a] - rounded[b])
     columns = {
         "distance_m": distance,

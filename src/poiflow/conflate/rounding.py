@@ -1,18 +1,21 @@
-"""How far a source's points may be from its places because it rounds them: a source
-that gives most of its points to 2 decimals places each up to about half a kilometre
-from where it is. A pair's distance is read less that (``distance_m`` and
-``distance_over_extent``, never below 0), so that two records of one place are not kept
-apart by the rounding of one of them; a source of points to 3 decimals (about 50 m) or
-finer is read as given.
+"""How far a record's point may be from its place because it was rounded: a point to 2
+decimals lies up to about half a kilometre from where it was taken. A pair's distance is
+read less that (``distance_m`` and ``distance_over_extent``, never below 0), so that two
+records of one place are not kept apart by the rounding of one of them.
 
-The counts behind it are summed over batches and shards like the features' other counts
-(``feature_counts``): for each source, its located records (``points``) and those whose
-both coordinates are whole multiples of 0.01, 0.1 and 1 degree (``rounded 2``, ``1``,
-``0``).
+Each source is judged from counts summed over batches and shards like the features' other
+counts (``feature_counts``): its located records (``points``) and those whose both
+coordinates are whole multiples of 0.001, 0.01, 0.1 and 1 degree (``rounded 3``, ``2``,
+``1``, ``0``). A source of 20 or more located records, most of them rounded to 2 decimals
+or fewer, rounds every point by half a step of its last decimal (:func:`rounding_of`);
+one most of whose points are to 3 decimals is read as given (its points land on whole
+hundredths by chance, once in a hundred). Of any other source, each record's own digits
+say (:func:`point_rounding`): a point at whole hundredths of a source of 6 decimals was
+rounded, not taken there (a feed that rounds some of its records, or a small one).
 
-Blocking reads a record's own point instead (:func:`point_rounding_expr`): a point at
-whole hundredths of a degree widens the ring its name keys look in by half that step, so
-that a rounded record still meets its place's other records. A point of a source of 3
+Blocking reads a record's own point (:func:`point_rounding_expr`): a point at whole
+hundredths of a degree widens the ring its name keys look in by half that step, so that
+a rounded record still meets its place's other records. A point of a source of 3
 decimals lands there once in a hundred, of 4 once in ten thousand, of 6 practically
 never: a few more candidates, no record missed.
 """
@@ -36,15 +39,17 @@ __all__ = [
     "uncertainty",
 ]
 
-ROUNDED: Final = ("points", "rounded 2", "rounded 1", "rounded 0")  # the counts' kinds
+ROUNDED: Final = ("points", "rounded 3", "rounded 2", "rounded 1", "rounded 0")  # counts' kinds
 _LEAST: Final = 20  # located records a source needs for its rounding to be read
 _METRES_A_DEGREE: Final = 111_320.0
 _STEPS: Final = (0, 1, 2)  # the decimals a point may be rounded to, coarsest first
+_FINEST: Final = 3  # a source mostly to this many decimals is judged, and read as given
 
 
 def rounding_counts(records: pa.Table) -> pl.DataFrame:
     """``what, value, len``: for each source (``value``) of records with ``source``,
-    ``lat`` and ``lon``, how many are located and how many rounded to 2, 1, 0 decimals."""
+    ``lat`` and ``lon``, how many are located and how many rounded to 3, 2, 1, 0
+    decimals."""
     lat = records.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
     lon = records.column("lon").to_numpy(zero_copy_only=False).astype(np.float64)
     located = ~(np.isnan(lat) | np.isnan(lon))
@@ -61,7 +66,7 @@ def rounding_counts(records: pa.Table) -> pl.DataFrame:
             ((pl.col("lat") % 10 ** (6 - d) == 0) & (pl.col("lon") % 10 ** (6 - d) == 0))
             .sum()
             .alias(f"rounded {d}")
-            for d in (2, 1, 0)
+            for d in (3, 2, 1, 0)
         ),
     )
     return counted.unpivot(index="source", variable_name="what", value_name="len").select(
@@ -69,11 +74,11 @@ def rounding_counts(records: pa.Table) -> pl.DataFrame:
     )
 
 
-def rounded_decimals(counts: pl.DataFrame) -> dict[str, int]:
-    """The sources that give most of their points to 2 decimals or fewer, with those
-    decimals, from the summed counts (``what``, ``value``, a count column named
-    ``records``, ``count`` or ``len``). A source of fewer than 20 located records is not
-    judged."""
+def rounded_decimals(counts: pl.DataFrame, finest: int = 2) -> dict[str, int]:
+    """The sources that give most of their points to ``finest`` decimals or fewer, with
+    the fewest decimals most of their points have, from the summed counts (``what``,
+    ``value``, a count column named ``records``, ``count`` or ``len``). A source of fewer
+    than 20 located records is not judged."""
     column = next(c for c in ("records", "count", "len") if c in counts.columns)
     kept = counts.filter(pl.col("what").is_in(ROUNDED))
     if kept.is_empty():
@@ -84,7 +89,7 @@ def rounded_decimals(counts: pl.DataFrame) -> dict[str, int]:
         points = row.get("points") or 0
         if points < _LEAST:
             continue
-        for decimals in _STEPS:  # the coarsest that most of its points are
+        for decimals in range(finest + 1):  # the coarsest that most of its points are
             if (row.get(f"rounded {decimals}") or 0) > points / 2:
                 found[str(row["value"])] = decimals
                 break
@@ -92,17 +97,48 @@ def rounded_decimals(counts: pl.DataFrame) -> dict[str, int]:
 
 
 def rounding_of(counts: pl.DataFrame) -> dict[str, float]:
-    """Each source's rounding, in metres (only those that round to 2 decimals or fewer:
-    half a step of their last decimal), from the summed counts (as ``rounded_decimals``)."""
-    return {source: _half_step_m(decimals) for source, decimals in rounded_decimals(counts).items()}
+    """The sources judged from the summed counts (as ``rounded_decimals``), each with its
+    rounding in metres: half a step of its last decimal for one that rounds to 2 decimals
+    or fewer, 0 for one of 3 (read as given). The records of a source not named here are
+    read by their own digits (:func:`uncertainty`)."""
+    return {
+        source: _half_step_m(decimals) if decimals < _FINEST else 0.0
+        for source, decimals in rounded_decimals(counts, _FINEST).items()
+    }
 
 
-def uncertainty(sources: np.ndarray, rounding: Mapping[str, float]) -> np.ndarray:
-    """Each record's rounding in metres (0 for a source that does not round), of the
-    records' ``sources`` (their values)."""
+def uncertainty(
+    sources: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    rounding: Mapping[str, float],
+    codes: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each record's rounding in metres, of the records' ``sources`` (their values; or,
+    with ``codes``, the distinct values that each record's code indexes) and points (NaN
+    where none): its source's, where ``rounding`` names it, else its own point's
+    (:func:`point_rounding`)."""
+    own = _point_rounding(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64))
     if not rounding:
-        return np.zeros(len(sources))
-    return np.array([rounding.get(s, 0.0) for s in sources.tolist()], dtype=np.float64)
+        return own
+    names = sources.tolist()
+    judged = np.array([s in rounding for s in names], dtype=bool)
+    theirs = np.array([rounding.get(s, 0.0) for s in names], dtype=np.float64)
+    if codes is not None:
+        judged, theirs = judged[codes], theirs[codes]
+    return np.where(judged, theirs, own)
+
+
+def _point_rounding(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """:func:`point_rounding` of many points (NaN: 0)."""
+    found = np.zeros(len(lat))
+    located = ~(np.isnan(lat) | np.isnan(lon))
+    micro = [np.rint(np.where(located, c, 0.5) * 1e6).astype(np.int64) for c in (lat, lon)]
+    for decimals in reversed(_STEPS):  # the coarsest step, tested last, wins
+        step = 10 ** (6 - decimals)
+        whole = located & (micro[0] % step == 0) & (micro[1] % step == 0)
+        found = np.where(whole, _half_step_m(decimals), found)
+    return found
 
 
 def _half_step_m(decimals: int) -> float:

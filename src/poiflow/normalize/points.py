@@ -12,7 +12,7 @@ one source gives to ``STACK_RECORDS`` or more of its records of ``STACK_STREETS`
 streets (:func:`withhold_points`): the record goes on without coordinates, and its point
 goes to quarantine (``scope == "field"``). The shops of a mall share one point too, but
 one street; two records of one place in a source (its duplicates) share one street; and
-a source whose points are rounded to 100 m shares them by rounding, so its points stay.
+a point rounded to 100 m or coarser is shared by rounding, so it stays.
 Nothing here can be told from one batch: a source's stacks are known once it is all read.
 """
 
@@ -105,16 +105,14 @@ class PointTally:
 
     def stacks(self) -> pl.DataFrame:
         """The stacked points: ``source``, ``lat``, ``lon`` (millionths of a degree), ``records``
-        and ``streets``, in source and point order; usually none. A source whose points are
-        mostly rounded to 3 decimals or fewer (100 m) has none: several places share each
-        of its points by rounding, not by a geocoder's centre."""
+        and ``streets``, in source and point order; usually none. A point rounded to 3
+        decimals or fewer (100 m) is none: several places share it by rounding, not by a
+        geocoder's centre (whether the source rounds all its points or some)."""
         frame = pl.concat(self._parts) if self._parts else _points(PLACE_SCHEMA.empty_table())
-        located = frame.drop_nulls(["lat", "lon"])
         rounded = (pl.col("lat") % _COARSE == 0) & (pl.col("lon") % _COARSE == 0)
-        coarse = located.group_by("source").agg(rounded.mean().alias("rounded"))
-        fine = coarse.filter(pl.col("rounded") <= 0.5).select("source")
         return (
-            located.join(fine, on="source", how="semi")
+            frame.drop_nulls(["lat", "lon"])
+            .filter(~rounded)
             .group_by(*_POINT)
             .agg(
                 pl.len().alias("records"),
