@@ -16,8 +16,13 @@ whole process so wall times are comparable:
 Both are scored with ``poiflow evaluate``'s metrics against the generator's truth; Splink
 at every clustering threshold of a sweep, and its best is reported.
 
+With ``--vendor-noise NAME=VALUE`` (repeatable), the vendor sources have that noise or
+habit of real feeds (``poiflow generate --vendor-noise``): the same world, its points
+rounded, its text garbled on its way, and so on, for both systems alike.
+
 Usage:
     .venv/bin/python benchmarks/vs_splink.py [--places 35000] [--sources 4] [--seed 2024]
+        [--vendor-noise rounded_points=0.3 ...]
 """
 
 from __future__ import annotations
@@ -156,6 +161,14 @@ def splink_run(folder: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     world_arguments(parser, places=35_000, sources=4, seed=2024)
+    parser.add_argument(
+        "--vendor-noise",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a noise or habit of every vendor source, as poiflow generate takes it "
+        "(repeatable; e.g. rounded_points=0.3 mojibake=0.1)",
+    )
     parser.add_argument("--splink-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.splink_only:
@@ -164,14 +177,17 @@ def main() -> None:
 
     from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.generate import generate
+    from poiflow.generate.noise import parse_noise
 
-    folder = DATA / f"splink-{args.places}-{args.sources}-{args.seed}"
+    noise = parse_noise(args.vendor_noise)
+    habits = "".join(f"-{name}={value:g}" for name, value in sorted(noise.items()))
+    folder = DATA / f"splink-{args.places}-{args.sources}-{args.seed}{habits}"
     if fresh_folder(folder):
-        generate(args.places, args.sources, args.seed, folder)
+        generate(args.places, args.sources, args.seed, folder, vendor_noise=noise)
     gold = read_gold(folder / "gold.csv")
     print(
         f"input: {gold.height:,} records of {args.places:,} places in {args.sources} sources "
-        f"(seed {args.seed})"
+        f"(seed {args.seed}){', vendors with ' + ', '.join(args.vendor_noise) if noise else ''}"
     )
 
     sources = sorted(str(p) for p in folder.glob("source_*.csv"))
