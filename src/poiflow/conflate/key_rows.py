@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from poiflow.conflate.keys import (
     KEY_ROWS_SCHEMA,
-    ROUNDED_RINGS,
+    TYPO_RING,
     BlockingConfig,
     KeyStats,
     Kind,
@@ -98,8 +98,8 @@ def _spatial_name_keys(
 ) -> pl.LazyFrame:
     """Name keys: a record's own cell at every resolution on the left, its ring at its own
     resolution on the right. ``rounded`` (``KeyStats.rounded``): typo variants too, in
-    every located record's own cells at the resolutions a rounded record's ring can
-    have, and in a rounded record's ring."""
+    every located record's own cell at ``TYPO_RING`` and in a rounded record's ring of
+    that resolution."""
     located = base.filter(pl.col("located")).select(
         "row",
         "res",
@@ -130,8 +130,13 @@ def _spatial_name_keys(
     parts = [(own, terms, True), (ring, pl.concat([terms, prefixes]).unique(), False)]
     if rounded:
         typos = typo_terms(base.filter(pl.col("located")))
-        parts.append((own.filter(pl.col("res").is_in(ROUNDED_RINGS)), typos, True))
-        parts.append((ring.filter(pl.col("rounding") > 0), typos, False))
+        typo_ring = (
+            located.filter(pl.col("rounding") > 0)
+            .select("row", plh3.grid_disk(f"cell{TYPO_RING}", 1).alias("cell"))
+            .explode("cell")
+        )
+        parts.append((own.filter(pl.col("res") == TYPO_RING), typos, True))
+        parts.append((typo_ring, typos, False))
     return pl.concat(
         [
             cells.select("row", "cell")

@@ -13,8 +13,8 @@ Two records become a candidate pair when they share one of these keys (``KEYS``)
     too ("tian zhong" of "田中"). A name with a word more at its end ("Nordea Kamppi": a
     branch, a district) meets the name without it ("Nordea") in its ring, whatever its
     words. A point rounded to whole hundredths of a degree (about 1 km)
-    widens its ring by how far rounding may have moved it, and there its longest word's
-    typo variants are keys too, as ``near`` would have met a misspelt name.
+    widens its ring by how far rounding may have moved it, and its longest word's typo
+    variants are keys in a ring of ~1.2 km, as ``near`` would have met a misspelt name.
 ``near``
     Any two records within about a hundred metres (a fine H3 cell and its ring), names
     aside: translations and renames share no word.
@@ -51,8 +51,8 @@ __all__ = [
     "KEY_ROWS_SCHEMA",
     "KIND_BIT",
     "KIND_NAME",
-    "ROUNDED_RINGS",
     "SYLLABIC",
+    "TYPO_RING",
     "BlockingConfig",
     "KeyStats",
     "Kind",
@@ -250,9 +250,9 @@ def polars_engine(rows: int) -> Literal["in-memory", "auto"]:
 # Ring-1 of a cell reaches at least one cell edge: res 8 ~ 460 m, 7 ~ 1.2 km, 6 ~ 3.2 km.
 _RING_STEPS: Final = ((300.0, 8), (1200.0, 7))  # (largest extent in metres, resolution)
 _WIDEST_RING: Final = 6
-# The resolutions a rounded record's ring can have (its extent plus its rounding is more
-# than the finest ring's), where every located record's typo variants are keys.
-ROUNDED_RINGS: Final = (_WIDEST_RING, _RING_STEPS[1][1])
+# The resolution of a rounded record's ring of typo variants (~1.2 km: a point to 2
+# decimals is up to ~0.8 km off), where every located record's typo variants are keys.
+TYPO_RING: Final = 7
 
 
 def resolution_expr(extent_m: pl.Expr) -> pl.Expr:

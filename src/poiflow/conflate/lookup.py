@@ -45,8 +45,8 @@ from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.key_rows import keys_of_frame
 from poiflow.conflate.keys import (
     DEFAULT_EXTENT_M,
-    ROUNDED_RINGS,
     SYLLABIC,
+    TYPO_RING,
     BlockingConfig,
     KeyStats,
     Kind,
@@ -257,11 +257,9 @@ class StatsLookup:
                     made.extend((Kind.NAME, pair_key(cell, t), row, False, True) for t in ring)
                 if rounded:  # typo variants meet a rounded record's ring
                     typos = list(dict.fromkeys(hashed(Term.TYPO, t) for t in one["typos"]))
-                    for r in ROUNDED_RINGS:
-                        made.extend(
-                            (Kind.NAME, pair_key(cells[r], t), row, True, False) for t in typos
-                        )
-                    for cell in h3.grid_disk(cells[res], 1) if one["rounding"] else ():
+                    own = cells[TYPO_RING]
+                    made.extend((Kind.NAME, pair_key(own, t), row, True, False) for t in typos)
+                    for cell in h3.grid_disk(own, 1) if one["rounding"] else ():
                         made.extend((Kind.NAME, pair_key(cell, t), row, False, True) for t in typos)
                 near = cells[config.near_resolution]
                 made.append((Kind.NEAR, near, row, True, False))
