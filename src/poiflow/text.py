@@ -19,12 +19,14 @@ __all__ = [
     "ASCII_ONLY",
     "ASCII_WHITESPACE",
     "LEGAL_FORMS",
+    "REPAIRS",
     "SYLLABIC_CHARACTERS",
     "address_line",
     "clean_text",
     "fold",
     "fold_ascii",
     "repair_encoding",
+    "repairs_of",
     "tokens",
     "unescape_references",
 ]
@@ -272,6 +274,23 @@ def clean_text(value: str | None) -> str | None:
 
 def _repaired(value: str) -> str:
     return repair_encoding(unescape_references(value))
+
+
+REPAIRS: Final = {
+    1: 'text escaped for the web ("&amp;", "&#233;"), read as its characters',
+    2: 'text garbled by a wrong encoding on its way ("CafÃ©"), repaired',
+}
+"""What :func:`clean_text` repairs of a value, by the bit :func:`repairs_of` sets."""
+
+
+def repairs_of(value: str) -> int:
+    """What :func:`clean_text` repairs of ``value``, as bits of :data:`REPAIRS` (0: none).
+
+    >>> repairs_of("Caf&#233;"), repairs_of("CafÃ©"), repairs_of("Café")
+    (1, 2, 0)
+    """
+    unescaped = unescape_references(value)
+    return int(unescaped != value) | (int(repair_encoding(unescaped) != unescaped) << 1)
 
 
 def _tidy(value: str) -> str | None:

@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
+from poiflow.generate.habits import read_as_windows_1252
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
 from poiflow.quality.profile import quarantine_reasons
 from poiflow.schema import PLACE_SCHEMA, POINT_FIELD, QUARANTINE_SCHEMA
 from poiflow.sources import OvertureSource, TabularSource
+from poiflow.text import REPAIRS
 
 from ..sources.overture_fixture import place, write_overture
 
@@ -606,7 +608,10 @@ def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Pa
     garbled = rows.encode("utf-8").decode("cp1252", errors="replace")
     assert "CafÃ© Aalto" in garbled
     feed.write_text(garbled, encoding="utf-8")
-    ingest([feed], tmp_path / "p.parquet")
+    report = ingest([feed], tmp_path / "p.parquet")
+    # Counted, and said: three records had text garbled, none escaped.
+    assert report.inputs[0].repaired == {REPAIRS[2]: 3}
+    assert IngestReport.from_dict(report.to_dict()).inputs[0].repaired == {REPAIRS[2]: 3}
     places = pq.read_table(tmp_path / "p.parquet").to_pylist()
     assert [p["names"]["primary"] for p in places] == [
         "Café Aalto",
@@ -621,6 +626,30 @@ def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Pa
     assert places[2]["address"]["locality"] == "Åbo"
     assert places[0]["keys"]["name"] == "cafe aalto"
     assert [p["categories"]["primary"] for p in places] == ["cafe", "restaurant", "bakery"]
+
+
+def test_what_ingest_repaired_is_counted_by_input_and_kind(tmp_path: Path) -> None:
+    """A record counts once per kind of repair, whichever of its name, street, town and
+    brand had it; a value that needed none counts nothing."""
+    feed = tmp_path / "web.csv"
+    rows = ["id,name,street,city,brand"]
+    rows += [f"e{i},Ben &amp; Jerry&#39;s {i},Kauppakatu,Helsinki," for i in range(40)]
+    rows += [f"s{i},Kahvila {i},H&#228;meentie,Helsinki," for i in range(20)]
+    rows += [f"b{i},Kahvila B {i},Kauppakatu,Helsinki,Caf&#233; &amp; Co" for i in range(5)]
+    rows += [f"x{i},Plain {i},Kauppakatu,Helsinki,AT&T" for i in range(30)]
+    feed.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    garbled = tmp_path / "garbled.csv"
+    garbled.write_text(
+        "id,name,street,city\n"
+        + "".join(
+            f"g{i},Caf{read_as_windows_1252('é')} {i},Kauppakatu,Helsinki\n" for i in range(7)
+        ),
+        encoding="utf-8",
+    )
+    report = ingest([feed, garbled], tmp_path / "p.parquet", batch_size=16)
+    assert [i.repaired for i in report.inputs] == [{REPAIRS[1]: 65}, {REPAIRS[2]: 7}]
+    names = pq.read_table(tmp_path / "p.parquet").column("names").to_pylist()
+    assert names[0]["primary"] == "Ben & Jerry's 0"
 
 
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:

@@ -14,6 +14,7 @@ import pytest
 
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline, conflate
+from poiflow.text import REPAIRS
 
 from ..conftest import ROOT, VENDOR_FEED
 
@@ -276,12 +277,14 @@ def test_a_source_whose_points_are_rounded_to_a_kilometre_is_named_in_the_report
     coarse = tmp_path / "coarse.csv"
     rows = "".join(f"{i},Kahvila {i},{60.1 + i / 97:.2f},24.94\n" for i in range(30))
     coarse.write_text("id,name,lat,lon\n" + rows, encoding="utf-8")
-    fine = tmp_path / "fine.csv"
-    fine.write_text("id,name,lat,lon\n1,Cafe Aalto,60.167512,24.942533\n", encoding="utf-8")
+    fine = tmp_path / "fine.csv"  # its one name escaped for the web on its way
+    fine.write_text("id,name,lat,lon\n1,Caf&#233; Aalto,60.167512,24.942533\n", encoding="utf-8")
     conflate([coarse, fine], tmp_path / "out", workers=1)
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert [i["rounded"] for i in run["inputs"]] == [{"coarse": 2}, {}]
+    assert [i["repaired"] for i in run["inputs"]] == [{}, {REPAIRS[1]: 1}]
     page = (tmp_path / "out" / "report.html").read_text()
     sources = page[page.index("<h2>Sources") :]
     assert "<p>source &#x27;coarse&#x27; gives most of its points to 2 decimals" in sources
     assert "fine&#x27; gives" not in page
+    assert f"<p>{fine}: 1 record had text escaped for the web (" in sources

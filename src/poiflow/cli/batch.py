@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from poiflow._imports import kept_out
@@ -23,7 +24,7 @@ from poiflow.cli import (
 )
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
-from poiflow.quality.notes import rounding_note
+from poiflow.quality.notes import repair_note, rounding_note
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -245,6 +246,8 @@ def _print_report(
             first.setdefault(name, s.path)
         for name, decimals in s.rounded.items():
             console.print(f"[yellow]note[/yellow]: {rounding_note(name, decimals)}")
+        for what, records in sorted(s.repaired.items()):
+            console.print(f"note: {escape(repair_note(s.path, what, records))}")
         if s.read == 0:
             console.print(f"[yellow]warning[/yellow]: {s.path} holds no records")
         elif s.valid == 0:

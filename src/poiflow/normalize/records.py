@@ -8,8 +8,8 @@ values that could not be normalized so that nothing is dropped silently.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -37,7 +37,7 @@ from poiflow.schema import (
     UNKNOWN_CATEGORY,
 )
 from poiflow.taxonomy import taxonomy
-from poiflow.text import clean_text, fold
+from poiflow.text import REPAIRS, clean_text, fold, repairs_of
 
 __all__ = [
     "NULL_ISLAND",
@@ -85,10 +85,13 @@ class FieldProblem:
 
 @dataclass(frozen=True, slots=True)
 class NormalizedBatch:
-    """The places of one batch and the values withheld from them."""
+    """The places of one batch, the values withheld from them, and how many records had a
+    name, street, town or brand repaired (``repaired``: by what, of ``poiflow.text.REPAIRS``;
+    only repairs that some record had)."""
 
     places: pa.Table
     problems: tuple[FieldProblem, ...]
+    repaired: Mapping[str, int] = field(default_factory=dict)
 
 
 _MISSING: Final = object()
@@ -162,8 +165,8 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         withheld (an unparsable phone, a website that is not a URL, an unknown status).
     """
     if records.num_rows <= FEW_ROWS:
-        rows, problems = normalize_rows(records.to_pylist())
-        return NormalizedBatch(pa.Table.from_pylist(rows, schema=PLACE_SCHEMA), problems)
+        rows, problems, repaired = _normalized_rows(records.to_pylist())
+        return NormalizedBatch(pa.Table.from_pylist(rows, schema=PLACE_SCHEMA), problems, repaired)
     done, problems = _normalize(_TableColumns(records))
     names_array = pa.StructArray.from_arrays(
         [
@@ -192,7 +195,20 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         "keys": _struct(done["keys"], KEYS_TYPE),
     }
     places = pa.Table.from_pydict(columns, schema=PLACE_SCHEMA)
-    return NormalizedBatch(places, problems)
+    return NormalizedBatch(places, problems, done["repaired"])
+
+
+def _repaired(n: int, columns: Sequence[Sequence[str | None]]) -> dict[str, int]:
+    """How many of ``n`` records had a value of ``columns`` repaired, by what (the
+    ``REPAIRS`` some record had), each value looked at once."""
+    bits = np.zeros(n, dtype=np.int8)
+    for values in columns:
+        bits |= np.asarray(_once(values, lambda v: repairs_of(v) if v else 0), dtype=np.int8)
+    if not bits.any():
+        return {}
+    return {
+        what: int(((bits & bit) > 0).sum()) for bit, what in REPAIRS.items() if (bits & bit).any()
+    }
 
 
 def _postcode_countries(
@@ -243,6 +259,14 @@ def normalize_rows(
     """``normalize_records`` of records given as rows (``SOURCE_RECORD_SCHEMA``'s fields),
     with the places as rows (``PLACE_SCHEMA``'s, as ``to_pylist`` gives them): no Arrow
     call at all, for a request's few records."""
+    places, problems, _ = _normalized_rows(records)
+    return places, problems
+
+
+def _normalized_rows(
+    records: Sequence[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], tuple[FieldProblem, ...], dict[str, int]]:
+    """:func:`normalize_rows`, and what was repaired (``NormalizedBatch.repaired``)."""
     done, problems = _normalize(_RowColumns(records))
     address, brand, keys = done["address"], done["brand"], done["keys"]
     nowhere = done["nowhere"]
@@ -270,7 +294,7 @@ def normalize_rows(
                 "keys": _struct_row(keys, i),
             }
         )
-    return places, problems
+    return places, problems, done["repaired"]
 
 
 def _normalize(
@@ -323,6 +347,9 @@ def _normalize(
             for part, value in parsed.items():
                 if value and not address[part][row]:
                     address[part][row] = value
+    primary_in = records.field("names", "primary")
+    brand_in = records.field("brand", "name")
+    repaired = _repaired(n, [primary_in, address["street"], address["locality"], brand_in])
     for part in ADDRESS_FIELDS:
         address[part] = _once(address[part], lambda v: clean_text(v) if v else None)
     address["country"] = country
@@ -331,7 +358,7 @@ def _normalize(
     postcode_countries = _postcode_countries(region, address, lats, lons)
 
     # Names.
-    primary = _once(records.field("names", "primary"), lambda v: clean_text(v) if v else None)
+    primary = _once(primary_in, lambda v: clean_text(v) if v else None)
     alternates_in = records.field("names", "alternates")
     alternates: list[list[dict[str, Any]] | None] = []
     for row, alts in enumerate(alternates_in):
@@ -402,7 +429,7 @@ def _normalize(
         if value and mapped is None
     )
 
-    brand_name = _once(records.field("brand", "name"), lambda v: clean_text(v) if v else None)
+    brand_name = _once(brand_in, lambda v: clean_text(v) if v else None)
     hours_in = records.values("opening_hours")
     opening_hours = _once(hours_in, lambda v: canonical_hours(v) if v else None)
     problems.extend(
@@ -450,6 +477,7 @@ def _normalize(
         "operating_status": status,
         "keys": keys,
         "nowhere": nowhere if nowhere.any() else None,  # points withheld
+        "repaired": repaired,
     }
     return done, tuple(problems)
 

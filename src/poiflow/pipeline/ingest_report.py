@@ -43,6 +43,9 @@ class SourceReport:
     seconds: float = 0.0
     # Its sources whose points are mostly rounded to 2 decimals or fewer, and to how many.
     rounded: dict[str, int] = field(default_factory=dict)
+    # How many of its records had a name, street, town or brand repaired, by what
+    # (``poiflow.text.REPAIRS``).
+    repaired: dict[str, int] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -100,6 +103,7 @@ class IngestReport:
                     item["withheld_values"],
                     item["seconds"],
                     dict(item.get("rounded", {})),
+                    dict(item.get("repaired", {})),
                 )
             )
         return report
@@ -144,6 +148,7 @@ class IngestReport:
                     "withheld_values": s.withheld_values,
                     "seconds": round(s.seconds, 3),
                     "rounded": s.rounded,
+                    "repaired": s.repaired,
                 }
                 for s in self.inputs
             ],

@@ -551,5 +551,7 @@ def _drop_duplicates(
     counts.valid += places.num_rows
     counts.quarantined += chunk.quarantined + len(repeated)
     counts.withheld_values += chunk.withheld
+    for what, records in chunk.repaired.items():
+        counts.repaired[what] = counts.repaired.get(what, 0) + records
     counts.sources.update(s for s in places.column("source").unique().to_pylist() if s)
     return places, quarantine

@@ -8,8 +8,8 @@ and what ``POST /match``, ``poiflow match`` and the stream run on their input
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ class Chunk:
     read: int
     quarantined: int
     withheld: int
+    repaired: Mapping[str, int] = field(default_factory=dict)  # NormalizedBatch.repaired
 
 
 def prepare_records(records: pa.Table | SourceBatch, source_name: str) -> tuple[pa.Table, pa.Table]:
@@ -99,6 +100,7 @@ def checked_batch(batch: SourceBatch, source_name: str) -> Chunk:
         read=records.num_rows + len(batch.rejected),
         quarantined=len(bad) + len(batch.rejected),
         withheld=len(normalized.problems),
+        repaired=normalized.repaired,
     )
 
 

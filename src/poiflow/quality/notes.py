@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["rounding_note"]
+__all__ = ["repair_note", "rounding_note"]
 
 _ROUNDED: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
 
@@ -20,3 +20,13 @@ def rounding_note(source: str, decimals: int) -> str:
         f"{_ROUNDED.get(decimals, '1 km')}): its points can be that far from its places, and "
         "matching reads its records' distances less that"
     )
+
+
+def repair_note(path: str, what: str, records: int) -> str:
+    """That ``records`` records of the input at ``path`` had a value repaired, by ``what``
+    (``poiflow.text.REPAIRS``).
+
+    >>> repair_note("feed.csv", "text garbled", 2)
+    'feed.csv: 2 records had text garbled'
+    """
+    return f"{path}: {records:,} record{'s' if records != 1 else ''} had {what}"

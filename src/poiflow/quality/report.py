@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
-from poiflow.quality.notes import rounding_note
+from poiflow.quality.notes import repair_note, rounding_note
 from poiflow.quality.page import (
     ASSETS,
     Raw,
@@ -235,18 +235,26 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
         rows,
         numeric=list(range(1, 8)),
     )
-    return (
-        f"{inputs}{_rounding_notes(run)}<h3>Completeness and matching by source</h3>{completeness}"
-    )
+    return f"{inputs}{_input_notes(run)}<h3>Completeness and matching by source</h3>{completeness}"
 
 
-def _rounding_notes(run: Mapping[str, Any]) -> str:
+def _input_notes(run: Mapping[str, Any]) -> str:
     """A line for each source whose points ingest found mostly rounded to a kilometre or
-    more: their distances to other records are that uncertain."""
+    more (their distances to other records are that uncertain), and for each repair
+    ingest made of an input's text."""
     return "".join(
-        f"<p>{escape(rounding_note(name, decimals))}</p>"
-        for i in run.get("inputs", [])
-        for name, decimals in sorted(i.get("rounded", {}).items())
+        [
+            *(
+                f"<p>{escape(rounding_note(name, decimals))}</p>"
+                for i in run.get("inputs", [])
+                for name, decimals in sorted(i.get("rounded", {}).items())
+            ),
+            *(
+                f"<p>{escape(repair_note(i['path'], what, records))}</p>"
+                for i in run.get("inputs", [])
+                for what, records in sorted(i.get("repaired", {}).items())
+            ),
+        ]
     )
 
 
