@@ -9,6 +9,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from poiflow.conflate import rounding
 from poiflow.conflate.evaluate import read_gold, score_membership
@@ -156,3 +158,35 @@ def test_a_world_with_a_source_rounded_to_a_kilometre_keeps_its_matches(
     # 0.9903 against 0.9873 here (0.9933 as generated); 0.9861 against 0.9689 on the 100k
     # world, whose towns are denser (benchmarks/RESULTS.md).
     assert read_less > as_given + 0.002, (read_less, as_given)
+
+
+@given(
+    points=st.lists(
+        st.one_of(
+            st.tuples(st.floats(-89.99, 89.99), st.floats(-179.99, 179.99)),
+            st.tuples(
+                st.integers(-8999, 8999).map(lambda v: v / 100),
+                st.integers(-17999, 17999).map(lambda v: v / 100),
+            ),
+            st.tuples(st.integers(-899, 899).map(lambda v: v / 10), st.just(24.0)),
+            st.just((None, None)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_points_rounding_reads_the_same_in_polars_numpy_and_python(
+    points: list[tuple[float | None, float | None]],
+) -> None:
+    # Blocking's batch keys read it in polars, a request's keys in Python, the features
+    # in numpy: one rule, three readings.
+    lat = [p[0] for p in points]
+    lon = [p[1] for p in points]
+    one_by_one = [rounding.point_rounding(a, b) for a, b in points]
+    frame = pl.DataFrame({"lat": lat, "lon": lon}, schema={"lat": pl.Float64, "lon": pl.Float64})
+    batch = frame.select(rounding.point_rounding_expr(pl.col("lat"), pl.col("lon"))).to_series()
+    as_arrays = [np.nan if v is None else v for v in lat], [np.nan if v is None else v for v in lon]
+    sources = np.array(["s"] * len(points), dtype=object)
+    columns = rounding.uncertainty(sources, *map(np.asarray, as_arrays), {})
+    assert batch.to_list() == one_by_one
+    assert columns.tolist() == one_by_one
