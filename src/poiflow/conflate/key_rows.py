@@ -115,7 +115,6 @@ def _spatial_name_keys(
     ring = (
         located.select(
             "row",
-            "rounding",
             pl.when(pl.col("res") == 8)
             .then(pl.col("cell8"))
             .when(pl.col("res") == 7)
