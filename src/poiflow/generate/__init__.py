@@ -134,13 +134,12 @@ def generate(
         hours.add(rows, number)
         rates = {habit: getattr(profile, habit) for habit in HABITS}
         for row in rows:
-            with_habits(row, row["_town"], rates, habits, centres)
+            with_habits(row, rates, habits, centres)
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):
             row["id"] = f"{profile.name[-1].upper()}{index:07d}"
             gold_rows.append((profile.name, row["id"], row.pop("_place")))
-            del row["_town"]
         path = output / f"{profile.name}.{file_format}"
         _write(path, rows)
         written.append(path)
@@ -210,7 +209,7 @@ def _records(
         copies = 2 if rng.random() < profile.duplicates else 1
         for _ in range(copies):
             row = describe(place, profile, rng)
-            row["_place"], row["_town"] = place.place_id, place.city
+            row["_place"] = place.place_id
             rows.append(row)
     return rows
 

@@ -5,7 +5,7 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     The point to 2 decimals (about 1 km): a feed that keeps few digits, or hides where.
 ``town_centre``
     The point at the centre of the record's town (the mean point of its places): a
-    geocoder that could not place the address gave it the town's.
+    geocoder that could not place the address gave it the town's (a record with a town).
 ``null_island``
     The point at (0, 0): where a geocoder that failed writes zeros.
 ``mojibake``
@@ -77,23 +77,22 @@ def as_a_number(postcode: str | None, *, as_float: bool = True) -> str | None:
 
 def with_habits(
     row: dict[str, Any],
-    town: str,
     rates: Mapping[str, float],
     rng: np.random.Generator,
     centres: Mapping[str, tuple[float, float]],
 ) -> dict[str, Any]:
     """``row`` (a generated record, flat place format) as a source with these habits
     writes it. ``rates``: each habit's rate (of :data:`HABITS`; one left out is 0);
-    ``town``: the town of its place; ``centres``: each town's centre. A habit at rate 0
-    draws nothing."""
+    ``centres``: each town's centre, where a geocoder puts a record of the town (one
+    without a town it cannot put there). A habit at rate 0 draws nothing."""
 
     def chance(habit: str) -> bool:
         rate = rates.get(habit, 0.0)
         return bool(rate) and bool(rng.random() < rate)
 
     if row["lat"] is not None:
-        if chance("town_centre") and town in centres:
-            row["lat"], row["lon"] = centres[town]
+        if chance("town_centre") and row.get("city") in centres:
+            row["lat"], row["lon"] = centres[row["city"]]
         elif chance("null_island"):
             row["lat"], row["lon"] = 0.0, 0.0
         if chance("rounded_points"):
