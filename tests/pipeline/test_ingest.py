@@ -593,6 +593,22 @@ def test_a_source_whose_points_are_mostly_rounded_to_a_kilometre_is_said_to_be(
         again = IngestReport.from_dict(report.to_dict())
         assert again.inputs[1].rounded == found[digits]
     assert found == {3: {}, 2: {"coarse2": 2}, 1: {"coarse1": 1}}
+    # A source that rounds some of its points (12 of 40), and one of 3 decimals whose
+    # points land on whole hundredths by chance: only the first is named, with its share.
+    some = tmp_path / "some.csv"
+    digits = [2 if i < 12 else 6 for i in range(40)]
+    rows = [
+        f"{i},Place {i},{60.1 + i / 97:.{d}f},{24.9 + i / 89:.{d}f}" for i, d in enumerate(digits)
+    ]
+    some.write_text("id,name,lat,lon\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    third = tmp_path / "third.csv"
+    rows = [f"{i},Place {i},{60.1 + i / 1000:.3f},{24.9 + i / 1000:.3f}" for i in range(200)]
+    third.write_text("id,name,lat,lon\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    report = ingest([fine, some, third], tmp_path / "some.parquet")
+    assert [i.partly_rounded for i in report.inputs] == [{}, {"some": 0.3}, {}]
+    assert [i.rounded for i in report.inputs] == [{}, {}, {}]
+    again = IngestReport.from_dict(report.to_dict())
+    assert again.inputs[1].partly_rounded == {"some": 0.3}
 
 
 def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Path) -> None:

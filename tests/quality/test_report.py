@@ -279,12 +279,20 @@ def test_a_source_whose_points_are_rounded_to_a_kilometre_is_named_in_the_report
     coarse.write_text("id,name,lat,lon\n" + rows, encoding="utf-8")
     fine = tmp_path / "fine.csv"  # its one name escaped for the web on its way
     fine.write_text("id,name,lat,lon\n1,Caf&#233; Aalto,60.167512,24.942533\n", encoding="utf-8")
-    conflate([coarse, fine], tmp_path / "out", workers=1)
+    some = tmp_path / "some.csv"  # a tenth of its points to 2 decimals
+    digits = [2 if i % 10 == 0 else 6 for i in range(100)]
+    rows = "".join(
+        f"{i},Baari {i},{60.2 + i / 97:.{d}f},{24.9 + i / 89:.{d}f}\n" for i, d in enumerate(digits)
+    )
+    some.write_text("id,name,lat,lon\n" + rows, encoding="utf-8")
+    conflate([coarse, fine, some], tmp_path / "out", workers=1)
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert [i["rounded"] for i in run["inputs"]] == [{"coarse": 2}, {}]
-    assert [i["repaired"] for i in run["inputs"]] == [{}, {REPAIRS[1]: 1}]
+    assert [i["rounded"] for i in run["inputs"]] == [{"coarse": 2}, {}, {}]
+    assert [i["partly_rounded"] for i in run["inputs"]] == [{}, {}, {"some": 0.1}]
+    assert [i["repaired"] for i in run["inputs"]] == [{}, {REPAIRS[1]: 1}, {}]
     page = (tmp_path / "out" / "report.html").read_text()
     sources = page[page.index("<h2>Sources") :]
     assert "<p>source &#x27;coarse&#x27; gives most of its points to 2 decimals" in sources
     assert "fine&#x27; gives" not in page
     assert f"<p>{fine}: 1 record had text escaped for the web (" in sources
+    assert "<p>source &#x27;some&#x27; gives 10% of its points to 2 decimals or fewer" in sources

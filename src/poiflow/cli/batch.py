@@ -24,7 +24,7 @@ from poiflow.cli import (
 )
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
-from poiflow.quality.notes import repair_note, rounding_note
+from poiflow.quality.notes import partly_rounded_note, repair_note, rounding_note
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -246,6 +246,8 @@ def _print_report(
             first.setdefault(name, s.path)
         for name, decimals in s.rounded.items():
             console.print(f"[yellow]note[/yellow]: {rounding_note(name, decimals)}")
+        for name, share in s.partly_rounded.items():
+            console.print(f"note: {escape(partly_rounded_note(name, share))}")
         for what, records in sorted(s.repaired.items()):
             console.print(f"note: {escape(repair_note(s.path, what, records))}")
         if s.read == 0:

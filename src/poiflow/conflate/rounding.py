@@ -31,6 +31,7 @@ import pyarrow as pa
 
 __all__ = [
     "ROUNDED",
+    "partly_rounded",
     "point_rounding",
     "point_rounding_expr",
     "rounded_decimals",
@@ -79,21 +80,47 @@ def rounded_decimals(counts: pl.DataFrame, finest: int = 2) -> dict[str, int]:
     the fewest decimals most of their points have, from the summed counts (``what``,
     ``value``, a count column named ``records``, ``count`` or ``len``). A source of fewer
     than 20 located records is not judged."""
-    column = next(c for c in ("records", "count", "len") if c in counts.columns)
-    kept = counts.filter(pl.col("what").is_in(ROUNDED))
-    if kept.is_empty():
-        return {}
-    wide = kept.pivot(on="what", index="value", values=column, aggregate_function="sum")
     found: dict[str, int] = {}
-    for row in wide.sort("value").iter_rows(named=True):
-        points = row.get("points") or 0
+    for source, points, rounded in _by_source(counts):
         if points < _LEAST:
             continue
         for decimals in range(finest + 1):  # the coarsest that most of its points are
-            if (row.get(f"rounded {decimals}") or 0) > points / 2:
-                found[str(row["value"])] = decimals
+            if rounded.get(decimals, 0) > points / 2:
+                found[source] = decimals
                 break
     return found
+
+
+def partly_rounded(counts: pl.DataFrame) -> dict[str, float]:
+    """The sources not judged (see :func:`rounding_of`) that give 10 or more of their
+    points, and at least 1% of them, to 2 decimals or fewer: each such share. A source
+    of finer points lands there by chance too rarely for that (one of 6 decimals once in
+    a hundred million), so these were rounded: each is read by its own digits."""
+    judged = rounding_of(counts)
+    return {
+        source: rounded.get(2, 0) / points
+        for source, points, rounded in _by_source(counts)
+        if source not in judged and rounded.get(2, 0) >= max(10, points / 100)
+    }
+
+
+def _by_source(counts: pl.DataFrame) -> list[tuple[str, int, dict[int, int]]]:
+    """Each source of the summed counts (as ``rounded_decimals`` takes them), in name
+    order: its located records, and how many of them are rounded to each number of
+    decimals."""
+    column = next(c for c in ("records", "count", "len") if c in counts.columns)
+    kept = counts.filter(pl.col("what").is_in(ROUNDED))
+    if kept.is_empty():
+        return []
+    wide = kept.pivot(on="what", index="value", values=column, aggregate_function="sum")
+    return [
+        (
+            str(row["value"]),
+            int(row.get("points") or 0),
+            {d: int(row.get(f"rounded {d}") or 0) for d in range(_FINEST + 1)},
+        )
+        for row in wide.sort("value").iter_rows(named=True)
+    ]
 
 
 def rounding_of(counts: pl.DataFrame) -> dict[str, float]:

@@ -43,6 +43,8 @@ class SourceReport:
     seconds: float = 0.0
     # Its sources whose points are mostly rounded to 2 decimals or fewer, and to how many.
     rounded: dict[str, int] = field(default_factory=dict)
+    # Its other sources that give some of their points to 2 decimals, and what share.
+    partly_rounded: dict[str, float] = field(default_factory=dict)
     # How many of its records had a name, street, town or brand repaired, by what
     # (``poiflow.text.REPAIRS``).
     repaired: dict[str, int] = field(default_factory=dict)
@@ -103,6 +105,7 @@ class IngestReport:
                     item["withheld_values"],
                     item["seconds"],
                     dict(item.get("rounded", {})),
+                    dict(item.get("partly_rounded", {})),
                     dict(item.get("repaired", {})),
                 )
             )
@@ -148,6 +151,7 @@ class IngestReport:
                     "withheld_values": s.withheld_values,
                     "seconds": round(s.seconds, 3),
                     "rounded": s.rounded,
+                    "partly_rounded": s.partly_rounded,
                     "repaired": s.repaired,
                 }
                 for s in self.inputs

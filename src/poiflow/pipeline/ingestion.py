@@ -254,17 +254,22 @@ def _rounding_counts(table: pa.Table) -> pl.DataFrame:
 
 def _note_rounding(counts: list[pl.DataFrame], report: IngestReport) -> None:
     """Note in the report each source that gives most of its points to 2 decimals or
-    fewer (about a kilometre: matching reads its distances less that)."""
+    fewer (about a kilometre: matching reads its distances less that), and each that
+    gives some of them so (each such point is read so)."""
     import polars as pl
 
-    from poiflow.conflate.rounding import rounded_decimals
+    from poiflow.conflate.rounding import partly_rounded, rounded_decimals
 
     if not counts:
         return
-    for name, decimals in rounded_decimals(pl.concat(counts)).items():
-        for inputs in report.inputs:
+    summed = pl.concat(counts)
+    for inputs in report.inputs:
+        for name, decimals in rounded_decimals(summed).items():
             if name in inputs.sources:
                 inputs.rounded[name] = decimals
+        for name, share in partly_rounded(summed).items():
+            if name in inputs.sources:
+                inputs.partly_rounded[name] = share
 
 
 def _point_tally() -> PointTally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["repair_note", "rounding_note"]
+__all__ = ["partly_rounded_note", "repair_note", "rounding_note"]
 
 _ROUNDED: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
 
@@ -30,3 +30,15 @@ def repair_note(path: str, what: str, records: int) -> str:
     'feed.csv: 2 records had text garbled'
     """
     return f"{path}: {records:,} record{'s' if records != 1 else ''} had {what}"
+
+
+def partly_rounded_note(source: str, share: float) -> str:
+    """What a source that gives ``share`` of its points to 2 decimals or fewer means.
+
+    >>> partly_rounded_note("acme", 0.25)[:58]
+    "source 'acme' gives 25% of its points to 2 decimals or few"
+    """
+    return (
+        f"source '{source}' gives {share:.0%} of its points to 2 decimals or fewer (about "
+        "1 km): matching reads each of those as that far from its place, the others as given"
+    )

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
-from poiflow.quality.notes import repair_note, rounding_note
+from poiflow.quality.notes import partly_rounded_note, repair_note, rounding_note
 from poiflow.quality.page import (
     ASSETS,
     Raw,
@@ -240,14 +240,19 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
 
 def _input_notes(run: Mapping[str, Any]) -> str:
     """A line for each source whose points ingest found mostly rounded to a kilometre or
-    more (their distances to other records are that uncertain), and for each repair
-    ingest made of an input's text."""
+    more (their distances to other records are that uncertain), for each that rounds
+    some of them, and for each repair ingest made of an input's text."""
     return "".join(
         [
             *(
                 f"<p>{escape(rounding_note(name, decimals))}</p>"
                 for i in run.get("inputs", [])
                 for name, decimals in sorted(i.get("rounded", {}).items())
+            ),
+            *(
+                f"<p>{escape(partly_rounded_note(name, share))}</p>"
+                for i in run.get("inputs", [])
+                for name, share in sorted(i.get("partly_rounded", {}).items())
             ),
             *(
                 f"<p>{escape(repair_note(i['path'], what, records))}</p>"
