@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from poiflow._imports import kept_out
@@ -22,16 +21,15 @@ from poiflow.cli import (
     print_json,
     print_weights,
 )
+from poiflow.cli.reporting import decisions_line, golden_line, print_ingest_report
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
-from poiflow.quality.notes import partly_rounded_note, repair_note, rounding_note
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
     from poiflow.conflate.clustering import ClusterConfig
-    from poiflow.pipeline import IngestReport
 
-__all__ = ["decisions_line", "golden_line"]
+__all__: list[str] = []
 
 _INGEST_HELP = """
 Read places from any mix of inputs, validate and normalize them, and write one GeoParquet.
@@ -178,7 +176,7 @@ def ingest_command(
     if json_report:
         print_json(report.to_dict())
     else:
-        _print_report(report)
+        print_ingest_report(report)
 
 
 def _mappings(values: list[str] | None) -> tuple[SourceMapping | None, dict[str, SourceMapping]]:
@@ -201,65 +199,6 @@ def _mappings(values: list[str] | None) -> tuple[SourceMapping | None, dict[str,
         else:
             single[target] = load_yaml(file, SourceMapping)
     return every, single
-
-
-def _print_report(
-    report: IngestReport, *, paths: bool = True, quarantine: str | Path | None = None
-) -> None:
-    """The ingest table and its balance; with ``paths``, where places and quarantine went.
-
-    An input that added nothing (no record, or every one held back) is warned of, with
-    where its records' reasons are (``quarantine``; default: the report's).
-    """
-    table = Table(title="Ingest", title_justify="left", show_edge=False)
-    for column in ("input", "kind", "read", "valid", "quarantined", "values withheld", "records/s"):
-        table.add_column(column, justify="right" if column not in ("input", "kind") else "left")
-    for s in report.inputs:
-        rate = f"{s.read / s.seconds:,.0f}" if s.seconds > 0 else "-"
-        table.add_row(
-            Path(s.path).name,
-            s.kind,
-            f"{s.read:,}",
-            f"{s.valid:,}",
-            f"{s.quarantined:,}",
-            f"{s.withheld_values:,}",
-            rate,
-        )
-    console.print(table)
-    check = "[green]✓[/green]" if report.balanced else "[red]✗[/red]"
-    console.print(
-        f"{check} read {report.read:,} = valid {report.valid:,} + quarantined "
-        f"{report.quarantined:,}; {report.withheld_values:,} values withheld "
-        f"({report.seconds:.1f} s)"
-    )
-    held = quarantine if quarantine is not None else report.quarantine
-    first: dict[str, str] = {}
-    for s in report.inputs:
-        shared = sorted(name for name in s.sources if first.get(name, s.path) != s.path)
-        for name in shared:
-            console.print(
-                f"[yellow]note[/yellow]: {first[name]} and {s.path} both give source '{name}', "
-                "so they are one source: an id in both is held back as a repeat (a mapping's "
-                "'source:' keeps them apart)"
-            )
-        for name in s.sources:
-            first.setdefault(name, s.path)
-        for name, decimals in s.rounded.items():
-            console.print(f"[yellow]note[/yellow]: {rounding_note(name, decimals)}")
-        for name, share in s.partly_rounded.items():
-            console.print(f"note: {escape(partly_rounded_note(name, share))}")
-        for what, records in sorted(s.repaired.items()):
-            console.print(f"note: {escape(repair_note(s.path, what, records))}")
-        if s.read == 0:
-            console.print(f"[yellow]warning[/yellow]: {s.path} holds no records")
-        elif s.valid == 0:
-            console.print(
-                f"[yellow]warning[/yellow]: {s.path}: all {s.read:,} of its records were "
-                f"quarantined, so it adds nothing; their reasons are in {held}"
-            )
-    if paths:
-        console.print(f"places:     [bold]{report.output}[/bold]")
-        console.print(f"quarantine: {report.quarantine}")
 
 
 @app.command(no_args_is_help=True)
@@ -480,7 +419,7 @@ def conflate_command(
         print_json(report.to_dict())
         return
     where = output if is_remote(output) else report.output
-    _print_report(
+    print_ingest_report(
         report.ingest, paths=False, quarantine=f"{str(where).rstrip('/')}/quarantine.parquet"
     )
     counts = report.to_dict()["counts"]
@@ -561,43 +500,6 @@ def conflate_command(
             f"records are one place or two: poiflow explain {where} SOURCE:ID SOURCE:ID[/dim]",
             highlight=False,
         )
-
-
-def decisions_line(decided: dict[str, int]) -> str:
-    """What became of a person's decisions, in a line of a run's summary."""
-    followed = decided["match"] + decided["different"]
-    line = (
-        f"decisions: {followed:,} followed ({decided['match']:,} match, "
-        f"{decided['different']:,} different), {decided['overruled']:,} of them against "
-        "the model"
-    )
-    if decided["not_in_run"]:
-        line += (
-            f"; {decided['not_in_run']:,} name a record this run does not have "
-            "(decisions.parquet: in_run false)"
-        )
-    return line
-
-
-def golden_line(metrics: dict[str, float]) -> str | None:
-    """How right the golden records are, in a line of a run's summary (None when the run
-    was not given the true places)."""
-    shown = [
-        a
-        for a in ("name", "category", "location", "address", "phone")
-        if f"golden.{a}.accuracy" in metrics
-    ]
-    if not shown:
-        return None
-    return (
-        "golden records right (naive merge): "
-        + ", ".join(
-            f"{a} {metrics[f'golden.{a}.accuracy']:.3f} "
-            f"({metrics.get(f'golden.{a}.naive_accuracy', float('nan')):.3f})"
-            for a in shown
-        )
-        + "; more: poiflow evaluate --gold-places"
-    )
 
 
 def _cluster_config(threshold: float) -> ClusterConfig:

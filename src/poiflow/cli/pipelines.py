@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from poiflow.cli import Engine, _progress, _RichProgress, app, console, print_json
-from poiflow.cli.batch import decisions_line, golden_line
+from poiflow.cli.reporting import decisions_line, golden_line
 from poiflow.errors import ConfigError, PoiflowError
 
 __all__: list[str] = []

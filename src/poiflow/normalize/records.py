@@ -8,15 +8,23 @@ values that could not be normalized so that nothing is dropped silently.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from poiflow.normalize.addresses import parse_address, postcode_key, street_key
+from poiflow.normalize.columns import (
+    RowColumns,
+    TableColumns,
+    once,
+    once_lists,
+    struct_array,
+    struct_row,
+)
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.names import brand_key, name_key
@@ -47,8 +55,6 @@ __all__ = [
     "normalize_rows",
 ]
 
-Key = TypeVar("Key", bound=Hashable)
-Value = TypeVar("Value")
 
 _STATUS: Final = {
     "open": "open",
@@ -94,7 +100,6 @@ class NormalizedBatch:
     repaired: Mapping[str, int] = field(default_factory=dict)
 
 
-_MISSING: Final = object()
 NULL_ISLAND: Final = (
     "the point (0, 0), where a geocoder puts an address it could not place: not where the place is"
 )
@@ -102,50 +107,6 @@ _UNREAD_HOURS: Final = (
     "not opening hours as OpenStreetMap writes them (Mo-Fr 09:00-17:00) nor as people "
     "write them (Mon-Fri 9am-5pm)"
 )
-
-
-def _once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value]:
-    """``[function(v) for v in values]``, calling ``function`` once per distinct value."""
-    memo = {value: function(value) for value in dict.fromkeys(values)}
-    return list(map(memo.__getitem__, values))
-
-
-class _TableColumns:
-    """A table's columns as Python lists, read column by column (many rows)."""
-
-    columnar: Final = True  # worth reading values column-wise where that is quicker
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-        self.n = table.num_rows
-
-    def values(self, column: str) -> list[Any]:
-        return self.table.column(column).to_pylist()  # type: ignore[no-any-return]
-
-    def field(self, column: str, child: str) -> list[Any]:
-        return pc.struct_field(self.table.column(column), child).to_pylist()  # type: ignore[no-any-return]
-
-    def numbers(self, column: str) -> np.ndarray:
-        return np.asarray(self.table.column(column).to_numpy(zero_copy_only=False), float)
-
-
-class _RowColumns:
-    """Rows' columns as Python lists, read row by row (a request's few records)."""
-
-    columnar: Final = False
-
-    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
-        self.rows = rows
-        self.n = len(rows)
-
-    def values(self, column: str) -> list[Any]:
-        return [row[column] for row in self.rows]
-
-    def field(self, column: str, child: str) -> list[Any]:
-        return [None if row[column] is None else row[column][child] for row in self.rows]
-
-    def numbers(self, column: str) -> np.ndarray:
-        return np.array([np.nan if r[column] is None else r[column] for r in self.rows], float)
 
 
 FEW_ROWS: Final = 64
@@ -167,7 +128,7 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
     if records.num_rows <= FEW_ROWS:
         rows, problems, repaired = _normalized_rows(records.to_pylist())
         return NormalizedBatch(pa.Table.from_pylist(rows, schema=PLACE_SCHEMA), problems, repaired)
-    done, problems = _normalize(_TableColumns(records))
+    done, problems = _normalize(TableColumns(records))
     names_array = pa.StructArray.from_arrays(
         [
             pa.array(done["primary"], pa.string()),
@@ -183,16 +144,16 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         "source_category": pa.array(done["source_category"], pa.string()),
         "lat": _withheld(records.column("lat"), done["nowhere"]),
         "lon": _withheld(records.column("lon"), done["nowhere"]),
-        "address": _struct(done["address"], ADDRESS_TYPE),
+        "address": struct_array(done["address"], ADDRESS_TYPE),
         "phones": pa.array(done["phones"], pa.list_(pa.string())),
         "websites": pa.array(done["websites"], pa.list_(pa.string())),
         "emails": pa.array(done["emails"], pa.list_(pa.string())),
-        "brand": _struct(done["brand"], PLACE_SCHEMA.field("brand").type),
+        "brand": struct_array(done["brand"], PLACE_SCHEMA.field("brand").type),
         "opening_hours": pa.array(done["opening_hours"], pa.string()),
         "operating_status": pa.array(done["operating_status"], pa.string()),
         "update_time": records.column("update_time"),
         "origin": records.column("origin"),
-        "keys": _struct(done["keys"], KEYS_TYPE),
+        "keys": struct_array(done["keys"], KEYS_TYPE),
     }
     places = pa.Table.from_pydict(columns, schema=PLACE_SCHEMA)
     return NormalizedBatch(places, problems, done["repaired"])
@@ -203,7 +164,7 @@ def _repaired(n: int, columns: Sequence[Sequence[str | None]]) -> dict[str, int]
     ``REPAIRS`` some record had), each value looked at once."""
     bits = np.zeros(n, dtype=np.int8)
     for values in columns:
-        bits |= np.asarray(_once(values, lambda v: repairs_of(v) if v else 0), dtype=np.int8)
+        bits |= np.asarray(once(values, lambda v: repairs_of(v) if v else 0), dtype=np.int8)
     if not bits.any():
         return {}
     return {
@@ -267,7 +228,7 @@ def _normalized_rows(
     records: Sequence[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], tuple[FieldProblem, ...], dict[str, int]]:
     """:func:`normalize_rows`, and what was repaired (``NormalizedBatch.repaired``)."""
-    done, problems = _normalize(_RowColumns(records))
+    done, problems = _normalize(RowColumns(records))
     address, brand, keys = done["address"], done["brand"], done["keys"]
     nowhere = done["nowhere"]
     places = []
@@ -282,23 +243,23 @@ def _normalized_rows(
                 "source_category": done["source_category"][i],
                 "lat": record["lat"] if located else None,
                 "lon": record["lon"] if located else None,
-                "address": _struct_row(address, i),
+                "address": struct_row(address, i),
                 "phones": done["phones"][i],
                 "websites": done["websites"][i],
                 "emails": done["emails"][i],
-                "brand": _struct_row(brand, i),
+                "brand": struct_row(brand, i),
                 "opening_hours": done["opening_hours"][i],
                 "operating_status": done["operating_status"][i],
                 "update_time": record["update_time"],
                 "origin": record["origin"],
-                "keys": _struct_row(keys, i),
+                "keys": struct_row(keys, i),
             }
         )
     return places, problems, done["repaired"]
 
 
 def _normalize(
-    records: _TableColumns | _RowColumns,
+    records: TableColumns | RowColumns,
 ) -> tuple[dict[str, Any], tuple[FieldProblem, ...]]:
     """Every normalized value of the records, as lists by column (struct columns as dicts
     of child lists), and every value withheld."""
@@ -319,7 +280,7 @@ def _normalize(
     # Country: the record's own, else the country its coordinates fall in. Only a phone
     # written nationally or a freeform address needs it, so only those rows look it up.
     raw_country = records.field("address", "country")
-    country: list[str | None] = _once(raw_country, lambda c: country_code(c) if c else None)
+    country: list[str | None] = once(raw_country, lambda c: country_code(c) if c else None)
     for row, (raw, code) in enumerate(zip(raw_country, country, strict=True)):
         if raw and code is None:
             problems.append(FieldProblem(row, "address.country", raw, "not a known country"))
@@ -351,14 +312,14 @@ def _normalize(
     brand_in = records.field("brand", "name")
     repaired = _repaired(n, [primary_in, address["street"], address["locality"], brand_in])
     for part in ADDRESS_FIELDS:
-        address[part] = _once(address[part], lambda v: clean_text(v) if v else None)
+        address[part] = once(address[part], lambda v: clean_text(v) if v else None)
     address["country"] = country
     address["postcode"] = [p.upper() if p else None for p in address["postcode"]]
 
     postcode_countries = _postcode_countries(region, address, lats, lons)
 
     # Names.
-    primary = _once(primary_in, lambda v: clean_text(v) if v else None)
+    primary = once(primary_in, lambda v: clean_text(v) if v else None)
     alternates_in = records.field("names", "alternates")
     alternates: list[list[dict[str, Any]] | None] = []
     for row, alts in enumerate(alternates_in):
@@ -422,31 +383,31 @@ def _normalize(
     emails = _normalize_lists(records.values("emails"), problems, "emails", None, _email)
 
     status_in = records.values("operating_status")
-    status = _once(status_in, lambda v: _STATUS.get(fold(v)) if v else None)
+    status = once(status_in, lambda v: _STATUS.get(fold(v)) if v else None)
     problems.extend(
         FieldProblem(row, "operating_status", value, "not a known status")
         for row, (value, mapped) in enumerate(zip(status_in, status, strict=True))
         if value and mapped is None
     )
 
-    brand_name = _once(brand_in, lambda v: clean_text(v) if v else None)
+    brand_name = once(brand_in, lambda v: clean_text(v) if v else None)
     hours_in = records.values("opening_hours")
-    opening_hours = _once(hours_in, lambda v: canonical_hours(v) if v else None)
+    opening_hours = once(hours_in, lambda v: canonical_hours(v) if v else None)
     problems.extend(
         FieldProblem(row, "opening_hours", value, _UNREAD_HOURS)
         for row, (value, read) in enumerate(zip(hours_in, opening_hours, strict=True))
         if read is None and value and not value.isspace()
     )
 
-    name_keys = _once(primary, lambda v: name_key(v) if v else None)
+    name_keys = once(primary, lambda v: name_key(v) if v else None)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
         "name_alternates": [
             _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
             for alts, key in zip(alternates, name_keys, strict=True)
         ],
-        "brand": _once(brand_name, lambda v: (brand_key(v) or None) if v else None),
-        "domains": _once_lists(
+        "brand": once(brand_name, lambda v: (brand_key(v) or None) if v else None),
+        "domains": once_lists(
             websites,
             functools.partial(_domains, known=_known_domains(websites) if records.columnar else {}),
         ),
@@ -454,14 +415,14 @@ def _normalize(
             (street_key(s, c) or None) if s else None
             for s, c in zip(address["street"], region, strict=True)
         ],
-        "housenumber": _once(
+        "housenumber": once(
             address["housenumber"], lambda v: (fold(v).replace(" ", "") or None) if v else None
         ),
         "postcode": [
             (postcode_key(p, c) or None) if p else None
             for p, c in zip(address["postcode"], postcode_countries, strict=True)
         ],
-        "locality": _once(address["locality"], lambda v: (fold(v) or None) if v else None),
+        "locality": once(address["locality"], lambda v: (fold(v) or None) if v else None),
     }
     done = {
         "primary": primary,
@@ -480,24 +441,6 @@ def _normalize(
         "repaired": repaired,
     }
     return done, tuple(problems)
-
-
-def _once_lists(
-    values: Sequence[list[str] | None], function: Callable[[tuple[str, ...]], Value]
-) -> list[Value | None]:
-    """``_once`` over list values (None or empty stays None): the lists are read as tuples."""
-    memo: dict[tuple[str, ...], Value] = {}
-    out: list[Value | None] = []
-    for value in values:
-        if not value:
-            out.append(None)
-            continue
-        key = tuple(value)
-        found = memo.get(key, _MISSING)
-        if found is _MISSING:
-            found = memo[key] = function(key)
-        out.append(found)  # type: ignore[arg-type]
-    return out
 
 
 def _domains(urls: tuple[str, ...], known: dict[str, str | None]) -> list[str] | None:
@@ -586,21 +529,3 @@ def _normalize_lists(
                 problems.extend(FieldProblem(row, column, value, reason) for reason in bad)
         out.append(kept or None)
     return out
-
-
-def _struct(children: dict[str, list[Any]], struct_type: pa.StructType) -> pa.StructArray:
-    """A struct array from child lists; a row whose children are all null is null."""
-    names = [f.name for f in struct_type]
-    arrays = [pa.array(children[name], f.type) for name, f in zip(names, struct_type, strict=True)]
-    valid = np.zeros(len(arrays[0]), dtype=bool)
-    for array in arrays:
-        valid |= array.is_valid().to_numpy(zero_copy_only=False)
-    return pa.StructArray.from_arrays(
-        arrays, fields=list(struct_type), mask=pa.array(~valid, pa.bool_())
-    )
-
-
-def _struct_row(children: dict[str, list[Any]], row: int) -> dict[str, Any] | None:
-    """One row of ``_struct``: None when every child is null."""
-    value = {name: values[row] for name, values in children.items()}
-    return None if all(v is None for v in value.values()) else value
