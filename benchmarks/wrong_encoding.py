@@ -26,11 +26,12 @@ import polars as pl
 
 from measure import scored_run, their_places, world_files
 from poiflow.conflate.evaluate import read_gold
-from poiflow.generate.habits import as_a_number, escaped_for_the_web, read_as_windows_1252
-
-# The text fields an export for the web escapes (ids, points and phones stay as they are;
-# a web address's "&" between parameters is escaped too).
-TEXT_FIELDS = ("name", "category", "street", "city", "brand", "website")
+from poiflow.generate.habits import (
+    ESCAPED_FIELDS,
+    as_a_number,
+    escaped_for_the_web,
+    read_as_windows_1252,
+)
 
 
 def main() -> None:
@@ -58,7 +59,7 @@ def main() -> None:
             if name == last:
                 frame = frame.with_columns(
                     pl.col(c).map_elements(escaped_for_the_web, return_dtype=pl.String)
-                    for c in TEXT_FIELDS
+                    for c in ESCAPED_FIELDS
                     if c in frame.columns
                 )
             frame.write_csv(escaped / name)

@@ -80,15 +80,7 @@ def rounded_decimals(counts: pl.DataFrame, finest: int = 2) -> dict[str, int]:
     the fewest decimals most of their points have, from the summed counts (``what``,
     ``value``, a count column named ``records``, ``count`` or ``len``). A source of fewer
     than 20 located records is not judged."""
-    found: dict[str, int] = {}
-    for source, points, rounded in _by_source(counts):
-        if points < _LEAST:
-            continue
-        for decimals in range(finest + 1):  # the coarsest that most of its points are
-            if rounded.get(decimals, 0) > points / 2:
-                found[source] = decimals
-                break
-    return found
+    return _judged(_by_source(counts), finest)
 
 
 def partly_rounded(counts: pl.DataFrame) -> dict[str, float]:
@@ -96,12 +88,26 @@ def partly_rounded(counts: pl.DataFrame) -> dict[str, float]:
     points, and at least 1% of them, to 2 decimals or fewer: each such share. A source
     of finer points lands there by chance too rarely for that (one of 6 decimals once in
     a hundred million), so these were rounded: each is read by its own digits."""
-    judged = rounding_of(counts)
+    sources = _by_source(counts)
+    judged = _judged(sources, _FINEST)
     return {
         source: rounded.get(2, 0) / points
-        for source, points, rounded in _by_source(counts)
+        for source, points, rounded in sources
         if source not in judged and rounded.get(2, 0) >= max(10, points / 100)
     }
+
+
+def _judged(sources: list[tuple[str, int, dict[int, int]]], finest: int) -> dict[str, int]:
+    """:func:`rounded_decimals` of the sources' counts (:func:`_by_source`)."""
+    found: dict[str, int] = {}
+    for source, points, rounded in sources:
+        if points < _LEAST:
+            continue
+        for decimals in range(finest + 1):  # the coarsest that most of its points are
+            if rounded.get(decimals, 0) > points / 2:
+                found[source] = decimals
+                break
+    return found
 
 
 def _by_source(counts: pl.DataFrame) -> list[tuple[str, int, dict[int, int]]]:

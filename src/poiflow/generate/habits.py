@@ -31,6 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 __all__ = [
+    "ESCAPED_FIELDS",
     "HABITS",
     "as_a_number",
     "escaped_for_the_web",
@@ -50,7 +51,7 @@ HABITS: Final = (
 
 # The text fields of a generated record that an export for the web escapes (ids, points
 # and phones stay as they are; a web address's "&" between parameters is escaped too).
-_ESCAPED: Final = ("name", "category", "street", "city", "brand", "website")
+ESCAPED_FIELDS: Final = ("name", "category", "street", "city", "brand", "website")
 
 
 def read_as_windows_1252(text: str) -> str:
@@ -100,7 +101,7 @@ def with_habits(
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
     if chance("web_escaped"):
-        for field in _ESCAPED:
+        for field in ESCAPED_FIELDS:
             if isinstance(row.get(field), str):
                 row[field] = escaped_for_the_web(row[field])
     if chance("mojibake"):

@@ -263,13 +263,10 @@ def _note_rounding(counts: list[pl.DataFrame], report: IngestReport) -> None:
     if not counts:
         return
     summed = pl.concat(counts)
+    mostly, partly = rounded_decimals(summed), partly_rounded(summed)
     for inputs in report.inputs:
-        for name, decimals in rounded_decimals(summed).items():
-            if name in inputs.sources:
-                inputs.rounded[name] = decimals
-        for name, share in partly_rounded(summed).items():
-            if name in inputs.sources:
-                inputs.partly_rounded[name] = share
+        inputs.rounded.update({n: d for n, d in mostly.items() if n in inputs.sources})
+        inputs.partly_rounded.update({n: s for n, s in partly.items() if n in inputs.sources})
 
 
 def _point_tally() -> PointTally:
