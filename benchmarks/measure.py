@@ -40,14 +40,31 @@ __all__ = [
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def generated_world(places: int, sources: int, seed: int, *, no_coordinates: bool = False) -> Path:
+def generated_world(
+    places: int,
+    sources: int,
+    seed: int,
+    *,
+    no_coordinates: bool = False,
+    vendor_noise: dict[str, float] | None = None,
+) -> Path:
     """The folder of ``poiflow generate``'s world for these settings, generated again where
-    it is missing or an older generator wrote it (with what was made from it)."""
+    it is missing or an older generator wrote it (with what was made from it).
+    ``vendor_noise`` is ``poiflow generate --vendor-noise`` (each habit in the name)."""
     from poiflow.generate import generate
 
-    folder = DATA / f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}"
+    habits = "".join(f"-{name}={value:g}" for name, value in sorted((vendor_noise or {}).items()))
+    name = f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}{habits}"
+    folder = DATA / name
     if fresh_folder(folder):
-        generate(places, sources, seed, folder, drop_coordinates=no_coordinates)
+        generate(
+            places,
+            sources,
+            seed,
+            folder,
+            drop_coordinates=no_coordinates,
+            vendor_noise=vendor_noise,
+        )
     return folder
 
 
