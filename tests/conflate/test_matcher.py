@@ -41,10 +41,10 @@ def test_train_save_load_round_trip(
 def test_a_model_from_before_a_feature_was_added_still_scores(
     labelled: tuple[dict[str, np.ndarray], np.ndarray], tmp_path: Path
 ) -> None:
-    """A model file lists its features: one trained before ``rounding_m`` existed reads
+    """A model file lists its features: one trained before ``page_match`` existed reads
     its own columns of a run that computes every feature."""
     features, labels = labelled
-    older = tuple(name for name in FEATURES if name != "rounding_m")
+    older = tuple(name for name in FEATURES if name != "page_match")
     made = train_matcher(features, labels, seed=3, rounds=20, name="older", feature_names=older)
     again = load_matcher(made.save(tmp_path / "older.json.gz"))
     assert again.features == older
@@ -77,23 +77,6 @@ def test_default_model_generalizes_to_an_unseen_world(
     tp = (predicted & (labels == 1)).sum()
     assert tp / predicted.sum() > 0.9
     assert tp / labels.sum() > 0.9
-
-
-def test_the_default_model_doubts_a_distance_rounding_took_off(
-    labelled: tuple[dict[str, np.ndarray], np.ndarray],
-) -> None:
-    """Two points near once a kilometre's rounding is taken off (``rounding_m``) are
-    weaker evidence than two points near as given: the model was trained on a world of
-    rounded points, and passes fewer of the near pairs of two places."""
-    features, labels = labelled
-    near = features["distance_m"] < 50
-    passed = {}
-    for rounding in (0.0, 1113.2):  # 0 m, and both points to 2 decimals
-        said = dict(features, rounding_m=np.full_like(features["rounding_m"], rounding))
-        probability = load_matcher().predict(said)
-        passed[rounding] = int((probability[near & (labels == 0)] >= 0.3).sum())
-    assert passed[0.0] > 20
-    assert passed[1113.2] < 0.7 * passed[0.0]
 
 
 def test_bad_model_files_are_refused(tmp_path: Path) -> None:

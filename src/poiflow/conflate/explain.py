@@ -38,7 +38,6 @@ _LN2: Final = math.log(2.0)
 FEATURE_WORDS: Final[dict[str, str]] = {
     "distance_m": "distance",
     "distance_over_extent": "distance, in category extents",
-    "rounding_m": "points rounded",
     "name_token_set": "names, word sets",
     "name_jaro_winkler": "names, Jaro-Winkler",
     "name_partial": "names, partial match",
@@ -74,7 +73,7 @@ def describe_feature(name: str, value: float) -> str:
     """A pair feature's value as a person reads it ("120 m", "same", "0.93")."""
     if math.isnan(value):
         return "distance unknown" if name.startswith("distance") else "one lacks it"
-    if name in ("distance_m", "rounding_m"):
+    if name == "distance_m":
         return f"{value:,.0f} m"
     if name == "distance_over_extent":
         return f"{value:.2f}"

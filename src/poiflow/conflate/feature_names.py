@@ -14,7 +14,6 @@ __all__ = ["FEATURES"]
 FEATURES: Final = (
     "distance_m",
     "distance_over_extent",
-    "rounding_m",
     "name_token_set",
     "name_jaro_winkler",
     "name_partial",

@@ -283,13 +283,10 @@ def pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict
 def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     distance = _pair_distance_m(view.lat, view.lon, left, right)
-    # A point's rounding is no distance (see conflate.rounding); how much was taken off is
-    # a feature of its own: two points 0 m apart once rounded are no proof of one place.
-    rounded = view.uncertainty[left] + view.uncertainty[right]
-    if view.uncertainty.any():
+    if view.uncertainty.any():  # a source's rounding is no distance (see conflate.rounding)
+        rounded = view.uncertainty[left] + view.uncertainty[right]
         distance = np.maximum(0.0, distance - rounded)
     out["distance_m"] = distance
-    out["rounding_m"] = rounded
     out["distance_over_extent"] = distance / np.maximum(view.extent[left], view.extent[right])
 
     names = _distinct_pairs(view.name, left, right)

@@ -313,8 +313,6 @@ class StatsLookup:
 
 
 FEW_RECORDS: Final = 64  # at most this many records take the plain-Python key path
-# The features of two points, computed column-wise after the pair-by-pair loop.
-_POINT_FEATURES: Final = frozenset({"distance_m", "distance_over_extent", "rounding_m"})
 
 
 def _key_arrays(rows: list[tuple[int, int, int, bool, bool]]) -> dict[str, np.ndarray]:
@@ -469,7 +467,7 @@ def few_pair_features(
     codes, agreement = agreement_matrix()
     coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
     a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
-    out: dict[str, list[float]] = {f: [] for f in FEATURES if f not in _POINT_FEATURES}
+    out: dict[str, list[float]] = {f: [] for f in FEATURES[2:]}
     for i, j in zip(a.tolist(), b.tolist(), strict=True):
         # Scored as the vectorized path scores a distinct pair: lower code first.
         x, y = (names[i], names[j]) if name_code[i] <= name_code[j] else (names[j], names[i])
@@ -522,7 +520,6 @@ def few_pair_features(
     columns = {
         "distance_m": distance,
         "distance_over_extent": distance / np.maximum(extent[a], extent[b]),
-        "rounding_m": rounded[a] + rounded[b],
         **{name: np.asarray(values, dtype=float) for name, values in out.items()},
     }
     return {name: np.asarray(columns[name], dtype=np.float32) for name in FEATURES}
