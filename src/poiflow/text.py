@@ -251,10 +251,40 @@ def _referenced(reference: re.Match[str]) -> str:
 _REPLACEMENT: Final = frozenset({"&#65533;", "&#xfffd;"})  # references to U+FFFD itself
 
 
+# A tag of a web page's markup, written whole: "<b>", "</span>", "<br/>", '<a href="x">'.
+# Only the tags a listing's title or address is marked up with; anything else between
+# "<" and ">" ("Cafe <3", "Fish < Chips > Bar", "<Unnamed>") is text.
+_TAG: Final = re.compile(
+    r"</?(?:a|abbr|b|big|br|center|div|em|font|h[1-6]|hr|i|li|mark|nobr|ol|p|s|small|span"
+    r"|strike|strong|sub|sup|td|th|tr|u|ul)(?:\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
+
+
+def strip_markup(value: str) -> str:
+    """Drop the HTML tags that a value scraped from a web page kept ("<b>Café</b>",
+    "Café<br>Aalto"), each for a space (``clean_text`` makes single spaces of them).
+    Only a tag HTML knows, written whole, is dropped.
+
+    >>> strip_markup('<span class="name">Café</span><br/>Aalto')
+    ' Café  Aalto'
+    >>> strip_markup("Cafe <3 Aalto")
+    'Cafe <3 Aalto'
+    """
+    if "<" not in value or ">" not in value:
+        return value
+    # Until none is left: a tag may be written around another ("<b<br>>" leaves "<b >").
+    # Each pass makes the value shorter, so the loop ends.
+    while (stripped := _TAG.sub(" ", value)) != value:
+        value = stripped
+    return value
+
+
 def clean_text(value: str | None) -> str | None:
     """Tidy a value for display: NFC, no invisible characters, single spaces, HTML's
     character references decoded (:func:`unescape_references`), a wrong decoding undone
-    (:func:`repair_encoding`); ``None`` if empty.
+    (:func:`repair_encoding`), HTML's tags dropped (:func:`strip_markup`); ``None`` if
+    empty.
 
     >>> clean_text("  Café\\u200b  Regatta ")
     'Café Regatta'
@@ -273,12 +303,14 @@ def clean_text(value: str | None) -> str | None:
 
 
 def _repaired(value: str) -> str:
-    return repair_encoding(unescape_references(value))
+    # The tags last: an escaped tag ("&lt;b&gt;") is one once its references are read.
+    return strip_markup(repair_encoding(unescape_references(value)))
 
 
 REPAIRS: Final = {
     1: 'text escaped for the web ("&amp;", "&#233;"), read as its characters',
     2: 'text garbled by a wrong encoding on its way ("CafÃ©"), repaired',
+    4: 'a web page\'s markup in their text ("<b>", "<br>"), dropped',
 }
 """What :func:`clean_text` repairs of a value, by the bit :func:`repairs_of` sets."""
 
@@ -286,11 +318,16 @@ REPAIRS: Final = {
 def repairs_of(value: str) -> int:
     """What :func:`clean_text` repairs of ``value``, as bits of :data:`REPAIRS` (0: none).
 
-    >>> repairs_of("Caf&#233;"), repairs_of("CafÃ©"), repairs_of("Café")
-    (1, 2, 0)
+    >>> repairs_of("Caf&#233;"), repairs_of("CafÃ©"), repairs_of("<b>Café</b>"), repairs_of("Café")
+    (1, 2, 4, 0)
     """
     unescaped = unescape_references(value)
-    return int(unescaped != value) | (int(repair_encoding(unescaped) != unescaped) << 1)
+    decoded = repair_encoding(unescaped)
+    return (
+        int(unescaped != value)
+        | (int(decoded != unescaped) << 1)
+        | (int(strip_markup(decoded) != decoded) << 2)
+    )
 
 
 def _tidy(value: str) -> str | None:

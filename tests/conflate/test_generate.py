@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poiflow.generate import generate
+from poiflow.text import clean_text
 
 from ..conftest import poiflow
 
@@ -349,6 +350,14 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     assert any("&amp;" in a["name"] for a in after)
     assert only_changed(before, after) <= {"name", "category", "street", "city", "brand", "website"}
 
+    before, after = rows_of("html_tags")
+    assert only_changed(before, after) == {"name"}
+    marked = [a["name"] for a in after if a["name"]]
+    assert all(a.startswith("<") or a.endswith(">") for a in marked)
+    assert all(
+        clean_text(a["name"]) == clean_text(b["name"]) for b, a in zip(before, after, strict=True)
+    )
+
     before, after = rows_of("numeric_postcode")
     assert only_changed(before, after) == {"postcode"}
     written = [(b["postcode"], a["postcode"]) for b, a in zip(before, after, strict=True)]
@@ -364,7 +373,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
     from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.pipeline import conflate
 
-    habits = {"mojibake": 0.2, "web_escaped": 0.2, "numeric_postcode": 0.3}
+    habits = {"mojibake": 0.2, "web_escaped": 0.2, "html_tags": 0.2, "numeric_postcode": 0.3}
     scores = []
     for name, noise in (("plain", None), ("habits", habits)):
         made = generate(1500, 3, 9, tmp_path / name, vendor_noise=noise)

@@ -11,7 +11,7 @@ from anyascii import anyascii
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from poiflow.generate.habits import read_as_windows_1252
+from poiflow.generate.habits import MARKUP, read_as_windows_1252
 from poiflow.normalize import (
     ParsedPhones,
     brand_key,
@@ -38,7 +38,7 @@ from poiflow.normalize.websites import (
     plain_urls,
     registrable_domains,
 )
-from poiflow.text import repair_encoding, unescape_references
+from poiflow.text import repair_encoding, repairs_of, strip_markup, unescape_references
 
 COUNTRIES = st.sampled_from([None, "FI", "SE", "DE", "US", "GB", "FR", "NL", "NO", "JP", "XX"])
 # Text that looks like the real thing more often than uniform unicode would.
@@ -91,7 +91,23 @@ def test_text_escaped_for_a_web_page_is_read_through(value: str, times: int) -> 
     assert unescape_references(unescape_references(value)) == unescape_references(value)
 
 
+@given(
+    st.one_of(st.text(alphabet=st.characters(blacklist_characters="<>&;")), REFERENCED),
+    st.sampled_from(MARKUP),
+)
+@example("Café Aalto", "{}<br/>")
+@example("Kahvila <3", "<b>{}</b>")
+def test_a_web_pages_markup_is_dropped(value: str, markup: str) -> None:
+    """A value marked up as a web page shows it ("<b>Café</b>", "Café<br>") is cleaned as
+    the value itself, and counted as repaired; what is no tag stays as written."""
+    marked = markup.format(value)
+    assert clean_text(marked) == clean_text(value)
+    assert repairs_of(marked) & 4
+    assert strip_markup(value) == value
+
+
 @given(st.one_of(st.text(), REFERENCED))
+@example("<b<b<b<b>>>>")
 def test_clean_text_is_idempotent(value: str) -> None:
     once = clean_text(value)
     assert clean_text(once) == once
@@ -374,7 +390,7 @@ def _clean_the_long_way(value: str) -> str | None:
         return re.sub(r"\s+", " ", text).strip() or None
 
     def repaired(text: str) -> str:
-        return repair_encoding(unescape_references(text))
+        return strip_markup(repair_encoding(unescape_references(text)))
 
     text = tidy(repaired(value))
     for _ in range(3):

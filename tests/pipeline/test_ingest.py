@@ -653,6 +653,10 @@ def test_what_ingest_repaired_is_counted_by_input_and_kind(tmp_path: Path) -> No
     rows += [f"s{i},Kahvila {i},H&#228;meentie,Helsinki," for i in range(20)]
     rows += [f"b{i},Kahvila B {i},Kauppakatu,Helsinki,Caf&#233; &amp; Co" for i in range(5)]
     rows += [f"x{i},Plain {i},Kauppakatu,Helsinki,AT&T" for i in range(30)]
+    rows += [
+        f'm{i},"<span class=""n"">Kahvila M {i}</span><br>",Kauppakatu,Helsinki,' for i in range(3)
+    ]
+    rows += ["t0,Kahvila <3,Kauppakatu,Helsinki,"]  # no tag: as written
     feed.write_text("\n".join(rows) + "\n", encoding="utf-8")
     garbled = tmp_path / "garbled.csv"
     garbled.write_text(
@@ -663,9 +667,16 @@ def test_what_ingest_repaired_is_counted_by_input_and_kind(tmp_path: Path) -> No
         encoding="utf-8",
     )
     report = ingest([feed, garbled], tmp_path / "p.parquet", batch_size=16)
-    assert [i.repaired for i in report.inputs] == [{REPAIRS[1]: 65}, {REPAIRS[2]: 7}]
+    assert [i.repaired for i in report.inputs] == [
+        {REPAIRS[1]: 65, REPAIRS[4]: 3},
+        {REPAIRS[2]: 7},
+    ]
     names = pq.read_table(tmp_path / "p.parquet").column("names").to_pylist()
     assert names[0]["primary"] == "Ben & Jerry's 0"
+    assert [n["primary"] for n in names[95:99]] == [
+        *(f"Kahvila M {i}" for i in range(3)),
+        "Kahvila <3",
+    ]
 
 
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:

@@ -14,6 +14,9 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
 ``web_escaped``
     The text escaped for HTML or XML in ASCII ("Ben &amp; Jerry's", "Caf&#233;"): a
     feed exported for the web.
+``html_tags``
+    The name marked up as the web page it was scraped from showed it ("<b>Café</b>",
+    "Café<br>").
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
@@ -33,6 +36,7 @@ import numpy as np
 __all__ = [
     "ESCAPED_FIELDS",
     "HABITS",
+    "MARKUP",
     "as_a_number",
     "escaped_for_the_web",
     "read_as_windows_1252",
@@ -45,9 +49,20 @@ HABITS: Final = (
     "null_island",
     "mojibake",
     "web_escaped",
+    "html_tags",
     "numeric_postcode",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
+
+MARKUP: Final = (
+    "<b>{}</b>",
+    "<strong>{}</strong>",
+    '<span class="name">{}</span>',
+    "<p>{}</p>",
+    "{}<br>",
+    "{}<br/>",
+)
+"""How a page scraped for a feed marks a name up (``html_tags``), one drawn a record."""
 
 # The text fields of a generated record that an export for the web escapes (ids, points
 # and phones stay as they are; a web address's "&" between parameters is escaped too).
@@ -100,6 +115,8 @@ def with_habits(
             row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
+    if chance("html_tags") and isinstance(row.get("name"), str):
+        row["name"] = MARKUP[int(rng.integers(len(MARKUP)))].format(row["name"])
     if chance("web_escaped"):
         for field in ESCAPED_FIELDS:
             if isinstance(row.get(field), str):

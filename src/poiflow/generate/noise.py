@@ -80,6 +80,7 @@ class SourceProfile:
     null_island: float = 0.0
     mojibake: float = 0.0
     web_escaped: float = 0.0
+    html_tags: float = 0.0
     numeric_postcode: float = 0.0
 
 
