@@ -358,6 +358,12 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
         clean_text(a["name"]) == clean_text(b["name"]) for b, a in zip(before, after, strict=True)
     )
 
+    before, after = rows_of("address_in_name")
+    assert only_changed(before, after) == {"name"}
+    titled = [(b, a) for b, a in zip(before, after, strict=True) if b["name"] != a["name"]]
+    assert {a["name"][len(b["name"]) :][:2] for b, a in titled} == {" -", " (", ", "}
+    assert all(a["name"].startswith(b["name"]) for b, a in titled)
+
     before, after = rows_of("numeric_postcode")
     assert only_changed(before, after) == {"postcode"}
     written = [(b["postcode"], a["postcode"]) for b, a in zip(before, after, strict=True)]
@@ -368,12 +374,19 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
 def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
     tmp_path: Path,
 ) -> None:
-    # Text garbled or escaped on its way and postcodes read as numbers are all put back
-    # by normalization: the same records meet and merge as in the world without them.
+    # Text garbled, escaped or marked up on its way, names that repeat where the place is,
+    # and postcodes read as numbers are all put back or read through by normalization: the
+    # same records meet and merge as in the world without them.
     from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.pipeline import conflate
 
-    habits = {"mojibake": 0.2, "web_escaped": 0.2, "html_tags": 0.2, "numeric_postcode": 0.3}
+    habits = {
+        "mojibake": 0.2,
+        "web_escaped": 0.2,
+        "html_tags": 0.2,
+        "address_in_name": 0.2,
+        "numeric_postcode": 0.3,
+    }
     scores = []
     for name, noise in (("plain", None), ("habits", habits)):
         made = generate(1500, 3, 9, tmp_path / name, vendor_noise=noise)

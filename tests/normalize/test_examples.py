@@ -22,6 +22,7 @@ from poiflow.normalize import (
     to_e164,
     tokens,
 )
+from poiflow.normalize.names import without_own_address
 from poiflow.normalize.phones import plain_e164
 from poiflow.normalize.websites import plain_urls, registrable_domains
 
@@ -54,6 +55,25 @@ from poiflow.normalize.websites import plain_urls, registrable_domains
 )
 def test_name_key(name: str, key: str) -> None:
     assert name_key(name) == key
+
+
+@pytest.mark.parametrize(
+    ("name", "own", "rest"),
+    [
+        ("Cafe Aalto - Helsinki", ("Helsinki",), "Cafe Aalto"),
+        ("Cafe Aalto (HELSINKI)", ("Helsinki",), "Cafe Aalto"),
+        ("Cafe Aalto | Helsingfors", ("Helsinki", "Helsingfors"), "Cafe Aalto"),
+        ("Cafe Aalto, Mannerheimintie 5", ("Mannerheimintie 5",), "Cafe Aalto"),
+        ("Alko - Kamppi", ("Helsinki",), "Alko - Kamppi"),  # a branch, not its town
+        ("Hotel Helsinki", ("Helsinki",), "Hotel Helsinki"),  # no separator: its name
+        ("Helsinki", ("Helsinki",), "Helsinki"),
+        (", Helsinki", ("Helsinki",), ", Helsinki"),  # nothing before the separator
+        ("Cafe Aalto (Helsinki", ("Helsinki",), "Cafe Aalto (Helsinki"),  # unclosed
+        ("Pizza - Pasta - Helsinki", ("Helsinki",), "Pizza - Pasta"),
+    ],
+)
+def test_a_name_that_repeats_where_the_place_is(name: str, own: tuple[str, ...], rest: str) -> None:
+    assert without_own_address(name, *own) == rest
 
 
 def test_brand_key_joins_the_words() -> None:

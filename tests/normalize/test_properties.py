@@ -29,6 +29,7 @@ from poiflow.normalize import (
     taxonomy,
     to_e164,
 )
+from poiflow.normalize.names import SEPARATORS, without_own_address
 from poiflow.normalize.phones import plain_e164
 from poiflow.normalize.websites import (
     _PAGE_SITES,
@@ -104,6 +105,31 @@ def test_a_web_pages_markup_is_dropped(value: str, markup: str) -> None:
     assert clean_text(marked) == clean_text(value)
     assert repairs_of(marked) & 4
     assert strip_markup(value) == value
+
+
+WORDS = (
+    st.text(alphabet=st.sampled_from(list("abcdefghijklmnoäöå 0123456789")), min_size=1)
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+@given(WORDS, WORDS, WORDS, st.sampled_from(SEPARATORS))
+def test_a_names_own_town_after_a_separator_is_dropped_and_nothing_else(
+    name: str, town: str, other: str, separator: str
+) -> None:
+    """The town a record is in, written after its name with a separator, is not part of
+    its name; another town, or the town without a separator, is."""
+    tail = f"{town})" if separator == " (" else town
+    assert without_own_address(f"{name}{separator}{tail}", town.upper()) == name
+    assert without_own_address(f"{name} {town}", town) == f"{name} {town}"
+    if fold(other) != fold(town):
+        written = f"{name}{separator}{tail}"
+        assert without_own_address(written, other) == written
+    # What is left is never empty, and is a beginning of the name as written.
+    rest = without_own_address(f"{name}{separator}{tail}", town, other)
+    assert rest
+    assert f"{name}{separator}{tail}".startswith(rest)
 
 
 @given(st.one_of(st.text(), REFERENCED))

@@ -679,6 +679,42 @@ def test_what_ingest_repaired_is_counted_by_input_and_kind(tmp_path: Path) -> No
     ]
 
 
+def test_a_name_that_repeats_its_own_town_or_address_is_keyed_without_it(
+    tmp_path: Path,
+) -> None:
+    """A listing's title ("Cafe Aalto - Helsinki") is read as the place's name: the
+    record's own town or address after a separator is left out of its name and key, and
+    the title is kept among its other names."""
+    feed = tmp_path / "titles.csv"
+    feed.write_text(
+        "id,name,street,housenumber,city\n"
+        "1,Cafe Aalto - Helsinki,Pohjoisesplanadi,39,Helsinki\n"
+        '2,"Cafe Aalto, Pohjoisesplanadi 39",Pohjoisesplanadi,39,Helsinki\n'
+        "3,Cafe Aalto (Espoo),Pohjoisesplanadi,39,Helsinki\n"
+        "4,Hotel Helsinki,Pohjoisesplanadi,39,Helsinki\n"
+        "5,Cafe Aalto - Helsinki,,,\n",
+        encoding="utf-8",
+    )
+    ingest([feed], tmp_path / "p.parquet")
+    places = pq.read_table(tmp_path / "p.parquet").to_pylist()
+    assert [p["keys"]["name"] for p in places] == [
+        "cafe aalto",
+        "cafe aalto",
+        "cafe aalto espoo",  # another town: part of its name
+        "hotel helsinki",  # no separator: its name
+        "cafe aalto helsinki",  # no town or street of its own to compare with
+    ]
+    assert [p["names"]["primary"] for p in places[:3]] == [
+        "Cafe Aalto",
+        "Cafe Aalto",
+        "Cafe Aalto (Espoo)",
+    ]
+    assert places[0]["names"]["alternates"] == [
+        {"value": "Cafe Aalto - Helsinki", "language": None, "variant": "alternate"}
+    ]
+    assert places[3]["names"]["alternates"] is None
+
+
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:
     """``count`` records in Finnish towns, naming their country; latitude and longitude in
     each other's columns where ``swapped``."""

@@ -291,7 +291,8 @@ def generate_command(
             help="NAME=VALUE: set a noise of every vendor source (repeatable), e.g. "
             "jitter_m=250 (geocoded to the street), translate=0.5, typo=0.3; or a habit of "
             "real feeds, the share of records with it: rounded_points, town_centre, "
-            "null_island, mojibake, web_escaped, html_tags, numeric_postcode.",
+            "null_island, mojibake, web_escaped, html_tags, address_in_name, "
+            "numeric_postcode.",
         ),
     ] = None,
     names: Annotated[

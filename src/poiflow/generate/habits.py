@@ -17,6 +17,10 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
 ``html_tags``
     The name marked up as the web page it was scraped from showed it ("<b>Café</b>",
     "Café<br>").
+``address_in_name``
+    The name as a listing's title, with where the place is after it: its town ("Café
+    Aalto - Helsinki", "Café Aalto (Helsinki)") or its address ("Café Aalto,
+    Mannerheimintie 5"), one drawn a record (a record with a town or street).
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
@@ -50,6 +54,7 @@ HABITS: Final = (
     "mojibake",
     "web_escaped",
     "html_tags",
+    "address_in_name",
     "numeric_postcode",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
@@ -91,6 +96,17 @@ def as_a_number(postcode: str | None, *, as_float: bool = True) -> str | None:
     return f"{int(postcode)}.0" if as_float else str(int(postcode))
 
 
+def _titled(row: dict[str, Any], way: int) -> str:
+    """The record's name as a listing's title: with its town after a dash (``way`` 0) or
+    in brackets (1), or its street and number after a comma (2); as it is without them."""
+    town, street = row.get("city"), row.get("street")
+    if way == 2 and street:
+        return f"{row['name']}, {street} {row.get('housenumber') or ''}".rstrip()
+    if town:
+        return f"{row['name']} ({town})" if way == 1 else f"{row['name']} - {town}"
+    return str(row["name"])
+
+
 def with_habits(
     row: dict[str, Any],
     rates: Mapping[str, float],
@@ -115,6 +131,8 @@ def with_habits(
             row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
+    if chance("address_in_name") and isinstance(row.get("name"), str):
+        row["name"] = _titled(row, int(rng.integers(3)))
     if chance("html_tags") and isinstance(row.get("name"), str):
         row["name"] = MARKUP[int(rng.integers(len(MARKUP)))].format(row["name"])
     if chance("web_escaped"):

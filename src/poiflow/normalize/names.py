@@ -9,12 +9,13 @@ leading article dropped. A brand's key is its name key without spaces, so "Mc Do
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Final
 
 from poiflow.text import LEGAL_FORMS, fold
 
-__all__ = ["LEGAL_FORMS", "brand_key", "name_key"]
+__all__ = ["LEGAL_FORMS", "SEPARATORS", "brand_key", "name_key", "without_own_address"]
 
 _MAX_FORM = max(len(form) for form in LEGAL_FORMS)
 # Forms that also open a name ("Oy Hartwall Ab", "Tmi Virtanen").
@@ -53,6 +54,46 @@ _EXPAND_BEFORE_DIGIT_ONLY: Final = frozenset({"no", "n"})
 
 _DROPPED: Final = frozenset({"and"})
 _ARTICLES: Final = frozenset({"the"})
+
+
+# What a listing's title puts between a place's name and where it is ("Cafe Aalto -
+# Helsinki", "Cafe Aalto, Mannerheimintie 5", "Cafe Aalto (Helsinki)").
+SEPARATORS: Final = (", ", " - ", " – ", " — ", " | ", " @ ", " / ", " (")
+
+
+def without_own_address(name: str, *own: str | None) -> str:
+    """``name`` without its last part after a separator (:data:`SEPARATORS`) where that
+    part is one of ``own`` (the record's own town, street, or street and number), folded
+    alike: a listing's title repeats where the place is; its name is the rest. A name
+    with no separator keeps all its words ("Hotel Helsinki" in Helsinki), and so does a
+    name that is only its address.
+
+    >>> without_own_address("Cafe Aalto - HELSINKI", "Helsinki")
+    'Cafe Aalto'
+    >>> without_own_address("Cafe Aalto, Mannerheimintie 5", "Helsinki", "Mannerheimintie 5")
+    'Cafe Aalto'
+    >>> street = "Galleria Esplanad, Aleksanterinkatu 2"
+    >>> without_own_address(f"Forex, {street}", street)
+    'Forex'
+    >>> without_own_address("Hotel Helsinki", "Helsinki")
+    'Hotel Helsinki'
+    """
+    wanted = {fold(o) for o in own if o} - {""}
+    # Every separator, the last first: an address may hold one itself ("Galleria
+    # Esplanad, Aleksanterinkatu 2").
+    cuts = sorted(
+        ((m.start(), s) for s in SEPARATORS for m in re.finditer(re.escape(s), name)),
+        reverse=True,
+    )
+    for at, separator in cuts:
+        tail = name[at + len(separator) :]
+        if separator == " (":
+            if not tail.endswith(")"):
+                continue
+            tail = tail[:-1]
+        if at > 0 and fold(tail) in wanted:
+            return name[:at].rstrip()
+    return name
 
 
 @lru_cache(maxsize=1 << 18)

@@ -8,6 +8,7 @@ values that could not be normalized so that nothing is dropped silently.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -27,7 +28,7 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
-from poiflow.normalize.names import brand_key, name_key
+from poiflow.normalize.names import SEPARATORS, brand_key, name_key, without_own_address
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
     canonical_email,
@@ -399,6 +400,7 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
+    _names_without_own_address(primary, alternates, address)
     name_keys = once(primary, lambda v: name_key(v) if v else None)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
@@ -441,6 +443,36 @@ def _normalize(
         "repaired": repaired,
     }
     return done, tuple(problems)
+
+
+_SEPARATED: Final = re.compile("|".join(re.escape(s) for s in SEPARATORS))
+
+
+def _names_without_own_address(
+    primary: list[str | None], alternates: list[Any], address: dict[str, list[Any]]
+) -> None:
+    """In place: a name that repeats its record's own town or address after a separator
+    ("Cafe Aalto - Helsinki", a listing's title: ``without_own_address``) is the rest;
+    the title is kept among the record's other names."""
+    separated = {n for n in set(primary) if n and _SEPARATED.search(n)}  # each name once
+    if not separated:
+        return
+    towns, streets, numbers = address["locality"], address["street"], address["housenumber"]
+    for row, name in enumerate(primary):
+        if name not in separated or not (towns[row] or streets[row]):
+            continue
+        street, number = streets[row], numbers[row]
+        rest = without_own_address(
+            name,
+            towns[row],
+            street,
+            *((f"{street} {number}", f"{number} {street}") if street and number else ()),
+        )
+        if rest != name:
+            primary[row] = rest
+            title = {"value": name, "language": None, "variant": "alternate"}
+            others = [a for a in alternates[row] or () if a["value"] != rest]
+            alternates[row] = [*others, title]
 
 
 def _domains(urls: tuple[str, ...], known: dict[str, str | None]) -> list[str] | None:
