@@ -18,6 +18,7 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
+from poiflow.normalize.names import TITLES
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
@@ -695,7 +696,8 @@ def test_a_name_that_repeats_its_own_town_or_address_is_keyed_without_it(
         "5,Cafe Aalto - Helsinki,,,\n",
         encoding="utf-8",
     )
-    ingest([feed], tmp_path / "p.parquet")
+    report = ingest([feed], tmp_path / "p.parquet")
+    assert report.inputs[0].repaired == {TITLES: 2}  # said, as the other repairs are
     places = pq.read_table(tmp_path / "p.parquet").to_pylist()
     assert [p["keys"]["name"] for p in places] == [
         "cafe aalto",

@@ -15,7 +15,14 @@ from typing import Final
 
 from poiflow.text import LEGAL_FORMS, fold
 
-__all__ = ["LEGAL_FORMS", "SEPARATORS", "brand_key", "name_key", "without_own_address"]
+__all__ = [
+    "LEGAL_FORMS",
+    "SEPARATORS",
+    "TITLES",
+    "brand_key",
+    "name_key",
+    "without_own_address",
+]
 
 _MAX_FORM = max(len(form) for form in LEGAL_FORMS)
 # Forms that also open a name ("Oy Hartwall Ab", "Tmi Virtanen").
@@ -59,14 +66,18 @@ _ARTICLES: Final = frozenset({"the"})
 # What a listing's title puts between a place's name and where it is ("Cafe Aalto -
 # Helsinki", "Cafe Aalto, Mannerheimintie 5", "Cafe Aalto (Helsinki)").
 SEPARATORS: Final = (", ", " - ", " – ", " — ", " | ", " @ ", " / ", " (")
+TITLES: Final = (
+    'a listing\'s title for a name ("Cafe Aalto - Helsinki"), read as the name before it'
+)
+"""What ingest says of the records whose name :func:`without_own_address` shortened."""
 
 
 def without_own_address(name: str, *own: str | None) -> str:
-    """``name`` without its last part after a separator (:data:`SEPARATORS`) where that
-    part is one of ``own`` (the record's own town, street, or street and number), folded
-    alike: a listing's title repeats where the place is; its name is the rest. A name
-    with no separator keeps all its words ("Hotel Helsinki" in Helsinki), and so does a
-    name that is only its address.
+    """``name`` up to a separator (:data:`SEPARATORS`; the last such first) whose part
+    after it, to the end, is one of ``own`` (the record's own town, street, or street and
+    number), folded alike: a listing's title repeats where the place is; its name is the
+    rest. A name with no separator keeps all its words ("Hotel Helsinki" in Helsinki),
+    and so does a name that is only its address.
 
     >>> without_own_address("Cafe Aalto - HELSINKI", "Helsinki")
     'Cafe Aalto'

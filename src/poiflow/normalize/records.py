@@ -28,7 +28,7 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
-from poiflow.normalize.names import SEPARATORS, brand_key, name_key, without_own_address
+from poiflow.normalize.names import SEPARATORS, TITLES, brand_key, name_key, without_own_address
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
     canonical_email,
@@ -93,8 +93,8 @@ class FieldProblem:
 @dataclass(frozen=True, slots=True)
 class NormalizedBatch:
     """The places of one batch, the values withheld from them, and how many records had a
-    name, street, town or brand repaired (``repaired``: by what, of ``poiflow.text.REPAIRS``;
-    only repairs that some record had)."""
+    name, street, town or brand repaired (``repaired``: by what, of ``poiflow.text.REPAIRS``
+    and ``names.TITLES``; only repairs that some record had)."""
 
     places: pa.Table
     problems: tuple[FieldProblem, ...]
@@ -400,7 +400,8 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
-    _names_without_own_address(primary, alternates, address)
+    if titles := _names_without_own_address(primary, alternates, address):
+        repaired[TITLES] = titles
     name_keys = once(primary, lambda v: name_key(v) if v else None)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
@@ -450,13 +451,14 @@ _SEPARATED: Final = re.compile("|".join(re.escape(s) for s in SEPARATORS))
 
 def _names_without_own_address(
     primary: list[str | None], alternates: list[Any], address: dict[str, list[Any]]
-) -> None:
+) -> int:
     """In place: a name that repeats its record's own town or address after a separator
     ("Cafe Aalto - Helsinki", a listing's title: ``without_own_address``) is the rest;
-    the title is kept among the record's other names."""
+    the title is kept among the record's other names. Returns how many were."""
     separated = {n for n in set(primary) if n and _SEPARATED.search(n)}  # each name once
+    titles = 0
     if not separated:
-        return
+        return titles
     towns, streets, numbers = address["locality"], address["street"], address["housenumber"]
     for row, name in enumerate(primary):
         if name not in separated or not (towns[row] or streets[row]):
@@ -473,6 +475,8 @@ def _names_without_own_address(
             title = {"value": name, "language": None, "variant": "alternate"}
             others = [a for a in alternates[row] or () if a["value"] != rest]
             alternates[row] = [*others, title]
+            titles += 1
+    return titles
 
 
 def _domains(urls: tuple[str, ...], known: dict[str, str | None]) -> list[str] | None:
