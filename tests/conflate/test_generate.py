@@ -358,7 +358,7 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
         clean_text(a["name"]) == clean_text(b["name"]) for b, a in zip(before, after, strict=True)
     )
 
-    before, after = rows_of("address_in_name")
+    before, after = rows_of("listing_title")
     assert only_changed(before, after) == {"name"}
     titled = [(b, a) for b, a in zip(before, after, strict=True) if b["name"] != a["name"]]
     assert {a["name"][len(b["name"]) :][:2] for b, a in titled} == {" -", " (", ", "}
@@ -384,7 +384,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "mojibake": 0.2,
         "web_escaped": 0.2,
         "html_tags": 0.2,
-        "address_in_name": 0.2,
+        "listing_title": 0.2,
         "numeric_postcode": 0.3,
     }
     scores = []

@@ -22,7 +22,7 @@ from poiflow.normalize import (
     to_e164,
     tokens,
 )
-from poiflow.normalize.names import without_own_address
+from poiflow.normalize.names import without_own_parts
 from poiflow.normalize.phones import plain_e164
 from poiflow.normalize.websites import plain_urls, registrable_domains
 
@@ -70,10 +70,12 @@ def test_name_key(name: str, key: str) -> None:
         (", Helsinki", ("Helsinki",), ", Helsinki"),  # nothing before the separator
         ("Cafe Aalto (Helsinki", ("Helsinki",), "Cafe Aalto (Helsinki"),  # unclosed
         ("Pizza - Pasta - Helsinki", ("Helsinki",), "Pizza - Pasta"),
+        ("Aalto (Cafe)", ("Helsinki", "cafe"), "Aalto"),  # its own category
+        ("Aalto (Bakery)", ("Helsinki", "cafe"), "Aalto (Bakery)"),
     ],
 )
 def test_a_name_that_repeats_where_the_place_is(name: str, own: tuple[str, ...], rest: str) -> None:
-    assert without_own_address(name, *own) == rest
+    assert without_own_parts(name, *own) == rest
 
 
 def test_brand_key_joins_the_words() -> None:

@@ -29,7 +29,7 @@ from poiflow.normalize import (
     taxonomy,
     to_e164,
 )
-from poiflow.normalize.names import SEPARATORS, without_own_address
+from poiflow.normalize.names import SEPARATORS, without_own_parts
 from poiflow.normalize.phones import plain_e164
 from poiflow.normalize.websites import (
     _PAGE_SITES,
@@ -121,13 +121,13 @@ def test_a_names_own_town_after_a_separator_is_dropped_and_nothing_else(
     """The town a record is in, written after its name with a separator, is not part of
     its name; another town, or the town without a separator, is."""
     tail = f"{town})" if separator == " (" else town
-    assert without_own_address(f"{name}{separator}{tail}", town.upper()) == name
-    assert without_own_address(f"{name} {town}", town) == f"{name} {town}"
+    assert without_own_parts(f"{name}{separator}{tail}", town.upper()) == name
+    assert without_own_parts(f"{name} {town}", town) == f"{name} {town}"
     if fold(other) != fold(town):
         written = f"{name}{separator}{tail}"
-        assert without_own_address(written, other) == written
+        assert without_own_parts(written, other) == written
     # What is left is never empty, and is a beginning of the name as written.
-    rest = without_own_address(f"{name}{separator}{tail}", town, other)
+    rest = without_own_parts(f"{name}{separator}{tail}", town, other)
     assert rest
     assert f"{name}{separator}{tail}".startswith(rest)
 

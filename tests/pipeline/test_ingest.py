@@ -680,24 +680,27 @@ def test_what_ingest_repaired_is_counted_by_input_and_kind(tmp_path: Path) -> No
     ]
 
 
-def test_a_name_that_repeats_its_own_town_or_address_is_keyed_without_it(
+def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it(
     tmp_path: Path,
 ) -> None:
-    """A listing's title ("Cafe Aalto - Helsinki") is read as the place's name: the
-    record's own town or address after a separator is left out of its name and key, and
-    the title is kept among its other names."""
+    """A listing's title ("Cafe Aalto - Helsinki", "Aalto (Cafe)") is read as the
+    place's name: what its record says of the place elsewhere (its town, address or
+    category), after a separator, is left out of its name and key, and the title is kept
+    among its other names."""
     feed = tmp_path / "titles.csv"
     feed.write_text(
-        "id,name,street,housenumber,city\n"
-        "1,Cafe Aalto - Helsinki,Pohjoisesplanadi,39,Helsinki\n"
-        '2,"Cafe Aalto, Pohjoisesplanadi 39",Pohjoisesplanadi,39,Helsinki\n'
-        "3,Cafe Aalto (Espoo),Pohjoisesplanadi,39,Helsinki\n"
-        "4,Hotel Helsinki,Pohjoisesplanadi,39,Helsinki\n"
-        "5,Cafe Aalto - Helsinki,,,\n",
+        "id,name,street,housenumber,city,category\n"
+        "1,Cafe Aalto - Helsinki,Pohjoisesplanadi,39,Helsinki,\n"
+        '2,"Cafe Aalto, Pohjoisesplanadi 39",Pohjoisesplanadi,39,Helsinki,\n'
+        "3,Cafe Aalto (Espoo),Pohjoisesplanadi,39,Helsinki,\n"
+        "4,Hotel Helsinki,Pohjoisesplanadi,39,Helsinki,\n"
+        "5,Cafe Aalto - Helsinki,,,,\n"
+        "6,Aalto (Cafe),,,,cafe\n"
+        "7,Aalto (Bakery),,,,cafe\n",
         encoding="utf-8",
     )
     report = ingest([feed], tmp_path / "p.parquet")
-    assert report.inputs[0].repaired == {TITLES: 2}  # said, as the other repairs are
+    assert report.inputs[0].repaired == {TITLES: 3}  # said, as the other repairs are
     places = pq.read_table(tmp_path / "p.parquet").to_pylist()
     assert [p["keys"]["name"] for p in places] == [
         "cafe aalto",
@@ -705,6 +708,8 @@ def test_a_name_that_repeats_its_own_town_or_address_is_keyed_without_it(
         "cafe aalto espoo",  # another town: part of its name
         "hotel helsinki",  # no separator: its name
         "cafe aalto helsinki",  # no town or street of its own to compare with
+        "aalto",
+        "aalto bakery",  # not its category
     ]
     assert [p["names"]["primary"] for p in places[:3]] == [
         "Cafe Aalto",

@@ -291,7 +291,7 @@ def generate_command(
             help="NAME=VALUE: set a noise of every vendor source (repeatable), e.g. "
             "jitter_m=250 (geocoded to the street), translate=0.5, typo=0.3; or a habit of "
             "real feeds, the share of records with it: rounded_points, town_centre, "
-            "null_island, mojibake, web_escaped, html_tags, address_in_name, "
+            "null_island, mojibake, web_escaped, html_tags, listing_title, "
             "numeric_postcode.",
         ),
     ] = None,

@@ -17,10 +17,11 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
 ``html_tags``
     The name marked up as the web page it was scraped from showed it ("<b>Café</b>",
     "Café<br>").
-``address_in_name``
-    The name as a listing's title, with where the place is after it: its town ("Café
-    Aalto - Helsinki", "Café Aalto (Helsinki)") or its address ("Café Aalto,
-    Mannerheimintie 5"), one drawn a record (a record with a town or street).
+``listing_title``
+    The name as a listing's title, with what the record says of the place after it: its
+    town ("Café Aalto - Helsinki", "Café Aalto (Helsinki)"), its address ("Café Aalto,
+    Mannerheimintie 5") or its category ("Café Aalto (Cafe)"), one drawn a record (of
+    what the record has).
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
@@ -54,7 +55,7 @@ HABITS: Final = (
     "mojibake",
     "web_escaped",
     "html_tags",
-    "address_in_name",
+    "listing_title",
     "numeric_postcode",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
@@ -98,8 +99,11 @@ def as_a_number(postcode: str | None, *, as_float: bool = True) -> str | None:
 
 def _titled(row: dict[str, Any], way: int) -> str:
     """The record's name as a listing's title: with its town after a dash (``way`` 0) or
-    in brackets (1), or its street and number after a comma (2); as it is without them."""
-    town, street = row.get("city"), row.get("street")
+    in brackets (1), its street and number after a comma (2), or its category in brackets
+    (3); as it is where the record has not that."""
+    town, street, category = row.get("city"), row.get("street"), row.get("category")
+    if way == 3:
+        return f"{row['name']} ({category})" if category else str(row["name"])
     if way == 2 and street:
         return f"{row['name']}, {street} {row.get('housenumber') or ''}".rstrip()
     if town:
@@ -131,8 +135,8 @@ def with_habits(
             row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
-    if chance("address_in_name") and isinstance(row.get("name"), str):
-        row["name"] = _titled(row, int(rng.integers(3)))
+    if chance("listing_title") and isinstance(row.get("name"), str):
+        row["name"] = _titled(row, int(rng.integers(4)))
     if chance("html_tags") and isinstance(row.get("name"), str):
         row["name"] = MARKUP[int(rng.integers(len(MARKUP)))].format(row["name"])
     if chance("web_escaped"):

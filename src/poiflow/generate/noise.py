@@ -81,7 +81,7 @@ class SourceProfile:
     mojibake: float = 0.0
     web_escaped: float = 0.0
     html_tags: float = 0.0
-    address_in_name: float = 0.0
+    listing_title: float = 0.0
     numeric_postcode: float = 0.0
 
 

@@ -21,7 +21,7 @@ __all__ = [
     "TITLES",
     "brand_key",
     "name_key",
-    "without_own_address",
+    "without_own_parts",
 ]
 
 _MAX_FORM = max(len(form) for form in LEGAL_FORMS)
@@ -63,30 +63,33 @@ _DROPPED: Final = frozenset({"and"})
 _ARTICLES: Final = frozenset({"the"})
 
 
-# What a listing's title puts between a place's name and where it is ("Cafe Aalto -
-# Helsinki", "Cafe Aalto, Mannerheimintie 5", "Cafe Aalto (Helsinki)").
+# What a listing's title puts between a place's name and what it says of the place ("Cafe
+# Aalto - Helsinki", "Cafe Aalto, Mannerheimintie 5", "Cafe Aalto (Cafe)").
 SEPARATORS: Final = (", ", " - ", " – ", " — ", " | ", " @ ", " / ", " (")
 TITLES: Final = (
-    'a listing\'s title for a name ("Cafe Aalto - Helsinki"), read as the name before it'
+    'a listing\'s title for a name ("Cafe Aalto - Helsinki", "Cafe Aalto (Cafe)"), '
+    "read as the name before it"
 )
-"""What ingest says of the records whose name :func:`without_own_address` shortened."""
+"""What ingest says of the records whose name :func:`without_own_parts` shortened."""
 
 
-def without_own_address(name: str, *own: str | None) -> str:
+def without_own_parts(name: str, *own: str | None) -> str:
     """``name`` up to a separator (:data:`SEPARATORS`; the last such first) whose part
-    after it, to the end, is one of ``own`` (the record's own town, street, or street and
-    number), folded alike: a listing's title repeats where the place is; its name is the
-    rest. A name with no separator keeps all its words ("Hotel Helsinki" in Helsinki),
-    and so does a name that is only its address.
+    after it, to the end, is one of ``own`` (what the record says of the place elsewhere:
+    its town, street, street and number, category), folded alike: a listing's title
+    repeats it; the place's name is the rest. A name with no separator keeps all its
+    words ("Hotel Helsinki" in Helsinki), and so does a name that is only such a part.
 
-    >>> without_own_address("Cafe Aalto - HELSINKI", "Helsinki")
+    >>> without_own_parts("Cafe Aalto - HELSINKI", "Helsinki")
     'Cafe Aalto'
-    >>> without_own_address("Cafe Aalto, Mannerheimintie 5", "Helsinki", "Mannerheimintie 5")
+    >>> without_own_parts("Cafe Aalto, Mannerheimintie 5", "Helsinki", "Mannerheimintie 5")
     'Cafe Aalto'
+    >>> without_own_parts("Aalto (Coffee shop)", "Helsinki", "coffee_shop")
+    'Aalto'
     >>> street = "Galleria Esplanad, Aleksanterinkatu 2"
-    >>> without_own_address(f"Forex, {street}", street)
+    >>> without_own_parts(f"Forex, {street}", street)
     'Forex'
-    >>> without_own_address("Hotel Helsinki", "Helsinki")
+    >>> without_own_parts("Hotel Helsinki", "Helsinki")
     'Hotel Helsinki'
     """
     wanted = {fold(o) for o in own if o} - {""}

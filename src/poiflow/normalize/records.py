@@ -28,7 +28,7 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
-from poiflow.normalize.names import SEPARATORS, TITLES, brand_key, name_key, without_own_address
+from poiflow.normalize.names import SEPARATORS, TITLES, brand_key, name_key, without_own_parts
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
     canonical_email,
@@ -400,7 +400,7 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
-    if titles := _names_without_own_address(primary, alternates, address):
+    if titles := _names_without_own_parts(primary, alternates, address, labels, categories):
         repaired[TITLES] = titles
     name_keys = once(primary, lambda v: name_key(v) if v else None)
     keys: dict[str, list[Any]] = {
@@ -449,26 +449,34 @@ def _normalize(
 _SEPARATED: Final = re.compile("|".join(re.escape(s) for s in SEPARATORS))
 
 
-def _names_without_own_address(
-    primary: list[str | None], alternates: list[Any], address: dict[str, list[Any]]
+def _names_without_own_parts(
+    primary: list[str | None],
+    alternates: list[Any],
+    address: dict[str, list[Any]],
+    labels: list[tuple[str, ...]],
+    categories: list[dict[str, Any] | None],
 ) -> int:
-    """In place: a name that repeats its record's own town or address after a separator
-    ("Cafe Aalto - Helsinki", a listing's title: ``without_own_address``) is the rest;
-    the title is kept among the record's other names. Returns how many were."""
+    """In place: a name that repeats after a separator what its record says of the place
+    elsewhere, its town, address or category ("Cafe Aalto - Helsinki", "Cafe Aalto
+    (Cafe)": a listing's title, ``without_own_parts``), is the rest; the title is kept
+    among the record's other names. Returns how many were."""
     separated = {n for n in set(primary) if n and _SEPARATED.search(n)}  # each name once
     titles = 0
     if not separated:
         return titles
     towns, streets, numbers = address["locality"], address["street"], address["housenumber"]
     for row, name in enumerate(primary):
-        if name not in separated or not (towns[row] or streets[row]):
+        if name not in separated:
             continue
         street, number = streets[row], numbers[row]
-        rest = without_own_address(
+        category = categories[row]
+        rest = without_own_parts(
             name,
             towns[row],
             street,
             *((f"{street} {number}", f"{number} {street}") if street and number else ()),
+            *labels[row],
+            category["primary"] if category else None,
         )
         if rest != name:
             primary[row] = rest
