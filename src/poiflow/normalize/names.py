@@ -17,6 +17,7 @@ from poiflow.text import LEGAL_FORMS, fold
 
 __all__ = [
     "LEGAL_FORMS",
+    "SEPARATED",
     "SEPARATORS",
     "TITLES",
     "brand_key",
@@ -66,6 +67,8 @@ _ARTICLES: Final = frozenset({"the"})
 # What a listing's title puts between a place's name and what it says of the place ("Cafe
 # Aalto - Helsinki", "Cafe Aalto, Mannerheimintie 5", "Cafe Aalto (Cafe)").
 SEPARATORS: Final = (", ", " - ", " – ", " — ", " | ", " @ ", " / ", " (")
+SEPARATED: Final = re.compile("|".join(re.escape(s) for s in SEPARATORS))
+"""Any of :data:`SEPARATORS`: where a name may be a title."""
 TITLES: Final = (
     'a listing\'s title for a name ("Cafe Aalto - Helsinki", "Cafe Aalto (Cafe)"), '
     "read as the name before it"
@@ -95,10 +98,7 @@ def without_own_parts(name: str, *own: str | None) -> str:
     wanted = {fold(o) for o in own if o} - {""}
     # Every separator, the last first: an address may hold one itself ("Galleria
     # Esplanad, Aleksanterinkatu 2").
-    cuts = sorted(
-        ((m.start(), s) for s in SEPARATORS for m in re.finditer(re.escape(s), name)),
-        reverse=True,
-    )
+    cuts = sorted(((m.start(), m.group()) for m in SEPARATED.finditer(name)), reverse=True)
     for at, separator in cuts:
         tail = name[at + len(separator) :]
         if separator == " (":

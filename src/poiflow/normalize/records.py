@@ -8,7 +8,6 @@ values that could not be normalized so that nothing is dropped silently.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,7 +27,7 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
-from poiflow.normalize.names import SEPARATORS, TITLES, brand_key, name_key, without_own_parts
+from poiflow.normalize.names import SEPARATED, TITLES, brand_key, name_key, without_own_parts
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
     canonical_email,
@@ -446,9 +445,6 @@ def _normalize(
     return done, tuple(problems)
 
 
-_SEPARATED: Final = re.compile("|".join(re.escape(s) for s in SEPARATORS))
-
-
 def _names_without_own_parts(
     primary: list[str | None],
     alternates: list[Any],
@@ -460,7 +456,7 @@ def _names_without_own_parts(
     elsewhere, its town, address or category ("Cafe Aalto - Helsinki", "Cafe Aalto
     (Cafe)": a listing's title, ``without_own_parts``), is the rest; the title is kept
     among the record's other names. Returns how many were."""
-    separated = {n for n in set(primary) if n and _SEPARATED.search(n)}  # each name once
+    separated = {n for n in set(primary) if n and SEPARATED.search(n)}  # each name once
     titles = 0
     if not separated:
         return titles
