@@ -720,6 +720,8 @@ def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it
         {"value": "Cafe Aalto - Helsinki", "language": None, "variant": "alternate"}
     ]
     assert places[3]["names"]["alternates"] is None
+    # Kept for people to read, but no key to match by: its town is what it was read without.
+    assert places[0]["keys"]["name_alternates"] is None
 
 
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:

@@ -399,15 +399,22 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
-    if titles := _names_without_own_parts(primary, alternates, address, labels, categories):
-        repaired[TITLES] = titles
+    titles = _names_without_own_parts(primary, address, labels, categories)
     name_keys = once(primary, lambda v: name_key(v) if v else None)
+    name_alternates = [
+        _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
+        for alts, key in zip(alternates, name_keys, strict=True)
+    ]
+    # A title is kept among the other names, but matched by none of its keys: its town,
+    # street or category words are what it was read without.
+    for row, title in titles.items():
+        others = [a for a in alternates[row] or () if a["value"] != primary[row]]
+        alternates[row] = [*others, {"value": title, "language": None, "variant": "alternate"}]
+    if titles:
+        repaired[TITLES] = len(titles)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
-        "name_alternates": [
-            _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
-            for alts, key in zip(alternates, name_keys, strict=True)
-        ],
+        "name_alternates": name_alternates,
         "brand": once(brand_name, lambda v: (brand_key(v) or None) if v else None),
         "domains": once_lists(
             websites,
@@ -447,17 +454,16 @@ def _normalize(
 
 def _names_without_own_parts(
     primary: list[str | None],
-    alternates: list[Any],
     address: dict[str, list[Any]],
     labels: list[tuple[str, ...]],
     categories: list[dict[str, Any] | None],
-) -> int:
+) -> dict[int, str]:
     """In place: a name that repeats after a separator what its record says of the place
     elsewhere, its town, address or category ("Cafe Aalto - Helsinki", "Cafe Aalto
-    (Cafe)": a listing's title, ``without_own_parts``), is the rest; the title is kept
-    among the record's other names. Returns how many were."""
+    (Cafe)": a listing's title, ``without_own_parts``), is the rest. Returns the titles
+    so read, by row."""
     separated = {n for n in set(primary) if n and SEPARATED.search(n)}  # each name once
-    titles = 0
+    titles: dict[int, str] = {}
     if not separated:
         return titles
     towns, streets, numbers = address["locality"], address["street"], address["housenumber"]
@@ -476,10 +482,7 @@ def _names_without_own_parts(
         )
         if rest != name:
             primary[row] = rest
-            title = {"value": name, "language": None, "variant": "alternate"}
-            others = [a for a in alternates[row] or () if a["value"] != rest]
-            alternates[row] = [*others, title]
-            titles += 1
+            titles[row] = name
     return titles
 
 
