@@ -26,6 +26,7 @@ __all__ = [
     "DATA",
     "conflated",
     "generated_world",
+    "habit_suffix",
     "measure",
     "median_seconds",
     "scored_run",
@@ -53,7 +54,7 @@ def generated_world(
     ``vendor_noise`` is ``poiflow generate --vendor-noise`` (each habit in the name)."""
     from poiflow.generate import generate
 
-    habits = "".join(f"-{name}={value:g}" for name, value in sorted((vendor_noise or {}).items()))
+    habits = habit_suffix(vendor_noise)
     name = f"world-{places}-{sources}-{seed}{'-nocoord' if no_coordinates else ''}{habits}"
     folder = DATA / name
     if fresh_folder(folder):
@@ -66,6 +67,12 @@ def generated_world(
             vendor_noise=vendor_noise,
         )
     return folder
+
+
+def habit_suffix(vendor_noise: dict[str, float] | None) -> str:
+    """A world folder's name's end for ``poiflow generate --vendor-noise``: each noise or
+    habit set, "-name=value", in name order ("" for none)."""
+    return "".join(f"-{name}={value:g}" for name, value in sorted((vendor_noise or {}).items()))
 
 
 def fresh_folder(folder: Path, *made: Path) -> bool:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import polars as pl
 
-from measure import DATA, fresh_folder, world_arguments
+from measure import DATA, fresh_folder, habit_suffix, world_arguments
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
@@ -180,8 +180,7 @@ def main() -> None:
     from poiflow.generate.noise import parse_noise
 
     noise = parse_noise(args.vendor_noise)
-    habits = "".join(f"-{name}={value:g}" for name, value in sorted(noise.items()))
-    folder = DATA / f"splink-{args.places}-{args.sources}-{args.seed}{habits}"
+    folder = DATA / f"splink-{args.places}-{args.sources}-{args.seed}{habit_suffix(noise)}"
     if fresh_folder(folder):
         generate(args.places, args.sources, args.seed, folder, vendor_noise=noise)
     gold = read_gold(folder / "gold.csv")

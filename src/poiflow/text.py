@@ -27,6 +27,7 @@ __all__ = [
     "fold_ascii",
     "repair_encoding",
     "repairs_of",
+    "strip_markup",
     "tokens",
     "unescape_references",
 ]
@@ -302,9 +303,19 @@ def clean_text(value: str | None) -> str | None:
     return text
 
 
+# Each repair of clean_text, in the order it is made, with its bit of REPAIRS. The tags
+# last: an escaped tag ("&lt;b&gt;") is one once its references are read.
+_REPAIR_STEPS: Final = (
+    (1, unescape_references),
+    (2, repair_encoding),
+    (4, strip_markup),
+)
+
+
 def _repaired(value: str) -> str:
-    # The tags last: an escaped tag ("&lt;b&gt;") is one once its references are read.
-    return strip_markup(repair_encoding(unescape_references(value)))
+    for _, repair in _REPAIR_STEPS:
+        value = repair(value)
+    return value
 
 
 REPAIRS: Final = {
@@ -321,13 +332,12 @@ def repairs_of(value: str) -> int:
     >>> repairs_of("Caf&#233;"), repairs_of("CafÃ©"), repairs_of("<b>Café</b>"), repairs_of("Café")
     (1, 2, 4, 0)
     """
-    unescaped = unescape_references(value)
-    decoded = repair_encoding(unescaped)
-    return (
-        int(unescaped != value)
-        | (int(decoded != unescaped) << 1)
-        | (int(strip_markup(decoded) != decoded) << 2)
-    )
+    bits = 0
+    for bit, repair in _REPAIR_STEPS:
+        repaired = repair(value)
+        bits |= bit if repaired != value else 0
+        value = repaired
+    return bits
 
 
 def _tidy(value: str) -> str | None:
