@@ -364,6 +364,14 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     assert {a["name"][len(b["name"]) :][:2] for b, a in titled} == {" -", " (", ", "}
     assert all(a["name"].startswith(b["name"]) for b, a in titled)
 
+    before, after = rows_of("bilingual_name")
+    assert only_changed(before, after) == {"name"}
+    both = [(b, a) for b, a in zip(before, after, strict=True) if b["name"] != a["name"]]
+    assert both
+    assert all(a["name"].startswith(f"{b['name']} / ") for b, a in both)
+    # In the case the source wrote the name in.
+    assert all(a["name"].islower() for b, a in both if b["name"].islower())
+
     before, after = rows_of("numeric_postcode")
     assert only_changed(before, after) == {"postcode"}
     written = [(b["postcode"], a["postcode"]) for b, a in zip(before, after, strict=True)]
@@ -385,6 +393,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "web_escaped": 0.2,
         "html_tags": 0.2,
         "listing_title": 0.2,
+        "bilingual_name": 0.5,
         "numeric_postcode": 0.3,
     }
     scores = []

@@ -29,7 +29,7 @@ from poiflow.normalize import (
     taxonomy,
     to_e164,
 )
-from poiflow.normalize.names import SEPARATORS, without_own_parts
+from poiflow.normalize.names import SEPARATORS, name_parts, without_own_parts
 from poiflow.normalize.phones import plain_e164
 from poiflow.normalize.websites import (
     _PAGE_SITES,
@@ -130,6 +130,40 @@ def test_a_names_own_town_after_a_separator_is_dropped_and_nothing_else(
     rest = without_own_parts(f"{name}{separator}{tail}", town, other)
     assert rest
     assert f"{name}{separator}{tail}".startswith(rest)
+
+
+@given(NAMEISH)
+@example("Merenneito / Sjöjungfru")
+@example("a / B")
+@example(" / x")
+def test_a_names_parts_write_it_again_and_each_is_one_name(name: str) -> None:
+    """The parts of a name (``name_parts``) joined by spaced slashes are the name again
+    (up to the spaces around them); each part has a letter and is one name itself."""
+    parts = name_parts(name)
+    assert parts
+    if len(parts) == 1:
+        assert parts == (name,)
+        return
+    assert " / ".join(parts).replace(" ", "") == name.replace(" ", "")
+    for part in parts:
+        assert any(c.isalpha() for c in part)
+        assert name_parts(part) == (part,)
+
+
+@given(WORDS, st.lists(WORDS, min_size=1, max_size=3))
+def test_a_name_in_lower_case_after_a_slash_is_one_name_where_it_has_capitals(
+    first: str, rest: list[str]
+) -> None:
+    """Capitals tell a second name ("Merenneito / Sjöjungfru") from what says more of the
+    first ("Rautatientori / länsi kaupunkipyöräasema"); in a name of one case, each part
+    with a letter is a name."""
+    parts = [first, *rest]
+    lettered = all(any(c.isalpha() for c in part) for part in parts)
+    assert len(name_parts(" / ".join(parts).upper())) == (len(parts) if lettered else 1)
+    titled = " / ".join([first.title(), *rest])
+    opens_lower = any(next((c for c in part if c.isalpha()), "A").islower() for part in rest)
+    if lettered and titled not in (titled.lower(), titled.upper()):
+        assert len(name_parts(titled)) == (1 if opens_lower else len(parts))
 
 
 @given(st.one_of(st.text(), REFERENCED))

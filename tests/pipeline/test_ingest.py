@@ -18,7 +18,7 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
-from poiflow.normalize.names import TITLES
+from poiflow.normalize.names import NAMES, TITLES
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
@@ -722,6 +722,50 @@ def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it
     assert places[3]["names"]["alternates"] is None
     # Kept for people to read, but no key to match by: its town is what it was read without.
     assert places[0]["keys"]["name_alternates"] is None
+
+
+def test_a_name_in_two_languages_is_read_as_the_first_with_the_other_as_another_name(
+    tmp_path: Path,
+) -> None:
+    """A bilingual town's feed writes both names ("Merenneito / Sjöjungfru"): the first is
+    the record's name and the other one of its other names, each with its own key (as a
+    translation has); the name as written is kept, with no key."""
+    feed = tmp_path / "names.csv"
+    feed.write_text(
+        "id,name,city\n"
+        "1,Merenneito / Sjöjungfru,Helsinki\n"
+        "2,KANSALLISKIRJASTO / NATIONALBIBLIOTEKET / NATIONAL LIBRARY,Helsinki\n"
+        "3,Rautatientori / länsi kaupunkipyöräasema,Helsinki\n"
+        "4,Ravintolalaiva M/S Maria,Helsinki\n"
+        "5,Tuomiokirkko / Domkyrkan - Helsinki,Helsinki\n",
+        encoding="utf-8",
+    )
+    report = ingest([feed], tmp_path / "p.parquet")
+    assert report.inputs[0].repaired == {NAMES: 3, TITLES: 1}
+    places = pq.read_table(tmp_path / "p.parquet").to_pylist()
+    assert [p["names"]["primary"] for p in places] == [
+        "Merenneito",
+        "KANSALLISKIRJASTO",
+        "Rautatientori / länsi kaupunkipyöräasema",  # lower case after the slash: one name
+        "Ravintolalaiva M/S Maria",
+        "Tuomiokirkko",  # the town read off first, then the two names
+    ]
+    assert [p["keys"]["name_alternates"] for p in places] == [
+        ["sjojungfru"],
+        ["nationalbiblioteket", "national library"],
+        None,
+        None,
+        ["domkyrkan"],
+    ]
+    assert [a["value"] for a in places[0]["names"]["alternates"]] == [
+        "Sjöjungfru",
+        "Merenneito / Sjöjungfru",
+    ]
+    # The title as written is what is kept, not the name it was read as on the way.
+    assert [a["value"] for a in places[4]["names"]["alternates"]] == [
+        "Domkyrkan",
+        "Tuomiokirkko / Domkyrkan - Helsinki",
+    ]
 
 
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:

@@ -129,12 +129,13 @@ def generate(
     hours = SourceHours(world, np.random.default_rng([seed, 1]))
     habits = np.random.default_rng([seed, 2])
     centres = _town_centres(world)
+    alternates = {place.place_id: place.alternates for place in world if place.alternates}
     for number, profile in enumerate(source_profiles):
         rows = _records(world, profile, rng)
         hours.add(rows, number)
         rates = {habit: getattr(profile, habit) for habit in HABITS}
         for row in rows:
-            with_habits(row, rates, habits, centres)
+            with_habits(row, rates, habits, centres, alternates)
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):

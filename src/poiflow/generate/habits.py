@@ -22,6 +22,10 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     town ("Café Aalto - Helsinki", "Café Aalto (Helsinki)"), its address ("Café Aalto,
     Mannerheimintie 5") or its category ("Café Aalto (Cafe)"), one drawn a record (of
     what the record has).
+``bilingual_name``
+    The name and another of the place's names (a translation) after a slash, as a
+    bilingual town's feed writes them ("Merenneito / Sjöjungfru"; a place with another
+    name).
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
@@ -56,6 +60,7 @@ HABITS: Final = (
     "web_escaped",
     "html_tags",
     "listing_title",
+    "bilingual_name",
     "numeric_postcode",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
@@ -111,16 +116,28 @@ def _titled(row: dict[str, Any], way: int) -> str:
     return str(row["name"])
 
 
+def _bilingual(name: str, other: str) -> str:
+    """``name`` with the place's ``other`` name after a slash, in the case the source
+    writes its names in ("MERENNEITO / SJÖJUNGFRU")."""
+    if name.isupper():
+        other = other.upper()
+    elif name.islower():
+        other = other.lower()
+    return name if other == name else f"{name} / {other}"
+
+
 def with_habits(
     row: dict[str, Any],
     rates: Mapping[str, float],
     rng: np.random.Generator,
     centres: Mapping[str, tuple[float, float]],
+    alternates: Mapping[str, list[tuple[str, str]]] | None = None,
 ) -> dict[str, Any]:
     """``row`` (a generated record, flat place format) as a source with these habits
     writes it. ``rates``: each habit's rate (of :data:`HABITS`; one left out is 0);
     ``centres``: each town's centre, where a geocoder puts a record of the town (one
-    without a town it cannot put there). A habit at rate 0 draws nothing."""
+    without a town it cannot put there); ``alternates``: each place's other names
+    (language, name), by place id. A habit at rate 0 draws nothing."""
 
     def chance(habit: str) -> bool:
         rate = rates.get(habit, 0.0)
@@ -135,6 +152,9 @@ def with_habits(
             row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
+    others = (alternates or {}).get(row.get("_place", ""), [])
+    if others and chance("bilingual_name") and isinstance(row.get("name"), str):
+        row["name"] = _bilingual(row["name"], others[int(rng.integers(len(others)))][1])
     if chance("listing_title") and isinstance(row.get("name"), str):
         row["name"] = _titled(row, int(rng.integers(4)))
     if chance("html_tags") and isinstance(row.get("name"), str):

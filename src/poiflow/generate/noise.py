@@ -82,6 +82,7 @@ class SourceProfile:
     web_escaped: float = 0.0
     html_tags: float = 0.0
     listing_title: float = 0.0
+    bilingual_name: float = 0.0
     numeric_postcode: float = 0.0
 
 

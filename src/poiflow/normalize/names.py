@@ -17,11 +17,13 @@ from poiflow.text import LEGAL_FORMS, fold
 
 __all__ = [
     "LEGAL_FORMS",
+    "NAMES",
     "SEPARATED",
     "SEPARATORS",
     "TITLES",
     "brand_key",
     "name_key",
+    "name_parts",
     "without_own_parts",
 ]
 
@@ -108,6 +110,41 @@ def without_own_parts(name: str, *own: str | None) -> str:
         if at > 0 and fold(tail) in wanted:
             return name[:at].rstrip()
     return name
+
+
+NAMES: Final = (
+    'a name in two languages or more ("Merenneito / Sjöjungfru"), read as the first, '
+    "the others kept as its other names"
+)
+"""What ingest says of the records whose name :func:`name_parts` split."""
+
+
+def name_parts(name: str) -> tuple[str, ...]:
+    """The names that ``name`` writes between spaced slashes, as a bilingual town's feed
+    writes a place's name in each language ("Merenneito / Sjöjungfru"); ``(name,)``
+    where it writes one.
+
+    A part is a name only if it has a letter, and, where the name has capitals, starts
+    with one: "Rautatientori / länsi kaupunkipyöräasema" (the square's west bike
+    station) is one name. A slash without spaces ("M/S Maria", "frank/ie") splits
+    nothing.
+
+    >>> name_parts("Merenneito / Sjöjungfru")
+    ('Merenneito', 'Sjöjungfru')
+    >>> name_parts("Rautatientori / länsi kaupunkipyöräasema")
+    ('Rautatientori / länsi kaupunkipyöräasema',)
+    >>> name_parts("Ravintolalaiva M/S Maria")
+    ('Ravintolalaiva M/S Maria',)
+    """
+    if " / " not in name:
+        return (name,)
+    parts = tuple(part.strip() for part in name.split(" / "))
+    cased = name != name.lower() and name != name.upper()
+    for part in parts:
+        first = next((c for c in part if c.isalpha()), None)
+        if first is None or (cased and not first.isupper()):
+            return (name,)
+    return parts
 
 
 @lru_cache(maxsize=1 << 18)

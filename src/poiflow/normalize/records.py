@@ -27,7 +27,15 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
-from poiflow.normalize.names import SEPARATED, TITLES, brand_key, name_key, without_own_parts
+from poiflow.normalize.names import (
+    NAMES,
+    SEPARATED,
+    TITLES,
+    brand_key,
+    name_key,
+    name_parts,
+    without_own_parts,
+)
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
     canonical_email,
@@ -400,18 +408,24 @@ def _normalize(
     )
 
     titles = _names_without_own_parts(primary, address, labels, categories)
+    # A name in two languages is the first, with the others as its other names, matched
+    # by their keys as a translation is.
+    wholes = _names_in_parts(primary, alternates)
     name_keys = once(primary, lambda v: name_key(v) if v else None)
     name_alternates = [
         _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
         for alts, key in zip(alternates, name_keys, strict=True)
     ]
-    # A title is kept among the other names, but matched by none of its keys: its town,
-    # street or category words are what it was read without.
-    for row, title in titles.items():
+    # A title, or a name as written in two languages, is kept among the other names, but
+    # matched by none of its keys: its town, street or category words are what it was
+    # read without, and its parts have keys of their own.
+    for row, title in {**wholes, **titles}.items():
         others = [a for a in alternates[row] or () if a["value"] != primary[row]]
-        alternates[row] = [*others, {"value": title, "language": None, "variant": "alternate"}]
+        alternates[row] = [*others, _alternate(title)]
     if titles:
         repaired[TITLES] = len(titles)
+    if wholes:
+        repaired[NAMES] = len(wholes)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
         "name_alternates": name_alternates,
@@ -484,6 +498,33 @@ def _names_without_own_parts(
             primary[row] = rest
             titles[row] = name
     return titles
+
+
+def _names_in_parts(
+    primary: list[str | None], alternates: list[list[dict[str, Any]] | None]
+) -> dict[int, str]:
+    """In place: a name written in two languages or more ("Merenneito / Sjöjungfru",
+    ``name_parts``) is its first part, and the other parts join the record's other names
+    (those it has not). Returns the names so split, by row."""
+    split = {n: parts for n in set(primary) if n and len(parts := name_parts(n)) > 1}
+    wholes: dict[int, str] = {}
+    if not split:
+        return wholes
+    for row, name in enumerate(primary):
+        if not name or name not in split:
+            continue
+        parts = split[name]
+        primary[row] = parts[0]
+        have = {a["value"] for a in alternates[row] or ()} | {parts[0]}
+        others = [_alternate(p) for p in dict.fromkeys(parts[1:]) if p not in have]
+        alternates[row] = [*(alternates[row] or ()), *others] or None
+        wholes[row] = name
+    return wholes
+
+
+def _alternate(value: str) -> dict[str, Any]:
+    """Another name of a record's place, of no known language."""
+    return {"value": value, "language": None, "variant": "alternate"}
 
 
 def _domains(urls: tuple[str, ...], known: dict[str, str | None]) -> list[str] | None:
