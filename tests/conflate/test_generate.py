@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poiflow.generate import generate
+from poiflow.normalize.names import status_in_name
 from poiflow.text import clean_text
 
 from ..conftest import poiflow
@@ -372,6 +373,18 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     # In the case the source wrote the name in.
     assert all(a["name"].islower() for b, a in both if b["name"].islower())
 
+    before, after = rows_of("closed_in_name")
+    assert only_changed(before, after) == {"name"}
+    marked = [(b["name"], a["name"]) for b, a in zip(before, after, strict=True) if b["name"]]
+    said = [
+        "temporarily_closed" if "tillfälligt" in a or "Temporarily" in a else "permanently_closed"
+        for _, a in marked
+    ]
+    assert [status_in_name(a) for _, a in marked] == [
+        (b, s) for (b, _), s in zip(marked, said, strict=True)
+    ]
+    assert set(said) == {"permanently_closed", "temporarily_closed"}
+
     before, after = rows_of("numeric_postcode")
     assert only_changed(before, after) == {"postcode"}
     written = [(b["postcode"], a["postcode"]) for b, a in zip(before, after, strict=True)]
@@ -394,6 +407,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "html_tags": 0.2,
         "listing_title": 0.2,
         "bilingual_name": 0.5,
+        "closed_in_name": 0.2,
         "numeric_postcode": 0.3,
     }
     scores = []

@@ -8,10 +8,10 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from anyascii import anyascii
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from poiflow.generate.habits import MARKUP, read_as_windows_1252
+from poiflow.generate.habits import CLOSED_MARKS, MARKUP, read_as_windows_1252
 from poiflow.normalize import (
     ParsedPhones,
     brand_key,
@@ -29,7 +29,14 @@ from poiflow.normalize import (
     taxonomy,
     to_e164,
 )
-from poiflow.normalize.names import SEPARATORS, name_parts, without_own_parts
+from poiflow.normalize.names import (
+    _STATUS_STEMS,
+    _STATUS_WORDS,
+    SEPARATORS,
+    name_parts,
+    status_in_name,
+    without_own_parts,
+)
 from poiflow.normalize.phones import plain_e164
 from poiflow.normalize.websites import (
     _PAGE_SITES,
@@ -130,6 +137,27 @@ def test_a_names_own_town_after_a_separator_is_dropped_and_nothing_else(
     rest = without_own_parts(f"{name}{separator}{tail}", town, other)
     assert rest
     assert f"{name}{separator}{tail}".startswith(rest)
+
+
+@given(WORDS, st.sampled_from(CLOSED_MARKS))
+@example("Cafe Aalto", "{} (closed)")
+def test_a_closure_written_in_a_name_is_its_status_and_not_its_name(name: str, mark: str) -> None:
+    """A place marked closed in its name ("Cafe Aalto (closed)", "[SULJETTU] Cafe Aalto")
+    is its name, with that status; the name alone says none."""
+    assume(any(c.isalnum() for c in name))
+    rest, status = status_in_name(mark.format(name))
+    assert rest == name
+    for_now = "tillfälligt" in mark or "Temporarily" in mark
+    assert status == ("temporarily_closed" if for_now else "permanently_closed")
+    assert status_in_name(name) == (name, None)
+
+
+@given(st.sampled_from(sorted(_STATUS_WORDS)), st.booleans())
+def test_every_status_word_is_found_by_the_quick_look_for_its_stem(word: str, upper: bool) -> None:
+    """Names are read for a status only where the quick look finds a stem of one: every
+    status, however written, is found."""
+    assert _STATUS_STEMS.search((word.upper() if upper else word).lower())
+    assert status_in_name(f"Cafe Aalto ({word.upper() if upper else word})")[1]
 
 
 @given(NAMEISH)

@@ -18,7 +18,7 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
-from poiflow.normalize.names import NAMES, TITLES
+from poiflow.normalize.names import NAMES, STATUSES, TITLES
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
@@ -766,6 +766,38 @@ def test_a_name_in_two_languages_is_read_as_the_first_with_the_other_as_another_
         "Domkyrkan",
         "Tuomiokirkko / Domkyrkan - Helsinki",
     ]
+
+
+def test_a_closure_written_in_a_name_is_the_records_status(tmp_path: Path) -> None:
+    """ "Cafe Aalto (closed)": the name is "Cafe Aalto", and the record's status is closed
+    where it gives none; the name as written is kept, with no key."""
+    feed = tmp_path / "closed.csv"
+    feed.write_text(
+        "id,name,city,operating_status\n"
+        "1,Cafe Aalto (closed),Helsinki,\n"
+        "2,[SULJETTU] Cafe Aalto - Helsinki,Helsinki,\n"
+        "3,Cafe Aalto (tillfälligt stängd),Helsinki,\n"
+        "4,Cafe Aalto (closed),Helsinki,open\n"
+        "5,Closed Loop Cafe,Helsinki,\n"
+        "6,Cafe Aalto (Closed Mondays),Helsinki,\n",
+        encoding="utf-8",
+    )
+    report = ingest([feed], tmp_path / "p.parquet")
+    assert report.inputs[0].repaired == {STATUSES: 4, TITLES: 1}
+    places = pq.read_table(tmp_path / "p.parquet").to_pylist()
+    assert [(p["names"]["primary"], p["operating_status"]) for p in places] == [
+        ("Cafe Aalto", "permanently_closed"),
+        ("Cafe Aalto", "permanently_closed"),  # its town read off after its status
+        ("Cafe Aalto", "temporarily_closed"),
+        ("Cafe Aalto", "open"),  # the record's own status stands
+        ("Closed Loop Cafe", None),
+        ("Cafe Aalto (Closed Mondays)", None),
+    ]
+    assert {p["keys"]["name"] for p in places[:4]} == {"cafe aalto"}
+    assert [a["value"] for a in places[1]["names"]["alternates"]] == [
+        "[SULJETTU] Cafe Aalto - Helsinki"
+    ]
+    assert places[1]["keys"]["name_alternates"] is None
 
 
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:

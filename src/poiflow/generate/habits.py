@@ -26,6 +26,10 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     The name and another of the place's names (a translation) after a slash, as a
     bilingual town's feed writes them ("Merenneito / Sjöjungfru"; a place with another
     name).
+``closed_in_name``
+    The name marked as a place that closed ("Café Aalto (closed)", "[SULJETTU] Café
+    Aalto", "Café Aalto (tillfälligt stängd)"): a feed, or its mappers, keeping a
+    closure in the name, one of the ways of :data:`CLOSED_MARKS` drawn a record.
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
@@ -43,6 +47,7 @@ from typing import Any, Final
 import numpy as np
 
 __all__ = [
+    "CLOSED_MARKS",
     "ESCAPED_FIELDS",
     "HABITS",
     "MARKUP",
@@ -61,6 +66,7 @@ HABITS: Final = (
     "html_tags",
     "listing_title",
     "bilingual_name",
+    "closed_in_name",
     "numeric_postcode",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
@@ -74,6 +80,19 @@ MARKUP: Final = (
     "{}<br/>",
 )
 """How a page scraped for a feed marks a name up (``html_tags``), one drawn a record."""
+
+CLOSED_MARKS: Final = (
+    "{} (closed)",
+    "{} (CLOSED)",
+    "{} - permanently closed",
+    "[CLOSED] {}",
+    "{} (suljettu)",
+    "[SULJETTU] {}",
+    "{} (tillfälligt stängd)",
+    "{} (Temporarily closed)",
+    "CLOSED: {}",
+)
+"""How a feed marks a place that closed in its name (``closed_in_name``)."""
 
 # The text fields of a generated record that an export for the web escapes (ids, points
 # and phones stay as they are; a web address's "&" between parameters is escaped too).
@@ -157,6 +176,8 @@ def with_habits(
         row["name"] = _bilingual(row["name"], others[int(rng.integers(len(others)))][1])
     if chance("listing_title") and isinstance(row.get("name"), str):
         row["name"] = _titled(row, int(rng.integers(4)))
+    if chance("closed_in_name") and isinstance(row.get("name"), str):
+        row["name"] = CLOSED_MARKS[int(rng.integers(len(CLOSED_MARKS)))].format(row["name"])
     if chance("html_tags") and isinstance(row.get("name"), str):
         row["name"] = MARKUP[int(rng.integers(len(MARKUP)))].format(row["name"])
     if chance("web_escaped"):

@@ -83,6 +83,7 @@ class SourceProfile:
     html_tags: float = 0.0
     listing_title: float = 0.0
     bilingual_name: float = 0.0
+    closed_in_name: float = 0.0
     numeric_postcode: float = 0.0
 
 

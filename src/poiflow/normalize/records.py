@@ -30,10 +30,12 @@ from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.names import (
     NAMES,
     SEPARATED,
+    STATUSES,
     TITLES,
     brand_key,
     name_key,
     name_parts,
+    status_in_name,
     without_own_parts,
 )
 from poiflow.normalize.phones import parse_phones, plain_e164
@@ -407,6 +409,7 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
+    marked = _statuses_in_names(primary, status)
     titles = _names_without_own_parts(primary, address, labels, categories)
     # A name in two languages is the first, with the others as its other names, matched
     # by their keys as a translation is.
@@ -416,16 +419,15 @@ def _normalize(
         _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
         for alts, key in zip(alternates, name_keys, strict=True)
     ]
-    # A title, or a name as written in two languages, is kept among the other names, but
-    # matched by none of its keys: its town, street or category words are what it was
-    # read without, and its parts have keys of their own.
-    for row, title in {**wholes, **titles}.items():
+    # A name as written (with a status, a title, or in two languages) is kept among the
+    # other names, but matched by none of its keys: its status, town, street or category
+    # words are what it was read without, and its parts have keys of their own.
+    for row, written in {**wholes, **titles, **marked}.items():  # the first as written
         others = [a for a in alternates[row] or () if a["value"] != primary[row]]
-        alternates[row] = [*others, _alternate(title)]
-    if titles:
-        repaired[TITLES] = len(titles)
-    if wholes:
-        repaired[NAMES] = len(wholes)
+        alternates[row] = [*others, _alternate(written)]
+    for said, rows in ((STATUSES, marked), (TITLES, titles), (NAMES, wholes)):
+        if rows:
+            repaired[said] = len(rows)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
         "name_alternates": name_alternates,
@@ -464,6 +466,23 @@ def _normalize(
         "repaired": repaired,
     }
     return done, tuple(problems)
+
+
+def _statuses_in_names(primary: list[str | None], status: list[str | None]) -> dict[int, str]:
+    """In place: a name with a status written in it ("Cafe Aalto (closed)",
+    ``status_in_name``) is the name without it, and the status is the record's where it
+    gives none. Returns the names so read, by row."""
+    read = {n: found for n in set(primary) if n and (found := status_in_name(n))[1]}
+    marked: dict[int, str] = {}
+    if not read:
+        return marked
+    for row, name in enumerate(primary):
+        if not name or name not in read:
+            continue
+        primary[row], said = read[name]
+        status[row] = status[row] or said
+        marked[row] = name
+    return marked
 
 
 def _names_without_own_parts(
