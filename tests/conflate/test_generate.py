@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poiflow.generate import generate
-from poiflow.normalize.names import status_in_name
+from poiflow.normalize.names import name_aside, status_in_name
 from poiflow.text import clean_text
 
 from ..conftest import poiflow
@@ -385,6 +385,13 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     ]
     assert set(said) == {"permanently_closed", "temporarily_closed"}
 
+    before, after = rows_of("former_name")
+    assert only_changed(before, after) == {"name"}
+    renamed = [(b["name"], a["name"]) for b, a in zip(before, after, strict=True) if b["name"]]
+    asides = [name_aside(a) for _, a in renamed]
+    assert [r[0] if r else None for r in asides] == [b for b, _ in renamed]
+    assert {r[2] for r in asides if r} == {"old"}
+
     before, after = rows_of("numeric_postcode")
     assert only_changed(before, after) == {"postcode"}
     written = [(b["postcode"], a["postcode"]) for b, a in zip(before, after, strict=True)]
@@ -408,6 +415,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "listing_title": 0.2,
         "bilingual_name": 0.5,
         "closed_in_name": 0.2,
+        "former_name": 0.2,
         "numeric_postcode": 0.3,
     }
     scores = []

@@ -11,7 +11,7 @@ from anyascii import anyascii
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from poiflow.generate.habits import CLOSED_MARKS, MARKUP, read_as_windows_1252
+from poiflow.generate.habits import CLOSED_MARKS, FORMER_MARKS, MARKUP, read_as_windows_1252
 from poiflow.normalize import (
     ParsedPhones,
     brand_key,
@@ -33,6 +33,7 @@ from poiflow.normalize.names import (
     _STATUS_STEMS,
     _STATUS_WORDS,
     SEPARATORS,
+    name_aside,
     name_parts,
     status_in_name,
     without_own_parts,
@@ -150,6 +151,21 @@ def test_a_closure_written_in_a_name_is_its_status_and_not_its_name(name: str, m
     for_now = "tillfälligt" in mark or "Temporarily" in mark
     assert status == ("temporarily_closed" if for_now else "permanently_closed")
     assert status_in_name(name) == (name, None)
+
+
+@given(WORDS, WORDS, st.sampled_from(FORMER_MARKS), st.booleans())
+@example("Cafe Aalto", "Bar Rio", "{} (ent. {})", False)
+def test_an_old_name_beside_a_name_is_read_apart_from_it(
+    name: str, old: str, mark: str, upper: bool
+) -> None:
+    """ "Cafe Aalto (formerly Bar Rio)": the name is "Cafe Aalto", and "Bar Rio" its old
+    name, however the feed writes it; a name alone has none beside it."""
+    assume(any(c.isalnum() for c in name) and any(c.isalnum() for c in old))
+    written = mark.format(name, old)
+    if upper:
+        written, name, old = written.upper(), name.upper(), old.upper()
+    assert name_aside(written) == (name, old, "old")
+    assert name_aside(name) is None
 
 
 @given(st.sampled_from(sorted(_STATUS_WORDS)), st.booleans())

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,7 +19,7 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
-from poiflow.normalize.names import NAMES, STATUSES, TITLES
+from poiflow.normalize.names import FORMER, NAMES, STATUSES, TITLES
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
@@ -680,6 +681,14 @@ def test_what_ingest_repaired_is_counted_by_input_and_kind(tmp_path: Path) -> No
     ]
 
 
+def _ingested(tmp_path: Path, name: str, text: str) -> tuple[IngestReport, list[dict[str, Any]]]:
+    """``text`` ingested as the file ``name``: the report, and the places as rows."""
+    feed = tmp_path / name
+    feed.write_text(text, encoding="utf-8")
+    report = ingest([feed], tmp_path / "p.parquet")
+    return report, pq.read_table(tmp_path / "p.parquet").to_pylist()
+
+
 def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it(
     tmp_path: Path,
 ) -> None:
@@ -687,8 +696,9 @@ def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it
     place's name: what its record says of the place elsewhere (its town, address or
     category), after a separator, is left out of its name and key, and the title is kept
     among its other names."""
-    feed = tmp_path / "titles.csv"
-    feed.write_text(
+    report, places = _ingested(
+        tmp_path,
+        "titles.csv",
         "id,name,street,housenumber,city,category\n"
         "1,Cafe Aalto - Helsinki,Pohjoisesplanadi,39,Helsinki,\n"
         '2,"Cafe Aalto, Pohjoisesplanadi 39",Pohjoisesplanadi,39,Helsinki,\n'
@@ -697,11 +707,8 @@ def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it
         "5,Cafe Aalto - Helsinki,,,,\n"
         "6,Aalto (Cafe),,,,cafe\n"
         "7,Aalto (Bakery),,,,cafe\n",
-        encoding="utf-8",
     )
-    report = ingest([feed], tmp_path / "p.parquet")
     assert report.inputs[0].repaired == {TITLES: 3}  # said, as the other repairs are
-    places = pq.read_table(tmp_path / "p.parquet").to_pylist()
     assert [p["keys"]["name"] for p in places] == [
         "cafe aalto",
         "cafe aalto",
@@ -730,19 +737,17 @@ def test_a_name_in_two_languages_is_read_as_the_first_with_the_other_as_another_
     """A bilingual town's feed writes both names ("Merenneito / Sjöjungfru"): the first is
     the record's name and the other one of its other names, each with its own key (as a
     translation has); the name as written is kept, with no key."""
-    feed = tmp_path / "names.csv"
-    feed.write_text(
+    report, places = _ingested(
+        tmp_path,
+        "names.csv",
         "id,name,city\n"
         "1,Merenneito / Sjöjungfru,Helsinki\n"
         "2,KANSALLISKIRJASTO / NATIONALBIBLIOTEKET / NATIONAL LIBRARY,Helsinki\n"
         "3,Rautatientori / länsi kaupunkipyöräasema,Helsinki\n"
         "4,Ravintolalaiva M/S Maria,Helsinki\n"
         "5,Tuomiokirkko / Domkyrkan - Helsinki,Helsinki\n",
-        encoding="utf-8",
     )
-    report = ingest([feed], tmp_path / "p.parquet")
     assert report.inputs[0].repaired == {NAMES: 3, TITLES: 1}
-    places = pq.read_table(tmp_path / "p.parquet").to_pylist()
     assert [p["names"]["primary"] for p in places] == [
         "Merenneito",
         "KANSALLISKIRJASTO",
@@ -771,8 +776,9 @@ def test_a_name_in_two_languages_is_read_as_the_first_with_the_other_as_another_
 def test_a_closure_written_in_a_name_is_the_records_status(tmp_path: Path) -> None:
     """ "Cafe Aalto (closed)": the name is "Cafe Aalto", and the record's status is closed
     where it gives none; the name as written is kept, with no key."""
-    feed = tmp_path / "closed.csv"
-    feed.write_text(
+    report, places = _ingested(
+        tmp_path,
+        "closed.csv",
         "id,name,city,operating_status\n"
         "1,Cafe Aalto (closed),Helsinki,\n"
         "2,[SULJETTU] Cafe Aalto - Helsinki,Helsinki,\n"
@@ -780,11 +786,8 @@ def test_a_closure_written_in_a_name_is_the_records_status(tmp_path: Path) -> No
         "4,Cafe Aalto (closed),Helsinki,open\n"
         "5,Closed Loop Cafe,Helsinki,\n"
         "6,Cafe Aalto (Closed Mondays),Helsinki,\n",
-        encoding="utf-8",
     )
-    report = ingest([feed], tmp_path / "p.parquet")
     assert report.inputs[0].repaired == {STATUSES: 4, TITLES: 1}
-    places = pq.read_table(tmp_path / "p.parquet").to_pylist()
     assert [(p["names"]["primary"], p["operating_status"]) for p in places] == [
         ("Cafe Aalto", "permanently_closed"),
         ("Cafe Aalto", "permanently_closed"),  # its town read off after its status
@@ -798,6 +801,47 @@ def test_a_closure_written_in_a_name_is_the_records_status(tmp_path: Path) -> No
         "[SULJETTU] Cafe Aalto - Helsinki"
     ]
     assert places[1]["keys"]["name_alternates"] is None
+
+
+def test_an_old_name_beside_a_name_is_kept_as_the_places_old_name(tmp_path: Path) -> None:
+    """ "Cafe Aalto (formerly Bar Rio)": the name is "Cafe Aalto", and "Bar Rio" joins its
+    other names as its old name (as OpenStreetMap's old_name), with a key to be matched
+    by: a source that still has the old name meets it."""
+    report, places = _ingested(
+        tmp_path,
+        "renamed.csv",
+        "id,name,city\n"
+        "1,Cafe Aalto (formerly Bar Rio),Helsinki\n"
+        "2,Cafe Aalto - ent. Bar Rio,Helsinki\n"
+        "3,Cafe Aalto (aka Aalto),Helsinki\n"
+        "4,Cafe Aalto (formerly Bar Rio) (closed),Helsinki\n"
+        "5,Cafe Aalto (Espoo),Helsinki\n"
+        "6,Antikvariaatti (Ex Libris),Helsinki\n",
+    )
+    assert report.inputs[0].repaired == {FORMER: 4, STATUSES: 1}
+    assert [p["names"]["primary"] for p in places] == [
+        *["Cafe Aalto"] * 4,
+        "Cafe Aalto (Espoo)",
+        "Antikvariaatti (Ex Libris)",  # "Ex" without its "-" or "." is a word of the name
+    ]
+    assert [p["keys"]["name_alternates"] for p in places] == [
+        ["bar rio"],
+        ["bar rio"],
+        ["aalto"],  # a name it goes by too
+        ["bar rio"],
+        None,
+        None,
+    ]
+    assert places[0]["names"]["alternates"] == [
+        {"value": "Bar Rio", "language": None, "variant": "old"},
+        {"value": "Cafe Aalto (formerly Bar Rio)", "language": None, "variant": "alternate"},
+    ]
+    assert places[2]["names"]["alternates"][0] == {
+        "value": "Aalto",
+        "language": None,
+        "variant": "alternate",
+    }
+    assert places[3]["operating_status"] == "permanently_closed"
 
 
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:

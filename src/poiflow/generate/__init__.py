@@ -130,12 +130,13 @@ def generate(
     habits = np.random.default_rng([seed, 2])
     centres = _town_centres(world)
     alternates = {place.place_id: place.alternates for place in world if place.alternates}
+    former = sorted({place.name for place in world})
     for number, profile in enumerate(source_profiles):
         rows = _records(world, profile, rng)
         hours.add(rows, number)
         rates = {habit: getattr(profile, habit) for habit in HABITS}
         for row in rows:
-            with_habits(row, rates, habits, centres, alternates)
+            with_habits(row, rates, habits, centres, alternates, former)
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):

@@ -30,6 +30,11 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     The name marked as a place that closed ("Café Aalto (closed)", "[SULJETTU] Café
     Aalto", "Café Aalto (tillfälligt stängd)"): a feed, or its mappers, keeping a
     closure in the name, one of the ways of :data:`CLOSED_MARKS` drawn a record.
+``former_name``
+    The name with the name the place had before after it ("Café Aalto (formerly Bar
+    Rio)", "Café Aalto (ent. Bar Rio)"): a feed that keeps a renamed place's old name in
+    sight, one of the ways of :data:`FORMER_MARKS` drawn a record; the old name is
+    another place's.
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
@@ -41,7 +46,7 @@ records, ids and truth as without, only these values changed.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -49,6 +54,7 @@ import numpy as np
 __all__ = [
     "CLOSED_MARKS",
     "ESCAPED_FIELDS",
+    "FORMER_MARKS",
     "HABITS",
     "MARKUP",
     "as_a_number",
@@ -67,6 +73,7 @@ HABITS: Final = (
     "listing_title",
     "bilingual_name",
     "closed_in_name",
+    "former_name",
     "numeric_postcode",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
@@ -93,6 +100,16 @@ CLOSED_MARKS: Final = (
     "CLOSED: {}",
 )
 """How a feed marks a place that closed in its name (``closed_in_name``)."""
+
+FORMER_MARKS: Final = (
+    "{} (formerly {})",
+    "{} (ex-{})",
+    "{} - formerly {}",
+    "{} (ent. {})",
+    "{} (f.d. {})",
+    "{} (previously {})",
+)
+"""How a feed writes a renamed place's old name beside its name (``former_name``)."""
 
 # The text fields of a generated record that an export for the web escapes (ids, points
 # and phones stay as they are; a web address's "&" between parameters is escaped too).
@@ -151,12 +168,14 @@ def with_habits(
     rng: np.random.Generator,
     centres: Mapping[str, tuple[float, float]],
     alternates: Mapping[str, list[tuple[str, str]]] | None = None,
+    former: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``row`` (a generated record, flat place format) as a source with these habits
     writes it. ``rates``: each habit's rate (of :data:`HABITS`; one left out is 0);
     ``centres``: each town's centre, where a geocoder puts a record of the town (one
     without a town it cannot put there); ``alternates``: each place's other names
-    (language, name), by place id. A habit at rate 0 draws nothing."""
+    (language, name), by place id; ``former``: the names a renamed place may have had. A
+    habit at rate 0 draws nothing."""
 
     def chance(habit: str) -> bool:
         rate = rates.get(habit, 0.0)
@@ -176,6 +195,9 @@ def with_habits(
         row["name"] = _bilingual(row["name"], others[int(rng.integers(len(others)))][1])
     if chance("listing_title") and isinstance(row.get("name"), str):
         row["name"] = _titled(row, int(rng.integers(4)))
+    if former and chance("former_name") and isinstance(row.get("name"), str):
+        old = former[int(rng.integers(len(former)))]
+        row["name"] = FORMER_MARKS[int(rng.integers(len(FORMER_MARKS)))].format(row["name"], old)
     if chance("closed_in_name") and isinstance(row.get("name"), str):
         row["name"] = CLOSED_MARKS[int(rng.integers(len(CLOSED_MARKS)))].format(row["name"])
     if chance("html_tags") and isinstance(row.get("name"), str):

@@ -84,6 +84,7 @@ class SourceProfile:
     listing_title: float = 0.0
     bilingual_name: float = 0.0
     closed_in_name: float = 0.0
+    former_name: float = 0.0
     numeric_postcode: float = 0.0
 
 

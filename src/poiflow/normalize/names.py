@@ -16,6 +16,7 @@ from typing import Final
 from poiflow.text import LEGAL_FORMS, fold
 
 __all__ = [
+    "FORMER",
     "LEGAL_FORMS",
     "NAMES",
     "SEPARATED",
@@ -23,6 +24,7 @@ __all__ = [
     "STATUSES",
     "TITLES",
     "brand_key",
+    "name_aside",
     "name_key",
     "name_parts",
     "status_in_name",
@@ -179,6 +181,32 @@ _STATUS_STEMS: Final = re.compile(
 _BRACKETS: Final = {"(": ")", "[": "]"}
 _STATUS_AFTER: Final = re.compile(r"\s+[-–—|]\s+|\s*[,:]\s+")
 _STATUS_BEFORE: Final = re.compile(r"\s*[:]\s+|\s+[-–—|]\s+")
+_APART: Final = re.compile(r"[(\[,:|–—]| - ")
+
+
+def _apart(name: str) -> bool:
+    """Whether anything in ``name`` may stand apart from the rest (brackets, separators):
+    a quick look before the patterns, which most names need not be read by."""
+    return _APART.search(name) is not None
+
+
+def _opening(text: str) -> int:
+    """Where the bracket opens that closes ``text`` (which ends with ")" or "]"), with the
+    brackets inside it ("Cafe (ex-Zio (Shoe store))"); where they do not pair up, the
+    last that opens; -1 where none does."""
+    close = text[-1]
+    open_ = "(" if close == ")" else "["
+    depth = 0
+    for at in range(len(text) - 1, -1, -1):
+        if text[at] == close:
+            depth += 1
+        elif text[at] == open_:
+            depth -= 1
+            if depth == 0:
+                return at
+    return text.rfind(open_)
+
+
 STATUSES: Final = (
     'a place\'s status in its name ("Cafe Aalto (closed)", "[SULJETTU] Cafe Aalto"), '
     "read as its status"
@@ -204,7 +232,7 @@ def status_in_name(name: str) -> tuple[str, str | None]:
     >>> status_in_name("Closed Loop Cafe")
     ('Closed Loop Cafe', None)
     """
-    if not _STATUS_STEMS.search(name.lower()):
+    if not _apart(name) or not _STATUS_STEMS.search(name.lower()):  # most names
         return name, None
     for rest, said in _status_parts(name):
         status = _STATUS_WORDS.get(fold(said))
@@ -218,7 +246,7 @@ def _status_parts(name: str) -> list[tuple[str, str]]:
     parts: list[tuple[str, str]] = []
     stripped = name.strip()
     if stripped[-1:] in (")", "]"):  # "Cafe Aalto (closed)"
-        opened = stripped.rfind("(" if stripped[-1] == ")" else "[")
+        opened = _opening(stripped)
         if opened > 0:
             parts.append((stripped[:opened].rstrip(), stripped[opened + 1 : -1]))
     if stripped[:1] in _BRACKETS:  # "[closed] Cafe Aalto"
@@ -233,6 +261,73 @@ def _status_parts(name: str) -> list[tuple[str, str]]:
     if before:  # "CLOSED: Cafe Aalto"
         parts.append((stripped[before.end() :], stripped[: before.start()]))
     return parts
+
+
+# What says that the name after it is the place's old name ("formerly", "ent.", "f.d.",
+# "ehem.", ...), or another it goes by ("aka"), in the languages of the statuses above;
+# not what says what the place was ("former bank", "ehemaliges Kino").
+_ASIDE: Final = re.compile(
+    r"(?P<old>formerly known as|formerly|previously|ex-|ex\.|entinen|ent\.|aiemmin|"
+    r"f\.\s?d\.|tidigare|ehem\.|ehemals|vormals|früher|anciennement|"
+    r"anteriormente|antes|già|voorheen|v/h|dawniej|tidligere|f\.?k\.?a\.?)"
+    r"|(?P<also>also known as|a\.?k\.?a\.?|alias)",
+    re.IGNORECASE,
+)
+_ASIDE_WORD: Final = re.compile(_ASIDE.pattern)  # in lower case: four times as quick
+FORMER: Final = (
+    'a name with another beside it ("Cafe Aalto (formerly Bar Rio)", "Cafe Aalto (aka '
+    'Aalto)"), read as the name, the other kept as its old or other name'
+)
+"""What ingest says of the records whose name :func:`name_aside` read another name in."""
+
+
+def name_aside(name: str) -> tuple[str, str, str] | None:
+    """The name, and another written beside it: the name the place had before ("Cafe
+    Aalto (formerly Bar Rio)", "Cafe Aalto - ent. Bar Rio", "Cafe Aalto (f.d. Bar Rio)":
+    variant ``old``, as OpenStreetMap's ``old_name``), or one it also goes by ("Cafe
+    Aalto (aka Aalto)": ``alternate``); None where it writes none.
+
+    The other name stands apart, in brackets (at the end, or before more of a listing's
+    title: "Cafe Aalto (formerly Bar Rio) - Helsinki") or after the last separator (" - ",
+    ", "), and opens with the word that says so.
+
+    >>> name_aside("Cafe Aalto (formerly Bar Rio)")
+    ('Cafe Aalto', 'Bar Rio', 'old')
+    >>> name_aside("Cafe Aalto - Ent. Bar Rio")
+    ('Cafe Aalto', 'Bar Rio', 'old')
+    >>> name_aside("Cafe Aalto (Espoo)") is None
+    True
+    """
+    if not _apart(name) or not _ASIDE_WORD.search(name.lower()):  # most names
+        return None
+    for rest, aside in _asides(name.strip()):
+        said = _ASIDE.match(aside)
+        if said is None:
+            continue
+        other = aside[said.end() :].strip(" :")
+        # "ex-" and "ex." hold the name close; the other words stand apart from it.
+        spaced = said.group().endswith(("-", ".")) or aside[said.end() : said.end() + 1] == " "
+        if spaced and fold(other) and fold(rest):
+            return rest, other, "old" if said.group("old") else "alternate"
+    return None
+
+
+_IN_BRACKETS: Final = re.compile(r"\s*\(([^()]*)\)")
+
+
+def _asides(name: str) -> list[tuple[str, str]]:
+    """Each way ``name`` may be a name and something beside it: (the name, that)."""
+    found: list[tuple[str, str]] = []
+    if name.endswith(")") and (opened := _opening(name)) > 0:  # "Cafe Aalto (ex-Zio (Shoes))"
+        found.append((name[:opened].strip(), name[opened + 1 : -1].strip()))
+    for bracket in _IN_BRACKETS.finditer(name):  # "Cafe Aalto (ex-Zio) - Helsinki"
+        if bracket.start() > 0 and bracket.end() < len(name):
+            rest = f"{name[: bracket.start()]}{name[bracket.end() :]}".strip()
+            found.append((rest, bracket.group(1).strip()))
+    cuts = [m for m in SEPARATED.finditer(name) if m.group() in (" - ", ", ")]
+    if cuts:  # "Cafe Aalto - formerly Zio"
+        found.append((name[: cuts[-1].start()].strip(), name[cuts[-1].end() :].strip()))
+    return found
 
 
 @lru_cache(maxsize=1 << 18)

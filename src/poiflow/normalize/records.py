@@ -28,11 +28,13 @@ from poiflow.normalize.columns import (
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.names import (
+    FORMER,
     NAMES,
     SEPARATED,
     STATUSES,
     TITLES,
     brand_key,
+    name_aside,
     name_key,
     name_parts,
     status_in_name,
@@ -409,23 +411,30 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
-    marked = _statuses_in_names(primary, status)
+    # What a name says beside the place's name: its status ("Cafe Aalto (closed)"), its
+    # old name ("(formerly Bar Rio)"), what its record says elsewhere (a listing's title),
+    # its name in other languages ("Merenneito / Sjöjungfru"); read in that order.
+    marked = _read_names(primary, alternates, status, _status_reading)
+    asides = _read_names(primary, alternates, status, _aside_reading)
     titles = _names_without_own_parts(primary, address, labels, categories)
-    # A name in two languages is the first, with the others as its other names, matched
-    # by their keys as a translation is.
-    wholes = _names_in_parts(primary, alternates)
+    wholes = _read_names(primary, alternates, status, _parts_reading)
     name_keys = once(primary, lambda v: name_key(v) if v else None)
     name_alternates = [
         _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
         for alts, key in zip(alternates, name_keys, strict=True)
     ]
-    # A name as written (with a status, a title, or in two languages) is kept among the
-    # other names, but matched by none of its keys: its status, town, street or category
-    # words are what it was read without, and its parts have keys of their own.
-    for row, written in {**wholes, **titles, **marked}.items():  # the first as written
+    # A name as written is kept among the other names, but matched by none of its keys:
+    # its status, town, street or category words are what it was read without, and the
+    # other names in it have keys of their own.
+    for row, written in {**wholes, **titles, **asides, **marked}.items():  # first as written
         others = [a for a in alternates[row] or () if a["value"] != primary[row]]
-        alternates[row] = [*others, _alternate(written)]
-    for said, rows in ((STATUSES, marked), (TITLES, titles), (NAMES, wholes)):
+        alternates[row] = [*others, _other_name(written)]
+    for said, rows in (
+        (STATUSES, marked),
+        (FORMER, asides),
+        (TITLES, titles),
+        (NAMES, wholes),
+    ):
         if rows:
             repaired[said] = len(rows)
     keys: dict[str, list[Any]] = {
@@ -468,23 +477,6 @@ def _normalize(
     return done, tuple(problems)
 
 
-def _statuses_in_names(primary: list[str | None], status: list[str | None]) -> dict[int, str]:
-    """In place: a name with a status written in it ("Cafe Aalto (closed)",
-    ``status_in_name``) is the name without it, and the status is the record's where it
-    gives none. Returns the names so read, by row."""
-    read = {n: found for n in set(primary) if n and (found := status_in_name(n))[1]}
-    marked: dict[int, str] = {}
-    if not read:
-        return marked
-    for row, name in enumerate(primary):
-        if not name or name not in read:
-            continue
-        primary[row], said = read[name]
-        status[row] = status[row] or said
-        marked[row] = name
-    return marked
-
-
 def _names_without_own_parts(
     primary: list[str | None],
     address: dict[str, list[Any]],
@@ -519,31 +511,59 @@ def _names_without_own_parts(
     return titles
 
 
-def _names_in_parts(
-    primary: list[str | None], alternates: list[list[dict[str, Any]] | None]
+# A reading of a name: the place's name in it, the other names it gives (each with its
+# variant: "alternate", "old"), and a status it gives.
+_Reading = tuple[str, tuple[tuple[str, str], ...], str | None]
+
+
+def _read_names(
+    primary: list[str | None],
+    alternates: list[list[dict[str, Any]] | None],
+    status: list[str | None],
+    read: Callable[[str], _Reading | None],
 ) -> dict[int, str]:
-    """In place: a name written in two languages or more ("Merenneito / Sjöjungfru",
-    ``name_parts``) is its first part, and the other parts join the record's other names
-    (those it has not). Returns the names so split, by row."""
-    split = {n: parts for n in set(primary) if n and len(parts := name_parts(n)) > 1}
-    wholes: dict[int, str] = {}
-    if not split:
-        return wholes
+    """In place: each name that ``read`` reads (each distinct name once) is the name it
+    gives; the other names it gives join the record's (those it has not), and a status it
+    gives is the record's where it gives none. Returns the names so read, by row."""
+    found = {n: got for n in set(primary) if n and (got := read(n)) is not None}
+    written: dict[int, str] = {}
+    if not found:
+        return written
     for row, name in enumerate(primary):
-        if not name or name not in split:
+        if not name or name not in found:
             continue
-        parts = split[name]
-        primary[row] = parts[0]
-        have = {a["value"] for a in alternates[row] or ()} | {parts[0]}
-        others = [_alternate(p) for p in dict.fromkeys(parts[1:]) if p not in have]
-        alternates[row] = [*(alternates[row] or ()), *others] or None
-        wholes[row] = name
-    return wholes
+        primary[row], others, said = found[name]
+        have = {a["value"] for a in alternates[row] or ()} | {primary[row]}
+        new = [_other_name(v, variant) for v, variant in dict.fromkeys(others) if v not in have]
+        alternates[row] = [*(alternates[row] or ()), *new] or None
+        status[row] = status[row] or said
+        written[row] = name
+    return written
 
 
-def _alternate(value: str) -> dict[str, Any]:
+def _status_reading(name: str) -> _Reading | None:
+    """A closure written in a name ("Cafe Aalto (closed)", ``status_in_name``)."""
+    rest, said = status_in_name(name)
+    return (rest, (), said) if said else None
+
+
+def _aside_reading(name: str) -> _Reading | None:
+    """An old name, or another, beside the name ("Cafe Aalto (formerly Bar Rio)",
+    ``name_aside``)."""
+    found = name_aside(name)
+    return (found[0], ((found[1], found[2]),), None) if found else None
+
+
+def _parts_reading(name: str) -> _Reading | None:
+    """A name in two languages or more ("Merenneito / Sjöjungfru", ``name_parts``): the
+    first, the others as its other names, matched by their keys as a translation is."""
+    parts = name_parts(name)
+    return (parts[0], tuple((p, "alternate") for p in parts[1:]), None) if parts[1:] else None
+
+
+def _other_name(value: str, variant: str = "alternate") -> dict[str, Any]:
     """Another name of a record's place, of no known language."""
-    return {"value": value, "language": None, "variant": "alternate"}
+    return {"value": value, "language": None, "variant": variant}
 
 
 def _domains(urls: tuple[str, ...], known: dict[str, str | None]) -> list[str] | None:
