@@ -44,7 +44,7 @@ def test_each_rule_names_its_reason() -> None:
             rec("5", "Half", lon=None),
             rec("6", "North", lat=91.0),
             rec("7", "East", lon=-181.0),
-            rec("8", "Null", 0.0, 0.0),
+            rec("8", "Zero", 0.0, 0.0),
             rec("9", "Parse", None, None, issues=["lat: 'x' is not a number"]),
             rec("10", "No point", None, None),
             rec("11", "NaN", math.nan, math.nan),
@@ -73,6 +73,17 @@ def test_each_rule_names_its_reason() -> None:
     assert verdict.reasons[7] is None
     assert verdict.reasons[8] == "lat: 'x' is not a number"  # not also "only one of lat and lon"
     assert verdict.held_back == 7
+
+
+def test_a_placeholder_for_a_name_is_no_name() -> None:
+    """What a feed writes where it has no name ("Unknown", "N/A", "<unnamed>") is held
+    back as no name is, with what it was: records so named would meet each other."""
+    names = ["Unknown", "<Unnamed>", "N/A", "(no name)", "NIMETÖN", "Unbekannt", "None"]
+    kept = ["Unknown Pleasures", "Nameless Bar", "Nona", "Café Anonymous"]
+    records = [rec(str(i), name) for i, name in enumerate([*names, *kept])]
+    for verdict in (validate_records(table(*records)), validate_rows(records)):
+        assert verdict.valid.tolist() == [False] * len(names) + [True] * len(kept)
+        assert verdict.reasons[1] == "name '<Unnamed>' is what a feed writes for no name"
 
 
 def test_metres_of_another_coordinate_system_are_said_to_be_so() -> None:
@@ -143,7 +154,7 @@ def test_duplicate_ids_name_the_first_valid_record_as_a_dictionary_of_all_would(
 
 _value = st.one_of(
     st.none(),
-    st.sampled_from(["", "  ", "\u3000", "\x1c", "!!!", "x", " Café "]),
+    st.sampled_from(["", "  ", "\u3000", "\x1c", "!!!", "x", " Café ", "Unknown", "<unnamed>"]),
     st.text(max_size=4),
 )
 _coordinate = st.one_of(st.none(), st.sampled_from([0.0, 60.5, -91.0, 181.0, math.nan, -0.0]))

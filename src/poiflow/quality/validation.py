@@ -1,6 +1,7 @@
 """Record validation: which source records may go on, and why the others may not.
 
-A record is held back when it has no id or no name, when a coordinate is unparsable, out of
+A record is held back when it has no id or no name (or a placeholder for one: "Unknown",
+"N/A", "<unnamed>"), when a coordinate is unparsable, out of
 range (metres of another coordinate system, said so, where it is far out) or alone (a
 latitude without a longitude), or when the source itself found a problem with it.
 Field-level problems (an unparsable phone, a point at (0, 0)) do not hold a record back:
@@ -25,6 +26,59 @@ _NO_ID: Final = "id is missing"
 _NO_NAME: Final = "name is missing"
 _NO_ALNUM: Final = "name has no letters or digits"
 _ONE_COORDINATE: Final = "only one of lat and lon is given"
+# What a feed writes where a place has no name ("Unknown", "N/A", "<unnamed>", "Nimetön";
+# in the eleven languages normalization reads closures in): records so named would meet
+# each other, not their places. Compared in lower case, without the marks around them.
+_PLACEHOLDERS: Final = frozenset(
+    [
+        "unknown",
+        "unnamed",
+        "no name",
+        "no-name",
+        "no_name",
+        "noname",
+        "nameless",
+        "none",
+        "null",
+        "nil",
+        "n/a",
+        "n.a",
+        "na",
+        "tbd",
+        "tba",
+        "tbc",
+        "untitled",
+        "not available",
+        "placeholder",
+        "nimetön",
+        "nimeton",
+        "tuntematon",
+        "ei nimeä",
+        "namnlös",
+        "namnlos",
+        "okänd",
+        "okand",
+        "unbenannt",
+        "ohne namen",
+        "unbekannt",
+        "sans nom",
+        "inconnu",
+        "sin nombre",
+        "desconocido",
+        "senza nome",
+        "sconosciuto",
+        "onbekend",
+        "geen naam",
+        "naamloos",
+        "bez nazwy",
+        "nieznany",
+        "uten navn",
+        "ukjent",
+        "ukendt",
+    ]
+)
+_PLACEHOLDER_MARKS: Final = " <>()[]{}-_.*#?!\"'"
+_LONGEST_PLACEHOLDER: Final = 2 + max(map(len, _PLACEHOLDERS))
 # A source's own issue about these fields already says what is wrong with the location.
 _COORDINATE_ISSUES: Final = ("lat", "lon", "geometry", "location")
 
@@ -84,10 +138,13 @@ def validate_records(records: pa.Table) -> Validation:
     # In Python, not with Arrow's regex: RE2 builds its Unicode classes on every call
     # (0.6 ms, which a request of one record feels), and most names stop at their first
     # character.
+    listed = names.to_pylist()
     no_alnum = np.array(
-        [v is not None and not any(map(str.isalnum, v)) for v in names.to_pylist()], dtype=bool
+        [v is not None and not any(map(str.isalnum, v)) for v in listed], dtype=bool
     )
     flag(no_alnum & ~blank_name, _NO_ALNUM)
+    placeholder = np.array([v is not None and _placeholder(v) for v in listed], dtype=bool)
+    flag(placeholder, lambda row: _placeholder_reason(listed[row]))
 
     lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
     lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
@@ -126,6 +183,8 @@ def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
             reasons.append(_NO_NAME)
         elif name is not None and not any(map(str.isalnum, name)):
             reasons.append(_NO_ALNUM)
+        elif name is not None and _placeholder(name):
+            reasons.append(_placeholder_reason(name))
         issues = record["issues"] or []
         reasons.extend(issues)
         lat = np.nan if record["lat"] is None else float(record["lat"])
@@ -141,6 +200,18 @@ def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
             reasons.append(_IN_METRES)
         joined.append("; ".join(reasons) if reasons else None)
     return Validation(np.array([r is None for r in joined], dtype=bool), joined)
+
+
+def _placeholder(name: str) -> bool:
+    """Whether ``name`` is what a feed writes where it has none ("Unknown", "<unnamed>")."""
+    return (
+        len(name) <= _LONGEST_PLACEHOLDER
+        and name.lower().strip(_PLACEHOLDER_MARKS) in _PLACEHOLDERS
+    )
+
+
+def _placeholder_reason(name: str) -> str:
+    return f"name '{name}' is what a feed writes for no name"
 
 
 def _blank_text(value: str | None) -> bool:
