@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poiflow.generate import generate
-from poiflow.normalize.names import name_aside, status_in_name
+from poiflow.normalize.names import contact_in_name, name_aside, status_in_name
 from poiflow.text import clean_text
 
 from ..conftest import poiflow
@@ -392,6 +392,15 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     assert [r[0] if r else None for r in asides] == [b for b, _ in renamed]
     assert {r[2] for r in asides if r} == {"old"}
 
+    before, after = rows_of("contact_in_name")
+    assert only_changed(before, after) == {"name", "phone", "website"}
+    moved = [(b, a) for b, a in zip(before, after, strict=True) if b["name"] != a["name"]]
+    assert moved
+    for b, a in moved:
+        field = "phone" if b["phone"] != a["phone"] else "website"
+        assert not a[field]
+        assert contact_in_name(a["name"]) == (b["name"], field, b[field])
+
     before, after = rows_of("numeric_postcode")
     assert only_changed(before, after) == {"postcode"}
     written = [(b["postcode"], a["postcode"]) for b, a in zip(before, after, strict=True)]
@@ -416,6 +425,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "bilingual_name": 0.5,
         "closed_in_name": 0.2,
         "former_name": 0.2,
+        "contact_in_name": 0.2,
         "numeric_postcode": 0.3,
     }
     scores = []

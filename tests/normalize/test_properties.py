@@ -11,7 +11,13 @@ from anyascii import anyascii
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from poiflow.generate.habits import CLOSED_MARKS, FORMER_MARKS, MARKUP, read_as_windows_1252
+from poiflow.generate.habits import (
+    CLOSED_MARKS,
+    CONTACT_MARKS,
+    FORMER_MARKS,
+    MARKUP,
+    read_as_windows_1252,
+)
 from poiflow.normalize import (
     ParsedPhones,
     brand_key,
@@ -33,6 +39,7 @@ from poiflow.normalize.names import (
     _STATUS_STEMS,
     _STATUS_WORDS,
     SEPARATORS,
+    contact_in_name,
     name_aside,
     name_parts,
     status_in_name,
@@ -166,6 +173,28 @@ def test_an_old_name_beside_a_name_is_read_apart_from_it(
         written, name, old = written.upper(), name.upper(), old.upper()
     assert name_aside(written) == (name, old, "old")
     assert name_aside(name) is None
+
+
+LETTERS = (
+    st.text(alphabet=st.sampled_from(list("abcdefghijklmnoäöåABC ")), min_size=1)
+    .map(str.strip)
+    .filter(bool)
+)
+PHONES = st.from_regex(r"(\+358 ?|0)[1-9]\d{1,2}[ -]?\d{3} ?\d{2,4}", fullmatch=True)
+SITES = st.from_regex(r"(https://)?(www\.)?[a-z]{3,12}\.(fi|com|se)/?", fullmatch=True)
+
+
+@given(LETTERS, PHONES, SITES, st.sampled_from(CONTACT_MARKS))
+@example("Cafe Aalto", "09 123 4567", "cafeaalto.fi", ("phone", "{}, puh. {}"))
+def test_a_phone_or_web_address_after_a_name_is_read_apart_from_it(
+    name: str, phone: str, site: str, mark: tuple[str, str]
+) -> None:
+    """ "Cafe Aalto, puh. 09 123 4567": the name is "Cafe Aalto", and the phone the
+    record's; a name of words alone has none after it."""
+    field, way = mark
+    value = phone if field == "phone" else site
+    assert contact_in_name(way.format(name, value)) == (name, field, value)
+    assert contact_in_name(name) is None
 
 
 @given(st.sampled_from(sorted(_STATUS_WORDS)), st.booleans())

@@ -19,7 +19,7 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
-from poiflow.normalize.names import FORMER, NAMES, STATUSES, TITLES
+from poiflow.normalize.names import CONTACTS, FORMER, NAMES, STATUSES, TITLES
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
@@ -842,6 +842,40 @@ def test_an_old_name_beside_a_name_is_kept_as_the_places_old_name(tmp_path: Path
         "variant": "alternate",
     }
     assert places[3]["operating_status"] == "permanently_closed"
+
+
+def test_a_phone_or_web_address_in_a_name_is_the_records_where_it_gives_none(
+    tmp_path: Path,
+) -> None:
+    """A scraped directory's listing ("Cafe Aalto, puh. 09 123 4567"): the name is "Cafe
+    Aalto", and the phone or web address is the record's where it has none; its own
+    stands where it has one."""
+    report, places = _ingested(
+        tmp_path,
+        "listings.csv",
+        "id,name,country,phone,website\n"
+        '1,"Cafe Aalto, puh. 09 123 4567",FI,,\n'
+        "2,Cafe Aalto (+358 9 1234567),FI,09 7654 321,\n"
+        "3,Cafe Aalto - www.cafeaalto.fi,FI,,\n"
+        "4,Route 66,FI,,\n"
+        "5,Booking.com,FI,,\n",
+    )
+    assert report.inputs[0].repaired == {CONTACTS: 3}
+    assert [p["names"]["primary"] for p in places] == [
+        *["Cafe Aalto"] * 3,
+        "Route 66",
+        "Booking.com",
+    ]
+    assert [p["phones"] for p in places] == [
+        ["+35891234567"],
+        ["+35897654321"],  # its own
+        None,
+        None,
+        None,
+    ]
+    assert places[2]["websites"] == ["http://www.cafeaalto.fi"]
+    assert places[2]["keys"]["domains"] == ["cafeaalto.fi"]
+    assert places[0]["names"]["alternates"][-1]["value"] == "Cafe Aalto, puh. 09 123 4567"
 
 
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:

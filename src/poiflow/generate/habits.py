@@ -35,6 +35,10 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     Rio)", "Café Aalto (ent. Bar Rio)"): a feed that keeps a renamed place's old name in
     sight, one of the ways of :data:`FORMER_MARKS` drawn a record; the old name is
     another place's.
+``contact_in_name``
+    The record's phone or web address moved into its name, as a scraped directory writes
+    a listing ("Café Aalto, puh. 09 123 4567", "Café Aalto - cafeaalto.fi"; one of the
+    ways of :data:`CONTACT_MARKS` drawn a record, of what the record has).
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
@@ -53,6 +57,7 @@ import numpy as np
 
 __all__ = [
     "CLOSED_MARKS",
+    "CONTACT_MARKS",
     "ESCAPED_FIELDS",
     "FORMER_MARKS",
     "HABITS",
@@ -74,6 +79,7 @@ HABITS: Final = (
     "bilingual_name",
     "closed_in_name",
     "former_name",
+    "contact_in_name",
     "numeric_postcode",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
@@ -100,6 +106,16 @@ CLOSED_MARKS: Final = (
     "CLOSED: {}",
 )
 """How a feed marks a place that closed in its name (``closed_in_name``)."""
+
+CONTACT_MARKS: Final = (
+    ("phone", "{} {}"),
+    ("phone", "{}, puh. {}"),
+    ("phone", "{} (tel. {})"),
+    ("website", "{} - {}"),
+    ("website", "{} ({})"),
+)
+"""How a scraped listing writes a record's phone or web address in its name
+(``contact_in_name``): the field it moves, and the name it writes."""
 
 FORMER_MARKS: Final = (
     "{} (formerly {})",
@@ -198,6 +214,11 @@ def with_habits(
     if former and chance("former_name") and isinstance(row.get("name"), str):
         old = former[int(rng.integers(len(former)))]
         row["name"] = FORMER_MARKS[int(rng.integers(len(FORMER_MARKS)))].format(row["name"], old)
+    if chance("contact_in_name") and isinstance(row.get("name"), str):
+        ways = [(field, way) for field, way in CONTACT_MARKS if row.get(field)]
+        if ways:
+            field, way = ways[int(rng.integers(len(ways)))]
+            row["name"], row[field] = way.format(row["name"], row[field]), None
     if chance("closed_in_name") and isinstance(row.get("name"), str):
         row["name"] = CLOSED_MARKS[int(rng.integers(len(CLOSED_MARKS)))].format(row["name"])
     if chance("html_tags") and isinstance(row.get("name"), str):

@@ -85,6 +85,7 @@ class SourceProfile:
     bilingual_name: float = 0.0
     closed_in_name: float = 0.0
     former_name: float = 0.0
+    contact_in_name: float = 0.0
     numeric_postcode: float = 0.0
 
 

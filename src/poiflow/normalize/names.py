@@ -330,6 +330,65 @@ def _asides(name: str) -> list[tuple[str, str]]:
     return found
 
 
+# A phone number or web address at the end of a name, after a separator, a bracket or a
+# space, a phone perhaps after the word for one ("puh.", "tel:", "☎").
+_CONTACT: Final = re.compile(
+    r"(?P<apart>\s*[,|–—(]\s*|\s+-\s+|\s+)"
+    r"(?:(?P<word>(?:tel|puh|ph|phone|p|tfn|telefon|tél|téléphone|puhelin|tlf|fon)"
+    r"(?:\.:?|:|\s)|☎)\s*)?"
+    r"(?:(?P<phone>\+?\(?\d[\d\s\-./()]{5,}\d)"
+    r"|(?P<web>(?:https?://)?(?:www\.)?[^\s,()|]+\.[a-z]{2,}(?:/[^\s()]*)?))"
+    r"\)?\s*$",
+    re.IGNORECASE,
+)
+CONTACTS: Final = (
+    'a phone number or web address in a name ("Cafe Aalto, puh. 09 123 4567", "Cafe '
+    "Aalto - www.cafeaalto.fi\"), read as the record's where it gives none"
+)
+"""What ingest says of the records whose name :func:`contact_in_name` read a contact in."""
+
+
+def contact_in_name(name: str) -> tuple[str, str, str] | None:
+    """The name, and a phone number or web address written after it, as a scraped
+    directory writes a listing ("Cafe Aalto, puh. 09 123 4567", "Cafe Aalto (+358 9
+    1234567)", "Cafe Aalto - www.cafeaalto.fi"): ``(name, "phone" or "website", value)``;
+    None where it writes none.
+
+    A phone has 7 to 15 digits and stands apart (a separator, a bracket, the word for a
+    phone, or a leading "+" or "0"): "Route 66", "Kiosk 24/7" and "Pizzeria 2000" are
+    names. A web address stands apart or opens with "www." or a scheme: "Booking.com"
+    is a name.
+
+    >>> contact_in_name("Cafe Aalto, puh. 09 123 4567")
+    ('Cafe Aalto', 'phone', '09 123 4567')
+    >>> contact_in_name("Cafe Aalto - www.cafeaalto.fi")
+    ('Cafe Aalto', 'website', 'www.cafeaalto.fi')
+    >>> contact_in_name("Route 66") is None
+    True
+    """
+    end = name.rstrip(" )")
+    if not end[-1:].isdigit():  # a phone ends with a digit, a web address with a domain
+        tail = end.rsplit(".", 1)[1:]
+        if not tail or " " in tail[0] or not tail[0].split("/", 1)[0].isalpha():
+            return None  # most names
+    found = _CONTACT.search(name)
+    if found is None:
+        return None
+    rest = name[: found.start()].strip()
+    if not any(c.isalnum() for c in rest):
+        return None
+    apart = bool(found.group("apart").strip() or found.group("word"))
+    if phone := found.group("phone"):
+        digits = sum(c.isdigit() for c in phone)
+        if 7 <= digits <= 15 and (apart or phone.startswith(("+", "0", "(+", "(0"))):
+            return rest, "phone", phone.strip()
+        return None
+    web = found.group("web")
+    if not found.group("word") and (apart or web.lower().startswith(("www.", "http"))):
+        return rest, "website", web
+    return None
+
+
 @lru_cache(maxsize=1 << 18)
 def name_key(name: str) -> str:
     """The folded key of a place name, for comparing names across sources.

@@ -28,12 +28,14 @@ from poiflow.normalize.columns import (
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.names import (
+    CONTACTS,
     FORMER,
     NAMES,
     SEPARATED,
     STATUSES,
     TITLES,
     brand_key,
+    contact_in_name,
     name_aside,
     name_key,
     name_parts,
@@ -411,9 +413,17 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
-    # What a name says beside the place's name: its status ("Cafe Aalto (closed)"), its
-    # old name ("(formerly Bar Rio)"), what its record says elsewhere (a listing's title),
-    # its name in other languages ("Merenneito / Sjöjungfru"); read in that order.
+    # What a name says beside the place's name: a phone or web address ("Cafe Aalto, puh.
+    # 09 123 4567"), its status ("Cafe Aalto (closed)"), its old name ("(formerly Bar
+    # Rio)"), what its record says elsewhere (a listing's title), its name in other
+    # languages ("Merenneito / Sjöjungfru"); read in that order.
+    contacts = _read_names(primary, alternates, status, _contact_reading)
+    for row, written in contacts.items():  # the record's own where it gives none
+        _, kind, value = contact_in_name(written) or ("", "", "")
+        if kind == "phone" and not phones[row]:
+            phones[row] = _phones(value, region[row])[0] or None
+        elif kind == "website" and not websites[row]:
+            websites[row] = _website(value, None)[0] or None
     marked = _read_names(primary, alternates, status, _status_reading)
     asides = _read_names(primary, alternates, status, _aside_reading)
     titles = _names_without_own_parts(primary, address, labels, categories)
@@ -423,13 +433,15 @@ def _normalize(
         _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
         for alts, key in zip(alternates, name_keys, strict=True)
     ]
-    # A name as written is kept among the other names, but matched by none of its keys:
-    # its status, town, street or category words are what it was read without, and the
-    # other names in it have keys of their own.
-    for row, written in {**wholes, **titles, **asides, **marked}.items():  # first as written
+    # A name as written (the first reading's, where several read it) is kept among the
+    # other names, but matched by none of its keys: its contact, status, town, street or
+    # category words are what it was read without, and the other names in it have keys of
+    # their own.
+    for row, written in {**wholes, **titles, **asides, **marked, **contacts}.items():
         others = [a for a in alternates[row] or () if a["value"] != primary[row]]
         alternates[row] = [*others, _other_name(written)]
     for said, rows in (
+        (CONTACTS, contacts),
         (STATUSES, marked),
         (FORMER, asides),
         (TITLES, titles),
@@ -539,6 +551,13 @@ def _read_names(
         status[row] = status[row] or said
         written[row] = name
     return written
+
+
+def _contact_reading(name: str) -> _Reading | None:
+    """A phone number or web address after the name ("Cafe Aalto, puh. 09 123 4567",
+    ``contact_in_name``)."""
+    found = contact_in_name(name)
+    return (found[0], (), None) if found else None
 
 
 def _status_reading(name: str) -> _Reading | None:
