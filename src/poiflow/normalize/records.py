@@ -27,21 +27,8 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
-from poiflow.normalize.names import (
-    CONTACTS,
-    FORMER,
-    NAMES,
-    SEPARATED,
-    STATUSES,
-    TITLES,
-    brand_key,
-    contact_in_name,
-    name_aside,
-    name_key,
-    name_parts,
-    status_in_name,
-    without_own_parts,
-)
+from poiflow.normalize.name_readings import keep_as_written, read_names
+from poiflow.normalize.names import brand_key, name_key
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
     canonical_email,
@@ -107,7 +94,7 @@ class FieldProblem:
 class NormalizedBatch:
     """The places of one batch, the values withheld from them, and how many records had a
     name, street, town or brand repaired (``repaired``: by what, of ``poiflow.text.REPAIRS``
-    and ``names.TITLES``; only repairs that some record had)."""
+    and of ``name_readings.read_names``; only repairs that some record had)."""
 
     places: pa.Table
     problems: tuple[FieldProblem, ...]
@@ -413,42 +400,21 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
-    # What a name says beside the place's name: a phone or web address ("Cafe Aalto, puh.
-    # 09 123 4567"), its status ("Cafe Aalto (closed)"), its old name ("(formerly Bar
-    # Rio)"), what its record says elsewhere (a listing's title), its name in other
-    # languages ("Merenneito / Sjöjungfru"); read in that order.
-    contacts = _read_names(primary, alternates, status, _contact_reading)
-    for row, written in contacts.items():  # the record's own where it gives none
-        _, kind, value = contact_in_name(written) or ("", "", "")
+    # What a name says beside the place's name (a phone, a closure, an old name, a
+    # listing's title, a translation), read out of it.
+    readings = read_names(primary, alternates, status, address, labels, categories)
+    for row, (kind, value) in readings.contacts.items():  # the record's where it has none
         if kind == "phone" and not phones[row]:
             phones[row] = _phones(value, region[row])[0] or None
         elif kind == "website" and not websites[row]:
             websites[row] = _website(value, None)[0] or None
-    marked = _read_names(primary, alternates, status, _status_reading)
-    asides = _read_names(primary, alternates, status, _aside_reading)
-    titles = _names_without_own_parts(primary, address, labels, categories)
-    wholes = _read_names(primary, alternates, status, _parts_reading)
     name_keys = once(primary, lambda v: name_key(v) if v else None)
     name_alternates = [
         _unique_keys([a["value"] for a in alts], exclude=key) if alts else None
         for alts, key in zip(alternates, name_keys, strict=True)
     ]
-    # A name as written (the first reading's, where several read it) is kept among the
-    # other names, but matched by none of its keys: its contact, status, town, street or
-    # category words are what it was read without, and the other names in it have keys of
-    # their own.
-    for row, written in {**wholes, **titles, **asides, **marked, **contacts}.items():
-        others = [a for a in alternates[row] or () if a["value"] != primary[row]]
-        alternates[row] = [*others, _other_name(written)]
-    for said, rows in (
-        (CONTACTS, contacts),
-        (STATUSES, marked),
-        (FORMER, asides),
-        (TITLES, titles),
-        (NAMES, wholes),
-    ):
-        if rows:
-            repaired[said] = len(rows)
+    keep_as_written(primary, alternates, readings.written)  # with no key
+    repaired.update(readings.repaired)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
         "name_alternates": name_alternates,
@@ -487,102 +453,6 @@ def _normalize(
         "repaired": repaired,
     }
     return done, tuple(problems)
-
-
-def _names_without_own_parts(
-    primary: list[str | None],
-    address: dict[str, list[Any]],
-    labels: list[tuple[str, ...]],
-    categories: list[dict[str, Any] | None],
-) -> dict[int, str]:
-    """In place: a name that repeats after a separator what its record says of the place
-    elsewhere, its town, address or category ("Cafe Aalto - Helsinki", "Cafe Aalto
-    (Cafe)": a listing's title, ``without_own_parts``), is the rest. Returns the titles
-    so read, by row."""
-    separated = {n for n in set(primary) if n and SEPARATED.search(n)}  # each name once
-    titles: dict[int, str] = {}
-    if not separated:
-        return titles
-    towns, streets, numbers = address["locality"], address["street"], address["housenumber"]
-    for row, name in enumerate(primary):
-        if name not in separated:
-            continue
-        street, number = streets[row], numbers[row]
-        category = categories[row]
-        rest = without_own_parts(
-            name,
-            towns[row],
-            street,
-            *((f"{street} {number}", f"{number} {street}") if street and number else ()),
-            *labels[row],
-            category["primary"] if category else None,
-        )
-        if rest != name:
-            primary[row] = rest
-            titles[row] = name
-    return titles
-
-
-# A reading of a name: the place's name in it, the other names it gives (each with its
-# variant: "alternate", "old"), and a status it gives.
-_Reading = tuple[str, tuple[tuple[str, str], ...], str | None]
-
-
-def _read_names(
-    primary: list[str | None],
-    alternates: list[list[dict[str, Any]] | None],
-    status: list[str | None],
-    read: Callable[[str], _Reading | None],
-) -> dict[int, str]:
-    """In place: each name that ``read`` reads (each distinct name once) is the name it
-    gives; the other names it gives join the record's (those it has not), and a status it
-    gives is the record's where it gives none. Returns the names so read, by row."""
-    found = {n: got for n in set(primary) if n and (got := read(n)) is not None}
-    written: dict[int, str] = {}
-    if not found:
-        return written
-    for row, name in enumerate(primary):
-        if not name or name not in found:
-            continue
-        primary[row], others, said = found[name]
-        have = {a["value"] for a in alternates[row] or ()} | {primary[row]}
-        new = [_other_name(v, variant) for v, variant in dict.fromkeys(others) if v not in have]
-        alternates[row] = [*(alternates[row] or ()), *new] or None
-        status[row] = status[row] or said
-        written[row] = name
-    return written
-
-
-def _contact_reading(name: str) -> _Reading | None:
-    """A phone number or web address after the name ("Cafe Aalto, puh. 09 123 4567",
-    ``contact_in_name``)."""
-    found = contact_in_name(name)
-    return (found[0], (), None) if found else None
-
-
-def _status_reading(name: str) -> _Reading | None:
-    """A closure written in a name ("Cafe Aalto (closed)", ``status_in_name``)."""
-    rest, said = status_in_name(name)
-    return (rest, (), said) if said else None
-
-
-def _aside_reading(name: str) -> _Reading | None:
-    """An old name, or another, beside the name ("Cafe Aalto (formerly Bar Rio)",
-    ``name_aside``)."""
-    found = name_aside(name)
-    return (found[0], ((found[1], found[2]),), None) if found else None
-
-
-def _parts_reading(name: str) -> _Reading | None:
-    """A name in two languages or more ("Merenneito / Sjöjungfru", ``name_parts``): the
-    first, the others as its other names, matched by their keys as a translation is."""
-    parts = name_parts(name)
-    return (parts[0], tuple((p, "alternate") for p in parts[1:]), None) if parts[1:] else None
-
-
-def _other_name(value: str, variant: str = "alternate") -> dict[str, Any]:
-    """Another name of a record's place, of no known language."""
-    return {"value": value, "language": None, "variant": variant}
 
 
 def _domains(urls: tuple[str, ...], known: dict[str, str | None]) -> list[str] | None:
