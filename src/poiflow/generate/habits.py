@@ -206,22 +206,23 @@ def with_habits(
             row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
+    named = isinstance(row.get("name"), str)  # a name the habits below may change
     others = (alternates or {}).get(row.get("_place", ""), [])
-    if others and chance("bilingual_name") and isinstance(row.get("name"), str):
+    if others and chance("bilingual_name") and named:
         row["name"] = _bilingual(row["name"], others[int(rng.integers(len(others)))][1])
-    if chance("listing_title") and isinstance(row.get("name"), str):
+    if chance("listing_title") and named:
         row["name"] = _titled(row, int(rng.integers(4)))
-    if former and chance("former_name") and isinstance(row.get("name"), str):
+    if former and chance("former_name") and named:
         old = former[int(rng.integers(len(former)))]
         row["name"] = FORMER_MARKS[int(rng.integers(len(FORMER_MARKS)))].format(row["name"], old)
-    if chance("contact_in_name") and isinstance(row.get("name"), str):
+    if chance("contact_in_name") and named:
         ways = [(field, way) for field, way in CONTACT_MARKS if row.get(field)]
         if ways:
             field, way = ways[int(rng.integers(len(ways)))]
             row["name"], row[field] = way.format(row["name"], row[field]), None
-    if chance("closed_in_name") and isinstance(row.get("name"), str):
+    if chance("closed_in_name") and named:
         row["name"] = CLOSED_MARKS[int(rng.integers(len(CLOSED_MARKS)))].format(row["name"])
-    if chance("html_tags") and isinstance(row.get("name"), str):
+    if chance("html_tags") and named:
         row["name"] = MARKUP[int(rng.integers(len(MARKUP)))].format(row["name"])
     if chance("web_escaped"):
         for field in ESCAPED_FIELDS:
