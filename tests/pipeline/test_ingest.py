@@ -785,9 +785,10 @@ def test_a_closure_written_in_a_name_is_the_records_status(tmp_path: Path) -> No
         "3,Cafe Aalto (tillfälligt stängd),Helsinki,\n"
         "4,Cafe Aalto (closed),Helsinki,open\n"
         "5,Closed Loop Cafe,Helsinki,\n"
-        "6,Cafe Aalto (Closed Mondays),Helsinki,\n",
+        "6,Cafe Aalto (Closed Mondays),Helsinki,\n"
+        "7,Cafe Aalto (closed) - Helsinki,Helsinki,\n",
     )
-    assert report.inputs[0].repaired == {STATUSES: 4, TITLES: 1}
+    assert report.inputs[0].repaired == {STATUSES: 5, TITLES: 2}
     assert [(p["names"]["primary"], p["operating_status"]) for p in places] == [
         ("Cafe Aalto", "permanently_closed"),
         ("Cafe Aalto", "permanently_closed"),  # its town read off after its status
@@ -795,6 +796,7 @@ def test_a_closure_written_in_a_name_is_the_records_status(tmp_path: Path) -> No
         ("Cafe Aalto", "open"),  # the record's own status stands
         ("Closed Loop Cafe", None),
         ("Cafe Aalto (Closed Mondays)", None),
+        ("Cafe Aalto", "permanently_closed"),  # before the rest of a listing's title
     ]
     assert {p["keys"]["name"] for p in places[:4]} == {"cafe aalto"}
     assert [a["value"] for a in places[1]["names"]["alternates"]] == [

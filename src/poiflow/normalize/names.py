@@ -176,11 +176,12 @@ _STATUS_STEMS: Final = re.compile(
     r"clos|defunct|business|sulj|lopett|lakkaut|st[aä]ng|nedlag|geschl|ferm[eé]|cerrad|"
     r"chius|geslot|zamkni|steng|lukket"
 )
-# What a name's status stands apart by: brackets, or a separator after the name (",", "-",
-# "|", ":") or before it (":", "-", "|").
+# What stands apart from a name beside it: brackets, or a separator after the name (",",
+# "-", "|", ":") or before it (":", "-", "|").
 _BRACKETS: Final = {"(": ")", "[": "]"}
-_STATUS_AFTER: Final = re.compile(r"\s+[-–—|]\s+|\s*[,:]\s+")
-_STATUS_BEFORE: Final = re.compile(r"\s*[:]\s+|\s+[-–—|]\s+")
+_IN_BRACKETS: Final = re.compile(r"\s*\(([^()]*)\)")
+_AFTER: Final = re.compile(r"\s+[-–—|]\s+|\s*[,:]\s+")
+_BEFORE: Final = re.compile(r"\s*[:]\s+|\s+[-–—|]\s+")
 _APART: Final = re.compile(r"[(\[,:|–—]| - ")
 
 
@@ -234,33 +235,35 @@ def status_in_name(name: str) -> tuple[str, str | None]:
     """
     if not _apart(name) or not _STATUS_STEMS.search(name.lower()):  # most names
         return name, None
-    for rest, said in _status_parts(name):
+    for rest, said in _beside(name):
         status = _STATUS_WORDS.get(fold(said))
         if status and fold(rest):
             return rest, status
     return name, None
 
 
-def _status_parts(name: str) -> list[tuple[str, str]]:
-    """Each way ``name`` may be a name and a status beside it: (the name, the status)."""
-    parts: list[tuple[str, str]] = []
+def _beside(name: str) -> list[tuple[str, str]]:
+    """Each way ``name`` may be a name and something beside it, (the name, that): in
+    brackets at its end ("Cafe Aalto (closed)", "Cafe (ex-Zio (Shoes))"), at its start
+    ("[closed] Cafe Aalto") or within it ("Cafe Aalto (ex-Zio) - Helsinki"), after its
+    last separator ("Cafe Aalto - closed") or before its first ("CLOSED: Cafe Aalto")."""
+    found: list[tuple[str, str]] = []
     stripped = name.strip()
-    if stripped[-1:] in (")", "]"):  # "Cafe Aalto (closed)"
-        opened = _opening(stripped)
-        if opened > 0:
-            parts.append((stripped[:opened].rstrip(), stripped[opened + 1 : -1]))
-    if stripped[:1] in _BRACKETS:  # "[closed] Cafe Aalto"
-        closing = stripped.find(_BRACKETS[stripped[0]])
-        if closing > 0:
-            parts.append((stripped[closing + 1 :].lstrip(), stripped[1:closing]))
-    after = list(_STATUS_AFTER.finditer(stripped))
-    if after:  # "Cafe Aalto - closed"
-        last = after[-1]
-        parts.append((stripped[: last.start()], stripped[last.end() :]))
-    before = _STATUS_BEFORE.search(stripped)
-    if before:  # "CLOSED: Cafe Aalto"
-        parts.append((stripped[before.end() :], stripped[: before.start()]))
-    return parts
+    if stripped[-1:] in (")", "]") and (opened := _opening(stripped)) > 0:
+        found.append((stripped[:opened].rstrip(), stripped[opened + 1 : -1].strip()))
+    if stripped[:1] in _BRACKETS and (closing := stripped.find(_BRACKETS[stripped[0]])) > 0:
+        found.append((stripped[closing + 1 :].lstrip(), stripped[1:closing].strip()))
+    for bracket in _IN_BRACKETS.finditer(stripped):
+        if bracket.start() > 0 and bracket.end() < len(stripped):
+            rest = f"{stripped[: bracket.start()]}{stripped[bracket.end() :]}".strip()
+            found.append((rest, bracket.group(1).strip()))
+    after = list(_AFTER.finditer(stripped))
+    if after:
+        found.append((stripped[: after[-1].start()], stripped[after[-1].end() :]))
+    before = _BEFORE.search(stripped)
+    if before:
+        found.append((stripped[before.end() :], stripped[: before.start()]))
+    return found
 
 
 # What says that the name after it is the place's old name ("formerly", "ent.", "f.d.",
@@ -300,7 +303,7 @@ def name_aside(name: str) -> tuple[str, str, str] | None:
     """
     if not _apart(name) or not _ASIDE_WORD.search(name.lower()):  # most names
         return None
-    for rest, aside in _asides(name.strip()):
+    for rest, aside in _beside(name):
         said = _ASIDE.match(aside)
         if said is None:
             continue
@@ -310,24 +313,6 @@ def name_aside(name: str) -> tuple[str, str, str] | None:
         if spaced and fold(other) and fold(rest):
             return rest, other, "old" if said.group("old") else "alternate"
     return None
-
-
-_IN_BRACKETS: Final = re.compile(r"\s*\(([^()]*)\)")
-
-
-def _asides(name: str) -> list[tuple[str, str]]:
-    """Each way ``name`` may be a name and something beside it: (the name, that)."""
-    found: list[tuple[str, str]] = []
-    if name.endswith(")") and (opened := _opening(name)) > 0:  # "Cafe Aalto (ex-Zio (Shoes))"
-        found.append((name[:opened].strip(), name[opened + 1 : -1].strip()))
-    for bracket in _IN_BRACKETS.finditer(name):  # "Cafe Aalto (ex-Zio) - Helsinki"
-        if bracket.start() > 0 and bracket.end() < len(name):
-            rest = f"{name[: bracket.start()]}{name[bracket.end() :]}".strip()
-            found.append((rest, bracket.group(1).strip()))
-    cuts = [m for m in SEPARATED.finditer(name) if m.group() in (" - ", ", ")]
-    if cuts:  # "Cafe Aalto - formerly Zio"
-        found.append((name[: cuts[-1].start()].strip(), name[cuts[-1].end() :].strip()))
-    return found
 
 
 # A phone number or web address at the end of a name, after a separator, a bracket or a
