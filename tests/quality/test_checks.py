@@ -55,6 +55,40 @@ def flagged(rows: list[dict[str, Any]], **extra: Any) -> dict[str, set[str]]:
     return {r.name: {i.place_id for i in r.issues} for r in results}
 
 
+def test_a_place_its_sources_call_open_and_closed_is_flagged_with_who_says_what() -> None:
+    rows = clean_town(4)
+    said = [  # (source, id, place, status)
+        ("a", "1", "ok0", "open"),
+        ("b", "2", "ok0", "permanently_closed"),
+        ("c", "3", "ok0", "open"),
+        ("a", "4", "ok1", "open"),
+        ("b", "5", "ok1", "open"),
+        ("a", "6", "ok2", "temporarily_closed"),
+        ("b", "7", "ok2", None),
+        ("a", "8", "ok3", None),
+    ]
+    membership = pa.Table.from_pylist(
+        [{"source": s, "id": i, "place_id": p} for s, i, p, _ in said], schema=MEMBERSHIP_SCHEMA
+    )
+    records = pa.table(
+        {
+            "source": [s for s, *_ in said],
+            "id": [i for _, i, *_ in said],
+            "operating_status": [status for *_, status in said],
+        }
+    )
+    table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    data = QualityInput(table, membership=membership, records=records)
+    (found,) = [r for r in run_checks(data) if r.name == "status_disagrees"]
+    assert [(i.place_id, i.detail) for i in found.issues] == [
+        ("ok0", "open by a, c; permanently_closed by b")
+    ]
+    assert found.checked == 3  # the places any source gives a status
+    # Without the records, nothing to compare: not run, not passed by mistake.
+    (alone,) = [r for r in run_checks(QualityInput(table)) if r.name == "status_disagrees"]
+    assert (alone.checked, alone.issues) == (0, ())
+
+
 def test_clean_places_pass_every_check() -> None:
     found = flagged(clean_town())
     assert all(not ids for ids in found.values()), found

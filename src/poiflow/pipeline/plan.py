@@ -217,7 +217,9 @@ def run_report(ctx: StageContext, checks: Sequence[Any] | None = None) -> dict[s
     membership = ctx.artifacts.table("membership")
     records = ctx.artifacts.table("records")
     pairs = scored_pairs(records, ctx.artifacts.table("scores"))
-    results = run_checks(QualityInput(places, pairs, membership), checks or DEFAULT_CHECKS)
+    results = run_checks(
+        QualityInput(places, pairs, membership, records=records), checks or DEFAULT_CHECKS
+    )
     ctx.write("checks", results_table(results))
     ctx.write("issues", issues_table(results))
     gold = errors = None

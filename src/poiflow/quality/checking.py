@@ -83,15 +83,19 @@ class QualityInput:
     Attributes:
         places: Golden places (``GOLDEN_PLACE_SCHEMA``).
         pairs: Scored pairs (``pairs.parquet``), for the duplicates detector.
-        membership: Each record's place, for the duplicates detector.
+        membership: Each record's place, for the duplicates detector and what the
+            records of a place say.
         as_of: "Now" for staleness; default: the newest update time in the places, so
             that the same data gives the same result whenever it is checked.
+        records: The normalized records (``records.parquet``), for what the records of
+            a place say (whether it is open).
     """
 
     places: pa.Table
     pairs: pa.Table | None = None
     membership: pa.Table | None = None
     as_of: datetime | None = None
+    records: pa.Table | None = None
     frame: pl.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

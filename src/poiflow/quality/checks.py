@@ -47,6 +47,7 @@ from poiflow.quality.place_checks import (
     SharedPhone,
     StackedPoint,
     Stale,
+    StatusDisagrees,
     WebsiteFormat,
 )
 
@@ -72,6 +73,7 @@ __all__ = [
     "SharedPhone",
     "StackedPoint",
     "Stale",
+    "StatusDisagrees",
     "WebsiteFormat",
     "built_in_checks",
     "issues_table",
@@ -95,6 +97,7 @@ DEFAULT_CHECKS: tuple[Any, ...] = (
     FarFromLocality(),
     NameSaysOtherCategory(),
     LikelyDuplicates(),
+    StatusDisagrees(),
     Stale(),
 )
 

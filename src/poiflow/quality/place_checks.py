@@ -1,6 +1,7 @@
 """The built-in checks of golden places: rules (ranges, formats, a pharmacy has a phone)
 and anomaly detectors (in the sea, far from its locality, a name that says another
-category, a likely duplicate, stale). :mod:`poiflow.quality.checks` runs them."""
+category, a likely duplicate, sources that disagree on whether it is open, stale).
+:mod:`poiflow.quality.checks` runs them."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ __all__ = [
     "SharedPhone",
     "StackedPoint",
     "Stale",
+    "StatusDisagrees",
     "WebsiteFormat",
 ]
 
@@ -367,6 +369,40 @@ class LikelyDuplicates:
             ).iter_rows()
         ]
         return result(self, data.places.num_rows, apart["left_place"].to_list(), details)
+
+
+class StatusDisagrees:
+    """A place one of whose sources says it is open and another that it is closed (for
+    good or for now): which is current decides whether it belongs on the map."""
+
+    name: ClassVar[str] = "status_disagrees"
+    kind: ClassVar[Kind] = "anomaly"
+    severity: ClassVar[Severity] = "warn"
+    description: ClassVar[str] = "one of its sources says it is open, another closed"
+
+    def run(self, data: QualityInput) -> CheckResult:
+        if data.records is None or data.membership is None:
+            return result(self, 0, [], [])
+        said = pl.DataFrame(data.records.select(["source", "id", "operating_status"]))
+        said = said.drop_nulls("operating_status")
+        member = pl.DataFrame(data.membership.select(["source", "id", "place_id"]))
+        statuses = (
+            said.join(member, on=["source", "id"])
+            .group_by("place_id", "operating_status")
+            .agg(pl.col("source").unique().sort().str.join(", ").alias("sources"))
+            .sort("place_id", "operating_status")
+        )
+        mixed = (
+            statuses.group_by("place_id", maintain_order=True)
+            .agg(
+                (pl.col("operating_status") == "open").any().alias("open"),
+                (pl.col("operating_status") != "open").any().alias("closed"),
+                pl.format("{} by {}", "operating_status", "sources").str.join("; ").alias("d"),
+            )
+            .filter(pl.col("open") & pl.col("closed"))
+        )
+        checked = statuses["place_id"].n_unique()
+        return result(self, checked, mixed["place_id"].to_list(), mixed["d"].to_list())
 
 
 @dataclass(frozen=True, slots=True)
