@@ -880,6 +880,25 @@ def test_a_phone_or_web_address_in_a_name_is_the_records_where_it_gives_none(
     assert places[0]["names"]["alternates"][-1]["value"] == "Cafe Aalto, puh. 09 123 4567"
 
 
+def test_a_phone_in_a_name_is_read_as_the_records_phones_are(tmp_path: Path) -> None:
+    """A phone read in a name is normalized with the record's phones: written nationally
+    in a record with a point and no country, in the country its point falls in; one
+    that is no number is withheld with its reason, as a phone column's is."""
+    report, places = _ingested(
+        tmp_path,
+        "points.csv",
+        "id,name,lat,lon\n"
+        '1,"Cafe Aalto, puh. 09 123 4567",60.17,24.94\n'
+        '2,"Cafe Rio, puh. 0000000",60.17,24.94\n',
+    )
+    assert [p["phones"] for p in places] == [["+35891234567"], None]
+    assert [p["names"]["primary"] for p in places] == ["Cafe Aalto", "Cafe Rio"]
+    withheld = pq.read_table(tmp_path / "p.quarantine.parquet").to_pylist()
+    assert [(w["origin"], w["field"], w["reason"]) for w in withheld] == [
+        ("points.csv:3", "phones", "'0000000' is not a phone number")
+    ]
+
+
 def _towns_feed(path: Path, swapped: bool, count: int = 40) -> Path:
     """``count`` records in Finnish towns, naming their country; latitude and longitude in
     each other's columns where ``swapped``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from poiflow.normalize.names import (
     CONTACTS,
@@ -28,12 +28,12 @@ from poiflow.normalize.names import (
     without_own_parts,
 )
 
-__all__ = ["NameReadings", "keep_as_written", "read_names"]
+__all__ = ["NameReadings", "keep_as_written", "read_contacts", "read_names"]
 
 
 @dataclass(frozen=True, slots=True)
 class NameReadings:
-    """What :func:`read_names` read in a batch's names.
+    """What :func:`read_contacts` or :func:`read_names` read in a batch's names.
 
     Attributes:
         written: Each name read, as written (the first reading's, where several read it),
@@ -48,6 +48,37 @@ class NameReadings:
     contacts: dict[int, tuple[str, str]]
     repaired: dict[str, int]
 
+    def then(self, later: NameReadings) -> NameReadings:
+        """These readings and ``later`` ones of the same names: a name as written is the
+        one the first reading saw."""
+        return NameReadings(
+            {**later.written, **self.written},
+            {**later.contacts, **self.contacts},
+            {**self.repaired, **later.repaired},
+        )
+
+    def filled(self, values: list[list[str] | None], kind: str) -> list[list[str] | None]:
+        """A record's ``values`` (its phones or web addresses, as given), with the
+        ``kind`` of contact read in its name where it gives none."""
+        rows = {row: value for row, (k, value) in self.contacts.items() if k == kind}
+        if not rows:
+            return values
+        return [
+            [rows[row]] if row in rows and not given else given for row, given in enumerate(values)
+        ]
+
+
+def read_contacts(primary: list[str | None]) -> NameReadings:
+    """In place: a phone number or web address after a name ("Cafe Aalto, puh. 09 123
+    4567", ``contact_in_name``) is left out of it. Read before the records' phones and web
+    addresses are, which take it where they give none (:meth:`NameReadings.filled`)."""
+    done = _read(primary, _contact_reading)
+    return NameReadings(
+        written={row: written for row, (written, _) in done.items()},
+        contacts={row: r.contact for row, (_, r) in done.items() if r.contact is not None},
+        repaired={CONTACTS: len(done)} if done else {},
+    )
+
 
 def read_names(
     primary: list[str | None],
@@ -58,8 +89,8 @@ def read_names(
     categories: list[dict[str, Any] | None],
 ) -> NameReadings:
     """In place: each record's name is read for what it says beside the place's name, in
-    this order: a phone or web address, a closure, an old name, what the record says
-    elsewhere, other languages. The place's name is what is left; the other names found
+    this order: a closure, an old name, what the record says elsewhere, other languages
+    (after :func:`read_contacts`). The place's name is what is left; the other names found
     join the record's (``alternates``), a status found is the record's where it gives
     none (``status``).
 
@@ -71,23 +102,16 @@ def read_names(
         labels: Each record's category labels, as given.
         categories: Each record's categories in the taxonomy.
     """
-    contacts = _read(primary, alternates, status, _contact_reading)
-    marked = _read(primary, alternates, status, _status_reading)
-    asides = _read(primary, alternates, status, _aside_reading)
+    marked = _given(_read(primary, _status_reading), alternates, status)
+    asides = _given(_read(primary, _aside_reading), alternates, status)
     titles = _names_without_own_parts(primary, address, labels, categories)
-    wholes = _read(primary, alternates, status, _parts_reading)
-    found = {written: contact_in_name(written) for written in set(contacts.values())}
+    wholes = _given(_read(primary, _parts_reading), alternates, status)
     return NameReadings(
-        written={**wholes, **titles, **asides, **marked, **contacts},
-        contacts={
-            row: (read[1], read[2])
-            for row, written in contacts.items()
-            if (read := found[written]) is not None
-        },
+        written={**wholes, **titles, **asides, **marked},
+        contacts={},
         repaired={
             said: len(rows)
             for said, rows in (
-                (CONTACTS, contacts),
                 (STATUSES, marked),
                 (FORMER, asides),
                 (TITLES, titles),
@@ -146,61 +170,74 @@ def _names_without_own_parts(
     return titles
 
 
-# A reading of a name: the place's name in it, the other names it gives (each with its
-# variant: "alternate", "old"), and a status it gives.
-_Reading = tuple[str, tuple[tuple[str, str], ...], str | None]
+class _Reading(NamedTuple):
+    """What one reading found in a name."""
+
+    name: str  # the place's name in it
+    others: tuple[tuple[str, str], ...] = ()  # other names: (value, variant "alternate"/"old")
+    status: str | None = None
+    contact: tuple[str, str] | None = None  # ("phone" or "website", value as written)
 
 
 def _read(
-    primary: list[str | None],
+    primary: list[str | None], read: Callable[[str], _Reading | None]
+) -> dict[int, tuple[str, _Reading]]:
+    """In place: each name that ``read`` reads (each distinct name once) is the name it
+    gives. Returns, by row, the name as written and what was read in it."""
+    found = {n: got for n in set(primary) if n and (got := read(n)) is not None}
+    done: dict[int, tuple[str, _Reading]] = {}
+    if not found:
+        return done
+    for row, name in enumerate(primary):
+        if name and name in found:
+            primary[row] = found[name].name
+            done[row] = (name, found[name])
+    return done
+
+
+def _given(
+    done: dict[int, tuple[str, _Reading]],
     alternates: list[list[dict[str, Any]] | None],
     status: list[str | None],
-    read: Callable[[str], _Reading | None],
 ) -> dict[int, str]:
-    """In place: each name that ``read`` reads (each distinct name once) is the name it
-    gives; the other names it gives join the record's (those it has not), and a status it
-    gives is the record's where it gives none. Returns the names so read, by row."""
-    found = {n: got for n in set(primary) if n and (got := read(n)) is not None}
-    written: dict[int, str] = {}
-    if not found:
-        return written
-    for row, name in enumerate(primary):
-        if not name or name not in found:
-            continue
-        primary[row], others, said = found[name]
-        have = {a["value"] for a in alternates[row] or ()} | {primary[row]}
-        new = [_other_name(v, variant) for v, variant in dict.fromkeys(others) if v not in have]
+    """In place: the other names read join their record's (those it has not), and a
+    status read is the record's where it gives none. Returns the names read, as written,
+    by row."""
+    for row, (_, reading) in done.items():
+        have = {a["value"] for a in alternates[row] or ()} | {reading.name}
+        new = [
+            _other_name(v, variant) for v, variant in dict.fromkeys(reading.others) if v not in have
+        ]
         alternates[row] = [*(alternates[row] or ()), *new] or None
-        status[row] = status[row] or said
-        written[row] = name
-    return written
+        status[row] = status[row] or reading.status
+    return {row: written for row, (written, _) in done.items()}
 
 
 def _contact_reading(name: str) -> _Reading | None:
     """A phone number or web address after the name ("Cafe Aalto, puh. 09 123 4567",
     ``contact_in_name``)."""
     found = contact_in_name(name)
-    return (found[0], (), None) if found else None
+    return _Reading(found[0], contact=(found[1], found[2])) if found else None
 
 
 def _status_reading(name: str) -> _Reading | None:
     """A closure written in a name ("Cafe Aalto (closed)", ``status_in_name``)."""
     rest, said = status_in_name(name)
-    return (rest, (), said) if said else None
+    return _Reading(rest, status=said) if said else None
 
 
 def _aside_reading(name: str) -> _Reading | None:
     """An old name, or another, beside the name ("Cafe Aalto (formerly Bar Rio)",
     ``name_aside``)."""
     found = name_aside(name)
-    return (found[0], ((found[1], found[2]),), None) if found else None
+    return _Reading(found[0], ((found[1], found[2]),)) if found else None
 
 
 def _parts_reading(name: str) -> _Reading | None:
     """A name in two languages or more ("Merenneito / Sjöjungfru", ``name_parts``): the
     first, the others as its other names, matched by their keys as a translation is."""
     parts = name_parts(name)
-    return (parts[0], tuple((p, "alternate") for p in parts[1:]), None) if parts[1:] else None
+    return _Reading(parts[0], tuple((p, "alternate") for p in parts[1:])) if parts[1:] else None
 
 
 def _other_name(value: str, variant: str = "alternate") -> dict[str, Any]:

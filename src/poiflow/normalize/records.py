@@ -27,7 +27,7 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
-from poiflow.normalize.name_readings import keep_as_written, read_names
+from poiflow.normalize.name_readings import keep_as_written, read_contacts, read_names
 from poiflow.normalize.names import brand_key, name_key
 from poiflow.normalize.phones import parse_phones, plain_e164
 from poiflow.normalize.websites import (
@@ -286,7 +286,12 @@ def _normalize(
         if raw and code is None:
             problems.append(FieldProblem(row, "address.country", raw, "not a known country"))
     region = list(country)
-    phones_in = records.values("phones")
+    primary_in = records.field("names", "primary")
+    primary = once(primary_in, lambda v: clean_text(v) if v else None)
+    # A phone or web address a listing wrote after its name is the record's where it gives
+    # none: read first, so that it is normalized (and its region found) as theirs are.
+    contacts = read_contacts(primary)
+    phones_in = contacts.filled(records.values("phones"), "phone")
     freeform_in = records.field("address", "freeform")
     located = (~np.isnan(lats)).tolist()
     region = _where_unknown(
@@ -309,7 +314,6 @@ def _normalize(
             for part, value in parsed.items():
                 if value and not address[part][row]:
                     address[part][row] = value
-    primary_in = records.field("names", "primary")
     brand_in = records.field("brand", "name")
     repaired = _repaired(n, [primary_in, address["street"], address["locality"], brand_in])
     for part in ADDRESS_FIELDS:
@@ -320,7 +324,6 @@ def _normalize(
     postcode_countries = _postcode_countries(region, address, lats, lons)
 
     # Names.
-    primary = once(primary_in, lambda v: clean_text(v) if v else None)
     alternates_in = records.field("names", "alternates")
     alternates: list[list[dict[str, Any]] | None] = []
     for row, alts in enumerate(alternates_in):
@@ -374,7 +377,7 @@ def _normalize(
         plainly=plain_e164 if records.columnar else None,
     )
     websites = _normalize_lists(
-        records.values("websites"),
+        contacts.filled(records.values("websites"), "website"),
         problems,
         "websites",
         None,
@@ -400,14 +403,9 @@ def _normalize(
         if read is None and value and not value.isspace()
     )
 
-    # What a name says beside the place's name (a phone, a closure, an old name, a
-    # listing's title, a translation), read out of it.
-    readings = read_names(primary, alternates, status, address, labels, categories)
-    for row, (kind, value) in readings.contacts.items():  # the record's where it has none
-        if kind == "phone" and not phones[row]:
-            phones[row] = _phones(value, region[row])[0] or None
-        elif kind == "website" and not websites[row]:
-            websites[row] = _website(value, None)[0] or None
+    # What else a name says beside the place's name (a closure, an old name, a listing's
+    # title, a translation), read out of it.
+    readings = contacts.then(read_names(primary, alternates, status, address, labels, categories))
     name_keys = once(primary, lambda v: name_key(v) if v else None)
     name_alternates = [
         _unique_keys([a["value"] for a in alts], exclude=key) if alts else None

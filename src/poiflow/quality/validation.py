@@ -143,8 +143,10 @@ def validate_records(records: pa.Table) -> Validation:
         [v is not None and not any(map(str.isalnum, v)) for v in listed], dtype=bool
     )
     flag(no_alnum & ~blank_name, _NO_ALNUM)
-    placeholder = np.array([v is not None and _placeholder(v) for v in listed], dtype=bool)
-    flag(placeholder, lambda row: _placeholder_reason(listed[row]))
+    placeholders = {v for v in set(listed) if v is not None and _placeholder(v)}  # most: none
+    if placeholders:
+        placeholder = np.array([v in placeholders for v in listed], dtype=bool)
+        flag(placeholder, lambda row: _placeholder_reason(listed[row]))
 
     lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
     lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
