@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poiflow.generate import generate
-from poiflow.normalize.names import contact_in_name, name_aside, status_in_name
+from poiflow.normalize.name_asides import contact_in_name, name_aside, status_in_name
 from poiflow.text import clean_text
 
 from ..conftest import poiflow

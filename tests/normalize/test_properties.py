@@ -35,16 +35,15 @@ from poiflow.normalize import (
     taxonomy,
     to_e164,
 )
-from poiflow.normalize.names import (
+from poiflow.normalize.name_asides import (
     _STATUS_STEMS,
     _STATUS_WORDS,
-    SEPARATORS,
     contact_in_name,
     name_aside,
     name_parts,
     status_in_name,
-    without_own_parts,
 )
+from poiflow.normalize.names import SEPARATORS, without_own_parts
 from poiflow.normalize.phones import plain_e164
 from poiflow.normalize.websites import (
     _PAGE_SITES,

@@ -19,7 +19,8 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
-from poiflow.normalize.names import CONTACTS, FORMER, NAMES, STATUSES, TITLES
+from poiflow.normalize.name_asides import CONTACTS, FORMER, NAMES, STATUSES
+from poiflow.normalize.names import TITLES
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
@@ -884,7 +885,7 @@ def test_a_phone_in_a_name_is_read_as_the_records_phones_are(tmp_path: Path) -> 
     """A phone read in a name is normalized with the record's phones: written nationally
     in a record with a point and no country, in the country its point falls in; one
     that is no number is withheld with its reason, as a phone column's is."""
-    report, places = _ingested(
+    _, places = _ingested(
         tmp_path,
         "points.csv",
         "id,name,lat,lon\n"

@@ -3,7 +3,8 @@ address ("Cafe Aalto, puh. 09 123 4567"), a closure ("Cafe Aalto (closed)"), an 
 ("Cafe Aalto (formerly Bar Rio)"), what the record says elsewhere (a listing's title:
 "Cafe Aalto - Helsinki"), the name in other languages ("Merenneito / Sjöjungfru").
 
-Each reading is a function of one name in :mod:`poiflow.normalize.names`; this module
+Each reading is a function of one name in :mod:`poiflow.normalize.name_asides` (the
+listing's title: :mod:`poiflow.normalize.names`); this module
 applies them to a batch's names in order, each distinct name once, and gives the other
 names, statuses and contacts they find to the records.
 """
@@ -14,19 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from poiflow.normalize.names import (
+from poiflow.normalize.name_asides import (
     CONTACTS,
     FORMER,
     NAMES,
-    SEPARATED,
     STATUSES,
-    TITLES,
     contact_in_name,
     name_aside,
     name_parts,
     status_in_name,
-    without_own_parts,
 )
+from poiflow.normalize.names import SEPARATED, TITLES, without_own_parts
 
 __all__ = ["NameReadings", "keep_as_written", "read_contacts", "read_names"]
 
