@@ -65,7 +65,9 @@ row = st.fixed_dictionaries(
         "address": st.fixed_dictionaries(
             {
                 "street": _maybe,
-                "housenumber": st.one_of(st.none(), st.sampled_from(("1", "12"))),
+                "housenumber": st.one_of(
+                    st.none(), st.sampled_from(("1", "12", "12 B", "12b", "12-14", "11-13", "3A"))
+                ),
                 "postcode": st.one_of(st.none(), st.sampled_from(("00100", "00170"))),
                 "locality": st.one_of(st.none(), st.just("Helsinki")),
             }

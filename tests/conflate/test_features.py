@@ -230,6 +230,36 @@ def test_a_chains_call_centre_is_no_branchs_phone() -> None:
     np.testing.assert_array_equal(few["phone_match"], expected)
 
 
+def test_one_buildings_house_numbers_agree_as_written_by_two_feeds() -> None:
+    # OpenStreetMap writes the building ("14-20", "20 B"), a vendor the number ("16",
+    # "20"): one building. A number across the street ("15") or another entrance's letter
+    # ("20 A") is not; nor is the key "1420" the range "14-20" once made.
+    numbers = ["14-20", "16", "15", "20 B", "20", "20 A", "1420", None, "26, 2. krs", "26"]
+    records = few_records.records_of(
+        [
+            {
+                "names": {"primary": "Kahvila", "alternates": []},
+                "at": (60.17, 24.93),
+                "categories": {"primary": "cafe"},
+                "phones": [],
+                "websites": [],
+                "address": {"street": "Mannerheimintie", "housenumber": number},
+                "source": "ab"[i % 2],
+            }
+            for i, number in enumerate(numbers)
+        ]
+    )
+    pairs = [(0, 1), (0, 2), (3, 4), (3, 5), (4, 5), (0, 6), (0, 7), (8, 9), (1, 1), (0, 4)]
+    expected = [1, 0, 1, 0, 1, 0, np.nan, 1, 1, 1]
+    left, right = np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])
+    found = pair_features(RecordView.of(records), left, right)
+    np.testing.assert_array_equal(found["housenumber_match"], expected)
+    few = few_pair_features(
+        records.to_pylist(), left, right, FeatureLookup(feature_stats(feature_counts(records)))
+    )
+    np.testing.assert_array_equal(few["housenumber_match"], expected)
+
+
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

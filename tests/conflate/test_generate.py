@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poiflow.generate import generate
+from poiflow.normalize.house_numbers import house_number_parts, housenumber_key
 from poiflow.normalize.name_asides import contact_in_name, name_aside, status_in_name
 from poiflow.text import clean_text
 
@@ -407,13 +408,30 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     assert all(a in (str(int(b)), f"{int(b)}.0") for b, a in written if b.isdigit())
     assert {a.endswith(".0") for b, a in written if b.isdigit()} == {True, False}
 
+    before, after = rows_of("house_number_forms")
+    assert only_changed(before, after) == {"housenumber"}
+    forms = [(b["housenumber"], a) for b, a in zip(before, after, strict=True) if b["housenumber"]]
+    assert forms
+    assert all(a["housenumber"] != b for b, a in forms)
+    # Read (the street written before it left out) and keyed as the number, with its
+    # letter, or as its building's range.
+    keys = [
+        housenumber_key(house_number_parts(a["housenumber"], a["street"], None)[0])
+        for _, a in forms
+    ]
+    assert all(
+        re.fullmatch(rf"{b}([a-c]|-{int(b) + 2})?", k)
+        for (b, _), k in zip(forms, keys, strict=True)
+    )
+
 
 def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
     tmp_path: Path,
 ) -> None:
     # Text garbled, escaped or marked up on its way, names that repeat where the place is,
-    # and postcodes read as numbers are all put back or read through by normalization: the
-    # same records meet and merge as in the world without them.
+    # postcodes read as numbers and house numbers as buildings write them are all put back
+    # or read through by normalization: the same records meet and merge as in the world
+    # without them.
     from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.pipeline import conflate
 
@@ -427,6 +445,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "former_name": 0.2,
         "contact_in_name": 0.2,
         "numeric_postcode": 0.3,
+        "house_number_forms": 0.3,
     }
     scores = []
     for name, noise in (("plain", None), ("habits", habits)):

@@ -292,7 +292,8 @@ def generate_command(
             "jitter_m=250 (geocoded to the street), translate=0.5, typo=0.3; or a habit of "
             "real feeds, the share of records with it: rounded_points, town_centre, "
             "null_island, mojibake, web_escaped, html_tags, listing_title, "
-            "bilingual_name, closed_in_name, former_name, contact_in_name, numeric_postcode.",
+            "bilingual_name, closed_in_name, former_name, contact_in_name, numeric_postcode, "
+            "house_number_forms.",
         ),
     ] = None,
     names: Annotated[

@@ -1,18 +1,29 @@
 """When two records' values of an attribute are one value.
 
 A website is the site it names ("https://www.Aalto.fi/" and "http://aalto.fi" are one);
-an address votes by its street and house number, lower case; and a street one record
+an address votes by its street and house number, lower case; a street one record
 abbreviates ("Liisank.") is the street another record of the place spells out
-("Liisankatu", same number).
+("Liisankatu", same number); and two house numbers agree where one building has both
+("14" and "14-20", "20" and "20 B").
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
 import polars as pl
 
-__all__ = ["address_key", "site", "spelled_out"]
+__all__ = ["address_key", "number_spans", "numbers_agree", "site", "spelled_out"]
+
+# A house number's key as normalization writes it: a number, its letter, and a range's
+# end ("14", "20b", "14-20"; ``poiflow.normalize.house_numbers.housenumber_key``).
+_SPAN: Final = re.compile(r"^(\d+)([^\W\d_]*)(?:-(\d+)[^\W\d_]*)?$")
+WIDEST_RANGE: Final = 20
+"""A range of house numbers wider than this ("1-99") is compared as written: no building
+spans it, and the Queens-style "37-15" is one number."""
 
 _L: Final = "label"
 
@@ -107,3 +118,48 @@ def _abbreviating(pairs: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("short"))
         .select("pair")
     )
+
+
+def number_spans(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(first, last, letter)`` of each house number key: the numbers it covers (a range
+    "14-20" from 14 to 20, a number from itself to itself) and a code of its letter (0 for
+    none; a range has none). -1 in ``first`` and ``last`` for a key that is no number or
+    range (compared as written): no digits, a range backwards or wider than
+    ``WIDEST_RANGE``."""
+    first = np.full(len(keys), -1, dtype=np.int64)
+    last = np.full(len(keys), -1, dtype=np.int64)
+    letter = np.zeros(len(keys), dtype=np.int64)
+    letters: dict[str, int] = {"": 0}
+    for i, key in enumerate(keys):
+        read = _SPAN.match(key)
+        if read is None:
+            continue
+        lo = int(read[1])
+        hi = lo if read[3] is None else int(read[3])
+        if lo <= hi <= lo + WIDEST_RANGE:
+            first[i], last[i] = lo, hi
+            if read[3] is None:
+                letter[i] = letters.setdefault(read[2], len(letters))
+    return first, last, letter
+
+
+def numbers_agree(
+    spans: tuple[np.ndarray, np.ndarray, np.ndarray], left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
+    """Whether house numbers ``left[i]`` and ``right[i]`` (indexes into ``spans``, of
+    :func:`number_spans`; both present) are one building's: the same key, or numbers
+    that meet on the same side of the street (one within the other's range: "16" and
+    "14-20", not "15") and no two letters that differ ("20" and "20b", not "20a" and
+    "20b")."""
+    first, last, letter = spans
+    a_first, b_first = first[left], first[right]
+    meet = (
+        (a_first >= 0)
+        & (b_first >= 0)
+        & (a_first <= last[right])
+        & (b_first <= last[left])
+        & ((a_first - b_first) % 2 == 0)
+    )
+    a_letter, b_letter = letter[left], letter[right]
+    letters = (a_letter == b_letter) | (a_letter == 0) | (b_letter == 0)
+    return np.asarray((left == right) | (meet & letters), dtype=bool)

@@ -22,6 +22,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 from scipy import sparse
 
+from poiflow.conflate.alike import number_spans, numbers_agree
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.feature_stats import (
     FEATURE_COUNTS_SCHEMA,
@@ -50,6 +51,7 @@ __all__ = [
     "feature_counts",
     "feature_stats",
     "pair_features",
+    "same_building",
     "shared_pages",
     "shared_phones",
     "word_counts",
@@ -145,6 +147,7 @@ class RecordView:
     pages: Listed  # each record's own pages (``pages.page_key``), but those a source shares
     street: Encoded
     housenumber: Encoded
+    number_spans: tuple[np.ndarray, np.ndarray, np.ndarray]  # of each house number's code
     postcode: Encoded
     locality: Encoded
     category: Encoded
@@ -181,6 +184,7 @@ class RecordView:
         carrying = _lookup(stats.names, name.values, "name")
         lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
         lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
+        housenumber = Encoded.of(key("housenumber"))
         return cls(
             source=source.codes,
             lat=lat,
@@ -193,7 +197,8 @@ class RecordView:
             domains=Listed.of(key("domains")),
             pages=Listed.of(page_lists(records.num_rows, pages, stats.shared_pages)),
             street=Encoded.of(key("street")),
-            housenumber=Encoded.of(key("housenumber")),
+            housenumber=housenumber,
+            number_spans=number_spans(housenumber.values.tolist()),
             postcode=Encoded.of(key("postcode")),
             locality=Encoded.of(key("locality")),
             category=category,
@@ -308,7 +313,7 @@ def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dic
     out["phone_match"] = _overlap(view.phones, left, right)
     out["domain_match"] = _overlap(view.domains, left, right)
     out["page_match"] = _overlap(view.pages, left, right)
-    out["housenumber_match"] = _equal(view.housenumber.codes, left, right)
+    out["housenumber_match"] = same_building(view.housenumber.codes, view.number_spans, left, right)
     (out["street_similarity"],) = _similarities(
         view.street, _distinct_pairs(view.street, left, right), (JaroWinkler.normalized_similarity,)
     )
@@ -444,6 +449,24 @@ def _equal(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray
     a, b = codes[left], codes[right]
     out = np.asarray(a == b, dtype=np.float32)  # exact: 0, 1 or NaN
     out[(a < 0) | (b < 0)] = np.nan
+    return out
+
+
+def same_building(
+    codes: np.ndarray,
+    spans: tuple[np.ndarray, np.ndarray, np.ndarray],
+    left: np.ndarray,
+    right: np.ndarray,
+) -> np.ndarray:
+    """``_equal`` of house numbers (``codes``, and the :func:`alike.number_spans` of the
+    values they code), where one building's two numbers are the same ("14" and "14-20",
+    "20" and "20b": ``alike.numbers_agree``)."""
+    out = _equal(codes, left, right)
+    first, last, letter = spans
+    if not letter.any() and (first == last).all():
+        return out  # no letter and no range: one building's numbers are one number
+    differ = np.flatnonzero(out == 0)
+    out[differ] = numbers_agree(spans, codes[left[differ]], codes[right[differ]])
     return out
 
 

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
+from poiflow.conflate.alike import number_spans
 from poiflow.conflate.blocking import most_common_localities
 from poiflow.conflate.features import (
     FEATURE_COUNTS_SCHEMA,
@@ -38,6 +39,7 @@ from poiflow.conflate.features import (
     FeatureStats,
     agreement_matrix,
     feature_stats,
+    same_building,
     shared_pages,
     shared_phones,
 )
@@ -467,7 +469,7 @@ def few_pair_features(
     codes, agreement = agreement_matrix()
     coded = [codes.get(c, len(codes)) if c is not None else len(codes) for c in category]
     a, b = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
-    out: dict[str, list[float]] = {f: [] for f in FEATURES[2:]}
+    out: dict[str, list[float]] = {f: [] for f in FEATURES[2:] if f != "housenumber_match"}
     for i, j in zip(a.tolist(), b.tolist(), strict=True):
         # Scored as the vectorized path scores a distinct pair: lower code first.
         x, y = (names[i], names[j]) if name_code[i] <= name_code[j] else (names[j], names[i])
@@ -492,9 +494,6 @@ def few_pair_features(
         out["phone_match"].append(_shared(phones[i], phones[j]))
         out["domain_match"].append(_shared(keys[i].get("domains"), keys[j].get("domains")))
         out["page_match"].append(_shared(pages[i], pages[j]))
-        out["housenumber_match"].append(
-            _same(keys[i].get("housenumber"), keys[j].get("housenumber"))
-        )
         street_i, street_j = keys[i].get("street"), keys[j].get("street")
         if street_i is None or street_j is None:
             out["street_similarity"].append(np.nan)
@@ -517,9 +516,16 @@ def few_pair_features(
     rounded = uncertainty(sources, lat, lon, stats.rounding)
     if rounded.any():
         distance = np.maximum(0.0, distance - rounded[a] - rounded[b])
+    numbers = [k.get("housenumber") for k in keys]
     columns = {
         "distance_m": distance,
         "distance_over_extent": distance / np.maximum(extent[a], extent[b]),
+        "housenumber_match": same_building(
+            np.array(_first_codes(numbers), dtype=np.int64),
+            number_spans(list(dict.fromkeys(n for n in numbers if n is not None))),
+            a,
+            b,
+        ),
         **{name: np.asarray(values, dtype=float) for name, values in out.items()},
     }
     return {name: np.asarray(columns[name], dtype=np.float32) for name in FEATURES}

@@ -42,6 +42,12 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
 ``numeric_postcode``
     A postcode of digits read as a number and written back ("00170" as "170" or, as pandas
     writes a column with gaps, "170.0").
+``house_number_forms``
+    The house number as a building's sign or a tenant's letterhead writes it: with the
+    entrance's letter ("14 A", "14b"), as the building's range of numbers ("14-16"), with
+    the floor after it ("14, 2. krs", "14, 3rd floor"), or after the street, in the
+    number's column ("Mannerheimintie 14"); one of the ways of :data:`NUMBER_FORMS` drawn
+    a record (with a number).
 
 The habits draw from a random stream of their own: a world with them has the same
 records, ids and truth as without, only these values changed.
@@ -62,6 +68,7 @@ __all__ = [
     "FORMER_MARKS",
     "HABITS",
     "MARKUP",
+    "NUMBER_FORMS",
     "as_a_number",
     "escaped_for_the_web",
     "read_as_windows_1252",
@@ -81,6 +88,7 @@ HABITS: Final = (
     "former_name",
     "contact_in_name",
     "numeric_postcode",
+    "house_number_forms",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
 
@@ -126,6 +134,21 @@ FORMER_MARKS: Final = (
     "{} (previously {})",
 )
 """How a feed writes a renamed place's old name beside its name (``former_name``)."""
+
+NUMBER_FORMS: Final = (
+    "{n} A",
+    "{n}b",
+    "{n} C",
+    "{n}-{m}",
+    "{n}–{m}",
+    "{n}, 2. krs",
+    "{n}, 3rd floor",
+    "{n} B 12",
+    "{street} {n}",
+)
+"""How a feed writes a house number ``n`` (``house_number_forms``): an entrance's letter, the
+building's range (to ``m``, the next number on its side of the street), a floor, a
+staircase and flat, or the street before it."""
 
 # The text fields of a generated record that an export for the web escapes (ids, points
 # and phones stay as they are; a web address's "&" between parameters is escaped too).
@@ -206,6 +229,12 @@ def with_habits(
             row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
+    if chance("house_number_forms") and str(row.get("housenumber") or "").isdigit():
+        number, street = int(row["housenumber"]), row.get("street") or ""
+        forms = [form for form in NUMBER_FORMS if street or "{street}" not in form]
+        row["housenumber"] = forms[int(rng.integers(len(forms)))].format(
+            n=number, m=number + 2, street=street
+        )
     named = isinstance(row.get("name"), str)  # a name the habits below may change
     others = (alternates or {}).get(row.get("_place", ""), [])
     if others and chance("bilingual_name") and named:

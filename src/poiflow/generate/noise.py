@@ -87,6 +87,7 @@ class SourceProfile:
     former_name: float = 0.0
     contact_in_name: float = 0.0
     numeric_postcode: float = 0.0
+    house_number_forms: float = 0.0
 
 
 NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "name")

@@ -27,6 +27,7 @@ from poiflow.normalize.columns import (
 )
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
+from poiflow.normalize.house_numbers import house_number_parts, housenumber_key
 from poiflow.normalize.name_readings import keep_as_written, read_contacts, read_names
 from poiflow.normalize.names import brand_key, name_key
 from poiflow.normalize.phones import parse_phones, plain_e164
@@ -171,6 +172,16 @@ def _repaired(n: int, columns: Sequence[Sequence[str | None]]) -> dict[str, int]
     return {
         what: int(((bits & bit) > 0).sum()) for bit, what in REPAIRS.items() if (bits & bit).any()
     }
+
+
+def _split_house_numbers(address: dict[str, list[Any]]) -> None:
+    """A floor or flat written after the house number moved to the unit, and the street
+    written before it left out (:func:`house_number_parts`), in place; a number of digits
+    alone, most of them, is not looked at."""
+    numbers, streets, units = address["housenumber"], address["street"], address["unit"]
+    for row, number in enumerate(numbers):
+        if number and not number.isdigit():
+            numbers[row], units[row] = house_number_parts(number, streets[row], units[row])
 
 
 def _postcode_countries(
@@ -320,6 +331,7 @@ def _normalize(
         address[part] = once(address[part], lambda v: clean_text(v) if v else None)
     address["country"] = country
     address["postcode"] = [p.upper() if p else None for p in address["postcode"]]
+    _split_house_numbers(address)
 
     postcode_countries = _postcode_countries(region, address, lats, lons)
 
@@ -425,9 +437,7 @@ def _normalize(
             (street_key(s, c) or None) if s else None
             for s, c in zip(address["street"], region, strict=True)
         ],
-        "housenumber": once(
-            address["housenumber"], lambda v: (fold(v).replace(" ", "") or None) if v else None
-        ),
+        "housenumber": once(address["housenumber"], lambda v: housenumber_key(v) if v else None),
         "postcode": [
             (postcode_key(p, c) or None) if p else None
             for p, c in zip(address["postcode"], postcode_countries, strict=True)
