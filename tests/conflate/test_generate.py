@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from poiflow.generate import generate
 from poiflow.normalize.house_numbers import house_number_parts, housenumber_key
 from poiflow.normalize.name_asides import contact_in_name, name_aside, status_in_name
+from poiflow.normalize.phones import parse_phones
 from poiflow.text import clean_text
 
 from ..conftest import poiflow
@@ -424,14 +425,21 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
         for (b, _), k in zip(forms, keys, strict=True)
     )
 
+    before, after = rows_of("phone_note")
+    assert only_changed(before, after) == {"phone"}
+    noted = [(b, a) for b, a in zip(before, after, strict=True) if b["phone"]]
+    assert noted
+    assert all(a["phone"] != b["phone"] for b, a in noted)
+    for b, a in noted:
+        assert parse_phones(a["phone"], b["country"]) == parse_phones(b["phone"], b["country"])
+
 
 def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
     tmp_path: Path,
 ) -> None:
     # Text garbled, escaped or marked up on its way, names that repeat where the place is,
-    # postcodes read as numbers and house numbers as buildings write them are all put back
-    # or read through by normalization: the same records meet and merge as in the world
-    # without them.
+    # and postcodes read as numbers are all put back or read through by normalization: the
+    # same records meet and merge as in the world without them.
     from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.pipeline import conflate
 
@@ -445,7 +453,6 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "former_name": 0.2,
         "contact_in_name": 0.2,
         "numeric_postcode": 0.3,
-        "house_number_forms": 0.3,
     }
     scores = []
     for name, noise in (("plain", None), ("habits", habits)):

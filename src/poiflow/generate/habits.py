@@ -48,6 +48,10 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     the floor after it ("14, 2. krs", "14, 3rd floor"), or after the street, in the
     number's column ("Mannerheimintie 14"); one of the ways of :data:`NUMBER_FORMS` drawn
     a record (with a number).
+``phone_note``
+    A note after the phone number: whose or which line it is, or when it answers ("09 123
+    4567 (vaihde)", "040 123 4567 (mobile)", "09 123 4567 (24h)"); one of the ways of
+    :data:`PHONE_NOTES` drawn a record (with a phone).
 
 The habits draw from a random stream of their own: a world with them has the same
 records, ids and truth as without, only these values changed.
@@ -69,6 +73,7 @@ __all__ = [
     "HABITS",
     "MARKUP",
     "NUMBER_FORMS",
+    "PHONE_NOTES",
     "as_a_number",
     "escaped_for_the_web",
     "read_as_windows_1252",
@@ -89,6 +94,7 @@ HABITS: Final = (
     "contact_in_name",
     "numeric_postcode",
     "house_number_forms",
+    "phone_note",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
 
@@ -149,6 +155,17 @@ NUMBER_FORMS: Final = (
 """How a feed writes a house number ``n`` (``house_number_forms``): an entrance's letter, the
 building's range (to ``m``, the next number on its side of the street), a floor, a
 staircase and flat, or the street before it."""
+
+PHONE_NOTES: Final = (
+    "{} (mobile)",
+    "{} (vaihde)",
+    "{} (växel)",
+    "{} (24h)",
+    "{} (ma-pe 9-17)",
+    "{} (reception)",
+    "{} Matti",
+)
+"""How a feed writes a note after a phone number (``phone_note``)."""
 
 # The text fields of a generated record that an export for the web escapes (ids, points
 # and phones stay as they are; a web address's "&" between parameters is escaped too).
@@ -229,12 +246,6 @@ def with_habits(
             row["lat"], row["lon"] = round(row["lat"], 2), round(row["lon"], 2)
     if chance("numeric_postcode"):
         row["postcode"] = as_a_number(row.get("postcode"), as_float=bool(rng.random() < 0.5))
-    if chance("house_number_forms") and str(row.get("housenumber") or "").isdigit():
-        number, street = int(row["housenumber"]), row.get("street") or ""
-        forms = [form for form in NUMBER_FORMS if street or "{street}" not in form]
-        row["housenumber"] = forms[int(rng.integers(len(forms)))].format(
-            n=number, m=number + 2, street=street
-        )
     named = isinstance(row.get("name"), str)  # a name the habits below may change
     others = (alternates or {}).get(row.get("_place", ""), [])
     if others and chance("bilingual_name") and named:
@@ -261,4 +272,14 @@ def with_habits(
         for field, value in row.items():
             if isinstance(value, str) and not field.startswith("_"):
                 row[field] = read_as_windows_1252(value)
+    # Last, so that a world with them has the other habits' values as without them (a
+    # listing's title, drawn before, writes the address as the vendor has it).
+    if chance("house_number_forms") and str(row.get("housenumber") or "").isdigit():
+        number, street = int(row["housenumber"]), row.get("street") or ""
+        forms = [form for form in NUMBER_FORMS if street or "{street}" not in form]
+        row["housenumber"] = forms[int(rng.integers(len(forms)))].format(
+            n=number, m=number + 2, street=street
+        )
+    if chance("phone_note") and row.get("phone"):
+        row["phone"] = PHONE_NOTES[int(rng.integers(len(PHONE_NOTES)))].format(row["phone"])
     return row

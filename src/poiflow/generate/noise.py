@@ -88,6 +88,7 @@ class SourceProfile:
     contact_in_name: float = 0.0
     numeric_postcode: float = 0.0
     house_number_forms: float = 0.0
+    phone_note: float = 0.0
 
 
 NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "name")

@@ -19,6 +19,10 @@ __all__ = ["ParsedPhones", "parse_phones", "plain_e164", "to_e164"]
 # it is a digit-group separator in some countries ("030/1234567").
 _SEPARATORS = re.compile(r"\s*(?:[;,|]|\s/\s|\s+or\s+|\s+tai\s+|\s+eller\s+)\s*", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
+# A note after a number: in brackets with a letter in it ("(mobile)", "(vaihde)", "(24h)",
+# "(ma-pe 9-17)"), or words without a digit ("Matti", "mobile"). An extension ("x23", "ext.
+# 12") has digits, and an area code in brackets ("(09) 123 4567") none of a note's letters.
+_NOTE: Final = re.compile(r"(?:\s*\([^()]*[^\W\d_][^()]*\)|\s+[^\W\d_][^\d()]*)+$")
 _E164_DIGITS: Final = 15  # the most digits an E.164 number has, its calling code's among them
 # "+358 40 123 4567", "+1-212-555-0123": written internationally, nothing to interpret.
 _INTERNATIONAL = re.compile(r"^\+[1-9][\d \-.]{6,20}$")
@@ -215,7 +219,8 @@ def parse_phones(value: str | None, region: str | None = None) -> ParsedPhones:
     for part in _SEPARATORS.split(value.strip()):
         if not part:
             continue
-        e164 = to_e164(part, region)
+        bare = _NOTE.sub("", part)  # a vanity number ("1 800 FLOWERS") is read as written
+        e164 = (to_e164(bare, region) if bare and bare != part else None) or to_e164(part, region)
         if e164 is None:
             rejected.append(part)
         elif e164 not in numbers:
