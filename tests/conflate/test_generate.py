@@ -438,8 +438,9 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
     tmp_path: Path,
 ) -> None:
     # Text garbled, escaped or marked up on its way, names that repeat where the place is,
-    # and postcodes read as numbers are all put back or read through by normalization: the
-    # same records meet and merge as in the world without them.
+    # postcodes read as numbers, house numbers as buildings write them and notes after
+    # phone numbers are all put back or read through by normalization: the same records
+    # meet and merge as in the world without them.
     from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.pipeline import conflate
 
@@ -453,6 +454,8 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "former_name": 0.2,
         "contact_in_name": 0.2,
         "numeric_postcode": 0.3,
+        "house_number_forms": 0.3,
+        "phone_note": 0.3,
     }
     scores = []
     for name, noise in (("plain", None), ("habits", habits)):

@@ -127,7 +127,7 @@ def generate(
     # Opening hours and vendors' habits from streams of their own: without them, every
     # other value is the same.
     hours = SourceHours(world, np.random.default_rng([seed, 1]))
-    habits = np.random.default_rng([seed, 2])
+    habits, apart = np.random.default_rng([seed, 2]), np.random.default_rng([seed, 3])
     centres = _town_centres(world)
     alternates = {place.place_id: place.alternates for place in world if place.alternates}
     former = sorted({place.name for place in world})
@@ -136,7 +136,7 @@ def generate(
         hours.add(rows, number)
         rates = {habit: getattr(profile, habit) for habit in HABITS}
         for row in rows:
-            with_habits(row, rates, habits, centres, alternates, former)
+            with_habits(row, rates, habits, centres, alternates, former, apart)
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):

@@ -66,6 +66,7 @@ from typing import Any, Final
 import numpy as np
 
 __all__ = [
+    "APART",
     "CLOSED_MARKS",
     "CONTACT_MARKS",
     "ESCAPED_FIELDS",
@@ -97,6 +98,11 @@ HABITS: Final = (
     "phone_note",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
+
+APART: Final = ("house_number_forms", "phone_note")
+"""The habits drawn from a stream of their own (:func:`with_habits`' ``apart``): those
+added after the worlds the benchmarks record were drawn, so that those worlds, with a
+habit of these added, keep every other value."""
 
 MARKUP: Final = (
     "<b>{}</b>",
@@ -225,17 +231,22 @@ def with_habits(
     centres: Mapping[str, tuple[float, float]],
     alternates: Mapping[str, list[tuple[str, str]]] | None = None,
     former: Sequence[str] = (),
+    apart: np.random.Generator | None = None,
 ) -> dict[str, Any]:
     """``row`` (a generated record, flat place format) as a source with these habits
     writes it. ``rates``: each habit's rate (of :data:`HABITS`; one left out is 0);
     ``centres``: each town's centre, where a geocoder puts a record of the town (one
     without a town it cannot put there); ``alternates``: each place's other names
     (language, name), by place id; ``former``: the names a renamed place may have had. A
-    habit at rate 0 draws nothing."""
+    habit at rate 0 draws nothing. The habits of :data:`APART` draw from ``apart`` (``rng``
+    where None), so that a world with them has every other habit's values as without."""
 
     def chance(habit: str) -> bool:
         rate = rates.get(habit, 0.0)
-        return bool(rate) and bool(rng.random() < rate)
+        stream = apart if apart is not None and habit in APART else rng
+        return bool(rate) and bool(stream.random() < rate)
+
+    draw = apart if apart is not None else rng
 
     if row["lat"] is not None:
         if chance("town_centre") and row.get("city") in centres:
@@ -272,14 +283,13 @@ def with_habits(
         for field, value in row.items():
             if isinstance(value, str) and not field.startswith("_"):
                 row[field] = read_as_windows_1252(value)
-    # Last, so that a world with them has the other habits' values as without them (a
-    # listing's title, drawn before, writes the address as the vendor has it).
+    # Last: a listing's title, drawn before, writes the address as the vendor has it.
     if chance("house_number_forms") and str(row.get("housenumber") or "").isdigit():
         number, street = int(row["housenumber"]), row.get("street") or ""
         forms = [form for form in NUMBER_FORMS if street or "{street}" not in form]
-        row["housenumber"] = forms[int(rng.integers(len(forms)))].format(
+        row["housenumber"] = forms[int(draw.integers(len(forms)))].format(
             n=number, m=number + 2, street=street
         )
     if chance("phone_note") and row.get("phone"):
-        row["phone"] = PHONE_NOTES[int(rng.integers(len(PHONE_NOTES)))].format(row["phone"])
+        row["phone"] = PHONE_NOTES[int(draw.integers(len(PHONE_NOTES)))].format(row["phone"])
     return row
