@@ -861,13 +861,15 @@ def test_a_phone_or_web_address_in_a_name_is_the_records_where_it_gives_none(
         "2,Cafe Aalto (+358 9 1234567),FI,09 7654 321,\n"
         "3,Cafe Aalto - www.cafeaalto.fi,FI,,\n"
         "4,Route 66,FI,,\n"
-        "5,Booking.com,FI,,\n",
+        "5,Booking.com,FI,,\n"
+        "6,Cafe Aalto (+358 9 1234567) (tillfälligt stängd),FI,,\n",
     )
-    assert report.inputs[0].repaired == {CONTACTS: 3}
+    assert report.inputs[0].repaired == {CONTACTS: 4, STATUSES: 1}
     assert [p["names"]["primary"] for p in places] == [
         *["Cafe Aalto"] * 3,
         "Route 66",
         "Booking.com",
+        "Cafe Aalto",  # its contact read before its closure, and its closure after
     ]
     assert [p["phones"] for p in places] == [
         ["+35891234567"],
@@ -875,7 +877,9 @@ def test_a_phone_or_web_address_in_a_name_is_the_records_where_it_gives_none(
         None,
         None,
         None,
+        ["+35891234567"],
     ]
+    assert places[5]["operating_status"] == "temporarily_closed"
     assert places[2]["websites"] == ["http://www.cafeaalto.fi"]
     assert places[2]["keys"]["domains"] == ["cafeaalto.fi"]
     assert places[0]["names"]["alternates"][-1]["value"] == "Cafe Aalto, puh. 09 123 4567"

@@ -11,9 +11,10 @@ names, statuses and contacts they find to the records.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from poiflow.normalize.name_asides import (
     CONTACTS,
@@ -212,11 +213,22 @@ def _given(
     return {row: written for row, (written, _) in done.items()}
 
 
+_DIGIT_OR_DOT: Final = re.compile(r"[\d.]")
+
+
 def _contact_reading(name: str) -> _Reading | None:
     """A phone number or web address after the name ("Cafe Aalto, puh. 09 123 4567",
-    ``contact_in_name``)."""
-    found = contact_in_name(name)
-    return _Reading(found[0], contact=(found[1], found[2])) if found else None
+    ``contact_in_name``), or before a closure that ends it ("Cafe Aalto, puh. 09 123 4567
+    (closed)"), which stays in the name for its own reading."""
+    found, closure = contact_in_name(name), ""
+    if found is None:
+        if not _DIGIT_OR_DOT.search(name):  # no phone and no web address: most names
+            return None
+        rest, said = status_in_name(name)
+        if not said or not name.startswith(rest) or (found := contact_in_name(rest)) is None:
+            return None
+        closure = name[len(rest) :]
+    return _Reading(found[0] + closure, contact=(found[1], found[2]))
 
 
 def _status_reading(name: str) -> _Reading | None:
