@@ -707,9 +707,10 @@ def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it
         "4,Hotel Helsinki,Pohjoisesplanadi,39,Helsinki,\n"
         "5,Cafe Aalto - Helsinki,,,,\n"
         "6,Aalto (Cafe),,,,cafe\n"
-        "7,Aalto (Bakery),,,,cafe\n",
+        "7,Aalto (Bakery),,,,cafe\n"
+        '8,"Cafe Aalto, Pohjoisesplanadi 39",Pohjoisesplanadi,39 B 12,Helsinki,\n',
     )
-    assert report.inputs[0].repaired == {TITLES: 3}  # said, as the other repairs are
+    assert report.inputs[0].repaired == {TITLES: 4}  # said, as the other repairs are
     assert [p["keys"]["name"] for p in places] == [
         "cafe aalto",
         "cafe aalto",
@@ -718,6 +719,7 @@ def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it
         "cafe aalto helsinki",  # no town or street of its own to compare with
         "aalto",
         "aalto bakery",  # not its category
+        "cafe aalto",  # its building's number, without the staircase and flat
     ]
     assert [p["names"]["primary"] for p in places[:3]] == [
         "Cafe Aalto",

@@ -156,11 +156,13 @@ def _names_without_own_parts(
             continue
         street, number = streets[row], numbers[row]
         category = categories[row]
+        # The number as written, and its first number alone ("6" of "6 B 12", "6-8").
+        written = dict.fromkeys([number, *_FIRST_NUMBER.findall(number or "")])
         rest = without_own_parts(
             name,
             towns[row],
             street,
-            *((f"{street} {number}", f"{number} {street}") if street and number else ()),
+            *(p for n in written if street and n for p in (f"{street} {n}", f"{n} {street}")),
             *labels[row],
             category["primary"] if category else None,
         )
@@ -214,6 +216,7 @@ def _given(
 
 
 _DIGIT_OR_DOT: Final = re.compile(r"[\d.]")
+_FIRST_NUMBER: Final = re.compile(r"^\d+")
 
 
 def _contact_reading(name: str) -> _Reading | None:
