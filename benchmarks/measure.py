@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import resource
 import shutil
 import statistics
@@ -71,8 +72,12 @@ def generated_world(
 
 def habit_suffix(vendor_noise: dict[str, float] | None) -> str:
     """A world folder's name's end for ``poiflow generate --vendor-noise``: each noise or
-    habit set, "-name=value", in name order ("" for none)."""
-    return "".join(f"-{name}={value:g}" for name, value in sorted((vendor_noise or {}).items()))
+    habit set, "-name=value", in name order ("" for none); past 160 characters (a file
+    name holds 255), the habits' count and a hash of them instead."""
+    suffix = "".join(f"-{name}={value:g}" for name, value in sorted((vendor_noise or {}).items()))
+    if len(suffix) <= 160:
+        return suffix
+    return f"-{len(vendor_noise or {})}-habits-{hashlib.sha256(suffix.encode()).hexdigest()[:12]}"
 
 
 def fresh_folder(folder: Path, *made: Path) -> bool:
