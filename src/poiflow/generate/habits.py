@@ -241,12 +241,11 @@ def with_habits(
     habit at rate 0 draws nothing. The habits of :data:`APART` draw from ``apart`` (``rng``
     where None), so that a world with them has every other habit's values as without."""
 
+    draw = apart if apart is not None else rng  # the stream of the habits of ``APART``
+
     def chance(habit: str) -> bool:
         rate = rates.get(habit, 0.0)
-        stream = apart if apart is not None and habit in APART else rng
-        return bool(rate) and bool(stream.random() < rate)
-
-    draw = apart if apart is not None else rng
+        return bool(rate) and bool((draw if habit in APART else rng).random() < rate)
 
     if row["lat"] is not None:
         if chance("town_centre") and row.get("city") in centres:

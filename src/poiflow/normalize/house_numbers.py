@@ -25,9 +25,10 @@ from poiflow.text import fold
 
 __all__ = ["house_number_parts", "housenumber_key"]
 
+_SUFFIXES: Final = ("quater", "bis", "ter")  # what follows a number as a letter does
 # A letter standing alone after a number ("14 A", "14a", "5 bis"), not a word's start
 # ("14 krs", "8 Floor 6").
-_LETTER: Final = r"(?:bis|ter|quater|[^\W\d_])(?![^\W\d_])"
+_LETTER: Final = rf"(?:{'|'.join(_SUFFIXES)}|[^\W\d_])(?![^\W\d_])"
 _NUMBER: Final = re.compile(
     rf"(?P<lo>\d+)\s*(?P<letter>{_LETTER})?"
     rf"(?:\s*[-\u2010-\u2015]\s*(?P<hi>\d+)\s*(?P<hi_letter>{_LETTER})?)?"
@@ -65,9 +66,6 @@ def _letter(letter: str | None) -> str:
     "bis", "ter", "quater"; nothing for a character that folds to anything else."""
     folded = fold(letter or "")
     return folded if folded in _SUFFIXES or (len(folded) == 1 and folded.isalpha()) else ""
-
-
-_SUFFIXES: Final = frozenset({"bis", "ter", "quater"})
 
 
 def house_number_parts(
