@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 
 from poiflow.generate import generate
 from poiflow.normalize.house_numbers import house_number_parts, housenumber_key
-from poiflow.normalize.name_asides import contact_in_name, name_aside, status_in_name
+from poiflow.normalize.name_asides import (
+    contact_in_name,
+    name_aside,
+    status_in_name,
+    store_number_in_name,
+)
 from poiflow.normalize.phones import parse_phones
 from poiflow.text import clean_text
 
@@ -433,14 +438,20 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     for b, a in noted:
         assert parse_phones(a["phone"], b["country"]) == parse_phones(b["phone"], b["country"])
 
+    before, after = rows_of("store_number")
+    assert only_changed(before, after) == {"name"}
+    stores = [(b["name"], a["name"]) for b, a in zip(before, after, strict=True) if b != a]
+    assert stores
+    assert [store_number_in_name(a) for _, a in stores] == [b for b, _ in stores]
+
 
 def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
     tmp_path: Path,
 ) -> None:
     # Text garbled, escaped or marked up on its way, names that repeat where the place is,
-    # postcodes read as numbers, house numbers as buildings write them and notes after
-    # phone numbers are all put back or read through by normalization: the same records
-    # meet and merge as in the world without them.
+    # postcodes read as numbers, house numbers as buildings write them, notes after phone
+    # numbers and a chain's store numbers are all put back or read through by
+    # normalization: the same records meet and merge as in the world without them.
     from poiflow.conflate.evaluate import read_gold, score_membership
     from poiflow.pipeline import conflate
 
@@ -456,6 +467,7 @@ def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(
         "numeric_postcode": 0.3,
         "house_number_forms": 0.3,
         "phone_note": 0.3,
+        "store_number": 0.5,
     }
     scores = []
     for name, noise in (("plain", None), ("habits", habits)):

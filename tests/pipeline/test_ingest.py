@@ -19,7 +19,7 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
-from poiflow.normalize.name_asides import CONTACTS, FORMER, NAMES, STATUSES
+from poiflow.normalize.name_asides import CONTACTS, FORMER, NAMES, STATUSES, STORE_NUMBERS
 from poiflow.normalize.names import TITLES
 from poiflow.normalize.points import STACKED_POINT
 from poiflow.pipeline import ingestion
@@ -885,6 +885,24 @@ def test_a_phone_or_web_address_in_a_name_is_the_records_where_it_gives_none(
     assert places[2]["websites"] == ["http://www.cafeaalto.fi"]
     assert places[2]["keys"]["domains"] == ["cafeaalto.fi"]
     assert places[0]["names"]["alternates"][-1]["value"] == "Cafe Aalto, puh. 09 123 4567"
+
+
+def test_a_chains_number_for_its_store_is_read_out_of_its_name(tmp_path: Path) -> None:
+    """A chain's list of its stores writes each one's number after the name: the name is
+    the chain's, the name as written is kept among its other names, and ingest says how
+    many it read."""
+    report, places = _ingested(
+        tmp_path,
+        "stores.csv",
+        "id,name,city\n"
+        "1,Alepa #4512,Helsinki\n"
+        "2,Alepa (Store 4513) - Helsinki,Helsinki\n"
+        "3,Studio 54,Helsinki\n",
+    )
+    assert report.inputs[0].repaired == {STORE_NUMBERS: 2, TITLES: 1}
+    assert [p["names"]["primary"] for p in places] == ["Alepa", "Alepa", "Studio 54"]
+    assert [p["keys"]["name"] for p in places] == ["alepa", "alepa", "studio 54"]
+    assert places[0]["names"]["alternates"][-1]["value"] == "Alepa #4512"
 
 
 def test_a_phone_in_a_name_is_read_as_the_records_phones_are(tmp_path: Path) -> None:

@@ -131,12 +131,13 @@ def generate(
     centres = _town_centres(world)
     alternates = {place.place_id: place.alternates for place in world if place.alternates}
     former = sorted({place.name for place in world})
+    chains = frozenset(place.place_id for place in world if place.chain)
     for number, profile in enumerate(source_profiles):
         rows = _records(world, profile, rng)
         hours.add(rows, number)
         rates = {habit: getattr(profile, habit) for habit in HABITS}
         for row in rows:
-            with_habits(row, rates, habits, centres, alternates, former, apart)
+            with_habits(row, rates, habits, centres, alternates, former, apart, chains)
         order = rng.permutation(len(rows))
         rows = [rows[i] for i in order]
         for index, row in enumerate(rows):

@@ -48,6 +48,10 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     the floor after it ("14, 2. krs", "14, 3rd floor"), or after the street, in the
     number's column ("Mannerheimintie 14"); one of the ways of :data:`NUMBER_FORMS` drawn
     a record (with a number).
+``store_number``
+    A chain's number for its store after the name, one number a place, in one of the ways
+    of :data:`STORE_FORMS` drawn a record ("Alepa #4512", "Alepa (Store 4512)"): a chain's
+    own list of its stores (a chain's records only).
 ``phone_note``
     A note after the phone number: whose or which line it is, or when it answers ("09 123
     4567 (vaihde)", "040 123 4567 (mobile)", "09 123 4567 (24h)"); one of the ways of
@@ -60,6 +64,7 @@ records, ids and truth as without, only these values changed.
 from __future__ import annotations
 
 import html
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -75,6 +80,7 @@ __all__ = [
     "MARKUP",
     "NUMBER_FORMS",
     "PHONE_NOTES",
+    "STORE_FORMS",
     "as_a_number",
     "escaped_for_the_web",
     "read_as_windows_1252",
@@ -96,10 +102,11 @@ HABITS: Final = (
     "numeric_postcode",
     "house_number_forms",
     "phone_note",
+    "store_number",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
 
-APART: Final = ("house_number_forms", "phone_note")
+APART: Final = ("house_number_forms", "phone_note", "store_number")
 """The habits drawn from a stream of their own (:func:`with_habits`' ``apart``): those
 added after the worlds the benchmarks record were drawn, so that those worlds, with a
 habit of these added, keep every other value."""
@@ -173,6 +180,17 @@ PHONE_NOTES: Final = (
 )
 """How a feed writes a note after a phone number (``phone_note``)."""
 
+STORE_FORMS: Final = (
+    "{} #{}",
+    "{} Store {}",
+    "{} Store #{}",
+    "{} (Store {})",
+    "{} (#{})",
+    "{} - Myymälä {}",
+)
+"""How a chain's list of its stores writes a store's number after its name
+(``store_number``)."""
+
 # The text fields of a generated record that an export for the web escapes (ids, points
 # and phones stay as they are; a web address's "&" between parameters is escaped too).
 ESCAPED_FIELDS: Final = ("name", "category", "street", "city", "brand", "website")
@@ -232,6 +250,7 @@ def with_habits(
     alternates: Mapping[str, list[tuple[str, str]]] | None = None,
     former: Sequence[str] = (),
     apart: np.random.Generator | None = None,
+    chains: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """``row`` (a generated record, flat place format) as a source with these habits
     writes it. ``rates``: each habit's rate (of :data:`HABITS`; one left out is 0);
@@ -239,7 +258,8 @@ def with_habits(
     without a town it cannot put there); ``alternates``: each place's other names
     (language, name), by place id; ``former``: the names a renamed place may have had. A
     habit at rate 0 draws nothing. The habits of :data:`APART` draw from ``apart`` (``rng``
-    where None), so that a world with them has every other habit's values as without."""
+    where None), so that a world with them has every other habit's values as without.
+    ``chains``: the ids of the places that are a chain's stores."""
 
     draw = apart if apart is not None else rng  # the stream of the habits of ``APART``
 
@@ -260,6 +280,10 @@ def with_habits(
     others = (alternates or {}).get(row.get("_place", ""), [])
     if others and chance("bilingual_name") and named:
         row["name"] = _bilingual(row["name"], others[int(rng.integers(len(others)))][1])
+    place = row.get("_place", "")
+    if place in chains and chance("store_number") and named:
+        number = 100 + zlib.crc32(place.encode()) % 9900  # the chain's, one a store
+        row["name"] = STORE_FORMS[int(draw.integers(len(STORE_FORMS)))].format(row["name"], number)
     if chance("listing_title") and named:
         row["name"] = _titled(row, int(rng.integers(4)))
     if former and chance("former_name") and named:

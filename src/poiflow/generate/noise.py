@@ -89,6 +89,7 @@ class SourceProfile:
     numeric_postcode: float = 0.0
     house_number_forms: float = 0.0
     phone_note: float = 0.0
+    store_number: float = 0.0
 
 
 NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "name")

@@ -1,7 +1,8 @@
 """What a place's name says beside the name, read out of it, one name at a time: the name
 in other languages ("Merenneito / Sjöjungfru"), a closure ("Cafe Aalto (closed)"), an old
 name ("Cafe Aalto (formerly Bar Rio)"), a phone or web address ("Cafe Aalto, puh. 09 123
-4567"). :mod:`poiflow.normalize.name_readings` applies them to a batch's records.
+4567"), a chain's number for its store ("Starbucks #10234").
+:mod:`poiflow.normalize.name_readings` applies them to a batch's records.
 
 Each first takes a quick look (a bracket or separator, a stem of its words, a last digit
 or dot) that most names fail, and only then its patterns.
@@ -19,10 +20,12 @@ __all__ = [
     "FORMER",
     "NAMES",
     "STATUSES",
+    "STORE_NUMBERS",
     "contact_in_name",
     "name_aside",
     "name_parts",
     "status_in_name",
+    "store_number_in_name",
 ]
 
 
@@ -282,3 +285,46 @@ def contact_in_name(name: str) -> tuple[str, str, str] | None:
     if not found.group("word") and (apart or web.lower().startswith(("www.", "http"))):
         return rest, "website", web
     return None
+
+
+# A chain's number for a store after its name, after "#" or the word for a store ("Store
+# 10234", "Myymälä 452"), apart from the name or in brackets.
+_STORE: Final = re.compile(
+    r"(?:\s*[-–—,]\s*|\s+|\s*\()"
+    r"(?:(?P<word>store|shop|branch|location|myymälä|myymala|butik|filiale|filial|tienda"
+    r"|magasin)\s*(?P<hash>#)?\s*|#\s*)"
+    r"(?P<number>\d{1,6})\)?\s*$",
+    re.IGNORECASE,
+)
+STORE_NUMBERS: Final = (
+    'a chain\'s number for its store after a name ("Starbucks #10234", "Alepa (Store '
+    '1234)"), read as the name without it'
+)
+"""What ingest says of the records whose name :func:`store_number_in_name` read."""
+
+
+def store_number_in_name(name: str) -> str | None:
+    """The name without a chain's number for its store written after it, as a chain's own
+    list of its stores writes them ("Starbucks #10234", "Walmart Supercenter Store 1234",
+    "Alepa (Store 1234)", "Alko - Myymälä 452"); None where it writes none.
+
+    The number follows "#" (two digits or more), or the word for a store (three or more):
+    "Route 66", "Studio 54", "Bar #1", "Barber Shop 2" and "Store 24" (nothing before it)
+    are names.
+
+    >>> store_number_in_name("Starbucks #10234")
+    'Starbucks'
+    >>> store_number_in_name("Alepa (Store 1234)")
+    'Alepa'
+    >>> store_number_in_name("Studio 54") is None
+    True
+    """
+    if not name[-1:].isdigit() and not name.endswith(")"):  # most names
+        return None
+    found = _STORE.search(name)
+    if found is None:
+        return None
+    if len(found["number"]) < (3 if found["word"] and not found["hash"] else 2):
+        return None  # "Barber Shop 2", "Bar #1": a name's own number
+    rest = name[: found.start()].rstrip(" -–—,")
+    return rest if any(c.isalnum() for c in rest) else None

@@ -21,10 +21,12 @@ from poiflow.normalize.name_asides import (
     FORMER,
     NAMES,
     STATUSES,
+    STORE_NUMBERS,
     contact_in_name,
     name_aside,
     name_parts,
     status_in_name,
+    store_number_in_name,
 )
 from poiflow.normalize.names import SEPARATED, TITLES, without_own_parts
 
@@ -89,10 +91,10 @@ def read_names(
     categories: list[dict[str, Any] | None],
 ) -> NameReadings:
     """In place: each record's name is read for what it says beside the place's name, in
-    this order: a closure, an old name, what the record says elsewhere, other languages
-    (after :func:`read_contacts`). The place's name is what is left; the other names found
-    join the record's (``alternates``), a status found is the record's where it gives
-    none (``status``).
+    this order: a closure, an old name, what the record says elsewhere, a chain's number
+    for its store, other languages (after :func:`read_contacts`). The place's name is what
+    is left; the other names found join the record's (``alternates``), a status found is
+    the record's where it gives none (``status``).
 
     Args:
         primary: The records' names (cleaned).
@@ -105,9 +107,10 @@ def read_names(
     marked = _given(_read(primary, _status_reading), alternates, status)
     asides = _given(_read(primary, _aside_reading), alternates, status)
     titles = _names_without_own_parts(primary, address, labels, categories)
+    stores = _given(_read(primary, _store_reading), alternates, status)
     wholes = _given(_read(primary, _parts_reading), alternates, status)
     return NameReadings(
-        written={**wholes, **titles, **asides, **marked},
+        written={**wholes, **stores, **titles, **asides, **marked},
         contacts={},
         repaired={
             said: len(rows)
@@ -115,6 +118,7 @@ def read_names(
                 (STATUSES, marked),
                 (FORMER, asides),
                 (TITLES, titles),
+                (STORE_NUMBERS, stores),
                 (NAMES, wholes),
             )
             if rows
@@ -245,6 +249,13 @@ def _aside_reading(name: str) -> _Reading | None:
     ``name_aside``)."""
     found = name_aside(name)
     return _Reading(found[0], ((found[1], found[2]),)) if found else None
+
+
+def _store_reading(name: str) -> _Reading | None:
+    """A chain's number for its store after the name ("Starbucks #10234",
+    ``store_number_in_name``)."""
+    rest = store_number_in_name(name)
+    return _Reading(rest) if rest is not None else None
 
 
 def _parts_reading(name: str) -> _Reading | None:
