@@ -48,8 +48,9 @@ _COLUMNS: Final = (
 )
 GOLD_PLACES: Final = "gold_places.csv"  # the truth of each place's attributes
 # Which generator wrote a world (``manifest.json``'s ``generator``): one more each time the
-# same arguments come to give other bytes. 2: a city drawn at sea is moved ashore.
-GENERATOR: Final = 2
+# same arguments come to give other bytes. 2: a city drawn at sea is moved ashore. 3: each
+# of a chain's stores has a page of its own.
+GENERATOR: Final = 3
 
 
 def is_current(folder: str | Path) -> bool:

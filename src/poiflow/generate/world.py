@@ -342,7 +342,10 @@ def _place(
     domain = template["domain"] or f"{_slug(name)}.{country.code.lower()}"
     website = f"https://www.{domain}/" if rng.random() < 0.8 else None
     if chain and website is not None:
-        website = f"https://www.{domain}/locations/{_slug(city)}-{int(rng.integers(1, 999))}"
+        # One page a store (two of a chain's stores in a town once drew one number); the
+        # number once drawn is drawn still, so that every other value stays as it was.
+        rng.integers(1, 999)
+        website = f"https://www.{domain}/locations/{_slug(city)}-{int(place_id[1:])}"
     return Place(
         place_id=place_id,
         name=name,
