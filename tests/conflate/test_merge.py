@@ -322,6 +322,28 @@ def test_a_street_abbreviated_votes_with_the_street_spelled_out() -> None:
     )
 
 
+def test_one_buildings_numbers_vote_together_for_the_number_they_agree_with() -> None:
+    # "14 A" and "14-16" are the building at 14, as "14" is: one vote, and the golden
+    # number is the one all of them agree with. Another number is another address.
+    assert golden_address_of(("Liisankatu", "14 A"), ("Liisankatu", "14")) == (
+        "Liisankatu",
+        "14",
+    )
+    assert golden_address_of(
+        ("Liisankatu", "14 A"), ("Liisankatu", "14-16"), ("Liisankatu", "12")
+    ) == ("Liisankatu", "14")
+    assert golden_address_of(("Liisankatu", "59 A"), ("Liisankatu", "59b")) == (
+        "Liisankatu",
+        "59",
+    )
+    # Written one way, it stays as written.
+    assert golden_address_of(("Liisankatu", "20 B"), ("Liisankatu", "20 B")) == (
+        "Liisankatu",
+        "20 B",
+    )
+    assert golden_address_of(("Liisankatu", "20 B")) == ("Liisankatu", "20 B")
+
+
 def confidence_of(rows: list[dict], config: MergeConfig | None = None) -> dict[str, float]:
     """The attribute confidence of one place made of ``rows``."""
     places, _ = merge_clusters(

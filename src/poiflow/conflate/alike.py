@@ -16,7 +16,14 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-__all__ = ["address_key", "number_spans", "numbers_agree", "site", "spelled_out"]
+__all__ = [
+    "address_key",
+    "number_spans",
+    "numbers_agree",
+    "plain_numbers",
+    "site",
+    "spelled_out",
+]
 
 # A house number's key as normalization writes it: a number, its letter, and a range's
 # end ("14", "20b", "14-20"; ``poiflow.normalize.house_numbers.housenumber_key``).
@@ -29,14 +36,45 @@ _L: Final = "label"
 
 
 def address_key(address: pl.Expr) -> pl.Expr:
-    """Street and house number, lower case (null without a street): what an address
-    votes by."""
+    """Street and building, lower case (null without a street): what an address votes by.
+    The building is the house number's first number: "14", "14 A" and "14-16" vote
+    together (a number without one, as written)."""
+    number = address.struct.field("housenumber").fill_null("").str.to_lowercase()
     return pl.when(address.struct.field("street").is_not_null()).then(
         pl.concat_str(
             address.struct.field("street").str.to_lowercase(),
-            address.struct.field("housenumber").fill_null("").str.to_lowercase(),
+            pl.coalesce(number.str.extract(r"^(\d+)", 1), number),
             separator="\x1f",
         )
+    )
+
+
+def plain_numbers(chosen: pl.DataFrame, voters: pl.DataFrame) -> pl.DataFrame:
+    """``chosen`` (label, address: each place's golden address) with its house number as
+    its building's number ("14") where its ``voters`` (label, address: the records whose
+    address won, one building's by :func:`address_key`) write the number more than one
+    way ("14", "14 A", "14-16"; "59 A" and "59b"): the number every one of them agrees
+    with. Where they write it one way, it stays as written."""
+    number = pl.col("address").struct.field("housenumber")
+    plain = (
+        voters.filter(number.is_not_null())
+        .group_by(_L)
+        .agg(
+            number.n_unique().alias("ways"),
+            number.first().str.extract(r"^(\d+)", 1).alias("plain"),
+        )
+        .filter(pl.col("ways") > 1)
+    )
+    if plain.is_empty():
+        return chosen
+    return (
+        chosen.join(plain.select(_L, "plain"), on=_L, how="left")
+        .with_columns(
+            pl.col("address").struct.with_fields(
+                pl.coalesce(pl.col("plain"), pl.field("housenumber")).alias("housenumber")
+            )
+        )
+        .drop("plain")
     )
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.conflate.alike import address_key, site, spelled_out
+from poiflow.conflate.alike import address_key, plain_numbers, site, spelled_out
 from poiflow.conflate.belief import backing, evidence, kept_whole, place_confidence, sure
 from poiflow.conflate.ids import place_ids
 from poiflow.conflate.naming import choose_name, with_name_forms
@@ -412,17 +412,21 @@ def merge_clusters(
         frame.select(_L, "pos", "address", "address_key", "weight", "odds_address")
     )
     address_vote = _vote(addressed, "address_key", "address_won", "odds_address", weigh=True)
-    address = _first_by(
+    voters = (
         addressed.join(frame.select(_L, "pos", "completeness"), on=[_L, "pos"])
         .join(address_vote, on=_L)
-        .filter(pl.col("address_key") == pl.col("address_won")),
-        ["completeness", "abbreviated", "weight", "pos"],
-        [True, False, True, False],
-    ).select(
-        _L,
-        "address",
-        pl.col("pos").alias("address_pos"),
-        pl.col("address_won_confidence").alias("address_confidence"),
+        .filter(pl.col("address_key") == pl.col("address_won"))
+    )
+    address = plain_numbers(
+        _first_by(
+            voters, ["completeness", "abbreviated", "weight", "pos"], [True, False, True, False]
+        ).select(
+            _L,
+            "address",
+            pl.col("pos").alias("address_pos"),
+            pl.col("address_won_confidence").alias("address_confidence"),
+        ),
+        voters.select(_L, "address"),
     )
 
     phones = _union(frame, "phones", config.accuracy.get("phone"), "odds_phone")
