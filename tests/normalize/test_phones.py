@@ -48,3 +48,13 @@ def test_numbers_with_notes_as_feeds_write_them(
 def test_a_note_alone_is_no_number() -> None:
     assert parse_phones("(mobile)", "FI").rejected == ("(mobile)",)
     assert parse_phones("call us!", "FI").numbers == ()
+
+
+def test_a_long_text_in_a_phone_field_is_read_once_from_its_end() -> None:
+    # Words and brackets before a last number: read a word at a time from the end (a
+    # pattern that could split the words many ways would not finish).
+    words = " ".join(["soita"] * 5_000)
+    assert parse_phones(f"09 123 4567 {words}", "FI").numbers == ("+35891234567",)
+    assert parse_phones(f"{words} 1", "FI").numbers == ()
+    brackets = "09 123 4567 " + "(ma) pe " * 2_000
+    assert parse_phones(brackets, "FI").numbers == ("+35891234567",)

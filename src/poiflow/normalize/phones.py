@@ -19,10 +19,6 @@ __all__ = ["ParsedPhones", "parse_phones", "plain_e164", "to_e164"]
 # it is a digit-group separator in some countries ("030/1234567").
 _SEPARATORS = re.compile(r"\s*(?:[;,|]|\s/\s|\s+or\s+|\s+tai\s+|\s+eller\s+)\s*", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
-# A note after a number: in brackets with a letter in it ("(mobile)", "(vaihde)", "(24h)",
-# "(ma-pe 9-17)"), or words without a digit ("Matti", "mobile"). An extension ("x23", "ext.
-# 12") has digits, and an area code in brackets ("(09) 123 4567") none of a note's letters.
-_NOTE: Final = re.compile(r"(?:\s*\([^()]*[^\W\d_][^()]*\)|\s+[^\W\d_][^\d()]*)+$")
 _E164_DIGITS: Final = 15  # the most digits an E.164 number has, its calling code's among them
 # "+358 40 123 4567", "+1-212-555-0123": written internationally, nothing to interpret.
 _INTERNATIONAL = re.compile(r"^\+[1-9][\d \-.]{6,20}$")
@@ -219,13 +215,44 @@ def parse_phones(value: str | None, region: str | None = None) -> ParsedPhones:
     for part in _SEPARATORS.split(value.strip()):
         if not part:
             continue
-        bare = _NOTE.sub("", part)  # a vanity number ("1 800 FLOWERS") is read as written
+        bare = _without_notes(part)  # a vanity number ("1 800 FLOWERS") is read as written
         e164 = (to_e164(bare, region) if bare and bare != part else None) or to_e164(part, region)
         if e164 is None:
             rejected.append(part)
         elif e164 not in numbers:
             numbers.append(e164)
     return ParsedPhones(tuple(numbers), tuple(rejected))
+
+
+def _without_notes(text: str) -> str:
+    """``text`` without the notes after its number ("040 123 4567 (mobile) Matti" ->
+    "040 123 4567"); as it is where it has none. A note is in brackets with a letter in it
+    ("(vaihde)", "(24h)", "(ma-pe 9-17)"), or words without a digit ("Matti"); an
+    extension ("x23", "ext. 12") has digits, and an area code in brackets ("(09) 123
+    4567") no letter. Read once from the end, a bracket or a word at a time, whatever a
+    field holds."""
+    end = len(text.rstrip())
+    cut = None  # where the notes begin, once they hold a letter
+    while end > 0:
+        if text[end - 1] == ")":
+            start = text.rfind("(", 0, end - 1)
+            note = text[start + 1 : end - 1]
+            if start < 0 or ")" in note or not any(c.isalpha() for c in note):
+                break
+            end = cut = start
+        else:
+            start = end
+            while start > 0 and not text[start - 1].isspace():
+                start -= 1
+            word = text[start:end]
+            if any(c.isdigit() or c in "()" for c in word):
+                break
+            end = start
+            if cut is not None or any(c.isalpha() for c in word):
+                cut = start
+        while end > 0 and text[end - 1].isspace():
+            end -= 1
+    return text if cut is None else text[:cut].rstrip()
 
 
 def plain_e164(values: Sequence[str], regions: Sequence[str | None]) -> list[str | None]:
