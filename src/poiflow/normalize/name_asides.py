@@ -296,6 +296,7 @@ _STORE: Final = re.compile(
     r"(?P<number>\d{1,6})\)?\s*$",
     re.IGNORECASE,
 )
+_STORE_TAIL: Final = 40  # the longest such ending ("  (Myymälä #123456)") and more
 STORE_NUMBERS: Final = (
     'a chain\'s number for its store after a name ("Starbucks #10234", "Alepa (Store '
     '1234)"), read as the name without it'
@@ -321,7 +322,8 @@ def store_number_in_name(name: str) -> str | None:
     """
     if not name[-1:].isdigit() and not name.endswith(")"):  # most names
         return None
-    found = _STORE.search(name)
+    tail = len(name) - len(name[-_STORE_TAIL:])  # looked for in the last characters only
+    found = _STORE.search(name, tail)
     if found is None:
         return None
     if len(found["number"]) < (3 if found["word"] and not found["hash"] else 2):
