@@ -56,8 +56,14 @@ def plain_numbers(chosen: pl.DataFrame, voters: pl.DataFrame) -> pl.DataFrame:
     way ("14", "14 A", "14-16"; "59 A" and "59b"): the number every one of them agrees
     with. Where they write it one way, it stays as written."""
     number = pl.col("address").struct.field("housenumber")
+    # One building's numbers of digits alone are one number: only a place with another
+    # form among its voters ("14 A", "14-16") can have two.
+    formed = voters.filter(~number.str.contains(r"^\d+$")).select(_L).unique()
+    if formed.is_empty():
+        return chosen
     plain = (
-        voters.filter(number.is_not_null())
+        voters.join(formed, on=_L, how="semi")
+        .filter(number.is_not_null())
         .group_by(_L)
         .agg(
             number.n_unique().alias("ways"),
