@@ -22,6 +22,7 @@ from poiflow.normalize.name_asides import (
     store_number_in_name,
 )
 from poiflow.normalize.phones import parse_phones
+from poiflow.sources.text import degrees
 from poiflow.text import clean_text
 
 from ..conftest import poiflow
@@ -443,6 +444,14 @@ def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     stores = [(b["name"], a["name"]) for b, a in zip(before, after, strict=True) if b != a]
     assert stores
     assert [store_number_in_name(a) for _, a in stores] == [b for b, _ in stores]
+
+    before, after = rows_of("degrees_minutes")
+    assert only_changed(before, after) == {"lat", "lon"}
+    located = [(b, a) for b, a in zip(before, after, strict=True) if b["lat"]]
+    assert located
+    for b, a in located:
+        for axis in ("lat", "lon"):
+            assert degrees(axis, a[axis]) == pytest.approx(float(b[axis]), abs=1 / 36_000)
 
 
 def test_a_world_with_every_habit_but_the_points_conflates_as_well_as_without(

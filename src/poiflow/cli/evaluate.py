@@ -293,7 +293,7 @@ def generate_command(
             "real feeds, the share of records with it: rounded_points, town_centre, "
             "null_island, mojibake, web_escaped, html_tags, listing_title, "
             "bilingual_name, closed_in_name, former_name, contact_in_name, numeric_postcode, "
-            "house_number_forms, phone_note, store_number.",
+            "house_number_forms, phone_note, store_number, degrees_minutes.",
         ),
     ] = None,
     names: Annotated[

@@ -52,6 +52,10 @@ each a rate of its ``SourceProfile`` (0 by default: a world without them is as i
     A chain's number for its store after the name, one number a place, in one of the ways
     of :data:`STORE_FORMS` drawn a record ("Alepa #4512", "Alepa (Store 4512)"): a chain's
     own list of its stores (a chain's records only).
+``degrees_minutes``
+    The point in degrees, minutes and seconds, or degrees and decimal minutes, as a GPS
+    or an older survey writes it ("60°10′05.7″N", "N 60° 10.095'"), one of the ways of
+    :func:`as_degrees` drawn a record.
 ``phone_note``
     A note after the phone number: whose or which line it is, or when it answers ("09 123
     4567 (vaihde)", "040 123 4567 (mobile)", "09 123 4567 (24h)"); one of the ways of
@@ -82,6 +86,7 @@ __all__ = [
     "PHONE_NOTES",
     "STORE_FORMS",
     "as_a_number",
+    "as_degrees",
     "escaped_for_the_web",
     "read_as_windows_1252",
     "with_habits",
@@ -103,10 +108,11 @@ HABITS: Final = (
     "house_number_forms",
     "phone_note",
     "store_number",
+    "degrees_minutes",
 )
 """The habits' rates, by name (each a field of ``SourceProfile``)."""
 
-APART: Final = ("house_number_forms", "phone_note", "store_number")
+APART: Final = ("house_number_forms", "phone_note", "store_number", "degrees_minutes")
 """The habits drawn from a stream of their own (:func:`with_habits`' ``apart``): those
 added after the worlds the benchmarks record were drawn, so that those worlds, with a
 habit of these added, keep every other value."""
@@ -218,6 +224,23 @@ def as_a_number(postcode: str | None, *, as_float: bool = True) -> str | None:
     return f"{int(postcode)}.0" if as_float else str(int(postcode))
 
 
+def as_degrees(value: float, axis: str, way: int) -> str:
+    """A latitude (``axis`` "lat") or longitude ("lon") as a GPS or a survey writes it:
+    degrees, minutes and seconds to a tenth ("60°10′05.7″N", ``way`` 0), the letter first
+    and decimal minutes to a thousandth ("N 60° 10.095'", 1), or numbers and a letter
+    ("60 10 5.7 N", 2)."""
+    letter = ("N" if value >= 0 else "S") if axis == "lat" else ("E" if value >= 0 else "W")
+    tenths = round(abs(value) * 36_000)  # in tenths of a second
+    d, rest = divmod(tenths, 36_000)
+    m, s = divmod(rest, 600)
+    if way == 1:
+        minutes = round(abs(value) * 60_000)  # in thousandths of a minute
+        return f"{letter} {minutes // 60_000}° {minutes % 60_000 / 1000:.3f}'"
+    if way == 2:
+        return f"{d} {m} {s / 10:.1f} {letter}"
+    return f"{d}°{m:02d}′{s / 10:04.1f}″{letter}"
+
+
 def _titled(row: dict[str, Any], way: int) -> str:
     """The record's name as a listing's title: with its town after a dash (``way`` 0) or
     in brackets (1), its street and number after a comma (2), or its category in brackets
@@ -313,6 +336,9 @@ def with_habits(
         row["housenumber"] = forms[int(draw.integers(len(forms)))].format(
             n=number, m=number + 2, street=street
         )
+    if row["lat"] is not None and chance("degrees_minutes"):
+        written = int(draw.integers(3))
+        row["lat"], row["lon"] = (as_degrees(row[a], a, written) for a in ("lat", "lon"))
     if chance("phone_note") and row.get("phone"):
         row["phone"] = PHONE_NOTES[int(draw.integers(len(PHONE_NOTES)))].format(row["phone"])
     return row

@@ -90,6 +90,7 @@ class SourceProfile:
     house_number_forms: float = 0.0
     phone_note: float = 0.0
     store_number: float = 0.0
+    degrees_minutes: float = 0.0
 
 
 NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "name")

@@ -21,7 +21,15 @@ from poiflow.config import SourceMapping
 from poiflow.errors import InputError, SchemaMismatchError, did_you_mean
 from poiflow.schema import ADDRESS_TYPE, FLAT_EXTRA_FIELDS, FLAT_FIELDS, SOURCE_RECORD_SCHEMA
 from poiflow.sources.spatial import Transform, wgs84_transform
-from poiflow.sources.text import NUMBER, as_text, not_a_time, read_number, read_time, strings_table
+from poiflow.sources.text import (
+    NUMBER,
+    as_text,
+    degrees,
+    not_a_time,
+    read_number,
+    read_time,
+    strings_table,
+)
 from poiflow.text import fold
 
 __all__ = ["FLAT_KNOWN", "FlatFormat", "flat_place", "flat_record_rows", "flat_records"]
@@ -241,14 +249,21 @@ class FlatFormat:
                 pc.match_substring(values, "."), values, pc.replace_substring(values, ",", ".")
             )
             ok = pc.fill_null(pc.match_substring_regex(fixed, f"^{NUMBER.pattern}$"), False)
-            for row in np.flatnonzero(
+            read = pc.cast(pc.if_else(ok, fixed, pa.scalar(None, pa.string())), pa.float64())
+            unread = np.flatnonzero(
                 ~ok.to_numpy(zero_copy_only=False)
                 & values.is_valid().to_numpy(zero_copy_only=False)
-            ):
-                issues.setdefault(int(row), []).append(
-                    f"{field}: '{values[int(row)].as_py()}' is not a number"
-                )
-            return pc.cast(pc.if_else(ok, fixed, pa.scalar(None, pa.string())), pa.float64())
+            )
+            if not len(unread):
+                return read
+            out = read.to_numpy(zero_copy_only=False).astype(np.float64)
+            for row in unread.tolist():
+                value = values[row].as_py()
+                if (angle := degrees(field, value)) is not None:  # "60°10′05.7″N"
+                    out[row] = angle
+                else:
+                    issues.setdefault(row, []).append(f"{field}: '{value}' is not a number")
+            return pa.array(out, pa.float64(), mask=np.isnan(out))
 
         source = pc.fill_null(text("source"), self.name)
         update_time = self._times(text("update_time"), issues)

@@ -26,6 +26,7 @@ __all__ = [
     "Wanted",
     "as_text",
     "batched_rows",
+    "degrees",
     "file_encoding",
     "not_a_time",
     "open_bytes",
@@ -150,14 +151,57 @@ def strings_table(rows: list[dict[str, str | None]], columns: dict[str, None]) -
 
 def read_number(field: str, value: str | None, issues: list[str]) -> float | None:
     """A decimal number (a comma as the decimal mark where there is no point), or None with
-    an issue where the text is not one."""
+    an issue where the text is not one; a latitude or longitude may be written in degrees,
+    minutes and seconds too (:func:`degrees`)."""
     if value is None:
         return None
     fixed = value if "." in value else value.replace(",", ".")
     if NUMBER.fullmatch(fixed):
         return float(fixed)
+    if (read := degrees(field, value)) is not None:
+        return read
     issues.append(f"{field}: '{value}' is not a number")
     return None
+
+
+# Degrees, minutes and seconds, or degrees and minutes, with the hemisphere's letter before
+# or after: "60°10′05.7″N", "N 60° 10.095'", "60 10 5.7 N", "60 deg 10 min N", "60.1699 N".
+_DEGREES: Final = re.compile(
+    r"(?P<before>[NSEW])?\s*(?P<sign>[+-])?"
+    r"(?P<d>[0-9]{1,3}(?:[.,][0-9]+)?)\s*(?P<mark>[°º˚]|deg(?![a-z]))?\s*"
+    r"(?:(?P<m>[0-9]{1,2}(?:[.,][0-9]+)?)\s*(?:['′’]|min(?![a-z]))?\s*)?"
+    r"(?:(?P<s>[0-9]{1,2}(?:[.,][0-9]+)?)\s*(?:[\"″”]|''|′′|sec(?![a-z]))?\s*)?"
+    r"(?P<after>[NSEW])?",
+    re.IGNORECASE,
+)
+_HEMISPHERES: Final = {"lat": "NS", "lon": "EW"}
+
+
+def degrees(field: str, value: str) -> float | None:
+    """A latitude (``field`` "lat") or longitude ("lon") written in degrees, minutes and
+    seconds, or degrees and decimal minutes, as a GPS or an older survey writes it
+    ("60°10′05.7″N", "N 60° 10.095'", "24 56 37.7 E"; south and west are negative): decimal
+    degrees. None where it is not one: no degree sign nor hemisphere letter (two bare
+    numbers could be anything), the other axis's letter, minutes or seconds of 60 or more.
+
+    >>> degrees("lat", "60°10′05.7″N"), degrees("lon", "W 0° 7.5'")
+    (60.16825, -0.125)
+    >>> degrees("lat", "24°56′37.7″E") is None
+    True
+    """
+    read = _DEGREES.fullmatch(value.strip())
+    if read is None or field not in _HEMISPHERES:
+        return None
+    letters = [h.upper() for h in (read["before"], read["after"]) if h]
+    if len(letters) > 1 or not (letters or read["mark"]):
+        return None
+    if letters and letters[0] not in _HEMISPHERES[field]:
+        return None
+    d, m, s = (float((read[k] or "0").replace(",", ".")) for k in ("d", "m", "s"))
+    if m >= 60 or s >= 60 or (read["s"] and not read["m"]):
+        return None
+    negative = read["sign"] == "-" or (letters and letters[0] in "SW")
+    return round((-1 if negative else 1) * (d + m / 60 + s / 3600), 7)
 
 
 def read_time(value: str | None, issues: list[str]) -> datetime | None:
