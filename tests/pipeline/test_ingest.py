@@ -22,6 +22,7 @@ from poiflow.generate.habits import read_as_windows_1252
 from poiflow.normalize.name_asides import CONTACTS, FORMER, NAMES, STATUSES, STORE_NUMBERS
 from poiflow.normalize.names import TITLES
 from poiflow.normalize.points import STACKED_POINT
+from poiflow.normalize.records import MISFILED
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
 from poiflow.quality.profile import quarantine_reasons
@@ -903,6 +904,30 @@ def test_a_chains_number_for_its_store_is_read_out_of_its_name(tmp_path: Path) -
     assert [p["names"]["primary"] for p in places] == ["Alepa", "Alepa", "Studio 54"]
     assert [p["keys"]["name"] for p in places] == ["alepa", "alepa", "studio 54"]
     assert places[0]["names"]["alternates"][-1]["value"] == "Alepa #4512"
+
+
+def test_a_web_or_email_address_in_the_phone_column_is_given_to_its_own(
+    tmp_path: Path,
+) -> None:
+    """OpenStreetMap's Helsinki has "phone=https://www.viinitie.fi/": a web or email
+    address in the phone column is the record's web or email address, not a phone number
+    withheld; the numbers beside it are read as they were."""
+    report, places = _ingested(
+        tmp_path,
+        "misfiled.csv",
+        "id,name,phone,website,email,country\n"
+        "1,Viinitie,https://www.viinitie.fi/,,,FI\n"
+        '2,Aalto,"09 123 4567; info@aalto.fi",,,FI\n'
+        "3,Rio,call us,,,FI\n",
+    )
+    assert report.inputs[0].repaired == {MISFILED: 2}
+    assert [(p["phones"], p["websites"], p["emails"]) for p in places] == [
+        (None, ["https://www.viinitie.fi"], None),
+        (["+35891234567"], None, ["info@aalto.fi"]),
+        (None, None, None),
+    ]
+    withheld = pq.read_table(tmp_path / "p.quarantine.parquet").to_pylist()
+    assert [w["reason"] for w in withheld] == ["'call us' is not a phone number"]
 
 
 def test_a_phone_in_a_name_is_read_as_the_records_phones_are(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ values that could not be normalized so that nothing is dropped silently.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -50,6 +51,7 @@ from poiflow.taxonomy import taxonomy
 from poiflow.text import REPAIRS, clean_text, fold, repairs_of
 
 __all__ = [
+    "MISFILED",
     "NULL_ISLAND",
     "FieldProblem",
     "NormalizedBatch",
@@ -380,6 +382,11 @@ def _normalize(
         for given, primary_label in zip(records.values("source_category"), cat_primary, strict=True)
     ]
 
+    phones_in, websites_in, emails_in, misfiled = _misfiled(
+        phones_in, contacts.filled(records.values("websites"), "website"), records.values("emails")
+    )
+    if misfiled:
+        repaired[MISFILED] = misfiled
     phones = _normalize_lists(
         phones_in,
         problems,
@@ -389,14 +396,14 @@ def _normalize(
         plainly=plain_e164 if records.columnar else None,
     )
     websites = _normalize_lists(
-        contacts.filled(records.values("websites"), "website"),
+        websites_in,
         problems,
         "websites",
         None,
         _website,
         plainly=(lambda values, _regions: plain_urls(values)) if records.columnar else None,
     )
-    emails = _normalize_lists(records.values("emails"), problems, "emails", None, _email)
+    emails = _normalize_lists(emails_in, problems, "emails", None, _email)
 
     status_in = records.values("operating_status")
     status = once(status_in, lambda v: _STATUS.get(fold(v)) if v else None)
@@ -481,6 +488,61 @@ def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
         if key and key != exclude and key not in out:
             out.append(key)
     return out or None
+
+
+MISFILED: Final = (
+    'a web or email address in the phone column ("https://www.viinitie.fi/", '
+    '"info@aalto.fi"), given to the record\'s web or email addresses'
+)
+"""What ingest says of the records with a web or email address among their phones."""
+_LISTED: Final = re.compile(r"\s*[;,|]\s*")  # how a phone column lists several values
+# A phone value that is a web address or an email address, whole: no number of its own.
+_NOT_A_PHONE: Final = re.compile(
+    r"^(?:(?P<email>(?:mailto:)?[^@\s]+@[^@\s]+\.[a-z]{2,})|(?P<web>(?:https?://|www\.)\S+))$",
+    re.IGNORECASE,
+)
+
+
+def _misfiled(
+    phones: list[list[str] | None],
+    websites: list[list[str] | None],
+    emails: list[list[str] | None],
+) -> tuple[list[list[str] | None], list[list[str] | None], list[list[str] | None], int]:
+    """``(phones, websites, emails, rows)``: a web or email address written whole in the
+    phone column (OpenStreetMap's Helsinki has "phone=https://www.viinitie.fi/") moved to
+    the record's web or email addresses, after its own, and how many records had one.
+    Only a value with "@", "www." or "://" in it is looked at twice; the lists given are
+    not changed."""
+    rows = [
+        row
+        for row, values in enumerate(phones)
+        if values and any(v and ("@" in v or "www." in v.lower() or "://" in v) for v in values)
+    ]
+    if not rows:
+        return phones, websites, emails, 0
+    phones, websites, emails = list(phones), list(websites), list(emails)
+    moved = 0
+    for row in rows:
+        kept: list[str] = []
+        sites, mails = list(websites[row] or ()), list(emails[row] or ())
+        for value in phones[row] or ():
+            if not value:
+                kept.append(value)
+                continue
+            numbers: list[str] = []
+            for part in _LISTED.split(value.strip()):  # "09 123 4567; info@aalto.fi"
+                found = _NOT_A_PHONE.match(part)
+                if found is None:
+                    numbers.append(part)
+                elif found["email"]:
+                    mails.append(found["email"])
+                else:
+                    sites.append(found["web"])
+            kept += ["; ".join(numbers)] if numbers else []
+        if len(sites) + len(mails) > len(websites[row] or ()) + len(emails[row] or ()):
+            moved += 1
+            phones[row], websites[row], emails[row] = kept or None, sites or None, mails or None
+    return phones, websites, emails, moved
 
 
 def _phones(value: str, region: str | None) -> tuple[list[str], list[str]]:
