@@ -418,7 +418,8 @@ def test_conflate_warns_of_an_input_that_adds_nothing_and_refuses_when_none_adds
     ) in said
     assert f"warning: {empty} holds no records" in said
     assert f"warning: {VENDOR_FEED}" not in said
-    assert "note:" not in said
+    assert f"note: {bad}" not in said
+    assert f"note: {empty}" not in said
     # Alone, it gives nothing to conflate: one line says why, and nothing is written.
     result = run("conflate", bad, "-o", tmp_path / "none")
     assert result.returncode == 1
