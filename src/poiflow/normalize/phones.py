@@ -13,11 +13,13 @@ import phonenumbers
 
 from poiflow.text import ASCII_ONLY, ASCII_WHITESPACE
 
-__all__ = ["ParsedPhones", "parse_phones", "plain_e164", "to_e164"]
+__all__ = ["PHONE_SEPARATORS", "ParsedPhones", "parse_phones", "plain_e164", "to_e164"]
 
 # OSM separates several numbers with ";"; feeds use "," or "|" or " / ". A bare "/" is kept:
 # it is a digit-group separator in some countries ("030/1234567").
-_SEPARATORS = re.compile(r"\s*(?:[;,|]|\s/\s|\s+or\s+|\s+tai\s+|\s+eller\s+)\s*", re.IGNORECASE)
+PHONE_SEPARATORS: Final = re.compile(
+    r"\s*(?:[;,|]|\s/\s|\s+or\s+|\s+tai\s+|\s+eller\s+)\s*", re.IGNORECASE
+)
 _DIGIT = re.compile(r"\d")
 _E164_DIGITS: Final = 15  # the most digits an E.164 number has, its calling code's among them
 # "+358 40 123 4567", "+1-212-555-0123": written internationally, nothing to interpret.
@@ -212,7 +214,7 @@ def parse_phones(value: str | None, region: str | None = None) -> ParsedPhones:
         return ParsedPhones((), ())
     numbers: list[str] = []
     rejected: list[str] = []
-    for part in _SEPARATORS.split(value.strip()):
+    for part in PHONE_SEPARATORS.split(value.strip()):
         if not part:
             continue
         bare = _without_notes(part)  # a vanity number ("1 800 FLOWERS") is read as written

@@ -31,7 +31,7 @@ from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.house_numbers import house_number_parts, housenumber_key
 from poiflow.normalize.name_readings import keep_as_written, read_contacts, read_names
 from poiflow.normalize.names import brand_key, name_key
-from poiflow.normalize.phones import parse_phones, plain_e164
+from poiflow.normalize.phones import PHONE_SEPARATORS, parse_phones, plain_e164
 from poiflow.normalize.websites import (
     canonical_email,
     canonical_url,
@@ -495,7 +495,6 @@ MISFILED: Final = (
     '"info@aalto.fi"), given to the record\'s web or email addresses'
 )
 """What ingest says of the records with a web or email address among their phones."""
-_LISTED: Final = re.compile(r"\s*[;,|]\s*")  # how a phone column lists several values
 # A phone value that is a web address or an email address, whole: no number of its own.
 _NOT_A_PHONE: Final = re.compile(
     r"^(?:(?P<email>(?:mailto:)?[^@\s]+@[^@\s]+\.[a-z]{2,})|(?P<web>(?:https?://|www\.)\S+))$",
@@ -530,7 +529,7 @@ def _misfiled(
                 kept.append(value)
                 continue
             numbers: list[str] = []
-            for part in _LISTED.split(value.strip()):  # "09 123 4567; info@aalto.fi"
+            for part in PHONE_SEPARATORS.split(value.strip()):  # "09 123 4567; info@aalto.fi"
                 found = _NOT_A_PHONE.match(part)
                 if found is None:
                     numbers.append(part)
