@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate.clustering import ClusterConfig, cluster_records
+from poiflow.conflate.clustering import SAME_SOURCE, ClusterConfig, cluster_records
 
 
 def labels(
@@ -29,9 +29,10 @@ def test_no_chaining_through_a_weak_link() -> None:
 
 def test_one_source_twice_needs_strong_evidence() -> None:
     same = ["osm", "osm"]
-    assert labels(2, [(0, 1, 0.9)], same) == [0, 1]
+    below = SAME_SOURCE - 0.05  # above the threshold, below the bar of one source
+    assert labels(2, [(0, 1, below)], same) == [0, 1]
     assert labels(2, [(0, 1, 0.99)], same) == [0, 0]
-    assert labels(2, [(0, 1, 0.9)], ["osm", "vendor"]) == [0, 0]
+    assert labels(2, [(0, 1, below)], ["osm", "vendor"]) == [0, 0]
 
 
 def test_weak_edges_do_not_join() -> None:
@@ -127,7 +128,7 @@ def graphs(
             st.tuples(
                 st.integers(0, n - 1),
                 st.integers(0, n - 1),
-                st.sampled_from([0.01, 0.2, 0.35, 0.5, 0.8, 0.9, 0.97, 0.99]),
+                st.sampled_from([0.01, 0.2, 0.35, 0.5, 0.8, 0.88, 0.93, 0.97, 0.99]),
             ),
             max_size=max_edges,
         )

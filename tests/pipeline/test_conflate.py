@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow.config import SourceMapping
+from poiflow.conflate.clustering import SAME_SOURCE
 from poiflow.conflate.evaluate import read_gold, score_membership
 from poiflow.conflate.matcher import ModelError
 from poiflow.errors import CorruptInputError, InputError, OutputError
@@ -410,7 +411,7 @@ def test_unsupervised_run_on_real_data(helsinki_pbf: Path, tmp_path: Path) -> No
     assert weights["website"]["same page"] >= weights["website"]["same domain"]
     # Its own threshold, and the higher bar for records of one source.
     assert run["matching"]["cluster"]["threshold"] == 0.05
-    assert run["matching"]["cluster"]["same_source"] == 0.95
+    assert run["matching"]["cluster"]["same_source"] == SAME_SOURCE == 0.9
     places = place_of(tmp_path)
     with TRUTH.open(encoding="utf-8") as handle:
         truth = [(row["vendor_id"], row["osm_id"]) for row in csv.DictReader(handle)]

@@ -61,7 +61,7 @@ stages:
     model: default           # default (shipped) | em (fitted on this run, no labels) | a file
   cluster:
     # threshold: 0.3         # least match probability that joins records (em: 0.05)
-    # same_source: 0.8       # the bar for joining records of one source (em: 0.95)
+    # same_source: 0.8       # the bar for joining records of one source (em: 0.9)
     veto: 0.02               # one pair scored below this keeps two clusters apart
   merge:
     trust: {{}}                # a source's weight when values disagree, e.g. {{osm: 1.5}}

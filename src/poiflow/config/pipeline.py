@@ -78,7 +78,7 @@ class ClusterSettings(StrictModel):
         ge=0,
         le=1,
         description="The bar for joining records of one source. Default: the model's own "
-        "(0.8 for a trained model, which sees the sources itself; 0.95 for 'em').",
+        "(0.8 for a trained model, which sees the sources itself; 0.9 for 'em').",
     )
     min_coverage: float = Field(0.5, ge=0, le=1)
     veto: float = Field(0.02, ge=0, le=1)
