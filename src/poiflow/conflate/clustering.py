@@ -27,8 +27,8 @@ SAME_SOURCE = 0.9
 another: a source rarely lists one place twice, and a model that does not see the
 sources (Fellegi-Sunter's comparisons are independent) cannot weigh that itself. With
 Fellegi-Sunter's three-stage fit, 0.9 gave a higher F1 than 0.95 on twelve of thirteen
-generated worlds (and 0.0002 lower on the other); 0.8 lost on the dense one and one without
-vendor coordinates (benchmarks/RESULTS.md)."""
+generated worlds (and 0.0002 lower on the other); 0.8 did worse than 0.9 on the dense one
+and on one without vendor coordinates (benchmarks/RESULTS.md)."""
 
 
 @dataclass(frozen=True, slots=True)
