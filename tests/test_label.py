@@ -111,7 +111,7 @@ def test_train_from_answers_reports_the_gain_and_writes_a_refined_model(
     assert "held-out answers" in result.stderr
     assert "refined" in result.stderr
     matcher = load_matcher(model)
-    assert matcher.describe()["refined_from"] == "default-4"
+    assert matcher.describe()["refined_from"] == "default-5"
     assert matcher.describe()["refined_on"]["pairs"] == 30
     both = poiflow("train", records, "--labels", str(store), "--gold", gold, "-o", str(model))
     assert both.returncode == 1

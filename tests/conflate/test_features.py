@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from poiflow.conflate import features
 from poiflow.conflate.blocking import candidate_pairs
+from poiflow.conflate.feature_stats import area_key, name_area_keys
 from poiflow.conflate.features import (
     FEATURE_COLUMNS,
     FEATURES,
@@ -228,6 +229,48 @@ def test_a_chains_call_centre_is_no_branchs_phone() -> None:
         records.to_pylist(), left, right, FeatureLookup(feature_stats(feature_counts(records)))
     )
     np.testing.assert_array_equal(few["phone_match"], expected)
+
+
+def test_a_name_is_counted_in_its_area_and_in_all_the_data() -> None:
+    """Two records of a name in Helsinki, one in Tampere, one placed only by its town and
+    one by nothing: in its area a name is as common as there (the record placed by nothing
+    counts in all the data), whatever else the data holds."""
+    places = [
+        ((60.170, 24.940), None),
+        ((60.171, 24.941), None),
+        ((61.498, 23.760), None),
+        (None, "Tampere"),
+        (None, None),
+    ]
+    records = few_records.records_of(
+        [
+            {
+                "names": {"primary": "Kahvila Aalto", "alternates": []},
+                "at": at,
+                "categories": {"primary": "cafe"},
+                "phones": [],
+                "websites": [],
+                "address": {"locality": town} if town else {},
+                "source": "a",
+            }
+            for at, town in places
+        ]
+    )
+    left, right = np.array([0, 0, 2, 3]), np.array([1, 2, 3, 4])
+    found = pair_features(RecordView.of(records), left, right)
+    np.testing.assert_allclose(found["name_area_commonness"], np.log1p([2, 2, 1, 5]), rtol=1e-6)
+    np.testing.assert_allclose(found["name_commonness"], np.log1p([5, 5, 5, 5]), rtol=1e-6)
+    few = few_pair_features(
+        records.to_pylist(), left, right, FeatureLookup(feature_stats(feature_counts(records)))
+    )
+    np.testing.assert_array_equal(few["name_area_commonness"], found["name_area_commonness"])
+    keys = [
+        area_key(r["keys"]["name"], r["lat"], r["lon"], r["keys"]["locality"])
+        for r in records.to_pylist()
+    ]
+    assert keys == name_area_keys(records).to_list()
+    assert keys[4] is None
+    assert keys[0] == keys[1] != keys[2]
 
 
 def test_one_buildings_house_numbers_agree_as_written_by_two_feeds() -> None:

@@ -53,7 +53,7 @@ def test_outputs_and_run_report(helsinki_run: Path) -> None:
     assert counts["read"] == counts["records"] + counts["quarantined"]
     assert counts["records"] == pq.read_table(helsinki_run / "membership.parquet").num_rows
     assert counts["places"] == pq.read_table(helsinki_run / "places.parquet").num_rows
-    assert run["model"] == "default-4"
+    assert run["model"] == "default-5"
     # The bars it clustered at, the trained model's own, for matching new records alike.
     assert run["matching"]["cluster"] | {"min_coverage": 0, "veto": 0} == {
         "threshold": 0.3,

@@ -44,6 +44,7 @@ FEATURE_WORDS: Final[dict[str, str]] = {
     "name_best_alternate": "names, with other names",
     "name_tfidf": "names, rare words shared",
     "name_commonness": "name, how common",
+    "name_area_commonness": "name, how common in its area",
     "brand_match": "brand",
     "phone_match": "phone",
     "domain_match": "website domain",
@@ -85,7 +86,8 @@ def describe_feature(name: str, value: float) -> str:
         return "one source" if value >= 0.5 else "two sources"
     if name == "located":
         return f"{round(value)} of 2"
-    if name == "name_commonness":  # log1p of the records carrying the commoner name
+    if name in ("name_commonness", "name_area_commonness"):  # log1p of the records carrying
+        # the commoner name (in its area)
         return f"{math.expm1(min(value, 40.0)):,.0f} records"
     return f"{value:.2f}"
 

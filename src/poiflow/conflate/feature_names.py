@@ -20,6 +20,7 @@ FEATURES: Final = (
     "name_best_alternate",
     "name_tfidf",
     "name_commonness",
+    "name_area_commonness",
     "brand_match",
     "phone_match",
     "domain_match",

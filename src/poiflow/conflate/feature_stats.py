@@ -1,7 +1,8 @@
 """What pair features read of all the records, beyond the two of a pair: counts summed
 over batches and shards (:func:`feature_counts`), and the statistics made of their sum
-(:class:`FeatureStats`): how common each name and word is, which pages and phones a
-source gives to many records, and which sources round their points.
+(:class:`FeatureStats`): how common each name is, in all and in each area, and each
+word; which pages and phones a source gives to many records, and which sources round
+their points.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import polars as pl
+import polars_h3 as plh3
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -18,12 +20,15 @@ from poiflow.conflate.pages import record_pages
 from poiflow.conflate.rounding import rounding_counts, rounding_of
 
 __all__ = [
+    "AREA_RESOLUTION",
     "FEATURE_COUNTS_SCHEMA",
     "SHARED_PHONE",
     "FeatureStats",
+    "area_key",
     "feature_counts",
     "feature_counts_with",
     "feature_stats",
+    "name_area_keys",
     "shared_pages",
     "shared_phones",
     "word_counts",
@@ -45,7 +50,17 @@ class FeatureStats:
     shared_phones: frozenset[str]  # that a source gives to SHARED_PHONE or more records
     # The sources that round their points to a kilometre, and by how much (metres).
     rounding: Mapping[str, float] = field(default_factory=dict)
+    # How many records carry each name in each area ("area": :func:`name_area_keys`).
+    areas: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"area": pl.String, "records": pl.Int64})
+    )
 
+
+# The H3 resolution of the area a name's commonness is counted in (~1,800 km^2: a city
+# and its suburbs). Counted in all the data, a name grows commoner with the data itself: an
+# independent place's name that a town has once is seen as often as a chain's in a
+# country. In its area a chain is common and the independent place rare, at any scale.
+AREA_RESOLUTION: Final = 4
 
 # A phone that one source gives to this many of its records or more is no branch's own.
 # (Two may be one place listed twice: a source's duplicates share their phone.)
@@ -74,6 +89,12 @@ def feature_counts_with(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
     )
     by_name = names.group_by("name").len()
     words = _words_of(by_name)
+    by_area = (
+        pl.DataFrame({"area": name_area_keys(records)}, schema={"area": pl.String})
+        .drop_nulls()
+        .group_by("area")
+        .len()
+    )
     # Pages and phones by source: a page that one source gives to several records (a
     # store finder) is no branch's own, nor is a phone it gives to many (a call centre).
     source = pl.Series(records.column("source").combine_chunks(), dtype=pl.String)
@@ -87,6 +108,7 @@ def feature_counts_with(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
     frames = [
         pl.DataFrame({"what": ["records"], "value": [""], "len": [records.num_rows]}),
         by_name.select(pl.lit("name").alias("what"), pl.col("name").alias("value"), "len"),
+        by_area.select(pl.lit("area").alias("what"), pl.col("area").alias("value"), "len"),
         words.select(pl.lit("word").alias("what"), pl.col("word").alias("value"), "len"),
         by_page.select(pl.lit("page").alias("what"), "value", "len"),
         by_phone.select(pl.lit("phone").alias("what"), "value", "len"),
@@ -94,6 +116,39 @@ def feature_counts_with(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
     ]
     counts = pl.concat([f.cast({"len": pl.Int64}) for f in frames]).rename({"len": "count"})
     return counts.to_arrow().cast(FEATURE_COUNTS_SCHEMA)
+
+
+def name_area_keys(records: pa.Table) -> pl.Series:
+    """Each record's name key in its area, one string: the name, ``_SEPARATOR``, and the
+    area (:func:`area_key`): its H3 cell at ``AREA_RESOLUTION``, or for a record without
+    coordinates "L" and its locality; null for a record with neither (its name is counted
+    in all the data only)."""
+    keys = records.column("keys")
+    frame = pl.DataFrame(
+        {
+            "name": pc.fill_null(pc.struct_field(keys, "name"), ""),
+            "locality": pc.struct_field(keys, "locality"),
+            "lat": records.column("lat"),
+            "lon": records.column("lon"),
+        },
+        schema={"name": pl.String, "locality": pl.String, "lat": pl.Float64, "lon": pl.Float64},
+    )
+    located = pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
+    area = (
+        pl.when(located)
+        .then(plh3.latlng_to_cell("lat", "lon", AREA_RESOLUTION).cast(pl.String))
+        .otherwise(pl.lit("L") + pl.col("locality"))
+    )
+    return frame.select(pl.col("name") + pl.lit(_SEPARATOR) + area).to_series()
+
+
+def area_key(name: str, lat: float | None, lon: float | None, locality: str | None) -> str | None:
+    """:func:`name_area_keys` of one record, in plain Python (the same strings)."""
+    import h3.api.basic_int as h3  # polars_h3's own cells, one at a time
+
+    if lat is not None and lon is not None and lat == lat and lon == lon:
+        return f"{name}{_SEPARATOR}{h3.latlng_to_cell(lat, lon, AREA_RESOLUTION)}"
+    return None if locality is None else f"{name}{_SEPARATOR}L{locality}"
 
 
 def _by_source(source: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:
@@ -145,6 +200,7 @@ def feature_stats(counts: pa.Table | Sequence[pa.Table]) -> FeatureStats:
         shared_pages(total.rename({"records": "count"})),
         shared_phones(total.rename({"records": "count"})),
         rounding_of(total),
+        part("area", "area"),
     )
 
 

@@ -31,6 +31,7 @@ from poiflow.conflate.feature_stats import (
     feature_counts,
     feature_counts_with,
     feature_stats,
+    name_area_keys,
     shared_pages,
     shared_phones,
     word_counts,
@@ -152,7 +153,8 @@ class RecordView:
     locality: Encoded
     category: Encoded
     tfidf: sparse.csr_matrix  # one row per distinct name (code)
-    commonness: np.ndarray
+    commonness: np.ndarray  # log1p of the records carrying the name, in all the data
+    area_commonness: np.ndarray  # ... in the record's area (``name_area_keys``)
     uncertainty: np.ndarray  # each record's source's rounding, metres (``rounding``)
 
     @classmethod
@@ -180,8 +182,14 @@ class RecordView:
         ]
         extent = np.append(np.asarray(extents, dtype=float), 80.0)[category.codes]  # -1: none
         name = Encoded.of(pc.fill_null(key("name"), ""))
-        # How many records carry each name: a chain's name is weak evidence.
-        carrying = _lookup(stats.names, name.values, "name")
+        # How many records carry each name, in all the data and in the record's area (in
+        # all for a record with neither a point nor a locality): a chain's name is weak
+        # evidence.
+        carrying = np.log1p(_lookup(stats.names, name.values, "name"))[name.codes]
+        areas = name_area_keys(records)
+        in_area = areas.is_not_null().to_numpy()
+        nearby = carrying.copy()
+        nearby[in_area] = np.log1p(_lookup(stats.areas, areas.drop_nulls().to_numpy(), "area"))
         lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
         lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
         housenumber = Encoded.of(key("housenumber"))
@@ -203,7 +211,8 @@ class RecordView:
             locality=Encoded.of(key("locality")),
             category=category,
             tfidf=_tfidf(name.values.tolist(), stats),
-            commonness=np.log1p(carrying)[name.codes],
+            commonness=carrying,
+            area_commonness=nearby,
             uncertainty=uncertainty(source.values, lat, lon, stats.rounding, source.codes),
         )
 
@@ -308,6 +317,8 @@ def _pair_features(view: RecordView, left: np.ndarray, right: np.ndarray) -> dic
     # Rounding to float32 keeps order, so the larger rounded is the larger one rounded.
     commonness = view.commonness.astype(np.float32)
     out["name_commonness"] = np.maximum(commonness[left], commonness[right])
+    nearby = view.area_commonness.astype(np.float32)
+    out["name_area_commonness"] = np.maximum(nearby[left], nearby[right])
 
     out["brand_match"] = _equal(view.brand.codes, left, right)
     out["phone_match"] = _overlap(view.phones, left, right)

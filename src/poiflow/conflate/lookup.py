@@ -33,6 +33,7 @@ from rapidfuzz.distance import JaroWinkler
 
 from poiflow.conflate.alike import number_spans
 from poiflow.conflate.blocking import most_common_localities
+from poiflow.conflate.feature_stats import area_key, name_area_keys
 from poiflow.conflate.features import (
     FEATURE_COUNTS_SCHEMA,
     FEATURES,
@@ -377,6 +378,9 @@ class FeatureLookup:
         self.words = dict(
             zip(stats.words["word"].to_list(), stats.words["records"].to_list(), strict=True)
         )
+        self.areas = dict(
+            zip(stats.areas["area"].to_list(), stats.areas["records"].to_list(), strict=True)
+        )
         self.shared_pages = stats.shared_pages
         self.shared_phones = stats.shared_phones
         self.rounding = dict(stats.rounding)
@@ -395,8 +399,8 @@ class FeatureLookup:
         more = FeatureLookup.__new__(FeatureLookup)
         frame = pl.DataFrame(counts.cast(FEATURE_COUNTS_SCHEMA))
         more.records = self.records + int(frame.filter(pl.col("what") == "records")["count"].sum())
-        more.names, more.words = dict(self.names), dict(self.words)
-        for kind, held in (("name", more.names), ("word", more.words)):
+        more.names, more.words, more.areas = dict(self.names), dict(self.words), dict(self.areas)
+        for kind, held in (("name", more.names), ("word", more.words), ("area", more.areas)):
             part = frame.filter(pl.col("what") == kind)
             for value, count in zip(part["value"].to_list(), part["count"].to_list(), strict=True):
                 held[value] = held.get(value, 0) + count
@@ -417,6 +421,7 @@ class FeatureLookup:
         """The stats of these records' names and name words only."""
         names = set(pc.fill_null(pc.struct_field(records.column("keys"), "name"), "").to_pylist())
         words = {w for name in names for w in name.split(" ") if w}
+        areas = set(name_area_keys(records).drop_nulls().to_list())
         return FeatureStats(
             self.records,
             pl.DataFrame(
@@ -430,6 +435,10 @@ class FeatureLookup:
             self.shared_pages,
             self.shared_phones,
             self.rounding,
+            pl.DataFrame(
+                {"area": list(areas), "records": [self.areas.get(a, 0) for a in areas]},
+                schema={"area": pl.String, "records": pl.Int64},
+            ),
         )
 
 
@@ -463,7 +472,20 @@ def few_pair_features(
     lat = np.array([np.nan if r["lat"] is None else r["lat"] for r in records], dtype=float)
     lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
     vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
+    areas = [
+        area_key(n, r["lat"], r["lon"], k.get("locality"))
+        for n, r, k in zip(names, records, keys, strict=True)
+    ]
     commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
+    nearby = np.log1p(
+        np.array(
+            [
+                stats.names.get(n, 0) if a is None else stats.areas.get(a, 0)
+                for n, a in zip(names, areas, strict=True)
+            ],
+            dtype=np.int64,
+        )
+    )
     pages = [own_pages(r["websites"], stats.shared_pages) for r in records]
     phones = [[p for p in r["phones"] or () if p not in stats.shared_phones] for r in records]
     codes, agreement = agreement_matrix()
@@ -490,6 +512,7 @@ def few_pair_features(
         out["name_best_alternate"].append(token_set)
         out["name_tfidf"].append(_cosine(vectors[names[i]], vectors[names[j]]))
         out["name_commonness"].append(max(commonness[i], commonness[j]))
+        out["name_area_commonness"].append(max(nearby[i], nearby[j]))
         out["brand_match"].append(_same(keys[i].get("brand"), keys[j].get("brand")))
         out["phone_match"].append(_shared(phones[i], phones[j]))
         out["domain_match"].append(_shared(keys[i].get("domains"), keys[j].get("domains")))

@@ -153,13 +153,22 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     names = counts.where(sf.col("what") == "name").select(
         sf.col("value").alias("name_key"), sf.col("count").alias("name_records")
     )
-    # Each record's scoring cell and the count of its name: narrow rows, not records.
+    areas = counts.where(sf.col("what") == "area").select(
+        sf.col("value").alias("area_key"), sf.col("count").alias("area_records")
+    )
+    # Each record's scoring cell and the counts of its name, in all and in its area:
+    # narrow rows, not records.
     located = engine.map(
         groups,
         reading(cells_and_names),
-        "row bigint, cell bigint, fine bigint, name_key string",
+        "row bigint, cell bigint, fine bigint, name_key string, area_key string",
     )
-    located = located.join(names, "name_key").drop("name_key").localCheckpoint()
+    located = (
+        located.join(names, "name_key")
+        .join(areas, "area_key", "left")
+        .drop("name_key")
+        .localCheckpoint()
+    )
 
     candidates = engine.read(str(ctx.artifacts.path("candidates")), ["left", "right"])
     pairs = candidates.join(located.select(sf.col("row").alias("left"), "cell", "fine"), "left")
@@ -187,7 +196,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         pairs.select(sf.col("shard").alias("piece"), sf.col("left").alias("row"))
         .union(pairs.select(sf.col("shard").alias("piece"), sf.col("right").alias("row")))
         .distinct()
-        .join(located.select("row", "name_records"), "row")
+        .join(located.select("row", "name_records", "area_key", "area_records"), "row")
         .repartitionByRange(engine.partitions, "row")
     )
     routed = engine.map(

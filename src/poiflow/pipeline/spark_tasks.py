@@ -100,6 +100,8 @@ def cells_and_names(records: pa.Table) -> pa.Table:
     cut by (for a record without coordinates, its row), and its name key."""
     import polars_h3 as plh3
 
+    from poiflow.conflate.feature_stats import name_area_keys
+
     frame = pl.DataFrame(records).select(
         "row",
         pl.when(pl.col("lat").is_not_null())
@@ -115,6 +117,7 @@ def cells_and_names(records: pa.Table) -> pa.Table:
         .otherwise(pl.col("row"))
         .alias("fine"),
         pl.col("keys").struct.field("name").fill_null("").alias("name_key"),
+        pl.Series("area_key", name_area_keys(records)),
     )
     return frame.to_arrow()
 
@@ -227,7 +230,8 @@ def route_to_shards(
     members: pa.Table, *, location: str, columns: list[str], env: Mapping[str, str]
 ) -> pa.Table:
     """The records each scoring shard needs (``members``: ``row``, ``piece``: its shard,
-    ``name_records``), read from the file and sent to their shards."""
+    ``name_records``, ``area_key``, ``area_records``: the counts of its name in all the
+    data and in its area), read from the file and sent to their shards."""
     members = members.sort_by("row")
     member_rows = members.column("row").to_numpy()
     rows, first = np.unique(member_rows, return_index=True)
@@ -236,6 +240,8 @@ def route_to_shards(
     records = records.append_column("row", pa.array(rows, pa.int64()))
     records = records.append_column("name_key", name)
     records = records.append_column("name_records", members.column("name_records").take(first))
+    records = records.append_column("area_key", members.column("area_key").take(first))
+    records = records.append_column("area_records", members.column("area_records").take(first))
     wanted = records.take(pa.array(np.searchsorted(rows, member_rows)))
     shards = members.column("piece").to_numpy()
     return to_payloads(wanted, shards, "shard", np.arange(int(shards.max(initial=0)) + 1))
@@ -261,7 +267,15 @@ def score_routed(
     names = pl.DataFrame(
         {"name": records.column("name_key"), "records": records.column("name_records")}
     ).unique("name")
-    stats = FeatureStats(total, names, words, pages, phones, rounding)
+    areas = (
+        pl.DataFrame(
+            {"area": records.column("area_key"), "records": records.column("area_records")},
+            schema={"area": pl.String, "records": pl.Int64},
+        )
+        .drop_nulls("area")
+        .unique("area")
+    )
+    stats = FeatureStats(total, names, words, pages, phones, rounding, areas)
     view = RecordView.of(as_records(records), stats)
     left = np.searchsorted(rows, pairs.column("left").to_numpy())
     right = np.searchsorted(rows, pairs.column("right").to_numpy())

@@ -25,11 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow.config import SourceMapping
 from poiflow.conflate.features import FEATURE_COUNTS_SCHEMA, feature_counts
 from poiflow.conflate.lookup import FeatureLookup
-from poiflow.pipeline.preparing import prepare_records
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
 from poiflow.serving.new_places import new_place_ids
-from poiflow.sources import Source, SourceBatch
+from poiflow.sources import Source
 
 __all__ = [
     "MATCHES_SCHEMA",
@@ -288,38 +287,23 @@ def _without_stacks(
     """Answer again, without their points, the records at a point of ``stacks`` (one that
     the input gives to many records of several streets, see ``poiflow.normalize.points``),
     as ingest withholds such a point: ``at`` holds their rows in each batch. Returns the
-    quarantine rows of the points withheld. The input is read a second time; only those
-    records are prepared and matched again."""
-    from poiflow.normalize.points import at_stacks, withhold_points
+    quarantine rows of the points withheld. The input is read a second time; each batch
+    with such records is counted and matched again whole, since a name is counted in its
+    area (the town's, no longer the geocoder's centre's), which its other records' names
+    are counted in too."""
+    from poiflow.normalize.points import withhold_points
 
     withheld: list[pa.Table] = []
     for k, (batch, rows) in enumerate(zip(source.batches(batch_size), at, strict=True)):
         if not len(rows):
             continue
-        raw = pa.array(at_stacks(batch.records, stacks))
-        original = None if batch.original is None else batch.original.filter(raw)
-        # Valid, all of them: they were answered before (any other was held back then).
-        places, _ = prepare_records(SourceBatch(batch.records.filter(raw), original), source.name)
+        # Valid as the first time (any other record was held back then).
+        places, _ = index.prepare(batch, source.name)
         places, quarantine = withhold_points(places, stacks)
-        again = _answered(index, places, index.features.plus(counted[k]))
-        batches[k] = _spliced(batches[k], rows, again)
+        counted[k] = feature_counts(_not_in(index, places))
+        batches[k] = _answered(index, places, index.features.plus(counted[k]))
         withheld.append(quarantine)
     return withheld
-
-
-def _spliced(first: _Answered, rows: np.ndarray, again: _Answered) -> _Answered:
-    """A batch's answers with those of its ``rows`` (in order) replaced by ``again``'s."""
-    n = first.found.num_rows
-    order = np.arange(n)
-    order[rows] = n + np.arange(len(rows))
-    found = pa.concat_tables([first.found, again.found]).take(pa.array(order))
-    # Its new records: the first answers' that stay, and the new answers', in row order.
-    stays = ~np.isin(first.fresh, rows)
-    fresh = np.concatenate([first.fresh[stays], rows[again.fresh]])
-    by_row = np.argsort(fresh, kind="stable")
-    new = pa.concat_tables([first.new.filter(pa.array(stays)), again.new]).take(pa.array(by_row))
-    news = [m for m, s in zip(first.news, stays, strict=True) if s] + again.news
-    return _Answered(found, new, [news[i] for i in by_row], fresh[by_row])
 
 
 def _not_in(index: MatchIndex, places: pa.Table) -> pa.Table:
