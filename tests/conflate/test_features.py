@@ -231,16 +231,18 @@ def test_a_chains_call_centre_is_no_branchs_phone() -> None:
     np.testing.assert_array_equal(few["phone_match"], expected)
 
 
-def test_a_name_is_counted_in_its_area_and_in_all_the_data() -> None:
-    """Two records of a name in Helsinki, one in Tampere, one placed only by its town and
-    one by nothing: in its area a name is as common as there (the record placed by nothing
-    counts in all the data), whatever else the data holds."""
+def test_a_name_is_counted_in_its_area_and_source_and_in_all_the_data() -> None:
+    """A name twice in Helsinki in source "a" (a chain's two branches there) and once in
+    "b", once in Tampere, once placed only by its town and once by nothing: in its area
+    and source a name is as common as there (the record placed by nothing counts in all
+    the data), whatever else the data holds."""
     places = [
-        ((60.170, 24.940), None),
-        ((60.171, 24.941), None),
-        ((61.498, 23.760), None),
-        (None, "Tampere"),
-        (None, None),
+        ("a", (60.170, 24.940), None),
+        ("a", (60.171, 24.941), None),
+        ("b", (60.170, 24.940), None),
+        ("a", (61.498, 23.760), None),
+        ("a", None, "Tampere"),
+        ("a", None, None),
     ]
     records = few_records.records_of(
         [
@@ -251,26 +253,27 @@ def test_a_name_is_counted_in_its_area_and_in_all_the_data() -> None:
                 "phones": [],
                 "websites": [],
                 "address": {"locality": town} if town else {},
-                "source": "a",
+                "source": source,
             }
-            for at, town in places
+            for source, at, town in places
         ]
     )
-    left, right = np.array([0, 0, 2, 3]), np.array([1, 2, 3, 4])
+    left, right = np.array([0, 0, 2, 3, 4]), np.array([1, 2, 3, 4, 5])
     found = pair_features(RecordView.of(records), left, right)
-    np.testing.assert_allclose(found["name_area_commonness"], np.log1p([2, 2, 1, 5]), rtol=1e-6)
-    np.testing.assert_allclose(found["name_commonness"], np.log1p([5, 5, 5, 5]), rtol=1e-6)
+    expected = np.log1p([2, 2, 1, 1, 6])
+    np.testing.assert_allclose(found["name_area_commonness"], expected, rtol=1e-6)
+    np.testing.assert_allclose(found["name_commonness"], np.log1p([6] * 5), rtol=1e-6)
     few = few_pair_features(
         records.to_pylist(), left, right, FeatureLookup(feature_stats(feature_counts(records)))
     )
     np.testing.assert_array_equal(few["name_area_commonness"], found["name_area_commonness"])
     keys = [
-        area_key(r["keys"]["name"], r["lat"], r["lon"], r["keys"]["locality"])
+        area_key(r["keys"]["name"], r["lat"], r["lon"], r["keys"]["locality"], r["source"])
         for r in records.to_pylist()
     ]
     assert keys == name_area_keys(records).to_list()
-    assert keys[4] is None
-    assert keys[0] == keys[1] != keys[2]
+    assert keys[5] is None
+    assert keys[0] == keys[1] != keys[2] != keys[3]
 
 
 def test_one_buildings_house_numbers_agree_as_written_by_two_feeds() -> None:

@@ -50,7 +50,8 @@ class FeatureStats:
     shared_phones: frozenset[str]  # that a source gives to SHARED_PHONE or more records
     # The sources that round their points to a kilometre, and by how much (metres).
     rounding: Mapping[str, float] = field(default_factory=dict)
-    # How many records carry each name in each area ("area": :func:`name_area_keys`).
+    # How many records of a source carry each name in each area ("area":
+    # :func:`name_area_keys`).
     areas: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={"area": pl.String, "records": pl.Int64})
     )
@@ -59,7 +60,8 @@ class FeatureStats:
 # The H3 resolution of the area a name's commonness is counted in (~1,800 km^2: a city
 # and its suburbs). Counted in all the data, a name grows commoner with the data itself: an
 # independent place's name that a town has once is seen as often as a chain's in a
-# country. In its area a chain is common and the independent place rare, at any scale.
+# country. In its area, in one source, a chain is common and the independent place rare,
+# at any scale and with any number of sources.
 AREA_RESOLUTION: Final = 4
 
 # A phone that one source gives to this many of its records or more is no branch's own.
@@ -119,10 +121,12 @@ def feature_counts_with(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
 
 
 def name_area_keys(records: pa.Table) -> pl.Series:
-    """Each record's name key in its area, one string: the name, ``_SEPARATOR``, and the
-    area (:func:`area_key`): its H3 cell at ``AREA_RESOLUTION``, or for a record without
-    coordinates "L" and its locality; null for a record with neither (its name is counted
-    in all the data only)."""
+    """Each record's name key in its area and source, one string: the name, the area (its
+    H3 cell at ``AREA_RESOLUTION``, or for a record without coordinates "L" and its
+    locality) and the source, ``_SEPARATOR`` between them; null for a record with neither a
+    point nor a locality (its name is counted in all the data only). Counted by source, a
+    chain's name is common in its area (a source lists its branches there) and an
+    independent place's is not, however many sources list it (:func:`area_key`)."""
     keys = records.column("keys")
     frame = pl.DataFrame(
         {
@@ -130,8 +134,15 @@ def name_area_keys(records: pa.Table) -> pl.Series:
             "locality": pc.struct_field(keys, "locality"),
             "lat": records.column("lat"),
             "lon": records.column("lon"),
+            "source": records.column("source"),
         },
-        schema={"name": pl.String, "locality": pl.String, "lat": pl.Float64, "lon": pl.Float64},
+        schema={
+            "name": pl.String,
+            "locality": pl.String,
+            "lat": pl.Float64,
+            "lon": pl.Float64,
+            "source": pl.String,
+        },
     )
     located = pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
     area = (
@@ -139,16 +150,24 @@ def name_area_keys(records: pa.Table) -> pl.Series:
         .then(plh3.latlng_to_cell("lat", "lon", AREA_RESOLUTION).cast(pl.String))
         .otherwise(pl.lit("L") + pl.col("locality"))
     )
-    return frame.select(pl.col("name") + pl.lit(_SEPARATOR) + area).to_series()
+    return frame.select(
+        pl.col("name") + pl.lit(_SEPARATOR) + area + pl.lit(_SEPARATOR) + pl.col("source")
+    ).to_series()
 
 
-def area_key(name: str, lat: float | None, lon: float | None, locality: str | None) -> str | None:
+def area_key(
+    name: str, lat: float | None, lon: float | None, locality: str | None, source: str
+) -> str | None:
     """:func:`name_area_keys` of one record, in plain Python (the same strings)."""
     import h3.api.basic_int as h3  # polars_h3's own cells, one at a time
 
     if lat is not None and lon is not None and lat == lat and lon == lon:
-        return f"{name}{_SEPARATOR}{h3.latlng_to_cell(lat, lon, AREA_RESOLUTION)}"
-    return None if locality is None else f"{name}{_SEPARATOR}L{locality}"
+        area = str(h3.latlng_to_cell(lat, lon, AREA_RESOLUTION))
+    elif locality is not None:
+        area = f"L{locality}"
+    else:
+        return None
+    return f"{name}{_SEPARATOR}{area}{_SEPARATOR}{source}"
 
 
 def _by_source(source: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:

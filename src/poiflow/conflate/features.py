@@ -154,7 +154,7 @@ class RecordView:
     category: Encoded
     tfidf: sparse.csr_matrix  # one row per distinct name (code)
     commonness: np.ndarray  # log1p of the records carrying the name, in all the data
-    area_commonness: np.ndarray  # ... in the record's area (``name_area_keys``)
+    area_commonness: np.ndarray  # ... in the record's area and source (``name_area_keys``)
     uncertainty: np.ndarray  # each record's source's rounding, metres (``rounding``)
 
     @classmethod
@@ -182,9 +182,9 @@ class RecordView:
         ]
         extent = np.append(np.asarray(extents, dtype=float), 80.0)[category.codes]  # -1: none
         name = Encoded.of(pc.fill_null(key("name"), ""))
-        # How many records carry each name, in all the data and in the record's area (in
-        # all for a record with neither a point nor a locality): a chain's name is weak
-        # evidence.
+        # How many records carry each name, in all the data, and in the record's area and
+        # source (in all for a record with neither a point nor a locality): a chain's name
+        # is weak evidence.
         carrying = np.log1p(_lookup(stats.names, name.values, "name"))[name.codes]
         areas = name_area_keys(records)
         in_area = areas.is_not_null().to_numpy()

@@ -473,7 +473,7 @@ def few_pair_features(
     lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in records], dtype=float)
     vectors = {name: _idf_vector(name, stats) for name in dict.fromkeys(names)}
     areas = [
-        area_key(n, r["lat"], r["lon"], k.get("locality"))
+        area_key(n, r["lat"], r["lon"], k.get("locality"), r["source"])
         for n, r, k in zip(names, records, keys, strict=True)
     ]
     commonness = np.log1p(np.array([stats.names.get(n, 0) for n in names], dtype=np.int64))
