@@ -740,8 +740,11 @@ def test_a_file_is_matched_with_its_own_names_counted(
 ) -> None:
     """A chain's name counted in a run of one source looks rare there: a feed's branch of
     it without coordinates then matches a branch of the run. A file's records are counted
-    with the run's, as a run of them all would count them, and fewer of them match a
-    place that is not theirs than when each is matched on the run's counts alone."""
+    with the run's, as a run of them all would count them, and no more of them match a
+    place that is not theirs than when each is matched on the run's counts alone (with
+    ``default-4``, which read the count in all the data: 16 against 20 here; ``default-5``
+    reads the count in each source's area, where the run lists the chain's branches too:
+    3 and 3)."""
     import poiflow
     from poiflow.pipeline.preparing import prepare_records
     from poiflow.sources import open_inputs
@@ -767,7 +770,8 @@ def test_a_file_is_matched_with_its_own_names_counted(
         {"source": [m.source for m in alone], "id": [m.id for m in alone]}
     ).with_columns(place_id=pl.Series([m.place_id for m in alone], dtype=pl.String))
     assert run_only.height == counted.height
-    assert wrongly_matched(counted) < wrongly_matched(run_only)  # 16 against 20 here
+    assert wrongly_matched(counted) <= wrongly_matched(run_only)
+    assert wrongly_matched(counted) <= 0.01 * counted.height
 
 
 def test_a_files_records_at_their_towns_centre_are_matched_without_that_point(
