@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.serving import build_search_index
 from poiflow.serving.opening import parse_when
 from poiflow.serving.opensearch import OpenSearchIndex
+from poiflow.text import fold
 
 from ..conftest import free_port, poiflow, script_server
 from .test_api import get, serving
@@ -105,8 +107,14 @@ def test_both_backends_find_perturbed_names_of_a_generated_world(
     server.publish(places)
     embedded = build_search_index(places, tmp_path / "search")
     rng = random.Random(3)
+    # Places whose name is their own: a name alone (no point) cannot tell a chain's branches
+    # apart, and how many of them a run keeps apart is the matcher's business, not search's.
+    rows = places.select(["id", "names"]).to_pylist()
+    seen = Counter(fold(p["names"]["primary"]) for p in rows)
     named = [
-        p for p in places.select(["id", "names"]).to_pylist() if len(p["names"]["primary"]) >= 6
+        p
+        for p in rows
+        if len(p["names"]["primary"]) >= 6 and seen[fold(p["names"]["primary"])] == 1
     ]
     asked = rng.sample(named, 150)
     found = {"server": 0, "embedded": 0}
@@ -118,7 +126,7 @@ def test_both_backends_find_perturbed_names_of_a_generated_world(
         found["server"] += place["id"] in a
         found["embedded"] += place["id"] in b
         same_first += bool(a) and bool(b) and a[0] == b[0]
-    assert found["server"] >= 0.85 * len(asked), found
+    assert found["server"] >= 0.9 * len(asked), found
     assert abs(found["server"] - found["embedded"]) <= 0.05 * len(asked), found
     assert same_first >= 0.8 * len(asked)
 
