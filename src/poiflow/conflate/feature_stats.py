@@ -159,7 +159,7 @@ def area_key(
     name: str, lat: float | None, lon: float | None, locality: str | None, source: str
 ) -> str | None:
     """:func:`name_area_keys` of one record, in plain Python (the same strings)."""
-    import h3.api.basic_int as h3  # polars_h3's own cells, one at a time
+    import h3.api.basic_int as h3  # the cells polars_h3 gives, one at a time
 
     if lat is not None and lon is not None and lat == lat and lon == lon:
         area = str(h3.latlng_to_cell(lat, lon, AREA_RESOLUTION))

@@ -418,7 +418,7 @@ class FeatureLookup:
         return more
 
     def narrowed(self, records: pa.Table) -> FeatureStats:
-        """The stats of these records' names and name words only."""
+        """The stats of these records' names, name words and names in their areas only."""
         names = set(pc.fill_null(pc.struct_field(records.column("keys"), "name"), "").to_pylist())
         words = {w for name in names for w in name.split(" ") if w}
         areas = set(name_area_keys(records).drop_nulls().to_list())
