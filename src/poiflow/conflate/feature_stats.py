@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+import h3.api.basic_int as h3  # the cells polars_h3 gives, one at a time (area_key)
 import polars as pl
 import polars_h3 as plh3
 import pyarrow as pa
@@ -83,8 +84,11 @@ def feature_counts(records: pa.Table) -> pa.Table:
     return feature_counts_with(records, record_pages(records))
 
 
-def feature_counts_with(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
-    """:func:`feature_counts` of records whose web pages (``record_pages``) are known."""
+def feature_counts_with(
+    records: pa.Table, pages: pl.DataFrame, areas: pl.Series | None = None
+) -> pa.Table:
+    """:func:`feature_counts` of records whose web pages (``record_pages``) are known, and
+    their names in their areas (``name_area_keys``) where given."""
     names = pl.DataFrame(
         {"name": pc.fill_null(pc.struct_field(records.column("keys"), "name"), "")},
         schema={"name": pl.String},
@@ -92,7 +96,10 @@ def feature_counts_with(records: pa.Table, pages: pl.DataFrame) -> pa.Table:
     by_name = names.group_by("name").len()
     words = _words_of(by_name)
     by_area = (
-        pl.DataFrame({"area": name_area_keys(records)}, schema={"area": pl.String})
+        pl.DataFrame(
+            {"area": name_area_keys(records) if areas is None else areas},
+            schema={"area": pl.String},
+        )
         .drop_nulls()
         .group_by("area")
         .len()
@@ -159,8 +166,6 @@ def area_key(
     name: str, lat: float | None, lon: float | None, locality: str | None, source: str
 ) -> str | None:
     """:func:`name_area_keys` of one record, in plain Python (the same strings)."""
-    import h3.api.basic_int as h3  # the cells polars_h3 gives, one at a time
-
     if lat is not None and lon is not None and lat == lat and lon == lon:
         area = str(h3.latlng_to_cell(lat, lon, AREA_RESOLUTION))
     elif locality is not None:

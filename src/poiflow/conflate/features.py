@@ -168,7 +168,8 @@ class RecordView:
                 in ``records``.
         """
         pages = record_pages(records)  # each record's pages, for the counts and the view
-        stats = stats or feature_stats(feature_counts_with(records, pages))
+        areas = name_area_keys(records)  # made once: for the counts and the view
+        stats = stats or feature_stats(feature_counts_with(records, pages, areas))
         keys = records.column("keys")
 
         def key(name: str) -> pa.ChunkedArray:
@@ -186,7 +187,6 @@ class RecordView:
         # source (in all for a record with neither a point nor a locality): a chain's name
         # is weak evidence.
         carrying = np.log1p(_lookup(stats.names, name.values, "name"))[name.codes]
-        areas = name_area_keys(records)
         in_area = areas.is_not_null().to_numpy()
         nearby = carrying.copy()
         nearby[in_area] = np.log1p(_lookup(stats.areas, areas.drop_nulls().to_numpy(), "area"))

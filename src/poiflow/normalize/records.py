@@ -495,11 +495,8 @@ MISFILED: Final = (
     '"info@aalto.fi"), given to the record\'s web or email addresses'
 )
 """What ingest says of the records with a web or email address among their phones."""
-# A phone value that is a web address or an email address, whole: no number of its own.
-_NOT_A_PHONE: Final = re.compile(
-    r"^(?:(?P<email>(?:mailto:)?[^@\s]+@[^@\s]+\.[a-z]{2,})|(?P<web>(?:https?://|www\.)\S+))$",
-    re.IGNORECASE,
-)
+# A phone value that starts as a web address does ("https://", "www."): read as one.
+_WEB_START: Final = re.compile(r"^(?:https?://|www\.)\S+$", re.IGNORECASE)
 
 
 def _misfiled(
@@ -530,13 +527,12 @@ def _misfiled(
                 continue
             numbers: list[str] = []
             for part in PHONE_SEPARATORS.split(value.strip()):  # "09 123 4567; info@aalto.fi"
-                found = _NOT_A_PHONE.match(part)
-                if found is None:
-                    numbers.append(part)
-                elif found["email"]:
-                    mails.append(found["email"])
+                if canonical_email(part) is not None:
+                    mails.append(part)
+                elif _WEB_START.match(part) and canonical_url(part) is not None:
+                    sites.append(part)
                 else:
-                    sites.append(found["web"])
+                    numbers.append(part)
             kept += ["; ".join(numbers)] if numbers else []
         if len(sites) + len(mails) > len(websites[row] or ()) + len(emails[row] or ()):
             moved += 1
