@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import h3
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -23,7 +24,7 @@ from poiflow.conflate.blocking import (
     shared_keys,
     table_stats,
 )
-from poiflow.conflate.keys import BLOCKING_COLUMNS, KEY_ROWS_SCHEMA, KEYS, BlockingConfig
+from poiflow.conflate.keys import BLOCKING_COLUMNS, KEY_ROWS_SCHEMA, KEYS, BlockingConfig, Kind
 from poiflow.conflate.lookup import FEW_RECORDS, StatsLookup
 from poiflow.normalize import normalize_records
 from poiflow.sources import records_from_rows
@@ -149,6 +150,8 @@ def test_a_branch_word_on_one_side_still_meets_the_name() -> None:
     # No word is rare here: only whole names make keys. A name with one word more at its
     # end (a branch, a district) meets the name without it within its ring; two branches
     # of one name do not meet each other that way, nor does a name with a word before.
+    # The two branches' first twelve letters are alike ("nordeapankki"): they meet by the
+    # typo key, in their ~36 km² cell, as the name 15 km off does not.
     north, south = {"lat": 60.1813, "lon": 24.91}, {"lat": 60.1787, "lon": 24.91}
     cafe = {"categories": {"primary": "cafe"}}
     table = places(
@@ -159,27 +162,84 @@ def test_a_branch_word_on_one_side_still_meets_the_name() -> None:
         {"id": "4", "names": {"primary": "Nordea Pankki Airport"}, "lat": 60.32, "lon": 24.96},
     )
     found = keys_of(candidate_pairs(table, BlockingConfig(rare_token_min=0, rare_token_share=0)))
-    assert found == {(0, 1): KEYS["name"], (0, 2): KEYS["name"]}
+    name, typo = KEYS["name"], KEYS["typo"]
+    assert found == {(0, 1): name | typo, (0, 2): name | typo, (1, 2): typo}
 
 
 def test_a_point_rounded_to_a_kilometre_meets_its_place_further_and_by_a_typo() -> None:
     # A point at whole hundredths of a degree may be ~0.6 km from its place: its name
-    # keys look in a wider ring, and its typo variants are keys there too. The same
-    # record a hundred-thousandth of a degree off is an ordinary point and meets neither.
+    # keys look in a wider ring, and its typo variants are name keys there too. The same
+    # record a hundred-thousandth of a degree off is an ordinary point and meets neither
+    # (a name one typo off still meets it by the typo key, in their ~36 km² cell).
     bank = {"categories": {"primary": "bank"}}
 
-    def found(name: str, far: str, at: tuple[float, float], lat: float) -> bool:
+    def found(name: str, far: str, at: tuple[float, float], lat: float) -> int:
         table = places(
             {"id": "a", "names": {"primary": name}, "lat": at[0], "lon": at[1], **bank},
             {"id": "b", "names": {"primary": far}, "lat": lat, "lon": 24.9403, **bank},
         )
-        return (0, 1) in keys_of(candidate_pairs(table))
+        return keys_of(candidate_pairs(table)).get((0, 1), 0)
 
     rounded, off = (60.17, 24.94), (60.17001, 24.94001)
-    assert found("Aino", "Kahvila Aino", rounded, 60.1812)  # 1.3 km apart, a word shared
-    assert not found("Aino", "Kahvila Aino", off, 60.1812)
-    assert found("Granit", "Grabit", rounded, 60.1751)  # 0.6 km apart, one typo
-    assert not found("Granit", "Grabit", off, 60.1751)
+    name, typo = KEYS["name"], KEYS["typo"]
+    assert found("Aino", "Kahvila Aino", rounded, 60.1812) == name  # 1.3 km apart, a word
+    assert found("Aino", "Kahvila Aino", off, 60.1812) == 0
+    assert found("Granit", "Grabit", rounded, 60.1751) == name | typo  # 0.6 km, one typo
+    assert found("Granit", "Grabit", off, 60.1751) == typo
+
+
+def test_a_name_one_typo_off_meets_its_place_beyond_the_near_key() -> None:
+    # One letter dropped, added, changed, two swapped, a space lost: each pair lies 150 m
+    # apart (beyond the near key's hundred metres) and shares no word, yet meets by the
+    # typo key. So does the same name 2.5 km off (a geocoder's error), in the same ~36 km²
+    # cell; two typos, or another cell, do not. Names are cafes: their name ring is small.
+    cafe = {"categories": {"primary": "cafe"}}
+    at, near, far = (60.17013, 24.94017), (60.17148, 24.94017), (60.14763, 24.94017)
+    assert h3.latlng_to_cell(*at, 6) == h3.latlng_to_cell(*far, 6)
+    other = (60.05013, 24.94017)  # 13 km south: another cell at resolution 6
+    assert h3.latlng_to_cell(*at, 6) != h3.latlng_to_cell(*other, 6)
+
+    def met(name: str, other_name: str, where: tuple[float, float]) -> int:
+        table = places(
+            {"id": "a", "names": {"primary": name}, "lat": at[0], "lon": at[1], **cafe},
+            {"id": "b", "names": {"primary": other_name}, "lat": where[0], "lon": where[1], **cafe},
+        )
+        return keys_of(candidate_pairs(table)).get((0, 1), 0)
+
+    typo = KEYS["typo"]
+    for misspelt in ("Finlaysn", "Finnlayson", "Finlaison", "Finalyson"):
+        assert met("Finlayson", misspelt, near) == typo, misspelt
+    assert met("Wok Pupu", "Wokpupu", near) == typo
+    assert met("Finlayson", "Finlayson", far) & typo
+    assert met("Finlayson", "Fimlaysom", near) == 0  # two typos
+    assert met("Finlayson", "Finlaysn", other) == 0
+
+
+def test_a_typo_key_that_too_many_records_share_makes_no_pairs() -> None:
+    # Twenty records whose names begin alike in one cell pair up by the typo key (the cap
+    # is half the name key's, 20); twenty-one do not.
+    cafe = {"categories": {"primary": "cafe"}}
+
+    def pairs(n: int) -> int:
+        table = places(
+            *(
+                {
+                    "id": str(i),
+                    "names": {"primary": f"Ravintolapaikka {i:02d}"},
+                    "lat": 60.17013 + 0.0001 * i,
+                    "lon": 24.94017,
+                    **cafe,
+                }
+                for i in range(n)
+            )
+        )
+        found = keys_of(candidate_pairs(table))
+        return sum(1 for bits in found.values() if bits & KEYS["typo"])
+
+    config = BlockingConfig()
+    assert config.cap(Kind.TYPO) == 20
+    assert pairs(20) == 20 * 19 // 2
+    assert pairs(21) == 0
 
 
 def _call_centre(n: int) -> list[dict[str, object]]:

@@ -45,6 +45,7 @@ from poiflow.conflate.keys import (
     KIND_NAME,
     BlockingConfig,
     KeyStats,
+    Kind,
     polars_engine,
 )
 from poiflow.conflate.terms import (
@@ -321,23 +322,31 @@ def key_pairs(
     config = config or BlockingConfig()
     found = []
     # One lazy query for every kind, collected once: polars runs the kinds side by side.
-    for (kind,), part in sorted(keys.partition_by("kind", as_dict=True).items()):
-        rows = part.lazy()
+    # Each kind's rows are filtered from the whole lazily, not copied out of it first.
+    sides = (
+        keys.group_by("kind")
+        .agg(pl.len(), pl.col("left").sum(), pl.col("right").sum())
+        .sort("kind")
+        .iter_rows()
+    )
+    for kind, count, lefts, rights in sides:
+        rows = keys.lazy().filter(pl.col("kind") == kind)
         right = rows.filter(pl.col("right")).select("key", "row")
         left = rows.filter(pl.col("left")).select("key", "row")
-        if part["right"].sum() < part["left"].sum() // 2:  # most locality keys meet no record
+        if rights < lefts // 2:  # most locality keys meet no record
             left = left.join(right.select("key").unique(), on="key", how="semi")
         small = left.group_by("key").len().filter(pl.col("len") <= config.cap(kind)).drop("len")
-        pairs = (
-            left.join(small, on="key")
-            .join(right, on="key", suffix="_r")
-            .filter(pl.col("row") != pl.col("row_r"))
-            .select(
+        met = left.join(small, on="key").join(right, on="key", suffix="_r")
+        if lefts == rights == count:  # every row on both sides: each pair met both ways, once
+            pairs = met.filter(pl.col("row") < pl.col("row_r")).select(
+                pl.col("row").alias("left"), pl.col("row_r").alias("right")
+            )
+        else:
+            pairs = met.filter(pl.col("row") != pl.col("row_r")).select(
                 pl.min_horizontal("row", "row_r").alias("left"),
                 pl.max_horizontal("row", "row_r").alias("right"),
             )
-        )
-        if once:
+        if once or kind == Kind.TYPO:  # a name's typo variants meet a like name's many times
             pairs = pairs.unique()
         found.append(pairs.with_columns(pl.lit(KIND_BIT[kind], pl.Int32).alias("keys")))
     if not found:

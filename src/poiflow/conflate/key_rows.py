@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from poiflow.conflate.keys import (
     KEY_ROWS_SCHEMA,
+    TYPO_CELL,
     TYPO_RING,
     BlockingConfig,
     KeyStats,
@@ -61,9 +62,9 @@ def keys_of_frame(
     """:func:`record_keys` of the lazy :func:`~poiflow.conflate.terms.record_frame` of
     some records, collected with polars' ``engine`` (a request's lookup builds the frame
     once for its statistics and its keys)."""
-    terms = name_terms(base, stats)
+    terms, typos = name_terms(base, stats), typo_terms(base)  # each made once, used twice
     frames = [
-        _spatial_name_keys(base, terms, prefix_terms(base), stats.rounded),
+        _spatial_name_keys(base, terms, prefix_terms(base), typos, stats.rounded),
         _near_keys(base, config),
         base.select("row", pl.col("phones").alias("k"))
         .explode("k")
@@ -76,7 +77,7 @@ def keys_of_frame(
             *_side(True, True),
         ),
         *_domain_keys(base, config, stats),
-        *_locality_keys(base, terms, stats),
+        *_locality_keys(base, terms, typos, stats),
     ]
     return (
         pl.concat([f.select(KEY_ROWS_SCHEMA.names) for f in frames])
@@ -94,12 +95,17 @@ def _side(left: bool, right: bool) -> list[pl.Expr]:
 
 
 def _spatial_name_keys(
-    base: pl.LazyFrame, terms: pl.LazyFrame, prefixes: pl.LazyFrame, rounded: bool
+    base: pl.LazyFrame,
+    terms: pl.LazyFrame,
+    prefixes: pl.LazyFrame,
+    typos: pl.LazyFrame,
+    rounded: bool,
 ) -> pl.LazyFrame:
     """Name keys: a record's own cell at every resolution on the left, its ring at its own
-    resolution on the right. ``rounded`` (``KeyStats.rounded``): typo variants too, in
-    every located record's own cell at ``TYPO_RING`` and in a rounded record's ring of
-    that resolution."""
+    resolution on the right; ``typo`` keys: its typo variants in its own cell at
+    ``TYPO_CELL``, on both sides. ``rounded`` (``KeyStats.rounded``): typo variants as name
+    keys too, in every located record's own cell at ``TYPO_RING`` and in a rounded
+    record's ring of that resolution."""
     located = base.filter(pl.col("located")).select(
         "row",
         "res",
@@ -125,23 +131,26 @@ def _spatial_name_keys(
         .with_columns(plh3.grid_disk("center", 1).alias("cell"))
         .explode("cell")
     )
-    # (cells, terms, whether on the left)
-    parts = [(own, terms, True), (ring, pl.concat([terms, prefixes]).unique(), False)]
+    # (kind, cells, terms, whether on the left, whether on the right)
+    parts = [
+        (Kind.NAME, own, terms, True, False),
+        (Kind.NAME, ring, pl.concat([terms, prefixes]).unique(), False, True),
+        (Kind.TYPO, own.filter(pl.col("res") == TYPO_CELL), typos, True, True),
+    ]
     if rounded:
-        typos = typo_terms(base.filter(pl.col("located")))
         typo_ring = (
             located.filter(pl.col("rounding") > 0)
             .select("row", plh3.grid_disk(f"cell{TYPO_RING}", 1).alias("cell"))
             .explode("cell")
         )
-        parts.append((own.filter(pl.col("res") == TYPO_RING), typos, True))
-        parts.append((typo_ring, typos, False))
+        parts.append((Kind.NAME, own.filter(pl.col("res") == TYPO_RING), typos, True, False))
+        parts.append((Kind.NAME, typo_ring, typos, False, True))
     return pl.concat(
         [
             cells.select("row", "cell")
             .join(found, on="row")
-            .select(_kind(Kind.NAME), key_expr("cell", "term"), "row", *_side(left, not left))
-            for cells, found, left in parts
+            .select(_kind(kind), key_expr("cell", "term"), "row", *_side(left, right))
+            for kind, cells, found, left, right in parts
         ]
     )
 
@@ -200,7 +209,9 @@ def _domain_keys(base: pl.LazyFrame, config: BlockingConfig, stats: KeyStats) ->
     return frames
 
 
-def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> list[pl.LazyFrame]:
+def _locality_keys(
+    base: pl.LazyFrame, terms: pl.LazyFrame, typos: pl.LazyFrame, stats: KeyStats
+) -> list[pl.LazyFrame]:
     """Keys for records without coordinates: same locality or postcode, and a shared name
     term, a name one typo apart, or the same street and house number.
 
@@ -228,7 +239,7 @@ def _locality_keys(base: pl.LazyFrame, terms: pl.LazyFrame, stats: KeyStats) -> 
             place.select("row", "located", hashed("postcode", Term.POSTCODE).alias("area")),
         ],
     ).filter(pl.col("area").is_not_null())  # a missing locality is no area at all
-    named, addressed = pl.concat([terms, typo_terms(base)]), address_terms(base)
+    named, addressed = pl.concat([terms, typos]), address_terms(base)
     if stats.unlocated_terms is not None:  # only terms some record without coordinates has
         wanted = stats.unlocated_terms.lazy()
         named = named.join(wanted, on="term", how="semi")

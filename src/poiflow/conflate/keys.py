@@ -13,8 +13,14 @@ Two records become a candidate pair when they share one of these keys (``KEYS``)
     too ("tian zhong" of "田中"). A name with a word more at its end ("Nordea Kamppi": a
     branch, a district) meets the name without it ("Nordea") in its ring, whatever its
     words. A point rounded to whole hundredths of a degree (about 1 km)
-    widens its ring by how far rounding may have moved it, and its longest word's typo
-    variants are keys in a ring of ~1.2 km, as ``near`` would have met a misspelt name.
+    widens its ring by how far rounding may have moved it, and its typo variants are keys
+    in a ring of ~1.2 km, as ``near`` would have met a misspelt name.
+``typo``
+    A name one typo from another (its first letters, spaces out, less a letter: see
+    ``terms.typo_terms``) in the same ~36 km² H3 cell (resolution 6), where at most
+    half as many records as ``name``'s cap share it: a misspelt name beyond ``near``'s
+    hundred metres ("finalyson" and "finlayson" 150 m apart), and the same name a
+    geocoder put kilometres off.
 ``near``
     Any two records within about a hundred metres (a fine H3 cell and its ring), names
     aside: translations and renames share no word.
@@ -52,6 +58,8 @@ __all__ = [
     "KIND_BIT",
     "KIND_NAME",
     "SYLLABIC",
+    "TYPO_CELL",
+    "TYPO_LETTERS",
     "TYPO_RING",
     "BlockingConfig",
     "KeyStats",
@@ -67,7 +75,7 @@ __all__ = [
     "string_hash",
 ]
 
-KEYS: Final = {"name": 1, "near": 2, "phone": 4, "domain": 8, "locality": 16}
+KEYS: Final = {"name": 1, "near": 2, "phone": 4, "domain": 8, "locality": 16, "typo": 32}
 DEFAULT_EXTENT_M: Final = 80.0
 
 
@@ -81,6 +89,7 @@ class Kind:
     DOMAIN_ANY: Final = 4
     LOCALITY_TERM: Final = 5
     LOCALITY_ADDRESS: Final = 6
+    TYPO: Final = 7
 
 
 KIND_BIT: Final = {
@@ -91,6 +100,7 @@ KIND_BIT: Final = {
     Kind.DOMAIN_ANY: KEYS["domain"],
     Kind.LOCALITY_TERM: KEYS["locality"],
     Kind.LOCALITY_ADDRESS: KEYS["locality"],
+    Kind.TYPO: KEYS["typo"],
 }
 _BIT_NAME: Final = {bit: name for name, bit in KEYS.items()}
 KIND_NAME: Final = {kind: _BIT_NAME[bit] for kind, bit in KIND_BIT.items()}  # "name", ...
@@ -181,6 +191,7 @@ class BlockingConfig:
         max_group: Keys shared by more records than this are skipped.
         max_local_group: The same, for a name word within one H3 cell: a chain's name is
             common in the data but rare in one neighbourhood, a generic word is not.
+            Half of it for the ``typo`` key, in its wider cell.
         near_resolution: H3 resolution of the ``near`` key (11: cells about 25 m across).
         domain_resolution: H3 resolution of the ``domain`` key (6: about 3 km).
     """
@@ -200,6 +211,8 @@ class BlockingConfig:
         """The most records on the left of a key of ``kind`` that still make pairs."""
         if kind == Kind.NAME:
             return self.max_local_group
+        if kind == Kind.TYPO:  # a wider cell than a name word's, fewer records
+            return max(2, self.max_local_group // 2)
         if kind == Kind.DOMAIN_ANY:
             return self.max_group // 10
         if kind in (Kind.LOCALITY_TERM, Kind.LOCALITY_ADDRESS):
@@ -253,6 +266,11 @@ _WIDEST_RING: Final = 6
 # The resolution of a rounded record's ring of typo variants (~1.2 km: a point to 2
 # decimals is up to ~0.8 km off), where every located record's typo variants are keys.
 TYPO_RING: Final = 7
+# The cell of the ``typo`` key (~36 km²), and how many of a name's first letters (spaces
+# taken out) its typo variants are made of: enough to tell most names apart, few enough
+# that a typo is likely among them (a typo past them leaves the variants equal).
+TYPO_CELL: Final = 6
+TYPO_LETTERS: Final = 12
 
 
 def resolution_expr(extent_m: pl.Expr) -> pl.Expr:

@@ -49,6 +49,8 @@ from poiflow.conflate.key_rows import keys_of_frame
 from poiflow.conflate.keys import (
     DEFAULT_EXTENT_M,
     SYLLABIC,
+    TYPO_CELL,
+    TYPO_LETTERS,
     TYPO_RING,
     BlockingConfig,
     KeyStats,
@@ -258,8 +260,11 @@ class StatsLookup:
                 ring = dict.fromkeys([*terms, *(hashed(Term.WHOLE_NAME, p) for p in one["prefix"])])
                 for cell in h3.grid_disk(cells[res], 1):
                     made.extend((Kind.NAME, pair_key(cell, t), row, False, True) for t in ring)
+                typos = list(dict.fromkeys(hashed(Term.TYPO, t) for t in one["typos"]))
+                made.extend(
+                    (Kind.TYPO, pair_key(cells[TYPO_CELL], t), row, True, True) for t in typos
+                )
                 if rounded:  # typo variants meet a rounded record's ring
-                    typos = list(dict.fromkeys(hashed(Term.TYPO, t) for t in one["typos"]))
                     own = cells[TYPO_RING]
                     made.extend((Kind.NAME, pair_key(own, t), row, True, False) for t in typos)
                     for cell in h3.grid_disk(own, 1) if one["rounding"] else ():
@@ -353,12 +358,11 @@ _LAST_WORD: Final = re.compile(r" [^ ]+$")
 
 
 def _typo_variants(name: str | None) -> list[str]:
-    """The longest word of a name (the first in sorting order among equals, at least four
-    letters) whole and with each one letter deleted, as ``_typo_terms`` makes them."""
-    words = [w for w in (name or "").split(" ") if len(w) >= 4]
-    if not words:
+    """A name's first ``TYPO_LETTERS`` letters, spaces taken out (at least four), whole
+    and with each one letter deleted, as ``terms.typo_terms`` makes them."""
+    word = (name or "").replace(" ", "")[:TYPO_LETTERS]
+    if len(word) < 4:
         return []
-    word = min(words, key=lambda w: (-len(w), w))
     return [word, *(word[:i] + word[i + 1 :] for i in range(len(word)))]
 
 

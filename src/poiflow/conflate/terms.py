@@ -14,6 +14,7 @@ from poiflow.conflate.keys import (
     BLOCKING_COLUMNS,
     DEFAULT_EXTENT_M,
     SYLLABIC,
+    TYPO_LETTERS,
     KeyStats,
     Term,
     extents,
@@ -147,18 +148,24 @@ def hashed(column: str, kind: int) -> pl.Expr:
 
 
 def typo_terms(base: pl.LazyFrame) -> pl.LazyFrame:
-    """(row, term): the longest word of each name with each one letter deleted, and whole.
+    """(row, term): the first ``TYPO_LETTERS`` letters of each name, its spaces taken out,
+    with each one letter deleted, and whole (a name of at least four such letters).
 
-    Two spellings one typo apart (a letter dropped, added, changed or two swapped) share
-    at least one of these: "nordea" and "norda", "finlayson" and "fenlayson".
+    Two spellings one typo apart (a letter dropped, added, changed or two swapped, a space
+    lost or put in) share at least one of these: "nordea" and "norda", "finlayson" and
+    "fenlayson", "wok pupu" and "wokpupu". A typo past the first letters leaves them equal.
     """
     words = (
-        base.select("row", pl.col("keys").struct.field("name").str.split(" ").alias("word"))
-        .explode("word")
+        base.select(
+            "row",
+            pl.col("keys")
+            .struct.field("name")
+            .str.replace_all(" ", "", literal=True)
+            .str.slice(0, TYPO_LETTERS)
+            .alias("word"),
+        )
+        .drop_nulls("word")
         .filter(pl.col("word").str.len_chars() >= 4)
-        .sort("row", pl.col("word").str.len_chars(), "word", descending=[False, True, False])
-        .group_by("row", maintain_order=True)
-        .first()
     )
     variants = words.select(
         "row", "word", pl.int_ranges(-1, pl.col("word").str.len_chars()).alias("drop")
