@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from poiflow.conflate.diagnosis import RULES
 from poiflow.conflate.explain import FEATURE_WORDS
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
@@ -154,15 +155,72 @@ def test_a_strong_pair_kept_apart_names_the_rule(conflated: Path, tmp_path: Path
     assert story.verdict.startswith("two places: scored above")
     assert story.rule in {"veto", "same source", "average", "coverage", "order"}
     assert story.rule is not None
-    assert story.verdict.endswith(
-        {
-            "veto": "scored below the veto",
-            "same source": "fall short of that bar",
-            "average": "average below the threshold",
-            "coverage": "were compared",
-            "order": "still growing",
-        }[story.rule]
+    assert RULES[story.rule] in story.verdict
+    said = {  # what the rule found there, after it
+        "veto": "(the veto is",
+        "same source": "both hold records of",
+        "average": "pairs across average",
+        "coverage": "compared (at least",
+        "order": "",
+    }[story.rule]
+    assert said in story.verdict
+
+
+def test_a_veto_names_the_pair_across_that_scored_below_it(conflated: Path, tmp_path: Path) -> None:
+    # A strong pair's right record alone in a place, and a record scored clearly apart from
+    # it moved into the left record's place: the veto keeps them apart, and the verdict
+    # names the weakest pair across the two places and its score.
+    pairs = _scored(conflated)
+    strong = pairs.filter(
+        (pl.col("left_place") == pl.col("right_place"))
+        & (pl.col("left_source") != pl.col("right_source"))
+        & (pl.col("match_probability") > 0.9)
+    ).sort("left_id", "right_id")
+    weak = pairs.filter(pl.col("match_probability") < 0.02)
+    pair, apart = None, None
+    for row in strong.iter_rows(named=True):  # a record scored clearly apart from the right one
+        found = weak.filter(
+            (pl.col("right_source") == row["right_source"])
+            & (pl.col("right_id") == row["right_id"])
+        )
+        if found.height:
+            pair, apart = row, found.sort("left_id").row(0, named=True)
+            break
+    assert pair is not None
+    assert apart is not None
+    folder = tmp_path / "run"
+    shutil.copytree(conflated, folder)
+    membership = pl.read_parquet(conflated / "membership.parquet")
+    right = (pl.col("source") == pair["right_source"]) & (pl.col("id") == pair["right_id"])
+    other = (pl.col("source") == apart["left_source"]) & (pl.col("id") == apart["left_id"])
+    membership = membership.with_columns(
+        pl.when(right)
+        .then(pl.lit("p-alone"))
+        .when(other)
+        .then(pl.lit(pair["left_place"]))
+        .otherwise(pl.col("place_id"))
+        .alias("place_id")
     )
+    membership.write_parquet(folder / "membership.parquet")
+    story = explain_pair(folder, _key(pair, "left"), _key(pair, "right"))
+    assert story.rule == "veto"
+    # The weakest scored pair between the right record and the left record's place.
+    members = membership.filter(pl.col("place_id") == pair["left_place"])
+    keys = set(zip(members["source"], members["id"], strict=True))
+    across = [
+        (p, f"{ls}:{li}")
+        for ls, li, rs, ri, p in pairs.select(*_KEYS, "match_probability").iter_rows()
+        if (rs, ri) == (pair["right_source"], pair["right_id"]) and (ls, li) in keys
+    ] + [
+        (p, f"{rs}:{ri}")
+        for ls, li, rs, ri, p in pairs.select(*_KEYS, "match_probability").iter_rows()
+        if (ls, li) == (pair["right_source"], pair["right_id"]) and (rs, ri) in keys
+    ]
+    least, weakest = min(across)
+    assert least <= apart["match_probability"] < 0.02
+    assert weakest in story.verdict
+    assert _key(pair, "right") in story.verdict
+    assert f"scored {least:.3f} (the veto is 0.02)" in story.verdict
 
 
 def test_a_record_is_named_by_its_source_and_id() -> None:

@@ -341,9 +341,10 @@ def _verdict(
         return f"two places: {unpaired}", None, ()
     if probability < cluster.threshold:
         return f"two places: scored below {threshold}", None, ()
-    rule = _rule(folder, _members(membership, places), places, cluster)
+    rule, detail = _rule(folder, _members(membership, places), places, cluster)
     return (
-        f"two places: scored above {threshold}, kept apart by clustering: {RULES[rule]}",
+        f"two places: scored above {threshold}, kept apart by clustering: {RULES[rule]}"
+        + (f"; {detail}" if detail else ""),
         rule,
         (),
     )
@@ -364,7 +365,9 @@ def _members(membership: pl.DataFrame, places: tuple[str, ...]) -> pl.DataFrame:
 
 def _rule(
     folder: Path, members: pl.DataFrame, places: tuple[str, str], cluster: ClusterConfig
-) -> str:
+) -> tuple[str, str]:
+    """The clustering rule that keeps ``places`` apart, and what it found there: the pair
+    that vetoed, the source both hold, the mean or the share compared across."""
     scored = pairs_among(folder, members)
     errors = pl.DataFrame(
         {
@@ -375,7 +378,46 @@ def _rule(
         }
     )
     ruled = kept_apart_by(errors, scored, members.select("row", "place_id", "source"), cluster)
-    return str(ruled["kept_apart_by"][0])
+    rule = str(ruled["kept_apart_by"][0])
+    return rule, _rule_detail(rule, scored, members, cluster)
+
+
+def _rule_detail(
+    rule: str, scored: pl.DataFrame, members: pl.DataFrame, cluster: ClusterConfig
+) -> str:
+    """What ``rule`` found across the two places of ``members`` (``row, source, id,
+    place_id``), from their ``scored`` pairs (``row, row_r, match_probability``)."""
+    who = members.select("row", pl.concat_str("source", "id", separator=":").alias("key"))
+    place = dict(members.select("row", "place_id").iter_rows())
+    across = scored.filter(
+        pl.Series([place[a] != place[b] for a, b in scored.select("row", "row_r").iter_rows()])
+    ).sort("match_probability", "row", "row_r")
+    sizes = members.group_by("place_id").len()["len"].to_list()
+    if rule == "veto" and across.height:
+        a, b, least = across.row(0)
+        key = dict(who.iter_rows())
+        return f"{key[a]} and {key[b]} scored {least:.3f} (the veto is {cluster.veto:g})"
+    values = across["match_probability"].to_numpy()
+    mean = float(values.mean()) if len(values) else 0.0
+    if rule == "same source":
+        by_place = members.group_by("place_id").agg(pl.col("source").unique())["source"]
+        shared = sorted(set(by_place[0].to_list()) & set(by_place[1].to_list()))
+        return (
+            f"both hold records of {', '.join(shared)}, and the pairs across average "
+            f"{mean:.2f} (the bar is {cluster.source_bar:g})"
+        )
+    if rule == "average":
+        return (
+            f"the {across.height} pairs across average {mean:.2f} (the threshold is "
+            f"{cluster.threshold:g})"
+        )
+    if rule == "coverage" and len(sizes) == 2:
+        return (
+            f"{across.height} of the {sizes[0] * sizes[1]} pairs across "
+            f"{'was' if across.height == 1 else 'were'} compared (at least "
+            f"{cluster.min_coverage:.0%} must be)"
+        )
+    return ""
 
 
 def _chain(
