@@ -34,9 +34,12 @@ SPARK = {"engine": "spark", "spark": {"master": "local[2]", "partitions": 3}}
 COMPARED = ("membership", "places", "pairs", "changes", "decisions")
 
 
-def run_both(pipeline: Pipeline, tmp_path: Path) -> tuple[Path, Path, Any]:
+def run_both(
+    pipeline: Pipeline, tmp_path: Path, spark_settings: dict[str, Any] | None = None
+) -> tuple[Path, Path, Any]:
     local = pipeline.run(tmp_path / "local", use_cache=False, track=False)
-    spark = pipeline.replace(SPARK).run(tmp_path / "spark", use_cache=False, track=False)
+    settings = SPARK | {"spark": SPARK["spark"] | (spark_settings or {})}
+    spark = pipeline.replace(settings).run(tmp_path / "spark", use_cache=False, track=False)
     assert local.output is not None
     assert spark.output is not None
     return local.output, spark.output, spark
@@ -62,6 +65,8 @@ def test_helsinki_pipeline_gives_the_same_places_on_spark(tmp_path: Path) -> Non
     assert_same_outputs(local, spark)
     assert result.stage("score").summary["engine"] == "spark"
     assert result.stage("block").summary["candidate_pairs"] > 10_000
+    # Scoring brought its 10,000-odd pairs to the driver: it clusters them itself.
+    assert result.stage("cluster").summary["clustered"] == "on the driver"
 
 
 @pytest.mark.spark
@@ -127,8 +132,11 @@ def test_generated_sources_with_and_without_coordinates_agree_on_spark(tmp_path:
         "cache": None,
     }
     pipeline = Pipeline.from_dict(spec, tmp_path)
-    local, spark, result = run_both(pipeline, tmp_path)
+    # Clustered by Spark's connected components, as a run with more pairs than the driver
+    # clusters itself would be: the same places.
+    local, spark, result = run_both(pipeline, tmp_path, {"driver_cluster_pairs": 0})
     assert_same_outputs(local, spark)
+    assert result.stage("cluster").summary["clustered"] == "by Spark"
     membership = pl.read_parquet(spark / "membership.parquet")
     place = {(s, i): p for s, i, p in membership.select("source", "id", "place_id").iter_rows()}
     for left_source, left_id, right_source, right_id, label in said:

@@ -57,6 +57,13 @@ class SparkSettings(StrictModel):
         ge=100,
         description="Pairs per scoring shard: a denser H3 cell is cut into several shards.",
     )
+    driver_cluster_pairs: int = Field(
+        20_000_000,
+        ge=0,
+        description="Scored pairs the driver clusters itself, as the local engine does (it "
+        "holds them already, from scoring); a run with more clusters on Spark (connected "
+        "components by joins, then clustering per component).",
+    )
     executors: int = Field(2, ge=1, description="Executors a cluster deployment asks for.")
     executor_cores: int = Field(1, ge=1)
     executor_memory: str = Field(

@@ -87,6 +87,10 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.driver.memory", "4g")
+        # The score stage brings every scored pair and its features to the driver, which
+        # writes pairs.parquet: ~110 bytes a pair, 1.1 GiB for the 1.1M-record world's 11M
+        # pairs, past Spark's default cap (1 GiB). Within the driver's memory, with room.
+        .config("spark.driver.maxResultSize", "3g")
     )
     jars = _s3a_jars()
     if jars:  # s3a is there whenever its jars are: a later staging run can use it
@@ -197,6 +201,9 @@ class SparkEngine:
             where they are (local mode, or a volume every node mounts).
         shard_pairs: How many candidate pairs a scoring shard takes: a space cell with
             more (a dense city centre) is cut into several shards.
+        driver_cluster_pairs: Up to how many scored pairs the driver clusters itself
+            (scoring brought them to it already): Spark's connected components cost
+            tens of joins, a minute at a million records, where the driver takes seconds.
     """
 
     master: str = "local[*]"
@@ -204,6 +211,7 @@ class SparkEngine:
     conf: dict[str, str] = field(default_factory=dict)
     staging: str | None = None
     shard_pairs: int = 50_000
+    driver_cluster_pairs: int = 20_000_000
     _session: SparkSession | None = None
     _spread: dict[int, list[int]] = field(default_factory=dict)
 

@@ -61,6 +61,7 @@ from poiflow.pipeline.spark_tasks import (
 )
 from poiflow.pipeline.stage_results import (
     block_summary,
+    cluster_on_driver,
     cluster_settings,
     cluster_summary,
     decided_pairs,
@@ -246,12 +247,16 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
 
 
 def spark_cluster(ctx: StageContext) -> dict[str, Any]:
-    """Clusters: components of the strong edges by Spark, then clustering per component."""
+    """Clusters: on the driver, where it holds no more scored pairs than the engine's
+    ``driver_cluster_pairs`` (scoring brought them there); else components of the strong
+    edges by Spark, then clustering per component. Both give the same clusters."""
     from pyspark.sql import functions as sf
 
     from poiflow.conflate.clustering import ClusterConfig, as_decided
 
     engine = _engine(ctx)
+    if ctx.artifacts.table("scores", ["probability"]).num_rows <= engine.driver_cluster_pairs:
+        return cluster_on_driver(ctx) | {"engine": "spark", "clustered": "on the driver"}
     config = ClusterConfig(**cluster_settings(ctx))
     n = pq.ParquetFile(ctx.artifacts.path("records")).metadata.num_rows
     scores = engine.session.read.parquet(engine.staged(str(ctx.artifacts.path("scores")))).select(
@@ -317,7 +322,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
     best[rows] = found.column("best").to_numpy()
     ctx.write("clusters", pa.table({"label": labels, "best": best}))
     summary = cluster_summary(scored, labels, config, decided)
-    return summary | {"engine": "spark"}
+    return summary | {"engine": "spark", "clustered": "by Spark"}
 
 
 def spark_merge(ctx: StageContext) -> dict[str, Any]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported when a stage runs
 __all__ = [
     "MergeBuild",
     "block_summary",
+    "cluster_on_driver",
     "cluster_settings",
     "cluster_summary",
     "decided_pairs",
@@ -108,6 +109,36 @@ def decided_pairs(ctx: StageContext, scores: pa.Table) -> Decided | None:
     decided = apply_decisions(records, left, right, probability, decisions)
     ctx.write("decisions", decided.table)
     return decided
+
+
+def cluster_on_driver(ctx: StageContext) -> dict[str, Any]:
+    """Cluster the run's scored pairs in this process (``clustering.cluster_part`` over
+    every record): the local engine's cluster stage, and a Spark run's whose pairs the
+    driver holds already."""
+    from poiflow.conflate.clustering import ClusterConfig, cluster_part
+
+    records = ctx.artifacts.table("records", ["source"])
+    scores = ctx.artifacts.table("scores")
+    left = scores.column("left_row").to_numpy().astype(np.int64)
+    right = scores.column("right_row").to_numpy().astype(np.int64)
+    probability = scores.column("probability").to_numpy().astype(np.float64)
+    sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+    rows = np.arange(records.num_rows, dtype=np.int64)
+    config = ClusterConfig(**cluster_settings(ctx))
+    decided = decided_pairs(ctx, scores)
+    if decided is not None:
+        left, right, probability = decided.left, decided.right, decided.probability
+    labels, best = cluster_part(
+        rows,
+        sources,
+        left,
+        right,
+        probability,
+        config,
+        None if decided is None else decided.decision,
+    )
+    ctx.write("clusters", pa.table({"label": labels, "best": best}))
+    return cluster_summary(scores, labels, config, decided)
 
 
 def cluster_summary(

@@ -28,7 +28,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
 import pyarrow as pa
 
 from poiflow.config import SparkSettings
@@ -36,9 +35,7 @@ from poiflow.errors import InputError, NothingValidError
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, StageContext, StageFunction
 from poiflow.pipeline.stage_results import (
     block_summary,
-    cluster_settings,
-    cluster_summary,
-    decided_pairs,
+    cluster_on_driver,
     keep_model,
     merge_outputs,
     model_clustering,
@@ -165,33 +162,9 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
 
 def run_cluster(ctx: StageContext) -> dict[str, Any]:
     """Cluster the records by their scored pairs, without chaining."""
-    from poiflow.conflate.clustering import ClusterConfig, cluster_part
-
     if ctx.engine is not None:
         return _on_engine("cluster", ctx)
-    settings = cluster_settings(ctx)
-    records = ctx.artifacts.table("records", ["source"])
-    scores = ctx.artifacts.table("scores")
-    left = scores.column("left_row").to_numpy().astype(np.int64)
-    right = scores.column("right_row").to_numpy().astype(np.int64)
-    probability = scores.column("probability").to_numpy().astype(np.float64)
-    sources = np.asarray(records.column("source").to_pylist(), dtype=object)
-    rows = np.arange(records.num_rows, dtype=np.int64)
-    config = ClusterConfig(**settings)
-    decided = decided_pairs(ctx, scores)
-    if decided is not None:
-        left, right, probability = decided.left, decided.right, decided.probability
-    labels, best = cluster_part(
-        rows,
-        sources,
-        left,
-        right,
-        probability,
-        config,
-        None if decided is None else decided.decision,
-    )
-    ctx.write("clusters", pa.table({"label": labels, "best": best}))
-    return cluster_summary(scores, labels, config, decided)
+    return cluster_on_driver(ctx)
 
 
 def run_merge(ctx: StageContext) -> dict[str, Any]:
@@ -222,6 +195,7 @@ def make_engine(name: str, spark: SparkSettings | None = None) -> Any:
         settings.spark_conf(),
         staging=settings.staging,
         shard_pairs=settings.shard_pairs,
+        driver_cluster_pairs=settings.driver_cluster_pairs,
     )
 
 
