@@ -10,7 +10,8 @@ from poiflow.pipeline import Pipeline, RunResult
 
 from ..conftest import ROOT
 
-# What Spark reads through the staging folder: every stage table it is handed.
+# What Spark reads through the staging folder: every stage table it is handed (the scores
+# too: the run clusters on Spark, as one with more pairs than its driver clusters would).
 STAGED_TABLES: Final = [
     "assignment.parquet",
     "candidates.parquet",
@@ -28,7 +29,12 @@ def run_both_through(staging: str, output: str, tmp_path: Path) -> tuple[Path, R
     staged = pipeline.replace(
         {
             "engine": "spark",
-            "spark": {"master": "local[2]", "partitions": 3, "staging": staging},
+            "spark": {
+                "master": "local[2]",
+                "partitions": 3,
+                "staging": staging,
+                "driver_cluster_pairs": 0,
+            },
         }
     )
     return expected.output, staged.run(output, use_cache=False, track=False)
