@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from poiflow.config import SourceMapping, load_yaml
+from poiflow.config import SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
 
 
@@ -163,3 +163,18 @@ def test_a_value_of_the_wrong_shape_is_told_what_shape_it_should_have(tmp_path: 
     assert ":3: resources.cpu: 'lots': expected CPU cores ('2', '500m')" in said
     assert ":3: resources.memory: '8GB': expected memory as Kubernetes writes it" in said
     assert "^[0-9]" not in said  # words, not the regular expression
+
+
+def test_the_spark_driver_takes_results_of_three_quarters_of_its_memory() -> None:
+    # Scoring brings every scored pair to the driver: past Spark's 1 GiB default at a
+    # million records. The cap follows the driver's memory, whatever its unit; a
+    # pipeline's own spark.conf still wins.
+    def cap(**settings: object) -> str:
+        return SparkSettings(**settings).spark_conf()["spark.driver.maxResultSize"]
+
+    assert cap() == "3072m"  # 4g
+    assert cap(driver_memory="8g") == "6144m"
+    assert cap(driver_memory="512m") == "384m"
+    assert cap(driver_memory="2048") == "1536m"  # MiB, as Spark reads a bare number
+    assert cap(driver_memory="1t") == f"{1024 * 1024 * 3 // 4}m"
+    assert cap(conf={"spark.driver.maxResultSize": "0"}) == "0"

@@ -81,14 +81,27 @@ class SparkSettings(StrictModel):
     )
 
     def spark_conf(self) -> dict[str, str]:
-        """The Spark settings these stand for, ``conf`` last (it wins)."""
+        """The Spark settings these stand for, ``conf`` last (it wins). The driver may
+        take results of up to three quarters of its memory: scoring brings every scored
+        pair and its features to it (~110 bytes a pair), past Spark's 1 GiB default at a
+        million records."""
         return {
             "spark.driver.memory": self.driver_memory,
+            "spark.driver.maxResultSize": f"{_mebibytes(self.driver_memory) * 3 // 4}m",
             "spark.executor.memory": self.executor_memory,
             "spark.executor.cores": str(self.executor_cores),
             "spark.executor.instances": str(self.executors),
             **self.conf,
         }
+
+
+def _mebibytes(size: str) -> int:
+    """A JVM memory size as Spark reads ``spark.driver.memory`` ('4g', '512m', '2048':
+    MiB without a unit), in MiB."""
+    units = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+    unit = size[-1].lower() if size[-1].isalpha() else "m"
+    number = int(size[:-1] if size[-1].isalpha() else size)
+    return max(1, int(number * units[unit]))
 
 
 class TrackingSettings(StrictModel):

@@ -89,7 +89,8 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         .config("spark.driver.memory", "4g")
         # The score stage brings every scored pair and its features to the driver, which
         # writes pairs.parquet: ~110 bytes a pair, 1.1 GiB for the 1.1M-record world's 11M
-        # pairs, past Spark's default cap (1 GiB). Within the driver's memory, with room.
+        # pairs, past Spark's default cap (1 GiB). Three quarters of the driver's memory
+        # (a pipeline's settings derive it from theirs: SparkSettings.spark_conf).
         .config("spark.driver.maxResultSize", "3g")
     )
     jars = _s3a_jars()
