@@ -45,7 +45,6 @@ from poiflow.conflate.keys import (
     KIND_NAME,
     BlockingConfig,
     KeyStats,
-    Kind,
     polars_engine,
 )
 from poiflow.conflate.terms import (
@@ -337,7 +336,8 @@ def key_pairs(
             left = left.join(right.select("key").unique(), on="key", how="semi")
         small = left.group_by("key").len().filter(pl.col("len") <= config.cap(kind)).drop("len")
         met = left.join(small, on="key").join(right, on="key", suffix="_r")
-        if lefts == rights == count:  # every row on both sides: each pair met both ways, once
+        both_sides = lefts == rights == count
+        if both_sides:  # each pair met both ways: once
             pairs = met.filter(pl.col("row") < pl.col("row_r")).select(
                 pl.col("row").alias("left"), pl.col("row_r").alias("right")
             )
@@ -346,7 +346,9 @@ def key_pairs(
                 pl.min_horizontal("row", "row_r").alias("left"),
                 pl.max_horizontal("row", "row_r").alias("right"),
             )
-        if once or kind == Kind.TYPO:  # a name's typo variants meet a like name's many times
+        # A kind whose every key is on both sides meets a pair by each key the two share:
+        # a name's typo variants meet a like name's up to thirteen times. Kept once here.
+        if once or both_sides:
             pairs = pairs.unique()
         found.append(pairs.with_columns(pl.lit(KIND_BIT[kind], pl.Int32).alias("keys")))
     if not found:

@@ -86,8 +86,8 @@ def describe_feature(name: str, value: float) -> str:
         return "one source" if value >= 0.5 else "two sources"
     if name == "located":
         return f"{round(value)} of 2"
-    if name in ("name_commonness", "name_area_commonness"):  # log1p of the records carrying
-        # the commoner name (in its area)
+    # log1p of the records carrying the commoner name (in all the data, or in its area)
+    if name in ("name_commonness", "name_area_commonness"):
         return f"{math.expm1(min(value, 40.0)):,.0f} records"
     return f"{value:.2f}"
 

@@ -158,7 +158,9 @@ class RecordView:
     uncertainty: np.ndarray  # each record's source's rounding, metres (``rounding``)
 
     @classmethod
-    def of(cls, records: pa.Table, stats: FeatureStats | None = None) -> RecordView:
+    def of(
+        cls, records: pa.Table, stats: FeatureStats | None = None, areas: pl.Series | None = None
+    ) -> RecordView:
         """Extract the feature inputs of a records table (``PLACE_SCHEMA``).
 
         Args:
@@ -166,9 +168,12 @@ class RecordView:
             stats: How many records carry each name and each name word, in all the data
                 (when ``records`` is only part of it, as in a shard); by default, counted
                 in ``records``.
+            areas: Each record's name key in its area (``name_area_keys``), where the
+                caller has them already (a Spark scoring shard is sent them).
         """
         pages = record_pages(records)  # each record's pages, for the counts and the view
-        areas = name_area_keys(records)  # made once: for the counts and the view
+        if areas is None:  # made once: for the counts and the view
+            areas = name_area_keys(records)
         stats = stats or feature_stats(feature_counts_with(records, pages, areas))
         keys = records.column("keys")
 

@@ -387,16 +387,22 @@ def _rule_detail(
 ) -> str:
     """What ``rule`` found across the two places of ``members`` (``row, source, id,
     place_id``), from their ``scored`` pairs (``row, row_r, match_probability``)."""
-    who = members.select("row", pl.concat_str("source", "id", separator=":").alias("key"))
-    place = dict(members.select("row", "place_id").iter_rows())
-    across = scored.filter(
-        pl.Series([place[a] != place[b] for a, b in scored.select("row", "row_r").iter_rows()])
-    ).sort("match_probability", "row", "row_r")
+    who = members.select(
+        "row", "place_id", pl.concat_str("source", "id", separator=":").alias("key")
+    )
+    across = (
+        scored.join(who, on="row")
+        .join(who.rename({"row": "row_r", "place_id": "place_r", "key": "key_r"}), on="row_r")
+        .filter(pl.col("place_id") != pl.col("place_r"))
+        .sort("match_probability", "row", "row_r")
+    )
     sizes = members.group_by("place_id").len()["len"].to_list()
     if rule == "veto" and across.height:
-        a, b, least = across.row(0)
-        key = dict(who.iter_rows())
-        return f"{key[a]} and {key[b]} scored {least:.3f} (the veto is {cluster.veto:g})"
+        weakest = across.row(0, named=True)
+        return (
+            f"{weakest['key']} and {weakest['key_r']} scored {weakest['match_probability']:.3f} "
+            f"(the veto is {cluster.veto:g})"
+        )
     values = across["match_probability"].to_numpy()
     mean = float(values.mean()) if len(values) else 0.0
     if rule == "same source":

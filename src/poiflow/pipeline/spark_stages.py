@@ -255,7 +255,8 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
     from poiflow.conflate.clustering import ClusterConfig, as_decided
 
     engine = _engine(ctx)
-    if ctx.artifacts.table("scores", ["probability"]).num_rows <= engine.driver_cluster_pairs:
+    # The whole scores table, held for both ways (the summary reads it on the driver too).
+    if ctx.artifacts.table("scores").num_rows <= engine.driver_cluster_pairs:
         return cluster_on_driver(ctx) | {"engine": "spark", "clustered": "on the driver"}
     config = ClusterConfig(**cluster_settings(ctx))
     n = pq.ParquetFile(ctx.artifacts.path("records")).metadata.num_rows
