@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import pickle
 from pathlib import Path
@@ -17,7 +18,9 @@ from poiflow.conflate.fellegi_sunter import (
     FellegiSunter,
     _decreasing,
     comparison_levels,
+    count_patterns,
     fit_fellegi_sunter,
+    fit_patterns,
 )
 from poiflow.conflate.matcher import ModelError, load_matcher, save_model
 from poiflow.conflate.training import labelled_pairs
@@ -158,6 +161,31 @@ def test_the_fit_does_not_depend_on_pair_order(
     assert shuffled.prior == pytest.approx(fitted.prior, rel=1e-9)
     for name in COMPARISONS:
         np.testing.assert_allclose(shuffled.m[name], fitted.m[name], rtol=1e-9)
+
+
+@given(st.lists(st.integers(0, 10**9), max_size=6))
+def test_patterns_counted_in_parts_fit_the_model_of_the_whole(
+    fitted: FellegiSunter, labelled: tuple[dict[str, np.ndarray], np.ndarray], cuts: list[int]
+) -> None:
+    features, _ = labelled
+    n = len(features["distance_m"])
+    bounds = [0, *sorted(c % (n + 1) for c in cuts), n]
+    parts = [
+        count_patterns({k: v[start:end] for k, v in features.items()})
+        for start, end in itertools.pairwise(bounds)
+    ]
+    added = parts[0]
+    for part in parts[1:]:
+        added += part
+    whole = count_patterns(features)
+    np.testing.assert_array_equal(added.codes, whole.codes)
+    np.testing.assert_array_equal(added.counts, whole.counts)
+    assert int(whole.counts.sum()) == n
+    again = fit_patterns(added)
+    assert again.prior == fitted.prior
+    for name in COMPARISONS:
+        np.testing.assert_array_equal(again.m[name], fitted.m[name])
+        np.testing.assert_array_equal(again.u[name], fitted.u[name])
 
 
 def test_save_load_round_trip_and_broken_files(

@@ -1,5 +1,6 @@
 """Artifacts written in the background: a reader of the file waits for it, a failed write
-is raised where the run waits, and nothing is left running."""
+is raised where the run waits, and nothing is left running; an artifact written in parts
+is the file written whole, or no file at all."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from poiflow.errors import OutputError
-from poiflow.pipeline.artifacts import Artifacts
+from poiflow.pipeline.artifacts import ROW_GROUP_ROWS, Artifacts, StageContext
 
 
 def test_the_path_waits_for_the_file_the_table_does_not(tmp_path: Path) -> None:
@@ -89,3 +91,51 @@ def test_a_file_nobody_asks_for_is_not_written(tmp_path: Path) -> None:
     artifacts.settle()
     artifacts.close()
     assert not clusters.exists()
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [],
+        [0, 7, 0],
+        [ROW_GROUP_ROWS],
+        [ROW_GROUP_ROWS - 1, 2, ROW_GROUP_ROWS + 5],
+        [300_001] * 8,
+    ],
+)
+def test_an_artifact_written_in_parts_is_the_file_written_whole(
+    tmp_path: Path, sizes: list[int]
+) -> None:
+    n = sum(sizes)
+    rng = np.random.default_rng(n)
+    whole = pa.table({"left": np.arange(n), "probability": rng.random(n).astype(np.float32)})
+    context = StageContext(tmp_path / "parts", Artifacts(), {})
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "parts").mkdir()
+    StageContext(tmp_path / "whole", Artifacts(), {}).write("pairs", whole)
+    with context.stream("pairs", whole.schema) as written:
+        start = 0
+        for size in sizes:
+            written.write(whole.slice(start, size))
+            start += size
+    path = context.artifacts.path("pairs")
+    assert path == tmp_path / "parts" / "pairs.parquet"
+    assert path.read_bytes() == (tmp_path / "whole" / "pairs.parquet").read_bytes()
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert groups == max(1, -(-n // ROW_GROUP_ROWS))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["pairs.parquet"]
+
+
+def test_an_artifact_whose_parts_fail_leaves_no_file(tmp_path: Path) -> None:
+    context = StageContext(tmp_path, Artifacts(), {})
+    part = pa.table({"left": np.arange(10)})
+
+    def failing() -> None:
+        with context.stream("pairs", part.schema) as written:
+            written.write(part)
+            raise RuntimeError("a task failed")
+
+    with pytest.raises(RuntimeError, match="a task failed"):
+        failing()
+    assert list(tmp_path.iterdir()) == []
+    assert "pairs" not in context.artifacts

@@ -271,3 +271,33 @@ def test_spark_without_pyspark_says_how_to_install_it(
         pipeline.run(tmp_path / "out", use_cache=False, track=False)
     assert "pip install -e '.[spark]'" in str(caught.value)
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@needs_spark
+def test_scored_pairs_come_to_the_driver_a_range_of_records_at_a_time(tmp_path: Path) -> None:
+    from poiflow.engines.spark import spark_session
+
+    world = generate(3000, 3, 31, tmp_path / "world")
+    spec = {
+        "name": "capped",
+        "sources": [{"path": str(s)} for s in world.sources],
+        "tracking": None,
+        "cache": None,
+    }
+    pipeline = Pipeline.from_dict(spec, tmp_path)
+    # The driver may take 5 MiB of results a job: less than every scored pair with its
+    # features (~100 bytes a pair), more than any one range of them (an eighth) or than
+    # blocking's pairs (~40 bytes a pair).
+    conf = spark_session("local[2]").sparkContext._jsc.sc().conf()
+    cap = conf.get("spark.driver.maxResultSize")
+    conf.set("spark.driver.maxResultSize", "5m")
+    try:
+        local, spark, result = run_both(pipeline, tmp_path, {"partitions": 8})
+    finally:
+        conf.set("spark.driver.maxResultSize", cap)
+    assert result.stage("score").summary["pairs"] * 100 > 1.5 * 5 * 2**20
+    # Written a range at a time, in order: the very file the local engine writes whole.
+    assert (spark / "pairs.parquet").read_bytes() == (local / "pairs.parquet").read_bytes()
+    assert_same_outputs(local, spark)

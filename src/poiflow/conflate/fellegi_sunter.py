@@ -29,7 +29,15 @@ import numpy as np
 
 from poiflow.errors import NoCandidatesError
 
-__all__ = ["COMPARISONS", "FellegiSunter", "comparison_levels", "fit_fellegi_sunter"]
+__all__ = [
+    "COMPARISONS",
+    "FellegiSunter",
+    "PatternCounts",
+    "comparison_levels",
+    "count_patterns",
+    "fit_fellegi_sunter",
+    "fit_patterns",
+]
 
 KIND: Final = "fellegi-sunter"
 
@@ -108,6 +116,9 @@ INPUTS: Final = (
     "same_source",
 )
 _NULL: Final = -1
+# A pattern as one integer: each comparison's level (null as one more digit) a digit.
+_RADIX: Final = np.array([len(levels) + 1 for levels in COMPARISONS.values()], dtype=np.int64)
+_PLACE: Final = np.concatenate([[1], np.cumprod(_RADIX[:-1])])
 
 
 def _monotone(
@@ -367,17 +378,61 @@ def fit_fellegi_sunter(
     Raises:
         NoCandidatesError: There are no pairs to fit on (a ``ValueError`` too).
     """
+    return fit_patterns(
+        count_patterns(features),
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+        smoothing=smoothing,
+        name=name,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PatternCounts:
+    """The distinct comparison patterns of some pairs, and how many pairs show each: all
+    that EM needs of the pairs. Counts of the pairs in parts (a part at a time, as the
+    Spark engine brings scored pairs to the driver) add up to the counts of the whole.
+
+    Attributes:
+        codes: One integer per pattern (mixed radix of the comparisons' levels, null as
+            one more digit), ascending.
+        counts: How many pairs show each.
+    """
+
+    codes: np.ndarray
+    counts: np.ndarray
+
+    def __add__(self, other: PatternCounts) -> PatternCounts:
+        codes, inverse = np.unique(np.concatenate([self.codes, other.codes]), return_inverse=True)
+        counts = np.zeros(len(codes), dtype=np.int64)
+        np.add.at(counts, inverse, np.concatenate([self.counts, other.counts]))
+        return PatternCounts(codes, counts)
+
+
+def count_patterns(features: Mapping[str, np.ndarray]) -> PatternCounts:
+    """The comparison patterns of the pairs whose features are given, counted."""
     levels = comparison_levels(features)
-    if len(levels) == 0:
+    # np.unique on integers is far faster than on rows.
+    codes, counts = np.unique((levels.astype(np.int64) + 1) @ _PLACE, return_counts=True)
+    return PatternCounts(codes, counts.astype(np.int64))
+
+
+def fit_patterns(
+    patterns: PatternCounts,
+    *,
+    max_iterations: int = 200,
+    tolerance: float = 1e-5,
+    smoothing: float = 1.0,
+    name: str = KIND,
+) -> FellegiSunter:
+    """:func:`fit_fellegi_sunter` on the counted patterns of the pairs (the same model as
+    on their features)."""
+    codes, counts = patterns.codes, patterns.counts
+    if counts.sum() == 0:
         raise NoCandidatesError("fitting a Fellegi-Sunter model")
     sizes = [len(labels) for labels in COMPARISONS.values()]
-    # One integer per pattern (mixed radix, null as one more digit): np.unique on integers
-    # is far faster than on rows.
-    radix = np.array([size + 1 for size in sizes], dtype=np.int64)
-    place = np.concatenate([[1], np.cumprod(radix[:-1])])
-    codes, counts = np.unique((levels.astype(np.int64) + 1) @ place, return_counts=True)
     em = _EM(
-        ((codes[:, None] // place) % radix - 1).astype(np.int8),
+        ((codes[:, None] // _PLACE) % _RADIX - 1).astype(np.int8),
         counts.astype(float),
         smoothing=smoothing,
     )

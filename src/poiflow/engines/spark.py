@@ -87,10 +87,11 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.driver.memory", "4g")
-        # The score stage brings every scored pair and its features to the driver, which
-        # writes pairs.parquet: ~110 bytes a pair, 1.1 GiB for the 1.1M-record world's 11M
-        # pairs, past Spark's default cap (1 GiB). Three quarters of the driver's memory
-        # (a pipeline's settings derive it from theirs: SparkSettings.spark_conf).
+        # Blocking brings its pairs to the driver as they come (a pair once for each
+        # partition of keys that proposed it; ~40 bytes a pair on a generated world):
+        # past Spark's default cap (1 GiB) at a few million records. Three quarters of
+        # the driver's memory (a pipeline's settings derive it from theirs:
+        # SparkSettings.spark_conf).
         .config("spark.driver.maxResultSize", "3g")
     )
     jars = _s3a_jars()
@@ -330,6 +331,14 @@ class SparkEngine:
     def collect(self, frame: DataFrame) -> pa.Table:
         """A DataFrame as an Arrow table on the driver."""
         return frame.toArrow()
+
+    def stream(self, frame: DataFrame, what: str) -> Iterator[pa.Table]:
+        """The tables of the ``what`` payloads of ``frame`` (rows of :func:`encode_table`),
+        in the order of its partitions and rows, with one partition on the driver at a
+        time (and the next on its way): for results too large to collect at once."""
+        for row in frame.toLocalIterator(prefetchPartitions=True):
+            if row["what"] == what:
+                yield pa.ipc.open_stream(pa.py_buffer(row["payload"])).read_all()
 
     def components(self, edges: DataFrame) -> DataFrame:
         """The connected components of an undirected graph: ``(node, component)`` for

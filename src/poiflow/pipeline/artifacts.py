@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,18 @@ if TYPE_CHECKING:
     from poiflow.pipeline.ingest_report import IngestProgress
     from poiflow.sources import Source
 
-__all__ = ["ARTIFACT_FILES", "Artifacts", "StageContext", "StageFunction"]
+__all__ = [
+    "ARTIFACT_FILES",
+    "ROW_GROUP_ROWS",
+    "Artifacts",
+    "RowGroupWriter",
+    "StageContext",
+    "StageFunction",
+]
+
+# Rows in a row group of an artifact's file (pyarrow's own default, said so that a table
+# written in parts gets the same row groups, and bytes, as one written whole).
+ROW_GROUP_ROWS = 1024 * 1024
 
 # The file each artifact is kept in, inside its stage's folder.
 ARTIFACT_FILES = {
@@ -200,6 +211,71 @@ class StageContext:
         write = functools.partial(_write_table, table, path, geo)
         self.artifacts.put(name, path, table, pending=write, background=background)
 
+    @contextlib.contextmanager
+    def stream(self, name: str, schema: pa.Schema) -> Iterator[RowGroupWriter]:
+        """Write artifact ``name`` a part at a time (a table too large to hold whole): the
+        same file as :meth:`write` of the parts' concatenation. The artifact is handed on
+        (by its file, not held in memory) once the block ends; an error inside it leaves
+        no file.
+        """
+        path = self.folder / ARTIFACT_FILES[name]
+        with RowGroupWriter(path, schema) as writer:
+            yield writer
+        self.artifacts.put(name, path)
+
+
+class RowGroupWriter:
+    """A Parquet file written from parts, with the row groups (and bytes) that
+    ``pq.write_table`` gives the whole: parts are held until they fill a row group.
+
+    Written to a hidden file beside ``path`` and renamed to it when closed without an
+    error, so that a failed run leaves no part-written file.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.rows = 0
+        self._partial = path.with_name(f".{path.name}.part")
+        self._held: list[pa.Table] = []
+        self._held_rows = 0
+        try:
+            self._writer = pq.ParquetWriter(self._partial, schema, compression="zstd")
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc})", path=path) from exc
+
+    def write(self, part: pa.Table) -> None:
+        """Append ``part`` (of the writer's schema)."""
+        self._held.append(part)
+        self._held_rows += part.num_rows
+        self.rows += part.num_rows
+        if self._held_rows >= ROW_GROUP_ROWS:
+            held = pa.concat_tables(self._held)
+            full = (held.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
+            self._write(held.slice(0, full))
+            rest = held.slice(full)
+            self._held, self._held_rows = [rest], rest.num_rows
+
+    def _write(self, table: pa.Table) -> None:
+        try:
+            self._writer.write_table(table.combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc})", path=self.path) from exc
+
+    def __enter__(self) -> RowGroupWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            with contextlib.suppress(OSError):
+                self._writer.close()
+            self._partial.unlink(missing_ok=True)
+            return
+        if self._held_rows or not self.rows:  # an empty table: one empty row group
+            self._write(pa.concat_tables(self._held) if self._held else self.schema.empty_table())
+        self._writer.close()
+        self._partial.replace(self.path)
+
 
 def _write_table(table: pa.Table, path: Path, geo: bool) -> None:
     from poiflow.sinks import ParquetSink
@@ -209,7 +285,7 @@ def _write_table(table: pa.Table, path: Path, geo: bool) -> None:
             with ParquetSink(path, table.schema, geo=True) as sink:
                 sink.write(table)
         else:
-            pq.write_table(table, path, compression="zstd")
+            pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     except OSError as exc:
         raise OutputError(f"cannot write ({exc})", path=path) from exc
 

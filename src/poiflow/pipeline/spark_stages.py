@@ -15,7 +15,10 @@ destination; Spark moves only those payloads and narrow columns (rows, keys, cel
   into pieces and small ones packed together to an even number of pairs per shard; the
   records a shard needs are read by range of row and sent to it; each shard's records and
   pairs meet in a ``cogroup`` and get their features and probability there, with the name
-  and word counts of all the data;
+  and word counts of all the data; the scored pairs go on by range of left record, are
+  sorted there, and come to the driver a range at a time (``SparkEngine.stream``), which
+  writes the pairs file in order and keeps only what clustering reads (an unsupervised
+  model is fitted on a first pass of pattern counts);
 - ``cluster``: connected components of the strong edges as DataFrame jobs, then the
   non-chaining clustering per hash partition of the components (a component is clustered
   on its own, whatever else is in its partition);
@@ -56,6 +59,7 @@ from poiflow.pipeline.spark_tasks import (
     route_to_clusters,
     route_to_shards,
     score_routed,
+    sort_scored,
     unpack_merge,
     unsigned,
 )
@@ -75,7 +79,10 @@ from poiflow.pipeline.stage_results import (
 if TYPE_CHECKING:
     from poiflow.conflate.merge import MergeConfig
 
-__all__ = ["SPARK_STAGES", "shard_count", "shard_plan"]
+__all__ = ["SCORED_CHUNK", "SPARK_STAGES", "shard_count", "shard_plan"]
+
+# Scored pairs a payload to the driver (~100 bytes a pair with the features).
+SCORED_CHUNK: Final = 1 << 18
 
 
 def spark_block(ctx: StageContext) -> dict[str, Any]:
@@ -119,7 +126,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     from pyspark.sql.window import Window
 
     from poiflow.conflate.features import FEATURES, SHARED_PHONE, shared_pages, shared_phones
-    from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
+    from poiflow.conflate.fellegi_sunter import PatternCounts, count_patterns, fit_patterns
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
     from poiflow.conflate.rounding import ROUNDED, rounding_of
 
@@ -205,7 +212,10 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         partial(route_to_shards, location=engine.staged(path), columns=columns, env=environment()),
         "shard bigint, what string, payload binary",
     )
-    feature_columns = ", ".join(f"{name} float" for name in FEATURES)
+    # The scored pairs, with their features, are ~100 bytes a pair: they go on by range of
+    # left record, are sorted there, and come to the driver a range at a time, which
+    # writes them to the pairs file in order and keeps only what clustering reads.
+    ranges = engine.spread_keys(engine.partitions)
     scored = engine.cogroup(
         routed,
         pairs,
@@ -218,23 +228,40 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
             rounding=rounding,
             total=total,
             matcher=matcher,
+            keys=ranges,
+            record_count=pq.ParquetFile(path).metadata.num_rows,
         ),
-        f"left bigint, right bigint, probability double, {feature_columns}",
+        "key bigint, what string, payload binary",
     )
-    table = engine.collect(scored).sort_by([("left", "ascending"), ("right", "ascending")])
-    left = table.column("left").to_numpy()
-    right = table.column("right").to_numpy()
-    features = {name: table.column(name).to_numpy() for name in FEATURES}
+    in_order = engine.by_key(
+        scored, "key", partial(sort_scored, chunk=SCORED_CHUNK), PAYLOAD_SCHEMA
+    )
+    fitted = matcher is None
     if matcher is None:  # fitted on every pair, as on the local engine
-        matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
-        probability = matcher.predict(features)
-    else:
-        probability = table.column("probability").to_numpy()
+        patterns = PatternCounts(np.zeros(0, np.int64), np.zeros(0, np.int64))
+        for part in engine.stream(in_order, "scored"):  # a first pass: EM needs only counts
+            patterns += count_patterns(_features(part))
+        matcher = fit_patterns(patterns, name="fellegi-sunter, fitted on this run")
     keep_model(ctx, matcher)
     record_keys = ctx.artifacts.table("records", ["source", "id"])
-    ctx.write("pairs", pairs_table(record_keys, left, right, probability, features))
-    ctx.artifacts.release("pairs")
-    ctx.write("scores", scores_table(left, right, probability))
+    empty = np.zeros(0, np.int64)
+    schema = pairs_table(record_keys, empty, empty, empty, dict.fromkeys(FEATURES, empty)).schema
+    lefts, rights, probabilities = [], [], []
+    with ctx.stream("pairs", schema) as written:
+        for part in engine.stream(in_order, "scored"):
+            left = part.column("left").to_numpy()
+            right = part.column("right").to_numpy()
+            features = _features(part)
+            if fitted:
+                probability = matcher.predict(features)
+            else:
+                probability = part.column("probability").to_numpy()
+            written.write(pairs_table(record_keys, left, right, probability, features))
+            lefts.append(left)
+            rights.append(right)
+            probabilities.append(probability)
+    left, right = np.concatenate([empty, *lefts]), np.concatenate([empty, *rights])
+    ctx.write("scores", scores_table(left, right, np.concatenate([empty, *probabilities])))
     return {
         "model": matcher.version,
         "model_info": matcher.describe(),
@@ -444,6 +471,12 @@ def _records_of(
         columns=columns,
         env=environment(),
     )
+
+
+def _features(scored: pa.Table) -> dict[str, np.ndarray]:
+    from poiflow.conflate.features import FEATURES
+
+    return {name: scored.column(name).to_numpy() for name in FEATURES}
 
 
 def _engine(ctx: StageContext) -> SparkEngine:

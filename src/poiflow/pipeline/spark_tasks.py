@@ -45,6 +45,7 @@ __all__ = [
     "route_to_shards",
     "score_routed",
     "signed",
+    "sort_scored",
     "take_rows",
     "to_payloads",
     "unpack_merge",
@@ -257,9 +258,13 @@ def score_routed(
     rounding: Mapping[str, float],
     total: int,
     matcher: Any,
+    keys: list[int],
+    record_count: int,
 ) -> pa.Table:
     """The features and match probability of a scoring shard's pairs, from the records it
-    was sent (rows of the records table) and the counts of all the data."""
+    was sent (rows of the records table) and the counts of all the data; sent on as
+    payloads to ``len(keys)`` ranges of left record (of ``record_count`` rows), ``keys`` naming
+    each range's partition (:meth:`poiflow.engines.spark.SparkEngine.spread_keys`)."""
     from poiflow.conflate.features import FEATURES, FeatureStats, RecordView, pair_features
 
     records = decode_tables(payloads, "records", pa.schema([])).sort_by("row")
@@ -282,13 +287,30 @@ def score_routed(
     right = np.searchsorted(rows, pairs.column("right").to_numpy())
     features = pair_features(view, left, right)
     probability = matcher.predict(features) if matcher is not None else np.full(len(left), np.nan)
-    return pa.table(
+    scored = pa.table(
         {
             "left": pairs.column("left"),
             "right": pairs.column("right"),
             "probability": pa.array(probability, pa.float64()),
             **{name: pa.array(features[name], pa.float32()) for name in FEATURES},
         }
+    )
+    # On to the partition of the left record's range of rows (:func:`sort_scored`).
+    ranges = (pairs.column("left").to_numpy() * len(keys)) // max(record_count, 1)
+    return to_payloads(scored, ranges, "key", np.asarray(keys, dtype=np.int64), "scored")
+
+
+def sort_scored(payloads: pa.Table, *, chunk: int) -> pa.Table:
+    """The scored pairs of a range of left records (every shard's that has any), in order
+    of (left, right), as payloads of at most ``chunk`` pairs: the driver writes the
+    partitions one after the other, and so the whole file, in order."""
+    scored = decode_tables(payloads, "scored", pa.schema([]))
+    if scored.num_rows == 0:
+        return pa.table({"what": pa.array([], pa.string()), "payload": pa.array([], pa.binary())})
+    scored = scored.sort_by([("left", "ascending"), ("right", "ascending")])
+    return pa.concat_tables(
+        encode_table(scored.slice(start, chunk), "scored")
+        for start in range(0, scored.num_rows, chunk)
     )
 
 
