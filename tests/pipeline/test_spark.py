@@ -24,7 +24,13 @@ from poiflow.errors import ConfigError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
 from poiflow.pipeline.spark_stages import shard_count, shard_plan
-from poiflow.pipeline.spark_tasks import read_groups, take_rows, to_payloads
+from poiflow.pipeline.spark_tasks import (
+    read_groups,
+    read_scored,
+    take_rows,
+    to_payloads,
+    write_scored,
+)
 
 from ..conftest import ROOT
 
@@ -222,6 +228,42 @@ def test_payloads_send_every_row_once_to_its_target(targets: list[int]) -> None:
         seen += rows
     assert sorted(seen) == list(range(len(targets)))
     assert len(set(packed.column("key").to_pylist())) == len(set(targets))
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 99), st.integers(0, 99)), max_size=30),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(1, 7),
+)
+def test_scored_pairs_come_back_a_range_of_left_records_at_a_time_in_order(
+    tmp_path_factory: pytest.TempPathFactory, shards: list[list[tuple[int, int]]], ranges: int
+) -> None:
+    folder = tmp_path_factory.mktemp("scored")
+    files = []
+    for shard, pairs in enumerate(shards):
+        left, right = zip(*pairs, strict=True) if pairs else ((), ())
+        scored = pa.table(
+            {
+                "left": pa.array(left, pa.int64()),
+                "right": pa.array(right, pa.int64()),
+                "probability": pa.array([lf / 100 + r / 1e4 for lf, r in pairs], pa.float64()),
+            }
+        )
+        files.append(str(folder / f"shard-{shard}.arrow"))
+        write_scored(scored, files[-1], ranges=ranges, record_count=100, env={})
+    read = [read_scored(files, index, {}) for index in range(ranges)]
+    for index, part in enumerate(read):
+        assert all(
+            index * 100 <= left * ranges < (index + 1) * 100 for left in part["left"].to_pylist()
+        )
+    whole = pa.concat_tables(read)
+    got = list(zip(whole["left"].to_pylist(), whole["right"].to_pylist(), strict=True))
+    assert got == sorted(pair for pairs in shards for pair in pairs)
+    assert whole["probability"].to_pylist() == [lf / 100 + r / 1e4 for lf, r in got]
+    assert not list(folder.glob("*.part"))
 
 
 @pytest.mark.spark

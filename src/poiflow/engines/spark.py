@@ -12,12 +12,14 @@ PySpark is an optional extra: without it, :func:`spark_session` says how to inst
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 import pyarrow as pa
 
 from poiflow.errors import ConfigError
-from poiflow.storage import s3_endpoint, s3_region
+from poiflow.storage import filesystem, s3_endpoint, s3_region
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -260,6 +262,29 @@ class SparkEngine:
             put_file(local, uri)
         return spark_uri(uri)
 
+    def scratch(self, local: str) -> str:
+        """A folder that tasks write files to and the driver reads them back from: the
+        local folder ``local`` (made here; Spark reads the local files too), or with a
+        staging folder a fresh one in it (``s3a://``, ``hdfs://``). :meth:`clear` takes
+        it away."""
+        if self.staging is None:
+            from pathlib import Path
+
+            Path(local).mkdir(parents=True, exist_ok=True)
+            return str(local)
+        return spark_uri(f"{self.staging.rstrip('/')}/scratch-{uuid.uuid4().hex}")
+
+    def clear(self, location: str) -> None:
+        """Remove a folder of :meth:`scratch` and what tasks wrote there."""
+        if "://" not in location:
+            import shutil
+
+            shutil.rmtree(location, ignore_errors=True)
+            return
+        fs, path = filesystem(location)
+        with contextlib.suppress(OSError):
+            fs.delete_dir(path)
+
     def row_groups(self, path: str) -> DataFrame:
         """The row groups of the local Parquet file ``path``, one row each (``group``, and
         ``first``: the file row of its first record), spread over the partitions: for
@@ -331,14 +356,6 @@ class SparkEngine:
     def collect(self, frame: DataFrame) -> pa.Table:
         """A DataFrame as an Arrow table on the driver."""
         return frame.toArrow()
-
-    def stream(self, frame: DataFrame, what: str) -> Iterator[pa.Table]:
-        """The tables of the ``what`` payloads of ``frame`` (rows of :func:`encode_table`),
-        in the order of its partitions and rows, with one partition on the driver at a
-        time (and the next on its way): for results too large to collect at once."""
-        for row in frame.toLocalIterator(prefetchPartitions=True):
-            if row["what"] == what:
-                yield pa.ipc.open_stream(pa.py_buffer(row["payload"])).read_all()
 
     def components(self, edges: DataFrame) -> DataFrame:
         """The connected components of an undirected graph: ``(node, component)`` for

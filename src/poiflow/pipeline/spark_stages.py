@@ -15,10 +15,10 @@ destination; Spark moves only those payloads and narrow columns (rows, keys, cel
   into pieces and small ones packed together to an even number of pairs per shard; the
   records a shard needs are read by range of row and sent to it; each shard's records and
   pairs meet in a ``cogroup`` and get their features and probability there, with the name
-  and word counts of all the data; the scored pairs go on by range of left record, are
-  sorted there, and come to the driver a range at a time (``SparkEngine.stream``), which
-  writes the pairs file in order and keeps only what clustering reads (an unsupervised
-  model is fitted on a first pass of pattern counts);
+  and word counts of all the data; each shard writes its scored pairs to a file (by
+  range of left record) in a scratch folder, and returns its comparison patterns counted
+  (an unsupervised model is fitted on their sum); the driver reads the files back a range
+  at a time, writes the pairs file in order, and keeps only what clustering reads;
 - ``cluster``: connected components of the strong edges as DataFrame jobs, then the
   non-chaining clustering per hash partition of the components (a component is clustered
   on its own, whatever else is in its partition);
@@ -47,6 +47,7 @@ from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine, decode_tables
 from poiflow.pipeline.artifacts import StageContext
 from poiflow.pipeline.spark_tasks import (
     PAIR_TYPES,
+    SCORED_FILES,
     cells_and_names,
     cluster_shard,
     count_features,
@@ -56,10 +57,10 @@ from poiflow.pipeline.spark_tasks import (
     merge_routed,
     on_groups,
     pair_keys,
+    read_scored,
     route_to_clusters,
     route_to_shards,
     score_routed,
-    sort_scored,
     unpack_merge,
     unsigned,
 )
@@ -77,12 +78,13 @@ from poiflow.pipeline.stage_results import (
 )
 
 if TYPE_CHECKING:
+    from poiflow.conflate.fellegi_sunter import PatternCounts
     from poiflow.conflate.merge import MergeConfig
 
-__all__ = ["SCORED_CHUNK", "SPARK_STAGES", "shard_count", "shard_plan"]
+__all__ = ["SCORED_RANGE_PAIRS", "SPARK_STAGES", "shard_count", "shard_plan"]
 
-# Scored pairs a payload to the driver (~100 bytes a pair with the features).
-SCORED_CHUNK: Final = 1 << 18
+# Scored pairs the driver reads back at a time (~100 bytes a pair with their features).
+SCORED_RANGE_PAIRS: Final = 2_000_000
 
 
 def spark_block(ctx: StageContext) -> dict[str, Any]:
@@ -125,14 +127,15 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     from pyspark.sql import functions as sf
     from pyspark.sql.window import Window
 
-    from poiflow.conflate.features import FEATURES, SHARED_PHONE, shared_pages, shared_phones
-    from poiflow.conflate.fellegi_sunter import PatternCounts, count_patterns, fit_patterns
+    from poiflow.conflate.features import SHARED_PHONE, shared_pages, shared_phones
+    from poiflow.conflate.fellegi_sunter import fit_patterns
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
     from poiflow.conflate.rounding import ROUNDED, rounding_of
 
     engine = _engine(ctx)
     model = str(ctx.settings.get("model", "default"))
     matcher = ctx.objects.get("matcher") or (None if model == UNSUPERVISED else load_matcher(model))
+    fitted = matcher is None
     path = str(ctx.artifacts.path("records"))
     columns = ["source", "lat", "lon", "categories", "keys", "phones", "websites"]
     groups = engine.row_groups(path)
@@ -212,56 +215,42 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         partial(route_to_shards, location=engine.staged(path), columns=columns, env=environment()),
         "shard bigint, what string, payload binary",
     )
-    # The scored pairs, with their features, are ~100 bytes a pair: they go on by range of
-    # left record, are sorted there, and come to the driver a range at a time, which
-    # writes them to the pairs file in order and keeps only what clustering reads.
-    ranges = engine.spread_keys(engine.partitions)
-    scored = engine.cogroup(
-        routed,
-        pairs,
-        "shard",
-        partial(
-            score_routed,
-            words=words,
-            pages=pages,
-            phones=phones,
-            rounding=rounding,
-            total=total,
-            matcher=matcher,
-            keys=ranges,
-            record_count=pq.ParquetFile(path).metadata.num_rows,
-        ),
-        "key bigint, what string, payload binary",
-    )
-    in_order = engine.by_key(
-        scored, "key", partial(sort_scored, chunk=SCORED_CHUNK), PAYLOAD_SCHEMA
-    )
-    fitted = matcher is None
-    if matcher is None:  # fitted on every pair, as on the local engine
-        patterns = PatternCounts(np.zeros(0, np.int64), np.zeros(0, np.int64))
-        for part in engine.stream(in_order, "scored"):  # a first pass: EM needs only counts
-            patterns += count_patterns(_features(part))
-        matcher = fit_patterns(patterns, name="fellegi-sunter, fitted on this run")
-    keep_model(ctx, matcher)
-    record_keys = ctx.artifacts.table("records", ["source", "id"])
-    empty = np.zeros(0, np.int64)
-    schema = pairs_table(record_keys, empty, empty, empty, dict.fromkeys(FEATURES, empty)).schema
-    lefts, rights, probabilities = [], [], []
-    with ctx.stream("pairs", schema) as written:
-        for part in engine.stream(in_order, "scored"):
-            left = part.column("left").to_numpy()
-            right = part.column("right").to_numpy()
-            features = _features(part)
-            if fitted:
-                probability = matcher.predict(features)
-            else:
-                probability = part.column("probability").to_numpy()
-            written.write(pairs_table(record_keys, left, right, probability, features))
-            lefts.append(left)
-            rights.append(right)
-            probabilities.append(probability)
-    left, right = np.concatenate([empty, *lefts]), np.concatenate([empty, *rights])
-    ctx.write("scores", scores_table(left, right, np.concatenate([empty, *probabilities])))
+    # Each shard writes its scored pairs to a file, by range of left record; the driver
+    # reads them back a range at a time, writes the pairs file in order, and keeps only
+    # what clustering reads.
+    candidates_count = pq.ParquetFile(ctx.artifacts.path("candidates")).metadata.num_rows
+    ranges = max(1, math.ceil(candidates_count / SCORED_RANGE_PAIRS))
+    location = engine.scratch(str(ctx.folder / ".scored"))
+    try:
+        scored = engine.cogroup(
+            routed,
+            pairs,
+            "shard",
+            partial(
+                score_routed,
+                words=words,
+                pages=pages,
+                phones=phones,
+                rounding=rounding,
+                total=total,
+                matcher=matcher,
+                ranges=ranges,
+                record_count=pq.ParquetFile(path).metadata.num_rows,
+                location=location,
+                env=environment(),
+            ),
+            SCORED_FILES,
+        )
+        files = engine.collect(scored).sort_by("shard")
+        if matcher is None:  # fitted on every pair, as on the local engine: on their counts
+            matcher = fit_patterns(
+                _patterns(files.column("patterns")), name="fellegi-sunter, fitted on this run"
+            )
+        keep_model(ctx, matcher)
+        left, right, probability = _write_pairs(ctx, files, ranges, matcher, fitted=fitted)
+    finally:
+        engine.clear(location)
+    ctx.write("scores", scores_table(left, right, probability))
     return {
         "model": matcher.version,
         "model_info": matcher.describe(),
@@ -473,10 +462,48 @@ def _records_of(
     )
 
 
-def _features(scored: pa.Table) -> dict[str, np.ndarray]:
+def _patterns(payloads: pa.ChunkedArray) -> PatternCounts:
+    """The comparison patterns of every shard's pairs, counted (:func:`score_routed`)."""
+    from poiflow.conflate.fellegi_sunter import PatternCounts
+
+    total = PatternCounts(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    for payload in payloads.to_pylist():
+        counted = pa.ipc.open_stream(payload).read_all()
+        codes = counted.column("code").to_numpy()
+        total += PatternCounts(codes, counted.column("count").to_numpy())
+    return total
+
+
+def _write_pairs(
+    ctx: StageContext, files: pa.Table, ranges: int, matcher: Any, *, fitted: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Write the pairs file from the shards' files, a range of left record at a time, and
+    return the left and right rows and probability of every pair, in order."""
     from poiflow.conflate.features import FEATURES
 
-    return {name: scored.column(name).to_numpy() for name in FEATURES}
+    record_keys = ctx.artifacts.table("records", ["source", "id"])
+    source = record_keys.column("source").combine_chunks()
+    keys = pa.table({"source": source, "id": record_keys.column("id").combine_chunks()})
+    empty = np.zeros(0, np.int64)
+    schema = pairs_table(keys, empty, empty, empty, dict.fromkeys(FEATURES, empty)).schema
+    names = files.column("file").to_pylist()
+    env = environment()
+    lefts, rights, probabilities = [empty], [empty], [np.zeros(0)]
+    with ctx.stream("pairs", schema) as written:
+        for index in range(ranges if names else 0):
+            part = read_scored(names, index, env)
+            left = part.column("left").to_numpy()
+            right = part.column("right").to_numpy()
+            features = {name: part.column(name).to_numpy() for name in FEATURES}
+            if fitted:
+                probability = matcher.predict(features)
+            else:
+                probability = part.column("probability").to_numpy()
+            written.write(pairs_table(keys, left, right, probability, features))
+            lefts.append(left)
+            rights.append(right)
+            probabilities.append(probability)
+    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(probabilities)
 
 
 def _engine(ctx: StageContext) -> SparkEngine:

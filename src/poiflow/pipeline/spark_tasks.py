@@ -7,6 +7,7 @@ reads the rows it needs of a staged Parquet file itself (:func:`read_groups`,
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,6 +29,7 @@ __all__ = [
     "PAIR_TYPES",
     "PIECE_RESOLUTION",
     "RECORD_TYPES",
+    "SCORED_FILES",
     "SHARD_RESOLUTION",
     "as_records",
     "cells_and_names",
@@ -41,15 +43,16 @@ __all__ = [
     "pair_keys",
     "parquet_file",
     "read_groups",
+    "read_scored",
     "route_to_clusters",
     "route_to_shards",
     "score_routed",
     "signed",
-    "sort_scored",
     "take_rows",
     "to_payloads",
     "unpack_merge",
     "unsigned",
+    "write_scored",
 ]
 
 SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
@@ -258,14 +261,24 @@ def score_routed(
     rounding: Mapping[str, float],
     total: int,
     matcher: Any,
-    keys: list[int],
+    ranges: int,
     record_count: int,
+    location: str,
+    env: Mapping[str, str],
 ) -> pa.Table:
     """The features and match probability of a scoring shard's pairs, from the records it
-    was sent (rows of the records table) and the counts of all the data; sent on as
-    payloads to ``len(keys)`` ranges of left record (of ``record_count`` rows), ``keys`` naming
-    each range's partition (:meth:`poiflow.engines.spark.SparkEngine.spread_keys`)."""
+    was sent (rows of the records table) and the counts of all the data.
+
+    The scored pairs (~100 bytes a pair with their features) do not go back through
+    Spark: the shard writes them to a file of its own in the folder ``location``, one
+    Arrow batch for each of ``ranges`` equal ranges of left record (of ``record_count``
+    records; :func:`read_scored` reads a range back). It returns one row: ``shard``,
+    ``file``, ``pairs``, and without a matcher (Fellegi-Sunter, fitted on every pair of
+    the run) ``patterns``, the comparison patterns of its pairs counted (an Arrow
+    payload).
+    """
     from poiflow.conflate.features import FEATURES, FeatureStats, RecordView, pair_features
+    from poiflow.conflate.fellegi_sunter import count_patterns
 
     records = decode_tables(payloads, "records", pa.schema([])).sort_by("row")
     rows = records.column("row").to_numpy()
@@ -295,23 +308,91 @@ def score_routed(
             **{name: pa.array(features[name], pa.float32()) for name in FEATURES},
         }
     )
-    # On to the partition of the left record's range of rows (:func:`sort_scored`).
-    ranges = (pairs.column("left").to_numpy() * len(keys)) // max(record_count, 1)
-    return to_payloads(scored, ranges, "key", np.asarray(keys, dtype=np.int64), "scored")
-
-
-def sort_scored(payloads: pa.Table, *, chunk: int) -> pa.Table:
-    """The scored pairs of a range of left records (every shard's that has any), in order
-    of (left, right), as payloads of at most ``chunk`` pairs: the driver writes the
-    partitions one after the other, and so the whole file, in order."""
-    scored = decode_tables(payloads, "scored", pa.schema([]))
-    if scored.num_rows == 0:
-        return pa.table({"what": pa.array([], pa.string()), "payload": pa.array([], pa.binary())})
-    scored = scored.sort_by([("left", "ascending"), ("right", "ascending")])
-    return pa.concat_tables(
-        encode_table(scored.slice(start, chunk), "scored")
-        for start in range(0, scored.num_rows, chunk)
+    shard = int(pairs.column("shard")[0].as_py())
+    file = f"{location.rstrip('/')}/shard-{shard:06d}.arrow"
+    write_scored(scored, file, ranges=ranges, record_count=record_count, env=env)
+    patterns = None
+    if matcher is None:
+        counted = count_patterns(features)
+        patterns = encode_table(
+            pa.table({"code": counted.codes, "count": counted.counts}), "patterns"
+        ).column("payload")[0]
+    return pa.table(
+        {
+            "shard": pa.array([shard], pa.int64()),
+            "file": pa.array([file], pa.string()),
+            "pairs": pa.array([scored.num_rows], pa.int64()),
+            "patterns": pa.array([patterns], pa.binary()),
+        }
     )
+
+
+SCORED_FILES: Final = "shard bigint, file string, pairs bigint, patterns binary"
+
+
+def write_scored(
+    scored: pa.Table, file: str, *, ranges: int, record_count: int, env: Mapping[str, str]
+) -> None:
+    """Write scored pairs to ``file`` as one Arrow batch for each of ``ranges`` equal
+    ranges of left record (of ``record_count`` records), empty or not: batch ``i`` holds
+    range ``i``."""
+    in_range = (scored.column("left").to_numpy() * ranges) // max(record_count, 1)
+    order = np.argsort(in_range, kind="stable")
+    bounds = np.searchsorted(in_range[order], np.arange(ranges + 1))
+    scored = scored.take(pa.array(order))
+    _write_batches(
+        [scored.slice(a, b - a) for a, b in itertools.pairwise(bounds)], scored.schema, file, env
+    )
+
+
+def read_scored(files: list[str], index: int, env: Mapping[str, str]) -> pa.Table:
+    """Range ``index`` of the scored pairs in the shards' ``files`` (:func:`score_routed`),
+    in order of (left, right)."""
+    batches = []
+    for file in files:
+        with _input(file, env) as source:  # read into memory, not mapped: closed here
+            batches.append(pa.ipc.open_file(source).get_batch(index))
+    return pa.Table.from_batches(batches).sort_by([("left", "ascending"), ("right", "ascending")])
+
+
+def _write_batches(
+    batches: list[pa.Table], schema: pa.Schema, location: str, env: Mapping[str, str]
+) -> None:
+    """An Arrow IPC file of one batch per table at ``location``: a local path (written
+    beside it and renamed, so that a retried task never leaves half a file), or an
+    ``s3a://`` or ``hdfs://`` one."""
+    import os
+
+    def write(sink: Any) -> None:
+        with pa.ipc.new_file(sink, schema) as writer:
+            for table in batches:  # exactly one batch each, if empty: batch i is range i
+                pieces = table.combine_chunks().to_batches()
+                writer.write_batch(pieces[0] if pieces else pa.RecordBatch.from_pylist([], schema))
+
+    if "://" not in location:
+        partial = f"{location}.{os.getpid()}.part"
+        with pa.OSFile(partial, "wb") as sink:
+            write(sink)
+        os.replace(partial, location)
+        return
+    from poiflow.storage import filesystem
+
+    os.environ.update(env)
+    fs, path = filesystem(location)
+    with fs.open_output_stream(path) as sink:
+        write(sink)
+
+
+def _input(location: str, env: Mapping[str, str]) -> Any:
+    if "://" not in location:
+        return pa.OSFile(location)
+    import os
+
+    from poiflow.storage import filesystem
+
+    os.environ.update(env)
+    fs, path = filesystem(location)
+    return fs.open_input_file(path)
 
 
 def route_to_clusters(
