@@ -26,10 +26,10 @@ from poiflow.pipeline import Pipeline
 from poiflow.pipeline.spark_stages import shard_count, shard_plan
 from poiflow.pipeline.spark_tasks import (
     read_groups,
-    read_scored,
+    read_range,
     take_rows,
     to_payloads,
-    write_scored,
+    write_ranges,
 )
 
 from ..conftest import ROOT
@@ -238,7 +238,7 @@ def test_payloads_send_every_row_once_to_its_target(targets: list[int]) -> None:
     ),
     st.integers(1, 7),
 )
-def test_scored_pairs_come_back_a_range_of_left_records_at_a_time_in_order(
+def test_pairs_written_by_tasks_come_back_a_range_of_left_records_at_a_time(
     tmp_path_factory: pytest.TempPathFactory, shards: list[list[tuple[int, int]]], ranges: int
 ) -> None:
     folder = tmp_path_factory.mktemp("scored")
@@ -253,8 +253,11 @@ def test_scored_pairs_come_back_a_range_of_left_records_at_a_time_in_order(
             }
         )
         files.append(str(folder / f"shard-{shard}.arrow"))
-        write_scored(scored, files[-1], ranges=ranges, record_count=100, env={})
-    read = [read_scored(files, index, {}) for index in range(ranges)]
+        write_ranges(scored, files[-1], ranges=ranges, record_count=100, env={})
+    read = [
+        read_range(files, index, {}).sort_by([("left", "ascending"), ("right", "ascending")])
+        for index in range(ranges)
+    ]
     for index, part in enumerate(read):
         assert all(
             index * 100 <= left * ranges < (index + 1) * 100 for left in part["left"].to_pylist()
@@ -318,7 +321,7 @@ def test_spark_without_pyspark_says_how_to_install_it(
 @pytest.mark.spark
 @pytest.mark.slow
 @needs_spark
-def test_scored_pairs_come_to_the_driver_a_range_of_records_at_a_time(tmp_path: Path) -> None:
+def test_pairs_come_to_the_driver_a_range_of_records_at_a_time(tmp_path: Path) -> None:
     from poiflow.engines.spark import spark_session
 
     world = generate(3000, 3, 31, tmp_path / "world")
@@ -329,17 +332,17 @@ def test_scored_pairs_come_to_the_driver_a_range_of_records_at_a_time(tmp_path: 
         "cache": None,
     }
     pipeline = Pipeline.from_dict(spec, tmp_path)
-    # The driver may take 5 MiB of results a job: less than every scored pair with its
-    # features (~100 bytes a pair), more than any one range of them (an eighth) or than
-    # blocking's pairs (~40 bytes a pair).
+    # The driver may take 3 MiB of results a job: less than blocking's pairs as its key
+    # partitions find them (~40 bytes a pair) or the scored pairs with their features
+    # (~100 bytes a pair), more than the golden places it writes.
     conf = spark_session("local[2]").sparkContext._jsc.sc().conf()
     cap = conf.get("spark.driver.maxResultSize")
-    conf.set("spark.driver.maxResultSize", "5m")
+    conf.set("spark.driver.maxResultSize", "3m")
     try:
         local, spark, result = run_both(pipeline, tmp_path, {"partitions": 8})
     finally:
         conf.set("spark.driver.maxResultSize", cap)
-    assert result.stage("score").summary["pairs"] * 100 > 1.5 * 5 * 2**20
+    assert result.stage("block").summary["candidate_pairs"] * 40 > 3 * 2**20
     # Written a range at a time, in order: the very file the local engine writes whole.
     assert (spark / "pairs.parquet").read_bytes() == (local / "pairs.parquet").read_bytes()
     assert_same_outputs(local, spark)

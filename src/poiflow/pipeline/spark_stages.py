@@ -43,10 +43,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine, decode_tables
+from poiflow.engines.spark import PAYLOAD_SCHEMA, SparkEngine
 from poiflow.pipeline.artifacts import StageContext
 from poiflow.pipeline.spark_tasks import (
-    PAIR_TYPES,
+    PAIR_FILES,
     SCORED_FILES,
     cells_and_names,
     cluster_shard,
@@ -57,7 +57,7 @@ from poiflow.pipeline.spark_tasks import (
     merge_routed,
     on_groups,
     pair_keys,
-    read_scored,
+    read_range,
     route_to_clusters,
     route_to_shards,
     score_routed,
@@ -81,10 +81,14 @@ if TYPE_CHECKING:
     from poiflow.conflate.fellegi_sunter import PatternCounts
     from poiflow.conflate.merge import MergeConfig
 
-__all__ = ["SCORED_RANGE_PAIRS", "SPARK_STAGES", "shard_count", "shard_plan"]
+__all__ = ["RANGE_PAIRS", "SPARK_STAGES", "shard_count", "shard_plan"]
 
-# Scored pairs the driver reads back at a time (~100 bytes a pair with their features).
-SCORED_RANGE_PAIRS: Final = 2_000_000
+# Pairs the driver reads back from the tasks' files at a time, by range of left record
+# (~100 bytes a scored pair with its features, 20 a candidate pair).
+RANGE_PAIRS: Final = 2_000_000
+# Candidate pairs a record, as blocking's key partitions find them (a pair once for each
+# partition of keys that proposed it): ~13 on generated worlds, more where keys are big.
+_RAW_PAIRS_PER_RECORD: Final = 20
 
 
 def spark_block(ctx: StageContext) -> dict[str, Any]:
@@ -93,6 +97,7 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
 
     from poiflow.conflate.blocking import finish_pairs, key_stats
     from poiflow.conflate.keys import BLOCKING_COLUMNS, BlockingConfig
+    from poiflow.schema import CANDIDATE_SCHEMA
 
     engine = _engine(ctx)
     config = BlockingConfig(**ctx.settings)
@@ -113,13 +118,37 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
         reading(partial(keys_to_partitions, stats=stats, config=config, keys=spread)),
         "key bigint, what string, payload binary",
     )
-    pairs = engine.by_key(keys, "key", partial(pair_keys, config=config), PAYLOAD_SCHEMA)
-    # A pair that keys of several partitions proposed comes once per partition: merging
-    # them (bits OR-ed) on the driver is cheaper than one more shuffle.
-    found = decode_tables(engine.collect(pairs), "pairs", PAIR_TYPES)
-    candidates = finish_pairs([found], n)
-    ctx.write("candidates", candidates)
-    return block_summary(n, candidates) | {"engine": "spark"}
+    # Each key partition writes its pairs to a file by range of left record. A pair that
+    # keys of several partitions proposed comes once per partition: the driver merges
+    # them (bits OR-ed) a range at a time, cheaper than one more shuffle.
+    ranges = max(1, math.ceil(n * _RAW_PAIRS_PER_RECORD / RANGE_PAIRS))
+    location = engine.scratch(str(ctx.folder / ".pairs"))
+    try:
+        pairs = engine.by_key(
+            keys,
+            "key",
+            partial(
+                pair_keys,
+                config=config,
+                ranges=ranges,
+                record_count=n,
+                location=location,
+                env=environment(),
+            ),
+            PAIR_FILES,
+        )
+        files = engine.collect(pairs).column("file").to_pylist()
+        key_bits = [np.zeros(0, np.int32)]
+        with ctx.stream("candidates", CANDIDATE_SCHEMA) as written:
+            for index in range(ranges if files else 0):
+                found = read_range(files, index, environment())
+                candidates = finish_pairs([found], n)
+                written.write(candidates)
+                key_bits.append(candidates.column("keys").to_numpy())
+    finally:
+        engine.clear(location)
+    summary = block_summary(n, pa.table({"keys": np.concatenate(key_bits)}))
+    return summary | {"engine": "spark"}
 
 
 def spark_score(ctx: StageContext) -> dict[str, Any]:
@@ -219,7 +248,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     # reads them back a range at a time, writes the pairs file in order, and keeps only
     # what clustering reads.
     candidates_count = pq.ParquetFile(ctx.artifacts.path("candidates")).metadata.num_rows
-    ranges = max(1, math.ceil(candidates_count / SCORED_RANGE_PAIRS))
+    ranges = max(1, math.ceil(candidates_count / RANGE_PAIRS))
     location = engine.scratch(str(ctx.folder / ".scored"))
     try:
         scored = engine.cogroup(
@@ -491,7 +520,9 @@ def _write_pairs(
     lefts, rights, probabilities = [empty], [empty], [np.zeros(0)]
     with ctx.stream("pairs", schema) as written:
         for index in range(ranges if names else 0):
-            part = read_scored(names, index, env)
+            part = read_range(names, index, env).sort_by(
+                [("left", "ascending"), ("right", "ascending")]
+            )
             left = part.column("left").to_numpy()
             right = part.column("right").to_numpy()
             features = {name: part.column(name).to_numpy() for name in FEATURES}

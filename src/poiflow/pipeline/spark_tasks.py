@@ -8,6 +8,7 @@ reads the rows it needs of a staged Parquet file itself (:func:`read_groups`,
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from poiflow.conflate.merge import MergeConfig
 
 __all__ = [
+    "PAIR_FILES",
     "PAIR_TYPES",
     "PIECE_RESOLUTION",
     "RECORD_TYPES",
@@ -43,7 +45,7 @@ __all__ = [
     "pair_keys",
     "parquet_file",
     "read_groups",
-    "read_scored",
+    "read_range",
     "route_to_clusters",
     "route_to_shards",
     "score_routed",
@@ -52,7 +54,7 @@ __all__ = [
     "to_payloads",
     "unpack_merge",
     "unsigned",
-    "write_scored",
+    "write_ranges",
 ]
 
 SHARD_RESOLUTION: Final = 4  # H3 cells of about 1,800 km2
@@ -80,15 +82,30 @@ def keys_to_partitions(
     return to_payloads(table, targets, "key", np.asarray(keys, dtype=np.int64), "keys")
 
 
-def pair_keys(payloads: pa.Table, *, config: BlockingConfig) -> pa.Table:
-    """The pairs of the key rows a key partition was sent (``key_pairs``), as a payload."""
+def pair_keys(
+    payloads: pa.Table,
+    *,
+    config: BlockingConfig,
+    ranges: int,
+    record_count: int,
+    location: str,
+    env: Mapping[str, str],
+) -> pa.Table:
+    """The pairs of the key rows a key partition was sent (``key_pairs``), written to a
+    file of the partition's own in the folder ``location`` by range of left record (see
+    :func:`write_ranges`); one row back: ``file``, ``pairs``."""
     from poiflow.conflate.blocking import key_pairs
 
     keys = decode_tables(payloads, "keys", pa.schema([]))
-    if keys.num_rows == 0:
-        return encode_table(PAIR_TYPES.empty_table(), "pairs")
-    pairs = key_pairs(pl.DataFrame(keys), config).to_arrow().cast(PAIR_TYPES)
-    return encode_table(pairs, "pairs")
+    pairs = PAIR_TYPES.empty_table()
+    if keys.num_rows:
+        pairs = key_pairs(pl.DataFrame(keys), config).to_arrow().cast(PAIR_TYPES)
+    file = f"{location.rstrip('/')}/pairs-{uuid.uuid4().hex}.arrow"
+    write_ranges(pairs, file, ranges=ranges, record_count=record_count, env=env)
+    return pa.table({"file": [file], "pairs": pa.array([pairs.num_rows], pa.int64())})
+
+
+PAIR_FILES: Final = "file string, pairs bigint"
 
 
 def count_features(records: pa.Table) -> pa.Table:
@@ -272,7 +289,7 @@ def score_routed(
     The scored pairs (~100 bytes a pair with their features) do not go back through
     Spark: the shard writes them to a file of its own in the folder ``location``, one
     Arrow batch for each of ``ranges`` equal ranges of left record (of ``record_count``
-    records; :func:`read_scored` reads a range back). It returns one row: ``shard``,
+    records; :func:`read_range` reads a range back). It returns one row: ``shard``,
     ``file``, ``pairs``, and without a matcher (Fellegi-Sunter, fitted on every pair of
     the run) ``patterns``, the comparison patterns of its pairs counted (an Arrow
     payload).
@@ -310,7 +327,7 @@ def score_routed(
     )
     shard = int(pairs.column("shard")[0].as_py())
     file = f"{location.rstrip('/')}/shard-{shard:06d}.arrow"
-    write_scored(scored, file, ranges=ranges, record_count=record_count, env=env)
+    write_ranges(scored, file, ranges=ranges, record_count=record_count, env=env)
     patterns = None
     if matcher is None:
         counted = count_patterns(features)
@@ -330,29 +347,28 @@ def score_routed(
 SCORED_FILES: Final = "shard bigint, file string, pairs bigint, patterns binary"
 
 
-def write_scored(
-    scored: pa.Table, file: str, *, ranges: int, record_count: int, env: Mapping[str, str]
+def write_ranges(
+    pairs: pa.Table, file: str, *, ranges: int, record_count: int, env: Mapping[str, str]
 ) -> None:
-    """Write scored pairs to ``file`` as one Arrow batch for each of ``ranges`` equal
-    ranges of left record (of ``record_count`` records), empty or not: batch ``i`` holds
-    range ``i``."""
-    in_range = (scored.column("left").to_numpy() * ranges) // max(record_count, 1)
+    """Write pairs (a ``left`` column of record rows, and any others) to ``file`` as one
+    Arrow batch for each of ``ranges`` equal ranges of left record (of ``record_count``
+    records), empty or not: batch ``i`` holds range ``i`` (:func:`read_range`)."""
+    in_range = (pairs.column("left").to_numpy() * ranges) // max(record_count, 1)
     order = np.argsort(in_range, kind="stable")
     bounds = np.searchsorted(in_range[order], np.arange(ranges + 1))
-    scored = scored.take(pa.array(order))
+    pairs = pairs.take(pa.array(order))
     _write_batches(
-        [scored.slice(a, b - a) for a, b in itertools.pairwise(bounds)], scored.schema, file, env
+        [pairs.slice(a, b - a) for a, b in itertools.pairwise(bounds)], pairs.schema, file, env
     )
 
 
-def read_scored(files: list[str], index: int, env: Mapping[str, str]) -> pa.Table:
-    """Range ``index`` of the scored pairs in the shards' ``files`` (:func:`score_routed`),
-    in order of (left, right)."""
+def read_range(files: list[str], index: int, env: Mapping[str, str]) -> pa.Table:
+    """Range ``index`` of the pairs in ``files`` (of :func:`write_ranges`; at least one)."""
     batches = []
     for file in files:
         with _input(file, env) as source:  # read into memory, not mapped: closed here
             batches.append(pa.ipc.open_file(source).get_batch(index))
-    return pa.Table.from_batches(batches).sort_by([("left", "ascending"), ("right", "ascending")])
+    return pa.Table.from_batches(batches)
 
 
 def _write_batches(
