@@ -82,9 +82,9 @@ class SparkSettings(StrictModel):
 
     def spark_conf(self) -> dict[str, str]:
         """The Spark settings these stand for, ``conf`` last (it wins). The driver may
-        take results of up to three quarters of its memory: blocking brings its candidate
-        pairs to it (~40 bytes a pair), past Spark's 1 GiB default at a few million
-        records. (Scoring's pairs, with their features, come a range at a time.)"""
+        take results of up to three quarters of its memory: merge brings the golden places
+        to it (~0.7 KiB a place), past Spark's 1 GiB default at about 1.5M places. (The
+        pairs come back through files, a range at a time.)"""
         return {
             "spark.driver.memory": self.driver_memory,
             "spark.driver.maxResultSize": f"{_mebibytes(self.driver_memory) * 3 // 4}m",

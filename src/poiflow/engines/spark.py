@@ -89,10 +89,10 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.driver.memory", "4g")
-        # Blocking brings its pairs to the driver as they come (a pair once for each
-        # partition of keys that proposed it; ~40 bytes a pair on a generated world):
-        # past Spark's default cap (1 GiB) at a few million records. Three quarters of
-        # the driver's memory (a pipeline's settings derive it from theirs:
+        # Merge brings the golden places to the driver, which writes places.parquet
+        # (~0.7 KiB a place on a generated world): past Spark's default cap (1 GiB) at
+        # about 1.5M places. (Pairs come back through files, not results.) Three
+        # quarters of the driver's memory (a pipeline's settings derive it from theirs:
         # SparkSettings.spark_conf).
         .config("spark.driver.maxResultSize", "3g")
     )
