@@ -297,6 +297,8 @@ def score_routed(
     from poiflow.conflate.features import FEATURES, FeatureStats, RecordView, pair_features
     from poiflow.conflate.fellegi_sunter import count_patterns
 
+    if pairs.num_rows == 0:  # a shard is made of pairs: not seen, but no file for none
+        return pa.table({"shard": [], "file": [], "pairs": [], "patterns": []}, schema=_FILES)
     records = decode_tables(payloads, "records", pa.schema([])).sort_by("row")
     rows = records.column("row").to_numpy()
     names = pl.DataFrame(
@@ -345,6 +347,9 @@ def score_routed(
 
 
 SCORED_FILES: Final = "shard bigint, file string, pairs bigint, patterns binary"
+_FILES: Final = pa.schema(
+    [("shard", pa.int64()), ("file", pa.string()), ("pairs", pa.int64()), ("patterns", pa.binary())]
+)
 
 
 def write_ranges(
