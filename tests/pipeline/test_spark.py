@@ -32,7 +32,7 @@ from poiflow.pipeline.spark_tasks import (
     write_ranges,
 )
 
-from ..conftest import ROOT
+from ..conftest import ROOT, poiflow
 
 HAS_SPARK = importlib.util.find_spec("pyspark") is not None
 needs_spark = pytest.mark.skipif(not HAS_SPARK, reason="PySpark is not installed")
@@ -346,3 +346,25 @@ def test_pairs_come_to_the_driver_a_range_of_records_at_a_time(tmp_path: Path) -
     # Written a range at a time, in order: the very file the local engine writes whole.
     assert (spark / "pairs.parquet").read_bytes() == (local / "pairs.parquet").read_bytes()
     assert_same_outputs(local, spark)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@needs_spark
+def test_a_spark_run_says_what_poiflow_did_not_how_spark_started(tmp_path: Path) -> None:
+    done = poiflow(
+        "conflate",
+        str(ROOT / "examples" / "helsinki" / "Helsinki.osm.pbf"),
+        "-o",
+        str(tmp_path / "out"),
+        "--engine",
+        "spark",
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "membership.parquet").is_file()
+    said = done.stdout + done.stderr
+    # Spark's start-up notes (its log profile and level, the machine's address, Hadoop's
+    # native library) and PySpark's pandas warning: none of them.
+    for noise in ("log4j", "Setting default log level", " WARN ", "FutureWarning"):
+        assert noise not in said, noise
+    assert "outputs in" in said  # what poiflow said is still there

@@ -20,8 +20,10 @@ import logging
 import os
 import sys
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
@@ -47,6 +49,7 @@ __all__ = [
 SPARK_INSTALL: Final = ".venv/bin/pip install -e '.[spark]'  (or: pip install 'poiflow[spark]')"
 PAYLOAD_SCHEMA: Final = "what string, payload binary"
 _MAX_ROUNDS: Final = 100
+_LOG_CONFIG: Final = Path(__file__).with_name("log4j2.properties")
 
 
 def require_pyspark() -> None:
@@ -78,6 +81,11 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     logging.getLogger("py4j").setLevel(logging.ERROR)
+    # PySpark 4.3 warns, on every Arrow function it is given, that it has not been tried
+    # with pandas 3: poiflow hands Spark Arrow tables, never pandas frames.
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     builder = SparkSession.builder
     if master:  # else the master spark-submit was given (the Spark operator's)
         builder = builder.master(master)
@@ -95,6 +103,8 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         # quarters of the driver's memory (a pipeline's settings derive it from theirs:
         # SparkSettings.spark_conf).
         .config("spark.driver.maxResultSize", "3g")
+        # The driver's log: errors only, from its start (a driver this process starts).
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG_CONFIG}")
     )
     jars = _s3a_jars()
     if jars:  # s3a is there whenever its jars are: a later staging run can use it
@@ -161,8 +171,6 @@ def s3a_conf() -> dict[str, str]:
 
 def _s3a_jars() -> list[str]:
     """The hadoop-aws jars (and the AWS SDK) in ``POIFLOW_SPARK_JARS`` / ``.spark-jars``."""
-    from pathlib import Path
-
     folder = Path(os.environ.get("POIFLOW_SPARK_JARS", ".spark-jars"))
     jars = sorted(str(p.resolve()) for p in folder.glob("*.jar"))
     return jars if any("hadoop-aws" in Path(j).name for j in jars) else []
@@ -248,8 +256,6 @@ class SparkEngine:
         folder (put there once: the copy is named by the file's size and time)."""
         if self.staging is None:
             return str(path)
-        from pathlib import Path
-
         from poiflow.storage import exists, put_file
 
         local = Path(path)
@@ -268,8 +274,6 @@ class SparkEngine:
         staging folder a fresh one in it (``s3a://``, ``hdfs://``). :meth:`clear` takes
         it away."""
         if self.staging is None:
-            from pathlib import Path
-
             Path(local).mkdir(parents=True, exist_ok=True)
             return str(local)
         return spark_uri(f"{self.staging.rstrip('/')}/scratch-{uuid.uuid4().hex}")
