@@ -9,10 +9,12 @@ a range of its input needs) and sends records on as Arrow IPC payloads, one per
 destination; Spark moves only those payloads and narrow columns (rows, keys, cells, pairs).
 
 - ``block``: key counts per row group, summed by Spark; key rows per row group; pairs per
-  hash partition of the keys (every record of a key meets in one call); a pair proposed by
-  keys of several partitions merged on the driver (``finish_pairs``, bits OR-ed);
+  hash partition of the keys (every record of a key meets in one call), written by each
+  partition to a file by range of left record; a pair proposed by keys of several
+  partitions merged on the driver a range at a time (``finish_pairs``, bits OR-ed);
 - ``score``: pairs sharded by space (the H3 cell of a pair's left record), hot cells cut
-  into pieces and small ones packed together to an even number of pairs per shard; the
+  (at fine cells' edges) into pieces and small ones packed together to about an even
+  number of pairs per shard; the
   records a shard needs are read by range of row and sent to it; each shard's records and
   pairs meet in a ``cogroup`` and get their features and probability there, with the name
   and word counts of all the data; each shard writes its scored pairs to a file (by
@@ -212,15 +214,26 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
 
     candidates = engine.read(str(ctx.artifacts.path("candidates")), ["left", "right"])
     pairs = candidates.join(located.select(sf.col("row").alias("left"), "cell", "fine"), "left")
+    pairs = pairs.localCheckpoint()  # read three times below
     per_cell = engine.collect(pairs.groupBy("cell").count())
     plan = shard_plan(per_cell, engine.shard_pairs)
     pairs = pairs.join(sf.broadcast(engine.frame(plan)), "cell")
     # A hot cell's pairs, in the order of their left records' fine cells (H3 numbers a
-    # cell's children together), are cut into runs of equal length: each piece is a patch
-    # of the map, and few records are needed by two pieces.
-    ordered = Window.partitionBy("cell").orderBy("fine", "left", "right")
-    place = (sf.row_number().over(ordered) - 1) * sf.col("pieces") / sf.col("count")
-    hot = pairs.where(sf.col("pieces") > 1).select(
+    # cell's children together), are cut into runs of about equal length, at the fine
+    # cells' edges: each piece is a patch of the map, and few records are needed by two
+    # pieces. (Where the cut falls is found on the pairs counted per fine cell, not by
+    # ordering the pairs themselves.)
+    hot = pairs.where(sf.col("pieces") > 1)
+    earlier = Window.partitionBy("cell").orderBy("fine").rowsBetween(Window.unboundedPreceding, -1)
+    runs = (
+        hot.groupBy("cell", "fine")
+        .count()
+        .select(
+            "cell", "fine", sf.coalesce(sf.sum("count").over(earlier), sf.lit(0)).alias("before")
+        )
+    )
+    place = sf.col("before") * sf.col("pieces") / sf.col("count")
+    hot = hot.join(runs, ["cell", "fine"]).select(
         "left", "right", (sf.col("first") + sf.floor(place)).cast("bigint").alias("shard")
     )
     cold = pairs.where(sf.col("pieces") == 1).select(
