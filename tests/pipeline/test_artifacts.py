@@ -139,3 +139,22 @@ def test_an_artifact_whose_parts_fail_leaves_no_file(tmp_path: Path) -> None:
         failing()
     assert list(tmp_path.iterdir()) == []
     assert "pairs" not in context.artifacts
+
+
+def test_a_row_group_that_fails_on_its_thread_fails_the_block_and_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    context = StageContext(tmp_path, Artifacts(), {})
+    schema = pa.schema([("left", pa.int64())])
+    # A whole row group of another type: it is written on the writer's thread, and the
+    # error comes out where the block ends.
+    wrong = pa.table({"left": np.arange(ROW_GROUP_ROWS, dtype=np.int32)})
+
+    def write() -> None:
+        with context.stream("pairs", schema) as written:
+            written.write(wrong)
+
+    with pytest.raises(ValueError, match="schema"):
+        write()
+    assert list(tmp_path.iterdir()) == []
+    assert "pairs" not in context.artifacts

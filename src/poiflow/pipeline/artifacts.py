@@ -228,8 +228,11 @@ class RowGroupWriter:
     """A Parquet file written from parts, with the row groups (and bytes) that
     ``pq.write_table`` gives the whole: parts are held until they fill a row group.
 
-    Written to a hidden file beside ``path`` and renamed to it when closed without an
-    error, so that a failed run leaves no part-written file.
+    Each full row group is encoded and compressed on a thread of its own (Arrow does it
+    without the interpreter lock) while the caller makes the next parts; one at a time,
+    so that at most one row group waits. Written to a hidden file beside ``path`` and
+    renamed to it when closed without an error, so that a failed run leaves no
+    part-written file.
     """
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
@@ -239,9 +242,12 @@ class RowGroupWriter:
         self._partial = path.with_name(f".{path.name}.part")
         self._held: list[pa.Table] = []
         self._held_rows = 0
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="poiflow-row-groups")
+        self._pending: Future[None] | None = None
         try:
             self._writer = pq.ParquetWriter(self._partial, schema, compression="zstd")
         except OSError as exc:
+            self._thread.shutdown()
             raise OutputError(f"cannot write ({exc})", path=path) from exc
 
     def write(self, part: pa.Table) -> None:
@@ -257,24 +263,43 @@ class RowGroupWriter:
             self._held, self._held_rows = [rest], rest.num_rows
 
     def _write(self, table: pa.Table) -> None:
+        self._wait()
+        self._pending = self._thread.submit(self._write_now, table)
+
+    def _write_now(self, table: pa.Table) -> None:
         try:
             self._writer.write_table(table.combine_chunks(), row_group_size=ROW_GROUP_ROWS)
         except OSError as exc:
             raise OutputError(f"cannot write ({exc})", path=self.path) from exc
 
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # raises what the write raised
+
     def __enter__(self) -> RowGroupWriter:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is not None:
-            with contextlib.suppress(OSError):
+        try:
+            if kind is None:
+                if self._held_rows or not self.rows:  # an empty table: one empty row group
+                    held = self._held or [self.schema.empty_table()]
+                    self._write(pa.concat_tables(held))
+                self._wait()
                 self._writer.close()
-            self._partial.unlink(missing_ok=True)
-            return
-        if self._held_rows or not self.rows:  # an empty table: one empty row group
-            self._write(pa.concat_tables(self._held) if self._held else self.schema.empty_table())
-        self._writer.close()
-        self._partial.replace(self.path)
+                self._partial.replace(self.path)
+        except BaseException:
+            kind = BaseException
+            raise
+        finally:
+            if kind is not None:
+                with contextlib.suppress(BaseException):
+                    self._wait()
+                with contextlib.suppress(OSError):
+                    self._writer.close()
+                self._partial.unlink(missing_ok=True)
+            self._thread.shutdown()
 
 
 def _write_table(table: pa.Table, path: Path, geo: bool) -> None:
