@@ -186,13 +186,7 @@ def parquet_file(location: str, env: Mapping[str, str]) -> pq.ParquetFile:
     ``hdfs://``; storage reads both)."""
     if "://" not in location:
         return pq.ParquetFile(location)
-    import os
-
-    from poiflow.storage import filesystem
-
-    os.environ.update(env)
-    fs, path = filesystem(location)
-    return pq.ParquetFile(fs.open_input_file(path))
+    return pq.ParquetFile(_input(location, env))
 
 
 def read_groups(file: pq.ParquetFile, groups: pa.Table, columns: list[str]) -> pa.Table:
@@ -336,14 +330,8 @@ def score_routed(
         patterns = encode_table(
             pa.table({"code": counted.codes, "count": counted.counts}), "patterns"
         ).column("payload")[0]
-    return pa.table(
-        {
-            "shard": pa.array([shard], pa.int64()),
-            "file": pa.array([file], pa.string()),
-            "pairs": pa.array([scored.num_rows], pa.int64()),
-            "patterns": pa.array([patterns], pa.binary()),
-        }
-    )
+    row = {"shard": [shard], "file": [file], "pairs": [scored.num_rows], "patterns": [patterns]}
+    return pa.table(row, schema=_FILES)
 
 
 SCORED_FILES: Final = "shard bigint, file string, pairs bigint, patterns binary"
@@ -405,6 +393,8 @@ def _write_batches(
 
 
 def _input(location: str, env: Mapping[str, str]) -> Any:
+    """The file at ``location`` (local, ``s3a://``, ``hdfs://``), open to read; ``env``:
+    the driver's storage settings (:func:`environment`)."""
     if "://" not in location:
         return pa.OSFile(location)
     import os
