@@ -18,6 +18,7 @@ import io
 import itertools
 import logging
 import os
+import shutil
 import sys
 import uuid
 import warnings
@@ -103,7 +104,8 @@ def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = Non
         # quarters of the driver's memory (a pipeline's settings derive it from theirs:
         # SparkSettings.spark_conf).
         .config("spark.driver.maxResultSize", "3g")
-        # The driver's log: errors only, from its start (a driver this process starts).
+        # The driver's log, quiet from its start: Spark's start-up notes are not news to
+        # poiflow's users (a driver this process starts; see log4j2.properties).
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG_CONFIG}")
     )
     jars = _s3a_jars()
@@ -268,26 +270,26 @@ class SparkEngine:
             put_file(local, uri)
         return spark_uri(uri)
 
-    def scratch(self, local: str) -> str:
-        """A folder that tasks write files to and the driver reads them back from: the
-        local folder ``local`` (made here; Spark reads the local files too), or with a
-        staging folder a fresh one in it (``s3a://``, ``hdfs://``). :meth:`clear` takes
-        it away."""
+    @contextlib.contextmanager
+    def scratch(self, local: str) -> Iterator[str]:
+        """A folder that tasks write files to and the driver reads them back from, for
+        the block's length: the local folder ``local`` (Spark reads the local files too),
+        or with a staging folder a fresh one in it (``s3a://``, ``hdfs://``). Removed,
+        with what tasks wrote there, when the block ends."""
         if self.staging is None:
             Path(local).mkdir(parents=True, exist_ok=True)
-            return str(local)
-        return spark_uri(f"{self.staging.rstrip('/')}/scratch-{uuid.uuid4().hex}")
-
-    def clear(self, location: str) -> None:
-        """Remove a folder of :meth:`scratch` and what tasks wrote there."""
-        if "://" not in location:
-            import shutil
-
-            shutil.rmtree(location, ignore_errors=True)
-            return
-        fs, path = filesystem(location)
-        with contextlib.suppress(OSError):
-            fs.delete_dir(path)
+            location = str(local)
+        else:
+            location = spark_uri(f"{self.staging.rstrip('/')}/scratch-{uuid.uuid4().hex}")
+        try:
+            yield location
+        finally:
+            if "://" not in location:
+                shutil.rmtree(location, ignore_errors=True)
+            else:
+                fs, path = filesystem(location)
+                with contextlib.suppress(OSError):
+                    fs.delete_dir(path)
 
     def row_groups(self, path: str) -> DataFrame:
         """The row groups of the local Parquet file ``path``, one row each (``group``, and

@@ -283,23 +283,28 @@ class RowGroupWriter:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
             if kind is None:
-                if self._held_rows or not self.rows:  # an empty table: one empty row group
-                    held = self._held or [self.schema.empty_table()]
-                    self._write(pa.concat_tables(held))
-                self._wait()
-                self._writer.close()
-                self._partial.replace(self.path)
+                self._finish()
+            else:
+                self._abort()
         except BaseException:
-            kind = BaseException
+            self._abort()
             raise
         finally:
-            if kind is not None:
-                with contextlib.suppress(BaseException):
-                    self._wait()
-                with contextlib.suppress(OSError):
-                    self._writer.close()
-                self._partial.unlink(missing_ok=True)
             self._thread.shutdown()
+
+    def _finish(self) -> None:
+        if self._held_rows or not self.rows:  # an empty table: one empty row group
+            self._write(pa.concat_tables(self._held or [self.schema.empty_table()]))
+        self._wait()
+        self._writer.close()
+        self._partial.replace(self.path)
+
+    def _abort(self) -> None:
+        with contextlib.suppress(Exception):  # the error being raised is the one to see
+            self._wait()
+        with contextlib.suppress(OSError):
+            self._writer.close()
+        self._partial.unlink(missing_ok=True)
 
 
 def _write_table(table: pa.Table, path: Path, geo: bool) -> None:

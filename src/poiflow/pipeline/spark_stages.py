@@ -50,6 +50,7 @@ from poiflow.pipeline.artifacts import StageContext
 from poiflow.pipeline.spark_tasks import (
     PAIR_FILES,
     SCORED_FILES,
+    added_patterns,
     cells_and_names,
     cluster_shard,
     count_features,
@@ -59,7 +60,7 @@ from poiflow.pipeline.spark_tasks import (
     merge_routed,
     on_groups,
     pair_keys,
-    read_range,
+    read_ranges,
     route_to_clusters,
     route_to_shards,
     score_routed,
@@ -80,7 +81,6 @@ from poiflow.pipeline.stage_results import (
 )
 
 if TYPE_CHECKING:
-    from poiflow.conflate.fellegi_sunter import PatternCounts
     from poiflow.conflate.merge import MergeConfig
 
 __all__ = ["RANGE_PAIRS", "SPARK_STAGES", "shard_count", "shard_plan"]
@@ -124,8 +124,7 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
     # keys of several partitions proposed comes once per partition: the driver merges
     # them (bits OR-ed) a range at a time, cheaper than one more shuffle.
     ranges = max(1, math.ceil(n * _RAW_PAIRS_PER_RECORD / RANGE_PAIRS))
-    location = engine.scratch(str(ctx.folder / ".pairs"))
-    try:
+    with engine.scratch(str(ctx.folder / ".pairs")) as location:
         pairs = engine.by_key(
             keys,
             "key",
@@ -142,13 +141,10 @@ def spark_block(ctx: StageContext) -> dict[str, Any]:
         files = engine.collect(pairs).column("file").to_pylist()
         key_bits = [np.zeros(0, np.int32)]
         with ctx.stream("candidates", CANDIDATE_SCHEMA) as written:
-            for index in range(ranges if files else 0):
-                found = read_range(files, index, environment())
+            for found in read_ranges(files, ranges, environment()):
                 candidates = finish_pairs([found], n)
                 written.write(candidates)
                 key_bits.append(candidates.column("keys").to_numpy())
-    finally:
-        engine.clear(location)
     summary = block_summary(n, pa.table({"keys": np.concatenate(key_bits)}))
     return summary | {"engine": "spark"}
 
@@ -262,8 +258,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     # what clustering reads.
     candidates_count = pq.ParquetFile(ctx.artifacts.path("candidates")).metadata.num_rows
     ranges = max(1, math.ceil(candidates_count / RANGE_PAIRS))
-    location = engine.scratch(str(ctx.folder / ".scored"))
-    try:
+    with engine.scratch(str(ctx.folder / ".scored")) as location:
         scored = engine.cogroup(
             routed,
             pairs,
@@ -286,12 +281,11 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
         files = engine.collect(scored).sort_by("shard")
         if matcher is None:  # fitted on every pair, as on the local engine: on their counts
             matcher = fit_patterns(
-                _patterns(files.column("patterns")), name="fellegi-sunter, fitted on this run"
+                added_patterns(files.column("patterns")),
+                name="fellegi-sunter, fitted on this run",
             )
         keep_model(ctx, matcher)
         left, right, probability = _write_pairs(ctx, files, ranges, matcher, fitted=fitted)
-    finally:
-        engine.clear(location)
     ctx.write("scores", scores_table(left, right, probability))
     return {
         "model": matcher.version,
@@ -504,18 +498,6 @@ def _records_of(
     )
 
 
-def _patterns(payloads: pa.ChunkedArray) -> PatternCounts:
-    """The comparison patterns of every shard's pairs, counted (:func:`score_routed`)."""
-    from poiflow.conflate.fellegi_sunter import PatternCounts
-
-    total = PatternCounts(np.zeros(0, np.int64), np.zeros(0, np.int64))
-    for payload in payloads.to_pylist():
-        counted = pa.ipc.open_stream(payload).read_all()
-        codes = counted.column("code").to_numpy()
-        total += PatternCounts(codes, counted.column("count").to_numpy())
-    return total
-
-
 def _write_pairs(
     ctx: StageContext, files: pa.Table, ranges: int, matcher: Any, *, fitted: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -529,13 +511,10 @@ def _write_pairs(
     empty = np.zeros(0, np.int64)
     schema = pairs_table(keys, empty, empty, empty, dict.fromkeys(FEATURES, empty)).schema
     names = files.column("file").to_pylist()
-    env = environment()
     lefts, rights, probabilities = [empty], [empty], [np.zeros(0)]
     with ctx.stream("pairs", schema) as written:
-        for index in range(ranges if names else 0):
-            part = read_range(names, index, env).sort_by(
-                [("left", "ascending"), ("right", "ascending")]
-            )
+        for found in read_ranges(names, ranges, environment()):
+            part = found.sort_by([("left", "ascending"), ("right", "ascending")])
             left = part.column("left").to_numpy()
             right = part.column("right").to_numpy()
             features = {name: part.column(name).to_numpy() for name in FEATURES}

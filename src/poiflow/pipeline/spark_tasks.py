@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -23,6 +23,7 @@ from poiflow.schema import PLACE_SCHEMA
 
 if TYPE_CHECKING:
     from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.fellegi_sunter import PatternCounts
     from poiflow.conflate.keys import BlockingConfig, KeyStats
     from poiflow.conflate.merge import MergeConfig
 
@@ -33,6 +34,7 @@ __all__ = [
     "RECORD_TYPES",
     "SCORED_FILES",
     "SHARD_RESOLUTION",
+    "added_patterns",
     "as_records",
     "cells_and_names",
     "cluster_shard",
@@ -46,6 +48,7 @@ __all__ = [
     "parquet_file",
     "read_groups",
     "read_range",
+    "read_ranges",
     "route_to_clusters",
     "route_to_shards",
     "score_routed",
@@ -327,9 +330,10 @@ def score_routed(
     patterns = None
     if matcher is None:
         counted = count_patterns(features)
-        patterns = encode_table(
-            pa.table({"code": counted.codes, "count": counted.counts}), "patterns"
-        ).column("payload")[0]
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, _PATTERNS) as writer:
+            writer.write_table(pa.table({"code": counted.codes, "count": counted.counts}))
+        patterns = sink.getvalue().to_pybytes()
     row = {"shard": [shard], "file": [file], "pairs": [scored.num_rows], "patterns": [patterns]}
     return pa.table(row, schema=_FILES)
 
@@ -353,6 +357,30 @@ def write_ranges(
     _write_batches(
         [pairs.slice(a, b - a) for a, b in itertools.pairwise(bounds)], pairs.schema, file, env
     )
+
+
+_PATTERNS: Final = pa.schema([("code", pa.int64()), ("count", pa.int64())])
+
+
+def added_patterns(payloads: pa.ChunkedArray) -> PatternCounts:
+    """The comparison patterns of every shard's pairs, counted: the sum of the shards'
+    ``patterns`` (:func:`score_routed`)."""
+    from poiflow.conflate.fellegi_sunter import PatternCounts
+
+    total = PatternCounts(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    for payload in payloads.to_pylist():
+        counted = pa.ipc.open_stream(payload).read_all()
+        total += PatternCounts(
+            counted.column("code").to_numpy(), counted.column("count").to_numpy()
+        )
+    return total
+
+
+def read_ranges(files: list[str], ranges: int, env: Mapping[str, str]) -> Iterator[pa.Table]:
+    """Each of the ``ranges`` ranges of the pairs in ``files`` (of :func:`write_ranges`),
+    in order, one at a time (none without files)."""
+    for index in range(ranges if files else 0):
+        yield read_range(files, index, env)
 
 
 def read_range(files: list[str], index: int, env: Mapping[str, str]) -> pa.Table:
