@@ -16,6 +16,11 @@ whole process so wall times are comparable:
 Both are scored with ``poiflow evaluate``'s metrics against the generator's truth; Splink
 at every clustering threshold of a sweep, and its best is reported.
 
+A third process matches nothing (``io_floor.py``): it reads the same CSV files and writes
+the records, a membership and poiflow's scored pairs again. Its time is the floor under
+any Python conflation of these files that writes what ``poiflow conflate`` must, and is
+printed beside a fifth of Splink's (the speed target of issue 3).
+
 With ``--vendor-noise NAME=VALUE`` (repeatable), the vendor sources have that noise or
 habit of real feeds (``poiflow generate --vendor-noise``): the same world, its points
 rounded, its text garbled on its way, and so on, for both systems alike.
@@ -208,6 +213,15 @@ def main() -> None:
         [sys.executable, __file__, "--splink-only", str(folder)], check=True, capture_output=True
     )
     splink_total = time.perf_counter() - t
+    t = time.perf_counter()
+    floor = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("io_floor.py")), str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    # Its reading of poiflow's pairs, before it starts its work, is not part of the floor.
+    floor_s = time.perf_counter() - t - json.loads(floor.stdout)["reading_pairs_s"]
     sweep = json.loads((folder / "splink" / "clustering_seconds.json").read_text())
     # Splink's time for one run: everything but the extra clusterings of the sweep.
     splink_s = splink_total - sum(sweep.values()) + sweep["0.9"]
@@ -232,8 +246,13 @@ def main() -> None:
             f"{'splink @ ' + str(th):<34} {splink_s if th == best else float('nan'):>8.1f} "
             f"{s.precision:>10.4f} {s.recall:>8.4f} {s.f1:>7.4f} {s.bcubed_f1:>7.4f}{mark}"
         )
+    print(f"{'files alone, no matching':<34} {floor_s:>8.1f}")
     for label, (seconds, _, _) in poiflow_runs.items():
         print(f"wall ratio {label} / splink: {seconds / splink_s:.2f}")
+    print(
+        f"wall ratio files alone / splink: {floor_s / splink_s:.2f} "
+        f"(a fifth of Splink's time: {splink_s / 5:.1f} s)"
+    )
 
 
 if __name__ == "__main__":
