@@ -51,7 +51,13 @@ def test_the_last_answer_about_a_pair_wins_whichever_way_round(tmp_path: Path) -
     ("rows", "header", "said"),
     [
         ("a,1,b,2,yes\n", HEADER, ":2: label 'yes' is not one of match, different, unsure"),
-        ("a,1,b,2\n", "left_source,left_id,right_source,right_id\n", "it lacks label"),
+        ("a,1,b,2\n", "left_source,left_id,right_source,right_id\n", "it lacks label ("),
+        (
+            "1,2\n",
+            "a,b\n",
+            "not a labels file: it needs the columns left_source, left_id, right_source, "
+            "right_id, label; its columns are a, b$",
+        ),
         ("a,1,b,2,match\na,1,,2,match\n", HEADER, ":3: a decision names a record without"),
         ("a,1,a,1,match\n", HEADER, ":2: a decision pairs a:1 with itself"),
     ],

@@ -88,11 +88,13 @@ def read_answers(path: str | Path, required: tuple[str, ...] = LABEL_COLUMNS) ->
         raise InputError(f"not a labels file ({exc})", path=path) from exc
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise InputError(
-            f"not a labels file: it lacks {', '.join(missing)} (it needs "
-            f"{', '.join(required)}; its columns: {', '.join(frame.columns) or 'none'})",
-            path=path,
+        needs, columns = ", ".join(required), ", ".join(frame.columns) or "none"
+        said = (
+            f"it needs the columns {needs}; its columns are {columns}"
+            if len(missing) == len(required)
+            else f"it lacks {', '.join(missing)} (it needs {needs}; its columns: {columns})"
         )
+        raise InputError(f"not a labels file: {said}", path=path)
     frame = frame.with_row_index("line", offset=2).with_columns(pl.col("line").cast(pl.Int64))
     _refuse_first(
         frame.filter(~pl.col("label").is_in(ANSWERS) | pl.col("label").is_null()),

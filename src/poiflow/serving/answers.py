@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow.config import SourceMapping
 from poiflow.conflate.features import FEATURE_COUNTS_SCHEMA, feature_counts
 from poiflow.conflate.lookup import FeatureLookup
+from poiflow.errors import InputError
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
 from poiflow.serving.new_places import new_place_ids
@@ -171,7 +172,7 @@ def match(
 
     Raises:
         poiflow.errors.InputError: The run's folder lacks what matching needs, or the
-            records cannot be read.
+            records cannot be read, or there are none.
 
     Example:
         >>> result = poiflow.match("out/run", poiflow.FrameSource(new_feed, "vendor"))
@@ -202,6 +203,11 @@ def match_file(
         progress: Called with how many records were read so far.
         grouping: Called with how many records are new, before their new places are
             found among them.
+
+    Raises:
+        poiflow.errors.InputError: The input cannot be read, its points look swapped, or
+            it holds no record at all (an empty answer would look like a feed of new
+            places only).
     """
     from poiflow.normalize.points import PointTally, SwapWatch
     from poiflow.schema import QUARANTINE_SCHEMA
@@ -226,6 +232,8 @@ def match_file(
         read += batch.records.num_rows + len(batch.rejected)
         if progress is not None:
             progress(read)
+    if read == 0:  # a wrong file, or a feed cut short: not an empty answer
+        raise InputError("no records to match: the input holds none", path=source.path)
     swapped.finish()
     stacks = points.stacks()
     if not stacks.is_empty():  # a geocoder's centres: answered again without them
