@@ -833,25 +833,30 @@ def test_a_file_whose_every_record_has_a_place_is_matched(conflated: Path, tmp_p
     assert answers["place_id"].equals(answers["place_id_right"], check_names=False)
 
 
-@pytest.mark.parametrize("rows", [0, 1])
-def test_a_file_of_no_records_is_refused_and_one_of_bad_records_is_held_back(
-    conflated: Path, tmp_path: Path, rows: int
-) -> None:
+def feed_of(conflated: Path, folder: Path, rows: int) -> Path:
+    """The first ``rows`` records of the run's second source, every latitude garbled."""
+    feed = folder / "source_b.csv"
+    frame = pl.read_csv(conflated.parent / "sources" / "source_b.csv", infer_schema_length=0)
+    frame.head(rows).with_columns(lat=pl.lit("x")).write_csv(feed)
+    return feed
+
+
+def test_a_file_of_no_records_is_refused(conflated: Path, tmp_path: Path) -> None:
     """A file with a header and nothing else (a wrong file, or a feed cut short) once gave
-    an empty answer, "0 records matched a place, 0 are new"; one whose records are all
-    refused still answers, with them held back."""
+    an empty answer: "0 records matched a place, 0 are new"."""
     import poiflow
 
-    feed = tmp_path / "source_b.csv"
-    path = conflated.parent / "sources" / "source_b.csv"
-    frame = pl.read_csv(path, infer_schema_length=0).head(rows).with_columns(lat=pl.lit("x"))
-    frame.write_csv(feed)
-    if not rows:
-        with pytest.raises(InputError, match="source_b.csv: no records to match: the input"):
-            poiflow.match(conflated, feed)
-        return
-    result = poiflow.match(conflated, feed)
-    assert (result.matched, result.new, result.quarantine.num_rows) == (0, 0, 1)
+    with pytest.raises(InputError, match=r"source_b\.csv: no records to match: the input"):
+        poiflow.match(conflated, feed_of(conflated, tmp_path, 0))
+
+
+def test_a_file_of_bad_records_only_is_answered_with_them_held_back(
+    conflated: Path, tmp_path: Path
+) -> None:
+    import poiflow
+
+    result = poiflow.match(conflated, feed_of(conflated, tmp_path, 2))
+    assert (result.matched, result.new, result.quarantine.num_rows) == (0, 0, 2)
 
 
 def test_a_file_with_latitude_and_longitude_swapped_is_refused(
