@@ -39,6 +39,28 @@ def test_weak_edges_do_not_join() -> None:
     assert labels(2, [(0, 1, ClusterConfig().threshold - 0.01)]) == [0, 1]
 
 
+def test_clusters_refused_once_join_when_one_grows_closer_but_a_veto_holds() -> None:
+    """Clustering remembers the vetoes it met (a pair across stays across however the two
+    clusters grow), not every refusal: a mean too low at one edge may clear the bar at a
+    later one, once a cluster has grown by records nearer the other."""
+    edges = [
+        (0, 1, 0.95),
+        (0, 4, 0.9),  # A = {0, 1, 4}
+        (2, 3, 0.85),  # B = {2, 3}
+        (0, 2, 0.5),  # A and B: mean (0.5 + 0.1 + 0.1) / 3 under 0.3: refused
+        (1, 2, 0.1),
+        (1, 3, 0.1),
+        (4, 5, 0.45),  # 5 joins A, with (0, 5) too
+        (0, 5, 0.35),
+        (5, 2, 0.44),  # now the mean across is (0.7 + 0.44 + 0.43) / 5: joined
+        (5, 3, 0.43),
+    ]
+    assert labels(6, edges) == [0, 0, 0, 0, 0, 0]
+    # Had 1 and 3 been told apart, every edge between A and B after the first is vetoed.
+    vetoed = [(a, b, 0.01 if (a, b) == (1, 3) else p) for a, b, p in edges]
+    assert labels(6, vetoed) == [0, 0, 2, 2, 0, 0]
+
+
 @given(
     st.integers(2, 25).flatmap(
         lambda n: st.tuples(

@@ -258,6 +258,9 @@ def _merge_in_order(
         return root
 
     get = scored.get
+    # Two clusters a pair across has vetoed stay apart however either grows: the pair
+    # stays across. Their roots are remembered, and a root that stays one keeps its vetoes.
+    vetoed: set[int] = set()
     same_source = config.source_bar
     for a, b, p in zip(left, right, probability, strict=True):
         a, b = find(a), find(b)
@@ -271,11 +274,15 @@ def _merge_in_order(
         if len(group_a) == 1 and len(group_b) == 1:
             mean, coverage = p, 1.0
         else:
+            pair = a * n + b if a < b else b * n + a
+            if pair in vetoed:
+                continue
             keys_a = scaled.get(a) or [a * n]
             known = [q for x in keys_a for y in group_b if (q := get(x + y)) is not None]
             coverage = len(known) / (len(group_a) * len(group_b))
             mean = sum(known) / len(known) if known else 0.0
             if known and min(known) < config.veto:
+                vetoed.add(pair)
                 continue
         if mean < bar or coverage < config.min_coverage:
             continue
