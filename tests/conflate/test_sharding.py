@@ -3,8 +3,11 @@ what they give on the whole, which is what lets Spark run them per partition."""
 
 from __future__ import annotations
 
+import os
 import sys
 from itertools import pairwise
+from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -14,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poiflow.conflate import clustering
 from poiflow.conflate.blocking import (
     candidate_pairs,
     finish_pairs,
@@ -22,7 +26,12 @@ from poiflow.conflate.blocking import (
     key_stats,
     record_keys,
 )
-from poiflow.conflate.clustering import ClusterConfig, cluster_part
+from poiflow.conflate.clustering import (
+    ClusterConfig,
+    cluster_on_cores,
+    cluster_part,
+    component_shards,
+)
 from poiflow.conflate.features import (
     FEATURES,
     RecordView,
@@ -173,6 +182,109 @@ def test_clustering_whole_components_apart_equals_clustering_them_together(
         got_best[members] = part_best
     np.testing.assert_array_equal(got_labels, labels)
     np.testing.assert_array_equal(got_best, best)
+
+
+def random_graph(
+    n: int, edges: list[tuple[int, int, float]], decisions: list[tuple[int, int, int]]
+) -> tuple[np.ndarray, ...]:
+    """``(rows, sources, left, right, probability, decided)`` of ``n`` records of three
+    sources: each pair once, the first of its edges and decisions kept."""
+    pairs: dict[tuple[int, int], float] = {}
+    for a, b, p in edges:
+        if a != b:
+            pairs.setdefault((min(a, b), max(a, b)), p)
+    said = {(min(a, b), max(a, b)): d for a, b, d in decisions if (min(a, b), max(a, b)) in pairs}
+    keys = list(pairs)
+    return (
+        np.arange(n, dtype=np.int64),
+        np.array(["abc"[i % 3] for i in range(n)], dtype=object),
+        np.array([k[0] for k in keys], dtype=np.int64),
+        np.array([k[1] for k in keys], dtype=np.int64),
+        np.array([pairs[k] for k in keys], dtype=np.float64),
+        np.array([said.get(k, 0) for k in keys], dtype=np.int8),
+    )
+
+
+@settings(max_examples=200)
+@given(
+    edges=st.lists(
+        st.tuples(st.integers(0, 39), st.integers(0, 39), st.floats(0.0, 1.0)), max_size=120
+    ),
+    decisions=st.lists(
+        st.tuples(st.integers(0, 39), st.integers(0, 39), st.sampled_from([1, -1])), max_size=6
+    ),
+    parts=st.integers(2, 5),
+    threshold=st.sampled_from([0.05, 0.3, 0.6]),
+)
+def test_shards_of_whole_components_clustered_apart_give_the_clusters_of_the_whole(
+    edges: list[tuple[int, int, float]],
+    decisions: list[tuple[int, int, int]],
+    parts: int,
+    threshold: float,
+) -> None:
+    """What ``cluster_on_cores`` hands each process (by ``component_shards``), clustered
+    here shard by shard and put together as it puts them: the whole's labels and best."""
+    rows, sources, left, right, probability, decided = random_graph(40, edges, decisions)
+    if np.any(decided > 0) and np.any(decided < 0):  # decisions that contradict are refused
+        decided = np.maximum(decided, 0).astype(np.int8)
+    config = ClusterConfig(threshold=threshold)
+    labels, best = cluster_part(rows, sources, left, right, probability, config, decided)
+    shards = component_shards(rows, sources, left, right, probability, config, decided, parts)
+    assert shards is not None
+    got_labels, got_best = rows.copy(), np.ones(len(rows))
+    seen: list[np.ndarray] = []
+    for shard in shards:
+        part_labels, part_best = shard.cluster(config)
+        got_labels[shard.rows], got_best[shard.rows] = part_labels, part_best
+        seen.append(shard.rows)
+    np.testing.assert_array_equal(got_labels, labels)
+    np.testing.assert_array_equal(got_best, best)
+    every = np.concatenate(seen) if seen else np.empty(0, np.int64)
+    assert len(np.unique(every)) == len(every)  # a record in one shard at most
+
+
+def test_clustering_on_two_cores_gives_the_clusters_of_one() -> None:
+    """Processes of their own, each given its shard as a file: the same labels and best."""
+    rng = np.random.default_rng(5)
+    n = 600
+    ends, ps = rng.integers(0, n, (3000, 2)), rng.random(3000)
+    edges = [(int(a), int(b), float(p)) for (a, b), p in zip(ends, ps, strict=True)]
+    decisions = [(int(a), int(b), -1) for a, b in rng.integers(0, n, (20, 2))]
+    rows, sources, left, right, probability, decided = random_graph(n, edges, decisions)
+    config = ClusterConfig(threshold=0.4)
+    whole = cluster_part(rows, sources, left, right, probability, config, decided)
+    apart = cluster_on_cores(rows, sources, left, right, probability, config, decided, parts=2)
+    np.testing.assert_array_equal(apart[0], whole[0])
+    np.testing.assert_array_equal(apart[1], whole[1])
+    assert len(np.unique(whole[0])) < n  # some records did join
+
+
+def test_a_run_clustered_on_every_core_writes_the_places_of_one_clustered_here(
+    conflated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster stage takes the cores past a size (``PARALLEL_INSIDE``): made to at
+    once, a run writes the same places as the one clustered in one process."""
+    from poiflow.pipeline import conflate
+
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        pytest.skip("one core: nothing to share out")
+    monkeypatch.setattr(clustering, "PARALLEL_INSIDE", 0)
+    monkeypatch.setattr(clustering, "PARALLEL_SHARE", 0.0)
+    parts = []
+    real = clustering.component_shards
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        shards = real(*args, **kwargs)
+        parts.append(None if shards is None else len(shards))
+        return shards
+
+    monkeypatch.setattr(clustering, "component_shards", counted)
+    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
+    conflate(sources, tmp_path / "out", workers=1)
+    assert parts == [cores]  # it did share the work out
+    for name in ("membership.parquet", "places.parquet"):
+        assert (tmp_path / "out" / name).read_bytes() == (conflated / name).read_bytes()
 
 
 def test_merging_clusters_apart_equals_merging_them_together(world: World) -> None:

@@ -112,10 +112,10 @@ def decided_pairs(ctx: StageContext, scores: pa.Table) -> Decided | None:
 
 
 def cluster_on_driver(ctx: StageContext) -> dict[str, Any]:
-    """Cluster the run's scored pairs in this process (``clustering.cluster_part`` over
-    every record): the local engine's cluster stage, and a Spark run's whose pairs the
-    driver holds already."""
-    from poiflow.conflate.clustering import ClusterConfig, cluster_part
+    """Cluster the run's scored pairs on this machine (``clustering.cluster_on_cores``
+    over every record: on every core where there are many): the local engine's cluster
+    stage, and a Spark run's whose pairs the driver holds already."""
+    from poiflow.conflate.clustering import ClusterConfig, cluster_on_cores
 
     records = ctx.artifacts.table("records", ["source"])
     scores = ctx.artifacts.table("scores")
@@ -128,7 +128,7 @@ def cluster_on_driver(ctx: StageContext) -> dict[str, Any]:
     decided = decided_pairs(ctx, scores)
     if decided is not None:
         left, right, probability = decided.left, decided.right, decided.probability
-    labels, best = cluster_part(
+    labels, best = cluster_on_cores(
         rows,
         sources,
         left,
