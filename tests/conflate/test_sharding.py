@@ -259,6 +259,27 @@ def test_clustering_on_two_cores_gives_the_clusters_of_one() -> None:
     assert len(np.unique(whole[0])) < n  # some records did join
 
 
+@pytest.mark.parametrize(
+    "edges",
+    [
+        [(0, 1, 0.9), (1, 2, 0.8), (0, 2, 0.7), (3, 4, 0.1)],  # one component of several
+        [(0, 1, 0.1), (2, 3, 0.2)],  # none: every record alone
+    ],
+)
+def test_clustering_on_cores_with_fewer_components_than_cores(
+    edges: list[tuple[int, int, float]],
+) -> None:
+    """Shards left empty are not run, and one shard alone is clustered here."""
+    rows, sources, left, right, probability, decided = random_graph(6, edges, [])
+    whole = cluster_part(rows, sources, left, right, probability, ClusterConfig(), decided)
+    for parts in (2, 4):
+        got = cluster_on_cores(
+            rows, sources, left, right, probability, ClusterConfig(), decided, parts=parts
+        )
+        np.testing.assert_array_equal(got[0], whole[0])
+        np.testing.assert_array_equal(got[1], whole[1])
+
+
 def test_a_run_clustered_on_every_core_writes_the_places_of_one_clustered_here(
     conflated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

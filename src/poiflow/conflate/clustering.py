@@ -183,7 +183,10 @@ def cluster_on_cores(
     if shards is None:
         return cluster_part(rows, sources, left, right, probability, config, decided)
     labels, best = rows.astype(np.int64), np.ones(len(rows))
-    if not shards:  # no two records in one component: each its own place
+    if len(shards) < 2:  # every component of two records or more fell to one shard, or none
+        for shard in shards:
+            at = np.searchsorted(rows, shard.rows)
+            labels[at], best[at] = shard.cluster(config)
         return labels, best
     members = [shard.rows for shard in shards]
     with tempfile.TemporaryDirectory(prefix="poiflow-clusters-") as folder:
