@@ -335,20 +335,17 @@ def cluster_records(
     strong = strong[~in_clique[left[strong]]]
     order = strong[np.lexsort((right[strong], left[strong], -probability[strong]))]
     # Every scored pair inside the larger components, for the cross-pair checks, keyed by
-    # both rows in one integer (either way round: a check then needs no comparison).
+    # its rows in one integer, the lower first. Stored both ways round, a check would need
+    # no comparison, but the index twice the size is slower to make and to read (at 354k
+    # records, 2.6 against 2.2 s; benchmarks/RESULTS.md).
     crowded = (size[component] > 2) & ~in_clique
     inside = np.flatnonzero(crowded[left] & crowded[right] & (component[left] == component[right]))
     a_side, b_side = left[inside].astype(np.int64), right[inside].astype(np.int64)
     across = probability[inside]
     if decided is not None:  # a pair decided different vetoes whatever the veto's bar
         across = np.where(decided[inside] < 0, -1.0, across)
-    scored = dict(
-        zip(
-            np.concatenate([a_side * n + b_side, b_side * n + a_side]).tolist(),
-            np.concatenate([across, across]).tolist(),
-            strict=True,
-        )
-    )
+    lo, hi = np.minimum(a_side, b_side), np.maximum(a_side, b_side)
+    scored = dict(zip((lo * n + hi).tolist(), across.tolist(), strict=True))
     bits = (1 << source_codes.astype(object)).tolist()  # each record's source, as one bit
     merged = _merge_in_order(
         parent.tolist(),
@@ -416,11 +413,10 @@ def _merge_in_order(
     groups: dict[int, list[int]],
 ) -> list[int]:
     """Take the edges in the order given, joining two clusters when the pairs across them
-    agree (see the module's docstring); ``parent`` is updated and returned. ``groups``:
-    the clusters of more than one record that ``parent`` starts with, by their root."""
+    agree (see the module's docstring); ``parent`` is updated and returned. ``scored``:
+    each pair's probability by ``lower * n + higher`` row; ``groups``: the clusters of more
+    than one record that ``parent`` starts with, by their root."""
     members: dict[int, list[int]] = dict(groups)  # each cluster's rows, by its root
-    # The same rows times n: the first half of a pair's key.
-    scaled: dict[int, list[int]] = {root: [x * n for x in rows] for root, rows in groups.items()}
     source_bits: dict[int, int] = {}
     for root, rows in groups.items():
         for row in rows:
@@ -454,8 +450,12 @@ def _merge_in_order(
             pair = a * n + b if a < b else b * n + a
             if pair in vetoed:
                 continue
-            keys_a = scaled.get(a) or [a * n]
-            known = [q for x in keys_a for y in group_b if (q := get(x + y)) is not None]
+            known = [
+                q
+                for x in group_a
+                for y in group_b
+                if (q := get(x * n + y if x < y else y * n + x)) is not None
+            ]
             coverage = len(known) / (len(group_a) * len(group_b))
             mean = sum(known) / len(known) if known else 0.0
             if known and min(known) < config.veto:
@@ -466,9 +466,7 @@ def _merge_in_order(
         root, other = (a, b) if a < b else (b, a)
         parent[other] = root
         members[root] = group_a + group_b
-        scaled[root] = (scaled.get(a) or [a * n]) + (scaled.get(b) or [b * n])
         source_bits[root] = sources_a | sources_b
         members.pop(other, None)
-        scaled.pop(other, None)
         source_bits.pop(other, None)
     return parent
