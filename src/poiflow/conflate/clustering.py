@@ -30,12 +30,15 @@ from poiflow.engines import prepare_workers, release_workers, run_partitioned
 
 __all__ = [
     "PARALLEL_INSIDE",
+    "PARALLEL_SHARE",
     "SAME_SOURCE",
     "ClusterConfig",
+    "Shard",
     "as_decided",
     "cluster_on_cores",
     "cluster_part",
     "cluster_records",
+    "component_shards",
 ]
 
 SAME_SOURCE = 0.9
@@ -337,7 +340,7 @@ def cluster_records(
     # Every scored pair inside the larger components, for the cross-pair checks, keyed by
     # its rows in one integer, the lower first. Stored both ways round, a check would need
     # no comparison, but the index twice the size is slower to make and to read (at 354k
-    # records, 2.6 against 2.2 s; benchmarks/RESULTS.md).
+    # records with --model em, 2.6 against 1.9 s; benchmarks/RESULTS.md).
     crowded = (size[component] > 2) & ~in_clique
     inside = np.flatnonzero(crowded[left] & crowded[right] & (component[left] == component[right]))
     a_side, b_side = left[inside].astype(np.int64), right[inside].astype(np.int64)
