@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate import clustering
+from poiflow.conflate import clustering_cores
 from poiflow.conflate.blocking import (
     candidate_pairs,
     finish_pairs,
@@ -26,12 +26,8 @@ from poiflow.conflate.blocking import (
     key_stats,
     record_keys,
 )
-from poiflow.conflate.clustering import (
-    ClusterConfig,
-    cluster_on_cores,
-    cluster_part,
-    component_shards,
-)
+from poiflow.conflate.clustering import ClusterConfig, cluster_part
+from poiflow.conflate.clustering_cores import ClusterInput, cluster_on_cores, component_shards
 from poiflow.conflate.features import (
     FEATURES,
     RecordView,
@@ -186,16 +182,16 @@ def test_clustering_whole_components_apart_equals_clustering_them_together(
 
 def random_graph(
     n: int, edges: list[tuple[int, int, float]], decisions: list[tuple[int, int, int]]
-) -> tuple[np.ndarray, ...]:
-    """``(rows, sources, left, right, probability, decided)`` of ``n`` records of three
-    sources: each pair once, the first of its edges and decisions kept."""
+) -> ClusterInput:
+    """``n`` records of three sources and their pairs: each pair once, the first of its
+    edges and decisions kept."""
     pairs: dict[tuple[int, int], float] = {}
     for a, b, p in edges:
         if a != b:
             pairs.setdefault((min(a, b), max(a, b)), p)
     said = {(min(a, b), max(a, b)): d for a, b, d in decisions if (min(a, b), max(a, b)) in pairs}
     keys = list(pairs)
-    return (
+    return ClusterInput(
         np.arange(n, dtype=np.int64),
         np.array(["abc"[i % 3] for i in range(n)], dtype=object),
         np.array([k[0] for k in keys], dtype=np.int64),
@@ -224,14 +220,16 @@ def test_shards_of_whole_components_clustered_apart_give_the_clusters_of_the_who
 ) -> None:
     """What ``cluster_on_cores`` hands each process (by ``component_shards``), clustered
     here shard by shard and put together as it puts them: the whole's labels and best."""
-    rows, sources, left, right, probability, decided = random_graph(40, edges, decisions)
+    whole = random_graph(40, edges, decisions)
+    decided = whole.decided
+    assert decided is not None
     if np.any(decided > 0) and np.any(decided < 0):  # decisions that contradict are refused
-        decided = np.maximum(decided, 0).astype(np.int8)
+        whole = whole._replace(decided=np.maximum(decided, 0).astype(np.int8))
     config = ClusterConfig(threshold=threshold)
-    labels, best = cluster_part(rows, sources, left, right, probability, config, decided)
-    shards = component_shards(rows, sources, left, right, probability, config, decided, parts)
+    labels, best = cluster_part(*whole[:5], config, whole.decided)
+    shards = component_shards(whole, config, parts)
     assert shards is not None
-    got_labels, got_best = rows.copy(), np.ones(len(rows))
+    got_labels, got_best = whole.rows.copy(), np.ones(len(whole.rows))
     seen: list[np.ndarray] = []
     for shard in shards:
         part_labels, part_best = shard.cluster(config)
@@ -250,10 +248,10 @@ def test_clustering_on_two_cores_gives_the_clusters_of_one() -> None:
     ends, ps = rng.integers(0, n, (3000, 2)), rng.random(3000)
     edges = [(int(a), int(b), float(p)) for (a, b), p in zip(ends, ps, strict=True)]
     decisions = [(int(a), int(b), -1) for a, b in rng.integers(0, n, (20, 2))]
-    rows, sources, left, right, probability, decided = random_graph(n, edges, decisions)
+    graph = random_graph(n, edges, decisions)
     config = ClusterConfig(threshold=0.4)
-    whole = cluster_part(rows, sources, left, right, probability, config, decided)
-    apart = cluster_on_cores(rows, sources, left, right, probability, config, decided, parts=2)
+    whole = cluster_part(*graph[:5], config, graph.decided)
+    apart = cluster_on_cores(graph, config, parts=2)
     np.testing.assert_array_equal(apart[0], whole[0])
     np.testing.assert_array_equal(apart[1], whole[1])
     assert len(np.unique(whole[0])) < n  # some records did join
@@ -270,12 +268,10 @@ def test_clustering_on_cores_with_fewer_components_than_cores(
     edges: list[tuple[int, int, float]],
 ) -> None:
     """Shards left empty are not run, and one shard alone is clustered here."""
-    rows, sources, left, right, probability, decided = random_graph(6, edges, [])
-    whole = cluster_part(rows, sources, left, right, probability, ClusterConfig(), decided)
+    graph = random_graph(6, edges, [])
+    whole = cluster_part(*graph[:5], ClusterConfig(), graph.decided)
     for parts in (2, 4):
-        got = cluster_on_cores(
-            rows, sources, left, right, probability, ClusterConfig(), decided, parts=parts
-        )
+        got = cluster_on_cores(graph, ClusterConfig(), parts=parts)
         np.testing.assert_array_equal(got[0], whole[0])
         np.testing.assert_array_equal(got[1], whole[1])
 
@@ -290,17 +286,17 @@ def test_a_run_clustered_on_every_core_writes_the_places_of_one_clustered_here(
     cores = os.cpu_count() or 1
     if cores < 2:
         pytest.skip("one core: nothing to share out")
-    monkeypatch.setattr(clustering, "PARALLEL_INSIDE", 0)
-    monkeypatch.setattr(clustering, "PARALLEL_SHARE", 0.0)
+    monkeypatch.setattr(clustering_cores, "PARALLEL_INSIDE", 0)
+    monkeypatch.setattr(clustering_cores, "PARALLEL_SHARE", 0.0)
     parts = []
-    real = clustering.component_shards
+    real = clustering_cores.component_shards
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         shards = real(*args, **kwargs)
         parts.append(None if shards is None else len(shards))
         return shards
 
-    monkeypatch.setattr(clustering, "component_shards", counted)
+    monkeypatch.setattr(clustering_cores, "component_shards", counted)
     sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
     conflate(sources, tmp_path / "out", workers=1)
     assert parts == [cores]  # it did share the work out

@@ -14,31 +14,19 @@ any join of their clusters, whatever the thresholds.
 
 from __future__ import annotations
 
-import functools
-import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final, NamedTuple
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from poiflow.engines import prepare_workers, release_workers, run_partitioned
-
 __all__ = [
-    "PARALLEL_INSIDE",
-    "PARALLEL_SHARE",
     "SAME_SOURCE",
     "ClusterConfig",
-    "Shard",
     "as_decided",
-    "cluster_on_cores",
     "cluster_part",
     "cluster_records",
-    "component_shards",
+    "positions",
 ]
 
 SAME_SOURCE = 0.9
@@ -103,7 +91,7 @@ def cluster_part(
         its best match probability within its cluster (1.0 for a record alone).
     """
     n = len(rows)
-    local_left, local_right = _positions(rows, left, right)
+    local_left, local_right = positions(rows, left, right)
     probability = as_decided(probability, decided)
     labels = cluster_records(n, local_left, local_right, probability, sources, config, decided)
     together = labels[local_left] == labels[local_right]
@@ -114,168 +102,12 @@ def cluster_part(
     return rows[labels].astype(np.int64), best
 
 
-def _positions(rows: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, ...]:
+def positions(rows: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, ...]:
     """The pairs' records as positions in ``rows`` (ascending)."""
     n = len(rows)
     if n and rows[0] == 0 and rows[-1] == n - 1:  # every row (ascending): rows are positions
         return np.asarray(left), np.asarray(right)
     return np.searchsorted(rows, left), np.searchsorted(rows, right)
-
-
-PARALLEL_INSIDE: Final = 2_000_000
-"""Scored pairs inside components of more than two records (what clustering's loop
-checks) from which :func:`cluster_on_cores` shares the work out between processes; below
-it, starting them costs about what they save (``benchmarks/RESULTS.md``)."""
-
-PARALLEL_SHARE: Final = 0.2
-"""The least share of all the scored pairs those must be, too. A run writes its scored
-pairs on another core while it clusters (``pairs.parquet``, about 0.55 µs a pair here,
-against about 3.5 µs a pair for the loop); where the loop is not the larger work, the
-processes would only take that core from the writing. At a million records the default
-model's clustering has 12% of its pairs there (one process), ``--model em``'s 39% (all
-cores)."""
-
-
-class Shard(NamedTuple):
-    """The input of :func:`cluster_part` for some whole components: their records (rows
-    in the whole table, and sources as codes) and the scored pairs among them."""
-
-    rows: np.ndarray
-    sources: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    probability: np.ndarray
-    decided: np.ndarray | None
-
-    def cluster(self, config: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`cluster_part` of these records (a shard read back from its file has an
-        empty ``decided`` for none)."""
-        decided = self.decided if self.decided is not None and len(self.decided) else None
-        return cluster_part(
-            self.rows, self.sources, self.left, self.right, self.probability, config, decided
-        )
-
-
-def cluster_on_cores(
-    rows: np.ndarray,
-    sources: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
-    probability: np.ndarray,
-    config: ClusterConfig | None = None,
-    decided: np.ndarray | None = None,
-    *,
-    parts: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`cluster_part` of the whole, its work shared out between processes by whole
-    components of the strong edges: the same labels and best matches.
-
-    Clustering's loop runs in Python, one record's cluster at a time; a component's
-    clustering depends on that component alone (:func:`cluster_part`), so processes on
-    other cores each cluster some of them.
-
-    Args:
-        rows, sources, left, right, probability, config, decided: As for
-            :func:`cluster_part`.
-        parts: How many processes; default: one per core where ``PARALLEL_INSIDE`` pairs,
-            and ``PARALLEL_SHARE`` of them all, lie inside components of more than two
-            records; else this process alone.
-    """
-    config = config or ClusterConfig()
-    shards = component_shards(rows, sources, left, right, probability, config, decided, parts)
-    if shards is None:
-        return cluster_part(rows, sources, left, right, probability, config, decided)
-    labels, best = rows.astype(np.int64), np.ones(len(rows))
-    if len(shards) < 2:  # every component of two records or more fell to one shard, or none
-        for shard in shards:
-            at = np.searchsorted(rows, shard.rows)
-            labels[at], best[at] = shard.cluster(config)
-        return labels, best
-    members = [shard.rows for shard in shards]
-    with tempfile.TemporaryDirectory(prefix="poiflow-clusters-") as folder:
-        for part, shard in enumerate(shards):
-            np.savez(
-                Path(folder) / f"{part}.npz",
-                **shard._asdict() | {"decided": _as_array(shard.decided)},
-            )
-        del shards, shard  # each worker reads its own from its file
-        prepare_workers([__name__])
-        task = functools.partial(_cluster_shard, folder, config)
-        try:
-            for placed, (shard_labels, shard_best) in zip(
-                members, run_partitioned(task, len(members)), strict=True
-            ):
-                at = np.searchsorted(rows, placed)
-                labels[at], best[at] = shard_labels, shard_best
-        finally:
-            release_workers(wait=False)
-    return labels, best
-
-
-def component_shards(
-    rows: np.ndarray,
-    sources: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
-    probability: np.ndarray,
-    config: ClusterConfig,
-    decided: np.ndarray | None = None,
-    parts: int | None = None,
-) -> list[Shard] | None:
-    """The records in components of more than one record and their pairs, dealt into
-    ``parts`` shards of whole components (by component number; a shard that gets none is
-    left out); None where the work is left to one process (see :func:`cluster_on_cores`).
-    A record in no shard is alone: its own label, best 1.0."""
-    n = len(rows)
-    if parts == 1 or n < 3:
-        return None
-    local_left, local_right = _positions(rows, left, right)
-    strong = np.flatnonzero(as_decided(probability, decided) >= config.threshold)
-    graph = sparse.coo_matrix(
-        (np.ones(len(strong)), (local_left[strong], local_right[strong])), shape=(n, n)
-    )
-    _, component = csgraph.connected_components(graph, directed=False)
-    size = np.bincount(component, minlength=n)
-    inside = component[local_left] == component[local_right]
-    if parts is None:
-        cores = os.cpu_count() or 1
-        crowded = int(np.count_nonzero(inside & (size[component[local_left]] > 2)))
-        many = crowded >= max(PARALLEL_INSIDE, PARALLEL_SHARE * len(left))
-        parts = cores if many else 1
-    if parts <= 1:
-        return None
-    codes = np.unique(np.asarray(sources).astype(str), return_inverse=True)[1].astype(np.int32)
-    shard = np.arange(n) % parts  # a component's shard, by its number
-    shards = []
-    for part in range(parts):
-        members = np.flatnonzero((shard[component] == part) & (size[component] > 1))
-        if not len(members):
-            continue
-        pairs = np.flatnonzero(inside & (shard[component[local_left]] == part))
-        shards.append(
-            Shard(
-                rows[members],
-                codes[members],
-                left[pairs],
-                right[pairs],
-                probability[pairs],
-                None if decided is None else decided[pairs],
-            )
-        )
-    return shards
-
-
-def _as_array(decided: np.ndarray | None) -> np.ndarray:
-    return np.empty(0, np.int8) if decided is None else decided
-
-
-def _cluster_shard(
-    folder: str, config: ClusterConfig, part: int, parts: int
-) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-    """A worker's task: :func:`cluster_part` of its shard (``folder/PART.npz``)."""
-    with np.load(Path(folder) / f"{part}.npz") as saved:
-        shard = Shard(**{name: saved[name] for name in Shard._fields})
-    yield part, shard.cluster(config)
 
 
 def cluster_records(

@@ -112,31 +112,28 @@ def decided_pairs(ctx: StageContext, scores: pa.Table) -> Decided | None:
 
 
 def cluster_on_driver(ctx: StageContext) -> dict[str, Any]:
-    """Cluster the run's scored pairs on this machine (``clustering.cluster_on_cores``
+    """Cluster the run's scored pairs on this machine (``clustering_cores.cluster_on_cores``
     over every record: on every core where there are many): the local engine's cluster
     stage, and a Spark run's whose pairs the driver holds already."""
-    from poiflow.conflate.clustering import ClusterConfig, cluster_on_cores
+    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.clustering_cores import ClusterInput, cluster_on_cores
 
     records = ctx.artifacts.table("records", ["source"])
     scores = ctx.artifacts.table("scores")
     left = scores.column("left_row").to_numpy().astype(np.int64)
     right = scores.column("right_row").to_numpy().astype(np.int64)
     probability = scores.column("probability").to_numpy().astype(np.float64)
-    sources = np.asarray(records.column("source").to_pylist(), dtype=object)
+    # Clustering compares sources only: their codes, not a Python string a record.
+    sources = records.column("source").dictionary_encode().combine_chunks().indices.to_numpy()
     rows = np.arange(records.num_rows, dtype=np.int64)
     config = ClusterConfig(**cluster_settings(ctx))
     decided = decided_pairs(ctx, scores)
     if decided is not None:
         left, right, probability = decided.left, decided.right, decided.probability
-    labels, best = cluster_on_cores(
-        rows,
-        sources,
-        left,
-        right,
-        probability,
-        config,
-        None if decided is None else decided.decision,
+    whole = ClusterInput(
+        rows, sources, left, right, probability, None if decided is None else decided.decision
     )
+    labels, best = cluster_on_cores(whole, config)
     ctx.write("clusters", pa.table({"label": labels, "best": best}))
     return cluster_summary(scores, labels, config, decided)
 
