@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -501,8 +502,30 @@ def test_a_line_not_utf8_after_the_first_block_says_how_to_read_the_file(tmp_pat
     path = tmp_path / "late.csv"
     lines = ["id,name"] + [f"{i},Kahvila {i}" for i in range(20_000)] + ["20000,Café"]
     path.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
-    with pytest.raises(CorruptInputError, match=r"csv: \{encoding: cp1252\}"):
+    with pytest.raises(CorruptInputError, match=r"csv: \{encoding: cp1252\}") as caught:
         records(TabularSource(path))
+    assert caught.value.location == str(len(lines))  # its line, though Arrow found it
+    assert "byte 0xe9 at column 10" in str(caught.value)
+
+
+def test_a_row_of_the_wrong_width_not_utf8_is_refused_at_its_line_as_not_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrow decodes a row of the wrong width before it hands it over to be skipped; where
+    # the row is not UTF-8 that fails inside Arrow, which then gives up on the whole file
+    # as a "parse error". The file is not text, and the answer says so, where.
+    printed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
+    path = tmp_path / "late.csv"
+    lines = [b"id,name,city"] + [b"%d,Kahvila %d,Helsinki" % (i, i) for i in range(2_000)]
+    lines.append(b"2000,Caf\xe9 \xfb")  # a value short, and two bytes not UTF-8
+    path.write_bytes(b"\n".join([*lines, b"2001,Baari,Espoo"]) + b"\n")
+    with pytest.raises(CorruptInputError, match="byte 0xe9 at column 9") as caught:
+        records(TabularSource(path))
+    assert caught.value.location == str(len(lines))
+    assert "csv: {encoding: cp1252}" in str(caught.value)
+    assert "delimiter" not in str(caught.value)
+    assert printed == []  # no "Exception ignored" and a traceback on the terminal
 
 
 def test_what_means_missing_in_a_csv_is_the_mappings_to_say(tmp_path: Path) -> None:

@@ -4,9 +4,12 @@ encoding, at its first bad byte."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,7 +17,7 @@ import pyarrow.compute as pc
 from poiflow.errors import CorruptInputError
 from poiflow.sources.text import open_bytes
 
-__all__ = ["OTHER_ENCODING", "CsvLines", "not_text"]
+__all__ = ["OTHER_ENCODING", "CsvLines", "first_undecodable", "not_text", "undecodable_rows"]
 
 OTHER_ENCODING: Final = (
     "a file from a spreadsheet or an older system is often Windows-1252 or Latin-1: read it "
@@ -25,6 +28,13 @@ OTHER_ENCODING: Final = (
 def not_text(file: Path, encoding: str) -> CorruptInputError:
     """The error of a file that is not ``encoding`` text, at the line and column of its
     first byte that is not (looked for line by line)."""
+    found = first_undecodable(file, encoding)
+    return found or CorruptInputError(f"not {encoding} text; {OTHER_ENCODING}", path=file)
+
+
+def first_undecodable(file: Path, encoding: str) -> CorruptInputError | None:
+    """The error of the file's first line that is not ``encoding`` text, at the line and
+    column of its first byte that is not; None where every line decodes."""
     with open_bytes(file) as handle:
         for number, raw in enumerate(handle, 1):
             try:
@@ -36,7 +46,33 @@ def not_text(file: Path, encoding: str) -> CorruptInputError:
                     path=file,
                     location=number,
                 )
-    return CorruptInputError(f"not {encoding} text; {OTHER_ENCODING}", path=file)
+    return None
+
+
+@contextlib.contextmanager
+def undecodable_rows(handler: Callable[..., Any]) -> Iterator[list[BaseException]]:
+    """While in it, what Arrow could not decode to hand over to ``handler`` (its invalid
+    row handler) is kept in the list it gives, not printed.
+
+    Arrow decodes a row of the wrong width as UTF-8 before it calls the handler; where the
+    row is not UTF-8, the decoding fails inside Arrow, which prints it as an exception it
+    could not raise (a traceback on the user's terminal) and then gives up on the file with
+    a "parse error". The reader says instead where the file is not text."""
+    failed: list[BaseException] = []
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.object is handler and isinstance(unraisable.exc_value, UnicodeDecodeError):
+            failed.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield failed
+    finally:
+        if sys.unraisablehook is hook:  # not where another has been put in since
+            sys.unraisablehook = previous
 
 
 class CsvLines:

@@ -38,7 +38,7 @@ from poiflow.sources.base import (
     owns,
     partition_values,
 )
-from poiflow.sources.csv_lines import OTHER_ENCODING, CsvLines, not_text
+from poiflow.sources.csv_lines import OTHER_ENCODING, CsvLines, not_text, undecodable_rows
 from poiflow.sources.flat import FLAT_KNOWN, FlatFormat
 from poiflow.sources.geojson import geojson_rows, looks_like_geojson
 from poiflow.sources.gis import gis_rows, gis_size, is_gis
@@ -59,6 +59,7 @@ from poiflow.sources.text import (
     as_text,
     batched_rows,
     file_encoding,
+    is_utf8,
     open_bytes,
     open_text,
     zip_member,
@@ -342,43 +343,48 @@ class TabularSource:
             lines.skipped(row.number, reason, row.text)
             return "skip"
 
+        undecodable: list[BaseException] = []
         try:
-            reader = pa_csv.open_csv(
-                # Arrow reads .gz, .bz2 and .zst itself; a .zip's one file is handed to it.
-                open_bytes(file) if file.suffix.lower() == ".zip" else file,
-                read_options=pa_csv.ReadOptions(
-                    use_threads=False, block_size=block, encoding=encoding
-                ),
-                parse_options=pa_csv.ParseOptions(
-                    delimiter=delimiter,
-                    quote_char=options.quote_char,
-                    # A quoted value may span lines (a spreadsheet's address); read one
-                    # thread at a time, this costs nothing measurable.
-                    newlines_in_values=True,
-                    ignore_empty_lines=False,
-                    invalid_row_handler=on_invalid,
-                ),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={name: pa.string() for name in header},
-                    null_values=["", *options.missing],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-            for batch in reader:
-                table = pa.Table.from_batches([batch])
-                origins, rejected = lines.of(table)
-                table, origins, empty = _split_empty(table, origins)
-                yield from _rebatch(table, origins, rejected + empty, batch_size)
-            # Rows skipped after the last batch, or in a file with no valid row at all,
-            # come with no batch of their own: they go to quarantine all the same.
-            rejected = lines.rest()
-            if rejected:
-                yield reader.schema.empty_table(), [], rejected
+            with undecodable_rows(on_invalid) as undecodable:
+                reader = pa_csv.open_csv(
+                    # Arrow reads .gz, .bz2 and .zst itself; a .zip's one file is handed to it.
+                    open_bytes(file) if file.suffix.lower() == ".zip" else file,
+                    read_options=pa_csv.ReadOptions(
+                        use_threads=False, block_size=block, encoding=encoding
+                    ),
+                    parse_options=pa_csv.ParseOptions(
+                        delimiter=delimiter,
+                        quote_char=options.quote_char,
+                        # A quoted value may span lines (a spreadsheet's address); read one
+                        # thread at a time, this costs nothing measurable.
+                        newlines_in_values=True,
+                        ignore_empty_lines=False,
+                        invalid_row_handler=on_invalid,
+                    ),
+                    convert_options=pa_csv.ConvertOptions(
+                        column_types={name: pa.string() for name in header},
+                        null_values=["", *options.missing],
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=True,
+                    ),
+                )
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    origins, rejected = lines.of(table)
+                    table, origins, empty = _split_empty(table, origins)
+                    yield from _rebatch(table, origins, rejected + empty, batch_size)
+                # Rows skipped after the last batch, or in a file with no valid row at all,
+                # come with no batch of their own: they go to quarantine all the same.
+                rejected = lines.rest()
+                if rejected:
+                    yield reader.schema.empty_table(), [], rejected
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            not_utf8 = undecodable or "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError)
+            if not_utf8 and is_utf8(encoding):
+                raise not_text(file, encoding) from exc  # where: the line and column
             hint = (
                 OTHER_ENCODING
-                if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError)
+                if not_utf8
                 else "for another delimiter use a mapping with 'csv: {delimiter: ...}'"
             )
             raise CorruptInputError(

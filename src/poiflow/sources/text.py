@@ -28,6 +28,7 @@ __all__ = [
     "batched_rows",
     "degrees",
     "file_encoding",
+    "is_utf8",
     "not_a_time",
     "open_bytes",
     "open_text",
@@ -44,10 +45,15 @@ COMPRESSED: Final = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zip": "zip"
 NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+def is_utf8(encoding: str) -> bool:
+    """Whether ``encoding`` names UTF-8, however it is spelled (``utf8``, ``UTF_8``)."""
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
 def open_text(file: Path, encoding: str, newline: str | None = None) -> IO[str]:
     """The file as text, decompressed as it is read where its name says so; as UTF-8, a
     byte-order mark at its start (Windows tools write one) is not part of the text."""
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+    if is_utf8(encoding):
         encoding = "utf-8-sig"
     if file.suffix.lower() == ".zip":
         return io.TextIOWrapper(_zip_member(file), encoding=encoding, newline=newline)
@@ -63,7 +69,7 @@ _UTF16_MARKS: Final = (b"\xff\xfe", b"\xfe\xff")
 def file_encoding(file: Path, encoding: str) -> str:
     """``encoding``, or UTF-16 where that is UTF-8 (the default) and the file begins with
     UTF-16's byte-order mark: what a spreadsheet saves as "Unicode text"."""
-    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8") or not file.is_file():
+    if not is_utf8(encoding) or not file.is_file():
         return encoding
     try:
         with open_bytes(file) as handle:
