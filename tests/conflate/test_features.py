@@ -279,8 +279,11 @@ def test_a_name_is_counted_in_its_area_and_source_and_in_all_the_data() -> None:
 def test_one_buildings_house_numbers_agree_as_written_by_two_feeds() -> None:
     # OpenStreetMap writes the building ("14-20", "20 B"), a vendor the number ("16",
     # "20"): one building. A number across the street ("15") or another entrance's letter
-    # ("20 A") is not; nor is the key "1420" the range "14-20" once made.
+    # ("20 A") is not; nor is the key "1420" the range "14-20" once made. A number no
+    # building has (a feed's column of numbers shifted) is compared as written.
+    long = "12345678901234567890"
     numbers = ["14-20", "16", "15", "20 B", "20", "20 A", "1420", None, "26, 2. krs", "26"]
+    numbers += [long, long, long[:-1] + "2"]
     records = few_records.records_of(
         [
             {
@@ -296,7 +299,8 @@ def test_one_buildings_house_numbers_agree_as_written_by_two_feeds() -> None:
         ]
     )
     pairs = [(0, 1), (0, 2), (3, 4), (3, 5), (4, 5), (0, 6), (0, 7), (8, 9), (1, 1), (0, 4)]
-    expected = [1, 0, 1, 0, 1, 0, np.nan, 1, 1, 1]
+    pairs += [(10, 11), (10, 12), (11, 12)]
+    expected = [1, 0, 1, 0, 1, 0, np.nan, 1, 1, 1, 1, 0, 0]
     left, right = np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])
     found = pair_features(RecordView.of(records), left, right)
     np.testing.assert_array_equal(found["housenumber_match"], expected)

@@ -26,8 +26,9 @@ __all__ = [
 ]
 
 # A house number's key as normalization writes it: a number, its letter, and a range's
-# end ("14", "20b", "14-20"; ``poiflow.normalize.house_numbers.housenumber_key``).
-_SPAN: Final = re.compile(r"^(\d+)([^\W\d_]*)(?:-(\d+)[^\W\d_]*)?$")
+# end ("14", "20b", "14-20"; ``poiflow.normalize.house_numbers.housenumber_key``). A
+# number of more digits than any building's is compared as written (nor would it fit).
+_SPAN: Final = re.compile(r"^(\d{1,9})([^\W\d_]*)(?:-(\d{1,9})[^\W\d_]*)?$")
 WIDEST_RANGE: Final = 20
 """A range of house numbers wider than this ("1-99") is compared as written: no building
 spans it, and the Queens-style "37-15" is one number."""
@@ -168,8 +169,8 @@ def number_spans(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """``(first, last, letter)`` of each house number key: the numbers it covers (a range
     "14-20" from 14 to 20, a number from itself to itself) and a code of its letter (0 for
     none; a range has none). -1 in ``first`` and ``last`` for a key that is no number or
-    range (compared as written): no digits, a range backwards or wider than
-    ``WIDEST_RANGE``."""
+    range (compared as written): no digits, more than nine, a range backwards or wider
+    than ``WIDEST_RANGE``."""
     first = np.full(len(keys), -1, dtype=np.int64)
     last = np.full(len(keys), -1, dtype=np.int64)
     letter = np.zeros(len(keys), dtype=np.int64)
