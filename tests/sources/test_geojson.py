@@ -451,3 +451,21 @@ def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path: Path, name: str, la
     rows, rejected = read(open_source(tmp_path / name))
     assert rejected == []
     assert [r["id"] for r in rows] == ["a1b2"]
+
+
+@pytest.mark.parametrize("layout", ["collection", "lines"])
+def test_an_id_written_as_a_number_past_64_bits_is_read(tmp_path: Path, layout: str) -> None:
+    # Valid JSON that the C parser does not hold: the features from there on are read by
+    # the Python parser, none twice and none lost.
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [24.93 + n / 100, 60.17]},
+            "properties": {"id": number, "name": f"Kahvila {n}", "category": "cafe"},
+        }
+        for n, number in enumerate([1, 12345678901234567890, 3, 2**70])
+    ]
+    rows, rejected = read(open_source(write(tmp_path / "feed.geojson", layout, features)))
+    assert rejected == []
+    assert [r["id"] for r in rows] == ["1", "12345678901234567890", "3", str(2**70)]
+    assert [r["names"]["primary"] for r in rows] == [f"Kahvila {n}" for n in range(4)]

@@ -13,6 +13,8 @@ rejected row with the reason.
 from __future__ import annotations
 
 import functools
+import itertools
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -33,6 +35,8 @@ _RECORD_SEPARATOR: Final = "\x1e"
 _HEAD: Final = 1 << 20  # how much of a file is read to tell how it is laid out
 _COLLECTION: Final = re.compile(r'"type"\s*:\s*"FeatureCollection"|"features"\s*:\s*\[')
 _FEATURE: Final = re.compile(r'"type"\s*:\s*"Feature"')
+_PYTHON_PARSER: Final = ijson.get_backend("python")  # slower; holds any integer
+_LONG_NUMBER: Final = re.compile(r"[0-9]{20}")  # may be an integer past 64 bits
 # The old GeoJSON's named coordinate system ("crs": {"type": "name", "properties": {"name":
 # "urn:ogc:def:crs:EPSG::3067"}}), which GDAL still writes for data not in WGS 84.
 _CRS: Final = re.compile(r'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"')
@@ -125,16 +129,38 @@ def _collection(file: Path, head: str, where: str) -> Iterator[LazyRow]:
         row, reason = feature_row(feature)
         return row, reason, "" if row is not None else _dump(feature)
 
-    with open_bytes(file) as handle:  # GeoJSON is UTF-8 (RFC 7946); the parser reads bytes
-        for number, feature in enumerate(ijson.items(handle, "features.item", use_float=True)):
-            yield f"{where}#feature={number}", functools.partial(row_of, feature)
+    for number, feature in enumerate(_features(file)):
+        yield f"{where}#feature={number}", functools.partial(row_of, feature)
+
+
+def _features(file: Path) -> Iterator[Any]:
+    """A collection's features, one by one. The C parser holds no integer past 64 bits (a
+    feed's id written as a number of twenty digits: valid JSON); where it meets one, the
+    Python parser reads the features from there on."""
+    read = 0
+    try:
+        with open_bytes(file) as handle:  # GeoJSON is UTF-8 (RFC 7946); the parser reads bytes
+            for feature in ijson.items(handle, "features.item", use_float=True):
+                yield feature
+                read += 1
+    except ijson.JSONError as exc:
+        if "integer overflow" not in str(exc):
+            raise
+        with open_bytes(file) as handle:
+            rest = _PYTHON_PARSER.items(handle, "features.item", use_float=True)
+            yield from itertools.islice(rest, read, None)
 
 
 def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
     def row_of(text: str) -> tuple[dict[str, str | None] | None, str, str]:
         try:
-            feature = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
+            # orjson reads an integer past 64 bits as a float, an id no longer itself
+            feature = (
+                orjson.loads(text)
+                if _LONG_NUMBER.search(text) is None
+                else json.loads(text, parse_constant=_not_json)
+            )
+        except ValueError as exc:  # orjson's error is one too
             return None, f"not JSON: {exc}", text
         row, reason = feature_row(feature)
         return row, reason, "" if row is not None else text
@@ -144,6 +170,11 @@ def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
             text = line.strip().lstrip(_RECORD_SEPARATOR).strip()
             if text:
                 yield f"{where}:{number}", functools.partial(row_of, text)
+
+
+def _not_json(constant: str) -> Any:
+    """What Python's parser reads and JSON has not: NaN and Infinity."""
+    raise ValueError(f"{constant} is not JSON")
 
 
 def feature_row(feature: Any) -> tuple[dict[str, str | None] | None, str]:
