@@ -318,6 +318,7 @@ def test_a_csv_export_of_a_spatial_table_is_placed_by_its_geometry_text(tmp_path
         ("5", "Kioski", shapely.to_wkb(shapely.Point(24.95, 60.16), hex=True)),
         ("6", "Rikki", "POINT (24.9"),
         ("7", "Ei paikkaa", ""),
+        ("8", "Kaukana", "POINT (1e400 60.17)"),  # past a number's range: not read either
     ]
     path = tmp_path / "kohteet.csv"
     path.write_text(
@@ -330,7 +331,8 @@ def test_a_csv_export_of_a_spatial_table_is_placed_by_its_geometry_text(tmp_path
     assert points[2] == pytest.approx((tm_lat, tm_lon), abs=1e-12)
     assert points[3] == pytest.approx((tm_lat, tm_lon), abs=1e-12)
     assert points[4:] == [(60.16, 24.95), (None, None)]
-    assert rejected == [("kohteet.csv:7", "geometry: not readable as WKT or hex WKB", "")]
+    not_read = "geometry: not readable as WKT or hex WKB"
+    assert rejected == [("kohteet.csv:7", not_read, ""), ("kohteet.csv:9", not_read, "")]
 
     # Without an SRID, coordinates that are not degrees are refused, not quarantined one by one.
     metres = tmp_path / "metrit.csv"

@@ -320,16 +320,18 @@ def _text_points(
     wkt = pc.replace_substring_regex(texts, _SRID, "")
     raw = np.asarray(texts.to_numpy(zero_copy_only=False), dtype=object)
     shapes = np.full(len(raw), None, dtype=object)
-    shapes[is_wkt] = shapely.from_wkt(
-        np.asarray(wkt.to_numpy(zero_copy_only=False), dtype=object)[is_wkt], on_invalid="ignore"
-    )
+    with np.errstate(over="ignore"):  # "1e400": not read (below), not warned of
+        shapes[is_wkt] = shapely.from_wkt(
+            np.asarray(wkt.to_numpy(zero_copy_only=False), dtype=object)[is_wkt],
+            on_invalid="ignore",
+        )
     from_hex = shapely.from_wkb(raw[is_hex], on_invalid="ignore")
     shapes[is_hex] = from_hex
     shapes[is_json] = shapely.from_geojson(raw[is_json], on_invalid="ignore")
     srids[is_hex] = shapely.get_srid(from_hex)
     srids[is_json] = 4326
     srids[~is_wkt & ~is_hex & ~is_json] = 0
-    bad = np.flatnonzero(given & shapely.is_missing(shapes))
+    bad = _unread(shapely, given, shapes)
     x, y = _centroids(shapely, shapes)
     for srid in np.unique(srids):
         rows = srids == srid
@@ -349,9 +351,10 @@ def _shapes(
     point and are not bad)."""
     shapely = _shapely(path)
     raw = values.to_numpy(zero_copy_only=False)
-    shapes = parse(raw, on_invalid="ignore")
+    with np.errstate(over="ignore"):  # "1e400" in WKT: not read (below), not warned of
+        shapes = parse(raw, on_invalid="ignore")
     given = values.is_valid().to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(given & shapely.is_missing(shapes))
+    bad = _unread(shapely, given, shapes)
     x, y = _centroids(shapely, shapes)
     return x, y, bad
 
@@ -406,6 +409,14 @@ def _native_shapes(
     shapes[~array.is_valid().to_numpy(zero_copy_only=False)] = None
     x, y = _centroids(shapely, shapes)
     return x, y, np.zeros(0, dtype=np.int64)
+
+
+def _unread(shapely: Any, given: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """The rows given a geometry that is not read: it does not parse, or a coordinate is
+    past a number's range (WKT's "1e400", or infinity in WKB)."""
+    with np.errstate(invalid="ignore"):
+        infinite = np.isinf(shapely.bounds(shapes)).any(axis=1)
+    return np.flatnonzero(given & (shapely.is_missing(shapes) | infinite))
 
 
 def _centroids(shapely: Any, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
