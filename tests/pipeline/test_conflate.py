@@ -552,3 +552,39 @@ def test_records_geocoded_to_their_towns_centre_still_find_their_places(
     kept = recall(tmp_path / "kept")
     assert withheld >= 0.95
     assert kept < withheld - 0.05
+
+
+def test_a_previous_output_lacking_a_column_is_refused_by_name(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    conflate([VENDOR_FEED], first)
+    membership = pq.read_table(first / "membership.parquet")
+    pq.write_table(membership.drop_columns(["place_id"]), first / "membership.parquet")
+    with pytest.raises(InputError, match=r"membership.parquet lacks the column place_id;"):
+        conflate([VENDOR_FEED], tmp_path / "out", previous=first)
+    pq.write_table(membership, first / "membership.parquet")
+    places = pq.read_table(first / "places.parquet")
+    pq.write_table(places.drop_columns(["lat", "lon"]), first / "places.parquet")
+    with pytest.raises(InputError, match=r"places.parquet lacks the columns lat, lon;"):
+        conflate([VENDOR_FEED], tmp_path / "out", previous=first)
+
+
+def test_an_attribute_an_earlier_release_lacks_is_not_called_changed(tmp_path: Path) -> None:
+    # A release of an older poiflow, or one a person trimmed: the same run again changed
+    # no place's phones, web sites or hours, and says none did; an attribute the release
+    # has is still compared.
+    first = tmp_path / "first"
+    conflate([VENDOR_FEED], first)
+    places = pq.read_table(first / "places.parquet")
+    names = places.column("names").to_pylist()
+    names[0] = {**names[0], "primary": "Another name"}
+    older = places.drop_columns(["phones", "websites", "opening_hours"]).set_column(
+        places.schema.get_field_index("names"),
+        "names",
+        pa.array(names, places.schema.field("names").type),
+    )
+    pq.write_table(older, first / "places.parquet")
+    conflate([VENDOR_FEED], tmp_path / "out", previous=first)
+    changes = pq.read_table(tmp_path / "out" / "changes.parquet").to_pylist()
+    assert [(c["place_id"], c["change"], c["attributes"]) for c in changes] == [
+        (places.column("id")[0].as_py(), "updated", ["names"])
+    ]

@@ -221,10 +221,11 @@ def _row(place: str, change: str, attributes: list[str], related: list[str]) -> 
 
 def changed_attributes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
     """The compared attributes that differ between two versions of a place (``location``
-    when it moved more than jitter); none when either is missing."""
+    when it moved more than jitter); none when either is missing. An attribute the old
+    version lacks (a release of an older poiflow) is not compared."""
     if old is None or new is None:
         return []
-    changed = [name for name in COMPARED_ATTRIBUTES if old.get(name) != new.get(name)]
+    changed = [name for name in COMPARED_ATTRIBUTES if name in old and old[name] != new.get(name)]
     if _moved(old, new):
         changed.append("location")
     return changed

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -261,19 +261,44 @@ def scores_table(left: np.ndarray, right: np.ndarray, probability: np.ndarray) -
     )
 
 
+_PREVIOUS_COLUMNS: Final = {
+    "membership.parquet": ("source", "id", "place_id"),
+    "places.parquet": ("id", "lat", "lon"),
+}
+"""The columns of an earlier output that ``--previous`` reads to keep ids and say what
+changed (the places' attributes are compared where the earlier release has them)."""
+
+
 def read_previous(folder: Path) -> tuple[dict[tuple[str, str], str], pa.Table]:
-    """The membership and places of an earlier output folder."""
-    try:
-        membership = pq.read_table(
-            folder / "membership.parquet", columns=["source", "id", "place_id"]
-        )
-        places = pq.read_table(folder / "places.parquet").drop_columns(["geometry"])
-    except (OSError, pa.ArrowInvalid, KeyError) as exc:
-        raise InputError(
-            f"not a poiflow conflate output folder ({exc}); --previous takes the folder "
-            "an earlier 'poiflow conflate' wrote",
-            path=folder,
-        ) from exc
+    """The membership and places of an earlier output folder.
+
+    Raises:
+        InputError: The folder lacks either file, a file is not Parquet, or it lacks a
+            column read here (the message names the file and the columns).
+    """
+    tables = {}
+    for name, needed in _PREVIOUS_COLUMNS.items():
+        try:
+            columns = pq.read_schema(folder / name).names
+            lacking = [c for c in needed if c not in columns]
+            if lacking:
+                raise InputError(
+                    f"{name} lacks the column{'s' if len(lacking) > 1 else ''} "
+                    f"{', '.join(lacking)}; --previous takes the folder an earlier "
+                    "'poiflow conflate' wrote",
+                    path=folder,
+                )
+            whole = name == "places.parquet"  # its attributes too, where it has them
+            tables[name] = pq.read_table(folder / name, columns=None if whole else list(needed))
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise InputError(
+                f"not a poiflow conflate output folder ({exc}); --previous takes the folder "
+                "an earlier 'poiflow conflate' wrote",
+                path=folder,
+            ) from exc
+    membership = tables["membership.parquet"]
+    places = tables["places.parquet"]
+    places = places.drop_columns([c for c in ("geometry",) if c in places.column_names])
     keys = zip(
         membership.column("source").to_pylist(), membership.column("id").to_pylist(), strict=True
     )
