@@ -225,7 +225,9 @@ def changed_attributes(old: dict[str, Any] | None, new: dict[str, Any] | None) -
     version lacks (a release of an older poiflow) is not compared."""
     if old is None or new is None:
         return []
-    changed = [name for name in COMPARED_ATTRIBUTES if name in old and old[name] != new.get(name)]
+    changed: list[str] = [
+        name for name in COMPARED_ATTRIBUTES if name in old and old[name] != new.get(name)
+    ]
     if _moved(old, new):
         changed.append("location")
     return changed
