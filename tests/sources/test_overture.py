@@ -367,3 +367,33 @@ def test_an_overture_feature_with_every_part(tmp_path: Path) -> None:
     assert record["brand"] == {"name": "Kulma", "wikidata": "Q999"}
     assert record["update_time"].isoformat() == "2025-07-01T08:00:00+00:00"
     assert record["origin"] == "helsinki.geojson#feature=0"
+
+
+def test_an_overture_feature_whose_nested_value_is_not_json_is_held_back(tmp_path: Path) -> None:
+    # Its names as a plain text, not an object: that feature is held back with the reason,
+    # and the others are read (before, the whole file failed on it).
+    def feature(number: int, names: object) -> dict:
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [24.93, 60.17 + number / 1000]},
+            "properties": {"id": f"g{number}", "names": names, "confidence": 0.9},
+        }
+
+    features = [
+        feature(0, {"primary": "Kahvila"}),
+        feature(1, "Baari"),
+        feature(2, {"primary": "Ravintola"}),
+    ]
+    path = tmp_path / "places.geojsonseq"
+    path.write_text("".join(json.dumps(f) + "\n" for f in features), "utf-8")
+    source = open_source(path)
+    assert source.kind == "GeoJSON, Overture"
+    batches = list(source.batches(5))
+    rows = [r for batch in batches for r in batch.records.to_pylist()]
+    assert [r["id"] for r in rows] == ["g0", "g2"]
+    assert [r["names"]["primary"] for r in rows] == ["Kahvila", "Ravintola"]
+    rejected = [r for batch in batches for r in batch.rejected]
+    assert [(origin, reason.split(" (")[0]) for origin, reason, _ in rejected] == [
+        ("places.geojsonseq:2", "names: not JSON")
+    ]
+    assert json.loads(rejected[0][2])["names"] == "Baari"

@@ -177,10 +177,14 @@ def overture_typed(table: pa.Table) -> pa.Table:
     return table
 
 
-def overture_json_records(raw: pa.Table, origins: Sequence[str], name: str) -> pa.Table:
+def overture_json_records(
+    raw: pa.Table, origins: Sequence[str], name: str
+) -> tuple[pa.Table, pa.Table, list[tuple[str, str, str]]]:
     """Source records of Overture places whose nested values are JSON text, as GeoJSON
     features carry them (Overture's own download tool writes a place's ``names``,
-    ``addresses``, ``sources``, ... as objects), with ``lat`` and ``lon`` as text.
+    ``addresses``, ``sources``, ... as objects), with ``lat`` and ``lon`` as text: the
+    rows of ``raw`` read, their records, and the rows held back as ``(origin, reason, row
+    as JSON)`` (a nested value that is not JSON).
 
     Raises:
         SchemaMismatchError: A column holds values of different kinds (a number in one
@@ -189,6 +193,7 @@ def overture_json_records(raw: pa.Table, origins: Sequence[str], name: str) -> p
     import orjson
 
     columns: dict[str, pa.Array] = {}
+    bad: dict[int, str] = {}  # row: why it is held back
     for column, kind in _json_types().items():
         if column not in raw.column_names:
             if column == "names":  # every place has them; read as missing where none is
@@ -196,7 +201,12 @@ def overture_json_records(raw: pa.Table, origins: Sequence[str], name: str) -> p
             continue
         values = raw.column(column).to_pylist()
         if kind != pa.string():
-            values = [None if v is None else _as_overture(orjson.loads(v)) for v in values]
+            for row, value in enumerate(values):
+                try:
+                    values[row] = None if value is None else _as_overture(orjson.loads(value))
+                except orjson.JSONDecodeError as exc:
+                    values[row] = None
+                    bad.setdefault(row, f"{column}: not JSON ({exc})")
         try:
             columns[column] = pa.array(values, kind)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -210,9 +220,18 @@ def overture_json_records(raw: pa.Table, origins: Sequence[str], name: str) -> p
         points.append(None if x is None or y is None else struct.pack("<BIdd", 1, 1, x, y))
     columns["geometry"] = pa.array(points, pa.binary())
     records = overture_records(pa.table(columns), name, "", 0)
-    return records.set_column(
+    records = records.set_column(
         records.schema.get_field_index("origin"), "origin", pa.array(origins, pa.string())
     )
+    if not bad:
+        return raw, records, []
+    held = sorted(bad)
+    rows = raw.take(held).to_pylist()
+    rejected = [
+        (origins[i], bad[i], orjson.dumps(row).decode()) for i, row in zip(held, rows, strict=True)
+    ]
+    keep = pa.array(sorted(set(range(raw.num_rows)) - set(held)), pa.int64())
+    return raw.take(keep), records.take(keep), rejected
 
 
 def _texts(raw: pa.Table, column: str) -> list[str | None]:

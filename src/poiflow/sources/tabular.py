@@ -220,7 +220,8 @@ class TabularSource:
                         records = tagged_records(raw, origins, self.name, self.mapping.constants)
                     elif layout == "overture":
                         name = self.mapping.source or "overture"
-                        records = overture_json_records(raw, origins, name)
+                        raw, records, held = overture_json_records(raw, origins, name)
+                        rejected = [*rejected, *held]
                     else:
                         text = self._text_geometry(raw.column_names)
                         if text is not None:  # a CSV export of a spatial table: WKT
