@@ -377,6 +377,27 @@ def test_a_parquet_geometry_of_bytes_without_geo_metadata_is_read_as_wkb(tmp_pat
     assert rejected == [("plain.parquet#row=2", "geometry: not readable as WKB", "")]
 
 
+def test_a_parquet_geometry_of_x_and_y_without_geo_metadata_is_read_as_points(
+    tmp_path: Path,
+) -> None:
+    # GeoArrow's native points with no metadata to say so; a struct of anything else, or a
+    # list, is no geometry: refused by its column, with what to do.
+    path = tmp_path / "points.parquet"
+    points = pa.array([{"x": 24.94, "y": 60.17}, None, {"x": 25, "y": 61}])
+    pq.write_table(pa.table({"id": ["1", "2", "3"], "name": list("abc"), "geometry": points}), path)
+    rows, rejected = read(open_source(path))
+    assert [(r["id"], r["lat"], r["lon"]) for r in rows] == [
+        ("1", 60.17, 24.94),
+        ("2", None, None),
+        ("3", 61.0, 25.0),
+    ]
+    assert rejected == []
+    for odd in (pa.array([{"a": 1}, None]), pa.array([[1.0, 2.0], None])):
+        pq.write_table(pa.table({"id": ["1", "2"], "name": list("ab"), "geometry": odd}), path)
+        with pytest.raises(InputError, match=r"geometry column 'geometry' holds (struct|list)"):
+            read(open_source(path))
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(

@@ -212,6 +212,8 @@ def with_points(
     if isinstance(values.type, pa.ExtensionType):
         values = pa.chunked_array([c.storage for c in values.chunks], values.type.storage_type)
     encoding = _read_as(column, values.type)
+    if encoding == "TEXT":
+        _refuse_nested_text(column, values.type, path)
     if encoding == "WKB":
         x, y, bad = _wkb_points(values, path)
     elif encoding == "TEXT":  # WKT or hex WKB, SRIDs included (EWKT, PostGIS's EWKB)
@@ -243,10 +245,39 @@ def with_points(
 
 
 def _read_as(column: GeometryColumn, kind: pa.DataType) -> str:
-    """How a geometry column's values are read: its encoding, but WKB where a column said
-    to be text holds bytes (a table's 'geometry' with no metadata saying what it is)."""
+    """How a geometry column's values are read: its encoding, but where a column said to
+    be text (a table's 'geometry' with no metadata saying what it is) holds bytes, WKB, and
+    where it holds structs of numbers ``x`` and ``y``, points."""
     encoding = column.encoding.upper()
-    return "WKB" if encoding == "TEXT" and _is_bytes(kind) else encoding
+    if encoding != "TEXT":
+        return encoding
+    if _is_bytes(kind):
+        return "WKB"
+    return "POINT" if _is_point_struct(kind) else encoding
+
+
+def _is_point_struct(kind: pa.DataType) -> bool:
+    """Whether values of ``kind`` are GeoArrow's native points: structs of numbers ``x``
+    and ``y`` (and maybe ``z``)."""
+    if not pa.types.is_struct(kind):
+        return False
+    fields = {kind.field(i).name: kind.field(i).type for i in range(kind.num_fields)}
+    return all(
+        name in fields and (pa.types.is_floating(fields[name]) or pa.types.is_integer(fields[name]))
+        for name in ("x", "y")
+    )
+
+
+def _refuse_nested_text(column: GeometryColumn, kind: pa.DataType, path: Path | str) -> None:
+    """Refuse a column said to be text whose values are lists, maps or structs that are
+    not points: neither a geometry as text nor as WKB."""
+    if pa.types.is_nested(kind):
+        raise InputError(
+            f"its geometry column '{column.name}' holds {kind} values, neither text (WKT, "
+            "GeoJSON), WKB nor points of x and y: write it as one of those, or leave it out "
+            "with the mapping's 'ignore:'",
+            path=path,
+        )
 
 
 def _is_bytes(kind: pa.DataType) -> bool:
