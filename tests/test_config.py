@@ -120,6 +120,26 @@ def test_a_sources_coverage_said_out_of_range_is_named_with_its_line(tmp_path: P
     assert (said.whole, said.split) == ({"osm": 0.8}, {"osm": 0.05})
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("trust: {osm: -1}", "greater than 0"),  # would turn the source's votes against it
+        ("trust: {osm: 0}", "greater than 0"),
+        ("trust: {osm: .nan}", "finite number"),
+        ("recency_weight: .inf", "finite number"),
+        ("precision_m: {osm: .inf}", "finite number"),
+    ],
+)
+def test_a_weight_that_is_no_positive_number_is_refused_with_its_line(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    from poiflow.config import MergeSettings
+
+    path = write(tmp_path, f"# the vendor's votes\n{text}\n")
+    with pytest.raises(ConfigError, match=f":2: .*{said}"):
+        load_yaml(path, MergeSettings)
+
+
 def test_every_problem_is_named_with_its_line(tmp_path: Path) -> None:
     from poiflow.config import PipelineSpec
 

@@ -12,6 +12,7 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
-    """A settings model: an unknown key is an error, and it cannot change."""
+    """A settings model: an unknown key is an error, a number is finite (YAML's ``.nan``
+    and ``.inf`` are refused), and it cannot change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -87,7 +87,8 @@ class ClusterSettings(StrictModel):
 class MergeSettings(StrictModel):
     """How the golden record's attributes are chosen."""
 
-    trust: dict[str, float] = Field(default_factory=dict)
+    # Per source, the weight of its votes (1 for a source not named).
+    trust: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     recency_weight: float = Field(0.2, ge=0)
     # Metres, per source: how far its points lie from the truth, where you know it better
     # than the run can learn it (it learns every other source's from its places).
