@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
-from poiflow.conflate.evaluate import score_membership
+from poiflow.conflate.evaluate import read_gold, score_membership
+from poiflow.errors import InputError
 
 
 def frame(rows: list[tuple[str, str, str]], column: str) -> pl.DataFrame:
@@ -31,3 +34,24 @@ def test_perfect_and_missing_records() -> None:
     predicted = frame([("a", "1", "p"), ("b", "1", "p")], "place_id")
     scores = score_membership(predicted, gold)
     assert (scores.f1, scores.bcubed_f1, scores.unmatched_records) == (1.0, 1.0, 1)
+
+
+def test_a_gold_file_with_a_record_in_two_places_or_a_row_half_written_is_refused_by_line(
+    tmp_path: Path,
+) -> None:
+    # A record in two places would be judged against itself; a row without its place
+    # would be one place of all such rows. A record listed twice in one place is one row.
+    path = tmp_path / "gold.csv"
+    path.write_text("source,id,place\na,1,X\nb,1,X\na,1,X\na,2,Y\n", encoding="utf-8")
+    assert read_gold(path).rows() == [("a", "1", "X"), ("b", "1", "X"), ("a", "2", "Y")]
+    path.write_text("source,id,place\na,1,X\nb,1,X\na,2,Y\na,1,Z\n", encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"a:1 is listed in more than one place: X \(line 2\), Z \(line 5\)"
+    ) as caught:
+        read_gold(path)
+    assert caught.value.location == "2"
+    for row, lacking in (("a,2,", "place"), (",2,Y", "source"), ("a, ,Y", "id")):
+        path.write_text(f"source,id,place\na,1,X\n{row}\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f"a row without its {lacking}") as caught:
+            read_gold(path)
+        assert caught.value.location == "3"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 import pyarrow as pa
@@ -46,11 +47,16 @@ class Scores:
         return asdict(self)
 
 
+_GOLD: Final = ("source", "id", "place")
+
+
 def read_gold(path: str | Path) -> pl.DataFrame:
-    """A truth file: CSV of ``source,id,place`` (which real place each record describes).
+    """A truth file: CSV of ``source,id,place`` (which real place each record describes);
+    a record listed twice in one place is kept once.
 
     Raises:
-        InputError: The file cannot be read as CSV.
+        InputError: The file cannot be read as CSV, a row lacks a value, or a record is
+            listed in two places (the message gives the lines).
         SchemaMismatchError: A column is missing.
     """
     try:
@@ -59,12 +65,40 @@ def read_gold(path: str | Path) -> pl.DataFrame:
         )
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputError(f"cannot read the gold file ({exc})", path=path) from exc
-    missing = {"source", "id", "place"} - set(gold.columns)
+    missing = set(_GOLD) - set(gold.columns)
     if missing:
         raise SchemaMismatchError(
             f"the gold file needs columns source, id, place; missing {', '.join(sorted(missing))}",
             path=path,
         )
+    blank = pl.any_horizontal(pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$") for c in _GOLD)
+    if gold.select(blank.any()).item():
+        lined = gold.with_row_index("line", offset=2).filter(blank)
+        first = lined.row(0, named=True)
+        lacking = next(c for c in _GOLD if not (first[c] or "").strip())
+        raise InputError(
+            f"a row without its {lacking} ({lined.height} such row"
+            f"{'s' if lined.height > 1 else ''}): each row names a record and its place; "
+            "leave out a record whose place is not known",
+            path=path,
+            location=first["line"],
+        )
+    if gold.select(pl.struct("source", "id").is_duplicated().any()).item():  # seldom
+        lined = gold.with_row_index("line", offset=2)
+        twice = lined.filter(pl.col("place").n_unique().over("source", "id") > 1)
+        if twice.height:
+            first = twice.row(0, named=True)
+            rows = twice.filter(
+                (pl.col("source") == first["source"]) & (pl.col("id") == first["id"])
+            )
+            said = ", ".join(f"{p} (line {n})" for p, n in rows.select("place", "line").iter_rows())
+            raise InputError(
+                f"{first['source']}:{first['id']} is listed in more than one place: {said}; "
+                "a record describes one place",
+                path=path,
+                location=first["line"],
+            )
+        gold = gold.unique(list(_GOLD), maintain_order=True)
     return gold
 
 
