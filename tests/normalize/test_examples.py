@@ -122,6 +122,9 @@ def test_clean_text_strips_invisible_characters() -> None:
         ("0049 30 1234567", None, ("+49301234567",), ()),
         ("358401234567", None, ("+358401234567",), ()),  # international, "+" missing
         ("(212) 555-0123", "US", ("+12125550123",), ()),
+        # Russia dials abroad with "8 10": a Berlin number, not one after the trunk "8".
+        ("8 10 49 301234", "RU", ("+49301234",), ()),
+        ("8 495 123-45-67", "RU", ("+74951234567",), ()),
         ("call us!", "FI", (), ("call us!",)),
         ("+358 40 123 4567 / +358 40 123 4567", "FI", ("+358401234567",), ()),
     ],
@@ -158,13 +161,15 @@ def test_plainly_written_phones_and_websites_are_read_column_wise() -> None:
     # answer to the value-wise reader's) and leave the rest to the value-wise readers.
     phones = [" 040-123 4567 ", "+358 40 123 4567", "(212) 555-0123", "020 7946 0958"]
     regions = ["fi", None, "US", "GB"]
-    assert plain_e164([*phones, "09 123 4567; 040 765 4321", "call"], [*regions, "FI", "FI"]) == [
+    others = ["09 123 4567; 040 765 4321", "call", "8 10 49 301234"]
+    assert plain_e164([*phones, *others], [*regions, "FI", "FI", "RU"]) == [
         "+358401234567",
         "+358401234567",
         "+12125550123",
         "+442079460958",
         None,
         None,
+        None,  # a call abroad from Russia: the parser's to read
     ]
     values = ["WWW.Example.COM/", "https://www.x.fr/?utm_source=feed#top", "x.fi/a?ref=1"]
     assert plain_urls([*values, "x.fi/?id=3", "http://x.fi:8080", "https://café.fi"]) == [

@@ -70,22 +70,24 @@ _NATIONAL = re.compile(r"^\(?[0-9][\d \-.()]{5,20}$")
 
 
 @lru_cache(maxsize=512)
-def _plain_trunk(region: str) -> tuple[str, str, tuple[int, ...], tuple[str, ...]] | None:
-    """(calling code, trunk prefix, possible lengths, other prefixes) of a region whose
-    national numbers are read by dropping a fixed trunk prefix, or None where parsing needs
-    the full rules (carrier codes, prefixes with patterns). A number that starts with one
-    of the other prefixes ("0|180020" in GB) is left to the full parser."""
+def _plain_trunk(region: str) -> tuple[str, str, tuple[int, ...], str | None] | None:
+    """(calling code, trunk prefix, possible lengths, prefixes left to the parser) of a
+    region whose national numbers are read by dropping a fixed trunk prefix, or None where
+    parsing needs the full rules (carrier codes, prefixes with patterns). A number whose
+    digits start with a prefix left to the parser (a pattern: the other trunk prefixes,
+    "0|180020" in GB, and the prefix that dials abroad, "810" in Russia, where "8 10 ..."
+    is a call abroad, not a number after the trunk "8") is left to it."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if metadata is None or metadata.general_desc is None:
         return None
     trunk = metadata.national_prefix or ""
     for_parsing = metadata.national_prefix_for_parsing
-    others: tuple[str, ...] = ()
+    aside = [metadata.international_prefix] if metadata.international_prefix else []
     if for_parsing not in (None, trunk):
         alternatives = for_parsing.split("|")
         if trunk not in alternatives or not all(a.isdigit() for a in alternatives):
             return None
-        others = tuple(a for a in alternatives if a != trunk)
+        aside += [a for a in alternatives if a != trunk]
     if metadata.national_prefix_transform_rule:
         return None
     if not trunk.isdigit() and trunk != "":
@@ -94,7 +96,12 @@ def _plain_trunk(region: str) -> tuple[str, str, tuple[int, ...], tuple[str, ...
         return None
     lengths = tuple(metadata.general_desc.possible_length or ())
     code = str(metadata.country_code)
-    return code, trunk, _in_e164(len(code), lengths), others
+    return (
+        code,
+        trunk,
+        _in_e164(len(code), lengths),
+        "^(?:" + "|".join(aside) + ")" if aside else None,
+    )
 
 
 def _in_e164(code: int, lengths: Sequence[int]) -> tuple[int, ...]:
@@ -108,9 +115,9 @@ def _national(text: str, region: str) -> str | None:
     rules = _plain_trunk(region)
     if rules is None:
         return None
-    code, trunk, lengths, others = rules
+    code, trunk, lengths, aside = rules
     digits = _NOT_DIGIT.sub("", text)
-    if others and digits.startswith(others):
+    if aside is not None and re.match(aside, digits):
         return None
     if trunk and digits.startswith(trunk):
         digits = digits[len(trunk) :]
@@ -353,11 +360,8 @@ def _national_column(frame: Any, plain: Any) -> Any:
     for region in frame.filter(plain).select(pl.col("region").unique()).to_series().to_list():
         rule = _plain_trunk(region)
         if rule is not None:
-            calling, prefix, lengths, others = rule
-            others_pattern = "^(?:" + "|".join(others) + ")" if others else None
-            rules.append(
-                (region, calling, prefix, list(lengths), others_pattern, region in _LEADING_ZERO)
-            )
+            calling, prefix, lengths, aside = rule
+            rules.append((region, calling, prefix, list(lengths), aside, region in _LEADING_ZERO))
     table = pl.DataFrame(
         rules,
         schema={
@@ -365,7 +369,7 @@ def _national_column(frame: Any, plain: Any) -> Any:
             "code": pl.String,
             "trunk": pl.String,
             "lengths": pl.List(pl.Int64),
-            "others": pl.String,
+            "aside": pl.String,
             "zero": pl.Boolean,
         },
         orient="row",
@@ -379,7 +383,7 @@ def _national_column(frame: Any, plain: Any) -> Any:
             pl.when(
                 plain
                 & code.is_not_null()
-                & ~(pl.col("others").is_not_null() & digits.str.contains(pl.col("others")))
+                & ~(pl.col("aside").is_not_null() & digits.str.contains(pl.col("aside")))
                 & ((trunk == "") | has_trunk | ((code == "1") & (digits.str.len_chars() == 10)))
                 & ~national.str.starts_with("00")
                 & ~((code == "1") & national.str.starts_with("1"))
