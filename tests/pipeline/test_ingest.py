@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -224,6 +225,55 @@ def test_every_record_is_accounted_for(
     records_held = held.filter(pc.equal(held.column("scope"), "record")).num_rows
     assert report.read == len(rows) == report.valid + records_held
     assert pq.read_table(folder / "p.parquet").num_rows == report.valid
+
+
+# A CSV cell as bytes: text, or bytes that may not be UTF-8 (no quote, comma or line break,
+# so that each line is one row).
+RAW_CELL = st.one_of(
+    st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters='\r\n",'),
+        max_size=10,
+    ).map(str.encode),
+    st.binary(max_size=4).filter(lambda b: not set(b) & set(b'\r\n",')),
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(RAW_CELL, min_size=3, max_size=7), min_size=1, max_size=20))
+def test_any_rows_of_bytes_are_read_or_refused_by_line_and_none_is_lost(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: list[list[bytes]],
+) -> None:
+    # Rows of any width, bytes that may not be UTF-8: every row is a record or held back
+    # with its line, or the file is refused, naming it, with nothing on the terminal. The
+    # rows come after 12 kB of good ones, past what the header's reading decodes.
+    printed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
+    folder = tmp_path_factory.mktemp("raw")
+    feed = folder / "any.csv"
+    good = [b"k%d,Kahvila %d,60.17,24.94,09 123 4567" % (i, i) for i in range(300)]
+    lines = sorted(f"any.csv:{n}" for n in range(2, len(good) + len(rows) + 2))
+    head = b"id,name,lat,lon,phone\n" + b"".join(g + b"\n" for g in good)
+    feed.write_bytes(head + b"".join(b",".join(r) + b"\n" for r in rows))
+    refused: InputError | None = None
+    try:
+        ingest([feed], folder / "p.parquet", batch_size=7)
+    except NothingValidError:
+        pass  # every row held back: the quarantine says why, line by line
+    except InputError as exc:
+        refused = exc
+    assert printed == []
+    if refused is not None:
+        assert str(refused).startswith(f"{feed}:")
+        assert not (folder / "p.parquet").exists()
+        return
+    held = pq.read_table(folder / "p.quarantine.parquet")
+    held = held.filter(pc.equal(held.column("scope"), "record")).column("origin").to_pylist()
+    read = []
+    if (folder / "p.parquet").exists():
+        read = pq.read_table(folder / "p.parquet").column("origin").to_pylist()
+    assert sorted(read + held) == lines
 
 
 def test_output_is_the_same_bytes_whatever_the_number_of_workers(
