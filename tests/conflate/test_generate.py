@@ -125,6 +125,13 @@ def test_vendor_noise_sets_a_noise_of_every_vendor_feed(tmp_path: Path) -> None:
     assert spread(tmp_path / "coarse") > 4 * spread(tmp_path / "plain")
     with pytest.raises(ValueError, match="unknown source noise 'jiter_m'"):
         generate(10, 2, 1, tmp_path / "bad", vendor_noise={"jiter_m": 3.0})
+    # A share of records above 1 (a percentage given for a share), and no infinity.
+    for noise, said in (
+        ({"typo": 5.0}, "a share of the records, from 0 to 1"),
+        ({"jitter_m": math.inf}, ">= 0"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            generate(10, 2, 1, tmp_path / "bad", vendor_noise=noise)
     said = poiflow("generate", "--places", "10", "--vendor-noise", "jiter_m=3", "-o", "x")
     assert said.returncode != 0
     assert "Did you mean 'jitter_m'?" in said.stdout + said.stderr

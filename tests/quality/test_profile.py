@@ -68,3 +68,10 @@ def test_the_labels_the_taxonomy_did_not_know_are_counted_for_a_mapping(tmp_path
     mapping = SourceMapping(categories={"5812": "restaurant"})
     ingest([feed], tmp_path / "q.parquet", mapping=mapping)
     assert profile_places(tmp_path / "q.parquet").unknown_categories == [("X-17", 2)]
+
+
+def test_a_feed_given_for_its_places_file_is_told_to_be_ingested_first(tmp_path: Path) -> None:
+    feed = tmp_path / "vendor.csv"
+    feed.write_text("id,name,lat,lon\n1,Kahvila,60.17,24.94\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"not a Parquet file: .*poiflow ingest vendor.csv -o"):
+        profile_places(feed)

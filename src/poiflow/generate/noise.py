@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import string
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -98,7 +99,8 @@ NOISES: Final = tuple(f for f in SourceProfile.__dataclass_fields__ if f != "nam
 
 
 def check_noise(noise: Mapping[str, float]) -> None:
-    """Refuse a noise that is not a rate of ``SourceProfile``, or a value below 0 (or NaN).
+    """Refuse a noise that is not a rate of ``SourceProfile``, a value below 0 or not
+    finite, or a share of records (all but ``jitter_m``, in metres) above 1.
 
     Raises:
         ValueError: Naming the noise, the closest known one and every known one.
@@ -110,8 +112,11 @@ def check_noise(noise: Mapping[str, float]) -> None:
                 f"The noises are: {', '.join(NOISES)}"
             )
             raise ValueError(msg)
-        if not value >= 0:  # also NaN
+        if not 0 <= value < math.inf:  # also NaN
             msg = f"source noise {name}={value}: give a number >= 0"
+            raise ValueError(msg)
+        if name != "jitter_m" and value > 1:
+            msg = f"source noise {name}={value}: a share of the records, from 0 to 1"
             raise ValueError(msg)
 
 

@@ -58,6 +58,14 @@ def profile_places(path: str | Path, quarantine: str | Path | None = None) -> Pl
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
+    with path.open("rb") as handle:
+        if handle.read(4) != b"PAR1":  # a feed itself, not what ingest made of it
+            raise InputError(
+                "not a Parquet file: summary profiles what 'poiflow ingest' or 'poiflow "
+                f"conflate' wrote; to profile a feed, ingest it first: poiflow ingest "
+                f"{path.name} -o places.parquet",
+                path=path,
+            )
     con = duckdb.connect()
     try:
         con.read_parquet(str(path)).create_view("places")
