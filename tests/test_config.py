@@ -198,3 +198,11 @@ def test_the_spark_driver_takes_results_of_three_quarters_of_its_memory() -> Non
     assert cap(driver_memory="2048") == "1536m"  # MiB, as Spark reads a bare number
     assert cap(driver_memory="1t") == f"{1024 * 1024 * 3 // 4}m"
     assert cap(conf={"spark.driver.maxResultSize": "0"}) == "0"
+
+
+def test_a_mappings_crs_given_as_a_bare_code_is_epsgs(tmp_path: Path) -> None:
+    # YAML reads "crs: 3067" as a number: the code of EPSG's Finland's system.
+    said = load_yaml(write(tmp_path, "columns: {lat: y, lon: x}\ncrs: 3067\n"), SourceMapping)
+    assert said.crs == "EPSG:3067"
+    with pytest.raises(ConfigError, match=r":2: crs: Input should be a valid string"):
+        load_yaml(write(tmp_path, "columns: {lat: y, lon: x}\ncrs: true\n"), SourceMapping)

@@ -96,6 +96,14 @@ class SourceMapping(StrictModel):
         "kept as the record's source_category.",
     )
 
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _code_as_epsg(cls, value: Any) -> Any:
+        """A bare code (``crs: 3067``, which YAML reads as a number) is EPSG's."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"EPSG:{value}"
+        return value
+
     @field_validator("categories", mode="before")
     @classmethod
     def _labels_as_text(cls, value: Any) -> Any:
