@@ -251,6 +251,12 @@ def test_files_that_are_not_geojson_say_what_they_are(tmp_path: Path) -> None:
     with pytest.raises(CorruptInputError, match="is it cut short") as err:
         read(open_source(cut))
     assert err.value.path == str(cut)
+    # Python's json.dumps writes a NaN as NaN, which is not JSON: said so, not "cut short".
+    for value in ("NaN", "-Infinity"):
+        nan = tmp_path / "nan.geojson"
+        nan.write_text(whole.replace('"ref": "101"', f'"ref": {value}'), "utf-8")
+        with pytest.raises(CorruptInputError, match="NaN and Infinity are not JSON"):
+            read(open_source(nan))
 
     odd = tmp_path / "odd.geojson"
     write(odd, "collection", [KIOSK, {"type": "Point", "coordinates": [1, 2]}, [1], "x"])

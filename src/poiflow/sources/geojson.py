@@ -37,6 +37,7 @@ _COLLECTION: Final = re.compile(r'"type"\s*:\s*"FeatureCollection"|"features"\s*
 _FEATURE: Final = re.compile(r'"type"\s*:\s*"Feature"')
 _PYTHON_PARSER: Final = ijson.get_backend("python")  # slower; holds any integer
 _LONG_NUMBER: Final = re.compile(r"[0-9]{20}")  # may be an integer past 64 bits
+_NOT_A_NUMBER: Final = re.compile(r"[:\[,]\s*-?(?:NaN|Infinity)\b")  # in the parser's error
 # The old GeoJSON's named coordinate system ("crs": {"type": "name", "properties": {"name":
 # "urn:ogc:def:crs:EPSG::3067"}}), which GDAL still writes for data not in WGS 84.
 _CRS: Final = re.compile(r'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"')
@@ -87,9 +88,12 @@ def geojson_rows(
     except UnicodeDecodeError as exc:
         raise CorruptInputError(f"not {encoding} text ({exc})", path=file) from exc
     except ijson.JSONError as exc:
-        raise CorruptInputError(
-            f"not readable as GeoJSON ({exc}); is it cut short?", path=file
-        ) from exc
+        hint = (
+            "NaN and Infinity are not JSON (Python's json.dumps writes them): write null"
+            if _NOT_A_NUMBER.search(str(exc))
+            else "is it cut short?"
+        )
+        raise CorruptInputError(f"not readable as GeoJSON ({exc}); {hint}", path=file) from exc
     except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
         raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
 
