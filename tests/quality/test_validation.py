@@ -98,6 +98,28 @@ def test_metres_of_another_coordinate_system_are_said_to_be_so() -> None:
         assert verdict.reasons[1] == "lat 95.0 is out of range [-90, 90]"
 
 
+def test_a_name_or_street_longer_than_any_places_is_held_back() -> None:
+    # A description, or a row whose quotes broke, in the name: matching compares names
+    # pair by pair, and a name of megabytes stalled it (ten of 200,000 characters: minutes).
+    long, fine = "Kahvila " * 70, "Kahvila " * 60  # 560 and 480 characters
+    records = [
+        rec("1", long),
+        rec("2", fine),
+        {**rec("3", "Baari"), "address": {"street": "Katu " * 101}},
+        {**rec("4", "Baari"), "names": {"primary": "Baari", "alternates": [{"value": long}]}},
+        rec("5", "!" * 600),
+    ]
+    for verdict in (validate_records(table(*records)), validate_rows(records)):
+        assert verdict.valid.tolist() == [False, True, False, False, False]
+        assert verdict.reasons[0] == (
+            "name is 560 characters long: longer than any place's (at most 500), a "
+            "description or a broken row"
+        )
+        assert verdict.reasons[2].startswith("street is 505 characters long")
+        assert verdict.reasons[3].startswith("another name is 560 characters long")
+        assert verdict.reasons[4].startswith("name has no letters or digits; name is 600")
+
+
 def test_several_reasons_are_joined() -> None:
     verdict = validate_records(table(rec(None, None, lat=100.0)))
     assert (
@@ -154,7 +176,9 @@ def test_duplicate_ids_name_the_first_valid_record_as_a_dictionary_of_all_would(
 
 _value = st.one_of(
     st.none(),
-    st.sampled_from(["", "  ", "\u3000", "\x1c", "!!!", "x", " Café ", "Unknown", "<unnamed>"]),
+    st.sampled_from(
+        ["", "  ", "\u3000", "\x1c", "!!!", "x", " Café ", "Unknown", "<unnamed>", "K" * 501]
+    ),
     st.text(max_size=4),
 )
 _coordinate = st.one_of(st.none(), st.sampled_from([0.0, 60.5, -91.0, 181.0, math.nan, -0.0]))

@@ -10,6 +10,7 @@ normalization withholds just that value.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["DuplicateIds", "Validation", "validate_records", "validate_rows"]
+__all__ = ["LONGEST_TEXT", "DuplicateIds", "Validation", "validate_records", "validate_rows"]
 
 
 # The reasons a record is held back, shared by the table and the row paths.
@@ -79,6 +80,10 @@ _PLACEHOLDERS: Final = frozenset(
 )
 _PLACEHOLDER_MARKS: Final = " <>()[]{}-_.*#?!\"'"
 _LONGEST_PLACEHOLDER: Final = 2 + max(map(len, _PLACEHOLDERS))
+LONGEST_TEXT: Final = 500
+"""The most characters a name or street may have (OpenStreetMap allows 255). Matching
+compares these texts pair by pair, and a text of megabytes (a description, or a row
+whose quotes broke) would stall it: such a record is held back."""
 # A source's own issue about these fields already says what is wrong with the location.
 _COORDINATE_ISSUES: Final = ("lat", "lon", "geometry", "location")
 
@@ -148,6 +153,9 @@ def validate_records(records: pa.Table) -> Validation:
         placeholder = np.array([v in placeholders for v in listed], dtype=bool)
         flag(placeholder, lambda row: _placeholder_reason(listed[row]))
 
+    for field, lengths in _compared_lengths(records):
+        flag(lengths > LONGEST_TEXT, functools.partial(_too_long_at, field, lengths))
+
     lat = records.column("lat").to_numpy(zero_copy_only=False).astype(float)
     lon = records.column("lon").to_numpy(zero_copy_only=False).astype(float)
     issues = records.column("issues").to_pylist()
@@ -187,6 +195,9 @@ def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
             reasons.append(_NO_ALNUM)
         elif name is not None and _placeholder(name):
             reasons.append(_placeholder_reason(name))
+        for field, length in _compared_lengths_of(record):
+            if length > LONGEST_TEXT:
+                reasons.append(_too_long(field, length))
         issues = record["issues"] or []
         reasons.extend(issues)
         lat = np.nan if record["lat"] is None else float(record["lat"])
@@ -202,6 +213,52 @@ def validate_rows(records: Sequence[Mapping[str, Any]]) -> Validation:
             reasons.append(_IN_METRES)
         joined.append("; ".join(reasons) if reasons else None)
     return Validation(np.array([r is None for r in joined], dtype=bool), joined)
+
+
+def _compared_lengths(records: pa.Table) -> list[tuple[str, np.ndarray]]:
+    """The characters of each record's texts that matching compares (0 where missing):
+    its name, its longest other name, its street."""
+    n = records.num_rows
+    names = records.column("names")
+    others = pc.struct_field(pc.list_flatten(pc.struct_field(names, "alternates")), "value")
+    longest_other = np.zeros(n, dtype=np.int64)
+    if len(others):
+        rows = pc.list_parent_indices(pc.struct_field(names, "alternates")).to_numpy()
+        np.maximum.at(longest_other, rows, _lengths(others))
+    street = pc.struct_field(records.column("address"), "street")
+    return [
+        ("name", _lengths(pc.struct_field(names, "primary"))),
+        ("another name", longest_other),
+        ("street", _lengths(street)),
+    ]
+
+
+def _compared_lengths_of(record: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """``_compared_lengths`` of one record given as a row."""
+    names = record.get("names") or {}
+    address = record.get("address") or {}
+    others = [(a or {}).get("value") or "" for a in names.get("alternates") or []]
+    return [
+        ("name", len(names.get("primary") or "")),
+        ("another name", max(map(len, others), default=0)),
+        ("street", len(address.get("street") or "")),
+    ]
+
+
+def _lengths(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    counted = pc.fill_null(pc.utf8_length(values), 0)
+    return np.asarray(counted.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _too_long_at(field: str, lengths: np.ndarray, row: int) -> str:
+    return _too_long(field, int(lengths[row]))
+
+
+def _too_long(field: str, length: int) -> str:
+    return (
+        f"{field} is {length:,} characters long: longer than any place's "
+        f"(at most {LONGEST_TEXT:,}), a description or a broken row"
+    )
 
 
 def _placeholder(name: str) -> bool:
