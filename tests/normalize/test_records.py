@@ -106,6 +106,35 @@ def test_a_few_rows_normalize_as_many_do(rows: list[dict]) -> None:
     assert problems == columnar.problems
 
 
+def test_a_phone_value_of_many_parts_that_are_no_numbers_is_one_reason() -> None:
+    # A description in the phone column splits into thousands of parts: each part its own
+    # reason copied the whole value into the quarantine once a part (minutes, gigabytes).
+    # A few bad parts are each still said.
+    text = "; ".join(["09 123 4567", *(f"soita {n}" for n in range(2000))])
+    few = "09 123 4567; call us; ask for Matti"
+    record = {
+        "source": "s",
+        "origin": "row",
+        "names": {"primary": "Kahvila"},
+        "address": {"country": "FI"},
+    }
+    rows = [{**record, "id": "1", "phones": [text]}, {**record, "id": "2", "phones": [few]}]
+    records = records_from_rows(rows)
+    batch = normalize_records(records)
+    by_row = normalize_rows(records.to_pylist())
+    for places, problems in ((batch.places.to_pylist(), batch.problems), by_row):
+        assert [p["phones"] for p in places] == [["+35891234567"], ["+35891234567"]]
+        assert [(p.row, p.reason) for p in problems] == [
+            (
+                0,
+                "'soita 0', 'soita 1', 'soita 2', 'soita 3', 'soita 4' and 1,995 more are not "
+                "phone numbers",
+            ),
+            (1, "'call us' is not a phone number"),
+            (1, "'ask for Matti' is not a phone number"),
+        ]
+
+
 def test_a_record_escaped_for_the_web_is_read_as_written() -> None:
     """An XML feed in ASCII: its text fields' references are read, its category label
     too (kept as given for provenance)."""

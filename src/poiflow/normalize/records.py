@@ -60,6 +60,10 @@ __all__ = [
 ]
 
 
+_LISTED_PARTS: Final = 5
+"""The parts of a phone value that are not numbers, each a reason of its own, up to this;
+past it (a description in the phone column, thousands of parts) the value has one reason
+naming the first few, and the quarantine one row, not a copy of the value per part."""
 _STATUS: Final = {
     "open": "open",
     "opened": "open",
@@ -542,7 +546,12 @@ def _misfiled(
 
 def _phones(value: str, region: str | None) -> tuple[list[str], list[str]]:
     parsed = parse_phones(value, region)
-    return list(parsed.numbers), [f"'{r}' is not a phone number" for r in parsed.rejected]
+    rejected = parsed.rejected
+    if len(rejected) > _LISTED_PARTS:  # a text, not numbers: one reason, not one a part
+        shown = ", ".join(f"'{r}'" for r in rejected[:_LISTED_PARTS])
+        more = len(rejected) - _LISTED_PARTS
+        return list(parsed.numbers), [f"{shown} and {more:,} more are not phone numbers"]
+    return list(parsed.numbers), [f"'{r}' is not a phone number" for r in rejected]
 
 
 def _website(value: str, _region: str | None) -> tuple[list[str], list[str]]:
