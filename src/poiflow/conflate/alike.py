@@ -132,7 +132,7 @@ def spelled_out(frame: pl.DataFrame) -> pl.DataFrame:
         .select(_L, "pos", pl.col("address_key").alias("spelled_key"))
     )
     return (
-        frame.join(spelled, on=[_L, "pos"], how="left")
+        frame.join(spelled, on=[_L, "pos"], how="left", maintain_order="left")
         .with_columns(pl.coalesce("spelled_key", "address_key").alias("address_key"))
         .drop("spelled_key")
     )

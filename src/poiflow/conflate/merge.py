@@ -234,7 +234,7 @@ def _union(
     else:  # alike values are one, spelled as most write it
         listed_values = listed_values.with_columns(same(pl.col("value")).alias("alike"))
         support = (
-            listed_values.unique([_L, "pos", "alike"], keep="first")
+            listed_values.unique([_L, "pos", "alike"], keep="first", maintain_order=True)
             .group_by(_L, "alike")
             .agg(*backers)
             .join(_spellings(listed_values), on=[_L, "alike"])
@@ -254,7 +254,7 @@ def _union(
         listed, top = listed.list.eval(same(pl.element())), same(top)
     backed = backing(
         rows.filter(pl.col(column).list.len() > 0)
-        .join(chosen.select(_L, "top"), on=_L)
+        .join(chosen.select(_L, "top"), on=_L, maintain_order="left")
         .select(_L, listed.alias("listed"), top.alias("top"), pl.col(odds).alias("odds"))
         .select(
             _L,
@@ -413,8 +413,10 @@ def merge_clusters(
     )
     address_vote = _vote(addressed, "address_key", "address_won", "odds_address", weigh=True)
     voters = (
-        addressed.join(frame.select(_L, "pos", "completeness"), on=[_L, "pos"])
-        .join(address_vote, on=_L)
+        addressed.join(
+            frame.select(_L, "pos", "completeness"), on=[_L, "pos"], maintain_order="left"
+        )
+        .join(address_vote, on=_L, maintain_order="left")
         .filter(pl.col("address_key") == pl.col("address_won"))
     )
     address = plain_numbers(

@@ -208,7 +208,7 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> tuple[pl.DataFr
             schema={"word": pl.String, "records": pl.Int64},
         )
         commonness = (
-            spelled.join(carried, on="word", how="left")
+            spelled.join(carried, on="word", how="left", maintain_order="left")
             .group_by("name_key")
             .agg(
                 pl.col("records").fill_null(0).log1p().sum().alias("common"),

@@ -60,7 +60,7 @@ def golden_point(
     )
     weight = pl.col("point_weight")
     mean = (
-        located.join(median, on=_L)
+        located.join(median, on=_L, maintain_order="left")
         .filter(inlier)
         .group_by(_L)
         .agg(
@@ -71,7 +71,7 @@ def golden_point(
     centre = median.join(mean, on=_L, how="left").select(
         _L, pl.coalesce("alat", "mlat").alias("glat"), pl.coalesce("alon", "mlon").alias("glon")
     )
-    located = located.join(centre, on=_L).with_columns(
+    located = located.join(centre, on=_L, maintain_order="left").with_columns(
         ((pl.col("lat") - pl.col("glat")) ** 2 + (pl.col("lon") - pl.col("glon")) ** 2).alias("d2")
     )
     medoid = (
