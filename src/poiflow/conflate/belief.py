@@ -76,7 +76,7 @@ def backing(
     each record's evidence."""
     return (
         frame.filter(pl.col(column).is_not_null())
-        .group_by(by, column)
+        .group_by(by, column, maintain_order=True)  # "others" in one order: sums to one bit
         .agg(
             pl.col(odds).sum().alias("evidence"),
             (pl.col(column) == pl.col(chosen)).first().alias("is_chosen"),

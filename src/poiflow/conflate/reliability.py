@@ -231,9 +231,9 @@ def _missed_overlaps(
         }
     )
     missed = (
-        sides.group_by(_L, "t")
+        sides.group_by(_L, "t", maintain_order=True)  # summed below in one order
         .agg(pl.col("p").max())
-        .join(places, on=_L)
+        .join(places, on=_L, maintain_order="left")
         .filter(~pl.col("sources").list.contains(pl.col("t")))
         .explode("sources")
         .group_by("sources", "t")
