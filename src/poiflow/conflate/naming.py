@@ -151,11 +151,16 @@ def choose_name(frame: pl.DataFrame, words: Mapping[str, int]) -> pl.DataFrame:
         backing(
             frame.lazy()
             .select(_L, "name_key", "bare", "odds_name")
-            .join(name_pick.lazy().select(_L, pl.col("bare").alias("chosen")), on=_L)
+            .join(
+                name_pick.lazy().select(_L, pl.col("bare").alias("chosen")),
+                on=_L,
+                maintain_order="left",
+            )
             .join(
                 meant.lazy().with_columns(pl.lit(True).alias("variant")),
                 on=[_L, "name_key"],
                 how="left",
+                maintain_order="left",
             )
             .with_columns(
                 pl.when(variant).then(pl.col("chosen")).otherwise(pl.col("bare")).alias("bare"),
