@@ -206,3 +206,12 @@ def test_a_mappings_crs_given_as_a_bare_code_is_epsgs(tmp_path: Path) -> None:
     assert said.crs == "EPSG:3067"
     with pytest.raises(ConfigError, match=r":2: crs: Input should be a valid string"):
         load_yaml(write(tmp_path, "columns: {lat: y, lon: x}\ncrs: true\n"), SourceMapping)
+
+
+def test_a_mapping_that_reads_lat_and_lon_from_one_column_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "columns: {id: ID, lat: Y, lon: Y}\n")
+    with pytest.raises(ConfigError, match=r":1: columns: .*lat and lon both read the column 'Y'"):
+        load_yaml(path, SourceMapping)
+    # A constant point may have its two numbers alike.
+    said = load_yaml(write(tmp_path, "constants: {lat: '60', lon: '60'}\n"), SourceMapping)
+    assert (said.constants["lat"], said.constants["lon"]) == ("60", "60")

@@ -141,6 +141,13 @@ class SourceMapping(StrictModel):
                 )
         return value
 
+    @field_validator("columns")
+    @classmethod
+    def _one_column_each(cls, value: dict[str, str]) -> dict[str, str]:
+        if value.get("lat") is not None and value.get("lat") == value.get("lon"):
+            raise ValueError(f"lat and lon both read the column '{value['lat']}'")
+        return value
+
 
 class OsmOptions(StrictModel):
     """Which OpenStreetMap objects become places."""
