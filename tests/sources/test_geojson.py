@@ -8,12 +8,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poiflow.config import SourceMapping
-from poiflow.errors import CorruptInputError, SchemaMismatchError
+from poiflow.errors import CorruptInputError, NothingValidError, SchemaMismatchError
+from poiflow.pipeline import ingest
 from poiflow.sources import TabularSource, open_source
 from poiflow.sources.geojson import feature_row, point_of
 
@@ -469,9 +472,71 @@ def test_an_id_written_as_a_number_past_64_bits_is_read(tmp_path: Path, layout: 
             "geometry": {"type": "Point", "coordinates": [24.93 + n / 100, 60.17]},
             "properties": {"id": number, "name": f"Kahvila {n}", "category": "cafe"},
         }
-        for n, number in enumerate([1, 12345678901234567890, 3, 2**70])
+        for n, number in enumerate([10**400, 12345678901234567890, 3, 2**70])
     ]
     rows, rejected = read(open_source(write(tmp_path / "feed.geojson", layout, features)))
     assert rejected == []
-    assert [r["id"] for r in rows] == ["1", "12345678901234567890", "3", str(2**70)]
+    assert [r["id"] for r in rows] == [str(10**400), "12345678901234567890", "3", str(2**70)]
     assert [r["names"]["primary"] for r in rows] == [f"Kahvila {n}" for n in range(4)]
+
+
+# Any value JSON holds (integers past 64 bits among them; no NaN or Infinity, which JSON
+# has not), as a flat file's properties: id and name always, others at times.
+json_any = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    features=st.lists(
+        st.fixed_dictionaries(
+            {
+                "type": st.just("Feature"),
+                "geometry": st.none() | geometries,
+                "properties": st.fixed_dictionaries(
+                    {"id": json_any, "name": json_any},
+                    optional=dict.fromkeys(
+                        ("category", "phone", "website", "street", "city"), json_any
+                    ),
+                ),
+            }
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    layout=st.sampled_from(["collection", "lines"]),
+)
+def test_any_flat_feature_file_is_read_and_none_is_lost(
+    tmp_path_factory: pytest.TempPathFactory, features: list[dict[str, Any]], layout: str
+) -> None:
+    # Values of any JSON kind (integers past 64 bits among them): the file is read, each
+    # feature a record or held back with a reason, and an id written as a number is read
+    # as that number's digits.
+    folder = tmp_path_factory.mktemp("features")
+    path = write(folder / "feed.geojson", layout, features)
+    try:
+        report = ingest([path], folder / "p.parquet")
+    except NothingValidError:
+        held = pq.read_table(folder / "p.quarantine.parquet")
+        assert held.filter(pc.equal(held.column("scope"), "record")).num_rows == len(features)
+        return
+    assert report.read == len(features) == report.valid + report.quarantined
+    origin = "feed.geojson#feature={}" if layout == "collection" else "feed.geojson:{}"
+    first = 0 if layout == "collection" else 1
+    numbers = {
+        origin.format(n + first): str(f["properties"]["id"])
+        for n, f in enumerate(features)
+        if type(f["properties"].get("id")) is int
+    }
+    for row in pq.read_table(folder / "p.parquet", columns=["id", "origin"]).to_pylist():
+        if row["origin"] in numbers:
+            assert row["id"] == numbers[row["origin"]]

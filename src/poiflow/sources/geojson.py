@@ -106,8 +106,8 @@ def _is_collection(head: str) -> bool:
         return False
     line = first.split("\n", 1)[0].strip()
     try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        value = _loads(line)
+    except ValueError:
         return True  # a document over many lines
     return not (isinstance(value, dict) and value.get("type") == "Feature")
 
@@ -158,13 +158,8 @@ def _features(file: Path) -> Iterator[Any]:
 def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
     def row_of(text: str) -> tuple[dict[str, str | None] | None, str, str]:
         try:
-            # orjson reads an integer past 64 bits as a float, an id no longer itself
-            feature = (
-                orjson.loads(text)
-                if _LONG_NUMBER.search(text) is None
-                else json.loads(text, parse_constant=_not_json)
-            )
-        except ValueError as exc:  # orjson's error is one too
+            feature = _loads(text)
+        except ValueError as exc:
             return None, f"not JSON: {exc}", text
         row, reason = feature_row(feature)
         return row, reason, "" if row is not None else text
@@ -174,6 +169,19 @@ def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
             text = line.strip().lstrip(_RECORD_SEPARATOR).strip()
             if text:
                 yield f"{where}:{number}", functools.partial(row_of, text)
+
+
+def _loads(text: str) -> Any:
+    """One JSON document. orjson reads an integer past 64 bits as a float (an id no longer
+    itself) and one past a float's range not at all: a text with a number that long is
+    read by Python's parser.
+
+    Raises:
+        ValueError: The text is not JSON (orjson's error is one too).
+    """
+    if _LONG_NUMBER.search(text) is None:
+        return orjson.loads(text)
+    return json.loads(text, parse_constant=_not_json)
 
 
 def _not_json(constant: str) -> Any:
