@@ -397,3 +397,17 @@ def test_an_overture_feature_whose_nested_value_is_not_json_is_held_back(tmp_pat
         ("places.geojsonseq:2", "names: not JSON")
     ]
     assert json.loads(rejected[0][2])["names"] == "Baari"
+
+
+def test_an_overture_json_value_of_the_wrong_kind_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        {"id": "g0", "names": {"primary": "Kahvila"}, "brand": {"names": {"primary": "K"}}},
+        {"id": "g1", "names": {"primary": "Baari"}, "brand": 12345},
+    ]
+    path = tmp_path / "places.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    with pytest.raises(SchemaMismatchError, match="Overture's 'brand' is not as its schema") as err:
+        list(open_source(path).batches(5))
+    assert err.value.path == str(path)

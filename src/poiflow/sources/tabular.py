@@ -220,7 +220,10 @@ class TabularSource:
                         records = tagged_records(raw, origins, self.name, self.mapping.constants)
                     elif layout == "overture":
                         name = self.mapping.source or "overture"
-                        raw, records, held = overture_json_records(raw, origins, name)
+                        try:
+                            raw, records, held = overture_json_records(raw, origins, name)
+                        except SchemaMismatchError as exc:  # which file: this one
+                            raise SchemaMismatchError(exc.message, path=file) from None
                         rejected = [*rejected, *held]
                     else:
                         text = self._text_geometry(raw.column_names)
