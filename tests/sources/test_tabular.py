@@ -636,3 +636,14 @@ def test_a_file_saved_as_unicode_text_is_read_as_utf16_by_its_byte_order_mark(
         f"unicode{suffix}:{first}",
         f"unicode{suffix}:{first + 1}",
     ]
+
+
+def test_a_constant_a_table_of_tags_cannot_take_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tags.csv"
+    path.write_text("id,name,amenity,lat,lon\n1,Kahvila,cafe,60.1,24.9\n", encoding="utf-8")
+    mapping = SourceMapping(constants={"category": "cafe"})
+    with pytest.raises(SchemaMismatchError, match="not for category") as err:
+        records(TabularSource(path, mapping))
+    assert err.value.path == str(path)

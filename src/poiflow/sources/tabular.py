@@ -214,27 +214,40 @@ class TabularSource:
             for read, origins, rejected in reader(file, batch_size, wanted):
                 if owns(chunk, part, parts):
                     raw = _with_constants(read, partitions)
-                    if raw.num_columns == 0:  # no rows at all (an empty FeatureCollection)
-                        records = SOURCE_RECORD_SCHEMA.empty_table()
-                    elif layout == "tags":
-                        records = tagged_records(raw, origins, self.name, self.mapping.constants)
-                    elif layout == "overture":
-                        name = self.mapping.source or "overture"
-                        try:
-                            raw, records, held = overture_json_records(raw, origins, name)
-                        except SchemaMismatchError as exc:  # which file: this one
-                            raise SchemaMismatchError(exc.message, path=file) from None
-                        rejected = [*rejected, *held]
-                    else:
-                        text = self._text_geometry(raw.column_names)
-                        if text is not None:  # a CSV export of a spatial table: WKT
-                            self._flat.refuse_crs(f"its geometry column '{text.name}'", file)
-                            raw, origins, more = located_rows(raw, origins, text, None, file)
-                            rejected = [*rejected, *more]
-                        columns = self._flat.resolve_typed(raw.schema, file)
-                        records = self._flat.records(raw, origins, columns)
+                    try:
+                        raw, records, rejected = self._records(raw, origins, rejected, file, layout)
+                    except SchemaMismatchError as exc:
+                        if exc.path is not None:
+                            raise
+                        raise SchemaMismatchError(exc.message, path=file) from None  # this one
                     yield SourceBatch(records, raw, tuple(rejected), chunk=chunk)
                 chunk += 1
+
+    def _records(
+        self,
+        raw: pa.Table,
+        origins: list[str],
+        rejected: list[tuple[str, str, str]],
+        file: Path,
+        layout: str,
+    ) -> tuple[pa.Table, pa.Table, list[tuple[str, str, str]]]:
+        """A batch's rows as read (less those held back), their records in the input's
+        ``layout``, and the rows held back so far."""
+        if raw.num_columns == 0:  # no rows at all (an empty FeatureCollection)
+            return raw, SOURCE_RECORD_SCHEMA.empty_table(), rejected
+        if layout == "tags":
+            return raw, tagged_records(raw, origins, self.name, self.mapping.constants), rejected
+        if layout == "overture":
+            name = self.mapping.source or "overture"
+            raw, records, held = overture_json_records(raw, origins, name)
+            return raw, records, [*rejected, *held]
+        text = self._text_geometry(raw.column_names)
+        if text is not None:  # a CSV export of a spatial table: WKT
+            self._flat.refuse_crs(f"its geometry column '{text.name}'", file)
+            raw, origins, more = located_rows(raw, origins, text, None, file)
+            rejected = [*rejected, *more]
+        columns = self._flat.resolve_typed(raw.schema, file)
+        return raw, self._flat.records(raw, origins, columns), rejected
 
     def _reader(self) -> Callable[[Path, int, Wanted], Rows]:
         """The reader of the input's format: it yields ``(raw table, origin per row, rejected
