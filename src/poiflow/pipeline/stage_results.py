@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -261,45 +261,43 @@ def scores_table(left: np.ndarray, right: np.ndarray, probability: np.ndarray) -
     )
 
 
-_PREVIOUS_COLUMNS: Final = {
-    "membership.parquet": ("source", "id", "place_id"),
-    "places.parquet": ("id", "lat", "lon"),
-}
-"""The columns of an earlier output that ``--previous`` reads to keep ids and say what
-changed (the places' attributes are compared where the earlier release has them)."""
-
-
 def read_previous(folder: Path) -> tuple[dict[tuple[str, str], str], pa.Table]:
-    """The membership and places of an earlier output folder.
+    """The membership and places of an earlier output folder (the places with every
+    attribute the earlier release has: what changed is compared where it has them).
 
     Raises:
         InputError: The folder lacks either file, a file is not Parquet, or it lacks a
             column read here (the message names the file and the columns).
     """
-    tables = {}
-    for name, needed in _PREVIOUS_COLUMNS.items():
-        try:
-            columns = pq.read_schema(folder / name).names
-            lacking = [c for c in needed if c not in columns]
-            if lacking:
-                raise InputError(
-                    f"{name} lacks the column{'s' if len(lacking) > 1 else ''} "
-                    f"{', '.join(lacking)}; --previous takes the folder an earlier "
-                    "'poiflow conflate' wrote",
-                    path=folder,
-                )
-            whole = name == "places.parquet"  # its attributes too, where it has them
-            tables[name] = pq.read_table(folder / name, columns=None if whole else list(needed))
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise InputError(
-                f"not a poiflow conflate output folder ({exc}); --previous takes the folder "
-                "an earlier 'poiflow conflate' wrote",
-                path=folder,
-            ) from exc
-    membership = tables["membership.parquet"]
-    places = tables["places.parquet"]
-    places = places.drop_columns([c for c in ("geometry",) if c in places.column_names])
+    membership = _previous_table(folder, "membership.parquet", ("source", "id", "place_id"))
+    places = _previous_table(folder, "places.parquet", ("id", "lat", "lon"), whole=True)
+    if "geometry" in places.column_names:
+        places = places.drop_columns(["geometry"])
     keys = zip(
         membership.column("source").to_pylist(), membership.column("id").to_pylist(), strict=True
     )
     return dict(zip(keys, membership.column("place_id").to_pylist(), strict=True)), places
+
+
+def _previous_table(
+    folder: Path, name: str, needed: tuple[str, ...], whole: bool = False
+) -> pa.Table:
+    """File ``name`` of an earlier output folder: its ``needed`` columns, or with ``whole``
+    every column it has (``needed`` among them)."""
+    try:
+        columns = pq.read_schema(folder / name).names
+        lacking = [c for c in needed if c not in columns]
+        if lacking:
+            raise InputError(
+                f"{name} lacks the column{'s' if len(lacking) > 1 else ''} "
+                f"{', '.join(lacking)}; --previous takes the folder an earlier "
+                "'poiflow conflate' wrote",
+                path=folder,
+            )
+        return pq.read_table(folder / name, columns=None if whole else list(needed))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(
+            f"not a poiflow conflate output folder ({exc}); --previous takes the folder "
+            "an earlier 'poiflow conflate' wrote",
+            path=folder,
+        ) from exc

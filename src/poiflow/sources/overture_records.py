@@ -230,7 +230,7 @@ def overture_json_records(
     rejected = [
         (origins[i], bad[i], orjson.dumps(row).decode()) for i, row in zip(held, rows, strict=True)
     ]
-    keep = pa.array(sorted(set(range(raw.num_rows)) - set(held)), pa.int64())
+    keep = np.setdiff1d(np.arange(raw.num_rows), held)
     return raw.take(keep), records.take(keep), rejected
 
 
