@@ -24,6 +24,8 @@ from poiflow.quality.checks import (
 )
 from poiflow.schema import GOLDEN_PLACE_SCHEMA, MEMBERSHIP_SCHEMA, PAIR_KEY_FIELDS
 
+from ..row_order import rows_in_any_order
+
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -205,6 +207,44 @@ def test_likely_duplicates_are_places_whose_records_match_across() -> None:
     assert flagged(rows, pairs=pairs, membership=membership)["likely_duplicates"] == {"ok0"}
     low = pairs.set_column(4, "match_probability", pa.array([0.3, 0.99], pa.float32()))
     assert flagged(rows, pairs=low, membership=membership)["likely_duplicates"] == set()
+
+
+def test_the_checks_say_the_same_whatever_order_polars_gives_the_rows() -> None:
+    # A town with places filed in it from far away (flagged in id order, whichever way
+    # the join put them), and a record two places' records match alike (p = 0.9 each):
+    # the pair named is the first by its records' keys.
+    far = [
+        place(pid, lat=61.5 + i * 0.1, lon=23.76, name=f"Far {pid}")
+        for i, pid in enumerate(["far3", "far1", "far2"])
+    ]
+    rows = [*clean_town(40), *far]
+    membership = pa.Table.from_pylist(
+        [{"source": "a", "id": "1", "place_id": "ok0"}]
+        + [{"source": "b", "id": str(n), "place_id": f"ok{n}"} for n in range(1, 7)],
+        schema=MEMBERSHIP_SCHEMA,
+    )
+    pairs = pa.Table.from_pylist(
+        [
+            {
+                "left_source": "a",
+                "left_id": "1",
+                "right_source": "b",
+                "right_id": str(n),
+                "match_probability": 0.9,
+            }
+            for n in (5, 3, 1, 6, 2, 4)
+        ],
+        schema=pa.schema(list(PAIR_KEY_FIELDS)),
+    )
+    data = QualityInput(pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA), pairs, membership)
+    expected = run_checks(data)
+    by_name = {r.name: r for r in expected}
+    assert [i.place_id for i in by_name["far_from_locality"].issues] == sorted(p["id"] for p in far)
+    (duplicate,) = by_name["likely_duplicates"].issues
+    assert duplicate.detail == "its record a/1 matches b/1 of place ok1 (p = 0.90)"
+    for seed in range(8):
+        with rows_in_any_order(seed):
+            assert run_checks(data) == expected, seed
 
 
 def test_tables_count_every_issue() -> None:

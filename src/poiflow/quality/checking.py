@@ -146,6 +146,9 @@ def result(check: Check, checked: int, ids: Sequence[str], details: Sequence[str
 
 
 def flagged(check: Check, frame: pl.DataFrame, flagged: pl.DataFrame, detail: str) -> CheckResult:
+    """The places of ``flagged`` in id order (whatever order a check's joins left them
+    in), each with ``detail`` filled in from its row's columns."""
+    flagged = flagged.sort("id", maintain_order=True)
     details = flagged.select(pl.format(_template(detail), *_fields(detail)).alias("d"))["d"]
     return result(check, frame.height, flagged["id"].to_list(), details.to_list())
 

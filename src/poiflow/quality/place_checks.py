@@ -23,7 +23,7 @@ from poiflow.quality.checking import (
     flagged,
     result,
 )
-from poiflow.schema import PAIR_SCORE_COLUMNS
+from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 from poiflow.taxonomy import taxonomy
 
 __all__ = [
@@ -324,7 +324,7 @@ class NameSaysOtherCategory:
             else:
                 said.append(None)
         odd = pairs.with_columns(pl.Series("said", said, dtype=pl.String)).drop_nulls("said")
-        bad = frame.join(odd, on=["name", "category"]).sort("id")
+        bad = frame.join(odd, on=["name", "category"])
         return flagged(self, frame, bad, "'{name}' sounds like {said}, filed as {category}")
 
 
@@ -354,7 +354,13 @@ class LikelyDuplicates:
         )
         apart = (
             pairs.filter(pl.col("left_place") != pl.col("right_place"))
-            .sort("match_probability", descending=True)
+            # Ties in probability go to the first pair by its records' keys, so that
+            # which pair is named does not hang on the order the joins gave.
+            .sort(
+                "match_probability",
+                *PAIR_RECORD_KEYS,
+                descending=[True] + [False] * len(PAIR_RECORD_KEYS),
+            )
             .unique("left_place", keep="first", maintain_order=True)
         )
         details = [
