@@ -39,6 +39,18 @@ def test_a_labels_file_of_poiflow_label_is_a_decisions_file(tmp_path: Path) -> N
     assert decisions["line"].to_list() == [2, 3]
 
 
+def test_a_pair_the_model_never_scored_is_written_without_a_probability(tmp_path: Path) -> None:
+    store = tmp_path / "labels.csv"
+    pair = {"left_source": "osm", "left_id": "1", "right_source": "vendor", "right_id": "9"}
+    append_label(store, pair | {"match_probability": 0.87654}, "match")
+    append_label(store, pair | {"left_id": "2", "match_probability": None}, "different")
+    append_label(store, pair | {"left_id": "3", "match_probability": float("nan")}, "different")
+    append_label(store, pair | {"left_id": "4"}, "different")
+    rows = store.read_text(encoding="utf-8").splitlines()[1:]
+    assert [row.split(",")[5] for row in rows] == ["0.8765", "", "", ""]
+    assert read_decisions(store)["left_id"].to_list() == ["1", "2", "3", "4"]
+
+
 def test_the_last_answer_about_a_pair_wins_whichever_way_round(tmp_path: Path) -> None:
     path = written(tmp_path, "b,2,a,1,match\na,1,b,2,different\nc,3,a,1,match\nc,3,a,1,unsure\n")
     decisions = read_decisions(path)

@@ -14,6 +14,7 @@ refused, with the lines whose matches join the two.
 from __future__ import annotations
 
 import csv
+import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -133,12 +134,20 @@ def append_labels(
             [
                 *(pair[k] for k in PAIR_RECORD_KEYS),
                 label,
-                f"{float(pair.get('match_probability', float('nan'))):.4f}",
+                _probability_text(pair.get("match_probability")),
                 now,
                 labeller,
             ]
             for pair, label, labeller in answers
         )
+
+
+def _probability_text(probability: float | None) -> str:
+    """The model's probability as a labels file writes it: blank for a pair it never
+    scored (a decision about two records no key brought together)."""
+    if probability is None or math.isnan(probability):
+        return ""
+    return f"{float(probability):.4f}"
 
 
 def read_decisions(path: str | Path) -> pl.DataFrame:

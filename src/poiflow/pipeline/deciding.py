@@ -11,7 +11,6 @@ would make the file contradict itself is refused before it is written.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +99,7 @@ def decide(
         "left_id": left[1],
         "right_source": right[0],
         "right_id": right[1],
-        "match_probability": math.nan if probability is None else probability,
+        "match_probability": probability,
     }
     # The file as it would be with the decision must still be one a run can follow.
     answers = read_answers(path, DECIDED_BY).select(*DECIDED_BY, "line")
