@@ -14,6 +14,8 @@ from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
 from poiflow.conflate.evaluate import score_membership
 from poiflow.errors import InputError
 
+from ..row_order import rows_in_any_order
+
 
 def keyed(rows: list[tuple[str, str, str]], column: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=["source", "id", column], orient="row")
@@ -94,6 +96,19 @@ def test_each_error_is_traced_to_the_stage_that_lost_it() -> None:
     assert higher["missed_clustering"] == 0
     assert higher["missed_matcher"] == 2
     assert (higher["wrong_matcher"], higher["wrong_clustering"]) == (1, 2)
+
+
+def test_each_error_pair_is_written_in_the_membership_order_whatever_polars_does() -> None:
+    # The run's pairs come in its records' order; the errors must too, or an error pair
+    # turned the other way round is not found among the run's pairs.
+    found = diagnose(MEMBERSHIP, GOLD, PAIRS, ClusterConfig(0.3)).errors
+    order = {(s, i): n for n, (s, i, _) in enumerate(MEMBERSHIP.iter_rows())}
+    for row in found.iter_rows(named=True):
+        ends = (row["left_source"], row["left_id"]), (row["right_source"], row["right_id"])
+        assert order[ends[0]] < order[ends[1]]
+    for seed in range(6):
+        with rows_in_any_order(seed):
+            assert diagnose(MEMBERSHIP, GOLD, PAIRS, ClusterConfig(0.3)).errors.equals(found)
 
 
 def test_an_error_a_person_decided_is_the_decisions() -> None:

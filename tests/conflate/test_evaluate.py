@@ -5,8 +5,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from poiflow.conflate.evaluate import read_gold, score_membership
+from poiflow.conflate.evaluate import read_gold, score_membership, with_pair_rows
 from poiflow.errors import InputError
+
+from ..row_order import rows_in_any_order
 
 
 def frame(rows: list[tuple[str, str, str]], column: str) -> pl.DataFrame:
@@ -55,3 +57,22 @@ def test_a_gold_file_with_a_record_in_two_places_or_a_row_half_written_is_refuse
         with pytest.raises(InputError, match=f"a row without its {lacking}") as caught:
             read_gold(path)
         assert caught.value.location == "3"
+
+
+def test_pairs_keep_their_order_when_their_records_rows_are_found() -> None:
+    # A held-out share of answers, or a clustering of the pairs, is taken in their order.
+    keys = pl.DataFrame({"source": ["a"] * 50, "id": [str(n) for n in range(50)]})
+    keys = keys.with_row_index("row")
+    pairs = pl.DataFrame(
+        {
+            "left_source": ["a"] * 60,
+            "left_id": [str(n * 7 % 50) for n in range(60)],
+            "right_source": ["a"] * 60,
+            "right_id": [str((n * 11 + 3) % 50) for n in range(60)],
+            "n": list(range(60)),
+        }
+    )
+    with rows_in_any_order(seed=3):
+        found = with_pair_rows(pairs, keys)
+    assert found["n"].to_list() == list(range(60))
+    assert found["left_row"].to_list() == [n * 7 % 50 for n in range(60)]

@@ -290,6 +290,17 @@ def test_drivers_are_the_largest_parts_of_each_scored_pair(conflated: Path) -> N
             for p in story.explanation.parts[:DRIVERS]
         ]
         assert text == " · ".join(expected)
+    # A pair is the same pair either way round.
+    turned = picked.select(
+        pl.col("right_source").alias("left_source"),
+        pl.col("right_id").alias("left_id"),
+        pl.col("left_source").alias("right_source"),
+        pl.col("left_id").alias("right_id"),
+    )
+    assert (
+        with_drivers(turned, model, conflated / "pairs.parquet")["drivers"].to_list()
+        == (texts[:-1])
+    )
 
 
 def test_the_mistakes_drivers_are_the_mean_parts_of_their_scores(conflated: Path) -> None:

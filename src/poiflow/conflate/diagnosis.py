@@ -174,6 +174,9 @@ def diagnose(
         .join(
             pl.DataFrame(gold).select(*key, pl.col("place").cast(pl.String)),
             on=["source", "id"],
+            # The rows in the membership's order: a pair is written the way round its
+            # rows come (row < row_r), as the run's pairs are.
+            maintain_order="left",
         )
         .with_row_index("row")
     )

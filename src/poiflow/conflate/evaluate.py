@@ -113,14 +113,17 @@ def with_pair_rows(
 ) -> pl.DataFrame:
     """``pairs`` (``left_source, left_id, right_source, right_id``, ...) with the row of
     each of its records in ``keys`` (``row, source, id``), as columns ``names``; a pair
-    with a record that ``keys`` lacks is dropped."""
+    with a record that ``keys`` lacks is dropped. The pairs stay in their order (what is
+    made of them, a clustering or a held-out share, may depend on it)."""
     left, right = names
     return pairs.join(
         keys.rename({"row": left, "source": "left_source", "id": "left_id"}),
         on=["left_source", "left_id"],
+        maintain_order="left",
     ).join(
         keys.rename({"row": right, "source": "right_source", "id": "right_id"}),
         on=["right_source", "right_id"],
+        maintain_order="left",
     )
 
 

@@ -62,23 +62,33 @@ def with_drivers(
 def _pair_rows(
     pairs: pl.DataFrame, pairs_path: Path, keys: pa.Table | pl.DataFrame | None
 ) -> list[int | None]:
-    """The row of each of ``pairs`` (by their record keys) in ``pairs_path``, or None for
-    a pair never scored; ``keys``: the file's record keys, in order, if read already."""
+    """The row of each of ``pairs`` (by their record keys, either way round) in
+    ``pairs_path``, or None for a pair never scored; ``keys``: the file's record keys, in
+    order, if read already."""
     import pyarrow.parquet as pq
 
     keyed = pl.DataFrame(
         keys if keys is not None else pq.read_table(pairs_path, columns=list(PAIR_RECORD_KEYS))
     )
+    stored = keyed.select(PAIR_RECORD_KEYS).with_row_index("pair_row")
+    turned = stored.rename(
+        {
+            "left_source": "right_source",
+            "left_id": "right_id",
+            "right_source": "left_source",
+            "right_id": "left_id",
+        }
+    )
     rows: list[int | None] = (
         pairs.select(PAIR_RECORD_KEYS)
         .with_row_index("pair")
         .join(
-            keyed.select(PAIR_RECORD_KEYS).with_row_index("pair_row"),
+            pl.concat([stored, turned.select(stored.columns)]),
             on=list(PAIR_RECORD_KEYS),
             how="left",
         )
-        .unique("pair", keep="first")
-        .sort("pair")["pair_row"]
+        .sort("pair", "pair_row", nulls_last=True)
+        .unique("pair", keep="first", maintain_order=True)["pair_row"]
         .to_list()
     )
     return rows
