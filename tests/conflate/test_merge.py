@@ -301,6 +301,31 @@ def golden_address_of(*addresses: tuple[str, str]) -> tuple[str, str]:
     return address["street"], address["housenumber"]
 
 
+def test_values_backed_alike_tie_however_their_weights_add_up() -> None:
+    # Trust 0.1 and 0.2 back one value, 0.3 another: alike, though 0.1 + 0.2 comes to
+    # 0.30000000000000004 as floats (and polars adds a group's floats in an order that
+    # depends on its threads). The tie goes to the first record, as ties do.
+    rows = [
+        {"source": source, "id": "1", "names": {"primary": name}, "address": address}
+        for source, name, address in (
+            ("a", "Kahvila Aalto", {"street": "Liisankatu", "housenumber": "1"}),
+            ("b", "Cafe Aalto", {"street": "Mariankatu", "housenumber": "2"}),
+            ("c", "Cafe Aalto", {"street": "Mariankatu", "housenumber": "2"}),
+        )
+    ]
+    trust = MergeConfig(trust={"a": 0.3, "b": 0.1, "c": 0.2})
+    places, _ = merge_clusters(records(rows), np.zeros(3, dtype=np.int64), np.ones(3), trust)
+    place = places.to_pylist()[0]
+    assert place["address"]["street"] == "Liisankatu"
+    assert place["names"]["primary"] == "Kahvila Aalto"
+    # Where the sums truly differ, the larger wins.
+    trust = MergeConfig(trust={"a": 0.3, "b": 0.1, "c": 0.2000001})
+    places, _ = merge_clusters(records(rows), np.zeros(3, dtype=np.int64), np.ones(3), trust)
+    place = places.to_pylist()[0]
+    assert place["address"]["street"] == "Mariankatu"
+    assert place["names"]["primary"] == "Cafe Aalto"
+
+
 def test_a_street_abbreviated_votes_with_the_street_spelled_out() -> None:
     # Two records abbreviate, one spells it out: one street, written in full.
     assert golden_address_of(("Liisank.", "92"), ("Liisank.", "92"), ("Liisankatu", "92")) == (

@@ -126,6 +126,32 @@ def test_an_artifact_written_in_parts_is_the_file_written_whole(
     assert sorted(p.name for p in path.parent.iterdir()) == ["pairs.parquet"]
 
 
+@pytest.mark.parametrize("geo", [False, True])
+def test_an_artifact_is_the_same_bytes_however_its_table_is_chunked(
+    tmp_path: Path, geo: bool
+) -> None:
+    # polars hands over a table in as many chunks as it has threads; where a page of
+    # the file ends must not follow them, or machines of other cores write other bytes.
+    n = 110_000
+    rng = np.random.default_rng(3)
+    whole = pa.table(
+        {
+            "source": rng.choice(["osm", "vendor"], n),
+            "id": [f"V{i:07d}" for i in rng.permutation(n)],
+            "lat": rng.uniform(60, 61, n),
+            "lon": rng.uniform(24, 25, n),
+        }
+    )
+    written = []
+    for step in (n, 4096, 13_751):
+        chunked = pa.concat_tables([whole.slice(i, step) for i in range(0, n, step)])
+        folder = tmp_path / str(step)
+        folder.mkdir()
+        StageContext(folder, Artifacts(), {}).write("membership", chunked, geo=geo)
+        written.append((folder / "membership.parquet").read_bytes())
+    assert written[1] == written[0] == written[2]
+
+
 def test_an_artifact_whose_parts_fail_leaves_no_file(tmp_path: Path) -> None:
     context = StageContext(tmp_path, Artifacts(), {})
     part = pa.table({"left": np.arange(10)})

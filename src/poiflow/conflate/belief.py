@@ -35,6 +35,7 @@ __all__ = [
     "kept_whole",
     "place_confidence",
     "sure",
+    "tally",
 ]
 
 FALSE_VALUES: Final = 3  # the wrong values an attribute may take, for its confidence
@@ -54,6 +55,19 @@ def evidence(accuracy: Mapping[str, float], attribute: str) -> pl.Expr:
         .clip(0.01, 0.999)
     )
     return (FALSE_VALUES * right / (1 - right)).log().alias(f"odds_{attribute}")
+
+
+TALLY_DECIMALS: Final = 9
+"""The decimals a sum of weights is compared at, when it chooses between values."""
+
+
+def tally(weights: pl.Expr) -> pl.Expr:
+    """The sum of ``weights`` (an aggregation), as the votes that choose a value compare
+    it: rounded to ``TALLY_DECIMALS``. polars adds a group's floats in an order that
+    depends on how many threads it runs, so two values backed alike can sum a last bit
+    apart, one way round on one machine and the other way on another; rounded, they tie
+    everywhere, and the tie goes to the first record as it should."""
+    return weights.sum().round(TALLY_DECIMALS)
 
 
 def sure(chosen: pl.Expr, others: pl.Expr) -> pl.Expr:

@@ -38,7 +38,14 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.alike import address_key, plain_numbers, site, spelled_out
-from poiflow.conflate.belief import backing, evidence, kept_whole, place_confidence, sure
+from poiflow.conflate.belief import (
+    backing,
+    evidence,
+    kept_whole,
+    place_confidence,
+    sure,
+    tally,
+)
 from poiflow.conflate.ids import place_ids
 from poiflow.conflate.naming import choose_name, with_name_forms
 from poiflow.conflate.point import golden_point
@@ -130,17 +137,17 @@ def _vote(
     weight = pl.col("weight")
     if weigh and odds:
         weight = weight * pl.col(odds).clip(lower_bound=_LEAST_SAY)
-    tally = (
+    counted = (
         frame.lazy()
         .filter(pl.col(key).is_not_null())
         .group_by(_L, key)
         .agg(
-            weight.sum().alias("tally"),
+            tally(weight).alias("tally"),
             pl.col("pos").min().alias("first"),
             summed.alias("evidence"),
         )
     )
-    won = tally.sort([_L, "tally", "first"], descending=[False, True, False]).group_by(
+    won = counted.sort([_L, "tally", "first"], descending=[False, True, False]).group_by(
         _L, maintain_order=True
     )
     picked = (pl.col(key).first().alias(name), pl.col("first").first().alias(f"{name}_first"))
@@ -183,7 +190,7 @@ def _spellings(listed: pl.LazyFrame) -> pl.LazyFrame:
     writes it (``giver``)."""
     return (
         listed.group_by(_L, "alike", "value")
-        .agg(pl.col("weight").sum().alias("written"), pl.col("pos").min().alias("giver"))
+        .agg(tally(pl.col("weight")).alias("written"), pl.col("pos").min().alias("giver"))
         .with_columns(pl.col("value").str.starts_with("https://").alias("secure"))
         .sort(
             [_L, "alike", "written", "secure", "value"],
@@ -226,7 +233,7 @@ def _union(
         .explode("value")
         .drop_nulls("value")
     )
-    backers = [pl.col("weight").sum().alias("support"), pl.col("belief").sum().alias("believed")]
+    backers = [tally(pl.col("weight")).alias("support"), tally(pl.col("belief")).alias("believed")]
     if same is None:
         support = listed_values.group_by(_L, "value").agg(
             *backers, pl.col("pos").min().alias("giver")
@@ -338,7 +345,7 @@ def merge_clusters(
             *(evidence(config.accuracy.get(attribute, {}), attribute) for attribute in _WEIGHED),
         )
         .pipe(with_name_forms)
-        .with_columns(pl.col("weight").sum().over(_L, "bare").alias("spelling_weight"))
+        .with_columns(tally(pl.col("weight")).over(_L, "bare").alias("spelling_weight"))
     )
     rows = frame.select(_L, "pos", "source", "id", "update_time", "best")
 

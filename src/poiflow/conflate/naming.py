@@ -22,7 +22,7 @@ import polars as pl
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from poiflow.conflate.belief import backing
+from poiflow.conflate.belief import backing, tally
 from poiflow.text import LEGAL_FORMS
 
 __all__ = ["bare", "choose_name", "spelling", "spellings", "with_name_forms"]
@@ -187,16 +187,16 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> tuple[pl.DataFr
     that fewer records of the run carry: "erottajna majakka" beside "erottajan
     majakka"); then recency (``weight``), then the first voter. Also the keys set back
     as variants of the key that won (``label, name_key``): their records meant it."""
-    tally = (
+    counted = (
         frame.filter(pl.col("name_key").is_not_null())
         .group_by(_L, "name_key")
         .agg(
-            pl.col("trust").sum().alias("votes"),
-            pl.col("weight").sum().alias("tally"),
+            tally(pl.col("trust")).alias("votes"),
+            tally(pl.col("weight")).alias("tally"),
             pl.col("pos").min().alias("first"),
         )
     )
-    tied = tally.filter(pl.len().over(_L, "votes") > 1).select(_L, "votes", "name_key")
+    tied = counted.filter(pl.len().over(_L, "votes") > 1).select(_L, "votes", "name_key")
     variants = pl.DataFrame(
         schema={_L: pl.Int64, "name_key": pl.String, "name_key_other": pl.String}
     )
@@ -216,7 +216,7 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> tuple[pl.DataFr
             spelled.join(carried, on="word", how="left", maintain_order="left")
             .group_by("name_key")
             .agg(
-                pl.col("records").fill_null(0).log1p().sum().alias("common"),
+                tally(pl.col("records").fill_null(0).log1p()).alias("common"),
                 pl.len().alias("words"),
             )
         )
@@ -244,7 +244,7 @@ def _name_vote(frame: pl.DataFrame, words: Mapping[str, int]) -> tuple[pl.DataFr
             ]
         )
     won = (
-        tally.join(
+        counted.join(
             variants.select(_L, "name_key").unique().with_columns(pl.lit(1).alias("setback")),
             on=[_L, "name_key"],
             how="left",

@@ -310,6 +310,11 @@ class RowGroupWriter:
 def _write_table(table: pa.Table, path: Path, geo: bool) -> None:
     from poiflow.sinks import ParquetSink
 
+    # Where a page of the file ends depends on where the table's chunks do, and polars
+    # cuts a table into as many chunks as it has threads: one chunk, the same bytes on
+    # any machine.
+    if any(column.num_chunks > 1 for column in table.columns):
+        table = table.combine_chunks()
     try:
         if geo:
             with ParquetSink(path, table.schema, geo=True) as sink:
