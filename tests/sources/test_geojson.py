@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -254,12 +253,24 @@ def test_files_that_are_not_geojson_say_what_they_are(tmp_path: Path) -> None:
     with pytest.raises(CorruptInputError, match="is it cut short") as err:
         read(open_source(cut))
     assert err.value.path == str(cut)
-    # Python's json.dumps writes a NaN as NaN, which is not JSON: said so, not "cut short".
+    # Python's json.dumps writes a missing value as NaN, which is not JSON: the feature is
+    # held back, saying so, and the features after it are read all the same. So in a
+    # feature a line.
     for value in ("NaN", "-Infinity"):
-        nan = tmp_path / "nan.geojson"
-        nan.write_text(whole.replace('"ref": "101"', f'"ref": {value}'), "utf-8")
-        with pytest.raises(CorruptInputError, match="NaN and Infinity are not JSON"):
-            read(open_source(nan))
+        for layout in ("collection", "lines"):
+            nan = tmp_path / f"nan.{'geojson' if layout == 'collection' else 'geojsonl'}"
+            text = write(nan, layout, FEATURES).read_text("utf-8")
+            nan.write_text(text.replace('"ref": "101"', f'"ref": {value}'), "utf-8")
+            rows, rejected = read(open_source(nan))
+            assert [r["id"] for r in rows] == ["c3d4", "e5"]
+            (kiosk, reason, text), (bad_point, _, _) = rejected
+            assert kiosk.endswith(("#feature=0", ":1")), kiosk
+            assert reason == (
+                f"{value} is not JSON (Python's json.dumps writes it for a missing value): "
+                "write null"
+            )
+            assert json.loads(text)["properties"]["name"] == "R-kioski Kamppi"
+            assert bad_point.endswith(("#feature=2", ":3"))
 
     odd = tmp_path / "odd.geojson"
     write(odd, "collection", [KIOSK, {"type": "Point", "coordinates": [1, 2]}, [1], "x"])
@@ -480,19 +491,57 @@ def test_an_id_written_as_a_number_past_64_bits_is_read(tmp_path: Path, layout: 
     assert [r["names"]["primary"] for r in rows] == [f"Kahvila {n}" for n in range(4)]
 
 
-# Any value JSON holds (integers past 64 bits among them; no NaN or Infinity, which JSON
-# has not), as a flat file's properties: id and name always, others at times.
+# Any value JSON holds (integers past 64 bits among them), and NaN and Infinity, which
+# JSON has not and Python's json.dumps writes: as a flat file's properties, id and name
+# always, others at times.
 json_any = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
     ),
     max_leaves=8,
 )
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 1 << 20])
+def test_a_collection_past_what_the_fast_parser_reads_is_read_whole_at_any_block_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # After a NaN (or an integer past 64 bits) Python's parser reads the rest of the
+    # collection from a window of the file: where a block ends must not matter.
+    from poiflow.sources import geojson
+
+    monkeypatch.setattr(geojson, "_BLOCK", block)
+    features = [
+        {**KIOSK, "id": "k0"},
+        {**KIOSK, "id": "k1", "properties": {**KIOSK["properties"], "ref": math.nan}},
+        {**ALEPA, "properties": {**ALEPA["properties"], "ref": 12345678901234567890123}},
+        {**KIOSK, "id": "k3", "properties": {**KIOSK["properties"], "name": 'A "quoted" ]}'}},
+        NO_GEOMETRY,
+    ]
+    document = {"type": "FeatureCollection", "name": "x", "features": features, "bbox": [1, 2]}
+    path = tmp_path / "late.geojson"
+    path.write_text(json.dumps(document, indent=1), "utf-8")
+    rows, rejected = read(open_source(path))
+    assert [r["id"] for r in rows] == ["k0", "c3d4", "k3", "e5"]
+    assert rows[2]["names"]["primary"] == 'A "quoted" ]}'
+    assert [(origin, reason.split(" ")[0]) for origin, reason, _ in rejected] == [
+        ("late.geojson#feature=1", "NaN")
+    ]
+    # Cut short after the NaN: refused, as a file cut short is.
+    text = path.read_text("utf-8")
+    path.write_text(text[: text.index('"c3d4"') + 40], "utf-8")
+    with pytest.raises(CorruptInputError, match="is it cut short"):
+        read(open_source(path))
+
+
+def is_json(value: Any) -> bool:
+    """Whether ``value`` is written as JSON without NaN or Infinity."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 @settings(max_examples=40, deadline=None)
@@ -519,19 +568,25 @@ def test_any_flat_feature_file_is_read_and_none_is_lost(
     tmp_path_factory: pytest.TempPathFactory, features: list[dict[str, Any]], layout: str
 ) -> None:
     # Values of any JSON kind (integers past 64 bits among them): the file is read, each
-    # feature a record or held back with a reason, and an id written as a number is read
-    # as that number's digits.
+    # feature a record or held back with a reason (one with NaN or Infinity always), and
+    # an id written as a number is read as that number's digits.
     folder = tmp_path_factory.mktemp("features")
     path = write(folder / "feed.geojson", layout, features)
+    origin = "feed.geojson#feature={}" if layout == "collection" else "feed.geojson:{}"
+    first = 0 if layout == "collection" else 1
+    not_json = {origin.format(n + first) for n, f in enumerate(features) if not is_json(f)}
     try:
         report = ingest([path], folder / "p.parquet")
     except NothingValidError:
-        held = pq.read_table(folder / "p.quarantine.parquet")
-        assert held.filter(pc.equal(held.column("scope"), "record")).num_rows == len(features)
+        report = None
+    held = pq.read_table(folder / "p.quarantine.parquet").to_pylist()
+    held = [r for r in held if r["scope"] == "record"]
+    said_not_json = {r["origin"] for r in held if "is not JSON (" in r["reason"]}
+    assert said_not_json == not_json
+    if report is None:
+        assert len(held) == len(features)
         return
     assert report.read == len(features) == report.valid + report.quarantined
-    origin = "feed.geojson#feature={}" if layout == "collection" else "feed.geojson:{}"
-    first = 0 if layout == "collection" else 1
     numbers = {
         origin.format(n + first): str(f["properties"]["id"])
         for n, f in enumerate(features)

@@ -6,8 +6,9 @@ memory), or one feature a line: newline-delimited GeoJSON and GeoJSON text seque
 columns (nested values as JSON text); its geometry becomes ``lat`` and ``lon`` (a point,
 or the centroid of a polygon, line or collection); its ``id`` becomes the ``id`` column
 where the properties have none. A feature with no geometry is a place without
-coordinates; one that is not a feature, or whose coordinates are not numbers, is a
-rejected row with the reason.
+coordinates; one that is not a feature, whose coordinates are not numbers, or that holds
+NaN or Infinity (not JSON, though Python's ``json.dumps`` writes them), is a rejected row
+with the reason, and the features after it are read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final, NamedTuple
 
 import ijson
 import orjson
@@ -37,7 +38,7 @@ _COLLECTION: Final = re.compile(r'"type"\s*:\s*"FeatureCollection"|"features"\s*
 _FEATURE: Final = re.compile(r'"type"\s*:\s*"Feature"')
 _PYTHON_PARSER: Final = ijson.get_backend("python")  # slower; holds any integer
 _LONG_NUMBER: Final = re.compile(r"[0-9]{20}")  # may be an integer past 64 bits
-_NOT_A_NUMBER: Final = re.compile(r"[:\[,]\s*-?(?:NaN|Infinity)\b")  # in the parser's error
+_NOT_A_NUMBER: Final = re.compile(r"[:\[,]\s*-?(?:NaN|Infinity)\b")  # in the C parser's error
 # The old GeoJSON's named coordinate system ("crs": {"type": "name", "properties": {"name":
 # "urn:ogc:def:crs:EPSG::3067"}}), which GDAL still writes for data not in WGS 84.
 _CRS: Final = re.compile(r'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"')
@@ -88,12 +89,9 @@ def geojson_rows(
     except UnicodeDecodeError as exc:
         raise CorruptInputError(f"not {encoding} text ({exc})", path=file) from exc
     except ijson.JSONError as exc:
-        hint = (
-            "NaN and Infinity are not JSON (Python's json.dumps writes them): write null"
-            if _NOT_A_NUMBER.search(str(exc))
-            else "is it cut short?"
-        )
-        raise CorruptInputError(f"not readable as GeoJSON ({exc}); {hint}", path=file) from exc
+        raise CorruptInputError(
+            f"not readable as GeoJSON ({exc}); is it cut short?", path=file
+        ) from exc
     except (pa.ArrowInvalid, OSError) as exc:  # a compressed file cut short or corrupt
         raise CorruptInputError(f"cannot be read to its end ({exc})", path=file) from exc
 
@@ -106,7 +104,7 @@ def _is_collection(head: str) -> bool:
         return False
     line = first.split("\n", 1)[0].strip()
     try:
-        value = _loads(line)
+        value = json.loads(line)  # NaN and Infinity too: a feature a line all the same
     except ValueError:
         return True  # a document over many lines
     return not (isinstance(value, dict) and value.get("type") == "Feature")
@@ -130,6 +128,8 @@ def _collection(file: Path, head: str, where: str) -> Iterator[LazyRow]:
         )
 
     def row_of(feature: Any) -> tuple[dict[str, str | None] | None, str, str]:
+        if isinstance(feature, _NotJson):
+            return None, _not_json_reason(feature.constant), feature.text
         row, reason = feature_row(feature)
         return row, reason, "" if row is not None else _dump(feature)
 
@@ -138,9 +138,11 @@ def _collection(file: Path, head: str, where: str) -> Iterator[LazyRow]:
 
 
 def _features(file: Path) -> Iterator[Any]:
-    """A collection's features, one by one. The C parser holds no integer past 64 bits (a
-    feed's id written as a number of twenty digits: valid JSON); where it meets one, the
-    Python parser reads the features from there on."""
+    """A collection's features, one by one, by the C parser where it can. It holds no
+    integer past 64 bits (a feed's id written as a number of twenty digits: valid JSON),
+    and it stops at NaN or Infinity (not JSON, though Python's ``json.dumps`` writes them
+    for a missing value): where it meets either, Python's own parser reads the features
+    from there on (:func:`_features_one_by_one`)."""
     read = 0
     try:
         with open_bytes(file) as handle:  # GeoJSON is UTF-8 (RFC 7946); the parser reads bytes
@@ -148,11 +150,121 @@ def _features(file: Path) -> Iterator[Any]:
                 yield feature
                 read += 1
     except ijson.JSONError as exc:
-        if "integer overflow" not in str(exc):
+        if "integer overflow" not in str(exc) and not _NOT_A_NUMBER.search(str(exc)):
             raise
-        with open_bytes(file) as handle:
-            rest = _PYTHON_PARSER.items(handle, "features.item", use_float=True)
-            yield from itertools.islice(rest, read, None)
+        yield from itertools.islice(_features_one_by_one(file), read, None)
+
+
+class _NotJson(NamedTuple):
+    """A feature that holds NaN or Infinity: its text, held back."""
+
+    text: str
+    constant: str
+
+
+_BLOCK: Final = 1 << 20  # characters read at a time by the parser of last resort
+_SPACE: Final = re.compile(r"[ \t\n\r]*")
+
+
+def _features_one_by_one(file: Path) -> Iterator[Any]:
+    """A collection's features, read by Python's parser one at a time from a window of
+    the file (never whole in memory): integers of any length are read as they are
+    written, and a feature that holds NaN or Infinity is given as :class:`_NotJson`.
+
+    Raises:
+        ijson.JSONError: The file is not a FeatureCollection's JSON, or is cut short.
+    """
+    strict = json.JSONDecoder(parse_constant=_not_json)
+    lenient = json.JSONDecoder()  # reads NaN and Infinity: to find where such a feature ends
+    with open_text(file, "utf-8") as handle:
+        window = _Window(handle)
+        window.expect("{")
+        while not window.take("}"):
+            key = window.decode(lenient)
+            window.expect(":")
+            if key != "features":
+                window.decode(lenient)
+            elif not window.take("["):
+                raise ijson.JSONError("'features' is not a list")
+            else:
+                while not window.take("]"):
+                    start = window.at
+                    try:
+                        yield window.decode(strict)
+                    except _ConstantError as constant:
+                        window.at = start
+                        window.decode(lenient)
+                        yield _NotJson(window.text[start : window.at], constant.name)
+                    window.take(",")
+            window.take(",")
+
+
+class _ConstantError(ValueError):
+    """A constant JSON has not (NaN, Infinity, -Infinity), met by the strict decoder."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not JSON")
+        self.name = name
+
+
+class _Window:
+    """A text read a block at a time, with a position in it; what lies before the
+    position is let go as it moves on."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+        self.text = ""
+        self.at = 0
+        self._ended = False
+
+    def _more(self) -> bool:
+        if self._ended:
+            return False
+        block = self._handle.read(_BLOCK)
+        if not block:
+            self._ended = True
+            return False
+        if self.at > _BLOCK:  # let go of what has been read
+            self.text, self.at = self.text[self.at :], 0
+        self.text += block
+        return True
+
+    def _skip_space(self) -> None:
+        while True:
+            self.at = _SPACE.match(self.text, self.at).end()  # type: ignore[union-attr]
+            if self.at < len(self.text) or not self._more():
+                return
+
+    def take(self, token: str) -> bool:
+        """Move past ``token`` (after any space), if it comes next."""
+        self._skip_space()
+        if self.text.startswith(token, self.at):
+            self.at += len(token)
+            return True
+        if self.at >= len(self.text):
+            raise ijson.JSONError(f"incomplete JSON: expected {token!r} at the end")
+        return False
+
+    def expect(self, token: str) -> None:
+        if not self.take(token):
+            found = self.text[self.at : self.at + 20]
+            raise ijson.JSONError(f"expected {token!r}, found {found!r}")
+
+    def decode(self, decoder: json.JSONDecoder) -> Any:
+        """The next JSON value, read further into the file until it is whole."""
+        self._skip_space()
+        while True:
+            try:
+                value, end = decoder.raw_decode(self.text, self.at)
+            except json.JSONDecodeError as exc:
+                if self._more():
+                    continue
+                raise ijson.JSONError(f"incomplete or invalid JSON: {exc}") from exc
+            # A number may go on past the window's end ("12" of "123").
+            if end == len(self.text) and self._more():
+                continue
+            self.at = end
+            return value
 
 
 def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
@@ -160,7 +272,7 @@ def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
         try:
             feature = _loads(text)
         except ValueError as exc:
-            return None, f"not JSON: {exc}", text
+            return None, _line_not_json(text, exc), text
         row, reason = feature_row(feature)
         return row, reason, "" if row is not None else text
 
@@ -186,7 +298,22 @@ def _loads(text: str) -> Any:
 
 def _not_json(constant: str) -> Any:
     """What Python's parser reads and JSON has not: NaN and Infinity."""
-    raise ValueError(f"{constant} is not JSON")
+    raise _ConstantError(constant)
+
+
+def _not_json_reason(constant: str) -> str:
+    return f"{constant} is not JSON (Python's json.dumps writes it for a missing value): write null"
+
+
+def _line_not_json(text: str, error: ValueError) -> str:
+    """Why a line is not JSON: a constant JSON has not, named, or the parser's error."""
+    try:
+        json.loads(text, parse_constant=_not_json)
+    except _ConstantError as constant:
+        return _not_json_reason(constant.name)
+    except ValueError:
+        pass
+    return f"not JSON: {error}"
 
 
 def feature_row(feature: Any) -> tuple[dict[str, str | None] | None, str]:
