@@ -36,7 +36,6 @@ _RECORD_SEPARATOR: Final = "\x1e"
 _HEAD: Final = 1 << 20  # how much of a file is read to tell how it is laid out
 _COLLECTION: Final = re.compile(r'"type"\s*:\s*"FeatureCollection"|"features"\s*:\s*\[')
 _FEATURE: Final = re.compile(r'"type"\s*:\s*"Feature"')
-_PYTHON_PARSER: Final = ijson.get_backend("python")  # slower; holds any integer
 _LONG_NUMBER: Final = re.compile(r"[0-9]{20}")  # may be an integer past 64 bits
 _NOT_A_NUMBER: Final = re.compile(r"[:\[,]\s*-?(?:NaN|Infinity)\b")  # in the C parser's error
 # The old GeoJSON's named coordinate system ("crs": {"type": "name", "properties": {"name":
