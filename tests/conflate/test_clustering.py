@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -7,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poiflow.conflate.clustering import SAME_SOURCE, ClusterConfig, cluster_records
+from poiflow.conflate.clustering import SAME_SOURCE, ClusterConfig, cluster_records, key_rank
 
 
 def labels(
@@ -127,7 +128,7 @@ def reference_labels(
             cross = [edges.get((min(x, y), max(x, y))) for x in group_a for y in group_b]
             known = [float(np.float32(q)) for q in cross if q is not None]
             coverage = len(known) / len(cross)
-            mean = sum(known) / len(known) if known else 0.0
+            mean = math.fsum(known) / len(known) if known else 0.0
             if known and min(known) < config.veto:
                 continue
         if mean < bar or coverage < config.min_coverage:
@@ -180,6 +181,39 @@ def test_clusters_follow_the_rule_written_plainly(
     p = np.array(list(edges.values()), dtype=np.float32)
     got = cluster_records(n, left, right, p, np.array(sources, dtype=object), config)
     assert got.tolist() == reference_labels(n, edges, sources, config)
+
+
+@settings(max_examples=300)
+@given(graphs(50, lambda n: st.permutations(range(n))))
+def test_the_clusters_do_not_depend_on_the_order_the_records_come_in(
+    case: tuple[int, list[tuple[int, int, float]], list[str], list[int]],
+) -> None:
+    # Edges of one probability are many (the model's probabilities repeat): which is
+    # taken first goes by the records' source and id, not by their rows.
+    n, raw, sources, order = case
+    keys = [(source, f"r{row}") for row, source in enumerate(sources)]
+    edges: dict[tuple[int, int], float] = {}
+    for a, b, p in raw:
+        if a != b:
+            edges.setdefault((min(a, b), max(a, b)), p)
+
+    def clusters(rows: list[int]) -> set[frozenset[tuple[str, str]]]:
+        at = {row: i for i, row in enumerate(rows)}  # where each record is put
+        left = np.array([at[a] for a, _ in edges], dtype=np.int64)
+        right = np.array([at[b] for _, b in edges], dtype=np.int64)
+        listed = [keys[row] for row in rows]
+        got = cluster_records(
+            n,
+            left,
+            right,
+            np.array(list(edges.values()), dtype=np.float32),
+            np.array([s for s, _ in listed], dtype=object),
+            ClusterConfig(),
+            rank=key_rank([s for s, _ in listed], [i for _, i in listed]),
+        )
+        return {frozenset(listed[i] for i in np.flatnonzero(got == label)) for label in set(got)}
+
+    assert clusters(list(order)) == clusters(list(range(n)))
 
 
 def test_a_decided_match_joins_what_the_model_keeps_apart() -> None:

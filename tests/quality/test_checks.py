@@ -245,6 +245,20 @@ def test_the_checks_say_the_same_whatever_order_polars_gives_the_rows() -> None:
     for seed in range(8):
         with rows_in_any_order(seed):
             assert run_checks(data) == expected, seed
+    # A run whose input listed the records the other way writes each pair the other way
+    # round: the same issue, from the place with the lower id.
+    assert pairs.column_names == [
+        "left_source",
+        "left_id",
+        "right_source",
+        "right_id",
+        "match_probability",
+    ]
+    turned = pairs.rename_columns(
+        ["right_source", "right_id", "left_source", "left_id", "match_probability"]
+    ).select(pairs.column_names)
+    data = QualityInput(data.places, turned, membership)
+    assert run_checks(data) == expected
 
 
 def test_tables_count_every_issue() -> None:

@@ -10,13 +10,21 @@ source rarely lists one place twice.
 A person's decisions come first (``decided``): records decided to be one place start in
 one cluster, whatever their scores, and two records decided to be different places veto
 any join of their clusters, whatever the thresholds.
+
+Edges of one probability are taken in the order of their records' ``rank`` (each record's
+place in the order of source and id: :func:`key_rank`), not of their rows, and the means
+across clusters are summed exactly: the clusters do not depend on the order in which the
+input files list their records.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -26,6 +34,7 @@ __all__ = [
     "as_decided",
     "cluster_part",
     "cluster_records",
+    "key_rank",
     "positions",
 ]
 
@@ -63,6 +72,21 @@ class ClusterConfig:
         return SAME_SOURCE if self.same_source is None else self.same_source
 
 
+def key_rank(
+    sources: Sequence[str] | pa.Array | pa.ChunkedArray,
+    ids: Sequence[str] | pa.Array | pa.ChunkedArray,
+) -> np.ndarray:
+    """Each record's place in the order of its (source, id): what clustering breaks ties
+    between equally strong edges by, so that they do not hang on the input's row order."""
+    import pyarrow.compute as pc
+
+    keys = pa.table({"source": sources, "id": ids})
+    order = pc.sort_indices(keys, sort_keys=[("source", "ascending"), ("id", "ascending")])
+    rank = np.empty(keys.num_rows, dtype=np.int64)
+    rank[order.to_numpy()] = np.arange(keys.num_rows, dtype=np.int64)
+    return rank
+
+
 def cluster_part(
     rows: np.ndarray,
     sources: np.ndarray,
@@ -71,6 +95,7 @@ def cluster_part(
     probability: np.ndarray,
     config: ClusterConfig | None = None,
     decided: np.ndarray | None = None,
+    rank: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster some records: each one's label and its strongest match in its cluster.
 
@@ -85,6 +110,8 @@ def cluster_part(
         config: Thresholds.
         decided: Each pair's decision, if a person made any: 1 one place, -1 different
             places, 0 none (see :func:`cluster_records`).
+        rank: Each record's place in the order of (source, id), or any order of theirs
+            that keeps it (see :func:`cluster_records`).
 
     Returns:
         ``(labels, best)``: each record's cluster label (its smallest member's row) and
@@ -93,7 +120,9 @@ def cluster_part(
     n = len(rows)
     local_left, local_right = positions(rows, left, right)
     probability = as_decided(probability, decided)
-    labels = cluster_records(n, local_left, local_right, probability, sources, config, decided)
+    labels = cluster_records(
+        n, local_left, local_right, probability, sources, config, decided, rank
+    )
     together = labels[local_left] == labels[local_right]
     best = np.zeros(n)
     np.maximum.at(best, local_left[together], probability[together])
@@ -118,6 +147,7 @@ def cluster_records(
     sources: np.ndarray,
     config: ClusterConfig | None = None,
     decided: np.ndarray | None = None,
+    rank: np.ndarray | None = None,
 ) -> np.ndarray:
     """A cluster label (the smallest member row) for each of ``n`` records.
 
@@ -132,8 +162,10 @@ def cluster_records(
             (their clusters never join), 0 none. Decisions must not contradict each
             other (``decisions.read_decisions`` refuses a file whose matches join two
             records it says are different).
-
-    Deterministic: ties between equally strong edges are broken by the pair's rows.
+        rank: Each record's place in the order of (source, id) (:func:`key_rank`; any
+            numbers in that order will do): ties between equally strong edges go to the
+            pair whose records come first in it, so that the clusters are the same
+            whatever order the records come in. None: by their rows.
     """
     config = config or ClusterConfig()
     probability = as_decided(probability, decided)
@@ -168,7 +200,10 @@ def cluster_records(
     np.minimum.at(smallest_row, component, np.arange(n))
     parent[in_clique] = smallest_row[component[in_clique]]
     strong = strong[~in_clique[left[strong]]]
-    order = strong[np.lexsort((right[strong], left[strong], -probability[strong]))]
+    at = np.arange(n, dtype=np.int64) if rank is None else np.asarray(rank, dtype=np.int64)
+    first, second = at[left[strong]], at[right[strong]]
+    ends = (np.maximum(first, second), np.minimum(first, second))
+    order = strong[np.lexsort((*ends, -probability[strong]))]
     # Every scored pair inside the larger components, for the cross-pair checks, keyed by
     # its rows in one integer, the lower first. Stored both ways round, a check would need
     # no comparison, but the index twice the size is slower to make and to read (at 354k
@@ -292,7 +327,8 @@ def _merge_in_order(
                 if (q := get(x * n + y if x < y else y * n + x)) is not None
             ]
             coverage = len(known) / (len(group_a) * len(group_b))
-            mean = sum(known) / len(known) if known else 0.0
+            # Summed exactly: in another order of the members, the same mean to the bit.
+            mean = math.fsum(known) / len(known) if known else 0.0
             if known and min(known) < config.veto:
                 vetoed.add(pair)
                 continue

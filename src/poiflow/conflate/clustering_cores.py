@@ -47,8 +47,9 @@ cores)."""
 class ClusterInput(NamedTuple):
     """What :func:`~poiflow.conflate.clustering.cluster_part` clusters: some records (all
     of them, or whole components), their rows in the whole table ascending, their
-    sources, the scored pairs among them by those rows, and each pair's decision (None:
-    no person decided any)."""
+    sources, the scored pairs among them by those rows, each pair's decision (None: no
+    person decided any), and each record's place in the order of (source, id) (None: ties
+    go by rows; see ``clustering.key_rank``)."""
 
     rows: np.ndarray
     sources: np.ndarray
@@ -56,11 +57,19 @@ class ClusterInput(NamedTuple):
     right: np.ndarray
     probability: np.ndarray
     decided: np.ndarray | None = None
+    rank: np.ndarray | None = None
 
     def cluster(self, config: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, best)`` of these records, as ``cluster_part`` gives them."""
         return cluster_part(
-            self.rows, self.sources, self.left, self.right, self.probability, config, self.decided
+            self.rows,
+            self.sources,
+            self.left,
+            self.right,
+            self.probability,
+            config,
+            self.decided,
+            self.rank,
         )
 
     def save(self, path: Path) -> None:
@@ -151,6 +160,7 @@ def component_shards(
                 whole.right[pairs],
                 whole.probability[pairs],
                 None if whole.decided is None else whole.decided[pairs],
+                None if whole.rank is None else whole.rank[members],
             )
         )
     return shards

@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from poiflow.conflate.clustering import ClusterConfig, cluster_records
+from poiflow.conflate.clustering import ClusterConfig, cluster_records, key_rank
 from poiflow.conflate.decisions import apply_decisions
 from poiflow.conflate.evaluate import pairs_within_groups, score_membership, with_pair_rows
 from poiflow.conflate.geo import haversine_m
@@ -267,6 +267,7 @@ def sweep_thresholds(
     right = scored["b"].to_numpy().astype(np.int64)
     probability = scored["match_probability"].cast(pl.Float64).to_numpy()
     sources = np.asarray(records["source"].to_list(), dtype=object)
+    rank = key_rank(records["source"].to_arrow(), records["id"].to_arrow())
     decided = None
     if decisions is not None:
         said = pl.DataFrame(decisions).select(*PAIR_RECORD_KEYS, "decision", "line")
@@ -281,7 +282,9 @@ def sweep_thresholds(
     rows = []
     for threshold in sorted({*thresholds, cluster.threshold}):
         config = dataclasses.replace(cluster, threshold=threshold)
-        labels = cluster_records(records.height, left, right, probability, sources, config, decided)
+        labels = cluster_records(
+            records.height, left, right, probability, sources, config, decided, rank
+        )
         predicted = records.select("source", "id", pl.Series("place_id", labels))
         scores = score_membership(predicted, gold)
         rows.append(

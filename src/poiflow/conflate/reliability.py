@@ -337,10 +337,13 @@ def source_accuracy(
     """
     names = pl.Series(pc.struct_field(records.column("names"), "primary"))
     frame = pl.DataFrame(
-        records.select(["source", "categories", "address", "phones", "websites", "opening_hours"])
+        records.select(
+            ["source", "id", "categories", "address", "phones", "websites", "opening_hours"]
+        )
     ).select(
         pl.Series(_L, np.asarray(labels, dtype=np.int64)),
         pl.col("source").cast(pl.String),
+        pl.col("id").cast(pl.String),
         spellings(names).alias("name"),
         pl.col("categories").struct.field("primary").replace("other", None).alias("category"),
         address_key(pl.col("address")).alias("address"),
@@ -371,11 +374,13 @@ def _near_median(located: pl.DataFrame) -> dict[str, float]:
 
 def _agreement(frame: pl.DataFrame, attributes: list[str]) -> dict[str, dict[str, float]]:
     """Each source's accuracy for each of ``attributes`` from how often pairs of sources
-    agree (see :func:`source_accuracy`): ``frame`` is ``label, source`` and a column per
-    attribute. Each source's first value in a place is its value there."""
+    agree (see :func:`source_accuracy`): ``frame`` is ``label, source, id`` and a column
+    per attribute. Each source's value in a place is that of its first record there, by
+    id: whatever order the input lists them in."""
     codes = frame.select(pl.col("source").unique().sort())["source"].to_list()
     one = (
-        frame.with_columns(
+        frame.sort("id")
+        .with_columns(
             pl.col("source").replace_strict(codes, list(range(len(codes))), return_dtype=pl.Int32)
         )
         .filter(pl.col("source").n_unique().over(_L) >= 2)

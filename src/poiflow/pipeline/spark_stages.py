@@ -355,7 +355,7 @@ def spark_cluster(ctx: StageContext) -> dict[str, Any]:
             "decision",
         )
     )
-    sources = engine.read(str(ctx.artifacts.path("records")), ["source"])
+    sources = engine.read(str(ctx.artifacts.path("records")), ["source", "id"])
     members = components.select(
         sf.pmod(sf.xxhash64("component"), sf.lit(engine.partitions)).alias("shard"),
         sf.col("node").alias("row"),

@@ -147,7 +147,7 @@ def cells_and_names(records: pa.Table) -> pa.Table:
 
 
 def cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig) -> pa.Table:
-    from poiflow.conflate.clustering import cluster_part
+    from poiflow.conflate.clustering import cluster_part, key_rank
 
     members = members.sort_by("row")
     rows = members.column("row").to_numpy()
@@ -159,6 +159,7 @@ def cluster_shard(members: pa.Table, pairs: pa.Table, *, config: ClusterConfig) 
         pairs.column("probability").to_numpy(),
         config,
         pairs.column("decision").to_numpy(),
+        key_rank(members.column("source"), members.column("id")),
     )
     return pa.table({"row": rows, "label": labels, "best": best})
 

@@ -115,10 +115,10 @@ def cluster_on_driver(ctx: StageContext) -> dict[str, Any]:
     """Cluster the run's scored pairs on this machine (``clustering_cores.cluster_on_cores``
     over every record: on every core where there are many): the local engine's cluster
     stage, and a Spark run's whose pairs the driver holds already."""
-    from poiflow.conflate.clustering import ClusterConfig
+    from poiflow.conflate.clustering import ClusterConfig, key_rank
     from poiflow.conflate.clustering_cores import ClusterInput, cluster_on_cores
 
-    records = ctx.artifacts.table("records", ["source"])
+    records = ctx.artifacts.table("records", ["source", "id"])
     scores = ctx.artifacts.table("scores")
     left = scores.column("left_row").to_numpy().astype(np.int64)
     right = scores.column("right_row").to_numpy().astype(np.int64)
@@ -131,7 +131,13 @@ def cluster_on_driver(ctx: StageContext) -> dict[str, Any]:
     if decided is not None:
         left, right, probability = decided.left, decided.right, decided.probability
     whole = ClusterInput(
-        rows, sources, left, right, probability, None if decided is None else decided.decision
+        rows,
+        sources,
+        left,
+        right,
+        probability,
+        None if decided is None else decided.decision,
+        key_rank(records.column("source"), records.column("id")),
     )
     labels, best = cluster_on_cores(whole, config)
     ctx.write("clusters", pa.table({"label": labels, "best": best}))

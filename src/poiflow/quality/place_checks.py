@@ -352,6 +352,20 @@ class LikelyDuplicates:
             member.rename({"source": "right_source", "id": "right_id", "place_id": "right_place"}),
             on=["right_source", "right_id"],
         )
+        # Each pair from the side of its place with the lower id, whichever way round
+        # the run wrote it (its records' rows, the input's order): one issue a pair.
+        turn = pl.col("left_place") > pl.col("right_place")
+        pairs = pairs.select(
+            *(
+                pl.when(turn)
+                .then(pl.col(f"{other}_{part}"))
+                .otherwise(pl.col(f"{side}_{part}"))
+                .alias(f"{side}_{part}")
+                for side, other in (("left", "right"), ("right", "left"))
+                for part in ("source", "id", "place")
+            ),
+            "match_probability",
+        )
         apart = (
             pairs.filter(pl.col("left_place") != pl.col("right_place"))
             # Ties in probability go to the first pair by its records' keys, so that

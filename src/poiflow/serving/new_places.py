@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.blocking import finish_pairs, key_counts, key_pairs, key_stats, record_keys
-from poiflow.conflate.clustering import cluster_records
+from poiflow.conflate.clustering import cluster_records, key_rank
 from poiflow.conflate.keys import BLOCKING_COLUMNS
 from poiflow.conflate.lookup import FeatureLookup
 from poiflow.serving.held_keys import HeldKeys
@@ -139,6 +139,7 @@ def new_place_ids(
             sources,
             index.clustering,
             decided if decided.any() else None,
+            key_rank([matches[i].source for i in fresh], [matches[i].id for i in fresh]),
         )
     first: dict[int, tuple[str, str]] = {}
     for label, i in zip(labels.tolist(), fresh, strict=True):
