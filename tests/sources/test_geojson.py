@@ -509,9 +509,9 @@ def test_a_collection_past_what_the_fast_parser_reads_is_read_whole_at_any_block
 ) -> None:
     # After a NaN (or an integer past 64 bits) Python's parser reads the rest of the
     # collection from a window of the file: where a block ends must not matter.
-    from poiflow.sources import geojson
+    from poiflow.sources import json_items
 
-    monkeypatch.setattr(geojson, "_BLOCK", block)
+    monkeypatch.setattr(json_items, "_BLOCK", block)
     features = [
         {**KIOSK, "id": "k0"},
         {**KIOSK, "id": "k1", "properties": {**KIOSK["properties"], "ref": math.nan}},

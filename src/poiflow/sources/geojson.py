@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Final, NamedTuple
+from typing import Any, Final
 
 import ijson
 import orjson
@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from poiflow.errors import CorruptInputError
 from poiflow.sources.geometry import area_centroid, centroid
+from poiflow.sources.json_items import BrokenJsonError, ConstantError, NotJson, list_items, not_json
 from poiflow.sources.text import LazyRow, Rows, Wanted, as_text, batched_rows, open_bytes, open_text
 
 __all__ = ["feature_row", "geojson_rows", "looks_like_geojson"]
@@ -127,7 +128,7 @@ def _collection(file: Path, head: str, where: str) -> Iterator[LazyRow]:
         )
 
     def row_of(feature: Any) -> tuple[dict[str, str | None] | None, str, str]:
-        if isinstance(feature, _NotJson):
+        if isinstance(feature, NotJson):
             return None, _not_json_reason(feature.constant), feature.text
         row, reason = feature_row(feature)
         return row, reason, "" if row is not None else _dump(feature)
@@ -151,119 +152,11 @@ def _features(file: Path) -> Iterator[Any]:
     except ijson.JSONError as exc:
         if "integer overflow" not in str(exc) and not _NOT_A_NUMBER.search(str(exc)):
             raise
-        yield from itertools.islice(_features_one_by_one(file), read, None)
-
-
-class _NotJson(NamedTuple):
-    """A feature that holds NaN or Infinity: its text, held back."""
-
-    text: str
-    constant: str
-
-
-_BLOCK: Final = 1 << 20  # characters read at a time by the parser of last resort
-_SPACE: Final = re.compile(r"[ \t\n\r]*")
-
-
-def _features_one_by_one(file: Path) -> Iterator[Any]:
-    """A collection's features, read by Python's parser one at a time from a window of
-    the file (never whole in memory): integers of any length are read as they are
-    written, and a feature that holds NaN or Infinity is given as :class:`_NotJson`.
-
-    Raises:
-        ijson.JSONError: The file is not a FeatureCollection's JSON, or is cut short.
-    """
-    strict = json.JSONDecoder(parse_constant=_not_json)
-    lenient = json.JSONDecoder()  # reads NaN and Infinity: to find where such a feature ends
-    with open_text(file, "utf-8") as handle:
-        window = _Window(handle)
-        window.expect("{")
-        while not window.take("}"):
-            key = window.decode(lenient)
-            window.expect(":")
-            if key != "features":
-                window.decode(lenient)
-            elif not window.take("["):
-                raise ijson.JSONError("'features' is not a list")
-            else:
-                while not window.take("]"):
-                    start = window.at
-                    try:
-                        yield window.decode(strict)
-                    except _ConstantError as constant:
-                        window.at = start
-                        window.decode(lenient)
-                        yield _NotJson(window.text[start : window.at], constant.name)
-                    window.take(",")
-            window.take(",")
-
-
-class _ConstantError(ValueError):
-    """A constant JSON has not (NaN, Infinity, -Infinity), met by the strict decoder."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is not JSON")
-        self.name = name
-
-
-class _Window:
-    """A text read a block at a time, with a position in it; what lies before the
-    position is let go as it moves on."""
-
-    def __init__(self, handle: IO[str]) -> None:
-        self._handle = handle
-        self.text = ""
-        self.at = 0
-        self._ended = False
-
-    def _more(self) -> bool:
-        if self._ended:
-            return False
-        block = self._handle.read(_BLOCK)
-        if not block:
-            self._ended = True
-            return False
-        if self.at > _BLOCK:  # let go of what has been read
-            self.text, self.at = self.text[self.at :], 0
-        self.text += block
-        return True
-
-    def _skip_space(self) -> None:
-        while True:
-            self.at = _SPACE.match(self.text, self.at).end()  # type: ignore[union-attr]
-            if self.at < len(self.text) or not self._more():
-                return
-
-    def take(self, token: str) -> bool:
-        """Move past ``token`` (after any space), if it comes next."""
-        self._skip_space()
-        if self.text.startswith(token, self.at):
-            self.at += len(token)
-            return True
-        if self.at >= len(self.text):
-            raise ijson.JSONError(f"incomplete JSON: expected {token!r} at the end")
-        return False
-
-    def expect(self, token: str) -> None:
-        if not self.take(token):
-            found = self.text[self.at : self.at + 20]
-            raise ijson.JSONError(f"expected {token!r}, found {found!r}")
-
-    def decode(self, decoder: json.JSONDecoder) -> Any:
-        """The next JSON value, read further into the file until it is whole."""
-        self._skip_space()
-        while True:
-            try:
-                value, end = decoder.raw_decode(self.text, self.at)
-            except json.JSONDecodeError as exc:
-                if self._more():
-                    continue
-                raise ijson.JSONError(f"incomplete or invalid JSON: {exc}") from exc
-            # A number may go on past the window's end ("12" of "123").
-            if end == len(self.text) and self._more():
-                continue
-            self.at = end
-            return value
+        try:
+            with open_text(file, "utf-8") as handle:
+                yield from itertools.islice(list_items(handle, "features"), read, None)
+        except BrokenJsonError as broken:
+            raise ijson.JSONError(str(broken)) from broken
 
 
 def _lines(file: Path, encoding: str, where: str) -> Iterator[LazyRow]:
@@ -292,12 +185,7 @@ def _loads(text: str) -> Any:
     """
     if _LONG_NUMBER.search(text) is None:
         return orjson.loads(text)
-    return json.loads(text, parse_constant=_not_json)
-
-
-def _not_json(constant: str) -> Any:
-    """What Python's parser reads and JSON has not: NaN and Infinity."""
-    raise _ConstantError(constant)
+    return json.loads(text, parse_constant=not_json)
 
 
 def _not_json_reason(constant: str) -> str:
@@ -307,8 +195,8 @@ def _not_json_reason(constant: str) -> str:
 def _line_not_json(text: str, error: ValueError) -> str:
     """Why a line is not JSON: a constant JSON has not, named, or the parser's error."""
     try:
-        json.loads(text, parse_constant=_not_json)
-    except _ConstantError as constant:
+        json.loads(text, parse_constant=not_json)
+    except ConstantError as constant:
         return _not_json_reason(constant.name)
     except ValueError:
         pass
