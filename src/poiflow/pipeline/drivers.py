@@ -71,7 +71,9 @@ def _pair_rows(
         keys if keys is not None else pq.read_table(pairs_path, columns=list(PAIR_RECORD_KEYS))
     )
     stored = keyed.select(PAIR_RECORD_KEYS).with_row_index("pair_row")
-    turned = stored.rename(
+    # The few pairs asked about are turned round, not the run's many.
+    asked = pairs.select(PAIR_RECORD_KEYS).with_row_index("pair")
+    turned = asked.rename(
         {
             "left_source": "right_source",
             "left_id": "right_id",
@@ -79,16 +81,15 @@ def _pair_rows(
             "right_id": "left_id",
         }
     )
+    found = (
+        pl.concat([asked, turned.select(asked.columns)])
+        .join(stored, on=list(PAIR_RECORD_KEYS))
+        .group_by("pair")
+        .agg(pl.col("pair_row").min())
+    )
     rows: list[int | None] = (
-        pairs.select(PAIR_RECORD_KEYS)
-        .with_row_index("pair")
-        .join(
-            pl.concat([stored, turned.select(stored.columns)]),
-            on=list(PAIR_RECORD_KEYS),
-            how="left",
-        )
-        .sort("pair", "pair_row", nulls_last=True)
-        .unique("pair", keep="first", maintain_order=True)["pair_row"]
+        asked.select("pair")
+        .join(found, on="pair", how="left", maintain_order="left")["pair_row"]
         .to_list()
     )
     return rows
