@@ -363,6 +363,23 @@ def test_ingest_notes_two_inputs_that_give_one_source(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "q.parquet").num_rows == 4
 
 
+def test_a_repair_that_many_inputs_needed_is_said_once(tmp_path: Path) -> None:
+    for name, rows in (("a", 2), ("b", 1), ("c", 0)):
+        lines = "".join(f"{i},Caf&#233; {name}{i}\n" for i in range(rows))
+        (tmp_path / f"{name}.csv").write_text(f"id,name\n{lines}9,Baari\n", encoding="utf-8")
+    inputs = [tmp_path / f"{name}.csv" for name in "abc"]
+    result = run("ingest", *inputs, "-o", tmp_path / "p.parquet")
+    assert result.returncode == 0, result.stderr
+    said = " ".join((result.stdout + result.stderr).split())
+    assert said.count("note:") == 1
+    assert "note: 3 records had text escaped for the web (" in said
+    assert f"in {tmp_path}/: a.csv 2, b.csv 1" in said
+    # One input: its path and its count, as before.
+    result = run("ingest", inputs[1], "-o", tmp_path / "q.parquet")
+    said = " ".join((result.stdout + result.stderr).split())
+    assert f"note: {inputs[1]}: 1 record had text escaped for the web (" in said
+
+
 def test_mappings_for_every_tabular_input_and_for_one(helsinki_pbf: Path, tmp_path: Path) -> None:
     # A vendor's own columns beside an OSM extract: the one mapping is the feed's.
     feed = tmp_path / "toimittaja.csv"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 from typing import Final
 
-__all__ = ["partly_rounded_note", "repair_note", "rounding_note"]
+__all__ = ["partly_rounded_note", "repair_note", "repair_notes", "rounding_note"]
 
 _ROUNDED: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
 
@@ -30,6 +32,41 @@ def repair_note(path: str, what: str, records: int) -> str:
     'feed.csv: 2 records had text garbled'
     """
     return f"{path}: {records:,} record{'s' if records != 1 else ''} had {what}"
+
+
+def repair_notes(inputs: Iterable[tuple[str, Mapping[str, int]]]) -> list[str]:
+    """A note for each kind of repair the inputs made (each input its path and its records
+    repaired, by ``what``): one input's as :func:`repair_note` words it, several inputs'
+    in one line that names their folder once, so that ten feeds of one habit say it once.
+
+    >>> repair_notes([("feed.csv", {"text garbled": 2})])
+    ['feed.csv: 2 records had text garbled']
+    >>> repair_notes([("in/a.csv", {"text garbled": 2}), ("in/b.csv", {"text garbled": 1})])
+    ['3 records had text garbled; in in/: a.csv 2, b.csv 1']
+    """
+    by_what: dict[str, dict[str, int]] = {}
+    for path, repaired in inputs:
+        for what, records in repaired.items():
+            counts = by_what.setdefault(what, {})
+            counts[path] = counts.get(path, 0) + records
+    notes = []
+    for what, counts in sorted(by_what.items()):
+        if len(counts) == 1:
+            [(path, records)] = counts.items()
+            notes.append(repair_note(path, what, records))
+            continue
+        paths = [PurePath(path) for path in counts]
+        names = [path.name for path in paths]
+        where = ""
+        if len({path.parent for path in paths}) == 1 and len(set(names)) == len(names):
+            where = f"in {paths[0].parent}/: " if str(paths[0].parent) != "." else ""
+        else:  # files of one name in other folders: each by its whole path
+            names = list(counts)
+        files = ", ".join(
+            f"{name} {records:,}" for name, records in zip(names, counts.values(), strict=True)
+        )
+        notes.append(f"{sum(counts.values()):,} records had {what}; {where}{files}")
+    return notes
 
 
 def partly_rounded_note(source: str, share: float) -> str:

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
-from poiflow.quality.notes import partly_rounded_note, repair_note, rounding_note
+from poiflow.quality.notes import partly_rounded_note, repair_notes, rounding_note
 from poiflow.quality.page import (
     ASSETS,
     Raw,
@@ -255,9 +255,10 @@ def _input_notes(run: Mapping[str, Any]) -> str:
                 for name, share in sorted(i.get("partly_rounded", {}).items())
             ),
             *(
-                f"<p>{escape(repair_note(i['path'], what, records))}</p>"
-                for i in run.get("inputs", [])
-                for what, records in sorted(i.get("repaired", {}).items())
+                f"<p>{escape(note)}</p>"
+                for note in repair_notes(
+                    (i["path"], i.get("repaired", {})) for i in run.get("inputs", [])
+                )
             ),
         ]
     )
