@@ -380,6 +380,32 @@ def test_a_repair_that_many_inputs_needed_is_said_once(tmp_path: Path) -> None:
     assert f"note: {inputs[1]}: 1 record had text escaped for the web (" in said
 
 
+def test_conflate_says_what_the_quality_checks_found(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "id,name,lat,lon\n1,Cafe Aalto,60.1675,24.9425\n2,Kahvila Sävel,,\n"
+        "3,Apteekki Kamppi,59.9,24.9\n",  # one without a point, one in the sea
+        encoding="utf-8",
+    )
+    result = run("conflate", feed, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    said = " ".join((result.stdout + result.stderr).split())
+    checks = json.loads((tmp_path / "out" / "run.json").read_text())["checks"]
+    assert checks["failed"] == {"has_location": 1, "in_the_sea": 1}
+    assert checks["failed_at_error"] == ["in_the_sea"]
+    assert len(checks["passed"]) == checks["checks"] - 2
+    assert (
+        f"quality checks: 2 of {checks['checks']} flagged places, 1 issue of error level "
+        f"(in_the_sea) and 1 of warn level; the most: has_location 1, in_the_sea 1 (each in "
+        f"{tmp_path / 'out'}/issues.parquet, the whole in report.html)"
+    ) in said
+    # Nothing flagged: said so.
+    feed.write_text("id,name,lat,lon\n1,Cafe Aalto,60.1675,24.9425\n", encoding="utf-8")
+    result = run("conflate", feed, "-o", tmp_path / "clean")
+    said = " ".join((result.stdout + result.stderr).split())
+    assert f"quality checks: none of {checks['checks']} flagged a place" in said
+
+
 def test_mappings_for_every_tabular_input_and_for_one(helsinki_pbf: Path, tmp_path: Path) -> None:
     # A vendor's own columns beside an OSM extract: the one mapping is the feed's.
     feed = tmp_path / "toimittaja.csv"

@@ -60,6 +60,16 @@ def test_each_run_logs_params_metrics_and_artifacts(data: Path, tmp_path: Path) 
     assert run.data.metrics["records"] > 400
     assert "seconds.cluster" in run.data.metrics
     assert "bcubed_f1" in run.data.metrics
+    # What each quality check flagged, as run.json has it; a check that passed at 0.
+    checks = json.loads((pipeline.output / "run.json").read_text())["checks"]
+    assert run.data.metrics["checks.warnings"] == checks["warnings"]
+    assert run.data.metrics["checks.errors"] == checks["errors"]
+    assert checks["passed"]
+    assert checks["failed"]
+    for name in checks["passed"]:
+        assert run.data.metrics[f"checks.{name}"] == 0
+    for name, flagged in checks["failed"].items():
+        assert run.data.metrics[f"checks.{name}"] == flagged > 0
     assert run.data.tags["poiflow.reused"] == "ingest,block,score"
     assert run.data.tags["poiflow.ran"] == "cluster,merge,evaluate,report"
     assert client.get_experiment(run.info.experiment_id).name == "tracked"
@@ -272,6 +282,7 @@ def test_errors_and_seconds_are_better_down_scores_better_up() -> None:
     assert better("golden.name.calibration_error", 0.02, 0.03) is False
     assert better("golden.phone.brier", 0.03, 0.02) is True
     assert better("golden.location.p90_m", 40.0, 35.0) is True
+    assert better("checks.likely_duplicates", 40, 35) is True
 
 
 def test_a_persons_decisions_are_logged_with_what_became_of_them(

@@ -21,7 +21,7 @@ from poiflow.cli import (
     print_json,
     print_weights,
 )
-from poiflow.cli.reporting import decisions_line, golden_line, print_ingest_report
+from poiflow.cli.reporting import checks_line, decisions_line, golden_line, print_ingest_report
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
 from poiflow.storage import is_remote
@@ -480,6 +480,9 @@ def conflate_command(
     if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
         info = report.model_info
         print_weights(info, info["prior"], info["match_weights"])
+    checked = checks_line(report.run.get("checks") or {}, str(where))
+    if checked:
+        console.print(checked)
     metrics = report.to_dict().get("metrics")
     if metrics:
         console.print(

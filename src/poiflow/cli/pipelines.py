@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from poiflow.cli import Engine, _progress, _RichProgress, app, console, print_json
-from poiflow.cli.reporting import decisions_line, golden_line
+from poiflow.cli.reporting import checks_line, decisions_line, golden_line
 from poiflow.errors import ConfigError, PoiflowError
 
 __all__: list[str] = []
@@ -258,11 +258,10 @@ def run_command(
     if run_json.get("decisions"):
         console.print(decisions_line(run_json["decisions"]))
     if pipeline.spec.gate is not None:
-        found = run_json.get("checks", {})
-        console.print(
-            f"quality gate passed: {found.get('errors', 0):,} issues of error-level checks, "
-            f"{found.get('warnings', 0):,} of warn-level ones"
-        )
+        console.print("quality gate passed: no more issues than its limits allow")
+    checked = checks_line(run_json.get("checks") or {}, str(result.uploaded_to or result.output))
+    if checked:
+        console.print(checked)
     if "metrics" in run_json:
         m = run_json["metrics"]
         console.print(

@@ -15,7 +15,7 @@ from poiflow.quality.notes import partly_rounded_note, repair_notes, rounding_no
 if TYPE_CHECKING:
     from poiflow.pipeline import IngestReport
 
-__all__ = ["decisions_line", "golden_line", "print_ingest_report"]
+__all__ = ["checks_line", "decisions_line", "golden_line", "print_ingest_report"]
 
 
 def print_ingest_report(
@@ -92,6 +92,31 @@ def decisions_line(decided: dict[str, int]) -> str:
             "(decisions.parquet: in_run false)"
         )
     return line
+
+
+def checks_line(checks: dict[str, object], where: str) -> str | None:
+    """What the run's quality checks found (``run.json``'s ``checks``), in a line of its
+    summary: how many flagged places, at which level, the checks that flagged the most,
+    and where to look (None when the run ran none)."""
+    ran = checks.get("checks")
+    failed = checks.get("failed")
+    if not isinstance(ran, int) or not ran or not isinstance(failed, dict):
+        return None
+    if not failed:
+        return f"quality checks: none of {ran:,} flagged a place"
+    errors, warnings = checks.get("errors", 0), checks.get("warnings", 0)
+    at_error = checks.get("failed_at_error")
+    named = f" ({', '.join(map(escape, at_error))})" if isinstance(at_error, list) else ""
+    issues = f"{errors:,} issue{'s' if errors != 1 else ''}"
+    level = f"[red]{issues} of error level{named}[/red]" if errors else "none of error level"
+    most = sorted(failed.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{escape(name)} {count:,}" for name, count in most[:3])
+    more = f" and {len(most) - 3} more" if len(most) > 3 else ""
+    return (
+        f"quality checks: {len(failed):,} of {ran:,} flagged places, {level} and {warnings:,} "
+        f"of warn level; the most: {shown}{more} (each in {escape(where)}/issues.parquet, "
+        "the whole in report.html)"
+    )
 
 
 def golden_line(metrics: dict[str, float]) -> str | None:

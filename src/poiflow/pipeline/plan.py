@@ -248,6 +248,8 @@ def run_report(ctx: StageContext, checks: Sequence[Any] | None = None) -> dict[s
     return {
         "checks": len(results),
         "failed": {r.name: len(r.issues) for r in failed},
+        "failed_at_error": sorted(r.name for r in failed if r.severity == "error"),
+        "passed": sorted(r.name for r in results if r.passed),
         "errors": sum(len(r.issues) for r in failed if r.severity == "error"),
         "warnings": sum(len(r.issues) for r in failed if r.severity == "warn"),
     }

@@ -32,6 +32,7 @@ __all__ = ["RunRecord", "compare_runs", "default_uri", "log_run", "read_runs"]
 # and wrong pairs of each stage (``missed_blocking``, ``wrong_matcher``, ...) are errors.
 LOWER_IS_BETTER = (
     "seconds",
+    "checks.",  # places flagged
     "quarantined",
     "withheld",
     "missed_",
@@ -84,8 +85,8 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
 
 
 def run_metrics(run_json: Mapping[str, Any]) -> dict[str, float]:
-    """The numbers of ``run.json`` worth plotting: counts, seconds, scores, and what
-    became of a person's decisions."""
+    """The numbers of ``run.json`` worth plotting: counts, seconds, scores, what became of
+    a person's decisions, and the places each quality check flagged."""
     metrics: dict[str, float] = {}
     for key, value in run_json.get("counts", {}).items():
         metrics[key] = float(value)
@@ -96,6 +97,14 @@ def run_metrics(run_json: Mapping[str, Any]) -> dict[str, float]:
         metrics[key] = float(value)
     for key, value in run_json.get("decisions", {}).items():  # what became of them
         metrics[f"decisions.{key}"] = float(value)
+    checks = run_json.get("checks", {})
+    if "errors" in checks:  # the places each check flagged, a check that passed at 0
+        metrics["checks.errors"] = float(checks["errors"])
+        metrics["checks.warnings"] = float(checks["warnings"])
+        for name in checks.get("passed", []):
+            metrics[f"checks.{name}"] = 0.0
+        for name, flagged in checks.get("failed", {}).items():
+            metrics[f"checks.{name}"] = float(flagged)
     return {k: v for k, v in metrics.items() if math.isfinite(v)}
 
 
