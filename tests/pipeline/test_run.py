@@ -733,3 +733,41 @@ def test_the_cli_says_a_gate_passed_or_why_it_held_the_release_back(
     )
     assert result.returncode == 0, result.stderr
     assert "quality gate passed" in " ".join((result.stdout + result.stderr).split())
+
+
+def test_the_cli_says_what_a_run_held_back_and_repaired(tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "a.csv").write_text(
+        "id,name,lat,lon\n1,Caf&#233; Aalto,60.1675,24.9425\n2,,60.1,24.9\n3,Baari,95.0,24.9\n",
+        encoding="utf-8",
+    )
+    (feeds / "b.csv").write_text(
+        "id,name,lat,lon\n1,Caf&#233; Aalto,60.16751,24.94251\n", encoding="utf-8"
+    )
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: q\nsources:\n  - path: feeds/a.csv\n  - path: feeds/b.csv\n"
+        "output: out\ncache: cache\ntracking: null\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "poiflow", "run", str(path)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    said = " ".join((result.stdout + result.stderr).split())
+    counts = json.loads((tmp_path / "out" / "run.json").read_text())["counts"]
+    assert (counts["read"], counts["records"], counts["quarantined"]) == (4, 2, 2)
+    assert (
+        f"read 4 = 2 records + 2 quarantined (their reasons: {tmp_path / 'out'}/"
+        "quarantine.parquet); 0 values withheld"
+    ) in said
+    assert pq.read_table(tmp_path / "out" / "quarantine.parquet").num_rows == 2
+    # One repair of both feeds, said once with each feed's count.
+    assert said.count("note:") == 1
+    assert "note: 2 records had text escaped for the web (" in said
+    assert f"; in {feeds}/: a.csv 1, b.csv 1" in said
+    assert "2 records -> 1 place (1 from 2+ records)" in said

@@ -21,7 +21,13 @@ from poiflow.cli import (
     print_json,
     print_weights,
 )
-from poiflow.cli.reporting import checks_line, decisions_line, golden_line, print_ingest_report
+from poiflow.cli.reporting import (
+    checks_line,
+    counted,
+    decisions_line,
+    golden_line,
+    print_ingest_report,
+)
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
 from poiflow.storage import is_remote
@@ -437,8 +443,8 @@ def conflate_command(
         ("cluster", f"{counts['matched_pairs']:,} matched pairs"),
         (
             "merge",
-            f"{counts['places']:,} places, {counts['multi_source_places']:,} from 2+ records; "
-            + ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.changes.items())),
+            f"{counted(counts['places'], 'place')}, {counts['multi_source_places']:,} from 2+ "
+            "records; " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.changes.items())),
         ),
     ]
     for stage, result in rows:

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from poiflow.cli import Engine, _progress, _RichProgress, app, console, print_json
-from poiflow.cli.reporting import checks_line, decisions_line, golden_line
+from poiflow.cli.reporting import checks_line, counted, decisions_line, golden_line
 from poiflow.errors import ConfigError, PoiflowError
+from poiflow.quality.notes import input_notes
 
 __all__: list[str] = []
 
@@ -251,8 +253,17 @@ def run_command(
         return
     run_json = json.loads((result.output / "run.json").read_text("utf-8"))
     counts = run_json["counts"]
+    if counts.get("quarantined") or counts.get("withheld_values"):
+        where = result.uploaded_to or result.output
+        console.print(
+            f"read {counts['read']:,} = {counts['records']:,} records + "
+            f"{counts['quarantined']:,} quarantined (their reasons: {where}/quarantine.parquet); "
+            f"{counts.get('withheld_values', 0):,} values withheld"
+        )
+    for note in input_notes(run_json.get("inputs", [])):
+        console.print(f"note: {escape(note)}")
     console.print(
-        f"{counts['records']:,} records -> {counts['places']:,} places "
+        f"{counted(counts['records'], 'record')} -> {counted(counts['places'], 'place')} "
         f"({counts['multi_source_places']:,} from 2+ records), model {run_json['model']}"
     )
     if run_json.get("decisions"):

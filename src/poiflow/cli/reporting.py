@@ -3,8 +3,9 @@ warnings, a person's decisions followed, and how right the golden records are.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -15,7 +16,7 @@ from poiflow.quality.notes import partly_rounded_note, repair_notes, rounding_no
 if TYPE_CHECKING:
     from poiflow.pipeline import IngestReport
 
-__all__ = ["checks_line", "decisions_line", "golden_line", "print_ingest_report"]
+__all__ = ["checks_line", "counted", "decisions_line", "golden_line", "print_ingest_report"]
 
 
 def print_ingest_report(
@@ -94,21 +95,29 @@ def decisions_line(decided: dict[str, int]) -> str:
     return line
 
 
-def checks_line(checks: dict[str, object], where: str) -> str | None:
+def counted(n: int, noun: str) -> str:
+    """``n`` and its noun, plural unless one: ``counted(1, "place")`` is "1 place",
+    ``counted(1200, "place")`` "1,200 places"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def checks_line(checks: Mapping[str, Any], where: str) -> str | None:
     """What the run's quality checks found (``run.json``'s ``checks``), in a line of its
     summary: how many flagged places, at which level, the checks that flagged the most,
     and where to look (None when the run ran none)."""
-    ran = checks.get("checks")
-    failed = checks.get("failed")
-    if not isinstance(ran, int) or not ran or not isinstance(failed, dict):
+    ran, failed = checks.get("checks"), checks.get("failed")
+    if not ran or failed is None:
         return None
     if not failed:
         return f"quality checks: none of {ran:,} flagged a place"
     errors, warnings = checks.get("errors", 0), checks.get("warnings", 0)
     at_error = checks.get("failed_at_error")
-    named = f" ({', '.join(map(escape, at_error))})" if isinstance(at_error, list) else ""
-    issues = f"{errors:,} issue{'s' if errors != 1 else ''}"
-    level = f"[red]{issues} of error level{named}[/red]" if errors else "none of error level"
+    named = f" ({', '.join(map(escape, at_error))})" if at_error else ""
+    level = (
+        f"[red]{counted(errors, 'issue')} of error level{named}[/red]"
+        if errors
+        else "none of error level"
+    )
     most = sorted(failed.items(), key=lambda item: (-item[1], item[0]))
     shown = ", ".join(f"{escape(name)} {count:,}" for name, count in most[:3])
     more = f" and {len(most) - 3} more" if len(most) > 3 else ""

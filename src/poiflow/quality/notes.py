@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import PurePath
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["partly_rounded_note", "repair_note", "repair_notes", "rounding_note"]
+__all__ = ["input_notes", "partly_rounded_note", "repair_note", "repair_notes", "rounding_note"]
 
 _ROUNDED: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
 
@@ -79,3 +79,23 @@ def partly_rounded_note(source: str, share: float) -> str:
         f"source '{source}' gives {share:.0%} of its points to 2 decimals or fewer (about "
         "1 km): matching reads each of those as that far from its place, the others as given"
     )
+
+
+def input_notes(inputs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What a run's inputs (``run.json``'s ``inputs``) mean for it, in words: each source
+    whose points are mostly rounded to a kilometre or more, each that rounds some of
+    them, and each kind of repair ingest made of their text (:func:`repair_notes`)."""
+    inputs = list(inputs)
+    return [
+        *(
+            rounding_note(name, decimals)
+            for i in inputs
+            for name, decimals in sorted(i.get("rounded", {}).items())
+        ),
+        *(
+            partly_rounded_note(name, share)
+            for i in inputs
+            for name, share in sorted(i.get("partly_rounded", {}).items())
+        ),
+        *repair_notes((i["path"], i.get("repaired", {})) for i in inputs),
+    ]

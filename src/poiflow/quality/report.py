@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
-from poiflow.quality.notes import partly_rounded_note, repair_notes, rounding_note
+from poiflow.quality.notes import input_notes
 from poiflow.quality.page import (
     ASSETS,
     Raw,
@@ -241,27 +241,8 @@ def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) ->
 def _input_notes(run: Mapping[str, Any]) -> str:
     """A line for each source whose points ingest found mostly rounded to a kilometre or
     more (their distances to other records are that uncertain), for each that rounds
-    some of them, and for each repair ingest made of an input's text."""
-    return "".join(
-        [
-            *(
-                f"<p>{escape(rounding_note(name, decimals))}</p>"
-                for i in run.get("inputs", [])
-                for name, decimals in sorted(i.get("rounded", {}).items())
-            ),
-            *(
-                f"<p>{escape(partly_rounded_note(name, share))}</p>"
-                for i in run.get("inputs", [])
-                for name, share in sorted(i.get("partly_rounded", {}).items())
-            ),
-            *(
-                f"<p>{escape(note)}</p>"
-                for note in repair_notes(
-                    (i["path"], i.get("repaired", {})) for i in run.get("inputs", [])
-                )
-            ),
-        ]
-    )
+    some of them, and for each kind of repair ingest made of the inputs' text."""
+    return "".join(f"<p>{escape(note)}</p>" for note in input_notes(run.get("inputs", [])))
 
 
 # The attributes with a confidence of their own, as ``attribute_confidence`` names them.
