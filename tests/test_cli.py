@@ -185,6 +185,17 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Where the errors are (threshold 0.3, from run.json)" in result.stdout
     assert "source_a · source_b" in result.stdout
+    # On a terminal of 80 columns too, each pair of sources is one line of the table.
+    narrow = subprocess.run(
+        [*POIFLOW, *map(str, judged), "--examples", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    )
+    lines = narrow.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert any(line.startswith(" source_a · source_b │") for line in lines)
     assert "missed · matcher: scored below the threshold" in result.stdout
     written = pq.read_table(tmp_path / "errors.parquet")
     assert written.num_rows == missed + wrong

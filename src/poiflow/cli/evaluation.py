@@ -214,18 +214,12 @@ def draw_diagnosis(
                 rules.add_row(rule, f"{n:,}", RULES[rule])
         console.print()
         console.print(rules)
-    sources = Table(
-        "sources",
-        "true pairs",
-        "predicted",
-        "correct",
-        "precision",
-        "recall",
-        "F1",
-        show_edge=False,
-        title="By pair of sources",
-        title_justify="left",
-    )
+    sources = Table(show_edge=False, title="By pair of sources", title_justify="left")
+    # A pair of sources on one line, however narrow the terminal: the figures' headings
+    # wrap instead.
+    sources.add_column("sources", no_wrap=True)
+    for heading in ("true pairs", "joined", "right", "precision", "recall", "F1"):
+        sources.add_column(heading, justify="right")
     for row in diagnosis.by_sources.iter_rows(named=True):
         sources.add_row(
             f"{row['left_source']} · {row['right_source']}",
