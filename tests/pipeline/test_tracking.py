@@ -21,7 +21,7 @@ from poiflow.conflate.evaluate import read_gold
 from poiflow.errors import ConfigError, OutputError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
-from poiflow.pipeline.tracking import chart, compare_runs, read_runs
+from poiflow.pipeline.tracking import chart, chart_panels, compare_runs, read_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -87,6 +87,16 @@ def test_each_run_logs_params_metrics_and_artifacts(data: Path, tmp_path: Path) 
     metrics = dict(comparison.metrics)
     assert metrics["records"][0] == metrics["records"][1]
     assert metrics["places"][1] != metrics["places"][0]
+    # The chart's panel of checks: each check that flagged a place in either run, by its
+    # count in each; none that passed in both.
+    panels = dict(chart_panels(comparison))
+    flagged = panels["places flagged by checks"]
+    assert flagged == sorted(flagged)
+    assert {f"checks.{name}" for name in checks["failed"]} <= set(flagged)
+    for key in flagged:
+        assert any(metrics[key])
+    assert "checks.errors" not in flagged
+    assert list(panels) == ["quality", "counts", "places flagged by checks", "seconds"]
 
 
 def test_the_golden_records_accuracy_is_tracked_and_compared(data: Path, tmp_path: Path) -> None:
@@ -183,6 +193,19 @@ def test_cli_compare_prints_the_changes_and_draws_a_chart(data: Path, tmp_path: 
     )
     assert "stages.merge.recency_weight" in result.stderr
     assert "f1" in result.stderr
+    # A check's row only where it flagged places in a run; the totals always; counts as
+    # whole numbers.
+    rows = {
+        line.split()[0]: [cell for cell in line.split()[1:] if cell.replace(",", "").isdigit()]
+        for line in result.stderr.splitlines()
+        if line.startswith(" checks.")
+    }
+    assert {"checks.errors", "checks.warnings"} <= set(rows)
+    assert len(rows) > 2
+    for key, counts in rows.items():
+        assert len(counts) == 2  # one a run
+        assert key in ("checks.errors", "checks.warnings") or counts != ["0", "0"]
+    assert rows["checks.errors"] == ["0", "0"]
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     command = [sys.executable, "-m", "poiflow", "compare", "--pipeline", str(pipeline.path)]
     seconds = subprocess.run(

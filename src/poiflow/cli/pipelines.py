@@ -355,6 +355,9 @@ def compare_command(
         raise ConfigError("compare needs two runs or more (run ids, or --last N)")
     comparison = compare_runs(read_runs(uri, ids))
     shown = [(k, v) for k, v in comparison.metrics if only is None or only in k]
+    if only is None:  # a check that flagged no place in any of the runs: no row of its own
+        totals = ("checks.errors", "checks.warnings")
+        shown = [(k, v) for k, v in shown if not k.startswith("checks.") or k in totals or any(v)]
     if not shown:
         raise ConfigError(
             f"no metric of these runs has '{only}' in its name "
@@ -392,6 +395,7 @@ def compare_command(
 
 
 def _number(value: float) -> str:
-    if value == int(value) and abs(value) >= 1:
+    """A whole number as one ("3", "0"), anything else to four decimals."""
+    if value == int(value):
         return f"{int(value):,}"
     return f"{value:.4f}"

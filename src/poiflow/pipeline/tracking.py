@@ -280,37 +280,47 @@ def better(metric: str, old: float, new: float) -> bool | None:
     return (new < old) if lower else (new > old)
 
 
-def chart(comparison: Comparison, path: Path) -> Path:
-    """A PNG of the runs side by side: quality (with known truth), how right the golden
-    records are (with the true places), counts, seconds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    quality = [
-        m
-        for m in ("precision", "recall", "f1", "bcubed_f1")
-        if any(dict(comparison.metrics).get(m) or [])
+def chart_panels(comparison: Comparison) -> list[tuple[str, list[str]]]:
+    """The panels of :func:`chart`, each its title and its metrics, those without any
+    left out: quality (with known truth), how right the golden records are (with the
+    true places), counts, the places each quality check flagged (the checks that flagged
+    any in one of the runs), seconds."""
+    values = dict(comparison.metrics)
+    quality: list[str] = [
+        m for m in ("precision", "recall", "f1", "bcubed_f1") if any(values.get(m) or [])
     ]
     counts: list[str] = [
-        m
-        for m in ("places", "multi_source_places", "matched_pairs")
-        if m in dict(comparison.metrics)
+        m for m in ("places", "multi_source_places", "matched_pairs") if m in values
     ]
     golden = [
         k for k, _ in comparison.metrics if k.startswith("golden.") and k.endswith(".accuracy")
+    ]
+    flagged = [
+        k
+        for k, found in comparison.metrics
+        if k.startswith("checks.") and k not in ("checks.errors", "checks.warnings") and any(found)
+    ]
+    seconds = [
+        k for k, _ in comparison.metrics if k.startswith("seconds.") and k != "seconds.total"
     ]
     panels: list[tuple[str, list[str]]] = [
         ("quality", quality),
         ("golden records right", golden),
         ("counts", counts),
-        (
-            "seconds",
-            [k for k, _ in comparison.metrics if k.startswith("seconds.") and k != "seconds.total"],
-        ),
+        ("places flagged by checks", flagged),
+        ("seconds", seconds),
     ]
-    panels = [(title, keys) for title, keys in panels if keys]
+    return [(title, keys) for title, keys in panels if keys]
+
+
+def chart(comparison: Comparison, path: Path) -> Path:
+    """A PNG of the runs side by side, a panel each of :func:`chart_panels`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = chart_panels(comparison)
     figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4))
     axes_list = list(axes) if len(panels) > 1 else [axes]
     values = dict(comparison.metrics)
@@ -323,7 +333,10 @@ def chart(comparison: Comparison, path: Path) -> Path:
         axis.set_xticks([i + width * (len(comparison.runs) - 1) / 2 for i in range(len(keys))])
         axis.set_xticklabels(
             [
-                k.removeprefix("seconds.").removeprefix("golden.").removesuffix(".accuracy")
+                k.removeprefix("seconds.")
+                .removeprefix("golden.")
+                .removeprefix("checks.")
+                .removesuffix(".accuracy")
                 for k in keys
             ],
             rotation=30,
