@@ -103,6 +103,7 @@ def test_the_report_checks_the_pairs_the_run_wrote(helsinki_run: Path) -> None:
             pq.read_table(helsinki_run / "places.parquet"),
             written,
             pq.read_table(helsinki_run / "membership.parquet"),
+            records=records,
         )
     )
     reported = pq.read_table(helsinki_run / "issues.parquet").to_pylist()

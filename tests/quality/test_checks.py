@@ -207,6 +207,21 @@ def test_likely_duplicates_are_places_whose_records_match_across() -> None:
     assert flagged(rows, pairs=pairs, membership=membership)["likely_duplicates"] == {"ok0"}
     low = pairs.set_column(4, "match_probability", pa.array([0.3, 0.99], pa.float32()))
     assert flagged(rows, pairs=low, membership=membership)["likely_duplicates"] == set()
+    # Given the run's records, the detail says what each of the two is called.
+    records = pa.table(
+        {
+            "source": ["a", "b", "b"],
+            "id": ["1", "2", "3"],
+            "names": [{"primary": n, "alternates": None} for n in ("Kahvila", "Kahvila Oy", None)],
+            "operating_status": pa.array([None] * 3, pa.string()),
+        }
+    )
+    table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    data = QualityInput(table, pairs=pairs, membership=membership, records=records)
+    (found,) = [r for r in run_checks(data) if r.name == "likely_duplicates"]
+    assert [(i.place_id, i.detail) for i in found.issues] == [
+        ("ok0", "its record a/1 ('Kahvila') matches b/2 ('Kahvila Oy') of place ok1 (p = 0.90)")
+    ]
 
 
 def test_the_checks_say_the_same_whatever_order_polars_gives_the_rows() -> None:

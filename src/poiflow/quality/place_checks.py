@@ -377,18 +377,51 @@ class LikelyDuplicates:
             )
             .unique("left_place", keep="first", maintain_order=True)
         )
+        apart = _with_record_names(apart, data)
         details = [
-            f"its record {ls}/{li} matches {rs}/{ri} of place {rp} (p = {p:.2f})"
-            for ls, li, rs, ri, p, rp in apart.select(
+            f"its record {ls}/{li}{_said(ln)} matches {rs}/{ri}{_said(rn)} of place {rp} "
+            f"(p = {p:.2f})"
+            for ls, li, ln, rs, ri, rn, p, rp in apart.select(
                 "left_source",
                 "left_id",
+                "left_name",
                 "right_source",
                 "right_id",
+                "right_name",
                 "match_probability",
                 "right_place",
             ).iter_rows()
         ]
         return result(self, data.places.num_rows, apart["left_place"].to_list(), details)
+
+
+def _with_record_names(pairs: pl.DataFrame, data: QualityInput) -> pl.DataFrame:
+    """``pairs`` with each side's record's name (``left_name``, ``right_name``; null where
+    the run's records are not given), so that a person sees what the two records say."""
+    if data.records is None or "names" not in data.records.column_names or pairs.is_empty():
+        return pairs.with_columns(
+            pl.lit(None, pl.String).alias("left_name"), pl.lit(None, pl.String).alias("right_name")
+        )
+    names = pl.DataFrame(
+        {
+            "source": data.records.column("source"),
+            "id": data.records.column("id"),
+            "name": pc.struct_field(data.records.column("names"), "primary"),
+        }
+    )
+    for side in ("left", "right"):
+        named = names.rename(
+            {"source": f"{side}_source", "id": f"{side}_id", "name": f"{side}_name"}
+        )
+        pairs = pairs.join(
+            named, on=[f"{side}_source", f"{side}_id"], how="left", maintain_order="left"
+        )
+    return pairs
+
+
+def _said(name: str | None) -> str:
+    """A record's name as a detail quotes it after its key (nothing without one)."""
+    return f" ('{name}')" if name else ""
 
 
 class StatusDisagrees:
