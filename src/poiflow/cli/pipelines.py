@@ -338,7 +338,14 @@ def compare_command(
       poiflow compare --pipeline pipeline.yaml --last 3 --metrics golden
     """
     from poiflow.pipeline.declared import Pipeline
-    from poiflow.pipeline.tracking import better, chart, compare_runs, latest_runs, read_runs
+    from poiflow.pipeline.tracking import (
+        CHECK_TOTALS,
+        better,
+        chart,
+        compare_runs,
+        latest_runs,
+        read_runs,
+    )
 
     pipeline = Pipeline.from_yaml(pipeline_file) if pipeline_file else None
     uri = tracking_uri or (pipeline.tracking_uri if pipeline else None)
@@ -356,8 +363,9 @@ def compare_command(
     comparison = compare_runs(read_runs(uri, ids))
     shown = [(k, v) for k, v in comparison.metrics if only is None or only in k]
     if only is None:  # a check that flagged no place in any of the runs: no row of its own
-        totals = ("checks.errors", "checks.warnings")
-        shown = [(k, v) for k, v in shown if not k.startswith("checks.") or k in totals or any(v)]
+        shown = [
+            (k, v) for k, v in shown if not k.startswith("checks.") or k in CHECK_TOTALS or any(v)
+        ]
     if not shown:
         raise ConfigError(
             f"no metric of these runs has '{only}' in its name "

@@ -26,7 +26,10 @@ from poiflow.errors import ConfigError, OutputError
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-__all__ = ["RunRecord", "compare_runs", "default_uri", "log_run", "read_runs"]
+__all__ = ["CHECK_TOTALS", "RunRecord", "compare_runs", "default_uri", "log_run", "read_runs"]
+
+# The metrics of all the quality checks together; each check's own is ``checks.NAME``.
+CHECK_TOTALS = ("checks.errors", "checks.warnings")
 
 # Metrics that say more when they go down; every other metric is better up. The missed
 # and wrong pairs of each stage (``missed_blocking``, ``wrong_matcher``, ...) are errors.
@@ -99,8 +102,8 @@ def run_metrics(run_json: Mapping[str, Any]) -> dict[str, float]:
         metrics[f"decisions.{key}"] = float(value)
     checks = run_json.get("checks", {})
     if "errors" in checks:  # the places each check flagged, a check that passed at 0
-        metrics["checks.errors"] = float(checks["errors"])
-        metrics["checks.warnings"] = float(checks["warnings"])
+        metrics[CHECK_TOTALS[0]] = float(checks["errors"])
+        metrics[CHECK_TOTALS[1]] = float(checks["warnings"])
         for name in checks.get("passed", []):
             metrics[f"checks.{name}"] = 0.0
         for name, flagged in checks.get("failed", {}).items():
@@ -298,7 +301,7 @@ def chart_panels(comparison: Comparison) -> list[tuple[str, list[str]]]:
     flagged = [
         k
         for k, found in comparison.metrics
-        if k.startswith("checks.") and k not in ("checks.errors", "checks.warnings") and any(found)
+        if k.startswith("checks.") and k not in CHECK_TOTALS and any(found)
     ]
     seconds = [
         k for k, _ in comparison.metrics if k.startswith("seconds.") and k != "seconds.total"
