@@ -261,7 +261,7 @@ def run_command(
             f"{counts.get('withheld_values', 0):,} values withheld"
         )
     for note in input_notes(run_json.get("inputs", [])):
-        console.print(f"note: {escape(note)}")
+        console.print(f"[yellow]note[/yellow]: {escape(note)}")
     console.print(
         f"{counted(counts['records'], 'record')} -> {counted(counts['places'], 'place')} "
         f"({counts['multi_source_places']:,} from 2+ records), model {run_json['model']}"

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from poiflow.cli import console
-from poiflow.quality.notes import partly_rounded_note, repair_notes, rounding_note
+from poiflow.quality.notes import input_notes
 
 if TYPE_CHECKING:
     from poiflow.pipeline import IngestReport
@@ -60,10 +60,6 @@ def print_ingest_report(
             )
         for name in s.sources:
             first.setdefault(name, s.path)
-        for name, decimals in s.rounded.items():
-            console.print(f"[yellow]note[/yellow]: {rounding_note(name, decimals)}")
-        for name, share in s.partly_rounded.items():
-            console.print(f"note: {escape(partly_rounded_note(name, share))}")
         if s.read == 0:
             console.print(f"[yellow]warning[/yellow]: {s.path} holds no records")
         elif s.valid == 0:
@@ -71,9 +67,10 @@ def print_ingest_report(
                 f"[yellow]warning[/yellow]: {s.path}: all {s.read:,} of its records were "
                 f"quarantined, so it adds nothing; their reasons are in {held}"
             )
-    # A repair of one kind in many inputs (a habit of them all) is said once.
-    for note in repair_notes((s.path, s.repaired) for s in report.inputs):
-        console.print(f"note: {escape(note)}")
+    # What the inputs mean for matching, and what ingest repaired (a repair of one kind in
+    # many inputs, a habit of them all, said once), as the report says it.
+    for note in input_notes(report.to_dict()["inputs"]):
+        console.print(f"[yellow]note[/yellow]: {escape(note)}")
     if paths:
         console.print(f"places:     [bold]{report.output}[/bold]")
         console.print(f"quarantine: {report.quarantine}")
