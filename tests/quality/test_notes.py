@@ -30,6 +30,11 @@ def test_files_of_one_name_in_other_folders_are_named_whole() -> None:
     assert note == "5 records had text garbled; jan/feed.csv 2, feb/feed.csv 3"
     [note] = repair_notes([("x/a.csv", {KINDS[0]: 2}), ("y/b.csv", {KINDS[0]: 3})])
     assert note == "5 records had text garbled; x/a.csv 2, y/b.csv 3"
+    # Inputs in object storage keep their address whole.
+    [note] = repair_notes(
+        [("s3://bucket/feeds/a.csv", {KINDS[0]: 2}), ("s3://bucket/feeds/b.csv", {KINDS[0]: 3})]
+    )
+    assert note == "5 records had text garbled; in s3://bucket/feeds/: a.csv 2, b.csv 3"
 
 
 @given(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import PurePath
 from typing import Any, Final
 
 __all__ = ["input_notes", "partly_rounded_note", "repair_note", "repair_notes", "rounding_note"]
@@ -55,18 +54,24 @@ def repair_notes(inputs: Iterable[tuple[str, Mapping[str, int]]]) -> list[str]:
             [(path, records)] = counts.items()
             notes.append(repair_note(path, what, records))
             continue
-        paths = [PurePath(path) for path in counts]
-        names = [path.name for path in paths]
+        # Split at the last "/" (not as a local path: an input may be in object storage,
+        # s3://bucket/feeds/a.csv, whose "//" a local path would make one).
+        folders, names = zip(*(_folder_and_name(path) for path in counts), strict=True)
         where = ""
-        if len({path.parent for path in paths}) == 1 and len(set(names)) == len(names):
-            where = f"in {paths[0].parent}/: " if str(paths[0].parent) != "." else ""
+        if len(set(folders)) == 1 and len(set(names)) == len(names):
+            where = f"in {folders[0]}/: " if folders[0] else ""
         else:  # files of one name in other folders: each by its whole path
-            names = list(counts)
+            names = tuple(counts)
         files = ", ".join(
             f"{name} {records:,}" for name, records in zip(names, counts.values(), strict=True)
         )
         notes.append(f"{sum(counts.values()):,} records had {what}; {where}{files}")
     return notes
+
+
+def _folder_and_name(path: str) -> tuple[str, str]:
+    folder, _, name = path.rpartition("/")
+    return folder, name
 
 
 def partly_rounded_note(source: str, share: float) -> str:
