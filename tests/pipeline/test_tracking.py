@@ -16,11 +16,11 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
-from poiflow.cli.evaluation import score_golden
 from poiflow.conflate.evaluate import read_gold
 from poiflow.errors import ConfigError, OutputError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
+from poiflow.pipeline.evaluation import score_golden
 from poiflow.pipeline.tracking import chart, chart_panels, compare_runs, read_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

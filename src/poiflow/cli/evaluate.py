@@ -98,62 +98,42 @@ def evaluate_command(
           --gold-places out/gen/gold_places.csv
     """
     from poiflow.cli.evaluation import (
-        diagnose_run,
         draw_accuracy,
         draw_diagnosis,
         draw_sweep,
         score_drivers,
-        score_golden,
         write_errors,
     )
-    from poiflow.conflate.evaluate import read_gold, score_membership
+    from poiflow.pipeline.evaluation import evaluate
 
-    truth = read_gold(gold)
     if membership.is_dir():  # the run's folder
         membership = membership / "membership.parquet"
-    predicted = _read_membership(membership)
-    scores = score_membership(predicted, truth)
-    if scores.records == 0:
-        raise InputError(_nothing_in_common(predicted, truth), path=gold)
-    accuracy = (
-        None
-        if gold_places is None
-        else score_golden(predicted, truth, membership.parent, gold_places)
-    )
-    found = diagnose_run(
-        predicted,
-        truth,
-        membership.parent,
-        pairs,
-        threshold,
+    scored = evaluate(
+        gold,
+        membership,
+        pairs=pairs,
+        threshold=threshold,
         sweep=sweep,
+        gold_places=gold_places,
         features=bool(errors) or drivers,
     )
-    if found is None and (pairs is not None or errors is not None or sweep or drivers):
+    found, scores, accuracy = scored.diagnosis, scored.scores, scored.golden
+    if found is None and (errors is not None or drivers):
         raise InputError(
             "no scored pairs to trace the errors with: --pairs names the pairs.parquet of the run",
-            path=pairs or membership.parent / "pairs.parquet",
+            path=membership.parent / "pairs.parquet",
         )
     if found is not None and errors is not None:
-        write_errors(found.diagnosis, errors)
+        write_errors(found, errors)
     moved = None
     if found is not None and drivers:
         from poiflow.cli.evaluation import mistake_drivers
 
-        moved = mistake_drivers(found.diagnosis, membership.parent)
+        moved = mistake_drivers(found, membership.parent)
     if json_report:
-        report: dict[str, Any] = scores.as_dict()
-        if found is not None:
-            report["threshold"] = found.diagnosis.threshold
-            report["errors"] = found.diagnosis.counts()
-            report["kept_apart"] = found.diagnosis.kept_apart()
-            report["by_sources"] = found.diagnosis.by_sources.to_dicts()
-            if found.sweep is not None:
-                report["sweep"] = found.sweep.to_dicts()
-            if moved is not None:
-                report["drivers"] = moved.to_dicts()
-        if accuracy is not None:
-            report["golden"] = accuracy.as_dict()
+        report = scored.as_dict()
+        if moved is not None:
+            report["drivers"] = moved.to_dicts()
         print_json(report)
         return
     table = Table(
@@ -186,9 +166,9 @@ def evaluate_command(
     else:
         out.print()
         explained = score_drivers(membership.parent, pairs) if examples > 0 else None
-        draw_diagnosis(out, found.diagnosis, found.said, examples, explained)
-        if found.sweep is not None:
-            draw_sweep(out, found.sweep, found.diagnosis.threshold)
+        draw_diagnosis(out, found, scored.said, examples, explained)
+        if scored.sweep is not None:
+            draw_sweep(out, scored.sweep, found.threshold)
         if moved is not None:
             from poiflow.cli.evaluation import draw_drivers
 
@@ -219,7 +199,9 @@ def _check_labels(labels: Any, truth: Any, records: Path, gold: Path) -> None:
     keyed = pq.read_table(records, columns=["source", "id"])
     known = truth.join(pl.DataFrame(keyed), on=["source", "id"])
     if not known.height:
-        raise InputError(_nothing_in_common(keyed, truth, "the inputs'"), path=gold)
+        from poiflow.pipeline.evaluation import nothing_in_common
+
+        raise InputError(nothing_in_common(keyed, truth, "the inputs'"), path=gold)
     why = (
         "no two records it puts in one place became a candidate pair"
         if known["place"].n_unique() < known.height
@@ -229,49 +211,6 @@ def _check_labels(labels: Any, truth: Any, records: Path, gold: Path) -> None:
         f"none of the {len(labels):,} candidate pairs is a match by the gold file: {why}",
         path=gold,
     )
-
-
-def _nothing_in_common(predicted: Any, truth: Any, whose: str = "the run's") -> str:
-    """Why no record of the truth is among the records (``source, id``) of ``whose``: each
-    side's sources, or that one side has none."""
-    if not truth.height:
-        return "the gold file lists no records"
-    if not predicted.num_rows:
-        return f"{whose} records are none"
-    ours = sorted(predicted.column("source").unique().to_pylist())
-    theirs = sorted(truth["source"].unique().to_list())
-    shared = set(ours) & set(theirs)
-    why = (
-        f"its sources ({', '.join(theirs[:5])}) are {whose}, but not its ids"
-        if shared
-        else f"its sources are {', '.join(theirs[:5])}; {whose} are {', '.join(ours[:5])}"
-    )
-    return (
-        f"none of the gold file's {truth.height:,} records is one of {whose}: {why}. "
-        "Is it the truth of other inputs?"
-    )
-
-
-def _read_membership(path: Path) -> Any:
-    """The run's membership (``source, id, place_id``)."""
-    import pyarrow.parquet as pq
-
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    needed = ["source", "id", "place_id"]
-    try:
-        columns = pq.read_schema(path).names
-        missing = [c for c in needed if c not in columns]
-        if missing:
-            shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
-            raise InputError(
-                f"not a membership file: no {', '.join(missing)} column (it has {shown}); "
-                "give the membership.parquet that 'poiflow conflate' wrote",
-                path=path,
-            )
-        return pq.read_table(path, columns=needed)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"not a membership file ({exc})", path=path) from exc
 
 
 @app.command(name="generate", no_args_is_help=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from poiflow.errors import InputError, OutputError
-from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
+from poiflow.schema import PAIR_RECORD_KEYS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,86 +18,17 @@ if TYPE_CHECKING:
     import polars as pl
 
     from poiflow.conflate.accuracy import PlaceAccuracy
-    from poiflow.conflate.clustering import ClusterConfig
     from poiflow.conflate.diagnosis import Diagnosis
 
 __all__ = [
-    "Traced",
-    "diagnose_run",
     "draw_accuracy",
     "draw_diagnosis",
     "draw_drivers",
     "draw_sweep",
     "mistake_drivers",
     "score_drivers",
-    "score_golden",
     "write_errors",
 ]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Traced:
-    """A run's errors traced (and, if asked, its thresholds swept)."""
-
-    diagnosis: Diagnosis
-    said: str  # where the clustering settings came from
-    sweep: pl.DataFrame | None
-
-
-def diagnose_run(
-    membership: Any,
-    gold: pl.DataFrame,
-    folder: Path,
-    pairs_path: Path | None,
-    threshold: float | None,
-    *,
-    sweep: bool = False,
-    features: bool = False,
-) -> Traced | None:
-    """The diagnosis of a run in ``folder`` (``pairs.parquet``, ``run.json`` and
-    ``records.parquet`` beside the membership), and with ``sweep`` its thresholds swept;
-    None if there are no scored pairs to trace the errors with. Only with ``features``
-    are the pairs' features read (for a file of the errors): the rest needs their keys
-    and probabilities."""
-    import pyarrow.parquet as pq
-
-    from poiflow.conflate.diagnosis import diagnose, sweep_thresholds
-
-    pairs_path = pairs_path or folder / "pairs.parquet"
-    if not pairs_path.exists():
-        return None
-    try:
-        pairs = pq.read_table(pairs_path, columns=None if features else list(PAIR_SCORE_COLUMNS))
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"not a pairs file ({exc})", path=pairs_path) from exc
-    cluster, said = _run_cluster(folder / "run.json")
-    if threshold is not None:
-        cluster, said = dataclasses.replace(cluster, threshold=threshold), "--threshold"
-    records = None
-    path = folder / "records.parquet"
-    if path.exists():
-        try:
-            records = pq.read_table(path, columns=["source", "id", "names", "lat", "lon"])
-        except (OSError, ValueError, KeyError):
-            records = None  # names and distances only decorate the examples
-    decided = folder / "decisions.parquet"  # a person's decisions the run followed
-    decisions = pq.read_table(decided) if decided.exists() else None
-    found = diagnose(membership, gold, pairs, cluster, records=records, decisions=decisions)
-    swept = (
-        sweep_thresholds(membership, gold, pairs, cluster, decisions=decisions) if sweep else None
-    )
-    return Traced(found, said, swept)
-
-
-def _run_cluster(path: Path) -> tuple[ClusterConfig, str]:
-    """The clustering settings ``run.json`` records, or the defaults if there are none."""
-    from poiflow.conflate.clustering import ClusterConfig
-
-    try:
-        run = json.loads(path.read_text("utf-8"))
-        return ClusterConfig(**run["matching"]["cluster"]), "from run.json"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ClusterConfig(), f"the default; no clustering settings in {path}"
 
 
 def score_drivers(
@@ -332,33 +261,6 @@ def write_errors(diagnosis: Diagnosis, path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write the errors ({exc})", path=path) from exc
-
-
-def score_golden(membership: Any, gold: pl.DataFrame, folder: Path, truth: Path) -> PlaceAccuracy:
-    """The golden places of the run in ``folder`` (``places.parquet``; its
-    ``records.parquet`` for the naive merge) against the true places in ``truth``, a flat
-    place file whose ids are the places of ``gold`` (``gold_places.csv`` of ``poiflow
-    generate``), read and normalized as any input is."""
-    import pyarrow.parquet as pq
-
-    from poiflow.conflate.accuracy import GOLDEN_READS, READS, score_places
-    from poiflow.pipeline.ingestion import true_places
-
-    path = folder / "places.parquet"
-    if not path.exists():
-        raise InputError("no places.parquet beside the membership: the golden places", path=path)
-    try:
-        places = pq.read_table(path, columns=list(GOLDEN_READS))
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"not a golden places file ({exc})", path=path) from exc
-    records = None
-    if (folder / "records.parquet").exists():
-        try:
-            records = pq.read_table(folder / "records.parquet", columns=["source", "id", *READS])
-        except (OSError, ValueError, KeyError):
-            records = None  # the naive merge is a yardstick, not the score
-    true = true_places(truth, gold["place"].to_list())
-    return score_places(places, membership, gold, true, records)
 
 
 def _count(n: int) -> str:

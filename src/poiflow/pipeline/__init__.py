@@ -10,7 +10,9 @@ from poiflow._lazy import lazy_names
 
 if TYPE_CHECKING:
     from poiflow.pipeline.conflation import ConflateReport, conflate
+    from poiflow.pipeline.deciding import Decision, decide
     from poiflow.pipeline.declared import Pipeline
+    from poiflow.pipeline.evaluation import Evaluation, evaluate
     from poiflow.pipeline.explaining import PairStory, explain_pair
     from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
     from poiflow.pipeline.ingestion import ingest
@@ -24,6 +26,10 @@ _LAZY = {
     "SourceReport": "poiflow.pipeline.ingest_report",
     "ingest": "poiflow.pipeline.ingestion",
     "Pipeline": "poiflow.pipeline.declared",
+    "Decision": "poiflow.pipeline.deciding",
+    "decide": "poiflow.pipeline.deciding",
+    "Evaluation": "poiflow.pipeline.evaluation",
+    "evaluate": "poiflow.pipeline.evaluation",
     "PairStory": "poiflow.pipeline.explaining",
     "explain_pair": "poiflow.pipeline.explaining",
     "RunResult": "poiflow.pipeline.runner",
@@ -32,6 +38,8 @@ _LAZY = {
 
 __all__ = [
     "ConflateReport",
+    "Decision",
+    "Evaluation",
     "IngestProgress",
     "IngestReport",
     "PairStory",
@@ -40,6 +48,8 @@ __all__ = [
     "SourceReport",
     "StageRun",
     "conflate",
+    "decide",
+    "evaluate",
     "explain_pair",
     "ingest",
 ]

@@ -1,0 +1,124 @@
+"""``poiflow.evaluate`` and ``poiflow.decide``: the notebook's way to score a run against
+the truth and to overrule it, saying what the commands say."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+import poiflow
+from poiflow.conflate.evaluate import read_gold, score_membership
+from tests.conftest import poiflow as run_cli
+
+
+def test_evaluate_scores_a_run_as_the_command_does(conflated: Path) -> None:
+    gold = conflated.parent / "sources" / "gold.csv"
+    found = poiflow.evaluate(gold, conflated, sweep=True)
+    said = run_cli(
+        "evaluate", "--gold", str(gold), "--membership", str(conflated), "--sweep", "--json"
+    )
+    assert said.returncode == 0, said.stderr
+    assert found.as_dict() == json.loads(said.stdout)
+    # The scores are those of the membership against the truth, whichever way it is named.
+    membership = pq.read_table(conflated / "membership.parquet")
+    assert found.scores == score_membership(membership, read_gold(gold))
+    assert poiflow.evaluate(gold, conflated / "membership.parquet").scores == found.scores
+    assert (found.precision, found.recall, found.f1) == (
+        found.scores.precision,
+        found.scores.recall,
+        found.scores.f1,
+    )
+    assert found.said == "from run.json"
+    assert found.sweep is not None
+    assert found.sweep.height > 1
+
+
+def test_evaluate_gives_every_error_pair_with_its_stage_and_features(conflated: Path) -> None:
+    gold = conflated.parent / "sources" / "gold.csv"
+    found = poiflow.evaluate(gold, conflated)
+    assert found.diagnosis is not None
+    assert found.errors is not None
+    counts = found.diagnosis.counts()
+    assert found.errors.height == sum(counts.values()) > 0
+    by_kind = found.errors.group_by("error", "stage").len()
+    assert {f"{e}_{s}": n for e, s, n in by_kind.iter_rows()} == {
+        kind: n for kind, n in counts.items() if n
+    }
+    # Each wrong pair is one the run joined and the truth keeps apart, and a missed one
+    # the other way round.
+    wrong = found.errors.filter(pl.col("error") == "wrong")
+    assert (wrong["left_place_id"] == wrong["right_place_id"]).all()
+    assert (wrong["left_place"] != wrong["right_place"]).all()
+    missed = found.errors.filter(pl.col("error") == "missed")
+    assert (missed["left_place"] == missed["right_place"]).all()
+    assert (missed["left_place_id"] != missed["right_place_id"]).all()
+    assert "name_jaro_winkler" in found.errors.columns  # the features, for a notebook
+    quick = poiflow.evaluate(gold, conflated, features=False)
+    assert quick.errors is not None
+    assert "name_jaro_winkler" not in quick.errors.columns
+    assert quick.errors.height == found.errors.height
+
+
+def test_evaluate_holds_the_golden_records_to_the_true_places(conflated: Path) -> None:
+    sources = conflated.parent / "sources"
+    found = poiflow.evaluate(
+        sources / "gold.csv", conflated, gold_places=sources / "gold_places.csv"
+    )
+    assert found.golden is not None
+    report = found.as_dict()["golden"]
+    assert report == found.golden.as_dict()
+    assert "name" in json.dumps(report)
+
+
+def test_evaluate_without_pairs_scores_and_says_it_cannot_trace(
+    conflated: Path, tmp_path: Path
+) -> None:
+    shutil.copy(conflated / "membership.parquet", tmp_path / "membership.parquet")
+    gold = conflated.parent / "sources" / "gold.csv"
+    found = poiflow.evaluate(gold, tmp_path)
+    assert found.diagnosis is None
+    assert found.errors is None
+    assert found.scores == poiflow.evaluate(gold, conflated).scores
+    assert set(found.as_dict()) == set(found.scores.as_dict())
+    with pytest.raises(poiflow.InputError, match="no scored pairs to trace the errors") as caught:
+        poiflow.evaluate(gold, tmp_path, sweep=True)
+    assert caught.value.path == str(tmp_path / "pairs.parquet")
+
+
+def test_evaluate_refuses_the_truth_of_other_inputs(conflated: Path, tmp_path: Path) -> None:
+    other = tmp_path / "gold.csv"
+    other.write_text("source,id,place\nsomewhere,1,P1\nsomewhere,2,P1\n")
+    with pytest.raises(poiflow.InputError, match="its sources are somewhere; the run's are"):
+        poiflow.evaluate(other, conflated)
+    with pytest.raises(poiflow.InputError, match="no such file"):
+        poiflow.evaluate(conflated.parent / "sources" / "gold.csv", tmp_path / "nowhere.parquet")
+
+
+def test_decide_writes_a_decision_the_next_run_follows(conflated: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    shutil.copytree(conflated, folder)
+    membership = pl.DataFrame(pq.read_table(folder / "membership.parquet"))
+    sizes = membership.with_columns(pl.len().over("place_id").alias("n"))
+    together = sizes.filter(pl.col("n") > 1).sort("place_id", "source", "id").head(2)
+    (a_source, a_id), (b_source, b_id) = together.select("source", "id").rows()
+    said = poiflow.decide(folder, f"{a_source}:{a_id}", f"{b_source}:{b_id}", label="different")
+    assert said.together
+    assert said.overrules
+    assert (said.left, said.right) == ((a_source, a_id), (b_source, b_id))
+    assert said.labels == folder / "labels.csv"
+    assert said.line == 2
+    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
+    again = tmp_path / "again"
+    poiflow.conflate(sources, again, workers=1, decisions=said.labels)
+    after = pl.DataFrame(pq.read_table(again / "membership.parquet"))
+    place = dict(
+        zip(zip(after["source"], after["id"], strict=True), after["place_id"], strict=True)
+    )
+    assert place[(a_source, a_id)] != place[(b_source, b_id)]
+    with pytest.raises(poiflow.InputError, match="no source 'nowhere' in this run"):
+        poiflow.decide(folder, "nowhere:1", f"{a_source}:{a_id}", label="match")
