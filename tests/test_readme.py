@@ -1,6 +1,7 @@
 """The README's examples work as written: every ``poiflow`` command it shows is one the CLI
 takes (its command, its options, their values), and its Python runs, each value it says
-in a comment being the value the code gives."""
+in a comment being the value the code gives. So do the examples of each command's
+``--help``."""
 
 from __future__ import annotations
 
@@ -84,6 +85,51 @@ def test_every_command_the_docs_show_is_one_the_cli_takes(doc: Path) -> None:
         if (why := parse_error(line, whole=whole)) is not None
     ]
     assert not refused, "\n".join(refused)
+
+
+def help_examples(help_text: str) -> Iterator[str]:
+    """The commands a ``--help`` text shows as examples: its indented lines that start
+    with ``poiflow`` (continued lines joined), each without the words that explain it (after
+    a run of spaces), ``&&`` splitting two."""
+    for line in re.sub(r"\s*\\\n\s*", " ", help_text).splitlines():
+        if re.match(r"\s+poiflow ", line):
+            for part in line.split("&&"):
+                yield re.split(r"\s{3,}", part.strip())[0]
+
+
+def _commands(command: Any, path: list[str]) -> Iterator[tuple[str, Any]]:
+    yield " ".join(path), command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, [*path, name])
+
+
+def test_every_example_of_a_commands_help_is_one_the_cli_takes() -> None:
+    shown = [
+        (name, line)
+        for name, command in _commands(typer.main.get_command(app), ["poiflow"])
+        for line in help_examples(command.help or "")
+    ]
+    assert len(shown) > 50  # ingest, conflate, evaluate, search, serve, ... show several
+    refused = [
+        f"{name} --help: {line}\n    -> {why}"
+        for name, line in shown
+        if (why := parse_error(line, whole=True)) is not None
+    ]
+    assert not refused, "\n".join(refused)
+
+
+def test_help_examples_are_the_indented_command_lines() -> None:
+    text = (
+        'Search the places.\n\npoiflow search is fast.\n\n  poiflow search out "x"   '
+        "typos forgiven\n  poiflow init p && poiflow run p/pipeline.yaml\n"
+        "  poiflow conflate a.csv \\\n      -o out\n"
+    )
+    assert list(help_examples(text)) == [
+        'poiflow search out "x"',
+        "poiflow init p",
+        "poiflow run p/pipeline.yaml",
+        "poiflow conflate a.csv -o out",
+    ]
 
 
 @pytest.mark.parametrize(
