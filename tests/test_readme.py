@@ -8,9 +8,12 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 import tokenize
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,3 +241,30 @@ def test_the_readmes_python_runs_and_gives_what_it_says(
     assert checked >= 8
     assert (tmp_path / "out" / "run-decided" / "membership.parquet").exists()
     assert (tmp_path / "out" / "gen-run" / "places.parquet").exists()
+
+
+def test_the_generated_example_runs_as_its_readme_says(tmp_path: Path) -> None:
+    """examples/generated: its README's two commands (on a smaller world) run its pipeline,
+    which scores the run against the truth, as its comments say."""
+    shutil.copytree(ROOT / "examples" / "generated", tmp_path / "examples" / "generated")
+    readme = (ROOT / "examples" / "generated" / "README.md").read_text(encoding="utf-8")
+    lines = [line for line, whole in shown_commands(readme) if whole]
+    assert [shlex.split(line)[1] for line in lines] == ["generate", "run"]
+    for line in lines:
+        words = shlex.split(line)[1:]
+        if words[0] == "generate":  # a tenth of the world, for a test
+            words[words.index("--places") + 1] = "2000"
+        said = subprocess.run(
+            [sys.executable, "-m", "poiflow", *words],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+        )
+        assert said.returncode == 0, said.stderr
+    run = json.loads((tmp_path / "out" / "generated" / "run.json").read_text())
+    metrics = run["metrics"]
+    assert metrics["f1"] > 0.95
+    assert metrics["bcubed_f1"] > 0.95
+    assert 0.8 < metrics["golden.name.accuracy"] <= 1.0
