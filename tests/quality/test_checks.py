@@ -356,3 +356,59 @@ def test_a_check_of_ones_own_is_held_to_the_places_it_was_given() -> None:
     ]:
         with pytest.raises(ConfigError, match=says):
             FunctionCheck("mine", wrong).run(data)
+
+
+def _pairs(*scored: tuple[str, str, float]) -> pa.Table:
+    """Scored pairs of records ``SOURCE/ID``."""
+    return pa.Table.from_pylist(
+        [
+            {
+                "left_source": left.split("/")[0],
+                "left_id": left.split("/")[1],
+                "right_source": right.split("/")[0],
+                "right_id": right.split("/")[1],
+                "match_probability": p,
+            }
+            for left, right, p in scored
+        ],
+        schema=pa.schema(list(PAIR_KEY_FIELDS)),
+    )
+
+
+def test_a_likely_pair_among_unlike_ones_across_two_places_is_not_a_duplicate() -> None:
+    # A museum (osm/1, vendor/1) and its bistro (osm/2, vendor/2): the museum's vendor
+    # record matches the bistro's OSM object strongly, the rest across are unlike.
+    rows = clean_town(2)
+    membership = pa.Table.from_pylist(
+        [
+            {"source": s, "id": i, "place_id": f"ok{int(i) - 1}"}
+            for s, i in (("osm", "1"), ("vendor", "1"), ("osm", "2"), ("vendor", "2"))
+        ],
+        schema=MEMBERSHIP_SCHEMA,
+    )
+    unlike = _pairs(
+        ("vendor/1", "osm/2", 0.97),
+        ("osm/1", "osm/2", 0.1),
+        ("osm/1", "vendor/2", 0.05),
+        ("vendor/1", "vendor/2", 0.2),
+        ("osm/1", "vendor/1", 0.99),  # within a place: not across
+    )
+    assert flagged(rows, pairs=unlike, membership=membership)["likely_duplicates"] == set()
+    # The same strong pair where the others across lean the same way: flagged, and the
+    # detail says what the pairs across say.
+    alike = unlike.set_column(
+        4, "match_probability", pa.array([0.97, 0.6, 0.3, 0.4, 0.99], pa.float32())
+    )
+    table = pa.Table.from_pylist(rows, schema=GOLDEN_PLACE_SCHEMA)
+    data = QualityInput(table, pairs=alike, membership=membership)
+    (found,) = [r for r in run_checks(data) if r.name == "likely_duplicates"]
+    assert [(i.place_id, i.detail) for i in found.issues] == [
+        (
+            "ok0",
+            "its record vendor/1 matches osm/2 of place ok1 "
+            "(p = 0.97; 0.57 on average over the 4 pairs scored across the two)",
+        )
+    ]
+    for seed in range(4):
+        with rows_in_any_order(seed):
+            assert [r for r in run_checks(data) if r.name == "likely_duplicates"] == [found]

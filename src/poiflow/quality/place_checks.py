@@ -11,6 +11,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from poiflow.land import boxes_at, in_country_box, on_land
@@ -329,12 +330,23 @@ class NameSaysOtherCategory:
 
 
 class LikelyDuplicates:
-    """Two places whose records were scored a likely match but were kept apart."""
+    """Two places whose records were scored a likely match but were kept apart, where the
+    pairs scored across the two places say so on average too.
+
+    A strong pair among weak ones across two places (a museum's record and its bistro's,
+    two outlets of a chain: one pair alike, the rest not) is two places that look alike,
+    and clustering was right to keep them apart: only pairs of places whose pairs across
+    average the bar are flagged. On generated worlds this keeps a fifth of the flags at
+    four times the precision; on the Helsinki demo it keeps every true duplicate.
+    """
 
     name: ClassVar[str] = "likely_duplicates"
     kind: ClassVar[Kind] = "anomaly"
     severity: ClassVar[Severity] = "warn"
-    description: ClassVar[str] = "another place's record matches one of its records (p >= 0.5)"
+    description: ClassVar[str] = (
+        "another place's records match its own (p >= 0.5, and on average over the pairs "
+        "scored across the two)"
+    )
     threshold: ClassVar[float] = 0.5
 
     def run(self, data: QualityInput) -> CheckResult:
@@ -345,43 +357,27 @@ class LikelyDuplicates:
         # run's pairs are ~10 a record, most of them unlikely).
         likely = pc.greater_equal(data.pairs.column("match_probability"), self.threshold)
         pairs = pl.DataFrame(data.pairs.select(list(PAIR_SCORE_COLUMNS)).filter(likely))
-        pairs = pairs.join(
-            member.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
-            on=["left_source", "left_id"],
-        ).join(
-            member.rename({"source": "right_source", "id": "right_id", "place_id": "right_place"}),
-            on=["right_source", "right_id"],
-        )
-        # Each pair from the side of its place with the lower id, whichever way round
-        # the run wrote it (its records' rows, the input's order): one issue a pair.
-        turn = pl.col("left_place") > pl.col("right_place")
-        pairs = pairs.select(
-            *(
-                pl.when(turn)
-                .then(pl.col(f"{other}_{part}"))
-                .otherwise(pl.col(f"{side}_{part}"))
-                .alias(f"{side}_{part}")
-                for side, other in (("left", "right"), ("right", "left"))
-                for part in ("source", "id", "place")
-            ),
-            "match_probability",
-        )
+        apart = _across_places(pairs, member)
+        if apart.height:
+            mean = _mean_across(data.pairs, member, apart)
+            apart = apart.join(mean, on=["left_place", "right_place"], how="left")
+            apart = apart.filter(pl.col("mean") >= self.threshold)
+        else:
+            apart = apart.with_columns(pl.lit(None, pl.Float64).alias("mean"), pl.lit(0).alias("n"))
         apart = (
-            pairs.filter(pl.col("left_place") != pl.col("right_place"))
             # Ties in probability go to the first pair by its records' keys, so that
             # which pair is named does not hang on the order the joins gave.
-            .sort(
+            apart.sort(
                 "match_probability",
                 *PAIR_RECORD_KEYS,
                 descending=[True] + [False] * len(PAIR_RECORD_KEYS),
-            )
-            .unique("left_place", keep="first", maintain_order=True)
+            ).unique("left_place", keep="first", maintain_order=True)
         )
         apart = _with_record_names(apart, data)
         details = [
             f"its record {ls}/{li}{_said(ln)} matches {rs}/{ri}{_said(rn)} of place {rp} "
-            f"(p = {p:.2f})"
-            for ls, li, ln, rs, ri, rn, p, rp in apart.select(
+            f"(p = {p:.2f}{_on_average(mean, n)})"
+            for ls, li, ln, rs, ri, rn, p, rp, mean, n in apart.select(
                 "left_source",
                 "left_id",
                 "left_name",
@@ -390,9 +386,70 @@ class LikelyDuplicates:
                 "right_name",
                 "match_probability",
                 "right_place",
+                "mean",
+                "n",
             ).iter_rows()
         ]
         return result(self, data.places.num_rows, apart["left_place"].to_list(), details)
+
+
+def _across_places(pairs: pl.DataFrame, member: pl.DataFrame) -> pl.DataFrame:
+    """The scored ``pairs`` whose two records are in different places, with each record's
+    place (``left_place``, ``right_place``), each from the side of its place with the lower
+    id, whichever way round the run wrote it (its records' rows: the input's order)."""
+    pairs = pairs.join(
+        member.rename({"source": "left_source", "id": "left_id", "place_id": "left_place"}),
+        on=["left_source", "left_id"],
+    ).join(
+        member.rename({"source": "right_source", "id": "right_id", "place_id": "right_place"}),
+        on=["right_source", "right_id"],
+    )
+    turn = pl.col("left_place") > pl.col("right_place")
+    return pairs.select(
+        *(
+            pl.when(turn)
+            .then(pl.col(f"{other}_{part}"))
+            .otherwise(pl.col(f"{side}_{part}"))
+            .alias(f"{side}_{part}")
+            for side, other in (("left", "right"), ("right", "left"))
+            for part in ("source", "id", "place")
+        ),
+        "match_probability",
+    ).filter(pl.col("left_place") != pl.col("right_place"))
+
+
+def _mean_across(scored: pa.Table, member: pl.DataFrame, apart: pl.DataFrame) -> pl.DataFrame:
+    """For each pair of places of ``apart``: the mean probability of every pair of
+    ``scored`` across the two (``mean``) and how many there are (``n``)."""
+    places = pl.concat([apart["left_place"], apart["right_place"]]).unique()
+    records = member.filter(pl.col("place_id").is_in(places.implode()))
+    # Only pairs one of whose records is in such a place are copied out of Arrow, found
+    # by id alone (a few of another source's records with the same id come along).
+    ids = pa.array(records["id"].unique().to_list(), scored.schema.field("left_id").type)
+    near = pc.or_(
+        pc.is_in(scored.column("left_id"), value_set=ids),
+        pc.is_in(scored.column("right_id"), value_set=ids),
+    )
+    pairs = pl.DataFrame(scored.select(list(PAIR_SCORE_COLUMNS)).filter(near))
+    wanted = apart.select("left_place", "right_place").unique()
+    return (
+        _across_places(pairs, records)
+        .join(wanted, on=["left_place", "right_place"])
+        .group_by("left_place", "right_place")
+        .agg(
+            # Summed in one order whatever order the pairs came in: the same mean to the bit.
+            pl.col("match_probability").sort().mean().alias("mean"),
+            pl.len().alias("n"),
+        )
+    )
+
+
+def _on_average(mean: float | None, n: int) -> str:
+    """What a likely duplicate's detail says of the pairs across its two places (nothing
+    where the one pair is all there is)."""
+    if mean is None or n < 2:
+        return ""
+    return f"; {mean:.2f} on average over the {n} pairs scored across the two"
 
 
 def _with_record_names(pairs: pl.DataFrame, data: QualityInput) -> pl.DataFrame:
