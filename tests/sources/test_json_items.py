@@ -41,3 +41,31 @@ def test_a_document_cut_short_is_refused() -> None:
         list(list_items(io.StringIO(text[: len(text) // 2]), "features"))
     with pytest.raises(BrokenJsonError, match="'features' is not a list"):
         list(list_items(io.StringIO('{"features": 3}'), "features"))
+
+
+class _Counted(io.StringIO):
+    """A text whose reads are counted, with the characters they gave."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.reads = 0
+
+    def read(self, size: int | None = -1) -> str:
+        self.reads += 1
+        return super().read(size)
+
+
+def test_a_large_item_costs_reads_in_line_with_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An item is decoded again from its start after each read that did not make it whole:
+    # were the reads all of one block, an item of n blocks would be decoded n times over
+    # (n^2 / 2 blocks' work: minutes for a polygon of 50 MB). The reads grow with it.
+    monkeypatch.setattr(json_items, "_BLOCK", 10)
+    big = {"id": 1, "ring": [[24.9 + i * 1e-6, 60.1] for i in range(2_000)]}
+    text = json.dumps({"features": [{"id": 0, "x": math.nan}, big, {"id": 2}]})
+    handle = _Counted(text)
+    read = list(list_items(handle, "features"))
+    assert [type(i).__name__ for i in read] == ["NotJson", "dict", "dict"]
+    assert read[1] == big
+    blocks = len(text) / 10
+    assert blocks > 4_000
+    assert handle.reads < 2 * math.log2(blocks) + 10

@@ -3,7 +3,7 @@
 For what a fast streaming parser cannot read: an integer past 64 bits (valid JSON), or
 NaN and Infinity (not JSON, though Python's ``json.dumps`` writes them for a missing
 value). The file is read a block at a time into a window that holds no more than the item
-being read and one block, so a file of any size goes through in little memory. An item
+being read and as much again, so a file of any size goes through in little memory. An item
 that holds NaN or Infinity is given as :class:`NotJson` (its text), so that a reader can
 hold it back and go on.
 """
@@ -97,7 +97,10 @@ class _Window:
     def _more(self) -> bool:
         if self._ended:
             return False
-        block = self._handle.read(_BLOCK)
+        # At least as much as is still unread in the window: an item that spans many
+        # blocks is decoded again after each read, so the reads grow with it (each at
+        # least doubling the window) and a large item costs time in line with its size.
+        block = self._handle.read(max(_BLOCK, len(self.text) - self.at))
         if not block:
             self._ended = True
             return False
