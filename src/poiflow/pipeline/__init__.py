@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from poiflow.pipeline.explaining import PairStory, explain_pair
     from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
     from poiflow.pipeline.ingestion import ingest
+    from poiflow.pipeline.place_story import PlaceStory, explain_place
     from poiflow.pipeline.runner import RunResult, StageRun
 
 _LAZY = {
@@ -32,6 +33,8 @@ _LAZY = {
     "evaluate": "poiflow.pipeline.evaluation",
     "PairStory": "poiflow.pipeline.explaining",
     "explain_pair": "poiflow.pipeline.explaining",
+    "PlaceStory": "poiflow.pipeline.place_story",
+    "explain_place": "poiflow.pipeline.place_story",
     "RunResult": "poiflow.pipeline.runner",
     "StageRun": "poiflow.pipeline.runner",
 }
@@ -44,6 +47,7 @@ __all__ = [
     "IngestReport",
     "PairStory",
     "Pipeline",
+    "PlaceStory",
     "RunResult",
     "SourceReport",
     "StageRun",
@@ -51,6 +55,7 @@ __all__ = [
     "decide",
     "evaluate",
     "explain_pair",
+    "explain_place",
     "ingest",
 ]
 
