@@ -3,7 +3,9 @@ the truth and to overrule it, saying what the commands say."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -122,3 +124,57 @@ def test_decide_writes_a_decision_the_next_run_follows(conflated: Path, tmp_path
     assert place[(a_source, a_id)] != place[(b_source, b_id)]
     with pytest.raises(poiflow.InputError, match="no source 'nowhere' in this run"):
         poiflow.decide(folder, "nowhere:1", f"{a_source}:{a_id}", label="match")
+
+
+def test_a_notebook_shows_the_scores_and_where_the_errors_are(
+    conflated: Path, tmp_path: Path
+) -> None:
+    gold = conflated.parent / "sources" / "gold.csv"
+    found = poiflow.evaluate(gold, conflated)
+    assert found.diagnosis is not None
+    assert repr(found) == (
+        f"Evaluation(precision={found.precision:.4f}, recall={found.recall:.4f}, "
+        f"f1={found.f1:.4f}, bcubed_f1={found.scores.bcubed_f1:.4f}, "
+        f"records={found.scores.records:,}, errors={found.diagnosis.errors.height:,})"
+    )
+    shown = found._repr_html_()
+    assert f"<td>pairwise</td><td>{found.precision:.4f}</td>" in shown
+    assert f"<td>{found.f1:.4f}</td>" in shown
+    counts = found.diagnosis.counts()
+    for kind in ("missed_blocking", "missed_matcher", "wrong_matcher"):
+        error, stage = kind.split("_")
+        assert f"<td>{error}</td><td>{stage}</td><td" in shown
+        assert f">{counts[kind]:,}</td>" in shown
+    assert "decision" not in shown  # the run followed no person's decisions
+    shutil.copy(conflated / "membership.parquet", tmp_path / "membership.parquet")
+    untraced = poiflow.evaluate(gold, tmp_path)
+    assert "errors untraced" in untraced._repr_html_()
+    assert repr(untraced).endswith("errors=untraced)")
+
+
+def test_a_notebook_shows_a_pairs_story_and_a_places(conflated: Path) -> None:
+    membership = pl.DataFrame(pq.read_table(conflated / "membership.parquet"))
+    sizes = membership.with_columns(pl.len().over("place_id").alias("n"))
+    place = sizes.filter(pl.col("n") > 1).sort("place_id", "source", "id")
+    (a_source, a_id), (b_source, b_id) = place.head(2).select("source", "id").rows()
+    story = poiflow.explain_pair(conflated, f"{a_source}:{a_id}", f"{b_source}:{b_id}")
+    shown = story._repr_html_()
+    assert html.escape(story.verdict) in shown
+    assert f"{a_source}:{a_id}" in shown
+    assert f"{b_source}:{b_id}" in shown
+    assert shown.count('<svg class="waterfall"') == 1
+    # The chart's own rules alone: the page's style sheet would restyle the notebook.
+    styles = re.findall(r"<style>(.*?)</style>", shown, re.S)
+    rules = [rule for style in styles for rule in re.findall(r"([^{}]+)\{", style)]
+    assert rules
+    assert all(rule.strip().startswith("svg.waterfall") for rule in rules)
+    told = poiflow.explain_place(conflated, f"{a_source}:{a_id}")
+    shown = told._repr_html_()
+    assert shown.count("<tr>") == 1 + 7 + 2  # the head, each attribute, link and took
+    for record in told.records:
+        assert f"<th>{record['source']}:{record['id']}</th>" in shown
+        assert f">{html.escape(told.said(record, 'name'))}</td>" in shown
+    agreeing = sum(v is True for r in told.records for v in r["agrees"].values())
+    differing = sum(v is False for r in told.records for v in r["agrees"].values())
+    assert shown.count("background:#e3f4e1") == agreeing > 0
+    assert shown.count("background:#fff3c4") == differing

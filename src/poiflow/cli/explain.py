@@ -188,7 +188,9 @@ def draw_story(story: PairStory, *, every: bool = False) -> None:
 
 def _value(record: dict[str, object], field: str) -> str:
     if field == "point":
-        return _point(record.get("lat"), record.get("lon"))
+        from poiflow.pipeline.place_story import point_text
+
+        return point_text(record.get("lat"), record.get("lon"))
     value = record.get(field)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
@@ -212,22 +214,14 @@ def draw_place(story: PlaceStory) -> None:
         f"{place['confidence']:.2f} {whole}",
         highlight=False,
     )
-    golden = {
-        "name": (place.get("names") or {}).get("primary"),
-        "category": (place.get("categories") or {}).get("primary"),
-        "address": _place_address(place),
-        "phone": ", ".join(place.get("phones") or []),
-        "website": ", ".join(place.get("websites") or []),
-        "opening_hours": place.get("opening_hours"),
-        "location": _point(place.get("lat"), place.get("lon")),
-    }
+    golden = story.values()
     table = Table("", "the place", *(f"{r['source']}:{r['id']}" for r in story.records))
     for attribute in ATTRIBUTES:
         sure = confidence.get(attribute)
         head = Text(str(golden[attribute] or ""))
         if sure is not None and golden[attribute]:
             head.append(f" ({sure:.2f})", style="dim")
-        table.add_row(attribute, head, *(_said(r, attribute) for r in story.records))
+        table.add_row(attribute, head, *(_said(story, r, attribute) for r in story.records))
     table.add_row(
         "strongest link",
         "",
@@ -258,36 +252,8 @@ def draw_place(story: PlaceStory) -> None:
         out.print(right)
 
 
-_FIELDS: Final = {
-    "name": "name",
-    "category": "category",
-    "address": "address",
-    "phone": "phones",
-    "website": "websites",
-    "opening_hours": "opening_hours",
-}
-
-
-def _said(record: dict[str, object], attribute: str) -> Text:
+def _said(story: PlaceStory, record: dict[str, object], attribute: str) -> Text:
     """What a record says of an attribute, coloured by whether the place agrees."""
-    if attribute == "location":
-        metres = record.get("metres")
-        value = "" if not isinstance(metres, float) else f"{metres:,.0f} m away"
-    else:
-        value = _value(record, _FIELDS[attribute])
     agrees = (record.get("agrees") or {}).get(attribute)  # type: ignore[attr-defined]
     style = None if agrees is None else "green" if agrees else "yellow"
-    return Text(value, style=style or "")
-
-
-def _place_address(place: dict[str, object]) -> str:
-    from poiflow.text import address_line
-
-    address = place.get("address")
-    return address_line(address) if isinstance(address, dict) else ""
-
-
-def _point(lat: object, lon: object) -> str:
-    if not isinstance(lat, float) or not isinstance(lon, float) or math.isnan(lat):
-        return ""
-    return f"{lat:.5f}, {lon:.5f}"
+    return Text(story.said(record, attribute), style=style or "")

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Evaluation:
     """A run against the truth.
 
@@ -75,6 +75,46 @@ class Evaluation:
         """One row per missed or wrong pair, with the stage that lost it (None: no pairs
         to trace them with)."""
         return None if self.diagnosis is None else self.diagnosis.errors
+
+    def __repr__(self) -> str:
+        errors = "untraced" if self.diagnosis is None else f"{self.diagnosis.errors.height:,}"
+        return (
+            f"Evaluation(precision={self.precision:.4f}, recall={self.recall:.4f}, "
+            f"f1={self.f1:.4f}, bcubed_f1={self.scores.bcubed_f1:.4f}, "
+            f"records={self.scores.records:,}, errors={errors})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the scores, and the errors by kind and stage."""
+        from poiflow.pipeline.ingest_report import report_table
+
+        s = self.scores
+        shown = report_table(
+            ["", "precision", "recall", "F1"],
+            [
+                ["pairwise", *(f"{v:.4f}" for v in (s.precision, s.recall, s.f1))],
+                [
+                    "B-cubed",
+                    *(f"{v:.4f}" for v in (s.bcubed_precision, s.bcubed_recall, s.bcubed_f1)),
+                ],
+            ],
+            caption=f"{s.records:,} records; {s.correct_pairs:,} of {s.predicted_pairs:,} "
+            f"pairs joined are true, of {s.true_pairs:,} true pairs",
+        )
+        if self.diagnosis is None:
+            return shown + "<p>No pairs.parquet beside the membership: errors untraced.</p>"
+        counts = self.diagnosis.counts()
+        return shown + report_table(
+            ["error", "stage", "pairs"],
+            # A person's decisions only where the run followed any, as the command shows.
+            [
+                [*kind.split("_", 1), n]
+                for kind, n in counts.items()
+                if n or not kind.endswith("_decision")
+            ],
+            caption=f"Where the errors are (threshold {self.diagnosis.threshold:g}, {self.said})",
+            note=".errors holds each pair: both records, the stage, the features.",
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Everything but the error pairs as plain data (``poiflow evaluate --json``)."""

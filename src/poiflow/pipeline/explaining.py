@@ -110,6 +110,13 @@ class PairStory:
             "explanation": self.explanation.as_dict(),
         }
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdict, the two records side by side and the score as a
+        waterfall, as ``poiflow explain ... --html`` draws them."""
+        from poiflow.quality.explain_page import explain_fragment
+
+        return explain_fragment(self.as_dict())
+
 
 def explain_pair(
     folder: str | Path, left: str, right: str, *, model: str | Path | None = None

@@ -9,6 +9,8 @@ how often each source is right (what the run learnt, and what weighs each record
 
 from __future__ import annotations
 
+import html
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +25,7 @@ from poiflow.errors import InputError, did_you_mean
 from poiflow.pipeline.outputs import output_path, pairs_among, read_output, read_run, record_keys
 from poiflow.text import address_line
 
-__all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place"]
+__all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place", "point_text"]
 
 ATTRIBUTES: Final = (
     "name",
@@ -81,6 +83,87 @@ class PlaceStory:
             "source_accuracy": self.source_accuracy,
             "place_coverage": self.coverage,
         }
+
+    def values(self) -> dict[str, str]:
+        """The place's value of each attribute (:data:`ATTRIBUTES`) as text, '' where it
+        has none."""
+        place = self.place
+        address = place.get("address")
+        return {
+            "name": str((place.get("names") or {}).get("primary") or ""),
+            "category": str((place.get("categories") or {}).get("primary") or ""),
+            "address": address_line(address) if isinstance(address, dict) else "",
+            "phone": ", ".join(place.get("phones") or []),
+            "website": ", ".join(place.get("websites") or []),
+            "opening_hours": str(place.get("opening_hours") or ""),
+            "location": point_text(place.get("lat"), place.get("lon")),
+        }
+
+    @staticmethod
+    def said(record: dict[str, Any], attribute: str) -> str:
+        """What ``record`` (one of :attr:`records`) says of ``attribute`` as text: its
+        distance from the place's point for ``location``."""
+        if attribute == "location":
+            metres = record.get("metres")
+            return "" if not isinstance(metres, float) else f"{metres:,.0f} m away"
+        value = record.get(_FIELDS[attribute])
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return "" if value is None else str(value)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the place's values and each record's beside them, green
+        where the record agrees with the place and yellow where not, as ``poiflow explain
+        RUN PLACE`` prints them."""
+        colour = {True: "#e3f4e1", False: "#fff3c4", None: ""}
+
+        def cell(text: str, agrees: bool | None = None) -> str:
+            style = f' style="background:{colour[agrees]}"' if colour[agrees] else ""
+            return f"<td{style}>{html.escape(text)}</td>"
+
+        confidence = self.place.get("attribute_confidence") or {}
+        values = self.values()
+        head = "".join(f"<th>{html.escape(r['source'] + ':' + r['id'])}</th>" for r in self.records)
+        rows = []
+        for attribute in ATTRIBUTES:
+            sure = confidence.get(attribute)
+            value = values[attribute]
+            shown = f"{value} ({sure:.2f})" if sure is not None and value else value
+            said = "".join(
+                cell(self.said(r, attribute), (r.get("agrees") or {}).get(attribute))
+                for r in self.records
+            )
+            rows.append(f"<tr><th>{attribute.replace('_', ' ')}</th>{cell(shown)}{said}</tr>")
+        links = "".join(cell("" if r["link"] is None else f"{r['link']:.2f}") for r in self.records)
+        gave = "".join(cell(", ".join(r["gave"])) for r in self.records)
+        rows.append(f"<tr><th>strongest link</th><td></td>{links}</tr>")
+        rows.append(f"<tr><th>the place took</th><td></td>{gave}</tr>")
+        n = len(self.records)
+        caption = (
+            f"{self.place['id']}: {n} record{'s' * (n != 1)}; "
+            f"{self.place.get('confidence', math.nan):.2f} sure of the whole"
+        )
+        return (
+            f"<table><caption>{html.escape(caption)}</caption><thead><tr><th></th>"
+            f"<th>the place</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+
+_FIELDS: Final = {
+    "name": "name",
+    "category": "category",
+    "address": "address",
+    "phone": "phones",
+    "website": "websites",
+    "opening_hours": "opening_hours",
+}
+
+
+def point_text(lat: object, lon: object) -> str:
+    """A point as "lat, lon" to five decimals (a metre); '' without one."""
+    if not isinstance(lat, float) or not isinstance(lon, float) or math.isnan(lat):
+        return ""
+    return f"{lat:.5f}, {lon:.5f}"
 
 
 def explain_place(folder: str | Path, which: str) -> PlaceStory:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from poiflow.quality.page import ASSETS, escape, write_page
 
-__all__ = ["write_explain_page"]
+__all__ = ["explain_fragment", "write_explain_page"]
 
 _SHOWN: Final = ("name", "category", "address", "phones", "websites", "lat", "lon", "update_time")
 _LEAST_BITS: Final = 0.1  # smaller parts are summed into one bar
@@ -23,13 +23,17 @@ _ROW: Final = 22  # pixels a bar of the chart takes
 _LABEL: Final = 260  # pixels of the labels' column
 _WIDTH: Final = 760
 
+# The chart's own rules: only its classes, so that a notebook can take them in as they are.
+_CHART_CSS: Final = f"""svg.waterfall{{width:100%;max-width:{_WIDTH}px}}
+svg.waterfall .up{{fill:#2e7d32}}svg.waterfall .down{{fill:#c62828}}
+svg.waterfall .total{{fill:#3b78c4}}
+svg.waterfall .bar{{stroke:#b35900;stroke-dasharray:4 3}}svg.waterfall .axis{{stroke:#555}}
+svg.waterfall text{{font-size:12px;fill:#1d2733}}"""
+
 _PAGE: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{css}
-svg.waterfall{{width:100%;max-width:{width}px}}svg.waterfall .up{{fill:#2e7d32}}
-svg.waterfall .down{{fill:#c62828}}svg.waterfall .total{{fill:#3b78c4}}
-svg.waterfall .bar{{stroke:#b35900;stroke-dasharray:4 3}}svg.waterfall .axis{{stroke:#555}}
-svg.waterfall text{{font-size:12px;fill:#1d2733}}
+{chart_css}
 </style></head>
 <body>
 <header><h1>{title}</h1><p>{verdict}</p></header>
@@ -46,8 +50,39 @@ def write_explain_page(story: Mapping[str, Any], path: Path) -> Path:
     """Write ``story`` (``PairStory.as_dict()``) as a web page at ``path``, whole or not
     at all."""
     left, right = story["records"]
-    explanation = story["explanation"]
     title = f"{left['source']}:{left['id']} and {right['source']}:{right['id']}"
+    chart_title, how = _chart_said(story)
+    page = _PAGE.format(
+        title=escape(f"poiflow explain: {title}"),
+        css=(ASSETS / "report.css").read_text("utf-8"),
+        chart_css=_CHART_CSS,
+        verdict=escape(story["verdict"]),
+        records=_records(left, right),
+        chart_title=escape(chart_title),
+        how=escape(how),
+        chart=_waterfall(story["explanation"], story.get("threshold"), story.get("threshold_bits")),
+    )
+    return write_page(path, page)
+
+
+def explain_fragment(story: Mapping[str, Any]) -> str:
+    """``story`` (``PairStory.as_dict()``) as a piece of a page, for a notebook: the
+    verdict, the two records and the waterfall, styled by rules of the chart's own classes
+    alone (the page's style sheet would restyle the notebook)."""
+    left, right = story["records"]
+    chart_title, how = _chart_said(story)
+    return (
+        f"<div><style>{_CHART_CSS}</style><p><b>{escape(story['verdict'])}</b></p>"
+        f"{_records(left, right)}<p>{escape(chart_title)}. Each bar is one part of the "
+        f"score, in bits, from where the parts above it left it. {escape(how)}</p>"
+        f"{_waterfall(story['explanation'], story.get('threshold'), story.get('threshold_bits'))}"
+        "</div>"
+    )
+
+
+def _chart_said(story: Mapping[str, Any]) -> tuple[str, str]:
+    """The chart's title, and what its parts are."""
+    explanation = story["explanation"]
     how = (
         "The parts are the model's SHAP values; the score's logistic, calibrated, is the "
         "probability."
@@ -61,17 +96,7 @@ def write_explain_page(story: Mapping[str, Any], path: Path) -> Path:
         if run is not None
         else f"Never compared: {story['model']} would score them {explanation['probability']:.3f}"
     )
-    page = _PAGE.format(
-        title=escape(f"poiflow explain: {title}"),
-        css=(ASSETS / "report.css").read_text("utf-8"),
-        width=_WIDTH,
-        verdict=escape(story["verdict"]),
-        records=_records(left, right),
-        chart_title=escape(chart_title),
-        how=escape(how),
-        chart=_waterfall(explanation, story.get("threshold"), story.get("threshold_bits")),
-    )
-    return write_page(path, page)
+    return chart_title, how
 
 
 def _records(left: Mapping[str, Any], right: Mapping[str, Any]) -> str:
