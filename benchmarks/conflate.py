@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from measure import generated_world, measure
-from poiflow.cli.evaluation import score_golden
 from poiflow.conflate.accuracy import ATTRIBUTES
 from poiflow.conflate.blocking import blocking_recall, candidate_pairs
 from poiflow.conflate.clustering import ClusterConfig
@@ -33,6 +32,7 @@ from poiflow.conflate.diagnosis import CAUSES, RULES, diagnose
 from poiflow.conflate.evaluate import read_gold, score_membership
 from poiflow.conflate.merge import CONFIDENT_ATTRIBUTES
 from poiflow.generate import GOLD_PLACES
+from poiflow.pipeline.evaluation import score_golden
 
 # The golden records' attributes printed (``poiflow.conflate.accuracy``).
 SHOWN = tuple(a for a in ATTRIBUTES if a != "brand")
