@@ -23,11 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Evaluation",
-    "Traced",
-    "diagnose_run",
     "evaluate",
     "nothing_in_common",
-    "read_membership",
     "score_golden",
 ]
 
@@ -168,7 +165,7 @@ def evaluate(
     path = Path(run)
     if path.is_dir():  # the run's folder
         path = path / "membership.parquet"
-    predicted = read_membership(path)
+    predicted = _read_membership(path)
     scores = score_membership(predicted, truth)
     if scores.records == 0:
         raise InputError(nothing_in_common(predicted, truth), path=Path(gold))
@@ -178,7 +175,7 @@ def evaluate(
         else score_golden(predicted, truth, path.parent, Path(gold_places))
     )
     pairs_path = None if pairs is None else Path(pairs)
-    found = diagnose_run(
+    found = _diagnose_run(
         predicted, truth, path.parent, pairs_path, threshold, sweep=sweep, features=features
     )
     if found is None and (pairs_path is not None or sweep):
@@ -192,7 +189,7 @@ def evaluate(
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Traced:
+class _Traced:
     """A run's errors traced (and, if asked, its thresholds swept)."""
 
     diagnosis: Diagnosis
@@ -200,7 +197,7 @@ class Traced:
     sweep: pl.DataFrame | None
 
 
-def diagnose_run(
+def _diagnose_run(
     membership: Any,
     gold: pl.DataFrame,
     folder: Path,
@@ -209,7 +206,7 @@ def diagnose_run(
     *,
     sweep: bool = False,
     features: bool = False,
-) -> Traced | None:
+) -> _Traced | None:
     """The diagnosis of a run in ``folder`` (``pairs.parquet``, ``run.json`` and
     ``records.parquet`` beside the membership), and with ``sweep`` its thresholds swept;
     None if there are no scored pairs to trace the errors with. Only with ``features``
@@ -242,7 +239,7 @@ def diagnose_run(
     swept = (
         sweep_thresholds(membership, gold, pairs, cluster, decisions=decisions) if sweep else None
     )
-    return Traced(found, said, swept)
+    return _Traced(found, said, swept)
 
 
 def _run_cluster(path: Path) -> tuple[ClusterConfig, str]:
@@ -304,7 +301,7 @@ def nothing_in_common(predicted: pa.Table, truth: pl.DataFrame, whose: str = "th
     )
 
 
-def read_membership(path: Path) -> pa.Table:
+def _read_membership(path: Path) -> pa.Table:
     """The run's membership (``source, id, place_id``).
 
     Raises:
