@@ -241,6 +241,7 @@ def test_the_readmes_python_runs_and_gives_what_it_says(
     assert checked >= 11
     assert (tmp_path / "out" / "run-decided" / "membership.parquet").exists()
     assert (tmp_path / "out" / "gen-run" / "places.parquet").exists()
+    assert (tmp_path / "out" / "gen-mine" / "places.parquet").exists()
 
 
 def test_the_generated_example_runs_as_its_readme_says(tmp_path: Path) -> None:

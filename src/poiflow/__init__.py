@@ -33,12 +33,14 @@ if _typing.TYPE_CHECKING:
         Pipeline,
         PlaceStory,
         RunResult,
+        Trained,
         conflate,
         decide,
         evaluate,
         explain_pair,
         explain_place,
         ingest,
+        train,
     )
     from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
     from poiflow.serving.answers import MatchResult, match
@@ -70,6 +72,8 @@ _LAZY = {
     "explain_place": "poiflow.pipeline",
     "PlaceStory": "poiflow.pipeline",
     "ingest": "poiflow.pipeline",
+    "train": "poiflow.pipeline",
+    "Trained": "poiflow.pipeline",
     "match": "poiflow.serving.answers",
     "MatchResult": "poiflow.serving.answers",
     "PLACE_SCHEMA": "poiflow.schema",
@@ -111,6 +115,7 @@ __all__ = [
     "SourceMapping",
     "StageFailedError",
     "TabularSource",
+    "Trained",
     "UnknownFormatError",
     "__version__",
     "conflate",
@@ -122,6 +127,7 @@ __all__ = [
     "load_yaml",
     "match",
     "open_source",
+    "train",
 ]
 
 

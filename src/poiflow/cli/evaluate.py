@@ -5,13 +5,13 @@ fits a matcher from labelled pairs (a generated world's, or a review's)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from poiflow.cli import app, console, out, print_json, print_weights
-from poiflow.errors import ConfigError, InputError, NoCandidatesError, did_you_mean
+from poiflow.errors import InputError, did_you_mean
 
 
 @app.command(name="evaluate", no_args_is_help=True)
@@ -180,39 +180,6 @@ def evaluate_command(
         draw_accuracy(out, accuracy)
 
 
-def _check_labels(labels: Any, truth: Any, records: Path, gold: Path) -> None:
-    """Refuse labels a model cannot learn from, saying why."""
-    matches = int(labels.sum())
-    if matches and matches < len(labels):
-        return
-    if not len(labels):
-        raise NoCandidatesError("training a model")
-    if matches:
-        raise InputError(
-            f"every one of the {matches:,} candidate pairs is a match by the gold file: a "
-            "model needs non-matching pairs too",
-            path=gold,
-        )
-    import polars as pl
-    import pyarrow.parquet as pq
-
-    keyed = pq.read_table(records, columns=["source", "id"])
-    known = truth.join(pl.DataFrame(keyed), on=["source", "id"])
-    if not known.height:
-        from poiflow.pipeline.evaluation import nothing_in_common
-
-        raise InputError(nothing_in_common(keyed, truth, "the inputs'"), path=gold)
-    why = (
-        "no two records it puts in one place became a candidate pair"
-        if known["place"].n_unique() < known.height
-        else "it puts no two of the inputs' records in one place"
-    )
-    raise InputError(
-        f"none of the {len(labels):,} candidate pairs is a match by the gold file: {why}",
-        path=gold,
-    )
-
-
 @app.command(name="generate", no_args_is_help=True)
 def generate_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
@@ -349,46 +316,30 @@ def train_command(
 
       poiflow train my/*.csv --unsupervised -o out/em.json.gz
     """
-    import tempfile
+    from poiflow.pipeline.training import train
 
-    from poiflow.conflate.evaluate import read_gold
-    from poiflow.conflate.matcher import train_matcher
-    from poiflow.conflate.training import candidate_features, labelled_pairs
-    from poiflow.pipeline import ingest
+    trained = train(
+        inputs,
+        output,
+        gold=gold,
+        labels=answers,
+        unsupervised=unsupervised,
+        base=base,
+        seed=seed,
+    )
+    if trained.kind == "refined":
+        from poiflow.cli.label import print_refined
 
-    if sum((gold is not None, unsupervised, answers is not None)) != 1:
-        raise ConfigError(
-            "give one of --gold (labelled records), --labels (answers from 'poiflow label') "
-            "and --unsupervised (no labels)"
-        )
-    if answers is not None:
-        from poiflow.cli.label import train_from_labels
-
-        train_from_labels(inputs, answers, base, output, seed)
+        print_refined(trained)
         return
-    name = output.name.split(".")[0]
-    if unsupervised:
-        from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
-        from poiflow.conflate.matcher import save_model
-
-        with tempfile.TemporaryDirectory() as tmp:
-            ingest(inputs, Path(tmp) / "records.parquet")
-            model = fit_fellegi_sunter(candidate_features(Path(tmp) / "records.parquet"), name=name)
-        save_model(model, output)
-        print_weights(model.info, model.prior, model.weights())
+    if trained.kind == "fellegi-sunter":
+        info = trained.info
+        print_weights(info, info["prior"], info["match_weights"])
         console.print(f"model: [bold]{output}[/bold]")
         return
-    assert gold is not None
-    truth = read_gold(gold)  # refuse a bad gold file before the work
-    with tempfile.TemporaryDirectory() as tmp:
-        ingest(inputs, Path(tmp) / "records.parquet")
-        features, labels = labelled_pairs(Path(tmp) / "records.parquet", truth)
-        _check_labels(labels, truth, Path(tmp) / "records.parquet", gold)
-    matcher = train_matcher(features, labels, seed=seed, name=name)
-    matcher.save(output)
-    held = matcher.info["holdout"]
+    held = trained.holdout
     console.print(
-        f"trained on {len(labels):,} pairs ({int(labels.sum()):,} matches); held out: "
+        f"trained on {trained.pairs:,} pairs ({trained.matches:,} matches); held out: "
         f"precision {held['precision']:.4f}, recall {held['recall']:.4f}, "
         f"F1 {held['f1']:.4f}"
     )

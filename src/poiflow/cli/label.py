@@ -3,9 +3,8 @@ the answers (``poiflow train --labels``)."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.panel import Panel
@@ -18,8 +17,9 @@ from poiflow.errors import ConfigError, InputError
 if TYPE_CHECKING:  # the matcher's modules import LightGBM: only when a command runs
     from poiflow.conflate.active import RecordCards
     from poiflow.conflate.decisions import Answer
+    from poiflow.pipeline.training import Trained
 
-__all__ = ["train_from_labels"]
+__all__ = ["print_refined"]
 
 _KEYS_HELP = (
     "[bold]y[/bold] same place · [bold]n[/bold] different · [bold]s[/bold] unsure · "
@@ -160,72 +160,31 @@ def _panel(view: RecordCards, pair: dict[str, Any], number: int, total: int) -> 
     return Panel(table, title=title, title_align="left")
 
 
-def train_from_labels(inputs: list[Path], labels: Path, base: str, output: Path, seed: int) -> None:
-    """Refine ``base`` with the answers in ``labels``; print the held-out gain; save."""
-    import pyarrow.parquet as pq
-
-    from poiflow.conflate.active import (
-        agreement,
-        label_features,
-        read_labels,
-        refine_matcher,
-        split,
-    )
-    from poiflow.conflate.matcher import Matcher, load_matcher
-
-    matcher = load_matcher(base)
-    if not isinstance(matcher, Matcher):
-        raise ConfigError(
-            "--labels refines a LightGBM model; the --base given is a Fellegi-Sunter one"
-        )
-    answers = read_labels(labels)
-    with tempfile.TemporaryDirectory() as tmp:
-        if len(inputs) == 1 and _is_records(inputs[0]):
-            records = pq.read_table(inputs[0]).drop_columns(["geometry"])
-        else:
-            from poiflow.pipeline import ingest
-
-            ingest(inputs, Path(tmp) / "records.parquet")
-            records = pq.read_table(Path(tmp) / "records.parquet").drop_columns(["geometry"])
-    found = label_features(records, answers)
-    if found.labels.size == 0:
-        raise ConfigError(f"no answered pair of {labels} is among these records", path=labels)
-    if found.unknown:
+def print_refined(trained: Trained) -> None:
+    """What refining a model with answers did: the held-out check, and the model written."""
+    if trained.unknown:
         console.print(
-            f"[yellow]{found.unknown} answered pairs name records not in the input[/yellow]"
+            f"[yellow]{trained.unknown} answered pairs name records not in the input[/yellow]"
         )
-    name = output.name.split(".")[0]
-    if found.labels.size >= 10:
-        held = split(found.labels.size, 1 / 3, seed)
-        part = {k: v[~held] for k, v in found.features.items()}
-        trial = refine_matcher(matcher, part, found.labels[~held], seed=seed)
-        test = {k: v[held] for k, v in found.features.items()}
-        before = agreement(matcher, test, found.labels[held])
-        after = agreement(trial, test, found.labels[held])
+    if trained.before:
         table = Table(
-            title=f"On {int(held.sum())} held-out answers", title_justify="left", show_edge=False
+            title=f"On {int(trained.after['pairs'])} held-out answers",
+            title_justify="left",
+            show_edge=False,
         )
         table.add_column("model")
-        for metric in ("accuracy", "log_loss", "precision", "recall", "f1"):
+        for metric in _REFINED_SCORES:
             table.add_column(metric.replace("_", "-"), justify="right")
-        for label, scores in ((matcher.version, before), ("refined", after)):
-            table.add_row(
-                label,
-                *(
-                    f"{scores[m]:.4f}"
-                    for m in ("accuracy", "log_loss", "precision", "recall", "f1")
-                ),
-            )
+        for label, scores in ((trained.info["base"], trained.before), ("refined", trained.after)):
+            table.add_row(label, *(f"{scores[m]:.4f}" for m in _REFINED_SCORES))
         console.print(table)
     else:
         console.print("fewer than 10 answers: no held-out check; label more for one")
-    refined = refine_matcher(matcher, found.features, found.labels, seed=seed, name=name)
-    refined.save(output)
-    said = refined.info["refined_on"]
+    said = trained.info["refined_on"]
     console.print(
-        f"refined {matcher.version} on {found.labels.size} answers "
-        f"({int(found.labels.sum())} same place; the model expected "
-        f"{said['expected_matches']:.1f}): [bold]{output}[/bold]"
+        f"refined {trained.info['base']} on {trained.pairs} answers "
+        f"({trained.matches} same place; the model expected "
+        f"{said['expected_matches']:.1f}): [bold]{trained.model}[/bold]"
     )
     why = (
         "the answers contradict the model (a new kind of data)"
@@ -235,16 +194,7 @@ def train_from_labels(inputs: list[Path], labels: Path, base: str, output: Path,
     console.print(f"{said['strength']} refining, {said['rounds']} trees: {why}")
 
 
-def _is_records(path: Path) -> bool:
-    if path.suffix != ".parquet":
-        return False
-    import pyarrow.parquet as pq
-
-    try:
-        metadata = pq.read_schema(path).metadata or {}
-    except (OSError, ValueError):
-        return False
-    return metadata.get(b"poiflow.table") == b"places"
+_REFINED_SCORES: Final = ("accuracy", "log_loss", "precision", "recall", "f1")
 
 
 @app.command(name="decide", no_args_is_help=True)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from poiflow.pipeline.ingestion import ingest
     from poiflow.pipeline.place_story import PlaceStory, explain_place
     from poiflow.pipeline.runner import RunResult, StageRun
+    from poiflow.pipeline.training import Trained, train
 
 _LAZY = {
     "ConflateReport": "poiflow.pipeline.conflation",
@@ -37,6 +38,8 @@ _LAZY = {
     "explain_place": "poiflow.pipeline.place_story",
     "RunResult": "poiflow.pipeline.runner",
     "StageRun": "poiflow.pipeline.runner",
+    "Trained": "poiflow.pipeline.training",
+    "train": "poiflow.pipeline.training",
 }
 
 __all__ = [
@@ -51,12 +54,14 @@ __all__ = [
     "RunResult",
     "SourceReport",
     "StageRun",
+    "Trained",
     "conflate",
     "decide",
     "evaluate",
     "explain_pair",
     "explain_place",
     "ingest",
+    "train",
 ]
 
 
