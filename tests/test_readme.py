@@ -237,8 +237,8 @@ def test_the_readmes_python_runs_and_gives_what_it_says(
     for number, block in enumerate(blocks, 1):
         with contextlib.redirect_stdout(io.StringIO()):
             checked += run_checking_comments(block, f"README.md's Python block {number}")
-    # The pipeline's reuse, the stories of a pair and a place, each normalizer's value.
-    assert checked >= 11
+    # The reuse, the comparison, the stories of a pair and a place, each normalizer's value.
+    assert checked >= 12
     assert (tmp_path / "out" / "run-decided" / "membership.parquet").exists()
     assert (tmp_path / "out" / "gen-run" / "places.parquet").exists()
     assert (tmp_path / "out" / "gen-mine" / "places.parquet").exists()

@@ -21,7 +21,7 @@ from poiflow.errors import ConfigError, OutputError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
 from poiflow.pipeline.evaluation import score_golden
-from poiflow.pipeline.tracking import chart, chart_panels, compare_runs, read_runs
+from poiflow.pipeline.tracking import better, chart, chart_panels, compare_runs, read_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -326,3 +326,34 @@ def test_a_persons_decisions_are_logged_with_what_became_of_them(
     assert run.data.metrics["decisions.match"] == 1
     assert run.data.metrics["decisions.overruled"] == 1
     assert run.data.metrics["decisions.not_in_run"] == 0
+
+
+def test_a_notebook_compares_a_pipelines_runs(data: Path, tmp_path: Path) -> None:
+    pipeline = make_pipeline(data, tmp_path)
+    first = pipeline.run()
+    second = pipeline.replace({"stages": {"cluster": {"threshold": 0.05}}}).run()
+    assert first.run_id is not None
+    assert second.run_id is not None
+    comparison = pipeline.compare(last=2)
+    assert [r.run_id for r in comparison.runs] == [first.run_id, second.run_id]
+    assert comparison.params == [("stages.cluster.threshold", ["null", "0.05"])]
+    frame = comparison.frame()
+    assert frame.columns == ["metric", *comparison.names]
+    assert frame["metric"].to_list() == [k for k, _ in comparison.metrics]
+    before, after = frame.filter(frame["metric"] == "f1").select(comparison.names).row(0)
+    assert before == first.stage("evaluate").summary["f1"]
+    assert after == second.stage("evaluate").summary["f1"]
+    # The same runs by id (a prefix will do); in a notebook, the changes coloured.
+    again = pipeline.compare(first.run_id[:10], second.run_id)
+    assert again.metrics == comparison.metrics
+    shown = comparison._repr_html_()
+    assert "<td>stages.cluster.threshold</td><td>null</td><td>0.05</td>" in shown
+    colour = {None: "#777", True: "#2e7d32", False: "#c62828"}[better("f1", before, after)]
+    assert f'<span style="color:{colour}">({after - before:+.4g})</span>' in shown
+    assert comparison.chart(tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ConfigError, match="compare needs two runs or more"):
+        pipeline.compare(first.run_id)
+    (tmp_path / "untracked").mkdir()
+    untracked = make_pipeline(data, tmp_path / "untracked")
+    with pytest.raises(ConfigError, match="logs no runs"):
+        untracked.replace({"tracking": None}).compare(last=2)

@@ -338,40 +338,22 @@ def compare_command(
       poiflow compare --pipeline pipeline.yaml --last 3 --metrics golden
     """
     from poiflow.pipeline.declared import Pipeline
-    from poiflow.pipeline.tracking import (
-        CHECK_TOTALS,
-        better,
-        chart,
-        compare_runs,
-        latest_runs,
-        read_runs,
-    )
+    from poiflow.pipeline.tracking import better, compare, number_text
 
+    ids = list(runs or [])
     pipeline = Pipeline.from_yaml(pipeline_file) if pipeline_file else None
     uri = tracking_uri or (pipeline.tracking_uri if pipeline else None)
     if uri is None:
         raise ConfigError("say where the runs are: --pipeline PIPELINE.yaml or --tracking-uri")
-    ids = list(runs or [])
-    if last is not None:
-        if pipeline is None:
-            raise ConfigError("--last needs --pipeline (whose experiment to read)")
-        tracking = pipeline.spec.tracking
-        experiment = (tracking.experiment if tracking else None) or pipeline.spec.name
-        ids += latest_runs(uri, experiment, last)
-    if len(ids) < 2:
-        raise ConfigError("compare needs two runs or more (run ids, or --last N)")
-    comparison = compare_runs(read_runs(uri, ids))
-    shown = [(k, v) for k, v in comparison.metrics if only is None or only in k]
-    if only is None:  # a check that flagged no place in any of the runs: no row of its own
-        shown = [
-            (k, v) for k, v in shown if not k.startswith("checks.") or k in CHECK_TOTALS or any(v)
-        ]
+    experiment = pipeline.experiment if pipeline else None
+    comparison = compare(uri, ids, experiment=experiment, last=last)
+    shown = comparison.shown(only)
     if not shown:
         raise ConfigError(
             f"no metric of these runs has '{only}' in its name "
             "(a run given the true places has golden.*; one given gold, f1 and the like)"
         )
-    names = [f"{r.name} {r.run_id[:8]}" for r in comparison.runs]
+    names = comparison.names
 
     params = Table(title="Settings that differ", title_justify="left", show_edge=False)
     params.add_column("parameter")
@@ -389,21 +371,14 @@ def compare_command(
         metrics.add_column(name, justify="right")
     for key, values in shown:
         first = values[0]
-        cells = ["" if first is None else _number(first)]
+        cells = ["" if first is None else number_text(first)]
         for value in values[1:]:
             if value is None or first is None:
-                cells.append("" if value is None else _number(value))
+                cells.append("" if value is None else number_text(value))
                 continue
             verdict = better(key, first, value)
             colour = {None: "dim", True: "green", False: "red"}[verdict]
-            cells.append(f"{_number(value)} [{colour}]({value - first:+.4g})[/{colour}]")
+            cells.append(f"{number_text(value)} [{colour}]({value - first:+.4g})[/{colour}]")
         metrics.add_row(key, *cells)
     console.print(metrics)
-    console.print(f"chart: [bold]{chart(comparison, chart_path)}[/bold]")
-
-
-def _number(value: float) -> str:
-    """A whole number as one ("3", "0"), anything else to four decimals."""
-    if value == int(value):
-        return f"{int(value):,}"
-    return f"{value:.4f}"
+    console.print(f"chart: [bold]{comparison.chart(chart_path)}[/bold]")

@@ -42,6 +42,7 @@ from poiflow.storage import TEMP_ROOT, fetch, is_remote, output_staging, put_fol
 
 if TYPE_CHECKING:
     from poiflow.pipeline.ingest_report import IngestProgress
+    from poiflow.pipeline.tracking import Comparison
 
 __all__ = ["Pipeline"]
 
@@ -286,10 +287,9 @@ class Pipeline:
         return result
 
     def _signature(self, result: RunResult) -> str:
-        tracking = self.spec.tracking
         parts = {
             "uri": self.tracking_uri,
-            "experiment": (tracking.experiment if tracking else None) or self.spec.name,
+            "experiment": self.experiment,
             "stages": [(s.name, s.key) for s in result.stages],
             "output": str(result.output),
         }
@@ -313,6 +313,32 @@ class Pipeline:
         tmp = self.cache / f".tracking.json.{os.getpid()}"
         tmp.write_text(json.dumps(logged, indent=1), "utf-8")
         tmp.replace(self.cache / "tracking.json")
+
+    def compare(self, *runs: str, last: int | None = None) -> Comparison:
+        """This pipeline's logged runs side by side, as ``poiflow compare --pipeline``
+        does: the settings that differ and every metric (``frame()``, a table; ``chart()``
+        a PNG; in a notebook it shows itself, changes coloured).
+
+        Args:
+            runs: Run ids (a unique prefix will do).
+            last: Then the pipeline's last ``last`` runs, oldest first.
+
+        Raises:
+            ConfigError: The pipeline logs no runs, or fewer than two are named.
+        """
+        from poiflow.pipeline.tracking import compare
+
+        uri = self.tracking_uri
+        if uri is None:
+            raise ConfigError("this pipeline logs no runs to compare: give it tracking: {uri: ...}")
+        return compare(uri, runs, experiment=self.experiment, last=last)
+
+    @property
+    def experiment(self) -> str:
+        """The MLflow experiment its runs are logged in: ``tracking.experiment``, or the
+        pipeline's name."""
+        tracking = self.spec.tracking
+        return (tracking.experiment if tracking else None) or self.spec.name
 
     @property
     def tracking_uri(self) -> str | None:
@@ -345,7 +371,7 @@ class Pipeline:
             effective.write_text(f"{origin}# base: {self.base.resolve()}\n{self.to_yaml()}")
             return log_run(
                 uri=uri,
-                experiment=self.spec.tracking.experiment or self.spec.name,
+                experiment=self.experiment,
                 params=params,
                 run_json=run_json,
                 artifacts=[effective, *artifacts],

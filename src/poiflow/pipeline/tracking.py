@@ -10,6 +10,7 @@ tracking URI (a server) from the pipeline's ``tracking.uri``.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import tempfile
@@ -24,9 +25,20 @@ from poiflow._version import __version__
 from poiflow.errors import ConfigError, OutputError
 
 if TYPE_CHECKING:
+    import polars as pl
     from mlflow.tracking import MlflowClient
 
-__all__ = ["CHECK_TOTALS", "RunRecord", "compare_runs", "default_uri", "log_run", "read_runs"]
+__all__ = [
+    "CHECK_TOTALS",
+    "Comparison",
+    "RunRecord",
+    "compare",
+    "compare_runs",
+    "default_uri",
+    "log_run",
+    "number_text",
+    "read_runs",
+]
 
 # The metrics of all the quality checks together; each check's own is ``checks.NAME``.
 CHECK_TOTALS = ("checks.errors", "checks.warnings")
@@ -262,6 +274,99 @@ class Comparison:
     runs: list[RunRecord]
     params: list[tuple[str, list[str | None]]]
     metrics: list[tuple[str, list[float | None]]]
+
+    @property
+    def names(self) -> list[str]:
+        """Each run's name and the start of its id, as its column is headed."""
+        return [f"{r.name} {r.run_id[:8]}" for r in self.runs]
+
+    def shown(self, only: str | None = None) -> list[tuple[str, list[float | None]]]:
+        """The metrics a person is shown: with ``only``, those whose name has it in it;
+        else every one but a check's that flagged no place in any of the runs (the totals
+        always)."""
+        if only is not None:
+            return [(k, v) for k, v in self.metrics if only in k]
+        return [
+            (k, v)
+            for k, v in self.metrics
+            if not k.startswith("checks.") or k in CHECK_TOTALS or any(v)
+        ]
+
+    def frame(self) -> pl.DataFrame:
+        """The metrics as a table: ``metric``, then one column a run (:attr:`names`)."""
+        import polars as pl
+
+        return pl.DataFrame(
+            {
+                "metric": [k for k, _ in self.metrics],
+                **{
+                    name: pl.Series([v[i] for _, v in self.metrics], dtype=pl.Float64)
+                    for i, name in enumerate(self.names)
+                },
+            }
+        )
+
+    def chart(self, path: str | Path) -> Path:
+        """Draw the runs side by side as a PNG at ``path`` (:func:`chart`)."""
+        return chart(self, Path(path))
+
+    def _repr_html_(self) -> str:
+        """A notebook's view, as ``poiflow compare`` prints it: the settings that differ,
+        and every metric with its change from the first run (green better, red worse)."""
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in self.names)
+        params = "".join(
+            f"<tr><td>{html.escape(key)}</td>"
+            + "".join(f"<td>{html.escape('' if v is None else v)}</td>" for v in values)
+            + "</tr>"
+            for key, values in self.params
+        )
+        if not params:
+            span = len(self.runs) + 1
+            params = f'<tr><td colspan="{span}">(none: the runs share every setting)</td></tr>'
+        rows = []
+        for key, values in self.shown():
+            first, cells = values[0], []
+            for index, value in enumerate(values):
+                text = "" if value is None else number_text(value)
+                if index and value is not None and first is not None:
+                    verdict = better(key, first, value)
+                    colour = {None: "#777", True: "#2e7d32", False: "#c62828"}[verdict]
+                    text += f' <span style="color:{colour}">({value - first:+.4g})</span>'
+                cells.append(f'<td style="text-align:right">{text}</td>')
+            rows.append(f"<tr><td>{html.escape(key)}</td>{''.join(cells)}</tr>")
+        return (
+            f"<table><caption>Settings that differ</caption><thead><tr><th>parameter</th>"
+            f"{head}</tr></thead><tbody>{params}</tbody></table>"
+            f"<table><caption>Metrics</caption><thead><tr><th>metric</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+
+
+def number_text(value: float) -> str:
+    """A metric as text: a whole number as one ("3", "0"), anything else to four decimals."""
+    if value == int(value):
+        return f"{int(value):,}"
+    return f"{value:.4f}"
+
+
+def compare(
+    uri: str, runs: Sequence[str] = (), *, experiment: str | None = None, last: int | None = None
+) -> Comparison:
+    """The runs ``runs`` of the store at ``uri`` (a unique prefix of an id will do), then
+    the last ``last`` of ``experiment``, side by side.
+
+    Raises:
+        ConfigError: Fewer than two runs, ``last`` without an experiment, a run or the
+            experiment not in the store.
+    """
+    ids = list(runs)
+    if last is not None:
+        if experiment is None:
+            raise ConfigError("--last needs --pipeline (whose experiment to read)")
+        ids += latest_runs(uri, experiment, last)
+    if len(ids) < 2:
+        raise ConfigError("compare needs two runs or more (run ids, or --last N)")
+    return compare_runs(read_runs(uri, ids))
 
 
 def compare_runs(runs: Sequence[RunRecord]) -> Comparison:

@@ -32,7 +32,8 @@ class Trained:
         kind: ``lightgbm`` (from ``gold``), ``fellegi-sunter`` (``unsupervised``) or
             ``refined`` (``base`` refined with ``labels``).
         pairs: The pairs it learnt from: candidate pairs, or answered ones.
-        matches: How many of them are one place.
+        matches: How many of them are one place (a Fellegi-Sunter model's: as many as its
+            fitted share of matches says).
         holdout: A LightGBM model's scores on the fifth of the pairs held out
             (``precision``, ``recall``, ``f1``); empty otherwise.
         before, after: A refined model's: the base's and the refined one's scores on a
