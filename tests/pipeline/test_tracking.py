@@ -357,3 +357,19 @@ def test_a_notebook_compares_a_pipelines_runs(data: Path, tmp_path: Path) -> Non
     untracked = make_pipeline(data, tmp_path / "untracked")
     with pytest.raises(ConfigError, match="logs no runs"):
         untracked.replace({"tracking": None}).compare(last=2)
+
+
+def test_a_notebook_shows_a_run_as_poiflow_run_prints_it(data: Path, tmp_path: Path) -> None:
+    pipeline = make_pipeline(data, tmp_path)
+    first = pipeline.run()
+    again = pipeline.run()
+    shown = first._repr_html_()
+    for stage in first.stages:
+        assert f"<td>{stage.name}</td><td>ran</td>" in shown
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert f'<td>places</td><td style="text-align:right">{run["counts"]["places"]:,}</td>' in shown
+    assert f"<td>f1</td><td>{run['metrics']['f1']:.4f}</td>" in shown
+    assert f"MLflow run {first.run_id}" in shown
+    repeated = again._repr_html_()
+    assert all(f"<td>{s.name}</td><td>reused</td><td></td>" in repeated for s in again.stages)
+    assert "(nothing changed: not logged again)" in repeated

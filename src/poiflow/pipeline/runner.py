@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import html
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from poiflow._gc import paused_gc
 from poiflow.errors import ConfigError, OutputError, PoiflowError, StageFailedError
@@ -110,6 +111,49 @@ class RunResult:
     def ran(self) -> list[str]:
         """Stages that ran."""
         return [s.name for s in self.stages if not s.reused]
+
+    def _repr_html_(self) -> str:
+        """A notebook's view, as ``poiflow run`` prints it: each stage ran or reused and
+        its seconds; what came out (records, places, and the scores against the truth
+        where the pipeline has it); where the outputs are, and the MLflow run."""
+        from poiflow.pipeline.ingest_report import report_table
+
+        stages = report_table(
+            ["stage", "", "seconds"],
+            [
+                [s.name, "reused" if s.reused else "ran", "" if s.reused else s.seconds]
+                for s in self.stages
+            ],
+            caption="The stages",
+        )
+        if self.output is None:
+            return stages
+        where = self.uploaded_to or str(self.output)
+        note = f"Outputs in {where}" + (
+            ""
+            if self.run_id is None
+            else f"; MLflow run {self.run_id}"
+            + (" (nothing changed: not logged again)" if self.repeats_run else "")
+        )
+        try:
+            run = json.loads((Path(self.output) / "run.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return f"{stages}<p>{html.escape(note)}</p>"
+        counts, metrics = run.get("counts", {}), run.get("metrics", {})
+        rows = [[name, counts[key]] for key, name in _SHOWN_COUNTS if key in counts]
+        rows += [[key, f"{metrics[key]:.4f}"] for key in _SHOWN_METRICS if key in metrics]
+        return stages + report_table(["", ""], rows, caption="What came out", note=note)
+
+
+# What a run's view in a notebook shows of its run.json.
+_SHOWN_COUNTS: Final = (
+    ("read", "records read"),
+    ("quarantined", "quarantined"),
+    ("records", "records"),
+    ("places", "places"),
+    ("multi_source_places", "places of 2+ records"),
+)
+_SHOWN_METRICS: Final = ("precision", "recall", "f1", "bcubed_f1")
 
 
 OnStage = Callable[[str, bool], None]
