@@ -178,3 +178,21 @@ def test_a_notebook_shows_a_pairs_story_and_a_places(conflated: Path) -> None:
     differing = sum(v is False for r in told.records for v in r["agrees"].values())
     assert shown.count("background:#e3f4e1") == agreeing > 0
     assert shown.count("background:#fff3c4") == differing
+
+
+def test_evaluate_says_what_moved_the_matchers_mistakes(conflated: Path, tmp_path: Path) -> None:
+    gold = conflated.parent / "sources" / "gold.csv"
+    found = poiflow.evaluate(gold, conflated)
+    drivers = found.drivers()
+    said = run_cli(
+        "evaluate", "--gold", str(gold), "--membership", str(conflated), "--drivers", "--json"
+    )
+    assert said.returncode == 0, said.stderr
+    assert drivers.to_dicts() == json.loads(said.stdout)["drivers"]
+    assert set(drivers["error"].to_list()) <= {"missed", "wrong"}
+    with pytest.raises(poiflow.InputError, match="without their features"):
+        poiflow.evaluate(gold, conflated, features=False).drivers()
+    for name in ("membership.parquet", "pairs.parquet", "run.json", "records.parquet"):
+        shutil.copy(conflated / name, tmp_path / name)
+    with pytest.raises(poiflow.InputError, match=r"needs the run's model\.json\.gz"):
+        poiflow.evaluate(gold, tmp_path).drivers()

@@ -127,9 +127,7 @@ def evaluate_command(
         write_errors(found, errors)
     moved = None
     if found is not None and drivers:
-        from poiflow.cli.evaluation import mistake_drivers
-
-        moved = mistake_drivers(found, membership.parent)
+        moved = scored.drivers()
     if json_report:
         report = scored.as_dict()
         if moved is not None:

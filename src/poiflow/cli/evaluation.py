@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from poiflow.errors import InputError, OutputError
+from poiflow.errors import OutputError
 from poiflow.schema import PAIR_RECORD_KEYS
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ __all__ = [
     "draw_diagnosis",
     "draw_drivers",
     "draw_sweep",
-    "mistake_drivers",
     "score_drivers",
     "write_errors",
 ]
@@ -50,20 +49,6 @@ def score_drivers(
         return None  # the drivers only decorate the examples
     keys = pq.read_table(pairs_path, columns=list(PAIR_RECORD_KEYS))
     return lambda rows: with_drivers(rows, model, pairs_path, keys=keys)
-
-
-def mistake_drivers(diagnosis: Diagnosis, folder: Path) -> pl.DataFrame:
-    """What moved the scores of the matcher's mistakes (``drivers.error_drivers``), by
-    the run's own model (``model.json.gz`` beside the membership)."""
-    from poiflow.conflate.matcher import load_matcher
-    from poiflow.pipeline.drivers import error_drivers
-
-    path = folder / "model.json.gz"
-    if not path.exists():
-        raise InputError(
-            "--drivers needs the run's model.json.gz beside the membership", path=folder
-        )
-    return error_drivers(diagnosis.errors, load_matcher(path))
 
 
 def draw_drivers(console: Console, drivers: pl.DataFrame) -> None:

@@ -44,6 +44,7 @@ class Evaluation:
             one row a threshold.
         golden: With ``gold_places``: how right each golden attribute is
             (``PlaceAccuracy``).
+        folder: The run's folder (the membership's).
     """
 
     scores: Scores
@@ -51,6 +52,7 @@ class Evaluation:
     said: str
     sweep: pl.DataFrame | None
     golden: PlaceAccuracy | None
+    folder: Path | None = None
 
     @property
     def precision(self) -> float:
@@ -72,6 +74,29 @@ class Evaluation:
         """One row per missed or wrong pair, with the stage that lost it (None: no pairs
         to trace them with)."""
         return None if self.diagnosis is None else self.diagnosis.errors
+
+    def drivers(self) -> pl.DataFrame:
+        """What moved the scores of the matcher's mistakes, feature by feature, by the
+        run's own model (as ``poiflow evaluate --drivers``): for each kind of mistake and
+        feature, its mean part of the scores in bits and what the pairs showed there most.
+
+        Raises:
+            InputError: The errors are untraced, were read without their features, or the
+                run has no ``model.json.gz``.
+        """
+        from poiflow.conflate.matcher import load_matcher
+        from poiflow.pipeline.drivers import error_drivers
+
+        if self.diagnosis is None or self.folder is None:
+            raise InputError("no scored pairs to trace the errors with: no drivers either")
+        if "name_jaro_winkler" not in self.diagnosis.errors.columns:
+            raise InputError("the errors were read without their features: evaluate again")
+        path = self.folder / "model.json.gz"
+        if not path.exists():
+            raise InputError(
+                "--drivers needs the run's model.json.gz beside the membership", path=self.folder
+            )
+        return error_drivers(self.diagnosis.errors, load_matcher(path))
 
     def __repr__(self) -> str:
         errors = "untraced" if self.diagnosis is None else f"{self.diagnosis.errors.height:,}"
@@ -184,8 +209,8 @@ def evaluate(
             path=pairs_path or path.parent / "pairs.parquet",
         )
     if found is None:
-        return Evaluation(scores, None, "", None, golden)
-    return Evaluation(scores, found.diagnosis, found.said, found.sweep, golden)
+        return Evaluation(scores, None, "", None, golden, path.parent)
+    return Evaluation(scores, found.diagnosis, found.said, found.sweep, golden, path.parent)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
