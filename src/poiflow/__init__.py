@@ -40,6 +40,7 @@ if _typing.TYPE_CHECKING:
         explain_pair,
         explain_place,
         ingest,
+        questions,
         train,
     )
     from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA, SOURCE_RECORD_SCHEMA
@@ -73,6 +74,7 @@ _LAZY = {
     "PlaceStory": "poiflow.pipeline",
     "ingest": "poiflow.pipeline",
     "train": "poiflow.pipeline",
+    "questions": "poiflow.pipeline",
     "Trained": "poiflow.pipeline",
     "match": "poiflow.serving.answers",
     "MatchResult": "poiflow.serving.answers",
@@ -127,6 +129,7 @@ __all__ = [
     "load_yaml",
     "match",
     "open_source",
+    "questions",
     "train",
 ]
 

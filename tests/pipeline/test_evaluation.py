@@ -196,3 +196,43 @@ def test_evaluate_says_what_moved_the_matchers_mistakes(conflated: Path, tmp_pat
         shutil.copy(conflated / name, tmp_path / name)
     with pytest.raises(poiflow.InputError, match=r"needs the run's model\.json\.gz"):
         poiflow.evaluate(gold, tmp_path).drivers()
+
+
+def test_a_notebook_asks_the_questions_label_asks_and_answers_them(
+    conflated: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "run"
+    shutil.copytree(conflated, folder)
+    asked = poiflow.questions(folder, count=8)
+    assert asked.height == 8
+    assert asked.columns[:7] == [
+        "left_source",
+        "left_id",
+        "right_source",
+        "right_id",
+        "match_probability",
+        "same_place",
+        "reason",
+    ]
+    # Each record described as the run normalized it.
+    records = pl.DataFrame(
+        pq.read_table(folder / "records.parquet", columns=["source", "id", "names"])
+    )
+    name = {(s, i): n["primary"] for s, i, n in records.select("source", "id", "names").iter_rows()}
+    for row in asked.iter_rows(named=True):
+        assert row["left_name"] == (name[(row["left_source"], row["left_id"])] or "")
+        assert row["right_name"] == (name[(row["right_source"], row["right_id"])] or "")
+    # Answered, a pair is not asked again; the next most useful one takes its place.
+    first = asked.row(0, named=True)
+    poiflow.decide(
+        folder,
+        f"{first['left_source']}:{first['left_id']}",
+        f"{first['right_source']}:{first['right_id']}",
+        label="match",
+    )
+    again = poiflow.questions(folder, count=8)
+    keys = ["left_source", "left_id", "right_source", "right_id"]
+    assert again.select(keys).rows()[:7] == asked.select(keys).rows()[1:]
+    assert again.height == 8
+    with pytest.raises(poiflow.InputError):
+        poiflow.questions(tmp_path / "nowhere")

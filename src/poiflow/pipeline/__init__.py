@@ -10,7 +10,7 @@ from poiflow._lazy import lazy_names
 
 if TYPE_CHECKING:
     from poiflow.pipeline.conflation import ConflateReport, conflate
-    from poiflow.pipeline.deciding import Decision, decide
+    from poiflow.pipeline.deciding import Decision, decide, questions
     from poiflow.pipeline.declared import Pipeline
     from poiflow.pipeline.evaluation import Evaluation, evaluate
     from poiflow.pipeline.explaining import PairStory, explain_pair
@@ -30,6 +30,7 @@ _LAZY = {
     "Pipeline": "poiflow.pipeline.declared",
     "Decision": "poiflow.pipeline.deciding",
     "decide": "poiflow.pipeline.deciding",
+    "questions": "poiflow.pipeline.deciding",
     "Evaluation": "poiflow.pipeline.evaluation",
     "evaluate": "poiflow.pipeline.evaluation",
     "PairStory": "poiflow.pipeline.explaining",
@@ -61,6 +62,7 @@ __all__ = [
     "explain_pair",
     "explain_place",
     "ingest",
+    "questions",
     "train",
 ]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -25,9 +26,9 @@ from poiflow.conflate.decisions import (
 )
 from poiflow.errors import InputError
 from poiflow.pipeline.outputs import output_path, pair_row, read_output, record_keys
-from poiflow.schema import PAIR_RECORD_KEYS
+from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
-__all__ = ["Decision", "decide"]
+__all__ = ["Decision", "decide", "questions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +136,61 @@ def _record_of(
         if held.height:
             return (source, record_id), held["place_id"][0]
     raise InputError(f"no record '{text}' in the run", path=folder / "membership.parquet")
+
+
+_DESCRIBED = ("name", "category", "address", "phone", "website", "where", "updated")
+
+
+def questions(
+    folder: str | Path, *, count: int = 20, labels: str | Path | None = None
+) -> pl.DataFrame:
+    """The pairs of the run in ``folder`` most worth a person's answer, most useful first,
+    as ``poiflow label`` asks them (those already answered in the labels file left out):
+    where clustering disagrees with the model, then where the model is least sure.
+
+    Answer each with :func:`decide` (the same labels file): ``poiflow train --labels``
+    learns from the answers, ``conflate(..., decisions=)`` keeps them.
+
+    Args:
+        folder: An output folder of ``poiflow conflate`` or ``poiflow run``.
+        count: How many.
+        labels: The labels file (default: ``labels.csv`` in ``folder``).
+
+    Returns:
+        One row a pair: both records' keys, ``match_probability``, ``same_place`` (whether
+        the run put them in one place), ``reason`` (why it is asked), ``metres`` apart, and
+        each record's ``name``, ``category``, ``address``, ``phone``, ``website``,
+        ``where`` and ``updated`` as text (``left_name``, ``right_name``, ...).
+
+    Raises:
+        InputError: The folder lacks the run's pairs, membership or records.
+    """
+    import pyarrow.parquet as pq
+
+    from poiflow.conflate.active import RecordCards, distance_m, pick_pairs, read_labels
+
+    folder = Path(folder)
+    pairs = pl.DataFrame(read_output(folder, "pairs.parquet", list(PAIR_SCORE_COLUMNS)))
+    membership = pl.DataFrame(
+        read_output(folder, "membership.parquet", ["source", "id", "place_id"])
+    )
+    store = Path(labels) if labels is not None else folder / "labels.csv"
+    chosen = pick_pairs(pairs, membership, count=count, labelled=read_labels(store))
+    records = pq.read_table(output_path(folder, "records.parquet"))
+    cards = RecordCards(records, chosen)
+    described: dict[str, list[Any]] = {
+        f"{s}_{f}": [] for s in ("left", "right") for f in _DESCRIBED
+    }
+    metres: list[float | None] = []
+    for ls, li, rs, ri in chosen.select(*PAIR_RECORD_KEYS).iter_rows():
+        for side, said in (("left", cards.describe(ls, li)), ("right", cards.describe(rs, ri))):
+            for field in _DESCRIBED:
+                described[f"{side}_{field}"].append(said.get(field, ""))
+        apart = distance_m(cards.position(ls, li), cards.position(rs, ri))
+        metres.append(None if apart is None else round(apart, 1))
+    return chosen.select(
+        *PAIR_RECORD_KEYS, "match_probability", "same_place", "reason"
+    ).with_columns(
+        pl.Series("metres", metres, dtype=pl.Float64),
+        *(pl.Series(name, values, dtype=pl.String) for name, values in described.items()),
+    )
