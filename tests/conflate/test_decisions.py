@@ -12,7 +12,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from poiflow.conflate.active import append_label
-from poiflow.conflate.decisions import DECISIONS_SCHEMA, apply_decisions, read_decisions
+from poiflow.conflate.decisions import (
+    DECISIONS_SCHEMA,
+    LABEL_COLUMNS,
+    apply_decisions,
+    read_decisions,
+)
 from poiflow.errors import InputError
 
 HEADER = "left_source,left_id,right_source,right_id,label\n"
@@ -37,6 +42,35 @@ def test_a_labels_file_of_poiflow_label_is_a_decisions_file(tmp_path: Path) -> N
         ("2", "8", "different"),
     ]
     assert decisions["line"].to_list() == [2, 3]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+@pytest.mark.parametrize("ended", [True, False])
+@pytest.mark.parametrize("bom", ["", "\ufeff"])
+def test_an_answer_added_to_a_hand_written_file_keeps_to_its_columns(
+    tmp_path: Path, ending: str, ended: bool, bom: str
+) -> None:
+    # A decisions file written by hand (five columns, either line ending, perhaps none at
+    # the end, perhaps Excel's byte-order mark): an answer added to it (poiflow decide)
+    # comes in its columns, so that the file stays one table that a run can follow.
+    path = tmp_path / "mine.csv"
+    rows = HEADER.replace("\n", ending) + "osm,1,vendor,9,match" + (ending if ended else "")
+    path.write_text(bom + rows, encoding="utf-8", newline="")
+    pair = {"left_source": "osm", "left_id": "2", "right_source": "vendor", "right_id": "8"}
+    append_label(path, pair | {"match_probability": 0.4}, "different", labeller="ann")
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[-1] == "osm,2,vendor,8,different"
+    assert read_decisions(path).select("left_id", "right_id", "decision").rows() == [
+        ("1", "9", "match"),
+        ("2", "8", "different"),
+    ]
+    # A labels file of poiflow label's own columns gets all of them, as before.
+    full = tmp_path / "labels.csv"
+    append_label(full, pair | {"match_probability": 0.4}, "different", labeller="ann")
+    append_label(full, pair | {"left_id": "3", "match_probability": 0.4}, "match")
+    header, *answers = full.read_text(encoding="utf-8").splitlines()
+    assert header.split(",") == list(LABEL_COLUMNS)
+    assert [len(a.split(",")) for a in answers] == [len(LABEL_COLUMNS)] * 2
 
 
 def test_a_pair_the_model_never_scored_is_written_without_a_probability(tmp_path: Path) -> None:

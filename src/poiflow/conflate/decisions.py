@@ -121,25 +121,42 @@ def append_labels(
     path: str | Path, answers: Sequence[tuple[Mapping[str, Any], Answer, str]]
 ) -> None:
     """Add answers (each: the pair, the answer, who gave it) to a labels file (created
-    with its header), in one write."""
+    with its header), in one write. A file of its own columns (a decisions file written by
+    hand: the two records' keys and ``label``) is given each answer in those columns, so
+    that it stays one table."""
     path = Path(path)
-    new = not path.exists()
+    header, ended = _header(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with path.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        if new:
-            writer.writerow(LABEL_COLUMNS)
-        writer.writerows(
-            [
-                *(pair[k] for k in PAIR_RECORD_KEYS),
-                label,
-                _probability_text(pair.get("match_probability")),
-                now,
-                labeller,
-            ]
-            for pair, label, labeller in answers
-        )
+        if header is None:
+            header = list(LABEL_COLUMNS)
+            writer.writerow(header)
+        elif not ended:  # a file written by hand may end without a line break
+            handle.write("\r\n")
+        for pair, label, labeller in answers:
+            said = {
+                **{k: pair[k] for k in PAIR_RECORD_KEYS},
+                "label": label,
+                "probability": _probability_text(pair.get("match_probability")),
+                "labelled_at": now,
+                "labeller": labeller,
+            }
+            writer.writerow([said.get(column, "") for column in header])
+
+
+def _header(path: Path) -> tuple[list[str] | None, bool]:
+    """A labels file's columns (None: no file, or an empty one), and whether its text
+    ends with a line break."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None, True
+    with path.open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), None)
+    with path.open("rb") as handle:
+        handle.seek(-1, 2)
+        ended = handle.read(1) in (b"\n", b"\r")
+    return ([c.strip().lstrip("\ufeff") for c in header] if header else None), ended
 
 
 def _probability_text(probability: float | None) -> str:
