@@ -198,20 +198,16 @@ def run_checking_comments(source: str, name: str) -> int:
     checked = 0
     for statement in tree.body:
         said = said_value(statement, lines, comments)
-        call = statement.value if isinstance(statement, ast.Expr) else None
-        printed = (
-            isinstance(call, ast.Call)
-            and isinstance(call.func, ast.Name)
-            and call.func.id == "print"
-            and len(call.args) == 1
-        )
-        if said is not None and isinstance(call, ast.Call) and printed:
-            value = eval(compile(ast.Expression(call.args[0]), name, "eval"), scope)
-            line = statement.lineno
-            assert _same(value, said), f"{name}, line {line}: {value!r}, the README says {said!r}"
-            checked += 1
-        elif said is not None and call is not None:
-            value = eval(compile(ast.Expression(call), name, "eval"), scope)
+        expression = statement.value if isinstance(statement, ast.Expr) else None
+        if said is not None and expression is not None:
+            if (  # print(VALUE): the value said is VALUE's
+                isinstance(expression, ast.Call)
+                and isinstance(expression.func, ast.Name)
+                and expression.func.id == "print"
+                and len(expression.args) == 1
+            ):
+                expression = expression.args[0]
+            value = eval(compile(ast.Expression(expression), name, "eval"), scope)
             line = statement.lineno
             assert _same(value, said), f"{name}, line {line}: {value!r}, the README says {said!r}"
             checked += 1

@@ -104,10 +104,12 @@ def explain_command(
 
 def draw_story(story: PairStory, *, every: bool = False) -> None:
     """The two records, the score's parts and the verdict, on the terminal."""
+    from poiflow.pipeline.place_story import field_text
+
     a, b = story.records
     records = Table("", f"{a['source']}:{a['id']}", f"{b['source']}:{b['id']}", show_edge=False)
     for field in _SHOWN:
-        records.add_row(field.replace("_", " "), _value(a, field), _value(b, field))
+        records.add_row(field.replace("_", " "), field_text(a, field), field_text(b, field))
     out.print(records)
     out.print()
     explanation = story.explanation
@@ -184,17 +186,6 @@ def draw_story(story: PairStory, *, every: bool = False) -> None:
     if story.path:
         chain = " -> ".join(f"{key} ({p:.2f})" for key, p in story.path)
         out.print(f"joined by: {a['source']}:{a['id']} -> {chain}", highlight=False)
-
-
-def _value(record: dict[str, object], field: str) -> str:
-    if field == "point":
-        from poiflow.pipeline.place_story import point_text
-
-        return point_text(record.get("lat"), record.get("lon"))
-    value = record.get(field)
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
 
 
 def draw_place(story: PlaceStory) -> None:

@@ -338,7 +338,7 @@ def compare_command(
       poiflow compare --pipeline pipeline.yaml --last 3 --metrics golden
     """
     from poiflow.pipeline.declared import Pipeline
-    from poiflow.pipeline.tracking import better, compare, number_text
+    from poiflow.pipeline.tracking import compare
 
     ids = list(runs or [])
     pipeline = Pipeline.from_yaml(pipeline_file) if pipeline_file else None
@@ -347,7 +347,7 @@ def compare_command(
         raise ConfigError("say where the runs are: --pipeline PIPELINE.yaml or --tracking-uri")
     experiment = pipeline.experiment if pipeline else None
     comparison = compare(uri, ids, experiment=experiment, last=last)
-    shown = comparison.shown(only)
+    shown = comparison.cells(only)
     if not shown:
         raise ConfigError(
             f"no metric of these runs has '{only}' in its name "
@@ -369,16 +369,12 @@ def compare_command(
     metrics.add_column("metric")
     for name in names:
         metrics.add_column(name, justify="right")
-    for key, values in shown:
-        first = values[0]
-        cells = ["" if first is None else number_text(first)]
-        for value in values[1:]:
-            if value is None or first is None:
-                cells.append("" if value is None else number_text(value))
-                continue
-            verdict = better(key, first, value)
-            colour = {None: "dim", True: "green", False: "red"}[verdict]
-            cells.append(f"{number_text(value)} [{colour}]({value - first:+.4g})[/{colour}]")
+    colour = {None: "dim", True: "green", False: "red"}
+    for key, said in shown:
+        cells = [
+            f"{text} [{colour[verdict]}]({change})[/{colour[verdict]}]" if change else text
+            for text, change, verdict in said
+        ]
         metrics.add_row(key, *cells)
     console.print(metrics)
     console.print(f"chart: [bold]{comparison.chart(chart_path)}[/bold]")

@@ -210,16 +210,7 @@ def evaluate(
         )
     if found is None:
         return Evaluation(scores, None, "", None, golden, path.parent)
-    return Evaluation(scores, found.diagnosis, found.said, found.sweep, golden, path.parent)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Traced:
-    """A run's errors traced (and, if asked, its thresholds swept)."""
-
-    diagnosis: Diagnosis
-    said: str  # where the clustering settings came from
-    sweep: pl.DataFrame | None
+    return Evaluation(scores, *found, golden, path.parent)
 
 
 def _diagnose_run(
@@ -231,10 +222,11 @@ def _diagnose_run(
     *,
     sweep: bool = False,
     features: bool = False,
-) -> _Traced | None:
+) -> tuple[Diagnosis, str, pl.DataFrame | None] | None:
     """The diagnosis of a run in ``folder`` (``pairs.parquet``, ``run.json`` and
-    ``records.parquet`` beside the membership), and with ``sweep`` its thresholds swept;
-    None if there are no scored pairs to trace the errors with. Only with ``features``
+    ``records.parquet`` beside the membership), where its clustering settings came from,
+    and with ``sweep`` its thresholds swept; None if there are no scored pairs to trace
+    the errors with. Only with ``features``
     are the pairs' features read (for a file of the errors): the rest needs their keys
     and probabilities."""
     import pyarrow.parquet as pq
@@ -264,7 +256,7 @@ def _diagnose_run(
     swept = (
         sweep_thresholds(membership, gold, pairs, cluster, decisions=decisions) if sweep else None
     )
-    return _Traced(found, said, swept)
+    return found, said, swept
 
 
 def _run_cluster(path: Path) -> tuple[ClusterConfig, str]:

@@ -25,7 +25,14 @@ from poiflow.errors import InputError, did_you_mean
 from poiflow.pipeline.outputs import output_path, pairs_among, read_output, read_run, record_keys
 from poiflow.text import address_line
 
-__all__ = ["ATTRIBUTES", "PROVENANCE", "PlaceStory", "explain_place", "point_text"]
+__all__ = [
+    "ATTRIBUTES",
+    "PROVENANCE",
+    "PlaceStory",
+    "explain_place",
+    "field_text",
+    "point_text",
+]
 
 ATTRIBUTES: Final = (
     "name",
@@ -106,10 +113,7 @@ class PlaceStory:
         if attribute == "location":
             metres = record.get("metres")
             return "" if not isinstance(metres, float) else f"{metres:,.0f} m away"
-        value = record.get(_FIELDS[attribute])
-        if isinstance(value, list):
-            return ", ".join(str(v) for v in value)
-        return "" if value is None else str(value)
+        return field_text(record, _FIELDS[attribute])
 
     def _repr_html_(self) -> str:
         """A notebook's view: the place's values and each record's beside them, green
@@ -157,6 +161,17 @@ _FIELDS: Final = {
     "website": "websites",
     "opening_hours": "opening_hours",
 }
+
+
+def field_text(record: dict[str, Any], field: str) -> str:
+    """A record's ``field`` as text: a list's items joined, '' where it has none; its point
+    as "lat, lon" for ``point``."""
+    if field == "point":
+        return point_text(record.get("lat"), record.get("lon"))
+    value = record.get(field)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
 
 
 def point_text(lat: object, lon: object) -> str:

@@ -292,6 +292,24 @@ class Comparison:
             if not k.startswith("checks.") or k in CHECK_TOTALS or any(v)
         ]
 
+    def cells(
+        self, only: str | None = None
+    ) -> list[tuple[str, list[tuple[str, str, bool | None]]]]:
+        """Each metric :meth:`shown`, with each run's value as text, its change from the
+        first run's ('' for the first, or where either has none) and whether that change
+        is better (None: no change); what both views of a comparison draw."""
+        rows = []
+        for key, values in self.shown(only):
+            first, cells = values[0], []
+            for index, value in enumerate(values):
+                text = "" if value is None else number_text(value)
+                if index and value is not None and first is not None:
+                    cells.append((text, f"{value - first:+.4g}", better(key, first, value)))
+                else:
+                    cells.append((text, "", None))
+            rows.append((key, cells))
+        return rows
+
     def frame(self) -> pl.DataFrame:
         """The metrics as a table: ``metric``, then one column a run (:attr:`names`)."""
         import polars as pl
@@ -323,17 +341,16 @@ class Comparison:
         if not params:
             span = len(self.runs) + 1
             params = f'<tr><td colspan="{span}">(none: the runs share every setting)</td></tr>'
+        colour = {None: "#777", True: "#2e7d32", False: "#c62828"}
         rows = []
-        for key, values in self.shown():
-            first, cells = values[0], []
-            for index, value in enumerate(values):
-                text = "" if value is None else number_text(value)
-                if index and value is not None and first is not None:
-                    verdict = better(key, first, value)
-                    colour = {None: "#777", True: "#2e7d32", False: "#c62828"}[verdict]
-                    text += f' <span style="color:{colour}">({value - first:+.4g})</span>'
-                cells.append(f'<td style="text-align:right">{text}</td>')
-            rows.append(f"<tr><td>{html.escape(key)}</td>{''.join(cells)}</tr>")
+        for key, cells in self.cells():
+            shown = "".join(
+                f'<td style="text-align:right">{text}'
+                + (f' <span style="color:{colour[verdict]}">({change})</span>' if change else "")
+                + "</td>"
+                for text, change, verdict in cells
+            )
+            rows.append(f"<tr><td>{html.escape(key)}</td>{shown}</tr>")
         return (
             f"<table><caption>Settings that differ</caption><thead><tr><th>parameter</th>"
             f"{head}</tr></thead><tbody>{params}</tbody></table>"
