@@ -19,6 +19,7 @@ import pytest
 
 from poiflow.cli.label_web import LabellingServer
 from poiflow.conflate.active import pick_pairs, read_labels
+from poiflow.conflate.decisions import read_decisions
 from poiflow.conflate.matcher import load_matcher
 from poiflow.generate import generate
 from poiflow.pipeline import conflate
@@ -83,6 +84,30 @@ def test_the_terminal_flow_stores_each_answer_and_stops_on_q(run: Path, tmp_path
     assert "pair 1 of 5" in result.stderr
     assert "pair 2 of 5" in result.stderr
     assert read_labels(store)["label"].to_list() == ["match", "different"]
+
+
+def test_a_decisions_file_written_by_hand_is_asked_on_in_its_own_columns(
+    run: Path, tmp_path: Path
+) -> None:
+    # The pair label would ask first is already decided in a five-column file: it is not
+    # asked again, and the answer given comes in the file's columns, so conflate --decisions
+    # and train --labels go on reading it.
+    pairs = pl.read_parquet(run / "run" / "pairs.parquet")
+    membership = pl.read_parquet(run / "run" / "membership.parquet")
+    keys = ["left_source", "left_id", "right_source", "right_id"]
+    first = pick_pairs(pairs, membership, count=1).select(keys)
+    then = pick_pairs(pairs, membership, count=1, labelled=first).select(keys)
+    decided = first.row(0)
+    store = tmp_path / "mine.csv"
+    store.write_text(
+        "left_source,left_id,right_source,right_id,label\n" + ",".join(decided) + ",different\n"
+    )
+    result = poiflow("label", str(run / "run"), "--labels", str(store), "--count", "1", stdin="y\n")
+    assert result.returncode == 0, result.stderr
+    lines = store.read_text().splitlines()
+    assert [len(line.split(",")) for line in lines] == [5, 5, 5]
+    assert lines[2] == ",".join(then.row(0)) + ",match"
+    assert read_decisions(store)["decision"].to_list() == ["different", "match"]
 
 
 def test_the_end_of_the_input_stops_like_q_and_says_what_was_stored(

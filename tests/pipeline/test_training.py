@@ -77,6 +77,20 @@ def test_a_model_refined_with_answers_says_how_it_did_on_those_held_out(
     assert trained.before["pairs"] == trained.after["pairs"] == 10  # a third held out
     assert {"accuracy", "log_loss", "precision", "recall", "f1"} <= set(trained.after)
     assert load_matcher(trained.model).describe()["refined_on"]["pairs"] == 30
+    # The same answers in a decisions file written by hand (the keys and the label, no
+    # more) teach the same model.
+    decided = tmp_path / "decisions.csv"
+    kept = list(LABEL_COLUMNS[:5])
+    pl.read_csv(labels, infer_schema=False).select(kept).write_csv(decided)
+    again = poiflow.train([records], tmp_path / "decided.json.gz", labels=decided)
+    assert (again.pairs, again.unknown, again.before, again.after) == (
+        trained.pairs,
+        trained.unknown,
+        trained.before,
+        trained.after,
+    )
+    same = load_matcher(again.model).describe()["refined_on"]
+    assert same == load_matcher(trained.model).describe()["refined_on"]
 
 
 def test_train_asks_for_one_kind_of_teaching(conflated: Path, tmp_path: Path) -> None:

@@ -296,7 +296,8 @@ def train_command(
     candidate pair whose two records share a place in GOLD is a match. A fifth of the
     pairs is held out to calibrate the probabilities and to report precision, recall, F1.
 
-    With [bold]--labels[/bold] (the answers [bold]poiflow label[/bold] stored), the model
+    With [bold]--labels[/bold] (the answers [bold]poiflow label[/bold] stored, or any CSV of
+    left_source, left_id, right_source, right_id, label such as a decisions file), the model
     --base is refined: a few small trees more, fitted to the answered pairs. A third of the
     answers is held out first to print the gain over --base; the model written is then
     refined on all of them. INPUT may be the run's records.parquet.

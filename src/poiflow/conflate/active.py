@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from poiflow.conflate.decisions import (
+    DECIDED_BY,
     LABEL_COLUMNS,
     Answer,
     append_label,
@@ -54,12 +55,17 @@ __all__ = [
 
 def read_labels(path: str | Path) -> pl.DataFrame:
     """The labelled pairs of a labels file (empty if it does not exist yet), the last
-    answer about a pair kept.
+    answer about a pair kept, in ``LABEL_COLUMNS``.
+
+    A decisions file written by hand (the two records' keys and ``label``) is a labels
+    file too: what it does not say (the model's probability, when and by whom) is null.
 
     Raises:
         InputError: The file is not a labels file (names the line of a bad answer).
     """
-    return read_answers(path).drop("line")
+    answers = read_answers(path, DECIDED_BY)
+    unsaid = [pl.lit(None, pl.String).alias(c) for c in LABEL_COLUMNS if c not in answers.columns]
+    return answers.with_columns(unsaid).select(LABEL_COLUMNS)
 
 
 def pick_pairs(
