@@ -53,6 +53,21 @@ def test_the_report_shows_what_the_checks_found(helsinki: Path) -> None:
     assert sum(c["failed"] for c in checks) == issues.num_rows > 0
     for check in checks:
         assert f"<td>{check['check']}</td>" in page
+    # A check that applies to no place (Helsinki's extract has no hospital) is not shown
+    # as passed: it had nothing to check.
+    rows = {
+        cells[0]: cells[3:]
+        for row in re.findall(r"<tr>(.*?)</tr>", page, re.S)
+        if len(cells := re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)) == 5
+    }
+    unchecked = [c["check"] for c in checks if c["checked"] == 0]
+    assert "hospital_has_phone" in unchecked
+    for name in unchecked:
+        assert rows[name] == [
+            '<span class="unchecked">none to check</span>',
+            "nothing to check: no place it applies to",
+        ]
+    assert all("pass</span>" in rows[c["check"]][0] for c in checks if c["checked"] and c["passed"])
     # Every place drawn with a warning or an error is one the checks flagged.
     flagged = set(issues.column("place_id").to_pylist())
     levels = {p[8]: p[6] for p in map_data(page)["points"]}
@@ -134,6 +149,19 @@ def test_the_golden_records_confidence_and_accuracy_are_shown(
     assert rows["phone"][:2] == [f"{given.len():,}", f"{given.mean():.3f}"]
     assert "right (truth)" not in page  # no true places given
     assert "How often each source is right" in page
+    # Two sources: where they differ, agreement cannot say which is wrong, so both are
+    # taken to be as often right as the other; the report says so, and why no point of
+    # theirs is judged (no place has three located records).
+    run = json.loads((helsinki / "run.json").read_text())
+    accuracy = run["source_accuracy"]
+    judged = [a for a in ("name", "category", "address", "phone", "website") if a in accuracy]
+    assert judged
+    assert all(len(set(accuracy[a].values())) == 1 for a in judged)
+    said = re.search(r"<p>([^<]*): judged by two sources alone\. Where they differ", page)
+    assert said is not None
+    assert said.group(1).lower().split(", ") == judged
+    assert not run["source_precision_m"]
+    assert "Points typically off, &#x27;-&#x27; (osm, vendor_feed): too few" in page
     # With the true places: the run's own figures, beside each attribute.
     page = (with_truth / "out" / "report.html").read_text()
     metrics = json.loads((with_truth / "out" / "run.json").read_text())["metrics"]
@@ -141,6 +169,11 @@ def test_the_golden_records_confidence_and_accuracy_are_shown(
     for attribute in ("name", "location", "phone"):
         assert rows[attribute][4] == f"{metrics[f'golden.{attribute}.accuracy']:.3f}"
         assert rows[attribute][5] == f"{metrics[f'golden.{attribute}.naive_accuracy']:.3f}"
+    # Three sources tell each other apart: nothing to explain.
+    run = json.loads((with_truth / "out" / "run.json").read_text())
+    assert len(set(run["source_accuracy"]["name"].values())) == 3
+    assert "judged by two sources alone" not in page
+    assert "Points typically off, " not in page
 
 
 def test_the_precision_recall_curve_matches_the_pairs(with_truth: Path) -> None:

@@ -68,7 +68,10 @@ class CheckResult:
 
     @property
     def message(self) -> str:
-        """One line: passed, or how many places failed."""
+        """One line: passed, or how many places failed (nothing to check: no place it
+        applies to, as a hospital's phone in a town without one)."""
+        if not self.checked:
+            return "nothing to check: no place it applies to"
         if self.passed:
             return f"passed ({self.checked:,} places checked)"
         return f"{len(self.issues):,} of {self.checked:,} places: {self.issues[0].detail}" + (

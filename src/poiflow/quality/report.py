@@ -329,7 +329,29 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
     return (
         f"{text}{table}<h3>How often each source is right, as the other records of its "
         f"places judge it, and how much of the world it covers</h3>{world}{by_source}"
+        + _unjudged(accuracy, shown, [s for s in sources if s not in precision])
     )
+
+
+def _unjudged(accuracy: Mapping[str, Mapping[str, float]], shown: list[str], far: list[str]) -> str:
+    """What the sources' table cannot say, and why: attributes that two sources alone
+    judge (their agreement cannot tell which of them is wrong), and sources whose points
+    no place of enough located records judges."""
+    said = []
+    pair = [a for a in shown if len(accuracy[a]) == 2]
+    if pair:
+        said.append(
+            f"{', '.join(pair).capitalize()}: judged by two sources alone. Where they differ, "
+            "agreement cannot say which one is wrong, so each is taken to be as often right "
+            "as the other; a third source tells them apart."
+        )
+    if far:
+        said.append(
+            f"Points typically off, '-' ({', '.join(far)}): too few of "
+            + ("its" if len(far) == 1 else "their")
+            + " points lie in places with enough other located records to judge them by."
+        )
+    return "".join(f"<p>{escape(line)}</p>" for line in said)
 
 
 def _histogram(probability: np.ndarray) -> str:
@@ -359,7 +381,9 @@ def _checks(checks: Sequence[CheckResult]) -> str:
             c.kind,
             c.severity,
             Raw(
-                '<span class="pass">pass</span>'
+                '<span class="unchecked">none to check</span>'
+                if not c.checked
+                else '<span class="pass">pass</span>'
                 if c.passed
                 else f'<span class="{c.severity}">{len(c.issues):,} flagged</span>'
             ),
