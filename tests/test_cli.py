@@ -600,6 +600,25 @@ def test_workers_read_a_large_input_to_the_same_bytes(helsinki_pbf: Path, tmp_pa
     assert "--workers" in run("conflate", "--help").stdout
 
 
+def test_help_loads_no_data_library() -> None:
+    # The help of every command is read before any data is: it loads neither numpy, Arrow
+    # nor polars (0.4 s of a second's wait for each --help).
+    probe = (
+        "import sys\n"
+        "from poiflow.cli import app\n"
+        "for args in ([], ['conflate'], ['ingest'], ['run'], ['serve']):\n"
+        "    try:\n"
+        "        app([*args, '--help'], standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('numpy', 'pyarrow', 'polars') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("Usage:") == 5  # each help was shown
+    assert run.stdout.splitlines()[-1] == "[]"
+
+
 # Runs a `poiflow` command (argv[2]) in this process, as the command's own process or as a
 # library user's, and prints whether pandas came in during the run and whether it imports
 # after.

@@ -10,7 +10,6 @@ from pydantic import Field, field_validator, model_validator
 
 from poiflow.config.base import StrictModel
 from poiflow.errors import did_you_mean
-from poiflow.schema import FLAT_EXTRA_FIELDS, FLAT_FIELDS
 
 __all__ = ["DEFAULT_OSM_KEYS", "CsvOptions", "OsmOptions", "SourceMapping", "SourceSpec"]
 
@@ -132,6 +131,9 @@ class SourceMapping(StrictModel):
     @field_validator("columns", "constants")
     @classmethod
     def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        # Imported here: the schemas load Arrow, which a command's --help has no need of.
+        from poiflow.schema import FLAT_EXTRA_FIELDS, FLAT_FIELDS
+
         known = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
         for field in value:
             if field not in known:
