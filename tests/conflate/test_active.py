@@ -11,6 +11,7 @@ import pytest
 from poiflow.conflate.active import (
     agreement,
     append_label,
+    append_labels,
     pick_pairs,
     read_labels,
     refine_matcher,
@@ -57,6 +58,8 @@ def test_disagreements_come_first_then_the_least_sure_one_record_once() -> None:
     answered = chosen.head(1).select("left_source", "left_id", "right_source", "right_id")
     again = pick_pairs(pairs, membership, count=10, labelled=answered)
     assert again["left_id"].to_list() == ["3", "2"]
+    assert pick_pairs(pairs, membership, count=0).height == 0
+    assert pick_pairs(pairs, membership, count=-1).height == 0
 
 
 def test_answers_are_appended_and_the_last_answer_wins(tmp_path: Path) -> None:
@@ -71,6 +74,17 @@ def test_answers_are_appended_and_the_last_answer_wins(tmp_path: Path) -> None:
     assert first["label"] == "different"
     assert first["labeller"] == "bob"
     assert store.read_text().count("\n") == 4  # header and three answers, none rewritten
+
+
+def test_an_answer_no_reader_takes_is_not_written(tmp_path: Path) -> None:
+    store = tmp_path / "labels.csv"
+    append_label(store, pair("1", "1", 0.5), "match")
+    before = store.read_bytes()
+    with pytest.raises(ValueError, match="label 'yes' is not one of match, different, unsure"):
+        append_labels(
+            store, [(pair("2", "2", 0.5), "different", ""), (pair("3", "3", 0.5), "yes", "")]
+        )  # type: ignore[list-item]
+    assert store.read_bytes() == before
 
 
 def test_a_bad_labels_file_names_the_line(tmp_path: Path) -> None:

@@ -124,6 +124,11 @@ def test_decide_writes_a_decision_the_next_run_follows(conflated: Path, tmp_path
     assert place[(a_source, a_id)] != place[(b_source, b_id)]
     with pytest.raises(poiflow.InputError, match="no source 'nowhere' in this run"):
         poiflow.decide(folder, "nowhere:1", f"{a_source}:{a_id}", label="match")
+    # An answer no run could read is refused, and the file is left as it was.
+    before = said.labels.read_bytes()
+    with pytest.raises(poiflow.ConfigError, match="label 'yes' is not one of match, different"):
+        poiflow.decide(folder, f"{a_source}:{a_id}", f"{b_source}:{b_id}", label="yes")  # type: ignore[arg-type]
+    assert said.labels.read_bytes() == before
 
 
 def test_a_notebook_shows_the_scores_and_where_the_errors_are(
@@ -236,3 +241,6 @@ def test_a_notebook_asks_the_questions_label_asks_and_answers_them(
     assert again.height == 8
     with pytest.raises(poiflow.InputError):
         poiflow.questions(tmp_path / "nowhere")
+    for count in (0, -1):
+        with pytest.raises(poiflow.ConfigError, match=f"count is {count}: ask for 1 pair"):
+            poiflow.questions(folder, count=count)

@@ -118,12 +118,12 @@ def pick_pairs(
     chosen: list[int] = []
     seen: set[tuple[str, str]] = set()
     for index, (ls, li, rs, ri) in enumerate(ranked.select(PAIR_RECORD_KEYS).iter_rows()):
+        if len(chosen) >= count:
+            break
         if (ls, li) in seen or (rs, ri) in seen:
             continue  # one question per record per batch: answers teach more spread out
         seen.update({(ls, li), (rs, ri)})
         chosen.append(index)
-        if len(chosen) == count:
-            break
     return ranked[chosen].drop("disagrees", "left_place", "right_place")
 
 

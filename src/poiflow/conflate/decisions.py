@@ -123,7 +123,15 @@ def append_labels(
     """Add answers (each: the pair, the answer, who gave it) to a labels file (created
     with its header), in one write. A file of its own columns (a decisions file written by
     hand: the two records' keys and ``label``) is given each answer in those columns, so
-    that it stays one table."""
+    that it stays one table.
+
+    Raises:
+        ValueError: An answer is not one of ``ANSWERS`` (nothing is written): a file with
+            one would be refused by every reader.
+    """
+    wrong = next((label for _, label, _ in answers if label not in ANSWERS), None)
+    if wrong is not None:
+        raise ValueError(f"label {wrong!r} is not one of {', '.join(ANSWERS)}")
     path = Path(path)
     header, ended = _header(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,13 +18,14 @@ from typing import Any
 import polars as pl
 
 from poiflow.conflate.decisions import (
+    ANSWERS,
     DECIDED_BY,
     Answer,
     append_label,
     decisions_of,
     read_answers,
 )
-from poiflow.errors import InputError
+from poiflow.errors import ConfigError, InputError
 from poiflow.pipeline.outputs import output_path, pair_row, read_output, record_keys
 from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
@@ -79,9 +80,12 @@ def decide(
         labeller: Who decided (kept with the decision).
 
     Raises:
+        ConfigError: ``label`` is not one of ``match``, ``different`` and ``unsure``.
         InputError: A record or place is not in the run, the two are one record, or the
             file would contradict itself with the decision (nothing is written then).
     """
+    if label not in ANSWERS:
+        raise ConfigError(f"label '{label}' is not one of {', '.join(ANSWERS)}")
     folder = Path(folder)
     membership = pl.DataFrame(
         read_output(folder, "membership.parquet", ["source", "id", "place_id"])
@@ -163,9 +167,13 @@ def questions(
         ``where`` and ``updated`` as text (``left_name``, ``right_name``, ...).
 
     Raises:
+        ConfigError: ``count`` is below 1.
         InputError: The folder lacks the run's pairs, membership or records.
     """
     import pyarrow.parquet as pq
+
+    if count < 1:
+        raise ConfigError(f"count is {count}: ask for 1 pair or more")
 
     from poiflow.conflate.active import RecordCards, distance_m, pick_pairs, read_labels
 

@@ -94,7 +94,8 @@ def train(
     Raises:
         ConfigError: Not one of ``gold``, ``labels`` and ``unsupervised``; a ``base`` that is
             not a LightGBM model; answers about none of the records.
-        InputError: Truth a model cannot learn from (the message says why).
+        InputError: Truth a model cannot learn from (the message says why); a ``labels``
+            file that does not exist.
         NoCandidatesError: The records make no candidate pairs.
     """
     from poiflow.pipeline.ingestion import ingest
@@ -162,6 +163,8 @@ def _refine(
         raise ConfigError(
             "--labels refines a LightGBM model; the --base given is a Fellegi-Sunter one"
         )
+    if not labels.is_file():
+        raise InputError("the labels file does not exist", path=labels)
     answers = read_labels(labels)
     with tempfile.TemporaryDirectory() as tmp:
         if len(inputs) == 1 and _is_records(inputs[0]):
