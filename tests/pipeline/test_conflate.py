@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -17,14 +18,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow.config import SourceMapping
-from poiflow.conflate.clustering import SAME_SOURCE
+from poiflow.conflate.clustering import SAME_SOURCE, ClusterConfig
 from poiflow.conflate.evaluate import read_gold, score_membership
+from poiflow.conflate.keys import BlockingConfig
 from poiflow.conflate.matcher import ModelError
-from poiflow.errors import CorruptInputError, InputError, OutputError
+from poiflow.errors import ConfigError, CorruptInputError, InputError, OutputError
 from poiflow.generate import generate
 from poiflow.normalize import points
 from poiflow.normalize.points import POINT_FIELD
-from poiflow.pipeline import conflate
+from poiflow.pipeline import conflate, ingest
 from poiflow.pipeline.conflation import OUTPUTS
 
 from ..conftest import ROOT, VENDOR_FEED, moved_to_town_centres
@@ -409,6 +411,37 @@ def test_refusals(tmp_path: Path) -> None:
         "name is missing (1 record, at bad.csv:2)"
     )
     assert not (tmp_path / "z").exists() or not any((tmp_path / "z").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ({"engine": "sprak"}, "engine 'sprak' is not one of local, spark"),
+        ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 1"),
+        ({"workers": 0}, "workers: Input should be greater than or equal to 1"),
+        (
+            {"clustering": ClusterConfig(threshold=2.0)},
+            "clustering.threshold: Input should be less than or equal to 1",
+        ),
+        (
+            {"blocking": BlockingConfig(near_resolution=16)},
+            "blocking.near_resolution: Input should be less than or equal to 15",
+        ),
+    ],
+)
+def test_settings_out_of_range_are_refused_by_argument_before_any_work(
+    tmp_path: Path, arguments: dict[str, Any], said: str
+) -> None:
+    # A notebook's arguments, held to what a pipeline file's settings are held to: an
+    # unknown engine ran on Spark, and the rest raised pydantic's own error.
+    with pytest.raises(ConfigError) as err:
+        conflate([VENDOR_FEED], tmp_path / "out", **arguments)
+    assert str(err.value) == said
+    assert not (tmp_path / "out").exists()
+    if "batch_size" in arguments or "workers" in arguments:
+        with pytest.raises(ConfigError, match=said):
+            ingest([VENDOR_FEED], tmp_path / "places.parquet", **arguments)
+        assert not any(tmp_path.iterdir())
 
 
 def test_an_output_that_is_a_file_is_refused_and_kept(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from poiflow.config.base import Model, StrictModel
 from poiflow.config.pipeline import (
     CUSTOM_AFTER,
+    ENGINES,
     STAGES,
     BlockSettings,
     ChecksSettings,
@@ -48,6 +49,7 @@ from poiflow.errors import ConfigError, did_you_mean
 __all__ = [
     "CUSTOM_AFTER",
     "DEFAULT_OSM_KEYS",
+    "ENGINES",
     "STAGES",
     "BlockSettings",
     "ChecksSettings",
@@ -71,6 +73,7 @@ __all__ = [
     "StrictModel",
     "TrackingSettings",
     "load_yaml",
+    "settings",
 ]
 
 
@@ -114,6 +117,22 @@ def load_yaml(path: str | Path, model: type[Model]) -> Model:
             f"\n  and {path}{'' if at is None else f':{at}'}: {text}" for at, text in problems[1:]
         )
         raise ConfigError(first + rest, path=path, location=line) from exc
+
+
+def settings(model: type[Model], argument: str = "", **values: Any) -> Model:
+    """``model(**values)``: settings given in code (a function's arguments), not a file.
+
+    Raises:
+        ConfigError: A value does not fit; each problem named by the argument it came
+            from (``clustering.threshold: ...``), in one message.
+    """
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        errors = exc.errors()
+        said = [_problem(None, model, e)[1] for e in errors if not _follows(e, errors)]
+        prefix = f"{argument}." if argument else ""
+        raise ConfigError("; ".join(prefix + text for text in said)) from None
 
 
 def _follows(error: Any, errors: list[Any]) -> bool:

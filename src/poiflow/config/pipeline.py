@@ -19,6 +19,7 @@ from poiflow.errors import did_you_mean
 
 __all__ = [
     "CUSTOM_AFTER",
+    "ENGINES",
     "STAGES",
     "BlockSettings",
     "ChecksSettings",
@@ -37,6 +38,9 @@ __all__ = [
 # table: "ingest" (the records), "score" (the scored pairs), "merge" (the golden places).
 STAGES = ("ingest", "block", "score", "cluster", "merge", "evaluate")
 CUSTOM_AFTER = ("ingest", "score", "merge")
+Engine = Literal["local", "spark"]
+ENGINES: tuple[Engine, ...] = ("local", "spark")
+"""Where a run's stages run: this machine, or spread by Spark."""
 
 
 class IngestSettings(StrictModel):
@@ -267,7 +271,7 @@ class PipelineSpec(StrictModel):
     sources: tuple[SourceSpec, ...] = Field(min_length=1)
     stages: StageSettings = StageSettings()
     custom: tuple[CustomStage, ...] = ()
-    engine: Literal["local", "spark"] = Field(
+    engine: Engine = Field(
         "local", description="Where stages run: 'local' (this machine) or 'spark'."
     )
     spark: SparkSettings = SparkSettings()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poiflow.config import (
+    ENGINES,
     BlockSettings,
     ClusterSettings,
     IngestSettings,
@@ -35,8 +36,9 @@ from poiflow.config import (
     ScoreSettings,
     SourceMapping,
     SparkSettings,
+    settings,
 )
-from poiflow.errors import InputError
+from poiflow.errors import ConfigError, InputError
 from poiflow.pipeline.artifacts import Artifacts, StageContext
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import RunResult, run_plan
@@ -204,7 +206,9 @@ def conflate(
 
     Raises:
         poiflow.errors.ModelError: The model cannot be used (checked before any work).
-        poiflow.errors.ConfigError: ``spark`` without PySpark (checked before any work).
+        poiflow.errors.ConfigError: ``spark`` without PySpark; an engine that is neither;
+            settings out of their range (``batch_size`` 0, a ``clustering`` threshold
+            above 1; all checked before any work).
         poiflow.errors.InputError: An input cannot be read.
         poiflow.errors.OutputError: No record survived validation.
     """
@@ -215,6 +219,32 @@ def conflate(
     from poiflow.sources.base import companion_suffixes
 
     refuse_unknown_inputs(inputs, mappings)
+    # Settings that do not fit are refused before any work, named as the arguments.
+    if engine not in ENGINES:
+        raise ConfigError(f"engine '{engine}' is not one of {', '.join(ENGINES)}")
+    ingest_settings = settings(IngestSettings, batch_size=batch_size, workers=workers)
+    block_settings = (
+        settings(BlockSettings, "blocking", **asdict(blocking)) if blocking else BlockSettings()
+    )
+    cluster_settings = (
+        settings(ClusterSettings, "clustering", **asdict(clustering))
+        if clustering
+        else ClusterSettings()
+    )
+    merge_settings = (
+        settings(
+            MergeSettings,
+            "merging",
+            trust=dict(merging.trust),
+            recency_weight=merging.recency_weight,
+            precision_m=dict(merging.precision_m),
+            accuracy={a: dict(v) for a, v in merging.accuracy.items()},
+            whole=dict(merging.whole),
+            split=dict(merging.split),
+        )
+        if merging
+        else MergeSettings()
+    )
     # Each input's mapping, told from the input as given (a fetched copy has another path).
     per_source = [
         (None if isinstance(i, Source) else mapping_for(i, mapping, mappings), osm) for i in inputs
@@ -264,20 +294,11 @@ def conflate(
             path=str(gold_places),
         )
     plan = build_plan(
-        ingest=IngestSettings(batch_size=batch_size, workers=workers),
-        block=BlockSettings(**asdict(blocking)) if blocking else BlockSettings(),
+        ingest=ingest_settings,
+        block=block_settings,
         score=ScoreSettings(model=str(model)),
-        cluster=ClusterSettings(**asdict(clustering)) if clustering else ClusterSettings(),
-        merge=MergeSettings(
-            trust=dict(merging.trust),
-            recency_weight=merging.recency_weight,
-            precision_m=dict(merging.precision_m),
-            accuracy={a: dict(v) for a, v in merging.accuracy.items()},
-            whole=dict(merging.whole),
-            split=dict(merging.split),
-        )
-        if merging
-        else MergeSettings(),
+        cluster=cluster_settings,
+        merge=merge_settings,
         inputs_identity="",
         gold_identity=None if gold is None else str(gold),
         gold_places_identity=str(gold_places or ""),

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from poiflow.config import OsmOptions, SourceMapping
+from poiflow.config import IngestSettings, OsmOptions, SourceMapping, settings
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
 from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
@@ -141,6 +141,7 @@ def ingest(
         The counts per input, with ``read == valid + quarantined`` for each.
 
     Raises:
+        poiflow.errors.ConfigError: ``batch_size`` or ``workers`` below 1.
         poiflow.errors.InputError: An input is missing, of unknown kind, truncated or
             malformed; nothing is written.
         poiflow.errors.OutputError: No record at all survived validation (the quarantine
@@ -148,6 +149,7 @@ def ingest(
     """
     if not inputs:
         raise OutputError("no inputs given")
+    settings(IngestSettings, batch_size=batch_size, workers=workers)  # refused before any work
     refuse_unknown_inputs(inputs, mappings)
     output = Path(output)
     quarantine_path = Path(quarantine) if quarantine else default_quarantine_path(output)

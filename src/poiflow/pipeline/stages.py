@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 
-from poiflow.config import SparkSettings
-from poiflow.errors import InputError, NothingValidError
+from poiflow.config import ENGINES, SparkSettings
+from poiflow.errors import ConfigError, InputError, NothingValidError
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, StageContext, StageFunction
 from poiflow.pipeline.stage_results import (
     block_summary,
@@ -181,10 +181,13 @@ def make_engine(name: str, spark: SparkSettings | None = None) -> Any:
     for ``spark`` (Spark itself starts when the first stage needs it).
 
     Raises:
-        ConfigError: ``spark`` without PySpark installed (the message says how).
+        ConfigError: ``spark`` without PySpark installed (the message says how); an
+            engine that is neither.
     """
     if name == "local":
         return None
+    if name not in ENGINES:
+        raise ConfigError(f"engine '{name}' is not one of {', '.join(ENGINES)}")
     from poiflow.engines.spark import SparkEngine, require_pyspark
 
     require_pyspark()
