@@ -101,6 +101,14 @@ def test_evaluate_refuses_the_truth_of_other_inputs(conflated: Path, tmp_path: P
         poiflow.evaluate(conflated.parent / "sources" / "gold.csv", tmp_path / "nowhere.parquet")
 
 
+@pytest.mark.parametrize("threshold", [1.5, -0.1, float("nan")])
+def test_a_threshold_that_is_no_probability_is_refused(conflated: Path, threshold: float) -> None:
+    # As the command refuses --threshold 1.5: a threshold above 1 would call every error
+    # the matcher's.
+    with pytest.raises(poiflow.ConfigError, match=f"threshold {threshold} is not a probability"):
+        poiflow.evaluate(conflated.parent / "sources" / "gold.csv", conflated, threshold=threshold)
+
+
 def test_decide_writes_a_decision_the_next_run_follows(conflated: Path, tmp_path: Path) -> None:
     folder = tmp_path / "run"
     shutil.copytree(conflated, folder)

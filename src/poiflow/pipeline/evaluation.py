@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from poiflow.errors import InputError
+from poiflow.errors import ConfigError, InputError
 from poiflow.schema import PAIR_SCORE_COLUMNS
 
 if TYPE_CHECKING:
@@ -180,11 +180,15 @@ def evaluate(
             without, only their keys and probabilities are read, which is quicker.
 
     Raises:
+        ConfigError: A ``threshold`` outside 0 to 1.
         InputError: A file is missing or is not what it should be, or no record of the
             truth is in the run (the message says each side's sources).
         SchemaMismatchError: The truth lacks a column.
     """
     from poiflow.conflate.evaluate import read_gold, score_membership
+
+    if threshold is not None and not 0.0 <= threshold <= 1.0:  # NaN too
+        raise ConfigError(f"threshold {threshold} is not a probability: give one from 0 to 1")
 
     truth = read_gold(gold)
     path = Path(run)
