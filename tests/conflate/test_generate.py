@@ -125,6 +125,9 @@ def test_vendor_noise_sets_a_noise_of_every_vendor_feed(tmp_path: Path) -> None:
     assert spread(tmp_path / "coarse") > 4 * spread(tmp_path / "plain")
     with pytest.raises(ValueError, match="unknown source noise 'jiter_m'"):
         generate(10, 2, 1, tmp_path / "bad", vendor_noise={"jiter_m": 3.0})
+    # A format it does not write is refused, not written as CSV under that name.
+    with pytest.raises(ValueError, match="file_format 'xlsx' is not one of csv, parquet"):
+        generate(10, 2, 1, tmp_path / "bad", file_format="xlsx")  # type: ignore[arg-type]
     # A share of records above 1 (a percentage given for a share), and no infinity.
     for noise, said in (
         ({"typo": 5.0}, "a share of the records, from 0 to 1"),

@@ -13,6 +13,7 @@ from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.features import FEATURES
 from poiflow.conflate.matcher import ModelError, load_matcher, train_matcher
 from poiflow.conflate.training import labelled_pairs
+from poiflow.errors import OutputError
 
 from .conftest import World
 
@@ -36,6 +37,33 @@ def test_train_save_load_round_trip(
     # Same data and seed: the same model, byte for byte.
     twin = train_matcher(features, labels, seed=3, rounds=40, name="small")
     assert twin.save(tmp_path / "twin.json.gz").read_bytes() == path.read_bytes()
+
+
+def test_a_model_is_written_whole_or_not_at_all(
+    labelled: tuple[dict[str, np.ndarray], np.ndarray],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    features, labels = labelled
+    matcher = train_matcher(features, labels, seed=3, rounds=10, name="small")
+    path = matcher.save(tmp_path / "m.json.gz")
+    before = path.read_bytes()
+    # A run stopped while it writes the model again: the old model stays, whole, and
+    # nothing half-written is left beside it.
+    from poiflow.conflate import matcher as module
+
+    def stopped(*_: object, **__: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module.json, "dumps", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        matcher.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json.gz"]
+    # A folder is not a model file.
+    with pytest.raises(OutputError, match="cannot write the model here: a folder, not a file"):
+        matcher.save(tmp_path)
 
 
 def test_a_model_from_before_a_feature_was_added_still_scores(

@@ -94,6 +94,8 @@ def test_a_model_refined_with_answers_says_how_it_did_on_those_held_out(
 
 
 def test_train_asks_for_one_kind_of_teaching(conflated: Path, tmp_path: Path) -> None:
+    with pytest.raises(poiflow.OutputError, match="a folder, not a file"):
+        poiflow.train(_sources(conflated), tmp_path, unsupervised=True)
     with pytest.raises(poiflow.InputError, match=r"labels\.csv: the labels file does not exist"):
         poiflow.train(
             [conflated / "records.parquet"], tmp_path / "m.json.gz", labels=tmp_path / "labels.csv"

@@ -850,6 +850,14 @@ def test_a_file_of_no_records_is_refused(conflated: Path, tmp_path: Path) -> Non
         poiflow.match(conflated, feed_of(conflated, tmp_path, 0))
 
 
+@pytest.mark.parametrize("batch_size", [0, -5])
+def test_a_batch_of_no_records_is_refused(conflated: Path, tmp_path: Path, batch_size: int) -> None:
+    import poiflow
+
+    with pytest.raises(poiflow.ConfigError, match=f"batch_size is {batch_size}: match 1 record"):
+        poiflow.match(conflated, feed_of(conflated, tmp_path, 5), batch_size=batch_size)
+
+
 def test_a_file_of_bad_records_only_is_answered_with_them_held_back(
     conflated: Path, tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ from poiflow.conflate.compiled import CompiledTrees, compiled_trees
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.fellegi_sunter import KIND as FELLEGI_SUNTER
 from poiflow.conflate.fellegi_sunter import FellegiSunter
-from poiflow.errors import InputError
+from poiflow.errors import InputError, OutputError
 
 if TYPE_CHECKING:  # LightGBM costs ~1 s to import (it imports scikit-learn): on first use
     from types import ModuleType
@@ -197,17 +197,42 @@ AnyMatcher = Matcher | FellegiSunter
 
 
 def save_model(model: AnyMatcher, path: str | Path) -> Path:
-    """Write a model of either kind as one gzip-compressed JSON file."""
+    """Write a model of either kind as one gzip-compressed JSON file, whole or not at all
+    (a file beside it, then renamed: a model a run stopped writing is no model).
+
+    Raises:
+        OutputError: ``path`` is a folder, or cannot be written (nothing is left behind).
+    """
     path = Path(path)
+    refuse_model_path(path)
     payload = {"format": FORMAT, "version": FORMAT_VERSION, **model.to_payload()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # No name or time in the gzip header: the same model is the same bytes.
-    with (
-        path.open("wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle,
-    ):
-        handle.write(json.dumps(payload, sort_keys=True).encode("utf-8"))
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # No name or time in the gzip header: the same model is the same bytes.
+        with (
+            partial.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle,
+        ):
+            handle.write(json.dumps(payload, sort_keys=True).encode("utf-8"))
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"cannot write the model ({exc.strerror or exc})", path=path) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
+
+
+def refuse_model_path(path: Path) -> None:
+    """Refuse a model file's path that is a folder (before the work that makes the model).
+
+    Raises:
+        OutputError: ``path`` is a folder.
+    """
+    if path.is_dir():
+        raise OutputError("cannot write the model here: a folder, not a file", path=path)
 
 
 def lightgbm() -> ModuleType:

@@ -105,11 +105,15 @@ def generate(
             (``read_seed``), in place of the bundled Helsinki extract.
 
     Raises:
-        ValueError: A count below 1, or a ``vendor_noise`` that is not a rate of
-            ``SourceProfile`` or is below 0 (``check_noise``).
+        ValueError: A count below 1, a ``file_format`` other than the two, or a
+            ``vendor_noise`` that is not a rate of ``SourceProfile`` or is below 0
+            (``check_noise``).
     """
     if places < 1 or sources < 1:
         msg = "places and sources must be at least 1"
+        raise ValueError(msg)
+    if file_format not in ("csv", "parquet"):
+        msg = f"file_format '{file_format}' is not one of csv, parquet"
         raise ValueError(msg)
     rng = np.random.default_rng(seed)
     world = build_world(places, rng, seed_places)

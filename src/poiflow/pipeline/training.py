@@ -105,8 +105,11 @@ def train(
             "give one of --gold (labelled records), --labels (answers from 'poiflow label') "
             "and --unsupervised (no labels)"
         )
+    from poiflow.conflate.matcher import refuse_model_path
+
     paths = [Path(p) for p in inputs]
     output = Path(output)
+    refuse_model_path(output)  # before the work that makes the model
     name = output.name.split(".")[0]
     if labels is not None:
         return _refine(paths, Path(labels), base, output, seed, name)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from poiflow.config import SourceMapping
 from poiflow.conflate.features import FEATURE_COUNTS_SCHEMA, feature_counts
 from poiflow.conflate.lookup import FeatureLookup
-from poiflow.errors import InputError
+from poiflow.errors import ConfigError, InputError
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.serving.matching import Candidate, Match, MatchIndex
 from poiflow.serving.new_places import new_place_ids
@@ -171,6 +171,7 @@ def match(
         batch_size: Records matched at a time.
 
     Raises:
+        poiflow.errors.ConfigError: ``batch_size`` below 1.
         poiflow.errors.InputError: The run's folder lacks what matching needs, or the
             records cannot be read, or there are none.
 
@@ -178,6 +179,8 @@ def match(
         >>> result = poiflow.match("out/run", poiflow.FrameSource(new_feed, "vendor"))
         >>> result.matches.to_pandas().query("decision == 'match'")
     """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size is {batch_size}: match 1 record or more at a time")
     index = MatchIndex(Path(run))
     found, held = match_file(index, records, mapping, batch_size)
     return MatchResult(found, held)
