@@ -215,3 +215,32 @@ def test_a_mapping_that_reads_lat_and_lon_from_one_column_is_refused(tmp_path: P
     # A constant point may have its two numbers alike.
     said = load_yaml(write(tmp_path, "constants: {lat: '60', lon: '60'}\n"), SourceMapping)
     assert (said.constants["lat"], said.constants["lon"]) == ("60", "60")
+
+
+def test_a_pipeline_made_in_code_is_told_its_problems_as_a_files_are(tmp_path: Path) -> None:
+    from poiflow import Pipeline
+
+    pipeline = Pipeline.from_dict({"name": "x", "sources": ["a.csv"]}, base=tmp_path)
+    # A key with dots names a setting inside: the same pipeline as the nested mapping.
+    dotted = pipeline.replace({"stages.cluster.threshold": 0.6, "stages.merge.trust.a": 2.0})
+    nested = pipeline.replace(
+        {"stages": {"cluster": {"threshold": 0.6}, "merge": {"trust": {"a": 2.0}}}}
+    )
+    assert dotted.spec == nested.spec
+    assert dotted.spec.stages.cluster.threshold == 0.6
+    assert dotted.spec.stages.merge.trust == {"a": 2.0}
+    # A misspelt key: the same "did you mean" and the keys there are as in a file.
+    with pytest.raises(ConfigError) as err:
+        pipeline.replace({"stages.clusterr.threshold": 0.6})
+    assert str(err.value) == (
+        "stages.clusterr: unknown key 'clusterr'. Did you mean 'cluster'? "
+        "Known keys: ingest, block, score, cluster, merge"
+    )
+    # Every problem at once, each by its key.
+    with pytest.raises(ConfigError) as err:
+        Pipeline.from_dict({"sources": ["a.csv"], "stages": {"cluster": {"threshold": 2}}})
+    assert str(err.value) == (
+        "name: Field required; stages.cluster.threshold: Input should be less than or equal to 1"
+    )
+    with pytest.raises(ConfigError, match="expected a mapping of keys to values, found list"):
+        Pipeline.from_dict(["a.csv"])  # type: ignore[arg-type]

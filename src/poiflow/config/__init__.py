@@ -8,6 +8,7 @@ Every model forbids unknown keys, and :func:`load_yaml` turns a validation failu
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ __all__ = [
     "TrackingSettings",
     "load_yaml",
     "settings",
+    "validated",
 ]
 
 
@@ -126,8 +128,21 @@ def settings(model: type[Model], argument: str = "", **values: Any) -> Model:
         ConfigError: A value does not fit; each problem named by the argument it came
             from (``clustering.threshold: ...``), in one message.
     """
+    return validated(model, values, argument)
+
+
+def validated(model: type[Model], data: Any, argument: str = "") -> Model:
+    """``data`` (a mapping, as a file's YAML would give) as ``model``, said as a file's
+    problems are said (an unknown key with its "did you mean" and the keys there are),
+    each named by its key, under ``argument`` where one is given.
+
+    Raises:
+        ConfigError: ``data`` is not a mapping, or does not fit ``model``.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected a mapping of keys to values, found {type(data).__name__}")
     try:
-        return model(**values)
+        return model.model_validate(dict(data))
     except ValidationError as exc:
         errors = exc.errors()
         said = [_problem(None, model, e)[1] for e in errors if not _follows(e, errors)]

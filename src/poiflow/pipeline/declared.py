@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
-from poiflow.config import PipelineSpec, SourceMapping, SourceSpec, load_yaml
+from poiflow.config import PipelineSpec, SourceMapping, SourceSpec, load_yaml, validated
 from poiflow.errors import ConfigError
 from poiflow.pipeline.artifacts import Artifacts, StageContext
 from poiflow.pipeline.plan import build_plan, quality_gate, run_json
@@ -77,18 +76,26 @@ class Pipeline:
         """A pipeline from the same keys a pipeline file has.
 
         Raises:
-            ConfigError: The data does not describe a pipeline.
+            ConfigError: The data does not describe a pipeline (every problem, each by
+                its key, as a pipeline file's are said).
         """
-        try:
-            return cls(PipelineSpec.model_validate(dict(data)), Path(base))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise ConfigError(f"{key}: {first['msg']}") from exc
+        return cls(validated(PipelineSpec, data), Path(base))
 
     def replace(self, changes: Mapping[str, Any]) -> Pipeline:
-        """A copy with ``changes`` merged in (nested mappings merge key by key)."""
-        data = _merge(self.spec.model_dump(exclude_unset=True), changes)
+        """A copy with ``changes`` merged in: nested mappings merge key by key, and a key
+        with dots names a setting inside (``{"stages.cluster.threshold": 0.6}`` is
+        ``{"stages": {"cluster": {"threshold": 0.6}}}``).
+
+        Raises:
+            ConfigError: The changed pipeline is not one (as :meth:`from_dict`).
+        """
+        data = self.spec.model_dump(exclude_unset=True)
+        for key, value in changes.items():
+            *inside, last = str(key).split(".")
+            change: Any = {last: value}
+            for part in reversed(inside):
+                change = {part: change}
+            data = _merge(data, change)
         return Pipeline.from_dict(data, self.base)
 
     def with_table(self, name: str, data: Any, mapping: SourceMapping | None = None) -> Pipeline:
