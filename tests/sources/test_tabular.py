@@ -286,6 +286,55 @@ def test_mapping_names_a_missing_column(tmp_path: Path) -> None:
         records(TabularSource(path, mapping))
 
 
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        ("id,name,latitude,longitude", "csv"),
+        ("ID,Name,Latitude,Longitude", "csv"),
+        ("id,name,lat,lng", "csv"),
+        ("id,name,Latitude,Lng", "parquet"),
+    ],
+)
+def test_the_coordinates_other_names_are_read_as_lat_and_lon(
+    tmp_path: Path, header: str, kind: str
+) -> None:
+    # A spreadsheet's Latitude and Longitude, a web map's lng: the same point as lat, lon.
+    columns = header.split(",")
+    values = ["1", "Kahvila", "60.1699", "24.9384"]
+    path = tmp_path / f"f.{kind}"
+    if kind == "csv":
+        path.write_text(f"{header}\n{','.join(values)}\n", encoding="utf-8")
+    else:
+        pq.write_table(pa.table({c: [v] for c, v in zip(columns, values, strict=True)}), path)
+    [record], held = records(TabularSource(path))
+    assert held == []
+    assert (record["lat"], record["lon"]) == (60.1699, 24.9384)
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (
+            "id,name,lat,lon,latitude",
+            "column 'latitude' is another name of 'lat', which the file has too",
+        ),
+        (
+            "id,name,lat,longitude,lng",
+            "column 'lng' is the flat field 'lon', as column 'longitude' is; add 'lng' to the "
+            "mapping's 'ignore:' list",
+        ),
+    ],
+)
+def test_two_columns_of_one_coordinate_are_refused(tmp_path: Path, header: str, said: str) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text(f"{header}\n1,A,60.1,24.9,24.8\n", encoding="utf-8")
+    with pytest.raises(SchemaMismatchError, match=said):
+        records(TabularSource(path))
+    ignored = header.split(",")[-1]
+    [record], _ = records(TabularSource(path, SourceMapping(ignore=(ignored,))))
+    assert (record["lat"], record["lon"]) == (60.1, 24.9)
+
+
 def test_a_flat_field_mapped_from_another_column_and_present_itself(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_text("id,name,Country,maa\n1,A,FI,SE\n", encoding="utf-8")

@@ -50,7 +50,8 @@ The kind of each INPUT is told from its name:
   [bold]*.csv *.tsv *.jsonl[/bold]  flat places: columns source, id, name, lat, lon,
                    category, street, housenumber, postcode, city, country,
                    phone, website, address (only id and name are required;
-                   without 'source' the file's stem is the source); also
+                   without 'source' the file's stem is the source;
+                   latitude, longitude and lng read as lat and lon); also
                    compressed: feed.csv.gz, .bz2, .zst, .zip; a spatial
                    table's export: its WKT or hex WKB column (geometry,
                    wkt, geom) in place of lat/lon

@@ -32,10 +32,21 @@ from poiflow.sources.text import (
 )
 from poiflow.text import fold
 
-__all__ = ["FLAT_KNOWN", "FlatFormat", "flat_place", "flat_record_rows", "flat_records"]
+__all__ = [
+    "COORDINATE_NAMES",
+    "FLAT_KNOWN",
+    "FlatFormat",
+    "flat_place",
+    "flat_record_rows",
+    "flat_records",
+]
 
 FLAT_KNOWN: Final = (*FLAT_FIELDS, *FLAT_EXTRA_FIELDS)
 """Every field of the flat place format."""
+COORDINATE_NAMES: Final = {"latitude": "lat", "longitude": "lon", "lng": "lon"}
+"""Other names of the coordinates' columns that spreadsheets, web maps and GIS exports
+write, read as ``lat`` and ``lon`` where the file has no column of that name (in any
+case: ``Latitude``)."""
 _FEW_VALUES: Final = 64  # up to this many rows of text are read value by value
 _FLAT_ADDRESS: Final = {"freeform": "address", "locality": "city"}
 
@@ -99,18 +110,32 @@ class FlatFormat:
                     path=file,
                 )
         used = set(mapped.values()) | set(self.mapping.ignore)
+        named = {column.strip().lower() for column in file_columns}
         for column in file_columns:
             if column in used:
                 continue
             field = column.strip().lower()
+            if field in COORDINATE_NAMES:
+                field = COORDINATE_NAMES[field]  # "latitude" is lat, "lng" lon
+                if field in named:
+                    raise SchemaMismatchError(
+                        f"column '{column}' is another name of '{field}', which the file has "
+                        f"too: add '{column}' to the mapping's 'ignore:' list, or map one of "
+                        "the two",
+                        path=file,
+                    )
             if field in FLAT_KNOWN and field not in mapped:
                 mapped[field] = column
                 continue
             if field in FLAT_KNOWN:
+                given = (
+                    f"which the mapping reads from column '{mapped[field]}'"
+                    if field in self.mapping.columns
+                    else f"as column '{mapped[field]}' is"
+                )
                 raise SchemaMismatchError(
-                    f"column '{column}' is the flat field '{field}', which the mapping "
-                    f"reads from column '{mapped[field]}'; add '{column}' to the mapping's "
-                    "'ignore:' list, or map one of the two",
+                    f"column '{column}' is the flat field '{field}', {given}; add "
+                    f"'{column}' to the mapping's 'ignore:' list, or map one of the two",
                     path=file,
                 )
             hint = did_you_mean(field, FLAT_KNOWN)
