@@ -276,6 +276,15 @@ def test_unknown_column_is_refused_with_a_suggestion(tmp_path: Path) -> None:
         records(TabularSource(path))
     assert "Did you mean 'postcode'?" in str(err.value)
     assert err.value.path == str(path)
+    # Every unknown column at once, each with the field it may mean: a flat field that is
+    # a word of its name first ("Phone Number": phone), then the closest spelling.
+    path.write_text("id,name,Phone Number,postal_code,colour_code\n1,A,1,2,3\n", encoding="utf-8")
+    with pytest.raises(SchemaMismatchError) as err:
+        records(TabularSource(path))
+    assert str(err.value).split(" The flat place format")[0] == (
+        f"{path}: unknown columns 'Phone Number' (did you mean 'phone'?), 'postal_code' "
+        "(did you mean 'postcode'?), 'colour_code'."
+    )
 
 
 def test_mapping_names_a_missing_column(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ to leave out and which fields are the same for every row.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -111,6 +112,7 @@ class FlatFormat:
                 )
         used = set(mapped.values()) | set(self.mapping.ignore)
         named = {column.strip().lower() for column in file_columns}
+        unknown: list[str] = []  # all of them said at once: one run to mend them all
         for column in file_columns:
             if column in used:
                 continue
@@ -138,13 +140,9 @@ class FlatFormat:
                     f"'{column}' to the mapping's 'ignore:' list, or map one of the two",
                     path=file,
                 )
-            hint = did_you_mean(field, FLAT_KNOWN)
-            raise SchemaMismatchError(
-                f"unknown column '{column}'.{hint} The flat place format has: "
-                f"{', '.join(FLAT_KNOWN)}; map or ignore other columns with --mapping "
-                "(see 'poiflow ingest --help')",
-                path=file,
-            )
+            unknown.append(column)
+        if unknown:
+            raise SchemaMismatchError(_unknown_columns(unknown), path=file)
         for required in ("id", "name"):
             if required not in mapped and required not in self.mapping.constants:
                 raise SchemaMismatchError(
@@ -451,3 +449,30 @@ def _singletons(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.ListArray.from_arrays(
         pa.array(offsets), strings.drop_null(), pa.list_(pa.string()), mask=pa.array(~valid)
     )
+
+
+def _unknown_columns(columns: list[str]) -> str:
+    """What a feed's columns that are no flat field are: each with the field it may have
+    meant, then how a mapping maps or leaves them out."""
+    if len(columns) == 1:
+        said = f"unknown column '{columns[0]}'.{_meant(columns[0])}"
+    else:
+        each = [
+            f"'{c}'" + (f" ({hint.strip().lower()})" if (hint := _meant(c)) else "")
+            for c in columns
+        ]
+        said = f"unknown columns {', '.join(each)}."
+    return (
+        f"{said} The flat place format has: {', '.join(FLAT_KNOWN)}; map or ignore other "
+        "columns with --mapping (see 'poiflow ingest --help')"
+    )
+
+
+def _meant(column: str) -> str:
+    """``" Did you mean 'x'?"``: a flat field that is a word of the column's name ("Phone
+    Number": phone), else the closest spelling, else nothing."""
+    words = re.split(r"[^a-z0-9]+", column.strip().lower())
+    field = next((f for f in FLAT_KNOWN if f in words), None)
+    if field is not None:
+        return f" Did you mean '{field}'?"
+    return did_you_mean(column.strip().lower(), FLAT_KNOWN)
