@@ -246,6 +246,7 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     alone = {round(c, 3) for c, m in zip(*places.to_pydict().values(), strict=True) if m == 1}
     assert alone <= {round(w, 3) for w in covered["whole"].values()}
     assert "how often each source is right" in result.stdout + result.stderr
+    assert "judged by two sources alone" not in result.stdout + result.stderr  # three here
     # The true places without the truth of which record is which place: refused first.
     result = run("conflate", *sources, "-o", tmp_path / "x", "--gold-places", gen / "gold.csv")
     assert result.returncode == 1
@@ -265,6 +266,23 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "--gold" in result.stderr
     assert "--unsupervised" in result.stderr
+
+
+def test_two_sources_are_said_to_be_judged_alike(tmp_path: Path) -> None:
+    # Two sources alone: where they differ, their agreement cannot say which is wrong, so
+    # the run takes them to be as often right as each other, and says so under the table.
+    gen = tmp_path / "gen"
+    assert (
+        run("generate", "--places", "300", "--sources", "2", "--seed", "5", "-o", gen).returncode
+        == 0
+    )
+    result = run("conflate", *sorted(gen.glob("source_*.csv")), "-o", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    said = json.loads((tmp_path / "run" / "run.json").read_text())["source_accuracy"]
+    shown = [a for a in ("name", "category", "address", "phone") if a in said]
+    assert all(len(set(said[a].values())) == 1 for a in shown)
+    text = " ".join((result.stdout + result.stderr).split())
+    assert f"{', '.join(shown).capitalize()}: judged by two sources alone." in text
 
 
 def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:

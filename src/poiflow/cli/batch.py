@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from poiflow._imports import kept_out
@@ -30,6 +31,7 @@ from poiflow.cli.reporting import (
 )
 from poiflow.config import DEFAULT_OSM_KEYS, OsmOptions, SourceMapping, SparkSettings, load_yaml
 from poiflow.errors import ConfigError
+from poiflow.quality.notes import unjudged_notes
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
@@ -484,6 +486,8 @@ def conflate_command(
                 *(f"{accuracy[a][source]:.2f}" if source in accuracy[a] else "-" for a in judged),
             )
         console.print(sources)
+        for line in unjudged_notes(accuracy, judged):
+            console.print(f"[dim]{escape(line)}[/dim]")
     if "match_weights" in report.model_info:  # fitted by EM on this run: show what it learnt
         info = report.model_info
         print_weights(info, info["prior"], info["match_weights"])

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["input_notes", "partly_rounded_note", "repair_note", "repair_notes", "rounding_note"]
+__all__ = [
+    "input_notes",
+    "partly_rounded_note",
+    "repair_note",
+    "repair_notes",
+    "rounding_note",
+    "unjudged_notes",
+]
 
 _ROUNDED: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
 
@@ -104,3 +111,32 @@ def input_notes(inputs: Iterable[Mapping[str, Any]]) -> list[str]:
         ),
         *repair_notes((i["path"], i.get("repaired", {})) for i in inputs),
     ]
+
+
+def unjudged_notes(
+    accuracy: Mapping[str, Mapping[str, float]], shown: Iterable[str], far: Iterable[str] = ()
+) -> list[str]:
+    """What the table of how often each source is right cannot say, and why: attributes
+    (of ``shown``) that two sources alone judge, whose agreement cannot tell which of them
+    is wrong, and sources (``far``) whose points no place of enough located records judges.
+
+    >>> unjudged_notes({"name": {"osm": 0.9, "feed": 0.9}}, ["name"])[0][:36]
+    'Name: judged by two sources alone. W'
+    """
+    said = []
+    # A point is judged by its distance from its place's others, not by agreement.
+    pair = [a for a in shown if a != "location" and len(accuracy.get(a, {})) == 2]
+    if pair:
+        said.append(
+            f"{', '.join(pair).capitalize()}: judged by two sources alone. Where they differ, "
+            "agreement cannot say which one is wrong, so each is taken to be as often right "
+            "as the other; a third source tells them apart."
+        )
+    far = list(far)
+    if far:
+        said.append(
+            f"Points typically off, '-' ({', '.join(far)}): too few of "
+            + ("its" if len(far) == 1 else "their")
+            + " points lie in places with enough other located records to judge them by."
+        )
+    return said

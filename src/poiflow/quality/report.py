@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from poiflow._version import __version__
 from poiflow.quality.checks import CheckResult
-from poiflow.quality.notes import input_notes
+from poiflow.quality.notes import input_notes, unjudged_notes
 from poiflow.quality.page import (
     ASSETS,
     Raw,
@@ -334,24 +334,8 @@ def _golden(run: Mapping[str, Any], frame: pl.DataFrame) -> str:
 
 
 def _unjudged(accuracy: Mapping[str, Mapping[str, float]], shown: list[str], far: list[str]) -> str:
-    """What the sources' table cannot say, and why: attributes that two sources alone
-    judge (their agreement cannot tell which of them is wrong), and sources whose points
-    no place of enough located records judges."""
-    said = []
-    pair = [a for a in shown if len(accuracy[a]) == 2]
-    if pair:
-        said.append(
-            f"{', '.join(pair).capitalize()}: judged by two sources alone. Where they differ, "
-            "agreement cannot say which one is wrong, so each is taken to be as often right "
-            "as the other; a third source tells them apart."
-        )
-    if far:
-        said.append(
-            f"Points typically off, '-' ({', '.join(far)}): too few of "
-            + ("its" if len(far) == 1 else "their")
-            + " points lie in places with enough other located records to judge them by."
-        )
-    return "".join(f"<p>{escape(line)}</p>" for line in said)
+    """What the sources' table cannot say, and why (``notes.unjudged_notes``)."""
+    return "".join(f"<p>{escape(line)}</p>" for line in unjudged_notes(accuracy, shown, far))
 
 
 def _histogram(probability: np.ndarray) -> str:
