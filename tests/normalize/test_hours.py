@@ -4,6 +4,7 @@ it, in English, Finnish, Swedish and German."""
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,39 @@ def test_hours_written_for_people_are_read_as_the_same_hours(
     rules: list[tuple[int, int, list[tuple[int, int]] | None]], language: str, style: int
 ) -> None:
     assert canonical_hours(_written(rules, language, style)) == canonical_hours(_osm(rules))
+
+
+@given(
+    st.lists(st.sampled_from(DAYS), min_size=2, max_size=4, unique=True),
+    st.sampled_from([", ", " , ", ",  ", ","]),
+    st.sampled_from(["09:00-16:00", "off", "10:00-12:00,13:00-18:00"]),
+    st.booleans(),
+)
+def test_a_rules_days_listed_with_spaces_are_one_list(
+    days: list[str], comma: str, hours: str, first: bool
+) -> None:
+    # "Sa, Su 09:00-16:00": the parser reads ", " as two rules, "Sa" (open all day) and
+    # "Su 09:00-16:00"; the mapper meant one list of days, as "Sa,Su 09:00-16:00" says.
+    rule = f"{comma.join(days)} {hours}"
+    value = rule if first else f"PH off; {rule}"
+    listed = value.replace(rule, f"{','.join(days)} {hours}")
+    assert canonical_hours(value) == canonical_hours(listed) == str(OpeningHours(listed))
+
+
+def test_the_days_of_a_rule_with_spaces_keep_their_hours() -> None:
+    # Three of the Helsinki extract's values are so written (the Ateneum's among them).
+    tuesday_night = datetime(2026, 12, 8, 3, 0)
+    spelled = canonical_hours("Tu, Fr 10:00-18:00; We-Th 10:00-20:00; Sa-Su 10:00-17:00")
+    assert spelled == "Tu,Fr 10:00-18:00; We-Th 10:00-20:00; Sa-Su 10:00-17:00"
+    assert not OpeningHours(spelled).is_open(tuesday_night)
+    assert OpeningHours(spelled).is_open(tuesday_night.replace(hour=11))
+    # Days after a rule's hours start a rule of their own, as written.
+    assert canonical_hours("Mo-Fr 09:00-17:00, Sa 10:00-14:00") == (
+        "Mo-Fr 09:00-17:00; Sa 10:00-14:00"
+    )
+    assert canonical_hours('Mo-Su 10:00-20:00 "Sa, Su by appointment"') == (
+        'Mo-Su 10:00-20:00 "Sa, Su by appointment"'
+    )
 
 
 @given(st.text(alphabet=st.sampled_from(list("MoTuWeFrSaSu0123456789:.-–;, amp")), max_size=40))

@@ -129,13 +129,35 @@ def canonical_hours(value: str) -> str | None:
     return _osm(written) if written is not None else None
 
 
+# A rule's days written as a list with spaces: "Sa, Su 09:00-16:00".
+_DAY: Final = r"(?:Mo|Tu|We|Th|Fr|Sa|Su|PH|SH)"
+_SPACED_DAYS: Final = re.compile(
+    rf"(?P<lead>^|;)(?P<space>\s*)(?P<days>{_DAY}(?:-{_DAY})?(?:\s*,\s*{_DAY}(?:-{_DAY})?)+)"
+    rf"(?=\s|;|$)"
+)
+
+
+def _listed_days(text: str) -> str:
+    """``text`` with a rule's days listed as OSM lists them: "Sa, Su 09:00-16:00" is
+    "Sa,Su 09:00-16:00". Read as written, ", " parts two rules, "Sa" (open all day) and
+    "Su 09:00-16:00": not what a mapper who wrote it meant. Only days at a rule's start
+    are joined; "Mo-Fr 09:00-17:00, Sa 10:00-14:00" is two rules, as written."""
+    if '"' in text:  # a comment may hold anything
+        return text
+    return _SPACED_DAYS.sub(
+        lambda m: m["lead"] + m["space"] + re.sub(r"\s*,\s*", ",", m["days"]), text
+    )
+
+
 def _osm(text: str) -> str | None:
     """``text`` in OSM's canonical spelling, if the parser reads it. Rules apart by ``, ``
     (OSM's additional rules) are apart by ``; `` where that means the same (their days do
     not overlap, as in ``Mo-Fr 09:00-17:00, Sa 10:00-14:00``), so that both spellings
-    agree."""
+    agree; a rule's days listed with spaces (``Sa, Su``) are one list
+    (:func:`_listed_days`)."""
     from opening_hours import OpeningHours
 
+    text = _listed_days(text)
     try:
         parsed = OpeningHours(text)
     except Exception:  # the parser's error is not exported; anything it refuses is unread
