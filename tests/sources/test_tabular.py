@@ -325,7 +325,7 @@ def test_the_coordinates_other_names_are_read_as_lat_and_lon(
     [
         (
             "id,name,lat,lon,latitude",
-            "column 'latitude' is another name of 'lat', which the file has too",
+            "column 'latitude' is another name of 'lat', which the file gives too",
         ),
         (
             "id,name,lat,longitude,lng",

@@ -121,9 +121,9 @@ class FlatFormat:
                 field = COORDINATE_NAMES[field]  # "latitude" is lat, "lng" lon
                 if field in named:
                     raise SchemaMismatchError(
-                        f"column '{column}' is another name of '{field}', which the file has "
-                        f"too: add '{column}' to the mapping's 'ignore:' list, or map one of "
-                        "the two",
+                        f"column '{column}' is another name of '{field}', which the file "
+                        f"gives too (a '{field}' column, or its geometry): add '{column}' to "
+                        "the mapping's 'ignore:' list, or map one of the two",
                         path=file,
                     )
             if field in FLAT_KNOWN and field not in mapped:
