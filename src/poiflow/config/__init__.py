@@ -74,7 +74,6 @@ __all__ = [
     "StrictModel",
     "TrackingSettings",
     "load_yaml",
-    "settings",
     "validated",
 ]
 
@@ -121,20 +120,11 @@ def load_yaml(path: str | Path, model: type[Model]) -> Model:
         raise ConfigError(first + rest, path=path, location=line) from exc
 
 
-def settings(model: type[Model], argument: str = "", **values: Any) -> Model:
-    """``model(**values)``: settings given in code (a function's arguments), not a file.
-
-    Raises:
-        ConfigError: A value does not fit; each problem named by the argument it came
-            from (``clustering.threshold: ...``), in one message.
-    """
-    return validated(model, values, argument)
-
-
 def validated(model: type[Model], data: Any, argument: str = "") -> Model:
-    """``data`` (a mapping, as a file's YAML would give) as ``model``, said as a file's
-    problems are said (an unknown key with its "did you mean" and the keys there are),
-    each named by its key, under ``argument`` where one is given.
+    """``data`` (a mapping, as a file's YAML would give: a function's arguments, a
+    pipeline made in code) as ``model``, said as a file's problems are said (an unknown
+    key with its "did you mean" and the keys there are), each named by its key, under
+    ``argument`` where one is given (``clustering.threshold: ...``), all in one message.
 
     Raises:
         ConfigError: ``data`` is not a mapping, or does not fit ``model``.

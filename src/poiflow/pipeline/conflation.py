@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poiflow.config import (
-    ENGINES,
     BlockSettings,
     ClusterSettings,
     IngestSettings,
@@ -36,9 +35,9 @@ from poiflow.config import (
     ScoreSettings,
     SourceMapping,
     SparkSettings,
-    settings,
+    validated,
 )
-from poiflow.errors import ConfigError, InputError
+from poiflow.errors import InputError
 from poiflow.pipeline.artifacts import Artifacts, StageContext
 from poiflow.pipeline.plan import build_plan, run_json
 from poiflow.pipeline.runner import RunResult, run_plan
@@ -219,28 +218,30 @@ def conflate(
     from poiflow.sources.base import companion_suffixes
 
     refuse_unknown_inputs(inputs, mappings)
-    # Settings that do not fit are refused before any work, named as the arguments.
-    if engine not in ENGINES:
-        raise ConfigError(f"engine '{engine}' is not one of {', '.join(ENGINES)}")
-    ingest_settings = settings(IngestSettings, batch_size=batch_size, workers=workers)
+    # Settings that do not fit are refused before any work, named as the arguments; so is
+    # an engine that is not one (Spark itself starts when a stage first needs it).
+    spreads = make_engine(engine, spark)
+    ingest_settings = validated(IngestSettings, {"batch_size": batch_size, "workers": workers})
     block_settings = (
-        settings(BlockSettings, "blocking", **asdict(blocking)) if blocking else BlockSettings()
+        validated(BlockSettings, asdict(blocking), "blocking") if blocking else BlockSettings()
     )
     cluster_settings = (
-        settings(ClusterSettings, "clustering", **asdict(clustering))
+        validated(ClusterSettings, asdict(clustering), "clustering")
         if clustering
         else ClusterSettings()
     )
     merge_settings = (
-        settings(
+        validated(
             MergeSettings,
+            {
+                "trust": dict(merging.trust),
+                "recency_weight": merging.recency_weight,
+                "precision_m": dict(merging.precision_m),
+                "accuracy": {a: dict(v) for a, v in merging.accuracy.items()},
+                "whole": dict(merging.whole),
+                "split": dict(merging.split),
+            },
             "merging",
-            trust=dict(merging.trust),
-            recency_weight=merging.recency_weight,
-            precision_m=dict(merging.precision_m),
-            accuracy={a: dict(v) for a, v in merging.accuracy.items()},
-            whole=dict(merging.whole),
-            split=dict(merging.split),
         )
         if merging
         else MergeSettings()
@@ -274,7 +275,6 @@ def conflate(
         output = output_staging(remote)
     # Fail before any work on a bad model or previous release.
     matcher = None if str(model) == UNSUPERVISED else load_matcher(model)
-    spreads = make_engine(engine, spark)
     if previous is not None:
         read_previous(Path(previous))
     if gold is not None:

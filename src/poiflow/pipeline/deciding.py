@@ -170,10 +170,9 @@ def questions(
         ConfigError: ``count`` is below 1.
         InputError: The folder lacks the run's pairs, membership or records.
     """
-    import pyarrow.parquet as pq
-
     if count < 1:
         raise ConfigError(f"count is {count}: ask for 1 pair or more")
+    import pyarrow.parquet as pq
 
     from poiflow.conflate.active import RecordCards, distance_m, pick_pairs, read_labels
 

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from poiflow.config import IngestSettings, OsmOptions, SourceMapping, settings
+from poiflow.config import IngestSettings, OsmOptions, SourceMapping, validated
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
 from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
@@ -149,7 +149,8 @@ def ingest(
     """
     if not inputs:
         raise OutputError("no inputs given")
-    settings(IngestSettings, batch_size=batch_size, workers=workers)  # refused before any work
+    # Refused before any work, as a pipeline file's settings are.
+    validated(IngestSettings, {"batch_size": batch_size, "workers": workers})
     refuse_unknown_inputs(inputs, mappings)
     output = Path(output)
     quarantine_path = Path(quarantine) if quarantine else default_quarantine_path(output)
