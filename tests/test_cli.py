@@ -620,7 +620,7 @@ def test_workers_read_a_large_input_to_the_same_bytes(helsinki_pbf: Path, tmp_pa
 
 def test_help_loads_no_data_library() -> None:
     # The help of every command is read before any data is: it loads neither numpy, Arrow
-    # nor polars (0.4 s of a second's wait for each --help).
+    # nor polars (about a quarter of a second of each --help: 0.80 -> 0.58 s).
     probe = (
         "import sys\n"
         "from poiflow.cli import app\n"
