@@ -283,6 +283,12 @@ def test_two_sources_are_said_to_be_judged_alike(tmp_path: Path) -> None:
     assert all(len(set(said[a].values())) == 1 for a in shown)
     text = " ".join((result.stdout + result.stderr).split())
     assert f"{', '.join(shown).capitalize()}: judged by two sources alone." in text
+    # So does a place's story, under the same table.
+    places = pq.read_table(tmp_path / "run" / "places.parquet", columns=["id", "members"])
+    place = next(i for i, m in zip(*places.to_pydict().values(), strict=True) if m == 2)
+    told = run("explain", tmp_path / "run", place)
+    assert told.returncode == 0, told.stderr
+    assert "judged by two sources alone." in " ".join(told.stdout.split())
 
 
 def test_conflate_refuses_a_bad_model_in_one_line(tmp_path: Path) -> None:

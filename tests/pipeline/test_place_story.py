@@ -133,6 +133,7 @@ def test_the_cli_shows_a_place(conflated: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "the place took" in shown.stdout
     assert "How often each source is right" in shown.stdout
+    assert "judged by two sources alone" not in shown.stdout  # three sources judge each other
     found = poiflow("explain", str(conflated), place_id, "--json")
     assert found.returncode == 0, found.stderr
     story = json.loads(found.stdout)

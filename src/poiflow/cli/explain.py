@@ -12,6 +12,7 @@ from rich.text import Text
 
 from poiflow.cli import app, out, print_json
 from poiflow.errors import InputError
+from poiflow.quality.notes import unjudged_notes
 
 if TYPE_CHECKING:  # the matcher's modules: only when the command runs
     from poiflow.pipeline.explaining import PairStory
@@ -241,6 +242,8 @@ def draw_place(story: PlaceStory) -> None:
             )
         out.print()
         out.print(right)
+        for line in unjudged_notes(learnt, [a for a in ATTRIBUTES if a in learnt]):
+            out.print(Text(line, style="dim"))
 
 
 def _said(story: PlaceStory, record: dict[str, object], attribute: str) -> Text:
