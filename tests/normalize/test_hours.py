@@ -122,14 +122,15 @@ def test_hours_written_for_people_are_read_as_the_same_hours(
     st.sampled_from([", ", " , ", ",  ", ","]),
     st.sampled_from(["09:00-16:00", "off", "10:00-12:00,13:00-18:00"]),
     st.booleans(),
+    st.sampled_from(["; ", " || "]),
 )
 def test_a_rules_days_listed_with_spaces_are_one_list(
-    days: list[str], comma: str, hours: str, first: bool
+    days: list[str], comma: str, hours: str, first: bool, separator: str
 ) -> None:
     # "Sa, Su 09:00-16:00": the parser reads ", " as two rules, "Sa" (open all day) and
     # "Su 09:00-16:00"; the mapper meant one list of days, as "Sa,Su 09:00-16:00" says.
     rule = f"{comma.join(days)} {hours}"
-    value = rule if first else f"PH off; {rule}"
+    value = rule if first else f"PH off{separator}{rule}"
     listed = value.replace(rule, f"{','.join(days)} {hours}")
     assert canonical_hours(value) == canonical_hours(listed) == str(OpeningHours(listed))
 

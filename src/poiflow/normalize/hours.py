@@ -132,7 +132,7 @@ def canonical_hours(value: str) -> str | None:
 # A rule's days written as a list with spaces: "Sa, Su 09:00-16:00".
 _DAY: Final = r"(?:Mo|Tu|We|Th|Fr|Sa|Su|PH|SH)"
 _SPACED_DAYS: Final = re.compile(
-    rf"(?P<lead>^|;)(?P<space>\s*)(?P<days>{_DAY}(?:-{_DAY})?(?:\s*,\s*{_DAY}(?:-{_DAY})?)+)"
+    rf"(?P<lead>^|;|\|\|)(?P<space>\s*)(?P<days>{_DAY}(?:-{_DAY})?(?:\s*,\s*{_DAY}(?:-{_DAY})?)+)"
     rf"(?=\s|;|$)"
 )
 
@@ -141,7 +141,8 @@ def _listed_days(text: str) -> str:
     """``text`` with a rule's days listed as OSM lists them: "Sa, Su 09:00-16:00" is
     "Sa,Su 09:00-16:00". Read as written, ", " parts two rules, "Sa" (open all day) and
     "Su 09:00-16:00": not what a mapper who wrote it meant. Only days at a rule's start
-    are joined; "Mo-Fr 09:00-17:00, Sa 10:00-14:00" is two rules, as written."""
+    (the value's, or after ``;`` or ``||``) are joined; "Mo-Fr 09:00-17:00, Sa
+    10:00-14:00" is two rules, as written."""
     if '"' in text:  # a comment may hold anything
         return text
     return _SPACED_DAYS.sub(
