@@ -12,7 +12,7 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from poiflow.cli import app, console
-from poiflow.errors import ConfigError, InputError
+from poiflow.errors import ConfigError
 
 if TYPE_CHECKING:  # the matcher's modules import LightGBM: only when a command runs
     from poiflow.conflate.active import RecordCards
@@ -68,22 +68,11 @@ def label_command(
       poiflow label out/run --web                 # in a web page with a map
       poiflow label out/gen --simulate out/gen-data/gold.csv --count 50
     """
-    import polars as pl
-    import pyarrow.parquet as pq
-
-    from poiflow.conflate.active import RecordCards, append_label, pick_pairs, read_labels
+    from poiflow.conflate.active import RecordCards, append_label
+    from poiflow.pipeline.deciding import pairs_to_ask
 
     store = labels or run / "labels.csv"
-    try:
-        pairs = pl.read_parquet(run / "pairs.parquet")
-        membership = pl.read_parquet(run / "membership.parquet")
-        records = pq.read_table(run / "records.parquet")
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(
-            f"not a poiflow output folder ({exc}); label takes what conflate or run wrote",
-            path=run,
-        ) from exc
-    chosen = pick_pairs(pairs, membership, count=count, labelled=read_labels(store))
+    chosen, records = pairs_to_ask(run, count, store)
     if chosen.height == 0:
         console.print("nothing left to ask: every uncertain pair is answered")
         return

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from poiflow.conflate.decisions import (
     ANSWERS,
@@ -29,7 +30,7 @@ from poiflow.errors import ConfigError, InputError
 from poiflow.pipeline.outputs import output_path, pair_row, read_output, record_keys
 from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
-__all__ = ["Decision", "decide", "questions"]
+__all__ = ["Decision", "decide", "pairs_to_ask", "questions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,28 @@ def _record_of(
 _DESCRIBED = ("name", "category", "address", "phone", "website", "where", "updated")
 
 
+def pairs_to_ask(
+    folder: Path, count: int, labels: str | Path | None = None
+) -> tuple[pl.DataFrame, pa.Table]:
+    """The ``count`` pairs of the run in ``folder`` most worth asking about
+    (``active.pick_pairs``; those answered in ``labels``, default ``labels.csv`` in
+    ``folder``, left out), and the run's records that describe them: what ``poiflow
+    label``, the review page and :func:`questions` ask.
+
+    Raises:
+        InputError: The folder lacks the run's pairs, membership or records.
+    """
+    from poiflow.conflate.active import pick_pairs, read_labels
+
+    pairs = pl.DataFrame(read_output(folder, "pairs.parquet", list(PAIR_SCORE_COLUMNS)))
+    membership = pl.DataFrame(
+        read_output(folder, "membership.parquet", ["source", "id", "place_id"])
+    )
+    store = Path(labels) if labels is not None else folder / "labels.csv"
+    chosen = pick_pairs(pairs, membership, count=count, labelled=read_labels(store))
+    return chosen, read_output(folder, "records.parquet")
+
+
 def questions(
     folder: str | Path, *, count: int = 20, labels: str | Path | None = None
 ) -> pl.DataFrame:
@@ -172,18 +195,9 @@ def questions(
     """
     if count < 1:
         raise ConfigError(f"count is {count}: ask for 1 pair or more")
-    import pyarrow.parquet as pq
+    from poiflow.conflate.active import RecordCards, distance_m
 
-    from poiflow.conflate.active import RecordCards, distance_m, pick_pairs, read_labels
-
-    folder = Path(folder)
-    pairs = pl.DataFrame(read_output(folder, "pairs.parquet", list(PAIR_SCORE_COLUMNS)))
-    membership = pl.DataFrame(
-        read_output(folder, "membership.parquet", ["source", "id", "place_id"])
-    )
-    store = Path(labels) if labels is not None else folder / "labels.csv"
-    chosen = pick_pairs(pairs, membership, count=count, labelled=read_labels(store))
-    records = pq.read_table(output_path(folder, "records.parquet"))
+    chosen, records = pairs_to_ask(Path(folder), count, labels)
     cards = RecordCards(records, chosen)
     described: dict[str, list[Any]] = {
         f"{s}_{f}": [] for s in ("left", "right") for f in _DESCRIBED

@@ -8,8 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
-from poiflow.errors import InputError
-
 __all__ = ["ReviewQueue"]
 
 QUESTIONS: Final = 200  # pairs chosen per server start
@@ -46,24 +44,10 @@ class ReviewQueue:
     def _load(self) -> tuple[list[dict[str, Any]], Any]:
         with self._lock:
             if self._chosen is None:
-                import polars as pl
-                import pyarrow.parquet as pq
+                from poiflow.conflate.active import RecordCards
+                from poiflow.pipeline.deciding import pairs_to_ask
 
-                from poiflow.conflate.active import RecordCards, pick_pairs, read_labels
-
-                needed = ("pairs.parquet", "membership.parquet", "records.parquet")
-                missing = [name for name in needed if not (self.folder / name).exists()]
-                if missing:
-                    raise InputError(
-                        f"nothing to review in {self.folder}: no {', '.join(missing)} "
-                        "(it needs the output of 'poiflow conflate' or 'poiflow run')"
-                    )
-                chosen = pick_pairs(
-                    pl.read_parquet(self.folder / "pairs.parquet"),
-                    pl.read_parquet(self.folder / "membership.parquet"),
-                    count=self.count,
-                    labelled=read_labels(self.folder / "labels.csv"),
-                )
-                self._cards = RecordCards(pq.read_table(self.folder / "records.parquet"), chosen)
+                chosen, records = pairs_to_ask(self.folder, self.count)
+                self._cards = RecordCards(records, chosen)
                 self._chosen = list(chosen.iter_rows(named=True))
             return self._chosen, self._cards
