@@ -9,13 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from poiflow.config import StreamSettings
+from poiflow.errors import ConfigError
 from poiflow.streaming.edits import (
     EditError,
     edit_message,
     parse_edit,
     region_key,
 )
-from poiflow.streaming.producer import edit_keys
+from poiflow.streaming.producer import create_topics, edit_keys
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
 
@@ -88,10 +90,68 @@ def test_a_bad_message_is_refused_with_a_reason_that_says_what(
         parse_edit(message)
 
 
+@given(
+    op=st.one_of(st.sampled_from(["upsert", "close", "delete"]), TEXT),
+    time=st.one_of(
+        st.datetimes(timezones=st.one_of(st.none(), st.just(UTC))),
+        st.sampled_from(["2026-11-30T08:00:00Z", "2026-11-30T08:00", "yesterday", ""]),
+    ),
+    place=st.dictionaries(
+        st.sampled_from(["source", "id", "name"]),
+        st.one_of(st.none(), st.booleans(), st.integers(0, 9), TEXT),
+    ),
+)
+def test_a_producer_writes_only_what_the_consumer_reads(
+    op: str, time: datetime | str, place: dict[str, object]
+) -> None:
+    """Whatever it is given, edit_message writes a message parse_edit reads, or refuses
+    with the reason the consumer would have given: nothing is sent to the dead letters."""
+    refused = ""
+    try:
+        message = edit_message("e1", op, time, place)
+    except EditError as exc:
+        refused = str(exc)
+    if not refused:
+        edit = parse_edit(message)
+        assert (edit.op, edit.source, edit.id) == (op, str(place["source"]), str(place["id"]))
+    elif isinstance(time, datetime) and time.tzinfo is None:
+        assert refused.startswith("time: ")
+        assert "has no time zone" in refused
+    else:  # the consumer names the same field
+        data = {"schema": 1, "edit_id": "e1", "op": op, "time": time, "place": place}
+        with pytest.raises(EditError, match=refused.split(":")[0]):
+            parse_edit(data)
+
+
+@pytest.mark.parametrize(
+    ("op", "time", "place", "reason"),
+    [
+        ("update", "2026-11-30T08:00:00Z", {"source": "osm", "id": "n1"}, "op: Input should be"),
+        ("upsert", datetime(2026, 11, 30, 8), {"source": "osm", "id": "n1"}, "no time zone"),
+        ("upsert", "2026-11-30T08:00", {"source": "osm", "id": "n1"}, "no time zone"),
+        ("close", "2026-11-30T08:00:00Z", {"source": "osm"}, "place.id: missing"),
+        ("close", "2026-11-30T08:00:00Z", "osm:n1", "place: Input should be"),
+    ],
+)
+def test_a_producer_is_told_what_the_consumer_would_refuse(
+    op: str, time: datetime | str, place: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(EditError, match=reason):
+        edit_message("e1", op, time, place)
+
+
+def test_an_edit_is_read_from_its_decoded_object_as_from_its_message() -> None:
+    assert parse_edit(GOOD) == parse_edit(json.dumps(GOOD).encode())
+    with pytest.raises(EditError, match="not a message but int"):
+        parse_edit(5)  # type: ignore[arg-type]
+
+
 def test_messages_are_keyed_by_region_and_a_close_follows_its_record() -> None:
     helsinki, nearby, tokyo = (60.17, 24.94), (60.175, 24.95), (35.68, 139.69)
     assert region_key(*helsinki) == region_key(*nearby) != region_key(*tokyo)
     assert region_key(None, None) == region_key(95.0, 24.0) == "unlocated"
+    assert region_key("60.17", "24.94") == region_key(*helsinki)  # a feed's text
+    assert region_key("", "north") == "unlocated"
 
     def message(op: str, record: str, point: tuple[float, float] | None) -> bytes:
         place: dict[str, object] = {"source": "osm", "id": record, "name": "x"}
@@ -108,3 +168,9 @@ def test_messages_are_keyed_by_region_and_a_close_follows_its_record() -> None:
         ]
     )
     assert keys == [region_key(*tokyo), region_key(*tokyo), "unlocated", "unlocated"]
+
+
+def test_topics_of_no_partitions_are_refused_before_a_broker_is_asked() -> None:
+    nowhere = StreamSettings(brokers="127.0.0.1:1")  # nothing listens: asking would hang
+    with pytest.raises(ConfigError, match="partitions: 0; a topic has at least 1"):
+        create_topics(nowhere, partitions=0)

@@ -17,6 +17,7 @@ import pytest
 
 from poiflow.conflate.ids import place_id_for
 from poiflow.conflate.merge import MergeConfig
+from poiflow.errors import ConfigError, OutputError
 from poiflow.generate.edits import NEW_SOURCE, edited_sources, generate_edits
 from poiflow.pipeline import conflate
 from poiflow.sources import flat_place
@@ -199,6 +200,29 @@ def test_bad_edits_go_to_the_dead_letters_with_their_reason(
     assert out.events == []
     assert out.counts["dead"] == 5
     assert out.counts["applied"] == 0
+
+
+def test_a_batch_of_anything_but_edits_is_refused_before_it_changes_a_thing(
+    state: StreamState, conflated: Path, tmp_path: Path
+) -> None:
+    record = singles(conflated)[2]
+    changed = {**flat(state, record["source"], record["id"]), "phone": "+358 9 555 0199"}
+    good = edit("g1", "upsert", changed)
+    before = state.places
+    message = edit_message("g1", "upsert", T0, changed)
+    with pytest.raises(ConfigError, match=r"edits\[1\]: bytes, not an Edit \(parse_edit"):
+        state.apply([good, message])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match=r"a list of edits, \[edit\], not one edit"):
+        state.apply(good)  # type: ignore[arg-type]
+    assert state.places.equals(before)
+    assert state.stamps == {}
+    # The good edit is applied once given as it should be: the refusal had kept nothing.
+    assert state.apply([good]).counts["applied"] == 1
+    # Snapshots where a file is: said, and nothing written.
+    with pytest.raises(OutputError, match="cannot write the stream's snapshots here"):
+        state.save(conflated / "places.parquet")
+    snapshot = state.save(str(tmp_path / "state"))  # type: ignore[arg-type]
+    assert StreamState.open(str(conflated), str(tmp_path / "state")).folder == snapshot  # type: ignore[arg-type]
 
 
 def test_a_snapshot_restarts_where_it_stopped(

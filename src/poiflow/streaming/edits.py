@@ -26,6 +26,7 @@ the places near it, stay in one partition and in order.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -42,6 +43,7 @@ __all__ = [
     "REGION_RESOLUTION",
     "Edit",
     "EditError",
+    "coordinate",
     "edit_message",
     "parse_edit",
     "region_key",
@@ -100,8 +102,8 @@ class Edit:
         return (int(self.time.timestamp() * 1000), self.edit_id)
 
 
-def parse_edit(value: bytes | str | None) -> Edit:
-    """Read one message.
+def parse_edit(value: bytes | str | Mapping[str, Any] | None) -> Edit:
+    """Read one message (or its JSON object, already decoded).
 
     Raises:
         EditError: It is not an edit: not JSON, not an object, another schema version,
@@ -110,6 +112,10 @@ def parse_edit(value: bytes | str | None) -> Edit:
     """
     if value is None:
         raise EditError("empty message (no value)")
+    if isinstance(value, Mapping):
+        return _edit(value)
+    if not isinstance(value, bytes | bytearray | str):
+        raise EditError(f"not a message but {type(value).__name__}")
     if len(value) > _MOST_BYTES:
         raise EditError(f"message of {len(value):,} bytes; an edit is at most {_MOST_BYTES:,}")
     try:
@@ -118,6 +124,11 @@ def parse_edit(value: bytes | str | None) -> Edit:
         raise EditError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise EditError(f"not a JSON object but {type(data).__name__}")
+    return _edit(data)
+
+
+def _edit(data: Mapping[str, Any]) -> Edit:
+    """A message's JSON object as an edit (see :func:`parse_edit`)."""
     version = data.get("schema")
     if version != EDIT_SCHEMA_VERSION:
         said = "no schema version" if version is None else f"schema version {version!r}"
@@ -142,18 +153,43 @@ def parse_edit(value: bytes | str | None) -> Edit:
 
 
 def edit_message(edit_id: str, op: str, time: datetime | str, place: dict[str, Any]) -> bytes:
-    """The message of an edit (what a producer sends)."""
-    when = time if isinstance(time, str) else time.astimezone(UTC).isoformat()
-    return json.dumps(
-        {"schema": EDIT_SCHEMA_VERSION, "edit_id": edit_id, "op": op, "time": when, "place": place},
-        ensure_ascii=False,
-        default=str,
-    ).encode()
+    """The message of an edit (what a producer sends).
+
+    Raises:
+        EditError: The consumer would refuse it (the reason :func:`parse_edit` would
+            give): an operation other than ``upsert``, ``close`` or ``delete``, a time
+            without a time zone (a naive ``datetime`` too: whose clock it is cannot be
+            known), a place without ``source`` or ``id``. Nothing is sent that is bound
+            for the dead letters.
+    """
+    if isinstance(time, datetime):
+        if time.tzinfo is None or time.utcoffset() is None:
+            raise EditError(
+                f"time: {time.isoformat()} has no time zone "
+                "(give datetime(..., tzinfo=UTC) or an ISO string ending in Z or +02:00)"
+            )
+        when = time.astimezone(UTC).isoformat()
+    else:
+        when = time
+    data = {"schema": EDIT_SCHEMA_VERSION, "edit_id": edit_id, "op": op, "time": when}
+    data["place"] = place
+    _edit(data)  # what the consumer would say of it, said here instead
+    return json.dumps(data, ensure_ascii=False, default=str).encode()
 
 
-def region_key(lat: float | None, lon: float | None) -> str:
-    """The message key of an edit at a point: its H3 region (``unlocated`` without one)."""
-    return region_keys([lat], [lon])[0]
+def region_key(lat: float | str | None, lon: float | str | None) -> str:
+    """The message key of an edit at a point: its H3 region (``unlocated`` without one;
+    a coordinate written as text, as a feed may have it, is read as its number)."""
+    return region_keys([coordinate(lat)], [coordinate(lon)])[0]
+
+
+def coordinate(value: Any) -> float | None:
+    """A coordinate as a message or a feed gives it (a number, or its text): None where it
+    is none."""
+    try:
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def region_keys(lat: list[float | None], lon: list[float | None]) -> list[str]:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from poiflow.config import StreamSettings
-from poiflow.streaming.edits import region_keys
+from poiflow.errors import ConfigError
+from poiflow.streaming.edits import coordinate, region_keys
 
 __all__ = ["create_topics", "edit_keys", "send_edits"]
 
@@ -23,7 +24,7 @@ def edit_keys(messages: Sequence[bytes]) -> list[str]:
         try:
             data = json.loads(message)
             place = data["place"]
-            points.append((_number(place.get("lat")), _number(place.get("lon"))))
+            points.append((coordinate(place.get("lat")), coordinate(place.get("lon"))))
             records.append((str(place["source"]), str(place["id"])))
         except (ValueError, TypeError, KeyError, AttributeError):
             points.append((None, None))
@@ -38,13 +39,6 @@ def edit_keys(messages: Sequence[bytes]) -> list[str]:
         else:
             keys[i] = last.get(record, keys[i])
     return keys
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return None if value in (None, "") else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def send_edits(settings: StreamSettings, messages: Sequence[bytes], producer: Any = None) -> int:
@@ -83,7 +77,13 @@ def create_topics(settings: StreamSettings, partitions: int = 3) -> list[str]:
     ``partitions`` partitions, dead letters with one); returns the ones created.
 
     A topic the broker says exists already (made by another process meanwhile, or just
-    made and not yet in the metadata this client was sent) is left as it is."""
+    made and not yet in the metadata this client was sent) is left as it is.
+
+    Raises:
+        ConfigError: ``partitions`` is less than 1.
+    """
+    if partitions < 1:
+        raise ConfigError(f"partitions: {partitions}; a topic has at least 1")
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 

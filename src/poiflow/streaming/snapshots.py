@@ -68,8 +68,11 @@ def publish_snapshot(state: Path, write: Callable[[Path], None]) -> Path:
     Raises:
         OutputError: The folder cannot be written (the previous snapshot stays current).
     """
-    state.mkdir(parents=True, exist_ok=True)
     current = state / CURRENT
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write the stream's snapshots here ({exc})", path=state) from exc
     number = 0
     if current.exists():
         number = int(current.read_text("utf-8").strip().rsplit("-", 1)[1]) + 1

@@ -58,7 +58,7 @@ from poiflow._gc import paused_gc
 from poiflow.conflate.ids import COMPARED_ATTRIBUTES, changed_attributes
 from poiflow.conflate.merge import MergeConfig, merge_clusters
 from poiflow.conflate.reliability import learn_sources, learned_of, with_learned
-from poiflow.errors import InputError
+from poiflow.errors import ConfigError, InputError
 from poiflow.schema import (
     FLAT_EXTRA_FIELDS,
     FLAT_FIELDS,
@@ -175,12 +175,26 @@ class StreamState:
     @classmethod
     def open(cls, start: Path, state: Path, merge: MergeConfig | None = None) -> StreamState:
         """The latest snapshot in ``state``, or the run output ``start`` when there is none."""
-        return cls(current_snapshot(state) or start, merge)
+        return cls(current_snapshot(Path(state)) or Path(start), merge)
 
     # --- applying edits ---------------------------------------------------------------
 
     def apply(self, edits: Sequence[Edit]) -> Outcome:
-        """Apply a batch of edits, in the order they arrived (see the module)."""
+        """Apply a batch of edits, in the order they arrived (see the module).
+
+        Raises:
+            ConfigError: ``edits`` is not a list of :class:`Edit` (a message is read
+                into one by :func:`~poiflow.streaming.edits.parse_edit`).
+        """
+        if isinstance(edits, Edit):
+            raise ConfigError("edits: give a list of edits, [edit], not one edit")
+        edits = list(edits)
+        for i, edit in enumerate(edits):
+            if not isinstance(edit, Edit):
+                raise ConfigError(
+                    f"edits[{i}]: {type(edit).__name__}, not an Edit "
+                    "(parse_edit reads a message into one)"
+                )
         # The collector paused: a batch makes Python objects per edit, and the state holds
         # millions that a full collection would walk (see poiflow._gc).
         with paused_gc():
@@ -403,7 +417,7 @@ class StreamState:
         Raises:
             OutputError: The folder cannot be written (the previous snapshot stays current).
         """
-        snapshot = publish_snapshot(state, lambda folder: self._write(folder, summary or {}))
+        snapshot = publish_snapshot(Path(state), lambda folder: self._write(folder, summary or {}))
         self.folder = snapshot  # what the next snapshot copies the run's files from
         return snapshot
 
