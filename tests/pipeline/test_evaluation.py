@@ -237,10 +237,10 @@ def test_a_notebook_asks_the_questions_label_asks_and_answers_them(
         assert row["right_name"] == (name[(row["right_source"], row["right_id"])] or "")
     # Answered, a pair is not asked again; the next most useful one takes its place.
     first = asked.row(0, named=True)
-    poiflow.decide(
+    poiflow.decide(  # a row's keys, as (source, id): no text to build
         folder,
-        f"{first['left_source']}:{first['left_id']}",
-        f"{first['right_source']}:{first['right_id']}",
+        (first["left_source"], first["left_id"]),
+        (first["right_source"], first["right_id"]),
         label="match",
     )
     again = poiflow.questions(folder, count=8)

@@ -67,6 +67,9 @@ def test_a_strong_pair_is_one_place_for_the_score_the_run_gave(conflated: Path) 
     back = explain_pair(conflated, _key(pair, "right"), _key(pair, "left"))
     assert back.explanation == story.explanation
     assert back.records == story.records[::-1]
+    # Named by a row's columns, (source, id), the same pair.
+    keys = [(pair[f"{side}_source"], pair[f"{side}_id"]) for side in ("left", "right")]
+    assert explain_pair(conflated, *keys) == story
 
 
 def test_a_pair_never_compared_is_scored_as_the_run_would_have(
@@ -231,6 +234,10 @@ def test_a_record_is_named_by_its_source_and_id() -> None:
         record_keys("n42", ["osm"])
     with pytest.raises(InputError, match="Did you mean 'vendor'"):
         record_keys("vendr:1", ["osm", "vendor"])
+    # A pair of a table's columns is itself, colons and all.
+    assert record_keys(("a:b", "c"), ["a", "a:b"]) == [("a:b", "c")]
+    with pytest.raises(InputError, match="Did you mean 'vendor'"):
+        record_keys(("vendr", "1"), ["osm", "vendor"])
 
 
 def test_unknown_records_and_folders_are_named(conflated: Path, tmp_path: Path) -> None:
@@ -240,6 +247,8 @@ def test_unknown_records_and_folders_are_named(conflated: Path, tmp_path: Path) 
         explain_pair(conflated, known, f"{first['source']}:nothing-here")
     with pytest.raises(InputError, match="one record"):
         explain_pair(conflated, known, known)
+    with pytest.raises(InputError, match=f"'{known}' and '{known}' are one record"):
+        explain_pair(conflated, known, (first["source"], first["id"]))
     with pytest.raises(InputError, match=r"no records\.parquet"):
         explain_pair(tmp_path, known, known)
 

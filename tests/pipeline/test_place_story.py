@@ -114,6 +114,11 @@ def test_a_record_names_its_place(conflated: Path) -> None:
     )
     by_record = explain_place(conflated, f"{member['source']}:{member['id']}")
     assert by_record == explain_place(conflated, place_id)
+    assert explain_place(conflated, (member["source"], member["id"])) == by_record
+    with pytest.raises(InputError, match=r"as SOURCE:ID or \(source, id\), not None"):
+        explain_place(conflated, None)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=f"no record '{member['source']}:nothing'"):
+        explain_place(conflated, (member["source"], "nothing"))
 
 
 def test_an_unknown_place_is_named_with_the_nearest_id(conflated: Path) -> None:

@@ -27,7 +27,15 @@ from poiflow.conflate.decisions import (
     read_answers,
 )
 from poiflow.errors import ConfigError, InputError
-from poiflow.pipeline.outputs import output_path, pair_row, read_output, record_keys
+from poiflow.pipeline.outputs import (
+    RecordName,
+    name_text,
+    output_path,
+    pair_row,
+    read_output,
+    record_keys,
+    record_name,
+)
 from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
 __all__ = ["Decision", "decide", "pairs_to_ask", "questions"]
@@ -62,8 +70,8 @@ class Decision:
 
 def decide(
     folder: str | Path,
-    first: str,
-    second: str,
+    first: RecordName,
+    second: RecordName,
     *,
     label: Answer,
     labels: str | Path | None = None,
@@ -75,7 +83,8 @@ def decide(
 
     Args:
         folder: An output folder of ``poiflow conflate`` or ``poiflow run``.
-        first, second: Each a record (``SOURCE:ID``) or a place (its id).
+        first, second: Each a record (``SOURCE:ID``, or ``(source, id)`` as
+            :func:`questions` gives its columns) or a place (its id).
         label: ``match``, ``different`` or ``unsure``.
         labels: The labels file (default: ``labels.csv`` in ``folder``).
         labeller: Who decided (kept with the decision).
@@ -87,6 +96,7 @@ def decide(
     """
     if label not in ANSWERS:
         raise ConfigError(f"label '{label}' is not one of {', '.join(ANSWERS)}")
+    first, second = record_name(first), record_name(second)
     folder = Path(folder)
     membership = pl.DataFrame(
         read_output(folder, "membership.parquet", ["source", "id", "place_id"])
@@ -96,7 +106,7 @@ def decide(
         _record_of(membership, text, sources, folder) for text in (first, second)
     )
     if left == right:
-        raise InputError(f"'{first}' and '{second}' are one record: name two")
+        raise InputError(f"'{name_text(first)}' and '{name_text(second)}' are one record: name two")
     path = Path(labels) if labels is not None else folder / "labels.csv"
     scored = pair_row(output_path(folder, "pairs.parquet"), (left, right))
     probability = None if scored is None else float(scored["match_probability"])
@@ -124,23 +134,26 @@ def decide(
 
 
 def _record_of(
-    membership: pl.DataFrame, text: str, sources: list[str], folder: Path
+    membership: pl.DataFrame, name: RecordName, sources: list[str], folder: Path
 ) -> tuple[tuple[str, str], str]:
-    """The record ``text`` names (a place's first record, by source then id, or the
-    record ``SOURCE:ID``) and its place."""
-    place = membership.filter(pl.col("place_id") == text).sort("source", "id")
-    if place.height:
-        return (place["source"][0], place["id"][0]), text
-    if ":" not in text:
-        raise InputError(
-            f"no place '{text}' in the run; name a place by its id, or a record as SOURCE:ID",
-            path=folder / "membership.parquet",
-        )
-    for source, record_id in record_keys(text, sources):
+    """The record ``name`` names (a place's first record, by source then id, or the
+    record ``SOURCE:ID`` or ``(source, id)``) and its place."""
+    if isinstance(name, str):
+        place = membership.filter(pl.col("place_id") == name).sort("source", "id")
+        if place.height:
+            return (place["source"][0], place["id"][0]), name
+        if ":" not in name:
+            raise InputError(
+                f"no place '{name}' in the run; name a place by its id, or a record as SOURCE:ID",
+                path=folder / "membership.parquet",
+            )
+    for source, record_id in record_keys(name, sources):
         held = membership.filter((pl.col("source") == source) & (pl.col("id") == record_id))
         if held.height:
             return (source, record_id), held["place_id"][0]
-    raise InputError(f"no record '{text}' in the run", path=folder / "membership.parquet")
+    raise InputError(
+        f"no record '{name_text(name)}' in the run", path=folder / "membership.parquet"
+    )
 
 
 _DESCRIBED = ("name", "category", "address", "phone", "website", "where", "updated")

@@ -30,12 +30,15 @@ from poiflow.conflate.keys import BlockingConfig, KeyStats
 from poiflow.conflate.matcher import load_matcher
 from poiflow.errors import InputError
 from poiflow.pipeline.outputs import (
+    RecordName,
+    name_text,
     output_path,
     pair_row,
     pairs_among,
     read_output,
     read_run,
     record_keys,
+    record_name,
     run_settings,
 )
 from poiflow.text import address_line
@@ -119,14 +122,18 @@ class PairStory:
 
 
 def explain_pair(
-    folder: str | Path, left: str, right: str, *, model: str | Path | None = None
+    folder: str | Path,
+    left: RecordName,
+    right: RecordName,
+    *,
+    model: str | Path | None = None,
 ) -> PairStory:
     """Why the run in ``folder`` put the records ``left`` and ``right`` (``SOURCE:ID``
-    each) in one place or kept them apart.
+    or ``(source, id)`` each) in one place or kept them apart.
 
     Args:
         folder: An output folder of ``poiflow conflate`` or ``poiflow run``.
-        left: One record, as ``SOURCE:ID``.
+        left: One record, as ``SOURCE:ID`` or ``(source, id)``.
         right: The other.
         model: Score the pair with this model file instead of the run's own
             (``model.json.gz``): what another model would say of it.
@@ -134,15 +141,16 @@ def explain_pair(
     Raises:
         InputError: The folder lacks the run's files, or a record is not in it.
     """
+    left, right = record_name(left), record_name(right)
     folder = Path(folder)
     records = read_output(folder, "records.parquet")
     sources = sorted(set(records.column("source").to_pylist()))
     frame = pl.DataFrame(records.select(["source", "id"])).with_row_index("row")
-    found = [_row_of(frame, record_keys(text, sources), folder) for text in (left, right)]
+    found = [_row_of(frame, record_keys(name, sources), folder) for name in (left, right)]
     keys = (found[0][0], found[1][0])
     rows = [found[0][1], found[1][1]]
     if rows[0] == rows[1]:
-        raise InputError(f"'{left}' and '{right}' are one record: name two")
+        raise InputError(f"'{name_text(left)}' and '{name_text(right)}' are one record: name two")
     run = read_run(folder)
     cluster = run_settings(ClusterConfig, run, "cluster")
     matcher = load_matcher(model if model is not None else folder / "model.json.gz")

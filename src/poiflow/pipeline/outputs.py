@@ -15,12 +15,15 @@ from poiflow.errors import InputError, did_you_mean
 from poiflow.schema import PAIR_RECORD_KEYS, PAIR_SCORE_COLUMNS
 
 __all__ = [
+    "RecordName",
+    "name_text",
     "output_path",
     "pair_row",
     "pairs_among",
     "read_output",
     "read_run",
     "record_keys",
+    "record_name",
     "run_settings",
 ]
 
@@ -121,23 +124,57 @@ def _pairs_of(pairs: pl.LazyFrame, keys: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def record_keys(text: str, sources: list[str]) -> list[tuple[str, str]]:
+RecordName = str | tuple[str, str]  # "SOURCE:ID", or (source, id)
+
+
+def record_name(name: object) -> RecordName:
+    """A record or place as a person names it: text (``SOURCE:ID``, a place id) or a
+    ``(source, id)`` pair, as a table's two columns give it.
+
+    Raises:
+        InputError: It is neither.
+    """
+    if isinstance(name, str):
+        return name
+    if (
+        isinstance(name, tuple | list)
+        and len(name) == 2
+        and all(isinstance(v, str | int) and not isinstance(v, bool) for v in name)
+    ):
+        return (str(name[0]), str(name[1]))
+    raise InputError(f"name a record as SOURCE:ID or (source, id), not {name!r}")
+
+
+def name_text(name: RecordName) -> str:
+    """How a record's name reads in a message: ``SOURCE:ID``."""
+    return name if isinstance(name, str) else f"{name[0]}:{name[1]}"
+
+
+def record_keys(name: RecordName, sources: list[str]) -> list[tuple[str, str]]:
     """The ``(source, id)`` a record named ``SOURCE:ID`` may be, most likely first: a
     source's name may hold a colon itself, and so may an id, so every split whose source
-    is one of ``sources`` is given (shortest source first).
+    is one of ``sources`` is given (shortest source first). A ``(source, id)`` pair is
+    itself.
 
     Raises:
         InputError: No colon, or no source of that name.
     """
-    if ":" not in text:
-        example = f"{sources[0] if sources else 'osm'}:42"
-        raise InputError(f"name a record as SOURCE:ID (e.g. {example}), not '{text}'")
-    known = set(sources)
-    found = [
-        (text[:at], text[at + 1 :]) for at, c in enumerate(text) if c == ":" and text[:at] in known
-    ]
-    if not found:
+    if isinstance(name, tuple):
+        found = [name] if name[0] in sources else []
+        source = name[0]
+    else:
+        text = name
+        if ":" not in text:
+            example = f"{sources[0] if sources else 'osm'}:42"
+            raise InputError(f"name a record as SOURCE:ID (e.g. {example}), not '{text}'")
+        known = set(sources)
+        found = [
+            (text[:at], text[at + 1 :])
+            for at, c in enumerate(text)
+            if c == ":" and text[:at] in known
+        ]
         source = text.split(":", 1)[0]
+    if not found:
         raise InputError(
             f"no source '{source}' in this run.{did_you_mean(source, sources)} "
             f"Its sources: {', '.join(sources)}"

@@ -22,7 +22,16 @@ from poiflow.conflate.alike import address_key, site
 from poiflow.conflate.geo import haversine_m
 from poiflow.conflate.point import NEAR_M
 from poiflow.errors import InputError, did_you_mean
-from poiflow.pipeline.outputs import output_path, pairs_among, read_output, read_run, record_keys
+from poiflow.pipeline.outputs import (
+    RecordName,
+    name_text,
+    output_path,
+    pairs_among,
+    read_output,
+    read_run,
+    record_keys,
+    record_name,
+)
 from poiflow.text import address_line
 
 __all__ = [
@@ -181,13 +190,14 @@ def point_text(lat: object, lon: object) -> str:
     return f"{lat:.5f}, {lon:.5f}"
 
 
-def explain_place(folder: str | Path, which: str) -> PlaceStory:
+def explain_place(folder: str | Path, which: RecordName) -> PlaceStory:
     """The place ``which`` of the run in ``folder``: a place id, or a record as
-    ``SOURCE:ID`` (its place).
+    ``SOURCE:ID`` or ``(source, id)`` (its place).
 
     Raises:
         InputError: The folder lacks the run's files, or no place or record is ``which``.
     """
+    which = record_name(which)
     folder = Path(folder)
     membership = pl.DataFrame(
         read_output(folder, "membership.parquet", ["source", "id", "place_id"])
@@ -228,23 +238,25 @@ def explain_place(folder: str | Path, which: str) -> PlaceStory:
     )
 
 
-def _place_id(membership: pl.DataFrame, which: str, folder: Path) -> str:
-    """The place id ``which`` names: itself, or the place of the record ``SOURCE:ID``."""
-    ids = membership["place_id"].unique()
-    if ids.is_in([which]).any():
-        return which
-    if ":" not in which:
-        some = ids.filter(ids.str.starts_with(which[:5])).head(10_000).to_list()
-        raise InputError(
-            f"no place '{which}' in the run.{did_you_mean(which, some)} "
-            "Name a place by its id, or a record as SOURCE:ID"
-        )
+def _place_id(membership: pl.DataFrame, which: RecordName, folder: Path) -> str:
+    """The place id ``which`` names: itself, or the place of the record ``SOURCE:ID`` or
+    ``(source, id)``."""
+    if isinstance(which, str):
+        ids = membership["place_id"].unique()
+        if ids.is_in([which]).any():
+            return which
+        if ":" not in which:
+            some = ids.filter(ids.str.starts_with(which[:5])).head(10_000).to_list()
+            raise InputError(
+                f"no place '{which}' in the run.{did_you_mean(which, some)} "
+                "Name a place by its id, or a record as SOURCE:ID"
+            )
     sources = sorted(set(membership["source"].to_list()))
     for source, record_id in record_keys(which, sources):
         row = membership.filter((pl.col("source") == source) & (pl.col("id") == record_id))
         if row.height:
             return str(row["place_id"][0])
-    raise InputError(f"no record '{which}' in the run's membership", path=folder)
+    raise InputError(f"no record '{name_text(which)}' in the run's membership", path=folder)
 
 
 def _gave(place: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
