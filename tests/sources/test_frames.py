@@ -121,6 +121,23 @@ def test_a_frame_of_osm_tags_is_read_as_tags() -> None:
     )
 
 
+def test_one_input_alone_needs_no_list(tmp_path: Path) -> None:
+    frame = vendor_table().to_pandas()
+    path = tmp_path / "vendor.csv"
+    frame.to_csv(path, index=False)
+    listed = ingest([path], tmp_path / "listed.parquet")
+    alone = ingest(str(path), tmp_path / "alone.parquet")  # not read as its letters
+    assert alone.read == listed.read == len(frame)
+    assert pq.read_table(tmp_path / "alone.parquet").equals(
+        pq.read_table(tmp_path / "listed.parquet")
+    )
+    assert ingest(FrameSource(frame, "vendor"), tmp_path / "framed.parquet").read == len(frame)
+    assert conflate(path, tmp_path / "run").records == listed.valid
+    # A table alone is still a table to be named, not a list of its columns.
+    with pytest.raises(InputError, match=r"input 1 is a table in memory \(DataFrame\): give it"):
+        ingest(frame, tmp_path / "out.parquet")  # type: ignore[arg-type]
+
+
 def test_what_is_not_a_table_or_not_named_is_refused(tmp_path: Path) -> None:
     frame = vendor_table().to_pandas()
     with pytest.raises(InputError, match=r"input 2 is a table in memory \(DataFrame\): give it"):

@@ -21,7 +21,7 @@ Everything is written to a hidden staging folder first and moved into place at t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
     from poiflow.conflate.keys import BlockingConfig
     from poiflow.conflate.merge import MergeConfig
     from poiflow.pipeline.ingest_report import IngestProgress, IngestReport
-    from poiflow.sources import Source
+    from poiflow.sources import Inputs
 
 DEFAULT_BATCH_SIZE = 50_000
 
@@ -148,7 +148,7 @@ class ConflateReport:
 
 
 def conflate(
-    inputs: Sequence[str | Path | Source],
+    inputs: Inputs,
     output: str | Path,
     *,
     model: str | Path = "default",
@@ -173,7 +173,7 @@ def conflate(
 
     Args:
         inputs: Files of any kind ``ingest`` reads (local, or ``s3://``, ``hdfs://``
-            URIs), or opened sources.
+            URIs), or opened sources; one alone needs no list.
         output: The output folder (created; earlier outputs in it are replaced), or an
             ``s3://`` or ``hdfs://`` URI (written locally, then uploaded whole, ``run.json`` last).
         model: A model file, ``"default"`` for the model poiflow ships, or ``"em"`` to fit
@@ -214,9 +214,10 @@ def conflate(
     # Only what runs before ingest is imported here: the stages import their own modules
     # (polars, scipy, rapidfuzz), on a side thread while ingest's workers read.
     from poiflow.conflate.matcher import UNSUPERVISED, load_matcher
-    from poiflow.sources import Source, mapping_for, refuse_unknown_inputs
+    from poiflow.sources import Source, input_list, mapping_for, refuse_unknown_inputs
     from poiflow.sources.base import companion_suffixes
 
+    inputs = input_list(inputs)
     refuse_unknown_inputs(inputs, mappings)
     # Settings that do not fit are refused before any work, named as the arguments; so is
     # an engine that is not one (Spark itself starts when a stage first needs it).

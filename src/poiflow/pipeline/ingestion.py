@@ -34,9 +34,11 @@ from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
 from poiflow.sinks import ParquetSink
 from poiflow.sources import (
     DEFAULT_BATCH_SIZE,
+    Inputs,
     OsmSource,
     Source,
     bytes_on_disk,
+    input_list,
     open_inputs,
     refuse_unknown_inputs,
 )
@@ -100,7 +102,7 @@ PARALLEL_MIN_BYTES = {"osm": 2 << 20, "other": 16 << 20}
 
 
 def ingest(
-    inputs: Sequence[str | Path | Source],
+    inputs: Inputs,
     output: str | Path,
     quarantine: str | Path | None = None,
     *,
@@ -116,7 +118,8 @@ def ingest(
     """Read, validate and normalize places from any mix of inputs into one GeoParquet file.
 
     Args:
-        inputs: Files (the kind is told from the name) or opened sources.
+        inputs: Files (the kind is told from the name) or opened sources; one alone
+            needs no list.
         output: The places file to write (GeoParquet, ``PLACE_SCHEMA`` plus ``geometry``).
         quarantine: Where held-back records and withheld values go; default beside output.
         mapping: Column mapping for the tabular inputs (OSM extracts take none).
@@ -147,6 +150,7 @@ def ingest(
         poiflow.errors.OutputError: No record at all survived validation (the quarantine
             file is still written, to show why).
     """
+    inputs = input_list(inputs)
     if not inputs:
         raise OutputError("no inputs given")
     # Refused before any work, as a pipeline file's settings are.

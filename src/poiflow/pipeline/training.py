@@ -65,7 +65,7 @@ class Trained:
 
 
 def train(
-    inputs: Sequence[str | Path],
+    inputs: Sequence[str | Path] | str | Path,
     output: str | Path,
     *,
     gold: str | Path | None = None,
@@ -79,7 +79,8 @@ def train(
 
     Args:
         inputs: The records' files, ingested, blocked and featured as ``conflate`` does
-            (with ``labels``, a run's ``records.parquet`` is taken as it is).
+            (with ``labels``, a run's ``records.parquet`` is taken as it is); one alone
+            needs no list.
         output: The model file to write (``.json.gz``).
         gold: A CSV of ``source,id,place``: every candidate pair whose two records share a
             place is a match. A LightGBM model learns from them; a fifth is held out to
@@ -107,7 +108,7 @@ def train(
         )
     from poiflow.conflate.matcher import refuse_model_path
 
-    paths = [Path(p) for p in inputs]
+    paths = [Path(p) for p in ([inputs] if isinstance(inputs, str | Path) else inputs)]
     output = Path(output)
     refuse_model_path(output)  # before the work that makes the model
     name = output.name.split(".")[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,6 +35,8 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "OSM_KEY_PRIORITY",
     "FrameSource",
+    "Input",
+    "Inputs",
     "OsmSource",
     "OvertureSource",
     "Source",
@@ -44,6 +46,7 @@ __all__ = [
     "flat_place",
     "flat_record_rows",
     "flat_records",
+    "input_list",
     "mapping_for",
     "open_inputs",
     "open_source",
@@ -166,6 +169,20 @@ def mapping_for(
     if mapping is not None and not str(source).lower().endswith(_OSM_SUFFIXES):
         return mapping
     return None
+
+
+Input = str | Path | Source  # a path, a URI, or an opened source (a table: FrameSource)
+Inputs = Sequence[Input] | Input  # one of them given alone is a list of it
+
+
+def input_list(inputs: Inputs) -> list[Input]:
+    """The inputs as a list: one path, URI, source or table given alone is a list of it
+    (a string is not read as its letters, nor a table as its columns)."""
+    if isinstance(inputs, str | os.PathLike | Source):
+        return [inputs]
+    if not isinstance(inputs, list | tuple) and is_frame(inputs):  # refused by name later
+        return [cast(Input, inputs)]
+    return list(inputs)
 
 
 def refuse_unknown_inputs(
