@@ -353,6 +353,11 @@ def test_a_notebook_compares_a_pipelines_runs(data: Path, tmp_path: Path) -> Non
     assert comparison.chart(tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ConfigError, match="compare needs two runs or more"):
         pipeline.compare(first.run_id)
+    for last in (0, -1):  # before the store is asked (it would say max_results)
+        with pytest.raises(ConfigError, match=f"last is {last}: give how many"):
+            pipeline.compare(last=last)
+    # One id and the latest run: two.
+    assert len(pipeline.compare(first.run_id, last=1).runs) == 2
     (tmp_path / "untracked").mkdir()
     untracked = make_pipeline(data, tmp_path / "untracked")
     with pytest.raises(ConfigError, match="logs no runs"):

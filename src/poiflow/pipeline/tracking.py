@@ -373,11 +373,13 @@ def compare(
     the last ``last`` of ``experiment``, side by side.
 
     Raises:
-        ConfigError: Fewer than two runs, ``last`` without an experiment, a run or the
-            experiment not in the store.
+        ConfigError: Fewer than two runs, ``last`` below 1 or without an experiment, a
+            run or the experiment not in the store.
     """
     ids = list(runs)
     if last is not None:
+        if last < 1:
+            raise ConfigError(f"last is {last}: give how many of the latest runs, 1 or more")
         if experiment is None:
             raise ConfigError("--last needs --pipeline (whose experiment to read)")
         ids += latest_runs(uri, experiment, last)
