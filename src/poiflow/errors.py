@@ -4,6 +4,7 @@ The tree::
 
     PoiflowError                 anything poiflow refuses to do, with a readable message
     ├── ConfigError              a config or mapping file is malformed (names the file, line, key)
+    │   └── NoSuchStageError     a run has no stage of that name (a KeyError too)
     ├── InputError               an input file cannot be read as what it claims to be
     │   ├── UnknownFormatError   the file's kind cannot be told from its name or content
     │   ├── CorruptInputError    the file is truncated or its bytes are not the format
@@ -28,6 +29,7 @@ __all__ = [
     "CorruptInputError",
     "InputError",
     "NoCandidatesError",
+    "NoSuchStageError",
     "NothingValidError",
     "OutputError",
     "PoiflowError",
@@ -75,6 +77,10 @@ class PoiflowError(Exception):
 
 class ConfigError(PoiflowError):
     """A config, pipeline or mapping file is malformed."""
+
+
+class NoSuchStageError(ConfigError, KeyError):
+    """A stage a run does not have: a ``KeyError`` too, as a missing key is."""
 
 
 class InputError(PoiflowError):

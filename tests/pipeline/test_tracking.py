@@ -378,3 +378,7 @@ def test_a_notebook_shows_a_run_as_poiflow_run_prints_it(data: Path, tmp_path: P
     repeated = again._repr_html_()
     assert all(f"<td>{s.name}</td><td>reused</td><td></td>" in repeated for s in again.stages)
     assert "(nothing changed: not logged again)" in repeated
+    # A stage the run has not, named with those it has (a KeyError, as a dict's would be).
+    assert first.stage("cluster").name == "cluster"
+    with pytest.raises(KeyError, match=r"no stage 'clustr' in this run\. Did you mean 'cluster'"):
+        first.stage("clustr")

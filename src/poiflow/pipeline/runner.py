@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from poiflow._gc import paused_gc
-from poiflow.errors import ConfigError, OutputError, PoiflowError, StageFailedError
+from poiflow.errors import (
+    ConfigError,
+    NoSuchStageError,
+    OutputError,
+    PoiflowError,
+    StageFailedError,
+    did_you_mean,
+)
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
 from poiflow.storage import link_or_copy
 
@@ -96,11 +103,20 @@ class RunResult:
     uploaded_to: str | None = None  # the object-storage folder the outputs were put in
 
     def stage(self, name: str) -> StageRun:
-        """The run of stage ``name``."""
+        """The run of stage ``name``.
+
+        Raises:
+            ConfigError: The run has no such stage (a ``KeyError`` too); the message
+                names those it has.
+        """
         for run in self.stages:
             if run.name == name:
                 return run
-        raise KeyError(name)
+        names = [s.name for s in self.stages]
+        raise NoSuchStageError(
+            f"no stage '{name}' in this run.{did_you_mean(name, names)} "
+            f"Its stages: {', '.join(names)}"
+        )
 
     @property
     def reused(self) -> list[str]:
