@@ -53,3 +53,24 @@ def test_a_pipeline_without_an_output_yet_is_told_to_run_first(tmp_path: Path) -
     wrong = poiflow("stream", str(misspelt))
     assert wrong.returncode == 1
     assert "stream.topic" in wrong.stdout + wrong.stderr
+
+
+def test_a_broker_that_cannot_be_reached_is_said_in_one_line(
+    conflated: Path, tmp_path: Path
+) -> None:
+    """Said before the places are loaded, not waited for under the client's log of every
+    failed connection (it printed about 20 lines a second, and the stream never ended)."""
+    pipeline = tmp_path / "pipeline.yaml"
+    sources = sorted(str(p) for p in (conflated.parent / "sources").glob("source_*.csv"))
+    pipeline.write_text(
+        yaml.safe_dump(
+            {"name": "p", "sources": [{"path": s} for s in sources], "output": str(conflated)}
+        )
+    )
+    ran = poiflow("stream", str(pipeline), "--brokers", "127.0.0.1:1", "--until-idle", "1")
+    assert ran.returncode == 1
+    said = " ".join((ran.stdout + ran.stderr).split())
+    assert "cannot reach Kafka at 127.0.0.1:1 (" in said
+    assert "scripts/kafka_server.sh start" in said
+    assert "places from" not in said  # nothing was loaded
+    assert "rdkafka" not in ran.stderr

@@ -1,23 +1,27 @@
-"""Edit messages: what is read, what is refused and why, and how messages are keyed."""
+"""Edit messages: what is read, what is refused and why, and how messages are keyed; and
+what the Kafka side says where no broker can be reached."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from poiflow.config import StreamSettings
-from poiflow.errors import ConfigError
+from poiflow.errors import ConfigError, ServerUnavailableError
+from poiflow.streaming import StreamState, consumer
+from poiflow.streaming.consumer import EditStream
 from poiflow.streaming.edits import (
     EditError,
     edit_message,
     parse_edit,
     region_key,
 )
-from poiflow.streaming.producer import create_topics, edit_keys
+from poiflow.streaming.producer import create_topics, edit_keys, send_edits
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
 
@@ -171,6 +175,21 @@ def test_messages_are_keyed_by_region_and_a_close_follows_its_record() -> None:
 
 
 def test_topics_of_no_partitions_are_refused_before_a_broker_is_asked() -> None:
-    nowhere = StreamSettings(brokers="127.0.0.1:1")  # nothing listens: asking would hang
+    nowhere = StreamSettings(brokers="127.0.0.1:1")  # nothing listens
     with pytest.raises(ConfigError, match="partitions: 0; a topic has at least 1"):
         create_topics(nowhere, partitions=0)
+
+
+def test_brokers_that_cannot_be_reached_are_said_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, conflated: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(consumer, "REACH_TIMEOUT_S", 1.0)
+    nowhere = StreamSettings(brokers="127.0.0.1:1")
+    said = r"cannot reach Kafka at 127\.0\.0\.1:1 \(.+\): start one"
+    with pytest.raises(ServerUnavailableError, match=said):
+        create_topics(nowhere)
+    with pytest.raises(ServerUnavailableError, match=said):
+        send_edits(nowhere, [edit_message("e", "delete", "2026-11-30T08:00:00Z", GOOD["place"])])
+    with pytest.raises(ServerUnavailableError, match=said):
+        EditStream(StreamState(conflated), tmp_path / "state", nowhere)
+    assert not (tmp_path / "state").exists()

@@ -55,6 +55,7 @@ __all__ = [
     "StreamMetrics",
     "client_config",
     "publishers_current",
+    "reach",
 ]
 
 _LATENCIES_KEPT: Final = 20_000
@@ -77,6 +78,33 @@ class StreamError(PoiflowError):
 def client_config(settings: StreamSettings) -> dict[str, Any]:
     """The Kafka client settings shared by the consumer and the producer."""
     return {"bootstrap.servers": settings.brokers, **settings.config}
+
+
+REACH_TIMEOUT_S = 10.0  # how long a client is given to reach the brokers at the start
+
+
+def reach(settings: StreamSettings, timeout_s: float | None = None) -> None:
+    """Ask the brokers for their topics once, before any work, with a client of its own
+    that logs nothing: a broker address that is wrong, or a broker that is not running,
+    is said at once in one line, instead of being waited for under a stream of the
+    client's connection failures (once it has started, a stream waits for a broker that
+    goes away).
+
+    Raises:
+        ServerUnavailableError: No broker answered within ``timeout_s`` (default
+            ``REACH_TIMEOUT_S``).
+    """
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({**client_config(settings), "log_level": 0})
+    try:
+        admin.list_topics(timeout=REACH_TIMEOUT_S if timeout_s is None else timeout_s)
+    except Exception as exc:  # KafkaException: transport, timed out, name not resolved
+        said = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+        raise ServerUnavailableError(
+            f"cannot reach Kafka at {settings.brokers} ({said}): start one "
+            "(scripts/kafka_server.sh start DIR PORT) or name yours with --brokers"
+        ) from None
 
 
 @dataclass(slots=True)
@@ -124,6 +152,11 @@ class EditStream:
         on_batch: Called after each committed batch with the metrics (progress display).
         publishers: Search indexes and stores given each batch's changed places (after the
             events, before the snapshot); one that cannot be reached is waited for.
+
+    Raises:
+        ServerUnavailableError: No broker can be reached now (:func:`reach`); one that
+            goes away once the stream has started is waited for.
+        StreamError: The client's settings are refused.
     """
 
     def __init__(
@@ -147,6 +180,7 @@ class EditStream:
         self.publishers = list(publishers)
         self.metrics = StreamMetrics()
         self.stopping = threading.Event()
+        reach(settings)  # before the clients, which would try to connect over and over
         shared = client_config(settings)
         try:
             self.consumer = Consumer(

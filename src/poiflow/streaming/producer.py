@@ -8,6 +8,7 @@ from typing import Any
 
 from poiflow.config import StreamSettings
 from poiflow.errors import ConfigError
+from poiflow.streaming.consumer import reach
 from poiflow.streaming.edits import coordinate, region_keys
 
 __all__ = ["create_topics", "edit_keys", "send_edits"]
@@ -50,10 +51,12 @@ def send_edits(settings: StreamSettings, messages: Sequence[bytes], producer: An
         producer: A ``confluent_kafka.Producer`` to send with (default: a new one).
 
     Raises:
+        ServerUnavailableError: No broker can be reached (nothing is sent).
         RuntimeError: The broker did not take them all.
     """
     from confluent_kafka import Producer
 
+    reach(settings)
     producer = producer or Producer(
         {"bootstrap.servers": settings.brokers, **settings.config, "enable.idempotence": True}
     )
@@ -81,12 +84,14 @@ def create_topics(settings: StreamSettings, partitions: int = 3) -> list[str]:
 
     Raises:
         ConfigError: ``partitions`` is less than 1.
+        ServerUnavailableError: No broker can be reached.
     """
     if partitions < 1:
         raise ConfigError(f"partitions: {partitions}; a topic has at least 1")
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+    reach(settings)
     admin = AdminClient({"bootstrap.servers": settings.brokers, **settings.config})
     existing = set(admin.list_topics(timeout=30).topics)
     wanted = {settings.edits: partitions, settings.events: partitions, settings.dead_letters: 1}
