@@ -3,11 +3,13 @@ server test), and ``poiflow compare`` puts runs side by side."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from poiflow.conflate.evaluate import read_gold
-from poiflow.errors import ConfigError, OutputError
+from poiflow.errors import ConfigError, OutputError, ServerUnavailableError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
 from poiflow.pipeline.evaluation import score_golden
@@ -224,17 +226,34 @@ def test_cli_compare_prints_the_changes_and_draws_a_chart(data: Path, tmp_path: 
     assert "no metric of these runs has 'golden' in its name" in nothing.stderr
 
 
-def test_an_unreachable_store_is_an_error_after_the_outputs_are_written(
+def test_a_store_that_refuses_the_run_is_an_error_after_the_outputs_are_written(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A server that is there at the start (it answers /health) and fails at the end."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-    port = _free_port()
-    pipeline = make_pipeline(data, tmp_path, f"tracking: {{uri: 'http://127.0.0.1:{port}'}}\n")
-    with pytest.raises(
-        OutputError, match=f"could not log the run to MLflow at http://127.0.0.1:{port}"
-    ):
-        pipeline.run()
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 503)
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            self.do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        pipeline = make_pipeline(data, tmp_path, f"tracking: {{uri: '{uri}'}}\n")
+        with pytest.raises(OutputError, match=f"could not log the run to MLflow at {uri}"):
+            pipeline.run()
+    finally:
+        server.shutdown()
+        server.server_close()
     assert (tmp_path / "out" / "run.json").exists()
     assert pipeline.run(track=False).run_id is None
 
@@ -289,6 +308,25 @@ def test_runs_log_to_a_real_tracking_server(data: Path, tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_tracking_server_that_cannot_be_reached_is_said_before_the_run(
+    data: Path, tmp_path: Path
+) -> None:
+    """Before: the run ran whole, then MLflow retried for about four minutes."""
+    from poiflow.pipeline.tracking import compare
+
+    nowhere = "http://127.0.0.1:1"
+    pipeline = make_pipeline(data, tmp_path, f"tracking: {{uri: '{nowhere}'}}\n")
+    said = r"cannot reach the MLflow tracking server at http://127\.0\.0\.1:1 \(.*refused"
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailableError, match=said):
+        pipeline.run()
+    with pytest.raises(ServerUnavailableError, match=said):
+        compare(nowhere, ["a", "b"])
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "out").exists()  # no work was done
+    assert pipeline.run(track=False).run_id is None  # the run itself needs no server
 
 
 def test_errors_and_seconds_are_better_down_scores_better_up() -> None:

@@ -220,8 +220,14 @@ class Pipeline:
 
         Raises:
             ConfigError: The pipeline names something that is not there.
+            ServerUnavailableError: Its tracking server cannot be reached (asked before
+                any work; ``track=False`` runs without it).
             StageFailedError: A stage failed; re-running resumes at it.
         """
+        if track and self.tracking_uri is not None:  # said now, not after the run
+            from poiflow.pipeline.tracking import reach_tracking
+
+            reach_tracking(self.tracking_uri)
         target = output if output is not None else self.output
         remote = str(target) if is_remote(str(target)) else None
         # An output in object storage is written here first and uploaded whole at the end.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poiflow._version import __version__
-from poiflow.errors import ConfigError, OutputError
+from poiflow.errors import ConfigError, OutputError, ServerUnavailableError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -61,7 +61,42 @@ LOWER_IS_BETTER = (
 )
 
 
+REACH_TIMEOUT_S = 5.0
+
+
+def reach_tracking(uri: str, timeout_s: float | None = None) -> None:
+    """Ask a tracking server (an ``http(s)://`` store) whether it is there, once, without
+    retries: a wrong address or a server not running is said at once, not after the run
+    and minutes of MLflow's own retries. A store of another kind is not asked.
+
+    Raises:
+        ServerUnavailableError: No answer within ``timeout_s`` (default
+            ``REACH_TIMEOUT_S``). Any answer, even an error status, is one.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - the scheme is http(s), checked above
+            f"{uri.rstrip('/')}/health",
+            timeout=REACH_TIMEOUT_S if timeout_s is None else timeout_s,
+        ):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (OSError, ValueError) as exc:  # refused, no such host, timed out, a bad URI
+        reason = getattr(exc, "reason", exc)
+        raise ServerUnavailableError(
+            f"cannot reach the MLflow tracking server at {uri} ({reason}): start it "
+            "(mlflow server --port PORT), or name yours (the pipeline's tracking: {uri: "
+            "...}, --tracking-uri); --no-track runs without it"
+        ) from None
+
+
 def _client(uri: str) -> MlflowClient:
+    reach_tracking(uri)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MLflow's own deprecation notices on import
