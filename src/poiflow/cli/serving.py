@@ -398,12 +398,13 @@ def serve_command(
         if serve_processes(make_app, host, port, workers):
             raise InputError("a server process failed (its error is above); all were stopped")
         return
-    import uvicorn
+    from poiflow.serving.processes import listening_socket, serve_on
 
+    sock = listening_socket(host, port)  # a port taken is said before the places load
     with console.status("loading the golden places"):
         api = make_app()
     console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    serve_on(api, sock)
 
 
 def _served_app(

@@ -13,6 +13,7 @@ whatever the endpoint. The socket here names its protocol.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import signal
 import socket
@@ -23,12 +24,17 @@ from typing import Any
 
 from poiflow.errors import InputError
 
-__all__ = ["listening_socket", "serve_processes"]
+__all__ = ["listening_socket", "serve_on", "serve_processes"]
 
 
 def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A TCP socket listening on ``host:port`` whose accepted connections have Nagle's
-    algorithm turned off by asyncio (they inherit the protocol it names)."""
+    algorithm turned off by asyncio (they inherit the protocol it names).
+
+    Raises:
+        InputError: It cannot be bound (the port is taken, the address is not this
+            machine's); the message says which.
+    """
     info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     family, kind, proto, _, address = info[0]
     sock = socket.socket(family, kind, proto)
@@ -37,7 +43,12 @@ def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        hint = (
+            ": another server listens there (pick another with --port)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
@@ -96,11 +107,16 @@ def serve_processes(make_app: Callable[[], Any], host: str, port: int, workers: 
 
 
 def _serve(make_app: Callable[[], Any], sock: socket.socket) -> None:
-    import uvicorn
-
     try:
         app = make_app()
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    serve_on(app, sock)
+
+
+def serve_on(app: Any, sock: socket.socket) -> None:
+    """Answer with ``app`` on the listening socket ``sock`` until stopped."""
+    import uvicorn
+
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
