@@ -5,6 +5,7 @@ machine without PySpark is told how to get it."""
 from __future__ import annotations
 
 import importlib.util
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from poiflow.engines.spark import decode_tables
-from poiflow.errors import ConfigError
+from poiflow.errors import ConfigError, ServerUnavailableError
 from poiflow.generate import generate
 from poiflow.pipeline import Pipeline
 from poiflow.pipeline.spark_stages import shard_count, shard_plan
@@ -32,7 +33,7 @@ from poiflow.pipeline.spark_tasks import (
     write_ranges,
 )
 
-from ..conftest import ROOT, poiflow
+from ..conftest import ROOT, free_port, poiflow
 
 HAS_SPARK = importlib.util.find_spec("pyspark") is not None
 needs_spark = pytest.mark.skipif(not HAS_SPARK, reason="PySpark is not installed")
@@ -316,6 +317,34 @@ def test_spark_without_pyspark_says_how_to_install_it(
         pipeline.run(tmp_path / "out", use_cache=False, track=False)
     assert "pip install -e '.[spark]'" in str(caught.value)
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+@needs_spark
+def test_a_cluster_master_that_cannot_be_reached_is_said_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """Before: a minute of Spark's retries and stack traces, then 'Cannot call methods on
+    a stopped SparkContext' from the block stage, after ingest had run."""
+    from poiflow.engines.spark import reach_master
+
+    refused, live = free_port(), socket.create_server(("127.0.0.1", 0))
+    with live:
+        port = live.getsockname()[1]
+        reach_master(f"spark://127.0.0.1:{port}")
+        reach_master(f"spark://127.0.0.1:{refused},127.0.0.1:{port}")  # a standby answers
+        reach_master(f"k8s://https://127.0.0.1:{port}")
+        for local in ("local[2]", "local[*]", "yarn", ""):
+            reach_master(local)  # not asked
+        with pytest.raises(ServerUnavailableError, match=r"master at k8s://.*: start it"):
+            reach_master(f"k8s://https://127.0.0.1:{refused}")
+    nowhere = f"spark://127.0.0.1:{refused}"
+    pipeline = Pipeline.from_yaml(ROOT / "examples" / "helsinki" / "pipeline.yaml").replace(
+        SPARK | {"spark": SPARK["spark"] | {"master": nowhere}}
+    )
+    said = rf"cannot reach the Spark master at {nowhere} \(Connection refused\): start it"
+    with pytest.raises(ServerUnavailableError, match=said):
+        pipeline.run(tmp_path / "out", use_cache=False, track=False)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.spark

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
 
-from poiflow.errors import ConfigError
+from poiflow.errors import ConfigError, ServerUnavailableError
 from poiflow.storage import filesystem, s3_endpoint, s3_region
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ __all__ = [
     "SparkEngine",
     "decode_tables",
     "encode_table",
+    "reach_master",
     "require_pyspark",
     "s3a_conf",
     "spark_session",
@@ -62,6 +63,46 @@ def require_pyspark() -> None:
             "the spark engine needs PySpark, which is not installed; install it with: "
             + SPARK_INSTALL
         )
+
+
+REACH_TIMEOUT_S: Final = 5.0
+
+
+def reach_master(master: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Connect once to the master a cluster URL names (``spark://HOST:PORT``, several
+    hosts for a standalone master with standbys; ``k8s://https://HOST:PORT``), before
+    any work: a wrong address or a master not running is said in one line, not after a
+    minute of Spark's retries and stack traces. Local and other masters (``local[2]``,
+    ``yarn``, none) are not asked.
+
+    Raises:
+        ServerUnavailableError: None of the master's hosts takes a connection.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if master.startswith("spark://"):
+        hosts = master.removeprefix("spark://").split(",")
+        default = 7077
+    elif master.startswith("k8s://"):
+        where = urlsplit(master.removeprefix("k8s://"))
+        hosts = [where.netloc]
+        default = 443 if where.scheme != "http" else 80
+    else:
+        return
+    reasons = []
+    for host in hosts:
+        name, _, port = host.strip().rpartition(":") if ":" in host else (host, "", "")
+        name = name.strip("[]")  # an IPv6 address, [::1]:7077
+        try:
+            with socket.create_connection((name, int(port or default)), timeout=timeout_s):
+                return
+        except (OSError, ValueError) as exc:
+            reasons.append(getattr(exc, "strerror", None) or str(exc))
+    raise ServerUnavailableError(
+        f"cannot reach the Spark master at {master} ({'; '.join(reasons)}): start it, or "
+        "set spark.master (local[2] runs Spark on this machine)"
+    )
 
 
 def spark_session(master: str = "local[*]", conf: Mapping[str, str] | None = None) -> SparkSession:

@@ -183,15 +183,17 @@ def make_engine(name: str, spark: SparkSettings | None = None) -> Any:
     Raises:
         ConfigError: ``spark`` without PySpark installed (the message says how); an
             engine that is neither.
+        ServerUnavailableError: A cluster's master cannot be reached.
     """
     if name == "local":
         return None
     if name not in ENGINES:
         raise ConfigError(f"engine '{name}' is not one of {', '.join(ENGINES)}")
-    from poiflow.engines.spark import SparkEngine, require_pyspark
+    from poiflow.engines.spark import SparkEngine, reach_master, require_pyspark
 
     require_pyspark()
     settings = spark or SparkSettings()
+    reach_master(settings.master)
     return SparkEngine(
         settings.master,
         settings.partitions,
