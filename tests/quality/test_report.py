@@ -40,6 +40,8 @@ def test_the_report_is_one_self_contained_file(helsinki: Path) -> None:
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
     for title in ("Stages", "Sources", "Match probability", "Checks", "Quality by category"):
         assert f"<h2>{title}" in page
+    stages = page[page.index("<h2>Stages") : page.index("<h2>Sources")]
+    assert re.findall(r"<th(?: [^>]*)?>(.*?)</th>", stages) == ["stage", "ran or reused", "seconds"]
     assert "OpenStreetMap</a> contributors" in page
     places = pq.read_table(helsinki / "places.parquet")
     located = sum(lat is not None for lat in places.column("lat").to_pylist())

@@ -170,7 +170,7 @@ def _stages(run: Mapping[str, Any]) -> str:
         )
         for s in stages
     ]
-    return html_table(["stage", "", "seconds"], rows, numeric=[2])
+    return html_table(["stage", "ran or reused", "seconds"], rows, numeric=[2])
 
 
 def _sources(run: Mapping[str, Any], records: pa.Table, membership: pa.Table) -> str:
