@@ -8,11 +8,13 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from poiflow.errors import OutputError
 from poiflow.generate import generate
 from poiflow.normalize.house_numbers import house_number_parts, housenumber_key
 from poiflow.normalize.name_asides import (
@@ -92,7 +94,9 @@ def test_address_only_feeds(tmp_path: Path) -> None:
     assert not any(r["lat"] for p in made.sources[1:] for r in read(p))
 
 
-def test_vendor_noise_sets_a_noise_of_every_vendor_feed(tmp_path: Path) -> None:
+def test_vendor_noise_sets_a_noise_of_every_vendor_feed_and_bad_arguments_are_named(
+    tmp_path: Path,
+) -> None:
     plain = generate(800, 3, 4, tmp_path / "plain")
     coarse = generate(800, 3, 4, tmp_path / "coarse", vendor_noise={"jitter_m": 400.0})
     manifest = json.loads((tmp_path / "coarse" / "manifest.json").read_text())
@@ -135,6 +139,22 @@ def test_vendor_noise_sets_a_noise_of_every_vendor_feed(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError, match=said):
             generate(10, 2, 1, tmp_path / "bad", vendor_noise=noise)
+    # Counts and the seed named when wrong (a float was taken, a negative seed failed in
+    # numpy); numpy's integers are whole numbers, and give the same world.
+    for wrong, said in (
+        ({"places": 0}, "places is 0: give a whole number of 1 or more"),
+        ({"places": 10.5}, "places is 10.5: give a whole number of 1 or more"),
+        ({"sources": 0}, "sources is 0: give a whole number of 1 or more"),
+        ({"seed": -1}, "seed is -1: give a whole number of 0 or more"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            generate(**({"places": 10, "sources": 2, "seed": 1} | wrong), output=tmp_path / "bad")  # type: ignore[arg-type]
+    generate(np.int64(10), np.int64(2), np.int64(1), tmp_path / "numpy")  # type: ignore[arg-type]
+    generate(10, 2, 1, tmp_path / "ints")
+    for name in ("gold.csv", "manifest.json"):
+        assert (tmp_path / "numpy" / name).read_bytes() == (tmp_path / "ints" / name).read_bytes()
+    with pytest.raises(OutputError, match="a file, not a folder"):
+        generate(10, 2, 1, tmp_path / "ints" / "gold.csv")
     said = poiflow("generate", "--places", "10", "--vendor-noise", "jiter_m=3", "-o", "x")
     assert said.returncode != 0
     assert "Did you mean 'jitter_m'?" in said.stdout + said.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from poiflow.errors import OutputError
 from poiflow.generate.habits import HABITS, with_habits
 from poiflow.generate.hours import SourceHours
 from poiflow.generate.noise import SourceProfile, check_noise, describe, profile_dict, profiles
@@ -105,13 +107,18 @@ def generate(
             (``read_seed``), in place of the bundled Helsinki extract.
 
     Raises:
-        ValueError: A count below 1, a ``file_format`` other than the two, or a
-            ``vendor_noise`` that is not a rate of ``SourceProfile`` or is below 0
-            (``check_noise``).
+        ValueError: A count that is not a whole number of 1 or more, a seed below 0, a
+            ``file_format`` other than the two, or a ``vendor_noise`` that is not a rate
+            of ``SourceProfile`` or is below 0 (``check_noise``); each named.
+        OutputError: ``output`` is a file.
     """
-    if places < 1 or sources < 1:
-        msg = "places and sources must be at least 1"
-        raise ValueError(msg)
+    for name, value, least in (("places", places, 1), ("sources", sources, 1), ("seed", seed, 0)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+            msg = f"{name} is {value!r}: give a whole number of {least} or more"
+            raise ValueError(msg)
+    places, sources, seed = int(places), int(sources), int(seed)  # numpy's too
+    if Path(output).is_file():
+        raise OutputError("a file, not a folder: the world is written into a folder", path=output)
     if file_format not in ("csv", "parquet"):
         msg = f"file_format '{file_format}' is not one of csv, parquet"
         raise ValueError(msg)
