@@ -171,8 +171,13 @@ def edit_message(edit_id: str, op: str, time: datetime | str, place: dict[str, A
         when = time.astimezone(UTC).isoformat()
     else:
         when = time
-    data = {"schema": EDIT_SCHEMA_VERSION, "edit_id": edit_id, "op": op, "time": when}
-    data["place"] = place
+    data: dict[str, Any] = {
+        "schema": EDIT_SCHEMA_VERSION,
+        "edit_id": edit_id,
+        "op": op,
+        "time": when,
+        "place": place,
+    }
     _edit(data)  # what the consumer would say of it, said here instead
     return json.dumps(data, ensure_ascii=False, default=str).encode()
 
