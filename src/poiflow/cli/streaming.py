@@ -96,7 +96,7 @@ def stream_command(
 ) -> None:
     """Consume edits, update the places, produce change events."""
     from poiflow.conflate.merge import MergeConfig
-    from poiflow.streaming.consumer import EditStream, StreamMetrics, reach
+    from poiflow.streaming.consumer import EditStream, StreamMetrics, reach_brokers
     from poiflow.streaming.state import StreamState
 
     pipeline = _pipeline(pipeline_file, brokers)
@@ -110,7 +110,7 @@ def stream_command(
         )
     settings = pipeline.spec.stream
     with console.status(f"reaching Kafka at {settings.brokers} ..."):
-        reach(settings)  # said now, not after the places are loaded and indexed
+        reach_brokers(settings)  # said now, not after the places are loaded and indexed
     folder = state or (pipeline.resolve(settings.state) if settings.state else output / "stream")
     merge = MergeConfig(**pipeline.spec.stages.merge.model_dump())
     with console.status("loading the places ..."):

@@ -55,7 +55,7 @@ __all__ = [
     "StreamMetrics",
     "client_config",
     "publishers_current",
-    "reach",
+    "reach_brokers",
 ]
 
 _LATENCIES_KEPT: Final = 20_000
@@ -83,7 +83,7 @@ def client_config(settings: StreamSettings) -> dict[str, Any]:
 REACH_TIMEOUT_S = 10.0  # how long a client is given to reach the brokers at the start
 
 
-def reach(settings: StreamSettings, timeout_s: float | None = None) -> None:
+def reach_brokers(settings: StreamSettings, timeout_s: float | None = None) -> None:
     """Ask the brokers for their topics once, before any work, with a client of its own
     that logs nothing: a broker address that is wrong, or a broker that is not running,
     is said at once in one line, instead of being waited for under a stream of the
@@ -154,7 +154,7 @@ class EditStream:
             events, before the snapshot); one that cannot be reached is waited for.
 
     Raises:
-        ServerUnavailableError: No broker can be reached now (:func:`reach`); one that
+        ServerUnavailableError: No broker can be reached now (:func:`reach_brokers`); one that
             goes away once the stream has started is waited for.
         StreamError: The client's settings are refused.
     """
@@ -180,7 +180,7 @@ class EditStream:
         self.publishers = list(publishers)
         self.metrics = StreamMetrics()
         self.stopping = threading.Event()
-        reach(settings)  # before the clients, which would try to connect over and over
+        reach_brokers(settings)  # before the clients, which would try to connect over and over
         shared = client_config(settings)
         try:
             self.consumer = Consumer(

@@ -8,7 +8,7 @@ from typing import Any
 
 from poiflow.config import StreamSettings
 from poiflow.errors import ConfigError
-from poiflow.streaming.consumer import reach
+from poiflow.streaming.consumer import reach_brokers
 from poiflow.streaming.edits import coordinate, region_keys
 
 __all__ = ["create_topics", "edit_keys", "send_edits"]
@@ -56,7 +56,7 @@ def send_edits(settings: StreamSettings, messages: Sequence[bytes], producer: An
     """
     from confluent_kafka import Producer
 
-    reach(settings)
+    reach_brokers(settings)
     producer = producer or Producer(
         {"bootstrap.servers": settings.brokers, **settings.config, "enable.idempotence": True}
     )
@@ -91,7 +91,7 @@ def create_topics(settings: StreamSettings, partitions: int = 3) -> list[str]:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    reach(settings)
+    reach_brokers(settings)
     admin = AdminClient({"bootstrap.servers": settings.brokers, **settings.config})
     existing = set(admin.list_topics(timeout=30).topics)
     wanted = {settings.edits: partitions, settings.events: partitions, settings.dead_letters: 1}
