@@ -107,8 +107,9 @@ def train(
             "and --unsupervised (no labels)"
         )
     from poiflow.conflate.matcher import refuse_model_path
+    from poiflow.sources import input_list
 
-    paths = [Path(p) for p in ([inputs] if isinstance(inputs, str | Path) else inputs)]
+    paths = [Path(p) for p in input_list(inputs)]
     output = Path(output)
     refuse_model_path(output)  # before the work that makes the model
     name = output.name.split(".")[0]

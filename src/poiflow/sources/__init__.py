@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final, cast
+from typing import Any, Final, cast, overload
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -175,9 +175,13 @@ Input = str | Path | Source  # a path, a URI, or an opened source (a table: Fram
 Inputs = Sequence[Input] | Input  # one of them given alone is a list of it
 
 
-def input_list(inputs: Inputs) -> list[Input]:
+@overload
+def input_list(inputs: Sequence[str | Path] | str | Path) -> list[str | Path]: ...
+@overload
+def input_list(inputs: Inputs) -> list[Input]: ...
+def input_list(inputs: Inputs) -> list[Any]:
     """The inputs as a list: one path, URI, source or table given alone is a list of it
-    (a string is not read as its letters, nor a table as its columns)."""
+    (a string is not read as its letters, nor a table as its columns); paths stay paths."""
     if isinstance(inputs, str | os.PathLike | Source):
         return [inputs]
     if not isinstance(inputs, list | tuple) and is_frame(inputs):  # refused by name later
