@@ -3,6 +3,7 @@ run matched its own records."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -488,7 +489,8 @@ def test_python_matches_a_table_in_memory_as_the_cli_matches_its_file(
     assert same >= 0.98
     assert repr(from_file) == (
         f"MatchResult(matched={from_file.matched}, new={from_file.new}, "
-        f"new_places={from_file.new_places}, held_back={from_file.quarantine.num_rows})"
+        f"new_places={from_file.new_places}, held_back={from_file.held_back}, "
+        f"withheld_values={from_file.withheld_values})"
     )
     with pytest.raises(InputError, match="cannot match against"):
         poiflow.match(tmp_path, feed)
@@ -787,6 +789,9 @@ def test_a_files_records_at_their_towns_centre_are_matched_without_that_point(
     feed = tmp_path / "source_b.csv"
     ids = moved_to_town_centres(folder / "source_b.csv", [folder / "source_b.csv"], feed)
     moved = pl.col("id").is_in(ids)
+    # A moved record given again at the end: held back on both readings of the file.
+    given = pl.read_csv(feed, infer_schema_length=0)
+    pl.concat([given, given.filter(moved).head(1)]).write_csv(feed)
     gold = pl.read_csv(folder / "gold.csv", infer_schema_length=0)
     run = pl.read_parquet(first_source_alone / "membership.parquet").join(gold, on=["source", "id"])
     # Each moved record, and the place the run gave its place's record of source_a.
@@ -804,6 +809,8 @@ def test_a_files_records_at_their_towns_centre_are_matched_without_that_point(
     withheld, result = found()
     held = pl.DataFrame(pl.from_arrow(result.quarantine))
     assert sorted(held.filter(pl.col("field") == "lat, lon")["id"]) == sorted(ids)
+    assert held.filter(pl.col("scope") == "record")["id"].to_list() == ids[:1]
+    assert pl.from_arrow(result.matches)["id"].is_duplicated().sum() == 0  # type: ignore[union-attr]
     # Answered as the same feed without those points, new places and all.
     blank = tmp_path / "blank" / "source_b.csv"
     blank.parent.mkdir()
@@ -865,6 +872,72 @@ def test_a_file_of_bad_records_only_is_answered_with_them_held_back(
 
     result = poiflow.match(conflated, feed_of(conflated, tmp_path, 2))
     assert (result.matched, result.new, result.quarantine.num_rows) == (0, 0, 2)
+
+
+@pytest.mark.parametrize("batch_size", [10_000, 7])
+def test_a_repeated_id_is_held_back_as_ingest_holds_it_and_answered_once(
+    conflated: Path, tmp_path: Path, batch_size: int
+) -> None:
+    """A feed that gives an id twice (a vendor's export joined twice, a copy pasted in):
+    the first record is answered, the later one held back with the reason ingest gives,
+    naming where the first was; once answered twice, a match and a new place."""
+    import poiflow
+
+    path = conflated.parent / "sources" / "source_b.csv"
+    frame = pl.read_csv(path, infer_schema_length=0).head(20)
+    again = frame.slice(3, 1).with_columns(
+        name=pl.lit("Somewhere Else Entirely"), lat=pl.lit("0.5")
+    )
+    feed = tmp_path / "source_b.csv"
+    pl.concat([frame, again, frame.slice(12, 1)]).write_csv(feed)
+    result = poiflow.match(conflated, feed, batch_size=batch_size)
+    answers = pl.DataFrame(pl.from_arrow(result.matches))
+    assert answers["id"].is_duplicated().sum() == 0
+    assert sorted(answers["id"]) == sorted(frame["id"])
+    alone = poiflow.match(conflated, path, batch_size=batch_size).matches
+    first = pl.DataFrame(pl.from_arrow(alone)).filter(pl.col("id").is_in(frame["id"].to_list()))
+    assert answers.sort("id").drop("new_place").equals(first.sort("id").drop("new_place"))
+    held = pl.DataFrame(pl.from_arrow(result.quarantine)).filter(pl.col("scope") == "record")
+    repeated = frame["id"][3], frame["id"][12]
+    assert held["id"].to_list() == list(repeated)
+    assert held["reason"].to_list() == [
+        f"duplicate id '{repeated[0]}' in source 'source_b' (first at source_b.csv:5)",
+        f"duplicate id '{repeated[1]}' in source 'source_b' (first at source_b.csv:14)",
+    ]
+    assert result.held_back == 2
+    assert json.loads(held["original"][0])["names"]["primary"] == "Somewhere Else Entirely"
+    # What ingest holds back of the same file, for the same reason.
+    poiflow.ingest(feed, tmp_path / "ingested.parquet")
+    ingested = pl.read_parquet(tmp_path / "ingested.quarantine.parquet")
+    assert (
+        ingested.filter(pl.col("scope") == "record")["reason"].to_list() == held["reason"].to_list()
+    )
+
+
+def test_the_cli_says_how_many_records_were_held_back_and_values_withheld(
+    conflated: Path, tmp_path: Path
+) -> None:
+    """Records held back and values withheld are told apart: once one count of quarantine
+    rows, which with the answers added up to more records than the feed had."""
+    path = conflated.parent / "sources" / "source_b.csv"
+    frame = pl.read_csv(path, infer_schema_length=0).head(10)
+    broken = frame.with_columns(
+        lat=pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("north")).otherwise("lat"),
+        phone=pl.when(pl.int_range(pl.len()).is_in([4, 6]))
+        .then(pl.lit("call us!"))
+        .otherwise("phone"),
+    )
+    feed = tmp_path / "source_b.csv"
+    pl.concat([broken, frame.slice(5, 1)]).write_csv(feed)
+    out = tmp_path / "answers.csv"
+    done = poiflow("match", str(conflated), str(feed), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    said = " ".join((done.stdout + done.stderr).split())
+    answers = pl.read_csv(out, infer_schema_length=0)
+    assert answers.height + 2 == 11  # every record of the feed answered or held back
+    assert f"; 2 records held back and 2 values withheld (see {tmp_path}" in said
+    held = pl.read_csv(tmp_path / "answers.quarantine.csv", infer_schema_length=0)
+    assert held.sort("scope", "id")["scope"].to_list() == ["field", "field", "record", "record"]
 
 
 def test_a_file_with_latitude_and_longitude_swapped_is_refused(

@@ -207,7 +207,7 @@ def match_command(
     import pyarrow.parquet as pq
 
     from poiflow.config import SourceMapping, load_yaml
-    from poiflow.serving.answers import match_file
+    from poiflow.serving.answers import MatchResult, match_file
     from poiflow.serving.matching import MatchIndex
 
     if output.suffix.lower() not in (".csv", ".parquet"):
@@ -234,19 +234,31 @@ def match_command(
         partial.replace(path)
 
     write(matches, output)
-    decisions = matches.column("decision").to_pylist()
+    result = MatchResult(matches, quarantine)
     held = output.with_name(f"{output.stem}.quarantine{output.suffix}")
     if quarantine.num_rows:
         write(quarantine, held)
-    matched, new = decisions.count("match"), decisions.count("new")
-    places = len(set(matches.column("new_place").drop_null().to_pylist()))
-    console.print(
-        f"{matched:,} record{'s' * (matched != 1)} matched a place, {new:,} "
-        f"{'is' if new == 1 else 'are'} new"
-        + (f" ({places:,} new place{'s' * (places != 1)})" if new else "")
-        + f"; answers in {output}"
-        + (f"; {quarantine.num_rows:,} held back (see {held})" if quarantine.num_rows else "")
-    )
+    said = [
+        f"{result.matched:,} record{'s' * (result.matched != 1)} matched a place, "
+        f"{result.new:,} {'is' if result.new == 1 else 'are'} new"
+        + (
+            f" ({result.new_places:,} new place{'s' * (result.new_places != 1)})"
+            if result.new
+            else ""
+        ),
+        f"answers in {output}",
+    ]
+    kept_back = [
+        f"{count:,} {what}{'s' * (count != 1)} {done}"
+        for count, what, done in (
+            (result.held_back, "record", "held back"),
+            (result.withheld_values, "value", "withheld"),
+        )
+        if count
+    ]
+    if kept_back:
+        said.append(f"{' and '.join(kept_back)} (see {held})")
+    console.print("; ".join(said))
 
 
 _SEARCH_HELP = """Search the golden places of DIR, indexed by [bold]poiflow publish search[/bold].

@@ -19,7 +19,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,7 +26,7 @@ from poiflow.config import IngestSettings, OsmOptions, SourceMapping, validated
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
 from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
-from poiflow.pipeline.preparing import Chunk, ingest_batch, to_json
+from poiflow.pipeline.preparing import Chunk, ingest_batch, repeats_held_back
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNUSED
 from poiflow.quality import DuplicateIds
 from poiflow.schema import PLACE_SCHEMA, QUARANTINE_SCHEMA
@@ -533,32 +532,13 @@ def _drop_duplicates(
 ) -> tuple[pa.Table, pa.Table]:
     """Hold back places whose (source, id) came earlier; runs in input order, in one process."""
     places, quarantine = chunk.places, chunk.quarantine
-    valid = np.ones(places.num_rows, dtype=bool)
-    repeats = duplicates.check(places, valid)
-    repeated = [row for row, reason in enumerate(repeats) if reason is not None]
-    if repeated:
-        keep = np.ones(places.num_rows, dtype=bool)
-        keep[repeated] = False
-        held = places.take(pa.array(repeated)).drop_columns(["keys"]).to_pylist()
-        rows = [
-            {
-                "source": row["source"],
-                "id": row["id"],
-                "origin": row["origin"],
-                "scope": "record",
-                "field": None,
-                "reason": repeats[index],
-                "original": to_json(row),
-            }
-            for index, row in zip(repeated, held, strict=True)
-        ]
+    keep, repeats = repeats_held_back(places, duplicates)
+    if repeats.num_rows:
         places = places.filter(pa.array(keep))
-        quarantine = pa.concat_tables(
-            [quarantine, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)]
-        )
+        quarantine = pa.concat_tables([quarantine, repeats])
     counts.read += chunk.read
     counts.valid += places.num_rows
-    counts.quarantined += chunk.quarantined + len(repeated)
+    counts.quarantined += chunk.quarantined + repeats.num_rows
     counts.withheld_values += chunk.withheld
     for what, records in chunk.repaired.items():
         counts.repaired[what] = counts.repaired.get(what, 0) + records

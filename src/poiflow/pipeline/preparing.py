@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from poiflow._gc import paused_gc
-from poiflow.quality import validate_records, validate_rows
+from poiflow.quality import DuplicateIds, validate_records, validate_rows
 from poiflow.schema import QUARANTINE_SCHEMA
 from poiflow.sources import SourceBatch
 
@@ -31,6 +31,7 @@ __all__ = [
     "ingest_batch",
     "prepare_records",
     "prepare_rows",
+    "repeats_held_back",
     "to_json",
 ]
 
@@ -131,6 +132,31 @@ def prepare_rows(
     sources, ids, origins = ([p[c] for p in places] for c in ("source", "id", "origin"))
     quarantine.extend(_field_rows(sources, ids, origins, problems))
     return places, quarantine
+
+
+def repeats_held_back(places: pa.Table, duplicates: DuplicateIds) -> tuple[np.ndarray, pa.Table]:
+    """The places whose (source, id) an earlier place of the input had, held back as ingest
+    holds them (the first one goes on): which rows go on (a mask over ``places``), and a
+    quarantine row (``QUARANTINE_SCHEMA``) for each of the others, whose reason names
+    where the first one was. ``duplicates`` remembers the input's ids so far."""
+    reasons = duplicates.check(places, np.ones(places.num_rows, dtype=bool))
+    repeated = {row: reason for row, reason in enumerate(reasons) if reason is not None}
+    keep = np.ones(places.num_rows, dtype=bool)
+    if not repeated:
+        return keep, QUARANTINE_SCHEMA.empty_table()
+    keep[list(repeated)] = False
+    held = places.take(pa.array(list(repeated), pa.int64())).to_pylist()
+    rows = [
+        _held_back(
+            row["source"],
+            row["id"],
+            row["origin"],
+            reason,
+            to_json({k: v for k, v in row.items() if k != "keys"}),
+        )
+        for row, reason in zip(held, repeated.values(), strict=True)
+    ]
+    return keep, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
 
 
 def _held_back(

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from poiflow.config import SourceMapping
@@ -124,7 +125,8 @@ class MatchResult:
             place it is (``decision == "match"``) or ``"new"``, its probability, and the
             runner-up place; a new record's ``new_place``, shared with the other new
             records of the input that are one place with it.
-        quarantine: The records held back, with their reasons (``QUARANTINE_SCHEMA``).
+        quarantine: The records held back and the values withheld, with their reasons
+            (``QUARANTINE_SCHEMA``; ``scope`` says which).
     """
 
     matches: pa.Table
@@ -133,8 +135,19 @@ class MatchResult:
     def __repr__(self) -> str:
         return (
             f"MatchResult(matched={self.matched}, new={self.new}, "
-            f"new_places={self.new_places}, held_back={self.quarantine.num_rows})"
+            f"new_places={self.new_places}, held_back={self.held_back}, "
+            f"withheld_values={self.withheld_values})"
         )
+
+    @property
+    def held_back(self) -> int:
+        """How many records were held back, unanswered (invalid, or an id seen before)."""
+        return _in_scope(self.quarantine, "record")
+
+    @property
+    def withheld_values(self) -> int:
+        """How many values were withheld from records that were answered without them."""
+        return _in_scope(self.quarantine, "field")
 
     @property
     def matched(self) -> int:
@@ -213,6 +226,8 @@ def match_file(
             places only).
     """
     from poiflow.normalize.points import PointTally, SwapWatch
+    from poiflow.pipeline.preparing import repeats_held_back
+    from poiflow.quality import DuplicateIds
     from poiflow.schema import QUARANTINE_SCHEMA
     from poiflow.sources import open_inputs, refuse_unknown_inputs
 
@@ -222,9 +237,16 @@ def match_file(
     held: list[pa.Table] = [QUARANTINE_SCHEMA.empty_table()]
     counted: list[pa.Table] = []  # the name statistics of the records the run lacks
     points, swapped = PointTally(), SwapWatch(source.path)
+    # A repeated id is held back as ingest holds it: one answer an id.
+    duplicates, kept = DuplicateIds(), []
     read = 0
     for batch in source.batches(batch_size):
         places, quarantine = index.prepare(batch, source.name)  # the run's stacks withheld
+        keep, repeats = repeats_held_back(places, duplicates)
+        if repeats.num_rows:
+            places = places.filter(pa.array(keep))
+            quarantine = pa.concat_tables([quarantine, repeats])
+        kept.append(keep)
         points.add(places)
         swapped.add(places)
         # Features read the run's name statistics and the batch's own, as a run of them
@@ -241,7 +263,9 @@ def match_file(
     stacks = points.stacks()
     if not stacks.is_empty():  # a geocoder's centres: answered again without them
         rows_at = points.rows_at(stacks)
-        held.extend(_without_stacks(index, source, batch_size, stacks, rows_at, counted, batches))
+        held.extend(
+            _without_stacks(index, source, batch_size, stacks, rows_at, kept, counted, batches)
+        )
     # New places among the new records of the whole input, not of each batch alone.
     news = [m for answered in batches for m in answered.news]
     if grouping is not None:
@@ -292,12 +316,14 @@ def _without_stacks(
     batch_size: int,
     stacks: pl.DataFrame,
     at: list[np.ndarray],
+    kept: list[np.ndarray],
     counted: list[pa.Table],
     batches: list[_Answered],
 ) -> list[pa.Table]:
     """Answer again, without their points, the records at a point of ``stacks`` (one that
     the input gives to many records of several streets, see ``poiflow.normalize.points``),
-    as ingest withholds such a point: ``at`` holds their rows in each batch. Returns the
+    as ingest withholds such a point: ``at`` holds their rows in each batch, ``kept`` the
+    records of each that the first reading kept (not a repeated id). Returns the
     quarantine rows of the points withheld. The input is read a second time; each batch
     with such records is counted and matched again whole, since a name is counted in its
     area (the town's, no longer the geocoder's centre's), which its other records' names
@@ -310,11 +336,17 @@ def _without_stacks(
             continue
         # Valid as the first time (any other record was held back then).
         places, _ = index.prepare(batch, source.name)
+        places = places.filter(pa.array(kept[k]))
         places, quarantine = withhold_points(places, stacks)
         counted[k] = feature_counts(_not_in(index, places))
         batches[k] = _answered(index, places, index.features.plus(counted[k]))
         withheld.append(quarantine)
     return withheld
+
+
+def _in_scope(quarantine: pa.Table, scope: str) -> int:
+    """How many quarantine rows are of ``scope`` (``record`` or ``field``)."""
+    return int(pc.sum(pc.equal(quarantine.column("scope"), scope)).as_py() or 0)
 
 
 def _not_in(index: MatchIndex, places: pa.Table) -> pa.Table:
