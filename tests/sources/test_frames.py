@@ -138,6 +138,23 @@ def test_one_input_alone_needs_no_list(tmp_path: Path) -> None:
         ingest(frame, tmp_path / "out.parquet")  # type: ignore[arg-type]
 
 
+def test_no_input_at_all_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Once an ``OutputError``, "no inputs given", from ingest and conflate (an error class
+    a caller catches for a disk that is full), and from train whatever its gold said."""
+    from poiflow import ConfigError, train
+
+    says = r"no inputs given: name one or more \(a file, a folder, a URI, or a table as"
+    for run in (
+        lambda: ingest([], tmp_path / "out.parquet"),
+        lambda: conflate((), tmp_path / "run"),
+        lambda: conflate(None, tmp_path / "run"),  # type: ignore[arg-type]
+        lambda: train([], tmp_path / "model.json", gold=tmp_path / "gold.csv"),
+    ):
+        with pytest.raises(ConfigError, match=says):
+            run()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_what_is_not_a_table_or_not_named_is_refused(tmp_path: Path) -> None:
     frame = vendor_table().to_pandas()
     with pytest.raises(InputError, match=r"input 2 is a table in memory \(DataFrame\): give it"):

@@ -205,7 +205,7 @@ def conflate(
 
     Raises:
         poiflow.errors.ModelError: The model cannot be used (checked before any work).
-        poiflow.errors.ConfigError: ``spark`` without PySpark; an engine that is neither;
+        poiflow.errors.ConfigError: No input; ``spark`` without PySpark; an engine that is neither;
             settings out of their range (``batch_size`` 0, a ``clustering`` threshold
             above 1; all checked before any work).
         poiflow.errors.InputError: An input cannot be read.

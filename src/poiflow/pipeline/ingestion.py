@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from poiflow.config import IngestSettings, OsmOptions, SourceMapping, validated
 from poiflow.engines import prepare_workers, release_workers, run_partitioned
-from poiflow.errors import InputError, NothingValidError, OutputError, PoiflowError
+from poiflow.errors import InputError, NothingValidError, PoiflowError
 from poiflow.pipeline.ingest_report import IngestProgress, IngestReport, SourceReport
 from poiflow.pipeline.preparing import Chunk, ingest_batch, repeats_held_back
 from poiflow.pipeline.workers import GROUP_MIN_BYTES, WORKER_MODULES, WORKER_UNUSED
@@ -143,15 +143,13 @@ def ingest(
         The counts per input, with ``read == valid + quarantined`` for each.
 
     Raises:
-        poiflow.errors.ConfigError: ``batch_size`` or ``workers`` below 1.
+        poiflow.errors.ConfigError: No input; ``batch_size`` or ``workers`` below 1.
         poiflow.errors.InputError: An input is missing, of unknown kind, truncated or
             malformed; nothing is written.
         poiflow.errors.OutputError: No record at all survived validation (the quarantine
             file is still written, to show why).
     """
     inputs = input_list(inputs)
-    if not inputs:
-        raise OutputError("no inputs given")
     # Refused before any work, as a pipeline file's settings are.
     validated(IngestSettings, {"batch_size": batch_size, "workers": workers})
     refuse_unknown_inputs(inputs, mappings)

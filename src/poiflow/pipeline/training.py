@@ -93,8 +93,8 @@ def train(
         seed: Fixes the split and the boosting.
 
     Raises:
-        ConfigError: Not one of ``gold``, ``labels`` and ``unsupervised``; a ``base`` that is
-            not a LightGBM model; answers about none of the records.
+        ConfigError: No input; not one of ``gold``, ``labels`` and ``unsupervised``; a
+            ``base`` that is not a LightGBM model; answers about none of the records.
         InputError: Truth a model cannot learn from (the message says why); a ``labels``
             file that does not exist.
         NoCandidatesError: The records make no candidate pairs.

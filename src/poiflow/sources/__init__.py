@@ -14,7 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from poiflow.config import OsmOptions, SourceMapping
-from poiflow.errors import CorruptInputError, InputError, UnknownFormatError, did_you_mean
+from poiflow.errors import (
+    ConfigError,
+    CorruptInputError,
+    InputError,
+    UnknownFormatError,
+    did_you_mean,
+)
 from poiflow.sources.base import (
     DEFAULT_BATCH_SIZE,
     Source,
@@ -181,12 +187,22 @@ def input_list(inputs: Sequence[str | Path] | str | Path) -> list[str | Path]: .
 def input_list(inputs: Inputs) -> list[Input]: ...
 def input_list(inputs: Inputs) -> list[Any]:
     """The inputs as a list: one path, URI, source or table given alone is a list of it
-    (a string is not read as its letters, nor a table as its columns); paths stay paths."""
+    (a string is not read as its letters, nor a table as its columns); paths stay paths.
+
+    Raises:
+        ConfigError: No input at all (an empty list, or None).
+    """
     if isinstance(inputs, str | os.PathLike | Source):
         return [inputs]
     if not isinstance(inputs, list | tuple) and is_frame(inputs):  # refused by name later
         return [cast(Input, inputs)]
-    return list(inputs)
+    listed = list(inputs) if inputs is not None else []
+    if not listed:
+        raise ConfigError(
+            "no inputs given: name one or more (a file, a folder, a URI, or a table as "
+            "poiflow.FrameSource(table, name='vendor'))"
+        )
+    return listed
 
 
 def refuse_unknown_inputs(
