@@ -938,6 +938,15 @@ def test_the_cli_says_how_many_records_were_held_back_and_values_withheld(
     assert f"; 2 records held back and 2 values withheld (see {tmp_path}" in said
     held = pl.read_csv(tmp_path / "answers.quarantine.csv", infer_schema_length=0)
     assert held.sort("scope", "id")["scope"].to_list() == ["field", "field", "record", "record"]
+    # A feed with nothing to hold back, answered to the same file: the quarantine beside it
+    # is emptied, not left saying what the last feed held back.
+    frame.write_csv(feed)
+    again = poiflow("match", str(conflated), str(feed), "-o", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "held back" not in again.stdout + again.stderr
+    emptied = pl.read_csv(tmp_path / "answers.quarantine.csv", infer_schema_length=0)
+    assert emptied.height == 0
+    assert emptied.columns == held.columns
 
 
 def test_a_file_with_latitude_and_longitude_swapped_is_refused(

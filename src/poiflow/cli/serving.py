@@ -182,8 +182,10 @@ own model, and judged by clustering's rules. OUTPUT (CSV or Parquet, by its suff
 a row per record: [bold]decision[/bold] (match or new), [bold]place_id[/bold],
 [bold]probability[/bold] and the runner-up. The new records are then clustered among
 themselves as the run clusters: records of one new place (two sources announcing one
-opening) share a [bold]new_place[/bold], named as a run would name it. Records validation
-refuses are written beside it (OUTPUT's name with .quarantine), with their reasons.
+opening) share a [bold]new_place[/bold], named as a run would name it. What validation
+holds back is written beside it (OUTPUT's name with .quarantine; empty when nothing), with
+the reasons: records it refuses (a second record of one id too), and values withheld from
+records answered without them.
 
 [bold]Example[/bold]
 
@@ -235,9 +237,10 @@ def match_command(
 
     write(matches, output)
     result = MatchResult(matches, quarantine)
+    # Written even when empty, as ingest writes its own: a file left by an earlier match
+    # to the same answers would say that this one held records back.
     held = output.with_name(f"{output.stem}.quarantine{output.suffix}")
-    if quarantine.num_rows:
-        write(quarantine, held)
+    write(quarantine, held)
     said = [
         f"{result.matched:,} record{'s' * (result.matched != 1)} matched a place, "
         f"{result.new:,} {'is' if result.new == 1 else 'are'} new"
