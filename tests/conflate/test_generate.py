@@ -337,6 +337,52 @@ def test_a_world_says_which_generator_wrote_it(tmp_path: Path) -> None:
     assert not is_current(tmp_path / "nothing")
 
 
+def test_a_world_made_again_replaces_the_last_one_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made into a folder that holds a world: that world's files go, a source it had and
+    this one lacks too (``source_*.csv`` once named a source of the last world, not in
+    ``gold.csv``), and a file of the person's own stays. A generation that fails half-way
+    leaves the last world as it was, whole."""
+    import poiflow.generate as generator
+    from poiflow.generate import is_current
+
+    folder = tmp_path / "w"
+    three = generate(300, 3, 1, folder)
+    (folder / "notes.txt").write_text("mine")
+    two = generate(300, 2, 1, folder, file_format="parquet")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "gold.csv",
+        "gold_places.csv",
+        "manifest.json",
+        "notes.txt",
+        "source_a.parquet",
+        "source_b.parquet",
+    ]
+    assert two.sources == [folder / "source_a.parquet", folder / "source_b.parquet"]
+    # The same bytes as a world made into an empty folder.
+    alone = generate(300, 2, 1, tmp_path / "alone", file_format="parquet")
+    for name in ("gold.csv", "gold_places.csv", "manifest.json", "source_b.parquet"):
+        assert (folder / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
+    assert alone.records == two.records < three.records
+
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    calls = []
+
+    def fail_second(path: Path, rows: list[dict[str, str]]) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("no space left on device")
+        written(path, rows)
+
+    written = generator._write
+    monkeypatch.setattr(generator, "_write", fail_second)
+    with pytest.raises(OSError, match="no space left"):
+        generate(300, 3, 9, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert is_current(folder)
+
+
 def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(
     tmp_path: Path,
 ) -> None:

@@ -6,6 +6,11 @@ record describes), ``DIR/gold_places.csv`` (each real place as it truly is, in t
 place format with the place as its id: what a golden record should say) and
 ``DIR/manifest.json`` (the parameters and each source's noise profile). The same
 arguments give the same bytes.
+
+A world is written whole or not at all: its files are made in a hidden folder inside
+``DIR`` and moved in together, ``manifest.json`` last, in place of the files of the world
+``DIR`` held before (a source of that world this one lacks is removed, so ``source_*.csv``
+names this world's sources only). Other files in ``DIR`` are left alone.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import csv
 import json
 import numbers
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +55,9 @@ _COLUMNS: Final = (
     "brand",
     "opening_hours",
 )
+GOLD: Final = "gold.csv"  # which place each record describes
 GOLD_PLACES: Final = "gold_places.csv"  # the truth of each place's attributes
+MANIFEST: Final = "manifest.json"
 # Which generator wrote a world (``manifest.json``'s ``generator``): one more each time the
 # same arguments come to give other bytes. 2: a city drawn at sea is moved ashore. 3: each
 # of a chain's stores has a page of its own.
@@ -60,10 +69,10 @@ def is_current(folder: str | Path) -> bool:
     manifest naming this ``GENERATOR``): a world kept from an older one is made again."""
     folder = Path(folder)
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    whole = (folder / "gold.csv").exists() and (folder / GOLD_PLACES).exists()
+    whole = (folder / GOLD).exists() and (folder / GOLD_PLACES).exists()
     return whole and isinstance(manifest, dict) and manifest.get("generator") == GENERATOR
 
 
@@ -134,7 +143,53 @@ def generate(
         ]
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    made = Path(tempfile.mkdtemp(prefix=".generating-", dir=output))  # moved in when whole
+    try:
+        names, records = _write_world(made, world, source_profiles, rng, seed, file_format)
+        manifest = {
+            "generator": GENERATOR,
+            "places": places,
+            "sources": sources,
+            "seed": seed,
+            "records": records,
+            "format": file_format,
+            "drop_coordinates": drop_coordinates,
+            "vendor_noise": dict(vendor_noise or {}),
+            "profiles": [profile_dict(p) for p in source_profiles],
+            **(
+                {
+                    "attribution": "names, streets and categories drawn from OpenStreetMap "
+                    "(© OpenStreetMap contributors, ODbL 1.0)"
+                }
+                if seed_places is None
+                else {"names": f"{len(seed_places)} places given"}
+            ),
+        }
+        (made / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        _move_in(made, output, [*names, GOLD, GOLD_PLACES])
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+    return Generated(
+        [output / name for name in names],
+        output / GOLD,
+        output / MANIFEST,
+        records,
+        len(world),
+        output / GOLD_PLACES,
+    )
+
+
+def _write_world(
+    output: Path,
+    world: list[Place],
+    source_profiles: list[SourceProfile],
+    rng: np.random.Generator,
+    seed: int,
+    file_format: str,
+) -> tuple[list[str], int]:
+    """Each source's records, ``gold.csv`` and ``gold_places.csv``, into ``output``: the
+    sources' file names, and how many records they hold."""
+    names: list[str] = []
     gold_rows: list[tuple[str, str, str]] = []
     # Opening hours and vendors' habits from streams of their own: without them, every
     # other value is the same.
@@ -155,43 +210,39 @@ def generate(
         for index, row in enumerate(rows):
             row["id"] = f"{profile.name[-1].upper()}{index:07d}"
             gold_rows.append((profile.name, row["id"], row.pop("_place")))
-        path = output / f"{profile.name}.{file_format}"
-        _write(path, rows)
-        written.append(path)
-    gold = output / "gold.csv"
-    with gold.open("w", newline="", encoding="utf-8") as handle:
+        names.append(f"{profile.name}.{file_format}")
+        _write(output / names[-1], rows)
+    with (output / GOLD).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(("source", "id", "place"))
         writer.writerows(gold_rows)
-    gold_places = output / GOLD_PLACES
-    _write(gold_places, [_truth(place) for place in world])
-    manifest = output / "manifest.json"
-    manifest.write_text(
-        json.dumps(
-            {
-                "generator": GENERATOR,
-                "places": places,
-                "sources": sources,
-                "seed": seed,
-                "records": len(gold_rows),
-                "format": file_format,
-                "drop_coordinates": drop_coordinates,
-                "vendor_noise": dict(vendor_noise or {}),
-                "profiles": [profile_dict(p) for p in source_profiles],
-                **(
-                    {
-                        "attribution": "names, streets and categories drawn from OpenStreetMap "
-                        "(© OpenStreetMap contributors, ODbL 1.0)"
-                    }
-                    if seed_places is None
-                    else {"names": f"{len(seed_places)} places given"}
-                ),
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
-    return Generated(written, gold, manifest, len(gold_rows), len(world), gold_places)
+    _write(output / GOLD_PLACES, [_truth(place) for place in world])
+    return names, len(gold_rows)
+
+
+def _world_files(folder: Path) -> set[str]:
+    """The names of the files of the world ``folder`` holds, by its manifest (none without
+    one, or with one that is not a generator's)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        extension = manifest["format"]
+        sources = [f"{profile['name']}.{extension}" for profile in manifest["profiles"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {*(Path(name).name for name in sources), GOLD, GOLD_PLACES}
+
+
+def _move_in(made: Path, output: Path, names: list[str]) -> None:
+    """Put the world written in ``made`` into ``output`` in place of the one there: the
+    old manifest goes first (a world half moved in is no world, see ``is_current``), then
+    the files of the old world that the new one lacks, and the new manifest comes last."""
+    stale = _world_files(output) - set(names)
+    (output / MANIFEST).unlink(missing_ok=True)
+    for name in sorted(stale):
+        (output / name).unlink(missing_ok=True)
+    for name in names:
+        (made / name).replace(output / name)
+    (made / MANIFEST).replace(output / MANIFEST)
 
 
 def _truth(place: Place) -> dict[str, Any]:
