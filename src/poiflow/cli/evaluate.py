@@ -217,7 +217,9 @@ def generate_command(
     website formats, missing fields, conflicting values, duplicates. Writes one flat file
     per source, gold.csv (source,id,place: which place each record describes),
     gold_places.csv (each place as it truly is: what poiflow evaluate --gold-places holds
-    the golden records to) and manifest.json. Same arguments, same bytes.
+    the golden records to) and manifest.json. Same arguments, same bytes. Made again into
+    the same folder, a world replaces the one there whole (a source the new one lacks is
+    removed, so source_*.csv names its sources only); other files stay.
 
     [bold]Example[/bold]
 
