@@ -22,7 +22,7 @@ from poiflow.generate import generate
 from poiflow.pipeline import Pipeline, conflate
 from poiflow.pipeline.declared import _source_name
 
-from ..conftest import ROOT
+from ..conftest import ROOT, poiflow
 
 PUBLISHED = ("places", "membership", "pairs", "records", "quarantine", "changes", "checks")
 STAGES = ["ingest", "block", "score", "cluster", "merge"]
@@ -264,6 +264,83 @@ def test_a_known_accuracy_of_a_source_wins_over_the_learnt_one(
     for wrong in ({"colour": {"source_c": 0.5}}, {"name": {"source_c": 1.0}}):
         with pytest.raises(ConfigError, match=r"stages\.merge\.accuracy"):
             pipeline.replace({"stages": {"merge": {"accuracy": wrong}}})
+
+
+def test_a_dry_run_says_which_stages_would_run_and_why_and_runs_nothing(
+    world: Path, tmp_path: Path
+) -> None:
+    """What each stage would do, with the keys a run then uses, and the reason in words;
+    nothing is written (no output, no cache entry)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in (world / "data").iterdir():
+        (data / path.name).write_bytes(path.read_bytes())
+    path = write_pipeline(tmp_path, f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\n")
+    pipeline = Pipeline.from_yaml(path)
+    stages = pipeline.stages
+
+    def plan(of: Pipeline = pipeline, **options: str) -> dict[str, tuple[bool, str]]:
+        return {p.name: (p.runs, p.why) for p in of.dry_run(**options)}
+
+    assert plan() == dict.fromkeys(stages, (True, "it has not run with this cache"))
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "cache").exists()
+    first = pipeline.run()
+    assert [(p.name, p.key) for p in pipeline.dry_run()] == [(s.name, s.key) for s in first.stages]
+    assert plan() == dict.fromkeys(stages, (False, "cached"))
+
+    stricter = pipeline.replace({"stages": {"cluster": {"threshold": 0.97}}})
+    said = plan(stricter)
+    assert [s for s, (runs, _) in said.items() if runs] == stricter.run(tmp_path / "o2").ran
+    assert said["score"] == (False, "cached")
+    assert said["cluster"] == (True, "its settings changed: threshold None -> 0.97")
+    assert said["merge"] == (True, "its inputs changed (clusters)")
+    assert plan(stricter) == dict.fromkeys(stages, (False, "cached"))  # run now
+    # Back to the first settings: cached still, whichever ran last.
+    assert plan() == dict.fromkeys(stages, (False, "cached"))
+
+    assert plan(from_stage="merge")["merge"] == (True, "--from merge")
+    assert plan(from_stage="merge")["cluster"] == (False, "cached")
+    assert list(plan(only="block")) == ["ingest", "block"]
+    assert plan(only="block")["block"] == (True, "--only block")
+
+    with (data / "source_b.csv").open("a") as feed:
+        feed.write("B9999999,Dry Run Cafe,60.17,24.94,cafe,,,,,,,,,\n")
+    said = plan()
+    assert said["ingest"] == (True, "an input file changed, or how one is read")
+    assert said["block"] == (True, "its inputs changed (records)")
+    only = plan(only="block")
+    assert only["ingest"] == (False, "not cached, so --only block cannot run")
+
+    with pytest.raises(ConfigError, match=r"no stage 'clustr'\. Did you mean 'cluster'"):
+        pipeline.dry_run(from_stage="clustr")
+    # Nothing more in the cache than the two runs made.
+    entries = sorted(str(e.relative_to(tmp_path)) for e in (tmp_path / "cache").glob("*/*"))
+    assert len(entries) == len(stages) + 4  # cluster, merge, evaluate and report ran again
+
+
+def test_the_cli_dry_run_prints_the_plan_and_writes_nothing(world: Path, tmp_path: Path) -> None:
+    path = write_pipeline(
+        world, f"cache: {tmp_path / 'cache'}\noutput: {tmp_path / 'out'}\n", "dry.yaml"
+    )
+    done = poiflow("run", str(path), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    assert "what a run would do" in said
+    assert "7 of 7 stages would run; nothing was run or written" in said
+    assert "it has not run with this cache" in said
+    as_json = poiflow("run", str(path), "--dry-run", "--json", "--from", "merge")
+    assert as_json.returncode == 0, as_json.stderr
+    planned = json.loads(as_json.stdout)
+    assert planned["pipeline"] == "test"
+    assert [s["stage"] for s in planned["stages"]] == [*STAGES, "evaluate", "report"]
+    assert all(s["runs"] for s in planned["stages"])
+    assert planned["stages"][4]["why"] == "--from merge"
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "cache").exists()
+    bad = poiflow("run", str(path), "--dry-run", "--only", "scroe")
+    assert bad.returncode != 0
+    assert "Did you mean 'score'" in bad.stdout + bad.stderr
 
 
 def test_only_runs_one_stage_from_the_cache(pipeline: Pipeline) -> None:

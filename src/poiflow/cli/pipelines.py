@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -39,6 +39,7 @@ command that resumes it; outputs are moved into place only when every stage is d
   poiflow run pipeline.yaml --output out/try-2
   poiflow run pipeline.yaml --from cluster     # re-run clustering and what follows
   poiflow run pipeline.yaml --only block       # one stage (its inputs must be cached)
+  poiflow run pipeline.yaml --dry-run          # which stages would run, and why
 """
 
 _TEMPLATE = """\
@@ -166,6 +167,39 @@ def init_command(
     console.print(f"run it:  poiflow run {shlex.quote(str(target))}")
 
 
+def _say_dry_run(
+    pipeline: Any, from_stage: str | None, only: str | None, use_cache: bool, as_json: bool
+) -> None:
+    """What ``poiflow run --dry-run`` prints: each stage, would it run, and why."""
+    planned = pipeline.dry_run(from_stage=from_stage, only=only, use_cache=use_cache)
+    if as_json:
+        print_json(
+            {
+                "pipeline": pipeline.spec.name,
+                "stages": [
+                    {"stage": p.name, "key": p.key, "runs": p.runs, "why": p.why} for p in planned
+                ],
+            }
+        )
+        return
+    table = Table(
+        title=f"Pipeline {pipeline.spec.name}: what a run would do",
+        title_justify="left",
+        show_edge=False,
+    )
+    for column in ("stage", "would", "why"):
+        table.add_column(column, overflow="fold")
+    for stage in planned:
+        would = "run" if stage.runs else "[dim]reuse[/dim]" if stage.why == "cached" else "stop"
+        table.add_row(stage.name, would, escape(stage.why))
+    console.print(table)
+    running = sum(p.runs for p in planned)
+    console.print(
+        f"{running} of {len(planned)} stage{'s' * (len(planned) != 1)} would run; "
+        "nothing was run or written"
+    )
+
+
 @app.command(name="run", help=_RUN_HELP, no_args_is_help=True)
 def run_command(
     pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file.", metavar="PIPELINE")],
@@ -194,6 +228,14 @@ def run_command(
         typer.Option(help="Run on this engine instead of the pipeline's own 'engine'."),
     ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print run.json on stdout.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say which stages would run and why, and which are cached; run nothing "
+            "(with --json: as JSON).",
+        ),
+    ] = False,
 ) -> None:
     """Run a pipeline file."""
     from poiflow.pipeline.declared import Pipeline
@@ -201,6 +243,9 @@ def run_command(
     pipeline = Pipeline.from_yaml(pipeline_file)
     if engine is not None:
         pipeline = pipeline.replace({"engine": engine.value})
+    if dry_run:
+        _say_dry_run(pipeline, from_stage, only, not no_cache, json_report)
+        return
     stage_names = pipeline.stages
     try:
         with _progress(hidden=json_report) as progress:

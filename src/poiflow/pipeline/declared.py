@@ -32,8 +32,10 @@ from poiflow.pipeline.plan import build_plan, quality_gate, run_json
 from poiflow.pipeline.runner import (
     OnStage,
     RunResult,
+    StagePlan,
     code_fingerprint,
     file_fingerprint,
+    plan_stages,
     run_plan,
 )
 from poiflow.pipeline.stages import make_engine
@@ -232,19 +234,7 @@ class Pipeline:
         remote = str(target) if is_remote(str(target)) else None
         # An output in object storage is written here first and uploaded whole at the end.
         out = output_staging(remote, self.cache) if remote is not None else Path(target)
-        for source in self.spec.sources:
-            where = self.resolve(source.path).resolve()
-            if not where.exists():
-                raise ConfigError(
-                    f"sources: {source.path} does not exist (looked at {where}; paths are "
-                    "relative to the pipeline file)",
-                    path=self.path,
-                )
-        objects: dict[str, Any] = {}
-        if self.spec.decisions:  # bad decisions fail before any work; read once, kept
-            from poiflow.conflate.decisions import read_decisions
-
-            objects["decisions"] = read_decisions(self.resolve(self.spec.decisions))
+        objects = self._checked_inputs()
         context = StageContext(
             Path(),
             Artifacts(),
@@ -298,6 +288,47 @@ class Pipeline:
             put_folder(result.output, remote)
             result.uploaded_to = remote
         return result
+
+    def dry_run(
+        self, *, from_stage: str | None = None, only: str | None = None, use_cache: bool = True
+    ) -> list[StagePlan]:
+        """What :meth:`run` would do, without doing it: each stage, whether it would run
+        or reuse its cached output, and why (what changed since it last ran in the cache:
+        its settings, the stages before it, poiflow's code, a file it reads). Nothing is
+        run, written or logged; the inputs are read to know whether they changed.
+
+        Args:
+            from_stage, only, use_cache: As :meth:`run` takes them.
+
+        Raises:
+            ConfigError: As :meth:`run` raises it before any work (a source that is not
+                there, a decisions file that cannot be read, a stage that is not one).
+        """
+        self._checked_inputs()
+        return plan_stages(
+            self._plan(),
+            self.cache if use_cache else None,
+            from_stage=from_stage,
+            only=only,
+        )
+
+    def _checked_inputs(self) -> dict[str, Any]:
+        """Refuse, before any work, a source that is not there or decisions that cannot be
+        read; returns the decisions read (once, kept for the run)."""
+        for source in self.spec.sources:
+            where = self.resolve(source.path).resolve()
+            if not where.exists():
+                raise ConfigError(
+                    f"sources: {source.path} does not exist (looked at {where}; paths are "
+                    "relative to the pipeline file)",
+                    path=self.path,
+                )
+        objects: dict[str, Any] = {}
+        if self.spec.decisions:
+            from poiflow.conflate.decisions import read_decisions
+
+            objects["decisions"] = read_decisions(self.resolve(self.spec.decisions))
+        return objects
 
     def _signature(self, result: RunResult) -> str:
         parts = {

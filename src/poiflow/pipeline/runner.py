@@ -39,7 +39,16 @@ from poiflow.errors import (
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
 from poiflow.storage import link_or_copy
 
-__all__ = ["PUBLISHED", "PlannedStage", "RunResult", "StageRun", "code_fingerprint", "run_plan"]
+__all__ = [
+    "PUBLISHED",
+    "PlannedStage",
+    "RunResult",
+    "StagePlan",
+    "StageRun",
+    "code_fingerprint",
+    "plan_stages",
+    "run_plan",
+]
 
 # What a run publishes into its output folder (with run.json, written last).
 PUBLISHED = (
@@ -207,17 +216,7 @@ def run_plan(
             that is not cached.
         StageFailedError: A stage failed (its error is the cause).
     """
-    names = [s.name for s in plan]
-    for option, value in (("--from", from_stage), ("--only", only)):
-        if value is not None and value not in names:
-            from poiflow.errors import did_you_mean
-
-            raise ConfigError(
-                f"{option}: no stage '{value}'.{did_you_mean(value, names)} "
-                f"Stages: {', '.join(names)}"
-            )
-    if only is not None and cache is None:
-        raise ConfigError("--only needs a cache for the stages before it; this pipeline has none")
+    names = _stage_names(plan, cache, from_stage, only)
     force_from = names.index(from_stage) if from_stage is not None else len(names)
     created = output is not None and not output.exists()
     staging = _staging(output) if output is not None else None
@@ -335,6 +334,9 @@ def _run_stage(
             "key": key,
             "settings": stage.settings,
             "inputs": inputs,
+            # What else the key is made of, hashed: a dry run says which of them changed.
+            "code": code_fingerprint(),
+            "identity": _digest(stage.identity),
             "seconds": round(seconds, 3),
             "summary": summary,
         }
@@ -346,6 +348,150 @@ def _run_stage(
         os.replace(folder, entry)
         context.artifacts.relocate(folder, entry)
     return run
+
+
+def _stage_names(
+    plan: Sequence[PlannedStage], cache: Path | None, from_stage: str | None, only: str | None
+) -> list[str]:
+    """The plan's stage names, once ``--from`` and ``--only`` are found among them.
+
+    Raises:
+        ConfigError: ``from_stage`` or ``only`` names no stage, or ``only`` without a cache.
+    """
+    names = [s.name for s in plan]
+    for option, value in (("--from", from_stage), ("--only", only)):
+        if value is not None and value not in names:
+            raise ConfigError(
+                f"{option}: no stage '{value}'.{did_you_mean(value, names)} "
+                f"Stages: {', '.join(names)}"
+            )
+    if only is not None and cache is None:
+        raise ConfigError("--only needs a cache for the stages before it; this pipeline has none")
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class StagePlan:
+    """What a run would do with one stage (``Pipeline.dry_run``).
+
+    Attributes:
+        name: The stage.
+        key: Its cache key.
+        runs: Whether it would run (else its cached output is reused, or with ``--only``
+            it is not run at all).
+        why: Why, in words: ``cached``, ``--from cluster``, or what changed since the
+            stage last ran in the cache (its settings, its inputs, poiflow's code, a file
+            it reads).
+    """
+
+    name: str
+    key: str
+    runs: bool
+    why: str
+
+
+# What changed when a stage's ``identity`` did (what it reads besides its settings and
+# inputs), in words.
+_READS: Final = {
+    "ingest": "an input file changed, or how one is read",
+    "score": "the model file or the engine changed",
+    "cluster": "the decisions file or the engine changed",
+    "merge": "the previous release or the engine changed",
+    "block": "the engine changed",
+    "evaluate": "the truth (gold) changed",
+    "report": "a custom check's code changed",
+}
+_OWN_CODE: Final = "its function's code changed"  # a custom stage's
+
+
+def plan_stages(
+    plan: Sequence[PlannedStage],
+    cache: Path | None,
+    *,
+    from_stage: str | None = None,
+    only: str | None = None,
+) -> list[StagePlan]:
+    """What ``run_plan`` would do with each stage, without running or writing anything:
+    its key, whether it would run, and why.
+
+    Raises:
+        ConfigError: As ``run_plan`` does for ``from_stage`` and ``only``.
+    """
+    names = _stage_names(plan, cache, from_stage, only)
+    force_from = names.index(from_stage) if from_stage is not None else len(names)
+    only_index = names.index(only) if only is not None else None
+    keys: dict[str, str] = {}
+    planned: list[StagePlan] = []
+    for index, stage in enumerate(plan):
+        if only_index is not None and index > only_index:
+            break
+        inputs = {a: keys[a] for a in stage.needs if a in keys}
+        key = _key(stage, inputs)
+        done = cache is not None and (cache / stage.name / key / "stage.json").exists()
+        if only_index is not None and index < only_index:
+            runs = False
+            why = "cached" if done else f"not cached, so --only {only} cannot run"
+        elif only_index is not None:
+            runs, why = True, f"--only {only}"
+        elif index >= force_from:
+            runs, why = True, f"--from {from_stage}"
+        elif done:
+            runs, why = False, "cached"
+        else:
+            runs, why = True, _changed(stage, inputs, cache)
+        planned.append(StagePlan(stage.name, key, runs, why))
+        for name in stage.makes:
+            keys[name] = f"{key}:{name}"
+    return planned
+
+
+def _changed(stage: PlannedStage, inputs: Mapping[str, str], cache: Path | None) -> str:
+    """Why ``stage`` is not cached: what differs from its latest entry in ``cache``."""
+    if cache is None:
+        return "no cache: every stage runs"
+    entries = [p for p in (cache / stage.name).glob("*/stage.json") if p.is_file()]
+    if not entries:
+        return "it has not run with this cache"
+    try:
+        last = json.loads(max(entries, key=lambda p: p.stat().st_mtime).read_text("utf-8"))
+    except (OSError, ValueError):
+        return "not cached"
+    said = []
+    settings = _flat(json.loads(json.dumps(dict(stage.settings), default=str)))
+    before = _flat(last.get("settings") or {})
+    moved = [k for k in sorted(settings.keys() | before.keys()) if settings.get(k) != before.get(k)]
+    if moved:
+        shown = [f"{k} {before.get(k)!r} -> {settings.get(k)!r}" for k in moved[:3]]
+        more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
+        said.append("its settings changed: " + ", ".join(shown) + more)
+    was = last.get("inputs") or {}
+    other = [a for a in sorted(inputs) if was.get(a) != inputs[a]]
+    if other:
+        said.append(f"its inputs changed ({', '.join(other)})")
+    if "code" in last and last["code"] != code_fingerprint():
+        said.append("poiflow's code changed")
+    if "identity" in last and last["identity"] != _digest(stage.identity):
+        said.append(_READS.get(stage.name, _OWN_CODE))
+    if said:
+        return "; ".join(said)
+    if "code" in last:  # nothing differs that a stage.json records
+        return "not cached"
+    return "poiflow's code, or a file it reads, changed"
+
+
+def _flat(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as ``a.b: value``."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, Mapping) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def _handed_on(runs: list[StageRun]) -> dict[str, Any]:
