@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -15,6 +15,9 @@ from poiflow.cli import Engine, _progress, _RichProgress, app, console, print_js
 from poiflow.cli.reporting import checks_line, counted, decisions_line, golden_line
 from poiflow.errors import ConfigError, PoiflowError
 from poiflow.quality.notes import input_notes
+
+if TYPE_CHECKING:
+    from poiflow.pipeline.declared import Pipeline
 
 __all__: list[str] = []
 
@@ -168,7 +171,7 @@ def init_command(
 
 
 def _say_dry_run(
-    pipeline: Any, from_stage: str | None, only: str | None, use_cache: bool, as_json: bool
+    pipeline: Pipeline, from_stage: str | None, only: str | None, use_cache: bool, as_json: bool
 ) -> None:
     """What ``poiflow run --dry-run`` prints: each stage, would it run, and why."""
     planned = pipeline.dry_run(from_stage=from_stage, only=only, use_cache=use_cache)

@@ -529,14 +529,10 @@ def _drop_duplicates(
     chunk: Chunk, duplicates: DuplicateIds, counts: SourceReport
 ) -> tuple[pa.Table, pa.Table]:
     """Hold back places whose (source, id) came earlier; runs in input order, in one process."""
-    places, quarantine = chunk.places, chunk.quarantine
-    keep, repeats = repeats_held_back(places, duplicates)
-    if repeats.num_rows:
-        places = places.filter(pa.array(keep))
-        quarantine = pa.concat_tables([quarantine, repeats])
+    places, quarantine, kept = repeats_held_back(chunk.places, chunk.quarantine, duplicates)
     counts.read += chunk.read
     counts.valid += places.num_rows
-    counts.quarantined += chunk.quarantined + repeats.num_rows
+    counts.quarantined += chunk.quarantined + int((~kept).sum())
     counts.withheld_values += chunk.withheld
     for what, records in chunk.repaired.items():
         counts.repaired[what] = counts.repaired.get(what, 0) + records

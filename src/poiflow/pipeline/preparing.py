@@ -134,16 +134,19 @@ def prepare_rows(
     return places, quarantine
 
 
-def repeats_held_back(places: pa.Table, duplicates: DuplicateIds) -> tuple[np.ndarray, pa.Table]:
-    """The places whose (source, id) an earlier place of the input had, held back as ingest
-    holds them (the first one goes on): which rows go on (a mask over ``places``), and a
-    quarantine row (``QUARANTINE_SCHEMA``) for each of the others, whose reason names
-    where the first one was. ``duplicates`` remembers the input's ids so far."""
+def repeats_held_back(
+    places: pa.Table, quarantine: pa.Table, duplicates: DuplicateIds
+) -> tuple[pa.Table, pa.Table, np.ndarray]:
+    """``places`` without those whose (source, id) an earlier place of the input had, held
+    back as ingest holds them (the first one goes on): the places kept, ``quarantine``
+    with a row (``QUARANTINE_SCHEMA``) for each held back, whose reason names where the
+    first one was, and which rows of ``places`` were kept (a mask). ``duplicates``
+    remembers the input's ids so far."""
     reasons = duplicates.check(places, np.ones(places.num_rows, dtype=bool))
     repeated = {row: reason for row, reason in enumerate(reasons) if reason is not None}
     keep = np.ones(places.num_rows, dtype=bool)
     if not repeated:
-        return keep, QUARANTINE_SCHEMA.empty_table()
+        return places, quarantine, keep
     keep[list(repeated)] = False
     held = places.take(pa.array(list(repeated), pa.int64())).to_pylist()
     rows = [
@@ -156,7 +159,8 @@ def repeats_held_back(places: pa.Table, duplicates: DuplicateIds) -> tuple[np.nd
         )
         for row, reason in zip(held, repeated.values(), strict=True)
     ]
-    return keep, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+    repeats = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+    return places.filter(pa.array(keep)), pa.concat_tables([quarantine, repeats]), keep
 
 
 def _held_back(

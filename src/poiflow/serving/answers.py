@@ -242,10 +242,7 @@ def match_file(
     read = 0
     for batch in source.batches(batch_size):
         places, quarantine = index.prepare(batch, source.name)  # the run's stacks withheld
-        keep, repeats = repeats_held_back(places, duplicates)
-        if repeats.num_rows:
-            places = places.filter(pa.array(keep))
-            quarantine = pa.concat_tables([quarantine, repeats])
+        places, quarantine, keep = repeats_held_back(places, quarantine, duplicates)
         kept.append(keep)
         points.add(places)
         swapped.add(places)
