@@ -338,6 +338,12 @@ def test_the_cli_dry_run_prints_the_plan_and_writes_nothing(world: Path, tmp_pat
     assert planned["stages"][4]["why"] == "--from merge"
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "cache").exists()
+    only = poiflow("run", str(path), "--dry-run", "--only", "score")
+    lines = [line.split() for line in (only.stdout + only.stderr).splitlines()]
+    assert ["ingest", "│", "missing", "│", "not", "cached,", "so", "--only", "score"] in [
+        line[:9] for line in lines
+    ]
+    assert "1 of 3 stages would run" in only.stdout + only.stderr
     bad = poiflow("run", str(path), "--dry-run", "--only", "scroe")
     assert bad.returncode != 0
     assert "Did you mean 'score'" in bad.stdout + bad.stderr

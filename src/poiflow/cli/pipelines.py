@@ -193,7 +193,7 @@ def _say_dry_run(
     for column in ("stage", "would", "why"):
         table.add_column(column, overflow="fold")
     for stage in planned:
-        would = "run" if stage.runs else "[dim]reuse[/dim]" if stage.why == "cached" else "stop"
+        would = "run" if stage.runs else "[dim]reuse[/dim]" if stage.why == "cached" else "missing"
         table.add_row(stage.name, would, escape(stage.why))
     console.print(table)
     running = sum(p.runs for p in planned)
