@@ -938,6 +938,16 @@ def test_the_cli_says_how_many_records_were_held_back_and_values_withheld(
     assert f"; 2 records held back and 2 values withheld (see {tmp_path}" in said
     held = pl.read_csv(tmp_path / "answers.quarantine.csv", infer_schema_length=0)
     assert held.sort("scope", "id")["scope"].to_list() == ["field", "field", "record", "record"]
+    # For a script: the counts as JSON on stdout, alike in batches of 3 records.
+    scripted = poiflow(
+        "match", str(conflated), str(feed), "-o", str(out), "--json", "--batch-size", "3"
+    )
+    assert scripted.returncode == 0, scripted.stderr
+    counts = json.loads(scripted.stdout)
+    assert (counts["held_back"], counts["withheld_values"]) == (2, 2)
+    assert counts["matched"] + counts["new"] == answers.height
+    assert counts["answers"] == str(out)
+    assert counts["quarantine"] == str(tmp_path / "answers.quarantine.csv")
     # A feed with nothing to hold back, answered to the same file: the quarantine beside it
     # is emptied, not left saying what the last feed held back.
     frame.write_csv(feed)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from poiflow.cli import app, console
+from poiflow.cli import app, console, print_json
 from poiflow.errors import InputError
 
 publish = typer.Typer(
@@ -190,6 +190,7 @@ records answered without them.
 [bold]Example[/bold]
 
   poiflow match out/helsinki new_vendor_feed.csv -o out/new_vendor_matches.csv
+  poiflow match out/helsinki new_vendor_feed.csv -o out/matches.parquet --json   # for a script
 """
 
 
@@ -203,6 +204,17 @@ def match_command(
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping of a tabular feed's columns.")
     ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(min=1, help="Records matched at a time: memory grows with it, not the file."),
+    ] = 10_000,
+    json_report: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the counts and where the answers and the quarantine are, as JSON.",
+        ),
+    ] = False,
 ) -> None:
     """Match a file of records against the golden places."""
     import pyarrow.csv as pa_csv
@@ -222,6 +234,7 @@ def match_command(
             index,
             source,
             source_mapping,
+            batch_size,
             progress=lambda n: status.update(f"matched {n:,}"),
             grouping=lambda n: status.update(f"finding the new places of {n:,} new records"),
         )
@@ -241,6 +254,19 @@ def match_command(
     # to the same answers would say that this one held records back.
     held = output.with_name(f"{output.stem}.quarantine{output.suffix}")
     write(quarantine, held)
+    if json_report:
+        print_json(
+            {
+                "matched": result.matched,
+                "new": result.new,
+                "new_places": result.new_places,
+                "held_back": result.held_back,
+                "withheld_values": result.withheld_values,
+                "answers": str(output),
+                "quarantine": str(held),
+            }
+        )
+        return
     said = [
         f"{result.matched:,} record{'s' * (result.matched != 1)} matched a place, "
         f"{result.new:,} {'is' if result.new == 1 else 'are'} new"
