@@ -288,6 +288,7 @@ def test_a_dry_run_says_which_stages_would_run_and_why_and_runs_nothing(
     first = pipeline.run()
     assert [(p.name, p.key) for p in pipeline.dry_run()] == [(s.name, s.key) for s in first.stages]
     assert plan() == dict.fromkeys(stages, (False, "cached"))
+    assert all(p.cached for p in pipeline.dry_run(from_stage="block"))  # run, yet cached
 
     stricter = pipeline.replace({"stages": {"cluster": {"threshold": 0.97}}})
     said = plan(stricter)
@@ -334,7 +335,7 @@ def test_the_cli_dry_run_prints_the_plan_and_writes_nothing(world: Path, tmp_pat
     planned = json.loads(as_json.stdout)
     assert planned["pipeline"] == "test"
     assert [s["stage"] for s in planned["stages"]] == [*STAGES, "evaluate", "report"]
-    assert all(s["runs"] for s in planned["stages"])
+    assert all(s["runs"] and not s["cached"] for s in planned["stages"])
     assert planned["stages"][4]["why"] == "--from merge"
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "cache").exists()

@@ -180,7 +180,14 @@ def _say_dry_run(
             {
                 "pipeline": pipeline.spec.name,
                 "stages": [
-                    {"stage": p.name, "key": p.key, "runs": p.runs, "why": p.why} for p in planned
+                    {
+                        "stage": p.name,
+                        "key": p.key,
+                        "runs": p.runs,
+                        "cached": p.cached,
+                        "why": p.why,
+                    }
+                    for p in planned
                 ],
             }
         )
@@ -193,7 +200,7 @@ def _say_dry_run(
     for column in ("stage", "would", "why"):
         table.add_column(column, overflow="fold")
     for stage in planned:
-        would = "run" if stage.runs else "[dim]reuse[/dim]" if stage.why == "cached" else "missing"
+        would = "run" if stage.runs else "[dim]reuse[/dim]" if stage.cached else "missing"
         table.add_row(stage.name, would, escape(stage.why))
     console.print(table)
     running = sum(p.runs for p in planned)

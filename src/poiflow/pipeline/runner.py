@@ -377,8 +377,9 @@ class StagePlan:
     Attributes:
         name: The stage.
         key: Its cache key.
-        runs: Whether it would run (else its cached output is reused, or with ``--only``
-            it is not run at all).
+        runs: Whether it would run.
+        cached: Whether its output under this key is in the cache (reused when it does not
+            run; a stage before ``--only`` that is neither is missing).
         why: Why, in words: ``cached``, ``--from cluster``, or what changed since the
             stage last ran in the cache (its settings, its inputs, poiflow's code, a file
             it reads).
@@ -387,6 +388,7 @@ class StagePlan:
     name: str
     key: str
     runs: bool
+    cached: bool
     why: str
 
 
@@ -439,7 +441,7 @@ def plan_stages(
             runs, why = False, "cached"
         else:
             runs, why = True, _changed(stage, inputs, cache)
-        planned.append(StagePlan(stage.name, key, runs, why))
+        planned.append(StagePlan(stage.name, key, runs, done, why))
         for name in stage.makes:
             keys[name] = f"{key}:{name}"
     return planned
