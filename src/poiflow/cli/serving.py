@@ -220,6 +220,7 @@ def match_command(
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    from poiflow.cli.reporting import counted
     from poiflow.config import SourceMapping, load_yaml
     from poiflow.serving.answers import MatchResult, match_file
     from poiflow.serving.matching import MatchIndex
@@ -268,17 +269,13 @@ def match_command(
         )
         return
     said = [
-        f"{result.matched:,} record{'s' * (result.matched != 1)} matched a place, "
+        f"{counted(result.matched, 'record')} matched a place, "
         f"{result.new:,} {'is' if result.new == 1 else 'are'} new"
-        + (
-            f" ({result.new_places:,} new place{'s' * (result.new_places != 1)})"
-            if result.new
-            else ""
-        ),
+        + (f" ({counted(result.new_places, 'new place')})" if result.new else ""),
         f"answers in {output}",
     ]
     kept_back = [
-        f"{count:,} {what}{'s' * (count != 1)} {done}"
+        f"{counted(count, what)} {done}"
         for count, what, done in (
             (result.held_back, "record", "held back"),
             (result.withheld_values, "value", "withheld"),

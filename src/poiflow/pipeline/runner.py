@@ -459,8 +459,10 @@ def _changed(stage: PlannedStage, inputs: Mapping[str, str], cache: Path | None)
     except (OSError, ValueError):
         return "not cached"
     said = []
-    settings = _flat(json.loads(json.dumps(dict(stage.settings), default=str)))
-    before = _flat(last.get("settings") or {})
+    from poiflow.pipeline.tracking import flatten
+
+    settings = dict(flatten(json.loads(json.dumps(dict(stage.settings), default=str))))
+    before = dict(flatten(last.get("settings") or {}))
     moved = [k for k in sorted(settings.keys() | before.keys()) if settings.get(k) != before.get(k)]
     if moved:
         shown = [f"{k} {before.get(k)!r} -> {settings.get(k)!r}" for k in moved[:3]]
@@ -479,17 +481,6 @@ def _changed(stage: PlannedStage, inputs: Mapping[str, str], cache: Path | None)
     if "code" in last:  # nothing differs that a stage.json records
         return "not cached"
     return "poiflow's code, or a file it reads, changed"
-
-
-def _flat(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested settings as ``a.b: value``."""
-    out: dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(value, Mapping) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _digest(text: str) -> str:
@@ -519,7 +510,7 @@ def _key(stage: PlannedStage, inputs: Mapping[str, str]) -> str:
         sort_keys=True,
         default=str,
     )
-    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
+    return _digest(payload)
 
 
 @functools.cache
