@@ -73,6 +73,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def killed_outright(code: str) -> int:
+    """Run Python ``code``, which kills its own process with SIGKILL (as the kernel's
+    out-of-memory killer or ``kill -9`` would), and return that process's id."""
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    assert process.wait(timeout=120) == -9, "the code did not die of SIGKILL"
+    return process.pid
+
+
 def poiflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``poiflow ARGS`` in a fresh process, with ``env`` added to this one's environment."""
     return subprocess.run(

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -41,6 +42,7 @@ __all__ = [
     "REMOTE_SCHEMES",
     "TEMP_ROOT",
     "check_writable",
+    "clear_stale",
     "exists",
     "fetch",
     "filesystem",
@@ -465,6 +467,43 @@ def _cause(exc: BaseException) -> str:
         if marker in text:
             return f"{meaning} ({text[:200]})"
     return text[:300]
+
+
+# A half-written file or folder's name ends in the id of the process writing it:
+# ``NAME-PID``, or ``NAME.PID.tmp`` (with a second pass's ``.2``).
+_WRITER: Final = re.compile(r"[-.](\d+)(?:\.tmp(?:\.\d+)?)?$")
+
+
+def clear_stale(folder: Path, pattern: str) -> list[Path]:
+    """Remove what ``pattern`` finds in ``folder`` that a process no longer alive left
+    half-written (a process killed outright cannot remove its own); what a live
+    process writes stays. Returns what was removed.
+
+    Only what names its writer (``NAME-PID``, ``NAME.PID.tmp``) is looked at.
+    """
+    removed = []
+    for path in sorted(folder.glob(pattern)):
+        writer = _WRITER.search(path.name)
+        if writer is None or _alive(int(writer.group(1))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's process
+        return True
+    except OverflowError:  # not a process id at all
+        return False
+    return True
 
 
 def link_or_copy(file: Path, to: Path) -> None:

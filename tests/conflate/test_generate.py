@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -27,7 +28,7 @@ from poiflow.normalize.phones import parse_phones
 from poiflow.sources.text import degrees
 from poiflow.text import clean_text
 
-from ..conftest import poiflow
+from ..conftest import killed_outright, poiflow
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -381,6 +382,36 @@ def test_a_world_made_again_replaces_the_last_one_whole(
         generate(300, 3, 9, folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert is_current(folder)
+
+
+def test_a_generation_killed_outright_leaves_the_last_world_and_the_next_clears_up(
+    tmp_path: Path,
+) -> None:
+    """Killed while writing (SIGKILL: no ``finally`` runs), a generation leaves the last
+    world whole and its hidden half-written folder, named by its process; the next
+    generation into the folder removes it, and leaves a live process's alone."""
+    from poiflow.generate import is_current
+
+    folder = tmp_path / "w"
+    generate(300, 2, 1, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    pid = killed_outright(
+        "import os; import poiflow.generate as g\n"
+        "def dies(path, rows): os.kill(os.getpid(), 9)\n"
+        "g._write = dies\n"
+        f"g.generate(300, 3, 9, {str(folder)!r})\n"
+    )
+    (left,) = folder.glob(".generating-*")
+    assert left.name.endswith(f"-{pid}")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p != left} == before
+    assert is_current(folder)
+    live = folder / f".generating-x-{os.getppid()}"
+    live.mkdir()
+
+    generate(300, 2, 1, folder)
+    assert not left.exists()
+    assert live.exists()  # another generation, still at work
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p != live} == before
 
 
 def test_vendors_habits_change_only_their_values_and_each_does_what_it_says(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 from poiflow.sinks import ParquetSink, point_wkb
 from poiflow.sources.geometry import points_from_wkb
+
+from ..conftest import killed_outright
 
 SCHEMA = pa.schema([("id", pa.string()), ("lat", pa.float64()), ("lon", pa.float64())])
 
@@ -94,3 +97,30 @@ def test_an_abort_after_a_rewrite_leaves_nothing(tmp_path: Path) -> None:
     sink.rewrite(lambda table: table)
     sink.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_killed_outright_leaves_its_part_for_the_next_writer_to_remove(
+    tmp_path: Path,
+) -> None:
+    """A process killed mid-write cannot remove its hidden part-file (a million records'
+    worth, at scale); the next writer of the same file does, and leaves alone a live
+    process's and another file's."""
+    path = tmp_path / "p.parquet"
+    pid = killed_outright(
+        "import os, pyarrow as pa; from poiflow.sinks import ParquetSink\n"
+        f"sink = ParquetSink({str(path)!r}, pa.schema([('id', pa.string())]))\n"
+        "sink.write(pa.table({'id': ['a']}))\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    left = tmp_path / f".p.parquet.{pid}.tmp"
+    assert [p.name for p in tmp_path.iterdir()] == [left.name]
+    writing = tmp_path / f".p.parquet.{os.getppid()}.tmp"  # a live process's
+    writing.write_bytes(b"half")
+    other = tmp_path / f".q.parquet.{pid}.tmp"  # another file's: its writer's to remove
+    other.write_bytes(b"half")
+
+    with ParquetSink(path, SCHEMA) as sink:
+        sink.write(pa.table({"id": ["a"], "lat": [1.0], "lon": [2.0]}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [writing.name, other.name, "p.parquet"]
+    )

@@ -21,6 +21,8 @@ from poiflow.streaming.snapshots import (
     stream_table,
 )
 
+from ..conftest import killed_outright
+
 
 def _writes(text: str) -> Callable[[Path], None]:
     def write(folder: Path) -> None:
@@ -56,6 +58,26 @@ def test_a_failed_write_leaves_the_previous_snapshot_current(tmp_path: Path) -> 
     assert current_snapshot(state) == first
     assert (state / CURRENT).read_text().strip() == first.name
     assert sorted(p.name for p in state.iterdir()) == [CURRENT, first.name]
+
+
+def test_a_stream_killed_while_writing_a_snapshot_leaves_it_for_the_next_to_remove(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    first = publish_snapshot(state, _writes("good"))
+    pid = killed_outright(
+        "import os; from pathlib import Path\n"
+        "from poiflow.streaming.snapshots import publish_snapshot\n"
+        "def dies(folder):\n"
+        "    folder.mkdir(); (folder / 'half.txt').write_text('half'); os.kill(os.getpid(), 9)\n"
+        f"publish_snapshot(Path({str(state)!r}), dies)\n"
+    )
+    left = state / f".snapshot-00000001.{pid}.tmp"
+    assert (left / "half.txt").exists()
+    assert current_snapshot(state) == first
+
+    second = publish_snapshot(state, _writes("next"))
+    assert sorted(p.name for p in state.iterdir()) == [CURRENT, first.name, second.name]
 
 
 _keys = st.tuples(st.sampled_from(["osm", "vendor", "edits"]), st.text(min_size=1, max_size=6))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import numbers
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from poiflow.generate.hours import SourceHours
 from poiflow.generate.noise import SourceProfile, check_noise, describe, profile_dict, profiles
 from poiflow.generate.world import COUNTRIES, Place, build_world, read_seed
 from poiflow.schema import FLAT_FIELDS
+from poiflow.storage import clear_stale
 
 __all__ = [
     "COUNTRIES",
@@ -143,7 +145,9 @@ def generate(
         ]
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    made = Path(tempfile.mkdtemp(prefix=".generating-", dir=output))  # moved in when whole
+    clear_stale(output, ".generating-*")  # a generation killed outright left it
+    # Moved in when whole; named by this process, whose leftovers the next one removes.
+    made = Path(tempfile.mkdtemp(prefix=".generating-", suffix=f"-{os.getpid()}", dir=output))
     try:
         names, records = _write_world(made, world, source_profiles, rng, seed, file_format)
         manifest = {

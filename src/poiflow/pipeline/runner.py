@@ -37,7 +37,7 @@ from poiflow.errors import (
     did_you_mean,
 )
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, Artifacts, StageContext, StageFunction
-from poiflow.storage import link_or_copy
+from poiflow.storage import clear_stale, link_or_copy
 
 __all__ = [
     "PUBLISHED",
@@ -552,7 +552,7 @@ def _staging(output: Path) -> Path:
     try:
         output.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
-        _clear_stale_in(output, ".staging-*")
+        clear_stale(output, ".staging-*")
         staging.mkdir()
     except OSError as exc:  # a file of that name, a read-only disk, no permission
         what = "a file, not a folder" if output.is_file() else exc.strerror
@@ -578,23 +578,4 @@ def _publish(artifacts: Artifacts, staging: Path, output: Path, run: dict[str, A
 def _clear_stale(cache: Path) -> None:
     """Remove half-built entries of runs that are no longer alive."""
     if cache.exists():
-        _clear_stale_in(cache, "*/.tmp-*")
-
-
-def _clear_stale_in(folder: Path, pattern: str) -> None:
-    """Remove what ``pattern`` finds in ``folder`` that names a process (``NAME-PID``)
-    no longer alive."""
-    for tmp in folder.glob(pattern):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - someone else's process
-        return True
-    return True
+        clear_stale(cache, "*/.tmp-*")

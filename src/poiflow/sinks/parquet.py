@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 
 from poiflow._version import __version__
 from poiflow.errors import OutputError
+from poiflow.storage import clear_stale
 
 __all__ = ["ParquetSink", "point_wkb"]
 
@@ -72,6 +74,9 @@ class ParquetSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create the folder ({exc.strerror})", path=self.path) from exc
+        # Hidden beside the file until it is whole; a writer killed outright cannot remove
+        # its own, so the next writer of the file does.
+        clear_stale(self.path.parent, f".{glob.escape(self.path.name)}.*.tmp*")
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self._writer: pq.ParquetWriter | None = pq.ParquetWriter(

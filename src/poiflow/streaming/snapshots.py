@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from poiflow.errors import OutputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
 from poiflow.sinks import ParquetSink
+from poiflow.storage import clear_stale
 
 __all__ = [
     "CURRENT",
@@ -79,6 +80,7 @@ def publish_snapshot(state: Path, write: Callable[[Path], None]) -> Path:
     name = f"snapshot-{number:08d}"
     staging = state / f".{name}.{os.getpid()}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
+    clear_stale(state, ".snapshot-*.tmp")  # a stream killed outright left it
     try:
         write(staging)
         os.replace(staging, state / name)
