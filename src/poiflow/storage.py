@@ -217,6 +217,7 @@ def fetch(uri: str, downloads: Path, companions: Sequence[str] = ()) -> Path:
     Raises:
         InputError: Nothing is there, or it cannot be read (the cause is named).
     """
+    clear_stale(downloads, ".tmp-*")  # a fetch killed outright left it half-fetched
     if urlparse(uri).scheme in _WEB_SCHEMES:
         return _fetch_web(uri, downloads, companions)
     listing = _listing(uri, companions)

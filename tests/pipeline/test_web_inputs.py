@@ -16,7 +16,7 @@ from poiflow.errors import InputError, OutputError
 from poiflow.pipeline import conflate
 from poiflow.storage import fetch
 
-from ..conftest import VENDOR_FEED
+from ..conftest import VENDOR_FEED, killed_outright
 
 pytestmark = pytest.mark.server
 
@@ -78,6 +78,31 @@ def test_a_feed_at_a_web_address_is_conflated_as_its_file(
     again = fetch(url, downloads)
     assert again != first
     assert again.read_bytes() == changed.read_bytes()
+
+
+def test_a_fetch_killed_outright_leaves_its_part_for_the_next_fetch_to_remove(
+    site: tuple[str, Path, list[tuple[str, str]]], tmp_path: Path
+) -> None:
+    address, folder, _ = site
+    (folder / "vendor_feed.csv").write_bytes(VENDOR_FEED.read_bytes())
+    url, downloads = f"{address}/vendor_feed.csv", tmp_path / "downloads"
+    pid = killed_outright(
+        "import os, poiflow.storage as storage\n"
+        "def dies(url, target, required):\n"
+        "    target.write_bytes(b'half'); os.kill(os.getpid(), 9)\n"
+        "storage._download = dies\n"
+        f"storage.fetch({url!r}, storage.Path({str(downloads)!r}))\n"
+    )
+    (left,) = downloads.iterdir()
+    assert left.name.startswith(".tmp-")
+    assert left.name.endswith(f"-{pid}")
+    live = downloads / f".tmp-other-{os.getppid()}"  # a fetch still at work
+    live.mkdir()
+
+    fetched = fetch(url, downloads)
+    assert fetched.read_bytes() == VENDOR_FEED.read_bytes()
+    assert not left.exists()
+    assert sorted(p.name for p in downloads.iterdir()) == sorted([live.name, fetched.parent.name])
 
 
 def test_a_shapefile_at_a_web_address_comes_with_its_parts(
