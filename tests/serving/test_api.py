@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -357,6 +359,31 @@ def test_a_server_without_a_token_takes_no_writes(output: Path) -> None:
         assert status == 403
         assert "POIFLOW_API_TOKEN" in body["detail"]
         assert get(base, "/health")[0] == 200
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_server_indexes_again_the_places_of_a_later_run(
+    output: Path, tmp_path: Path, workers: str
+) -> None:
+    """The index DIR had was built from the places of an earlier run: the server builds
+    it anew (once, with several processes), so that /search finds what /places holds."""
+    from poiflow.serving import build_search_index
+
+    folder = tmp_path / "out"
+    shutil.copytree(output, folder, ignore=shutil.ignore_patterns("search", "*.log"))
+    build_search_index(folder / "places.parquet", folder / "search")
+    earlier = pq.read_table(folder / "places.parquet")
+    kept = pc.is_in(earlier["id"], pa.array([IDS["p1"], IDS["p2"], IDS["p3"]]))
+    pq.write_table(earlier.filter(kept), folder / "later.parquet")
+    os.replace(folder / "later.parquet", folder / "places.parquet")
+
+    with serving(folder, None, "--workers", workers) as base:
+        status, health = get(base, "/health")
+        assert status == 200
+        assert (health["places"], health["search_documents"]) == (3, 3)
+        status, body = get(base, "/search", q="savoy")
+        assert (status, body["results"]) == (200, [])
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".search")] == []
 
 
 def _started(folder: Path, *options: str) -> tuple[subprocess.Popen[bytes], str, Path]:

@@ -4,8 +4,10 @@ filter, ranking by distance and confidence, atomic rebuilds, and readable errors
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 
 from poiflow.errors import InputError
 from poiflow.schema import GOLDEN_PLACE_SCHEMA
-from poiflow.serving import SearchIndex, build_search_index, ranking
+from poiflow.serving import SearchIndex, build_search_index, output_index, ranking
 from poiflow.serving import search as search_module
 from poiflow.serving.opening import When, parse_when
 from poiflow.text import fold
@@ -414,6 +416,52 @@ def test_a_failed_rebuild_leaves_the_old_index(
     assert len(SearchIndex(folder)) == 3
 
 
+def test_an_outputs_index_answers_only_for_the_places_it_was_built_from(
+    tmp_path: Path,
+) -> None:
+    """A later run into the folder writes other places: the index built before would
+    name places that are gone and miss the new ones, so it is refused, saying why and
+    how to build it again (or built anew, asked to). The same bytes written again (a run
+    that changed nothing) keep it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    table = pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA)
+    pq.write_table(table, out / "places.parquet")
+    with pytest.raises(InputError, match=r"no search index here: build one with `poiflow publ"):
+        output_index(out)
+    build_search_index(out / "places.parquet", out / "search")
+    assert len(output_index(out)) == len(PLACES)
+    assert output_index(out).search("savoy")
+    # An index shipped without its places has nothing to be checked against: it answers.
+    shutil.copytree(out / "search", tmp_path / "shipped" / "search")
+    assert len(output_index(tmp_path / "shipped")) == len(PLACES)
+
+    # A later run: other places, written beside and moved in, as a run does.
+    pq.write_table(table.slice(0, 3), out / "later.parquet")
+    os.replace(out / "later.parquet", out / "places.parquet")
+    with pytest.raises(InputError, match="the places changed since this search index was bu"):
+        output_index(out)
+    with pytest.raises(InputError, match="build it again with `poiflow publish search"):
+        output_index(out)
+    assert output_index(out, build=True).search("savoy") == []  # gone with the later run
+    assert len(output_index(out)) == 3
+
+    # The same bytes again, at another time: still the places it was built from.
+    marker = out / "search" / "poiflow-index.txt"
+    before = marker.read_text()
+    (out / "places.parquet").write_bytes((out / "places.parquet").read_bytes())
+    os.utime(out / "places.parquet", ns=(1, 1))
+    assert len(output_index(out)) == 3
+    assert marker.read_text() != before  # its time remembered: not read again next time
+    assert marker.read_text().split()[3] == before.split()[3]  # the same bytes' hash
+
+    # An index of another version is built again too.
+    marker.write_text("3\n")
+    with pytest.raises(InputError, match="another poiflow version: build it again"):
+        output_index(out)
+    assert len(output_index(out, build=True)) == 3
+
+
 @pytest.mark.slow
 def test_helsinki_places_are_found_from_perturbed_names(tmp_path: Path) -> None:
     """Top-3 accuracy on queries made from the real names of central Helsinki, each with
@@ -483,6 +531,16 @@ def test_the_cli_refuses_a_folder_without_places_or_index_and_a_bad_point(tmp_pa
     done = poiflow("search", str(tmp_path), "savoy", "--open-at", "Sa 25:00")
     assert done.returncode == 1
     assert "not a time: 'Sa 25:00'" in done.stdout + done.stderr
+    # A later run into the folder: the index is refused until it is published again.
+    pq.write_table(table.slice(0, 3), tmp_path / "places.parquet")
+    done = poiflow("search", str(tmp_path), "savoy")
+    assert done.returncode == 1
+    said = " ".join((done.stdout + done.stderr).split())
+    assert "the places changed since this search index was built" in said
+    assert f"build it again with `poiflow publish search {tmp_path}`" in said
+    assert poiflow("publish", "search", str(tmp_path)).returncode == 0
+    done = poiflow("search", str(tmp_path), "savoy")
+    assert (done.returncode, (done.stdout + done.stderr).strip()) == (0, "no place matches")
 
 
 def check_upsert(backend: Any) -> None:

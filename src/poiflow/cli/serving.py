@@ -25,7 +25,6 @@ publish = typer.Typer(
 )
 app.add_typer(publish)
 
-SEARCH_FOLDER = "search"
 
 _PUBLISH_SEARCH_HELP = """Index the golden places of DIR (a conflate or run output) for search.
 
@@ -34,7 +33,8 @@ swapped in whole when complete: readers never see a half-built index. Names and 
 alternates, brand, categories and address are indexed transliterated to ASCII, so any
 script finds its places. Each place's opening hours are indexed as the hours of the week
 it is open in the year ahead (for [bold]poiflow search --open-at[/bold]): publish again
-within a year.
+within a year. The index remembers the places it was built from: after a later run into
+DIR, [bold]poiflow search[/bold] refuses it until it is published again.
 
 With [bold]--opensearch URL[/bold] the places go to a search server instead: a new index
 under the alias [bold]--index[/bold] (bulk writes, an index template), and the alias is
@@ -106,7 +106,7 @@ def publish_search(
     index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
     """Build DIR/search from DIR/places.parquet (or publish to a search server)."""
-    from poiflow.serving import build_search_index, places_file
+    from poiflow.serving.search import SEARCH_FOLDER, build_search_index, places_file
 
     places = places_file(folder)
     if opensearch is not None:
@@ -328,16 +328,14 @@ def search_command(
     index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
     """Search the golden places."""
-    from poiflow.serving import SearchIndex
     from poiflow.serving.opening import parse_when
     from poiflow.serving.opensearch import OpenSearchIndex
+    from poiflow.serving.search import output_index
 
     point = _point(near) if near else None
     when = parse_when(open_at) if open_at is not None else None
     searched = (
-        OpenSearchIndex(opensearch, index)
-        if opensearch is not None
-        else SearchIndex(folder / SEARCH_FOLDER)
+        OpenSearchIndex(opensearch, index) if opensearch is not None else output_index(folder)
     )
     hits = searched.search(text, near=point, category=category, open_at=when, limit=limit)
     if not hits:
@@ -383,7 +381,8 @@ provenance and member records), [bold]GET /places[/bold]?bbox=west,south,east,no
 [bold]GET /health[/bold]; [bold]POST /labels[/bold] (review answers, appended to
 DIR/labels.csv) needs 'Authorization: Bearer TOKEN' with the token in the server's
 POIFLOW_API_TOKEN (no token set: no writes). The OpenAPI description is at /openapi.json,
-the interactive one at /docs. The search index is built first if DIR has none.
+the interactive one at /docs. The search index is built first if DIR has none, or
+has one older than its places (a later run).
 
 [bold]POST /match[/bold] finds the golden place of a new record (or says it is new). The
 pages [bold]/[/bold] (search on a map) and [bold]/review[/bold] (labelling) are for people.
@@ -429,6 +428,11 @@ def serve_command(
     if workers > 1:
         from poiflow.serving.processes import serve_processes
 
+        if opensearch is None:  # DIR's own index, made current once, not by each process
+            from poiflow.serving.search import output_index
+
+            with console.status("indexing the golden places for search"):
+                output_index(folder, build=True)
         console.print(
             f"starting {workers} server processes on http://{host}:{port} (OpenAPI: /docs), "
             f"each loading {folder}; Ctrl-C stops"

@@ -3,6 +3,7 @@ through Kafka, applied to a pipeline's golden places as they arrive."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -157,14 +158,17 @@ def _publishers(live: Any, folder: Path, settings: Any) -> list[Any]:
         console.print("the last run stopped while writing its indexes: filling them again")
     found: list[Any] = []
     if settings.search:
-        from poiflow.serving import SearchIndex, build_search_index
+        from poiflow.serving.search import SEARCH_FOLDER, SearchIndex, build_search_index
 
-        where = folder / "search"
-        if (where / "poiflow-index.txt").exists() and not fresh:
-            found.append(SearchIndex(where))
-        else:
+        where = folder / SEARCH_FOLDER
+        kept = None
+        if not fresh:
+            with contextlib.suppress(InputError):  # none, or another version's: built anew
+                kept = SearchIndex(where)
+        if kept is None:
             with console.status("building the search index ..."):
-                found.append(build_search_index(live.places, where))
+                kept = build_search_index(live.places, where)
+        found.append(kept)
     if settings.opensearch:
         from poiflow.serving.opensearch import OpenSearchIndex
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from poiflow.serving.search import Hit, SearchIndex, build_search_index, places_file
+from poiflow.serving.search import (
+    Hit,
+    SearchIndex,
+    build_search_index,
+    output_index,
+    places_file,
+)
 
-__all__ = ["Hit", "SearchIndex", "build_search_index", "places_file"]
+__all__ = ["Hit", "SearchIndex", "build_search_index", "output_index", "places_file"]

@@ -81,7 +81,7 @@ from poiflow.serving.requests import (
 )
 from poiflow.serving.responses import Health, PlacesPage, Refusal, SearchResults, Stored
 from poiflow.serving.review import ReviewQueue
-from poiflow.serving.search import SearchIndex, build_search_index, places_file
+from poiflow.serving.search import SearchIndex, output_index, places_file
 
 __all__ = ["PLACE_ID", "TOKEN_VARIABLE", "FlatPlace", "Label", "Store", "create_app"]
 
@@ -123,13 +123,9 @@ class Store:
         ).combine_chunks()
         self.labels = folder / "labels.csv"
         self._writing = threading.Lock()
-        index = folder / "search"
+        # DIR's own index, built first where it has none or it is older than the places.
         self.search: SearchIndex | OpenSearchIndex = (
-            search
-            if search is not None
-            else SearchIndex(index)
-            if (index / "poiflow-index.txt").exists()
-            else build_search_index(table, index)
+            search if search is not None else output_index(folder, build=True)
         )
 
     def __len__(self) -> int:

@@ -17,6 +17,7 @@ lists the hours of the week its place can be open, and what passes is checked ex
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -49,10 +50,22 @@ from poiflow.serving.ranking import (
 if TYPE_CHECKING:
     import tantivy
 
-__all__ = ["Hit", "SearchIndex", "build_search_index", "places_file"]
+__all__ = [
+    "SEARCH_FOLDER",
+    "Hit",
+    "SearchIndex",
+    "build_search_index",
+    "output_index",
+    "places_file",
+]
+
+SEARCH_FOLDER: Final = "search"
+"""Where an output folder's embedded index is (``DIR/search``)."""
+_MARKER: Final = "poiflow-index.txt"  # the index's version; the places it was built from
+_NONE: Final = "no search index here"
 
 _STORED_ONLY: Final = ("id", "display", "primary_category", "opening_hours")
-_INDEX_VERSION: Final = "3"  # bumped when the fields change: an older index is rebuilt
+_INDEX_VERSION: Final = "4"  # bumped when the fields or the marker change: built again
 _BATCH: Final = 10_000
 # Places near a point, with no words: boxes around it, from this half-width, doubling.
 _FIRST_BOX_KM: Final = 0.5
@@ -72,11 +85,15 @@ def places_file(folder: Path) -> Path:
     return path
 
 
-def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
+def build_search_index(
+    places: Path | pa.Table, folder: Path, *, built_from: Path | None = None
+) -> SearchIndex:
     """Index the golden places (a ``places.parquet`` or its table) into ``folder``.
 
     The index is written beside ``folder`` and moved into place when complete: a reader
-    never opens a half-built index, and a failed build leaves the old one.
+    never opens a half-built index, and a failed build leaves the old one. It records
+    the file it was built from (``places``, or ``built_from`` for a table read from a
+    file), so that :func:`output_index` can tell when a later run has changed it.
 
     Raises:
         InputError: ``places`` is not a golden places table.
@@ -109,7 +126,9 @@ def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
                 writer.add_document(tantivy.Document(**document))
         writer.commit()
         writer.wait_merging_threads()
-        (partial / "poiflow-index.txt").write_text(f"{_INDEX_VERSION}\n", "utf-8")
+        source = places if isinstance(places, Path) else built_from
+        stamp = [] if source is None else [_stamp(source, fingerprint=True)]
+        (partial / _MARKER).write_text("\n".join([_INDEX_VERSION, *stamp]) + "\n", "utf-8")
     except BaseException:
         # Let go of the writer first: its threads would go on writing into the folder.
         index = writer = None
@@ -123,6 +142,70 @@ def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
     return SearchIndex(folder)
 
 
+def output_index(output: Path, *, build: bool = False) -> SearchIndex:
+    """The embedded search index of the conflate/run output ``output`` (``DIR/search``),
+    as current as its places. One that is missing, of another poiflow version, or built
+    from other places than ``DIR/places.parquet`` holds now (a later run wrote them) is
+    built anew with ``build``, and refused without it: its answers would name places
+    that are gone, and miss the new ones.
+
+    An index shipped without its places (``DIR/search`` alone) has nothing to be checked
+    against, and answers as it is.
+
+    Raises:
+        InputError: ``output`` has no index, or (with ``build``) no places; or, without
+            ``build``, its index is not current (the message says why, and the command
+            that builds it).
+    """
+    index = Path(output) / SEARCH_FOLDER
+    places = Path(output) / "places.parquet"
+    if not places.exists():
+        if build:
+            places_file(output)  # says it is no conflate or run output
+        return SearchIndex(index)
+    why = _not_current(index, places)
+    if why is None:
+        return SearchIndex(index)
+    if build:
+        return build_search_index(places, index)
+    remedy = "build one" if why == _NONE else "build it again"
+    raise InputError(f"{why}: {remedy} with `poiflow publish search {output}`", path=str(index))
+
+
+def _not_current(index: Path, places: Path) -> str | None:
+    """Why the index in ``index`` does not answer for ``places`` now; None: it does."""
+    marker = index / _MARKER
+    if not marker.exists():
+        return _NONE
+    version, *built = marker.read_text("utf-8").splitlines() or [""]
+    if version.strip() != _INDEX_VERSION:
+        return "this search index is from another poiflow version"
+    if not built:
+        return "this search index does not say which places it was built from"
+    was = built[0].split()
+    now = _stamp(places).split()
+    if was[:2] == now[:2]:  # the same size and time: the same file
+        return None
+    if was[0] == now[0]:
+        again = _stamp(places, fingerprint=True)
+        if was[2:] == again.split()[2:]:
+            # The same bytes written again (a run that changed nothing): remembered, so
+            # that the next look reads nothing.
+            with contextlib.suppress(OSError):
+                marker.write_text(f"{_INDEX_VERSION}\n{again}\n", "utf-8")
+            return None
+    return f"the places changed since this search index was built (a later run wrote {places})"
+
+
+def _stamp(places: Path, *, fingerprint: bool = False) -> str:
+    """``SIZE MTIME_NS [HASH]`` of a places file: what an index records of its source."""
+    from poiflow.pipeline.runner import file_fingerprint
+
+    stat = places.stat()
+    parts = [str(stat.st_size), str(stat.st_mtime_ns)]
+    return " ".join([*parts, file_fingerprint(places)] if fingerprint else parts)
+
+
 class SearchIndex:
     """The search index of golden places in ``folder`` (see :func:`build_search_index`)."""
 
@@ -130,13 +213,13 @@ class SearchIndex:
         import tantivy
 
         folder = Path(folder)
-        marker = folder / "poiflow-index.txt"
+        marker = folder / _MARKER
         if not marker.exists():
             raise InputError(
                 "no search index here: build one with `poiflow publish search DIR`",
                 path=str(folder),
             )
-        if marker.read_text("utf-8").strip() != _INDEX_VERSION:
+        if marker.read_text("utf-8").split("\n", 1)[0].strip() != _INDEX_VERSION:
             raise InputError(
                 "this search index is from another poiflow version: build it again with "
                 "`poiflow publish search DIR`",
