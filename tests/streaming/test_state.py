@@ -259,6 +259,83 @@ def test_a_snapshot_restarts_where_it_stopped(
     assert len(list((tmp_path / "state").glob("snapshot-*"))) == 2  # older ones are dropped
 
 
+def _later_sources(
+    conflated: Path, to: Path, changes: dict[tuple[str, str], dict[str, str]]
+) -> list[Path]:
+    """The run's sources as a later release has them: ``changes`` by record, and an
+    ``update_time`` column (empty but where a change gives one)."""
+    import csv
+
+    files = []
+    for path in sorted((conflated.parent / "sources").glob("source_*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            row.update(changes.get((path.stem, row["id"]), {}))
+            row.setdefault("update_time", "")
+        to.mkdir(parents=True, exist_ok=True)
+        with (to / path.name).open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, [*rows[0].keys()])
+            writer.writeheader()
+            writer.writerows(rows)
+        files.append(to / path.name)
+    return files
+
+
+def test_a_later_run_under_the_snapshots_is_started_from_with_the_streams_later_edits(
+    state: StreamState, conflated: Path, tmp_path: Path
+) -> None:
+    """The sources' next release, run into the output, must not stay hidden behind the
+    stream's snapshots of the last one: the places start from the later run, and each
+    record the stream edited keeps its edit where the edit is later than the run's
+    record (per record, the latest source time wins)."""
+    one, two, three, four = ((r["source"], r["id"]) for r in singles(conflated)[5:9])
+    state.apply(
+        [
+            edit("p1", "upsert", {**flat(state, *one), "phone": "+358 9 555 0101"}),
+            edit("d2", "delete", {"source": two[0], "id": two[1]}),
+            edit("n5", "upsert", {**flat(state, *one), "source": NEW_SOURCE, "id": "U5"}),
+            edit("p3", "upsert", {**flat(state, *three), "phone": "+358 9 555 0303"}),
+        ]
+    )
+    snapshot = state.save(tmp_path / "state")
+    renamed = f"{flat(state, *four)['name']} Uusi"
+    later = tmp_path / "later"
+    conflate(
+        _later_sources(
+            conflated,
+            tmp_path / "release-2",
+            {
+                # The source changed this record after the stream's edit of it.
+                three: {"phone": "+358 9 555 0999", "update_time": "2026-12-01T00:00:00Z"},
+                four: {"name": renamed},  # a change only the run knows
+            },
+        ),
+        later,
+        workers=1,
+    )
+
+    live = StreamState.open(later, tmp_path / "state")
+    assert live.rebased is not None
+    assert live.rebased[0] == snapshot
+    carried = live.rebased[1]
+    assert (carried.counts["applied"], carried.counts["stale"]) == (3, 1)
+    assert place(live, place_of(live, *four))["names"]["primary"] == renamed
+    assert place(live, place_of(live, *one))["phones"] == ["+35895550101"]
+    assert two not in live.index.twin
+    assert place_of(live, NEW_SOURCE, "U5") == place_of(live, *one)
+    assert place(live, place_of(live, *three))["phones"] == ["+35895550999"]
+    # A replay of the edits the stream had applied changes nothing.
+    again = live.apply([edit("p1", "upsert", {**flat(state, *one), "phone": "+358 9 555 0101"})])
+    assert (again.counts["applied"], again.events) == (0, [])
+
+    # Saved, the later run is what the snapshots grow from: the next start is no rebase.
+    after = live.save(tmp_path / "state")
+    reopened = StreamState.open(later, tmp_path / "state")
+    assert (reopened.rebased, reopened.folder) == (None, after)
+    assert reopened.places.equals(live.places)
+
+
 COMPARED = [
     "names",
     "categories",

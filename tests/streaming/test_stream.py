@@ -4,8 +4,10 @@ faults the issue names: the consumer killed mid-batch, the broker stopped and st
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from confluent_kafka import Consumer
 
 from poiflow.config import StreamSettings
 from poiflow.generate.edits import generate_edits
+from poiflow.pipeline import conflate
 from poiflow.serving import SearchIndex, build_search_index
 from poiflow.streaming import StreamState, edit_message, parse_edit
 from poiflow.streaming.consumer import EditStream
@@ -178,14 +181,16 @@ def test_edits_in_events_and_dead_letters_out_and_offsets_committed(
     assert again.run(idle_exit_s=3).counts["received"] == 0
 
 
-def pipeline_file(folder: Path, conflated: Path, config: StreamSettings) -> Path:
+def pipeline_file(
+    folder: Path, conflated: Path, config: StreamSettings, output: Path | None = None
+) -> Path:
     path = folder / "pipeline.yaml"
     spec = {
         "name": "stream-test",
         "sources": [
             {"path": str(p)} for p in sorted((conflated.parent / "sources").glob("source_*.csv"))
         ],
-        "output": str(conflated),
+        "output": str(output or conflated),
         "cache": None,
         "tracking": None,
         "stream": {**config.model_dump(), "state": str(folder / "state")},
@@ -245,6 +250,67 @@ def test_a_consumer_killed_mid_run_applies_every_edit_once_and_loses_no_event(
     assert expected <= produced, sorted(expected - produced)[:5]
     repeated = sum(n - 1 for n in Counter(e["event_id"] for e in events).values())
     print(f"killed after {killed_at} batches: {len(events)} events, {repeated} repeated")
+
+
+def test_a_stream_started_after_a_later_run_starts_from_it(
+    broker: tuple[str, Path], conflated: Path, tmp_path: Path
+) -> None:
+    """The next release of the sources is run into the output under a stream's
+    snapshots: started again, the stream's places are that run's, with its own later
+    edits carried over, and the search index it keeps holds them."""
+    where, _ = broker
+    config = settings(where, "rebase", partitions=1)
+    output = tmp_path / "out"
+    shutil.copytree(conflated, output)
+    messages = day(conflated, 200, 11)
+    send_edits(config, messages)
+    pipeline = pipeline_file(tmp_path, conflated, config, output)
+    first = poiflow("stream", str(pipeline), "--until-idle", "3")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = current_snapshot(tmp_path / "state")
+
+    # The later run: a record the stream left alone renamed at its source.
+    release = tmp_path / "release-2"
+    shutil.copytree(conflated.parent / "sources", release)
+    with (release / "source_b.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    members = Counter(pq.read_table(conflated / "membership.parquet")["place_id"].to_pylist())
+    alone = {
+        (m["source"], m["id"])
+        for m in pq.read_table(conflated / "membership.parquet").to_pylist()
+        if members[m["place_id"]] == 1
+    }
+    row = next(
+        r
+        for r in rows
+        if ("source_b", r["id"]) in alone - set(stamps_of(before)) and len(r["name"]) > 5
+    )
+    rid, name = row["id"], row["name"]
+    row["name"] = f"{name} Uusi"
+    with (release / "source_b.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, [*rows[0]])
+        writer.writeheader()
+        writer.writerows(rows)
+    conflate(sorted(release.glob("source_*.csv")), output, workers=1)
+
+    second = poiflow("stream", str(pipeline), "--until-idle", "3")
+    assert second.returncode == 0, second.stderr[-2000:]
+    said = " ".join((second.stdout + second.stderr).split())
+    assert f"holds a later run than the stream's snapshots ({before.name})" in said
+    now = current_snapshot(tmp_path / "state")
+    assert (now / "run.json").read_bytes() == (output / "run.json").read_bytes()
+    names = {
+        (r["source"], r["id"]): r["names"]["primary"]
+        for r in pq.read_table(
+            now / "records.parquet", columns=["source", "id", "names"]
+        ).to_pylist()
+    }
+    assert names[("source_b", rid)] == f"{name} Uusi"
+    assert stamps_of(now) == stamps_of(before)  # every edit of the stream carried over
+    live = pq.read_table(now / "places.parquet", columns=["id"]).num_rows
+    index = SearchIndex(tmp_path / "state" / "search")
+    assert len(index) == live
+    assert f"{name} Uusi" in [hit.name for hit in index.search(f"{name} uusi", limit=3)]
 
 
 def test_the_consumer_rides_out_a_broker_restart(

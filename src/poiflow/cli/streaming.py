@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from poiflow.cli import app, console
+from poiflow.cli.reporting import counted
 from poiflow.errors import InputError
 
 __all__: list[str] = []
@@ -33,7 +34,9 @@ and every event carries the ids of the edits that caused it. Per record, the edi
 the latest source time wins (a late, older edit changes nothing).
 
 Run the pipeline first ([bold]poiflow run PIPELINE.yaml[/bold]): the stream starts from
-its output. SIGTERM or Ctrl-C stops it after the batch in hand.
+its output. Started again after a later run into that output (the sources' next release),
+it starts from that run, with its own edits carried over where they are later than the
+run's records. SIGTERM or Ctrl-C stops it after the batch in hand.
 
 [bold]Examples[/bold]
 
@@ -116,6 +119,20 @@ def stream_command(
     merge = MergeConfig(**pipeline.spec.stages.merge.model_dump())
     with console.status("loading the places ..."):
         live = StreamState.open(output, folder, merge)
+    if live.rebased is not None:
+        replaced, carried = live.rebased
+        live.save(folder, {"rebased_from": replaced.name, **carried.counts})
+        console.print(
+            f"{output} holds a later run than the stream's snapshots ({replaced.name}): "
+            f"the places start from it, with the stream's later edits of "
+            f"{counted(carried.counts['applied'], 'record')} carried over"
+            + (
+                f" ({counted(carried.counts['stale'], 'record')} the run has as new or newer "
+                "kept as the run has them)"
+                if carried.counts["stale"]
+                else ""
+            )
+        )
     console.print(
         f"{len(live.index.place_ids):,} places from {live.folder}; reading "
         f"[bold]{settings.edits}[/bold] at {settings.brokers} (Ctrl-C stops after the batch)"
@@ -136,7 +153,7 @@ def stream_command(
 
         made = make_topics(settings)
         console.print(f"created topics: {', '.join(made)}" if made else "the topics exist")
-    publishers = _publishers(live, folder, settings)
+    publishers = _publishers(live, folder, settings, rebased=live.rebased is not None)
     stream = EditStream(live, folder, settings, on_batch=show, publishers=publishers)
     try:
         metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
@@ -148,13 +165,14 @@ def stream_command(
     console.print_json(json.dumps(metrics.summary()))
 
 
-def _publishers(live: Any, folder: Path, settings: Any) -> list[Any]:
+def _publishers(live: Any, folder: Path, settings: Any, *, rebased: bool = False) -> list[Any]:
     """The search indexes and stores the stream keeps current, each filled with the live
-    places first when it has none yet, or when the stream stopped while writing them."""
+    places first when it has none yet, when the stream stopped while writing them, or
+    when the places start from a later run (``rebased``)."""
     from poiflow.streaming.consumer import publishers_current
 
-    fresh = not publishers_current(folder)
-    if fresh:
+    fresh = rebased or not publishers_current(folder)
+    if fresh and not rebased:
         console.print("the last run stopped while writing its indexes: filling them again")
     found: list[Any] = []
     if settings.search:

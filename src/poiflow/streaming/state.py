@@ -117,6 +117,16 @@ class _Effect:
             self.op, self.closed = "delete", None
 
 
+def _same_run(snapshot: Path, output: Path) -> bool:
+    """Whether ``snapshot`` grew from the run in ``output``: it keeps a copy of that run's
+    ``run.json``, and every run writes its own (a run that reused every stage too: its
+    timings differ)."""
+    try:
+        return (snapshot / "run.json").read_bytes() == (output / "run.json").read_bytes()
+    except OSError:  # an output without one: the snapshots are all there is to go on
+        return True
+
+
 def _run_coverage(folder: Path) -> dict[str, Any]:
     """What the run in ``folder`` learnt of how much of the world each source covers
     (``run.json``'s ``place_coverage``; it needs the run's scored pairs): empty where it
@@ -171,11 +181,70 @@ class StreamState:
         # clustering calls its best match, and what a place's confidence grows with.
         self.links = Links()
         self._load()
+        # The snapshot a later run replaced, and what was carried from it (see ``open``).
+        self.rebased: tuple[Path, Outcome] | None = None
 
     @classmethod
     def open(cls, start: Path, state: Path, merge: MergeConfig | None = None) -> StreamState:
-        """The latest snapshot in ``state``, or the run output ``start`` when there is none."""
-        return cls(current_snapshot(Path(state)) or Path(start), merge)
+        """The latest snapshot in ``state``, or the run output ``start`` when there is none.
+
+        When ``start`` holds a later run than the one the snapshots grew from (a new
+        release of the sources, run in the same output), the places start from that run,
+        and the stream's own edits are carried onto it (:meth:`carry`): the snapshots'
+        places would hide the run for good. ``rebased`` then says from which snapshot,
+        and what was carried.
+        """
+        snapshot = current_snapshot(Path(state))
+        if snapshot is None:
+            return cls(Path(start), merge)
+        if _same_run(snapshot, Path(start)):
+            return cls(snapshot, merge)
+        live = cls(Path(start), merge)
+        live.rebased = (snapshot, live.carry(snapshot))
+        return live
+
+    def carry(self, snapshot: Path) -> Outcome:
+        """Carry the stream's edits in ``snapshot`` (a snapshot of the stream over another
+        run) onto these places: each record the stream edited, as its last edit left it,
+        where that edit is later than this run's record (its ``update_time``; a record
+        with none, or one this run lacks, takes the edit). Per record, the latest source
+        time wins, as between edits. Records and places change as a batch of those
+        edits would change them.
+        """
+        stamps, deleted = read_stream(snapshot / "stream.parquet")
+        out = Outcome()
+        if not stamps:
+            return out
+        index = self.index
+        keys = sorted(stamps)
+        held = [(key, row) for key in keys if (row := index.twin.get(key)) is not None]
+        rows = np.array([row for _, row in held], dtype=np.int64)
+        times = index.take(rows, ["update_time"]).column(0).cast(pa.int64()).to_pylist()
+        run_time = dict(zip([key for key, _ in held], times, strict=True))  # ms, or None
+        old = pq.read_table(snapshot / "records.parquet", columns=PLACE_SCHEMA.names)
+        old = old.cast(PLACE_SCHEMA)
+        old_row = {
+            key: row
+            for row, key in enumerate(
+                zip(old.column("source").to_pylist(), old.column("id").to_pylist(), strict=True)
+            )
+        }
+        todo: list[_Effect] = []
+        taken: list[int] = []
+        for key in keys:
+            stamp = stamps[key]
+            newer = run_time.get(key)
+            if newer is not None and newer >= stamp[0]:
+                out.counts["stale"] += 1  # the run's record is as new: it stays
+                self.stamps[key] = stamp  # and a replay of that edit changes nothing
+                continue
+            if key in deleted:
+                todo.append(_Effect(key, "delete", stamp=stamp, edit_ids=[stamp[1]]))
+            elif key in old_row:
+                todo.append(_Effect(key, "upsert", len(taken), stamp=stamp, edit_ids=[stamp[1]]))
+                taken.append(old_row[key])
+        self._take(todo, old.take(pa.array(taken, pa.int64())), out)
+        return out
 
     # --- applying edits ---------------------------------------------------------------
 
@@ -228,12 +297,19 @@ class StreamState:
             else:
                 out.counts["superseded"] += 1
             effect.take(edit, row_of.get(id(edit)))
+        out.counts["dead"] += len(out.dead)
+        self._take(list(effects.values()), prepared, out)
+        return out
+
+    def _take(self, todo: list[_Effect], prepared: pa.Table, out: Outcome) -> None:
+        """Put the effects of a batch's edits into the places (``prepared``: the upserted
+        records, by each effect's ``row``) and merge the places they touch again."""
+        index = self.index
         touched: dict[str, list[str]] = {}  # place id -> edit ids
 
         def touch(place: str, edit_ids: list[str]) -> None:
             touched.setdefault(place, []).extend(edit_ids)
 
-        todo = list(effects.values())
         # Deletes: the record leaves its place (one added and deleted in the batch leaves
         # only its tombstone).
         gone = [e for e in todo if e.op == "delete" and e.key in index.twin]
@@ -269,9 +345,7 @@ class StreamState:
             else:
                 self.deleted.discard(effect.key)
         out.counts["applied"] += sum(len(e.edit_ids) for e in todo)
-        out.counts["dead"] += len(out.dead)
         self._remerge(touched, out)
-        return out
 
     def _prepare(self, edits: list[Edit], out: Outcome) -> tuple[pa.Table, dict[int, int]]:
         """Validate and normalize upserts as ingest does: the records, and the row of each
