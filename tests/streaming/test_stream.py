@@ -252,52 +252,84 @@ def test_a_consumer_killed_mid_run_applies_every_edit_once_and_loses_no_event(
     print(f"killed after {killed_at} batches: {len(events)} events, {repeated} repeated")
 
 
-def test_a_stream_started_after_a_later_run_starts_from_it(
-    broker: tuple[str, Path], conflated: Path, tmp_path: Path
-) -> None:
-    """The next release of the sources is run into the output under a stream's
-    snapshots: started again, the stream's places are that run's, with its own later
-    edits carried over, and the search index it keeps holds them."""
-    where, _ = broker
-    config = settings(where, "rebase", partitions=1)
-    output = tmp_path / "out"
-    shutil.copytree(conflated, output)
-    messages = day(conflated, 200, 11)
-    send_edits(config, messages)
-    pipeline = pipeline_file(tmp_path, conflated, config, output)
-    first = poiflow("stream", str(pipeline), "--until-idle", "3")
-    assert first.returncode == 0, first.stderr[-2000:]
-    before = current_snapshot(tmp_path / "state")
+def _metrics(state: Path) -> dict[str, Any]:
+    """The stream's ``metrics.json``; empty before its first batch."""
+    try:
+        return dict(json.loads((state / "metrics.json").read_text()))
+    except (OSError, ValueError):
+        return {}
 
-    # The later run: a record the stream left alone renamed at its source.
-    release = tmp_path / "release-2"
-    shutil.copytree(conflated.parent / "sources", release)
-    with (release / "source_b.csv").open(encoding="utf-8", newline="") as handle:
+
+def _renamed_release(conflated: Path, to: Path, edited: set[tuple[str, str]]) -> tuple[str, str]:
+    """The run's sources as their next release has them, in ``to``: a record alone in
+    its place that the stream did not edit renamed. Its id and old name."""
+    shutil.copytree(conflated.parent / "sources", to)
+    with (to / "source_b.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    members = Counter(pq.read_table(conflated / "membership.parquet")["place_id"].to_pylist())
-    alone = {
-        (m["source"], m["id"])
-        for m in pq.read_table(conflated / "membership.parquet").to_pylist()
-        if members[m["place_id"]] == 1
-    }
-    row = next(
-        r
-        for r in rows
-        if ("source_b", r["id"]) in alone - set(stamps_of(before)) and len(r["name"]) > 5
-    )
+    membership = pq.read_table(conflated / "membership.parquet").to_pylist()
+    members = Counter(m["place_id"] for m in membership)
+    alone = {(m["source"], m["id"]) for m in membership if members[m["place_id"]] == 1}
+    row = next(r for r in rows if ("source_b", r["id"]) in alone - edited and len(r["name"]) > 5)
     rid, name = row["id"], row["name"]
     row["name"] = f"{name} Uusi"
-    with (release / "source_b.csv").open("w", encoding="utf-8", newline="") as handle:
+    with (to / "source_b.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, [*rows[0]])
         writer.writeheader()
         writer.writerows(rows)
-    conflate(sorted(release.glob("source_*.csv")), output, workers=1)
+    return rid, name
 
-    second = poiflow("stream", str(pipeline), "--until-idle", "3")
-    assert second.returncode == 0, second.stderr[-2000:]
-    said = " ".join((second.stdout + second.stderr).split())
+
+@pytest.mark.parametrize("stream_is", ["stopped", "running"])
+def test_a_stream_goes_on_from_a_later_run_into_its_output(
+    broker: tuple[str, Path],
+    conflated: Path,
+    tmp_path: Path,
+    stream_is: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The next release of the sources is run into the output under a stream's
+    snapshots: the stream's places become that run's (a stopped stream's when it starts,
+    a running one's between its batches), with its own later edits carried over, and the
+    search index it keeps holds them."""
+    where, _ = broker
+    config = settings(where, f"rebase-{stream_is}", partitions=1)
+    output, state = tmp_path / "out", tmp_path / "state"
+    shutil.copytree(conflated, output)
+    first_day = day(conflated, 200, 11)
+    send_edits(config, first_day)
+    pipeline = pipeline_file(tmp_path, conflated, config, output)
+    command = [sys.executable, "-m", "poiflow", "stream", str(pipeline)]
+    log = tmp_path / "stream.log"
+    if stream_is == "stopped":
+        first = poiflow("stream", str(pipeline), "--until-idle", "3")
+        assert first.returncode == 0, first.stderr[-2000:]
+    else:
+        with log.open("w") as sink:
+            running = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        request.addfinalizer(running.kill)  # whatever fails below
+        wait_for(lambda: "checkpoints" in _metrics(state), 120)  # a snapshot, committed
+    before = current_snapshot(state)
+    edited = stamps_of(before)
+    rid, name = _renamed_release(conflated, tmp_path / "release-2", set(edited))
+    conflate(sorted((tmp_path / "release-2").glob("source_*.csv")), output, workers=1)
+
+    if stream_is == "stopped":
+        second = poiflow("stream", str(pipeline), "--until-idle", "3")
+        assert second.returncode == 0, second.stderr[-2000:]
+        said = second.stdout + second.stderr
+    else:
+        later = (output / "run.json").read_bytes()
+        wait_for(lambda: (current_snapshot(state) / "run.json").read_bytes() == later, 120)
+        more = day(conflated, 20, 12)
+        send_edits(config, more)  # and the stream, started again from the run, goes on
+        wait_for(lambda: _metrics(state).get("received", 0) >= len(more), 120)
+        running.send_signal(signal.SIGTERM)
+        assert running.wait(timeout=60) == 0, log.read_text()[-2000:]
+        said = log.read_text()
+        assert f"a later run landed in {output}" in " ".join(said.split())
+    said = " ".join(said.split())
     assert f"holds a later run than the stream's snapshots ({before.name})" in said
-    now = current_snapshot(tmp_path / "state")
+    now = current_snapshot(state)
     assert (now / "run.json").read_bytes() == (output / "run.json").read_bytes()
     names = {
         (r["source"], r["id"]): r["names"]["primary"]
@@ -306,9 +338,18 @@ def test_a_stream_started_after_a_later_run_starts_from_it(
         ).to_pylist()
     }
     assert names[("source_b", rid)] == f"{name} Uusi"
-    assert stamps_of(now) == stamps_of(before)  # every edit of the stream carried over
+    kept = stamps_of(now)
+    if stream_is == "running":  # the edits after the run are applied as ever
+        won = last_writer(first_day + more)
+        assert {key: kept[key] for key in last_writer(more)} == {
+            k: won[k] for k in last_writer(more)
+        }
+        edited = {
+            key: stamp for key, stamp in edited.items() if key not in won or won[key] == stamp
+        }
+    assert {key: kept[key] for key in edited} == edited  # every edit carried over
     live = pq.read_table(now / "places.parquet", columns=["id"]).num_rows
-    index = SearchIndex(tmp_path / "state" / "search")
+    index = SearchIndex(state / "search")
     assert len(index) == live
     assert f"{name} Uusi" in [hit.name for hit in index.search(f"{name} uusi", limit=3)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,9 +35,9 @@ and every event carries the ids of the edits that caused it. Per record, the edi
 the latest source time wins (a late, older edit changes nothing).
 
 Run the pipeline first ([bold]poiflow run PIPELINE.yaml[/bold]): the stream starts from
-its output. Started again after a later run into that output (the sources' next release),
-it starts from that run, with its own edits carried over where they are later than the
-run's records. SIGTERM or Ctrl-C stops it after the batch in hand.
+its output. After a later run into that output (the sources' next release) it goes on
+from that run, when it starts or between batches, with its own edits carried over where
+they are later than the run's records. SIGTERM or Ctrl-C stops it after the batch in hand.
 
 [bold]Examples[/bold]
 
@@ -101,7 +102,6 @@ def stream_command(
     """Consume edits, update the places, produce change events."""
     from poiflow.conflate.merge import MergeConfig
     from poiflow.streaming.consumer import EditStream, StreamMetrics, reach_brokers
-    from poiflow.streaming.state import StreamState
 
     pipeline = _pipeline(pipeline_file, brokers)
     output = pipeline.output
@@ -117,6 +117,72 @@ def stream_command(
         reach_brokers(settings)  # said now, not after the places are loaded and indexed
     folder = state or (pipeline.resolve(settings.state) if settings.state else output / "stream")
     merge = MergeConfig(**pipeline.spec.stages.merge.model_dump())
+
+    def show(metrics: StreamMetrics) -> None:
+        s = metrics.summary()
+        console.print(
+            f"batch {s['batches']:,}: {s['received']:,} edits ({s['edits_per_s']:,}/s), "
+            f"{s.get('events', 0):,} events, {s.get('dead', 0):,} dead letters, "
+            f"{s.get('stale', 0) + s.get('duplicate', 0):,} stale or repeated; "
+            f"lag {s['total_lag']:,}",
+            highlight=False,
+        )
+
+    if create_topics:
+        from poiflow.streaming.producer import create_topics as make_topics
+
+        made = make_topics(settings)
+        console.print(f"created topics: {', '.join(made)}" if made else "the topics exist")
+    run_file = output / "run.json"
+    while True:
+        # Seen before the places load: a run landing meanwhile is started from next.
+        seen = _file_stamp(run_file)
+        live = _live_places(output, folder, merge, settings)
+        publishers = _publishers(live, folder, settings, rebased=live.rebased is not None)
+        stream = EditStream(
+            live,
+            folder,
+            settings,
+            on_batch=show,
+            publishers=publishers,
+            later_run=partial(_rewritten, run_file, seen),
+        )
+        try:
+            metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
+        finally:
+            for publisher in publishers:
+                if hasattr(publisher, "close"):
+                    publisher.close()
+        if not stream.later_run_seen:
+            break
+        console.print(f"a later run landed in {output}: the stream starts again from it")
+        if batches is not None:
+            batches -= int(metrics.counts.get("batches", 0))
+            if batches <= 0:
+                break
+    console.print(f"stopped; metrics in {folder / 'metrics.json'}")
+    console.print_json(json.dumps(metrics.summary()))
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells one writing of a file from another: its inode, size and time."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _rewritten(path: Path, seen: tuple[int, int, int] | None) -> bool:
+    """Whether ``path`` was written again since it was ``seen`` (:func:`_file_stamp`)."""
+    return _file_stamp(path) != seen
+
+
+def _live_places(output: Path, folder: Path, merge: Any, settings: Any) -> Any:
+    """The stream's places: its latest snapshot, or the run in ``output`` (said when a
+    later run there replaced the snapshots'), loaded with a status line."""
+    from poiflow.streaming.state import StreamState
+
     with console.status("loading the places ..."):
         live = StreamState.open(output, folder, merge)
     if live.rebased is not None:
@@ -137,32 +203,7 @@ def stream_command(
         f"{len(live.index.place_ids):,} places from {live.folder}; reading "
         f"[bold]{settings.edits}[/bold] at {settings.brokers} (Ctrl-C stops after the batch)"
     )
-
-    def show(metrics: StreamMetrics) -> None:
-        s = metrics.summary()
-        console.print(
-            f"batch {s['batches']:,}: {s['received']:,} edits ({s['edits_per_s']:,}/s), "
-            f"{s.get('events', 0):,} events, {s.get('dead', 0):,} dead letters, "
-            f"{s.get('stale', 0) + s.get('duplicate', 0):,} stale or repeated; "
-            f"lag {s['total_lag']:,}",
-            highlight=False,
-        )
-
-    if create_topics:
-        from poiflow.streaming.producer import create_topics as make_topics
-
-        made = make_topics(settings)
-        console.print(f"created topics: {', '.join(made)}" if made else "the topics exist")
-    publishers = _publishers(live, folder, settings, rebased=live.rebased is not None)
-    stream = EditStream(live, folder, settings, on_batch=show, publishers=publishers)
-    try:
-        metrics = stream.run(idle_exit_s=until_idle, max_batches=batches)
-    finally:
-        for publisher in publishers:
-            if hasattr(publisher, "close"):
-                publisher.close()
-    console.print(f"stopped; metrics in {folder / 'metrics.json'}")
-    console.print_json(json.dumps(metrics.summary()))
+    return live
 
 
 def _publishers(live: Any, folder: Path, settings: Any, *, rebased: bool = False) -> list[Any]:

@@ -152,6 +152,9 @@ class EditStream:
         on_batch: Called after each committed batch with the metrics (progress display).
         publishers: Search indexes and stores given each batch's changed places (after the
             events, before the snapshot); one that cannot be reached is waited for.
+        later_run: Asked between batches whether a later run has landed in the output the
+            places started from: if so, the stream stops, its batches committed, with
+            ``later_run_seen`` set, to be started again from that run.
 
     Raises:
         ServerUnavailableError: No broker can be reached now (:func:`reach_brokers`); one that
@@ -166,6 +169,7 @@ class EditStream:
         settings: StreamSettings,
         on_batch: Callable[[StreamMetrics], None] | None = None,
         publishers: Sequence[Publisher] = (),
+        later_run: Callable[[], bool] | None = None,
     ) -> None:
         try:
             from confluent_kafka import Consumer, Producer
@@ -178,6 +182,8 @@ class EditStream:
         self.settings = settings
         self.on_batch = on_batch
         self.publishers = list(publishers)
+        self.later_run = later_run
+        self.later_run_seen = False
         self.metrics = StreamMetrics()
         self.stopping = threading.Event()
         reach_brokers(settings)  # before the clients, which would try to connect over and over
@@ -218,6 +224,9 @@ class EditStream:
         try:
             with _signals(self.stopping):
                 while not self.stopping.is_set():
+                    if self.later_run is not None and self.later_run():
+                        self.later_run_seen = True  # what it has applied is committed below
+                        break
                     messages = self.consumer.consume(
                         num_messages=self.settings.batch_size,
                         timeout=self.settings.wait_ms / 1000,
