@@ -216,7 +216,7 @@ class StreamState:
         if not stamps:
             return out
         index = self.index
-        keys = sorted(stamps)
+        keys = sorted(stamps, key=lambda key: (stamps[key], key))  # in the edits' order
         held = [(key, row) for key in keys if (row := index.twin.get(key)) is not None]
         rows = np.array([row for _, row in held], dtype=np.int64)
         times = index.take(rows, ["update_time"]).column(0).cast(pa.int64()).to_pylist()
