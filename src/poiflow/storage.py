@@ -45,6 +45,7 @@ __all__ = [
     "clear_stale",
     "exists",
     "fetch",
+    "file_stamp",
     "filesystem",
     "is_remote",
     "link_or_copy",
@@ -493,6 +494,16 @@ def clear_stale(folder: Path, pattern: str) -> list[Path]:
             path.unlink(missing_ok=True)
         removed.append(path)
     return removed
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells one writing of a file from another (its inode, size and time; a file
+    replaced by a rename has another inode); None where there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _alive(pid: int) -> bool:

@@ -386,6 +386,72 @@ def test_a_server_indexes_again_the_places_of_a_later_run(
     assert [p.name for p in folder.iterdir() if p.name.startswith(".search")] == []
 
 
+def _later_run(folder: Path, conflated: Path) -> int:
+    """Run the generated world's first two sources into ``folder``, as a later release
+    would (``run.json`` last). How many places it made."""
+    from poiflow.pipeline import conflate
+
+    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))[:2]
+    return conflate(sources, folder, workers=1).places
+
+
+def test_a_later_run_is_taken_up_and_one_that_cannot_load_leaves_the_last(
+    conflated: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from poiflow.serving.api import Releases
+
+    folder = tmp_path / "out"
+    shutil.copytree(conflated, folder)
+    releases = Releases(folder)
+    first = releases.now
+    assert not releases.take_up()  # nothing new
+    assert releases.now is first
+
+    made = _later_run(folder, conflated)
+    assert made != len(first.store)
+    # A later run that cannot be read: the last goes on answering, said once.
+    good = (folder / "places.parquet").read_bytes()
+    (folder / "places.parquet").write_bytes(b"not parquet")
+    with caplog.at_level("WARNING", logger="poiflow.serving.api"):
+        assert not releases.take_up()
+        assert not releases.take_up()
+    assert releases.now is first
+    assert [r.message for r in caplog.records].count(
+        f"cannot load the later run in {folder}; serving the last"
+    ) == 1
+    (folder / "places.parquet").write_bytes(good)
+    assert releases.take_up()
+    assert len(releases.now.store) == made
+    assert len(releases.now.store.search) == made  # its index built again, for these places
+    assert releases.now.matching is not None
+    assert first.matching is not None
+    # The last one's matcher answers what it was given after it was let go, here and now.
+    answered = first.matching.submit([{"id": "x", "name": "Kahvila", "lat": 60.17, "lon": 24.9}])
+    assert len(answered.result(timeout=30)) == 1
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_server_answers_from_a_later_run_once_it_has_loaded_it(
+    conflated: Path, tmp_path: Path, workers: str
+) -> None:
+    folder = tmp_path / "out"
+    shutil.copytree(conflated, folder)
+    with serving(folder, None, "--watch", "0.3", "--workers", workers) as base:
+        before = get(base, "/health")[1]["places"]
+        made = _later_run(folder, conflated)
+        assert made != before
+        deadline = time.monotonic() + 60
+        seen: set[int] = set()
+        while seen != {made}:  # every process has taken it up
+            assert time.monotonic() < deadline, f"still {seen} places, not {made}"
+            seen = {get(base, "/health")[1]["places"] for _ in range(8)}
+            time.sleep(0.2)
+        status, health = get(base, "/health")
+        assert (status, health["search_documents"], health["matching"]) == (200, made, True)
+        some = pq.read_table(folder / "places.parquet", columns=["id"])["id"][0].as_py()
+        assert get(base, f"/places/{some}")[0] == 200
+
+
 def _started(folder: Path, *options: str) -> tuple[subprocess.Popen[bytes], str, Path]:
     """``poiflow serve FOLDER OPTIONS`` on a free port, once it answers."""
     port = free_port()

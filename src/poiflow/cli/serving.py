@@ -382,7 +382,8 @@ provenance and member records), [bold]GET /places[/bold]?bbox=west,south,east,no
 DIR/labels.csv) needs 'Authorization: Bearer TOKEN' with the token in the server's
 POIFLOW_API_TOKEN (no token set: no writes). The OpenAPI description is at /openapi.json,
 the interactive one at /docs. The search index is built first if DIR has none, or
-has one older than its places (a later run).
+has one older than its places (a later run). A later run into DIR is taken up while the
+server answers ([bold]--watch[/bold]): loaded beside the last, then answered from.
 
 [bold]POST /match[/bold] finds the golden place of a new record (or says it is new). The
 pages [bold]/[/bold] (search on a map) and [bold]/review[/bold] (labelling) are for people.
@@ -422,9 +423,18 @@ def serve_command(
     keyspace: Annotated[str, typer.Option(help="With --cassandra: its keyspace.")] = "poiflow",
     opensearch: Annotated[str | None, OPENSEARCH] = None,
     index: Annotated[str, INDEX] = "poiflow_places",
+    watch: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Look for a later run of DIR this often, and answer from it once it is "
+            "loaded (0: never).",
+            metavar="SECONDS",
+        ),
+    ] = 5.0,
 ) -> None:
     """Serve the golden places over HTTP."""
-    make_app = partial(_served_app, folder, cassandra, keyspace, opensearch, index)
+    make_app = partial(_served_app, folder, cassandra, keyspace, opensearch, index, watch)
     if workers > 1:
         from poiflow.serving.processes import serve_processes
 
@@ -450,7 +460,12 @@ def serve_command(
 
 
 def _served_app(
-    folder: Path, cassandra: str | None, keyspace: str, opensearch: str | None, index: str
+    folder: Path,
+    cassandra: str | None,
+    keyspace: str,
+    opensearch: str | None,
+    index: str,
+    watch: float = 0.0,
 ) -> Any:
     """The API over ``folder`` with the stores named (module level: each server process
     of ``--workers`` builds its own)."""
@@ -473,4 +488,4 @@ def _served_app(
 
         server = OpenSearchIndex(opensearch, index)
         len(server)  # published? (else one line saying how)
-    return create_app(folder, cassandra=store, search_server=server)
+    return create_app(folder, cassandra=store, search_server=server, reload_s=watch or None)

@@ -101,6 +101,7 @@ def stream_command(
 ) -> None:
     """Consume edits, update the places, produce change events."""
     from poiflow.conflate.merge import MergeConfig
+    from poiflow.storage import file_stamp
     from poiflow.streaming.consumer import EditStream, StreamMetrics, reach_brokers
 
     pipeline = _pipeline(pipeline_file, brokers)
@@ -136,7 +137,7 @@ def stream_command(
     run_file = output / "run.json"
     while True:
         # Seen before the places load: a run landing meanwhile is started from next.
-        seen = _file_stamp(run_file)
+        seen = file_stamp(run_file)
         live = _live_places(output, folder, merge, settings)
         publishers = _publishers(live, folder, settings, rebased=live.rebased is not None)
         stream = EditStream(
@@ -164,18 +165,11 @@ def stream_command(
     console.print_json(json.dumps(metrics.summary()))
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
-    """What tells one writing of a file from another: its inode, size and time."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
 def _rewritten(path: Path, seen: tuple[int, int, int] | None) -> bool:
-    """Whether ``path`` was written again since it was ``seen`` (:func:`_file_stamp`)."""
-    return _file_stamp(path) != seen
+    """Whether ``path`` was written again since it was ``seen`` (``file_stamp``)."""
+    from poiflow.storage import file_stamp
+
+    return file_stamp(path) != seen
 
 
 def _live_places(output: Path, folder: Path, merge: Any, settings: Any) -> Any:

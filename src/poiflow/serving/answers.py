@@ -73,24 +73,45 @@ class MatchQueue:
     def __init__(self, index: MatchIndex, most: int = 1000) -> None:
         self.index = index
         self.most = most
-        self._waiting: queue.SimpleQueue[tuple[list[Mapping[str, Any]], Future[list[Match | str]]]]
+        self._waiting: queue.SimpleQueue[
+            tuple[list[Mapping[str, Any]], Future[list[Match | str]]] | None
+        ]
         self._waiting = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        self._closed = False
         threading.Thread(target=self._work, name="poiflow-match", daemon=True).start()
 
     def submit(self, objects: list[Mapping[str, Any]]) -> Future[list[Match | str]]:
-        """Queue some places; the future holds what :meth:`MatchIndex.answers` would."""
+        """Queue some places; the future holds what :meth:`MatchIndex.answers` would (once
+        the queue is closed, they are answered here and now)."""
         future: Future[list[Match | str]] = Future()
-        self._waiting.put((objects, future))
+        with self._closing:
+            if not self._closed:
+                self._waiting.put((objects, future))
+                return future
+        self._answer([(objects, future)])
         return future
+
+    def close(self) -> None:
+        """Stop the worker once the requests already queued are answered."""
+        with self._closing:
+            self._closed = True
+            self._waiting.put(None)
 
     def _work(self) -> None:
         while True:
-            taken = [self._waiting.get()]
+            first = self._waiting.get()
+            if first is None:
+                return
+            taken = [first]
             count = len(taken[0][0])
             while count < self.most:
                 try:
                     more = self._waiting.get_nowait()
                 except queue.Empty:
+                    break
+                if more is None:  # closed: these last, then stop
+                    self._waiting.put(None)
                     break
                 taken.append(more)
                 count += len(more[0])

@@ -38,17 +38,25 @@ one takes no writes (403):
 
 Every parameter is checked: a bad one is a 422 whose ``detail`` says which and why; an
 unknown id is a 404; a body over 1 MB is a 413.
+
+A later run into the folder is taken up while the server answers: every few seconds it
+looks at ``run.json`` (written last by a run), and when a run has written it again it
+loads the new places, index and matcher beside the old ones and then answers from them
+(a request in hand finishes on what it began with). One that cannot be loaded is logged,
+and the last one goes on answering.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the parameters' annotations
 # when the routes are made, inside create_app.
 import asyncio
 import hmac
+import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -82,8 +90,19 @@ from poiflow.serving.requests import (
 from poiflow.serving.responses import Health, PlacesPage, Refusal, SearchResults, Stored
 from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, output_index, places_file
+from poiflow.storage import file_stamp
 
-__all__ = ["PLACE_ID", "TOKEN_VARIABLE", "FlatPlace", "Label", "Store", "create_app"]
+__all__ = [
+    "PLACE_ID",
+    "RELOAD_S",
+    "TOKEN_VARIABLE",
+    "FlatPlace",
+    "Label",
+    "Release",
+    "Releases",
+    "Store",
+    "create_app",
+]
 
 PLACE_ID: Final = r"^p[0-9a-f]{16}$"
 TOKEN_VARIABLE: Final = "POIFLOW_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
@@ -93,6 +112,8 @@ _MEMBERS: Final = pa.schema(
     [("source", pa.string()), ("id", pa.string()), ("place_id", pa.string())]
 )
 _LABELS_MAX: Final = 1000
+RELOAD_S: Final = 5.0  # how often a server looks for a later run of its folder
+_log = logging.getLogger(__name__)
 _MATCH_MAX: Final = 1000
 
 
@@ -215,29 +236,114 @@ def _query_names(route: APIRoute) -> tuple[str, ...]:
     return tuple(names)
 
 
+@dataclass(frozen=True, slots=True)
+class Release:
+    """What the server answers from, as one run left the output folder.
+
+    Attributes:
+        store: The places and their search index.
+        matching: The matcher of ``POST /match``; None where the folder cannot match
+            (``unavailable`` says why).
+        review: The review page's questions.
+        stamp: ``run.json`` as it was when this was loaded (``storage.file_stamp``).
+    """
+
+    store: Store
+    matching: MatchQueue | None
+    unavailable: str
+    review: ReviewQueue
+    stamp: tuple[int, int, int] | None
+
+    @classmethod
+    def load(cls, folder: Path, search_server: OpenSearchIndex | None = None) -> "Release":
+        stamp = file_stamp(folder / "run.json")  # before reading: a run meanwhile is next
+        store = Store(folder, search_server)
+        matching: MatchQueue | None = None
+        unavailable = ""
+        try:
+            matching = MatchQueue(MatchIndex(folder))
+        except InputError as exc:  # the read endpoints still serve; /match says why not
+            unavailable = str(exc)
+        return cls(store, matching, unavailable, ReviewQueue(folder), stamp)
+
+
+class Releases:
+    """The release a server answers from (``now``), and a watcher that loads a later run
+    of the folder when one has written its ``run.json`` (see the module)."""
+
+    def __init__(self, folder: Path, search_server: OpenSearchIndex | None = None) -> None:
+        self.folder = Path(folder)
+        self.search_server = search_server
+        self.now = Release.load(self.folder, search_server)
+        self._failed: tuple[int, int, int] | None = None  # the run.json said to fail last
+        self._stopping = threading.Event()
+
+    def take_up(self) -> bool:
+        """Load the run that wrote ``run.json`` since the last look, if one did, and answer
+        from it. Whether it did so. One that fails to load is tried again at the next look
+        (another server process may have been building its search index), and said once."""
+        stamp = file_stamp(self.folder / "run.json")
+        if stamp is None or stamp == self.now.stamp:
+            return False
+        try:
+            fresh = Release.load(self.folder, self.search_server)
+        except Exception:  # the last release goes on answering
+            if stamp != self._failed:
+                self._failed = stamp
+                _log.exception("cannot load the later run in %s; serving the last", self.folder)
+            return False
+        old, self.now = self.now, fresh
+        if old.matching is not None:
+            old.matching.close()  # after the requests already queued
+        _log.warning("serving the later run in %s: %d places", self.folder, len(fresh.store))
+        return True
+
+    def watch(self, every_s: float) -> threading.Thread:
+        """Look for a later run every ``every_s`` seconds, on a thread of its own, until
+        :meth:`stop`."""
+
+        def loop() -> None:
+            while not self._stopping.wait(every_s):
+                self.take_up()
+
+        thread = threading.Thread(target=loop, name="poiflow-releases", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
 def create_app(
     folder: Path,
     cassandra: CassandraStore | None = None,
     search_server: OpenSearchIndex | None = None,
+    reload_s: float | None = RELOAD_S,
 ) -> FastAPI:
     """The FastAPI app serving the output in ``folder``; with ``cassandra``, places by id
     come from that serving store, and with ``search_server`` that server answers
-    ``/search`` (both published from the same output).
+    ``/search`` (both published from the same output). While it serves, a later run into
+    ``folder`` is looked for every ``reload_s`` seconds (None: never) and answered from.
 
     Raises:
         InputError: ``folder`` has no golden places.
     """
     from fastapi import FastAPI, HTTPException
 
-    store = Store(folder, search_server)
-    matching: MatchQueue | None = None
-    unavailable = ""
-    try:
-        matching = MatchQueue(MatchIndex(folder))
-    except InputError as exc:  # the read endpoints still serve; /match says why not
-        unavailable = str(exc)
+    releases = Releases(folder, search_server)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if reload_s is not None:
+            releases.watch(reload_s)
+        try:
+            yield
+        finally:
+            releases.stop()
+
     token = os.environ.get(TOKEN_VARIABLE) or None
     app = FastAPI(
+        lifespan=lifespan,
         title="poiflow",
         version=__version__,
         summary="Golden places: search, lookup by id and by area; review answers.",
@@ -275,7 +381,7 @@ def create_app(
         if not 1 <= len(batch) <= _LABELS_MAX:
             raise HTTPException(422, f"send between 1 and {_LABELS_MAX} answers at a time")
         try:
-            store.add_labels(batch)
+            releases.now.store.add_labels(batch)
         except InputError as exc:
             raise HTTPException(422, str(exc)) from exc
         return {"stored": len(batch)}
@@ -300,8 +406,9 @@ def create_app(
             ),
         ],
     ) -> Any:
-        if matching is None:
-            raise HTTPException(503, unavailable)
+        now = releases.now
+        if now.matching is None:
+            raise HTTPException(503, now.unavailable)
         many = isinstance(places, list | PlaceFeatures)
         batch: list[FlatPlace | PlaceFeature] = (
             list(places.features)
@@ -323,7 +430,7 @@ def create_app(
                 raise HTTPException(422, "a feature needs an id: its own, or in its properties")
             objects.append(flat)
         try:  # matched with whatever other requests are waiting (see MatchQueue)
-            answers = await asyncio.wrap_future(matching.submit(objects))
+            answers = await asyncio.wrap_future(now.matching.submit(objects))
         except InputError as exc:
             raise HTTPException(422, str(exc)) from exc
         if not many:
@@ -336,8 +443,6 @@ def create_app(
                 for i, a in enumerate(answers)
             ]
         }
-
-    review = ReviewQueue(folder)
 
     @app.get("/", include_in_schema=False)
     def home() -> HTMLResponse:
@@ -357,7 +462,7 @@ def create_app(
     )
     def review_question(index: Annotated[int, PathParam(ge=0, le=100_000)]) -> dict[str, Any]:
         try:
-            question = review.question(index)
+            question = releases.now.review.question(index)
         except InputError as exc:
             raise HTTPException(503, str(exc)) from exc
         return jsonable_encoder(question) if question is not None else {"done": True}
@@ -372,16 +477,17 @@ def create_app(
         # A search server that went away makes the server degraded, not dead: the rest
         # still answers, and the problem is said here.
         problems: dict[str, str] = {}
+        now = releases.now
         try:
-            documents: int | None = len(store.search)
+            documents: int | None = len(now.store.search)
         except ServerUnavailableError as exc:
             documents, problems["search"] = None, str(exc)
         return {
             "status": "degraded" if problems else "ok",
             **({"problems": problems} if problems else {}),
-            "places": len(store),
+            "places": len(now.store),
             "search_documents": documents,
-            "matching": matching is not None,
+            "matching": now.matching is not None,
             "store": "embedded" if cassandra is None else f"cassandra {cassandra.where}",
             "search": "embedded"
             if search_server is None
@@ -421,7 +527,9 @@ def create_app(
         near = (lat, lon) if lat is not None and lon is not None else None
         try:
             when = parse_when(open_at) if open_at is not None else None
-            hits = store.search.search(q, near=near, category=category, open_at=when, limit=limit)
+            hits = releases.now.store.search.search(
+                q, near=near, category=category, open_at=when, limit=limit
+            )
         except ServerUnavailableError as exc:  # the search server, not the request
             raise HTTPException(503, str(exc)) from exc
         except InputError as exc:
@@ -435,7 +543,11 @@ def create_app(
         ],
     ) -> Any:
         try:
-            found = store.place(place_id) if cassandra is None else cassandra.place(place_id)
+            found = (
+                releases.now.store.place(place_id)
+                if cassandra is None
+                else cassandra.place(place_id)
+            )
         except ServerUnavailableError as exc:
             raise HTTPException(503, str(exc)) from exc
         if found is None:
@@ -493,7 +605,7 @@ def create_app(
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> Any:
         west, south, east, north = _bbox(bbox)
-        total, page = store.in_box(west, south, east, north, limit, offset)
+        total, page = releases.now.store.in_box(west, south, east, north, limit, offset)
         following = offset + limit if offset + limit < total else None
         return jsonable_encoder(
             {"total": total, "offset": offset, "next_offset": following, "places": page}
