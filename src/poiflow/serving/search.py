@@ -46,6 +46,7 @@ from poiflow.serving.ranking import (
     search_documents,
     word_typos,
 )
+from poiflow.storage import file_stamp
 
 if TYPE_CHECKING:
     import tantivy
@@ -85,15 +86,13 @@ def places_file(folder: Path) -> Path:
     return path
 
 
-def build_search_index(
-    places: Path | pa.Table, folder: Path, *, built_from: Path | None = None
-) -> SearchIndex:
+def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
     """Index the golden places (a ``places.parquet`` or its table) into ``folder``.
 
     The index is written beside ``folder`` and moved into place when complete: a reader
-    never opens a half-built index, and a failed build leaves the old one. It records
-    the file it was built from (``places``, or ``built_from`` for a table read from a
-    file), so that :func:`output_index` can tell when a later run has changed it.
+    never opens a half-built index, and a failed build leaves the old one. Built from a
+    file, it records which (its size, time and hash), so that :func:`output_index` can
+    tell when a later run has changed it.
 
     Raises:
         InputError: ``places`` is not a golden places table.
@@ -126,8 +125,7 @@ def build_search_index(
                 writer.add_document(tantivy.Document(**document))
         writer.commit()
         writer.wait_merging_threads()
-        source = places if isinstance(places, Path) else built_from
-        stamp = [] if source is None else [_stamp(source, fingerprint=True)]
+        stamp = [_stamp(places, fingerprint=True)] if isinstance(places, Path) else []
         (partial / _MARKER).write_text("\n".join([_INDEX_VERSION, *stamp]) + "\n", "utf-8")
     except BaseException:
         # Let go of the writer first: its threads would go on writing into the folder.
@@ -201,8 +199,8 @@ def _stamp(places: Path, *, fingerprint: bool = False) -> str:
     """``SIZE MTIME_NS [HASH]`` of a places file: what an index records of its source."""
     from poiflow.pipeline.runner import file_fingerprint
 
-    stat = places.stat()
-    parts = [str(stat.st_size), str(stat.st_mtime_ns)]
+    _, size, mtime = file_stamp(places) or (0, -1, -1)  # gone: like no file written
+    parts = [str(size), str(mtime)]
     return " ".join([*parts, file_fingerprint(places)] if fingerprint else parts)
 
 
