@@ -462,6 +462,33 @@ def test_an_outputs_index_answers_only_for_the_places_it_was_built_from(
     assert len(output_index(out, build=True)) == 3
 
 
+def test_builders_of_one_folders_index_build_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processes of a server that all find the index older than the places (a later
+    run) build it one at a time: the first builds, the others open what it built."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA), out / "places.parquet")
+    built: list[Path] = []
+    real = search_module.build_search_index
+
+    def counted(places: Any, folder: Path) -> SearchIndex:
+        built.append(folder)
+        return real(places, folder)
+
+    monkeypatch.setattr(search_module, "build_search_index", counted)
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: len(output_index(out, build=True)), range(4)))
+    assert found == [len(PLACES)] * 4
+    assert built == [out / "search"]
+    output_index(out, rebuild=True)  # as poiflow publish search: built whatever it was
+    assert len(built) == 2
+    assert sorted(p.name for p in out.iterdir()) == [".search.lock", "places.parquet", "search"]
+
+
 @pytest.mark.slow
 def test_helsinki_places_are_found_from_perturbed_names(tmp_path: Path) -> None:
     """Top-3 accuracy on queries made from the real names of central Helsinki, each with

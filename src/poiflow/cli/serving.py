@@ -106,7 +106,7 @@ def publish_search(
     index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
     """Build DIR/search from DIR/places.parquet (or publish to a search server)."""
-    from poiflow.serving.search import SEARCH_FOLDER, build_search_index, places_file
+    from poiflow.serving.search import output_index, places_file
 
     places = places_file(folder)
     if opensearch is not None:
@@ -121,7 +121,7 @@ def publish_search(
         )
         return
     with console.status("indexing the golden places"):
-        embedded = build_search_index(places, folder / SEARCH_FOLDER)
+        embedded = output_index(folder, rebuild=True)
     console.print(f"indexed {len(embedded):,} places into {embedded.folder}")
 
 

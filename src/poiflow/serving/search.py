@@ -21,7 +21,8 @@ import contextlib
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -140,13 +141,15 @@ def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
     return SearchIndex(folder)
 
 
-def output_index(output: Path, *, build: bool = False) -> SearchIndex:
+def output_index(output: Path, *, build: bool = False, rebuild: bool = False) -> SearchIndex:
     """The embedded search index of the conflate/run output ``output`` (``DIR/search``),
     as current as its places. One that is missing, of another poiflow version, or built
     from other places than ``DIR/places.parquet`` holds now (a later run wrote them) is
     built anew with ``build``, and refused without it: its answers would name places
-    that are gone, and miss the new ones.
+    that are gone, and miss the new ones. ``rebuild``: built anew whatever it is.
 
+    One process at a time builds a folder's index (a lock file beside it): the
+    processes of a server that all find it old build it once, the others then open it.
     An index shipped without its places (``DIR/search`` alone) has nothing to be checked
     against, and answers as it is.
 
@@ -158,16 +161,41 @@ def output_index(output: Path, *, build: bool = False) -> SearchIndex:
     index = Path(output) / SEARCH_FOLDER
     places = Path(output) / "places.parquet"
     if not places.exists():
-        if build:
+        if build or rebuild:
             places_file(output)  # says it is no conflate or run output
         return SearchIndex(index)
-    why = _not_current(index, places)
-    if why is None:
-        return SearchIndex(index)
-    if build:
+    if not rebuild:
+        why = _not_current(index, places)
+        if why is None:
+            return SearchIndex(index)
+        if not build:
+            remedy = "build one" if why == _NONE else "build it again"
+            message = f"{why}: {remedy} with `poiflow publish search {output}`"
+            raise InputError(message, path=str(index))
+    with _one_builder(index):
+        if not rebuild and _not_current(index, places) is None:  # another built it meanwhile
+            return SearchIndex(index)
         return build_search_index(places, index)
-    remedy = "build one" if why == _NONE else "build it again"
-    raise InputError(f"{why}: {remedy} with `poiflow publish search {output}`", path=str(index))
+
+
+@contextmanager
+def _one_builder(index: Path) -> Iterator[None]:
+    """Held by one process (or open file) at a time for the index in ``index``: an
+    advisory lock on a hidden file beside it."""
+    import fcntl
+
+    try:
+        handle = index.with_name(f".{index.name}.lock").open("a")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the search index: {exc.strerror}", path=str(index)
+        ) from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _not_current(index: Path, places: Path) -> str | None:
