@@ -25,7 +25,7 @@ from poiflow.serving import search as search_module
 from poiflow.serving.opening import When, parse_when
 from poiflow.text import fold
 
-from ..conftest import HELSINKI, VENDOR_FEED, poiflow
+from ..conftest import HELSINKI, VENDOR_FEED, killed_outright, poiflow
 
 
 def place(
@@ -486,6 +486,25 @@ def test_builders_of_one_folders_index_build_it_once(
     assert built == [out / "search"]
     output_index(out, rebuild=True)  # as poiflow publish search: built whatever it was
     assert len(built) == 2
+    assert sorted(p.name for p in out.iterdir()) == [".search.lock", "places.parquet", "search"]
+
+
+def test_a_build_killed_outright_leaves_its_folder_for_the_next_build_to_remove(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(pa.Table.from_pylist(PLACES, schema=GOLDEN_PLACE_SCHEMA), out / "places.parquet")
+    places = str(out / "places.parquet")
+    pid = killed_outright(
+        "import os; from pathlib import Path; import poiflow.serving.search as search\n"
+        "def dies(places, **kwargs):\n"
+        "    yield from []; os.kill(os.getpid(), 9)\n"
+        "search.search_documents = dies\n"
+        f"search.build_search_index(Path({places!r}), Path({str(out / 'search')!r}))\n"
+    )
+    assert [p.name for p in out.glob(".search.*")] == [f".search.building-{pid}"]
+    assert len(output_index(out, build=True)) == len(PLACES)
     assert sorted(p.name for p in out.iterdir()) == [".search.lock", "places.parquet", "search"]
 
 

@@ -18,6 +18,7 @@ lists the hours of the week its place can be open, and what passes is checked ex
 from __future__ import annotations
 
 import contextlib
+import glob
 import math
 import os
 import shutil
@@ -47,7 +48,7 @@ from poiflow.serving.ranking import (
     search_documents,
     word_typos,
 )
-from poiflow.storage import file_stamp
+from poiflow.storage import clear_stale, file_stamp
 
 if TYPE_CHECKING:
     import tantivy
@@ -109,6 +110,8 @@ def build_search_index(places: Path | pa.Table, folder: Path) -> SearchIndex:
 
     folder = Path(folder)
     partial = folder.with_name(f".{folder.name}.building-{os.getpid()}")
+    for left in ("building", "old"):  # what a build killed outright left beside it
+        clear_stale(folder.parent, f".{glob.escape(folder.name)}.{left}-*")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
