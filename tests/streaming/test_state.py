@@ -23,6 +23,8 @@ from poiflow.pipeline import conflate
 from poiflow.sources import flat_place
 from poiflow.streaming import Edit, StreamState, edit_message, parse_edit
 
+from .releases import later_sources
+
 T0 = datetime(2026, 11, 30, 8, tzinfo=UTC)
 
 
@@ -259,29 +261,6 @@ def test_a_snapshot_restarts_where_it_stopped(
     assert len(list((tmp_path / "state").glob("snapshot-*"))) == 2  # older ones are dropped
 
 
-def _later_sources(
-    conflated: Path, to: Path, changes: dict[tuple[str, str], dict[str, str]]
-) -> list[Path]:
-    """The run's sources as a later release has them: ``changes`` by record, and an
-    ``update_time`` column (empty but where a change gives one)."""
-    import csv
-
-    files = []
-    for path in sorted((conflated.parent / "sources").glob("source_*.csv")):
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        for row in rows:
-            row.update(changes.get((path.stem, row["id"]), {}))
-            row.setdefault("update_time", "")
-        to.mkdir(parents=True, exist_ok=True)
-        with (to / path.name).open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, [*rows[0].keys()])
-            writer.writeheader()
-            writer.writerows(rows)
-        files.append(to / path.name)
-    return files
-
-
 def test_a_later_run_under_the_snapshots_is_started_from_with_the_streams_later_edits(
     state: StreamState, conflated: Path, tmp_path: Path
 ) -> None:
@@ -302,7 +281,7 @@ def test_a_later_run_under_the_snapshots_is_started_from_with_the_streams_later_
     renamed = f"{flat(state, *four)['name']} Uusi"
     later = tmp_path / "later"
     conflate(
-        _later_sources(
+        later_sources(
             conflated,
             tmp_path / "release-2",
             {

@@ -32,6 +32,7 @@ from poiflow.streaming.consumer import EditStream
 from poiflow.streaming.producer import create_topics, send_edits
 
 from ..conftest import ROOT, poiflow, script_server
+from .releases import later_sources
 
 pytestmark = [pytest.mark.kafka, pytest.mark.server]
 
@@ -263,20 +264,14 @@ def _metrics(state: Path) -> dict[str, Any]:
 def _renamed_release(conflated: Path, to: Path, edited: set[tuple[str, str]]) -> tuple[str, str]:
     """The run's sources as their next release has them, in ``to``: a record alone in
     its place that the stream did not edit renamed. Its id and old name."""
-    shutil.copytree(conflated.parent / "sources", to)
-    with (to / "source_b.csv").open(encoding="utf-8", newline="") as handle:
+    with (conflated.parent / "sources" / "source_b.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     membership = pq.read_table(conflated / "membership.parquet").to_pylist()
     members = Counter(m["place_id"] for m in membership)
     alone = {(m["source"], m["id"]) for m in membership if members[m["place_id"]] == 1}
     row = next(r for r in rows if ("source_b", r["id"]) in alone - edited and len(r["name"]) > 5)
-    rid, name = row["id"], row["name"]
-    row["name"] = f"{name} Uusi"
-    with (to / "source_b.csv").open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, [*rows[0]])
-        writer.writeheader()
-        writer.writerows(rows)
-    return rid, name
+    later_sources(conflated, to, {("source_b", row["id"]): {"name": f"{row['name']} Uusi"}})
+    return row["id"], row["name"]
 
 
 @pytest.mark.parametrize("stream_is", ["stopped", "running"])

@@ -438,11 +438,6 @@ def serve_command(
     if workers > 1:
         from poiflow.serving.processes import serve_processes
 
-        if opensearch is None:  # DIR's own index, made current once, not by each process
-            from poiflow.serving.search import output_index
-
-            with console.status("indexing the golden places for search"):
-                output_index(folder, build=True)
         console.print(
             f"starting {workers} server processes on http://{host}:{port} (OpenAPI: /docs), "
             f"each loading {folder}; Ctrl-C stops"
