@@ -1,6 +1,7 @@
 # The image `poiflow deploy k8s` manifests name (poiflow:latest by default):
 #   docker build -t poiflow:latest .
-# Local engine: the Job runs `poiflow run /work/pipeline.yaml` in it.
+# Local engine: the Job runs `poiflow run /work/pipeline.yaml` in it; with --serve and
+# --stream, `poiflow serve` and `poiflow stream` run in it too (Kafka, Cassandra, OpenSearch).
 # Spark engine: the Spark operator starts the driver and the executors from it, through
 # Spark's Kubernetes entrypoint (taken from Apache Spark's own image of the same version),
 # with the Spark that PySpark carries as SPARK_HOME.
@@ -15,7 +16,8 @@ WORKDIR /opt/poiflow/src
 COPY pyproject.toml README.md LICENSE ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY src src
-RUN pip install --no-cache-dir -c requirements/constraints.txt ".[spark,tracking,gis]"
+RUN pip install --no-cache-dir -c requirements/constraints.txt \
+    ".[spark,tracking,gis,streaming,cassandra,opensearch]"
 COPY scripts/spark_main.py /opt/poiflow/spark_main.py
 COPY --from=spark /opt/entrypoint.sh /opt/decom.sh /opt/
 ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \

@@ -6,22 +6,28 @@ from __future__ import annotations
 
 import copy
 import gzip
+import json
+import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
 from poiflow.config import PipelineSpec
+from poiflow.errors import ConfigError
 from poiflow.pipeline import Pipeline
-from poiflow.pipeline.deploy import KubernetesOptions, k8s_manifests
+from poiflow.pipeline.deploy import WORKDIR, KubernetesOptions, k8s_manifests
 
-from ..conftest import ROOT
+from ..conftest import ROOT, free_port
 
 HELSINKI = ROOT / "examples" / "helsinki" / "pipeline.yaml"
 CRDS = ROOT / "tests" / "fixtures" / "k8s"
@@ -177,7 +183,8 @@ def test_the_dockerfile_builds_what_the_manifests_run() -> None:
     assert f"COPY scripts/spark_main.py {main}" in dockerfile
     assert (ROOT / "scripts" / "spark_main.py").exists()
     assert 'ENTRYPOINT ["/opt/entrypoint.sh"]' in dockerfile  # Spark's driver/executor start
-    assert ".[spark,tracking,gis]" in dockerfile  # the image reads GeoPackage feeds too
+    # It reads GeoPackage feeds, and streams from Kafka into the stores it serves from.
+    assert ".[spark,tracking,gis,streaming,cassandra,opensearch]" in dockerfile
 
 
 def test_cli_writes_the_manifests(tmp_path: Path) -> None:
@@ -194,3 +201,211 @@ def test_cli_writes_the_manifests(tmp_path: Path) -> None:
     assert "&id" not in written.read_text("utf-8")  # plain YAML, no anchors
     for document in documents:
         validate(document)
+
+
+def test_cli_writes_the_servers_and_the_stream_and_says_how_it_was_called(
+    tmp_path: Path,
+) -> None:
+    command = ["deploy", "k8s", str(HELSINKI), "-o", str(tmp_path), "--serve", "--replicas", "2"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "poiflow", *command, "--stream"], capture_output=True, text=True
+    )
+    assert refused.returncode == 1
+    said = " ".join(refused.stderr.split())
+    assert "stream.brokers is 127.0.0.1:9092: inside a pod that is the pod itself" in said
+    assert not list(tmp_path.iterdir())
+    done = subprocess.run(
+        [sys.executable, "-m", "poiflow", *command, "--stream", "--brokers", "kafka.poi:9092"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Deployment, Deployment, Service" in " ".join(done.stderr.split())
+    text = (tmp_path / "poiflow-helsinki.yaml").read_text("utf-8")
+    assert f"# Written by: poiflow {' '.join(command)} --stream --brokers kafka.poi:9092;" in text
+    assert "Kafka at kafka.poi:9092" in text
+    documents = list(yaml.safe_load_all(text))
+    serve = next(d for d in documents if d["metadata"]["name"] == "poiflow-helsinki-serve")
+    assert serve["spec"]["replicas"] == 2
+    resources = serve["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["limits"]["memory"] == KubernetesOptions().serve_memory
+    for document in documents:
+        validate(document)
+
+
+LIVE_STREAM = {
+    "brokers": "127.0.0.1:9092",
+    "cassandra": "cassandra.poi:9042",
+    "keyspace": "helsinki",
+    "opensearch": "http://search.poi:9200",
+    "index": "helsinki-places",
+}
+
+
+def test_serve_and_stream_run_beside_the_pipeline_as_deployments(tmp_path: Path) -> None:
+    manifests = k8s_manifests(
+        pipeline(tmp_path, stream=LIVE_STREAM),
+        KubernetesOptions(
+            namespace="poi", serve=2, serve_memory="3Gi", stream=True, brokers="kafka.poi:9092"
+        ),
+    )
+    kinds = [(m["kind"], m["metadata"]["name"]) for m in manifests]
+    assert kinds == [
+        ("ConfigMap", "poiflow-helsinki-pipeline"),
+        ("Job", "poiflow-helsinki"),
+        ("Deployment", "poiflow-helsinki-stream"),
+        ("Deployment", "poiflow-helsinki-serve"),
+        ("Service", "poiflow-helsinki-serve"),
+    ]
+    for manifest in manifests:
+        validate(manifest)
+    stream, serve, service = manifests[2:]
+    # One stream pod, replaced rather than doubled: two would write one snapshot folder.
+    assert stream["spec"]["replicas"] == 1
+    assert stream["spec"]["strategy"] == {"type": "Recreate"}
+    pod = stream["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"] == ["stream", "/work/pipeline.yaml"]
+    assert pod["terminationGracePeriodSeconds"] >= 60  # the batch in hand is finished
+    deployed = PipelineSpec.model_validate(yaml.safe_load(manifests[0]["data"]["pipeline.yaml"]))
+    assert deployed.stream.brokers == "kafka.poi:9092"  # as the pods reach Kafka
+    # The servers: the pipeline's output, the stores the stream keeps current.
+    assert serve["spec"]["replicas"] == 2
+    assert "strategy" not in serve["spec"]  # the servers roll: new pods ready beside old
+    container = serve["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[:2] == ["serve", "/work/out"]
+    assert _option(args, "--host") == "0.0.0.0"
+    assert _option(args, "--cassandra") == "cassandra.poi:9042"
+    assert _option(args, "--keyspace") == "helsinki"
+    assert _option(args, "--opensearch") == "http://search.poi:9200"
+    assert _option(args, "--index") == "helsinki-places"
+    assert container["resources"]["limits"]["memory"] == "3Gi"
+    port = container["ports"][0]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": port["name"]}
+    assert int(_option(args, "--port")) == port["containerPort"]
+    # The Service sends to the servers, not to the stream.
+    labels = serve["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert (
+        not service["spec"]["selector"].items()
+        <= stream["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+
+
+def test_servers_without_a_stream_read_the_output_alone(tmp_path: Path) -> None:
+    manifests = k8s_manifests(pipeline(tmp_path, stream=LIVE_STREAM), KubernetesOptions(serve=1))
+    assert [m["kind"] for m in manifests] == ["ConfigMap", "Job", "Deployment", "Service"]
+    args = manifests[2]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--cassandra" not in args
+    assert "--opensearch" not in args
+
+
+def test_spark_pipelines_are_served_too(tmp_path: Path) -> None:
+    manifests = k8s_manifests(pipeline(tmp_path, engine="spark"), KubernetesOptions(serve=1))
+    assert [m["kind"] for m in manifests][-3:] == ["SparkApplication", "Deployment", "Service"]
+
+
+@pytest.mark.parametrize(
+    ("stream", "said"),
+    [
+        ({}, "stream.brokers is 127.0.0.1:9092"),
+        ({"brokers": "localhost:9092,kafka:9092"}, "stream.brokers is localhost:9092,kafka:9092"),
+        ({"brokers": "kafka:9092", "cassandra": "[::1]:9042"}, "stream.cassandra is [::1]:9042"),
+        (
+            {"brokers": "kafka:9092", "opensearch": "http://0.0.0.0:9200"},
+            "stream.opensearch is 0.0.0.0:9200",
+        ),
+    ],
+)
+def test_a_stream_in_a_pod_is_refused_an_address_of_the_pod_itself(
+    tmp_path: Path, stream: dict[str, str], said: str
+) -> None:
+    with pytest.raises(ConfigError, match="inside a pod that is the pod itself") as caught:
+        k8s_manifests(pipeline(tmp_path, stream=stream), KubernetesOptions(stream=True))
+    assert said in str(caught.value)
+
+
+def test_an_output_in_object_storage_cannot_be_served(tmp_path: Path) -> None:
+    remote = pipeline(tmp_path, output="s3://bucket/release")
+    assert [m["kind"] for m in k8s_manifests(remote)] == ["ConfigMap", "Job"]
+    with pytest.raises(ConfigError, match="read a local output folder"):
+        k8s_manifests(remote, KubernetesOptions(serve=1))
+
+
+def test_a_stream_state_outside_the_volume_becomes_the_default(tmp_path: Path) -> None:
+    for state, deployed in (("/var/stream", None), ("live", "live")):
+        config_map = k8s_manifests(pipeline(tmp_path, stream={"state": state}))[0]
+        spec = PipelineSpec.model_validate(yaml.safe_load(config_map["data"]["pipeline.yaml"]))
+        assert spec.stream.state == deployed
+
+
+def test_the_server_pod_waits_for_the_first_run_then_serves_it(
+    conflated: Path, tmp_path: Path
+) -> None:
+    """The containers' own commands, run here with the volume at a folder of the tests:
+    the init container waits while the output is missing and lets the server start once
+    it is there; the server answers its probe with the places of the output."""
+    work = tmp_path / "work"
+    work.mkdir()
+    serve = k8s_manifests(pipeline(tmp_path), KubernetesOptions(serve=1))[2]
+    pod = serve["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    (container,) = pod["containers"]
+
+    def here(argv: list[str]) -> list[str]:
+        return [a.replace(WORKDIR, str(work)) for a in argv]
+
+    with subprocess.Popen(here(init["command"]), stdout=subprocess.PIPE, text=True) as waiting:
+        try:
+            assert waiting.stdout is not None
+            assert "waiting for the pipeline to write" in waiting.stdout.readline()
+            time.sleep(0.5)
+            assert waiting.poll() is None  # still waiting
+        finally:
+            waiting.kill()
+    shutil.copytree(conflated, work / "out", ignore=shutil.ignore_patterns("search*", ".search*"))
+    waited = subprocess.run(here(init["command"]), capture_output=True, timeout=30)
+    assert waited.returncode == 0
+    port = free_port()
+    args = here(container["args"])
+    args[args.index("--port") + 1] = str(port)
+    assert container["command"] == ["poiflow"]
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "poiflow", *args],
+            cwd=here([container["workingDir"]])[0],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    probe = container["startupProbe"]["httpGet"]
+    try:
+        health = _answer(f"http://127.0.0.1:{port}{probe['path']}", server, log)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    places = pq.read_metadata(work / "out" / "places.parquet").num_rows
+    assert (health["status"], health["places"], health["search_documents"]) == (
+        "ok",
+        places,
+        places,
+    )
+
+
+def _answer(url: str, server: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+    """What ``url`` answers once the server has started (as a probe waits for it)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return dict(json.loads(answer.read()))
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"the server did not answer {url}: {log.read_text()}")
+
+
+def _option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]

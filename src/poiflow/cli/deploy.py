@@ -3,6 +3,8 @@ manifests. Each reads the pipeline file and writes plain files; nothing is submi
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -79,10 +81,21 @@ inputs (at the pipeline's relative paths), the cache and the outputs. CPU and me
 from the pipeline's [bold]resources[/bold] and [bold]spark[/bold] settings. The image is what the
 project's Dockerfile builds.
 
-[bold]Example[/bold]
+[bold]--serve[/bold] adds a [bold]Deployment[/bold] of [bold]poiflow serve[/bold] over the output
+and a [bold]Service[/bold] (port 80) in front of it: its pods wait for the pipeline's first
+run, are ready once [bold]/health[/bold] answers, and take up each later run by themselves
+([bold]--watch[/bold]). [bold]--stream[/bold] adds a [bold]Deployment[/bold] of one
+[bold]poiflow stream[/bold] pod (Kafka at the pipeline's [bold]stream.brokers[/bold], or
+[bold]--brokers[/bold]); with both, the servers answer from the Cassandra and OpenSearch
+stores the stream keeps current, where the pipeline's stream names them. A review's
+answers (POST /labels) need the token in the Secret [bold]poiflow-NAME-serve-token[/bold] (key
+[bold]token[/bold]); without it the server takes no writes.
+
+[bold]Examples[/bold]
 
   poiflow deploy k8s examples/helsinki/pipeline.yaml -o k8s/ --image HOST/poiflow:0.1
   kubectl apply -f k8s/poiflow-helsinki.yaml
+  poiflow deploy k8s pipeline.yaml -o k8s/ --serve --replicas 2 --stream --brokers kafka:9092
 """
 
 
@@ -97,6 +110,36 @@ def k8s_command(
     claim: Annotated[
         str, typer.Option(help="The PersistentVolumeClaim mounted at /work (data, outputs).")
     ] = "poiflow-data",
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Also serve the output over HTTP (poiflow serve).")
+    ] = False,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="With --serve: server pods. More than one need a claim that several nodes "
+            "mount (ReadWriteMany).",
+        ),
+    ] = 1,
+    serve_memory: Annotated[
+        str | None, typer.Option(help="With --serve: each server pod's memory (default: 4Gi).")
+    ] = None,
+    watch: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="With --serve: look for a later run this often (default: 30).",
+            metavar="SECONDS",
+        ),
+    ] = None,
+    stream: Annotated[
+        bool,
+        typer.Option("--stream", help="Also apply Kafka's edits as they come (poiflow stream)."),
+    ] = False,
+    brokers: Annotated[
+        str | None,
+        typer.Option(help="With --stream: Kafka as the pods reach it (default: the pipeline's)."),
+    ] = None,
 ) -> None:
     """Write the Kubernetes manifests of a pipeline."""
     import yaml
@@ -105,17 +148,31 @@ def k8s_command(
     from poiflow.pipeline.deploy import KubernetesOptions, k8s_manifests, k8s_name
 
     pipeline = Pipeline.from_yaml(pipeline_file)
-    options = KubernetesOptions(image=image, namespace=namespace, claim=claim)
+    defaults = KubernetesOptions()
+    options = KubernetesOptions(
+        image=image,
+        namespace=namespace,
+        claim=claim,
+        serve=replicas if serve else 0,
+        serve_memory=serve_memory or defaults.serve_memory,
+        watch_s=watch or defaults.watch_s,
+        stream=stream,
+        brokers=brokers,
+    )
     manifests = k8s_manifests(pipeline, options)
     output.mkdir(parents=True, exist_ok=True)
     path = output / f"{k8s_name(pipeline)}.yaml"
+    needs = [f"the image {image}", f"the PersistentVolumeClaim {claim} (mounted at /work)"]
+    if pipeline.spec.engine == "spark":
+        needs.append("the Spark operator")
+    if stream:
+        needs.append(f"Kafka at {options.brokers or pipeline.spec.stream.brokers}")
     header = (
         f"# Kubernetes manifests of the poiflow pipeline '{pipeline.spec.name}' "
         f"({pipeline.spec.engine} engine).\n"
-        f"# Written by: poiflow deploy k8s {pipeline_file}; edit the pipeline and write again.\n"
-        f"# Needs: the image {image}, the PersistentVolumeClaim {claim} (mounted at /work)"
-        + (", the Spark operator" if pipeline.spec.engine == "spark" else "")
-        + ".\n"
+        f"# Written by: poiflow {shlex.join(sys.argv[1:])}; edit the pipeline and write "
+        "again.\n"
+        f"# Needs: {', '.join(needs)}.\n"
     )
     text = yaml.dump_all(manifests, Dumper=_manifest_dumper(), sort_keys=False, allow_unicode=True)
     path.write_text(header + text, "utf-8")
