@@ -117,8 +117,8 @@ def k8s_command(
         int,
         typer.Option(
             min=1,
-            help="With --serve: server pods. More than one need a claim that several nodes "
-            "mount (ReadWriteMany).",
+            help="With --serve: server pods. Every pod mounts the claim: pods on several "
+            "nodes need a ReadWriteMany claim.",
         ),
     ] = 1,
     serve_memory: Annotated[

@@ -166,8 +166,8 @@ class KubernetesOptions:
             the pipeline gives, relative to ``/work``), the cache and the outputs.
         spark_version: The Spark version of the image (the Spark operator wants it).
         serve: Pods of ``poiflow serve`` over the pipeline's output (a Deployment and
-            its Service); 0: none. More than one need a claim that several nodes mount
-            (ReadWriteMany).
+            its Service); 0: none. The Job, the stream and the servers all mount the
+            claim: pods on more than one node need a ReadWriteMany claim.
         serve_cpu: The CPU each server pod asks for.
         serve_memory: The memory of each server pod: its places, search index and
             matcher are in memory, and a later run is loaded beside them (a generated
