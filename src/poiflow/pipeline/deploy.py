@@ -15,7 +15,7 @@ import math
 import shlex
 import sys
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -270,9 +270,16 @@ class _Parts:
     mounts: list[dict[str, Any]]  # of the volumes, in their order
 
     def container(
-        self, name: str, args: list[str], cpu: str, memory: str, **more: Any
+        self,
+        name: str,
+        args: list[str],
+        cpu: str,
+        memory: str,
+        mounts: list[dict[str, Any]] | None = None,
+        **more: Any,
     ) -> dict[str, Any]:
-        """A container of the image running ``poiflow ARGS`` in ``/work``."""
+        """A container of the image running ``poiflow ARGS`` in ``/work``, with ``mounts``
+        (default: every volume's) and ``more`` settings."""
         return {
             "name": name,
             "image": self.options.image,
@@ -282,7 +289,7 @@ class _Parts:
             "workingDir": WORKDIR,
             **more,
             "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
-            "volumeMounts": self.mounts,
+            "volumeMounts": self.mounts if mounts is None else mounts,
         }
 
     def pipeline_container(self, name: str, command: str) -> dict[str, Any]:
@@ -523,11 +530,12 @@ def _serve_objects(parts: _Parts, folder: str, stores: list[str]) -> list[dict[s
     name = f"{parts.meta['name']}-serve"
     # Every address of the pod: the kubelet's probes and the Service reach it from outside.
     args = ["serve", folder, "--host", "0.0.0.0", "--port", str(_SERVE_PORT)]  # noqa: S104
-    container = replace(parts, mounts=parts.mounts[:1]).container(
+    container = parts.container(
         "serve",
         [*args, "--watch", _number(options.watch_s), *stores],
         options.serve_cpu,
         options.serve_memory,
+        parts.mounts[:1],  # the data; a server reads no pipeline file
         ports=[{"name": "http", "containerPort": _SERVE_PORT}],
         # POST /labels takes a review's answers only with this token; none: no writes.
         env=[
