@@ -220,7 +220,7 @@ def test_cli_writes_the_servers_and_the_stream_and_says_how_it_was_called(
         text=True,
         check=True,
     )
-    assert "Deployment, Deployment, Service" in " ".join(done.stderr.split())
+    assert "Deployment, Deployment, Service, PodDisruptionBudget" in " ".join(done.stderr.split())
     text = (tmp_path / "poiflow-helsinki.yaml").read_text("utf-8")
     assert f"# Written by: poiflow {' '.join(command)} --stream --brokers kafka.poi:9092;" in text
     assert "Kafka at kafka.poi:9092" in text
@@ -256,10 +256,16 @@ def test_serve_and_stream_run_beside_the_pipeline_as_deployments(tmp_path: Path)
         ("Deployment", "poiflow-helsinki-stream"),
         ("Deployment", "poiflow-helsinki-serve"),
         ("Service", "poiflow-helsinki-serve"),
+        ("PodDisruptionBudget", "poiflow-helsinki-serve"),
     ]
     for manifest in manifests:
         validate(manifest)
-    stream, serve, service = manifests[2:]
+    stream, serve, service, budget = manifests[2:]
+    # A drain takes the servers one at a time.
+    assert budget["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": serve["spec"]["template"]["metadata"]["labels"]},
+    }
     # One stream pod, replaced rather than doubled: two would write one snapshot folder.
     assert stream["spec"]["replicas"] == 1
     assert stream["spec"]["strategy"] == {"type": "Recreate"}

@@ -82,7 +82,8 @@ from the pipeline's [bold]resources[/bold] and [bold]spark[/bold] settings. The 
 project's Dockerfile builds.
 
 [bold]--serve[/bold] adds a [bold]Deployment[/bold] of [bold]poiflow serve[/bold] over the output
-and a [bold]Service[/bold] (port 80) in front of it: its pods wait for the pipeline's first
+and a [bold]Service[/bold] (port 80) in front of it (with [bold]--replicas[/bold] 2 or more, a
+[bold]PodDisruptionBudget[/bold] that keeps one answering): its pods wait for the pipeline's first
 run, are ready once [bold]/health[/bold] answers, and take up each later run by themselves
 ([bold]--watch[/bold]). [bold]--stream[/bold] adds a [bold]Deployment[/bold] of one
 [bold]poiflow stream[/bold] pod (Kafka at the pipeline's [bold]stream.brokers[/bold], or

@@ -522,7 +522,8 @@ def _stream_deployment(parts: _Parts, folder: str) -> dict[str, Any]:
 
 
 def _serve_objects(parts: _Parts, folder: str, stores: list[str]) -> list[dict[str, Any]]:
-    """The servers' Deployment and the Service in front of them. ``/health`` answers
+    """The servers' Deployment, the Service in front of them and, with two or more, a
+    disruption budget that keeps one answering. ``/health`` answers
     once a server has loaded the places: the start may take minutes (a search index to
     build), so a startup probe waits for it before readiness and liveness count."""
     options = parts.options
@@ -566,7 +567,16 @@ def _serve_objects(parts: _Parts, folder: str, stores: list[str]) -> list[dict[s
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
         },
     }
-    return [deployment, service]
+    if options.serve < 2:
+        return [deployment, service]
+    # A node drained, or a cluster upgraded, takes the servers one at a time.
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {**parts.meta, "name": name, "labels": labels},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}},
+    }
+    return [deployment, service, budget]
 
 
 def _number(value: float) -> str:
