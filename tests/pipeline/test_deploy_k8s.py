@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from poiflow.config import PipelineSpec
+from poiflow.config import PipelineSpec, StreamSettings
 from poiflow.errors import ConfigError
 from poiflow.pipeline import Pipeline
 from poiflow.pipeline.deploy import WORKDIR, KubernetesOptions, k8s_manifests
@@ -298,6 +299,31 @@ def test_serve_and_stream_run_beside_the_pipeline_as_deployments(tmp_path: Path)
         <= stream["spec"]["template"]["metadata"]["labels"].items()
     )
     assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+
+
+def test_the_stream_pod_is_alive_while_its_loop_turns(tmp_path: Path) -> None:
+    """The stream's probes, run here with the volume at a folder of the tests: alive
+    while the heartbeat in its state folder is young, not before the first (it is still
+    loading) and not once the loop has stopped turning."""
+    for state, beats in ((None, "out/stream"), ("live", "live"), ("/var/live", "out/stream")):
+        stream = {"brokers": "kafka.poi:9092", **({"state": state} if state else {})}
+        deployment = k8s_manifests(
+            pipeline(tmp_path, stream=stream), KubernetesOptions(stream=True)
+        )[2]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        probe = container["livenessProbe"]["exec"]["command"]
+        assert container["startupProbe"]["exec"]["command"] == probe
+        assert f"{WORKDIR}/{beats}/{StreamSettings.HEARTBEAT}" in probe[-1]
+    work = tmp_path / "work"
+    here = [a.replace(WORKDIR, str(work)) for a in probe]
+    heartbeat = work / "out" / "stream" / StreamSettings.HEARTBEAT
+    assert subprocess.run(here, capture_output=True).returncode != 0  # none yet: loading
+    heartbeat.parent.mkdir(parents=True)
+    heartbeat.touch()
+    assert subprocess.run(here, capture_output=True).returncode == 0
+    long_ago = time.time() - 20 * 60
+    os.utime(heartbeat, (long_ago, long_ago))
+    assert subprocess.run(here, capture_output=True).returncode != 0  # stuck
 
 
 def test_servers_without_a_stream_read_the_output_alone(tmp_path: Path) -> None:

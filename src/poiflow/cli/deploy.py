@@ -87,8 +87,9 @@ and a [bold]Service[/bold] (port 80) in front of it (with [bold]--replicas[/bold
 run, are ready once [bold]/health[/bold] answers, and take up each later run by themselves
 ([bold]--watch[/bold]). [bold]--stream[/bold] adds a [bold]Deployment[/bold] of one
 [bold]poiflow stream[/bold] pod (Kafka at the pipeline's [bold]stream.brokers[/bold], or
-[bold]--brokers[/bold]); with both, the servers answer from the Cassandra and OpenSearch
-stores the stream keeps current, where the pipeline's stream names them. A review's
+[bold]--brokers[/bold]; restarted when its loop has not turned for 15 minutes); with both,
+the servers answer from the Cassandra and OpenSearch stores the stream keeps current, where
+the pipeline's stream names them. A review's
 answers (POST /labels) need the token in the Secret [bold]poiflow-NAME-serve-token[/bold] (key
 [bold]token[/bold]); without it the server takes no writes.
 

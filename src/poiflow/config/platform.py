@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from pydantic import Field
 
@@ -142,6 +142,12 @@ class StreamSettings(StrictModel):
           cassandra: 127.0.0.1:9042       # and/or a Cassandra serving store's keyspace
           keyspace: poiflow
     """
+
+    HEARTBEAT: ClassVar[str] = "heartbeat"
+    """The file in the state folder whose time says the stream's loop is turning: touched
+    every few seconds while it takes edits, applies them or waits for a broker or store
+    that is away (a liveness probe reads its age; nothing else does). Not while a commit
+    of its offsets waits for a broker: a stream restarted then replays from its snapshot."""
 
     brokers: str = Field("127.0.0.1:9092", min_length=1)
     edits: str = Field("poi-edits", pattern=_TOPIC, description=_TOPIC_SAYS)

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from poiflow.config.platform import StreamSettings
 from poiflow.errors import ConfigError
 from poiflow.storage import is_remote
 
 if TYPE_CHECKING:
-    from poiflow.config.platform import StreamSettings
     from poiflow.pipeline.declared import Pipeline
 
 __all__ = [
@@ -44,6 +44,7 @@ _SPARK_MAIN: Final = "local:///opt/poiflow/spark_main.py"
 _SPARK_API: Final = "sparkoperator.k8s.io/v1beta2"
 _SERVE_PORT: Final = 8000
 _STREAM_GRACE_S: Final = 120
+_STREAM_STALE_S: Final = 900  # a stream whose loop has not turned for this long is stuck
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,7 +449,9 @@ def _live_objects(parts: _Parts) -> list[dict[str, Any]]:
     objects = []
     if options.stream:
         _reachable_from_pods(stream, pipeline)
-        objects.append(_stream_deployment(parts, folder))
+        state = _inside(stream.state, "") if stream.state else ""  # as deployed_spec has it
+        state = f"{WORKDIR}/{state}" if state else f"{folder}/stream"
+        objects.append(_stream_deployment(parts, folder, state))
     if options.serve:
         stores = []
         if options.stream and stream.cassandra:
@@ -506,14 +509,24 @@ def _deployment(
     }
 
 
-def _stream_deployment(parts: _Parts, folder: str) -> dict[str, Any]:
+def _stream_deployment(parts: _Parts, folder: str, state: str) -> dict[str, Any]:
     """One pod of ``poiflow stream``, replaced (not doubled) when it is updated: two
-    streams would write one snapshot folder."""
+    streams would write one snapshot folder. It is alive while its loop turns: the
+    heartbeat in its ``state`` folder is younger than ``_STREAM_STALE_S`` (the first
+    comes after it has loaded the places and filled its indexes and stores)."""
+    beat = f"{state}/{StreamSettings.HEARTBEAT}"
+    young = f"[ -f {beat} ] && [ $(( $(date +%s) - $(stat -c %Y {beat}) )) -lt {_STREAM_STALE_S} ]"
+    probe = {"exec": {"command": ["sh", "-c", young]}}
+    container = {
+        **parts.pipeline_container("stream", "stream"),
+        "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 180},
+        "livenessProbe": {**probe, "periodSeconds": 60, "failureThreshold": 3},
+    }
     return _deployment(
         parts,
         "stream",
         folder,
-        parts.pipeline_container("stream", "stream"),
+        container,
         1,
         recreate=True,
         # SIGTERM stops it after the batch in hand: its events, snapshot and commit.

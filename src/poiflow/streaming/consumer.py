@@ -28,6 +28,7 @@ waited for (the client reconnects by itself); events are never given up on.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import threading
@@ -62,6 +63,7 @@ _LATENCIES_KEPT: Final = 20_000
 _PUBLISHED: Final = "published.txt"  # the snapshot the indexes and stores hold
 _WRITING: Final = "writing"
 _FLUSH_STEP_S: Final = 1.0
+_BEAT_S: Final = 10.0  # how often the heartbeat is touched at most
 
 
 class Publisher(Protocol):
@@ -211,6 +213,8 @@ class EditStream:
         self._failed: list[str] = []
         self._dirty = self._broken = False
         self._last_checkpoint = time.monotonic()
+        self.heartbeat_s = _BEAT_S  # the heartbeat is touched at most this often
+        self._last_beat = -math.inf
 
     def run(
         self, idle_exit_s: float | None = None, max_batches: int | None = None
@@ -224,6 +228,7 @@ class EditStream:
         try:
             with _signals(self.stopping):
                 while not self.stopping.is_set():
+                    self._beat()
                     if self.later_run is not None and self.later_run():
                         self.later_run_seen = True  # what it has applied is committed below
                         break
@@ -350,6 +355,7 @@ class EditStream:
             except ServerUnavailableError as exc:  # wait for it: nothing is committed meanwhile
                 self.metrics.counts["publish_retries"] += 1
                 self.metrics.last_error = str(exc)
+                self._beat()
                 if self.stopping.wait(1.0):
                     raise StreamError(f"stopped while waiting: {exc}") from exc
 
@@ -361,6 +367,7 @@ class EditStream:
                 )
                 return
             except BufferError:  # the local queue is full: let it drain
+                self._beat()
                 self.producer.poll(0.1)
 
     def _delivered(self, error: Any, message: Any) -> None:
@@ -369,7 +376,7 @@ class EditStream:
 
     def _flush(self) -> None:
         while self.producer.flush(_FLUSH_STEP_S) > 0:
-            pass  # the broker is away: wait for it (nothing is committed meanwhile)
+            self._beat()  # the broker is away: wait for it (nothing is committed meanwhile)
         if self._failed:
             failed, self._failed = self._failed, []
             raise StreamError(
@@ -406,6 +413,16 @@ class EditStream:
         except Exception:  # lag is for display: a broker away must not stop us
             return
         self.metrics.lag = lag
+
+    def _beat(self) -> None:
+        """Touch the heartbeat (``StreamSettings.HEARTBEAT``), at most every
+        ``heartbeat_s`` seconds."""
+        now = time.monotonic()
+        if now - self._last_beat < self.heartbeat_s:
+            return
+        self._last_beat = now
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / StreamSettings.HEARTBEAT).touch()
 
     def _write_metrics(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
