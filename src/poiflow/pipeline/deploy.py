@@ -293,12 +293,12 @@ class _Parts:
             "volumeMounts": self.mounts if mounts is None else mounts,
         }
 
-    def pipeline_container(self, name: str, command: str) -> dict[str, Any]:
+    def pipeline_container(self, name: str, command: str, **more: Any) -> dict[str, Any]:
         """A container of ``poiflow COMMAND /work/pipeline.yaml`` with the pipeline's
-        resources."""
+        resources (and ``more`` settings)."""
         resources = self.pipeline.spec.resources
         args = [command, f"{WORKDIR}/pipeline.yaml"]
-        return self.container(name, args, resources.cpu, resources.memory)
+        return self.container(name, args, resources.cpu, resources.memory, **more)
 
 
 def _job_objects(parts: _Parts) -> list[dict[str, Any]]:
@@ -517,11 +517,12 @@ def _stream_deployment(parts: _Parts, folder: str, state: str) -> dict[str, Any]
     beat = f"{state}/{StreamSettings.HEARTBEAT}"
     young = f"[ -f {beat} ] && [ $(( $(date +%s) - $(stat -c %Y {beat}) )) -lt {_STREAM_STALE_S} ]"
     probe = {"exec": {"command": ["sh", "-c", young]}}
-    container = {
-        **parts.pipeline_container("stream", "stream"),
-        "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 180},
-        "livenessProbe": {**probe, "periodSeconds": 60, "failureThreshold": 3},
-    }
+    container = parts.pipeline_container(
+        "stream",
+        "stream",
+        startupProbe={**probe, "periodSeconds": 10, "failureThreshold": 180},
+        livenessProbe={**probe, "periodSeconds": 60, "failureThreshold": 3},
+    )
     return _deployment(
         parts,
         "stream",
