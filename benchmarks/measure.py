@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ T = TypeVar("T")
 __all__ = [
     "DATA",
     "conflated",
+    "free_port",
     "generated_world",
     "habit_suffix",
     "measure",
@@ -133,6 +135,13 @@ def world_files(description: str, places: int, sources: int, seed: int) -> tuple
     world = generated_world(args.places, args.sources, args.seed)
     files = sorted(world.glob("source_*.csv"))
     return world, {path.name: pl.read_csv(path, infer_schema_length=0) for path in files}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server the benchmark starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def median_seconds(repeats: int, work: Callable[[], object]) -> float:

@@ -29,7 +29,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from measure import free_port
 from poiflow.text import fold
 from search import golden_places, perturbed
 
@@ -55,12 +55,6 @@ def vegeta() -> Path:
         print(f"building vegeta ({VEGETA}) into {BIN} (once)")
         subprocess.run(["go", "install", VEGETA], check=True, env={**os.environ, "GOBIN": str(BIN)})
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def attack(tool: Path, targets: list[str | dict], rate: int, seconds: int) -> dict:

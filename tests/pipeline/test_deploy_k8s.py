@@ -26,7 +26,7 @@ from kubernetes_validate.utils import latest_version
 from poiflow.config import PipelineSpec, StreamSettings
 from poiflow.errors import ConfigError
 from poiflow.pipeline import Pipeline
-from poiflow.pipeline.deploy import WORKDIR, KubernetesOptions, k8s_manifests
+from poiflow.pipeline.kubernetes import WORKDIR, KubernetesOptions, k8s_manifests
 
 from ..conftest import ROOT, free_port
 

@@ -147,7 +147,7 @@ def k8s_command(
     import yaml
 
     from poiflow.pipeline.declared import Pipeline
-    from poiflow.pipeline.deploy import KubernetesOptions, k8s_manifests, k8s_name
+    from poiflow.pipeline.kubernetes import KubernetesOptions, k8s_manifests, k8s_name
 
     pipeline = Pipeline.from_yaml(pipeline_file)
     defaults = KubernetesOptions()
