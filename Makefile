@@ -17,9 +17,9 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # The install is redone only when what it depends on changed: a re-run is quick and changes nothing.
-$(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
+$(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh scripts/pip_install.sh
 	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench,gis,tracking,spark,hdfs,cassandra,opensearch,streaming]'
+	bash scripts/pip_install.sh $(VENV) -c requirements/constraints.txt -e '.[dev,bench,gis,tracking,spark,hdfs,cassandra,opensearch,streaming]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools

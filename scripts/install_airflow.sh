@@ -12,7 +12,7 @@ if [ ! -f "$STAMP" ]; then
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+  bash "$(dirname "$0")/pip_install.sh" "$VENV" \
     -c requirements/airflow-constraints.txt "apache-airflow==$VERSION"
   touch "$STAMP"
 fi
