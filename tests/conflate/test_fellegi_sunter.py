@@ -16,6 +16,7 @@ from poiflow.conflate.features import FEATURES
 from poiflow.conflate.fellegi_sunter import (
     COMPARISONS,
     FellegiSunter,
+    PatternCounts,
     _decreasing,
     comparison_levels,
     count_patterns,
@@ -163,10 +164,30 @@ def test_the_fit_does_not_depend_on_pair_order(
         np.testing.assert_allclose(shuffled.m[name], fitted.m[name], rtol=1e-9)
 
 
-@given(st.lists(st.integers(0, 10**9), max_size=6))
-def test_patterns_counted_in_parts_fit_the_model_of_the_whole(
-    fitted: FellegiSunter, labelled: tuple[dict[str, np.ndarray], np.ndarray], cuts: list[int]
+@pytest.fixture(scope="module")
+def counted(labelled: tuple[dict[str, np.ndarray], np.ndarray]) -> PatternCounts:
+    features, _ = labelled
+    return count_patterns(features)
+
+
+def test_the_model_fitted_to_the_counted_patterns_is_the_model_of_the_pairs(
+    fitted: FellegiSunter, counted: PatternCounts
 ) -> None:
+    # All EM needs of the pairs is their patterns' counts (which the Spark engine brings
+    # to the driver a part at a time): fitted to them, the very model of the pairs.
+    again = fit_patterns(counted)
+    assert again.prior == fitted.prior
+    for name in COMPARISONS:
+        np.testing.assert_array_equal(again.m[name], fitted.m[name])
+        np.testing.assert_array_equal(again.u[name], fitted.u[name])
+
+
+@given(st.lists(st.integers(0, 10**9), max_size=6))
+def test_patterns_counted_in_parts_add_up_to_the_counts_of_the_whole(
+    labelled: tuple[dict[str, np.ndarray], np.ndarray], counted: PatternCounts, cuts: list[int]
+) -> None:
+    # So the model fitted to the parts' counts added up is the model of the whole (above):
+    # the fit reads nothing but the codes and counts compared here.
     features, _ = labelled
     n = len(features["distance_m"])
     bounds = [0, *sorted(c % (n + 1) for c in cuts), n]
@@ -177,15 +198,9 @@ def test_patterns_counted_in_parts_fit_the_model_of_the_whole(
     added = parts[0]
     for part in parts[1:]:
         added += part
-    whole = count_patterns(features)
-    np.testing.assert_array_equal(added.codes, whole.codes)
-    np.testing.assert_array_equal(added.counts, whole.counts)
-    assert int(whole.counts.sum()) == n
-    again = fit_patterns(added)
-    assert again.prior == fitted.prior
-    for name in COMPARISONS:
-        np.testing.assert_array_equal(again.m[name], fitted.m[name])
-        np.testing.assert_array_equal(again.u[name], fitted.u[name])
+    np.testing.assert_array_equal(added.codes, counted.codes)
+    np.testing.assert_array_equal(added.counts, counted.counts)
+    assert int(counted.counts.sum()) == n
 
 
 def test_save_load_round_trip_and_broken_files(

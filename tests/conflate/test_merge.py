@@ -201,6 +201,7 @@ def test_positions_count_the_rows_of_each_label_as_a_group_by_does(labels: list[
     assert _positions(ordered).tolist() == by_group_by.to_series().to_list()
 
 
+@settings(max_examples=60, deadline=None)  # each example merges a place whole (~0.1 s)
 @given(st.lists(st.floats(-80, 80), min_size=1, max_size=9))
 def test_with_equal_weights_the_point_is_by_the_plain_median(lats: list[float]) -> None:
     # Nothing learned of the sources: each counts as precise to a metre, so the mean is of
