@@ -49,6 +49,7 @@ __all__ = [
     "filesystem",
     "is_remote",
     "link_or_copy",
+    "object_stamp",
     "output_staging",
     "put_file",
     "put_folder",
@@ -404,6 +405,25 @@ def put_file(local: Path, uri: str) -> None:
                 sink.write(chunk)
     except OSError as exc:
         raise OutputError(f"cannot write: {_cause(exc)}", path=uri) from exc
+
+
+def object_stamp(uri: str) -> tuple[int, int] | None:
+    """What tells one writing of the object at ``uri`` from another (its size and time,
+    as :func:`file_stamp` tells a local file's); None where there is none.
+
+    Raises:
+        InputError: The storage cannot be read (the cause is named).
+    """
+    import pyarrow.fs as pafs
+
+    fs, path = _open(uri)
+    try:
+        info = fs.get_file_info(path)
+    except OSError as exc:
+        raise InputError(f"cannot read: {_cause(exc)}", path=uri) from exc
+    if info.type != pafs.FileType.File:
+        return None
+    return (int(info.size or 0), int(info.mtime_ns or 0))
 
 
 def exists(uri: str) -> bool:

@@ -359,10 +359,12 @@ def test_a_stream_in_a_pod_is_refused_an_address_of_the_pod_itself(
     assert said in str(caught.value)
 
 
-def test_an_output_in_object_storage_cannot_be_served(tmp_path: Path) -> None:
+def test_an_output_in_object_storage_is_served_by_servers_of_ones_own(tmp_path: Path) -> None:
     remote = pipeline(tmp_path, output="s3://bucket/release")
     assert [m["kind"] for m in k8s_manifests(remote)] == ["ConfigMap", "Job"]
-    with pytest.raises(ConfigError, match="read a local output folder"):
+    with pytest.raises(
+        ConfigError, match=r"read a local output folder there.*'poiflow serve s3://bucket/release'"
+    ):
         k8s_manifests(remote, KubernetesOptions(serve=1))
 
 

@@ -4,6 +4,7 @@ and readable errors with nothing half-written when the server or credentials are
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow.errors import OutputError
-from poiflow.pipeline import Pipeline
+from poiflow.pipeline import Pipeline, conflate
+from poiflow.serving.responses import Refusal
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
 from ..conftest import ROOT, poiflow, script_server
+from ..serving.test_api import TOKEN, get, post, serving
 from ..sources.overture_fixture import place, write_overture
 from .staging import STAGED_TABLES, run_both_through
 
@@ -248,3 +251,87 @@ def test_spark_reads_a_staged_copy_not_the_local_file(s3: Path, tmp_path: Path) 
     table.unlink()  # whatever Spark reads now, it reads through s3a
     rows = engine.collect(engine.session.read.parquet(uri)).column("x").to_pylist()
     assert sorted(rows) == [1, 2, 3]
+
+
+def test_a_server_answers_from_an_output_in_s3_and_takes_up_a_later_run_there(
+    s3: Path,
+    conflated: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from poiflow.serving.api import Releases
+
+    uri = "s3://poi/served/out"
+    put_folder(conflated, uri)
+    copies = tmp_path / "copies"
+    releases = Releases(uri, copies=copies)
+    first = releases.now
+    places = pq.read_table(conflated / "places.parquet", columns=["id"])
+    assert len(first.store) == places.num_rows
+    assert first.folder.is_relative_to(copies)
+    assert (first.folder / "places.parquet").read_bytes() == (
+        conflated / "places.parquet"
+    ).read_bytes()
+    assert not releases.take_up()  # nothing new there
+
+    # A later run uploaded over it (run.json last, as a run's upload writes it).
+    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
+    later = conflate(sources[:2], tmp_path / "later", workers=1)
+    assert later.places != len(first.store)
+    put_folder(tmp_path / "later", uri)
+    assert releases.take_up()
+    assert len(releases.now.store) == later.places
+    assert len(releases.now.store.search) == later.places
+    assert releases.now.folder != first.folder
+    assert first.folder.exists()  # the last copy may be in use yet: kept
+
+    put_folder(conflated, uri)  # and the first again: the copy before the last goes
+    assert releases.take_up()
+    assert len(releases.now.store) == places.num_rows
+    assert not first.folder.exists()
+    assert len([c for c in copies.iterdir() for _ in c.iterdir()]) == 2
+
+    # Storage that cannot be reached: the last release goes on answering, said once.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="poiflow.serving.api"):
+        assert not releases.take_up()
+        assert not releases.take_up()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1
+    assert said[0].startswith("cannot look for a later run: s3://poi/served/out/run.json:")
+
+
+def test_poiflow_serve_s3_answers_from_a_copy_and_takes_no_labels(
+    s3: Path, conflated: Path, tmp_path: Path
+) -> None:
+    uri = "s3://poi/served-cli/out"
+    put_folder(conflated, uri)
+    some = pq.read_table(conflated / "places.parquet", columns=["id"])["id"][0].as_py()
+    with serving(uri, TOKEN, "--watch", "0", logs=tmp_path) as base:
+        status, health = get(base, "/health")
+        assert (status, health["places"]) == (200, len(pq.read_table(conflated / "places.parquet")))
+        assert get(base, f"/places/{some}")[0] == 200
+        status, story = get(base, f"/places/{some}/story")
+        assert status == 200, story
+        label = {
+            "left_source": "source_a",
+            "left_id": "A1",
+            "right_source": "source_b",
+            "right_id": "B1",
+            "label": "match",
+        }
+        status, body = post(base, "/labels", label)
+        assert status == 409
+        assert (
+            "answers from a copy of s3://poi/served-cli/out" in Refusal.model_validate(body).detail
+        )
+    refused = poiflow("serve", "s3://poi/nothing-here", "--port", "1")
+    assert refused.returncode == 1
+    assert "s3://poi/nothing-here" in refused.stderr
+    assert "no such object or prefix" in refused.stderr
+    web = poiflow("serve", "https://example.org/out", "--port", "1")
+    assert web.returncode == 1
+    assert "a web address is not served" in " ".join(web.stderr.split())

@@ -88,10 +88,13 @@ def output(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def serving(folder: Path, token: str | None, *options: str) -> Iterator[str]:
-    """``poiflow serve FOLDER [OPTIONS]`` on a free port, with ``token`` as its write token."""
+def serving(
+    folder: Path | str, token: str | None, *options: str, logs: Path | None = None
+) -> Iterator[str]:
+    """``poiflow serve FOLDER [OPTIONS]`` on a free port, with ``token`` as its write token;
+    its log in ``logs`` (by default, in ``folder``)."""
     port = free_port()
-    log = folder / f"server-{port}.log"
+    log = (logs or Path(folder)) / f"server-{port}.log"
     env = {k: v for k, v in os.environ.items() if k != "POIFLOW_API_TOKEN"}
     if token is not None:
         env["POIFLOW_API_TOKEN"] = token
@@ -252,6 +255,7 @@ def test_the_openapi_description_lists_every_endpoint(api: str) -> None:
         ("/search", "get", "200"): SearchResults,
         ("/places", "get", "200"): PlacesPage,
         ("/labels", "post", "201"): Stored,
+        ("/labels", "post", "409"): Refusal,
         ("/search", "get", "422"): Refusal,
     }
     for (path, method, code), model in described.items():

@@ -391,10 +391,15 @@ With [bold]--cassandra[/bold], places by id come from the serving store publishe
 'poiflow publish store'; with [bold]--opensearch[/bold], /search asks that search server
 (published by 'poiflow publish search --opensearch'); boxes and matching read DIR's files.
 
+DIR may be in object storage (s3://BUCKET/PATH, hdfs://...; the endpoint and keys as for
+any run: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...): it is answered from a local copy, and
+a later run there is copied and taken up alike. Such a server takes no labels.
+
 [bold]Example[/bold]
 
   poiflow serve out/helsinki --port 8000
   poiflow serve out/helsinki --workers 2     two processes: two cores answer
+  poiflow serve s3://poi/helsinki --watch 60    what a Spark run on a cluster wrote
   curl 'http://127.0.0.1:8000/search?q=stokman&lat=60.17&lon=24.94'
   curl -H 'Content-Type: application/json' -d '{"id":"x1","name":"Stockmann"}' 127.0.0.1:8000/match
   open http://127.0.0.1:8000/ in a browser: search on a map; /review: label pairs
@@ -403,7 +408,13 @@ With [bold]--cassandra[/bold], places by id come from the serving store publishe
 
 @app.command(name="serve", help=_SERVE_HELP, no_args_is_help=True)
 def serve_command(
-    folder: Annotated[Path, typer.Argument(help="A conflate or run output.", metavar="DIR")],
+    folder: Annotated[
+        str,
+        typer.Argument(
+            help="A conflate or run output: a folder, or one in object storage (s3://, hdfs://).",
+            metavar="DIR",
+        ),
+    ],
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8000,
     workers: Annotated[
@@ -455,7 +466,7 @@ def serve_command(
 
 
 def _served_app(
-    folder: Path,
+    folder: str,
     cassandra: str | None,
     keyspace: str,
     opensearch: str | None,

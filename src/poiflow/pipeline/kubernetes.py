@@ -318,9 +318,10 @@ def _live_objects(parts: _Parts) -> list[dict[str, Any]]:
     output = _inside(pipeline.spec.output, "out")
     if is_remote(output):
         raise ConfigError(
-            f"poiflow serve and poiflow stream read a local output folder, and the "
-            f"pipeline's output is {output}: give the pipeline an output inside the volume "
-            f"(a relative path, such as 'out')",
+            f"--serve and --stream run beside the pipeline on its volume, and read a local "
+            f"output folder there; the pipeline's output is {output}: give the pipeline an "
+            f"output inside the volume (a relative path, such as 'out'), or run 'poiflow "
+            f"serve {output}' on servers of your own (it serves a copy)",
             path=pipeline.path,
         )
     folder = f"{WORKDIR}/{output}"

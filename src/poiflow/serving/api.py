@@ -44,15 +44,23 @@ looks at ``run.json`` (written last by a run), and when a run has written it aga
 loads the new places, index and matcher beside the old ones and then answers from them
 (a request in hand finishes on what it began with). One that cannot be loaded is logged,
 and the last one goes on answering.
+
+An output in object storage (``s3://``, ``hdfs://``: what a Spark run on a cluster
+writes) is answered from a local copy (``storage.fetch``: a restart with the output
+unchanged copies nothing); a later run there (its ``run.json`` written again, last) is
+copied anew and taken up the same way, and the copy before the last is removed. Such a
+server takes no labels (409): a copy is no place to keep them.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the parameters' annotations
 # when the routes are made, inside create_app.
 import asyncio
+import hashlib
 import hmac
 import logging
 import os
 import re
+import shutil
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -90,7 +98,7 @@ from poiflow.serving.requests import (
 from poiflow.serving.responses import Health, PlacesPage, Refusal, SearchResults, Stored
 from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, output_index, places_file
-from poiflow.storage import file_stamp
+from poiflow.storage import REMOTE_SCHEMES, TEMP_ROOT, fetch, file_stamp, is_remote, object_stamp
 
 __all__ = [
     "PLACE_ID",
@@ -245,18 +253,29 @@ class Release:
         matching: The matcher of ``POST /match``; None where the folder cannot match
             (``unavailable`` says why).
         review: The review page's questions.
-        stamp: ``run.json`` as it was when this was loaded (``storage.file_stamp``).
+        stamp: ``run.json`` as it was when this was loaded (``storage.file_stamp``, or
+            ``storage.object_stamp`` for an output in object storage).
+        folder: The local folder it was loaded from (a copy, for object storage).
     """
 
     store: Store
     matching: MatchQueue | None
     unavailable: str
     review: ReviewQueue
-    stamp: tuple[int, int, int] | None
+    stamp: tuple[int, ...] | None
+    folder: Path
 
     @classmethod
-    def load(cls, folder: Path, search_server: OpenSearchIndex | None = None) -> "Release":
-        stamp = file_stamp(folder / "run.json")  # before reading: a run meanwhile is next
+    def load(
+        cls,
+        folder: Path,
+        search_server: OpenSearchIndex | None = None,
+        stamp: tuple[int, ...] | None = None,
+    ) -> "Release":
+        """The release in ``folder``; ``stamp`` is its ``run.json``'s, taken before it
+        was read (by default, that of ``folder``'s own, taken now)."""
+        if stamp is None:
+            stamp = file_stamp(folder / "run.json")  # before reading: a run meanwhile is next
         store = Store(folder, search_server)
         matching: MatchQueue | None = None
         unavailable = ""
@@ -264,39 +283,83 @@ class Release:
             matching = MatchQueue(MatchIndex(folder))
         except InputError as exc:  # the read endpoints still serve; /match says why not
             unavailable = str(exc)
-        return cls(store, matching, unavailable, ReviewQueue(folder), stamp)
+        return cls(store, matching, unavailable, ReviewQueue(folder), stamp, folder)
 
 
 class Releases:
     """The release a server answers from (``now``), and a watcher that loads a later run
-    of the folder when one has written its ``run.json`` (see the module)."""
+    of the output when one has written its ``run.json`` (see the module). The output is a
+    local folder, or a folder in object storage answered from a local copy under
+    ``copies`` (by default in the system's temporary folder)."""
 
-    def __init__(self, folder: Path, search_server: OpenSearchIndex | None = None) -> None:
-        self.folder = Path(folder)
+    def __init__(
+        self,
+        location: Path | str,
+        search_server: OpenSearchIndex | None = None,
+        copies: Path | None = None,
+    ) -> None:
+        self.location = location
+        self.remote = is_remote(location)
+        if self.remote and str(location).startswith(("http://", "https://")):
+            raise InputError(
+                f"a web address is not served: name a folder, or one in object storage "
+                f"({', '.join(f'{s}://' for s in REMOTE_SCHEMES[:3])})",
+                path=str(location),
+            )
+        key = hashlib.blake2b(str(location).encode(), digest_size=8).hexdigest()
+        self.copies = (copies or TEMP_ROOT / "served") / key  # this output's copies alone
         self.search_server = search_server
-        self.now = Release.load(self.folder, search_server)
-        self._failed: tuple[int, int, int] | None = None  # the run.json said to fail last
+        stamp = self._stamp()
+        self.now = Release.load(self._local(), search_server, stamp)
+        self._failed: tuple[int, ...] | None = None  # the run.json said to fail last
+        self._unreachable = False  # said once, until it answers again
         self._stopping = threading.Event()
+
+    def _stamp(self) -> tuple[int, ...] | None:
+        if self.remote:
+            return object_stamp(f"{str(self.location).rstrip('/')}/run.json")
+        return file_stamp(Path(self.location) / "run.json")
+
+    def _local(self) -> Path:
+        """The folder to load: the output's own, or a copy of the one in object storage."""
+        if self.remote:
+            return fetch(str(self.location), self.copies)
+        return Path(self.location)
 
     def take_up(self) -> bool:
         """Load the run that wrote ``run.json`` since the last look, if one did, and answer
         from it. Whether it did so. One that fails to load is tried again at the next look
-        (another server process may have been building its search index), and said once."""
-        stamp = file_stamp(self.folder / "run.json")
+        (another server process may have been building its search index), and said once;
+        so is object storage that cannot be reached."""
+        try:
+            stamp = self._stamp()
+        except InputError as exc:
+            if not self._unreachable:
+                self._unreachable = True
+                _log.warning("cannot look for a later run: %s; serving the last", exc)
+            return False
+        self._unreachable = False
         if stamp is None or stamp == self.now.stamp:
             return False
         try:
-            fresh = Release.load(self.folder, self.search_server)
+            fresh = Release.load(self._local(), self.search_server, stamp)
         except Exception:  # the last release goes on answering
             if stamp != self._failed:
                 self._failed = stamp
-                _log.exception("cannot load the later run in %s; serving the last", self.folder)
+                _log.exception("cannot load the later run in %s; serving the last", self.location)
             return False
         old, self.now = self.now, fresh
         if old.matching is not None:
             old.matching.close()  # after the requests already queued
-        _log.warning("serving the later run in %s: %d places", self.folder, len(fresh.store))
+        if self.remote:  # the copies before the last go; the last may be in use yet
+            self._remove_copies(keep={old.folder.parent, fresh.folder.parent})
+        _log.warning("serving the later run in %s: %d places", self.location, len(fresh.store))
         return True
+
+    def _remove_copies(self, keep: set[Path]) -> None:
+        for copy in self.copies.iterdir():
+            if copy.is_dir() and copy not in keep and not copy.name.startswith(".tmp-"):
+                shutil.rmtree(copy, ignore_errors=True)
 
     def watch(self, every_s: float) -> threading.Thread:
         """Look for a later run every ``every_s`` seconds, on a thread of its own, until
@@ -315,7 +378,7 @@ class Releases:
 
 
 def create_app(
-    folder: Path,
+    folder: Path | str,
     cassandra: CassandraStore | None = None,
     search_server: OpenSearchIndex | None = None,
     reload_s: float | None = RELOAD_S,
@@ -324,6 +387,8 @@ def create_app(
     come from that serving store, and with ``search_server`` that server answers
     ``/search`` (both published from the same output). While it serves, a later run into
     ``folder`` is looked for every ``reload_s`` seconds (None: never) and answered from.
+    ``folder`` may be in object storage (``s3://``, ``hdfs://``): it is answered from a
+    local copy (see the module).
 
     Raises:
         InputError: ``folder`` has no golden places.
@@ -369,7 +434,13 @@ def create_app(
         "/labels",
         status_code=201,
         summary="Store review answers about pairs of records",
-        responses={201: {"model": Stored}},
+        responses={
+            201: {"model": Stored},
+            409: {
+                "model": Refusal,
+                "description": "A server of an output in object storage takes no labels.",
+            },
+        },
         response_model=None,  # described, not validated: see poiflow.serving.responses
     )
     def labels(
@@ -377,6 +448,12 @@ def create_app(
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> dict[str, Any]:
         authorize(authorization)
+        if releases.remote:
+            raise HTTPException(
+                409,
+                f"this server answers from a copy of {folder}, which is no place to keep "
+                "labels: take them with a server of a local folder (poiflow serve DIR)",
+            )
         batch = answers if isinstance(answers, list) else [answers]
         if not 1 <= len(batch) <= _LABELS_MAX:
             raise HTTPException(422, f"send between 1 and {_LABELS_MAX} answers at a time")
@@ -570,7 +647,7 @@ def create_app(
         from poiflow.pipeline.place_story import explain_place
 
         try:
-            story = explain_place(folder, place_id)
+            story = explain_place(releases.now.folder, place_id)
         except InputError as exc:
             raise HTTPException(404, str(exc)) from exc
         return jsonable_encoder(story.as_dict())
@@ -586,7 +663,7 @@ def create_app(
         from poiflow.pipeline.explaining import explain_pair
 
         try:
-            story = explain_pair(folder, left, right)
+            story = explain_pair(releases.now.folder, left, right)
         except InputError as exc:  # a record or a file that is not there; or a malformed name
             malformed = "SOURCE:ID" in str(exc) or "one record" in str(exc)
             raise HTTPException(422 if malformed else 404, str(exc)) from exc
