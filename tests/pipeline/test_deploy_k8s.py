@@ -359,13 +359,32 @@ def test_a_stream_in_a_pod_is_refused_an_address_of_the_pod_itself(
     assert said in str(caught.value)
 
 
-def test_an_output_in_object_storage_is_served_by_servers_of_ones_own(tmp_path: Path) -> None:
+def test_an_output_in_object_storage_is_served_from_a_copy_and_not_streamed(
+    tmp_path: Path,
+) -> None:
     remote = pipeline(tmp_path, output="s3://bucket/release")
     assert [m["kind"] for m in k8s_manifests(remote)] == ["ConfigMap", "Job"]
-    with pytest.raises(
-        ConfigError, match=r"read a local output folder there.*'poiflow serve s3://bucket/release'"
-    ):
-        k8s_manifests(remote, KubernetesOptions(serve=1))
+    manifests = k8s_manifests(remote, KubernetesOptions(serve=2))
+    assert [m["kind"] for m in manifests] == [
+        "ConfigMap",
+        "Job",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+    ]
+    for manifest in manifests:
+        validate(manifest)
+    pod = manifests[2]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:2] == ["serve", "s3://bucket/release"]
+    # Nothing of the volume: the servers copy the output from the bucket.
+    assert (container["volumeMounts"], pod["volumes"]) == ([], [])
+    (init,) = pod["initContainers"]
+    assert init["command"][:2] == ["python", "-c"]
+    assert "'s3://bucket/release/run.json'" in init["command"][2]
+    assert "volumeMounts" not in init
+    with pytest.raises(ConfigError, match=r"--stream .* the pipeline's output is s3://bucket"):
+        k8s_manifests(remote, KubernetesOptions(serve=1, stream=True))
 
 
 def test_a_stream_state_outside_the_volume_becomes_the_default(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -335,3 +337,27 @@ def test_poiflow_serve_s3_answers_from_a_copy_and_takes_no_labels(
     web = poiflow("serve", "https://example.org/out", "--port", "1")
     assert web.returncode == 1
     assert "a web address is not served" in " ".join(web.stderr.split())
+
+
+def test_a_server_pod_of_an_output_in_s3_waits_for_its_first_run(
+    s3: Path, conflated: Path, tmp_path: Path
+) -> None:
+    """``poiflow deploy k8s --serve``'s init container for an output in object storage,
+    run here: it waits while the output's ``run.json`` is missing, and returns once a
+    run has uploaded it."""
+    from poiflow.pipeline.kubernetes import KubernetesOptions, k8s_manifests
+
+    uri = "s3://poi/deployed/out"
+    remote = Pipeline.from_yaml(HELSINKI / "pipeline.yaml").replace({"output": uri})
+    serve = k8s_manifests(remote, KubernetesOptions(serve=1))[2]
+    (init,) = serve["spec"]["template"]["spec"]["initContainers"]
+    command = [sys.executable if init["command"][0] == "python" else init["command"][0]]
+    command += init["command"][1:]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as waiting:
+        try:
+            assert waiting.stdout is not None
+            assert waiting.stdout.readline() == f"waiting for the pipeline to write {uri}\n"
+            put_folder(conflated, uri)
+            assert waiting.wait(timeout=30) == 0
+        finally:
+            waiting.kill()

@@ -91,7 +91,9 @@ run, are ready once [bold]/health[/bold] answers, and take up each later run by 
 the servers answer from the Cassandra and OpenSearch stores the stream keeps current, where
 the pipeline's stream names them. A review's
 answers (POST /labels) need the token in the Secret [bold]poiflow-NAME-serve-token[/bold] (key
-[bold]token[/bold]); without it the server takes no writes.
+[bold]token[/bold]); without it the server takes no writes. An output in object storage
+(a Spark pipeline's s3://...) is served from a copy in each pod, which mounts no volume and
+waits for the output's run.json in the bucket; the stream needs an output on the volume.
 
 [bold]Examples[/bold]
 

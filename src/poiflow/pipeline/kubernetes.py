@@ -316,15 +316,15 @@ def _live_objects(parts: _Parts) -> list[dict[str, Any]]:
     if not (options.serve or options.stream):
         return []
     output = _inside(pipeline.spec.output, "out")
-    if is_remote(output):
+    if is_remote(output) and options.stream:
         raise ConfigError(
-            f"--serve and --stream run beside the pipeline on its volume, and read a local "
-            f"output folder there; the pipeline's output is {output}: give the pipeline an "
-            f"output inside the volume (a relative path, such as 'out'), or run 'poiflow "
-            f"serve {output}' on servers of your own (it serves a copy)",
+            f"--stream runs beside the pipeline on its volume, and keeps a local output "
+            f"folder current there; the pipeline's output is {output}: give the pipeline "
+            f"an output inside the volume (a relative path, such as 'out')",
             path=pipeline.path,
         )
-    folder = f"{WORKDIR}/{output}"
+    # An output in object storage is served from a copy (poiflow serve s3://...).
+    folder = output if is_remote(output) else f"{WORKDIR}/{output}"
     stream = pipeline.spec.stream.model_copy(
         update={"brokers": options.brokers} if options.brokers else {}
     )
@@ -358,17 +358,28 @@ def _deployment(
     output (an init container: ``run.json`` is written last). ``recreate``: an update
     stops the old pods before it starts new ones (else it rolls, new beside old)."""
     labels = {**parts.meta["labels"], "app.kubernetes.io/component": component}
-    script = (
-        f"until [ -f {folder}/run.json ] && [ -f {folder}/places.parquet ]; do "
-        f"echo 'waiting for the pipeline to write {folder}'; sleep 10; done"
-    )
-    waiting = {
+    said = f"waiting for the pipeline to write {folder}"
+    waiting: dict[str, Any] = {
         "name": "wait-for-places",
         "image": parts.options.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "-c", script],
-        "volumeMounts": [{"name": "data", "mountPath": WORKDIR, "readOnly": True}],
     }
+    if is_remote(folder):  # run.json is uploaded last: the rest is there before it
+        script = (
+            "import time\nfrom poiflow.storage import object_stamp\n"
+            f"while object_stamp({f'{folder}/run.json'!r}) is None:\n"
+            f"    print({said!r}, flush=True)\n    time.sleep(10)\n"
+        )
+        waiting |= {"command": ["python", "-c", script], "workingDir": WORKDIR}
+    else:
+        script = (
+            f"until [ -f {folder}/run.json ] && [ -f {folder}/places.parquet ]; do "
+            f"echo '{said}'; sleep 10; done"
+        )
+        waiting |= {
+            "command": ["sh", "-c", script],
+            "volumeMounts": [{"name": "data", "mountPath": WORKDIR, "readOnly": True}],
+        }
     mounted = {m["name"] for m in container["volumeMounts"]}
     return {
         "apiVersion": "apps/v1",
@@ -432,7 +443,7 @@ def _serve_objects(parts: _Parts, folder: str, stores: list[str]) -> list[dict[s
         [*args, "--watch", _number(options.watch_s), *stores],
         options.serve_cpu,
         options.serve_memory,
-        parts.mounts[:1],  # the data; a server reads no pipeline file
+        [] if is_remote(folder) else parts.mounts[:1],  # no pipeline file; a copy of s3://
         ports=[{"name": "http", "containerPort": _SERVE_PORT}],
         # POST /labels takes a review's answers only with this token; none: no writes.
         env=[
