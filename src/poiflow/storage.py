@@ -428,13 +428,7 @@ def object_stamp(uri: str) -> tuple[int, int] | None:
 
 def exists(uri: str) -> bool:
     """Whether an object is at ``uri``."""
-    import pyarrow.fs as pafs
-
-    fs, path = _open(uri)
-    try:
-        return bool(fs.get_file_info(path).type == pafs.FileType.File)
-    except OSError as exc:
-        raise InputError(f"cannot read: {_cause(exc)}", path=uri) from exc
+    return object_stamp(uri) is not None
 
 
 def _open(uri: str, *, output: bool = False) -> tuple[pafs.FileSystem, str]:

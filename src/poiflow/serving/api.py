@@ -98,7 +98,7 @@ from poiflow.serving.requests import (
 from poiflow.serving.responses import Health, PlacesPage, Refusal, SearchResults, Stored
 from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, output_index, places_file
-from poiflow.storage import REMOTE_SCHEMES, TEMP_ROOT, fetch, file_stamp, is_remote, object_stamp
+from poiflow.storage import TEMP_ROOT, fetch, file_stamp, is_remote, object_stamp
 
 __all__ = [
     "PLACE_ID",
@@ -302,8 +302,8 @@ class Releases:
         self.remote = is_remote(location)
         if self.remote and str(location).startswith(("http://", "https://")):
             raise InputError(
-                f"a web address is not served: name a folder, or one in object storage "
-                f"({', '.join(f'{s}://' for s in REMOTE_SCHEMES[:3])})",
+                "a web address is not served: name a folder, or one in object storage "
+                "(s3://, hdfs://)",
                 path=str(location),
             )
         key = hashlib.blake2b(str(location).encode(), digest_size=8).hexdigest()
@@ -352,13 +352,18 @@ class Releases:
         if old.matching is not None:
             old.matching.close()  # after the requests already queued
         if self.remote:  # the copies before the last go; the last may be in use yet
-            self._remove_copies(keep={old.folder.parent, fresh.folder.parent})
+            self._remove_copies_before(old.folder.parent)
         _log.warning("serving the later run in %s: %d places", self.location, len(fresh.store))
         return True
 
-    def _remove_copies(self, keep: set[Path]) -> None:
+    def _remove_copies_before(self, last: Path) -> None:
+        """Remove the copies made before ``last``; a later one stays (another server
+        process of ``--workers`` may have copied a run this one has not seen yet), and so
+        does one being made (``.tmp-*``)."""
+        made = last.stat().st_mtime_ns
         for copy in self.copies.iterdir():
-            if copy.is_dir() and copy not in keep and not copy.name.startswith(".tmp-"):
+            made_before = copy.is_dir() and copy.stat().st_mtime_ns < made
+            if made_before and not copy.name.startswith(".tmp-"):
                 shutil.rmtree(copy, ignore_errors=True)
 
     def watch(self, every_s: float) -> threading.Thread:
