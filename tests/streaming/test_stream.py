@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import signal
@@ -362,20 +363,46 @@ def test_the_consumer_rides_out_a_broker_restart(
         config = settings(where, "restart", batch_size=50, wait_ms=200)
         messages = day(conflated, 300, 13)
         half = len(messages) // 2
-        stream = EditStream(StreamState(conflated), tmp_path / "state", config)
+        broker = int((folder / "server.pid").read_text())
+        frozen, freeze_at, received = threading.Event(), [math.inf], Counter[str]()
+
+        def between_turns() -> bool:  # at the top of each turn of the stream's loop
+            if received["received"] >= freeze_at[0] and not frozen.is_set():
+                os.kill(broker, signal.SIGSTOP)  # hung: connections open, no answers
+                frozen.set()
+            return False  # no later run
+
+        stream = EditStream(
+            StreamState(conflated), tmp_path / "state", config, later_run=between_turns
+        )
         stream.heartbeat_s = 0.2
+        received = stream.metrics.counts
         runner = threading.Thread(target=stream.run, daemon=True)
         runner.start()
         send_edits(config, messages[:half])
         metrics = stream.metrics
         wait_for(lambda: metrics.counts["received"] >= half, 60)
-        # Quiet, it commits at once (a commit waits for a broker that is away).
+        # Quiet, it commits at once.
         wait_for(lambda: metrics.counts["checkpoints"] >= 1, 60)
         time.sleep(1)
+        heartbeat = tmp_path / "state" / StreamSettings.HEARTBEAT
+        # Twenty edits again (they change nothing: no event to send), and the broker hangs
+        # once they are applied, before the quiet stream commits them: the commit is not
+        # waited for, and the loop goes on turning.
+        checkpoints = metrics.counts["checkpoints"]
+        freeze_at[0] = metrics.counts["received"] + 20
+        send_edits(config, messages[:20])
+        try:
+            wait_for(frozen.is_set, 60)
+            wait_for(lambda: metrics.counts["checkpoints"] > checkpoints, 10)
+            beat = heartbeat.stat().st_mtime_ns
+            time.sleep(2)
+            assert heartbeat.stat().st_mtime_ns > beat
+        finally:
+            os.kill(broker, signal.SIGCONT)
         port = where.rsplit(":", 1)[1]
         script = str(ROOT / "scripts" / "kafka_server.sh")
         subprocess.run(["bash", script, "stop", str(folder)], check=True, timeout=120)
-        heartbeat = tmp_path / "state" / StreamSettings.HEARTBEAT
         beat = heartbeat.stat().st_mtime_ns
         time.sleep(3)  # the consumer polls a broker that is not there
         # Its loop goes on turning meanwhile: the heartbeat says it is alive, not stuck.
@@ -387,7 +414,7 @@ def test_the_consumer_rides_out_a_broker_restart(
             capture_output=True,
         )
         send_edits(config, messages[half:])
-        wait_for(lambda: metrics.counts["received"] >= len(messages), 120)
+        wait_for(lambda: metrics.counts["received"] >= len(messages) + 20, 120)
         stream.stop()
         runner.join(30)
         assert not runner.is_alive()

@@ -146,8 +146,7 @@ class StreamSettings(StrictModel):
     HEARTBEAT: ClassVar[str] = "heartbeat"
     """The file in the state folder whose time says the stream's loop is turning: touched
     every few seconds while it takes edits, applies them or waits for a broker or store
-    that is away (a liveness probe reads its age; nothing else does). Not while a commit
-    of its offsets waits for a broker: a stream restarted then replays from its snapshot."""
+    that is away (a liveness probe reads its age; nothing else does)."""
 
     brokers: str = Field("127.0.0.1:9092", min_length=1)
     edits: str = Field("poi-edits", pattern=_TOPIC, description=_TOPIC_SAYS)

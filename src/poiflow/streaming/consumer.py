@@ -12,7 +12,9 @@
    index, an OpenSearch alias, a Cassandra keyspace);
 5. at a checkpoint (every ``checkpoint_ms``, when the stream goes quiet, before its
    partitions are taken away, and when it stops): write the state's snapshot (the embedded
-   store) atomically, then commit the offsets of every batch since the last one.
+   store) atomically, then commit the offsets of every batch since the last one (when
+   quiet, without waiting for the broker's answer: a commit that fails is counted when
+   the answer comes, and the next checkpoint's covers it).
 
 A crash anywhere before 5 replays the batches since the last checkpoint on restart.
 Replayed edits that the snapshot already holds change nothing and cause no event (each
@@ -197,6 +199,7 @@ class EditStream:
                     "group.id": settings.group,
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
+                    "on_commit": self._committed,  # the quiet stream's commits' answers
                     **settings.consumer,
                 }
             )
@@ -238,7 +241,9 @@ class EditStream:
                     )
                     messages = [m for m in messages if self._usable(m)]
                     if not messages:
-                        self.checkpoint()  # a quiet stream commits what it did at once
+                        # A quiet stream commits what it did at once, not waiting for
+                        # the answer: its loop goes on turning while a broker is away.
+                        self.checkpoint(wait=False)
                         idle = time.monotonic() - idle_since
                         if idle_exit_s is not None and idle > idle_exit_s and self._caught_up():
                             break
@@ -253,22 +258,37 @@ class EditStream:
             self.consumer.close()
         return self.metrics
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, wait: bool = True) -> None:
         """Write the snapshot and commit the offsets of every batch applied since the last
-        checkpoint (nothing when a batch failed midway: it is replayed on restart)."""
+        checkpoint (nothing when a batch failed midway: it is replayed on restart).
+        ``wait``: until the broker has answered the commit (else its answer comes to
+        :meth:`_committed` later, at a turn of the loop or when the consumer closes)."""
         if not self._dirty or self._broken:
             return
         snapshot = self.state.save(self.folder, {"metrics": dict(self.metrics.counts)})
         _mark(self.folder, snapshot.name)
         try:
-            self.consumer.commit(asynchronous=False)
+            if wait:
+                self.consumer.commit(asynchronous=False)
+            else:
+                self.consumer.commit(asynchronous=True)
         except Exception as exc:  # a replay is harmless: say so and go on
-            self.metrics.counts["commit_failures"] += 1
-            self.metrics.last_error = f"commit: {exc}"
+            self._commit_failed(exc)
         self.metrics.counts["checkpoints"] += 1
         self._dirty = False
         self._last_checkpoint = time.monotonic()
         self._write_metrics()
+
+    def _committed(self, error: Any, partitions: Sequence[Any]) -> None:
+        """The broker's answer to a commit that was not waited for (the client calls it
+        for those alone)."""
+        failed = error or next((p.error for p in partitions if p.error is not None), None)
+        if failed is not None:
+            self._commit_failed(failed)
+
+    def _commit_failed(self, error: object) -> None:
+        self.metrics.counts["commit_failures"] += 1
+        self.metrics.last_error = f"commit: {error}"
 
     def _revoked(self, _consumer: Any, _partitions: Any) -> None:
         self.checkpoint()  # before another consumer takes the partitions over
