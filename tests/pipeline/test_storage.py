@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from poiflow.errors import OutputError
-from poiflow.pipeline import Pipeline, conflate
+from poiflow.pipeline import Pipeline
 from poiflow.serving.responses import Refusal
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
-from ..conftest import ROOT, poiflow, script_server
-from ..serving.test_api import TOKEN, get, post, serving
+from ..conftest import ROOT, free_port, poiflow, script_server
+from ..serving.test_api import TOKEN, get, later_run, post, serving
 from ..sources.overture_fixture import place, write_overture
 from .staging import STAGED_TABLES, run_both_through
 
@@ -278,13 +278,12 @@ def test_a_server_answers_from_an_output_in_s3_and_takes_up_a_later_run_there(
     assert not releases.take_up()  # nothing new there
 
     # A later run uploaded over it (run.json last, as a run's upload writes it).
-    sources = sorted((conflated.parent / "sources").glob("source_*.csv"))
-    later = conflate(sources[:2], tmp_path / "later", workers=1)
-    assert later.places != len(first.store)
+    made = later_run(tmp_path / "later", conflated)
+    assert made != len(first.store)
     put_folder(tmp_path / "later", uri)
     assert releases.take_up()
-    assert len(releases.now.store) == later.places
-    assert len(releases.now.store.search) == later.places
+    assert len(releases.now.store) == made
+    assert len(releases.now.store.search) == made
     assert releases.now.folder != first.folder
     assert first.folder.exists()  # the last copy may be in use yet: kept
 
@@ -330,11 +329,12 @@ def test_poiflow_serve_s3_answers_from_a_copy_and_takes_no_labels(
         assert (
             "answers from a copy of s3://poi/served-cli/out" in Refusal.model_validate(body).detail
         )
-    refused = poiflow("serve", "s3://poi/nothing-here", "--port", "1")
+    port = str(free_port())
+    refused = poiflow("serve", "s3://poi/nothing-here", "--port", port)
     assert refused.returncode == 1
     assert "s3://poi/nothing-here" in refused.stderr
     assert "no such object or prefix" in refused.stderr
-    web = poiflow("serve", "https://example.org/out", "--port", "1")
+    web = poiflow("serve", "https://example.org/out", "--port", port)
     assert web.returncode == 1
     assert "a web address is not served" in " ".join(web.stderr.split())
 

@@ -390,7 +390,7 @@ def test_a_server_indexes_again_the_places_of_a_later_run(
     assert list(folder.glob(".search.building-*")) + list(folder.glob(".search.old-*")) == []
 
 
-def _later_run(folder: Path, conflated: Path) -> int:
+def later_run(folder: Path, conflated: Path) -> int:
     """Run the generated world's first two sources into ``folder``, as a later release
     would (``run.json`` last). How many places it made."""
     from poiflow.pipeline import conflate
@@ -411,7 +411,7 @@ def test_a_later_run_is_taken_up_and_one_that_cannot_load_leaves_the_last(
     assert not releases.take_up()  # nothing new
     assert releases.now is first
 
-    made = _later_run(folder, conflated)
+    made = later_run(folder, conflated)
     assert made != len(first.store)
     # A later run that cannot be read: the last goes on answering, said once.
     good = (folder / "places.parquet").read_bytes()
@@ -442,7 +442,7 @@ def test_a_server_answers_from_a_later_run_once_it_has_loaded_it(
     shutil.copytree(conflated, folder)
     with serving(folder, None, "--watch", "0.3", "--workers", workers) as base:
         before = get(base, "/health")[1]["places"]
-        made = _later_run(folder, conflated)
+        made = later_run(folder, conflated)
         assert made != before
         deadline = time.monotonic() + 60
         seen: set[int] = set()
