@@ -55,6 +55,7 @@ __all__ = [
     "put_folder",
     "read_bytes",
     "remote_fingerprint",
+    "remove_fetched_before",
     "s3_endpoint",
     "s3_region",
 ]
@@ -252,6 +253,17 @@ def fetch(uri: str, downloads: Path, companions: Sequence[str] = ()) -> Path:
         return target
     partial.rename(folder)
     return target
+
+
+def remove_fetched_before(downloads: Path, kept: Path) -> None:
+    """Remove the copies in ``downloads`` that :func:`fetch` made before ``kept`` (a path
+    it returned); later ones stay (another process may have fetched a newer version and
+    be reading it), and so do those being fetched."""
+    made = kept.parent.stat().st_mtime_ns
+    for copy in downloads.iterdir():
+        older = copy.is_dir() and copy.stat().st_mtime_ns < made
+        if older and not copy.name.startswith(".tmp-"):
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 def _fetch_web(url: str, downloads: Path, companions: Sequence[str] = ()) -> Path:

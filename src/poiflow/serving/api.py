@@ -60,7 +60,6 @@ import hmac
 import logging
 import os
 import re
-import shutil
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -98,7 +97,14 @@ from poiflow.serving.requests import (
 from poiflow.serving.responses import Health, PlacesPage, Refusal, SearchResults, Stored
 from poiflow.serving.review import ReviewQueue
 from poiflow.serving.search import SearchIndex, output_index, places_file
-from poiflow.storage import TEMP_ROOT, fetch, file_stamp, is_remote, object_stamp
+from poiflow.storage import (
+    TEMP_ROOT,
+    fetch,
+    file_stamp,
+    is_remote,
+    object_stamp,
+    remove_fetched_before,
+)
 
 __all__ = [
     "PLACE_ID",
@@ -352,19 +358,9 @@ class Releases:
         if old.matching is not None:
             old.matching.close()  # after the requests already queued
         if self.remote:  # the copies before the last go; the last may be in use yet
-            self._remove_copies_before(old.folder.parent)
+            remove_fetched_before(self.copies, old.folder)
         _log.warning("serving the later run in %s: %d places", self.location, len(fresh.store))
         return True
-
-    def _remove_copies_before(self, last: Path) -> None:
-        """Remove the copies made before ``last``; a later one stays (another server
-        process of ``--workers`` may have copied a run this one has not seen yet), and so
-        does one being made (``.tmp-*``)."""
-        made = last.stat().st_mtime_ns
-        for copy in self.copies.iterdir():
-            made_before = copy.is_dir() and copy.stat().st_mtime_ns < made
-            if made_before and not copy.name.startswith(".tmp-"):
-                shutil.rmtree(copy, ignore_errors=True)
 
     def watch(self, every_s: float) -> threading.Thread:
         """Look for a later run every ``every_s`` seconds, on a thread of its own, until
