@@ -46,7 +46,7 @@ check: install ## lint, format check, strict types, import layers
 
 test: check ## everything: checks, then the whole test suite (installs what the server tests run)
 	@bash scripts/install_test_servers.sh
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-only: install ## the test suite without the checks (PYTEST_ARGS='-m server' for server tests alone)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -36,6 +36,48 @@ settings.register_profile(
 )
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
+# The suite's Spark drivers (in-process and in the CLI's processes) live for seconds to a
+# minute: the JIT's first tier alone (C1) makes a cold one's session and first jobs about
+# a third quicker (benchmarks/RESULTS.md). Spark's launcher adds SPARK_SUBMIT_OPTS to the
+# driver's JVM; nothing else reads it. A user's run keeps the JVM's own choice.
+os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
+
+
+def one_worker(name: str) -> pytest.MarkDecorator:
+    """Run the tests marked so on one pytest-xdist worker (``make test`` distributes them
+    with ``--dist loadgroup``): a module's server, started by a module-scoped fixture, then
+    starts once rather than once on each worker that draws one of its tests."""
+    return pytest.mark.xdist_group(name)
+
+
+_UNGROUPED = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a worker of ``--dist loadgroup``, see that pytest-xdist marked the grouped tests
+    (it suffixes a test's id with ``@GROUP``; pytest 9.2 ignores that, and the groups would
+    be spread silently, each server started on both workers): where it did not, each of
+    them fails with the reason (an error raised here would not reach the terminal)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    if any(i.get_closest_marker("xdist_group") and "@" not in i.nodeid for i in items):
+        config.stash[_UNGROUPED] = (
+            f"pytest-xdist did not group the tests marked xdist_group under pytest "
+            f"{pytest.__version__}: install the pytest requirements/constraints.txt names"
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = item.config.stash.get(_UNGROUPED, None)
+    if reason and item.get_closest_marker("xdist_group"):
+        pytest.fail(reason, pytrace=False)
+
+
+# The tests that run Spark in pytest's own process share one warm driver: a cold one
+# spends about 25 s in its session and first jobs, each worker that draws a Spark test.
+ONE_SPARK = one_worker("spark")
+
 
 @contextlib.contextmanager
 def script_server(name: str, folder: Path) -> Iterator[str]:
@@ -149,7 +191,8 @@ def browser_page(chromium: str) -> Iterator[Any]:
 def conflated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A conflated output of a small generated world (its sources beside it, in
     ``../sources``), made once per session for the tests that need the real thing
-    (records, membership, model): matching, fuzzing, streaming. Tests must not change it."""
+    (records, membership, model): matching, fuzzing, streaming. Tests must not change its
+    outputs (serving it adds a search index, and the test servers' logs)."""
     from poiflow.generate import generate
     from poiflow.pipeline import conflate
 

@@ -164,11 +164,23 @@ TIMED = ("report.html", "run.json")
 """The outputs that hold a run's timings."""
 
 
+def _written(folder: Path) -> list[str]:
+    """The files a run wrote in ``folder``, but ``TIMED``: not the search index that
+    ``poiflow serve`` adds to an output it serves, nor the test servers' logs (the
+    serving tests serve the session's ``conflated``)."""
+    served = {"search", ".search.lock"}
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name not in TIMED and p.name not in served and not p.match("server-*.log")
+    )
+
+
 def files_that_differ(first: Path, second: Path) -> list[str]:
     """The files two runs wrote differently, leaving out ``TIMED`` (and failing where
     they did not write the same files)."""
-    names = sorted(p.name for p in first.iterdir() if p.name not in TIMED)
-    assert names == sorted(p.name for p in second.iterdir() if p.name not in TIMED)
+    names = _written(first)
+    assert names == _written(second)
     return [n for n in names if (first / n).read_bytes() != (second / n).read_bytes()]
 
 

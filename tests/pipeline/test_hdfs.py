@@ -17,11 +17,11 @@ from poiflow.errors import InputError
 from poiflow.pipeline import Pipeline
 from poiflow.storage import exists, fetch, filesystem, put_folder, remote_fingerprint
 
-from ..conftest import ROOT, free_port, poiflow, script_server
+from ..conftest import ONE_SPARK, ROOT, free_port, poiflow, script_server
 from .staging import STAGED_TABLES, run_both_through
 
 HELSINKI = ROOT / "examples" / "helsinki"
-pytestmark = [pytest.mark.hdfs, pytest.mark.server]
+pytestmark = [pytest.mark.hdfs, pytest.mark.server, ONE_SPARK]  # a Spark test too
 
 
 @pytest.fixture(scope="module")

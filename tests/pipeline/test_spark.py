@@ -33,10 +33,11 @@ from poiflow.pipeline.spark_tasks import (
     write_ranges,
 )
 
-from ..conftest import ROOT, free_port, poiflow
+from ..conftest import ONE_SPARK, ROOT, free_port, poiflow
 
 HAS_SPARK = importlib.util.find_spec("pyspark") is not None
 needs_spark = pytest.mark.skipif(not HAS_SPARK, reason="PySpark is not installed")
+pytestmark = ONE_SPARK
 SPARK = {"engine": "spark", "spark": {"master": "local[2]", "partitions": 3}}
 COMPARED = ("membership", "places", "pairs", "changes", "decisions")
 

@@ -21,13 +21,13 @@ from poiflow.pipeline import Pipeline
 from poiflow.serving.responses import Refusal
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
-from ..conftest import ROOT, free_port, poiflow, script_server
+from ..conftest import ONE_SPARK, ROOT, free_port, poiflow, script_server
 from ..serving.test_api import TOKEN, get, later_run, post, serving
 from ..sources.overture_fixture import place, write_overture
 from .staging import STAGED_TABLES, run_both_through
 
 HELSINKI = ROOT / "examples" / "helsinki"
-pytestmark = [pytest.mark.s3, pytest.mark.server]
+pytestmark = [pytest.mark.s3, pytest.mark.server, ONE_SPARK]  # a Spark test too
 
 
 @pytest.fixture(scope="module")

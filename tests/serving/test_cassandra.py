@@ -15,10 +15,10 @@ import pytest
 from poiflow.errors import ConfigError, InputError
 from poiflow.serving.cassandra import CassandraStore, parse_hosts
 
-from ..conftest import free_port, poiflow, script_server
+from ..conftest import free_port, one_worker, poiflow, script_server
 from .test_api import get, serving
 
-pytestmark = [pytest.mark.cassandra, pytest.mark.server]
+pytestmark = [pytest.mark.cassandra, pytest.mark.server, one_worker("cassandra")]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from poiflow.serving.opening import parse_when
 from poiflow.serving.opensearch import OpenSearchIndex
 from poiflow.text import fold
 
-from ..conftest import free_port, poiflow, script_server
+from ..conftest import free_port, one_worker, poiflow, script_server
 from .test_api import get, serving
 from .test_search import (
     FOUND_BY,
@@ -36,7 +36,7 @@ from .test_search import (
     check_words_near,
 )
 
-pytestmark = [pytest.mark.opensearch, pytest.mark.server]
+pytestmark = [pytest.mark.opensearch, pytest.mark.server, one_worker("opensearch")]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from poiflow.errors import InputError
 from poiflow.pipeline import conflate, ingest
 from poiflow.sources import FrameSource, open_source
 
+from ..conftest import ONE_SPARK
 from .overture_fixture import place, write_overture
 from .reading import read
 from .test_geoparquet import TM35FIN, csv_records, vendor_frame
@@ -282,6 +283,7 @@ def test_a_geodataframe_of_overture_columns_is_read_as_overture(tmp_path: Path) 
 
 @pytest.mark.spark
 @pytest.mark.slow
+@ONE_SPARK
 def test_a_spark_dataframe_reads_as_the_same_places_as_its_csv(tmp_path: Path) -> None:
     from poiflow.engines.spark import spark_session
 

@@ -32,10 +32,10 @@ from poiflow.streaming import StreamState, edit_message, parse_edit
 from poiflow.streaming.consumer import EditStream
 from poiflow.streaming.producer import create_topics, send_edits
 
-from ..conftest import ROOT, poiflow, script_server
+from ..conftest import ROOT, one_worker, poiflow, script_server
 from .releases import later_sources
 
-pytestmark = [pytest.mark.kafka, pytest.mark.server]
+pytestmark = [pytest.mark.kafka, pytest.mark.server, one_worker("stream")]
 
 
 @pytest.fixture(scope="module")
