@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import re
+import signal as signals
 import subprocess
 import sys
 import textwrap
@@ -449,6 +450,16 @@ def killed_pid(out: Path) -> int:
     return int(staging.name.rsplit("-", 1)[1])
 
 
+def as_in_the_foreground() -> None:
+    """In a child before it runs its command: SIGINT at its default and not blocked, as in
+    a command a shell runs in the foreground (Ctrl-C reaches it). A process inherits both
+    from the one that starts it: one started in the background of a shell ignores SIGINT,
+    and a thread of this one may have blocked it (a worker of the suite once had, and the
+    signal never came)."""
+    signals.pthread_sigmask(signals.SIG_UNBLOCK, {signals.SIGINT})
+    signals.signal(signals.SIGINT, signals.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("signal", "status", "says"),
     [("SIGTERM", 143, "stopped (SIGTERM)"), ("SIGINT", 130, "interrupted")],
@@ -467,6 +478,7 @@ def test_a_signal_stops_a_run_and_removes_what_it_half_wrote(
         capture_output=True,
         text=True,
         env={**os.environ, "SIGNAL": signal},
+        preexec_fn=as_in_the_foreground,
     )
     assert stopped.returncode == status, stopped.stderr
     assert f"{says}; no output was written" in stopped.stdout + stopped.stderr
