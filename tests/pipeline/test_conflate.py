@@ -28,6 +28,7 @@ from poiflow.normalize import points
 from poiflow.normalize.points import POINT_FIELD
 from poiflow.pipeline import conflate, ingest
 from poiflow.pipeline.conflation import OUTPUTS
+from poiflow.serving.search import SEARCH_FOLDER
 
 from ..conftest import ROOT, VENDOR_FEED, moved_to_town_centres
 from ..row_order import rows_in_any_order
@@ -168,7 +169,7 @@ def _written(folder: Path) -> list[str]:
     """The files a run wrote in ``folder``, but ``TIMED``: not the search index that
     ``poiflow serve`` adds to an output it serves, nor the test servers' logs (the
     serving tests serve the session's ``conflated``)."""
-    served = {"search", ".search.lock"}
+    served = {SEARCH_FOLDER, f".{SEARCH_FOLDER}.lock"}  # the index, and its build lock
     return sorted(
         p.name
         for p in folder.iterdir()
