@@ -18,7 +18,7 @@ from poiflow.pipeline import Pipeline
 from poiflow.storage import exists, fetch, filesystem, put_folder, remote_fingerprint
 
 from ..conftest import ONE_SPARK, ROOT, free_port, poiflow, script_server
-from .staging import STAGED_TABLES, run_both_through
+from .staging import STAGED_TABLES, run_both_through, served_and_taken_up
 
 HELSINKI = ROOT / "examples" / "helsinki"
 pytestmark = [pytest.mark.hdfs, pytest.mark.server, ONE_SPARK]  # a Spark test too
@@ -123,6 +123,12 @@ def test_hdfs_errors_name_the_uri_and_the_cause_and_write_nothing(
     assert not out.exists()
     with pytest.raises(InputError, match="cannot be reached"):
         fetch(nowhere, tmp_path)
+
+
+def test_a_server_answers_from_an_output_in_hdfs_and_takes_up_a_later_run_there(
+    hdfs: str, conflated: Path, tmp_path: Path
+) -> None:
+    served_and_taken_up(f"{hdfs}/served/out", conflated, tmp_path)
 
 
 def test_a_folder_goes_up_whole_and_comes_back_in_place(hdfs: str, tmp_path: Path) -> None:

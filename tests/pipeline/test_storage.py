@@ -22,9 +22,9 @@ from poiflow.serving.responses import Refusal
 from poiflow.storage import fetch, put_folder, remote_fingerprint
 
 from ..conftest import ONE_SPARK, ROOT, free_port, poiflow, script_server
-from ..serving.test_api import TOKEN, get, later_run, post, serving
+from ..serving.test_api import TOKEN, get, post, serving
 from ..sources.overture_fixture import place, write_overture
-from .staging import STAGED_TABLES, run_both_through
+from .staging import STAGED_TABLES, run_both_through, served_and_taken_up
 
 HELSINKI = ROOT / "examples" / "helsinki"
 pytestmark = [pytest.mark.s3, pytest.mark.server, ONE_SPARK]  # a Spark test too
@@ -262,36 +262,7 @@ def test_a_server_answers_from_an_output_in_s3_and_takes_up_a_later_run_there(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from poiflow.serving.api import Releases
-
-    uri = "s3://poi/served/out"
-    put_folder(conflated, uri)
-    copies = tmp_path / "copies"
-    releases = Releases(uri, copies=copies)
-    first = releases.now
-    places = pq.read_table(conflated / "places.parquet", columns=["id"])
-    assert len(first.store) == places.num_rows
-    assert first.folder.is_relative_to(copies)
-    assert (first.folder / "places.parquet").read_bytes() == (
-        conflated / "places.parquet"
-    ).read_bytes()
-    assert not releases.take_up()  # nothing new there
-
-    # A later run uploaded over it (run.json last, as a run's upload writes it).
-    made = later_run(tmp_path / "later", conflated)
-    assert made != len(first.store)
-    put_folder(tmp_path / "later", uri)
-    assert releases.take_up()
-    assert len(releases.now.store) == made
-    assert len(releases.now.store.search) == made
-    assert releases.now.folder != first.folder
-    assert first.folder.exists()  # the last copy may be in use yet: kept
-
-    put_folder(conflated, uri)  # and the first again: the copy before the last goes
-    assert releases.take_up()
-    assert len(releases.now.store) == places.num_rows
-    assert not first.folder.exists()
-    assert len([c for c in copies.iterdir() for _ in c.iterdir()]) == 2
+    releases = served_and_taken_up("s3://poi/served/out", conflated, tmp_path)
 
     # Storage that cannot be reached: the last release goes on answering, said once.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
