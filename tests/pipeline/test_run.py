@@ -452,10 +452,12 @@ def killed_pid(out: Path) -> int:
 
 def as_in_the_foreground() -> None:
     """In a child before it runs its command: SIGINT at its default and not blocked, as in
-    a command a shell runs in the foreground (Ctrl-C reaches it). A process inherits both
-    from the one that starts it: one started in the background of a shell ignores SIGINT,
-    and a thread of this one may have blocked it (a worker of the suite once had, and the
-    signal never came)."""
+    a command a shell runs in the foreground (Ctrl-C reaches it). A process inherits an
+    ignored SIGINT and a blocked one from the process that starts it: a suite started in
+    the background of a shell (``nohup make test &``) ignores SIGINT, and so did its
+    commands, unless a Spark test had run earlier in the same worker (PySpark's handler
+    is not inherited: the command's SIGINT is at its default again). Once the Spark tests
+    ran on a worker of their own, the signal never came."""
     signals.pthread_sigmask(signals.SIG_UNBLOCK, {signals.SIGINT})
     signals.signal(signals.SIGINT, signals.SIG_DFL)
 
