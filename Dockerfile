@@ -26,6 +26,9 @@ ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
     PYTHONUNBUFFERED=1
 RUN useradd --uid 185 --create-home spark && mkdir /work && chown spark /work
 USER 185
+# The default matcher's trees compiled into the user's cache, for nodes of the build
+# machine's CPU (on another, the first run compiles them, a few seconds).
+RUN python -c "from poiflow.conflate.matcher import load_matcher; load_matcher('default').prepare()"
 WORKDIR /work
 # Spark's entrypoint: "driver" and "executor" start Spark's processes (the operator's
 # pods); any other command runs as it is, under tini (the Job runs `poiflow run ...`).

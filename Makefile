@@ -20,6 +20,8 @@ help: ## list the targets
 $(STAMP): pyproject.toml requirements/constraints.txt scripts/bootstrap.sh scripts/pip_install.sh
 	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
 	bash scripts/pip_install.sh $(VENV) -c requirements/constraints.txt -e '.[dev,bench,gis,tracking,spark,hdfs,cassandra,opensearch,streaming]'
+	@echo "compiling the default matcher's trees for this machine (once; a first run would otherwise)"
+	@$(BIN)/python -c "from poiflow.conflate.matcher import load_matcher; load_matcher('default').prepare()"
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with poiflow, its extras and the dev tools

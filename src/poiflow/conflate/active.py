@@ -197,7 +197,7 @@ def refine_matcher(
         kind = "same place" if labels[0] else "different"
         raise ValueError(f"every answer is '{kind}': refining needs answers of both kinds")
     matrix = np.column_stack([features[n] for n in base.features]).astype(np.float32)
-    expected = base.predict(features).astype(np.float64)
+    expected = base.predict(features, compiled=False).astype(np.float64)
     spread = float(np.sqrt(np.sum(expected * (1 - expected))))
     surprise = float((labels.sum() - expected.sum()) / max(spread, 1e-9))
     strength = "strong" if abs(surprise) >= SURPRISE else "gentle"
@@ -239,7 +239,7 @@ def agreement(
     model: Matcher, features: Mapping[str, np.ndarray], labels: np.ndarray
 ) -> dict[str, float]:
     """How a model does on labelled pairs: accuracy, log-loss, precision, recall, F1."""
-    p = np.clip(model.predict(features).astype(np.float64), 1e-6, 1 - 1e-6)
+    p = np.clip(model.predict(features, compiled=False).astype(np.float64), 1e-6, 1 - 1e-6)
     called = p >= 0.5
     truth = labels == 1
     tp = int((called & truth).sum())

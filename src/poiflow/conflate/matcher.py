@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # LightGBM costs ~1 s to import (it imports scikit-learn): on
     import lightgbm as lgb
 
 __all__ = [
-    "COMPILE_ROWS",
     "DEFAULT_MODEL",
     "UNSUPERVISED",
     "AnyMatcher",
@@ -70,10 +69,6 @@ _PARAMS: Final = {
 
 
 _PARALLEL_ROWS: Final = 10_000  # fewer pairs are predicted on one thread
-COMPILE_ROWS: Final = 200_000
-"""From this many pairs in one call, a model not yet compiled is compiled (a few seconds,
-once per machine: see :mod:`poiflow.conflate.compiled`); fewer pairs use the compiled
-trees only when they are cached already or the caller asked for them (``prepare``)."""
 
 
 class ModelError(InputError):
@@ -105,13 +100,14 @@ class Matcher:
     # generated worlds no benchmark uses, 0.8 gave the best pair F1 of 0.8, 0.9 and 0.95.
     source_bar: ClassVar[float] = 0.8
     _trees: CompiledTrees | None = field(default=None, init=False, repr=False, compare=False)
-    # 0: the cache not looked at yet; 1: looked at; 2: compiling tried (use what it gave).
-    _tried: int = field(default=0, init=False, repr=False, compare=False)
+    # Whether the compiled trees were looked for (``_trees`` is None where they could not
+    # be had: LightGBM predicts).
+    _tried: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         # Compiled trees are native code in this process: a copy elsewhere (a Spark
         # executor) loads them again from its own cache.
-        return {**self.__dict__, "_trees": None, "_tried": 0}
+        return {**self.__dict__, "_trees": None, "_tried": False}
 
     @property
     def booster(self) -> lgb.Booster:
@@ -127,17 +123,23 @@ class Matcher:
         return self.model if isinstance(self.model, str) else self.model.model_to_string()
 
     def prepare(self) -> bool:
-        """Compile the trees now (a few seconds unless cached), for a process that will
-        predict many times: a server, a stream. True if compiled trees will be used."""
-        return self._compiled(COMPILE_ROWS) is not None
+        """Load the compiled trees now (compiling them first, a few seconds once per
+        machine, unless cached), rather than at the first prediction. True if compiled
+        trees will be used."""
+        return self._compiled() is not None
 
-    def _compiled(self, rows: int) -> CompiledTrees | None:
-        """The compiled trees if they pay for ``rows`` pairs: compiled once at least
-        ``COMPILE_ROWS`` are asked for, else used only when already in the cache."""
-        wanted = 2 if rows >= COMPILE_ROWS else 1
-        if self._trees is None and self._tried < wanted:
-            self._trees = compiled_trees(self.text, compile_now=wanted == 2)
-            self._tried = wanted
+    def _compiled(self) -> CompiledTrees | None:
+        """The compiled trees, or None where they cannot be had (LightGBM predicts).
+
+        Every prediction that can use them does, however few its pairs and whether or not
+        they were cached: the compiled trees add the trees' values in another order than
+        LightGBM, so one pair in some tens of thousands gets a probability a bit apart
+        (one float32 step). Were the choice made by the number of pairs or by the cache,
+        a run's output would depend on the machine's history, and the two engines (which
+        predict in shards of different sizes) would not write the same bytes."""
+        if not self._tried:
+            self._trees = compiled_trees(self.text)
+            self._tried = True
         return self._trees
 
     @property
@@ -145,8 +147,16 @@ class Matcher:
         """A short identifier of the model: its name and training seed."""
         return str(self.info.get("name", "custom"))
 
-    def predict(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Calibrated match probabilities for the pairs whose features are given."""
+    def predict(self, features: Mapping[str, np.ndarray], *, compiled: bool = True) -> np.ndarray:
+        """Calibrated match probabilities for the pairs whose features are given.
+
+        Args:
+            features: The pairs' feature columns.
+            compiled: False: LightGBM itself, for a model that predicts once (the held-out
+                pairs of one just trained), where compiling would cost more than it
+                saves. Its probabilities may differ from the compiled trees' in the last
+                bit: what a run writes is predicted compiled.
+        """
         missing = [name for name in self.features if name not in features]
         if missing:
             raise ModelError(
@@ -155,13 +165,13 @@ class Matcher:
         rows = len(features[self.features[0]]) if self.features else 0
         if rows == 0:
             return np.zeros(0, dtype=np.float32)
-        trees = self._compiled(rows)
+        trees = self._compiled() if compiled else None
         x, y = self.calibration
         if trees is not None:
             raw = trees.predict([np.asarray(features[name]) for name in self.features])
             return np.asarray(np.interp(raw, x, y), dtype=np.float32)
-        # LightGBM itself, every tree (no prediction early stopping): the same probabilities
-        # as the compiled trees, so that a run's output does not depend on the cache.
+        # LightGBM itself, every tree (no prediction early stopping): the compiled trees'
+        # probabilities to rounding.
         matrix = np.column_stack([features[name] for name in self.features]).astype(np.float32)
         raw = np.asarray(
             self.booster.predict(
@@ -361,7 +371,7 @@ def train_matcher(
     raw = np.asarray(booster.predict(matrix[held]))
     calibration = _isotonic(raw, labels[held])
     matcher = Matcher(booster, feature_names, calibration)
-    probability = matcher.predict({n: features[n][held] for n in feature_names})
+    probability = matcher.predict({n: features[n][held] for n in feature_names}, compiled=False)
     predicted = probability >= matcher.threshold
     tp = int((predicted & (labels[held] == 1)).sum())
     precision = tp / max(1, int(predicted.sum()))

@@ -258,6 +258,10 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     # what clustering reads.
     candidates_count = pq.ParquetFile(ctx.artifacts.path("candidates")).metadata.num_rows
     ranges = max(1, math.ceil(candidates_count / RANGE_PAIRS))
+    if matcher is not None:
+        # Its trees compiled here first, into this machine's cache: the tasks that run
+        # here load them, rather than each compiling them at once.
+        matcher.prepare()
     with engine.scratch(str(ctx.folder / ".scored")) as location:
         scored = engine.cogroup(
             routed,
