@@ -27,7 +27,7 @@ from poiflow.generate import generate
 from poiflow.normalize import points
 from poiflow.normalize.points import POINT_FIELD
 from poiflow.pipeline import conflate, ingest
-from poiflow.pipeline.conflation import OUTPUTS
+from poiflow.pipeline.conflation import OUTPUTS, conflate_stages
 from poiflow.serving.search import SEARCH_FOLDER
 
 from ..conftest import ROOT, VENDOR_FEED, moved_to_town_centres
@@ -684,3 +684,12 @@ def test_an_attribute_an_earlier_release_lacks_is_not_called_changed(tmp_path: P
     assert [(c["place_id"], c["change"], c["attributes"]) for c in changes] == [
         (places.column("id")[0].as_py(), "updated", ["names"])
     ]
+
+
+def test_a_progress_display_is_told_every_stage_the_run_goes_through(tmp_path: Path) -> None:
+    made = generate(200, 2, 5, tmp_path / "world")
+    for gold in (None, made.gold):
+        seen: list[str] = []
+        conflate(made.sources, tmp_path / f"run-{gold is None}", gold=gold, on_stage=seen.append)
+        assert seen == conflate_stages(gold=gold is not None)
+    assert seen[-2:] == ["evaluate", "report"]

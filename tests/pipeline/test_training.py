@@ -15,6 +15,24 @@ from poiflow.conflate.decisions import LABEL_COLUMNS
 from poiflow.conflate.evaluate import read_gold
 from poiflow.conflate.fellegi_sunter import FellegiSunter
 from poiflow.conflate.matcher import Matcher, load_matcher
+from poiflow.pipeline.training import TRAIN_STAGES
+
+
+class _Read:
+    """What ingest tells a progress display: the sources begun, the records read."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.records = 0
+
+    def start(self, label: str, total: int | None) -> None:
+        self.started.append(label)
+
+    def advance(self, records: int) -> None:
+        self.records += records
+
+    def finish(self) -> None:
+        pass
 
 
 def _sources(conflated: Path) -> list[Path]:
@@ -25,7 +43,19 @@ def test_a_model_trained_on_the_truth_runs_as_well_as_its_holdout_says(
     conflated: Path, tmp_path: Path
 ) -> None:
     gold = conflated.parent / "sources" / "gold.csv"
-    trained = poiflow.train(_sources(conflated), tmp_path / "mine.json.gz", gold=gold, seed=3)
+    seen: list[str] = []
+    read = _Read()
+    trained = poiflow.train(
+        _sources(conflated),
+        tmp_path / "mine.json.gz",
+        gold=gold,
+        seed=3,
+        progress=read,
+        on_stage=seen.append,
+    )
+    assert seen == list(TRAIN_STAGES)
+    assert read.started == [p.name for p in _sources(conflated)]
+    assert read.records == sum(len(p.read_text().splitlines()) - 1 for p in _sources(conflated))
     assert trained.kind == "lightgbm"
     assert trained.model == tmp_path / "mine.json.gz"
     assert isinstance(load_matcher(trained.model), Matcher)
@@ -39,7 +69,11 @@ def test_a_model_trained_on_the_truth_runs_as_well_as_its_holdout_says(
 
 
 def test_a_model_without_labels_gives_its_match_weights(conflated: Path, tmp_path: Path) -> None:
-    trained = poiflow.train(_sources(conflated), tmp_path / "em.json.gz", unsupervised=True)
+    seen: list[str] = []
+    trained = poiflow.train(
+        _sources(conflated), tmp_path / "em.json.gz", unsupervised=True, on_stage=seen.append
+    )
+    assert seen == list(TRAIN_STAGES)
     assert trained.kind == "fellegi-sunter"
     assert isinstance(load_matcher(trained.model), FellegiSunter)
     weights = trained.info["match_weights"]
@@ -69,7 +103,11 @@ def test_a_model_refined_with_answers_says_how_it_did_on_those_held_out(
             out.writerow([ls, li, rs, ri, "match" if same else "different", p, at, "test"])
         out.writerow(["nowhere", "1", ls, li, "match", "", at, "test"])
     records = conflated / "records.parquet"
-    trained = poiflow.train([records], tmp_path / "refined.json.gz", labels=labels)
+    seen: list[str] = []
+    trained = poiflow.train(
+        [records], tmp_path / "refined.json.gz", labels=labels, on_stage=seen.append
+    )
+    assert seen == list(TRAIN_STAGES)
     assert trained.kind == "refined"
     assert trained.pairs == 30
     assert trained.unknown == 1

@@ -7,6 +7,7 @@ import inspect
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
 import typer
@@ -95,6 +96,24 @@ def _progress(*, hidden: bool) -> Progress:
         console=console,
         disable=hidden,
     )
+
+
+class _StageBar:
+    """One bar over a run's stages (``names``, in order): each stage's name as it starts
+    (``(cached)`` when it is taken from a cache), and ``done`` at the end."""
+
+    def __init__(self, progress: Progress, label: str, names: Sequence[str]) -> None:
+        self._progress = progress
+        self._names = list(names)
+        self._task = progress.add_task(label, total=len(self._names))
+
+    def __call__(self, name: str, reused: bool = False) -> None:
+        done = self._names.index(name) + (1 if reused else 0)
+        description = f"{name} (cached)" if reused else name
+        self._progress.update(self._task, description=description, completed=done)
+
+    def done(self) -> None:
+        self._progress.update(self._task, description="done", completed=len(self._names))
 
 
 class _RichProgress:

@@ -16,6 +16,7 @@ from poiflow.cli import (
     Engine,
     _progress,
     _RichProgress,
+    _StageBar,
     app,
     console,
     out,
@@ -395,17 +396,12 @@ def conflate_command(
 ) -> None:
     """Find the records that are the same place and merge them."""
     from poiflow.pipeline import conflate
+    from poiflow.pipeline.conflation import conflate_stages
 
     source_mapping, mappings = _mappings(mapping)
     unused = NOT_USED_HERE if engine is Engine.local else ()  # Spark's driver may use it
     with _progress(hidden=json_report) as progress, kept_out(unused):
-        stages = progress.add_task("conflate", total=5)
-
-        def on_stage(name: str) -> None:
-            progress.update(stages, description=name)
-            if name != "ingest":
-                progress.advance(stages)
-
+        stages = _StageBar(progress, "conflate", conflate_stages(gold=gold is not None))
         report = conflate(
             [i if is_remote(i) else Path(i) for i in inputs],
             output if is_remote(output) else Path(output),
@@ -415,7 +411,7 @@ def conflate_command(
             mappings=mappings,
             clustering=None if threshold is None else _cluster_config(threshold),
             progress=_RichProgress(progress),
-            on_stage=on_stage,
+            on_stage=stages,
             engine=engine.value,
             spark=SparkSettings(master=spark_master),
             gold=gold,
@@ -423,7 +419,7 @@ def conflate_command(
             decisions=decisions,
             workers=workers,
         )
-        progress.update(stages, description="done", completed=5)
+        stages.done()
     if json_report:
         print_json(report.to_dict())
         return

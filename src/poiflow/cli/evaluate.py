@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from poiflow.cli import app, console, out, print_json, print_weights
+from poiflow.cli import (
+    _progress,
+    _RichProgress,
+    _StageBar,
+    app,
+    console,
+    out,
+    print_json,
+    print_weights,
+)
 from poiflow.errors import InputError, did_you_mean
 
 
@@ -248,16 +257,18 @@ def generate_command(
         noise = parse_noise(vendor_noise or [])
     except ValueError as exc:
         raise InputError(f"--vendor-noise {exc}") from exc
-    made = generate(
-        places,
-        sources,
-        seed,
-        output,
-        file_format=file_format,  # type: ignore[arg-type]
-        drop_coordinates=no_coordinates,
-        vendor_noise=noise,
-        seed_places=None if names is None else read_seed(names),
-    )
+    seed_places = None if names is None else read_seed(names)
+    with console.status(f"generating {places:,} places described by {sources} sources"):
+        made = generate(
+            places,
+            sources,
+            seed,
+            output,
+            file_format=file_format,  # type: ignore[arg-type]
+            drop_coordinates=no_coordinates,
+            vendor_noise=noise,
+            seed_places=seed_places,
+        )
     console.print(
         f"{made.records:,} records of {made.places:,} places in {len(made.sources)} "
         f"sources: {output}/ (gold.csv, gold_places.csv, manifest.json)"
@@ -317,17 +328,22 @@ def train_command(
 
       poiflow train my/*.csv --unsupervised -o out/em.json.gz
     """
-    from poiflow.pipeline.training import train
+    from poiflow.pipeline.training import TRAIN_STAGES, train
 
-    trained = train(
-        inputs,
-        output,
-        gold=gold,
-        labels=answers,
-        unsupervised=unsupervised,
-        base=base,
-        seed=seed,
-    )
+    with _progress(hidden=False) as progress:
+        stages = _StageBar(progress, "train", TRAIN_STAGES)
+        trained = train(
+            inputs,
+            output,
+            gold=gold,
+            labels=answers,
+            unsupervised=unsupervised,
+            base=base,
+            seed=seed,
+            progress=_RichProgress(progress),
+            on_stage=stages,
+        )
+        stages.done()
     if trained.kind == "refined":
         from poiflow.cli.label import print_refined
 

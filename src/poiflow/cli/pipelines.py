@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from poiflow.cli import Engine, _progress, _RichProgress, app, console, print_json
+from poiflow.cli import Engine, _progress, _RichProgress, _StageBar, app, console, print_json
 from poiflow.cli.reporting import checks_line, counted, decisions_line, golden_line
 from poiflow.errors import ConfigError, PoiflowError
 from poiflow.quality.notes import input_notes
@@ -259,13 +259,7 @@ def run_command(
     stage_names = pipeline.stages
     try:
         with _progress(hidden=json_report) as progress:
-            task = progress.add_task(pipeline.spec.name, total=len(stage_names))
-
-            def on_stage(name: str, reused: bool) -> None:
-                done = stage_names.index(name)
-                progress.update(task, description=f"{name}{' (cached)' if reused else ''}")
-                progress.update(task, completed=done + (1 if reused else 0))
-
+            stages = _StageBar(progress, pipeline.spec.name, stage_names)
             result = pipeline.run(
                 output,
                 from_stage=from_stage,
@@ -273,9 +267,9 @@ def run_command(
                 use_cache=not no_cache,
                 track=not no_track,
                 progress=_RichProgress(progress),
-                on_stage=on_stage,
+                on_stage=stages,
             )
-            progress.update(task, description="done", completed=len(stage_names))
+            stages.done()
     except PoiflowError as exc:
         if exc.stage is not None and exc.stage != stage_names[0]:
             command = ["poiflow", "run", str(pipeline_file)]

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # conflate imports the stages' modules when it runs
 
 DEFAULT_BATCH_SIZE = 50_000
 
-__all__ = ["OUTPUTS", "ConflateReport", "conflate"]
+__all__ = ["OUTPUTS", "ConflateReport", "conflate", "conflate_stages"]
 
 OUTPUTS = (
     "places.parquet",
@@ -145,6 +145,21 @@ class ConflateReport:
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data (what ``run.json`` holds)."""
         return self.run
+
+
+def conflate_stages(*, gold: bool = False) -> list[str]:
+    """The stages a :func:`conflate` run goes through, in order, as ``on_stage`` names
+    them: with ``gold``, an ``evaluate`` stage too (for a progress display's total)."""
+    plan = build_plan(
+        ingest=IngestSettings(),
+        block=BlockSettings(),
+        score=ScoreSettings(),
+        cluster=ClusterSettings(),
+        merge=MergeSettings(),
+        inputs_identity="",
+        gold_identity="" if gold else None,
+    )
+    return [stage.name for stage in plan]
 
 
 def conflate(

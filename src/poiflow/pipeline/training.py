@@ -12,12 +12,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from poiflow.errors import ConfigError, InputError, NoCandidatesError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import numpy as np
     import polars as pl
 
-__all__ = ["Trained", "train"]
+    from poiflow.pipeline.ingest_report import IngestProgress
+
+__all__ = ["TRAIN_STAGES", "Trained", "train"]
+
+TRAIN_STAGES: tuple[str, ...] = ("ingest", "pairs", "fit")
+"""What :func:`train` tells ``on_stage``, in order: the records read, their candidate
+pairs and features made, the model fitted (and written)."""
 
 _SCORES = ("accuracy", "log_loss", "precision", "recall", "f1")
 
@@ -73,6 +79,8 @@ def train(
     unsupervised: bool = False,
     base: str | Path = "default",
     seed: int = 0,
+    progress: IngestProgress | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Trained:
     """Train a matcher on the records of ``inputs`` and write it to ``output``, as
     ``poiflow train`` does. Give one of ``gold``, ``labels`` and ``unsupervised``.
@@ -91,6 +99,9 @@ def train(
         unsupervised: No labels: a Fellegi-Sunter model fitted by EM on the candidate pairs.
         base: With ``labels``: the model to refine (``default``, or a LightGBM model file).
         seed: Fixes the split and the boosting.
+        progress: Told how the records are read, as by :func:`poiflow.ingest`.
+        on_stage: Called with each of ``TRAIN_STAGES`` as it starts (for progress
+            displays).
 
     Raises:
         ConfigError: No input; not one of ``gold``, ``labels`` and ``unsupervised``; a
@@ -113,16 +124,21 @@ def train(
     output = Path(output)
     refuse_model_path(output)  # before the work that makes the model
     name = output.name.split(".")[0]
+    tell = on_stage or _quiet
     if labels is not None:
-        return _refine(paths, Path(labels), base, output, seed, name)
+        return _refine(paths, Path(labels), base, output, seed, name, progress, tell)
     if unsupervised:
         from poiflow.conflate.fellegi_sunter import fit_fellegi_sunter
         from poiflow.conflate.matcher import save_model
         from poiflow.conflate.training import candidate_features
 
         with tempfile.TemporaryDirectory() as tmp:
-            ingest(paths, Path(tmp) / "records.parquet")
-            model = fit_fellegi_sunter(candidate_features(Path(tmp) / "records.parquet"), name=name)
+            tell("ingest")
+            ingest(paths, Path(tmp) / "records.parquet", progress=progress)
+            tell("pairs")
+            features = candidate_features(Path(tmp) / "records.parquet")
+        tell("fit")
+        model = fit_fellegi_sunter(features, name=name)
         save_model(model, output)
         pairs = int(model.info["pairs"])
         return Trained(
@@ -135,9 +151,12 @@ def train(
     assert gold is not None
     truth = read_gold(gold)  # refuse a bad gold file before the work
     with tempfile.TemporaryDirectory() as tmp:
-        ingest(paths, Path(tmp) / "records.parquet")
+        tell("ingest")
+        ingest(paths, Path(tmp) / "records.parquet", progress=progress)
+        tell("pairs")
         features, found = labelled_pairs(Path(tmp) / "records.parquet", truth)
         _check_labels(found, truth, Path(tmp) / "records.parquet", Path(gold))
+    tell("fit")
     matcher = train_matcher(features, found, seed=seed, name=name)
     matcher.save(output)
     held = matcher.info["holdout"]
@@ -151,8 +170,19 @@ def train(
     )
 
 
+def _quiet(_stage: str) -> None:
+    """No progress display to tell."""
+
+
 def _refine(
-    inputs: list[Path], labels: Path, base: str | Path, output: Path, seed: int, name: str
+    inputs: list[Path],
+    labels: Path,
+    base: str | Path,
+    output: Path,
+    seed: int,
+    name: str,
+    progress: IngestProgress | None,
+    tell: Callable[[str], None],
 ) -> Trained:
     """``base`` refined with the answers in ``labels``: scored first on a held-out third of
     them (10 answers or more), then refined on all of them and written."""
@@ -171,17 +201,20 @@ def _refine(
     if not labels.is_file():
         raise InputError("the labels file does not exist", path=labels)
     answers = read_labels(labels)
+    tell("ingest")
     with tempfile.TemporaryDirectory() as tmp:
         if len(inputs) == 1 and _is_records(inputs[0]):
             records = pq.read_table(inputs[0]).drop_columns(["geometry"])
         else:
-            ingest(inputs, Path(tmp) / "records.parquet")
+            ingest(inputs, Path(tmp) / "records.parquet", progress=progress)
             records = pq.read_table(Path(tmp) / "records.parquet").drop_columns(["geometry"])
+    tell("pairs")
     found = label_features(records, answers)
     if found.labels.size == 0:
         raise ConfigError(f"no answered pair of {labels} is among these records", path=labels)
     before: dict[str, float] = {}
     after: dict[str, float] = {}
+    tell("fit")
     if found.labels.size >= 10:
         held = split_off(found.labels.size, 1 / 3, seed)
         part = {k: v[~held] for k, v in found.features.items()}
