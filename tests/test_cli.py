@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -622,6 +623,33 @@ def test_workers_read_a_large_input_to_the_same_bytes(helsinki_pbf: Path, tmp_pa
     assert result.returncode == 2
     assert "--workers" in result.stderr
     assert "--workers" in run("conflate", "--help").stdout
+
+
+def test_every_usage_line_names_its_arguments_as_the_help_does() -> None:
+    # The help's prose speaks of RUN, INPUT, PIPELINE...: the usage line names them so,
+    # and an argument that takes many is shown once, with the dots after it.
+    import typer
+
+    from poiflow.cli import app
+
+    def commands(group: Any, path: list[str]) -> list[tuple[list[str], Any]]:
+        found = []
+        for name, command in sorted(group.commands.items()):
+            if hasattr(command, "commands"):
+                found += commands(command, [*path, name])
+            else:
+                found.append(([*path, name], command))
+        return found
+
+    every = commands(typer.main.get_command(app), [])
+    assert len(every) > 20
+    for path, command in every:
+        with command.context_class(command, info_name=" ".join(path)) as context:
+            pieces = command.collect_usage_pieces(context)
+        arguments = [p for p in pieces if p != "[OPTIONS]"]
+        for piece in arguments:
+            assert piece.strip("{}[].").isupper(), (path, piece)
+            assert "..." not in piece.rstrip("."), (path, piece)
 
 
 def test_help_loads_no_data_library() -> None:

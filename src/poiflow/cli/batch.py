@@ -126,7 +126,7 @@ def ingest_command(
         list[Path],
         typer.Argument(
             help="Input files or folders (kind told from the names).",
-            metavar="INPUT...",
+            metavar="INPUT",
             show_default=False,
         ),
     ],
@@ -213,7 +213,9 @@ def _mappings(values: list[str] | None) -> tuple[SourceMapping | None, dict[str,
 
 @app.command(no_args_is_help=True)
 def summary(
-    places: Annotated[Path, typer.Argument(help="A places file written by 'poiflow ingest'.")],
+    places: Annotated[
+        Path, typer.Argument(help="A places file written by 'poiflow ingest'.", metavar="PLACES")
+    ],
 ) -> None:
     """Profile a places file: sources, categories, completeness, quarantine reasons.
 
@@ -324,7 +326,7 @@ def conflate_command(
         list[str],
         typer.Argument(
             help="Input files or folders (or s3://, hdfs:// URIs of either; http(s):// files).",
-            metavar="INPUT...",
+            metavar="INPUT",
             show_default=False,
         ),
     ],

@@ -280,7 +280,7 @@ def train_command(
     inputs: Annotated[
         list[Path],
         typer.Argument(
-            help="Input files whose records are labelled.", metavar="INPUT...", show_default=False
+            help="Input files whose records are labelled.", metavar="INPUT", show_default=False
         ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The model file to write.")],

@@ -24,12 +24,18 @@ _SHOWN: Final = ("name", "category", "address", "phones", "websites", "point", "
 
 @app.command(name="explain", no_args_is_help=True)
 def explain_command(
-    run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
+    run: Annotated[
+        Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.", metavar="RUN")
+    ],
     left: Annotated[
-        str, typer.Argument(help="A place id, or a record as SOURCE:ID (with RIGHT: one of two).")
+        str,
+        typer.Argument(
+            help="A place id, or a record as SOURCE:ID (with RIGHT: one of two).", metavar="LEFT"
+        ),
     ],
     right: Annotated[
-        str | None, typer.Argument(help="The other record, as SOURCE:ID.", show_default=False)
+        str | None,
+        typer.Argument(help="The other record, as SOURCE:ID.", metavar="RIGHT", show_default=False),
     ] = None,
     model: Annotated[
         Path | None,

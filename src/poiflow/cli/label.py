@@ -30,7 +30,9 @@ _ANSWER = {"y": "match", "n": "different", "s": "unsure"}
 
 @app.command(name="label", no_args_is_help=True)
 def label_command(
-    run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
+    run: Annotated[
+        Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.", metavar="RUN")
+    ],
     labels: Annotated[
         Path | None, typer.Option(help="The labels file (default: RUN/labels.csv).")
     ] = None,
@@ -188,9 +190,13 @@ _REFINED_SCORES: Final = ("accuracy", "log_loss", "precision", "recall", "f1")
 
 @app.command(name="decide", no_args_is_help=True)
 def decide_command(
-    run: Annotated[Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.")],
-    first: Annotated[str, typer.Argument(help="A record as SOURCE:ID, or a place id.")],
-    second: Annotated[str, typer.Argument(help="Another record or place.")],
+    run: Annotated[
+        Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.", metavar="RUN")
+    ],
+    first: Annotated[
+        str, typer.Argument(help="A record as SOURCE:ID, or a place id.", metavar="FIRST")
+    ],
+    second: Annotated[str, typer.Argument(help="Another record or place.", metavar="SECOND")],
     same: Annotated[bool, typer.Option("--same", help="They are one place.")] = False,
     different: Annotated[bool, typer.Option("--different", help="They are two places.")] = False,
     forget: Annotated[

@@ -119,7 +119,7 @@ def drop_closed(records: pa.Table, statuses: list[str]) -> pa.Table:
 
 @app.command(name="init", no_args_is_help=True)
 def init_command(
-    folder: Annotated[Path, typer.Argument(help="Where to write pipeline.yaml.")],
+    folder: Annotated[Path, typer.Argument(help="Where to write pipeline.yaml.", metavar="FOLDER")],
     force: Annotated[bool, typer.Option(help="Replace an existing pipeline.yaml.")] = False,
 ) -> None:
     """Write a commented example pipeline (and a custom stage) to start from.
@@ -351,7 +351,7 @@ def run_command(
 def compare_command(
     runs: Annotated[
         list[str] | None,
-        typer.Argument(help="MLflow run ids (a unique prefix will do).", metavar="RUN..."),
+        typer.Argument(help="MLflow run ids (a unique prefix will do).", metavar="RUN"),
     ] = None,
     pipeline_file: Annotated[
         Path | None,

@@ -70,7 +70,9 @@ and some edits that arrive late or twice. The same arguments give the same lines
   poiflow generate-edits out/gen --count 2000 --seed 1 -o out/gen/edits.jsonl
 """
 
-PIPELINE = typer.Argument(help="The pipeline file (its output and stream settings).")
+PIPELINE = typer.Argument(
+    help="The pipeline file (its output and stream settings).", metavar="PIPELINE"
+)
 BROKERS = typer.Option(help="Kafka bootstrap servers, instead of the pipeline's stream.brokers.")
 
 
@@ -246,7 +248,9 @@ def _publishers(live: Any, folder: Path, settings: Any, *, rebased: bool = False
 @app.command(name="send-edits", help=_SEND_HELP, no_args_is_help=True)
 def send_edits_command(
     pipeline_file: Annotated[Path, PIPELINE],
-    edits: Annotated[Path, typer.Argument(help="Edit messages, one JSON object per line.")],
+    edits: Annotated[
+        Path, typer.Argument(help="Edit messages, one JSON object per line.", metavar="EDITS")
+    ],
     brokers: Annotated[str | None, BROKERS] = None,
 ) -> None:
     """Produce edits to the pipeline's edits topic, keyed by region."""
@@ -261,7 +265,9 @@ def send_edits_command(
 
 @app.command(name="generate-edits", help=_GENERATE_HELP, no_args_is_help=True)
 def generate_edits_command(
-    world: Annotated[Path, typer.Argument(help="A folder poiflow generate wrote.")],
+    world: Annotated[
+        Path, typer.Argument(help="A folder poiflow generate wrote.", metavar="WORLD")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The JSON-lines file to write.")],
     count: Annotated[int, typer.Option(min=1, help="How many edits.")] = 1000,
     seed: Annotated[int, typer.Option(help="Everything follows from it.")] = 0,
