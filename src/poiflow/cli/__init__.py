@@ -61,7 +61,11 @@ app = typer.Typer(
     name="poiflow",
     help=(
         "Points of Interest from many sources into one clean set of places.\n\n"
-        "Start with [bold]poiflow ingest --help[/bold]."
+        "[bold]Start here[/bold]\n\n"
+        "  poiflow conflate osm.pbf feed.csv -o out/run   the same places, merged\n"
+        "  poiflow explain out/run PLACE_ID               why a place says what it says\n"
+        "  poiflow init my-flow                           a pipeline to run and track\n\n"
+        "Every command teaches with --help; [bold]poiflow conflate --help[/bold] first."
     ),
     rich_markup_mode="rich",
     no_args_is_help=True,
