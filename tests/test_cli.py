@@ -625,9 +625,8 @@ def test_workers_read_a_large_input_to_the_same_bytes(helsinki_pbf: Path, tmp_pa
     assert "--workers" in run("conflate", "--help").stdout
 
 
-def test_every_usage_line_names_its_arguments_as_the_help_does() -> None:
-    # The help's prose speaks of RUN, INPUT, PIPELINE...: the usage line names them so,
-    # and an argument that takes many is shown once, with the dots after it.
+def every_command() -> list[tuple[list[str], Any]]:
+    """Each command of the CLI (a group's too), with its words after ``poiflow``."""
     import typer
 
     from poiflow.cli import app
@@ -641,15 +640,40 @@ def test_every_usage_line_names_its_arguments_as_the_help_does() -> None:
                 found.append(([*path, name], command))
         return found
 
-    every = commands(typer.main.get_command(app), [])
-    assert len(every) > 20
-    for path, command in every:
+    found = commands(typer.main.get_command(app), [])
+    assert len(found) > 20
+    return found
+
+
+def test_every_usage_line_names_its_arguments_as_the_help_does() -> None:
+    # The help's prose speaks of RUN, INPUT, PIPELINE...: the usage line names them so,
+    # and an argument that takes many is shown once, with the dots after it.
+    for path, command in every_command():
         with command.context_class(command, info_name=" ".join(path)) as context:
             pieces = command.collect_usage_pieces(context)
         arguments = [p for p in pieces if p != "[OPTIONS]"]
         for piece in arguments:
             assert piece.strip("{}[].").isupper(), (path, piece)
             assert "..." not in piece.rstrip("."), (path, piece)
+
+
+def test_every_example_of_a_help_is_shown_indented_under_its_prose() -> None:
+    # Typer dedents what follows a help's first paragraph as one docstring: a help with
+    # one heading and then examples alone ('poiflow compare', 'poiflow summary') showed
+    # them flush with the heading.
+    from typer.testing import CliRunner
+
+    from poiflow.cli import app
+
+    runner = CliRunner()
+    examples = 0
+    for path, command in every_command():
+        shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "250"}).output
+        for line in command.help.splitlines():
+            if line.startswith("  poiflow "):
+                examples += 1
+                assert f"\n {line.rstrip()}" in shown, (path, line)
+    assert examples > 50
 
 
 def test_help_loads_no_data_library() -> None:

@@ -229,12 +229,23 @@ def reflow(text: str) -> str:
     return "\n".join(lines)
 
 
+def _kept_indents(text: str) -> str:
+    """``text`` with a blank line more after its first paragraph, so that typer keeps the
+    indents of what follows. Typer dedents all of that part at once as a docstring
+    (``inspect.cleandoc``: by the least indent of its lines after the first), so a help
+    whose first paragraph is followed by one heading and then only indented lines
+    ("Examples", then the commands) lost their indent. With a blank first line, the
+    heading's own indent of 0 counts, and cleandoc drops the blank line again."""
+    first, gap, rest = text.partition("\n\n")
+    return f"{first}\n\n\n{rest}" if gap else text
+
+
 def _reflow_commands(commands: typer.Typer) -> None:
     for command in commands.registered_commands:
         text = command.help if isinstance(command.help, str) else None
         text = text or (inspect.getdoc(command.callback) if command.callback else None)
         if text:
-            command.help = reflow(text)
+            command.help = _kept_indents(reflow(text))
     for group in commands.registered_groups:
         if group.typer_instance is not None:
             _reflow_commands(group.typer_instance)
