@@ -458,7 +458,7 @@ def conflate_command(
     if precision:  # learnt from the run's places: what each source's points are worth
         console.print(
             "golden points weigh each source by how far its points typically lie from "
-            "their places': "
+            "the places they describe: "
             + ", ".join(f"{s} {m:g} m" for s, m in sorted(precision.items(), key=lambda i: i[1]))
         )
     covered = report.run.get("place_coverage") or {}
