@@ -189,3 +189,39 @@ def test_a_damaged_cached_object_is_compiled_again(small_matcher: Matcher, cache
     np.testing.assert_allclose(
         trees.predict(columns), small_matcher.booster.predict(np.column_stack(columns)), atol=1e-12
     )
+
+
+class _Shown:
+    """The lines a progress display is asked to show."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def start(self, label: str, total: int | None) -> None:
+        self.lines.append(label)
+
+    def advance(self, records: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def test_a_run_that_compiles_its_model_says_so_once(
+    small_matcher: Matcher, cache: Path, tmp_path: Path
+) -> None:
+    from poiflow.pipeline import conflate
+    from poiflow.pipeline.stage_results import COMPILING
+
+    from ..conftest import VENDOR_FEED
+
+    model = tmp_path / "small.json.gz"
+    small_matcher.save(model)
+    first, second, unsupervised = _Shown(), _Shown(), _Shown()
+    conflate([VENDOR_FEED], tmp_path / "one", model=model, progress=first, workers=1)
+    conflate([VENDOR_FEED], tmp_path / "two", model=model, progress=second, workers=1)
+    conflate([VENDOR_FEED], tmp_path / "em", model="em", progress=unsupervised, workers=1)
+    assert first.lines == ["vendor_feed.csv", COMPILING]
+    assert second.lines == ["vendor_feed.csv"]  # compiled by the first run: loaded
+    assert unsupervised.lines == ["vendor_feed.csv"]  # nothing to compile
+    assert len(list(cache.glob("*.o"))) == 1

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["CompiledTrees", "cache_folder", "compiled_trees"]
+__all__ = ["CompiledTrees", "cache_folder", "compiled_trees", "compiles_first"]
 
 CACHE_ENV: Final = "POIFLOW_CACHE_DIR"
 """The environment variable naming the folder for compiled models (default: the user's
@@ -114,6 +114,18 @@ def compiled_trees(model_text: str, *, compile_now: bool = True) -> CompiledTree
     except Exception:  # any failure of the optional compiler falls back to LightGBM
         return None
     return CompiledTrees(model)
+
+
+def compiles_first(model_text: str) -> bool:
+    """Whether :func:`compiled_trees` of this model would compile it (a few seconds): the
+    compiler is here, and this machine's cache does not hold the model's object yet."""
+    try:
+        import lleaves  # noqa: F401
+
+        target = cache_folder() / f"{_cache_key(model_text)}.o"
+    except Exception:  # no compiler, or none that works: nothing will be compiled
+        return False
+    return not _intact(target, target.with_suffix(".sha256"))
 
 
 def _load(lleaves: Any, model_text: str, target: Path, folder: Path) -> Any:

@@ -287,6 +287,10 @@ class FellegiSunter:
         """Nothing to compile (``Matcher.prepare``'s counterpart): False."""
         return False
 
+    def compiles_first(self) -> bool:
+        """Nothing to compile (``Matcher.compiles_first``'s counterpart): False."""
+        return False
+
     def predict(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
         """Match probabilities of the pairs whose features are given."""
         levels = comparison_levels(features)

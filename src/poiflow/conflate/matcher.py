@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import numpy as np
 
 from poiflow._imports import is_command_process, without
-from poiflow.conflate.compiled import CompiledTrees, compiled_trees
+from poiflow.conflate.compiled import CompiledTrees, compiled_trees, compiles_first
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.fellegi_sunter import KIND as FELLEGI_SUNTER
 from poiflow.conflate.fellegi_sunter import FellegiSunter
@@ -127,6 +127,11 @@ class Matcher:
         machine, unless cached), rather than at the first prediction. True if compiled
         trees will be used."""
         return self._compiled() is not None
+
+    def compiles_first(self) -> bool:
+        """Whether :meth:`prepare` (or the first prediction) will compile the trees, a few
+        seconds once per machine: they are neither loaded nor in this machine's cache."""
+        return not self._tried and compiles_first(self.text)
 
     def _compiled(self) -> CompiledTrees | None:
         """The compiled trees, or None where they cannot be had (LightGBM predicts).

@@ -77,6 +77,7 @@ from poiflow.pipeline.stage_results import (
     merge_outputs,
     model_clustering,
     pairs_table,
+    prepared,
     scores_table,
 )
 
@@ -261,7 +262,7 @@ def spark_score(ctx: StageContext) -> dict[str, Any]:
     if matcher is not None:
         # Its trees compiled here first, into this machine's cache: the tasks that run
         # here load them, rather than each compiling them at once.
-        matcher.prepare()
+        prepared(ctx, matcher)
     with engine.scratch(str(ctx.folder / ".scored")) as location:
         scored = engine.cogroup(
             routed,

@@ -34,6 +34,7 @@ __all__ = [
     "merge_outputs",
     "model_clustering",
     "pairs_table",
+    "prepared",
     "read_previous",
     "scores_table",
 ]
@@ -83,6 +84,23 @@ def keep_model(ctx: StageContext, matcher: AnyMatcher) -> None:
     path = ctx.folder / ARTIFACT_FILES["model"]
     save_model(matcher, path)
     ctx.artifacts.put("model", path)
+
+
+COMPILING = "compiling the model (once per machine)"
+"""What the progress display shows while a model is compiled for this machine."""
+
+
+def prepared(ctx: StageContext, matcher: AnyMatcher) -> None:
+    """The matcher's compiled trees loaded before its first prediction, and compiled first
+    where this machine has none yet (a few seconds, once per model): the progress display
+    is told, or a first run would pause in its score stage without a word."""
+    if ctx.progress is not None and matcher.compiles_first():
+        ctx.progress.start(COMPILING, 1)
+        matcher.prepare()
+        ctx.progress.advance(1)
+        ctx.progress.finish()
+    else:
+        matcher.prepare()
 
 
 def decided_pairs(ctx: StageContext, scores: pa.Table) -> Decided | None:

@@ -40,6 +40,7 @@ from poiflow.pipeline.stage_results import (
     merge_outputs,
     model_clustering,
     pairs_table,
+    prepared,
     scores_table,
 )
 from poiflow.schema import PAIR_KEY_FIELDS
@@ -146,6 +147,7 @@ def run_score(ctx: StageContext) -> dict[str, Any]:
     if matcher is None:
         matcher = fit_fellegi_sunter(features, name="fellegi-sunter, fitted on this run")
     keep_model(ctx, matcher)
+    prepared(ctx, matcher)
     probability = matcher.predict(features)
     # Large, and no later built-in stage reads it whole: written while clustering runs.
     ctx.write("pairs", pairs_table(records, left, right, probability, features), background=True)
