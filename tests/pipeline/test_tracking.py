@@ -420,3 +420,33 @@ def test_a_notebook_shows_a_run_as_poiflow_run_prints_it(data: Path, tmp_path: P
     assert first.stage("cluster").name == "cluster"
     with pytest.raises(KeyError, match=r"no stage 'clustr' in this run\. Did you mean 'cluster'"):
         first.stage("clustr")
+
+
+def test_a_stage_taken_from_the_cache_is_no_speed_to_compare() -> None:
+    from poiflow.pipeline.tracking import RunRecord
+
+    def logged(run_id: str, reused: str, seconds: dict[str, float]) -> RunRecord:
+        metrics = {f"seconds.{stage}": s for stage, s in seconds.items()}
+        return RunRecord(
+            run_id, "tracked", {}, {**metrics, "places": 10.0}, {"poiflow.reused": reused}
+        )
+
+    first = logged("a" * 32, "-", {"ingest": 1.5, "merge": 0.2})
+    second = logged("b" * 32, "ingest", {"ingest": 0.0, "merge": 0.3})
+    third = logged("c" * 32, "ingest,merge", {"ingest": 0.0, "merge": 0.0})
+    rows = dict(compare_runs([first, second, third]).cells())
+    # Cached: no time, and no change from the run before; a stage that ran is compared.
+    assert rows["seconds.ingest"] == [
+        ("1.5000", "", None),
+        ("cached", "", None),
+        ("cached", "", None),
+    ]
+    assert rows["seconds.merge"] == [
+        ("0.2000", "", None),
+        ("0.3000", "+0.1", False),
+        ("cached", "", None),
+    ]
+    assert rows["places"] == [("10", "", None), ("10", "+0", None), ("10", "+0", None)]
+    # Against a first run that was cached, no change is worked out either.
+    again = dict(compare_runs([second, first]).cells())
+    assert again["seconds.ingest"] == [("cached", "", None), ("1.5000", "", None)]

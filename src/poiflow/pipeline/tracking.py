@@ -327,16 +327,29 @@ class Comparison:
             if not k.startswith("checks.") or k in CHECK_TOTALS or any(v)
         ]
 
+    def cached(self, index: int, metric: str) -> bool:
+        """Whether ``metric`` is the seconds of a stage that the run at ``index`` took
+        from the cache: it did no work to time, and is no speed to compare."""
+        stage = metric.removeprefix("seconds.")
+        reused = self.runs[index].tags.get("poiflow.reused", "")
+        return stage != metric and stage in reused.split(",")
+
     def cells(
         self, only: str | None = None
     ) -> list[tuple[str, list[tuple[str, str, bool | None]]]]:
         """Each metric :meth:`shown`, with each run's value as text, its change from the
         first run's ('' for the first, or where either has none) and whether that change
-        is better (None: no change); what both views of a comparison draw."""
+        is better (None: no change); what both views of a comparison draw. A stage's
+        seconds in a run that took the stage from the cache read "cached", with no change
+        from or to it."""
         rows = []
         for key, values in self.shown(only):
-            first, cells = values[0], []
+            first = None if self.cached(0, key) else values[0]
+            cells: list[tuple[str, str, bool | None]] = []
             for index, value in enumerate(values):
+                if self.cached(index, key):
+                    cells.append(("cached", "", None))
+                    continue
                 text = "" if value is None else number_text(value)
                 if index and value is not None and first is not None:
                     cells.append((text, f"{value - first:+.4g}", better(key, first, value)))
@@ -492,6 +505,9 @@ def chart(comparison: Comparison, path: Path) -> Path:
             heights = [values[k][index] or 0.0 for k in keys]
             positions = [i + index * width for i in range(len(keys))]
             axis.bar(positions, heights, width, label=f"{run.name} ({run.run_id[:8]})")
+            for at, key in zip(positions, keys, strict=True):
+                if comparison.cached(index, key):  # no bar: say why
+                    axis.text(at, 0, "cached", rotation=90, ha="center", va="bottom", size=7)
         axis.set_xticks([i + width * (len(comparison.runs) - 1) / 2 for i in range(len(keys))])
         axis.set_xticklabels(
             [
