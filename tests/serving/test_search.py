@@ -538,6 +538,7 @@ def test_helsinki_places_are_found_from_perturbed_names(tmp_path: Path) -> None:
     shown = poiflow("search", str(out), "stockman", "--near", "60.17,24.94")
     assert shown.returncode == 0, shown.stderr
     assert "Stockmann" in shown.stdout + shown.stderr
+    assert " km " in shown.stdout + shown.stderr  # how far from --near
 
 
 def _perturbed(name: str, rng: random.Random) -> str:
@@ -570,6 +571,7 @@ def test_the_cli_refuses_a_folder_without_places_or_index_and_a_bad_point(tmp_pa
     done = poiflow("search", str(tmp_path), "kahv", "--category", "cafe")
     assert done.returncode == 0
     assert "Jääpuiston kahvila" in done.stdout + done.stderr
+    assert " km " not in done.stdout + done.stderr  # no --near: no column of blanks
     done = poiflow("search", str(tmp_path), "savoy", "--open-at", "2026-12-12T02:00")
     assert done.returncode == 0, done.stderr
     assert "1 place open at 2026-12-12T02:00" in done.stdout + done.stderr

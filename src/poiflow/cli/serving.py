@@ -342,15 +342,16 @@ def search_command(
         console.print("no place matches" + (" and is open then" if when else ""))
         return
     closing = ["open until"] if when is not None else []
-    columns = ["name", "category", *closing, "km", "score", "id"]
+    away = ["km"] if point is not None else []  # how far from --near, when it is given
+    columns = ["name", "category", *closing, *away, "score", "id"]
     title = f"{len(hits)} place{'' if len(hits) == 1 else 's'}"
     table = Table(title=title + (f" open at {open_at}" if when else ""))
     for column in columns:
         table.add_column(column, justify="right" if column in ("km", "score") else "left")
     for hit in hits:
-        km = "" if hit.distance_km is None else f"{hit.distance_km:.2f}"
+        km = ["" if hit.distance_km is None else f"{hit.distance_km:.2f}"] if away else []
         closes = [_closing(hit.open_until)] if when is not None else []
-        table.add_row(hit.name or "", hit.category or "", *closes, km, f"{hit.score:.2f}", hit.id)
+        table.add_row(hit.name or "", hit.category or "", *closes, *km, f"{hit.score:.2f}", hit.id)
     console.print(table)
 
 
