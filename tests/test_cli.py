@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from .conftest import VENDOR_FEED
+from .test_readme import parse_error
 
 POIFLOW = [sys.executable, "-m", "poiflow"]
 
@@ -137,6 +138,11 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     result = run("generate", "--places", "1500", "--sources", "3", "--seed", "4", "-o", gen)
     assert result.returncode == 0, result.stderr
     sources = sorted(gen.glob("source_*.csv"))
+    # What to do next, as one line to copy, which the CLI takes.
+    (next_step,) = [line for line in result.stderr.splitlines() if line.startswith("next: ")]
+    command = next_step.removeprefix("next: ").split(" (")[0]
+    assert command == f"poiflow conflate {gen}/source_*.csv -o out/run --gold {gen}/gold.csv"
+    assert parse_error(command, whole=True) is None
     result = run(
         "conflate",
         *sources,
@@ -232,6 +238,9 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     result = run("train", *sources, "--gold", gen / "gold.csv", "-o", tmp_path / "m.json.gz")
     assert result.returncode == 0, result.stderr
     assert "held out" in result.stderr
+    assert f"next: poiflow conflate INPUT... -o out/run --model {tmp_path / 'm.json.gz'}" in (
+        result.stderr
+    )
     result = run("conflate", *sources, "-o", tmp_path / "run2", "--model", tmp_path / "m.json.gz")
     assert result.returncode == 0, result.stderr
     learnt = json.loads((tmp_path / "run2" / "run.json").read_text())["source_precision_m"]

@@ -273,6 +273,13 @@ def generate_command(
         f"{made.records:,} records of {made.places:,} places in {len(made.sources)} "
         f"sources: {output}/ (gold.csv, gold_places.csv, manifest.json)"
     )
+    console.print(
+        f"next: poiflow conflate {output}/source_*.{file_format} -o out/run --gold "
+        f"{output}/gold.csv (matched, merged and scored against the truth)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command(name="train", no_args_is_help=True)
@@ -348,16 +355,22 @@ def train_command(
         from poiflow.cli.label import print_refined
 
         print_refined(trained)
-        return
-    if trained.kind == "fellegi-sunter":
+    elif trained.kind == "fellegi-sunter":
         info = trained.info
         print_weights(info, info["prior"], info["match_weights"])
         console.print(f"model: [bold]{output}[/bold]")
-        return
-    held = trained.holdout
+    else:
+        held = trained.holdout
+        console.print(
+            f"trained on {trained.pairs:,} pairs ({trained.matches:,} matches); held out: "
+            f"precision {held['precision']:.4f}, recall {held['recall']:.4f}, "
+            f"F1 {held['f1']:.4f}"
+        )
+        console.print(f"model: [bold]{output}[/bold]")
     console.print(
-        f"trained on {trained.pairs:,} pairs ({trained.matches:,} matches); held out: "
-        f"precision {held['precision']:.4f}, recall {held['recall']:.4f}, "
-        f"F1 {held['f1']:.4f}"
+        f"next: poiflow conflate INPUT... -o out/run --model {output} (or stages: {{score: "
+        f"{{model: {output}}}}} in a pipeline)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
-    console.print(f"model: [bold]{output}[/bold]")
