@@ -116,6 +116,12 @@ def test_every_feature_has_words() -> None:
     assert set(FEATURE_WORDS) == set(FEATURES)
 
 
+def test_how_common_a_name_is_reads_as_a_count_of_records() -> None:
+    assert describe_feature("name_area_commonness", math.log1p(1)) == "1 record"
+    assert describe_feature("name_commonness", math.log1p(1_234)) == "1,234 records"
+    assert describe_feature("name_commonness", 0.0) == "0 records"
+
+
 @given(
     st.sampled_from(FEATURES),
     st.one_of(st.just(math.nan), st.floats(min_value=0, max_value=1e6, allow_nan=False)),

@@ -88,7 +88,8 @@ def describe_feature(name: str, value: float) -> str:
         return f"{round(value)} of 2"
     # log1p of the records carrying the commoner name (in all the data, or in its area)
     if name in ("name_commonness", "name_area_commonness"):
-        return f"{math.expm1(min(value, 40.0)):,.0f} records"
+        records = round(math.expm1(min(value, 40.0)))
+        return f"{records:,} record{'' if records == 1 else 's'}"
     return f"{value:.2f}"
 
 
