@@ -48,6 +48,28 @@ def test_the_report_is_one_self_contained_file(helsinki: Path) -> None:
     assert len(map_data(page)["points"]) == located
 
 
+def test_the_categories_of_most_places_come_first_and_the_rest_on_a_click(
+    helsinki: Path,
+) -> None:
+    from poiflow.quality.report import CATEGORIES_SHOWN
+
+    page = (helsinki / "report.html").read_text()
+    section = page[page.index("<h2>Quality by category") : page.index("<h2>Worst offenders")]
+    shown, hidden = section.split("<details>")
+    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">([\d,]+)</td>", shown)
+    folded = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">([\d,]+)</td>", hidden)
+    assert len(rows) == CATEGORIES_SHOWN
+    places = [
+        (c or {}).get("primary")
+        for c in pq.read_table(helsinki / "places.parquet").column("categories").to_pylist()
+    ]
+    counts = {c or "(none)": places.count(c) for c in set(places)}
+    # Every category once, the commonest first, and the summary counts the rest.
+    assert dict(rows) | dict(folded) == {c: f"{n:,}" for c, n in counts.items()}
+    assert min(int(n) for _, n in rows) >= max(int(n) for _, n in folded)
+    assert f"{len(folded)} more categories ({sum(int(n) for _, n in folded):,} places)" in hidden
+
+
 def test_the_report_shows_what_the_checks_found(helsinki: Path) -> None:
     page = (helsinki / "report.html").read_text()
     checks = pq.read_table(helsinki / "checks.parquet").to_pylist()

@@ -42,6 +42,8 @@ __all__ = ["MAP_LIMIT", "write_report"]
 # Places drawn on the map at most (the file stays a few MB); a deterministic sample beyond.
 MAP_LIMIT = 20_000
 WORST = 30
+CATEGORIES_SHOWN = 20
+"""The categories of the most places shown at once; the others are one click away."""
 _ASSETS = ("leaflet.css", "report.css", "errors.js", "leaflet.js", "report.js")
 
 
@@ -404,19 +406,26 @@ def _categories(frame: pl.DataFrame, issues: pl.DataFrame) -> str:
         )
         for r in stats.iter_rows(named=True)
     ]
-    return html_table(
-        [
-            "category",
-            "places",
-            "mean confidence",
-            "phone",
-            "website",
-            "street",
-            "from 2+ records",
-            "issues",
-        ],
-        rows,
-        numeric=list(range(1, 8)),
+    headers = [
+        "category",
+        "places",
+        "mean confidence",
+        "phone",
+        "website",
+        "street",
+        "from 2+ records",
+        "issues",
+    ]
+    numeric = list(range(1, 8))
+    shown = html_table(headers, rows[:CATEGORIES_SHOWN], numeric=numeric)
+    rest = rows[CATEGORIES_SHOWN:]
+    if not rest:
+        return shown
+    places = int(stats["places"].slice(CATEGORIES_SHOWN).sum())
+    said = f"{len(rest):,} more categories ({places:,} places)"
+    return (
+        f"{shown}<details><summary>{said}</summary>"
+        f"{html_table(headers, rest, numeric=numeric)}</details>"
     )
 
 
