@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from .conftest import VENDOR_FEED
-from .test_readme import parse_error
+from .test_readme import parse_error, walk_commands
 
 POIFLOW = [sys.executable, "-m", "poiflow"]
 
@@ -635,21 +635,17 @@ def test_workers_read_a_large_input_to_the_same_bytes(helsinki_pbf: Path, tmp_pa
 
 
 def every_command() -> list[tuple[list[str], Any]]:
-    """Each command of the CLI (a group's too), with its words after ``poiflow``."""
+    """Each command of the CLI (a group's too, not the group), with its words after
+    ``poiflow``."""
     import typer
 
     from poiflow.cli import app
 
-    def commands(group: Any, path: list[str]) -> list[tuple[list[str], Any]]:
-        found = []
-        for name, command in sorted(group.commands.items()):
-            if hasattr(command, "commands"):
-                found += commands(command, [*path, name])
-            else:
-                found.append(([*path, name], command))
-        return found
-
-    found = commands(typer.main.get_command(app), [])
+    found = [
+        (name.split()[1:], command)
+        for name, command in walk_commands(typer.main.get_command(app), ["poiflow"])
+        if not hasattr(command, "commands")
+    ]
     assert len(found) > 20
     return found
 

@@ -100,16 +100,17 @@ def help_examples(help_text: str) -> Iterator[str]:
                 yield re.split(r"\s{3,}", part.strip())[0]
 
 
-def _commands(command: Any, path: list[str]) -> Iterator[tuple[str, Any]]:
+def walk_commands(command: Any, path: list[str]) -> Iterator[tuple[str, Any]]:
+    """``command`` and every command under it (a group's too), each with its words."""
     yield " ".join(path), command
     for name, sub in getattr(command, "commands", {}).items():
-        yield from _commands(sub, [*path, name])
+        yield from walk_commands(sub, [*path, name])
 
 
 def test_every_example_of_a_commands_help_is_one_the_cli_takes() -> None:
     shown = [
         (name, line)
-        for name, command in _commands(typer.main.get_command(app), ["poiflow"])
+        for name, command in walk_commands(typer.main.get_command(app), ["poiflow"])
         for line in help_examples(command.help or "")
     ]
     assert len(shown) > 50  # ingest, conflate, evaluate, search, serve, ... show several
