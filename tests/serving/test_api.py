@@ -526,6 +526,22 @@ def test_several_server_processes_answer_on_one_port_and_stop_together(output: P
             server.kill()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_server_stopped_by_a_signal_stops_cleanly(output: Path, signum: int) -> None:
+    # As one process, as with --workers: a server's way to stop, not an error (exit 0).
+    server, base, log = _started(output)
+    try:
+        assert get(base, "/places/" + IDS["p1"])[0] == 200
+        server.send_signal(signum)
+        assert server.wait(timeout=20) == 0, log.read_text()
+        said = log.read_text()
+        assert said.rstrip().endswith("stopped"), said
+        assert "no output was written" not in said
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
 def test_a_server_process_that_dies_stops_the_others(output: Path) -> None:
     server, _, log = _started(output, "--workers", "2")
     try:

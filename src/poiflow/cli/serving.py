@@ -464,6 +464,7 @@ def serve_command(
         api = make_app()
     console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
     serve_on(api, sock)
+    console.print("stopped")
 
 
 def _served_app(

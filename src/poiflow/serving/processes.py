@@ -116,7 +116,23 @@ def _serve(make_app: Callable[[], Any], sock: socket.socket) -> None:
 
 
 def serve_on(app: Any, sock: socket.socket) -> None:
-    """Answer with ``app`` on the listening socket ``sock`` until stopped."""
+    """Answer with ``app`` on the listening socket ``sock`` until stopped: SIGTERM or
+    Ctrl-C ends the call once uvicorn has answered what it had in hand (as a server of
+    ``--workers`` does), not with an error.
+
+    uvicorn stops gently on either signal, then raises it again for the handlers it had
+    found, so that they see it too; the ones here take it as the stop it was. A signal
+    that comes before uvicorn has set its own handlers stops it as soon as it runs."""
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
