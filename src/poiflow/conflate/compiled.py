@@ -17,6 +17,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["CompiledTrees", "cache_folder", "compiled_trees", "compiles_first"]
+__all__ = ["CompiledTrees", "cache_folder", "compiled_trees"]
 
 CACHE_ENV: Final = "POIFLOW_CACHE_DIR"
 """The environment variable naming the folder for compiled models (default: the user's
@@ -87,13 +88,20 @@ def _cache_key(model_text: str) -> str:
     return hashlib.sha256(f"{versions}|{host}|{model_text}".encode()).hexdigest()[:32]
 
 
-def compiled_trees(model_text: str, *, compile_now: bool = True) -> CompiledTrees | None:
+def compiled_trees(
+    model_text: str,
+    *,
+    compile_now: bool = True,
+    on_compile: Callable[[], None] | None = None,
+) -> CompiledTrees | None:
     """The compiled form of a LightGBM model (its ``model_to_string()``).
 
     Args:
         model_text: The booster's text.
         compile_now: Compile it if it is not in the cache yet (a few seconds); if False,
             answer None unless it is cached.
+        on_compile: Called just before the model is compiled (not when it is loaded from
+            the cache): a progress display says so.
 
     Returns:
         The compiled trees, or None when lleaves is not installed, when compiling fails
@@ -110,25 +118,19 @@ def compiled_trees(model_text: str, *, compile_now: bool = True) -> CompiledTree
         if not compile_now and not _intact(target, target.with_suffix(".sha256")):
             return None
         with _lock:  # llvmlite's engine set-up is not thread-safe
-            model = _load(lleaves, model_text, target, folder)
+            model = _load(lleaves, model_text, target, folder, on_compile)
     except Exception:  # any failure of the optional compiler falls back to LightGBM
         return None
     return CompiledTrees(model)
 
 
-def compiles_first(model_text: str) -> bool:
-    """Whether :func:`compiled_trees` of this model would compile it (a few seconds): the
-    compiler is here, and this machine's cache does not hold the model's object yet."""
-    try:
-        import lleaves  # noqa: F401
-
-        target = cache_folder() / f"{_cache_key(model_text)}.o"
-    except Exception:  # no compiler, or none that works: nothing will be compiled
-        return False
-    return not _intact(target, target.with_suffix(".sha256"))
-
-
-def _load(lleaves: Any, model_text: str, target: Path, folder: Path) -> Any:
+def _load(
+    lleaves: Any,
+    model_text: str,
+    target: Path,
+    folder: Path,
+    on_compile: Callable[[], None] | None = None,
+) -> Any:
     """Load ``target`` into a model, compiling it first when it is not there.
 
     The object is written through a temporary file, with its SHA-256 beside it, so that a
@@ -145,6 +147,8 @@ def _load(lleaves: Any, model_text: str, target: Path, folder: Path) -> Any:
         if _intact(target, checksum):
             model.compile(cache=str(target), raw_score=False)
             return model
+        if on_compile is not None:
+            on_compile()
         partial = Path(scratch) / target.name
         model.compile(cache=str(partial), raw_score=False)
         digest = Path(scratch) / checksum.name

@@ -21,7 +21,7 @@ that frees it from there (see :func:`fit_fellegi_sunter`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -283,12 +283,8 @@ class FellegiSunter:
             total[known] += bf[column[known]]
         return total
 
-    def prepare(self) -> bool:
+    def prepare(self, on_compile: Callable[[], None] | None = None) -> bool:
         """Nothing to compile (``Matcher.prepare``'s counterpart): False."""
-        return False
-
-    def compiles_first(self) -> bool:
-        """Nothing to compile (``Matcher.compiles_first``'s counterpart): False."""
         return False
 
     def predict(self, features: Mapping[str, np.ndarray]) -> np.ndarray:

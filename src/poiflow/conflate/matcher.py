@@ -15,7 +15,7 @@ import gzip
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import numpy as np
 
 from poiflow._imports import is_command_process, without
-from poiflow.conflate.compiled import CompiledTrees, compiled_trees, compiles_first
+from poiflow.conflate.compiled import CompiledTrees, compiled_trees
 from poiflow.conflate.feature_names import FEATURES
 from poiflow.conflate.fellegi_sunter import KIND as FELLEGI_SUNTER
 from poiflow.conflate.fellegi_sunter import FellegiSunter
@@ -122,18 +122,14 @@ class Matcher:
         """The model as LightGBM writes it (what a model file and the compiler take)."""
         return self.model if isinstance(self.model, str) else self.model.model_to_string()
 
-    def prepare(self) -> bool:
+    def prepare(self, on_compile: Callable[[], None] | None = None) -> bool:
         """Load the compiled trees now (compiling them first, a few seconds once per
         machine, unless cached), rather than at the first prediction. True if compiled
-        trees will be used."""
-        return self._compiled() is not None
+        trees will be used. ``on_compile`` is called just before they are compiled (not
+        when they are loaded): a progress display says so."""
+        return self._compiled(on_compile) is not None
 
-    def compiles_first(self) -> bool:
-        """Whether :meth:`prepare` (or the first prediction) will compile the trees, a few
-        seconds once per machine: they are neither loaded nor in this machine's cache."""
-        return not self._tried and compiles_first(self.text)
-
-    def _compiled(self) -> CompiledTrees | None:
+    def _compiled(self, on_compile: Callable[[], None] | None = None) -> CompiledTrees | None:
         """The compiled trees, or None where they cannot be had (LightGBM predicts).
 
         Every prediction that can use them does, however few its pairs and whether or not
@@ -143,7 +139,7 @@ class Matcher:
         a run's output would depend on the machine's history, and the two engines (which
         predict in shards of different sizes) would not write the same bytes."""
         if not self._tried:
-            self._trees = compiled_trees(self.text)
+            self._trees = compiled_trees(self.text, on_compile=on_compile)
             self._tried = True
         return self._trees
 

@@ -94,13 +94,20 @@ def prepared(ctx: StageContext, matcher: AnyMatcher) -> None:
     """The matcher's compiled trees loaded before its first prediction, and compiled first
     where this machine has none yet (a few seconds, once per model): the progress display
     is told, or a first run would pause in its score stage without a word."""
-    if ctx.progress is not None and matcher.compiles_first():
-        ctx.progress.start(COMPILING, 1)
+    progress = ctx.progress
+    if progress is None:
         matcher.prepare()
-        ctx.progress.advance(1)
-        ctx.progress.finish()
-    else:
-        matcher.prepare()
+        return
+    compiling: list[bool] = []
+
+    def say() -> None:
+        progress.start(COMPILING, 1)
+        compiling.append(True)
+
+    matcher.prepare(on_compile=say)
+    if compiling:
+        progress.advance(1)
+        progress.finish()
 
 
 def decided_pairs(ctx: StageContext, scores: pa.Table) -> Decided | None:
