@@ -7,7 +7,8 @@ import inspect
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any, Final
 
 import typer
@@ -104,12 +105,14 @@ def _progress(*, hidden: bool) -> Progress:
 
 class _StageBar:
     """One bar over a run's stages (``names``, in order): each stage's name as it starts
-    (``(cached)`` when it is taken from a cache), and ``done`` at the end."""
+    (``(cached)`` when it is taken from a cache), and ``done`` at the end; ``reading``
+    draws the run's inputs as they are read."""
 
     def __init__(self, progress: Progress, label: str, names: Sequence[str]) -> None:
         self._progress = progress
         self._names = list(names)
         self._task = progress.add_task(label, total=len(self._names))
+        self.reading = _RichProgress(progress)
 
     def __call__(self, name: str, reused: bool = False) -> None:
         done = self._names.index(name) + (1 if reused else 0)
@@ -118,6 +121,16 @@ class _StageBar:
 
     def done(self) -> None:
         self._progress.update(self._task, description="done", completed=len(self._names))
+
+
+@contextmanager
+def _stages(label: str, names: Sequence[str], *, hidden: bool) -> Iterator[_StageBar]:
+    """The progress display of a run of stages (``poiflow run``, ``conflate``, ``train``):
+    a :class:`_StageBar`, done when the run ends well."""
+    with _progress(hidden=hidden) as progress:
+        bar = _StageBar(progress, label, names)
+        yield bar
+        bar.done()
 
 
 class _RichProgress:

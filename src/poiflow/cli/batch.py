@@ -16,7 +16,7 @@ from poiflow.cli import (
     Engine,
     _progress,
     _RichProgress,
-    _StageBar,
+    _stages,
     app,
     console,
     out,
@@ -402,8 +402,8 @@ def conflate_command(
 
     source_mapping, mappings = _mappings(mapping)
     unused = NOT_USED_HERE if engine is Engine.local else ()  # Spark's driver may use it
-    with _progress(hidden=json_report) as progress, kept_out(unused):
-        stages = _StageBar(progress, "conflate", conflate_stages(gold=gold is not None))
+    names = conflate_stages(gold=gold is not None)
+    with _stages("conflate", names, hidden=json_report) as stages, kept_out(unused):
         report = conflate(
             [i if is_remote(i) else Path(i) for i in inputs],
             output if is_remote(output) else Path(output),
@@ -412,7 +412,7 @@ def conflate_command(
             mapping=source_mapping,
             mappings=mappings,
             clustering=None if threshold is None else _cluster_config(threshold),
-            progress=_RichProgress(progress),
+            progress=stages.reading,
             on_stage=stages,
             engine=engine.value,
             spark=SparkSettings(master=spark_master),
@@ -421,7 +421,6 @@ def conflate_command(
             decisions=decisions,
             workers=workers,
         )
-        stages.done()
     if json_report:
         print_json(report.to_dict())
         return

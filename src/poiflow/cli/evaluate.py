@@ -10,16 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from poiflow.cli import (
-    _progress,
-    _RichProgress,
-    _StageBar,
-    app,
-    console,
-    out,
-    print_json,
-    print_weights,
-)
+from poiflow.cli import _stages, app, console, out, print_json, print_weights
 from poiflow.errors import InputError, did_you_mean
 
 
@@ -337,8 +328,7 @@ def train_command(
     """
     from poiflow.pipeline.training import TRAIN_STAGES, train
 
-    with _progress(hidden=False) as progress:
-        stages = _StageBar(progress, "train", TRAIN_STAGES)
+    with _stages("train", TRAIN_STAGES, hidden=False) as stages:
         trained = train(
             inputs,
             output,
@@ -347,10 +337,9 @@ def train_command(
             unsupervised=unsupervised,
             base=base,
             seed=seed,
-            progress=_RichProgress(progress),
+            progress=stages.reading,
             on_stage=stages,
         )
-        stages.done()
     if trained.kind == "refined":
         from poiflow.cli.label import print_refined
 

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from poiflow.cli import Engine, _progress, _RichProgress, _StageBar, app, console, print_json
+from poiflow.cli import Engine, _stages, app, console, print_json
 from poiflow.cli.reporting import checks_line, counted, decisions_line, golden_line
 from poiflow.errors import ConfigError, PoiflowError
 from poiflow.quality.notes import input_notes
@@ -258,18 +258,16 @@ def run_command(
         return
     stage_names = pipeline.stages
     try:
-        with _progress(hidden=json_report) as progress:
-            stages = _StageBar(progress, pipeline.spec.name, stage_names)
+        with _stages(pipeline.spec.name, stage_names, hidden=json_report) as stages:
             result = pipeline.run(
                 output,
                 from_stage=from_stage,
                 only=only,
                 use_cache=not no_cache,
                 track=not no_track,
-                progress=_RichProgress(progress),
+                progress=stages.reading,
                 on_stage=stages,
             )
-            stages.done()
     except PoiflowError as exc:
         if exc.stage is not None and exc.stage != stage_names[0]:
             command = ["poiflow", "run", str(pipeline_file)]
