@@ -681,6 +681,34 @@ def test_every_example_of_a_help_is_shown_indented_under_its_prose() -> None:
     assert examples > 50
 
 
+def option_rows(path: list[str]) -> list[str]:
+    """The rows of the options panel of ``poiflow PATH --help``, one per option, their
+    borders and spaces squeezed: "--output -o DIR The output folder ..."."""
+    from typer.testing import CliRunner
+
+    from poiflow.cli import app
+
+    shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "250"}).output
+    panel = shown.partition("─ Options ─")[2].partition("╰")[0]
+    rows = [" ".join(line.strip("│ *").split()) for line in panel.splitlines()]
+    return [row for row in rows if row.startswith("--")]
+
+
+def test_every_option_shows_what_it_takes_and_no_flag_a_type() -> None:
+    # Typer writes a Python type beside each option: '--json <bool>' read as if the flag
+    # wanted a value ('--json true' is refused), '--output <str>' said less than DIR.
+    for path in [*(p for p, _ in every_command()), ["deploy"], ["publish"], []]:
+        rows = option_rows(path)
+        assert "--help Show this message and exit." in rows, path
+        for row in rows:
+            assert not re.search(r"<(bool|str|path|int|float|list)\b", row), (path, row)
+    assert "--json Print run.json on stdout." in option_rows(["conflate"])
+    assert "--version Print the version." in option_rows([])
+    assert any(r.startswith("--output -o DIR The output folder") for r in option_rows(["conflate"]))
+    assert any(r.startswith("--places N [x>=1] Real places") for r in option_rows(["generate"]))
+    assert any(r.startswith("--engine <local|spark> Where") for r in option_rows(["conflate"]))
+
+
 def test_help_loads_no_data_library() -> None:
     # The help of every command is read before any data is: it loads neither numpy, Arrow
     # nor polars (about a quarter of a second of each --help: 0.80 -> 0.58 s).

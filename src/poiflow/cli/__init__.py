@@ -7,9 +7,9 @@ import inspect
 import json
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -253,15 +253,58 @@ def _kept_indents(text: str) -> str:
     return f"{first}\n\n\n{rest}" if gap else text
 
 
-def _reflow_commands(commands: typer.Typer) -> None:
+def _untyped(params: Iterable[object]) -> None:
+    """The flags among ``params`` with nothing in their help's type column. Typer writes
+    ``<bool>`` there, as for an option that takes ``true`` or ``false``: ``--json <bool>``
+    reads as if ``--json`` wanted a value, and ``--json true`` is refused."""
+    for param in params:
+        if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+
+
+if TYPE_CHECKING:  # what the mixin below is mixed into
+    _Mixed = typer.core.TyperCommand
+else:
+    _Mixed = object
+
+
+class _UntypedFlags(_Mixed):
+    """What poiflow's commands and groups add to typer's: their flags, ``--help`` among
+    them, show no type. (``ctx`` is typed ``Any``: its class is typer's private copy of
+    click's.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _untyped(self.params)
+
+    def get_help_option(self, ctx: Any) -> typer.core.TyperOption | None:
+        option = super().get_help_option(ctx)  # made once, then kept
+        _untyped([option])
+        return option
+
+
+class _Command(_UntypedFlags, typer.core.TyperCommand):
+    """A poiflow command."""
+
+
+class _Group(_UntypedFlags, typer.core.TyperGroup):
+    """A poiflow group of commands: ``poiflow`` itself, ``deploy``, ``publish``."""
+
+
+def _settle_commands(commands: typer.Typer) -> None:
+    """Every command's help reflowed, and every command and group built as poiflow's
+    (``_Command``, ``_Group``)."""
+    commands.info.cls = _Group
     for command in commands.registered_commands:
+        if command.cls in (None, typer.core.TyperCommand):  # typer's own, not one chosen
+            command.cls = _Command
         text = command.help if isinstance(command.help, str) else None
         text = text or (inspect.getdoc(command.callback) if command.callback else None)
         if text:
             command.help = _kept_indents(reflow(text))
     for group in commands.registered_groups:
         if group.typer_instance is not None:
-            _reflow_commands(group.typer_instance)
+            _settle_commands(group.typer_instance)
 
 
-_reflow_commands(app)
+_settle_commands(app)

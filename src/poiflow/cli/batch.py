@@ -113,6 +113,7 @@ Every record read is counted: read = valid + quarantined.
 
 _WORKERS: Final = typer.Option(
     min=1,
+    metavar="N",
     help="Processes that read each large input (default: one per core). 1 reads in this "
     "process alone: the least memory (an OSM extract's node locations are held once "
     "either way).",
@@ -130,10 +131,17 @@ def ingest_command(
             show_default=False,
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The places GeoParquet to write.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The places GeoParquet to write.", metavar="FILE"),
+    ],
     quarantine: Annotated[
         Path | None,
-        typer.Option(help="Where held-back records go (default: OUTPUT.quarantine.parquet)."),
+        typer.Option(
+            help="Where held-back records go (default: beside the places, "
+            "NAME.quarantine.parquet for NAME.parquet).",
+            metavar="FILE",
+        ),
     ] = None,
     mapping: Annotated[
         list[str] | None,
@@ -144,7 +152,10 @@ def ingest_command(
         ),
     ] = None,
     osm_keys: Annotated[
-        str, typer.Option(help="OSM keys that make a named object a place, comma-separated.")
+        str,
+        typer.Option(
+            help="OSM keys that make a named object a place, comma-separated.", metavar="KEYS"
+        ),
     ] = ",".join(DEFAULT_OSM_KEYS),
     relations: Annotated[
         bool, typer.Option(help="Include OSM multipolygon relations, at their centroid.")
@@ -158,7 +169,10 @@ def ingest_command(
         ),
     ] = "memory",
     batch_size: Annotated[
-        int, typer.Option(min=100, help="Records per batch: memory grows with it, not the input.")
+        int,
+        typer.Option(
+            min=100, help="Records per batch: memory grows with it, not the input.", metavar="N"
+        ),
     ] = DEFAULT_BATCH_SIZE,
     workers: Annotated[int | None, _WORKERS] = None,
     json_report: Annotated[
@@ -276,7 +290,7 @@ Every group of records describing one place becomes one golden place, with prove
 confidence.
 
 INPUTs are read as by [bold]poiflow ingest[/bold] (OSM PBF, Overture GeoParquet, flat CSV/TSV/JSON
-lines/Parquet, or any layout through --mapping). OUTPUT gets:
+lines/Parquet, or any layout through --mapping). The output folder gets:
 
   [bold]places.parquet[/bold]      golden places (GeoParquet): each attribute chosen by
                       agreement, source trust and recency, with confidence
@@ -331,18 +345,24 @@ def conflate_command(
         ),
     ],
     output: Annotated[
-        str, typer.Option("--output", "-o", help="The output folder (or an s3://, hdfs:// URI).")
+        str,
+        typer.Option(
+            "--output", "-o", help="The output folder (or an s3://, hdfs:// URI).", metavar="DIR"
+        ),
     ],
     model: Annotated[
         str,
         typer.Option(
             help="A model file from 'poiflow train', 'default' (the shipped model), or 'em' "
-            "(fit a Fellegi-Sunter model on this run, without labels)."
+            "(fit a Fellegi-Sunter model on this run, without labels).",
+            metavar="MODEL",
         ),
     ] = "default",
     previous: Annotated[
         str | None,
-        typer.Option(help="An earlier output folder: keep place ids, write what changed."),
+        typer.Option(
+            help="An earlier output folder: keep place ids, write what changed.", metavar="DIR"
+        ),
     ] = None,
     mapping: Annotated[
         list[str] | None,
@@ -360,6 +380,7 @@ def conflate_command(
             help="Least match probability that joins records "
             "(default: 0.3; 0.05 with a Fellegi-Sunter model).",
             show_default=False,
+            metavar="P",
         ),
     ] = None,
     engine: Annotated[
@@ -368,20 +389,25 @@ def conflate_command(
     ] = Engine.local,
     spark_master: Annotated[
         str,
-        typer.Option(help="With --engine spark: the Spark master (local[N], spark://HOST:PORT)."),
+        typer.Option(
+            help="With --engine spark: the Spark master (local[N], spark://HOST:PORT).",
+            metavar="MASTER",
+        ),
     ] = "local[*]",
     gold: Annotated[
         Path | None,
         typer.Option(
             help="Known truth (CSV of source,id,place): score the run against it, and show "
-            "where the errors are in report.html."
+            "where the errors are in report.html.",
+            metavar="CSV",
         ),
     ] = None,
     gold_places: Annotated[
         Path | None,
         typer.Option(
             help="With --gold, the true places (gold_places.csv of 'poiflow generate'): "
-            "score the golden records' attributes too (run.json's metrics golden.*)."
+            "score the golden records' attributes too (run.json's metrics golden.*).",
+            metavar="CSV",
         ),
     ] = None,
     decisions: Annotated[
@@ -391,6 +417,7 @@ def conflate_command(
             "'poiflow label' (or a CSV of left_source, left_id, right_source, right_id, "
             "label: match, different or unsure).",
             show_default=False,
+            metavar="CSV",
         ),
     ] = None,
     workers: Annotated[int | None, _WORKERS] = None,

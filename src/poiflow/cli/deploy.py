@@ -37,19 +37,27 @@ pipeline's [bold]schedule[/bold] ('@daily', a cron line; none: run by hand).
 def airflow_command(
     pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file.", metavar="PIPELINE")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="The folder to write the DAG file into.")
+        Path,
+        typer.Option(
+            "--output", "-o", help="The folder to write the DAG file into.", metavar="DIR"
+        ),
     ],
     poiflow: Annotated[
         str | None,
-        typer.Option(help="The poiflow command on the workers (default: this one)."),
+        typer.Option(
+            help="The poiflow command on the workers (default: this one).", metavar="COMMAND"
+        ),
     ] = None,
     pipeline_path: Annotated[
         str | None,
-        typer.Option(help="Where the pipeline file is on the workers (default: here)."),
+        typer.Option(
+            help="Where the pipeline file is on the workers (default: here).", metavar="PATH"
+        ),
     ] = None,
-    retries: Annotated[int, typer.Option(min=0, help="Retries of a failed task.")] = 2,
+    retries: Annotated[int, typer.Option(min=0, help="Retries of a failed task.", metavar="N")] = 2,
     retry_delay: Annotated[
-        int, typer.Option(min=0, help="Minutes between a failure and its retry.")
+        int,
+        typer.Option(min=0, help="Minutes between a failure and its retry.", metavar="MINUTES"),
     ] = 5,
 ) -> None:
     """Write the Airflow DAG of a pipeline."""
@@ -107,12 +115,22 @@ waits for the output's run.json in the bucket; the stream needs an output on the
 def k8s_command(
     pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file.", metavar="PIPELINE")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="The folder to write the manifests into.")
+        Path,
+        typer.Option(
+            "--output", "-o", help="The folder to write the manifests into.", metavar="DIR"
+        ),
     ],
-    image: Annotated[str, typer.Option(help="The container image.")] = "poiflow:latest",
-    namespace: Annotated[str, typer.Option(help="The Kubernetes namespace.")] = "default",
+    image: Annotated[
+        str, typer.Option(help="The container image.", metavar="IMAGE")
+    ] = "poiflow:latest",
+    namespace: Annotated[
+        str, typer.Option(help="The Kubernetes namespace.", metavar="NAME")
+    ] = "default",
     claim: Annotated[
-        str, typer.Option(help="The PersistentVolumeClaim mounted at /work (data, outputs).")
+        str,
+        typer.Option(
+            help="The PersistentVolumeClaim mounted at /work (data, outputs).", metavar="NAME"
+        ),
     ] = "poiflow-data",
     serve: Annotated[
         bool, typer.Option("--serve", help="Also serve the output over HTTP (poiflow serve).")
@@ -123,10 +141,12 @@ def k8s_command(
             min=1,
             help="With --serve: server pods. Every pod mounts the claim: pods on several "
             "nodes need a ReadWriteMany claim.",
+            metavar="N",
         ),
     ] = 1,
     serve_memory: Annotated[
-        str | None, typer.Option(help="With --serve: each server pod's memory (default: 4Gi).")
+        str | None,
+        typer.Option(help="With --serve: each server pod's memory (default: 4Gi).", metavar="SIZE"),
     ] = None,
     watch: Annotated[
         float | None,
@@ -142,7 +162,10 @@ def k8s_command(
     ] = False,
     brokers: Annotated[
         str | None,
-        typer.Option(help="With --stream: Kafka as the pods reach it (default: the pipeline's)."),
+        typer.Option(
+            help="With --stream: Kafka as the pods reach it (default: the pipeline's).",
+            metavar="HOSTS",
+        ),
     ] = None,
 ) -> None:
     """Write the Kubernetes manifests of a pipeline."""

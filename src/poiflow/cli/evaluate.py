@@ -16,14 +16,20 @@ from poiflow.errors import InputError, did_you_mean
 
 @app.command(name="evaluate", no_args_is_help=True)
 def evaluate_command(
-    gold: Annotated[Path, typer.Option(help="CSV of source,id,place: the truth.")],
+    gold: Annotated[Path, typer.Option(help="CSV of source,id,place: the truth.", metavar="CSV")],
     membership: Annotated[
         Path,
-        typer.Option(help="membership.parquet from 'poiflow conflate', or the run's folder."),
+        typer.Option(
+            help="membership.parquet from 'poiflow conflate', or the run's folder.",
+            metavar="PATH",
+        ),
     ],
     pairs: Annotated[
         Path | None,
-        typer.Option(help="The scored pairs (default: pairs.parquet beside the membership)."),
+        typer.Option(
+            help="The scored pairs (default: pairs.parquet beside the membership).",
+            metavar="FILE",
+        ),
     ] = None,
     threshold: Annotated[
         float | None,
@@ -31,14 +37,20 @@ def evaluate_command(
             min=0.0,
             max=1.0,
             help="The run's clustering threshold (default: from run.json beside the membership).",
+            metavar="P",
         ),
     ] = None,
     examples: Annotated[
-        int, typer.Option(min=0, help="How many of the surest mistakes of each kind to show.")
+        int,
+        typer.Option(
+            min=0, help="How many of the surest mistakes of each kind to show.", metavar="N"
+        ),
     ] = 3,
     errors: Annotated[
         Path | None,
-        typer.Option(help="Write every missed and wrong pair here (Parquet, or .csv)."),
+        typer.Option(
+            help="Write every missed and wrong pair here (Parquet, or .csv).", metavar="FILE"
+        ),
     ] = None,
     sweep: Annotated[
         bool,
@@ -59,6 +71,7 @@ def evaluate_command(
         typer.Option(
             help="The true places (gold_places.csv of 'poiflow generate'): also score the "
             "golden records' attributes (places.parquet beside the membership).",
+            metavar="CSV",
         ),
     ] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
@@ -180,11 +193,19 @@ def evaluate_command(
 
 @app.command(name="generate", no_args_is_help=True)
 def generate_command(
-    output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
-    places: Annotated[int, typer.Option(min=1, help="Real places in the world.")] = 10_000,
-    sources: Annotated[int, typer.Option(min=1, max=26, help="Sources describing them.")] = 4,
-    seed: Annotated[int, typer.Option(help="Everything follows from it.")] = 0,
-    file_format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The folder to write.", metavar="DIR")
+    ],
+    places: Annotated[
+        int, typer.Option(min=1, help="Real places in the world.", metavar="N")
+    ] = 10_000,
+    sources: Annotated[
+        int, typer.Option(min=1, max=26, help="Sources describing them.", metavar="N")
+    ] = 4,
+    seed: Annotated[int, typer.Option(help="Everything follows from it.", metavar="N")] = 0,
+    file_format: Annotated[
+        str, typer.Option("--format", help="csv or parquet.", metavar="FORMAT")
+    ] = "csv",
     no_coordinates: Annotated[
         bool, typer.Option(help="Vendor sources without coordinates (address-only feeds).")
     ] = False,
@@ -198,6 +219,7 @@ def generate_command(
             "null_island, mojibake, web_escaped, html_tags, listing_title, "
             "bilingual_name, closed_in_name, former_name, contact_in_name, numeric_postcode, "
             "house_number_forms, phone_note, store_number, degrees_minutes.",
+            metavar="NAME=VALUE",
         ),
     ] = None,
     names: Annotated[
@@ -205,6 +227,7 @@ def generate_command(
         typer.Option(
             help="CSV of places to draw names from (name, category; also street, brand, "
             "domain, opening_hours) instead of the bundled Helsinki extract.",
+            metavar="CSV",
         ),
     ] = None,
 ) -> None:
@@ -281,10 +304,14 @@ def train_command(
             help="Input files whose records are labelled.", metavar="INPUT", show_default=False
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The model file to write.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The model file to write.", metavar="FILE")
+    ],
     gold: Annotated[
         Path | None,
-        typer.Option(help="CSV of source,id,place for those records (a supervised model)."),
+        typer.Option(
+            help="CSV of source,id,place for those records (a supervised model).", metavar="CSV"
+        ),
     ] = None,
     unsupervised: Annotated[
         bool,
@@ -292,12 +319,19 @@ def train_command(
     ] = False,
     answers: Annotated[
         Path | None,
-        typer.Option("--labels", help="Answers from 'poiflow label': refine --base with them."),
+        typer.Option(
+            "--labels",
+            help="Answers from 'poiflow label': refine --base with them.",
+            metavar="CSV",
+        ),
     ] = None,
     base: Annotated[
-        str, typer.Option(help="With --labels: the model to refine ('default' or a file).")
+        str,
+        typer.Option(
+            help="With --labels: the model to refine ('default' or a file).", metavar="MODEL"
+        ),
     ] = "default",
-    seed: Annotated[int, typer.Option(help="Fixes the split and the boosting.")] = 0,
+    seed: Annotated[int, typer.Option(help="Fixes the split and the boosting.", metavar="N")] = 0,
 ) -> None:
     """Train a matcher and write it as a model file.
 

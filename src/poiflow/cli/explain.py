@@ -39,7 +39,9 @@ def explain_command(
     ] = None,
     model: Annotated[
         Path | None,
-        typer.Option(help="Score the pair with this model file instead of the run's own."),
+        typer.Option(
+            help="Score the pair with this model file instead of the run's own.", metavar="FILE"
+        ),
     ] = None,
     every: Annotated[
         bool, typer.Option("--all", help="Show every feature, not only those that matter.")
@@ -48,7 +50,9 @@ def explain_command(
     page: Annotated[
         Path | None,
         typer.Option(
-            "--html", help="Also write the pair's story as a web page (a waterfall of its score)."
+            "--html",
+            help="Also write the pair's story as a web page (a waterfall of its score).",
+            metavar="FILE",
         ),
     ] = None,
 ) -> None:

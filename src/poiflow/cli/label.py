@@ -34,18 +34,27 @@ def label_command(
         Path, typer.Argument(help="An output folder of 'poiflow conflate' or 'run'.", metavar="RUN")
     ],
     labels: Annotated[
-        Path | None, typer.Option(help="The labels file (default: RUN/labels.csv).")
+        Path | None,
+        typer.Option(help="The labels file (default: RUN/labels.csv).", metavar="CSV"),
     ] = None,
-    count: Annotated[int, typer.Option(min=1, help="How many pairs to ask about.")] = 20,
+    count: Annotated[
+        int, typer.Option(min=1, help="How many pairs to ask about.", metavar="N")
+    ] = 20,
     simulate: Annotated[
         Path | None,
-        typer.Option(help="Answer from known truth (source,id,place) instead of asking."),
+        typer.Option(
+            help="Answer from known truth (source,id,place) instead of asking.", metavar="CSV"
+        ),
     ] = None,
     web: Annotated[
         bool, typer.Option("--web", help="Ask in a web page (with a map) instead.")
     ] = False,
-    port: Annotated[int, typer.Option(help="With --web: the port on 127.0.0.1.")] = 8765,
-    labeller: Annotated[str, typer.Option(help="Who answers (kept with each answer).")] = "",
+    port: Annotated[
+        int, typer.Option(help="With --web: the port on 127.0.0.1.", metavar="PORT")
+    ] = 8765,
+    labeller: Annotated[
+        str, typer.Option(help="Who answers (kept with each answer).", metavar="NAME")
+    ] = "",
 ) -> None:
     """Label the candidate pairs the model is least sure about, to train a better one.
 
@@ -203,9 +212,12 @@ def decide_command(
         bool, typer.Option("--forget", help="Take back a decision: the model decides again.")
     ] = False,
     labels: Annotated[
-        Path | None, typer.Option(help="The labels file (default: RUN/labels.csv).")
+        Path | None,
+        typer.Option(help="The labels file (default: RUN/labels.csv).", metavar="CSV"),
     ] = None,
-    labeller: Annotated[str, typer.Option(help="Who decides (kept with the decision).")] = "",
+    labeller: Annotated[
+        str, typer.Option(help="Who decides (kept with the decision).", metavar="NAME")
+    ] = "",
 ) -> None:
     """Decide that two records, or two places, are one place or two, whatever the model says.
 

@@ -219,13 +219,16 @@ def run_command(
             "--output",
             "-o",
             help="The output folder or s3://, hdfs:// URI (default: the pipeline's).",
+            metavar="DIR",
         ),
     ] = None,
     from_stage: Annotated[
-        str | None, typer.Option("--from", help="Re-run this stage and those after it.")
+        str | None,
+        typer.Option("--from", help="Re-run this stage and those after it.", metavar="STAGE"),
     ] = None,
     only: Annotated[
-        str | None, typer.Option(help="Run only this stage; what it needs must be cached.")
+        str | None,
+        typer.Option(help="Run only this stage; what it needs must be cached.", metavar="STAGE"),
     ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Run every stage, keep nothing.")
@@ -353,17 +356,25 @@ def compare_command(
     ] = None,
     pipeline_file: Annotated[
         Path | None,
-        typer.Option("--pipeline", "-p", help="Take the tracking store from this pipeline."),
+        typer.Option(
+            "--pipeline",
+            "-p",
+            help="Take the tracking store from this pipeline.",
+            metavar="PIPELINE",
+        ),
     ] = None,
     tracking_uri: Annotated[
-        str | None, typer.Option(help="The MLflow tracking URI (instead of --pipeline).")
+        str | None,
+        typer.Option(help="The MLflow tracking URI (instead of --pipeline).", metavar="URI"),
     ] = None,
     last: Annotated[
         int | None,
-        typer.Option(min=2, help="Compare the pipeline's last N runs (with --pipeline)."),
+        typer.Option(
+            min=2, help="Compare the pipeline's last N runs (with --pipeline).", metavar="N"
+        ),
     ] = None,
     chart_path: Annotated[
-        Path, typer.Option("--chart", help="Where to write the chart (PNG).")
+        Path, typer.Option("--chart", help="Where to write the chart (PNG).", metavar="FILE")
     ] = Path("compare.png"),
     only: Annotated[
         str | None,
@@ -371,6 +382,7 @@ def compare_command(
             "--metrics",
             help="Show only the metrics whose name has this in it ('golden', 'accuracy', "
             "'seconds').",
+            metavar="TEXT",
         ),
     ] = None,
 ) -> None:

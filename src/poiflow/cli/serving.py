@@ -96,7 +96,7 @@ OPENSEARCH = typer.Option(
     help="A search server (OpenSearch) instead of the embedded index, e.g. http://127.0.0.1:9200.",
     metavar="URL",
 )
-INDEX = typer.Option(help="With --opensearch: the alias readers use.")
+INDEX = typer.Option(help="With --opensearch: the alias readers use.", metavar="NAME")
 
 
 @publish.command(name="search", help=_PUBLISH_SEARCH_HELP, no_args_is_help=True)
@@ -147,9 +147,14 @@ def publish_store(
     hosts: Annotated[
         str, typer.Option(help="Contact points: HOST[:PORT][,HOST...]", metavar="HOSTS")
     ] = "127.0.0.1:9042",
-    keyspace: Annotated[str, typer.Option(help="The keyspace (created when missing).")] = "poiflow",
+    keyspace: Annotated[
+        str, typer.Option(help="The keyspace (created when missing).", metavar="NAME")
+    ] = "poiflow",
     replication_factor: Annotated[
-        int, typer.Option(min=1, max=10, help="The keyspace's replication, when poiflow makes it.")
+        int,
+        typer.Option(
+            min=1, max=10, help="The keyspace's replication, when poiflow makes it.", metavar="N"
+        ),
     ] = 1,
 ) -> None:
     """Load DIR's places and membership into Cassandra."""
@@ -199,14 +204,22 @@ def match_command(
     folder: Annotated[Path, typer.Argument(help="A conflate or run output.", metavar="DIR")],
     source: Annotated[Path, typer.Argument(help="The records to match.", metavar="INPUT")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where the answers go (.csv or .parquet).")
+        Path,
+        typer.Option(
+            "--output", "-o", help="Where the answers go (.csv or .parquet).", metavar="OUTPUT"
+        ),
     ],
     mapping: Annotated[
-        Path | None, typer.Option(help="YAML mapping of a tabular feed's columns.")
+        Path | None,
+        typer.Option(help="YAML mapping of a tabular feed's columns.", metavar="FILE"),
     ] = None,
     batch_size: Annotated[
         int,
-        typer.Option(min=1, help="Records matched at a time: memory grows with it, not the file."),
+        typer.Option(
+            min=1,
+            help="Records matched at a time: memory grows with it, not the file.",
+            metavar="N",
+        ),
     ] = 10_000,
     json_report: Annotated[
         bool,
@@ -313,7 +326,9 @@ def search_command(
     near: Annotated[
         str | None, typer.Option(help="LAT,LON: nearer places rank higher.", metavar="LAT,LON")
     ] = None,
-    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    category: Annotated[
+        str | None, typer.Option(help="Only this category.", metavar="CATEGORY")
+    ] = None,
     open_at: Annotated[
         str | None,
         typer.Option(
@@ -323,7 +338,9 @@ def search_command(
             metavar="WHEN",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many results.")] = 10,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="How many results.", metavar="N")
+    ] = 10,
     opensearch: Annotated[str | None, OPENSEARCH] = None,
     index: Annotated[str, INDEX] = "poiflow_places",
 ) -> None:
@@ -416,14 +433,19 @@ def serve_command(
             metavar="DIR",
         ),
     ],
-    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="The address to listen on.", metavar="HOST")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The port to listen on.", metavar="PORT")
+    ] = 8000,
     workers: Annotated[
         int,
         typer.Option(
             min=1,
             help="Server processes on the port. One answers on one core at a time; with N, "
             "N cores answer (each process loads DIR: memory grows N times).",
+            metavar="N",
         ),
     ] = 1,
     cassandra: Annotated[
@@ -432,7 +454,9 @@ def serve_command(
             help="Read places by id from this Cassandra (HOST[:PORT],...).", metavar="HOSTS"
         ),
     ] = None,
-    keyspace: Annotated[str, typer.Option(help="With --cassandra: its keyspace.")] = "poiflow",
+    keyspace: Annotated[
+        str, typer.Option(help="With --cassandra: its keyspace.", metavar="NAME")
+    ] = "poiflow",
     opensearch: Annotated[str | None, OPENSEARCH] = None,
     index: Annotated[str, INDEX] = "poiflow_places",
     watch: Annotated[

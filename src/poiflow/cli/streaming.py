@@ -73,7 +73,11 @@ and some edits that arrive late or twice. The same arguments give the same lines
 PIPELINE = typer.Argument(
     help="The pipeline file (its output and stream settings).", metavar="PIPELINE"
 )
-BROKERS = typer.Option(help="Kafka bootstrap servers, instead of the pipeline's stream.brokers.")
+BROKERS = typer.Option(
+    help="Kafka bootstrap servers (HOST:PORT[,HOST:PORT...]), instead of the pipeline's "
+    "stream.brokers.",
+    metavar="HOSTS",
+)
 
 
 def _pipeline(path: Path, brokers: str | None) -> Any:
@@ -90,13 +94,16 @@ def stream_command(
     pipeline_file: Annotated[Path, PIPELINE],
     brokers: Annotated[str | None, BROKERS] = None,
     state: Annotated[
-        Path | None, typer.Option(help="Where snapshots go (default: the pipeline's).")
+        Path | None,
+        typer.Option(help="Where snapshots go (default: the pipeline's).", metavar="DIR"),
     ] = None,
     until_idle: Annotated[
         float | None,
         typer.Option(help="Stop when no edit came for this many seconds.", metavar="SECONDS"),
     ] = None,
-    batches: Annotated[int | None, typer.Option(help="Stop after this many batches.")] = None,
+    batches: Annotated[
+        int | None, typer.Option(help="Stop after this many batches.", metavar="N")
+    ] = None,
     create_topics: Annotated[
         bool, typer.Option(help="Create the stream's topics that are missing (3 partitions).")
     ] = False,
@@ -268,9 +275,11 @@ def generate_edits_command(
     world: Annotated[
         Path, typer.Argument(help="A folder poiflow generate wrote.", metavar="WORLD")
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The JSON-lines file to write.")],
-    count: Annotated[int, typer.Option(min=1, help="How many edits.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Everything follows from it.")] = 0,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The JSON-lines file to write.", metavar="FILE")
+    ],
+    count: Annotated[int, typer.Option(min=1, help="How many edits.", metavar="N")] = 1000,
+    seed: Annotated[int, typer.Option(help="Everything follows from it.", metavar="N")] = 0,
 ) -> None:
     """Write a day of edits of a generated world."""
     from poiflow.generate.edits import generate_edits
