@@ -29,6 +29,19 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_conflate_says_what_each_stage_did_as_run_json_counts_it(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run("conflate", VENDOR_FEED, "-o", out)
+    assert result.returncode == 0, result.stderr
+    counts = json.loads((out / "run.json").read_text())["counts"]
+    said = " ".join(result.stderr.replace("│", " ").split())  # the table's rows as words
+    per_record = counts["candidate_pairs"] / counts["records"]
+    assert f"block {counts['candidate_pairs']:,} candidate pairs ({per_record:.1f} per" in said
+    assert f"cluster {counts['matched_pairs']:,} matched pairs" in said
+    assert f"merge {counts['places']:,} places, {counts['multi_source_places']:,} from 2+" in said
+    assert counts["places"] < counts["records"]  # the feed lists some places twice
+
+
 def test_help_teaches_with_examples() -> None:
     result = run("ingest", "--help")
     assert result.returncode == 0

@@ -464,7 +464,7 @@ def conflate_command(
         (
             "block",
             f"{counts['candidate_pairs']:,} candidate pairs "
-            f"({counts['candidates_per_record']} per record)",
+            f"({counts['candidates_per_record']:.1f} per record)",
         ),
         ("score", f"{counts['candidate_pairs']:,} pairs, model {report.model}"),
         ("cluster", f"{counts['matched_pairs']:,} matched pairs"),
