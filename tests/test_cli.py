@@ -430,12 +430,16 @@ def test_a_repair_that_many_inputs_needed_is_said_once(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     said = " ".join((result.stdout + result.stderr).split())
     assert said.count("note:") == 1
-    assert "note: 3 records had text escaped for the web (" in said
-    assert f"in {tmp_path}/: a.csv 2, b.csv 1" in said
+    # The first two values, from whichever inputs had them, then each input's count.
+    assert (
+        'note: 3 records had text escaped for the web, read as its characters: "Caf&#233; a0", '
+        f'"Caf&#233; a1"; in {tmp_path}/: a.csv 2, b.csv 1'
+    ) in said
     # One input: its path and its count, as before.
     result = run("ingest", inputs[1], "-o", tmp_path / "q.parquet")
     said = " ".join((result.stdout + result.stderr).split())
-    assert f"note: {inputs[1]}: 1 record had text escaped for the web (" in said
+    assert f"note: {inputs[1]}: 1 record had text escaped for the web, read as its " in said
+    assert 'characters: "Caf&#233; b0"' in said
 
 
 def test_conflate_says_what_the_quality_checks_found(tmp_path: Path) -> None:

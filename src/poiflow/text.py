@@ -6,7 +6,7 @@ import html
 import html.entities
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ASCII_ONLY",
     "ASCII_WHITESPACE",
+    "EXAMPLES_KEPT",
     "LEGAL_FORMS",
     "REPAIRS",
     "SYLLABIC_CHARACTERS",
@@ -25,6 +26,7 @@ __all__ = [
     "clean_text",
     "fold",
     "fold_ascii",
+    "kept_examples",
     "repair_encoding",
     "repairs_of",
     "strip_markup",
@@ -319,11 +321,31 @@ def _repaired(value: str) -> str:
 
 
 REPAIRS: Final = {
-    1: 'text escaped for the web ("&amp;", "&#233;"), read as its characters',
-    2: 'text garbled by a wrong encoding on its way ("CafÃ©"), repaired',
-    4: 'a web page\'s markup in their text ("<b>", "<br>"), dropped',
+    1: "text escaped for the web, read as its characters",
+    2: "text garbled by a wrong encoding on its way, repaired",
+    4: "a web page's markup in their text, dropped",
 }
-"""What :func:`clean_text` repairs of a value, by the bit :func:`repairs_of` sets."""
+"""What :func:`clean_text` repairs of a value ("Caf&#233;", "CafÃ©", "<b>Café</b>"), by
+the bit :func:`repairs_of` sets."""
+
+EXAMPLES_KEPT: Final = 2
+"""How many values as given a run keeps of each kind of repair, to show with its count."""
+
+
+def kept_examples(kept: Iterable[str], more: Iterable[str | None]) -> tuple[str, ...]:
+    """``kept`` and then the values of ``more`` it lacks, up to :data:`EXAMPLES_KEPT`:
+    what a run shows of a kind of repair, the first values it made it of.
+
+    >>> kept_examples(["CafÃ©"], ["CafÃ©", None, "BrÃ¶d", "KÃ¤mp"])
+    ('CafÃ©', 'BrÃ¶d')
+    """
+    examples = list(kept)[:EXAMPLES_KEPT]
+    for value in more:
+        if len(examples) == EXAMPLES_KEPT:
+            break
+        if value and value not in examples:
+            examples.append(value)
+    return tuple(examples)
 
 
 def repairs_of(value: str) -> int:

@@ -682,6 +682,10 @@ def test_a_feed_read_with_the_wrong_encoding_on_its_way_is_repaired(tmp_path: Pa
     # Counted, and said: three records had text garbled, none escaped.
     assert report.inputs[0].repaired == {REPAIRS[2]: 3}
     assert IngestReport.from_dict(report.to_dict()).inputs[0].repaired == {REPAIRS[2]: 3}
+    # With the first two of them, as they came: what a person looks for in the feed.
+    shown = {REPAIRS[2]: ("CafÃ© Aalto", "Ravintola SÃ¤vel")}
+    assert report.inputs[0].repair_examples == shown
+    assert IngestReport.from_dict(report.to_dict()).inputs[0].repair_examples == shown
     places = pq.read_table(tmp_path / "p.parquet").to_pylist()
     assert [p["names"]["primary"] for p in places] == [
         "Café Aalto",
@@ -725,6 +729,20 @@ def test_what_ingest_repaired_is_counted_by_input_and_kind(tmp_path: Path) -> No
         {REPAIRS[1]: 65, REPAIRS[4]: 3},
         {REPAIRS[2]: 7},
     ]
+    # Each kind's first two records' values, whichever of a record's values had it: the
+    # same in batches of 16 (a record at a time) as in one (column by column).
+    assert [i.repair_examples for i in report.inputs] == [
+        {
+            REPAIRS[1]: ("Ben &amp; Jerry&#39;s 0", "Ben &amp; Jerry&#39;s 1"),
+            REPAIRS[4]: tuple(f'<span class="n">Kahvila M {i}</span><br>' for i in range(2)),
+        },
+        {REPAIRS[2]: tuple(f"Caf{read_as_windows_1252('é')} {i}" for i in range(2))},
+    ]
+    streets_first = tmp_path / "streets_first.csv"
+    streets_first.write_text("\n".join([rows[0], *rows[41:], *rows[1:41]]) + "\n")
+    for batch_size in (16, 50_000):
+        [again] = ingest([streets_first], tmp_path / "q.parquet", batch_size=batch_size).inputs
+        assert again.repair_examples[REPAIRS[1]] == ("H&#228;meentie", "Caf&#233; &amp; Co")
     names = pq.read_table(tmp_path / "p.parquet").column("names").to_pylist()
     assert names[0]["primary"] == "Ben & Jerry's 0"
     assert [n["primary"] for n in names[95:99]] == [
@@ -762,6 +780,9 @@ def test_a_name_that_repeats_its_own_town_address_or_category_is_read_without_it
         '8,"Cafe Aalto, Pohjoisesplanadi 39",Pohjoisesplanadi,39 B 12,Helsinki,\n',
     )
     assert report.inputs[0].repaired == {TITLES: 4}  # said, as the other repairs are
+    assert report.inputs[0].repair_examples == {
+        TITLES: ("Cafe Aalto - Helsinki", "Cafe Aalto, Pohjoisesplanadi 39")
+    }
     assert [p["keys"]["name"] for p in places] == [
         "cafe aalto",
         "cafe aalto",
@@ -802,6 +823,13 @@ def test_a_name_in_two_languages_is_read_as_the_first_with_the_other_as_another_
         "5,Tuomiokirkko / Domkyrkan - Helsinki,Helsinki\n",
     )
     assert report.inputs[0].repaired == {NAMES: 3, TITLES: 1}
+    assert report.inputs[0].repair_examples == {  # each name as its reading saw it
+        NAMES: (
+            "Merenneito / Sjöjungfru",
+            "KANSALLISKIRJASTO / NATIONALBIBLIOTEKET / NATIONAL LIBRARY",
+        ),
+        TITLES: ("Tuomiokirkko / Domkyrkan - Helsinki",),
+    }
     assert [p["names"]["primary"] for p in places] == [
         "Merenneito",
         "KANSALLISKIRJASTO",
@@ -918,6 +946,10 @@ def test_a_phone_or_web_address_in_a_name_is_the_records_where_it_gives_none(
         "6,Cafe Aalto (+358 9 1234567) (tillfälligt stängd),FI,,\n",
     )
     assert report.inputs[0].repaired == {CONTACTS: 4, STATUSES: 1}
+    assert report.inputs[0].repair_examples == {
+        CONTACTS: ("Cafe Aalto, puh. 09 123 4567", "Cafe Aalto (+358 9 1234567)"),
+        STATUSES: ("Cafe Aalto (tillfälligt stängd)",),  # its phone read first
+    }
     assert [p["names"]["primary"] for p in places] == [
         *["Cafe Aalto"] * 3,
         "Route 66",
@@ -971,6 +1003,9 @@ def test_a_web_or_email_address_in_the_phone_column_is_given_to_its_own(
         "3,Rio,call us,,,FI\n",
     )
     assert report.inputs[0].repaired == {MISFILED: 2}
+    assert report.inputs[0].repair_examples == {
+        MISFILED: ("https://www.viinitie.fi/", "09 123 4567; info@aalto.fi")
+    }
     assert [(p["phones"], p["websites"], p["emails"]) for p in places] == [
         (None, ["https://www.viinitie.fi"], None),
         (["+35891234567"], None, ["info@aalto.fi"]),

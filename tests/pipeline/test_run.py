@@ -866,6 +866,6 @@ def test_the_cli_says_what_a_run_held_back_and_repaired(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "out" / "quarantine.parquet").num_rows == 2
     # One repair of both feeds, said once with each feed's count.
     assert said.count("note:") == 1
-    assert "note: 2 records had text escaped for the web (" in said
-    assert f"; in {feeds}/: a.csv 1, b.csv 1" in said
+    assert "note: 2 records had text escaped for the web" in said
+    assert f': "Caf&#233; Aalto"; in {feeds}/: a.csv 1, b.csv 1' in said  # one value, once
     assert "2 records -> 1 place (1 from 2+ records)" in said

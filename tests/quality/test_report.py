@@ -351,5 +351,6 @@ def test_a_source_whose_points_are_rounded_to_a_kilometre_is_named_in_the_report
     sources = page[page.index("<h2>Sources") :]
     assert "<p>source &#x27;coarse&#x27; gives most of its points to 2 decimals" in sources
     assert "fine&#x27; gives" not in page
-    assert f"<p>{fine}: 1 record had text escaped for the web (" in sources
+    said = f"<p>{fine}: 1 record had text escaped for the web, read as its characters: "
+    assert f"{said}&quot;Caf&amp;#233; Aalto&quot;</p>" in sources  # the value, as it came
     assert "<p>source &#x27;some&#x27; gives 10% of its points to 2 decimals or fewer" in sources

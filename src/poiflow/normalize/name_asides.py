@@ -30,10 +30,10 @@ __all__ = [
 
 
 NAMES: Final = (
-    'a name in two languages or more ("Merenneito / Sjöjungfru"), read as the first, '
-    "the others kept as its other names"
+    "a name in two languages or more, read as the first, the others kept as its other names"
 )
-"""What ingest says of the records whose name :func:`name_parts` split."""
+"""What ingest says of the records whose name :func:`name_parts` split ("Merenneito /
+Sjöjungfru")."""
 
 
 def name_parts(name: str) -> tuple[str, ...]:
@@ -121,11 +121,9 @@ def _opening(text: str) -> int:
     return text.rfind(open_)
 
 
-STATUSES: Final = (
-    'a place\'s status in its name ("Cafe Aalto (closed)", "[SULJETTU] Cafe Aalto"), '
-    "read as its status"
-)
-"""What ingest says of the records whose name :func:`status_in_name` read a status in."""
+STATUSES: Final = "a place's status in its name, read as its status"
+"""What ingest says of the records whose name :func:`status_in_name` read a status in
+("Cafe Aalto (closed)", "[SULJETTU] Cafe Aalto")."""
 
 
 def status_in_name(name: str) -> tuple[str, str | None]:
@@ -191,10 +189,10 @@ _ASIDE: Final = re.compile(
 )
 _ASIDE_WORD: Final = re.compile(_ASIDE.pattern)  # in lower case: four times as quick
 FORMER: Final = (
-    'a name with another beside it ("Cafe Aalto (formerly Bar Rio)", "Cafe Aalto (aka '
-    'Aalto)"), read as the name, the other kept as its old or other name'
+    "a name with another beside it, read as the name, the other kept as its old or other name"
 )
-"""What ingest says of the records whose name :func:`name_aside` read another name in."""
+"""What ingest says of the records whose name :func:`name_aside` read another name in
+("Cafe Aalto (formerly Bar Rio)", "Cafe Aalto (aka Aalto)")."""
 
 
 def name_aside(name: str) -> tuple[str, str, str] | None:
@@ -240,10 +238,10 @@ _CONTACT: Final = re.compile(
     re.IGNORECASE,
 )
 CONTACTS: Final = (
-    'a phone number or web address in a name ("Cafe Aalto, puh. 09 123 4567", "Cafe '
-    "Aalto - www.cafeaalto.fi\"), read as the record's where it gives none"
+    "a phone number or web address in a name, read as the record's where it gives none"
 )
-"""What ingest says of the records whose name :func:`contact_in_name` read a contact in."""
+"""What ingest says of the records whose name :func:`contact_in_name` read a contact in
+("Cafe Aalto, puh. 09 123 4567", "Cafe Aalto - www.cafeaalto.fi")."""
 
 
 def contact_in_name(name: str) -> tuple[str, str, str] | None:
@@ -297,11 +295,9 @@ _STORE: Final = re.compile(
     re.IGNORECASE,
 )
 _STORE_TAIL: Final = 40  # the longest such ending ("  (Myymälä #123456)") and more
-STORE_NUMBERS: Final = (
-    'a chain\'s number for its store after a name ("Starbucks #10234", "Alepa (Store '
-    '1234)"), read as the name without it'
-)
-"""What ingest says of the records whose name :func:`store_number_in_name` read."""
+STORE_NUMBERS: Final = "a chain's number for its store after a name, read as the name without it"
+"""What ingest says of the records whose name :func:`store_number_in_name` read
+("Starbucks #10234", "Alepa (Store 1234)")."""
 
 
 def store_number_in_name(name: str) -> str | None:

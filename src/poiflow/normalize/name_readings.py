@@ -29,6 +29,7 @@ from poiflow.normalize.name_asides import (
     store_number_in_name,
 )
 from poiflow.normalize.names import SEPARATED, TITLES, without_own_parts
+from poiflow.text import kept_examples
 
 __all__ = ["NameReadings", "keep_as_written", "read_contacts", "read_names"]
 
@@ -44,11 +45,14 @@ class NameReadings:
             ``("website", value)``, as written.
         repaired: How many records each reading read, by what ingest says of it (only
             readings that read some).
+        examples: The first names each reading read, as it read them, by what ingest says of
+            it (``poiflow.text.kept_examples``).
     """
 
     written: dict[int, str]
     contacts: dict[int, tuple[str, str]]
     repaired: dict[str, int]
+    examples: dict[str, tuple[str, ...]]
 
     def then(self, later: NameReadings) -> NameReadings:
         """These readings and ``later`` ones of the same names: a name as written is the
@@ -57,6 +61,7 @@ class NameReadings:
             {**later.written, **self.written},
             {**later.contacts, **self.contacts},
             {**self.repaired, **later.repaired},
+            {**self.examples, **later.examples},
         )
 
     def filled(self, values: list[list[str] | None], kind: str) -> list[list[str] | None]:
@@ -75,10 +80,12 @@ def read_contacts(primary: list[str | None]) -> NameReadings:
     4567", ``contact_in_name``) is left out of it. Read before the records' phones and web
     addresses are, which take it where they give none (:meth:`NameReadings.filled`)."""
     done = _read(primary, _contact_reading)
+    written = {row: written for row, (written, _) in done.items()}
     return NameReadings(
-        written={row: written for row, (written, _) in done.items()},
+        written=written,
         contacts={row: r.contact for row, (_, r) in done.items() if r.contact is not None},
         repaired={CONTACTS: len(done)} if done else {},
+        examples={CONTACTS: kept_examples((), written.values())} if done else {},
     )
 
 
@@ -109,20 +116,18 @@ def read_names(
     titles = _names_without_own_parts(primary, address, labels, categories)
     stores = _given(_read(primary, _store_reading), alternates, status)
     wholes = _given(_read(primary, _parts_reading), alternates, status)
+    read = (
+        (STATUSES, marked),
+        (FORMER, asides),
+        (TITLES, titles),
+        (STORE_NUMBERS, stores),
+        (NAMES, wholes),
+    )
     return NameReadings(
         written={**wholes, **stores, **titles, **asides, **marked},
         contacts={},
-        repaired={
-            said: len(rows)
-            for said, rows in (
-                (STATUSES, marked),
-                (FORMER, asides),
-                (TITLES, titles),
-                (STORE_NUMBERS, stores),
-                (NAMES, wholes),
-            )
-            if rows
-        },
+        repaired={said: len(rows) for said, rows in read if rows},
+        examples={said: kept_examples((), rows.values()) for said, rows in read if rows},
     )
 
 

@@ -69,11 +69,9 @@ _ARTICLES: Final = frozenset({"the"})
 SEPARATORS: Final = (", ", " - ", " – ", " — ", " | ", " @ ", " / ", " (")
 SEPARATED: Final = re.compile("|".join(re.escape(s) for s in SEPARATORS))
 """Any of :data:`SEPARATORS`: where a name may be a title."""
-TITLES: Final = (
-    'a listing\'s title for a name ("Cafe Aalto - Helsinki", "Cafe Aalto (Cafe)"), '
-    "read as the name before it"
-)
-"""What ingest says of the records whose name :func:`without_own_parts` shortened."""
+TITLES: Final = "a listing's title for a name, read as the name before it"
+"""What ingest says of the records whose name :func:`without_own_parts` shortened ("Cafe
+Aalto - Helsinki", "Cafe Aalto (Cafe)")."""
 
 
 def without_own_parts(name: str, *own: str | None) -> str:

@@ -48,7 +48,7 @@ from poiflow.schema import (
     UNKNOWN_CATEGORY,
 )
 from poiflow.taxonomy import taxonomy
-from poiflow.text import REPAIRS, clean_text, fold, repairs_of
+from poiflow.text import REPAIRS, clean_text, fold, kept_examples, repairs_of
 
 __all__ = [
     "MISFILED",
@@ -101,11 +101,13 @@ class FieldProblem:
 class NormalizedBatch:
     """The places of one batch, the values withheld from them, and how many records had a
     name, street, town or brand repaired (``repaired``: by what, of ``poiflow.text.REPAIRS``
-    and of ``name_readings.read_names``; only repairs that some record had)."""
+    and of ``name_readings.read_names``; only repairs that some record had), with the
+    first values each repair was made of (``repair_examples``)."""
 
     places: pa.Table
     problems: tuple[FieldProblem, ...]
     repaired: Mapping[str, int] = field(default_factory=dict)
+    repair_examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 NULL_ISLAND: Final = (
@@ -134,8 +136,13 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         withheld (an unparsable phone, a website that is not a URL, an unknown status).
     """
     if records.num_rows <= FEW_ROWS:
-        rows, problems, repaired = _normalized_rows(records.to_pylist())
-        return NormalizedBatch(pa.Table.from_pylist(rows, schema=PLACE_SCHEMA), problems, repaired)
+        rows, problems, done = _normalized_rows(records.to_pylist())
+        return NormalizedBatch(
+            pa.Table.from_pylist(rows, schema=PLACE_SCHEMA),
+            problems,
+            done["repaired"],
+            done["repair_examples"],
+        )
     done, problems = _normalize(TableColumns(records))
     names_array = pa.StructArray.from_arrays(
         [
@@ -164,20 +171,33 @@ def normalize_records(records: pa.Table) -> NormalizedBatch:
         "keys": struct_array(done["keys"], KEYS_TYPE),
     }
     places = pa.Table.from_pydict(columns, schema=PLACE_SCHEMA)
-    return NormalizedBatch(places, problems, done["repaired"])
+    return NormalizedBatch(places, problems, done["repaired"], done["repair_examples"])
 
 
-def _repaired(n: int, columns: Sequence[Sequence[str | None]]) -> dict[str, int]:
+def _repaired(
+    n: int, columns: Sequence[Sequence[str | None]]
+) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
     """How many of ``n`` records had a value of ``columns`` repaired, by what (the
-    ``REPAIRS`` some record had), each value looked at once."""
+    ``REPAIRS`` some record had), each value looked at once; and the values of the first
+    records of each (a record's of the first of ``columns`` that had it)."""
     bits = np.zeros(n, dtype=np.int8)
-    for values in columns:
-        bits |= np.asarray(once(values, lambda v: repairs_of(v) if v else 0), dtype=np.int8)
+    each = [np.asarray(once(v, lambda v: repairs_of(v) if v else 0), np.int8) for v in columns]
+    for found in each:
+        bits |= found
     if not bits.any():
-        return {}
-    return {
-        what: int(((bits & bit) > 0).sum()) for bit, what in REPAIRS.items() if (bits & bit).any()
+        return {}, {}
+    made = [(bit, what) for bit, what in REPAIRS.items() if (bits & bit).any()]
+    examples = {
+        what: kept_examples(
+            (),
+            (
+                next(v[row] for v, found in zip(columns, each, strict=True) if found[row] & bit)
+                for row in np.flatnonzero(bits & bit).tolist()
+            ),
+        )
+        for bit, what in made
     }
+    return {what: int(((bits & bit) > 0).sum()) for bit, what in made}, examples
 
 
 def _split_house_numbers(address: dict[str, list[Any]]) -> None:
@@ -244,8 +264,9 @@ def normalize_rows(
 
 def _normalized_rows(
     records: Sequence[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], tuple[FieldProblem, ...], dict[str, int]]:
-    """:func:`normalize_rows`, and what was repaired (``NormalizedBatch.repaired``)."""
+) -> tuple[list[dict[str, Any]], tuple[FieldProblem, ...], dict[str, Any]]:
+    """:func:`normalize_rows`, and all it made of the records by column (what was repaired
+    among them: ``done["repaired"]`` and ``done["repair_examples"]``)."""
     done, problems = _normalize(RowColumns(records))
     address, brand, keys = done["address"], done["brand"], done["keys"]
     nowhere = done["nowhere"]
@@ -273,7 +294,7 @@ def _normalized_rows(
                 "keys": struct_row(keys, i),
             }
         )
-    return places, problems, done["repaired"]
+    return places, problems, done
 
 
 def _normalize(
@@ -332,7 +353,9 @@ def _normalize(
                 if value and not address[part][row]:
                     address[part][row] = value
     brand_in = records.field("brand", "name")
-    repaired = _repaired(n, [primary_in, address["street"], address["locality"], brand_in])
+    repaired, repair_examples = _repaired(
+        n, [primary_in, address["street"], address["locality"], brand_in]
+    )
     for part in ADDRESS_FIELDS:
         address[part] = once(address[part], lambda v: clean_text(v) if v else None)
     address["country"] = country
@@ -390,7 +413,8 @@ def _normalize(
         phones_in, contacts.filled(records.values("websites"), "website"), records.values("emails")
     )
     if misfiled:
-        repaired[MISFILED] = misfiled
+        repaired[MISFILED] = len(misfiled)
+        repair_examples[MISFILED] = kept_examples((), misfiled)
     phones = _normalize_lists(
         phones_in,
         problems,
@@ -436,6 +460,7 @@ def _normalize(
     ]
     keep_as_written(primary, alternates, readings.written)  # with no key
     repaired.update(readings.repaired)
+    repair_examples.update(readings.examples)
     keys: dict[str, list[Any]] = {
         "name": name_keys,
         "name_alternates": name_alternates,
@@ -470,6 +495,7 @@ def _normalize(
         "keys": keys,
         "nowhere": nowhere if nowhere.any() else None,  # points withheld
         "repaired": repaired,
+        "repair_examples": repair_examples,
     }
     return done, tuple(problems)
 
@@ -495,33 +521,37 @@ def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
 
 
 MISFILED: Final = (
-    'a web or email address in the phone column ("https://www.viinitie.fi/", '
-    '"info@aalto.fi"), given to the record\'s web or email addresses'
+    "a web or email address in the phone column, given to the record's web or email addresses"
 )
-"""What ingest says of the records with a web or email address among their phones."""
+"""What ingest says of the records with a web or email address among their phones
+("https://www.viinitie.fi/", "info@aalto.fi")."""
 # A phone value that starts as a web address does ("https://", "www."): read as one.
 _WEB_START: Final = re.compile(r"^(?:https?://|www\.)\S+$", re.IGNORECASE)
+
+
+def _may_hold_address(value: str | None) -> bool:
+    """Whether a phone value may hold a web or email address: "@", "www." or "://" in it."""
+    return value is not None and ("@" in value or "www." in value.lower() or "://" in value)
 
 
 def _misfiled(
     phones: list[list[str] | None],
     websites: list[list[str] | None],
     emails: list[list[str] | None],
-) -> tuple[list[list[str] | None], list[list[str] | None], list[list[str] | None], int]:
-    """``(phones, websites, emails, rows)``: a web or email address written whole in the
+) -> tuple[list[list[str] | None], list[list[str] | None], list[list[str] | None], list[str]]:
+    """``(phones, websites, emails, moved)``: a web or email address written whole in the
     phone column (OpenStreetMap's Helsinki has "phone=https://www.viinitie.fi/") moved to
-    the record's web or email addresses, after its own, and how many records had one.
+    the record's web or email addresses, after its own, and the phone values they were
+    moved from (one a record, the first).
     Only a value with "@", "www." or "://" in it is looked at twice; the lists given are
     not changed."""
     rows = [
-        row
-        for row, values in enumerate(phones)
-        if values and any(v and ("@" in v or "www." in v.lower() or "://" in v) for v in values)
+        row for row, values in enumerate(phones) if values and any(map(_may_hold_address, values))
     ]
     if not rows:
-        return phones, websites, emails, 0
+        return phones, websites, emails, []
     phones, websites, emails = list(phones), list(websites), list(emails)
-    moved = 0
+    moved: list[str] = []
     for row in rows:
         kept: list[str] = []
         sites, mails = list(websites[row] or ()), list(emails[row] or ())
@@ -539,7 +569,7 @@ def _misfiled(
                     numbers.append(part)
             kept += ["; ".join(numbers)] if numbers else []
         if len(sites) + len(mails) > len(websites[row] or ()) + len(emails[row] or ()):
-            moved += 1
+            moved.append(next(filter(_may_hold_address, phones[row] or ())))
             phones[row], websites[row], emails[row] = kept or None, sites or None, mails or None
     return phones, websites, emails, moved
 

@@ -46,8 +46,9 @@ class SourceReport:
     # Its other sources that give some of their points to 2 decimals, and what share.
     partly_rounded: dict[str, float] = field(default_factory=dict)
     # How many of its records had a name, street, town or brand repaired, by what
-    # (``poiflow.text.REPAIRS``).
+    # (``poiflow.text.REPAIRS``), and the first values of each, as given.
     repaired: dict[str, int] = field(default_factory=dict)
+    repair_examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -107,6 +108,7 @@ class IngestReport:
                     dict(item.get("rounded", {})),
                     dict(item.get("partly_rounded", {})),
                     dict(item.get("repaired", {})),
+                    {k: tuple(v) for k, v in item.get("repair_examples", {}).items()},
                 )
             )
         return report
@@ -153,6 +155,7 @@ class IngestReport:
                     "rounded": s.rounded,
                     "partly_rounded": s.partly_rounded,
                     "repaired": s.repaired,
+                    "repair_examples": {k: list(v) for k, v in s.repair_examples.items()},
                 }
                 for s in self.inputs
             ],

@@ -41,6 +41,7 @@ from poiflow.sources import (
     open_inputs,
     refuse_unknown_inputs,
 )
+from poiflow.text import kept_examples
 
 if TYPE_CHECKING:  # the normalizers run in the workers; they are imported there, on first use
     import polars as pl
@@ -536,5 +537,7 @@ def _drop_duplicates(
     counts.withheld_values += chunk.withheld
     for what, records in chunk.repaired.items():
         counts.repaired[what] = counts.repaired.get(what, 0) + records
+        shown = counts.repair_examples.get(what, ())
+        counts.repair_examples[what] = kept_examples(shown, chunk.repair_examples.get(what, ()))
     counts.sources.update(s for s in places.column("source").unique().to_pylist() if s)
     return places, quarantine

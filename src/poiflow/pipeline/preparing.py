@@ -46,6 +46,7 @@ class Chunk:
     quarantined: int
     withheld: int
     repaired: Mapping[str, int] = field(default_factory=dict)  # NormalizedBatch.repaired
+    repair_examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # and its
 
 
 def prepare_records(records: pa.Table | SourceBatch, source_name: str) -> tuple[pa.Table, pa.Table]:
@@ -102,6 +103,7 @@ def checked_batch(batch: SourceBatch, source_name: str) -> Chunk:
         quarantined=len(bad) + len(batch.rejected),
         withheld=len(normalized.problems),
         repaired=normalized.repaired,
+        repair_examples=normalized.repair_examples,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
+
+from poiflow.text import kept_examples
 
 __all__ = [
     "input_notes",
@@ -15,6 +17,7 @@ __all__ = [
 ]
 
 _ROUNDED: Final = {2: "1 km", 1: "10 km", 0: "100 km"}  # a point's error, rounded so
+_EXAMPLE_CHARACTERS: Final = 50  # of a value shown as an example of a repair: a name, mostly
 
 
 def rounding_note(source: str, decimals: int) -> str:
@@ -30,36 +33,50 @@ def rounding_note(source: str, decimals: int) -> str:
     )
 
 
-def repair_note(path: str, what: str, records: int) -> str:
+def repair_note(path: str, what: str, records: int, examples: Sequence[str] = ()) -> str:
     """That ``records`` records of the input at ``path`` had a value repaired, by ``what``
-    (``poiflow.text.REPAIRS``).
+    (``poiflow.text.REPAIRS``), and the first values it was made of (``examples``).
 
-    >>> repair_note("feed.csv", "text garbled", 2)
-    'feed.csv: 2 records had text garbled'
+    >>> repair_note("feed.csv", "text garbled", 2, ["CafÃ©", "BrÃ¶d"])
+    'feed.csv: 2 records had text garbled: "CafÃ©", "BrÃ¶d"'
     """
-    return f"{path}: {records:,} record{'s' if records != 1 else ''} had {what}"
+    return f"{path}: {records:,} record{'s' if records != 1 else ''} had {what}{_shown(examples)}"
 
 
-def repair_notes(inputs: Iterable[tuple[str, Mapping[str, int]]]) -> list[str]:
-    """A note for each kind of repair the inputs made (each input its path and its records
-    repaired, by ``what``): one input's as :func:`repair_note` words it, several inputs'
-    in one line that names their folder once, so that ten feeds of one habit say it once.
+def _shown(examples: Sequence[str]) -> str:
+    """``examples`` quoted after a colon, each cut to a few words ("" for none)."""
+    cut = [
+        v if len(v) <= _EXAMPLE_CHARACTERS else f"{v[: _EXAMPLE_CHARACTERS - 1].rstrip()}…"
+        for v in examples
+    ]
+    return ": " + ", ".join(f'"{v}"' for v in cut) if cut else ""
 
-    >>> repair_notes([("feed.csv", {"text garbled": 2})])
-    ['feed.csv: 2 records had text garbled']
-    >>> repair_notes([("in/a.csv", {"text garbled": 2}), ("in/b.csv", {"text garbled": 1})])
+
+def repair_notes(
+    inputs: Iterable[tuple[str, Mapping[str, int], Mapping[str, Sequence[str]]]],
+) -> list[str]:
+    """A note for each kind of repair the inputs made (each input its path, its records
+    repaired by ``what``, and the first values of each): one input's as
+    :func:`repair_note` words it, several inputs' in one line that names their folder
+    once, so that ten feeds of one habit say it once.
+
+    >>> repair_notes([("feed.csv", {"text garbled": 2}, {"text garbled": ["CafÃ©"]})])
+    ['feed.csv: 2 records had text garbled: "CafÃ©"']
+    >>> repair_notes([("in/a.csv", {"text garbled": 2}, {}), ("in/b.csv", {"text garbled": 1}, {})])
     ['3 records had text garbled; in in/: a.csv 2, b.csv 1']
     """
     by_what: dict[str, dict[str, int]] = {}
-    for path, repaired in inputs:
+    shown: dict[str, tuple[str, ...]] = {}
+    for path, repaired, examples in inputs:
         for what, records in repaired.items():
             counts = by_what.setdefault(what, {})
             counts[path] = counts.get(path, 0) + records
+            shown[what] = kept_examples(shown.get(what, ()), examples.get(what, ()))
     notes = []
     for what, counts in sorted(by_what.items()):
         if len(counts) == 1:
             [(path, records)] = counts.items()
-            notes.append(repair_note(path, what, records))
+            notes.append(repair_note(path, what, records, shown[what]))
             continue
         # Split at the last "/" (not as a local path: an input may be in object storage,
         # s3://bucket/feeds/a.csv, whose "//" a local path would make one).
@@ -72,7 +89,8 @@ def repair_notes(inputs: Iterable[tuple[str, Mapping[str, int]]]) -> list[str]:
         files = ", ".join(
             f"{name} {records:,}" for name, records in zip(names, counts.values(), strict=True)
         )
-        notes.append(f"{sum(counts.values()):,} records had {what}; {where}{files}")
+        total = sum(counts.values())
+        notes.append(f"{total:,} records had {what}{_shown(shown[what])}; {where}{files}")
     return notes
 
 
@@ -109,7 +127,9 @@ def input_notes(inputs: Iterable[Mapping[str, Any]]) -> list[str]:
             for i in inputs
             for name, share in sorted(i.get("partly_rounded", {}).items())
         ),
-        *repair_notes((i["path"], i.get("repaired", {})) for i in inputs),
+        *repair_notes(
+            (i["path"], i.get("repaired", {}), i.get("repair_examples", {})) for i in inputs
+        ),
     ]
 
 
