@@ -203,7 +203,7 @@ def test_the_golden_records_confidence_and_accuracy_are_shown(
 def test_the_precision_recall_curve_matches_the_pairs(with_truth: Path) -> None:
     tmp_path = with_truth
     page = (tmp_path / "out" / "report.html").read_text()
-    assert "<h2>Precision and recall by threshold" in page
+    assert "<h2>Precision, recall and F1 by threshold" in page
     # The row at 0.5, computed here from pairs.parquet and gold.csv on their own.
     pairs = pl.read_parquet(tmp_path / "out" / "pairs.parquet")
     gold = pl.read_csv(tmp_path / "data" / "gold.csv", schema_overrides={"id": pl.String})
@@ -219,10 +219,19 @@ def test_the_precision_recall_curve_matches_the_pairs(with_truth: Path) -> None:
     precision = float((called["a"] == called["b"]).mean())  # type: ignore[arg-type]
     sizes = gold.group_by("place").len()["len"].to_numpy()
     recall = int((called["a"] == called["b"]).sum()) / int((sizes * (sizes - 1) // 2).sum())
+    f1 = 2 * precision * recall / (precision + recall)
     cells = "".join(
-        f'<td class="num">{v}</td>' for v in ("0.5", f"{precision:.4f}", f"{recall:.4f}")
+        f'<td class="num">{v}</td>'
+        for v in ("0.5", f"{precision:.4f}", f"{recall:.4f}", f"{f1:.4f}")
     )
     assert cells in page
+    # A row at each tenth (0.7 was lost to 0.7000000000000001 once), and the run's own
+    # threshold marked on the chart.
+    section = page[page.index("<h2>Precision, recall") :].split("</section>")[0]
+    tenths = re.findall(r'<tr><td class="num">(\d\.\d)</td>', section)
+    assert tenths == [f"{t / 10:.1f}" for t in range(11)]
+    threshold = json.loads((tmp_path / "out" / "run.json").read_text())["matching"]["cluster"]
+    assert f"this run: {threshold['threshold']:g}</text>" in section
     assert 0.9 < precision <= 1.0
     assert not np.isnan(recall)
 

@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page about a run that a person can open and read.
 
-Counts per stage and source, the match-probability histogram, the precision/recall curve
+Counts per stage and source, the match-probability histogram, precision, recall and F1
 when there is known truth, the checks, per-category and per-source quality, the worst
 offenders, and an interactive map of places and their clusters. Everything is inline
 (Leaflet, vendored from npm, and the data): it works offline, with no CDN. Map tiles come
@@ -69,7 +69,7 @@ def write_report(
         membership: Each record's place.
         pairs: The scored pairs (keys and ``match_probability``).
         checks: The results of the quality checks.
-        gold: Known truth (``source, id, place``), for the precision/recall curve.
+        gold: Known truth (``source, id, place``), for precision and recall by threshold.
         errors: With known truth, where the errors came from.
     """
     frame = pl.DataFrame(
@@ -103,7 +103,9 @@ def write_report(
         section("Match probability of the candidate pairs", _histogram(probability)),
     ]
     if gold is not None:
-        body.append(section("Precision and recall by threshold", pr_curve(pairs, gold)))
+        threshold = run.get("matching", {}).get("cluster", {}).get("threshold")
+        curve = pr_curve(pairs, gold, threshold)
+        body.append(section("Precision, recall and F1 by threshold", curve))
     if errors is not None:
         body.append(section("Where the errors are", errors_section(errors)))
     body += [

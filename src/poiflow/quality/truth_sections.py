@@ -1,9 +1,10 @@
 """The report's sections against known truth: where a run's errors came from
-(:class:`ErrorBreakdown`, made by the pipeline), the precision/recall curve by threshold,
+(:class:`ErrorBreakdown`, made by the pipeline), precision, recall and F1 by threshold,
 and the error pairs as lines on the map."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -158,9 +159,26 @@ def _example_record(row: Mapping[str, Any], end: str) -> Raw:
     return Raw(f"{escape(name)} <small>{escape(key)}</small>")
 
 
-def pr_curve(pairs: pa.Table, gold: pl.DataFrame) -> str:
-    """Precision and recall of the scored ``pairs`` against ``gold`` at each threshold:
-    a curve and a table."""
+def pr_curve(pairs: pa.Table, gold: pl.DataFrame, threshold: float | None = None) -> str:
+    """Precision, recall and F1 of the scored ``pairs`` against ``gold`` at each
+    threshold: a chart (the run's own ``threshold`` marked) and a table."""
+    points = _by_threshold(pairs, gold)
+    rows = [
+        (f"{t / 100:.1f}", f"{pr:.4f}", f"{r:.4f}", f"{_f1(pr, r):.4f}")
+        for t, pr, r in points
+        if t % 10 == 0
+    ]
+    return (
+        _threshold_chart(points, threshold)
+        + "<p>Pair level, over the candidate pairs; recall counts every true pair, "
+        "proposed or not.</p>"
+        + html_table(["threshold", "precision", "recall", "F1"], rows, numeric=[0, 1, 2, 3])
+    )
+
+
+def _by_threshold(pairs: pa.Table, gold: pl.DataFrame) -> list[tuple[int, float, float]]:
+    """``(threshold in hundredths, precision, recall)`` of the pairs scored at least each
+    threshold from 0 to 1, by hundredths (those where some pair is)."""
     scored = pl.DataFrame(pairs.select(list(PAIR_SCORE_COLUMNS)))
     truth = gold.select("source", "id", pl.col("place").cast(pl.String))
     scored = scored.join(
@@ -177,43 +195,82 @@ def pr_curve(pairs: pa.Table, gold: pl.DataFrame) -> str:
     p = scored["match_probability"].to_numpy()
     order = np.argsort(-p, kind="stable")
     tp = np.cumsum(label[order])
-    called = np.arange(1, len(order) + 1)
     points = []
-    for threshold in np.linspace(0.0, 1.0, 101):
-        n = int(np.searchsorted(-p[order], -threshold, side="right"))
-        if n == 0:
-            continue
-        points.append((threshold, tp[n - 1] / called[n - 1], tp[n - 1] / max(1, true_pairs)))
-    width, height = 720, 300
+    for hundredths in range(101):
+        n = int(np.searchsorted(-p[order], -hundredths / 100, side="right"))
+        if n:
+            points.append((hundredths, tp[n - 1] / n, tp[n - 1] / max(1, true_pairs)))
+    return points
 
-    def x(recall: float) -> str:
-        return f"{50 + recall * (width - 70):.1f}"
 
-    def y(precision: float) -> str:
-        return f"{10 + (1 - precision) * height:.1f}"
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
-    line = " ".join(f"{x(r)},{y(pr)}" for _, pr, r in points)
+
+_WIDTH: Final = 720
+_HEIGHT: Final = 300
+_LEFT: Final = 50  # room for the value axis' labels
+
+
+def _threshold_chart(points: Sequence[tuple[int, float, float]], threshold: float | None) -> str:
+    """Precision, recall and F1 against the threshold, on a value axis that starts where
+    the middle thresholds' values do (every one of them from 0.05 to 0.95 in sight): a
+    good matcher's lie near 1, where an axis from 0 would draw them as one line. What
+    falls below it (precision near a threshold of 0) leaves the chart at its foot."""
+    middle = [v for t, pr, r in points if 5 <= t <= 95 for v in (pr, r)]
+    low = min(0.9, math.floor(min(middle, default=0.0) * 20) / 20)
+
+    def x(hundredths: float) -> float:
+        return _LEFT + hundredths / 100 * (_WIDTH - _LEFT - 20)
+
+    def y(value: float) -> float:
+        return 10 + (1 - (value - low) / (1 - low)) * _HEIGHT
+
+    bottom = _HEIGHT + 10
+    lines = []
+    for name, values in (
+        ("precision", [(t, pr) for t, pr, _ in points]),
+        ("recall", [(t, r) for t, _, r in points]),
+        ("F1", [(t, _f1(pr, r)) for t, pr, r in points]),
+    ):
+        drawn = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in values)
+        lines.append(f'<polyline points="{drawn}" class="curve {name.lower()}"/>')
     marks = "".join(
-        f'<circle cx="{x(r)}" cy="{y(pr)}" r="3"><title>threshold {t:.2f}: '
-        f"precision {pr:.4f}, recall {r:.4f}</title></circle>"
-        for t, pr, r in points[::10]
+        f'<circle cx="{x(t):.1f}" cy="{y(_f1(pr, r)):.1f}" r="3"><title>threshold '
+        f"{t / 100:.2f}: precision {pr:.4f}, recall {r:.4f}, F1 {_f1(pr, r):.4f}</title></circle>"
+        for t, pr, r in points
+        if t % 10 == 0
     )
-    bottom = height + 10
-    svg = "".join(
+    ticks = "".join(
+        f'<text x="{_LEFT - 6}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v:g}</text>'
+        for v in (low, (1 + low) / 2, 1.0)
+    ) + "".join(
+        f'<text x="{x(t):.1f}" y="{bottom + 16}" class="tick" text-anchor="middle">'
+        f"{t / 100:g}</text>"
+        for t in (0, 50, 100)
+    )
+    legend = "".join(  # under the chart, on the left: the lines end on the right
+        f'<text x="{_LEFT + 70 * i}" y="{bottom + 34}" class="tick {name.lower()}">— {name}</text>'
+        for i, name in enumerate(("precision", "recall", "F1"))
+    )
+    run = ""
+    if threshold is not None:
+        at = x(threshold * 100)
+        run = (
+            f'<line x1="{at:.1f}" y1="10" x2="{at:.1f}" y2="{bottom}" class="threshold"/>'
+            f'<text x="{at + 4:.1f}" y="22" class="tick">this run: {threshold:g}</text>'
+        )
+    return "".join(
         [
-            f'<svg class="chart" viewBox="0 0 {width} {height + 40}" role="img">',
-            f'<polyline points="{line}" class="curve"/>{marks}',
-            f'<line x1="50" y1="{bottom}" x2="{width}" y2="{bottom}" class="axis"/>',
-            f'<line x1="50" y1="10" x2="50" y2="{bottom}" class="axis"/>',
-            f'<text x="{width - 60}" y="{height + 30}" class="tick">recall 1</text>',
-            '<text x="52" y="22" class="tick">precision 1</text></svg>',
+            f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT + 50}" role="img">',
+            f'<clipPath id="threshold-plot"><rect x="{_LEFT}" y="0" width="{_WIDTH}" '
+            f'height="{bottom}"/></clipPath>',
+            f'<g clip-path="url(#threshold-plot)">{"".join(lines)}{marks}</g>{run}',
+            f'<line x1="{_LEFT}" y1="{bottom}" x2="{_WIDTH}" y2="{bottom}" class="axis"/>',
+            f'<line x1="{_LEFT}" y1="10" x2="{_LEFT}" y2="{bottom}" class="axis"/>',
+            f'{ticks}{legend}<text x="{x(50):.1f}" y="{bottom + 34}" class="tick" '
+            'text-anchor="middle">threshold</text></svg>',
         ]
-    )
-    rows = [(f"{t:.1f}", f"{pr:.4f}", f"{r:.4f}") for t, pr, r in points if round(t * 10) == t * 10]
-    return (
-        svg + "<p>Pair level, over the candidate pairs; recall counts every true pair, "
-        "proposed or not.</p>"
-        + html_table(["threshold", "precision", "recall"], rows, numeric=[0, 1, 2])
     )
 
 
