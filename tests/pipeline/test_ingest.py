@@ -20,10 +20,10 @@ from poiflow import ingest
 from poiflow.config import SourceMapping
 from poiflow.errors import CorruptInputError, InputError, NothingValidError, OutputError
 from poiflow.generate.habits import read_as_windows_1252
+from poiflow.normalize.contact_lists import MISFILED
 from poiflow.normalize.name_asides import CONTACTS, FORMER, NAMES, STATUSES, STORE_NUMBERS
 from poiflow.normalize.names import TITLES
 from poiflow.normalize.points import STACKED_POINT
-from poiflow.normalize.records import MISFILED
 from poiflow.pipeline import ingestion
 from poiflow.pipeline.ingest_report import IngestReport
 from poiflow.quality.profile import quarantine_reasons

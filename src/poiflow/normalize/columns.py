@@ -6,18 +6,44 @@ its struct columns from.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["RowColumns", "TableColumns", "once", "once_lists", "struct_array", "struct_row"]
+__all__ = [
+    "FieldProblem",
+    "RowColumns",
+    "TableColumns",
+    "once",
+    "once_lists",
+    "struct_array",
+    "struct_row",
+]
 
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
 
 _MISSING: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One value that could not be normalized and was withheld from its record.
+
+    Attributes:
+        row: The record's row in the batch.
+        field: The field ("phones", "websites", ...).
+        value: The value as the source gave it.
+        reason: Why it was withheld.
+    """
+
+    row: int
+    field: str
+    value: str
+    reason: str
 
 
 def once(values: Sequence[Key], function: Callable[[Key], Value]) -> list[Value]:

@@ -8,8 +8,7 @@ values that could not be normalized so that nothing is dropped silently.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -19,6 +18,7 @@ import pyarrow.compute as pc
 
 from poiflow.normalize.addresses import parse_address, postcode_key, street_key
 from poiflow.normalize.columns import (
+    FieldProblem,
     RowColumns,
     TableColumns,
     once,
@@ -26,19 +26,21 @@ from poiflow.normalize.columns import (
     struct_array,
     struct_row,
 )
+from poiflow.normalize.contact_lists import (
+    MISFILED,
+    email_values,
+    misfiled_contacts,
+    normalize_lists,
+    phone_values,
+    website_values,
+)
 from poiflow.normalize.countries import country_code, places_at
 from poiflow.normalize.hours import canonical_hours
 from poiflow.normalize.house_numbers import house_number_parts, housenumber_key
 from poiflow.normalize.name_readings import keep_as_written, read_contacts, read_names
 from poiflow.normalize.names import brand_key, name_key
-from poiflow.normalize.phones import PHONE_SEPARATORS, parse_phones, plain_e164
-from poiflow.normalize.websites import (
-    canonical_email,
-    canonical_url,
-    plain_urls,
-    registrable_domain,
-    registrable_domains,
-)
+from poiflow.normalize.phones import plain_e164
+from poiflow.normalize.websites import plain_urls, registrable_domain, registrable_domains
 from poiflow.schema import (
     ADDRESS_FIELDS,
     ADDRESS_TYPE,
@@ -51,19 +53,13 @@ from poiflow.taxonomy import taxonomy
 from poiflow.text import REPAIRS, clean_text, fold, kept_examples, repairs_of
 
 __all__ = [
-    "MISFILED",
     "NULL_ISLAND",
-    "FieldProblem",
     "NormalizedBatch",
     "normalize_records",
     "normalize_rows",
 ]
 
 
-_LISTED_PARTS: Final = 5
-"""The parts of a phone value that are not numbers, each a reason of its own, up to this;
-past it (a description in the phone column, thousands of parts) the value has one reason
-naming the first few, and the quarantine one row, not a copy of the value per part."""
 _STATUS: Final = {
     "open": "open",
     "opened": "open",
@@ -78,23 +74,6 @@ _STATUS: Final = {
     "closed permanently": "permanently_closed",
     "defunct": "permanently_closed",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    """One value that could not be normalized and was withheld from its record.
-
-    Attributes:
-        row: The record's row in the batch.
-        field: The field ("phones", "websites", ...).
-        value: The value as the source gave it.
-        reason: Why it was withheld.
-    """
-
-    row: int
-    field: str
-    value: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,29 +388,29 @@ def _normalize(
         for given, primary_label in zip(records.values("source_category"), cat_primary, strict=True)
     ]
 
-    phones_in, websites_in, emails_in, misfiled = _misfiled(
+    phones_in, websites_in, emails_in, misfiled = misfiled_contacts(
         phones_in, contacts.filled(records.values("websites"), "website"), records.values("emails")
     )
     if misfiled:
         repaired[MISFILED] = len(misfiled)
         repair_examples[MISFILED] = kept_examples((), misfiled)
-    phones = _normalize_lists(
+    phones = normalize_lists(
         phones_in,
         problems,
         "phones",
         region,
-        _phones,
+        phone_values,
         plainly=plain_e164 if records.columnar else None,
     )
-    websites = _normalize_lists(
+    websites = normalize_lists(
         websites_in,
         problems,
         "websites",
         None,
-        _website,
+        website_values,
         plainly=(lambda values, _regions: plain_urls(values)) if records.columnar else None,
     )
-    emails = _normalize_lists(emails_in, problems, "emails", None, _email)
+    emails = normalize_lists(emails_in, problems, "emails", None, email_values)
 
     status_in = records.values("operating_status")
     status = once(status_in, lambda v: _STATUS.get(fold(v)) if v else None)
@@ -518,130 +497,3 @@ def _unique_keys(values: list[str], exclude: str | None) -> list[str] | None:
         if key and key != exclude and key not in out:
             out.append(key)
     return out or None
-
-
-MISFILED: Final = (
-    "a web or email address in the phone column, given to the record's web or email addresses"
-)
-"""What ingest says of the records with a web or email address among their phones
-("https://www.viinitie.fi/", "info@aalto.fi")."""
-# A phone value that starts as a web address does ("https://", "www."): read as one.
-_WEB_START: Final = re.compile(r"^(?:https?://|www\.)\S+$", re.IGNORECASE)
-
-
-def _may_hold_address(value: str | None) -> bool:
-    """Whether a phone value may hold a web or email address: "@", "www." or "://" in it."""
-    return value is not None and ("@" in value or "www." in value.lower() or "://" in value)
-
-
-def _misfiled(
-    phones: list[list[str] | None],
-    websites: list[list[str] | None],
-    emails: list[list[str] | None],
-) -> tuple[list[list[str] | None], list[list[str] | None], list[list[str] | None], list[str]]:
-    """``(phones, websites, emails, moved)``: a web or email address written whole in the
-    phone column (OpenStreetMap's Helsinki has "phone=https://www.viinitie.fi/") moved to
-    the record's web or email addresses, after its own, and the phone values they were
-    moved from (one a record, the first).
-    Only a value with "@", "www." or "://" in it is looked at twice; the lists given are
-    not changed."""
-    rows = [
-        row for row, values in enumerate(phones) if values and any(map(_may_hold_address, values))
-    ]
-    if not rows:
-        return phones, websites, emails, []
-    phones, websites, emails = list(phones), list(websites), list(emails)
-    moved: list[str] = []
-    for row in rows:
-        kept: list[str] = []
-        sites, mails = list(websites[row] or ()), list(emails[row] or ())
-        for value in phones[row] or ():
-            if not value:
-                kept.append(value)
-                continue
-            numbers: list[str] = []
-            for part in PHONE_SEPARATORS.split(value.strip()):  # "09 123 4567; info@aalto.fi"
-                if canonical_email(part) is not None:
-                    mails.append(part)
-                elif _WEB_START.match(part) and canonical_url(part) is not None:
-                    sites.append(part)
-                else:
-                    numbers.append(part)
-            kept += ["; ".join(numbers)] if numbers else []
-        if len(sites) + len(mails) > len(websites[row] or ()) + len(emails[row] or ()):
-            moved.append(next(filter(_may_hold_address, phones[row] or ())))
-            phones[row], websites[row], emails[row] = kept or None, sites or None, mails or None
-    return phones, websites, emails, moved
-
-
-def _phones(value: str, region: str | None) -> tuple[list[str], list[str]]:
-    parsed = parse_phones(value, region)
-    rejected = parsed.rejected
-    if len(rejected) > _LISTED_PARTS:  # a text, not numbers: one reason, not one a part
-        shown = ", ".join(f"'{r}'" for r in rejected[:_LISTED_PARTS])
-        more = len(rejected) - _LISTED_PARTS
-        return list(parsed.numbers), [f"{shown} and {more:,} more are not phone numbers"]
-    return list(parsed.numbers), [f"'{r}' is not a phone number" for r in rejected]
-
-
-def _website(value: str, _region: str | None) -> tuple[list[str], list[str]]:
-    url = canonical_url(value)
-    return ([url], []) if url else ([], [f"'{value}' is not a web address"])
-
-
-def _email(value: str, _region: str | None) -> tuple[list[str], list[str]]:
-    email = canonical_email(value)
-    return ([email], []) if email else ([], [f"'{value}' is not an email address"])
-
-
-def _normalize_lists(
-    values_by_row: list[list[str] | None],
-    problems: list[FieldProblem],
-    column: str,
-    region: list[str | None] | None,
-    normalize: Callable[[str, str | None], tuple[list[str], list[str]]],
-    plainly: Callable[[list[str], list[str | None]], list[str | None]] | None = None,
-) -> list[list[str] | None]:
-    """Normalize every value of a list column; unparsable values become FieldProblems.
-
-    ``plainly`` reads the distinct (value, region) pairs column-wise first: where it gives
-    a value, that is the value's one normalized form (what ``normalize`` would give it);
-    ``normalize`` reads the rest.
-    """
-    out: list[list[str] | None] = []
-    regions = region if region is not None else [None] * len(values_by_row)
-    memo: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
-    if plainly is not None:
-        keys = list(
-            dict.fromkeys(
-                (value, row_region)
-                for values, row_region in zip(values_by_row, regions, strict=True)
-                if values
-                for value in values
-                if value
-            )
-        )
-        read = plainly([k[0] for k in keys], [k[1] for k in keys]) if keys else []
-        memo = {key: ([v], []) for key, v in zip(keys, read, strict=True) if v}
-    for row, (values, row_region) in enumerate(zip(values_by_row, regions, strict=True)):
-        if not values:
-            out.append(None)
-            continue
-        kept: list[str] = []
-        for value in values:
-            if not value or value.isspace():
-                continue
-            key = (value, row_region)
-            found = memo.get(key)
-            if found is None:
-                good, bad = normalize(value, row_region)
-                found = memo[key] = (list(dict.fromkeys(good)), bad)
-            good, bad = found
-            if kept:
-                kept.extend(v for v in good if v not in kept)
-            else:
-                kept = good.copy()
-            if bad:
-                problems.extend(FieldProblem(row, column, value, reason) for reason in bad)
-        out.append(kept or None)
-    return out
