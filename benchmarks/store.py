@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from poiflow.serving.api import Store
 from poiflow.serving.cassandra import CassandraStore
+from poiflow.serving.releases import Store
 from search import golden_places
 
 ROOT = Path(__file__).resolve().parent.parent

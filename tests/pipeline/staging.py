@@ -16,7 +16,7 @@ from ..conftest import ROOT
 from ..serving.test_api import later_run
 
 if TYPE_CHECKING:
-    from poiflow.serving.api import Releases
+    from poiflow.serving.releases import Releases
 
 # What Spark reads through the staging folder: every stage table it is handed (the scores
 # too: the run clusters on Spark, as one with more pairs than its driver clusters would).
@@ -52,7 +52,7 @@ def served_and_taken_up(uri: str, conflated: Path, tmp_path: Path) -> Releases:
     """Upload ``conflated`` to ``uri`` and answer from it; then a later run, and the first
     again, each uploaded over it and taken up (checked). The releases, answering from the
     first run's places."""
-    from poiflow.serving.api import Releases
+    from poiflow.serving.releases import Releases
 
     put_folder(conflated, uri)
     copies = tmp_path / "copies"

@@ -268,7 +268,7 @@ def test_a_server_answers_from_an_output_in_s3_and_takes_up_a_later_run_there(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="poiflow.serving.api"):
+    with caplog.at_level(logging.WARNING, logger="poiflow.serving.releases"):
         assert not releases.take_up()
         assert not releases.take_up()
     said = [r.getMessage() for r in caplog.records]

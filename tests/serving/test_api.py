@@ -402,7 +402,7 @@ def later_run(folder: Path, conflated: Path) -> int:
 def test_a_later_run_is_taken_up_and_one_that_cannot_load_leaves_the_last(
     conflated: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from poiflow.serving.api import Releases
+    from poiflow.serving.releases import Releases
 
     folder = tmp_path / "out"
     shutil.copytree(conflated, folder)
@@ -416,7 +416,7 @@ def test_a_later_run_is_taken_up_and_one_that_cannot_load_leaves_the_last(
     # A later run that cannot be read: the last goes on answering, said once.
     good = (folder / "places.parquet").read_bytes()
     (folder / "places.parquet").write_bytes(b"not parquet")
-    with caplog.at_level("WARNING", logger="poiflow.serving.api"):
+    with caplog.at_level("WARNING", logger="poiflow.serving.releases"):
         assert not releases.take_up()
         assert not releases.take_up()
     assert releases.now is first
