@@ -42,6 +42,25 @@ def test_conflate_says_what_each_stage_did_as_run_json_counts_it(tmp_path: Path)
     assert counts["places"] < counts["records"]  # the feed lists some places twice
 
 
+def test_an_inputs_name_is_broken_not_cut_in_a_narrow_ingest_table(tmp_path: Path) -> None:
+    # 80 columns: a terminal's least, and a log's (Airflow's) width. The name was cut
+    # to "a_rather_lo…", which no one could find.
+    feed = tmp_path / "a_rather_long_name_for_a_vendor_feed.csv"
+    feed.write_text("id,name,lat,lon\n1,Kahvila,60.17,24.94\n", encoding="utf-8")
+    result = subprocess.run(
+        [*POIFLOW, "ingest", str(feed), "-o", str(tmp_path / "p.parquet")],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stderr.splitlines() if line.count("│") == 6]
+    assert rows, result.stderr
+    assert max(len(line) for line in rows) <= 80
+    assert "…" not in "".join(rows)
+    assert "".join(row.split("│")[0].strip() for row in rows) == feed.name
+
+
 def test_help_teaches_with_examples() -> None:
     result = run("ingest", "--help")
     assert result.returncode == 0

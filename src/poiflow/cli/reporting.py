@@ -28,8 +28,11 @@ def print_ingest_report(
     where its records' reasons are (``quarantine``; default: the report's).
     """
     table = Table(title="Ingest", title_justify="left", show_edge=False)
-    for column in ("input", "kind", "read", "valid", "quarantined", "values withheld", "records/s"):
-        table.add_column(column, justify="right" if column not in ("input", "kind") else "left")
+    # On a narrow terminal (or in a log: 80 columns) a long name is broken, not cut short.
+    table.add_column("input", overflow="fold")
+    table.add_column("kind", overflow="fold")
+    for column in ("read", "valid", "quarantined", "values withheld", "records/s"):
+        table.add_column(column, justify="right")
     for s in report.inputs:
         rate = f"{s.read / s.seconds:,.0f}" if s.seconds > 0 else "-"
         table.add_row(
