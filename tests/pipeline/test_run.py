@@ -869,3 +869,4 @@ def test_the_cli_says_what_a_run_held_back_and_repaired(tmp_path: Path) -> None:
     assert "note: 2 records had text escaped for the web" in said
     assert f': "Caf&#233; Aalto"; in {feeds}/: a.csv 1, b.csv 1' in said  # one value, once
     assert "2 records -> 1 place (1 from 2+ records)" in said
+    assert "stage ┃ ran or reused ┃ seconds" in said  # each column named, as in the report

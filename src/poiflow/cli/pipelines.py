@@ -287,7 +287,7 @@ def run_command(
         print_json(data | {"mlflow_run_id": result.run_id})
         return
     table = Table(title=f"Pipeline {pipeline.spec.name}", title_justify="left", show_edge=False)
-    for column, justify in (("stage", "left"), ("", "left"), ("seconds", "right")):
+    for column, justify in (("stage", "left"), ("ran or reused", "left"), ("seconds", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for run in result.stages:
         table.add_row(
