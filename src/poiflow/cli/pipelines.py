@@ -104,7 +104,18 @@ cache: .poiflow-cache        # where stage outputs are kept for re-use; null: no
 """
 
 _RULES = '''\
-"""Custom stages of this pipeline: each is a function of a table that returns the table."""
+"""Custom stages of this pipeline: each is a function of a table that returns the table.
+
+Test them on tables as a run hands them over (hypothesis draws them; poiflow.testing):
+
+    from hypothesis import given
+    from poiflow.testing import records, stage_result
+
+    @given(records())
+    def test_drop_closed_leaves_out_the_closed(table):
+        kept = stage_result(drop_closed, table, after="ingest", statuses=["permanently_closed"])
+        assert "permanently_closed" not in kept.column("operating_status").to_pylist()
+"""
 
 import pyarrow as pa
 import pyarrow.compute as pc

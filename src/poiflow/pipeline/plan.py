@@ -31,10 +31,10 @@ from poiflow.config import (
 )
 from poiflow.errors import ConfigError, QualityGateError
 from poiflow.pipeline.artifacts import ARTIFACT_FILES, StageContext, StageFunction
+from poiflow.pipeline.custom import checked_result
 from poiflow.pipeline.runner import PUBLISHED, PlannedStage, RunResult
 from poiflow.pipeline.stage_results import pairs_table, scores_table
 from poiflow.pipeline.stages import BUILT_IN, run_cluster_config
-from poiflow.schema import GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
 
 if TYPE_CHECKING:
     import polars as pl
@@ -402,18 +402,13 @@ def _run_custom(spec: CustomStage, function: Callable[..., Any]) -> StageFunctio
 
     def run(ctx: StageContext) -> dict[str, Any]:
         where = f"custom stage '{spec.name}' ({spec.function})"
-        if spec.after == "ingest":
-            records = ctx.artifacts.table("records")
-            result = _conform(function(records, **spec.params), PLACE_SCHEMA, where)
-            ctx.write("records", result, geo=True)
-            return {"rows_in": records.num_rows, "rows_out": result.num_rows}
         if spec.after == "score":
             pairs = ctx.artifacts.table("pairs")
             scores = ctx.artifacts.table("scores")
             table = pairs.append_column("left_row", scores.column("left_row")).append_column(
                 "right_row", scores.column("right_row")
             )
-            result = _conform(function(table, **spec.params), table.schema, where)
+            result = checked_result(function, table, after="score", params=spec.params, where=where)
             ctx.write("pairs", result.drop_columns(["left_row", "right_row"]))
             ctx.write(
                 "scores",
@@ -424,32 +419,13 @@ def _run_custom(spec: CustomStage, function: Callable[..., Any]) -> StageFunctio
                 ),
             )
             return {"rows_in": pairs.num_rows, "rows_out": result.num_rows}
-        places = ctx.artifacts.table("places")
-        result = _conform(function(places, **spec.params), GOLDEN_PLACE_SCHEMA, where)
-        if sorted(result.column("id").to_pylist()) != sorted(places.column("id").to_pylist()):
-            raise ConfigError(
-                f"{where}: a stage after merge may change places but not add or drop them "
-                "(membership names every place)"
-            )
-        ctx.write("places", result, geo=True)
-        return {"rows_in": places.num_rows, "rows_out": result.num_rows}
+        name = "records" if spec.after == "ingest" else "places"
+        given = ctx.artifacts.table(name)
+        result = checked_result(function, given, after=spec.after, params=spec.params, where=where)
+        ctx.write(name, result, geo=True)
+        return {"rows_in": given.num_rows, "rows_out": result.num_rows}
 
     return run
-
-
-def _conform(result: Any, schema: pa.Schema, where: str) -> pa.Table:
-    """``result`` as a table of ``schema``, or a ConfigError saying what is wrong."""
-    if hasattr(result, "to_arrow") and not isinstance(result, pa.Table):
-        result = result.to_arrow()  # a polars DataFrame
-    if not isinstance(result, pa.Table):
-        raise ConfigError(f"{where} returned {type(result).__name__}, not a table")
-    missing = [name for name in schema.names if name not in result.column_names]
-    if missing:
-        raise ConfigError(f"{where} returned a table without the columns {missing}")
-    try:
-        return result.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-        raise ConfigError(f"{where} returned columns of the wrong type: {exc}") from exc
 
 
 def run_json(result: RunResult, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
