@@ -259,8 +259,9 @@ def stage_result(
     function: Callable[..., Any], table: pa.Table, *, after: str, **params: Any
 ) -> pa.Table:
     """What a run makes of ``function`` as a stage of yours after ``after`` (``ingest``:
-    ``table`` is the records; ``merge``: the golden places), called with ``params``: its
-    result held to what the run holds it to.
+    ``table`` is the records; ``score``: the scored pairs, with their records' rows
+    ``left_row`` and ``right_row``; ``merge``: the golden places), called with ``params``:
+    its result held to what the run holds it to.
 
     Raises:
         ConfigError: What the run would say of it: not a table, a column missing or of
