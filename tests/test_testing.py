@@ -23,8 +23,21 @@ from poiflow.normalize import name_key
 from poiflow.pipeline.plan import load_function
 from poiflow.quality.checking import QualityInput
 from poiflow.quality.checks import FunctionCheck
-from poiflow.schema import FLAT_EXTRA_FIELDS, FLAT_FIELDS, GOLDEN_PLACE_SCHEMA, PLACE_SCHEMA
-from poiflow.testing import check_frames, flat_places, golden_places, records, stage_result
+from poiflow.schema import (
+    FLAT_EXTRA_FIELDS,
+    FLAT_FIELDS,
+    GOLDEN_PLACE_SCHEMA,
+    PAIR_SCORE_COLUMNS,
+    PLACE_SCHEMA,
+)
+from poiflow.testing import (
+    check_frames,
+    flat_places,
+    golden_places,
+    records,
+    scored_pairs,
+    stage_result,
+)
 
 SLOW = settings(max_examples=25, deadline=None)
 
@@ -71,6 +84,28 @@ def test_golden_places_are_merged_as_merge_makes_them(places: pa.Table) -> None:
         assert len({(s["dataset"], s["record_id"]) for s in sources}) == members
     confidence = places.column("confidence").to_numpy(zero_copy_only=False)
     assert ((confidence >= 0) & (confidence <= 1)).all()
+
+
+@SLOW
+@given(scored_pairs(min_size=1, max_size=6))
+def test_scored_pairs_are_as_a_stage_after_score_gets_them(pairs: pa.Table) -> None:
+    assert pairs.column_names[:5] == list(PAIR_SCORE_COLUMNS)
+    assert pairs.column_names[-2:] == ["left_row", "right_row"]
+    p = pairs.column("match_probability").to_numpy()
+    assert ((p >= 0) & (p <= 1)).all()
+    left, right = pairs.column("left_row").to_numpy(), pairs.column("right_row").to_numpy()
+    assert (left < right).all()
+
+    def one_phone_one_place(table: pa.Table) -> pa.Table:  # overrule the model
+        same = pc.fill_null(pc.equal(table["phone_match"], 1.0), False)  # NaN: not equal
+        sure = pc.if_else(same, pa.scalar(1.0, pa.float32()), table["match_probability"])
+        return table.set_column(
+            table.schema.get_field_index("match_probability"), "match_probability", sure
+        )
+
+    overruled = stage_result(one_phone_one_place, pairs, after="score")
+    assert overruled.schema.equals(pairs.schema)
+    assert (overruled.column("match_probability").to_numpy() >= p).all()
 
 
 @SLOW

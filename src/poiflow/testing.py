@@ -1,12 +1,12 @@
 """Hypothesis strategies for your own tests: tables as a run hands them to your code.
 
-A stage of your own (``custom:`` in a pipeline) gets the records after ingest, or the
-golden places after merge; a check of your own gets the golden places as a polars
-DataFrame. These strategies draw such tables, made by poiflow's own reading,
-normalization and merge of places drawn as feeds write them (names in several languages
-and scripts, in capitals, with a legal form; phones and web addresses in many formats;
-fields missing; points near a town, or none), so that a property test of your function
-sees what a run would give it::
+A stage of your own (``custom:`` in a pipeline) gets the records after ingest, the scored
+pairs after score, or the golden places after merge; a check of your own gets the golden
+places as a polars DataFrame. These strategies draw such tables, made by poiflow's own
+reading, normalization, scoring and merge of places drawn as feeds write them (names in
+several languages and scripts, in capitals, with a legal form; phones and web addresses
+in many formats; fields missing; points near a town, or none), so that a property test of
+your function sees what a run would give it::
 
     from hypothesis import given
     from poiflow.testing import records, stage_result
@@ -26,6 +26,7 @@ Needs hypothesis (``pip install hypothesis``; poiflow's ``testing`` extra instal
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
@@ -53,7 +54,14 @@ from poiflow.taxonomy import taxonomy
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["check_frames", "flat_places", "golden_places", "records", "stage_result"]
+__all__ = [
+    "check_frames",
+    "flat_places",
+    "golden_places",
+    "records",
+    "scored_pairs",
+    "stage_result",
+]
 
 # Names as feeds write them: several languages and scripts, chains, punctuation.
 _NAMES: Final = (
@@ -204,6 +212,20 @@ def _golden_places(
     draw: st.DrawFn, min_size: int, max_size: int, sources: tuple[str, ...]
 ) -> pa.Table:
     places = draw(st.integers(min_size, max_size))
+    records, labels = draw(_described(places, sources))
+    best = np.array(draw(st.lists(st.floats(0.3, 1.0), min_size=len(labels), max_size=len(labels))))
+    alone = np.bincount(labels, minlength=places)[labels] == 1  # a place of one record
+    best[alone] = 1.0
+    golden, _ = merge_clusters(records, labels, best)
+    return golden
+
+
+@st.composite
+def _described(
+    draw: st.DrawFn, places: int, sources: tuple[str, ...]
+) -> tuple[pa.Table, np.ndarray]:
+    """The normalized records of ``places`` places, each described by one or more of
+    ``sources`` as feeds of one place differ; and each record's place."""
     drawn: list[dict[str, Any]] = []
     labels: list[int] = []
     for place in range(places):
@@ -221,12 +243,51 @@ def _golden_places(
                 record.pop("lon" if field == "lat" else field, None)  # a point is both
             drawn.append(record)
             labels.append(place)
-    records = _normalized(drawn)
-    best = np.array(draw(st.lists(st.floats(0.3, 1.0), min_size=len(drawn), max_size=len(drawn))))
-    alone = np.bincount(labels, minlength=places)[labels] == 1 if labels else np.zeros(0, bool)
-    best[alone] = 1.0
-    golden, _ = merge_clusters(records, np.array(labels, dtype=np.int64), best)
-    return golden
+    return _normalized(drawn), np.array(labels, dtype=np.int64)
+
+
+def scored_pairs(
+    *, min_size: int = 0, max_size: int = 10, sources: Sequence[str] = ("osm", "vendor", "web")
+) -> st.SearchStrategy[pa.Table]:
+    """Tables of scored candidate pairs, as a stage after score gets them: the records of
+    places as :func:`golden_places` draws them, blocked, featured and scored by poiflow's
+    shipped model; each pair's two records (``left_source``, ``left_id``, ...), its
+    ``match_probability``, the features behind it, and the records' rows (``left_row``,
+    ``right_row``).
+
+    Args:
+        min_size, max_size: How many places the records describe (not how many pairs).
+        sources: The sources that describe them.
+    """
+    return _scored_pairs(min_size, max_size, tuple(sources))
+
+
+@st.composite
+def _scored_pairs(
+    draw: st.DrawFn, min_size: int, max_size: int, sources: tuple[str, ...]
+) -> pa.Table:
+    from poiflow.conflate.blocking import candidate_pairs
+    from poiflow.conflate.features import RecordView, pair_features
+    from poiflow.pipeline.stage_results import pairs_table, scores_table
+
+    records, _ = draw(_described(draw(st.integers(min_size, max_size)), sources))
+    candidates = candidate_pairs(records)
+    left = candidates.column("left").to_numpy()
+    right = candidates.column("right").to_numpy()
+    features = pair_features(RecordView.of(records), left, right)
+    probability = _shipped_matcher().predict(features)
+    rows = scores_table(left, right, probability)
+    pairs = pairs_table(records, left, right, probability, features)
+    return pairs.append_column("left_row", rows.column("left_row")).append_column(
+        "right_row", rows.column("right_row")
+    )
+
+
+@functools.cache
+def _shipped_matcher() -> Any:
+    from poiflow.conflate.matcher import load_matcher
+
+    return load_matcher("default")
 
 
 _KEPT: Final = frozenset({"source", "id", "name"})  # what every record of a feed has
