@@ -117,7 +117,9 @@ _STATUSES: Final = ("open", "Open", "temporarily closed", "permanently_closed", 
 _LABELS: Final = ("Café", "Restaurant", "amenity=pharmacy", "Hotel", "shop")
 
 
-def flat_places(*, source: str = "feed", located: bool | None = None) -> st.SearchStrategy[Any]:
+def flat_places(
+    *, source: str = "feed", located: bool | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
     """Places in the flat place format (a CSV's or a JSON-lines feed's columns, and the
     body of ``POST /match``), as dictionaries: an ``id`` and a ``name`` always, any of the
     other fields where drawn.
