@@ -717,27 +717,34 @@ def test_every_example_of_a_help_is_shown_indented_under_its_prose() -> None:
     assert examples > 50
 
 
-def option_rows(path: list[str]) -> list[str]:
-    """The rows of the options panel of ``poiflow PATH --help``, one per option, their
+def option_rows(path: list[str], panel: str = "Options") -> list[str]:
+    """The rows of a panel of ``poiflow PATH --help``, one per option (or argument), their
     borders and spaces squeezed: "--output -o DIR The output folder ..."."""
     from typer.testing import CliRunner
 
     from poiflow.cli import app
 
     shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "250"}).output
-    panel = shown.partition("─ Options ─")[2].partition("╰")[0]
-    rows = [" ".join(line.strip("│ *").split()) for line in panel.splitlines()]
-    return [row for row in rows if row.startswith("--")]
+    lines = shown.partition(f"─ {panel} ─")[2].partition("╰")[0].splitlines()
+    rows = [" ".join(line.strip("│ *").split()) for line in lines]
+    # An option's row starts with its name; an argument's with its own, in capitals.
+    return [
+        row for row in rows if row.startswith("--") or (panel != "Options" and row[:1].isupper())
+    ]
 
 
 def test_every_option_shows_what_it_takes_and_no_flag_a_type() -> None:
     # Typer writes a Python type beside each option: '--json <bool>' read as if the flag
     # wanted a value ('--json true' is refused), '--output <str>' said less than DIR.
+    arguments = 0
     for path in [*(p for p, _ in every_command()), ["deploy"], ["publish"], []]:
         rows = option_rows(path)
         assert "--help Show this message and exit." in rows, path
-        for row in rows:
+        for row in [*rows, *option_rows(path, "Arguments")]:
             assert not re.search(r"<(bool|str|path|int|float|list)\b", row), (path, row)
+        arguments += len(option_rows(path, "Arguments"))
+    assert arguments > 20  # INPUT, RUN, DIR, ... each named once, then its help
+    assert option_rows(["explain"], "Arguments")[0].startswith("RUN An output folder")
     assert "--json Print run.json on stdout." in option_rows(["conflate"])
     assert "--version Print the version." in option_rows([])
     assert any(r.startswith("--output -o DIR The output folder") for r in option_rows(["conflate"]))

@@ -254,12 +254,20 @@ def _kept_indents(text: str) -> str:
 
 
 def _untyped(params: Iterable[object]) -> None:
-    """The flags among ``params`` with nothing in their help's type column. Typer writes
-    ``<bool>`` there, as for an option that takes ``true`` or ``false``: ``--json <bool>``
-    reads as if ``--json`` wanted a value, and ``--json true`` is refused."""
+    """The flags and arguments among ``params`` with nothing in their help's type column.
+    Typer writes ``<bool>`` there for a flag, as for an option that takes ``true`` or
+    ``false``: ``--json <bool>`` reads as if ``--json`` wanted a value, and ``--json true``
+    is refused. For an argument it writes its Python type (``RUN <path>``, ``INPUT
+    <list[str]>``), where its name already says what it takes, as an option's does."""
     for param in params:
         if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
+        elif isinstance(param, typer.core.TyperArgument):
+            param.display_type_rich = _no_type  # type: ignore[method-assign] # asked by typer
+
+
+def _no_type(ctx: Any) -> None:
+    """What an argument shows in its help's type column: nothing (see ``_untyped``)."""
 
 
 if TYPE_CHECKING:  # what the mixin below is mixed into
