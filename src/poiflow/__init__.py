@@ -1,8 +1,9 @@
 """poiflow: Points of Interest from many sources into one clean set of places.
 
-The public API; everything else is internal and may change. Names are imported on first
-use, so that ``import poiflow`` (and every worker process poiflow starts) loads only the
-parts it needs.
+The public API; everything else is internal and may change, but for ``poiflow.testing``
+(hypothesis strategies for tests of your own stages and checks). Names are imported on
+first use, so that ``import poiflow`` (and every worker process poiflow starts) loads only
+the parts it needs.
 """
 
 import importlib as _importlib
