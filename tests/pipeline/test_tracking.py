@@ -450,3 +450,22 @@ def test_a_stage_taken_from_the_cache_is_no_speed_to_compare() -> None:
     # Against a first run that was cached, no change is worked out either.
     again = dict(compare_runs([second, first]).cells())
     assert again["seconds.ingest"] == [("cached", "", None), ("1.5000", "", None)]
+
+
+def test_poiflow_run_says_where_it_logged_and_mlflow_nothing(data: Path, tmp_path: Path) -> None:
+    # A new store's tables made: MLflow said so at INFO on the terminal, two lines of
+    # "Creating initial MLflow database tables..." before the run's own display.
+    make_pipeline(data, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "poiflow", "run", str(tmp_path / "pipeline.yaml")],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert (tmp_path / "mlflow.db").exists()
+    assert f"in sqlite:///{tmp_path / 'mlflow.db'}" in " ".join(said.split())
+    assert "INFO" not in said
+    assert "database tables" not in said

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 import tempfile
 import time
@@ -106,6 +107,10 @@ def _client(uri: str) -> MlflowClient:
             "experiment tracking needs MLflow: pip install 'poiflow[tracking]' "
             "(or set 'tracking: null' in the pipeline)"
         ) from exc
+    # What MLflow says as it makes a new store's tables ("Creating initial MLflow database
+    # tables...", at INFO on the terminal) is none of a person's business: poiflow says
+    # where the run was logged.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=uri)
 
 
