@@ -85,6 +85,21 @@ def test_ingest_and_summary(helsinki_pbf: Path, tmp_path: Path) -> None:
     assert f"{report['valid']:,} places" in summary.stdout
     assert "phones in E.164" in summary.stdout
     assert "OpenStreetMap contributors" in summary.stdout
+    # Its three tables side by side where they fit (120 columns), one under another where
+    # they would be cut short (80: "professiona…").
+    assert any(
+        "By source" in line and "Top categories" in line for line in summary.stdout.split("\n")
+    )
+    narrow = subprocess.run(
+        [*POIFLOW, "summary", str(out)],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    ).stdout
+    tables = narrow.partition("phones in E.164")[0]
+    assert "professional_service" in tables
+    assert "…" not in tables
+    assert not any("By source" in line and "Top categories" in line for line in narrow.split("\n"))
 
 
 def test_summary_shows_the_labels_a_mapping_could_map(tmp_path: Path) -> None:

@@ -241,7 +241,6 @@ def summary(
 
     profile = profile_places(places)
     out.print(f"[bold]{profile.places:,} places[/bold] in {profile.path}")
-    grid = Table.grid(padding=(0, 4))
     left = Table("source", "records", show_edge=False, title="By source", title_justify="left")
     for name, n in profile.by_source:
         left.add_row(name, f"{n:,}")
@@ -253,8 +252,14 @@ def summary(
     right = Table("field", "share", show_edge=False, title="Completeness", title_justify="left")
     for name, share in profile.completeness:
         right.add_row(name, f"{share:6.1%}")
-    grid.add_row(left, middle, right)
-    out.print(grid)
+    tables = (left, middle, right)
+    if sum(out.measure(t).maximum for t in tables) + 8 <= out.width:
+        grid = Table.grid(padding=(0, 4))
+        grid.add_row(*tables)
+        out.print(grid)
+    else:  # side by side, a narrow terminal would cut their names short: one under another
+        for table in tables:
+            out.print(table)
     total, e164 = profile.phones_e164
     out.print(f"phones in E.164: {e164:,} of {total:,}")
     if profile.quarantine_reasons:
