@@ -239,9 +239,11 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Where the errors are (threshold 0.3, from run.json)" in result.stdout
     assert "source_a · source_b" in result.stdout
-    # On a terminal of 80 columns too, each pair of sources is one line of the table.
+    # On a terminal of 80 columns too, each pair of sources is one line of the table, and
+    # a mistake's records are broken over lines, not cut short ("source_b:B00…"): their
+    # keys are what poiflow explain takes.
     narrow = subprocess.run(
-        [*POIFLOW, *map(str, judged), "--examples", "0"],
+        [*POIFLOW, *map(str, judged), "--examples", "2"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -250,6 +252,8 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     lines = narrow.stdout.splitlines()
     assert max(map(len, lines)) <= 80
     assert any(line.startswith(" source_a · source_b │") for line in lines)
+    assert "missed · matcher" in narrow.stdout
+    assert "…" not in narrow.stdout
     assert "missed · matcher: scored below the threshold" in result.stdout
     written = pq.read_table(tmp_path / "errors.parquet")
     assert written.num_rows == missed + wrong

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +152,17 @@ def test_the_cli_shows_a_place(conflated: Path) -> None:
     mixed = poiflow("explain", str(conflated), place_id, "--model", "default")
     assert mixed.returncode == 1
     assert "name two records" in mixed.stdout + mixed.stderr
+    # On 80 columns, a record's key and a long value are broken over lines, not cut short.
+    narrow = subprocess.run(
+        [sys.executable, "-m", "poiflow", "explain", str(conflated), place_id],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        timeout=300,
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    assert narrow.stdout.startswith(f"{place_id}: ")
+    assert "…" not in narrow.stdout
 
 
 def test_a_place_shows_whose_opening_hours_it_took_and_who_says_otherwise(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from poiflow.errors import OutputError
 from poiflow.schema import PAIR_RECORD_KEYS
@@ -157,8 +157,8 @@ def draw_diagnosis(
         why = bool(rows["kept_apart_by"].is_not_null().any())
         drove = "drivers" in rows.columns and bool(rows["drivers"].is_not_null().any())
         shown = Table(
-            "record",
-            "record",
+            Column("record", overflow="fold"),  # its key whole, for poiflow explain
+            Column("record", overflow="fold"),
             "p",
             "metres",
             *(["kept apart by"] if why else []),

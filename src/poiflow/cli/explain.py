@@ -118,7 +118,11 @@ def draw_story(story: PairStory, *, every: bool = False) -> None:
     from poiflow.pipeline.place_story import field_text
 
     a, b = story.records
-    records = Table("", f"{a['source']}:{a['id']}", f"{b['source']}:{b['id']}", show_edge=False)
+    records = Table(  # each column's text broken over lines, not cut, where it is long
+        Column("", overflow="fold"),
+        *(Column(f"{r['source']}:{r['id']}", overflow="fold") for r in (a, b)),
+        show_edge=False,
+    )
     for field in _SHOWN:
         records.add_row(field.replace("_", " "), field_text(a, field), field_text(b, field))
     out.print(records)
@@ -217,13 +221,18 @@ def draw_place(story: PlaceStory) -> None:
         highlight=False,
     )
     golden = story.values()
-    table = Table("", "the place", *(f"{r['source']}:{r['id']}" for r in story.records))
+    table = Table(  # each column's text broken over lines, not cut, where it is long
+        Column("", overflow="fold"),
+        Column("the place", overflow="fold"),
+        *(Column(f"{r['source']}:{r['id']}", overflow="fold") for r in story.records),
+    )
     for attribute in ATTRIBUTES:
         sure = confidence.get(attribute)
         head = Text(str(golden[attribute] or ""))
         if sure is not None and golden[attribute]:
             head.append(f" ({sure:.2f})", style="dim")
-        table.add_row(attribute, head, *(_said(story, r, attribute) for r in story.records))
+        label = attribute.replace("_", " ")  # "opening hours": it breaks at the space
+        table.add_row(label, head, *(_said(story, r, attribute) for r in story.records))
     table.add_row(
         "strongest link",
         "",
@@ -236,7 +245,7 @@ def draw_place(story: PlaceStory) -> None:
     if learnt:
         right = Table(
             "source",
-            *(a for a in ATTRIBUTES if a in learnt),
+            *(Column(a.replace("_", " "), overflow="fold") for a in ATTRIBUTES if a in learnt),
             show_edge=False,
             title="How often each source is right (learnt from the run; it weighs their say)",
             title_justify="left",
