@@ -279,6 +279,18 @@ def test_generate_conflate_evaluate_train(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Golden records against the truth" in result.stdout
     assert f"{rows['name']['accuracy']:.4f}" in result.stdout
+    assert "(accuracy/values)" in result.stdout  # 120 columns: each cell on one line
+    # On 80 columns the calibration's cells were cut short ("0.28/1…"): each value now
+    # stands under its accuracy, and nothing is cut.
+    narrow = subprocess.run(
+        [*POIFLOW, *map(str, judged), "--gold-places", str(gen / "gold_places.csv")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    ).stdout
+    assert "(accuracy, and the values under it)" in " ".join(narrow.split())
+    assert "…" not in narrow
     result = run(*judged, "--gold-places", gen / "source_a.csv")  # not the true places
     assert result.returncode == 1
     assert "none of its ids is a place of the gold file" in result.stderr

@@ -256,7 +256,7 @@ def _count(n: int) -> str:
 def draw_accuracy(console: Console, accuracy: PlaceAccuracy) -> None:
     """Each attribute's coverage and accuracy beside the naive merge's, the location's
     error in metres, and how often values are right at each level of their confidence."""
-    from poiflow.conflate.accuracy import CONFIDENCE_BINS, NEAR_M
+    from poiflow.conflate.accuracy import NEAR_M
 
     table = Table(
         "attribute",
@@ -289,12 +289,25 @@ def draw_accuracy(console: Console, accuracy: PlaceAccuracy) -> None:
             line += f" (naive: {metres['naive_median']:,.1f} m, {metres['naive_p90']:,.1f} m)"
         console.print(line)
     console.print()
+    calibration = _calibration(accuracy, "/")
+    unbounded = console.options.update(max_width=10_000)
+    if console.measure(calibration, options=unbounded).maximum > console.width:  # it would cut
+        calibration = _calibration(accuracy, "\n")  # them short: the values under each
+    console.print(calibration)
+
+
+def _calibration(accuracy: PlaceAccuracy, between: str) -> Table:
+    """How often a value is right, by its own confidence: each cell the accuracy and the
+    number of values, ``between`` them."""
+    from poiflow.conflate.accuracy import CONFIDENCE_BINS
+
     attributes = accuracy.calibration["attribute"].unique(maintain_order=True).to_list()
     calibration = Table(
         "confidence",
         *attributes,
         show_edge=False,
-        title="How often a value is right, by its own confidence (accuracy/values)",
+        title="How often a value is right, by its own confidence ("
+        + ("accuracy/values)" if between == "/" else "accuracy, and the values under it)"),
         title_justify="left",
         caption="error: the gap between each bin's mean confidence and its accuracy, "
         "averaged over the values (0: a confidence of 0.9 is right nine times in ten); "
@@ -305,7 +318,7 @@ def draw_accuracy(console: Console, accuracy: PlaceAccuracy) -> None:
     cells = {
         (r["attribute"], r["confidence"]): "-"
         if r["places"] == 0
-        else f"{r['accuracy']:.2f}/{_count(r['places'])}"
+        else f"{r['accuracy']:.2f}{between}{_count(r['places'])}"
         for r in accuracy.calibration.iter_rows(named=True)
     }
     for label, _ in CONFIDENCE_BINS:
@@ -317,4 +330,4 @@ def draw_accuracy(console: Console, accuracy: PlaceAccuracy) -> None:
             *(_number(scores[a][column], "{:.3f}") for a in attributes),
             style="bold" if column == "calibration_error" else None,
         )
-    console.print(calibration)
+    return calibration
