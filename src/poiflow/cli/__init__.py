@@ -277,9 +277,9 @@ else:
 
 
 class _UntypedFlags(_Mixed):
-    """What poiflow's commands and groups add to typer's: their flags, ``--help`` among
-    them, show no type. (``ctx`` is typed ``Any``: its class is typer's private copy of
-    click's.)"""
+    """What poiflow's commands and groups add to typer's: their flags (``--help`` among
+    them) and arguments show no type (``_untyped``). (``ctx`` is typed ``Any``: its class
+    is typer's private copy of click's.)"""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

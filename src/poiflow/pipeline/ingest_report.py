@@ -46,7 +46,7 @@ class SourceReport:
     # Its other sources that give some of their points to 2 decimals, and what share.
     partly_rounded: dict[str, float] = field(default_factory=dict)
     # How many of its records had a name, street, town or brand repaired, by what
-    # (``poiflow.text.REPAIRS``), and the first values of each, as given.
+    # (``poiflow.text.REPAIRS``), and the first values each kind was made of.
     repaired: dict[str, int] = field(default_factory=dict)
     repair_examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
