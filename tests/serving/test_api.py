@@ -537,6 +537,9 @@ def test_a_server_stopped_by_a_signal_stops_cleanly(output: Path, signum: int) -
         said = log.read_text()
         assert said.rstrip().endswith("stopped"), said
         assert "no output was written" not in said
+        # Where a person finds what it serves: the pages as well as the API.
+        pages = "search and a map at /, pairs to review at /review, the API at /docs"
+        assert pages in " ".join(said.split())
     finally:
         if server.poll() is None:
             server.kill()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 from rich.table import Table
@@ -96,6 +96,8 @@ OPENSEARCH = typer.Option(
     help="A search server (OpenSearch) instead of the embedded index, e.g. http://127.0.0.1:9200.",
     metavar="URL",
 )
+# What a person finds on a server poiflow serve starts.
+_PAGES: Final = "search and a map at /, pairs to review at /review, the API at /docs"
 INDEX = typer.Option(help="With --opensearch: the alias readers use.", metavar="NAME")
 
 
@@ -475,7 +477,7 @@ def serve_command(
         from poiflow.serving.processes import serve_processes
 
         console.print(
-            f"starting {workers} server processes on http://{host}:{port} (OpenAPI: /docs), "
+            f"starting {workers} server processes on http://{host}:{port} ({_PAGES}), "
             f"each loading {folder}; Ctrl-C stops"
         )
         if serve_processes(make_app, host, port, workers):
@@ -486,7 +488,7 @@ def serve_command(
     sock = listening_socket(host, port)  # a port taken is said before the places load
     with console.status("loading the golden places"):
         api = make_app()
-    console.print(f"serving {folder} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C stops")
+    console.print(f"serving {folder} on http://{host}:{port} ({_PAGES}); Ctrl-C stops")
     serve_on(api, sock)
     console.print("stopped")
 
