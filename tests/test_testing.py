@@ -32,6 +32,7 @@ from poiflow.schema import (
 )
 from poiflow.testing import (
     check_frames,
+    check_result,
     flat_places,
     golden_places,
     records,
@@ -126,6 +127,23 @@ def test_a_check_of_ones_own_runs_on_the_frames_as_in_a_run(frame: pl.DataFrame)
     assert sorted(i.place_id for i in found.issues) == sorted(
         i for i, name in names.items() if "caf" in name.lower()
     )
+    # check_result: the same, as a run makes it, from the golden places.
+    again = check_result(places_named, places, word="caf")
+    assert [i.place_id for i in again.issues] == [i.place_id for i in found.issues]
+    assert again.name == "places_named"
+    assert again.checked == frame.height
+
+
+@given(golden_places(min_size=1, max_size=3))
+@settings(max_examples=5, deadline=None)
+def test_check_result_fails_as_a_run_would(places: pa.Table) -> None:
+    def made_up(frame: pl.DataFrame) -> pl.DataFrame:
+        return pl.DataFrame({"id": ["pnotaplace"]})
+
+    with pytest.raises(ConfigError, match="ids that are no place of the run, first 'pnotaplace'"):
+        check_result(made_up, places)
+    with pytest.raises(ConfigError, match="with an 'id' column"):
+        check_result(lambda frame: frame.select("name"), places)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ your function sees what a run would give it::
         assert "permanently_closed" not in kept.column("operating_status").to_pylist()
 
 :func:`stage_result` holds what your function returns to what a run holds it to, and
-fails as the run would (a ``ConfigError`` naming what is wrong).
+fails as the run would (a ``ConfigError`` naming what is wrong); :func:`check_result`
+does the same for a check of yours, and gives the places it flagged.
 
 Needs hypothesis (``pip install hypothesis``; poiflow's ``testing`` extra installs it).
 """
@@ -46,7 +47,8 @@ import pyarrow.compute as pc
 from poiflow.conflate.merge import merge_clusters
 from poiflow.pipeline.custom import checked_result
 from poiflow.pipeline.preparing import prepare_records
-from poiflow.quality.checking import QualityInput
+from poiflow.quality.checking import CheckResult, QualityInput
+from poiflow.quality.checks import FunctionCheck
 from poiflow.schema import PLACE_SCHEMA
 from poiflow.sources import flat_records
 from poiflow.taxonomy import taxonomy
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_frames",
+    "check_result",
     "flat_places",
     "golden_places",
     "records",
@@ -331,3 +334,17 @@ def stage_result(
             the wrong type, or (after merge) places added or dropped.
     """
     return checked_result(function, table, after=after, params=params, where=function.__name__)
+
+
+def check_result(function: Callable[..., Any], places: pa.Table, **params: Any) -> CheckResult:
+    """What a run makes of ``function`` as a check of yours (``checks: custom:``) of the
+    golden ``places`` (:func:`golden_places`), called with ``params`` as a run calls it
+    (the places as :func:`check_frames` gives them): the places it flagged
+    (``.issues``, each with its ``place_id`` and ``detail``) and how many it checked.
+
+    Raises:
+        ConfigError: What the run would say of it: it failed, returned no ``id`` column,
+            or ids that are no place.
+    """
+    check = FunctionCheck(function.__name__, function, params=params)
+    return check.run(QualityInput(places))
