@@ -109,6 +109,29 @@ def test_scored_pairs_are_as_a_stage_after_score_gets_them(pairs: pa.Table) -> N
     assert (overruled.column("match_probability").to_numpy() >= p).all()
 
 
+def test_scored_pairs_score_with_the_model_named(tmp_path: Path) -> None:
+    from poiflow.conflate.matcher import ModelError, load_matcher, save_model
+
+    path = save_model(load_matcher("default"), tmp_path / "mine.json.gz")
+
+    @given(scored_pairs(min_size=2, max_size=4, model=str(path)))
+    @settings(max_examples=5, deadline=None)
+    def scored(pairs: pa.Table) -> None:
+        p = pairs.column("match_probability").to_numpy()
+        assert ((p >= 0) & (p <= 1)).all()
+
+    scored()
+    missing = str(tmp_path / "none.json.gz")
+
+    @given(scored_pairs(min_size=2, max_size=2, model=missing))
+    @settings(max_examples=1, deadline=None)
+    def unknown(pairs: pa.Table) -> None:
+        raise AssertionError("a model that is not there scored pairs")
+
+    with pytest.raises(ModelError, match=r"none\.json\.gz"):
+        unknown()
+
+
 @SLOW
 @given(check_frames(max_size=5))
 def test_a_check_of_ones_own_runs_on_the_frames_as_in_a_run(frame: pl.DataFrame) -> None:

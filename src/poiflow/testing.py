@@ -252,24 +252,30 @@ def _described(
 
 
 def scored_pairs(
-    *, min_size: int = 0, max_size: int = 10, sources: Sequence[str] = ("osm", "vendor", "web")
+    *,
+    min_size: int = 0,
+    max_size: int = 10,
+    sources: Sequence[str] = ("osm", "vendor", "web"),
+    model: str = "default",
 ) -> st.SearchStrategy[pa.Table]:
     """Tables of scored candidate pairs, as a stage after score gets them: the records of
-    places as :func:`golden_places` draws them, blocked, featured and scored by poiflow's
-    shipped model; each pair's two records (``left_source``, ``left_id``, ...), its
+    places as :func:`golden_places` draws them, blocked, featured and scored by ``model``;
+    each pair's two records (``left_source``, ``left_id``, ...), its
     ``match_probability``, the features behind it, and the records' rows (``left_row``,
     ``right_row``).
 
     Args:
         min_size, max_size: How many places the records describe (not how many pairs).
         sources: The sources that describe them.
+        model: The model that scores them: ``default`` (the one poiflow ships) or a model
+            file of ``poiflow train``.
     """
-    return _scored_pairs(min_size, max_size, tuple(sources))
+    return _scored_pairs(min_size, max_size, tuple(sources), model)
 
 
 @st.composite
 def _scored_pairs(
-    draw: st.DrawFn, min_size: int, max_size: int, sources: tuple[str, ...]
+    draw: st.DrawFn, min_size: int, max_size: int, sources: tuple[str, ...], model: str
 ) -> pa.Table:
     from poiflow.conflate.blocking import candidate_pairs
     from poiflow.conflate.features import RecordView, pair_features
@@ -280,7 +286,7 @@ def _scored_pairs(
     left = candidates.column("left").to_numpy()
     right = candidates.column("right").to_numpy()
     features = pair_features(RecordView.of(records), left, right)
-    probability = _shipped_matcher().predict(features)
+    probability = _matcher(model).predict(features)
     rows = scores_table(left, right, probability)
     pairs = pairs_table(records, left, right, probability, features)
     return pairs.append_column("left_row", rows.column("left_row")).append_column(
@@ -289,10 +295,11 @@ def _scored_pairs(
 
 
 @functools.cache
-def _shipped_matcher() -> Any:
+def _matcher(model: str) -> Any:
+    """The model ``model`` names, loaded once a process (as a run loads it)."""
     from poiflow.conflate.matcher import load_matcher
 
-    return load_matcher("default")
+    return load_matcher(model)
 
 
 _KEPT: Final = frozenset({"source", "id", "name"})  # what every record of a feed has
