@@ -45,6 +45,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poiflow.conflate.merge import merge_clusters
+from poiflow.generate.habits import (
+    CLOSED_MARKS,
+    MARKUP,
+    NUMBER_FORMS,
+    PHONE_NOTES,
+    STORE_FORMS,
+    escaped_for_the_web,
+    read_as_windows_1252,
+)
 from poiflow.pipeline.custom import checked_result
 from poiflow.pipeline.preparing import prepare_records
 from poiflow.quality.checking import CheckResult, QualityInput
@@ -91,7 +100,6 @@ _NAMES: Final = (
     "Πλατεία Συντάγματος",
     "K-Market Kamppi",
     "7-Eleven",
-    "Alepa #4512",
 )
 _FORMS: Final = ("", " Oy", " Ltd", " GmbH", " S.A.", " Inc.")
 # A town of each of a few countries: its name, country, a postcode and its centre.
@@ -134,6 +142,22 @@ def flat_places(
     return _flat_place(source, st.text("0123456789", min_size=1, max_size=8), located)
 
 
+def _as_is(name: str, _number: int) -> str:
+    return name
+
+
+# What feeds do to a name, as the generator's habits do it (``poiflow generate
+# --vendor-noise``): a spreadsheet's wrong encoding, an export for the web, a scraped
+# page's markup, a closure or a store's number written in it; most names as they are.
+_NAME_HABITS: Final = (
+    *(_as_is,) * 4,
+    lambda name, _: read_as_windows_1252(name),
+    lambda name, _: escaped_for_the_web(name),
+    *(lambda name, _, form=form: form.format(name) for form in (*MARKUP, *CLOSED_MARKS)),
+    *(lambda name, number, form=form: form.format(name, number) for form in STORE_FORMS),
+)
+
+
 @st.composite
 def _flat_place(
     draw: st.DrawFn, source: str, ids: st.SearchStrategy[str], located: bool | None
@@ -141,6 +165,7 @@ def _flat_place(
     town, country, postcode, lat, lon = draw(st.sampled_from(_TOWNS))
     name = draw(st.sampled_from(_NAMES)) + draw(st.sampled_from(_FORMS))
     name = name.upper() if draw(st.booleans()) and draw(st.booleans()) else name
+    name = draw(st.sampled_from(_NAME_HABITS))(name, draw(st.integers(10, 99_999)))
     place: dict[str, Any] = {"source": source, "id": draw(ids), "name": name}
     if located if located is not None else draw(st.booleans()):
         step = st.floats(-0.02, 0.02, allow_nan=False)
@@ -148,15 +173,23 @@ def _flat_place(
     optional = {
         "category": st.sampled_from(sorted(taxonomy().categories)) | st.sampled_from(_LABELS),
         "street": st.sampled_from(_STREETS),
-        "housenumber": st.integers(1, 120).map(str) | st.sampled_from(("5 B", "12-14", "3a")),
+        "housenumber": st.builds(  # as buildings and feeds write them (the generator's)
+            lambda form, n, street: form.format(n=n, m=n + 2, street=street),
+            st.sampled_from(("{n}", *NUMBER_FORMS)),
+            st.integers(1, 120),
+            st.sampled_from(_STREETS),
+        ),
         "postcode": st.just(postcode),
         "city": st.just(town) | st.just(town.upper()),
         "country": st.just(country),
         "phone": st.builds(
-            lambda form, area, number: form.format(c=_CODES[country], a=area, n=number),
+            lambda form, area, number, note: note.format(
+                form.format(c=_CODES[country], a=area, n=number)
+            ),
             st.sampled_from(_PHONES),
             st.integers(2, 99),
             st.integers(1_000_000, 9_999_999),
+            st.sampled_from(("{}", *PHONE_NOTES)),
         ),
         "website": st.builds(
             lambda form, domain: form.format(d=domain),
