@@ -195,12 +195,13 @@ def _by_threshold(pairs: pa.Table, gold: pl.DataFrame) -> list[tuple[int, float,
     p = scored["match_probability"].to_numpy()
     order = np.argsort(-p, kind="stable")
     tp = np.cumsum(label[order])
-    points = []
-    for hundredths in range(101):
-        n = int(np.searchsorted(-p[order], -hundredths / 100, side="right"))
-        if n:
-            points.append((hundredths, tp[n - 1] / n, tp[n - 1] / max(1, true_pairs)))
-    return points
+    # How many pairs score at least each threshold: one search of the sorted scores.
+    called = np.searchsorted(-p[order], -np.arange(101) / 100, side="right").tolist()
+    return [
+        (hundredths, tp[n - 1] / n, tp[n - 1] / max(1, true_pairs))
+        for hundredths, n in enumerate(called)
+        if n
+    ]
 
 
 def _f1(precision: float, recall: float) -> float:
